@@ -1,0 +1,97 @@
+// The arguments of one task: tagged tensors, then scalars, then how it launches.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string>
+#include <type_traits>
+
+#include "tmr/tensor.hpp"
+
+namespace tmr {
+
+inline constexpr int kMaxTensorArgs = 16;
+inline constexpr int kMaxScalarArgs = 128;
+
+enum class ArgTag : std::uint8_t {
+  in,            // read
+  out,           // fresh buffer allocated by the runtime, written
+  inout,         // existing tensor, read then written
+  out_existing,  // existing tensor, written only
+  no_dep,        // passed to the kernel, no dependency tracking (keeps its creator alive)
+};
+std::string_view arg_tag_name(ArgTag tag);
+
+// Misuse (too many tensors or scalars, a tensor after a scalar, a null tensor, an empty `out`
+// shape) is recorded and reported by the submit that receives these arguments, as the reference
+// runtime does. Only the first mistake is kept; arguments after it are dropped.
+class Args {
+ public:
+  Args() = default;
+  Args(const Args& other) { copy_from(other); }
+  Args& operator=(const Args& other) {
+    if (this != &other) copy_from(other);
+    return *this;
+  }
+
+  Args& in(const Tensor& t) { return add(ArgTag::in, t); }
+  Args& inout(const Tensor& t) { return add(ArgTag::inout, t); }
+  Args& out_existing(const Tensor& t) { return add(ArgTag::out_existing, t); }
+  Args& no_dep(const Tensor& t) { return add(ArgTag::no_dep, t); }
+  Args& out(const TensorSpec& spec);
+
+  template <class T>
+  Args& scalar(T value) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8);
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &value, sizeof(T));
+    return scalar_bits(bits);
+  }
+  Args& scalar_bits(std::uint64_t bits);
+
+  // SPMD: the task runs as `n` blocks (n >= 1).
+  Args& blocks(std::uint32_t n) {
+    block_count_ = n;
+    return *this;
+  }
+  // All blocks must run at the same time (co-scheduled).
+  Args& sync_start(bool value = true) {
+    sync_start_ = value;
+    return *this;
+  }
+
+  int tensor_count() const { return tensor_count_; }
+  int scalar_count() const { return scalar_count_; }
+  ArgTag tag(int i) const { return tags_[i]; }
+  // For ArgTag::out the tensor is a placeholder: valid(), with the spec's shape(), dtype() and
+  // buffer_bytes(), an invalid producer(), and a dummy buffer() address (alignof(max_align_t),
+  // never dereferenceable) that the engine replaces with the memory it allocates.
+  const Tensor& tensor(int i) const { return *std::launder(reinterpret_cast<const Tensor*>(&tensor_storage_[i])); }
+  const std::optional<std::uint64_t>& initial_bits(int i) const { return initial_bits_[i]; }
+  const std::uint64_t* scalars() const { return scalars_.data(); }
+  std::uint32_t block_count() const { return block_count_; }
+  bool is_sync_start() const { return sync_start_; }
+  bool has_error() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  struct alignas(Tensor) TensorBytes {
+    std::byte bytes[sizeof(Tensor)];
+  };
+  Args& add(ArgTag tag, const Tensor& t);
+  void copy_from(const Args& other);
+
+  std::array<TensorBytes, kMaxTensorArgs> tensor_storage_;  // left uninitialised on purpose
+  std::array<std::uint64_t, kMaxScalarArgs> scalars_;
+  std::array<std::optional<std::uint64_t>, kMaxTensorArgs> initial_bits_{};
+  std::array<ArgTag, kMaxTensorArgs> tags_{};
+  std::string error_;
+  int tensor_count_ = 0;
+  int scalar_count_ = 0;
+  std::uint32_t block_count_ = 1;
+  bool sync_start_ = false;
+};
+
+}  // namespace tmr

@@ -1,0 +1,51 @@
+// Runtime configuration: topology, ring sizes, dispatch policy, waits. Also read from TMR_* env.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace tmr {
+
+inline constexpr int kRingCount = 4;  // rings by scope depth: min(depth, 3)
+inline constexpr int kMaxScopeDepth = 64;
+inline constexpr int kMaxClusters = 64;
+inline constexpr int kMaxSchedulerThreads = 8;
+
+struct RingConfig {
+  std::uint32_t task_window = 16384;             // tasks per ring (power of two, >= 4)
+  std::uint64_t heap_bytes = 64ull << 20;        // output heap per ring (power of two, >= 1024)
+  std::uint32_t dep_pool = 65536;                // dependency records per ring (power of two, >= 16)
+};
+
+// Which task shapes may be pre-staged into a busy core's pending slot (running + pending).
+// The reference baseline stages AIC tasks only; keep every policy decision here.
+struct DualSlotPolicy {
+  bool aic = true;
+  bool aiv = false;
+  bool mix = false;
+};
+
+struct RuntimeConfig {
+  int clusters = 24;           // each cluster = 1 AIC + 2 AIV cores
+  int scheduler_threads = 3;   // each owns a disjoint set of clusters
+  RingConfig ring;
+  DualSlotPolicy dual_slot;
+  // Idle core/scheduler threads spin this many polls before parking.
+  std::uint32_t spin_before_park = 256;
+  // get/set_tensor_data and wait_for give up after this long (TENSOR_WAIT_TIMEOUT).
+  double tensor_wait_timeout_s = 60.0;
+  // A blocked orchestrator fails when nothing can make progress for this long (normally the
+  // deadlock is recognised at once; this bounds the wait when kernels never finish).
+  double stall_timeout_s = 120.0;
+  // Record per-task events (submit/ready/dispatch/start/end, core, producers) into the result.
+  bool record_events = false;
+
+  // Applies TMR_CLUSTERS, TMR_SCHED_THREADS, TMR_RING_TASK_WINDOW, TMR_RING_HEAP,
+  // TMR_RING_DEP_POOL, TMR_DUAL_SLOT (e.g. "aic,aiv,mix" or "none"), TMR_RECORD_EVENTS.
+  // Throws Error(invalid_config) naming the variable and the accepted values.
+  RuntimeConfig& apply_env();
+  // Throws Error(invalid_config) naming the field and the accepted values.
+  void validate() const;
+};
+
+}  // namespace tmr

@@ -1,0 +1,142 @@
+// The orchestration API: what a user's sequential orchestration code calls to build the graph.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "tmr/args.hpp"
+#include "tmr/error.hpp"
+#include "tmr/kernel.hpp"
+#include "tmr/tensor.hpp"
+
+namespace tmr {
+
+namespace detail {
+class OrchestratorCore;
+}
+
+// A task runs up to three kernels on one cluster: the AIC, the first AIV, the second AIV.
+// One kernel: an AIC or AIV task. Two or more: a MIX task; all its kernels start together.
+struct MixKernels {
+  KernelId aic = kNoKernel;
+  KernelId aiv0 = kNoKernel;
+  KernelId aiv1 = kNoKernel;
+};
+
+// The fresh outputs of one submit, in the order of the `out` arguments.
+class TaskOutputs {
+ public:
+  TaskOutputs() = default;
+  int size() const { return count_; }
+  const Tensor& operator[](int i) const;  // throws Error(invalid_args) when out of range
+  TaskId task() const { return task_; }
+  bool valid() const { return task_.valid(); }
+
+ private:
+  friend class detail::OrchestratorCore;
+  struct alignas(Tensor) TensorBytes {
+    std::byte bytes[sizeof(Tensor)];
+  };
+  std::array<TensorBytes, kMaxTensorArgs> storage_;
+  int count_ = 0;
+  TaskId task_;
+};
+
+// Tensors and scalars handed to an orchestration by the run (see RunArgs in runtime.hpp).
+class OrchestrationArgs {
+ public:
+  int tensor_count() const { return static_cast<int>(tensors_.size()); }
+  const Tensor& tensor(int i) const;  // throws Error(invalid_args) when out of range
+  int scalar_count() const { return static_cast<int>(scalars_.size()); }
+  std::uint64_t scalar_bits(int i) const;
+  template <class T>
+  T scalar(int i) const {
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>);
+    const std::uint64_t bits = scalar_bits(i);
+    T value;
+    std::memcpy(&value, &bits, sizeof(T));
+    return value;
+  }
+
+  std::vector<Tensor> tensors_;
+  std::vector<std::uint64_t> scalars_;
+};
+
+class Orchestrator;
+
+// Closes a scope when it goes out of C++ scope.
+class [[nodiscard]] ScopeGuard {
+ public:
+  explicit ScopeGuard(Orchestrator& orchestrator);
+  ~ScopeGuard();
+  ScopeGuard(const ScopeGuard&) = delete;
+  ScopeGuard& operator=(const ScopeGuard&) = delete;
+
+ private:
+  Orchestrator* orchestrator_;
+};
+
+// After the first fatal error every call is a no-op (submits return empty outputs) and the run
+// reports that error.
+class Orchestrator {
+ public:
+  TaskOutputs submit(const MixKernels& kernels, const Args& args);
+  TaskOutputs submit_aic(KernelId kernel, const Args& args) { return submit({kernel, kNoKernel, kNoKernel}, args); }
+  TaskOutputs submit_aiv(KernelId kernel, const Args& args) { return submit({kNoKernel, kernel, kNoKernel}, args); }
+  // Allocates intermediates without a kernel (a hidden task that completes at once). `args`
+  // may hold `out` tensors only.
+  TaskOutputs alloc(const Args& args);
+  TaskOutputs alloc(const TensorSpec& spec) { return alloc(Args().out(spec)); }
+
+  void scope_begin();
+  void scope_end();
+  ScopeGuard scope() { return ScopeGuard(*this); }
+  int scope_depth() const;
+
+  // Blocking element access from the orchestration: waits for the tensor's producers (and, for
+  // set, also for its readers), then reads or writes one element at logical `indices`.
+  template <class T>
+  T get_tensor_data(const Tensor& tensor, const Shape& indices) {
+    T value{};
+    read_element(tensor, indices, &value, sizeof(T));
+    return value;
+  }
+  template <class T>
+  void set_tensor_data(const Tensor& tensor, const Shape& indices, T value) {
+    write_element(tensor, indices, &value, sizeof(T));
+  }
+  // Waits until every task that writes any part of `tensor` has finished; then the caller may
+  // read the whole tensor directly.
+  void wait_for(const Tensor& tensor);
+
+  // Latches a fatal error; the run reports it.
+  void report_fatal(ErrorCode code, const std::string& message);
+  bool fatal() const;
+  Status status() const;
+
+  const KernelRegistry& kernels() const;
+  // Kernel id by name; latches Error(unknown_kernel) and returns kNoKernel when unknown.
+  KernelId kernel(std::string_view name);
+
+  explicit Orchestrator(detail::OrchestratorCore& core) : core_(&core) {}
+
+ private:
+  void read_element(const Tensor& tensor, const Shape& indices, void* out, std::size_t size);
+  void write_element(const Tensor& tensor, const Shape& indices, const void* in,
+                     std::size_t size);
+  detail::OrchestratorCore* core_;
+};
+
+using Orchestration = std::function<void(Orchestrator&, const OrchestrationArgs&)>;
+
+}  // namespace tmr
+
+// Opens a scope for the rest of the enclosing C++ block.
+#define TMR_SCOPE_CONCAT2(a, b) a##b
+#define TMR_SCOPE_CONCAT(a, b) TMR_SCOPE_CONCAT2(a, b)
+#define TMR_SCOPE(orchestrator) \
+  ::tmr::ScopeGuard TMR_SCOPE_CONCAT(tmr_scope_guard_, __LINE__)(orchestrator)

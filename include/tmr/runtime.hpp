@@ -1,0 +1,92 @@
+// The runtime: owns the platform (worker and scheduler threads) and runs orchestrations.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "tmr/config.hpp"
+#include "tmr/error.hpp"
+#include "tmr/kernel.hpp"
+#include "tmr/orchestrator.hpp"
+#include "tmr/trace.hpp"
+
+namespace tmr {
+
+namespace detail {
+class Engine;
+}
+
+// Host tensors and scalars for one run. Tensors are copied into runtime ("device") memory before
+// the orchestration starts; outputs are copied back only when the run succeeds.
+class RunArgs {
+ public:
+  enum class Direction : std::uint8_t { in, out, inout };
+  int input(const void* host, const Shape& shape, DType dtype) {
+    return add(const_cast<void*>(host), shape, dtype, Direction::in);
+  }
+  int output(void* host, const Shape& shape, DType dtype) {
+    return add(host, shape, dtype, Direction::out);
+  }
+  int inout(void* host, const Shape& shape, DType dtype) {
+    return add(host, shape, dtype, Direction::inout);
+  }
+  template <class T>
+  void scalar(T value) {
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>);
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &value, sizeof(T));
+    scalars_.push_back(bits);
+  }
+
+  struct HostTensor {
+    void* host;
+    Shape shape;
+    DType dtype;
+    Direction direction;
+  };
+  const std::vector<HostTensor>& tensors() const { return tensors_; }
+  const std::vector<std::uint64_t>& scalars() const { return scalars_; }
+
+ private:
+  int add(void* host, const Shape& shape, DType dtype, Direction direction);
+  std::vector<HostTensor> tensors_;
+  std::vector<std::uint64_t> scalars_;
+};
+
+struct RunStats {
+  std::uint64_t tasks_submitted = 0;  // all tasks, hidden alloc tasks included
+  std::uint64_t inline_tasks = 0;     // hidden alloc tasks (completed on the orchestrator)
+  std::uint64_t subtasks_executed = 0;
+  double wall_us = 0;           // from run start to the last task retired
+  double orchestration_us = 0;  // time inside the orchestration function
+  double scheduler_us = 0;      // busy time summed over scheduler threads
+  double orchestrator_blocked_us = 0;  // time the orchestrator waited on full rings
+};
+
+struct RunResult {
+  Status status;
+  RunStats stats;
+  std::shared_ptr<const Trace> trace;  // set when config.record_events
+  bool ok() const { return status.ok(); }
+};
+
+class Runtime {
+ public:
+  // Throws Error(invalid_config) for a bad configuration.
+  explicit Runtime(RuntimeConfig config = {}, KernelRegistry kernels = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  KernelRegistry& kernels();
+  const RuntimeConfig& config() const;
+
+  RunResult run(const Orchestration& orchestration, const RunArgs& args);
+  RunResult run(const Orchestration& orchestration) { return run(orchestration, RunArgs{}); }
+
+ private:
+  std::unique_ptr<detail::Engine> engine_;
+};
+
+}  // namespace tmr

@@ -1,0 +1,131 @@
+// Tensor descriptors: a typed, strided view of a region of one buffer.
+//
+// A tensor names a buffer (external memory, or memory the runtime allocated for a task output),
+// the row-major "raw" layout of that buffer, and a box inside that layout (offsets and extents per
+// raw dimension). Logical dimensions map onto raw dimensions through a permutation, so transpose is
+// a true strided view. The box in raw coordinates is what dependency analysis compares.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "tmr/dtype.hpp"
+#include "tmr/shape.hpp"
+#include "tmr/task_id.hpp"
+
+namespace tmr {
+
+class Tensor {
+ public:
+  // A null tensor. Operations on it return null tensors; passing it to a submit is an error.
+  Tensor() = default;
+
+  // Wraps existing memory laid out row-major with the given shape. The caller keeps it alive.
+  static Tensor wrap(void* data, const Shape& shape, DType dtype, std::uint32_t version = 0);
+  static Tensor wrap(const void* data, const Shape& shape, DType dtype, std::uint32_t version = 0) {
+    return wrap(const_cast<void*>(data), shape, dtype, version);
+  }
+
+  bool valid() const { return base_ != nullptr; }
+  explicit operator bool() const { return valid(); }
+
+  DType dtype() const { return dtype_; }
+  std::size_t element_size() const { return dtype_size(dtype_); }
+  int ndims() const { return ndims_; }
+  std::uint32_t dim(int d) const { return extents_[perm_[d]]; }
+  Shape shape() const;
+  // Distance in elements between neighbours along logical dimension d.
+  std::int64_t stride(int d) const { return raw_stride(perm_[d]); }
+  std::uint64_t elements() const;
+  // True when the view's elements are adjacent in memory in logical row-major order.
+  bool is_contiguous() const;
+
+  // Address of logical element (0, ..., 0).
+  void* data() const { return static_cast<std::byte*>(base_) + first_element() * element_size(); }
+  template <class T>
+  T* data_as() const {
+    check_type(dtype_of<T>());
+    return static_cast<T*>(data());
+  }
+  // Address of the element at logical indices (bounds-checked; throws Error on misuse).
+  void* element_address(const Shape& indices) const;
+
+  // A sub-box of this view: `offsets` are relative to this view's logical dimensions.
+  // Throws Error(invalid_args) when the box does not fit.
+  Tensor view(const Shape& shape, const Shape& offsets) const;
+  // Same elements with another shape; only for contiguous views. Throws otherwise.
+  Tensor reshape(const Shape& shape) const;
+  // Swaps logical dimensions a and b (a strided view of the same memory).
+  Tensor transpose(int a, int b) const;
+  // Same view with another version. A user bumps the version to order against every earlier
+  // access of the buffer regardless of region (see docs/dependencies.md).
+  Tensor with_version(std::uint32_t version) const;
+
+  std::uint32_t version() const { return version_; }
+  // The task that created the buffer (invalid for external memory).
+  TaskId producer() const { return owner_; }
+  std::string to_string() const;
+
+  // ---- layout, for the runtime's dependency analysis and for kernels that index raw memory ----
+  void* buffer() const { return base_; }
+  std::uint64_t buffer_bytes() const { return buffer_bytes_; }
+  std::uint64_t layout_offset() const { return layout_offset_; }
+  std::uint32_t raw_dim(int r) const { return raw_shape_[r]; }
+  std::uint32_t box_offset(int r) const { return offsets_[r]; }
+  std::uint32_t box_extent(int r) const { return extents_[r]; }
+  int perm(int d) const { return perm_[d]; }
+  std::int64_t raw_stride(int r) const;
+  // Flat element index (from the buffer start) of logical element (0, ..., 0).
+  std::uint64_t first_element() const;
+  // Flat element index one past the last element of the box.
+  std::uint64_t end_element() const;
+  // True when both tensors use the same raw layout of the same bytes (box test is exact).
+  bool same_layout(const Tensor& other) const;
+
+  // Internal: a runtime-allocated buffer owned by `owner`.
+  static Tensor make_owned(void* data, std::uint64_t bytes, const Shape& shape, DType dtype,
+                           TaskId owner);
+
+ private:
+  void check_type(DType requested) const;
+
+  void* base_ = nullptr;
+  std::uint64_t buffer_bytes_ = 0;
+  TaskId owner_;
+  std::uint64_t layout_offset_ = 0;  // elements from the buffer start to raw element 0
+  std::uint32_t raw_shape_[kMaxDims] = {};
+  std::uint32_t offsets_[kMaxDims] = {};
+  std::uint32_t extents_[kMaxDims] = {};
+  std::uint32_t version_ = 0;
+  DType dtype_ = DType::f32;
+  std::uint8_t ndims_ = 0;
+  std::uint8_t perm_[kMaxDims] = {0, 1, 2, 3, 4};
+};
+
+// Describes a fresh output that the runtime allocates for a task (or for `alloc`).
+struct TensorSpec {
+  Shape shape;
+  DType dtype = DType::f32;
+  std::optional<std::uint64_t> initial_bits;  // element bit pattern to fill with, if any
+
+  TensorSpec() = default;
+  TensorSpec(Shape s, DType t) : shape(s), dtype(t) {}
+  template <class T>
+  TensorSpec& fill(T value) {
+    static_assert(sizeof(T) <= 8);
+    if (dtype_size(dtype) != sizeof(T)) fill_size_mismatch(sizeof(T));
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &value, sizeof(T));
+    initial_bits = bits;
+    return *this;
+  }
+  std::uint64_t bytes() const { return shape.elements() * dtype_size(dtype); }
+
+ private:
+  [[noreturn]] void fill_size_mismatch(std::size_t given) const;
+};
+
+}  // namespace tmr

@@ -1,0 +1,45 @@
+// Per-task and per-subtask event records of one run (when RuntimeConfig::record_events is set).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tmr/kernel.hpp"
+#include "tmr/task_id.hpp"
+
+namespace tmr {
+
+struct TaskEvent {
+  TaskId id;
+  std::uint64_t sequence = 0;  // submission order, 0-based, across rings
+  KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
+  std::uint32_t block_count = 1;
+  bool inline_task = false;       // hidden alloc task
+  std::uint64_t submit_ns = 0;    // times relative to the run start
+  std::uint64_t ready_ns = 0;     // last producer finished (or submit, with none)
+  std::uint64_t complete_ns = 0;  // last subtask finished
+  std::vector<std::uint64_t> producers;  // sequences of the tasks it waited for
+};
+
+struct SubtaskEvent {
+  std::uint64_t task_sequence = 0;
+  std::uint32_t block = 0;
+  std::uint8_t slot = 0;  // 0 AIC, 1 AIV0, 2 AIV1
+  std::uint16_t core = 0;
+  std::uint16_t cluster = 0;
+  CoreType core_type = CoreType::aic;
+  std::uint16_t scheduler_thread = 0;
+  std::uint64_t dispatch_ns = 0;
+  std::uint64_t start_ns = 0;
+  std::uint64_t end_ns = 0;
+  std::uint64_t retire_ns = 0;  // when the scheduler saw it finish
+};
+
+struct Trace {
+  int clusters = 0;
+  int scheduler_threads = 0;
+  std::vector<TaskEvent> tasks;         // indexed by sequence
+  std::vector<SubtaskEvent> subtasks;   // in completion order
+};
+
+}  // namespace tmr

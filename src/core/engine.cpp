@@ -1,0 +1,189 @@
+#include "core/engine.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/orchestrator_core.hpp"
+#include "platform/threads/threads_platform.hpp"
+
+namespace tmr::detail {
+
+Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
+    : config_(std::move(config)), kernels_(std::move(kernels)), scheduler_(*this) {
+  config_.validate();
+  for (int r = 0; r < kRingCount; ++r) {
+    rings_.push_back(std::make_unique<Ring>(static_cast<std::uint32_t>(r), config_.ring));
+    ring_pointers_[r] = rings_.back().get();
+  }
+  // Every live task fits in a ready queue at once, so pushes never fail.
+  const std::size_t queue_capacity = std::size_t{config_.ring.task_window} * kRingCount;
+  for (auto& queue : ready_) queue.reset(queue_capacity);
+  mailboxes_ = std::make_unique<Mailbox[]>(static_cast<std::size_t>(core_count()));
+  for (int c = 0; c < cluster_count(); ++c) {
+    const int cores[3] = {aic_core(c), aiv_core(c, 0), aiv_core(c, 1)};
+    for (int s = 0; s < 3; ++s) {
+      Mailbox& m = mailbox(cores[s]);
+      m.core = static_cast<std::uint16_t>(cores[s]);
+      m.cluster = static_cast<std::uint16_t>(c);
+      m.scheduler_thread = static_cast<std::uint16_t>(scheduler_of_cluster(c));
+      m.type = s == 0 ? CoreType::aic : CoreType::aiv;
+      m.sub_block = static_cast<std::uint8_t>(s == 0 ? 0 : s - 1);
+    }
+  }
+  scheduler_.configure();
+  orchestrator_ = std::make_unique<OrchestratorCore>(*this);
+  platform_ = std::make_unique<ThreadsPlatform>(*this);
+}
+
+Engine::~Engine() {
+  platform_.reset();  // joins every thread before the state they use goes away
+}
+
+void Engine::latch_error(ErrorCode code, const std::string& message) {
+  {
+    std::lock_guard lock(error_mutex_);
+    if (has_error_.load(std::memory_order_relaxed)) return;
+    error_ = Status{code, message};
+    has_error_.store(true, std::memory_order_release);
+  }
+  aborting_.store(true, std::memory_order_release);
+  platform_->notify_progress();
+  platform_->notify_schedulers();
+}
+
+Status Engine::error() const {
+  std::lock_guard lock(error_mutex_);
+  return error_;
+}
+
+void Engine::report_kernel_exception(const std::string& kernel, const std::string& what) {
+  latch_error(ErrorCode::kernel_exception,
+              "a kernel on an " + kernel + " core threw: " + what +
+                  "; kernels must not throw — fix the kernel or validate its inputs in the "
+                  "orchestration");
+}
+
+void Engine::reset_for_run() {
+  for (auto& ring : rings_) ring->reset();
+  TaskSlot* drained = nullptr;
+  for (auto& queue : ready_) {
+    while (queue.try_pop(drained)) {
+    }
+  }
+  scheduler_.reset();
+  kernel_tasks_completed_.store(0, std::memory_order_relaxed);
+  aborting_.store(false, std::memory_order_relaxed);
+  has_error_.store(false, std::memory_order_relaxed);
+  error_ = Status{};
+}
+
+RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
+  reset_for_run();
+  RunResult result;
+
+  // "Device" copies of the host tensors.
+  OrchestrationArgs orchestration_args;
+  std::vector<std::unique_ptr<std::byte[]>> device;
+  for (const RunArgs::HostTensor& host : args.tensors()) {
+    const std::uint64_t bytes = host.shape.elements() * dtype_size(host.dtype);
+    device.push_back(std::make_unique<std::byte[]>(bytes));
+    if (host.direction != RunArgs::Direction::out) {
+      std::memcpy(device.back().get(), host.host, bytes);
+    } else {
+      std::memset(device.back().get(), 0, bytes);
+    }
+    orchestration_args.tensors_.push_back(Tensor::wrap(device.back().get(), host.shape, host.dtype));
+  }
+  orchestration_args.scalars_ = args.scalars();
+
+  run_start_ns_ = platform_->now_ns();
+  orchestrator_->begin_run();
+  platform_->begin_run();
+
+  Orchestrator orchestrator(*orchestrator_);
+  const std::uint64_t orchestration_start = now_ns();
+  try {
+    orchestration(orchestrator, orchestration_args);
+  } catch (const Error& e) {
+    latch_error(e.code(), e.what());
+  } catch (const std::exception& e) {
+    latch_error(ErrorCode::orchestration_exception,
+                std::string("the orchestration threw: ") + e.what());
+  } catch (...) {
+    latch_error(ErrorCode::orchestration_exception, "the orchestration threw a non-std exception");
+  }
+  orchestrator_->end_orchestration();
+  const std::uint64_t orchestration_end = now_ns();
+
+  // Drain: every kernel task finishes and every ring retires all it holds.
+  auto drained = [&] {
+    if (kernel_tasks_completed() != orchestrator_->kernel_tasks_submitted()) return false;
+    for (auto& ring : rings_) {
+      ring->try_advance();
+      if (ring->retired() != ring->head()) return false;
+    }
+    return true;
+  };
+  if (!has_error()) {
+    std::uint64_t last_progress = platform_->now_ns();
+    std::uint64_t last_completed = kernel_tasks_completed();
+    while (!platform_->wait_until([&] { return has_error() || drained(); }, 10'000'000)) {
+      const std::uint64_t completed = kernel_tasks_completed();
+      if (completed != last_completed) {
+        last_completed = completed;
+        last_progress = platform_->now_ns();
+      } else if (platform_->now_ns() - last_progress >
+                 static_cast<std::uint64_t>(config_.stall_timeout_s * 1e9)) {
+        latch_error(ErrorCode::scheduler_timeout,
+                    "no task finished for " + std::to_string(config_.stall_timeout_s) + " s with " +
+                        std::to_string(orchestrator_->kernel_tasks_submitted() - completed) +
+                        " tasks unfinished; a kernel may never return (or the runtime has a bug: "
+                        "please report it with TMR_RECORD_EVENTS=1)");
+      }
+    }
+  }
+  platform_->end_run();  // after an error this also waits for kernels already running
+  const std::uint64_t end = now_ns();
+
+  result.status = error();
+  RunStats& stats = result.stats;
+  stats.tasks_submitted = orchestrator_->tasks_submitted();
+  stats.inline_tasks = orchestrator_->inline_tasks();
+  stats.wall_us = static_cast<double>(end) / 1e3;
+  stats.orchestration_us = static_cast<double>(orchestration_end - orchestration_start) / 1e3;
+  stats.orchestrator_blocked_us = static_cast<double>(orchestrator_->blocked_ns()) / 1e3;
+  for (int t = 0; t < scheduler_.thread_count(); ++t) {
+    stats.scheduler_us += static_cast<double>(scheduler_.busy_ns(t)) / 1e3;
+    stats.subtasks_executed += scheduler_.subtasks_done(t);
+  }
+
+  if (recording()) {
+    auto trace = std::make_shared<Trace>();
+    trace->clusters = cluster_count();
+    trace->scheduler_threads = config_.scheduler_threads;
+    trace->tasks = std::move(orchestrator_->task_events());
+    for (int t = 0; t < scheduler_.thread_count(); ++t) {
+      for (const Scheduler::Completion& c : scheduler_.completions(t)) {
+        TaskEvent& e = trace->tasks[c.sequence];
+        e.ready_ns = c.ready_ns != 0 ? c.ready_ns : e.submit_ns;
+        e.complete_ns = c.complete_ns;
+      }
+      auto& events = scheduler_.subtask_events(t);
+      trace->subtasks.insert(trace->subtasks.end(), events.begin(), events.end());
+    }
+    std::sort(trace->subtasks.begin(), trace->subtasks.end(),
+              [](const SubtaskEvent& a, const SubtaskEvent& b) { return a.end_ns < b.end_ns; });
+    result.trace = std::move(trace);
+  }
+
+  if (result.ok()) {
+    for (std::size_t i = 0; i < args.tensors().size(); ++i) {
+      const RunArgs::HostTensor& host = args.tensors()[i];
+      if (host.direction == RunArgs::Direction::in) continue;
+      std::memcpy(host.host, device[i].get(), host.shape.elements() * dtype_size(host.dtype));
+    }
+  }
+  return result;
+}
+
+}  // namespace tmr::detail

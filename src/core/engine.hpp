@@ -1,0 +1,95 @@
+// The engine: everything one Runtime owns — configuration, kernels, rings, ready queues, per-core
+// mailboxes, the scheduler and the platform — and the run sequence that ties them together.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/mailbox.hpp"
+#include "core/mpmc_queue.hpp"
+#include "core/ring.hpp"
+#include "core/scheduler.hpp"
+#include "platform/platform.hpp"
+#include "tmr/config.hpp"
+#include "tmr/error.hpp"
+#include "tmr/kernel.hpp"
+#include "tmr/runtime.hpp"
+
+#ifndef TMR_WITH_TRACE
+#define TMR_WITH_TRACE 1
+#endif
+
+namespace tmr::detail {
+
+class OrchestratorCore;
+
+class Engine {
+ public:
+  Engine(RuntimeConfig config, KernelRegistry kernels);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  RunResult run(const Orchestration& orchestration, const RunArgs& args);
+
+  // ---- topology: cores [0, clusters) are AICs; AIV s of cluster c is clusters + 2c + s ----
+  int cluster_count() const { return config_.clusters; }
+  int core_count() const { return 3 * config_.clusters; }
+  int aic_core(int cluster) const { return cluster; }
+  int aiv_core(int cluster, int sub) const { return config_.clusters + 2 * cluster + sub; }
+  int scheduler_of_cluster(int cluster) const { return cluster % config_.scheduler_threads; }
+  Mailbox& mailbox(int core) { return mailboxes_[static_cast<std::size_t>(core)]; }
+
+  const RuntimeConfig& config() const { return config_; }
+  KernelRegistry& kernels() { return kernels_; }
+  Ring& ring(int index) { return *rings_[static_cast<std::size_t>(index)]; }
+  Ring* const* ring_pointers() const { return ring_pointers_; }
+  MpmcQueue<TaskSlot*>& ready_queue(TaskShape shape) { return ready_[static_cast<int>(shape)]; }
+  Scheduler& scheduler() { return scheduler_; }
+  Platform& platform() { return *platform_; }
+
+  // ---- run-wide state ----
+  std::uint64_t now_ns() const { return platform_->now_ns() - run_start_ns_; }
+  bool recording() const { return TMR_WITH_TRACE && config_.record_events; }
+  // First error wins; later ones are dropped. Thread-safe.
+  void latch_error(ErrorCode code, const std::string& message);
+  bool has_error() const { return has_error_.load(std::memory_order_acquire); }
+  Status error() const;
+  // Set when a run fails: schedulers stop dispatching new subtasks.
+  bool aborting() const { return aborting_.load(std::memory_order_acquire); }
+
+  void note_kernel_task_completed() {
+    kernel_tasks_completed_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  std::uint64_t kernel_tasks_completed() const {
+    return kernel_tasks_completed_.load(std::memory_order_acquire);
+  }
+  // Platforms call this when a kernel throws.
+  void report_kernel_exception(const std::string& kernel, const std::string& what);
+
+ private:
+  void reset_for_run();
+
+  RuntimeConfig config_;
+  KernelRegistry kernels_;
+  std::vector<std::unique_ptr<Ring>> rings_;
+  Ring* ring_pointers_[kRingCount] = {};
+  MpmcQueue<TaskSlot*> ready_[kShapeCount];
+  std::unique_ptr<Mailbox[]> mailboxes_;
+  Scheduler scheduler_;
+  std::unique_ptr<Platform> platform_;
+  std::unique_ptr<OrchestratorCore> orchestrator_;
+
+  std::uint64_t run_start_ns_ = 0;
+  std::atomic<std::uint64_t> kernel_tasks_completed_{0};
+  std::atomic<bool> aborting_{false};
+  std::atomic<bool> has_error_{false};
+  mutable std::mutex error_mutex_;
+  Status error_;
+};
+
+}  // namespace tmr::detail

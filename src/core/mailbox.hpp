@@ -1,0 +1,51 @@
+// The per-core "registers": a dispatch word the scheduler writes and a status word the core
+// writes (ACK when it latched a dispatch, FIN when it finished), plus two payload buffers picked
+// by token parity so the next dispatch can be written while the core still runs the current one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/task.hpp"
+#include "tmr/kernel.hpp"
+
+namespace tmr::detail {
+
+inline constexpr std::uint32_t kTokenMask = 0x7FFFFFFFu;
+inline constexpr std::uint32_t kFinBit = 0x80000000u;
+inline constexpr std::uint32_t kReservedTokens = 0x7FFFFFF0u;  // tokens from here are sentinels
+inline constexpr std::uint32_t kIdleToken = 0x7FFFFFFDu;       // dispatch word: nothing to do
+inline constexpr std::uint32_t kExitToken = 0x7FFFFFF0u;       // dispatch word: leave the loop
+
+// Next dispatch token after `token`: 31 bits, skipping the sentinel range, keeping parity.
+inline std::uint32_t next_token(std::uint32_t token) {
+  const std::uint32_t next = token + 1;
+  return next >= kReservedTokens ? 2u : next;
+}
+
+struct DispatchPayload {
+  KernelFn fn = nullptr;
+  const TaskRecord* record = nullptr;
+  std::uint32_t block_index = 0;
+  std::uint32_t block_count = 1;
+  std::uint32_t sub_block = 0;
+  std::uint32_t cluster = 0;
+  // Written by the core before FIN.
+  std::uint64_t start_ns = 0;
+  std::uint64_t end_ns = 0;
+};
+
+struct Mailbox {
+  alignas(64) std::atomic<std::uint32_t> dispatch{kIdleToken};
+  std::atomic<std::uint32_t> core_parked{0};
+  alignas(64) std::atomic<std::uint32_t> status{kFinBit | kIdleToken};
+  alignas(64) DispatchPayload payload[2];
+  // Identity (fixed at start-up).
+  std::uint16_t core = 0;
+  std::uint16_t cluster = 0;
+  std::uint16_t scheduler_thread = 0;
+  CoreType type = CoreType::aic;
+  std::uint8_t sub_block = 0;
+};
+
+}  // namespace tmr::detail

@@ -1,0 +1,104 @@
+#include "core/ring.hpp"
+
+namespace tmr::detail {
+
+Ring::Ring(std::uint32_t index, const RingConfig& config)
+    : index_(index),
+      window_(config.task_window),
+      window_mask_(config.task_window - 1),
+      heap_bytes_(config.heap_bytes),
+      dep_capacity_(config.dep_pool),
+      dep_mask_(config.dep_pool - 1),
+      slots_(std::make_unique<TaskSlot[]>(config.task_window)),
+      records_(calloc_array<TaskRecord>(config.task_window)),
+      infos_(calloc_array<SlotInfo>(config.task_window)),
+      dep_pool_(calloc_array<FanoutNode>(config.dep_pool)),
+      heap_storage_(calloc_array<std::byte>(config.heap_bytes + 64)) {
+  const auto address = reinterpret_cast<std::uintptr_t>(heap_storage_.get());
+  heap_ = heap_storage_.get() + ((64 - address % 64) % 64);
+}
+
+void Ring::reset() {
+  for (std::uint32_t i = 0; i < window_; ++i) {
+    TaskSlot& s = slots_[i];
+    s.state.store(TaskState::consumed, std::memory_order_relaxed);
+    s.release_remaining.store(0, std::memory_order_relaxed);
+    s.fanout_head.store(nullptr, std::memory_order_relaxed);
+    infos_[i].entries = nullptr;
+    infos_[i].id = TaskId();
+    infos_[i].stamp = 0;
+  }
+  head_ = retired_seen_ = 0;
+  heap_top_ = heap_tail_ = dep_top_ = dep_tail_ = 0;
+  published_.store(0, std::memory_order_relaxed);
+  retired_.store(0, std::memory_order_release);
+}
+
+std::uint32_t Ring::refresh() {
+  const std::uint32_t now = retired();
+  const std::uint32_t moved = now - retired_seen_;
+  if (moved != 0) {
+    const SlotInfo& last = info(now - 1);
+    heap_tail_ = last.heap_end;
+    dep_tail_ = last.dep_end;
+    retired_seen_ = now;
+  }
+  return moved;
+}
+
+bool Ring::heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* consumed) const {
+  if (bytes == 0) {
+    *offset = heap_top_ % heap_bytes_;
+    *consumed = 0;
+    return true;
+  }
+  const std::uint64_t position = heap_top_ % heap_bytes_;
+  // A buffer never straddles the end: skip the tail of the heap when it does not fit there.
+  const std::uint64_t waste = position + bytes > heap_bytes_ ? heap_bytes_ - position : 0;
+  if (heap_top_ + waste + bytes - heap_tail_ > heap_bytes_) return false;
+  *offset = (position + waste) % heap_bytes_;
+  *consumed = waste + bytes;
+  return true;
+}
+
+std::uint32_t Ring::admit(std::uint64_t consumed) {
+  heap_top_ += consumed;
+  const std::uint32_t local = head_++;
+  SlotInfo& slot_info = info(local);
+  slot_info.heap_end = heap_top_;
+  slot_info.heap_bytes = consumed;
+  slot_info.dep_end = dep_top_;
+  slot_info.entries = nullptr;
+  slot_info.id = TaskId(index_, local);
+  slot_info.scope_open = true;
+  return local;
+}
+
+bool Ring::try_advance() {
+  bool moved_any = false;
+  for (;;) {
+    // seq_cst on the lock and the state loads pairs with the seq_cst store of `consumed`, so a
+    // releaser that loses the try-lock is always seen by the holder's final look.
+    if (advancing_.exchange(true, std::memory_order_seq_cst)) return moved_any;
+    std::uint32_t watermark = retired_.load(std::memory_order_relaxed);
+    const std::uint32_t start = watermark;
+    std::uint32_t head = published_.load(std::memory_order_acquire);
+    while (watermark != head &&
+           slot(watermark).state.load(std::memory_order_seq_cst) == TaskState::consumed) {
+      ++watermark;
+    }
+    if (watermark != start) {
+      retired_.store(watermark, std::memory_order_release);
+      moved_any = true;
+    }
+    advancing_.store(false, std::memory_order_seq_cst);
+    // A task consumed while we held the lock may have given up on it: look once more.
+    head = published_.load(std::memory_order_acquire);
+    if (watermark == head ||
+        slot(watermark).state.load(std::memory_order_seq_cst) != TaskState::consumed) {
+      return moved_any;
+    }
+  }
+}
+
+}  // namespace tmr::detail

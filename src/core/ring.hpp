@@ -1,0 +1,138 @@
+// One ring of the multi-ring memory: a task window, an output heap and a dependency pool, all
+// reclaimed by one retire watermark that advances over consecutive consumed tasks.
+//
+// The orchestrator alone allocates (head, heap top, pool top); any thread may advance the
+// watermark (tail) under a try-lock; the orchestrator derives the heap and pool tails from it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "core/task.hpp"
+#include "tmr/config.hpp"
+
+namespace tmr::detail {
+
+struct MapEntry;
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// Zero-filled memory from calloc: large arrays stay untouched (and cost nothing) until used.
+template <class T>
+std::unique_ptr<T[], FreeDeleter> calloc_array(std::size_t count) {
+  void* memory = std::calloc(count, sizeof(T));
+  if (memory == nullptr) throw std::bad_alloc();
+  return std::unique_ptr<T[], FreeDeleter>(static_cast<T*>(memory));
+}
+
+class Ring {
+ public:
+  // Orchestrator-private bookkeeping of one slot.
+  struct SlotInfo {
+    std::uint64_t heap_end;    // heap top (linear) after this task's outputs
+    std::uint64_t heap_bytes;  // bytes this task's outputs took, wrap waste included
+    std::uint64_t dep_end;     // pool top (linear) after this task's fanin nodes
+    std::uint64_t stamp;       // last submit that listed this task as a producer (dedup)
+    MapEntry* entries;         // TensorMap entries this task inserted
+    TaskId id;
+    bool scope_open;
+  };
+
+  Ring(std::uint32_t index, const RingConfig& config);
+
+  // Forgets every task; only while no other thread touches the ring.
+  void reset();
+
+  std::uint32_t index() const { return index_; }
+  std::uint32_t window() const { return window_; }
+  std::uint64_t heap_capacity() const { return heap_bytes_; }
+  std::uint64_t dep_capacity() const { return dep_capacity_; }
+  TaskSlot& slot(std::uint32_t local) { return slots_[local & window_mask_]; }
+  TaskRecord& record(std::uint32_t local) { return records_[local & window_mask_]; }
+  SlotInfo& info(std::uint32_t local) { return infos_[local & window_mask_]; }
+  FanoutNode& dep_node(std::uint64_t linear) { return dep_pool_[linear & dep_mask_]; }
+
+  // ---- orchestrator side ----
+  std::uint32_t head() const { return head_; }
+  std::uint32_t retired_seen() const { return retired_seen_; }
+  // Reads the watermark and reclaims heap and pool space behind it. Returns how many tasks
+  // retired since the last call.
+  std::uint32_t refresh();
+  std::uint32_t live_tasks() const { return head_ - retired_seen_; }
+  bool window_has_room() const { return live_tasks() + 1 < window_; }
+  // Where `bytes` (a multiple of 64, <= capacity) would go; false if the heap is full now.
+  bool heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* consumed) const;
+  std::uint64_t heap_used() const { return heap_top_ - heap_tail_; }
+  bool dep_fits(std::uint64_t nodes) const { return dep_top_ + nodes - dep_tail_ <= dep_capacity_; }
+  std::uint64_t dep_used() const { return dep_top_ - dep_tail_; }
+  // Commits a task at the head: `consumed` heap bytes (from heap_fits). Returns its local id.
+  std::uint32_t admit(std::uint64_t consumed);
+  void* heap_at(std::uint64_t offset) { return heap_ + offset; }
+  std::uint64_t take_dep_nodes(std::uint64_t nodes) {
+    const std::uint64_t first = dep_top_;
+    dep_top_ += nodes;
+    return first;
+  }
+  std::uint64_t dep_top() const { return dep_top_; }
+  // Makes task `local` visible to watermark advancers.
+  void publish(std::uint32_t local) { published_.store(local + 1, std::memory_order_release); }
+
+  // ---- any thread ----
+  std::uint32_t retired() const { return retired_.load(std::memory_order_acquire); }
+  bool is_retired(TaskId id) const { return id.local() < retired(); }
+  // Advances the watermark over consecutive consumed tasks. Returns true if it moved.
+  bool try_advance();
+  // Drops one reference of a task of this ring; the last one consumes it and advances the
+  // watermark. Returns true if the watermark moved.
+  bool release(TaskSlot& task) {
+    if (task.release_remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return false;
+    task.state.store(TaskState::consumed, std::memory_order_seq_cst);
+    return try_advance();
+  }
+  // Takes one more reference unless the task is already consumed (then false: it finished).
+  static bool hold(TaskSlot& task) {
+    std::int32_t refs = task.release_remaining.load(std::memory_order_relaxed);
+    while (refs > 0) {
+      if (task.release_remaining.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel,
+                                                      std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  std::uint32_t index_;
+  std::uint32_t window_;
+  std::uint32_t window_mask_;
+  std::uint64_t heap_bytes_;
+  std::uint64_t dep_capacity_;
+  std::uint64_t dep_mask_;
+
+  std::unique_ptr<TaskSlot[]> slots_;
+  std::unique_ptr<TaskRecord[], FreeDeleter> records_;
+  std::unique_ptr<SlotInfo[], FreeDeleter> infos_;
+  std::unique_ptr<FanoutNode[], FreeDeleter> dep_pool_;
+  std::unique_ptr<std::byte[], FreeDeleter> heap_storage_;
+  std::byte* heap_ = nullptr;  // 64-byte aligned start inside heap_storage_
+
+  // Orchestrator-only.
+  std::uint32_t head_ = 0;
+  std::uint32_t retired_seen_ = 0;
+  std::uint64_t heap_top_ = 0;
+  std::uint64_t heap_tail_ = 0;
+  std::uint64_t dep_top_ = 0;
+  std::uint64_t dep_tail_ = 0;
+
+  // Shared.
+  alignas(64) std::atomic<std::uint32_t> published_{0};
+  alignas(64) std::atomic<std::uint32_t> retired_{0};
+  std::atomic<bool> advancing_{false};
+};
+
+}  // namespace tmr::detail

@@ -1,0 +1,81 @@
+// Task records shared by the orchestrator, the schedulers and the cores.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "tmr/args.hpp"
+#include "tmr/kernel.hpp"
+#include "tmr/task_id.hpp"
+#include "tmr/tensor.hpp"
+
+namespace tmr::detail {
+
+class Ring;
+struct TaskSlot;
+
+// Which resource a task needs: one AIC, one AIV, or several cores of one cluster.
+enum class TaskShape : std::uint8_t { aic = 0, aiv = 1, mix = 2 };
+inline constexpr int kShapeCount = 3;
+
+enum class TaskState : std::uint8_t { pending, ready, completed, consumed };
+
+// Subtask slots of a task: which core of the cluster runs which kernel.
+inline constexpr int kSlotAic = 0;
+inline constexpr int kSlotAiv0 = 1;
+inline constexpr int kSlotAiv1 = 2;
+
+// One dependency edge, owned by the consumer (allocated from the consumer ring's dependency pool):
+// it sits in the producer's fanout list until the producer completes, and tells the consumer
+// which producer to release when the consumer itself completes.
+struct FanoutNode {
+  TaskSlot* consumer;
+  TaskSlot* producer;
+  FanoutNode* next;
+};
+
+// Marks a fanout list as closed: the producer has completed, late consumers count it as done.
+inline FanoutNode* closed_fanout() { return reinterpret_cast<FanoutNode*>(std::uintptr_t{1}); }
+
+// What the cores read: kernels, the task's tensors and scalars. Written once at submit.
+struct TaskRecord {
+  KernelFn fns[3];
+  KernelId kernels[3];
+  Tensor tensors[kMaxTensorArgs];
+  std::uint64_t scalars[kMaxScalarArgs];
+  std::int32_t tensor_count;
+  std::int32_t scalar_count;
+};
+
+// The state schedulers and the orchestrator share for one live task.
+struct alignas(64) TaskSlot {
+  // Producers still to finish, plus one guard held while the orchestrator wires the task.
+  std::atomic<std::int32_t> fanin_remaining{0};
+  // References that keep the task's slot and buffers alive: its scope, its own completion, and
+  // one per consumer. Zero means consumed.
+  std::atomic<std::int32_t> release_remaining{0};
+  // Subtasks (blocks x active kernels) still running or to dispatch.
+  std::atomic<std::uint32_t> subtasks_remaining{0};
+  std::atomic<TaskState> state{TaskState::consumed};
+  std::atomic<FanoutNode*> fanout_head{nullptr};
+  std::atomic<std::uint64_t> ready_ns{0};  // for traces
+
+  // Immutable while the task is live.
+  TaskId id;
+  std::uint64_t sequence = 0;
+  Ring* ring = nullptr;
+  TaskRecord* record = nullptr;
+  std::uint64_t dep_begin = 0;  // linear index of the first fanin node in ring's pool
+  std::uint32_t dep_count = 0;
+  std::uint32_t block_count = 1;
+  std::uint8_t active_mask = 0;  // bit s set: subtask slot s has a kernel
+  TaskShape shape = TaskShape::aiv;
+  bool sync_start = false;
+
+  // Owned by the scheduler thread that holds the task (it is in no queue meanwhile).
+  std::uint32_t next_block = 0;
+};
+
+inline int active_slot_count(std::uint8_t mask) { return __builtin_popcount(mask); }
+
+}  // namespace tmr::detail

@@ -1,0 +1,266 @@
+#include "core/tensor_map.hpp"
+
+#include <algorithm>
+#include <bit>
+
+namespace tmr::detail {
+namespace {
+
+constexpr std::size_t kEntryChunk = 4096;
+constexpr std::size_t kBufferChunk = 256;
+
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+std::uint64_t buffer_hash(std::uintptr_t address, std::uint64_t owner) {
+  return mix(address ^ (owner * 0x9E3779B97F4A7C15ull));
+}
+
+}  // namespace
+
+TensorMap::TensorMap(Ring* const* rings, int ring_count, std::uint32_t bucket_bits)
+    : ring_count_(ring_count),
+      bucket_shift_(64 - bucket_bits),
+      buckets_(std::size_t{1} << bucket_bits, nullptr),
+      buffer_table_(1024, nullptr) {
+  for (int r = 0; r < ring_count; ++r) rings_[r] = rings[r];
+}
+
+TensorMap::~TensorMap() = default;
+
+void TensorMap::reset() {
+  std::fill(buckets_.begin(), buckets_.end(), nullptr);
+  std::fill(buffer_table_.begin(), buffer_table_.end(), nullptr);
+  buffer_count_ = 0;
+  // Rebuild the free lists over every chunk: nothing is live any more.
+  free_entries_ = nullptr;
+  for (auto& chunk : entry_chunks_) {
+    for (std::size_t i = 0; i < kEntryChunk; ++i) {
+      chunk[i].chain_next = free_entries_;
+      free_entries_ = &chunk[i];
+    }
+  }
+  free_buffers_ = nullptr;
+  for (auto& chunk : buffer_chunks_) {
+    for (std::size_t i = 0; i < kBufferChunk; ++i) {
+      chunk[i] = BufferInfo{};
+      chunk[i].next_free = free_buffers_;
+      free_buffers_ = &chunk[i];
+    }
+  }
+  stats_ = {};
+}
+
+std::uint32_t TensorMap::bucket_of(const BufferInfo* info, std::uint8_t kind,
+                                   std::uint8_t size_class, std::uint64_t cell) const {
+  const std::uint64_t key = reinterpret_cast<std::uintptr_t>(info) ^
+                            (std::uint64_t{kind} << 62) ^ (std::uint64_t{size_class} << 56) ^
+                            (cell * 0x9E3779B97F4A7C15ull);
+  return static_cast<std::uint32_t>(mix(key) >> bucket_shift_);
+}
+
+BufferInfo* TensorMap::find_buffer(std::uintptr_t address, std::uint64_t owner) const {
+  const std::size_t mask = buffer_table_.size() - 1;
+  for (std::size_t i = buffer_hash(address, owner) & mask;; i = (i + 1) & mask) {
+    BufferInfo* const info = buffer_table_[i];
+    if (info == nullptr) return nullptr;
+    if (info->address == address && info->owner == owner) return info;
+  }
+}
+
+BufferInfo* TensorMap::find_or_add_buffer(std::uintptr_t address, std::uint64_t owner) {
+  if (BufferInfo* found = find_buffer(address, owner)) return found;
+  if ((buffer_count_ + 1) * 2 > buffer_table_.size()) {
+    std::vector<BufferInfo*> old(buffer_table_.size() * 2, nullptr);
+    old.swap(buffer_table_);
+    const std::size_t mask = buffer_table_.size() - 1;
+    for (BufferInfo* info : old) {
+      if (info == nullptr) continue;
+      std::size_t i = buffer_hash(info->address, info->owner) & mask;
+      while (buffer_table_[i] != nullptr) i = (i + 1) & mask;
+      buffer_table_[i] = info;
+    }
+  }
+  if (free_buffers_ == nullptr) {
+    auto chunk = std::make_unique<BufferInfo[]>(kBufferChunk);
+    for (std::size_t i = 0; i < kBufferChunk; ++i) {
+      chunk[i].next_free = free_buffers_;
+      free_buffers_ = &chunk[i];
+    }
+    buffer_chunks_.push_back(std::move(chunk));
+  }
+  BufferInfo* const info = free_buffers_;
+  free_buffers_ = info->next_free;
+  // Counts and masks are already zero: a buffer returns to the free list only when empty.
+  info->address = address;
+  info->owner = owner;
+  info->next_free = nullptr;
+  info->min_version = ~std::uint32_t{0};
+  info->max_version = 0;
+  const std::size_t mask = buffer_table_.size() - 1;
+  std::size_t i = buffer_hash(address, owner) & mask;
+  while (buffer_table_[i] != nullptr) i = (i + 1) & mask;
+  buffer_table_[i] = info;
+  ++buffer_count_;
+  return info;
+}
+
+void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
+  if (info->total[0] != 0 || info->total[1] != 0) return;
+  const std::size_t mask = buffer_table_.size() - 1;
+  std::size_t i = buffer_hash(info->address, info->owner) & mask;
+  while (buffer_table_[i] != info) i = (i + 1) & mask;
+  // Backward-shift deletion keeps probe chains intact without tombstones.
+  std::size_t hole = i;
+  for (std::size_t j = (i + 1) & mask; buffer_table_[j] != nullptr; j = (j + 1) & mask) {
+    const std::size_t home = buffer_hash(buffer_table_[j]->address, buffer_table_[j]->owner) & mask;
+    const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+    if (movable) {
+      buffer_table_[hole] = buffer_table_[j];
+      hole = j;
+    }
+  }
+  buffer_table_[hole] = nullptr;
+  --buffer_count_;
+  info->address = 0;
+  info->next_free = free_buffers_;
+  free_buffers_ = info;
+}
+
+MapEntry* TensorMap::allocate_entry() {
+  if (free_entries_ == nullptr) {
+    auto chunk = std::make_unique<MapEntry[]>(kEntryChunk);
+    for (std::size_t i = 0; i < kEntryChunk; ++i) {
+      chunk[i].chain_next = free_entries_;
+      free_entries_ = &chunk[i];
+    }
+    entry_chunks_.push_back(std::move(chunk));
+  }
+  MapEntry* const e = free_entries_;
+  free_entries_ = e->chain_next;
+  return e;
+}
+
+void TensorMap::free_entry(MapEntry* e) {
+  e->chain_next = free_entries_;
+  free_entries_ = e;
+}
+
+void TensorMap::insert(const Tensor& t, AccessKind kind, TaskSlot* task, TaskId id,
+                       Ring::SlotInfo& info) {
+  ++stats_.inserts;
+  BufferInfo* const buffer =
+      find_or_add_buffer(reinterpret_cast<std::uintptr_t>(t.buffer()), buffer_owner_key(t));
+  MapEntry* const e = allocate_entry();
+  e->region = t;
+  e->buffer = buffer;
+  e->task = task;
+  e->task_id = id;
+  e->lo = region_lo(t);
+  e->hi = region_hi(t);
+  const auto size_class = static_cast<std::uint8_t>(std::bit_width(e->hi - e->lo) - 1);
+  e->size_class = size_class;
+  e->cell = e->lo >> (size_class + 1);
+  const auto k = static_cast<std::uint8_t>(kind);
+  e->kind = k;
+  e->bucket = bucket_of(buffer, k, size_class, e->cell);
+
+  e->chain_prev = nullptr;
+  e->chain_next = buckets_[e->bucket];
+  if (e->chain_next != nullptr) e->chain_next->chain_prev = e;
+  buckets_[e->bucket] = e;
+
+  e->list_prev = nullptr;
+  e->list_next = buffer->list[k];
+  if (e->list_next != nullptr) e->list_next->list_prev = e;
+  buffer->list[k] = e;
+
+  ++buffer->class_count[k][size_class];
+  buffer->class_mask[k] |= std::uint64_t{1} << size_class;
+  ++buffer->total[k];
+  buffer->min_version = std::min(buffer->min_version, t.version());
+  buffer->max_version = std::max(buffer->max_version, t.version());
+
+  e->task_next = info.entries;
+  info.entries = e;
+  ++stats_.live_entries;
+}
+
+void TensorMap::unlink(MapEntry& e) {
+  if (e.kind == MapEntry::kDead) return;
+  const std::uint8_t k = e.kind;
+  if (e.chain_prev != nullptr) {
+    e.chain_prev->chain_next = e.chain_next;
+  } else {
+    buckets_[e.bucket] = e.chain_next;
+  }
+  if (e.chain_next != nullptr) e.chain_next->chain_prev = e.chain_prev;
+
+  BufferInfo* const buffer = e.buffer;
+  if (e.list_prev != nullptr) {
+    e.list_prev->list_next = e.list_next;
+  } else {
+    buffer->list[k] = e.list_next;
+  }
+  if (e.list_next != nullptr) e.list_next->list_prev = e.list_prev;
+
+  if (--buffer->class_count[k][e.size_class] == 0) {
+    buffer->class_mask[k] &= ~(std::uint64_t{1} << e.size_class);
+  }
+  --buffer->total[k];
+  e.kind = MapEntry::kDead;
+  --stats_.live_entries;
+}
+
+void TensorMap::release_task(Ring::SlotInfo& info) {
+  for (MapEntry* e = info.entries; e != nullptr;) {
+    MapEntry* const next = e->task_next;
+    if (e->kind != MapEntry::kDead) {
+      BufferInfo* const buffer = e->buffer;
+      unlink(*e);
+      erase_buffer_if_empty(buffer);
+    }
+    free_entry(e);
+    e = next;
+  }
+  info.entries = nullptr;
+}
+
+bool TensorMap::overlaps(const Query& q, const MapEntry& e) {
+  // Different versions of one buffer are always ordered (the user's explicit override).
+  if (q.tensor->version() != e.region.version()) return true;
+  if (q.hi <= e.lo || e.hi <= q.lo) return false;
+  const Tensor& t = *q.tensor;
+  if (!t.same_layout(e.region)) return true;  // byte ranges overlap; layouts differ: be safe
+  for (int r = 0; r < t.ndims(); ++r) {
+    const std::uint64_t a0 = t.box_offset(r);
+    const std::uint64_t a1 = a0 + t.box_extent(r);
+    const std::uint64_t b0 = e.region.box_offset(r);
+    const std::uint64_t b1 = b0 + e.region.box_extent(r);
+    if (a1 <= b0 || b1 <= a0) return false;
+  }
+  return true;
+}
+
+bool TensorMap::covers(const Query& q, const MapEntry& e) {
+  const Tensor& t = *q.tensor;
+  if (t.version() != e.region.version()) return false;
+  if (t.same_layout(e.region)) {
+    for (int r = 0; r < t.ndims(); ++r) {
+      const std::uint64_t a0 = t.box_offset(r);
+      const std::uint64_t b0 = e.region.box_offset(r);
+      if (b0 < a0 || b0 + e.region.box_extent(r) > a0 + t.box_extent(r)) return false;
+    }
+    return true;
+  }
+  // A contiguous write covering every byte the entry touched supersedes it whatever its layout.
+  return t.is_contiguous() && q.lo <= e.lo && e.hi <= q.hi;
+}
+
+}  // namespace tmr::detail

@@ -1,0 +1,204 @@
+// TensorMap: which live tasks read or write which regions of which buffers.
+//
+// Entries are keyed by buffer identity (address + creating task, so a recycled heap address is a
+// new buffer). Each entry's region is indexed by its byte interval: entries of length in
+// [2^k, 2^(k+1)) live in cells of 2^(k+1) bytes, so a lookup visits a bounded number of cells per
+// size class instead of every live view of the buffer; when the cells to visit outnumber the
+// entries, the buffer's own entry list is scanned instead. Exact box tests in the shared raw
+// layout follow (byte-interval overlap when layouts differ — conservative, never a missed hit).
+//
+// Entries die lazily: a lookup skips (and unlinks) entries whose task has retired; cleanup frees
+// every entry of a retired task through the task's own entry list.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/ring.hpp"
+#include "core/task.hpp"
+#include "tmr/tensor.hpp"
+
+namespace tmr::detail {
+
+enum class AccessKind : std::uint8_t { read = 0, write = 1 };
+
+struct BufferInfo;
+
+struct MapEntry {
+  Tensor region;
+  BufferInfo* buffer;
+  MapEntry* chain_prev;
+  MapEntry* chain_next;
+  MapEntry* list_prev;
+  MapEntry* list_next;
+  MapEntry* task_next;
+  TaskSlot* task;
+  TaskId task_id;
+  std::uint64_t lo;
+  std::uint64_t hi;
+  std::uint64_t cell;
+  std::uint32_t bucket;
+  std::uint8_t size_class;
+  std::uint8_t kind;  // AccessKind, or kDead once unlinked
+  static constexpr std::uint8_t kDead = 0xFF;
+};
+
+struct BufferInfo {
+  std::uintptr_t address = 0;
+  std::uint64_t owner = 0;
+  std::uint64_t class_mask[2] = {0, 0};
+  std::uint32_t class_count[2][64] = {};
+  MapEntry* list[2] = {nullptr, nullptr};
+  std::uint32_t total[2] = {0, 0};
+  std::uint32_t min_version = 0;
+  std::uint32_t max_version = 0;
+  BufferInfo* next_free = nullptr;
+};
+
+struct TensorMapStats {
+  std::uint64_t lookups = 0;
+  std::uint64_t entries_visited = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t inserts = 0;
+  std::uint64_t live_entries = 0;
+};
+
+class TensorMap {
+ public:
+  explicit TensorMap(Ring* const* rings, int ring_count, std::uint32_t bucket_bits = 16);
+  ~TensorMap();
+  TensorMap(const TensorMap&) = delete;
+  TensorMap& operator=(const TensorMap&) = delete;
+
+  void reset();
+
+  // Reports every live task whose recorded access conflicts with an access of `kind` to `t`:
+  // a read conflicts with writes (RAW); a write with writes and reads (WAW, WAR). For a write,
+  // entries the new region fully covers are dropped: the caller will insert the new write, which
+  // is ordered after them, so later accesses still get ordered through it.
+  template <class Visit>
+  void lookup(const Tensor& t, AccessKind kind, Visit&& visit);
+
+  void insert(const Tensor& t, AccessKind kind, TaskSlot* task, TaskId id, Ring::SlotInfo& info);
+
+  // Frees every entry of a retired task.
+  void release_task(Ring::SlotInfo& info);
+
+  const TensorMapStats& stats() const { return stats_; }
+  std::uint64_t live_entries() const { return stats_.live_entries; }
+
+ private:
+  struct Query {
+    const Tensor* tensor;
+    std::uint64_t lo;
+    std::uint64_t hi;
+  };
+  static std::uint64_t buffer_owner_key(const Tensor& t) { return t.producer().value(); }
+  BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) const;
+  BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner);
+  void erase_buffer_if_empty(BufferInfo* info);
+  std::uint32_t bucket_of(const BufferInfo* info, std::uint8_t kind, std::uint8_t size_class,
+                          std::uint64_t cell) const;
+  bool dead(const MapEntry& e) const { return rings_[e.task_id.ring()]->is_retired(e.task_id); }
+  void unlink(MapEntry& e);
+  MapEntry* allocate_entry();
+  void free_entry(MapEntry* e);
+  static bool overlaps(const Query& q, const MapEntry& e);
+  static bool covers(const Query& q, const MapEntry& e);
+  // Returns true when the entry should be reported.
+  template <class Visit>
+  void check(const Query& q, MapEntry& e, bool drop_covered, Visit& visit);
+
+  Ring* rings_[kRingCount] = {};
+  int ring_count_ = 0;
+  std::uint32_t bucket_shift_;
+  std::vector<MapEntry*> buckets_;
+
+  // Buffer table: open addressing with linear probing, keyed by (address, owner).
+  std::vector<BufferInfo*> buffer_table_;
+  std::uint64_t buffer_count_ = 0;
+  std::vector<std::unique_ptr<BufferInfo[]>> buffer_chunks_;
+  BufferInfo* free_buffers_ = nullptr;
+
+  std::vector<std::unique_ptr<MapEntry[]>> entry_chunks_;
+  MapEntry* free_entries_ = nullptr;
+
+  TensorMapStats stats_;
+};
+
+// ---------------------------------------------------------------- inline hot path
+
+inline std::uint64_t region_lo(const Tensor& t) {
+  // Offsets are in raw coordinates, so the box's first byte is logical element (0, ..., 0).
+  return t.first_element() * t.element_size();
+}
+inline std::uint64_t region_hi(const Tensor& t) { return t.end_element() * t.element_size(); }
+
+template <class Visit>
+void TensorMap::check(const Query& q, MapEntry& e, bool drop_covered, Visit& visit) {
+  ++stats_.entries_visited;
+  if (dead(e)) {
+    unlink(e);
+    return;
+  }
+  if (!overlaps(q, e)) return;
+  ++stats_.hits;
+  visit(e.task, e.task_id);
+  if (drop_covered && covers(q, e)) unlink(e);
+}
+
+template <class Visit>
+void TensorMap::lookup(const Tensor& t, AccessKind kind, Visit&& visit) {
+  ++stats_.lookups;
+  BufferInfo* const info =
+      find_buffer(reinterpret_cast<std::uintptr_t>(t.buffer()), buffer_owner_key(t));
+  if (info == nullptr) return;
+  const Query q{&t, region_lo(t), region_hi(t)};
+  const bool any_version = t.version() != info->min_version || info->min_version != info->max_version;
+  const bool is_write = kind == AccessKind::write;
+  for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
+    // Reads conflict with writes only; writes with both.
+    const std::uint8_t entry_kind = is_write ? k : static_cast<std::uint8_t>(AccessKind::write);
+    if (info->total[entry_kind] == 0) continue;
+    std::uint64_t cells = 0;
+    std::uint64_t mask = info->class_mask[entry_kind];
+    while (mask != 0 && !any_version) {
+      const int c = __builtin_ctzll(mask);
+      mask &= mask - 1;
+      const std::uint64_t span = std::uint64_t{2} << c;
+      const std::uint64_t first = (q.lo + 1 > span ? q.lo + 1 - span : 0) >> (c + 1);
+      const std::uint64_t last = (q.hi - 1) >> (c + 1);
+      cells += last - first + 1;
+    }
+    if (any_version || cells > info->total[entry_kind]) {
+      for (MapEntry* e = info->list[entry_kind]; e != nullptr;) {
+        MapEntry* const next = e->list_next;
+        check(q, *e, is_write, visit);
+        e = next;
+      }
+      continue;
+    }
+    mask = info->class_mask[entry_kind];
+    while (mask != 0) {
+      const int c = __builtin_ctzll(mask);
+      mask &= mask - 1;
+      const std::uint64_t span = std::uint64_t{2} << c;
+      const std::uint64_t first = (q.lo + 1 > span ? q.lo + 1 - span : 0) >> (c + 1);
+      const std::uint64_t last = (q.hi - 1) >> (c + 1);
+      for (std::uint64_t cell = first; cell <= last; ++cell) {
+        const std::uint32_t b = bucket_of(info, entry_kind, static_cast<std::uint8_t>(c), cell);
+        for (MapEntry* e = buckets_[b]; e != nullptr;) {
+          MapEntry* const next = e->chain_next;
+          if (e->buffer == info && e->kind == entry_kind && e->size_class == c && e->cell == cell) {
+            check(q, *e, is_write, visit);
+          }
+          e = next;
+        }
+      }
+    }
+  }
+  erase_buffer_if_empty(info);
+}
+
+}  // namespace tmr::detail

@@ -1,0 +1,178 @@
+#include "platform/threads/threads_platform.hpp"
+
+#include <chrono>
+#include <exception>
+
+#include "core/cpu_relax.hpp"
+#include "core/engine.hpp"
+#include "core/futex.hpp"
+#include "core/mailbox.hpp"
+
+namespace tmr::detail {
+namespace {
+
+constexpr std::uint64_t kParkTimeoutNs = 50'000'000;  // a parked thread re-checks every 50 ms
+
+}  // namespace
+
+ThreadsPlatform::ThreadsPlatform(Engine& engine) : engine_(engine) {
+  for (int core = 0; core < engine.core_count(); ++core) {
+    cores_.emplace_back([this, core] { core_main(core); });
+  }
+  for (int t = 0; t < engine.config().scheduler_threads; ++t) {
+    schedulers_.emplace_back([this, t] { scheduler_main(t); });
+  }
+}
+
+ThreadsPlatform::~ThreadsPlatform() {
+  shutdown_.store(true, std::memory_order_seq_cst);
+  scheduler_bell_.notify_all();
+  for (std::thread& t : schedulers_) t.join();
+  for (int core = 0; core < engine_.core_count(); ++core) {
+    Mailbox& m = engine_.mailbox(core);
+    m.dispatch.store(kExitToken, std::memory_order_seq_cst);
+    futex_wake_all(m.dispatch);
+  }
+  for (std::thread& t : cores_) t.join();
+}
+
+std::uint64_t ThreadsPlatform::now_ns() const {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+void ThreadsPlatform::begin_run() {
+  stopped_schedulers_.store(0, std::memory_order_relaxed);
+  stop_requested_.store(false, std::memory_order_seq_cst);
+  run_generation_.fetch_add(1, std::memory_order_seq_cst);
+  scheduler_bell_.notify_all();
+}
+
+void ThreadsPlatform::end_run() {
+  stop_requested_.store(true, std::memory_order_seq_cst);
+  scheduler_bell_.notify_all();
+  const int expected = static_cast<int>(schedulers_.size());
+  while (stopped_schedulers_.load(std::memory_order_acquire) != expected) {
+    const std::uint32_t key = orchestrator_bell_.prepare_wait();
+    if (stopped_schedulers_.load(std::memory_order_acquire) == expected) {
+      orchestrator_bell_.cancel_wait();
+      break;
+    }
+    orchestrator_bell_.wait(key, kParkTimeoutNs);
+  }
+}
+
+bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) {
+  const std::uint64_t deadline = now_ns() + timeout_ns;
+  for (;;) {
+    if (ready()) return true;
+    const std::uint32_t key = orchestrator_bell_.prepare_wait();
+    if (ready()) {
+      orchestrator_bell_.cancel_wait();
+      return true;
+    }
+    const std::uint64_t now = now_ns();
+    if (now >= deadline) {
+      orchestrator_bell_.cancel_wait();
+      return false;
+    }
+    orchestrator_bell_.wait(key, deadline - now);
+  }
+}
+
+void ThreadsPlatform::notify_core(Mailbox& mailbox) {
+  // Pairs with the core's seq_cst store of core_parked: one of us sees the other.
+  if (mailbox.core_parked.load(std::memory_order_seq_cst) != 0) futex_wake_one(mailbox.dispatch);
+}
+
+void ThreadsPlatform::core_main(int core) {
+  Mailbox& m = engine_.mailbox(core);
+  std::uint32_t last = kIdleToken;
+  std::uint32_t spins = 0;
+  const std::uint32_t spin_limit = engine_.config().spin_before_park;
+  for (;;) {
+    const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
+    if (token == last || token == kIdleToken) {
+      if (++spins < spin_limit) {
+        cpu_relax();
+        continue;
+      }
+      m.core_parked.store(1, std::memory_order_seq_cst);
+      if (m.dispatch.load(std::memory_order_seq_cst) == token) {
+        futex_wait(m.dispatch, token, kParkTimeoutNs);
+      }
+      m.core_parked.store(0, std::memory_order_relaxed);
+      spins = 0;
+      continue;
+    }
+    if (token == kExitToken) return;
+    spins = 0;
+    DispatchPayload& payload = m.payload[token & 1];
+    const DispatchPayload job = payload;  // latch before ACK: the next dispatch may reuse it
+    m.status.store(token, std::memory_order_release);  // ACK
+    const std::uint64_t start = engine_.now_ns();
+    const TaskRecord& record = *job.record;
+    try {
+      job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
+                        job.block_index, job.block_count, job.sub_block, job.cluster));
+    } catch (const std::exception& e) {
+      engine_.report_kernel_exception(core_type_name(m.type).data(), e.what());
+    } catch (...) {
+      engine_.report_kernel_exception(core_type_name(m.type).data(), "unknown exception");
+    }
+    payload.start_ns = start;
+    payload.end_ns = engine_.now_ns();
+    m.status.store(token | kFinBit, std::memory_order_release);  // FIN
+    scheduler_bell_.notify_all();
+    last = token;
+  }
+}
+
+void ThreadsPlatform::scheduler_main(int thread) {
+  Scheduler& scheduler = engine_.scheduler();
+  std::uint32_t seen = 0;
+  const std::uint32_t spin_limit = engine_.config().spin_before_park;
+  while (!shutdown_.load(std::memory_order_acquire)) {
+    // Wait for a run to start.
+    while (run_generation_.load(std::memory_order_acquire) == seen) {
+      const std::uint32_t key = scheduler_bell_.prepare_wait();
+      if (run_generation_.load(std::memory_order_seq_cst) != seen ||
+          shutdown_.load(std::memory_order_seq_cst)) {
+        scheduler_bell_.cancel_wait();
+        break;
+      }
+      scheduler_bell_.wait(key, kParkTimeoutNs);
+    }
+    if (shutdown_.load(std::memory_order_acquire)) return;
+    seen = run_generation_.load(std::memory_order_acquire);
+    std::uint32_t idle = 0;
+    for (;;) {
+      if (scheduler.step(thread)) {
+        idle = 0;
+        continue;
+      }
+      if (stop_requested_.load(std::memory_order_acquire) && scheduler.idle(thread)) break;
+      if (++idle < spin_limit) {
+        cpu_relax();
+        continue;
+      }
+      const std::uint32_t key = scheduler_bell_.prepare_wait();
+      if (stop_requested_.load(std::memory_order_seq_cst) && scheduler.idle(thread)) {
+        scheduler_bell_.cancel_wait();
+        break;
+      }
+      if (scheduler.step(thread)) {
+        scheduler_bell_.cancel_wait();
+        idle = 0;
+        continue;
+      }
+      scheduler_bell_.wait(key, kParkTimeoutNs);
+      idle = 0;
+    }
+    stopped_schedulers_.fetch_add(1, std::memory_order_acq_rel);
+    orchestrator_bell_.notify_all();
+  }
+}
+
+}  // namespace tmr::detail
