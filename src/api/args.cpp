@@ -1,0 +1,123 @@
+// Task arguments. Misuse is recorded, not thrown, so a chained builder expression stays valid and
+// the submit that receives the arguments reports the first mistake as its error.
+#include "tmr/args.hpp"
+
+#include <cstddef>
+#include <new>
+#include <string>
+
+#include "tmr/error.hpp"
+
+namespace tmr {
+
+std::string_view arg_tag_name(ArgTag tag) {
+  switch (tag) {
+    case ArgTag::in:
+      return "in";
+    case ArgTag::out:
+      return "out";
+    case ArgTag::inout:
+      return "inout";
+    case ArgTag::out_existing:
+      return "out_existing";
+    case ArgTag::no_dep:
+      return "no_dep";
+  }
+  return "?";
+}
+
+namespace {
+
+// Buffer address of an `out` placeholder: non-null so the placeholder is a valid tensor whose
+// shape() and dtype() the engine reads, and in the unmapped first page so any access faults.
+void* const kOutPlaceholderAddress = reinterpret_cast<void*>(alignof(std::max_align_t));
+
+std::string describe(ArgTag tag, int index) {
+  return std::string(arg_tag_name(tag)) + " tensor #" + std::to_string(index);
+}
+
+// Why tensor argument #index cannot be added, or "" when it can. Built only on failure, so the
+// common path allocates nothing.
+std::string slot_error(ArgTag tag, int index, int scalar_count) {
+  if (index >= kMaxTensorArgs) {
+    return "too many tensor arguments: " + describe(tag, index) + " exceeds kMaxTensorArgs (" +
+           std::to_string(kMaxTensorArgs) + "); split the task or pack tensors into one buffer";
+  }
+  if (scalar_count > 0) {
+    return describe(tag, index) + " follows a scalar; add every tensor before the first scalar";
+  }
+  return {};
+}
+
+}  // namespace
+
+Args& Args::add(ArgTag tag, const Tensor& t) {
+  if (has_error()) return *this;  // keep the first mistake: later ones are often its echo
+  error_ = slot_error(tag, tensor_count_, scalar_count_);
+  if (has_error()) return *this;
+  if (!t.valid()) {
+    error_ = describe(tag, tensor_count_) +
+             " is a null tensor; pass a tensor from Tensor::wrap, an earlier task's outputs or "
+             "alloc";
+    return *this;
+  }
+  const auto i = static_cast<std::size_t>(tensor_count_++);
+  ::new (&tensor_storage_[i]) Tensor(t);
+  tags_[i] = tag;
+  initial_bits_[i].reset();
+  return *this;
+}
+
+Args& Args::out(const TensorSpec& spec) {
+  if (has_error()) return *this;
+  error_ = slot_error(ArgTag::out, tensor_count_, scalar_count_);
+  if (has_error()) return *this;
+  Tensor placeholder;
+  try {
+    // make_owned rejects empty shapes, zero-size dimensions and absurd sizes with a message.
+    placeholder =
+        Tensor::make_owned(kOutPlaceholderAddress, spec.bytes(), spec.shape, spec.dtype, TaskId());
+  } catch (const Error& e) {
+    error_ = describe(ArgTag::out, tensor_count_) + ": " + e.what();
+    return *this;
+  }
+  const auto i = static_cast<std::size_t>(tensor_count_++);
+  ::new (&tensor_storage_[i]) Tensor(placeholder);
+  tags_[i] = ArgTag::out;
+  initial_bits_[i] = spec.initial_bits;
+  return *this;
+}
+
+Args& Args::scalar_bits(std::uint64_t bits) {
+  if (has_error()) return *this;
+  if (scalar_count_ >= kMaxScalarArgs) {
+    error_ = "too many scalar arguments: scalar #" + std::to_string(scalar_count_) +
+             " exceeds kMaxScalarArgs (" + std::to_string(kMaxScalarArgs) +
+             "); pass bulk values in a tensor instead";
+    return *this;
+  }
+  scalars_[static_cast<std::size_t>(scalar_count_++)] = bits;
+  return *this;
+}
+
+void Args::copy_from(const Args& other) {
+  // Only the used prefix is initialised; copying the rest would read indeterminate bytes.
+  const auto tensors = static_cast<std::size_t>(other.tensor_count_);
+  for (std::size_t i = 0; i < tensors; ++i) {
+    ::new (&tensor_storage_[i]) Tensor(other.tensor(static_cast<int>(i)));
+    tags_[i] = other.tags_[i];
+    initial_bits_[i] = other.initial_bits_[i];
+  }
+  for (std::size_t i = tensors; i < initial_bits_.size(); ++i)
+    initial_bits_[i].reset();
+  const auto scalars = static_cast<std::size_t>(other.scalar_count_);
+  for (std::size_t i = 0; i < scalars; ++i)
+    scalars_[i] = other.scalars_[i];
+  error_ = other.error_;
+  tensor_count_ = other.tensor_count_;
+  scalar_count_ = other.scalar_count_;
+  block_count_ = other.block_count_;
+  sync_start_ = other.sync_start_;
+}
+
+}  // namespace tmr

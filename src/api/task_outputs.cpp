@@ -1,0 +1,25 @@
+// The fresh outputs of one submit. The engine placement-copies the tensors into storage_.
+#include <string>
+
+#include "tmr/error.hpp"
+#include "tmr/orchestrator.hpp"
+
+namespace tmr {
+
+const Tensor& TaskOutputs::operator[](int i) const {
+  if (i < 0 || i >= count_) {
+    const std::string what = "task output #" + std::to_string(i) + " does not exist; ";
+    if (count_ == 0) {
+      throw Error(ErrorCode::invalid_args,
+                  what +
+                      "the submit produced no outputs (it had no out(TensorSpec) argument, or "
+                      "it failed: check Orchestrator::status())");
+    }
+    throw Error(ErrorCode::invalid_args,
+                what + "the submit had " + std::to_string(count_) + " out arguments, so use 0 to " +
+                    std::to_string(count_ - 1) + " or add another out(TensorSpec)");
+  }
+  return *std::launder(reinterpret_cast<const Tensor*>(&storage_[static_cast<std::size_t>(i)]));
+}
+
+}  // namespace tmr

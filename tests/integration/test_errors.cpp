@@ -1,0 +1,287 @@
+// Bad input gets a named error that says what to change; nothing hangs, nothing keeps running,
+// results are not copied back, and the runtime stays usable.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <dirent.h>
+#include <stdexcept>
+#include <vector>
+
+#include "tmr/tmr.hpp"
+
+namespace tmr {
+namespace {
+
+void copy_kernel(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(1);
+  for (std::uint64_t i = 0; i < in.elements(); ++i) out.data_as<float>()[i] = in.data_as<float>()[i];
+}
+void throwing_kernel(const KernelArgs&) { throw std::runtime_error("bad tile"); }
+void noop(const KernelArgs&) {}
+
+int thread_count() {
+  int count = 0;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
+    closedir(dir);
+  }
+  return count;
+}
+
+struct Fixture : ::testing::Test {
+  RuntimeConfig config() {
+    RuntimeConfig c;
+    c.clusters = 2;
+    c.scheduler_threads = 1;
+    return c;
+  }
+  void SetUp() override {
+    runtime = std::make_unique<Runtime>(config());
+    copy_aiv = runtime->kernels().add("copy", CoreType::aiv, &copy_kernel);
+    noop_aic = runtime->kernels().add("noop_aic", CoreType::aic, &noop);
+    noop_aiv = runtime->kernels().add("noop_aiv", CoreType::aiv, &noop);
+    thrower = runtime->kernels().add("thrower", CoreType::aiv, &throwing_kernel);
+  }
+  RunResult run(const Orchestration& o) { return runtime->run(o); }
+  // The runtime still works after an error.
+  void expect_healthy() {
+    std::vector<float> x(16, 2.0f), y(16, 0.0f);
+    RunArgs args;
+    args.input(x.data(), {16}, DType::f32);
+    args.output(y.data(), {16}, DType::f32);
+    const RunResult r = runtime->run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.submit_aiv(copy_aiv, Args().in(a.tensor(0)).out_existing(a.tensor(1)));
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(y[5], 2.0f);
+  }
+  std::unique_ptr<Runtime> runtime;
+  KernelId copy_aiv = kNoKernel, noop_aic = kNoKernel, noop_aiv = kNoKernel, thrower = kNoKernel;
+};
+
+TEST_F(Fixture, UnknownKernelIsNamed) {
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aiv(99, Args()); });
+  EXPECT_EQ(r.status.code, ErrorCode::unknown_kernel);
+  EXPECT_NE(r.status.message.find("99"), std::string::npos);
+  expect_healthy();
+}
+
+TEST_F(Fixture, KernelInTheWrongSlotIsRejected) {
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aic(noop_aiv, Args()); });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+  EXPECT_NE(r.status.message.find("noop_aiv"), std::string::npos);
+}
+
+TEST_F(Fixture, TooManyTensorArgumentsAreReportedAtSubmit) {
+  std::vector<float> data(4);
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) {
+    Args args;
+    for (int i = 0; i <= kMaxTensorArgs; ++i) args.in(Tensor::wrap(data.data(), {4}, DType::f32));
+    o.submit_aiv(noop_aiv, args);
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+}
+
+TEST_F(Fixture, NullTensorIsRejected) {
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aiv(noop_aiv, Args().in(Tensor())); });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+  EXPECT_NE(r.status.message.find("null"), std::string::npos);
+}
+
+TEST_F(Fixture, StartTogetherLargerThanTheMachineFails) {
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.submit_aic(noop_aic, Args().blocks(3).sync_start());  // 2 clusters only
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::sync_start_invalid);
+}
+
+TEST_F(Fixture, FatalLatchTurnsLaterCallsIntoNoOps) {
+  int after = 0;
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.report_fatal(ErrorCode::explicit_fatal, "user says stop");
+    const TaskOutputs out = o.submit_aiv(noop_aiv, Args().out(TensorSpec({4}, DType::f32)));
+    after = out.size();
+    EXPECT_TRUE(o.fatal());
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::explicit_fatal);
+  EXPECT_EQ(r.status.message, "user says stop");
+  EXPECT_EQ(after, 0);
+  expect_healthy();
+}
+
+TEST_F(Fixture, KernelExceptionFailsTheRunAndSkipsCopyBack) {
+  std::vector<float> y(8, -1.0f);
+  RunArgs args;
+  args.output(y.data(), {8}, DType::f32);
+  const RunResult r = runtime->run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.submit_aiv(thrower, Args().out_existing(a.tensor(0)));
+        for (int i = 0; i < 50; ++i) o.submit_aiv(noop_aiv, Args().inout(a.tensor(0)));
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::kernel_exception);
+  EXPECT_NE(r.status.message.find("bad tile"), std::string::npos);
+  EXPECT_EQ(y[0], -1.0f) << "outputs must not be copied back after an error";
+  expect_healthy();
+}
+
+TEST_F(Fixture, OrchestrationExceptionIsReported) {
+  const RunResult r = run([&](Orchestrator&, const OrchestrationArgs&) { throw std::logic_error("oops"); });
+  EXPECT_EQ(r.status.code, ErrorCode::orchestration_exception);
+  EXPECT_NE(r.status.message.find("oops"), std::string::npos);
+  expect_healthy();
+}
+
+TEST_F(Fixture, OutOfBoundsViewThrownInsideOrchestrationBecomesTheStatus) {
+  std::vector<float> data(16);
+  const RunResult r = run([&](Orchestrator&, const OrchestrationArgs&) {
+    Tensor::wrap(data.data(), {4, 4}, DType::f32).view({2, 2}, {3, 3});
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+}
+
+TEST_F(Fixture, ElementAccessOutOfBoundsIsAnError) {
+  std::vector<float> data(16);
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.get_tensor_data<float>(Tensor::wrap(data.data(), {4, 4}, DType::f32), {4, 0});
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+}
+
+TEST_F(Fixture, ElementAccessWithTheWrongTypeIsAnError) {
+  std::vector<float> data(16);
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.get_tensor_data<double>(Tensor::wrap(data.data(), {4, 4}, DType::f32), {0, 0});
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+}
+
+TEST_F(Fixture, TensorUsedAfterItsScopeEndedIsAnError) {
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) {
+    Tensor escaped;
+    {
+      TMR_SCOPE(o);
+      escaped = o.submit_aiv(noop_aiv, Args().out(TensorSpec({4}, DType::f32)))[0];
+    }
+    o.submit_aiv(noop_aiv, Args().in(escaped));
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+  EXPECT_NE(r.status.message.find("scope"), std::string::npos);
+}
+
+TEST_F(Fixture, UnbalancedScopesAreReported) {
+  RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) { o.scope_end(); });
+  EXPECT_EQ(r.status.code, ErrorCode::scope_error);
+  r = run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.scope_begin();
+    o.submit_aiv(noop_aiv, Args());
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::scope_error);
+  expect_healthy();
+}
+
+TEST_F(Fixture, BadConfigurationIsRejectedWithTheFieldName) {
+  RuntimeConfig c;
+  c.ring.task_window = 100;  // not a power of two
+  try {
+    Runtime bad(c);
+    FAIL() << "expected Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_config);
+    EXPECT_NE(std::string(e.what()).find("task_window"), std::string::npos);
+  }
+}
+
+using Clock = std::chrono::steady_clock;
+
+TEST(RingErrors, ImpossibleScopeFailsAtOnceAndLeavesNoThread) {
+  const int threads_before = thread_count();
+  {
+    RuntimeConfig c;
+    c.clusters = 2;
+    c.scheduler_threads = 1;
+    c.ring.task_window = 8;
+    Runtime runtime(c);
+    const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+    const auto start = Clock::now();
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      TMR_SCOPE(o);
+      for (int i = 0; i < 20; ++i) o.submit_aiv(k, Args());
+    });
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+    EXPECT_EQ(r.status.code, ErrorCode::scope_deadlock);
+    EXPECT_NE(r.status.message.find("TMR_RING_TASK_WINDOW"), std::string::npos);
+  }
+  EXPECT_EQ(thread_count(), threads_before) << "every runtime thread must be joined";
+}
+
+TEST(RingErrors, OutputLargerThanTheHeapFailsAtOnce) {
+  RuntimeConfig c;
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  c.ring.heap_bytes = 4096;
+  Runtime runtime(c);
+  const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.submit_aiv(k, Args().out(TensorSpec({2048}, DType::f32)));
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::heap_ring_deadlock);
+  EXPECT_NE(r.status.message.find("TMR_RING_HEAP"), std::string::npos);
+}
+
+TEST(RingErrors, DeadlockThroughAnOuterScopeIsDiagnosedWithinASecond) {
+  // Depth >= 3 shares ring 3: a task held by the depth-3 scope pins the watermark, so inner
+  // scopes that end still cannot free the ring. Nothing can move: a named error, fast.
+  RuntimeConfig c;
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  c.ring.task_window = 8;
+  Runtime runtime(c);
+  const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+  const auto start = Clock::now();
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    TMR_SCOPE(o);
+    TMR_SCOPE(o);
+    TMR_SCOPE(o);             // depth 3: ring 3
+    o.submit_aiv(k, Args());  // pinned by the depth-3 scope until the end
+    for (int i = 0; i < 20; ++i) {
+      TMR_SCOPE(o);  // depth 4: also ring 3; each of these scopes ends, yet nothing retires
+      o.submit_aiv(k, Args());
+    }
+  });
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  EXPECT_EQ(r.status.code, ErrorCode::flow_control_deadlock) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("ring 3"), std::string::npos) << r.status.message;
+}
+
+TEST(RingErrors, BackPressureWaitsInsteadOfFailingWhenProgressIsPossible) {
+  RuntimeConfig c;
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  c.ring.task_window = 4;
+  c.ring.heap_bytes = 1024;
+  Runtime runtime(c);
+  const KernelId k = runtime.kernels().add("copy", CoreType::aiv, &copy_kernel);
+  std::vector<float> x(64, 1.0f), y(64, 0.0f);
+  RunArgs args;
+  args.input(x.data(), {64}, DType::f32);
+  args.output(y.data(), {64}, DType::f32);
+  const RunResult r = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        for (int i = 0; i < 200; ++i) {
+          TMR_SCOPE(o);
+          const Tensor t = o.submit_aiv(k, Args().in(a.tensor(0)).out(TensorSpec({64}, DType::f32)))[0];
+          o.submit_aiv(k, Args().in(t).out_existing(a.tensor(1)));
+        }
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.tasks_submitted, 400u);
+  EXPECT_EQ(y[63], 1.0f);
+}
+
+}  // namespace
+}  // namespace tmr

@@ -1,0 +1,527 @@
+#include "support/random_program.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+namespace tmr::testing {
+namespace {
+
+// Scalars every property-test kernel receives.
+enum Scalar { kSalt = 0, kReadMask = 1, kWriteMask = 2, kModifyMask = 3 };
+
+struct View {
+  int buffer = 0;  // program-wide buffer number
+  std::uint32_t r0 = 0, rows = 1, c0 = 0, cols = 1;
+  bool transposed = false;
+  std::uint32_t logical_rows() const { return transposed ? cols : rows; }
+  std::uint32_t logical_cols() const { return transposed ? rows : cols; }
+  // Raw (row, col) of logical element (a, b).
+  std::pair<std::uint32_t, std::uint32_t> raw(std::uint32_t a, std::uint32_t b) const {
+    return transposed ? std::pair{r0 + b, c0 + a} : std::pair{r0 + a, c0 + b};
+  }
+};
+
+bool boxes_overlap(const View& x, const View& y) {
+  return x.buffer == y.buffer && x.r0 < y.r0 + y.rows && y.r0 < x.r0 + x.rows &&
+         x.c0 < y.c0 + y.cols && y.c0 < x.c0 + x.cols;
+}
+
+struct ArgOp {
+  ArgTag tag;
+  View view;           // for out: buffer = the fresh buffer, view = whole
+  std::uint32_t fresh_rows = 0, fresh_cols = 0;
+};
+
+enum class OpKind { scope_begin, scope_end, task, alloc, get, set };
+enum class TaskKind { aic, aiv, mix_aic_aiv, mix_all, mix_aivs };
+
+struct Op {
+  OpKind kind = OpKind::task;
+  TaskKind task_kind = TaskKind::aiv;
+  std::vector<ArgOp> args;
+  std::uint32_t blocks = 1;
+  bool sync_start = false;
+  int compute_slot = 0;  // which kernel slot of a MIX task computes
+  std::uint32_t salt = 0;
+  View element;  // get / set: a 1x1 view
+  std::int32_t value = 0;
+  std::int32_t fill = 0;  // alloc
+};
+
+Op make_op(OpKind kind) {
+  Op op;
+  op.kind = kind;
+  return op;
+}
+
+struct Buffer {
+  std::uint32_t rows = 0, cols = 0;
+};
+
+// The compute rule shared by the kernels and the reference: every written element becomes a
+// function of its old value (inout only), the task's salt, its position and all read elements.
+std::uint32_t new_value(std::uint32_t old, std::uint32_t salt, std::uint32_t sum, std::uint32_t p,
+                        int arg) {
+  return old * 3u + salt * 7u + sum + p * 13u + static_cast<std::uint32_t>(arg);
+}
+
+void compute_kernel(const KernelArgs& a) {
+  const auto salt = a.scalar<std::uint32_t>(kSalt);
+  const auto read_mask = a.scalar<std::uint32_t>(kReadMask);
+  const auto write_mask = a.scalar<std::uint32_t>(kWriteMask);
+  const auto modify_mask = a.scalar<std::uint32_t>(kModifyMask);
+  std::uint32_t sum = 0;
+  for (int i = 0; i < a.tensor_count(); ++i) {
+    if (!(read_mask >> i & 1u)) continue;
+    const Tensor& t = a.tensor(i);
+    const auto* base = t.data_as<std::int32_t>();
+    for (std::uint32_t x = 0; x < t.dim(0); ++x) {
+      for (std::uint32_t y = 0; y < t.dim(1); ++y) {
+        sum += static_cast<std::uint32_t>(base[x * t.stride(0) + y * t.stride(1)]);
+      }
+    }
+  }
+  for (int i = 0; i < a.tensor_count(); ++i) {
+    if (!(write_mask >> i & 1u)) continue;
+    const Tensor& t = a.tensor(i);
+    auto* base = t.data_as<std::int32_t>();
+    for (std::uint32_t x = 0; x < t.dim(0); ++x) {
+      for (std::uint32_t y = 0; y < t.dim(1); ++y) {
+        const std::uint32_t p = x * t.dim(1) + y;
+        if (p % a.block_count() != a.block_index()) continue;
+        std::int32_t& cell = base[x * t.stride(0) + y * t.stride(1)];
+        const std::uint32_t old = (modify_mask >> i & 1u) ? static_cast<std::uint32_t>(cell) : 0u;
+        cell = static_cast<std::int32_t>(new_value(old, salt, sum, p, i));
+      }
+    }
+  }
+}
+
+void noop_kernel(const KernelArgs&) {}
+
+class Generator {
+ public:
+  Generator(std::uint64_t seed, const ProgramShape& shape) : rng_(seed), shape_(shape) {}
+
+  std::vector<Op> generate(std::vector<Buffer>* buffers) {
+    for (int b = 0; b < shape_.buffers; ++b) {
+      buffers->push_back({pick(2, shape_.max_dim), pick(2, shape_.max_dim)});
+    }
+    buffers_ = buffers;
+    scopes_.push_back({});  // the outermost scope
+    if (!shape_.top_level_tasks) open_scope();
+    for (int i = 0; i < shape_.operations; ++i) step();
+    while (scopes_.size() > 1) close_scope();
+    return std::move(ops_);
+  }
+
+ private:
+  struct ScopeState {
+    std::vector<int> fresh;  // buffers created in this scope
+    int tasks = 0;
+  };
+
+  std::uint32_t pick(std::uint32_t lo, std::uint32_t hi) {
+    return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng_);
+  }
+  bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+
+  void open_scope() {
+    ops_.push_back(make_op(OpKind::scope_begin));
+    scopes_.push_back({});
+  }
+  void close_scope() {
+    for (int b : scopes_.back().fresh) live_.erase(std::remove(live_.begin(), live_.end(), b), live_.end());
+    scopes_.pop_back();
+    ops_.push_back(make_op(OpKind::scope_end));
+  }
+
+  View random_view(int buffer) {
+    const Buffer& b = (*buffers_)[buffer];
+    View v;
+    v.buffer = buffer;
+    if (chance(0.2)) {
+      v.rows = b.rows;
+      v.cols = b.cols;
+    } else {
+      v.r0 = pick(0, b.rows - 1);
+      v.rows = pick(1, b.rows - v.r0);
+      v.c0 = pick(0, b.cols - 1);
+      v.cols = pick(1, b.cols - v.c0);
+    }
+    v.transposed = chance(0.15);
+    return v;
+  }
+
+  int random_buffer() {
+    const std::size_t externals = static_cast<std::size_t>(shape_.buffers);
+    const std::size_t choices = externals + live_.size();
+    const std::size_t k = pick(0, static_cast<std::uint32_t>(choices - 1));
+    return k < externals ? static_cast<int>(k) : live_[k - externals];
+  }
+
+  bool task_room() const { return scopes_.back().tasks < shape_.max_tasks_per_scope; }
+
+  void step() {
+    const bool depth_ok = static_cast<int>(scopes_.size()) - 1 < shape_.max_scope_depth;
+    if (!task_room()) {
+      if (scopes_.size() > 1 && (chance(0.5) || !depth_ok)) {
+        close_scope();
+      } else if (depth_ok) {
+        open_scope();
+      } else {
+        close_scope();
+      }
+      return;
+    }
+    const double r = std::uniform_real_distribution<double>(0, 1)(rng_);
+    if (r < 0.08 && depth_ok) return open_scope();
+    if (r < 0.16 && scopes_.size() > (shape_.top_level_tasks ? 1u : 2u)) return close_scope();
+    if (r < 0.20 && shape_.fresh_outputs) return add_alloc();
+    if (r < 0.24 && shape_.element_access) return add_element_op();
+    add_task();
+  }
+
+  int new_fresh(std::uint32_t rows, std::uint32_t cols) {
+    buffers_->push_back({rows, cols});
+    const int id = static_cast<int>(buffers_->size()) - 1;
+    live_.push_back(id);
+    scopes_.back().fresh.push_back(id);
+    return id;
+  }
+
+  void add_alloc() {
+    Op op = make_op(OpKind::alloc);
+    const std::uint32_t rows = pick(1, shape_.max_dim);
+    const std::uint32_t cols = pick(1, shape_.max_dim);
+    ArgOp arg{ArgTag::out, View{}, rows, cols};
+    arg.view = View{new_fresh(rows, cols), 0, rows, 0, cols, false};
+    op.args.push_back(arg);
+    op.fill = static_cast<std::int32_t>(pick(0, 1000));
+    ops_.push_back(op);
+    ++scopes_.back().tasks;
+  }
+
+  void add_element_op() {
+    Op op = make_op(chance(0.5) ? OpKind::get : OpKind::set);
+    const int buffer = random_buffer();
+    const Buffer& b = (*buffers_)[buffer];
+    op.element = View{buffer, pick(0, b.rows - 1), 1, pick(0, b.cols - 1), 1, false};
+    op.value = static_cast<std::int32_t>(pick(0, 100000));
+    ops_.push_back(op);
+  }
+
+  void add_task() {
+    Op op = make_op(OpKind::task);
+    op.task_kind = static_cast<TaskKind>(pick(0, 4));
+    op.salt = pick(1, 1u << 20);
+    op.blocks = chance(0.3) ? pick(2, static_cast<std::uint32_t>(shape_.max_blocks)) : 1;
+    op.sync_start = op.blocks > 1 && chance(0.3);
+    switch (op.task_kind) {
+      case TaskKind::mix_aic_aiv:
+        op.compute_slot = static_cast<int>(pick(0, 1));
+        break;
+      case TaskKind::mix_all:
+        op.compute_slot = static_cast<int>(pick(0, 2));
+        break;
+      case TaskKind::mix_aivs:
+        op.compute_slot = static_cast<int>(pick(1, 2));
+        break;
+      default:
+        break;
+    }
+    const int arg_count = static_cast<int>(pick(1, 5));
+    for (int i = 0; i < arg_count; ++i) {
+      const double r = std::uniform_real_distribution<double>(0, 1)(rng_);
+      ArgOp arg;
+      if (r < 0.15 && shape_.fresh_outputs) {
+        arg.tag = ArgTag::out;
+        arg.fresh_rows = pick(1, shape_.max_dim);
+        arg.fresh_cols = pick(1, shape_.max_dim);
+        arg.view = View{-1, 0, arg.fresh_rows, 0, arg.fresh_cols, false};
+        op.args.push_back(arg);
+        continue;
+      }
+      arg.tag = r < 0.55 ? ArgTag::in : r < 0.80 ? ArgTag::inout : r < 0.95 ? ArgTag::out_existing : ArgTag::no_dep;
+      arg.view = random_view(random_buffer());
+      // Within one task, a written region must not overlap any other argument of the task:
+      // the runtime orders tasks, not the accesses of one task.
+      const bool writes = arg.tag == ArgTag::inout || arg.tag == ArgTag::out_existing;
+      bool clash = false;
+      for (const ArgOp& other : op.args) {
+        if (other.tag == ArgTag::out) continue;
+        const bool other_writes = other.tag == ArgTag::inout || other.tag == ArgTag::out_existing;
+        if ((writes || other_writes || other.tag == ArgTag::no_dep || arg.tag == ArgTag::no_dep) &&
+            boxes_overlap(arg.view, other.view)) {
+          clash = true;
+        }
+      }
+      if (!clash) op.args.push_back(arg);
+    }
+    // Fresh outputs get buffer numbers in argument order.
+    for (ArgOp& arg : op.args) {
+      if (arg.tag == ArgTag::out) arg.view.buffer = new_fresh(arg.fresh_rows, arg.fresh_cols);
+    }
+    ops_.push_back(op);
+    ++scopes_.back().tasks;
+  }
+
+  std::mt19937_64 rng_;
+  ProgramShape shape_;
+  std::vector<Buffer>* buffers_ = nullptr;
+  std::vector<ScopeState> scopes_;
+  std::vector<int> live_;
+  std::vector<Op> ops_;
+};
+
+std::uint32_t mask_of(const Op& op, bool (*pred)(ArgTag)) {
+  std::uint32_t mask = 0;
+  for (std::size_t i = 0; i < op.args.size(); ++i) {
+    if (pred(op.args[i].tag)) mask |= 1u << i;
+  }
+  return mask;
+}
+bool is_read(ArgTag t) { return t == ArgTag::in; }
+bool is_write(ArgTag t) { return t == ArgTag::out || t == ArgTag::inout || t == ArgTag::out_existing; }
+bool is_modify(ArgTag t) { return t == ArgTag::inout; }
+
+// ---------------------------------------------------------------- sequential reference
+
+struct Host {
+  std::vector<Buffer> shapes;
+  std::vector<std::vector<std::int32_t>> data;
+  std::int32_t& at(const View& v, std::uint32_t a, std::uint32_t b) {
+    const auto [r, c] = v.raw(a, b);
+    return data[static_cast<std::size_t>(v.buffer)][r * shapes[static_cast<std::size_t>(v.buffer)].cols + c];
+  }
+};
+
+void reference_task(Host& host, const Op& op) {
+  std::uint32_t sum = 0;
+  for (const ArgOp& arg : op.args) {
+    if (arg.tag != ArgTag::in) continue;
+    for (std::uint32_t a = 0; a < arg.view.logical_rows(); ++a) {
+      for (std::uint32_t b = 0; b < arg.view.logical_cols(); ++b) {
+        sum += static_cast<std::uint32_t>(host.at(arg.view, a, b));
+      }
+    }
+  }
+  for (std::size_t i = 0; i < op.args.size(); ++i) {
+    const ArgOp& arg = op.args[i];
+    if (!is_write(arg.tag)) continue;
+    for (std::uint32_t a = 0; a < arg.view.logical_rows(); ++a) {
+      for (std::uint32_t b = 0; b < arg.view.logical_cols(); ++b) {
+        const std::uint32_t p = a * arg.view.logical_cols() + b;
+        std::int32_t& cell = host.at(arg.view, a, b);
+        const std::uint32_t old = arg.tag == ArgTag::inout ? static_cast<std::uint32_t>(cell) : 0u;
+        cell = static_cast<std::int32_t>(new_value(old, op.salt, sum, p, static_cast<int>(i)));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void register_program_kernels(KernelRegistry& registry) {
+  registry.add("prop_aic_compute", CoreType::aic, &compute_kernel);
+  registry.add("prop_aiv_compute", CoreType::aiv, &compute_kernel);
+  registry.add("prop_aic_noop", CoreType::aic, &noop_kernel);
+  registry.add("prop_aiv_noop", CoreType::aiv, &noop_kernel);
+}
+
+ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const ProgramShape& shape) {
+  std::vector<Buffer> buffers;
+  const std::vector<Op> ops = Generator(seed, shape).generate(&buffers);
+  std::mt19937_64 data_rng(seed ^ 0x5eed);
+  ProgramResult result;
+
+  // Reference, sequentially; it also records what every get must return.
+  Host host;
+  host.shapes = buffers;
+  host.data.resize(buffers.size());
+  for (int b = 0; b < shape.buffers; ++b) {
+    auto& d = host.data[static_cast<std::size_t>(b)];
+    d.resize(std::size_t{buffers[static_cast<std::size_t>(b)].rows} * buffers[static_cast<std::size_t>(b)].cols);
+    for (auto& x : d) x = static_cast<std::int32_t>(data_rng() % 1000);
+  }
+  const std::vector<std::vector<std::int32_t>> initial(host.data.begin(), host.data.begin() + shape.buffers);
+  std::vector<std::int32_t> expected_gets;
+  for (const Op& op : ops) {
+    switch (op.kind) {
+      case OpKind::task:
+        for (const ArgOp& arg : op.args) {
+          if (arg.tag == ArgTag::out) {
+            host.data[static_cast<std::size_t>(arg.view.buffer)].assign(std::size_t{arg.fresh_rows} * arg.fresh_cols, 0);
+          }
+        }
+        reference_task(host, op);
+        result.accesses.emplace_back();
+        for (const ArgOp& arg : op.args) {
+          if (arg.tag == ArgTag::no_dep) continue;
+          result.accesses.back().push_back(
+              {arg.view.buffer, arg.view.r0, arg.view.rows, arg.view.c0, arg.view.cols,
+               is_write(arg.tag)});
+        }
+        break;
+      case OpKind::alloc: {
+        const ArgOp& arg = op.args[0];
+        host.data[static_cast<std::size_t>(arg.view.buffer)].assign(std::size_t{arg.fresh_rows} * arg.fresh_cols, op.fill);
+        result.accesses.push_back({{arg.view.buffer, 0, arg.fresh_rows, 0, arg.fresh_cols, true}});
+        break;
+      }
+      case OpKind::get:
+        expected_gets.push_back(host.at(op.element, 0, 0));
+        break;
+      case OpKind::set:
+        host.at(op.element, 0, 0) = op.value;
+        break;
+      default:
+        break;
+    }
+  }
+  result.reference.assign(host.data.begin(), host.data.begin() + shape.buffers);
+
+  // The same program on the runtime.
+  result.buffers = initial;
+  RunArgs run_args;
+  for (int b = 0; b < shape.buffers; ++b) {
+    run_args.inout(result.buffers[static_cast<std::size_t>(b)].data(),
+                   {buffers[static_cast<std::size_t>(b)].rows, buffers[static_cast<std::size_t>(b)].cols},
+                   DType::i32);
+  }
+  const KernelRegistry& k = runtime.kernels();
+  const KernelId aic_compute = k.id("prop_aic_compute");
+  const KernelId aiv_compute = k.id("prop_aiv_compute");
+  const KernelId aic_noop = k.id("prop_aic_noop");
+  const KernelId aiv_noop = k.id("prop_aiv_noop");
+  std::ostringstream mismatch;
+  RunResult run = runtime.run([&](Orchestrator& o, const OrchestrationArgs& a) {
+    std::map<int, Tensor> tensors;
+    for (int b = 0; b < shape.buffers; ++b) tensors[b] = a.tensor(b);
+    auto make = [&](const View& v) {
+      Tensor t = tensors.at(v.buffer).view({v.rows, v.cols}, {v.r0, v.c0});
+      return v.transposed ? t.transpose(0, 1) : t;
+    };
+    std::size_t get_index = 0;
+    for (const Op& op : ops) {
+      switch (op.kind) {
+        case OpKind::scope_begin:
+          o.scope_begin();
+          break;
+        case OpKind::scope_end:
+          o.scope_end();
+          break;
+        case OpKind::alloc: {
+          const ArgOp& arg = op.args[0];
+          const TaskOutputs out = o.alloc(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32).fill(op.fill));
+          if (out.size() == 1) tensors[arg.view.buffer] = out[0];
+          break;
+        }
+        case OpKind::get: {
+          const auto value = o.get_tensor_data<std::int32_t>(make(op.element), {0, 0});
+          if (value != expected_gets[get_index]) {
+            mismatch << "get #" << get_index << " returned " << value << ", expected "
+                     << expected_gets[get_index] << "; ";
+          }
+          ++get_index;
+          break;
+        }
+        case OpKind::set:
+          o.set_tensor_data<std::int32_t>(make(op.element), {0, 0}, op.value);
+          break;
+        case OpKind::task: {
+          Args args;
+          for (const ArgOp& arg : op.args) {
+            switch (arg.tag) {
+              case ArgTag::in: args.in(make(arg.view)); break;
+              case ArgTag::inout: args.inout(make(arg.view)); break;
+              case ArgTag::out_existing: args.out_existing(make(arg.view)); break;
+              case ArgTag::no_dep: args.no_dep(make(arg.view)); break;
+              case ArgTag::out: args.out(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32)); break;
+            }
+          }
+          args.scalar(op.salt).scalar(mask_of(op, is_read)).scalar(mask_of(op, is_write)).scalar(mask_of(op, is_modify));
+          args.blocks(op.blocks).sync_start(op.sync_start);
+          MixKernels kernels;
+          switch (op.task_kind) {
+            case TaskKind::aic: kernels.aic = aic_compute; break;
+            case TaskKind::aiv: kernels.aiv0 = aiv_compute; break;
+            case TaskKind::mix_aic_aiv:
+              kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
+              kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
+              break;
+            case TaskKind::mix_all:
+              kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
+              kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
+              kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
+              break;
+            case TaskKind::mix_aivs:
+              kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
+              kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
+              break;
+          }
+          const TaskOutputs out = o.submit(kernels, args);
+          int produced = 0;
+          for (const ArgOp& arg : op.args) {
+            if (arg.tag == ArgTag::out && produced < out.size()) tensors[arg.view.buffer] = out[produced++];
+          }
+          break;
+        }
+      }
+    }
+  }, run_args);
+  result.status = run.status;
+  result.trace = run.trace;
+  result.mismatch = mismatch.str();
+  result.tasks = run.stats.tasks_submitted;
+  return result;
+}
+
+std::string check_trace_order(const ProgramResult& result) {
+  if (!result.trace) return "no trace recorded (set RuntimeConfig::record_events)";
+  const Trace& trace = *result.trace;
+  const std::size_t n = trace.tasks.size();
+  if (n != result.accesses.size()) {
+    return "trace has " + std::to_string(n) + " tasks, program submitted " +
+           std::to_string(result.accesses.size());
+  }
+  // Earliest start and latest end of every task, over its subtasks (inline tasks: submit time).
+  std::vector<std::uint64_t> first_start(n, ~std::uint64_t{0});
+  std::vector<std::uint64_t> last_end(n, 0);
+  std::vector<int> subtasks(n, 0);
+  for (const SubtaskEvent& s : trace.subtasks) {
+    first_start[s.task_sequence] = std::min(first_start[s.task_sequence], s.start_ns);
+    last_end[s.task_sequence] = std::max(last_end[s.task_sequence], s.end_ns);
+    ++subtasks[s.task_sequence];
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (trace.tasks[i].inline_task) {
+      first_start[i] = last_end[i] = trace.tasks[i].submit_ns;
+    } else if (subtasks[i] == 0) {
+      return "task " + std::to_string(i) + " never ran";
+    }
+  }
+  auto conflict = [](const Access& x, const Access& y) {
+    return x.buffer == y.buffer && (x.write || y.write) && x.r0 < y.r0 + y.rows &&
+           y.r0 < x.r0 + x.rows && x.c0 < y.c0 + y.cols && y.c0 < x.c0 + x.cols;
+  };
+  for (std::size_t j = 0; j < n; ++j) {
+    for (std::size_t i = 0; i < j; ++i) {
+      bool conflicting = false;
+      for (const Access& x : result.accesses[i]) {
+        for (const Access& y : result.accesses[j]) conflicting |= conflict(x, y);
+      }
+      if (conflicting && first_start[j] < last_end[i]) {
+        std::ostringstream out;
+        out << "task " << j << " started at " << first_start[j] << " ns before conflicting task "
+            << i << " ended at " << last_end[i] << " ns";
+        return out.str();
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace tmr::testing

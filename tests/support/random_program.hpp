@@ -1,0 +1,53 @@
+// Random orchestration programs for property tests: several buffers, random views and tags,
+// nested scopes, MIX and SPMD tasks, element reads and writes from the orchestration. Each
+// program runs on the runtime and, for reference, sequentially on host copies.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tmr/tmr.hpp"
+
+namespace tmr::testing {
+
+struct ProgramShape {
+  int buffers = 3;
+  int operations = 40;
+  int max_dim = 12;
+  int max_scope_depth = 5;
+  int max_tasks_per_scope = 1 << 30;  // keep small for tiny rings
+  bool top_level_tasks = true;        // submit tasks in the outermost scope too
+  bool element_access = true;         // get/set_tensor_data
+  bool fresh_outputs = true;
+  int max_blocks = 4;
+};
+
+// One recorded access of one task, in raw coordinates of a buffer the oracle can compare.
+struct Access {
+  int buffer = 0;  // program-wide buffer number (fresh outputs get new numbers)
+  std::uint32_t r0 = 0, rows = 0, c0 = 0, cols = 0;
+  bool write = false;
+};
+
+struct ProgramResult {
+  Status status;
+  std::vector<std::vector<std::int32_t>> buffers;     // runtime's final external buffers
+  std::vector<std::vector<std::int32_t>> reference;   // sequential execution's
+  std::vector<std::vector<Access>> accesses;          // per submitted task, by sequence
+  std::shared_ptr<const Trace> trace;
+  std::string mismatch;  // element reads that disagreed with the reference, if any
+  std::uint64_t tasks = 0;
+};
+
+// Registers the property-test kernels (once per registry).
+void register_program_kernels(KernelRegistry& registry);
+
+ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const ProgramShape& shape);
+
+// Checks that for every pair of conflicting tasks the later one started after the earlier one
+// finished. Returns an empty string when the trace respects every dependency.
+std::string check_trace_order(const ProgramResult& result);
+
+}  // namespace tmr::testing

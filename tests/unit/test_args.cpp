@@ -1,0 +1,200 @@
+// Task arguments: tags, out placeholders, scalars, copies, and recorded (not thrown) misuse.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tmr/args.hpp"
+
+namespace tmr {
+namespace {
+
+bool contains(const std::string& text, const std::string& fragment) {
+  return text.find(fragment) != std::string::npos;
+}
+
+class ArgsTest : public ::testing::Test {
+ protected:
+  std::vector<float> a = std::vector<float>(40);
+  std::vector<float> b = std::vector<float>(40);
+  Tensor ta = Tensor::wrap(a.data(), Shape{4, 10}, DType::f32);
+  Tensor tb = Tensor::wrap(b.data(), Shape{40}, DType::f32);
+};
+
+TEST(ArgTag, Names) {
+  EXPECT_EQ(arg_tag_name(ArgTag::in), "in");
+  EXPECT_EQ(arg_tag_name(ArgTag::out), "out");
+  EXPECT_EQ(arg_tag_name(ArgTag::inout), "inout");
+  EXPECT_EQ(arg_tag_name(ArgTag::out_existing), "out_existing");
+  EXPECT_EQ(arg_tag_name(ArgTag::no_dep), "no_dep");
+}
+
+TEST_F(ArgsTest, TensorsKeepTheirTagsAndOrder) {
+  Args args;
+  args.in(ta).inout(tb).out_existing(ta).no_dep(tb);
+  ASSERT_FALSE(args.has_error()) << args.error();
+  ASSERT_EQ(args.tensor_count(), 4);
+  EXPECT_EQ(args.tag(0), ArgTag::in);
+  EXPECT_EQ(args.tag(1), ArgTag::inout);
+  EXPECT_EQ(args.tag(2), ArgTag::out_existing);
+  EXPECT_EQ(args.tag(3), ArgTag::no_dep);
+  EXPECT_EQ(args.tensor(0).buffer(), a.data());
+  EXPECT_EQ(args.tensor(0).shape(), (Shape{4, 10}));
+  EXPECT_EQ(args.tensor(1).buffer(), b.data());
+  EXPECT_EQ(args.tensor(3).shape(), (Shape{40}));
+  EXPECT_FALSE(args.initial_bits(0).has_value());
+  EXPECT_EQ(args.scalar_count(), 0);
+  EXPECT_EQ(args.block_count(), 1u);
+  EXPECT_FALSE(args.is_sync_start());
+}
+
+TEST_F(ArgsTest, OutIsAPlaceholderWithShapeAndType) {
+  Args args;
+  args.in(ta)
+      .out(TensorSpec(Shape{8, 16}, DType::bf16).fill(bf16(1.0f)))
+      .out(TensorSpec(Shape{3}, DType::i32));
+  ASSERT_FALSE(args.has_error()) << args.error();
+  ASSERT_EQ(args.tensor_count(), 3);
+  EXPECT_EQ(args.tag(1), ArgTag::out);
+  const Tensor& placeholder = args.tensor(1);
+  EXPECT_TRUE(placeholder.valid());
+  EXPECT_EQ(placeholder.shape(), (Shape{8, 16}));
+  EXPECT_EQ(placeholder.dtype(), DType::bf16);
+  EXPECT_EQ(placeholder.buffer_bytes(), 8u * 16u * 2u);
+  EXPECT_FALSE(placeholder.producer().valid());
+  EXPECT_EQ(args.initial_bits(1), 0x3F80u);
+  EXPECT_EQ(args.tensor(2).shape(), (Shape{3}));
+  EXPECT_EQ(args.tensor(2).dtype(), DType::i32);
+  EXPECT_FALSE(args.initial_bits(2).has_value());
+}
+
+TEST_F(ArgsTest, ScalarsAndLaunch) {
+  Args args;
+  args.in(ta).scalar(1.5f).scalar(std::int32_t{-2}).scalar(2.25).scalar_bits(0xDEADBEEFu);
+  args.blocks(24).sync_start();
+  ASSERT_FALSE(args.has_error()) << args.error();
+  ASSERT_EQ(args.scalar_count(), 4);
+  EXPECT_EQ(args.scalars()[0], 0x3FC00000u);          // 1.5f, zero-extended
+  EXPECT_EQ(args.scalars()[1], 0xFFFFFFFEu);          // int32 -2: only its 4 bytes
+  EXPECT_EQ(args.scalars()[2], 0x4002000000000000u);  // 2.25 as a double
+  EXPECT_EQ(args.scalars()[3], 0xDEADBEEFu);
+  EXPECT_EQ(args.block_count(), 24u);
+  EXPECT_TRUE(args.is_sync_start());
+  args.sync_start(false);
+  EXPECT_FALSE(args.is_sync_start());
+}
+
+TEST_F(ArgsTest, TooManyTensorsIsRecorded) {
+  Args args;
+  for (int i = 0; i < kMaxTensorArgs; ++i)
+    args.in(ta);
+  EXPECT_FALSE(args.has_error());
+  args.in(tb);  // does not throw
+  EXPECT_TRUE(args.has_error());
+  EXPECT_EQ(args.tensor_count(), kMaxTensorArgs);
+  EXPECT_TRUE(contains(args.error(),
+                       "too many tensor arguments: in tensor #16 exceeds "
+                       "kMaxTensorArgs (16)"))
+      << args.error();
+  EXPECT_TRUE(contains(args.error(), "split the task"));
+
+  Args outs;
+  for (int i = 0; i < kMaxTensorArgs; ++i)
+    outs.out(TensorSpec(Shape{1}, DType::f32));
+  outs.out(TensorSpec(Shape{1}, DType::f32));
+  EXPECT_TRUE(contains(outs.error(), "out tensor #16 exceeds kMaxTensorArgs")) << outs.error();
+}
+
+TEST_F(ArgsTest, TensorAfterScalarIsRecorded) {
+  Args args;
+  args.in(ta).scalar(1).inout(tb);
+  EXPECT_TRUE(args.has_error());
+  EXPECT_EQ(args.tensor_count(), 1);
+  EXPECT_TRUE(contains(args.error(),
+                       "inout tensor #1 follows a scalar; add every tensor before "
+                       "the first scalar"))
+      << args.error();
+  Args outs;
+  outs.scalar(1).out(TensorSpec(Shape{1}, DType::f32));
+  EXPECT_TRUE(contains(outs.error(), "out tensor #0 follows a scalar")) << outs.error();
+}
+
+TEST_F(ArgsTest, NullTensorIsRecorded) {
+  Args args;
+  args.in(ta).no_dep(Tensor());
+  EXPECT_TRUE(args.has_error());
+  EXPECT_EQ(args.tensor_count(), 1);
+  EXPECT_TRUE(contains(args.error(), "no_dep tensor #1 is a null tensor")) << args.error();
+}
+
+TEST_F(ArgsTest, EmptyOutShapesAreRecorded) {
+  Args no_dims;
+  no_dims.out(TensorSpec(Shape{}, DType::f32));
+  EXPECT_TRUE(contains(no_dims.error(), "out tensor #0: ")) << no_dims.error();
+  EXPECT_TRUE(contains(no_dims.error(), "no dimensions")) << no_dims.error();
+  EXPECT_EQ(no_dims.tensor_count(), 0);
+  Args zero;
+  zero.in(ta).out(TensorSpec(Shape{4, 0}, DType::f32));
+  EXPECT_TRUE(contains(zero.error(), "out tensor #1: ")) << zero.error();
+  EXPECT_TRUE(contains(zero.error(), "dimension 1 of shape [4, 0] is 0")) << zero.error();
+  EXPECT_EQ(zero.tensor_count(), 1);
+}
+
+TEST_F(ArgsTest, TooManyScalarsIsRecorded) {
+  Args args;
+  for (int i = 0; i < kMaxScalarArgs; ++i)
+    args.scalar(i);
+  EXPECT_FALSE(args.has_error());
+  args.scalar(7);
+  EXPECT_TRUE(args.has_error());
+  EXPECT_EQ(args.scalar_count(), kMaxScalarArgs);
+  EXPECT_TRUE(contains(args.error(), "scalar #128 exceeds kMaxScalarArgs (128)")) << args.error();
+}
+
+TEST_F(ArgsTest, FirstMistakeIsKept) {
+  Args args;
+  args.in(Tensor()).scalar(1).in(ta);
+  EXPECT_TRUE(contains(args.error(), "in tensor #0 is a null tensor")) << args.error();
+  EXPECT_EQ(args.tensor_count(), 0);
+  EXPECT_EQ(args.scalar_count(), 0);  // arguments after the mistake are dropped
+}
+
+TEST_F(ArgsTest, CopiesCarryEverything) {
+  Args args;
+  args.in(ta).out(TensorSpec(Shape{5}, DType::u8).fill(std::uint8_t{7})).scalar(3).blocks(4);
+  const Args copy(args);  // NOLINT(performance-unnecessary-copy-initialization): the point
+  ASSERT_EQ(copy.tensor_count(), 2);
+  EXPECT_EQ(copy.tag(0), ArgTag::in);
+  EXPECT_EQ(copy.tag(1), ArgTag::out);
+  EXPECT_EQ(copy.tensor(0).buffer(), a.data());
+  EXPECT_EQ(copy.tensor(1).shape(), (Shape{5}));
+  EXPECT_EQ(copy.initial_bits(1), 7u);
+  ASSERT_EQ(copy.scalar_count(), 1);
+  EXPECT_EQ(copy.scalars()[0], 3u);
+  EXPECT_EQ(copy.block_count(), 4u);
+
+  // Assignment replaces a longer argument list entirely, the recorded error included.
+  Args longer;
+  longer.in(tb).in(tb).out(TensorSpec(Shape{2}, DType::f32).fill(0.5f)).scalar(1).scalar(2);
+  longer.sync_start();
+  Args broken;
+  broken.in(Tensor());
+  longer = broken;
+  EXPECT_EQ(longer.tensor_count(), 0);
+  EXPECT_EQ(longer.scalar_count(), 0);
+  EXPECT_FALSE(longer.is_sync_start());
+  EXPECT_TRUE(longer.has_error());
+  EXPECT_EQ(longer.error(), broken.error());
+  longer = copy;
+  EXPECT_FALSE(longer.has_error());
+  EXPECT_EQ(longer.tensor_count(), 2);
+  EXPECT_FALSE(longer.initial_bits(2).has_value());  // the old third entry is gone
+
+  Args& self = longer;
+  longer = self;
+  EXPECT_EQ(longer.tensor_count(), 2);
+}
+
+}  // namespace
+}  // namespace tmr

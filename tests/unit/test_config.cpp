@@ -1,0 +1,250 @@
+// Runtime configuration: validation messages and the TMR_* environment overrides.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tmr/config.hpp"
+#include "unit/expect_error.hpp"
+
+namespace tmr {
+namespace {
+
+using test::throws_error;
+
+// Clears every TMR_* variable apply_env reads and restores the caller's values afterwards, so
+// the tests neither see nor leak environment settings.
+class ConfigEnv : public ::testing::Test {
+ protected:
+  static constexpr const char* kNames[] = {
+      "TMR_CLUSTERS",      "TMR_SCHED_THREADS", "TMR_RING_TASK_WINDOW", "TMR_RING_HEAP",
+      "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",     "TMR_RECORD_EVENTS"};
+  void SetUp() override {
+    for (const char* name : kNames) {
+      const char* value = std::getenv(name);
+      saved_.push_back(value ? std::optional<std::string>(value) : std::nullopt);
+      unsetenv(name);
+    }
+  }
+  void TearDown() override {
+    for (std::size_t i = 0; i < saved_.size(); ++i) {
+      if (saved_[i]) {
+        setenv(kNames[i], saved_[i]->c_str(), 1);
+      } else {
+        unsetenv(kNames[i]);
+      }
+    }
+  }
+  static void set(const char* name, const char* value) { setenv(name, value, 1); }
+
+ private:
+  std::vector<std::optional<std::string>> saved_;
+};
+
+TEST(RuntimeConfig, DefaultsAreValid) {
+  const RuntimeConfig config;
+  EXPECT_NO_THROW(config.validate());
+  EXPECT_EQ(config.clusters, 24);
+  EXPECT_EQ(config.scheduler_threads, 3);
+  EXPECT_TRUE(config.dual_slot.aic);
+  EXPECT_FALSE(config.dual_slot.aiv);
+  EXPECT_FALSE(config.dual_slot.mix);
+}
+
+TEST(RuntimeConfig, LimitsAreAccepted) {
+  RuntimeConfig config;
+  config.clusters = kMaxClusters;
+  config.scheduler_threads = kMaxSchedulerThreads;
+  config.ring = RingConfig{4, 1024, 16};
+  EXPECT_NO_THROW(config.validate());
+  config.clusters = 1;
+  config.scheduler_threads = 1;
+  EXPECT_NO_THROW(config.validate());
+}
+
+TEST(RuntimeConfig, ClustersOutOfRange) {
+  RuntimeConfig config;
+  config.clusters = 0;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "RuntimeConfig::clusters = 0 is out of range; accepted 1 to 64 "
+                           "(kMaxClusters); set it in the config or with TMR_CLUSTERS"));
+  config.clusters = kMaxClusters + 1;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "clusters = 65 is out of range"));
+}
+
+TEST(RuntimeConfig, SchedulerThreads) {
+  RuntimeConfig config;
+  config.scheduler_threads = 0;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "scheduler_threads = 0 is out of range; accepted 1 to 8"));
+  config.scheduler_threads = 9;
+  EXPECT_TRUE(
+      throws_error([&] { config.validate(); }, ErrorCode::invalid_config, "TMR_SCHED_THREADS"));
+  config.clusters = 2;
+  config.scheduler_threads = 3;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "scheduler_threads = 3 exceeds clusters = 2"));
+}
+
+TEST(RuntimeConfig, RingSizesMustBePowersOfTwo) {
+  RuntimeConfig config;
+  config.ring.task_window = 1000;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "RuntimeConfig::ring.task_window = 1000 is not a power of two >= 4; "
+                           "use e.g. 1024 (config or TMR_RING_TASK_WINDOW)"));
+  config.ring.task_window = 2;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "task_window = 2 is not a power of two >= 4; use e.g. 4"));
+  config = RuntimeConfig();
+  config.ring.heap_bytes = 512;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "ring.heap_bytes = 512 is not a power of two >= 1024"));
+  config.ring.heap_bytes = (1u << 20) + 1;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "use e.g. 2097152 (config or TMR_RING_HEAP)"));
+  config = RuntimeConfig();
+  config.ring.dep_pool = 8;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "ring.dep_pool = 8 is not a power of two >= 16"));
+  config.ring.dep_pool = 0;
+  EXPECT_TRUE(
+      throws_error([&] { config.validate(); }, ErrorCode::invalid_config, "TMR_RING_DEP_POOL"));
+}
+
+TEST(RuntimeConfig, TimeoutsMustBePositive) {
+  RuntimeConfig config;
+  config.tensor_wait_timeout_s = 0;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "tensor_wait_timeout_s = 0 is not a positive, finite number"));
+  config = RuntimeConfig();
+  config.stall_timeout_s = -0.5;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "stall_timeout_s = -0.5"));
+  config.stall_timeout_s = std::nan("");
+  EXPECT_TRUE(
+      throws_error([&] { config.validate(); }, ErrorCode::invalid_config, "stall_timeout_s = nan"));
+  config.stall_timeout_s = std::numeric_limits<double>::infinity();
+  EXPECT_TRUE(
+      throws_error([&] { config.validate(); }, ErrorCode::invalid_config, "stall_timeout_s = inf"));
+}
+
+TEST_F(ConfigEnv, UnsetVariablesChangeNothing) {
+  RuntimeConfig config;
+  config.clusters = 5;
+  config.apply_env();
+  EXPECT_EQ(config.clusters, 5);
+  EXPECT_EQ(config.ring.heap_bytes, RingConfig().heap_bytes);
+  set("TMR_CLUSTERS", "");  // empty means unset
+  config.apply_env();
+  EXPECT_EQ(config.clusters, 5);
+}
+
+TEST_F(ConfigEnv, EveryVariableIsApplied) {
+  set("TMR_CLUSTERS", "8");
+  set("TMR_SCHED_THREADS", " 2 ");
+  set("TMR_RING_TASK_WINDOW", "256");
+  set("TMR_RING_HEAP", "4M");
+  set("TMR_RING_DEP_POOL", "1024");
+  set("TMR_DUAL_SLOT", "aiv, mix");
+  set("TMR_RECORD_EVENTS", "1");
+  RuntimeConfig config;
+  EXPECT_EQ(&config.apply_env(), &config);
+  EXPECT_EQ(config.clusters, 8);
+  EXPECT_EQ(config.scheduler_threads, 2);
+  EXPECT_EQ(config.ring.task_window, 256u);
+  EXPECT_EQ(config.ring.heap_bytes, 4u << 20);
+  EXPECT_EQ(config.ring.dep_pool, 1024u);
+  EXPECT_FALSE(config.dual_slot.aic);
+  EXPECT_TRUE(config.dual_slot.aiv);
+  EXPECT_TRUE(config.dual_slot.mix);
+  EXPECT_TRUE(config.record_events);
+  EXPECT_NO_THROW(config.validate());
+}
+
+TEST_F(ConfigEnv, HeapSizeSuffixes) {
+  const std::pair<const char*, std::uint64_t> cases[] = {{"1048576", 1u << 20},
+                                                         {"1024K", 1u << 20},
+                                                         {"64k", 64u << 10},
+                                                         {"64M", 64u << 20},
+                                                         {"2m", 2u << 20},
+                                                         {"1G", std::uint64_t{1} << 30},
+                                                         {"4g", std::uint64_t{4} << 30}};
+  for (const auto& [text, bytes] : cases) {
+    set("TMR_RING_HEAP", text);
+    RuntimeConfig config;
+    config.apply_env();
+    EXPECT_EQ(config.ring.heap_bytes, bytes) << text;
+  }
+  for (const char* bad :
+       {"64Q", "M", "-1", "1.5G", "64 M B", "99999999999999999999", "17179869184G"}) {
+    set("TMR_RING_HEAP", bad);
+    RuntimeConfig config;
+    EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
+                             "TMR_RING_HEAP='" + std::string(bad) +
+                                 "' is not valid; expected a "
+                                 "byte count such as 1048576, 1024K, 64M or 1G"))
+        << bad;
+  }
+}
+
+TEST_F(ConfigEnv, DualSlotValues) {
+  set("TMR_DUAL_SLOT", "none");
+  RuntimeConfig config;
+  config.apply_env();
+  EXPECT_FALSE(config.dual_slot.aic || config.dual_slot.aiv || config.dual_slot.mix);
+  set("TMR_DUAL_SLOT", "aic,aiv,mix");
+  config.apply_env();
+  EXPECT_TRUE(config.dual_slot.aic && config.dual_slot.aiv && config.dual_slot.mix);
+  set("TMR_DUAL_SLOT", "aiv");
+  config.apply_env();
+  EXPECT_FALSE(config.dual_slot.aic);  // the list replaces the policy, it does not add to it
+  EXPECT_TRUE(config.dual_slot.aiv);
+  for (const char* bad : {"cube", "aic,", "aic,,aiv", "AIC", "none,aic", ","}) {
+    set("TMR_DUAL_SLOT", bad);
+    EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
+                             "expected \"none\" or a comma-separated list of aic, aiv, mix"))
+        << bad;
+  }
+}
+
+TEST_F(ConfigEnv, GarbageNamesTheVariable) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"TMR_CLUSTERS", "many"},        {"TMR_CLUSTERS", "12abc"},
+      {"TMR_CLUSTERS", "99999999999"}, {"TMR_SCHED_THREADS", "two"},
+      {"TMR_RING_TASK_WINDOW", "-4"},  {"TMR_RING_TASK_WINDOW", "4294967296"},
+      {"TMR_RING_DEP_POOL", "1e6"},    {"TMR_RECORD_EVENTS", "yes"},
+      {"TMR_RECORD_EVENTS", "2"}};
+  for (const auto& [name, value] : cases) {
+    set(name, value);
+    RuntimeConfig config;
+    EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
+                             std::string(name) + "='" + value + "' is not valid; expected "))
+        << name << "=" << value;
+    unsetenv(name);
+  }
+}
+
+TEST_F(ConfigEnv, AFailedApplyChangesNothing) {
+  set("TMR_CLUSTERS", "8");
+  set("TMR_RECORD_EVENTS", "maybe");
+  RuntimeConfig config;
+  EXPECT_THROW(config.apply_env(), Error);
+  EXPECT_EQ(config.clusters, 24);
+}
+
+TEST_F(ConfigEnv, OutOfRangeValuesAreCaughtByValidate) {
+  set("TMR_CLUSTERS", "0");
+  RuntimeConfig config;
+  config.apply_env();  // a well-formed integer: parsing accepts it
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "clusters = 0 is out of range; accepted 1 to 64 (kMaxClusters); set "
+                           "it in the config or with TMR_CLUSTERS"));
+}
+
+}  // namespace
+}  // namespace tmr

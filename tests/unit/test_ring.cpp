@@ -1,0 +1,89 @@
+// Rings: window admission, a heap that wraps without straddling the end, and reclamation that
+// follows the retire watermark over consecutive consumed tasks only.
+#include <gtest/gtest.h>
+
+#include "core/ring.hpp"
+
+namespace tmr::detail {
+namespace {
+
+Ring make_ring(std::uint32_t window, std::uint64_t heap) {
+  RingConfig config;
+  config.task_window = window;
+  config.heap_bytes = heap;
+  config.dep_pool = 16;
+  return Ring(0, config);
+}
+
+void consume(Ring& ring, std::uint32_t local) {
+  ring.slot(local).state.store(TaskState::consumed);
+}
+
+void admit_published(Ring& ring, std::uint64_t consumed) {
+  const std::uint32_t local = ring.admit(consumed);
+  ring.slot(local).state.store(TaskState::pending);
+  ring.publish(local);
+}
+
+TEST(Ring, WindowAdmitsAtMostWindowMinusOneLiveTasks) {
+  Ring ring = make_ring(4, 1024);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(ring.window_has_room());
+    admit_published(ring, 0);
+  }
+  EXPECT_FALSE(ring.window_has_room());
+  consume(ring, 0);
+  ring.try_advance();
+  ring.refresh();
+  EXPECT_TRUE(ring.window_has_room());
+}
+
+TEST(Ring, WatermarkOnlyPassesConsecutiveConsumedTasks) {
+  Ring ring = make_ring(8, 1024);
+  for (int i = 0; i < 4; ++i) admit_published(ring, 0);
+  consume(ring, 1);
+  consume(ring, 2);
+  EXPECT_FALSE(ring.try_advance());
+  EXPECT_EQ(ring.retired(), 0u);
+  consume(ring, 0);
+  EXPECT_TRUE(ring.try_advance());
+  EXPECT_EQ(ring.retired(), 3u);
+}
+
+TEST(Ring, HeapWrapsWithoutStraddlingTheEnd) {
+  Ring ring = make_ring(16, 1024);
+  std::uint64_t offset = 0, consumed = 0;
+  ASSERT_TRUE(ring.heap_fits(384, &offset, &consumed));
+  EXPECT_EQ(offset, 0u);
+  admit_published(ring, consumed);
+  ASSERT_TRUE(ring.heap_fits(384, &offset, &consumed));
+  EXPECT_EQ(offset, 384u);
+  admit_published(ring, consumed);
+  // 256 bytes remain at the end, 384 do not fit there and the start is still held.
+  EXPECT_FALSE(ring.heap_fits(384, &offset, &consumed));
+  consume(ring, 0);
+  ring.try_advance();
+  ring.refresh();
+  ASSERT_TRUE(ring.heap_fits(384, &offset, &consumed));
+  EXPECT_EQ(offset, 0u) << "a buffer never straddles the end: it wraps to the start";
+  EXPECT_EQ(consumed, 256u + 384u) << "the skipped tail counts as used until reclaimed";
+  admit_published(ring, consumed);
+  EXPECT_EQ(ring.heap_used(), 384u + 256u + 384u);
+}
+
+TEST(Ring, ReleaseConsumesOnLastReferenceAndHoldFailsAfterwards) {
+  Ring ring = make_ring(8, 1024);
+  admit_published(ring, 0);
+  TaskSlot& slot = ring.slot(0);
+  slot.ring = &ring;
+  slot.release_remaining.store(2);
+  EXPECT_TRUE(Ring::hold(slot));
+  EXPECT_FALSE(ring.release(slot));
+  EXPECT_FALSE(ring.release(slot));
+  EXPECT_TRUE(ring.release(slot));  // last reference: consumed, watermark moves
+  EXPECT_EQ(ring.retired(), 1u);
+  EXPECT_FALSE(Ring::hold(slot)) << "a consumed task cannot be held again";
+}
+
+}  // namespace
+}  // namespace tmr::detail

@@ -1,0 +1,191 @@
+// The TensorMap against a brute-force oracle: every earlier conflicting access (RAW, WAW, WAR on
+// overlapping regions) must be ordered before a later one through the reported edges, no edge
+// may be spurious, no hit may be dropped, and lookups must not scan every live view.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <vector>
+
+#include "core/ring.hpp"
+#include "core/tensor_map.hpp"
+#include "support/test_scale.hpp"
+
+namespace tmr::detail {
+namespace {
+
+struct MapHarness {
+  MapHarness() {
+    RingConfig config;
+    config.task_window = 1 << 15;
+    config.heap_bytes = 1024;
+    config.dep_pool = 16;
+    for (int r = 0; r < kRingCount; ++r) {
+      rings.push_back(std::make_unique<Ring>(static_cast<std::uint32_t>(r), config));
+      pointers[r] = rings.back().get();
+    }
+    map = std::make_unique<TensorMap>(pointers, kRingCount);
+  }
+  // Submits one task with the given accesses; returns the producers the map reported.
+  std::set<std::uint32_t> submit(const std::vector<std::pair<Tensor, AccessKind>>& accesses) {
+    Ring& ring = *rings[0];
+    const std::uint32_t local = ring.admit(0);
+    TaskSlot& slot = ring.slot(local);
+    slot.id = TaskId(0, local);
+    slot.ring = &ring;
+    slot.state.store(TaskState::pending);
+    std::set<std::uint32_t> producers;
+    for (const auto& [t, kind] : accesses) {
+      map->lookup(t, kind, [&](TaskSlot*, TaskId id) { producers.insert(id.local()); });
+    }
+    for (const auto& [t, kind] : accesses) map->insert(t, kind, &slot, slot.id, ring.info(local));
+    ring.publish(local);
+    return producers;
+  }
+  std::vector<std::unique_ptr<Ring>> rings;
+  Ring* pointers[kRingCount] = {};
+  std::unique_ptr<TensorMap> map;
+};
+
+struct Box {
+  int buffer;
+  std::uint32_t r0, rows, c0, cols;
+  bool write;
+};
+
+bool conflict(const Box& a, const Box& b) {
+  return a.buffer == b.buffer && (a.write || b.write) && a.r0 < b.r0 + b.rows &&
+         b.r0 < a.r0 + a.rows && a.c0 < b.c0 + b.cols && b.c0 < a.c0 + a.cols;
+}
+
+TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
+  for (int program = 0; program < tmr::testing::scaled(60, 5); ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    constexpr std::uint32_t kRows = 16, kCols = 12;
+    std::vector<std::vector<float>> storage(3, std::vector<float>(kRows * kCols));
+    MapHarness h;
+    std::vector<std::vector<Box>> boxes;
+    std::vector<std::set<std::uint32_t>> edges;
+    const int tasks = 150;
+    for (int i = 0; i < tasks; ++i) {
+      std::vector<std::pair<Tensor, AccessKind>> accesses;
+      std::vector<Box> mine;
+      const int count = static_cast<int>(pick(1, 3));
+      for (int a = 0; a < count; ++a) {
+        const int buffer = static_cast<int>(pick(0, 2));
+        Box b{buffer, pick(0, kRows - 1), 0, pick(0, kCols - 1), 0, pick(0, 2) == 0};
+        b.rows = pick(1, kRows - b.r0);
+        b.cols = pick(1, kCols - b.c0);
+        Tensor t = Tensor::wrap(storage[static_cast<std::size_t>(buffer)].data(), {kRows, kCols}, DType::f32)
+                       .view({b.rows, b.cols}, {b.r0, b.c0});
+        if (pick(0, 5) == 0) t = t.transpose(0, 1);  // same region, strided view
+        accesses.emplace_back(t, b.write ? AccessKind::write : AccessKind::read);
+        mine.push_back(b);
+      }
+      edges.push_back(h.submit(accesses));
+      boxes.push_back(mine);
+    }
+    // Reachability closure over the reported edges (they only point backwards).
+    std::vector<std::vector<bool>> reach(tasks, std::vector<bool>(tasks, false));
+    for (int j = 0; j < tasks; ++j) {
+      for (std::uint32_t i : edges[static_cast<std::size_t>(j)]) {
+        ASSERT_LT(static_cast<int>(i), j);
+        reach[j][i] = true;
+        for (int k = 0; k < j; ++k) {
+          if (reach[i][k]) reach[j][k] = true;
+        }
+      }
+    }
+    for (int j = 0; j < tasks; ++j) {
+      for (int i = 0; i < j; ++i) {
+        bool c = false;
+        for (const Box& x : boxes[i]) {
+          for (const Box& y : boxes[j]) c |= conflict(x, y);
+        }
+        if (c) {
+          EXPECT_TRUE(reach[j][i]) << "program " << program << ": task " << j
+                                   << " is not ordered after conflicting task " << i;
+        }
+        if (edges[j].count(static_cast<std::uint32_t>(i))) {
+          EXPECT_TRUE(c) << "program " << program << ": spurious edge " << i << " -> " << j;
+        }
+      }
+    }
+  }
+}
+
+TEST(TensorMap, NoHitIsDroppedWithManyReaders) {
+  std::vector<float> data(64);
+  MapHarness h;
+  const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
+  for (int i = 0; i < 500; ++i) h.submit({{whole.view({8}, {8}), AccessKind::read}});
+  const auto producers = h.submit({{whole, AccessKind::write}});
+  EXPECT_EQ(producers.size(), 500u);  // WAR on every reader
+}
+
+TEST(TensorMap, CoveringWriteSupersedesOlderEntries) {
+  std::vector<float> data(64);
+  MapHarness h;
+  const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
+  for (int i = 0; i < 8; ++i) h.submit({{whole.view({8}, {8u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
+  EXPECT_EQ(h.submit({{whole, AccessKind::write}}).size(), 8u);
+  EXPECT_EQ(h.map->live_entries(), 1u);  // the 8 block writes are covered
+  const auto after = h.submit({{whole.view({8}, {0}), AccessKind::read}});
+  EXPECT_EQ(after, (std::set<std::uint32_t>{8}));
+}
+
+TEST(TensorMap, DifferentVersionsAreAlwaysOrdered) {
+  std::vector<float> data(64);
+  MapHarness h;
+  const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
+  h.submit({{whole.view({8}, {0}), AccessKind::write}});
+  const auto disjoint_new_version = h.submit({{whole.view({8}, {32}).with_version(1), AccessKind::read}});
+  EXPECT_EQ(disjoint_new_version, (std::set<std::uint32_t>{0}));
+}
+
+TEST(TensorMap, DifferentLayoutsOfOneBufferAreComparedByBytes) {
+  std::vector<float> data(64);
+  MapHarness h;
+  const Tensor matrix = Tensor::wrap(data.data(), {8, 8}, DType::f32);
+  h.submit({{matrix.view({1, 8}, {2, 0}), AccessKind::write}});  // bytes [64, 96)
+  const Tensor flat = matrix.reshape({64});
+  EXPECT_EQ(h.submit({{flat.view({4}, {16}), AccessKind::read}}), (std::set<std::uint32_t>{0}));
+  EXPECT_TRUE(h.submit({{flat.view({4}, {40}), AccessKind::read}}).empty());
+}
+
+TEST(TensorMap, LookupsDoNotScanEveryLiveView) {
+  // A KV-cache-like buffer with 16384 live disjoint block views.
+  constexpr std::uint32_t kBlocks = 16384, kBlock = 16;
+  std::vector<float> data(std::size_t{kBlocks} * kBlock);
+  MapHarness h;
+  const Tensor cache = Tensor::wrap(data.data(), {kBlocks, kBlock}, DType::f32);
+  for (std::uint32_t b = 0; b < kBlocks; ++b) h.submit({{cache.view({1, kBlock}, {b, 0}), AccessKind::write}});
+  const std::uint64_t visited_before = h.map->stats().entries_visited;
+  for (std::uint32_t b = 0; b < 1000; ++b) {
+    const auto producers = h.submit({{cache.view({1, kBlock}, {(b * 7919) % kBlocks, 0}), AccessKind::read}});
+    ASSERT_EQ(producers.size(), 1u);
+  }
+  const double per_lookup = static_cast<double>(h.map->stats().entries_visited - visited_before) / 1000.0;
+  EXPECT_LT(per_lookup, 8.0) << "a lookup visited " << per_lookup << " entries on average";
+}
+
+TEST(TensorMap, RetiredTasksAreSkippedAndTheirEntriesFreed) {
+  std::vector<float> data(64);
+  MapHarness h;
+  const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
+  for (int i = 0; i < 4; ++i) h.submit({{whole.view({4}, {4u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
+  Ring& ring = *h.rings[0];
+  for (std::uint32_t i = 0; i < 2; ++i) ring.slot(i).state.store(TaskState::consumed);
+  ASSERT_TRUE(ring.try_advance());
+  EXPECT_EQ(ring.retired(), 2u);
+  EXPECT_EQ(h.submit({{whole, AccessKind::read}}), (std::set<std::uint32_t>{2, 3}));
+  h.map->release_task(ring.info(0));
+  h.map->release_task(ring.info(1));
+  EXPECT_EQ(h.map->live_entries(), 3u);  // two writes left + the read
+}
+
+}  // namespace
+}  // namespace tmr::detail
