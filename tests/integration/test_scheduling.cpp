@@ -1,0 +1,185 @@
+// Scheduling guarantees on the threads platform: MIX kernels start together on one cluster,
+// start-together SPMD blocks are co-scheduled, SPMD blocks spread over clusters, AIC tasks are
+// pre-staged into pending slots only when the policy says so, and a runtime is reusable.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "support/test_scale.hpp"
+#include "tmr/tmr.hpp"
+
+namespace tmr {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A barrier among the kernels of one task; fails (instead of hanging) when they are not
+// running at the same time.
+std::atomic<int> arrived{0};
+std::atomic<int> barrier_failures{0};
+
+void wait_for_peers(int expected) {
+  const int generation_base = arrived.fetch_add(1) / expected * expected;
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (arrived.load() < generation_base + expected) {
+    if (Clock::now() > deadline) {
+      barrier_failures.fetch_add(1);
+      return;
+    }
+    std::this_thread::yield();
+  }
+}
+
+void mix_member(const KernelArgs&) { wait_for_peers(3); }
+void block_member(const KernelArgs& a) { wait_for_peers(static_cast<int>(a.block_count())); }
+void busy(const KernelArgs& a) {
+  const auto until = Clock::now() + std::chrono::microseconds(a.scalar<std::uint32_t>(0));
+  while (Clock::now() < until) std::this_thread::yield();
+}
+
+RuntimeConfig small(int clusters, int threads) {
+  RuntimeConfig c;
+  c.clusters = clusters;
+  c.scheduler_threads = threads;
+  c.record_events = true;
+  return c;
+}
+
+TEST(Scheduling, MixKernelsStartTogetherOnOneCluster) {
+  Runtime runtime(small(2, 2));
+  const KernelId aic = runtime.kernels().add("mix_aic", CoreType::aic, &mix_member);
+  const KernelId aiv = runtime.kernels().add("mix_aiv", CoreType::aiv, &mix_member);
+  const KernelId filler = runtime.kernels().add("filler", CoreType::aiv, &busy);
+  arrived = 0;
+  barrier_failures = 0;
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    for (int i = 0; i < 20; ++i) {
+      o.submit_aiv(filler, Args().scalar(std::uint32_t{200}));  // keeps AIVs busy in between
+      o.submit({aic, aiv, aiv}, Args());
+    }
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(barrier_failures.load(), 0);
+  std::map<std::uint64_t, std::set<int>> clusters;
+  std::map<std::uint64_t, int> kernels;
+  for (const SubtaskEvent& s : r.trace->subtasks) {
+    if (r.trace->tasks[s.task_sequence].kernels[0] != aic) continue;
+    clusters[s.task_sequence].insert(s.cluster);
+    ++kernels[s.task_sequence];
+  }
+  ASSERT_EQ(clusters.size(), 20u);
+  for (const auto& [task, set] : clusters) {
+    EXPECT_EQ(set.size(), 1u) << "MIX task " << task << " split over clusters";
+    EXPECT_EQ(kernels[task], 3);
+  }
+}
+
+TEST(Scheduling, StartTogetherBlocksAreCoScheduledAcrossSchedulerThreads) {
+  Runtime runtime(small(4, 2));  // 2 clusters per scheduler thread: a cohort spans both
+  const KernelId member = runtime.kernels().add("member", CoreType::aic, &block_member);
+  const KernelId filler = runtime.kernels().add("filler", CoreType::aic, &busy);
+  arrived = 0;
+  barrier_failures = 0;
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    for (int i = 0; i < 10; ++i) {
+      for (int f = 0; f < 3; ++f) o.submit_aic(filler, Args().scalar(std::uint32_t{300}));
+      o.submit_aic(member, Args().blocks(4).sync_start());
+    }
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(barrier_failures.load(), 0) << "start-together blocks did not run at the same time";
+}
+
+TEST(Scheduling, SpmdBlocksSpreadOverClusters) {
+  Runtime runtime(small(4, 2));
+  const KernelId k = runtime.kernels().add("busy", CoreType::aic, &busy);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.submit_aic(k, Args().blocks(16).scalar(std::uint32_t{500}));
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  std::set<int> clusters, blocks;
+  for (const SubtaskEvent& s : r.trace->subtasks) {
+    clusters.insert(s.cluster);
+    blocks.insert(static_cast<int>(s.block));
+  }
+  EXPECT_EQ(blocks.size(), 16u);
+  EXPECT_EQ(clusters.size(), 4u);
+}
+
+// Counts subtasks dispatched while the same core was still running the previous one.
+int staged_dispatches(const Trace& trace) {
+  std::map<int, std::vector<const SubtaskEvent*>> by_core;
+  for (const SubtaskEvent& s : trace.subtasks) by_core[s.core].push_back(&s);
+  int staged = 0;
+  for (auto& [core, events] : by_core) {
+    std::sort(events.begin(), events.end(), [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
+    for (std::size_t i = 1; i < events.size(); ++i) staged += events[i]->dispatch_ns < events[i - 1]->end_ns;
+  }
+  return staged;
+}
+
+TEST(Scheduling, AicTasksArePreStagedIntoPendingSlotsOnlyWithThePolicy) {
+  for (const bool dual : {true, false}) {
+    RuntimeConfig c = small(1, 1);
+    c.dual_slot.aic = dual;
+    Runtime runtime(c);
+    const KernelId k = runtime.kernels().add("busy", CoreType::aic, &busy);
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      for (int i = 0; i < 50; ++i) o.submit_aic(k, Args().scalar(std::uint32_t{100}));
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    const int staged = staged_dispatches(*r.trace);
+    if (dual) {
+      EXPECT_GT(staged, 10) << "independent AIC tasks should be staged while the core runs";
+    } else {
+      EXPECT_EQ(staged, 0) << "single-slot policy must only dispatch to idle cores";
+    }
+  }
+}
+
+void add_one(const KernelArgs& a) { ++a.tensor(0).data_as<std::int32_t>()[0]; }
+
+TEST(Scheduling, RepeatedRunsReuseTheRuntimeAndAnEmptyGraphFinishes) {
+  Runtime runtime(small(2, 1));
+  const KernelId k = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  for (int round = 0; round < tmr::testing::scaled(50, 5); ++round) {
+    std::int32_t counter = 0;
+    RunArgs args;
+    args.inout(&counter, {1}, DType::i32);
+    const RunResult r = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          for (int i = 0; i < 30; ++i) o.submit_aiv(k, Args().inout(a.tensor(0)));
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    ASSERT_EQ(counter, 30);
+  }
+  const RunResult empty = runtime.run([](Orchestrator&, const OrchestrationArgs&) {});
+  EXPECT_TRUE(empty.ok());
+  EXPECT_EQ(empty.stats.tasks_submitted, 0u);
+}
+
+TEST(Scheduling, FullChipTopologyOnASmallHost) {
+  // 24 clusters = 72 core threads and 3 scheduler threads on a 2-core machine.
+  RuntimeConfig c;
+  Runtime runtime(c);
+  const KernelId k = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  std::vector<std::int32_t> counters(64, 0);
+  RunArgs args;
+  args.inout(counters.data(), {64}, DType::i32);
+  const RunResult r = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        for (int round = 0; round < 20; ++round) {
+          for (std::uint32_t i = 0; i < 64; ++i) o.submit_aiv(k, Args().inout(a.tensor(0).view({1}, {i})));
+        }
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  for (std::int32_t v : counters) ASSERT_EQ(v, 20);
+}
+
+}  // namespace
+}  // namespace tmr
