@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <new>
 #include <string>
@@ -31,6 +32,16 @@ struct MixKernels {
 class TaskOutputs {
  public:
   TaskOutputs() = default;
+  // Copies only the tensors in use (the storage holds up to kMaxTensorArgs).
+  TaskOutputs(const TaskOutputs& other) : count_(other.count_), task_(other.task_) {
+    std::memcpy(storage_.data(), other.storage_.data(), sizeof(TensorBytes) * static_cast<std::size_t>(count_));
+  }
+  TaskOutputs& operator=(const TaskOutputs& other) {
+    count_ = other.count_;
+    task_ = other.task_;
+    std::memcpy(storage_.data(), other.storage_.data(), sizeof(TensorBytes) * static_cast<std::size_t>(count_));
+    return *this;
+  }
   int size() const { return count_; }
   const Tensor& operator[](int i) const;  // throws Error(invalid_args) when out of range
   TaskId task() const { return task_; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/cycle_clock.hpp"
 #include "core/orchestrator_core.hpp"
 #include "platform/threads/threads_platform.hpp"
 
@@ -97,6 +98,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   orchestration_args.scalars_ = args.scalars();
 
   run_start_ns_ = platform_->now_ns();
+  const std::uint64_t start_cycles = cycles();
   orchestrator_->begin_run();
   platform_->begin_run();
 
@@ -144,6 +146,8 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   }
   platform_->end_run();  // after an error this also waits for kernels already running
   const std::uint64_t end = now_ns();
+  const double ns_per_cycle =
+      static_cast<double>(end) / static_cast<double>(std::max<std::uint64_t>(1, cycles() - start_cycles));
 
   result.status = error();
   RunStats& stats = result.stats;
@@ -153,7 +157,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   stats.orchestration_us = static_cast<double>(orchestration_end - orchestration_start) / 1e3;
   stats.orchestrator_blocked_us = static_cast<double>(orchestrator_->blocked_ns()) / 1e3;
   for (int t = 0; t < scheduler_.thread_count(); ++t) {
-    stats.scheduler_us += static_cast<double>(scheduler_.busy_ns(t)) / 1e3;
+    stats.scheduler_us += static_cast<double>(scheduler_.busy_cycles(t)) * ns_per_cycle / 1e3;
     stats.subtasks_executed += scheduler_.subtasks_done(t);
   }
 

@@ -28,9 +28,9 @@ class EventCount {
     return woke;
   }
   void notify_all() {
-    // seq_cst pairs with prepare_wait: either the waiter sees the new epoch or we see the waiter.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waiters_.load(std::memory_order_relaxed) == 0) return;
+    // An RMW (not a load) on waiters_ pairs with prepare_wait's RMW: either the waiter's
+    // increment comes first and we see it, or ours does and the waiter sees what we published.
+    if (waiters_.fetch_add(0, std::memory_order_seq_cst) == 0) return;
     epoch_.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(epoch_);
   }

@@ -242,8 +242,8 @@ bool OrchestratorCore::add_creator(const Tensor& tensor, int arg_index) {
   return true;
 }
 
-void OrchestratorCore::collect_accessors(const Tensor& tensor, AccessKind kind) {
-  map_.lookup(tensor, kind, [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
+void OrchestratorCore::collect_accessors(const AccessRegion& region, AccessKind kind) {
+  map_.lookup(region, kind, [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
 }
 
 TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args) {
@@ -349,13 +349,15 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // Producers: creators of every tensor argument, then conflicting accesses in the TensorMap.
   ++stamp_;
   producers_.clear();
+  AccessRegion regions[kMaxTensorArgs];
   for (int i = 0; i < args.tensor_count(); ++i) {
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out) continue;
     const Tensor& t = args.tensor(i);
     if (!add_creator(t, i)) break;
-    if (tag == ArgTag::in) collect_accessors(t, AccessKind::read);
-    if (tag == ArgTag::inout || tag == ArgTag::out_existing) collect_accessors(t, AccessKind::write);
+    if (tag == ArgTag::no_dep) continue;
+    regions[i] = make_region(t);
+    collect_accessors(regions[i], tag == ArgTag::in ? AccessKind::read : AccessKind::write);
   }
   bool ok = !fatal();
   const auto producer_count = static_cast<std::uint64_t>(producers_.size());
@@ -417,9 +419,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   if (ok) {
     for (int i = 0; i < args.tensor_count(); ++i) {
       const ArgTag tag = args.tag(i);
-      if (tag == ArgTag::in) map_.insert(args.tensor(i), AccessKind::read, &slot, id, info);
+      if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, &slot, id, info);
       if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
-        map_.insert(args.tensor(i), AccessKind::write, &slot, id, info);
+        map_.insert(regions[i], AccessKind::write, &slot, id, info);
       }
     }
   }
@@ -519,8 +521,15 @@ bool OrchestratorCore::wait_blocked(Ready ready, Describe describe, ErrorCode co
 
 bool OrchestratorCore::wait_for_room(Ring& ring, std::uint64_t bytes, std::uint64_t* offset,
                                      std::uint64_t* consumed) {
-  sync_rings();
+  // Reclaiming (and freeing TensorMap entries of retired tasks) is batched: every 64 submits,
+  // or whenever the ring looks full.
+  if (++submits_since_sync_ >= 64) {
+    submits_since_sync_ = 0;
+    sync_rings();
+  }
   auto fits = [&] { return ring.window_has_room() && ring.heap_fits(bytes, offset, consumed); };
+  if (fits()) return true;
+  sync_rings();
   if (fits()) return true;
   const bool heap_short = ring.window_has_room();
   auto ready = [&] {
@@ -645,7 +654,7 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
   producers_.clear();
   sync_rings();
   if (!add_creator(tensor, 0)) return;
-  collect_accessors(tensor, AccessKind::read);
+  collect_accessors(make_region(tensor), AccessKind::read);
   if (!wait_producers_finished("get_tensor_data")) return;
   std::memcpy(out, address, size);
 }
@@ -670,7 +679,7 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
   producers_.clear();
   sync_rings();
   if (!add_creator(tensor, 0)) return;
-  collect_accessors(element, AccessKind::write);
+  collect_accessors(make_region(element), AccessKind::write);
   if (!wait_producers_finished("set_tensor_data")) return;
   std::memcpy(address, in, size);
 }
@@ -685,7 +694,7 @@ void OrchestratorCore::wait_for(const Tensor& tensor) {
   producers_.clear();
   sync_rings();
   if (!add_creator(tensor, 0)) return;
-  collect_accessors(tensor, AccessKind::read);
+  collect_accessors(make_region(tensor), AccessKind::read);
   wait_producers_finished("wait_for");
 }
 

@@ -73,7 +73,7 @@ class OrchestratorCore {
   bool add_creator(const Tensor& tensor, int arg_index);
   // Waits until every task in producers_ finished.
   bool wait_producers_finished(const char* what);
-  void collect_accessors(const Tensor& tensor, AccessKind kind);
+  void collect_accessors(const AccessRegion& region, AccessKind kind);
   void release_scope_task(TaskSlot* task);
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
@@ -87,6 +87,7 @@ class OrchestratorCore {
   std::uint32_t cleaned_[kRingCount] = {};
   std::vector<TaskSlot*> producers_;
   std::uint64_t stamp_ = 0;
+  std::uint32_t submits_since_sync_ = 0;
   std::uint64_t sequence_ = 0;
   std::uint64_t kernel_tasks_ = 0;
   std::uint64_t inline_tasks_ = 0;

@@ -19,7 +19,9 @@ Ring::Ring(std::uint32_t index, const RingConfig& config)
 }
 
 void Ring::reset() {
-  for (std::uint32_t i = 0; i < window_; ++i) {
+  // Only slots the last run used need clearing (all of them once the ring wrapped).
+  const std::uint32_t used = head_ < window_ ? head_ : window_;
+  for (std::uint32_t i = 0; i < used; ++i) {
     TaskSlot& s = slots_[i];
     s.state.store(TaskState::consumed, std::memory_order_relaxed);
     s.release_remaining.store(0, std::memory_order_relaxed);

@@ -1,5 +1,6 @@
 #include "core/scheduler.hpp"
 
+#include "core/cycle_clock.hpp"
 #include "core/engine.hpp"
 #include "core/ring.hpp"
 
@@ -26,6 +27,7 @@ void Scheduler::configure() {
     }
   }
   for (int core = 0; core < engine_.core_count(); ++core) cores_[core].mailbox = &engine_.mailbox(core);
+  reset();
 }
 
 void Scheduler::reset() {
@@ -38,7 +40,9 @@ void Scheduler::reset() {
   for (ThreadState& t : threads_) {
     for (LocalReady& l : t.local) l.count = 0;
     t.busy_cores = 0;
-    t.busy_ns = 0;
+    t.free_cores[0].store(static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
+    t.free_cores[1].store(2 * static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
+    t.busy_cycles = 0;
     t.subtasks_done = 0;
     t.cohort_done_generation = cohort_.generation.load(std::memory_order_relaxed);
     t.subtask_events.clear();
@@ -50,7 +54,7 @@ void Scheduler::reset() {
 
 bool Scheduler::step(int thread) {
   ThreadState& me = threads_[thread];
-  const std::uint64_t start = engine_.platform().now_ns();
+  const std::uint64_t start = cycles();
   bool progress = false;
   for (int core : me.cores) {
     if (cores_[core].running.task != nullptr) progress |= poll_core(thread, core);
@@ -64,7 +68,7 @@ bool Scheduler::step(int thread) {
     }
   }
   flush_local(thread);
-  if (progress) me.busy_ns += engine_.platform().now_ns() - start;
+  if (progress) me.busy_cycles += cycles() - start;
   return progress;
 }
 
@@ -83,7 +87,7 @@ bool Scheduler::poll_core(int thread, int core) {
     if (finished) {
       c.running = Subtask{};
       c.awaiting_ack = false;
-      --threads_[thread].busy_cores;
+      core_became_idle(thread, core);
     } else {
       c.running = next;
       c.awaiting_ack = false;
@@ -102,7 +106,7 @@ bool Scheduler::poll_core(int thread, int core) {
     } else {
       c.running = Subtask{};
       c.awaiting_ack = false;
-      --threads_[thread].busy_cores;
+      core_became_idle(thread, core);
     }
     finish_subtask(thread, core, done);
     return true;
@@ -170,6 +174,32 @@ void Scheduler::release(TaskSlot* task) {
   if (task->ring->release(*task)) engine_.platform().notify_progress();
 }
 
+void Scheduler::core_became_busy(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  ++me.busy_cores;
+  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Scheduler::core_became_idle(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  --me.busy_cores;
+  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Scheduler::others_have_room(int thread, const TaskSlot& task) const {
+  const bool needs_aic = task.shape != TaskShape::aiv;
+  const bool needs_aiv = task.shape != TaskShape::aic;
+  for (std::size_t t = 0; t < threads_.size(); ++t) {
+    if (static_cast<int>(t) == thread) continue;
+    const ThreadState& other = threads_[t];
+    if ((!needs_aic || other.free_cores[0].load(std::memory_order_relaxed) > 0) &&
+        (!needs_aiv || other.free_cores[1].load(std::memory_order_relaxed) > 0)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------- ready queues
 
 void Scheduler::make_ready(int thread, TaskSlot* task) {
@@ -186,7 +216,7 @@ void Scheduler::make_ready(int thread, TaskSlot* task) {
 void Scheduler::push_ready_global(TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
   push_back_global(task);
-  engine_.platform().notify_schedulers();
+  engine_.platform().notify_new_work();
 }
 
 void Scheduler::push_back_global(TaskSlot* task) {
@@ -300,7 +330,8 @@ bool Scheduler::dispatch_shape(int thread, TaskShape shape) {
     }
     int unit = find_unit(thread, *task, false);
     if (unit < 0) {
-      push_back_global(task);  // no room here; another thread (or a later step) takes it
+      push_back_global(task);  // no room here: wake the others if one of them has room
+      if (others_have_room(thread, *task)) engine_.platform().notify_schedulers();
       return progress;
     }
     while (unit >= 0 && task->next_block < task->block_count) {
@@ -381,7 +412,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   } else {
     c.running = s;
     c.awaiting_ack = true;
-    ++threads_[thread].busy_cores;
+    core_became_busy(thread, core);
   }
   c.mailbox->dispatch.store(c.token, std::memory_order_seq_cst);
   engine_.platform().notify_core(*c.mailbox);

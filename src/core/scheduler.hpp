@@ -31,7 +31,8 @@ class Scheduler {
   bool idle(int thread) const { return threads_[thread].busy_cores == 0; }
   int thread_count() const { return static_cast<int>(threads_.size()); }
 
-  std::uint64_t busy_ns(int thread) const { return threads_[thread].busy_ns; }
+  // Cycles (cycle_clock) spent in steps that made progress.
+  std::uint64_t busy_cycles(int thread) const { return threads_[thread].busy_cycles; }
   std::uint64_t subtasks_done(int thread) const { return threads_[thread].subtasks_done; }
   // Trace records gathered by each thread (when recording).
   std::vector<SubtaskEvent>& subtask_events(int thread) { return threads_[thread].subtask_events; }
@@ -75,7 +76,9 @@ class Scheduler {
     std::vector<int> cores;     // global core indices, AIC first
     LocalReady local[kShapeCount];
     int busy_cores = 0;
-    std::uint64_t busy_ns = 0;
+    // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it.
+    std::atomic<int> free_cores[2] = {0, 0};
+    std::uint64_t busy_cycles = 0;
     std::uint64_t subtasks_done = 0;
     std::uint64_t cohort_done_generation = 0;
     std::vector<SubtaskEvent> subtask_events;
@@ -105,6 +108,10 @@ class Scheduler {
   void dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
                         std::uint32_t block, std::uint32_t sub_block, bool pending);
   void flush_local(int thread);
+  void core_became_busy(int thread, int core);
+  void core_became_idle(int thread, int core);
+  // True when another thread reports idle cores that could run `task`.
+  bool others_have_room(int thread, const TaskSlot& task) const;
 
   Engine& engine_;
   std::vector<CoreState> cores_;

@@ -37,6 +37,7 @@ TensorMap::~TensorMap() = default;
 void TensorMap::reset() {
   std::fill(buckets_.begin(), buckets_.end(), nullptr);
   std::fill(buffer_table_.begin(), buffer_table_.end(), nullptr);
+  std::fill(std::begin(recent_), std::end(recent_), nullptr);
   buffer_count_ = 0;
   // Rebuild the free lists over every chunk: nothing is live any more.
   free_entries_ = nullptr;
@@ -57,15 +58,7 @@ void TensorMap::reset() {
   stats_ = {};
 }
 
-std::uint32_t TensorMap::bucket_of(const BufferInfo* info, std::uint8_t kind,
-                                   std::uint8_t size_class, std::uint64_t cell) const {
-  const std::uint64_t key = reinterpret_cast<std::uintptr_t>(info) ^
-                            (std::uint64_t{kind} << 62) ^ (std::uint64_t{size_class} << 56) ^
-                            (cell * 0x9E3779B97F4A7C15ull);
-  return static_cast<std::uint32_t>(mix(key) >> bucket_shift_);
-}
-
-BufferInfo* TensorMap::find_buffer(std::uintptr_t address, std::uint64_t owner) const {
+BufferInfo* TensorMap::probe_buffer(std::uintptr_t address, std::uint64_t owner) const {
   const std::size_t mask = buffer_table_.size() - 1;
   for (std::size_t i = buffer_hash(address, owner) & mask;; i = (i + 1) & mask) {
     BufferInfo* const info = buffer_table_[i];
@@ -103,6 +96,7 @@ BufferInfo* TensorMap::find_or_add_buffer(std::uintptr_t address, std::uint64_t 
   info->next_free = nullptr;
   info->min_version = ~std::uint32_t{0};
   info->max_version = 0;
+  remember(info);
   const std::size_t mask = buffer_table_.size() - 1;
   std::size_t i = buffer_hash(address, owner) & mask;
   while (buffer_table_[i] != nullptr) i = (i + 1) & mask;
@@ -128,6 +122,9 @@ void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
   }
   buffer_table_[hole] = nullptr;
   --buffer_count_;
+  for (BufferInfo*& cached : recent_) {
+    if (cached == info) cached = nullptr;
+  }
   info->address = 0;
   info->next_free = free_buffers_;
   free_buffers_ = info;
@@ -152,18 +149,18 @@ void TensorMap::free_entry(MapEntry* e) {
   free_entries_ = e;
 }
 
-void TensorMap::insert(const Tensor& t, AccessKind kind, TaskSlot* task, TaskId id,
+void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
                        Ring::SlotInfo& info) {
   ++stats_.inserts;
-  BufferInfo* const buffer =
-      find_or_add_buffer(reinterpret_cast<std::uintptr_t>(t.buffer()), buffer_owner_key(t));
+  const Tensor& t = *region.tensor;
+  BufferInfo* const buffer = find_or_add_buffer(region.address, region.owner);
   MapEntry* const e = allocate_entry();
   e->region = t;
   e->buffer = buffer;
   e->task = task;
   e->task_id = id;
-  e->lo = region_lo(t);
-  e->hi = region_hi(t);
+  e->lo = region.lo;
+  e->hi = region.hi;
   const auto size_class = static_cast<std::uint8_t>(std::bit_width(e->hi - e->lo) - 1);
   e->size_class = size_class;
   e->cell = e->lo >> (size_class + 1);
@@ -238,6 +235,7 @@ bool TensorMap::overlaps(const Query& q, const MapEntry& e) {
   if (q.hi <= e.lo || e.hi <= q.lo) return false;
   const Tensor& t = *q.tensor;
   if (!t.same_layout(e.region)) return true;  // byte ranges overlap; layouts differ: be safe
+  if (t.ndims() == 1) return true;            // one dimension: the byte test was exact
   for (int r = 0; r < t.ndims(); ++r) {
     const std::uint64_t a0 = t.box_offset(r);
     const std::uint64_t a1 = a0 + t.box_extent(r);

@@ -56,6 +56,30 @@ struct BufferInfo {
   BufferInfo* next_free = nullptr;
 };
 
+// A tensor argument's identity and byte interval, computed once per submit argument.
+struct AccessRegion {
+  const Tensor* tensor;
+  std::uintptr_t address;
+  std::uint64_t owner;
+  std::uint64_t lo;  // first byte of the box, from the buffer start
+  std::uint64_t hi;  // one past its last byte
+};
+
+inline AccessRegion make_region(const Tensor& t) {
+  // One pass from the innermost raw dimension outwards: strides, first and last element.
+  std::uint64_t stride = 1;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  for (int r = t.ndims() - 1; r >= 0; --r) {
+    first += std::uint64_t{t.box_offset(r)} * stride;
+    last += (std::uint64_t{t.box_offset(r)} + t.box_extent(r) - 1) * stride;
+    stride *= t.raw_dim(r);
+  }
+  const std::uint64_t size = t.element_size();
+  return AccessRegion{&t, reinterpret_cast<std::uintptr_t>(t.buffer()), t.producer().value(),
+                      (t.layout_offset() + first) * size, (t.layout_offset() + last + 1) * size};
+}
+
 struct TensorMapStats {
   std::uint64_t lookups = 0;
   std::uint64_t entries_visited = 0;
@@ -78,9 +102,10 @@ class TensorMap {
   // entries the new region fully covers are dropped: the caller will insert the new write, which
   // is ordered after them, so later accesses still get ordered through it.
   template <class Visit>
-  void lookup(const Tensor& t, AccessKind kind, Visit&& visit);
+  void lookup(const AccessRegion& region, AccessKind kind, Visit&& visit);
 
-  void insert(const Tensor& t, AccessKind kind, TaskSlot* task, TaskId id, Ring::SlotInfo& info);
+  void insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
+              Ring::SlotInfo& info);
 
   // Frees every entry of a retired task.
   void release_task(Ring::SlotInfo& info);
@@ -89,17 +114,30 @@ class TensorMap {
   std::uint64_t live_entries() const { return stats_.live_entries; }
 
  private:
-  struct Query {
-    const Tensor* tensor;
-    std::uint64_t lo;
-    std::uint64_t hi;
-  };
-  static std::uint64_t buffer_owner_key(const Tensor& t) { return t.producer().value(); }
-  BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) const;
+  using Query = AccessRegion;
+  // Most submits touch a few buffers again and again: a tiny cache in front of the table.
+  BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
+    for (BufferInfo* cached : recent_) {
+      if (cached != nullptr && cached->address == address && cached->owner == owner) return cached;
+    }
+    BufferInfo* const found = probe_buffer(address, owner);
+    if (found != nullptr) remember(found);
+    return found;
+  }
+  void remember(BufferInfo* info) {
+    recent_[recent_next_] = info;
+    recent_next_ = (recent_next_ + 1) % kRecent;
+  }
+  BufferInfo* probe_buffer(std::uintptr_t address, std::uint64_t owner) const;
   BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner);
   void erase_buffer_if_empty(BufferInfo* info);
   std::uint32_t bucket_of(const BufferInfo* info, std::uint8_t kind, std::uint8_t size_class,
-                          std::uint64_t cell) const;
+                          std::uint64_t cell) const {
+    const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(info) >> 6) ^
+                              (std::uint64_t{kind} << 58) ^ (std::uint64_t{size_class} << 52) ^
+                              (cell * 0xD6E8FEB86659FD93ull);
+    return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> bucket_shift_);
+  }
   bool dead(const MapEntry& e) const { return rings_[e.task_id.ring()]->is_retired(e.task_id); }
   void unlink(MapEntry& e);
   MapEntry* allocate_entry();
@@ -110,12 +148,16 @@ class TensorMap {
   template <class Visit>
   void check(const Query& q, MapEntry& e, bool drop_covered, Visit& visit);
 
+  static constexpr std::uint32_t kScanBelow = 4;
   Ring* rings_[kRingCount] = {};
   int ring_count_ = 0;
   std::uint32_t bucket_shift_;
   std::vector<MapEntry*> buckets_;
 
   // Buffer table: open addressing with linear probing, keyed by (address, owner).
+  static constexpr int kRecent = 4;
+  BufferInfo* recent_[kRecent] = {};
+  int recent_next_ = 0;
   std::vector<BufferInfo*> buffer_table_;
   std::uint64_t buffer_count_ = 0;
   std::vector<std::unique_ptr<BufferInfo[]>> buffer_chunks_;
@@ -128,12 +170,6 @@ class TensorMap {
 };
 
 // ---------------------------------------------------------------- inline hot path
-
-inline std::uint64_t region_lo(const Tensor& t) {
-  // Offsets are in raw coordinates, so the box's first byte is logical element (0, ..., 0).
-  return t.first_element() * t.element_size();
-}
-inline std::uint64_t region_hi(const Tensor& t) { return t.end_element() * t.element_size(); }
 
 template <class Visit>
 void TensorMap::check(const Query& q, MapEntry& e, bool drop_covered, Visit& visit) {
@@ -149,20 +185,20 @@ void TensorMap::check(const Query& q, MapEntry& e, bool drop_covered, Visit& vis
 }
 
 template <class Visit>
-void TensorMap::lookup(const Tensor& t, AccessKind kind, Visit&& visit) {
+void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
   ++stats_.lookups;
-  BufferInfo* const info =
-      find_buffer(reinterpret_cast<std::uintptr_t>(t.buffer()), buffer_owner_key(t));
+  BufferInfo* const info = find_buffer(q.address, q.owner);
   if (info == nullptr) return;
-  const Query q{&t, region_lo(t), region_hi(t)};
-  const bool any_version = t.version() != info->min_version || info->min_version != info->max_version;
+  const std::uint32_t version = q.tensor->version();
+  const bool any_version = version != info->min_version || info->min_version != info->max_version;
   const bool is_write = kind == AccessKind::write;
   for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
     // Reads conflict with writes only; writes with both.
     const std::uint8_t entry_kind = is_write ? k : static_cast<std::uint8_t>(AccessKind::write);
     if (info->total[entry_kind] == 0) continue;
-    std::uint64_t cells = 0;
-    std::uint64_t mask = info->class_mask[entry_kind];
+    // Few entries: scanning them beats computing cells.
+    std::uint64_t cells = info->total[entry_kind] <= kScanBelow ? ~std::uint64_t{0} : 0;
+    std::uint64_t mask = cells == 0 ? info->class_mask[entry_kind] : 0;
     while (mask != 0 && !any_version) {
       const int c = __builtin_ctzll(mask);
       mask &= mask - 1;

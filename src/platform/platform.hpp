@@ -28,6 +28,9 @@ class Platform {
   virtual void notify_progress() = 0;
   // Ready work appeared: wakes parked scheduler threads.
   virtual void notify_schedulers() = 0;
+  // The orchestrator published ready work: wakes schedulers only if none is awake (an awake one
+  // that cannot place the work wakes the others itself). Keeps futex calls off the submit path.
+  virtual void notify_new_work() = 0;
   // A dispatch word was written: wakes the core if it parked.
   virtual void notify_core(Mailbox& mailbox) = 0;
 };

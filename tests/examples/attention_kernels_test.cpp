@@ -11,6 +11,7 @@
 #include "paged_attention/kernels.hpp"
 #include "paged_attention_mix/kernels.hpp"
 #include "test_support.hpp"
+#include "tmr/error.hpp"
 
 namespace tmr::examples::paged_attention {
 namespace {
@@ -18,12 +19,12 @@ namespace {
 using testing::DirectCall;
 
 // Host buffers and the 2-D views an orchestration would build.
-struct Setup {
+struct AttentionHost {
   AttentionInputs in;
   std::vector<float> out;
   Tensor query_rows, key_rows, value_rows, out_rows;
 
-  explicit Setup(const AttentionCase& c, std::uint64_t seed = 3)
+  explicit AttentionHost(const AttentionCase& c, std::uint64_t seed = 3)
       : in(make_attention_inputs(c, seed)), out(in.query.size(), 0.0f) {
     const std::uint32_t tokens = in.total_blocks * in.block_size;
     query_rows = Tensor::wrap(in.query.data(), {in.batch * in.heads, in.head_dim}, DType::bf16);
@@ -43,7 +44,7 @@ struct Setup {
 };
 
 // Runs the four kernels per block, as the paged_attention orchestration submits them.
-void run_pipeline(Setup& s) {
+void run_pipeline(AttentionHost& s) {
   const std::uint32_t rows = s.in.heads;  // one 16-head tile in these cases
   const std::uint32_t bs = s.in.block_size;
   const std::uint32_t dim = s.in.head_dim;
@@ -69,9 +70,10 @@ void run_pipeline(Setup& s) {
       const Tensor v = s.value_rows.view({bs, dim}, at);
       const std::uint32_t valid = std::min(bs, context - bn * bs);
       qk_kernel(DirectCall{{q, k_t, t_scores}, {}}.args());
-      softmax_prepare_kernel(DirectCall{{t_scores.view({rows, valid}, {0, 0}), t_p, t_m_ij, t_l_ij}, {}}
-                                 .scalar(s.in.scale)
-                                 .args());
+      softmax_prepare_kernel(
+          DirectCall{{t_scores.view({rows, valid}, {0, 0}), t_p, t_m_ij, t_l_ij}, {}}
+              .scalar(s.in.scale)
+              .args());
       pv_kernel(DirectCall{{t_p, v, t_o_new}, {}}.args());
       online_update_kernel(DirectCall{{t_m_ij, t_l_ij, t_o_new, t_m_i, t_l_i, t_o_i, out}, {}}
                                .scalar<std::int32_t>(bn == 0)
@@ -82,7 +84,7 @@ void run_pipeline(Setup& s) {
 }
 
 // Runs the fused MIX kernels per block on three threads of one "cluster", as the runtime would.
-void run_mix(Setup& s, std::uint32_t cluster) {
+void run_mix(AttentionHost& s, std::uint32_t cluster) {
   const std::uint32_t rows = s.in.heads;
   const std::uint32_t bs = s.in.block_size;
   const std::uint32_t dim = s.in.head_dim;
@@ -95,10 +97,11 @@ void run_mix(Setup& s, std::uint32_t cluster) {
     const std::uint32_t blocks = (context + bs - 1) / bs;
     for (std::uint32_t bn = 0; bn < blocks; ++bn) {
       const Shape at{s.physical(b, bn) * bs, 0};
-      DirectCall call{{s.query_rows.view({rows, dim}, {b * rows, 0}),
-                       s.key_rows.view({bs, dim}, at).transpose(0, 1), s.value_rows.view({bs, dim}, at),
-                       t_m_i, t_l_i, t_o_i, s.out_rows.view({rows, dim}, {b * rows, 0})},
-                      {}};
+      DirectCall call{
+          {s.query_rows.view({rows, dim}, {b * rows, 0}),
+           s.key_rows.view({bs, dim}, at).transpose(0, 1), s.value_rows.view({bs, dim}, at), t_m_i,
+           t_l_i, t_o_i, s.out_rows.view({rows, dim}, {b * rows, 0})},
+          {}};
       call.scalar(s.in.scale)
           .scalar<std::int32_t>(static_cast<std::int32_t>(std::min(bs, context - bn * bs)))
           .scalar<std::int32_t>(bn == 0)
@@ -114,9 +117,12 @@ void run_mix(Setup& s, std::uint32_t cluster) {
           }
         });
       };
-      std::thread cube = guarded(0, [&] { paged_attention_mix::cube_kernel(call.args(0, 1, 0, cluster)); });
-      std::thread vector0 = guarded(1, [&] { paged_attention_mix::vector_kernel(call.args(0, 1, 0, cluster)); });
-      std::thread vector1 = guarded(2, [&] { paged_attention_mix::vector_kernel(call.args(0, 1, 1, cluster)); });
+      std::thread cube =
+          guarded(0, [&] { paged_attention_mix::cube_kernel(call.args(0, 1, 0, cluster)); });
+      std::thread vector0 =
+          guarded(1, [&] { paged_attention_mix::vector_kernel(call.args(0, 1, 0, cluster)); });
+      std::thread vector1 =
+          guarded(2, [&] { paged_attention_mix::vector_kernel(call.args(0, 1, 1, cluster)); });
       cube.join();
       vector0.join();
       vector1.join();
@@ -131,14 +137,14 @@ class AttentionKernels : public ::testing::TestWithParam<std::size_t> {};
 
 TEST_P(AttentionKernels, PipelineKernelsMatchGolden) {
   const AttentionCase& c = attention_cases().at(GetParam());
-  Setup s(c);
+  AttentionHost s(c);
   run_pipeline(s);
   s.expect_matches_golden(c.tolerance);
 }
 
 TEST_P(AttentionKernels, FusedMixKernelsMatchGolden) {
   const AttentionCase& c = attention_cases().at(GetParam());
-  Setup s(c);
+  AttentionHost s(c);
   run_mix(s, /*cluster=*/kMaxClusters - 2);
   s.expect_matches_golden(c.tolerance);
 }
@@ -162,18 +168,20 @@ TEST(AttentionKernels, SoftmaxZeroesPaddingAndSumsRoundedProbabilities) {
                                0, 0, 0, 50, 50, 50, 50, 50};
   std::vector<bf16> p(kRows * kWidth, bf16(9.0f));
   std::vector<float> m(kRows), l(kRows);
-  const Tensor s_view = Tensor::wrap(scores.data(), {kRows, kWidth}, DType::f32).view({kRows, kValid}, {0, 0});
-  softmax_prepare_kernel(DirectCall{{s_view, Tensor::wrap(p.data(), {kRows, kWidth}, DType::bf16),
-                                     Tensor::wrap(m.data(), {kRows}, DType::f32),
-                                     Tensor::wrap(l.data(), {kRows}, DType::f32)},
-                                    {}}
-                             .scalar(0.5f)
+  const Tensor s_view =
+      Tensor::wrap(scores.data(), {kRows, kWidth}, DType::f32).view({kRows, kValid}, {0, 0});
+  softmax_prepare_kernel(DirectCall{
+      {s_view, Tensor::wrap(p.data(), {kRows, kWidth}, DType::bf16),
+       Tensor::wrap(m.data(), {kRows}, DType::f32), Tensor::wrap(l.data(), {kRows}, DType::f32)},
+      {}}.scalar(0.5f)
                              .args());
   EXPECT_FLOAT_EQ(m[0], 1.5f);
   EXPECT_FLOAT_EQ(static_cast<float>(p[2]), 1.0f);
   EXPECT_FLOAT_EQ(static_cast<float>(p[1]), static_cast<float>(bf16(std::exp(-0.5f))));
-  for (std::uint32_t j = kValid; j < kWidth; ++j) EXPECT_EQ(static_cast<float>(p[j]), 0.0f);
-  const float rounded_sum = static_cast<float>(p[0]) + static_cast<float>(p[1]) + static_cast<float>(p[2]);
+  for (std::uint32_t j = kValid; j < kWidth; ++j)
+    EXPECT_EQ(static_cast<float>(p[j]), 0.0f);
+  const float rounded_sum =
+      static_cast<float>(p[0]) + static_cast<float>(p[1]) + static_cast<float>(p[2]);
   EXPECT_FLOAT_EQ(l[0], rounded_sum);
   EXPECT_FLOAT_EQ(l[1], 3.0f);  // equal scores: three ones
 }
@@ -181,13 +189,14 @@ TEST(AttentionKernels, SoftmaxZeroesPaddingAndSumsRoundedProbabilities) {
 TEST(AttentionKernels, MixVectorKernelAloneFailsWithAPipeErrorInsteadOfHanging) {
   // Without its cube partner the vector kernel must give up (TMR_PIPE_TIMEOUT_MS, set short by
   // the test's environment) rather than wait forever.
-  Setup s(attention_cases().front());
+  AttentionHost s(attention_cases().front());
   std::vector<float> m_i(16), l_i(16), o_i(16 * 16);
-  DirectCall call{{s.query_rows.view({16, 16}, {0, 0}), s.key_rows.view({16, 16}, {0, 0}).transpose(0, 1),
-                   s.value_rows.view({16, 16}, {0, 0}), Tensor::wrap(m_i.data(), {16}, DType::f32),
-                   Tensor::wrap(l_i.data(), {16}, DType::f32),
-                   Tensor::wrap(o_i.data(), {16, 16}, DType::f32), s.out_rows.view({16, 16}, {0, 0})},
-                  {}};
+  DirectCall call{
+      {s.query_rows.view({16, 16}, {0, 0}), s.key_rows.view({16, 16}, {0, 0}).transpose(0, 1),
+       s.value_rows.view({16, 16}, {0, 0}), Tensor::wrap(m_i.data(), {16}, DType::f32),
+       Tensor::wrap(l_i.data(), {16}, DType::f32), Tensor::wrap(o_i.data(), {16, 16}, DType::f32),
+       s.out_rows.view({16, 16}, {0, 0})},
+      {}};
   call.scalar(1.0f).scalar<std::int32_t>(16).scalar<std::int32_t>(1).scalar<std::int32_t>(1).scalar(
       next_pipe_tag());
   EXPECT_THROW(paged_attention_mix::vector_kernel(call.args(0, 1, 0, kMaxClusters - 3)), Error);
@@ -196,7 +205,8 @@ TEST(AttentionKernels, MixVectorKernelAloneFailsWithAPipeErrorInsteadOfHanging) 
 TEST(AttentionTasks, PipelineTaskCountsMatchTheReference) {
   const std::uint64_t expected[] = {13, 33, 22, 68};
   for (std::size_t i = 0; i < 4; ++i) {
-    EXPECT_EQ(expected_pipeline_tasks(attention_cases()[i]), expected[i]) << attention_cases()[i].spec.name;
+    EXPECT_EQ(expected_pipeline_tasks(attention_cases()[i]), expected[i])
+        << attention_cases()[i].spec.name;
   }
 }
 

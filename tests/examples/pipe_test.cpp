@@ -21,7 +21,8 @@ TEST(ClusterPipe, DeliversInOrderAcrossThreadsAndBlocksWhenFull) {
   const std::uint64_t tag = next_pipe_tag();
   constexpr int kMessages = 50;
   std::thread writer([&] {
-    for (int i = 0; i < kMessages; ++i) pipe.push({tag, {static_cast<float>(i)}}, 5000ms);
+    for (int i = 0; i < kMessages; ++i)
+      pipe.push({tag, {static_cast<float>(i)}}, 5000ms);
   });
   for (int i = 0; i < kMessages; ++i) {
     const PipeMessage message = pipe.pop(tag, 5000ms);
@@ -44,9 +45,11 @@ TEST(ClusterPipe, PopTimesOutWithAnErrorInsteadOfHanging) {
 TEST(ClusterPipe, PushTimesOutWhenNobodyReads) {
   ClusterPipe& pipe = cluster_pipe(kTestCluster, 2);
   const std::uint64_t tag = next_pipe_tag();
-  for (std::size_t i = 0; i < kPipeCapacity; ++i) pipe.push({tag, {}}, 50ms);
+  for (std::size_t i = 0; i < kPipeCapacity; ++i)
+    pipe.push({tag, {}}, 50ms);
   EXPECT_THROW(pipe.push({tag, {}}, 50ms), Error);
-  for (std::size_t i = 0; i < kPipeCapacity; ++i) pipe.pop(tag, 50ms);  // leave it empty
+  for (std::size_t i = 0; i < kPipeCapacity; ++i)
+    pipe.pop(tag, 50ms);  // leave it empty
 }
 
 TEST(ClusterPipe, DropsMessagesOfAnAbortedEarlierTaskAndRejectsANewerOne) {

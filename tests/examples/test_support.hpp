@@ -53,8 +53,7 @@ inline std::string failures(const std::vector<OutputCheck>& checks) {
     if (c.passed()) continue;
     text += c.name + ": " + std::to_string(c.mismatched) + "/" + std::to_string(c.elements) +
             " mismatched, first at " + std::to_string(c.first_mismatch) + " got " +
-            std::to_string(c.first_actual) + " expected " + std::to_string(c.first_expected) +
-            "\n";
+            std::to_string(c.first_actual) + " expected " + std::to_string(c.first_expected) + "\n";
   }
   return text;
 }

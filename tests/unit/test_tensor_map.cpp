@@ -36,9 +36,9 @@ struct MapHarness {
     slot.state.store(TaskState::pending);
     std::set<std::uint32_t> producers;
     for (const auto& [t, kind] : accesses) {
-      map->lookup(t, kind, [&](TaskSlot*, TaskId id) { producers.insert(id.local()); });
+      map->lookup(make_region(t), kind, [&](TaskSlot*, TaskId id) { producers.insert(id.local()); });
     }
-    for (const auto& [t, kind] : accesses) map->insert(t, kind, &slot, slot.id, ring.info(local));
+    for (const auto& [t, kind] : accesses) map->insert(make_region(t), kind, &slot, slot.id, ring.info(local));
     ring.publish(local);
     return producers;
   }

@@ -1,7 +1,10 @@
 #include "platform/threads/threads_platform.hpp"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <exception>
+#include <string>
 
 #include "core/cpu_relax.hpp"
 #include "core/engine.hpp"
@@ -13,7 +16,37 @@ namespace {
 
 constexpr std::uint64_t kParkTimeoutNs = 50'000'000;  // a parked thread re-checks every 50 ms
 
+// Names show in top, perf and gdb: "tmr-core-12", "tmr-sched-0".
+void name_this_thread(const std::string& name) {
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
+
 }  // namespace
+
+class ThreadsPlatform::Backoff {
+ public:
+  explicit Backoff(std::uint32_t spins) : spins_(spins) {}
+  void reset() { polls_ = 0; }
+  bool idle_and_should_park() {
+    ++polls_;
+    if (polls_ < spins_) {
+      cpu_relax();
+      return false;
+    }
+    if (polls_ == spins_) yield_start_ = std::chrono::steady_clock::now();
+    if ((polls_ & 15u) == 0 && std::chrono::steady_clock::now() - yield_start_ > kYieldPhase) {
+      return true;
+    }
+    std::this_thread::yield();
+    return false;
+  }
+
+ private:
+  static constexpr std::chrono::microseconds kYieldPhase{50};
+  std::uint32_t spins_;
+  std::uint32_t polls_ = 0;
+  std::chrono::steady_clock::time_point yield_start_{};
+};
 
 ThreadsPlatform::ThreadsPlatform(Engine& engine) : engine_(engine) {
   for (int core = 0; core < engine.core_count(); ++core) {
@@ -81,37 +114,39 @@ bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64
   }
 }
 
+void ThreadsPlatform::notify_new_work() {
+  if (awake_schedulers_.load(std::memory_order_seq_cst) == 0) scheduler_bell_.notify_all();
+}
+
 void ThreadsPlatform::notify_core(Mailbox& mailbox) {
   // Pairs with the core's seq_cst store of core_parked: one of us sees the other.
   if (mailbox.core_parked.load(std::memory_order_seq_cst) != 0) futex_wake_one(mailbox.dispatch);
 }
 
 void ThreadsPlatform::core_main(int core) {
+  name_this_thread("tmr-core-" + std::to_string(core));
   Mailbox& m = engine_.mailbox(core);
+  const bool timestamps = engine_.recording();
   std::uint32_t last = kIdleToken;
-  std::uint32_t spins = 0;
-  const std::uint32_t spin_limit = engine_.config().spin_before_park;
+  Backoff backoff(engine_.config().spin_before_park);
   for (;;) {
     const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
     if (token == last || token == kIdleToken) {
-      if (++spins < spin_limit) {
-        cpu_relax();
-        continue;
-      }
+      if (!backoff.idle_and_should_park()) continue;
       m.core_parked.store(1, std::memory_order_seq_cst);
       if (m.dispatch.load(std::memory_order_seq_cst) == token) {
         futex_wait(m.dispatch, token, kParkTimeoutNs);
       }
       m.core_parked.store(0, std::memory_order_relaxed);
-      spins = 0;
+      backoff.reset();
       continue;
     }
     if (token == kExitToken) return;
-    spins = 0;
+    backoff.reset();
     DispatchPayload& payload = m.payload[token & 1];
     const DispatchPayload job = payload;  // latch before ACK: the next dispatch may reuse it
     m.status.store(token, std::memory_order_release);  // ACK
-    const std::uint64_t start = engine_.now_ns();
+    const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     const TaskRecord& record = *job.record;
     try {
       job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
@@ -121,8 +156,10 @@ void ThreadsPlatform::core_main(int core) {
     } catch (...) {
       engine_.report_kernel_exception(core_type_name(m.type).data(), "unknown exception");
     }
-    payload.start_ns = start;
-    payload.end_ns = engine_.now_ns();
+    if (timestamps) {
+      payload.start_ns = start;
+      payload.end_ns = engine_.now_ns();
+    }
     m.status.store(token | kFinBit, std::memory_order_release);  // FIN
     scheduler_bell_.notify_all();
     last = token;
@@ -130,6 +167,7 @@ void ThreadsPlatform::core_main(int core) {
 }
 
 void ThreadsPlatform::scheduler_main(int thread) {
+  name_this_thread("tmr-sched-" + std::to_string(thread));
   Scheduler& scheduler = engine_.scheduler();
   std::uint32_t seen = 0;
   const std::uint32_t spin_limit = engine_.config().spin_before_park;
@@ -146,30 +184,31 @@ void ThreadsPlatform::scheduler_main(int thread) {
     }
     if (shutdown_.load(std::memory_order_acquire)) return;
     seen = run_generation_.load(std::memory_order_acquire);
-    std::uint32_t idle = 0;
+    Backoff backoff(spin_limit);
+    awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       if (scheduler.step(thread)) {
-        idle = 0;
+        backoff.reset();
         continue;
       }
       if (stop_requested_.load(std::memory_order_acquire) && scheduler.idle(thread)) break;
-      if (++idle < spin_limit) {
-        cpu_relax();
-        continue;
-      }
+      if (!backoff.idle_and_should_park()) continue;
+      // Park. While parked this thread does not count as awake, so new work wakes it.
+      awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
       const std::uint32_t key = scheduler_bell_.prepare_wait();
-      if (stop_requested_.load(std::memory_order_seq_cst) && scheduler.idle(thread)) {
+      const bool stopping = stop_requested_.load(std::memory_order_seq_cst) && scheduler.idle(thread);
+      if (stopping || scheduler.step(thread)) {
         scheduler_bell_.cancel_wait();
-        break;
-      }
-      if (scheduler.step(thread)) {
-        scheduler_bell_.cancel_wait();
-        idle = 0;
+        awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
+        if (stopping) break;
+        backoff.reset();
         continue;
       }
       scheduler_bell_.wait(key, kParkTimeoutNs);
-      idle = 0;
+      awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
+      backoff.reset();
     }
+    awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
     stopped_schedulers_.fetch_add(1, std::memory_order_acq_rel);
     orchestrator_bell_.notify_all();
   }

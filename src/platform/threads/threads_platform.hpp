@@ -29,11 +29,15 @@ class ThreadsPlatform final : public Platform {
   bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) override;
   void notify_progress() override { orchestrator_bell_.notify_all(); }
   void notify_schedulers() override { scheduler_bell_.notify_all(); }
+  void notify_new_work() override;
   void notify_core(Mailbox& mailbox) override;
 
  private:
   void core_main(int core);
   void scheduler_main(int thread);
+  // Idle back-off shared by cores and schedulers: pause-spin, then yield-spin (lets the other
+  // threads of a small host run), then park. Returns true once it is time to park.
+  class Backoff;
 
   Engine& engine_;
   EventCount scheduler_bell_;
@@ -42,6 +46,7 @@ class ThreadsPlatform final : public Platform {
   std::atomic<bool> stop_requested_{true};
   std::atomic<bool> shutdown_{false};
   std::atomic<int> stopped_schedulers_{0};
+  alignas(64) std::atomic<int> awake_schedulers_{0};
   std::vector<std::thread> cores_;
   std::vector<std::thread> schedulers_;
 };

@@ -1,0 +1,131 @@
+// Orchestrator cost per submit: 1, 4 and 8 tensor arguments, with 16, 1024 and 16384 live
+// disjoint views of one buffer in the TensorMap. Timed on the orchestrator thread only, while
+// the schedulers and cores run the (empty) tasks as usual.
+#include <benchmark/benchmark.h>
+
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "tmr/tmr.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// CPU time of the calling thread: the orchestrator's own work, not time it was preempted by
+// the scheduler and core threads sharing the host's cores.
+double thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+void empty_kernel(const tmr::KernelArgs&) {}
+
+// Holds every measured task back (they all read what it writes) until the orchestrator has
+// submitted them, so the submit loop runs alone: no scheduler or core competes for the host.
+std::atomic<bool> gate_open{false};
+void gate_kernel(const tmr::KernelArgs&) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!gate_open.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+struct SubmitFixture {
+  SubmitFixture(bool record) {
+    tmr::RuntimeConfig config;
+    config.clusters = 1;
+    config.scheduler_threads = 1;
+    config.ring.task_window = 1 << 16;  // every measured task stays live: no back-pressure
+    config.ring.dep_pool = 1 << 20;
+    config.record_events = record;
+    runtime = std::make_unique<tmr::Runtime>(config);
+    kernel = runtime->kernels().add("empty", tmr::CoreType::aiv, &empty_kernel);
+    gate = runtime->kernels().add("gate", tmr::CoreType::aic, &gate_kernel);
+  }
+  std::unique_ptr<tmr::Runtime> runtime;
+  tmr::KernelId kernel;
+  tmr::KernelId gate;
+};
+
+// args: tensor arguments per task, live disjoint views of the buffer before measuring.
+// gated: measured tasks wait behind a gate task, so only the orchestrator runs while timing.
+void run_submit_benchmark(benchmark::State& state, bool record, bool gated) {
+  const auto tensor_args = static_cast<std::uint32_t>(state.range(0));
+  const auto live_views = static_cast<std::uint32_t>(state.range(1));
+  constexpr std::uint32_t kMeasured = 4096;
+  constexpr std::uint32_t kRow = 16;
+  const std::uint32_t rows = std::max(live_views, kMeasured * 8);
+  std::vector<float> cache(std::size_t{rows} * kRow);
+  float gate_cell = 0;
+  SubmitFixture fixture(record);
+  double total_ns = 0;
+  double total_cpu_ns = 0;
+  std::uint64_t total_submits = 0;
+  for (auto _ : state) {
+    const tmr::RunResult result = fixture.runtime->run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
+      const tmr::Tensor buffer = tmr::Tensor::wrap(cache.data(), {rows, kRow}, tmr::DType::f32);
+      const tmr::Tensor gate = tmr::Tensor::wrap(&gate_cell, {1}, tmr::DType::f32);
+      gate_open = !gated;
+      if (gated) o.submit_aic(fixture.gate, tmr::Args().out_existing(gate));
+      // Live views: written by tasks that stay referenced by the open scope.
+      for (std::uint32_t v = 0; v < live_views; ++v) {
+        o.submit_aiv(fixture.kernel, tmr::Args().inout(buffer.view({1, kRow}, {v, 0})));
+      }
+      const auto start = Clock::now();
+      const double cpu_start = thread_cpu_ns();
+      for (std::uint32_t t = 0; t < kMeasured; ++t) {
+        tmr::Args args;
+        if (gated) args.in(gate);
+        for (std::uint32_t a = gated ? 1 : 0; a < tensor_args; ++a) {
+          const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
+          const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
+          if (a % 2 == 0) {
+            args.in(view);
+          } else {
+            args.inout(view);
+          }
+        }
+        o.submit_aiv(fixture.kernel, args);
+      }
+      total_cpu_ns += thread_cpu_ns() - cpu_start;
+      total_ns += std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+      gate_open = true;
+      total_submits += kMeasured;
+    });
+    if (!result.ok()) state.SkipWithError(result.status.to_string().c_str());
+  }
+  state.counters["cpu_ns_per_submit"] = total_cpu_ns / static_cast<double>(total_submits);
+  state.counters["wall_ns_per_submit"] = total_ns / static_cast<double>(total_submits);
+}
+
+// The orchestrator alone (tasks held back by a gate; the gate read is one of the arguments).
+void BM_Submit(benchmark::State& state) { run_submit_benchmark(state, false, true); }
+// The same while the runtime executes the tasks concurrently on the same (small) host.
+void BM_SubmitWhileExecuting(benchmark::State& state) { run_submit_benchmark(state, false, false); }
+void BM_SubmitRecording(benchmark::State& state) { run_submit_benchmark(state, true, true); }
+
+BENCHMARK(BM_Submit)
+    ->ArgNames({"args", "live_views"})
+    ->Args({1, 16})
+    ->Args({4, 16})
+    ->Args({8, 16})
+    ->Args({4, 1024})
+    ->Args({4, 16384})
+    ->Args({8, 16384})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
+BENCHMARK(BM_SubmitWhileExecuting)
+    ->ArgNames({"args", "live_views"})
+    ->Args({4, 16})
+    ->Args({4, 16384})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
+BENCHMARK(BM_SubmitRecording)->ArgNames({"args", "live_views"})->Args({4, 16})->Unit(benchmark::kMillisecond)->MinTime(0.5);
+
+}  // namespace

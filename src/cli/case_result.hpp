@@ -1,0 +1,36 @@
+// What running one case produced: task counts, per-round timings, the golden check, any error.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/problem.hpp"
+#include "tmr/error.hpp"
+
+namespace tmr::cli {
+
+struct RoundTiming {
+  double elapsed_us = 0;        // RunStats::wall_us: run start to the last task retired
+  double orchestration_us = 0;  // inside the orchestration function
+  double scheduler_us = 0;      // busy time summed over scheduler threads
+};
+
+struct CaseResult {
+  std::string name;
+  std::string summary;
+  std::uint64_t tasks_submitted = 0;  // hidden alloc tasks included
+  std::uint64_t inline_tasks = 0;     // the hidden alloc tasks
+  std::vector<RoundTiming> rounds;
+  double flops = 0;  // per run; 0 when the example does not say
+  bool golden_checked = false;
+  int failed_rounds = 0;
+  // The checks of the first failing round, or of the last round when all passed.
+  std::vector<examples::OutputCheck> checks;
+  std::optional<Status> error;  // the run (or preparing it) failed
+
+  bool passed() const { return !error && failed_rounds == 0; }
+};
+
+}  // namespace tmr::cli

@@ -1,0 +1,57 @@
+#include "cli/case_runner.hpp"
+
+#include <algorithm>
+#include <exception>
+
+#include "cli/text_report.hpp"
+
+namespace tmr::cli {
+
+CaseResult run_case(Runtime& runtime, const examples::Example& example, std::size_t case_index,
+                    const RunOptions& options, std::ostream& out) {
+  const examples::CaseSpec& spec = example.cases.at(case_index);
+  CaseResult result;
+  result.name = spec.name;
+  result.summary = spec.summary;
+  print_case_header(out, example, spec);
+  try {
+    examples::Problem problem = example.make_problem(case_index, options.seed);
+    result.flops = problem.flops();
+    const RunArgs run_args = problem.run_args();
+    for (int round = 0; round < options.rounds; ++round) {
+      problem.reset_outputs();
+      const RunResult run = runtime.run(example.orchestration, run_args);
+      if (!run.ok()) {
+        result.error = run.status;
+        break;
+      }
+      result.tasks_submitted = run.stats.tasks_submitted;
+      result.inline_tasks = run.stats.inline_tasks;
+      result.rounds.push_back(
+          {run.stats.wall_us, run.stats.orchestration_us, run.stats.scheduler_us});
+      if (round == 0) print_task_count(out, result);
+      print_round(out, round, result.rounds.back());
+      if (options.corrupt_output) problem.corrupt_first_output();
+      if (options.skip_golden) continue;
+      result.golden_checked = true;
+      std::vector<examples::OutputCheck> checks = problem.check();
+      const bool round_failed =
+          std::any_of(checks.begin(), checks.end(), [](const auto& c) { return !c.passed(); });
+      if (round_failed) {
+        if (result.failed_rounds == 0) result.checks = std::move(checks);
+        ++result.failed_rounds;
+      } else if (result.failed_rounds == 0) {
+        result.checks = std::move(checks);
+      }
+    }
+  } catch (const Error& e) {
+    result.error = Status{e.code(), e.what()};
+  } catch (const std::exception& e) {
+    result.error =
+        Status{ErrorCode::explicit_fatal, std::string("unexpected exception: ") + e.what()};
+  }
+  print_case_summary(out, result, options);
+  return result;
+}
+
+}  // namespace tmr::cli

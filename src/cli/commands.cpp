@@ -1,0 +1,117 @@
+#include "cli/commands.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/case_runner.hpp"
+#include "cli/json_report.hpp"
+#include "cli/text_report.hpp"
+#include "common/catalog.hpp"
+#include "tmr/runtime.hpp"
+
+namespace tmr::cli {
+
+namespace {
+
+std::string known_examples() {
+  std::string names;
+  for (const examples::Example& e : examples::all_examples()) {
+    names += (names.empty() ? "" : ", ") + e.name;
+  }
+  return names;
+}
+
+std::string known_cases(const examples::Example& example) {
+  std::string names;
+  for (const examples::CaseSpec& c : example.cases)
+    names += (names.empty() ? "" : ", ") + c.name;
+  return names;
+}
+
+// The cases to run, or an empty list after printing why.
+std::vector<std::size_t> select_cases(const examples::Example& example, const RunOptions& options,
+                                      std::ostream& err) {
+  std::vector<std::size_t> selected;
+  if (options.all_cases) {
+    for (std::size_t i = 0; i < example.cases.size(); ++i) {
+      if (!example.cases[i].large || options.include_large) selected.push_back(i);
+    }
+  } else if (!options.case_name.empty()) {
+    const int index = example.find_case(options.case_name);
+    if (index < 0) {
+      err << "tmr run: example '" << example.name << "' has no case '" << options.case_name
+          << "'; its cases are: " << known_cases(example) << "\n";
+      return {};
+    }
+    selected.push_back(static_cast<std::size_t>(index));
+  } else if (!example.cases.empty()) {
+    selected.push_back(0);
+  }
+  if (selected.empty()) err << "tmr run: no case of '" << example.name << "' selected\n";
+  return selected;
+}
+
+}  // namespace
+
+int list_command(std::ostream& out) {
+  print_example_list(out, examples::all_examples());
+  return kExitPass;
+}
+
+int run_command(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  if (options.platform == "sim") {
+    err << "tmr run: the sim platform is not built yet (issue 5); use --platform threads\n";
+    return kExitUsage;
+  }
+  const examples::Example* example = examples::find_example(options.example);
+  if (example == nullptr) {
+    err << "tmr run: unknown example '" << options.example
+        << "'; known examples: " << known_examples() << " (see `tmr list`)\n";
+    return kExitUsage;
+  }
+  const std::vector<std::size_t> cases = select_cases(*example, options, err);
+  if (cases.empty()) return kExitUsage;
+
+  RuntimeConfig config;
+  KernelRegistry kernels;
+  std::unique_ptr<Runtime> runtime;
+  try {
+    config.apply_env();
+    if (options.clusters) config.clusters = *options.clusters;
+    if (options.scheduler_threads) {
+      config.scheduler_threads = *options.scheduler_threads;
+    } else if (options.clusters) {
+      // Each scheduler thread owns at least one cluster: a small --clusters alone still works.
+      config.scheduler_threads = std::min(config.scheduler_threads, config.clusters);
+    }
+    config.validate();
+    example->register_kernels(kernels);
+    // One runtime (one set of worker threads) for every case and round of this command.
+    runtime = std::make_unique<Runtime>(config, std::move(kernels));
+  } catch (const Error& e) {
+    err << "tmr run: " << error_code_name(e.code()) << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  print_run_header(out, options, config);
+  std::vector<CaseResult> results;
+  for (const std::size_t index : cases) {
+    results.push_back(run_case(*runtime, *example, index, options, out));
+  }
+  print_final_summary(out, results);
+  if (!options.json_path.empty()) {
+    try {
+      write_json_report(options.json_path, options, config, results);
+    } catch (const Error& e) {
+      err << "tmr run: " << e.what() << "\n";
+      return kExitFail;
+    }
+  }
+  const bool all_passed =
+      std::all_of(results.begin(), results.end(), [](const CaseResult& r) { return r.passed(); });
+  return all_passed ? kExitPass : kExitFail;
+}
+
+}  // namespace tmr::cli

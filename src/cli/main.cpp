@@ -1,0 +1,55 @@
+// The `tmr` command: lists the examples and runs their cases with golden checks and timings.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "tmr/config.hpp"
+
+int main(int argc, char** argv) {
+  using tmr::cli::RunOptions;
+  CLI::App app{"tmr: run the example suite of the tmr task runtime"};
+  app.require_subcommand(1);
+
+  CLI::App* list = app.add_subcommand("list", "List the examples and their cases");
+
+  RunOptions options;
+  int clusters = 0;
+  int scheduler_threads = 0;
+  CLI::App* run = app.add_subcommand("run", "Run an example's cases and check them");
+  run->add_option("example", options.example, "Example name (see `tmr list`)")->required();
+  CLI::Option* case_option =
+      run->add_option("--case", options.case_name, "Run only this case (default: the first)");
+  CLI::Option* all_option =
+      run->add_flag("--all-cases", options.all_cases, "Run every case except the large ones");
+  case_option->excludes(all_option);
+  run->add_flag("--include-large", options.include_large,
+                "With --all-cases, also run the large cases")
+      ->needs(all_option);
+  run->add_option("--platform", options.platform, "Where kernels run")
+      ->check(CLI::IsMember({"threads", "sim"}))
+      ->default_str("threads");
+  run->add_option("--rounds", options.rounds, "Runs per case (outputs reset between rounds)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  run->add_option("--seed", options.seed, "Seed of the generated inputs")->capture_default_str();
+  CLI::Option* clusters_option =
+      run->add_option("--clusters", clusters, "Clusters (1 AIC + 2 AIV each; default: config)")
+          ->check(CLI::Range(1, tmr::kMaxClusters));
+  CLI::Option* sched_option =
+      run->add_option("--sched-threads", scheduler_threads, "Scheduler threads (default: config)")
+          ->check(CLI::Range(1, tmr::kMaxSchedulerThreads));
+  run->add_flag("--skip-golden", options.skip_golden, "Do not check against the golden");
+  run->add_option("--json", options.json_path, "Also write the results as JSON to this file");
+  // A test hook: proves that a wrong output is reported as FAIL with a non-zero exit.
+  run->add_flag("--corrupt-output", options.corrupt_output)->group("");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (list->parsed()) return tmr::cli::list_command(std::cout);
+  if (clusters_option->count() > 0) options.clusters = clusters;
+  if (sched_option->count() > 0) options.scheduler_threads = scheduler_threads;
+  return tmr::cli::run_command(options, std::cout, std::cerr);
+}

@@ -1,0 +1,25 @@
+// What `tmr run` was asked to do.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace tmr::cli {
+
+struct RunOptions {
+  std::string example;
+  std::string case_name;       // empty: the example's default (first) case
+  bool all_cases = false;      // every case except the large ones...
+  bool include_large = false;  // ...unless this is set too
+  std::string platform = "threads";
+  int rounds = 1;
+  std::uint64_t seed = 42;
+  std::optional<int> clusters;
+  std::optional<int> scheduler_threads;
+  bool skip_golden = false;
+  std::string json_path;        // empty: no JSON
+  bool corrupt_output = false;  // test hook: disturb one output element after each round
+};
+
+}  // namespace tmr::cli

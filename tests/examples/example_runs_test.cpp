@@ -1,0 +1,168 @@
+// Every case of every registered example, end to end on the threads platform: seeded inputs,
+// the orchestration on a real runtime, and the golden check. Large cases run on a smaller
+// topology and, under sanitizers (TMR_TEST_SCALE < 1), with fewer requests.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/catalog.hpp"
+#include "paged_attention/attention_cases.hpp"
+#include "test_support.hpp"
+#include "tmr/error.hpp"
+#include "tmr/runtime.hpp"
+
+namespace tmr::examples {
+namespace {
+
+using testing::failures;
+using testing::small_config;
+using testing::test_scale;
+
+struct CaseRef {
+  std::string example;
+  std::size_t index;
+  std::string name;
+};
+
+std::vector<CaseRef> every_case() {
+  std::vector<CaseRef> refs;
+  for (const Example& example : all_examples()) {
+    for (std::size_t i = 0; i < example.cases.size(); ++i) {
+      refs.push_back({example.name, i, example.name + "_" + example.cases[i].name});
+    }
+  }
+  return refs;
+}
+
+void PrintTo(const CaseRef& ref, std::ostream* out) {
+  *out << ref.name;
+}
+
+bool is_attention(const std::string& name) {
+  return name.rfind("paged_attention", 0) == 0;
+}
+
+// The problem of a case; a large paged-attention case shrinks its batch under TMR_TEST_SCALE.
+Problem problem_for(const Example& example, std::size_t index, std::uint64_t seed) {
+  const double scale = test_scale();
+  if (example.cases[index].large && is_attention(example.name) && scale < 1.0) {
+    paged_attention::AttentionCase c = paged_attention::attention_cases().at(index);
+    const auto batch = static_cast<std::uint32_t>(std::max(1.0, std::floor(c.batch * scale)));
+    c.batch = batch;
+    c.context_lens.resize(batch);
+    return paged_attention::make_attention_problem(c, seed);
+  }
+  return example.make_problem(index, seed);
+}
+
+class ExampleRun : public ::testing::TestWithParam<CaseRef> {};
+
+TEST_P(ExampleRun, MatchesGoldenOverTwoRoundsOnOneRuntime) {
+  const Example* example = find_example(GetParam().example);
+  ASSERT_NE(example, nullptr);
+  const bool large = example->cases[GetParam().index].large;
+  KernelRegistry kernels;
+  example->register_kernels(kernels);
+  Runtime runtime(large ? small_config(2, 1) : small_config(), std::move(kernels));
+  Problem problem = problem_for(*example, GetParam().index, /*seed=*/1234);
+  const RunArgs args = problem.run_args();
+  const int rounds = large ? 1 : 2;  // the second round proves outputs are reset and re-made
+  for (int round = 0; round < rounds; ++round) {
+    problem.reset_outputs();
+    const RunResult result = runtime.run(example->orchestration, args);
+    ASSERT_TRUE(result.ok()) << result.status.to_string();
+    EXPECT_GT(result.stats.tasks_submitted, 0u);
+    const std::vector<OutputCheck> checks = problem.check();
+    EXPECT_EQ(failures(checks), "") << "round " << round + 1;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllExamples, ExampleRun, ::testing::ValuesIn(every_case()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(ExampleCatalog, HoldsTheFiveExamplesEachWithCases) {
+  for (const char* name :
+       {"bgemm", "paged_attention", "paged_attention_mix", "scalar_data", "vector_example"}) {
+    const Example* example = find_example(name);
+    ASSERT_NE(example, nullptr) << name;
+    EXPECT_FALSE(example->cases.empty());
+    EXPECT_TRUE(example->register_kernels && example->orchestration && example->make_problem);
+  }
+  EXPECT_EQ(find_example("no_such_example"), nullptr);
+}
+
+// Runs case `case_name` of `example_name` once and returns the run's result.
+RunResult run_once(const std::string& example_name, const std::string& case_name,
+                   Problem* problem_out = nullptr) {
+  const Example* example = find_example(example_name);
+  KernelRegistry kernels;
+  example->register_kernels(kernels);
+  Runtime runtime(small_config(), std::move(kernels));
+  Problem problem =
+      example->make_problem(static_cast<std::size_t>(example->find_case(case_name)), 99);
+  const RunResult result = runtime.run(example->orchestration, problem.run_args());
+  if (problem_out != nullptr) *problem_out = std::move(problem);
+  return result;
+}
+
+TEST(PagedAttention, TaskCountsIncludeTheHiddenAllocs) {
+  const std::uint64_t expected[] = {13, 33, 22, 68};
+  const char* names[] = {"Case1", "Case2", "VarSeq2", "VarSeq4"};
+  for (int i = 0; i < 4; ++i) {
+    const RunResult result = run_once("paged_attention", names[i]);
+    ASSERT_TRUE(result.ok()) << result.status.to_string();
+    EXPECT_EQ(result.stats.tasks_submitted, expected[i]) << names[i];
+    EXPECT_EQ(result.stats.inline_tasks, i == 3 ? 4u : (i == 2 ? 2u : 1u)) << names[i];
+  }
+}
+
+TEST(PagedAttentionMix, SubmitsOneAllocAndOneMixTaskPerBlock) {
+  const RunResult result = run_once("paged_attention_mix", "Case1");
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(result.stats.tasks_submitted, 4u);  // 1 alloc + 3 blocks
+}
+
+TEST(ScalarData, SubmitsAsManySquareTasksAsTheKernelCounted) {
+  Problem problem;
+  const RunResult result = run_once("scalar_data", "Default", &problem);
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  const std::int32_t count = problem.data<std::int32_t>(1)[0];
+  EXPECT_GT(count, 0);
+  EXPECT_EQ(result.stats.tasks_submitted, static_cast<std::uint64_t>(count) + 3);
+}
+
+TEST(PagedAttention, BadContextLengthFailsTheRunAndLeavesTheOutputAlone) {
+  const Example* example = find_example("paged_attention");
+  KernelRegistry kernels;
+  example->register_kernels(kernels);
+  Runtime runtime(small_config(), std::move(kernels));
+  Problem problem = example->make_problem(0, 5);
+  problem.data<std::int32_t>(4)[0] = 100000;  // context_lens[0] beyond the block table
+  std::fill(problem.data<float>(5).begin(), problem.data<float>(5).end(), 7.0f);
+  const RunResult result = runtime.run(example->orchestration, problem.run_args());
+  EXPECT_EQ(result.status.code, ErrorCode::invalid_args) << result.status.to_string();
+  EXPECT_NE(result.status.message.find("context_lens"), std::string::npos) << result.status.message;
+  EXPECT_EQ(problem.data<float>(5)[0], 7.0f) << "outputs must not be copied back after an error";
+}
+
+TEST(Problem, CheckReportsMismatchesAndCorruptionIsCaught) {
+  Problem problem;
+  const int out =
+      problem.add_tensor("out", {3}, Problem::Direction::out, std::vector<float>{1, 2, 3});
+  problem.expect(out, {1.0, 2.0, 3.5}, {0.1, 0.0});
+  std::vector<OutputCheck> checks = problem.check();
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].mismatched, 1u);
+  EXPECT_EQ(checks[0].first_mismatch, 2u);
+  EXPECT_DOUBLE_EQ(checks[0].max_abs_error, 0.5);
+  problem.data<float>(out)[2] = 3.5f;
+  EXPECT_TRUE(problem.check()[0].passed());
+  problem.corrupt_first_output();
+  EXPECT_FALSE(problem.check()[0].passed());
+  problem.reset_outputs();
+  EXPECT_EQ(problem.data<float>(out)[2], 3.0f);
+}
+
+}  // namespace
+}  // namespace tmr::examples
