@@ -73,6 +73,7 @@ void Engine::reset_for_run() {
   }
   scheduler_.reset();
   kernel_tasks_completed_.store(0, std::memory_order_relaxed);
+  wake_at_completed_.store(kNotWaiting, std::memory_order_relaxed);
   aborting_.store(false, std::memory_order_relaxed);
   has_error_.store(false, std::memory_order_relaxed);
   error_ = Status{};
@@ -127,6 +128,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
     return true;
   };
   if (!has_error()) {
+    wake_orchestrator_at(orchestrator_->kernel_tasks_submitted());
     std::uint64_t last_progress = platform_->now_ns();
     std::uint64_t last_completed = kernel_tasks_completed();
     while (!platform_->wait_until([&] { return has_error() || drained(); }, 10'000'000)) {
@@ -144,6 +146,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
       }
     }
   }
+  wake_orchestrator_at(kNotWaiting);
   platform_->end_run();  // after an error this also waits for kernels already running
   const std::uint64_t end = now_ns();
   const double ns_per_cycle =

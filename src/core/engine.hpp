@@ -62,9 +62,18 @@ class Engine {
   // Set when a run fails: schedulers stop dispatching new subtasks.
   bool aborting() const { return aborting_.load(std::memory_order_acquire); }
 
+  // Wakes a waiting orchestrator only once the completion count reaches what it waits for, so a
+  // blocked orchestrator is not woken (and put back to sleep) once per finished task.
   void note_kernel_task_completed() {
-    kernel_tasks_completed_.fetch_add(1, std::memory_order_acq_rel);
+    const std::uint64_t done = kernel_tasks_completed_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    if (done >= wake_at_completed_.load(std::memory_order_seq_cst)) platform_->notify_progress();
   }
+  // A waiting orchestrator also polls (every millisecond), so a wake-up lost to a race only
+  // delays it, never blocks it.
+  void wake_orchestrator_at(std::uint64_t completed) {
+    wake_at_completed_.store(completed, std::memory_order_seq_cst);
+  }
+  static constexpr std::uint64_t kNotWaiting = ~std::uint64_t{0};
   std::uint64_t kernel_tasks_completed() const {
     return kernel_tasks_completed_.load(std::memory_order_acquire);
   }
@@ -86,6 +95,7 @@ class Engine {
 
   std::uint64_t run_start_ns_ = 0;
   std::atomic<std::uint64_t> kernel_tasks_completed_{0};
+  std::atomic<std::uint64_t> wake_at_completed_{kNotWaiting};
   std::atomic<bool> aborting_{false};
   std::atomic<bool> has_error_{false};
   mutable std::mutex error_mutex_;

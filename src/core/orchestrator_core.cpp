@@ -257,8 +257,10 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // Outputs are packed into one heap range, each 64-byte aligned.
   std::uint64_t out_offsets[kMaxTensorArgs] = {};
   std::uint64_t out_total = 0;
+  int out_count = 0;
   for (int i = 0; i < args.tensor_count(); ++i) {
     if (args.tag(i) != ArgTag::out) continue;
+    ++out_count;
     const Tensor& spec = args.tensor(i);
     out_offsets[i] = out_total;
     out_total += align_up(spec.elements() * spec.element_size(), kOutputAlign);
@@ -271,7 +273,11 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
              "; raise TMR_RING_HEAP (RuntimeConfig::ring.heap_bytes)");
     return {};
   }
-  if (open_scope_tasks_[ring_index] + 2 > ring.window()) {
+  // Only tasks that create buffers are held by their scope (so their outputs stay valid while
+  // the orchestration may still pass them on). A task without fresh outputs retires as soon as
+  // it and its consumers are done, so long flat loops need no scopes at all.
+  const bool scoped = out_count > 0 || plan.inline_task;
+  if (scoped && open_scope_tasks_[ring_index] + 2 > ring.window()) {
     fail(ErrorCode::scope_deadlock,
          "open scopes on ring " + std::to_string(ring_index) + " already hold " +
              std::to_string(open_scope_tasks_[ring_index]) + " tasks and the ring's task window is " +
@@ -281,7 +287,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
              "split the work into smaller (nested) scopes");
     return {};
   }
-  if (open_scope_heap_[ring_index] + out_total > ring.heap_capacity()) {
+  if (scoped && open_scope_heap_[ring_index] + out_total > ring.heap_capacity()) {
     fail(ErrorCode::scope_deadlock,
          "open scopes on ring " + std::to_string(ring_index) + " already hold " +
              std::to_string(open_scope_heap_[ring_index]) + " heap bytes; " +
@@ -383,7 +389,8 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   } else {
     slot.state.store(TaskState::pending, std::memory_order_relaxed);
     slot.fanout_head.store(nullptr, std::memory_order_relaxed);
-    slot.release_remaining.store(2, std::memory_order_relaxed);  // its scope + its completion
+    // Its completion, plus its scope when it creates buffers.
+    slot.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
     slot.fanin_remaining.store(static_cast<std::int32_t>(producer_count) + 1,
                                std::memory_order_relaxed);
     if (ok) {
@@ -426,9 +433,13 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
     }
   }
 
-  ++open_scope_tasks_[ring_index];
-  open_scope_heap_[ring_index] += heap_consumed;
-  scope_tasks_.push_back(&slot);
+  if (scoped) {
+    ++open_scope_tasks_[ring_index];
+    open_scope_heap_[ring_index] += heap_consumed;
+    scope_tasks_.push_back(&slot);
+  } else {
+    info.scope_open = false;  // creates nothing: no tensor can name it as creator
+  }
   ring.publish(local);
 
   if (engine_.recording()) {
@@ -490,6 +501,10 @@ bool OrchestratorCore::wait_blocked(Ready ready, Describe describe, ErrorCode co
   std::uint64_t last_progress = start;
   std::uint64_t last_completed = engine_.kernel_tasks_completed();
   int quiet_checks = 0;
+  // Resume only after a batch of completions (or when none is left to wait for), so a full ring
+  // does not turn into one sleep and one wake-up per task.
+  const std::uint64_t batch = std::max<std::uint64_t>(1, engine_.ring(0).window() / 8);
+  engine_.wake_orchestrator_at(std::min(last_completed + batch, kernel_tasks_));
   for (;;) {
     if (platform.wait_until([&] { return fatal() || ready(); }, kPollNs)) break;
     const std::uint64_t now = platform.now_ns();
@@ -498,6 +513,7 @@ bool OrchestratorCore::wait_blocked(Ready ready, Describe describe, ErrorCode co
       last_completed = completed;
       last_progress = now;
       quiet_checks = 0;
+      engine_.wake_orchestrator_at(std::min(completed + batch, kernel_tasks_));
       continue;
     }
     // Every submitted task has finished and the watermark still does not move: only the
@@ -515,6 +531,7 @@ bool OrchestratorCore::wait_blocked(Ready ready, Describe describe, ErrorCode co
       break;
     }
   }
+  engine_.wake_orchestrator_at(Engine::kNotWaiting);
   blocked_ns_ += platform.now_ns() - start;
   return !fatal();
 }
@@ -532,9 +549,12 @@ bool OrchestratorCore::wait_for_room(Ring& ring, std::uint64_t bytes, std::uint6
   sync_rings();
   if (fits()) return true;
   const bool heap_short = ring.window_has_room();
+  // Hysteresis: once blocked, wait for an eighth of the window (unless nothing more can finish).
+  const std::uint32_t slack = ring.window() / 8;
   auto ready = [&] {
     sync_rings();
-    return fits();
+    if (!fits()) return false;
+    return ring.live_tasks() + 1 + slack < ring.window() || all_kernel_tasks_finished();
   };
   auto describe = [&] {
     return std::string(heap_short ? "output heap" : "task window") + " of ring " +
@@ -616,6 +636,7 @@ bool OrchestratorCore::wait_producers_finished(const char* what) {
       static_cast<std::uint64_t>(engine_.config().tensor_wait_timeout_s * 1e9);
   Platform& platform = engine_.platform();
   const std::uint64_t start = platform.now_ns();
+  engine_.wake_orchestrator_at(0);  // any completion may be the awaited one
   for (;;) {
     if (platform.wait_until([&] { return fatal() || finished(); }, kPollNs)) break;
     if (platform.now_ns() - start > timeout) {
@@ -633,6 +654,7 @@ bool OrchestratorCore::wait_producers_finished(const char* what) {
       break;
     }
   }
+  engine_.wake_orchestrator_at(Engine::kNotWaiting);
   blocked_ns_ += platform.now_ns() - start;
   return !fatal();
 }

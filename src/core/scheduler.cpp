@@ -166,13 +166,10 @@ void Scheduler::complete_task(int thread, TaskSlot* task) {
     release(ring.dep_node(task->dep_begin + i).producer);
   }
   release(task);
-  engine_.note_kernel_task_completed();
-  engine_.platform().notify_progress();
+  engine_.note_kernel_task_completed();  // after the releases: a woken orchestrator sees them
 }
 
-void Scheduler::release(TaskSlot* task) {
-  if (task->ring->release(*task)) engine_.platform().notify_progress();
-}
+void Scheduler::release(TaskSlot* task) { task->ring->release(*task); }
 
 void Scheduler::core_became_busy(int thread, int core) {
   ThreadState& me = threads_[thread];

@@ -209,7 +209,8 @@ TEST(RingErrors, ImpossibleScopeFailsAtOnceAndLeavesNoThread) {
     const auto start = Clock::now();
     const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
       TMR_SCOPE(o);
-      for (int i = 0; i < 20; ++i) o.submit_aiv(k, Args());
+      // Tasks that create buffers are held by their scope until it ends.
+      for (int i = 0; i < 20; ++i) o.submit_aiv(k, Args().out(TensorSpec({4}, DType::f32)));
     });
     EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
     EXPECT_EQ(r.status.code, ErrorCode::scope_deadlock);
@@ -245,16 +246,36 @@ TEST(RingErrors, DeadlockThroughAnOuterScopeIsDiagnosedWithinASecond) {
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
     TMR_SCOPE(o);
     TMR_SCOPE(o);
-    TMR_SCOPE(o);             // depth 3: ring 3
-    o.submit_aiv(k, Args());  // pinned by the depth-3 scope until the end
+    TMR_SCOPE(o);  // depth 3: ring 3
+    const TensorSpec spec({4}, DType::f32);
+    o.submit_aiv(k, Args().out(spec));  // pinned by the depth-3 scope until the end
     for (int i = 0; i < 20; ++i) {
       TMR_SCOPE(o);  // depth 4: also ring 3; each of these scopes ends, yet nothing retires
-      o.submit_aiv(k, Args());
+      o.submit_aiv(k, Args().out(spec));
     }
   });
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
   EXPECT_EQ(r.status.code, ErrorCode::flow_control_deadlock) << r.status.to_string();
   EXPECT_NE(r.status.message.find("ring 3"), std::string::npos) << r.status.message;
+}
+
+TEST(RingErrors, TasksWithoutFreshOutputsAreNotHeldByTheirScope) {
+  // 100 tasks in one scope with a window of 8: they create no buffer, so each retires once
+  // done and the scope never pins the ring.
+  RuntimeConfig c;
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  c.ring.task_window = 8;
+  Runtime runtime(c);
+  const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+  std::vector<float> data(100);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor t = Tensor::wrap(data.data(), {100}, DType::f32);
+    TMR_SCOPE(o);
+    for (std::uint32_t i = 0; i < 100; ++i) o.submit_aiv(k, Args().inout(t.view({1}, {i})));
+  });
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.tasks_submitted, 100u);
 }
 
 TEST(RingErrors, BackPressureWaitsInsteadOfFailingWhenProgressIsPossible) {
