@@ -31,7 +31,7 @@ struct RuntimeConfig {
   RingConfig ring;
   DualSlotPolicy dual_slot;
   // Idle core/scheduler threads spin this many polls before parking.
-  std::uint32_t spin_before_park = 256;
+  std::uint32_t spin_before_park = 16;
   // get/set_tensor_data and wait_for give up after this long (TENSOR_WAIT_TIMEOUT).
   double tensor_wait_timeout_s = 60.0;
   // A blocked orchestrator fails when nothing can make progress for this long (normally the
