@@ -35,6 +35,12 @@ test-tsan: setup
 bench: build
 	build/release/bench/micro/tmr_bench_micro
 
+# tmr against OpenMP (libgomp, libomp), oneTBB flow graph and StarPU, all pinned to cores 0-1.
+bench-peers: setup
+	cmake --preset release >/dev/null
+	cmake --build --preset release --target tmr_bench_peers -j $(JOBS)
+	taskset -c 0,1 build/release/bench/peers/tmr_bench_peers --json bench/peers/results.json
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 

@@ -96,10 +96,12 @@ class Ring {
   }
   // Takes one more reference unless the task is already consumed (then false: it finished).
   static bool hold(TaskSlot& task) {
-    std::int32_t refs = task.release_remaining.load(std::memory_order_relaxed);
+    // Acquire even on failure: seeing zero means the task finished, and its writes must then be
+    // visible to whatever the caller orders after it.
+    std::int32_t refs = task.release_remaining.load(std::memory_order_acquire);
     while (refs > 0) {
       if (task.release_remaining.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel,
-                                                      std::memory_order_relaxed)) {
+                                                      std::memory_order_acquire)) {
         return true;
       }
     }

@@ -183,14 +183,17 @@ void Scheduler::core_became_idle(int thread, int core) {
   me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
 }
 
-bool Scheduler::others_have_room(int thread, const TaskSlot& task) const {
+bool Scheduler::others_have_room(int thread, const TaskSlot& task) {
   const bool needs_aic = task.shape != TaskShape::aiv;
   const bool needs_aiv = task.shape != TaskShape::aic;
   for (std::size_t t = 0; t < threads_.size(); ++t) {
     if (static_cast<int>(t) == thread) continue;
-    const ThreadState& other = threads_[t];
-    if ((!needs_aic || other.free_cores[0].load(std::memory_order_relaxed) > 0) &&
-        (!needs_aiv || other.free_cores[1].load(std::memory_order_relaxed) > 0)) {
+    ThreadState& other = threads_[t];
+    // RMWs order the caller's push of the task before these reads (see notify_new_work).
+    auto free = [&](int type) {
+      return other.free_cores[type].fetch_add(0, std::memory_order_seq_cst);
+    };
+    if ((!needs_aic || free(0) > 0) && (!needs_aiv || free(1) > 0)) {
       return true;
     }
   }

@@ -111,7 +111,7 @@ class Scheduler {
   void core_became_busy(int thread, int core);
   void core_became_idle(int thread, int core);
   // True when another thread reports idle cores that could run `task`.
-  bool others_have_room(int thread, const TaskSlot& task) const;
+  bool others_have_room(int thread, const TaskSlot& task);
 
   Engine& engine_;
   std::vector<CoreState> cores_;

@@ -115,7 +115,10 @@ bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64
 }
 
 void ThreadsPlatform::notify_new_work() {
-  if (awake_schedulers_.load(std::memory_order_seq_cst) == 0) scheduler_bell_.notify_all();
+  // An RMW, not a load: it orders the caller's queue push before the read, pairing with the
+  // decrement a scheduler does before its last look at the queue. Either we see it parking, or
+  // it sees the work (a plain load here lost wake-ups: store-load reordering).
+  if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) == 0) scheduler_bell_.notify_all();
 }
 
 void ThreadsPlatform::notify_core(Mailbox& mailbox) {

@@ -1,0 +1,190 @@
+// tmr on its threads platform: the orchestration submits one AIV task per graph task; tmr infers
+// the edges from the tensor regions (one view per region, so a 3-cell stencil read is one
+// argument) and allocates the attention intermediates from its rings (`out`).
+//
+// Topology: 1 cluster = 1 AIC + 2 AIV worker threads, 1 scheduler thread, and the orchestrator
+// (the calling thread). All kernels are AIV, so exactly 2 worker threads run tasks, like the
+// peers' 2 workers; the AIC thread only idles (it parks).
+#include <tmr/tmr.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "harness.hpp"
+
+namespace peers {
+namespace {
+
+// Tasks per scope: a scope must hold fewer tasks than a ring's window (16384 by default), and
+// closing scopes lets the rings reclaim finished tasks.
+constexpr std::uint32_t kScopeTasks = 4096;
+
+const Graph* g_graph = nullptr;  // kernels are plain functions; the graph gives the modes
+
+// Scalars: the task index, the spin. Tensor i is access i of the task.
+void body_kernel(const tmr::KernelArgs& args) {
+  const auto t = args.scalar<std::uint32_t>(0);
+  const Task& task = g_graph->tasks[t];
+  CellRef cells[kMaxCells];
+  int n = 0;
+  for (int a = 0; a < task.accesses; ++a) {
+    Cell* const base = static_cast<Cell*>(args.tensor(a).data());
+    for (int c = 0; c < task.access[a].count; ++c)
+      cells[n++] = {base + c, task.access[a].mode};
+  }
+  run_body(t, args.scalar<std::uint64_t>(1), cells, n);
+}
+
+// `dual_slot`: pre-stage AIV (and MIX) tasks into a busy core's pending slot too, tmr's own
+// extension; the default stages AIC tasks only, like the reference. TMR_* variables
+// (TMR_DUAL_SLOT, TMR_SCHED_THREADS, ...) still apply, for experiments.
+tmr::RuntimeConfig two_core_config(bool dual_slot) {
+  tmr::RuntimeConfig cfg;
+  cfg.clusters = 1;
+  cfg.scheduler_threads = 1;
+  if (dual_slot) cfg.dual_slot = {true, true, true};
+  cfg.record_events = std::getenv("PEERS_TMR_TRACE") != nullptr;
+  if (const char* spin = std::getenv("PEERS_TMR_SPIN")) {  // polls before an idle thread parks
+    cfg.spin_before_park = static_cast<std::uint32_t>(std::strtoul(spin, nullptr, 10));
+  }
+  return cfg.apply_env();
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// PEERS_TMR_TRACE: where a task's time goes, as medians over the run (for docs/peers.md).
+void print_latencies(const tmr::Trace& trace) {
+  std::vector<double> wait_dispatch, to_start, run, to_retire, core_gap;
+  std::vector<std::uint64_t> last_end(64, 0);
+  for (const tmr::SubtaskEvent& s : trace.subtasks) {
+    wait_dispatch.push_back(double(s.dispatch_ns) - double(trace.tasks[s.task_sequence].ready_ns));
+    to_start.push_back(double(s.start_ns) - double(s.dispatch_ns));
+    run.push_back(double(s.end_ns) - double(s.start_ns));
+    to_retire.push_back(double(s.retire_ns) - double(s.end_ns));
+  }
+  std::vector<tmr::SubtaskEvent> by_start = trace.subtasks;
+  std::sort(by_start.begin(), by_start.end(),
+            [](const auto& a, const auto& b) { return a.start_ns < b.start_ns; });
+  for (const tmr::SubtaskEvent& s : by_start) {
+    if (last_end[s.core % 64] != 0)
+      core_gap.push_back(double(s.start_ns) - double(last_end[s.core % 64]));
+    last_end[s.core % 64] = s.end_ns;
+  }
+  std::fprintf(stderr,
+               "    tmr latencies (median ns): ready->dispatch %.0f, dispatch->start %.0f, "
+               "run %.0f, end->retire %.0f, core idle between tasks %.0f\n",
+               median_of(wait_dispatch), median_of(to_start), median_of(run), median_of(to_retire),
+               median_of(core_gap));
+}
+
+class TmrSystem final : public System {
+ public:
+  explicit TmrSystem(bool dual_slot)
+      : runtime_(two_core_config(dual_slot)), name_(dual_slot ? "tmr-ds" : "tmr") {
+    kernel_ = runtime_.kernels().add("body", tmr::CoreType::aiv, &body_kernel);
+  }
+
+  std::string name() const override { return name_; }
+  double last_submit_ns() const override { return last_submit_ns_; }
+
+  void prepare(const Graph& graph, Data&) override {
+    transient_.assign(graph.buffers.size(), {});
+    for (std::size_t b = 0; b < graph.buffers.size(); ++b) {
+      if (graph.buffers[b].transient) transient_[b].resize(graph.buffers[b].cells);
+    }
+  }
+
+  std::uint64_t execute(const Graph& graph, Data& data, std::uint64_t spin_ns) override {
+    g_graph = &graph;
+    const tmr::RunResult result =
+        runtime_.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
+          std::vector<tmr::Tensor> buffers;
+          for (std::size_t b = 0; b < graph.buffers.size(); ++b) {
+            buffers.push_back(
+                graph.buffers[b].transient
+                    ? tmr::Tensor()
+                    : tmr::Tensor::wrap(data.buffer(b), {graph.buffers[b].cells}, tmr::DType::i32));
+          }
+          for (std::uint32_t first = 0; first < graph.size(); first += kScopeTasks) {
+            TMR_SCOPE(o);
+            const std::uint32_t last = std::min<std::uint32_t>(graph.size(), first + kScopeTasks);
+            for (std::uint32_t t = first; t < last; ++t)
+              submit(o, graph, buffers, t, spin_ns);
+          }
+        });
+    if (!result.ok()) throw std::runtime_error("tmr run failed: " + result.status.to_string());
+    last_submit_ns_ = 1e3 * (result.stats.orchestration_us - result.stats.orchestrator_blocked_us);
+    if (result.trace) print_latencies(*result.trace);
+    if (show_stats_) {
+      const tmr::RunStats& s = result.stats;
+      std::fprintf(stderr,
+                   "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
+                   "%.0f us, scheduler busy %.0f us\n",
+                   s.wall_us, s.orchestration_us, s.orchestrator_blocked_us, s.scheduler_us);
+    }
+    return 0;
+  }
+
+ private:
+  void submit(tmr::Orchestrator& o, const Graph& graph, const std::vector<tmr::Tensor>& buffers,
+              std::uint32_t t, std::uint64_t spin_ns) {
+    const Task& task = graph.tasks[t];
+    tmr::Args args;
+    const Access* fresh[kMaxAccesses];  // accesses that are `out`, in argument order
+    int nfresh = 0;
+    for (int a = 0; a < task.accesses; ++a) {
+      const Access& acc = task.access[a];
+      if (graph.buffers[acc.buffer].transient) {
+        if (acc.mode == Mode::read) {
+          args.in(transient_[acc.buffer][acc.begin]);
+        } else {
+          args.out(tmr::TensorSpec({acc.count}, tmr::DType::i32));
+          fresh[nfresh++] = &acc;
+        }
+        continue;
+      }
+      const tmr::Tensor view = buffers[acc.buffer].view({acc.count}, {acc.begin});
+      switch (acc.mode) {
+        case Mode::read:
+          args.in(view);
+          break;
+        case Mode::write:
+          args.out_existing(view);
+          break;
+        case Mode::read_write:
+          args.inout(view);
+          break;
+      }
+    }
+    args.scalar(t).scalar(spin_ns);
+    const tmr::TaskOutputs outputs = o.submit_aiv(kernel_, args);
+    for (int i = 0; i < nfresh && i < outputs.size(); ++i) {
+      transient_[fresh[i]->buffer][fresh[i]->begin] = outputs[i];
+    }
+  }
+
+  tmr::Runtime runtime_;
+  const std::string name_;
+  double last_submit_ns_ = -1;
+  const bool show_stats_ = std::getenv("PEERS_TMR_STATS") != nullptr;  // per-run RunStats
+  tmr::KernelId kernel_ = tmr::kNoKernel;
+  // The ring-allocated tensor holding each cell of a transient buffer, once written.
+  std::vector<std::vector<tmr::Tensor>> transient_;
+};
+
+}  // namespace
+
+std::unique_ptr<System> make_tmr_system() {
+  return std::make_unique<TmrSystem>(false);
+}
+std::unique_ptr<System> make_tmr_dual_slot_system() {
+  return std::make_unique<TmrSystem>(true);
+}
+
+}  // namespace peers

@@ -1,0 +1,36 @@
+// What an example is: kernels, an orchestration, and cases that each prepare a problem with a
+// golden reference. Every example folder registers one with TMR_REGISTER_EXAMPLE.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/problem.hpp"
+#include "tmr/kernel.hpp"
+#include "tmr/orchestrator.hpp"
+
+namespace tmr::examples {
+
+struct CaseSpec {
+  std::string name;
+  std::string summary;  // sizes in one line, for `tmr list` and the run header
+  // Large cases are left out of --all-cases (and of `make run`) unless --include-large is given.
+  bool large = false;
+};
+
+struct Example {
+  std::string name;
+  std::string summary;
+  std::vector<CaseSpec> cases;  // the first one is the default case
+  std::function<void(KernelRegistry&)> register_kernels;
+  Orchestration orchestration;
+  // Builds the inputs (seeded) and the golden outputs of case `case_index`.
+  std::function<Problem(std::size_t case_index, std::uint64_t seed)> make_problem;
+
+  // Index of the case called `case_name`, or -1.
+  int find_case(const std::string& case_name) const;
+};
+
+}  // namespace tmr::examples

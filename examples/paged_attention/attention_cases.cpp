@@ -1,0 +1,144 @@
+#include "paged_attention/attention_cases.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "common/seeded_random.hpp"
+
+namespace tmr::examples::paged_attention {
+
+namespace {
+
+std::string describe(const AttentionCase& c) {
+  const bool all_equal = std::all_of(c.context_lens.begin(), c.context_lens.end(),
+                                     [&](std::int32_t n) { return n == c.context_lens[0]; });
+  std::string contexts;
+  if (all_equal && c.context_lens.size() > 1) {
+    contexts = std::to_string(c.context_lens[0]);
+    contexts += " each";
+  } else {
+    for (std::size_t i = 0; i < c.context_lens.size(); ++i) {
+      if (i > 0) contexts += ',';
+      contexts += std::to_string(c.context_lens[i]);
+    }
+  }
+  char tolerance[32];
+  std::snprintf(tolerance, sizeof(tolerance), "%g", c.tolerance);
+  return "bf16 B" + std::to_string(c.batch) + " H" + std::to_string(c.heads) + " kvH1 D" +
+         std::to_string(c.head_dim) + " bs" + std::to_string(c.block_size) + " ctx [" + contexts +
+         "] max_len " + std::to_string(c.max_model_len) + ", tol " + tolerance;
+}
+
+AttentionCase make_case(std::string name, std::uint32_t batch, std::uint32_t heads,
+                        std::uint32_t head_dim, std::uint32_t block_size,
+                        std::vector<std::int32_t> context_lens, std::uint32_t max_model_len,
+                        double tolerance, bool large) {
+  AttentionCase c{{std::move(name), "", large}, batch,         heads,    head_dim, block_size,
+                  std::move(context_lens),      max_model_len, tolerance};
+  c.spec.summary = describe(c);
+  return c;
+}
+
+}  // namespace
+
+const std::vector<AttentionCase>& attention_cases() {
+  static const std::vector<AttentionCase> cases = {
+      make_case("Case1", 1, 16, 16, 16, {33}, 256, 1e-2, false),
+      make_case("Case2", 1, 16, 16, 16, {128}, 256, 1e-2, false),
+      make_case("VarSeq2", 2, 16, 16, 16, {33, 17}, 256, 1e-2, false),
+      make_case("VarSeq4", 4, 16, 16, 16, {33, 64, 128, 15}, 256, 1e-2, false),
+      make_case("B16_ctx4096", 16, 16, 128, 128, std::vector<std::int32_t>(16, 4096), 4096, 1e-3,
+                true),
+  };
+  return cases;
+}
+
+std::vector<CaseSpec> attention_case_specs() {
+  std::vector<CaseSpec> specs;
+  for (const AttentionCase& c : attention_cases())
+    specs.push_back(c.spec);
+  return specs;
+}
+
+AttentionInputs make_attention_inputs(const AttentionCase& c, std::uint64_t seed) {
+  AttentionInputs in;
+  in.batch = c.batch;
+  in.heads = c.heads;
+  in.head_dim = c.head_dim;
+  in.block_size = c.block_size;
+  in.blocks_per_request = c.max_model_len / c.block_size;
+  const std::int32_t longest = *std::max_element(c.context_lens.begin(), c.context_lens.end());
+  // As the reference: every request gets room for the longest context.
+  in.total_blocks =
+      c.batch * ((static_cast<std::uint32_t>(longest) + c.block_size - 1) / c.block_size);
+  in.scale = 1.0f;
+
+  SeededRandom random(seed);
+  const std::size_t block_elements = std::size_t{c.block_size} * c.head_dim;
+  in.query = random.bf16s(std::size_t{c.batch} * c.heads * c.head_dim, -0.5, 0.5);
+  in.key_cache = random.bf16s(in.total_blocks * block_elements, -0.5, 0.5);
+  in.value_cache = random.bf16s(in.total_blocks * block_elements, -1.0, 1.0);
+  in.context_lens = c.context_lens;
+
+  // Each request's used blocks come from a shuffled list of all blocks, so no two share one;
+  // entries past a request's context hold random (never read) ids.
+  std::vector<std::int32_t> physical(in.total_blocks);
+  std::iota(physical.begin(), physical.end(), 0);
+  for (std::size_t i = physical.size(); i > 1; --i) {
+    std::swap(physical[i - 1], physical[random.below(i)]);
+  }
+  in.block_table.resize(std::size_t{c.batch} * in.blocks_per_request);
+  std::size_t next = 0;
+  for (std::uint32_t b = 0; b < c.batch; ++b) {
+    const auto used =
+        (static_cast<std::uint32_t>(c.context_lens[b]) + c.block_size - 1) / c.block_size;
+    for (std::uint32_t bn = 0; bn < in.blocks_per_request; ++bn) {
+      in.block_table[std::size_t{b} * in.blocks_per_request + bn] =
+          bn < used ? physical[next++] : static_cast<std::int32_t>(random.below(in.total_blocks));
+    }
+  }
+  return in;
+}
+
+Problem make_attention_problem(const AttentionCase& c, std::uint64_t seed) {
+  const AttentionInputs in = make_attention_inputs(c, seed);
+  Problem problem;
+  using Direction = Problem::Direction;
+  const std::uint32_t dim = c.head_dim;
+  problem.add_tensor("query", {c.batch, c.heads, dim}, Direction::in, in.query);
+  problem.add_tensor("key_cache", {in.total_blocks, c.block_size, 1, dim}, Direction::in,
+                     in.key_cache);
+  problem.add_tensor("value_cache", {in.total_blocks, c.block_size, 1, dim}, Direction::in,
+                     in.value_cache);
+  problem.add_tensor("block_table", {c.batch, in.blocks_per_request}, Direction::in,
+                     in.block_table);
+  problem.add_tensor("context_lens", {c.batch}, Direction::in, in.context_lens);
+  const std::size_t out_elements = std::size_t{c.batch} * c.heads * dim;
+  const int out = problem.add_tensor("out", {c.batch, c.heads, dim}, Direction::out,
+                                     std::vector<float>(out_elements, 0.0f));
+  problem.add_scalar(in.scale);
+  problem.expect(out, attention_golden(in), {c.tolerance, c.tolerance});
+  double flops = 0;
+  for (const std::int32_t context : c.context_lens) {
+    flops += 4.0 * context * c.heads * dim;  // QK and PV: two flops per multiply-add each
+  }
+  problem.set_flops(flops);
+  return problem;
+}
+
+Problem make_attention_problem_by_index(std::size_t case_index, std::uint64_t seed) {
+  return make_attention_problem(attention_cases().at(case_index), seed);
+}
+
+std::uint64_t expected_pipeline_tasks(const AttentionCase& c) {
+  const std::uint64_t head_tiles = (c.heads + kHeadTile - 1) / kHeadTile;
+  std::uint64_t tasks = 0;
+  for (const std::int32_t context : c.context_lens) {
+    const std::uint64_t blocks =
+        (static_cast<std::uint64_t>(context) + c.block_size - 1) / c.block_size;
+    if (blocks > 0) tasks += head_tiles * (1 + 4 * blocks);
+  }
+  return tasks;
+}
+
+}  // namespace tmr::examples::paged_attention

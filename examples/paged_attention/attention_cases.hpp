@@ -1,0 +1,43 @@
+// The cases of paged attention (shared with paged_attention_mix) and how a case's inputs, golden
+// and host tensors are prepared.
+//
+// Host tensors, in orchestration order: query [B, H, D] bf16, key_cache [blocks, bs, 1, D] bf16,
+// value_cache (same), block_table [B, max_model_len / bs] i32, context_lens [B] i32,
+// out [B, H, D] f32. Scalar 0: scale (float).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/example.hpp"
+#include "paged_attention/attention_golden.hpp"
+
+namespace tmr::examples::paged_attention {
+
+inline constexpr std::uint32_t kHeadTile = 16;  // heads per (request, tile) accumulator chain
+
+struct AttentionCase {
+  CaseSpec spec;
+  std::uint32_t batch;
+  std::uint32_t heads;
+  std::uint32_t head_dim;
+  std::uint32_t block_size;
+  std::vector<std::int32_t> context_lens;
+  std::uint32_t max_model_len;
+  double tolerance;  // used as both atol and rtol
+};
+
+const std::vector<AttentionCase>& attention_cases();
+std::vector<CaseSpec> attention_case_specs();
+
+// Seeded inputs of a case (query, caches in (-0.5, 0.5), (-1, 1); block ids a random permutation).
+AttentionInputs make_attention_inputs(const AttentionCase& c, std::uint64_t seed);
+// Host tensors, scalar, golden and flop count of a case.
+Problem make_attention_problem(const AttentionCase& c, std::uint64_t seed);
+Problem make_attention_problem_by_index(std::size_t case_index, std::uint64_t seed);
+
+// Tasks one run submits with the four-kernel pipeline (hidden allocs included).
+std::uint64_t expected_pipeline_tasks(const AttentionCase& c);
+
+}  // namespace tmr::examples::paged_attention

@@ -1,0 +1,28 @@
+// paged_attention: the flagship example, registered with its cases.
+#include "common/catalog.hpp"
+#include "paged_attention/attention_cases.hpp"
+#include "paged_attention/kernels.hpp"
+#include "paged_attention/orchestration.hpp"
+
+namespace tmr::examples::paged_attention {
+
+namespace {
+
+Example make_example() {
+  Example example;
+  example.name = "paged_attention";
+  example.summary =
+      "decode attention over a paged KV cache: per block QK (AIC) -> softmax (AIV) -> PV (AIC) -> "
+      "online update (AIV)";
+  example.cases = attention_case_specs();
+  example.register_kernels = register_kernels;
+  example.orchestration = orchestrate;
+  example.make_problem = make_attention_problem_by_index;
+  return example;
+}
+
+}  // namespace
+
+TMR_REGISTER_EXAMPLE(make_example)
+
+}  // namespace tmr::examples::paged_attention

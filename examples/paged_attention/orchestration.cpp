@@ -1,0 +1,74 @@
+#include "paged_attention/orchestration.hpp"
+
+#include <algorithm>
+
+#include "paged_attention/attention_cases.hpp"
+#include "paged_attention/attention_views.hpp"
+
+namespace tmr::examples::paged_attention {
+
+void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
+  const std::optional<AttentionViews> views = attention_views(o, args);
+  if (!views) return;
+  const AttentionViews& v = *views;
+  const KernelId qk = o.kernel("pa_qk");
+  const KernelId softmax = o.kernel("pa_softmax_prepare");
+  const KernelId pv = o.kernel("pa_pv");
+  const KernelId update = o.kernel("pa_online_update");
+  const std::uint32_t dim = v.head_dim;
+
+  for (std::uint32_t b = 0; b < v.batch; ++b) {
+    const std::optional<std::uint32_t> context = context_length(o, v, b);
+    if (!context) return;
+    const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
+    if (blocks == 0) continue;  // an empty request leaves its rows of `out` untouched
+    for (std::uint32_t head = 0; head < v.heads; head += kHeadTile) {
+      TMR_SCOPE(o);  // the tile's intermediates are reclaimed once its chain is done
+      const std::uint32_t rows = std::min(kHeadTile, v.heads - head);
+      const Shape tile{rows, dim};
+      const Shape tile_at{b * v.heads + head, 0};
+      const Tensor q_tile = v.query_rows.view(tile, tile_at);
+      const Tensor out_tile = v.out_rows.view(tile, tile_at);
+      // One hidden alloc task for the online-softmax accumulators of the whole chain.
+      const TaskOutputs acc = o.alloc(Args()
+                                          .out(TensorSpec(tile, DType::f32))
+                                          .out(TensorSpec({rows}, DType::f32))
+                                          .out(TensorSpec({rows}, DType::f32)));
+      if (!acc.valid()) return;
+      const Tensor& o_i = acc[0];
+      const Tensor& l_i = acc[1];
+      const Tensor& m_i = acc[2];
+      for (std::uint32_t bn = 0; bn < blocks; ++bn) {
+        const std::optional<KvBlock> kv = kv_block(o, v, b, bn, *context);
+        if (!kv) return;
+        const TaskOutputs s = o.submit_aic(
+            qk, Args().in(q_tile).in(kv->key_t).out(TensorSpec({rows, v.block_size}, DType::f32)));
+        if (!s.valid()) return;
+        // Softmax sees only the valid columns of a partial last block.
+        const TaskOutputs sf =
+            o.submit_aiv(softmax, Args()
+                                      .in(s[0].view({rows, kv->valid}, {0, 0}))
+                                      .out(TensorSpec({rows, v.block_size}, DType::bf16))
+                                      .out(TensorSpec({rows}, DType::f32))
+                                      .out(TensorSpec({rows}, DType::f32))
+                                      .scalar(v.scale));
+        if (!sf.valid()) return;
+        const TaskOutputs o_new =
+            o.submit_aic(pv, Args().in(sf[0]).in(kv->value).out(TensorSpec(tile, DType::f32)));
+        if (!o_new.valid()) return;
+        o.submit_aiv(update, Args()
+                                 .in(sf[1])
+                                 .in(sf[2])
+                                 .in(o_new[0])
+                                 .inout(m_i)
+                                 .inout(l_i)
+                                 .inout(o_i)
+                                 .out_existing(out_tile)
+                                 .scalar(static_cast<std::int32_t>(bn == 0))
+                                 .scalar(static_cast<std::int32_t>(bn + 1 == blocks)));
+      }
+    }
+  }
+}
+
+}  // namespace tmr::examples::paged_attention

@@ -1,0 +1,57 @@
+#include "paged_attention_mix/orchestration.hpp"
+
+#include <algorithm>
+
+#include "common/cluster_pipe.hpp"
+#include "paged_attention/attention_cases.hpp"
+#include "paged_attention/attention_views.hpp"
+
+namespace tmr::examples::paged_attention_mix {
+
+namespace pa = paged_attention;
+
+void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
+  const std::optional<pa::AttentionViews> views = pa::attention_views(o, args);
+  if (!views) return;
+  const pa::AttentionViews& v = *views;
+  const KernelId cube = o.kernel("pam_cube");
+  const KernelId vector = o.kernel("pam_vector");
+  const MixKernels fused{cube, vector, vector};
+
+  for (std::uint32_t b = 0; b < v.batch; ++b) {
+    const std::optional<std::uint32_t> context = pa::context_length(o, v, b);
+    if (!context) return;
+    const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
+    if (blocks == 0) continue;
+    for (std::uint32_t head = 0; head < v.heads; head += pa::kHeadTile) {
+      TMR_SCOPE(o);
+      const std::uint32_t rows = std::min(pa::kHeadTile, v.heads - head);
+      const Shape tile{rows, v.head_dim};
+      const Shape tile_at{b * v.heads + head, 0};
+      const TaskOutputs acc = o.alloc(Args()
+                                          .out(TensorSpec(tile, DType::f32))
+                                          .out(TensorSpec({rows}, DType::f32))
+                                          .out(TensorSpec({rows}, DType::f32)));
+      if (!acc.valid()) return;
+      for (std::uint32_t bn = 0; bn < blocks; ++bn) {
+        const std::optional<pa::KvBlock> kv = pa::kv_block(o, v, b, bn, *context);
+        if (!kv) return;
+        o.submit(fused, Args()
+                            .in(v.query_rows.view(tile, tile_at))
+                            .in(kv->key_t)
+                            .in(kv->value)
+                            .inout(acc[2])
+                            .inout(acc[1])
+                            .inout(acc[0])
+                            .out_existing(v.out_rows.view(tile, tile_at))
+                            .scalar(v.scale)
+                            .scalar(static_cast<std::int32_t>(kv->valid))
+                            .scalar(static_cast<std::int32_t>(bn == 0))
+                            .scalar(static_cast<std::int32_t>(bn + 1 == blocks))
+                            .scalar(next_pipe_tag()));
+      }
+    }
+  }
+}
+
+}  // namespace tmr::examples::paged_attention_mix
