@@ -31,7 +31,8 @@ void empty_kernel(const tmr::KernelArgs&) {}
 std::atomic<bool> gate_open{false};
 void gate_kernel(const tmr::KernelArgs&) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!gate_open.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+  while (!gate_open.load(std::memory_order_acquire) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
 }
@@ -70,36 +71,37 @@ void run_submit_benchmark(benchmark::State& state, bool record, bool gated) {
   double total_cpu_ns = 0;
   std::uint64_t total_submits = 0;
   for (auto _ : state) {
-    const tmr::RunResult result = fixture.runtime->run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
-      const tmr::Tensor buffer = tmr::Tensor::wrap(cache.data(), {rows, kRow}, tmr::DType::f32);
-      const tmr::Tensor gate = tmr::Tensor::wrap(&gate_cell, {1}, tmr::DType::f32);
-      gate_open = !gated;
-      if (gated) o.submit_aic(fixture.gate, tmr::Args().out_existing(gate));
-      // Live views: written by tasks that stay referenced by the open scope.
-      for (std::uint32_t v = 0; v < live_views; ++v) {
-        o.submit_aiv(fixture.kernel, tmr::Args().inout(buffer.view({1, kRow}, {v, 0})));
-      }
-      const auto start = Clock::now();
-      const double cpu_start = thread_cpu_ns();
-      for (std::uint32_t t = 0; t < kMeasured; ++t) {
-        tmr::Args args;
-        if (gated) args.in(gate);
-        for (std::uint32_t a = gated ? 1 : 0; a < tensor_args; ++a) {
-          const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
-          const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
-          if (a % 2 == 0) {
-            args.in(view);
-          } else {
-            args.inout(view);
+    const tmr::RunResult result =
+        fixture.runtime->run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
+          const tmr::Tensor buffer = tmr::Tensor::wrap(cache.data(), {rows, kRow}, tmr::DType::f32);
+          const tmr::Tensor gate = tmr::Tensor::wrap(&gate_cell, {1}, tmr::DType::f32);
+          gate_open = !gated;
+          if (gated) o.submit_aic(fixture.gate, tmr::Args().out_existing(gate));
+          // Live views: written by tasks that stay referenced by the open scope.
+          for (std::uint32_t v = 0; v < live_views; ++v) {
+            o.submit_aiv(fixture.kernel, tmr::Args().inout(buffer.view({1, kRow}, {v, 0})));
           }
-        }
-        o.submit_aiv(fixture.kernel, args);
-      }
-      total_cpu_ns += thread_cpu_ns() - cpu_start;
-      total_ns += std::chrono::duration<double, std::nano>(Clock::now() - start).count();
-      gate_open = true;
-      total_submits += kMeasured;
-    });
+          const auto start = Clock::now();
+          const double cpu_start = thread_cpu_ns();
+          for (std::uint32_t t = 0; t < kMeasured; ++t) {
+            tmr::Args args;
+            if (gated) args.in(gate);
+            for (std::uint32_t a = gated ? 1 : 0; a < tensor_args; ++a) {
+              const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
+              const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
+              if (a % 2 == 0) {
+                args.in(view);
+              } else {
+                args.inout(view);
+              }
+            }
+            o.submit_aiv(fixture.kernel, args);
+          }
+          total_cpu_ns += thread_cpu_ns() - cpu_start;
+          total_ns += std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+          gate_open = true;
+          total_submits += kMeasured;
+        });
     if (!result.ok()) state.SkipWithError(result.status.to_string().c_str());
   }
   state.counters["cpu_ns_per_submit"] = total_cpu_ns / static_cast<double>(total_submits);
@@ -107,10 +109,16 @@ void run_submit_benchmark(benchmark::State& state, bool record, bool gated) {
 }
 
 // The orchestrator alone (tasks held back by a gate; the gate read is one of the arguments).
-void BM_Submit(benchmark::State& state) { run_submit_benchmark(state, false, true); }
+void BM_Submit(benchmark::State& state) {
+  run_submit_benchmark(state, false, true);
+}
 // The same while the runtime executes the tasks concurrently on the same (small) host.
-void BM_SubmitWhileExecuting(benchmark::State& state) { run_submit_benchmark(state, false, false); }
-void BM_SubmitRecording(benchmark::State& state) { run_submit_benchmark(state, true, true); }
+void BM_SubmitWhileExecuting(benchmark::State& state) {
+  run_submit_benchmark(state, false, false);
+}
+void BM_SubmitRecording(benchmark::State& state) {
+  run_submit_benchmark(state, true, true);
+}
 
 BENCHMARK(BM_Submit)
     ->ArgNames({"args", "live_views"})
@@ -128,6 +136,10 @@ BENCHMARK(BM_SubmitWhileExecuting)
     ->Args({4, 16384})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(0.5);
-BENCHMARK(BM_SubmitRecording)->ArgNames({"args", "live_views"})->Args({4, 16})->Unit(benchmark::kMillisecond)->MinTime(0.5);
+BENCHMARK(BM_SubmitRecording)
+    ->ArgNames({"args", "live_views"})
+    ->Args({4, 16})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
 
 }  // namespace

@@ -29,17 +29,20 @@ void BM_Throughput(benchmark::State& state) {
       const tmr::Tensor t = tmr::Tensor::wrap(data.data(), {kTasks + 1}, tmr::DType::f32);
       switch (graph) {
         case Graph::independent:
-          for (std::uint32_t i = 0; i < kTasks; ++i) o.submit_aiv(k, tmr::Args().out_existing(t.view({1}, {i})));
+          for (std::uint32_t i = 0; i < kTasks; ++i)
+            o.submit_aiv(k, tmr::Args().out_existing(t.view({1}, {i})));
           break;
         case Graph::chain:
-          for (std::uint32_t i = 0; i < kTasks; ++i) o.submit_aiv(k, tmr::Args().inout(t.view({1}, {0})));
+          for (std::uint32_t i = 0; i < kTasks; ++i)
+            o.submit_aiv(k, tmr::Args().inout(t.view({1}, {0})));
           break;
         case Graph::fan:
           // Rounds of: one producer of a row, 62 readers of single elements, one joiner.
           for (std::uint32_t round = 0; round < kTasks / 64; ++round) {
             const tmr::Tensor row = t.view({64}, {(round % 64) * 64});
             o.submit_aiv(k, tmr::Args().out_existing(row));
-            for (std::uint32_t i = 0; i < 62; ++i) o.submit_aiv(k, tmr::Args().in(row.view({1}, {i})));
+            for (std::uint32_t i = 0; i < 62; ++i)
+              o.submit_aiv(k, tmr::Args().in(row.view({1}, {i})));
             o.submit_aiv(k, tmr::Args().inout(row));
           }
           break;

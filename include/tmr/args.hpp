@@ -68,7 +68,9 @@ class Args {
   // For ArgTag::out the tensor is a placeholder: valid(), with the spec's shape(), dtype() and
   // buffer_bytes(), an invalid producer(), and a dummy buffer() address (alignof(max_align_t),
   // never dereferenceable) that the engine replaces with the memory it allocates.
-  const Tensor& tensor(int i) const { return *std::launder(reinterpret_cast<const Tensor*>(&tensor_storage_[i])); }
+  const Tensor& tensor(int i) const {
+    return *std::launder(reinterpret_cast<const Tensor*>(&tensor_storage_[i]));
+  }
   const std::optional<std::uint64_t>& initial_bits(int i) const { return initial_bits_[i]; }
   const std::uint64_t* scalars() const { return scalars_.data(); }
   std::uint32_t block_count() const { return block_count_; }

@@ -12,9 +12,9 @@ inline constexpr int kMaxClusters = 64;
 inline constexpr int kMaxSchedulerThreads = 8;
 
 struct RingConfig {
-  std::uint32_t task_window = 16384;             // tasks per ring (power of two, >= 4)
-  std::uint64_t heap_bytes = 64ull << 20;        // output heap per ring (power of two, >= 1024)
-  std::uint32_t dep_pool = 65536;                // dependency records per ring (power of two, >= 16)
+  std::uint32_t task_window = 16384;       // tasks per ring (power of two, >= 4)
+  std::uint64_t heap_bytes = 64ull << 20;  // output heap per ring (power of two, >= 1024)
+  std::uint32_t dep_pool = 65536;          // dependency records per ring (power of two, >= 16)
 };
 
 // Which task shapes may be pre-staged into a busy core's pending slot (running + pending).
@@ -26,8 +26,8 @@ struct DualSlotPolicy {
 };
 
 struct RuntimeConfig {
-  int clusters = 24;           // each cluster = 1 AIC + 2 AIV cores
-  int scheduler_threads = 3;   // each owns a disjoint set of clusters
+  int clusters = 24;          // each cluster = 1 AIC + 2 AIV cores
+  int scheduler_threads = 3;  // each owns a disjoint set of clusters
   RingConfig ring;
   DualSlotPolicy dual_slot;
   // Idle core/scheduler threads spin this many polls before parking.

@@ -92,7 +92,7 @@ class f16 {
       return static_cast<std::uint16_t>(sign | 0x7C00u | (abs > 0x7F800000u ? 0x0200u : 0u));
     }
     if (abs >= 0x477FF000u) return static_cast<std::uint16_t>(sign | 0x7C00u);  // rounds to inf
-    if (abs < 0x38800000u) {  // result is subnormal or zero in binary16
+    if (abs < 0x38800000u) {               // result is subnormal or zero in binary16
       if (abs < 0x33000000u) return sign;  // below half the smallest subnormal: +-0
       const std::uint32_t exponent = abs >> 23;
       const std::uint32_t mantissa = (abs & 0x007FFFFFu) | 0x00800000u;
@@ -132,16 +132,28 @@ class f16 {
 template <class T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::f32; }
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
 template <>
-constexpr DType dtype_of<f16>() { return DType::f16; }
+constexpr DType dtype_of<f16>() {
+  return DType::f16;
+}
 template <>
-constexpr DType dtype_of<bf16>() { return DType::bf16; }
+constexpr DType dtype_of<bf16>() {
+  return DType::bf16;
+}
 template <>
-constexpr DType dtype_of<std::int32_t>() { return DType::i32; }
+constexpr DType dtype_of<std::int32_t>() {
+  return DType::i32;
+}
 template <>
-constexpr DType dtype_of<std::int8_t>() { return DType::i8; }
+constexpr DType dtype_of<std::int8_t>() {
+  return DType::i8;
+}
 template <>
-constexpr DType dtype_of<std::uint8_t>() { return DType::u8; }
+constexpr DType dtype_of<std::uint8_t>() {
+  return DType::u8;
+}
 
 }  // namespace tmr

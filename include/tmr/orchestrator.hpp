@@ -34,12 +34,14 @@ class TaskOutputs {
   TaskOutputs() = default;
   // Copies only the tensors in use (the storage holds up to kMaxTensorArgs).
   TaskOutputs(const TaskOutputs& other) : count_(other.count_), task_(other.task_) {
-    std::memcpy(storage_.data(), other.storage_.data(), sizeof(TensorBytes) * static_cast<std::size_t>(count_));
+    std::memcpy(storage_.data(), other.storage_.data(),
+                sizeof(TensorBytes) * static_cast<std::size_t>(count_));
   }
   TaskOutputs& operator=(const TaskOutputs& other) {
     count_ = other.count_;
     task_ = other.task_;
-    std::memcpy(storage_.data(), other.storage_.data(), sizeof(TensorBytes) * static_cast<std::size_t>(count_));
+    std::memcpy(storage_.data(), other.storage_.data(),
+                sizeof(TensorBytes) * static_cast<std::size_t>(count_));
     return *this;
   }
   int size() const { return count_; }
@@ -96,8 +98,12 @@ class [[nodiscard]] ScopeGuard {
 class Orchestrator {
  public:
   TaskOutputs submit(const MixKernels& kernels, const Args& args);
-  TaskOutputs submit_aic(KernelId kernel, const Args& args) { return submit({kernel, kNoKernel, kNoKernel}, args); }
-  TaskOutputs submit_aiv(KernelId kernel, const Args& args) { return submit({kNoKernel, kernel, kNoKernel}, args); }
+  TaskOutputs submit_aic(KernelId kernel, const Args& args) {
+    return submit({kernel, kNoKernel, kNoKernel}, args);
+  }
+  TaskOutputs submit_aiv(KernelId kernel, const Args& args) {
+    return submit({kNoKernel, kernel, kNoKernel}, args);
+  }
   // Allocates intermediates without a kernel (a hidden task that completes at once). `args`
   // may hold `out` tensors only.
   TaskOutputs alloc(const Args& args);
@@ -137,8 +143,7 @@ class Orchestrator {
 
  private:
   void read_element(const Tensor& tensor, const Shape& indices, void* out, std::size_t size);
-  void write_element(const Tensor& tensor, const Shape& indices, const void* in,
-                     std::size_t size);
+  void write_element(const Tensor& tensor, const Shape& indices, const void* in, std::size_t size);
   detail::OrchestratorCore* core_;
 };
 

@@ -58,9 +58,9 @@ struct RunStats {
   std::uint64_t tasks_submitted = 0;  // all tasks, hidden alloc tasks included
   std::uint64_t inline_tasks = 0;     // hidden alloc tasks (completed on the orchestrator)
   std::uint64_t subtasks_executed = 0;
-  double wall_us = 0;           // from run start to the last task retired
-  double orchestration_us = 0;  // time inside the orchestration function
-  double scheduler_us = 0;      // busy time summed over scheduler threads
+  double wall_us = 0;                  // from run start to the last task retired
+  double orchestration_us = 0;         // time inside the orchestration function
+  double scheduler_us = 0;             // busy time summed over scheduler threads
   double orchestrator_blocked_us = 0;  // time the orchestrator waited on full rings
 };
 

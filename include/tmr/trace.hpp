@@ -14,10 +14,10 @@ struct TaskEvent {
   std::uint64_t sequence = 0;  // submission order, 0-based, across rings
   KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
   std::uint32_t block_count = 1;
-  bool inline_task = false;       // hidden alloc task
-  std::uint64_t submit_ns = 0;    // times relative to the run start
-  std::uint64_t ready_ns = 0;     // last producer finished (or submit, with none)
-  std::uint64_t complete_ns = 0;  // last subtask finished
+  bool inline_task = false;              // hidden alloc task
+  std::uint64_t submit_ns = 0;           // times relative to the run start
+  std::uint64_t ready_ns = 0;            // last producer finished (or submit, with none)
+  std::uint64_t complete_ns = 0;         // last subtask finished
   std::vector<std::uint64_t> producers;  // sequences of the tasks it waited for
 };
 
@@ -38,8 +38,8 @@ struct SubtaskEvent {
 struct Trace {
   int clusters = 0;
   int scheduler_threads = 0;
-  std::vector<TaskEvent> tasks;         // indexed by sequence
-  std::vector<SubtaskEvent> subtasks;   // in completion order
+  std::vector<TaskEvent> tasks;        // indexed by sequence
+  std::vector<SubtaskEvent> subtasks;  // in completion order
 };
 
 }  // namespace tmr

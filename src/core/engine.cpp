@@ -18,7 +18,8 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
   }
   // Every live task fits in a ready queue at once, so pushes never fail.
   const std::size_t queue_capacity = std::size_t{config_.ring.task_window} * kRingCount;
-  for (auto& queue : ready_) queue.reset(queue_capacity);
+  for (auto& queue : ready_)
+    queue.reset(queue_capacity);
   mailboxes_ = std::make_unique<Mailbox[]>(static_cast<std::size_t>(core_count()));
   for (int c = 0; c < cluster_count(); ++c) {
     const int cores[3] = {aic_core(c), aiv_core(c, 0), aiv_core(c, 1)};
@@ -65,7 +66,8 @@ void Engine::report_kernel_exception(const std::string& kernel, const std::strin
 }
 
 void Engine::reset_for_run() {
-  for (auto& ring : rings_) ring->reset();
+  for (auto& ring : rings_)
+    ring->reset();
   TaskSlot* drained = nullptr;
   for (auto& queue : ready_) {
     while (queue.try_pop(drained)) {
@@ -94,7 +96,8 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
     } else {
       std::memset(device.back().get(), 0, bytes);
     }
-    orchestration_args.tensors_.push_back(Tensor::wrap(device.back().get(), host.shape, host.dtype));
+    orchestration_args.tensors_.push_back(
+        Tensor::wrap(device.back().get(), host.shape, host.dtype));
   }
   orchestration_args.scalars_ = args.scalars();
 
@@ -150,7 +153,8 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   platform_->end_run();  // after an error this also waits for kernels already running
   const std::uint64_t end = now_ns();
   const double ns_per_cycle =
-      static_cast<double>(end) / static_cast<double>(std::max<std::uint64_t>(1, cycles() - start_cycles));
+      static_cast<double>(end) /
+      static_cast<double>(std::max<std::uint64_t>(1, cycles() - start_cycles));
 
   result.status = error();
   RunStats& stats = result.stats;

@@ -33,7 +33,9 @@ bool futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
   return !(rc == -1 && errno == ETIMEDOUT);
 }
 
-void futex_wake_one(const std::atomic<std::uint32_t>& word) { futex(word, FUTEX_WAKE, 1, nullptr); }
+void futex_wake_one(const std::atomic<std::uint32_t>& word) {
+  futex(word, FUTEX_WAKE, 1, nullptr);
+}
 
 void futex_wake_all(const std::atomic<std::uint32_t>& word) {
   futex(word, FUTEX_WAKE, INT_MAX, nullptr);

@@ -17,10 +17,12 @@ class MpmcQueue {
   // Not thread-safe: only while no other thread uses the queue.
   void reset(std::size_t capacity) {
     std::size_t rounded = 1;
-    while (rounded < capacity) rounded <<= 1;
+    while (rounded < capacity)
+      rounded <<= 1;
     mask_ = rounded - 1;
     cells_ = std::make_unique<Cell[]>(rounded);
-    for (std::size_t i = 0; i < rounded; ++i) cells_[i].sequence.store(i, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < rounded; ++i)
+      cells_[i].sequence.store(i, std::memory_order_relaxed);
     head_.store(0, std::memory_order_relaxed);
     tail_.store(0, std::memory_order_relaxed);
   }

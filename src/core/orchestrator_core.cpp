@@ -21,7 +21,8 @@ std::string task_name(TaskId id) {
 }
 
 // Fills `bytes` with copies of one element of `element_size` bytes, doubling the filled prefix.
-void fill_pattern(std::byte* data, std::uint64_t bytes, std::uint64_t bits, std::size_t element_size) {
+void fill_pattern(std::byte* data, std::uint64_t bytes, std::uint64_t bits,
+                  std::size_t element_size) {
   if (bytes == 0) return;
   std::memcpy(data, &bits, std::min<std::uint64_t>(element_size, bytes));
   std::uint64_t filled = element_size;
@@ -51,7 +52,8 @@ void OrchestratorCore::begin_run() {
 
 void OrchestratorCore::end_orchestration() {
   const std::size_t unbalanced = scope_starts_.size() - 1;
-  while (scope_starts_.size() > 1) scope_end();
+  while (scope_starts_.size() > 1)
+    scope_end();
   if (unbalanced != 0 && !fatal()) {
     fail(ErrorCode::scope_error,
          std::to_string(unbalanced) +
@@ -60,7 +62,8 @@ void OrchestratorCore::end_orchestration() {
   }
   // The outermost scope.
   const std::size_t start = scope_starts_.back();
-  for (std::size_t i = start; i < scope_tasks_.size(); ++i) release_scope_task(scope_tasks_[i]);
+  for (std::size_t i = start; i < scope_tasks_.size(); ++i)
+    release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.clear();
 }
@@ -68,9 +71,15 @@ void OrchestratorCore::end_orchestration() {
 void OrchestratorCore::fail(ErrorCode code, const std::string& message) {
   engine_.latch_error(code, message);
 }
-bool OrchestratorCore::fatal() const { return engine_.has_error(); }
-Status OrchestratorCore::status() const { return engine_.error(); }
-const KernelRegistry& OrchestratorCore::kernels() const { return engine_.kernels(); }
+bool OrchestratorCore::fatal() const {
+  return engine_.has_error();
+}
+Status OrchestratorCore::status() const {
+  return engine_.error();
+}
+const KernelRegistry& OrchestratorCore::kernels() const {
+  return engine_.kernels();
+}
 
 // ---------------------------------------------------------------- scopes
 
@@ -95,7 +104,8 @@ void OrchestratorCore::scope_end() {
   }
   // Scope ends run even after an error, so bookkeeping stays balanced for the drain.
   const std::size_t start = scope_starts_.back();
-  for (std::size_t i = start; i < scope_tasks_.size(); ++i) release_scope_task(scope_tasks_[i]);
+  for (std::size_t i = start; i < scope_tasks_.size(); ++i)
+    release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.pop_back();
 }
@@ -158,7 +168,8 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     return false;
   }
   if (args.block_count() < 1) {
-    fail(ErrorCode::invalid_args, "a task needs at least one block; use Args::blocks(n) with n >= 1");
+    fail(ErrorCode::invalid_args,
+         "a task needs at least one block; use Args::blocks(n) with n >= 1");
     return false;
   }
   if (!plan.inline_task && args.is_sync_start() && args.block_count() > 1) {
@@ -280,8 +291,8 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   if (scoped && open_scope_tasks_[ring_index] + 2 > ring.window()) {
     fail(ErrorCode::scope_deadlock,
          "open scopes on ring " + std::to_string(ring_index) + " already hold " +
-             std::to_string(open_scope_tasks_[ring_index]) + " tasks and the ring's task window is " +
-             std::to_string(ring.window()) +
+             std::to_string(open_scope_tasks_[ring_index]) +
+             " tasks and the ring's task window is " + std::to_string(ring.window()) +
              " (at most window-1 live); a scope's tasks are only released when it ends, so this "
              "can never fit. Raise TMR_RING_TASK_WINDOW (RuntimeConfig::ring.task_window) or "
              "split the work into smaller (nested) scopes");
@@ -321,8 +332,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   slot.dep_count = 0;
   slot.dep_begin = ring.dep_top();
   slot.ready_ns.store(0, std::memory_order_relaxed);
-  slot.subtasks_remaining.store(plan.inline_task ? 0 : args.block_count() * active_slot_count(plan.mask),
-                                std::memory_order_relaxed);
+  slot.subtasks_remaining.store(
+      plan.inline_task ? 0 : args.block_count() * active_slot_count(plan.mask),
+      std::memory_order_relaxed);
 
   // Task record: kernels, tensors (fresh outputs materialised in the heap), scalars.
   TaskOutputs outputs;
@@ -446,13 +458,15 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
     TaskEvent event;
     event.id = id;
     event.sequence = sequence;
-    for (int s = 0; s < 3; ++s) event.kernels[s] = plan.kernels[s];
+    for (int s = 0; s < 3; ++s)
+      event.kernels[s] = plan.kernels[s];
     event.block_count = args.block_count();
     event.inline_task = plan.inline_task;
     event.submit_ns = engine_.now_ns();
     if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
     event.producers.reserve(producers_.size());
-    for (TaskSlot* p : producers_) event.producers.push_back(p->sequence);
+    for (TaskSlot* p : producers_)
+      event.producers.push_back(p->sequence);
     task_events_.push_back(std::move(event));
   }
 
@@ -563,8 +577,9 @@ bool OrchestratorCore::wait_for_room(Ring& ring, std::uint64_t bytes, std::uint6
                        : "TMR_RING_TASK_WINDOW (RuntimeConfig::ring.task_window)") +
            " or end scopes sooner";
   };
-  return wait_blocked(ready, describe,
-                      heap_short ? ErrorCode::heap_ring_deadlock : ErrorCode::flow_control_deadlock);
+  return wait_blocked(
+      ready, describe,
+      heap_short ? ErrorCode::heap_ring_deadlock : ErrorCode::flow_control_deadlock);
 }
 
 bool OrchestratorCore::wait_for_dep_nodes(Ring& ring, std::uint64_t nodes) {
@@ -585,8 +600,8 @@ bool OrchestratorCore::wait_for_dep_nodes(Ring& ring, std::uint64_t nodes) {
 std::string OrchestratorCore::describe_ring(Ring& ring) const {
   std::ostringstream out;
   out << ring.live_tasks() << " of " << ring.window() << " task slots live, " << ring.heap_used()
-      << " of " << ring.heap_capacity() << " heap bytes held, "
-      << open_scope_tasks_[ring.index()] << " tasks held by open scopes";
+      << " of " << ring.heap_capacity() << " heap bytes held, " << open_scope_tasks_[ring.index()]
+      << " tasks held by open scopes";
   if (ring.live_tasks() > 0) {
     TaskSlot& oldest = ring.slot(ring.retired_seen());
     out << "; oldest live task " << describe_task(oldest);
@@ -665,10 +680,10 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
   if (fatal()) return;
   if (!tensor.valid() || size != tensor.element_size()) {
     fail(ErrorCode::invalid_args,
-         tensor.valid() ? "get_tensor_data<T> with sizeof(T)=" + std::to_string(size) +
-                              " on a tensor of " + std::string(dtype_name(tensor.dtype())) +
-                              "; use the element type of the tensor"
-                        : "get_tensor_data on a null tensor");
+         tensor.valid()
+             ? "get_tensor_data<T> with sizeof(T)=" + std::to_string(size) + " on a tensor of " +
+                   std::string(dtype_name(tensor.dtype())) + "; use the element type of the tensor"
+             : "get_tensor_data on a null tensor");
     return;
   }
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
@@ -695,7 +710,8 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
   void* const address = tensor.element_address(indices);
   // Writers and readers of the element must be done before it changes under them.
   Shape ones;
-  for (int d = 0; d < tensor.ndims(); ++d) ones.push_back(1);
+  for (int d = 0; d < tensor.ndims(); ++d)
+    ones.push_back(1);
   const Tensor element = tensor.view(ones, indices);
   ++stamp_;
   producers_.clear();

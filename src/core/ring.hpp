@@ -101,7 +101,7 @@ class Ring {
     std::int32_t refs = task.release_remaining.load(std::memory_order_acquire);
     while (refs > 0) {
       if (task.release_remaining.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel,
-                                                      std::memory_order_acquire)) {
+                                                       std::memory_order_acquire)) {
         return true;
       }
     }

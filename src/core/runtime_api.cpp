@@ -8,8 +8,12 @@ namespace tmr {
 Runtime::Runtime(RuntimeConfig config, KernelRegistry kernels)
     : engine_(std::make_unique<detail::Engine>(std::move(config), std::move(kernels))) {}
 Runtime::~Runtime() = default;
-KernelRegistry& Runtime::kernels() { return engine_->kernels(); }
-const RuntimeConfig& Runtime::config() const { return engine_->config(); }
+KernelRegistry& Runtime::kernels() {
+  return engine_->kernels();
+}
+const RuntimeConfig& Runtime::config() const {
+  return engine_->config();
+}
 RunResult Runtime::run(const Orchestration& orchestration, const RunArgs& args) {
   return engine_->run(orchestration, args);
 }
@@ -17,17 +21,33 @@ RunResult Runtime::run(const Orchestration& orchestration, const RunArgs& args) 
 TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
   return core_->submit(kernels, args);
 }
-TaskOutputs Orchestrator::alloc(const Args& args) { return core_->alloc(args); }
-void Orchestrator::scope_begin() { core_->scope_begin(); }
-void Orchestrator::scope_end() { core_->scope_end(); }
-int Orchestrator::scope_depth() const { return core_->scope_depth(); }
-void Orchestrator::wait_for(const Tensor& tensor) { core_->wait_for(tensor); }
+TaskOutputs Orchestrator::alloc(const Args& args) {
+  return core_->alloc(args);
+}
+void Orchestrator::scope_begin() {
+  core_->scope_begin();
+}
+void Orchestrator::scope_end() {
+  core_->scope_end();
+}
+int Orchestrator::scope_depth() const {
+  return core_->scope_depth();
+}
+void Orchestrator::wait_for(const Tensor& tensor) {
+  core_->wait_for(tensor);
+}
 void Orchestrator::report_fatal(ErrorCode code, const std::string& message) {
   core_->fail(code, message);
 }
-bool Orchestrator::fatal() const { return core_->fatal(); }
-Status Orchestrator::status() const { return core_->status(); }
-const KernelRegistry& Orchestrator::kernels() const { return core_->kernels(); }
+bool Orchestrator::fatal() const {
+  return core_->fatal();
+}
+Status Orchestrator::status() const {
+  return core_->status();
+}
+const KernelRegistry& Orchestrator::kernels() const {
+  return core_->kernels();
+}
 KernelId Orchestrator::kernel(std::string_view name) {
   try {
     return core_->kernels().id(name);

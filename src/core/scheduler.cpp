@@ -15,18 +15,21 @@ void Scheduler::configure() {
   clusters_.resize(static_cast<std::size_t>(cluster_count));
   threads_ = std::vector<ThreadState>(static_cast<std::size_t>(thread_count));
   for (int c = 0; c < cluster_count; ++c) {
-    clusters_[c] = ClusterCores{engine_.aic_core(c), {engine_.aiv_core(c, 0), engine_.aiv_core(c, 1)}};
+    clusters_[c] =
+        ClusterCores{engine_.aic_core(c), {engine_.aiv_core(c, 0), engine_.aiv_core(c, 1)}};
     ThreadState& owner = threads_[engine_.scheduler_of_cluster(c)];
     owner.clusters.push_back(c);
   }
   for (ThreadState& t : threads_) {
-    for (int c : t.clusters) t.cores.push_back(clusters_[c].aic);
+    for (int c : t.clusters)
+      t.cores.push_back(clusters_[c].aic);
     for (int c : t.clusters) {
       t.cores.push_back(clusters_[c].aiv[0]);
       t.cores.push_back(clusters_[c].aiv[1]);
     }
   }
-  for (int core = 0; core < engine_.core_count(); ++core) cores_[core].mailbox = &engine_.mailbox(core);
+  for (int core = 0; core < engine_.core_count(); ++core)
+    cores_[core].mailbox = &engine_.mailbox(core);
   reset();
 }
 
@@ -38,7 +41,8 @@ void Scheduler::reset() {
     c.cohort_reserved = false;
   }
   for (ThreadState& t : threads_) {
-    for (LocalReady& l : t.local) l.count = 0;
+    for (LocalReady& l : t.local)
+      l.count = 0;
     t.busy_cores = 0;
     t.free_cores[0].store(static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
     t.free_cores[1].store(2 * static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
@@ -169,18 +173,22 @@ void Scheduler::complete_task(int thread, TaskSlot* task) {
   engine_.note_kernel_task_completed();  // after the releases: a woken orchestrator sees them
 }
 
-void Scheduler::release(TaskSlot* task) { task->ring->release(*task); }
+void Scheduler::release(TaskSlot* task) {
+  task->ring->release(*task);
+}
 
 void Scheduler::core_became_busy(int thread, int core) {
   ThreadState& me = threads_[thread];
   ++me.busy_cores;
-  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(1, std::memory_order_relaxed);
+  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(
+      1, std::memory_order_relaxed);
 }
 
 void Scheduler::core_became_idle(int thread, int core) {
   ThreadState& me = threads_[thread];
   --me.busy_cores;
-  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
+  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(
+      1, std::memory_order_relaxed);
 }
 
 bool Scheduler::others_have_room(int thread, const TaskSlot& task) {
@@ -237,7 +245,8 @@ bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
 void Scheduler::flush_local(int thread) {
   bool pushed = false;
   for (LocalReady& local : threads_[thread].local) {
-    for (int i = 0; i < local.count; ++i) push_back_global(local.tasks[i]);
+    for (int i = 0; i < local.count; ++i)
+      push_back_global(local.tasks[i]);
     pushed |= local.count > 0;
     local.count = 0;
   }
@@ -382,14 +391,18 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
       return;
     case TaskShape::aiv: {
       const int sub = cores_[unit].mailbox->sub_block;
-      dispatch_subtask(thread, unit, task, kSlotAiv0, block, static_cast<std::uint32_t>(sub), pending);
+      dispatch_subtask(thread, unit, task, kSlotAiv0, block, static_cast<std::uint32_t>(sub),
+                       pending);
       return;
     }
     case TaskShape::mix: {
       const ClusterCores& cl = clusters_[unit];
-      if (task->active_mask & 1) dispatch_subtask(thread, cl.aic, task, kSlotAic, block, 0, pending);
-      if (task->active_mask & 2) dispatch_subtask(thread, cl.aiv[0], task, kSlotAiv0, block, 0, pending);
-      if (task->active_mask & 4) dispatch_subtask(thread, cl.aiv[1], task, kSlotAiv1, block, 1, pending);
+      if (task->active_mask & 1)
+        dispatch_subtask(thread, cl.aic, task, kSlotAic, block, 0, pending);
+      if (task->active_mask & 2)
+        dispatch_subtask(thread, cl.aiv[0], task, kSlotAiv0, block, 0, pending);
+      if (task->active_mask & 4)
+        dispatch_subtask(thread, cl.aiv[1], task, kSlotAiv1, block, 1, pending);
       return;
     }
   }
@@ -445,7 +458,8 @@ bool Scheduler::cohort_step(int thread) {
   if (!cohort_.go.load(std::memory_order_acquire)) {
     // Reserve every idle unit this thread owns; no other work starts here meanwhile.
     std::uint32_t added = 0;
-    for (int unit = find_unit(thread, *task, false); unit >= 0; unit = find_unit(thread, *task, false)) {
+    for (int unit = find_unit(thread, *task, false); unit >= 0;
+         unit = find_unit(thread, *task, false)) {
       if (task->shape == TaskShape::aiv) {
         cores_[unit].cohort_reserved = true;
       } else {
@@ -458,7 +472,8 @@ bool Scheduler::cohort_step(int thread) {
     }
     if (added != 0) {
       progress = true;
-      const std::uint32_t total = cohort_.reserved.fetch_add(added, std::memory_order_acq_rel) + added;
+      const std::uint32_t total =
+          cohort_.reserved.fetch_add(added, std::memory_order_acq_rel) + added;
       if (total >= task->block_count) {
         cohort_.go.store(true, std::memory_order_release);
         engine_.platform().notify_schedulers();

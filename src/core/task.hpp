@@ -35,7 +35,9 @@ struct FanoutNode {
 };
 
 // Marks a fanout list as closed: the producer has completed, late consumers count it as done.
-inline FanoutNode* closed_fanout() { return reinterpret_cast<FanoutNode*>(std::uintptr_t{1}); }
+inline FanoutNode* closed_fanout() {
+  return reinterpret_cast<FanoutNode*>(std::uintptr_t{1});
+}
 
 // What the cores read: kernels, the task's tensors and scalars. Written once at submit.
 struct TaskRecord {
@@ -76,6 +78,8 @@ struct alignas(64) TaskSlot {
   std::uint32_t next_block = 0;
 };
 
-inline int active_slot_count(std::uint8_t mask) { return __builtin_popcount(mask); }
+inline int active_slot_count(std::uint8_t mask) {
+  return __builtin_popcount(mask);
+}
 
 }  // namespace tmr::detail

@@ -29,7 +29,8 @@ TensorMap::TensorMap(Ring* const* rings, int ring_count, std::uint32_t bucket_bi
       bucket_shift_(64 - bucket_bits),
       buckets_(std::size_t{1} << bucket_bits, nullptr),
       buffer_table_(1024, nullptr) {
-  for (int r = 0; r < ring_count; ++r) rings_[r] = rings[r];
+  for (int r = 0; r < ring_count; ++r)
+    rings_[r] = rings[r];
 }
 
 TensorMap::~TensorMap() = default;
@@ -76,7 +77,8 @@ BufferInfo* TensorMap::find_or_add_buffer(std::uintptr_t address, std::uint64_t 
     for (BufferInfo* info : old) {
       if (info == nullptr) continue;
       std::size_t i = buffer_hash(info->address, info->owner) & mask;
-      while (buffer_table_[i] != nullptr) i = (i + 1) & mask;
+      while (buffer_table_[i] != nullptr)
+        i = (i + 1) & mask;
       buffer_table_[i] = info;
     }
   }
@@ -99,7 +101,8 @@ BufferInfo* TensorMap::find_or_add_buffer(std::uintptr_t address, std::uint64_t 
   remember(info);
   const std::size_t mask = buffer_table_.size() - 1;
   std::size_t i = buffer_hash(address, owner) & mask;
-  while (buffer_table_[i] != nullptr) i = (i + 1) & mask;
+  while (buffer_table_[i] != nullptr)
+    i = (i + 1) & mask;
   buffer_table_[i] = info;
   ++buffer_count_;
   return info;
@@ -109,7 +112,8 @@ void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
   if (info->total[0] != 0 || info->total[1] != 0) return;
   const std::size_t mask = buffer_table_.size() - 1;
   std::size_t i = buffer_hash(info->address, info->owner) & mask;
-  while (buffer_table_[i] != info) i = (i + 1) & mask;
+  while (buffer_table_[i] != info)
+    i = (i + 1) & mask;
   // Backward-shift deletion keeps probe chains intact without tombstones.
   std::size_t hole = i;
   for (std::size_t j = (i + 1) & mask; buffer_table_[j] != nullptr; j = (j + 1) & mask) {

@@ -57,7 +57,7 @@ TEST(DependencyOracle, TinyRingsStillComplete) {
     ProgramShape shape;
     shape.top_level_tasks = false;
     shape.max_tasks_per_scope = static_cast<int>(window) - 2;
-    shape.max_dim = 6;  // outputs of one full scope fit the 16 KiB heap
+    shape.max_dim = 6;                       // outputs of one full scope fit the 16 KiB heap
     shape.max_scope_depth = kRingCount - 1;  // one open scope per ring
     shape.operations = 60;
     SCOPED_TRACE("window " + std::to_string(window));

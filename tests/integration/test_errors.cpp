@@ -2,8 +2,8 @@
 // results are not copied back, and the runtime stays usable.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <dirent.h>
+#include <chrono>
 #include <stdexcept>
 #include <vector>
 
@@ -15,15 +15,19 @@ namespace {
 void copy_kernel(const KernelArgs& a) {
   const Tensor& in = a.tensor(0);
   const Tensor& out = a.tensor(1);
-  for (std::uint64_t i = 0; i < in.elements(); ++i) out.data_as<float>()[i] = in.data_as<float>()[i];
+  for (std::uint64_t i = 0; i < in.elements(); ++i)
+    out.data_as<float>()[i] = in.data_as<float>()[i];
 }
-void throwing_kernel(const KernelArgs&) { throw std::runtime_error("bad tile"); }
+void throwing_kernel(const KernelArgs&) {
+  throw std::runtime_error("bad tile");
+}
 void noop(const KernelArgs&) {}
 
 int thread_count() {
   int count = 0;
   if (DIR* dir = opendir("/proc/self/task")) {
-    while (dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
+    while (dirent* entry = readdir(dir))
+      count += entry->d_name[0] != '.';
     closedir(dir);
   }
   return count;
@@ -63,14 +67,16 @@ struct Fixture : ::testing::Test {
 };
 
 TEST_F(Fixture, UnknownKernelIsNamed) {
-  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aiv(99, Args()); });
+  const RunResult r =
+      run([&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aiv(99, Args()); });
   EXPECT_EQ(r.status.code, ErrorCode::unknown_kernel);
   EXPECT_NE(r.status.message.find("99"), std::string::npos);
   expect_healthy();
 }
 
 TEST_F(Fixture, KernelInTheWrongSlotIsRejected) {
-  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aic(noop_aiv, Args()); });
+  const RunResult r =
+      run([&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aic(noop_aiv, Args()); });
   EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
   EXPECT_NE(r.status.message.find("noop_aiv"), std::string::npos);
 }
@@ -79,14 +85,17 @@ TEST_F(Fixture, TooManyTensorArgumentsAreReportedAtSubmit) {
   std::vector<float> data(4);
   const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) {
     Args args;
-    for (int i = 0; i <= kMaxTensorArgs; ++i) args.in(Tensor::wrap(data.data(), {4}, DType::f32));
+    for (int i = 0; i <= kMaxTensorArgs; ++i)
+      args.in(Tensor::wrap(data.data(), {4}, DType::f32));
     o.submit_aiv(noop_aiv, args);
   });
   EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
 }
 
 TEST_F(Fixture, NullTensorIsRejected) {
-  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aiv(noop_aiv, Args().in(Tensor())); });
+  const RunResult r = run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.submit_aiv(noop_aiv, Args().in(Tensor()));
+  });
   EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
   EXPECT_NE(r.status.message.find("null"), std::string::npos);
 }
@@ -119,7 +128,8 @@ TEST_F(Fixture, KernelExceptionFailsTheRunAndSkipsCopyBack) {
   const RunResult r = runtime->run(
       [&](Orchestrator& o, const OrchestrationArgs& a) {
         o.submit_aiv(thrower, Args().out_existing(a.tensor(0)));
-        for (int i = 0; i < 50; ++i) o.submit_aiv(noop_aiv, Args().inout(a.tensor(0)));
+        for (int i = 0; i < 50; ++i)
+          o.submit_aiv(noop_aiv, Args().inout(a.tensor(0)));
       },
       args);
   EXPECT_EQ(r.status.code, ErrorCode::kernel_exception);
@@ -129,7 +139,8 @@ TEST_F(Fixture, KernelExceptionFailsTheRunAndSkipsCopyBack) {
 }
 
 TEST_F(Fixture, OrchestrationExceptionIsReported) {
-  const RunResult r = run([&](Orchestrator&, const OrchestrationArgs&) { throw std::logic_error("oops"); });
+  const RunResult r =
+      run([&](Orchestrator&, const OrchestrationArgs&) { throw std::logic_error("oops"); });
   EXPECT_EQ(r.status.code, ErrorCode::orchestration_exception);
   EXPECT_NE(r.status.message.find("oops"), std::string::npos);
   expect_healthy();
@@ -210,7 +221,8 @@ TEST(RingErrors, ImpossibleScopeFailsAtOnceAndLeavesNoThread) {
     const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
       TMR_SCOPE(o);
       // Tasks that create buffers are held by their scope until it ends.
-      for (int i = 0; i < 20; ++i) o.submit_aiv(k, Args().out(TensorSpec({4}, DType::f32)));
+      for (int i = 0; i < 20; ++i)
+        o.submit_aiv(k, Args().out(TensorSpec({4}, DType::f32)));
     });
     EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
     EXPECT_EQ(r.status.code, ErrorCode::scope_deadlock);
@@ -272,7 +284,8 @@ TEST(RingErrors, TasksWithoutFreshOutputsAreNotHeldByTheirScope) {
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
     const Tensor t = Tensor::wrap(data.data(), {100}, DType::f32);
     TMR_SCOPE(o);
-    for (std::uint32_t i = 0; i < 100; ++i) o.submit_aiv(k, Args().inout(t.view({1}, {i})));
+    for (std::uint32_t i = 0; i < 100; ++i)
+      o.submit_aiv(k, Args().inout(t.view({1}, {i})));
   });
   EXPECT_TRUE(r.ok()) << r.status.to_string();
   EXPECT_EQ(r.stats.tasks_submitted, 100u);
@@ -294,7 +307,8 @@ TEST(RingErrors, BackPressureWaitsInsteadOfFailingWhenProgressIsPossible) {
       [&](Orchestrator& o, const OrchestrationArgs& a) {
         for (int i = 0; i < 200; ++i) {
           TMR_SCOPE(o);
-          const Tensor t = o.submit_aiv(k, Args().in(a.tensor(0)).out(TensorSpec({64}, DType::f32)))[0];
+          const Tensor t =
+              o.submit_aiv(k, Args().in(a.tensor(0)).out(TensorSpec({64}, DType::f32)))[0];
           o.submit_aiv(k, Args().in(t).out_existing(a.tensor(1)));
         }
       },

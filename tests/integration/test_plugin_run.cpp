@@ -16,7 +16,8 @@ TEST(PluginRun, OrchestrationFromSharedLibraryComputesTheResult) {
   const Plugin plugin = Plugin::load(TMR_SCALE_PLUGIN);
   plugin.register_kernels(runtime.kernels());
   std::vector<float> x(1024), y(1024, 0.0f);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<float>(i);
   RunArgs args;
   args.input(x.data(), {1024}, DType::f32);
   args.output(y.data(), {1024}, DType::f32);
@@ -24,7 +25,8 @@ TEST(PluginRun, OrchestrationFromSharedLibraryComputesTheResult) {
   const RunResult r = runtime.run(plugin.orchestration(), args);
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   EXPECT_EQ(r.stats.tasks_submitted, 32u);
-  for (std::size_t i = 0; i < x.size(); ++i) ASSERT_EQ(y[i], 2.5f * static_cast<float>(i)) << i;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(y[i], 2.5f * static_cast<float>(i)) << i;
 }
 
 }  // namespace

@@ -33,11 +33,16 @@ void wait_for_peers(int expected) {
   }
 }
 
-void mix_member(const KernelArgs&) { wait_for_peers(3); }
-void block_member(const KernelArgs& a) { wait_for_peers(static_cast<int>(a.block_count())); }
+void mix_member(const KernelArgs&) {
+  wait_for_peers(3);
+}
+void block_member(const KernelArgs& a) {
+  wait_for_peers(static_cast<int>(a.block_count()));
+}
 void busy(const KernelArgs& a) {
   const auto until = Clock::now() + std::chrono::microseconds(a.scalar<std::uint32_t>(0));
-  while (Clock::now() < until) std::this_thread::yield();
+  while (Clock::now() < until)
+    std::this_thread::yield();
 }
 
 RuntimeConfig small(int clusters, int threads) {
@@ -85,7 +90,8 @@ TEST(Scheduling, StartTogetherBlocksAreCoScheduledAcrossSchedulerThreads) {
   barrier_failures = 0;
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
     for (int i = 0; i < 10; ++i) {
-      for (int f = 0; f < 3; ++f) o.submit_aic(filler, Args().scalar(std::uint32_t{300}));
+      for (int f = 0; f < 3; ++f)
+        o.submit_aic(filler, Args().scalar(std::uint32_t{300}));
       o.submit_aic(member, Args().blocks(4).sync_start());
     }
   });
@@ -112,11 +118,14 @@ TEST(Scheduling, SpmdBlocksSpreadOverClusters) {
 // Counts subtasks dispatched while the same core was still running the previous one.
 int staged_dispatches(const Trace& trace) {
   std::map<int, std::vector<const SubtaskEvent*>> by_core;
-  for (const SubtaskEvent& s : trace.subtasks) by_core[s.core].push_back(&s);
+  for (const SubtaskEvent& s : trace.subtasks)
+    by_core[s.core].push_back(&s);
   int staged = 0;
   for (auto& [core, events] : by_core) {
-    std::sort(events.begin(), events.end(), [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
-    for (std::size_t i = 1; i < events.size(); ++i) staged += events[i]->dispatch_ns < events[i - 1]->end_ns;
+    std::sort(events.begin(), events.end(),
+              [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
+    for (std::size_t i = 1; i < events.size(); ++i)
+      staged += events[i]->dispatch_ns < events[i - 1]->end_ns;
   }
   return staged;
 }
@@ -128,7 +137,8 @@ TEST(Scheduling, AicTasksArePreStagedIntoPendingSlotsOnlyWithThePolicy) {
     Runtime runtime(c);
     const KernelId k = runtime.kernels().add("busy", CoreType::aic, &busy);
     const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-      for (int i = 0; i < 50; ++i) o.submit_aic(k, Args().scalar(std::uint32_t{100}));
+      for (int i = 0; i < 50; ++i)
+        o.submit_aic(k, Args().scalar(std::uint32_t{100}));
     });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     const int staged = staged_dispatches(*r.trace);
@@ -140,7 +150,9 @@ TEST(Scheduling, AicTasksArePreStagedIntoPendingSlotsOnlyWithThePolicy) {
   }
 }
 
-void add_one(const KernelArgs& a) { ++a.tensor(0).data_as<std::int32_t>()[0]; }
+void add_one(const KernelArgs& a) {
+  ++a.tensor(0).data_as<std::int32_t>()[0];
+}
 
 TEST(Scheduling, RepeatedRunsReuseTheRuntimeAndAnEmptyGraphFinishes) {
   Runtime runtime(small(2, 1));
@@ -151,7 +163,8 @@ TEST(Scheduling, RepeatedRunsReuseTheRuntimeAndAnEmptyGraphFinishes) {
     args.inout(&counter, {1}, DType::i32);
     const RunResult r = runtime.run(
         [&](Orchestrator& o, const OrchestrationArgs& a) {
-          for (int i = 0; i < 30; ++i) o.submit_aiv(k, Args().inout(a.tensor(0)));
+          for (int i = 0; i < 30; ++i)
+            o.submit_aiv(k, Args().inout(a.tensor(0)));
         },
         args);
     ASSERT_TRUE(r.ok()) << r.status.to_string();
@@ -173,12 +186,14 @@ TEST(Scheduling, FullChipTopologyOnASmallHost) {
   const RunResult r = runtime.run(
       [&](Orchestrator& o, const OrchestrationArgs& a) {
         for (int round = 0; round < 20; ++round) {
-          for (std::uint32_t i = 0; i < 64; ++i) o.submit_aiv(k, Args().inout(a.tensor(0).view({1}, {i})));
+          for (std::uint32_t i = 0; i < 64; ++i)
+            o.submit_aiv(k, Args().inout(a.tensor(0).view({1}, {i})));
         }
       },
       args);
   ASSERT_TRUE(r.ok()) << r.status.to_string();
-  for (std::int32_t v : counters) ASSERT_EQ(v, 20);
+  for (std::int32_t v : counters)
+    ASSERT_EQ(v, 20);
 }
 
 }  // namespace

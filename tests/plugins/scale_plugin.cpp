@@ -8,7 +8,8 @@ void scale(const tmr::KernelArgs& args) {
   const float* in = args.tensor(0).data_as<float>();
   float* out = args.tensor(1).data_as<float>();
   const auto factor = args.scalar<float>(0);
-  for (std::uint64_t i = 0; i < args.tensor(0).elements(); ++i) out[i] = in[i] * factor;
+  for (std::uint64_t i = 0; i < args.tensor(0).elements(); ++i)
+    out[i] = in[i] * factor;
 }
 
 }  // namespace
@@ -26,8 +27,10 @@ TMR_PLUGIN_EXPORT void tmr_plugin_orchestrate(tmr::Orchestrator& o,
   constexpr std::uint32_t kTile = 64;
   for (std::uint32_t start = 0; start < x.dim(0); start += kTile) {
     TMR_SCOPE(o);
-    const tmr::Tensor tmp =
-        o.submit_aiv(k, tmr::Args().in(x.view({kTile}, {start})).out(tmr::TensorSpec({kTile}, tmr::DType::f32)).scalar(factor))[0];
+    const tmr::Tensor tmp = o.submit_aiv(k, tmr::Args()
+                                                .in(x.view({kTile}, {start}))
+                                                .out(tmr::TensorSpec({kTile}, tmr::DType::f32))
+                                                .scalar(factor))[0];
     o.submit_aiv(k, tmr::Args().in(tmp).out_existing(y.view({kTile}, {start})).scalar(1.0f));
   }
 }

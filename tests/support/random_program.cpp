@@ -30,7 +30,7 @@ bool boxes_overlap(const View& x, const View& y) {
 
 struct ArgOp {
   ArgTag tag;
-  View view;           // for out: buffer = the fresh buffer, view = whole
+  View view;  // for out: buffer = the fresh buffer, view = whole
   std::uint32_t fresh_rows = 0, fresh_cols = 0;
 };
 
@@ -112,8 +112,10 @@ class Generator {
     buffers_ = buffers;
     scopes_.push_back({});  // the outermost scope
     if (!shape_.top_level_tasks) open_scope();
-    for (int i = 0; i < shape_.operations; ++i) step();
-    while (scopes_.size() > 1) close_scope();
+    for (int i = 0; i < shape_.operations; ++i)
+      step();
+    while (scopes_.size() > 1)
+      close_scope();
     return std::move(ops_);
   }
 
@@ -133,7 +135,8 @@ class Generator {
     scopes_.push_back({});
   }
   void close_scope() {
-    for (int b : scopes_.back().fresh) live_.erase(std::remove(live_.begin(), live_.end(), b), live_.end());
+    for (int b : scopes_.back().fresh)
+      live_.erase(std::remove(live_.begin(), live_.end(), b), live_.end());
     scopes_.pop_back();
     ops_.push_back(make_op(OpKind::scope_end));
   }
@@ -244,7 +247,10 @@ class Generator {
         op.args.push_back(arg);
         continue;
       }
-      arg.tag = r < 0.55 ? ArgTag::in : r < 0.80 ? ArgTag::inout : r < 0.95 ? ArgTag::out_existing : ArgTag::no_dep;
+      arg.tag = r < 0.55   ? ArgTag::in
+                : r < 0.80 ? ArgTag::inout
+                : r < 0.95 ? ArgTag::out_existing
+                           : ArgTag::no_dep;
       arg.view = random_view(random_buffer());
       // Within one task, a written region must not overlap any other argument of the task:
       // the runtime orders tasks, not the accesses of one task.
@@ -283,9 +289,15 @@ std::uint32_t mask_of(const Op& op, bool (*pred)(ArgTag)) {
   }
   return mask;
 }
-bool is_read(ArgTag t) { return t == ArgTag::in; }
-bool is_write(ArgTag t) { return t == ArgTag::out || t == ArgTag::inout || t == ArgTag::out_existing; }
-bool is_modify(ArgTag t) { return t == ArgTag::inout; }
+bool is_read(ArgTag t) {
+  return t == ArgTag::in;
+}
+bool is_write(ArgTag t) {
+  return t == ArgTag::out || t == ArgTag::inout || t == ArgTag::out_existing;
+}
+bool is_modify(ArgTag t) {
+  return t == ArgTag::inout;
+}
 
 // ---------------------------------------------------------------- sequential reference
 
@@ -294,7 +306,8 @@ struct Host {
   std::vector<std::vector<std::int32_t>> data;
   std::int32_t& at(const View& v, std::uint32_t a, std::uint32_t b) {
     const auto [r, c] = v.raw(a, b);
-    return data[static_cast<std::size_t>(v.buffer)][r * shapes[static_cast<std::size_t>(v.buffer)].cols + c];
+    return data[static_cast<std::size_t>(v.buffer)]
+               [r * shapes[static_cast<std::size_t>(v.buffer)].cols + c];
   }
 };
 
@@ -343,31 +356,35 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
   host.data.resize(buffers.size());
   for (int b = 0; b < shape.buffers; ++b) {
     auto& d = host.data[static_cast<std::size_t>(b)];
-    d.resize(std::size_t{buffers[static_cast<std::size_t>(b)].rows} * buffers[static_cast<std::size_t>(b)].cols);
-    for (auto& x : d) x = static_cast<std::int32_t>(data_rng() % 1000);
+    d.resize(std::size_t{buffers[static_cast<std::size_t>(b)].rows} *
+             buffers[static_cast<std::size_t>(b)].cols);
+    for (auto& x : d)
+      x = static_cast<std::int32_t>(data_rng() % 1000);
   }
-  const std::vector<std::vector<std::int32_t>> initial(host.data.begin(), host.data.begin() + shape.buffers);
+  const std::vector<std::vector<std::int32_t>> initial(host.data.begin(),
+                                                       host.data.begin() + shape.buffers);
   std::vector<std::int32_t> expected_gets;
   for (const Op& op : ops) {
     switch (op.kind) {
       case OpKind::task:
         for (const ArgOp& arg : op.args) {
           if (arg.tag == ArgTag::out) {
-            host.data[static_cast<std::size_t>(arg.view.buffer)].assign(std::size_t{arg.fresh_rows} * arg.fresh_cols, 0);
+            host.data[static_cast<std::size_t>(arg.view.buffer)].assign(
+                std::size_t{arg.fresh_rows} * arg.fresh_cols, 0);
           }
         }
         reference_task(host, op);
         result.accesses.emplace_back();
         for (const ArgOp& arg : op.args) {
           if (arg.tag == ArgTag::no_dep) continue;
-          result.accesses.back().push_back(
-              {arg.view.buffer, arg.view.r0, arg.view.rows, arg.view.c0, arg.view.cols,
-               is_write(arg.tag)});
+          result.accesses.back().push_back({arg.view.buffer, arg.view.r0, arg.view.rows,
+                                            arg.view.c0, arg.view.cols, is_write(arg.tag)});
         }
         break;
       case OpKind::alloc: {
         const ArgOp& arg = op.args[0];
-        host.data[static_cast<std::size_t>(arg.view.buffer)].assign(std::size_t{arg.fresh_rows} * arg.fresh_cols, op.fill);
+        host.data[static_cast<std::size_t>(arg.view.buffer)].assign(
+            std::size_t{arg.fresh_rows} * arg.fresh_cols, op.fill);
         result.accesses.push_back({{arg.view.buffer, 0, arg.fresh_rows, 0, arg.fresh_cols, true}});
         break;
       }
@@ -387,9 +404,10 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
   result.buffers = initial;
   RunArgs run_args;
   for (int b = 0; b < shape.buffers; ++b) {
-    run_args.inout(result.buffers[static_cast<std::size_t>(b)].data(),
-                   {buffers[static_cast<std::size_t>(b)].rows, buffers[static_cast<std::size_t>(b)].cols},
-                   DType::i32);
+    run_args.inout(
+        result.buffers[static_cast<std::size_t>(b)].data(),
+        {buffers[static_cast<std::size_t>(b)].rows, buffers[static_cast<std::size_t>(b)].cols},
+        DType::i32);
   }
   const KernelRegistry& k = runtime.kernels();
   const KernelId aic_compute = k.id("prop_aic_compute");
@@ -397,81 +415,103 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
   const KernelId aic_noop = k.id("prop_aic_noop");
   const KernelId aiv_noop = k.id("prop_aiv_noop");
   std::ostringstream mismatch;
-  RunResult run = runtime.run([&](Orchestrator& o, const OrchestrationArgs& a) {
-    std::map<int, Tensor> tensors;
-    for (int b = 0; b < shape.buffers; ++b) tensors[b] = a.tensor(b);
-    auto make = [&](const View& v) {
-      Tensor t = tensors.at(v.buffer).view({v.rows, v.cols}, {v.r0, v.c0});
-      return v.transposed ? t.transpose(0, 1) : t;
-    };
-    std::size_t get_index = 0;
-    for (const Op& op : ops) {
-      switch (op.kind) {
-        case OpKind::scope_begin:
-          o.scope_begin();
-          break;
-        case OpKind::scope_end:
-          o.scope_end();
-          break;
-        case OpKind::alloc: {
-          const ArgOp& arg = op.args[0];
-          const TaskOutputs out = o.alloc(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32).fill(op.fill));
-          if (out.size() == 1) tensors[arg.view.buffer] = out[0];
-          break;
-        }
-        case OpKind::get: {
-          const auto value = o.get_tensor_data<std::int32_t>(make(op.element), {0, 0});
-          if (value != expected_gets[get_index]) {
-            mismatch << "get #" << get_index << " returned " << value << ", expected "
-                     << expected_gets[get_index] << "; ";
-          }
-          ++get_index;
-          break;
-        }
-        case OpKind::set:
-          o.set_tensor_data<std::int32_t>(make(op.element), {0, 0}, op.value);
-          break;
-        case OpKind::task: {
-          Args args;
-          for (const ArgOp& arg : op.args) {
-            switch (arg.tag) {
-              case ArgTag::in: args.in(make(arg.view)); break;
-              case ArgTag::inout: args.inout(make(arg.view)); break;
-              case ArgTag::out_existing: args.out_existing(make(arg.view)); break;
-              case ArgTag::no_dep: args.no_dep(make(arg.view)); break;
-              case ArgTag::out: args.out(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32)); break;
+  RunResult run = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        std::map<int, Tensor> tensors;
+        for (int b = 0; b < shape.buffers; ++b)
+          tensors[b] = a.tensor(b);
+        auto make = [&](const View& v) {
+          Tensor t = tensors.at(v.buffer).view({v.rows, v.cols}, {v.r0, v.c0});
+          return v.transposed ? t.transpose(0, 1) : t;
+        };
+        std::size_t get_index = 0;
+        for (const Op& op : ops) {
+          switch (op.kind) {
+            case OpKind::scope_begin:
+              o.scope_begin();
+              break;
+            case OpKind::scope_end:
+              o.scope_end();
+              break;
+            case OpKind::alloc: {
+              const ArgOp& arg = op.args[0];
+              const TaskOutputs out =
+                  o.alloc(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32).fill(op.fill));
+              if (out.size() == 1) tensors[arg.view.buffer] = out[0];
+              break;
+            }
+            case OpKind::get: {
+              const auto value = o.get_tensor_data<std::int32_t>(make(op.element), {0, 0});
+              if (value != expected_gets[get_index]) {
+                mismatch << "get #" << get_index << " returned " << value << ", expected "
+                         << expected_gets[get_index] << "; ";
+              }
+              ++get_index;
+              break;
+            }
+            case OpKind::set:
+              o.set_tensor_data<std::int32_t>(make(op.element), {0, 0}, op.value);
+              break;
+            case OpKind::task: {
+              Args args;
+              for (const ArgOp& arg : op.args) {
+                switch (arg.tag) {
+                  case ArgTag::in:
+                    args.in(make(arg.view));
+                    break;
+                  case ArgTag::inout:
+                    args.inout(make(arg.view));
+                    break;
+                  case ArgTag::out_existing:
+                    args.out_existing(make(arg.view));
+                    break;
+                  case ArgTag::no_dep:
+                    args.no_dep(make(arg.view));
+                    break;
+                  case ArgTag::out:
+                    args.out(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32));
+                    break;
+                }
+              }
+              args.scalar(op.salt)
+                  .scalar(mask_of(op, is_read))
+                  .scalar(mask_of(op, is_write))
+                  .scalar(mask_of(op, is_modify));
+              args.blocks(op.blocks).sync_start(op.sync_start);
+              MixKernels kernels;
+              switch (op.task_kind) {
+                case TaskKind::aic:
+                  kernels.aic = aic_compute;
+                  break;
+                case TaskKind::aiv:
+                  kernels.aiv0 = aiv_compute;
+                  break;
+                case TaskKind::mix_aic_aiv:
+                  kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
+                  kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
+                  break;
+                case TaskKind::mix_all:
+                  kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
+                  kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
+                  kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
+                  break;
+                case TaskKind::mix_aivs:
+                  kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
+                  kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
+                  break;
+              }
+              const TaskOutputs out = o.submit(kernels, args);
+              int produced = 0;
+              for (const ArgOp& arg : op.args) {
+                if (arg.tag == ArgTag::out && produced < out.size())
+                  tensors[arg.view.buffer] = out[produced++];
+              }
+              break;
             }
           }
-          args.scalar(op.salt).scalar(mask_of(op, is_read)).scalar(mask_of(op, is_write)).scalar(mask_of(op, is_modify));
-          args.blocks(op.blocks).sync_start(op.sync_start);
-          MixKernels kernels;
-          switch (op.task_kind) {
-            case TaskKind::aic: kernels.aic = aic_compute; break;
-            case TaskKind::aiv: kernels.aiv0 = aiv_compute; break;
-            case TaskKind::mix_aic_aiv:
-              kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
-              kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
-              break;
-            case TaskKind::mix_all:
-              kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
-              kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
-              kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
-              break;
-            case TaskKind::mix_aivs:
-              kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
-              kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
-              break;
-          }
-          const TaskOutputs out = o.submit(kernels, args);
-          int produced = 0;
-          for (const ArgOp& arg : op.args) {
-            if (arg.tag == ArgTag::out && produced < out.size()) tensors[arg.view.buffer] = out[produced++];
-          }
-          break;
         }
-      }
-    }
-  }, run_args);
+      },
+      run_args);
   result.status = run.status;
   result.trace = run.trace;
   result.mismatch = mismatch.str();
@@ -511,7 +551,8 @@ std::string check_trace_order(const ProgramResult& result) {
     for (std::size_t i = 0; i < j; ++i) {
       bool conflicting = false;
       for (const Access& x : result.accesses[i]) {
-        for (const Access& y : result.accesses[j]) conflicting |= conflict(x, y);
+        for (const Access& y : result.accesses[j])
+          conflicting |= conflict(x, y);
       }
       if (conflicting && first_start[j] < last_end[i]) {
         std::ostringstream out;

@@ -33,9 +33,9 @@ struct Access {
 
 struct ProgramResult {
   Status status;
-  std::vector<std::vector<std::int32_t>> buffers;     // runtime's final external buffers
-  std::vector<std::vector<std::int32_t>> reference;   // sequential execution's
-  std::vector<std::vector<Access>> accesses;          // per submitted task, by sequence
+  std::vector<std::vector<std::int32_t>> buffers;    // runtime's final external buffers
+  std::vector<std::vector<std::int32_t>> reference;  // sequential execution's
+  std::vector<std::vector<Access>> accesses;         // per submitted task, by sequence
   std::shared_ptr<const Trace> trace;
   std::string mismatch;  // element reads that disagreed with the reference, if any
   std::uint64_t tasks = 0;

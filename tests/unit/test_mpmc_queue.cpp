@@ -12,7 +12,8 @@ namespace {
 
 TEST(MpmcQueue, FifoAndBounded) {
   MpmcQueue<int> q(4);
-  for (int i = 0; i < 4; ++i) EXPECT_TRUE(q.try_push(i));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(q.try_push(i));
   EXPECT_FALSE(q.try_push(99));
   int v = -1;
   for (int i = 0; i < 4; ++i) {
@@ -31,7 +32,8 @@ TEST(MpmcQueue, EveryItemPoppedExactlyOnceUnderContention) {
   for (int p = 0; p < 2; ++p) {
     threads.emplace_back([&, p] {
       for (int i = 0; i < kPerProducer; ++i) {
-        while (!q.try_push(p * kPerProducer + i)) std::this_thread::yield();
+        while (!q.try_push(p * kPerProducer + i))
+          std::this_thread::yield();
       }
     });
   }
@@ -48,8 +50,10 @@ TEST(MpmcQueue, EveryItemPoppedExactlyOnceUnderContention) {
       }
     });
   }
-  for (auto& t : threads) t.join();
-  for (auto& s : seen) EXPECT_EQ(s.load(), 1);
+  for (auto& t : threads)
+    t.join();
+  for (auto& s : seen)
+    EXPECT_EQ(s.load(), 1);
 }
 
 }  // namespace

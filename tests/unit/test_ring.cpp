@@ -40,7 +40,8 @@ TEST(Ring, WindowAdmitsAtMostWindowMinusOneLiveTasks) {
 
 TEST(Ring, WatermarkOnlyPassesConsecutiveConsumedTasks) {
   Ring ring = make_ring(8, 1024);
-  for (int i = 0; i < 4; ++i) admit_published(ring, 0);
+  for (int i = 0; i < 4; ++i)
+    admit_published(ring, 0);
   consume(ring, 1);
   consume(ring, 2);
   EXPECT_FALSE(ring.try_advance());

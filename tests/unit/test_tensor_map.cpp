@@ -36,9 +36,11 @@ struct MapHarness {
     slot.state.store(TaskState::pending);
     std::set<std::uint32_t> producers;
     for (const auto& [t, kind] : accesses) {
-      map->lookup(make_region(t), kind, [&](TaskSlot*, TaskId id) { producers.insert(id.local()); });
+      map->lookup(make_region(t), kind,
+                  [&](TaskSlot*, TaskId id) { producers.insert(id.local()); });
     }
-    for (const auto& [t, kind] : accesses) map->insert(make_region(t), kind, &slot, slot.id, ring.info(local));
+    for (const auto& [t, kind] : accesses)
+      map->insert(make_region(t), kind, &slot, slot.id, ring.info(local));
     ring.publish(local);
     return producers;
   }
@@ -79,7 +81,8 @@ TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
         Box b{buffer, pick(0, kRows - 1), 0, pick(0, kCols - 1), 0, pick(0, 2) == 0};
         b.rows = pick(1, kRows - b.r0);
         b.cols = pick(1, kCols - b.c0);
-        Tensor t = Tensor::wrap(storage[static_cast<std::size_t>(buffer)].data(), {kRows, kCols}, DType::f32)
+        Tensor t = Tensor::wrap(storage[static_cast<std::size_t>(buffer)].data(), {kRows, kCols},
+                                DType::f32)
                        .view({b.rows, b.cols}, {b.r0, b.c0});
         if (pick(0, 5) == 0) t = t.transpose(0, 1);  // same region, strided view
         accesses.emplace_back(t, b.write ? AccessKind::write : AccessKind::read);
@@ -103,7 +106,8 @@ TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
       for (int i = 0; i < j; ++i) {
         bool c = false;
         for (const Box& x : boxes[i]) {
-          for (const Box& y : boxes[j]) c |= conflict(x, y);
+          for (const Box& y : boxes[j])
+            c |= conflict(x, y);
         }
         if (c) {
           EXPECT_TRUE(reach[j][i]) << "program " << program << ": task " << j
@@ -121,7 +125,8 @@ TEST(TensorMap, NoHitIsDroppedWithManyReaders) {
   std::vector<float> data(64);
   MapHarness h;
   const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
-  for (int i = 0; i < 500; ++i) h.submit({{whole.view({8}, {8}), AccessKind::read}});
+  for (int i = 0; i < 500; ++i)
+    h.submit({{whole.view({8}, {8}), AccessKind::read}});
   const auto producers = h.submit({{whole, AccessKind::write}});
   EXPECT_EQ(producers.size(), 500u);  // WAR on every reader
 }
@@ -130,7 +135,8 @@ TEST(TensorMap, CoveringWriteSupersedesOlderEntries) {
   std::vector<float> data(64);
   MapHarness h;
   const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
-  for (int i = 0; i < 8; ++i) h.submit({{whole.view({8}, {8u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
+  for (int i = 0; i < 8; ++i)
+    h.submit({{whole.view({8}, {8u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
   EXPECT_EQ(h.submit({{whole, AccessKind::write}}).size(), 8u);
   EXPECT_EQ(h.map->live_entries(), 1u);  // the 8 block writes are covered
   const auto after = h.submit({{whole.view({8}, {0}), AccessKind::read}});
@@ -142,7 +148,8 @@ TEST(TensorMap, DifferentVersionsAreAlwaysOrdered) {
   MapHarness h;
   const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
   h.submit({{whole.view({8}, {0}), AccessKind::write}});
-  const auto disjoint_new_version = h.submit({{whole.view({8}, {32}).with_version(1), AccessKind::read}});
+  const auto disjoint_new_version =
+      h.submit({{whole.view({8}, {32}).with_version(1), AccessKind::read}});
   EXPECT_EQ(disjoint_new_version, (std::set<std::uint32_t>{0}));
 }
 
@@ -162,13 +169,16 @@ TEST(TensorMap, LookupsDoNotScanEveryLiveView) {
   std::vector<float> data(std::size_t{kBlocks} * kBlock);
   MapHarness h;
   const Tensor cache = Tensor::wrap(data.data(), {kBlocks, kBlock}, DType::f32);
-  for (std::uint32_t b = 0; b < kBlocks; ++b) h.submit({{cache.view({1, kBlock}, {b, 0}), AccessKind::write}});
+  for (std::uint32_t b = 0; b < kBlocks; ++b)
+    h.submit({{cache.view({1, kBlock}, {b, 0}), AccessKind::write}});
   const std::uint64_t visited_before = h.map->stats().entries_visited;
   for (std::uint32_t b = 0; b < 1000; ++b) {
-    const auto producers = h.submit({{cache.view({1, kBlock}, {(b * 7919) % kBlocks, 0}), AccessKind::read}});
+    const auto producers =
+        h.submit({{cache.view({1, kBlock}, {(b * 7919) % kBlocks, 0}), AccessKind::read}});
     ASSERT_EQ(producers.size(), 1u);
   }
-  const double per_lookup = static_cast<double>(h.map->stats().entries_visited - visited_before) / 1000.0;
+  const double per_lookup =
+      static_cast<double>(h.map->stats().entries_visited - visited_before) / 1000.0;
   EXPECT_LT(per_lookup, 8.0) << "a lookup visited " << per_lookup << " entries on average";
 }
 
@@ -176,9 +186,11 @@ TEST(TensorMap, RetiredTasksAreSkippedAndTheirEntriesFreed) {
   std::vector<float> data(64);
   MapHarness h;
   const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
-  for (int i = 0; i < 4; ++i) h.submit({{whole.view({4}, {4u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
+  for (int i = 0; i < 4; ++i)
+    h.submit({{whole.view({4}, {4u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
   Ring& ring = *h.rings[0];
-  for (std::uint32_t i = 0; i < 2; ++i) ring.slot(i).state.store(TaskState::consumed);
+  for (std::uint32_t i = 0; i < 2; ++i)
+    ring.slot(i).state.store(TaskState::consumed);
   ASSERT_TRUE(ring.try_advance());
   EXPECT_EQ(ring.retired(), 2u);
   EXPECT_EQ(h.submit({{whole, AccessKind::read}}), (std::set<std::uint32_t>{2, 3}));

@@ -60,13 +60,15 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine) : engine_(engine) {
 ThreadsPlatform::~ThreadsPlatform() {
   shutdown_.store(true, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
-  for (std::thread& t : schedulers_) t.join();
+  for (std::thread& t : schedulers_)
+    t.join();
   for (int core = 0; core < engine_.core_count(); ++core) {
     Mailbox& m = engine_.mailbox(core);
     m.dispatch.store(kExitToken, std::memory_order_seq_cst);
     futex_wake_all(m.dispatch);
   }
-  for (std::thread& t : cores_) t.join();
+  for (std::thread& t : cores_)
+    t.join();
 }
 
 std::uint64_t ThreadsPlatform::now_ns() const {
@@ -199,7 +201,8 @@ void ThreadsPlatform::scheduler_main(int thread) {
       // Park. While parked this thread does not count as awake, so new work wakes it.
       awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
       const std::uint32_t key = scheduler_bell_.prepare_wait();
-      const bool stopping = stop_requested_.load(std::memory_order_seq_cst) && scheduler.idle(thread);
+      const bool stopping =
+          stop_requested_.load(std::memory_order_seq_cst) && scheduler.idle(thread);
       if (stopping || scheduler.step(thread)) {
         scheduler_bell_.cancel_wait();
         awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
