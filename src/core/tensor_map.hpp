@@ -234,7 +234,7 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
       }
     }
   }
-  erase_buffer_if_empty(info);
+  if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
 }
 
 }  // namespace tmr::detail
