@@ -2,12 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/problem.hpp"
 #include "tmr/error.hpp"
+#include "tmr/trace.hpp"
 
 namespace tmr::cli {
 
@@ -28,7 +30,8 @@ struct CaseResult {
   int failed_rounds = 0;
   // The checks of the first failing round, or of the last round when all passed.
   std::vector<examples::OutputCheck> checks;
-  std::optional<Status> error;  // the run (or preparing it) failed
+  std::optional<Status> error;         // the run (or preparing it) failed
+  std::shared_ptr<const Trace> trace;  // the first round's events, when recording
 
   bool passed() const { return !error && failed_rounds == 0; }
 };

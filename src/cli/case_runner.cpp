@@ -25,6 +25,7 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example, std::siz
         result.error = run.status;
         break;
       }
+      if (round == 0) result.trace = run.trace;
       result.tasks_submitted = run.stats.tasks_submitted;
       result.inline_tasks = run.stats.inline_tasks;
       result.rounds.push_back(

@@ -7,6 +7,7 @@
 
 #include "cli/case_runner.hpp"
 #include "cli/json_report.hpp"
+#include "cli/profile_outputs.hpp"
 #include "cli/text_report.hpp"
 #include "common/catalog.hpp"
 #include "tmr/runtime.hpp"
@@ -86,6 +87,7 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
       // Each scheduler thread owns at least one cluster: a small --clusters alone still works.
       config.scheduler_threads = std::min(config.scheduler_threads, config.clusters);
     }
+    if (options.profiling()) config.record_events = true;
     config.validate();
     example->register_kernels(kernels);
     // One runtime (one set of worker threads) for every case and round of this command.
@@ -97,8 +99,13 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
 
   print_run_header(out, options, config);
   std::vector<CaseResult> results;
+  bool outputs_written = true;
   for (const std::size_t index : cases) {
     results.push_back(run_case(*runtime, *example, index, options, out));
+    if (options.profiling()) {
+      outputs_written &= write_profile_outputs(results.back(), options, runtime->kernels(),
+                                               cases.size() > 1, out, err);
+    }
   }
   print_final_summary(out, results);
   if (!options.json_path.empty()) {
@@ -111,7 +118,7 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
   }
   const bool all_passed =
       std::all_of(results.begin(), results.end(), [](const CaseResult& r) { return r.passed(); });
-  return all_passed ? kExitPass : kExitFail;
+  return all_passed && outputs_written ? kExitPass : kExitFail;
 }
 
 }  // namespace tmr::cli

@@ -40,6 +40,15 @@ int main(int argc, char** argv) {
           ->check(CLI::Range(1, tmr::kMaxSchedulerThreads));
   run->add_flag("--skip-golden", options.skip_golden, "Do not check against the golden");
   run->add_option("--json", options.json_path, "Also write the results as JSON to this file");
+  run->add_option("--trace", options.trace_path,
+                  "Write the first round's Chrome/Perfetto trace (JSON) to this file");
+  run->add_option("--swimlane", options.swimlane_path,
+                  "Write the first round's SVG swimlane (cores x time) to this file");
+  run->add_option("--graph", options.graph_path,
+                  "Write the first round's task dependency graph (Graphviz DOT) to this file");
+  run->add_flag("--stats", options.stats,
+                "Print per-kernel statistics, core utilisation and the critical path of the "
+                "first round");
   // A test hook: proves that a wrong output is reported as FAIL with a non-zero exit.
   run->add_flag("--corrupt-output", options.corrupt_output)->group("");
 

@@ -18,8 +18,17 @@ struct RunOptions {
   std::optional<int> clusters;
   std::optional<int> scheduler_threads;
   bool skip_golden = false;
-  std::string json_path;        // empty: no JSON
+  std::string json_path;  // empty: no JSON
+  // Profile outputs of the first round (each sets RuntimeConfig::record_events); empty: none.
+  std::string trace_path;       // Chrome/Perfetto trace-event JSON
+  std::string swimlane_path;    // SVG swimlane
+  std::string graph_path;       // DOT dependency graph
+  bool stats = false;           // print the per-kernel statistics table
   bool corrupt_output = false;  // test hook: disturb one output element after each round
+
+  bool profiling() const {
+    return stats || !trace_path.empty() || !swimlane_path.empty() || !graph_path.empty();
+  }
 };
 
 }  // namespace tmr::cli

@@ -233,36 +233,4 @@ void TensorMap::release_task(Ring::SlotInfo& info) {
   info.entries = nullptr;
 }
 
-bool TensorMap::overlaps(const Query& q, const MapEntry& e) {
-  // Different versions of one buffer are always ordered (the user's explicit override).
-  if (q.tensor->version() != e.region.version()) return true;
-  if (q.hi <= e.lo || e.hi <= q.lo) return false;
-  const Tensor& t = *q.tensor;
-  if (!t.same_layout(e.region)) return true;  // byte ranges overlap; layouts differ: be safe
-  if (t.ndims() == 1) return true;            // one dimension: the byte test was exact
-  for (int r = 0; r < t.ndims(); ++r) {
-    const std::uint64_t a0 = t.box_offset(r);
-    const std::uint64_t a1 = a0 + t.box_extent(r);
-    const std::uint64_t b0 = e.region.box_offset(r);
-    const std::uint64_t b1 = b0 + e.region.box_extent(r);
-    if (a1 <= b0 || b1 <= a0) return false;
-  }
-  return true;
-}
-
-bool TensorMap::covers(const Query& q, const MapEntry& e) {
-  const Tensor& t = *q.tensor;
-  if (t.version() != e.region.version()) return false;
-  if (t.same_layout(e.region)) {
-    for (int r = 0; r < t.ndims(); ++r) {
-      const std::uint64_t a0 = t.box_offset(r);
-      const std::uint64_t b0 = e.region.box_offset(r);
-      if (b0 < a0 || b0 + e.region.box_extent(r) > a0 + t.box_extent(r)) return false;
-    }
-    return true;
-  }
-  // A contiguous write covering every byte the entry touched supersedes it whatever its layout.
-  return t.is_contiguous() && q.lo <= e.lo && e.hi <= q.hi;
-}
-
 }  // namespace tmr::detail

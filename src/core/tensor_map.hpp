@@ -138,7 +138,9 @@ class TensorMap {
                               (cell * 0xD6E8FEB86659FD93ull);
     return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> bucket_shift_);
   }
-  bool dead(const MapEntry& e) const { return rings_[e.task_id.ring()]->is_retired(e.task_id); }
+  bool dead(const MapEntry& e, const std::uint32_t* retired) const {
+    return e.task_id.local() < retired[e.task_id.ring()];
+  }
   void unlink(MapEntry& e);
   MapEntry* allocate_entry();
   void free_entry(MapEntry* e);
@@ -146,7 +148,8 @@ class TensorMap {
   static bool covers(const Query& q, const MapEntry& e);
   // Returns true when the entry should be reported.
   template <class Visit>
-  void check(const Query& q, MapEntry& e, bool drop_covered, Visit& visit);
+  void check(const Query& q, MapEntry& e, bool drop_covered, const std::uint32_t* retired,
+             Visit& visit);
 
   static constexpr std::uint32_t kScanBelow = 4;
   Ring* rings_[kRingCount] = {};
@@ -171,10 +174,56 @@ class TensorMap {
 
 // ---------------------------------------------------------------- inline hot path
 
+// Same buffer (the caller matched it), so the same raw layout means an exact box comparison.
+inline bool same_layout(const Tensor& a, const Tensor& b) {
+  if (a.layout_offset() != b.layout_offset() || a.ndims() != b.ndims() || a.dtype() != b.dtype()) {
+    return false;
+  }
+  for (int r = 0; r < a.ndims(); ++r) {
+    if (a.raw_dim(r) != b.raw_dim(r)) return false;
+  }
+  return true;
+}
+
+inline bool TensorMap::overlaps(const Query& q, const MapEntry& e) {
+  // Different versions of one buffer are always ordered (the user's explicit override).
+  if (q.tensor->version() != e.region.version()) return true;
+  if (q.hi <= e.lo || e.hi <= q.lo) return false;
+  const Tensor& t = *q.tensor;
+  if (!same_layout(t, e.region)) return true;  // byte ranges overlap; layouts differ: be safe
+  // One dimension, or the same first and last element (hence the same box): the byte test is exact.
+  if (t.ndims() == 1 || (q.lo == e.lo && q.hi == e.hi)) return true;
+  for (int r = 0; r < t.ndims(); ++r) {
+    const std::uint64_t a0 = t.box_offset(r);
+    const std::uint64_t a1 = a0 + t.box_extent(r);
+    const std::uint64_t b0 = e.region.box_offset(r);
+    const std::uint64_t b1 = b0 + e.region.box_extent(r);
+    if (a1 <= b0 || b1 <= a0) return false;
+  }
+  return true;
+}
+
+inline bool TensorMap::covers(const Query& q, const MapEntry& e) {
+  const Tensor& t = *q.tensor;
+  if (t.version() != e.region.version() || e.lo < q.lo || q.hi < e.hi) return false;
+  if (same_layout(t, e.region)) {
+    if (q.lo == e.lo && q.hi == e.hi) return true;
+    for (int r = 0; r < t.ndims(); ++r) {
+      const std::uint64_t a0 = t.box_offset(r);
+      const std::uint64_t b0 = e.region.box_offset(r);
+      if (b0 < a0 || b0 + e.region.box_extent(r) > a0 + t.box_extent(r)) return false;
+    }
+    return true;
+  }
+  // A contiguous write covering every byte the entry touched supersedes it whatever its layout.
+  return t.is_contiguous();
+}
+
 template <class Visit>
-void TensorMap::check(const Query& q, MapEntry& e, bool drop_covered, Visit& visit) {
+void TensorMap::check(const Query& q, MapEntry& e, bool drop_covered, const std::uint32_t* retired,
+                      Visit& visit) {
   ++stats_.entries_visited;
-  if (dead(e)) {
+  if (dead(e, retired)) {
     unlink(e);
     return;
   }
@@ -190,6 +239,11 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
   BufferInfo* const info = find_buffer(q.address, q.owner);
   if (info == nullptr) return;
   const std::uint32_t version = q.tensor->version();
+  // The watermarks only grow: a snapshot may call a just-retired entry live, which costs at
+  // most an edge to a finished task.
+  std::uint32_t retired[kRingCount];
+  for (int r = 0; r < ring_count_; ++r)
+    retired[r] = rings_[r]->retired();
   const bool any_version = version != info->min_version || info->min_version != info->max_version;
   const bool is_write = kind == AccessKind::write;
   for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
@@ -210,7 +264,7 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
     if (any_version || cells > info->total[entry_kind]) {
       for (MapEntry* e = info->list[entry_kind]; e != nullptr;) {
         MapEntry* const next = e->list_next;
-        check(q, *e, is_write, visit);
+        check(q, *e, is_write, retired, visit);
         e = next;
       }
       continue;
@@ -227,7 +281,7 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
         for (MapEntry* e = buckets_[b]; e != nullptr;) {
           MapEntry* const next = e->chain_next;
           if (e->buffer == info && e->kind == entry_kind && e->size_class == c && e->cell == cell) {
-            check(q, *e, is_write, visit);
+            check(q, *e, is_write, retired, visit);
           }
           e = next;
         }

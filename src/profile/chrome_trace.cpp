@@ -12,7 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
+double us(std::uint64_t ns) {
+  return static_cast<double>(ns) / 1e3;
+}
 
 // Where a flow arrow attaches: a lane and a time inside one of its complete events.
 struct Anchor {
@@ -23,14 +25,17 @@ struct Anchor {
 
 // The middle of [begin, end]: strictly inside a non-empty slice, so viewers bind the flow event
 // to that slice and not to a neighbour that ends or starts at the same instant.
-std::uint64_t middle(std::uint64_t begin, std::uint64_t end) { return begin + (end - begin) / 2; }
+std::uint64_t middle(std::uint64_t begin, std::uint64_t end) {
+  return begin + (end - begin) / 2;
+}
 
 json metadata(const char* what, int pid, int tid, const std::string& name) {
   return {{"ph", "M"}, {"name", what}, {"pid", pid}, {"tid", tid}, {"args", {{"name", name}}}};
 }
 
 json sort_index(const char* what, int pid, int tid, int index) {
-  return {{"ph", "M"}, {"name", what}, {"pid", pid}, {"tid", tid}, {"args", {{"sort_index", index}}}};
+  return {
+      {"ph", "M"}, {"name", what}, {"pid", pid}, {"tid", tid}, {"args", {{"sort_index", index}}}};
 }
 
 }  // namespace
@@ -44,8 +49,8 @@ void write_chrome_trace(std::ostream& out, const Trace& trace, const KernelRegis
   events.push_back(metadata("thread_name", kRuntimeProcess, kOrchestratorThread, "orchestrator"));
   events.push_back(sort_index("thread_sort_index", kRuntimeProcess, kOrchestratorThread, 0));
   for (int t = 0; t < trace.scheduler_threads; ++t) {
-    events.push_back(
-        metadata("thread_name", kRuntimeProcess, scheduler_tid(t), "scheduler " + std::to_string(t)));
+    events.push_back(metadata("thread_name", kRuntimeProcess, scheduler_tid(t),
+                              "scheduler " + std::to_string(t)));
     events.push_back(sort_index("thread_sort_index", kRuntimeProcess, scheduler_tid(t), 1 + t));
   }
   for (int c = 0; c < trace.clusters; ++c) {
@@ -93,34 +98,44 @@ void write_chrome_trace(std::ostream& out, const Trace& trace, const KernelRegis
     const int pid = cluster_pid(s.cluster);
     const int tid = lane_in_cluster(s, trace.clusters);
     const KernelId kernel = s.slot < 3 ? task.kernels[s.slot] : kNoKernel;
-    events.push_back({{"ph", "X"},
-                      {"name", label},
-                      {"cat", s.core_type == CoreType::aic ? "aic" : "aiv"},
-                      {"pid", pid},
-                      {"tid", tid},
-                      {"ts", us(s.start_ns)},
-                      {"dur", us(s.end_ns - s.start_ns)},
-                      {"args",
-                       {{"kernel", kernel_name(kernels, kernel)},
-                        {"sequence", s.task_sequence},
-                        {"block", s.block},
-                        {"blocks", task.block_count},
-                        {"core", s.core},
-                        {"scheduler_thread", s.scheduler_thread},
-                        {"start_ns", s.start_ns},
-                        {"end_ns", s.end_ns},
-                        {"ready_us", us(task.ready_ns)},
-                        {"dispatch_us", us(s.dispatch_ns)},
-                        {"retire_us", us(s.retire_ns)},
-                        {"head_ns", static_cast<double>(s.start_ns) - static_cast<double>(s.dispatch_ns)},
-                        {"tail_ns", static_cast<double>(s.retire_ns) - static_cast<double>(s.end_ns)}}}});
+    events.push_back(
+        {{"ph", "X"},
+         {"name", label},
+         {"cat", s.core_type == CoreType::aic ? "aic" : "aiv"},
+         {"pid", pid},
+         {"tid", tid},
+         {"ts", us(s.start_ns)},
+         {"dur", us(s.end_ns - s.start_ns)},
+         {"args",
+          {{"kernel", kernel_name(kernels, kernel)},
+           {"sequence", s.task_sequence},
+           {"block", s.block},
+           {"blocks", task.block_count},
+           {"core", s.core},
+           {"scheduler_thread", s.scheduler_thread},
+           {"start_ns", s.start_ns},
+           {"end_ns", s.end_ns},
+           {"ready_us", us(task.ready_ns)},
+           {"dispatch_us", us(s.dispatch_ns)},
+           {"retire_us", us(s.retire_ns)},
+           {"head_ns", static_cast<double>(s.start_ns) - static_cast<double>(s.dispatch_ns)},
+           {"tail_ns", static_cast<double>(s.retire_ns) - static_cast<double>(s.end_ns)}}}});
     const int sched = scheduler_tid(s.scheduler_thread);
     const std::string where = " -> " + short_lane_name(s.cluster, tid);
-    events.push_back({{"ph", "i"}, {"s", "t"}, {"name", "dispatch " + label + where},
-                      {"cat", "dispatch"}, {"pid", kRuntimeProcess}, {"tid", sched},
+    events.push_back({{"ph", "i"},
+                      {"s", "t"},
+                      {"name", "dispatch " + label + where},
+                      {"cat", "dispatch"},
+                      {"pid", kRuntimeProcess},
+                      {"tid", sched},
                       {"ts", us(s.dispatch_ns)}});
-    events.push_back({{"ph", "i"}, {"s", "t"}, {"name", "retire " + label}, {"cat", "retire"},
-                      {"pid", kRuntimeProcess}, {"tid", sched}, {"ts", us(s.retire_ns)}});
+    events.push_back({{"ph", "i"},
+                      {"s", "t"},
+                      {"name", "retire " + label},
+                      {"cat", "retire"},
+                      {"pid", kRuntimeProcess},
+                      {"tid", sched},
+                      {"ts", us(s.retire_ns)}});
 
     const std::uint64_t seq = s.task_sequence;
     const Anchor here{pid, tid, middle(s.start_ns, s.end_ns)};
@@ -144,11 +159,21 @@ void write_chrome_trace(std::ostream& out, const Trace& trace, const KernelRegis
       ++flow_id;
       const Anchor& from = anchor_out[producer];
       const Anchor& to = anchor_in[i];
-      events.push_back({{"ph", "s"}, {"id", flow_id}, {"name", "dependency"}, {"cat", "dependency"},
-                        {"pid", from.pid}, {"tid", from.tid}, {"ts", us(from.ts_ns)},
+      events.push_back({{"ph", "s"},
+                        {"id", flow_id},
+                        {"name", "dependency"},
+                        {"cat", "dependency"},
+                        {"pid", from.pid},
+                        {"tid", from.tid},
+                        {"ts", us(from.ts_ns)},
                         {"args", {{"producer", producer}, {"consumer", task.sequence}}}});
-      events.push_back({{"ph", "f"}, {"bp", "e"}, {"id", flow_id}, {"name", "dependency"},
-                        {"cat", "dependency"}, {"pid", to.pid}, {"tid", to.tid},
+      events.push_back({{"ph", "f"},
+                        {"bp", "e"},
+                        {"id", flow_id},
+                        {"name", "dependency"},
+                        {"cat", "dependency"},
+                        {"pid", to.pid},
+                        {"tid", to.tid},
                         {"ts", us(to.ts_ns)},
                         {"args", {{"producer", producer}, {"consumer", task.sequence}}}});
     }

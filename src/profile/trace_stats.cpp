@@ -145,8 +145,8 @@ void print_trace_stats(std::ostream& out, const TraceStats& stats) {
   out << format_line("  %-20s %-4s %7s %9s %9s %9s %10s %8s %8s\n", "kernel", "core", "count",
                      "mean_us", "p50_us", "p99_us", "ready_us", "head_us", "tail_us");
   for (const KernelStats& k : stats.kernels) {
-    out << format_line("  %-20s %-4s %7llu %9.2f %9.2f %9.2f %10.2f %8.2f %8.2f\n",
-                       k.name.c_str(), k.core_type == CoreType::aic ? "AIC" : "AIV",
+    out << format_line("  %-20s %-4s %7llu %9.2f %9.2f %9.2f %10.2f %8.2f %8.2f\n", k.name.c_str(),
+                       k.core_type == CoreType::aic ? "AIC" : "AIV",
                        static_cast<unsigned long long>(k.count), k.mean_exec_ns / 1e3,
                        k.p50_exec_ns / 1e3, k.p99_exec_ns / 1e3, k.mean_ready_ns / 1e3,
                        k.mean_head_ns / 1e3, k.mean_tail_ns / 1e3);
@@ -160,8 +160,7 @@ void print_trace_stats(std::ostream& out, const TraceStats& stats) {
   const double makespan = static_cast<double>(stats.makespan_ns);
   out << format_line(
       "  critical path: %.2f us over %zu tasks; makespan %.2f us (critical path %.1f%% of it)\n",
-      static_cast<double>(stats.critical_path_ns) / 1e3, stats.critical_path.size(),
-      makespan / 1e3,
+      static_cast<double>(stats.critical_path_ns) / 1e3, stats.critical_path.size(), makespan / 1e3,
       makespan > 0 ? 100.0 * static_cast<double>(stats.critical_path_ns) / makespan : 0.0);
 }
 
