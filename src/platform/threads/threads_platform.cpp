@@ -16,9 +16,10 @@ namespace {
 
 constexpr std::uint64_t kParkTimeoutNs = 50'000'000;  // a parked thread re-checks every 50 ms
 
-// Names show in top, perf and gdb: "tmr-core-12", "tmr-sched-0".
-void name_this_thread(const std::string& name) {
-  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+// Names show in top, perf and gdb: "tmr-core-12", "tmr-sched-0". Set by the creator, so every
+// thread is named by the time the platform's constructor returns.
+void name_thread(std::thread& thread, const std::string& name) {
+  pthread_setname_np(thread.native_handle(), name.substr(0, 15).c_str());
 }
 
 }  // namespace
@@ -51,9 +52,11 @@ class ThreadsPlatform::Backoff {
 ThreadsPlatform::ThreadsPlatform(Engine& engine) : engine_(engine) {
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] { core_main(core); });
+    name_thread(cores_.back(), "tmr-core-" + std::to_string(core));
   }
   for (int t = 0; t < engine.config().scheduler_threads; ++t) {
     schedulers_.emplace_back([this, t] { scheduler_main(t); });
+    name_thread(schedulers_.back(), "tmr-sched-" + std::to_string(t));
   }
 }
 
@@ -129,7 +132,6 @@ void ThreadsPlatform::notify_core(Mailbox& mailbox) {
 }
 
 void ThreadsPlatform::core_main(int core) {
-  name_this_thread("tmr-core-" + std::to_string(core));
   Mailbox& m = engine_.mailbox(core);
   const bool timestamps = engine_.recording();
   std::uint32_t last = kIdleToken;
@@ -172,7 +174,6 @@ void ThreadsPlatform::core_main(int core) {
 }
 
 void ThreadsPlatform::scheduler_main(int thread) {
-  name_this_thread("tmr-sched-" + std::to_string(thread));
   Scheduler& scheduler = engine_.scheduler();
   std::uint32_t seen = 0;
   const std::uint32_t spin_limit = engine_.config().spin_before_park;
