@@ -58,9 +58,13 @@ Status Engine::error() const {
   return error_;
 }
 
-void Engine::report_kernel_exception(const std::string& kernel, const std::string& what) {
+void Engine::report_kernel_exception(KernelId kernel, TaskId task, std::uint32_t block,
+                                     const std::string& what) {
+  const KernelInfo* info = kernels_.find(kernel);
+  const std::string name = info != nullptr ? info->name : "#" + std::to_string(kernel);
   latch_error(ErrorCode::kernel_exception,
-              "a kernel on an " + kernel + " core threw: " + what +
+              "kernel '" + name + "' threw in task r" + std::to_string(task.ring()) + ":" +
+                  std::to_string(task.local()) + " block " + std::to_string(block) + ": " + what +
                   "; kernels must not throw — fix the kernel or validate its inputs in the "
                   "orchestration");
 }

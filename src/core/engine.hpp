@@ -78,7 +78,8 @@ class Engine {
     return kernel_tasks_completed_.load(std::memory_order_acquire);
   }
   // Platforms call this when a kernel throws.
-  void report_kernel_exception(const std::string& kernel, const std::string& what);
+  void report_kernel_exception(KernelId kernel, TaskId task, std::uint32_t block,
+                               const std::string& what);
 
  private:
   void reset_for_run();

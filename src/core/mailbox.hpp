@@ -26,6 +26,8 @@ inline std::uint32_t next_token(std::uint32_t token) {
 struct DispatchPayload {
   KernelFn fn = nullptr;
   const TaskRecord* record = nullptr;
+  KernelId kernel = kNoKernel;  // for error messages
+  TaskId task;
   std::uint32_t block_index = 0;
   std::uint32_t block_count = 1;
   std::uint32_t sub_block = 0;

@@ -334,7 +334,7 @@ bool Scheduler::dispatch_shape(int thread, TaskShape shape) {
         progress = true;
         continue;
       }
-      start_cohort(thread, task);
+      start_cohort(task);
       return true;
     }
     int unit = find_unit(thread, *task, false);
@@ -415,6 +415,8 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   DispatchPayload& p = c.mailbox->payload[c.token & 1];
   p.fn = task->record->fns[slot];
   p.record = task->record;
+  p.kernel = task->record->kernels[slot];
+  p.task = task->id;
   p.block_index = block;
   p.block_count = task->block_count;
   p.sub_block = sub_block;
@@ -433,7 +435,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
 
 // ---------------------------------------------------------------- start-together cohorts
 
-void Scheduler::start_cohort(int thread, TaskSlot* task) {
+void Scheduler::start_cohort(TaskSlot* task) {
   std::lock_guard lock(cohort_.mutex);
   if (cohort_.active.load(std::memory_order_relaxed)) {
     push_back_global(task);  // one cohort at a time; retry later
@@ -446,7 +448,6 @@ void Scheduler::start_cohort(int thread, TaskSlot* task) {
   cohort_.finished_threads.store(0, std::memory_order_relaxed);
   cohort_.generation.fetch_add(1, std::memory_order_release);
   cohort_.active.store(true, std::memory_order_release);
-  (void)thread;
   engine_.platform().notify_schedulers();
 }
 

@@ -96,7 +96,7 @@ class Scheduler {
   bool dispatch_shape(int thread, TaskShape shape);
   bool dispatch_pending(int thread, TaskShape shape);
   bool cohort_step(int thread);
-  void start_cohort(int thread, TaskSlot* task);
+  void start_cohort(TaskSlot* task);
   // Free "units" of a shape on this thread: clusters (AIC, MIX) or AIV cores.
   int find_unit(int thread, const TaskSlot& task, bool for_pending) const;
   int count_free_units(int thread, const TaskSlot& task) const;

@@ -143,6 +143,7 @@ TEST_F(Fixture, KernelExceptionFailsTheRunAndSkipsCopyBack) {
       args);
   EXPECT_EQ(r.status.code, ErrorCode::kernel_exception);
   EXPECT_NE(r.status.message.find("bad tile"), std::string::npos);
+  EXPECT_NE(r.status.message.find("'thrower'"), std::string::npos) << r.status.message;
   EXPECT_EQ(y[0], -1.0f) << "outputs must not be copied back after an error";
   expect_healthy();
 }

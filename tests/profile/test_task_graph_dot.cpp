@@ -1,6 +1,7 @@
 // The DOT graph of a hand-built trace: one node per task coloured by kind, the expected edges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "profile/sample_traces.hpp"

@@ -159,9 +159,9 @@ void ThreadsPlatform::core_main(int core) {
       job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
                         job.block_index, job.block_count, job.sub_block, job.cluster));
     } catch (const std::exception& e) {
-      engine_.report_kernel_exception(core_type_name(m.type).data(), e.what());
+      engine_.report_kernel_exception(job.kernel, job.task, job.block_index, e.what());
     } catch (...) {
-      engine_.report_kernel_exception(core_type_name(m.type).data(), "unknown exception");
+      engine_.report_kernel_exception(job.kernel, job.task, job.block_index, "unknown exception");
     }
     if (timestamps) {
       payload.start_ns = start;
