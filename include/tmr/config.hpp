@@ -25,7 +25,11 @@ struct DualSlotPolicy {
   bool mix = false;
 };
 
+// Where cores run: OS threads executing real kernels, or a virtual-time model of a whole chip.
+enum class PlatformKind : std::uint8_t { threads, sim };
+
 struct RuntimeConfig {
+  PlatformKind platform = PlatformKind::threads;
   int clusters = 24;          // each cluster = 1 AIC + 2 AIV cores
   int scheduler_threads = 3;  // each owns a disjoint set of clusters
   RingConfig ring;

@@ -5,7 +5,6 @@
 
 #include "core/cycle_clock.hpp"
 #include "core/orchestrator_core.hpp"
-#include "platform/threads/threads_platform.hpp"
 
 namespace tmr::detail {
 
@@ -34,7 +33,7 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
   }
   scheduler_.configure();
   orchestrator_ = std::make_unique<OrchestratorCore>(*this);
-  platform_ = std::make_unique<ThreadsPlatform>(*this);
+  platform_ = make_platform(*this);
 }
 
 Engine::~Engine() {
@@ -168,7 +167,10 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   stats.orchestration_us = static_cast<double>(orchestration_end - orchestration_start) / 1e3;
   stats.orchestrator_blocked_us = static_cast<double>(orchestrator_->blocked_ns()) / 1e3;
   for (int t = 0; t < scheduler_.thread_count(); ++t) {
-    stats.scheduler_us += static_cast<double>(scheduler_.busy_cycles(t)) * ns_per_cycle / 1e3;
+    const double platform_busy = platform_->scheduler_busy_ns(t);
+    stats.scheduler_us += platform_busy >= 0
+                              ? platform_busy / 1e3
+                              : static_cast<double>(scheduler_.busy_cycles(t)) * ns_per_cycle / 1e3;
     stats.subtasks_executed += scheduler_.subtasks_done(t);
   }
 

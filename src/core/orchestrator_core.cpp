@@ -104,6 +104,8 @@ void OrchestratorCore::scope_end() {
   }
   // Scope ends run even after an error, so bookkeeping stays balanced for the drain.
   const std::size_t start = scope_starts_.back();
+  engine_.platform().orchestrator_work(OrchestratorWork::scope_end,
+                                       static_cast<std::uint32_t>(scope_tasks_.size() - start));
   for (std::size_t i = start; i < scope_tasks_.size(); ++i)
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
@@ -264,6 +266,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   }
   const int ring_index = std::min(scope_depth(), kRingCount - 1);
   Ring& ring = engine_.ring(ring_index);
+  engine_.platform().orchestrator_work(
+      plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
+      static_cast<std::uint32_t>(args.tensor_count()));
 
   // Outputs are packed into one heap range, each 64-byte aligned.
   std::uint64_t out_offsets[kMaxTensorArgs] = {};
@@ -433,6 +438,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   }
   slot.dep_begin = first_node;
   slot.dep_count = held;
+  if (held != 0) engine_.platform().orchestrator_work(OrchestratorWork::wire, held);
   info.dep_end = ring.dep_top();
 
   if (ok) {
@@ -687,6 +693,7 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
     return;
   }
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
+  engine_.platform().orchestrator_work(OrchestratorWork::element_access, 1);
   ++stamp_;
   producers_.clear();
   sync_rings();
@@ -708,6 +715,7 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
     return;
   }
   void* const address = tensor.element_address(indices);
+  engine_.platform().orchestrator_work(OrchestratorWork::element_access, 1);
   // Writers and readers of the element must be done before it changes under them.
   Shape ones;
   for (int d = 0; d < tensor.ndims(); ++d)

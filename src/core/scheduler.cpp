@@ -50,6 +50,7 @@ void Scheduler::reset() {
     t.subtasks_done = 0;
     t.cohort_done_generation = cohort_.generation.load(std::memory_order_relaxed);
     t.subtask_events.clear();
+    t.counters = StepCounters{};
     t.completions.clear();
   }
   cohort_.active.store(false, std::memory_order_relaxed);
@@ -61,7 +62,9 @@ bool Scheduler::step(int thread) {
   const std::uint64_t start = cycles();
   bool progress = false;
   for (int core : me.cores) {
-    if (cores_[core].running.task != nullptr) progress |= poll_core(thread, core);
+    if (cores_[core].running.task == nullptr) continue;
+    ++me.counters.polls;
+    progress |= poll_core(thread, core);
   }
   if (!engine_.aborting()) {
     if (cohort_.active.load(std::memory_order_acquire) &&
@@ -125,6 +128,7 @@ bool Scheduler::poll_core(int thread, int core) {
 void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
   ThreadState& me = threads_[thread];
   ++me.subtasks_done;
+  ++me.counters.completions;
   TaskSlot* const task = subtask.task;
   if (engine_.recording()) {
     const DispatchPayload& p = cores_[core].mailbox->payload[subtask.token & 1];
@@ -153,12 +157,14 @@ void Scheduler::complete_task(int thread, TaskSlot* task) {
     threads_[thread].completions.push_back(
         {task->sequence, task->ready_ns.load(std::memory_order_relaxed), engine_.now_ns()});
   }
+  ++threads_[thread].counters.tasks_completed;
   task->state.store(TaskState::completed, std::memory_order_release);
   // Close the fanout list: consumers wired from now on see the task as already finished.
   FanoutNode* node = task->fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
   while (node != nullptr) {
     FanoutNode* const next = node->next;  // read first: the node dies with its consumer
     TaskSlot* const consumer = node->consumer;
+    ++threads_[thread].counters.edges;
     if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       make_ready(thread, consumer);
     }
@@ -234,12 +240,16 @@ void Scheduler::push_back_global(TaskSlot* task) {
 }
 
 bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
-  LocalReady& local = threads_[thread].local[static_cast<int>(shape)];
+  ThreadState& me = threads_[thread];
+  LocalReady& local = me.local[static_cast<int>(shape)];
   if (local.count > 0) {
     *task = local.tasks[--local.count];
+    ++me.counters.pops;
     return true;
   }
-  return engine_.ready_queue(shape).try_pop(*task);
+  if (!engine_.ready_queue(shape).try_pop(*task)) return false;
+  ++me.counters.pops;
+  return true;
 }
 
 void Scheduler::flush_local(int thread) {
@@ -411,6 +421,7 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
 void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
                                  std::uint32_t block, std::uint32_t sub_block, bool pending) {
   CoreState& c = cores_[core];
+  ++threads_[thread].counters.dispatches;
   c.token = next_token(c.token);
   DispatchPayload& p = c.mailbox->payload[c.token & 1];
   p.fn = task->record->fns[slot];

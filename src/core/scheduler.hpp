@@ -34,6 +34,18 @@ class Scheduler {
   // Cycles (cycle_clock) spent in steps that made progress.
   std::uint64_t busy_cycles(int thread) const { return threads_[thread].busy_cycles; }
   std::uint64_t subtasks_done(int thread) const { return threads_[thread].subtasks_done; }
+
+  // Work a step did, for platforms that charge modelled costs (and for statistics).
+  struct StepCounters {
+    std::uint64_t polls = 0;        // status words read
+    std::uint64_t completions = 0;  // subtasks seen finished
+    std::uint64_t tasks_completed = 0;
+    std::uint64_t dispatches = 0;  // dispatch words written (pending slots included)
+    std::uint64_t pops = 0;        // ready tasks taken from a queue
+    std::uint64_t pushes = 0;      // ready tasks put on a queue
+    std::uint64_t edges = 0;       // consumers released at completion
+  };
+  const StepCounters& counters(int thread) const { return threads_[thread].counters; }
   // Trace records gathered by each thread (when recording).
   std::vector<SubtaskEvent>& subtask_events(int thread) { return threads_[thread].subtask_events; }
   struct Completion {
@@ -81,6 +93,7 @@ class Scheduler {
     std::uint64_t busy_cycles = 0;
     std::uint64_t subtasks_done = 0;
     std::uint64_t cohort_done_generation = 0;
+    StepCounters counters;
     std::vector<SubtaskEvent> subtask_events;
     std::vector<Completion> completions;
   };

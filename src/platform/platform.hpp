@@ -4,10 +4,21 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 namespace tmr::detail {
 
 struct Mailbox;
+class Engine;
+
+// Orchestrator work a virtual-time platform charges to the orchestrator's clock.
+enum class OrchestratorWork : std::uint8_t {
+  submit,          // one task submit, before its effects become visible (count: tensor args)
+  alloc,           // one hidden alloc task (count: outputs)
+  wire,            // dependency edges of the last submit (count: edges)
+  scope_end,       // one scope end (count: tasks released)
+  element_access,  // one get/set_tensor_data (count: 1)
+};
 
 class Platform {
  public:
@@ -33,6 +44,16 @@ class Platform {
   virtual void notify_new_work() = 0;
   // A dispatch word was written: wakes the core if it parked.
   virtual void notify_core(Mailbox& mailbox) = 0;
+
+  // Virtual-time platforms advance the orchestrator's clock here (and let every other actor
+  // catch up to it); a real platform does nothing.
+  virtual void orchestrator_work(OrchestratorWork /*work*/, std::uint32_t /*count*/) {}
+  // Busy time of a scheduler thread when the platform measures it itself (virtual time);
+  // negative: the engine measures it with the cycle counter.
+  virtual double scheduler_busy_ns(int /*thread*/) const { return -1.0; }
 };
+
+// The platform a configuration asks for. Throws Error(invalid_config) for an unknown one.
+std::unique_ptr<Platform> make_platform(Engine& engine);
 
 }  // namespace tmr::detail

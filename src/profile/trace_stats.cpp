@@ -137,7 +137,7 @@ TraceStats compute_trace_stats(const Trace& trace, const KernelRegistry& kernels
 
 void print_trace_stats(std::ostream& out, const TraceStats& stats) {
   out << format_line(
-      "  trace: %llu tasks (%llu hidden alloc), %llu subtasks, %llu dependency edges\n",
+      "  recorded: %llu tasks (%llu hidden alloc), %llu subtasks, %llu dependency edges\n",
       static_cast<unsigned long long>(stats.tasks),
       static_cast<unsigned long long>(stats.inline_tasks),
       static_cast<unsigned long long>(stats.subtasks),
