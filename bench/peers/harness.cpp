@@ -357,6 +357,18 @@ std::string metg_text(const Figures& f) {
   return mark + fmt_ns(f.metg_ns);
 }
 
+// tmr's METG over the best peer's, where either may be a bound ("at_most" / "at_least").
+std::string ratio_text(double ratio, const std::string& tmr_bound, const std::string& peer_bound) {
+  const bool tmr_low = tmr_bound == "at_least", tmr_high = tmr_bound == "at_most";
+  const bool peer_low = peer_bound == "at_least", peer_high = peer_bound == "at_most";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fx", ratio);
+  if ((tmr_low || peer_high) && !(tmr_high || peer_low)) return std::string(">") + buf;
+  if ((tmr_high || peer_low) && !(tmr_low || peer_high)) return std::string("<") + buf;
+  if (tmr_bound == "exact" && peer_bound == "exact") return buf;
+  return "n/a";  // bounds in opposite directions
+}
+
 void print_table(const Results& results) {
   std::vector<std::string> systems;
   for (const std::string_view s : kSystemOrder) {
@@ -409,10 +421,11 @@ void print_table(const Results& results) {
       std::printf(" %.2fx %s", tmr->second.wall_ns_per_task / best_wall->wall_ns_per_task,
                   best_wall_name.c_str());
       if (best_metg && tmr->second.metg_ns >= 0) {
-        // A ratio of bounds (">" or "<" in a cell) is only indicative.
-        const bool bounded = tmr->second.metg_bound != "exact" || best_metg->metg_bound != "exact";
-        std::printf(" | %.2fx %s%s", tmr->second.metg_ns / best_metg->metg_ns,
-                    best_metg_name.c_str(), bounded ? " (bound)" : "");
+        std::printf(" | %s %s",
+                    ratio_text(tmr->second.metg_ns / best_metg->metg_ns, tmr->second.metg_bound,
+                               best_metg->metg_bound)
+                        .c_str(),
+                    best_metg_name.c_str());
       }
     }
     std::printf("\n");

@@ -82,9 +82,25 @@ void tile_accumulate_kernel(const KernelArgs& args) {
   }
 }
 
+namespace {
+
+// Sim cost hints, per block: one T x T x T product (2*T^3 flops), one T x T accumulate.
+double product_flops(const KernelArgs& a) {
+  const double t = a.tensor(2).dim(1);
+  return 2.0 * t * t * t;
+}
+double accumulate_flops(const KernelArgs& a) {
+  const double t = a.tensor(0).dim(1);
+  return t * t;
+}
+
+}  // namespace
+
 void register_kernels(KernelRegistry& kernels) {
-  kernels.add("bgemm_tile_product", CoreType::aic, tile_product_kernel);
-  kernels.add("bgemm_tile_accumulate", CoreType::aiv, tile_accumulate_kernel);
+  kernels.set_cost(kernels.add("bgemm_tile_product", CoreType::aic, tile_product_kernel),
+                   {0, product_flops});
+  kernels.set_cost(kernels.add("bgemm_tile_accumulate", CoreType::aiv, tile_accumulate_kernel),
+                   {0, accumulate_flops});
 }
 
 }  // namespace tmr::examples::bgemm

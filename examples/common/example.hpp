@@ -18,6 +18,9 @@ struct CaseSpec {
   std::string summary;  // sizes in one line, for `tmr list` and the run header
   // Large cases are left out of --all-cases (and of `make run`) unless --include-large is given.
   bool large = false;
+  // Production scale: meant for `--platform sim --timing-only` (executing it needs GiBs of
+  // inputs and minutes), so the per-case golden tests leave it out.
+  bool production = false;
 };
 
 struct Example {
@@ -28,6 +31,9 @@ struct Example {
   Orchestration orchestration;
   // Builds the inputs (seeded) and the golden outputs of case `case_index`.
   std::function<Problem(std::size_t case_index, std::uint64_t seed)> make_problem;
+  // Optional, for timing-only sim runs (no kernel executes, no golden): real contents only for
+  // the tensors the orchestration reads, placeholders (never touched) for the rest.
+  std::function<Problem(std::size_t case_index, std::uint64_t seed)> make_timing_problem;
 
   // Index of the case called `case_name`, or -1.
   int find_case(const std::string& case_name) const;

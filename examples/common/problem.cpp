@@ -23,7 +23,17 @@ int Problem::add_bytes(std::string name, const Shape& shape, DType dtype, Direct
                     dtype,
                     direction,
                     std::vector<std::byte>(initial.begin(), initial.end()),
-                    std::vector<std::byte>(initial.begin(), initial.end())};
+                    std::vector<std::byte>(initial.begin(), initial.end()),
+                    nullptr};
+  tensors_.push_back(std::move(tensor));
+  return static_cast<int>(tensors_.size()) - 1;
+}
+
+int Problem::add_placeholder(std::string name, const Shape& shape, DType dtype,
+                             Direction direction) {
+  HostTensor tensor{std::move(name), shape, dtype, direction, {}, {}, nullptr};
+  // Default-initialised: large blocks come from fresh, untouched pages.
+  tensor.placeholder.reset(new std::byte[shape.elements() * dtype_size(dtype)]);
   tensors_.push_back(std::move(tensor));
   return static_cast<int>(tensors_.size()) - 1;
 }
@@ -45,15 +55,16 @@ void Problem::expect(int index, std::vector<double> golden, Tolerance tolerance)
 RunArgs Problem::run_args() {
   RunArgs args;
   for (HostTensor& tensor : tensors_) {
+    std::byte* const host = tensor.placeholder ? tensor.placeholder.get() : tensor.bytes.data();
     switch (tensor.direction) {
       case Direction::in:
-        args.input(tensor.bytes.data(), tensor.shape, tensor.dtype);
+        args.input(host, tensor.shape, tensor.dtype);
         break;
       case Direction::out:
-        args.output(tensor.bytes.data(), tensor.shape, tensor.dtype);
+        args.output(host, tensor.shape, tensor.dtype);
         break;
       case Direction::inout:
-        args.inout(tensor.bytes.data(), tensor.shape, tensor.dtype);
+        args.inout(host, tensor.shape, tensor.dtype);
         break;
     }
   }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -58,6 +59,9 @@ class Problem {
     std::memcpy(&bits, &value, sizeof(T));
     scalars_.push_back(bits);
   }
+  // Adds a tensor whose contents nobody reads (timing-only sim runs execute no kernel): its memory
+  // is allocated but never initialised or touched, so even GiBs cost nothing.
+  int add_placeholder(std::string name, const Shape& shape, DType dtype, Direction direction);
   // Checks tensor `index` (an output or inout) against `golden` after every run.
   void expect(int index, std::vector<double> golden, Tolerance tolerance);
 
@@ -87,8 +91,9 @@ class Problem {
     Shape shape;
     DType dtype;
     Direction direction;
-    std::vector<std::byte> bytes;    // what the run reads and writes
-    std::vector<std::byte> initial;  // restored before each round
+    std::vector<std::byte> bytes;              // what the run reads and writes
+    std::vector<std::byte> initial;            // restored before each round
+    std::shared_ptr<std::byte[]> placeholder;  // instead of `bytes` (add_placeholder)
   };
   struct Expectation {
     int index;

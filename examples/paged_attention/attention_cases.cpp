@@ -32,9 +32,15 @@ std::string describe(const AttentionCase& c) {
 AttentionCase make_case(std::string name, std::uint32_t batch, std::uint32_t heads,
                         std::uint32_t head_dim, std::uint32_t block_size,
                         std::vector<std::int32_t> context_lens, std::uint32_t max_model_len,
-                        double tolerance, bool large) {
-  AttentionCase c{{std::move(name), "", large}, batch,         heads,    head_dim, block_size,
-                  std::move(context_lens),      max_model_len, tolerance};
+                        double tolerance, bool large, bool production = false) {
+  AttentionCase c{{std::move(name), "", large, production},
+                  batch,
+                  heads,
+                  head_dim,
+                  block_size,
+                  std::move(context_lens),
+                  max_model_len,
+                  tolerance};
   c.spec.summary = describe(c);
   return c;
 }
@@ -49,6 +55,9 @@ const std::vector<AttentionCase>& attention_cases() {
       make_case("VarSeq4", 4, 16, 16, 16, {33, 64, 128, 15}, 256, 1e-2, false),
       make_case("B16_ctx4096", 16, 16, 128, 128, std::vector<std::int32_t>(16, 4096), 4096, 1e-3,
                 true),
+      // Production scale (65,792 tasks, 1 GiB of KV cache): for --platform sim --timing-only.
+      make_case("B256_ctx8192", 256, 16, 128, 128, std::vector<std::int32_t>(256, 8192), 8192, 1e-3,
+                true, true),
   };
   return cases;
 }
@@ -128,6 +137,43 @@ Problem make_attention_problem(const AttentionCase& c, std::uint64_t seed) {
 
 Problem make_attention_problem_by_index(std::size_t case_index, std::uint64_t seed) {
   return make_attention_problem(attention_cases().at(case_index), seed);
+}
+
+Problem make_attention_timing_problem(const AttentionCase& c, std::uint64_t seed) {
+  // The orchestration reads only context_lens and block_table; query and the caches are
+  // placeholders. Block ids are a seeded permutation of their own (not the full problem's
+  // numbers): only which blocks are distinct matters to the timeline.
+  const std::uint32_t blocks_per_request = c.max_model_len / c.block_size;
+  const std::int32_t longest = *std::max_element(c.context_lens.begin(), c.context_lens.end());
+  const std::uint32_t total_blocks =
+      c.batch * ((static_cast<std::uint32_t>(longest) + c.block_size - 1) / c.block_size);
+  SeededRandom random(seed);
+  std::vector<std::int32_t> physical(total_blocks);
+  std::iota(physical.begin(), physical.end(), 0);
+  for (std::size_t i = physical.size(); i > 1; --i) {
+    std::swap(physical[i - 1], physical[random.below(i)]);
+  }
+  std::vector<std::int32_t> block_table(std::size_t{c.batch} * blocks_per_request);
+  for (std::size_t i = 0; i < block_table.size(); ++i)
+    block_table[i] = physical[i % physical.size()];
+
+  Problem problem;
+  using Direction = Problem::Direction;
+  const std::uint32_t dim = c.head_dim;
+  problem.add_placeholder("query", {c.batch, c.heads, dim}, DType::bf16, Direction::in);
+  problem.add_placeholder("key_cache", {total_blocks, c.block_size, 1, dim}, DType::bf16,
+                          Direction::in);
+  problem.add_placeholder("value_cache", {total_blocks, c.block_size, 1, dim}, DType::bf16,
+                          Direction::in);
+  problem.add_tensor("block_table", {c.batch, blocks_per_request}, Direction::in, block_table);
+  problem.add_tensor("context_lens", {c.batch}, Direction::in, c.context_lens);
+  problem.add_placeholder("out", {c.batch, c.heads, dim}, DType::f32, Direction::out);
+  problem.add_scalar(1.0f);
+  return problem;
+}
+
+Problem make_attention_timing_problem_by_index(std::size_t case_index, std::uint64_t seed) {
+  return make_attention_timing_problem(attention_cases().at(case_index), seed);
 }
 
 std::uint64_t expected_pipeline_tasks(const AttentionCase& c) {

@@ -36,6 +36,9 @@ AttentionInputs make_attention_inputs(const AttentionCase& c, std::uint64_t seed
 // Host tensors, scalar, golden and flop count of a case.
 Problem make_attention_problem(const AttentionCase& c, std::uint64_t seed);
 Problem make_attention_problem_by_index(std::size_t case_index, std::uint64_t seed);
+// For timing-only sim runs: real context_lens and block_table, placeholders for the rest.
+Problem make_attention_timing_problem(const AttentionCase& c, std::uint64_t seed);
+Problem make_attention_timing_problem_by_index(std::size_t case_index, std::uint64_t seed);
 
 // Tasks one run submits with the four-kernel pipeline (hidden allocs included).
 std::uint64_t expected_pipeline_tasks(const AttentionCase& c);

@@ -18,6 +18,7 @@ Example make_example() {
   example.register_kernels = register_kernels;
   example.orchestration = orchestrate;
   example.make_problem = make_attention_problem_by_index;
+  example.make_timing_problem = make_attention_timing_problem_by_index;
   return example;
 }
 

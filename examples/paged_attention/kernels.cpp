@@ -104,11 +104,27 @@ void online_update_kernel(const KernelArgs& args) {
                 args.scalar<std::int32_t>(1) != 0, rows_of(args.tensor(6), "out"));
 }
 
+// Cost hints for the sim platform's roofline (flops of one task; bytes come from the tensors).
+double qk_flops(const KernelArgs& a) {  // [rows, D] x [D, bs]
+  return 2.0 * a.tensor(0).dim(0) * a.tensor(0).dim(1) * a.tensor(1).dim(1);
+}
+double softmax_flops(const KernelArgs& a) {  // scale, max, exp, sum per score
+  return 5.0 * static_cast<double>(a.tensor(0).elements());
+}
+double pv_flops(const KernelArgs& a) {  // [rows, bs] x [bs, D]
+  return 2.0 * a.tensor(0).dim(0) * a.tensor(0).dim(1) * a.tensor(1).dim(1);
+}
+double update_flops(const KernelArgs& a) {  // rescale O_i and add O_new, per element
+  return 4.0 * static_cast<double>(a.tensor(2).elements());
+}
+
 void register_kernels(KernelRegistry& kernels) {
-  kernels.add("pa_qk", CoreType::aic, qk_kernel);
-  kernels.add("pa_softmax_prepare", CoreType::aiv, softmax_prepare_kernel);
-  kernels.add("pa_pv", CoreType::aic, pv_kernel);
-  kernels.add("pa_online_update", CoreType::aiv, online_update_kernel);
+  kernels.set_cost(kernels.add("pa_qk", CoreType::aic, qk_kernel), {0, qk_flops});
+  kernels.set_cost(kernels.add("pa_softmax_prepare", CoreType::aiv, softmax_prepare_kernel),
+                   {0, softmax_flops});
+  kernels.set_cost(kernels.add("pa_pv", CoreType::aic, pv_kernel), {0, pv_flops});
+  kernels.set_cost(kernels.add("pa_online_update", CoreType::aiv, online_update_kernel),
+                   {0, update_flops});
 }
 
 }  // namespace tmr::examples::paged_attention

@@ -18,6 +18,11 @@ void pv_kernel(const KernelArgs& args);
 // out [rows, D] (written on the last block). Scalars: is_first, is_last (int32, 0 or 1).
 void online_update_kernel(const KernelArgs& args);
 
+// Registers the four kernels with their sim cost hints (QK and PV: 2*M*N*K flops).
 void register_kernels(KernelRegistry& kernels);
+double qk_flops(const KernelArgs& args);
+double softmax_flops(const KernelArgs& args);
+double pv_flops(const KernelArgs& args);
+double update_flops(const KernelArgs& args);
 
 }  // namespace tmr::examples::paged_attention

@@ -144,9 +144,27 @@ void vector_kernel(const KernelArgs& args) {
                     {out.row(range.begin), out.row_stride});
 }
 
+namespace {
+
+// Sim cost hints. Cube: QK^T and PV, 2*M*N*K each. Vector: softmax and update on half the rows.
+double cube_flops(const KernelArgs& a) {
+  const double rows = a.tensor(0).dim(0);
+  const double dim = a.tensor(0).dim(1);
+  const double width = a.tensor(1).dim(1);
+  return 4.0 * rows * dim * width;
+}
+double vector_flops(const KernelArgs& a) {
+  const double rows = a.tensor(0).dim(0) / 2.0;
+  const double dim = a.tensor(0).dim(1);
+  const double width = a.tensor(1).dim(1);
+  return rows * (5.0 * width + 4.0 * dim);
+}
+
+}  // namespace
+
 void register_kernels(KernelRegistry& kernels) {
-  kernels.add("pam_cube", CoreType::aic, cube_kernel);
-  kernels.add("pam_vector", CoreType::aiv, vector_kernel);
+  kernels.set_cost(kernels.add("pam_cube", CoreType::aic, cube_kernel), {0, cube_flops});
+  kernels.set_cost(kernels.add("pam_vector", CoreType::aiv, vector_kernel), {0, vector_flops});
 }
 
 }  // namespace tmr::examples::paged_attention_mix

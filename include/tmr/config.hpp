@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tmr/sim.hpp"
+
 namespace tmr {
 
 inline constexpr int kRingCount = 4;  // rings by scope depth: min(depth, 3)
@@ -45,9 +47,13 @@ struct RuntimeConfig {
   double stall_timeout_s = 120.0;
   // Record per-task events (submit/ready/dispatch/start/end, core, producers) into the result.
   bool record_events = false;
+  // The sim platform's chip model, cost table and timing-only switch (unused by threads).
+  SimConfig sim;
 
   // Applies TMR_CLUSTERS, TMR_SCHED_THREADS, TMR_RING_TASK_WINDOW, TMR_RING_HEAP,
-  // TMR_RING_DEP_POOL, TMR_DUAL_SLOT (e.g. "aic,aiv,mix" or "none"), TMR_RECORD_EVENTS.
+  // TMR_RING_DEP_POOL, TMR_DUAL_SLOT (e.g. "aic,aiv,mix" or "none"), TMR_RECORD_EVENTS,
+  // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
+  // TMR_SIM_TIMING_ONLY (0 or 1).
   // Throws Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
   // Throws Error(invalid_config) naming the field and the accepted values.

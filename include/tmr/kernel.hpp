@@ -65,11 +65,20 @@ class KernelArgs {
 
 using KernelFn = void (*)(const KernelArgs&);
 
+// Optional cost hint for virtual-time platforms (the sim platform's roofline). fixed_ns > 0: every
+// share of the kernel takes that long; otherwise `flops` (when set) gives one share's
+// floating-point operations, and the bytes come from the share's tensor arguments.
+struct KernelCost {
+  double fixed_ns = 0;
+  double (*flops)(const KernelArgs&) = nullptr;
+};
+
 struct KernelInfo {
   KernelId id = kNoKernel;
   std::string name;
   CoreType core_type = CoreType::aiv;
   KernelFn fn = nullptr;
+  KernelCost cost;
 };
 
 class KernelRegistry {
@@ -77,6 +86,9 @@ class KernelRegistry {
   // Registers a kernel and returns its id (ids are dense from 0). Throws Error(invalid_args) on a
   // duplicate name or a null function.
   KernelId add(std::string name, CoreType core_type, KernelFn fn);
+  // Sets the cost hint of a registered kernel; throws Error(invalid_args) for an unknown id or a
+  // negative fixed_ns.
+  void set_cost(KernelId id, KernelCost cost);
   // Looks a kernel up by name; throws Error(unknown_kernel) naming the known kernels.
   KernelId id(std::string_view name) const;
   // Null when the id is not registered.

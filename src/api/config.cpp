@@ -178,6 +178,19 @@ RuntimeConfig& RuntimeConfig::apply_env() {
     if (flag != "0" && flag != "1") bad_env("TMR_RECORD_EVENTS", *text, "0 or 1");
     next.record_events = flag == "1";
   }
+  if (const auto text = env_value("TMR_PLATFORM")) {
+    const std::string_view kind = trim(*text);
+    if (kind != "threads" && kind != "sim") bad_env("TMR_PLATFORM", *text, "threads or sim");
+    next.platform = kind == "sim" ? PlatformKind::sim : PlatformKind::threads;
+  }
+  if (const auto text = env_value("TMR_SIM_COST_MODEL")) {
+    next.sim.costs.apply_json_file(std::string(trim(*text)));
+  }
+  if (const auto text = env_value("TMR_SIM_TIMING_ONLY")) {
+    const std::string_view flag = trim(*text);
+    if (flag != "0" && flag != "1") bad_env("TMR_SIM_TIMING_ONLY", *text, "0 or 1");
+    next.sim.timing_only = flag == "1";
+  }
   *this = next;
   return *this;
 }
@@ -197,6 +210,11 @@ void RuntimeConfig::validate() const {
   check_power_of_two("ring.dep_pool", "TMR_RING_DEP_POOL", ring.dep_pool, 16);
   check_timeout("tensor_wait_timeout_s", tensor_wait_timeout_s);
   check_timeout("stall_timeout_s", stall_timeout_s);
+  if (sim.chip != "a2a3") {
+    bad_config("RuntimeConfig::sim.chip = '" + sim.chip +
+               "' is not a known chip model; use \"a2a3\" and set the topology with clusters "
+               "and scheduler_threads");
+  }
 }
 
 }  // namespace tmr

@@ -35,7 +35,7 @@ KernelId KernelRegistry::add(std::string name, CoreType core_type, KernelFn fn) 
                     "); give each kernel a unique name or look it up with id()");
   }
   const auto id = static_cast<KernelId>(kernels_.size());
-  kernels_.push_back(KernelInfo{id, name, core_type, fn});
+  kernels_.push_back(KernelInfo{id, name, core_type, fn, KernelCost{}});
   try {
     by_name_.emplace(std::move(name), id);
   } catch (...) {
@@ -43,6 +43,19 @@ KernelId KernelRegistry::add(std::string name, CoreType core_type, KernelFn fn) 
     throw;
   }
   return id;
+}
+
+void KernelRegistry::set_cost(KernelId id, KernelCost cost) {
+  if (find(id) == nullptr) {
+    throw Error(ErrorCode::invalid_args, "set_cost: kernel id " + std::to_string(id) +
+                                             " is not registered; pass an id returned by add()");
+  }
+  if (!(cost.fixed_ns >= 0)) {
+    throw Error(ErrorCode::invalid_args, "set_cost: kernel '" + kernels_[id].name +
+                                             "' has a negative or NaN fixed_ns; use 0 (roofline) "
+                                             "or a duration in nanoseconds");
+  }
+  kernels_[static_cast<std::size_t>(id)].cost = cost;
 }
 
 KernelId KernelRegistry::id(std::string_view name) const {

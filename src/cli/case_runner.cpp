@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "cli/sim_report.hpp"
 #include "cli/text_report.hpp"
 
 namespace tmr::cli {
@@ -15,7 +16,10 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example, std::siz
   result.summary = spec.summary;
   print_case_header(out, example, spec);
   try {
-    examples::Problem problem = example.make_problem(case_index, options.seed);
+    const bool timing_only = options.platform == "sim" && options.timing_only;
+    examples::Problem problem = timing_only && example.make_timing_problem
+                                    ? example.make_timing_problem(case_index, options.seed)
+                                    : example.make_problem(case_index, options.seed);
     result.flops = problem.flops();
     const RunArgs run_args = problem.run_args();
     for (int round = 0; round < options.rounds; ++round) {
@@ -32,8 +36,9 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example, std::siz
           {run.stats.wall_us, run.stats.orchestration_us, run.stats.scheduler_us});
       if (round == 0) print_task_count(out, result);
       print_round(out, round, result.rounds.back());
+      if (round == 0 && options.platform == "sim") print_sim_summary(out, run, runtime.config());
       if (options.corrupt_output) problem.corrupt_first_output();
-      if (options.skip_golden) continue;
+      if (options.skip_golden || timing_only) continue;
       result.golden_checked = true;
       std::vector<examples::OutputCheck> checks = problem.check();
       const bool round_failed =

@@ -8,6 +8,7 @@
 #include "cli/case_runner.hpp"
 #include "cli/json_report.hpp"
 #include "cli/profile_outputs.hpp"
+#include "cli/sim_report.hpp"
 #include "cli/text_report.hpp"
 #include "common/catalog.hpp"
 #include "tmr/runtime.hpp"
@@ -62,8 +63,8 @@ int list_command(std::ostream& out) {
 }
 
 int run_command(const RunOptions& options, std::ostream& out, std::ostream& err) {
-  if (options.platform == "sim") {
-    err << "tmr run: the sim platform is not built yet (issue 5); use --platform threads\n";
+  if (options.platform != "sim" && (options.timing_only || !options.cost_model_path.empty())) {
+    err << "tmr run: --timing-only and --cost-model need --platform sim\n";
     return kExitUsage;
   }
   const examples::Example* example = examples::find_example(options.example);
@@ -88,6 +89,7 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
       config.scheduler_threads = std::min(config.scheduler_threads, config.clusters);
     }
     if (options.profiling()) config.record_events = true;
+    if (options.platform == "sim") apply_sim_options(options, config);
     config.validate();
     example->register_kernels(kernels);
     // One runtime (one set of worker threads) for every case and round of this command.

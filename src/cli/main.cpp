@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
   run->add_flag("--stats", options.stats,
                 "Print per-kernel statistics, core utilisation and the critical path of the "
                 "first round");
+  run->add_flag("--timing-only", options.timing_only,
+                "With --platform sim: model the timeline only; kernels do not run, no golden");
+  run->add_option("--cost-model", options.cost_model_path,
+                  "With --platform sim: a JSON file overriding the cost model (docs/sim.md)")
+      ->check(CLI::ExistingFile);
   // A test hook: proves that a wrong output is reported as FAIL with a non-zero exit.
   run->add_flag("--corrupt-output", options.corrupt_output)->group("");
 

@@ -25,6 +25,10 @@ struct RunOptions {
   std::string graph_path;       // DOT dependency graph
   bool stats = false;           // print the per-kernel statistics table
   bool corrupt_output = false;  // test hook: disturb one output element after each round
+  // --platform sim only: compute the timeline without executing kernels (no golden check), and
+  // a JSON file overriding the cost model (docs/sim.md).
+  bool timing_only = false;
+  std::string cost_model_path;
 
   bool profiling() const {
     return stats || !trace_path.empty() || !swimlane_path.empty() || !graph_path.empty();

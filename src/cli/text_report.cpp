@@ -50,7 +50,8 @@ void print_run_header(std::ostream& out, const RunOptions& options, const Runtim
       << config.clusters << " clusters (" << config.clusters << " AIC + " << 2 * config.clusters
       << " AIV), " << config.scheduler_threads << " scheduler threads, seed " << options.seed
       << ", " << options.rounds << (options.rounds == 1 ? " round" : " rounds")
-      << (options.skip_golden ? ", golden check skipped" : "") << "\n";
+      << (options.skip_golden ? ", golden check skipped" : "")
+      << (options.timing_only ? ", timing only" : "") << "\n";
 }
 
 void print_case_header(std::ostream& out, const examples::Example& example,
@@ -92,7 +93,11 @@ void print_case_summary(std::ostream& out, const CaseResult& result, const RunOp
     return;
   }
   if (!result.golden_checked) {
-    out << "  golden: skipped" << (options.skip_golden ? " (--skip-golden)" : "") << "\n";
+    out << "  golden: skipped"
+        << (options.skip_golden   ? " (--skip-golden)"
+            : options.timing_only ? " (--timing-only)"
+                                  : "")
+        << "\n";
     return;
   }
   for (const examples::OutputCheck& check : result.checks) {

@@ -88,11 +88,21 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   reset_for_run();
   RunResult result;
 
-  // "Device" copies of the host tensors.
+  // "Device" copies of the host tensors. A timing-only sim run executes no kernel, so only the
+  // orchestration can look at tensor contents: its inputs are used in place (no copy; the
+  // orchestration reads exactly what a copy would hold, and a set_tensor_data on an input would
+  // write through to the caller's memory), and nothing is copied back after the run (outputs are
+  // left untouched). out and inout tensors still get device buffers, as usual.
+  const bool timing_only = config_.platform == PlatformKind::sim && config_.sim.timing_only;
   OrchestrationArgs orchestration_args;
   std::vector<std::unique_ptr<std::byte[]>> device;
   for (const RunArgs::HostTensor& host : args.tensors()) {
     const std::uint64_t bytes = host.shape.elements() * dtype_size(host.dtype);
+    if (timing_only && host.direction == RunArgs::Direction::in) {
+      device.emplace_back();  // no device buffer: the orchestration reads the host tensor
+      orchestration_args.tensors_.push_back(Tensor::wrap(host.host, host.shape, host.dtype));
+      continue;
+    }
     device.push_back(std::make_unique<std::byte[]>(bytes));
     if (host.direction != RunArgs::Direction::out) {
       std::memcpy(device.back().get(), host.host, bytes);
@@ -193,7 +203,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
     result.trace = std::move(trace);
   }
 
-  if (result.ok()) {
+  if (result.ok() && !timing_only) {
     for (std::size_t i = 0; i < args.tensors().size(); ++i) {
       const RunArgs::HostTensor& host = args.tensors()[i];
       if (host.direction == RunArgs::Direction::in) continue;

@@ -1,5 +1,6 @@
 #include "core/engine.hpp"
 #include "platform/platform.hpp"
+#include "platform/sim/sim_platform.hpp"
 #include "platform/threads/threads_platform.hpp"
 
 namespace tmr::detail {
@@ -9,10 +10,9 @@ std::unique_ptr<Platform> make_platform(Engine& engine) {
     case PlatformKind::threads:
       return std::make_unique<ThreadsPlatform>(engine);
     case PlatformKind::sim:
-      break;
+      return std::make_unique<SimPlatform>(engine);
   }
-  throw Error(ErrorCode::invalid_config,
-              "the sim platform is not built yet; use PlatformKind::threads (--platform threads)");
+  throw Error(ErrorCode::invalid_config, "unknown RuntimeConfig::platform; use threads or sim");
 }
 
 }  // namespace tmr::detail

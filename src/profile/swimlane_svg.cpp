@@ -22,7 +22,7 @@ constexpr int kHeader = 46;  // title and summary
 constexpr int kClusterGap = 3;
 constexpr int kAxisHeight = 34;
 constexpr int kLegendRow = 18;
-constexpr int kLegendColumn = 230;
+constexpr int kLegendColumn = 250;
 
 std::string num(double value) {
   char buffer[32];
@@ -318,8 +318,8 @@ class SvgWriter {
       out_ << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"12\" height=\"12\" fill=\""
            << kernel_colour(kernel) << "\"/><text x=\"" << x + 16 << "\" y=\"" << y + 10 << "\">"
            << escape(kernel_name(kernels_, kernel))
-           << (info ? (info->core_type == CoreType::aic ? " (AIC)" : " (AIV)") : "") << ", "
-           << count << " subtasks</text>\n";
+           << (info ? (info->core_type == CoreType::aic ? " (AIC)" : " (AIV)") : "") << ": "
+           << count << "</text>\n";
     }
     const auto [sx, sy] = position(entry++);
     out_ << "<rect x=\"" << sx << "\" y=\"" << sy
@@ -328,8 +328,7 @@ class SvgWriter {
     const auto [fx, fy] = position(entry++);
     out_ << "<rect x=\"" << fx << "\" y=\"" << fy
          << "\" width=\"12\" height=\"12\" fill=\"#4e79a7\" opacity=\"0.4\"/><text x=\"" << fx + 16
-         << "\" y=\"" << fy + 10
-         << "\">faded: pixel column partly busy (tasks &lt; 1 px summed)</text>\n";
+         << "\" y=\"" << fy + 10 << "\">faded: partly busy (tasks &lt; 1 px summed)</text>\n";
     out_ << "</g>\n";
   }
 

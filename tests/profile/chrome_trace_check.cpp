@@ -26,8 +26,8 @@ struct Slice {
 };
 
 // The task of the complete event on `lane` that contains `ts`, or -1.
-std::int64_t task_at(const std::map<Lane, std::vector<Slice>>& slices, const Lane& lane,
-                     double ts, std::uint64_t wanted) {
+std::int64_t task_at(const std::map<Lane, std::vector<Slice>>& slices, const Lane& lane, double ts,
+                     std::uint64_t wanted) {
   const auto it = slices.find(lane);
   if (it == slices.end()) return -1;
   std::int64_t found = -1;
@@ -106,8 +106,8 @@ std::string check_chrome_trace(const json& document, const Trace& trace) {
       if (list[i - 1].end_ns > list[i].start_ns ||
           list[i - 1].end_us > list[i].begin_us + kEpsilonUs) {
         return "tasks " + std::to_string(list[i - 1].sequence) + " and " +
-               std::to_string(list[i].sequence) + " overlap on lane " +
-               std::to_string(lane.first) + "/" + std::to_string(lane.second);
+               std::to_string(list[i].sequence) + " overlap on lane " + std::to_string(lane.first) +
+               "/" + std::to_string(lane.second);
       }
     }
   }

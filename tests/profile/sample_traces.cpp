@@ -76,7 +76,7 @@ Trace small_sample_trace() {
 
 Trace large_sample_trace(int tasks, int clusters, std::uint64_t seed) {
   std::mt19937_64 random(seed);
-  std::uniform_int_distribution<std::uint64_t> duration(100, 600);
+  std::uniform_int_distribution<std::uint64_t> duration(50, 300);
   Trace trace;
   trace.clusters = clusters;
   trace.scheduler_threads = 2;

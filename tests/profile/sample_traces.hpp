@@ -22,7 +22,7 @@ void register_sample_kernels(KernelRegistry& registry);
 Trace small_sample_trace();
 
 // `tasks` independent-ish tasks (each depends on the one `clusters` before it) spread over
-// `clusters` clusters, each a few hundred ns long: far narrower than a pixel once there are
+// `clusters` clusters, each 50 to 300 ns long: far narrower than a pixel once there are
 // thousands.
 Trace large_sample_trace(int tasks, int clusters, std::uint64_t seed);
 

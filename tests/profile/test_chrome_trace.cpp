@@ -87,7 +87,7 @@ TEST(ChromeTrace, LargeTraceChecksOut) {
 
 TEST(ChromeTrace, RandomProgramsOnTheEngine) {
   RuntimeConfig config;
-  config.clusters = 3;
+  config.clusters = 4;
   config.scheduler_threads = 2;
   config.record_events = true;
   config.stall_timeout_s = 30;

@@ -99,8 +99,7 @@ TEST_F(TraceStatsTest, PrintsTheTable) {
   EXPECT_NE(text.find("matmul"), std::string::npos);
   EXPECT_NE(text.find("vmix"), std::string::npos);
   EXPECT_NE(text.find("p99_us"), std::string::npos);
-  EXPECT_NE(text.find("critical path: 0.27 us over 4 tasks; makespan 0.39 us"),
-            std::string::npos)
+  EXPECT_NE(text.find("critical path: 0.27 us over 4 tasks; makespan 0.39 us"), std::string::npos)
       << text;
   EXPECT_NE(text.find("AIC 51.3% of 1 cores"), std::string::npos) << text;
 }

@@ -45,11 +45,13 @@ class Parser {
     return false;
   }
   void skip_space() {
-    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_])))
+      ++pos_;
   }
   std::string name() {
     const std::size_t begin = pos_;
-    while (pos_ < text_.size() && name_char(text_[pos_])) ++pos_;
+    while (pos_ < text_.size() && name_char(text_[pos_]))
+      ++pos_;
     return std::string(text_.substr(begin, pos_ - begin));
   }
   bool entity() {  // at '&'
@@ -148,7 +150,9 @@ class Parser {
 
 }  // namespace
 
-XmlCheck check_xml(std::string_view text) { return Parser(text).run(); }
+XmlCheck check_xml(std::string_view text) {
+  return Parser(text).run();
+}
 
 std::size_t count_elements(std::string_view text, std::string_view name) {
   const std::string needle = "<" + std::string(name) + " ";

@@ -1,0 +1,62 @@
+// The sim platform's configuration: the chip model's cost table (every default is documented with
+// its source in docs/sim.md) and whether kernels really execute.
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace tmr {
+
+// Modelled costs in nanoseconds (rates in GFLOP/s and GB/s). Defaults model an a2a3 chip
+// (Ascend 910B/C class); docs/sim.md cites the source of every figure.
+struct SimCostModel {
+  // ---- orchestrator (charged to the orchestrator's clock) ----
+  double submit_ns = 500;             // one task submit, fixed part
+  double submit_per_tensor_ns = 60;   // per tensor argument (TensorMap lookup + insert)
+  double alloc_ns = 200;              // one hidden alloc task
+  double alloc_per_output_ns = 30;    // per output of an alloc
+  double wire_edge_ns = 20;           // per dependency edge wired
+  double scope_end_ns = 50;           // one scope end, fixed part
+  double scope_end_per_task_ns = 10;  // per task the scope releases
+  double element_access_ns = 300;     // one get/set_tensor_data (lookup + MMIO-free read)
+  // ---- scheduler threads (charged per step from the step's counters) ----
+  double step_base_ns = 50;       // one loop iteration
+  double poll_ns = 100;           // one status (COND) read of a running core
+  double dispatch_write_ns = 40;  // payload write of one dispatch (STR burst)
+  double doorbell_ns = 140;       // doorbell write of one dispatch
+  double completion_ns = 150;     // one subtask seen finished (bookkeeping)
+  double retire_ns = 100;         // one task completed (fanout close, releases)
+  double edge_ns = 30;            // one consumer released at completion
+  double pop_ns = 40;             // one ready task taken from a queue
+  double push_ns = 40;            // one ready task put on a queue
+  double wake_ns = 200;           // a parked scheduler thread starts stepping after new work
+  // ---- cores ----
+  double pickup_ns = 810;       // doorbell written -> kernel starts (AICore switch)
+  double fin_visible_ns = 600;  // kernel ends -> its FIN is visible to the scheduler
+  double kernel_start_ns = 0;   // added to every kernel's duration
+  double min_kernel_ns = 100;   // a roofline estimate below this is raised to it
+  // ---- roofline ----
+  double aic_gflops = 13000;   // cube peak of one AIC
+  double aiv_gflops = 400;     // vector throughput of one AIV
+  double memory_gbps = 1600;   // global memory bandwidth shared by every running core
+  double core_max_gbps = 200;  // what one core can draw at most
+  // Fixed durations by kernel name; they win over the kernel's own cost hint and the roofline.
+  std::map<std::string, double> kernel_ns;
+
+  // Reads a JSON object whose keys are the field names above ("kernel_ns": {"name": ns}); keys
+  // it does not set keep their current value. Throws Error(invalid_config) naming the file, the
+  // key and the problem (unknown key, negative value, unreadable file, bad JSON).
+  void apply_json_file(const std::string& path);
+  void apply_json_text(const std::string& text, const std::string& origin);
+};
+
+struct SimConfig {
+  // The chip model; "a2a3" (24 clusters of 1 AIC + 2 AIV, 3 scheduler threads) is the only named
+  // one. The topology itself is RuntimeConfig::clusters / scheduler_threads.
+  std::string chip = "a2a3";
+  SimCostModel costs;
+  // Kernels do not execute: only the timeline is computed (outputs are left untouched).
+  bool timing_only = false;
+};
+
+}  // namespace tmr

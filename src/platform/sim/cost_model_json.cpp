@@ -1,0 +1,106 @@
+// SimCostModel from a JSON file: keys are the field names; unknown keys are errors so a typo in
+// a cost file never silently keeps a default.
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "tmr/error.hpp"
+#include "tmr/sim.hpp"
+
+namespace tmr {
+
+namespace {
+
+using Field = double SimCostModel::*;
+
+const std::pair<const char*, Field> kFields[] = {
+    {"submit_ns", &SimCostModel::submit_ns},
+    {"submit_per_tensor_ns", &SimCostModel::submit_per_tensor_ns},
+    {"alloc_ns", &SimCostModel::alloc_ns},
+    {"alloc_per_output_ns", &SimCostModel::alloc_per_output_ns},
+    {"wire_edge_ns", &SimCostModel::wire_edge_ns},
+    {"scope_end_ns", &SimCostModel::scope_end_ns},
+    {"scope_end_per_task_ns", &SimCostModel::scope_end_per_task_ns},
+    {"element_access_ns", &SimCostModel::element_access_ns},
+    {"step_base_ns", &SimCostModel::step_base_ns},
+    {"poll_ns", &SimCostModel::poll_ns},
+    {"dispatch_write_ns", &SimCostModel::dispatch_write_ns},
+    {"doorbell_ns", &SimCostModel::doorbell_ns},
+    {"completion_ns", &SimCostModel::completion_ns},
+    {"retire_ns", &SimCostModel::retire_ns},
+    {"edge_ns", &SimCostModel::edge_ns},
+    {"pop_ns", &SimCostModel::pop_ns},
+    {"push_ns", &SimCostModel::push_ns},
+    {"wake_ns", &SimCostModel::wake_ns},
+    {"pickup_ns", &SimCostModel::pickup_ns},
+    {"fin_visible_ns", &SimCostModel::fin_visible_ns},
+    {"kernel_start_ns", &SimCostModel::kernel_start_ns},
+    {"min_kernel_ns", &SimCostModel::min_kernel_ns},
+    {"aic_gflops", &SimCostModel::aic_gflops},
+    {"aiv_gflops", &SimCostModel::aiv_gflops},
+    {"memory_gbps", &SimCostModel::memory_gbps},
+    {"core_max_gbps", &SimCostModel::core_max_gbps},
+};
+
+[[noreturn]] void bad(const std::string& origin, const std::string& message) {
+  throw Error(ErrorCode::invalid_config,
+              "sim cost model " + origin + ": " + message + " (see docs/sim.md for the keys)");
+}
+
+double number(const std::string& origin, const std::string& key, const nlohmann::json& value) {
+  if (!value.is_number()) bad(origin, "'" + key + "' must be a number, got " + value.dump());
+  const double v = value.get<double>();
+  if (!std::isfinite(v) || v < 0) {
+    bad(origin, "'" + key + "' must be a finite number >= 0, got " + value.dump());
+  }
+  return v;
+}
+
+}  // namespace
+
+void SimCostModel::apply_json_text(const std::string& text, const std::string& origin) {
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    bad(origin, std::string("not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) bad(origin, "the top level must be a JSON object");
+  SimCostModel next = *this;  // all or nothing
+  for (const auto& [key, value] : root.items()) {
+    if (key == "kernel_ns") {
+      if (!value.is_object()) bad(origin, "'kernel_ns' must map kernel names to nanoseconds");
+      for (const auto& [name, ns] : value.items()) {
+        next.kernel_ns[name] = number(origin, "kernel_ns." + name, ns);
+      }
+      continue;
+    }
+    bool known = false;
+    for (const auto& [name, field] : kFields) {
+      if (key != name) continue;
+      next.*field = number(origin, key, value);
+      known = true;
+      break;
+    }
+    if (!known) {
+      std::string keys = "kernel_ns";
+      for (const auto& field : kFields)
+        keys += std::string(", ") + field.first;
+      bad(origin, "unknown key '" + key + "'; known keys: " + keys);
+    }
+  }
+  *this = std::move(next);
+}
+
+void SimCostModel::apply_json_file(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) bad("'" + path + "'", "cannot open the file");
+  std::ostringstream text;
+  text << file.rdbuf();
+  apply_json_text(text.str(), "'" + path + "'");
+}
+
+}  // namespace tmr

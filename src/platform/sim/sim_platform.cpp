@@ -1,0 +1,214 @@
+#include "platform/sim/sim_platform.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "core/engine.hpp"
+#include "core/mailbox.hpp"
+
+namespace tmr::detail {
+
+namespace {
+
+// How long the event loop waits (real time) for a kernel the model says has finished. Only a
+// kernel that never returns (or waits on a partner that has not started) gets near it.
+constexpr int kKernelWaitMs = 60'000;
+
+}  // namespace
+
+SimPlatform::SimPlatform(Engine& engine)
+    : engine_(engine),
+      config_(engine.config().sim),
+      schedulers_(static_cast<std::size_t>(engine.config().scheduler_threads)),
+      cores_(static_cast<std::size_t>(engine.core_count())) {
+  if (!config_.timing_only) workers_ = std::make_unique<sim::KernelWorkers>(engine.core_count());
+}
+
+SimPlatform::~SimPlatform() = default;
+
+void SimPlatform::begin_run() {
+  // Virtual time keeps going from the previous run (the engine measures from its run start), so
+  // runs are identical relative to their start.
+  queue_.clear();
+  timings_ = sim::resolve_kernel_timings(config_.costs, engine_.kernels());
+  for (SchedulerActor& s : schedulers_)
+    s = SchedulerActor{};
+  for (CoreActor& c : cores_)
+    c.busy = false;
+  running_cores_ = 0;
+  in_event_ = false;
+  stepping_thread_ = -1;
+  for (int t = 0; t < static_cast<int>(schedulers_.size()); ++t)
+    wake_scheduler(t, orchestrator_clock_);
+}
+
+void SimPlatform::end_run() {
+  while (!queue_.empty())
+    run_event(queue_.pop());
+  orchestrator_clock_ = std::max(orchestrator_clock_, event_time_);
+}
+
+double SimPlatform::scheduler_busy_ns(int thread) const {
+  return schedulers_[static_cast<std::size_t>(thread)].busy_ns;
+}
+
+void SimPlatform::orchestrator_work(OrchestratorWork work, std::uint32_t count) {
+  orchestrator_clock_ += sim::orchestrator_cost_ns(config_.costs, work, count);
+  run_events_until(orchestrator_clock_);
+}
+
+void SimPlatform::run_events_until(std::uint64_t time) {
+  while (!queue_.empty() && queue_.top().time <= time)
+    run_event(queue_.pop());
+}
+
+bool SimPlatform::wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) {
+  const std::uint64_t deadline = orchestrator_clock_ + timeout_ns;
+  for (;;) {
+    if (ready()) return true;
+    if (queue_.empty() || queue_.top().time > deadline) {
+      orchestrator_clock_ = deadline;  // nothing happens before the timeout
+      return false;
+    }
+    const sim::Event event = queue_.pop();
+    run_event(event);
+    orchestrator_clock_ = std::max(orchestrator_clock_, event.time);
+  }
+}
+
+void SimPlatform::run_event(const sim::Event& event) {
+  in_event_ = true;
+  event_time_ = event.time;
+  switch (event.kind) {
+    case sim::EventKind::scheduler_step:
+      scheduler_step(event.index);
+      break;
+    case sim::EventKind::core_pickup:
+      core_pickup(event.index);
+      break;
+    case sim::EventKind::core_finish:
+      core_finish(event.index);
+      break;
+  }
+  in_event_ = false;
+}
+
+// ---------------------------------------------------------------- schedulers
+
+void SimPlatform::wake_scheduler(int thread, std::uint64_t time) {
+  SchedulerActor& s = schedulers_[static_cast<std::size_t>(thread)];
+  if (s.step_queued) return;  // it steps anyway and will see the new state
+  s.step_queued = true;
+  queue_.push(time, sim::EventKind::scheduler_step, thread);
+}
+
+void SimPlatform::wake_schedulers() {
+  const std::uint64_t at = now_ns() + static_cast<std::uint64_t>(config_.costs.wake_ns);
+  for (int t = 0; t < static_cast<int>(schedulers_.size()); ++t) {
+    // A step that wakes "everyone" never wakes itself: if it made progress it steps again, and
+    // if not, nothing changed that it has not already seen.
+    if (t != stepping_thread_) wake_scheduler(t, at);
+  }
+}
+
+void SimPlatform::notify_core(Mailbox& mailbox) {
+  if (stepping_thread_ >= 0) {
+    notified_cores_.push_back(mailbox.core);  // the doorbell rings when the step's writes are done
+    return;
+  }
+  queue_.push(now_ns() + static_cast<std::uint64_t>(config_.costs.pickup_ns),
+              sim::EventKind::core_pickup, mailbox.core);
+}
+
+void SimPlatform::scheduler_step(int thread) {
+  SchedulerActor& me = schedulers_[static_cast<std::size_t>(thread)];
+  me.step_queued = false;
+  Scheduler& scheduler = engine_.scheduler();
+  const Scheduler::StepCounters before = scheduler.counters(thread);
+  stepping_thread_ = thread;
+  notified_cores_.clear();
+  const bool progress = scheduler.step(thread);
+  stepping_thread_ = -1;
+  const std::uint64_t cost = sim::step_cost_ns(config_.costs, before, scheduler.counters(thread));
+  const std::uint64_t end = event_time_ + cost;
+  for (const int core : notified_cores_) {
+    queue_.push(end + static_cast<std::uint64_t>(config_.costs.pickup_ns),
+                sim::EventKind::core_pickup, core);
+  }
+  notified_cores_.clear();
+  if (progress) {
+    me.busy_ns += static_cast<double>(cost);
+    wake_scheduler(thread, end);
+  }
+  // Without progress the thread parks until a core's status changes or work is published.
+}
+
+// ---------------------------------------------------------------- cores
+
+void SimPlatform::core_pickup(int core) {
+  CoreActor& c = cores_[static_cast<std::size_t>(core)];
+  if (c.busy) return;  // the finish picks up whatever is waiting
+  const std::uint32_t token = engine_.mailbox(core).dispatch.load(std::memory_order_acquire);
+  if (token == c.last_token || token >= kReservedTokens) return;
+  start_subtask(core, token);
+}
+
+void SimPlatform::start_subtask(int core, std::uint32_t token) {
+  CoreActor& c = cores_[static_cast<std::size_t>(core)];
+  Mailbox& m = engine_.mailbox(core);
+  c.job = m.payload[token & 1];  // latch before ACK: the next dispatch may reuse the other one
+  m.status.store(token, std::memory_order_release);  // ACK
+  c.last_token = token;
+  c.running_token = token;
+  c.busy = true;
+  ++running_cores_;
+  c.start_ns = engine_.now_ns();
+  const TaskRecord& record = *c.job.record;
+  const KernelArgs args(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
+                        c.job.block_index, c.job.block_count, c.job.sub_block, c.job.cluster);
+  const std::uint64_t duration =
+      sim::kernel_duration_ns(config_.costs, timings_[static_cast<std::size_t>(c.job.kernel)],
+                              m.type, args, running_cores_);
+  if (workers_) workers_->start(core, c.job);
+  queue_.push(event_time_ + duration, sim::EventKind::core_finish, core);
+  // The ACK becomes visible to the owning scheduler thread (it may now stage a pending dispatch).
+  wake_scheduler(m.scheduler_thread,
+                 event_time_ + static_cast<std::uint64_t>(config_.costs.fin_visible_ns));
+}
+
+void SimPlatform::core_finish(int core) {
+  CoreActor& c = cores_[static_cast<std::size_t>(core)];
+  Mailbox& m = engine_.mailbox(core);
+  if (workers_) {
+    // The model says the kernel has ended; wait until the host has really run it.
+    std::optional<std::string> error;
+    bool late = false;
+    while (!workers_->wait(core, &error, kKernelWaitMs)) {
+      if (!late) {
+        engine_.latch_error(ErrorCode::scheduler_timeout,
+                            "a kernel on core " + std::to_string(core) + " did not return " +
+                                std::to_string(kKernelWaitMs / 1000) +
+                                " s (real time) after its modelled end; it may never return");
+      }
+      late = true;
+    }
+    if (error) engine_.report_kernel_exception(c.job.kernel, c.job.task, c.job.block_index, *error);
+  }
+  DispatchPayload& payload = m.payload[c.running_token & 1];
+  payload.start_ns = c.start_ns;
+  payload.end_ns = engine_.now_ns();
+  m.status.store(c.running_token | kFinBit, std::memory_order_release);  // FIN
+  c.busy = false;
+  --running_cores_;
+  const std::uint64_t visible =
+      event_time_ + static_cast<std::uint64_t>(config_.costs.fin_visible_ns);
+  wake_scheduler(m.scheduler_thread, visible);
+  // A pre-staged (pending) dispatch: the core switches to it without waiting for a doorbell.
+  const std::uint32_t next = m.dispatch.load(std::memory_order_acquire);
+  if (next != c.last_token && next < kReservedTokens) {
+    queue_.push(event_time_ + static_cast<std::uint64_t>(config_.costs.pickup_ns),
+                sim::EventKind::core_pickup, core);
+  }
+}
+
+}  // namespace tmr::detail

@@ -1,0 +1,78 @@
+// The sim platform: a deterministic discrete-event model of a whole chip in virtual time. The
+// engine's own scheduler and orchestrator code run unchanged; every actor's work costs modelled
+// time (SimCostModel). Single-threaded on the orchestrator's thread: events (scheduler steps, core
+// pickups and finishes) run whenever the orchestrator's clock passes them or it waits. Kernels
+// still execute on host threads (KernelWorkers) unless SimConfig::timing_only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "platform/platform.hpp"
+#include "platform/sim/cost_model.hpp"
+#include "platform/sim/event_queue.hpp"
+#include "platform/sim/kernel_workers.hpp"
+
+namespace tmr::detail {
+
+class Engine;
+
+class SimPlatform final : public Platform {
+ public:
+  explicit SimPlatform(Engine& engine);
+  ~SimPlatform() override;
+  SimPlatform(const SimPlatform&) = delete;
+  SimPlatform& operator=(const SimPlatform&) = delete;
+
+  const char* name() const override { return "sim"; }
+  void begin_run() override;
+  void end_run() override;
+  std::uint64_t now_ns() const override { return in_event_ ? event_time_ : orchestrator_clock_; }
+  bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) override;
+  void notify_progress() override {}  // the waiting orchestrator re-checks after every event
+  void notify_schedulers() override { wake_schedulers(); }
+  void notify_new_work() override { wake_schedulers(); }
+  void notify_core(Mailbox& mailbox) override;
+  void orchestrator_work(OrchestratorWork work, std::uint32_t count) override;
+  double scheduler_busy_ns(int thread) const override;
+
+ private:
+  struct SchedulerActor {
+    bool step_queued = false;  // a step event is in the queue (the thread is not parked)
+    double busy_ns = 0;
+  };
+  struct CoreActor {
+    std::uint32_t last_token = kIdleToken;  // survives runs, as the dispatch word does
+    std::uint32_t running_token = 0;
+    bool busy = false;
+    std::uint64_t start_ns = 0;  // engine-relative, written to the payload at FIN
+    DispatchPayload job;
+  };
+
+  void run_event(const sim::Event& event);
+  void run_events_until(std::uint64_t time);
+  void scheduler_step(int thread);
+  void core_pickup(int core);
+  void core_finish(int core);
+  void start_subtask(int core, std::uint32_t token);
+  // Queues a step of `thread` at `time` unless one is queued already.
+  void wake_scheduler(int thread, std::uint64_t time);
+  void wake_schedulers();
+
+  Engine& engine_;
+  const SimConfig config_;
+  sim::EventQueue queue_;
+  std::vector<sim::KernelTiming> timings_;
+  std::vector<SchedulerActor> schedulers_;
+  std::vector<CoreActor> cores_;
+  std::unique_ptr<sim::KernelWorkers> workers_;
+  std::uint64_t orchestrator_clock_ = 0;
+  std::uint64_t event_time_ = 0;
+  bool in_event_ = false;
+  int stepping_thread_ = -1;         // the scheduler thread whose step is running, or -1
+  std::vector<int> notified_cores_;  // cores doorbelled during the running step
+  int running_cores_ = 0;
+};
+
+}  // namespace tmr::detail

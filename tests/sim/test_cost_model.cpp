@@ -1,0 +1,180 @@
+// Unit tests of the sim cost model: orchestrator and step costs, kernel durations (fixed, cost
+// hint, roofline compute- and memory-bound, shared bandwidth) and cost files.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "platform/sim/cost_model.hpp"
+#include "platform/sim/event_queue.hpp"
+#include "tmr/config.hpp"
+#include "tmr/error.hpp"
+
+namespace tmr::detail::sim {
+namespace {
+
+double fixed_flops(const KernelArgs&) {
+  return 13e6;
+}  // 1000 ns on a 13,000 GFLOP/s AIC
+
+void noop(const KernelArgs&) {}
+
+// KernelArgs over one f32 tensor of `elements` elements.
+struct OneTensor {
+  explicit OneTensor(std::uint32_t elements, std::uint32_t blocks = 1)
+      : data(elements), tensor(Tensor::wrap(data.data(), {elements}, DType::f32)), blocks(blocks) {}
+  KernelArgs args() const { return KernelArgs(&tensor, 1, nullptr, 0, 0, blocks, 0, 0); }
+  std::vector<float> data;
+  Tensor tensor;
+  std::uint32_t blocks;
+};
+
+TEST(SimCostModel, OrchestratorCostsFollowTheTable) {
+  const SimCostModel c;
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit, 3),
+            static_cast<std::uint64_t>(c.submit_ns + 3 * c.submit_per_tensor_ns));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::alloc, 2),
+            static_cast<std::uint64_t>(c.alloc_ns + 2 * c.alloc_per_output_ns));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::wire, 5),
+            static_cast<std::uint64_t>(5 * c.wire_edge_ns));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::scope_end, 4),
+            static_cast<std::uint64_t>(c.scope_end_ns + 4 * c.scope_end_per_task_ns));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::element_access, 1),
+            static_cast<std::uint64_t>(c.element_access_ns));
+  // Calibration: a submit with 1 to 6 tensors lands in the reference's 0.56-0.87 us range.
+  for (std::uint32_t tensors = 1; tensors <= 6; ++tensors) {
+    const auto ns = orchestrator_cost_ns(c, OrchestratorWork::submit, tensors);
+    EXPECT_GE(ns, 550u);
+    EXPECT_LE(ns, 880u);
+  }
+}
+
+TEST(SimCostModel, StepCostChargesEveryCounterDelta) {
+  const SimCostModel c;
+  Scheduler::StepCounters before;
+  before.polls = 10;  // only deltas count
+  Scheduler::StepCounters after = before;
+  after.polls += 2;
+  after.completions += 1;
+  after.tasks_completed += 1;
+  after.dispatches += 3;
+  after.pops += 3;
+  after.pushes += 1;
+  after.edges += 4;
+  const double expected = c.step_base_ns + 2 * c.poll_ns + c.completion_ns + c.retire_ns +
+                          3 * (c.dispatch_write_ns + c.doorbell_ns) + 3 * c.pop_ns + c.push_ns +
+                          4 * c.edge_ns;
+  EXPECT_EQ(step_cost_ns(c, before, after), static_cast<std::uint64_t>(expected));
+  EXPECT_EQ(step_cost_ns(c, before, before), static_cast<std::uint64_t>(c.step_base_ns));
+}
+
+TEST(SimCostModel, FixedDurationsWinAndNamesOverrideHints) {
+  KernelRegistry kernels;
+  const KernelId a = kernels.add("a", CoreType::aic, noop);
+  const KernelId b = kernels.add("b", CoreType::aiv, noop);
+  kernels.set_cost(a, {5000, nullptr});
+  kernels.set_cost(b, {7000, nullptr});
+  SimCostModel c;
+  c.kernel_ns["b"] = 1234;
+  const std::vector<KernelTiming> timings = resolve_kernel_timings(c, kernels);
+  ASSERT_EQ(timings.size(), 2u);
+  const OneTensor t(1 << 20);
+  EXPECT_EQ(kernel_duration_ns(c, timings[a], CoreType::aic, t.args(), 1), 5000u);
+  EXPECT_EQ(kernel_duration_ns(c, timings[b], CoreType::aiv, t.args(), 1), 1234u);
+  c.kernel_start_ns = 100;
+  EXPECT_EQ(kernel_duration_ns(c, timings[a], CoreType::aic, t.args(), 1), 5100u);
+}
+
+TEST(SimCostModel, RooflineTakesTheSlowerOfComputeAndMemory) {
+  SimCostModel c;
+  const OneTensor small(16);  // 64 bytes: compute-bound
+  const KernelTiming compute{0, fixed_flops, CoreType::aic};
+  EXPECT_EQ(kernel_duration_ns(c, compute, CoreType::aic, small.args(), 1), 1000u);
+  // The same flops on an AIV run at the vector rate.
+  EXPECT_EQ(kernel_duration_ns(c, compute, CoreType::aiv, small.args(), 1),
+            static_cast<std::uint64_t>(13e6 / c.aiv_gflops));
+  // 4 MB with no flops: memory-bound at the per-core cap...
+  const OneTensor big(1 << 20);
+  const KernelTiming memory{0, nullptr, CoreType::aiv};
+  const double bytes = 4.0 * (1 << 20);
+  EXPECT_EQ(kernel_duration_ns(c, memory, CoreType::aiv, big.args(), 1),
+            static_cast<std::uint64_t>(bytes / c.core_max_gbps + 0.5));
+  // ...and slower when 72 cores share the memory bandwidth.
+  EXPECT_EQ(kernel_duration_ns(c, memory, CoreType::aiv, big.args(), 72),
+            static_cast<std::uint64_t>(bytes / (c.memory_gbps / 72) + 0.5));
+  // SPMD: each of 4 blocks moves a quarter of the bytes.
+  const OneTensor spmd(1 << 20, 4);
+  EXPECT_EQ(kernel_duration_ns(c, memory, CoreType::aiv, spmd.args(), 1),
+            static_cast<std::uint64_t>(bytes / 4 / c.core_max_gbps + 0.5));
+  // Almost nothing to go on: the minimum.
+  const OneTensor none(1);
+  EXPECT_EQ(kernel_duration_ns(c, memory, CoreType::aiv, none.args(), 1),
+            static_cast<std::uint64_t>(c.min_kernel_ns));
+}
+
+TEST(SimCostModel, JsonOverridesOnlyTheKeysItSets) {
+  SimCostModel c;
+  c.apply_json_text(R"({"submit_ns": 900, "pickup_ns": 1390, "kernel_ns": {"pa_qk": 2500}})",
+                    "test");
+  EXPECT_EQ(c.submit_ns, 900);
+  EXPECT_EQ(c.pickup_ns, 1390);
+  EXPECT_EQ(c.kernel_ns.at("pa_qk"), 2500);
+  EXPECT_EQ(c.poll_ns, SimCostModel{}.poll_ns);
+}
+
+TEST(SimCostModel, BadFilesAreErrorsThatNameTheProblem) {
+  auto message = [](const std::string& text) {
+    SimCostModel c;
+    try {
+      c.apply_json_text(text, "'x.json'");
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_config);
+      EXPECT_EQ(c.submit_ns, SimCostModel{}.submit_ns) << "a failed file changes nothing";
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(R"({"submit_ns": 1, "sumbit_ns": 2})").find("unknown key 'sumbit_ns'"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"poll_ns": -5})").find("'poll_ns' must be a finite number >= 0"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"poll_ns": "fast"})").find("must be a number"), std::string::npos);
+  EXPECT_NE(message("{nope").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(message("[1, 2]").find("JSON object"), std::string::npos);
+  SimCostModel c;
+  EXPECT_THROW(c.apply_json_file("/nonexistent/costs.json"), Error);
+}
+
+TEST(SimCostModel, FileIsReadThroughTheEnvironment) {
+  const std::string path = ::testing::TempDir() + "tmr_sim_costs.json";
+  {
+    std::ofstream file(path);
+    file << R"({"submit_ns": 700})";
+  }
+  ::setenv("TMR_SIM_COST_MODEL", path.c_str(), 1);
+  ::setenv("TMR_PLATFORM", "sim", 1);
+  RuntimeConfig config;
+  config.apply_env();
+  ::unsetenv("TMR_SIM_COST_MODEL");
+  ::unsetenv("TMR_PLATFORM");
+  std::remove(path.c_str());
+  EXPECT_EQ(config.platform, PlatformKind::sim);
+  EXPECT_EQ(config.sim.costs.submit_ns, 700);
+}
+
+TEST(SimEventQueue, OrdersByTimeThenBySchedulingOrder) {
+  EventQueue q;
+  q.push(20, EventKind::core_finish, 1);
+  q.push(10, EventKind::core_pickup, 2);
+  q.push(20, EventKind::scheduler_step, 3);
+  q.push(10, EventKind::scheduler_step, 4);
+  std::vector<int> order;
+  while (!q.empty())
+    order.push_back(q.pop().index);
+  EXPECT_EQ(order, (std::vector<int>{2, 4, 1, 3}));
+}
+
+}  // namespace
+}  // namespace tmr::detail::sim

@@ -1,0 +1,172 @@
+// Whole runs on the sim platform: determinism, the dependency oracle in virtual time,
+// back-pressure with tiny rings, and the two sanity checks of docs/sim.md.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "sim/sim_test_support.hpp"
+#include "support/random_program.hpp"
+#include "support/test_scale.hpp"
+#include "tmr/tmr.hpp"
+
+namespace tmr::testing {
+namespace {
+
+void touch(const KernelArgs& args) {
+  float* x = args.tensor(0).data_as<float>();
+  x[0] += 1.0f;
+}
+
+TEST(SimDeterminism, TwoRunsOfOneProgramGiveIdenticalTraces) {
+  for (std::uint64_t seed = 1; seed <= static_cast<std::uint64_t>(scaled(20, 3)); ++seed) {
+    std::vector<std::shared_ptr<const Trace>> traces;
+    Runtime first(sim_config());
+    register_program_kernels(first.kernels());
+    Runtime second(sim_config());
+    register_program_kernels(second.kernels());
+    // Two fresh runtimes and a second run on the first one (virtual time moved on meanwhile).
+    for (Runtime* runtime : {&first, &second, &first}) {
+      const ProgramResult result = run_random_program(*runtime, seed, ProgramShape{});
+      ASSERT_TRUE(result.status.ok()) << result.status.to_string();
+      ASSERT_NE(result.trace, nullptr);
+      traces.push_back(result.trace);
+    }
+    EXPECT_EQ(trace_difference(*traces[0], *traces[1]), "") << "seed " << seed;
+    EXPECT_EQ(trace_difference(*traces[0], *traces[2]), "") << "seed " << seed;
+  }
+}
+
+TEST(SimDependencyOracle, RandomProgramsRespectEveryDependencyInVirtualTime) {
+  for (const int clusters : {24, 4}) {
+    RuntimeConfig config = sim_config();
+    config.clusters = clusters;
+    config.scheduler_threads = clusters == 24 ? 3 : 2;
+    Runtime runtime(config);
+    register_program_kernels(runtime.kernels());
+    for (int p = 0; p < scaled(200, 10); ++p) {
+      const auto seed = static_cast<std::uint64_t>(1000 + p);
+      const ProgramResult result = run_random_program(runtime, seed, ProgramShape{});
+      ASSERT_TRUE(result.status.ok()) << "seed " << seed << ": " << result.status.to_string();
+      ASSERT_EQ(result.mismatch, "") << "seed " << seed;
+      ASSERT_EQ(result.buffers, result.reference) << "seed " << seed << ": final buffers differ";
+      ASSERT_EQ(check_trace_order(result), "") << "seed " << seed;
+    }
+  }
+}
+
+TEST(SimBackPressure, TinyRingsComplete) {
+  for (const std::uint32_t window : {4u, 8u, 16u}) {
+    RuntimeConfig config = sim_config();
+    config.ring.task_window = window;
+    config.ring.heap_bytes = 16384;
+    config.ring.dep_pool = window * 16;
+    Runtime runtime(config);
+    register_program_kernels(runtime.kernels());
+    ProgramShape shape;
+    shape.top_level_tasks = false;
+    shape.max_tasks_per_scope = static_cast<int>(window) - 2;
+    shape.max_dim = 6;                       // outputs of one full scope fit the 16 KiB heap
+    shape.max_scope_depth = kRingCount - 1;  // one open scope per ring
+    shape.operations = 60;
+    for (int p = 0; p < scaled(30, 3); ++p) {
+      const auto seed = static_cast<std::uint64_t>(200000 + window + p);
+      const ProgramResult result = run_random_program(runtime, seed, shape);
+      ASSERT_TRUE(result.status.ok())
+          << "window " << window << " seed " << seed << ": " << result.status.to_string();
+      ASSERT_EQ(result.buffers, result.reference) << "window " << window << " seed " << seed;
+      ASSERT_EQ(check_trace_order(result), "") << "window " << window << " seed " << seed;
+    }
+  }
+  // A flat loop far longer than the window: the orchestrator waits (in virtual time) for room.
+  RuntimeConfig config = sim_config(false);
+  config.ring.task_window = 16;
+  config.sim.costs.kernel_ns["touch"] = 50'000;  // slow kernels: the window fills
+  Runtime runtime(config);
+  const KernelId k = runtime.kernels().add("touch", CoreType::aiv, touch);
+  std::vector<float> x(64, 0.0f);
+  RunArgs args;
+  args.inout(x.data(), {64}, DType::f32);
+  const int tasks = scaled(2000, 100);
+  const RunResult result = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        for (int i = 0; i < tasks; ++i)
+          o.submit_aiv(k,
+                       Args().inout(a.tensor(0).view({1}, {static_cast<std::uint32_t>(i % 64)})));
+      },
+      args);
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_GT(result.stats.orchestrator_blocked_us, 0.0);
+  float total = 0;
+  for (const float v : x)
+    total += v;
+  EXPECT_EQ(total, static_cast<float>(tasks));
+}
+
+// Sanity check 1 (docs/sim.md): 1000 independent tasks on the a2a3 model are orchestration-bound
+// and take about 1000 x the submit cost.
+TEST(SimSanity, IndependentTasksAreOrchestrationBound) {
+  RuntimeConfig config = sim_config(false);
+  config.sim.costs.kernel_ns["touch"] = 1000;
+  Runtime runtime(config);
+  const KernelId k = runtime.kernels().add("touch", CoreType::aiv, touch);
+  constexpr std::uint32_t kTasks = 1000;
+  std::vector<float> x(kTasks * 16, 0.0f);
+  RunArgs args;
+  args.inout(x.data(), {kTasks, 16}, DType::f32);
+  const RunResult result = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        for (std::uint32_t i = 0; i < kTasks; ++i)
+          o.submit_aiv(k, Args().inout(a.tensor(0).view({1, 16}, {i, 0})));
+      },
+      args);
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  const SimCostModel& c = config.sim.costs;
+  const double submit_us = (c.submit_ns + c.submit_per_tensor_ns) / 1e3;  // one tensor each
+  const double expected_us = kTasks * submit_us;
+  EXPECT_NEAR(result.stats.wall_us, expected_us, 0.02 * expected_us);
+  EXPECT_NEAR(result.stats.orchestration_us, expected_us, 0.01 * expected_us);
+  // Orchestration-bound: the orchestrator is busy for more than 95% of the makespan, each
+  // scheduler thread (on average) and every core for less.
+  const double orchestration = result.stats.orchestration_us / result.stats.wall_us;
+  EXPECT_GT(orchestration, 0.95);
+  EXPECT_LT(result.stats.scheduler_us / 3 / result.stats.wall_us, 0.8 * orchestration);
+  const double aiv_busy_us = kTasks * 1.0;  // 1 us kernels on 48 AIV cores
+  EXPECT_LT(aiv_busy_us / (48 * result.stats.wall_us), 0.1);
+  RecordProperty("makespan_us", std::to_string(result.stats.wall_us));
+  std::printf("[sanity] 1000 independent tasks: makespan %.1f us, 1000 x submit %.1f us\n",
+              result.stats.wall_us, expected_us);
+}
+
+// Sanity check 2 (docs/sim.md): a chain of N tasks costs about N x (kernel + FIN visible to the
+// scheduler + the step that completes one task and dispatches the next + core pickup).
+TEST(SimSanity, ChainCostsKernelPlusDispatchPlusCompletionLatencyPerTask) {
+  RuntimeConfig config = sim_config(false);
+  config.sim.costs.kernel_ns["touch"] = 2000;
+  Runtime runtime(config);
+  const KernelId k = runtime.kernels().add("touch", CoreType::aiv, touch);
+  const int n = scaled(500, 50);
+  std::vector<float> x(16, 0.0f);
+  RunArgs args;
+  args.inout(x.data(), {16}, DType::f32);
+  const RunResult result = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        for (int i = 0; i < n; ++i)
+          o.submit_aiv(k, Args().inout(a.tensor(0)));
+      },
+      args);
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(x[0], static_cast<float>(n));
+  const SimCostModel& c = config.sim.costs;
+  // The step: a poll, a completion, a retirement, a released edge, a pop and a dispatch.
+  const double step_ns = c.step_base_ns + c.poll_ns + c.completion_ns + c.retire_ns + c.edge_ns +
+                         c.pop_ns + c.dispatch_write_ns + c.doorbell_ns;
+  const double per_task_ns = 2000 + c.fin_visible_ns + step_ns + c.pickup_ns;
+  const double expected_us = n * per_task_ns / 1e3;
+  EXPECT_NEAR(result.stats.wall_us, expected_us, 0.10 * expected_us);
+  std::printf("[sanity] chain of %d: makespan %.1f us, N x %.0f ns = %.1f us\n", n,
+              result.stats.wall_us, per_task_ns, expected_us);
+}
+
+}  // namespace
+}  // namespace tmr::testing
