@@ -44,39 +44,19 @@ TEST(SimDependencyOracle, RandomProgramsRespectEveryDependencyInVirtualTime) {
     config.scheduler_threads = clusters == 24 ? 3 : 2;
     Runtime runtime(config);
     register_program_kernels(runtime.kernels());
-    for (int p = 0; p < scaled(200, 10); ++p) {
-      const auto seed = static_cast<std::uint64_t>(1000 + p);
-      const ProgramResult result = run_random_program(runtime, seed, ProgramShape{});
-      ASSERT_TRUE(result.status.ok()) << "seed " << seed << ": " << result.status.to_string();
-      ASSERT_EQ(result.mismatch, "") << "seed " << seed;
-      ASSERT_EQ(result.buffers, result.reference) << "seed " << seed << ": final buffers differ";
-      ASSERT_EQ(check_trace_order(result), "") << "seed " << seed;
-    }
+    EXPECT_EQ(run_and_check_programs(runtime, ProgramShape{}, scaled(200, 10), 1000), "")
+        << clusters << " clusters";
   }
 }
 
 TEST(SimBackPressure, TinyRingsComplete) {
   for (const std::uint32_t window : {4u, 8u, 16u}) {
-    RuntimeConfig config = sim_config();
-    config.ring.task_window = window;
-    config.ring.heap_bytes = 16384;
-    config.ring.dep_pool = window * 16;
-    Runtime runtime(config);
+    Runtime runtime(with_tiny_rings(sim_config(), window));
     register_program_kernels(runtime.kernels());
-    ProgramShape shape;
-    shape.top_level_tasks = false;
-    shape.max_tasks_per_scope = static_cast<int>(window) - 2;
-    shape.max_dim = 6;                       // outputs of one full scope fit the 16 KiB heap
-    shape.max_scope_depth = kRingCount - 1;  // one open scope per ring
-    shape.operations = 60;
-    for (int p = 0; p < scaled(30, 3); ++p) {
-      const auto seed = static_cast<std::uint64_t>(200000 + window + p);
-      const ProgramResult result = run_random_program(runtime, seed, shape);
-      ASSERT_TRUE(result.status.ok())
-          << "window " << window << " seed " << seed << ": " << result.status.to_string();
-      ASSERT_EQ(result.buffers, result.reference) << "window " << window << " seed " << seed;
-      ASSERT_EQ(check_trace_order(result), "") << "window " << window << " seed " << seed;
-    }
+    EXPECT_EQ(
+        run_and_check_programs(runtime, tiny_ring_shape(window), scaled(30, 3), 200000 + window),
+        "")
+        << "window " << window;
   }
   // A flat loop far longer than the window: the orchestrator waits (in virtual time) for room.
   RuntimeConfig config = sim_config(false);

@@ -565,4 +565,37 @@ std::string check_trace_order(const ProgramResult& result) {
   return "";
 }
 
+std::string run_and_check_programs(Runtime& runtime, const ProgramShape& shape, int count,
+                                   std::uint64_t seed0) {
+  for (int p = 0; p < count; ++p) {
+    const std::uint64_t seed = seed0 + static_cast<std::uint64_t>(p);
+    const ProgramResult result = run_random_program(runtime, seed, shape);
+    const std::string where = "seed " + std::to_string(seed) + ": ";
+    if (!result.status.ok()) return where + result.status.to_string();
+    if (!result.mismatch.empty()) return where + result.mismatch;
+    if (result.buffers != result.reference)
+      return where + "final buffers differ from the reference";
+    const std::string order = check_trace_order(result);
+    if (!order.empty()) return where + order;
+  }
+  return "";
+}
+
+RuntimeConfig with_tiny_rings(RuntimeConfig config, std::uint32_t window) {
+  config.ring.task_window = window;
+  config.ring.heap_bytes = 16384;
+  config.ring.dep_pool = window * 16;  // room for every live task's producers
+  return config;
+}
+
+ProgramShape tiny_ring_shape(std::uint32_t window) {
+  ProgramShape shape;
+  shape.top_level_tasks = false;
+  shape.max_tasks_per_scope = static_cast<int>(window) - 2;
+  shape.max_dim = 6;                       // outputs of one full scope fit the 16 KiB heap
+  shape.max_scope_depth = kRingCount - 1;  // one open scope per ring
+  shape.operations = 60;
+  return shape;
+}
+
 }  // namespace tmr::testing

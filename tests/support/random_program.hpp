@@ -50,4 +50,14 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
 // finished. Returns an empty string when the trace respects every dependency.
 std::string check_trace_order(const ProgramResult& result);
 
+// Runs `count` programs (seeds seed0, seed0+1, ...) and checks each: the run succeeded, element
+// reads saw the sequential values, final buffers equal the reference, the trace respects every
+// dependency. Returns "" or a description of the first failure.
+std::string run_and_check_programs(Runtime& runtime, const ProgramShape& shape, int count,
+                                   std::uint64_t seed0);
+
+// Tiny rings (a window of `window` tasks, a 16 KiB heap) and programs whose scopes fit them.
+RuntimeConfig with_tiny_rings(RuntimeConfig config, std::uint32_t window);
+ProgramShape tiny_ring_shape(std::uint32_t window);
+
 }  // namespace tmr::testing
