@@ -216,6 +216,15 @@ TEST_F(Fixture, BadConfigurationIsRejectedWithTheFieldName) {
   }
 }
 
+// One cluster, one scheduler thread and the given task window per ring.
+RuntimeConfig one_cluster(std::uint32_t window = RingConfig{}.task_window) {
+  RuntimeConfig c;
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  c.ring.task_window = window;
+  return c;
+}
+
 using Clock = std::chrono::steady_clock;
 
 TEST(RingErrors, ImpossibleScopeFailsAtOnceAndLeavesNoThread) {
@@ -242,9 +251,7 @@ TEST(RingErrors, ImpossibleScopeFailsAtOnceAndLeavesNoThread) {
 }
 
 TEST(RingErrors, OutputLargerThanTheHeapFailsAtOnce) {
-  RuntimeConfig c;
-  c.clusters = 1;
-  c.scheduler_threads = 1;
+  RuntimeConfig c = one_cluster();
   c.ring.heap_bytes = 4096;
   Runtime runtime(c);
   const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
@@ -258,11 +265,7 @@ TEST(RingErrors, OutputLargerThanTheHeapFailsAtOnce) {
 TEST(RingErrors, DeadlockThroughAnOuterScopeIsDiagnosedWithinASecond) {
   // Depth >= 3 shares ring 3: a task held by the depth-3 scope pins the watermark, so inner
   // scopes that end still cannot free the ring. Nothing can move: a named error, fast.
-  RuntimeConfig c;
-  c.clusters = 1;
-  c.scheduler_threads = 1;
-  c.ring.task_window = 8;
-  Runtime runtime(c);
+  Runtime runtime(one_cluster(8));
   const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
   const auto start = Clock::now();
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
@@ -284,11 +287,7 @@ TEST(RingErrors, DeadlockThroughAnOuterScopeIsDiagnosedWithinASecond) {
 TEST(RingErrors, TasksWithoutFreshOutputsAreNotHeldByTheirScope) {
   // 100 tasks in one scope with a window of 8: they create no buffer, so each retires once
   // done and the scope never pins the ring.
-  RuntimeConfig c;
-  c.clusters = 1;
-  c.scheduler_threads = 1;
-  c.ring.task_window = 8;
-  Runtime runtime(c);
+  Runtime runtime(one_cluster(8));
   const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
   std::vector<float> data(100);
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
@@ -302,10 +301,7 @@ TEST(RingErrors, TasksWithoutFreshOutputsAreNotHeldByTheirScope) {
 }
 
 TEST(RingErrors, BackPressureWaitsInsteadOfFailingWhenProgressIsPossible) {
-  RuntimeConfig c;
-  c.clusters = 1;
-  c.scheduler_threads = 1;
-  c.ring.task_window = 4;
+  RuntimeConfig c = one_cluster(4);
   c.ring.heap_bytes = 1024;
   Runtime runtime(c);
   const KernelId k = runtime.kernels().add("copy", CoreType::aiv, &copy_kernel);
