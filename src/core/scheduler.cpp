@@ -278,6 +278,11 @@ bool Scheduler::dispatch_ready(int thread) {
 }
 
 int Scheduler::find_unit(int thread, const TaskSlot& task, bool for_pending) const {
+  return find_unit(thread, task.shape, task.active_mask, for_pending);
+}
+
+int Scheduler::find_unit(int thread, TaskShape shape, std::uint8_t active_mask,
+                         bool for_pending) const {
   const ThreadState& me = threads_[thread];
   auto stageable = [&](int core) {
     const CoreState& c = cores_[core];
@@ -285,7 +290,7 @@ int Scheduler::find_unit(int thread, const TaskSlot& task, bool for_pending) con
            !c.cohort_reserved;
   };
   auto usable = [&](int core) { return for_pending ? stageable(core) : core_free(core); };
-  switch (task.shape) {
+  switch (shape) {
     case TaskShape::aic:
       for (int c : me.clusters) {
         if (usable(clusters_[c].aic)) return c;
@@ -301,9 +306,9 @@ int Scheduler::find_unit(int thread, const TaskSlot& task, bool for_pending) con
     case TaskShape::mix:
       for (int c : me.clusters) {
         const ClusterCores& cl = clusters_[c];
-        if ((task.active_mask & 1) && !usable(cl.aic)) continue;
-        if ((task.active_mask & 2) && !usable(cl.aiv[0])) continue;
-        if ((task.active_mask & 4) && !usable(cl.aiv[1])) continue;
+        if ((active_mask & 1) && !usable(cl.aic)) continue;
+        if ((active_mask & 2) && !usable(cl.aiv[0])) continue;
+        if ((active_mask & 4) && !usable(cl.aiv[1])) continue;
         return c;
       }
       return -1;
@@ -452,7 +457,12 @@ void Scheduler::start_cohort(TaskSlot* task) {
     push_back_global(task);  // one cohort at a time; retry later
     return;
   }
+  // Copies: once the last block is placed the task may finish and its slot be reused, while a
+  // late thread still looks at the cohort.
   cohort_.task = task;
+  cohort_.shape = task->shape;
+  cohort_.active_mask = task->active_mask;
+  cohort_.block_count = task->block_count;
   cohort_.reserved.store(0, std::memory_order_relaxed);
   cohort_.next_block.store(0, std::memory_order_relaxed);
   cohort_.go.store(false, std::memory_order_relaxed);
@@ -464,15 +474,20 @@ void Scheduler::start_cohort(TaskSlot* task) {
 
 bool Scheduler::cohort_step(int thread) {
   ThreadState& me = threads_[thread];
+  // The task itself is touched only to place a block below block_count: until then it cannot
+  // finish, so its slot is still its own.
   TaskSlot* const task = cohort_.task;
+  const TaskShape shape = cohort_.shape;
+  const std::uint8_t mask = cohort_.active_mask;
+  const std::uint32_t blocks = cohort_.block_count;
   const std::uint64_t generation = cohort_.generation.load(std::memory_order_acquire);
   bool progress = false;
   if (!cohort_.go.load(std::memory_order_acquire)) {
     // Reserve every idle unit this thread owns; no other work starts here meanwhile.
     std::uint32_t added = 0;
-    for (int unit = find_unit(thread, *task, false); unit >= 0;
-         unit = find_unit(thread, *task, false)) {
-      if (task->shape == TaskShape::aiv) {
+    for (int unit = find_unit(thread, shape, mask, false); unit >= 0;
+         unit = find_unit(thread, shape, mask, false)) {
+      if (shape == TaskShape::aiv) {
         cores_[unit].cohort_reserved = true;
       } else {
         const ClusterCores& cl = clusters_[unit];
@@ -486,7 +501,7 @@ bool Scheduler::cohort_step(int thread) {
       progress = true;
       const std::uint32_t total =
           cohort_.reserved.fetch_add(added, std::memory_order_acq_rel) + added;
-      if (total >= task->block_count) {
+      if (total >= blocks) {
         cohort_.go.store(true, std::memory_order_release);
         engine_.platform().notify_schedulers();
       }
@@ -496,19 +511,19 @@ bool Scheduler::cohort_step(int thread) {
   // Place blocks on the units this thread reserved, then hand back what is left.
   for (int c : me.clusters) {
     const ClusterCores& cl = clusters_[c];
-    if (task->shape == TaskShape::aiv) {
+    if (shape == TaskShape::aiv) {
       for (int core : cl.aiv) {
         if (!cores_[core].cohort_reserved) continue;
         cores_[core].cohort_reserved = false;
         const std::uint32_t b = cohort_.next_block.fetch_add(1, std::memory_order_acq_rel);
-        if (b < task->block_count) dispatch_block(thread, core, task, b, false);
+        if (b < blocks) dispatch_block(thread, core, task, b, false);
       }
     } else if (cores_[cl.aic].cohort_reserved) {
       cores_[cl.aic].cohort_reserved = false;
       cores_[cl.aiv[0]].cohort_reserved = false;
       cores_[cl.aiv[1]].cohort_reserved = false;
       const std::uint32_t b = cohort_.next_block.fetch_add(1, std::memory_order_acq_rel);
-      if (b < task->block_count) dispatch_block(thread, c, task, b, false);
+      if (b < blocks) dispatch_block(thread, c, task, b, false);
     }
   }
   me.cohort_done_generation = generation;

@@ -112,6 +112,7 @@ class Scheduler {
   void start_cohort(TaskSlot* task);
   // Free "units" of a shape on this thread: clusters (AIC, MIX) or AIV cores.
   int find_unit(int thread, const TaskSlot& task, bool for_pending) const;
+  int find_unit(int thread, TaskShape shape, std::uint8_t active_mask, bool for_pending) const;
   int count_free_units(int thread, const TaskSlot& task) const;
   bool core_free(int core) const {
     const CoreState& c = cores_[core];
@@ -138,6 +139,9 @@ class Scheduler {
     std::atomic<bool> active{false};
     std::atomic<std::uint64_t> generation{0};
     TaskSlot* task = nullptr;
+    TaskShape shape = TaskShape::aic;
+    std::uint8_t active_mask = 0;
+    std::uint32_t block_count = 0;
     std::atomic<std::uint32_t> reserved{0};
     std::atomic<std::uint32_t> next_block{0};
     std::atomic<bool> go{false};
