@@ -380,6 +380,12 @@ bool Scheduler::dispatch_pending(int thread, TaskShape shape) {
       push_back_global(task);  // start-together tasks go to idle cores only
       return progress;
     }
+    if (others_have_room(thread, *task)) {
+      // An idle core elsewhere beats a pending slot here: leave the task to that thread.
+      push_back_global(task);
+      engine_.platform().notify_schedulers();
+      return progress;
+    }
     int unit = find_unit(thread, *task, true);
     if (unit < 0) {
       push_back_global(task);
