@@ -161,4 +161,20 @@ FloatRows float_rows(const Tensor& t, const char* what) {
   return {t.data_as<float>(), t.stride(0)};
 }
 
+void packed_matmul(const Tensor& a, const Tensor& b, float* c, std::int64_t ldc) {
+  const std::uint32_t m = a.dim(0);
+  const std::uint32_t k = a.dim(1);
+  const std::uint32_t n = b.dim(1);
+  if (b.ndims() != 2 || b.dim(0) != k) {
+    throw Error(ErrorCode::invalid_args, "matmul: the right operand must be [" + std::to_string(k) +
+                                             ", n], got " + b.to_string());
+  }
+  const std::span<float> a_packed = scratch_floats(0, std::size_t{m} * k);
+  const std::span<float> b_packed = scratch_floats(1, std::size_t{k} * n);
+  pack_2d(a, a_packed);
+  pack_2d(b, b_packed);  // rows of b become contiguous, so the product streams them
+  matmul(a_packed.data(), b_packed.data(), c, static_cast<int>(m), static_cast<int>(n),
+         static_cast<int>(k), static_cast<int>(ldc), false);
+}
+
 }  // namespace tmr::examples

@@ -18,6 +18,11 @@ void pack_2d(const Tensor& view, std::span<float> dst);
 void matmul(const float* a, const float* b, float* c, int m, int n, int k, int ldc,
             bool accumulate);
 
+// c[m x n] = a[m x k] * b[k x n] for 2-D views a and b of any strides and dtype pack_2d takes:
+// both are packed into scratch slots 0 and 1 first. c has row stride ldc. Throws
+// Error(invalid_args) when b is not [k, n].
+void packed_matmul(const Tensor& a, const Tensor& b, float* c, std::int64_t ldc);
+
 // A thread-local buffer of at least `count` floats, reused by later kernels on the same core
 // thread (kernels on one thread never overlap). A kernel that needs two at once uses two slots.
 std::span<float> scratch_floats(int slot, std::size_t count);

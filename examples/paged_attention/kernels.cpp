@@ -37,20 +37,12 @@ Rows rows_of(const Tensor& t, const char* what) {
 
 void qk_kernel(const KernelArgs& args) {
   const Tensor& q = args.tensor(0);
-  const Tensor& k_t = args.tensor(1);
+  const Tensor& k_t = args.tensor(1);  // K^T as [D, bs]: a transposed view of the cache
   const Tensor& s = args.tensor(2);
-  const std::uint32_t rows = q.dim(0);
-  const std::uint32_t dim = q.dim(1);
-  const std::uint32_t width = k_t.dim(1);
-  expect_shape(k_t, {dim, width}, "K^T block");
-  expect_shape(s, {rows, width}, "S");
-  const std::span<float> q_packed = scratch_floats(0, std::size_t{rows} * dim);
-  const std::span<float> k_packed = scratch_floats(1, std::size_t{dim} * width);
-  pack_2d(q, q_packed);
-  pack_2d(k_t, k_packed);  // K^T as [D, bs]: the matmul then streams contiguous rows of it
+  expect_shape(k_t, {q.dim(1), k_t.dim(1)}, "K^T block");
+  expect_shape(s, {q.dim(0), k_t.dim(1)}, "S");
   const FloatRows out = float_rows(s, "S");
-  matmul(q_packed.data(), k_packed.data(), out.data, static_cast<int>(rows),
-         static_cast<int>(width), static_cast<int>(dim), static_cast<int>(out.row_stride), false);
+  packed_matmul(q, k_t, out.data, out.row_stride);
 }
 
 void softmax_prepare_kernel(const KernelArgs& args) {
@@ -74,18 +66,10 @@ void pv_kernel(const KernelArgs& args) {
   const Tensor& p = args.tensor(0);
   const Tensor& v = args.tensor(1);
   const Tensor& o_new = args.tensor(2);
-  const std::uint32_t rows = p.dim(0);
-  const std::uint32_t width = p.dim(1);
-  const std::uint32_t dim = v.dim(1);
-  expect_shape(v, {width, dim}, "V block");
-  expect_shape(o_new, {rows, dim}, "O_new");
-  const std::span<float> p_packed = scratch_floats(0, std::size_t{rows} * width);
-  const std::span<float> v_packed = scratch_floats(1, std::size_t{width} * dim);
-  pack_2d(p, p_packed);
-  pack_2d(v, v_packed);
+  expect_shape(v, {p.dim(1), v.dim(1)}, "V block");
+  expect_shape(o_new, {p.dim(0), v.dim(1)}, "O_new");
   const FloatRows out = float_rows(o_new, "O_new");
-  matmul(p_packed.data(), v_packed.data(), out.data, static_cast<int>(rows), static_cast<int>(dim),
-         static_cast<int>(width), static_cast<int>(out.row_stride), false);
+  packed_matmul(p, v, out.data, out.row_stride);
 }
 
 void online_update_kernel(const KernelArgs& args) {

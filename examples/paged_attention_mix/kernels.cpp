@@ -66,13 +66,8 @@ void cube_kernel(const KernelArgs& args) {
   const std::uint32_t cluster = args.cluster();
   const auto timeout = pipe_timeout();
 
-  const std::span<float> q_packed = scratch_floats(0, std::size_t{rows} * dim);
-  const std::span<float> k_packed = scratch_floats(1, std::size_t{dim} * width);
-  pack_2d(q, q_packed);
-  pack_2d(k_t, k_packed);
   std::vector<float> scores(std::size_t{rows} * width);
-  matmul(q_packed.data(), k_packed.data(), scores.data(), static_cast<int>(rows),
-         static_cast<int>(width), static_cast<int>(dim), static_cast<int>(width), false);
+  packed_matmul(q, k_t, scores.data(), width);
   for (std::uint32_t sub = 0; sub < 2; ++sub) {
     const RowRange range = rows_of_vector(rows, sub);
     const auto begin =
