@@ -33,7 +33,7 @@ class System {
 };
 
 std::unique_ptr<System> make_tmr_system();            // the default configuration
-std::unique_ptr<System> make_tmr_dual_slot_system();  // AIV/MIX tasks pre-staged as well
+std::unique_ptr<System> make_tmr_dual_slot_system();  // AIV tasks pre-staged as well
 std::unique_ptr<System> make_omp_system();            // libgomp or libomp, by compiler
 std::unique_ptr<System> make_tbb_system();
 std::unique_ptr<System> make_starpu_system();

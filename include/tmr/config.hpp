@@ -20,11 +20,11 @@ struct RingConfig {
 };
 
 // Which task shapes may be pre-staged into a busy core's pending slot (running + pending).
-// The reference baseline stages AIC tasks only; keep every policy decision here.
+// The reference baseline stages AIC tasks only. The policy itself lives in src/core/dispatch/.
 struct DualSlotPolicy {
   bool aic = true;
   bool aiv = false;
-  bool mix = false;
+  bool mix = false;  // not implemented yet: validate() rejects true (TMR_DUAL_SLOT=mix too)
 };
 
 // Where cores run: OS threads executing real kernels, or a virtual-time model of a whole chip.
@@ -51,7 +51,7 @@ struct RuntimeConfig {
   SimConfig sim;
 
   // Applies TMR_CLUSTERS, TMR_SCHED_THREADS, TMR_RING_TASK_WINDOW, TMR_RING_HEAP,
-  // TMR_RING_DEP_POOL, TMR_DUAL_SLOT (e.g. "aic,aiv,mix" or "none"), TMR_RECORD_EVENTS,
+  // TMR_RING_DEP_POOL, TMR_DUAL_SLOT (e.g. "aic,aiv" or "none"; "mix" is rejected: not implemented yet), TMR_RECORD_EVENTS,
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
   // TMR_SIM_TIMING_ONLY (0 or 1).
   // Throws Error(invalid_config) naming the variable and the accepted values.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 #include "core/cycle_clock.hpp"
 #include "core/orchestrator_core.hpp"
@@ -9,29 +10,31 @@
 namespace tmr::detail {
 
 Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
-    : config_(std::move(config)), kernels_(std::move(kernels)), scheduler_(*this) {
+    : config_(std::move(config)), kernels_(std::move(kernels)) {
   config_.validate();
+  topology_ = Topology{config_.clusters, config_.scheduler_threads};
   for (int r = 0; r < kRingCount; ++r) {
     rings_.push_back(std::make_unique<Ring>(static_cast<std::uint32_t>(r), config_.ring));
     ring_pointers_[r] = rings_.back().get();
   }
-  // Every live task fits in a ready queue at once, so pushes never fail.
-  const std::size_t queue_capacity = std::size_t{config_.ring.task_window} * kRingCount;
-  for (auto& queue : ready_)
-    queue.reset(queue_capacity);
   mailboxes_ = std::make_unique<Mailbox[]>(static_cast<std::size_t>(core_count()));
   for (int c = 0; c < cluster_count(); ++c) {
-    const int cores[3] = {aic_core(c), aiv_core(c, 0), aiv_core(c, 1)};
+    const int cores[3] = {topology_.aic_core(c), topology_.aiv_core(c, 0),
+                          topology_.aiv_core(c, 1)};
     for (int s = 0; s < 3; ++s) {
       Mailbox& m = mailbox(cores[s]);
       m.core = static_cast<std::uint16_t>(cores[s]);
       m.cluster = static_cast<std::uint16_t>(c);
-      m.scheduler_thread = static_cast<std::uint16_t>(scheduler_of_cluster(c));
+      m.scheduler_thread = static_cast<std::uint16_t>(topology_.scheduler_of_cluster(c));
       m.type = s == 0 ? CoreType::aic : CoreType::aiv;
       m.sub_block = static_cast<std::uint8_t>(s == 0 ? 0 : s - 1);
     }
   }
-  scheduler_.configure();
+  // Every live task fits in a ready queue at once, so pushes never fail.
+  const std::size_t queue_capacity = std::size_t{config_.ring.task_window} * kRingCount;
+  scheduler_ = std::make_unique<Scheduler>(
+      topology_, std::span<Mailbox>(mailboxes_.get(), static_cast<std::size_t>(core_count())),
+      config_.dual_slot, queue_capacity, *this, *this, *this);
   orchestrator_ = std::make_unique<OrchestratorCore>(*this);
   platform_ = make_platform(*this);
 }
@@ -71,12 +74,7 @@ void Engine::report_kernel_exception(KernelId kernel, TaskId task, std::uint32_t
 void Engine::reset_for_run() {
   for (auto& ring : rings_)
     ring->reset();
-  TaskSlot* drained = nullptr;
-  for (auto& queue : ready_) {
-    while (queue.try_pop(drained)) {
-    }
-  }
-  scheduler_.reset();
+  scheduler_->reset();
   kernel_tasks_completed_.store(0, std::memory_order_relaxed);
   wake_at_completed_.store(kNotWaiting, std::memory_order_relaxed);
   aborting_.store(false, std::memory_order_relaxed);
@@ -176,12 +174,12 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   stats.wall_us = static_cast<double>(end) / 1e3;
   stats.orchestration_us = static_cast<double>(orchestration_end - orchestration_start) / 1e3;
   stats.orchestrator_blocked_us = static_cast<double>(orchestrator_->blocked_ns()) / 1e3;
-  for (int t = 0; t < scheduler_.thread_count(); ++t) {
+  for (int t = 0; t < scheduler_->thread_count(); ++t) {
     const double platform_busy = platform_->scheduler_busy_ns(t);
-    stats.scheduler_us += platform_busy >= 0
-                              ? platform_busy / 1e3
-                              : static_cast<double>(scheduler_.busy_cycles(t)) * ns_per_cycle / 1e3;
-    stats.subtasks_executed += scheduler_.subtasks_done(t);
+    stats.scheduler_us +=
+        platform_busy >= 0 ? platform_busy / 1e3
+                           : static_cast<double>(scheduler_->busy_cycles(t)) * ns_per_cycle / 1e3;
+    stats.subtasks_executed += scheduler_->subtasks_done(t);
   }
 
   if (recording()) {
@@ -189,13 +187,13 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
     trace->clusters = cluster_count();
     trace->scheduler_threads = config_.scheduler_threads;
     trace->tasks = std::move(orchestrator_->task_events());
-    for (int t = 0; t < scheduler_.thread_count(); ++t) {
-      for (const Scheduler::Completion& c : scheduler_.completions(t)) {
+    for (int t = 0; t < scheduler_->thread_count(); ++t) {
+      for (const Scheduler::Completion& c : scheduler_->completions(t)) {
         TaskEvent& e = trace->tasks[c.sequence];
         e.ready_ns = c.ready_ns != 0 ? c.ready_ns : e.submit_ns;
         e.complete_ns = c.complete_ns;
       }
-      auto& events = scheduler_.subtask_events(t);
+      auto& events = scheduler_->subtask_events(t);
       trace->subtasks.insert(trace->subtasks.end(), events.begin(), events.end());
     }
     std::sort(trace->subtasks.begin(), trace->subtasks.end(),

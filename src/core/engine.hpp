@@ -1,5 +1,7 @@
-// The engine: everything one Runtime owns — configuration, kernels, rings, ready queues, per-core
-// mailboxes, the scheduler and the platform — and the run sequence that ties them together.
+// The engine: the composition root. It owns everything one Runtime has — configuration, kernels,
+// rings, per-core mailboxes, the scheduler, the orchestrator and the platform — wires each unit
+// to the narrow interfaces it needs (seams.hpp), and runs the sequence that ties them together.
+// The only file under src/core/ that knows the platform.
 #pragma once
 
 #include <atomic>
@@ -10,9 +12,10 @@
 #include <vector>
 
 #include "core/mailbox.hpp"
-#include "core/mpmc_queue.hpp"
 #include "core/ring.hpp"
-#include "core/scheduler.hpp"
+#include "core/scheduler/scheduler.hpp"
+#include "core/seams.hpp"
+#include "core/topology.hpp"
 #include "platform/platform.hpp"
 #include "tmr/config.hpp"
 #include "tmr/error.hpp"
@@ -27,7 +30,7 @@ namespace tmr::detail {
 
 class OrchestratorCore;
 
-class Engine {
+class Engine final : public RunClock, public Waker, public CompletionSink {
  public:
   Engine(RuntimeConfig config, KernelRegistry kernels);
   ~Engine();
@@ -36,31 +39,35 @@ class Engine {
 
   RunResult run(const Orchestration& orchestration, const RunArgs& args);
 
-  // ---- topology: cores [0, clusters) are AICs; AIV s of cluster c is clusters + 2c + s ----
-  int cluster_count() const { return config_.clusters; }
-  int core_count() const { return 3 * config_.clusters; }
-  int aic_core(int cluster) const { return cluster; }
-  int aiv_core(int cluster, int sub) const { return config_.clusters + 2 * cluster + sub; }
-  int scheduler_of_cluster(int cluster) const { return cluster % config_.scheduler_threads; }
+  // ---- topology ----
+  const Topology& topology() const { return topology_; }
+  int cluster_count() const { return topology_.clusters; }
+  int core_count() const { return topology_.core_count(); }
   Mailbox& mailbox(int core) { return mailboxes_[static_cast<std::size_t>(core)]; }
 
   const RuntimeConfig& config() const { return config_; }
   KernelRegistry& kernels() { return kernels_; }
   Ring& ring(int index) { return *rings_[static_cast<std::size_t>(index)]; }
   Ring* const* ring_pointers() const { return ring_pointers_; }
-  MpmcQueue<TaskSlot*>& ready_queue(TaskShape shape) { return ready_[static_cast<int>(shape)]; }
-  Scheduler& scheduler() { return scheduler_; }
+  Scheduler& scheduler() { return *scheduler_; }
   Platform& platform() { return *platform_; }
 
-  // ---- run-wide state ----
-  std::uint64_t now_ns() const { return platform_->now_ns() - run_start_ns_; }
-  bool recording() const { return TMR_WITH_TRACE && config_.record_events; }
+  // ---- RunClock ----
+  std::uint64_t now_ns() const override { return platform_->now_ns() - run_start_ns_; }
+  bool recording() const override { return TMR_WITH_TRACE && config_.record_events; }
+  // ---- Waker: forwarded to the platform ----
+  void notify_schedulers() override { platform_->notify_schedulers(); }
+  void notify_new_work() override { platform_->notify_new_work(); }
+  void notify_core(Mailbox& mailbox) override { platform_->notify_core(mailbox); }
+  void notify_progress() override { platform_->notify_progress(); }
+  // ---- CompletionSink ----
+  void kernel_task_completed() override { note_kernel_task_completed(); }
   // First error wins; later ones are dropped. Thread-safe.
-  void latch_error(ErrorCode code, const std::string& message);
+  void latch_error(ErrorCode code, const std::string& message) override;
   bool has_error() const { return has_error_.load(std::memory_order_acquire); }
   Status error() const;
   // Set when a run fails: schedulers stop dispatching new subtasks.
-  bool aborting() const { return aborting_.load(std::memory_order_acquire); }
+  bool aborting() const override { return aborting_.load(std::memory_order_acquire); }
 
   // Wakes a waiting orchestrator only once the completion count reaches what it waits for, so a
   // blocked orchestrator is not woken (and put back to sleep) once per finished task.
@@ -85,12 +92,12 @@ class Engine {
   void reset_for_run();
 
   RuntimeConfig config_;
+  Topology topology_;
   KernelRegistry kernels_;
   std::vector<std::unique_ptr<Ring>> rings_;
   Ring* ring_pointers_[kRingCount] = {};
-  MpmcQueue<TaskSlot*> ready_[kShapeCount];
   std::unique_ptr<Mailbox[]> mailboxes_;
-  Scheduler scheduler_;
+  std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Platform> platform_;
   std::unique_ptr<OrchestratorCore> orchestrator_;
 

@@ -150,7 +150,7 @@ TEST_F(ConfigEnv, EveryVariableIsApplied) {
   set("TMR_RING_TASK_WINDOW", "256");
   set("TMR_RING_HEAP", "4M");
   set("TMR_RING_DEP_POOL", "1024");
-  set("TMR_DUAL_SLOT", "aiv, mix");
+  set("TMR_DUAL_SLOT", "aiv");
   set("TMR_RECORD_EVENTS", "1");
   RuntimeConfig config;
   EXPECT_EQ(&config.apply_env(), &config);
@@ -161,7 +161,7 @@ TEST_F(ConfigEnv, EveryVariableIsApplied) {
   EXPECT_EQ(config.ring.dep_pool, 1024u);
   EXPECT_FALSE(config.dual_slot.aic);
   EXPECT_TRUE(config.dual_slot.aiv);
-  EXPECT_TRUE(config.dual_slot.mix);
+  EXPECT_FALSE(config.dual_slot.mix);
   EXPECT_TRUE(config.record_events);
   EXPECT_NO_THROW(config.validate());
 }
@@ -197,9 +197,9 @@ TEST_F(ConfigEnv, DualSlotValues) {
   RuntimeConfig config;
   config.apply_env();
   EXPECT_FALSE(config.dual_slot.aic || config.dual_slot.aiv || config.dual_slot.mix);
-  set("TMR_DUAL_SLOT", "aic,aiv,mix");
+  set("TMR_DUAL_SLOT", "aic,aiv");
   config.apply_env();
-  EXPECT_TRUE(config.dual_slot.aic && config.dual_slot.aiv && config.dual_slot.mix);
+  EXPECT_TRUE(config.dual_slot.aic && config.dual_slot.aiv && !config.dual_slot.mix);
   set("TMR_DUAL_SLOT", "aiv");
   config.apply_env();
   EXPECT_FALSE(config.dual_slot.aic);  // the list replaces the policy, it does not add to it
@@ -207,9 +207,25 @@ TEST_F(ConfigEnv, DualSlotValues) {
   for (const char* bad : {"cube", "aic,", "aic,,aiv", "AIC", "none,aic", ","}) {
     set("TMR_DUAL_SLOT", bad);
     EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
-                             "expected \"none\" or a comma-separated list of aic, aiv, mix"))
+                             "expected \"none\" or a comma-separated list of aic, aiv"))
         << bad;
   }
+}
+
+TEST_F(ConfigEnv, MixPreStagingIsRejectedUntilItExists) {
+  for (const char* value : {"mix", "aic,mix", "aic, aiv, mix", "mix,cube"}) {
+    set("TMR_DUAL_SLOT", value);
+    RuntimeConfig config;
+    EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
+                             "MIX pre-staging, which is not implemented yet"))
+        << value;
+    EXPECT_FALSE(config.dual_slot.mix);
+  }
+  RuntimeConfig config;
+  config.dual_slot.mix = true;
+  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
+                           "dual_slot.mix = true asks for MIX pre-staging, which is not "
+                           "implemented yet"));
 }
 
 TEST_F(ConfigEnv, GarbageNamesTheVariable) {

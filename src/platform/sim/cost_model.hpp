@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/scheduler.hpp"
+#include "core/scheduler/scheduler.hpp"
 #include "platform/platform.hpp"
 #include "tmr/kernel.hpp"
 #include "tmr/sim.hpp"

@@ -33,8 +33,13 @@ void SimPlatform::begin_run() {
   timings_ = sim::resolve_kernel_timings(config_.costs, engine_.kernels());
   for (SchedulerActor& s : schedulers_)
     s = SchedulerActor{};
-  for (CoreActor& c : cores_)
+  for (std::size_t core = 0; core < cores_.size(); ++core) {
+    CoreActor& c = cores_[core];
     c.busy = false;
+    c.older_token = c.newer_token =
+        engine_.mailbox(static_cast<int>(core)).dispatch.load(std::memory_order_acquire);
+    c.newer_visible_ns = 0;
+  }
   running_cores_ = 0;
   in_event_ = false;
   stepping_thread_ = -1;
@@ -111,11 +116,24 @@ void SimPlatform::wake_schedulers() {
   }
 }
 
+std::uint32_t SimPlatform::visible_dispatch(int core) const {
+  const CoreActor& c = cores_[static_cast<std::size_t>(core)];
+  return now_ns() >= c.newer_visible_ns ? c.newer_token : c.older_token;
+}
+
+void SimPlatform::show_dispatch(int core, std::uint32_t token, std::uint64_t at) {
+  CoreActor& c = cores_[static_cast<std::size_t>(core)];
+  c.older_token = visible_dispatch(core);
+  c.newer_token = token;
+  c.newer_visible_ns = at;
+}
+
 void SimPlatform::notify_core(Mailbox& mailbox) {
   if (stepping_thread_ >= 0) {
     notified_cores_.push_back(mailbox.core);  // the doorbell rings when the step's writes are done
     return;
   }
+  show_dispatch(mailbox.core, mailbox.dispatch.load(std::memory_order_acquire), now_ns());
   queue_.push(now_ns() + static_cast<std::uint64_t>(config_.costs.pickup_ns),
               sim::EventKind::core_pickup, mailbox.core);
 }
@@ -132,6 +150,7 @@ void SimPlatform::scheduler_step(int thread) {
   const std::uint64_t cost = sim::step_cost_ns(config_.costs, before, scheduler.counters(thread));
   const std::uint64_t end = event_time_ + cost;
   for (const int core : notified_cores_) {
+    show_dispatch(core, engine_.mailbox(core).dispatch.load(std::memory_order_acquire), end);
     queue_.push(end + static_cast<std::uint64_t>(config_.costs.pickup_ns),
                 sim::EventKind::core_pickup, core);
   }
@@ -148,7 +167,7 @@ void SimPlatform::scheduler_step(int thread) {
 void SimPlatform::core_pickup(int core) {
   CoreActor& c = cores_[static_cast<std::size_t>(core)];
   if (c.busy) return;  // the finish picks up whatever is waiting
-  const std::uint32_t token = engine_.mailbox(core).dispatch.load(std::memory_order_acquire);
+  const std::uint32_t token = visible_dispatch(core);
   if (token == c.last_token || token >= kReservedTokens) return;
   start_subtask(core, token);
 }
@@ -204,7 +223,7 @@ void SimPlatform::core_finish(int core) {
       event_time_ + static_cast<std::uint64_t>(config_.costs.fin_visible_ns);
   wake_scheduler(m.scheduler_thread, visible);
   // A pre-staged (pending) dispatch: the core switches to it without waiting for a doorbell.
-  const std::uint32_t next = m.dispatch.load(std::memory_order_acquire);
+  const std::uint32_t next = visible_dispatch(core);
   if (next != c.last_token && next < kReservedTokens) {
     queue_.push(event_time_ + static_cast<std::uint64_t>(config_.costs.pickup_ns),
                 sim::EventKind::core_pickup, core);

@@ -44,6 +44,13 @@ class SimPlatform final : public Platform {
   };
   struct CoreActor {
     std::uint32_t last_token = kIdleToken;  // survives runs, as the dispatch word does
+    // The dispatch word as the core sees it. A scheduler step writes at its start but its
+    // writes land at its end (virtual time): until then the core still sees the older word, so
+    // no event in between (a finish, a stale doorbell) starts a dispatch early — that let a MIX
+    // task's AIC part start and finish before its AIV part (issue 14.7a).
+    std::uint32_t older_token = kIdleToken;
+    std::uint32_t newer_token = kIdleToken;
+    std::uint64_t newer_visible_ns = 0;
     std::uint32_t running_token = 0;
     bool busy = false;
     std::uint64_t start_ns = 0;  // engine-relative, written to the payload at FIN
@@ -56,6 +63,10 @@ class SimPlatform final : public Platform {
   void core_pickup(int core);
   void core_finish(int core);
   void start_subtask(int core, std::uint32_t token);
+  // The dispatch word core `core` sees now.
+  std::uint32_t visible_dispatch(int core) const;
+  // Core `core`'s dispatch word changed to `token`, visible from `at`.
+  void show_dispatch(int core, std::uint32_t token, std::uint64_t at);
   // Queues a step of `thread` at `time` unless one is queued already.
   void wake_scheduler(int thread, std::uint64_t time);
   void wake_schedulers();

@@ -1,28 +1,35 @@
 // The scheduler: per thread, a set of clusters it alone dispatches to. One step polls its cores'
-// status words (completion), dispatches ready tasks to idle cores or into pending slots, and
-// flushes its local ready buffers. Platforms call step() from threads or from an event loop.
+// status words (completion, via the ACK/FIN decision table of core_slots.hpp), places ready tasks
+// in the order and on the units the dispatch policy (dispatch/) chooses, and flushes its local
+// ready buffers. Platforms call step() from threads or from an event loop; step() is pure
+// mechanism over the slot table, the ready queues and the cohort.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
+#include <span>
 #include <vector>
 
+#include "core/dispatch/dispatch_policy.hpp"
 #include "core/mailbox.hpp"
+#include "core/scheduler/cohort.hpp"
+#include "core/scheduler/core_slots.hpp"
+#include "core/scheduler/ready_queues.hpp"
+#include "core/seams.hpp"
 #include "core/task.hpp"
+#include "core/topology.hpp"
+#include "tmr/config.hpp"
 #include "tmr/trace.hpp"
 
 namespace tmr::detail {
 
-class Engine;
-
 class Scheduler {
  public:
-  explicit Scheduler(Engine& engine);
+  // `mailboxes` holds topology.core_count() entries and outlives the scheduler.
+  Scheduler(const Topology& topology, std::span<Mailbox> mailboxes, const DualSlotPolicy& dual_slot,
+            std::size_t queue_capacity, const RunClock& clock, Waker& waker, CompletionSink& sink);
 
-  // Builds per-thread state from the engine's topology. Only while no thread steps.
-  void configure();
-  // Forgets running work and statistics between runs. Only while no thread steps.
+  // Forgets running work, queued tasks and statistics between runs. Only while no thread steps.
   void reset();
 
   // One iteration for scheduler thread `thread`. Returns true when anything happened.
@@ -58,26 +65,10 @@ class Scheduler {
   // Makes a task ready from the orchestrator thread (no producers left).
   void push_ready_global(TaskSlot* task);
 
+  // Read-only views for tests and diagnostics.
+  const CoreSlot& core_slot(int core) const { return cores_[static_cast<std::size_t>(core)]; }
+
  private:
-  struct Subtask {
-    TaskSlot* task = nullptr;
-    std::uint32_t token = 0;
-    std::uint32_t block = 0;
-    std::uint8_t slot = 0;
-    std::uint64_t dispatch_ns = 0;
-  };
-  struct CoreState {
-    Mailbox* mailbox = nullptr;
-    Subtask running;
-    Subtask pending;
-    bool awaiting_ack = false;  // the running subtask has not been latched by the core yet
-    bool cohort_reserved = false;
-    std::uint32_t token = 1;
-  };
-  struct ClusterCores {
-    int aic;
-    int aiv[2];
-  };
   static constexpr int kLocalCapacity = 64;
   struct LocalReady {
     TaskSlot* tasks[kLocalCapacity];
@@ -98,55 +89,52 @@ class Scheduler {
     std::vector<Completion> completions;
   };
 
+  // ---- completion
   bool poll_core(int thread, int core);
   void finish_subtask(int thread, int core, const Subtask& subtask);
   void complete_task(int thread, TaskSlot* task);
-  void release(TaskSlot* task);
+  void core_became_busy(int thread, int core);
+  void core_became_idle(int thread, int core);
+
+  // ---- ready queues
   void make_ready(int thread, TaskSlot* task);
   bool pop_ready(int thread, TaskShape shape, TaskSlot** task);
   void push_back_global(TaskSlot* task);
-  bool dispatch_ready(int thread);
-  bool dispatch_shape(int thread, TaskShape shape);
-  bool dispatch_pending(int thread, TaskShape shape);
-  bool cohort_step(int thread);
-  void start_cohort(TaskSlot* task);
-  // Free "units" of a shape on this thread: clusters (AIC, MIX) or AIV cores.
-  int find_unit(int thread, const TaskSlot& task, bool for_pending) const;
-  int find_unit(int thread, TaskShape shape, std::uint8_t active_mask, bool for_pending) const;
-  int count_free_units(int thread, const TaskSlot& task) const;
-  bool core_free(int core) const {
-    const CoreState& c = cores_[core];
-    return c.running.task == nullptr && !c.cohort_reserved;
-  }
-  void dispatch_block(int thread, int unit, TaskSlot* task, std::uint32_t block, bool pending);
-  void dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
-                        std::uint32_t block, std::uint32_t sub_block, bool pending);
   void flush_local(int thread);
-  void core_became_busy(int thread, int core);
-  void core_became_idle(int thread, int core);
   // True when another thread reports idle cores that could run `task`.
   bool others_have_room(int thread, const TaskSlot& task);
 
-  Engine& engine_;
-  std::vector<CoreState> cores_;
+  // ---- dispatch mechanism (the policy decides order and units)
+  bool dispatch_ready(int thread);
+  bool run_pass(int thread, const PlacementPass& pass);
+  PlacementView view(int thread) const;
+  int find_unit(int thread, const TaskSlot& task, SlotTarget target) const {
+    return DispatchPolicy::find_unit(view(thread), task.shape, task.active_mask, target);
+  }
+  // How one subtask's dispatch word is released: now, or later by the cohort.
+  enum class Release : std::uint8_t { now, by_cohort };
+  void dispatch_block(int thread, int unit, TaskSlot* task, std::uint32_t block, SlotTarget target,
+                      Release release = Release::now);
+  void dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
+                        std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
+                        Release release);
+  void publish(Mailbox& mailbox, std::uint32_t token);
+
+  // ---- start-together cohorts
+  bool cohort_step(int thread);
+  void start_cohort(TaskSlot* task);
+  // The cores of `unit` a task of `shape` / `mask` uses.
+  int unit_cores(int unit, TaskShape shape, std::uint8_t mask, int out[3]) const;
+
+  const RunClock& clock_;
+  Waker& waker_;
+  CompletionSink& sink_;
+  const DispatchPolicy policy_;
+  std::vector<CoreSlot> cores_;
   std::vector<ClusterCores> clusters_;
   std::vector<ThreadState> threads_;
-
-  // A start-together (sync_start) task that no single thread can place: every thread reserves
-  // its idle units until enough are reserved, then each places blocks on what it reserved.
-  struct Cohort {
-    std::mutex mutex;
-    std::atomic<bool> active{false};
-    std::atomic<std::uint64_t> generation{0};
-    TaskSlot* task = nullptr;
-    TaskShape shape = TaskShape::aic;
-    std::uint8_t active_mask = 0;
-    std::uint32_t block_count = 0;
-    std::atomic<std::uint32_t> reserved{0};
-    std::atomic<std::uint32_t> next_block{0};
-    std::atomic<bool> go{false};
-    std::atomic<std::uint32_t> finished_threads{0};
-  } cohort_;
+  ReadyQueues ready_;
+  Cohort cohort_;
 };
 
 }  // namespace tmr::detail

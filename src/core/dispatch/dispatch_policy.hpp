@@ -1,0 +1,69 @@
+// The dispatch policy seam: every decision about WHERE and IN WHICH ORDER ready work goes, and
+// nothing about how it gets there. The scheduler's mechanism (scheduler/) asks this unit three
+// things: the order of placement passes in a step, whether a task may be pre-staged into a busy
+// core's pending slot, and which unit (cluster or core) of a thread takes a task. Changing a
+// policy (e.g. MIX pre-staging, issue 12) means changing this unit only.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "core/scheduler/core_slots.hpp"
+#include "core/task.hpp"
+#include "tmr/config.hpp"
+
+namespace tmr::detail {
+
+// Where a placement pass puts work: a core's running slot (it must be idle) or its pending slot
+// (it runs something latched and has nothing staged).
+enum class SlotTarget : std::uint8_t { idle, pending };
+
+struct PlacementPass {
+  TaskShape shape;
+  SlotTarget target;
+};
+
+// The three cores of one cluster, as global core indices.
+struct ClusterCores {
+  int aic;
+  int aiv[2];
+};
+
+// The cores one scheduler thread may place on: its clusters, and the whole slot table (only
+// the entries of those clusters are read).
+struct PlacementView {
+  std::span<const CoreSlot> cores;
+  std::span<const ClusterCores> clusters;
+  std::span<const int> owned_clusters;
+};
+
+class DispatchPolicy {
+ public:
+  // `dual_slot.mix` must be false (RuntimeConfig::validate rejects it: not implemented yet).
+  explicit DispatchPolicy(const DualSlotPolicy& dual_slot);
+
+  // The passes one scheduler step makes, in order. Idle cores before pending slots, so a
+  // pre-staged task never waits behind a busy core while one of this thread's cores is idle;
+  // MIX first among idle passes (widest first: it needs several cores of one cluster, which
+  // single-core tasks would otherwise fragment); AIC/AIV order alternates between threads so
+  // neither shape starves when both queues are long.
+  std::span<const PlacementPass> staging_order(int thread) const;
+
+  // Whether `task` may be pre-staged into a pending slot. Start-together tasks never are: their
+  // blocks must start at the same moment, which a busy core cannot promise.
+  bool may_prestage(const TaskSlot& task) const;
+
+  // A unit of the view with room for one block of a task of `shape` / `active_mask` in `target`
+  // slots: a cluster index (AIC, MIX) or an AIV core index; -1 when there is none.
+  static int find_unit(const PlacementView& view, TaskShape shape, std::uint8_t active_mask,
+                       SlotTarget target);
+  // How many blocks of such a task could start on idle units of the view right now. A MIX task
+  // needs only the cores its active_mask names.
+  static int count_idle_units(const PlacementView& view, TaskShape shape, std::uint8_t active_mask);
+
+ private:
+  PlacementPass orders_[2][kShapeCount + 2];
+  int order_length_ = 0;
+};
+
+}  // namespace tmr::detail

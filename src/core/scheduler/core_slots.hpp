@@ -1,0 +1,58 @@
+// The scheduler's view of its cores: per core a running and a pending slot, the dispatch token,
+// and the ACK/FIN decision table that turns a status word into slot changes. Pure data and one
+// pure function, so the table is tested without threads (tests/unit/test_scheduler_units.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "core/mailbox.hpp"
+#include "core/task.hpp"
+
+namespace tmr::detail {
+
+// One dispatched (block, kernel) of a task on one core.
+struct Subtask {
+  TaskSlot* task = nullptr;
+  std::uint32_t token = 0;
+  std::uint32_t block = 0;
+  std::uint8_t slot = 0;
+  std::uint64_t dispatch_ns = 0;
+};
+
+struct CoreSlot {
+  Mailbox* mailbox = nullptr;
+  Subtask running;
+  Subtask pending;               // pre-staged: the core starts it when `running` finishes
+  bool awaiting_ack = false;     // the running subtask has not been latched by the core yet
+  bool cohort_reserved = false;  // held for a start-together cohort
+  std::uint32_t token = 1;
+
+  // Nothing running and not held: a dispatch may go to the running slot.
+  bool idle() const { return running.task == nullptr && !cohort_reserved; }
+  // Running and latched, pending slot empty: a dispatch may go to the pending slot (a pending
+  // dispatch before the ACK could be overwritten in the payload buffer the core still reads).
+  bool stageable() const {
+    return running.task != nullptr && !awaiting_ack && pending.task == nullptr && !cohort_reserved;
+  }
+};
+
+// What one status word meant for a core's slots.
+struct SlotChange {
+  int finished_count = 0;  // subtasks finished: 0, 1 (running) or 2 (running and pending)
+  Subtask finished[2];
+  bool became_idle = false;  // the core has nothing running any more
+  bool acked = false;        // the running subtask was latched (a pending dispatch may follow)
+  bool progress() const { return finished_count != 0 || acked; }
+};
+
+// The ACK/FIN decision table. `status` is the core's status word (token | FIN bit).
+//   status token      FIN  pending?  -> effect
+//   pending's         yes  yes       -> running and pending finished; idle
+//   pending's         no   yes       -> running finished; pending runs (already latched)
+//   running's         yes  yes       -> running finished; pending moves up, awaits its ACK
+//   running's         yes  no        -> running finished; idle
+//   running's         no   -          -> ACK (once): a pending dispatch may now be written
+//   anything else                    -> stale, nothing
+SlotChange apply_status(CoreSlot& core, std::uint32_t status);
+
+}  // namespace tmr::detail

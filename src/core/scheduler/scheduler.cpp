@@ -1,0 +1,435 @@
+// The scheduler's mechanism (scheduler.hpp): polling, completion, ready queues, and carrying out
+// what the dispatch policy chooses.
+#include "core/scheduler/scheduler.hpp"
+
+#include "core/cycle_clock.hpp"
+#include "core/ring.hpp"
+
+namespace tmr::detail {
+
+Scheduler::Scheduler(const Topology& topology, std::span<Mailbox> mailboxes,
+                     const DualSlotPolicy& dual_slot, std::size_t queue_capacity,
+                     const RunClock& clock, Waker& waker, CompletionSink& sink)
+    : clock_(clock),
+      waker_(waker),
+      sink_(sink),
+      policy_(dual_slot),
+      cores_(static_cast<std::size_t>(topology.core_count())),
+      clusters_(static_cast<std::size_t>(topology.clusters)),
+      threads_(static_cast<std::size_t>(topology.scheduler_threads)),
+      ready_(queue_capacity) {
+  for (int c = 0; c < topology.clusters; ++c) {
+    clusters_[c] =
+        ClusterCores{topology.aic_core(c), {topology.aiv_core(c, 0), topology.aiv_core(c, 1)}};
+    threads_[topology.scheduler_of_cluster(c)].clusters.push_back(c);
+  }
+  for (ThreadState& t : threads_) {
+    for (int c : t.clusters)
+      t.cores.push_back(clusters_[c].aic);
+    for (int c : t.clusters) {
+      t.cores.push_back(clusters_[c].aiv[0]);
+      t.cores.push_back(clusters_[c].aiv[1]);
+    }
+  }
+  for (std::size_t core = 0; core < cores_.size(); ++core)
+    cores_[core].mailbox = &mailboxes[core];
+  reset();
+}
+
+void Scheduler::reset() {
+  for (CoreSlot& c : cores_) {
+    c.running = Subtask{};
+    c.pending = Subtask{};
+    c.awaiting_ack = false;
+    c.cohort_reserved = false;
+  }
+  ready_.clear();
+  cohort_.reset();
+  for (ThreadState& t : threads_) {
+    for (LocalReady& l : t.local)
+      l.count = 0;
+    t.busy_cores = 0;
+    t.free_cores[0].store(static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
+    t.free_cores[1].store(2 * static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
+    t.busy_cycles = 0;
+    t.subtasks_done = 0;
+    t.cohort_done_generation = cohort_.generation();
+    t.subtask_events.clear();
+    t.counters = StepCounters{};
+    t.completions.clear();
+  }
+}
+
+bool Scheduler::step(int thread) {
+  ThreadState& me = threads_[thread];
+  const std::uint64_t start = cycles();
+  bool progress = false;
+  for (int core : me.cores) {
+    if (cores_[core].running.task == nullptr) continue;
+    ++me.counters.polls;
+    progress |= poll_core(thread, core);
+  }
+  // A cohort is finished even while aborting: its other threads may already have prepared
+  // blocks that only the last thread to hand in releases.
+  if (cohort_.waiting_for(me.cohort_done_generation)) {
+    progress |= cohort_step(thread);
+  } else if (!sink_.aborting()) {
+    progress |= dispatch_ready(thread);
+  }
+  flush_local(thread);
+  if (progress) me.busy_cycles += cycles() - start;
+  return progress;
+}
+
+// ---------------------------------------------------------------- completion
+
+bool Scheduler::poll_core(int thread, int core) {
+  CoreSlot& c = cores_[core];
+  const SlotChange change = apply_status(c, c.mailbox->status.load(std::memory_order_acquire));
+  if (change.became_idle) core_became_idle(thread, core);
+  for (int i = 0; i < change.finished_count; ++i)
+    finish_subtask(thread, core, change.finished[i]);
+  return change.progress();
+}
+
+void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
+  ThreadState& me = threads_[thread];
+  ++me.subtasks_done;
+  ++me.counters.completions;
+  TaskSlot* const task = subtask.task;
+  if (clock_.recording()) {
+    const Mailbox& m = *cores_[core].mailbox;
+    const DispatchPayload& p = m.payload[subtask.token & 1];
+    SubtaskEvent e;
+    e.task_sequence = task->sequence;
+    e.block = subtask.block;
+    e.slot = subtask.slot;
+    e.core = m.core;
+    e.cluster = m.cluster;
+    e.core_type = m.type;
+    e.scheduler_thread = static_cast<std::uint16_t>(thread);
+    e.dispatch_ns = subtask.dispatch_ns;
+    e.start_ns = p.start_ns;
+    e.end_ns = p.end_ns;
+    e.retire_ns = clock_.now_ns();
+    me.subtask_events.push_back(e);
+  }
+  if (task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    complete_task(thread, task);
+  }
+}
+
+void Scheduler::complete_task(int thread, TaskSlot* task) {
+  if (clock_.recording()) {
+    threads_[thread].completions.push_back(
+        {task->sequence, task->ready_ns.load(std::memory_order_relaxed), clock_.now_ns()});
+  }
+  ++threads_[thread].counters.tasks_completed;
+  task->state.store(TaskState::completed, std::memory_order_release);
+  // Close the fanout list: consumers wired from now on see the task as already finished.
+  FanoutNode* node = task->fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
+  while (node != nullptr) {
+    FanoutNode* const next = node->next;  // read first: the node dies with its consumer
+    TaskSlot* const consumer = node->consumer;
+    ++threads_[thread].counters.edges;
+    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      make_ready(thread, consumer);
+    }
+    node = next;
+  }
+  // Let go of producers (their buffers may now be reclaimed), then of the task's own reference.
+  Ring& ring = *task->ring;
+  for (std::uint32_t i = 0; i < task->dep_count; ++i) {
+    TaskSlot* const producer = ring.dep_node(task->dep_begin + i).producer;
+    producer->ring->release(*producer);
+  }
+  ring.release(*task);
+  sink_.kernel_task_completed();  // after the releases: a woken orchestrator sees them
+}
+
+void Scheduler::core_became_busy(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  ++me.busy_cores;
+  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(
+      1, std::memory_order_relaxed);
+}
+
+void Scheduler::core_became_idle(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  --me.busy_cores;
+  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
+bool Scheduler::others_have_room(int thread, const TaskSlot& task) {
+  const bool needs_aic = task.shape != TaskShape::aiv;
+  const bool needs_aiv = task.shape != TaskShape::aic;
+  for (std::size_t t = 0; t < threads_.size(); ++t) {
+    if (static_cast<int>(t) == thread) continue;
+    ThreadState& other = threads_[t];
+    // RMWs order the caller's push of the task before these reads (see notify_new_work).
+    auto free = [&](int type) {
+      return other.free_cores[type].fetch_add(0, std::memory_order_seq_cst);
+    };
+    if ((!needs_aic || free(0) > 0) && (!needs_aiv || free(1) > 0)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- ready queues
+
+void Scheduler::make_ready(int thread, TaskSlot* task) {
+  task->state.store(TaskState::ready, std::memory_order_relaxed);
+  if (clock_.recording()) task->ready_ns.store(clock_.now_ns(), std::memory_order_relaxed);
+  LocalReady& local = threads_[thread].local[static_cast<int>(task->shape)];
+  if (local.count < kLocalCapacity) {
+    local.tasks[local.count++] = task;
+  } else {
+    push_back_global(task);
+  }
+}
+
+void Scheduler::push_ready_global(TaskSlot* task) {
+  task->state.store(TaskState::ready, std::memory_order_relaxed);
+  push_back_global(task);
+  waker_.notify_new_work();
+}
+
+void Scheduler::push_back_global(TaskSlot* task) {
+  ready_.push(task);
+}
+
+bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
+  ThreadState& me = threads_[thread];
+  LocalReady& local = me.local[static_cast<int>(shape)];
+  if (local.count > 0) {
+    *task = local.tasks[--local.count];
+    ++me.counters.pops;
+    return true;
+  }
+  if (!ready_.try_pop(shape, task)) return false;
+  ++me.counters.pops;
+  return true;
+}
+
+void Scheduler::flush_local(int thread) {
+  bool pushed = false;
+  for (LocalReady& local : threads_[thread].local) {
+    for (int i = 0; i < local.count; ++i)
+      push_back_global(local.tasks[i]);
+    pushed |= local.count > 0;
+    local.count = 0;
+  }
+  if (pushed) waker_.notify_schedulers();
+}
+
+// ---------------------------------------------------------------- dispatch
+
+PlacementView Scheduler::view(int thread) const {
+  return {cores_, clusters_, threads_[thread].clusters};
+}
+
+bool Scheduler::dispatch_ready(int thread) {
+  bool progress = false;
+  for (const PlacementPass& pass : policy_.staging_order(thread))
+    progress |= run_pass(thread, pass);
+  return progress;
+}
+
+// Places tasks of one shape until the queue is empty or no unit has room. The only
+// difference between an idle and a pending pass is the policy's verdicts.
+bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
+  bool progress = false;
+  const bool idle_pass = pass.target == SlotTarget::idle;
+  for (;;) {
+    TaskSlot* task = nullptr;
+    if (!pop_ready(thread, pass.shape, &task)) return progress;
+    if (!idle_pass) {
+      if (!policy_.may_prestage(*task)) {
+        push_back_global(task);  // it waits for an idle core
+        return progress;
+      }
+      if (others_have_room(thread, *task)) {
+        // An idle core elsewhere beats a pending slot here: leave the task to that thread.
+        push_back_global(task);
+        waker_.notify_schedulers();
+        return progress;
+      }
+    }
+    if (idle_pass && task->sync_start && task->block_count > 1) {
+      if (DispatchPolicy::count_idle_units(view(thread), task->shape, task->active_mask) >=
+          static_cast<int>(task->block_count)) {
+        for (std::uint32_t b = 0; b < task->block_count; ++b)
+          dispatch_block(thread, find_unit(thread, *task, SlotTarget::idle), task, b,
+                         SlotTarget::idle);
+        progress = true;
+        continue;
+      }
+      start_cohort(task);
+      return true;
+    }
+    int unit = find_unit(thread, *task, pass.target);
+    if (unit < 0) {
+      push_back_global(task);
+      // No room here: in an idle pass, wake the others if one of them has room.
+      if (idle_pass && others_have_room(thread, *task)) waker_.notify_schedulers();
+      return progress;
+    }
+    while (unit >= 0 && task->next_block < task->block_count) {
+      dispatch_block(thread, unit, task, task->next_block++, pass.target);
+      progress = true;
+      if (task->next_block < task->block_count) unit = find_unit(thread, *task, pass.target);
+    }
+    if (task->next_block < task->block_count) {
+      push_back_global(task);  // SPMD: other clusters take the remaining blocks
+      waker_.notify_schedulers();
+      return progress;
+    }
+  }
+}
+
+int Scheduler::unit_cores(int unit, TaskShape shape, std::uint8_t mask, int out[3]) const {
+  if (shape == TaskShape::aiv) {
+    out[0] = unit;
+    return 1;
+  }
+  const ClusterCores& cl = clusters_[unit];
+  if (shape == TaskShape::aic) {
+    out[0] = cl.aic;
+    return 1;
+  }
+  int n = 0;
+  if (mask & 1) out[n++] = cl.aic;
+  if (mask & 2) out[n++] = cl.aiv[0];
+  if (mask & 4) out[n++] = cl.aiv[1];
+  return n;
+}
+
+void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32_t block,
+                               SlotTarget target, Release release) {
+  switch (task->shape) {
+    case TaskShape::aic:
+      dispatch_subtask(thread, clusters_[unit].aic, task, kSlotAic, block, 0, target, release);
+      return;
+    case TaskShape::aiv: {
+      const int sub = cores_[unit].mailbox->sub_block;
+      dispatch_subtask(thread, unit, task, kSlotAiv0, block, static_cast<std::uint32_t>(sub),
+                       target, release);
+      return;
+    }
+    case TaskShape::mix: {
+      const ClusterCores& cl = clusters_[unit];
+      if (task->active_mask & 1)
+        dispatch_subtask(thread, cl.aic, task, kSlotAic, block, 0, target, release);
+      if (task->active_mask & 2)
+        dispatch_subtask(thread, cl.aiv[0], task, kSlotAiv0, block, 0, target, release);
+      if (task->active_mask & 4)
+        dispatch_subtask(thread, cl.aiv[1], task, kSlotAiv1, block, 1, target, release);
+      return;
+    }
+  }
+}
+
+void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
+                                 std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
+                                 Release release) {
+  CoreSlot& c = cores_[core];
+  ++threads_[thread].counters.dispatches;
+  c.token = next_token(c.token);
+  DispatchPayload& p = c.mailbox->payload[c.token & 1];
+  p.fn = task->record->fns[slot];
+  p.record = task->record;
+  p.kernel = task->record->kernels[slot];
+  p.task = task->id;
+  p.block_index = block;
+  p.block_count = task->block_count;
+  p.sub_block = sub_block;
+  p.cluster = c.mailbox->cluster;
+  const Subtask s{task, c.token, block, slot, clock_.recording() ? clock_.now_ns() : 0};
+  if (target == SlotTarget::pending) {
+    c.pending = s;
+  } else {
+    c.running = s;
+    c.awaiting_ack = true;
+    core_became_busy(thread, core);
+  }
+  if (release == Release::now) publish(*c.mailbox, c.token);
+}
+
+void Scheduler::publish(Mailbox& mailbox, std::uint32_t token) {
+  mailbox.dispatch.store(token, std::memory_order_seq_cst);
+  waker_.notify_core(mailbox);
+}
+
+// ---------------------------------------------------------------- start-together cohorts
+
+void Scheduler::start_cohort(TaskSlot* task) {
+  if (!cohort_.open(task)) {
+    push_back_global(task);  // one cohort at a time; retry later
+    return;
+  }
+  waker_.notify_schedulers();
+}
+
+bool Scheduler::cohort_step(int thread) {
+  ThreadState& me = threads_[thread];
+  const Cohort::Snapshot cohort = cohort_.snapshot();
+  bool progress = false;
+  if (!cohort_.go()) {
+    // Reserve every idle unit this thread owns; no other work starts here meanwhile.
+    std::uint32_t added = 0;
+    for (int unit = DispatchPolicy::find_unit(view(thread), cohort.shape, cohort.active_mask,
+                                              SlotTarget::idle);
+         unit >= 0; unit = DispatchPolicy::find_unit(view(thread), cohort.shape, cohort.active_mask,
+                                                     SlotTarget::idle)) {
+      int cores[3];
+      const int n = unit_cores(unit, cohort.shape, cohort.active_mask, cores);
+      for (int i = 0; i < n; ++i)
+        cores_[cores[i]].cohort_reserved = true;
+      ++added;
+    }
+    if (added != 0) {
+      progress = true;
+      if (cohort_.reserve(added)) waker_.notify_schedulers();
+    }
+    if (!cohort_.go()) return progress;
+  }
+  // Prepare blocks on the units this thread reserved (their dispatch words are written by the
+  // last thread to hand in, all at once), and release what is left over.
+  std::vector<PreparedDispatch> prepared;
+  auto place = [&](int unit) {
+    int cores[3];
+    const int n = unit_cores(unit, cohort.shape, cohort.active_mask, cores);
+    if (!cores_[cores[0]].cohort_reserved) return;
+    for (int i = 0; i < n; ++i)
+      cores_[cores[i]].cohort_reserved = false;
+    const std::uint32_t b = cohort_.take_block();
+    if (b >= cohort.block_count) return;
+    // The task is touched only for a block below block_count: until that block runs the task
+    // cannot finish, so its slot is still its own.
+    dispatch_block(thread, unit, cohort.task, b, SlotTarget::idle, Release::by_cohort);
+    for (int i = 0; i < n; ++i)
+      prepared.push_back({cores_[cores[i]].mailbox, cores_[cores[i]].token});
+  };
+  for (const int c : me.clusters) {
+    if (cohort.shape == TaskShape::aiv) {
+      for (const int core : clusters_[c].aiv)
+        place(core);
+    } else {
+      place(c);
+    }
+  }
+  me.cohort_done_generation = cohort.generation;
+  const std::optional<std::vector<PreparedDispatch>> all =
+      cohort_.hand_in(prepared, static_cast<int>(threads_.size()));
+  if (all) {
+    for (const PreparedDispatch& d : *all)
+      publish(*d.mailbox, d.token);
+    waker_.notify_schedulers();  // the cohort is closed: everyone dispatches again
+  }
+  return true;
+}
+
+}  // namespace tmr::detail

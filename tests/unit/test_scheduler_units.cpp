@@ -1,0 +1,297 @@
+// The scheduler's units without threads or a platform: the ACK/FIN decision table, the dispatch
+// policy's placement rules (a MIX task's active_mask, issue 14.8) and pass order, and the
+// scheduler itself driven step by step against fake cores (hand-written status words).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "core/dispatch/dispatch_policy.hpp"
+#include "core/ring.hpp"
+#include "core/scheduler/core_slots.hpp"
+#include "core/scheduler/scheduler.hpp"
+
+namespace tmr::detail {
+namespace {
+
+TaskSlot* const kTaskA = reinterpret_cast<TaskSlot*>(std::uintptr_t{0x100});
+TaskSlot* const kTaskB = reinterpret_cast<TaskSlot*>(std::uintptr_t{0x200});
+
+CoreSlot running(std::uint32_t token, bool acked) {
+  CoreSlot c;
+  c.running = Subtask{kTaskA, token, 0, 0, 0};
+  c.awaiting_ack = !acked;
+  return c;
+}
+
+TEST(SlotDecisionTable, AckOnceThenFinish) {
+  CoreSlot c = running(5, false);
+  EXPECT_FALSE(c.stageable()) << "no pending dispatch before the ACK";
+  SlotChange change = apply_status(c, 5);
+  EXPECT_TRUE(change.acked);
+  EXPECT_EQ(change.finished_count, 0);
+  EXPECT_TRUE(c.stageable());
+  EXPECT_FALSE(apply_status(c, 5).progress()) << "a second look at the same ACK is no news";
+  change = apply_status(c, 5 | kFinBit);
+  ASSERT_EQ(change.finished_count, 1);
+  EXPECT_EQ(change.finished[0].task, kTaskA);
+  EXPECT_TRUE(change.became_idle);
+  EXPECT_TRUE(c.idle());
+}
+
+TEST(SlotDecisionTable, StaleStatusIsIgnored) {
+  CoreSlot c = running(7, true);
+  EXPECT_FALSE(apply_status(c, 5 | kFinBit).progress());
+  EXPECT_EQ(c.running.task, kTaskA);
+}
+
+TEST(SlotDecisionTable, PendingMovesUpWhenRunningFinishes) {
+  CoreSlot c = running(7, true);
+  c.pending = Subtask{kTaskB, 8, 0, 0, 0};
+  const SlotChange change = apply_status(c, 7 | kFinBit);
+  ASSERT_EQ(change.finished_count, 1);
+  EXPECT_FALSE(change.became_idle);
+  EXPECT_EQ(c.running.task, kTaskB);
+  EXPECT_TRUE(c.awaiting_ack) << "the staged subtask still has to be latched";
+  EXPECT_EQ(c.pending.task, nullptr);
+}
+
+TEST(SlotDecisionTable, CoreAlreadyOnPendingOrPastIt) {
+  CoreSlot c = running(7, true);
+  c.pending = Subtask{kTaskB, 8, 0, 0, 0};
+  SlotChange change = apply_status(c, 8);  // running one finished, pending one latched
+  ASSERT_EQ(change.finished_count, 1);
+  EXPECT_EQ(change.finished[0].task, kTaskA);
+  EXPECT_EQ(c.running.task, kTaskB);
+  EXPECT_FALSE(c.awaiting_ack);
+
+  c = running(7, true);
+  c.pending = Subtask{kTaskB, 8, 0, 0, 0};
+  change = apply_status(c, 8 | kFinBit);  // both finished between two looks
+  ASSERT_EQ(change.finished_count, 2);
+  EXPECT_EQ(change.finished[1].task, kTaskB);
+  EXPECT_TRUE(change.became_idle);
+  EXPECT_TRUE(c.idle());
+}
+
+// One cluster per test: AIC 0, AIVs 1 and 2.
+struct OneCluster {
+  std::vector<CoreSlot> cores = std::vector<CoreSlot>(3);
+  std::vector<ClusterCores> clusters = {ClusterCores{0, {1, 2}}};
+  std::vector<int> owned = {0};
+  PlacementView view() const { return {cores, clusters, owned}; }
+};
+
+TEST(DispatchPolicy, MixTaskCountsOnlyTheCoresItsMaskNames) {
+  OneCluster cl;
+  cl.cores[2].running = Subtask{kTaskA, 3, 0, 0, 0};  // AIV1 busy
+  EXPECT_EQ(DispatchPolicy::count_idle_units(cl.view(), TaskShape::mix, 0b011), 1)
+      << "{AIC, AIV0} fits while AIV1 is busy (issue 14.8)";
+  EXPECT_EQ(DispatchPolicy::count_idle_units(cl.view(), TaskShape::mix, 0b111), 0);
+  EXPECT_EQ(DispatchPolicy::find_unit(cl.view(), TaskShape::mix, 0b011, SlotTarget::idle), 0);
+  EXPECT_EQ(DispatchPolicy::find_unit(cl.view(), TaskShape::mix, 0b111, SlotTarget::idle), -1);
+  EXPECT_EQ(DispatchPolicy::count_idle_units(cl.view(), TaskShape::aiv, 0b010), 1);
+  cl.cores[0].cohort_reserved = true;
+  EXPECT_EQ(DispatchPolicy::count_idle_units(cl.view(), TaskShape::mix, 0b011), 0)
+      << "a core held for a cohort is not idle";
+}
+
+TEST(DispatchPolicy, PendingSlotsOnlyBehindLatchedWork) {
+  OneCluster cl;
+  cl.cores[0].running = Subtask{kTaskA, 3, 0, 0, 0};
+  cl.cores[0].awaiting_ack = true;
+  EXPECT_EQ(DispatchPolicy::find_unit(cl.view(), TaskShape::aic, 1, SlotTarget::pending), -1);
+  cl.cores[0].awaiting_ack = false;
+  EXPECT_EQ(DispatchPolicy::find_unit(cl.view(), TaskShape::aic, 1, SlotTarget::pending), 0);
+  EXPECT_EQ(DispatchPolicy::find_unit(cl.view(), TaskShape::aic, 1, SlotTarget::idle), -1);
+}
+
+TEST(DispatchPolicy, IdleBeforePendingAndNoMixOrSyncStartStaging) {
+  const DispatchPolicy policy(DualSlotPolicy{true, true, false});
+  for (const int thread : {0, 1}) {
+    const auto order = policy.staging_order(thread);
+    ASSERT_EQ(order.size(), 5u);
+    EXPECT_EQ(order[0].shape, TaskShape::mix);
+    bool seen_pending = false;
+    for (const PlacementPass& pass : order) {
+      if (pass.target == SlotTarget::pending) seen_pending = true;
+      EXPECT_FALSE(seen_pending && pass.target == SlotTarget::idle) << "idle passes come first";
+      EXPECT_FALSE(pass.shape == TaskShape::mix && pass.target == SlotTarget::pending);
+    }
+  }
+  EXPECT_NE(policy.staging_order(0)[1].shape, policy.staging_order(1)[1].shape)
+      << "AIC/AIV order alternates between threads";
+  EXPECT_EQ(DispatchPolicy(DualSlotPolicy{false, false, false}).staging_order(0).size(), 3u);
+  TaskSlot task;
+  task.shape = TaskShape::aic;
+  EXPECT_TRUE(policy.may_prestage(task));
+  task.sync_start = true;
+  EXPECT_FALSE(policy.may_prestage(task));
+}
+
+// ---------------------------------------------------------------- the scheduler, step by step
+
+struct FakeClock final : RunClock {
+  std::uint64_t now = 0;
+  std::uint64_t now_ns() const override { return now; }
+  bool recording() const override { return false; }
+};
+struct FakeWaker final : Waker {
+  std::vector<int> doorbells;
+  void notify_schedulers() override {}
+  void notify_new_work() override {}
+  void notify_core(Mailbox& m) override { doorbells.push_back(m.core); }
+  void notify_progress() override {}
+};
+struct FakeSink final : CompletionSink {
+  int completed = 0;
+  void kernel_task_completed() override { ++completed; }
+  bool aborting() const override { return false; }
+  void latch_error(ErrorCode, const std::string&) override {}
+};
+
+void nop_kernel(const KernelArgs&) {}
+
+class SchedulerSteps : public ::testing::Test {
+ protected:
+  SchedulerSteps() : ring_(0, small_ring()) {
+    for (int c = 0; c < topology_.clusters; ++c) {
+      const int cores[3] = {topology_.aic_core(c), topology_.aiv_core(c, 0),
+                            topology_.aiv_core(c, 1)};
+      for (int s = 0; s < 3; ++s) {
+        mailboxes_[cores[s]].core = static_cast<std::uint16_t>(cores[s]);
+        mailboxes_[cores[s]].cluster = static_cast<std::uint16_t>(c);
+        mailboxes_[cores[s]].type = s == 0 ? CoreType::aic : CoreType::aiv;
+        mailboxes_[cores[s]].sub_block = static_cast<std::uint8_t>(s == 0 ? 0 : s - 1);
+      }
+    }
+  }
+  static RingConfig small_ring() {
+    RingConfig c;
+    c.task_window = 64;
+    c.heap_bytes = 1024;
+    c.dep_pool = 64;
+    return c;
+  }
+  Scheduler make(DualSlotPolicy policy) {
+    return Scheduler(topology_, mailboxes_, policy, 256, clock_, waker_, sink_);
+  }
+  TaskSlot* task(TaskShape shape, std::uint8_t mask, std::uint32_t blocks = 1,
+                 bool sync_start = false) {
+    const std::uint32_t local = ring_.admit(0);
+    TaskSlot& t = ring_.slot(local);
+    TaskRecord& r = ring_.record(local);
+    for (int s = 0; s < 3; ++s) {
+      r.fns[s] = (mask >> s) & 1 ? &nop_kernel : nullptr;
+      r.kernels[s] = 0;
+    }
+    r.tensor_count = 0;
+    r.scalar_count = 0;
+    t.record = &r;
+    t.ring = &ring_;
+    t.shape = shape;
+    t.active_mask = mask;
+    t.block_count = blocks;
+    t.sync_start = sync_start;
+    t.next_block = 0;
+    t.dep_count = 0;
+    t.sequence = local;
+    t.subtasks_remaining.store(blocks * static_cast<std::uint32_t>(active_slot_count(mask)));
+    t.release_remaining.store(1);
+    t.fanout_head.store(nullptr);
+    ring_.publish(local);
+    return &t;
+  }
+  // What a core does: latch its dispatch word (ACK), and finish (FIN).
+  std::uint32_t dispatched(int core) { return mailboxes_[core].dispatch.load(); }
+  void ack(int core) { mailboxes_[core].status.store(dispatched(core)); }
+  void fin(int core) { mailboxes_[core].status.store(mailboxes_[core].status.load() | kFinBit); }
+
+  Topology topology_{1, 1};
+  std::vector<Mailbox> mailboxes_ = std::vector<Mailbox>(3);
+  Ring ring_;
+  FakeClock clock_;
+  FakeWaker waker_;
+  FakeSink sink_;
+};
+
+TEST_F(SchedulerSteps, AicTaskIsStagedAfterTheAckAndRunsWhenTheCoreFinishes) {
+  Scheduler s = make(DualSlotPolicy{true, false, false});
+  TaskSlot* first = task(TaskShape::aic, 1);
+  TaskSlot* second = task(TaskShape::aic, 1);
+  s.push_ready_global(first);
+  s.push_ready_global(second);
+  EXPECT_TRUE(s.step(0));
+  EXPECT_EQ(s.core_slot(0).running.task, first);
+  EXPECT_EQ(s.core_slot(0).pending.task, nullptr) << "no staging before the ACK";
+  ack(0);
+  EXPECT_TRUE(s.step(0));
+  EXPECT_EQ(s.core_slot(0).pending.task, second) << "staged once the core latched";
+  EXPECT_EQ(waker_.doorbells.size(), 2u);
+  fin(0);  // first finished; the core now takes the staged one
+  EXPECT_TRUE(s.step(0));
+  EXPECT_EQ(sink_.completed, 1);
+  EXPECT_EQ(s.core_slot(0).running.task, second);
+  EXPECT_TRUE(s.core_slot(0).awaiting_ack);
+  ack(0);
+  fin(0);
+  EXPECT_TRUE(s.step(0));
+  EXPECT_EQ(sink_.completed, 2);
+  EXPECT_TRUE(s.idle(0));
+}
+
+TEST_F(SchedulerSteps, WithoutThePolicyNothingIsStaged) {
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  s.push_ready_global(task(TaskShape::aic, 1));
+  s.push_ready_global(task(TaskShape::aic, 1));
+  s.step(0);
+  ack(0);
+  s.step(0);
+  EXPECT_EQ(s.core_slot(0).pending.task, nullptr);
+}
+
+TEST_F(SchedulerSteps, MixGoesFirstAndWaitsForIdleCoresNotPendingSlots) {
+  Scheduler s = make(DualSlotPolicy{true, true, false});
+  TaskSlot* aiv = task(TaskShape::aiv, 2);
+  TaskSlot* mix = task(TaskShape::mix, 0b011);
+  s.push_ready_global(aiv);
+  s.push_ready_global(mix);
+  s.step(0);
+  EXPECT_EQ(s.core_slot(0).running.task, mix) << "MIX placed before single-core work";
+  EXPECT_EQ(s.core_slot(1).running.task, mix);
+  EXPECT_EQ(s.core_slot(2).running.task, aiv);
+  TaskSlot* mix2 = task(TaskShape::mix, 0b011);
+  s.push_ready_global(mix2);
+  ack(0);
+  ack(1);
+  s.step(0);
+  EXPECT_EQ(s.core_slot(0).pending.task, nullptr) << "MIX parts are never pre-staged";
+  EXPECT_EQ(s.core_slot(1).pending.task, nullptr);
+  ack(2);
+  fin(0);
+  fin(1);
+  fin(2);
+  s.step(0);
+  EXPECT_EQ(s.core_slot(0).running.task, mix2);
+  EXPECT_EQ(s.core_slot(1).running.task, mix2);
+}
+
+TEST_F(SchedulerSteps, SyncStartBlocksAllStartInOneStepOrNotAtAll) {
+  Scheduler s = make(DualSlotPolicy{true, true, false});
+  TaskSlot* busy = task(TaskShape::aiv, 2);
+  s.push_ready_global(busy);
+  s.step(0);  // one AIV busy
+  TaskSlot* together = task(TaskShape::aiv, 2, 2, true);
+  s.push_ready_global(together);
+  ack(1);
+  s.step(0);
+  EXPECT_NE(s.core_slot(2).running.task, together) << "only one AIV idle: no block may start";
+  EXPECT_EQ(s.core_slot(1).pending.task, nullptr) << "start-together blocks are never staged";
+  fin(1);
+  for (int i = 0; i < 3; ++i)
+    s.step(0);
+  EXPECT_EQ(s.core_slot(1).running.task, together);
+  EXPECT_EQ(s.core_slot(2).running.task, together);
+}
+
+}  // namespace
+}  // namespace tmr::detail
