@@ -6,6 +6,7 @@
 
 #include "core/cycle_clock.hpp"
 #include "core/orchestrator_core.hpp"
+#include "core/stall_wait.hpp"
 
 namespace tmr::detail {
 
@@ -35,7 +36,9 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
   scheduler_ = std::make_unique<Scheduler>(
       topology_, std::span<Mailbox>(mailboxes_.get(), static_cast<std::size_t>(core_count())),
       config_.dual_slot, queue_capacity, *this, *this, *this);
-  orchestrator_ = std::make_unique<OrchestratorCore>(*this);
+  orchestrator_ = std::make_unique<OrchestratorCore>(OrchestratorPorts{
+      std::span<Ring* const>(ring_pointers_, kRingCount), config_.clusters, kernels_,
+      config_.stall_timeout_s, config_.tensor_wait_timeout_s, *this, *this, *this, *this});
   platform_ = make_platform(*this);
 }
 
@@ -143,22 +146,19 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   };
   if (!has_error()) {
     wake_orchestrator_at(orchestrator_->kernel_tasks_submitted());
-    std::uint64_t last_progress = platform_->now_ns();
-    std::uint64_t last_completed = kernel_tasks_completed();
-    while (!platform_->wait_until([&] { return has_error() || drained(); }, 10'000'000)) {
-      const std::uint64_t completed = kernel_tasks_completed();
-      if (completed != last_completed) {
-        last_completed = completed;
-        last_progress = platform_->now_ns();
-      } else if (platform_->now_ns() - last_progress >
-                 static_cast<std::uint64_t>(config_.stall_timeout_s * 1e9)) {
-        latch_error(ErrorCode::scheduler_timeout,
-                    "no task finished for " + std::to_string(config_.stall_timeout_s) + " s with " +
-                        std::to_string(orchestrator_->kernel_tasks_submitted() - completed) +
-                        " tasks unfinished; a kernel may never return (or the runtime has a bug: "
-                        "please report it with TMR_RECORD_EVENTS=1)");
-      }
-    }
+    const auto stall_ns = static_cast<std::uint64_t>(config_.stall_timeout_s * 1e9);
+    wait_with_stall_check(
+        *this, 10'000'000, [&] { return has_error() || drained(); },
+        [&](const WaitProgress& p) {
+          if (p.quiet_ns <= stall_ns) return true;
+          latch_error(ErrorCode::scheduler_timeout,
+                      "no task finished for " + std::to_string(config_.stall_timeout_s) +
+                          " s with " +
+                          std::to_string(orchestrator_->kernel_tasks_submitted() - p.completed) +
+                          " tasks unfinished; a kernel may never return (or the runtime has a "
+                          "bug: please report it with TMR_RECORD_EVENTS=1)");
+          return false;
+        });
   }
   wake_orchestrator_at(kNotWaiting);
   platform_->end_run();  // after an error this also waits for kernels already running

@@ -30,7 +30,7 @@ namespace tmr::detail {
 
 class OrchestratorCore;
 
-class Engine final : public RunClock, public Waker, public CompletionSink {
+class Engine final : public RunClock, public Waker, public CompletionSink, public OrchestratorHost {
  public:
   Engine(RuntimeConfig config, KernelRegistry kernels);
   ~Engine();
@@ -64,8 +64,8 @@ class Engine final : public RunClock, public Waker, public CompletionSink {
   void kernel_task_completed() override { note_kernel_task_completed(); }
   // First error wins; later ones are dropped. Thread-safe.
   void latch_error(ErrorCode code, const std::string& message) override;
-  bool has_error() const { return has_error_.load(std::memory_order_acquire); }
-  Status error() const;
+  bool has_error() const override { return has_error_.load(std::memory_order_acquire); }
+  Status error() const override;
   // Set when a run fails: schedulers stop dispatching new subtasks.
   bool aborting() const override { return aborting_.load(std::memory_order_acquire); }
 
@@ -75,15 +75,23 @@ class Engine final : public RunClock, public Waker, public CompletionSink {
     const std::uint64_t done = kernel_tasks_completed_.fetch_add(1, std::memory_order_seq_cst) + 1;
     if (done >= wake_at_completed_.load(std::memory_order_seq_cst)) platform_->notify_progress();
   }
+  // ---- OrchestratorHost ----
   // A waiting orchestrator also polls (every millisecond), so a wake-up lost to a race only
   // delays it, never blocks it.
-  void wake_orchestrator_at(std::uint64_t completed) {
+  void wake_orchestrator_at(std::uint64_t completed) override {
     wake_at_completed_.store(completed, std::memory_order_seq_cst);
   }
-  static constexpr std::uint64_t kNotWaiting = ~std::uint64_t{0};
-  std::uint64_t kernel_tasks_completed() const {
+  std::uint64_t kernel_tasks_completed() const override {
     return kernel_tasks_completed_.load(std::memory_order_acquire);
   }
+  std::uint64_t wait_clock_ns() const override { return platform_->now_ns(); }
+  bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) override {
+    return platform_->wait_until(ready, timeout_ns);
+  }
+  void charge(OrchestratorWork work, std::uint32_t count) override {
+    platform_->orchestrator_work(work, count);
+  }
+  void push_ready(TaskSlot* task) override { scheduler_->push_ready_global(task); }
   // Platforms call this when a kernel throws.
   void report_kernel_exception(KernelId kernel, TaskId task, std::uint32_t block,
                                const std::string& what);

@@ -1,10 +1,12 @@
+// The orchestrator (orchestrator_core.hpp): submit, scopes, element access, waiting.
 #include "core/orchestrator_core.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <sstream>
 
-#include "core/engine.hpp"
+#include "core/graph/fanout.hpp"
+#include "core/stall_wait.hpp"
 
 namespace tmr::detail {
 namespace {
@@ -35,17 +37,17 @@ void fill_pattern(std::byte* data, std::uint64_t bytes, std::uint64_t bits,
 
 }  // namespace
 
-OrchestratorCore::OrchestratorCore(Engine& engine)
-    : engine_(engine), map_(engine.ring_pointers(), kRingCount) {}
+OrchestratorCore::OrchestratorCore(const OrchestratorPorts& ports)
+    : ports_(ports),
+      dependence_(RetirementView(ports.rings.data(), static_cast<int>(ports.rings.size())),
+                  ports.rings[0]->window()) {}
 
 void OrchestratorCore::begin_run() {
-  map_.reset();
+  dependence_.reset();
   scope_tasks_.clear();
   scope_starts_.assign(1, 0);  // the outermost scope, depth 0
   std::fill(std::begin(open_scope_tasks_), std::end(open_scope_tasks_), 0u);
   std::fill(std::begin(open_scope_heap_), std::end(open_scope_heap_), 0u);
-  std::fill(std::begin(cleaned_), std::end(cleaned_), 0u);
-  producers_.clear();
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
   task_events_.clear();
 }
@@ -69,16 +71,16 @@ void OrchestratorCore::end_orchestration() {
 }
 
 void OrchestratorCore::fail(ErrorCode code, const std::string& message) {
-  engine_.latch_error(code, message);
+  ports_.sink.latch_error(code, message);
 }
 bool OrchestratorCore::fatal() const {
-  return engine_.has_error();
+  return ports_.sink.has_error();
 }
 Status OrchestratorCore::status() const {
-  return engine_.error();
+  return ports_.sink.error();
 }
 const KernelRegistry& OrchestratorCore::kernels() const {
-  return engine_.kernels();
+  return ports_.kernels;
 }
 
 // ---------------------------------------------------------------- scopes
@@ -104,8 +106,8 @@ void OrchestratorCore::scope_end() {
   }
   // Scope ends run even after an error, so bookkeeping stays balanced for the drain.
   const std::size_t start = scope_starts_.back();
-  engine_.platform().orchestrator_work(OrchestratorWork::scope_end,
-                                       static_cast<std::uint32_t>(scope_tasks_.size() - start));
+  ports_.host.charge(OrchestratorWork::scope_end,
+                     static_cast<std::uint32_t>(scope_tasks_.size() - start));
   for (std::size_t i = start; i < scope_tasks_.size(); ++i)
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
@@ -114,11 +116,10 @@ void OrchestratorCore::scope_end() {
 
 void OrchestratorCore::release_scope_task(TaskSlot* task) {
   Ring& ring = *task->ring;
-  Ring::SlotInfo& info = ring.info(task->id.local());
-  info.scope_open = false;
+  dependence_.release_creator(task->id);
   --open_scope_tasks_[ring.index()];
-  open_scope_heap_[ring.index()] -= info.heap_bytes;
-  if (ring.release(*task)) engine_.platform().notify_progress();
+  open_scope_heap_[ring.index()] -= ring.info(task->id.local()).heap_bytes;
+  if (graph::release(*task)) ports_.waker.notify_progress();
 }
 
 // ---------------------------------------------------------------- submit
@@ -128,7 +129,7 @@ bool OrchestratorCore::validate_kernels(const MixKernels& kernels, Plan* plan) {
   static constexpr const char* kSlotNames[3] = {"AIC", "AIV0", "AIV1"};
   for (int s = 0; s < 3; ++s) {
     if (ids[s] == kNoKernel) continue;
-    const KernelInfo* info = engine_.kernels().find(ids[s]);
+    const KernelInfo* info = ports_.kernels.find(ids[s]);
     if (info == nullptr) {
       fail(ErrorCode::unknown_kernel, "kernel id " + std::to_string(ids[s]) + " given for the " +
                                           kSlotNames[s] +
@@ -176,8 +177,8 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
   }
   if (!plan.inline_task && args.is_sync_start() && args.block_count() > 1) {
     const std::uint32_t capacity = plan.shape == TaskShape::aiv
-                                       ? 2u * static_cast<std::uint32_t>(engine_.cluster_count())
-                                       : static_cast<std::uint32_t>(engine_.cluster_count());
+                                       ? 2u * static_cast<std::uint32_t>(ports_.clusters)
+                                       : static_cast<std::uint32_t>(ports_.clusters);
     if (args.block_count() > capacity) {
       fail(ErrorCode::sync_start_invalid,
            "a start-together task has " + std::to_string(args.block_count()) +
@@ -224,75 +225,64 @@ TaskOutputs OrchestratorCore::alloc(const Args& args) {
   return submit_planned(plan, args);
 }
 
-void OrchestratorCore::add_producer(TaskSlot* slot, TaskId id) {
-  Ring::SlotInfo& info = slot->ring->info(id.local());
-  if (info.stamp == stamp_) return;
-  info.stamp = stamp_;
-  producers_.push_back(slot);
-}
-
-bool OrchestratorCore::add_creator(const Tensor& tensor, int arg_index) {
-  const TaskId owner = tensor.producer();
-  if (!owner.valid()) return true;
-  if (owner.ring() >= kRingCount) {
-    fail(ErrorCode::invalid_args, "tensor argument " + std::to_string(arg_index) +
-                                      " names an impossible producer task; build tensors "
-                                      "with Tensor::wrap or take them from submit outputs");
-    return false;
-  }
-  Ring& ring = engine_.ring(static_cast<int>(owner.ring()));
-  const Ring::SlotInfo& info = ring.info(owner.local());
-  if (info.id != owner || ring.is_retired(owner) || !info.scope_open) {
-    fail(ErrorCode::invalid_args,
-         "tensor argument " + std::to_string(arg_index) + " was created by task " +
-             task_name(owner) +
-             " whose scope has ended, so its buffer may already be reused; use a tensor only "
-             "inside the scope that created it (allocate it in an enclosing scope, or copy it "
-             "into an external tensor with out_existing)");
-    return false;
-  }
-  add_producer(&ring.slot(owner.local()), owner);
-  return true;
-}
-
-void OrchestratorCore::collect_accessors(const AccessRegion& region, AccessKind kind) {
-  map_.lookup(region, kind, [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
-}
-
+// A submit, step by step: reserve ring memory, fill the task, discover its producers, wire it
+// behind them, record its accesses, publish it, and let it go once wired.
 TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args) {
   if (scope_starts_.empty()) {
     fail(ErrorCode::scope_error, "submit outside any scope (after the orchestration returned)");
     return {};
   }
   const int ring_index = std::min(scope_depth(), kRingCount - 1);
-  Ring& ring = engine_.ring(ring_index);
-  engine_.platform().orchestrator_work(
-      plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
-      static_cast<std::uint32_t>(args.tensor_count()));
-
-  // Outputs are packed into one heap range, each 64-byte aligned.
-  std::uint64_t out_offsets[kMaxTensorArgs] = {};
-  std::uint64_t out_total = 0;
-  int out_count = 0;
-  for (int i = 0; i < args.tensor_count(); ++i) {
-    if (args.tag(i) != ArgTag::out) continue;
-    ++out_count;
-    const Tensor& spec = args.tensor(i);
-    out_offsets[i] = out_total;
-    out_total += align_up(spec.elements() * spec.element_size(), kOutputAlign);
-  }
-  // Impossible requests fail at once instead of waiting for space that can never appear.
-  if (out_total > ring.heap_capacity()) {
-    fail(ErrorCode::heap_ring_deadlock,
-         "a task's outputs need " + std::to_string(out_total) + " bytes but ring " +
-             std::to_string(ring_index) + "'s heap holds " + std::to_string(ring.heap_capacity()) +
-             "; raise TMR_RING_HEAP (RuntimeConfig::ring.heap_bytes)");
-    return {};
-  }
+  Ring& ring = this->ring(ring_index);
+  ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
+                     static_cast<std::uint32_t>(args.tensor_count()));
+  const OutputLayout layout = layout_outputs(args);
   // Only tasks that create buffers are held by their scope (so their outputs stay valid while
   // the orchestration may still pass them on). A task without fresh outputs retires as soon as
   // it and its consumers are done, so long flat loops need no scopes at all.
-  const bool scoped = out_count > 0 || plan.inline_task;
+  const bool scoped = layout.count > 0 || plan.inline_task;
+  if (!check_fits(ring_index, layout, scoped)) return {};
+
+  std::uint64_t heap_offset = 0;
+  std::uint64_t heap_consumed = 0;
+  if (!wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) return {};
+  TaskOutputs outputs;
+  TaskSlot& task =
+      admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout, &outputs);
+
+  AccessRegion regions[kMaxTensorArgs];
+  const bool ok = discover_producers(ring, args, regions);
+  const std::int32_t resolved = wire_producers(ring, task, ok);
+  if (ok) dependence_.record(task, args, regions);
+  enter_scope(task, ring_index, heap_consumed, scoped);
+  ring.publish(task.id.local());
+  if (ports_.clock.recording()) record_event(task, plan, args);
+  release_wiring_guard(task, resolved, ok);
+  if (!ok) return {};
+  return outputs;
+}
+
+OrchestratorCore::OutputLayout OrchestratorCore::layout_outputs(const Args& args) {
+  OutputLayout layout;
+  for (int i = 0; i < args.tensor_count(); ++i) {
+    if (args.tag(i) != ArgTag::out) continue;
+    ++layout.count;
+    const Tensor& spec = args.tensor(i);
+    layout.offsets[i] = layout.total;
+    layout.total += align_up(spec.elements() * spec.element_size(), kOutputAlign);
+  }
+  return layout;
+}
+
+bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bool scoped) {
+  Ring& ring = this->ring(ring_index);
+  if (layout.total > ring.heap_capacity()) {
+    fail(ErrorCode::heap_ring_deadlock,
+         "a task's outputs need " + std::to_string(layout.total) + " bytes but ring " +
+             std::to_string(ring_index) + "'s heap holds " + std::to_string(ring.heap_capacity()) +
+             "; raise TMR_RING_HEAP (RuntimeConfig::ring.heap_bytes)");
+    return false;
+  }
   if (scoped && open_scope_tasks_[ring_index] + 2 > ring.window()) {
     fail(ErrorCode::scope_deadlock,
          "open scopes on ring " + std::to_string(ring_index) + " already hold " +
@@ -301,32 +291,31 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
              " (at most window-1 live); a scope's tasks are only released when it ends, so this "
              "can never fit. Raise TMR_RING_TASK_WINDOW (RuntimeConfig::ring.task_window) or "
              "split the work into smaller (nested) scopes");
-    return {};
+    return false;
   }
-  if (scoped && open_scope_heap_[ring_index] + out_total > ring.heap_capacity()) {
+  if (scoped && open_scope_heap_[ring_index] + layout.total > ring.heap_capacity()) {
     fail(ErrorCode::scope_deadlock,
          "open scopes on ring " + std::to_string(ring_index) + " already hold " +
              std::to_string(open_scope_heap_[ring_index]) + " heap bytes; " +
-             std::to_string(out_total) + " more exceed the ring heap of " +
+             std::to_string(layout.total) + " more exceed the ring heap of " +
              std::to_string(ring.heap_capacity()) +
              " bytes. Raise TMR_RING_HEAP (RuntimeConfig::ring.heap_bytes) or split the work "
              "into smaller (nested) scopes");
-    return {};
+    return false;
   }
+  return true;
+}
 
-  std::uint64_t heap_offset = 0;
-  std::uint64_t heap_consumed = 0;
-  if (!wait_for_room(ring, out_total, &heap_offset, &heap_consumed)) return {};
-
+TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t heap_consumed,
+                                       std::uint64_t heap_offset, const Plan& plan,
+                                       const Args& args, const OutputLayout& layout,
+                                       TaskOutputs* outputs) {
   const std::uint32_t local = ring.admit(heap_consumed);
   const TaskId id(static_cast<std::uint32_t>(ring_index), local);
   TaskSlot& slot = ring.slot(local);
   TaskRecord& record = ring.record(local);
-  Ring::SlotInfo& info = ring.info(local);
-  const std::uint64_t sequence = sequence_++;
-
   slot.id = id;
-  slot.sequence = sequence;
+  slot.sequence = sequence_++;
   slot.ring = &ring;
   slot.record = &record;
   slot.block_count = args.block_count();
@@ -340,10 +329,10 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   slot.subtasks_remaining.store(
       plan.inline_task ? 0 : args.block_count() * active_slot_count(plan.mask),
       std::memory_order_relaxed);
+  dependence_.admitted(slot);
 
   // Task record: kernels, tensors (fresh outputs materialised in the heap), scalars.
-  TaskOutputs outputs;
-  outputs.task_ = id;
+  outputs->task_ = id;
   std::byte* const heap_base = static_cast<std::byte*>(ring.heap_at(heap_offset));
   for (int s = 0; s < 3; ++s) {
     record.fns[s] = plan.fns[s];
@@ -358,201 +347,179 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
     }
     const Tensor& spec = args.tensor(i);
     const std::uint64_t bytes = spec.elements() * spec.element_size();
-    std::byte* const data = heap_base + out_offsets[i];
+    std::byte* const data = heap_base + layout.offsets[i];
     record.tensors[i] = Tensor::make_owned(data, bytes, spec.shape(), spec.dtype(), id);
     if (args.initial_bits(i)) fill_pattern(data, bytes, *args.initial_bits(i), spec.element_size());
-    std::memcpy(&outputs.storage_[static_cast<std::size_t>(outputs.count_++)], &record.tensors[i],
+    std::memcpy(&outputs->storage_[static_cast<std::size_t>(outputs->count_++)], &record.tensors[i],
                 sizeof(Tensor));
   }
   if (args.scalar_count() > 0) {
     std::memcpy(record.scalars, args.scalars(),
                 static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
   }
+  return slot;
+}
 
-  // Producers: creators of every tensor argument, then conflicting accesses in the TensorMap.
-  ++stamp_;
-  producers_.clear();
-  AccessRegion regions[kMaxTensorArgs];
-  for (int i = 0; i < args.tensor_count(); ++i) {
-    const ArgTag tag = args.tag(i);
-    if (tag == ArgTag::out) continue;
-    const Tensor& t = args.tensor(i);
-    if (!add_creator(t, i)) break;
-    if (tag == ArgTag::no_dep) continue;
-    regions[i] = make_region(t);
-    collect_accessors(regions[i], tag == ArgTag::in ? AccessKind::read : AccessKind::write);
+bool OrchestratorCore::discover_producers(Ring& ring, const Args& args, AccessRegion* regions) {
+  dependence_.begin();
+  const Status found = dependence_.collect(args, regions);
+  if (!found.ok()) {
+    fail(found.code, found.message);
+    return false;
   }
-  bool ok = !fatal();
-  const auto producer_count = static_cast<std::uint64_t>(producers_.size());
-  if (ok && producer_count > ring.dep_capacity()) {
+  if (fatal()) return false;
+  const auto producer_count = static_cast<std::uint64_t>(dependence_.producers().size());
+  if (producer_count > ring.dep_capacity()) {
     fail(ErrorCode::dependency_overflow,
          "a task depends on " + std::to_string(producer_count) + " earlier tasks but ring " +
-             std::to_string(ring_index) + "'s dependency pool holds " +
+             std::to_string(ring.index()) + "'s dependency pool holds " +
              std::to_string(ring.dep_capacity()) +
              " records; raise TMR_RING_DEP_POOL (RuntimeConfig::ring.dep_pool)");
-    ok = false;
+    return false;
   }
-  if (ok) ok = wait_for_dep_nodes(ring, producer_count);
+  return wait_for_dep_nodes(ring, producer_count);
+}
 
-  // Wire: hold each producer, push this task onto its fanout list (or count it as finished).
+std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool ok) {
+  const std::vector<TaskSlot*>& producers = dependence_.producers();
+  const auto producer_count = static_cast<std::uint32_t>(producers.size());
   const std::uint64_t first_node = ring.take_dep_nodes(ok ? producer_count : 0);
+  const bool inline_task = task.subtasks_remaining.load(std::memory_order_relaxed) == 0;
   std::int32_t resolved = 0;
   std::uint32_t held = 0;
-  if (plan.inline_task) {
-    slot.state.store(TaskState::completed, std::memory_order_relaxed);
-    slot.fanout_head.store(closed_fanout(), std::memory_order_relaxed);
-    slot.release_remaining.store(1, std::memory_order_relaxed);  // its scope only
-    slot.fanin_remaining.store(0, std::memory_order_relaxed);
+  if (inline_task) {
+    graph::mark_finished(task, std::memory_order_relaxed);       // an alloc task never runs
+    task.release_remaining.store(1, std::memory_order_relaxed);  // its scope only
+    task.fanin_remaining.store(0, std::memory_order_relaxed);
   } else {
-    slot.state.store(TaskState::pending, std::memory_order_relaxed);
-    slot.fanout_head.store(nullptr, std::memory_order_relaxed);
-    // Its completion, plus its scope when it creates buffers.
-    slot.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
-    slot.fanin_remaining.store(static_cast<std::int32_t>(producer_count) + 1,
-                               std::memory_order_relaxed);
+    task.state.store(TaskState::pending, std::memory_order_relaxed);
+    // Its completion, plus its scope when it creates buffers (enter_scope adds that one).
+    task.release_remaining.store(1, std::memory_order_relaxed);
+    graph::begin_wiring(task, producer_count);
     if (ok) {
-      for (TaskSlot* producer : producers_) {
-        if (!Ring::hold(*producer)) {
-          ++resolved;  // already consumed, hence long finished
-          continue;
-        }
-        FanoutNode& node = ring.dep_node(first_node + held++);
-        node.consumer = &slot;
-        node.producer = producer;
-        FanoutNode* head = producer->fanout_head.load(std::memory_order_acquire);
-        for (;;) {
-          if (head == closed_fanout()) {
+      for (TaskSlot* producer : producers) {
+        switch (graph::wire(task, *producer, ring.dep_node(first_node + held))) {
+          case graph::Edge::consumed:
+            ++resolved;  // long finished: nothing held
+            break;
+          case graph::Edge::finished:
             ++resolved;
+            ++held;
             break;
-          }
-          node.next = head;
-          if (producer->fanout_head.compare_exchange_weak(head, &node, std::memory_order_acq_rel,
-                                                          std::memory_order_acquire)) {
+          case graph::Edge::wired:
+            ++held;
             break;
-          }
         }
       }
     } else {
       resolved = static_cast<std::int32_t>(producer_count);  // failed: never dispatched anyway
     }
   }
-  slot.dep_begin = first_node;
-  slot.dep_count = held;
-  if (held != 0) engine_.platform().orchestrator_work(OrchestratorWork::wire, held);
-  info.dep_end = ring.dep_top();
+  task.dep_begin = first_node;
+  task.dep_count = held;
+  if (held != 0) ports_.host.charge(OrchestratorWork::wire, held);
+  ring.info(task.id.local()).dep_end = ring.dep_top();
+  return resolved;
+}
 
-  if (ok) {
-    for (int i = 0; i < args.tensor_count(); ++i) {
-      const ArgTag tag = args.tag(i);
-      if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, &slot, id, info);
-      if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
-        map_.insert(regions[i], AccessKind::write, &slot, id, info);
-      }
-    }
+void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed,
+                                   bool scoped) {
+  if (!scoped) return;  // creates nothing: no tensor can name it as creator
+  if (task.subtasks_remaining.load(std::memory_order_relaxed) != 0) {
+    task.release_remaining.fetch_add(1, std::memory_order_relaxed);  // published below
   }
+  dependence_.retain_creator(task.id);
+  ++open_scope_tasks_[ring_index];
+  open_scope_heap_[ring_index] += heap_consumed;
+  scope_tasks_.push_back(&task);
+}
 
-  if (scoped) {
-    ++open_scope_tasks_[ring_index];
-    open_scope_heap_[ring_index] += heap_consumed;
-    scope_tasks_.push_back(&slot);
-  } else {
-    info.scope_open = false;  // creates nothing: no tensor can name it as creator
-  }
-  ring.publish(local);
+void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, const Args& args) {
+  TaskEvent event;
+  event.id = task.id;
+  event.sequence = task.sequence;
+  for (int s = 0; s < 3; ++s)
+    event.kernels[s] = plan.kernels[s];
+  event.block_count = args.block_count();
+  event.inline_task = plan.inline_task;
+  event.submit_ns = ports_.clock.now_ns();
+  if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
+  event.producers.reserve(dependence_.producers().size());
+  for (TaskSlot* p : dependence_.producers())
+    event.producers.push_back(p->sequence);
+  task_events_.push_back(std::move(event));
+}
 
-  if (engine_.recording()) {
-    TaskEvent event;
-    event.id = id;
-    event.sequence = sequence;
-    for (int s = 0; s < 3; ++s)
-      event.kernels[s] = plan.kernels[s];
-    event.block_count = args.block_count();
-    event.inline_task = plan.inline_task;
-    event.submit_ns = engine_.now_ns();
-    if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
-    event.producers.reserve(producers_.size());
-    for (TaskSlot* p : producers_)
-      event.producers.push_back(p->sequence);
-    task_events_.push_back(std::move(event));
-  }
-
-  if (plan.inline_task) {
+void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolved, bool ok) {
+  if (task.subtasks_remaining.load(std::memory_order_relaxed) == 0) {
     ++inline_tasks_;
-  } else {
-    ++kernel_tasks_;
-    if (!ok) {
-      // Never dispatched: count it finished so the drain does not wait for it.
-      slot.state.store(TaskState::completed, std::memory_order_release);
-      slot.fanout_head.store(closed_fanout(), std::memory_order_release);
-      ring.release(slot);
-      engine_.note_kernel_task_completed();
-      return {};
-    }
-    if (slot.fanin_remaining.fetch_sub(resolved + 1, std::memory_order_acq_rel) == resolved + 1) {
-      if (engine_.recording()) slot.ready_ns.store(engine_.now_ns(), std::memory_order_relaxed);
-      engine_.scheduler().push_ready_global(&slot);
-    }
+    return;
   }
-  if (!ok) return {};
-  return outputs;
+  ++kernel_tasks_;
+  if (!ok) {
+    // Never dispatched: count it finished so the drain does not wait for it.
+    graph::mark_finished(task);
+    graph::release(task);
+    ports_.sink.kernel_task_completed();
+    return;
+  }
+  if (graph::finish_wiring(task, resolved)) {
+    if (ports_.clock.recording()) {
+      task.ready_ns.store(ports_.clock.now_ns(), std::memory_order_relaxed);
+    }
+    ports_.host.push_ready(&task);
+  }
 }
 
 // ---------------------------------------------------------------- rings and waiting
 
 void OrchestratorCore::sync_rings() {
   for (int r = 0; r < kRingCount; ++r) {
-    Ring& ring = engine_.ring(r);
-    if (ring.refresh() == 0 && cleaned_[r] == ring.retired_seen()) continue;
-    for (std::uint32_t local = cleaned_[r]; local != ring.retired_seen(); ++local) {
-      map_.release_task(ring.info(local));
-    }
-    cleaned_[r] = ring.retired_seen();
+    Ring& ring = this->ring(r);
+    ring.refresh();
+    dependence_.forget_retired(r, ring.retired_seen());
   }
 }
 
 bool OrchestratorCore::all_kernel_tasks_finished() const {
-  return engine_.kernel_tasks_completed() == kernel_tasks_;
+  return ports_.host.kernel_tasks_completed() == kernel_tasks_;
 }
 
 template <class Ready, class Describe>
 bool OrchestratorCore::wait_blocked(Ready ready, Describe describe, ErrorCode code) {
-  Platform& platform = engine_.platform();
-  const std::uint64_t start = platform.now_ns();
-  std::uint64_t last_progress = start;
-  std::uint64_t last_completed = engine_.kernel_tasks_completed();
-  int quiet_checks = 0;
+  OrchestratorHost& host = ports_.host;
+  const std::uint64_t start = host.wait_clock_ns();
   // Resume only after a batch of completions (or when none is left to wait for), so a full ring
   // does not turn into one sleep and one wake-up per task.
-  const std::uint64_t batch = std::max<std::uint64_t>(1, engine_.ring(0).window() / 8);
-  engine_.wake_orchestrator_at(std::min(last_completed + batch, kernel_tasks_));
-  for (;;) {
-    if (platform.wait_until([&] { return fatal() || ready(); }, kPollNs)) break;
-    const std::uint64_t now = platform.now_ns();
-    const std::uint64_t completed = engine_.kernel_tasks_completed();
-    if (completed != last_completed) {
-      last_completed = completed;
-      last_progress = now;
-      quiet_checks = 0;
-      engine_.wake_orchestrator_at(std::min(completed + batch, kernel_tasks_));
-      continue;
-    }
-    // Every submitted task has finished and the watermark still does not move: only the
-    // orchestrator could free space (by ending scopes), and it is the one waiting.
-    if (all_kernel_tasks_finished() && ++quiet_checks >= 3) {
-      fail(code, describe() +
-                     "; every submitted task has finished, so what remains is held by scopes "
-                     "that are still open");
-      break;
-    }
-    if (now - last_progress > static_cast<std::uint64_t>(engine_.config().stall_timeout_s * 1e9)) {
-      fail(code, describe() + "; no task finished for " +
-                     std::to_string(engine_.config().stall_timeout_s) +
-                     " s (a kernel may never return)");
-      break;
-    }
-  }
-  engine_.wake_orchestrator_at(Engine::kNotWaiting);
-  blocked_ns_ += platform.now_ns() - start;
+  const std::uint64_t batch = std::max<std::uint64_t>(1, ring(0).window() / 8);
+  host.wake_orchestrator_at(std::min(host.kernel_tasks_completed() + batch, kernel_tasks_));
+  int quiet_checks = 0;
+  const auto stall_ns = static_cast<std::uint64_t>(ports_.stall_timeout_s * 1e9);
+  wait_with_stall_check(
+      host, kPollNs, [&] { return fatal() || ready(); },
+      [&](const WaitProgress& p) {
+        if (p.progressed) {
+          quiet_checks = 0;
+          host.wake_orchestrator_at(std::min(p.completed + batch, kernel_tasks_));
+          return true;
+        }
+        // Every submitted task has finished and the watermark still does not move: only the
+        // orchestrator could free space (by ending scopes), and it is the one waiting.
+        if (all_kernel_tasks_finished() && ++quiet_checks >= 3) {
+          fail(code, describe() +
+                         "; every submitted task has finished, so what remains is held by scopes "
+                         "that are still open");
+          return false;
+        }
+        if (p.quiet_ns > stall_ns) {
+          fail(code, describe() + "; no task finished for " +
+                         std::to_string(ports_.stall_timeout_s) + " s (a kernel may never return)");
+          return false;
+        }
+        return true;
+      });
+  host.wake_orchestrator_at(OrchestratorHost::kNotWaiting);
+  blocked_ns_ += host.wait_clock_ns() - start;
   return !fatal();
 }
 
@@ -633,50 +600,63 @@ std::string OrchestratorCore::describe_task(TaskSlot& task) const {
   }
   std::string kernels;
   for (KernelId k : task.record->kernels) {
-    if (const KernelInfo* info = engine_.kernels().find(k)) {
+    if (const KernelInfo* info = ports_.kernels.find(k)) {
       kernels += (kernels.empty() ? "" : "+") + info->name;
     }
   }
   if (kernels.empty()) kernels = "alloc";
-  const bool scope_open = task.ring->info(task.id.local()).scope_open;
+  const bool scope_open = dependence_.creator_retained(task.id);
   return task_name(task.id) + " (" + kernels + ", " + state +
          (scope_open ? ", its scope is open" : "") + ")";
 }
 
 // ---------------------------------------------------------------- element access
 
+bool OrchestratorCore::discover_access(const Tensor& tensor, const Tensor& region,
+                                       AccessKind kind) {
+  dependence_.begin();
+  sync_rings();
+  const Status found = dependence_.add_creator(tensor, 0);
+  if (!found.ok()) {
+    fail(found.code, found.message);
+    return false;
+  }
+  dependence_.add_accessors(make_region(region), kind);
+  return true;
+}
+
 bool OrchestratorCore::wait_producers_finished(const char* what) {
+  const std::vector<TaskSlot*>& producers = dependence_.producers();
   auto finished = [&] {
-    for (TaskSlot* p : producers_) {
+    for (TaskSlot* p : producers) {
       if (p->state.load(std::memory_order_acquire) < TaskState::completed) return false;
     }
     return true;
   };
   if (finished()) return true;
-  const std::uint64_t timeout =
-      static_cast<std::uint64_t>(engine_.config().tensor_wait_timeout_s * 1e9);
-  Platform& platform = engine_.platform();
-  const std::uint64_t start = platform.now_ns();
-  engine_.wake_orchestrator_at(0);  // any completion may be the awaited one
-  for (;;) {
-    if (platform.wait_until([&] { return fatal() || finished(); }, kPollNs)) break;
-    if (platform.now_ns() - start > timeout) {
-      std::string blocking;
-      for (TaskSlot* p : producers_) {
-        if (p->state.load(std::memory_order_acquire) < TaskState::completed) {
-          blocking = describe_task(*p);
-          break;
+  OrchestratorHost& host = ports_.host;
+  const auto timeout = static_cast<std::uint64_t>(ports_.tensor_wait_timeout_s * 1e9);
+  const std::uint64_t start = host.wait_clock_ns();
+  host.wake_orchestrator_at(0);  // any completion may be the awaited one
+  wait_with_stall_check(
+      host, kPollNs, [&] { return fatal() || finished(); },
+      [&](const WaitProgress& p) {
+        if (p.waited_ns <= timeout) return true;
+        std::string blocking;
+        for (TaskSlot* t : producers) {
+          if (t->state.load(std::memory_order_acquire) < TaskState::completed) {
+            blocking = describe_task(*t);
+            break;
+          }
         }
-      }
-      fail(ErrorCode::tensor_wait_timeout,
-           std::string(what) + " waited " + std::to_string(engine_.config().tensor_wait_timeout_s) +
-               " s for task " + blocking +
-               "; raise RuntimeConfig::tensor_wait_timeout_s if kernels are that slow");
-      break;
-    }
-  }
-  engine_.wake_orchestrator_at(Engine::kNotWaiting);
-  blocked_ns_ += platform.now_ns() - start;
+        fail(ErrorCode::tensor_wait_timeout,
+             std::string(what) + " waited " + std::to_string(ports_.tensor_wait_timeout_s) +
+                 " s for task " + blocking +
+                 "; raise RuntimeConfig::tensor_wait_timeout_s if kernels are that slow");
+        return false;
+      });
+  host.wake_orchestrator_at(OrchestratorHost::kNotWaiting);
+  blocked_ns_ += host.wait_clock_ns() - start;
   return !fatal();
 }
 
@@ -693,12 +673,8 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
     return;
   }
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
-  engine_.platform().orchestrator_work(OrchestratorWork::element_access, 1);
-  ++stamp_;
-  producers_.clear();
-  sync_rings();
-  if (!add_creator(tensor, 0)) return;
-  collect_accessors(make_region(tensor), AccessKind::read);
+  ports_.host.charge(OrchestratorWork::element_access, 1);
+  if (!discover_access(tensor, tensor, AccessKind::read)) return;
   if (!wait_producers_finished("get_tensor_data")) return;
   std::memcpy(out, address, size);
 }
@@ -715,17 +691,13 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
     return;
   }
   void* const address = tensor.element_address(indices);
-  engine_.platform().orchestrator_work(OrchestratorWork::element_access, 1);
+  ports_.host.charge(OrchestratorWork::element_access, 1);
   // Writers and readers of the element must be done before it changes under them.
   Shape ones;
   for (int d = 0; d < tensor.ndims(); ++d)
     ones.push_back(1);
   const Tensor element = tensor.view(ones, indices);
-  ++stamp_;
-  producers_.clear();
-  sync_rings();
-  if (!add_creator(tensor, 0)) return;
-  collect_accessors(make_region(element), AccessKind::write);
+  if (!discover_access(tensor, element, AccessKind::write)) return;
   if (!wait_producers_finished("set_tensor_data")) return;
   std::memcpy(address, in, size);
 }
@@ -736,11 +708,7 @@ void OrchestratorCore::wait_for(const Tensor& tensor) {
     fail(ErrorCode::invalid_args, "wait_for on a null tensor");
     return;
   }
-  ++stamp_;
-  producers_.clear();
-  sync_rings();
-  if (!add_creator(tensor, 0)) return;
-  collect_accessors(make_region(tensor), AccessKind::read);
+  if (!discover_access(tensor, tensor, AccessKind::read)) return;
   wait_producers_finished("wait_for");
 }
 

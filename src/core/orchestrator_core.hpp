@@ -1,24 +1,40 @@
-// The orchestrator side of the engine: runs on the caller's thread, turns submits into task
-// records, discovers dependencies through creator retention and the TensorMap, allocates from
-// the rings (waiting on the watermark when full), wires fanout edges and publishes ready tasks.
+// The orchestrator side of the engine: runs on the caller's thread and turns each submit into a
+// task in a handful of named steps — reserve ring memory (waiting on the watermark when full),
+// fill the task record, discover producers (dependence/), wire fanout edges (graph/), record the
+// task's accesses, publish it and hand it to the schedulers once it has no producers left.
+// It sees the rest of the engine only through the narrow interfaces of seams.hpp.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "core/dependence/dependence.hpp"
 #include "core/ring.hpp"
-#include "core/tensor_map.hpp"
+#include "core/seams.hpp"
+#include "tmr/kernel.hpp"
 #include "tmr/orchestrator.hpp"
 #include "tmr/trace.hpp"
 
 namespace tmr::detail {
 
-class Engine;
+// Everything the orchestrator uses, given by the composition root.
+struct OrchestratorPorts {
+  std::span<Ring* const> rings;  // kRingCount rings, by scope depth
+  int clusters;                  // bounds a start-together task's blocks
+  const KernelRegistry& kernels;
+  double stall_timeout_s;
+  double tensor_wait_timeout_s;
+  const RunClock& clock;
+  Waker& waker;
+  CompletionSink& sink;
+  OrchestratorHost& host;
+};
 
 class OrchestratorCore {
  public:
-  explicit OrchestratorCore(Engine& engine);
+  explicit OrchestratorCore(const OrchestratorPorts& ports);
 
   // Forgets everything and opens the outermost scope. Only between runs.
   void begin_run();
@@ -45,7 +61,7 @@ class OrchestratorCore {
   std::uint64_t inline_tasks() const { return inline_tasks_; }
   std::uint64_t blocked_ns() const { return blocked_ns_; }
   std::vector<TaskEvent>& task_events() { return task_events_; }
-  const TensorMap& tensor_map() const { return map_; }
+  const TensorMap& tensor_map() const { return dependence_.map(); }
 
  private:
   struct Plan {
@@ -55,10 +71,31 @@ class OrchestratorCore {
     TaskShape shape = TaskShape::aiv;
     bool inline_task = false;
   };
+  // Where a submit's outputs go: one heap range, each output 64-byte aligned.
+  struct OutputLayout {
+    std::uint64_t offsets[kMaxTensorArgs] = {};
+    std::uint64_t total = 0;
+    int count = 0;
+  };
   TaskOutputs submit_planned(const Plan& plan, const Args& args);
+  // ---- the steps of a submit, in order
+  static OutputLayout layout_outputs(const Args& args);
+  // Fails at once what could never fit (instead of waiting for room that never comes).
+  bool check_fits(int ring_index, const OutputLayout& layout, bool scoped);
+  TaskSlot& admit_task(Ring& ring, int ring_index, std::uint64_t heap_consumed,
+                       std::uint64_t heap_offset, const Plan& plan, const Args& args,
+                       const OutputLayout& layout, TaskOutputs* outputs);
+  bool discover_producers(Ring& ring, const Args& args, AccessRegion* regions);
+  // Wires the task behind its producers; returns the edges already resolved.
+  std::int32_t wire_producers(Ring& ring, TaskSlot& task, bool ok);
+  void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
+  void record_event(const TaskSlot& task, const Plan& plan, const Args& args);
+  // Hands the task to the schedulers if it has no producers left (or retires a failed one).
+  void release_wiring_guard(TaskSlot& task, std::int32_t resolved, bool ok);
+
   bool validate_kernels(const MixKernels& kernels, Plan* plan);
   bool validate_args(const Args& args, const Plan& plan);
-  // Refreshes every ring's watermark and frees TensorMap entries of retired tasks.
+  // Refreshes every ring's watermark and frees dependence entries of retired tasks.
   void sync_rings();
   // Waits until `ring` has a task slot and `bytes` of heap. False on error (latched).
   bool wait_for_room(Ring& ring, std::uint64_t bytes, std::uint64_t* offset,
@@ -68,25 +105,21 @@ class OrchestratorCore {
   template <class Ready, class Describe>
   bool wait_blocked(Ready ready, Describe describe, ErrorCode code);
   bool all_kernel_tasks_finished() const;
-  // Adds `slot` to the current producer list unless it is already there.
-  void add_producer(TaskSlot* slot, TaskId id);
-  bool add_creator(const Tensor& tensor, int arg_index);
-  // Waits until every task in producers_ finished.
+  // Starts an element access's discovery: the creator of `tensor` and conflicting accesses.
+  bool discover_access(const Tensor& tensor, const Tensor& region, AccessKind kind);
+  // Waits until every producer found finished.
   bool wait_producers_finished(const char* what);
-  void collect_accessors(const AccessRegion& region, AccessKind kind);
   void release_scope_task(TaskSlot* task);
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
+  Ring& ring(int index) const { return *ports_.rings[static_cast<std::size_t>(index)]; }
 
-  Engine& engine_;
-  TensorMap map_;
+  OrchestratorPorts ports_;
+  Dependence dependence_;
   std::vector<TaskSlot*> scope_tasks_;
   std::vector<std::size_t> scope_starts_;
   std::uint32_t open_scope_tasks_[kRingCount] = {};
   std::uint64_t open_scope_heap_[kRingCount] = {};
-  std::uint32_t cleaned_[kRingCount] = {};
-  std::vector<TaskSlot*> producers_;
-  std::uint64_t stamp_ = 0;
   std::uint32_t submits_since_sync_ = 0;
   std::uint64_t sequence_ = 0;
   std::uint64_t kernel_tasks_ = 0;

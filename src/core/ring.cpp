@@ -26,9 +26,6 @@ void Ring::reset() {
     s.state.store(TaskState::consumed, std::memory_order_relaxed);
     s.release_remaining.store(0, std::memory_order_relaxed);
     s.fanout_head.store(nullptr, std::memory_order_relaxed);
-    infos_[i].entries = nullptr;
-    infos_[i].id = TaskId();
-    infos_[i].stamp = 0;
   }
   head_ = retired_seen_ = 0;
   heap_top_ = heap_tail_ = dep_top_ = dep_tail_ = 0;
@@ -70,9 +67,6 @@ std::uint32_t Ring::admit(std::uint64_t consumed) {
   slot_info.heap_end = heap_top_;
   slot_info.heap_bytes = consumed;
   slot_info.dep_end = dep_top_;
-  slot_info.entries = nullptr;
-  slot_info.id = TaskId(index_, local);
-  slot_info.scope_open = true;
   return local;
 }
 

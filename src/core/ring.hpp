@@ -16,8 +16,6 @@
 
 namespace tmr::detail {
 
-struct MapEntry;
-
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
@@ -32,15 +30,12 @@ std::unique_ptr<T[], FreeDeleter> calloc_array(std::size_t count) {
 
 class Ring {
  public:
-  // Orchestrator-private bookkeeping of one slot.
+  // The ring's memory bookkeeping of one slot (orchestrator side). Dependence state (dedup
+  // stamps, TensorMap entries, creator retention) lives in src/core/dependence/.
   struct SlotInfo {
     std::uint64_t heap_end;    // heap top (linear) after this task's outputs
     std::uint64_t heap_bytes;  // bytes this task's outputs took, wrap waste included
     std::uint64_t dep_end;     // pool top (linear) after this task's fanin nodes
-    std::uint64_t stamp;       // last submit that listed this task as a producer (dedup)
-    MapEntry* entries;         // TensorMap entries this task inserted
-    TaskId id;
-    bool scope_open;
   };
 
   Ring(std::uint32_t index, const RingConfig& config);
@@ -93,19 +88,6 @@ class Ring {
     if (task.release_remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return false;
     task.state.store(TaskState::consumed, std::memory_order_seq_cst);
     return try_advance();
-  }
-  // Takes one more reference unless the task is already consumed (then false: it finished).
-  static bool hold(TaskSlot& task) {
-    // Acquire even on failure: seeing zero means the task finished, and its writes must then be
-    // visible to whatever the caller orders after it.
-    std::int32_t refs = task.release_remaining.load(std::memory_order_acquire);
-    while (refs > 0) {
-      if (task.release_remaining.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel,
-                                                       std::memory_order_acquire)) {
-        return true;
-      }
-    }
-    return false;
   }
 
  private:

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "tmr/error.hpp"
@@ -11,6 +12,16 @@
 namespace tmr::detail {
 
 struct Mailbox;
+struct TaskSlot;
+
+// Orchestrator work a virtual-time platform charges to the orchestrator's clock.
+enum class OrchestratorWork : std::uint8_t {
+  submit,          // one task submit, before its effects become visible (count: tensor args)
+  alloc,           // one hidden alloc task (count: outputs)
+  wire,            // dependency edges of the last submit (count: edges)
+  scope_end,       // one scope end (count: tasks released)
+  element_access,  // one get/set_tensor_data (count: 1)
+};
 
 // Run-relative time and whether events are recorded (traces).
 class RunClock {
@@ -43,6 +54,28 @@ class CompletionSink {
   virtual bool aborting() const = 0;
   // First error wins. Thread-safe.
   virtual void latch_error(ErrorCode code, const std::string& message) = 0;
+  virtual bool has_error() const = 0;
+  virtual Status error() const = 0;
+};
+
+// What the orchestrator needs from the runtime around it besides a clock, a waker and a sink:
+// blocking waits on the platform's clock, modelled work charges, the completion count it waits
+// on, and the scheduler's door for ready tasks.
+class OrchestratorHost {
+ public:
+  virtual ~OrchestratorHost() = default;
+  // The platform's clock (absolute), which waits measure against.
+  virtual std::uint64_t wait_clock_ns() const = 0;
+  // Returns when `ready()` holds (true) or after `timeout_ns` (false).
+  virtual bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) = 0;
+  // Virtual-time platforms advance the orchestrator's clock; a real one does nothing.
+  virtual void charge(OrchestratorWork work, std::uint32_t count) = 0;
+  virtual std::uint64_t kernel_tasks_completed() const = 0;
+  // Wake a waiting orchestrator only once this many kernel tasks completed (kNotWaiting: never).
+  virtual void wake_orchestrator_at(std::uint64_t completed) = 0;
+  static constexpr std::uint64_t kNotWaiting = ~std::uint64_t{0};
+  // A task has no producers left: hand it to the schedulers.
+  virtual void push_ready(TaskSlot* task) = 0;
 };
 
 }  // namespace tmr::detail

@@ -2,6 +2,7 @@
 // follows the retire watermark over consecutive consumed tasks only.
 #include <gtest/gtest.h>
 
+#include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 
 namespace tmr::detail {
@@ -78,12 +79,12 @@ TEST(Ring, ReleaseConsumesOnLastReferenceAndHoldFailsAfterwards) {
   TaskSlot& slot = ring.slot(0);
   slot.ring = &ring;
   slot.release_remaining.store(2);
-  EXPECT_TRUE(Ring::hold(slot));
+  EXPECT_TRUE(graph::hold(slot));
   EXPECT_FALSE(ring.release(slot));
   EXPECT_FALSE(ring.release(slot));
   EXPECT_TRUE(ring.release(slot));  // last reference: consumed, watermark moves
   EXPECT_EQ(ring.retired(), 1u);
-  EXPECT_FALSE(Ring::hold(slot)) << "a consumed task cannot be held again";
+  EXPECT_FALSE(graph::hold(slot)) << "a consumed task cannot be held again";
 }
 
 }  // namespace

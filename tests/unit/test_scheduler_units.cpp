@@ -147,6 +147,8 @@ struct FakeSink final : CompletionSink {
   void kernel_task_completed() override { ++completed; }
   bool aborting() const override { return false; }
   void latch_error(ErrorCode, const std::string&) override {}
+  bool has_error() const override { return false; }
+  Status error() const override { return {}; }
 };
 
 void nop_kernel(const KernelArgs&) {}

@@ -7,8 +7,8 @@
 #include <set>
 #include <vector>
 
+#include "core/dependence/tensor_map.hpp"
 #include "core/ring.hpp"
-#include "core/tensor_map.hpp"
 #include "support/test_scale.hpp"
 
 namespace tmr::detail {
@@ -24,7 +24,8 @@ struct MapHarness {
       rings.push_back(std::make_unique<Ring>(static_cast<std::uint32_t>(r), config));
       pointers[r] = rings.back().get();
     }
-    map = std::make_unique<TensorMap>(pointers, kRingCount);
+    map = std::make_unique<TensorMap>(RetirementView(pointers, kRingCount));
+    entries.assign(config.task_window, nullptr);
   }
   // Submits one task with the given accesses; returns the producers the map reported.
   std::set<std::uint32_t> submit(const std::vector<std::pair<Tensor, AccessKind>>& accesses) {
@@ -40,13 +41,14 @@ struct MapHarness {
                   [&](TaskSlot*, TaskId id) { producers.insert(id.local()); });
     }
     for (const auto& [t, kind] : accesses)
-      map->insert(make_region(t), kind, &slot, slot.id, ring.info(local));
+      map->insert(make_region(t), kind, &slot, slot.id, entries[local]);
     ring.publish(local);
     return producers;
   }
   std::vector<std::unique_ptr<Ring>> rings;
   Ring* pointers[kRingCount] = {};
   std::unique_ptr<TensorMap> map;
+  std::vector<MapEntry*> entries;  // per task of ring 0: what the dependence unit keeps
 };
 
 struct Box {
@@ -194,8 +196,8 @@ TEST(TensorMap, RetiredTasksAreSkippedAndTheirEntriesFreed) {
   ASSERT_TRUE(ring.try_advance());
   EXPECT_EQ(ring.retired(), 2u);
   EXPECT_EQ(h.submit({{whole, AccessKind::read}}), (std::set<std::uint32_t>{2, 3}));
-  h.map->release_task(ring.info(0));
-  h.map->release_task(ring.info(1));
+  h.map->release_task(h.entries[0]);
+  h.map->release_task(h.entries[1]);
   EXPECT_EQ(h.map->live_entries(), 3u);  // two writes left + the read
 }
 

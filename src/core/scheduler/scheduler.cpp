@@ -3,7 +3,7 @@
 #include "core/scheduler/scheduler.hpp"
 
 #include "core/cycle_clock.hpp"
-#include "core/ring.hpp"
+#include "core/graph/fanout.hpp"
 
 namespace tmr::detail {
 
@@ -125,25 +125,9 @@ void Scheduler::complete_task(int thread, TaskSlot* task) {
         {task->sequence, task->ready_ns.load(std::memory_order_relaxed), clock_.now_ns()});
   }
   ++threads_[thread].counters.tasks_completed;
-  task->state.store(TaskState::completed, std::memory_order_release);
-  // Close the fanout list: consumers wired from now on see the task as already finished.
-  FanoutNode* node = task->fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
-  while (node != nullptr) {
-    FanoutNode* const next = node->next;  // read first: the node dies with its consumer
-    TaskSlot* const consumer = node->consumer;
-    ++threads_[thread].counters.edges;
-    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      make_ready(thread, consumer);
-    }
-    node = next;
-  }
-  // Let go of producers (their buffers may now be reclaimed), then of the task's own reference.
-  Ring& ring = *task->ring;
-  for (std::uint32_t i = 0; i < task->dep_count; ++i) {
-    TaskSlot* const producer = ring.dep_node(task->dep_begin + i).producer;
-    producer->ring->release(*producer);
-  }
-  ring.release(*task);
+  threads_[thread].counters.edges +=
+      graph::complete(*task, [&](TaskSlot* consumer) { make_ready(thread, consumer); });
+  graph::release_producers(*task);
   sink_.kernel_task_completed();  // after the releases: a woken orchestrator sees them
 }
 

@@ -1,7 +1,8 @@
 #include "platform/sim/kernel_workers.hpp"
 
 #include <chrono>
-#include <exception>
+
+#include "core/core_runner.hpp"
 
 namespace tmr::detail::sim {
 
@@ -56,16 +57,7 @@ void KernelWorkers::main_loop(Worker& worker) {
       job = *worker.job;
       worker.job.reset();
     }
-    std::optional<std::string> error;
-    const TaskRecord& record = *job.record;
-    try {
-      job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
-                        job.block_index, job.block_count, job.sub_block, job.cluster));
-    } catch (const std::exception& e) {
-      error = e.what();
-    } catch (...) {
-      error = "unknown exception";
-    }
+    std::optional<std::string> error = run_kernel(job);
     {
       const std::lock_guard lock(worker.mutex);
       worker.done = true;

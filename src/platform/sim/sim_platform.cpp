@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/core_runner.hpp"
 #include "core/engine.hpp"
 #include "core/mailbox.hpp"
 
@@ -175,8 +176,7 @@ void SimPlatform::core_pickup(int core) {
 void SimPlatform::start_subtask(int core, std::uint32_t token) {
   CoreActor& c = cores_[static_cast<std::size_t>(core)];
   Mailbox& m = engine_.mailbox(core);
-  c.job = m.payload[token & 1];  // latch before ACK: the next dispatch may reuse the other one
-  m.status.store(token, std::memory_order_release);  // ACK
+  c.job = latch_dispatch(m, token);
   c.last_token = token;
   c.running_token = token;
   c.busy = true;
@@ -213,10 +213,7 @@ void SimPlatform::core_finish(int core) {
     }
     if (error) engine_.report_kernel_exception(c.job.kernel, c.job.task, c.job.block_index, *error);
   }
-  DispatchPayload& payload = m.payload[c.running_token & 1];
-  payload.start_ns = c.start_ns;
-  payload.end_ns = engine_.now_ns();
-  m.status.store(c.running_token | kFinBit, std::memory_order_release);  // FIN
+  finish_dispatch(m, c.running_token, c.start_ns, engine_.now_ns());
   c.busy = false;
   --running_cores_;
   const std::uint64_t visible =

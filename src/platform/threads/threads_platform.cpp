@@ -3,9 +3,10 @@
 #include <pthread.h>
 
 #include <chrono>
-#include <exception>
+#include <optional>
 #include <string>
 
+#include "core/core_runner.hpp"
 #include "core/cpu_relax.hpp"
 #include "core/engine.hpp"
 #include "core/futex.hpp"
@@ -150,24 +151,12 @@ void ThreadsPlatform::core_main(int core) {
     }
     if (token == kExitToken) return;
     backoff.reset();
-    DispatchPayload& payload = m.payload[token & 1];
-    const DispatchPayload job = payload;  // latch before ACK: the next dispatch may reuse it
-    m.status.store(token, std::memory_order_release);  // ACK
+    const DispatchPayload job = latch_dispatch(m, token);
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
-    const TaskRecord& record = *job.record;
-    try {
-      job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
-                        job.block_index, job.block_count, job.sub_block, job.cluster));
-    } catch (const std::exception& e) {
-      engine_.report_kernel_exception(job.kernel, job.task, job.block_index, e.what());
-    } catch (...) {
-      engine_.report_kernel_exception(job.kernel, job.task, job.block_index, "unknown exception");
+    if (const std::optional<std::string> error = run_kernel(job)) {
+      engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
     }
-    if (timestamps) {
-      payload.start_ns = start;
-      payload.end_ns = engine_.now_ns();
-    }
-    m.status.store(token | kFinBit, std::memory_order_release);  // FIN
+    finish_dispatch(m, token, start, timestamps ? engine_.now_ns() : 0);
     scheduler_bell_.notify_all();
     last = token;
   }

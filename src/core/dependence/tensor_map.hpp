@@ -15,7 +15,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/ring.hpp"
+#include "core/dependence/retirement_view.hpp"
 #include "core/task.hpp"
 #include "tmr/tensor.hpp"
 
@@ -90,7 +90,7 @@ struct TensorMapStats {
 
 class TensorMap {
  public:
-  explicit TensorMap(Ring* const* rings, int ring_count, std::uint32_t bucket_bits = 16);
+  explicit TensorMap(RetirementView rings, std::uint32_t bucket_bits = 16);
   ~TensorMap();
   TensorMap(const TensorMap&) = delete;
   TensorMap& operator=(const TensorMap&) = delete;
@@ -105,10 +105,10 @@ class TensorMap {
   void lookup(const AccessRegion& region, AccessKind kind, Visit&& visit);
 
   void insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
-              Ring::SlotInfo& info);
+              MapEntry*& task_entries);
 
-  // Frees every entry of a retired task.
-  void release_task(Ring::SlotInfo& info);
+  // Frees every entry of a retired task (its list, from insert).
+  void release_task(MapEntry*& task_entries);
 
   const TensorMapStats& stats() const { return stats_; }
   std::uint64_t live_entries() const { return stats_.live_entries; }
@@ -152,8 +152,7 @@ class TensorMap {
              Visit& visit);
 
   static constexpr std::uint32_t kScanBelow = 4;
-  Ring* rings_[kRingCount] = {};
-  int ring_count_ = 0;
+  RetirementView rings_;
   std::uint32_t bucket_shift_;
   std::vector<MapEntry*> buckets_;
 
@@ -242,8 +241,8 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
   // The watermarks only grow: a snapshot may call a just-retired entry live, which costs at
   // most an edge to a finished task.
   std::uint32_t retired[kRingCount];
-  for (int r = 0; r < ring_count_; ++r)
-    retired[r] = rings_[r]->retired();
+  for (int r = 0; r < rings_.ring_count(); ++r)
+    retired[r] = rings_.retired(r);
   const bool any_version = version != info->min_version || info->min_version != info->max_version;
   const bool is_write = kind == AccessKind::write;
   for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {

@@ -1,4 +1,4 @@
-#include "core/tensor_map.hpp"
+#include "core/dependence/tensor_map.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -24,14 +24,11 @@ std::uint64_t buffer_hash(std::uintptr_t address, std::uint64_t owner) {
 
 }  // namespace
 
-TensorMap::TensorMap(Ring* const* rings, int ring_count, std::uint32_t bucket_bits)
-    : ring_count_(ring_count),
+TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
+    : rings_(rings),
       bucket_shift_(64 - bucket_bits),
       buckets_(std::size_t{1} << bucket_bits, nullptr),
-      buffer_table_(1024, nullptr) {
-  for (int r = 0; r < ring_count; ++r)
-    rings_[r] = rings[r];
-}
+      buffer_table_(1024, nullptr) {}
 
 TensorMap::~TensorMap() = default;
 
@@ -154,7 +151,7 @@ void TensorMap::free_entry(MapEntry* e) {
 }
 
 void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
-                       Ring::SlotInfo& info) {
+                       MapEntry*& task_entries) {
   ++stats_.inserts;
   const Tensor& t = *region.tensor;
   BufferInfo* const buffer = find_or_add_buffer(region.address, region.owner);
@@ -188,8 +185,8 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   buffer->min_version = std::min(buffer->min_version, t.version());
   buffer->max_version = std::max(buffer->max_version, t.version());
 
-  e->task_next = info.entries;
-  info.entries = e;
+  e->task_next = task_entries;
+  task_entries = e;
   ++stats_.live_entries;
 }
 
@@ -219,8 +216,8 @@ void TensorMap::unlink(MapEntry& e) {
   --stats_.live_entries;
 }
 
-void TensorMap::release_task(Ring::SlotInfo& info) {
-  for (MapEntry* e = info.entries; e != nullptr;) {
+void TensorMap::release_task(MapEntry*& task_entries) {
+  for (MapEntry* e = task_entries; e != nullptr;) {
     MapEntry* const next = e->task_next;
     if (e->kind != MapEntry::kDead) {
       BufferInfo* const buffer = e->buffer;
@@ -230,7 +227,7 @@ void TensorMap::release_task(Ring::SlotInfo& info) {
     free_entry(e);
     e = next;
   }
-  info.entries = nullptr;
+  task_entries = nullptr;
 }
 
 }  // namespace tmr::detail

@@ -1,0 +1,35 @@
+// The core side of the mailbox protocol (core_runner.hpp).
+#include "core/core_runner.hpp"
+
+#include <exception>
+
+namespace tmr::detail {
+
+DispatchPayload latch_dispatch(Mailbox& mailbox, std::uint32_t token) {
+  const DispatchPayload job = mailbox.payload[token & 1];
+  mailbox.status.store(token, std::memory_order_release);  // ACK
+  return job;
+}
+
+std::optional<std::string> run_kernel(const DispatchPayload& job) {
+  const TaskRecord& record = *job.record;
+  try {
+    job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
+                      job.block_index, job.block_count, job.sub_block, job.cluster));
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  } catch (...) {
+    return std::string("unknown exception");
+  }
+  return std::nullopt;
+}
+
+void finish_dispatch(Mailbox& mailbox, std::uint32_t token, std::uint64_t start_ns,
+                     std::uint64_t end_ns) {
+  DispatchPayload& payload = mailbox.payload[token & 1];
+  payload.start_ns = start_ns;
+  payload.end_ns = end_ns;
+  mailbox.status.store(token | kFinBit, std::memory_order_release);  // FIN
+}
+
+}  // namespace tmr::detail

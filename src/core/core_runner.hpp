@@ -1,0 +1,26 @@
+// The core side of the mailbox protocol, written once for every platform: latch a dispatch (copy
+// its payload, then ACK), run its kernel catching whatever it throws, and finish (timestamps,
+// then FIN). The threads platform's core loop, the sim's core events and the sim's kernel
+// workers all go through these three steps; only when and on which thread they run differs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/mailbox.hpp"
+
+namespace tmr::detail {
+
+// Copies the payload of dispatch `token`, then writes the ACK: from the ACK on, the scheduler
+// may write the next dispatch into the other payload buffer, so the copy comes first.
+DispatchPayload latch_dispatch(Mailbox& mailbox, std::uint32_t token);
+
+// Runs the job's kernel. Returns what it threw (its message), or nothing when it returned.
+std::optional<std::string> run_kernel(const DispatchPayload& job);
+
+// Records the run's times in the payload the dispatch came in, then writes FIN.
+void finish_dispatch(Mailbox& mailbox, std::uint32_t token, std::uint64_t start_ns,
+                     std::uint64_t end_ns);
+
+}  // namespace tmr::detail

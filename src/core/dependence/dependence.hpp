@@ -1,0 +1,101 @@
+// Dependence discovery: which earlier tasks a new task (or an element access) must wait for.
+//
+// Two sources, behind one small interface:
+//   - creator retention: a tensor created by a task depends on that task, and may only be named
+//     while the creating task's scope is open (retain_creator / release_creator);
+//   - the TensorMap: earlier conflicting accesses (RAW, WAW, WAR) to overlapping regions.
+// A caller starts a discovery with begin(), adds what it touches (collect() for a submit's whole
+// argument list, or add_creator / add_accessors for one tensor), reads producers(), and — for a
+// task — records the task's own accesses with record(). The unit owns every task's TensorMap
+// entry list and frees the entries of retired tasks (forget_retired), seeing ring retirement
+// only through a RetirementView. A loop analysis (parallel_for) can wrap this unit: it is all a
+// submit asks of dependence discovery.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/dependence/retirement_view.hpp"
+#include "core/dependence/tensor_map.hpp"
+#include "core/task.hpp"
+#include "tmr/args.hpp"
+#include "tmr/error.hpp"
+
+namespace tmr::detail {
+
+class Dependence {
+ public:
+  // `window`: task slots per ring (a power of two), for the per-task bookkeeping.
+  Dependence(RetirementView rings, std::uint32_t window);
+
+  // Forgets every task. Only between runs.
+  void reset();
+
+  // ---- discovery ----
+  // Starts a new discovery: producers() becomes empty.
+  void begin() {
+    ++stamp_;
+    producers_.clear();
+  }
+  // Adds the producers of a submit's tensor arguments: creators of every non-out argument, then
+  // conflicting earlier accesses of every argument that takes part in dependence tracking
+  // (`regions[i]` is filled for those). A non-ok Status names a tensor whose creator's scope has
+  // ended (discovery stops there).
+  Status collect(const Args& args, AccessRegion* regions);
+  // The creator of `tensor` (argument `arg_index`, for the message), if it has one.
+  Status add_creator(const Tensor& tensor, int arg_index);
+  // Earlier accesses conflicting with an access of `kind` to `region`.
+  void add_accessors(const AccessRegion& region, AccessKind kind) {
+    map_.lookup(region, kind, [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
+  }
+  // The producers found since begin(), each once, in discovery order.
+  const std::vector<TaskSlot*>& producers() const { return producers_; }
+
+  // ---- recording ----
+  // Records the accesses of task `task` (argument regions from collect()).
+  void record(TaskSlot& task, const Args& args, const AccessRegion* regions);
+  // A task whose outputs stay valid while its scope is open: tensors it created may be named.
+  void retain_creator(TaskId id) { state(id).retained = true; }
+  void release_creator(TaskId id) { state(id).retained = false; }
+  bool creator_retained(TaskId id) const { return state(id).retained && state(id).id == id; }
+  // A task was admitted into its slot (task.id set): forget what the slot's previous task left.
+  void admitted(TaskSlot& task) {
+    SlotState& s = state(task.id);
+    s.id = task.id;
+    s.task = &task;
+    s.retained = false;
+    s.entries = nullptr;
+  }
+  // Frees the TensorMap entries of ring `ring`'s tasks that retired since the last call, up to
+  // local id `retired` (what the ring's owner has seen retire).
+  void forget_retired(int ring, std::uint32_t retired);
+
+  const TensorMap& map() const { return map_; }
+
+ private:
+  struct SlotState {
+    std::uint64_t stamp = 0;      // last discovery that listed this task (dedup)
+    MapEntry* entries = nullptr;  // TensorMap entries this task inserted
+    TaskId id;                    // which task the slot holds
+    TaskSlot* task = nullptr;
+    bool retained = false;  // creator retention: its scope is open
+  };
+  SlotState& state(TaskId id) { return states_[id.ring()][id.local() & window_mask_]; }
+  const SlotState& state(TaskId id) const { return states_[id.ring()][id.local() & window_mask_]; }
+  void add_producer(TaskSlot* slot, TaskId id) {
+    SlotState& s = state(id);
+    if (s.stamp == stamp_) return;
+    s.stamp = stamp_;
+    producers_.push_back(slot);
+  }
+
+  RetirementView rings_;
+  std::uint32_t window_mask_;
+  TensorMap map_;
+  std::vector<SlotState> states_[kRingCount];
+  std::uint32_t cleaned_[kRingCount] = {};
+  std::vector<TaskSlot*> producers_;
+  std::uint64_t stamp_ = 0;
+};
+
+}  // namespace tmr::detail

@@ -1,0 +1,122 @@
+// The dependency graph's lock-free fanout protocol, both halves in one place.
+//
+// Consumer side (the orchestrator, one thread): a new task starts with fanin = producers + 1
+// (a guard, so it cannot become ready while still being wired). For each producer it takes a
+// reference (hold), then pushes an edge node onto the producer's fanout list with a CAS; if the
+// list is already closed the producer has finished, and the edge counts as resolved at once.
+// Finally it drops the guard and the resolved edges in one step; whoever brings fanin to zero
+// makes the task ready.
+//
+// Producer side (any scheduler thread): at completion the producer closes its list with one
+// exchange (later consumers see it closed and count it as finished) and decrements every
+// consumer on it; then the consumer, when it completes itself, drops the references it held on
+// its producers, and its own.
+//
+// Orderings: the exchange and the CAS are acq_rel, so a consumer that saw the list open has its
+// node (and the node's `next`) visible to the producer that later closes it, and a consumer
+// that saw it closed sees everything the producer wrote before finishing. fanin decrements are
+// acq_rel so the thread that makes a task ready sees all its producers' writes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/ring.hpp"
+#include "core/task.hpp"
+
+namespace tmr::detail::graph {
+
+// ---- consumer side (orchestrator) ----
+
+// Starts wiring `consumer` with `producers` edges to come: the guard keeps it from becoming
+// ready until finish_wiring.
+inline void begin_wiring(TaskSlot& consumer, std::uint32_t producers) {
+  consumer.fanout_head.store(nullptr, std::memory_order_relaxed);
+  consumer.fanin_remaining.store(static_cast<std::int32_t>(producers) + 1,
+                                 std::memory_order_relaxed);
+}
+
+// Takes one more reference on `task` unless it is already consumed (then false: it finished,
+// and its writes are visible to the caller).
+inline bool hold(TaskSlot& task) {
+  std::int32_t refs = task.release_remaining.load(std::memory_order_acquire);
+  while (refs > 0) {
+    if (task.release_remaining.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel,
+                                                     std::memory_order_acquire)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+enum class Edge : std::uint8_t {
+  consumed,  // the producer was already consumed: nothing held, the edge is resolved
+  finished,  // held, but the producer has finished: the edge is resolved (node keeps the hold)
+  wired,     // held and on the producer's list: the producer will resolve it
+};
+
+// Wires `consumer` behind `producer` using `node` (owned by the consumer). For consumed and
+// finished, the caller counts the edge as resolved; for finished and wired the node records the
+// hold, which release_producers drops.
+inline Edge wire(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
+  if (!hold(producer)) return Edge::consumed;
+  node.consumer = &consumer;
+  node.producer = &producer;
+  FanoutNode* head = producer.fanout_head.load(std::memory_order_acquire);
+  for (;;) {
+    if (head == closed_fanout()) return Edge::finished;
+    node.next = head;
+    if (producer.fanout_head.compare_exchange_weak(head, &node, std::memory_order_acq_rel,
+                                                   std::memory_order_acquire)) {
+      return Edge::wired;
+    }
+  }
+}
+
+// Drops the guard and `resolved` edges. True when the consumer is ready now.
+inline bool finish_wiring(TaskSlot& consumer, std::int32_t resolved) {
+  return consumer.fanin_remaining.fetch_sub(resolved + 1, std::memory_order_acq_rel) ==
+         resolved + 1;
+}
+
+// A task that never runs (an alloc task, or one whose submit failed) counts as finished at once.
+inline void mark_finished(TaskSlot& task, std::memory_order order = std::memory_order_release) {
+  task.state.store(TaskState::completed, order);
+  task.fanout_head.store(closed_fanout(), order);
+}
+
+// ---- producer side (schedulers) ----
+
+// Completes `producer`: closes its fanout list and resolves one edge of every consumer on it,
+// calling `on_ready(consumer)` for each that this made ready. Returns the edges resolved.
+template <class OnReady>
+std::uint32_t complete(TaskSlot& producer, OnReady&& on_ready) {
+  producer.state.store(TaskState::completed, std::memory_order_release);
+  FanoutNode* node = producer.fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
+  std::uint32_t edges = 0;
+  while (node != nullptr) {
+    FanoutNode* const next = node->next;  // read first: the node dies with its consumer
+    TaskSlot* const consumer = node->consumer;
+    ++edges;
+    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(consumer);
+    node = next;
+  }
+  return edges;
+}
+
+// Drops one reference of `task`; the last one consumes it (its ring may then retire it).
+// True when the ring's watermark moved.
+inline bool release(TaskSlot& task) {
+  return task.ring->release(task);
+}
+
+// After `consumer` completed: lets go of the producers it held (their buffers may now be
+// reclaimed), then of its own completion reference.
+inline void release_producers(TaskSlot& consumer) {
+  Ring& ring = *consumer.ring;
+  for (std::uint32_t i = 0; i < consumer.dep_count; ++i)
+    release(*ring.dep_node(consumer.dep_begin + i).producer);
+  release(consumer);
+}
+
+}  // namespace tmr::detail::graph
