@@ -145,9 +145,9 @@ void Scheduler::core_became_idle(int thread, int core) {
       1, std::memory_order_relaxed);
 }
 
-bool Scheduler::others_have_room(int thread, const TaskSlot& task) {
-  const bool needs_aic = task.shape != TaskShape::aiv;
-  const bool needs_aiv = task.shape != TaskShape::aic;
+bool Scheduler::others_have_room(int thread, TaskShape shape) {
+  const bool needs_aic = shape != TaskShape::aiv;
+  const bool needs_aiv = shape != TaskShape::aic;
   for (std::size_t t = 0; t < threads_.size(); ++t) {
     if (static_cast<int>(t) == thread) continue;
     ThreadState& other = threads_[t];
@@ -235,7 +235,7 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
         push_back_global(task);  // it waits for an idle core
         return progress;
       }
-      if (others_have_room(thread, *task)) {
+      if (others_have_room(thread, task->shape)) {
         // An idle core elsewhere beats a pending slot here: leave the task to that thread.
         push_back_global(task);
         waker_.notify_schedulers();
@@ -256,9 +256,11 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
     }
     int unit = find_unit(thread, *task, pass.target);
     if (unit < 0) {
+      // No room here: in an idle pass, wake the others if one of them has room. The shape is read
+      // first: once the task is back in the queue another thread may run it and reuse its slot.
+      const TaskShape waiting = task->shape;
       push_back_global(task);
-      // No room here: in an idle pass, wake the others if one of them has room.
-      if (idle_pass && others_have_room(thread, *task)) waker_.notify_schedulers();
+      if (idle_pass && others_have_room(thread, waiting)) waker_.notify_schedulers();
       return progress;
     }
     while (unit >= 0 && task->next_block < task->block_count) {

@@ -102,7 +102,7 @@ class Scheduler {
   void push_back_global(TaskSlot* task);
   void flush_local(int thread);
   // True when another thread reports idle cores that could run `task`.
-  bool others_have_room(int thread, const TaskSlot& task);
+  bool others_have_room(int thread, TaskShape shape);
 
   // ---- dispatch mechanism (the policy decides order and units)
   bool dispatch_ready(int thread);
