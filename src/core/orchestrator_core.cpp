@@ -352,6 +352,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   record.tensor_count = args.tensor_count();
   record.scalar_count = args.scalar_count();
   for (int i = 0; i < args.tensor_count(); ++i) {
+    record.tags[i] = args.tag(i);
     if (args.tag(i) != ArgTag::out) {
       record.tensors[i] = args.tensor(i);
       continue;

@@ -60,7 +60,7 @@ void KernelWorkers::main_loop(Worker& worker) {
     const TaskRecord& record = *job.record;
     try {
       job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
-                        job.block_index, job.block_count, job.sub_block, job.cluster));
+                        job.block_index, job.block_count, job.sub_block, job.cluster, record.tags));
     } catch (const std::exception& e) {
       error = e.what();
     } catch (...) {

@@ -157,7 +157,7 @@ void ThreadsPlatform::core_main(int core) {
     const TaskRecord& record = *job.record;
     try {
       job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
-                        job.block_index, job.block_count, job.sub_block, job.cluster));
+                        job.block_index, job.block_count, job.sub_block, job.cluster, record.tags));
     } catch (const std::exception& e) {
       engine_.report_kernel_exception(job.kernel, job.task, job.block_index, e.what());
     } catch (...) {
