@@ -520,6 +520,7 @@ PYBIND11_MODULE(_tmr, m) {
           [](PyOrchestrator& o, const Args& args, const py::object& aic, const py::object& aiv0,
              const py::object& aiv1) {
             const MixKernels kernels{kernel_id(o, aic), kernel_id(o, aiv0), kernel_id(o, aiv1)};
+            const py::gil_scoped_release release;  // may wait for kernels (Python ones too)
             return outputs_list(o.get().submit(kernels, args));
           },
           py::arg("args"), py::arg("aic") = py::none(), py::arg("aiv0") = py::none(),
@@ -528,21 +529,32 @@ PYBIND11_MODULE(_tmr, m) {
       .def(
           "submit_aic",
           [](PyOrchestrator& o, const py::object& kernel, const Args& args) {
-            return outputs_list(o.get().submit_aic(kernel_id(o, kernel), args));
+            const KernelId id = kernel_id(o, kernel);
+            const py::gil_scoped_release release;
+            return outputs_list(o.get().submit_aic(id, args));
           },
           py::arg("kernel"), py::arg("args"))
       .def(
           "submit_aiv",
           [](PyOrchestrator& o, const py::object& kernel, const Args& args) {
-            return outputs_list(o.get().submit_aiv(kernel_id(o, kernel), args));
+            const KernelId id = kernel_id(o, kernel);
+            const py::gil_scoped_release release;
+            return outputs_list(o.get().submit_aiv(id, args));
           },
           py::arg("kernel"), py::arg("args"))
       .def(
           "alloc",
-          [](PyOrchestrator& o, const Args& args) { return outputs_list(o.get().alloc(args)); },
+          [](PyOrchestrator& o, const Args& args) {
+            const py::gil_scoped_release release;
+            return outputs_list(o.get().alloc(args));
+          },
           py::arg("args"))
       .def("scope_begin", [](PyOrchestrator& o) { o.get().scope_begin(); })
-      .def("scope_end", [](PyOrchestrator& o) { o.get().scope_end(); })
+      .def("scope_end",
+           [](PyOrchestrator& o) {
+             const py::gil_scoped_release release;
+             o.get().scope_end();
+           })
       .def_property_readonly("scope_depth", [](PyOrchestrator& o) { return o.get().scope_depth(); })
       .def(
           "kernel", [](PyOrchestrator& o, const std::string& name) { return o.get().kernel(name); },
@@ -550,24 +562,36 @@ PYBIND11_MODULE(_tmr, m) {
       .def(
           "get_f32",
           [](PyOrchestrator& o, const Tensor& t, const std::vector<std::int64_t>& index) {
-            return o.get().get_tensor_data<float>(t, shape_from(index));
+            const Shape at = shape_from(index);
+            const py::gil_scoped_release release;
+            return o.get().get_tensor_data<float>(t, at);
           },
           py::arg("tensor"), py::arg("index"))
       .def(
           "get_i32",
           [](PyOrchestrator& o, const Tensor& t, const std::vector<std::int64_t>& index) {
-            return o.get().get_tensor_data<std::int32_t>(t, shape_from(index));
+            const Shape at = shape_from(index);
+            const py::gil_scoped_release release;
+            return o.get().get_tensor_data<std::int32_t>(t, at);
           },
           py::arg("tensor"), py::arg("index"))
       .def(
           "set_f32",
           [](PyOrchestrator& o, const Tensor& t, const std::vector<std::int64_t>& index,
-             float value) { o.get().set_tensor_data(t, shape_from(index), value); },
+             float value) {
+            const Shape at = shape_from(index);
+            const py::gil_scoped_release release;
+            o.get().set_tensor_data(t, at, value);
+          },
           py::arg("tensor"), py::arg("index"), py::arg("value"))
       .def(
           "set_i32",
           [](PyOrchestrator& o, const Tensor& t, const std::vector<std::int64_t>& index,
-             std::int32_t value) { o.get().set_tensor_data(t, shape_from(index), value); },
+             std::int32_t value) {
+            const Shape at = shape_from(index);
+            const py::gil_scoped_release release;
+            o.get().set_tensor_data(t, at, value);
+          },
           py::arg("tensor"), py::arg("index"), py::arg("value"))
       .def(
           "report_fatal",

@@ -39,8 +39,8 @@ from . import _tmr
 
 __all__ = [
     "Args", "BF16Array", "Error", "Plugin", "Runtime", "RuntimeConfig", "RunResult", "RunStats",
-    "SimCostModel", "Tensor", "bf16", "bf16_to_f32", "f32_to_bf16_bits", "inout", "input",
-    "make_config", "out", "tmr_dtype",
+    "SimCostModel", "Tensor", "bf16", "bf16_to_f32", "f32_to_bf16_bits", "inout", "make_config",
+    "out", "scope", "tmr_dtype",
 ]
 
 

@@ -259,3 +259,24 @@ def test_orchestrator_is_unusable_after_its_run():
     runtime.run(lambda o, a: kept.append(o))
     with pytest.raises(tmr.Error, match="finished run"):
         kept[0].scope_begin()
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_python_orchestration_blocking_on_python_kernels_does_not_deadlock(platform):
+    # A 4-task window: submits wait for Python kernels, which need the GIL the orchestration
+    # must have released while it waits.
+    ring = tmr.RingConfig()
+    ring.task_window = 4
+    runtime = small_runtime(platform, ring=ring)
+    add_one = runtime.add_kernel("add_one", "aiv", lambda k: k.tensor(0).__iadd__(1))
+    counter = np.zeros(8, dtype=np.int32)
+
+    def orchestrate(o, a):
+        for _ in range(40):
+            with tmr.scope(o):
+                o.submit_aiv(add_one, tmr.Args().inout(a.tensor(0)))
+        assert o.get_i32(a.tensor(0), [3]) == 40
+
+    result = runtime.run(orchestrate, [tmr.inout(counter)])
+    np.testing.assert_array_equal(counter, 40)
+    assert result.stats.tasks_submitted == 40
