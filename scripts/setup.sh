@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang-format
           libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev
           libtbb-dev libstarpu-dev clang libomp-dev librsvg2-bin
+          pybind11-dev python3-dev python3-numpy python3-pytest
           ${TMR_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/problem.hpp"
@@ -23,6 +24,16 @@ struct CaseSpec {
   bool production = false;
 };
 
+// `key=value` pairs from `tmr run --param`, in command-line order.
+using CaseParams = std::vector<std::pair<std::string, std::string>>;
+
+// A case built from parameters: its spec and how to prepare it (seeded).
+struct ParamCase {
+  CaseSpec spec;
+  std::function<Problem(std::uint64_t seed)> make_problem;
+  std::function<Problem(std::uint64_t seed)> make_timing_problem;  // may be empty
+};
+
 struct Example {
   std::string name;
   std::string summary;
@@ -34,6 +45,10 @@ struct Example {
   // Optional, for timing-only sim runs (no kernel executes, no golden): real contents only for
   // the tensors the orchestration reads, placeholders (never touched) for the rest.
   std::function<Problem(std::size_t case_index, std::uint64_t seed)> make_timing_problem;
+
+  // Optional: the case `base_index` with parameters overridden (`tmr run --param key=value`).
+  // Throws Error(invalid_args) naming an unknown key, a bad value and the accepted keys.
+  std::function<ParamCase(std::size_t base_index, const CaseParams& params)> make_param_case;
 
   // Index of the case called `case_name`, or -1.
   int find_case(const std::string& case_name) const;

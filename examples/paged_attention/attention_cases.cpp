@@ -1,7 +1,12 @@
 #include "paged_attention/attention_cases.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <numeric>
+#include <string_view>
+
+#include "tmr/error.hpp"
 
 #include "common/seeded_random.hpp"
 
@@ -45,7 +50,102 @@ AttentionCase make_case(std::string name, std::uint32_t batch, std::uint32_t hea
   return c;
 }
 
+[[noreturn]] void bad_param(const std::string& message) {
+  throw Error(ErrorCode::invalid_args,
+              "--param " + message +
+                  "; paged attention takes batch, heads, head_dim, block_size, context_lens "
+                  "(N or N1,N2,...), max_model_len and tolerance");
+}
+
+std::uint32_t parse_count(const std::string& key, std::string_view text) {
+  std::uint32_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value == 0) {
+    bad_param(key + "=" + std::string(text) + ": expected a positive integer");
+  }
+  return value;
+}
+
+std::vector<std::int32_t> parse_contexts(std::string_view text) {
+  std::vector<std::int32_t> contexts;
+  while (true) {
+    const std::size_t comma = text.find(',');
+    const std::uint32_t value = parse_count("context_lens", text.substr(0, comma));
+    if (value > 1u << 30) bad_param("context_lens: " + std::to_string(value) + " is too long");
+    contexts.push_back(static_cast<std::int32_t>(value));
+    if (comma == std::string_view::npos) return contexts;
+    text.remove_prefix(comma + 1);
+  }
+}
+
 }  // namespace
+
+AttentionCase make_attention_param_case(std::size_t base_index, const CaseParams& params) {
+  AttentionCase c = attention_cases().at(base_index);
+  std::vector<std::int32_t> contexts;
+  bool max_len_given = false;
+  for (const auto& [key, value] : params) {
+    if (key == "batch") {
+      c.batch = parse_count(key, value);
+    } else if (key == "heads") {
+      c.heads = parse_count(key, value);
+    } else if (key == "head_dim") {
+      c.head_dim = parse_count(key, value);
+    } else if (key == "block_size") {
+      c.block_size = parse_count(key, value);
+    } else if (key == "context_lens") {
+      contexts = parse_contexts(value);
+    } else if (key == "max_model_len") {
+      c.max_model_len = parse_count(key, value);
+      max_len_given = true;
+    } else if (key == "tolerance") {
+      char* end = nullptr;
+      c.tolerance = std::strtod(value.c_str(), &end);
+      if (end != value.c_str() + value.size() || !(c.tolerance >= 0)) {
+        bad_param("tolerance=" + value + ": expected a non-negative number");
+      }
+    } else {
+      bad_param("has unknown key '" + key + "'");
+    }
+  }
+  if (contexts.size() == 1) contexts.assign(c.batch, contexts[0]);
+  if (contexts.empty()) {  // keep the base case's lengths when they still fit the batch
+    const bool uniform = std::all_of(c.context_lens.begin(), c.context_lens.end(),
+                                     [&](std::int32_t n) { return n == c.context_lens[0]; });
+    if (c.context_lens.size() != c.batch && !uniform) {
+      bad_param("batch=" + std::to_string(c.batch) + " differs from the base case's " +
+                std::to_string(c.context_lens.size()) + " context lengths; give context_lens too");
+    }
+    contexts.assign(c.batch, c.context_lens[0]);
+    if (c.context_lens.size() == c.batch) contexts = c.context_lens;
+  }
+  if (contexts.size() != c.batch) {
+    bad_param("context_lens has " + std::to_string(contexts.size()) + " entries for batch " +
+              std::to_string(c.batch) + "; give one length, or one per request");
+  }
+  c.context_lens = std::move(contexts);
+  const auto longest =
+      static_cast<std::uint32_t>(*std::max_element(c.context_lens.begin(), c.context_lens.end()));
+  const std::uint32_t needed = (longest + c.block_size - 1) / c.block_size * c.block_size;
+  if (!max_len_given)
+    c.max_model_len = std::max(needed, c.max_model_len / c.block_size * c.block_size);
+  if (c.max_model_len % c.block_size != 0 || c.max_model_len < needed) {
+    bad_param("max_model_len=" + std::to_string(c.max_model_len) +
+              " must be a multiple of block_size " + std::to_string(c.block_size) +
+              " and hold the longest context (" + std::to_string(longest) + ")");
+  }
+  c.spec.name = "custom";
+  c.spec.summary = describe(c);
+  c.spec.large = false;
+  c.spec.production = false;
+  return c;
+}
+
+ParamCase attention_param_case(std::size_t base_index, const CaseParams& params) {
+  const AttentionCase c = make_attention_param_case(base_index, params);
+  return ParamCase{c.spec, [c](std::uint64_t seed) { return make_attention_problem(c, seed); },
+                   [c](std::uint64_t seed) { return make_attention_timing_problem(c, seed); }};
+}
 
 const std::vector<AttentionCase>& attention_cases() {
   static const std::vector<AttentionCase> cases = {

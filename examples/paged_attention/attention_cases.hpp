@@ -40,6 +40,13 @@ Problem make_attention_problem_by_index(std::size_t case_index, std::uint64_t se
 Problem make_attention_timing_problem(const AttentionCase& c, std::uint64_t seed);
 Problem make_attention_timing_problem_by_index(std::size_t case_index, std::uint64_t seed);
 
+// Case `base_index` with `tmr run --param` overrides: batch, heads, head_dim, block_size,
+// context_lens (one value for every request, or a comma-separated list with one per request),
+// max_model_len, tolerance. Throws Error(invalid_args) for an unknown key or a bad value.
+AttentionCase make_attention_param_case(std::size_t base_index, const CaseParams& params);
+// The same, as the example interface wants it.
+ParamCase attention_param_case(std::size_t base_index, const CaseParams& params);
+
 // Tasks one run submits with the four-kernel pipeline (hidden allocs included).
 std::uint64_t expected_pipeline_tasks(const AttentionCase& c);
 

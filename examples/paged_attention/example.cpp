@@ -19,6 +19,7 @@ Example make_example() {
   example.orchestration = orchestrate;
   example.make_problem = make_attention_problem_by_index;
   example.make_timing_problem = make_attention_timing_problem_by_index;
+  example.make_param_case = attention_param_case;
   return example;
 }
 

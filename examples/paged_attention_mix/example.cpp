@@ -19,6 +19,7 @@ Example make_example() {
   example.orchestration = orchestrate;
   example.make_problem = paged_attention::make_attention_problem_by_index;
   example.make_timing_problem = paged_attention::make_attention_timing_problem_by_index;
+  example.make_param_case = paged_attention::attention_param_case;
   return example;
 }
 

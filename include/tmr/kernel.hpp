@@ -1,14 +1,20 @@
-// Kernels: named functions bound to a core type (cube AIC or vector AIV) and an integer id.
+// Kernels: named callables bound to a core type (cube AIC or vector AIV) and an integer id.
 #pragma once
 
 #include <bit>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "tmr/args.hpp"
 #include "tmr/tensor.hpp"
 
 namespace tmr {
@@ -22,10 +28,13 @@ inline constexpr KernelId kNoKernel = -1;
 // What one core's share of a task sees: the task's tensors and scalars, and where it runs.
 class KernelArgs {
  public:
+  // `tags` (one per tensor) may be null for arguments built by hand, e.g. in a kernel's unit test;
+  // tag() then throws.
   KernelArgs(const Tensor* tensors, int tensor_count, const std::uint64_t* scalars,
              int scalar_count, std::uint32_t block_index, std::uint32_t block_count,
-             std::uint32_t sub_block_id, std::uint32_t cluster)
+             std::uint32_t sub_block_id, std::uint32_t cluster, const ArgTag* tags = nullptr)
       : tensors_(tensors),
+        tags_(tags),
         scalars_(scalars),
         tensor_count_(tensor_count),
         scalar_count_(scalar_count),
@@ -36,6 +45,9 @@ class KernelArgs {
 
   int tensor_count() const { return tensor_count_; }
   const Tensor& tensor(int i) const { return tensors_[i]; }
+  // How the task was given tensor i (in, out, inout, out_existing, no_dep). Throws
+  // Error(invalid_args) when i is out of range or the arguments carry no tags.
+  ArgTag tag(int i) const;
   int scalar_count() const { return scalar_count_; }
   std::uint64_t scalar_bits(int i) const { return scalars_[i]; }
   template <class T>
@@ -54,6 +66,7 @@ class KernelArgs {
 
  private:
   const Tensor* tensors_;
+  const ArgTag* tags_;
   const std::uint64_t* scalars_;
   int tensor_count_;
   int scalar_count_;
@@ -63,7 +76,40 @@ class KernelArgs {
   std::uint32_t cluster_;
 };
 
-using KernelFn = void (*)(const KernelArgs&);
+// A kernel as the runtime stores and calls it: a plain function, or a function with a context
+// pointer. Small and trivially copyable, so tasks carry it by value; call it like a function.
+// Kernels run concurrently on many cores: whatever the context points to must allow that.
+class KernelFn {
+ public:
+  using Plain = void (*)(const KernelArgs&);
+  using WithContext = void (*)(void* context, const KernelArgs&);
+
+  constexpr KernelFn() = default;
+  constexpr KernelFn(std::nullptr_t) {}         // NOLINT: a null kernel, as for a function pointer
+  constexpr KernelFn(Plain fn) : plain_(fn) {}  // NOLINT: any plain kernel function converts
+  constexpr KernelFn(WithContext fn, void* context) : with_context_(fn), context_(context) {}
+
+  void operator()(const KernelArgs& args) const {
+    if (with_context_ != nullptr) {
+      with_context_(context_, args);
+    } else {
+      plain_(args);
+    }
+  }
+  constexpr bool empty() const { return plain_ == nullptr && with_context_ == nullptr; }
+  constexpr explicit operator bool() const { return !empty(); }
+  void* context() const { return context_; }
+
+  friend constexpr bool operator==(const KernelFn& a, const KernelFn& b) {
+    return a.plain_ == b.plain_ && a.with_context_ == b.with_context_ && a.context_ == b.context_;
+  }
+  friend constexpr bool operator==(const KernelFn& a, std::nullptr_t) { return a.empty(); }
+
+ private:
+  Plain plain_ = nullptr;
+  WithContext with_context_ = nullptr;
+  void* context_ = nullptr;
+};
 
 // Optional cost hint for virtual-time platforms (the sim platform's roofline). fixed_ns > 0: every
 // share of the kernel takes that long; otherwise `flops` (when set) gives one share's
@@ -79,6 +125,9 @@ struct KernelInfo {
   CoreType core_type = CoreType::aiv;
   KernelFn fn = nullptr;
   KernelCost cost;
+  // Keeps a callable registered by value alive (fn's context points into it); shared by copies of
+  // the registry.
+  std::shared_ptr<void> owner;
 };
 
 class KernelRegistry {
@@ -86,6 +135,29 @@ class KernelRegistry {
   // Registers a kernel and returns its id (ids are dense from 0). Throws Error(invalid_args) on a
   // duplicate name or a null function.
   KernelId add(std::string name, CoreType core_type, KernelFn fn);
+  // Registers a function with a context pointer; the caller keeps the context alive and usable
+  // from many threads at once for as long as any runtime uses the kernel.
+  KernelId add(std::string name, CoreType core_type, KernelFn::WithContext fn, void* context) {
+    if (fn == nullptr) return add(std::move(name), core_type, KernelFn{});  // reports the error
+    return add(std::move(name), core_type, KernelFn(fn, context));
+  }
+  // Registers any callable void(const KernelArgs&) (a lambda with captures, a functor): the
+  // registry keeps a copy, shared with copies of the registry. It is called concurrently from
+  // many cores, so it must not mutate shared state without synchronisation.
+  template <class Callable>
+  requires std::invocable<Callable&, const KernelArgs&> &&
+      (!std::same_as<std::remove_cvref_t<Callable>, KernelFn>)KernelId
+      add(std::string name, CoreType core_type, Callable callable) {
+    if constexpr (std::convertible_to<Callable, KernelFn::Plain>) {  // e.g. a captureless lambda
+      return add(std::move(name), core_type, KernelFn(static_cast<KernelFn::Plain>(callable)));
+    } else {
+      auto owned = std::make_shared<Callable>(std::move(callable));
+      const KernelFn fn(
+          [](void* context, const KernelArgs& args) { (*static_cast<Callable*>(context))(args); },
+          owned.get());
+      return add_owned(std::move(name), core_type, fn, std::move(owned));
+    }
+  }
   // Sets the cost hint of a registered kernel; throws Error(invalid_args) for an unknown id or a
   // negative fixed_ns.
   void set_cost(KernelId id, KernelCost cost);
@@ -99,6 +171,8 @@ class KernelRegistry {
   const std::vector<KernelInfo>& all() const { return kernels_; }
 
  private:
+  KernelId add_owned(std::string name, CoreType core_type, KernelFn fn,
+                     std::shared_ptr<void> owner);
   std::vector<KernelInfo> kernels_;
   std::unordered_map<std::string, KernelId> by_name_;
 };

@@ -2,10 +2,14 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
+#include <ranges>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 namespace tmr {
 
@@ -16,6 +20,16 @@ class Shape {
   constexpr Shape() = default;
   Shape(std::initializer_list<std::uint32_t> dims);  // throws Error(invalid_args) past kMaxDims
   explicit Shape(std::span<const std::uint32_t> dims);
+  // From any range of integers (a std::vector<int64_t>, a NumPy shape copied into a vector, a
+  // view...). Throws Error(invalid_args) past kMaxDims or for a value outside [0, 2^32).
+  template <std::ranges::input_range Range>
+  requires std::integral<std::ranges::range_value_t<Range>> &&
+      (!std::same_as<std::remove_cvref_t<Range>, Shape>)explicit Shape(Range&& dims) {
+    for (auto&& dim : dims) {
+      if (!std::in_range<std::uint32_t>(dim)) throw_bad_dim(std::to_string(dim), size_);
+      push_back(static_cast<std::uint32_t>(dim));
+    }
+  }
 
   constexpr int size() const { return size_; }
   constexpr std::uint32_t operator[](int d) const { return dims_[static_cast<std::size_t>(d)]; }
@@ -35,6 +49,7 @@ class Shape {
   }
 
  private:
+  [[noreturn]] static void throw_bad_dim(const std::string& value, int position);
   std::array<std::uint32_t, kMaxDims> dims_{};
   int size_ = 0;
 };

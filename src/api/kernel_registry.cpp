@@ -17,15 +17,34 @@ std::string_view core_type_name(CoreType type) {
   return "?";
 }
 
+ArgTag KernelArgs::tag(int i) const {
+  if (i < 0 || i >= tensor_count_) {
+    throw Error(ErrorCode::invalid_args, "KernelArgs::tag(" + std::to_string(i) +
+                                             "): the task has " + std::to_string(tensor_count_) +
+                                             " tensors; pass an index below tensor_count()");
+  }
+  if (tags_ == nullptr) {
+    throw Error(ErrorCode::invalid_args,
+                "KernelArgs::tag: these arguments were built without tags; pass the tag array "
+                "as the last KernelArgs constructor argument");
+  }
+  return tags_[i];
+}
+
 KernelId KernelRegistry::add(std::string name, CoreType core_type, KernelFn fn) {
+  return add_owned(std::move(name), core_type, fn, nullptr);
+}
+
+KernelId KernelRegistry::add_owned(std::string name, CoreType core_type, KernelFn fn,
+                                   std::shared_ptr<void> owner) {
   if (name.empty()) {
     throw Error(ErrorCode::invalid_args,
                 "kernel name is empty; give every kernel a unique, non-empty name");
   }
   if (fn == nullptr) {
     throw Error(ErrorCode::invalid_args, "kernel '" + name +
-                                             "' has a null function; pass the address of a "
-                                             "function void(const tmr::KernelArgs&)");
+                                             "' has a null function; pass a function or callable "
+                                             "void(const tmr::KernelArgs&)");
   }
   if (const auto found = by_name_.find(name); found != by_name_.end()) {
     const KernelInfo& existing = kernels_[static_cast<std::size_t>(found->second)];
@@ -35,7 +54,7 @@ KernelId KernelRegistry::add(std::string name, CoreType core_type, KernelFn fn) 
                     "); give each kernel a unique name or look it up with id()");
   }
   const auto id = static_cast<KernelId>(kernels_.size());
-  kernels_.push_back(KernelInfo{id, name, core_type, fn, KernelCost{}});
+  kernels_.push_back(KernelInfo{id, name, core_type, fn, KernelCost{}, std::move(owner)});
   try {
     by_name_.emplace(std::move(name), id);
   } catch (...) {

@@ -1,5 +1,5 @@
 // Plug-in orchestrations: a shared library exporting tmr_plugin_orchestrate (required) and
-// tmr_plugin_register (optional), loaded with dlopen and unloaded when the Plugin dies.
+// tmr_plugin_register (optional), loaded with dlopen; its code stays mapped for the process.
 #include "tmr/plugin.hpp"
 
 #include <dlfcn.h>
@@ -58,7 +58,9 @@ Plugin Plugin::load(const std::string& path) {
   const std::string open_path =
       path.find('/') == std::string::npos && is_file(path) ? "./" + path : path;
   dlerror();  // clear any stale message so the one we report is ours
-  library->handle = dlopen(open_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // RTLD_NODELETE: the code stays mapped after the Plugin dies. A registry may hold kernels that
+  // are callables defined in the plug-in, and destroying them runs the plug-in's code.
+  library->handle = dlopen(open_path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (library->handle == nullptr) {
     throw Error(ErrorCode::plugin_error,
                 "cannot load plug-in '" + path + "': " + last_dl_error() +

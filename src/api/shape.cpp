@@ -43,6 +43,13 @@ std::string Shape::to_string() const {
   return text + "]";
 }
 
+void Shape::throw_bad_dim(const std::string& value, int position) {
+  throw Error(
+      ErrorCode::invalid_args,
+      "shape value " + value + " at position " + std::to_string(position) +
+          " is outside [0, 2^32); dimension sizes, offsets and indices are unsigned 32-bit");
+}
+
 void Shape::push_back(std::uint32_t dim) {
   if (size_ >= kMaxDims) throw_too_many_dims(static_cast<std::size_t>(size_) + 1);
   dims_[static_cast<std::size_t>(size_++)] = dim;

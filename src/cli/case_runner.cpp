@@ -10,16 +10,30 @@ namespace tmr::cli {
 
 CaseResult run_case(Runtime& runtime, const examples::Example& example, std::size_t case_index,
                     const RunOptions& options, std::ostream& out) {
-  const examples::CaseSpec& spec = example.cases.at(case_index);
+  examples::ParamCase indexed{
+      example.cases.at(case_index),
+      [&](std::uint64_t seed) { return example.make_problem(case_index, seed); }, nullptr};
+  if (example.make_timing_problem) {
+    indexed.make_timing_problem = [&](std::uint64_t seed) {
+      return example.make_timing_problem(case_index, seed);
+    };
+  }
+  return run_case(runtime, example, indexed, options, out);
+}
+
+CaseResult run_case(Runtime& runtime, const examples::Example& example,
+                    const examples::ParamCase& param_case, const RunOptions& options,
+                    std::ostream& out) {
+  const examples::CaseSpec& spec = param_case.spec;
   CaseResult result;
   result.name = spec.name;
   result.summary = spec.summary;
   print_case_header(out, example, spec);
   try {
     const bool timing_only = options.platform == "sim" && options.timing_only;
-    examples::Problem problem = timing_only && example.make_timing_problem
-                                    ? example.make_timing_problem(case_index, options.seed)
-                                    : example.make_problem(case_index, options.seed);
+    examples::Problem problem = timing_only && param_case.make_timing_problem
+                                    ? param_case.make_timing_problem(options.seed)
+                                    : param_case.make_problem(options.seed);
     result.flops = problem.flops();
     const RunArgs run_args = problem.run_args();
     for (int round = 0; round < options.rounds; ++round) {

@@ -15,5 +15,9 @@ namespace tmr::cli {
 // orchestration with host tensors copied in and back, and checks them against the golden.
 CaseResult run_case(Runtime& runtime, const examples::Example& example, std::size_t case_index,
                     const RunOptions& options, std::ostream& out);
+// The same for a case built from --param values.
+CaseResult run_case(Runtime& runtime, const examples::Example& example,
+                    const examples::ParamCase& param_case, const RunOptions& options,
+                    std::ostream& out);
 
 }  // namespace tmr::cli

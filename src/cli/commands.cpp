@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,22 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
   }
   const std::vector<std::size_t> cases = select_cases(*example, options, err);
   if (cases.empty()) return kExitUsage;
+  // --param: one case built on the fly from the selected case.
+  std::optional<examples::ParamCase> param_case;
+  if (!options.params.empty()) {
+    if (!example->make_param_case) {
+      err << "tmr run: example '" << example->name
+          << "' takes no --param; its cases are fixed (paged_attention and paged_attention_mix "
+             "take parameters)\n";
+      return kExitUsage;
+    }
+    try {
+      param_case = example->make_param_case(cases.front(), options.params);
+    } catch (const Error& e) {
+      err << "tmr run: " << e.what() << "\n";
+      return kExitUsage;
+    }
+  }
 
   RuntimeConfig config;
   KernelRegistry kernels;
@@ -103,7 +120,8 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
   std::vector<CaseResult> results;
   bool outputs_written = true;
   for (const std::size_t index : cases) {
-    results.push_back(run_case(*runtime, *example, index, options, out));
+    results.push_back(param_case ? run_case(*runtime, *example, *param_case, options, out)
+                                 : run_case(*runtime, *example, index, options, out));
     if (options.profiling()) {
       outputs_written &= write_profile_outputs(results.back(), options, runtime->kernels(),
                                                cases.size() > 1, out, err);

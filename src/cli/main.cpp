@@ -1,6 +1,8 @@
 // The `tmr` command: lists the examples and runs their cases with golden checks and timings.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "tmr/config.hpp"
@@ -25,6 +27,19 @@ int main(int argc, char** argv) {
   run->add_flag("--include-large", options.include_large,
                 "With --all-cases, also run the large cases")
       ->needs(all_option);
+  std::vector<std::string> params;
+  CLI::Option* param_option =
+      run->add_option("--param", params,
+                      "key=value: build a case on the fly from the selected (or default) case, "
+                      "e.g. --param batch=8 --param context_lens=512 (paged_attention: batch, "
+                      "heads, head_dim, block_size, context_lens, max_model_len, tolerance)")
+          ->check([](const std::string& text) {
+            const auto equals = text.find('=');
+            return equals == std::string::npos || equals == 0 || equals + 1 == text.size()
+                       ? std::string("expected key=value, got '" + text + "'")
+                       : std::string();
+          });
+  param_option->excludes(all_option);
   run->add_option("--platform", options.platform, "Where kernels run")
       ->check(CLI::IsMember({"threads", "sim"}))
       ->default_str("threads");
@@ -65,5 +80,9 @@ int main(int argc, char** argv) {
   if (list->parsed()) return tmr::cli::list_command(std::cout);
   if (clusters_option->count() > 0) options.clusters = clusters;
   if (sched_option->count() > 0) options.scheduler_threads = scheduler_threads;
+  for (const std::string& param : params) {
+    const auto equals = param.find('=');
+    options.params.emplace_back(param.substr(0, equals), param.substr(equals + 1));
+  }
   return tmr::cli::run_command(options, std::cout, std::cerr);
 }

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tmr::cli {
 
@@ -12,6 +14,8 @@ struct RunOptions {
   std::string case_name;       // empty: the example's default (first) case
   bool all_cases = false;      // every case except the large ones...
   bool include_large = false;  // ...unless this is set too
+  // --param key=value: build the case on the fly from the selected (or default) case.
+  std::vector<std::pair<std::string, std::string>> params;
   std::string platform = "threads";
   int rounds = 1;
   std::uint64_t seed = 42;

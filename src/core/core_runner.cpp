@@ -15,7 +15,7 @@ std::optional<std::string> run_kernel(const DispatchPayload& job) {
   const TaskRecord& record = *job.record;
   try {
     job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
-                      job.block_index, job.block_count, job.sub_block, job.cluster));
+                      job.block_index, job.block_count, job.sub_block, job.cluster, record.tags));
   } catch (const std::exception& e) {
     return std::string(e.what());
   } catch (...) {

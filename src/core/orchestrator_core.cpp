@@ -341,6 +341,7 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   record.tensor_count = args.tensor_count();
   record.scalar_count = args.scalar_count();
   for (int i = 0; i < args.tensor_count(); ++i) {
+    record.tags[i] = args.tag(i);
     if (args.tag(i) != ArgTag::out) {
       record.tensors[i] = args.tensor(i);
       continue;

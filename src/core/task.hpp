@@ -44,6 +44,7 @@ struct TaskRecord {
   KernelFn fns[3];
   KernelId kernels[3];
   Tensor tensors[kMaxTensorArgs];
+  ArgTag tags[kMaxTensorArgs];  // how the task was given each tensor (KernelArgs::tag)
   std::uint64_t scalars[kMaxScalarArgs];
   std::int32_t tensor_count;
   std::int32_t scalar_count;

@@ -61,6 +61,56 @@ TEST(KernelRegistry, RegisteredFunctionRuns) {
   EXPECT_EQ(data, (std::vector<float>{1.5f, 2.5f, 3.5f}));
 }
 
+TEST(KernelRegistry, CallableWithCapturesRuns) {
+  KernelRegistry kernels;
+  const float offset = 10.0f;
+  const KernelId id = kernels.add("add_offset", CoreType::aiv, [offset](const KernelArgs& args) {
+    float* data = args.tensor(0).data_as<float>();
+    for (std::uint64_t i = 0; i < args.tensor(0).elements(); ++i)
+      data[i] += offset;
+  });
+  std::vector<float> data{1, 2};
+  const Tensor t = Tensor::wrap(data.data(), Shape{2}, DType::f32);
+  KernelRegistry copy = kernels;  // the copy shares the callable
+  kernels = KernelRegistry{};     // ...which outlives the original registry
+  copy.find(id)->fn(KernelArgs(&t, 1, nullptr, 0, 0, 1, 0, 0));
+  EXPECT_EQ(data, (std::vector<float>{11, 12}));
+}
+
+TEST(KernelRegistry, FunctionWithContextRuns) {
+  KernelRegistry kernels;
+  float factor = 3.0f;
+  const KernelId id = kernels.add(
+      "scale_by_context", CoreType::aic,
+      [](void* context, const KernelArgs& args) {
+        args.tensor(0).data_as<float>()[0] *= *static_cast<const float*>(context);
+      },
+      &factor);
+  EXPECT_EQ(kernels.find(id)->fn.context(), &factor);
+  std::vector<float> data{2};
+  const Tensor t = Tensor::wrap(data.data(), Shape{1}, DType::f32);
+  kernels.find(id)->fn(KernelArgs(&t, 1, nullptr, 0, 0, 1, 0, 0));
+  EXPECT_EQ(data[0], 6.0f);
+  EXPECT_TRUE(throws_error(
+      [&] { kernels.add("null_with_context", CoreType::aic, KernelFn::WithContext{}, &factor); },
+      ErrorCode::invalid_args, "has a null function"));
+}
+
+TEST(KernelArgs, TagsAreExposedAndChecked) {
+  std::vector<float> data{0, 0};
+  const Tensor tensors[2] = {Tensor::wrap(data.data(), Shape{1}, DType::f32),
+                             Tensor::wrap(data.data() + 1, Shape{1}, DType::f32)};
+  const ArgTag tags[2] = {ArgTag::in, ArgTag::inout};
+  const KernelArgs tagged(tensors, 2, nullptr, 0, 0, 1, 0, 0, tags);
+  EXPECT_EQ(tagged.tag(0), ArgTag::in);
+  EXPECT_EQ(tagged.tag(1), ArgTag::inout);
+  EXPECT_TRUE(throws_error([&] { (void)tagged.tag(2); }, ErrorCode::invalid_args,
+                           "the task has 2 tensors"));
+  const KernelArgs untagged(tensors, 2, nullptr, 0, 0, 1, 0, 0);
+  EXPECT_TRUE(
+      throws_error([&] { (void)untagged.tag(0); }, ErrorCode::invalid_args, "built without tags"));
+}
+
 TEST(KernelRegistry, CopiesAreIndependent) {
   KernelRegistry kernels;
   kernels.add("a", CoreType::aic, nothing);

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <ranges>
 #include <vector>
 
 #include "tmr/shape.hpp"
@@ -70,6 +72,28 @@ TEST(Shape, TooManyDimensionsIsAnError) {
   const std::array<std::uint32_t, 7> dims{1, 1, 1, 1, 1, 1, 1};
   EXPECT_TRUE(throws_error([&] { Shape shape{std::span<const std::uint32_t>(dims)}; },
                            ErrorCode::invalid_args, "merge adjacent dimensions"));
+}
+
+TEST(Shape, FromAnyRangeOfIntegers) {
+  const std::vector<std::int64_t> wide{2, 3, 4};
+  EXPECT_EQ(Shape(wide), (Shape{2, 3, 4}));
+  const std::vector<int> narrow{7};
+  EXPECT_EQ(Shape(narrow), Shape{7});
+  EXPECT_EQ(Shape(std::views::iota(1, 4)), (Shape{1, 2, 3}));
+  const std::array<std::size_t, 2> sizes{5, 6};
+  EXPECT_EQ(Shape(sizes), (Shape{5, 6}));
+}
+
+TEST(Shape, FromRangeRejectsValuesOutsideUnsigned32) {
+  EXPECT_TRUE(throws_error(
+      [] {
+        Shape shape(std::vector<int>{4, -1});
+      },
+      ErrorCode::invalid_args, "shape value -1 at position 1 is outside [0, 2^32)"));
+  EXPECT_TRUE(throws_error([] { Shape shape(std::vector<std::uint64_t>{1ull << 32}); },
+                           ErrorCode::invalid_args, "shape value 4294967296 at position 0"));
+  EXPECT_TRUE(throws_error([] { Shape shape(std::vector<int>(6, 1)); }, ErrorCode::invalid_args,
+                           "at most 5"));
 }
 
 }  // namespace
