@@ -40,21 +40,25 @@ void PrintTo(const CaseRef& ref, std::ostream* out) {
   *out << ref.name;
 }
 
-bool is_attention(const std::string& name) {
-  return name.rfind("paged_attention", 0) == 0;
-}
-
-// The problem of a case; a large paged-attention case shrinks its batch under TMR_TEST_SCALE.
+// The problem of a case; a large case shrinks (fewer requests) under TMR_TEST_SCALE when the
+// example knows how.
 Problem problem_for(const Example& example, std::size_t index, std::uint64_t seed) {
   const double scale = test_scale();
-  if (example.cases[index].large && is_attention(example.name) && scale < 1.0) {
-    paged_attention::AttentionCase c = paged_attention::attention_cases().at(index);
-    const auto batch = static_cast<std::uint32_t>(std::max(1.0, std::floor(c.batch * scale)));
-    c.batch = batch;
-    c.context_lens.resize(batch);
-    return paged_attention::make_attention_problem(c, seed);
+  if (example.cases[index].large && example.make_scaled_problem && scale < 1.0) {
+    return example.make_scaled_problem(index, seed, scale);
   }
   return example.make_problem(index, seed);
+}
+
+// The test topology, with the example's own ring sizes (the ring-stress case).
+RuntimeConfig config_for(const Example& example, bool large) {
+  RuntimeConfig config = large ? small_config(2, 1) : small_config();
+  if (example.ring) config.ring = *example.ring;
+  if (config.clusters < example.min_clusters) {  // start-together cohorts sized for a2a3
+    config.clusters = example.min_clusters;
+    config.scheduler_threads = 3;
+  }
+  return config;
 }
 
 class ExampleRun : public ::testing::TestWithParam<CaseRef> {};
@@ -65,7 +69,7 @@ TEST_P(ExampleRun, MatchesGoldenOverTwoRoundsOnOneRuntime) {
   const bool large = example->cases[GetParam().index].large;
   KernelRegistry kernels;
   example->register_kernels(kernels);
-  Runtime runtime(large ? small_config(2, 1) : small_config(), std::move(kernels));
+  Runtime runtime(config_for(*example, large), std::move(kernels));
   Problem problem = problem_for(*example, GetParam().index, /*seed=*/1234);
   const RunArgs args = problem.run_args();
   const int rounds = large ? 1 : 2;  // the second round proves outputs are reset and re-made
@@ -82,9 +86,9 @@ TEST_P(ExampleRun, MatchesGoldenOverTwoRoundsOnOneRuntime) {
 INSTANTIATE_TEST_SUITE_P(AllExamples, ExampleRun, ::testing::ValuesIn(every_case()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(ExampleCatalog, HoldsTheFiveExamplesEachWithCases) {
-  for (const char* name :
-       {"bgemm", "paged_attention", "paged_attention_mix", "scalar_data", "vector_example"}) {
+TEST(ExampleCatalog, HoldsTheExamplesEachWithCases) {
+  for (const char* name : {"bgemm", "paged_attention", "paged_attention_mix",
+                           "paged_attention_ringbuffer", "scalar_data", "vector_example"}) {
     const Example* example = find_example(name);
     ASSERT_NE(example, nullptr) << name;
     EXPECT_FALSE(example->cases.empty());
