@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "batch_paged_attention/batch.hpp"
 #include "common/catalog.hpp"
 #include "paged_attention/attention_cases.hpp"
+#include "paged_attention_unroll/unroll.hpp"
 #include "test_support.hpp"
 #include "tmr/error.hpp"
 #include "tmr/runtime.hpp"
@@ -120,6 +122,27 @@ TEST(PagedAttention, TaskCountsIncludeTheHiddenAllocs) {
     EXPECT_EQ(result.stats.tasks_submitted, expected[i]) << names[i];
     EXPECT_EQ(result.stats.inline_tasks, i == 3 ? 4u : (i == 2 ? 2u : 1u)) << names[i];
   }
+}
+
+TEST(PagedAttentionUnroll, SubmitsFourTasksPerGroupOfUpTo64Blocks) {
+  // MultiGroup: 69 and 44 blocks -> (1 + 4 * 2) + (1 + 4 * 1); the reference's Case1/Case2 counts.
+  const auto& cases = paged_attention_unroll::unroll_cases();
+  EXPECT_EQ(paged_attention_unroll::expected_tasks(cases.at(2)), 14u);
+  EXPECT_EQ(paged_attention_unroll::expected_tasks(cases.at(3)), 1280u);
+  EXPECT_EQ(paged_attention_unroll::expected_tasks(cases.at(4)), 576u);
+  const RunResult result = run_once("paged_attention_unroll", "MultiGroup");
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(result.stats.tasks_submitted, 14u);
+}
+
+TEST(BatchPagedAttention, SubmitsChunksTimesTheLongestRequestsBlocks) {
+  // TwoChunks: 20 requests (2 chunks), longest 128 tokens = 8 blocks -> 2 * (1 + 4 * 8).
+  const auto& cases = batch_paged_attention::batch_cases();
+  EXPECT_EQ(batch_paged_attention::expected_tasks(cases.at(5)), 66u);
+  EXPECT_EQ(batch_paged_attention::expected_tasks(cases.at(6)), 4112u);  // the reference's Case1
+  const RunResult result = run_once("batch_paged_attention", "TwoChunks");
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(result.stats.tasks_submitted, 66u);
 }
 
 TEST(PagedAttentionMix, SubmitsOneAllocAndOneMixTaskPerBlock) {
