@@ -66,14 +66,15 @@ SimCaseRun run_on_sim(const std::string& example_name, const std::string& case_n
 }
 
 // The configuration every sim command starts from: the example's rings, TMR_* variables, the
-// cost file.
+// example's minimum cluster count, the cost file.
 RuntimeConfig base_config(const std::string& example_name, const std::string& cost_model_path) {
   RuntimeConfig config;
-  if (const examples::Example* example = examples::find_example(example_name);
-      example != nullptr && example->ring) {
-    config.ring = *example->ring;
-  }
+  const examples::Example* example = examples::find_example(example_name);
+  if (example != nullptr && example->ring) config.ring = *example->ring;
   config.apply_env();
+  if (example != nullptr && config.clusters < example->min_clusters) {
+    config.clusters = example->min_clusters;  // start-together cohorts sized for a2a3
+  }
   if (!cost_model_path.empty()) config.sim.costs.apply_json_file(cost_model_path);
   return config;
 }
