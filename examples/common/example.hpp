@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/problem.hpp"
+#include "tmr/config.hpp"
 #include "tmr/kernel.hpp"
 #include "tmr/orchestrator.hpp"
 
@@ -45,6 +47,16 @@ struct Example {
   // Optional, for timing-only sim runs (no kernel executes, no golden): real contents only for
   // the tensors the orchestration reads, placeholders (never touched) for the rest.
   std::function<Problem(std::size_t case_index, std::uint64_t seed)> make_timing_problem;
+  // Optional: the problem of a large case shrunk by `scale` in (0, 1] (fewer requests), so tests
+  // under sanitizers (TMR_TEST_SCALE) still run it end to end.
+  std::function<Problem(std::size_t case_index, std::uint64_t seed, double scale)>
+      make_scaled_problem;
+  // Ring sizes the example runs with, as the reference's RUNTIME_ENV (the ring-stress case); the
+  // TMR_RING_* variables still override them. Unset: RuntimeConfig's defaults.
+  std::optional<RingConfig> ring;
+  // Clusters the example needs at least (start-together cohorts sized for a2a3); runners raise
+  // a smaller topology to this. 0: any.
+  int min_clusters = 0;
 
   // Optional: the case `base_index` with parameters overridden (`tmr run --param key=value`).
   // Throws Error(invalid_args) naming an unknown key, a bad value and the accepted keys.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <numeric>
 #include <string_view>
@@ -34,10 +35,13 @@ std::string describe(const AttentionCase& c) {
          "] max_len " + std::to_string(c.max_model_len) + ", tol " + tolerance;
 }
 
-AttentionCase make_case(std::string name, std::uint32_t batch, std::uint32_t heads,
-                        std::uint32_t head_dim, std::uint32_t block_size,
-                        std::vector<std::int32_t> context_lens, std::uint32_t max_model_len,
-                        double tolerance, bool large, bool production = false) {
+}  // namespace
+
+AttentionCase make_attention_case(std::string name, std::uint32_t batch, std::uint32_t heads,
+                                  std::uint32_t head_dim, std::uint32_t block_size,
+                                  std::vector<std::int32_t> context_lens,
+                                  std::uint32_t max_model_len, double tolerance, bool large,
+                                  bool production) {
   AttentionCase c{{std::move(name), "", large, production},
                   batch,
                   heads,
@@ -48,6 +52,22 @@ AttentionCase make_case(std::string name, std::uint32_t batch, std::uint32_t hea
                   tolerance};
   c.spec.summary = describe(c);
   return c;
+}
+
+AttentionCase scaled_case(AttentionCase c, double scale) {
+  const auto batch = static_cast<std::uint32_t>(std::max(1.0, std::floor(c.batch * scale)));
+  c.batch = std::min(c.batch, batch);
+  c.context_lens.resize(c.batch);
+  return c;
+}
+
+namespace {
+AttentionCase make_case(std::string name, std::uint32_t batch, std::uint32_t heads,
+                        std::uint32_t head_dim, std::uint32_t block_size,
+                        std::vector<std::int32_t> context_lens, std::uint32_t max_model_len,
+                        double tolerance, bool large, bool production = false) {
+  return make_attention_case(std::move(name), batch, heads, head_dim, block_size,
+                             std::move(context_lens), max_model_len, tolerance, large, production);
 }
 
 [[noreturn]] void bad_param(const std::string& message) {
@@ -158,8 +178,29 @@ const std::vector<AttentionCase>& attention_cases() {
       // Production scale (65,792 tasks, 1 GiB of KV cache): for --platform sim --timing-only.
       make_case("B256_ctx8192", 256, 16, 128, 128, std::vector<std::int32_t>(256, 8192), 8192, 1e-3,
                 true, true),
+      // The reference's H64 production cases: one 64-row head tile per request.
+      make_case("B64_H64_D128_bs64", 64, 64, 128, 64, std::vector<std::int32_t>(64, 8192), 8192,
+                1e-3, true, true),
+      make_case("B64_H64_D256_bs64", 64, 64, 256, 64, std::vector<std::int32_t>(64, 8192), 8192,
+                1e-3, true, true),
   };
   return cases;
+}
+
+const std::vector<AttentionCase>& ringbuffer_cases() {
+  static const std::vector<AttentionCase> cases = {
+      make_case("ringbuffer_stress", 32, 16, 128, 128, std::vector<std::int32_t>(32, 4096), 4096,
+                1e-3, true),
+  };
+  return cases;
+}
+
+RingConfig ringbuffer_ring() {
+  RingConfig ring;
+  ring.task_window = 64;
+  ring.heap_bytes = 2560u << 10;  // 2.5 MiB: not a power of two
+  ring.dep_pool = 256;
+  return ring;
 }
 
 std::vector<CaseSpec> attention_case_specs() {
@@ -277,7 +318,8 @@ Problem make_attention_timing_problem_by_index(std::size_t case_index, std::uint
 }
 
 std::uint64_t expected_pipeline_tasks(const AttentionCase& c) {
-  const std::uint64_t head_tiles = (c.heads + kHeadTile - 1) / kHeadTile;
+  const std::uint64_t tile = head_tile(c.heads);
+  const std::uint64_t head_tiles = (c.heads + tile - 1) / tile;
   std::uint64_t tasks = 0;
   for (const std::int32_t context : c.context_lens) {
     const std::uint64_t blocks =

@@ -12,10 +12,16 @@
 
 #include "common/example.hpp"
 #include "paged_attention/attention_golden.hpp"
+#include "tmr/config.hpp"
 
 namespace tmr::examples::paged_attention {
 
-inline constexpr std::uint32_t kHeadTile = 16;  // heads per (request, tile) accumulator chain
+// Heads per (request, tile) accumulator chain, as the reference: min(heads, 128), so H16 runs in
+// tiles of 16 and H64 in one tile of 64 (one chain per request).
+inline constexpr std::uint32_t kMaxHeadTile = 128;
+constexpr std::uint32_t head_tile(std::uint32_t heads) {
+  return heads < kMaxHeadTile ? heads : kMaxHeadTile;
+}
 
 struct AttentionCase {
   CaseSpec spec;
@@ -30,6 +36,18 @@ struct AttentionCase {
 
 const std::vector<AttentionCase>& attention_cases();
 std::vector<CaseSpec> attention_case_specs();
+// paged_attention_ringbuffer's one case (B32 H16 D128 bs128 ctx 4096) and its ring sizes.
+const std::vector<AttentionCase>& ringbuffer_cases();
+RingConfig ringbuffer_ring();
+
+// Builds a case (its summary line from the sizes).
+AttentionCase make_attention_case(std::string name, std::uint32_t batch, std::uint32_t heads,
+                                  std::uint32_t head_dim, std::uint32_t block_size,
+                                  std::vector<std::int32_t> context_lens,
+                                  std::uint32_t max_model_len, double tolerance, bool large,
+                                  bool production = false);
+// The same case with its batch cut to max(1, floor(batch * scale)) requests.
+AttentionCase scaled_case(AttentionCase c, double scale);
 
 // Seeded inputs of a case (query, caches in (-0.5, 0.5), (-1, 1); block ids a random permutation).
 AttentionInputs make_attention_inputs(const AttentionCase& c, std::uint64_t seed);
@@ -48,6 +66,7 @@ AttentionCase make_attention_param_case(std::size_t base_index, const CaseParams
 ParamCase attention_param_case(std::size_t base_index, const CaseParams& params);
 
 // Tasks one run submits with the four-kernel pipeline (hidden allocs included).
+// (The unroll and batch variants count their own: see their folders.)
 std::uint64_t expected_pipeline_tasks(const AttentionCase& c);
 
 }  // namespace tmr::examples::paged_attention

@@ -20,6 +20,9 @@ Example make_example() {
   example.make_problem = make_attention_problem_by_index;
   example.make_timing_problem = make_attention_timing_problem_by_index;
   example.make_param_case = attention_param_case;
+  example.make_scaled_problem = [](std::size_t index, std::uint64_t seed, double scale) {
+    return make_attention_problem(scaled_case(attention_cases().at(index), scale), seed);
+  };
   return example;
 }
 

@@ -22,9 +22,10 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
     if (!context) return;
     const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
     if (blocks == 0) continue;  // an empty request leaves its rows of `out` untouched
-    for (std::uint32_t head = 0; head < v.heads; head += kHeadTile) {
+    const std::uint32_t tile_rows = head_tile(v.heads);
+    for (std::uint32_t head = 0; head < v.heads; head += tile_rows) {
       TMR_SCOPE(o);  // the tile's intermediates are reclaimed once its chain is done
-      const std::uint32_t rows = std::min(kHeadTile, v.heads - head);
+      const std::uint32_t rows = std::min(tile_rows, v.heads - head);
       const Shape tile{rows, dim};
       const Shape tile_at{b * v.heads + head, 0};
       const Tensor q_tile = v.query_rows.view(tile, tile_at);
@@ -39,6 +40,10 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
       const Tensor& l_i = acc[1];
       const Tensor& m_i = acc[2];
       for (std::uint32_t bn = 0; bn < blocks; ++bn) {
+        // As the reference: each block's S, P, m, l and O_new live in a scope of their own, so
+        // they are reclaimed once the block's update ran; a request no longer pins a ring slot
+        // per block (a 64-task window holds the ring-stress case).
+        TMR_SCOPE(o);
         const std::optional<KvBlock> kv = kv_block(o, v, b, bn, *context);
         if (!kv) return;
         const TaskOutputs s = o.submit_aic(

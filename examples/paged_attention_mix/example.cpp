@@ -20,6 +20,10 @@ Example make_example() {
   example.make_problem = paged_attention::make_attention_problem_by_index;
   example.make_timing_problem = paged_attention::make_attention_timing_problem_by_index;
   example.make_param_case = paged_attention::attention_param_case;
+  example.make_scaled_problem = [](std::size_t index, std::uint64_t seed, double scale) {
+    return paged_attention::make_attention_problem(
+        paged_attention::scaled_case(paged_attention::attention_cases().at(index), scale), seed);
+  };
   return example;
 }
 

@@ -23,9 +23,10 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
     if (!context) return;
     const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
     if (blocks == 0) continue;
-    for (std::uint32_t head = 0; head < v.heads; head += pa::kHeadTile) {
+    const std::uint32_t tile_rows = pa::head_tile(v.heads);
+    for (std::uint32_t head = 0; head < v.heads; head += tile_rows) {
       TMR_SCOPE(o);
-      const std::uint32_t rows = std::min(pa::kHeadTile, v.heads - head);
+      const std::uint32_t rows = std::min(tile_rows, v.heads - head);
       const Shape tile{rows, v.head_dim};
       const Shape tile_at{b * v.heads + head, 0};
       const TaskOutputs acc = o.alloc(Args()
@@ -34,6 +35,7 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
                                           .out(TensorSpec({rows}, DType::f32)));
       if (!acc.valid()) return;
       for (std::uint32_t bn = 0; bn < blocks; ++bn) {
+        TMR_SCOPE(o);  // one scope per block, as the four-kernel orchestration
         const std::optional<pa::KvBlock> kv = pa::kv_block(o, v, b, bn, *context);
         if (!kv) return;
         o.submit(fused, Args()

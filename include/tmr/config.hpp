@@ -15,7 +15,7 @@ inline constexpr int kMaxSchedulerThreads = 8;
 
 struct RingConfig {
   std::uint32_t task_window = 16384;       // tasks per ring (power of two, >= 4)
-  std::uint64_t heap_bytes = 64ull << 20;  // output heap per ring (power of two, >= 1024)
+  std::uint64_t heap_bytes = 64ull << 20;  // output heap per ring (multiple of 64, >= 1024)
   std::uint32_t dep_pool = 65536;          // dependency records per ring (power of two, >= 16)
 };
 

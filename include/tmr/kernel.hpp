@@ -117,6 +117,12 @@ class KernelFn {
 struct KernelCost {
   double fixed_ns = 0;
   double (*flops)(const KernelArgs&) = nullptr;
+  // Optional: the bytes one share moves between global memory and the core (default: its tensor
+  // arguments' bytes over the block count, which overcounts a kernel that reads a few blocks of a
+  // large tensor through an index) and the tiles (separate transfers) it needs (default: one per
+  // tensor argument).
+  double (*bytes)(const KernelArgs&) = nullptr;
+  double (*tiles)(const KernelArgs&) = nullptr;
 };
 
 struct KernelInfo {

@@ -8,11 +8,13 @@
 namespace tmr {
 
 // Modelled costs in nanoseconds (rates in GFLOP/s and GB/s). Defaults model an a2a3 chip
-// (Ascend 910B/C class); docs/sim.md cites the source of every figure.
+// (Ascend 910B/C class); docs/sim.md cites the source of every figure. submit_ns,
+// submit_per_tensor_ns, kernel_start_ns, tile_ns and memory_gbps are fitted to the reference's
+// published end-to-end figures (`tmr fit`).
 struct SimCostModel {
   // ---- orchestrator (charged to the orchestrator's clock) ----
-  double submit_ns = 500;             // one task submit, fixed part
-  double submit_per_tensor_ns = 60;   // per tensor argument (TensorMap lookup + insert)
+  double submit_ns = 645;             // one task submit, fixed part
+  double submit_per_tensor_ns = 40;   // per tensor argument (TensorMap lookup + insert)
   double alloc_ns = 200;              // one hidden alloc task
   double alloc_per_output_ns = 30;    // per output of an alloc
   double wire_edge_ns = 20;           // per dependency edge wired
@@ -31,15 +33,16 @@ struct SimCostModel {
   double push_ns = 40;            // one ready task put on a queue
   double wake_ns = 200;           // a parked scheduler thread starts stepping after new work
   // ---- cores ----
-  double pickup_ns = 810;       // doorbell written -> kernel starts (AICore switch)
-  double fin_visible_ns = 600;  // kernel ends -> its FIN is visible to the scheduler
-  double kernel_start_ns = 0;   // added to every kernel's duration
-  double min_kernel_ns = 100;   // a roofline estimate below this is raised to it
+  double pickup_ns = 810;        // doorbell written -> kernel starts (AICore switch)
+  double fin_visible_ns = 600;   // kernel ends -> its FIN is visible to the scheduler
+  double kernel_start_ns = 300;  // fixed cost of every kernel start (pipeline fill, sync)
+  double min_kernel_ns = 100;    // a roofline estimate below this is raised to it
+  double tile_ns = 10;           // fixed cost of one tile moved from/to global memory (DMA issue)
   // ---- roofline ----
   double aic_gflops = 13000;   // cube peak of one AIC
   double aiv_gflops = 400;     // vector throughput of one AIV
-  double memory_gbps = 1600;   // global memory bandwidth shared by every running core
-  double core_max_gbps = 200;  // what one core can draw at most
+  double memory_gbps = 1200;   // global memory (HBM) bandwidth shared by every running core
+  double core_max_gbps = 400;  // what one core can draw at most
   // Fixed durations by kernel name; they win over the kernel's own cost hint and the roofline.
   std::map<std::string, double> kernel_ns;
 

@@ -97,8 +97,13 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
   KernelRegistry kernels;
   std::unique_ptr<Runtime> runtime;
   try {
+    if (example->ring) config.ring = *example->ring;  // the example's own rings; env overrides
     config.apply_env();
-    if (options.clusters) config.clusters = *options.clusters;
+    if (options.clusters) {
+      config.clusters = *options.clusters;
+    } else {
+      config.clusters = std::max(config.clusters, example->min_clusters);  // e.g. spmd_sync_start
+    }
     if (options.scheduler_threads) {
       config.scheduler_threads = *options.scheduler_threads;
     } else if (options.clusters) {

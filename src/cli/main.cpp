@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/sim_subcommands.hpp"
 #include "tmr/config.hpp"
 
 int main(int argc, char** argv) {
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   CLI::App* list = app.add_subcommand("list", "List the examples and their cases");
+  const tmr::cli::SimSubcommands sim_subcommands(app);  // `tmr fit`, `tmr ab`
 
   RunOptions options;
   int clusters = 0;
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (list->parsed()) return tmr::cli::list_command(std::cout);
+  if (const auto status = sim_subcommands.dispatch(std::cout, std::cerr)) return *status;
   if (clusters_option->count() > 0) options.clusters = clusters;
   if (sched_option->count() > 0) options.scheduler_threads = scheduler_threads;
   for (const std::string& param : params) {

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "batch_paged_attention/batch.hpp"
 #include "common/catalog.hpp"
 #include "paged_attention/attention_cases.hpp"
+#include "paged_attention_unroll/unroll.hpp"
 #include "test_support.hpp"
 #include "tmr/error.hpp"
 #include "tmr/runtime.hpp"
@@ -40,21 +42,25 @@ void PrintTo(const CaseRef& ref, std::ostream* out) {
   *out << ref.name;
 }
 
-bool is_attention(const std::string& name) {
-  return name.rfind("paged_attention", 0) == 0;
-}
-
-// The problem of a case; a large paged-attention case shrinks its batch under TMR_TEST_SCALE.
+// The problem of a case; a large case shrinks (fewer requests) under TMR_TEST_SCALE when the
+// example knows how.
 Problem problem_for(const Example& example, std::size_t index, std::uint64_t seed) {
   const double scale = test_scale();
-  if (example.cases[index].large && is_attention(example.name) && scale < 1.0) {
-    paged_attention::AttentionCase c = paged_attention::attention_cases().at(index);
-    const auto batch = static_cast<std::uint32_t>(std::max(1.0, std::floor(c.batch * scale)));
-    c.batch = batch;
-    c.context_lens.resize(batch);
-    return paged_attention::make_attention_problem(c, seed);
+  if (example.cases[index].large && example.make_scaled_problem && scale < 1.0) {
+    return example.make_scaled_problem(index, seed, scale);
   }
   return example.make_problem(index, seed);
+}
+
+// The test topology, with the example's own ring sizes (the ring-stress case).
+RuntimeConfig config_for(const Example& example, bool large) {
+  RuntimeConfig config = large ? small_config(2, 1) : small_config();
+  if (example.ring) config.ring = *example.ring;
+  if (config.clusters < example.min_clusters) {  // start-together cohorts sized for a2a3
+    config.clusters = example.min_clusters;
+    config.scheduler_threads = 3;
+  }
+  return config;
 }
 
 class ExampleRun : public ::testing::TestWithParam<CaseRef> {};
@@ -65,7 +71,7 @@ TEST_P(ExampleRun, MatchesGoldenOverTwoRoundsOnOneRuntime) {
   const bool large = example->cases[GetParam().index].large;
   KernelRegistry kernels;
   example->register_kernels(kernels);
-  Runtime runtime(large ? small_config(2, 1) : small_config(), std::move(kernels));
+  Runtime runtime(config_for(*example, large), std::move(kernels));
   Problem problem = problem_for(*example, GetParam().index, /*seed=*/1234);
   const RunArgs args = problem.run_args();
   const int rounds = large ? 1 : 2;  // the second round proves outputs are reset and re-made
@@ -82,9 +88,9 @@ TEST_P(ExampleRun, MatchesGoldenOverTwoRoundsOnOneRuntime) {
 INSTANTIATE_TEST_SUITE_P(AllExamples, ExampleRun, ::testing::ValuesIn(every_case()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(ExampleCatalog, HoldsTheFiveExamplesEachWithCases) {
-  for (const char* name :
-       {"bgemm", "paged_attention", "paged_attention_mix", "scalar_data", "vector_example"}) {
+TEST(ExampleCatalog, HoldsTheExamplesEachWithCases) {
+  for (const char* name : {"bgemm", "paged_attention", "paged_attention_mix",
+                           "paged_attention_ringbuffer", "scalar_data", "vector_example"}) {
     const Example* example = find_example(name);
     ASSERT_NE(example, nullptr) << name;
     EXPECT_FALSE(example->cases.empty());
@@ -116,6 +122,27 @@ TEST(PagedAttention, TaskCountsIncludeTheHiddenAllocs) {
     EXPECT_EQ(result.stats.tasks_submitted, expected[i]) << names[i];
     EXPECT_EQ(result.stats.inline_tasks, i == 3 ? 4u : (i == 2 ? 2u : 1u)) << names[i];
   }
+}
+
+TEST(PagedAttentionUnroll, SubmitsFourTasksPerGroupOfUpTo64Blocks) {
+  // MultiGroup: 69 and 44 blocks -> (1 + 4 * 2) + (1 + 4 * 1); the reference's Case1/Case2 counts.
+  const auto& cases = paged_attention_unroll::unroll_cases();
+  EXPECT_EQ(paged_attention_unroll::expected_tasks(cases.at(2)), 14u);
+  EXPECT_EQ(paged_attention_unroll::expected_tasks(cases.at(3)), 1280u);
+  EXPECT_EQ(paged_attention_unroll::expected_tasks(cases.at(4)), 576u);
+  const RunResult result = run_once("paged_attention_unroll", "MultiGroup");
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(result.stats.tasks_submitted, 14u);
+}
+
+TEST(BatchPagedAttention, SubmitsChunksTimesTheLongestRequestsBlocks) {
+  // TwoChunks: 20 requests (2 chunks), longest 128 tokens = 8 blocks -> 2 * (1 + 4 * 8).
+  const auto& cases = batch_paged_attention::batch_cases();
+  EXPECT_EQ(batch_paged_attention::expected_tasks(cases.at(5)), 66u);
+  EXPECT_EQ(batch_paged_attention::expected_tasks(cases.at(6)), 4112u);  // the reference's Case1
+  const RunResult result = run_once("batch_paged_attention", "TwoChunks");
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(result.stats.tasks_submitted, 66u);
 }
 
 TEST(PagedAttentionMix, SubmitsOneAllocAndOneMixTaskPerBlock) {

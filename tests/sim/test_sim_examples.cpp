@@ -40,6 +40,27 @@ TEST(SimExamples, EverySmallCaseMatchesItsGolden) {
   }
 }
 
+// The reference's ring-stress case: 64-task window, 2.5 MiB heap (not a power of two), 256
+// dependency records. Before each KV block had its own scope this failed with
+// flow_control_deadlock.
+TEST(SimExamples, RingStressCasePassesOnTinyRings) {
+  const Example* example = examples::find_example("paged_attention_ringbuffer");
+  ASSERT_NE(example, nullptr);
+  ASSERT_TRUE(example->ring.has_value());
+  EXPECT_EQ(example->ring->task_window, 64u);
+  RuntimeConfig config = sim_config(false);
+  config.ring = *example->ring;
+  KernelRegistry kernels;
+  example->register_kernels(kernels);
+  Runtime runtime(config, std::move(kernels));
+  examples::Problem problem = example->make_scaled_problem(0, 3, test_scale());
+  const RunResult result = runtime.run(example->orchestration, problem.run_args());
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  for (const examples::OutputCheck& check : problem.check()) {
+    EXPECT_TRUE(check.passed()) << check.name << " " << check.mismatched << "/" << check.elements;
+  }
+}
+
 TEST(SimExamples, ProductionPagedAttentionRunsTimingOnly) {
   const Example* example = examples::find_example("paged_attention");
   ASSERT_NE(example, nullptr);

@@ -141,7 +141,7 @@ TEST(SimSanity, ChainCostsKernelPlusDispatchPlusCompletionLatencyPerTask) {
   // The step: a poll, a completion, a retirement, a released edge, a pop and a dispatch.
   const double step_ns = c.step_base_ns + c.poll_ns + c.completion_ns + c.retire_ns + c.edge_ns +
                          c.pop_ns + c.dispatch_write_ns + c.doorbell_ns;
-  const double per_task_ns = 2000 + c.fin_visible_ns + step_ns + c.pickup_ns;
+  const double per_task_ns = 2000 + c.kernel_start_ns + c.fin_visible_ns + step_ns + c.pickup_ns;
   const double expected_us = n * per_task_ns / 1e3;
   EXPECT_NEAR(result.stats.wall_us, expected_us, 0.10 * expected_us);
   std::printf("[sanity] chain of %d: makespan %.1f us, N x %.0f ns = %.1f us\n", n,

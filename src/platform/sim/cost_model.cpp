@@ -49,7 +49,8 @@ std::vector<KernelTiming> resolve_kernel_timings(const SimCostModel& costs,
   std::vector<KernelTiming> timings;
   timings.reserve(kernels.size());
   for (const KernelInfo& info : kernels.all()) {
-    KernelTiming timing{info.cost.fixed_ns, info.cost.flops, info.core_type};
+    KernelTiming timing{info.cost.fixed_ns, info.cost.flops, info.core_type, info.cost.bytes,
+                        info.cost.tiles};
     if (const auto named = costs.kernel_ns.find(info.name); named != costs.kernel_ns.end()) {
       timing.fixed_ns = named->second;
     }
@@ -67,6 +68,10 @@ double share_bytes(const KernelArgs& args) {
   return bytes / std::max<std::uint32_t>(1, args.block_count());
 }
 
+double share_tiles(const KernelArgs& args) {
+  return static_cast<double>(args.tensor_count());
+}
+
 std::uint64_t kernel_duration_ns(const SimCostModel& costs, const KernelTiming& timing,
                                  CoreType core_type, const KernelArgs& args, int running_cores) {
   double ns = timing.fixed_ns;
@@ -76,7 +81,10 @@ std::uint64_t kernel_duration_ns(const SimCostModel& costs, const KernelTiming& 
     const double compute_ns = gflops > 0 ? flops / gflops : 0.0;  // GFLOP/s = flop per ns
     const double bandwidth =                                      // GB/s = bytes per ns
         std::min(costs.core_max_gbps, costs.memory_gbps / std::max(1, running_cores));
-    const double memory_ns = bandwidth > 0 ? share_bytes(args) / bandwidth : 0.0;
+    const double bytes = timing.bytes != nullptr ? timing.bytes(args) : share_bytes(args);
+    const double tiles = timing.tiles != nullptr ? timing.tiles(args) : share_tiles(args);
+    // DMA and compute overlap (double buffering): the slower of the two sets the pace.
+    const double memory_ns = tiles * costs.tile_ns + (bandwidth > 0 ? bytes / bandwidth : 0.0);
     ns = std::max({compute_ns, memory_ns, costs.min_kernel_ns});
   }
   return to_ns(ns + costs.kernel_start_ns);

@@ -1,5 +1,7 @@
 // How the sim platform turns work into virtual time: orchestrator operations, scheduler steps
-// (from the step's counters) and kernel durations (fixed, or a roofline over flops and bytes).
+// (from the step's counters) and kernel durations (fixed, or a start cost plus the slower of
+// compute at the core's peak and data movement: a fixed cost per tile plus bytes over the
+// bandwidth left to this core by the running ones).
 // The numbers live in tmr::SimCostModel (include/tmr/sim.hpp, documented in docs/sim.md).
 #pragma once
 
@@ -26,6 +28,8 @@ struct KernelTiming {
   double fixed_ns = 0;  // > 0: every share takes this long
   double (*flops)(const KernelArgs&) = nullptr;
   CoreType core_type = CoreType::aiv;
+  double (*bytes)(const KernelArgs&) = nullptr;  // null: share_bytes
+  double (*tiles)(const KernelArgs&) = nullptr;  // null: share_tiles
 };
 
 // Per kernel id: the cost model's fixed duration by name, else the kernel's own hint.
@@ -34,6 +38,9 @@ std::vector<KernelTiming> resolve_kernel_timings(const SimCostModel& costs,
 
 // Bytes one share moves: its tensor arguments' bytes divided among the task's blocks.
 double share_bytes(const KernelArgs& args);
+
+// Tiles one share moves by default: one per tensor argument.
+double share_tiles(const KernelArgs& args);
 
 // Duration of one share on a core of `core_type` while `running_cores` cores (this one included)
 // share the memory bandwidth.

@@ -39,6 +39,7 @@ const std::pair<const char*, Field> kFields[] = {
     {"fin_visible_ns", &SimCostModel::fin_visible_ns},
     {"kernel_start_ns", &SimCostModel::kernel_start_ns},
     {"min_kernel_ns", &SimCostModel::min_kernel_ns},
+    {"tile_ns", &SimCostModel::tile_ns},
     {"aic_gflops", &SimCostModel::aic_gflops},
     {"aiv_gflops", &SimCostModel::aiv_gflops},
     {"memory_gbps", &SimCostModel::memory_gbps},

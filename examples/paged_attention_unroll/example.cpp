@@ -1,0 +1,66 @@
+// paged_attention_unroll: registered with its cases (small ones first; the reference's Case1-3 at
+// production scale are for `--platform sim --timing-only`).
+#include "common/catalog.hpp"
+#include "paged_attention_unroll/unroll.hpp"
+
+namespace tmr::examples::paged_attention_unroll {
+
+namespace pa = paged_attention;
+
+const std::vector<pa::AttentionCase>& unroll_cases() {
+  static const std::vector<pa::AttentionCase> cases = {
+      pa::make_attention_case("Small1", 1, 16, 16, 16, {33}, 256, 1e-3, false),
+      pa::make_attention_case("VarSeq4", 4, 16, 16, 16, {33, 64, 128, 15}, 256, 1e-3, false),
+      // More than 64 blocks: two groups for the first request, one partial group for the second.
+      pa::make_attention_case("MultiGroup", 2, 16, 16, 16, {1100, 700}, 1280, 1e-3, false),
+      pa::make_attention_case("Case1", 256, 16, 128, 128, std::vector<std::int32_t>(256, 8192),
+                              8192, 1e-3, true, true),
+      pa::make_attention_case("Case2", 64, 64, 128, 64, std::vector<std::int32_t>(64, 8192), 8192,
+                              1e-3, true, true),
+      pa::make_attention_case("Case3", 64, 64, 256, 64, std::vector<std::int32_t>(64, 8192), 8192,
+                              1e-3, true, true),
+  };
+  return cases;
+}
+
+std::uint64_t expected_tasks(const pa::AttentionCase& c) {
+  const std::uint64_t tile = pa::head_tile(c.heads);
+  const std::uint64_t head_tiles = (c.heads + tile - 1) / tile;
+  std::uint64_t tasks = 0;
+  for (const std::int32_t context : c.context_lens) {
+    const std::uint64_t blocks =
+        (static_cast<std::uint64_t>(context) + c.block_size - 1) / c.block_size;
+    if (blocks > 0) tasks += head_tiles * (1 + 4 * ((blocks + kUnroll - 1) / kUnroll));
+  }
+  return tasks;
+}
+
+namespace {
+
+Example make_example() {
+  Example example;
+  example.name = "paged_attention_unroll";
+  example.summary =
+      "paged attention with up to 64 KV blocks per task group, 4 tasks per group (block ids "
+      "looked up in the kernels): the reference's main benchmark";
+  for (const pa::AttentionCase& c : unroll_cases())
+    example.cases.push_back(c.spec);
+  example.register_kernels = register_kernels;
+  example.orchestration = orchestrate;
+  example.make_problem = [](std::size_t index, std::uint64_t seed) {
+    return pa::make_attention_problem(unroll_cases().at(index), seed);
+  };
+  example.make_timing_problem = [](std::size_t index, std::uint64_t seed) {
+    return pa::make_attention_timing_problem(unroll_cases().at(index), seed);
+  };
+  example.make_scaled_problem = [](std::size_t index, std::uint64_t seed, double scale) {
+    return pa::make_attention_problem(pa::scaled_case(unroll_cases().at(index), scale), seed);
+  };
+  return example;
+}
+
+}  // namespace
+
+TMR_REGISTER_EXAMPLE(make_example)
+
+}  // namespace tmr::examples::paged_attention_unroll
