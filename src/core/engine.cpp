@@ -120,7 +120,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   orchestrator_->begin_run();
   platform_->begin_run();
 
-  Orchestrator orchestrator(*orchestrator_);
+  Orchestrator& orchestrator = orchestrator_->api();
   const std::uint64_t orchestration_start = now_ns();
   try {
     orchestration(orchestrator, orchestration_args);

@@ -92,6 +92,11 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
     platform_->orchestrator_work(work, count);
   }
   void push_ready(TaskSlot* task) override { scheduler_->push_ready_global(task); }
+  // Set when a run ended with a kernel still running (it overran stall_timeout_s): the engine
+  // cannot run again until that kernel returns, which it may never do.
+  bool unusable() const { return !unusable_reason_.empty(); }
+  const std::string& unusable_reason() const { return unusable_reason_; }
+
   // Platforms call this when a kernel throws.
   void report_kernel_exception(KernelId kernel, TaskId task, std::uint32_t block,
                                const std::string& what);
@@ -116,6 +121,7 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   std::atomic<bool> has_error_{false};
   mutable std::mutex error_mutex_;
   Status error_;
+  std::string unusable_reason_;
 };
 
 }  // namespace tmr::detail
