@@ -89,7 +89,19 @@ RunResult refused(ErrorCode code, const std::string& message) {
 Runtime::Runtime(RuntimeConfig config, KernelRegistry kernels)
     : gate_(std::make_unique<detail::RunGate>()),
       engine_(make_engine(std::move(config), std::move(kernels))) {}
-Runtime::~Runtime() = default;
+Runtime::~Runtime() {
+  if (engine_ && engine_->unusable()) {
+    // A kernel of an earlier run never returned. Destroying the engine would wait for it forever
+    // (or free memory it still uses): end the other threads, let the stuck ones go, and keep the
+    // engine's memory for the rest of the process. A deliberate, bounded leak: one engine per
+    // kernel that never returned; the pointer stays reachable, so leak checkers stay quiet.
+    engine_->abandon_threads();
+    static auto* const abandoned = new std::vector<std::unique_ptr<detail::Engine>>();
+    static std::mutex abandoned_mutex;
+    const std::lock_guard lock(abandoned_mutex);
+    abandoned->push_back(std::move(engine_));
+  }
+}
 KernelRegistry& Runtime::kernels() {
   return engine_->kernels();
 }

@@ -1,10 +1,16 @@
-// Faults a user can trigger through the public API, on both platforms: run() re-entered or called
-// from several threads, rings larger than the machine, an Orchestrator kept past its run, and
-// element access with the wrong element type. Each gets a named error (or, for concurrent runs,
-// correct results), in bounded time, and the runtime stays usable.
+// Faults a user can trigger through the public API, on both platforms: a kernel that never
+// returns, run() re-entered or called from several threads, rings larger than the machine, an
+// Orchestrator kept past its run, and element access with the wrong element type. Each gets a
+// named error (or, for concurrent runs, correct results) in bounded time; the runtime stays usable,
+// or (after a kernel that never returned) says on every run that it is not.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +25,16 @@ void increment_kernel(const KernelArgs& a) {
   std::int32_t* data = a.tensor(0).data_as<std::int32_t>();
   for (std::uint64_t i = 0; i < a.tensor(0).elements(); ++i)
     data[i] += 1;
+}
+
+// A kernel that does not return until the test lets it (so no thread spins on after the test).
+std::atomic<bool> stuck_kernels_released{false};
+void stuck_kernel(const KernelArgs&) {
+  while (!stuck_kernels_released.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+void throwing_kernel(const KernelArgs&) {
+  throw std::runtime_error("bad tile");
 }
 
 std::string platform_name(const ::testing::TestParamInfo<PlatformKind>& info) {
@@ -63,6 +79,123 @@ class Faults : public ::testing::TestWithParam<PlatformKind> {
   std::unique_ptr<Runtime> runtime;
   KernelId increment = kNoKernel;
 };
+
+// ---------------------------------------------------------------- a kernel that never returns
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Runs `orchestration` on a runtime with a 1 s stall timeout whose "stuck" kernel does not return
+// until the test ends; expects `code`, then that the runtime refuses every later run and that
+// destroying it neither hangs nor crashes.
+void expect_stuck_kernel_handled(PlatformKind platform, ErrorCode code,
+                                 const std::function<void(Orchestrator&, KernelId, KernelId)>& body,
+                                 double tensor_wait_timeout_s = 60) {
+  stuck_kernels_released = false;
+  RuntimeConfig c;
+  c.platform = platform;
+  c.clusters = 2;
+  c.scheduler_threads = 1;
+  c.stall_timeout_s = 1.0;
+  c.tensor_wait_timeout_s = tensor_wait_timeout_s;
+  auto runtime = std::make_unique<Runtime>(c);
+  const KernelId stuck = runtime->kernels().add("stuck", CoreType::aiv, &stuck_kernel);
+  const KernelId thrower = runtime->kernels().add("thrower", CoreType::aiv, &throwing_kernel);
+
+  ::testing::internal::CaptureStderr();
+  const Clock::time_point start = Clock::now();
+  const RunResult r =
+      runtime->run([&](Orchestrator& o, const OrchestrationArgs&) { body(o, stuck, thrower); });
+  const double took = seconds_since(start);
+  const std::string reported = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.status.code, code) << r.status.to_string();
+  EXPECT_LT(took, 20.0);  // 1 s stall timeout, generous for sanitizer builds
+  if (code == ErrorCode::scheduler_timeout) {
+    for (const char* part : {"kernel 'stuck'", "task r", "block 0", "on core ",
+                             "past stall_timeout_s", "unusable until destroyed"}) {
+      EXPECT_TRUE(contains(r.status.message, part)) << part << " in " << r.status.message;
+    }
+  }
+  // Before the timeout the long-running kernel was reported on stderr (at stall_timeout_s / 2).
+  EXPECT_TRUE(contains(reported, "tmr: kernel 'stuck'")) << reported;
+  EXPECT_TRUE(contains(reported, "has been running on core")) << reported;
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const RunResult again = runtime->run([](Orchestrator&, const OrchestrationArgs&) {});
+    EXPECT_EQ(again.status.code, ErrorCode::runtime_unusable) << again.status.to_string();
+    EXPECT_TRUE(contains(again.status.message, "kernel 'stuck'")) << again.status.message;
+  }
+  const Clock::time_point destroy = Clock::now();
+  runtime.reset();
+  EXPECT_LT(seconds_since(destroy), 5.0);
+  stuck_kernels_released = true;  // the abandoned core thread leaves now
+}
+
+TEST_P(Faults, KernelThatNeverReturnsFailsTheRunByNameAndLeavesTheRuntimeUnusable) {
+  expect_stuck_kernel_handled(
+      GetParam(), ErrorCode::scheduler_timeout,
+      [](Orchestrator& o, KernelId stuck, KernelId) { o.submit_aiv(stuck, Args()); });
+  expect_healthy();  // other runtimes are not affected
+}
+
+// On the sim, virtual time cannot pass the modelled end of a kernel that has not returned, so the
+// stuck kernel is what the run reports there; on threads the first error wins.
+ErrorCode first_error_on(PlatformKind platform, ErrorCode threads_error) {
+  return platform == PlatformKind::sim ? ErrorCode::scheduler_timeout : threads_error;
+}
+
+TEST_P(Faults, KernelThatNeverReturnsWhileAnotherThrowsDoesNotHangTheRun) {
+  expect_stuck_kernel_handled(GetParam(), first_error_on(GetParam(), ErrorCode::kernel_exception),
+                              [](Orchestrator& o, KernelId stuck, KernelId thrower) {
+                                o.submit_aiv(stuck, Args());
+                                o.submit_aiv(thrower, Args());
+                              });
+}
+
+TEST_P(Faults, KernelThatNeverReturnsWhileTheOrchestratorWaitsForItsOutput) {
+  expect_stuck_kernel_handled(
+      GetParam(), first_error_on(GetParam(), ErrorCode::tensor_wait_timeout),
+      [](Orchestrator& o, KernelId stuck, KernelId) {
+        const TaskOutputs out = o.submit_aiv(stuck, Args().out(TensorSpec({4}, DType::f32)));
+        (void)o.get_tensor_data<float>(out[0], {0});
+      },
+      /*tensor_wait_timeout_s=*/0.6);
+}
+
+// A kernel that truly never returns (`for (;;) {}`), in a child process so its spinning thread
+// dies with it: the run fails by name within the stall timeout, and destruction returns.
+void spin_forever(const KernelArgs&) {
+  for (volatile bool forever = true; forever;) {
+  }
+}
+
+TEST_P(Faults, KernelSpinningForeverInAChildProcessEndsTheRunAndTheProcessExits) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const PlatformKind platform = GetParam();
+  EXPECT_EXIT(
+      {
+        RuntimeConfig c;
+        c.platform = platform;
+        c.clusters = 1;
+        c.scheduler_threads = 1;
+        c.stall_timeout_s = 0.5;
+        auto runtime = std::make_unique<Runtime>(c);
+        const KernelId spin = runtime->kernels().add("spin", CoreType::aic, &spin_forever);
+        const RunResult r = runtime->run(
+            [&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aic(spin, Args()); });
+        const bool named = r.status.code == ErrorCode::scheduler_timeout &&
+                           contains(r.status.message, "kernel 'spin'");
+        const bool refused =
+            runtime->run([](Orchestrator&, const OrchestrationArgs&) {}).status.code ==
+            ErrorCode::runtime_unusable;
+        runtime.reset();
+        std::fprintf(stderr, "named=%d refused=%d\n", named, refused);
+        std::_Exit(named && refused ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "named=1 refused=1");
+}
 
 // ---------------------------------------------------------------- run() re-entered, concurrent
 
