@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <new>
@@ -19,12 +20,16 @@ namespace tmr {
 namespace detail {
 
 // Lets one run at a time into the engine and remembers why the runtime became unusable.
+// (A mutex and a condition variable rather than std::timed_mutex: ThreadSanitizer does not see
+// the lock that timed_mutex::try_lock_for takes and reports its unlock as a bug.)
 class RunGate {
  public:
-  std::timed_mutex turn;
+  std::mutex mutex;
+  std::condition_variable turn_free;
+  bool running = false;         // guarded by `mutex`
+  std::string unusable_reason;  // guarded by `mutex`
   // The thread inside run(), so that a run() from inside it is refused instead of deadlocking.
   std::atomic<std::thread::id> owner{};
-  std::string unusable_reason;  // guarded by `turn`
 };
 
 }  // namespace detail
@@ -119,25 +124,37 @@ RunResult Runtime::run(const Orchestration& orchestration, const RunArgs& args) 
     return refused(ErrorCode::runtime_busy, message);
   }
   const double wait_s = engine_->config().stall_timeout_s;
-  std::unique_lock turn(gate.turn, std::defer_lock);
-  if (!turn.try_lock_for(std::chrono::duration<double>(wait_s))) {
-    return refused(ErrorCode::runtime_busy,
-                   "another thread's run of this runtime did not end within stall_timeout_s = " +
-                       std::to_string(wait_s) +
-                       " s; runs of one runtime take turns — wait for it, or give each thread "
-                       "its own Runtime");
-  }
-  if (!gate.unusable_reason.empty()) {
-    return refused(ErrorCode::runtime_unusable, gate.unusable_reason);
+  {
+    std::unique_lock lock(gate.mutex);
+    if (!gate.turn_free.wait_for(lock, std::chrono::duration<double>(wait_s),
+                                 [&] { return !gate.running; })) {
+      return refused(ErrorCode::runtime_busy,
+                     "another thread's run of this runtime did not end within stall_timeout_s = " +
+                         std::to_string(wait_s) +
+                         " s; runs of one runtime take turns — wait for it, or give each thread "
+                         "its own Runtime");
+    }
+    if (!gate.unusable_reason.empty()) {
+      return refused(ErrorCode::runtime_unusable, gate.unusable_reason);
+    }
+    gate.running = true;
   }
   gate.owner.store(std::this_thread::get_id(), std::memory_order_release);
-  struct OwnerReset {
+  // Gives the turn back however run() leaves (it may throw, e.g. std::bad_alloc for the copies).
+  struct TurnBack {
     detail::RunGate& gate;
-    ~OwnerReset() { gate.owner.store(std::thread::id{}, std::memory_order_release); }
-  } owner_reset{gate};
-  RunResult result = engine_->run(orchestration, args);
-  if (engine_->unusable()) gate.unusable_reason = engine_->unusable_reason();
-  return result;
+    detail::Engine& engine;
+    ~TurnBack() {
+      gate.owner.store(std::thread::id{}, std::memory_order_release);
+      {
+        const std::lock_guard lock(gate.mutex);
+        if (engine.unusable()) gate.unusable_reason = engine.unusable_reason();
+        gate.running = false;
+      }
+      gate.turn_free.notify_one();
+    }
+  } turn_back{gate, *engine_};
+  return engine_->run(orchestration, args);
 }
 
 // ---------------------------------------------------------------- Orchestrator
