@@ -51,7 +51,9 @@ class Args {
   }
   Args& scalar_bits(std::uint64_t bits);
 
-  // SPMD: the task runs as `n` blocks (n >= 1).
+  // SPMD: the task runs as `n` blocks (n >= 1). Every block receives the same, whole tensors; a
+  // kernel splits the work itself by KernelArgs::block_index() and block_count() (e.g. block b
+  // handles rows [b * rows / n, (b + 1) * rows / n)). Blocks may run in any order and at once.
   Args& blocks(std::uint32_t n) {
     block_count_ = n;
     return *this;

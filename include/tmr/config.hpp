@@ -14,7 +14,9 @@ inline constexpr int kMaxClusters = 64;
 inline constexpr int kMaxSchedulerThreads = 8;
 
 struct RingConfig {
-  std::uint32_t task_window = 16384;       // tasks per ring (power of two, >= 4)
+  // Task slots per ring (power of two, >= 4); one slot stays free, so at most task_window - 1
+  // tasks of a ring are live (submitted, not yet retired) at once.
+  std::uint32_t task_window = 16384;
   std::uint64_t heap_bytes = 64ull << 20;  // output heap per ring (multiple of 64, >= 1024)
   std::uint32_t dep_pool = 65536;          // dependency records per ring (power of two, >= 16)
 };
@@ -42,8 +44,10 @@ struct RuntimeConfig {
   std::uint32_t spin_before_park = 16;
   // get/set_tensor_data and wait_for give up after this long (TENSOR_WAIT_TIMEOUT).
   double tensor_wait_timeout_s = 60.0;
-  // A blocked orchestrator fails when nothing can make progress for this long (normally the
-  // deadlock is recognised at once; this bounds the wait when kernels never finish).
+  // A kernel that runs longer than this fails the run (scheduler_timeout, naming the kernel, task,
+  // block, core and time) and leaves the runtime unusable until destroyed; one running longer
+  // than min(10 s, stall_timeout_s / 2) is reported on stderr first. Also bounds a blocked
+  // orchestrator when nothing can make progress (deadlocks are normally recognised at once).
   double stall_timeout_s = 120.0;
   // Record per-task events (submit/ready/dispatch/start/end, core, producers) into the result.
   bool record_events = false;

@@ -43,6 +43,25 @@ constexpr std::string_view dtype_name(DType type) {
   return "?";
 }
 
+// The C++ type that holds elements of `type` (for messages): float, tmr::f16, std::int32_t...
+constexpr std::string_view dtype_cpp_name(DType type) {
+  switch (type) {
+    case DType::f32:
+      return "float";
+    case DType::f16:
+      return "tmr::f16";
+    case DType::bf16:
+      return "tmr::bf16";
+    case DType::i32:
+      return "std::int32_t";
+    case DType::i8:
+      return "std::int8_t";
+    case DType::u8:
+      return "std::uint8_t";
+  }
+  return "?";
+}
+
 // bfloat16: the upper half of an IEEE binary32. Conversion from float rounds to nearest even;
 // NaN stays NaN (quiet), infinities and signed zeros are preserved.
 class bf16 {

@@ -25,6 +25,8 @@ enum class ErrorCode : std::int32_t {
   orchestration_exception = 13,  // the orchestration threw
   kernel_exception = 14,         // a kernel threw
   plugin_error = 15,             // a plug-in library could not be loaded
+  runtime_busy = 16,             // run() called from inside a run of the same runtime
+  runtime_unusable = 17,         // an earlier run left a kernel running; destroy the runtime
   scheduler_timeout = 100,       // no progress for the configured stall timeout
 };
 

@@ -57,6 +57,8 @@ class KernelArgs {
     std::memcpy(&value, &scalars_[i], sizeof(T));
     return value;
   }
+  // SPMD (Args::blocks): which of block_count() blocks this is. Every block gets the whole tensors
+  // of the task; the kernel picks its share of the work from these two numbers.
   std::uint32_t block_index() const { return block_index_; }
   std::uint32_t block_count() const { return block_count_; }
   // Which AIV of the cluster runs this share (0 or 1); 0 on an AIC.

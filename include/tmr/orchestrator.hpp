@@ -7,6 +7,7 @@
 #include <functional>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tmr/args.hpp"
@@ -18,7 +19,25 @@ namespace tmr {
 
 namespace detail {
 class OrchestratorCore;
+
+// What get/set_tensor_data<T> asked for: T's size and, when T is an element type, its dtype.
+struct ElementRequest {
+  std::size_t size = 0;
+  bool is_element_type = false;
+  DType dtype = DType::f32;
+};
+template <class T>
+constexpr ElementRequest element_request() {
+  constexpr bool known = std::is_same_v<T, float> || std::is_same_v<T, f16> ||
+                         std::is_same_v<T, bf16> || std::is_same_v<T, std::int32_t> ||
+                         std::is_same_v<T, std::int8_t> || std::is_same_v<T, std::uint8_t>;
+  if constexpr (known) {
+    return {sizeof(T), true, dtype_of<T>()};
+  } else {
+    return {sizeof(T), false, DType::f32};
+  }
 }
+}  // namespace detail
 
 // A task runs up to three kernels on one cluster: the AIC, the first AIV, the second AIV.
 // One kernel: an AIC or AIV task. Two or more: a MIX task; all its kernels start together.
@@ -94,7 +113,8 @@ class [[nodiscard]] ScopeGuard {
 };
 
 // After the first fatal error every call is a no-op (submits return empty outputs) and the run
-// reports that error.
+// reports that error. An Orchestrator is valid only during the run that passed it to the
+// orchestration function; used after that run, every call throws Error(scope_error) saying so.
 class Orchestrator {
  public:
   TaskOutputs submit(const MixKernels& kernels, const Args& args);
@@ -115,16 +135,18 @@ class Orchestrator {
   int scope_depth() const;
 
   // Blocking element access from the orchestration: waits for the tensor's producers (and, for
-  // set, also for its readers), then reads or writes one element at logical `indices`.
+  // set, also for its readers), then reads or writes one element at logical `indices`. T must be
+  // the tensor's element type (float, f16, bf16, int32_t, int8_t, uint8_t for f32 ... u8), as for
+  // Tensor::data_as<T>(); another T latches Error(invalid_args) (get returns T{}).
   template <class T>
   T get_tensor_data(const Tensor& tensor, const Shape& indices) {
     T value{};
-    read_element(tensor, indices, &value, sizeof(T));
+    read_element(tensor, indices, &value, detail::element_request<T>());
     return value;
   }
   template <class T>
   void set_tensor_data(const Tensor& tensor, const Shape& indices, T value) {
-    write_element(tensor, indices, &value, sizeof(T));
+    write_element(tensor, indices, &value, detail::element_request<T>());
   }
   // Waits until every task that writes any part of `tensor` has finished; then the caller may
   // read the whole tensor directly.
@@ -142,8 +164,11 @@ class Orchestrator {
   explicit Orchestrator(detail::OrchestratorCore& core) : core_(&core) {}
 
  private:
-  void read_element(const Tensor& tensor, const Shape& indices, void* out, std::size_t size);
-  void write_element(const Tensor& tensor, const Shape& indices, const void* in, std::size_t size);
+  void read_element(const Tensor& tensor, const Shape& indices, void* out,
+                    const detail::ElementRequest& type);
+  void write_element(const Tensor& tensor, const Shape& indices, const void* in,
+                     const detail::ElementRequest& type);
+  detail::OrchestratorCore& live_core() const;
   detail::OrchestratorCore* core_;
 };
 

@@ -15,7 +15,8 @@ namespace tmr {
 
 namespace detail {
 class Engine;
-}
+class RunGate;
+}  // namespace detail
 
 // Host tensors and scalars for one run. Tensors are copied into runtime ("device") memory before
 // the orchestration starts; outputs are copied back only when the run succeeds.
@@ -58,10 +59,12 @@ struct RunStats {
   std::uint64_t tasks_submitted = 0;  // all tasks, hidden alloc tasks included
   std::uint64_t inline_tasks = 0;     // hidden alloc tasks (completed on the orchestrator)
   std::uint64_t subtasks_executed = 0;
-  double wall_us = 0;                  // from run start to the last task retired
-  double orchestration_us = 0;         // time inside the orchestration function
-  double scheduler_us = 0;             // busy time summed over scheduler threads
-  double orchestrator_blocked_us = 0;  // time the orchestrator waited on full rings
+  double wall_us = 0;           // from run start to the last task retired
+  double orchestration_us = 0;  // time inside the orchestration function
+  double scheduler_us = 0;      // busy time summed over scheduler threads
+  // Time the orchestrator waited: for room in full rings, and in get/set_tensor_data and
+  // wait_for for the tensor's producers (and, for set, its readers) to finish.
+  double orchestrator_blocked_us = 0;
 };
 
 struct RunResult {
@@ -71,9 +74,15 @@ struct RunResult {
   bool ok() const { return status.ok(); }
 };
 
+// One runtime runs one orchestration at a time. run() may be called from several threads: the
+// runs take turns (a caller waits at most stall_timeout_s for its turn, then gets runtime_busy).
+// run() called from inside a run of the same runtime returns runtime_busy and fails that run too.
+// After a run whose kernel overran stall_timeout_s and never returned, the runtime is unusable:
+// every later run() returns runtime_unusable; destroy it (that does not wait for the kernel).
 class Runtime {
  public:
-  // Throws Error(invalid_config) for a bad configuration.
+  // Throws Error(invalid_config) for a bad configuration, including rings larger than the
+  // machine's memory.
   explicit Runtime(RuntimeConfig config = {}, KernelRegistry kernels = {});
   ~Runtime();
   Runtime(const Runtime&) = delete;
@@ -86,6 +95,7 @@ class Runtime {
   RunResult run(const Orchestration& orchestration) { return run(orchestration, RunArgs{}); }
 
  private:
+  std::unique_ptr<detail::RunGate> gate_;
   std::unique_ptr<detail::Engine> engine_;
 };
 

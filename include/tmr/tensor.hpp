@@ -61,7 +61,7 @@ class Tensor {
   // Swaps logical dimensions a and b (a strided view of the same memory).
   Tensor transpose(int a, int b) const;
   // Same view with another version. A user bumps the version to order against every earlier
-  // access of the buffer regardless of region (see docs/dependencies.md).
+  // access of the buffer regardless of region (see "Dependencies" in docs/design.md).
   Tensor with_version(std::uint32_t version) const;
 
   std::uint32_t version() const { return version_; }

@@ -39,6 +39,10 @@ std::string_view error_code_name(ErrorCode code) {
       return "kernel_exception";
     case ErrorCode::plugin_error:
       return "plugin_error";
+    case ErrorCode::runtime_busy:
+      return "runtime_busy";
+    case ErrorCode::runtime_unusable:
+      return "runtime_unusable";
     case ErrorCode::scheduler_timeout:
       return "scheduler_timeout";
   }

@@ -20,25 +20,6 @@ constexpr std::uint64_t kMaxBufferBytes = std::uint64_t{1} << 62;
   throw Error(ErrorCode::invalid_args, message);
 }
 
-// The C++ type a user passes for elements of `dtype`, for messages.
-const char* cpp_type_name(DType dtype) {
-  switch (dtype) {
-    case DType::f32:
-      return "float";
-    case DType::f16:
-      return "tmr::f16";
-    case DType::bf16:
-      return "tmr::bf16";
-    case DType::i32:
-      return "std::int32_t";
-    case DType::i8:
-      return "std::int8_t";
-    case DType::u8:
-      return "std::uint8_t";
-  }
-  return "?";
-}
-
 std::string hex_address(const void* pointer) {
   char digits[2 * sizeof(std::uintptr_t)];
   const auto value = reinterpret_cast<std::uintptr_t>(pointer);
@@ -304,15 +285,16 @@ void Tensor::check_type(DType requested) const {
   }
   if (requested != dtype_) {
     invalid("tensor holds " + std::string(dtype_name(dtype_)) + " but the kernel asked for " +
-            std::string(dtype_name(requested)) + "; read it as data_as<" + cpp_type_name(dtype_) +
-            ">() or pass a " + std::string(dtype_name(requested)) + " tensor");
+            std::string(dtype_name(requested)) + "; read it as data_as<" +
+            std::string(dtype_cpp_name(dtype_)) + ">() or pass a " +
+            std::string(dtype_name(requested)) + " tensor");
   }
 }
 
 void TensorSpec::fill_size_mismatch(std::size_t given) const {
   invalid("TensorSpec::fill: a " + std::to_string(given) + "-byte value cannot fill a " +
           std::string(dtype_name(dtype)) + " tensor (" + std::to_string(dtype_size(dtype)) +
-          " bytes per element); pass a " + cpp_type_name(dtype) + " value");
+          " bytes per element); pass a " + std::string(dtype_cpp_name(dtype)) + " value");
 }
 
 }  // namespace tmr

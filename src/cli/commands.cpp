@@ -8,6 +8,7 @@
 
 #include "cli/case_runner.hpp"
 #include "cli/json_report.hpp"
+#include "cli/output_files.hpp"
 #include "cli/profile_outputs.hpp"
 #include "cli/sim_report.hpp"
 #include "cli/text_report.hpp"
@@ -56,6 +57,38 @@ std::vector<std::size_t> select_cases(const examples::Example& example, const Ru
   return selected;
 }
 
+// Every output file the run will write, checked before the first round: a bad path fails now
+// with the system's reason rather than after every round ran. Prints why and returns false.
+bool output_files_writable(const examples::Example& example, const std::vector<std::size_t>& cases,
+                           const RunOptions& options, std::ostream& err) {
+  struct Output {
+    const char* what;
+    const char* option;
+    const std::string& path;
+    bool per_case;
+  };
+  const bool per_case = cases.size() > 1;
+  const Output outputs[] = {{"JSON report", "--json", options.json_path, false},
+                            {"trace", "--trace", options.trace_path, per_case},
+                            {"swimlane", "--swimlane", options.swimlane_path, per_case},
+                            {"graph", "--graph", options.graph_path, per_case}};
+  for (const Output& output : outputs) {
+    if (output.path.empty()) continue;
+    for (const std::size_t index : cases) {
+      const std::string path =
+          profile_path(output.path, example.cases[index].name, output.per_case);
+      const std::string problem = output_file_problem(path);
+      if (!problem.empty()) {
+        err << "tmr run: cannot write the " << output.what << " (" << output.option << ") to '"
+            << path << "': " << problem << "; nothing was run\n";
+        return false;
+      }
+      if (!output.per_case) break;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int list_command(std::ostream& out) {
@@ -92,6 +125,7 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
       return kExitUsage;
     }
   }
+  if (!output_files_writable(*example, cases, options, err)) return kExitUsage;
 
   RuntimeConfig config;
   KernelRegistry kernels;

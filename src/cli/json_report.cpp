@@ -1,9 +1,9 @@
 #include "cli/json_report.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/output_files.hpp"
 #include "cli/statistics.hpp"
 #include "tmr/error.hpp"
 
@@ -89,10 +89,11 @@ void write_json_report(const std::string& path, const RunOptions& options,
                        {"skip_golden", options.skip_golden},
                        {"pass", all_passed},
                        {"cases", cases}};
-  std::ofstream file(path);
-  file << report.dump(2) << "\n";
-  if (!file) {
-    throw Error(ErrorCode::invalid_args, "cannot write the JSON report to '" + path + "'");
+  const std::string problem =
+      write_output_file(path, [&](std::ostream& file) { file << report.dump(2) << "\n"; });
+  if (!problem.empty()) {
+    throw Error(ErrorCode::invalid_args,
+                "cannot write the JSON report to '" + path + "': " + problem);
   }
 }
 

@@ -48,7 +48,17 @@ int main(int argc, char** argv) {
   run->add_option("--rounds", options.rounds, "Runs per case (outputs reset between rounds)")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
-  run->add_option("--seed", options.seed, "Seed of the generated inputs")->capture_default_str();
+  // Without the check CLI11 turns "-1" into 2^64 - 1 without a word.
+  const CLI::Validator not_negative(
+      [](const std::string& text) -> std::string {
+        return text.find('-') == std::string::npos
+                   ? ""
+                   : "the seed '" + text + "' is negative; use 0 to 18446744073709551615";
+      },
+      "0..2^64-1");
+  run->add_option("--seed", options.seed, "Seed of the generated inputs")
+      ->check(not_negative)
+      ->capture_default_str();
   CLI::Option* clusters_option =
       run->add_option("--clusters", clusters, "Clusters (1 AIC + 2 AIV each; default: config)")
           ->check(CLI::Range(1, tmr::kMaxClusters));

@@ -1,7 +1,8 @@
 #include "cli/profile_outputs.hpp"
 
+#include "cli/output_files.hpp"
+
 #include <filesystem>
-#include <fstream>
 #include <functional>
 
 #include "tmr/profile/chrome_trace.hpp"
@@ -16,11 +17,9 @@ namespace {
 bool write_file(const std::string& path, const std::string& what,
                 const std::function<void(std::ostream&)>& write, std::ostream& out,
                 std::ostream& err) {
-  std::ofstream file(path, std::ios::binary);
-  if (file) write(file);
-  file.close();
-  if (!file) {
-    err << "tmr run: cannot write the " << what << " to '" << path << "'\n";
+  const std::string problem = write_output_file(path, write);
+  if (!problem.empty()) {
+    err << "tmr run: cannot write the " << what << " to '" << path << "': " << problem << "\n";
     return false;
   }
   out << "  " << what << ": " << path << "\n";

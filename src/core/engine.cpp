@@ -1,6 +1,7 @@
 #include "core/engine.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <span>
 
@@ -11,7 +12,9 @@
 namespace tmr::detail {
 
 Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
-    : config_(std::move(config)), kernels_(std::move(kernels)) {
+    : config_(std::move(config)),
+      kernels_(std::move(kernels)),
+      kernel_watch_(3 * std::max(0, config_.clusters)) {
   config_.validate();
   topology_ = Topology{config_.clusters, config_.scheduler_threads};
   for (int r = 0; r < kRingCount; ++r) {
@@ -74,6 +77,56 @@ void Engine::report_kernel_exception(KernelId kernel, TaskId task, std::uint32_t
                   "orchestration");
 }
 
+namespace {
+
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.3g s", seconds);
+  return text;
+}
+
+}  // namespace
+
+bool Engine::watch_kernels() {
+  if (kernel_overran_) return true;
+  const std::uint64_t now = KernelWatch::now_ns();
+  const std::optional<KernelWatch::Running> running = kernel_watch_.longest(now);
+  if (!running) return false;
+  const KernelInfo* info = kernels_.find(running->kernel);
+  const int core = running->core;
+  const int cluster = core < cluster_count() ? core : (core - cluster_count()) / 2;
+  const std::string where =
+      "kernel '" + (info != nullptr ? info->name : "#" + std::to_string(running->kernel)) +
+      "' (task r" + std::to_string(running->task.ring()) + ":" +
+      std::to_string(running->task.local()) + ", block " + std::to_string(running->block) +
+      ") has been running on core " + std::to_string(core) + " (" +
+      (core < cluster_count() ? std::string("AIC")
+                              : "AIV " + std::to_string((core - cluster_count()) % 2)) +
+      " of cluster " + std::to_string(cluster) + ") for " +
+      seconds_text(static_cast<double>(running->elapsed_ns) / 1e9);
+  const double stall_s = config_.stall_timeout_s;
+  if (static_cast<double>(running->elapsed_ns) > stall_s * 1e9) {
+    kernel_overran_ = true;
+    overrun_message_ =
+        where + ", past stall_timeout_s = " + seconds_text(stall_s) +
+        "; it may never return. The runtime is unusable until destroyed (its core still runs the "
+        "kernel); fix the kernel, or raise stall_timeout_s if it is only slow";
+    latch_error(ErrorCode::scheduler_timeout, overrun_message_);
+    return true;
+  }
+  const std::uint64_t since = now - running->elapsed_ns;
+  if (since != reported_since_ns_) {
+    reported_since_ns_ = since;
+    next_report_ns_ = static_cast<std::uint64_t>(std::min(10.0, stall_s / 2) * 1e9);
+  }
+  if (running->elapsed_ns >= next_report_ns_) {
+    std::fprintf(stderr, "tmr: %s; the run fails if it passes stall_timeout_s = %s\n",
+                 where.c_str(), seconds_text(stall_s).c_str());
+    next_report_ns_ *= 2;
+  }
+  return false;
+}
+
 void Engine::reset_for_run() {
   for (auto& ring : rings_)
     ring->reset();
@@ -83,6 +136,9 @@ void Engine::reset_for_run() {
   aborting_.store(false, std::memory_order_relaxed);
   has_error_.store(false, std::memory_order_relaxed);
   error_ = Status{};
+  kernel_overran_ = false;
+  overrun_message_.clear();
+  reported_since_ns_ = next_report_ns_ = 0;
 }
 
 RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
@@ -120,7 +176,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   orchestrator_->begin_run();
   platform_->begin_run();
 
-  Orchestrator orchestrator(*orchestrator_);
+  Orchestrator& orchestrator = orchestrator_->api();
   const std::uint64_t orchestration_start = now_ns();
   try {
     orchestration(orchestrator, orchestration_args);
@@ -150,18 +206,27 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
     wait_with_stall_check(
         *this, 10'000'000, [&] { return has_error() || drained(); },
         [&](const WaitProgress& p) {
+          // A kernel that runs too long is named by the kernel watch (wait_with_stall_check);
+          // this rule is for no progress while no kernel runs at all (a runtime bug).
           if (p.quiet_ns <= stall_ns) return true;
           latch_error(ErrorCode::scheduler_timeout,
                       "no task finished for " + std::to_string(config_.stall_timeout_s) +
                           " s with " +
                           std::to_string(orchestrator_->kernel_tasks_submitted() - p.completed) +
-                          " tasks unfinished; a kernel may never return (or the runtime has a "
-                          "bug: please report it with TMR_RECORD_EVENTS=1)");
+                          " tasks unfinished and no kernel running; the runtime has a bug: "
+                          "please report it with TMR_RECORD_EVENTS=1");
           return false;
         });
   }
   wake_orchestrator_at(kNotWaiting);
-  platform_->end_run();  // after an error this also waits for kernels already running
+  // After an error this also waits for kernels already running, but not for one that overruns
+  // stall_timeout_s: then the run ends without it and the engine stays unusable.
+  platform_->end_run([this] { return watch_kernels(); });
+  if (kernel_overran_) {
+    unusable_reason_ = "the runtime is unusable: in an earlier run, " + overrun_message_;
+    for (auto& buffer : device)
+      abandoned_buffers_.push_back(std::move(buffer));  // the stuck kernel may still use them
+  }
   const std::uint64_t end = now_ns();
   const double ns_per_cycle =
       static_cast<double>(end) /

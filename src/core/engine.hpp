@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernel_watch.hpp"
 #include "core/mailbox.hpp"
 #include "core/ring.hpp"
 #include "core/scheduler/scheduler.hpp"
@@ -92,6 +93,25 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
     platform_->orchestrator_work(work, count);
   }
   void push_ready(TaskSlot* task) override { scheduler_->push_ready_global(task); }
+  // Set when a run ended with a kernel still running (it overran stall_timeout_s): the engine
+  // cannot run again until that kernel returns, which it may never do.
+  bool unusable() const { return !unusable_reason_.empty(); }
+  const std::string& unusable_reason() const { return unusable_reason_; }
+  // Only for an unusable engine, instead of destroying it: stops every thread that does not run
+  // a kernel and lets the stuck ones go. The engine's memory must then stay allocated (the stuck
+  // kernels still use it), so the caller keeps the engine instead of freeing it.
+  void abandon_threads() { platform_->abandon(); }
+
+  // What each core runs, for reports on kernels that run long or never return.
+  KernelWatch& kernel_watch() { return kernel_watch_; }
+  // Called by the orchestrator thread while it waits (every few ms): reports a kernel running
+  // for min(10 s, stall_timeout_s / 2) on stderr (again each time its time doubles), and fails
+  // the run with scheduler_timeout naming it once it passes stall_timeout_s. True from then on.
+  bool watch_kernels() override;
+  bool kernel_running() const override {
+    return kernel_watch_.longest(KernelWatch::now_ns()).has_value();
+  }
+
   // Platforms call this when a kernel throws.
   void report_kernel_exception(KernelId kernel, TaskId task, std::uint32_t block,
                                const std::string& what);
@@ -116,6 +136,16 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   std::atomic<bool> has_error_{false};
   mutable std::mutex error_mutex_;
   Status error_;
+  std::string unusable_reason_;
+
+  KernelWatch kernel_watch_;
+  bool kernel_overran_ = false;  // this run: a kernel passed stall_timeout_s
+  std::string overrun_message_;
+  // The long-running kernel last reported on stderr, and when to report it again.
+  std::uint64_t reported_since_ns_ = 0;
+  std::uint64_t next_report_ns_ = 0;
+  // Device copies of a run whose stuck kernel may still use them: kept while the engine lives.
+  std::vector<std::unique_ptr<std::byte[]>> abandoned_buffers_;
 };
 
 }  // namespace tmr::detail

@@ -50,6 +50,7 @@ void OrchestratorCore::begin_run() {
   std::fill(std::begin(open_scope_heap_), std::end(open_scope_heap_), 0u);
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
   task_events_.clear();
+  in_run_ = true;
 }
 
 void OrchestratorCore::end_orchestration() {
@@ -68,6 +69,7 @@ void OrchestratorCore::end_orchestration() {
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.clear();
+  in_run_ = false;
 }
 
 void OrchestratorCore::fail(ErrorCode code, const std::string& message) {
@@ -661,36 +663,40 @@ bool OrchestratorCore::wait_producers_finished(const char* what) {
   return !fatal();
 }
 
-void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, void* out,
-                                    std::size_t size) {
-  std::memset(out, 0, size);
-  if (fatal()) return;
-  if (!tensor.valid() || size != tensor.element_size()) {
-    fail(ErrorCode::invalid_args,
-         tensor.valid()
-             ? "get_tensor_data<T> with sizeof(T)=" + std::to_string(size) + " on a tensor of " +
-                   std::string(dtype_name(tensor.dtype())) + "; use the element type of the tensor"
-             : "get_tensor_data on a null tensor");
-    return;
+bool OrchestratorCore::check_element_type(const Tensor& tensor, const ElementRequest& type,
+                                          const char* call) {
+  if (!tensor.valid()) {
+    fail(ErrorCode::invalid_args, std::string(call) + " on a null tensor");
+    return false;
   }
+  if (type.is_element_type && type.dtype == tensor.dtype()) return true;
+  const std::string given =
+      type.is_element_type
+          ? "a " + std::string(dtype_name(type.dtype)) + " element"
+          : "a type of " + std::to_string(type.size) + " bytes that is no tmr element type";
+  fail(ErrorCode::invalid_args,
+       std::string(call) + " asked for " + given + " but the tensor holds " +
+           std::string(dtype_name(tensor.dtype())) + "; use " + call + "<" +
+           std::string(dtype_cpp_name(tensor.dtype())) + "> (the tensor's element type)");
+  return false;
+}
+
+void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, void* out,
+                                    const ElementRequest& type) {
+  std::memset(out, 0, type.size);
+  if (fatal()) return;
+  if (!check_element_type(tensor, type, "get_tensor_data")) return;
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
   ports_.host.charge(OrchestratorWork::element_access, 1);
   if (!discover_access(tensor, tensor, AccessKind::read)) return;
   if (!wait_producers_finished("get_tensor_data")) return;
-  std::memcpy(out, address, size);
+  std::memcpy(out, address, type.size);
 }
 
 void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices, const void* in,
-                                     std::size_t size) {
+                                     const ElementRequest& type) {
   if (fatal()) return;
-  if (!tensor.valid() || size != tensor.element_size()) {
-    fail(ErrorCode::invalid_args,
-         tensor.valid() ? "set_tensor_data with a value of " + std::to_string(size) +
-                              " bytes on a tensor of " + std::string(dtype_name(tensor.dtype())) +
-                              "; pass a value of the tensor's element type"
-                        : "set_tensor_data on a null tensor");
-    return;
-  }
+  if (!check_element_type(tensor, type, "set_tensor_data")) return;
   void* const address = tensor.element_address(indices);
   ports_.host.charge(OrchestratorWork::element_access, 1);
   // Writers and readers of the element must be done before it changes under them.
@@ -700,7 +706,7 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
   const Tensor element = tensor.view(ones, indices);
   if (!discover_access(tensor, element, AccessKind::write)) return;
   if (!wait_producers_finished("set_tensor_data")) return;
-  std::memcpy(address, in, size);
+  std::memcpy(address, in, type.size);
 }
 
 void OrchestratorCore::wait_for(const Tensor& tensor) {

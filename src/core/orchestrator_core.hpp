@@ -40,6 +40,11 @@ class OrchestratorCore {
   void begin_run();
   // Closes every scope still open (reporting unbalanced user scopes).
   void end_orchestration();
+  // Between begin_run and end_orchestration: the public Orchestrator may be used.
+  bool in_run() const { return in_run_; }
+  // The public face handed to the orchestration. It lives as long as the engine, so one kept
+  // past its run still reaches in_run() and reports the misuse instead of reading a dead stack.
+  Orchestrator& api() { return api_; }
 
   TaskOutputs submit(const MixKernels& kernels, const Args& args);
   TaskOutputs alloc(const Args& args);
@@ -47,8 +52,10 @@ class OrchestratorCore {
   void scope_end();
   int scope_depth() const { return static_cast<int>(scope_starts_.size()) - 1; }
 
-  void read_element(const Tensor& tensor, const Shape& indices, void* out, std::size_t size);
-  void write_element(const Tensor& tensor, const Shape& indices, const void* in, std::size_t size);
+  void read_element(const Tensor& tensor, const Shape& indices, void* out,
+                    const ElementRequest& type);
+  void write_element(const Tensor& tensor, const Shape& indices, const void* in,
+                     const ElementRequest& type);
   void wait_for(const Tensor& tensor);
 
   void fail(ErrorCode code, const std::string& message);
@@ -116,6 +123,10 @@ class OrchestratorCore {
 
   OrchestratorPorts ports_;
   Dependence dependence_;
+  // Checks the element type of get/set_tensor_data; false (error latched) on a mismatch.
+  bool check_element_type(const Tensor& tensor, const ElementRequest& type, const char* call);
+  Orchestrator api_{*this};
+  bool in_run_ = false;
   std::vector<TaskSlot*> scope_tasks_;
   std::vector<std::size_t> scope_starts_;
   std::uint32_t open_scope_tasks_[kRingCount] = {};

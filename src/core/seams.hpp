@@ -76,6 +76,11 @@ class OrchestratorHost {
   static constexpr std::uint64_t kNotWaiting = ~std::uint64_t{0};
   // A task has no producers left: hand it to the schedulers.
   virtual void push_ready(TaskSlot* task) = 0;
+  // Reports kernels that run long and fails the run naming one that overran stall_timeout_s:
+  // true from then on (the wait gives up). See Engine::watch_kernels.
+  virtual bool watch_kernels() = 0;
+  // Some core is running a kernel now: the run is making progress even if no task completes.
+  virtual bool kernel_running() const = 0;
 };
 
 }  // namespace tmr::detail

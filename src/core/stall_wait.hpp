@@ -19,6 +19,8 @@ struct WaitProgress {
 
 // Waits until `ready()` holds (true). After every `poll_ns` without it, calls
 // `check(const WaitProgress&)`, which returns false to give up (after reporting why): then false.
+// Also gives up (false) once the host's kernel watch fails the run for a kernel that overran
+// stall_timeout_s.
 template <class Ready, class Check>
 bool wait_with_stall_check(OrchestratorHost& host, std::uint64_t poll_ns, Ready&& ready,
                            Check&& check) {
@@ -27,9 +29,12 @@ bool wait_with_stall_check(OrchestratorHost& host, std::uint64_t poll_ns, Ready&
   std::uint64_t last_completed = host.kernel_tasks_completed();
   for (;;) {
     if (host.wait_until(ready, poll_ns)) return true;
+    // A kernel running too long is named (and fails the run) here, for every kind of wait.
+    if (host.watch_kernels()) return false;
     const std::uint64_t now = host.wait_clock_ns();
     const std::uint64_t completed = host.kernel_tasks_completed();
-    const bool progressed = completed != last_completed;
+    // A running kernel is progress: only the watch decides when it has run too long.
+    const bool progressed = completed != last_completed || host.kernel_running();
     if (progressed) {
       last_completed = completed;
       last_progress = now;

@@ -21,7 +21,12 @@ class Platform {
   // Schedulers start stepping (called after the engine reset its state for a run).
   virtual void begin_run() = 0;
   // Schedulers stop stepping; returns once none touches engine state and no core runs a kernel.
-  virtual void end_run() = 0;
+  // While it waits for running kernels it polls `give_up` every few ms; once that returns true
+  // it stops waiting for them (the engine is then unusable) and returns once no scheduler steps.
+  virtual void end_run(const std::function<bool()>& give_up) = 0;
+  // Only after end_run gave up, instead of destruction: ends every thread that does not run a
+  // kernel and detaches the others, which keep using engine memory (see Engine::abandon_threads).
+  virtual void abandon() = 0;
 
   // Nanoseconds on the platform's clock (monotonic).
   virtual std::uint64_t now_ns() const = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace tmr::testing {
@@ -125,10 +126,23 @@ class Generator {
     int tasks = 0;
   };
 
+  // The next decision byte, or nothing once they ran out (or there are none).
+  std::optional<std::uint32_t> next_byte() {
+    if (shape_.decisions == nullptr || used_ >= shape_.decisions->size()) return std::nullopt;
+    return (*shape_.decisions)[used_++];
+  }
   std::uint32_t pick(std::uint32_t lo, std::uint32_t hi) {
+    if (const auto low = next_byte()) {
+      const std::uint32_t value = *low | (hi - lo > 255 ? next_byte().value_or(0) << 8 : 0);
+      return lo + value % (hi - lo + 1);
+    }
     return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng_);
   }
-  bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+  double unit() {
+    if (const auto byte = next_byte()) return (*byte + 0.5) / 256.0;
+    return std::uniform_real_distribution<double>(0, 1)(rng_);
+  }
+  bool chance(double p) { return unit() < p; }
 
   void open_scope() {
     ops_.push_back(make_op(OpKind::scope_begin));
@@ -179,7 +193,7 @@ class Generator {
       }
       return;
     }
-    const double r = std::uniform_real_distribution<double>(0, 1)(rng_);
+    const double r = unit();
     if (r < 0.08 && depth_ok) return open_scope();
     if (r < 0.16 && scopes_.size() > (shape_.top_level_tasks ? 1u : 2u)) return close_scope();
     if (r < 0.20 && shape_.fresh_outputs) return add_alloc();
@@ -220,7 +234,9 @@ class Generator {
     Op op = make_op(OpKind::task);
     op.task_kind = static_cast<TaskKind>(pick(0, 4));
     op.salt = pick(1, 1u << 20);
-    op.blocks = chance(0.3) ? pick(2, static_cast<std::uint32_t>(shape_.max_blocks)) : 1;
+    op.blocks = shape_.max_blocks > 1 && chance(0.3)
+                    ? pick(2, static_cast<std::uint32_t>(shape_.max_blocks))
+                    : 1;
     op.sync_start = op.blocks > 1 && chance(0.3);
     switch (op.task_kind) {
       case TaskKind::mix_aic_aiv:
@@ -237,7 +253,7 @@ class Generator {
     }
     const int arg_count = static_cast<int>(pick(1, 5));
     for (int i = 0; i < arg_count; ++i) {
-      const double r = std::uniform_real_distribution<double>(0, 1)(rng_);
+      const double r = unit();
       ArgOp arg;
       if (r < 0.15 && shape_.fresh_outputs) {
         arg.tag = ArgTag::out;
@@ -276,6 +292,7 @@ class Generator {
 
   std::mt19937_64 rng_;
   ProgramShape shape_;
+  std::size_t used_ = 0;  // decision bytes consumed
   std::vector<Buffer>* buffers_ = nullptr;
   std::vector<ScopeState> scopes_;
   std::vector<int> live_;

@@ -22,6 +22,9 @@ struct ProgramShape {
   bool element_access = true;         // get/set_tensor_data
   bool fresh_outputs = true;
   int max_blocks = 4;
+  // When set (a fuzzer's input), the generator takes its decisions from these bytes, one or two
+  // per decision, and from the seed only once they run out.
+  const std::vector<std::uint8_t>* decisions = nullptr;
 };
 
 // One recorded access of one task, in raw coordinates of a buffer the oracle can compare.

@@ -27,6 +27,8 @@ TEST(ErrorCode, EveryCodeHasADistinctName) {
       {ErrorCode::orchestration_exception, "orchestration_exception"},
       {ErrorCode::kernel_exception, "kernel_exception"},
       {ErrorCode::plugin_error, "plugin_error"},
+      {ErrorCode::runtime_busy, "runtime_busy"},
+      {ErrorCode::runtime_unusable, "runtime_unusable"},
       {ErrorCode::scheduler_timeout, "scheduler_timeout"},
   };
   std::set<std::string_view> names;

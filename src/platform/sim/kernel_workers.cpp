@@ -10,13 +10,31 @@ KernelWorkers::KernelWorkers(int cores) : workers_(static_cast<std::size_t>(core
 
 KernelWorkers::~KernelWorkers() {
   for (const std::unique_ptr<Worker>& worker : workers_) {
-    if (!worker) continue;
+    if (!worker || !worker->thread.joinable()) continue;
     {
       const std::lock_guard lock(worker->mutex);
       worker->stop = true;
     }
     worker->cv.notify_all();
     worker->thread.join();
+  }
+}
+
+void KernelWorkers::abandon() {
+  for (const std::unique_ptr<Worker>& worker : workers_) {
+    if (!worker) continue;
+    bool running = false;
+    {
+      const std::lock_guard lock(worker->mutex);
+      worker->stop = true;
+      running = !worker->done;
+    }
+    worker->cv.notify_all();
+    if (running) {
+      worker->thread.detach();
+    } else {
+      worker->thread.join();
+    }
   }
 }
 

@@ -25,6 +25,9 @@ class KernelWorkers {
 
   // Starts `job` on core `core`'s thread. The core must not have a job running.
   void start(int core, const DispatchPayload& job);
+  // Ends the idle threads and detaches those still inside a kernel (they leave when it returns).
+  // Afterwards this object must not be destroyed while a detached thread may still use it.
+  void abandon();
   // Waits until core `core`'s job returned, at most `timeout_ms`. Returns false on timeout;
   // otherwise `*error` is set when the kernel threw (its message).
   bool wait(int core, std::optional<std::string>* error, int timeout_ms);

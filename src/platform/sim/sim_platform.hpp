@@ -27,7 +27,8 @@ class SimPlatform final : public Platform {
 
   const char* name() const override { return "sim"; }
   void begin_run() override;
-  void end_run() override;
+  void end_run(const std::function<bool()>& give_up) override;
+  void abandon() override;
   std::uint64_t now_ns() const override { return in_event_ ? event_time_ : orchestrator_clock_; }
   bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) override;
   void notify_progress() override {}  // the waiting orchestrator re-checks after every event

@@ -16,6 +16,7 @@ namespace tmr::detail {
 namespace {
 
 constexpr std::uint64_t kParkTimeoutNs = 50'000'000;  // a parked thread re-checks every 50 ms
+constexpr std::uint64_t kEndRunPollNs = 10'000'000;   // end_run looks for stuck kernels every 10 ms
 
 // Names show in top, perf and gdb: "tmr-core-12", "tmr-sched-0". Set by the creator, so every
 // thread is named by the time the platform's constructor returns.
@@ -88,7 +89,7 @@ void ThreadsPlatform::begin_run() {
   scheduler_bell_.notify_all();
 }
 
-void ThreadsPlatform::end_run() {
+void ThreadsPlatform::end_run(const std::function<bool()>& give_up) {
   stop_requested_.store(true, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
   const int expected = static_cast<int>(schedulers_.size());
@@ -98,8 +99,35 @@ void ThreadsPlatform::end_run() {
       orchestrator_bell_.cancel_wait();
       break;
     }
-    orchestrator_bell_.wait(key, kParkTimeoutNs);
+    orchestrator_bell_.wait(key, kEndRunPollNs);
+    if (!abandon_run_.load(std::memory_order_relaxed) && give_up()) {
+      // A kernel never returns: schedulers stop without waiting for their cores to go idle.
+      abandon_run_.store(true, std::memory_order_seq_cst);
+      scheduler_bell_.notify_all();
+    }
   }
+}
+
+void ThreadsPlatform::abandon() {
+  shutdown_.store(true, std::memory_order_seq_cst);
+  scheduler_bell_.notify_all();
+  for (std::thread& t : schedulers_)
+    t.join();
+  schedulers_.clear();
+  for (int core = 0; core < engine_.core_count(); ++core) {
+    Mailbox& m = engine_.mailbox(core);
+    m.dispatch.store(kExitToken, std::memory_order_seq_cst);
+    futex_wake_all(m.dispatch);
+  }
+  for (int core = 0; core < engine_.core_count(); ++core) {
+    std::thread& t = cores_[static_cast<std::size_t>(core)];
+    if (engine_.kernel_watch().busy(core)) {
+      t.detach();  // still inside a kernel; it leaves on the exit token if the kernel returns
+    } else {
+      t.join();
+    }
+  }
+  cores_.clear();
 }
 
 bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) {
@@ -153,9 +181,11 @@ void ThreadsPlatform::core_main(int core) {
     backoff.reset();
     const DispatchPayload job = latch_dispatch(m, token);
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
-    if (const std::optional<std::string> error = run_kernel(job)) {
-      engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
-    }
+    KernelWatch& watch = engine_.kernel_watch();
+    watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
+    const std::optional<std::string> error = run_kernel(job);
+    watch.finished(core);
+    if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
     finish_dispatch(m, token, start, timestamps ? engine_.now_ns() : 0);
     scheduler_bell_.notify_all();
     last = token;
@@ -186,13 +216,17 @@ void ThreadsPlatform::scheduler_main(int thread) {
         backoff.reset();
         continue;
       }
-      if (stop_requested_.load(std::memory_order_acquire) && scheduler.idle(thread)) break;
+      if (stop_requested_.load(std::memory_order_acquire) &&
+          (scheduler.idle(thread) || abandon_run_.load(std::memory_order_acquire))) {
+        break;
+      }
       if (!backoff.idle_and_should_park()) continue;
       // Park. While parked this thread does not count as awake, so new work wakes it.
       awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
       const std::uint32_t key = scheduler_bell_.prepare_wait();
       const bool stopping =
-          stop_requested_.load(std::memory_order_seq_cst) && scheduler.idle(thread);
+          stop_requested_.load(std::memory_order_seq_cst) &&
+          (scheduler.idle(thread) || abandon_run_.load(std::memory_order_seq_cst));
       if (stopping || scheduler.step(thread)) {
         scheduler_bell_.cancel_wait();
         awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);

@@ -24,7 +24,8 @@ class ThreadsPlatform final : public Platform {
 
   const char* name() const override { return "threads"; }
   void begin_run() override;
-  void end_run() override;
+  void end_run(const std::function<bool()>& give_up) override;
+  void abandon() override;
   std::uint64_t now_ns() const override;
   bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) override;
   void notify_progress() override { orchestrator_bell_.notify_all(); }
@@ -45,6 +46,8 @@ class ThreadsPlatform final : public Platform {
   std::atomic<std::uint32_t> run_generation_{0};
   std::atomic<bool> stop_requested_{true};
   std::atomic<bool> shutdown_{false};
+  // end_run gave up on a stuck kernel: schedulers stop without waiting for their cores.
+  std::atomic<bool> abandon_run_{false};
   std::atomic<int> stopped_schedulers_{0};
   alignas(64) std::atomic<int> awake_schedulers_{0};
   std::vector<std::thread> cores_;

@@ -1,0 +1,357 @@
+// Faults a user can trigger through the public API, on both platforms: a kernel that never
+// returns, run() re-entered or called from several threads, rings larger than the machine, an
+// Orchestrator kept past its run, and element access with the wrong element type. Each gets a
+// named error (or, for concurrent runs, correct results) in bounded time; the runtime stays usable,
+// or (after a kernel that never returned) says on every run that it is not.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_scale.hpp"
+#include "tmr/tmr.hpp"
+
+namespace tmr {
+namespace {
+
+void increment_kernel(const KernelArgs& a) {
+  std::int32_t* data = a.tensor(0).data_as<std::int32_t>();
+  for (std::uint64_t i = 0; i < a.tensor(0).elements(); ++i)
+    data[i] += 1;
+}
+
+// A kernel that does not return until the test lets it (so no thread spins on after the test).
+std::atomic<bool> stuck_kernels_released{false};
+void stuck_kernel(const KernelArgs&) {
+  while (!stuck_kernels_released.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+void throwing_kernel(const KernelArgs&) {
+  throw std::runtime_error("bad tile");
+}
+
+std::string platform_name(const ::testing::TestParamInfo<PlatformKind>& info) {
+  return info.param == PlatformKind::sim ? "sim" : "threads";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+class Faults : public ::testing::TestWithParam<PlatformKind> {
+ protected:
+  RuntimeConfig config() const {
+    RuntimeConfig c;
+    c.platform = GetParam();
+    c.clusters = 2;
+    c.scheduler_threads = 1;
+    c.stall_timeout_s = 30;
+    return c;
+  }
+  void SetUp() override {
+    runtime = std::make_unique<Runtime>(config());
+    increment = runtime->kernels().add("increment", CoreType::aiv, &increment_kernel);
+  }
+  // `count` increments of a 16-element i32 tensor, one task each, in order.
+  RunResult run_increments(std::vector<std::int32_t>& data, int count) {
+    RunArgs args;
+    args.inout(data.data(), {16}, DType::i32);
+    return runtime->run(
+        [&, count](Orchestrator& o, const OrchestrationArgs& a) {
+          for (int i = 0; i < count; ++i)
+            o.submit_aiv(increment, Args().inout(a.tensor(0)));
+        },
+        args);
+  }
+  void expect_healthy() {
+    std::vector<std::int32_t> data(16, 5);
+    const RunResult r = run_increments(data, 3);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(data[7], 8);
+  }
+  std::unique_ptr<Runtime> runtime;
+  KernelId increment = kNoKernel;
+};
+
+// ---------------------------------------------------------------- a kernel that never returns
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Runs `orchestration` on a runtime with a 1 s stall timeout whose "stuck" kernel does not return
+// until the test ends; expects `code`, then that the runtime refuses every later run and that
+// destroying it neither hangs nor crashes.
+void expect_stuck_kernel_handled(PlatformKind platform, ErrorCode code,
+                                 const std::function<void(Orchestrator&, KernelId, KernelId)>& body,
+                                 double tensor_wait_timeout_s = 60) {
+  stuck_kernels_released = false;
+  RuntimeConfig c;
+  c.platform = platform;
+  c.clusters = 2;
+  c.scheduler_threads = 1;
+  c.stall_timeout_s = 1.0;
+  c.tensor_wait_timeout_s = tensor_wait_timeout_s;
+  auto runtime = std::make_unique<Runtime>(c);
+  const KernelId stuck = runtime->kernels().add("stuck", CoreType::aiv, &stuck_kernel);
+  const KernelId thrower = runtime->kernels().add("thrower", CoreType::aiv, &throwing_kernel);
+
+  ::testing::internal::CaptureStderr();
+  const Clock::time_point start = Clock::now();
+  const RunResult r =
+      runtime->run([&](Orchestrator& o, const OrchestrationArgs&) { body(o, stuck, thrower); });
+  const double took = seconds_since(start);
+  const std::string reported = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.status.code, code) << r.status.to_string();
+  EXPECT_LT(took, 20.0);  // 1 s stall timeout, generous for sanitizer builds
+  if (code == ErrorCode::scheduler_timeout) {
+    for (const char* part : {"kernel 'stuck'", "task r", "block 0", "on core ",
+                             "past stall_timeout_s", "unusable until destroyed"}) {
+      EXPECT_TRUE(contains(r.status.message, part)) << part << " in " << r.status.message;
+    }
+  }
+  // Before the timeout the long-running kernel was reported on stderr (at stall_timeout_s / 2).
+  EXPECT_TRUE(contains(reported, "tmr: kernel 'stuck'")) << reported;
+  EXPECT_TRUE(contains(reported, "has been running on core")) << reported;
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const RunResult again = runtime->run([](Orchestrator&, const OrchestrationArgs&) {});
+    EXPECT_EQ(again.status.code, ErrorCode::runtime_unusable) << again.status.to_string();
+    EXPECT_TRUE(contains(again.status.message, "kernel 'stuck'")) << again.status.message;
+  }
+  const Clock::time_point destroy = Clock::now();
+  runtime.reset();
+  EXPECT_LT(seconds_since(destroy), 5.0);
+  stuck_kernels_released = true;  // the abandoned core thread leaves now
+}
+
+TEST_P(Faults, KernelThatNeverReturnsFailsTheRunByNameAndLeavesTheRuntimeUnusable) {
+  expect_stuck_kernel_handled(
+      GetParam(), ErrorCode::scheduler_timeout,
+      [](Orchestrator& o, KernelId stuck, KernelId) { o.submit_aiv(stuck, Args()); });
+  expect_healthy();  // other runtimes are not affected
+}
+
+// On the sim, virtual time cannot pass the modelled end of a kernel that has not returned, so the
+// stuck kernel is what the run reports there; on threads the first error wins.
+ErrorCode first_error_on(PlatformKind platform, ErrorCode threads_error) {
+  return platform == PlatformKind::sim ? ErrorCode::scheduler_timeout : threads_error;
+}
+
+TEST_P(Faults, KernelThatNeverReturnsWhileAnotherThrowsDoesNotHangTheRun) {
+  expect_stuck_kernel_handled(GetParam(), first_error_on(GetParam(), ErrorCode::kernel_exception),
+                              [](Orchestrator& o, KernelId stuck, KernelId thrower) {
+                                o.submit_aiv(stuck, Args());
+                                o.submit_aiv(thrower, Args());
+                              });
+}
+
+TEST_P(Faults, KernelThatNeverReturnsWhileTheOrchestratorWaitsForItsOutput) {
+  expect_stuck_kernel_handled(
+      GetParam(), first_error_on(GetParam(), ErrorCode::tensor_wait_timeout),
+      [](Orchestrator& o, KernelId stuck, KernelId) {
+        const TaskOutputs out = o.submit_aiv(stuck, Args().out(TensorSpec({4}, DType::f32)));
+        (void)o.get_tensor_data<float>(out[0], {0});
+      },
+      /*tensor_wait_timeout_s=*/0.6);
+}
+
+// A kernel that truly never returns (`for (;;) {}`), in a child process so its spinning thread
+// dies with it: the run fails by name within the stall timeout, and destruction returns.
+void spin_forever(const KernelArgs&) {
+  for (volatile bool forever = true; forever;) {
+  }
+}
+
+TEST_P(Faults, KernelSpinningForeverInAChildProcessEndsTheRunAndTheProcessExits) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const PlatformKind platform = GetParam();
+  EXPECT_EXIT(
+      {
+        RuntimeConfig c;
+        c.platform = platform;
+        c.clusters = 1;
+        c.scheduler_threads = 1;
+        c.stall_timeout_s = 0.5;
+        auto runtime = std::make_unique<Runtime>(c);
+        const KernelId spin = runtime->kernels().add("spin", CoreType::aic, &spin_forever);
+        const RunResult r = runtime->run(
+            [&](Orchestrator& o, const OrchestrationArgs&) { o.submit_aic(spin, Args()); });
+        const bool named = r.status.code == ErrorCode::scheduler_timeout &&
+                           contains(r.status.message, "kernel 'spin'");
+        const bool refused =
+            runtime->run([](Orchestrator&, const OrchestrationArgs&) {}).status.code ==
+            ErrorCode::runtime_unusable;
+        runtime.reset();
+        std::fprintf(stderr, "named=%d refused=%d\n", named, refused);
+        std::_Exit(named && refused ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "named=1 refused=1");
+}
+
+// ---------------------------------------------------------------- run() re-entered, concurrent
+
+TEST_P(Faults, RunCalledFromInsideItsOwnRunIsRefusedAndFailsTheOuterRun) {
+  for (int attempt = 0; attempt < testing::scaled(10); ++attempt) {
+    RunResult inner;
+    const RunResult outer = runtime->run([&](Orchestrator& o, const OrchestrationArgs&) {
+      inner = runtime->run([](Orchestrator&, const OrchestrationArgs&) {});
+      o.submit_aiv(increment, Args());  // a no-op after the latched error
+    });
+    EXPECT_EQ(inner.status.code, ErrorCode::runtime_busy) << inner.status.to_string();
+    EXPECT_TRUE(contains(inner.status.message, "inside a run of the same runtime"));
+    EXPECT_EQ(outer.status.code, ErrorCode::runtime_busy) << outer.status.to_string();
+  }
+  expect_healthy();
+}
+
+TEST_P(Faults, RunsFromSeveralThreadsTakeTurnsAndAllAreCorrect) {
+  constexpr int kThreads = 4;
+  const int runs = testing::scaled(20, 2);
+  std::vector<std::vector<std::int32_t>> data(kThreads, std::vector<std::int32_t>(16, 0));
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < runs; ++r) {
+        const RunResult result = run_increments(data[t], 16);
+        if (!result.ok() && failures[t].empty()) failures[t] = result.status.to_string();
+      }
+    });
+  }
+  for (std::thread& thread : threads)
+    thread.join();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(failures[t], "") << "thread " << t;
+    for (const std::int32_t value : data[t])
+      EXPECT_EQ(value, 16 * runs) << "thread " << t;
+  }
+}
+
+// ---------------------------------------------------------------- rings too large
+
+void expect_ring_config_refused(const RuntimeConfig& config, const std::string& names) {
+  try {
+    Runtime runtime(config);
+    FAIL() << "expected Error(invalid_config)";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_config) << e.what();
+    EXPECT_TRUE(contains(e.what(), names)) << e.what();
+    EXPECT_TRUE(contains(e.what(), "memory")) << e.what();
+  }
+}
+
+TEST_P(Faults, RingsLargerThanTheMachineAreRefusedWithANamedError) {
+  RuntimeConfig c = config();
+  c.ring.heap_bytes = std::uint64_t{1} << 44;  // 16 TiB per ring
+  expect_ring_config_refused(c, "TMR_RING_HEAP");
+  c = config();
+  c.ring.task_window = std::uint32_t{1} << 30;
+  expect_ring_config_refused(c, "TMR_RING_TASK_WINDOW");
+  c = config();
+  c.ring.dep_pool = std::uint32_t{1} << 31;
+  c.ring.heap_bytes = std::uint64_t{1} << 40;
+  expect_ring_config_refused(c, "TMR_RING_DEP_POOL");
+  expect_healthy();  // the other runtime is untouched
+}
+
+TEST_P(Faults, RingEnvironmentLargerThanTheMachineIsRefused) {
+  ::setenv("TMR_RING_HEAP", "16384G", 1);
+  RuntimeConfig c = config();
+  try {
+    c.apply_env();
+  } catch (...) {
+    ::unsetenv("TMR_RING_HEAP");
+    throw;
+  }
+  ::unsetenv("TMR_RING_HEAP");
+  expect_ring_config_refused(c, "TMR_RING_HEAP");
+}
+
+// ---------------------------------------------------------------- Orchestrator kept past its run
+
+TEST_P(Faults, OrchestratorKeptPastItsRunThrowsAScopeError) {
+  Orchestrator* kept = nullptr;
+  ASSERT_TRUE(runtime->run([&](Orchestrator& o, const OrchestrationArgs&) { kept = &o; }).ok());
+  const auto expect_scope_error = [](auto call) {
+    try {
+      call();
+      ADD_FAILURE() << "expected Error(scope_error)";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::scope_error);
+      EXPECT_TRUE(contains(e.what(), "run that has ended")) << e.what();
+    }
+  };
+  expect_scope_error([&] { kept->submit_aiv(increment, Args()); });
+  expect_scope_error([&] { kept->scope_begin(); });
+  expect_scope_error([&] { (void)kept->status(); });
+  expect_scope_error([&] { (void)kept->kernel("increment"); });
+  std::vector<std::int32_t> data(4, 0);
+  expect_scope_error([&] {
+    (void)kept->get_tensor_data<std::int32_t>(Tensor::wrap(data.data(), {4}, DType::i32), {0});
+  });
+  // A copy kept past the run behaves the same.
+  Orchestrator copy = *kept;
+  expect_scope_error([&] { copy.scope_end(); });
+  expect_healthy();
+}
+
+// ---------------------------------------------------------------- element access dtype
+
+TEST_P(Faults, ElementAccessWithAnotherElementTypeIsRefused) {
+  std::vector<float> host(4, 1.0f);
+  RunArgs args;
+  args.inout(host.data(), {4}, DType::f32);
+  std::int32_t seen = -7;
+  RunResult r = runtime->run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        seen = o.get_tensor_data<std::int32_t>(a.tensor(0), {0});
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+  EXPECT_TRUE(contains(r.status.message, "get_tensor_data<float>")) << r.status.message;
+  EXPECT_EQ(seen, 0);
+
+  r = runtime->run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.set_tensor_data<std::int32_t>(a.tensor(0), {0}, 2);
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+  EXPECT_TRUE(contains(r.status.message, "set_tensor_data<float>")) << r.status.message;
+  EXPECT_EQ(host[0], 1.0f);  // nothing copied back
+
+  // Same size, not an element type: refused too (as Tensor::data_as refuses it).
+  std::vector<std::int32_t> ints(4, 3);
+  r = runtime->run([&](Orchestrator& o, const OrchestrationArgs&) {
+    (void)o.get_tensor_data<std::uint32_t>(Tensor::wrap(ints.data(), {4}, DType::i32), {1});
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+
+  // The right type works, for reads and writes.
+  float read = 0;
+  r = runtime->run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.set_tensor_data(a.tensor(0), {2}, 4.5f);
+        read = o.get_tensor_data<float>(a.tensor(0), {2});
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(read, 4.5f);
+  EXPECT_EQ(host[2], 4.5f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, Faults,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         platform_name);
+
+}  // namespace
+}  // namespace tmr
