@@ -83,6 +83,17 @@ int DispatchPolicy::find_unit(const PlacementView& view, TaskShape shape, std::u
   return -1;
 }
 
+bool DispatchPolicy::may_have_mix_room(const PlacementView& view) {
+  for (const int c : view.owned_clusters) {
+    const ClusterCores& cl = view.clusters[static_cast<std::size_t>(c)];
+    const int usable_cores = mix_core_ok(view, cl, cl.aic, SlotTarget::pending) +
+                             mix_core_ok(view, cl, cl.aiv[0], SlotTarget::pending) +
+                             mix_core_ok(view, cl, cl.aiv[1], SlotTarget::pending);
+    if (usable_cores >= 2) return true;
+  }
+  return false;
+}
+
 int DispatchPolicy::count_idle_units(const PlacementView& view, TaskShape shape,
                                      std::uint8_t active_mask) {
   auto idle = [&](int core) { return view.cores[static_cast<std::size_t>(core)].idle(); };

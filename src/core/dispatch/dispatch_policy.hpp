@@ -60,6 +60,10 @@ class DispatchPolicy {
   // of a MIX task that still has a part pending (the deadlock rule, docs/design.md).
   static int find_unit(const PlacementView& view, TaskShape shape, std::uint8_t active_mask,
                        SlotTarget target);
+  // False when no cluster of the view has two cores a staged MIX part could use (every MIX task
+  // has at least two parts): the staged MIX pass then pops nothing (a pop and push-back per step
+  // is scheduler time for nothing, e.g. while the cores have not ACKed yet).
+  static bool may_have_mix_room(const PlacementView& view);
   // How many blocks of such a task could start on idle units of the view right now. A MIX task
   // needs only the cores its active_mask names.
   static int count_idle_units(const PlacementView& view, TaskShape shape, std::uint8_t active_mask);

@@ -237,6 +237,10 @@ bool Scheduler::dispatch_ready(int thread) {
 bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
   bool progress = false;
   const bool idle_pass = pass.target == SlotTarget::idle;
+  if (!idle_pass && pass.shape == TaskShape::mix &&
+      !DispatchPolicy::may_have_mix_room(view(thread))) {
+    return false;
+  }
   for (;;) {
     TaskSlot* task = nullptr;
     if (!pop_ready(thread, pass.shape, &task)) return progress;
