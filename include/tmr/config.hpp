@@ -26,7 +26,9 @@ struct RingConfig {
 struct DualSlotPolicy {
   bool aic = true;
   bool aiv = false;
-  bool mix = false;  // not implemented yet: validate() rejects true (TMR_DUAL_SLOT=mix too)
+  // MIX blocks: idle cores of the cluster take their part in the running slot, busy ones in the
+  // pending slot, under a deadlock-freedom rule (docs/design.md, "MIX pre-staging").
+  bool mix = false;
 };
 
 // Where cores run: OS threads executing real kernels, or a virtual-time model of a whole chip.
@@ -55,7 +57,8 @@ struct RuntimeConfig {
   SimConfig sim;
 
   // Applies TMR_CLUSTERS, TMR_SCHED_THREADS, TMR_RING_TASK_WINDOW, TMR_RING_HEAP,
-  // TMR_RING_DEP_POOL, TMR_DUAL_SLOT (e.g. "aic,aiv" or "none"; "mix" is rejected: not implemented yet), TMR_RECORD_EVENTS,
+  // TMR_RING_DEP_POOL, TMR_DUAL_SLOT ("none" or a list of aic, aiv, mix, e.g. "aic,aiv,mix"),
+  // TMR_RECORD_EVENTS,
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
   // TMR_SIM_TIMING_ONLY (0 or 1).
   // Throws Error(invalid_config) naming the variable and the accepted values.

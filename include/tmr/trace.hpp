@@ -33,6 +33,8 @@ struct SubtaskEvent {
   std::uint64_t start_ns = 0;
   std::uint64_t end_ns = 0;
   std::uint64_t retire_ns = 0;  // when the scheduler saw it finish
+  // Pre-staged into the core's pending slot: dispatch_ns..start_ns is the time it waited there.
+  bool staged = false;
 };
 
 struct Trace {

@@ -137,15 +137,8 @@ std::uint64_t parse_bytes(const char* name, std::string_view text) {
 }
 
 DualSlotPolicy parse_dual_slot(const char* name, std::string_view text) {
-  const std::string accepted = "\"none\" or a comma-separated list of aic, aiv";
+  const std::string accepted = "\"none\" or a comma-separated list of aic, aiv, mix";
   DualSlotPolicy policy{false, false, false};
-  if (text.find("mix") != std::string_view::npos) {
-    // Accepting it and staging nothing would be an option accepted and ignored.
-    throw Error(ErrorCode::invalid_config,
-                std::string(name) + "='" + std::string(text) +
-                    "' asks for MIX pre-staging, which is not implemented yet (MIX tasks only "
-                    "start on idle cores); use a list of aic and aiv, or \"none\"");
-  }
   if (trim(text) == "none") return policy;
   std::string_view rest = text;
   while (true) {
@@ -155,6 +148,8 @@ DualSlotPolicy parse_dual_slot(const char* name, std::string_view text) {
       policy.aic = true;
     } else if (item == "aiv") {
       policy.aiv = true;
+    } else if (item == "mix") {
+      policy.mix = true;
     } else {
       bad_env(name, text, accepted);
     }
@@ -227,11 +222,6 @@ void RuntimeConfig::validate() const {
   check_power_of_two("ring.task_window", "TMR_RING_TASK_WINDOW", ring.task_window, 4);
   check_heap_bytes(ring.heap_bytes);
   check_power_of_two("ring.dep_pool", "TMR_RING_DEP_POOL", ring.dep_pool, 16);
-  if (dual_slot.mix) {
-    bad_config(
-        "RuntimeConfig::dual_slot.mix = true asks for MIX pre-staging, which is not implemented "
-        "yet (MIX tasks only start on idle cores); set dual_slot.mix = false");
-  }
   check_timeout("tensor_wait_timeout_s", tensor_wait_timeout_s);
   check_timeout("stall_timeout_s", stall_timeout_s);
   if (sim.chip != "a2a3") {

@@ -119,7 +119,22 @@ void write_chrome_trace(std::ostream& out, const Trace& trace, const KernelRegis
            {"dispatch_us", us(s.dispatch_ns)},
            {"retire_us", us(s.retire_ns)},
            {"head_ns", static_cast<double>(s.start_ns) - static_cast<double>(s.dispatch_ns)},
+           {"staged", s.staged},
            {"tail_ns", static_cast<double>(s.retire_ns) - static_cast<double>(s.end_ns)}}}});
+    if (s.staged) {
+      // Pre-staged into the core's pending slot: a mark on the core's lane where it was staged
+      // (its wait there is dispatch_us .. ts of the slice).
+      events.push_back({{"ph", "i"},
+                        {"s", "t"},
+                        {"name", "staged " + label},
+                        {"cat", "staged"},
+                        {"pid", pid},
+                        {"tid", tid},
+                        {"ts", us(s.dispatch_ns)},
+                        {"args",
+                         {{"waited_ns", static_cast<double>(s.start_ns) -
+                                            static_cast<double>(s.dispatch_ns)}}}});
+    }
     const int sched = scheduler_tid(s.scheduler_thread);
     const std::string where = " -> " + short_lane_name(s.cluster, tid);
     events.push_back({{"ph", "i"},

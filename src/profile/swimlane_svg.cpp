@@ -241,6 +241,14 @@ class SvgWriter {
           const double x0 = static_cast<double>(s->start_ns) * px_per_ns_;
           const double x1 = static_cast<double>(std::max(s->end_ns, s->start_ns)) * px_per_ns_;
           const KernelId kernel = kernel_of(*s);
+          if (s->staged && s->start_ns > s->dispatch_ns) {
+            // Time spent pre-staged in the pending slot: a thin bar under the lane.
+            const double xs = static_cast<double>(s->dispatch_ns) * px_per_ns_;
+            out_ << "<rect x=\"" << num(kLeft + xs) << "\" y=\"" << y + h - 2 << "\" width=\""
+                 << num(std::max(1.0, x0 - xs)) << "\" height=\"2\" fill=\"#888\"><title>staged "
+                 << num(static_cast<double>(s->start_ns - s->dispatch_ns) / 1e3)
+                 << " us</title></rect>\n";
+          }
           if (x1 - x0 >= 1.0) {
             out_ << "<rect x=\"" << num(kLeft + x0) << "\" y=\"" << y << "\" width=\""
                  << num(x1 - x0) << "\" height=\"" << h << "\" fill=\"" << kernel_colour(kernel)

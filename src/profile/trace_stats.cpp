@@ -71,6 +71,12 @@ TraceStats compute_trace_stats(const Trace& trace, const KernelRegistry& kernels
     k.head_sum += diff_ns(s.start_ns, s.dispatch_ns);
     k.tail_sum += diff_ns(s.retire_ns, s.end_ns);
     busy[s.core_type == CoreType::aic ? 0 : 1] += exec;
+    int kernels_used = 0;
+    for (const KernelId used : task.kernels)
+      kernels_used += used != kNoKernel;
+    const int shape = kernels_used >= 2 ? 2 : (task.kernels[0] != kNoKernel ? 0 : 1);
+    ++stats.shape_subtasks[shape];
+    stats.staged_subtasks[shape] += s.staged;
     longest_subtask[s.task_sequence] = std::max(longest_subtask[s.task_sequence], exec);
   }
   for (const auto& [kernel, k] : samples) {
@@ -155,6 +161,14 @@ void print_trace_stats(std::ostream& out, const TraceStats& stats) {
   for (const CoreTypeStats& c : stats.core_types) {
     out << format_line(" %s %.1f%% of %d cores;", c.core_type == CoreType::aic ? "AIC" : "AIV",
                        100.0 * c.utilisation, c.cores);
+  }
+  out << "\n";
+  out << "  started from a pending slot:";
+  const char* const shape_names[3] = {"AIC", "AIV", "MIX"};
+  for (int shape = 0; shape < 3; ++shape) {
+    out << format_line(" %s %llu of %llu;", shape_names[shape],
+                       static_cast<unsigned long long>(stats.staged_subtasks[shape]),
+                       static_cast<unsigned long long>(stats.shape_subtasks[shape]));
   }
   out << "\n";
   const double makespan = static_cast<double>(stats.makespan_ns);

@@ -209,25 +209,31 @@ TEST_F(ConfigEnv, DualSlotValues) {
   for (const char* bad : {"cube", "aic,", "aic,,aiv", "AIC", "none,aic", ","}) {
     set("TMR_DUAL_SLOT", bad);
     EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
-                             "expected \"none\" or a comma-separated list of aic, aiv"))
+                             "expected \"none\" or a comma-separated list of aic, aiv, mix"))
         << bad;
   }
 }
 
-TEST_F(ConfigEnv, MixPreStagingIsRejectedUntilItExists) {
-  for (const char* value : {"mix", "aic,mix", "aic, aiv, mix", "mix,cube"}) {
-    set("TMR_DUAL_SLOT", value);
+TEST_F(ConfigEnv, MixPreStagingIsAccepted) {
+  struct Case {
+    const char* value;
+    bool aic, aiv, mix;
+  };
+  for (const Case& c :
+       {Case{"mix", false, false, true}, Case{"aic,mix", true, false, true},
+        Case{"aic, aiv, mix", true, true, true}, Case{"aiv,mix", false, true, true}}) {
+    set("TMR_DUAL_SLOT", c.value);
     RuntimeConfig config;
-    EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
-                             "MIX pre-staging, which is not implemented yet"))
-        << value;
-    EXPECT_FALSE(config.dual_slot.mix);
+    config.apply_env();
+    EXPECT_EQ(config.dual_slot.aic, c.aic) << c.value;
+    EXPECT_EQ(config.dual_slot.aiv, c.aiv) << c.value;
+    EXPECT_EQ(config.dual_slot.mix, c.mix) << c.value;
+    config.validate();
   }
+  set("TMR_DUAL_SLOT", "mix,cube");
   RuntimeConfig config;
-  config.dual_slot.mix = true;
-  EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
-                           "dual_slot.mix = true asks for MIX pre-staging, which is not "
-                           "implemented yet"));
+  EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
+                           "expected \"none\" or a comma-separated list of aic, aiv, mix"));
 }
 
 TEST_F(ConfigEnv, GarbageNamesTheVariable) {

@@ -38,7 +38,11 @@ struct TraceStats {
   std::uint64_t tasks = 0;
   std::uint64_t inline_tasks = 0;  // hidden alloc tasks
   std::uint64_t subtasks = 0;
-  std::uint64_t edges = 0;        // producer -> consumer dependencies
+  std::uint64_t edges = 0;  // producer -> consumer dependencies
+  // Subtasks by the shape of their task (AIC, AIV, MIX), and how many of them started from a
+  // pending slot (pre-staged behind the core's previous subtask, TMR_DUAL_SLOT).
+  std::uint64_t shape_subtasks[3] = {0, 0, 0};
+  std::uint64_t staged_subtasks[3] = {0, 0, 0};
   std::uint64_t makespan_ns = 0;  // run start to the last subtask end / task completion
   // Longest producer chain, each task weighted by its longest subtask (its blocks could run in
   // parallel): no schedule on any number of cores can finish faster.

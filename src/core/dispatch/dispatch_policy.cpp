@@ -8,13 +8,18 @@ DispatchPolicy::DispatchPolicy(const DualSlotPolicy& dual_slot) {
     const TaskShape first = parity == 0 ? TaskShape::aic : TaskShape::aiv;
     const TaskShape second = parity == 0 ? TaskShape::aiv : TaskShape::aic;
     int n = 0;
+    // sync_start tasks are placed by the idle passes (cohorts) before anything is staged; MIX
+    // comes first, staged right after its idle pass so single-core tasks cannot take the idle
+    // cores a partly busy cluster offers it; then AIC/AIV, idle before pending.
     orders_[parity][n++] = {TaskShape::mix, SlotTarget::idle};
+    if (dual_slot.mix) orders_[parity][n++] = {TaskShape::mix, SlotTarget::pending};
     orders_[parity][n++] = {first, SlotTarget::idle};
     orders_[parity][n++] = {second, SlotTarget::idle};
     if (dual_slot.aic) orders_[parity][n++] = {TaskShape::aic, SlotTarget::pending};
     if (dual_slot.aiv) orders_[parity][n++] = {TaskShape::aiv, SlotTarget::pending};
     order_length_ = n;
   }
+  stage_mix_ = dual_slot.mix;
 }
 
 std::span<const PlacementPass> DispatchPolicy::staging_order(int thread) const {
@@ -22,15 +27,34 @@ std::span<const PlacementPass> DispatchPolicy::staging_order(int thread) const {
 }
 
 bool DispatchPolicy::may_prestage(const TaskSlot& task) const {
-  // MIX parts are never staged (issue 12 adds it with a deadlock-freedom rule); the pass list
-  // holds no pending pass for MIX, and this keeps a MIX task out of one if that ever changes.
-  return !task.sync_start && task.shape != TaskShape::mix;
+  return !task.sync_start && (task.shape != TaskShape::mix || stage_mix_);
 }
 
 namespace {
 
 bool usable(const CoreSlot& core, SlotTarget target) {
   return target == SlotTarget::idle ? core.idle() : core.stageable();
+}
+
+// True when the (task, block) running on `core` has a part still waiting in a pending slot of
+// its cluster, i.e. the MIX task has not fully started. Staging a MIX part behind it could close
+// a cycle (docs/design.md, "MIX pre-staging"), so the deadlock rule forbids it.
+bool runs_unstarted_mix(const PlacementView& view, const ClusterCores& cl, int core) {
+  const Subtask& running = view.cores[static_cast<std::size_t>(core)].running;
+  if (running.task == nullptr || running.task->shape != TaskShape::mix) return false;
+  for (const int other : {cl.aic, cl.aiv[0], cl.aiv[1]}) {
+    const Subtask& pending = view.cores[static_cast<std::size_t>(other)].pending;
+    if (pending.task == running.task && pending.block == running.block) return true;
+  }
+  return false;
+}
+
+// Whether one core of a MIX block may take its part: idle (running slot), or, when staging,
+// stageable behind something that is sure to end by itself.
+bool mix_core_ok(const PlacementView& view, const ClusterCores& cl, int core, SlotTarget target) {
+  const CoreSlot& slot = view.cores[static_cast<std::size_t>(core)];
+  if (slot.idle()) return true;
+  return target == SlotTarget::pending && slot.stageable() && !runs_unstarted_mix(view, cl, core);
 }
 
 }  // namespace
@@ -50,13 +74,24 @@ int DispatchPolicy::find_unit(const PlacementView& view, TaskShape shape, std::u
         }
         break;
       case TaskShape::mix:
-        if ((active_mask & 1) && !ok(cl.aic)) break;
-        if ((active_mask & 2) && !ok(cl.aiv[0])) break;
-        if ((active_mask & 4) && !ok(cl.aiv[1])) break;
+        if ((active_mask & 1) && !mix_core_ok(view, cl, cl.aic, target)) break;
+        if ((active_mask & 2) && !mix_core_ok(view, cl, cl.aiv[0], target)) break;
+        if ((active_mask & 4) && !mix_core_ok(view, cl, cl.aiv[1], target)) break;
         return c;
     }
   }
   return -1;
+}
+
+bool DispatchPolicy::may_have_mix_room(const PlacementView& view) {
+  for (const int c : view.owned_clusters) {
+    const ClusterCores& cl = view.clusters[static_cast<std::size_t>(c)];
+    const int usable_cores = mix_core_ok(view, cl, cl.aic, SlotTarget::pending) +
+                             mix_core_ok(view, cl, cl.aiv[0], SlotTarget::pending) +
+                             mix_core_ok(view, cl, cl.aiv[1], SlotTarget::pending);
+    if (usable_cores >= 2) return true;
+  }
+  return false;
 }
 
 int DispatchPolicy::count_idle_units(const PlacementView& view, TaskShape shape,

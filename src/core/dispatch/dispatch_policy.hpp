@@ -39,7 +39,6 @@ struct PlacementView {
 
 class DispatchPolicy {
  public:
-  // `dual_slot.mix` must be false (RuntimeConfig::validate rejects it: not implemented yet).
   explicit DispatchPolicy(const DualSlotPolicy& dual_slot);
 
   // The passes one scheduler step makes, in order. Idle cores before pending slots, so a
@@ -50,20 +49,29 @@ class DispatchPolicy {
   std::span<const PlacementPass> staging_order(int thread) const;
 
   // Whether `task` may be pre-staged into a pending slot. Start-together tasks never are: their
-  // blocks must start at the same moment, which a busy core cannot promise.
+  // blocks must start at the same moment, which a busy core cannot promise. MIX tasks only when
+  // `dual_slot.mix` (their idle cores take the running slot, busy ones the pending slot).
   bool may_prestage(const TaskSlot& task) const;
+  bool stages_mix() const { return stage_mix_; }
 
   // A unit of the view with room for one block of a task of `shape` / `active_mask` in `target`
-  // slots: a cluster index (AIC, MIX) or an AIV core index; -1 when there is none.
+  // slots: a cluster index (AIC, MIX) or an AIV core index; -1 when there is none. A MIX block
+  // in a pending pass takes each core it uses that is idle, or stageable and not running a part
+  // of a MIX task that still has a part pending (the deadlock rule, docs/design.md).
   static int find_unit(const PlacementView& view, TaskShape shape, std::uint8_t active_mask,
                        SlotTarget target);
+  // False when no cluster of the view has two cores a staged MIX part could use (every MIX task
+  // has at least two parts): the staged MIX pass then pops nothing (a pop and push-back per step
+  // is scheduler time for nothing, e.g. while the cores have not ACKed yet).
+  static bool may_have_mix_room(const PlacementView& view);
   // How many blocks of such a task could start on idle units of the view right now. A MIX task
   // needs only the cores its active_mask names.
   static int count_idle_units(const PlacementView& view, TaskShape shape, std::uint8_t active_mask);
 
  private:
-  PlacementPass orders_[2][kShapeCount + 2];
+  PlacementPass orders_[2][2 * kShapeCount];  // at most an idle and a pending pass per shape
   int order_length_ = 0;
+  bool stage_mix_ = false;
 };
 
 }  // namespace tmr::detail

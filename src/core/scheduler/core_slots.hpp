@@ -17,6 +17,7 @@ struct Subtask {
   std::uint32_t block = 0;
   std::uint8_t slot = 0;
   std::uint64_t dispatch_ns = 0;
+  bool staged = false;  // dispatched into a pending slot (behind the core's running subtask)
 };
 
 struct CoreSlot {

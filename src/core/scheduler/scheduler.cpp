@@ -112,6 +112,7 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
     e.start_ns = p.start_ns;
     e.end_ns = p.end_ns;
     e.retire_ns = clock_.now_ns();
+    e.staged = subtask.staged;
     me.subtask_events.push_back(e);
   }
   if (task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -217,8 +218,17 @@ PlacementView Scheduler::view(int thread) const {
 
 bool Scheduler::dispatch_ready(int thread) {
   bool progress = false;
-  for (const PlacementPass& pass : policy_.staging_order(thread))
+  threads_[thread].mix_waiting = false;
+  for (const PlacementPass& pass : policy_.staging_order(thread)) {
+    // A MIX task left waiting keeps single-core work out of pending slots: otherwise a stream
+    // of AIV tasks refills every pending slot and the MIX task never finds its cores stageable
+    // together (it would start only after the stream).
+    if (pass.target == SlotTarget::pending && pass.shape != TaskShape::mix &&
+        threads_[thread].mix_waiting) {
+      continue;
+    }
     progress |= run_pass(thread, pass);
+  }
   return progress;
 }
 
@@ -227,6 +237,10 @@ bool Scheduler::dispatch_ready(int thread) {
 bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
   bool progress = false;
   const bool idle_pass = pass.target == SlotTarget::idle;
+  if (!idle_pass && pass.shape == TaskShape::mix &&
+      !DispatchPolicy::may_have_mix_room(view(thread))) {
+    return false;
+  }
   for (;;) {
     TaskSlot* task = nullptr;
     if (!pop_ready(thread, pass.shape, &task)) return progress;
@@ -237,6 +251,8 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       }
       if (others_have_room(thread, task->shape)) {
         // An idle core elsewhere beats a pending slot here: leave the task to that thread.
+        // (For MIX this is what keeps a block from being stranded behind a busy cluster while
+        // another can run it now: it is staged only when no other thread reports room.)
         push_back_global(task);
         waker_.notify_schedulers();
         return progress;
@@ -259,6 +275,7 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       // No room here: in an idle pass, wake the others if one of them has room. The shape is read
       // first: once the task is back in the queue another thread may run it and reuse its slot.
       const TaskShape waiting = task->shape;
+      if (waiting == TaskShape::mix && policy_.stages_mix()) threads_[thread].mix_waiting = true;
       push_back_global(task);
       if (idle_pass && others_have_room(thread, waiting)) waker_.notify_schedulers();
       return progress;
@@ -306,13 +323,18 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
       return;
     }
     case TaskShape::mix: {
+      // Staged MIX block: idle cores take their part in the running slot, busy ones in the
+      // pending slot; each part starts as its core frees.
       const ClusterCores& cl = clusters_[unit];
+      auto on = [&](int core) {
+        return target == SlotTarget::pending && cores_[core].idle() ? SlotTarget::idle : target;
+      };
       if (task->active_mask & 1)
-        dispatch_subtask(thread, cl.aic, task, kSlotAic, block, 0, target, release);
+        dispatch_subtask(thread, cl.aic, task, kSlotAic, block, 0, on(cl.aic), release);
       if (task->active_mask & 2)
-        dispatch_subtask(thread, cl.aiv[0], task, kSlotAiv0, block, 0, target, release);
+        dispatch_subtask(thread, cl.aiv[0], task, kSlotAiv0, block, 0, on(cl.aiv[0]), release);
       if (task->active_mask & 4)
-        dispatch_subtask(thread, cl.aiv[1], task, kSlotAiv1, block, 1, target, release);
+        dispatch_subtask(thread, cl.aiv[1], task, kSlotAiv1, block, 1, on(cl.aiv[1]), release);
       return;
     }
   }
@@ -333,8 +355,14 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   p.block_count = task->block_count;
   p.sub_block = sub_block;
   p.cluster = c.mailbox->cluster;
-  const Subtask s{task, c.token, block, slot, clock_.recording() ? clock_.now_ns() : 0};
+  const Subtask s{task,
+                  c.token,
+                  block,
+                  slot,
+                  clock_.recording() ? clock_.now_ns() : 0,
+                  target == SlotTarget::pending};
   if (target == SlotTarget::pending) {
+    ++threads_[thread].counters.staged[static_cast<int>(task->shape)];
     c.pending = s;
   } else {
     c.running = s;

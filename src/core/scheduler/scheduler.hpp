@@ -47,10 +47,11 @@ class Scheduler {
     std::uint64_t polls = 0;        // status words read
     std::uint64_t completions = 0;  // subtasks seen finished
     std::uint64_t tasks_completed = 0;
-    std::uint64_t dispatches = 0;  // dispatch words written (pending slots included)
-    std::uint64_t pops = 0;        // ready tasks taken from a queue
-    std::uint64_t pushes = 0;      // ready tasks put on a queue
-    std::uint64_t edges = 0;       // consumers released at completion
+    std::uint64_t dispatches = 0;            // dispatch words written (pending slots included)
+    std::uint64_t pops = 0;                  // ready tasks taken from a queue
+    std::uint64_t pushes = 0;                // ready tasks put on a queue
+    std::uint64_t edges = 0;                 // consumers released at completion
+    std::uint64_t staged[kShapeCount] = {};  // subtasks dispatched into a pending slot, by shape
   };
   const StepCounters& counters(int thread) const { return threads_[thread].counters; }
   // Trace records gathered by each thread (when recording).
@@ -79,6 +80,7 @@ class Scheduler {
     std::vector<int> cores;     // global core indices, AIC first
     LocalReady local[kShapeCount];
     int busy_cores = 0;
+    bool mix_waiting = false;  // this step left a MIX task unplaced (see dispatch_ready)
     // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it.
     std::atomic<int> free_cores[2] = {0, 0};
     std::uint64_t busy_cycles = 0;

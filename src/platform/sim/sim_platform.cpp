@@ -37,6 +37,7 @@ void SimPlatform::begin_run() {
   for (std::size_t core = 0; core < cores_.size(); ++core) {
     CoreActor& c = cores_[core];
     c.busy = false;
+    c.finish_deferred = false;
     c.older_token = c.newer_token =
         engine_.mailbox(static_cast<int>(core)).dispatch.load(std::memory_order_acquire);
     c.newer_visible_ns = 0;
@@ -200,14 +201,47 @@ void SimPlatform::start_subtask(int core, std::uint32_t token) {
     workers_->start(core, c.job);
   }
   queue_.push(event_time_ + duration, sim::EventKind::core_finish, core);
+  release_deferred_partners(core);
   // The ACK becomes visible to the owning scheduler thread (it may now stage a pending dispatch).
   wake_scheduler(m.scheduler_thread,
                  event_time_ + static_cast<std::uint64_t>(config_.costs.fin_visible_ns));
 }
 
+bool SimPlatform::partner_unstarted(int core) const {
+  const CoreActor& c = cores_[static_cast<std::size_t>(core)];
+  const std::uint32_t cluster = engine_.mailbox(core).cluster;
+  for (int other = 0; other < static_cast<int>(cores_.size()); ++other) {
+    const Mailbox& m = engine_.mailbox(other);
+    if (other == core || m.cluster != cluster) continue;
+    const CoreActor& o = cores_[static_cast<std::size_t>(other)];
+    const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
+    if (token == o.last_token || token >= kReservedTokens) continue;  // nothing waiting there
+    const DispatchPayload& p = m.payload[token & 1];
+    if (p.task == c.job.task && p.block_index == c.job.block_index) return true;
+  }
+  return false;
+}
+
+void SimPlatform::release_deferred_partners(int core) {
+  const CoreActor& c = cores_[static_cast<std::size_t>(core)];
+  const std::uint32_t cluster = engine_.mailbox(core).cluster;
+  for (int other = 0; other < static_cast<int>(cores_.size()); ++other) {
+    CoreActor& o = cores_[static_cast<std::size_t>(other)];
+    if (!o.finish_deferred || engine_.mailbox(other).cluster != cluster) continue;
+    if (!(o.job.task == c.job.task) || o.job.block_index != c.job.block_index) continue;
+    if (partner_unstarted(other)) continue;
+    o.finish_deferred = false;
+    queue_.push(event_time_, sim::EventKind::core_finish, other);
+  }
+}
+
 void SimPlatform::core_finish(int core) {
   CoreActor& c = cores_[static_cast<std::size_t>(core)];
   Mailbox& m = engine_.mailbox(core);
+  if (partner_unstarted(core)) {
+    c.finish_deferred = true;  // release_deferred_partners finishes it
+    return;
+  }
   if (workers_) {
     // The model says the kernel has ended; wait until the host has really run it, but not past
     // stall_timeout_s: the engine's watch then names the kernel and fails the run, and the run

@@ -55,6 +55,10 @@ class SimPlatform final : public Platform {
     std::uint32_t running_token = 0;
     bool busy = false;
     std::uint64_t start_ns = 0;  // engine-relative, written to the payload at FIN
+    // The modelled end came while a pipe partner of the same MIX block had not started (it was
+    // staged behind another subtask): the part cannot end before its partners start, so its
+    // finish waits for the last of them (and the host kernel, blocked on the pipe, gets there).
+    bool finish_deferred = false;
     DispatchPayload job;
   };
 
@@ -64,6 +68,11 @@ class SimPlatform final : public Platform {
   void core_pickup(int core);
   void core_finish(int core);
   void start_subtask(int core, std::uint32_t token);
+  // True when another core of `core`'s cluster holds a dispatch for the same (task, block) as
+  // `core` runs that it has not started yet (a staged MIX part).
+  bool partner_unstarted(int core) const;
+  // After `core` started a subtask: finishes the deferred partners it was the last to wait for.
+  void release_deferred_partners(int core);
   // The dispatch word core `core` sees now.
   std::uint32_t visible_dispatch(int core) const;
   // Core `core`'s dispatch word changed to `token`, visible from `at`.

@@ -1,0 +1,288 @@
+// Dual-slot (running + pending) scheduling per TMR_DUAL_SLOT policy, checked from recorded events
+// on BOTH platforms (issue 12): each accepted shape (aic, aiv, mix) is pre-staged only when the
+// policy names it; MIX blocks staged on partly busy clusters never deadlock, even in the cycle-
+// prone case of docs/design.md; a MIX task behind a long stream of AIV tasks is not starved; a
+// MIX block is not staged behind a busy cluster while another cluster is idle.
+//
+// MIX parts meet at a barrier with a short deadline, as kernels exchanging data through a cluster
+// pipe would (a pop blocks until the partner's push): a part whose partner never starts is
+// reported as a failure, not a hang.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tmr/tmr.hpp"
+
+namespace tmr {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kMaxTags = 1024;
+std::array<std::atomic<int>, kMaxTags> arrived{};
+std::atomic<int> barrier_failures{0};
+
+void reset_barriers() {
+  for (std::atomic<int>& a : arrived)
+    a.store(0);
+  barrier_failures.store(0);
+}
+
+// scalar 0: tag, scalar 1: number of parts; then busy for scalar 2 us (threads).
+void mix_part(const KernelArgs& a) {
+  const auto tag = a.scalar<std::uint32_t>(0) % kMaxTags;
+  const auto parts = static_cast<int>(a.scalar<std::uint32_t>(1));
+  arrived[tag].fetch_add(1);
+  const auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (arrived[tag].load() < parts) {
+    if (Clock::now() > deadline) {
+      barrier_failures.fetch_add(1);
+      return;
+    }
+    std::this_thread::yield();
+  }
+  const auto until = Clock::now() + std::chrono::microseconds(a.scalar<std::uint32_t>(2));
+  while (Clock::now() < until)
+    std::this_thread::yield();
+}
+
+void busy(const KernelArgs& a) {
+  const auto until = Clock::now() + std::chrono::microseconds(a.scalar<std::uint32_t>(0));
+  while (Clock::now() < until)
+    std::this_thread::yield();
+}
+
+RuntimeConfig config_for(PlatformKind platform, int clusters, int threads, DualSlotPolicy policy) {
+  RuntimeConfig c;
+  c.platform = platform;
+  c.clusters = clusters;
+  c.scheduler_threads = threads;
+  c.record_events = true;
+  c.stall_timeout_s = 30;
+  c.dual_slot = policy;
+  // Sim durations: the busy kernels' scalar is the threads duration; the sim uses these.
+  c.sim.costs.kernel_ns["long_aic"] = 40'000;
+  c.sim.costs.kernel_ns["long_aiv"] = 40'000;
+  c.sim.costs.kernel_ns["aic_work"] = 5'000;
+  c.sim.costs.kernel_ns["aiv_work"] = 5'000;
+  c.sim.costs.kernel_ns["mix_aic"] = 3'000;
+  c.sim.costs.kernel_ns["mix_aiv"] = 3'000;
+  return c;
+}
+
+struct Kernels {
+  KernelId aic_work, aiv_work, long_aic, long_aiv, mix_aic, mix_aiv;
+};
+
+Kernels add_kernels(Runtime& runtime) {
+  KernelRegistry& k = runtime.kernels();
+  return {k.add("aic_work", CoreType::aic, &busy),    k.add("aiv_work", CoreType::aiv, &busy),
+          k.add("long_aic", CoreType::aic, &busy),    k.add("long_aiv", CoreType::aiv, &busy),
+          k.add("mix_aic", CoreType::aic, &mix_part), k.add("mix_aiv", CoreType::aiv, &mix_part)};
+}
+
+// Kernel slots of a MIX task using the cores of `mask` (1 AIC, 2 AIV0, 4 AIV1).
+MixKernels mix_kernels(const Kernels& k, int mask) {
+  return {(mask & 1) ? k.mix_aic : kNoKernel, (mask & 2) ? k.mix_aiv : kNoKernel,
+          (mask & 4) ? k.mix_aiv : kNoKernel};
+}
+
+int parts_of(int mask) {
+  return (mask & 1) + ((mask >> 1) & 1) + ((mask >> 2) & 1);
+}
+
+int shape_of(const TaskEvent& t) {
+  int used = 0;
+  for (const KernelId k : t.kernels)
+    used += k != kNoKernel;
+  return used >= 2 ? 2 : (t.kernels[0] != kNoKernel ? 0 : 1);
+}
+
+// Per shape (AIC, AIV, MIX): subtasks recorded as staged, and subtasks dispatched before the
+// previous subtask on their core ended (the event-level evidence of a pending slot).
+struct Staging {
+  int flagged[3] = {0, 0, 0};
+  int overlapped[3] = {0, 0, 0};
+};
+
+Staging staging_of(const Trace& trace) {
+  Staging s;
+  std::map<int, std::vector<const SubtaskEvent*>> by_core;
+  for (const SubtaskEvent& e : trace.subtasks) {
+    by_core[e.core].push_back(&e);
+    s.flagged[shape_of(trace.tasks[e.task_sequence])] += e.staged;
+  }
+  for (auto& [core, events] : by_core) {
+    std::sort(events.begin(), events.end(),
+              [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
+    for (std::size_t i = 1; i < events.size(); ++i) {
+      if (events[i]->dispatch_ns < events[i - 1]->end_ns)
+        ++s.overlapped[shape_of(trace.tasks[events[i]->task_sequence])];
+    }
+  }
+  return s;
+}
+
+class DualSlot : public ::testing::TestWithParam<PlatformKind> {};
+
+// Every accepted value changes behaviour: a shape is pre-staged exactly when the policy names it.
+TEST_P(DualSlot, EachShapeIsPreStagedOnlyWhenThePolicyNamesIt) {
+  const DualSlotPolicy policies[] = {{false, false, false},
+                                     {true, false, false},
+                                     {false, true, false},
+                                     {false, false, true},
+                                     {true, true, true}};
+  for (const DualSlotPolicy& policy : policies) {
+    SCOPED_TRACE(std::string("aic=") + (policy.aic ? "1" : "0") +
+                 " aiv=" + (policy.aiv ? "1" : "0") + " mix=" + (policy.mix ? "1" : "0"));
+    Runtime runtime(config_for(GetParam(), 1, 1, policy));
+    const Kernels k = add_kernels(runtime);
+    reset_barriers();
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      // MIX tasks with single-core work in between, then single-core work alone (while a MIX
+      // task waits, single-core tasks are not staged: MIX first).
+      for (std::uint32_t i = 0; i < 48; ++i) {
+        o.submit_aic(k.aic_work, Args().scalar(std::uint32_t{300}));
+        o.submit_aiv(k.aiv_work, Args().scalar(std::uint32_t{300}));
+        o.submit_aiv(k.aiv_work, Args().scalar(std::uint32_t{300}));
+        if (i >= 24) continue;
+        o.submit(mix_kernels(k, 7),
+                 Args().scalar(i).scalar(std::uint32_t{3}).scalar(std::uint32_t{100}));
+      }
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(barrier_failures.load(), 0);
+    const Staging s = staging_of(*r.trace);
+    const bool wanted[3] = {policy.aic, policy.aiv, policy.mix};
+    for (int shape = 0; shape < 3; ++shape) {
+      SCOPED_TRACE("shape " + std::to_string(shape));
+      if (wanted[shape]) {
+        EXPECT_GT(s.flagged[shape], 0);
+        EXPECT_GT(s.overlapped[shape], 0);
+      } else {
+        EXPECT_EQ(s.flagged[shape], 0);
+        EXPECT_EQ(s.overlapped[shape], 0);
+      }
+    }
+  }
+}
+
+// The cycle of docs/design.md, provoked: MIX tasks over every pair of cores of one cluster and
+// all three, between long and short single-core tasks, so parts are staged behind single-core
+// work and behind parts of MIX tasks that have not fully started. Every task must finish and
+// every part must meet its partners.
+TEST_P(DualSlot, StagedMixPartsNeverWaitOnEachOtherInACycle) {
+  for (const int clusters : {1, 2}) {
+    SCOPED_TRACE("clusters " + std::to_string(clusters));
+    Runtime runtime(config_for(GetParam(), clusters, 1, {true, true, true}));
+    const Kernels k = add_kernels(runtime);
+    reset_barriers();
+    const int masks[] = {3, 5, 6, 7, 3, 6, 5};
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      for (std::uint32_t i = 0; i < 140; ++i) {
+        switch (i % 4) {
+          case 0:
+            o.submit_aiv(k.long_aiv, Args().scalar(std::uint32_t{2000}));
+            break;
+          case 1:
+            o.submit_aic(k.long_aic, Args().scalar(std::uint32_t{1500}));
+            break;
+          default:
+            o.submit_aiv(k.aiv_work, Args().scalar(std::uint32_t{200}));
+            break;
+        }
+        const int mask = masks[i % 7];
+        o.submit(mix_kernels(k, mask), Args()
+                                           .scalar(i)
+                                           .scalar(static_cast<std::uint32_t>(parts_of(mask)))
+                                           .scalar(std::uint32_t{50}));
+      }
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(barrier_failures.load(), 0) << "a MIX part waited for a partner that never started";
+    EXPECT_GT(staging_of(*r.trace).flagged[2], 0) << "the case must stage MIX parts";
+  }
+}
+
+// The issue's case: a MIX task ready behind a stream of 300 AIV tasks on one cluster must not
+// wait for the end of the stream (AIV pre-staging would otherwise refill every pending slot).
+TEST_P(DualSlot, MixTaskIsNotStarvedByAStreamOfAivTasks) {
+  Runtime runtime(config_for(GetParam(), 1, 1, {true, true, true}));
+  const Kernels k = add_kernels(runtime);
+  reset_barriers();
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    for (int i = 0; i < 300; ++i) {
+      o.submit_aiv(k.aiv_work, Args().scalar(std::uint32_t{40}));
+      if (i == 4) {
+        o.submit(
+            mix_kernels(k, 7),
+            Args().scalar(std::uint32_t{0}).scalar(std::uint32_t{3}).scalar(std::uint32_t{10}));
+      }
+    }
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(barrier_failures.load(), 0);
+  std::uint64_t mix_start = 0;
+  std::vector<std::uint64_t> aiv_starts;
+  for (const SubtaskEvent& e : r.trace->subtasks) {
+    if (shape_of(r.trace->tasks[e.task_sequence]) == 2) {
+      mix_start = std::max(mix_start, e.start_ns);
+    } else {
+      aiv_starts.push_back(e.start_ns);
+    }
+  }
+  ASSERT_EQ(aiv_starts.size(), 300u);
+  const auto after = std::count_if(aiv_starts.begin(), aiv_starts.end(),
+                                   [&](std::uint64_t s) { return s > mix_start; });
+  EXPECT_GT(after, 200) << "the MIX task started after " << 300 - after << " of 300 AIV tasks";
+}
+
+// No stranding where it can be seen at placement time: one cluster is held by a long MIX task,
+// the other (another scheduler thread's) is idle; MIX tasks that become ready meanwhile must run
+// on the idle cluster, not be staged behind the long task. (A block staged while every cluster
+// was busy is not taken back when another cluster frees first: see docs/design.md.)
+TEST_P(DualSlot, MixBlockIsNotStagedBehindABusyClusterWhileAnotherIsIdle) {
+  RuntimeConfig config = config_for(GetParam(), 2, 2, {true, true, true});
+  config.sim.costs.kernel_ns["long_mix_aic"] = 40'000;
+  config.sim.costs.kernel_ns["long_mix_aiv"] = 40'000;
+  Runtime runtime(config);
+  const Kernels k = add_kernels(runtime);
+  const KernelId long_aic = runtime.kernels().add("long_mix_aic", CoreType::aic, &mix_part);
+  const KernelId long_aiv = runtime.kernels().add("long_mix_aiv", CoreType::aiv, &mix_part);
+  reset_barriers();
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.submit(
+        {long_aic, long_aiv, long_aiv},
+        Args().scalar(std::uint32_t{100}).scalar(std::uint32_t{3}).scalar(std::uint32_t{20000}));
+    o.submit(mix_kernels(k, 3),
+             Args().scalar(std::uint32_t{1}).scalar(std::uint32_t{2}).scalar(std::uint32_t{50}));
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(barrier_failures.load(), 0);
+  std::uint64_t long_end = ~std::uint64_t{0};
+  for (const SubtaskEvent& e : r.trace->subtasks) {
+    if (e.task_sequence == 0) long_end = std::min(long_end, e.end_ns);
+  }
+  for (const SubtaskEvent& e : r.trace->subtasks) {
+    if (e.task_sequence != 1) continue;
+    EXPECT_FALSE(e.staged);
+    EXPECT_LT(e.start_ns, long_end) << "a MIX part waited behind the long task while the other "
+                                       "cluster was idle";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, DualSlot,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
+                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
+                         });
+
+}  // namespace
+}  // namespace tmr
