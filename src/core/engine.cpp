@@ -176,6 +176,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   stats.wall_us = static_cast<double>(end) / 1e3;
   stats.orchestration_us = static_cast<double>(orchestration_end - orchestration_start) / 1e3;
   stats.orchestrator_blocked_us = static_cast<double>(orchestrator_->blocked_ns()) / 1e3;
+  orchestrator_->loops().fill_stats(&stats);
   for (int t = 0; t < scheduler_.thread_count(); ++t) {
     const double platform_busy = platform_->scheduler_busy_ns(t);
     stats.scheduler_us += platform_busy >= 0

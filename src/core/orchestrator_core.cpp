@@ -36,10 +36,11 @@ void fill_pattern(std::byte* data, std::uint64_t bytes, std::uint64_t bits,
 }  // namespace
 
 OrchestratorCore::OrchestratorCore(Engine& engine)
-    : engine_(engine), map_(engine.ring_pointers(), kRingCount) {}
+    : engine_(engine), map_(engine.ring_pointers(), kRingCount), loops_(engine, map_) {}
 
 void OrchestratorCore::begin_run() {
   map_.reset();
+  loops_.reset();
   scope_tasks_.clear();
   scope_starts_.assign(1, 0);  // the outermost scope, depth 0
   std::fill(std::begin(open_scope_tasks_), std::end(open_scope_tasks_), 0u);
@@ -110,6 +111,41 @@ void OrchestratorCore::scope_end() {
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.pop_back();
+}
+
+// ---------------------------------------------------------------- parallel_for
+
+void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, LoopBody body,
+                                    void* context, Orchestrator& orchestrator) {
+  if (fatal()) return;
+  if (n < 0) {
+    fail(ErrorCode::invalid_args,
+         "parallel_for over " + std::to_string(n) + " iterations; the count must be zero or more");
+    return;
+  }
+  // Balanced even when the body throws (the run then reports the exception).
+  struct Unwind {
+    OrchestratorCore& core;
+    bool scope_open = false;
+    ~Unwind() {
+      if (scope_open) core.scope_end();
+      core.loops_.end_loop();
+    }
+  } unwind{*this};
+  loops_.begin_loop(n, sequence_);
+  for (std::int64_t i = 0; i < n && !fatal(); ++i) {
+    loops_.begin_iteration(i);
+    if (scope_per_iteration) {
+      scope_begin();
+      unwind.scope_open = true;
+    }
+    body(context, orchestrator, i);
+    if (scope_per_iteration) {
+      unwind.scope_open = false;
+      scope_end();
+    }
+    loops_.end_iteration();
+  }
 }
 
 void OrchestratorCore::release_scope_task(TaskSlot* task) {
@@ -369,9 +405,11 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
                 static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
   }
 
-  // Producers: creators of every tensor argument, then conflicting accesses in the TensorMap.
+  // Producers: creators of every tensor argument, then conflicting accesses in the TensorMap —
+  // or, for a task a parallel_for template covers, the template's producers (loops/).
   ++stamp_;
   producers_.clear();
+  const bool analysed = loops_.active() && loops_.plan_submit(plan.kernels, plan.inline_task, args);
   AccessRegion regions[kMaxTensorArgs];
   for (int i = 0; i < args.tensor_count(); ++i) {
     const ArgTag tag = args.tag(i);
@@ -380,8 +418,20 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
     if (!add_creator(t, i)) break;
     if (tag == ArgTag::no_dep) continue;
     regions[i] = make_region(t);
-    collect_accessors(regions[i], tag == ArgTag::in ? AccessKind::read : AccessKind::write);
+    if (!analysed) {
+      collect_accessors(regions[i], tag == ArgTag::in ? AccessKind::read : AccessKind::write);
+    }
   }
+  if (analysed && !fatal()) {
+    loops_.collect(
+        args, regions,
+        [this](TaskId producer) {
+          add_producer(&engine_.ring(static_cast<int>(producer.ring())).slot(producer.local()),
+                       producer);
+        },
+        [this](const AccessRegion& region, AccessKind kind) { collect_accessors(region, kind); });
+  }
+  loops_.submitted(id);
   bool ok = !fatal();
   const auto producer_count = static_cast<std::uint64_t>(producers_.size());
   if (ok && producer_count > ring.dep_capacity()) {
@@ -693,6 +743,7 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
     return;
   }
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
+  loops_.element_access();
   engine_.platform().orchestrator_work(OrchestratorWork::element_access, 1);
   ++stamp_;
   producers_.clear();
@@ -715,6 +766,7 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
     return;
   }
   void* const address = tensor.element_address(indices);
+  loops_.element_access();
   engine_.platform().orchestrator_work(OrchestratorWork::element_access, 1);
   // Writers and readers of the element must be done before it changes under them.
   Shape ones;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/loops/loop_driver.hpp"
 #include "core/ring.hpp"
 #include "core/tensor_map.hpp"
 #include "tmr/orchestrator.hpp"
@@ -29,6 +30,10 @@ class OrchestratorCore {
   TaskOutputs alloc(const Args& args);
   void scope_begin();
   void scope_end();
+  // parallel_for: runs body(context, orchestrator, i) for i in [0, n) under loop analysis.
+  using LoopBody = void (*)(void* context, Orchestrator& orchestrator, std::int64_t index);
+  void parallel_for(std::int64_t n, bool scope_per_iteration, LoopBody body, void* context,
+                    Orchestrator& orchestrator);
   int scope_depth() const { return static_cast<int>(scope_starts_.size()) - 1; }
 
   void read_element(const Tensor& tensor, const Shape& indices, void* out, std::size_t size);
@@ -46,6 +51,7 @@ class OrchestratorCore {
   std::uint64_t blocked_ns() const { return blocked_ns_; }
   std::vector<TaskEvent>& task_events() { return task_events_; }
   const TensorMap& tensor_map() const { return map_; }
+  const LoopDriver& loops() const { return loops_; }
 
  private:
   struct Plan {
@@ -80,6 +86,7 @@ class OrchestratorCore {
 
   Engine& engine_;
   TensorMap map_;
+  LoopDriver loops_;
   std::vector<TaskSlot*> scope_tasks_;
   std::vector<std::size_t> scope_starts_;
   std::uint32_t open_scope_tasks_[kRingCount] = {};
