@@ -32,6 +32,10 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example, std::siz
       if (round == 0) result.trace = run.trace;
       result.tasks_submitted = run.stats.tasks_submitted;
       result.inline_tasks = run.stats.inline_tasks;
+      result.loops = run.stats.loops;
+      result.loop_tasks_analysed = run.stats.loop_tasks_analysed;
+      result.loop_iterations_analysed = run.stats.loop_iterations_analysed;
+      result.loop_fallback_reasons = run.stats.loop_fallback_reasons;
       result.rounds.push_back(
           {run.stats.wall_us, run.stats.orchestration_us, run.stats.scheduler_us});
       if (round == 0) print_task_count(out, result);

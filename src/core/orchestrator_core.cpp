@@ -302,9 +302,12 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   }
   const int ring_index = std::min(scope_depth(), kRingCount - 1);
   Ring& ring = engine_.ring(ring_index);
-  engine_.platform().orchestrator_work(
-      plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
-      static_cast<std::uint32_t>(args.tensor_count()));
+  // Covered by a parallel_for template: producers come from the template (loops/).
+  const bool analysed = loops_.active() && loops_.plan_submit(plan.kernels, plan.inline_task, args);
+  engine_.platform().orchestrator_work(plan.inline_task ? OrchestratorWork::alloc
+                                       : analysed       ? OrchestratorWork::submit_analysed
+                                                        : OrchestratorWork::submit,
+                                       static_cast<std::uint32_t>(args.tensor_count()));
 
   // Outputs are packed into one heap range, each 64-byte aligned.
   std::uint64_t out_offsets[kMaxTensorArgs] = {};
@@ -409,7 +412,6 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // or, for a task a parallel_for template covers, the template's producers (loops/).
   ++stamp_;
   producers_.clear();
-  const bool analysed = loops_.active() && loops_.plan_submit(plan.kernels, plan.inline_task, args);
   AccessRegion regions[kMaxTensorArgs];
   for (int i = 0; i < args.tensor_count(); ++i) {
     const ArgTag tag = args.tag(i);

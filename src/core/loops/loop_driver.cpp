@@ -18,10 +18,11 @@ constexpr std::size_t kDenseExternal = 16;
 
 // Whether a map entry may share an element with the box `access` sweeps (`box`), with the
 // TensorMap's own rules: other versions always, byte intervals, then boxes in one layout.
-bool footprint_overlaps(const Tensor& t, const loops::LoopTemplate::Box& box, const MapEntry& e) {
+bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTemplate::Box& box,
+                        const MapEntry& e) {
   if (t.version() != e.region.version()) return true;
-  std::uint64_t first = t.layout_offset();
-  std::uint64_t last = t.layout_offset();
+  std::uint64_t first = rest;
+  std::uint64_t last = rest;
   for (int r = 0; r < t.ndims(); ++r) {
     const auto stride = static_cast<std::uint64_t>(t.raw_stride(r));
     first += static_cast<std::uint64_t>(box.lo[r]) * stride;
@@ -29,9 +30,10 @@ bool footprint_overlaps(const Tensor& t, const loops::LoopTemplate::Box& box, co
   }
   const std::uint64_t size = t.element_size();
   if ((last + 1) * size <= e.lo || e.hi <= first * size) return false;
-  if (!same_layout(t, e.region)) return true;
+  if (!loops::comparable(t, e.region)) return true;
+  const loops::Placement place = loops::placement(e.region);
   for (int r = 0; r < t.ndims(); ++r) {
-    const std::int64_t b0 = e.region.box_offset(r);
+    const std::int64_t b0 = place.offset[r];
     const std::int64_t b1 = b0 + e.region.box_extent(r);
     if (box.hi[r] <= b0 || b1 <= box.lo[r]) return false;
   }
@@ -181,7 +183,7 @@ void LoopDriver::start_analysis(Loop& loop) {
     map_.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
       if (dense) return;
       if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
-      if (!footprint_overlaps(rec.tensor, box, e)) return;
+      if (!footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
       if (external.size() >= kDenseExternal) {
         dense = true;
         return;

@@ -143,6 +143,8 @@ void LoopDriver::collect(const Args& args, const AccessRegion* regions, Add&& ad
       if (ref.iteration < loop.first_analysed) lookup(regions[k], kind);
       continue;
     }
+    // Ordered after iteration i - 1's same write, which waited for these already.
+    if (i > loop.first_analysed && loop.tmpl.stationary_write(a)) continue;
     if (loop.dense[a]) {
       lookup(regions[k], kind);
       continue;

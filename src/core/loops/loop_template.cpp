@@ -18,17 +18,6 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
   return q;
 }
 
-// Same raw layout of (possibly different) buffers: the box test between them is exact.
-bool same_raw_layout(const Tensor& a, const Tensor& b) {
-  if (a.layout_offset() != b.layout_offset() || a.ndims() != b.ndims() || a.dtype() != b.dtype()) {
-    return false;
-  }
-  for (int r = 0; r < a.ndims(); ++r) {
-    if (a.raw_dim(r) != b.raw_dim(r)) return false;
-  }
-  return true;
-}
-
 bool same_extents(const Tensor& a, const Tensor& b) {
   for (int r = 0; r < a.ndims(); ++r) {
     if (a.box_extent(r) != b.box_extent(r)) return false;
@@ -43,6 +32,28 @@ bool same_buffer(const BufferRef& a, const BufferRef& b) {
 }
 
 }  // namespace
+
+Placement placement(const Tensor& t) {
+  Placement p;
+  for (int r = 0; r < t.ndims(); ++r)
+    p.offset[r] = t.box_offset(r);
+  if (t.ndims() == 0) return p;
+  const auto step = static_cast<std::uint64_t>(t.raw_stride(0));
+  if (t.layout_offset() % step == 0) {
+    p.offset[0] += static_cast<std::int64_t>(t.layout_offset() / step);
+  } else {
+    p.rest = t.layout_offset();
+  }
+  return p;
+}
+
+bool comparable(const Tensor& a, const Tensor& b) {
+  if (a.ndims() != b.ndims() || a.dtype() != b.dtype()) return false;
+  for (int r = 1; r < a.ndims(); ++r) {
+    if (a.raw_dim(r) != b.raw_dim(r)) return false;
+  }
+  return placement(a).rest == placement(b).rest;
+}
 
 const char* fallback_name(Fallback reason) {
   switch (reason) {
@@ -135,19 +146,23 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
     } else if (!same_buffer(a.buffer, b.buffer)) {
       return Fallback::mismatch;
     }
-    if (a.tensor.version() != b.tensor.version() || !same_raw_layout(a.tensor, b.tensor) ||
+    if (a.tensor.version() != b.tensor.version() || !comparable(a.tensor, b.tensor) ||
         !same_extents(a.tensor, b.tensor)) {
       return Fallback::mismatch;
     }
+    const Placement pa = placement(a.tensor);
+    const Placement pb = placement(b.tensor);
     for (int r = 0; r < b.tensor.ndims(); ++r) {
-      const std::int64_t step =
-          std::int64_t{b.tensor.box_offset(r)} - std::int64_t{a.tensor.box_offset(r)};
+      const std::int64_t step = pb.offset[r] - pa.offset[r];
       if (fresh && step != 0) return Fallback::mismatch;  // a new buffer each time: same view
       strides[i][static_cast<std::size_t>(r)] = step;
     }
   }
   out->base_ = current;
   out->strides_ = std::move(strides);
+  out->places_.clear();
+  for (const AccessRecord& a : current.accesses)
+    out->places_.push_back(placement(a.tensor));
   out->task_of_access_.assign(current.accesses.size(), 0);
   for (std::uint32_t p = 0; p < current.tasks.size(); ++p) {
     const TaskRecordLite& t = current.tasks[p];
@@ -167,7 +182,7 @@ bool LoopTemplate::pair_distances(std::uint32_t x, std::uint32_t y, std::int64_t
     *why = Fallback::versions;
     return false;
   }
-  if (!same_raw_layout(ax.tensor, ay.tensor)) {
+  if (!comparable(ax.tensor, ay.tensor)) {
     *why = Fallback::layouts;
     return false;
   }
@@ -193,9 +208,8 @@ bool LoopTemplate::pair_distances(std::uint32_t x, std::uint32_t y, std::int64_t
     const auto rr = static_cast<std::size_t>(r);
     std::int64_t l = 0;
     std::int64_t h = 0;
-    if (!overlap_distances(ax.tensor.box_offset(r), ax.tensor.box_extent(r),
-                           ay.tensor.box_offset(r), ay.tensor.box_extent(r), strides_[x][rr], &l,
-                           &h)) {
+    if (!overlap_distances(places_[x].offset[r], ax.tensor.box_extent(r), places_[y].offset[r],
+                           ay.tensor.box_extent(r), strides_[x][rr], &l, &h)) {
       return false;
     }
     low = std::max(low, l);
@@ -289,10 +303,11 @@ bool LoopTemplate::predicts_access(std::int64_t iteration, std::uint32_t access,
              iteration - buffer.iteration != base_.index - t.buffer.iteration) {
     return false;
   }
-  if (tensor.version() != t.tensor.version() || !same_raw_layout(tensor, t.tensor)) return false;
+  if (tensor.version() != t.tensor.version() || !comparable(tensor, t.tensor)) return false;
+  const Placement place = placement(tensor);
   for (int r = 0; r < tensor.ndims(); ++r) {
     if (tensor.box_extent(r) != t.tensor.box_extent(r) ||
-        std::int64_t{tensor.box_offset(r)} != offset(access, r, iteration)) {
+        place.offset[r] != offset(access, r, iteration)) {
       return false;
     }
   }
@@ -319,12 +334,14 @@ bool AffineFamily::overlapping(const Tensor& query, std::int64_t* first_iteratio
   std::int64_t high = count - 1;
   if (query.version() != first.version()) {
     // Different versions of one buffer are always ordered.
-  } else if (same_raw_layout(query, first)) {
+  } else if (comparable(query, first)) {
+    const Placement pf = placement(first);
+    const Placement pq = placement(query);
     for (int r = 0; r < query.ndims(); ++r) {
       std::int64_t l = 0;
       std::int64_t h = 0;
-      if (!overlap_distances(first.box_offset(r), first.box_extent(r), query.box_offset(r),
-                             query.box_extent(r), stride[static_cast<std::size_t>(r)], &l, &h)) {
+      if (!overlap_distances(pf.offset[r], first.box_extent(r), pq.offset[r], query.box_extent(r),
+                             stride[static_cast<std::size_t>(r)], &l, &h)) {
         return false;
       }
       low = std::max(low, l);

@@ -82,6 +82,18 @@ struct IterationRecord {
   void add_access(ArgTag tag, const BufferRef& buffer, const Tensor& tensor);
 };
 
+// A view's box in a buffer-wide coordinate system: the layout offset (what `reshape` of a slice
+// leaves behind) is folded into raw dimension 0 when it is a whole number of dimension-0 steps,
+// so reshaped row slices of one buffer compare box by box; otherwise it stays apart (`rest`).
+struct Placement {
+  std::int64_t offset[kMaxDims] = {};
+  std::uint64_t rest = 0;
+};
+Placement placement(const Tensor& t);
+// Two views whose placements are boxes of one coordinate system (the size of raw dimension 0
+// never moves an element, so it may differ).
+bool comparable(const Tensor& a, const Tensor& b);
+
 inline bool is_write(ArgTag tag) {
   return tag == ArgTag::inout || tag == ArgTag::out_existing;
 }
@@ -143,11 +155,23 @@ class LoopTemplate {
   bool predicts_access(std::int64_t iteration, std::uint32_t access, ArgTag tag,
                        const BufferRef& buffer, const Tensor& tensor) const;
 
-  // The raw-coordinate offset of `access` in `iteration` along raw dimension `r`.
+  // The placement offset of `access` in `iteration` along raw dimension `r`.
   std::int64_t offset(std::uint32_t access, int r, std::int64_t iteration) const {
-    return std::int64_t{base_.accesses[access].tensor.box_offset(r)} +
+    return places_[access].offset[r] +
            (iteration - base_.index) * strides_[access][static_cast<std::size_t>(r)];
   }
+  // A write to the same box in every iteration: iteration i is ordered after iteration i - 1 by
+  // its own edge, so only the first analysed iteration needs the producers from before.
+  bool stationary_write(std::uint32_t access) const {
+    const AccessRecord& a = base_.accesses[access];
+    if (!is_write(a.tag) || a.buffer.kind != BufferRef::Kind::outer) return false;
+    for (const std::int64_t s : strides_[access]) {
+      if (s != 0) return false;
+    }
+    return true;
+  }
+  // The layout offset not folded into the placement (the same in every iteration).
+  std::uint64_t rest(std::uint32_t access) const { return places_[access].rest; }
   // The box `access` sweeps over iterations [first, last], per raw dimension [lo, hi).
   struct Box {
     std::int64_t lo[kMaxDims] = {};
@@ -158,6 +182,7 @@ class LoopTemplate {
  private:
   IterationRecord base_;
   std::vector<std::array<std::int64_t, kMaxDims>> strides_;
+  std::vector<Placement> places_;
   std::vector<std::uint32_t> task_of_access_;
   std::vector<TemplateTaskDeps> deps_;
   bool carries_ = false;
