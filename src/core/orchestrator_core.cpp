@@ -745,7 +745,7 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
     return;
   }
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
-  loops_.element_access();
+  loops_.element_access(false);
   engine_.platform().orchestrator_work(OrchestratorWork::element_access, 1);
   ++stamp_;
   producers_.clear();
@@ -768,7 +768,7 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
     return;
   }
   void* const address = tensor.element_address(indices);
-  loops_.element_access();
+  loops_.element_access(true);
   engine_.platform().orchestrator_work(OrchestratorWork::element_access, 1);
   // Writers and readers of the element must be done before it changes under them.
   Shape ones;

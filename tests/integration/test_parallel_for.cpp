@@ -87,7 +87,7 @@ TEST_P(ParallelFor, RandomLoopProgramsMatchSequentialExecution) {
   if (test_scale() >= 1) {
     // Every trigger the generator plants shows up as its reason.
     EXPECT_GT(totals.reasons["iteration differs from the template"], 0u);
-    EXPECT_GT(totals.reasons["get/set_tensor_data in the body"], 0u);
+    EXPECT_GT(totals.reasons["set_tensor_data in the body"], 0u);
   }
 }
 
@@ -234,10 +234,11 @@ TEST_P(ParallelFor, FallbackReasonsAreReported) {
           const auto r0 = static_cast<std::uint32_t>(i < 10 ? i : 2 * i - 10);
           o.submit_aiv(d.add, Args().in(row(0, r0)).out_existing(row(1, r0)));
         });
-        // An element read in the body.
+        // An element written in the body (a read is fine: the map stays complete).
         o.parallel_for(8, [&](Orchestrator& o, std::int64_t i) {
           o.submit_aiv(d.add, Args().in(row(0, 24)).out_existing(row(1, 24)));
-          if (i == 4) (void)o.get_tensor_data<float>(a.tensor(1), {24, 0});
+          if (i == 3) (void)o.get_tensor_data<float>(a.tensor(1), {24, 0});
+          if (i == 4) o.set_tensor_data<float>(a.tensor(1), {25, 1}, 5.0f);
         });
         // Two iterations never repeat: no template.
         o.parallel_for(6, [&](Orchestrator& o, std::int64_t i) {
@@ -252,7 +253,7 @@ TEST_P(ParallelFor, FallbackReasonsAreReported) {
   std::map<std::string, std::uint64_t> reasons(r.stats.loop_fallback_reasons.begin(),
                                                r.stats.loop_fallback_reasons.end());
   EXPECT_EQ(reasons["iteration differs from the template"], 1u);
-  EXPECT_EQ(reasons["get/set_tensor_data in the body"], 1u);
+  EXPECT_EQ(reasons["set_tensor_data in the body"], 1u);
   EXPECT_EQ(reasons["no repeating iteration template"], 1u);
   for (std::uint32_t i = 0; i < 16; ++i) {
     const std::uint32_t r0 = i < 10 ? i : 2 * i - 10;

@@ -145,8 +145,10 @@ void LoopDriver::end_iteration() {
   std::swap(loop.previous, loop.current);
 }
 
-void LoopDriver::element_access() {
-  if (owner_ != nullptr) fall_back(*owner_, Fallback::element_access);
+void LoopDriver::element_access(bool write) {
+  // A read changes nothing the template relies on: the map stays complete, so the read is
+  // ordered as usual, and an iteration its value reshapes fails its prediction check.
+  if (write && owner_ != nullptr) fall_back(*owner_, Fallback::element_access);
 }
 
 void LoopDriver::fall_back(Loop& loop, Fallback reason) {
@@ -183,7 +185,7 @@ void LoopDriver::start_analysis(Loop& loop) {
     map_.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
       if (dense) return;
       if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
-      if (!footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
+      if (!tmpl.free_read(a) && !footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
       if (external.size() >= kDenseExternal) {
         dense = true;
         return;

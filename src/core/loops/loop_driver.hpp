@@ -37,8 +37,8 @@ class LoopDriver {
   void begin_iteration(std::int64_t index);
   void end_iteration();
   void end_loop();
-  // get/set_tensor_data in a body: the rest of the loop runs per task.
-  void element_access();
+  // get/set_tensor_data in a body: after a set, the rest of the loop runs per task.
+  void element_access(bool write);
 
   // ---- submit hooks ----
   // True when this submit is covered by the template (its producers come from collect()). Records

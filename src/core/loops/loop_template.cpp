@@ -64,7 +64,7 @@ const char* fallback_name(Fallback reason) {
     case Fallback::mismatch:
       return "iteration differs from the template";
     case Fallback::element_access:
-      return "get/set_tensor_data in the body";
+      return "set_tensor_data in the body";
     case Fallback::unequal_strides:
       return "unequal strides on one buffer";
     case Fallback::layouts:
@@ -130,6 +130,14 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
     }
   }
   std::vector<std::array<std::int64_t, kMaxDims>> strides(current.accesses.size());
+  // Reads of buffers nothing in the iteration writes may move freely.
+  std::vector<bool> free(current.accesses.size(), false);
+  auto written = [&](const BufferRef& ref) {
+    return std::any_of(current.accesses.begin(), current.accesses.end(), [&](const auto& a) {
+      return is_write(a.tag) && a.buffer.kind == BufferRef::Kind::outer &&
+             same_buffer(a.buffer, ref);
+    });
+  };
   for (std::size_t i = 0; i < current.accesses.size(); ++i) {
     const AccessRecord& a = previous.accesses[i];
     const AccessRecord& b = current.accesses[i];
@@ -145,6 +153,10 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
       }
     } else if (!same_buffer(a.buffer, b.buffer)) {
       return Fallback::mismatch;
+    } else if (b.tag == ArgTag::in && !written(b.buffer)) {
+      if (a.tensor.version() != b.tensor.version()) return Fallback::mismatch;
+      free[i] = true;
+      continue;
     }
     if (a.tensor.version() != b.tensor.version() || !comparable(a.tensor, b.tensor) ||
         !same_extents(a.tensor, b.tensor)) {
@@ -160,6 +172,7 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
   }
   out->base_ = current;
   out->strides_ = std::move(strides);
+  out->free_ = std::move(free);
   out->places_.clear();
   for (const AccessRecord& a : current.accesses)
     out->places_.push_back(placement(a.tensor));
@@ -303,6 +316,7 @@ bool LoopTemplate::predicts_access(std::int64_t iteration, std::uint32_t access,
              iteration - buffer.iteration != base_.index - t.buffer.iteration) {
     return false;
   }
+  if (free_[access]) return tensor.version() == t.tensor.version();
   if (tensor.version() != t.tensor.version() || !comparable(tensor, t.tensor)) return false;
   const Placement place = placement(tensor);
   for (int r = 0; r < tensor.ndims(); ++r) {

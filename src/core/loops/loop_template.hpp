@@ -33,7 +33,7 @@ enum class Fallback : std::uint8_t {
   none,
   no_template,      // no two consecutive iterations of the same structure within the first few
   mismatch,         // an iteration broke the learned template (tasks, kernels, buffers, offsets)
-  element_access,   // get/set_tensor_data in the body
+  element_access,   // set_tensor_data in the body
   unequal_strides,  // two accesses of one buffer move at different strides
   layouts,          // two accesses of one buffer use different raw layouts (after reshape)
   versions,         // two accesses of one buffer use different versions
@@ -170,6 +170,9 @@ class LoopTemplate {
     }
     return true;
   }
+  // A read of a buffer no task of the template writes: it conflicts with nothing inside the
+  // loop, so its view may move freely (a paged KV cache read through a block table).
+  bool free_read(std::uint32_t access) const { return free_[access]; }
   // The layout offset not folded into the placement (the same in every iteration).
   std::uint64_t rest(std::uint32_t access) const { return places_[access].rest; }
   // The box `access` sweeps over iterations [first, last], per raw dimension [lo, hi).
@@ -183,6 +186,7 @@ class LoopTemplate {
   IterationRecord base_;
   std::vector<std::array<std::int64_t, kMaxDims>> strides_;
   std::vector<Placement> places_;
+  std::vector<bool> free_;
   std::vector<std::uint32_t> task_of_access_;
   std::vector<TemplateTaskDeps> deps_;
   bool carries_ = false;
