@@ -392,6 +392,11 @@ class Generator {
         if (!pat.inner_loop && r < 0.30 && !makers.empty()) {
           a.source = PatternArg::Source::same_iteration;
           a.buffer = makers[pick(0, static_cast<std::uint32_t>(makers.size() - 1))];
+          // One view per fresh buffer and task: a task's blocks must not write what they read.
+          const bool taken = std::any_of(pat.args.begin(), pat.args.end(), [&](const auto& x) {
+            return x.source == PatternArg::Source::same_iteration && x.buffer == a.buffer;
+          });
+          if (taken) continue;
           a.tag = chance(0.6) ? ArgTag::in : ArgTag::inout;
           // Fresh outputs of one pattern: the first one.
           for (const PatternArg& x : patterns[static_cast<std::size_t>(a.buffer)].args) {
