@@ -197,12 +197,16 @@ void Scheduler::core_became_idle(int thread, int core) {
       1, std::memory_order_relaxed);
 }
 
-bool Scheduler::others_have_room(int thread, const TaskSlot& task) {
-  const bool needs_aic = task.shape != TaskShape::aiv;
-  const bool needs_aiv = task.shape != TaskShape::aic;
-  for (std::size_t t = 0; t < threads_.size(); ++t) {
+namespace {
+
+// Whether a scheduler thread other than `thread` reports idle cores for a task of `shape`.
+template <class Threads>
+bool room_elsewhere(Threads& threads, int thread, TaskShape shape) {
+  const bool needs_aic = shape != TaskShape::aiv;
+  const bool needs_aiv = shape != TaskShape::aic;
+  for (std::size_t t = 0; t < threads.size(); ++t) {
     if (static_cast<int>(t) == thread) continue;
-    ThreadState& other = threads_[t];
+    auto& other = threads[t];
     // RMWs order the caller's push of the task before these reads (see notify_new_work).
     auto free = [&](int type) {
       return other.free_cores[type].fetch_add(0, std::memory_order_seq_cst);
@@ -212,6 +216,12 @@ bool Scheduler::others_have_room(int thread, const TaskSlot& task) {
     }
   }
   return false;
+}
+
+}  // namespace
+
+bool Scheduler::others_have_room(int thread, const TaskSlot& task) {
+  return room_elsewhere(threads_, thread, task.shape);
 }
 
 // ---------------------------------------------------------------- ready queues
@@ -354,8 +364,11 @@ bool Scheduler::dispatch_shape(int thread, TaskShape shape) {
     }
     int unit = find_unit(thread, *task, false);
     if (unit < 0) {
-      push_back_global(task);  // no room here: wake the others if one of them has room
-      if (others_have_room(thread, *task)) engine_.platform().notify_schedulers();
+      // No room here: wake the others if one of them has room. The shape is read first: once the
+      // task is back in the queue another thread may run it and its slot be reused (TSan).
+      const TaskShape waiting = task->shape;
+      push_back_global(task);
+      if (room_elsewhere(threads_, thread, waiting)) engine_.platform().notify_schedulers();
       return progress;
     }
     while (unit >= 0 && task->next_block < task->block_count) {
