@@ -23,34 +23,43 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
     if (!context) return;
     const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
     if (blocks == 0) continue;
-    for (std::uint32_t head = 0; head < v.heads; head += pa::kHeadTile) {
-      TMR_SCOPE(o);
-      const std::uint32_t rows = std::min(pa::kHeadTile, v.heads - head);
-      const Shape tile{rows, v.head_dim};
-      const Shape tile_at{b * v.heads + head, 0};
-      const TaskOutputs acc = o.alloc(Args()
-                                          .out(TensorSpec(tile, DType::f32))
-                                          .out(TensorSpec({rows}, DType::f32))
-                                          .out(TensorSpec({rows}, DType::f32)));
-      if (!acc.valid()) return;
-      for (std::uint32_t bn = 0; bn < blocks; ++bn) {
-        const std::optional<pa::KvBlock> kv = pa::kv_block(o, v, b, bn, *context);
-        if (!kv) return;
-        o.submit(fused, Args()
-                            .in(v.query_rows.view(tile, tile_at))
-                            .in(kv->key_t)
-                            .in(kv->value)
-                            .inout(acc[2])
-                            .inout(acc[1])
-                            .inout(acc[0])
-                            .out_existing(v.out_rows.view(tile, tile_at))
-                            .scalar(v.scale)
-                            .scalar(static_cast<std::int32_t>(kv->valid))
-                            .scalar(static_cast<std::int32_t>(bn == 0))
-                            .scalar(static_cast<std::int32_t>(bn + 1 == blocks))
-                            .scalar(next_pipe_tag()));
-      }
-    }
+    // Independent head tiles (one scope each), each a chain over the KV blocks: parallel_for
+    // analyses both (docs/design.md).
+    LoopOptions per_tile;
+    per_tile.scope_per_iteration = true;
+    o.parallel_for((v.heads + pa::kHeadTile - 1) / pa::kHeadTile,
+                   [&](Orchestrator& o, std::int64_t tile_index) {
+                     const std::uint32_t head =
+                         static_cast<std::uint32_t>(tile_index) * pa::kHeadTile;
+                     const std::uint32_t rows = std::min(pa::kHeadTile, v.heads - head);
+                     const Shape tile{rows, v.head_dim};
+                     const Shape tile_at{b * v.heads + head, 0};
+                     const TaskOutputs acc = o.alloc(Args()
+                                                         .out(TensorSpec(tile, DType::f32))
+                                                         .out(TensorSpec({rows}, DType::f32))
+                                                         .out(TensorSpec({rows}, DType::f32)));
+                     if (!acc.valid()) return;
+                     o.parallel_for(blocks, [&](Orchestrator& o, std::int64_t block) {
+                       const auto bn = static_cast<std::uint32_t>(block);
+                       const std::optional<pa::KvBlock> kv = pa::kv_block(o, v, b, bn, *context);
+                       if (!kv) return;
+                       o.submit(fused, Args()
+                                           .in(v.query_rows.view(tile, tile_at))
+                                           .in(kv->key_t)
+                                           .in(kv->value)
+                                           .inout(acc[2])
+                                           .inout(acc[1])
+                                           .inout(acc[0])
+                                           .out_existing(v.out_rows.view(tile, tile_at))
+                                           .scalar(v.scale)
+                                           .scalar(static_cast<std::int32_t>(kv->valid))
+                                           .scalar(static_cast<std::int32_t>(bn == 0))
+                                           .scalar(static_cast<std::int32_t>(bn + 1 == blocks))
+                                           .scalar(next_pipe_tag()));
+                     });
+                   },
+                   per_tile);
+    if (o.fatal()) return;
   }
 }
 

@@ -45,6 +45,9 @@ struct RuntimeConfig {
   // A blocked orchestrator fails when nothing can make progress for this long (normally the
   // deadlock is recognised at once; this bounds the wait when kernels never finish).
   double stall_timeout_s = 120.0;
+  // parallel_for analyses its iterations as a whole (off: every iteration's submits go through
+  // the per-task TensorMap, for A/B comparisons). TMR_PARALLEL_FOR=on|off.
+  bool parallel_for_analysis = true;
   // Record per-task events (submit/ready/dispatch/start/end, core, producers) into the result.
   bool record_events = false;
   // The sim platform's chip model, cost table and timing-only switch (unused by threads).
@@ -53,7 +56,7 @@ struct RuntimeConfig {
   // Applies TMR_CLUSTERS, TMR_SCHED_THREADS, TMR_RING_TASK_WINDOW, TMR_RING_HEAP,
   // TMR_RING_DEP_POOL, TMR_DUAL_SLOT (e.g. "aic,aiv" or "none"; "mix" is rejected: not implemented yet), TMR_RECORD_EVENTS,
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
-  // TMR_SIM_TIMING_ONLY (0 or 1).
+  // TMR_SIM_TIMING_ONLY (0 or 1), TMR_PARALLEL_FOR (on or off).
   // Throws Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
   // Throws Error(invalid_config) naming the field and the accepted values.

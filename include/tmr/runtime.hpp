@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "tmr/config.hpp"
@@ -62,6 +64,17 @@ struct RunStats {
   double orchestration_us = 0;         // time inside the orchestration function
   double scheduler_us = 0;             // busy time summed over scheduler threads
   double orchestrator_blocked_us = 0;  // time the orchestrator waited on full rings
+  // parallel_for (docs/design.md, "parallel_for"): loops run (loops nested in an analysed loop are
+  // part of its iterations and count here too), loops with at least one analysed iteration,
+  // iterations of loops that did their own analysis, how many of those used the template, the
+  // submits whose producers came from a template, and the fall-backs by reason.
+  std::uint64_t loops = 0;
+  std::uint64_t loops_analysed = 0;
+  std::uint64_t loop_iterations = 0;
+  std::uint64_t loop_iterations_analysed = 0;
+  std::uint64_t loop_tasks_analysed = 0;
+  std::uint64_t loop_fallbacks = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
 };
 
 struct RunResult {

@@ -30,6 +30,9 @@ void Orchestrator::scope_begin() {
 void Orchestrator::scope_end() {
   core_->scope_end();
 }
+void Orchestrator::run_loop(std::int64_t n, const LoopOptions& options, LoopCall call, void* body) {
+  core_->parallel_for(n, options.scope_per_iteration, call, body, *this);
+}
 int Orchestrator::scope_depth() const {
   return core_->scope_depth();
 }
