@@ -36,29 +36,35 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
   const KernelId product = o.kernel("bgemm_tile_product");
   const KernelId accumulate = o.kernel("bgemm_tile_accumulate");
 
-  for (std::uint32_t i = 0; i < batch; ++i) {
-    TMR_SCOPE(o);
-    const Tensor c_batch = c_rows.view({m, n}, {i * m, 0});
-    for (std::uint32_t step = 0; step < k / tile; ++step) {
-      const Tensor a_panel = a_rows.view({m, tile}, {i * m, step * tile});
-      const Tensor b_panel = b_rows.view({tile, n}, {i * k + step * tile, 0});
-      const TaskOutputs products =
-          o.submit_aic(product, Args()
-                                    .in(a_panel)
-                                    .in(b_panel)
-                                    .out(TensorSpec({tiles, tile, tile}, DType::f32))
-                                    .blocks(tiles));
-      if (!products.valid()) return;
-      Args sum = Args().in(products[0]);
-      // The first k-step overwrites C, so C needs no zeroing; later steps read it back.
-      if (step == 0) {
-        sum.out_existing(c_batch);
-      } else {
-        sum.inout(c_batch);
-      }
-      o.submit_aiv(accumulate, sum.scalar(static_cast<std::int32_t>(step == 0)).blocks(tiles));
-    }
-  }
+  // Batches are independent (one scope each); parallel_for proves it (docs/design.md).
+  LoopOptions per_batch;
+  per_batch.scope_per_iteration = true;
+  o.parallel_for(
+      batch,
+      [&](Orchestrator& o, std::int64_t batch_index) {
+        const auto i = static_cast<std::uint32_t>(batch_index);
+        const Tensor c_batch = c_rows.view({m, n}, {i * m, 0});
+        for (std::uint32_t step = 0; step < k / tile; ++step) {
+          const Tensor a_panel = a_rows.view({m, tile}, {i * m, step * tile});
+          const Tensor b_panel = b_rows.view({tile, n}, {i * k + step * tile, 0});
+          const TaskOutputs products =
+              o.submit_aic(product, Args()
+                                        .in(a_panel)
+                                        .in(b_panel)
+                                        .out(TensorSpec({tiles, tile, tile}, DType::f32))
+                                        .blocks(tiles));
+          if (!products.valid()) return;
+          Args sum = Args().in(products[0]);
+          // The first k-step overwrites C, so C needs no zeroing; later steps read it back.
+          if (step == 0) {
+            sum.out_existing(c_batch);
+          } else {
+            sum.inout(c_batch);
+          }
+          o.submit_aiv(accumulate, sum.scalar(static_cast<std::int32_t>(step == 0)).blocks(tiles));
+        }
+      },
+      per_batch);
 }
 
 }  // namespace tmr::examples::bgemm

@@ -22,57 +22,70 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
     if (!context) return;
     const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
     if (blocks == 0) continue;  // an empty request leaves its rows of `out` untouched
+    // Head tiles are independent and the block loop carries the accumulator chain: both run
+    // as parallel_for, whose analysis proves that (docs/design.md). Each tile is its own scope,
+    // so its intermediates are reclaimed once its chain is done; as the reference, each block's
+    // S, P, m, l and O_new live in a scope of their own too, so a request no longer pins a ring
+    // slot per block (a 64-task window holds the ring-stress case).
     const std::uint32_t tile_rows = head_tile(v.heads);
-    for (std::uint32_t head = 0; head < v.heads; head += tile_rows) {
-      TMR_SCOPE(o);  // the tile's intermediates are reclaimed once its chain is done
-      const std::uint32_t rows = std::min(tile_rows, v.heads - head);
-      const Shape tile{rows, dim};
-      const Shape tile_at{b * v.heads + head, 0};
-      const Tensor q_tile = v.query_rows.view(tile, tile_at);
-      const Tensor out_tile = v.out_rows.view(tile, tile_at);
-      // One hidden alloc task for the online-softmax accumulators of the whole chain.
-      const TaskOutputs acc = o.alloc(Args()
-                                          .out(TensorSpec(tile, DType::f32))
-                                          .out(TensorSpec({rows}, DType::f32))
-                                          .out(TensorSpec({rows}, DType::f32)));
-      if (!acc.valid()) return;
-      const Tensor& o_i = acc[0];
-      const Tensor& l_i = acc[1];
-      const Tensor& m_i = acc[2];
-      for (std::uint32_t bn = 0; bn < blocks; ++bn) {
-        // As the reference: each block's S, P, m, l and O_new live in a scope of their own, so
-        // they are reclaimed once the block's update ran; a request no longer pins a ring slot
-        // per block (a 64-task window holds the ring-stress case).
-        TMR_SCOPE(o);
-        const std::optional<KvBlock> kv = kv_block(o, v, b, bn, *context);
-        if (!kv) return;
-        const TaskOutputs s = o.submit_aic(
-            qk, Args().in(q_tile).in(kv->key_t).out(TensorSpec({rows, v.block_size}, DType::f32)));
-        if (!s.valid()) return;
-        // Softmax sees only the valid columns of a partial last block.
-        const TaskOutputs sf =
-            o.submit_aiv(softmax, Args()
-                                      .in(s[0].view({rows, kv->valid}, {0, 0}))
-                                      .out(TensorSpec({rows, v.block_size}, DType::bf16))
-                                      .out(TensorSpec({rows}, DType::f32))
-                                      .out(TensorSpec({rows}, DType::f32))
-                                      .scalar(v.scale));
-        if (!sf.valid()) return;
-        const TaskOutputs o_new =
-            o.submit_aic(pv, Args().in(sf[0]).in(kv->value).out(TensorSpec(tile, DType::f32)));
-        if (!o_new.valid()) return;
-        o.submit_aiv(update, Args()
-                                 .in(sf[1])
-                                 .in(sf[2])
-                                 .in(o_new[0])
-                                 .inout(m_i)
-                                 .inout(l_i)
-                                 .inout(o_i)
-                                 .out_existing(out_tile)
-                                 .scalar(static_cast<std::int32_t>(bn == 0))
-                                 .scalar(static_cast<std::int32_t>(bn + 1 == blocks)));
-      }
-    }
+    const std::uint32_t tiles = (v.heads + tile_rows - 1) / tile_rows;
+    LoopOptions per_iteration;
+    per_iteration.scope_per_iteration = true;
+    o.parallel_for(
+        tiles,
+        [&](Orchestrator& o, std::int64_t tile_index) {
+          const std::uint32_t head = static_cast<std::uint32_t>(tile_index) * tile_rows;
+          const std::uint32_t rows = std::min(tile_rows, v.heads - head);
+          const Shape tile{rows, dim};
+          const Shape tile_at{b * v.heads + head, 0};
+          const Tensor q_tile = v.query_rows.view(tile, tile_at);
+          const Tensor out_tile = v.out_rows.view(tile, tile_at);
+          // One hidden alloc task for the online-softmax accumulators of the whole chain.
+          const TaskOutputs acc = o.alloc(Args()
+                                              .out(TensorSpec(tile, DType::f32))
+                                              .out(TensorSpec({rows}, DType::f32))
+                                              .out(TensorSpec({rows}, DType::f32)));
+          if (!acc.valid()) return;
+          const Tensor& o_i = acc[0];
+          const Tensor& l_i = acc[1];
+          const Tensor& m_i = acc[2];
+          o.parallel_for(
+              blocks,
+              [&](Orchestrator& o, std::int64_t block) {
+                const auto bn = static_cast<std::uint32_t>(block);
+                const std::optional<KvBlock> kv = kv_block(o, v, b, bn, *context);
+                if (!kv) return;
+                const TaskOutputs s =
+                    o.submit_aic(qk, Args().in(q_tile).in(kv->key_t).out(
+                                         TensorSpec({rows, v.block_size}, DType::f32)));
+                if (!s.valid()) return;
+                // Softmax sees only the valid columns of a partial last block.
+                const TaskOutputs sf =
+                    o.submit_aiv(softmax, Args()
+                                              .in(s[0].view({rows, kv->valid}, {0, 0}))
+                                              .out(TensorSpec({rows, v.block_size}, DType::bf16))
+                                              .out(TensorSpec({rows}, DType::f32))
+                                              .out(TensorSpec({rows}, DType::f32))
+                                              .scalar(v.scale));
+                if (!sf.valid()) return;
+                const TaskOutputs o_new = o.submit_aic(
+                    pv, Args().in(sf[0]).in(kv->value).out(TensorSpec(tile, DType::f32)));
+                if (!o_new.valid()) return;
+                o.submit_aiv(update, Args()
+                                         .in(sf[1])
+                                         .in(sf[2])
+                                         .in(o_new[0])
+                                         .inout(m_i)
+                                         .inout(l_i)
+                                         .inout(o_i)
+                                         .out_existing(out_tile)
+                                         .scalar(static_cast<std::int32_t>(bn == 0))
+                                         .scalar(static_cast<std::int32_t>(bn + 1 == blocks)));
+              },
+              per_iteration);
+        },
+        per_iteration);
+    if (o.fatal()) return;
   }
 }
 

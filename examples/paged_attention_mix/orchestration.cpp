@@ -23,36 +23,43 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
     if (!context) return;
     const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
     if (blocks == 0) continue;
+    // Independent head tiles, each a chain over the KV blocks: parallel_for analyses both
+    // (docs/design.md). One scope per tile; a block submits no fresh outputs, so needs none.
     const std::uint32_t tile_rows = pa::head_tile(v.heads);
-    for (std::uint32_t head = 0; head < v.heads; head += tile_rows) {
-      TMR_SCOPE(o);
-      const std::uint32_t rows = std::min(tile_rows, v.heads - head);
-      const Shape tile{rows, v.head_dim};
-      const Shape tile_at{b * v.heads + head, 0};
-      const TaskOutputs acc = o.alloc(Args()
-                                          .out(TensorSpec(tile, DType::f32))
-                                          .out(TensorSpec({rows}, DType::f32))
-                                          .out(TensorSpec({rows}, DType::f32)));
-      if (!acc.valid()) return;
-      for (std::uint32_t bn = 0; bn < blocks; ++bn) {
-        TMR_SCOPE(o);  // one scope per block, as the four-kernel orchestration
-        const std::optional<pa::KvBlock> kv = pa::kv_block(o, v, b, bn, *context);
-        if (!kv) return;
-        o.submit(fused, Args()
-                            .in(v.query_rows.view(tile, tile_at))
-                            .in(kv->key_t)
-                            .in(kv->value)
-                            .inout(acc[2])
-                            .inout(acc[1])
-                            .inout(acc[0])
-                            .out_existing(v.out_rows.view(tile, tile_at))
-                            .scalar(v.scale)
-                            .scalar(static_cast<std::int32_t>(kv->valid))
-                            .scalar(static_cast<std::int32_t>(bn == 0))
-                            .scalar(static_cast<std::int32_t>(bn + 1 == blocks))
-                            .scalar(next_pipe_tag()));
-      }
-    }
+    LoopOptions per_iteration;
+    per_iteration.scope_per_iteration = true;
+    o.parallel_for((v.heads + tile_rows - 1) / tile_rows,
+                   [&](Orchestrator& o, std::int64_t tile_index) {
+                     const std::uint32_t head = static_cast<std::uint32_t>(tile_index) * tile_rows;
+                     const std::uint32_t rows = std::min(tile_rows, v.heads - head);
+                     const Shape tile{rows, v.head_dim};
+                     const Shape tile_at{b * v.heads + head, 0};
+                     const TaskOutputs acc = o.alloc(Args()
+                                                         .out(TensorSpec(tile, DType::f32))
+                                                         .out(TensorSpec({rows}, DType::f32))
+                                                         .out(TensorSpec({rows}, DType::f32)));
+                     if (!acc.valid()) return;
+                     o.parallel_for(blocks, [&](Orchestrator& o, std::int64_t block) {
+                       const auto bn = static_cast<std::uint32_t>(block);
+                       const std::optional<pa::KvBlock> kv = pa::kv_block(o, v, b, bn, *context);
+                       if (!kv) return;
+                       o.submit(fused, Args()
+                                           .in(v.query_rows.view(tile, tile_at))
+                                           .in(kv->key_t)
+                                           .in(kv->value)
+                                           .inout(acc[2])
+                                           .inout(acc[1])
+                                           .inout(acc[0])
+                                           .out_existing(v.out_rows.view(tile, tile_at))
+                                           .scalar(v.scale)
+                                           .scalar(static_cast<std::int32_t>(kv->valid))
+                                           .scalar(static_cast<std::int32_t>(bn == 0))
+                                           .scalar(static_cast<std::int32_t>(bn + 1 == blocks))
+                                           .scalar(next_pipe_tag()));
+                     });
+                   },
+                   per_iteration);
+    if (o.fatal()) return;
   }
 }
 

@@ -51,6 +51,9 @@ struct RuntimeConfig {
   // than min(10 s, stall_timeout_s / 2) is reported on stderr first. Also bounds a blocked
   // orchestrator when nothing can make progress (deadlocks are normally recognised at once).
   double stall_timeout_s = 120.0;
+  // parallel_for analyses its iterations as a whole (off: every iteration's submits go through
+  // the per-task TensorMap, for A/B comparisons). TMR_PARALLEL_FOR=on|off.
+  bool parallel_for_analysis = true;
   // Record per-task events (submit/ready/dispatch/start/end, core, producers) into the result.
   bool record_events = false;
   // The sim platform's chip model, cost table and timing-only switch (unused by threads).
@@ -60,7 +63,7 @@ struct RuntimeConfig {
   // TMR_RING_DEP_POOL, TMR_DUAL_SLOT ("none" or a list of aic, aiv, mix, e.g. "aic,aiv,mix"),
   // TMR_RECORD_EVENTS,
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
-  // TMR_SIM_TIMING_ONLY (0 or 1).
+  // TMR_SIM_TIMING_ONLY (0 or 1), TMR_PARALLEL_FOR (on or off).
   // Throws Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
   // Throws Error(invalid_config) naming the field and the accepted values.

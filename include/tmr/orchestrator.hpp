@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -100,6 +101,12 @@ class OrchestrationArgs {
 
 class Orchestrator;
 
+struct LoopOptions {
+  // Each iteration is its own scope, so a loop of many iterations that make fresh buffers runs in
+  // a bounded ring window.
+  bool scope_per_iteration = false;
+};
+
 // Closes a scope when it goes out of C++ scope.
 class [[nodiscard]] ScopeGuard {
  public:
@@ -132,6 +139,22 @@ class Orchestrator {
   void scope_begin();
   void scope_end();
   ScopeGuard scope() { return ScopeGuard(*this); }
+
+  // A loop the runtime analyses as a whole: runs body(orchestrator, i) for i = 0 .. n-1 in order,
+  // exactly like `for (std::int64_t i = 0; i < n; ++i) body(o, i);` and with the same
+  // dependences, but after the first iterations each submit's producers follow from a learned,
+  // proven iteration template instead of TensorMap lookups (docs/design.md, "parallel_for").
+  // Irregular iterations fall back to per-task analysis by themselves; nothing is promised by the
+  // caller. Nestable; the body may open scopes, alloc, make fresh outputs, submit MIX and SPMD
+  // tasks. RuntimeConfig::parallel_for_analysis (TMR_PARALLEL_FOR=off) turns the analysis off.
+  template <class Body>
+  void parallel_for(std::int64_t n, Body&& body, LoopOptions options = {}) {
+    using Target = std::remove_reference_t<Body>;
+    LoopCall call = [](void* target, Orchestrator& o, std::int64_t i) {
+      (*static_cast<Target*>(target))(o, i);
+    };
+    run_loop(n, options, call, const_cast<void*>(static_cast<const void*>(std::addressof(body))));
+  }
   int scope_depth() const;
 
   // Blocking element access from the orchestration: waits for the tensor's producers (and, for
@@ -164,6 +187,8 @@ class Orchestrator {
   explicit Orchestrator(detail::OrchestratorCore& core) : core_(&core) {}
 
  private:
+  using LoopCall = void (*)(void* body, Orchestrator& orchestrator, std::int64_t index);
+  void run_loop(std::int64_t n, const LoopOptions& options, LoopCall call, void* body);
   void read_element(const Tensor& tensor, const Shape& indices, void* out,
                     const detail::ElementRequest& type);
   void write_element(const Tensor& tensor, const Shape& indices, const void* in,

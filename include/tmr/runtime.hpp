@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "tmr/config.hpp"
@@ -65,6 +67,17 @@ struct RunStats {
   // Time the orchestrator waited: for room in full rings, and in get/set_tensor_data and
   // wait_for for the tensor's producers (and, for set, its readers) to finish.
   double orchestrator_blocked_us = 0;
+  // parallel_for (docs/design.md, "parallel_for"): loops run (loops nested in an analysed loop are
+  // part of its iterations and count here too), loops with at least one analysed iteration,
+  // iterations of loops that did their own analysis, how many of those used the template, the
+  // submits whose producers came from a template, and the fall-backs by reason.
+  std::uint64_t loops = 0;
+  std::uint64_t loops_analysed = 0;
+  std::uint64_t loop_iterations = 0;
+  std::uint64_t loop_iterations_analysed = 0;
+  std::uint64_t loop_tasks_analysed = 0;
+  std::uint64_t loop_fallbacks = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
 };
 
 struct RunResult {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/problem.hpp"
@@ -24,6 +25,11 @@ struct CaseResult {
   std::string summary;
   std::uint64_t tasks_submitted = 0;  // hidden alloc tasks included
   std::uint64_t inline_tasks = 0;     // the hidden alloc tasks
+  // parallel_for analysis of the last round (RunStats' loop fields).
+  std::uint64_t loops = 0;
+  std::uint64_t loop_tasks_analysed = 0;
+  std::uint64_t loop_iterations_analysed = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
   std::vector<RoundTiming> rounds;
   double flops = 0;  // per run; 0 when the example does not say
   bool golden_checked = false;

@@ -3,10 +3,21 @@
 #include <algorithm>
 #include <exception>
 
+#include <time.h>
+
 #include "cli/sim_report.hpp"
 #include "cli/text_report.hpp"
 
 namespace tmr::cli {
+namespace {
+
+double thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+}  // namespace
 
 CaseResult run_case(Runtime& runtime, const examples::Example& example, std::size_t case_index,
                     const RunOptions& options, std::ostream& out) {
@@ -36,9 +47,17 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
                                     : param_case.make_problem(options.seed);
     result.flops = problem.flops();
     const RunArgs run_args = problem.run_args();
+    // The orchestrator's own CPU time (not time it was preempted or blocked): on the threads
+    // platform the orchestration runs on this thread (docs/performance.md, parallel_for A/B).
+    double orchestration_cpu_ns = 0;
+    const Orchestration timed = [&](Orchestrator& o, const OrchestrationArgs& a) {
+      const double start = thread_cpu_ns();
+      example.orchestration(o, a);
+      orchestration_cpu_ns = thread_cpu_ns() - start;
+    };
     for (int round = 0; round < options.rounds; ++round) {
       problem.reset_outputs();
-      const RunResult run = runtime.run(example.orchestration, run_args);
+      const RunResult run = runtime.run(timed, run_args);
       if (!run.ok()) {
         result.error = run.status;
         break;
@@ -46,10 +65,20 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       if (round == 0) result.trace = run.trace;
       result.tasks_submitted = run.stats.tasks_submitted;
       result.inline_tasks = run.stats.inline_tasks;
+      result.loops = run.stats.loops;
+      result.loop_tasks_analysed = run.stats.loop_tasks_analysed;
+      result.loop_iterations_analysed = run.stats.loop_iterations_analysed;
+      result.loop_fallback_reasons = run.stats.loop_fallback_reasons;
       result.rounds.push_back(
           {run.stats.wall_us, run.stats.orchestration_us, run.stats.scheduler_us});
       if (round == 0) print_task_count(out, result);
       print_round(out, round, result.rounds.back());
+      if (options.platform == "threads") {
+        out << "    orchestrator CPU " << orchestration_cpu_ns / 1e3 << " us, "
+            << orchestration_cpu_ns /
+                   static_cast<double>(std::max<std::uint64_t>(1, run.stats.tasks_submitted))
+            << " ns per task\n";
+      }
       if (round == 0 && options.platform == "sim") print_sim_summary(out, run, runtime.config());
       if (options.corrupt_output) problem.corrupt_first_output();
       if (options.skip_golden || timing_only) continue;

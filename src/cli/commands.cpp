@@ -145,6 +145,7 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
       config.scheduler_threads = std::min(config.scheduler_threads, config.clusters);
     }
     if (options.profiling()) config.record_events = true;
+    if (!options.parallel_for.empty()) config.parallel_for_analysis = options.parallel_for == "on";
     if (options.platform == "sim") apply_sim_options(options, config);
     config.validate();
     example->register_kernels(kernels);

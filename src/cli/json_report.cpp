@@ -53,6 +53,7 @@ json case_json(const CaseResult& r) {
       {"pass", r.passed()},
       {"tasks_submitted", r.tasks_submitted},
       {"hidden_alloc_tasks", r.inline_tasks},
+      {"parallel_for_tasks_analysed", r.loop_tasks_analysed},
       {"rounds", rounds},
       {"golden",
        {{"checked", r.golden_checked}, {"failed_rounds", r.failed_rounds}, {"outputs", checks}}},

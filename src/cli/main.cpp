@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
   run->add_option("--cost-model", options.cost_model_path,
                   "With --platform sim: a JSON file overriding the cost model (docs/sim.md)")
       ->check(CLI::ExistingFile);
+  run->add_option("--parallel-for", options.parallel_for,
+                  "parallel_for loop analysis: on or off (default: TMR_PARALLEL_FOR, else on)")
+      ->check(CLI::IsMember({"on", "off"}));
   // A test hook: proves that a wrong output is reported as FAIL with a non-zero exit.
   run->add_flag("--corrupt-output", options.corrupt_output)->group("");
 

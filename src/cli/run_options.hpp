@@ -33,6 +33,8 @@ struct RunOptions {
   // a JSON file overriding the cost model (docs/sim.md).
   bool timing_only = false;
   std::string cost_model_path;
+  // "on" / "off": parallel_for analysis (overrides TMR_PARALLEL_FOR); empty: config/env.
+  std::string parallel_for;
 
   bool profiling() const {
     return stats || !trace_path.empty() || !swimlane_path.empty() || !graph_path.empty();

@@ -51,7 +51,8 @@ void print_run_header(std::ostream& out, const RunOptions& options, const Runtim
       << " AIV), " << config.scheduler_threads << " scheduler threads, seed " << options.seed
       << ", " << options.rounds << (options.rounds == 1 ? " round" : " rounds")
       << (options.skip_golden ? ", golden check skipped" : "")
-      << (options.timing_only ? ", timing only" : "") << "\n";
+      << (options.timing_only ? ", timing only" : "")
+      << (config.parallel_for_analysis ? "" : ", parallel_for analysis off") << "\n";
 }
 
 void print_case_header(std::ostream& out, const examples::Example& example,
@@ -62,6 +63,13 @@ void print_case_header(std::ostream& out, const examples::Example& example,
 void print_task_count(std::ostream& out, const CaseResult& result) {
   out << "tasks submitted: " << result.tasks_submitted << " (" << result.inline_tasks
       << " hidden alloc, " << result.tasks_submitted - result.inline_tasks << " kernel tasks)\n";
+  if (result.loops > 0) {
+    out << "parallel_for: " << result.loops << " loops, " << result.loop_iterations_analysed
+        << " iterations and " << result.loop_tasks_analysed << " tasks analysed";
+    for (const auto& [reason, count] : result.loop_fallback_reasons)
+      out << "; fell back " << count << "x: " << reason;
+    out << "\n";
+  }
   out << format("  %-14s %12s %12s %12s\n", "round", "elapsed_us", "orch_us", "sched_us");
 }
 

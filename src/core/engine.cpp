@@ -39,9 +39,10 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
   scheduler_ = std::make_unique<Scheduler>(
       topology_, std::span<Mailbox>(mailboxes_.get(), static_cast<std::size_t>(core_count())),
       config_.dual_slot, queue_capacity, *this, *this, *this);
-  orchestrator_ = std::make_unique<OrchestratorCore>(OrchestratorPorts{
-      std::span<Ring* const>(ring_pointers_, kRingCount), config_.clusters, kernels_,
-      config_.stall_timeout_s, config_.tensor_wait_timeout_s, *this, *this, *this, *this});
+  orchestrator_ = std::make_unique<OrchestratorCore>(
+      OrchestratorPorts{std::span<Ring* const>(ring_pointers_, kRingCount), config_.clusters,
+                        kernels_, config_.stall_timeout_s, config_.tensor_wait_timeout_s, *this,
+                        *this, *this, *this, config_.parallel_for_analysis});
   platform_ = make_platform(*this);
 }
 
@@ -239,6 +240,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   stats.wall_us = static_cast<double>(end) / 1e3;
   stats.orchestration_us = static_cast<double>(orchestration_end - orchestration_start) / 1e3;
   stats.orchestrator_blocked_us = static_cast<double>(orchestrator_->blocked_ns()) / 1e3;
+  orchestrator_->loops().fill_stats(&stats);
   for (int t = 0; t < scheduler_->thread_count(); ++t) {
     const double platform_busy = platform_->scheduler_busy_ns(t);
     stats.scheduler_us +=

@@ -40,10 +40,12 @@ void fill_pattern(std::byte* data, std::uint64_t bytes, std::uint64_t bits,
 OrchestratorCore::OrchestratorCore(const OrchestratorPorts& ports)
     : ports_(ports),
       dependence_(RetirementView(ports.rings.data(), static_cast<int>(ports.rings.size())),
-                  ports.rings[0]->window()) {}
+                  ports.rings[0]->window()),
+      loops_(ports.rings, dependence_, ports.parallel_for_analysis) {}
 
 void OrchestratorCore::begin_run() {
   dependence_.reset();
+  loops_.reset();
   scope_tasks_.clear();
   scope_starts_.assign(1, 0);  // the outermost scope, depth 0
   std::fill(std::begin(open_scope_tasks_), std::end(open_scope_tasks_), 0u);
@@ -114,6 +116,41 @@ void OrchestratorCore::scope_end() {
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.pop_back();
+}
+
+// ---------------------------------------------------------------- parallel_for
+
+void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, LoopBody body,
+                                    void* context, Orchestrator& orchestrator) {
+  if (fatal()) return;
+  if (n < 0) {
+    fail(ErrorCode::invalid_args,
+         "parallel_for over " + std::to_string(n) + " iterations; the count must be zero or more");
+    return;
+  }
+  // Balanced even when the body throws (the run then reports the exception).
+  struct Unwind {
+    OrchestratorCore& core;
+    bool scope_open = false;
+    ~Unwind() {
+      if (scope_open) core.scope_end();
+      core.loops_.end_loop();
+    }
+  } unwind{*this};
+  loops_.begin_loop(n, sequence_);
+  for (std::int64_t i = 0; i < n && !fatal(); ++i) {
+    loops_.begin_iteration(i);
+    if (scope_per_iteration) {
+      scope_begin();
+      unwind.scope_open = true;
+    }
+    body(context, orchestrator, i);
+    if (scope_per_iteration) {
+      unwind.scope_open = false;
+      scope_end();
+    }
+    loops_.end_iteration();
+  }
 }
 
 void OrchestratorCore::release_scope_task(TaskSlot* task) {
@@ -236,7 +273,12 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   }
   const int ring_index = std::min(scope_depth(), kRingCount - 1);
   Ring& ring = this->ring(ring_index);
-  ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
+  // Covered by a parallel_for template: producers come from the template (loops/). Decided
+  // before the charge, which is smaller for an analysed submit.
+  const bool analysed = loops_.active() && loops_.plan_submit(plan.kernels, plan.inline_task, args);
+  ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc
+                     : analysed       ? OrchestratorWork::submit_analysed
+                                      : OrchestratorWork::submit,
                      static_cast<std::uint32_t>(args.tensor_count()));
   const OutputLayout layout = layout_outputs(args);
   // Only tasks that create buffers are held by their scope (so their outputs stay valid while
@@ -253,7 +295,8 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
       admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout, &outputs);
 
   AccessRegion regions[kMaxTensorArgs];
-  const bool ok = discover_producers(ring, args, regions);
+  const bool ok = discover_producers(ring, args, analysed, regions);
+  loops_.submitted(task.id);
   const std::int32_t resolved = wire_producers(ring, task, ok);
   if (ok) dependence_.record(task, args, regions);
   enter_scope(task, ring_index, heap_consumed, scoped);
@@ -363,13 +406,18 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   return slot;
 }
 
-bool OrchestratorCore::discover_producers(Ring& ring, const Args& args, AccessRegion* regions) {
+bool OrchestratorCore::discover_producers(Ring& ring, const Args& args, bool analysed,
+                                          AccessRegion* regions) {
   dependence_.begin();
-  const Status found = dependence_.collect(args, regions);
+  // A task a parallel_for template covers asks the dependence unit for its creators only; the
+  // template supplies the rest (loops/).
+  const Status found =
+      analysed ? dependence_.collect_creators(args, regions) : dependence_.collect(args, regions);
   if (!found.ok()) {
     fail(found.code, found.message);
     return false;
   }
+  if (analysed && !fatal()) loops_.collect(args, regions);
   if (fatal()) return false;
   const auto producer_count = static_cast<std::uint64_t>(dependence_.producers().size());
   if (producer_count > ring.dep_capacity()) {
@@ -687,6 +735,7 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
   if (fatal()) return;
   if (!check_element_type(tensor, type, "get_tensor_data")) return;
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
+  loops_.element_access(false);
   ports_.host.charge(OrchestratorWork::element_access, 1);
   if (!discover_access(tensor, tensor, AccessKind::read)) return;
   if (!wait_producers_finished("get_tensor_data")) return;
@@ -698,6 +747,7 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
   if (fatal()) return;
   if (!check_element_type(tensor, type, "set_tensor_data")) return;
   void* const address = tensor.element_address(indices);
+  loops_.element_access(true);
   ports_.host.charge(OrchestratorWork::element_access, 1);
   // Writers and readers of the element must be done before it changes under them.
   Shape ones;

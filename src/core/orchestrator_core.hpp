@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/dependence/dependence.hpp"
+#include "core/loops/loop_driver.hpp"
 #include "core/ring.hpp"
 #include "core/seams.hpp"
 #include "tmr/kernel.hpp"
@@ -30,6 +31,7 @@ struct OrchestratorPorts {
   Waker& waker;
   CompletionSink& sink;
   OrchestratorHost& host;
+  bool parallel_for_analysis;  // RuntimeConfig::parallel_for_analysis (TMR_PARALLEL_FOR)
 };
 
 class OrchestratorCore {
@@ -50,6 +52,10 @@ class OrchestratorCore {
   TaskOutputs alloc(const Args& args);
   void scope_begin();
   void scope_end();
+  // parallel_for: runs body(context, orchestrator, i) for i in [0, n) under loop analysis.
+  using LoopBody = void (*)(void* context, Orchestrator& orchestrator, std::int64_t index);
+  void parallel_for(std::int64_t n, bool scope_per_iteration, LoopBody body, void* context,
+                    Orchestrator& orchestrator);
   int scope_depth() const { return static_cast<int>(scope_starts_.size()) - 1; }
 
   void read_element(const Tensor& tensor, const Shape& indices, void* out,
@@ -69,6 +75,7 @@ class OrchestratorCore {
   std::uint64_t blocked_ns() const { return blocked_ns_; }
   std::vector<TaskEvent>& task_events() { return task_events_; }
   const TensorMap& tensor_map() const { return dependence_.map(); }
+  const LoopDriver& loops() const { return loops_; }
 
  private:
   struct Plan {
@@ -92,7 +99,8 @@ class OrchestratorCore {
   TaskSlot& admit_task(Ring& ring, int ring_index, std::uint64_t heap_consumed,
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
                        const OutputLayout& layout, TaskOutputs* outputs);
-  bool discover_producers(Ring& ring, const Args& args, AccessRegion* regions);
+  // `analysed`: a parallel_for template covers the task (loops_ supplies its producers).
+  bool discover_producers(Ring& ring, const Args& args, bool analysed, AccessRegion* regions);
   // Wires the task behind its producers; returns the edges already resolved.
   std::int32_t wire_producers(Ring& ring, TaskSlot& task, bool ok);
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
@@ -123,6 +131,7 @@ class OrchestratorCore {
 
   OrchestratorPorts ports_;
   Dependence dependence_;
+  LoopDriver loops_;  // parallel_for analysis, wrapping dependence_
   // Checks the element type of get/set_tensor_data; false (error latched) on a mismatch.
   bool check_element_type(const Tensor& tensor, const ElementRequest& type, const char* call);
   Orchestrator api_{*this};

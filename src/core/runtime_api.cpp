@@ -181,6 +181,9 @@ void Orchestrator::scope_begin() {
 void Orchestrator::scope_end() {
   live_core().scope_end();
 }
+void Orchestrator::run_loop(std::int64_t n, const LoopOptions& options, LoopCall call, void* body) {
+  live_core().parallel_for(n, options.scope_per_iteration, call, body, *this);
+}
 int Orchestrator::scope_depth() const {
   return live_core().scope_depth();
 }

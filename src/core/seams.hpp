@@ -16,11 +16,12 @@ struct TaskSlot;
 
 // Orchestrator work a virtual-time platform charges to the orchestrator's clock.
 enum class OrchestratorWork : std::uint8_t {
-  submit,          // one task submit, before its effects become visible (count: tensor args)
-  alloc,           // one hidden alloc task (count: outputs)
-  wire,            // dependency edges of the last submit (count: edges)
-  scope_end,       // one scope end (count: tasks released)
-  element_access,  // one get/set_tensor_data (count: 1)
+  submit,           // one task submit, before its effects become visible (count: tensor args)
+  submit_analysed,  // a submit a parallel_for template covers: no map lookups (count: tensor args)
+  alloc,            // one hidden alloc task (count: outputs)
+  wire,             // dependency edges of the last submit (count: edges)
+  scope_end,        // one scope end (count: tasks released)
+  element_access,   // one get/set_tensor_data (count: 1)
 };
 
 // Run-relative time and whether events are recorded (traces).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -35,7 +36,18 @@ struct ArgOp {
   std::uint32_t fresh_rows = 0, fresh_cols = 0;
 };
 
-enum class OpKind { scope_begin, scope_end, task, alloc, get, set };
+enum class OpKind {
+  scope_begin,
+  scope_end,
+  task,
+  alloc,
+  get,
+  set,
+  loop_begin,
+  loop_end,
+  iteration_begin,
+  iteration_end
+};
 enum class TaskKind { aic, aiv, mix_aic_aiv, mix_all, mix_aivs };
 
 struct Op {
@@ -48,7 +60,9 @@ struct Op {
   std::uint32_t salt = 0;
   View element;  // get / set: a 1x1 view
   std::int32_t value = 0;
-  std::int32_t fill = 0;  // alloc
+  std::int32_t fill = 0;    // alloc
+  int loop_iterations = 0;  // loop_begin
+  bool loop_scoped = false;
 };
 
 Op make_op(OpKind kind) {
@@ -197,6 +211,7 @@ class Generator {
     if (r < 0.08 && depth_ok) return open_scope();
     if (r < 0.16 && scopes_.size() > (shape_.top_level_tasks ? 1u : 2u)) return close_scope();
     if (r < 0.20 && shape_.fresh_outputs) return add_alloc();
+    if (r < 0.20 + shape_.loop_chance && (!shape_.tiny_loops || depth_ok)) return add_loop();
     if (r < 0.24 && shape_.element_access) return add_element_op();
     add_task();
   }
@@ -290,6 +305,288 @@ class Generator {
     ++scopes_.back().tasks;
   }
 
+  // ---- parallel_for ----
+  // One argument of a task pattern: an affine view of an external buffer, a fresh output, a view
+  // of a fresh buffer made earlier in the same iteration, or the previous iteration's output.
+  struct PatternArg {
+    ArgTag tag = ArgTag::in;
+    enum class Source { external, fresh_out, same_iteration, previous_iteration } source;
+    int buffer = 0;                // external buffer, or (same/previous) the pattern that made it
+    View base;                     // iteration 0 (external) or the fresh view
+    std::uint32_t sr = 0, sc = 0;  // row / column stride per iteration
+    std::uint32_t fresh_rows = 0, fresh_cols = 0;
+  };
+  struct Pattern {
+    TaskKind kind = TaskKind::aiv;
+    std::vector<PatternArg> args;
+    std::uint32_t blocks = 1;
+    bool inner_loop = false;  // a nested loop of one-row tasks
+    int inner_iterations = 0;
+    std::vector<int> made;  // per iteration: fresh buffer ids of its out args (last iteration)
+  };
+
+  View at(const PatternArg& a, int i) const {
+    View v = a.base;
+    v.r0 += a.sr * static_cast<std::uint32_t>(i);
+    v.c0 += a.sc * static_cast<std::uint32_t>(i);
+    return v;
+  }
+
+  // An affine view of `buffer` that stays inside it for n iterations, or false.
+  bool affine_view(int buffer, int n, std::uint32_t sr, std::uint32_t sc, PatternArg* a) {
+    const Buffer& b = (*buffers_)[static_cast<std::size_t>(buffer)];
+    const std::uint32_t row_room = sr * static_cast<std::uint32_t>(n - 1);
+    const std::uint32_t col_room = sc * static_cast<std::uint32_t>(n - 1);
+    if (row_room >= b.rows || col_room >= b.cols) return false;
+    a->buffer = buffer;
+    a->sr = sr;
+    a->sc = sc;
+    a->base.buffer = buffer;
+    a->base.rows = pick(1, std::min<std::uint32_t>(4, b.rows - row_room));
+    a->base.cols = pick(1, std::min<std::uint32_t>(4, b.cols - col_room));
+    a->base.r0 = pick(0, b.rows - row_room - a->base.rows);
+    a->base.c0 = pick(0, b.cols - col_room - a->base.cols);
+    a->base.transposed = chance(0.15);
+    return true;
+  }
+
+  static bool writes(ArgTag t) { return t == ArgTag::inout || t == ArgTag::out_existing; }
+
+  // A task's written views must not overlap its other views in any iteration.
+  bool clashes(const Pattern& p, const PatternArg& cand, int n) const {
+    for (const PatternArg& other : p.args) {
+      if (other.source != PatternArg::Source::external ||
+          cand.source != PatternArg::Source::external) {
+        continue;
+      }
+      if (!writes(cand.tag) && !writes(other.tag)) continue;
+      for (int i = 0; i < n; ++i) {
+        if (boxes_overlap(at(cand, i), at(other, i))) return true;
+      }
+    }
+    return false;
+  }
+
+  void add_loop() {
+    const int n = static_cast<int>(pick(3, static_cast<std::uint32_t>(shape_.max_loop_iterations)));
+    const bool scoped = shape_.tiny_loops || chance(0.3);
+    // One stride per buffer for the whole loop (the common, provable case); sometimes not.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> strides;
+    for (int b = 0; b < shape_.buffers; ++b)
+      strides.emplace_back(pick(0, 1), chance(0.5) ? pick(0, 1) : 0);
+    const bool own_strides = shape_.loop_triggers && chance(0.1);
+    std::vector<Pattern> patterns(pick(1, 3));
+    bool nested = false;
+    for (std::size_t p = 0; p < patterns.size(); ++p) {
+      Pattern& pat = patterns[p];
+      pat.kind = static_cast<TaskKind>(pick(0, 4));
+      pat.blocks = chance(0.2) ? pick(2, 3) : 1;
+      if (chance(0.12)) {
+        pat.inner_loop = true;
+        pat.inner_iterations = static_cast<int>(pick(2, 5));
+        nested = true;
+      }
+      const int arg_count = static_cast<int>(pick(1, 3));
+      for (int k = 0; k < arg_count; ++k) {
+        PatternArg a;
+        const double r = std::uniform_real_distribution<double>(0, 1)(rng_);
+        // Fresh buffers made by an earlier pattern of this iteration.
+        std::vector<int> makers;
+        for (std::size_t q = 0; q < p; ++q) {
+          for (const PatternArg& x : patterns[q].args) {
+            if (x.source == PatternArg::Source::fresh_out) makers.push_back(static_cast<int>(q));
+          }
+        }
+        if (!pat.inner_loop && r < 0.15) {
+          a.tag = ArgTag::out;
+          a.source = PatternArg::Source::fresh_out;
+          a.fresh_rows = pick(1, 4);
+          a.fresh_cols = pick(1, 4);
+          pat.args.push_back(a);
+          continue;
+        }
+        if (!pat.inner_loop && r < 0.30 && !makers.empty()) {
+          a.source = PatternArg::Source::same_iteration;
+          a.buffer = makers[pick(0, static_cast<std::uint32_t>(makers.size() - 1))];
+          // One view per fresh buffer and task: a task's blocks must not write what they read.
+          const bool taken = std::any_of(pat.args.begin(), pat.args.end(), [&](const auto& x) {
+            return x.source == PatternArg::Source::same_iteration && x.buffer == a.buffer;
+          });
+          if (taken) continue;
+          a.tag = chance(0.6) ? ArgTag::in : ArgTag::inout;
+          // Fresh outputs of one pattern: the first one.
+          for (const PatternArg& x : patterns[static_cast<std::size_t>(a.buffer)].args) {
+            if (x.source == PatternArg::Source::fresh_out) {
+              a.base = View{-1, 0, x.fresh_rows, 0, x.fresh_cols, false};
+              break;
+            }
+          }
+          pat.args.push_back(a);
+          continue;
+        }
+        a.source = PatternArg::Source::external;
+        const double t = std::uniform_real_distribution<double>(0, 1)(rng_);
+        a.tag = t < 0.5 ? ArgTag::in : t < 0.8 ? ArgTag::inout : ArgTag::out_existing;
+        const int buffer =
+            static_cast<int>(pick(0, static_cast<std::uint32_t>(shape_.buffers - 1)));
+        auto [sr, sc] = strides[static_cast<std::size_t>(buffer)];
+        if (own_strides) {
+          sr = pick(0, 1);
+          sc = pick(0, 1);
+        }
+        const int span = pat.inner_loop ? n * pat.inner_iterations : n;
+        if (!affine_view(buffer, span, sr, sc, &a)) continue;
+        if (!clashes(pat, a, span)) pat.args.push_back(a);
+      }
+      if (pat.args.empty()) {
+        PatternArg a;
+        a.tag = ArgTag::out;
+        a.source = PatternArg::Source::fresh_out;
+        a.fresh_rows = a.fresh_cols = 2;
+        pat.inner_loop = false;
+        pat.args.push_back(a);
+      }
+    }
+    // A chain: each iteration reads the previous iteration's fresh output (not across scopes).
+    if (!scoped && chance(0.3)) {
+      Pattern chain;
+      chain.kind = TaskKind::aiv;
+      PatternArg prev;
+      prev.source = PatternArg::Source::previous_iteration;
+      prev.tag = ArgTag::in;
+      prev.buffer = static_cast<int>(patterns.size());
+      prev.base = View{-1, 0, 3, 0, 3, false};
+      chain.args.push_back(prev);
+      PatternArg out;
+      out.tag = ArgTag::out;
+      out.source = PatternArg::Source::fresh_out;
+      out.fresh_rows = out.fresh_cols = 3;
+      chain.args.push_back(out);
+      patterns.push_back(chain);
+    }
+    // Fall-back triggers at one iteration.
+    enum class Trigger { none, shift, get, extra } trigger = Trigger::none;
+    if (shape_.loop_triggers && chance(0.3)) {
+      trigger = static_cast<Trigger>(pick(1, shape_.tiny_loops ? 2 : 3));
+    }
+    const int trigger_at = static_cast<int>(pick(2, static_cast<std::uint32_t>(n - 1)));
+
+    Op begin = make_op(OpKind::loop_begin);
+    begin.loop_iterations = n;
+    begin.loop_scoped = scoped;
+    ops_.push_back(begin);
+    ++loops_;
+    if (trigger == Trigger::none && !nested && !own_strides) ++clean_loops_;
+    std::vector<int> previous_out(patterns.size(), -1);
+    for (int i = 0; i < n; ++i) {
+      ops_.push_back(make_op(OpKind::iteration_begin));
+      if (scoped) scopes_.push_back({});
+      std::vector<int> made(patterns.size(), -1);
+      for (std::size_t p = 0; p < patterns.size(); ++p) {
+        const Pattern& pat = patterns[p];
+        if (pat.inner_loop) {
+          Op inner = make_op(OpKind::loop_begin);
+          inner.loop_iterations = pat.inner_iterations;
+          ops_.push_back(inner);
+          ++loops_;
+          for (int j = 0; j < pat.inner_iterations; ++j) {
+            ops_.push_back(make_op(OpKind::iteration_begin));
+            emit_pattern(pat, i * pat.inner_iterations + j, made, previous_out, false);
+            ops_.push_back(make_op(OpKind::iteration_end));
+          }
+          ops_.push_back(make_op(OpKind::loop_end));
+          continue;
+        }
+        emit_pattern(pat, i, made, previous_out, trigger == Trigger::shift && i == trigger_at);
+        made[p] = made_last_;
+      }
+      if (i == trigger_at && trigger == Trigger::get) add_element_op();
+      if (i == trigger_at && trigger == Trigger::extra) add_task();
+      for (std::size_t p = 0; p < patterns.size(); ++p)
+        previous_out[p] = made[p];
+      // The chain's first iteration reads an external buffer instead.
+      if (scoped) {
+        for (int b : scopes_.back().fresh)
+          live_.erase(std::remove(live_.begin(), live_.end(), b), live_.end());
+        scopes_.pop_back();
+      }
+      ops_.push_back(make_op(OpKind::iteration_end));
+    }
+    ops_.push_back(make_op(OpKind::loop_end));
+  }
+
+  // Emits one task of `pat` for iteration i; records its first fresh output in made_last_.
+  void emit_pattern(const Pattern& pat, int i, const std::vector<int>& made,
+                    const std::vector<int>& previous_out, bool shift) {
+    Op op = make_op(OpKind::task);
+    op.task_kind = pat.kind;
+    op.salt = pick(1, 1u << 20);
+    op.blocks = pat.blocks;
+    op.compute_slot = pat.kind == TaskKind::mix_aivs ? 1 : 0;
+    made_last_ = -1;
+    bool shifted = false;
+    for (const PatternArg& a : pat.args) {
+      ArgOp arg;
+      arg.tag = a.tag;
+      switch (a.source) {
+        case PatternArg::Source::external: {
+          arg.view = at(a, i);
+          const Buffer& b = (*buffers_)[static_cast<std::size_t>(a.buffer)];
+          if (shift && !shifted && arg.view.r0 + arg.view.rows < b.rows) {
+            ++arg.view.r0;  // breaks the learned pattern at this iteration
+            bool clash = false;
+            for (const ArgOp& other : op.args) {
+              if ((writes(arg.tag) || writes(other.tag)) && other.tag != ArgTag::out &&
+                  boxes_overlap(arg.view, other.view)) {
+                clash = true;
+              }
+            }
+            if (clash) {
+              --arg.view.r0;
+            } else {
+              shifted = true;
+            }
+          }
+          break;
+        }
+        case PatternArg::Source::fresh_out:
+          arg.fresh_rows = a.fresh_rows;
+          arg.fresh_cols = a.fresh_cols;
+          arg.view = View{-1, 0, a.fresh_rows, 0, a.fresh_cols, false};
+          break;
+        case PatternArg::Source::same_iteration:
+          arg.view = a.base;
+          arg.view.buffer = made[static_cast<std::size_t>(a.buffer)];
+          break;
+        case PatternArg::Source::previous_iteration: {
+          const int source = previous_out[static_cast<std::size_t>(a.buffer)];
+          if (source >= 0) {
+            arg.view = a.base;
+            arg.view.buffer = source;
+          } else {
+            arg.view = View{0, 0, 1, 0, 1, false};  // iteration 0: an external element
+          }
+          break;
+        }
+      }
+      op.args.push_back(arg);
+    }
+    for (ArgOp& arg : op.args) {
+      if (arg.tag == ArgTag::out) {
+        arg.view.buffer = new_fresh(arg.fresh_rows, arg.fresh_cols);
+        if (made_last_ < 0) made_last_ = arg.view.buffer;
+      }
+    }
+    ops_.push_back(op);
+    ++scopes_.back().tasks;
+  }
+
+ public:
+  int loops_ = 0;
+  int clean_loops_ = 0;
+
+ private:
+  int made_last_ = -1;
   std::mt19937_64 rng_;
   ProgramShape shape_;
   std::size_t used_ = 0;  // decision bytes consumed
@@ -363,9 +660,12 @@ void register_program_kernels(KernelRegistry& registry) {
 
 ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const ProgramShape& shape) {
   std::vector<Buffer> buffers;
-  const std::vector<Op> ops = Generator(seed, shape).generate(&buffers);
+  Generator generator(seed, shape);
+  const std::vector<Op> ops = generator.generate(&buffers);
   std::mt19937_64 data_rng(seed ^ 0x5eed);
   ProgramResult result;
+  result.loops = generator.loops_;
+  result.clean_loops = generator.clean_loops_;
 
   // Reference, sequentially; it also records what every get must return.
   Host host;
@@ -392,7 +692,9 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
         }
         reference_task(host, op);
         result.accesses.emplace_back();
+        result.has_no_dep.push_back(false);
         for (const ArgOp& arg : op.args) {
+          if (arg.tag == ArgTag::no_dep) result.has_no_dep.back() = true;
           if (arg.tag == ArgTag::no_dep) continue;
           result.accesses.back().push_back({arg.view.buffer, arg.view.r0, arg.view.rows,
                                             arg.view.c0, arg.view.cols, is_write(arg.tag)});
@@ -403,6 +705,7 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
         host.data[static_cast<std::size_t>(arg.view.buffer)].assign(
             std::size_t{arg.fresh_rows} * arg.fresh_cols, op.fill);
         result.accesses.push_back({{arg.view.buffer, 0, arg.fresh_rows, 0, arg.fresh_cols, true}});
+        result.has_no_dep.push_back(false);
         break;
       }
       case OpKind::get:
@@ -442,93 +745,125 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
           return v.transposed ? t.transpose(0, 1) : t;
         };
         std::size_t get_index = 0;
-        for (const Op& op : ops) {
-          switch (op.kind) {
-            case OpKind::scope_begin:
-              o.scope_begin();
-              break;
-            case OpKind::scope_end:
-              o.scope_end();
-              break;
-            case OpKind::alloc: {
-              const ArgOp& arg = op.args[0];
-              const TaskOutputs out =
-                  o.alloc(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32).fill(op.fill));
-              if (out.size() == 1) tensors[arg.view.buffer] = out[0];
-              break;
-            }
-            case OpKind::get: {
-              const auto value = o.get_tensor_data<std::int32_t>(make(op.element), {0, 0});
-              if (value != expected_gets[get_index]) {
-                mismatch << "get #" << get_index << " returned " << value << ", expected "
-                         << expected_gets[get_index] << "; ";
+        // Runs ops from `cursor` up to the end of the enclosing iteration (or of the program);
+        // a loop_begin runs the loop through parallel_for, one iteration per body call.
+        std::function<void(std::size_t&)> run_ops = [&](std::size_t& cursor) {
+          for (; cursor < ops.size(); ++cursor) {
+            const Op& op = ops[cursor];
+            switch (op.kind) {
+              case OpKind::iteration_end:
+              case OpKind::loop_end:
+                return;
+              case OpKind::iteration_begin:
+                break;
+              case OpKind::loop_begin: {
+                ++cursor;
+                LoopOptions options;
+                options.scope_per_iteration = op.loop_scoped;
+                o.parallel_for(
+                    op.loop_iterations,
+                    [&](Orchestrator&, std::int64_t) {
+                      // Each iteration: iteration_begin ... iteration_end.
+                      ++cursor;
+                      run_ops(cursor);
+                      ++cursor;
+                    },
+                    options);
+                if (o.fatal()) {
+                  cursor = ops.size();
+                  return;
+                }
+                break;  // at loop_end
               }
-              ++get_index;
-              break;
-            }
-            case OpKind::set:
-              o.set_tensor_data<std::int32_t>(make(op.element), {0, 0}, op.value);
-              break;
-            case OpKind::task: {
-              Args args;
-              for (const ArgOp& arg : op.args) {
-                switch (arg.tag) {
-                  case ArgTag::in:
-                    args.in(make(arg.view));
+              case OpKind::scope_begin:
+                o.scope_begin();
+                break;
+              case OpKind::scope_end:
+                o.scope_end();
+                break;
+              case OpKind::alloc: {
+                const ArgOp& arg = op.args[0];
+                const TaskOutputs out =
+                    o.alloc(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32).fill(op.fill));
+                if (out.size() == 1) tensors[arg.view.buffer] = out[0];
+                break;
+              }
+              case OpKind::get: {
+                const auto value = o.get_tensor_data<std::int32_t>(make(op.element), {0, 0});
+                if (value != expected_gets[get_index]) {
+                  mismatch << "get #" << get_index << " returned " << value << ", expected "
+                           << expected_gets[get_index] << "; ";
+                }
+                ++get_index;
+                break;
+              }
+              case OpKind::set:
+                o.set_tensor_data<std::int32_t>(make(op.element), {0, 0}, op.value);
+                break;
+              case OpKind::task: {
+                Args args;
+                for (const ArgOp& arg : op.args) {
+                  switch (arg.tag) {
+                    case ArgTag::in:
+                      args.in(make(arg.view));
+                      break;
+                    case ArgTag::inout:
+                      args.inout(make(arg.view));
+                      break;
+                    case ArgTag::out_existing:
+                      args.out_existing(make(arg.view));
+                      break;
+                    case ArgTag::no_dep:
+                      args.no_dep(make(arg.view));
+                      break;
+                    case ArgTag::out:
+                      args.out(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32));
+                      break;
+                  }
+                }
+                args.scalar(op.salt)
+                    .scalar(mask_of(op, is_read))
+                    .scalar(mask_of(op, is_write))
+                    .scalar(mask_of(op, is_modify));
+                args.blocks(op.blocks).sync_start(op.sync_start);
+                MixKernels kernels;
+                switch (op.task_kind) {
+                  case TaskKind::aic:
+                    kernels.aic = aic_compute;
                     break;
-                  case ArgTag::inout:
-                    args.inout(make(arg.view));
+                  case TaskKind::aiv:
+                    kernels.aiv0 = aiv_compute;
                     break;
-                  case ArgTag::out_existing:
-                    args.out_existing(make(arg.view));
+                  case TaskKind::mix_aic_aiv:
+                    kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
+                    kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
                     break;
-                  case ArgTag::no_dep:
-                    args.no_dep(make(arg.view));
+                  case TaskKind::mix_all:
+                    kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
+                    kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
+                    kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
                     break;
-                  case ArgTag::out:
-                    args.out(TensorSpec({arg.fresh_rows, arg.fresh_cols}, DType::i32));
+                  case TaskKind::mix_aivs:
+                    kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
+                    kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
                     break;
                 }
+                const TaskOutputs out = o.submit(kernels, args);
+                int produced = 0;
+                for (const ArgOp& arg : op.args) {
+                  if (arg.tag == ArgTag::out && produced < out.size())
+                    tensors[arg.view.buffer] = out[produced++];
+                }
+                break;
               }
-              args.scalar(op.salt)
-                  .scalar(mask_of(op, is_read))
-                  .scalar(mask_of(op, is_write))
-                  .scalar(mask_of(op, is_modify));
-              args.blocks(op.blocks).sync_start(op.sync_start);
-              MixKernels kernels;
-              switch (op.task_kind) {
-                case TaskKind::aic:
-                  kernels.aic = aic_compute;
-                  break;
-                case TaskKind::aiv:
-                  kernels.aiv0 = aiv_compute;
-                  break;
-                case TaskKind::mix_aic_aiv:
-                  kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
-                  kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
-                  break;
-                case TaskKind::mix_all:
-                  kernels.aic = op.compute_slot == 0 ? aic_compute : aic_noop;
-                  kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
-                  kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
-                  break;
-                case TaskKind::mix_aivs:
-                  kernels.aiv0 = op.compute_slot == 1 ? aiv_compute : aiv_noop;
-                  kernels.aiv1 = op.compute_slot == 2 ? aiv_compute : aiv_noop;
-                  break;
-              }
-              const TaskOutputs out = o.submit(kernels, args);
-              int produced = 0;
-              for (const ArgOp& arg : op.args) {
-                if (arg.tag == ArgTag::out && produced < out.size())
-                  tensors[arg.view.buffer] = out[produced++];
-              }
-              break;
             }
           }
-        }
+        };
+        std::size_t cursor = 0;
+        run_ops(cursor);
       },
       run_args);
+  result.stats = run.stats;
   result.status = run.status;
   result.trace = run.trace;
   result.mismatch = mismatch.str();
@@ -576,6 +911,29 @@ std::string check_trace_order(const ProgramResult& result) {
         out << "task " << j << " started at " << first_start[j] << " ns before conflicting task "
             << i << " ended at " << last_end[i] << " ns";
         return out.str();
+      }
+    }
+  }
+  return "";
+}
+
+std::string check_edges_exact(const ProgramResult& result) {
+  if (!result.trace) return "no trace recorded (set RuntimeConfig::record_events)";
+  auto conflict = [](const Access& x, const Access& y) {
+    return x.buffer == y.buffer && (x.write || y.write) && x.r0 < y.r0 + y.rows &&
+           y.r0 < x.r0 + x.rows && x.c0 < y.c0 + y.cols && y.c0 < x.c0 + x.cols;
+  };
+  for (const TaskEvent& e : result.trace->tasks) {
+    if (result.has_no_dep[e.sequence]) continue;  // no_dep keeps an edge to its creator
+    for (const std::uint64_t p : e.producers) {
+      bool real = false;
+      for (const Access& x : result.accesses[p]) {
+        for (const Access& y : result.accesses[e.sequence])
+          real |= conflict(x, y);
+      }
+      if (!real) {
+        return "task " + std::to_string(e.sequence) + " waits for task " + std::to_string(p) +
+               " without a conflict";
       }
     }
   }

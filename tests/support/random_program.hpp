@@ -25,6 +25,14 @@ struct ProgramShape {
   // When set (a fuzzer's input), the generator takes its decisions from these bytes, one or two
   // per decision, and from the seed only once they run out.
   const std::vector<std::uint8_t>* decisions = nullptr;
+  // parallel_for loops (tests/integration/test_parallel_for.cpp): chance per step of a loop of
+  // affine iterations (independent or carried, fresh per-iteration buffers, chains, nested loops,
+  // per-iteration scopes), some with a fall-back trigger (irregular view, element access, extra
+  // task, unequal strides).
+  double loop_chance = 0;
+  int max_loop_iterations = 12;
+  bool loop_triggers = true;
+  bool tiny_loops = false;  // every iteration its own scope, no chains or extra tasks
 };
 
 // One recorded access of one task, in raw coordinates of a buffer the oracle can compare.
@@ -39,9 +47,13 @@ struct ProgramResult {
   std::vector<std::vector<std::int32_t>> buffers;    // runtime's final external buffers
   std::vector<std::vector<std::int32_t>> reference;  // sequential execution's
   std::vector<std::vector<Access>> accesses;         // per submitted task, by sequence
+  std::vector<bool> has_no_dep;                      // per submitted task: a no_dep argument
   std::shared_ptr<const Trace> trace;
   std::string mismatch;  // element reads that disagreed with the reference, if any
   std::uint64_t tasks = 0;
+  RunStats stats;
+  int loops = 0;        // parallel_for loops in the program (outermost and nested)
+  int clean_loops = 0;  // outermost loops without a fall-back trigger or nested loop
 };
 
 // Registers the property-test kernels (once per registry).
@@ -52,6 +64,10 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
 // Checks that for every pair of conflicting tasks the later one started after the earlier one
 // finished. Returns an empty string when the trace respects every dependency.
 std::string check_trace_order(const ProgramResult& result);
+
+// Checks that every recorded edge joins two tasks that really conflict (no spurious edge, so an
+// independent loop has no edge between its iterations). "" when exact.
+std::string check_edges_exact(const ProgramResult& result);
 
 // Runs `count` programs (seeds seed0, seed0+1, ...) and checks each: the run succeeded, element
 // reads saw the sequential values, final buffers equal the reference, the trace respects every

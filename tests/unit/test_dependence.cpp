@@ -99,5 +99,38 @@ TEST(Dependence, RetiredTasksAreNoProducersAndTheirEntriesAreFreed) {
   EXPECT_EQ(h.dependence->map().live_entries(), 1u) << "only the read is left";
 }
 
+// What a loop analysis (src/core/loops/) asks of the unit: creators without map lookups, producers
+// added by TaskId (deduplicated with the rest), and the live map entries of one buffer.
+TEST(Dependence, LoopAnalysisHooksCreatorsOnlyProducersByIdAndLiveEntries) {
+  Harness h;
+  std::vector<float> data(16);
+  const Tensor x = Tensor::wrap(data.data(), {16}, DType::f32);
+  TaskSlot* writer = nullptr;
+  h.submit(Args().inout(x), &writer);
+  const Tensor created = Tensor::make_owned(data.data(), 64, {16}, DType::f32, writer->id);
+  h.dependence->retain_creator(writer->id);
+
+  AccessRegion regions[kMaxTensorArgs];
+  h.dependence->begin();
+  ASSERT_TRUE(h.dependence->collect_creators(Args().in(x), regions).ok());
+  EXPECT_TRUE(h.dependence->producers().empty()) << "no map lookup: the writer is not found";
+  EXPECT_EQ(regions[0].lo, make_region(x).lo) << "regions are still filled for record()";
+  EXPECT_EQ(regions[0].hi, make_region(x).hi);
+
+  h.dependence->begin();
+  ASSERT_TRUE(h.dependence->collect_creators(Args().in(created), regions).ok());
+  h.dependence->add_producer(writer->id);
+  ASSERT_EQ(h.dependence->producers().size(), 1u) << "the creator, listed once";
+  EXPECT_EQ(h.dependence->producers()[0], writer);
+
+  int entries = 0;
+  h.dependence->for_each_live_entry(reinterpret_cast<std::uintptr_t>(x.buffer()),
+                                    x.producer().value(), [&](const MapEntry& e) {
+                                      EXPECT_EQ(e.task_id, writer->id);
+                                      ++entries;
+                                    });
+  EXPECT_EQ(entries, 1);
+}
+
 }  // namespace
 }  // namespace tmr::detail

@@ -62,6 +62,18 @@ Status Dependence::collect(const Args& args, AccessRegion* regions) {
   return Status{};
 }
 
+Status Dependence::collect_creators(const Args& args, AccessRegion* regions) {
+  for (int i = 0; i < args.tensor_count(); ++i) {
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out) continue;
+    const Tensor& t = args.tensor(i);
+    Status status = add_creator(t, i);
+    if (!status.ok()) return status;
+    if (tag != ArgTag::no_dep) regions[i] = make_region(t);
+  }
+  return Status{};
+}
+
 void Dependence::record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
   MapEntry*& entries = state(task.id).entries;
   for (int i = 0; i < args.tensor_count(); ++i) {

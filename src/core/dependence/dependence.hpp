@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/dependence/retirement_view.hpp"
@@ -42,6 +43,16 @@ class Dependence {
   // (`regions[i]` is filled for those). A non-ok Status names a tensor whose creator's scope has
   // ended (discovery stops there).
   Status collect(const Args& args, AccessRegion* regions);
+  // collect() without TensorMap lookups: creators only, `regions` filled the same way (for a
+  // task whose other producers a loop analysis supplies).
+  Status collect_creators(const Args& args, AccessRegion* regions);
+  // Adds a live task found by other means (a loop template) as a producer.
+  void add_producer(TaskId id) { add_producer(state(id).task, id); }
+  // Every live TensorMap entry of one buffer (a loop analysis's footprint lookup).
+  template <class Visit>
+  void for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit) {
+    map_.for_each_live_entry(address, owner, std::forward<Visit>(visit));
+  }
   // The creator of `tensor` (argument `arg_index`, for the message), if it has one.
   Status add_creator(const Tensor& tensor, int arg_index);
   // Earlier accesses conflicting with an access of `kind` to `region`.

@@ -113,6 +113,12 @@ class TensorMap {
   const TensorMapStats& stats() const { return stats_; }
   std::uint64_t live_entries() const { return stats_.live_entries; }
 
+  // Every live entry of one buffer, both kinds (parallel_for's footprint lookup, once per loop).
+  template <class Visit>
+  void for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit);
+  // Whether an access to `q` and the entry's region may share an element (exact for one layout).
+  static bool overlaps(const AccessRegion& q, const MapEntry& e);
+
  private:
   using Query = AccessRegion;
   // Most submits touch a few buffers again and again: a tiny cache in front of the table.
@@ -144,7 +150,6 @@ class TensorMap {
   void unlink(MapEntry& e);
   MapEntry* allocate_entry();
   void free_entry(MapEntry* e);
-  static bool overlaps(const Query& q, const MapEntry& e);
   static bool covers(const Query& q, const MapEntry& e);
   // Returns true when the entry should be reported.
   template <class Visit>
@@ -230,6 +235,20 @@ void TensorMap::check(const Query& q, MapEntry& e, bool drop_covered, const std:
   ++stats_.hits;
   visit(e.task, e.task_id);
   if (drop_covered && covers(q, e)) unlink(e);
+}
+
+template <class Visit>
+void TensorMap::for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit) {
+  BufferInfo* const info = find_buffer(address, owner);
+  if (info == nullptr) return;
+  std::uint32_t retired[kRingCount];
+  for (int r = 0; r < rings_.ring_count(); ++r)
+    retired[r] = rings_.retired(r);
+  for (const MapEntry* list : info->list) {
+    for (const MapEntry* e = list; e != nullptr; e = e->list_next) {
+      if (!dead(*e, retired)) visit(*e);
+    }
+  }
 }
 
 template <class Visit>

@@ -19,6 +19,9 @@ std::uint64_t orchestrator_cost_ns(const SimCostModel& costs, OrchestratorWork w
   switch (work) {
     case OrchestratorWork::submit:
       return to_ns(costs.submit_ns + n * costs.submit_per_tensor_ns);
+    case OrchestratorWork::submit_analysed:
+      return to_ns(costs.analysed_submit_ratio *
+                   (costs.submit_ns + n * costs.submit_per_tensor_ns));
     case OrchestratorWork::alloc:
       return to_ns(costs.alloc_ns + n * costs.alloc_per_output_ns);
     case OrchestratorWork::wire:

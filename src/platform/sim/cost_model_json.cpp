@@ -19,6 +19,7 @@ using Field = double SimCostModel::*;
 const std::pair<const char*, Field> kFields[] = {
     {"submit_ns", &SimCostModel::submit_ns},
     {"submit_per_tensor_ns", &SimCostModel::submit_per_tensor_ns},
+    {"analysed_submit_ratio", &SimCostModel::analysed_submit_ratio},
     {"alloc_ns", &SimCostModel::alloc_ns},
     {"alloc_per_output_ns", &SimCostModel::alloc_per_output_ns},
     {"wire_edge_ns", &SimCostModel::wire_edge_ns},

@@ -1,0 +1,277 @@
+// parallel_for inside the orchestrator: loop stack, learning, start of analysis, statistics.
+#include "core/loops/loop_driver.hpp"
+
+#include <algorithm>
+
+namespace tmr::detail {
+namespace {
+
+using loops::BufferRef;
+using loops::Fallback;
+
+// Iterations compared before a loop gives up finding a template.
+constexpr int kMaxLearnAttempts = 4;
+// More external producers than this for one access: ask the map per task instead (still exact).
+constexpr std::size_t kDenseExternal = 16;
+
+// Whether a map entry may share an element with the box `access` sweeps (`box`), with the
+// TensorMap's own rules: other versions always, byte intervals, then boxes in one layout.
+bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTemplate::Box& box,
+                        const MapEntry& e) {
+  if (t.version() != e.region.version()) return true;
+  std::uint64_t first = rest;
+  std::uint64_t last = rest;
+  for (int r = 0; r < t.ndims(); ++r) {
+    const auto stride = static_cast<std::uint64_t>(t.raw_stride(r));
+    first += static_cast<std::uint64_t>(box.lo[r]) * stride;
+    last += static_cast<std::uint64_t>(box.hi[r] - 1) * stride;
+  }
+  const std::uint64_t size = t.element_size();
+  if ((last + 1) * size <= e.lo || e.hi <= first * size) return false;
+  if (!loops::comparable(t, e.region)) return true;
+  const loops::Placement place = loops::placement(e.region);
+  for (int r = 0; r < t.ndims(); ++r) {
+    const std::int64_t b0 = place.offset[r];
+    const std::int64_t b1 = b0 + e.region.box_extent(r);
+    if (box.hi[r] <= b0 || b1 <= box.lo[r]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+LoopDriver::LoopDriver(std::span<Ring* const> rings, Dependence& dependence, bool enabled)
+    : rings_(rings), dependence_(dependence), config_enabled_(enabled) {}
+
+void LoopDriver::reset() {
+  stack_.clear();
+  owner_ = nullptr;
+  enabled_ = config_enabled_;
+  planned_analysed_ = false;
+  loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
+  std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
+}
+
+void LoopDriver::fill_stats(RunStats* stats) const {
+  stats->loops = loops_;
+  stats->loops_analysed = loops_analysed_;
+  stats->loop_iterations = iterations_;
+  stats->loop_iterations_analysed = iterations_analysed_;
+  stats->loop_tasks_analysed = tasks_analysed_;
+  stats->loop_fallbacks = 0;
+  stats->loop_fallback_reasons.clear();
+  for (int r = 1; r < static_cast<int>(Fallback::count); ++r) {
+    if (fallbacks_[r] == 0) continue;
+    stats->loop_fallbacks += fallbacks_[r];
+    stats->loop_fallback_reasons.emplace_back(loops::fallback_name(static_cast<Fallback>(r)),
+                                              fallbacks_[r]);
+  }
+}
+
+void LoopDriver::update_owner() {
+  owner_ = nullptr;
+  for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {
+    if ((*it)->transparent) continue;
+    if ((*it)->state != Loop::State::fallback) owner_ = it->get();
+    return;
+  }
+}
+
+void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence) {
+  ++loops_;
+  auto loop = std::make_unique<Loop>();
+  loop->iterations = iterations;
+  loop->first_sequence = next_sequence;
+  // Inside a loop that is being analysed, this loop's tasks are part of its iterations.
+  loop->transparent = owner_ != nullptr || !enabled_;
+  // Two iterations teach the template; a third is the first that can use it.
+  if (!loop->transparent && iterations < 3) loop->state = Loop::State::fallback;
+  stack_.push_back(std::move(loop));
+  update_owner();
+}
+
+void LoopDriver::end_loop() {
+  if (stack_.empty()) return;
+  stack_.pop_back();
+  update_owner();
+}
+
+void LoopDriver::begin_iteration(std::int64_t index) {
+  Loop& loop = *stack_.back();
+  if (loop.transparent) return;
+  ++iterations_;
+  if (loop.state == Loop::State::fallback) return;
+  loop.iteration = index;
+  loop.position = 0;
+  loop.iteration_start.push_back(loop.tasks.size());
+  if (loop.state == Loop::State::learning) loop.current.clear(index);
+}
+
+void LoopDriver::end_iteration() {
+  Loop& loop = *stack_.back();
+  if (loop.transparent || loop.state == Loop::State::fallback) return;
+  if (loop.state == Loop::State::analysing) {
+    if (loop.position != loop.tmpl.task_count()) {
+      fall_back(loop, Fallback::mismatch);  // fewer tasks than the template
+      return;
+    }
+    ++iterations_analysed_;
+    if (!loop.counted_analysed) {
+      loop.counted_analysed = true;
+      ++loops_analysed_;
+    }
+    return;
+  }
+  // Learning: does this iteration repeat the previous one?
+  if (loop.learn_attempts > 0 || loop.iteration > 0) {
+    const Fallback learned = loops::LoopTemplate::learn(loop.previous, loop.current, &loop.tmpl);
+    if (learned == Fallback::none) {
+      if (loop.iteration + 1 >= loop.iterations) return;  // nothing left to analyse
+      const Fallback proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);
+      if (proof != Fallback::none) {
+        fall_back(loop, proof);
+        return;
+      }
+      start_analysis(loop);
+      return;
+    }
+    if (++loop.learn_attempts >= kMaxLearnAttempts) {
+      fall_back(loop, Fallback::no_template);
+      return;
+    }
+  }
+  std::swap(loop.previous, loop.current);
+}
+
+void LoopDriver::element_access(bool write) {
+  // A read changes nothing the template relies on: the map stays complete, so the read is
+  // ordered as usual, and an iteration its value reshapes fails its prediction check.
+  if (write && owner_ != nullptr) fall_back(*owner_, Fallback::element_access);
+}
+
+void LoopDriver::fall_back(Loop& loop, Fallback reason) {
+  ++fallbacks_[static_cast<int>(reason)];
+  loop.state = Loop::State::fallback;
+  // Nothing of the template is needed any more: every analysed task is in the TensorMap.
+  loop.tasks = {};
+  loop.iteration_start = {};
+  loop.external = {};
+  loop.previous = {};
+  loop.current = {};
+  update_owner();
+}
+
+void LoopDriver::start_analysis(Loop& loop) {
+  loop.state = Loop::State::analysing;
+  loop.first_analysed = loop.iteration + 1;
+  loop.previous = {};
+  const loops::LoopTemplate& tmpl = loop.tmpl;
+  const std::uint32_t accesses = tmpl.access_count();
+  loop.external.assign(accesses, {});
+  loop.dense.assign(accesses, false);
+  // External producers: every live map entry that may meet an access anywhere in the analysed
+  // range (iterations before the template's are in the map too). Each analysed task then keeps
+  // only the entries its own box meets.
+  for (std::uint32_t a = 0; a < accesses; ++a) {
+    const loops::AccessRecord& rec = tmpl.access(a);
+    if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
+    const loops::LoopTemplate::Box box =
+        tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
+    const bool write = loops::is_write(rec.tag);
+    std::vector<MapEntry>& external = loop.external[a];
+    bool dense = false;
+    dependence_.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
+      if (dense) return;
+      if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
+      if (!tmpl.free_read(a) && !footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
+      if (external.size() >= kDenseExternal) {
+        dense = true;
+        return;
+      }
+      external.push_back(e);
+    });
+    if (dense) {
+      external = {};
+      loop.dense[a] = true;
+    }
+  }
+}
+
+std::int64_t LoopDriver::iteration_of(const Loop& loop, std::uint64_t task_index) const {
+  const auto it =
+      std::upper_bound(loop.iteration_start.begin(), loop.iteration_start.end(), task_index);
+  return static_cast<std::int64_t>(it - loop.iteration_start.begin()) - 1;
+}
+
+BufferRef LoopDriver::buffer_of(const Loop& loop, const Tensor& tensor) const {
+  BufferRef ref;
+  const TaskId owner = tensor.producer();
+  if (owner.valid() && owner.ring() < static_cast<std::uint32_t>(kRingCount)) {
+    Ring& ring = *rings_[owner.ring()];
+    const TaskSlot& slot = ring.slot(owner.local());
+    if (!ring.is_retired(owner) && slot.id == owner) {
+      const std::uint64_t index = slot.sequence - loop.first_sequence;
+      if (slot.sequence >= loop.first_sequence && index < loop.tasks.size()) {
+        ref.kind = BufferRef::Kind::fresh;
+        ref.iteration = iteration_of(loop, index);
+        ref.task = static_cast<std::uint32_t>(
+            index - loop.iteration_start[static_cast<std::size_t>(ref.iteration)]);
+        const TaskRecord& record = *slot.record;
+        for (int a = 0; a < record.tensor_count; ++a) {
+          if (record.tensors[a].buffer() == tensor.buffer()) {
+            ref.arg = static_cast<std::uint32_t>(a);
+            break;
+          }
+        }
+        return ref;
+      }
+    }
+  }
+  ref.address = reinterpret_cast<std::uintptr_t>(tensor.buffer());
+  ref.owner = owner.value();
+  return ref;
+}
+
+bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const Args& args) {
+  planned_analysed_ = false;
+  if (owner_ == nullptr) return false;
+  Loop& loop = *owner_;
+  const int count = args.tensor_count();
+  for (int k = 0; k < count; ++k) {
+    const ArgTag tag = args.tag(k);
+    refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
+  }
+  if (loop.state == Loop::State::learning) {
+    loop.current.add_task(kernels, inline_task);
+    for (int k = 0; k < count; ++k)
+      loop.current.add_access(args.tag(k), refs_[k], args.tensor(k));
+    return false;
+  }
+  const loops::LoopTemplate& tmpl = loop.tmpl;
+  if (!tmpl.predicts_task(loop.position, kernels, inline_task, count)) {
+    fall_back(loop, Fallback::mismatch);
+    return false;
+  }
+  const std::uint32_t first = tmpl.task(loop.position).first_access;
+  for (int k = 0; k < count; ++k) {
+    if (!tmpl.predicts_access(loop.iteration, first + static_cast<std::uint32_t>(k), args.tag(k),
+                              refs_[k], args.tensor(k))) {
+      fall_back(loop, Fallback::mismatch);
+      return false;
+    }
+  }
+  planned_analysed_ = true;
+  return true;
+}
+
+void LoopDriver::note_submitted(TaskId id) {
+  Loop& loop = *owner_;
+  loop.tasks.push_back(id);
+  ++loop.position;
+  if (planned_analysed_) {
+    ++tasks_analysed_;
+    planned_analysed_ = false;
+  }
+}
+
+}  // namespace tmr::detail

@@ -1,0 +1,160 @@
+// parallel_for inside the orchestrator: the loop stack, learning, and analysed submits.
+//
+// The owner of a loop's analysis is the outermost running loop that has not fallen back (inner
+// loops of an analysed loop are part of its iterations). The first iterations run under per-task
+// analysis while their submits are recorded; once two consecutive iterations form an affine
+// template and its proof is exact, each later task is checked against the prediction and, when
+// it matches, its producers come from the template (same-iteration and carried edges to analysed
+// iterations), from the external producers found once for the loop's footprint, and from the
+// creators of its tensors — no TensorMap lookup. Its accesses are still inserted into the
+// TensorMap, so later (non-loop, fallen-back or element-access) lookups see them unchanged.
+// The driver wraps the dependence unit (dependence/): it adds producers to the discovery in
+// progress and reads the map only through it; of the rest of the engine it sees the rings.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/dependence/dependence.hpp"
+#include "core/loops/loop_template.hpp"
+#include "core/ring.hpp"
+#include "tmr/runtime.hpp"
+
+namespace tmr::detail {
+
+class LoopDriver {
+ public:
+  // `enabled`: RuntimeConfig::parallel_for_analysis (off: every loop runs per task).
+  LoopDriver(std::span<Ring* const> rings, Dependence& dependence, bool enabled);
+
+  void reset();  // between runs
+  void fill_stats(RunStats* stats) const;
+
+  // ---- parallel_for ----
+  // `next_sequence`: the sequence number the loop's first task will get.
+  void begin_loop(std::int64_t iterations, std::uint64_t next_sequence);
+  void begin_iteration(std::int64_t index);
+  void end_iteration();
+  void end_loop();
+  // get/set_tensor_data in a body: after a set, the rest of the loop runs per task.
+  void element_access(bool write);
+
+  // ---- submit hooks ----
+  // True when this submit is covered by the template (its producers come from collect()). Records
+  // the submit when the loop is still learning. Call after validation, before admission.
+  bool plan_submit(const KernelId kernels[3], bool inline_task, const Args& args);
+  // Adds the producers of a covered submit (plan_submit returned true) to the dependence
+  // discovery in progress, creators excluded (the caller collected those): template edges, the
+  // loop's external producers, and map lookups only for accesses the template does not cover.
+  // `regions`: make_region of each argument.
+  void collect(const Args& args, const AccessRegion* regions);
+  // Every submit while a loop is active, after admission.
+  void submitted(TaskId id) {
+    if (owner_ != nullptr) note_submitted(id);
+  }
+  bool active() const { return owner_ != nullptr; }
+
+ private:
+  struct External {
+    MapEntry entry;  // a copy: region, byte interval, task
+  };
+  struct Loop {
+    std::int64_t iterations = 0;
+    bool transparent = false;  // inside an owning loop: its tasks are the owner's
+    enum class State : std::uint8_t { learning, analysing, fallback } state = State::learning;
+    std::int64_t iteration = -1;
+    std::uint32_t position = 0;  // tasks submitted in this iteration
+    std::uint64_t first_sequence = 0;
+    std::vector<TaskId> tasks;                   // every task of the loop, in submit order
+    std::vector<std::uint64_t> iteration_start;  // index into tasks, per iteration
+    loops::IterationRecord previous;
+    loops::IterationRecord current;
+    int learn_attempts = 0;
+    loops::LoopTemplate tmpl;
+    std::int64_t first_analysed = 0;
+    std::vector<std::vector<MapEntry>> external;  // per template access
+    std::vector<bool> dense;                      // per template access: look up per task
+    bool counted_analysed = false;
+  };
+
+  void note_submitted(TaskId id);
+  void fall_back(Loop& loop, loops::Fallback reason);
+  void start_analysis(Loop& loop);
+  void update_owner();
+  loops::BufferRef buffer_of(const Loop& loop, const Tensor& tensor) const;
+  // The loop iteration of a loop task index.
+  std::int64_t iteration_of(const Loop& loop, std::uint64_t task_index) const;
+  bool live(TaskId id) const { return !rings_[id.ring()]->is_retired(id); }
+  void add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position);
+
+  std::span<Ring* const> rings_;
+  Dependence& dependence_;
+  bool config_enabled_;
+  std::vector<std::unique_ptr<Loop>> stack_;
+  Loop* owner_ = nullptr;
+  bool enabled_ = true;
+  bool planned_analysed_ = false;
+  loops::BufferRef refs_[kMaxTensorArgs];
+
+  // Statistics of the run.
+  std::uint64_t loops_ = 0;
+  std::uint64_t loops_analysed_ = 0;
+  std::uint64_t iterations_ = 0;
+  std::uint64_t iterations_analysed_ = 0;
+  std::uint64_t tasks_analysed_ = 0;
+  std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};
+};
+
+// ---------------------------------------------------------------- inline hot path
+
+inline void LoopDriver::add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position) {
+  const std::uint64_t index = loop.iteration_start[static_cast<std::size_t>(iteration)] + position;
+  const TaskId id = loop.tasks[index];
+  if (live(id)) dependence_.add_producer(id);
+}
+
+inline void LoopDriver::collect(const Args& args, const AccessRegion* regions) {
+  Loop& loop = *owner_;
+  const std::int64_t i = loop.iteration;
+  const std::uint32_t p = loop.position;
+  const loops::TemplateTaskDeps& deps = loop.tmpl.deps(p);
+  for (const std::uint32_t q : deps.same_iteration)
+    add_task(loop, i, q);
+  for (const loops::CarriedEdge& e : deps.carried) {
+    const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
+    for (std::int64_t d = e.min_distance; d <= last; ++d)
+      add_task(loop, i - d, e.producer);
+  }
+  const std::uint32_t first_access = loop.tmpl.task(p).first_access;
+  for (int k = 0; k < args.tensor_count(); ++k) {
+    const ArgTag tag = args.tag(k);
+    if (!loops::is_tracked(tag)) continue;
+    const std::uint32_t a = first_access + static_cast<std::uint32_t>(k);
+    const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+    const loops::BufferRef& ref = refs_[k];
+    if (ref.kind == loops::BufferRef::Kind::fresh) {
+      // A buffer made before analysis started: its earlier accessors are in the map.
+      if (ref.iteration < loop.first_analysed) dependence_.add_accessors(regions[k], kind);
+      continue;
+    }
+    // Ordered after iteration i - 1's same write, which waited for these already.
+    if (i > loop.first_analysed && loop.tmpl.stationary_write(a)) continue;
+    if (loop.dense[a]) {
+      dependence_.add_accessors(regions[k], kind);
+      continue;
+    }
+    const std::vector<MapEntry>& external = loop.external[a];
+    const AccessRegion& region = regions[k];
+    for (const MapEntry& e : external) {
+      if (kind == AccessKind::read && e.kind != static_cast<std::uint8_t>(AccessKind::write)) {
+        continue;
+      }
+      if (TensorMap::overlaps(region, e) && live(e.task_id)) dependence_.add_producer(e.task_id);
+    }
+  }
+}
+
+}  // namespace tmr::detail

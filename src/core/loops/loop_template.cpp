@@ -1,0 +1,387 @@
+// Iteration templates: learning from two iterations, the carried-distance proof, predictions.
+#include "core/loops/loop_template.hpp"
+
+#include <algorithm>
+
+namespace tmr::detail::loops {
+namespace {
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  std::int64_t q = a / b;
+  if (a % b != 0 && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
+  std::int64_t q = a / b;
+  if (a % b != 0 && ((a < 0) == (b < 0))) ++q;
+  return q;
+}
+
+bool same_extents(const Tensor& a, const Tensor& b) {
+  for (int r = 0; r < a.ndims(); ++r) {
+    if (a.box_extent(r) != b.box_extent(r)) return false;
+  }
+  return true;
+}
+
+bool same_buffer(const BufferRef& a, const BufferRef& b) {
+  if (a.kind != b.kind) return false;
+  if (a.kind == BufferRef::Kind::outer) return a.address == b.address && a.owner == b.owner;
+  return a.task == b.task && a.arg == b.arg;  // which iteration is the caller's question
+}
+
+}  // namespace
+
+Placement placement(const Tensor& t) {
+  Placement p;
+  for (int r = 0; r < t.ndims(); ++r)
+    p.offset[r] = t.box_offset(r);
+  if (t.ndims() == 0) return p;
+  const auto step = static_cast<std::uint64_t>(t.raw_stride(0));
+  if (t.layout_offset() % step == 0) {
+    p.offset[0] += static_cast<std::int64_t>(t.layout_offset() / step);
+  } else {
+    p.rest = t.layout_offset();
+  }
+  return p;
+}
+
+bool comparable(const Tensor& a, const Tensor& b) {
+  if (a.ndims() != b.ndims() || a.dtype() != b.dtype()) return false;
+  for (int r = 1; r < a.ndims(); ++r) {
+    if (a.raw_dim(r) != b.raw_dim(r)) return false;
+  }
+  return placement(a).rest == placement(b).rest;
+}
+
+const char* fallback_name(Fallback reason) {
+  switch (reason) {
+    case Fallback::none:
+      return "none";
+    case Fallback::no_template:
+      return "no repeating iteration template";
+    case Fallback::mismatch:
+      return "iteration differs from the template";
+    case Fallback::element_access:
+      return "set_tensor_data in the body";
+    case Fallback::unequal_strides:
+      return "unequal strides on one buffer";
+    case Fallback::layouts:
+      return "different layouts of one buffer";
+    case Fallback::versions:
+      return "different versions of one buffer";
+    case Fallback::wide_window:
+      return "carried dependence over too many distances";
+    case Fallback::count:
+      break;
+  }
+  return "unknown";
+}
+
+void IterationRecord::add_task(const KernelId kernels[3], bool inline_task) {
+  TaskRecordLite task;
+  for (int s = 0; s < 3; ++s)
+    task.kernels[s] = kernels[s];
+  task.inline_task = inline_task;
+  task.first_access = static_cast<std::uint32_t>(accesses.size());
+  tasks.push_back(task);
+}
+
+void IterationRecord::add_access(ArgTag tag, const BufferRef& buffer, const Tensor& tensor) {
+  accesses.push_back(AccessRecord{tag, buffer, tensor});
+  ++tasks.back().access_count;
+}
+
+bool overlap_distances(std::int64_t ox, std::int64_t ex, std::int64_t oy, std::int64_t ey,
+                       std::int64_t stride, std::int64_t* lo, std::int64_t* hi) {
+  // Overlap iff L < delta * stride < U.
+  const std::int64_t lower = -ex - (ox - oy);
+  const std::int64_t upper = ey - (ox - oy);
+  if (stride == 0) {
+    if (!(lower < 0 && 0 < upper)) return false;
+    *lo = -kUnbounded;
+    *hi = kUnbounded;
+    return true;
+  }
+  if (stride > 0) {
+    *lo = floor_div(lower, stride) + 1;
+    *hi = ceil_div(upper, stride) - 1;
+  } else {
+    *lo = floor_div(upper, stride) + 1;
+    *hi = ceil_div(lower, stride) - 1;
+  }
+  return *lo <= *hi;
+}
+
+Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRecord& current,
+                             LoopTemplate* out) {
+  if (current.index - previous.index != 1 || current.tasks.empty() ||
+      previous.tasks.size() != current.tasks.size() ||
+      previous.accesses.size() != current.accesses.size()) {
+    return Fallback::mismatch;
+  }
+  for (std::size_t p = 0; p < current.tasks.size(); ++p) {
+    const TaskRecordLite& a = previous.tasks[p];
+    const TaskRecordLite& b = current.tasks[p];
+    if (a.inline_task != b.inline_task || a.access_count != b.access_count ||
+        !std::equal(a.kernels, a.kernels + 3, b.kernels)) {
+      return Fallback::mismatch;
+    }
+  }
+  std::vector<std::array<std::int64_t, kMaxDims>> strides(current.accesses.size());
+  // Reads of buffers nothing in the iteration writes may move freely.
+  std::vector<bool> free(current.accesses.size(), false);
+  auto written = [&](const BufferRef& ref) {
+    return std::any_of(current.accesses.begin(), current.accesses.end(), [&](const auto& a) {
+      return is_write(a.tag) && a.buffer.kind == BufferRef::Kind::outer &&
+             same_buffer(a.buffer, ref);
+    });
+  };
+  for (std::size_t i = 0; i < current.accesses.size(); ++i) {
+    const AccessRecord& a = previous.accesses[i];
+    const AccessRecord& b = current.accesses[i];
+    strides[i].fill(0);
+    if (a.tag != b.tag) return Fallback::mismatch;
+    if (!is_tracked(b.tag)) continue;
+    if (a.buffer.kind != b.buffer.kind) return Fallback::mismatch;
+    const bool fresh = b.buffer.kind == BufferRef::Kind::fresh;
+    if (fresh) {
+      if (!same_buffer(a.buffer, b.buffer) ||
+          previous.index - a.buffer.iteration != current.index - b.buffer.iteration) {
+        return Fallback::mismatch;
+      }
+    } else if (!same_buffer(a.buffer, b.buffer)) {
+      return Fallback::mismatch;
+    } else if (b.tag == ArgTag::in && !written(b.buffer)) {
+      if (a.tensor.version() != b.tensor.version()) return Fallback::mismatch;
+      free[i] = true;
+      continue;
+    }
+    if (a.tensor.version() != b.tensor.version() || !comparable(a.tensor, b.tensor) ||
+        !same_extents(a.tensor, b.tensor)) {
+      return Fallback::mismatch;
+    }
+    const Placement pa = placement(a.tensor);
+    const Placement pb = placement(b.tensor);
+    for (int r = 0; r < b.tensor.ndims(); ++r) {
+      const std::int64_t step = pb.offset[r] - pa.offset[r];
+      if (fresh && step != 0) return Fallback::mismatch;  // a new buffer each time: same view
+      strides[i][static_cast<std::size_t>(r)] = step;
+    }
+  }
+  out->base_ = current;
+  out->strides_ = std::move(strides);
+  out->free_ = std::move(free);
+  out->places_.clear();
+  for (const AccessRecord& a : current.accesses)
+    out->places_.push_back(placement(a.tensor));
+  out->task_of_access_.assign(current.accesses.size(), 0);
+  for (std::uint32_t p = 0; p < current.tasks.size(); ++p) {
+    const TaskRecordLite& t = current.tasks[p];
+    for (std::uint32_t a = t.first_access; a < t.first_access + t.access_count; ++a)
+      out->task_of_access_[a] = p;
+  }
+  out->deps_.clear();
+  out->carries_ = false;
+  return Fallback::none;
+}
+
+bool LoopTemplate::pair_distances(std::uint32_t x, std::uint32_t y, std::int64_t* lo,
+                                  std::int64_t* hi, Fallback* why) const {
+  const AccessRecord& ax = base_.accesses[x];
+  const AccessRecord& ay = base_.accesses[y];
+  if (ax.tensor.version() != ay.tensor.version()) {
+    *why = Fallback::versions;
+    return false;
+  }
+  if (!comparable(ax.tensor, ay.tensor)) {
+    *why = Fallback::layouts;
+    return false;
+  }
+  std::int64_t low = -kUnbounded;
+  std::int64_t high = kUnbounded;
+  if (ax.buffer.kind == BufferRef::Kind::fresh) {
+    // Iteration i's view is of the buffer made in i - back: the same buffer at one distance.
+    const std::int64_t back_x = base_.index - ax.buffer.iteration;
+    const std::int64_t back_y = base_.index - ay.buffer.iteration;
+    low = high = back_x - back_y;
+  }
+  if (strides_[x] != strides_[y]) {
+    // A two-variable problem; decided here only when the whole sweeps never meet.
+    const Box bx = footprint(x, first_, last_);
+    const Box by = footprint(y, first_, last_);
+    for (int r = 0; r < ax.tensor.ndims(); ++r) {
+      if (bx.hi[r] <= by.lo[r] || by.hi[r] <= bx.lo[r]) return false;
+    }
+    *why = Fallback::unequal_strides;
+    return false;
+  }
+  for (int r = 0; r < ax.tensor.ndims(); ++r) {
+    const auto rr = static_cast<std::size_t>(r);
+    std::int64_t l = 0;
+    std::int64_t h = 0;
+    if (!overlap_distances(places_[x].offset[r], ax.tensor.box_extent(r), places_[y].offset[r],
+                           ay.tensor.box_extent(r), strides_[x][rr], &l, &h)) {
+      return false;
+    }
+    low = std::max(low, l);
+    high = std::min(high, h);
+    if (low > high) return false;
+  }
+  *lo = low;
+  *hi = high;
+  return true;
+}
+
+Fallback LoopTemplate::prove(std::int64_t first, std::int64_t last) {
+  first_ = first;
+  last_ = last;
+  const auto accesses = static_cast<std::uint32_t>(base_.accesses.size());
+  deps_.assign(base_.tasks.size(), TemplateTaskDeps{});
+  carries_ = false;
+  auto distances = [&](std::uint32_t x, std::uint32_t y, std::int64_t* lo, std::int64_t* hi,
+                       Fallback* why) { return pair_distances(x, y, lo, hi, why); };
+
+  // Accesses whose iteration i is ordered after their iteration i - 1 by their own edge.
+  std::vector<bool> chained(accesses, false);
+  for (std::uint32_t a = 0; a < accesses; ++a) {
+    if (!is_write(base_.accesses[a].tag)) continue;
+    std::int64_t lo = 0;
+    std::int64_t hi = 0;
+    Fallback why = Fallback::none;
+    if (distances(a, a, &lo, &hi, &why)) chained[a] = lo <= 1 && 1 <= hi;
+    if (why != Fallback::none) return why;
+  }
+
+  for (std::uint32_t x = 0; x < accesses; ++x) {
+    const AccessRecord& ax = base_.accesses[x];
+    if (!is_tracked(ax.tag)) continue;
+    const std::uint32_t px = task_of_access_[x];
+    for (std::uint32_t y = 0; y < accesses; ++y) {
+      const AccessRecord& ay = base_.accesses[y];
+      if (!is_tracked(ay.tag) || !(is_write(ax.tag) || is_write(ay.tag))) continue;
+      if (!same_buffer(ax.buffer, ay.buffer)) continue;
+      const std::uint32_t py = task_of_access_[y];
+      std::int64_t lo = 0;
+      std::int64_t hi = 0;
+      Fallback why = Fallback::none;
+      const bool overlap = distances(x, y, &lo, &hi, &why);
+      if (why != Fallback::none) return why;
+      if (!overlap) continue;
+      TemplateTaskDeps& deps = deps_[px];
+      if (lo <= 0 && 0 <= hi && py < px &&
+          std::find(deps.same_iteration.begin(), deps.same_iteration.end(), py) ==
+              deps.same_iteration.end()) {
+        deps.same_iteration.push_back(py);
+      }
+      lo = std::max<std::int64_t>(lo, 1);
+      hi = std::min(hi, last_ - first_);  // no farther distance occurs in this loop
+      if (lo > hi) continue;
+      carries_ = true;
+      // A chain on either side orders the farther distances through the nearest one.
+      if (chained[x] || chained[y]) {
+        hi = lo;
+      } else if (hi == kUnbounded || hi - lo + 1 > kMaxCarriedWindow) {
+        return Fallback::wide_window;
+      }
+      const CarriedEdge edge{py, lo, hi};
+      const bool known = std::any_of(deps.carried.begin(), deps.carried.end(), [&](const auto& e) {
+        return e.producer == edge.producer && e.min_distance == edge.min_distance &&
+               e.max_distance == edge.max_distance;
+      });
+      if (!known) deps.carried.push_back(edge);
+    }
+  }
+  return Fallback::none;
+}
+
+bool LoopTemplate::predicts_task(std::uint32_t position, const KernelId kernels[3],
+                                 bool inline_task, int tensor_count) const {
+  if (position >= base_.tasks.size()) return false;
+  const TaskRecordLite& t = base_.tasks[position];
+  return t.inline_task == inline_task && static_cast<int>(t.access_count) == tensor_count &&
+         t.kernels[0] == kernels[0] && t.kernels[1] == kernels[1] && t.kernels[2] == kernels[2];
+}
+
+bool LoopTemplate::predicts_access(std::int64_t iteration, std::uint32_t access, ArgTag tag,
+                                   const BufferRef& buffer, const Tensor& tensor) const {
+  const AccessRecord& t = base_.accesses[access];
+  if (tag != t.tag) return false;
+  if (!is_tracked(tag)) return true;
+  if (buffer.kind != t.buffer.kind) return false;
+  if (buffer.kind == BufferRef::Kind::outer) {
+    if (buffer.address != t.buffer.address || buffer.owner != t.buffer.owner) return false;
+  } else if (buffer.task != t.buffer.task || buffer.arg != t.buffer.arg ||
+             iteration - buffer.iteration != base_.index - t.buffer.iteration) {
+    return false;
+  }
+  if (free_[access]) return tensor.version() == t.tensor.version();
+  if (tensor.version() != t.tensor.version() || !comparable(tensor, t.tensor)) return false;
+  const Placement place = placement(tensor);
+  for (int r = 0; r < tensor.ndims(); ++r) {
+    if (tensor.box_extent(r) != t.tensor.box_extent(r) ||
+        place.offset[r] != offset(access, r, iteration)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+LoopTemplate::Box LoopTemplate::footprint(std::uint32_t access, std::int64_t first,
+                                          std::int64_t last) const {
+  Box box;
+  const Tensor& t = base_.accesses[access].tensor;
+  for (int r = 0; r < t.ndims(); ++r) {
+    const std::int64_t a = offset(access, r, first);
+    const std::int64_t b = offset(access, r, last);
+    box.lo[r] = std::min(a, b);
+    box.hi[r] = std::max(a, b) + t.box_extent(r);
+  }
+  return box;
+}
+
+bool AffineFamily::overlapping(const Tensor& query, std::int64_t* first_iteration,
+                               std::int64_t* last_iteration) const {
+  if (count <= 0) return false;
+  std::int64_t low = 0;
+  std::int64_t high = count - 1;
+  if (query.version() != first.version()) {
+    // Different versions of one buffer are always ordered.
+  } else if (comparable(query, first)) {
+    const Placement pf = placement(first);
+    const Placement pq = placement(query);
+    for (int r = 0; r < query.ndims(); ++r) {
+      std::int64_t l = 0;
+      std::int64_t h = 0;
+      if (!overlap_distances(pf.offset[r], first.box_extent(r), pq.offset[r], query.box_extent(r),
+                             stride[static_cast<std::size_t>(r)], &l, &h)) {
+        return false;
+      }
+      low = std::max(low, l);
+      high = std::min(high, h);
+    }
+  } else {
+    // Different layouts: byte intervals, which move by a constant number of bytes per iteration.
+    const auto size = static_cast<std::int64_t>(first.element_size());
+    const auto query_size = static_cast<std::int64_t>(query.element_size());
+    std::int64_t byte_stride = 0;
+    for (int r = 0; r < first.ndims(); ++r)
+      byte_stride += stride[static_cast<std::size_t>(r)] * first.raw_stride(r) * size;
+    const auto f_lo = static_cast<std::int64_t>(first.first_element()) * size;
+    const auto f_hi = static_cast<std::int64_t>(first.end_element()) * size;
+    const auto q_lo = static_cast<std::int64_t>(query.first_element()) * query_size;
+    const auto q_hi = static_cast<std::int64_t>(query.end_element()) * query_size;
+    std::int64_t l = 0;
+    std::int64_t h = 0;
+    if (!overlap_distances(f_lo, f_hi - f_lo, q_lo, q_hi - q_lo, byte_stride, &l, &h)) return false;
+    low = std::max(low, l);
+    high = std::min(high, h);
+  }
+  if (low > high) return false;
+  *first_iteration = low;
+  *last_iteration = high;
+  return true;
+}
+
+}  // namespace tmr::detail::loops

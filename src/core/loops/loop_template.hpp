@@ -1,0 +1,209 @@
+// parallel_for analysis, the part that needs no engine: iteration templates and their proofs.
+//
+// The orchestrator records what the first iterations of a loop submit (per task: kernels; per
+// tensor argument: tag, where its buffer comes from, the view). Two consecutive iterations with
+// the same structure and offsets that differ by a constant vector give an affine template:
+// argument `a` touches `box(a) + (i - base) * stride(a)` in iteration `i`. The proof then finds,
+// for every ordered pair of conflicting template accesses, the exact set of iteration distances
+// at which they overlap (an interval: per-dimension interval conditions, intersected), so an
+// iteration's producers inside the loop follow from its index alone. Anything the proof cannot
+// decide exactly (unequal strides or different layouts on one buffer, mixed versions) is a
+// fall-back, never a guess. Later iterations are checked against the prediction argument by
+// argument before the template is trusted for them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "tmr/args.hpp"
+#include "tmr/kernel.hpp"
+#include "tmr/tensor.hpp"
+
+namespace tmr::detail::loops {
+
+inline constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::max();
+// A pair carried at more distances than this (and not reducible to a chain) falls back: replaying
+// it would cost as much as the per-task map.
+inline constexpr std::int64_t kMaxCarriedWindow = 64;
+
+// Why a loop (or the rest of it) runs under per-task analysis.
+enum class Fallback : std::uint8_t {
+  none,
+  no_template,      // no two consecutive iterations of the same structure within the first few
+  mismatch,         // an iteration broke the learned template (tasks, kernels, buffers, offsets)
+  element_access,   // set_tensor_data in the body
+  unequal_strides,  // two accesses of one buffer move at different strides
+  layouts,          // two accesses of one buffer use different raw layouts (after reshape)
+  versions,         // two accesses of one buffer use different versions
+  wide_window,      // a carried dependence spans too many distances to replay cheaply
+  count
+};
+const char* fallback_name(Fallback reason);
+
+// Where a tensor argument's buffer comes from.
+struct BufferRef {
+  enum class Kind : std::uint8_t { outer, fresh };
+  Kind kind = Kind::outer;
+  std::uintptr_t address = 0;  // outer: the buffer's identity, as the TensorMap keys it
+  std::uint64_t owner = 0;
+  std::int64_t iteration = 0;  // fresh: the iteration whose task created it
+  std::uint32_t task = 0;      // fresh: that task's position in its iteration
+  std::uint32_t arg = 0;       // fresh: the `out` argument's index in that task
+};
+
+struct AccessRecord {
+  ArgTag tag = ArgTag::in;
+  BufferRef buffer;
+  Tensor tensor;  // the view (for `out`: the spec placeholder)
+};
+
+struct TaskRecordLite {
+  KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
+  bool inline_task = false;
+  std::uint32_t first_access = 0;
+  std::uint32_t access_count = 0;
+};
+
+// One iteration as it was submitted.
+struct IterationRecord {
+  std::int64_t index = 0;
+  std::vector<TaskRecordLite> tasks;
+  std::vector<AccessRecord> accesses;
+
+  void clear(std::int64_t iteration) {
+    index = iteration;
+    tasks.clear();
+    accesses.clear();
+  }
+  void add_task(const KernelId kernels[3], bool inline_task);
+  // Adds an argument to the last task added.
+  void add_access(ArgTag tag, const BufferRef& buffer, const Tensor& tensor);
+};
+
+// A view's box in a buffer-wide coordinate system: the layout offset (what `reshape` of a slice
+// leaves behind) is folded into raw dimension 0 when it is a whole number of dimension-0 steps,
+// so reshaped row slices of one buffer compare box by box; otherwise it stays apart (`rest`).
+struct Placement {
+  std::int64_t offset[kMaxDims] = {};
+  std::uint64_t rest = 0;
+};
+Placement placement(const Tensor& t);
+// Two views whose placements are boxes of one coordinate system (the size of raw dimension 0
+// never moves an element, so it may differ).
+bool comparable(const Tensor& a, const Tensor& b);
+
+inline bool is_write(ArgTag tag) {
+  return tag == ArgTag::inout || tag == ArgTag::out_existing;
+}
+inline bool is_tracked(ArgTag tag) {
+  return tag == ArgTag::in || is_write(tag);
+}
+
+// The distances `delta` (iteration i against iteration i - delta) at which a box of extent `ex`
+// at offset `ox + delta * stride` and a box of extent `ey` at `oy` overlap in one dimension:
+// -ex < ox - oy + delta * stride < ey. Returns false when no distance satisfies it; an empty
+// interval otherwise never comes back. `kUnbounded` / -kUnbounded for an open side.
+bool overlap_distances(std::int64_t ox, std::int64_t ex, std::int64_t oy, std::int64_t ey,
+                       std::int64_t stride, std::int64_t* lo, std::int64_t* hi);
+
+// A producer `producer` (template position) of the same iteration, or of iteration i - d for
+// every d in [min_distance, max_distance].
+struct CarriedEdge {
+  std::uint32_t producer = 0;
+  std::int64_t min_distance = 1;
+  std::int64_t max_distance = 1;
+};
+struct TemplateTaskDeps {
+  std::vector<std::uint32_t> same_iteration;  // earlier positions this task conflicts with
+  std::vector<CarriedEdge> carried;           // edges into earlier iterations
+};
+
+class LoopTemplate {
+ public:
+  // Learns a template from two consecutive iterations. Fallback::none on success; the template is
+  // based on `current` (its iteration index is the base).
+  static Fallback learn(const IterationRecord& previous, const IterationRecord& current,
+                        LoopTemplate* out);
+  // Finds every pair's carried distances and the edges to replay for a loop that runs iterations
+  // [first, last]. Fallback::none when exact.
+  Fallback prove(std::int64_t first, std::int64_t last);
+
+  std::int64_t base_iteration() const { return base_.index; }
+  std::uint32_t task_count() const { return static_cast<std::uint32_t>(base_.tasks.size()); }
+  const TaskRecordLite& task(std::uint32_t position) const { return base_.tasks[position]; }
+  const AccessRecord& access(std::uint32_t index) const { return base_.accesses[index]; }
+  std::uint32_t access_count() const { return static_cast<std::uint32_t>(base_.accesses.size()); }
+  const std::array<std::int64_t, kMaxDims>& stride(std::uint32_t access) const {
+    return strides_[access];
+  }
+  const TemplateTaskDeps& deps(std::uint32_t position) const { return deps_[position]; }
+  // True when some pair of tasks in different iterations conflicts (the proof's verdict).
+  bool carries_dependence() const { return carries_; }
+
+  // The distances d at which access `x` in iteration i overlaps access `y` in iteration i - d (both
+  // of one buffer): [*lo, *hi], open sides as +-kUnbounded. False when they never overlap, or
+  // when the question has no exact answer here (then *why says which fall-back).
+  bool pair_distances(std::uint32_t x, std::uint32_t y, std::int64_t* lo, std::int64_t* hi,
+                      Fallback* why) const;
+  std::uint32_t task_of_access(std::uint32_t access) const { return task_of_access_[access]; }
+
+  // Prediction checks for iteration `iteration`, before the template is trusted for a task.
+  bool predicts_task(std::uint32_t position, const KernelId kernels[3], bool inline_task,
+                     int tensor_count) const;
+  bool predicts_access(std::int64_t iteration, std::uint32_t access, ArgTag tag,
+                       const BufferRef& buffer, const Tensor& tensor) const;
+
+  // The placement offset of `access` in `iteration` along raw dimension `r`.
+  std::int64_t offset(std::uint32_t access, int r, std::int64_t iteration) const {
+    return places_[access].offset[r] +
+           (iteration - base_.index) * strides_[access][static_cast<std::size_t>(r)];
+  }
+  // A write to the same box in every iteration: iteration i is ordered after iteration i - 1 by
+  // its own edge, so only the first analysed iteration needs the producers from before.
+  bool stationary_write(std::uint32_t access) const {
+    const AccessRecord& a = base_.accesses[access];
+    if (!is_write(a.tag) || a.buffer.kind != BufferRef::Kind::outer) return false;
+    for (const std::int64_t s : strides_[access]) {
+      if (s != 0) return false;
+    }
+    return true;
+  }
+  // A read of a buffer no task of the template writes: it conflicts with nothing inside the
+  // loop, so its view may move freely (a paged KV cache read through a block table).
+  bool free_read(std::uint32_t access) const { return free_[access]; }
+  // The layout offset not folded into the placement (the same in every iteration).
+  std::uint64_t rest(std::uint32_t access) const { return places_[access].rest; }
+  // The box `access` sweeps over iterations [first, last], per raw dimension [lo, hi).
+  struct Box {
+    std::int64_t lo[kMaxDims] = {};
+    std::int64_t hi[kMaxDims] = {};
+  };
+  Box footprint(std::uint32_t access, std::int64_t first, std::int64_t last) const;
+
+ private:
+  IterationRecord base_;
+  std::vector<std::array<std::int64_t, kMaxDims>> strides_;
+  std::vector<Placement> places_;
+  std::vector<bool> free_;
+  std::vector<std::uint32_t> task_of_access_;
+  std::vector<TemplateTaskDeps> deps_;
+  bool carries_ = false;
+  std::int64_t first_ = 0;
+  std::int64_t last_ = kUnbounded / 4;
+};
+
+// All iterations of one template access after the loop: a later access finds exactly the
+// iterations whose box overlaps its own by division, not by visiting one entry per iteration.
+struct AffineFamily {
+  Tensor first;  // the view in the family's first iteration
+  std::array<std::int64_t, kMaxDims> stride{};
+  std::int64_t count = 0;  // iterations 0 .. count-1 of the family
+  // The family iterations whose box may overlap `query` (same buffer): [*first_iteration,
+  // *last_iteration]. Exact for the same raw layout; by byte interval otherwise (conservative).
+  bool overlapping(const Tensor& query, std::int64_t* first_iteration,
+                   std::int64_t* last_iteration) const;
+};
+
+}  // namespace tmr::detail::loops

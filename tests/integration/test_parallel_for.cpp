@@ -1,0 +1,334 @@
+// parallel_for end to end, on the threads and sim platforms: random programs with loops
+// (independent and carried iterations, partially overlapping and transposed views, fresh
+// per-iteration buffers and chains, nested loops, per-iteration scopes, tiny rings, and every
+// fall-back trigger) must order every conflicting pair (recorded start/end), leave the buffers a
+// sequential execution leaves, and record no edge without a real conflict (so an independent
+// loop has no edge between iterations); directed loops check the statistics, the switch, and
+// errors in a loop body.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <iostream>
+#include <map>
+#include <vector>
+
+#include "support/random_program.hpp"
+#include "support/test_scale.hpp"
+
+namespace tmr::testing {
+namespace {
+
+RuntimeConfig loop_config(PlatformKind platform, bool analysis = true) {
+  RuntimeConfig config;
+  config.platform = platform;
+  config.clusters = 4;
+  config.scheduler_threads = 2;
+  config.record_events = true;
+  config.stall_timeout_s = 30;
+  config.parallel_for_analysis = analysis;
+  return config;
+}
+
+ProgramShape loop_shape() {
+  ProgramShape shape;
+  shape.buffers = 3;
+  shape.max_dim = 16;
+  shape.operations = 24;
+  shape.loop_chance = 0.15;
+  shape.max_scope_depth = 3;
+  return shape;
+}
+
+struct Totals {
+  std::uint64_t loops = 0, analysed = 0, tasks_analysed = 0, fallbacks = 0;
+  std::map<std::string, std::uint64_t> reasons;
+};
+
+std::string run_loop_programs(Runtime& runtime, const ProgramShape& shape, int count,
+                              std::uint64_t seed0, Totals* totals) {
+  for (int p = 0; p < count; ++p) {
+    const std::uint64_t seed = seed0 + static_cast<std::uint64_t>(p);
+    const ProgramResult result = run_random_program(runtime, seed, shape);
+    const std::string where = "seed " + std::to_string(seed) + ": ";
+    if (!result.status.ok()) return where + result.status.to_string();
+    if (!result.mismatch.empty()) return where + result.mismatch;
+    if (result.buffers != result.reference) return where + "final buffers differ from reference";
+    if (std::string why = check_trace_order(result); !why.empty()) return where + why;
+    if (std::string why = check_edges_exact(result); !why.empty()) return where + why;
+    if (result.stats.loops != static_cast<std::uint64_t>(result.loops)) {
+      return where + "stats count " + std::to_string(result.stats.loops) + " loops, program has " +
+             std::to_string(result.loops);
+    }
+    totals->loops += result.stats.loops;
+    totals->analysed += result.stats.loops_analysed;
+    totals->tasks_analysed += result.stats.loop_tasks_analysed;
+    totals->fallbacks += result.stats.loop_fallbacks;
+    for (const auto& [reason, n] : result.stats.loop_fallback_reasons)
+      totals->reasons[reason] += n;
+  }
+  return "";
+}
+
+class ParallelFor : public ::testing::TestWithParam<PlatformKind> {};
+
+TEST_P(ParallelFor, RandomLoopProgramsMatchSequentialExecution) {
+  Runtime runtime(loop_config(GetParam()));
+  register_program_kernels(runtime.kernels());
+  Totals totals;
+  EXPECT_EQ(run_loop_programs(runtime, loop_shape(), scaled(400, 20), 7000, &totals), "");
+  EXPECT_GT(totals.loops, 0u);
+  EXPECT_GT(totals.analysed, 0u);
+  EXPECT_GT(totals.tasks_analysed, 0u);
+  std::cout << totals.loops << " loops, " << totals.analysed << " analysed, "
+            << totals.tasks_analysed << " tasks analysed, fall-backs:";
+  for (const auto& [reason, n] : totals.reasons)
+    std::cout << " " << reason << " " << n << ";";
+  std::cout << "\n";
+  if (test_scale() >= 1) {
+    // Every trigger the generator plants shows up as its reason.
+    EXPECT_GT(totals.reasons["iteration differs from the template"], 0u);
+    EXPECT_GT(totals.reasons["set_tensor_data in the body"], 0u);
+  }
+}
+
+TEST_P(ParallelFor, SwitchedOffRunsEveryTaskThroughTheMap) {
+  Runtime runtime(loop_config(GetParam(), false));
+  register_program_kernels(runtime.kernels());
+  Totals totals;
+  EXPECT_EQ(run_loop_programs(runtime, loop_shape(), scaled(100, 5), 7000, &totals), "");
+  EXPECT_GT(totals.loops, 0u);
+  EXPECT_EQ(totals.analysed, 0u);
+  EXPECT_EQ(totals.tasks_analysed, 0u);
+}
+
+TEST_P(ParallelFor, TinyRingsWithScopedIterations) {
+  for (const std::uint32_t window : {8u, 16u}) {
+    Runtime runtime(with_tiny_rings(loop_config(GetParam()), window));
+    register_program_kernels(runtime.kernels());
+    ProgramShape shape = tiny_ring_shape(window);
+    shape.loop_chance = 0.15;
+    shape.max_loop_iterations = 40;
+    shape.tiny_loops = true;
+    Totals totals;
+    EXPECT_EQ(run_loop_programs(runtime, shape, scaled(100, 5), 9000 + window, &totals), "")
+        << "window " << window;
+    if (test_scale() >= 1) {
+      EXPECT_GT(totals.tasks_analysed, 0u) << "window " << window;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- directed loops
+
+void add_one(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(1);
+  const auto* src = in.data_as<float>();
+  auto* dst = out.data_as<float>();
+  for (std::uint32_t k = 0; k < in.dim(0); ++k)
+    dst[k * out.stride(0)] = src[k * in.stride(0)] + 1.0f;
+}
+void accumulate(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  auto* acc = a.tensor(1).data_as<float>();
+  for (std::uint32_t k = 0; k < in.dim(0); ++k)
+    acc[k] += in.data_as<float>()[k];
+}
+void throw_kernel(const KernelArgs&) {
+  throw std::runtime_error("kernel failed on purpose");
+}
+
+struct Directed {
+  explicit Directed(PlatformKind platform, bool analysis = true)
+      : runtime(loop_config(platform, analysis)) {
+    add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+    acc = runtime.kernels().add("accumulate", CoreType::aiv, &accumulate);
+    boom = runtime.kernels().add("boom", CoreType::aiv, &throw_kernel);
+  }
+  Runtime runtime;
+  KernelId add, acc, boom;
+};
+
+TEST_P(ParallelFor, IndependentSliceWritesHaveNoEdges) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 256;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> in(kRows * kCols), out(kRows * kCols, -1.0f);
+  for (std::size_t k = 0; k < in.size(); ++k)
+    in[k] = static_cast<float>(k);
+  RunArgs args;
+  args.input(in.data(), {kRows, kCols}, DType::f32);
+  args.output(out.data(), {kRows, kCols}, DType::f32);
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto row = static_cast<std::uint32_t>(i);
+          o.submit_aiv(d.add,
+                       Args()
+                           .in(a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols}))
+                           .out_existing(a.tensor(1).view({1, kCols}, {row, 0}).reshape({kCols})));
+        });
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  for (std::size_t k = 0; k < in.size(); ++k)
+    ASSERT_EQ(out[k], in[k] + 1.0f);
+  EXPECT_EQ(r.stats.loops, 1u);
+  EXPECT_EQ(r.stats.loops_analysed, 1u);
+  EXPECT_EQ(r.stats.loop_iterations, kRows);
+  EXPECT_EQ(r.stats.loop_iterations_analysed, kRows - 2);
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  for (const TaskEvent& e : r.trace->tasks)
+    EXPECT_TRUE(e.producers.empty()) << "task " << e.sequence;
+}
+
+TEST_P(ParallelFor, AccumulatorChainKeepsExactlyTheCarriedEdges) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kBlocks = 64;
+  constexpr std::uint32_t kWidth = 8;
+  std::vector<float> blocks(kBlocks * kWidth), sum(kWidth, 0.0f);
+  for (std::size_t k = 0; k < blocks.size(); ++k)
+    blocks[k] = static_cast<float>(k % 7);
+  RunArgs args;
+  args.input(blocks.data(), {kBlocks, kWidth}, DType::f32);
+  args.inout(sum.data(), {kWidth}, DType::f32);
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kBlocks, [&](Orchestrator& o, std::int64_t i) {
+          const auto row = static_cast<std::uint32_t>(i);
+          o.submit_aiv(d.acc, Args()
+                                  .in(a.tensor(0).view({1, kWidth}, {row, 0}).reshape({kWidth}))
+                                  .inout(a.tensor(1)));
+        });
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  for (std::uint32_t c = 0; c < kWidth; ++c) {
+    float expected = 0;
+    for (std::uint32_t b = 0; b < kBlocks; ++b)
+      expected += blocks[b * kWidth + c];
+    EXPECT_EQ(sum[c], expected);
+  }
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kBlocks - 2);
+  // Iteration i waits for iteration i - 1 only (or for nothing, when i - 1 already retired).
+  for (const TaskEvent& e : r.trace->tasks) {
+    ASSERT_LE(e.producers.size(), 1u) << "task " << e.sequence;
+    if (!e.producers.empty()) {
+      EXPECT_EQ(e.producers[0], e.sequence - 1);
+    }
+  }
+}
+
+TEST_P(ParallelFor, FallbackReasonsAreReported) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 32;
+  std::vector<float> in(kRows * 2, 1.0f), out(kRows * 2, 0.0f);
+  RunArgs args;
+  args.input(in.data(), {kRows, 2}, DType::f32);
+  args.output(out.data(), {kRows, 2}, DType::f32);
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        auto row = [&](int t, std::uint32_t i) {
+          return a.tensor(t).view({1, 2}, {i, 0}).reshape({2});
+        };
+        // Offsets that break the learned stride at iteration 10.
+        o.parallel_for(16, [&](Orchestrator& o, std::int64_t i) {
+          const auto r0 = static_cast<std::uint32_t>(i < 10 ? i : 2 * i - 10);
+          o.submit_aiv(d.add, Args().in(row(0, r0)).out_existing(row(1, r0)));
+        });
+        // An element written in the body (a read is fine: the map stays complete).
+        o.parallel_for(8, [&](Orchestrator& o, std::int64_t i) {
+          o.submit_aiv(d.add, Args().in(row(0, 24)).out_existing(row(1, 24)));
+          if (i == 3) (void)o.get_tensor_data<float>(a.tensor(1), {24, 0});
+          if (i == 4) o.set_tensor_data<float>(a.tensor(1), {25, 1}, 5.0f);
+        });
+        // Two iterations never repeat: no template.
+        o.parallel_for(6, [&](Orchestrator& o, std::int64_t i) {
+          for (std::int64_t k = 0; k <= i; ++k)
+            o.submit_aiv(d.add, Args().in(row(0, 30)).out_existing(row(1, 31)));
+        });
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loops, 3u);
+  EXPECT_EQ(r.stats.loop_fallbacks, 3u);
+  std::map<std::string, std::uint64_t> reasons(r.stats.loop_fallback_reasons.begin(),
+                                               r.stats.loop_fallback_reasons.end());
+  EXPECT_EQ(reasons["iteration differs from the template"], 1u);
+  EXPECT_EQ(reasons["set_tensor_data in the body"], 1u);
+  EXPECT_EQ(reasons["no repeating iteration template"], 1u);
+  for (std::uint32_t i = 0; i < 16; ++i) {
+    const std::uint32_t r0 = i < 10 ? i : 2 * i - 10;
+    EXPECT_EQ(out[r0 * 2], 2.0f) << "row " << r0;
+  }
+}
+
+TEST_P(ParallelFor, ErrorsInTheBodyEndTheRunWithTheUsualError) {
+  Directed d(GetParam());
+  std::vector<float> buf(64, 0.0f);
+  RunArgs args;
+  args.inout(buf.data(), {64}, DType::f32);
+  // A null tensor in iteration 5.
+  RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(10, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(d.add, Args()
+                                  .in(i == 5 ? Tensor() : a.tensor(0).view({1}, {k}))
+                                  .out_existing(a.tensor(0).view({1}, {32 + k})));
+        });
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+  // A kernel that throws in an analysed iteration.
+  r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(10, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(
+              i == 6 ? d.boom : d.add,
+              Args().in(a.tensor(0).view({1}, {k})).out_existing(a.tensor(0).view({1}, {32 + k})));
+        });
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::kernel_exception) << r.status.to_string();
+  // A view out of bounds throws from the body.
+  r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(100, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(
+              d.add,
+              Args().in(a.tensor(0).view({1}, {k})).out_existing(a.tensor(0).view({1}, {k})));
+        });
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+  // A negative count.
+  r = d.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.parallel_for(-1, [](Orchestrator&, std::int64_t) {});
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+  // The runtime still works afterwards.
+  r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(8, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(
+              d.add,
+              Args().in(a.tensor(0).view({1}, {k})).out_existing(a.tensor(0).view({1}, {32 + k})));
+        });
+      },
+      args);
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, ParallelFor,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         [](const auto& info) {
+                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
+                         });
+
+}  // namespace
+}  // namespace tmr::testing
