@@ -13,8 +13,8 @@ namespace tmr {
 // published end-to-end figures (`tmr fit`).
 struct SimCostModel {
   // ---- orchestrator (charged to the orchestrator's clock) ----
-  double submit_ns = 645;             // one task submit, fixed part
-  double submit_per_tensor_ns = 40;   // per tensor argument (TensorMap lookup + insert)
+  double submit_ns = 645;            // one task submit, fixed part
+  double submit_per_tensor_ns = 40;  // per tensor argument (TensorMap lookup + insert)
   // A submit covered by a parallel_for template, as a share of an ordinary submit's cost: the
   // ratio of orchestrator CPU time per task measured on the threads platform (docs/sim.md).
   double analysed_submit_ratio = 0.93;

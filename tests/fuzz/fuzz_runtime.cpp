@@ -85,8 +85,8 @@ Runtime& runtime_for(const RuntimeConfig& config) {
   const std::string key =
       std::to_string(static_cast<int>(config.platform)) + "/" + std::to_string(config.clusters) +
       "/" + std::to_string(config.scheduler_threads) + "/" +
-      std::to_string(config.ring.task_window) + "/" + std::to_string(config.ring.heap_bytes) +
-      "/" + std::to_string(config.dual_slot.aic) + std::to_string(config.dual_slot.aiv) +
+      std::to_string(config.ring.task_window) + "/" + std::to_string(config.ring.heap_bytes) + "/" +
+      std::to_string(config.dual_slot.aic) + std::to_string(config.dual_slot.aiv) +
       std::to_string(config.dual_slot.mix);
   auto found = runtimes.find(key);
   if (found != runtimes.end()) return *found->second;
