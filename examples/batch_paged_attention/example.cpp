@@ -44,24 +44,13 @@ std::uint64_t expected_tasks(const pa::AttentionCase& c) {
 namespace {
 
 Example make_example() {
-  Example example;
-  example.name = "batch_paged_attention";
-  example.summary =
+  Example example = pa::make_case_table_example(
+      "batch_paged_attention",
       "paged attention over chunks of 16 requests per task (block ids looked up in the "
-      "kernels); the updates of all chunks chain through `out`";
-  for (const pa::AttentionCase& c : batch_cases())
-    example.cases.push_back(c.spec);
+      "kernels); the updates of all chunks chain through `out`",
+      batch_cases);
   example.register_kernels = register_kernels;
   example.orchestration = orchestrate;
-  example.make_problem = [](std::size_t index, std::uint64_t seed) {
-    return pa::make_attention_problem(batch_cases().at(index), seed);
-  };
-  example.make_timing_problem = [](std::size_t index, std::uint64_t seed) {
-    return pa::make_attention_timing_problem(batch_cases().at(index), seed);
-  };
-  example.make_scaled_problem = [](std::size_t index, std::uint64_t seed, double scale) {
-    return pa::make_attention_problem(pa::scaled_case(batch_cases().at(index), scale), seed);
-  };
   return example;
 }
 

@@ -203,22 +203,15 @@ double update_tiles(const KernelArgs& a) {
 }  // namespace
 
 void register_kernels(KernelRegistry& kernels) {
-  KernelCost qk{0, qk_flops};
-  qk.bytes = qk_bytes;
-  qk.tiles = qk_tiles;
-  kernels.set_cost(kernels.add("bpa_qk", CoreType::aic, qk_kernel), qk);
+  kernels.set_cost(kernels.add("bpa_qk", CoreType::aic, qk_kernel),
+                   {.flops = qk_flops, .bytes = qk_bytes, .tiles = qk_tiles});
   // Softmax: S, P, m and l are stacked (one tile each): the default of one per argument.
-  KernelCost softmax{0, softmax_flops};
-  softmax.bytes = intermediates_only;
-  kernels.set_cost(kernels.add("bpa_softmax_prepare", CoreType::aiv, softmax_kernel), softmax);
-  KernelCost pv{0, pv_flops};
-  pv.bytes = pv_bytes;
-  pv.tiles = pv_tiles;
-  kernels.set_cost(kernels.add("bpa_pv", CoreType::aic, pv_kernel), pv);
-  KernelCost update{0, update_flops};
-  update.bytes = update_bytes;
-  update.tiles = update_tiles;
-  kernels.set_cost(kernels.add("bpa_online_update", CoreType::aiv, update_kernel), update);
+  kernels.set_cost(kernels.add("bpa_softmax_prepare", CoreType::aiv, softmax_kernel),
+                   {.flops = softmax_flops, .bytes = intermediates_only});
+  kernels.set_cost(kernels.add("bpa_pv", CoreType::aic, pv_kernel),
+                   {.flops = pv_flops, .bytes = pv_bytes, .tiles = pv_tiles});
+  kernels.set_cost(kernels.add("bpa_online_update", CoreType::aiv, update_kernel),
+                   {.flops = update_flops, .bytes = update_bytes, .tiles = update_tiles});
 }
 
 }  // namespace tmr::examples::batch_paged_attention

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <numeric>
 #include <string_view>
+#include <utility>
 
 #include "tmr/error.hpp"
 
@@ -327,6 +328,25 @@ std::uint64_t expected_pipeline_tasks(const AttentionCase& c) {
     if (blocks > 0) tasks += head_tiles * (1 + 4 * blocks);
   }
   return tasks;
+}
+
+Example make_case_table_example(std::string name, std::string summary,
+                                const std::vector<AttentionCase>& (*cases)()) {
+  Example example;
+  example.name = std::move(name);
+  example.summary = std::move(summary);
+  for (const AttentionCase& c : cases())
+    example.cases.push_back(c.spec);
+  example.make_problem = [cases](std::size_t index, std::uint64_t seed) {
+    return make_attention_problem(cases().at(index), seed);
+  };
+  example.make_timing_problem = [cases](std::size_t index, std::uint64_t seed) {
+    return make_attention_timing_problem(cases().at(index), seed);
+  };
+  example.make_scaled_problem = [cases](std::size_t index, std::uint64_t seed, double scale) {
+    return make_attention_problem(scaled_case(cases().at(index), scale), seed);
+  };
+  return example;
 }
 
 }  // namespace tmr::examples::paged_attention

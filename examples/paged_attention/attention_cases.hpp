@@ -65,6 +65,12 @@ AttentionCase make_attention_param_case(std::size_t base_index, const CaseParams
 // The same, as the example interface wants it.
 ParamCase attention_param_case(std::size_t base_index, const CaseParams& params);
 
+// An example over its own case table (the unroll and batch variants): its case list and problem
+// builders read `cases`, which returns a table that lives as long as the program. The caller sets
+// the kernels and the orchestration.
+Example make_case_table_example(std::string name, std::string summary,
+                                const std::vector<AttentionCase>& (*cases)());
+
 // Tasks one run submits with the four-kernel pipeline (hidden allocs included).
 // (The unroll and batch variants count their own: see their folders.)
 std::uint64_t expected_pipeline_tasks(const AttentionCase& c);

@@ -38,24 +38,13 @@ std::uint64_t expected_tasks(const pa::AttentionCase& c) {
 namespace {
 
 Example make_example() {
-  Example example;
-  example.name = "paged_attention_unroll";
-  example.summary =
+  Example example = pa::make_case_table_example(
+      "paged_attention_unroll",
       "paged attention with up to 64 KV blocks per task group, 4 tasks per group (block ids "
-      "looked up in the kernels): the reference's main benchmark";
-  for (const pa::AttentionCase& c : unroll_cases())
-    example.cases.push_back(c.spec);
+      "looked up in the kernels): the reference's main benchmark",
+      unroll_cases);
   example.register_kernels = register_kernels;
   example.orchestration = orchestrate;
-  example.make_problem = [](std::size_t index, std::uint64_t seed) {
-    return pa::make_attention_problem(unroll_cases().at(index), seed);
-  };
-  example.make_timing_problem = [](std::size_t index, std::uint64_t seed) {
-    return pa::make_attention_timing_problem(unroll_cases().at(index), seed);
-  };
-  example.make_scaled_problem = [](std::size_t index, std::uint64_t seed, double scale) {
-    return pa::make_attention_problem(pa::scaled_case(unroll_cases().at(index), scale), seed);
-  };
   return example;
 }
 

@@ -158,21 +158,15 @@ double pv_tiles(const KernelArgs& a) {  // per block a P and a V load; O_new onc
 }  // namespace
 
 void register_kernels(KernelRegistry& kernels) {
-  KernelCost qk{0, qk_flops};
-  qk.bytes = qk_bytes;
-  qk.tiles = qk_tiles;
-  kernels.set_cost(kernels.add("pau_qk", CoreType::aic, qk_kernel), qk);
-  KernelCost softmax{0, softmax_flops};
-  softmax.bytes = intermediates_only;
-  softmax.tiles = softmax_tiles;
-  kernels.set_cost(kernels.add("pau_softmax_prepare", CoreType::aiv, softmax_kernel), softmax);
-  KernelCost pv{0, pv_flops};
-  pv.bytes = pv_bytes;
-  pv.tiles = pv_tiles;
-  kernels.set_cost(kernels.add("pau_pv", CoreType::aic, pv_kernel), pv);
+  kernels.set_cost(kernels.add("pau_qk", CoreType::aic, qk_kernel),
+                   {.flops = qk_flops, .bytes = qk_bytes, .tiles = qk_tiles});
+  kernels.set_cost(kernels.add("pau_softmax_prepare", CoreType::aiv, softmax_kernel),
+                   {.flops = softmax_flops, .bytes = intermediates_only, .tiles = softmax_tiles});
+  kernels.set_cost(kernels.add("pau_pv", CoreType::aic, pv_kernel),
+                   {.flops = pv_flops, .bytes = pv_bytes, .tiles = pv_tiles});
   kernels.set_cost(
       kernels.add("pau_online_update", CoreType::aiv, paged_attention::online_update_kernel),
-      {0, paged_attention::update_flops});
+      {.flops = paged_attention::update_flops});
 }
 
 }  // namespace tmr::examples::paged_attention_unroll
