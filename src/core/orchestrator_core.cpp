@@ -298,7 +298,14 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   const bool ok = discover_producers(ring, args, analysed, regions);
   loops_.submitted(task.id);
   const std::int32_t resolved = wire_producers(ring, task, ok);
-  if (ok) dependence_.record(task, args, regions);
+  if (ok) {
+    // An analysed task's accesses to outer buffers go into the loop's affine families (loops/).
+    if (analysed) {
+      loops_.record(task, args, regions);
+    } else {
+      dependence_.record(task, args, regions);
+    }
+  }
   enter_scope(task, ring_index, heap_consumed, scoped);
   ring.publish(task.id.local());
   if (ports_.clock.recording()) record_event(task, plan, args);
@@ -735,7 +742,7 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
   if (fatal()) return;
   if (!check_element_type(tensor, type, "get_tensor_data")) return;
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
-  loops_.element_access(false);
+  loops_.element_access(false, tensor);
   ports_.host.charge(OrchestratorWork::element_access, 1);
   if (!discover_access(tensor, tensor, AccessKind::read)) return;
   if (!wait_producers_finished("get_tensor_data")) return;
@@ -747,7 +754,7 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
   if (fatal()) return;
   if (!check_element_type(tensor, type, "set_tensor_data")) return;
   void* const address = tensor.element_address(indices);
-  loops_.element_access(true);
+  loops_.element_access(true, tensor);
   ports_.host.charge(OrchestratorWork::element_access, 1);
   // Writers and readers of the element must be done before it changes under them.
   Shape ones;

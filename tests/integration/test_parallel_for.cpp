@@ -237,11 +237,18 @@ TEST_P(ParallelFor, FallbackReasonsAreReported) {
           const auto r0 = static_cast<std::uint32_t>(i < 10 ? i : 2 * i - 10);
           o.submit_aiv(d.add, Args().in(row(0, r0)).out_existing(row(1, r0)));
         });
-        // An element written in the body (a read is fine: the map stays complete).
+        // An element written in the body (reading one the loop never writes is fine: the
+        // template does not depend on it, and the lookup sees the loop's families).
         o.parallel_for(8, [&](Orchestrator& o, std::int64_t i) {
           o.submit_aiv(d.add, Args().in(row(0, 24)).out_existing(row(1, 24)));
-          if (i == 3) (void)o.get_tensor_data<float>(a.tensor(1), {24, 0});
+          if (i == 3) (void)o.get_tensor_data<float>(a.tensor(0), {24, 0});
           if (i == 4) o.set_tensor_data<float>(a.tensor(1), {25, 1}, 5.0f);
+        });
+        // An element read in the body of a buffer the loop writes: data-dependent iterations.
+        o.parallel_for(8, [&](Orchestrator& o, std::int64_t i) {
+          const auto r1 = static_cast<std::uint32_t>(i);
+          o.submit_aiv(d.add, Args().in(row(0, r1)).out_existing(row(1, r1)));
+          if (i == 4) (void)o.get_tensor_data<float>(a.tensor(1), {2, 0});
         });
         // Two iterations never repeat: no template.
         o.parallel_for(6, [&](Orchestrator& o, std::int64_t i) {
@@ -251,16 +258,164 @@ TEST_P(ParallelFor, FallbackReasonsAreReported) {
       },
       args);
   ASSERT_TRUE(r.ok()) << r.status.to_string();
-  EXPECT_EQ(r.stats.loops, 3u);
-  EXPECT_EQ(r.stats.loop_fallbacks, 3u);
+  EXPECT_EQ(r.stats.loops, 4u);
+  EXPECT_EQ(r.stats.loop_fallbacks, 4u);
   std::map<std::string, std::uint64_t> reasons(r.stats.loop_fallback_reasons.begin(),
                                                r.stats.loop_fallback_reasons.end());
   EXPECT_EQ(reasons["iteration differs from the template"], 1u);
   EXPECT_EQ(reasons["set_tensor_data in the body"], 1u);
+  EXPECT_EQ(reasons["get_tensor_data in the body of a buffer the loop writes"], 1u);
   EXPECT_EQ(reasons["no repeating iteration template"], 1u);
   for (std::uint32_t i = 0; i < 16; ++i) {
     const std::uint32_t r0 = i < 10 ? i : 2 * i - 10;
     EXPECT_EQ(out[r0 * 2], 2.0f) << "row " << r0;
+  }
+}
+
+// When task `consumer` started and task `producer` ended (from the recorded subtasks).
+struct Span {
+  std::uint64_t start = ~std::uint64_t{0};
+  std::uint64_t end = 0;
+};
+std::map<std::uint64_t, Span> spans(const Trace& trace) {
+  std::map<std::uint64_t, Span> out;
+  for (const SubtaskEvent& s : trace.subtasks) {
+    Span& span = out[s.task_sequence];
+    span.start = std::min(span.start, s.start_ns);
+    span.end = std::max(span.end, s.end_ns);
+  }
+  return out;
+}
+
+// Analysed iterations leave one affine-family entry per access instead of a TensorMap entry per
+// task: tasks after the loop (RAW, WAR, WAW, a covering write), a fallen-back rest of the loop,
+// get_tensor_data and wait_for must still find exactly the iterations they conflict with.
+TEST_P(ParallelFor, AffineFamiliesAreFoundByLookupsOutsideTheLoop) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 300;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> in(kRows * kCols), out(kRows * kCols, -1.0f);
+  for (std::size_t k = 0; k < in.size(); ++k)
+    in[k] = static_cast<float>(k % 11);
+  const std::vector<float> in0 = in;
+  RunArgs args;
+  args.inout(in.data(), {kRows, kCols}, DType::f32);
+  args.output(out.data(), {kRows, kCols}, DType::f32);
+  float element = 0;
+  // One task per iteration: iteration i is sequence i; the two later tasks follow.
+  constexpr std::uint64_t kFallen = 250, kLaterRead = kRows, kLaterWrite = kRows + 1;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        auto row = [&](int t, std::uint32_t i) {
+          return a.tensor(t).view({1, kCols}, {i, 0}).reshape({kCols});
+        };
+        // Iterations 0..249 write row i of out from row i of in; from 250 on, the offsets break
+        // the stride (rows 10, 12, ...: RAW on rows analysed iterations wrote) and the rest of
+        // the loop falls back to per-task lookups, which must find the families.
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          if (i < 250) {
+            const auto k = static_cast<std::uint32_t>(i);
+            o.submit_aiv(d.add, Args().in(row(0, k)).out_existing(row(1, k)));
+          } else {
+            const auto k = static_cast<std::uint32_t>(2 * (i - 250) + 10);
+            o.submit_aiv(d.acc, Args().in(row(0, k)).inout(row(1, k)));
+          }
+        });
+        // RAW after the loop: row 100 of out (written by iteration 100).
+        o.submit_aiv(d.add, Args().in(row(1, 100)).out_existing(row(1, 299)));
+        // WAR after the loop: overwrite row 120 of in (read by iteration 120).
+        o.submit_aiv(d.add, Args().in(row(1, 200)).out_existing(row(0, 120)));
+        // get_tensor_data of a row an analysed iteration wrote.
+        element = o.get_tensor_data<float>(a.tensor(1), {150, 2});
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_GT(r.stats.loop_tasks_analysed, 200u);
+  EXPECT_EQ(r.stats.loop_fallbacks, 1u);
+  // Final contents equal a sequential execution.
+  std::vector<float> want_out(kRows * kCols, 0.0f), want_in = in0;  // outputs start zeroed
+  for (std::uint32_t i = 0; i < 250; ++i)
+    for (std::uint32_t c = 0; c < kCols; ++c)
+      want_out[i * kCols + c] = in0[i * kCols + c] + 1.0f;
+  for (std::uint32_t i = 250; i < kRows; ++i) {
+    const std::uint32_t k = 2 * (i - 250) + 10;
+    for (std::uint32_t c = 0; c < kCols; ++c)
+      want_out[k * kCols + c] += in0[k * kCols + c];
+  }
+  for (std::uint32_t c = 0; c < kCols; ++c) {
+    want_out[299 * kCols + c] = want_out[100 * kCols + c] + 1.0f;
+    want_in[120 * kCols + c] = want_out[200 * kCols + c] + 1.0f;
+  }
+  for (std::size_t k = 0; k < out.size(); ++k)
+    ASSERT_EQ(out[k], want_out[k]) << "out element " << k;
+  for (std::size_t k = 0; k < in.size(); ++k)
+    ASSERT_EQ(in[k], want_in[k]) << "in element " << k;
+  EXPECT_EQ(element, want_out[150 * kCols + 2]);
+  // Every conflicting pair ordered: producer ended before the consumer started.
+  const std::map<std::uint64_t, Span> when = spans(*r.trace);
+  auto ordered = [&](std::uint64_t producer, std::uint64_t consumer) {
+    return when.at(producer).end <= when.at(consumer).start;
+  };
+  for (std::uint64_t i = 250; i < kRows; ++i) {
+    const std::uint64_t k = 2 * (i - 250) + 10;  // iteration k wrote row k (sequence k)
+    EXPECT_TRUE(ordered(k, i)) << "fallen-back iteration " << i;
+  }
+  EXPECT_TRUE(ordered(100, kLaterRead));
+  EXPECT_TRUE(ordered(295, kLaterRead));  // the fallen-back iteration that updated row 100
+  EXPECT_TRUE(ordered(120, kLaterWrite));
+  EXPECT_TRUE(ordered(200, kLaterWrite));
+  // And no edge without a conflict: the later tasks wait only for what they touch.
+  for (const TaskEvent& e : r.trace->tasks) {
+    if (e.sequence == kLaterRead) {
+      for (const std::uint64_t p : e.producers)
+        EXPECT_TRUE(p == 100 || p == 295) << "producer " << p;
+    }
+    if (e.sequence == kLaterWrite) {
+      for (const std::uint64_t p : e.producers)
+        EXPECT_TRUE(p == 120 || p == 200) << "producer " << p;
+    }
+    if (e.sequence < kFallen) {
+      EXPECT_TRUE(e.producers.empty()) << "task " << e.sequence;
+    }
+  }
+}
+
+// A write after the loop that covers every row the loop wrote supersedes the whole family: a
+// later reader waits for that write only.
+TEST_P(ParallelFor, ACoveringWriteSupersedesAFamily) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 64;
+  std::vector<float> in(kRows, 1.0f), out(kRows, 0.0f), sink(kRows, 0.0f);
+  RunArgs args;
+  args.input(in.data(), {kRows}, DType::f32);
+  args.output(out.data(), {kRows}, DType::f32);
+  args.output(sink.data(), {kRows}, DType::f32);
+  constexpr std::uint64_t cover = kRows, reader = kRows + 1;  // after one task per iteration
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(
+              d.add,
+              Args().in(a.tensor(0).view({1}, {k})).out_existing(a.tensor(1).view({1}, {k})));
+        });
+        o.submit_aiv(d.add, Args().in(a.tensor(0)).out_existing(a.tensor(1)));
+        o.submit_aiv(
+            d.add, Args().in(a.tensor(1).view({8}, {16})).out_existing(a.tensor(2).view({8}, {0})));
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(out, std::vector<float>(kRows, 2.0f));
+  for (std::uint32_t k = 0; k < 8; ++k)
+    EXPECT_EQ(sink[k], 3.0f);
+  const std::map<std::uint64_t, Span> when = spans(*r.trace);
+  for (std::uint64_t k = 0; k < kRows; ++k)
+    EXPECT_LE(when.at(k).end, when.at(cover).start) << "iteration " << k;
+  EXPECT_LE(when.at(cover).end, when.at(reader).start);
+  for (const TaskEvent& e : r.trace->tasks) {
+    if (e.sequence != reader) continue;
+    for (const std::uint64_t p : e.producers)
+      EXPECT_EQ(p, cover);
   }
 }
 

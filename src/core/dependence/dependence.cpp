@@ -85,6 +85,25 @@ void Dependence::record(TaskSlot& task, const Args& args, const AccessRegion* re
   }
 }
 
+void Dependence::record_except(TaskSlot& task, const Args& args, const AccessRegion* regions,
+                               std::uint32_t skip) {
+  MapEntry*& entries = state(task.id).entries;
+  for (int i = 0; i < args.tensor_count(); ++i) {
+    if ((skip >> i) & 1u) continue;
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, &task, task.id, entries);
+    if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
+      map_.insert(regions[i], AccessKind::write, &task, task.id, entries);
+    }
+  }
+}
+
+void Dependence::add_family_accessors(const AccessRegion& region, AccessKind kind) {
+  families_->lookup(
+      region, kind, [](void* self, TaskId id) { static_cast<Dependence*>(self)->add_producer(id); },
+      this);
+}
+
 void Dependence::forget_retired(int ring, std::uint32_t retired) {
   for (std::uint32_t local = cleaned_[ring]; local != retired; ++local)
     map_.release_task(states_[ring][local & window_mask_].entries);

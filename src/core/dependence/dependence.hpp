@@ -18,6 +18,7 @@
 
 #include "core/dependence/retirement_view.hpp"
 #include "core/dependence/tensor_map.hpp"
+#include "core/loops/affine_families.hpp"
 #include "core/task.hpp"
 #include "tmr/args.hpp"
 #include "tmr/error.hpp"
@@ -56,15 +57,22 @@ class Dependence {
   // The creator of `tensor` (argument `arg_index`, for the message), if it has one.
   Status add_creator(const Tensor& tensor, int arg_index);
   // Earlier accesses conflicting with an access of `kind` to `region`.
+  // Also asks the parallel_for affine families (loops/), which stand for analysed accesses.
   void add_accessors(const AccessRegion& region, AccessKind kind) {
     map_.lookup(region, kind, [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
+    if (families_ != nullptr && families_->live()) add_family_accessors(region, kind);
   }
+  // The family table every lookup also asks (set once by the loop driver).
+  void attach_families(loops::FamilyTable* families) { families_ = families; }
   // The producers found since begin(), each once, in discovery order.
   const std::vector<TaskSlot*>& producers() const { return producers_; }
 
   // ---- recording ----
   // Records the accesses of task `task` (argument regions from collect()).
   void record(TaskSlot& task, const Args& args, const AccessRegion* regions);
+  // record() except the arguments whose bit is set in `skip` (an affine family stands for them).
+  void record_except(TaskSlot& task, const Args& args, const AccessRegion* regions,
+                     std::uint32_t skip);
   // A task whose outputs stay valid while its scope is open: tensors it created may be named.
   void retain_creator(TaskId id) { state(id).retained = true; }
   void release_creator(TaskId id) { state(id).retained = false; }
@@ -100,7 +108,10 @@ class Dependence {
     producers_.push_back(slot);
   }
 
+  void add_family_accessors(const AccessRegion& region, AccessKind kind);
+
   RetirementView rings_;
+  loops::FamilyTable* families_ = nullptr;
   std::uint32_t window_mask_;
   TensorMap map_;
   std::vector<SlotState> states_[kRingCount];

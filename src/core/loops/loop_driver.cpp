@@ -41,10 +41,16 @@ bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTe
 }  // namespace
 
 LoopDriver::LoopDriver(std::span<Ring* const> rings, Dependence& dependence, bool enabled)
-    : rings_(rings), dependence_(dependence), config_enabled_(enabled) {}
+    : rings_(rings),
+      dependence_(dependence),
+      families_(RetirementView(rings.data(), static_cast<int>(rings.size()))),
+      config_enabled_(enabled) {
+  dependence_.attach_families(&families_);
+}
 
 void LoopDriver::reset() {
   stack_.clear();
+  families_.reset();
   owner_ = nullptr;
   enabled_ = config_enabled_;
   planned_analysed_ = false;
@@ -79,6 +85,8 @@ void LoopDriver::update_owner() {
 
 void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence) {
   ++loops_;
+  // Families of finished loops die with their last task; drop them now and then.
+  if (families_.size() > 64 && stack_.empty()) families_.sweep();
   auto loop = std::make_unique<Loop>();
   loop->iterations = iterations;
   loop->first_sequence = next_sequence;
@@ -92,6 +100,7 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
 
 void LoopDriver::end_loop() {
   if (stack_.empty()) return;
+  close_families(*stack_.back());
   stack_.pop_back();
   update_owner();
 }
@@ -103,7 +112,7 @@ void LoopDriver::begin_iteration(std::int64_t index) {
   if (loop.state == Loop::State::fallback) return;
   loop.iteration = index;
   loop.position = 0;
-  loop.iteration_start.push_back(loop.tasks.size());
+  loop.table->iteration_start.push_back(loop.table->tasks.size());
   if (loop.state == Loop::State::learning) loop.current.clear(index);
 }
 
@@ -143,19 +152,58 @@ void LoopDriver::end_iteration() {
   std::swap(loop.previous, loop.current);
 }
 
-void LoopDriver::element_access(bool write) {
-  // A read changes nothing the template relies on: the map stays complete, so the read is
-  // ordered as usual, and an iteration its value reshapes fails its prediction check.
-  if (write && owner_ != nullptr) fall_back(*owner_, Fallback::element_access);
+void LoopDriver::element_access(bool write, const Tensor& tensor) {
+  if (owner_ == nullptr) return;
+  Loop& loop = *owner_;
+  if (write) {
+    fall_back(loop, Fallback::element_access);
+    return;
+  }
+  // A read of a buffer the loop never writes (a block table, a read-only input) sees the same
+  // value in a sequential run and here: the template does not depend on it, and an iteration its
+  // value reshapes fails its prediction check. A read of what the loop writes makes iterations
+  // data-dependent on the loop's own tasks: the rest of the loop runs per task.
+  const BufferRef ref = buffer_of(loop, tensor);
+  if (loop.state == Loop::State::learning) {
+    if (ref.kind == BufferRef::Kind::fresh) {
+      fall_back(loop, Fallback::element_read);
+    } else {
+      loop.element_reads.push_back(ref);
+    }
+    return;
+  }
+  if (loop_writes(loop, ref)) fall_back(loop, Fallback::element_read);
+}
+
+bool LoopDriver::loop_writes(const Loop& loop, const BufferRef& ref) const {
+  if (ref.kind == BufferRef::Kind::fresh) return true;
+  const loops::LoopTemplate& tmpl = loop.tmpl;
+  for (std::uint32_t a = 0; a < tmpl.access_count(); ++a) {
+    const loops::AccessRecord& rec = tmpl.access(a);
+    if (loops::is_write(rec.tag) && rec.buffer.kind == BufferRef::Kind::outer &&
+        rec.buffer.address == ref.address && rec.buffer.owner == ref.owner) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void LoopDriver::close_families(Loop& loop) {
+  for (loops::Family* f : loop.families) {
+    if (f != nullptr) loops::FamilyTable::close(f);
+  }
+  loop.families.clear();
 }
 
 void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   ++fallbacks_[static_cast<int>(reason)];
   loop.state = Loop::State::fallback;
-  // Nothing of the template is needed any more: every analysed task is in the TensorMap.
-  loop.tasks = {};
-  loop.iteration_start = {};
+  // The analysed iterations stay in their families (which keep the task table); the rest of the
+  // loop goes into the TensorMap.
+  close_families(loop);
+  loop.table = std::make_shared<loops::LoopTasks>();
   loop.external = {};
+  loop.element_reads = {};
   loop.previous = {};
   loop.current = {};
   update_owner();
@@ -169,6 +217,14 @@ void LoopDriver::start_analysis(Loop& loop) {
   const std::uint32_t accesses = tmpl.access_count();
   loop.external.assign(accesses, {});
   loop.dense.assign(accesses, false);
+  // get_tensor_data while learning of a buffer the template writes: data-dependent iterations.
+  for (const BufferRef& ref : loop.element_reads) {
+    if (loop_writes(loop, ref)) {
+      fall_back(loop, Fallback::element_read);
+      return;
+    }
+  }
+  loop.element_reads = {};
   // External producers: every live map entry that may meet an access anywhere in the analysed
   // range (iterations before the template's are in the map too). Each analysed task then keeps
   // only the entries its own box meets.
@@ -190,17 +246,49 @@ void LoopDriver::start_analysis(Loop& loop) {
       }
       external.push_back(e);
     });
-    if (dense) {
+    // Another loop's families on this buffer: per-task lookups, which ask them (still exact).
+    if (dense || families_.has_buffer(rec.buffer.address, rec.buffer.owner)) {
       external = {};
       loop.dense[a] = true;
     }
   }
+  // One family per access to an outer buffer whose box moves by a constant stride: analysed
+  // iterations stop inserting it into the TensorMap. Free reads move arbitrarily: they are
+  // inserted per task as before.
+  loop.families.assign(accesses, nullptr);
+  for (std::uint32_t a = 0; a < accesses; ++a) {
+    const loops::AccessRecord& rec = tmpl.access(a);
+    if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer ||
+        tmpl.free_read(a)) {
+      continue;
+    }
+    loop.families[a] =
+        families_.add(rec.buffer.address, rec.buffer.owner,
+                      loops::is_write(rec.tag) ? AccessKind::write : AccessKind::read, rec.tensor,
+                      tmpl.stride(a), loop.first_analysed, tmpl.task_of_access(a), loop.table);
+  }
+}
+
+void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
+  Loop& loop = *owner_;
+  std::uint32_t skip = 0;
+  if (!loop.families.empty()) {
+    const std::uint32_t first = loop.tmpl.task(task_position_).first_access;
+    for (int k = 0; k < args.tensor_count(); ++k) {
+      loops::Family* const f = loop.families[first + static_cast<std::uint32_t>(k)];
+      if (f == nullptr) continue;
+      if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
+      loops::FamilyTable::grow(f);
+      skip |= 1u << k;
+    }
+  }
+  dependence_.record_except(task, args, regions, skip);
 }
 
 std::int64_t LoopDriver::iteration_of(const Loop& loop, std::uint64_t task_index) const {
-  const auto it =
-      std::upper_bound(loop.iteration_start.begin(), loop.iteration_start.end(), task_index);
-  return static_cast<std::int64_t>(it - loop.iteration_start.begin()) - 1;
+  const std::vector<std::uint64_t>& starts = loop.table->iteration_start;
+  const auto it = std::upper_bound(starts.begin(), starts.end(), task_index);
+  return static_cast<std::int64_t>(it - starts.begin()) - 1;
 }
 
 BufferRef LoopDriver::buffer_of(const Loop& loop, const Tensor& tensor) const {
@@ -211,11 +299,11 @@ BufferRef LoopDriver::buffer_of(const Loop& loop, const Tensor& tensor) const {
     const TaskSlot& slot = ring.slot(owner.local());
     if (!ring.is_retired(owner) && slot.id == owner) {
       const std::uint64_t index = slot.sequence - loop.first_sequence;
-      if (slot.sequence >= loop.first_sequence && index < loop.tasks.size()) {
+      if (slot.sequence >= loop.first_sequence && index < loop.table->tasks.size()) {
         ref.kind = BufferRef::Kind::fresh;
         ref.iteration = iteration_of(loop, index);
         ref.task = static_cast<std::uint32_t>(
-            index - loop.iteration_start[static_cast<std::size_t>(ref.iteration)]);
+            index - loop.table->iteration_start[static_cast<std::size_t>(ref.iteration)]);
         const TaskRecord& record = *slot.record;
         for (int a = 0; a < record.tensor_count; ++a) {
           if (record.tensors[a].buffer() == tensor.buffer()) {
@@ -266,7 +354,8 @@ bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const 
 
 void LoopDriver::note_submitted(TaskId id) {
   Loop& loop = *owner_;
-  loop.tasks.push_back(id);
+  loop.table->tasks.push_back(id);
+  task_position_ = loop.position;
   ++loop.position;
   if (planned_analysed_) {
     ++tasks_analysed_;

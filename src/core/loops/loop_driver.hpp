@@ -6,8 +6,9 @@
 // template and its proof is exact, each later task is checked against the prediction and, when
 // it matches, its producers come from the template (same-iteration and carried edges to analysed
 // iterations), from the external producers found once for the loop's footprint, and from the
-// creators of its tensors — no TensorMap lookup. Its accesses are still inserted into the
-// TensorMap, so later (non-loop, fallen-back or element-access) lookups see them unchanged.
+// creators of its tensors — no TensorMap lookup. Its accesses to outer buffers are not inserted
+// into the TensorMap either: one affine-family entry per template access stands for all analysed
+// iterations (affine_families.hpp), and every later lookup asks the family table too.
 // The driver wraps the dependence unit (dependence/): it adds producers to the discovery in
 // progress and reads the map only through it; of the rest of the engine it sees the rings.
 #pragma once
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "core/dependence/dependence.hpp"
+#include "core/loops/affine_families.hpp"
 #include "core/loops/loop_template.hpp"
 #include "core/ring.hpp"
 #include "tmr/runtime.hpp"
@@ -39,8 +41,9 @@ class LoopDriver {
   void begin_iteration(std::int64_t index);
   void end_iteration();
   void end_loop();
-  // get/set_tensor_data in a body: after a set, the rest of the loop runs per task.
-  void element_access(bool write);
+  // get/set_tensor_data in a body: after a set, or a get of a buffer the loop writes (its value
+  // would depend on the loop's own tasks), the rest of the loop runs per task.
+  void element_access(bool write, const Tensor& tensor);
 
   // ---- submit hooks ----
   // True when this submit is covered by the template (its producers come from collect()). Records
@@ -51,6 +54,9 @@ class LoopDriver {
   // loop's external producers, and map lookups only for accesses the template does not cover.
   // `regions`: make_region of each argument.
   void collect(const Args& args, const AccessRegion* regions);
+  // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
+  // stands for grow it, the rest go into the TensorMap.
+  void record(TaskSlot& task, const Args& args, const AccessRegion* regions);
   // Every submit while a loop is active, after admission.
   void submitted(TaskId id) {
     if (owner_ != nullptr) note_submitted(id);
@@ -68,8 +74,8 @@ class LoopDriver {
     std::int64_t iteration = -1;
     std::uint32_t position = 0;  // tasks submitted in this iteration
     std::uint64_t first_sequence = 0;
-    std::vector<TaskId> tasks;                   // every task of the loop, in submit order
-    std::vector<std::uint64_t> iteration_start;  // index into tasks, per iteration
+    // Every task of the loop in submit order, per iteration; shared with its families.
+    std::shared_ptr<loops::LoopTasks> table = std::make_shared<loops::LoopTasks>();
     loops::IterationRecord previous;
     loops::IterationRecord current;
     int learn_attempts = 0;
@@ -77,6 +83,8 @@ class LoopDriver {
     std::int64_t first_analysed = 0;
     std::vector<std::vector<MapEntry>> external;  // per template access
     std::vector<bool> dense;                      // per template access: look up per task
+    std::vector<loops::Family*> families;         // per template access, or nullptr
+    std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
     bool counted_analysed = false;
   };
 
@@ -84,6 +92,9 @@ class LoopDriver {
   void fall_back(Loop& loop, loops::Fallback reason);
   void start_analysis(Loop& loop);
   void update_owner();
+  void close_families(Loop& loop);
+  // Whether the template writes the buffer `ref` names (or it is one the loop made).
+  bool loop_writes(const Loop& loop, const loops::BufferRef& ref) const;
   loops::BufferRef buffer_of(const Loop& loop, const Tensor& tensor) const;
   // The loop iteration of a loop task index.
   std::int64_t iteration_of(const Loop& loop, std::uint64_t task_index) const;
@@ -92,11 +103,13 @@ class LoopDriver {
 
   std::span<Ring* const> rings_;
   Dependence& dependence_;
+  loops::FamilyTable families_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
   Loop* owner_ = nullptr;
   bool enabled_ = true;
   bool planned_analysed_ = false;
+  std::uint32_t task_position_ = 0;  // template position of the task submitted last
   loops::BufferRef refs_[kMaxTensorArgs];
 
   // Statistics of the run.
@@ -111,8 +124,7 @@ class LoopDriver {
 // ---------------------------------------------------------------- inline hot path
 
 inline void LoopDriver::add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position) {
-  const std::uint64_t index = loop.iteration_start[static_cast<std::size_t>(iteration)] + position;
-  const TaskId id = loop.tasks[index];
+  const TaskId id = loop.table->at(iteration, position);
   if (live(id)) dependence_.add_producer(id);
 }
 

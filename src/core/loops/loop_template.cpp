@@ -65,6 +65,8 @@ const char* fallback_name(Fallback reason) {
       return "iteration differs from the template";
     case Fallback::element_access:
       return "set_tensor_data in the body";
+    case Fallback::element_read:
+      return "get_tensor_data in the body of a buffer the loop writes";
     case Fallback::unequal_strides:
       return "unequal strides on one buffer";
     case Fallback::layouts:

@@ -34,6 +34,7 @@ enum class Fallback : std::uint8_t {
   no_template,      // no two consecutive iterations of the same structure within the first few
   mismatch,         // an iteration broke the learned template (tasks, kernels, buffers, offsets)
   element_access,   // set_tensor_data in the body
+  element_read,     // get_tensor_data in the body of a buffer the loop writes
   unequal_strides,  // two accesses of one buffer move at different strides
   layouts,          // two accesses of one buffer use different raw layouts (after reshape)
   versions,         // two accesses of one buffer use different versions

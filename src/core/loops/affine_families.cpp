@@ -1,0 +1,121 @@
+// Affine-family entries (affine_families.hpp).
+#include "core/loops/affine_families.hpp"
+
+#include <algorithm>
+
+namespace tmr::detail::loops {
+namespace {
+
+// Whether a write to `q` covers every element of the family's iteration `k`.
+bool covers(const Tensor& q, const Family& f, std::int64_t k) {
+  const Tensor& first = f.shape.first;
+  if (q.version() != first.version() || !comparable(q, first)) return false;
+  const Placement pq = placement(q);
+  const Placement pf = placement(first);
+  for (int r = 0; r < q.ndims(); ++r) {
+    const std::int64_t lo = pf.offset[r] + k * f.shape.stride[static_cast<std::size_t>(r)];
+    const std::int64_t hi = lo + first.box_extent(r);
+    if (lo < pq.offset[r] || hi > pq.offset[r] + q.box_extent(r)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void FamilyTable::reset() {
+  families_.clear();
+  by_buffer_.clear();
+}
+
+Family* FamilyTable::add(std::uintptr_t address, std::uint64_t owner, AccessKind kind,
+                         const Tensor& view, const std::array<std::int64_t, kMaxDims>& stride,
+                         std::int64_t base, std::uint32_t position,
+                         std::shared_ptr<const LoopTasks> tasks) {
+  auto family = std::make_unique<Family>();
+  family->address = address;
+  family->owner = owner;
+  family->kind = kind;
+  family->shape.first = view;
+  family->shape.stride = stride;
+  family->shape.count = 0;
+  family->base = base;
+  family->position = position;
+  family->tasks = std::move(tasks);
+  Family* const raw = family.get();
+  raw->slot = families_.size();
+  families_.push_back(std::move(family));
+  by_buffer_[Key{address, owner}].push_back(raw);
+  return raw;
+}
+
+bool FamilyTable::retire_front(Family& f) const {
+  while (f.first_live < f.shape.count && rings_.is_retired(f.task(f.first_live)))
+    ++f.first_live;
+  return !f.open && f.first_live >= f.shape.count;
+}
+
+bool FamilyTable::has_buffer(std::uintptr_t address, std::uint64_t owner) const {
+  const auto it = by_buffer_.find(Key{address, owner});
+  return it != by_buffer_.end() && !it->second.empty();
+}
+
+void FamilyTable::lookup(const AccessRegion& q, AccessKind kind, Report report, void* context) {
+  const auto it = by_buffer_.find(Key{q.address, q.owner});
+  if (it == by_buffer_.end()) return;
+  const Tensor& t = *q.tensor;
+  std::vector<Family*>& list = it->second;
+  bool dead_found = false;
+  for (Family* f : list) {
+    // Reads conflict with writes only; writes with both.
+    if (kind == AccessKind::read && f->kind == AccessKind::read) continue;
+    if (retire_front(*f)) {
+      dead_found = true;
+      continue;
+    }
+    std::int64_t lo = 0;
+    std::int64_t hi = 0;
+    if (!f->shape.overlapping(t, &lo, &hi)) continue;
+    lo = std::max(lo, f->first_live);
+    hi = std::min(hi, f->shape.count - 1);
+    if (lo > hi) continue;
+    for (std::int64_t k = lo; k <= hi; ++k) {
+      const TaskId id = f->task(k);
+      if (!rings_.is_retired(id)) report(context, id);
+    }
+    // A covering write is ordered after these iterations and will be recorded itself: later
+    // accesses are ordered through it (the map drops covered entries the same way).
+    if (kind == AccessKind::write && lo == f->first_live && covers(t, *f, lo) &&
+        covers(t, *f, hi)) {
+      f->first_live = hi + 1;
+    }
+  }
+  if (dead_found) {
+    // Unlink families of this buffer that have nothing left to report.
+    std::erase_if(list, [&](Family* f) {
+      if (f->open || f->first_live < f->shape.count) return false;
+      erase(f);
+      return true;
+    });
+    if (list.empty()) by_buffer_.erase(it);
+  }
+}
+
+void FamilyTable::erase(Family* family) {
+  const std::size_t slot = family->slot;
+  std::swap(families_[slot], families_.back());
+  families_[slot]->slot = slot;
+  families_.pop_back();
+}
+
+void FamilyTable::sweep() {
+  for (auto it = by_buffer_.begin(); it != by_buffer_.end();) {
+    std::erase_if(it->second, [&](Family* f) {
+      if (!retire_front(*f)) return false;
+      erase(f);
+      return true;
+    });
+    it = it->second.empty() ? by_buffer_.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace tmr::detail::loops
