@@ -253,15 +253,12 @@ void LoopDriver::start_analysis(Loop& loop) {
     }
   }
   // One family per access to an outer buffer whose box moves by a constant stride: analysed
-  // iterations stop inserting it into the TensorMap. Free reads move arbitrarily: they are
-  // inserted per task as before.
+  // iterations stop inserting it into the TensorMap. A free read may move arbitrarily: its family
+  // holds only while each view is the affine prediction (checked per task in record()).
   loop.families.assign(accesses, nullptr);
   for (std::uint32_t a = 0; a < accesses; ++a) {
     const loops::AccessRecord& rec = tmpl.access(a);
-    if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer ||
-        tmpl.free_read(a)) {
-      continue;
-    }
+    if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
     loop.families[a] =
         families_.add(rec.buffer.address, rec.buffer.owner,
                       loops::is_write(rec.tag) ? AccessKind::write : AccessKind::read, rec.tensor,
@@ -275,8 +272,16 @@ void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* re
   if (!loop.families.empty()) {
     const std::uint32_t first = loop.tmpl.task(task_position_).first_access;
     for (int k = 0; k < args.tensor_count(); ++k) {
-      loops::Family* const f = loop.families[first + static_cast<std::uint32_t>(k)];
+      const std::uint32_t a = first + static_cast<std::uint32_t>(k);
+      loops::Family* const f = loop.families[a];
       if (f == nullptr) continue;
+      if (loop.tmpl.free_read(a) && !loop.tmpl.predicts_view(loop.iteration, a, args.tensor(k))) {
+        // A free read left its stride (a KV block through a block table): the family ends with
+        // the iterations it has, and this access goes into the map from now on.
+        loops::FamilyTable::close(f);
+        loop.families[a] = nullptr;
+        continue;
+      }
       if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
       loops::FamilyTable::grow(f);
       skip |= 1u << k;

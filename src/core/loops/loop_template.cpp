@@ -158,6 +158,13 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
     } else if (b.tag == ArgTag::in && !written(b.buffer)) {
       if (a.tensor.version() != b.tensor.version()) return Fallback::mismatch;
       free[i] = true;
+      // Its stride, when it has one, lets an affine family stand for it (checked per task).
+      if (comparable(a.tensor, b.tensor) && same_extents(a.tensor, b.tensor)) {
+        const Placement pa = placement(a.tensor);
+        const Placement pb = placement(b.tensor);
+        for (int r = 0; r < b.tensor.ndims(); ++r)
+          strides[i][static_cast<std::size_t>(r)] = pb.offset[r] - pa.offset[r];
+      }
       continue;
     }
     if (a.tensor.version() != b.tensor.version() || !comparable(a.tensor, b.tensor) ||
@@ -319,6 +326,12 @@ bool LoopTemplate::predicts_access(std::int64_t iteration, std::uint32_t access,
     return false;
   }
   if (free_[access]) return tensor.version() == t.tensor.version();
+  return predicts_view(iteration, access, tensor);
+}
+
+bool LoopTemplate::predicts_view(std::int64_t iteration, std::uint32_t access,
+                                 const Tensor& tensor) const {
+  const AccessRecord& t = base_.accesses[access];
   if (tensor.version() != t.tensor.version() || !comparable(tensor, t.tensor)) return false;
   const Placement place = placement(tensor);
   for (int r = 0; r < tensor.ndims(); ++r) {

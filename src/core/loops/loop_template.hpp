@@ -155,6 +155,8 @@ class LoopTemplate {
                      int tensor_count) const;
   bool predicts_access(std::int64_t iteration, std::uint32_t access, ArgTag tag,
                        const BufferRef& buffer, const Tensor& tensor) const;
+  // Whether `tensor` is exactly the view `access` predicts for `iteration` (box, layout, version).
+  bool predicts_view(std::int64_t iteration, std::uint32_t access, const Tensor& tensor) const;
 
   // The placement offset of `access` in `iteration` along raw dimension `r`.
   std::int64_t offset(std::uint32_t access, int r, std::int64_t iteration) const {
