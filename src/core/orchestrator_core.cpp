@@ -416,15 +416,14 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
 bool OrchestratorCore::discover_producers(Ring& ring, const Args& args, bool analysed,
                                           AccessRegion* regions) {
   dependence_.begin();
-  // A task a parallel_for template covers asks the dependence unit for its creators only; the
-  // template supplies the rest (loops/).
+  // A task a parallel_for template covers takes its producers from the loop analysis (loops/):
+  // creators, template edges and the loop's external producers, without TensorMap lookups.
   const Status found =
-      analysed ? dependence_.collect_creators(args, regions) : dependence_.collect(args, regions);
+      analysed ? loops_.collect(args, regions) : dependence_.collect(args, regions);
   if (!found.ok()) {
     fail(found.code, found.message);
     return false;
   }
-  if (analysed && !fatal()) loops_.collect(args, regions);
   if (fatal()) return false;
   const auto producer_count = static_cast<std::uint64_t>(dependence_.producers().size());
   if (producer_count > ring.dep_capacity()) {

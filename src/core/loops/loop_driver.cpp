@@ -268,23 +268,14 @@ void LoopDriver::start_analysis(Loop& loop) {
 
 void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
   Loop& loop = *owner_;
-  std::uint32_t skip = 0;
-  if (!loop.families.empty()) {
+  const std::uint32_t skip = family_mask_;
+  if (skip != 0) {
     const std::uint32_t first = loop.tmpl.task(task_position_).first_access;
     for (int k = 0; k < args.tensor_count(); ++k) {
-      const std::uint32_t a = first + static_cast<std::uint32_t>(k);
-      loops::Family* const f = loop.families[a];
-      if (f == nullptr) continue;
-      if (loop.tmpl.free_read(a) && !loop.tmpl.predicts_view(loop.iteration, a, args.tensor(k))) {
-        // A free read left its stride (a KV block through a block table): the family ends with
-        // the iterations it has, and this access goes into the map from now on.
-        loops::FamilyTable::close(f);
-        loop.families[a] = nullptr;
-        continue;
-      }
+      if (((skip >> k) & 1u) == 0) continue;
+      loops::Family* const f = loop.families[first + static_cast<std::uint32_t>(k)];
       if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
       loops::FamilyTable::grow(f);
-      skip |= 1u << k;
     }
   }
   dependence_.record_except(task, args, regions, skip);
@@ -346,13 +337,25 @@ bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const 
     return false;
   }
   const std::uint32_t first = tmpl.task(loop.position).first_access;
+  std::uint32_t family_mask = 0;
   for (int k = 0; k < count; ++k) {
-    if (!tmpl.predicts_access(loop.iteration, first + static_cast<std::uint32_t>(k), args.tag(k),
-                              refs_[k], args.tensor(k))) {
+    const std::uint32_t a = first + static_cast<std::uint32_t>(k);
+    if (!tmpl.predicts_access(loop.iteration, a, args.tag(k), refs_[k], args.tensor(k))) {
       fall_back(loop, Fallback::mismatch);
       return false;
     }
+    loops::Family* const f = loop.families[a];
+    if (f == nullptr) continue;
+    if (tmpl.free_read(a) && !tmpl.predicts_view(loop.iteration, a, args.tensor(k))) {
+      // A free read left its stride (a KV block through a block table): the family ends with
+      // the iterations it has, and this access goes into the map from now on.
+      loops::FamilyTable::close(f);
+      loop.families[a] = nullptr;
+      continue;
+    }
+    family_mask |= 1u << k;
   }
+  family_mask_ = family_mask;
   planned_analysed_ = true;
   return true;
 }

@@ -50,10 +50,11 @@ class LoopDriver {
   // the submit when the loop is still learning. Call after validation, before admission.
   bool plan_submit(const KernelId kernels[3], bool inline_task, const Args& args);
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
-  // discovery in progress, creators excluded (the caller collected those): template edges, the
-  // loop's external producers, and map lookups only for accesses the template does not cover.
-  // `regions`: make_region of each argument.
-  void collect(const Args& args, const AccessRegion* regions);
+  // discovery in progress (instead of Dependence::collect): its tensors' creators, template
+  // edges, the loop's external producers, and map lookups only for accesses the template does not
+  // cover. Fills `regions[k]` for every tracked argument no affine family stands for. A non-ok
+  // Status names a tensor whose creator's scope has ended.
+  Status collect(const Args& args, AccessRegion* regions);
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
   void record(TaskSlot& task, const Args& args, const AccessRegion* regions);
@@ -110,6 +111,7 @@ class LoopDriver {
   bool enabled_ = true;
   bool planned_analysed_ = false;
   std::uint32_t task_position_ = 0;  // template position of the task submitted last
+  std::uint32_t family_mask_ = 0;    // arguments of the planned submit an affine family takes
   loops::BufferRef refs_[kMaxTensorArgs];
 
   // Statistics of the run.
@@ -128,7 +130,7 @@ inline void LoopDriver::add_task(const Loop& loop, std::int64_t iteration, std::
   if (live(id)) dependence_.add_producer(id);
 }
 
-inline void LoopDriver::collect(const Args& args, const AccessRegion* regions) {
+inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
   Loop& loop = *owner_;
   const std::int64_t i = loop.iteration;
   const std::uint32_t p = loop.position;
@@ -143,22 +145,41 @@ inline void LoopDriver::collect(const Args& args, const AccessRegion* regions) {
   const std::uint32_t first_access = loop.tmpl.task(p).first_access;
   for (int k = 0; k < args.tensor_count(); ++k) {
     const ArgTag tag = args.tag(k);
+    if (tag == ArgTag::out) continue;
+    const Tensor& t = args.tensor(k);
+    // The creator, as for any submit (a wrapped tensor has none).
+    if (t.producer().valid()) {
+      Status status = dependence_.add_creator(t, k);
+      if (!status.ok()) return status;
+    }
     if (!loops::is_tracked(tag)) continue;
     const std::uint32_t a = first_access + static_cast<std::uint32_t>(k);
     const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
     const loops::BufferRef& ref = refs_[k];
+    // An access a family stands for needs no region unless the map is asked for it below.
+    const bool in_family = (family_mask_ >> k) & 1u;
     if (ref.kind == loops::BufferRef::Kind::fresh) {
+      regions[k] = make_region(t);
       // A buffer made before analysis started: its earlier accessors are in the map.
       if (ref.iteration < loop.first_analysed) dependence_.add_accessors(regions[k], kind);
       continue;
     }
     // Ordered after iteration i - 1's same write, which waited for these already.
-    if (i > loop.first_analysed && loop.tmpl.stationary_write(a)) continue;
+    if (i > loop.first_analysed && loop.tmpl.stationary_write(a)) {
+      if (!in_family) regions[k] = make_region(t);
+      continue;
+    }
     if (loop.dense[a]) {
+      regions[k] = make_region(t);
       dependence_.add_accessors(regions[k], kind);
       continue;
     }
     const std::vector<MapEntry>& external = loop.external[a];
+    if (external.empty()) {
+      if (!in_family) regions[k] = make_region(t);
+      continue;
+    }
+    regions[k] = make_region(t);
     const AccessRegion& region = regions[k];
     for (const MapEntry& e : external) {
       if (kind == AccessKind::read && e.kind != static_cast<std::uint8_t>(AccessKind::write)) {
@@ -167,6 +188,7 @@ inline void LoopDriver::collect(const Args& args, const AccessRegion* regions) {
       if (TensorMap::overlaps(region, e) && live(e.task_id)) dependence_.add_producer(e.task_id);
     }
   }
+  return Status{};
 }
 
 }  // namespace tmr::detail
