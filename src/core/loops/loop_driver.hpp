@@ -185,7 +185,7 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
       if (kind == AccessKind::read && e.kind != static_cast<std::uint8_t>(AccessKind::write)) {
         continue;
       }
-      if (TensorMap::overlaps(region, e) && live(e.task_id)) dependence_.add_producer(e.task_id);
+      if (live(e.task_id) && TensorMap::overlaps(region, e)) dependence_.add_producer(e.task_id);
     }
   }
   return Status{};
