@@ -419,6 +419,43 @@ TEST_P(ParallelFor, ACoveringWriteSupersedesAFamily) {
   }
 }
 
+// A read of a buffer the loop never writes may move freely (a KV block through a block table):
+// its family holds while the view keeps its stride, then the access goes into the map. A later
+// write of the whole buffer must wait for every reader, from the family and from the map.
+TEST_P(ParallelFor, AFreeReadThatLeavesItsStrideEndsItsFamily) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 64;
+  std::vector<float> in(kRows), out(kRows, 0.0f), sink(kRows, 0.0f);
+  for (std::uint32_t k = 0; k < kRows; ++k)
+    in[k] = static_cast<float>(k);
+  RunArgs args;
+  args.inout(in.data(), {kRows}, DType::f32);
+  args.output(out.data(), {kRows}, DType::f32);
+  args.input(sink.data(), {kRows}, DType::f32);
+  auto source = [](std::uint32_t i) { return i < 40 ? i : (i * 7) % kRows; };
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(d.add, Args()
+                                  .in(a.tensor(0).view({1}, {source(k)}))
+                                  .out_existing(a.tensor(1).view({1}, {k})));
+        });
+        o.submit_aiv(d.add, Args().in(a.tensor(2)).out_existing(a.tensor(0)));  // sequence kRows
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    EXPECT_EQ(out[k], static_cast<float>(source(k)) + 1.0f) << "row " << k;
+    EXPECT_EQ(in[k], 1.0f) << "row " << k;
+  }
+  const std::map<std::uint64_t, Span> when = spans(*r.trace);
+  for (std::uint64_t k = 0; k < kRows; ++k)
+    EXPECT_LE(when.at(k).end, when.at(kRows).start) << "reader " << k;
+}
+
 TEST_P(ParallelFor, ErrorsInTheBodyEndTheRunWithTheUsualError) {
   Directed d(GetParam());
   std::vector<float> buf(64, 0.0f);

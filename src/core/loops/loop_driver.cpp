@@ -203,6 +203,7 @@ void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   close_families(loop);
   loop.table = std::make_shared<loops::LoopTasks>();
   loop.external = {};
+  loop.fixed_external = {};
   loop.element_reads = {};
   loop.previous = {};
   loop.current = {};
@@ -217,6 +218,8 @@ void LoopDriver::start_analysis(Loop& loop) {
   const std::uint32_t accesses = tmpl.access_count();
   loop.external.assign(accesses, {});
   loop.dense.assign(accesses, false);
+  loop.fixed.assign(accesses, false);
+  loop.fixed_external.assign(accesses, {});
   // get_tensor_data while learning of a buffer the template writes: data-dependent iterations.
   for (const BufferRef& ref : loop.element_reads) {
     if (loop_writes(loop, ref)) {
@@ -250,6 +253,17 @@ void LoopDriver::start_analysis(Loop& loop) {
     if (dense || families_.has_buffer(rec.buffer.address, rec.buffer.owner)) {
       external = {};
       loop.dense[a] = true;
+      continue;
+    }
+    // An access to the same box in every iteration meets the same external entries every time:
+    // filter them once (a free read only while its view keeps that box, checked per task).
+    const auto& stride = tmpl.stride(a);
+    if (std::all_of(stride.begin(), stride.end(), [](std::int64_t v) { return v == 0; })) {
+      loop.fixed[a] = true;
+      for (const MapEntry& e : external) {
+        if (footprint_overlaps(rec.tensor, tmpl.rest(a), box, e))
+          loop.fixed_external[a].push_back(e);
+      }
     }
   }
   // One family per access to an outer buffer whose box moves by a constant stride: analysed

@@ -84,7 +84,9 @@ class LoopDriver {
     std::int64_t first_analysed = 0;
     std::vector<std::vector<MapEntry>> external;  // per template access
     std::vector<bool> dense;                      // per template access: look up per task
-    std::vector<loops::Family*> families;         // per template access, or nullptr
+    std::vector<bool> fixed;  // per template access: the same box in every iteration
+    std::vector<std::vector<MapEntry>> fixed_external;  // fixed: the external entries it meets
+    std::vector<loops::Family*> families;               // per template access, or nullptr
     std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
     bool counted_analysed = false;
   };
@@ -175,7 +177,12 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
       continue;
     }
     const std::vector<MapEntry>& external = loop.external[a];
-    if (external.empty()) {
+    if (external.empty() || (loop.fixed[a] && (in_family || !loop.tmpl.free_read(a)))) {
+      // Nothing outside the loop, or the same box as the template's, whose external producers
+      // were filtered once: only their retirement is left to check.
+      for (const MapEntry& e : loop.fixed[a] ? loop.fixed_external[a] : external) {
+        if (live(e.task_id)) dependence_.add_producer(e.task_id);
+      }
       if (!in_family) regions[k] = make_region(t);
       continue;
     }
