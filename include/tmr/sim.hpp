@@ -17,7 +17,7 @@ struct SimCostModel {
   double submit_per_tensor_ns = 40;  // per tensor argument (TensorMap lookup + insert)
   // A submit covered by a parallel_for template, as a share of an ordinary submit's cost: the
   // ratio of orchestrator CPU time per task measured on the threads platform (docs/sim.md).
-  double analysed_submit_ratio = 0.93;
+  double analysed_submit_ratio = 0.60;
   double alloc_ns = 200;              // one hidden alloc task
   double alloc_per_output_ns = 30;    // per output of an alloc
   double wire_edge_ns = 20;           // per dependency edge wired
