@@ -53,8 +53,11 @@ std::string slot_error(ArgTag tag, int index, int scalar_count) {
 
 Args& Args::add(ArgTag tag, const Tensor& t) {
   if (has_error()) return *this;  // keep the first mistake: later ones are often its echo
-  error_ = slot_error(tag, tensor_count_, scalar_count_);
-  if (has_error()) return *this;
+  // The message is built only when there is a mistake: this runs once per submitted tensor.
+  if (tensor_count_ >= kMaxTensorArgs || scalar_count_ > 0) {
+    error_ = slot_error(tag, tensor_count_, scalar_count_);
+    return *this;
+  }
   if (!t.valid()) {
     error_ = describe(tag, tensor_count_) +
              " is a null tensor; pass a tensor from Tensor::wrap, an earlier task's outputs or "

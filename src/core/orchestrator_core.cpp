@@ -299,6 +299,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   loops_.submitted(task.id);
   const std::int32_t resolved = wire_producers(ring, task, ok);
   if (ok) {
+    // TensorMap entries read the box through the task record's copy (alive while the task is).
+    for (int i = 0; i < args.tensor_count(); ++i)
+      regions[i].tensor = &task.record->tensors[i];
     // An analysed task's accesses to outer buffers go into the loop's affine families (loops/).
     if (analysed) {
       loops_.record(task, args, regions);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -26,8 +27,10 @@ struct Harness {
     dependence = std::make_unique<Dependence>(RetirementView(pointers, kRingCount), 64);
   }
   // Admits a task on ring 0, discovers its producers, records its accesses.
-  std::vector<std::uint32_t> submit(const Args& args, TaskSlot** out = nullptr,
+  std::vector<std::uint32_t> submit(const Args& given, TaskSlot** out = nullptr,
                                     Status* status = nullptr) {
+    // Recorded entries read their boxes through the arguments: keep them like a task record.
+    const Args& args = kept.emplace_back(given);
     Ring& ring = *rings[0];
     const std::uint32_t local = ring.admit(0);
     TaskSlot& slot = ring.slot(local);
@@ -50,6 +53,7 @@ struct Harness {
   std::vector<std::unique_ptr<Ring>> rings;
   Ring* pointers[kRingCount] = {};
   std::unique_ptr<Dependence> dependence;
+  std::deque<Args> kept;
 };
 
 using Producers = std::vector<std::uint32_t>;

@@ -3,6 +3,7 @@
 // may be spurious, no hit may be dropped, and lookups must not scan every live view.
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <random>
 #include <set>
 #include <vector>
@@ -40,8 +41,9 @@ struct MapHarness {
       map->lookup(make_region(t), kind,
                   [&](TaskSlot*, TaskId id) { producers.insert(id.local()); });
     }
+    // An entry reads its box through the inserted tensor: keep it alive like a task record.
     for (const auto& [t, kind] : accesses)
-      map->insert(make_region(t), kind, &slot, slot.id, entries[local]);
+      map->insert(make_region(kept.emplace_back(t)), kind, &slot, slot.id, entries[local]);
     ring.publish(local);
     return producers;
   }
@@ -49,6 +51,7 @@ struct MapHarness {
   Ring* pointers[kRingCount] = {};
   std::unique_ptr<TensorMap> map;
   std::vector<MapEntry*> entries;  // per task of ring 0: what the dependence unit keeps
+  std::deque<Tensor> kept;         // the inserted tensors (task records in the runtime)
 };
 
 struct Box {

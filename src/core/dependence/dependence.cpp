@@ -1,6 +1,7 @@
 // Dependence discovery (dependence.hpp).
 #include "core/dependence/dependence.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace tmr::detail {
@@ -19,32 +20,38 @@ Dependence::Dependence(RetirementView rings, std::uint32_t window)
 }
 
 void Dependence::reset() {
-  map_.reset();
+  // Per run, not per window: release what the run's unretired tasks still hold (which empties
+  // the map's tables) and clear only the states the run's tasks used.
   for (int r = 0; r < rings_.ring_count(); ++r) {
-    states_[r].assign(states_[r].size(), SlotState{});
+    for (std::uint32_t local = cleaned_[r]; local != admitted_[r]; ++local)
+      map_.release_task(states_[r][local & window_mask_].entries);
+    const std::size_t used = std::min<std::size_t>(admitted_[r], states_[r].size());
+    std::fill_n(states_[r].begin(), used, SlotState{});
     cleaned_[r] = 0;
+    admitted_[r] = 0;
   }
+  map_.reset();
   producers_.clear();
 }
 
-Status Dependence::add_creator(const Tensor& tensor, int arg_index) {
+Status Dependence::creator_error(const Tensor& tensor, int arg_index) const {
   const TaskId owner = tensor.producer();
-  if (!owner.valid()) return Status{};
   if (owner.ring() >= static_cast<std::uint32_t>(rings_.ring_count())) {
     return Status{ErrorCode::invalid_args,
                   "tensor argument " + std::to_string(arg_index) +
                       " names an impossible producer task; build tensors with Tensor::wrap or "
                       "take them from submit outputs"};
   }
-  if (!creator_retained(owner) || rings_.is_retired(owner)) {
-    return Status{ErrorCode::invalid_args,
-                  "tensor argument " + std::to_string(arg_index) + " was created by task " +
-                      task_name(owner) +
-                      " whose scope has ended, so its buffer may already be reused; use a tensor "
-                      "only inside the scope that created it (allocate it in an enclosing scope, "
-                      "or copy it into an external tensor with out_existing)"};
-  }
-  add_producer(state(owner).task, owner);
+  return Status{ErrorCode::invalid_args,
+                "tensor argument " + std::to_string(arg_index) + " was created by task " +
+                    task_name(owner) +
+                    " whose scope has ended, so its buffer may already be reused; use a tensor "
+                    "only inside the scope that created it (allocate it in an enclosing scope, "
+                    "or copy it into an external tensor with out_existing)"};
+}
+
+Status Dependence::add_creator(const Tensor& tensor, int arg_index) {
+  if (!add_creator_fast(tensor)) return creator_error(tensor, arg_index);
   return Status{};
 }
 
@@ -53,8 +60,7 @@ Status Dependence::collect(const Args& args, AccessRegion* regions) {
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out) continue;
     const Tensor& t = args.tensor(i);
-    Status status = add_creator(t, i);
-    if (!status.ok()) return status;
+    if (!add_creator_fast(t)) return creator_error(t, i);
     if (tag == ArgTag::no_dep) continue;
     regions[i] = make_region(t);
     add_accessors(regions[i], tag == ArgTag::in ? AccessKind::read : AccessKind::write);
@@ -67,8 +73,7 @@ Status Dependence::collect_creators(const Args& args, AccessRegion* regions) {
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out) continue;
     const Tensor& t = args.tensor(i);
-    Status status = add_creator(t, i);
-    if (!status.ok()) return status;
+    if (!add_creator_fast(t)) return creator_error(t, i);
     if (tag != ArgTag::no_dep) regions[i] = make_region(t);
   }
   return Status{};

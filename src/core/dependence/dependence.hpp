@@ -79,6 +79,7 @@ class Dependence {
   bool creator_retained(TaskId id) const { return state(id).retained && state(id).id == id; }
   // A task was admitted into its slot (task.id set): forget what the slot's previous task left.
   void admitted(TaskSlot& task) {
+    admitted_[task.id.ring()] = task.id.local() + 1;
     SlotState& s = state(task.id);
     s.id = task.id;
     s.task = &task;
@@ -109,6 +110,17 @@ class Dependence {
   }
 
   void add_family_accessors(const AccessRegion& region, AccessKind kind);
+  // Adds the creator of `tensor` if it has one; false when naming it is an error.
+  bool add_creator_fast(const Tensor& tensor) {
+    const TaskId owner = tensor.producer();
+    if (!owner.valid()) return true;
+    if (owner.ring() >= static_cast<std::uint32_t>(rings_.ring_count())) return false;
+    if (!creator_retained(owner) || rings_.is_retired(owner)) return false;
+    add_producer(state(owner).task, owner);
+    return true;
+  }
+  // The error add_creator_fast reported for `tensor` (argument `arg_index`).
+  Status creator_error(const Tensor& tensor, int arg_index) const;
 
   RetirementView rings_;
   loops::FamilyTable* families_ = nullptr;
@@ -116,6 +128,7 @@ class Dependence {
   TensorMap map_;
   std::vector<SlotState> states_[kRingCount];
   std::uint32_t cleaned_[kRingCount] = {};
+  std::uint32_t admitted_[kRingCount] = {};  // one past the last local id admitted this run
   std::vector<TaskSlot*> producers_;
   std::uint64_t stamp_ = 0;
 };

@@ -33,9 +33,15 @@ TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
 TensorMap::~TensorMap() = default;
 
 void TensorMap::reset() {
+  std::fill(std::begin(recent_), std::end(recent_), nullptr);
+  if (allocated_ == 0 && buffer_count_ == 0) {
+    // Every entry was freed (so every bucket and the buffer table are empty): nothing to rebuild.
+    stats_ = {};
+    return;
+  }
+  allocated_ = 0;
   std::fill(buckets_.begin(), buckets_.end(), nullptr);
   std::fill(buffer_table_.begin(), buffer_table_.end(), nullptr);
-  std::fill(std::begin(recent_), std::end(recent_), nullptr);
   buffer_count_ = 0;
   // Rebuild the free lists over every chunk: nothing is live any more.
   free_entries_ = nullptr;
@@ -142,10 +148,12 @@ MapEntry* TensorMap::allocate_entry() {
   }
   MapEntry* const e = free_entries_;
   free_entries_ = e->chain_next;
+  ++allocated_;
   return e;
 }
 
 void TensorMap::free_entry(MapEntry* e) {
+  --allocated_;
   e->chain_next = free_entries_;
   free_entries_ = e;
 }
@@ -153,10 +161,10 @@ void TensorMap::free_entry(MapEntry* e) {
 void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
                        MapEntry*& task_entries) {
   ++stats_.inserts;
-  const Tensor& t = *region.tensor;
   BufferInfo* const buffer = find_or_add_buffer(region.address, region.owner);
   MapEntry* const e = allocate_entry();
-  e->region = t;
+  e->region = region.tensor;
+  e->version = region.version;
   e->buffer = buffer;
   e->task = task;
   e->task_id = id;
@@ -164,10 +172,9 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   e->hi = region.hi;
   const auto size_class = static_cast<std::uint8_t>(std::bit_width(e->hi - e->lo) - 1);
   e->size_class = size_class;
-  e->cell = e->lo >> (size_class + 1);
   const auto k = static_cast<std::uint8_t>(kind);
   e->kind = k;
-  e->bucket = bucket_of(buffer, k, size_class, e->cell);
+  e->bucket = bucket_of(buffer, k, size_class, e->cell());
 
   e->chain_prev = nullptr;
   e->chain_next = buckets_[e->bucket];
@@ -182,8 +189,8 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   ++buffer->class_count[k][size_class];
   buffer->class_mask[k] |= std::uint64_t{1} << size_class;
   ++buffer->total[k];
-  buffer->min_version = std::min(buffer->min_version, t.version());
-  buffer->max_version = std::max(buffer->max_version, t.version());
+  buffer->min_version = std::min(buffer->min_version, region.version);
+  buffer->max_version = std::max(buffer->max_version, region.version);
 
   e->task_next = task_entries;
   task_entries = e;

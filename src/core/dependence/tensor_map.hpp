@@ -25,8 +25,11 @@ enum class AccessKind : std::uint8_t { read = 0, write = 1 };
 
 struct BufferInfo;
 
+// One recorded access: 96 bytes instead of a whole Tensor copy. The box itself is read through
+// `region`, which points at the tensor in the task's own record, and only when byte intervals
+// partly overlap (identical or disjoint intervals are decided from the entry alone).
 struct MapEntry {
-  Tensor region;
+  const Tensor* region;  // valid while the task is live: test dead() before reading it
   BufferInfo* buffer;
   MapEntry* chain_prev;
   MapEntry* chain_next;
@@ -37,11 +40,13 @@ struct MapEntry {
   TaskId task_id;
   std::uint64_t lo;
   std::uint64_t hi;
-  std::uint64_t cell;
+  std::uint32_t version;  // the access's tensor version
   std::uint32_t bucket;
   std::uint8_t size_class;
   std::uint8_t kind;  // AccessKind, or kDead once unlinked
   static constexpr std::uint8_t kDead = 0xFF;
+  // The cell of the entry's size class that holds its first byte.
+  std::uint64_t cell() const { return lo >> (size_class + 1); }
 };
 
 struct BufferInfo {
@@ -56,13 +61,17 @@ struct BufferInfo {
   BufferInfo* next_free = nullptr;
 };
 
-// A tensor argument's identity and byte interval, computed once per submit argument.
+// A tensor argument's identity and byte interval, computed once per submit argument. For
+// insert(), `tensor` must stay valid while the inserting task is live (the orchestrator points
+// it at the task record's copy).
 struct AccessRegion {
   const Tensor* tensor;
   std::uintptr_t address;
   std::uint64_t owner;
   std::uint64_t lo;  // first byte of the box, from the buffer start
   std::uint64_t hi;  // one past its last byte
+  std::uint32_t version;
+  bool contiguous;  // every byte in [lo, hi) belongs to the box
 };
 
 inline AccessRegion make_region(const Tensor& t) {
@@ -70,14 +79,25 @@ inline AccessRegion make_region(const Tensor& t) {
   std::uint64_t stride = 1;
   std::uint64_t first = 0;
   std::uint64_t last = 0;
+  std::uint64_t elements = 1;
   for (int r = t.ndims() - 1; r >= 0; --r) {
     first += std::uint64_t{t.box_offset(r)} * stride;
     last += (std::uint64_t{t.box_offset(r)} + t.box_extent(r) - 1) * stride;
     stride *= t.raw_dim(r);
+    elements *= t.box_extent(r);
   }
   const std::uint64_t size = t.element_size();
-  return AccessRegion{&t, reinterpret_cast<std::uintptr_t>(t.buffer()), t.producer().value(),
-                      (t.layout_offset() + first) * size, (t.layout_offset() + last + 1) * size};
+  const std::uint64_t lo = (t.layout_offset() + first) * size;
+  const std::uint64_t hi = (t.layout_offset() + last + 1) * size;
+  // The box's elements are distinct raw positions between first and last: as many of them as
+  // the interval holds means the box leaves no gap.
+  return AccessRegion{&t,
+                      reinterpret_cast<std::uintptr_t>(t.buffer()),
+                      t.producer().value(),
+                      lo,
+                      hi,
+                      t.version(),
+                      elements * size == hi - lo};
 }
 
 struct TensorMapStats {
@@ -172,6 +192,7 @@ class TensorMap {
 
   std::vector<std::unique_ptr<MapEntry[]>> entry_chunks_;
   MapEntry* free_entries_ = nullptr;
+  std::uint64_t allocated_ = 0;  // entries taken from the free list and not yet returned
 
   TensorMapStats stats_;
 };
@@ -191,36 +212,38 @@ inline bool same_layout(const Tensor& a, const Tensor& b) {
 
 inline bool TensorMap::overlaps(const Query& q, const MapEntry& e) {
   // Different versions of one buffer are always ordered (the user's explicit override).
-  if (q.tensor->version() != e.region.version()) return true;
+  if (q.version != e.version) return true;
   if (q.hi <= e.lo || e.hi <= q.lo) return false;
+  // The same interval: the same box in one layout, and a byte overlap (be safe) across layouts.
+  if (q.lo == e.lo && q.hi == e.hi) return true;
   const Tensor& t = *q.tensor;
-  if (!same_layout(t, e.region)) return true;  // byte ranges overlap; layouts differ: be safe
-  // One dimension, or the same first and last element (hence the same box): the byte test is exact.
-  if (t.ndims() == 1 || (q.lo == e.lo && q.hi == e.hi)) return true;
-  for (int r = 0; r < t.ndims(); ++r) {
-    const std::uint64_t a0 = t.box_offset(r);
-    const std::uint64_t a1 = a0 + t.box_extent(r);
-    const std::uint64_t b0 = e.region.box_offset(r);
-    const std::uint64_t b1 = b0 + e.region.box_extent(r);
+  const Tensor& r = *e.region;
+  if (!same_layout(t, r)) return true;  // byte ranges overlap; layouts differ: be safe
+  if (t.ndims() == 1) return true;      // one dimension: the byte test is exact
+  for (int d = 0; d < t.ndims(); ++d) {
+    const std::uint64_t a0 = t.box_offset(d);
+    const std::uint64_t a1 = a0 + t.box_extent(d);
+    const std::uint64_t b0 = r.box_offset(d);
+    const std::uint64_t b1 = b0 + r.box_extent(d);
     if (a1 <= b0 || b1 <= a0) return false;
   }
   return true;
 }
 
 inline bool TensorMap::covers(const Query& q, const MapEntry& e) {
+  if (q.version != e.version || e.lo < q.lo || q.hi < e.hi) return false;
+  // A write covering every byte of the entry's interval supersedes it whatever its layout.
+  if (q.contiguous) return true;
   const Tensor& t = *q.tensor;
-  if (t.version() != e.region.version() || e.lo < q.lo || q.hi < e.hi) return false;
-  if (same_layout(t, e.region)) {
-    if (q.lo == e.lo && q.hi == e.hi) return true;
-    for (int r = 0; r < t.ndims(); ++r) {
-      const std::uint64_t a0 = t.box_offset(r);
-      const std::uint64_t b0 = e.region.box_offset(r);
-      if (b0 < a0 || b0 + e.region.box_extent(r) > a0 + t.box_extent(r)) return false;
-    }
-    return true;
+  const Tensor& r = *e.region;
+  if (!same_layout(t, r)) return false;
+  if (q.lo == e.lo && q.hi == e.hi) return true;
+  for (int d = 0; d < t.ndims(); ++d) {
+    const std::uint64_t a0 = t.box_offset(d);
+    const std::uint64_t b0 = r.box_offset(d);
+    if (b0 < a0 || b0 + r.box_extent(d) > a0 + t.box_extent(d)) return false;
   }
-  // A contiguous write covering every byte the entry touched supersedes it whatever its layout.
-  return t.is_contiguous();
+  return true;
 }
 
 template <class Visit>
@@ -256,7 +279,7 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
   ++stats_.lookups;
   BufferInfo* const info = find_buffer(q.address, q.owner);
   if (info == nullptr) return;
-  const std::uint32_t version = q.tensor->version();
+  const std::uint32_t version = q.version;
   // The watermarks only grow: a snapshot may call a just-retired entry live, which costs at
   // most an edge to a finished task.
   std::uint32_t retired[kRingCount];
@@ -298,7 +321,8 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
         const std::uint32_t b = bucket_of(info, entry_kind, static_cast<std::uint8_t>(c), cell);
         for (MapEntry* e = buckets_[b]; e != nullptr;) {
           MapEntry* const next = e->chain_next;
-          if (e->buffer == info && e->kind == entry_kind && e->size_class == c && e->cell == cell) {
+          if (e->buffer == info && e->kind == entry_kind && e->size_class == c &&
+              e->cell() == cell) {
             check(q, *e, is_write, retired, visit);
           }
           e = next;

@@ -18,7 +18,7 @@ constexpr std::size_t kDenseExternal = 16;
 // TensorMap's own rules: other versions always, byte intervals, then boxes in one layout.
 bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTemplate::Box& box,
                         const MapEntry& e) {
-  if (t.version() != e.region.version()) return true;
+  if (t.version() != e.version) return true;
   std::uint64_t first = rest;
   std::uint64_t last = rest;
   for (int r = 0; r < t.ndims(); ++r) {
@@ -28,11 +28,11 @@ bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTe
   }
   const std::uint64_t size = t.element_size();
   if ((last + 1) * size <= e.lo || e.hi <= first * size) return false;
-  if (!loops::comparable(t, e.region)) return true;
-  const loops::Placement place = loops::placement(e.region);
+  if (!loops::comparable(t, *e.region)) return true;
+  const loops::Placement place = loops::placement(*e.region);
   for (int r = 0; r < t.ndims(); ++r) {
     const std::int64_t b0 = place.offset[r];
-    const std::int64_t b1 = b0 + e.region.box_extent(r);
+    const std::int64_t b1 = b0 + e.region->box_extent(r);
     if (box.hi[r] <= b0 || b1 <= box.lo[r]) return false;
   }
   return true;
