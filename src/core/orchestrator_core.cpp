@@ -674,8 +674,8 @@ std::string OrchestratorCore::describe_task(TaskSlot& task) const {
 
 bool OrchestratorCore::discover_access(const Tensor& tensor, const Tensor& region,
                                        AccessKind kind) {
-  dependence_.begin();
   sync_rings();
+  dependence_.begin();
   const Status found = dependence_.add_creator(tensor, 0);
   if (!found.ok()) {
     fail(found.code, found.message);

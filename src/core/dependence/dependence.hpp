@@ -38,6 +38,7 @@ class Dependence {
   void begin() {
     ++stamp_;
     producers_.clear();
+    map_.snapshot_retired(retired_);
   }
   // Adds the producers of a submit's tensor arguments: creators of every non-out argument, then
   // conflicting earlier accesses of every argument that takes part in dependence tracking
@@ -59,7 +60,8 @@ class Dependence {
   // Earlier accesses conflicting with an access of `kind` to `region`.
   // Also asks the parallel_for affine families (loops/), which stand for analysed accesses.
   void add_accessors(const AccessRegion& region, AccessKind kind) {
-    map_.lookup(region, kind, [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
+    map_.lookup(region, kind, retired_,
+                [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
     if (families_ != nullptr && families_->live()) add_family_accessors(region, kind);
   }
   // The family table every lookup also asks (set once by the loop driver).
@@ -131,6 +133,7 @@ class Dependence {
   std::uint32_t admitted_[kRingCount] = {};  // one past the last local id admitted this run
   std::vector<TaskSlot*> producers_;
   std::uint64_t stamp_ = 0;
+  std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
 };
 
 }  // namespace tmr::detail

@@ -122,7 +122,21 @@ class TensorMap {
   // entries the new region fully covers are dropped: the caller will insert the new write, which
   // is ordered after them, so later accesses still get ordered through it.
   template <class Visit>
-  void lookup(const AccessRegion& region, AccessKind kind, Visit&& visit);
+  void lookup(const AccessRegion& region, AccessKind kind, Visit&& visit) {
+    std::uint32_t retired[kRingCount];
+    snapshot_retired(retired);
+    lookup(region, kind, retired, visit);
+  }
+  // The same with a snapshot of the rings' watermarks taken by the caller (once per discovery).
+  // The watermarks only grow: an older snapshot may call a just-retired entry live, which costs
+  // at most an edge to a finished task.
+  template <class Visit>
+  void lookup(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
+              Visit&& visit);
+  void snapshot_retired(std::uint32_t* retired) const {
+    for (int r = 0; r < rings_.ring_count(); ++r)
+      retired[r] = rings_.retired(r);
+  }
 
   void insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
               MapEntry*& task_entries);
@@ -247,8 +261,8 @@ inline bool TensorMap::covers(const Query& q, const MapEntry& e) {
 }
 
 template <class Visit>
-void TensorMap::check(const Query& q, MapEntry& e, bool drop_covered, const std::uint32_t* retired,
-                      Visit& visit) {
+[[gnu::always_inline]] inline void TensorMap::check(const Query& q, MapEntry& e, bool drop_covered,
+                                                    const std::uint32_t* retired, Visit& visit) {
   ++stats_.entries_visited;
   if (dead(e, retired)) {
     unlink(e);
@@ -275,16 +289,12 @@ void TensorMap::for_each_live_entry(std::uintptr_t address, std::uint64_t owner,
 }
 
 template <class Visit>
-void TensorMap::lookup(const AccessRegion& q, AccessKind kind, Visit&& visit) {
+void TensorMap::lookup(const AccessRegion& q, AccessKind kind, const std::uint32_t* retired,
+                       Visit&& visit) {
   ++stats_.lookups;
   BufferInfo* const info = find_buffer(q.address, q.owner);
   if (info == nullptr) return;
   const std::uint32_t version = q.version;
-  // The watermarks only grow: a snapshot may call a just-retired entry live, which costs at
-  // most an edge to a finished task.
-  std::uint32_t retired[kRingCount];
-  for (int r = 0; r < rings_.ring_count(); ++r)
-    retired[r] = rings_.retired(r);
   const bool any_version = version != info->min_version || info->min_version != info->max_version;
   const bool is_write = kind == AccessKind::write;
   for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
