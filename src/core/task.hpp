@@ -40,14 +40,16 @@ inline FanoutNode* closed_fanout() {
 }
 
 // What the cores read: kernels, the task's tensors and scalars. Written once at submit.
+// Packed so a submit writes one contiguous prefix (header, then its tensors): with a large task
+// window every record a submit fills is cold, and each extra cache line touched is a miss.
 struct TaskRecord {
   KernelFn fns[3];
   KernelId kernels[3];
-  Tensor tensors[kMaxTensorArgs];
-  ArgTag tags[kMaxTensorArgs];  // how the task was given each tensor (KernelArgs::tag)
-  std::uint64_t scalars[kMaxScalarArgs];
   std::int32_t tensor_count;
   std::int32_t scalar_count;
+  ArgTag tags[kMaxTensorArgs];  // how the task was given each tensor (KernelArgs::tag)
+  Tensor tensors[kMaxTensorArgs];
+  std::uint64_t scalars[kMaxScalarArgs];
 };
 
 // The state schedulers and the orchestrator share for one live task.
