@@ -262,6 +262,9 @@ void ThreadsPlatform::core_main(int core) {
     // The completion path, on this thread: retire the subtask, release its consumers, and place
     // one that fits here on this core (its dispatch word is then set when the loop looks).
     if (!shutdown_.load(std::memory_order_seq_cst)) step_scheduler(scheduler_thread, core);
+    // MIX pre-staging waits for moments when a whole cluster is stageable, which steps taken only
+    // at latches and finishes can miss: there the scheduler thread keeps looking, as before.
+    if (dual_slot.mix) scheduler_bell_.notify_all();
     if (stepping_cores_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
         stop_requested_.load(std::memory_order_seq_cst)) {
       orchestrator_bell_.notify_all();
