@@ -2,9 +2,11 @@
 // the edges from the tensor regions (one view per region, so a 3-cell stencil read is one
 // argument) and allocates the attention intermediates from its rings (`out`).
 //
-// Topology: 1 cluster = 1 AIC + 2 AIV worker threads, 1 scheduler thread, and the orchestrator
-// (the calling thread). All kernels are AIV, so exactly 2 worker threads run tasks, like the
-// peers' 2 workers; the AIC thread only idles (it parks).
+// Topology: the host's (RuntimeConfig::fit_host), which under `taskset -c 0,1` is 1 cluster =
+// 1 AIC + 2 AIV worker threads, 1 scheduler thread, and the orchestrator (the calling thread).
+// All kernels are AIV, so exactly 2 worker threads run tasks, like the peers' 2 workers; the AIC
+// thread only idles (it parks). A worker that finishes a task places a successor that became
+// ready on itself (early hand-off); the scheduler thread is mostly parked.
 #include <tmr/tmr.hpp>
 
 #include <algorithm>
@@ -42,8 +44,7 @@ void body_kernel(const tmr::KernelArgs& args) {
 // reference. TMR_* variables (TMR_DUAL_SLOT, TMR_SCHED_THREADS, ...) still apply, for experiments.
 tmr::RuntimeConfig two_core_config(bool dual_slot) {
   tmr::RuntimeConfig cfg;
-  cfg.clusters = 1;
-  cfg.scheduler_threads = 1;
+  cfg.fit_host();
   if (dual_slot) cfg.dual_slot = {true, true, false};
   cfg.record_events = std::getenv("PEERS_TMR_TRACE") != nullptr;
   if (const char* spin = std::getenv("PEERS_TMR_SPIN")) {  // polls before an idle thread parks

@@ -34,8 +34,21 @@ struct DualSlotPolicy {
 // Where cores run: OS threads executing real kernels, or a virtual-time model of a whole chip.
 enum class PlatformKind : std::uint8_t { threads, sim };
 
+// A topology that fits the host for CPU runs (threads platform): one cluster per two CPUs this
+// process may use (its affinity mask, e.g. under taskset; so one AIV core thread per CPU, the
+// AIC threads park while no AIC kernel runs), and one scheduler thread per 32 CPUs (cores take
+// their own completions, see docs/design.md), within kMaxClusters / kMaxSchedulerThreads.
+struct HostTopology {
+  int cpus = 1;
+  int clusters = 1;
+  int scheduler_threads = 1;
+};
+HostTopology host_topology();
+
 struct RuntimeConfig {
   PlatformKind platform = PlatformKind::threads;
+  // The a2a3 chip's shape: a library user models the chip unless they ask for fit_host(); the
+  // `tmr run` CLI fits the host on the threads platform unless --clusters / TMR_CLUSTERS is given.
   int clusters = 24;          // each cluster = 1 AIC + 2 AIV cores
   int scheduler_threads = 3;  // each owns a disjoint set of clusters
   RingConfig ring;
@@ -66,6 +79,8 @@ struct RuntimeConfig {
   // TMR_SIM_TIMING_ONLY (0 or 1), TMR_PARALLEL_FOR (on or off).
   // Throws Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
+  // Sets clusters and scheduler_threads to host_topology()'s (at least `min_clusters`).
+  RuntimeConfig& fit_host(int min_clusters = 1);
   // Throws Error(invalid_config) naming the field and the accepted values.
   void validate() const;
 };

@@ -35,6 +35,10 @@ struct SubtaskEvent {
   std::uint64_t retire_ns = 0;  // when the scheduler saw it finish
   // Pre-staged into the core's pending slot: dispatch_ns..start_ns is the time it waited there.
   bool staged = false;
+  // Early hand-off (threads platform): dispatched by the completion path of this same core, on
+  // the core's own thread, right after the subtask that made it ready finished there. No
+  // scheduler thread took part; dispatch_ns is then at or after that subtask's end_ns.
+  bool early_handoff = false;
 };
 
 struct Trace {

@@ -2,6 +2,8 @@
 // the TMR_* environment overrides.
 #include "tmr/config.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <bit>
 #include <cctype>
@@ -12,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 
 #include "tmr/error.hpp"
 
@@ -211,6 +214,27 @@ RuntimeConfig& RuntimeConfig::apply_env() {
     next.sim.timing_only = flag == "1";
   }
   *this = next;
+  return *this;
+}
+
+HostTopology host_topology() {
+  HostTopology host;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  host.cpus = sched_getaffinity(0, sizeof(set), &set) == 0
+                  ? CPU_COUNT(&set)
+                  : static_cast<int>(std::thread::hardware_concurrency());
+  host.cpus = std::max(1, host.cpus);
+  host.clusters = std::clamp(host.cpus / 2, 1, kMaxClusters);
+  host.scheduler_threads =
+      std::clamp(host.cpus / 32, 1, std::min(kMaxSchedulerThreads, host.clusters));
+  return host;
+}
+
+RuntimeConfig& RuntimeConfig::fit_host(int min_clusters) {
+  const HostTopology host = host_topology();
+  clusters = std::clamp(std::max(host.clusters, min_clusters), 1, kMaxClusters);
+  scheduler_threads = std::min(host.scheduler_threads, clusters);
   return *this;
 }
 

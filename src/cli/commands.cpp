@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -147,6 +148,16 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
     if (options.profiling()) config.record_events = true;
     if (!options.parallel_for.empty()) config.parallel_for_analysis = options.parallel_for == "on";
     if (options.platform == "sim") apply_sim_options(options, config);
+    if (config.platform == PlatformKind::threads && !options.clusters &&
+        std::getenv("TMR_CLUSTERS") == nullptr) {
+      // A CPU run fits the host (docs/design.md, "Topology"); --clusters / TMR_CLUSTERS model a
+      // chip. An explicit scheduler thread count still wins (with a cluster for each).
+      const bool threads_asked =
+          options.scheduler_threads || std::getenv("TMR_SCHED_THREADS") != nullptr;
+      const int scheduler_threads = config.scheduler_threads;
+      config.fit_host(std::max(example->min_clusters, threads_asked ? scheduler_threads : 1));
+      if (threads_asked) config.scheduler_threads = scheduler_threads;
+    }
     config.validate();
     example->register_kernels(kernels);
     // One runtime (one set of worker threads) for every case and round of this command.

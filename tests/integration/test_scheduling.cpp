@@ -1,6 +1,8 @@
 // Scheduling guarantees on the threads platform: MIX kernels start together on one cluster,
 // start-together SPMD blocks are co-scheduled, SPMD blocks spread over clusters, AIC tasks are
-// pre-staged into pending slots only when the policy says so, and a runtime is reusable.
+// pre-staged into pending slots only when the policy says so, a runtime is reusable, a successor
+// that becomes ready on a core's completion starts on that core (early hand-off, threads only;
+// the sim models a chip whose cores do not schedule), and parked threads are always woken.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -195,6 +197,120 @@ TEST(Scheduling, FullChipTopologyOnASmallHost) {
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   for (std::int32_t v : counters)
     ASSERT_EQ(v, 20);
+}
+
+// Holds the head of a chain until the orchestrator submitted all of it, so every later link
+// becomes ready on its producer's completion (not on its own submit).
+std::atomic<bool> chain_submitted{false};
+void hold_until_chain_submitted(const KernelArgs& a) {
+  ++a.tensor(0).data_as<std::int32_t>()[0];
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!chain_submitted.load() && Clock::now() < deadline)
+    std::this_thread::yield();
+}
+
+class HandOff : public ::testing::TestWithParam<PlatformKind> {};
+
+// A chain of AIV tasks on one cluster (two AIV cores): on threads, the core that finishes a link
+// places the next one on itself (SubtaskEvent::early_handoff) after the link ended, without a
+// scheduler thread; on the sim, which models a chip whose scheduler dispatches, never.
+TEST_P(HandOff, SuccessorStartsOnTheCoreThatFinishedItsProducer) {
+  RuntimeConfig c = small(1, 1);
+  c.platform = GetParam();
+  Runtime runtime(c);
+  const KernelId head = runtime.kernels().add("head", CoreType::aiv, &hold_until_chain_submitted);
+  const KernelId link = runtime.kernels().add("link", CoreType::aiv, &add_one);
+  constexpr int kLinks = 200;
+  for (int round = 0; round < tmr::testing::scaled(5, 2); ++round) {
+    std::int32_t counter = 0;
+    RunArgs args;
+    args.inout(&counter, {1}, DType::i32);
+    chain_submitted.store(GetParam() == PlatformKind::sim);  // sim: kernels run in order anyway
+    const RunResult r = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.submit_aiv(head, Args().inout(a.tensor(0)));
+          for (int i = 0; i < kLinks; ++i)
+            o.submit_aiv(link, Args().inout(a.tensor(0)));
+          chain_submitted.store(true);
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    ASSERT_EQ(counter, kLinks + 1);
+    ASSERT_EQ(r.trace->subtasks.size(), std::size_t{kLinks + 1});
+    std::vector<const SubtaskEvent*> by_sequence(r.trace->tasks.size(), nullptr);
+    for (const SubtaskEvent& e : r.trace->subtasks)
+      by_sequence[e.task_sequence] = &e;
+    int handoffs = 0;
+    const SubtaskEvent* previous = nullptr;
+    for (const SubtaskEvent* e : by_sequence) {
+      if (e == nullptr) continue;  // a hidden task (none here) or a sequence without a kernel
+      if (e->early_handoff) {
+        ++handoffs;
+        ASSERT_NE(previous, nullptr) << "the chain's head has no producer to hand off from";
+        EXPECT_EQ(e->core, previous->core) << "task " << e->task_sequence;
+        EXPECT_GE(e->dispatch_ns, previous->end_ns) << "task " << e->task_sequence;
+        EXPECT_FALSE(e->staged);
+      }
+      if (previous != nullptr) {
+        EXPECT_GE(e->start_ns, previous->end_ns);  // still a chain
+      }
+      previous = e;
+    }
+    if (GetParam() == PlatformKind::sim) {
+      EXPECT_EQ(handoffs, 0);
+    } else {
+      // Another thread may take a completion first (the orchestrator helping while it waits, a
+      // scheduler thread that happened to be awake): most links, not all, are hand-offs.
+      EXPECT_GE(handoffs, kLinks / 2);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, HandOff,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
+                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
+                         });
+
+// Park and wake under the worst odds for a lost wake-up: threads park after one poll, many short
+// runs of independent and chained tasks, more threads than CPUs (4 clusters: 12 cores, 2
+// schedulers). A lost wake-up shows as a run that only ends on a 50 ms park timeout, so the runs
+// are also counted against a generous budget of such timeouts; TSan checks the handshakes.
+TEST(Scheduling, ParkedThreadsAreAlwaysWoken) {
+  RuntimeConfig c = small(4, 2);
+  c.spin_before_park = 1;
+  c.record_events = false;
+  Runtime runtime(c);
+  const KernelId k = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  const KernelId kc = runtime.kernels().add("add_one_aic", CoreType::aic, &add_one);
+  const int rounds = tmr::testing::scaled(200, 20);
+  const auto start = Clock::now();
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<std::int32_t> counters(8, 0);
+    RunArgs args;
+    args.inout(counters.data(), {8}, DType::i32);
+    const RunResult r = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          for (int step = 0; step < 4; ++step) {
+            for (std::uint32_t i = 0; i < 8; ++i) {
+              const Args cell = Args().inout(a.tensor(0).view({1}, {i}));
+              if (i % 3 == 0) {
+                o.submit_aic(kc, cell);
+              } else {
+                o.submit_aiv(k, cell);
+              }
+            }
+          }
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    for (std::int32_t v : counters)
+      ASSERT_EQ(v, 4);
+  }
+  // Not a timing test: a run of 32 tiny tasks takes well under a millisecond; only runs that
+  // wait out park timeouts (50 ms each) add up to this.
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_LT(seconds, 0.05 * rounds / 2 + 10) << "parked threads waited for their timeouts";
 }
 
 }  // namespace

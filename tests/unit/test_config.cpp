@@ -1,6 +1,8 @@
 // Runtime configuration: validation messages and the TMR_* environment overrides.
 #include <gtest/gtest.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -268,6 +270,52 @@ TEST_F(ConfigEnv, OutOfRangeValuesAreCaughtByValidate) {
   EXPECT_TRUE(throws_error([&] { config.validate(); }, ErrorCode::invalid_config,
                            "clusters = 0 is out of range; accepted 1 to 64 (kMaxClusters); set "
                            "it in the config or with TMR_CLUSTERS"));
+}
+
+// The host topology for CPU runs: one cluster per two CPUs of the affinity mask, one scheduler
+// thread per 32, within the limits; fit_host keeps a minimum cluster count and stays valid.
+TEST(RuntimeConfig, HostTopologyFitsTheAffinityMask) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  const int cpus = CPU_COUNT(&set);
+  const HostTopology host = host_topology();
+  EXPECT_EQ(host.cpus, cpus);
+  EXPECT_EQ(host.clusters, std::clamp(cpus / 2, 1, kMaxClusters));
+  EXPECT_GE(host.scheduler_threads, 1);
+  EXPECT_LE(host.scheduler_threads, host.clusters);
+  EXPECT_EQ(host.scheduler_threads,
+            std::clamp(cpus / 32, 1, std::min(kMaxSchedulerThreads, host.clusters)));
+
+  RuntimeConfig fitted;
+  fitted.fit_host();
+  EXPECT_EQ(fitted.clusters, host.clusters);
+  EXPECT_EQ(fitted.scheduler_threads, host.scheduler_threads);
+  EXPECT_NO_THROW(fitted.validate());
+
+  RuntimeConfig at_least_four;
+  at_least_four.fit_host(4);
+  EXPECT_EQ(at_least_four.clusters, std::max(4, host.clusters));
+  EXPECT_NO_THROW(at_least_four.validate());
+}
+
+// Under a one-CPU affinity mask (what `taskset -c 0` gives) the host is one cluster.
+TEST(RuntimeConfig, HostTopologyFollowsANarrowedAffinityMask) {
+  cpu_set_t original;
+  CPU_ZERO(&original);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(original), &original), 0);
+  int first = 0;
+  while (!CPU_ISSET(first, &original))
+    ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  const HostTopology host = host_topology();
+  ASSERT_EQ(sched_setaffinity(0, sizeof(original), &original), 0);
+  EXPECT_EQ(host.cpus, 1);
+  EXPECT_EQ(host.clusters, 1);
+  EXPECT_EQ(host.scheduler_threads, 1);
 }
 
 }  // namespace

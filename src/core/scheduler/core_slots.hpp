@@ -17,7 +17,8 @@ struct Subtask {
   std::uint32_t block = 0;
   std::uint8_t slot = 0;
   std::uint64_t dispatch_ns = 0;
-  bool staged = false;  // dispatched into a pending slot (behind the core's running subtask)
+  bool staged = false;         // dispatched into a pending slot (behind the core's running subtask)
+  bool early_handoff = false;  // placed by Scheduler::step_after_finish on the finishing core
 };
 
 struct CoreSlot {

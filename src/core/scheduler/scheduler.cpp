@@ -81,6 +81,14 @@ bool Scheduler::step(int thread) {
   return progress;
 }
 
+bool Scheduler::step_after_finish(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  me.handoff_core = core;
+  const bool progress = step(thread);
+  me.handoff_core = -1;
+  return progress;
+}
+
 // ---------------------------------------------------------------- completion
 
 bool Scheduler::poll_core(int thread, int core) {
@@ -113,6 +121,7 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
     e.end_ns = p.end_ns;
     e.retire_ns = clock_.now_ns();
     e.staged = subtask.staged;
+    e.early_handoff = subtask.early_handoff;
     me.subtask_events.push_back(e);
   }
   if (task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -270,7 +279,7 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       start_cohort(task);
       return true;
     }
-    int unit = find_unit(thread, *task, pass.target);
+    int unit = handoff_or_find_unit(thread, *task, pass.target);
     if (unit < 0) {
       // No room here: in an idle pass, wake the others if one of them has room. The shape is read
       // first: once the task is back in the queue another thread may run it and reuse its slot.
@@ -291,6 +300,17 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       return progress;
     }
   }
+}
+
+int Scheduler::handoff_or_find_unit(int thread, const TaskSlot& task, SlotTarget target) const {
+  const int core = threads_[thread].handoff_core;
+  if (core >= 0 && target == SlotTarget::idle && cores_[core].idle()) {
+    const Mailbox& m = *cores_[core].mailbox;
+    // Single-core shapes only: a MIX or start-together task needs the policy's view of a cluster.
+    if (task.shape == TaskShape::aiv && m.type == CoreType::aiv) return core;
+    if (task.shape == TaskShape::aic && m.type == CoreType::aic) return m.cluster;
+  }
+  return find_unit(thread, task, target);
 }
 
 int Scheduler::unit_cores(int unit, TaskShape shape, std::uint8_t mask, int out[3]) const {
@@ -355,12 +375,16 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   p.block_count = task->block_count;
   p.sub_block = sub_block;
   p.cluster = c.mailbox->cluster;
+  ThreadState& me = threads_[thread];
+  const bool handoff = core == me.handoff_core && target == SlotTarget::idle;
+  if (handoff) me.handoff_core = -1;  // one hand-off per finish: the core is busy now
   const Subtask s{task,
                   c.token,
                   block,
                   slot,
                   clock_.recording() ? clock_.now_ns() : 0,
-                  target == SlotTarget::pending};
+                  target == SlotTarget::pending,
+                  handoff};
   if (target == SlotTarget::pending) {
     ++threads_[thread].counters.staged[static_cast<int>(task->shape)];
     c.pending = s;

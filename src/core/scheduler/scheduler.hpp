@@ -34,6 +34,12 @@ class Scheduler {
 
   // One iteration for scheduler thread `thread`. Returns true when anything happened.
   bool step(int thread);
+  // The same step, taken by core `core` (one of `thread`'s) right after it wrote FIN: the first
+  // ready task that fits the core, if the core is then idle, is placed on it (an early hand-off:
+  // a successor starts where its producer ran, without another thread). A platform whose cores
+  // are threads calls this; step() alone models a chip whose cores do not schedule.
+  // Callers serialise all steps of one `thread` (step and step_after_finish alike).
+  bool step_after_finish(int thread, int core);
   // True when none of the thread's cores holds a running or pending subtask.
   bool idle(int thread) const { return threads_[thread].busy_cores == 0; }
   int thread_count() const { return static_cast<int>(threads_.size()); }
@@ -81,6 +87,7 @@ class Scheduler {
     LocalReady local[kShapeCount];
     int busy_cores = 0;
     bool mix_waiting = false;  // this step left a MIX task unplaced (see dispatch_ready)
+    int handoff_core = -1;     // step_after_finish: the finishing core, until a task takes it
     // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it.
     std::atomic<int> free_cores[2] = {0, 0};
     std::uint64_t busy_cycles = 0;
@@ -113,6 +120,8 @@ class Scheduler {
   int find_unit(int thread, const TaskSlot& task, SlotTarget target) const {
     return DispatchPolicy::find_unit(view(thread), task.shape, task.active_mask, target);
   }
+  // find_unit, except that an early hand-off's core goes first when it fits the task.
+  int handoff_or_find_unit(int thread, const TaskSlot& task, SlotTarget target) const;
   // How one subtask's dispatch word is released: now, or later by the cohort.
   enum class Release : std::uint8_t { now, by_cohort };
   void dispatch_block(int thread, int unit, TaskSlot* task, std::uint32_t block, SlotTarget target,

@@ -1,7 +1,9 @@
 #include "platform/threads/threads_platform.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -24,11 +26,22 @@ void name_thread(std::thread& thread, const std::string& name) {
   pthread_setname_np(thread.native_handle(), name.substr(0, 15).c_str());
 }
 
+// CPUs this process may run on (its affinity mask, e.g. under taskset), at least 1.
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 }  // namespace
 
 class ThreadsPlatform::Backoff {
  public:
-  explicit Backoff(std::uint32_t spins) : spins_(spins) {}
+  // `yield`: yield-spin before parking. Only when every runtime thread has a CPU: otherwise a
+  // yielding thread takes the CPU back from the one that would hand it work (sched_yield
+  // dominated profiles of a 2-CPU host).
+  Backoff(std::uint32_t spins, bool yield) : spins_(spins), yield_(yield) {}
   void reset() { polls_ = 0; }
   bool idle_and_should_park() {
     ++polls_;
@@ -36,6 +49,7 @@ class ThreadsPlatform::Backoff {
       cpu_relax();
       return false;
     }
+    if (!yield_) return true;
     if (polls_ == spins_) yield_start_ = std::chrono::steady_clock::now();
     if ((polls_ & 15u) == 0 && std::chrono::steady_clock::now() - yield_start_ > kYieldPhase) {
       return true;
@@ -47,11 +61,16 @@ class ThreadsPlatform::Backoff {
  private:
   static constexpr std::chrono::microseconds kYieldPhase{50};
   std::uint32_t spins_;
+  bool yield_;
   std::uint32_t polls_ = 0;
   std::chrono::steady_clock::time_point yield_start_{};
 };
 
-ThreadsPlatform::ThreadsPlatform(Engine& engine) : engine_(engine) {
+ThreadsPlatform::ThreadsPlatform(Engine& engine)
+    : engine_(engine),
+      // Cores, schedulers and the orchestrator.
+      oversubscribed_(engine.core_count() + engine.config().scheduler_threads + 1 > usable_cpus()),
+      gates_(static_cast<std::size_t>(engine.config().scheduler_threads)) {
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] { core_main(core); });
     name_thread(cores_.back(), "tmr-core-" + std::to_string(core));
@@ -93,9 +112,16 @@ void ThreadsPlatform::end_run(const std::function<bool()>& give_up) {
   stop_requested_.store(true, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
   const int expected = static_cast<int>(schedulers_.size());
-  while (stopped_schedulers_.load(std::memory_order_acquire) != expected) {
+  // A core that wrote FIN is still inside its step after it: the run's state is not quiet until
+  // it left (a stuck kernel's core never gets there, so abandoning does not wait for it).
+  auto quiet = [&] {
+    return stopped_schedulers_.load(std::memory_order_seq_cst) == expected &&
+           (stepping_cores_.load(std::memory_order_seq_cst) == 0 ||
+            abandon_run_.load(std::memory_order_seq_cst));
+  };
+  while (!quiet()) {
     const std::uint32_t key = orchestrator_bell_.prepare_wait();
-    if (stopped_schedulers_.load(std::memory_order_acquire) == expected) {
+    if (quiet()) {
       orchestrator_bell_.cancel_wait();
       break;
     }
@@ -134,6 +160,8 @@ bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64
   const std::uint64_t deadline = now_ns() + timeout_ns;
   for (;;) {
     if (ready()) return true;
+    // Help before parking: completions and dispatches this step does are what the wait needs.
+    if (help_schedulers() && ready()) return true;
     const std::uint32_t key = orchestrator_bell_.prepare_wait();
     if (ready()) {
       orchestrator_bell_.cancel_wait();
@@ -152,7 +180,41 @@ void ThreadsPlatform::notify_new_work() {
   // An RMW, not a load: it orders the caller's queue push before the read, pairing with the
   // decrement a scheduler does before its last look at the queue. Either we see it parking, or
   // it sees the work (a plain load here lost wake-ups: store-load reordering).
-  if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) == 0) scheduler_bell_.notify_all();
+  // With none awake the orchestrator places the work itself (a step under the gates) instead of
+  // waking a scheduler thread to do it: one thread hand-off less per task.
+  if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) == 0) help_schedulers();
+}
+
+ThreadsPlatform::StepOutcome ThreadsPlatform::step_scheduler(int thread, int handoff_core) {
+  StepGate& gate = gates_[static_cast<std::size_t>(thread)];
+  Scheduler& scheduler = engine_.scheduler();
+  StepOutcome outcome;
+  // The request is raised before the gate is tried: a holder lowers it only by taking it (an
+  // RMW, which also makes what the requester wrote before, e.g. its FIN, visible to the step),
+  // and looks at it again after letting go. Either we get the gate, or the holder sees the
+  // request and steps once more. (All seq_cst: a store-then-load on two variables each side.)
+  gate.requested.store(true, std::memory_order_seq_cst);
+  while (gate.requested.load(std::memory_order_seq_cst)) {
+    if (gate.held.exchange(true, std::memory_order_seq_cst)) return outcome;
+    gate.requested.exchange(false, std::memory_order_acq_rel);
+    outcome.stepped = true;
+    outcome.progress |= handoff_core >= 0 ? scheduler.step_after_finish(thread, handoff_core)
+                                          : scheduler.step(thread);
+    outcome.idle = scheduler.idle(thread);
+    handoff_core = -1;
+    gate.held.store(false, std::memory_order_seq_cst);
+  }
+  // A scheduler thread that found the gate held may be parking to stop: let it look again.
+  if (stop_requested_.load(std::memory_order_seq_cst)) scheduler_bell_.notify_all();
+  return outcome;
+}
+
+bool ThreadsPlatform::help_schedulers() {
+  if (stop_requested_.load(std::memory_order_acquire)) return false;  // between runs
+  bool progress = false;
+  for (int t = 0; t < static_cast<int>(gates_.size()); ++t)
+    progress |= step_scheduler(t).progress;
+  return progress;
 }
 
 void ThreadsPlatform::notify_core(Mailbox& mailbox) {
@@ -164,7 +226,11 @@ void ThreadsPlatform::core_main(int core) {
   Mailbox& m = engine_.mailbox(core);
   const bool timestamps = engine_.recording();
   std::uint32_t last = kIdleToken;
-  Backoff backoff(engine_.config().spin_before_park);
+  const int scheduler_thread = m.scheduler_thread;
+  const DualSlotPolicy& dual_slot = engine_.config().dual_slot;
+  const bool stages_here =
+      dual_slot.mix || (m.type == CoreType::aic ? dual_slot.aic : dual_slot.aiv);
+  Backoff backoff(engine_.config().spin_before_park, !oversubscribed_);
   for (;;) {
     const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
     if (token == last || token == kIdleToken) {
@@ -180,20 +246,34 @@ void ThreadsPlatform::core_main(int core) {
     if (token == kExitToken) return;
     backoff.reset();
     const DispatchPayload job = latch_dispatch(m, token);
+    // Once latched, the pending slot may take the next task: with a policy that pre-stages this
+    // core's kind, this thread stages it itself (nobody else may be stepping, all parked).
+    if (stages_here) step_scheduler(scheduler_thread);
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     KernelWatch& watch = engine_.kernel_watch();
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
     const std::optional<std::string> error = run_kernel(job);
     watch.finished(core);
     if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
+    // Counted before FIN: a scheduler that sees the FIN (and then stops) also sees this core
+    // stepping, so end_run waits until the step below is over.
+    stepping_cores_.fetch_add(1, std::memory_order_seq_cst);
     finish_dispatch(m, token, start, timestamps ? engine_.now_ns() : 0);
-    scheduler_bell_.notify_all();
+    // The completion path, on this thread: retire the subtask, release its consumers, and place
+    // one that fits here on this core (its dispatch word is then set when the loop looks).
+    if (!shutdown_.load(std::memory_order_seq_cst)) step_scheduler(scheduler_thread, core);
+    // MIX pre-staging waits for moments when a whole cluster is stageable, which steps taken only
+    // at latches and finishes can miss: there the scheduler thread keeps looking, as before.
+    if (dual_slot.mix) scheduler_bell_.notify_all();
+    if (stepping_cores_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        stop_requested_.load(std::memory_order_seq_cst)) {
+      orchestrator_bell_.notify_all();
+    }
     last = token;
   }
 }
 
 void ThreadsPlatform::scheduler_main(int thread) {
-  Scheduler& scheduler = engine_.scheduler();
   std::uint32_t seen = 0;
   const std::uint32_t spin_limit = engine_.config().spin_before_park;
   while (!shutdown_.load(std::memory_order_acquire)) {
@@ -209,28 +289,31 @@ void ThreadsPlatform::scheduler_main(int thread) {
     }
     if (shutdown_.load(std::memory_order_acquire)) return;
     seen = run_generation_.load(std::memory_order_acquire);
-    Backoff backoff(spin_limit);
+    Backoff backoff(spin_limit, !oversubscribed_);
     awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
+    // Idle is read under the gate (other threads step this scheduler thread too): a held gate
+    // means someone is stepping, so not idle yet; its holder rings the bell when it lets go.
+    auto stopping = [&](const StepOutcome& o) {
+      return stop_requested_.load(std::memory_order_seq_cst) &&
+             ((o.stepped && o.idle) || abandon_run_.load(std::memory_order_seq_cst));
+    };
     for (;;) {
-      if (scheduler.step(thread)) {
+      const StepOutcome outcome = step_scheduler(thread);
+      if (outcome.progress) {
         backoff.reset();
         continue;
       }
-      if (stop_requested_.load(std::memory_order_acquire) &&
-          (scheduler.idle(thread) || abandon_run_.load(std::memory_order_acquire))) {
-        break;
-      }
+      if (stopping(outcome)) break;
       if (!backoff.idle_and_should_park()) continue;
       // Park. While parked this thread does not count as awake, so new work wakes it.
       awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
       const std::uint32_t key = scheduler_bell_.prepare_wait();
-      const bool stopping =
-          stop_requested_.load(std::memory_order_seq_cst) &&
-          (scheduler.idle(thread) || abandon_run_.load(std::memory_order_seq_cst));
-      if (stopping || scheduler.step(thread)) {
+      const StepOutcome last_look = step_scheduler(thread);
+      const bool stop = !last_look.progress && stopping(last_look);
+      if (stop || last_look.progress) {
         scheduler_bell_.cancel_wait();
         awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
-        if (stopping) break;
+        if (stop) break;
         backoff.reset();
         continue;
       }

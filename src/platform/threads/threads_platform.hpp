@@ -1,6 +1,10 @@
 // The threads platform: every core is an OS thread running real kernels on host memory, every
 // scheduler thread steps the engine's scheduler, and the orchestrator runs on the caller's thread.
-// Idle threads spin briefly, then park on a futex, so 72 core threads on a 2-core host stay usable.
+// Any thread may take a scheduler thread's step through its gate (one stepper at a time): a core
+// that finished a kernel steps at once, so a successor that fits it starts there (early
+// hand-off), and the orchestrator steps instead of waking a parked scheduler thread.
+// Idle threads spin briefly, then park on a futex (without yielding first when the runtime's
+// threads outnumber the host's CPUs), so 72 core threads on a 2-core host stay usable.
 #pragma once
 
 #include <atomic>
@@ -36,6 +40,22 @@ class ThreadsPlatform final : public Platform {
  private:
   void core_main(int core);
   void scheduler_main(int thread);
+  // One scheduler step for `thread` under its gate, by whichever thread calls (the early
+  // hand-off passes the finishing core). When another thread holds the gate, it steps again on
+  // the caller's behalf before letting go, so no request is lost.
+  struct StepOutcome {
+    bool stepped = false;   // this caller took the gate at least once
+    bool progress = false;  // some step it took did something
+    bool idle = false;      // after its last step, none of `thread`'s cores had work
+  };
+  StepOutcome step_scheduler(int thread, int handoff_core = -1);
+  // The orchestrator's help while it waits or publishes work: one step of every scheduler thread
+  // (only during a run). Returns true when any made progress.
+  bool help_schedulers();
+  struct alignas(64) StepGate {
+    std::atomic<bool> held{false};
+    std::atomic<bool> requested{false};
+  };
   // Idle back-off shared by cores and schedulers: pause-spin, then yield-spin (lets the other
   // threads of a small host run), then park. Returns true once it is time to park.
   class Backoff;
@@ -50,6 +70,11 @@ class ThreadsPlatform final : public Platform {
   std::atomic<bool> abandon_run_{false};
   std::atomic<int> stopped_schedulers_{0};
   alignas(64) std::atomic<int> awake_schedulers_{0};
+  // Core threads between their FIN and the end of the step after it: end_run waits for them.
+  alignas(64) std::atomic<int> stepping_cores_{0};
+  // More runtime threads than CPUs this process may use: idle threads park without yielding.
+  bool oversubscribed_ = false;
+  std::vector<StepGate> gates_;
   std::vector<std::thread> cores_;
   std::vector<std::thread> schedulers_;
 };
