@@ -167,7 +167,7 @@ void ThreadsPlatform::core_main(int core) {
   Backoff backoff(engine_.config().spin_before_park);
   for (;;) {
     const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
-    if (token == last || token == kIdleToken) {
+    if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
       if (!backoff.idle_and_should_park()) continue;
       m.core_parked.store(1, std::memory_order_seq_cst);
       if (m.dispatch.load(std::memory_order_seq_cst) == token) {
@@ -179,7 +179,9 @@ void ThreadsPlatform::core_main(int core) {
     }
     if (token == kExitToken) return;
     backoff.reset();
-    const DispatchPayload job = latch_dispatch(m, token);
+    const std::optional<DispatchPayload> latched = latch_dispatch(m, token);
+    if (!latched) continue;  // the scheduler took it back (issue 12): look again
+    const DispatchPayload& job = *latched;
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     KernelWatch& watch = engine_.kernel_watch();
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
