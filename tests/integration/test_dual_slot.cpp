@@ -257,9 +257,17 @@ TEST_P(DualSlot, MixBlockIsNotStagedBehindABusyClusterWhileAnotherIsIdle) {
 // scheduler threads the tasks may be placed in any order by either thread; still no task may
 // wait behind the long one.
 TEST_P(DualSlot, StagedMixBlockIsTakenBackWhenAnotherClusterFreesFirst) {
-  for (const int threads : {1, 2}) {
-    SCOPED_TRACE("scheduler threads " + std::to_string(threads));
-    RuntimeConfig config = config_for(GetParam(), 2, threads, {true, true, true});
+  struct Variant {
+    int threads;
+    bool take_back;
+  };
+  for (const Variant v : {Variant{1, true}, Variant{2, true}, Variant{1, false}}) {
+    const int threads = v.threads;
+    SCOPED_TRACE("scheduler threads " + std::to_string(threads) +
+                 (v.take_back ? "" : ", TMR_MIX_TAKE_BACK=off"));
+    DualSlotPolicy policy{true, true, true};
+    policy.mix_take_back = v.take_back;
+    RuntimeConfig config = config_for(GetParam(), 2, threads, policy);
     config.sim.costs.kernel_ns["long_mix_aic"] = 400'000;
     config.sim.costs.kernel_ns["long_mix_aiv"] = 400'000;
     config.sim.costs.kernel_ns["short_mix_aic"] = 30'000;
@@ -289,6 +297,16 @@ TEST_P(DualSlot, StagedMixBlockIsTakenBackWhenAnotherClusterFreesFirst) {
     });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(barrier_failures(), 0);
+    if (!v.take_back) {
+      // The option changes behaviour: the block stays staged behind the long task.
+      EXPECT_EQ(r.stats.mix_blocks_taken_back, 0u);
+      for (const SubtaskEvent& e : r.trace->subtasks) {
+        if (e.task_sequence == 2) {
+          EXPECT_TRUE(e.staged);
+        }
+      }
+      continue;
+    }
     // Task 0 is the long one; neither other task may run on its cluster or wait for its end.
     std::uint64_t long_end = ~std::uint64_t{0};
     int long_cluster = -1;

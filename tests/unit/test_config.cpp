@@ -51,8 +51,8 @@ TEST(RuntimeConfig, DefaultsAreValid) {
   EXPECT_EQ(config.clusters, 24);
   EXPECT_EQ(config.scheduler_threads, 3);
   EXPECT_TRUE(config.dual_slot.aic);
-  EXPECT_FALSE(config.dual_slot.aiv);
-  EXPECT_FALSE(config.dual_slot.mix);
+  EXPECT_TRUE(config.dual_slot.aiv);
+  EXPECT_TRUE(config.dual_slot.mix);
 }
 
 TEST(RuntimeConfig, LimitsAreAccepted) {

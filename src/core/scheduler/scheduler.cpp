@@ -88,7 +88,7 @@ bool Scheduler::step(int thread) {
     progress |= dispatch_ready(thread);
     // Room appeared here and nothing queued took it: a MIX block staged on another thread's
     // busy cluster may run here now. Its owner takes it back (take_back_stranded) once woken.
-    if (me.room_appeared && policy_.stages_mix() &&
+    if (me.room_appeared && policy_.takes_back_mix() &&
         takeable_blocks_.load(std::memory_order_acquire) > static_cast<int>(me.staged_mix.size()) &&
         DispatchPolicy::count_idle_units(view(thread), TaskShape::mix, 3) +
                 DispatchPolicy::count_idle_units(view(thread), TaskShape::mix, 5) +
@@ -402,7 +402,7 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
         dispatch_subtask(thread, cl.aiv[0], task, kSlotAiv0, block, 0, on(cl.aiv[0]), release);
       if (task->active_mask & 4)
         dispatch_subtask(thread, cl.aiv[1], task, kSlotAiv1, block, 1, on(cl.aiv[1]), release);
-      if (all_pending) {
+      if (all_pending && policy_.takes_back_mix()) {
         // Every part waits in a pending slot: the block can still move if a cluster frees first.
         for (int i = 0; i < staged.core_count; ++i)
           staged.tokens[i] = cores_[staged.cores[i]].pending.token;

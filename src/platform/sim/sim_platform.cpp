@@ -43,6 +43,7 @@ void SimPlatform::begin_run() {
     c.newer_visible_ns = 0;
   }
   running_cores_ = 0;
+  kernel_starts_ = 0;
   in_event_ = false;
   stepping_thread_ = -1;
   for (int t = 0; t < static_cast<int>(schedulers_.size()); ++t)
@@ -194,9 +195,10 @@ void SimPlatform::start_subtask(int core, std::uint32_t token) {
   const TaskRecord& record = *c.job.record;
   const KernelArgs args(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
                         c.job.block_index, c.job.block_count, c.job.sub_block, c.job.cluster);
-  const std::uint64_t duration =
+  std::uint64_t duration =
       sim::kernel_duration_ns(config_.costs, timings_[static_cast<std::size_t>(c.job.kernel)],
                               m.type, args, running_cores_);
+  if (config_.costs.kernel_jitter > 0) duration = jittered(duration);
   if (workers_) {
     engine_.kernel_watch().started(core, c.job.kernel, c.job.task, c.job.block_index,
                                    KernelWatch::now_ns());
@@ -212,6 +214,18 @@ void SimPlatform::start_subtask(int core, std::uint32_t token) {
   // The ACK becomes visible to the owning scheduler thread (it may now stage a pending dispatch).
   wake_scheduler(m.scheduler_thread,
                  event_time_ + static_cast<std::uint64_t>(config_.costs.fin_visible_ns));
+}
+
+std::uint64_t SimPlatform::jittered(std::uint64_t duration) {
+  // splitmix64 over (seed, n-th kernel start of the run): deterministic for a seed.
+  std::uint64_t z = static_cast<std::uint64_t>(config_.costs.jitter_seed) * 0x9E3779B97F4A7C15ull +
+                    ++kernel_starts_ * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const double unit = static_cast<double>(z >> 11) * 0x1.0p-53;  // [0, 1)
+  const double factor = 1.0 + config_.costs.kernel_jitter * (2.0 * unit - 1.0);
+  return static_cast<std::uint64_t>(static_cast<double>(duration) * factor + 0.5);
 }
 
 bool SimPlatform::partner_unstarted(int core) const {

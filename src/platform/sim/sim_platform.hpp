@@ -74,6 +74,8 @@ class SimPlatform final : public Platform {
   // True when another core of `core`'s cluster holds a dispatch for the same (task, block) as
   // `core` runs that it has not started yet (a staged MIX part).
   bool partner_unstarted(int core) const;
+  // `duration` scaled by the next seeded noise factor (SimCostModel::kernel_jitter).
+  std::uint64_t jittered(std::uint64_t duration);
   // After `core` started the last part of a MIX block: schedules the finishes of the parts
   // that were waiting for it.
   void release_waiting_partners(int core);
@@ -98,6 +100,7 @@ class SimPlatform final : public Platform {
   int stepping_thread_ = -1;         // the scheduler thread whose step is running, or -1
   std::vector<int> notified_cores_;  // cores doorbelled during the running step
   int running_cores_ = 0;
+  std::uint64_t kernel_starts_ = 0;  // this run's, for the seeded duration noise
 };
 
 }  // namespace tmr::detail
