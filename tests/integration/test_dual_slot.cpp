@@ -219,7 +219,7 @@ TEST_P(DualSlot, MixTaskIsNotStarvedByAStreamOfAivTasks) {
 // No stranding where it can be seen at placement time: one cluster is held by a long MIX task,
 // the other (another scheduler thread's) is idle; MIX tasks that become ready meanwhile must run
 // on the idle cluster, not be staged behind the long task. (A block staged while every cluster
-// was busy is not taken back when another cluster frees first: see docs/design.md.)
+// was busy is taken back when another cluster frees first: the test after this one.)
 TEST_P(DualSlot, MixBlockIsNotStagedBehindABusyClusterWhileAnotherIsIdle) {
   RuntimeConfig config = config_for(GetParam(), 2, 2, {true, true, true});
   config.sim.costs.kernel_ns["long_mix_aic"] = 40'000;
