@@ -22,13 +22,18 @@ struct RingConfig {
 };
 
 // Which task shapes may be pre-staged into a busy core's pending slot (running + pending).
-// The reference baseline stages AIC tasks only. The policy itself lives in src/core/dispatch/.
+// Default: all three, as the reference stages since its #553 (measured best overall,
+// docs/performance.md "Dual-slot policies"). The policy itself lives in src/core/dispatch/.
 struct DualSlotPolicy {
   bool aic = true;
-  bool aiv = false;
+  bool aiv = true;
   // MIX blocks: idle cores of the cluster take their part in the running slot, busy ones in the
-  // pending slot, under a deadlock-freedom rule (docs/design.md, "MIX pre-staging").
-  bool mix = false;
+  // pending slot, under a deadlock-freedom rule (docs/design.md, "MIX pre-staging"); a block
+  // whose parts all wait is taken back if another cluster that can run it becomes idle first.
+  bool mix = true;
+  // With `mix`: take a staged block back when a cluster that can run it becomes idle first
+  // (off: a staged block stays where it was staged, for A/B). TMR_MIX_TAKE_BACK=on|off.
+  bool mix_take_back = true;
 };
 
 // Where cores run: OS threads executing real kernels, or a virtual-time model of a whole chip.
@@ -76,7 +81,7 @@ struct RuntimeConfig {
   // TMR_RING_DEP_POOL, TMR_DUAL_SLOT ("none" or a list of aic, aiv, mix, e.g. "aic,aiv,mix"),
   // TMR_RECORD_EVENTS,
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
-  // TMR_SIM_TIMING_ONLY (0 or 1), TMR_PARALLEL_FOR (on or off).
+  // TMR_SIM_TIMING_ONLY (0 or 1), TMR_PARALLEL_FOR (on or off), TMR_MIX_TAKE_BACK (on or off).
   // Throws Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
   // Sets clusters and scheduler_threads to host_topology()'s (at least `min_clusters`).

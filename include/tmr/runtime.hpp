@@ -67,6 +67,9 @@ struct RunStats {
   // Time the orchestrator waited: for room in full rings, and in get/set_tensor_data and
   // wait_for for the tensor's producers (and, for set, its readers) to finish.
   double orchestrator_blocked_us = 0;
+  // MIX blocks taken back from pending slots before their cores latched them, to run on a
+  // cluster that was idle (TMR_DUAL_SLOT with mix; docs/design.md, "Stranding").
+  std::uint64_t mix_blocks_taken_back = 0;
   // parallel_for (docs/design.md, "parallel_for"): loops run (loops nested in an analysed loop are
   // part of its iterations and count here too), loops with at least one analysed iteration,
   // iterations of loops that did their own analysis, how many of those used the template, the

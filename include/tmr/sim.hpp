@@ -46,6 +46,11 @@ struct SimCostModel {
   double aiv_gflops = 400;     // vector throughput of one AIV
   double memory_gbps = 1200;   // global memory (HBM) bandwidth shared by every running core
   double core_max_gbps = 400;  // what one core can draw at most
+  // Run-to-run noise (placement spread, issue 12): every kernel duration is scaled by a factor
+  // drawn uniformly from [1 - kernel_jitter, 1 + kernel_jitter] (below 1), the same sequence
+  // for the same jitter_seed (an integer). 0 (default): no noise, the model is exact.
+  double kernel_jitter = 0;
+  double jitter_seed = 0;
   // Fixed durations by kernel name; they win over the kernel's own cost hint and the roofline.
   std::map<std::string, double> kernel_ns;
 

@@ -195,6 +195,11 @@ RuntimeConfig& RuntimeConfig::apply_env() {
     if (flag != "0" && flag != "1") bad_env("TMR_RECORD_EVENTS", *text, "0 or 1");
     next.record_events = flag == "1";
   }
+  if (const auto text = env_value("TMR_MIX_TAKE_BACK")) {
+    const std::string_view flag = trim(*text);
+    if (flag != "on" && flag != "off") bad_env("TMR_MIX_TAKE_BACK", *text, "on or off");
+    next.dual_slot.mix_take_back = flag == "on";
+  }
   if (const auto text = env_value("TMR_PARALLEL_FOR")) {
     const std::string_view flag = trim(*text);
     if (flag != "on" && flag != "off") bad_env("TMR_PARALLEL_FOR", *text, "on or off");

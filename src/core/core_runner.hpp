@@ -12,9 +12,11 @@
 
 namespace tmr::detail {
 
-// Copies the payload of dispatch `token`, then writes the ACK: from the ACK on, the scheduler
-// may write the next dispatch into the other payload buffer, so the copy comes first.
-DispatchPayload latch_dispatch(Mailbox& mailbox, std::uint32_t token);
+// Claims dispatch `token` (sets kLatchedBit in the dispatch word if it still holds `token`),
+// copies its payload, then writes the ACK: from the ACK on, the scheduler may write the next
+// dispatch into the other payload buffer, so the copy comes first. Nothing when the scheduler
+// took the dispatch back first (the word changed): the caller reloads the word.
+std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t token);
 
 // Runs the job's kernel. Returns what it threw (its message), or nothing when it returned.
 std::optional<std::string> run_kernel(const DispatchPayload& job);

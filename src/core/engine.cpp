@@ -247,6 +247,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
         platform_busy >= 0 ? platform_busy / 1e3
                            : static_cast<double>(scheduler_->busy_cycles(t)) * ns_per_cycle / 1e3;
     stats.subtasks_executed += scheduler_->subtasks_done(t);
+    stats.mix_blocks_taken_back += scheduler_->counters(t).taken_back;
   }
 
   if (recording()) {

@@ -13,6 +13,10 @@ namespace tmr::detail {
 
 inline constexpr std::uint32_t kTokenMask = 0x7FFFFFFFu;
 inline constexpr std::uint32_t kFinBit = 0x80000000u;
+// Set in the dispatch word by the core that claimed the dispatch (latch_dispatch). Until then the
+// scheduler may take a pending dispatch back (compare-exchange of the word): exactly one of the
+// two wins, so a dispatch either runs or is re-placed, never both (issue 12, stranding).
+inline constexpr std::uint32_t kLatchedBit = 0x80000000u;
 inline constexpr std::uint32_t kReservedTokens = 0x7FFFFFF0u;  // tokens from here are sentinels
 inline constexpr std::uint32_t kIdleToken = 0x7FFFFFFDu;       // dispatch word: nothing to do
 inline constexpr std::uint32_t kExitToken = 0x7FFFFFF0u;       // dispatch word: leave the loop

@@ -180,6 +180,8 @@ TEST(SimCostModel, BadFilesAreErrorsThatNameTheProblem) {
             std::string::npos);
   EXPECT_NE(message(R"({"poll_ns": "fast"})").find("must be a number"), std::string::npos);
   EXPECT_NE(message("{nope").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(message(R"({"kernel_jitter": 1})").find("'kernel_jitter' must be below 1"),
+            std::string::npos);
   EXPECT_NE(message("[1, 2]").find("JSON object"), std::string::npos);
   SimCostModel c;
   EXPECT_THROW(c.apply_json_file("/nonexistent/costs.json"), Error);

@@ -37,6 +37,43 @@ TEST(SimDeterminism, TwoRunsOfOneProgramGiveIdenticalTraces) {
   }
 }
 
+// kernel_jitter (issue 12, the #2279 spread): a seed fixes the noise, so a seed repeats its
+// timeline exactly, another seed gives another one, and every duration stays within +-jitter.
+TEST(SimDeterminism, KernelJitterIsFixedBySeedAndBounded) {
+  auto durations = [](double jitter, double seed) {
+    RuntimeConfig config = sim_config();
+    config.clusters = 1;
+    config.scheduler_threads = 1;
+    config.sim.timing_only = true;
+    config.sim.costs.kernel_ns["noisy"] = 10'000;
+    config.sim.costs.kernel_start_ns = 0;
+    config.sim.costs.kernel_jitter = jitter;
+    config.sim.costs.jitter_seed = seed;
+    Runtime runtime(config);
+    const KernelId k = runtime.kernels().add("noisy", CoreType::aiv, &touch);
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      for (int i = 0; i < 40; ++i)
+        o.submit_aiv(k, Args());
+    });
+    EXPECT_TRUE(r.ok()) << r.status.to_string();
+    std::vector<std::uint64_t> ns;
+    for (const SubtaskEvent& e : r.trace->subtasks)
+      ns.push_back(e.end_ns - e.start_ns);
+    return ns;
+  };
+  const std::vector<std::uint64_t> exact = durations(0, 1);
+  ASSERT_EQ(exact.size(), 40u);
+  for (const std::uint64_t ns : exact)
+    EXPECT_EQ(ns, 10'000u);
+  const std::vector<std::uint64_t> a = durations(0.2, 1);
+  EXPECT_EQ(a, durations(0.2, 1));
+  EXPECT_NE(a, durations(0.2, 2));
+  for (const std::uint64_t ns : a) {
+    EXPECT_GE(ns, 8'000u);
+    EXPECT_LE(ns, 12'000u);
+  }
+}
+
 TEST(SimDependencyOracle, RandomProgramsRespectEveryDependencyInVirtualTime) {
   for (const int clusters : {24, 4}) {
     RuntimeConfig config = sim_config();

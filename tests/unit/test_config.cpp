@@ -24,7 +24,7 @@ class ConfigEnv : public ::testing::Test {
  protected:
   static constexpr const char* kNames[] = {
       "TMR_CLUSTERS",      "TMR_SCHED_THREADS", "TMR_RING_TASK_WINDOW", "TMR_RING_HEAP",
-      "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",     "TMR_RECORD_EVENTS"};
+      "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",     "TMR_RECORD_EVENTS",    "TMR_MIX_TAKE_BACK"};
   void SetUp() override {
     for (const char* name : kNames) {
       const char* value = std::getenv(name);
@@ -53,8 +53,8 @@ TEST(RuntimeConfig, DefaultsAreValid) {
   EXPECT_EQ(config.clusters, 24);
   EXPECT_EQ(config.scheduler_threads, 3);
   EXPECT_TRUE(config.dual_slot.aic);
-  EXPECT_FALSE(config.dual_slot.aiv);
-  EXPECT_FALSE(config.dual_slot.mix);
+  EXPECT_TRUE(config.dual_slot.aiv);
+  EXPECT_TRUE(config.dual_slot.mix);
 }
 
 TEST(RuntimeConfig, LimitsAreAccepted) {
@@ -236,6 +236,20 @@ TEST_F(ConfigEnv, MixPreStagingIsAccepted) {
   RuntimeConfig config;
   EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
                            "expected \"none\" or a comma-separated list of aic, aiv, mix"));
+}
+
+TEST_F(ConfigEnv, MixTakeBackIsOnByDefaultAndCanBeTurnedOff) {
+  RuntimeConfig config;
+  EXPECT_TRUE(config.dual_slot.mix_take_back);
+  set("TMR_MIX_TAKE_BACK", "off");
+  config.apply_env();
+  EXPECT_FALSE(config.dual_slot.mix_take_back);
+  set("TMR_MIX_TAKE_BACK", " on ");
+  config.apply_env();
+  EXPECT_TRUE(config.dual_slot.mix_take_back);
+  set("TMR_MIX_TAKE_BACK", "yes");
+  EXPECT_TRUE(
+      throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config, "TMR_MIX_TAKE_BACK"));
 }
 
 TEST_F(ConfigEnv, GarbageNamesTheVariable) {

@@ -1,10 +1,12 @@
 // The scheduler's units without threads or a platform: the ACK/FIN decision table, the dispatch
 // policy's placement rules (a MIX task's active_mask, issue 14.8) and pass order, and the
-// scheduler itself driven step by step against fake cores (hand-written status words).
+// scheduler itself driven step by step against fake cores (hand-written status words), and the
+// claim/take-back race of a pending dispatch (issue 12).
 #include <gtest/gtest.h>
 
 #include <vector>
 
+#include "core/core_runner.hpp"
 #include "core/dispatch/dispatch_policy.hpp"
 #include "core/ring.hpp"
 #include "core/scheduler/core_slots.hpp"
@@ -21,6 +23,28 @@ CoreSlot running(std::uint32_t token, bool acked) {
   c.running = Subtask{kTaskA, token, 0, 0, 0};
   c.awaiting_ack = !acked;
   return c;
+}
+
+// A pending dispatch is either latched by its core or taken back by the scheduler, never both:
+// both compare-exchange the dispatch word (core_runner.hpp, docs/design.md "Stranding").
+TEST(DispatchClaim, ACoreCannotLatchADispatchTakenBackAndViceVersa) {
+  Mailbox m;
+  m.payload[1].block_index = 7;
+  const std::uint32_t running = 4 | kLatchedBit;  // the core's latched running dispatch
+  m.dispatch.store(5);                            // a pending dispatch, not latched yet
+  std::uint32_t expected = 5;
+  ASSERT_TRUE(m.dispatch.compare_exchange_strong(expected, running));  // the scheduler wins
+  EXPECT_FALSE(latch_dispatch(m, 5).has_value());
+  EXPECT_EQ(m.dispatch.load(), running);
+
+  m.dispatch.store(5);  // staged again: this time the core claims it first
+  const std::optional<DispatchPayload> job = latch_dispatch(m, 5);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->block_index, 7u);
+  EXPECT_EQ(m.dispatch.load(), 5 | kLatchedBit);
+  EXPECT_EQ(m.status.load(), 5u) << "the claim is followed by the ACK";
+  expected = 5;
+  EXPECT_FALSE(m.dispatch.compare_exchange_strong(expected, running)) << "too late to take back";
 }
 
 TEST(SlotDecisionTable, AckOnceThenFinish) {

@@ -20,6 +20,7 @@ DispatchPolicy::DispatchPolicy(const DualSlotPolicy& dual_slot) {
     order_length_ = n;
   }
   stage_mix_ = dual_slot.mix;
+  take_back_mix_ = dual_slot.mix && dual_slot.mix_take_back;
 }
 
 std::span<const PlacementPass> DispatchPolicy::staging_order(int thread) const {

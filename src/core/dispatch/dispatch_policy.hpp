@@ -53,6 +53,9 @@ class DispatchPolicy {
   // `dual_slot.mix` (their idle cores take the running slot, busy ones the pending slot).
   bool may_prestage(const TaskSlot& task) const;
   bool stages_mix() const { return stage_mix_; }
+  // Whether a staged MIX block whose parts all still wait may be taken back and placed again
+  // when a cluster that can run it now is idle (stranding, docs/design.md).
+  bool takes_back_mix() const { return take_back_mix_; }
 
   // A unit of the view with room for one block of a task of `shape` / `active_mask` in `target`
   // slots: a cluster index (AIC, MIX) or an AIV core index; -1 when there is none. A MIX block
@@ -72,6 +75,7 @@ class DispatchPolicy {
   PlacementPass orders_[2][2 * kShapeCount];  // at most an idle and a pending pass per shape
   int order_length_ = 0;
   bool stage_mix_ = false;
+  bool take_back_mix_ = false;
 };
 
 }  // namespace tmr::detail

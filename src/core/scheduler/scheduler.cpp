@@ -17,7 +17,9 @@ Scheduler::Scheduler(const Topology& topology, std::span<Mailbox> mailboxes,
       cores_(static_cast<std::size_t>(topology.core_count())),
       clusters_(static_cast<std::size_t>(topology.clusters)),
       threads_(static_cast<std::size_t>(topology.scheduler_threads)),
-      ready_(queue_capacity) {
+      ready_(queue_capacity),
+      returned_(static_cast<std::size_t>(topology.core_count())),
+      idle_mask_(static_cast<std::size_t>(topology.clusters)) {
   for (int c = 0; c < topology.clusters; ++c) {
     clusters_[c] =
         ClusterCores{topology.aic_core(c), {topology.aiv_core(c, 0), topology.aiv_core(c, 1)}};
@@ -45,10 +47,18 @@ void Scheduler::reset() {
   }
   ready_.clear();
   cohort_.reset();
+  ReturnedBlock drained{};
+  while (returned_.try_pop(drained)) {
+  }
+  returned_count_.store(0, std::memory_order_relaxed);
+  takeable_blocks_.store(0, std::memory_order_relaxed);
+  for (std::atomic<std::uint8_t>& mask : idle_mask_)
+    mask.store(7, std::memory_order_relaxed);
   for (ThreadState& t : threads_) {
     for (LocalReady& l : t.local)
       l.count = 0;
     t.busy_cores = 0;
+    t.staged_mix.clear();
     t.free_cores[0].store(static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
     t.free_cores[1].store(2 * static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
     t.busy_cycles = 0;
@@ -64,6 +74,7 @@ bool Scheduler::step(int thread) {
   ThreadState& me = threads_[thread];
   const std::uint64_t start = cycles();
   bool progress = false;
+  me.room_appeared = false;
   for (int core : me.cores) {
     if (cores_[core].running.task == nullptr) continue;
     ++me.counters.polls;
@@ -75,6 +86,16 @@ bool Scheduler::step(int thread) {
     progress |= cohort_step(thread);
   } else if (!sink_.aborting()) {
     progress |= dispatch_ready(thread);
+    // Room appeared here and nothing queued took it: a MIX block staged on another thread's
+    // busy cluster may run here now. Its owner takes it back (take_back_stranded) once woken.
+    if (me.room_appeared && policy_.takes_back_mix() &&
+        takeable_blocks_.load(std::memory_order_acquire) > static_cast<int>(me.staged_mix.size()) &&
+        DispatchPolicy::count_idle_units(view(thread), TaskShape::mix, 3) +
+                DispatchPolicy::count_idle_units(view(thread), TaskShape::mix, 5) +
+                DispatchPolicy::count_idle_units(view(thread), TaskShape::mix, 6) >
+            0) {
+      waker_.notify_schedulers();
+    }
   }
   flush_local(thread);
   if (progress) me.busy_cycles += cycles() - start;
@@ -146,13 +167,35 @@ void Scheduler::core_became_busy(int thread, int core) {
   ++me.busy_cores;
   me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(
       1, std::memory_order_relaxed);
+  refresh_idle_mask(cores_[core].mailbox->cluster);
 }
 
 void Scheduler::core_became_idle(int thread, int core) {
   ThreadState& me = threads_[thread];
   --me.busy_cores;
+  me.room_appeared = true;
   me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(
       1, std::memory_order_relaxed);
+  refresh_idle_mask(cores_[core].mailbox->cluster);
+}
+
+void Scheduler::refresh_idle_mask(int cluster) {
+  const ClusterCores& cl = clusters_[static_cast<std::size_t>(cluster)];
+  const std::uint8_t mask = static_cast<std::uint8_t>(
+      cores_[cl.aic].idle() | (cores_[cl.aiv[0]].idle() << 1) | (cores_[cl.aiv[1]].idle() << 2));
+  idle_mask_[static_cast<std::size_t>(cluster)].store(mask, std::memory_order_release);
+}
+
+bool Scheduler::others_have_mix_room(int thread, std::uint8_t mask) {
+  for (std::size_t t = 0; t < threads_.size(); ++t) {
+    if (static_cast<int>(t) == thread) continue;
+    for (const int c : threads_[t].clusters) {
+      const std::uint8_t idle =
+          idle_mask_[static_cast<std::size_t>(c)].load(std::memory_order_acquire);
+      if ((idle & mask) == mask) return true;
+    }
+  }
+  return false;
 }
 
 bool Scheduler::others_have_room(int thread, TaskShape shape) {
@@ -228,6 +271,7 @@ PlacementView Scheduler::view(int thread) const {
 bool Scheduler::dispatch_ready(int thread) {
   bool progress = false;
   threads_[thread].mix_waiting = false;
+  if (!threads_[thread].staged_mix.empty()) progress |= take_back_stranded(thread);
   for (const PlacementPass& pass : policy_.staging_order(thread)) {
     // A MIX task left waiting keeps single-core work out of pending slots: otherwise a stream
     // of AIV tasks refills every pending slot and the MIX task never finds its cores stageable
@@ -250,6 +294,15 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       !DispatchPolicy::may_have_mix_room(view(thread))) {
     return false;
   }
+  if (pass.shape == TaskShape::mix && returned_count_.load(std::memory_order_acquire) > 0) {
+    bool left = false;
+    progress |= place_returned(thread, pass, &left);
+    if (left) {
+      // Older blocks first: no fresh MIX task takes room a returned block could not.
+      if (!idle_pass) threads_[thread].mix_waiting = true;
+      return progress;
+    }
+  }
   for (;;) {
     TaskSlot* task = nullptr;
     if (!pop_ready(thread, pass.shape, &task)) return progress;
@@ -258,7 +311,8 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
         push_back_global(task);  // it waits for an idle core
         return progress;
       }
-      if (others_have_room(thread, task->shape)) {
+      if (task->shape == TaskShape::mix ? others_have_mix_room(thread, task->active_mask)
+                                        : others_have_room(thread, task->shape)) {
         // An idle core elsewhere beats a pending slot here: leave the task to that thread.
         // (For MIX this is what keeps a block from being stranded behind a busy cluster while
         // another can run it now: it is staged only when no other thread reports room.)
@@ -284,9 +338,13 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       // No room here: in an idle pass, wake the others if one of them has room. The shape is read
       // first: once the task is back in the queue another thread may run it and reuse its slot.
       const TaskShape waiting = task->shape;
+      const std::uint8_t mask = task->active_mask;
       if (waiting == TaskShape::mix && policy_.stages_mix()) threads_[thread].mix_waiting = true;
       push_back_global(task);
-      if (idle_pass && others_have_room(thread, waiting)) waker_.notify_schedulers();
+      if (idle_pass && (waiting == TaskShape::mix ? others_have_mix_room(thread, mask)
+                                                  : others_have_room(thread, waiting))) {
+        waker_.notify_schedulers();
+      }
       return progress;
     }
     while (unit >= 0 && task->next_block < task->block_count) {
@@ -349,12 +407,28 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
       auto on = [&](int core) {
         return target == SlotTarget::pending && cores_[core].idle() ? SlotTarget::idle : target;
       };
+      StagedBlock staged{task, block, 0, {}, {}};
+      const int used[3] = {cl.aic, cl.aiv[0], cl.aiv[1]};
+      bool all_pending = target == SlotTarget::pending;
+      for (int s = 0; s < 3; ++s) {
+        if (task->active_mask & (1 << s)) {
+          all_pending &= !cores_[used[s]].idle();
+          staged.cores[staged.core_count++] = used[s];
+        }
+      }
       if (task->active_mask & 1)
         dispatch_subtask(thread, cl.aic, task, kSlotAic, block, 0, on(cl.aic), release);
       if (task->active_mask & 2)
         dispatch_subtask(thread, cl.aiv[0], task, kSlotAiv0, block, 0, on(cl.aiv[0]), release);
       if (task->active_mask & 4)
         dispatch_subtask(thread, cl.aiv[1], task, kSlotAiv1, block, 1, on(cl.aiv[1]), release);
+      if (all_pending && policy_.takes_back_mix()) {
+        // Every part waits in a pending slot: the block can still move if a cluster frees first.
+        for (int i = 0; i < staged.core_count; ++i)
+          staged.tokens[i] = cores_[staged.cores[i]].pending.token;
+        threads_[thread].staged_mix.push_back(staged);
+        takeable_blocks_.fetch_add(1, std::memory_order_acq_rel);
+      }
       return;
     }
   }
@@ -401,6 +475,103 @@ void Scheduler::publish(Mailbox& mailbox, std::uint32_t token) {
   waker_.notify_core(mailbox);
 }
 
+// ---------------------------------------------------------------- stranding (issue 12)
+
+// A staged MIX block commits its task to one cluster. When a cluster that could run it now is
+// idle (here or on another thread) while every part still waits in a pending slot, the block is
+// taken back (each part's dispatch word compare-exchanged back to the running subtask's, before
+// its core latches it) and placed again, older than any fresh MIX task.
+bool Scheduler::take_back_stranded(int thread) {
+  ThreadState& me = threads_[thread];
+  bool progress = false;
+  for (std::size_t i = 0; i < me.staged_mix.size();) {
+    const StagedBlock block = me.staged_mix[i];
+    bool still_staged = true;
+    for (int k = 0; k < block.core_count; ++k) {
+      const Subtask& pending = cores_[static_cast<std::size_t>(block.cores[k])].pending;
+      still_staged &= pending.task == block.task && pending.token == block.tokens[k];
+    }
+    bool drop = !still_staged;  // a part moved up (latched or about to be): it runs here
+    if (still_staged) {
+      // The task is live while its parts sit in pending slots, so its mask may be read.
+      const std::uint8_t mask = block.task->active_mask;
+      const bool room_here =
+          DispatchPolicy::count_idle_units(view(thread), TaskShape::mix, mask) > 0;
+      // A slot of the returned queue is reserved before the cancel, so the push cannot fail.
+      if (room_here || others_have_mix_room(thread, mask)) {
+        if (returned_count_.fetch_add(1, std::memory_order_acq_rel) <
+                static_cast<int>(returned_.capacity()) &&
+            cancel_block(thread, block)) {
+          returned_.try_push({block.task, block.block});
+          ++me.counters.taken_back;
+          progress = true;
+          drop = true;
+          if (!room_here) waker_.notify_schedulers();
+        } else {
+          returned_count_.fetch_sub(1, std::memory_order_acq_rel);
+        }
+      }
+    }
+    if (drop) {
+      me.staged_mix[i] = me.staged_mix.back();
+      me.staged_mix.pop_back();
+      takeable_blocks_.fetch_sub(1, std::memory_order_acq_rel);
+    } else {
+      ++i;
+    }
+  }
+  return progress;
+}
+
+bool Scheduler::cancel_block(int thread, const StagedBlock& block) {
+  int cancelled = 0;
+  for (; cancelled < block.core_count; ++cancelled) {
+    CoreSlot& c = cores_[static_cast<std::size_t>(block.cores[cancelled])];
+    std::uint32_t expected = block.tokens[cancelled];
+    ++threads_[thread].counters.dispatches;  // a write to the core's dispatch word
+    if (!c.mailbox->dispatch.compare_exchange_strong(expected, c.running.token | kLatchedBit,
+                                                     std::memory_order_acq_rel)) {
+      break;  // the core latched this part: the block stays and runs here
+    }
+  }
+  if (cancelled < block.core_count) {
+    // Give back the parts already cancelled: their partner runs and waits for them.
+    for (int k = 0; k < cancelled; ++k) {
+      CoreSlot& c = cores_[static_cast<std::size_t>(block.cores[k])];
+      publish(*c.mailbox, block.tokens[k]);
+    }
+    return false;
+  }
+  for (int k = 0; k < block.core_count; ++k) {
+    CoreSlot& c = cores_[static_cast<std::size_t>(block.cores[k])];
+    c.pending = Subtask{};
+    // Skip a token so the next dispatch keeps the parity opposite to the running subtask's (its
+    // payload buffer gets the running subtask's times at FIN).
+    c.token = next_token(c.token);
+  }
+  return true;
+}
+
+bool Scheduler::place_returned(int thread, const PlacementPass& pass, bool* left) {
+  bool progress = false;
+  ReturnedBlock block{};
+  while (returned_.try_pop(block)) {
+    ++threads_[thread].counters.pops;
+    const int unit = find_unit(thread, *block.task, pass.target);
+    if (unit < 0 || (pass.target == SlotTarget::pending &&
+                     others_have_mix_room(thread, block.task->active_mask))) {
+      returned_.try_push(block);  // it was just popped: there is room
+      ++threads_[thread].counters.pushes;
+      *left = true;
+      return progress;
+    }
+    returned_count_.fetch_sub(1, std::memory_order_acq_rel);
+    dispatch_block(thread, unit, block.task, block.block, pass.target);
+    progress = true;
+  }
+  return progress;
+}
+
 // ---------------------------------------------------------------- start-together cohorts
 
 void Scheduler::start_cohort(TaskSlot* task) {
@@ -426,6 +597,7 @@ bool Scheduler::cohort_step(int thread) {
       const int n = unit_cores(unit, cohort.shape, cohort.active_mask, cores);
       for (int i = 0; i < n; ++i)
         cores_[cores[i]].cohort_reserved = true;
+      refresh_idle_mask(cores_[cores[0]].mailbox->cluster);
       ++added;
     }
     if (added != 0) {
@@ -443,6 +615,7 @@ bool Scheduler::cohort_step(int thread) {
     if (!cores_[cores[0]].cohort_reserved) return;
     for (int i = 0; i < n; ++i)
       cores_[cores[i]].cohort_reserved = false;
+    refresh_idle_mask(cores_[cores[0]].mailbox->cluster);
     const std::uint32_t b = cohort_.take_block();
     if (b >= cohort.block_count) return;
     // The task is touched only for a block below block_count: until that block runs the task

@@ -12,6 +12,7 @@
 
 #include "core/dispatch/dispatch_policy.hpp"
 #include "core/mailbox.hpp"
+#include "core/mpmc_queue.hpp"
 #include "core/scheduler/cohort.hpp"
 #include "core/scheduler/core_slots.hpp"
 #include "core/scheduler/ready_queues.hpp"
@@ -58,6 +59,7 @@ class Scheduler {
     std::uint64_t pushes = 0;                // ready tasks put on a queue
     std::uint64_t edges = 0;                 // consumers released at completion
     std::uint64_t staged[kShapeCount] = {};  // subtasks dispatched into a pending slot, by shape
+    std::uint64_t taken_back = 0;  // staged MIX blocks taken back to run on an idle cluster
   };
   const StepCounters& counters(int thread) const { return threads_[thread].counters; }
   // Trace records gathered by each thread (when recording).
@@ -77,6 +79,20 @@ class Scheduler {
 
  private:
   static constexpr int kLocalCapacity = 64;
+  // A MIX block whose every part sits in a pending slot of one cluster of this thread, none
+  // latched yet: it can still be taken back if a cluster that can run it now becomes idle.
+  struct StagedBlock {
+    TaskSlot* task;
+    std::uint32_t block;
+    int core_count;
+    int cores[3];
+    std::uint32_t tokens[3];
+  };
+  // A block taken back from pending slots, waiting to be placed again (any thread).
+  struct ReturnedBlock {
+    TaskSlot* task;
+    std::uint32_t block;
+  };
   struct LocalReady {
     TaskSlot* tasks[kLocalCapacity];
     int count = 0;
@@ -86,8 +102,10 @@ class Scheduler {
     std::vector<int> cores;     // global core indices, AIC first
     LocalReady local[kShapeCount];
     int busy_cores = 0;
-    bool mix_waiting = false;  // this step left a MIX task unplaced (see dispatch_ready)
-    int handoff_core = -1;     // step_after_finish: the finishing core, until a task takes it
+    bool mix_waiting = false;    // this step left a MIX task unplaced (see dispatch_ready)
+    bool room_appeared = false;  // a core of this thread became idle during this step
+    int handoff_core = -1;       // step_after_finish: the finishing core, until a task takes it
+    std::vector<StagedBlock> staged_mix;
     // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it.
     std::atomic<int> free_cores[2] = {0, 0};
     std::uint64_t busy_cycles = 0;
@@ -112,6 +130,19 @@ class Scheduler {
   void flush_local(int thread);
   // True when another thread reports idle cores that could run `task`.
   bool others_have_room(int thread, TaskShape shape);
+  // True when a cluster of another thread has every core of `mask` idle (exact, per cluster).
+  bool others_have_mix_room(int thread, std::uint8_t mask);
+  // Publishes cluster `cluster`'s idle cores (idle_mask_) after a running slot or a cohort
+  // reservation changed.
+  void refresh_idle_mask(int cluster);
+
+  // ---- stranding (issue 12): take staged MIX blocks back when a cluster could run them now
+  bool take_back_stranded(int thread);
+  // Cancels every part of `block` (all or none). True when all were taken back.
+  bool cancel_block(int thread, const StagedBlock& block);
+  // Places blocks taken back earlier (before fresh MIX tasks: they are older).
+  // `*left` is set when a returned block found no room in this pass.
+  bool place_returned(int thread, const PlacementPass& pass, bool* left);
 
   // ---- dispatch mechanism (the policy decides order and units)
   bool dispatch_ready(int thread);
@@ -146,6 +177,10 @@ class Scheduler {
   std::vector<ThreadState> threads_;
   ReadyQueues ready_;
   Cohort cohort_;
+  MpmcQueue<ReturnedBlock> returned_;
+  std::atomic<int> returned_count_{0};   // blocks in returned_, or reserved to be pushed there
+  std::atomic<int> takeable_blocks_{0};  // StagedBlocks of all threads (a hint for wake-ups)
+  std::vector<std::atomic<std::uint8_t>> idle_mask_;  // per cluster: bit s = core of slot s idle
 };
 
 }  // namespace tmr::detail

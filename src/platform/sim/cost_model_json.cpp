@@ -45,6 +45,8 @@ const std::pair<const char*, Field> kFields[] = {
     {"aiv_gflops", &SimCostModel::aiv_gflops},
     {"memory_gbps", &SimCostModel::memory_gbps},
     {"core_max_gbps", &SimCostModel::core_max_gbps},
+    {"kernel_jitter", &SimCostModel::kernel_jitter},
+    {"jitter_seed", &SimCostModel::jitter_seed},
 };
 
 [[noreturn]] void bad(const std::string& origin, const std::string& message) {
@@ -93,6 +95,10 @@ void SimCostModel::apply_json_text(const std::string& text, const std::string& o
         keys += std::string(", ") + field.first;
       bad(origin, "unknown key '" + key + "'; known keys: " + keys);
     }
+  }
+  if (next.kernel_jitter >= 1) {
+    bad(origin, "'kernel_jitter' must be below 1 (a fraction of the duration), got " +
+                    std::to_string(next.kernel_jitter));
   }
   *this = std::move(next);
 }

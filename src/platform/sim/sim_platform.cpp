@@ -37,12 +37,13 @@ void SimPlatform::begin_run() {
   for (std::size_t core = 0; core < cores_.size(); ++core) {
     CoreActor& c = cores_[core];
     c.busy = false;
-    c.finish_deferred = false;
+    c.waiting_for_partners = false;
     c.older_token = c.newer_token =
         engine_.mailbox(static_cast<int>(core)).dispatch.load(std::memory_order_acquire);
     c.newer_visible_ns = 0;
   }
   running_cores_ = 0;
+  kernel_starts_ = 0;
   in_event_ = false;
   stepping_thread_ = -1;
   for (int t = 0; t < static_cast<int>(schedulers_.size()); ++t)
@@ -183,7 +184,9 @@ void SimPlatform::core_pickup(int core) {
 void SimPlatform::start_subtask(int core, std::uint32_t token) {
   CoreActor& c = cores_[static_cast<std::size_t>(core)];
   Mailbox& m = engine_.mailbox(core);
-  c.job = latch_dispatch(m, token);
+  const std::optional<DispatchPayload> latched = latch_dispatch(m, token);
+  if (!latched) return;  // the scheduler took the (pending) dispatch back before this pickup
+  c.job = *latched;
   c.last_token = token;
   c.running_token = token;
   c.busy = true;
@@ -192,19 +195,37 @@ void SimPlatform::start_subtask(int core, std::uint32_t token) {
   const TaskRecord& record = *c.job.record;
   const KernelArgs args(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
                         c.job.block_index, c.job.block_count, c.job.sub_block, c.job.cluster);
-  const std::uint64_t duration =
+  std::uint64_t duration =
       sim::kernel_duration_ns(config_.costs, timings_[static_cast<std::size_t>(c.job.kernel)],
                               m.type, args, running_cores_);
+  if (config_.costs.kernel_jitter > 0) duration = jittered(duration);
   if (workers_) {
     engine_.kernel_watch().started(core, c.job.kernel, c.job.task, c.job.block_index,
                                    KernelWatch::now_ns());
     workers_->start(core, c.job);
   }
-  queue_.push(event_time_ + duration, sim::EventKind::core_finish, core);
-  release_deferred_partners(core);
+  c.duration_ns = duration;
+  if (partner_unstarted(core)) {
+    c.waiting_for_partners = true;  // the last partner to start schedules this finish
+  } else {
+    queue_.push(event_time_ + duration, sim::EventKind::core_finish, core);
+    release_waiting_partners(core);
+  }
   // The ACK becomes visible to the owning scheduler thread (it may now stage a pending dispatch).
   wake_scheduler(m.scheduler_thread,
                  event_time_ + static_cast<std::uint64_t>(config_.costs.fin_visible_ns));
+}
+
+std::uint64_t SimPlatform::jittered(std::uint64_t duration) {
+  // splitmix64 over (seed, n-th kernel start of the run): deterministic for a seed.
+  std::uint64_t z = static_cast<std::uint64_t>(config_.costs.jitter_seed) * 0x9E3779B97F4A7C15ull +
+                    ++kernel_starts_ * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const double unit = static_cast<double>(z >> 11) * 0x1.0p-53;  // [0, 1)
+  const double factor = 1.0 + config_.costs.kernel_jitter * (2.0 * unit - 1.0);
+  return static_cast<std::uint64_t>(static_cast<double>(duration) * factor + 0.5);
 }
 
 bool SimPlatform::partner_unstarted(int core) const {
@@ -222,26 +243,21 @@ bool SimPlatform::partner_unstarted(int core) const {
   return false;
 }
 
-void SimPlatform::release_deferred_partners(int core) {
+void SimPlatform::release_waiting_partners(int core) {
   const CoreActor& c = cores_[static_cast<std::size_t>(core)];
   const std::uint32_t cluster = engine_.mailbox(core).cluster;
   for (int other = 0; other < static_cast<int>(cores_.size()); ++other) {
     CoreActor& o = cores_[static_cast<std::size_t>(other)];
-    if (!o.finish_deferred || engine_.mailbox(other).cluster != cluster) continue;
+    if (!o.waiting_for_partners || engine_.mailbox(other).cluster != cluster) continue;
     if (!(o.job.task == c.job.task) || o.job.block_index != c.job.block_index) continue;
-    if (partner_unstarted(other)) continue;
-    o.finish_deferred = false;
-    queue_.push(event_time_, sim::EventKind::core_finish, other);
+    o.waiting_for_partners = false;
+    queue_.push(event_time_ + o.duration_ns, sim::EventKind::core_finish, other);
   }
 }
 
 void SimPlatform::core_finish(int core) {
   CoreActor& c = cores_[static_cast<std::size_t>(core)];
   Mailbox& m = engine_.mailbox(core);
-  if (partner_unstarted(core)) {
-    c.finish_deferred = true;  // release_deferred_partners finishes it
-    return;
-  }
   if (workers_) {
     // The model says the kernel has ended; wait until the host has really run it, but not past
     // stall_timeout_s: the engine's watch then names the kernel and fails the run, and the run

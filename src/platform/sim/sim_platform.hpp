@@ -55,10 +55,13 @@ class SimPlatform final : public Platform {
     std::uint32_t running_token = 0;
     bool busy = false;
     std::uint64_t start_ns = 0;  // engine-relative, written to the payload at FIN
-    // The modelled end came while a pipe partner of the same MIX block had not started (it was
-    // staged behind another subtask): the part cannot end before its partners start, so its
-    // finish waits for the last of them (and the host kernel, blocked on the pipe, gets there).
-    bool finish_deferred = false;
+    // A part of a MIX block started while a pipe partner of the same block had not (it is
+    // staged behind another subtask). Pipe-coupled parts exchange data all along, so the work
+    // of the block runs once all parts are there: this part's finish is scheduled when the
+    // last partner starts, `duration_ns` after that (the time before is spent blocked on the
+    // pipe, as on hardware; the host kernel blocks on its pipe the same way).
+    bool waiting_for_partners = false;
+    std::uint64_t duration_ns = 0;
     DispatchPayload job;
   };
 
@@ -71,8 +74,11 @@ class SimPlatform final : public Platform {
   // True when another core of `core`'s cluster holds a dispatch for the same (task, block) as
   // `core` runs that it has not started yet (a staged MIX part).
   bool partner_unstarted(int core) const;
-  // After `core` started a subtask: finishes the deferred partners it was the last to wait for.
-  void release_deferred_partners(int core);
+  // `duration` scaled by the next seeded noise factor (SimCostModel::kernel_jitter).
+  std::uint64_t jittered(std::uint64_t duration);
+  // After `core` started the last part of a MIX block: schedules the finishes of the parts
+  // that were waiting for it.
+  void release_waiting_partners(int core);
   // The dispatch word core `core` sees now.
   std::uint32_t visible_dispatch(int core) const;
   // Core `core`'s dispatch word changed to `token`, visible from `at`.
@@ -94,6 +100,7 @@ class SimPlatform final : public Platform {
   int stepping_thread_ = -1;         // the scheduler thread whose step is running, or -1
   std::vector<int> notified_cores_;  // cores doorbelled during the running step
   int running_cores_ = 0;
+  std::uint64_t kernel_starts_ = 0;  // this run's, for the seeded duration noise
 };
 
 }  // namespace tmr::detail

@@ -233,7 +233,7 @@ void ThreadsPlatform::core_main(int core) {
   Backoff backoff(engine_.config().spin_before_park, !oversubscribed_);
   for (;;) {
     const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
-    if (token == last || token == kIdleToken) {
+    if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
       if (!backoff.idle_and_should_park()) continue;
       m.core_parked.store(1, std::memory_order_seq_cst);
       if (m.dispatch.load(std::memory_order_seq_cst) == token) {
@@ -245,7 +245,9 @@ void ThreadsPlatform::core_main(int core) {
     }
     if (token == kExitToken) return;
     backoff.reset();
-    const DispatchPayload job = latch_dispatch(m, token);
+    const std::optional<DispatchPayload> latched = latch_dispatch(m, token);
+    if (!latched) continue;  // the scheduler took it back (issue 12): look again
+    const DispatchPayload& job = *latched;
     // Once latched, the pending slot may take the next task: with a policy that pre-stages this
     // core's kind, this thread stages it itself (nobody else may be stepping, all parked).
     if (stages_here) step_scheduler(scheduler_thread);
