@@ -17,6 +17,7 @@ void BM_Throughput(benchmark::State& state) {
   const auto clusters = static_cast<int>(state.range(1));
   constexpr std::uint32_t kTasks = 20000;
   tmr::RuntimeConfig config;
+  config.apply_env();  // TMR_DUAL_SLOT and friends, for A/B; the topology is the benchmark's own
   config.clusters = clusters;
   config.scheduler_threads = clusters >= 3 ? 3 : 1;
   tmr::Runtime runtime(config);

@@ -1,7 +1,6 @@
 #include "platform/threads/threads_platform.hpp"
 
 #include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,22 +25,15 @@ void name_thread(std::thread& thread, const std::string& name) {
   pthread_setname_np(thread.native_handle(), name.substr(0, 15).c_str());
 }
 
-// CPUs this process may run on (its affinity mask, e.g. under taskset), at least 1.
-int usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-}
-
 }  // namespace
 
 class ThreadsPlatform::Backoff {
  public:
-  // `yield`: yield-spin before parking. Only when every runtime thread has a CPU: otherwise a
-  // yielding thread takes the CPU back from the one that would hand it work (sched_yield
-  // dominated profiles of a 2-CPU host).
-  Backoff(std::uint32_t spins, bool yield) : spins_(spins), yield_(yield) {}
+  // Spin, then yield for a bounded phase, then park. The yield phase stays even when runtime
+  // threads outnumber CPUs: parking at once made every hand-off a futex wake and measured
+  // 1.5-2x slower on the peers graphs and BM_Throughput of a quiet 2-CPU host
+  // (docs/performance.md, "Yield phase").
+  explicit Backoff(std::uint32_t spins) : spins_(spins) {}
   void reset() { polls_ = 0; }
   bool idle_and_should_park() {
     ++polls_;
@@ -49,7 +41,6 @@ class ThreadsPlatform::Backoff {
       cpu_relax();
       return false;
     }
-    if (!yield_) return true;
     if (polls_ == spins_) yield_start_ = std::chrono::steady_clock::now();
     if ((polls_ & 15u) == 0 && std::chrono::steady_clock::now() - yield_start_ > kYieldPhase) {
       return true;
@@ -61,7 +52,6 @@ class ThreadsPlatform::Backoff {
  private:
   static constexpr std::chrono::microseconds kYieldPhase{50};
   std::uint32_t spins_;
-  bool yield_;
   std::uint32_t polls_ = 0;
   std::chrono::steady_clock::time_point yield_start_{};
 };
@@ -69,7 +59,6 @@ class ThreadsPlatform::Backoff {
 ThreadsPlatform::ThreadsPlatform(Engine& engine)
     : engine_(engine),
       // Cores, schedulers and the orchestrator.
-      oversubscribed_(engine.core_count() + engine.config().scheduler_threads + 1 > usable_cpus()),
       gates_(static_cast<std::size_t>(engine.config().scheduler_threads)) {
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] { core_main(core); });
@@ -230,7 +219,7 @@ void ThreadsPlatform::core_main(int core) {
   const DualSlotPolicy& dual_slot = engine_.config().dual_slot;
   const bool stages_here =
       dual_slot.mix || (m.type == CoreType::aic ? dual_slot.aic : dual_slot.aiv);
-  Backoff backoff(engine_.config().spin_before_park, !oversubscribed_);
+  Backoff backoff(engine_.config().spin_before_park);
   for (;;) {
     const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
     if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
@@ -291,7 +280,7 @@ void ThreadsPlatform::scheduler_main(int thread) {
     }
     if (shutdown_.load(std::memory_order_acquire)) return;
     seen = run_generation_.load(std::memory_order_acquire);
-    Backoff backoff(spin_limit, !oversubscribed_);
+    Backoff backoff(spin_limit);
     awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
     // Idle is read under the gate (other threads step this scheduler thread too): a held gate
     // means someone is stepping, so not idle yet; its holder rings the bell when it lets go.

@@ -72,8 +72,6 @@ class ThreadsPlatform final : public Platform {
   alignas(64) std::atomic<int> awake_schedulers_{0};
   // Core threads between their FIN and the end of the step after it: end_run waits for them.
   alignas(64) std::atomic<int> stepping_cores_{0};
-  // More runtime threads than CPUs this process may use: idle threads park without yielding.
-  bool oversubscribed_ = false;
   std::vector<StepGate> gates_;
   std::vector<std::thread> cores_;
   std::vector<std::thread> schedulers_;
