@@ -30,6 +30,9 @@ struct CaseResult {
   std::uint64_t loop_tasks_analysed = 0;
   std::uint64_t loop_iterations_analysed = 0;
   std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
+  // MIX blocks taken back from pending slots to an idle cluster in the first round (the round
+  // --stats describes).
+  std::uint64_t mix_blocks_taken_back = 0;
   std::vector<RoundTiming> rounds;
   double flops = 0;  // per run; 0 when the example does not say
   bool golden_checked = false;

@@ -62,7 +62,10 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
         result.error = run.status;
         break;
       }
-      if (round == 0) result.trace = run.trace;
+      if (round == 0) {
+        result.trace = run.trace;
+        result.mix_blocks_taken_back = run.stats.mix_blocks_taken_back;
+      }
       result.tasks_submitted = run.stats.tasks_submitted;
       result.inline_tasks = run.stats.inline_tasks;
       result.loops = run.stats.loops;

@@ -49,6 +49,8 @@ bool write_profile_outputs(const CaseResult& result, const RunOptions& options,
   if (options.stats) {
     out << "  statistics of round 1 (times per subtask, in us):\n";
     profile::print_trace_stats(out, profile::compute_trace_stats(trace, kernels));
+    out << "  MIX blocks taken back from a pending slot to an idle cluster: "
+        << result.mix_blocks_taken_back << "\n";
   }
   if (!options.trace_path.empty()) {
     ok &= write_file(

@@ -32,7 +32,8 @@ TEST(CliOutputs, PagedAttentionCase2WritesFourValidFiles) {
                   swimlane.string() + "' --stats --graph '" + graph.string() + "'");
   ASSERT_EQ(r.status, 0) << r.output;
   for (const char* text : {"result: PASS", "mean_us", "p99_us", "core utilisation: AIC",
-                           "critical path:", "trace: ", "swimlane: ", "graph: "}) {
+                           "critical path:", "trace: ", "swimlane: ", "graph: ",
+                           "MIX blocks taken back from a pending slot to an idle cluster: "}) {
     EXPECT_NE(r.output.find(text), std::string::npos) << text << "\n" << r.output;
   }
 
