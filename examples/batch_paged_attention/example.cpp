@@ -10,7 +10,7 @@ namespace tmr::examples::batch_paged_attention {
 namespace pa = paged_attention;
 
 const std::vector<pa::AttentionCase>& batch_cases() {
-  static const std::vector<pa::AttentionCase> cases = {
+  static const std::vector<pa::AttentionCase> cases = pa::with_reference_production_cases({
       pa::make_attention_case("CaseSmall1", 1, 16, 16, 16, {33}, 256, 1e-3, false),
       pa::make_attention_case("CaseSmall2", 1, 16, 16, 16, {31}, 256, 1e-3, false),
       pa::make_attention_case("CaseSmall3", 1, 16, 16, 16, {128}, 256, 1e-3, false),
@@ -21,13 +21,7 @@ const std::vector<pa::AttentionCase>& batch_cases() {
           "TwoChunks", 20, 16, 16, 16,
           {33, 17, 64, 5, 128, 90, 1, 47, 16, 15, 33, 100, 64, 2, 77, 31, 48, 120, 9, 60}, 128,
           1e-3, false),
-      pa::make_attention_case("Case1", 256, 16, 128, 128, std::vector<std::int32_t>(256, 8192),
-                              8192, 1e-3, true, true),
-      pa::make_attention_case("Case2", 64, 64, 128, 64, std::vector<std::int32_t>(64, 8192), 8192,
-                              1e-3, true, true),
-      pa::make_attention_case("Case3", 64, 64, 256, 64, std::vector<std::int32_t>(64, 8192), 8192,
-                              1e-3, true, true),
-  };
+  });
   return cases;
 }
 

@@ -330,6 +330,17 @@ std::uint64_t expected_pipeline_tasks(const AttentionCase& c) {
   return tasks;
 }
 
+std::vector<AttentionCase> with_reference_production_cases(std::vector<AttentionCase> cases) {
+  const auto all_8192 = [](std::size_t batch) { return std::vector<std::int32_t>(batch, 8192); };
+  cases.push_back(
+      make_attention_case("Case1", 256, 16, 128, 128, all_8192(256), 8192, 1e-3, true, true));
+  cases.push_back(
+      make_attention_case("Case2", 64, 64, 128, 64, all_8192(64), 8192, 1e-3, true, true));
+  cases.push_back(
+      make_attention_case("Case3", 64, 64, 256, 64, all_8192(64), 8192, 1e-3, true, true));
+  return cases;
+}
+
 Example make_case_table_example(std::string name, std::string summary,
                                 const std::vector<AttentionCase>& (*cases)()) {
   Example example;

@@ -65,6 +65,10 @@ AttentionCase make_attention_param_case(std::size_t base_index, const CaseParams
 // The same, as the example interface wants it.
 ParamCase attention_param_case(std::size_t base_index, const CaseParams& params);
 
+// `cases` followed by the reference's production-scale Case1-3 (B256 H16 D128 bs128, B64 H64 D128
+// bs64, B64 H64 D256 bs64; every context 8192), which the unroll and batch variants share.
+std::vector<AttentionCase> with_reference_production_cases(std::vector<AttentionCase> cases);
+
 // An example over its own case table (the unroll and batch variants): its case list and problem
 // builders read `cases`, which returns a table that lives as long as the program. The caller sets
 // the kernels and the orchestration.

@@ -8,18 +8,12 @@ namespace tmr::examples::paged_attention_unroll {
 namespace pa = paged_attention;
 
 const std::vector<pa::AttentionCase>& unroll_cases() {
-  static const std::vector<pa::AttentionCase> cases = {
+  static const std::vector<pa::AttentionCase> cases = pa::with_reference_production_cases({
       pa::make_attention_case("Small1", 1, 16, 16, 16, {33}, 256, 1e-3, false),
       pa::make_attention_case("VarSeq4", 4, 16, 16, 16, {33, 64, 128, 15}, 256, 1e-3, false),
       // More than 64 blocks: two groups for the first request, one partial group for the second.
       pa::make_attention_case("MultiGroup", 2, 16, 16, 16, {1100, 700}, 1280, 1e-3, false),
-      pa::make_attention_case("Case1", 256, 16, 128, 128, std::vector<std::int32_t>(256, 8192),
-                              8192, 1e-3, true, true),
-      pa::make_attention_case("Case2", 64, 64, 128, 64, std::vector<std::int32_t>(64, 8192), 8192,
-                              1e-3, true, true),
-      pa::make_attention_case("Case3", 64, 64, 256, 64, std::vector<std::int32_t>(64, 8192), 8192,
-                              1e-3, true, true),
-  };
+  });
   return cases;
 }
 

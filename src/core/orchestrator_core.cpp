@@ -445,8 +445,7 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
   const auto producer_count = static_cast<std::uint32_t>(producers.size());
   const std::uint64_t first_node = ring.take_dep_nodes(ok ? producer_count : 0);
   const bool inline_task = task.subtasks_remaining.load(std::memory_order_relaxed) == 0;
-  std::int32_t resolved = 0;
-  std::uint32_t held = 0;
+  graph::WiringTally tally;
   if (inline_task) {
     graph::mark_finished(task, std::memory_order_relaxed);       // an alloc task never runs
     task.release_remaining.store(1, std::memory_order_relaxed);  // its scope only
@@ -457,29 +456,17 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
     task.release_remaining.store(1, std::memory_order_relaxed);
     graph::begin_wiring(task, producer_count);
     if (ok) {
-      for (TaskSlot* producer : producers) {
-        switch (graph::wire(task, *producer, ring.dep_node(first_node + held))) {
-          case graph::Edge::consumed:
-            ++resolved;  // long finished: nothing held
-            break;
-          case graph::Edge::finished:
-            ++resolved;
-            ++held;
-            break;
-          case graph::Edge::wired:
-            ++held;
-            break;
-        }
-      }
+      for (TaskSlot* producer : producers)
+        tally.add(graph::wire(task, *producer, ring.dep_node(first_node + tally.held)));
     } else {
-      resolved = static_cast<std::int32_t>(producer_count);  // failed: never dispatched anyway
+      tally.resolved = static_cast<std::int32_t>(producer_count);  // failed: never dispatched
     }
   }
   task.dep_begin = first_node;
-  task.dep_count = held;
-  if (held != 0) ports_.host.charge(OrchestratorWork::wire, held);
+  task.dep_count = tally.held;
+  if (tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
   ring.info(task.id.local()).dep_end = ring.dep_top();
-  return resolved;
+  return tally.resolved;
 }
 
 void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed,

@@ -64,26 +64,14 @@ TEST(GraphFanout, ConcurrentWiringAndCompletionMakeEachConsumerReadyOnce) {
       TaskSlot& consumer = *consumers[c];
       graph::begin_wiring(consumer, kEdges);
       const std::uint64_t first = ring.take_dep_nodes(kEdges);
-      std::int32_t resolved = 0;
-      std::uint32_t held = 0;
+      graph::WiringTally tally;
       for (int e = 0; e < kEdges; ++e) {
         TaskSlot& producer = *producers[(c * 7 + e * 3) % kProducers];
-        switch (graph::wire(consumer, producer, ring.dep_node(first + held))) {
-          case graph::Edge::consumed:
-            ++resolved;
-            break;
-          case graph::Edge::finished:
-            ++resolved;
-            ++held;
-            break;
-          case graph::Edge::wired:
-            ++held;
-            break;
-        }
+        tally.add(graph::wire(consumer, producer, ring.dep_node(first + tally.held)));
       }
       consumer.dep_begin = first;
-      consumer.dep_count = held;
-      if (graph::finish_wiring(consumer, resolved)) ready[c].fetch_add(1);
+      consumer.dep_count = tally.held;
+      if (graph::finish_wiring(consumer, tally.resolved)) ready[c].fetch_add(1);
     }
     completer.join();
     for (int c = 0; c < kConsumers; ++c) {

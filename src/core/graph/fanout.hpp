@@ -73,6 +73,17 @@ inline Edge wire(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
   }
 }
 
+// One consumer's wiring so far: edges already resolved (they count against its fan-in at once)
+// and dependency nodes that hold a producer (the next one to use is `held` past the first).
+struct WiringTally {
+  std::int32_t resolved = 0;
+  std::uint32_t held = 0;
+  void add(Edge edge) {
+    if (edge != Edge::wired) ++resolved;
+    if (edge != Edge::consumed) ++held;
+  }
+};
+
 // Drops the guard and `resolved` edges. True when the consumer is ready now.
 inline bool finish_wiring(TaskSlot& consumer, std::int32_t resolved) {
   return consumer.fanin_remaining.fetch_sub(resolved + 1, std::memory_order_acq_rel) ==
