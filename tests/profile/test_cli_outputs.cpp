@@ -56,6 +56,17 @@ TEST(CliOutputs, PagedAttentionCase2WritesFourValidFiles) {
   EXPECT_EQ(dot.back(), '\n');
 }
 
+// --stats reads the same statistics from a sim run (virtual time), take-back count included.
+TEST(CliOutputs, StatsOnTheSim) {
+  const CommandResult r =
+      run_command(std::string(TMR_CLI) + " run paged_attention_mix --platform sim --stats");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* text : {"result: PASS", "mean_us", "core utilisation: AIC",
+                           "MIX blocks taken back from a pending slot to an idle cluster: "}) {
+    EXPECT_NE(r.output.find(text), std::string::npos) << text << "\n" << r.output;
+  }
+}
+
 TEST(CliOutputs, SeveralCasesGetTheCaseNameInTheFileName) {
   const TempDir dir("tmr-cli-profile");
   const CommandResult r =
