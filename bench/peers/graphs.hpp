@@ -57,6 +57,15 @@ struct BufferInfo {
 
 enum class GraphKind { independent, chain, stencil, attention, random };
 
+// The loop nest a generator wrote: task (o, i, k) = tasks[(o * iterations + i) * per_iteration + k]
+// for o < outer, i < iterations, k < per_iteration. A system with a loop construct (tmr's
+// parallel_for) runs the `iterations` loop as one; `iterations == 0` means no regular loop.
+struct LoopNest {
+  std::uint32_t outer = 1;
+  std::uint32_t iterations = 0;
+  std::uint32_t per_iteration = 1;
+};
+
 struct Graph {
   GraphKind kind = GraphKind::independent;
   std::string name;
@@ -66,6 +75,7 @@ struct Graph {
   std::vector<std::uint32_t> pred_begin;
   std::vector<std::uint32_t> preds;
   std::uint32_t critical_path = 0;  // longest dependency chain, in tasks
+  LoopNest loops;
   std::size_t size() const { return tasks.size(); }
 };
 
@@ -231,22 +241,24 @@ inline void add_edges(Graph& g) {
 }
 
 inline Graph independent(std::uint32_t n) {
-  Graph g{GraphKind::independent, "independent", {{n, false}}, {}, {}, {}, 0};
+  Graph g{GraphKind::independent, "independent", {{n, false}}, {}, {}, {}, 0, {}};
   g.tasks.reserve(n);
   for (std::uint32_t i = 0; i < n; ++i)
     g.tasks.push_back(make_task({{i, 0, 1, Mode::write}}));
+  g.loops = {1, n, 1};
   return g;
 }
 
 inline Graph chain(std::uint32_t n) {
-  Graph g{GraphKind::chain, "chain", {{1, false}}, {}, {}, {}, 0};
+  Graph g{GraphKind::chain, "chain", {{1, false}}, {}, {}, {}, 0, {}};
   g.tasks.assign(n, make_task({{0, 0, 1, Mode::read_write}}));
+  g.loops = {1, n, 1};
   return g;
 }
 
 // Row t of a (steps + 1) x width grid; task (t, i) reads row t-1 at i-1..i+1 (clipped).
 inline Graph stencil(std::uint32_t width, std::uint32_t steps) {
-  Graph g{GraphKind::stencil, "stencil", {{width * (steps + 1), false}}, {}, {}, {}, 0};
+  Graph g{GraphKind::stencil, "stencil", {{width * (steps + 1), false}}, {}, {}, {}, 0, {}};
   g.tasks.reserve(std::size_t{width} * steps);
   for (std::uint32_t t = 1; t <= steps; ++t) {
     for (std::uint32_t i = 0; i < width; ++i) {
@@ -257,6 +269,7 @@ inline Graph stencil(std::uint32_t width, std::uint32_t steps) {
           {{(t - 1) * width + lo, 0, count, Mode::read}, {t * width + i, 0, 1, Mode::write}}));
     }
   }
+  g.loops = {1, steps, width};  // the sweep is the loop; a row is one iteration
   return g;
 }
 
@@ -271,7 +284,8 @@ inline Graph attention(std::uint32_t requests, std::uint32_t blocks) {
           {},
           {},
           {},
-          0};
+          0,
+          {}};
   g.tasks.reserve(std::size_t{rb} * 4);
   for (std::uint32_t r = 0; r < requests; ++r) {
     for (std::uint32_t b = 0; b < blocks; ++b) {
@@ -284,6 +298,7 @@ inline Graph attention(std::uint32_t requests, std::uint32_t blocks) {
       g.tasks.push_back(make_task({{i, o, 1, Mode::read}, {r, acc, 1, Mode::read_write}}));
     }
   }
+  g.loops = {requests, blocks, 4};  // the KV-block loop of each request
   return g;
 }
 
@@ -297,7 +312,8 @@ inline Graph random(std::uint32_t n, std::uint64_t seed = 42) {
           {},
           {},
           {},
-          0};
+          0,
+          {}};
   std::mt19937_64 rng(seed);
   auto pick = [&rng](std::uint32_t bound) { return static_cast<std::uint32_t>(rng() % bound); };
   g.tasks.reserve(n);

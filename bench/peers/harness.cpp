@@ -23,7 +23,7 @@ namespace {
 using nlohmann::ordered_json;
 
 // Column order of the table and the JSON.
-constexpr std::string_view kSystemOrder[] = {"tmr", "tmr-ds", "gomp", "libomp", "tbb", "starpu"};
+constexpr std::string_view kSystemOrder[] = {"tmr", "tmr-pf", "gomp", "libomp", "tbb", "starpu"};
 
 bool is_tmr(std::string_view system) {
   return system.starts_with("tmr");
@@ -56,7 +56,7 @@ void usage() {
   std::fprintf(stderr,
                "usage: tmr_bench_peers [--quick] [--reps N] [--no-metg] [--json PATH]\n"
                "                       [--graphs independent,chain,stencil,attention,random]\n"
-               "                       [--systems tmr,tmr-ds,gomp,libomp,tbb,starpu] [--no-table]\n"
+               "                       [--systems tmr,tmr-pf,gomp,libomp,tbb,starpu] [--no-table]\n"
                "Run it pinned to two cores: taskset -c 0,1 tmr_bench_peers\n");
 }
 

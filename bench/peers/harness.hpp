@@ -32,9 +32,9 @@ class System {
   virtual double last_submit_ns() const { return -1; }
 };
 
-std::unique_ptr<System> make_tmr_system();            // the default configuration
-std::unique_ptr<System> make_tmr_dual_slot_system();  // AIV tasks pre-staged as well
-std::unique_ptr<System> make_omp_system();            // libgomp or libomp, by compiler
+std::unique_ptr<System> make_tmr_system();        // the default configuration
+std::unique_ptr<System> make_tmr_loops_system();  // the graph's loop written as parallel_for
+std::unique_ptr<System> make_omp_system();        // libgomp or libomp, by compiler
 std::unique_ptr<System> make_tbb_system();
 std::unique_ptr<System> make_starpu_system();
 

@@ -24,7 +24,7 @@ std::string helper_path() {
 int main(int argc, char** argv) {
   try {
     const std::vector<peers::SystemFactory> systems = {
-        {"tmr", peers::make_tmr_system},       {"tmr-ds", peers::make_tmr_dual_slot_system},
+        {"tmr", peers::make_tmr_system},       {"tmr-pf", peers::make_tmr_loops_system},
         {"gomp", peers::make_omp_system},      {"tbb", peers::make_tbb_system},
         {"starpu", peers::make_starpu_system},
     };

@@ -39,13 +39,11 @@ void body_kernel(const tmr::KernelArgs& args) {
   run_body(t, args.scalar<std::uint64_t>(1), cells, n);
 }
 
-// `dual_slot`: pre-stage AIV tasks into a busy core's pending slot too, tmr's own extension
-// (MIX pre-staging does not exist yet: issue 12); the default stages AIC tasks only, like the
-// reference. TMR_* variables (TMR_DUAL_SLOT, TMR_SCHED_THREADS, ...) still apply, for experiments.
-tmr::RuntimeConfig two_core_config(bool dual_slot) {
+// The host-fitted default configuration. TMR_* variables (TMR_DUAL_SLOT, TMR_PARALLEL_FOR, ...)
+// still apply, for experiments.
+tmr::RuntimeConfig two_core_config() {
   tmr::RuntimeConfig cfg;
   cfg.fit_host();
-  if (dual_slot) cfg.dual_slot = {true, true, false};
   cfg.record_events = std::getenv("PEERS_TMR_TRACE") != nullptr;
   if (const char* spin = std::getenv("PEERS_TMR_SPIN")) {  // polls before an idle thread parks
     cfg.spin_before_park = static_cast<std::uint32_t>(std::strtoul(spin, nullptr, 10));
@@ -86,8 +84,10 @@ void print_latencies(const tmr::Trace& trace) {
 
 class TmrSystem final : public System {
  public:
-  explicit TmrSystem(bool dual_slot)
-      : runtime_(two_core_config(dual_slot)), name_(dual_slot ? "tmr-ds" : "tmr") {
+  // `loops`: write the graph's regular loop as a parallel_for (tmr-pf), as a user would; the
+  // runtime still infers every edge, from a proven loop template instead of per-task lookups.
+  explicit TmrSystem(bool loops)
+      : runtime_(two_core_config()), name_(loops ? "tmr-pf" : "tmr"), loops_(loops) {
     kernel_ = runtime_.kernels().add("body", tmr::CoreType::aiv, &body_kernel);
   }
 
@@ -112,6 +112,10 @@ class TmrSystem final : public System {
                     ? tmr::Tensor()
                     : tmr::Tensor::wrap(data.buffer(b), {graph.buffers[b].cells}, tmr::DType::i32));
           }
+          if (loops_ && graph.loops.iterations > 0) {
+            submit_loops(o, graph, buffers, spin_ns);
+            return;
+          }
           for (std::uint32_t first = 0; first < graph.size(); first += kScopeTasks) {
             TMR_SCOPE(o);
             const std::uint32_t last = std::min<std::uint32_t>(graph.size(), first + kScopeTasks);
@@ -128,11 +132,42 @@ class TmrSystem final : public System {
                    "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
                    "%.0f us, scheduler busy %.0f us\n",
                    s.wall_us, s.orchestration_us, s.orchestrator_blocked_us, s.scheduler_us);
+      if (s.loops != 0) {
+        std::fprintf(stderr,
+                     "    tmr parallel_for: %llu loops (%llu analysed), %llu of %llu iterations "
+                     "and %llu tasks from the template, %llu fallbacks\n",
+                     static_cast<unsigned long long>(s.loops),
+                     static_cast<unsigned long long>(s.loops_analysed),
+                     static_cast<unsigned long long>(s.loop_iterations_analysed),
+                     static_cast<unsigned long long>(s.loop_iterations),
+                     static_cast<unsigned long long>(s.loop_tasks_analysed),
+                     static_cast<unsigned long long>(s.loop_fallbacks));
+        for (const auto& [reason, count] : s.loop_fallback_reasons)
+          std::fprintf(stderr, "      fallback: %s (%llu)\n", reason.c_str(),
+                       static_cast<unsigned long long>(count));
+      }
     }
     return 0;
   }
 
  private:
+  // The graph's loop nest with its `iterations` loop as a parallel_for. One scope per outer
+  // iteration holds that iteration's fresh outputs (the attention intermediates); graphs without
+  // fresh outputs need no scope, their tasks retire as soon as they and their consumers are done.
+  void submit_loops(tmr::Orchestrator& o, const Graph& graph,
+                    const std::vector<tmr::Tensor>& buffers, std::uint64_t spin_ns) {
+    const LoopNest& nest = graph.loops;
+    for (std::uint32_t outer = 0; outer < nest.outer; ++outer) {
+      TMR_SCOPE(o);
+      o.parallel_for(nest.iterations, [&](tmr::Orchestrator& lo, std::int64_t i) {
+        const auto first =
+            (outer * nest.iterations + static_cast<std::uint32_t>(i)) * nest.per_iteration;
+        for (std::uint32_t k = 0; k < nest.per_iteration; ++k)
+          submit(lo, graph, buffers, first + k, spin_ns);
+      });
+    }
+  }
+
   void submit(tmr::Orchestrator& o, const Graph& graph, const std::vector<tmr::Tensor>& buffers,
               std::uint32_t t, std::uint64_t spin_ns) {
     const Task& task = graph.tasks[t];
@@ -172,6 +207,7 @@ class TmrSystem final : public System {
 
   tmr::Runtime runtime_;
   const std::string name_;
+  const bool loops_;
   double last_submit_ns_ = -1;
   const bool show_stats_ = std::getenv("PEERS_TMR_STATS") != nullptr;  // per-run RunStats
   tmr::KernelId kernel_ = tmr::kNoKernel;
@@ -184,7 +220,7 @@ class TmrSystem final : public System {
 std::unique_ptr<System> make_tmr_system() {
   return std::make_unique<TmrSystem>(false);
 }
-std::unique_ptr<System> make_tmr_dual_slot_system() {
+std::unique_ptr<System> make_tmr_loops_system() {
   return std::make_unique<TmrSystem>(true);
 }
 
