@@ -162,6 +162,14 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
                        MapEntry*& task_entries) {
   ++stats_.inserts;
   BufferInfo* const buffer = find_or_add_buffer(region.address, region.owner);
+  if (buffer->total[0] == 0 && buffer->total[1] == 0) {
+    // An empty buffer starts as a grid of this entry's length and alignment.
+    buffer->grid = true;
+    buffer->grid_length = region.hi - region.lo;
+    buffer->grid_phase = region.lo % buffer->grid_length;
+  } else if (buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
+    leave_grid(buffer);
+  }
   MapEntry* const e = allocate_entry();
   e->region = region.tensor;
   e->version = region.version;
@@ -174,12 +182,8 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   e->size_class = size_class;
   const auto k = static_cast<std::uint8_t>(kind);
   e->kind = k;
-  e->bucket = bucket_of(buffer, k, size_class, e->cell());
-
-  e->chain_prev = nullptr;
-  e->chain_next = buckets_[e->bucket];
-  if (e->chain_next != nullptr) e->chain_next->chain_prev = e;
-  buckets_[e->bucket] = e;
+  link_chain(e, buffer->grid ? slot_bucket(buffer, k, e->lo)
+                             : bucket_of(buffer, k, size_class, e->cell()));
 
   e->list_prev = nullptr;
   e->list_next = buffer->list[k];
@@ -195,6 +199,23 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   e->task_next = task_entries;
   task_entries = e;
   ++stats_.live_entries;
+}
+
+void TensorMap::leave_grid(BufferInfo* info) {
+  for (MapEntry* list : info->list) {
+    for (MapEntry* e = list; e != nullptr; e = e->list_next) {
+      // Out of its slot's chain, into its size-class cell's.
+      if (e->chain_prev != nullptr) {
+        e->chain_prev->chain_next = e->chain_next;
+      } else {
+        buckets_[e->bucket] = e->chain_next;
+      }
+      if (e->chain_next != nullptr) e->chain_next->chain_prev = e->chain_prev;
+      link_chain(e, bucket_of(info, e->kind, e->size_class, e->cell()));
+    }
+  }
+  info->grid = false;
+  ++stats_.grid_exits;
 }
 
 void TensorMap::unlink(MapEntry& e) {

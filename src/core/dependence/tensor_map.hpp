@@ -7,6 +7,13 @@
 // entries, the buffer's own entry list is scanned instead. Exact box tests in the shared raw
 // layout follow (byte-interval overlap when layouts differ — conservative, never a missed hit).
 //
+// Grid buffers: most programs cut a buffer into equal, aligned pieces (rows, blocks, one gate
+// cell). While every live entry of a buffer has the same length L and the same start modulo L,
+// the buffer is a *grid*: entries are hashed by their grid slot, so a lookup of an on-grid region
+// visits exactly the chain of its own slot (the only slot it can overlap), and an off-grid lookup
+// visits the slots its interval spans. The first off-grid insert re-indexes the buffer's entries
+// into size-class cells (once; the buffer stays there until it is empty again).
+//
 // Entries die lazily: a lookup skips (and unlinks) entries whose task has retired; cleanup frees
 // every entry of a retired task through the task's own entry list.
 #pragma once
@@ -59,6 +66,13 @@ struct BufferInfo {
   std::uint32_t min_version = 0;
   std::uint32_t max_version = 0;
   BufferInfo* next_free = nullptr;
+  // Grid indexing (see the top of this file): valid while `grid` is set.
+  bool grid = false;
+  std::uint64_t grid_length = 0;  // L: every live entry's byte length
+  std::uint64_t grid_phase = 0;   // every live entry's first byte modulo L
+  bool on_grid(std::uint64_t lo, std::uint64_t hi) const {
+    return grid && hi - lo == grid_length && lo % grid_length == grid_phase;
+  }
 };
 
 // A tensor argument's identity and byte interval, computed once per submit argument. For
@@ -106,6 +120,7 @@ struct TensorMapStats {
   std::uint64_t hits = 0;
   std::uint64_t inserts = 0;
   std::uint64_t live_entries = 0;
+  std::uint64_t grid_exits = 0;  // grid buffers re-indexed into size-class cells
 };
 
 class TensorMap {
@@ -171,6 +186,23 @@ class TensorMap {
   BufferInfo* probe_buffer(std::uintptr_t address, std::uint64_t owner) const;
   BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner);
   void erase_buffer_if_empty(BufferInfo* info);
+  // A grid slot hashes like a cell of a size class no entry has (classes are 0..63).
+  static constexpr std::uint8_t kGridClass = 64;
+  std::uint32_t slot_bucket(const BufferInfo* info, std::uint8_t kind, std::uint64_t lo) const {
+    return bucket_of(info, kind, kGridClass, lo / info->grid_length);
+  }
+  // Moves a grid buffer's entries into size-class cells (before its first off-grid insert).
+  void leave_grid(BufferInfo* info);
+  void link_chain(MapEntry* e, std::uint32_t bucket) {
+    e->bucket = bucket;
+    e->chain_prev = nullptr;
+    e->chain_next = buckets_[bucket];
+    if (e->chain_next != nullptr) e->chain_next->chain_prev = e;
+    buckets_[bucket] = e;
+  }
+  template <class Visit>
+  void lookup_grid(const Query& q, BufferInfo* info, bool is_write, const std::uint32_t* retired,
+                   Visit& visit);
   std::uint32_t bucket_of(const BufferInfo* info, std::uint8_t kind, std::uint8_t size_class,
                           std::uint64_t cell) const {
     const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(info) >> 6) ^
@@ -297,6 +329,11 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, const std::uint32
   const std::uint32_t version = q.version;
   const bool any_version = version != info->min_version || info->min_version != info->max_version;
   const bool is_write = kind == AccessKind::write;
+  if (info->grid && !any_version) {
+    lookup_grid(q, info, is_write, retired, visit);
+    if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
+    return;
+  }
   for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
     // Reads conflict with writes only; writes with both.
     const std::uint8_t entry_kind = is_write ? k : static_cast<std::uint8_t>(AccessKind::write);
@@ -341,6 +378,41 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, const std::uint32
     }
   }
   if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
+}
+
+template <class Visit>
+void TensorMap::lookup_grid(const Query& q, BufferInfo* info, bool is_write,
+                            const std::uint32_t* retired, Visit& visit) {
+  const std::uint64_t length = info->grid_length;
+  const std::uint64_t phase = info->grid_phase;
+  // Entries sit at s * L + phase for s >= 0; the query [lo, hi) meets slots s with
+  // s * L + phase < hi and s * L + phase + L > lo.
+  if (q.hi <= phase) return;
+  const std::uint64_t last = (q.hi - phase - 1) / length;
+  const std::uint64_t first = q.lo < phase + length ? 0 : (q.lo - phase - length) / length + 1;
+  for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
+    const std::uint8_t entry_kind = is_write ? k : static_cast<std::uint8_t>(AccessKind::write);
+    if (info->total[entry_kind] == 0) continue;
+    if (last - first + 1 > info->total[entry_kind]) {
+      for (MapEntry* e = info->list[entry_kind]; e != nullptr;) {
+        MapEntry* const next = e->list_next;
+        check(q, *e, is_write, retired, visit);
+        e = next;
+      }
+      continue;
+    }
+    for (std::uint64_t slot = first; slot <= last; ++slot) {
+      const std::uint64_t lo = slot * length + phase;
+      const std::uint32_t b = bucket_of(info, entry_kind, kGridClass, slot);
+      for (MapEntry* e = buckets_[b]; e != nullptr;) {
+        MapEntry* const next = e->chain_next;
+        if (e->lo == lo && e->buffer == info && e->kind == entry_kind) {
+          check(q, *e, is_write, retired, visit);
+        }
+        e = next;
+      }
+    }
+  }
 }
 
 }  // namespace tmr::detail
