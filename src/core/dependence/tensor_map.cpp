@@ -33,7 +33,7 @@ TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
 TensorMap::~TensorMap() = default;
 
 void TensorMap::reset() {
-  std::fill(std::begin(recent_), std::end(recent_), nullptr);
+  std::fill(std::begin(recent_), std::end(recent_), &no_buffer_);
   if (allocated_ == 0 && buffer_count_ == 0) {
     // Every entry was freed (so every bucket and the buffer table are empty): nothing to rebuild.
     stats_ = {};
@@ -130,7 +130,7 @@ void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
   buffer_table_[hole] = nullptr;
   --buffer_count_;
   for (BufferInfo*& cached : recent_) {
-    if (cached == info) cached = nullptr;
+    if (cached == info) cached = &no_buffer_;
   }
   info->address = 0;
   info->next_free = free_buffers_;
@@ -164,9 +164,7 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   BufferInfo* const buffer = find_or_add_buffer(region.address, region.owner);
   if (buffer->total[0] == 0 && buffer->total[1] == 0) {
     // An empty buffer starts as a grid of this entry's length and alignment.
-    buffer->grid = true;
-    buffer->grid_length = region.hi - region.lo;
-    buffer->grid_phase = region.lo % buffer->grid_length;
+    buffer->start_grid(region.lo, region.hi);
   } else if (buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
     leave_grid(buffer);
   }

@@ -68,10 +68,25 @@ struct BufferInfo {
   BufferInfo* next_free = nullptr;
   // Grid indexing (see the top of this file): valid while `grid` is set.
   bool grid = false;
+  std::uint8_t grid_shift = 0;    // log2(L) when L is a power of two (no divisions), else kNoShift
   std::uint64_t grid_length = 0;  // L: every live entry's byte length
   std::uint64_t grid_phase = 0;   // every live entry's first byte modulo L
+  static constexpr std::uint8_t kNoShift = 0xFF;
+  void start_grid(std::uint64_t lo, std::uint64_t hi) {
+    grid = true;
+    grid_length = hi - lo;
+    const bool power_of_two = (grid_length & (grid_length - 1)) == 0;
+    grid_shift = power_of_two ? static_cast<std::uint8_t>(__builtin_ctzll(grid_length)) : kNoShift;
+    grid_phase = power_of_two ? lo & (grid_length - 1) : lo % grid_length;
+  }
+  // x / L, by a shift where L allows it (a 64-bit division costs tens of cycles).
+  std::uint64_t grid_div(std::uint64_t x) const {
+    return grid_shift != kNoShift ? x >> grid_shift : x / grid_length;
+  }
+  // The grid slot of an entry starting at `lo` (lo - phase is a multiple of L).
+  std::uint64_t slot_of(std::uint64_t lo) const { return grid_div(lo); }
   bool on_grid(std::uint64_t lo, std::uint64_t hi) const {
-    return grid && hi - lo == grid_length && lo % grid_length == grid_phase;
+    return grid && hi - lo == grid_length && lo - grid_phase == grid_div(lo) * grid_length;
   }
 };
 
@@ -172,8 +187,9 @@ class TensorMap {
   using Query = AccessRegion;
   // Most submits touch a few buffers again and again: a tiny cache in front of the table.
   BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
+    // Freed infos have address 0, which no buffer has: no null test needed.
     for (BufferInfo* cached : recent_) {
-      if (cached != nullptr && cached->address == address && cached->owner == owner) return cached;
+      if (cached->address == address && cached->owner == owner) return cached;
     }
     BufferInfo* const found = probe_buffer(address, owner);
     if (found != nullptr) remember(found);
@@ -189,7 +205,7 @@ class TensorMap {
   // A grid slot hashes like a cell of a size class no entry has (classes are 0..63).
   static constexpr std::uint8_t kGridClass = 64;
   std::uint32_t slot_bucket(const BufferInfo* info, std::uint8_t kind, std::uint64_t lo) const {
-    return bucket_of(info, kind, kGridClass, lo / info->grid_length);
+    return bucket_of(info, kind, kGridClass, info->slot_of(lo));
   }
   // Moves a grid buffer's entries into size-class cells (before its first off-grid insert).
   void leave_grid(BufferInfo* info);
@@ -229,7 +245,8 @@ class TensorMap {
 
   // Buffer table: open addressing with linear probing, keyed by (address, owner).
   static constexpr int kRecent = 4;
-  BufferInfo* recent_[kRecent] = {};
+  BufferInfo no_buffer_;  // address 0: what empty cache places point at
+  BufferInfo* recent_[kRecent] = {&no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_};
   int recent_next_ = 0;
   std::vector<BufferInfo*> buffer_table_;
   std::uint64_t buffer_count_ = 0;
@@ -388,8 +405,14 @@ void TensorMap::lookup_grid(const Query& q, BufferInfo* info, bool is_write,
   // Entries sit at s * L + phase for s >= 0; the query [lo, hi) meets slots s with
   // s * L + phase < hi and s * L + phase + L > lo.
   if (q.hi <= phase) return;
-  const std::uint64_t last = (q.hi - phase - 1) / length;
-  const std::uint64_t first = q.lo < phase + length ? 0 : (q.lo - phase - length) / length + 1;
+  std::uint64_t first;
+  std::uint64_t last;
+  if (q.hi - q.lo == length && info->on_grid(q.lo, q.hi)) {
+    first = last = info->slot_of(q.lo);  // the usual case: exactly one slot
+  } else {
+    last = info->grid_div(q.hi - phase - 1);
+    first = q.lo < phase + length ? 0 : info->grid_div(q.lo - phase - length) + 1;
+  }
   for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
     const std::uint8_t entry_kind = is_write ? k : static_cast<std::uint8_t>(AccessKind::write);
     if (info->total[entry_kind] == 0) continue;
@@ -402,7 +425,9 @@ void TensorMap::lookup_grid(const Query& q, BufferInfo* info, bool is_write,
       continue;
     }
     for (std::uint64_t slot = first; slot <= last; ++slot) {
-      const std::uint64_t lo = slot * length + phase;
+      const std::uint64_t lo =
+          (info->grid_shift != BufferInfo::kNoShift ? slot << info->grid_shift : slot * length) +
+          phase;
       const std::uint32_t b = bucket_of(info, entry_kind, kGridClass, slot);
       for (MapEntry* e = buckets_[b]; e != nullptr;) {
         MapEntry* const next = e->chain_next;
