@@ -71,8 +71,11 @@ BufferInfo* TensorMap::probe_buffer(std::uintptr_t address, std::uint64_t owner)
   }
 }
 
-BufferInfo* TensorMap::find_or_add_buffer(std::uintptr_t address, std::uint64_t owner) {
-  if (BufferInfo* found = find_buffer(address, owner)) return found;
+BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
+  if (BufferInfo* found = probe_buffer(address, owner)) {
+    remember(found);
+    return found;
+  }
   if ((buffer_count_ + 1) * 2 > buffer_table_.size()) {
     std::vector<BufferInfo*> old(buffer_table_.size() * 2, nullptr);
     old.swap(buffer_table_);
@@ -137,19 +140,13 @@ void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
   free_buffers_ = info;
 }
 
-MapEntry* TensorMap::allocate_entry() {
-  if (free_entries_ == nullptr) {
-    auto chunk = std::make_unique<MapEntry[]>(kEntryChunk);
-    for (std::size_t i = 0; i < kEntryChunk; ++i) {
-      chunk[i].chain_next = free_entries_;
-      free_entries_ = &chunk[i];
-    }
-    entry_chunks_.push_back(std::move(chunk));
+void TensorMap::grow_entries() {
+  auto chunk = std::make_unique<MapEntry[]>(kEntryChunk);
+  for (std::size_t i = 0; i < kEntryChunk; ++i) {
+    chunk[i].chain_next = free_entries_;
+    free_entries_ = &chunk[i];
   }
-  MapEntry* const e = free_entries_;
-  free_entries_ = e->chain_next;
-  ++allocated_;
-  return e;
+  entry_chunks_.push_back(std::move(chunk));
 }
 
 void TensorMap::free_entry(MapEntry* e) {

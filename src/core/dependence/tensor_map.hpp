@@ -200,7 +200,11 @@ class TensorMap {
     recent_next_ = (recent_next_ + 1) % kRecent;
   }
   BufferInfo* probe_buffer(std::uintptr_t address, std::uint64_t owner) const;
-  BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner);
+  BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner) {
+    if (BufferInfo* found = find_buffer(address, owner)) return found;
+    return add_buffer(address, owner);
+  }
+  BufferInfo* add_buffer(std::uintptr_t address, std::uint64_t owner);
   void erase_buffer_if_empty(BufferInfo* info);
   // A grid slot hashes like a cell of a size class no entry has (classes are 0..63).
   static constexpr std::uint8_t kGridClass = 64;
@@ -230,7 +234,14 @@ class TensorMap {
     return e.task_id.local() < retired[e.task_id.ring()];
   }
   void unlink(MapEntry& e);
-  MapEntry* allocate_entry();
+  MapEntry* allocate_entry() {
+    if (free_entries_ == nullptr) grow_entries();
+    MapEntry* const e = free_entries_;
+    free_entries_ = e->chain_next;
+    ++allocated_;
+    return e;
+  }
+  void grow_entries();
   void free_entry(MapEntry* e);
   static bool covers(const Query& q, const MapEntry& e);
   // Returns true when the entry should be reported.
