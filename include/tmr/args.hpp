@@ -84,7 +84,18 @@ class Args {
   struct alignas(Tensor) TensorBytes {
     std::byte bytes[sizeof(Tensor)];
   };
-  Args& add(ArgTag tag, const Tensor& t);
+  // Inline happy path (once per submitted tensor); add_checked records what is wrong.
+  Args& add(ArgTag tag, const Tensor& t) {
+    if (!error_.empty() || tensor_count_ >= kMaxTensorArgs || scalar_count_ > 0 || !t.valid()) {
+      return add_checked(tag, t);
+    }
+    const auto i = static_cast<std::size_t>(tensor_count_++);
+    ::new (&tensor_storage_[i]) Tensor(t);
+    tags_[i] = tag;
+    initial_bits_[i].reset();
+    return *this;
+  }
+  Args& add_checked(ArgTag tag, const Tensor& t);
   void copy_from(const Args& other);
 
   std::array<TensorBytes, kMaxTensorArgs> tensor_storage_;  // left uninitialised on purpose

@@ -18,7 +18,12 @@ inline constexpr int kMaxDims = 5;
 class Shape {
  public:
   constexpr Shape() = default;
-  Shape(std::initializer_list<std::uint32_t> dims);  // throws Error(invalid_args) past kMaxDims
+  // Throws Error(invalid_args) past kMaxDims. Inline: views are built once per submitted tensor.
+  Shape(std::initializer_list<std::uint32_t> dims) {
+    if (dims.size() > static_cast<std::size_t>(kMaxDims)) throw_too_many_dims(dims.size());
+    for (const std::uint32_t dim : dims)
+      dims_[static_cast<std::size_t>(size_++)] = dim;
+  }
   explicit Shape(std::span<const std::uint32_t> dims);
   // From any range of integers (a std::vector<int64_t>, a NumPy shape copied into a vector, a
   // view...). Throws Error(invalid_args) past kMaxDims or for a value outside [0, 2^32).
@@ -50,6 +55,7 @@ class Shape {
 
  private:
   [[noreturn]] static void throw_bad_dim(const std::string& value, int position);
+  [[noreturn]] static void throw_too_many_dims(std::size_t requested);
   std::array<std::uint32_t, kMaxDims> dims_{};
   int size_ = 0;
 };

@@ -55,7 +55,23 @@ class Tensor {
 
   // A sub-box of this view: `offsets` are relative to this view's logical dimensions.
   // Throws Error(invalid_args) when the box does not fit.
-  Tensor view(const Shape& shape, const Shape& offsets) const;
+  // Inline: user code builds one view per submitted tensor; every mistake goes to view_error.
+  Tensor view(const Shape& shape, const Shape& offsets) const {
+    if (!valid()) return {};
+    if (shape.size() != ndims_ || (offsets.size() != 0 && offsets.size() != ndims_)) {
+      view_error(shape, offsets);
+    }
+    Tensor result = *this;
+    for (int d = 0; d < ndims_; ++d) {
+      const std::uint32_t offset = offsets.size() == 0 ? 0 : offsets[d];
+      const std::uint32_t extent = shape[d];
+      if (extent == 0 || std::uint64_t{offset} + extent > dim(d)) view_error(shape, offsets);
+      const int r = perm_[d];
+      result.offsets_[r] = offsets_[r] + offset;
+      result.extents_[r] = extent;
+    }
+    return result;
+  }
   // Same elements with another shape; only for contiguous views. Throws otherwise.
   Tensor reshape(const Shape& shape) const;
   // Swaps logical dimensions a and b (a strided view of the same memory).
@@ -91,6 +107,8 @@ class Tensor {
 
  private:
   void check_type(DType requested) const;
+  // Throws the Error that names what is wrong with view(shape, offsets).
+  [[noreturn]] void view_error(const Shape& shape, const Shape& offsets) const;
 
   void* base_ = nullptr;
   std::uint64_t buffer_bytes_ = 0;

@@ -51,7 +51,7 @@ std::string slot_error(ArgTag tag, int index, int scalar_count) {
 
 }  // namespace
 
-Args& Args::add(ArgTag tag, const Tensor& t) {
+Args& Args::add_checked(ArgTag tag, const Tensor& t) {
   if (has_error()) return *this;  // keep the first mistake: later ones are often its echo
   // The message is built only when there is a mistake: this runs once per submitted tensor.
   if (tensor_count_ >= kMaxTensorArgs || scalar_count_ > 0) {

@@ -7,18 +7,11 @@
 
 namespace tmr {
 
-namespace {
-
-[[noreturn]] void throw_too_many_dims(std::size_t requested) {
+void Shape::throw_too_many_dims(std::size_t requested) {
   throw Error(ErrorCode::invalid_args,
               "shape has " + std::to_string(requested) + " dimensions but tmr supports at most " +
                   std::to_string(kMaxDims) + " (kMaxDims); merge adjacent dimensions first");
 }
-
-}  // namespace
-
-Shape::Shape(std::initializer_list<std::uint32_t> dims)
-    : Shape(std::span<const std::uint32_t>(dims.begin(), dims.size())) {}
 
 Shape::Shape(std::span<const std::uint32_t> dims) {
   if (dims.size() > static_cast<std::size_t>(kMaxDims)) throw_too_many_dims(dims.size());

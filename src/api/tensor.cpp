@@ -132,8 +132,7 @@ void* Tensor::element_address(const Shape& indices) const {
   return static_cast<std::byte*>(base_) + flat * element_size();
 }
 
-Tensor Tensor::view(const Shape& shape, const Shape& offsets) const {
-  if (!valid()) return {};
+void Tensor::view_error(const Shape& shape, const Shape& offsets) const {
   if (shape.size() != ndims_) {
     invalid("view shape " + shape.to_string() + " has " + std::to_string(shape.size()) +
             " dimensions but the tensor has " + std::to_string(ndims_) + " (shape " +
@@ -144,7 +143,6 @@ Tensor Tensor::view(const Shape& shape, const Shape& offsets) const {
             " entries but the tensor has " + std::to_string(ndims_) + " dimensions (shape " +
             this->shape().to_string() + "); give one offset per dimension, or none for zeros");
   }
-  Tensor result = *this;
   for (int d = 0; d < ndims_; ++d) {
     const std::uint32_t offset = offsets.size() == 0 ? 0 : offsets[d];
     const std::uint32_t extent = shape[d];
@@ -157,11 +155,9 @@ Tensor Tensor::view(const Shape& shape, const Shape& offsets) const {
               " exceeds dimension " + std::to_string(d) + " of size " + std::to_string(dim(d)) +
               " (shape " + this->shape().to_string() + "); shrink the view or its offset");
     }
-    const int r = perm_[d];
-    result.offsets_[r] = offsets_[r] + offset;
-    result.extents_[r] = extent;
   }
-  return result;
+  invalid("view " + shape.to_string() + " at " + offsets.to_string() + " does not fit shape " +
+          this->shape().to_string());
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {

@@ -65,9 +65,14 @@ bool conflict(const Box& a, const Box& b) {
          b.r0 < a.r0 + a.rows && a.c0 < b.c0 + b.cols && b.c0 < a.c0 + a.cols;
 }
 
-TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
-  for (int program = 0; program < tmr::testing::scaled(60, 5); ++program) {
-    std::mt19937 rng(static_cast<std::uint32_t>(program));
+// How the oracle draws its boxes. `random`: any box. `grid`: mostly whole rows or aligned
+// pieces of one row (grid buffers: lookups by slot), now and then an arbitrary box (which
+// re-indexes the buffer into size-class cells), with reads in runs (many readers of one row).
+enum class Boxes { random, grid };
+
+void run_oracle(Boxes mode, int programs, int seed_base) {
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
     auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
       return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
     };
@@ -77,6 +82,10 @@ TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
     std::vector<std::vector<Box>> boxes;
     std::vector<std::set<std::uint32_t>> edges;
     const int tasks = 150;
+    // grid mode: each buffer's piece width (a divisor of kCols) for this program.
+    const std::uint32_t widths[] = {12, 6, 4, 3};
+    const std::uint32_t width = widths[pick(0, 3)];
+    const std::uint32_t off_grid_odds = pick(0, 1) == 0 ? 40 : 400;
     for (int i = 0; i < tasks; ++i) {
       std::vector<std::pair<Tensor, AccessKind>> accesses;
       std::vector<Box> mine;
@@ -86,6 +95,13 @@ TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
         Box b{buffer, pick(0, kRows - 1), 0, pick(0, kCols - 1), 0, pick(0, 2) == 0};
         b.rows = pick(1, kRows - b.r0);
         b.cols = pick(1, kCols - b.c0);
+        if (mode == Boxes::grid && pick(0, off_grid_odds) != 0) {
+          // One aligned piece of one row; reads three times as often as writes.
+          b.rows = 1;
+          b.cols = width;
+          b.c0 = width * pick(0, kCols / width - 1);
+          b.write = pick(0, 3) == 0;
+        }
         Tensor t = Tensor::wrap(storage[static_cast<std::size_t>(buffer)].data(), {kRows, kCols},
                                 DType::f32)
                        .view({b.rows, b.cols}, {b.r0, b.c0});
@@ -124,6 +140,14 @@ TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
       }
     }
   }
+}
+
+TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
+  run_oracle(Boxes::random, tmr::testing::scaled(60, 5), 0);
+}
+
+TEST(TensorMap, GridBuffersOrderEveryConflictAndNoneIsSpurious) {
+  run_oracle(Boxes::grid, tmr::testing::scaled(60, 5), 1000);
 }
 
 TEST(TensorMap, NoHitIsDroppedWithManyReaders) {
@@ -202,6 +226,91 @@ TEST(TensorMap, RetiredTasksAreSkippedAndTheirEntriesFreed) {
   h.map->release_task(h.entries[0]);
   h.map->release_task(h.entries[1]);
   EXPECT_EQ(h.map->live_entries(), 3u);  // two writes left + the read
+}
+
+TEST(TensorMap, GridSlotsFindEveryReaderAndLeaveTheGridForAnOffGridAccess) {
+  // 16 rows of 8 floats: a grid of 32-byte slots.
+  std::vector<float> data(128);
+  MapHarness h;
+  const Tensor m = Tensor::wrap(data.data(), {16, 8}, DType::f32);
+  auto row = [&](std::uint32_t r) { return m.view({1, 8}, {r, 0}); };
+  h.submit({{row(3), AccessKind::write}});  // task 0
+  for (int i = 0; i < 6; ++i)               // tasks 1..6 read row 3, task 7 reads row 4
+    EXPECT_EQ(h.submit({{row(3), AccessKind::read}}), (std::set<std::uint32_t>{0}));
+  EXPECT_TRUE(h.submit({{row(4), AccessKind::read}}).empty());
+  // A writer of row 3 after six readers waits for all six (WAR) and for the old writer (WAW,
+  // which it covers: dropped with the readers).
+  EXPECT_EQ(h.submit({{row(3), AccessKind::write}}),
+            (std::set<std::uint32_t>{0, 1, 2, 3, 4, 5, 6}));                        // task 8
+  EXPECT_EQ(h.submit({{row(3), AccessKind::read}}), (std::set<std::uint32_t>{8}));  // task 9
+  EXPECT_EQ(h.map->stats().grid_exits, 0u);
+  // An off-grid write of rows 2..4, columns 2..5 meets rows 3 and 4 only (task 10).
+  EXPECT_EQ(h.submit({{m.view({3, 4}, {2, 2}), AccessKind::write}}),
+            (std::set<std::uint32_t>{7, 8, 9}));
+  EXPECT_EQ(h.map->stats().grid_exits, 1u);
+  // After re-indexing, rows are still found exactly, and a row the box misses stays separate.
+  EXPECT_EQ(h.submit({{row(4), AccessKind::write}}), (std::set<std::uint32_t>{7, 10}));
+  EXPECT_TRUE(h.submit({{row(9), AccessKind::write}}).empty());
+  EXPECT_EQ(h.submit({{m.view({1, 2}, {2, 0}), AccessKind::read}}).size(), 0u);  // cols 0..1
+}
+
+TEST(TensorMap, OffGridLookupsOnAGridVisitOnlyTheSlotsTheyMeet) {
+  constexpr std::uint32_t kRows = 4096, kCols = 16;
+  std::vector<float> data(std::size_t{kRows} * kCols);
+  MapHarness h;
+  const Tensor m = Tensor::wrap(data.data(), {kRows, kCols}, DType::f32);
+  for (std::uint32_t r = 0; r < kRows; ++r)
+    h.submit({{m.view({1, kCols}, {r, 0}), AccessKind::write}});
+  const std::uint64_t visited_before = h.map->stats().entries_visited;
+  // A lookup of rows 100..102 (off the grid: only an insert would re-index the buffer) meets
+  // exactly three writers and visits only their slots.
+  std::set<std::uint32_t> expected{100, 101, 102};
+  std::set<std::uint32_t> found;
+  h.map->lookup(make_region(m.view({3, kCols}, {100, 0})), AccessKind::read,
+                [&](TaskSlot*, TaskId id) { found.insert(id.local()); });
+  EXPECT_EQ(found, expected);
+  EXPECT_LE(h.map->stats().entries_visited - visited_before, 3u);
+  // A whole-buffer write meets every row (the buffer's list, not 4096 slot probes) and covers
+  // them all; what is left is one grid entry: the write.
+  EXPECT_EQ(h.submit({{m, AccessKind::write}}).size(), kRows);
+  EXPECT_EQ(h.map->live_entries(), 1u);
+  EXPECT_EQ(h.map->stats().grid_exits, 0u);
+  EXPECT_EQ(h.submit({{m.view({1, kCols}, {7, 0}), AccessKind::read}}),
+            (std::set<std::uint32_t>{kRows}));
+}
+
+TEST(TensorMap, GridEntriesOfRetiredTasksAreSkippedAndAnEmptiedBufferStartsANewGrid) {
+  std::vector<float> data(64);
+  MapHarness h;
+  const Tensor whole = Tensor::wrap(data.data(), {64}, DType::f32);
+  for (int i = 0; i < 4; ++i)  // four 16-byte slots
+    h.submit({{whole.view({4}, {4u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
+  Ring& ring = *h.rings[0];
+  for (std::uint32_t i = 0; i < 4; ++i)
+    ring.slot(i).state.store(TaskState::consumed);
+  ASSERT_TRUE(ring.try_advance());
+  EXPECT_TRUE(h.submit({{whole.view({4}, {4}), AccessKind::read}}).empty());  // task 4
+  for (std::uint32_t i = 0; i < 4; ++i)
+    h.map->release_task(h.entries[i]);
+  EXPECT_EQ(h.map->live_entries(), 1u);
+  // The buffer still holds task 4's read: a grid of 16-byte slots. A 32-byte write meets it and
+  // covers it, so the buffer empties and the write starts a grid of 32-byte slots.
+  EXPECT_EQ(h.submit({{whole.view({8}, {0}), AccessKind::write}}), (std::set<std::uint32_t>{4}));
+  EXPECT_EQ(h.map->stats().grid_exits, 0u);
+  EXPECT_EQ(h.map->live_entries(), 1u);
+  ring.slot(4).state.store(TaskState::consumed);
+  ring.slot(5).state.store(TaskState::consumed);
+  ASSERT_TRUE(ring.try_advance());
+  h.map->release_task(h.entries[4]);
+  h.map->release_task(h.entries[5]);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+  // Empty again: the next entry starts a fresh grid (8-byte slots, phase 4).
+  h.submit({{whole.view({2}, {1}), AccessKind::write}});  // task 6, bytes [4, 12)
+  EXPECT_EQ(h.submit({{whole.view({2}, {1}), AccessKind::read}}), (std::set<std::uint32_t>{6}));
+  EXPECT_TRUE(h.submit({{whole.view({2}, {3}), AccessKind::read}}).empty());  // [12, 20)
+  EXPECT_EQ(h.submit({{whole.view({1}, {2}), AccessKind::read}}),
+            (std::set<std::uint32_t>{6}));  // [8, 12): off the grid, inside task 6's slot
+  EXPECT_EQ(h.map->stats().grid_exits, 1u);
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
 TensorMap::~TensorMap() = default;
 
 void TensorMap::reset() {
-  std::fill(std::begin(recent_), std::end(recent_), nullptr);
+  std::fill(std::begin(recent_), std::end(recent_), &no_buffer_);
   if (allocated_ == 0 && buffer_count_ == 0) {
     // Every entry was freed (so every bucket and the buffer table are empty): nothing to rebuild.
     stats_ = {};
@@ -71,8 +71,11 @@ BufferInfo* TensorMap::probe_buffer(std::uintptr_t address, std::uint64_t owner)
   }
 }
 
-BufferInfo* TensorMap::find_or_add_buffer(std::uintptr_t address, std::uint64_t owner) {
-  if (BufferInfo* found = find_buffer(address, owner)) return found;
+BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
+  if (BufferInfo* found = probe_buffer(address, owner)) {
+    remember(found);
+    return found;
+  }
   if ((buffer_count_ + 1) * 2 > buffer_table_.size()) {
     std::vector<BufferInfo*> old(buffer_table_.size() * 2, nullptr);
     old.swap(buffer_table_);
@@ -130,26 +133,20 @@ void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
   buffer_table_[hole] = nullptr;
   --buffer_count_;
   for (BufferInfo*& cached : recent_) {
-    if (cached == info) cached = nullptr;
+    if (cached == info) cached = &no_buffer_;
   }
   info->address = 0;
   info->next_free = free_buffers_;
   free_buffers_ = info;
 }
 
-MapEntry* TensorMap::allocate_entry() {
-  if (free_entries_ == nullptr) {
-    auto chunk = std::make_unique<MapEntry[]>(kEntryChunk);
-    for (std::size_t i = 0; i < kEntryChunk; ++i) {
-      chunk[i].chain_next = free_entries_;
-      free_entries_ = &chunk[i];
-    }
-    entry_chunks_.push_back(std::move(chunk));
+void TensorMap::grow_entries() {
+  auto chunk = std::make_unique<MapEntry[]>(kEntryChunk);
+  for (std::size_t i = 0; i < kEntryChunk; ++i) {
+    chunk[i].chain_next = free_entries_;
+    free_entries_ = &chunk[i];
   }
-  MapEntry* const e = free_entries_;
-  free_entries_ = e->chain_next;
-  ++allocated_;
-  return e;
+  entry_chunks_.push_back(std::move(chunk));
 }
 
 void TensorMap::free_entry(MapEntry* e) {
@@ -162,6 +159,12 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
                        MapEntry*& task_entries) {
   ++stats_.inserts;
   BufferInfo* const buffer = find_or_add_buffer(region.address, region.owner);
+  if (buffer->total[0] == 0 && buffer->total[1] == 0) {
+    // An empty buffer starts as a grid of this entry's length and alignment.
+    buffer->start_grid(region.lo, region.hi);
+  } else if (buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
+    leave_grid(buffer);
+  }
   MapEntry* const e = allocate_entry();
   e->region = region.tensor;
   e->version = region.version;
@@ -174,12 +177,8 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   e->size_class = size_class;
   const auto k = static_cast<std::uint8_t>(kind);
   e->kind = k;
-  e->bucket = bucket_of(buffer, k, size_class, e->cell());
-
-  e->chain_prev = nullptr;
-  e->chain_next = buckets_[e->bucket];
-  if (e->chain_next != nullptr) e->chain_next->chain_prev = e;
-  buckets_[e->bucket] = e;
+  link_chain(e, buffer->grid ? slot_bucket(buffer, k, e->lo)
+                             : bucket_of(buffer, k, size_class, e->cell()));
 
   e->list_prev = nullptr;
   e->list_next = buffer->list[k];
@@ -195,6 +194,23 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   e->task_next = task_entries;
   task_entries = e;
   ++stats_.live_entries;
+}
+
+void TensorMap::leave_grid(BufferInfo* info) {
+  for (MapEntry* list : info->list) {
+    for (MapEntry* e = list; e != nullptr; e = e->list_next) {
+      // Out of its slot's chain, into its size-class cell's.
+      if (e->chain_prev != nullptr) {
+        e->chain_prev->chain_next = e->chain_next;
+      } else {
+        buckets_[e->bucket] = e->chain_next;
+      }
+      if (e->chain_next != nullptr) e->chain_next->chain_prev = e->chain_prev;
+      link_chain(e, bucket_of(info, e->kind, e->size_class, e->cell()));
+    }
+  }
+  info->grid = false;
+  ++stats_.grid_exits;
 }
 
 void TensorMap::unlink(MapEntry& e) {

@@ -7,6 +7,13 @@
 // entries, the buffer's own entry list is scanned instead. Exact box tests in the shared raw
 // layout follow (byte-interval overlap when layouts differ — conservative, never a missed hit).
 //
+// Grid buffers: most programs cut a buffer into equal, aligned pieces (rows, blocks, one gate
+// cell). While every live entry of a buffer has the same length L and the same start modulo L,
+// the buffer is a *grid*: entries are hashed by their grid slot, so a lookup of an on-grid region
+// visits exactly the chain of its own slot (the only slot it can overlap), and an off-grid lookup
+// visits the slots its interval spans. The first off-grid insert re-indexes the buffer's entries
+// into size-class cells (once; the buffer stays there until it is empty again).
+//
 // Entries die lazily: a lookup skips (and unlinks) entries whose task has retired; cleanup frees
 // every entry of a retired task through the task's own entry list.
 #pragma once
@@ -59,6 +66,28 @@ struct BufferInfo {
   std::uint32_t min_version = 0;
   std::uint32_t max_version = 0;
   BufferInfo* next_free = nullptr;
+  // Grid indexing (see the top of this file): valid while `grid` is set.
+  bool grid = false;
+  std::uint8_t grid_shift = 0;    // log2(L) when L is a power of two (no divisions), else kNoShift
+  std::uint64_t grid_length = 0;  // L: every live entry's byte length
+  std::uint64_t grid_phase = 0;   // every live entry's first byte modulo L
+  static constexpr std::uint8_t kNoShift = 0xFF;
+  void start_grid(std::uint64_t lo, std::uint64_t hi) {
+    grid = true;
+    grid_length = hi - lo;
+    const bool power_of_two = (grid_length & (grid_length - 1)) == 0;
+    grid_shift = power_of_two ? static_cast<std::uint8_t>(__builtin_ctzll(grid_length)) : kNoShift;
+    grid_phase = power_of_two ? lo & (grid_length - 1) : lo % grid_length;
+  }
+  // x / L, by a shift where L allows it (a 64-bit division costs tens of cycles).
+  std::uint64_t grid_div(std::uint64_t x) const {
+    return grid_shift != kNoShift ? x >> grid_shift : x / grid_length;
+  }
+  // The grid slot of an entry starting at `lo` (lo - phase is a multiple of L).
+  std::uint64_t slot_of(std::uint64_t lo) const { return grid_div(lo); }
+  bool on_grid(std::uint64_t lo, std::uint64_t hi) const {
+    return grid && hi - lo == grid_length && lo - grid_phase == grid_div(lo) * grid_length;
+  }
 };
 
 // A tensor argument's identity and byte interval, computed once per submit argument. For
@@ -106,6 +135,7 @@ struct TensorMapStats {
   std::uint64_t hits = 0;
   std::uint64_t inserts = 0;
   std::uint64_t live_entries = 0;
+  std::uint64_t grid_exits = 0;  // grid buffers re-indexed into size-class cells
 };
 
 class TensorMap {
@@ -157,8 +187,9 @@ class TensorMap {
   using Query = AccessRegion;
   // Most submits touch a few buffers again and again: a tiny cache in front of the table.
   BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
+    // Freed infos have address 0, which no buffer has: no null test needed.
     for (BufferInfo* cached : recent_) {
-      if (cached != nullptr && cached->address == address && cached->owner == owner) return cached;
+      if (cached->address == address && cached->owner == owner) return cached;
     }
     BufferInfo* const found = probe_buffer(address, owner);
     if (found != nullptr) remember(found);
@@ -169,8 +200,29 @@ class TensorMap {
     recent_next_ = (recent_next_ + 1) % kRecent;
   }
   BufferInfo* probe_buffer(std::uintptr_t address, std::uint64_t owner) const;
-  BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner);
+  BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner) {
+    if (BufferInfo* found = find_buffer(address, owner)) return found;
+    return add_buffer(address, owner);
+  }
+  BufferInfo* add_buffer(std::uintptr_t address, std::uint64_t owner);
   void erase_buffer_if_empty(BufferInfo* info);
+  // A grid slot hashes like a cell of a size class no entry has (classes are 0..63).
+  static constexpr std::uint8_t kGridClass = 64;
+  std::uint32_t slot_bucket(const BufferInfo* info, std::uint8_t kind, std::uint64_t lo) const {
+    return bucket_of(info, kind, kGridClass, info->slot_of(lo));
+  }
+  // Moves a grid buffer's entries into size-class cells (before its first off-grid insert).
+  void leave_grid(BufferInfo* info);
+  void link_chain(MapEntry* e, std::uint32_t bucket) {
+    e->bucket = bucket;
+    e->chain_prev = nullptr;
+    e->chain_next = buckets_[bucket];
+    if (e->chain_next != nullptr) e->chain_next->chain_prev = e;
+    buckets_[bucket] = e;
+  }
+  template <class Visit>
+  void lookup_grid(const Query& q, BufferInfo* info, bool is_write, const std::uint32_t* retired,
+                   Visit& visit);
   std::uint32_t bucket_of(const BufferInfo* info, std::uint8_t kind, std::uint8_t size_class,
                           std::uint64_t cell) const {
     const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(info) >> 6) ^
@@ -182,7 +234,14 @@ class TensorMap {
     return e.task_id.local() < retired[e.task_id.ring()];
   }
   void unlink(MapEntry& e);
-  MapEntry* allocate_entry();
+  MapEntry* allocate_entry() {
+    if (free_entries_ == nullptr) grow_entries();
+    MapEntry* const e = free_entries_;
+    free_entries_ = e->chain_next;
+    ++allocated_;
+    return e;
+  }
+  void grow_entries();
   void free_entry(MapEntry* e);
   static bool covers(const Query& q, const MapEntry& e);
   // Returns true when the entry should be reported.
@@ -197,7 +256,8 @@ class TensorMap {
 
   // Buffer table: open addressing with linear probing, keyed by (address, owner).
   static constexpr int kRecent = 4;
-  BufferInfo* recent_[kRecent] = {};
+  BufferInfo no_buffer_;  // address 0: what empty cache places point at
+  BufferInfo* recent_[kRecent] = {&no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_};
   int recent_next_ = 0;
   std::vector<BufferInfo*> buffer_table_;
   std::uint64_t buffer_count_ = 0;
@@ -297,6 +357,11 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, const std::uint32
   const std::uint32_t version = q.version;
   const bool any_version = version != info->min_version || info->min_version != info->max_version;
   const bool is_write = kind == AccessKind::write;
+  if (info->grid && !any_version) {
+    lookup_grid(q, info, is_write, retired, visit);
+    if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
+    return;
+  }
   for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
     // Reads conflict with writes only; writes with both.
     const std::uint8_t entry_kind = is_write ? k : static_cast<std::uint8_t>(AccessKind::write);
@@ -341,6 +406,49 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, const std::uint32
     }
   }
   if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
+}
+
+template <class Visit>
+void TensorMap::lookup_grid(const Query& q, BufferInfo* info, bool is_write,
+                            const std::uint32_t* retired, Visit& visit) {
+  const std::uint64_t length = info->grid_length;
+  const std::uint64_t phase = info->grid_phase;
+  // Entries sit at s * L + phase for s >= 0; the query [lo, hi) meets slots s with
+  // s * L + phase < hi and s * L + phase + L > lo.
+  if (q.hi <= phase) return;
+  std::uint64_t first;
+  std::uint64_t last;
+  if (q.hi - q.lo == length && info->on_grid(q.lo, q.hi)) {
+    first = last = info->slot_of(q.lo);  // the usual case: exactly one slot
+  } else {
+    last = info->grid_div(q.hi - phase - 1);
+    first = q.lo < phase + length ? 0 : info->grid_div(q.lo - phase - length) + 1;
+  }
+  for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
+    const std::uint8_t entry_kind = is_write ? k : static_cast<std::uint8_t>(AccessKind::write);
+    if (info->total[entry_kind] == 0) continue;
+    if (last - first + 1 > info->total[entry_kind]) {
+      for (MapEntry* e = info->list[entry_kind]; e != nullptr;) {
+        MapEntry* const next = e->list_next;
+        check(q, *e, is_write, retired, visit);
+        e = next;
+      }
+      continue;
+    }
+    for (std::uint64_t slot = first; slot <= last; ++slot) {
+      const std::uint64_t lo =
+          (info->grid_shift != BufferInfo::kNoShift ? slot << info->grid_shift : slot * length) +
+          phase;
+      const std::uint32_t b = bucket_of(info, entry_kind, kGridClass, slot);
+      for (MapEntry* e = buckets_[b]; e != nullptr;) {
+        MapEntry* const next = e->chain_next;
+        if (e->lo == lo && e->buffer == info && e->kind == entry_kind) {
+          check(q, *e, is_write, retired, visit);
+        }
+        e = next;
+      }
+    }
+  }
 }
 
 }  // namespace tmr::detail
