@@ -14,6 +14,9 @@ using loops::Fallback;
 constexpr int kMaxLearnAttempts = 4;
 // More external producers than this for one access: ask the map per task instead (still exact).
 constexpr std::size_t kDenseExternal = 16;
+// Loop task tables kept for reuse, and the most iterations a new loop reserves room for.
+constexpr std::size_t kSpareTables = 4;
+constexpr std::int64_t kReserveIterations = std::int64_t{1} << 20;
 // Buffers a loop remembers as read by get_tensor_data with no live writer.
 constexpr std::size_t kMaxQuietReads = 8;
 
@@ -79,6 +82,32 @@ void LoopDriver::fill_stats(RunStats* stats) const {
   }
 }
 
+std::shared_ptr<loops::LoopTasks> LoopDriver::take_table(std::int64_t iterations) {
+  // A table no family holds any more keeps its capacity: no reallocation (and no fresh pages)
+  // while a long loop fills it.
+  std::shared_ptr<loops::LoopTasks> table;
+  for (auto& spare : spare_tables_) {
+    if (spare.use_count() == 1) {
+      table = std::move(spare);
+      std::swap(spare, spare_tables_.back());
+      spare_tables_.pop_back();
+      table->tasks.clear();
+      table->iteration_start.clear();
+      break;
+    }
+  }
+  if (table == nullptr) table = std::make_shared<loops::LoopTasks>();
+  table->iteration_start.reserve(
+      static_cast<std::size_t>(std::clamp<std::int64_t>(iterations, 0, kReserveIterations)));
+  return table;
+}
+
+void LoopDriver::recycle_table(std::shared_ptr<loops::LoopTasks> table) {
+  if (table == nullptr) return;
+  if (spare_tables_.size() >= kSpareTables) spare_tables_.erase(spare_tables_.begin());
+  spare_tables_.push_back(std::move(table));
+}
+
 void LoopDriver::update_owner() {
   owner_ = nullptr;
   for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {
@@ -93,6 +122,7 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   // Families of finished loops die with their last task; drop them now and then.
   if (families_.size() > 64 && stack_.empty()) families_.sweep();
   auto loop = std::make_unique<Loop>();
+  loop->table = take_table(iterations);
   loop->iterations = iterations;
   loop->first_sequence = next_sequence;
   // Inside a loop that is being analysed, this loop's tasks are part of its iterations.
@@ -108,6 +138,7 @@ void LoopDriver::end_loop() {
   // What follows the loop looks up the map (a transparent loop's tasks are its owner's).
   if (!stack_.back()->transparent) flush_deferred();
   close_families(*stack_.back());
+  recycle_table(std::move(stack_.back()->table));
   stack_.pop_back();
   update_owner();
 }
@@ -237,7 +268,8 @@ void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   // The analysed iterations stay in their families (which keep the task table); the rest of the
   // loop goes into the TensorMap.
   close_families(loop);
-  loop.table = std::make_shared<loops::LoopTasks>();
+  recycle_table(std::move(loop.table));
+  loop.table = take_table(0);
   loop.external = {};
   loop.fixed_external = {};
   loop.element_reads = {};

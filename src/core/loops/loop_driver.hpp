@@ -83,7 +83,7 @@ class LoopDriver {
     std::uint32_t position = 0;  // tasks submitted in this iteration
     std::uint64_t first_sequence = 0;
     // Every task of the loop in submit order, per iteration; shared with its families.
-    std::shared_ptr<loops::LoopTasks> table = std::make_shared<loops::LoopTasks>();
+    std::shared_ptr<loops::LoopTasks> table;
     loops::IterationRecord previous;
     loops::IterationRecord current;
     int learn_attempts = 0;
@@ -118,6 +118,8 @@ class LoopDriver {
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
   void note_submitted(TaskId id);
+  std::shared_ptr<loops::LoopTasks> take_table(std::int64_t iterations);
+  void recycle_table(std::shared_ptr<loops::LoopTasks> table);
   void fall_back(Loop& loop, loops::Fallback reason);
   void start_analysis(Loop& loop);
   void update_owner();
@@ -135,6 +137,7 @@ class LoopDriver {
   loops::FamilyTable families_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
+  std::vector<std::shared_ptr<loops::LoopTasks>> spare_tables_;  // tables of ended loops
   Loop* owner_ = nullptr;
   bool enabled_ = true;
   bool planned_analysed_ = false;
