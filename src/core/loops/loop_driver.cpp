@@ -363,7 +363,7 @@ void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* re
   const std::uint32_t skip = family_mask_ | deferred_mask_;
   if (skip == 0) {
     dependence_.record(task, args, regions);
-  } else {
+  } else if ((skip & tracked_mask_) != tracked_mask_) {  // some access still goes into the map
     dependence_.record_except(task, args, regions, skip);
   }
 }
@@ -510,6 +510,7 @@ bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const 
   const std::uint32_t first = tmpl.task(loop.position).first_access;
   std::uint32_t family_mask = 0;
   std::uint32_t deferred_mask = 0;
+  std::uint32_t tracked_mask = 0;
   for (int k = 0; k < count; ++k) {
     const std::uint32_t a = first + static_cast<std::uint32_t>(k);
     const ArgTag tag = args.tag(k);
@@ -518,6 +519,7 @@ bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const 
       return false;
     }
     if (!loops::is_tracked(tag)) continue;
+    tracked_mask |= 1u << k;
     const Tensor& t = args.tensor(k);
     Replay replay = replay_access(loop, a, t, &refs_[k]);
     if (replay == Replay::no) {
@@ -548,6 +550,7 @@ bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const 
   }
   family_mask_ = family_mask;
   deferred_mask_ = deferred_mask;
+  tracked_mask_ = tracked_mask;
   planned_analysed_ = true;
   return true;
 }

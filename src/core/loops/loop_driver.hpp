@@ -144,6 +144,7 @@ class LoopDriver {
   std::uint32_t task_position_ = 0;  // template position of the task submitted last
   std::uint32_t family_mask_ = 0;    // arguments of the planned submit an affine family takes
   std::uint32_t deferred_mask_ = 0;  // arguments of the planned submit whose entry is deferred
+  std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
   std::vector<Deferred> deferred_;
   std::size_t iteration_deferred_ = 0;  // deferred_ entries before the current iteration's
   loops::BufferRef refs_[kMaxTensorArgs];
