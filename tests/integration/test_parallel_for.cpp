@@ -473,7 +473,8 @@ TEST_P(ParallelFor, ReplayedRecordsAndDeferredEntriesOfLoopMadeBuffers) {
   args.input(in.data(), {kRows, kCols}, DType::f32);
   args.output(out.data(), {kRows, kCols}, DType::f32);
   args.output(sink.data(), {2, kCols}, DType::f32);
-  float waited = 0;
+  float waited = 0, waited_in_body = 0;
+  constexpr std::uint32_t kWaitIn = 20;
   // Iteration i < kBreak is tasks 3i .. 3i+2; iteration kBreak has a fourth; then 3 again.
   auto seq = [](std::uint64_t i, std::uint64_t p) { return 3 * i + p + (i > kBreak ? 1 : 0); };
   constexpr std::uint64_t kReader = 3 * kRows + 1, kWriter = kReader + 1;
@@ -489,7 +490,11 @@ TEST_P(ParallelFor, ReplayedRecordsAndDeferredEntriesOfLoopMadeBuffers) {
               d.add, Args().in(row(0, k)).out(TensorSpec({kCols}, DType::f32)));  // F = in + 1
           if (!f.valid()) return;
           made.push_back(f[0]);
-          o.submit_aiv(d.acc, Args().in(row(0, k)).inout(f[0]));         // F = 2 in + 1
+          o.submit_aiv(d.acc, Args().in(row(0, k)).inout(f[0]));  // F = 2 in + 1
+          if (k == kWaitIn) {  // inside an analysed iteration: the deferred write must be found
+            o.wait_for(f[0]);
+            waited_in_body = static_cast<const float*>(f[0].data())[2];
+          }
           o.submit_aiv(d.add, Args().in(f[0]).out_existing(row(1, k)));  // out = 2 in + 2
           // Breaks the template: WAW/WAR on the previous iteration's buffer, whose accesses
           // were deferred and must be in the map by now.
@@ -512,6 +517,7 @@ TEST_P(ParallelFor, ReplayedRecordsAndDeferredEntriesOfLoopMadeBuffers) {
   for (std::uint32_t c = 0; c < kCols; ++c)
     EXPECT_EQ(sink[c], 2 * in[50 * kCols + c] + 2) << "col " << c;
   EXPECT_EQ(waited, 2 * in[55 * kCols + 1] + 1);
+  EXPECT_EQ(waited_in_body, 2 * in[kWaitIn * kCols + 2] + 1);
   const std::map<std::uint64_t, Span> when = spans(*r.trace);
   auto ordered = [&](std::uint64_t producer, std::uint64_t consumer) {
     return when.at(producer).end <= when.at(consumer).start;
