@@ -731,10 +731,13 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
   if (fatal()) return;
   if (!check_element_type(tensor, type, "get_tensor_data")) return;
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
-  loops_.element_access(false, tensor);
+  // Inside an analysed loop, a buffer with no possible writer needs no discovery (loops/).
+  const bool quiet = loops_.element_access(false, tensor);
   ports_.host.charge(OrchestratorWork::element_access, 1);
-  if (!discover_access(tensor, tensor, AccessKind::read)) return;
-  if (!wait_producers_finished("get_tensor_data")) return;
+  if (!quiet) {
+    if (!discover_access(tensor, tensor, AccessKind::read)) return;
+    if (!wait_producers_finished("get_tensor_data")) return;
+  }
   std::memcpy(out, address, type.size);
 }
 
@@ -761,6 +764,7 @@ void OrchestratorCore::wait_for(const Tensor& tensor) {
     fail(ErrorCode::invalid_args, "wait_for on a null tensor");
     return;
   }
+  loops_.flush_deferred();  // the map must hold what an analysed loop deferred (loops/)
   if (!discover_access(tensor, tensor, AccessKind::read)) return;
   wait_producers_finished("wait_for");
 }

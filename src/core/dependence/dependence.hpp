@@ -75,6 +75,11 @@ class Dependence {
   // record() except the arguments whose bit is set in `skip` (an affine family stands for them).
   void record_except(TaskSlot& task, const Args& args, const AccessRegion* regions,
                      std::uint32_t skip);
+  // Records one access of `task` (a loop analysis that deferred it; region from make_region on
+  // the task record's tensor, which outlives the entry).
+  void record_access(TaskSlot& task, const AccessRegion& region, AccessKind kind) {
+    map_.insert(region, kind, &task, task.id, state(task.id).entries);
+  }
   // A task whose outputs stay valid while its scope is open: tensors it created may be named.
   void retain_creator(TaskId id) { state(id).retained = true; }
   void release_creator(TaskId id) { state(id).retained = false; }

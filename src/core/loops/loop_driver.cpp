@@ -2,6 +2,7 @@
 #include "core/loops/loop_driver.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace tmr::detail {
 namespace {
@@ -13,6 +14,11 @@ using loops::Fallback;
 constexpr int kMaxLearnAttempts = 4;
 // More external producers than this for one access: ask the map per task instead (still exact).
 constexpr std::size_t kDenseExternal = 16;
+// Loop task tables kept for reuse, and the most iterations a new loop reserves room for.
+constexpr std::size_t kSpareTables = 4;
+constexpr std::int64_t kReserveIterations = std::int64_t{1} << 20;
+// Buffers a loop remembers as read by get_tensor_data with no live writer.
+constexpr std::size_t kMaxQuietReads = 8;
 
 // Whether a map entry may share an element with the box `access` sweeps (`box`), with the
 // TensorMap's own rules: other versions always, byte intervals, then boxes in one layout.
@@ -54,6 +60,8 @@ void LoopDriver::reset() {
   owner_ = nullptr;
   enabled_ = config_enabled_;
   planned_analysed_ = false;
+  deferred_.clear();
+  iteration_deferred_ = 0;
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
   std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
 }
@@ -74,6 +82,32 @@ void LoopDriver::fill_stats(RunStats* stats) const {
   }
 }
 
+std::shared_ptr<loops::LoopTasks> LoopDriver::take_table(std::int64_t iterations) {
+  // A table no family holds any more keeps its capacity: no reallocation (and no fresh pages)
+  // while a long loop fills it.
+  std::shared_ptr<loops::LoopTasks> table;
+  for (auto& spare : spare_tables_) {
+    if (spare.use_count() == 1) {
+      table = std::move(spare);
+      std::swap(spare, spare_tables_.back());
+      spare_tables_.pop_back();
+      table->tasks.clear();
+      table->iteration_start.clear();
+      break;
+    }
+  }
+  if (table == nullptr) table = std::make_shared<loops::LoopTasks>();
+  table->iteration_start.reserve(
+      static_cast<std::size_t>(std::clamp<std::int64_t>(iterations, 0, kReserveIterations)));
+  return table;
+}
+
+void LoopDriver::recycle_table(std::shared_ptr<loops::LoopTasks> table) {
+  if (table == nullptr) return;
+  if (spare_tables_.size() >= kSpareTables) spare_tables_.erase(spare_tables_.begin());
+  spare_tables_.push_back(std::move(table));
+}
+
 void LoopDriver::update_owner() {
   owner_ = nullptr;
   for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {
@@ -88,6 +122,7 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   // Families of finished loops die with their last task; drop them now and then.
   if (families_.size() > 64 && stack_.empty()) families_.sweep();
   auto loop = std::make_unique<Loop>();
+  loop->table = take_table(iterations);
   loop->iterations = iterations;
   loop->first_sequence = next_sequence;
   // Inside a loop that is being analysed, this loop's tasks are part of its iterations.
@@ -100,7 +135,10 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
 
 void LoopDriver::end_loop() {
   if (stack_.empty()) return;
+  // What follows the loop looks up the map (a transparent loop's tasks are its owner's).
+  if (!stack_.back()->transparent) flush_deferred();
   close_families(*stack_.back());
+  recycle_table(std::move(stack_.back()->table));
   stack_.pop_back();
   update_owner();
 }
@@ -124,6 +162,10 @@ void LoopDriver::end_iteration() {
       fall_back(loop, Fallback::mismatch);  // fewer tasks than the template
       return;
     }
+    // Buffers of an iteration that was its own scope can no longer be named: their deferred
+    // entries would never be looked up.
+    if (deferred_.size() > iteration_deferred_) prune_deferred(iteration_deferred_);
+    iteration_deferred_ = deferred_.size();
     ++iterations_analysed_;
     if (!loop.counted_analysed) {
       loop.counted_analysed = true;
@@ -152,12 +194,19 @@ void LoopDriver::end_iteration() {
   std::swap(loop.previous, loop.current);
 }
 
-void LoopDriver::element_access(bool write, const Tensor& tensor) {
-  if (owner_ == nullptr) return;
+bool LoopDriver::element_access(bool write, const Tensor& tensor) {
+  if (owner_ == nullptr) return false;
   Loop& loop = *owner_;
   if (write) {
     fall_back(loop, Fallback::element_access);
-    return;
+    return false;
+  }
+  const bool external = !tensor.producer().valid();
+  const auto address = reinterpret_cast<std::uintptr_t>(tensor.buffer());
+  if (loop.state == Loop::State::analysing && external &&
+      std::find(loop.quiet_reads.begin(), loop.quiet_reads.end(), address) !=
+          loop.quiet_reads.end()) {
+    return true;
   }
   // A read of a buffer the loop never writes (a block table, a read-only input) sees the same
   // value in a sequential run and here: the template does not depend on it, and an iteration its
@@ -170,9 +219,25 @@ void LoopDriver::element_access(bool write, const Tensor& tensor) {
     } else {
       loop.element_reads.push_back(ref);
     }
-    return;
+    return false;
   }
-  if (loop_writes(loop, ref)) fall_back(loop, Fallback::element_read);
+  if (loop_writes(loop, ref)) {
+    fall_back(loop, Fallback::element_read);
+    return false;
+  }
+  // An external buffer with no live writer now (no map entry, no affine family) has none until
+  // the analysis ends: every submit until then is an analysed one, which does not write it. Its
+  // reads need no dependence discovery.
+  if (!external || loop.quiet_reads.size() >= kMaxQuietReads) return false;
+  const std::uint64_t owner = tensor.producer().value();
+  bool writer = families_.has_buffer(address, owner);
+  if (!writer) {
+    dependence_.for_each_live_entry(address, owner, [&](const MapEntry& e) {
+      if (e.kind == static_cast<std::uint8_t>(AccessKind::write)) writer = true;
+    });
+  }
+  if (!writer) loop.quiet_reads.push_back(address);
+  return !writer;
 }
 
 bool LoopDriver::loop_writes(const Loop& loop, const BufferRef& ref) const {
@@ -197,11 +262,14 @@ void LoopDriver::close_families(Loop& loop) {
 
 void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   ++fallbacks_[static_cast<int>(reason)];
+  // The rest of the loop asks the map, which must hold the analysed tasks' accesses by then.
+  flush_deferred();
   loop.state = Loop::State::fallback;
   // The analysed iterations stay in their families (which keep the task table); the rest of the
   // loop goes into the TensorMap.
   close_families(loop);
-  loop.table = std::make_shared<loops::LoopTasks>();
+  recycle_table(std::move(loop.table));
+  loop.table = take_table(0);
   loop.external = {};
   loop.fixed_external = {};
   loop.element_reads = {};
@@ -282,17 +350,55 @@ void LoopDriver::start_analysis(Loop& loop) {
 
 void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
   Loop& loop = *owner_;
-  const std::uint32_t skip = family_mask_;
-  if (skip != 0) {
+  if (deferred_mask_ != 0) deferred_.push_back(Deferred{&task, task.id, deferred_mask_});
+  if (family_mask_ != 0) {
     const std::uint32_t first = loop.tmpl.task(task_position_).first_access;
     for (int k = 0; k < args.tensor_count(); ++k) {
-      if (((skip >> k) & 1u) == 0) continue;
+      if (((family_mask_ >> k) & 1u) == 0) continue;
       loops::Family* const f = loop.families[first + static_cast<std::uint32_t>(k)];
       if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
       loops::FamilyTable::grow(f);
     }
   }
-  dependence_.record_except(task, args, regions, skip);
+  const std::uint32_t skip = family_mask_ | deferred_mask_;
+  if (skip == 0) {
+    dependence_.record(task, args, regions);
+  } else if ((skip & tracked_mask_) != tracked_mask_) {  // some access still goes into the map
+    dependence_.record_except(task, args, regions, skip);
+  }
+}
+
+void LoopDriver::flush_deferred_entries() {
+  for (const Deferred& d : deferred_) {
+    if (live(d.id) && d.task->id == d.id) {
+      const TaskRecord& record = *d.task->record;
+      for (std::uint32_t mask = d.mask; mask != 0; mask &= mask - 1) {
+        const int k = std::countr_zero(mask);
+        const Tensor& t = record.tensors[k];
+        if (!dependence_.creator_retained(t.producer())) continue;  // nobody may name it
+        const AccessKind kind = record.tags[k] == ArgTag::in ? AccessKind::read : AccessKind::write;
+        dependence_.record_access(*d.task, make_region(t), kind);
+      }
+    }
+  }
+  deferred_.clear();
+  iteration_deferred_ = 0;
+}
+
+void LoopDriver::prune_deferred(std::size_t from) {
+  const auto wanted = [&](const Deferred& d) {
+    if (!live(d.id) || d.task->id != d.id) return false;
+    const TaskRecord& record = *d.task->record;
+    for (std::uint32_t mask = d.mask; mask != 0; mask &= mask - 1) {
+      if (dependence_.creator_retained(record.tensors[std::countr_zero(mask)].producer()))
+        return true;
+    }
+    return false;
+  };
+  const auto first = deferred_.begin() + static_cast<std::ptrdiff_t>(from);
+  deferred_.erase(
+      std::remove_if(first, deferred_.end(), [&](const Deferred& d) { return !wanted(d); }),
+      deferred_.end());
 }
 
 std::int64_t LoopDriver::iteration_of(const Loop& loop, std::uint64_t task_index) const {
@@ -330,19 +436,70 @@ BufferRef LoopDriver::buffer_of(const Loop& loop, const Tensor& tensor) const {
   return ref;
 }
 
+LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, const Tensor& t,
+                                             loops::BufferRef* ref) const {
+  const loops::LoopTemplate& tmpl = loop.tmpl;
+  const loops::AccessRecord& rec = tmpl.access(a);
+  const std::int64_t i = loop.iteration;
+  if (rec.buffer.kind == BufferRef::Kind::outer) {
+    if (reinterpret_cast<std::uintptr_t>(t.buffer()) != rec.buffer.address ||
+        t.producer().value() != rec.buffer.owner) {
+      return Replay::no;
+    }
+    *ref = rec.buffer;
+  } else {
+    // Output `arg` of template task `task`, made `back` iterations earlier: its task id is in the
+    // loop's table (iterations from the template's predecessor on have the template's shape).
+    const std::int64_t made = i - (tmpl.base_iteration() - rec.buffer.iteration);
+    if (made < tmpl.base_iteration() - 1 || (made == i && rec.buffer.task >= loop.position)) {
+      return Replay::no;
+    }
+    const TaskId creator = loop.table->at(made, rec.buffer.task);
+    if (t.producer() != creator || !live(creator)) return Replay::no;
+    if (rings_[creator.ring()]->record(creator.local()).tensors[rec.buffer.arg].buffer() !=
+        t.buffer()) {
+      return Replay::no;
+    }
+    *ref = rec.buffer;
+    ref->iteration = made;
+  }
+  // The template's view moved by the stride: with the template's layout offset, placements differ
+  // exactly as box offsets do, so this is predicts_view's test without computing placements.
+  const Tensor& v = rec.tensor;
+  if (t.version() != v.version()) return Replay::no;  // a free read checks only the version
+  bool same =
+      t.layout_offset() == v.layout_offset() && t.ndims() == v.ndims() && t.dtype() == v.dtype();
+  if (same) {
+    const std::int64_t k = i - tmpl.base_iteration();
+    const auto& stride = tmpl.stride(a);
+    for (int r = 0; r < v.ndims(); ++r) {
+      const auto rr = static_cast<std::size_t>(r);
+      if (t.raw_dim(r) != v.raw_dim(r) || t.box_extent(r) != v.box_extent(r) ||
+          std::int64_t{t.box_offset(r)} != std::int64_t{v.box_offset(r)} + k * stride[rr]) {
+        same = false;
+        break;
+      }
+    }
+  }
+  if (same) return Replay::exact;
+  // A free read may move anywhere (whether its family holds is the caller's question); any other
+  // access may be another spelling of the same box (a reshaped slice): the full test decides.
+  if (tmpl.free_read(a)) return Replay::moved;
+  return tmpl.predicts_view(i, a, t) ? Replay::exact : Replay::no;
+}
+
 bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const Args& args) {
   planned_analysed_ = false;
   if (owner_ == nullptr) return false;
   Loop& loop = *owner_;
   const int count = args.tensor_count();
-  for (int k = 0; k < count; ++k) {
-    const ArgTag tag = args.tag(k);
-    refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
-  }
   if (loop.state == Loop::State::learning) {
     loop.current.add_task(kernels, inline_task);
-    for (int k = 0; k < count; ++k)
-      loop.current.add_access(args.tag(k), refs_[k], args.tensor(k));
+    for (int k = 0; k < count; ++k) {
+      const ArgTag tag = args.tag(k);
+      refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
+      loop.current.add_access(tag, refs_[k], args.tensor(k));
+    }
     return false;
   }
   const loops::LoopTemplate& tmpl = loop.tmpl;
@@ -352,15 +509,37 @@ bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const 
   }
   const std::uint32_t first = tmpl.task(loop.position).first_access;
   std::uint32_t family_mask = 0;
+  std::uint32_t deferred_mask = 0;
+  std::uint32_t tracked_mask = 0;
   for (int k = 0; k < count; ++k) {
     const std::uint32_t a = first + static_cast<std::uint32_t>(k);
-    if (!tmpl.predicts_access(loop.iteration, a, args.tag(k), refs_[k], args.tensor(k))) {
+    const ArgTag tag = args.tag(k);
+    if (tag != tmpl.access(a).tag) {
       fall_back(loop, Fallback::mismatch);
       return false;
     }
+    if (!loops::is_tracked(tag)) continue;
+    tracked_mask |= 1u << k;
+    const Tensor& t = args.tensor(k);
+    Replay replay = replay_access(loop, a, t, &refs_[k]);
+    if (replay == Replay::no) {
+      // Not the replayed record: the full check (buffer identity by ring lookup, placements).
+      refs_[k] = buffer_of(loop, t);
+      if (!tmpl.predicts_access(loop.iteration, a, tag, refs_[k], t)) {
+        fall_back(loop, Fallback::mismatch);
+        return false;
+      }
+      replay = tmpl.free_read(a) ? Replay::moved : Replay::exact;
+    }
+    if (refs_[k].kind == BufferRef::Kind::fresh) {
+      // A buffer made by an analysed iteration: only the loop's own (analysed) tasks can meet it
+      // until the analysis ends, so its map entry waits until then (flush_deferred()).
+      if (refs_[k].iteration >= loop.first_analysed) deferred_mask |= 1u << k;
+      continue;
+    }
     loops::Family* const f = loop.families[a];
     if (f == nullptr) continue;
-    if (tmpl.free_read(a) && !tmpl.predicts_view(loop.iteration, a, args.tensor(k))) {
+    if (replay == Replay::moved && !tmpl.predicts_view(loop.iteration, a, t)) {
       // A free read left its stride (a KV block through a block table): the family ends with
       // the iterations it has, and this access goes into the map from now on.
       loops::FamilyTable::close(f);
@@ -370,6 +549,8 @@ bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const 
     family_mask |= 1u << k;
   }
   family_mask_ = family_mask;
+  deferred_mask_ = deferred_mask;
+  tracked_mask_ = tracked_mask;
   planned_analysed_ = true;
   return true;
 }

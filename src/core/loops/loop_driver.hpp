@@ -42,8 +42,10 @@ class LoopDriver {
   void end_iteration();
   void end_loop();
   // get/set_tensor_data in a body: after a set, or a get of a buffer the loop writes (its value
-  // would depend on the loop's own tasks), the rest of the loop runs per task.
-  void element_access(bool write, const Tensor& tensor);
+  // would depend on the loop's own tasks), the rest of the loop runs per task. True when the
+  // access needs no dependence discovery: a read, in an analysed iteration, of an external buffer
+  // that had no live writer when the analysis first saw it (none can appear while it lasts).
+  bool element_access(bool write, const Tensor& tensor);
 
   // ---- submit hooks ----
   // True when this submit is covered by the template (its producers come from collect()). Records
@@ -63,6 +65,11 @@ class LoopDriver {
     if (owner_ != nullptr) note_submitted(id);
   }
   bool active() const { return owner_ != nullptr; }
+  // Inserts the TensorMap entries analysed submits deferred (accesses to buffers made inside the
+  // analysed loop) before anything may look them up: fall-back, loop end, wait_for.
+  void flush_deferred() {
+    if (!deferred_.empty()) flush_deferred_entries();
+  }
 
  private:
   struct External {
@@ -76,7 +83,7 @@ class LoopDriver {
     std::uint32_t position = 0;  // tasks submitted in this iteration
     std::uint64_t first_sequence = 0;
     // Every task of the loop in submit order, per iteration; shared with its families.
-    std::shared_ptr<loops::LoopTasks> table = std::make_shared<loops::LoopTasks>();
+    std::shared_ptr<loops::LoopTasks> table;
     loops::IterationRecord previous;
     loops::IterationRecord current;
     int learn_attempts = 0;
@@ -88,10 +95,31 @@ class LoopDriver {
     std::vector<std::vector<MapEntry>> fixed_external;  // fixed: the external entries it meets
     std::vector<loops::Family*> families;               // per template access, or nullptr
     std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
+    std::vector<std::uintptr_t> quiet_reads;      // external buffers read with no live writer
     bool counted_analysed = false;
   };
 
+  // Whether an argument is the template's record replayed for the current iteration: the same
+  // buffer (outer by identity; a fresh one by the creator task id the loop's table predicts) and
+  // the template's view moved by its stride, tested field by field. `moved`: a free read whose
+  // view left the affine prediction (still predicted; its family may end). `no`: the full
+  // prediction check decides.
+  enum class Replay : std::uint8_t { no, exact, moved };
+  Replay replay_access(const Loop& loop, std::uint32_t access, const Tensor& t,
+                       loops::BufferRef* ref) const;
+  // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
+  struct Deferred {
+    TaskSlot* task;
+    TaskId id;
+    std::uint32_t mask;  // its arguments to insert
+  };
+  void flush_deferred_entries();
+  // Drops deferred entries no lookup can want any more: every buffer they name has a creator
+  // whose scope has ended (naming it is an error), or the task has retired.
+  void prune_deferred(std::size_t from);
   void note_submitted(TaskId id);
+  std::shared_ptr<loops::LoopTasks> take_table(std::int64_t iterations);
+  void recycle_table(std::shared_ptr<loops::LoopTasks> table);
   void fall_back(Loop& loop, loops::Fallback reason);
   void start_analysis(Loop& loop);
   void update_owner();
@@ -109,11 +137,16 @@ class LoopDriver {
   loops::FamilyTable families_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
+  std::vector<std::shared_ptr<loops::LoopTasks>> spare_tables_;  // tables of ended loops
   Loop* owner_ = nullptr;
   bool enabled_ = true;
   bool planned_analysed_ = false;
   std::uint32_t task_position_ = 0;  // template position of the task submitted last
   std::uint32_t family_mask_ = 0;    // arguments of the planned submit an affine family takes
+  std::uint32_t deferred_mask_ = 0;  // arguments of the planned submit whose entry is deferred
+  std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
+  std::vector<Deferred> deferred_;
+  std::size_t iteration_deferred_ = 0;  // deferred_ entries before the current iteration's
   loops::BufferRef refs_[kMaxTensorArgs];
 
   // Statistics of the run.
@@ -161,9 +194,12 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
     // An access a family stands for needs no region unless the map is asked for it below.
     const bool in_family = (family_mask_ >> k) & 1u;
     if (ref.kind == loops::BufferRef::Kind::fresh) {
-      regions[k] = make_region(t);
-      // A buffer made before analysis started: its earlier accessors are in the map.
-      if (ref.iteration < loop.first_analysed) dependence_.add_accessors(regions[k], kind);
+      // A buffer made before analysis started: its earlier accessors are in the map. One made
+      // since meets only the loop's tasks (template edges); its entry is deferred.
+      if (ref.iteration < loop.first_analysed) {
+        regions[k] = make_region(t);
+        dependence_.add_accessors(regions[k], kind);
+      }
       continue;
     }
     // Ordered after iteration i - 1's same write, which waited for these already.
