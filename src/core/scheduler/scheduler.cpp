@@ -2,6 +2,8 @@
 // what the dispatch policy chooses.
 #include "core/scheduler/scheduler.hpp"
 
+#include <algorithm>
+
 #include "core/cycle_clock.hpp"
 #include "core/graph/fanout.hpp"
 
@@ -14,12 +16,16 @@ Scheduler::Scheduler(const Topology& topology, std::span<Mailbox> mailboxes,
       waker_(waker),
       sink_(sink),
       policy_(dual_slot),
+      stages_aic_(dual_slot.aic),
+      stages_aiv_(dual_slot.aiv),
       cores_(static_cast<std::size_t>(topology.core_count())),
       clusters_(static_cast<std::size_t>(topology.clusters)),
       threads_(static_cast<std::size_t>(topology.scheduler_threads)),
       ready_(queue_capacity),
       returned_(static_cast<std::size_t>(topology.core_count())),
-      idle_mask_(static_cast<std::size_t>(topology.clusters)) {
+      idle_mask_(static_cast<std::size_t>(topology.clusters)),
+      core_since_ns_(static_cast<std::size_t>(topology.core_count())),
+      core_end_ns_(static_cast<std::size_t>(topology.core_count())) {
   for (int c = 0; c < topology.clusters; ++c) {
     clusters_[c] =
         ClusterCores{topology.aic_core(c), {topology.aiv_core(c, 0), topology.aiv_core(c, 1)}};
@@ -54,6 +60,9 @@ void Scheduler::reset() {
   takeable_blocks_.store(0, std::memory_order_relaxed);
   for (std::atomic<std::uint8_t>& mask : idle_mask_)
     mask.store(7, std::memory_order_relaxed);
+  std::fill(core_since_ns_.begin(), core_since_ns_.end(), 0);
+  std::fill(core_end_ns_.begin(), core_end_ns_.end(), 0);
+  mix_seen_.store(false, std::memory_order_relaxed);
   for (ThreadState& t : threads_) {
     for (LocalReady& l : t.local)
       l.count = 0;
@@ -65,6 +74,8 @@ void Scheduler::reset() {
     t.subtasks_done = 0;
     t.cohort_done_generation = cohort_.generation();
     t.subtask_events.clear();
+    for (KernelEstimate& e : t.estimates)
+      e = KernelEstimate{};  // per run, so sim runs stay deterministic
     t.counters = StepCounters{};
     t.completions.clear();
   }
@@ -110,11 +121,54 @@ bool Scheduler::step_after_finish(int thread, int core) {
   return progress;
 }
 
+bool Scheduler::stage_after_latch(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  CoreSlot& c = cores_[core];
+  if (c.running.task == nullptr) return false;
+  const std::uint64_t start = cycles();
+  ++me.counters.polls;
+  poll_core(thread, core);
+  const CoreType type = c.mailbox->type;
+  const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
+  bool staged = false;
+  // As in step(): nothing is placed while a cohort gathers or the run aborts; an idle core of
+  // this type here or elsewhere beats a pending slot (the full step places the task there).
+  if (c.stageable() && single_may_wait(type) && !cohort_.waiting_for(me.cohort_done_generation) &&
+      !sink_.aborting() &&
+      me.free_cores[type == CoreType::aic ? 0 : 1].load(std::memory_order_relaxed) == 0) {
+    TaskSlot* task = nullptr;
+    if (pop_ready(thread, shape, &task)) {
+      if (!policy_.may_prestage(*task) || others_have_room(thread, shape)) {
+        push_back_global(task);
+        waker_.notify_schedulers();
+      } else {
+        dispatch_block(thread, shape == TaskShape::aic ? c.mailbox->cluster : core, task,
+                       task->next_block++, SlotTarget::pending);
+        staged = true;
+        if (task->next_block < task->block_count) {
+          push_back_global(task);  // SPMD: other cores take the remaining blocks
+          waker_.notify_schedulers();
+        }
+      }
+    }
+  }
+  flush_local(thread);  // completions the poll saw may have made tasks ready
+  me.busy_cycles += cycles() - start;
+  return staged;
+}
+
 // ---------------------------------------------------------------- completion
 
 bool Scheduler::poll_core(int thread, int core) {
   CoreSlot& c = cores_[core];
   const SlotChange change = apply_status(c, c.mailbox->status.load(std::memory_order_acquire));
+  if (change.finished_count > 0 && timing()) {
+    // Before finish_subtask: the finished task (and its record) may be released there.
+    const std::uint64_t now = clock_.now_ns();
+    const std::uint64_t since = core_since_ns_[static_cast<std::size_t>(core)];
+    if (since != 0) learn(thread, kernel_of(change.finished[0]), now - since);
+    running_changed(thread, core, now);
+  }
   if (change.became_idle) core_became_idle(thread, core);
   for (int i = 0; i < change.finished_count; ++i)
     finish_subtask(thread, core, change.finished[i]);
@@ -215,10 +269,38 @@ bool Scheduler::others_have_room(int thread, TaskShape shape) {
   return false;
 }
 
+// ---------------------------------------------------------------- expected ends
+
+std::uint64_t Scheduler::estimate_ns(int thread, KernelId kernel) const {
+  const KernelEstimate& e =
+      threads_[thread].estimates[static_cast<std::uint32_t>(kernel) % kEstimateSlots];
+  return e.kernel == kernel ? e.mean_ns : 0;
+}
+
+void Scheduler::learn(int thread, KernelId kernel, std::uint64_t ns) {
+  KernelEstimate& e =
+      threads_[thread].estimates[static_cast<std::uint32_t>(kernel) % kEstimateSlots];
+  if (e.kernel != kernel) {
+    e = {kernel, ns};
+  } else {
+    e.mean_ns = (3 * e.mean_ns + ns) / 4;  // recent runs weigh more: durations drift with data
+  }
+}
+
+void Scheduler::running_changed(int thread, int core, std::uint64_t now) {
+  const Subtask& running = cores_[static_cast<std::size_t>(core)].running;
+  const bool runs = running.task != nullptr;
+  core_since_ns_[static_cast<std::size_t>(core)] = runs ? now : 0;
+  core_end_ns_[static_cast<std::size_t>(core)] =
+      runs ? now + estimate_ns(thread, kernel_of(running)) : 0;
+}
+
 // ---------------------------------------------------------------- ready queues
 
 void Scheduler::make_ready(int thread, TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
+  if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
+    mix_seen_.store(true, std::memory_order_relaxed);
   if (clock_.recording()) task->ready_ns.store(clock_.now_ns(), std::memory_order_relaxed);
   LocalReady& local = threads_[thread].local[static_cast<int>(task->shape)];
   if (local.count < kLocalCapacity) {
@@ -230,6 +312,8 @@ void Scheduler::make_ready(int thread, TaskSlot* task) {
 
 void Scheduler::push_ready_global(TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
+  if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
+    mix_seen_.store(true, std::memory_order_relaxed);
   push_back_global(task);
   waker_.notify_new_work();
 }
@@ -265,7 +349,8 @@ void Scheduler::flush_local(int thread) {
 // ---------------------------------------------------------------- dispatch
 
 PlacementView Scheduler::view(int thread) const {
-  return {cores_, clusters_, threads_[thread].clusters};
+  if (!timing()) return {cores_, clusters_, threads_[thread].clusters};
+  return {cores_, clusters_, threads_[thread].clusters, core_end_ns_};
 }
 
 bool Scheduler::dispatch_ready(int thread) {
@@ -466,6 +551,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
     c.running = s;
     c.awaiting_ack = true;
     core_became_busy(thread, core);
+    if (timing()) running_changed(thread, core, clock_.now_ns());
   }
   if (release == Release::now) publish(*c.mailbox, c.token);
 }
