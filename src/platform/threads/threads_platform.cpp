@@ -60,6 +60,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
     : engine_(engine),
       // Cores, schedulers and the orchestrator.
       gates_(static_cast<std::size_t>(engine.config().scheduler_threads)) {
+  engine.scheduler().stage_single_core_at_latch_only(true);
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] { core_main(core); });
     name_thread(cores_.back(), "tmr-core-" + std::to_string(core));
