@@ -2,8 +2,9 @@
 // on BOTH platforms (issue 12): each accepted shape (aic, aiv, mix) is pre-staged only when the
 // policy names it; MIX blocks staged on partly busy clusters never deadlock, even in the cycle-
 // prone case of docs/design.md; a MIX task behind a long stream of AIV tasks is not starved; a
-// MIX block is not staged behind a busy cluster while another cluster is idle, and a staged block
-// is taken back when another cluster frees before its own (the reference's open #2279).
+// MIX block is not staged behind a busy cluster while another cluster is idle, a staged block is
+// taken back when another cluster frees before its own, and, once the scheduler has seen the
+// kernels run, a block is staged on the cluster expected to free first (the reference's #2279).
 //
 // MIX parts meet at a barrier with a short deadline, as kernels exchanging data through a cluster
 // pipe would (a pop blocks until the partner's push): a part whose partner never starts is
