@@ -258,7 +258,7 @@ void ThreadsPlatform::core_main(int core) {
     // default policy cost 1.3-1.7x `aic` on BM_Throughput (docs/performance.md).
     if (scheduler.mix_may_wait()) {
       step_scheduler(scheduler_thread);
-    } else if (scheduler.single_may_wait(m.type)) {
+    } else if (scheduler.may_stage_at_latch(scheduler_thread, m.type)) {
       try_stage_after_latch(scheduler_thread, core);
     }
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
