@@ -392,6 +392,12 @@ bool Scheduler::dispatch_ready(int thread) {
 bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
   bool progress = false;
   const bool idle_pass = pass.target == SlotTarget::idle;
+  // No MIX work queued (a hint: whoever queues one later notifies): skip the staged MIX pass and
+  // its scan of every cluster, which every step of a run without MIX tasks paid otherwise.
+  if (!idle_pass && pass.shape == TaskShape::mix &&
+      (threads_[thread].local[static_cast<int>(TaskShape::mix)].count == 0 && !mix_may_wait())) {
+    return false;
+  }
   if (!idle_pass && pass.shape == TaskShape::mix &&
       !DispatchPolicy::may_have_mix_room(view(thread))) {
     return false;
