@@ -64,12 +64,15 @@ class Scheduler {
     return type == CoreType::aic ? stages_aic_ && ready_.may_have(TaskShape::aic)
                                  : stages_aiv_ && ready_.may_have(TaskShape::aiv);
   }
-  // single_may_wait, and `thread` reports no idle core of `type` (an idle core takes a queued
-  // task before a pending slot does): whether stage_after_latch is worth taking the gate for.
-  // Relaxed looks only, so a core of a mostly idle chip (72 cores on a small host) pays nothing.
+  // single_may_wait, and no scheduler thread reports an idle core of `type` (an idle core takes
+  // a queued task before a pending slot does): whether stage_after_latch is worth taking the gate
+  // for. Relaxed looks only, so a core of a mostly idle chip (72 cores on a small host) pays
+  // nothing.
   bool may_stage_at_latch(int thread, CoreType type) const {
-    return single_may_wait(type) && threads_[thread].free_cores[type == CoreType::aic ? 0 : 1].load(
-                                        std::memory_order_relaxed) == 0;
+    const int kind = type == CoreType::aic ? 0 : 1;
+    return single_may_wait(type) &&
+           threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
+           !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
   }
   // True when none of the thread's cores holds a running or pending subtask.
   bool idle(int thread) const { return threads_[thread].busy_cores == 0; }
