@@ -1,6 +1,8 @@
 // The placement rules and pass orders of dispatch_policy.hpp.
 #include "core/dispatch/dispatch_policy.hpp"
 
+#include <algorithm>
+
 namespace tmr::detail {
 
 DispatchPolicy::DispatchPolicy(const DualSlotPolicy& dual_slot) {
@@ -50,6 +52,12 @@ bool runs_unstarted_mix(const PlacementView& view, const ClusterCores& cl, int c
   return false;
 }
 
+// Busy with a dispatch the core has not latched yet, nothing pending: stageable after its ACK.
+bool awaits_ack(const CoreSlot& core) {
+  return core.running.task != nullptr && core.awaiting_ack && core.pending.task == nullptr &&
+         !core.cohort_reserved;
+}
+
 // Whether one core of a MIX block may take its part: idle (running slot), or, when staging,
 // stageable behind something that is sure to end by itself.
 bool mix_core_ok(const PlacementView& view, const ClusterCores& cl, int core, SlotTarget target) {
@@ -63,6 +71,9 @@ bool mix_core_ok(const PlacementView& view, const ClusterCores& cl, int core, Sl
 int DispatchPolicy::find_unit(const PlacementView& view, TaskShape shape, std::uint8_t active_mask,
                               SlotTarget target) {
   auto ok = [&](int core) { return usable(view.cores[static_cast<std::size_t>(core)], target); };
+  int best = -1;  // a staged MIX block: the fitting cluster expected to free first
+  std::uint64_t best_frees = 0;
+  std::uint64_t soonest_waiting = ~std::uint64_t{0};
   for (const int c : view.owned_clusters) {
     const ClusterCores& cl = view.clusters[static_cast<std::size_t>(c)];
     switch (shape) {
@@ -74,14 +85,37 @@ int DispatchPolicy::find_unit(const PlacementView& view, TaskShape shape, std::u
           if (ok(core)) return core;
         }
         break;
-      case TaskShape::mix:
-        if ((active_mask & 1) && !mix_core_ok(view, cl, cl.aic, target)) break;
-        if ((active_mask & 2) && !mix_core_ok(view, cl, cl.aiv[0], target)) break;
-        if ((active_mask & 4) && !mix_core_ok(view, cl, cl.aiv[1], target)) break;
-        return c;
+      case TaskShape::mix: {
+        const bool estimates = target == SlotTarget::pending && !view.expected_end_ns.empty();
+        bool fits = true;
+        bool soon = estimates;    // fits once its cores ACK what they were just given
+        std::uint64_t frees = 0;  // staged: the block starts when the last busy core it uses frees
+        for (int s = 0; s < 3; ++s) {
+          if (!(active_mask & (1 << s))) continue;
+          const int core = s == 0 ? cl.aic : cl.aiv[s - 1];
+          const CoreSlot& slot = view.cores[static_cast<std::size_t>(core)];
+          if (!mix_core_ok(view, cl, core, target)) {
+            fits = false;
+            soon &= awaits_ack(slot) && !runs_unstarted_mix(view, cl, core);
+          }
+          if (estimates && !slot.idle())
+            frees = std::max(frees, view.expected_end_ns[static_cast<std::size_t>(core)]);
+        }
+        if (fits && !estimates) return c;
+        if (fits && (best < 0 || frees < best_frees)) {
+          best = c;
+          best_frees = frees;
+        } else if (!fits && soon && frees < soonest_waiting) {
+          soonest_waiting = frees;
+        }
+        break;
+      }
     }
   }
-  return -1;
+  // A cluster expected to free sooner only waits for its cores' ACK (a moment): wait for it
+  // rather than commit the block to a cluster that frees later. The step after the ACK places it.
+  if (best >= 0 && soonest_waiting < best_frees) return -1;
+  return best;
 }
 
 bool DispatchPolicy::may_have_mix_room(const PlacementView& view) {

@@ -35,6 +35,9 @@ struct PlacementView {
   std::span<const CoreSlot> cores;
   std::span<const ClusterCores> clusters;
   std::span<const int> owned_clusters;
+  // Per core, when its running subtask is expected to end (scheduler clock, ns; 0 for an idle
+  // core or no estimate yet). Empty: no estimates, first fit.
+  std::span<const std::uint64_t> expected_end_ns = {};
 };
 
 class DispatchPolicy {
@@ -60,7 +63,10 @@ class DispatchPolicy {
   // A unit of the view with room for one block of a task of `shape` / `active_mask` in `target`
   // slots: a cluster index (AIC, MIX) or an AIV core index; -1 when there is none. A MIX block
   // in a pending pass takes each core it uses that is idle, or stageable and not running a part
-  // of a MIX task that still has a part pending (the deadlock rule, docs/design.md).
+  // of a MIX task that still has a part pending (the deadlock rule, docs/design.md); among the
+  // clusters that fit it takes the one expected to free first (the latest expected end of the
+  // busy cores it uses, issue 12 / the reference's #2279), first fit on ties or without
+  // estimates.
   static int find_unit(const PlacementView& view, TaskShape shape, std::uint8_t active_mask,
                        SlotTarget target);
   // False when no cluster of the view has two cores a staged MIX part could use (every MIX task

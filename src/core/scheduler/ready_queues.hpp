@@ -24,6 +24,9 @@ class ReadyQueues {
   bool try_pop(TaskShape shape, TaskSlot** task) {
     return queues_[static_cast<int>(shape)].try_pop(*task);
   }
+  // A hint (two relaxed loads, no write): false when no task of `shape` was queued at the
+  // moment of the look. Lets a thread skip a step that could only stage such a task.
+  bool may_have(TaskShape shape) const { return !queues_[static_cast<int>(shape)].empty_hint(); }
   // Forgets every queued task. Only while no thread steps.
   void clear() {
     TaskSlot* drained = nullptr;

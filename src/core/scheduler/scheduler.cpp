@@ -2,6 +2,8 @@
 // what the dispatch policy chooses.
 #include "core/scheduler/scheduler.hpp"
 
+#include <algorithm>
+
 #include "core/cycle_clock.hpp"
 #include "core/graph/fanout.hpp"
 
@@ -14,12 +16,16 @@ Scheduler::Scheduler(const Topology& topology, std::span<Mailbox> mailboxes,
       waker_(waker),
       sink_(sink),
       policy_(dual_slot),
+      stages_aic_(dual_slot.aic),
+      stages_aiv_(dual_slot.aiv),
       cores_(static_cast<std::size_t>(topology.core_count())),
       clusters_(static_cast<std::size_t>(topology.clusters)),
       threads_(static_cast<std::size_t>(topology.scheduler_threads)),
       ready_(queue_capacity),
       returned_(static_cast<std::size_t>(topology.core_count())),
-      idle_mask_(static_cast<std::size_t>(topology.clusters)) {
+      idle_mask_(static_cast<std::size_t>(topology.clusters)),
+      core_since_ns_(static_cast<std::size_t>(topology.core_count())),
+      core_end_ns_(static_cast<std::size_t>(topology.core_count())) {
   for (int c = 0; c < topology.clusters; ++c) {
     clusters_[c] =
         ClusterCores{topology.aic_core(c), {topology.aiv_core(c, 0), topology.aiv_core(c, 1)}};
@@ -54,6 +60,9 @@ void Scheduler::reset() {
   takeable_blocks_.store(0, std::memory_order_relaxed);
   for (std::atomic<std::uint8_t>& mask : idle_mask_)
     mask.store(7, std::memory_order_relaxed);
+  std::fill(core_since_ns_.begin(), core_since_ns_.end(), 0);
+  std::fill(core_end_ns_.begin(), core_end_ns_.end(), 0);
+  mix_seen_.store(false, std::memory_order_relaxed);
   for (ThreadState& t : threads_) {
     for (LocalReady& l : t.local)
       l.count = 0;
@@ -65,6 +74,8 @@ void Scheduler::reset() {
     t.subtasks_done = 0;
     t.cohort_done_generation = cohort_.generation();
     t.subtask_events.clear();
+    for (KernelEstimate& e : t.estimates)
+      e = KernelEstimate{};  // per run, so sim runs stay deterministic
     t.counters = StepCounters{};
     t.completions.clear();
   }
@@ -110,11 +121,54 @@ bool Scheduler::step_after_finish(int thread, int core) {
   return progress;
 }
 
+bool Scheduler::stage_after_latch(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  CoreSlot& c = cores_[core];
+  if (c.running.task == nullptr) return false;
+  const std::uint64_t start = cycles();
+  ++me.counters.polls;
+  poll_core(thread, core);
+  const CoreType type = c.mailbox->type;
+  const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
+  bool staged = false;
+  // As in step(): nothing is placed while a cohort gathers or the run aborts; an idle core of
+  // this type here or elsewhere beats a pending slot (the full step places the task there).
+  if (c.stageable() && single_may_wait(type) && !cohort_.waiting_for(me.cohort_done_generation) &&
+      !sink_.aborting() &&
+      me.free_cores[type == CoreType::aic ? 0 : 1].load(std::memory_order_relaxed) == 0) {
+    TaskSlot* task = nullptr;
+    if (pop_ready(thread, shape, &task)) {
+      if (!policy_.may_prestage(*task) || others_report_room(thread, shape)) {
+        push_back_global(task);
+        waker_.notify_schedulers();
+      } else {
+        dispatch_block(thread, shape == TaskShape::aic ? c.mailbox->cluster : core, task,
+                       task->next_block++, SlotTarget::pending);
+        staged = true;
+        if (task->next_block < task->block_count) {
+          push_back_global(task);  // SPMD: other cores take the remaining blocks
+          waker_.notify_schedulers();
+        }
+      }
+    }
+  }
+  flush_local(thread);  // completions the poll saw may have made tasks ready
+  me.busy_cycles += cycles() - start;
+  return staged;
+}
+
 // ---------------------------------------------------------------- completion
 
 bool Scheduler::poll_core(int thread, int core) {
   CoreSlot& c = cores_[core];
   const SlotChange change = apply_status(c, c.mailbox->status.load(std::memory_order_acquire));
+  if (change.finished_count > 0 && timing()) {
+    // Before finish_subtask: the finished task (and its record) may be released there.
+    const std::uint64_t now = clock_.now_ns();
+    const std::uint64_t since = core_since_ns_[static_cast<std::size_t>(core)];
+    if (since != 0) learn(thread, kernel_of(change.finished[0]), now - since);
+    running_changed(thread, core, now);
+  }
   if (change.became_idle) core_became_idle(thread, core);
   for (int i = 0; i < change.finished_count; ++i)
     finish_subtask(thread, core, change.finished[i]);
@@ -215,10 +269,49 @@ bool Scheduler::others_have_room(int thread, TaskShape shape) {
   return false;
 }
 
+// ---------------------------------------------------------------- expected ends
+
+std::uint64_t Scheduler::estimate_ns(int thread, KernelId kernel) const {
+  const KernelEstimate& e =
+      threads_[thread].estimates[static_cast<std::uint32_t>(kernel) % kEstimateSlots];
+  return e.kernel == kernel ? e.mean_ns : 0;
+}
+
+void Scheduler::learn(int thread, KernelId kernel, std::uint64_t ns) {
+  KernelEstimate& e =
+      threads_[thread].estimates[static_cast<std::uint32_t>(kernel) % kEstimateSlots];
+  if (e.kernel != kernel) {
+    e = {kernel, ns};
+  } else {
+    e.mean_ns = (3 * e.mean_ns + ns) / 4;  // recent runs weigh more: durations drift with data
+  }
+}
+
+void Scheduler::running_changed(int thread, int core, std::uint64_t now) {
+  const Subtask& running = cores_[static_cast<std::size_t>(core)].running;
+  const bool runs = running.task != nullptr;
+  core_since_ns_[static_cast<std::size_t>(core)] = runs ? now : 0;
+  core_end_ns_[static_cast<std::size_t>(core)] =
+      runs ? now + estimate_ns(thread, kernel_of(running)) : 0;
+}
+
+bool Scheduler::others_report_room(int thread, TaskShape shape) const {
+  const int type = shape == TaskShape::aic ? 0 : 1;
+  for (std::size_t t = 0; t < threads_.size(); ++t) {
+    if (static_cast<int>(t) != thread &&
+        threads_[t].free_cores[type].load(std::memory_order_relaxed) > 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------- ready queues
 
 void Scheduler::make_ready(int thread, TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
+  if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
+    mix_seen_.store(true, std::memory_order_relaxed);
   if (clock_.recording()) task->ready_ns.store(clock_.now_ns(), std::memory_order_relaxed);
   LocalReady& local = threads_[thread].local[static_cast<int>(task->shape)];
   if (local.count < kLocalCapacity) {
@@ -230,6 +323,8 @@ void Scheduler::make_ready(int thread, TaskSlot* task) {
 
 void Scheduler::push_ready_global(TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
+  if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
+    mix_seen_.store(true, std::memory_order_relaxed);
   push_back_global(task);
   waker_.notify_new_work();
 }
@@ -265,7 +360,8 @@ void Scheduler::flush_local(int thread) {
 // ---------------------------------------------------------------- dispatch
 
 PlacementView Scheduler::view(int thread) const {
-  return {cores_, clusters_, threads_[thread].clusters};
+  if (!timing()) return {cores_, clusters_, threads_[thread].clusters};
+  return {cores_, clusters_, threads_[thread].clusters, core_end_ns_};
 }
 
 bool Scheduler::dispatch_ready(int thread) {
@@ -280,6 +376,12 @@ bool Scheduler::dispatch_ready(int thread) {
         threads_[thread].mix_waiting) {
       continue;
     }
+    // Cores that stage for themselves (threads): AIC/AIV work goes into a pending slot only at
+    // that core's latch (stage_after_latch), never from another thread's step.
+    if (single_core_staging_at_latch_ && pass.target == SlotTarget::pending &&
+        pass.shape != TaskShape::mix) {
+      continue;
+    }
     progress |= run_pass(thread, pass);
   }
   return progress;
@@ -290,6 +392,12 @@ bool Scheduler::dispatch_ready(int thread) {
 bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
   bool progress = false;
   const bool idle_pass = pass.target == SlotTarget::idle;
+  // No MIX work queued (a hint: whoever queues one later notifies): skip the staged MIX pass and
+  // its scan of every cluster, which every step of a run without MIX tasks paid otherwise.
+  if (!idle_pass && pass.shape == TaskShape::mix &&
+      (threads_[thread].local[static_cast<int>(TaskShape::mix)].count == 0 && !mix_may_wait())) {
+    return false;
+  }
   if (!idle_pass && pass.shape == TaskShape::mix &&
       !DispatchPolicy::may_have_mix_room(view(thread))) {
     return false;
@@ -347,10 +455,23 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       }
       return progress;
     }
-    while (unit >= 0 && task->next_block < task->block_count) {
+    // SPMD: while other threads have room, take only a fair share (1 / threads) of the blocks
+    // left, so one task's dispatch and completion work is done by all threads in parallel, not
+    // by whichever popped it first (on the sim -15 to -32% makespan on the multi-block SPMD
+    // cases, every policy; docs/sim.md).
+    std::uint32_t share = task->block_count - task->next_block;
+    if (idle_pass && share > 1 && threads_.size() > 1 &&
+        (task->shape == TaskShape::mix ? others_have_mix_room(thread, task->active_mask)
+                                       : others_have_room(thread, task->shape))) {
+      const auto t = static_cast<std::uint32_t>(threads_.size());
+      share = (share + t - 1) / t;
+    }
+    for (std::uint32_t taken = 0;
+         unit >= 0 && task->next_block < task->block_count && taken < share; ++taken) {
       dispatch_block(thread, unit, task, task->next_block++, pass.target);
       progress = true;
-      if (task->next_block < task->block_count) unit = find_unit(thread, *task, pass.target);
+      if (task->next_block < task->block_count && taken + 1 < share)
+        unit = find_unit(thread, *task, pass.target);
     }
     if (task->next_block < task->block_count) {
       push_back_global(task);  // SPMD: other clusters take the remaining blocks
@@ -466,6 +587,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
     c.running = s;
     c.awaiting_ack = true;
     core_became_busy(thread, core);
+    if (timing()) running_changed(thread, core, clock_.now_ns());
   }
   if (release == Release::now) publish(*c.mailbox, c.token);
 }

@@ -41,6 +41,39 @@ class Scheduler {
   // are threads calls this; step() alone models a chip whose cores do not schedule.
   // Callers serialise all steps of one `thread` (step and step_after_finish alike).
   bool step_after_finish(int thread, int core);
+  // A small step taken by core `core` (one of `thread`'s) right after it latched a dispatch, for
+  // platforms whose cores step the scheduler themselves (threads): it reads only this core's
+  // status (the ACK) and, when the policy pre-stages this core's shape, no idle core of that
+  // type on this thread or elsewhere could take it, and a task of that shape is queued, stages
+  // one into this core's pending slot. O(1): a full step polls every core of the thread and runs
+  // every pass, which per latch made the default policy cost 1.3-1.7x `aic` on threads.
+  // MIX work is not placed here (it needs a whole cluster: a full step does it). Serialised with
+  // the thread's other steps like step(). Returns true when it staged a task.
+  bool stage_after_latch(int thread, int core);
+  // For platforms whose cores are threads that step for themselves (threads): AIC/AIV tasks are
+  // pre-staged only by stage_after_latch, into the latching core's own pending slot, never by a
+  // step into other cores' slots. Staging into another core's slot binds the task to a thread
+  // that may not hold a CPU (72 core threads on a 2-core host), where the queue would hand it to
+  // whichever core frees first; it measured up to 2x `aic` on BM_Throughput. MIX staging (a whole
+  // cluster at once) is unchanged. Only while no thread steps.
+  void stage_single_core_at_latch_only(bool on) { single_core_staging_at_latch_ = on; }
+  // Whether a step after a latch of a core of `type` could stage anything into its pending slot
+  // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
+  // Two relaxed looks, no write.
+  bool single_may_wait(CoreType type) const {
+    return type == CoreType::aic ? stages_aic_ && ready_.may_have(TaskShape::aic)
+                                 : stages_aiv_ && ready_.may_have(TaskShape::aiv);
+  }
+  // single_may_wait, and no scheduler thread reports an idle core of `type` (an idle core takes
+  // a queued task before a pending slot does): whether stage_after_latch is worth taking the gate
+  // for. Relaxed looks only, so a core of a mostly idle chip (72 cores on a small host) pays
+  // nothing.
+  bool may_stage_at_latch(int thread, CoreType type) const {
+    const int kind = type == CoreType::aic ? 0 : 1;
+    return single_may_wait(type) &&
+           threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
+           !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
+  }
   // True when none of the thread's cores holds a running or pending subtask.
   bool idle(int thread) const { return threads_[thread].busy_cores == 0; }
   int thread_count() const { return static_cast<int>(threads_.size()); }
@@ -71,6 +104,16 @@ class Scheduler {
   };
   std::vector<Completion>& completions(int thread) { return threads_[thread].completions; }
 
+  // A hint for platforms whose cores step the scheduler themselves (threads): whether a MIX task
+  // or a block taken back may be waiting for cores, with a policy that pre-stages MIX. Two
+  // relaxed looks, no write. Only then is a step after a latch or a bell after a finish worth
+  // it; a task queued after a false answer is placed by the step of whoever queued it
+  // (flush_local rings the bell, the orchestrator helps), so a false answer loses no work.
+  bool mix_may_wait() const {
+    return policy_.stages_mix() &&
+           (ready_.may_have(TaskShape::mix) || returned_count_.load(std::memory_order_relaxed) > 0);
+  }
+
   // Makes a task ready from the orchestrator thread (no producers left).
   void push_ready_global(TaskSlot* task);
 
@@ -93,6 +136,13 @@ class Scheduler {
     TaskSlot* task;
     std::uint32_t block;
   };
+  // A running mean of one kernel's duration as this thread saw it (dispatch or move-up to FIN
+  // seen), for placement that prefers the cluster expected to free first.
+  struct KernelEstimate {
+    KernelId kernel = kNoKernel;
+    std::uint64_t mean_ns = 0;
+  };
+  static constexpr int kEstimateSlots = 64;  // direct-mapped by kernel id; a clash replaces
   struct LocalReady {
     TaskSlot* tasks[kLocalCapacity];
     int count = 0;
@@ -106,6 +156,7 @@ class Scheduler {
     bool room_appeared = false;  // a core of this thread became idle during this step
     int handoff_core = -1;       // step_after_finish: the finishing core, until a task takes it
     std::vector<StagedBlock> staged_mix;
+    KernelEstimate estimates[kEstimateSlots];
     // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it.
     std::atomic<int> free_cores[2] = {0, 0};
     std::uint64_t busy_cycles = 0;
@@ -123,6 +174,16 @@ class Scheduler {
   void core_became_busy(int thread, int core);
   void core_became_idle(int thread, int core);
 
+  // ---- expected ends (placement of staged MIX blocks)
+  // Kept only with MIX pre-staging once a MIX task was made ready in this run: a clock read per
+  // start and finish is not paid by runs that cannot use it.
+  bool timing() const { return policy_.stages_mix() && mix_seen_.load(std::memory_order_relaxed); }
+  static KernelId kernel_of(const Subtask& s) { return s.task->record->kernels[s.slot]; }
+  std::uint64_t estimate_ns(int thread, KernelId kernel) const;
+  void learn(int thread, KernelId kernel, std::uint64_t ns);
+  // `core`'s running subtask changed at `now` (started, or nothing runs any more).
+  void running_changed(int thread, int core, std::uint64_t now);
+
   // ---- ready queues
   void make_ready(int thread, TaskSlot* task);
   bool pop_ready(int thread, TaskShape shape, TaskSlot** task);
@@ -130,6 +191,8 @@ class Scheduler {
   void flush_local(int thread);
   // True when another thread reports idle cores that could run `task`.
   bool others_have_room(int thread, TaskShape shape);
+  // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
+  bool others_report_room(int thread, TaskShape shape) const;
   // True when a cluster of another thread has every core of `mask` idle (exact, per cluster).
   bool others_have_mix_room(int thread, std::uint8_t mask);
   // Publishes cluster `cluster`'s idle cores (idle_mask_) after a running slot or a cohort
@@ -172,6 +235,9 @@ class Scheduler {
   Waker& waker_;
   CompletionSink& sink_;
   const DispatchPolicy policy_;
+  const bool stages_aic_;  // the dual-slot policy pre-stages AIC / AIV tasks
+  const bool stages_aiv_;
+  bool single_core_staging_at_latch_ = false;
   std::vector<CoreSlot> cores_;
   std::vector<ClusterCores> clusters_;
   std::vector<ThreadState> threads_;
@@ -181,6 +247,11 @@ class Scheduler {
   std::atomic<int> returned_count_{0};   // blocks in returned_, or reserved to be pushed there
   std::atomic<int> takeable_blocks_{0};  // StagedBlocks of all threads (a hint for wake-ups)
   std::vector<std::atomic<std::uint8_t>> idle_mask_;  // per cluster: bit s = core of slot s idle
+  // Per core (written only by its thread): when its running subtask started and is expected to
+  // end (clock_ ns; 0 = idle or unknown).
+  std::vector<std::uint64_t> core_since_ns_;
+  std::vector<std::uint64_t> core_end_ns_;
+  std::atomic<bool> mix_seen_{false};  // a MIX task was made ready in this run
 };
 
 }  // namespace tmr::detail

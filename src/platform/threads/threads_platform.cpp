@@ -60,6 +60,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
     : engine_(engine),
       // Cores, schedulers and the orchestrator.
       gates_(static_cast<std::size_t>(engine.config().scheduler_threads)) {
+  engine.scheduler().stage_single_core_at_latch_only(true);
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] { core_main(core); });
     name_thread(cores_.back(), "tmr-core-" + std::to_string(core));
@@ -198,6 +199,21 @@ ThreadsPlatform::StepOutcome ThreadsPlatform::step_scheduler(int thread, int han
   return outcome;
 }
 
+void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
+  StepGate& gate = gates_[static_cast<std::size_t>(thread)];
+  // Opportunistic: when someone else is stepping this thread, skip (no request raised, so the
+  // holder does not take a full step on our behalf).
+  if (gate.held.exchange(true, std::memory_order_seq_cst)) return;
+  engine_.scheduler().stage_after_latch(thread, core);
+  gate.held.store(false, std::memory_order_seq_cst);
+  // A request raised while we held the gate is ours to serve, as every holder's.
+  if (gate.requested.load(std::memory_order_seq_cst)) {
+    step_scheduler(thread);
+  } else if (stop_requested_.load(std::memory_order_seq_cst)) {
+    scheduler_bell_.notify_all();
+  }
+}
+
 bool ThreadsPlatform::help_schedulers() {
   if (stop_requested_.load(std::memory_order_acquire)) return false;  // between runs
   bool progress = false;
@@ -216,9 +232,7 @@ void ThreadsPlatform::core_main(int core) {
   const bool timestamps = engine_.recording();
   std::uint32_t last = kIdleToken;
   const int scheduler_thread = m.scheduler_thread;
-  const DualSlotPolicy& dual_slot = engine_.config().dual_slot;
-  const bool stages_here =
-      dual_slot.mix || (m.type == CoreType::aic ? dual_slot.aic : dual_slot.aiv);
+  const Scheduler& scheduler = engine_.scheduler();
   Backoff backoff(engine_.config().spin_before_park);
   for (;;) {
     const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
@@ -237,9 +251,16 @@ void ThreadsPlatform::core_main(int core) {
     const std::optional<DispatchPayload> latched = latch_dispatch(m, token);
     if (!latched) continue;  // the scheduler took it back (issue 12): look again
     const DispatchPayload& job = *latched;
-    // Once latched, the pending slot may take the next task: with a policy that pre-stages this
-    // core's kind, this thread stages it itself (nobody else may be stepping, all parked).
-    if (stages_here) step_scheduler(scheduler_thread);
+    // Once latched, the pending slot may take the next task. A MIX task (or a block taken back)
+    // waiting is worth a full step: it needs a whole cluster stageable at once, which this moment
+    // may offer. For a single-core task of this core's kind, one O(1) look at this core only
+    // (Scheduler::stage_after_latch), and only when one is queued: a full step per latch made the
+    // default policy cost 1.3-1.7x `aic` on BM_Throughput (docs/performance.md).
+    if (scheduler.mix_may_wait()) {
+      step_scheduler(scheduler_thread);
+    } else if (scheduler.may_stage_at_latch(scheduler_thread, m.type)) {
+      try_stage_after_latch(scheduler_thread, core);
+    }
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     KernelWatch& watch = engine_.kernel_watch();
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
@@ -254,8 +275,10 @@ void ThreadsPlatform::core_main(int core) {
     // one that fits here on this core (its dispatch word is then set when the loop looks).
     if (!shutdown_.load(std::memory_order_seq_cst)) step_scheduler(scheduler_thread, core);
     // MIX pre-staging waits for moments when a whole cluster is stageable, which steps taken only
-    // at latches and finishes can miss: there the scheduler thread keeps looking, as before.
-    if (dual_slot.mix) scheduler_bell_.notify_all();
+    // at latches and finishes can miss: there the scheduler thread keeps looking, as before --
+    // while a MIX task or block waits (a bell per finish otherwise wakes parked threads for
+    // nothing).
+    if (scheduler.mix_may_wait()) scheduler_bell_.notify_all();
     if (stepping_cores_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
         stop_requested_.load(std::memory_order_seq_cst)) {
       orchestrator_bell_.notify_all();

@@ -49,6 +49,8 @@ class ThreadsPlatform final : public Platform {
     bool idle = false;      // after its last step, none of `thread`'s cores had work
   };
   StepOutcome step_scheduler(int thread, int handoff_core = -1);
+  // Scheduler::stage_after_latch for `core` under `thread`'s gate, only when the gate is free.
+  void try_stage_after_latch(int thread, int core);
   // The orchestrator's help while it waits or publishes work: one step of every scheduler thread
   // (only during a run). Returns true when any made progress.
   bool help_schedulers();
