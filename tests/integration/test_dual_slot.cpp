@@ -106,6 +106,24 @@ Staging staging_of(const Trace& trace) {
 class DualSlot : public ::testing::TestWithParam<PlatformKind> {};
 
 // Every accepted value changes behaviour: a shape is pre-staged exactly when the policy names it.
+// Barrier MIX kernels of a long and a short task; on the sim their parts cost `long_ns` and 30 us.
+struct LongShortMix {
+  KernelId long_aic, long_aiv, short_aic, short_aiv;
+};
+void set_long_short_mix_costs(RuntimeConfig& config, std::uint64_t long_ns) {
+  for (const char* name : {"long_mix_aic", "long_mix_aiv"})
+    config.sim.costs.kernel_ns[name] = long_ns;
+  for (const char* name : {"short_mix_aic", "short_mix_aiv"})
+    config.sim.costs.kernel_ns[name] = 30'000;
+}
+LongShortMix add_long_short_mix(Runtime& runtime) {
+  KernelRegistry& reg = runtime.kernels();
+  return {reg.add("long_mix_aic", CoreType::aic, &barrier_kernel),
+          reg.add("long_mix_aiv", CoreType::aiv, &barrier_kernel),
+          reg.add("short_mix_aic", CoreType::aic, &barrier_kernel),
+          reg.add("short_mix_aiv", CoreType::aiv, &barrier_kernel)};
+}
+
 TEST_P(DualSlot, EachShapeIsPreStagedOnlyWhenThePolicyNamesIt) {
   const DualSlotPolicy policies[] = {{false, false, false},
                                      {true, false, false},
@@ -269,17 +287,10 @@ TEST_P(DualSlot, StagedMixBlockIsTakenBackWhenAnotherClusterFreesFirst) {
     DualSlotPolicy policy{true, true, true};
     policy.mix_take_back = v.take_back;
     RuntimeConfig config = config_for(GetParam(), 2, threads, policy);
-    config.sim.costs.kernel_ns["long_mix_aic"] = 400'000;
-    config.sim.costs.kernel_ns["long_mix_aiv"] = 400'000;
-    config.sim.costs.kernel_ns["short_mix_aic"] = 30'000;
-    config.sim.costs.kernel_ns["short_mix_aiv"] = 30'000;
+    set_long_short_mix_costs(config, 400'000);
     Runtime runtime(config);
     const Kernels k = add_kernels(runtime);
-    KernelRegistry& reg = runtime.kernels();
-    const KernelId long_aic = reg.add("long_mix_aic", CoreType::aic, &barrier_kernel);
-    const KernelId long_aiv = reg.add("long_mix_aiv", CoreType::aiv, &barrier_kernel);
-    const KernelId short_aic = reg.add("short_mix_aic", CoreType::aic, &barrier_kernel);
-    const KernelId short_aiv = reg.add("short_mix_aiv", CoreType::aiv, &barrier_kernel);
+    const auto [long_aic, long_aiv, short_aic, short_aiv] = add_long_short_mix(runtime);
     reset_barriers();
     // Busy time after the barrier on threads; the sim's timeline comes from the costs above.
     auto real_us = [&](std::uint32_t us) { return GetParam() == PlatformKind::sim ? 0u : us; };
@@ -344,17 +355,10 @@ TEST_P(DualSlot, StagedMixBlockGoesToTheClusterExpectedToFreeFirst) {
   DualSlotPolicy policy{true, true, true};
   policy.mix_take_back = false;
   RuntimeConfig config = config_for(GetParam(), 2, 1, policy);
-  config.sim.costs.kernel_ns["long_mix_aic"] = 300'000;
-  config.sim.costs.kernel_ns["long_mix_aiv"] = 300'000;
-  config.sim.costs.kernel_ns["short_mix_aic"] = 30'000;
-  config.sim.costs.kernel_ns["short_mix_aiv"] = 30'000;
+  set_long_short_mix_costs(config, 300'000);
   Runtime runtime(config);
   const Kernels k = add_kernels(runtime);
-  KernelRegistry& reg = runtime.kernels();
-  const KernelId long_aic = reg.add("long_mix_aic", CoreType::aic, &barrier_kernel);
-  const KernelId long_aiv = reg.add("long_mix_aiv", CoreType::aiv, &barrier_kernel);
-  const KernelId short_aic = reg.add("short_mix_aic", CoreType::aic, &barrier_kernel);
-  const KernelId short_aiv = reg.add("short_mix_aiv", CoreType::aiv, &barrier_kernel);
+  const auto [long_aic, long_aiv, short_aic, short_aiv] = add_long_short_mix(runtime);
   reset_barriers();
   auto real_us = [&](std::uint32_t us) { return GetParam() == PlatformKind::sim ? 0u : us; };
   std::vector<float> data(2);
