@@ -3,12 +3,13 @@
 # (A B C A B C ...): per case, ROUNDS batches of one `tmr run --rounds 5` per policy; a batch gives
 # the median of its 5 elapsed times; the table shows the median over batches and the ratio to aic.
 # Usage: scripts/ab_dual_slot_threads.sh [TMR_BINARY] [ROUNDS]
+# AB_POLICIES="none aic aic,mix aic,aiv,mix" chooses the policies (aic and aic,aiv,mix are needed).
 set -euo pipefail
 tmr=${1:-build/release/tmr}
 rounds=${2:-5}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-policies=(none aic aic,aiv,mix)
+read -r -a policies <<<"${AB_POLICIES:-none aic aic,aiv,mix}"
 cases=("mixed_example case1" "paged_attention_mix Case1" "paged_attention Case1"
        "paged_attention_unroll Small1" "alternating_matmul_add Small" "spmd_multiblock_mix Default"
        "spmd_multiblock_aiv Default" "spmd_starvation Default" "spmd_sync_start_stress Default")
