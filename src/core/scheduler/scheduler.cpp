@@ -128,33 +128,97 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   const std::uint64_t start = cycles();
   ++me.counters.polls;
   poll_core(thread, core);
-  const CoreType type = c.mailbox->type;
-  const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
-  bool staged = false;
-  // As in step(): nothing is placed while a cohort gathers or the run aborts; an idle core of
-  // this type here or elsewhere beats a pending slot (the full step places the task there).
-  if (c.stageable() && single_may_wait(type) && !cohort_.waiting_for(me.cohort_done_generation) &&
-      !sink_.aborting() &&
-      me.free_cores[type == CoreType::aic ? 0 : 1].load(std::memory_order_relaxed) == 0) {
-    TaskSlot* task = nullptr;
-    if (pop_ready(thread, shape, &task)) {
-      if (!policy_.may_prestage(*task) || others_report_room(thread, shape)) {
-        push_back_global(task);
-        waker_.notify_schedulers();
-      } else {
-        dispatch_block(thread, shape == TaskShape::aic ? c.mailbox->cluster : core, task,
-                       task->next_block++, SlotTarget::pending);
-        staged = true;
-        if (task->next_block < task->block_count) {
-          push_back_global(task);  // SPMD: other cores take the remaining blocks
-          waker_.notify_schedulers();
-        }
-      }
-    }
-  }
+  const bool staged = stage_into_own_pending(thread, core);
   flush_local(thread);  // completions the poll saw may have made tasks ready
   me.busy_cycles += cycles() - start;
   return staged;
+}
+
+bool Scheduler::stage_into_own_pending(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  CoreSlot& c = cores_[core];
+  const CoreType type = c.mailbox->type;
+  const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
+  // As in step(): nothing is placed while a cohort gathers or the run aborts; an idle core of
+  // this type here or elsewhere beats a pending slot (the full step places the task there).
+  if (!c.stageable() || !single_may_wait(type) || cohort_.waiting_for(me.cohort_done_generation) ||
+      sink_.aborting() ||
+      me.free_cores[type == CoreType::aic ? 0 : 1].load(std::memory_order_relaxed) != 0) {
+    return false;
+  }
+  TaskSlot* task = nullptr;
+  if (!pop_ready(thread, shape, &task)) return false;
+  if (!policy_.may_prestage(*task) || others_report_room(thread, shape)) {
+    push_back_global(task);
+    waker_.notify_schedulers();
+    return false;
+  }
+  dispatch_block(thread, shape == TaskShape::aic ? c.mailbox->cluster : core, task,
+                 task->next_block++, SlotTarget::pending);
+  if (task->next_block < task->block_count) {
+    push_back_global(task);  // SPMD: other cores take the remaining blocks
+    waker_.notify_schedulers();
+  }
+  return true;
+}
+
+bool Scheduler::core_step(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  // MIX work (queued, staged or taken back), a gathering cohort and an abort need the policy's
+  // whole view: the full step.
+  if (ready_.may_have(TaskShape::mix) || me.local[static_cast<int>(TaskShape::mix)].count != 0 ||
+      !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
+      takeable_blocks_.load(std::memory_order_relaxed) > 0 ||
+      cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting()) {
+    return step_after_finish(thread, core);
+  }
+  const std::uint64_t start = cycles();
+  CoreSlot& c = cores_[core];
+  me.room_appeared = false;
+  bool progress = false;
+  if (c.running.task != nullptr) {
+    ++me.counters.polls;
+    progress = poll_core(thread, core);
+  }
+  const CoreType type = c.mailbox->type;
+  const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
+  LocalReady& own = me.local[static_cast<int>(shape)];
+  bool full = me.local[static_cast<int>(TaskShape::mix)].count != 0;  // the completion made one
+  if (!full && c.idle()) {
+    TaskSlot* task = nullptr;
+    if (pop_ready(thread, shape, &task)) {
+      if (task->block_count > 1 || task->sync_start) {
+        // SPMD and start-together tasks are placed by the policy (shares, cohorts). The task
+        // goes back on top of the local stack (room: the pop just took one, or it was empty),
+        // where the full step's pop finds it first.
+        own.tasks[own.count++] = task;
+        full = true;
+      } else {
+        me.handoff_core = core;
+        dispatch_block(thread, shape == TaskShape::aic ? c.mailbox->cluster : core, task,
+                       task->next_block++, SlotTarget::idle);
+        me.handoff_core = -1;
+        progress = true;
+      }
+    }
+  } else if (!full && single_core_staging_at_latch_ && c.stageable()) {
+    progress |= stage_into_own_pending(thread, core);
+  }
+  // Ready work left while another core of this thread is idle: the full step places it there
+  // (the queue alone would leave it until that core's thread looks).
+  for (int s = 0; s < kShapeCount && !full; ++s) {
+    if (me.local[s].count == 0) continue;
+    const auto local_shape = static_cast<TaskShape>(s);
+    full = local_shape == TaskShape::mix ||
+           me.free_cores[local_shape == TaskShape::aic ? 0 : 1].load(std::memory_order_relaxed) > 0;
+  }
+  if (full) {
+    if (progress) me.busy_cycles += cycles() - start;
+    return step_after_finish(thread, core) || progress;
+  }
+  flush_local(thread);
+  if (progress) me.busy_cycles += cycles() - start;
+  return progress;
 }
 
 // ---------------------------------------------------------------- completion
@@ -228,8 +292,9 @@ void Scheduler::core_became_idle(int thread, int core) {
   ThreadState& me = threads_[thread];
   --me.busy_cores;
   me.room_appeared = true;
+  // acq_rel: pairs with push_ready_global's read of the count (see there).
   me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(
-      1, std::memory_order_relaxed);
+      1, std::memory_order_acq_rel);
   refresh_idle_mask(cores_[core].mailbox->cluster);
 }
 
@@ -325,7 +390,15 @@ void Scheduler::push_ready_global(TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
   if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
     mix_seen_.store(true, std::memory_order_relaxed);
+  // Read before the push: once queued, the task may run, finish and its slot be reused.
+  const bool single_core =
+      task->shape != TaskShape::mix && task->block_count == 1 && !task->sync_start;
+  const TaskShape shape = task->shape;
   push_back_global(task);
+  // No idle core could run it: a core of its type pops it after its FIN (core_step). The RMWs of
+  // others_have_room order the push before the reads, pairing with the core's RMW when it
+  // becomes idle (core_became_idle) before its pop: one of the two sees the other.
+  if (cores_take_queued_work_ && single_core && !others_have_room(-1, shape)) return;
   waker_.notify_new_work();
 }
 

@@ -41,6 +41,19 @@ class Scheduler {
   // are threads calls this; step() alone models a chip whose cores do not schedule.
   // Callers serialise all steps of one `thread` (step and step_after_finish alike).
   bool step_after_finish(int thread, int core);
+  // The threads platform's worker fast path, taken by core `core` (one of `thread`'s) right after
+  // its FIN (and, when a pending dispatch was already waiting, after latching it): it reads only
+  // this core's status word, retires what finished, releases the consumers, and then, if the core
+  // is idle, starts the newest ready task of its shape here (the consumer it just released, else
+  // one pop of the global queue: an early hand-off), or, if the core is running a latched
+  // subtask, stages one into its own pending slot as stage_after_latch does. Anything that needs
+  // the whole thread's view falls back to step_after_finish under the same serialisation: MIX
+  // work queued or staged, a cohort gathering, an abort, an SPMD or start-together task, or ready
+  // work left over while another core of this thread is idle. O(1) otherwise: the full step polls
+  // every core of the thread and runs every placement pass, which per task was most of the
+  // worker's time on a small host (docs/performance.md, "Run side, session 5").
+  // Callers serialise all steps of one `thread` (step and step_after_finish alike).
+  bool core_step(int thread, int core);
   // A small step taken by core `core` (one of `thread`'s) right after it latched a dispatch, for
   // platforms whose cores step the scheduler themselves (threads): it reads only this core's
   // status (the ACK) and, when the policy pre-stages this core's shape, no idle core of that
@@ -57,6 +70,12 @@ class Scheduler {
   // whichever core frees first; it measured up to 2x `aic` on BM_Throughput. MIX staging (a whole
   // cluster at once) is unchanged. Only while no thread steps.
   void stage_single_core_at_latch_only(bool on) { single_core_staging_at_latch_ = on; }
+  // For platforms whose cores take their next task themselves after each FIN (core_step): a
+  // single-core task made ready by the orchestrator while every core that could run it is busy
+  // only goes on the queue, without waking or stepping a scheduler thread: the next core of its
+  // type to finish pops it. (Waking or stepping there cost the orchestrator a full step per
+  // task, a quarter of its time on the peers' independent graph.) Only while no thread steps.
+  void cores_take_queued_work(bool on) { cores_take_queued_work_ = on; }
   // Whether a step after a latch of a core of `type` could stage anything into its pending slot
   // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
   // Two relaxed looks, no write.
@@ -184,12 +203,17 @@ class Scheduler {
   // `core`'s running subtask changed at `now` (started, or nothing runs any more).
   void running_changed(int thread, int core, std::uint64_t now);
 
+  // stage_after_latch's decision and dispatch for core `core` (running, latched): stages one
+  // task of its shape into its pending slot when the policy and the queues allow. True when it
+  // staged one.
+  bool stage_into_own_pending(int thread, int core);
+
   // ---- ready queues
   void make_ready(int thread, TaskSlot* task);
   bool pop_ready(int thread, TaskShape shape, TaskSlot** task);
   void push_back_global(TaskSlot* task);
   void flush_local(int thread);
-  // True when another thread reports idle cores that could run `task`.
+  // True when another thread reports idle cores that could run `task` (thread -1: any thread).
   bool others_have_room(int thread, TaskShape shape);
   // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
   bool others_report_room(int thread, TaskShape shape) const;
@@ -238,6 +262,7 @@ class Scheduler {
   const bool stages_aic_;  // the dual-slot policy pre-stages AIC / AIV tasks
   const bool stages_aiv_;
   bool single_core_staging_at_latch_ = false;
+  bool cores_take_queued_work_ = false;
   std::vector<CoreSlot> cores_;
   std::vector<ClusterCores> clusters_;
   std::vector<ThreadState> threads_;

@@ -61,6 +61,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
       // Cores, schedulers and the orchestrator.
       gates_(static_cast<std::size_t>(engine.config().scheduler_threads)) {
   engine.scheduler().stage_single_core_at_latch_only(true);
+  engine.scheduler().cores_take_queued_work(true);
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] { core_main(core); });
     name_thread(cores_.back(), "tmr-core-" + std::to_string(core));
@@ -179,20 +180,28 @@ ThreadsPlatform::StepOutcome ThreadsPlatform::step_scheduler(int thread, int han
   StepGate& gate = gates_[static_cast<std::size_t>(thread)];
   Scheduler& scheduler = engine_.scheduler();
   StepOutcome outcome;
-  // The request is raised before the gate is tried: a holder lowers it only by taking it (an
-  // RMW, which also makes what the requester wrote before, e.g. its FIN, visible to the step),
-  // and looks at it again after letting go. Either we get the gate, or the holder sees the
-  // request and steps once more. (All seq_cst: a store-then-load on two variables each side.)
-  gate.requested.store(true, std::memory_order_seq_cst);
-  while (gate.requested.load(std::memory_order_seq_cst)) {
-    if (gate.held.exchange(true, std::memory_order_seq_cst)) return outcome;
-    gate.requested.exchange(false, std::memory_order_acq_rel);
+  // The gate is tried first (one RMW when it is free, the common case). A caller that finds it
+  // held raises the request and tries once more: a holder lets go (a seq_cst store) before it
+  // looks at the request (a seq_cst load), so either the second try gets the gate, or the
+  // holder sees the request and steps once more. Taking the request (an RMW) also makes what
+  // the requester wrote before, e.g. its FIN, visible to the step.
+  // After a step, a request still raised is served by taking the gate again; whoever took it
+  // meanwhile sees the request instead.
+  for (bool first = true;; first = false) {
+    if (gate.held.exchange(true, std::memory_order_seq_cst)) {
+      if (!first) break;
+      gate.requested.store(true, std::memory_order_seq_cst);
+      if (gate.held.exchange(true, std::memory_order_seq_cst)) break;
+    }
+    if (gate.requested.load(std::memory_order_relaxed))
+      gate.requested.exchange(false, std::memory_order_acq_rel);
     outcome.stepped = true;
-    outcome.progress |= handoff_core >= 0 ? scheduler.step_after_finish(thread, handoff_core)
-                                          : scheduler.step(thread);
+    outcome.progress |=
+        handoff_core >= 0 ? scheduler.core_step(thread, handoff_core) : scheduler.step(thread);
     outcome.idle = scheduler.idle(thread);
     handoff_core = -1;
     gate.held.store(false, std::memory_order_seq_cst);
+    if (!gate.requested.load(std::memory_order_seq_cst)) break;
   }
   // A scheduler thread that found the gate held may be parking to stop: let it look again.
   if (stop_requested_.load(std::memory_order_seq_cst)) scheduler_bell_.notify_all();
@@ -234,33 +243,42 @@ void ThreadsPlatform::core_main(int core) {
   const int scheduler_thread = m.scheduler_thread;
   const Scheduler& scheduler = engine_.scheduler();
   Backoff backoff(engine_.config().spin_before_park);
+  // A dispatch latched right after the previous FIN (it was waiting in the pending slot): it runs
+  // next without another look at the dispatch word.
+  std::optional<DispatchPayload> next;
+  std::uint32_t next_token = 0;
   for (;;) {
-    const std::uint32_t token = m.dispatch.load(std::memory_order_acquire);
-    if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
-      if (!backoff.idle_and_should_park()) continue;
-      m.core_parked.store(1, std::memory_order_seq_cst);
-      if (m.dispatch.load(std::memory_order_seq_cst) == token) {
-        futex_wait(m.dispatch, token, kParkTimeoutNs);
+    std::uint32_t token = next_token;
+    if (!next) {
+      token = m.dispatch.load(std::memory_order_acquire);
+      if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
+        if (!backoff.idle_and_should_park()) continue;
+        m.core_parked.store(1, std::memory_order_seq_cst);
+        if (m.dispatch.load(std::memory_order_seq_cst) == token) {
+          futex_wait(m.dispatch, token, kParkTimeoutNs);
+        }
+        m.core_parked.store(0, std::memory_order_relaxed);
+        backoff.reset();
+        continue;
       }
-      m.core_parked.store(0, std::memory_order_relaxed);
+      if (token == kExitToken) return;
       backoff.reset();
-      continue;
+      next = latch_dispatch(m, token);
+      if (!next) continue;  // the scheduler took it back (issue 12): look again
+      // Once latched, the pending slot may take the next task. A MIX task (or a block taken
+      // back) waiting is worth a full step: it needs a whole cluster stageable at once, which
+      // this moment may offer. For a single-core task of this core's kind, one O(1) look at this
+      // core only (Scheduler::stage_after_latch), and only when one is queued: a full step per
+      // latch made the default policy cost 1.3-1.7x `aic` on BM_Throughput
+      // (docs/performance.md).
+      if (scheduler.mix_may_wait()) {
+        step_scheduler(scheduler_thread);
+      } else if (scheduler.may_stage_at_latch(scheduler_thread, m.type)) {
+        try_stage_after_latch(scheduler_thread, core);
+      }
     }
-    if (token == kExitToken) return;
-    backoff.reset();
-    const std::optional<DispatchPayload> latched = latch_dispatch(m, token);
-    if (!latched) continue;  // the scheduler took it back (issue 12): look again
-    const DispatchPayload& job = *latched;
-    // Once latched, the pending slot may take the next task. A MIX task (or a block taken back)
-    // waiting is worth a full step: it needs a whole cluster stageable at once, which this moment
-    // may offer. For a single-core task of this core's kind, one O(1) look at this core only
-    // (Scheduler::stage_after_latch), and only when one is queued: a full step per latch made the
-    // default policy cost 1.3-1.7x `aic` on BM_Throughput (docs/performance.md).
-    if (scheduler.mix_may_wait()) {
-      step_scheduler(scheduler_thread);
-    } else if (scheduler.may_stage_at_latch(scheduler_thread, m.type)) {
-      try_stage_after_latch(scheduler_thread, core);
-    }
+    const DispatchPayload job = *next;
+    next.reset();
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     KernelWatch& watch = engine_.kernel_watch();
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
@@ -271,9 +289,22 @@ void ThreadsPlatform::core_main(int core) {
     // stepping, so end_run waits until the step below is over.
     stepping_cores_.fetch_add(1, std::memory_order_seq_cst);
     finish_dispatch(m, token, start, timestamps ? engine_.now_ns() : 0);
-    // The completion path, on this thread: retire the subtask, release its consumers, and place
-    // one that fits here on this core (its dispatch word is then set when the loop looks).
-    if (!shutdown_.load(std::memory_order_seq_cst)) step_scheduler(scheduler_thread, core);
+    last = token;
+    if (!shutdown_.load(std::memory_order_seq_cst)) {
+      // A dispatch already waiting in the pending slot is latched before the step: the one step
+      // then retires this subtask, sees the new one's ACK and may stage the task after it (one
+      // gate round trip per task instead of one after the FIN and one after the latch).
+      const std::uint32_t waiting = m.dispatch.load(std::memory_order_acquire);
+      if (waiting != token && waiting != kIdleToken && waiting != kExitToken &&
+          (waiting & kLatchedBit) == 0) {
+        next = latch_dispatch(m, waiting);
+        if (next) next_token = waiting;
+      }
+      // The completion path, on this thread (Scheduler::core_step): retire the subtask, release
+      // its consumers, and start one that fits here on this core (its dispatch word is then set
+      // when the loop looks), or stage one behind the dispatch just latched.
+      step_scheduler(scheduler_thread, core);
+    }
     // MIX pre-staging waits for moments when a whole cluster is stageable, which steps taken only
     // at latches and finishes can miss: there the scheduler thread keeps looking, as before --
     // while a MIX task or block waits (a bell per finish otherwise wakes parked threads for
@@ -283,7 +314,6 @@ void ThreadsPlatform::core_main(int core) {
         stop_requested_.load(std::memory_order_seq_cst)) {
       orchestrator_bell_.notify_all();
     }
-    last = token;
   }
 }
 
