@@ -141,6 +141,10 @@ class Scheduler {
 
  private:
   static constexpr int kLocalCapacity = 64;
+  // core_step times one call in this many and counts it this many times in busy_cycles: two
+  // cycle-counter reads per task were a visible share of a worker's time on tiny tasks, and
+  // busy_cycles is a statistic (RunStats::scheduler_us), not a decision input.
+  static constexpr std::uint32_t kCoreStepSample = 16;
   // A MIX block whose every part sits in a pending slot of one cluster of this thread, none
   // latched yet: it can still be taken back if a cluster that can run it now becomes idle.
   struct StagedBlock {
@@ -179,6 +183,7 @@ class Scheduler {
     // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it.
     std::atomic<int> free_cores[2] = {0, 0};
     std::uint64_t busy_cycles = 0;
+    std::uint32_t core_steps = 0;  // core_step calls: one in kCoreStepSample is timed
     std::uint64_t subtasks_done = 0;
     std::uint64_t cohort_done_generation = 0;
     StepCounters counters;
