@@ -93,6 +93,11 @@ class Scheduler {
            threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
            !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
   }
+  // Whether `thread` reports an idle core (relaxed looks): a step of it could place new work.
+  bool has_idle_core(int thread) const {
+    return threads_[thread].free_cores[0].load(std::memory_order_relaxed) > 0 ||
+           threads_[thread].free_cores[1].load(std::memory_order_relaxed) > 0;
+  }
   // True when none of the thread's cores holds a running or pending subtask.
   bool idle(int thread) const { return threads_[thread].busy_cores == 0; }
   int thread_count() const { return static_cast<int>(threads_.size()); }

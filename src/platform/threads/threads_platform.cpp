@@ -173,7 +173,16 @@ void ThreadsPlatform::notify_new_work() {
   // it sees the work (a plain load here lost wake-ups: store-load reordering).
   // With none awake the orchestrator places the work itself (a step under the gates) instead of
   // waking a scheduler thread to do it: one thread hand-off less per task.
-  if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) == 0) help_schedulers();
+  // Only threads with an idle core can start it now, and with MIX pre-staging any thread may
+  // stage a waiting MIX task; a busy thread's cores take other work from the queue after their
+  // FIN (Scheduler::core_step). Stepping every thread per task cost the orchestrator a full step
+  // per thread.
+  if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) != 0) return;
+  if (stop_requested_.load(std::memory_order_acquire)) return;  // between runs
+  const Scheduler& scheduler = engine_.scheduler();
+  for (int t = 0; t < static_cast<int>(gates_.size()); ++t) {
+    if (scheduler.has_idle_core(t) || scheduler.mix_may_wait()) step_scheduler(t);
+  }
 }
 
 ThreadsPlatform::StepOutcome ThreadsPlatform::step_scheduler(int thread, int handoff_core) {
