@@ -18,7 +18,7 @@ struct Subtask {
   std::uint8_t slot = 0;
   std::uint64_t dispatch_ns = 0;
   bool staged = false;         // dispatched into a pending slot (behind the core's running subtask)
-  bool early_handoff = false;  // placed by Scheduler::step_after_finish on the finishing core
+  bool early_handoff = false;  // placed on the finishing core by its own step after FIN
 };
 
 struct CoreSlot {

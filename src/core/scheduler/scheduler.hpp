@@ -38,7 +38,8 @@ class Scheduler {
   // The same step, taken by core `core` (one of `thread`'s) right after it wrote FIN: the first
   // ready task that fits the core, if the core is then idle, is placed on it (an early hand-off:
   // a successor starts where its producer ran, without another thread). A platform whose cores
-  // are threads calls this; step() alone models a chip whose cores do not schedule.
+  // are threads reaches it through core_step, when the fast path needs the whole thread's view;
+  // step() alone models a chip whose cores do not schedule.
   // Callers serialise all steps of one `thread` (step and step_after_finish alike).
   bool step_after_finish(int thread, int core);
   // The threads platform's worker fast path, taken by core `core` (one of `thread`'s) right after

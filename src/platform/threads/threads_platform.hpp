@@ -1,10 +1,10 @@
 // The threads platform: every core is an OS thread running real kernels on host memory, every
 // scheduler thread steps the engine's scheduler, and the orchestrator runs on the caller's thread.
 // Any thread may take a scheduler thread's step through its gate (one stepper at a time): a core
-// that finished a kernel steps at once, so a successor that fits it starts there (early
-// hand-off), and the orchestrator steps instead of waking a parked scheduler thread.
-// Idle threads spin briefly, then park on a futex (without yielding first when the runtime's
-// threads outnumber the host's CPUs), so 72 core threads on a 2-core host stay usable.
+// that finished a kernel takes its own O(1) step at once (Scheduler::core_step), so a successor
+// or a queued task that fits it starts there (early hand-off), and the orchestrator steps
+// instead of waking a parked scheduler thread. Idle threads spin briefly, yield for a bounded
+// phase, then park on a futex, so 72 core threads on a 2-core host stay usable.
 #pragma once
 
 #include <atomic>
