@@ -295,20 +295,18 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
       admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout, &outputs);
 
   AccessRegion regions[kMaxTensorArgs];
-  const bool ok = discover_producers(ring, args, analysed, regions);
+  // A plain submit records its TensorMap entries during discovery (collect_and_record).
+  const bool ok = discover_producers(ring, task, args, analysed, regions);
   loops_.submitted(task.id);
   const std::int32_t resolved = wire_producers(ring, task, ok);
-  if (ok) {
+  if (ok && analysed) {
     // TensorMap entries read the box through the task record's copy (alive while the task is).
     for (int i = 0; i < args.tensor_count(); ++i)
       regions[i].tensor = &task.record->tensors[i];
     // An analysed task's accesses to outer buffers go into the loop's affine families (loops/).
-    if (analysed) {
-      loops_.record(task, args, regions);
-    } else {
-      dependence_.record(task, args, regions);
-    }
+    loops_.record(task, args, regions);
   }
+  if (!ok && !analysed) dependence_.discard_entries(task.id);  // the task never runs
   enter_scope(task, ring_index, heap_consumed, scoped);
   ring.publish(task.id.local());
   if (ports_.clock.recording()) record_event(task, plan, args);
@@ -416,13 +414,14 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   return slot;
 }
 
-bool OrchestratorCore::discover_producers(Ring& ring, const Args& args, bool analysed,
-                                          AccessRegion* regions) {
+bool OrchestratorCore::discover_producers(Ring& ring, TaskSlot& task, const Args& args,
+                                          bool analysed, AccessRegion* regions) {
   dependence_.begin();
   // A task a parallel_for template covers takes its producers from the loop analysis (loops/):
   // creators, template edges and the loop's external producers, without TensorMap lookups.
   const Status found =
-      analysed ? loops_.collect(args, regions) : dependence_.collect(args, regions);
+      analysed ? loops_.collect(args, regions)
+               : dependence_.collect_and_record(task, args, task.record->tensors, regions);
   if (!found.ok()) {
     fail(found.code, found.message);
     return false;
