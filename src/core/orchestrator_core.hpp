@@ -137,6 +137,10 @@ class OrchestratorCore {
   bool check_element_type(const Tensor& tensor, const ElementRequest& type, const char* call);
   Orchestrator api_{*this};
   bool in_run_ = false;
+  // The last kernels submit() validated and their plan (see submit()).
+  MixKernels planned_kernels_;
+  Plan planned_;
+  bool planned_valid_ = false;
   std::vector<TaskSlot*> scope_tasks_;
   std::vector<std::size_t> scope_starts_;
   std::uint32_t open_scope_tasks_[kRingCount] = {};

@@ -101,6 +101,8 @@ class Dependence {
     s.task = &task;
     s.retained = false;
     s.entries = nullptr;
+    // The next task's state (cold with a large window), like Ring::admit's prefetch.
+    __builtin_prefetch(&states_[task.id.ring()][(task.id.local() + 1) & window_mask_], 1);
   }
   // Frees the TensorMap entries of ring `ring`'s tasks that retired since the last call, up to
   // local id `retired` (what the ring's owner has seen retire).

@@ -161,8 +161,8 @@ void TensorMap::link_entry(const AccessRegion& region, std::uint8_t kind, Buffer
     // An empty buffer starts as a grid of this entry's length and alignment.
     buffer->start_grid(region.lo, region.hi);
     pair = kNoPair;  // hashed on the old grid, if any
-  } else if (buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
-    leave_grid(buffer);
+  } else if (pair == kNoPair && buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
+    leave_grid(buffer);  // (a known pair means the caller found the region on the grid)
   }
   MapEntry* const e = allocate_entry();
   e->region = region.tensor;

@@ -86,7 +86,8 @@ struct BufferInfo {
   // The grid slot of an entry starting at `lo` (lo - phase is a multiple of L).
   std::uint64_t slot_of(std::uint64_t lo) const { return grid_div(lo); }
   bool on_grid(std::uint64_t lo, std::uint64_t hi) const {
-    return grid && hi - lo == grid_length && lo - grid_phase == grid_div(lo) * grid_length;
+    if (!grid || hi - lo != grid_length) return false;
+    return (grid_shift != kNoShift ? lo & (grid_length - 1) : lo % grid_length) == grid_phase;
   }
 };
 
@@ -240,9 +241,9 @@ class TensorMap {
                  Visit& visit);
   // Checks the entries of one grid slot's chain (one kind).
   template <class Visit>
-  void walk_slot(const Query& q, BufferInfo* info, std::uint32_t bucket, std::uint64_t lo,
-                 std::uint8_t entry_kind, bool is_write, const std::uint32_t* retired,
-                 Visit& visit) {
+  [[gnu::always_inline]] void walk_slot(const Query& q, BufferInfo* info, std::uint32_t bucket,
+                                        std::uint64_t lo, std::uint8_t entry_kind, bool is_write,
+                                        const std::uint32_t* retired, Visit& visit) {
     for (MapEntry* e = buckets_[bucket]; e != nullptr;) {
       MapEntry* const next = e->chain_next;
       if (e->lo == lo && e->buffer == info && e->kind == entry_kind) {
