@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -73,7 +74,11 @@ class Args {
   const Tensor& tensor(int i) const {
     return *std::launder(reinterpret_cast<const Tensor*>(&tensor_storage_[i]));
   }
-  const std::optional<std::uint64_t>& initial_bits(int i) const { return initial_bits_[i]; }
+  // The fill pattern of an `out` argument, if its spec has one.
+  std::optional<std::uint64_t> initial_bits(int i) const {
+    if (((filled_ >> i) & 1u) == 0) return std::nullopt;
+    return fill_bits_[static_cast<std::size_t>(i)];
+  }
   const std::uint64_t* scalars() const { return scalars_.data(); }
   std::uint32_t block_count() const { return block_count_; }
   bool is_sync_start() const { return sync_start_; }
@@ -92,7 +97,6 @@ class Args {
     const auto i = static_cast<std::size_t>(tensor_count_++);
     ::new (&tensor_storage_[i]) Tensor(t);
     tags_[i] = tag;
-    initial_bits_[i].reset();
     return *this;
   }
   Args& add_checked(ArgTag tag, const Tensor& t);
@@ -100,7 +104,10 @@ class Args {
 
   std::array<TensorBytes, kMaxTensorArgs> tensor_storage_;  // left uninitialised on purpose
   std::array<std::uint64_t, kMaxScalarArgs> scalars_;
-  std::array<std::optional<std::uint64_t>, kMaxTensorArgs> initial_bits_{};
+  // out() fill patterns: bit i of filled_ says fill_bits_[i] holds one (no per-Args zeroing of
+  // sixteen optionals: an Args is built per submit).
+  std::array<std::uint64_t, kMaxTensorArgs> fill_bits_;  // left uninitialised on purpose
+  std::uint32_t filled_ = 0;
   std::array<ArgTag, kMaxTensorArgs> tags_{};
   std::string error_;
   int tensor_count_ = 0;

@@ -67,7 +67,6 @@ Args& Args::add_checked(ArgTag tag, const Tensor& t) {
   const auto i = static_cast<std::size_t>(tensor_count_++);
   ::new (&tensor_storage_[i]) Tensor(t);
   tags_[i] = tag;
-  initial_bits_[i].reset();
   return *this;
 }
 
@@ -87,7 +86,10 @@ Args& Args::out(const TensorSpec& spec) {
   const auto i = static_cast<std::size_t>(tensor_count_++);
   ::new (&tensor_storage_[i]) Tensor(placeholder);
   tags_[i] = ArgTag::out;
-  initial_bits_[i] = spec.initial_bits;
+  if (spec.initial_bits) {
+    fill_bits_[i] = *spec.initial_bits;
+    filled_ |= 1u << i;
+  }
   return *this;
 }
 
@@ -109,10 +111,9 @@ void Args::copy_from(const Args& other) {
   for (std::size_t i = 0; i < tensors; ++i) {
     ::new (&tensor_storage_[i]) Tensor(other.tensor(static_cast<int>(i)));
     tags_[i] = other.tags_[i];
-    initial_bits_[i] = other.initial_bits_[i];
+    if ((other.filled_ >> i) & 1u) fill_bits_[i] = other.fill_bits_[i];
   }
-  for (std::size_t i = tensors; i < initial_bits_.size(); ++i)
-    initial_bits_[i].reset();
+  filled_ = other.filled_;
   const auto scalars = static_cast<std::size_t>(other.scalar_count_);
   for (std::size_t i = 0; i < scalars; ++i)
     scalars_[i] = other.scalars_[i];

@@ -100,7 +100,8 @@ class OrchestratorCore {
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
                        const OutputLayout& layout, TaskOutputs* outputs);
   // `analysed`: a parallel_for template covers the task (loops_ supplies its producers).
-  bool discover_producers(Ring& ring, const Args& args, bool analysed, AccessRegion* regions);
+  bool discover_producers(Ring& ring, TaskSlot& task, const Args& args, bool analysed,
+                          AccessRegion* regions);
   // Wires the task behind its producers; returns the edges already resolved.
   std::int32_t wire_producers(Ring& ring, TaskSlot& task, bool ok);
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
@@ -136,6 +137,10 @@ class OrchestratorCore {
   bool check_element_type(const Tensor& tensor, const ElementRequest& type, const char* call);
   Orchestrator api_{*this};
   bool in_run_ = false;
+  // The last kernels submit() validated and their plan (see submit()).
+  MixKernels planned_kernels_;
+  Plan planned_;
+  bool planned_valid_ = false;
   std::vector<TaskSlot*> scope_tasks_;
   std::vector<std::size_t> scope_starts_;
   std::uint32_t open_scope_tasks_[kRingCount] = {};

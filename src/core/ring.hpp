@@ -66,6 +66,7 @@ class Ring {
   bool dep_fits(std::uint64_t nodes) const { return dep_top_ + nodes - dep_tail_ <= dep_capacity_; }
   std::uint64_t dep_used() const { return dep_top_ - dep_tail_; }
   // Commits a task at the head: `consumed` heap bytes (from heap_fits). Returns its local id.
+  // Prefetches what the next admit will write (prefetch_head).
   std::uint32_t admit(std::uint64_t consumed);
   void* heap_at(std::uint64_t offset) { return heap_ + offset; }
   std::uint64_t take_dep_nodes(std::uint64_t nodes) {
@@ -91,6 +92,11 @@ class Ring {
   }
 
  private:
+  // The record prefix a submit of up to four tensors writes: header and four tensors.
+  static constexpr std::size_t kRecordPrefetchBytes =
+      offsetof(TaskRecord, tensors) + 4 * sizeof(Tensor) + 64;
+  void prefetch_head() const;
+
   std::uint32_t index_;
   std::uint32_t window_;
   std::uint32_t window_mask_;

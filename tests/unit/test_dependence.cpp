@@ -4,27 +4,31 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <memory>
+#include <random>
+#include <set>
 #include <vector>
 
 #include "core/dependence/dependence.hpp"
 #include "core/ring.hpp"
+#include "support/test_scale.hpp"
 
 namespace tmr::detail {
 namespace {
 
 struct Harness {
-  Harness() {
+  explicit Harness(std::uint32_t window = 64) {
     RingConfig config;
-    config.task_window = 64;
+    config.task_window = window;
     config.heap_bytes = 1024;
     config.dep_pool = 16;
     for (int r = 0; r < kRingCount; ++r) {
       rings.push_back(std::make_unique<Ring>(static_cast<std::uint32_t>(r), config));
       pointers[r] = rings.back().get();
     }
-    dependence = std::make_unique<Dependence>(RetirementView(pointers, kRingCount), 64);
+    dependence = std::make_unique<Dependence>(RetirementView(pointers, kRingCount), window);
   }
   // Admits a task on ring 0, discovers its producers, records its accesses.
   std::vector<std::uint32_t> submit(const Args& given, TaskSlot** out = nullptr,
@@ -50,10 +54,46 @@ struct Harness {
     if (out != nullptr) *out = &slot;
     return producers;
   }
+  // What a plain runtime submit does: the arguments copied into a task record, then one pass of
+  // lookups and inserts (collect_and_record) whose entries point at the record.
+  std::vector<std::uint32_t> submit_plain(const Args& args, TaskSlot** out = nullptr,
+                                          Status* status = nullptr) {
+    auto& record = records.emplace_back();
+    for (int i = 0; i < args.tensor_count(); ++i)
+      record[static_cast<std::size_t>(i)] = args.tensor(i);
+    Ring& ring = *rings[0];
+    const std::uint32_t local = ring.admit(0);
+    TaskSlot& slot = ring.slot(local);
+    slot.id = TaskId(0, local);
+    slot.ring = &ring;
+    slot.state.store(TaskState::pending);
+    dependence->admitted(slot);
+    AccessRegion regions[kMaxTensorArgs];
+    dependence->begin();
+    const Status found = dependence->collect_and_record(slot, args, record.data(), regions);
+    if (status != nullptr) *status = found;
+    if (!found.ok()) dependence->discard_entries(slot.id);
+    std::vector<std::uint32_t> producers;
+    for (TaskSlot* p : dependence->producers())
+      producers.push_back(p->id.local());
+    ring.publish(local);
+    if (out != nullptr) *out = &slot;
+    return producers;
+  }
+  // Retires ring 0's tasks below `end` (they finished in order) and frees their entries.
+  void retire_below(std::uint32_t end) {
+    Ring& ring = *rings[0];
+    for (std::uint32_t local = ring.retired(); local < end; ++local)
+      ring.slot(local).state.store(TaskState::consumed);
+    ring.try_advance();
+    ring.refresh();
+    dependence->forget_retired(0, ring.retired_seen());
+  }
   std::vector<std::unique_ptr<Ring>> rings;
   Ring* pointers[kRingCount] = {};
   std::unique_ptr<Dependence> dependence;
   std::deque<Args> kept;
+  std::deque<std::array<Tensor, kMaxTensorArgs>> records;  // task records of submit_plain
 };
 
 using Producers = std::vector<std::uint32_t>;
@@ -134,6 +174,151 @@ TEST(Dependence, LoopAnalysisHooksCreatorsOnlyProducersByIdAndLiveEntries) {
                                       ++entries;
                                     });
   EXPECT_EQ(entries, 1);
+}
+
+TEST(Dependence, PlainSubmitPathFindsTheSameProducers) {
+  std::vector<float> data(16);
+  const Tensor x = Tensor::wrap(data.data(), {16}, DType::f32);
+  Harness h;
+  EXPECT_EQ(h.submit_plain(Args().inout(x)), Producers{});
+  // One task naming a region twice (read, then write of a covering region): its own first
+  // entry is no producer, and the earlier writer is listed once.
+  EXPECT_EQ(h.submit_plain(Args().in(x.view({4}, {0})).inout(x)), (Producers{0}));
+  EXPECT_EQ(h.submit_plain(Args().in(x.view({4}, {4}))), (Producers{1}));
+  EXPECT_EQ(h.dependence->map().live_entries(), 2u) << "the covered entries were dropped";
+  // A named creator error leaves the map as it was.
+  const Tensor stale = Tensor::make_owned(data.data(), 64, {16}, DType::f32, TaskId(0, 1));
+  Status status;
+  h.submit_plain(Args().inout(x).in(stale), nullptr, &status);
+  EXPECT_EQ(status.code, ErrorCode::invalid_args);
+  EXPECT_EQ(h.dependence->map().live_entries(), 2u);
+  Producers last = h.submit_plain(Args().inout(x));
+  std::sort(last.begin(), last.end());
+  EXPECT_EQ(last, (Producers{1, 2}));
+}
+
+// The plain submit path (collect_and_record) against a brute-force oracle and against the
+// two-pass path (collect, then record): many readers of one cell then a writer, whole rows and
+// partial boxes of one buffer (grid and size-class indexing), several arguments of one task on
+// overlapping regions, a bumped version, and tasks retiring in order meanwhile. Every conflict
+// with a task not yet retired must be ordered through the reported edges, no edge may be
+// spurious or point at the task itself, and both paths must report the same producers.
+TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
+  struct Box {
+    int buffer;
+    std::uint32_t r0, rows, c0, cols, version;
+    bool write;
+  };
+  auto conflict = [](const Box& a, const Box& b) {
+    if (a.buffer != b.buffer || !(a.write || b.write)) return false;
+    if (a.version != b.version) return true;  // versions of one buffer are always ordered
+    return a.r0 < b.r0 + b.rows && b.r0 < a.r0 + a.rows && a.c0 < b.c0 + b.cols &&
+           b.c0 < a.c0 + a.cols;
+  };
+  const int programs = tmr::testing::scaled(60, 6);
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(7100 + program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    constexpr std::uint32_t kRows = 8, kCols = 8;
+    float gate_cell = 0;
+    std::vector<float> grid(kRows * kCols);
+    const Tensor buffers[2] = {Tensor::wrap(&gate_cell, {1, 1}, DType::f32),
+                               Tensor::wrap(grid.data(), {kRows, kCols}, DType::f32)};
+    Harness plain(1024);
+    Harness two_pass(1024);
+    const int tasks = 220;
+    std::vector<std::vector<Box>> boxes;
+    std::vector<std::set<std::uint32_t>> edges;
+    std::vector<std::uint32_t> retired_at_submit;
+    const std::uint32_t partial_odds = pick(0, 1) == 0 ? 4 : 40;
+    for (int j = 0; j < tasks; ++j) {
+      if (j > 20 && pick(0, 9) == 0) {
+        // Tasks finish in order: retire a prefix, never the last few.
+        const std::uint32_t end =
+            pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
+        plain.retire_below(end);
+        two_pass.retire_below(end);
+      }
+      retired_at_submit.push_back(plain.rings[0]->retired());
+      Args args;
+      std::vector<Box> mine;
+      const int count = static_cast<int>(pick(1, 4));
+      for (int a = 0; a < count; ++a) {
+        Box b{};
+        const bool repeat = !mine.empty() && pick(0, 3) == 0;
+        if (repeat) {
+          b = mine[pick(0, static_cast<std::uint32_t>(mine.size() - 1))];  // the same region again
+          b.write = pick(0, 1) == 0;
+        } else if (pick(0, 2) == 0) {
+          b = Box{
+              0, 0, 1, 0, 1, 0, pick(0, 15) == 0};  // the gate: mostly read, now and then written
+        } else {
+          b.buffer = 1;
+          b.r0 = pick(0, kRows - 1);
+          b.rows = 1;
+          b.c0 = 0;
+          b.cols = kCols;
+          if (pick(0, partial_odds) == 0) {  // a partial box: overlaps rows in part
+            b.rows = pick(1, kRows - b.r0);
+            b.c0 = pick(0, kCols - 1);
+            b.cols = pick(1, kCols - b.c0);
+          }
+          b.write = pick(0, 2) == 0;
+          b.version = pick(0, 60) == 0 ? 1 : 0;
+        }
+        Tensor t = buffers[b.buffer].view({b.rows, b.cols}, {b.r0, b.c0});
+        if (b.version != 0) t = t.with_version(b.version);
+        if (!b.write) {
+          args.in(t);
+        } else if (pick(0, 1) == 0) {
+          args.inout(t);
+        } else {
+          args.out_existing(t);
+        }
+        mine.push_back(b);
+      }
+      if (pick(0, 7) == 0) args.no_dep(buffers[1]);  // takes no part
+      const Producers found = plain.submit_plain(args);
+      Producers expected = two_pass.submit(args);
+      const std::set<std::uint32_t> set(found.begin(), found.end());
+      ASSERT_EQ(set.size(), found.size()) << "program " << program << ": a producer listed twice";
+      EXPECT_EQ(set, std::set<std::uint32_t>(expected.begin(), expected.end()))
+          << "program " << program << ", task " << j << ": the two paths disagree";
+      edges.push_back(set);
+      boxes.push_back(mine);
+    }
+    std::vector<std::vector<bool>> reach(tasks, std::vector<bool>(tasks, false));
+    for (int j = 0; j < tasks; ++j) {
+      for (const std::uint32_t i : edges[static_cast<std::size_t>(j)]) {
+        ASSERT_LT(static_cast<int>(i), j)
+            << "program " << program << ": an edge to itself or later";
+        reach[j][i] = true;
+        for (int k = 0; k < j; ++k) {
+          if (reach[i][k]) reach[j][k] = true;
+        }
+      }
+    }
+    for (int j = 0; j < tasks; ++j) {
+      for (int i = 0; i < j; ++i) {
+        bool c = false;
+        for (const Box& x : boxes[static_cast<std::size_t>(i)]) {
+          for (const Box& y : boxes[static_cast<std::size_t>(j)])
+            c |= conflict(x, y);
+        }
+        const bool live =
+            static_cast<std::uint32_t>(i) >= retired_at_submit[static_cast<std::size_t>(j)];
+        if (c && live) {
+          EXPECT_TRUE(reach[j][i]) << "program " << program << ": task " << j
+                                   << " is not ordered after conflicting task " << i;
+        }
+        if (edges[static_cast<std::size_t>(j)].count(static_cast<std::uint32_t>(i)) != 0) {
+          EXPECT_TRUE(c && live) << "program " << program << ": spurious edge " << i << " -> " << j;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -68,6 +68,30 @@ Status Dependence::collect(const Args& args, AccessRegion* regions) {
   return Status{};
 }
 
+Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
+                                      const Tensor* record_tensors, AccessRegion* regions) {
+  const int count = args.tensor_count();
+  for (int i = 0; i < count; ++i) {
+    if (args.tag(i) == ArgTag::out) continue;
+    const Tensor& t = args.tensor(i);
+    if (!add_creator_fast(t)) return creator_error(t, i);
+  }
+  // The task's own entries (earlier arguments) dedup away like a producer already listed.
+  SlotState& own = state(task.id);
+  own.stamp = stamp_;
+  const bool families = families_ != nullptr && families_->live();
+  for (int i = 0; i < count; ++i) {
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+    const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+    regions[i] = make_region(record_tensors[i]);
+    map_.lookup_insert(regions[i], kind, retired_, &task, task.id, own.entries,
+                       [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
+    if (families) add_family_accessors(regions[i], kind);
+  }
+  return Status{};
+}
+
 Status Dependence::collect_creators(const Args& args, AccessRegion* regions) {
   for (int i = 0; i < args.tensor_count(); ++i) {
     const ArgTag tag = args.tag(i);

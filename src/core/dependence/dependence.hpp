@@ -45,6 +45,15 @@ class Dependence {
   // (`regions[i]` is filled for those). A non-ok Status names a tensor whose creator's scope has
   // ended (discovery stops there).
   Status collect(const Args& args, AccessRegion* regions);
+  // collect() and record() in one pass, for a plain submit of the admitted task `task` whose
+  // record holds the argument tensors (`record_tensors`, which the entries point at): each
+  // argument's lookup and insert share one buffer search and one bucket hash. Creators are
+  // checked first, so a named error leaves the map untouched. A task naming overlapping regions
+  // in two arguments finds its own first entry; it is not its own producer.
+  Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors,
+                            AccessRegion* regions);
+  // Frees the entries of a task whose submit failed after collect_and_record (never run).
+  void discard_entries(TaskId id) { map_.release_task(state(id).entries); }
   // collect() without TensorMap lookups: creators only, `regions` filled the same way (for a
   // task whose other producers a loop analysis supplies).
   Status collect_creators(const Args& args, AccessRegion* regions);
@@ -92,6 +101,8 @@ class Dependence {
     s.task = &task;
     s.retained = false;
     s.entries = nullptr;
+    // The next task's state (cold with a large window), like Ring::admit's prefetch.
+    __builtin_prefetch(&states_[task.id.ring()][(task.id.local() + 1) & window_mask_], 1);
   }
   // Frees the TensorMap entries of ring `ring`'s tasks that retired since the last call, up to
   // local id `retired` (what the ring's owner has seen retire).

@@ -155,15 +155,14 @@ void TensorMap::free_entry(MapEntry* e) {
   free_entries_ = e;
 }
 
-void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
-                       MapEntry*& task_entries) {
-  ++stats_.inserts;
-  BufferInfo* const buffer = find_or_add_buffer(region.address, region.owner);
+void TensorMap::link_entry(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
+                           std::uint32_t pair, TaskSlot* task, TaskId id, MapEntry*& task_entries) {
   if (buffer->total[0] == 0 && buffer->total[1] == 0) {
     // An empty buffer starts as a grid of this entry's length and alignment.
     buffer->start_grid(region.lo, region.hi);
-  } else if (buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
-    leave_grid(buffer);
+    pair = kNoPair;  // hashed on the old grid, if any
+  } else if (pair == kNoPair && buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
+    leave_grid(buffer);  // (a known pair means the caller found the region on the grid)
   }
   MapEntry* const e = allocate_entry();
   e->region = region.tensor;
@@ -175,19 +174,23 @@ void TensorMap::insert(const AccessRegion& region, AccessKind kind, TaskSlot* ta
   e->hi = region.hi;
   const auto size_class = static_cast<std::uint8_t>(std::bit_width(e->hi - e->lo) - 1);
   e->size_class = size_class;
-  const auto k = static_cast<std::uint8_t>(kind);
-  e->kind = k;
-  link_chain(e, buffer->grid ? slot_bucket(buffer, k, e->lo)
-                             : bucket_of(buffer, k, size_class, e->cell()));
+  e->kind = kind;
+  if (!buffer->grid) {
+    link_chain(e, bucket_of(buffer, kind, size_class, e->cell()));
+  } else if (pair != kNoPair) {
+    link_chain(e, pair | kind);
+  } else {
+    link_chain(e, slot_bucket(buffer, kind, e->lo));
+  }
 
   e->list_prev = nullptr;
-  e->list_next = buffer->list[k];
+  e->list_next = buffer->list[kind];
   if (e->list_next != nullptr) e->list_next->list_prev = e;
-  buffer->list[k] = e;
+  buffer->list[kind] = e;
 
-  ++buffer->class_count[k][size_class];
-  buffer->class_mask[k] |= std::uint64_t{1} << size_class;
-  ++buffer->total[k];
+  ++buffer->class_count[kind][size_class];
+  buffer->class_mask[kind] |= std::uint64_t{1} << size_class;
+  ++buffer->total[kind];
   buffer->min_version = std::min(buffer->min_version, region.version);
   buffer->max_version = std::max(buffer->max_version, region.version);
 

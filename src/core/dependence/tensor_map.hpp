@@ -86,7 +86,8 @@ struct BufferInfo {
   // The grid slot of an entry starting at `lo` (lo - phase is a multiple of L).
   std::uint64_t slot_of(std::uint64_t lo) const { return grid_div(lo); }
   bool on_grid(std::uint64_t lo, std::uint64_t hi) const {
-    return grid && hi - lo == grid_length && lo - grid_phase == grid_div(lo) * grid_length;
+    if (!grid || hi - lo != grid_length) return false;
+    return (grid_shift != kNoShift ? lo & (grid_length - 1) : lo % grid_length) == grid_phase;
   }
 };
 
@@ -162,14 +163,31 @@ class TensorMap {
   // at most an edge to a finished task.
   template <class Visit>
   void lookup(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
-              Visit&& visit);
+              Visit&& visit) {
+    ++stats_.lookups;
+    BufferInfo* const info = find_buffer(region.address, region.owner);
+    if (info == nullptr) return;
+    lookup_in(region, info, kind == AccessKind::write, retired, visit);
+    if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
+  }
+  // lookup() then insert() of the same access, with one buffer search and, on a grid buffer, one
+  // bucket hash (the insert links into the slot chain the lookup walked). `visit` may see the
+  // inserting task's own earlier entries (a task naming overlapping regions twice): the caller
+  // ignores those. `region.tensor` must already point at the task record's copy.
+  template <class Visit>
+  void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
+                     TaskSlot* task, TaskId id, MapEntry*& task_entries, Visit&& visit);
   void snapshot_retired(std::uint32_t* retired) const {
     for (int r = 0; r < rings_.ring_count(); ++r)
       retired[r] = rings_.retired(r);
   }
 
   void insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
-              MapEntry*& task_entries);
+              MapEntry*& task_entries) {
+    ++stats_.inserts;
+    link_entry(region, static_cast<std::uint8_t>(kind),
+               find_or_add_buffer(region.address, region.owner), kNoPair, task, id, task_entries);
+  }
 
   // Frees every entry of a retired task (its list, from insert).
   void release_task(MapEntry*& task_entries);
@@ -211,6 +229,29 @@ class TensorMap {
   std::uint32_t slot_bucket(const BufferInfo* info, std::uint8_t kind, std::uint64_t lo) const {
     return bucket_of(info, kind, kGridClass, info->slot_of(lo));
   }
+  // No bucket pair known: link_entry hashes the entry's own.
+  static constexpr std::uint32_t kNoPair = ~std::uint32_t{0};
+  // Fills and links a new entry of `buffer`. `pair`: the even bucket of the entry's grid slot
+  // when the caller's lookup already hashed it on the buffer's current grid, else kNoPair.
+  void link_entry(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
+                  std::uint32_t pair, TaskSlot* task, TaskId id, MapEntry*& task_entries);
+  // The lookup behind lookup() and lookup_insert(), on a found buffer (which it may empty).
+  template <class Visit>
+  void lookup_in(const Query& q, BufferInfo* info, bool is_write, const std::uint32_t* retired,
+                 Visit& visit);
+  // Checks the entries of one grid slot's chain (one kind).
+  template <class Visit>
+  [[gnu::always_inline]] void walk_slot(const Query& q, BufferInfo* info, std::uint32_t bucket,
+                                        std::uint64_t lo, std::uint8_t entry_kind, bool is_write,
+                                        const std::uint32_t* retired, Visit& visit) {
+    for (MapEntry* e = buckets_[bucket]; e != nullptr;) {
+      MapEntry* const next = e->chain_next;
+      if (e->lo == lo && e->buffer == info && e->kind == entry_kind) {
+        check(q, *e, is_write, retired, visit);
+      }
+      e = next;
+    }
+  }
   // Moves a grid buffer's entries into size-class cells (before its first off-grid insert).
   void leave_grid(BufferInfo* info);
   void link_chain(MapEntry* e, std::uint32_t bucket) {
@@ -223,12 +264,17 @@ class TensorMap {
   template <class Visit>
   void lookup_grid(const Query& q, BufferInfo* info, bool is_write, const std::uint32_t* retired,
                    Visit& visit);
+  // Both kinds of one cell hash to one pair of buckets (even: reads, odd: writes): a write's
+  // lookup and its insert need one hash, and both chain heads share a cache line.
+  std::uint32_t bucket_pair(const BufferInfo* info, std::uint8_t size_class,
+                            std::uint64_t cell) const {
+    const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(info) >> 6) ^
+                              (std::uint64_t{size_class} << 52) ^ (cell * 0xD6E8FEB86659FD93ull);
+    return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> bucket_shift_) & ~1u;
+  }
   std::uint32_t bucket_of(const BufferInfo* info, std::uint8_t kind, std::uint8_t size_class,
                           std::uint64_t cell) const {
-    const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(info) >> 6) ^
-                              (std::uint64_t{kind} << 58) ^ (std::uint64_t{size_class} << 52) ^
-                              (cell * 0xD6E8FEB86659FD93ull);
-    return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> bucket_shift_);
+    return bucket_pair(info, size_class, cell) | kind;
   }
   bool dead(const MapEntry& e, const std::uint32_t* retired) const {
     return e.task_id.local() < retired[e.task_id.ring()];
@@ -349,17 +395,40 @@ void TensorMap::for_each_live_entry(std::uintptr_t address, std::uint64_t owner,
 }
 
 template <class Visit>
-void TensorMap::lookup(const AccessRegion& q, AccessKind kind, const std::uint32_t* retired,
-                       Visit&& visit) {
+void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std::uint32_t* retired,
+                              TaskSlot* task, TaskId id, MapEntry*& task_entries, Visit&& visit) {
   ++stats_.lookups;
-  BufferInfo* const info = find_buffer(q.address, q.owner);
-  if (info == nullptr) return;
+  ++stats_.inserts;
+  const bool is_write = kind == AccessKind::write;
+  BufferInfo* info = find_buffer(q.address, q.owner);
+  std::uint32_t pair = kNoPair;
+  if (info == nullptr) {
+    info = add_buffer(q.address, q.owner);
+  } else if (info->grid && q.version == info->min_version &&
+             info->min_version == info->max_version && info->on_grid(q.lo, q.hi)) {
+    // The usual case: the region is one grid slot; its two chains share one hash.
+    const std::uint64_t slot = info->slot_of(q.lo);
+    pair = bucket_pair(info, kGridClass, slot);
+    constexpr auto kRead = static_cast<std::uint8_t>(AccessKind::read);
+    constexpr auto kWrite = static_cast<std::uint8_t>(AccessKind::write);
+    if (info->total[kWrite] != 0)
+      walk_slot(q, info, pair | kWrite, q.lo, kWrite, is_write, retired, visit);
+    if (is_write && info->total[kRead] != 0) {
+      walk_slot(q, info, pair | kRead, q.lo, kRead, is_write, retired, visit);
+    }
+  } else {
+    lookup_in(q, info, is_write, retired, visit);
+  }
+  link_entry(q, static_cast<std::uint8_t>(kind), info, pair, task, id, task_entries);
+}
+
+template <class Visit>
+void TensorMap::lookup_in(const Query& q, BufferInfo* info, bool is_write,
+                          const std::uint32_t* retired, Visit& visit) {
   const std::uint32_t version = q.version;
   const bool any_version = version != info->min_version || info->min_version != info->max_version;
-  const bool is_write = kind == AccessKind::write;
   if (info->grid && !any_version) {
     lookup_grid(q, info, is_write, retired, visit);
-    if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
     return;
   }
   for (std::uint8_t k = 0; k < (is_write ? 2 : 1); ++k) {
@@ -405,7 +474,6 @@ void TensorMap::lookup(const AccessRegion& q, AccessKind kind, const std::uint32
       }
     }
   }
-  if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
 }
 
 template <class Visit>
@@ -439,14 +507,8 @@ void TensorMap::lookup_grid(const Query& q, BufferInfo* info, bool is_write,
       const std::uint64_t lo =
           (info->grid_shift != BufferInfo::kNoShift ? slot << info->grid_shift : slot * length) +
           phase;
-      const std::uint32_t b = bucket_of(info, entry_kind, kGridClass, slot);
-      for (MapEntry* e = buckets_[b]; e != nullptr;) {
-        MapEntry* const next = e->chain_next;
-        if (e->lo == lo && e->buffer == info && e->kind == entry_kind) {
-          check(q, *e, is_write, retired, visit);
-        }
-        e = next;
-      }
+      walk_slot(q, info, bucket_of(info, entry_kind, kGridClass, slot), lo, entry_kind, is_write,
+                retired, visit);
     }
   }
 }
