@@ -18,13 +18,13 @@ struct TaskSlot;
 enum class OrchestratorWork : std::uint8_t {
   submit,           // one task submit, before its effects become visible (count: tensor args)
   submit_analysed,  // a submit a parallel_for template covers: no map lookups (count: tensor args)
+  alloc,            // one hidden alloc task (count: outputs)
+  wire,             // dependency edges of the last submit (count: edges)
+  scope_end,        // one scope end (count: tasks released)
+  element_access,   // one get/set_tensor_data (count: 1)
   // A parallel_for template proven: learning comparison, proof and set-up of the analysis,
   // charged once per template task when the analysis starts (count: that task's tensor args).
   loop_setup,
-  alloc,           // one hidden alloc task (count: outputs)
-  wire,            // dependency edges of the last submit (count: edges)
-  scope_end,       // one scope end (count: tasks released)
-  element_access,  // one get/set_tensor_data (count: 1)
 };
 
 // Run-relative time and whether events are recorded (traces).
