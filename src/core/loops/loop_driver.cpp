@@ -483,7 +483,27 @@ void LoopDriver::build_plans(Loop& loop) {
     plan.stationary = tmpl.stationary_write(a);
     plan.dense = loop.dense[a];
     plan.fixed = loop.fixed[a];
+    plan.quiet = plan.outer && !TaskId::from_value(rec.buffer.owner).valid() && !plan.dense &&
+                 loop.external[a].empty();
   }
+}
+
+// replay_access's test for an outer buffer, all of it: identity and the view field by field.
+inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
+                                        std::int64_t moved_by) {
+  if (reinterpret_cast<std::uintptr_t>(t.buffer()) != plan.address ||
+      t.producer().value() != plan.owner || t.version() != plan.version ||
+      t.layout_offset() != plan.layout_offset || t.ndims() != plan.ndims ||
+      t.dtype() != plan.dtype) {
+    return false;
+  }
+  for (int r = 0; r < plan.ndims; ++r) {
+    if (t.raw_dim(r) != plan.raw[r] || t.box_extent(r) != plan.extent[r] ||
+        std::int64_t{t.box_offset(r)} != plan.offset[r] + moved_by * plan.stride[r]) {
+      return false;
+    }
+  }
+  return true;
 }
 
 LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, const Tensor& t,
@@ -562,10 +582,12 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
   }
   const loops::LoopTemplate& tmpl = loop.tmpl;
   const std::uint32_t first = task.first_access;
+  const std::int64_t moved_by = loop.iteration - tmpl.base_iteration();
   std::uint32_t family_mask = 0;
   std::uint32_t deferred_mask = 0;
   std::uint32_t tracked_mask = 0;
   std::uint32_t fresh_mask = 0;
+  std::uint32_t quiet_mask = 0;
   for (int k = 0; k < count; ++k) {
     const std::uint32_t a = first + static_cast<std::uint32_t>(k);
     const AccessPlan& plan = loop.plans[a];
@@ -577,7 +599,10 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
     if (!plan.tracked) continue;
     tracked_mask |= 1u << k;
     const Tensor& t = args.tensor(k);
-    Replay replay = replay_access(loop, a, t, &made_[k]);
+    // The common case inline: an outer buffer and the template's view moved by the stride.
+    Replay replay = plan.outer && same_outer_view(plan, t, moved_by)
+                        ? Replay::exact
+                        : replay_access(loop, a, t, &made_[k]);
     if (replay == Replay::no) {
       // Not the replayed record: the full check (buffer identity by ring lookup, placements).
       const BufferRef ref = buffer_of(loop, t);
@@ -605,8 +630,10 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       continue;
     }
     family_mask |= 1u << k;
+    if (plan.quiet) quiet_mask |= 1u << k;
   }
   family_mask_ = family_mask;
+  quiet_mask_ = quiet_mask;
   deferred_mask_ = deferred_mask;
   tracked_mask_ = tracked_mask;
   fresh_mask_ = fresh_mask;

@@ -102,6 +102,9 @@ class LoopDriver {
     bool stationary = false;  // LoopTemplate::stationary_write
     bool dense = false;       // Loop::dense
     bool fixed = false;       // Loop::fixed
+    // An outer buffer with no creator, no external producers and no per-task lookup: while its
+    // family stands for it, collect() has nothing to do for it.
+    bool quiet = false;
     std::uint32_t raw[kMaxDims] = {};
     std::uint32_t extent[kMaxDims] = {};
     std::int64_t offset[kMaxDims] = {};  // box offsets in the template's iteration
@@ -148,6 +151,7 @@ class LoopDriver {
   enum class Replay : std::uint8_t { no, exact, moved };
   Replay replay_access(const Loop& loop, std::uint32_t access, const Tensor& t,
                        std::int64_t* made) const;
+  static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
   void build_plans(Loop& loop);
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
@@ -195,6 +199,7 @@ class LoopDriver {
   std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
   std::vector<Deferred> deferred_;
   std::size_t iteration_deferred_ = 0;  // deferred_ entries before the current iteration's
+  std::uint32_t quiet_mask_ = 0;        // arguments of the planned submit collect() may skip
   std::uint32_t fresh_mask_ = 0;        // arguments of the planned submit on a buffer the loop made
   loops::BufferRef refs_[kMaxTensorArgs];   // learning: each argument's buffer
   std::int64_t made_[kMaxTensorArgs] = {};  // fresh_mask_ arguments: the creator's iteration
@@ -229,6 +234,7 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
   }
   const AccessPlan* const plans = loop.plans.data() + loop.task_plans[p].first_access;
   for (int k = 0; k < args.tensor_count(); ++k) {
+    if ((quiet_mask_ >> k) & 1u) continue;  // nothing to collect (AccessPlan::quiet)
     const AccessPlan& plan = plans[k];
     const ArgTag tag = plan.tag;  // plan_analysed checked it is the argument's
     if (tag == ArgTag::out) continue;
