@@ -151,7 +151,15 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
       scope_end();
     }
     loops_.end_iteration();
+    charge_loop_setup();
   }
+}
+
+void OrchestratorCore::charge_loop_setup() {
+  const loops::LoopTemplate* started = loops_.take_started();
+  if (started == nullptr) return;
+  for (std::uint32_t q = 0; q < started->task_count(); ++q)
+    ports_.host.charge(OrchestratorWork::loop_setup, started->task(q).access_count);
 }
 
 void OrchestratorCore::release_scope_task(TaskSlot* task) {

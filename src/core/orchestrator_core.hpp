@@ -126,6 +126,8 @@ class OrchestratorCore {
   // Waits until every producer found finished.
   bool wait_producers_finished(const char* what);
   void release_scope_task(TaskSlot* task);
+  // Charges the set-up of a parallel_for analysis that just started (virtual-time platforms).
+  void charge_loop_setup();
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
   Ring& ring(int index) const { return *ports_.rings[static_cast<std::size_t>(index)]; }

@@ -22,6 +22,9 @@ enum class OrchestratorWork : std::uint8_t {
   wire,             // dependency edges of the last submit (count: edges)
   scope_end,        // one scope end (count: tasks released)
   element_access,   // one get/set_tensor_data (count: 1)
+  // A parallel_for template proven: learning comparison, proof and set-up of the analysis,
+  // charged once per template task when the analysis starts (count: that task's tensor args).
+  loop_setup,
 };
 
 // Run-relative time and whether events are recorded (traces).

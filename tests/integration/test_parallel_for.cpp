@@ -256,14 +256,22 @@ TEST_P(ParallelFor, FallbackReasonsAreReported) {
           for (std::int64_t k = 0; k <= i; ++k)
             o.submit_aiv(d.add, Args().in(row(0, 30)).out_existing(row(1, 31)));
         });
+        // Plain 2-D row views (no reshape: the replayed record's field test decides) whose
+        // offset leaves the stride at iteration 5: only the box offset differs.
+        o.parallel_for(8, [&](Orchestrator& o, std::int64_t i) {
+          const auto r2 = static_cast<std::uint32_t>(i < 5 ? 16 + i : 20 + i);
+          o.submit_aiv(d.add, Args()
+                                  .in(a.tensor(0).view({1, 2}, {r2, 0}))
+                                  .out_existing(a.tensor(1).view({1, 2}, {r2, 0})));
+        });
       },
       args);
   ASSERT_TRUE(r.ok()) << r.status.to_string();
-  EXPECT_EQ(r.stats.loops, 4u);
-  EXPECT_EQ(r.stats.loop_fallbacks, 4u);
+  EXPECT_EQ(r.stats.loops, 5u);
+  EXPECT_EQ(r.stats.loop_fallbacks, 5u);
   std::map<std::string, std::uint64_t> reasons(r.stats.loop_fallback_reasons.begin(),
                                                r.stats.loop_fallback_reasons.end());
-  EXPECT_EQ(reasons["iteration differs from the template"], 1u);
+  EXPECT_EQ(reasons["iteration differs from the template"], 2u);
   EXPECT_EQ(reasons["set_tensor_data in the body"], 1u);
   EXPECT_EQ(reasons["get_tensor_data in the body of a buffer the loop writes"], 1u);
   EXPECT_EQ(reasons["no repeating iteration template"], 1u);

@@ -2,6 +2,7 @@
 // hint, roofline compute- and memory-bound, shared bandwidth) and cost files.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -43,6 +44,12 @@ TEST(SimCostModel, OrchestratorCostsFollowTheTable) {
             static_cast<std::uint64_t>(c.scope_end_ns + 4 * c.scope_end_per_task_ns));
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::element_access, 1),
             static_cast<std::uint64_t>(c.element_access_ns));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit_analysed, 4),
+            static_cast<std::uint64_t>(std::llround(c.analysed_submit_ratio *
+                                                    (c.submit_ns + 4 * c.submit_per_tensor_ns))));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::loop_setup, 4),
+            static_cast<std::uint64_t>(
+                std::llround(c.loop_setup_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));
   // Calibration (`tmr fit`): a 3-tensor submit is about alternating_matmul_add's 0.77 us per
   // task, and 1 to 7 tensors stay within the reference's 0.56-0.93 us per-submit figures.
   EXPECT_NEAR(static_cast<double>(orchestrator_cost_ns(c, OrchestratorWork::submit, 3)), 770, 40);

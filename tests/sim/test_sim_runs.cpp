@@ -185,5 +185,42 @@ TEST(SimSanity, ChainCostsKernelPlusDispatchPlusCompletionLatencyPerTask) {
               result.stats.wall_us, per_task_ns, expected_us);
 }
 
+// A parallel_for is charged as measured (docs/sim.md): its learning iterations as ordinary
+// submits, each analysed submit analysed_submit_ratio of one, and the analysis set-up once per
+// loop, loop_setup_ratio times what the template iteration costs as ordinary submits.
+TEST(SimSanity, AnalysedLoopChargesLearningSetupAndAnalysedSubmits) {
+  constexpr std::uint32_t kRows = 200;
+  const auto orchestration_us = [&](double setup_ratio) {
+    RuntimeConfig config = sim_config(false);
+    config.sim.costs.kernel_ns["touch"] = 1000;
+    config.sim.costs.loop_setup_ratio = setup_ratio;
+    Runtime runtime(config);
+    const KernelId k = runtime.kernels().add("touch", CoreType::aiv, touch);
+    std::vector<float> x(kRows * 16, 0.0f);
+    RunArgs args;
+    args.inout(x.data(), {kRows, 16}, DType::f32);
+    const RunResult result = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            o.submit_aiv(k, Args().inout(a.tensor(0).view({1, 16}, {row, 0})));
+          });
+        },
+        args);
+    EXPECT_TRUE(result.ok()) << result.status.to_string();
+    EXPECT_EQ(result.stats.loop_tasks_analysed, kRows - 2);
+    return result.stats.orchestration_us;
+  };
+  const SimCostModel c;
+  const double submit_ns = c.submit_ns + c.submit_per_tensor_ns;  // one tensor each
+  const double without_setup = orchestration_us(0);
+  const double expected_us =
+      (2 * submit_ns + (kRows - 2) * c.analysed_submit_ratio * submit_ns) / 1e3;
+  EXPECT_NEAR(without_setup, expected_us, 0.01 * expected_us);
+  // The template has one task of one tensor: the set-up is charged once, as ratio x that submit.
+  const double with_setup = orchestration_us(40);
+  EXPECT_NEAR(with_setup - without_setup, 40 * submit_ns / 1e3, 0.002);
+}
+
 }  // namespace
 }  // namespace tmr::testing

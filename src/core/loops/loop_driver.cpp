@@ -58,6 +58,7 @@ void LoopDriver::reset() {
   stack_.clear();
   families_.reset();
   owner_ = nullptr;
+  started_ = nullptr;
   enabled_ = config_enabled_;
   planned_analysed_ = false;
   deferred_.clear();
@@ -174,24 +175,30 @@ void LoopDriver::end_iteration() {
     return;
   }
   // Learning: does this iteration repeat the previous one?
-  if (loop.learn_attempts > 0 || loop.iteration > 0) {
-    const Fallback learned = loops::LoopTemplate::learn(loop.previous, loop.current, &loop.tmpl);
-    if (learned == Fallback::none) {
-      if (loop.iteration + 1 >= loop.iterations) return;  // nothing left to analyse
-      const Fallback proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);
-      if (proof != Fallback::none) {
-        fall_back(loop, proof);
-        return;
-      }
-      start_analysis(loop);
-      return;
-    }
-    if (++loop.learn_attempts >= kMaxLearnAttempts) {
-      fall_back(loop, Fallback::no_template);
-      return;
-    }
-  }
+  if ((loop.learn_attempts > 0 || loop.iteration > 0) && try_template(loop)) return;
   std::swap(loop.previous, loop.current);
+}
+
+// Cold (once per loop, or a few times while learning): kept out of line so the per-iteration
+// path stays small, and so profiles show the per-loop cost apart (docs/sim.md, loop_setup_ratio).
+[[gnu::noinline]] bool LoopDriver::try_template(Loop& loop) {
+  const Fallback learned = loops::LoopTemplate::learn(loop.previous, loop.current, &loop.tmpl);
+  if (learned == Fallback::none) {
+    if (loop.iteration + 1 >= loop.iterations) return true;  // nothing left to analyse
+    const Fallback proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);
+    if (proof != Fallback::none) {
+      fall_back(loop, proof);
+      return true;
+    }
+    start_analysis(loop);
+    if (loop.state == Loop::State::analysing) started_ = &loop.tmpl;
+    return true;
+  }
+  if (++loop.learn_attempts >= kMaxLearnAttempts) {
+    fall_back(loop, Fallback::no_template);
+    return true;
+  }
+  return false;
 }
 
 bool LoopDriver::element_access(bool write, const Tensor& tensor) {
@@ -346,6 +353,7 @@ void LoopDriver::start_analysis(Loop& loop) {
                       loops::is_write(rec.tag) ? AccessKind::write : AccessKind::read, rec.tensor,
                       tmpl.stride(a), loop.first_analysed, tmpl.task_of_access(a), loop.table);
   }
+  build_plans(loop);
 }
 
 void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
@@ -436,46 +444,100 @@ BufferRef LoopDriver::buffer_of(const Loop& loop, const Tensor& tensor) const {
   return ref;
 }
 
-LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, const Tensor& t,
-                                             loops::BufferRef* ref) const {
+void LoopDriver::build_plans(Loop& loop) {
   const loops::LoopTemplate& tmpl = loop.tmpl;
-  const loops::AccessRecord& rec = tmpl.access(a);
+  loop.task_plans.resize(tmpl.task_count());
+  for (std::uint32_t q = 0; q < tmpl.task_count(); ++q) {
+    const loops::TaskRecordLite& rec = tmpl.task(q);
+    TaskPlan& plan = loop.task_plans[q];
+    std::copy(std::begin(rec.kernels), std::end(rec.kernels), std::begin(plan.kernels));
+    plan.inline_task = rec.inline_task;
+    plan.first_access = rec.first_access;
+    plan.access_count = rec.access_count;
+  }
+  loop.plans.assign(tmpl.access_count(), AccessPlan{});
+  for (std::uint32_t a = 0; a < tmpl.access_count(); ++a) {
+    const loops::AccessRecord& rec = tmpl.access(a);
+    AccessPlan& plan = loop.plans[a];
+    plan.tag = rec.tag;
+    plan.tracked = loops::is_tracked(rec.tag);
+    if (!plan.tracked) continue;
+    plan.outer = rec.buffer.kind == BufferRef::Kind::outer;
+    plan.address = rec.buffer.address;
+    plan.owner = rec.buffer.owner;
+    plan.back = tmpl.base_iteration() - rec.buffer.iteration;
+    plan.task = rec.buffer.task;
+    plan.arg = rec.buffer.arg;
+    const Tensor& v = rec.tensor;
+    plan.version = v.version();
+    plan.layout_offset = v.layout_offset();
+    plan.dtype = v.dtype();
+    plan.ndims = static_cast<std::uint8_t>(v.ndims());
+    for (int r = 0; r < v.ndims(); ++r) {
+      plan.raw[r] = v.raw_dim(r);
+      plan.extent[r] = v.box_extent(r);
+      plan.offset[r] = v.box_offset(r);
+      plan.stride[r] = tmpl.stride(a)[static_cast<std::size_t>(r)];
+    }
+    plan.free_read = tmpl.free_read(a);
+    plan.stationary = tmpl.stationary_write(a);
+    plan.dense = loop.dense[a];
+    plan.fixed = loop.fixed[a];
+    plan.quiet = plan.outer && !TaskId::from_value(rec.buffer.owner).valid() && !plan.dense &&
+                 loop.external[a].empty();
+  }
+}
+
+// replay_access's test for an outer buffer, all of it: identity and the view field by field.
+inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
+                                        std::int64_t moved_by) {
+  if (reinterpret_cast<std::uintptr_t>(t.buffer()) != plan.address ||
+      t.producer().value() != plan.owner || t.version() != plan.version ||
+      t.layout_offset() != plan.layout_offset || t.ndims() != plan.ndims ||
+      t.dtype() != plan.dtype) {
+    return false;
+  }
+  for (int r = 0; r < plan.ndims; ++r) {
+    if (t.raw_dim(r) != plan.raw[r] || t.box_extent(r) != plan.extent[r] ||
+        std::int64_t{t.box_offset(r)} != plan.offset[r] + moved_by * plan.stride[r]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, const Tensor& t,
+                                             std::int64_t* made) const {
+  const AccessPlan& plan = loop.plans[a];
   const std::int64_t i = loop.iteration;
-  if (rec.buffer.kind == BufferRef::Kind::outer) {
-    if (reinterpret_cast<std::uintptr_t>(t.buffer()) != rec.buffer.address ||
-        t.producer().value() != rec.buffer.owner) {
+  const std::int64_t base = loop.tmpl.base_iteration();
+  if (plan.outer) {
+    if (reinterpret_cast<std::uintptr_t>(t.buffer()) != plan.address ||
+        t.producer().value() != plan.owner) {
       return Replay::no;
     }
-    *ref = rec.buffer;
   } else {
     // Output `arg` of template task `task`, made `back` iterations earlier: its task id is in the
     // loop's table (iterations from the template's predecessor on have the template's shape).
-    const std::int64_t made = i - (tmpl.base_iteration() - rec.buffer.iteration);
-    if (made < tmpl.base_iteration() - 1 || (made == i && rec.buffer.task >= loop.position)) {
-      return Replay::no;
-    }
-    const TaskId creator = loop.table->at(made, rec.buffer.task);
+    const std::int64_t m = i - plan.back;
+    if (m < base - 1 || (m == i && plan.task >= loop.position)) return Replay::no;
+    const TaskId creator = loop.table->at(m, plan.task);
     if (t.producer() != creator || !live(creator)) return Replay::no;
-    if (rings_[creator.ring()]->record(creator.local()).tensors[rec.buffer.arg].buffer() !=
-        t.buffer()) {
+    if (rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer()) {
       return Replay::no;
     }
-    *ref = rec.buffer;
-    ref->iteration = made;
+    *made = m;
   }
   // The template's view moved by the stride: with the template's layout offset, placements differ
   // exactly as box offsets do, so this is predicts_view's test without computing placements.
-  const Tensor& v = rec.tensor;
-  if (t.version() != v.version()) return Replay::no;  // a free read checks only the version
+  if (t.version() != plan.version) return Replay::no;  // a free read checks only the version
   bool same =
-      t.layout_offset() == v.layout_offset() && t.ndims() == v.ndims() && t.dtype() == v.dtype();
+      t.layout_offset() == plan.layout_offset && t.ndims() == plan.ndims && t.dtype() == plan.dtype;
   if (same) {
-    const std::int64_t k = i - tmpl.base_iteration();
-    const auto& stride = tmpl.stride(a);
-    for (int r = 0; r < v.ndims(); ++r) {
-      const auto rr = static_cast<std::size_t>(r);
-      if (t.raw_dim(r) != v.raw_dim(r) || t.box_extent(r) != v.box_extent(r) ||
-          std::int64_t{t.box_offset(r)} != std::int64_t{v.box_offset(r)} + k * stride[rr]) {
+    const std::int64_t k = i - base;
+    for (int r = 0; r < plan.ndims; ++r) {
+      if (t.raw_dim(r) != plan.raw[r] || t.box_extent(r) != plan.extent[r] ||
+          std::int64_t{t.box_offset(r)} != plan.offset[r] + k * plan.stride[r]) {
         same = false;
         break;
       }
@@ -484,57 +546,78 @@ LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, 
   if (same) return Replay::exact;
   // A free read may move anywhere (whether its family holds is the caller's question); any other
   // access may be another spelling of the same box (a reshaped slice): the full test decides.
-  if (tmpl.free_read(a)) return Replay::moved;
-  return tmpl.predicts_view(i, a, t) ? Replay::exact : Replay::no;
+  if (plan.free_read) return Replay::moved;
+  return loop.tmpl.predicts_view(i, a, t) ? Replay::exact : Replay::no;
 }
 
 bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const Args& args) {
   planned_analysed_ = false;
   if (owner_ == nullptr) return false;
   Loop& loop = *owner_;
-  const int count = args.tensor_count();
   if (loop.state == Loop::State::learning) {
     loop.current.add_task(kernels, inline_task);
-    for (int k = 0; k < count; ++k) {
+    for (int k = 0; k < args.tensor_count(); ++k) {
       const ArgTag tag = args.tag(k);
       refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
       loop.current.add_access(tag, refs_[k], args.tensor(k));
     }
     return false;
   }
-  const loops::LoopTemplate& tmpl = loop.tmpl;
-  if (!tmpl.predicts_task(loop.position, kernels, inline_task, count)) {
+  return plan_analysed(loop, kernels, inline_task, args);
+}
+
+bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,
+                               const Args& args) {
+  const int count = args.tensor_count();
+  if (loop.position >= loop.task_plans.size()) {
+    fall_back(loop, Fallback::mismatch);  // more tasks than the template
+    return false;
+  }
+  const TaskPlan& task = loop.task_plans[loop.position];
+  if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
+      task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
+      task.kernels[2] != kernels[2]) {
     fall_back(loop, Fallback::mismatch);
     return false;
   }
-  const std::uint32_t first = tmpl.task(loop.position).first_access;
+  const loops::LoopTemplate& tmpl = loop.tmpl;
+  const std::uint32_t first = task.first_access;
+  const std::int64_t moved_by = loop.iteration - tmpl.base_iteration();
   std::uint32_t family_mask = 0;
   std::uint32_t deferred_mask = 0;
   std::uint32_t tracked_mask = 0;
+  std::uint32_t fresh_mask = 0;
+  std::uint32_t quiet_mask = 0;
   for (int k = 0; k < count; ++k) {
     const std::uint32_t a = first + static_cast<std::uint32_t>(k);
+    const AccessPlan& plan = loop.plans[a];
     const ArgTag tag = args.tag(k);
-    if (tag != tmpl.access(a).tag) {
+    if (tag != plan.tag) {
       fall_back(loop, Fallback::mismatch);
       return false;
     }
-    if (!loops::is_tracked(tag)) continue;
+    if (!plan.tracked) continue;
     tracked_mask |= 1u << k;
     const Tensor& t = args.tensor(k);
-    Replay replay = replay_access(loop, a, t, &refs_[k]);
+    // The common case inline: an outer buffer and the template's view moved by the stride.
+    Replay replay = plan.outer && same_outer_view(plan, t, moved_by)
+                        ? Replay::exact
+                        : replay_access(loop, a, t, &made_[k]);
     if (replay == Replay::no) {
       // Not the replayed record: the full check (buffer identity by ring lookup, placements).
-      refs_[k] = buffer_of(loop, t);
-      if (!tmpl.predicts_access(loop.iteration, a, tag, refs_[k], t)) {
+      const BufferRef ref = buffer_of(loop, t);
+      if (!tmpl.predicts_access(loop.iteration, a, tag, ref, t)) {
         fall_back(loop, Fallback::mismatch);
         return false;
       }
-      replay = tmpl.free_read(a) ? Replay::moved : Replay::exact;
+      made_[k] = ref.iteration;
+      replay = plan.free_read ? Replay::moved : Replay::exact;
     }
-    if (refs_[k].kind == BufferRef::Kind::fresh) {
+    if (!plan.outer) {
       // A buffer made by an analysed iteration: only the loop's own (analysed) tasks can meet it
       // until the analysis ends, so its map entry waits until then (flush_deferred()).
-      if (refs_[k].iteration >= loop.first_analysed) deferred_mask |= 1u << k;
+      fresh_mask |= 1u << k;
+      if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
       continue;
     }
     loops::Family* const f = loop.families[a];
@@ -547,10 +630,13 @@ bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const 
       continue;
     }
     family_mask |= 1u << k;
+    if (plan.quiet) quiet_mask |= 1u << k;
   }
   family_mask_ = family_mask;
+  quiet_mask_ = quiet_mask;
   deferred_mask_ = deferred_mask;
   tracked_mask_ = tracked_mask;
+  fresh_mask_ = fresh_mask;
   planned_analysed_ = true;
   return true;
 }

@@ -40,6 +40,13 @@ class LoopDriver {
   void begin_loop(std::int64_t iterations, std::uint64_t next_sequence);
   void begin_iteration(std::int64_t index);
   void end_iteration();
+  // The template whose analysis the last end_iteration() started, once (nullptr otherwise): the
+  // orchestrator charges its set-up on a virtual-time platform (OrchestratorWork::loop_setup).
+  const loops::LoopTemplate* take_started() {
+    const loops::LoopTemplate* started = started_;
+    started_ = nullptr;
+    return started;
+  }
   void end_loop();
   // get/set_tensor_data in a body: after a set, or a get of a buffer the loop writes (its value
   // would depend on the loop's own tasks), the rest of the loop runs per task. True when the
@@ -75,6 +82,41 @@ class LoopDriver {
   struct External {
     MapEntry entry;  // a copy: region, byte interval, task
   };
+  // One template access as an analysed submit reads it, flattened when the analysis starts so
+  // the per-task check and producer collection touch one small record per argument: the fields
+  // the replay compares (the template's view and its stride) and the access's producer route.
+  struct AccessPlan {
+    std::uintptr_t address = 0;  // outer: the buffer's identity (address, creator id)
+    std::uint64_t owner = 0;
+    std::uint64_t layout_offset = 0;
+    std::int64_t back = 0;   // fresh: made `back` iterations before the current one
+    std::uint32_t task = 0;  // fresh: by this template position, as its output `arg`
+    std::uint32_t arg = 0;
+    std::uint32_t version = 0;
+    ArgTag tag = ArgTag::in;
+    DType dtype = DType::f32;
+    std::uint8_t ndims = 0;
+    bool tracked = false;
+    bool outer = false;
+    bool free_read = false;   // LoopTemplate::free_read
+    bool stationary = false;  // LoopTemplate::stationary_write
+    bool dense = false;       // Loop::dense
+    bool fixed = false;       // Loop::fixed
+    // An outer buffer with no creator, no external producers and no per-task lookup: while its
+    // family stands for it, collect() has nothing to do for it.
+    bool quiet = false;
+    std::uint32_t raw[kMaxDims] = {};
+    std::uint32_t extent[kMaxDims] = {};
+    std::int64_t offset[kMaxDims] = {};  // box offsets in the template's iteration
+    std::int64_t stride[kMaxDims] = {};
+  };
+  // One template task: what predicts_task compares.
+  struct TaskPlan {
+    KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
+    bool inline_task = false;
+    std::uint32_t first_access = 0;
+    std::uint32_t access_count = 0;
+  };
   struct Loop {
     std::int64_t iterations = 0;
     bool transparent = false;  // inside an owning loop: its tasks are the owner's
@@ -94,6 +136,8 @@ class LoopDriver {
     std::vector<bool> fixed;  // per template access: the same box in every iteration
     std::vector<std::vector<MapEntry>> fixed_external;  // fixed: the external entries it meets
     std::vector<loops::Family*> families;               // per template access, or nullptr
+    std::vector<AccessPlan> plans;                      // per template access
+    std::vector<TaskPlan> task_plans;                   // per template position
     std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
     std::vector<std::uintptr_t> quiet_reads;      // external buffers read with no live writer
     bool counted_analysed = false;
@@ -106,7 +150,11 @@ class LoopDriver {
   // prediction check decides.
   enum class Replay : std::uint8_t { no, exact, moved };
   Replay replay_access(const Loop& loop, std::uint32_t access, const Tensor& t,
-                       loops::BufferRef* ref) const;
+                       std::int64_t* made) const;
+  static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
+  void build_plans(Loop& loop);
+  // plan_submit for an analysing loop.
+  bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
   struct Deferred {
     TaskSlot* task;
@@ -121,6 +169,9 @@ class LoopDriver {
   std::shared_ptr<loops::LoopTasks> take_table(std::int64_t iterations);
   void recycle_table(std::shared_ptr<loops::LoopTasks> table);
   void fall_back(Loop& loop, loops::Fallback reason);
+  // Learning step at the end of an iteration: learn, prove, start the analysis or count the try.
+  // Returns false when the iteration is to be kept as the next comparison's `previous`.
+  bool try_template(Loop& loop);
   void start_analysis(Loop& loop);
   void update_owner();
   void close_families(Loop& loop);
@@ -139,6 +190,7 @@ class LoopDriver {
   std::vector<std::unique_ptr<Loop>> stack_;
   std::vector<std::shared_ptr<loops::LoopTasks>> spare_tables_;  // tables of ended loops
   Loop* owner_ = nullptr;
+  const loops::LoopTemplate* started_ = nullptr;  // see take_started()
   bool enabled_ = true;
   bool planned_analysed_ = false;
   std::uint32_t task_position_ = 0;  // template position of the task submitted last
@@ -147,7 +199,10 @@ class LoopDriver {
   std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
   std::vector<Deferred> deferred_;
   std::size_t iteration_deferred_ = 0;  // deferred_ entries before the current iteration's
-  loops::BufferRef refs_[kMaxTensorArgs];
+  std::uint32_t quiet_mask_ = 0;        // arguments of the planned submit collect() may skip
+  std::uint32_t fresh_mask_ = 0;        // arguments of the planned submit on a buffer the loop made
+  loops::BufferRef refs_[kMaxTensorArgs];   // learning: each argument's buffer
+  std::int64_t made_[kMaxTensorArgs] = {};  // fresh_mask_ arguments: the creator's iteration
 
   // Statistics of the run.
   std::uint64_t loops_ = 0;
@@ -177,9 +232,11 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
     for (std::int64_t d = e.min_distance; d <= last; ++d)
       add_task(loop, i - d, e.producer);
   }
-  const std::uint32_t first_access = loop.tmpl.task(p).first_access;
+  const AccessPlan* const plans = loop.plans.data() + loop.task_plans[p].first_access;
   for (int k = 0; k < args.tensor_count(); ++k) {
-    const ArgTag tag = args.tag(k);
+    if ((quiet_mask_ >> k) & 1u) continue;  // nothing to collect (AccessPlan::quiet)
+    const AccessPlan& plan = plans[k];
+    const ArgTag tag = plan.tag;  // plan_analysed checked it is the argument's
     if (tag == ArgTag::out) continue;
     const Tensor& t = args.tensor(k);
     // The creator, as for any submit (a wrapped tensor has none).
@@ -187,36 +244,35 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
       Status status = dependence_.add_creator(t, k);
       if (!status.ok()) return status;
     }
-    if (!loops::is_tracked(tag)) continue;
-    const std::uint32_t a = first_access + static_cast<std::uint32_t>(k);
+    if (!plan.tracked) continue;
     const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
-    const loops::BufferRef& ref = refs_[k];
     // An access a family stands for needs no region unless the map is asked for it below.
     const bool in_family = (family_mask_ >> k) & 1u;
-    if (ref.kind == loops::BufferRef::Kind::fresh) {
+    if ((fresh_mask_ >> k) & 1u) {
       // A buffer made before analysis started: its earlier accessors are in the map. One made
       // since meets only the loop's tasks (template edges); its entry is deferred.
-      if (ref.iteration < loop.first_analysed) {
+      if (made_[k] < loop.first_analysed) {
         regions[k] = make_region(t);
         dependence_.add_accessors(regions[k], kind);
       }
       continue;
     }
     // Ordered after iteration i - 1's same write, which waited for these already.
-    if (i > loop.first_analysed && loop.tmpl.stationary_write(a)) {
+    if (plan.stationary && i > loop.first_analysed) {
       if (!in_family) regions[k] = make_region(t);
       continue;
     }
-    if (loop.dense[a]) {
+    if (plan.dense) {
       regions[k] = make_region(t);
       dependence_.add_accessors(regions[k], kind);
       continue;
     }
+    const std::uint32_t a = static_cast<std::uint32_t>(&plan - loop.plans.data());
     const std::vector<MapEntry>& external = loop.external[a];
-    if (external.empty() || (loop.fixed[a] && (in_family || !loop.tmpl.free_read(a)))) {
+    if (external.empty() || (plan.fixed && (in_family || !plan.free_read))) {
       // Nothing outside the loop, or the same box as the template's, whose external producers
       // were filtered once: only their retirement is left to check.
-      for (const MapEntry& e : loop.fixed[a] ? loop.fixed_external[a] : external) {
+      for (const MapEntry& e : plan.fixed ? loop.fixed_external[a] : external) {
         if (live(e.task_id)) dependence_.add_producer(e.task_id);
       }
       if (!in_family) regions[k] = make_region(t);

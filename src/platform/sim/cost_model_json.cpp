@@ -20,6 +20,7 @@ const std::pair<const char*, Field> kFields[] = {
     {"submit_ns", &SimCostModel::submit_ns},
     {"submit_per_tensor_ns", &SimCostModel::submit_per_tensor_ns},
     {"analysed_submit_ratio", &SimCostModel::analysed_submit_ratio},
+    {"loop_setup_ratio", &SimCostModel::loop_setup_ratio},
     {"alloc_ns", &SimCostModel::alloc_ns},
     {"alloc_per_output_ns", &SimCostModel::alloc_per_output_ns},
     {"wire_edge_ns", &SimCostModel::wire_edge_ns},
