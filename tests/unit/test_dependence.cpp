@@ -13,6 +13,8 @@
 
 #include "core/dependence/dependence.hpp"
 #include "core/ring.hpp"
+#include "support/pending_task.hpp"
+#include "support/reachability.hpp"
 #include "support/test_scale.hpp"
 
 namespace tmr::detail {
@@ -35,22 +37,15 @@ struct Harness {
                                     Status* status = nullptr) {
     // Recorded entries read their boxes through the arguments: keep them like a task record.
     const Args& args = kept.emplace_back(given);
-    Ring& ring = *rings[0];
-    const std::uint32_t local = ring.admit(0);
-    TaskSlot& slot = ring.slot(local);
-    slot.id = TaskId(0, local);
-    slot.ring = &ring;
-    slot.state.store(TaskState::pending);
-    dependence->admitted(slot);
+    TaskSlot& slot = admit_on_ring0();
     AccessRegion regions[kMaxTensorArgs];
-    dependence->begin();
     const Status found = dependence->collect(args, regions);
     if (status != nullptr) *status = found;
     std::vector<std::uint32_t> producers;
     for (TaskSlot* p : dependence->producers())
       producers.push_back(p->id.local());
     if (found.ok()) dependence->record(slot, args, regions);
-    ring.publish(local);
+    rings[0]->publish(slot.id.local());
     if (out != nullptr) *out = &slot;
     return producers;
   }
@@ -61,24 +56,24 @@ struct Harness {
     auto& record = records.emplace_back();
     for (int i = 0; i < args.tensor_count(); ++i)
       record[static_cast<std::size_t>(i)] = args.tensor(i);
-    Ring& ring = *rings[0];
-    const std::uint32_t local = ring.admit(0);
-    TaskSlot& slot = ring.slot(local);
-    slot.id = TaskId(0, local);
-    slot.ring = &ring;
-    slot.state.store(TaskState::pending);
-    dependence->admitted(slot);
+    TaskSlot& slot = admit_on_ring0();
     AccessRegion regions[kMaxTensorArgs];
-    dependence->begin();
     const Status found = dependence->collect_and_record(slot, args, record.data(), regions);
     if (status != nullptr) *status = found;
     if (!found.ok()) dependence->discard_entries(slot.id);
     std::vector<std::uint32_t> producers;
     for (TaskSlot* p : dependence->producers())
       producers.push_back(p->id.local());
-    ring.publish(local);
+    rings[0]->publish(slot.id.local());
     if (out != nullptr) *out = &slot;
     return producers;
+  }
+  // Admits a pending task on ring 0 and opens its discovery (what both submit paths start with).
+  TaskSlot& admit_on_ring0() {
+    TaskSlot& slot = testing::admit_pending_task(*rings[0]);
+    dependence->admitted(slot);
+    dependence->begin();
+    return slot;
   }
   // Retires ring 0's tasks below `end` (they finished in order) and frees their entries.
   void retire_below(std::uint32_t end) {
@@ -289,17 +284,12 @@ TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
       edges.push_back(set);
       boxes.push_back(mine);
     }
-    std::vector<std::vector<bool>> reach(tasks, std::vector<bool>(tasks, false));
     for (int j = 0; j < tasks; ++j) {
-      for (const std::uint32_t i : edges[static_cast<std::size_t>(j)]) {
+      for (const std::uint32_t i : edges[static_cast<std::size_t>(j)])
         ASSERT_LT(static_cast<int>(i), j)
             << "program " << program << ": an edge to itself or later";
-        reach[j][i] = true;
-        for (int k = 0; k < j; ++k) {
-          if (reach[i][k]) reach[j][k] = true;
-        }
-      }
     }
+    const std::vector<std::vector<bool>> reach = testing::backward_reachability(edges);
     for (int j = 0; j < tasks; ++j) {
       for (int i = 0; i < j; ++i) {
         bool c = false;

@@ -10,6 +10,8 @@
 
 #include "core/dependence/tensor_map.hpp"
 #include "core/ring.hpp"
+#include "support/pending_task.hpp"
+#include "support/reachability.hpp"
 #include "support/test_scale.hpp"
 
 namespace tmr::detail {
@@ -30,12 +32,7 @@ struct MapHarness {
   }
   // Submits one task with the given accesses; returns the producers the map reported.
   std::set<std::uint32_t> submit(const std::vector<std::pair<Tensor, AccessKind>>& accesses) {
-    Ring& ring = *rings[0];
-    const std::uint32_t local = ring.admit(0);
-    TaskSlot& slot = ring.slot(local);
-    slot.id = TaskId(0, local);
-    slot.ring = &ring;
-    slot.state.store(TaskState::pending);
+    TaskSlot& slot = testing::admit_pending_task(*rings[0]);
     std::set<std::uint32_t> producers;
     for (const auto& [t, kind] : accesses) {
       map->lookup(make_region(t), kind,
@@ -43,8 +40,9 @@ struct MapHarness {
     }
     // An entry reads its box through the inserted tensor: keep it alive like a task record.
     for (const auto& [t, kind] : accesses)
-      map->insert(make_region(kept.emplace_back(t)), kind, &slot, slot.id, entries[local]);
-    ring.publish(local);
+      map->insert(make_region(kept.emplace_back(t)), kind, &slot, slot.id,
+                  entries[slot.id.local()]);
+    rings[0]->publish(slot.id.local());
     return producers;
   }
   std::vector<std::unique_ptr<Ring>> rings;
@@ -113,16 +111,11 @@ void run_oracle(Boxes mode, int programs, int seed_base) {
       boxes.push_back(mine);
     }
     // Reachability closure over the reported edges (they only point backwards).
-    std::vector<std::vector<bool>> reach(tasks, std::vector<bool>(tasks, false));
     for (int j = 0; j < tasks; ++j) {
-      for (std::uint32_t i : edges[static_cast<std::size_t>(j)]) {
+      for (std::uint32_t i : edges[static_cast<std::size_t>(j)])
         ASSERT_LT(static_cast<int>(i), j);
-        reach[j][i] = true;
-        for (int k = 0; k < j; ++k) {
-          if (reach[i][k]) reach[j][k] = true;
-        }
-      }
     }
+    const std::vector<std::vector<bool>> reach = testing::backward_reachability(edges);
     for (int j = 0; j < tasks; ++j) {
       for (int i = 0; i < j; ++i) {
         bool c = false;
