@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "tmr/sim.hpp"
@@ -21,23 +22,39 @@ struct RingConfig {
   std::uint32_t dep_pool = 65536;          // dependency records per ring (power of two, >= 16)
 };
 
+// Where cores run: OS threads executing real kernels, or a virtual-time model of a whole chip.
+enum class PlatformKind : std::uint8_t { threads, sim };
+
 // Which task shapes may be pre-staged into a busy core's pending slot (running + pending).
-// Default: all three, as the reference stages since its #553 (measured best overall,
-// docs/performance.md "Dual-slot policies"). The policy itself lives in src/core/dispatch/.
+// AIC and AIV: on by default on both platforms. MIX: left unset, the platform decides: staged on
+// the sim (the chip, as the reference stages since its #553: up to 9-12% faster there with busy
+// cores, at most 0.7% slower), not on threads (cores are OS threads sharing the host's CPUs: MIX
+// staging made spmd_multiblock_mix 1.2-1.4x slower and gained nowhere clearly; measured,
+// docs/performance.md "Dual-slot policies on threads"). `TMR_DUAL_SLOT` or an assignment sets
+// it for both. The policy lives in src/core/dispatch/.
 struct DualSlotPolicy {
   bool aic = true;
   bool aiv = true;
   // MIX blocks: idle cores of the cluster take their part in the running slot, busy ones in the
   // pending slot, under a deadlock-freedom rule (docs/design.md, "MIX pre-staging"); a block
   // whose parts all wait is taken back if another cluster that can run it becomes idle first.
-  bool mix = true;
+  // Unset: the platform's default (see above).
+  std::optional<bool> mix;
   // With `mix`: take a staged block back when a cluster that can run it becomes idle first
   // (off: a staged block stays where it was staged, for A/B). TMR_MIX_TAKE_BACK=on|off.
   bool mix_take_back = true;
-};
 
-// Where cores run: OS threads executing real kernels, or a virtual-time model of a whole chip.
-enum class PlatformKind : std::uint8_t { threads, sim };
+  // Whether MIX blocks are pre-staged on `platform`: `mix` if set, else the platform's default.
+  bool stages_mix_on(PlatformKind platform) const {
+    return mix.value_or(platform == PlatformKind::sim);
+  }
+  // The same policy with `mix` set (what the engine runs with).
+  DualSlotPolicy resolved_for(PlatformKind platform) const {
+    DualSlotPolicy resolved = *this;
+    resolved.mix = stages_mix_on(platform);
+    return resolved;
+  }
+};
 
 // A topology that fits the host for CPU runs (threads platform): one cluster per two CPUs this
 // process may use (its affinity mask, e.g. under taskset; so one AIV core thread per CPU, the

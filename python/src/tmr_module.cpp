@@ -336,7 +336,8 @@ PYBIND11_MODULE(_tmr, m) {
       .def(py::init<>())
       .def_readwrite("aic", &DualSlotPolicy::aic)
       .def_readwrite("aiv", &DualSlotPolicy::aiv)
-      .def_readwrite("mix", &DualSlotPolicy::mix);
+      .def_readwrite("mix", &DualSlotPolicy::mix)  // None: the platform's default
+      .def_readwrite("mix_take_back", &DualSlotPolicy::mix_take_back);
   auto costs = py::class_<SimCostModel>(m, "SimCostModel").def(py::init<>());
 #define TMR_COST_FIELD(name) costs.def_readwrite(#name, &SimCostModel::name)
   TMR_COST_FIELD(submit_ns);

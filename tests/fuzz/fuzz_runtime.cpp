@@ -87,7 +87,7 @@ Runtime& runtime_for(const RuntimeConfig& config) {
       "/" + std::to_string(config.scheduler_threads) + "/" +
       std::to_string(config.ring.task_window) + "/" + std::to_string(config.ring.heap_bytes) + "/" +
       std::to_string(config.dual_slot.aic) + std::to_string(config.dual_slot.aiv) +
-      std::to_string(config.dual_slot.mix);
+      std::to_string(config.dual_slot.stages_mix_on(config.platform));
   auto found = runtimes.find(key);
   if (found != runtimes.end()) return *found->second;
   if (runtimes.size() >= 8) runtimes.clear();

@@ -21,7 +21,8 @@ def test_every_config_field_round_trips():
     ring.task_window, ring.heap_bytes, ring.dep_pool = 256, 1 << 20, 1024
     config.ring = ring
     dual = tmr.DualSlotPolicy()
-    dual.aic, dual.aiv, dual.mix = False, True, True
+    assert dual.mix is None  # unset: the platform decides (staged on the sim, not on threads)
+    dual.aic, dual.aiv, dual.mix, dual.mix_take_back = False, True, True, False
     config.dual_slot = dual
     config.spin_before_park = 4
     config.tensor_wait_timeout_s = 5.0
@@ -37,8 +38,8 @@ def test_every_config_field_round_trips():
     assert (config.platform, config.clusters, config.scheduler_threads) == ("sim", 3, 2)
     assert (config.ring.task_window, config.ring.heap_bytes, config.ring.dep_pool) == (
         256, 1 << 20, 1024)
-    assert (config.dual_slot.aic, config.dual_slot.aiv, config.dual_slot.mix) == (
-        False, True, True)
+    assert (config.dual_slot.aic, config.dual_slot.aiv, config.dual_slot.mix,
+            config.dual_slot.mix_take_back) == (False, True, True, False)
     assert config.spin_before_park == 4
     assert config.tensor_wait_timeout_s == 5.0 and config.stall_timeout_s == 9.0
     assert config.record_events

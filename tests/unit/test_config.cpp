@@ -54,7 +54,18 @@ TEST(RuntimeConfig, DefaultsAreValid) {
   EXPECT_EQ(config.scheduler_threads, 3);
   EXPECT_TRUE(config.dual_slot.aic);
   EXPECT_TRUE(config.dual_slot.aiv);
-  EXPECT_TRUE(config.dual_slot.mix);
+  // MIX staging is the platform's choice unless set: the chip model stages, CPU threads do not.
+  EXPECT_FALSE(config.dual_slot.mix.has_value());
+  EXPECT_TRUE(config.dual_slot.stages_mix_on(PlatformKind::sim));
+  EXPECT_FALSE(config.dual_slot.stages_mix_on(PlatformKind::threads));
+  EXPECT_EQ(config.dual_slot.resolved_for(PlatformKind::sim).mix, true);
+  EXPECT_EQ(config.dual_slot.resolved_for(PlatformKind::threads).mix, false);
+  // A choice, by TMR_DUAL_SLOT or by assignment, holds on both platforms.
+  DualSlotPolicy chosen;
+  chosen.mix = true;
+  EXPECT_TRUE(chosen.stages_mix_on(PlatformKind::threads));
+  chosen.mix = false;
+  EXPECT_FALSE(chosen.stages_mix_on(PlatformKind::sim));
 }
 
 TEST(RuntimeConfig, LimitsAreAccepted) {
@@ -165,7 +176,7 @@ TEST_F(ConfigEnv, EveryVariableIsApplied) {
   EXPECT_EQ(config.ring.dep_pool, 1024u);
   EXPECT_FALSE(config.dual_slot.aic);
   EXPECT_TRUE(config.dual_slot.aiv);
-  EXPECT_FALSE(config.dual_slot.mix);
+  EXPECT_EQ(config.dual_slot.mix, false);
   EXPECT_TRUE(config.record_events);
   EXPECT_NO_THROW(config.validate());
 }
@@ -200,10 +211,12 @@ TEST_F(ConfigEnv, DualSlotValues) {
   set("TMR_DUAL_SLOT", "none");
   RuntimeConfig config;
   config.apply_env();
-  EXPECT_FALSE(config.dual_slot.aic || config.dual_slot.aiv || config.dual_slot.mix);
+  EXPECT_FALSE(config.dual_slot.aic || config.dual_slot.aiv);
+  EXPECT_EQ(config.dual_slot.mix, false);  // set, so no platform default turns it on
   set("TMR_DUAL_SLOT", "aic,aiv");
   config.apply_env();
-  EXPECT_TRUE(config.dual_slot.aic && config.dual_slot.aiv && !config.dual_slot.mix);
+  EXPECT_TRUE(config.dual_slot.aic && config.dual_slot.aiv);
+  EXPECT_EQ(config.dual_slot.mix, false);
   set("TMR_DUAL_SLOT", "aiv");
   config.apply_env();
   EXPECT_FALSE(config.dual_slot.aic);  // the list replaces the policy, it does not add to it

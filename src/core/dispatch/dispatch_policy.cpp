@@ -14,15 +14,15 @@ DispatchPolicy::DispatchPolicy(const DualSlotPolicy& dual_slot) {
     // comes first, staged right after its idle pass so single-core tasks cannot take the idle
     // cores a partly busy cluster offers it; then AIC/AIV, idle before pending.
     orders_[parity][n++] = {TaskShape::mix, SlotTarget::idle};
-    if (dual_slot.mix) orders_[parity][n++] = {TaskShape::mix, SlotTarget::pending};
+    if (dual_slot.mix == true) orders_[parity][n++] = {TaskShape::mix, SlotTarget::pending};
     orders_[parity][n++] = {first, SlotTarget::idle};
     orders_[parity][n++] = {second, SlotTarget::idle};
     if (dual_slot.aic) orders_[parity][n++] = {TaskShape::aic, SlotTarget::pending};
     if (dual_slot.aiv) orders_[parity][n++] = {TaskShape::aiv, SlotTarget::pending};
     order_length_ = n;
   }
-  stage_mix_ = dual_slot.mix;
-  take_back_mix_ = dual_slot.mix && dual_slot.mix_take_back;
+  stage_mix_ = dual_slot.mix == true;
+  take_back_mix_ = stage_mix_ && dual_slot.mix_take_back;
 }
 
 std::span<const PlacementPass> DispatchPolicy::staging_order(int thread) const {

@@ -42,6 +42,8 @@ struct PlacementView {
 
 class DispatchPolicy {
  public:
+  // `dual_slot` as the engine resolved it for its platform (DualSlotPolicy::resolved_for); an
+  // unset `mix` stages no MIX block.
   explicit DispatchPolicy(const DualSlotPolicy& dual_slot);
 
   // The passes one scheduler step makes, in order. Idle cores before pending slots, so a
