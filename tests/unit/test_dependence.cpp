@@ -214,6 +214,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base) {
   };
   const int programs = tmr::testing::scaled(60, 6);
   std::uint64_t merged = 0;
+  std::uint64_t reused = 0;
   for (int program = 0; program < programs; ++program) {
     std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
     auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
@@ -292,6 +293,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base) {
       boxes.push_back(mine);
     }
     merged += plain.dependence->map().stats().merged_reads;
+    reused += plain.dependence->map().stats().reused_writes;
     for (int j = 0; j < tasks; ++j) {
       for (const std::uint32_t i : edges[static_cast<std::size_t>(j)])
         ASSERT_LT(static_cast<int>(i), j)
@@ -318,6 +320,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base) {
     }
   }
   EXPECT_GT(merged, 0u) << "no read was merged into an earlier reader's entry";
+  EXPECT_GT(reused, 0u) << "no write took over the entry of the write it covers";
 }
 
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {

@@ -52,13 +52,14 @@ class Dependence {
   // in two arguments finds its own first entry; it is not its own producer.
   Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors,
                             AccessRegion* regions);
-  // Frees the entries of a task whose submit failed after collect_and_record (never run).
+  // Releases the entries of a task whose submit failed after collect_and_record (never run;
+  // counted finished): those another live task shares stay until it retires.
   void discard_entries(TaskId id) { release_entries(id); }
   // collect() without TensorMap lookups: creators only, `regions` filled the same way (for a
   // task whose other producers a loop analysis supplies).
   Status collect_creators(const Args& args, AccessRegion* regions);
   // Adds a live task found by other means (a loop template) as a producer.
-  void add_producer(TaskId id) {
+  [[gnu::always_inline]] void add_producer(TaskId id) {
     SlotState& s = state(id);
     if (s.stamp == stamp_) return;
     s.stamp = stamp_;
@@ -132,8 +133,8 @@ class Dependence {
   }
 
   void add_family_accessors(const AccessRegion& region, AccessKind kind);
-  // Releases a task's TensorMap entries; a merged read entry with a newer live reader moves to
-  // that reader's list.
+  // Releases a task's TensorMap entries; one that a newer live task took over (a merged reader,
+  // a write of the same region) moves to that task's list.
   void release_entries(TaskId id) {
     map_.release_task(state(id).entries,
                       [this](TaskId reader) -> MapEntry*& { return state(reader).entries; });

@@ -16,7 +16,8 @@
 //
 // Merged readers: a read of exactly the region of a live read entry of the same grid slot (same
 // interval, box and version, same ring) joins that entry as its newest reader instead of adding an
-// entry; a later write still reports every live reader (see MapEntry).
+// entry; a later write still reports every live reader (see MapEntry). Likewise a write that
+// covers a live write entry of exactly its grid slot takes that entry over.
 //
 // Entries die lazily: a lookup skips (and unlinks) entries whose task has retired; cleanup frees
 // every entry of a retired task through the task's own entry list.
@@ -56,9 +57,11 @@ struct alignas(64) ReaderBlock {
 // Merged readers: reads of one region (same interval, box and version) by several live tasks of
 // one ring share one entry. `task_id` is its newest reader, `region` points at that reader's
 // record (all readers' boxes are identical), and `older` lists the earlier readers; since a ring
-// retires in order, the entry is dead exactly when its newest reader is. The entry stays in the
-// task list of whichever task inserted it; when that task is released while a newer reader is
-// live, the entry moves to the newer reader's list (TensorMap::release_task).
+// retires in order, the entry is dead exactly when its newest reader is. A write covering a
+// write entry of exactly its interval takes the entry over the same way (new `task_id` and
+// `region`). The entry stays in the task list of whichever task inserted it; when that task is
+// released while the entry's current task is live, the entry moves to that task's list
+// (TensorMap::release_task).
 struct MapEntry {
   MapEntry* chain_next;
   BufferInfo* buffer;
@@ -157,7 +160,8 @@ inline AccessRegion make_region(const Tensor& t) {
 
 struct TensorMapStats {
   std::uint64_t lookups = 0;
-  std::uint64_t merged_reads = 0;  // reads recorded as one more reader of an existing entry
+  std::uint64_t merged_reads = 0;   // reads recorded as one more reader of an existing entry
+  std::uint64_t reused_writes = 0;  // writes that took over the entry of the write they cover
   std::uint64_t entries_visited = 0;
   std::uint64_t hits = 0;
   std::uint64_t inserts = 0;
@@ -225,8 +229,9 @@ class TensorMap {
   }
 
   // Releases the entries in the list of a task that retired (or whose submit failed): frees
-  // them, except a merged read entry whose newest reader is still live, which moves to that
-  // reader's list (`head_of(TaskId)` returns a task's list head).
+  // them, except an entry whose current task (a newer reader merged into it, a write that took
+  // it over, or the failed task itself) is still live, which moves to that task's list
+  // (`head_of(TaskId)` returns a task's list head).
   template <class HeadOf>
   void release_task(MapEntry*& task_entries, HeadOf&& head_of);
   // Frees every entry of a task's list, live readers or not (only when no task is left live).
@@ -505,8 +510,10 @@ void TensorMap::release_task(MapEntry*& task_entries, HeadOf&& head_of) {
   task_entries = nullptr;
   while (e != nullptr) {
     MapEntry* const next = e->task_next;
-    if (e->older != 0 && e->kind != MapEntry::kDead && !rings_.is_retired(e->task_id)) {
-      MapEntry*& head = head_of(e->task_id);  // a newer reader is live: the entry is its now
+    if (e->kind != MapEntry::kDead && !rings_.is_retired(e->task_id)) {
+      // A newer task took the entry over (a merged reader, a write of the same region) and is
+      // live: the entry is its now. (The releasing task itself when its submit failed.)
+      MapEntry*& head = head_of(e->task_id);
       e->task_next = head;
       head = e;
     } else {
@@ -533,12 +540,74 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
     pair = bucket_pair(info, kGridClass, slot);
     constexpr auto kRead = static_cast<std::uint8_t>(AccessKind::read);
     constexpr auto kWrite = static_cast<std::uint8_t>(AccessKind::write);
-    if (info->total[kWrite] != 0)
-      walk_slot(q, info, pair | kWrite, q.lo, kWrite, is_write, retired, visit);
-    if (info->total[kRead] != 0) {
-      if (is_write) {
-        walk_slot(q, info, pair | kRead, q.lo, kRead, is_write, retired, visit);
-      } else if (merge_reader(q, info, pair, id, retired)) {
+    // Every live entry of the slot has the query's interval and version (the grid and the
+    // version test above), so each one overlaps it, and a contiguous query covers it.
+    if (!is_write) {
+      if (info->total[kWrite] != 0) {
+        for (MapEntry* e = buckets_[pair | kWrite]; e != nullptr;) {
+          MapEntry* const next = e->chain_next;
+          if (e->lo == q.lo && e->buffer == info && e->kind == kWrite) {
+            ++stats_.entries_visited;
+            if (dead(*e, retired)) {
+              unlink(*e);
+            } else {
+              ++stats_.hits;
+              visit(e->task_id);
+            }
+          }
+          e = next;
+        }
+      }
+      if (info->total[kRead] != 0 && merge_reader(q, info, pair, id, retired)) return;
+    } else {
+      // A write covering a live write entry of exactly its interval takes that entry over
+      // instead of unlinking it and linking a new one (the same region, bucket and lists).
+      MapEntry* reuse = nullptr;
+      if (info->total[kWrite] != 0) {
+        for (MapEntry* e = buckets_[pair | kWrite]; e != nullptr;) {
+          MapEntry* const next = e->chain_next;
+          if (e->lo == q.lo && e->buffer == info && e->kind == kWrite) {
+            ++stats_.entries_visited;
+            if (dead(*e, retired)) {
+              unlink(*e);
+            } else {
+              ++stats_.hits;
+              visit(e->task_id);
+              if (q.contiguous || covers(q, *e)) {
+                if (reuse == nullptr) {
+                  reuse = e;
+                } else {
+                  unlink(*e);
+                }
+              }
+            }
+          }
+          e = next;
+        }
+      }
+      if (info->total[kRead] != 0) {
+        for (MapEntry* e = buckets_[pair | kRead]; e != nullptr;) {
+          MapEntry* const next = e->chain_next;
+          if (e->lo == q.lo && e->buffer == info && e->kind == kRead) {
+            ++stats_.entries_visited;
+            if (dead(*e, retired)) {
+              unlink(*e);
+            } else {
+              ++stats_.hits;
+              visit(e->task_id);
+              if (e->older != 0) for_each_older_reader(*e, retired, visit);
+              if (q.contiguous || covers(q, *e)) unlink(*e);
+            }
+          }
+          e = next;
+        }
+      }
+      if (reuse != nullptr) {
+        // Its old task's list still holds it: release_task passes it on to this task.
+        reuse->task_id = id;
+        reuse->region = q.tensor;
+        reuse->contiguous = q.contiguous;
+        ++stats_.reused_writes;
         return;
       }
     }
