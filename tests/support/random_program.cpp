@@ -286,7 +286,8 @@ class Generator {
     for (int i = 0; i < arg_count; ++i) {
       ArgOp arg;
       if (shape_.hot_rows > 0 && chance(shape_.hot_rows)) {
-        const int buffer = static_cast<int>(pick(0, static_cast<std::uint32_t>(shape_.buffers - 1)));
+        const int buffer =
+            static_cast<int>(pick(0, static_cast<std::uint32_t>(shape_.buffers - 1)));
         const Buffer& b = (*buffers_)[buffer];
         arg.view = View{buffer, pick(0, b.rows - 1), 1, 0, b.cols, chance(0.15)};
         arg.tag = chance(0.8) ? ArgTag::in : ArgTag::inout;

@@ -228,7 +228,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base) {
     Harness plain(1024);
     Harness two_pass(1024);
     const int tasks = readers ? 400 : 220;
-    const std::uint32_t rows = readers ? 3 : kRows;     // rows in use
+    const std::uint32_t rows = readers ? 3 : kRows;  // rows in use
     const std::uint32_t gate_write_odds = readers ? 40 : 15;
     const std::uint32_t row_write_odds = readers ? 9 : 2;  // a row access writes 1 in (odds + 1)
     std::vector<std::vector<Box>> boxes;
@@ -339,7 +339,7 @@ TEST(Dependence, MergedReaderEntryOutlivesItsFirstReader) {
   const Tensor row = m.view({1, 8}, {2, 0});
   Harness h(256);
   EXPECT_EQ(h.submit_plain(Args().inout(row)), Producers{});  // task 0
-  for (std::uint32_t i = 1; i <= 40; ++i)                      // tasks 1..40 read the row
+  for (std::uint32_t i = 1; i <= 40; ++i)                     // tasks 1..40 read the row
     EXPECT_EQ(h.submit_plain(Args().in(row)), (Producers{0}));
   // One write entry and one merged read entry (three reader blocks).
   EXPECT_EQ(h.dependence->map().live_entries(), 2u);

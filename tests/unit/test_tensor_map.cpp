@@ -35,8 +35,7 @@ struct MapHarness {
     TaskSlot& slot = testing::admit_pending_task(*rings[0]);
     std::set<std::uint32_t> producers;
     for (const auto& [t, kind] : accesses) {
-      map->lookup(make_region(t), kind,
-                  [&](TaskId id) { producers.insert(id.local()); });
+      map->lookup(make_region(t), kind, [&](TaskId id) { producers.insert(id.local()); });
     }
     // An entry reads its box through the inserted tensor: keep it alive like a task record.
     for (const auto& [t, kind] : accesses)

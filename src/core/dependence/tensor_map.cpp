@@ -265,11 +265,7 @@ void TensorMap::drop_task(MapEntry*& task_entries) {
   task_entries = nullptr;
 }
 
-bool TensorMap::same_reader_region(const Query& q, const MapEntry& e, TaskId id) {
-  if (e.task_id.ring() != id.ring() || e.task_id.local() > id.local()) return false;
-  if (e.version != q.version || e.hi != q.hi) return false;  // (the caller matched lo)
-  // One contiguous interval is one set of bytes, whatever the layouts.
-  if (q.contiguous && e.contiguous) return true;
+bool TensorMap::same_elements(const Query& q, const MapEntry& e) {
   const Tensor& t = *q.tensor;
   const Tensor& r = *e.region;
   if (!same_layout(t, r)) return false;

@@ -52,7 +52,7 @@ struct alignas(64) ReaderBlock {
 // One recorded access: 96 bytes instead of a whole Tensor copy. The box itself is read through
 // `region`, which points at the tensor in a task's own record, and only when byte intervals
 // partly overlap (identical or disjoint intervals are decided from the entry alone). The fields
-// a chain walk and an overlap test read come first (one cache line).
+// a chain walk and an overlap test read come first (the first 56 bytes).
 //
 // Merged readers: reads of one region (same interval, box and version) by several live tasks of
 // one ring share one entry. `task_id` is its newest reader, `region` points at that reader's
@@ -71,9 +71,9 @@ struct MapEntry {
   std::uint32_t version;  // the access's tensor version
   std::uint32_t bucket;
   std::uint8_t size_class;
-  std::uint8_t kind;  // AccessKind, or kDead once unlinked
-  bool contiguous;      // every byte in [lo, hi) belongs to the box
-  std::uint32_t older;  // first ReaderBlock of a merged read entry's earlier readers, or 0
+  std::uint8_t kind;     // AccessKind, or kDead once unlinked
+  bool contiguous;       // every byte in [lo, hi) belongs to the box
+  std::uint32_t older;   // first ReaderBlock of a merged read entry's earlier readers, or 0
   const Tensor* region;  // valid while the task is live: test dead() before reading it
   MapEntry* chain_prev;
   MapEntry* list_prev;
@@ -83,6 +83,7 @@ struct MapEntry {
   // The cell of the entry's size class that holds its first byte.
   std::uint64_t cell() const { return lo >> (size_class + 1); }
 };
+static_assert(sizeof(MapEntry) == 96, "a map entry is 96 bytes (was 104 with a TaskSlot*)");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -295,8 +296,19 @@ class TensorMap {
         if (dead(*e, retired)) {
           unlink(*e);
         } else if (same_reader_region(q, *e, id)) {
-          if (e->task_id != id) add_reader(*e, q, id, retired);
           ++stats_.merged_reads;
+          if (e->task_id == id) return true;  // the task's own earlier read of the region
+          if (e->older != 0) {
+            // The usual case: room in the last reader block.
+            ReaderBlock& last = blocks_[blocks_[e->older].last];
+            if (last.count < ReaderBlock::kCapacity) {
+              last.local[last.count++] = e->task_id.local();
+              e->task_id = id;
+              e->region = q.tensor;  // the same box; this record lives as long as the entry
+              return true;
+            }
+          }
+          add_reader(*e, q, id, retired);
           return true;
         } else if (--candidates == 0) {
           return false;
@@ -308,7 +320,14 @@ class TensorMap {
   }
   // Whether a read of `q` by `id` may join the live read entry `e` (same ring, not older than its
   // newest reader, and the same interval, version and elements).
-  static bool same_reader_region(const Query& q, const MapEntry& e, TaskId id);
+  static bool same_reader_region(const Query& q, const MapEntry& e, TaskId id) {
+    if (e.task_id.ring() != id.ring() || e.task_id.local() > id.local()) return false;
+    if (e.version != q.version || e.hi != q.hi) return false;  // (the caller matched lo)
+    // One contiguous interval is one set of bytes, whatever the layouts.
+    return (q.contiguous && e.contiguous) || same_elements(q, e);
+  }
+  // The same box in the same layout (read through the entry's region: the entry must be live).
+  static bool same_elements(const Query& q, const MapEntry& e);
   // Makes `id` the entry's newest reader (the previous one joins `older`).
   void add_reader(MapEntry& e, const Query& q, TaskId id, const std::uint32_t* retired);
   void free_readers(MapEntry& e);
