@@ -35,6 +35,19 @@ TEST(DependencyOracle, ManySmallViewsOfFewBuffers) {
   EXPECT_EQ(run_and_check_programs(runtime, shape, scaled(200, 5), 100000), "");
 }
 
+// Whole rows read by many live tasks and now and then written, alongside random views (the
+// TensorMap's merged reader entries, readers retiring while others still run, partial overlaps).
+TEST(DependencyOracle, ManyReadersOfWholeRows) {
+  Runtime runtime(oracle_config());
+  register_program_kernels(runtime.kernels());
+  ProgramShape shape;
+  shape.buffers = 2;
+  shape.max_dim = 6;
+  shape.operations = 120;
+  shape.hot_rows = 0.8;
+  EXPECT_EQ(run_and_check_programs(runtime, shape, scaled(200, 5), 300000), "");
+}
+
 TEST(DependencyOracle, TinyRingsStillComplete) {
   for (const std::uint32_t window : {4u, 8u, 16u}) {
     Runtime runtime(with_tiny_rings(oracle_config(), window));

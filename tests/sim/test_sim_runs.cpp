@@ -86,6 +86,22 @@ TEST(SimDependencyOracle, RandomProgramsRespectEveryDependencyInVirtualTime) {
   }
 }
 
+// Whole rows read by many live tasks and now and then written (merged reader entries in the
+// TensorMap): every write after reads still waits for each reader still running.
+TEST(SimDependencyOracle, ManyReadersOfWholeRows) {
+  RuntimeConfig config = sim_config();
+  config.clusters = 4;
+  config.scheduler_threads = 2;
+  Runtime runtime(config);
+  register_program_kernels(runtime.kernels());
+  ProgramShape shape;
+  shape.buffers = 2;
+  shape.max_dim = 6;
+  shape.operations = 120;
+  shape.hot_rows = 0.8;
+  EXPECT_EQ(run_and_check_programs(runtime, shape, scaled(100, 5), 300000), "");
+}
+
 TEST(SimBackPressure, TinyRingsComplete) {
   for (const std::uint32_t window : {4u, 8u, 16u}) {
     Runtime runtime(with_tiny_rings(sim_config(), window));

@@ -193,6 +193,22 @@ class Generator {
     return k < externals ? static_cast<int>(k) : live_[k - externals];
   }
 
+  // Adds `arg` to the task unless it clashes with an earlier argument: within one task, a written
+  // region must not overlap any other argument of the task (the runtime orders tasks, not the
+  // accesses of one task).
+  static void add_checked(Op& op, const ArgOp& arg) {
+    const bool writes = arg.tag == ArgTag::inout || arg.tag == ArgTag::out_existing;
+    for (const ArgOp& other : op.args) {
+      if (other.tag == ArgTag::out) continue;
+      const bool other_writes = other.tag == ArgTag::inout || other.tag == ArgTag::out_existing;
+      if ((writes || other_writes || other.tag == ArgTag::no_dep || arg.tag == ArgTag::no_dep) &&
+          boxes_overlap(arg.view, other.view)) {
+        return;
+      }
+    }
+    op.args.push_back(arg);
+  }
+
   bool task_room() const { return scopes_.back().tasks < shape_.max_tasks_per_scope; }
 
   void step() {
@@ -268,8 +284,17 @@ class Generator {
     }
     const int arg_count = static_cast<int>(pick(1, 5));
     for (int i = 0; i < arg_count; ++i) {
-      const double r = unit();
       ArgOp arg;
+      if (shape_.hot_rows > 0 && chance(shape_.hot_rows)) {
+        const int buffer =
+            static_cast<int>(pick(0, static_cast<std::uint32_t>(shape_.buffers - 1)));
+        const Buffer& b = (*buffers_)[buffer];
+        arg.view = View{buffer, pick(0, b.rows - 1), 1, 0, b.cols, chance(0.15)};
+        arg.tag = chance(0.8) ? ArgTag::in : ArgTag::inout;
+        add_checked(op, arg);
+        continue;
+      }
+      const double r = unit();
       if (r < 0.15 && shape_.fresh_outputs) {
         arg.tag = ArgTag::out;
         arg.fresh_rows = pick(1, shape_.max_dim);
@@ -283,19 +308,7 @@ class Generator {
                 : r < 0.95 ? ArgTag::out_existing
                            : ArgTag::no_dep;
       arg.view = random_view(random_buffer());
-      // Within one task, a written region must not overlap any other argument of the task:
-      // the runtime orders tasks, not the accesses of one task.
-      const bool writes = arg.tag == ArgTag::inout || arg.tag == ArgTag::out_existing;
-      bool clash = false;
-      for (const ArgOp& other : op.args) {
-        if (other.tag == ArgTag::out) continue;
-        const bool other_writes = other.tag == ArgTag::inout || other.tag == ArgTag::out_existing;
-        if ((writes || other_writes || other.tag == ArgTag::no_dep || arg.tag == ArgTag::no_dep) &&
-            boxes_overlap(arg.view, other.view)) {
-          clash = true;
-        }
-      }
-      if (!clash) op.args.push_back(arg);
+      add_checked(op, arg);
     }
     // Fresh outputs get buffer numbers in argument order.
     for (ArgOp& arg : op.args) {

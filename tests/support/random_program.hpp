@@ -33,6 +33,9 @@ struct ProgramShape {
   int max_loop_iterations = 12;
   bool loop_triggers = true;
   bool tiny_loops = false;  // every iteration its own scope, no chains or extra tasks
+  // Chance per tensor argument of a whole row of an external buffer, read four times in five
+  // (many live readers of one region: the TensorMap's merged reader entries), else written.
+  double hot_rows = 0;
 };
 
 // One recorded access of one task, in raw coordinates of a buffer the oracle can compare.

@@ -198,7 +198,9 @@ TEST(Dependence, PlainSubmitPathFindsTheSameProducers) {
 // overlapping regions, a bumped version, and tasks retiring in order meanwhile. Every conflict
 // with a task not yet retired must be ordered through the reported edges, no edge may be
 // spurious or point at the task itself, and both paths must report the same producers.
-TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
+// `readers`: mostly reads of whole rows of a small buffer and of the gate (many live readers of
+// one region: merged reader entries), rare writes, frequent retirement.
+void check_plain_path_against_oracle(bool readers, int seed_base) {
   struct Box {
     int buffer;
     std::uint32_t r0, rows, c0, cols, version;
@@ -211,8 +213,10 @@ TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
            b.c0 < a.c0 + a.cols;
   };
   const int programs = tmr::testing::scaled(60, 6);
+  std::uint64_t merged = 0;
+  std::uint64_t reused = 0;
   for (int program = 0; program < programs; ++program) {
-    std::mt19937 rng(static_cast<std::uint32_t>(7100 + program));
+    std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
     auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
       return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
     };
@@ -223,13 +227,16 @@ TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
                                Tensor::wrap(grid.data(), {kRows, kCols}, DType::f32)};
     Harness plain(1024);
     Harness two_pass(1024);
-    const int tasks = 220;
+    const int tasks = readers ? 400 : 220;
+    const std::uint32_t rows = readers ? 3 : kRows;  // rows in use
+    const std::uint32_t gate_write_odds = readers ? 40 : 15;
+    const std::uint32_t row_write_odds = readers ? 9 : 2;  // a row access writes 1 in (odds + 1)
     std::vector<std::vector<Box>> boxes;
     std::vector<std::set<std::uint32_t>> edges;
     std::vector<std::uint32_t> retired_at_submit;
     const std::uint32_t partial_odds = pick(0, 1) == 0 ? 4 : 40;
     for (int j = 0; j < tasks; ++j) {
-      if (j > 20 && pick(0, 9) == 0) {
+      if (j > 20 && pick(0, readers ? 4 : 9) == 0) {
         // Tasks finish in order: retire a prefix, never the last few.
         const std::uint32_t end =
             pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
@@ -247,11 +254,11 @@ TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
           b = mine[pick(0, static_cast<std::uint32_t>(mine.size() - 1))];  // the same region again
           b.write = pick(0, 1) == 0;
         } else if (pick(0, 2) == 0) {
-          b = Box{
-              0, 0, 1, 0, 1, 0, pick(0, 15) == 0};  // the gate: mostly read, now and then written
+          // The gate: mostly read, now and then written.
+          b = Box{0, 0, 1, 0, 1, 0, pick(0, gate_write_odds) == 0};
         } else {
           b.buffer = 1;
-          b.r0 = pick(0, kRows - 1);
+          b.r0 = pick(0, rows - 1);
           b.rows = 1;
           b.c0 = 0;
           b.cols = kCols;
@@ -260,11 +267,12 @@ TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
             b.c0 = pick(0, kCols - 1);
             b.cols = pick(1, kCols - b.c0);
           }
-          b.write = pick(0, 2) == 0;
+          b.write = pick(0, row_write_odds) == 0;
           b.version = pick(0, 60) == 0 ? 1 : 0;
         }
         Tensor t = buffers[b.buffer].view({b.rows, b.cols}, {b.r0, b.c0});
         if (b.version != 0) t = t.with_version(b.version);
+        if (readers && pick(0, 5) == 0) t = t.transpose(0, 1);  // the same elements, strided
         if (!b.write) {
           args.in(t);
         } else if (pick(0, 1) == 0) {
@@ -284,6 +292,8 @@ TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
       edges.push_back(set);
       boxes.push_back(mine);
     }
+    merged += plain.dependence->map().stats().merged_reads;
+    reused += plain.dependence->map().stats().reused_writes;
     for (int j = 0; j < tasks; ++j) {
       for (const std::uint32_t i : edges[static_cast<std::size_t>(j)])
         ASSERT_LT(static_cast<int>(i), j)
@@ -309,6 +319,55 @@ TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
       }
     }
   }
+  EXPECT_GT(merged, 0u) << "no read was merged into an earlier reader's entry";
+  EXPECT_GT(reused, 0u) << "no write took over the entry of the write it covers";
+}
+
+TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
+  check_plain_path_against_oracle(false, 7100);
+}
+
+// Many live readers of one region share one entry: a writer after them must still wait for each
+// reader not yet retired, through both submit paths, while readers retire in between.
+TEST(Dependence, MergedReadersKeepEveryWriteAfterReadEdge) {
+  check_plain_path_against_oracle(true, 9100);
+}
+
+TEST(Dependence, MergedReaderEntryOutlivesItsFirstReader) {
+  std::vector<float> data(64);
+  const Tensor m = Tensor::wrap(data.data(), {8, 8}, DType::f32);
+  const Tensor row = m.view({1, 8}, {2, 0});
+  Harness h(256);
+  EXPECT_EQ(h.submit_plain(Args().inout(row)), Producers{});  // task 0
+  for (std::uint32_t i = 1; i <= 40; ++i)                     // tasks 1..40 read the row
+    EXPECT_EQ(h.submit_plain(Args().in(row)), (Producers{0}));
+  // One write entry and one merged read entry (three reader blocks).
+  EXPECT_EQ(h.dependence->map().live_entries(), 2u);
+  EXPECT_EQ(h.dependence->map().stats().merged_reads, 39u);
+  // The first reader (the entry's creator) and the next 24 retire: the entry moves to a live
+  // reader's list instead of being freed, and a writer waits for the 15 readers left.
+  h.retire_below(26);
+  EXPECT_EQ(h.dependence->map().live_entries(), 1u);  // task 0's write is freed
+  for (std::uint32_t i = 41; i < 60; ++i)  // tasks 41..59 read again: blocks of retired readers go
+    EXPECT_EQ(h.submit_plain(Args().in(row)), Producers{});
+  h.retire_below(45);
+  Producers writer = h.submit_plain(Args().inout(row));  // task 60
+  std::sort(writer.begin(), writer.end());
+  Producers expected;
+  for (std::uint32_t i = 45; i < 60; ++i)
+    expected.push_back(i);
+  EXPECT_EQ(writer, expected);
+  // A transposed view of the same row is the same bytes: a reader of it waits for the writer and
+  // merges with the next plain reader.
+  EXPECT_EQ(h.submit_plain(Args().in(row.transpose(0, 1))), (Producers{60}));
+  EXPECT_EQ(h.submit_plain(Args().in(row)), (Producers{60}));
+  EXPECT_EQ(h.dependence->map().stats().merged_reads, 39u + 19u + 1u);
+  // A write of two rows (off the grid) meets both readers of the merged entry.
+  Producers wide = h.submit_plain(Args().inout(m.view({2, 8}, {1, 0})));  // task 63
+  std::sort(wide.begin(), wide.end());
+  EXPECT_EQ(wide, (Producers{60, 61, 62}));
+  h.retire_below(64);
+  EXPECT_EQ(h.dependence->map().live_entries(), 0u);
 }
 
 }  // namespace

@@ -35,15 +35,17 @@ struct MapHarness {
     TaskSlot& slot = testing::admit_pending_task(*rings[0]);
     std::set<std::uint32_t> producers;
     for (const auto& [t, kind] : accesses) {
-      map->lookup(make_region(t), kind,
-                  [&](TaskSlot*, TaskId id) { producers.insert(id.local()); });
+      map->lookup(make_region(t), kind, [&](TaskId id) { producers.insert(id.local()); });
     }
     // An entry reads its box through the inserted tensor: keep it alive like a task record.
     for (const auto& [t, kind] : accesses)
-      map->insert(make_region(kept.emplace_back(t)), kind, &slot, slot.id,
-                  entries[slot.id.local()]);
+      map->insert(make_region(kept.emplace_back(t)), kind, slot.id, entries[slot.id.local()]);
     rings[0]->publish(slot.id.local());
     return producers;
+  }
+  // Releases a retired task's entries (what the dependence unit does for it).
+  void release(std::uint32_t local) {
+    map->release_task(entries[local], [&](TaskId id) -> MapEntry*& { return entries[id.local()]; });
   }
   std::vector<std::unique_ptr<Ring>> rings;
   Ring* pointers[kRingCount] = {};
@@ -216,8 +218,8 @@ TEST(TensorMap, RetiredTasksAreSkippedAndTheirEntriesFreed) {
   ASSERT_TRUE(ring.try_advance());
   EXPECT_EQ(ring.retired(), 2u);
   EXPECT_EQ(h.submit({{whole, AccessKind::read}}), (std::set<std::uint32_t>{2, 3}));
-  h.map->release_task(h.entries[0]);
-  h.map->release_task(h.entries[1]);
+  h.release(0);
+  h.release(1);
   EXPECT_EQ(h.map->live_entries(), 3u);  // two writes left + the read
 }
 
@@ -260,7 +262,7 @@ TEST(TensorMap, OffGridLookupsOnAGridVisitOnlyTheSlotsTheyMeet) {
   std::set<std::uint32_t> expected{100, 101, 102};
   std::set<std::uint32_t> found;
   h.map->lookup(make_region(m.view({3, kCols}, {100, 0})), AccessKind::read,
-                [&](TaskSlot*, TaskId id) { found.insert(id.local()); });
+                [&](TaskId id) { found.insert(id.local()); });
   EXPECT_EQ(found, expected);
   EXPECT_LE(h.map->stats().entries_visited - visited_before, 3u);
   // A whole-buffer write meets every row (the buffer's list, not 4096 slot probes) and covers
@@ -284,7 +286,7 @@ TEST(TensorMap, GridEntriesOfRetiredTasksAreSkippedAndAnEmptiedBufferStartsANewG
   ASSERT_TRUE(ring.try_advance());
   EXPECT_TRUE(h.submit({{whole.view({4}, {4}), AccessKind::read}}).empty());  // task 4
   for (std::uint32_t i = 0; i < 4; ++i)
-    h.map->release_task(h.entries[i]);
+    h.release(i);
   EXPECT_EQ(h.map->live_entries(), 1u);
   // The buffer still holds task 4's read: a grid of 16-byte slots. A 32-byte write meets it and
   // covers it, so the buffer empties and the write starts a grid of 32-byte slots.
@@ -294,8 +296,8 @@ TEST(TensorMap, GridEntriesOfRetiredTasksAreSkippedAndAnEmptiedBufferStartsANewG
   ring.slot(4).state.store(TaskState::consumed);
   ring.slot(5).state.store(TaskState::consumed);
   ASSERT_TRUE(ring.try_advance());
-  h.map->release_task(h.entries[4]);
-  h.map->release_task(h.entries[5]);
+  h.release(4);
+  h.release(5);
   EXPECT_EQ(h.map->live_entries(), 0u);
   // Empty again: the next entry starts a fresh grid (8-byte slots, phase 4).
   h.submit({{whole.view({2}, {1}), AccessKind::write}});  // task 6, bytes [4, 12)

@@ -24,7 +24,7 @@ void Dependence::reset() {
   // the map's tables) and clear only the states the run's tasks used.
   for (int r = 0; r < rings_.ring_count(); ++r) {
     for (std::uint32_t local = cleaned_[r]; local != admitted_[r]; ++local)
-      map_.release_task(states_[r][local & window_mask_].entries);
+      map_.drop_task(states_[r][local & window_mask_].entries);
     const std::size_t used = std::min<std::size_t>(admitted_[r], states_[r].size());
     std::fill_n(states_[r].begin(), used, SlotState{});
     cleaned_[r] = 0;
@@ -85,8 +85,8 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
     const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
     regions[i] = make_region(record_tensors[i]);
-    map_.lookup_insert(regions[i], kind, retired_, &task, task.id, own.entries,
-                       [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
+    map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries,
+                       [this](TaskId id) { add_producer(id); });
     if (families) add_family_accessors(regions[i], kind);
   }
   return Status{};
@@ -107,9 +107,9 @@ void Dependence::record(TaskSlot& task, const Args& args, const AccessRegion* re
   MapEntry*& entries = state(task.id).entries;
   for (int i = 0; i < args.tensor_count(); ++i) {
     const ArgTag tag = args.tag(i);
-    if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, &task, task.id, entries);
+    if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, task.id, entries);
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
-      map_.insert(regions[i], AccessKind::write, &task, task.id, entries);
+      map_.insert(regions[i], AccessKind::write, task.id, entries);
     }
   }
 }
@@ -120,9 +120,9 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
   for (int i = 0; i < args.tensor_count(); ++i) {
     if ((skip >> i) & 1u) continue;
     const ArgTag tag = args.tag(i);
-    if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, &task, task.id, entries);
+    if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, task.id, entries);
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
-      map_.insert(regions[i], AccessKind::write, &task, task.id, entries);
+      map_.insert(regions[i], AccessKind::write, task.id, entries);
     }
   }
 }
@@ -135,7 +135,7 @@ void Dependence::add_family_accessors(const AccessRegion& region, AccessKind kin
 
 void Dependence::forget_retired(int ring, std::uint32_t retired) {
   for (std::uint32_t local = cleaned_[ring]; local != retired; ++local)
-    map_.release_task(states_[ring][local & window_mask_].entries);
+    release_entries(TaskId(static_cast<std::uint32_t>(ring), local));
   cleaned_[ring] = retired;
 }
 

@@ -52,13 +52,19 @@ class Dependence {
   // in two arguments finds its own first entry; it is not its own producer.
   Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors,
                             AccessRegion* regions);
-  // Frees the entries of a task whose submit failed after collect_and_record (never run).
-  void discard_entries(TaskId id) { map_.release_task(state(id).entries); }
+  // Releases the entries of a task whose submit failed after collect_and_record (never run;
+  // counted finished): those another live task shares stay until it retires.
+  void discard_entries(TaskId id) { release_entries(id); }
   // collect() without TensorMap lookups: creators only, `regions` filled the same way (for a
   // task whose other producers a loop analysis supplies).
   Status collect_creators(const Args& args, AccessRegion* regions);
   // Adds a live task found by other means (a loop template) as a producer.
-  void add_producer(TaskId id) { add_producer(state(id).task, id); }
+  [[gnu::always_inline]] void add_producer(TaskId id) {
+    SlotState& s = state(id);
+    if (s.stamp == stamp_) return;
+    s.stamp = stamp_;
+    producers_.push_back(s.task);
+  }
   // Every live TensorMap entry of one buffer (a loop analysis's footprint lookup).
   template <class Visit>
   void for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit) {
@@ -69,8 +75,7 @@ class Dependence {
   // Earlier accesses conflicting with an access of `kind` to `region`.
   // Also asks the parallel_for affine families (loops/), which stand for analysed accesses.
   void add_accessors(const AccessRegion& region, AccessKind kind) {
-    map_.lookup(region, kind, retired_,
-                [this](TaskSlot* slot, TaskId id) { add_producer(slot, id); });
+    map_.lookup(region, kind, retired_, [this](TaskId id) { add_producer(id); });
     if (families_ != nullptr && families_->live()) add_family_accessors(region, kind);
   }
   // The family table every lookup also asks (set once by the loop driver).
@@ -87,7 +92,7 @@ class Dependence {
   // Records one access of `task` (a loop analysis that deferred it; region from make_region on
   // the task record's tensor, which outlives the entry).
   void record_access(TaskSlot& task, const AccessRegion& region, AccessKind kind) {
-    map_.insert(region, kind, &task, task.id, state(task.id).entries);
+    map_.insert(region, kind, task.id, state(task.id).entries);
   }
   // A task whose outputs stay valid while its scope is open: tensors it created may be named.
   void retain_creator(TaskId id) { state(id).retained = true; }
@@ -128,6 +133,12 @@ class Dependence {
   }
 
   void add_family_accessors(const AccessRegion& region, AccessKind kind);
+  // Releases a task's TensorMap entries; one that a newer live task took over (a merged reader,
+  // a write of the same region) moves to that task's list.
+  void release_entries(TaskId id) {
+    map_.release_task(state(id).entries,
+                      [this](TaskId reader) -> MapEntry*& { return state(reader).entries; });
+  }
   // Adds the creator of `tensor` if it has one; false when naming it is an error.
   bool add_creator_fast(const Tensor& tensor) {
     const TaskId owner = tensor.producer();

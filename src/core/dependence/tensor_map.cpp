@@ -28,12 +28,15 @@ TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
     : rings_(rings),
       bucket_shift_(64 - bucket_bits),
       buckets_(std::size_t{1} << bucket_bits, nullptr),
-      buffer_table_(1024, nullptr) {}
+      buffer_table_(1024, nullptr),
+      blocks_(1) {}
 
 TensorMap::~TensorMap() = default;
 
 void TensorMap::reset() {
   std::fill(std::begin(recent_), std::end(recent_), &no_buffer_);
+  blocks_.resize(1);  // every block is free again (capacity kept)
+  free_blocks_ = 0;
   if (allocated_ == 0 && buffer_count_ == 0) {
     // Every entry was freed (so every bucket and the buffer table are empty): nothing to rebuild.
     stats_ = {};
@@ -156,7 +159,7 @@ void TensorMap::free_entry(MapEntry* e) {
 }
 
 void TensorMap::link_entry(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
-                           std::uint32_t pair, TaskSlot* task, TaskId id, MapEntry*& task_entries) {
+                           std::uint32_t pair, TaskId id, MapEntry*& task_entries) {
   if (buffer->total[0] == 0 && buffer->total[1] == 0) {
     // An empty buffer starts as a grid of this entry's length and alignment.
     buffer->start_grid(region.lo, region.hi);
@@ -168,8 +171,9 @@ void TensorMap::link_entry(const AccessRegion& region, std::uint8_t kind, Buffer
   e->region = region.tensor;
   e->version = region.version;
   e->buffer = buffer;
-  e->task = task;
   e->task_id = id;
+  e->contiguous = region.contiguous;
+  e->older = 0;
   e->lo = region.lo;
   e->hi = region.hi;
   const auto size_class = static_cast<std::uint8_t>(std::bit_width(e->hi - e->lo) - 1);
@@ -238,22 +242,97 @@ void TensorMap::unlink(MapEntry& e) {
     buffer->class_mask[k] &= ~(std::uint64_t{1} << e.size_class);
   }
   --buffer->total[k];
+  if (e.older != 0) free_readers(e);
   e.kind = MapEntry::kDead;
   --stats_.live_entries;
 }
 
-void TensorMap::release_task(MapEntry*& task_entries) {
+void TensorMap::release_entry(MapEntry* e) {
+  if (e->kind != MapEntry::kDead) {
+    BufferInfo* const buffer = e->buffer;
+    unlink(*e);
+    erase_buffer_if_empty(buffer);
+  }
+  free_entry(e);
+}
+
+void TensorMap::drop_task(MapEntry*& task_entries) {
   for (MapEntry* e = task_entries; e != nullptr;) {
     MapEntry* const next = e->task_next;
-    if (e->kind != MapEntry::kDead) {
-      BufferInfo* const buffer = e->buffer;
-      unlink(*e);
-      erase_buffer_if_empty(buffer);
-    }
-    free_entry(e);
+    release_entry(e);
     e = next;
   }
   task_entries = nullptr;
+}
+
+bool TensorMap::same_elements(const Query& q, const MapEntry& e) {
+  const Tensor& t = *q.tensor;
+  const Tensor& r = *e.region;
+  if (!same_layout(t, r)) return false;
+  for (int d = 0; d < t.ndims(); ++d) {
+    if (t.box_offset(d) != r.box_offset(d) || t.box_extent(d) != r.box_extent(d)) return false;
+  }
+  return true;
+}
+
+std::uint32_t TensorMap::allocate_block() {
+  if (free_blocks_ != 0) {
+    const std::uint32_t b = free_blocks_;
+    free_blocks_ = blocks_[b].next;
+    return b;
+  }
+  blocks_.emplace_back();  // amortised growth, like the entry chunks
+  return static_cast<std::uint32_t>(blocks_.size() - 1);
+}
+
+void TensorMap::free_readers(MapEntry& e) {
+  std::uint32_t b = e.older;
+  while (b != 0) {
+    const std::uint32_t next = blocks_[b].next;
+    blocks_[b].next = free_blocks_;
+    free_blocks_ = b;
+    b = next;
+  }
+  e.older = 0;
+}
+
+void TensorMap::add_reader(MapEntry& e, const Query& q, TaskId id, const std::uint32_t* retired) {
+  const std::uint32_t previous = e.task_id.local();
+  e.task_id = id;
+  e.region = q.tensor;  // the same box; this record lives as long as the entry
+  if (e.older != 0) {
+    const std::uint32_t last = blocks_[e.older].last;
+    if (ReaderBlock& block = blocks_[last]; block.count < ReaderBlock::kCapacity) {
+      block.local[block.count++] = previous;
+      return;
+    }
+    // Full: drop the blocks whose readers have all retired (the oldest ones) before growing, so
+    // a region read by one task after another forever holds only its live readers.
+    const std::uint32_t floor = retired[id.ring()];
+    std::uint32_t first = e.older;
+    while (first != 0 && blocks_[first].local[blocks_[first].count - 1] < floor) {
+      const std::uint32_t next = blocks_[first].next;
+      blocks_[first].next = free_blocks_;
+      free_blocks_ = first;
+      first = next;
+    }
+    if (first != 0) {
+      const std::uint32_t b = allocate_block();  // (may move blocks_)
+      blocks_[b].next = 0;
+      blocks_[b].count = 1;
+      blocks_[b].local[0] = previous;
+      blocks_[last].next = b;
+      blocks_[first].last = b;
+      e.older = first;
+      return;
+    }
+  }
+  const std::uint32_t b = allocate_block();
+  blocks_[b].next = 0;
+  blocks_[b].last = b;
+  blocks_[b].count = 1;
+  blocks_[b].local[0] = previous;
+  e.older = b;
 }
 
 }  // namespace tmr::detail

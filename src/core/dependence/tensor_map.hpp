@@ -14,6 +14,11 @@
 // visits the slots its interval spans. The first off-grid insert re-indexes the buffer's entries
 // into size-class cells (once; the buffer stays there until it is empty again).
 //
+// Merged readers: a read of exactly the region of a live read entry of the same grid slot (same
+// interval, box and version, same ring) joins that entry as its newest reader instead of adding an
+// entry; a later write still reports every live reader (see MapEntry). Likewise a write that
+// covers a live write entry of exactly its grid slot takes that entry over.
+//
 // Entries die lazily: a lookup skips (and unlinks) entries whose task has retired; cleanup frees
 // every entry of a retired task through the task's own entry list.
 #pragma once
@@ -32,29 +37,53 @@ enum class AccessKind : std::uint8_t { read = 0, write = 1 };
 
 struct BufferInfo;
 
+// Earlier readers of a merged read entry (see MapEntry::older): local ids of one ring, oldest
+// first. One cache line; a merged entry's blocks form a list from its oldest block, whose `last`
+// names the block that takes the next reader. Blocks are named by their index in the map's block
+// pool (0: none), so entries stay 96 bytes.
+struct alignas(64) ReaderBlock {
+  static constexpr std::uint32_t kCapacity = 13;
+  std::uint32_t next;
+  std::uint32_t last;  // valid in an entry's first block only
+  std::uint32_t count;
+  std::uint32_t local[kCapacity];
+};
+
 // One recorded access: 96 bytes instead of a whole Tensor copy. The box itself is read through
-// `region`, which points at the tensor in the task's own record, and only when byte intervals
-// partly overlap (identical or disjoint intervals are decided from the entry alone).
+// `region`, which points at the tensor in a task's own record, and only when byte intervals
+// partly overlap (identical or disjoint intervals are decided from the entry alone). The fields
+// a chain walk and an overlap test read come first (the first 56 bytes).
+//
+// Merged readers: reads of one region (same interval, box and version) by several live tasks of
+// one ring share one entry. `task_id` is its newest reader, `region` points at that reader's
+// record (all readers' boxes are identical), and `older` lists the earlier readers; since a ring
+// retires in order, the entry is dead exactly when its newest reader is. A write covering a
+// write entry of exactly its interval takes the entry over the same way (new `task_id` and
+// `region`). The entry stays in the task list of whichever task inserted it; when that task is
+// released while the entry's current task is live, the entry moves to that task's list
+// (TensorMap::release_task).
 struct MapEntry {
-  const Tensor* region;  // valid while the task is live: test dead() before reading it
-  BufferInfo* buffer;
-  MapEntry* chain_prev;
   MapEntry* chain_next;
-  MapEntry* list_prev;
-  MapEntry* list_next;
-  MapEntry* task_next;
-  TaskSlot* task;
-  TaskId task_id;
+  BufferInfo* buffer;
   std::uint64_t lo;
   std::uint64_t hi;
+  TaskId task_id;
   std::uint32_t version;  // the access's tensor version
   std::uint32_t bucket;
   std::uint8_t size_class;
-  std::uint8_t kind;  // AccessKind, or kDead once unlinked
+  std::uint8_t kind;     // AccessKind, or kDead once unlinked
+  bool contiguous;       // every byte in [lo, hi) belongs to the box
+  std::uint32_t older;   // first ReaderBlock of a merged read entry's earlier readers, or 0
+  const Tensor* region;  // valid while the task is live: test dead() before reading it
+  MapEntry* chain_prev;
+  MapEntry* list_prev;
+  MapEntry* list_next;
+  MapEntry* task_next;
   static constexpr std::uint8_t kDead = 0xFF;
   // The cell of the entry's size class that holds its first byte.
   std::uint64_t cell() const { return lo >> (size_class + 1); }
 };
+static_assert(sizeof(MapEntry) == 96, "a map entry is 96 bytes (was 104 with a TaskSlot*)");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -132,6 +161,8 @@ inline AccessRegion make_region(const Tensor& t) {
 
 struct TensorMapStats {
   std::uint64_t lookups = 0;
+  std::uint64_t merged_reads = 0;   // reads recorded as one more reader of an existing entry
+  std::uint64_t reused_writes = 0;  // writes that took over the entry of the write they cover
   std::uint64_t entries_visited = 0;
   std::uint64_t hits = 0;
   std::uint64_t inserts = 0;
@@ -148,7 +179,8 @@ class TensorMap {
 
   void reset();
 
-  // Reports every live task whose recorded access conflicts with an access of `kind` to `t`:
+  // Reports (visit(TaskId)) every live task whose recorded access conflicts with an access of
+  // `kind` to `t`:
   // a read conflicts with writes (RAW); a write with writes and reads (WAW, WAR). For a write,
   // entries the new region fully covers are dropped: the caller will insert the new write, which
   // is ordered after them, so later accesses still get ordered through it.
@@ -171,26 +203,40 @@ class TensorMap {
     if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
   }
   // lookup() then insert() of the same access, with one buffer search and, on a grid buffer, one
-  // bucket hash (the insert links into the slot chain the lookup walked). `visit` may see the
-  // inserting task's own earlier entries (a task naming overlapping regions twice): the caller
-  // ignores those. `region.tensor` must already point at the task record's copy.
+  // bucket hash (the insert links into the slot chain the lookup walked, or merges the read into
+  // a reader entry of that slot). `visit` may see the inserting task's own earlier entries (a
+  // task naming overlapping regions twice): the caller ignores those. `region.tensor` must
+  // already point at the task record's copy.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
-                     TaskSlot* task, TaskId id, MapEntry*& task_entries, Visit&& visit);
+                     TaskId id, MapEntry*& task_entries, Visit&& visit);
   void snapshot_retired(std::uint32_t* retired) const {
     for (int r = 0; r < rings_.ring_count(); ++r)
       retired[r] = rings_.retired(r);
   }
 
-  void insert(const AccessRegion& region, AccessKind kind, TaskSlot* task, TaskId id,
-              MapEntry*& task_entries) {
+  void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
     ++stats_.inserts;
-    link_entry(region, static_cast<std::uint8_t>(kind),
-               find_or_add_buffer(region.address, region.owner), kNoPair, task, id, task_entries);
+    BufferInfo* const info = find_or_add_buffer(region.address, region.owner);
+    std::uint32_t pair = kNoPair;
+    if (kind == AccessKind::read && info->grid && info->total[0] != 0 &&
+        info->on_grid(region.lo, region.hi)) {
+      std::uint32_t retired[kRingCount];
+      snapshot_retired(retired);
+      pair = bucket_pair(info, kGridClass, info->slot_of(region.lo));
+      if (merge_reader(region, info, pair, id, retired)) return;
+    }
+    link_entry(region, static_cast<std::uint8_t>(kind), info, pair, id, task_entries);
   }
 
-  // Frees every entry of a retired task (its list, from insert).
-  void release_task(MapEntry*& task_entries);
+  // Releases the entries in the list of a task that retired (or whose submit failed): frees
+  // them, except an entry whose current task (a newer reader merged into it, a write that took
+  // it over, or the failed task itself) is still live, which moves to that task's list
+  // (`head_of(TaskId)` returns a task's list head).
+  template <class HeadOf>
+  void release_task(MapEntry*& task_entries, HeadOf&& head_of);
+  // Frees every entry of a task's list, live readers or not (only when no task is left live).
+  void drop_task(MapEntry*& task_entries);
 
   const TensorMapStats& stats() const { return stats_; }
   std::uint64_t live_entries() const { return stats_.live_entries; }
@@ -200,6 +246,9 @@ class TensorMap {
   void for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit);
   // Whether an access to `q` and the entry's region may share an element (exact for one layout).
   static bool overlaps(const AccessRegion& q, const MapEntry& e);
+  // Calls visit(TaskId) for each earlier reader of a merged entry not yet retired per `retired`.
+  template <class Visit>
+  void for_each_older_reader(const MapEntry& e, const std::uint32_t* retired, Visit&& visit) const;
 
  private:
   using Query = AccessRegion;
@@ -234,7 +283,56 @@ class TensorMap {
   // Fills and links a new entry of `buffer`. `pair`: the even bucket of the entry's grid slot
   // when the caller's lookup already hashed it on the buffer's current grid, else kNoPair.
   void link_entry(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
-                  std::uint32_t pair, TaskSlot* task, TaskId id, MapEntry*& task_entries);
+                  std::uint32_t pair, TaskId id, MapEntry*& task_entries);
+  // Merges a read of `q` by task `id` into a live reader entry of the same region in the read
+  // chain `pair | read` of its grid slot; false when there is none to merge into.
+  bool merge_reader(const Query& q, const BufferInfo* info, std::uint32_t pair, TaskId id,
+                    const std::uint32_t* retired) {
+    constexpr auto kRead = static_cast<std::uint8_t>(AccessKind::read);
+    int candidates = kMergeCandidates;
+    for (MapEntry* e = buckets_[pair | kRead]; e != nullptr;) {
+      MapEntry* const next = e->chain_next;
+      if (e->lo == q.lo && e->buffer == info && e->kind == kRead) {
+        if (dead(*e, retired)) {
+          unlink(*e);
+        } else if (same_reader_region(q, *e, id)) {
+          ++stats_.merged_reads;
+          if (e->task_id == id) return true;  // the task's own earlier read of the region
+          if (e->older != 0) {
+            // The usual case: room in the last reader block.
+            ReaderBlock& last = blocks_[blocks_[e->older].last];
+            if (last.count < ReaderBlock::kCapacity) {
+              last.local[last.count++] = e->task_id.local();
+              e->task_id = id;
+              e->region = q.tensor;  // the same box; this record lives as long as the entry
+              return true;
+            }
+          }
+          add_reader(*e, q, id, retired);
+          return true;
+        } else if (--candidates == 0) {
+          return false;
+        }
+      }
+      e = next;
+    }
+    return false;
+  }
+  // Whether a read of `q` by `id` may join the live read entry `e` (same ring, not older than its
+  // newest reader, and the same interval, version and elements).
+  static bool same_reader_region(const Query& q, const MapEntry& e, TaskId id) {
+    if (e.task_id.ring() != id.ring() || e.task_id.local() > id.local()) return false;
+    if (e.version != q.version || e.hi != q.hi) return false;  // (the caller matched lo)
+    // One contiguous interval is one set of bytes, whatever the layouts.
+    return (q.contiguous && e.contiguous) || same_elements(q, e);
+  }
+  // The same box in the same layout (read through the entry's region: the entry must be live).
+  static bool same_elements(const Query& q, const MapEntry& e);
+  // Makes `id` the entry's newest reader (the previous one joins `older`).
+  void add_reader(MapEntry& e, const Query& q, TaskId id, const std::uint32_t* retired);
+  void free_readers(MapEntry& e);
+  std::uint32_t allocate_block();
+  void release_entry(MapEntry* e);
   // The lookup behind lookup() and lookup_insert(), on a found buffer (which it may empty).
   template <class Visit>
   void lookup_in(const Query& q, BufferInfo* info, bool is_write, const std::uint32_t* retired,
@@ -276,6 +374,8 @@ class TensorMap {
                           std::uint64_t cell) const {
     return bucket_pair(info, size_class, cell) | kind;
   }
+  // Read entries of a slot compared for a merge before giving up (mixed layouts of one slot).
+  static constexpr int kMergeCandidates = 4;
   bool dead(const MapEntry& e, const std::uint32_t* retired) const {
     return e.task_id.local() < retired[e.task_id.ring()];
   }
@@ -313,6 +413,10 @@ class TensorMap {
   std::vector<std::unique_ptr<MapEntry[]>> entry_chunks_;
   MapEntry* free_entries_ = nullptr;
   std::uint64_t allocated_ = 0;  // entries taken from the free list and not yet returned
+
+  // Reader blocks of merged entries, by index (block 0 is never used: index 0 means none).
+  std::vector<ReaderBlock> blocks_;
+  std::uint32_t free_blocks_ = 0;
 
   TensorMapStats stats_;
 };
@@ -376,7 +480,8 @@ template <class Visit>
   }
   if (!overlaps(q, e)) return;
   ++stats_.hits;
-  visit(e.task, e.task_id);
+  visit(e.task_id);
+  if (e.older != 0) for_each_older_reader(e, retired, visit);
   if (drop_covered && covers(q, e)) unlink(e);
 }
 
@@ -389,14 +494,57 @@ void TensorMap::for_each_live_entry(std::uintptr_t address, std::uint64_t owner,
     retired[r] = rings_.retired(r);
   for (const MapEntry* list : info->list) {
     for (const MapEntry* e = list; e != nullptr; e = e->list_next) {
-      if (!dead(*e, retired)) visit(*e);
+      if (dead(*e, retired)) continue;
+      visit(*e);
+      if (e->older == 0) continue;
+      // A merged entry stands for each of its live readers: one copy per reader.
+      MapEntry reader = *e;
+      for_each_older_reader(*e, retired, [&](TaskId id) {
+        reader.task_id = id;
+        visit(static_cast<const MapEntry&>(reader));
+      });
     }
   }
 }
 
 template <class Visit>
+void TensorMap::for_each_older_reader(const MapEntry& e, const std::uint32_t* retired,
+                                      Visit&& visit) const {
+  const std::uint32_t ring = e.task_id.ring();
+  const std::uint32_t floor = retired[ring];
+  for (std::uint32_t b = e.older; b != 0;) {
+    const ReaderBlock& block = blocks_[b];
+    b = block.next;
+    // Readers are in submission order and a ring retires in order: skip retired blocks whole.
+    if (block.local[block.count - 1] < floor) continue;
+    for (std::uint32_t i = 0; i < block.count; ++i) {
+      if (block.local[i] >= floor) visit(TaskId(ring, block.local[i]));
+    }
+  }
+}
+
+template <class HeadOf>
+void TensorMap::release_task(MapEntry*& task_entries, HeadOf&& head_of) {
+  MapEntry* e = task_entries;
+  task_entries = nullptr;
+  while (e != nullptr) {
+    MapEntry* const next = e->task_next;
+    if (e->kind != MapEntry::kDead && !rings_.is_retired(e->task_id)) {
+      // A newer task took the entry over (a merged reader, a write of the same region) and is
+      // live: the entry is its now. (The releasing task itself when its submit failed.)
+      MapEntry*& head = head_of(e->task_id);
+      e->task_next = head;
+      head = e;
+    } else {
+      release_entry(e);
+    }
+    e = next;
+  }
+}
+
+template <class Visit>
 void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std::uint32_t* retired,
-                              TaskSlot* task, TaskId id, MapEntry*& task_entries, Visit&& visit) {
+                              TaskId id, MapEntry*& task_entries, Visit&& visit) {
   ++stats_.lookups;
   ++stats_.inserts;
   const bool is_write = kind == AccessKind::write;
@@ -411,15 +559,81 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
     pair = bucket_pair(info, kGridClass, slot);
     constexpr auto kRead = static_cast<std::uint8_t>(AccessKind::read);
     constexpr auto kWrite = static_cast<std::uint8_t>(AccessKind::write);
-    if (info->total[kWrite] != 0)
-      walk_slot(q, info, pair | kWrite, q.lo, kWrite, is_write, retired, visit);
-    if (is_write && info->total[kRead] != 0) {
-      walk_slot(q, info, pair | kRead, q.lo, kRead, is_write, retired, visit);
+    // Every live entry of the slot has the query's interval and version (the grid and the
+    // version test above), so each one overlaps it, and a contiguous query covers it.
+    if (!is_write) {
+      if (info->total[kWrite] != 0) {
+        for (MapEntry* e = buckets_[pair | kWrite]; e != nullptr;) {
+          MapEntry* const next = e->chain_next;
+          if (e->lo == q.lo && e->buffer == info && e->kind == kWrite) {
+            ++stats_.entries_visited;
+            if (dead(*e, retired)) {
+              unlink(*e);
+            } else {
+              ++stats_.hits;
+              visit(e->task_id);
+            }
+          }
+          e = next;
+        }
+      }
+      if (info->total[kRead] != 0 && merge_reader(q, info, pair, id, retired)) return;
+    } else {
+      // A write covering a live write entry of exactly its interval takes that entry over
+      // instead of unlinking it and linking a new one (the same region, bucket and lists).
+      MapEntry* reuse = nullptr;
+      if (info->total[kWrite] != 0) {
+        for (MapEntry* e = buckets_[pair | kWrite]; e != nullptr;) {
+          MapEntry* const next = e->chain_next;
+          if (e->lo == q.lo && e->buffer == info && e->kind == kWrite) {
+            ++stats_.entries_visited;
+            if (dead(*e, retired)) {
+              unlink(*e);
+            } else {
+              ++stats_.hits;
+              visit(e->task_id);
+              if (q.contiguous || covers(q, *e)) {
+                if (reuse == nullptr) {
+                  reuse = e;
+                } else {
+                  unlink(*e);
+                }
+              }
+            }
+          }
+          e = next;
+        }
+      }
+      if (info->total[kRead] != 0) {
+        for (MapEntry* e = buckets_[pair | kRead]; e != nullptr;) {
+          MapEntry* const next = e->chain_next;
+          if (e->lo == q.lo && e->buffer == info && e->kind == kRead) {
+            ++stats_.entries_visited;
+            if (dead(*e, retired)) {
+              unlink(*e);
+            } else {
+              ++stats_.hits;
+              visit(e->task_id);
+              if (e->older != 0) for_each_older_reader(*e, retired, visit);
+              if (q.contiguous || covers(q, *e)) unlink(*e);
+            }
+          }
+          e = next;
+        }
+      }
+      if (reuse != nullptr) {
+        // Its old task's list still holds it: release_task passes it on to this task.
+        reuse->task_id = id;
+        reuse->region = q.tensor;
+        reuse->contiguous = q.contiguous;
+        ++stats_.reused_writes;
+        return;
+      }
     }
   } else {
     lookup_in(q, info, is_write, retired, visit);
   }
-  link_entry(q, static_cast<std::uint8_t>(kind), info, pair, task, id, task_entries);
+  link_entry(q, static_cast<std::uint8_t>(kind), info, pair, id, task_entries);
 }
 
 template <class Visit>
