@@ -396,7 +396,6 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   slot.next_block = 0;
   slot.dep_count = 0;
   slot.dep_begin = static_cast<std::uint32_t>(ring.dep_top());
-  if (ports_.clock.recording()) ring.set_ready_ns(local, 0);
   slot.subtasks_remaining.store(
       plan.inline_task ? 0 : args.block_count() * active_slot_count(plan.mask),
       std::memory_order_relaxed);
@@ -502,6 +501,7 @@ void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, cons
   TaskEvent event;
   event.id = task.id;
   event.sequence = task.ring->sequence(task.id.local());
+  task.ring->set_ready_ns(task.id.local(), 0);  // before the wiring guard drops: not ready yet
   for (int s = 0; s < 3; ++s)
     event.kernels[s] = plan.kernels[s];
   event.block_count = args.block_count();
