@@ -56,7 +56,9 @@ class Ring {
   SlotInfo& info(std::uint32_t local) { return infos_[local & window_mask_]; }
   FanoutNode& dep_node(std::uint64_t linear) { return dep_pool_[linear & dep_mask_]; }
   // Submit order of task `local` (set at admit).
-  std::uint64_t sequence(std::uint32_t local) const { return infos_[local & window_mask_].sequence; }
+  std::uint64_t sequence(std::uint32_t local) const {
+    return infos_[local & window_mask_].sequence;
+  }
   // When task `local` became ready, for traces only: written and read only while recording, so
   // the slot line stays free of it.
   std::uint64_t ready_ns(std::uint32_t local) const {

@@ -275,9 +275,9 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
 
 void Scheduler::complete_task(int thread, TaskSlot* task) {
   if (clock_.recording()) {
-    threads_[thread].completions.push_back(
-        {task->ring->sequence(task->id.local()), task->ring->ready_ns(task->id.local()),
-         clock_.now_ns()});
+    threads_[thread].completions.push_back({task->ring->sequence(task->id.local()),
+                                            task->ring->ready_ns(task->id.local()),
+                                            clock_.now_ns()});
   }
   ++threads_[thread].counters.tasks_completed;
   threads_[thread].counters.edges +=
