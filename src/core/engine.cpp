@@ -196,6 +196,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   auto drained = [&] {
     if (kernel_tasks_completed() != orchestrator_->kernel_tasks_submitted()) return false;
     for (auto& ring : rings_) {
+      ring->publish_all();  // the submit path publishes in batches (Ring::publish_batched)
       ring->try_advance();
       if (ring->retired() != ring->head()) return false;
     }

@@ -328,7 +328,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   }
   if (!ok && !analysed) dependence_.discard_entries(task.id);  // the task never runs
   enter_scope(task, ring_index, heap_consumed, scoped);
-  ring.publish(task.id.local());
+  ring.publish_batched(task.id.local());
   if (ports_.clock.recording()) record_event(task, plan, args);
   release_wiring_guard(task, resolved, ok);
   if (!ok) return {};
@@ -386,19 +386,16 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   const std::uint32_t local = ring.admit(heap_consumed);
   const TaskId id(static_cast<std::uint32_t>(ring_index), local);
   TaskSlot& slot = ring.slot(local);
-  TaskRecord& record = ring.record(local);
+  TaskRecord& record = *slot.record;  // slot.ring and slot.record are bound once by the ring
   slot.id = id;
-  slot.sequence = sequence_++;
-  slot.ring = &ring;
-  slot.record = &record;
+  ring.info(local).sequence = sequence_++;
   slot.block_count = args.block_count();
   slot.active_mask = plan.mask;
   slot.shape = plan.shape;
   slot.sync_start = args.is_sync_start();
   slot.next_block = 0;
   slot.dep_count = 0;
-  slot.dep_begin = ring.dep_top();
-  slot.ready_ns.store(0, std::memory_order_relaxed);
+  slot.dep_begin = static_cast<std::uint32_t>(ring.dep_top());
   slot.subtasks_remaining.store(
       plan.inline_task ? 0 : args.block_count() * active_slot_count(plan.mask),
       std::memory_order_relaxed);
@@ -481,7 +478,7 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
       tally.resolved = static_cast<std::int32_t>(producer_count);  // failed: never dispatched
     }
   }
-  task.dep_begin = first_node;
+  task.dep_begin = static_cast<std::uint32_t>(first_node);
   task.dep_count = tally.held;
   if (tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
   ring.info(task.id.local()).dep_end = ring.dep_top();
@@ -503,7 +500,8 @@ void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t
 void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, const Args& args) {
   TaskEvent event;
   event.id = task.id;
-  event.sequence = task.sequence;
+  event.sequence = task.ring->sequence(task.id.local());
+  task.ring->set_ready_ns(task.id.local(), 0);  // before the wiring guard drops: not ready yet
   for (int s = 0; s < 3; ++s)
     event.kernels[s] = plan.kernels[s];
   event.block_count = args.block_count();
@@ -512,7 +510,7 @@ void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, cons
   if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
   event.producers.reserve(dependence_.producers().size());
   for (TaskSlot* p : dependence_.producers())
-    event.producers.push_back(p->sequence);
+    event.producers.push_back(p->ring->sequence(p->id.local()));
   task_events_.push_back(std::move(event));
 }
 
@@ -531,7 +529,7 @@ void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolve
   }
   if (graph::finish_wiring(task, resolved)) {
     if (ports_.clock.recording()) {
-      task.ready_ns.store(ports_.clock.now_ns(), std::memory_order_relaxed);
+      task.ring->set_ready_ns(task.id.local(), ports_.clock.now_ns());
     }
     ports_.host.push_ready(&task);
   }

@@ -12,10 +12,16 @@ Ring::Ring(std::uint32_t index, const RingConfig& config)
       slots_(std::make_unique<TaskSlot[]>(config.task_window)),
       records_(calloc_array<TaskRecord>(config.task_window)),
       infos_(calloc_array<SlotInfo>(config.task_window)),
+      ready_ns_(calloc_array<std::uint64_t>(config.task_window)),
       dep_pool_(calloc_array<FanoutNode>(config.dep_pool)),
       heap_storage_(calloc_array<std::byte>(config.heap_bytes + 64)) {
   const auto address = reinterpret_cast<std::uintptr_t>(heap_storage_.get());
   heap_ = heap_storage_.get() + ((64 - address % 64) % 64);
+  // Bind-once fields: no admit writes them again.
+  for (std::uint32_t i = 0; i < window_; ++i) {
+    slots_[i].ring = this;
+    slots_[i].record = &records_[i];
+  }
 }
 
 void Ring::reset() {
@@ -27,13 +33,14 @@ void Ring::reset() {
     s.release_remaining.store(0, std::memory_order_relaxed);
     s.fanout_head.store(nullptr, std::memory_order_relaxed);
   }
-  head_ = retired_seen_ = 0;
+  head_ = retired_seen_ = published_seen_ = 0;
   heap_top_ = heap_tail_ = dep_top_ = dep_tail_ = 0;
   published_.store(0, std::memory_order_relaxed);
   retired_.store(0, std::memory_order_release);
 }
 
 std::uint32_t Ring::refresh() {
+  publish_all();  // tasks consumed since the last batch retire now
   const std::uint32_t now = retired();
   const std::uint32_t moved = now - retired_seen_;
   if (moved != 0) {
@@ -71,18 +78,32 @@ std::uint32_t Ring::admit(std::uint64_t consumed) {
   return local;
 }
 
+namespace {
+
+// A prefetch that asks for the line in exclusive state (x86 PREFETCHW; a no-op on x86 cores
+// older than Broadwell). The slot and the record header the next admit writes were last written
+// or read by a worker on another CPU: a plain prefetch brings them in shared, and the admit's
+// first store then waits for a second round trip to invalidate the worker's copy.
+inline void prefetch_for_write(const void* address) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(address)));
+#else
+  __builtin_prefetch(address, 1);
+#endif
+}
+
+}  // namespace
+
 void Ring::prefetch_head() const {
   // With a large task window the slot, bookkeeping and record the next admit fills are cold
   // (a record is 2.7 KB; a run walks megabytes of them): ask for their lines now, while this
   // task's submit and the caller's next argument building run, instead of missing on each write.
   const std::uint32_t next = head_ & window_mask_;
-  const auto* slot = reinterpret_cast<const char*>(&slots_[next]);
-  for (std::size_t line = 0; line < sizeof(TaskSlot); line += 64)
-    __builtin_prefetch(slot + line, 1);
-  __builtin_prefetch(&infos_[next], 1);
+  prefetch_for_write(&slots_[next]);
+  prefetch_for_write(&infos_[next]);
   const auto* record = reinterpret_cast<const char*>(&records_[next]);
   for (std::size_t line = 0; line < kRecordPrefetchBytes; line += 64)
-    __builtin_prefetch(record + line, 1);
+    prefetch_for_write(record + line);
 }
 
 bool Ring::try_advance() {

@@ -36,9 +36,13 @@ class Ring {
     std::uint64_t heap_end;    // heap top (linear) after this task's outputs
     std::uint64_t heap_bytes;  // bytes this task's outputs took, wrap waste included
     std::uint64_t dep_end;     // pool top (linear) after this task's fanin nodes
+    std::uint64_t sequence;    // the orchestrator's submit order (traces, loops/); off the slot
   };
 
   Ring(std::uint32_t index, const RingConfig& config);
+  // Slots point back at their ring (bound once): a ring never moves.
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
 
   // Forgets every task; only while no other thread touches the ring.
   void reset();
@@ -51,6 +55,20 @@ class Ring {
   TaskRecord& record(std::uint32_t local) { return records_[local & window_mask_]; }
   SlotInfo& info(std::uint32_t local) { return infos_[local & window_mask_]; }
   FanoutNode& dep_node(std::uint64_t linear) { return dep_pool_[linear & dep_mask_]; }
+  // Submit order of task `local` (set at admit).
+  std::uint64_t sequence(std::uint32_t local) const {
+    return infos_[local & window_mask_].sequence;
+  }
+  // When task `local` became ready, for traces only: written and read only while recording, so
+  // the slot line stays free of it.
+  std::uint64_t ready_ns(std::uint32_t local) const {
+    return std::atomic_ref<std::uint64_t>(ready_ns_[local & window_mask_])
+        .load(std::memory_order_relaxed);
+  }
+  void set_ready_ns(std::uint32_t local, std::uint64_t ns) {
+    std::atomic_ref<std::uint64_t>(ready_ns_[local & window_mask_])
+        .store(ns, std::memory_order_relaxed);
+  }
 
   // ---- orchestrator side ----
   std::uint32_t head() const { return head_; }
@@ -76,7 +94,22 @@ class Ring {
   }
   std::uint64_t dep_top() const { return dep_top_; }
   // Makes task `local` visible to watermark advancers.
-  void publish(std::uint32_t local) { published_.store(local + 1, std::memory_order_release); }
+  void publish(std::uint32_t local) {
+    published_.store(local + 1, std::memory_order_release);
+    published_seen_ = local + 1;
+  }
+  // The submit path's publish: stores only every kPublishBatch tasks, so the line every
+  // releasing worker reads (try_advance) changes once per batch instead of once per task. Tasks
+  // consumed before they are published wait for publish_all (refresh, the end of a run).
+  void publish_batched(std::uint32_t local) {
+    if (((local + 1) & (kPublishBatch - 1)) == 0) publish(local);
+  }
+  // Publishes every admitted task and advances the watermark over those already consumed.
+  void publish_all() {
+    if (published_seen_ == head_) return;
+    publish(head_ - 1);
+    try_advance();
+  }
 
   // ---- any thread ----
   std::uint32_t retired() const { return retired_.load(std::memory_order_acquire); }
@@ -92,6 +125,7 @@ class Ring {
   }
 
  private:
+  static constexpr std::uint32_t kPublishBatch = 16;
   // The record prefix a submit of up to four tensors writes: header and four tensors.
   static constexpr std::size_t kRecordPrefetchBytes =
       offsetof(TaskRecord, tensors) + 4 * sizeof(Tensor) + 64;
@@ -107,6 +141,7 @@ class Ring {
   std::unique_ptr<TaskSlot[]> slots_;
   std::unique_ptr<TaskRecord[], FreeDeleter> records_;
   std::unique_ptr<SlotInfo[], FreeDeleter> infos_;
+  std::unique_ptr<std::uint64_t[], FreeDeleter> ready_ns_;
   std::unique_ptr<FanoutNode[], FreeDeleter> dep_pool_;
   std::unique_ptr<std::byte[], FreeDeleter> heap_storage_;
   std::byte* heap_ = nullptr;  // 64-byte aligned start inside heap_storage_
@@ -118,6 +153,7 @@ class Ring {
   std::uint64_t heap_tail_ = 0;
   std::uint64_t dep_top_ = 0;
   std::uint64_t dep_tail_ = 0;
+  std::uint32_t published_seen_ = 0;  // what published_ holds (only the orchestrator stores it)
 
   // Shared.
   alignas(64) std::atomic<std::uint32_t> published_{0};

@@ -52,7 +52,16 @@ struct TaskRecord {
   std::uint64_t scalars[kMaxScalarArgs];
 };
 
-// The state schedulers and the orchestrator share for one live task.
+// The state schedulers and the orchestrator share for one live task: exactly one cache line, so
+// a task hands one slot line between the orchestrator's CPU and a worker's (two before: the
+// orchestrator re-initialised both at admit and a worker wrote both while running the task, so
+// each line crossed twice per task). What only traces or loops need (the submit sequence, the
+// ready time) lives in the ring's per-slot side arrays (Ring::info, Ring::ready_ns), which the
+// workers touch only while recording.
+//
+// Lifetimes: `ring` and `record` are bound once, when the ring is built (slot i of a ring always
+// uses record i); every other field is reset by the orchestrator at admit. The atomics are
+// written by both sides; `next_block` by the scheduler thread that holds the task.
 struct alignas(64) TaskSlot {
   // Producers still to finish, plus one guard held while the orchestrator wires the task.
   std::atomic<std::int32_t> fanin_remaining{0};
@@ -62,24 +71,23 @@ struct alignas(64) TaskSlot {
   // Subtasks (blocks x active kernels) still running or to dispatch.
   std::atomic<std::uint32_t> subtasks_remaining{0};
   std::atomic<TaskState> state{TaskState::consumed};
-  std::atomic<FanoutNode*> fanout_head{nullptr};
-  std::atomic<std::uint64_t> ready_ns{0};  // for traces
-
-  // Immutable while the task is live.
-  TaskId id;
-  std::uint64_t sequence = 0;
-  Ring* ring = nullptr;
-  TaskRecord* record = nullptr;
-  std::uint64_t dep_begin = 0;  // linear index of the first fanin node in ring's pool
-  std::uint32_t dep_count = 0;
-  std::uint32_t block_count = 1;
+  // Immutable while the task is live (set at admit).
   std::uint8_t active_mask = 0;  // bit s set: subtask slot s has a kernel
   TaskShape shape = TaskShape::aiv;
   bool sync_start = false;
-
+  std::atomic<FanoutNode*> fanout_head{nullptr};
+  TaskId id;
+  // Bound once by the ring (Ring::Ring).
+  Ring* ring = nullptr;
+  TaskRecord* record = nullptr;
+  // Immutable while the task is live (set at admit and wiring).
+  std::uint32_t dep_begin = 0;  // linear index of the first fanin node in ring's pool (mod 2^32)
+  std::uint32_t dep_count = 0;
+  std::uint32_t block_count = 1;
   // Owned by the scheduler thread that holds the task (it is in no queue meanwhile).
   std::uint32_t next_block = 0;
 };
+static_assert(sizeof(TaskSlot) == 64, "a task slot is one cache line (see above)");
 
 // Three slot bits; spelled out so it needs no popcount instruction or libgcc call.
 inline int active_slot_count(std::uint8_t mask) {

@@ -19,7 +19,7 @@ TaskSlot& admit(Ring& ring) {
   const std::uint32_t local = ring.admit(0);
   TaskSlot& t = ring.slot(local);
   t.id = TaskId(ring.index(), local);
-  t.sequence = local;
+  ring.info(local).sequence = local;
   t.ring = &ring;
   t.dep_count = 0;
   t.dep_begin = 0;

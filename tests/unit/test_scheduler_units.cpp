@@ -220,7 +220,7 @@ class SchedulerSteps : public ::testing::Test {
     t.sync_start = sync_start;
     t.next_block = 0;
     t.dep_count = 0;
-    t.sequence = local;
+    ring_.info(local).sequence = local;
     t.subtasks_remaining.store(blocks * static_cast<std::uint32_t>(active_slot_count(mask)));
     t.release_remaining.store(1);
     t.fanout_head.store(nullptr);

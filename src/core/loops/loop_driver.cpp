@@ -422,8 +422,9 @@ BufferRef LoopDriver::buffer_of(const Loop& loop, const Tensor& tensor) const {
     Ring& ring = *rings_[owner.ring()];
     const TaskSlot& slot = ring.slot(owner.local());
     if (!ring.is_retired(owner) && slot.id == owner) {
-      const std::uint64_t index = slot.sequence - loop.first_sequence;
-      if (slot.sequence >= loop.first_sequence && index < loop.table->tasks.size()) {
+      const std::uint64_t sequence = ring.sequence(owner.local());
+      const std::uint64_t index = sequence - loop.first_sequence;
+      if (sequence >= loop.first_sequence && index < loop.table->tasks.size()) {
         ref.kind = BufferRef::Kind::fresh;
         ref.iteration = iteration_of(loop, index);
         ref.task = static_cast<std::uint32_t>(

@@ -253,7 +253,7 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
     const Mailbox& m = *cores_[core].mailbox;
     const DispatchPayload& p = m.payload[subtask.token & 1];
     SubtaskEvent e;
-    e.task_sequence = task->sequence;
+    e.task_sequence = task->ring->sequence(task->id.local());
     e.block = subtask.block;
     e.slot = subtask.slot;
     e.core = m.core;
@@ -275,8 +275,9 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
 
 void Scheduler::complete_task(int thread, TaskSlot* task) {
   if (clock_.recording()) {
-    threads_[thread].completions.push_back(
-        {task->sequence, task->ready_ns.load(std::memory_order_relaxed), clock_.now_ns()});
+    threads_[thread].completions.push_back({task->ring->sequence(task->id.local()),
+                                            task->ring->ready_ns(task->id.local()),
+                                            clock_.now_ns()});
   }
   ++threads_[thread].counters.tasks_completed;
   threads_[thread].counters.edges +=
@@ -382,7 +383,7 @@ void Scheduler::make_ready(int thread, TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
   if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
     mix_seen_.store(true, std::memory_order_relaxed);
-  if (clock_.recording()) task->ready_ns.store(clock_.now_ns(), std::memory_order_relaxed);
+  if (clock_.recording()) task->ring->set_ready_ns(task->id.local(), clock_.now_ns());
   LocalReady& local = threads_[thread].local[static_cast<int>(task->shape)];
   if (local.count < kLocalCapacity) {
     local.tasks[local.count++] = task;
