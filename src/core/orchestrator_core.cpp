@@ -321,8 +321,10 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   const std::int32_t resolved = wire_producers(ring, task, ok);
   if (ok && analysed) {
     // TensorMap entries read the box through the task record's copy (alive while the task is).
-    for (int i = 0; i < args.tensor_count(); ++i)
-      regions[i].tensor = &task.record->tensors[i];
+    if (loops_.records_into_map()) {
+      for (int i = 0; i < args.tensor_count(); ++i)
+        regions[i].tensor = &task.record->tensors[i];
+    }
     // An analysed task's accesses to outer buffers go into the loop's affine families (loops/).
     loops_.record(task, args, regions);
   }

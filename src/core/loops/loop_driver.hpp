@@ -13,6 +13,7 @@
 // progress and reads the map only through it; of the rest of the engine it sees the rings.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -67,6 +68,12 @@ class LoopDriver {
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
   void record(TaskSlot& task, const Args& args, const AccessRegion* regions);
+  // Whether record() puts any of the covered submit's accesses into the TensorMap (whose entries
+  // read the box through regions[k].tensor); false when families and deferral take them all.
+  bool records_into_map() const {
+    const std::uint32_t skip = family_mask_ | deferred_mask_;
+    return (skip & tracked_mask_) != tracked_mask_;
+  }
   // Every submit while a loop is active, after admission.
   void submitted(TaskId id) {
     if (owner_ != nullptr) note_submitted(id);
@@ -110,12 +117,18 @@ class LoopDriver {
     std::int64_t offset[kMaxDims] = {};  // box offsets in the template's iteration
     std::int64_t stride[kMaxDims] = {};
   };
-  // One template task: what predicts_task compares.
+  // One template task: what predicts_task compares, and its arguments' routes as bit masks
+  // (bit k: argument k), so a submit's masks are read, not rebuilt argument by argument.
   struct TaskPlan {
     KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
     bool inline_task = false;
     std::uint32_t first_access = 0;
     std::uint32_t access_count = 0;
+    std::uint32_t tracked = 0;  // in / inout / out_existing
+    std::uint32_t collect = 0;  // every argument but fresh outputs: a creator or producers
+    std::uint32_t quiet = 0;    // AccessPlan::quiet
+    // Arguments whose affine family still stands (cleared when a free read closes its family).
+    std::uint32_t family = 0;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -232,12 +245,13 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
     for (std::int64_t d = e.min_distance; d <= last; ++d)
       add_task(loop, i - d, e.producer);
   }
-  const AccessPlan* const plans = loop.plans.data() + loop.task_plans[p].first_access;
-  for (int k = 0; k < args.tensor_count(); ++k) {
-    if ((quiet_mask_ >> k) & 1u) continue;  // nothing to collect (AccessPlan::quiet)
+  const TaskPlan& task = loop.task_plans[p];
+  const AccessPlan* const plans = loop.plans.data() + task.first_access;
+  // Fresh outputs have nothing to collect, nor do quiet accesses (AccessPlan::quiet).
+  for (std::uint32_t todo = task.collect & ~quiet_mask_; todo != 0; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
     const AccessPlan& plan = plans[k];
     const ArgTag tag = plan.tag;  // plan_analysed checked it is the argument's
-    if (tag == ArgTag::out) continue;
     const Tensor& t = args.tensor(k);
     // The creator, as for any submit (a wrapped tensor has none).
     if (t.producer().valid()) {
