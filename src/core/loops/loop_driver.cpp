@@ -144,7 +144,7 @@ void LoopDriver::end_loop() {
   update_owner();
 }
 
-void LoopDriver::begin_iteration(std::int64_t index) {
+void LoopDriver::begin_iteration_slow(std::int64_t index) {
   Loop& loop = *stack_.back();
   if (loop.transparent) return;
   ++iterations_;
@@ -155,7 +155,7 @@ void LoopDriver::begin_iteration(std::int64_t index) {
   if (loop.state == Loop::State::learning) loop.current.clear(index);
 }
 
-void LoopDriver::end_iteration() {
+void LoopDriver::end_iteration_slow() {
   Loop& loop = *stack_.back();
   if (loop.transparent || loop.state == Loop::State::fallback) return;
   if (loop.state == Loop::State::analysing) {

@@ -39,8 +39,28 @@ class LoopDriver {
   // ---- parallel_for ----
   // `next_sequence`: the sequence number the loop's first task will get.
   void begin_loop(std::int64_t iterations, std::uint64_t next_sequence);
-  void begin_iteration(std::int64_t index);
-  void end_iteration();
+  // Inline for an analysed iteration (the common case); the rest out of line.
+  void begin_iteration(std::int64_t index) {
+    Loop& loop = *stack_.back();
+    if (loop.state != Loop::State::analysing || loop.transparent) {
+      begin_iteration_slow(index);
+      return;
+    }
+    ++iterations_;
+    loop.iteration = index;
+    loop.position = 0;
+    loop.table->iteration_start.push_back(loop.table->tasks.size());
+  }
+  void end_iteration() {
+    Loop& loop = *stack_.back();
+    if (loop.state != Loop::State::analysing || loop.transparent ||
+        loop.position != loop.tmpl.task_count() || deferred_.size() != iteration_deferred_ ||
+        !loop.counted_analysed) {
+      end_iteration_slow();
+      return;
+    }
+    ++iterations_analysed_;  // nothing deferred this iteration: nothing to prune
+  }
   // The template whose analysis the last end_iteration() started, once (nullptr otherwise): the
   // orchestrator charges its set-up on a virtual-time platform (OrchestratorWork::loop_setup).
   const loops::LoopTemplate* take_started() {
@@ -166,6 +186,8 @@ class LoopDriver {
                        std::int64_t* made) const;
   static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
   void build_plans(Loop& loop);
+  void begin_iteration_slow(std::int64_t index);
+  void end_iteration_slow();
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
