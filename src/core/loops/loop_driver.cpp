@@ -122,6 +122,8 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   ++loops_;
   // Families of finished loops die with their last task; drop them now and then.
   if (families_.size() > 64 && stack_.empty()) families_.sweep();
+  // A finished loop's deferred entries go into the map before this loop may look it up.
+  if (owner_ == nullptr) flush_deferred();
   auto loop = std::make_unique<Loop>();
   loop->table = take_table(iterations);
   loop->iterations = iterations;
@@ -136,8 +138,8 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
 
 void LoopDriver::end_loop() {
   if (stack_.empty()) return;
-  // What follows the loop looks up the map (a transparent loop's tasks are its owner's).
-  if (!stack_.back()->transparent) flush_deferred();
+  // The deferred entries stay until something may look them up (flush_deferred) or a scope end
+  // drops them (scope_ended): a loop that is its scope's last work never inserts them.
   close_families(*stack_.back());
   recycle_table(std::move(stack_.back()->table));
   stack_.pop_back();

@@ -100,9 +100,19 @@ class LoopDriver {
   }
   bool active() const { return owner_ != nullptr; }
   // Inserts the TensorMap entries analysed submits deferred (accesses to buffers made inside the
-  // analysed loop) before anything may look them up: fall-back, loop end, wait_for.
+  // analysed loop) before anything may look them up: at a fall-back, and after the loop ended
+  // before the first per-task lookup (a plain submit, an element access, wait_for) or the next
+  // loop. Until then they wait: a scope that ends first drops those nobody can name any more.
   void flush_deferred() {
     if (!deferred_.empty()) flush_deferred_entries();
+  }
+  // After a scope ended: with no analysis running, drops the waiting deferred entries whose
+  // buffers can no longer be named (every creator's scope has ended) or whose task retired.
+  void scope_ended() {
+    if (owner_ == nullptr && !deferred_.empty()) {
+      prune_deferred(0);
+      iteration_deferred_ = deferred_.size();
+    }
   }
 
  private:
