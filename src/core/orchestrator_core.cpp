@@ -117,6 +117,7 @@ void OrchestratorCore::scope_end() {
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.pop_back();
+  loops_.scope_ended();  // a finished loop's deferred entries on buffers nobody can name: dropped
 }
 
 // ---------------------------------------------------------------- parallel_for
@@ -296,6 +297,8 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // Covered by a parallel_for template: producers come from the template (loops/). Decided
   // before the charge, which is smaller for an analysed submit.
   const bool analysed = loops_.active() && loops_.plan_submit(plan.kernels, plan.inline_task, args);
+  // A finished loop's deferred entries go into the map before a per-task lookup may want them.
+  if (!analysed) loops_.flush_deferred();
   ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc
                      : analysed       ? OrchestratorWork::submit_analysed
                                       : OrchestratorWork::submit,
@@ -321,8 +324,10 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   const std::int32_t resolved = wire_producers(ring, task, ok);
   if (ok && analysed) {
     // TensorMap entries read the box through the task record's copy (alive while the task is).
-    for (int i = 0; i < args.tensor_count(); ++i)
-      regions[i].tensor = &task.record->tensors[i];
+    if (loops_.records_into_map()) {
+      for (int i = 0; i < args.tensor_count(); ++i)
+        regions[i].tensor = &task.record->tensors[i];
+    }
     // An analysed task's accesses to outer buffers go into the loop's affine families (loops/).
     loops_.record(task, args, regions);
   }
@@ -678,6 +683,7 @@ std::string OrchestratorCore::describe_task(TaskSlot& task) const {
 
 bool OrchestratorCore::discover_access(const Tensor& tensor, const Tensor& region,
                                        AccessKind kind) {
+  loops_.flush_deferred();  // what a finished loop deferred, before the map is asked (loops/)
   sync_rings();
   dependence_.begin();
   const Status found = dependence_.add_creator(tensor, 0);

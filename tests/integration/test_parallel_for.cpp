@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <iostream>
 #include <map>
+#include <thread>
 #include <vector>
 
 #include "support/random_program.hpp"
@@ -546,6 +548,99 @@ TEST_P(ParallelFor, ReplayedRecordsAndDeferredEntriesOfLoopMadeBuffers) {
         EXPECT_NE(std::find(want.begin(), want.end(), p), want.end())
             << "task " << e.sequence << " producer " << p;
     }
+  }
+}
+
+// Held closed while the orchestrator submits, so the tasks it holds cannot retire (and drop
+// their edges) before their consumers are wired; opens by itself after 5 s (a test never hangs).
+std::atomic<bool> gate_open{false};
+void held_accumulate(const KernelArgs& a) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!gate_open.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+  accumulate(a);
+}
+
+// A finished loop's deferred entries (accesses to the buffers it made) wait until something may
+// look them up: a scope that ends first drops those nobody can name; an inner scope's end keeps
+// those still nameable; plain submits and an element read after the loop find them.
+TEST_P(ParallelFor, DeferredEntriesWaitForTheirFirstLookupOrTheirScopeEnd) {
+  Directed d(GetParam());
+  const KernelId held = d.runtime.kernels().add("held_accumulate", CoreType::aiv, &held_accumulate);
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kRead = 7;
+  std::vector<float> in(kRows * kCols), out(kRows * kCols, -1.0f);
+  for (std::size_t k = 0; k < in.size(); ++k)
+    in[k] = static_cast<float>(k % 11);
+  RunArgs args;
+  args.input(in.data(), {kRows, kCols}, DType::f32);
+  args.output(out.data(), {kRows, kCols}, DType::f32);
+  std::vector<float> final_values(kRows * kCols, 0.0f);
+  float read_after_loop = 0;
+  // Tasks in submit order: loop 1 (2 per row), loop 2 (2 per row), the inner scope's task, then
+  // one plain accumulate per row but kRead.
+  constexpr std::uint64_t kLoop2 = 2 * kRows, kInner = 4 * kRows, kPlain = kInner + 1;
+  gate_open = false;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        auto row = [&](int t, std::uint32_t i) {
+          return a.tensor(t).view({1, kCols}, {i, 0}).reshape({kCols});
+        };
+        o.scope_begin();  // loop 1: its fresh buffers die with this scope
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          const TaskOutputs f =
+              o.submit_aiv(d.add, Args().in(row(0, k)).out(TensorSpec({kCols}, DType::f32)));
+          if (f.valid()) o.submit_aiv(d.add, Args().in(f[0]).out_existing(row(1, k)));
+        });
+        o.scope_end();
+        std::vector<Tensor> made;  // loop 2's fresh buffers, alive in the outer scope
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          const TaskOutputs f =
+              o.submit_aiv(d.add, Args().in(row(0, k)).out(TensorSpec({kCols}, DType::f32)));
+          if (!f.valid()) return;
+          made.push_back(f[0]);
+          o.submit_aiv(held, Args().in(row(0, k)).inout(f[0]));  // F = 2 in + 1
+        });
+        if (made.size() != kRows) return;
+        o.scope_begin();  // ends while loop 2's buffers can still be named: nothing dropped
+        o.submit_aiv(d.add, Args().in(row(0, 0)).out(TensorSpec({kCols}, DType::f32)));
+        o.scope_end();
+        for (std::uint32_t k = 0; k < kRows; ++k) {  // WAW on loop 2's held accumulates
+          if (k != kRead) o.submit_aiv(d.acc, Args().in(row(0, k)).inout(made[k]));
+        }
+        gate_open = true;
+        read_after_loop = o.get_tensor_data<float>(made[kRead], {1});  // RAW
+        for (std::uint32_t k = 0; k < kRows; ++k) {
+          o.wait_for(made[k]);
+          for (std::uint32_t c = 0; c < kCols; ++c)
+            final_values[k * kCols + c] = static_cast<const float*>(made[k].data())[c];
+        }
+      },
+      args);
+  gate_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loops_analysed, 2u);
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  EXPECT_EQ(read_after_loop, 2 * in[kRead * kCols + 1] + 1);
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    for (std::uint32_t c = 0; c < kCols; ++c) {
+      const float x = in[k * kCols + c];
+      ASSERT_EQ(out[k * kCols + c], x + 2) << "row " << k << " col " << c;
+      ASSERT_EQ(final_values[k * kCols + c], (k == kRead ? 2 : 3) * x + 1)
+          << "row " << k << " col " << c;
+    }
+  }
+  // Each plain accumulate names its held producer (held: it cannot have retired unseen).
+  std::map<std::uint64_t, std::vector<std::uint64_t>> producers;
+  for (const TaskEvent& e : r.trace->tasks)
+    producers[e.sequence] = e.producers;
+  for (std::uint64_t k = 0, plain = kPlain; k < kRows; ++k) {
+    if (k == kRead) continue;
+    const std::vector<std::uint64_t>& got = producers[plain++];
+    EXPECT_NE(std::find(got.begin(), got.end(), kLoop2 + 2 * k + 1), got.end()) << "row " << k;
   }
 }
 

@@ -122,6 +122,8 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   ++loops_;
   // Families of finished loops die with their last task; drop them now and then.
   if (families_.size() > 64 && stack_.empty()) families_.sweep();
+  // A finished loop's deferred entries go into the map before this loop may look it up.
+  if (owner_ == nullptr) flush_deferred();
   auto loop = std::make_unique<Loop>();
   loop->table = take_table(iterations);
   loop->iterations = iterations;
@@ -136,15 +138,15 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
 
 void LoopDriver::end_loop() {
   if (stack_.empty()) return;
-  // What follows the loop looks up the map (a transparent loop's tasks are its owner's).
-  if (!stack_.back()->transparent) flush_deferred();
+  // The deferred entries stay until something may look them up (flush_deferred) or a scope end
+  // drops them (scope_ended): a loop that is its scope's last work never inserts them.
   close_families(*stack_.back());
   recycle_table(std::move(stack_.back()->table));
   stack_.pop_back();
   update_owner();
 }
 
-void LoopDriver::begin_iteration(std::int64_t index) {
+void LoopDriver::begin_iteration_slow(std::int64_t index) {
   Loop& loop = *stack_.back();
   if (loop.transparent) return;
   ++iterations_;
@@ -155,7 +157,7 @@ void LoopDriver::begin_iteration(std::int64_t index) {
   if (loop.state == Loop::State::learning) loop.current.clear(index);
 }
 
-void LoopDriver::end_iteration() {
+void LoopDriver::end_iteration_slow() {
   Loop& loop = *stack_.back();
   if (loop.transparent || loop.state == Loop::State::fallback) return;
   if (loop.state == Loop::State::analysing) {
@@ -360,10 +362,11 @@ void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* re
   Loop& loop = *owner_;
   if (deferred_mask_ != 0) deferred_.push_back(Deferred{&task, task.id, deferred_mask_});
   if (family_mask_ != 0) {
-    const std::uint32_t first = loop.tmpl.task(task_position_).first_access;
-    for (int k = 0; k < args.tensor_count(); ++k) {
-      if (((family_mask_ >> k) & 1u) == 0) continue;
-      loops::Family* const f = loop.families[first + static_cast<std::uint32_t>(k)];
+    loops::Family* const* const families =
+        loop.families.data() + loop.task_plans[task_position_].first_access;
+    for (std::uint32_t mask = family_mask_; mask != 0; mask &= mask - 1) {
+      const int k = std::countr_zero(mask);
+      loops::Family* const f = families[k];
       if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
       loops::FamilyTable::grow(f);
     }
@@ -487,6 +490,17 @@ void LoopDriver::build_plans(Loop& loop) {
     plan.quiet = plan.outer && !TaskId::from_value(rec.buffer.owner).valid() && !plan.dense &&
                  loop.external[a].empty();
   }
+  for (TaskPlan& task : loop.task_plans) {
+    for (std::uint32_t k = 0; k < task.access_count; ++k) {
+      const std::uint32_t a = task.first_access + k;
+      const AccessPlan& plan = loop.plans[a];
+      const std::uint32_t bit = 1u << k;
+      if (plan.tag != ArgTag::out) task.collect |= bit;
+      if (plan.tracked) task.tracked |= bit;
+      if (plan.quiet) task.quiet |= bit;
+      if (loop.families[a] != nullptr) task.family |= bit;
+    }
+  }
 }
 
 // replay_access's test for an outer buffer, all of it: identity and the view field by field.
@@ -574,7 +588,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
     fall_back(loop, Fallback::mismatch);  // more tasks than the template
     return false;
   }
-  const TaskPlan& task = loop.task_plans[loop.position];
+  TaskPlan& task = loop.task_plans[loop.position];
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
       task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
       task.kernels[2] != kernels[2]) {
@@ -583,31 +597,27 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
   }
   const loops::LoopTemplate& tmpl = loop.tmpl;
   const std::uint32_t first = task.first_access;
+  const AccessPlan* const plans = loop.plans.data() + first;
   const std::int64_t moved_by = loop.iteration - tmpl.base_iteration();
-  std::uint32_t family_mask = 0;
   std::uint32_t deferred_mask = 0;
-  std::uint32_t tracked_mask = 0;
   std::uint32_t fresh_mask = 0;
-  std::uint32_t quiet_mask = 0;
   for (int k = 0; k < count; ++k) {
-    const std::uint32_t a = first + static_cast<std::uint32_t>(k);
-    const AccessPlan& plan = loop.plans[a];
-    const ArgTag tag = args.tag(k);
-    if (tag != plan.tag) {
+    const AccessPlan& plan = plans[k];
+    if (args.tag(k) != plan.tag) {
       fall_back(loop, Fallback::mismatch);
       return false;
     }
     if (!plan.tracked) continue;
-    tracked_mask |= 1u << k;
     const Tensor& t = args.tensor(k);
-    // The common case inline: an outer buffer and the template's view moved by the stride.
-    Replay replay = plan.outer && same_outer_view(plan, t, moved_by)
-                        ? Replay::exact
-                        : replay_access(loop, a, t, &made_[k]);
+    // The common case inline: an outer buffer and the template's view moved by the stride (its
+    // family, if it has one, stands: task.family already says so).
+    if (plan.outer && same_outer_view(plan, t, moved_by)) continue;
+    const std::uint32_t a = first + static_cast<std::uint32_t>(k);
+    Replay replay = replay_access(loop, a, t, &made_[k]);
     if (replay == Replay::no) {
       // Not the replayed record: the full check (buffer identity by ring lookup, placements).
       const BufferRef ref = buffer_of(loop, t);
-      if (!tmpl.predicts_access(loop.iteration, a, tag, ref, t)) {
+      if (!tmpl.predicts_access(loop.iteration, a, args.tag(k), ref, t)) {
         fall_back(loop, Fallback::mismatch);
         return false;
       }
@@ -628,15 +638,13 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       // the iterations it has, and this access goes into the map from now on.
       loops::FamilyTable::close(f);
       loop.families[a] = nullptr;
-      continue;
+      task.family &= ~(1u << k);
     }
-    family_mask |= 1u << k;
-    if (plan.quiet) quiet_mask |= 1u << k;
   }
-  family_mask_ = family_mask;
-  quiet_mask_ = quiet_mask;
+  family_mask_ = task.family;
+  quiet_mask_ = task.family & task.quiet;  // quiet only while its family stands for it
   deferred_mask_ = deferred_mask;
-  tracked_mask_ = tracked_mask;
+  tracked_mask_ = task.tracked;
   fresh_mask_ = fresh_mask;
   planned_analysed_ = true;
   return true;

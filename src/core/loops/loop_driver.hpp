@@ -13,6 +13,7 @@
 // progress and reads the map only through it; of the rest of the engine it sees the rings.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -38,8 +39,28 @@ class LoopDriver {
   // ---- parallel_for ----
   // `next_sequence`: the sequence number the loop's first task will get.
   void begin_loop(std::int64_t iterations, std::uint64_t next_sequence);
-  void begin_iteration(std::int64_t index);
-  void end_iteration();
+  // Inline for an analysed iteration (the common case); the rest out of line.
+  void begin_iteration(std::int64_t index) {
+    Loop& loop = *stack_.back();
+    if (loop.state != Loop::State::analysing || loop.transparent) {
+      begin_iteration_slow(index);
+      return;
+    }
+    ++iterations_;
+    loop.iteration = index;
+    loop.position = 0;
+    loop.table->iteration_start.push_back(loop.table->tasks.size());
+  }
+  void end_iteration() {
+    Loop& loop = *stack_.back();
+    if (loop.state != Loop::State::analysing || loop.transparent ||
+        loop.position != loop.tmpl.task_count() || deferred_.size() != iteration_deferred_ ||
+        !loop.counted_analysed) {
+      end_iteration_slow();
+      return;
+    }
+    ++iterations_analysed_;  // nothing deferred this iteration: nothing to prune
+  }
   // The template whose analysis the last end_iteration() started, once (nullptr otherwise): the
   // orchestrator charges its set-up on a virtual-time platform (OrchestratorWork::loop_setup).
   const loops::LoopTemplate* take_started() {
@@ -67,15 +88,31 @@ class LoopDriver {
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
   void record(TaskSlot& task, const Args& args, const AccessRegion* regions);
+  // Whether record() puts any of the covered submit's accesses into the TensorMap (whose entries
+  // read the box through regions[k].tensor); false when families and deferral take them all.
+  bool records_into_map() const {
+    const std::uint32_t skip = family_mask_ | deferred_mask_;
+    return (skip & tracked_mask_) != tracked_mask_;
+  }
   // Every submit while a loop is active, after admission.
   void submitted(TaskId id) {
     if (owner_ != nullptr) note_submitted(id);
   }
   bool active() const { return owner_ != nullptr; }
   // Inserts the TensorMap entries analysed submits deferred (accesses to buffers made inside the
-  // analysed loop) before anything may look them up: fall-back, loop end, wait_for.
+  // analysed loop) before anything may look them up: at a fall-back, and after the loop ended
+  // before the first per-task lookup (a plain submit, an element access, wait_for) or the next
+  // loop. Until then they wait: a scope that ends first drops those nobody can name any more.
   void flush_deferred() {
     if (!deferred_.empty()) flush_deferred_entries();
+  }
+  // After a scope ended: with no analysis running, drops the waiting deferred entries whose
+  // buffers can no longer be named (every creator's scope has ended) or whose task retired.
+  void scope_ended() {
+    if (owner_ == nullptr && !deferred_.empty()) {
+      prune_deferred(0);
+      iteration_deferred_ = deferred_.size();
+    }
   }
 
  private:
@@ -110,12 +147,18 @@ class LoopDriver {
     std::int64_t offset[kMaxDims] = {};  // box offsets in the template's iteration
     std::int64_t stride[kMaxDims] = {};
   };
-  // One template task: what predicts_task compares.
+  // One template task: what predicts_task compares, and its arguments' routes as bit masks
+  // (bit k: argument k), so a submit's masks are read, not rebuilt argument by argument.
   struct TaskPlan {
     KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
     bool inline_task = false;
     std::uint32_t first_access = 0;
     std::uint32_t access_count = 0;
+    std::uint32_t tracked = 0;  // in / inout / out_existing
+    std::uint32_t collect = 0;  // every argument but fresh outputs: a creator or producers
+    std::uint32_t quiet = 0;    // AccessPlan::quiet
+    // Arguments whose affine family still stands (cleared when a free read closes its family).
+    std::uint32_t family = 0;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -153,6 +196,8 @@ class LoopDriver {
                        std::int64_t* made) const;
   static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
   void build_plans(Loop& loop);
+  void begin_iteration_slow(std::int64_t index);
+  void end_iteration_slow();
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
@@ -232,12 +277,13 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
     for (std::int64_t d = e.min_distance; d <= last; ++d)
       add_task(loop, i - d, e.producer);
   }
-  const AccessPlan* const plans = loop.plans.data() + loop.task_plans[p].first_access;
-  for (int k = 0; k < args.tensor_count(); ++k) {
-    if ((quiet_mask_ >> k) & 1u) continue;  // nothing to collect (AccessPlan::quiet)
+  const TaskPlan& task = loop.task_plans[p];
+  const AccessPlan* const plans = loop.plans.data() + task.first_access;
+  // Fresh outputs have nothing to collect, nor do quiet accesses (AccessPlan::quiet).
+  for (std::uint32_t todo = task.collect & ~quiet_mask_; todo != 0; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
     const AccessPlan& plan = plans[k];
     const ArgTag tag = plan.tag;  // plan_analysed checked it is the argument's
-    if (tag == ArgTag::out) continue;
     const Tensor& t = args.tensor(k);
     // The creator, as for any submit (a wrapped tensor has none).
     if (t.producer().valid()) {
