@@ -33,7 +33,7 @@ void Ring::reset() {
     s.release_remaining.store(0, std::memory_order_relaxed);
     s.fanout_head.store(nullptr, std::memory_order_relaxed);
   }
-  head_ = retired_seen_ = published_seen_ = 0;
+  head_ = retired_seen_ = published_seen_ = submitted_ = 0;
   heap_top_ = heap_tail_ = dep_top_ = dep_tail_ = 0;
   published_.store(0, std::memory_order_relaxed);
   retired_.store(0, std::memory_order_release);

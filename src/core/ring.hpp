@@ -96,18 +96,22 @@ class Ring {
   // Makes task `local` visible to watermark advancers.
   void publish(std::uint32_t local) {
     published_.store(local + 1, std::memory_order_release);
-    published_seen_ = local + 1;
+    published_seen_ = submitted_ = local + 1;
   }
   // The submit path's publish: stores only every kPublishBatch tasks, so the line every
   // releasing worker reads (try_advance) changes once per batch instead of once per task. Tasks
   // consumed before they are published wait for publish_all (refresh, the end of a run).
   void publish_batched(std::uint32_t local) {
-    if (((local + 1) & (kPublishBatch - 1)) == 0) publish(local);
+    submitted_ = local + 1;
+    if ((submitted_ & (kPublishBatch - 1)) == 0) publish(local);
   }
-  // Publishes every admitted task and advances the watermark over those already consumed.
+  // Publishes every task whose submit has finished and advances the watermark over those
+  // already consumed. Not up to head(): a task admitted but still being wired (e.g. waiting for
+  // dependency nodes, which refreshes the rings) still carries its slot's previous state, and the
+  // watermark must not pass it.
   void publish_all() {
-    if (published_seen_ == head_) return;
-    publish(head_ - 1);
+    if (published_seen_ == submitted_) return;
+    publish(submitted_ - 1);
     try_advance();
   }
 
@@ -154,6 +158,7 @@ class Ring {
   std::uint64_t dep_top_ = 0;
   std::uint64_t dep_tail_ = 0;
   std::uint32_t published_seen_ = 0;  // what published_ holds (only the orchestrator stores it)
+  std::uint32_t submitted_ = 0;       // one past the last task whose submit finished
 
   // Shared.
   alignas(64) std::atomic<std::uint32_t> published_{0};
