@@ -94,12 +94,18 @@ TEST(SimDependencyOracle, ManyReadersOfWholeRows) {
   config.scheduler_threads = 2;
   Runtime runtime(config);
   register_program_kernels(runtime.kernels());
-  ProgramShape shape;
-  shape.buffers = 2;
-  shape.max_dim = 6;
-  shape.operations = 120;
-  shape.hot_rows = 0.8;
-  EXPECT_EQ(run_and_check_programs(runtime, shape, scaled(100, 5), 300000), "");
+  EXPECT_EQ(run_and_check_programs(runtime, hot_rows_shape(), scaled(100, 5), 300000), "");
+}
+
+// A dependency pool that fills while tasks are being wired (the threads test of the same name
+// says why): the task being wired stays live while the orchestrator waits for nodes.
+TEST(SimDependencyOracle, TinyDependencyPoolsStillMatch) {
+  Runtime runtime(with_tiny_dependency_pool(sim_config()));
+  register_program_kernels(runtime.kernels());
+  const int programs = scaled(100, 10);
+  int overflows = 0;
+  EXPECT_EQ(run_and_check_programs(runtime, tiny_ring_shape(8), programs, 210000, &overflows), "");
+  EXPECT_LT(overflows, programs / 2);
 }
 
 TEST(SimBackPressure, TinyRingsComplete) {

@@ -74,12 +74,21 @@ std::string check_edges_exact(const ProgramResult& result);
 
 // Runs `count` programs (seeds seed0, seed0+1, ...) and checks each: the run succeeded, element
 // reads saw the sequential values, final buffers equal the reference, the trace respects every
-// dependency. Returns "" or a description of the first failure.
+// dependency. Returns "" or a description of the first failure. With `overflows`, a program that
+// ends with dep_pool_overflow (a pool too small for what its scopes hold, a named user error) is
+// counted there and not checked further, instead of failing.
 std::string run_and_check_programs(Runtime& runtime, const ProgramShape& shape, int count,
-                                   std::uint64_t seed0);
+                                   std::uint64_t seed0, int* overflows = nullptr);
 
 // Tiny rings (a window of `window` tasks, a 16 KiB heap) and programs whose scopes fit them.
 RuntimeConfig with_tiny_rings(RuntimeConfig config, std::uint32_t window);
 ProgramShape tiny_ring_shape(std::uint32_t window);
+// Tiny rings with a dependency pool of 32 records: it fills while tasks are being wired (the
+// orchestrator waits for nodes after admitting a task, and reclaims meanwhile).
+RuntimeConfig with_tiny_dependency_pool(RuntimeConfig config);
+
+// Whole rows read by many live tasks and now and then written, alongside random views (the
+// TensorMap's merged reader entries).
+ProgramShape hot_rows_shape();
 
 }  // namespace tmr::testing
