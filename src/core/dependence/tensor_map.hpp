@@ -350,6 +350,29 @@ class TensorMap {
       e = next;
     }
   }
+  // The fast path's walk of one grid slot's chain (one kind), where every live entry of the slot
+  // has the query's interval and version: dead entries are unlinked, each live one is reported
+  // and then handed to `on_live` (which may unlink it).
+  template <class Visit, class OnLive>
+  [[gnu::always_inline]] void walk_slot_live(BufferInfo* info, std::uint32_t bucket,
+                                             std::uint64_t lo, std::uint8_t entry_kind,
+                                             const std::uint32_t* retired, Visit& visit,
+                                             OnLive&& on_live) {
+    for (MapEntry* e = buckets_[bucket]; e != nullptr;) {
+      MapEntry* const next = e->chain_next;
+      if (e->lo == lo && e->buffer == info && e->kind == entry_kind) {
+        ++stats_.entries_visited;
+        if (dead(*e, retired)) {
+          unlink(*e);
+        } else {
+          ++stats_.hits;
+          visit(e->task_id);
+          on_live(*e);
+        }
+      }
+      e = next;
+    }
+  }
   // Moves a grid buffer's entries into size-class cells (before its first off-grid insert).
   void leave_grid(BufferInfo* info);
   void link_chain(MapEntry* e, std::uint32_t bucket) {
@@ -563,19 +586,7 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
     // version test above), so each one overlaps it, and a contiguous query covers it.
     if (!is_write) {
       if (info->total[kWrite] != 0) {
-        for (MapEntry* e = buckets_[pair | kWrite]; e != nullptr;) {
-          MapEntry* const next = e->chain_next;
-          if (e->lo == q.lo && e->buffer == info && e->kind == kWrite) {
-            ++stats_.entries_visited;
-            if (dead(*e, retired)) {
-              unlink(*e);
-            } else {
-              ++stats_.hits;
-              visit(e->task_id);
-            }
-          }
-          e = next;
-        }
+        walk_slot_live(info, pair | kWrite, q.lo, kWrite, retired, visit, [](MapEntry&) {});
       }
       if (info->total[kRead] != 0 && merge_reader(q, info, pair, id, retired)) return;
     } else {
@@ -583,43 +594,20 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
       // instead of unlinking it and linking a new one (the same region, bucket and lists).
       MapEntry* reuse = nullptr;
       if (info->total[kWrite] != 0) {
-        for (MapEntry* e = buckets_[pair | kWrite]; e != nullptr;) {
-          MapEntry* const next = e->chain_next;
-          if (e->lo == q.lo && e->buffer == info && e->kind == kWrite) {
-            ++stats_.entries_visited;
-            if (dead(*e, retired)) {
-              unlink(*e);
-            } else {
-              ++stats_.hits;
-              visit(e->task_id);
-              if (q.contiguous || covers(q, *e)) {
-                if (reuse == nullptr) {
-                  reuse = e;
-                } else {
-                  unlink(*e);
-                }
-              }
-            }
+        walk_slot_live(info, pair | kWrite, q.lo, kWrite, retired, visit, [&](MapEntry& e) {
+          if (!q.contiguous && !covers(q, e)) return;
+          if (reuse == nullptr) {
+            reuse = &e;
+          } else {
+            unlink(e);
           }
-          e = next;
-        }
+        });
       }
       if (info->total[kRead] != 0) {
-        for (MapEntry* e = buckets_[pair | kRead]; e != nullptr;) {
-          MapEntry* const next = e->chain_next;
-          if (e->lo == q.lo && e->buffer == info && e->kind == kRead) {
-            ++stats_.entries_visited;
-            if (dead(*e, retired)) {
-              unlink(*e);
-            } else {
-              ++stats_.hits;
-              visit(e->task_id);
-              if (e->older != 0) for_each_older_reader(*e, retired, visit);
-              if (q.contiguous || covers(q, *e)) unlink(*e);
-            }
-          }
-          e = next;
-        }
+        walk_slot_live(info, pair | kRead, q.lo, kRead, retired, visit, [&](MapEntry& e) {
+          if (e.older != 0) for_each_older_reader(e, retired, visit);
+          if (q.contiguous || covers(q, e)) unlink(e);
+        });
       }
       if (reuse != nullptr) {
         // Its old task's list still holds it: release_task passes it on to this task.
