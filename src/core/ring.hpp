@@ -99,8 +99,9 @@ class Ring {
     published_seen_ = submitted_ = local + 1;
   }
   // The submit path's publish: stores only every kPublishBatch tasks, so the line every
-  // releasing worker reads (try_advance) changes once per batch instead of once per task. Tasks
-  // consumed before they are published wait for publish_all (refresh, the end of a run).
+  // releasing worker reads (try_advance) changes once per batch instead of once per task. It
+  // does not advance the watermark itself: tasks consumed before their batch was published wait
+  // for publish_all (refresh, the end of a run).
   void publish_batched(std::uint32_t local) {
     submitted_ = local + 1;
     if ((submitted_ & (kPublishBatch - 1)) == 0) publish(local);
@@ -108,11 +109,12 @@ class Ring {
   // Publishes every task whose submit has finished and advances the watermark over those
   // already consumed. Not up to head(): a task admitted but still being wired (e.g. waiting for
   // dependency nodes, which refreshes the rings) still carries its slot's previous state, and the
-  // watermark must not pass it.
+  // watermark must not pass it. Advances even when nothing new was published: a batch store
+  // (publish_batched) may have published tasks that were all consumed before it, and no releaser
+  // is left to move the watermark over them.
   void publish_all() {
-    if (published_seen_ == submitted_) return;
-    publish(submitted_ - 1);
-    try_advance();
+    if (published_seen_ != submitted_) publish(submitted_ - 1);
+    if (retired() != published_seen_) try_advance();
   }
 
   // ---- any thread ----

@@ -52,6 +52,29 @@ TEST(Ring, WatermarkOnlyPassesConsecutiveConsumedTasks) {
   EXPECT_EQ(ring.retired(), 3u);
 }
 
+// The batched publish stores the watermark's limit without advancing it. When every task of a
+// batch was consumed before the batch was published, no releaser is left to move the watermark:
+// the next refresh must (CI once saw a tiny-ring loop program end in flow_control_deadlock with
+// its oldest "live" task consumed).
+TEST(Ring, RefreshRetiresABatchConsumedBeforeItWasPublished) {
+  Ring ring = make_ring(32, 1024);
+  for (std::uint32_t i = 0; i < 16; ++i) {
+    const std::uint32_t local = ring.admit(0);
+    ring.slot(local).state.store(TaskState::pending);
+    if (i < 15) {
+      ring.publish_batched(local);
+      consume(ring, local);
+      ring.try_advance();  // what a releasing worker does: nothing is published yet
+    } else {
+      consume(ring, local);
+      ring.publish_batched(local);  // the 16th submit stores the batch, all of it consumed
+    }
+  }
+  EXPECT_EQ(ring.retired(), 0u);
+  EXPECT_EQ(ring.refresh(), 16u);
+  EXPECT_EQ(ring.live_tasks(), 0u);
+}
+
 TEST(Ring, HeapWrapsWithoutStraddlingTheEnd) {
   Ring ring = make_ring(16, 1024);
   std::uint64_t offset = 0, consumed = 0;
