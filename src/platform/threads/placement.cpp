@@ -93,7 +93,8 @@ void HostPlacement::begin_run() {
     caller_pinned_ = sched_setaffinity(0, sizeof(one), &one) == 0;
   }
 #endif
-  set_workers(false);
+  // A caller that may not run on the orchestrator's CPU keeps its mask, and the workers theirs.
+  if (caller_pinned_) set_workers(false);
 }
 
 void HostPlacement::orchestrator_parks() {
@@ -101,7 +102,7 @@ void HostPlacement::orchestrator_parks() {
 }
 
 void HostPlacement::orchestrator_resumes() {
-  if (active_ == ThreadPlacement::split) set_workers(false);
+  if (active_ == ThreadPlacement::split && caller_pinned_) set_workers(false);
 }
 
 void HostPlacement::end_run() {
