@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include <time.h>
+
 #include "harness.hpp"
 
 namespace peers {
@@ -49,6 +51,23 @@ tmr::RuntimeConfig two_core_config() {
     cfg.spin_before_park = static_cast<std::uint32_t>(std::strtoul(spin, nullptr, 10));
   }
   return cfg.apply_env();
+}
+
+// CPU time of the calling thread (the orchestrator's, inside the orchestration).
+double thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return 1e9 * static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec);
+}
+
+// Time the calling thread spent runnable but waiting for a CPU (Linux schedstat; 0 elsewhere).
+double thread_run_delay_ns() {
+  std::FILE* f = std::fopen("/proc/thread-self/schedstat", "r");
+  if (f == nullptr) return 0;
+  unsigned long long on_cpu = 0, waiting = 0;
+  const int n = std::fscanf(f, "%llu %llu", &on_cpu, &waiting);
+  std::fclose(f);
+  return n == 2 ? static_cast<double>(waiting) : 0;
 }
 
 double median_of(std::vector<double> v) {
@@ -103,8 +122,20 @@ class TmrSystem final : public System {
 
   std::uint64_t execute(const Graph& graph, Data& data, std::uint64_t spin_ns) override {
     g_graph = &graph;
+    double orchestrator_cpu_ns = 0;
+    double orchestrator_delay_ns = 0;
     const tmr::RunResult result =
         runtime_.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
+          struct CpuTimer {  // also when a submit throws
+            double* cpu;
+            double* delay;
+            double cpu_start = thread_cpu_ns();
+            double delay_start = thread_run_delay_ns();
+            ~CpuTimer() {
+              *cpu = thread_cpu_ns() - cpu_start;
+              *delay = thread_run_delay_ns() - delay_start;
+            }
+          } timer{&orchestrator_cpu_ns, &orchestrator_delay_ns};
           std::vector<tmr::Tensor> buffers;
           for (std::size_t b = 0; b < graph.buffers.size(); ++b) {
             buffers.push_back(
@@ -130,8 +161,10 @@ class TmrSystem final : public System {
       const tmr::RunStats& s = result.stats;
       std::fprintf(stderr,
                    "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
-                   "%.0f us, scheduler busy %.0f us\n",
-                   s.wall_us, s.orchestration_us, s.orchestrator_blocked_us, s.scheduler_us);
+                   "%.0f us, orchestrator CPU %.0f us, orchestrator waiting for a CPU %.0f us, "
+                   "scheduler busy %.0f us\n",
+                   s.wall_us, s.orchestration_us, s.orchestrator_blocked_us,
+                   orchestrator_cpu_ns / 1e3, orchestrator_delay_ns / 1e3, s.scheduler_us);
       if (s.loops != 0) {
         std::fprintf(stderr,
                      "    tmr parallel_for: %llu loops (%llu analysed), %llu of %llu iterations "

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "tmr/sim.hpp"
 
@@ -67,6 +68,26 @@ struct HostTopology {
 };
 HostTopology host_topology();
 
+// Where the threads platform runs its threads on the host's CPUs (the sim ignores it). Linux
+// only; elsewhere every value behaves as `none`. TMR_PLACEMENT=none|split|nice.
+enum class ThreadPlacement : std::uint8_t {
+  // The OS places every thread where it likes.
+  none,
+  // While a run is on, the orchestrator (the thread calling Runtime::run) runs on the first CPU
+  // of this process's affinity mask and the core and scheduler threads on the others; while the
+  // orchestrator waits (full ring, end of run) they may use its CPU too. The caller's own mask
+  // is restored when the run ends. Only with at least 2 CPUs and more runtime threads than CPUs.
+  split,
+  // Core and scheduler threads run at a lower priority (nice +5) than the orchestrator, so on a
+  // host with fewer CPUs than busy threads the orchestrator's CPU share does not shrink while
+  // the workers have nothing to do but poll; when it waits, they take every CPU.
+  nice,
+};
+
+// "none", "split", "nice" and back; nothing for another text.
+std::optional<ThreadPlacement> parse_placement(std::string_view text);
+const char* placement_name(ThreadPlacement placement);
+
 struct RuntimeConfig {
   PlatformKind platform = PlatformKind::threads;
   // The a2a3 chip's shape: a library user models the chip unless they ask for fit_host(); the
@@ -79,6 +100,8 @@ struct RuntimeConfig {
   // Short on purpose: on a host with fewer CPUs than runtime threads, spinning steals the CPU
   // from the thread that would hand over the work (measured: 30-40x slower at 256).
   std::uint32_t spin_before_park = 16;
+  // Thread placement on the host's CPUs (threads platform). TMR_PLACEMENT.
+  ThreadPlacement placement = ThreadPlacement::none;
   // get/set_tensor_data and wait_for give up after this long (TENSOR_WAIT_TIMEOUT).
   double tensor_wait_timeout_s = 60.0;
   // A kernel that runs longer than this fails the run (scheduler_timeout, naming the kernel, task,
@@ -98,7 +121,8 @@ struct RuntimeConfig {
   // TMR_RING_DEP_POOL, TMR_DUAL_SLOT ("none" or a list of aic, aiv, mix, e.g. "aic,aiv,mix"),
   // TMR_RECORD_EVENTS,
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
-  // TMR_SIM_TIMING_ONLY (0 or 1), TMR_PARALLEL_FOR (on or off), TMR_MIX_TAKE_BACK (on or off).
+  // TMR_SIM_TIMING_ONLY (0 or 1), TMR_PARALLEL_FOR (on or off), TMR_MIX_TAKE_BACK (on or off),
+  // TMR_PLACEMENT (none, split or nice).
   // Throws Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
   // Sets clusters and scheduler_threads to host_topology()'s (at least `min_clusters`).

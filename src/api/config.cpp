@@ -164,6 +164,25 @@ DualSlotPolicy parse_dual_slot(const char* name, std::string_view text) {
 
 }  // namespace
 
+std::optional<ThreadPlacement> parse_placement(std::string_view text) {
+  if (text == "none") return ThreadPlacement::none;
+  if (text == "split") return ThreadPlacement::split;
+  if (text == "nice") return ThreadPlacement::nice;
+  return std::nullopt;
+}
+
+const char* placement_name(ThreadPlacement placement) {
+  switch (placement) {
+    case ThreadPlacement::none:
+      return "none";
+    case ThreadPlacement::split:
+      return "split";
+    case ThreadPlacement::nice:
+      return "nice";
+  }
+  return "none";
+}
+
 RuntimeConfig& RuntimeConfig::apply_env() {
   // Parse into a copy so a bad variable leaves this configuration untouched.
   RuntimeConfig next = *this;
@@ -204,6 +223,11 @@ RuntimeConfig& RuntimeConfig::apply_env() {
     const std::string_view flag = trim(*text);
     if (flag != "on" && flag != "off") bad_env("TMR_PARALLEL_FOR", *text, "on or off");
     next.parallel_for_analysis = flag == "on";
+  }
+  if (const auto text = env_value("TMR_PLACEMENT")) {
+    const std::optional<ThreadPlacement> placement = parse_placement(trim(*text));
+    if (!placement) bad_env("TMR_PLACEMENT", *text, "none, split or nice");
+    next.placement = *placement;
   }
   if (const auto text = env_value("TMR_PLATFORM")) {
     const std::string_view kind = trim(*text);

@@ -147,6 +147,9 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
     }
     if (options.profiling()) config.record_events = true;
     if (!options.parallel_for.empty()) config.parallel_for_analysis = options.parallel_for == "on";
+    if (!options.placement.empty()) {
+      if (const auto placement = parse_placement(options.placement)) config.placement = *placement;
+    }
     if (options.platform == "sim") apply_sim_options(options, config);
     if (config.platform == PlatformKind::threads && !options.clusters &&
         std::getenv("TMR_CLUSTERS") == nullptr) {

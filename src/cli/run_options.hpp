@@ -35,6 +35,8 @@ struct RunOptions {
   std::string cost_model_path;
   // "on" / "off": parallel_for analysis (overrides TMR_PARALLEL_FOR); empty: config/env.
   std::string parallel_for;
+  // "none" / "split" / "nice": thread placement (overrides TMR_PLACEMENT); empty: config/env.
+  std::string placement;
 
   bool profiling() const {
     return stats || !trace_path.empty() || !swimlane_path.empty() || !graph_path.empty();

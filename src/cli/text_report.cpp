@@ -52,7 +52,11 @@ void print_run_header(std::ostream& out, const RunOptions& options, const Runtim
       << ", " << options.rounds << (options.rounds == 1 ? " round" : " rounds")
       << (options.skip_golden ? ", golden check skipped" : "")
       << (options.timing_only ? ", timing only" : "")
-      << (config.parallel_for_analysis ? "" : ", parallel_for analysis off") << "\n";
+      << (config.parallel_for_analysis ? "" : ", parallel_for analysis off")
+      << (config.placement == ThreadPlacement::none || config.platform != PlatformKind::threads
+              ? ""
+              : std::string(", placement ") + placement_name(config.placement))
+      << "\n";
 }
 
 void print_case_header(std::ostream& out, const examples::Example& example,

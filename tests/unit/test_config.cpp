@@ -23,8 +23,9 @@ using test::throws_error;
 class ConfigEnv : public ::testing::Test {
  protected:
   static constexpr const char* kNames[] = {
-      "TMR_CLUSTERS",      "TMR_SCHED_THREADS", "TMR_RING_TASK_WINDOW", "TMR_RING_HEAP",
-      "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",     "TMR_RECORD_EVENTS",    "TMR_MIX_TAKE_BACK"};
+      "TMR_CLUSTERS",      "TMR_SCHED_THREADS", "TMR_RING_TASK_WINDOW",
+      "TMR_RING_HEAP",     "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",
+      "TMR_RECORD_EVENTS", "TMR_MIX_TAKE_BACK", "TMR_PLACEMENT"};
   void SetUp() override {
     for (const char* name : kNames) {
       const char* value = std::getenv(name);
@@ -263,6 +264,23 @@ TEST_F(ConfigEnv, MixTakeBackIsOnByDefaultAndCanBeTurnedOff) {
   set("TMR_MIX_TAKE_BACK", "yes");
   EXPECT_TRUE(
       throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config, "TMR_MIX_TAKE_BACK"));
+}
+
+TEST_F(ConfigEnv, PlacementIsNoneByDefaultAndEveryModeIsAccepted) {
+  RuntimeConfig config;
+  EXPECT_EQ(config.placement, ThreadPlacement::none);
+  for (const ThreadPlacement mode :
+       {ThreadPlacement::split, ThreadPlacement::nice, ThreadPlacement::none}) {
+    set("TMR_PLACEMENT", (std::string(" ") + placement_name(mode) + " ").c_str());
+    config.apply_env();
+    EXPECT_EQ(config.placement, mode);
+    EXPECT_EQ(parse_placement(placement_name(mode)), mode);
+  }
+  EXPECT_FALSE(parse_placement("pinned").has_value());
+  set("TMR_PLACEMENT", "pinned");
+  EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
+                           "TMR_PLACEMENT='pinned' is not valid; expected none, split or nice"));
+  EXPECT_EQ(config.placement, ThreadPlacement::none) << "a failed apply changes nothing";
 }
 
 TEST_F(ConfigEnv, GarbageNamesTheVariable) {

@@ -319,5 +319,67 @@ TEST_F(SchedulerSteps, SyncStartBlocksAllStartInOneStepOrNotAtAll) {
   EXPECT_EQ(s.core_slot(2).running.task, together);
 }
 
+// The threads platform's worker fast path (core_step) keeps the idle-core counts exact whichever
+// way a finishing core leaves it: taking the next queued task at once (its idle transition is
+// never published), finding nothing (published idle, then looked at the queue again), or
+// popping an SPMD task that goes back to the full step. The orchestrator reads these counts for
+// every task it makes ready (push_ready_global) and wakes nobody while they say no core is idle.
+TEST_F(SchedulerSteps, CoreStepKeepsIdleCountsExact) {
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  s.cores_take_queued_work(true);
+  s.stage_single_core_at_latch_only(true);
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
+  EXPECT_EQ(s.idle_cores(0, CoreType::aic), 1);
+  TaskSlot* a = task(TaskShape::aiv, 2);
+  TaskSlot* b = task(TaskShape::aiv, 2);
+  TaskSlot* c = task(TaskShape::aiv, 2);
+  s.push_ready_global(a);
+  s.push_ready_global(b);
+  s.push_ready_global(c);
+  s.step(0);
+  EXPECT_EQ(s.core_slot(1).running.task, a);
+  EXPECT_EQ(s.core_slot(2).running.task, b);
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+
+  // Core 1 finishes and takes c from the queue: still busy, never counted idle.
+  ack(1);
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  EXPECT_EQ(sink_.completed, 1);
+  EXPECT_EQ(s.core_slot(1).running.task, c);
+  EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+  EXPECT_FALSE(s.idle(0));
+
+  // Core 1 finishes with nothing queued: idle, and counted.
+  ack(1);
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  EXPECT_TRUE(s.core_slot(1).idle());
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 1);
+
+  // Core 2 finishes and pops an SPMD task (two blocks): the full step places both blocks, on
+  // core 2 and on the idle core 1.
+  TaskSlot* spmd = task(TaskShape::aiv, 2, 2);
+  s.push_ready_global(spmd);
+  ack(2);
+  fin(2);
+  EXPECT_TRUE(s.core_step(0, 2));
+  EXPECT_EQ(s.core_slot(1).running.task, spmd);
+  EXPECT_EQ(s.core_slot(2).running.task, spmd);
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+
+  // Both finish with nothing queued: every count is back where it started.
+  for (int core = 1; core <= 2; ++core) {
+    ack(core);
+    fin(core);
+    s.core_step(0, core);
+  }
+  EXPECT_EQ(sink_.completed, 4);
+  EXPECT_TRUE(s.idle(0));
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
+  EXPECT_EQ(s.idle_cores(0, CoreType::aic), 1);
+}
+
 }  // namespace
 }  // namespace tmr::detail

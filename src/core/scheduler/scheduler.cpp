@@ -67,6 +67,7 @@ void Scheduler::reset() {
     for (LocalReady& l : t.local)
       l.count = 0;
     t.busy_cores = 0;
+    t.deferred_idle_core = -1;
     t.staged_mix.clear();
     t.free_cores[0].store(static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
     t.free_cores[1].store(2 * static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
@@ -181,9 +182,14 @@ bool Scheduler::core_step(int thread, int core) {
   CoreSlot& c = cores_[core];
   me.room_appeared = false;
   bool progress = false;
+  // A core that finished and takes its next task at once never shows as idle: its idle and busy
+  // transitions (two RMWs on free_cores, which the orchestrator reads for every task it makes
+  // ready) are skipped. Only when the first look finds nothing is it published as idle, and the
+  // queue looked at again after that RMW, as push_ready_global's pairing requires.
+  bool idle_deferred = false;
   if (c.running.task != nullptr) {
     ++me.counters.polls;
-    progress = poll_core(thread, core);
+    progress = poll_core(thread, core, &idle_deferred);
   }
   const CoreType type = c.mailbox->type;
   const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
@@ -191,7 +197,13 @@ bool Scheduler::core_step(int thread, int core) {
   bool full = me.local[static_cast<int>(TaskShape::mix)].count != 0;  // the completion made one
   if (!full && c.idle()) {
     TaskSlot* task = nullptr;
-    if (pop_ready(thread, shape, &task)) {
+    bool found = pop_ready(thread, shape, &task);
+    if (!found && idle_deferred) {
+      idle_deferred = false;
+      core_became_idle(thread, core);
+      found = pop_ready(thread, shape, &task);
+    }
+    if (found) {
       if (task->block_count > 1 || task->sync_start) {
         // SPMD and start-together tasks are placed by the policy (shares, cohorts). The task
         // goes back on top of the local stack (room: the pop just took one, or it was empty),
@@ -200,15 +212,19 @@ bool Scheduler::core_step(int thread, int core) {
         full = true;
       } else {
         me.handoff_core = core;
+        if (idle_deferred) me.deferred_idle_core = core;  // core_became_busy skips it
         dispatch_block(thread, shape == TaskShape::aic ? c.mailbox->cluster : core, task,
                        task->next_block++, SlotTarget::idle);
         me.handoff_core = -1;
+        me.deferred_idle_core = -1;
         progress = true;
       }
     }
   } else if (!full && single_core_staging_at_latch_ && c.stageable()) {
     progress |= stage_into_own_pending(thread, core);
   }
+  // Still idle (nothing taken, or the task went back for the full step): publish it now.
+  if (idle_deferred && c.idle()) core_became_idle(thread, core);
   // Ready work left while another core of this thread is idle: the full step places it there
   // (the queue alone would leave it until that core's thread looks).
   for (int s = 0; s < kShapeCount && !full; ++s) {
@@ -228,7 +244,7 @@ bool Scheduler::core_step(int thread, int core) {
 
 // ---------------------------------------------------------------- completion
 
-bool Scheduler::poll_core(int thread, int core) {
+bool Scheduler::poll_core(int thread, int core, bool* idle_deferred) {
   CoreSlot& c = cores_[core];
   const SlotChange change = apply_status(c, c.mailbox->status.load(std::memory_order_acquire));
   if (change.finished_count > 0 && timing()) {
@@ -238,7 +254,13 @@ bool Scheduler::poll_core(int thread, int core) {
     if (since != 0) learn(thread, kernel_of(change.finished[0]), now - since);
     running_changed(thread, core, now);
   }
-  if (change.became_idle) core_became_idle(thread, core);
+  if (change.became_idle) {
+    if (idle_deferred != nullptr) {
+      *idle_deferred = true;
+    } else {
+      core_became_idle(thread, core);
+    }
+  }
   for (int i = 0; i < change.finished_count; ++i)
     finish_subtask(thread, core, change.finished[i]);
   return change.progress();
@@ -288,6 +310,10 @@ void Scheduler::complete_task(int thread, TaskSlot* task) {
 
 void Scheduler::core_became_busy(int thread, int core) {
   ThreadState& me = threads_[thread];
+  if (core == me.deferred_idle_core) {
+    me.deferred_idle_core = -1;  // it never showed as idle (core_step): nothing to undo
+    return;
+  }
   ++me.busy_cores;
   me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(
       1, std::memory_order_relaxed);

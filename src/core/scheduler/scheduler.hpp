@@ -99,6 +99,11 @@ class Scheduler {
     return threads_[thread].free_cores[0].load(std::memory_order_relaxed) > 0 ||
            threads_[thread].free_cores[1].load(std::memory_order_relaxed) > 0;
   }
+  // How many cores of `type` `thread` reports idle (a relaxed look; for tests and diagnostics).
+  int idle_cores(int thread, CoreType type) const {
+    return threads_[thread].free_cores[type == CoreType::aic ? 0 : 1].load(
+        std::memory_order_relaxed);
+  }
   // True when none of the thread's cores holds a running or pending subtask.
   bool idle(int thread) const { return threads_[thread].busy_cores == 0; }
   int thread_count() const { return static_cast<int>(threads_.size()); }
@@ -186,8 +191,9 @@ class Scheduler {
     int handoff_core = -1;       // step_after_finish: the finishing core, until a task takes it
     std::vector<StagedBlock> staged_mix;
     KernelEstimate estimates[kEstimateSlots];
-    // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it.
-    std::atomic<int> free_cores[2] = {0, 0};
+    // core_step: the finishing core whose idle transition is held back while it looks for its
+    // next task (a task found there keeps it busy without publishing idle and busy again).
+    int deferred_idle_core = -1;
     std::uint64_t busy_cycles = 0;
     std::uint32_t core_steps = 0;  // core_step calls: one in kCoreStepSample is timed
     std::uint64_t subtasks_done = 0;
@@ -195,10 +201,16 @@ class Scheduler {
     StepCounters counters;
     std::vector<SubtaskEvent> subtask_events;
     std::vector<Completion> completions;
+    // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it
+    // (the orchestrator, for every task it makes ready). On a line of its own, written only on
+    // idle transitions: next to the counters a core updates per task, every read was a miss.
+    alignas(64) std::atomic<int> free_cores[2] = {0, 0};
   };
 
   // ---- completion
-  bool poll_core(int thread, int core);
+  // With `idle_deferred`: a core that became idle is not published as idle (core_became_idle)
+  // but reported there; the caller publishes it unless it gives the core a task at once.
+  bool poll_core(int thread, int core, bool* idle_deferred = nullptr);
   void finish_subtask(int thread, int core, const Subtask& subtask);
   void complete_task(int thread, TaskSlot* task);
   void core_became_busy(int thread, int core);

@@ -59,17 +59,26 @@ class ThreadsPlatform::Backoff {
 ThreadsPlatform::ThreadsPlatform(Engine& engine)
     : engine_(engine),
       // Cores, schedulers and the orchestrator.
-      gates_(static_cast<std::size_t>(engine.config().scheduler_threads)) {
+      gates_(static_cast<std::size_t>(engine.config().scheduler_threads)),
+      placement_(engine.config().placement,
+                 engine.core_count() + engine.config().scheduler_threads) {
   engine.scheduler().stage_single_core_at_latch_only(true);
   engine.scheduler().cores_take_queued_work(true);
   for (int core = 0; core < engine.core_count(); ++core) {
-    cores_.emplace_back([this, core] { core_main(core); });
+    cores_.emplace_back([this, core] {
+      placement_.enter_worker(core);
+      core_main(core);
+    });
     name_thread(cores_.back(), "tmr-core-" + std::to_string(core));
   }
   for (int t = 0; t < engine.config().scheduler_threads; ++t) {
-    schedulers_.emplace_back([this, t] { scheduler_main(t); });
+    schedulers_.emplace_back([this, t] {
+      placement_.enter_worker(engine_.core_count() + t);
+      scheduler_main(t);
+    });
     name_thread(schedulers_.back(), "tmr-sched-" + std::to_string(t));
   }
+  placement_.wait_until_entered();
 }
 
 ThreadsPlatform::~ThreadsPlatform() {
@@ -93,6 +102,7 @@ std::uint64_t ThreadsPlatform::now_ns() const {
 }
 
 void ThreadsPlatform::begin_run() {
+  placement_.begin_run();
   stopped_schedulers_.store(0, std::memory_order_relaxed);
   stop_requested_.store(false, std::memory_order_seq_cst);
   run_generation_.fetch_add(1, std::memory_order_seq_cst);
@@ -100,6 +110,7 @@ void ThreadsPlatform::begin_run() {
 }
 
 void ThreadsPlatform::end_run(const std::function<bool()>& give_up) {
+  placement_.end_run();
   stop_requested_.store(true, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
   const int expected = static_cast<int>(schedulers_.size());
@@ -149,22 +160,32 @@ void ThreadsPlatform::abandon() {
 
 bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) {
   const std::uint64_t deadline = now_ns() + timeout_ns;
-  for (;;) {
-    if (ready()) return true;
-    // Help before parking: completions and dispatches this step does are what the wait needs.
-    if (help_schedulers() && ready()) return true;
-    const std::uint32_t key = orchestrator_bell_.prepare_wait();
-    if (ready()) {
-      orchestrator_bell_.cancel_wait();
-      return true;
+  bool parked = false;
+  const bool result = [&] {
+    for (;;) {
+      if (ready()) return true;
+      // Help before parking: completions and dispatches this step does are what the wait needs.
+      if (help_schedulers() && ready()) return true;
+      const std::uint32_t key = orchestrator_bell_.prepare_wait();
+      if (ready()) {
+        orchestrator_bell_.cancel_wait();
+        return true;
+      }
+      const std::uint64_t now = now_ns();
+      if (now >= deadline) {
+        orchestrator_bell_.cancel_wait();
+        return false;
+      }
+      // Parking: the workers may use the orchestrator's CPU meanwhile (split placement).
+      if (!parked && !stop_requested_.load(std::memory_order_relaxed)) {
+        placement_.orchestrator_parks();
+        parked = true;
+      }
+      orchestrator_bell_.wait(key, deadline - now);
     }
-    const std::uint64_t now = now_ns();
-    if (now >= deadline) {
-      orchestrator_bell_.cancel_wait();
-      return false;
-    }
-    orchestrator_bell_.wait(key, deadline - now);
-  }
+  }();
+  if (parked && !stop_requested_.load(std::memory_order_relaxed)) placement_.orchestrator_resumes();
+  return result;
 }
 
 void ThreadsPlatform::notify_new_work() {

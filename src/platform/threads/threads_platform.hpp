@@ -14,6 +14,7 @@
 
 #include "core/event_count.hpp"
 #include "platform/platform.hpp"
+#include "platform/threads/placement.hpp"
 
 namespace tmr::detail {
 
@@ -30,6 +31,8 @@ class ThreadsPlatform final : public Platform {
   void begin_run() override;
   void end_run(const std::function<bool()>& give_up) override;
   void abandon() override;
+  // For tests: where the threads run.
+  const HostPlacement& placement() const { return placement_; }
   std::uint64_t now_ns() const override;
   bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) override;
   void notify_progress() override { orchestrator_bell_.notify_all(); }
@@ -75,6 +78,7 @@ class ThreadsPlatform final : public Platform {
   // Core threads between their FIN and the end of the step after it: end_run waits for them.
   alignas(64) std::atomic<int> stepping_cores_{0};
   std::vector<StepGate> gates_;
+  HostPlacement placement_;  // RuntimeConfig::placement: where the threads below run
   std::vector<std::thread> cores_;
   std::vector<std::thread> schedulers_;
 };

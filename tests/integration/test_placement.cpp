@@ -1,0 +1,142 @@
+// Thread placement (RuntimeConfig::placement) on the threads platform: `split` keeps the first
+// CPU of the process's mask for the orchestrator while it submits and the rest for the core
+// threads, and gives the caller its own mask back after the run; `nice` runs the core threads at
+// a lower priority than the orchestrator. Each applies only with at least 2 CPUs and more runtime
+// threads than CPUs; the sim, which has no host threads of its own to place, ignores both.
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "tmr/tmr.hpp"
+
+namespace tmr {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<int> my_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+int my_nice() {
+  errno = 0;
+  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  return errno == 0 ? nice : -100;
+}
+
+// What the kernel saw on its core thread.
+std::vector<int> kernel_cpus;
+int kernel_nice = -100;
+std::atomic<bool> kernel_done{false};
+void look_around(const KernelArgs&) {
+  kernel_cpus = my_cpus();
+  kernel_nice = my_nice();
+  kernel_done.store(true, std::memory_order_release);
+}
+
+class Placement : public ::testing::TestWithParam<PlatformKind> {
+ protected:
+  // One cluster and one scheduler thread: 3 core threads, 1 scheduler, the orchestrator.
+  static RuntimeConfig config(ThreadPlacement placement) {
+    RuntimeConfig c;
+    c.platform = GetParam();
+    c.clusters = 1;
+    c.scheduler_threads = 1;
+    c.placement = placement;
+    return c;
+  }
+  // Whether a placement mode takes effect here (HostPlacement's rule).
+  static bool applies() {
+    return GetParam() == PlatformKind::threads && my_cpus().size() >= 2 && 5 > my_cpus().size();
+  }
+  // Runs one kernel while the orchestrator spins (it does not park, so `split` keeps the core
+  // threads off its CPU) and records what the orchestrator saw meanwhile.
+  static void run_one(Runtime& runtime, std::vector<int>* orchestrator_cpus,
+                      int* orchestrator_nice) {
+    const KernelId k = runtime.kernels().size() == 0
+                           ? runtime.kernels().add("look_around", CoreType::aiv, &look_around)
+                           : runtime.kernels().id("look_around");
+    kernel_done.store(false);
+    kernel_cpus.clear();
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      *orchestrator_cpus = my_cpus();
+      *orchestrator_nice = my_nice();
+      o.submit_aiv(k, Args());
+      const auto deadline = Clock::now() + std::chrono::seconds(10);
+      while (GetParam() == PlatformKind::threads && !kernel_done.load(std::memory_order_acquire) &&
+             Clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    ASSERT_TRUE(kernel_done.load());
+  }
+};
+
+TEST_P(Placement, SplitKeepsAcpuForTheOrchestratorAndGivesTheCallerItsMaskBack) {
+  const std::vector<int> before = my_cpus();
+  ASSERT_FALSE(before.empty());
+  Runtime runtime(config(ThreadPlacement::split));
+  for (int round = 0; round < 2; ++round) {  // a runtime places every run the same way
+    std::vector<int> orchestrator;
+    int nice = 0;
+    run_one(runtime, &orchestrator, &nice);
+    if (applies()) {
+      EXPECT_EQ(orchestrator, std::vector<int>{before.front()});
+      EXPECT_EQ(kernel_cpus, std::vector<int>(before.begin() + 1, before.end()));
+    } else {
+      EXPECT_EQ(orchestrator, before);
+    }
+    EXPECT_EQ(my_cpus(), before) << "the caller's mask is restored after the run";
+  }
+}
+
+TEST_P(Placement, NiceRunsTheCoreThreadsBelowTheOrchestrator) {
+  Runtime runtime(config(ThreadPlacement::nice));
+  std::vector<int> orchestrator;
+  int nice = 0;
+  run_one(runtime, &orchestrator, &nice);
+  EXPECT_EQ(orchestrator, my_cpus()) << "nice pins nothing";
+  EXPECT_EQ(nice, my_nice()) << "the orchestrator's priority is the caller's";
+  if (applies()) {
+    EXPECT_EQ(kernel_nice, std::min(nice + 5, 19));
+  } else if (GetParam() == PlatformKind::threads) {
+    EXPECT_EQ(kernel_nice, nice);
+  }
+}
+
+TEST_P(Placement, NoneLeavesEveryThreadAlone) {
+  Runtime runtime(config(ThreadPlacement::none));
+  std::vector<int> orchestrator;
+  int nice = 0;
+  run_one(runtime, &orchestrator, &nice);
+  EXPECT_EQ(orchestrator, my_cpus());
+  if (GetParam() == PlatformKind::threads) {
+    EXPECT_EQ(kernel_cpus, my_cpus());
+    EXPECT_EQ(kernel_nice, nice);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, Placement,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
+                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
+                         });
+
+}  // namespace
+}  // namespace tmr
