@@ -326,8 +326,13 @@ void LoopDriver::start_analysis(Loop& loop) {
       }
       external.push_back(e);
     });
-    // Another loop's families on this buffer: per-task lookups, which ask them (still exact).
-    if (dense || families_.has_buffer(rec.buffer.address, rec.buffer.owner)) {
+    // Another loop's families on this buffer that this access may conflict with: per-task
+    // lookups, which ask them (still exact). A read ignores read families (reads never conflict),
+    // so the paged KV cache, read by every earlier request's block loop, needs no lookups. No
+    // family can appear on the buffer while this analysis lasts but this loop's own (added
+    // below, and covered by the template's edges): nested loops are part of its iterations.
+    const AccessKind kind = write ? AccessKind::write : AccessKind::read;
+    if (dense || families_.has_conflicting(rec.buffer.address, rec.buffer.owner, kind)) {
       external = {};
       loop.dense[a] = true;
       continue;

@@ -285,10 +285,18 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
     const AccessPlan& plan = plans[k];
     const ArgTag tag = plan.tag;  // plan_analysed checked it is the argument's
     const Tensor& t = args.tensor(k);
-    // The creator, as for any submit (a wrapped tensor has none).
-    if (t.producer().valid()) {
-      Status status = dependence_.add_creator(t, k);
-      if (!status.ok()) return status;
+    // The creator, as for any submit (a wrapped tensor has none): inline when it is live and
+    // its scope is open, as the replay check found for a buffer the loop made; otherwise
+    // Dependence::add_creator adds it or names the error.
+    const TaskId creator = t.producer();
+    if (creator.valid()) {
+      if (creator.ring() < rings_.size() && dependence_.creator_retained(creator) &&
+          live(creator)) {
+        dependence_.add_producer(creator);
+      } else {
+        Status status = dependence_.add_creator(t, k);
+        if (!status.ok()) return status;
+      }
     }
     if (!plan.tracked) continue;
     const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
