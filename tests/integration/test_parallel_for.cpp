@@ -719,6 +719,61 @@ TEST_P(ParallelFor, AnalysedReadsLookUpOnlyWriteFamiliesOfEarlierLoops) {
   }
 }
 
+// A template task whose every visited access is an outer buffer in its family, with a fixed
+// box, takes its external producers from a list made once per loop (TaskPlan::direct): every
+// analysed iteration still names the task that wrote its fixed input before the loop (held
+// until the loop is submitted on threads; on the sim the recorded spans show the order).
+TEST_P(ParallelFor, DirectTasksNameTheirFixedExternalProducers) {
+  Directed d(GetParam());
+  const bool threads = GetParam() == PlatformKind::threads;
+  const KernelId held =
+      threads ? d.runtime.kernels().add("held_accumulate", CoreType::aiv, &held_accumulate) : d.acc;
+  constexpr std::uint32_t kRows = 16;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kRows * kCols), g(kCols, 1.0f), out(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 5);
+  RunArgs args;
+  args.input(x.data(), {kRows, kCols}, DType::f32);
+  args.inout(g.data(), {kCols}, DType::f32);
+  args.output(out.data(), {kRows, kCols}, DType::f32);
+  gate_open = false;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        // Task 0: g += x[0] (held), the external producer of every read of g below.
+        o.submit_aiv(
+            held,
+            Args().in(a.tensor(0).view({1, kCols}, {0, 0}).reshape({kCols})).inout(a.tensor(1)));
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(d.add,
+                       Args()
+                           .in(a.tensor(1))
+                           .out_existing(a.tensor(2).view({1, kCols}, {k, 0}).reshape({kCols})));
+        });
+        gate_open = true;
+      },
+      args);
+  gate_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    for (std::uint32_t c = 0; c < kCols; ++c)
+      ASSERT_EQ(out[k * kCols + c], 1.0f + x[c] + 1.0f) << "row " << k << " col " << c;
+  }
+  const std::map<std::uint64_t, Span> span = spans(*r.trace);
+  for (const TaskEvent& e : r.trace->tasks) {
+    if (e.sequence == 0) continue;
+    EXPECT_GE(span.at(e.sequence).start, span.at(0).end) << "task " << e.sequence;
+    if (threads) {
+      ASSERT_EQ(e.producers.size(), 1u) << "task " << e.sequence;
+      EXPECT_EQ(e.producers[0], 0u) << "task " << e.sequence;
+    } else {
+      EXPECT_LE(e.producers.size(), 1u) << "task " << e.sequence;
+    }
+  }
+}
+
 // An analysed task naming a buffer whose creator's scope has ended gets the usual named error,
 // though its creator check is inline: from iteration 5 on, the buffer's inner scope ends before
 // its consumer is submitted (the same tasks, views and template as before).

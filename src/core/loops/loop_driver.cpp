@@ -505,6 +505,24 @@ void LoopDriver::build_plans(Loop& loop) {
       if (plan.quiet) task.quiet |= bit;
       if (loop.families[a] != nullptr) task.family |= bit;
     }
+    task.direct = true;
+    for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
+         todo &= todo - 1) {
+      const int k = std::countr_zero(todo);
+      const std::uint32_t a = task.first_access + static_cast<std::uint32_t>(k);
+      const AccessPlan& plan = loop.plans[a];
+      if (!plan.tracked || !plan.outer || TaskId::from_value(plan.owner).valid() || plan.dense ||
+          plan.stationary || ((task.family >> k) & 1u) == 0 ||
+          (!plan.fixed && !loop.external[a].empty())) {
+        task.direct = false;
+        break;
+      }
+      if (plan.fixed) {
+        for (const MapEntry& e : loop.fixed_external[a])
+          task.producers.push_back(e.task_id);
+      }
+    }
+    if (!task.direct) task.producers.clear();
   }
 }
 
@@ -644,6 +662,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       loops::FamilyTable::close(f);
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
+      task.direct = false;  // collect() visits this access by its route again
     }
   }
   family_mask_ = task.family;

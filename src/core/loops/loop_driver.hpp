@@ -159,6 +159,12 @@ class LoopDriver {
     std::uint32_t quiet = 0;    // AccessPlan::quiet
     // Arguments whose affine family still stands (cleared when a free read closes its family).
     std::uint32_t family = 0;
+    // Every argument collect() visits is an outer buffer with no creator, in its family, and
+    // not dense or stationary, with no external producers or the same box in every iteration:
+    // its producers past the template's edges are `producers` (the fixed external entries its
+    // accesses meet, filtered once), each while it lives. Cleared when a family of the task ends.
+    bool direct = false;
+    std::vector<TaskId> producers;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -278,6 +284,12 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
       add_task(loop, i - d, e.producer);
   }
   const TaskPlan& task = loop.task_plans[p];
+  if (task.direct) {
+    for (const TaskId id : task.producers) {
+      if (live(id)) dependence_.add_producer(id);
+    }
+    return Status{};
+  }
   const AccessPlan* const plans = loop.plans.data() + task.first_access;
   // Fresh outputs have nothing to collect, nor do quiet accesses (AccessPlan::quiet).
   for (std::uint32_t todo = task.collect & ~quiet_mask_; todo != 0; todo &= todo - 1) {
