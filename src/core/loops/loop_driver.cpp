@@ -363,19 +363,9 @@ void LoopDriver::start_analysis(Loop& loop) {
   build_plans(loop);
 }
 
-void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
-  Loop& loop = *owner_;
+void LoopDriver::record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions) {
   if (deferred_mask_ != 0) deferred_.push_back(Deferred{&task, task.id, deferred_mask_});
-  if (family_mask_ != 0) {
-    loops::Family* const* const families =
-        loop.families.data() + loop.task_plans[task_position_].first_access;
-    for (std::uint32_t mask = family_mask_; mask != 0; mask &= mask - 1) {
-      const int k = std::countr_zero(mask);
-      loops::Family* const f = families[k];
-      if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
-      loops::FamilyTable::grow(f);
-    }
-  }
+  if (family_mask_ != 0) grow_families(args);
   const std::uint32_t skip = family_mask_ | deferred_mask_;
   if (skip == 0) {
     dependence_.record(task, args, regions);
@@ -672,17 +662,6 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
   fresh_mask_ = fresh_mask;
   planned_analysed_ = true;
   return true;
-}
-
-void LoopDriver::note_submitted(TaskId id) {
-  Loop& loop = *owner_;
-  loop.table->tasks.push_back(id);
-  task_position_ = loop.position;
-  ++loop.position;
-  if (planned_analysed_) {
-    ++tasks_analysed_;
-    planned_analysed_ = false;
-  }
 }
 
 }  // namespace tmr::detail

@@ -87,7 +87,14 @@ class LoopDriver {
   Status collect(const Args& args, AccessRegion* regions);
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
-  void record(TaskSlot& task, const Args& args, const AccessRegion* regions);
+  // Inline when families take every tracked access and nothing is deferred (slice writes).
+  void record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
+    if (deferred_mask_ != 0 || (tracked_mask_ & ~family_mask_) != 0) {
+      record_slow(task, args, regions);
+      return;
+    }
+    grow_families(args);
+  }
   // Whether record() puts any of the covered submit's accesses into the TensorMap (whose entries
   // read the box through regions[k].tensor); false when families and deferral take them all.
   bool records_into_map() const {
@@ -213,6 +220,18 @@ class LoopDriver {
     std::uint32_t mask;  // its arguments to insert
   };
   void flush_deferred_entries();
+  void record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions);
+  // Adds the planned submit's iteration to the families of its family_mask_ arguments.
+  void grow_families(const Args& args) {
+    loops::Family* const* const families =
+        owner_->families.data() + owner_->task_plans[task_position_].first_access;
+    for (std::uint32_t mask = family_mask_; mask != 0; mask &= mask - 1) {
+      const int k = std::countr_zero(mask);
+      loops::Family* const f = families[k];
+      if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
+      loops::FamilyTable::grow(f);
+    }
+  }
   // Drops deferred entries no lookup can want any more: every buffer they name has a creator
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
@@ -265,6 +284,17 @@ class LoopDriver {
 };
 
 // ---------------------------------------------------------------- inline hot path
+
+inline void LoopDriver::note_submitted(TaskId id) {
+  Loop& loop = *owner_;
+  loop.table->tasks.push_back(id);
+  task_position_ = loop.position;
+  ++loop.position;
+  if (planned_analysed_) {
+    ++tasks_analysed_;
+    planned_analysed_ = false;
+  }
+}
 
 inline void LoopDriver::add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position) {
   const TaskId id = loop.table->at(iteration, position);
