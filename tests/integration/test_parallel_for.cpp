@@ -646,6 +646,173 @@ TEST_P(ParallelFor, DeferredEntriesWaitForTheirFirstLookupOrTheirScopeEnd) {
   }
 }
 
+// An analysed read of a buffer that earlier loops' affine families cover asks the families per
+// task only when one of them writes it: reads never conflict with read families (the paged KV
+// cache that every request's block loop reads), but a write family must still be found (RAW).
+TEST_P(ParallelFor, AnalysedReadsLookUpOnlyWriteFamiliesOfEarlierLoops) {
+  Directed d(GetParam());
+  // On threads loop 3's tasks are held until everything is submitted, so loop 4 must name them;
+  // on the sim a kernel runs to its end when started (holding would only stall it), so there the
+  // order is checked on the recorded spans.
+  const bool threads = GetParam() == PlatformKind::threads;
+  const KernelId held =
+      threads ? d.runtime.kernels().add("held_accumulate", CoreType::aiv, &held_accumulate) : d.acc;
+  constexpr std::uint32_t kRows = 16;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kRows * kCols), y(kRows * kCols, 0.0f), z(kRows * kCols, 0.0f),
+      w(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 13);
+  RunArgs args;
+  args.input(x.data(), {kRows, kCols}, DType::f32);
+  args.inout(y.data(), {kRows, kCols}, DType::f32);
+  args.output(z.data(), {kRows, kCols}, DType::f32);
+  args.output(w.data(), {kRows, kCols}, DType::f32);
+  // Tasks in submit order: one per row in each of the four loops.
+  constexpr std::uint64_t kLoop2 = kRows, kLoop3 = 2 * kRows, kLoop4 = 3 * kRows;
+  gate_open = false;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        auto row = [&](int t, std::int64_t i) {
+          return a.tensor(t).view({1, kCols}, {static_cast<std::uint32_t>(i), 0}).reshape({kCols});
+        };
+        // 1: reads x (a read family), writes y (a write family).
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          o.submit_aiv(d.add, Args().in(row(0, i)).out_existing(row(1, i)));
+        });
+        // 2: reads x again: loop 1's read family cannot conflict, no edge.
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          o.submit_aiv(d.add, Args().in(row(0, i)).out_existing(row(2, i)));
+        });
+        // 3: y += x, held until everything is submitted (a write family on y that stays live).
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          o.submit_aiv(held, Args().in(row(0, i)).inout(row(1, i)));
+        });
+        // 4: reads y: loop 3's write family holds each row's producer.
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          o.submit_aiv(d.add, Args().in(row(1, i)).out_existing(row(3, i)));
+        });
+        gate_open = true;
+      },
+      args);
+  gate_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loops_analysed, 4u);
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    ASSERT_EQ(y[k], 2 * x[k] + 1) << k;
+    ASSERT_EQ(z[k], x[k] + 1) << k;
+    ASSERT_EQ(w[k], 2 * x[k] + 2) << k;
+  }
+  std::map<std::uint64_t, std::vector<std::uint64_t>> producers;
+  for (const TaskEvent& e : r.trace->tasks)
+    producers[e.sequence] = e.producers;
+  const std::map<std::uint64_t, Span> span = spans(*r.trace);
+  for (std::uint64_t i = 0; i < kRows; ++i) {
+    EXPECT_TRUE(producers[kLoop2 + i].empty()) << "loop 2, row " << i;
+    const std::vector<std::uint64_t>& got = producers[kLoop4 + i];
+    EXPECT_GE(span.at(kLoop4 + i).start, span.at(kLoop3 + i).end) << "loop 4, row " << i;
+    if (threads) {
+      EXPECT_NE(std::find(got.begin(), got.end(), kLoop3 + i), got.end()) << "loop 4, row " << i;
+    }
+    for (const std::uint64_t p : got) {
+      EXPECT_TRUE(p == kLoop3 + i || p == i) << "loop 4, row " << i << ": producer " << p;
+    }
+  }
+}
+
+// A template task whose every visited access is an outer buffer in its family, with a fixed
+// box, takes its external producers from a list made once per loop (TaskPlan::direct): every
+// analysed iteration still names the task that wrote its fixed input before the loop (held
+// until the loop is submitted on threads; on the sim the recorded spans show the order).
+TEST_P(ParallelFor, DirectTasksNameTheirFixedExternalProducers) {
+  Directed d(GetParam());
+  const bool threads = GetParam() == PlatformKind::threads;
+  const KernelId held =
+      threads ? d.runtime.kernels().add("held_accumulate", CoreType::aiv, &held_accumulate) : d.acc;
+  constexpr std::uint32_t kRows = 16;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kRows * kCols), g(kCols, 1.0f), out(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 5);
+  RunArgs args;
+  args.input(x.data(), {kRows, kCols}, DType::f32);
+  args.inout(g.data(), {kCols}, DType::f32);
+  args.output(out.data(), {kRows, kCols}, DType::f32);
+  gate_open = false;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        // Task 0: g += x[0] (held), the external producer of every read of g below.
+        o.submit_aiv(
+            held,
+            Args().in(a.tensor(0).view({1, kCols}, {0, 0}).reshape({kCols})).inout(a.tensor(1)));
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(d.add,
+                       Args()
+                           .in(a.tensor(1))
+                           .out_existing(a.tensor(2).view({1, kCols}, {k, 0}).reshape({kCols})));
+        });
+        gate_open = true;
+      },
+      args);
+  gate_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    for (std::uint32_t c = 0; c < kCols; ++c)
+      ASSERT_EQ(out[k * kCols + c], 1.0f + x[c] + 1.0f) << "row " << k << " col " << c;
+  }
+  const std::map<std::uint64_t, Span> span = spans(*r.trace);
+  for (const TaskEvent& e : r.trace->tasks) {
+    if (e.sequence == 0) continue;
+    EXPECT_GE(span.at(e.sequence).start, span.at(0).end) << "task " << e.sequence;
+    if (threads) {
+      ASSERT_EQ(e.producers.size(), 1u) << "task " << e.sequence;
+      EXPECT_EQ(e.producers[0], 0u) << "task " << e.sequence;
+    } else {
+      EXPECT_LE(e.producers.size(), 1u) << "task " << e.sequence;
+    }
+  }
+}
+
+// An analysed task naming a buffer whose creator's scope has ended gets the usual named error,
+// though its creator check is inline: from iteration 5 on, the buffer's inner scope ends before
+// its consumer is submitted (the same tasks, views and template as before).
+TEST_P(ParallelFor, AnalysedTaskNamingAnEndedScopesBufferFails) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 12;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> in(kRows * kCols, 1.0f), out(kRows * kCols, 0.0f);
+  RunArgs args;
+  args.input(in.data(), {kRows, kCols}, DType::f32);
+  args.output(out.data(), {kRows, kCols}, DType::f32);
+  std::int64_t failed_at = -1;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.scope_begin();
+          const TaskOutputs f =
+              o.submit_aiv(d.add, Args()
+                                      .in(a.tensor(0).view({1, kCols}, {k, 0}).reshape({kCols}))
+                                      .out(TensorSpec({kCols}, DType::f32)));
+          if (i >= 5) o.scope_end();
+          if (!f.valid()) return;
+          const Tensor made = f[0];
+          o.submit_aiv(d.add, Args().in(made).out_existing(
+                                  a.tensor(1).view({1, kCols}, {k, 0}).reshape({kCols})));
+          if (o.fatal() && failed_at < 0) failed_at = i;
+          if (i < 5) o.scope_end();
+        });
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("whose scope has ended"), std::string::npos)
+      << r.status.to_string();
+  EXPECT_EQ(failed_at, 5);
+}
+
 TEST_P(ParallelFor, ErrorsInTheBodyEndTheRunWithTheUsualError) {
   Directed d(GetParam());
   std::vector<float> buf(64, 0.0f);

@@ -59,6 +59,15 @@ bool FamilyTable::has_buffer(std::uintptr_t address, std::uint64_t owner) const 
   return it != by_buffer_.end() && !it->second.empty();
 }
 
+bool FamilyTable::has_conflicting(std::uintptr_t address, std::uint64_t owner,
+                                  AccessKind kind) const {
+  const auto it = by_buffer_.find(Key{address, owner});
+  if (it == by_buffer_.end()) return false;
+  if (kind == AccessKind::write) return !it->second.empty();
+  return std::any_of(it->second.begin(), it->second.end(),
+                     [](const Family* f) { return f->kind == AccessKind::write; });
+}
+
 void FamilyTable::lookup(const AccessRegion& q, AccessKind kind, Report report, void* context) {
   const auto it = by_buffer_.find(Key{q.address, q.owner});
   if (it == by_buffer_.end()) return;

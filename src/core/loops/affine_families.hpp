@@ -71,6 +71,9 @@ class FamilyTable {
   void lookup(const AccessRegion& q, AccessKind kind, Report report, void* context);
   // Whether a family on this buffer may hold a live task.
   bool has_buffer(std::uintptr_t address, std::uint64_t owner) const;
+  // Whether a family on this buffer may hold a live task that an access of `kind` conflicts
+  // with: any family for a write, a write family for a read (reads never meet reads).
+  bool has_conflicting(std::uintptr_t address, std::uint64_t owner, AccessKind kind) const;
   // Drops closed families whose tasks have all retired.
   void sweep();
 

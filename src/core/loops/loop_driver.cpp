@@ -326,8 +326,13 @@ void LoopDriver::start_analysis(Loop& loop) {
       }
       external.push_back(e);
     });
-    // Another loop's families on this buffer: per-task lookups, which ask them (still exact).
-    if (dense || families_.has_buffer(rec.buffer.address, rec.buffer.owner)) {
+    // Another loop's families on this buffer that this access may conflict with: per-task
+    // lookups, which ask them (still exact). A read ignores read families (reads never conflict),
+    // so the paged KV cache, read by every earlier request's block loop, needs no lookups. No
+    // family can appear on the buffer while this analysis lasts but this loop's own (added
+    // below, and covered by the template's edges): nested loops are part of its iterations.
+    const AccessKind kind = write ? AccessKind::write : AccessKind::read;
+    if (dense || families_.has_conflicting(rec.buffer.address, rec.buffer.owner, kind)) {
       external = {};
       loop.dense[a] = true;
       continue;
@@ -358,19 +363,9 @@ void LoopDriver::start_analysis(Loop& loop) {
   build_plans(loop);
 }
 
-void LoopDriver::record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
-  Loop& loop = *owner_;
+void LoopDriver::record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions) {
   if (deferred_mask_ != 0) deferred_.push_back(Deferred{&task, task.id, deferred_mask_});
-  if (family_mask_ != 0) {
-    loops::Family* const* const families =
-        loop.families.data() + loop.task_plans[task_position_].first_access;
-    for (std::uint32_t mask = family_mask_; mask != 0; mask &= mask - 1) {
-      const int k = std::countr_zero(mask);
-      loops::Family* const f = families[k];
-      if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
-      loops::FamilyTable::grow(f);
-    }
-  }
+  if (family_mask_ != 0) grow_families(args);
   const std::uint32_t skip = family_mask_ | deferred_mask_;
   if (skip == 0) {
     dependence_.record(task, args, regions);
@@ -500,6 +495,24 @@ void LoopDriver::build_plans(Loop& loop) {
       if (plan.quiet) task.quiet |= bit;
       if (loop.families[a] != nullptr) task.family |= bit;
     }
+    task.direct = true;
+    for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
+         todo &= todo - 1) {
+      const int k = std::countr_zero(todo);
+      const std::uint32_t a = task.first_access + static_cast<std::uint32_t>(k);
+      const AccessPlan& plan = loop.plans[a];
+      if (!plan.tracked || !plan.outer || TaskId::from_value(plan.owner).valid() || plan.dense ||
+          plan.stationary || ((task.family >> k) & 1u) == 0 ||
+          (!plan.fixed && !loop.external[a].empty())) {
+        task.direct = false;
+        break;
+      }
+      if (plan.fixed) {
+        for (const MapEntry& e : loop.fixed_external[a])
+          task.producers.push_back(e.task_id);
+      }
+    }
+    if (!task.direct) task.producers.clear();
   }
 }
 
@@ -639,6 +652,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       loops::FamilyTable::close(f);
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
+      task.direct = false;  // collect() visits this access by its route again
     }
   }
   family_mask_ = task.family;
@@ -648,17 +662,6 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
   fresh_mask_ = fresh_mask;
   planned_analysed_ = true;
   return true;
-}
-
-void LoopDriver::note_submitted(TaskId id) {
-  Loop& loop = *owner_;
-  loop.table->tasks.push_back(id);
-  task_position_ = loop.position;
-  ++loop.position;
-  if (planned_analysed_) {
-    ++tasks_analysed_;
-    planned_analysed_ = false;
-  }
 }
 
 }  // namespace tmr::detail

@@ -87,7 +87,14 @@ class LoopDriver {
   Status collect(const Args& args, AccessRegion* regions);
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
-  void record(TaskSlot& task, const Args& args, const AccessRegion* regions);
+  // Inline when families take every tracked access and nothing is deferred (slice writes).
+  void record(TaskSlot& task, const Args& args, const AccessRegion* regions) {
+    if (deferred_mask_ != 0 || (tracked_mask_ & ~family_mask_) != 0) {
+      record_slow(task, args, regions);
+      return;
+    }
+    grow_families(args);
+  }
   // Whether record() puts any of the covered submit's accesses into the TensorMap (whose entries
   // read the box through regions[k].tensor); false when families and deferral take them all.
   bool records_into_map() const {
@@ -159,6 +166,12 @@ class LoopDriver {
     std::uint32_t quiet = 0;    // AccessPlan::quiet
     // Arguments whose affine family still stands (cleared when a free read closes its family).
     std::uint32_t family = 0;
+    // Every argument collect() visits is an outer buffer with no creator, in its family, and
+    // not dense or stationary, with no external producers or the same box in every iteration:
+    // its producers past the template's edges are `producers` (the fixed external entries its
+    // accesses meet, filtered once), each while it lives. Cleared when a family of the task ends.
+    bool direct = false;
+    std::vector<TaskId> producers;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -207,6 +220,18 @@ class LoopDriver {
     std::uint32_t mask;  // its arguments to insert
   };
   void flush_deferred_entries();
+  void record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions);
+  // Adds the planned submit's iteration to the families of its family_mask_ arguments.
+  void grow_families(const Args& args) {
+    loops::Family* const* const families =
+        owner_->families.data() + owner_->task_plans[task_position_].first_access;
+    for (std::uint32_t mask = family_mask_; mask != 0; mask &= mask - 1) {
+      const int k = std::countr_zero(mask);
+      loops::Family* const f = families[k];
+      if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
+      loops::FamilyTable::grow(f);
+    }
+  }
   // Drops deferred entries no lookup can want any more: every buffer they name has a creator
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
@@ -260,6 +285,17 @@ class LoopDriver {
 
 // ---------------------------------------------------------------- inline hot path
 
+inline void LoopDriver::note_submitted(TaskId id) {
+  Loop& loop = *owner_;
+  loop.table->tasks.push_back(id);
+  task_position_ = loop.position;
+  ++loop.position;
+  if (planned_analysed_) {
+    ++tasks_analysed_;
+    planned_analysed_ = false;
+  }
+}
+
 inline void LoopDriver::add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position) {
   const TaskId id = loop.table->at(iteration, position);
   if (live(id)) dependence_.add_producer(id);
@@ -278,6 +314,12 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
       add_task(loop, i - d, e.producer);
   }
   const TaskPlan& task = loop.task_plans[p];
+  if (task.direct) {
+    for (const TaskId id : task.producers) {
+      if (live(id)) dependence_.add_producer(id);
+    }
+    return Status{};
+  }
   const AccessPlan* const plans = loop.plans.data() + task.first_access;
   // Fresh outputs have nothing to collect, nor do quiet accesses (AccessPlan::quiet).
   for (std::uint32_t todo = task.collect & ~quiet_mask_; todo != 0; todo &= todo - 1) {
@@ -285,10 +327,18 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
     const AccessPlan& plan = plans[k];
     const ArgTag tag = plan.tag;  // plan_analysed checked it is the argument's
     const Tensor& t = args.tensor(k);
-    // The creator, as for any submit (a wrapped tensor has none).
-    if (t.producer().valid()) {
-      Status status = dependence_.add_creator(t, k);
-      if (!status.ok()) return status;
+    // The creator, as for any submit (a wrapped tensor has none): inline when it is live and
+    // its scope is open, as the replay check found for a buffer the loop made; otherwise
+    // Dependence::add_creator adds it or names the error.
+    const TaskId creator = t.producer();
+    if (creator.valid()) {
+      if (creator.ring() < rings_.size() && dependence_.creator_retained(creator) &&
+          live(creator)) {
+        dependence_.add_producer(creator);
+      } else {
+        Status status = dependence_.add_creator(t, k);
+        if (!status.ok()) return status;
+      }
     }
     if (!plan.tracked) continue;
     const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
