@@ -192,6 +192,41 @@ TEST(Dependence, PlainSubmitPathFindsTheSameProducers) {
   EXPECT_EQ(last, (Producers{1, 2}));
 }
 
+// Each producer is listed once however discovery meets it: a short list is deduplicated through
+// a 64-bit filter on the local id (two tasks 64 apart share a bit), a long one (past
+// Dependence::kScanProducers) through per-slot stamps, and the task itself is never listed,
+// also when it shares a filter bit with a producer or the list switched to stamps meanwhile.
+TEST(Dependence, EachProducerOnceWhenLocalIdsShareAFilterBitAndPastTheShortList) {
+  constexpr std::uint32_t kRows = 100;
+  std::vector<float> data(kRows * 4);
+  const Tensor x = Tensor::wrap(data.data(), {kRows, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool plain : {true, false}) {
+    SCOPED_TRACE(plain ? "plain path" : "two-pass path");
+    Harness h(256);
+    auto submit = [&](const Args& args) {
+      Producers p = plain ? h.submit_plain(args) : h.submit(args);
+      std::sort(p.begin(), p.end());
+      return p;
+    };
+    for (std::uint32_t r = 0; r < kRows; ++r)
+      ASSERT_EQ(submit(Args().inout(row(r))), Producers{});  // task r writes row r
+    // Tasks 3 and 67 share a filter bit; each is met twice.
+    EXPECT_EQ(submit(Args().in(row(3)).in(row(67)).in(row(3)).in(row(67))), (Producers{3, 67}));
+    // Task 101 (this one) shares its bit with task 37 and meets its own read entry again.
+    EXPECT_EQ(submit(Args().in(row(37)).inout(row(37)).in(row(37))), (Producers{37}));
+    // A read of every row: 100 producers, so the list switches to stamps on the way; then its
+    // own entries and already listed writers are met again after the switch.
+    Producers all = submit(Args().in(x).inout(row(5)).in(row(3)).in(x));
+    // Row 37's writer is task 101 now; task 100 only read rows 3 and 67.
+    Producers expected;
+    for (std::uint32_t t = 0; t < kRows; ++t)
+      expected.push_back(t == 37 ? 101 : t);
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(all, expected);
+  }
+}
+
 // The plain submit path (collect_and_record) against a brute-force oracle and against the
 // two-pass path (collect, then record): many readers of one cell then a writer, whole rows and
 // partial boxes of one buffer (grid and size-class indexing), several arguments of one task on

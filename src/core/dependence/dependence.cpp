@@ -2,6 +2,7 @@
 #include "core/dependence/dependence.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <string>
 
 namespace tmr::detail {
@@ -71,14 +72,20 @@ Status Dependence::collect(const Args& args, AccessRegion* regions) {
 Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors, AccessRegion* regions) {
   const int count = args.tensor_count();
-  for (int i = 0; i < count; ++i) {
-    if (args.tag(i) == ArgTag::out) continue;
+  // Only tensors a task created have a creator to check (out placeholders have none).
+  for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {
+    const int i = std::countr_zero(created);
     const Tensor& t = args.tensor(i);
     if (!add_creator_fast(t)) return creator_error(t, i);
   }
   // The task's own entries (earlier arguments) dedup away like a producer already listed.
   SlotState& own = state(task.id);
-  own.stamp = stamp_;
+  self_ = &task;
+  if ((filter_ >> (task.id.local() & 63) & 1) == 0) {
+    filter_ |= std::uint64_t{1} << (task.id.local() & 63);
+    by_bit_[task.id.local() & 63] = &task;
+  }
+  if (producers_.size() >= kScanProducers) own.stamp = stamp_;
   const bool families = families_ != nullptr && families_->live();
   for (int i = 0; i < count; ++i) {
     const ArgTag tag = args.tag(i);
@@ -125,6 +132,12 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
       map_.insert(regions[i], AccessKind::write, task.id, entries);
     }
   }
+}
+
+void Dependence::stamp_listed() {
+  for (TaskSlot* p : producers_)
+    state(p->id).stamp = stamp_;
+  if (self_ != nullptr) state(self_->id).stamp = stamp_;
 }
 
 void Dependence::add_family_accessors(const AccessRegion& region, AccessKind kind) {
