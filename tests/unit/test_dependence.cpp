@@ -227,6 +227,49 @@ TEST(Dependence, EachProducerOnceWhenLocalIdsShareAFilterBitAndPastTheShortList)
   }
 }
 
+// The plain path finds every argument's buffer and grid slot before the first lookup
+// (TensorMap::find_slot). An earlier argument of the same task may re-index the buffer (an
+// off-grid insert) or start a new grid on it: a later argument's slot found before that is
+// stale and must be found again, or its lookup walks a chain its entries are no longer in.
+TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFindTheirWriters) {
+  std::vector<float> data(8 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {8, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  Harness h;
+  for (std::uint32_t r = 0; r < 8; ++r)
+    ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});
+  const std::uint64_t exits = h.dependence->map().stats().grid_exits;
+  // Argument 1 (half of row 0 and half of row 1: off the grid) re-indexes the buffer; arguments
+  // 2 and 3 were placed on the grid before it.
+  Producers found =
+      h.submit_plain(Args().in(row(5)).inout(x.view({2, 2}, {0, 1})).in(row(2)).inout(row(6)));
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, (Producers{0, 1, 2, 5, 6}));
+  EXPECT_EQ(h.dependence->map().stats().grid_exits, exits + 1);
+  // Rows 2 and 6 after it: their entries are in size-class cells now, each found once (row 2's
+  // writer is still live: task 8 only read it).
+  found = h.submit_plain(Args().inout(row(2)));
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, (Producers{2, 8}));
+  EXPECT_EQ(h.submit_plain(Args().in(row(6))), (Producers{8}));
+  // A buffer emptied by retirement starts a new grid of another length (argument 0's insert);
+  // argument 1 was placed on the old grid.
+  h.retire_below(11);
+  ASSERT_EQ(h.dependence->map().live_entries(), 0u);
+  ASSERT_EQ(h.submit_plain(Args().inout(x.view({2, 4}, {2, 0}))), Producers{});  // task 11
+  found = h.submit_plain(Args().inout(x.view({2, 4}, {4, 0})).in(x.view({2, 4}, {2, 0})));
+  EXPECT_EQ(found, (Producers{11}));
+  // Within one task: argument 0 (rows 2-3) covers the buffer's only live entry and empties it,
+  // so its insert starts a grid of two-row slots; argument 1 (row 5) was placed on the old grid
+  // of rows before that, and its entry must land where a lookup of rows 4-5 finds it.
+  h.retire_below(13);
+  ASSERT_EQ(h.submit_plain(Args().inout(row(2))), Producers{});  // task 13: a grid of rows
+  found = h.submit_plain(Args().inout(x.view({2, 4}, {2, 0})).in(row(5)));  // task 14
+  EXPECT_EQ(found, (Producers{13}));
+  found = h.submit_plain(Args().inout(x.view({2, 4}, {4, 0})));
+  EXPECT_EQ(found, (Producers{14}));
+}
+
 // The plain submit path (collect_and_record) against a brute-force oracle and against the
 // two-pass path (collect, then record): many readers of one cell then a writer, whole rows and
 // partial boxes of one buffer (grid and size-class indexing), several arguments of one task on

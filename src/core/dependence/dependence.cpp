@@ -86,13 +86,26 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     by_bit_[task.id.local() & 63] = &task;
   }
   if (producers_.size() >= kScanProducers) own.stamp = stamp_;
-  const bool families = families_ != nullptr && families_->live();
+  // Every argument's region, buffer and grid slot first (TensorMap::find_slot asks for the
+  // slot's bucket line), and while one argument is looked up, the entries of the next one's slot
+  // are asked for: with many live views those lines are cold, and they now arrive while other
+  // work goes on instead of one argument's walk after another waiting for them.
+  std::uint32_t tracked = 0;
+  TensorMap::SlotHint hints[kMaxTensorArgs];
   for (int i = 0; i < count; ++i) {
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
-    const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+    tracked |= 1u << i;
     regions[i] = make_region(record_tensors[i]);
-    map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries,
+    hints[i] = map_.find_slot(regions[i]);
+  }
+  const bool families = families_ != nullptr && families_->live();
+  for (std::uint32_t m = tracked; m != 0;) {
+    const int i = std::countr_zero(m);
+    m &= m - 1;
+    if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
+    const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
+    map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, hints[i],
                        [this](TaskId id) { add_producer(id); });
     if (families) add_family_accessors(regions[i], kind);
   }
