@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstring>
 #include <sstream>
+#include <type_traits>
 
 #include "core/graph/fanout.hpp"
 #include "core/stall_wait.hpp"
@@ -410,12 +411,18 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   }
   record.tensor_count = args.tensor_count();
   record.scalar_count = args.scalar_count();
-  for (int i = 0; i < args.tensor_count(); ++i) {
+  const int count = args.tensor_count();
+  for (int i = 0; i < count; ++i)
     record.tags[i] = args.tag(i);
-    if (args.tag(i) != ArgTag::out) {
-      record.tensors[i] = args.tensor(i);
-      continue;
-    }
+  // One copy of the argument tensors (Args keeps them contiguous); out placeholders are
+  // replaced below.
+  static_assert(std::is_trivially_copyable_v<Tensor>);
+  if (count > 0) {
+    std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
+                static_cast<std::size_t>(count) * sizeof(Tensor));
+  }
+  for (std::uint32_t outs = args.out_mask(); outs != 0; outs &= outs - 1) {
+    const int i = std::countr_zero(outs);
     const Tensor& spec = args.tensor(i);
     const std::uint64_t bytes = spec.elements() * spec.element_size();
     std::byte* const data = heap_base + layout.offsets[i];

@@ -100,10 +100,12 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     hints[i] = map_.find_slot(regions[i]);
   }
   const bool families = families_ != nullptr && families_->live();
+  // Only a map too large for the caches has cold chains worth asking for ahead.
+  const bool cold = map_.live_entries() > kColdMapEntries;
   for (std::uint32_t m = tracked; m != 0;) {
     const int i = std::countr_zero(m);
     m &= m - 1;
-    if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
+    if (cold && m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
     const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
     map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, hints[i],
                        [this](TaskId id) { add_producer(id); });

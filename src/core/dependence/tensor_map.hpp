@@ -444,6 +444,8 @@ class TensorMap {
     if (free_entries_ == nullptr) grow_entries();
     MapEntry* const e = free_entries_;
     free_entries_ = e->chain_next;
+    // The next allocation's entry is a cold line with many live entries: ask for it now.
+    if (free_entries_ != nullptr) prefetch_line(free_entries_);
     ++allocated_;
     return e;
   }
