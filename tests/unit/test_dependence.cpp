@@ -32,6 +32,11 @@ struct Harness {
     }
     dependence = std::make_unique<Dependence>(RetirementView(pointers, kRingCount), window);
   }
+  // Plain submits find every argument's slot first (the large-map path) whatever the map's size.
+  Harness& slot_first() {
+    dependence->set_slot_first_above(0);
+    return *this;
+  }
   // Admits a task on ring 0, discovers its producers, records its accesses.
   std::vector<std::uint32_t> submit(const Args& given, TaskSlot** out = nullptr,
                                     Status* status = nullptr) {
@@ -201,9 +206,11 @@ TEST(Dependence, EachProducerOnceWhenLocalIdsShareAFilterBitAndPastTheShortList)
   std::vector<float> data(kRows * 4);
   const Tensor x = Tensor::wrap(data.data(), {kRows, 4}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
-  for (const bool plain : {true, false}) {
-    SCOPED_TRACE(plain ? "plain path" : "two-pass path");
+  for (const int path : {0, 1, 2}) {
+    SCOPED_TRACE(path == 0 ? "plain path" : path == 1 ? "plain path, slots first" : "two-pass");
+    const bool plain = path != 2;
     Harness h(256);
+    if (path == 1) h.slot_first();
     auto submit = [&](const Args& args) {
       Producers p = plain ? h.submit_plain(args) : h.submit(args);
       std::sort(p.begin(), p.end());
@@ -236,6 +243,7 @@ TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFin
   const Tensor x = Tensor::wrap(data.data(), {8, 4}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
   Harness h;
+  h.slot_first();  // (a map this small is otherwise looked up argument by argument)
   for (std::uint32_t r = 0; r < 8; ++r)
     ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});
   const std::uint64_t exits = h.dependence->map().stats().grid_exits;
@@ -278,7 +286,7 @@ TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFin
 // spurious or point at the task itself, and both paths must report the same producers.
 // `readers`: mostly reads of whole rows of a small buffer and of the gate (many live readers of
 // one region: merged reader entries), rare writes, frequent retirement.
-void check_plain_path_against_oracle(bool readers, int seed_base) {
+void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_first = false) {
   struct Box {
     int buffer;
     std::uint32_t r0, rows, c0, cols, version;
@@ -304,6 +312,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base) {
     const Tensor buffers[2] = {Tensor::wrap(&gate_cell, {1, 1}, DType::f32),
                                Tensor::wrap(grid.data(), {kRows, kCols}, DType::f32)};
     Harness plain(1024);
+    if (slot_first) plain.slot_first();
     Harness two_pass(1024);
     const int tasks = readers ? 400 : 220;
     const std::uint32_t rows = readers ? 3 : kRows;  // rows in use
@@ -403,12 +412,14 @@ void check_plain_path_against_oracle(bool readers, int seed_base) {
 
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
   check_plain_path_against_oracle(false, 7100);
+  check_plain_path_against_oracle(false, 7100, true);  // slots found first (large-map path)
 }
 
 // Many live readers of one region share one entry: a writer after them must still wait for each
 // reader not yet retired, through both submit paths, while readers retire in between.
 TEST(Dependence, MergedReadersKeepEveryWriteAfterReadEdge) {
   check_plain_path_against_oracle(true, 9100);
+  check_plain_path_against_oracle(true, 9100, true);
 }
 
 TEST(Dependence, MergedReaderEntryOutlivesItsFirstReader) {

@@ -86,6 +86,21 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     by_bit_[task.id.local() & 63] = &task;
   }
   if (producers_.size() >= kScanProducers) own.stamp = stamp_;
+  const bool families = families_ != nullptr && families_->live();
+  // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
+  // looked up argument by argument (lookup_insert finds the slot itself).
+  if (map_.live_entries() <= slot_first_above_) {
+    for (int i = 0; i < count; ++i) {
+      const ArgTag tag = args.tag(i);
+      if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+      const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+      regions[i] = make_region(record_tensors[i]);
+      map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, TensorMap::kNoHint,
+                         [this](TaskId id) { add_producer(id); });
+      if (families) add_family_accessors(regions[i], kind);
+    }
+    return Status{};
+  }
   // Every argument's region, buffer and grid slot first (TensorMap::find_slot asks for the
   // slot's bucket line), and while one argument is looked up, the entries of the next one's slot
   // are asked for: with many live views those lines are cold, and they now arrive while other
@@ -99,13 +114,10 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     regions[i] = make_region(record_tensors[i]);
     hints[i] = map_.find_slot(regions[i]);
   }
-  const bool families = families_ != nullptr && families_->live();
-  // Only a map too large for the caches has cold chains worth asking for ahead.
-  const bool cold = map_.live_entries() > kColdMapEntries;
   for (std::uint32_t m = tracked; m != 0;) {
     const int i = std::countr_zero(m);
     m &= m - 1;
-    if (cold && m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
+    if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
     const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
     map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, hints[i],
                        [this](TaskId id) { add_producer(id); });

@@ -111,6 +111,9 @@ class Dependence {
   void forget_retired(int ring, std::uint32_t retired);
 
   const TensorMap& map() const { return map_; }
+  // Live entries above which a plain submit finds every argument's slot first (kColdMapEntries);
+  // tests set 0 to take that path with small maps.
+  void set_slot_first_above(std::uint64_t entries) { slot_first_above_ = entries; }
 
  private:
   struct SlotState {
@@ -156,8 +159,9 @@ class Dependence {
     return false;
   }
   static constexpr std::size_t kScanProducers = 16;
-  // Live TensorMap entries (128 bytes each) above which a plain submit prefetches the next
-  // argument's chain entries (2,048 entries: 256 KiB, past what the L1 and much of the L2 keep).
+  // Live TensorMap entries (128 bytes each) above which a plain submit finds every argument's
+  // slot first and prefetches the lines it will walk (2,048 entries: 256 KiB, past what the L1
+  // and much of the L2 keep); below, each argument is looked up in one go.
   static constexpr std::uint64_t kColdMapEntries = 2048;
   // Switches the running discovery from scanning to stamps: stamps what is listed (and the task
   // itself).
@@ -200,6 +204,7 @@ class Dependence {
   std::uint64_t filter_ = 0;  // bit (local id mod 64) of every listed producer and of self_
   TaskSlot* by_bit_[64];      // the task last listed under each bit set in filter_
   std::uint64_t stamp_ = 0;
+  std::uint64_t slot_first_above_ = kColdMapEntries;
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
 };
 

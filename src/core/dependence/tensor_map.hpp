@@ -226,6 +226,8 @@ class TensorMap {
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
                      TaskId id, MapEntry*& task_entries, const SlotHint& hint, Visit&& visit);
+  // No hint: lookup_insert finds the buffer and slot itself.
+  static constexpr SlotHint kNoHint{nullptr, kNoPair, 0};
   // Finds `q`'s buffer and grid slot for a lookup_insert of `q` that follows soon, and asks
   // memory ahead for the slot's bucket line. With many live views buckets and entries are cold:
   // finding every argument's slot first lets their misses overlap instead of each argument's
