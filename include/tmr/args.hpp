@@ -79,6 +79,12 @@ class Args {
     if (((filled_ >> i) & 1u) == 0) return std::nullopt;
     return fill_bits_[static_cast<std::size_t>(i)];
   }
+  // Bit i set: tensor i is an `out` argument. Every tensor an Args holds is valid (add() and
+  // out() reject null ones), so a submit needs no per-tensor validity pass.
+  std::uint32_t out_mask() const { return out_mask_; }
+  // Bit i set: tensor i was created by a task (producer().valid()), so a submit must check that
+  // task's scope; external tensors (Tensor::wrap) need no creator check.
+  std::uint32_t created_mask() const { return created_mask_; }
   const std::uint64_t* scalars() const { return scalars_.data(); }
   std::uint32_t block_count() const { return block_count_; }
   bool is_sync_start() const { return sync_start_; }
@@ -97,6 +103,7 @@ class Args {
     const auto i = static_cast<std::size_t>(tensor_count_++);
     ::new (&tensor_storage_[i]) Tensor(t);
     tags_[i] = tag;
+    if (t.producer().valid()) created_mask_ |= static_cast<std::uint16_t>(1u << i);
     return *this;
   }
   Args& add_checked(ArgTag tag, const Tensor& t);
@@ -108,6 +115,8 @@ class Args {
   // sixteen optionals: an Args is built per submit).
   std::array<std::uint64_t, kMaxTensorArgs> fill_bits_;  // left uninitialised on purpose
   std::uint32_t filled_ = 0;
+  std::uint16_t out_mask_ = 0;      // see out_mask()
+  std::uint16_t created_mask_ = 0;  // see created_mask()
   std::array<ArgTag, kMaxTensorArgs> tags_{};
   std::string error_;
   int tensor_count_ = 0;

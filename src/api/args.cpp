@@ -67,6 +67,7 @@ Args& Args::add_checked(ArgTag tag, const Tensor& t) {
   const auto i = static_cast<std::size_t>(tensor_count_++);
   ::new (&tensor_storage_[i]) Tensor(t);
   tags_[i] = tag;
+  if (t.producer().valid()) created_mask_ |= static_cast<std::uint16_t>(1u << i);
   return *this;
 }
 
@@ -86,6 +87,7 @@ Args& Args::out(const TensorSpec& spec) {
   const auto i = static_cast<std::size_t>(tensor_count_++);
   ::new (&tensor_storage_[i]) Tensor(placeholder);
   tags_[i] = ArgTag::out;
+  out_mask_ |= static_cast<std::uint16_t>(1u << i);
   if (spec.initial_bits) {
     fill_bits_[i] = *spec.initial_bits;
     filled_ |= 1u << i;
@@ -114,6 +116,8 @@ void Args::copy_from(const Args& other) {
     if ((other.filled_ >> i) & 1u) fill_bits_[i] = other.fill_bits_[i];
   }
   filled_ = other.filled_;
+  out_mask_ = other.out_mask_;
+  created_mask_ = other.created_mask_;
   const auto scalars = static_cast<std::size_t>(other.scalar_count_);
   for (std::size_t i = 0; i < scalars; ++i)
     scalars_[i] = other.scalars_[i];

@@ -2,8 +2,10 @@
 #include "core/orchestrator_core.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <sstream>
+#include <type_traits>
 
 #include "core/graph/fanout.hpp"
 #include "core/stall_wait.hpp"
@@ -236,21 +238,15 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
       return false;
     }
   }
-  for (int i = 0; i < args.tensor_count(); ++i) {
-    const ArgTag tag = args.tag(i);
-    if (plan.inline_task && tag != ArgTag::out) {
-      fail(ErrorCode::invalid_args, "alloc() takes only out(...) tensors; argument " +
-                                        std::to_string(i) + " is " +
-                                        std::string(arg_tag_name(tag)));
-      return false;
-    }
-    if (tag != ArgTag::out && !args.tensor(i).valid()) {
-      fail(ErrorCode::invalid_args, "tensor argument " + std::to_string(i) + " (" +
-                                        std::string(arg_tag_name(tag)) +
-                                        ") is a null tensor; pass a tensor from wrap(), an "
-                                        "orchestration argument or an earlier submit");
-      return false;
-    }
+  // Every tensor an Args holds is valid (Args::add and Args::out reject null ones): no
+  // per-tensor pass here.
+  const std::uint32_t all = (std::uint32_t{1} << args.tensor_count()) - 1;
+  if (plan.inline_task && args.out_mask() != all) {
+    const int i = std::countr_one(args.out_mask());  // the first argument that is not out(...)
+    fail(ErrorCode::invalid_args, "alloc() takes only out(...) tensors; argument " +
+                                      std::to_string(i) + " is " +
+                                      std::string(arg_tag_name(args.tag(i))));
+    return false;
   }
   if (plan.inline_task && args.scalar_count() != 0) {
     fail(ErrorCode::invalid_args, "alloc() takes no scalars");
@@ -342,8 +338,8 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
 
 OrchestratorCore::OutputLayout OrchestratorCore::layout_outputs(const Args& args) {
   OutputLayout layout;
-  for (int i = 0; i < args.tensor_count(); ++i) {
-    if (args.tag(i) != ArgTag::out) continue;
+  for (std::uint32_t outs = args.out_mask(); outs != 0; outs &= outs - 1) {
+    const int i = std::countr_zero(outs);
     ++layout.count;
     const Tensor& spec = args.tensor(i);
     layout.offsets[i] = layout.total;
@@ -415,12 +411,18 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   }
   record.tensor_count = args.tensor_count();
   record.scalar_count = args.scalar_count();
-  for (int i = 0; i < args.tensor_count(); ++i) {
+  const int count = args.tensor_count();
+  for (int i = 0; i < count; ++i)
     record.tags[i] = args.tag(i);
-    if (args.tag(i) != ArgTag::out) {
-      record.tensors[i] = args.tensor(i);
-      continue;
-    }
+  // One copy of the argument tensors (Args keeps them contiguous); out placeholders are
+  // replaced below.
+  static_assert(std::is_trivially_copyable_v<Tensor>);
+  if (count > 0) {
+    std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
+                static_cast<std::size_t>(count) * sizeof(Tensor));
+  }
+  for (std::uint32_t outs = args.out_mask(); outs != 0; outs &= outs - 1) {
+    const int i = std::countr_zero(outs);
     const Tensor& spec = args.tensor(i);
     const std::uint64_t bytes = spec.elements() * spec.element_size();
     std::byte* const data = heap_base + layout.offsets[i];

@@ -87,7 +87,7 @@ class OrchestratorCore {
   };
   // Where a submit's outputs go: one heap range, each output 64-byte aligned.
   struct OutputLayout {
-    std::uint64_t offsets[kMaxTensorArgs] = {};
+    std::uint64_t offsets[kMaxTensorArgs];  // set for `out` arguments only (not zeroed per submit)
     std::uint64_t total = 0;
     int count = 0;
   };

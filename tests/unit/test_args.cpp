@@ -196,5 +196,29 @@ TEST_F(ArgsTest, CopiesCarryEverything) {
   EXPECT_EQ(longer.tensor_count(), 2);
 }
 
+TEST_F(ArgsTest, MasksNameOutArgumentsAndTensorsATaskCreated) {
+  // What a submit reads instead of a pass over the tags: out(...) arguments, and tensors whose
+  // creator's scope it must check (external tensors have none).
+  std::vector<float> owned(8);
+  const Tensor created =
+      Tensor::make_owned(owned.data(), 8 * sizeof(float), Shape{8}, DType::f32, TaskId(1, 5));
+  Args args;
+  args.in(ta).out(TensorSpec(Shape{2}, DType::f32)).inout(created).no_dep(created).out_existing(tb);
+  ASSERT_FALSE(args.has_error()) << args.error();
+  EXPECT_EQ(args.out_mask(), 0b00010u);
+  EXPECT_EQ(args.created_mask(), 0b01100u);
+  const Args copy(args);  // NOLINT(performance-unnecessary-copy-initialization): the point
+  EXPECT_EQ(copy.out_mask(), 0b00010u);
+  EXPECT_EQ(copy.created_mask(), 0b01100u);
+  Args none;
+  none.in(ta).in(Tensor()).out(TensorSpec(Shape{2}, DType::f32));  // dropped after the mistake
+  EXPECT_EQ(none.out_mask(), 0u);
+  EXPECT_EQ(none.created_mask(), 0u);
+  Args replaced = args;
+  replaced = none;
+  EXPECT_EQ(replaced.out_mask(), 0u);
+  EXPECT_EQ(replaced.created_mask(), 0u);
+}
+
 }  // namespace
 }  // namespace tmr

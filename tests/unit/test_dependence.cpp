@@ -32,6 +32,11 @@ struct Harness {
     }
     dependence = std::make_unique<Dependence>(RetirementView(pointers, kRingCount), window);
   }
+  // Plain submits find every argument's slot first (the large-map path) whatever the map's size.
+  Harness& slot_first() {
+    dependence->set_slot_first_above(0);
+    return *this;
+  }
   // Admits a task on ring 0, discovers its producers, records its accesses.
   std::vector<std::uint32_t> submit(const Args& given, TaskSlot** out = nullptr,
                                     Status* status = nullptr) {
@@ -192,6 +197,87 @@ TEST(Dependence, PlainSubmitPathFindsTheSameProducers) {
   EXPECT_EQ(last, (Producers{1, 2}));
 }
 
+// Each producer is listed once however discovery meets it: a short list is deduplicated through
+// a 64-bit filter on the local id (two tasks 64 apart share a bit), a long one (past
+// Dependence::kScanProducers) through per-slot stamps, and the task itself is never listed,
+// also when it shares a filter bit with a producer or the list switched to stamps meanwhile.
+TEST(Dependence, EachProducerOnceWhenLocalIdsShareAFilterBitAndPastTheShortList) {
+  constexpr std::uint32_t kRows = 100;
+  std::vector<float> data(kRows * 4);
+  const Tensor x = Tensor::wrap(data.data(), {kRows, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const int path : {0, 1, 2}) {
+    SCOPED_TRACE(path == 0 ? "plain path" : path == 1 ? "plain path, slots first" : "two-pass");
+    const bool plain = path != 2;
+    Harness h(256);
+    if (path == 1) h.slot_first();
+    auto submit = [&](const Args& args) {
+      Producers p = plain ? h.submit_plain(args) : h.submit(args);
+      std::sort(p.begin(), p.end());
+      return p;
+    };
+    for (std::uint32_t r = 0; r < kRows; ++r)
+      ASSERT_EQ(submit(Args().inout(row(r))), Producers{});  // task r writes row r
+    // Tasks 3 and 67 share a filter bit; each is met twice.
+    EXPECT_EQ(submit(Args().in(row(3)).in(row(67)).in(row(3)).in(row(67))), (Producers{3, 67}));
+    // Task 101 (this one) shares its bit with task 37 and meets its own read entry again.
+    EXPECT_EQ(submit(Args().in(row(37)).inout(row(37)).in(row(37))), (Producers{37}));
+    // A read of every row: 100 producers, so the list switches to stamps on the way; then its
+    // own entries and already listed writers are met again after the switch.
+    Producers all = submit(Args().in(x).inout(row(5)).in(row(3)).in(x));
+    // Row 37's writer is task 101 now; task 100 only read rows 3 and 67.
+    Producers expected;
+    for (std::uint32_t t = 0; t < kRows; ++t)
+      expected.push_back(t == 37 ? 101 : t);
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(all, expected);
+  }
+}
+
+// The plain path finds every argument's buffer and grid slot before the first lookup
+// (TensorMap::find_slot). An earlier argument of the same task may re-index the buffer (an
+// off-grid insert) or start a new grid on it: a later argument's slot found before that is
+// stale and must be found again, or its lookup walks a chain its entries are no longer in.
+TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFindTheirWriters) {
+  std::vector<float> data(8 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {8, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  Harness h;
+  h.slot_first();  // (a map this small is otherwise looked up argument by argument)
+  for (std::uint32_t r = 0; r < 8; ++r)
+    ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});
+  const std::uint64_t exits = h.dependence->map().stats().grid_exits;
+  // Argument 1 (half of row 0 and half of row 1: off the grid) re-indexes the buffer; arguments
+  // 2 and 3 were placed on the grid before it.
+  Producers found =
+      h.submit_plain(Args().in(row(5)).inout(x.view({2, 2}, {0, 1})).in(row(2)).inout(row(6)));
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, (Producers{0, 1, 2, 5, 6}));
+  EXPECT_EQ(h.dependence->map().stats().grid_exits, exits + 1);
+  // Rows 2 and 6 after it: their entries are in size-class cells now, each found once (row 2's
+  // writer is still live: task 8 only read it).
+  found = h.submit_plain(Args().inout(row(2)));
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, (Producers{2, 8}));
+  EXPECT_EQ(h.submit_plain(Args().in(row(6))), (Producers{8}));
+  // A buffer emptied by retirement starts a new grid of another length (argument 0's insert);
+  // argument 1 was placed on the old grid.
+  h.retire_below(11);
+  ASSERT_EQ(h.dependence->map().live_entries(), 0u);
+  ASSERT_EQ(h.submit_plain(Args().inout(x.view({2, 4}, {2, 0}))), Producers{});  // task 11
+  found = h.submit_plain(Args().inout(x.view({2, 4}, {4, 0})).in(x.view({2, 4}, {2, 0})));
+  EXPECT_EQ(found, (Producers{11}));
+  // Within one task: argument 0 (rows 2-3) covers the buffer's only live entry and empties it,
+  // so its insert starts a grid of two-row slots; argument 1 (row 5) was placed on the old grid
+  // of rows before that, and its entry must land where a lookup of rows 4-5 finds it.
+  h.retire_below(13);
+  ASSERT_EQ(h.submit_plain(Args().inout(row(2))), Producers{});  // task 13: a grid of rows
+  found = h.submit_plain(Args().inout(x.view({2, 4}, {2, 0})).in(row(5)));  // task 14
+  EXPECT_EQ(found, (Producers{13}));
+  found = h.submit_plain(Args().inout(x.view({2, 4}, {4, 0})));
+  EXPECT_EQ(found, (Producers{14}));
+}
+
 // The plain submit path (collect_and_record) against a brute-force oracle and against the
 // two-pass path (collect, then record): many readers of one cell then a writer, whole rows and
 // partial boxes of one buffer (grid and size-class indexing), several arguments of one task on
@@ -200,7 +286,7 @@ TEST(Dependence, PlainSubmitPathFindsTheSameProducers) {
 // spurious or point at the task itself, and both paths must report the same producers.
 // `readers`: mostly reads of whole rows of a small buffer and of the gate (many live readers of
 // one region: merged reader entries), rare writes, frequent retirement.
-void check_plain_path_against_oracle(bool readers, int seed_base) {
+void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_first = false) {
   struct Box {
     int buffer;
     std::uint32_t r0, rows, c0, cols, version;
@@ -226,6 +312,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base) {
     const Tensor buffers[2] = {Tensor::wrap(&gate_cell, {1, 1}, DType::f32),
                                Tensor::wrap(grid.data(), {kRows, kCols}, DType::f32)};
     Harness plain(1024);
+    if (slot_first) plain.slot_first();
     Harness two_pass(1024);
     const int tasks = readers ? 400 : 220;
     const std::uint32_t rows = readers ? 3 : kRows;  // rows in use
@@ -325,12 +412,14 @@ void check_plain_path_against_oracle(bool readers, int seed_base) {
 
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
   check_plain_path_against_oracle(false, 7100);
+  check_plain_path_against_oracle(false, 7100, true);  // slots found first (large-map path)
 }
 
 // Many live readers of one region share one entry: a writer after them must still wait for each
 // reader not yet retired, through both submit paths, while readers retire in between.
 TEST(Dependence, MergedReadersKeepEveryWriteAfterReadEdge) {
   check_plain_path_against_oracle(true, 9100);
+  check_plain_path_against_oracle(true, 9100, true);
 }
 
 TEST(Dependence, MergedReaderEntryOutlivesItsFirstReader) {

@@ -2,6 +2,7 @@
 #include "core/dependence/dependence.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <string>
 
 namespace tmr::detail {
@@ -71,21 +72,54 @@ Status Dependence::collect(const Args& args, AccessRegion* regions) {
 Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors, AccessRegion* regions) {
   const int count = args.tensor_count();
-  for (int i = 0; i < count; ++i) {
-    if (args.tag(i) == ArgTag::out) continue;
+  // Only tensors a task created have a creator to check (out placeholders have none).
+  for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {
+    const int i = std::countr_zero(created);
     const Tensor& t = args.tensor(i);
     if (!add_creator_fast(t)) return creator_error(t, i);
   }
   // The task's own entries (earlier arguments) dedup away like a producer already listed.
   SlotState& own = state(task.id);
-  own.stamp = stamp_;
+  self_ = &task;
+  if ((filter_ >> (task.id.local() & 63) & 1) == 0) {
+    filter_ |= std::uint64_t{1} << (task.id.local() & 63);
+    by_bit_[task.id.local() & 63] = &task;
+  }
+  if (producers_.size() >= kScanProducers) own.stamp = stamp_;
   const bool families = families_ != nullptr && families_->live();
+  // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
+  // looked up argument by argument (lookup_insert finds the slot itself).
+  if (map_.live_entries() <= slot_first_above_) {
+    for (int i = 0; i < count; ++i) {
+      const ArgTag tag = args.tag(i);
+      if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+      const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+      regions[i] = make_region(record_tensors[i]);
+      map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, TensorMap::kNoHint,
+                         [this](TaskId id) { add_producer(id); });
+      if (families) add_family_accessors(regions[i], kind);
+    }
+    return Status{};
+  }
+  // Every argument's region, buffer and grid slot first (TensorMap::find_slot asks for the
+  // slot's bucket line), and while one argument is looked up, the entries of the next one's slot
+  // are asked for: with many live views those lines are cold, and they now arrive while other
+  // work goes on instead of one argument's walk after another waiting for them.
+  std::uint32_t tracked = 0;
+  TensorMap::SlotHint hints[kMaxTensorArgs];
   for (int i = 0; i < count; ++i) {
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
-    const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+    tracked |= 1u << i;
     regions[i] = make_region(record_tensors[i]);
-    map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries,
+    hints[i] = map_.find_slot(regions[i]);
+  }
+  for (std::uint32_t m = tracked; m != 0;) {
+    const int i = std::countr_zero(m);
+    m &= m - 1;
+    if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
+    const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
+    map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, hints[i],
                        [this](TaskId id) { add_producer(id); });
     if (families) add_family_accessors(regions[i], kind);
   }
@@ -125,6 +159,12 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
       map_.insert(regions[i], AccessKind::write, task.id, entries);
     }
   }
+}
+
+void Dependence::stamp_listed() {
+  for (TaskSlot* p : producers_)
+    state(p->id).stamp = stamp_;
+  if (self_ != nullptr) state(self_->id).stamp = stamp_;
 }
 
 void Dependence::add_family_accessors(const AccessRegion& region, AccessKind kind) {

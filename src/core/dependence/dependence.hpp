@@ -38,6 +38,8 @@ class Dependence {
   void begin() {
     ++stamp_;
     producers_.clear();
+    self_ = nullptr;
+    filter_ = 0;
     map_.snapshot_retired(retired_);
   }
   // Adds the producers of a submit's tensor arguments: creators of every non-out argument, then
@@ -59,12 +61,7 @@ class Dependence {
   // task whose other producers a loop analysis supplies).
   Status collect_creators(const Args& args, AccessRegion* regions);
   // Adds a live task found by other means (a loop template) as a producer.
-  [[gnu::always_inline]] void add_producer(TaskId id) {
-    SlotState& s = state(id);
-    if (s.stamp == stamp_) return;
-    s.stamp = stamp_;
-    producers_.push_back(s.task);
-  }
+  [[gnu::always_inline]] void add_producer(TaskId id) { add_producer(rings_.slot(id), id); }
   // Every live TensorMap entry of one buffer (a loop analysis's footprint lookup).
   template <class Visit>
   void for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit) {
@@ -114,6 +111,9 @@ class Dependence {
   void forget_retired(int ring, std::uint32_t retired);
 
   const TensorMap& map() const { return map_; }
+  // Live entries above which a plain submit finds every argument's slot first (kColdMapEntries);
+  // tests set 0 to take that path with small maps.
+  void set_slot_first_above(std::uint64_t entries) { slot_first_above_ = entries; }
 
  private:
   struct SlotState {
@@ -125,11 +125,51 @@ class Dependence {
   };
   SlotState& state(TaskId id) { return states_[id.ring()][id.local() & window_mask_]; }
   const SlotState& state(TaskId id) const { return states_[id.ring()][id.local() & window_mask_]; }
-  void add_producer(TaskSlot* slot, TaskId id) {
+  // Each producer once, without reading anything of the producer while the list is short (the
+  // usual case: a handful of producers; with a large task window a per-slot dedup stamp is a cold
+  // line per producer): a 64-bit filter on the local id says "certainly new" for most producers,
+  // a filter hit compares the one task last listed under that bit (a repeat), and only a
+  // collision of two tasks on one bit scans the list. Past kScanProducers, per-slot stamps take
+  // over. The producer's slot is prefetched for the wiring that follows (hold and fanout CAS write
+  // it).
+  [[gnu::always_inline]] void add_producer(TaskSlot* slot, TaskId id) {
+    if (producers_.size() < kScanProducers) {
+      const std::uint32_t b = id.local() & 63;
+      const std::uint64_t bit = std::uint64_t{1} << b;
+      if ((filter_ & bit) != 0 && (by_bit_[b] == slot || listed(slot))) return;
+      filter_ |= bit;
+      by_bit_[b] = slot;
+      prefetch_for_write(slot);
+      producers_.push_back(slot);
+      if (producers_.size() == kScanProducers) stamp_listed();
+      return;
+    }
     SlotState& s = state(id);
     if (s.stamp == stamp_) return;
     s.stamp = stamp_;
+    prefetch_for_write(slot);
     producers_.push_back(slot);
+  }
+  // Whether `slot` is listed already or is the discovering task itself.
+  bool listed(const TaskSlot* slot) const {
+    if (slot == self_) return true;
+    for (const TaskSlot* p : producers_) {
+      if (p == slot) return true;
+    }
+    return false;
+  }
+  static constexpr std::size_t kScanProducers = 16;
+  // Live TensorMap entries (128 bytes each) above which a plain submit finds every argument's
+  // slot first and prefetches the lines it will walk (2,048 entries: 256 KiB, past what the L1
+  // and much of the L2 keep); below, each argument is looked up in one go.
+  static constexpr std::uint64_t kColdMapEntries = 2048;
+  // Switches the running discovery from scanning to stamps: stamps what is listed (and the task
+  // itself).
+  void stamp_listed();
+  static void prefetch_for_write(const void* line) {
+    // asm volatile: GCC may drop a __builtin_prefetch whose result nothing uses
+    // (docs/performance.md, "Task records and cross-core traffic").
+    asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(line)));
   }
 
   void add_family_accessors(const AccessRegion& region, AccessKind kind);
@@ -145,7 +185,7 @@ class Dependence {
     if (!owner.valid()) return true;
     if (owner.ring() >= static_cast<std::uint32_t>(rings_.ring_count())) return false;
     if (!creator_retained(owner) || rings_.is_retired(owner)) return false;
-    add_producer(state(owner).task, owner);
+    add_producer(rings_.slot(owner), owner);
     return true;
   }
   // The error add_creator_fast reported for `tensor` (argument `arg_index`).
@@ -159,7 +199,12 @@ class Dependence {
   std::uint32_t cleaned_[kRingCount] = {};
   std::uint32_t admitted_[kRingCount] = {};  // one past the last local id admitted this run
   std::vector<TaskSlot*> producers_;
+  // The task whose discovery runs (collect_and_record): never its own producer.
+  TaskSlot* self_ = nullptr;
+  std::uint64_t filter_ = 0;  // bit (local id mod 64) of every listed producer and of self_
+  TaskSlot* by_bit_[64];      // the task last listed under each bit set in filter_
   std::uint64_t stamp_ = 0;
+  std::uint64_t slot_first_above_ = kColdMapEntries;
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
 };
 

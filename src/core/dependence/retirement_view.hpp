@@ -1,5 +1,6 @@
-// What dependence discovery may know about the rings: how far each one has retired. A narrow,
-// read-only view, so the dependence unit never allocates, admits or releases ring memory.
+// What dependence discovery may know about the rings: how far each one has retired, and where a
+// task's slot lives. A narrow view, so the dependence unit never allocates, admits or releases
+// ring memory.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +21,11 @@ class RetirementView {
   // Tasks of ring `ring` with a local id below this have retired (their slots may be reused).
   std::uint32_t retired(int ring) const { return rings_[ring]->retired(); }
   bool is_retired(TaskId id) const { return rings_[id.ring()]->is_retired(id); }
+  // The slot of task `id` (address arithmetic only: nothing of the slot is read).
+  TaskSlot* slot(TaskId id) const { return &rings_[id.ring()]->slot(id.local()); }
 
  private:
-  const Ring* rings_[kRingCount] = {};
+  Ring* rings_[kRingCount] = {};
   int ring_count_ = 0;
 };
 

@@ -34,6 +34,7 @@ TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
 TensorMap::~TensorMap() = default;
 
 void TensorMap::reset() {
+  ++layout_epoch_;
   std::fill(std::begin(recent_), std::end(recent_), &no_buffer_);
   blocks_.resize(1);  // every block is free again (capacity kept)
   free_blocks_ = 0;
@@ -139,6 +140,7 @@ void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
     if (cached == info) cached = &no_buffer_;
   }
   info->address = 0;
+  ++layout_epoch_;
   info->next_free = free_buffers_;
   free_buffers_ = info;
 }
@@ -163,6 +165,7 @@ void TensorMap::link_entry(const AccessRegion& region, std::uint8_t kind, Buffer
   if (buffer->total[0] == 0 && buffer->total[1] == 0) {
     // An empty buffer starts as a grid of this entry's length and alignment.
     buffer->start_grid(region.lo, region.hi);
+    ++layout_epoch_;
     pair = kNoPair;  // hashed on the old grid, if any
   } else if (pair == kNoPair && buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
     leave_grid(buffer);  // (a known pair means the caller found the region on the grid)
@@ -217,6 +220,7 @@ void TensorMap::leave_grid(BufferInfo* info) {
     }
   }
   info->grid = false;
+  ++layout_epoch_;
   ++stats_.grid_exits;
 }
 

@@ -23,6 +23,7 @@
 // every entry of a retired task through the task's own entry list.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -62,19 +63,21 @@ struct alignas(64) ReaderBlock {
 // `region`). The entry stays in the task list of whichever task inserted it; when that task is
 // released while the entry's current task is live, the entry moves to that task's list
 // (TensorMap::release_task).
-struct MapEntry {
+struct alignas(64) MapEntry {
+  // ---- line 0: what a chain walk, a merge and a take-over read and write
   MapEntry* chain_next;
   BufferInfo* buffer;
   std::uint64_t lo;
   std::uint64_t hi;
   TaskId task_id;
   std::uint32_t version;  // the access's tensor version
+  std::uint32_t older;    // first ReaderBlock of a merged read entry's earlier readers, or 0
   std::uint32_t bucket;
   std::uint8_t size_class;
   std::uint8_t kind;     // AccessKind, or kDead once unlinked
   bool contiguous;       // every byte in [lo, hi) belongs to the box
-  std::uint32_t older;   // first ReaderBlock of a merged read entry's earlier readers, or 0
   const Tensor* region;  // valid while the task is live: test dead() before reading it
+  // ---- line 1: links only linking, unlinking and releasing follow
   MapEntry* chain_prev;
   MapEntry* list_prev;
   MapEntry* list_next;
@@ -83,7 +86,8 @@ struct MapEntry {
   // The cell of the entry's size class that holds its first byte.
   std::uint64_t cell() const { return lo >> (size_class + 1); }
 };
-static_assert(sizeof(MapEntry) == 96, "a map entry is 96 bytes (was 104 with a TaskSlot*)");
+static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
+              "a chain walk reads one line of an entry (see MapEntry)");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -172,12 +176,23 @@ struct TensorMapStats {
 
 class TensorMap {
  public:
-  explicit TensorMap(RetirementView rings, std::uint32_t bucket_bits = 16);
+  explicit TensorMap(RetirementView rings, std::uint32_t bucket_bits = 17);
   ~TensorMap();
   TensorMap(const TensorMap&) = delete;
   TensorMap& operator=(const TensorMap&) = delete;
 
   void reset();
+
+  // No bucket pair known (see SlotHint; link_entry then hashes the entry's own).
+  static constexpr std::uint32_t kNoPair = ~std::uint32_t{0};
+  // What find_slot learnt of a region: its buffer (null: none yet) and, when the region is one
+  // slot of the buffer's grid, that slot's bucket pair (else kNoPair). Valid while `epoch` is the
+  // map's layout epoch: no buffer started or left a grid or was erased since.
+  struct SlotHint {
+    BufferInfo* info;
+    std::uint32_t pair;
+    std::uint32_t epoch;
+  };
 
   // Reports (visit(TaskId)) every live task whose recorded access conflicts with an access of
   // `kind` to `t`:
@@ -207,9 +222,30 @@ class TensorMap {
   // a reader entry of that slot). `visit` may see the inserting task's own earlier entries (a
   // task naming overlapping regions twice): the caller ignores those. `region.tensor` must
   // already point at the task record's copy.
+  // `hint`: find_slot(region), taken before this submit's first lookup_insert.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
-                     TaskId id, MapEntry*& task_entries, Visit&& visit);
+                     TaskId id, MapEntry*& task_entries, const SlotHint& hint, Visit&& visit);
+  // No hint: lookup_insert finds the buffer and slot itself.
+  static constexpr SlotHint kNoHint{nullptr, kNoPair, 0};
+  // Finds `q`'s buffer and grid slot for a lookup_insert of `q` that follows soon, and asks
+  // memory ahead for the slot's bucket line. With many live views buckets and entries are cold:
+  // finding every argument's slot first lets their misses overlap instead of each argument's
+  // walk waiting for its own.
+  SlotHint find_slot(const AccessRegion& q) {
+    BufferInfo* const info = find_buffer(q.address, q.owner);
+    if (info == nullptr || !info->on_grid(q.lo, q.hi)) return {info, kNoPair, layout_epoch_};
+    const std::uint32_t pair = bucket_pair(info, kGridClass, info->slot_of(q.lo));
+    prefetch_line(&buckets_[pair]);
+    return {info, pair, layout_epoch_};
+  }
+  // Then the first entry of both chains of a found slot (reading the bucket line find_slot asked
+  // for).
+  void prefetch_chains(const SlotHint& hint) const {
+    if (hint.pair == kNoPair) return;
+    if (const MapEntry* e = buckets_[hint.pair]) prefetch_line(e);
+    if (const MapEntry* e = buckets_[hint.pair | 1]) prefetch_line(e);
+  }
   void snapshot_retired(std::uint32_t* retired) const {
     for (int r = 0; r < rings_.ring_count(); ++r)
       retired[r] = rings_.retired(r);
@@ -278,8 +314,11 @@ class TensorMap {
   std::uint32_t slot_bucket(const BufferInfo* info, std::uint8_t kind, std::uint64_t lo) const {
     return bucket_of(info, kind, kGridClass, info->slot_of(lo));
   }
-  // No bucket pair known: link_entry hashes the entry's own.
-  static constexpr std::uint32_t kNoPair = ~std::uint32_t{0};
+  // asm volatile: GCC may drop a __builtin_prefetch it judges to have no effect (see
+  // docs/performance.md, "Task records and cross-core traffic").
+  static void prefetch_line(const void* line) {
+    asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(line)));
+  }
   // Fills and links a new entry of `buffer`. `pair`: the even bucket of the entry's grid slot
   // when the caller's lookup already hashed it on the buffer's current grid, else kNoPair.
   void link_entry(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
@@ -407,6 +446,8 @@ class TensorMap {
     if (free_entries_ == nullptr) grow_entries();
     MapEntry* const e = free_entries_;
     free_entries_ = e->chain_next;
+    // The next allocation's entry is a cold line with many live entries: ask for it now.
+    if (free_entries_ != nullptr) prefetch_line(free_entries_);
     ++allocated_;
     return e;
   }
@@ -440,6 +481,10 @@ class TensorMap {
   // Reader blocks of merged entries, by index (block 0 is never used: index 0 means none).
   std::vector<ReaderBlock> blocks_;
   std::uint32_t free_blocks_ = 0;
+
+  // Bumped whenever a buffer starts or leaves a grid or is erased: SlotHints taken before are
+  // stale.
+  std::uint32_t layout_epoch_ = 0;
 
   TensorMapStats stats_;
 };
@@ -567,19 +612,25 @@ void TensorMap::release_task(MapEntry*& task_entries, HeadOf&& head_of) {
 
 template <class Visit>
 void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std::uint32_t* retired,
-                              TaskId id, MapEntry*& task_entries, Visit&& visit) {
+                              TaskId id, MapEntry*& task_entries, const SlotHint& hint,
+                              Visit&& visit) {
   ++stats_.lookups;
   ++stats_.inserts;
   const bool is_write = kind == AccessKind::write;
-  BufferInfo* info = find_buffer(q.address, q.owner);
-  std::uint32_t pair = kNoPair;
+  BufferInfo* info = hint.info;
+  std::uint32_t pair = hint.pair;
+  if (hint.epoch != layout_epoch_ || info == nullptr) {
+    // The hint is stale, or the buffer was unknown then (an earlier argument may have added it).
+    info = find_buffer(q.address, q.owner);
+    pair = info != nullptr && info->on_grid(q.lo, q.hi)
+               ? bucket_pair(info, kGridClass, info->slot_of(q.lo))
+               : kNoPair;
+  }
   if (info == nullptr) {
     info = add_buffer(q.address, q.owner);
-  } else if (info->grid && q.version == info->min_version &&
-             info->min_version == info->max_version && info->on_grid(q.lo, q.hi)) {
+  } else if (pair != kNoPair && q.version == info->min_version &&
+             info->min_version == info->max_version) {
     // The usual case: the region is one grid slot; its two chains share one hash.
-    const std::uint64_t slot = info->slot_of(q.lo);
-    pair = bucket_pair(info, kGridClass, slot);
     constexpr auto kRead = static_cast<std::uint8_t>(AccessKind::read);
     constexpr auto kWrite = static_cast<std::uint8_t>(AccessKind::write);
     // Every live entry of the slot has the query's interval and version (the grid and the
@@ -619,6 +670,7 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
       }
     }
   } else {
+    pair = kNoPair;  // (a grid slot of another version: link_entry hashes the entry itself)
     lookup_in(q, info, is_write, retired, visit);
   }
   link_entry(q, static_cast<std::uint8_t>(kind), info, pair, id, task_entries);

@@ -1,0 +1,89 @@
+// BM_Submit's workload (bench/micro/bench_submit.cpp) with the measured loop in a function of its
+// own, so callgrind can collect it alone (the live-view setup submits excluded), and its thread
+// CPU time per submit printed per run when SUB7_TIME is set. Usage: submit_prof ARGS VIEWS RUNS.
+// Built against an installed or in-tree include dir and libtmr (docs/performance.md, "Submit
+// path, fifth pass"):
+//   g++ -std=c++20 -O2 -g -I include scripts/submit_profile_harness.cpp -o /tmp/submit_prof
+//       -Lbuild/release -l:libtmr.so.0 -Wl,-rpath,$PWD/build/release -lpthread
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <thread>
+#include <vector>
+
+#include "tmr/tmr.hpp"
+
+namespace {
+void empty_kernel(const tmr::KernelArgs&) {}
+std::atomic<bool> gate_open{false};
+void gate_kernel(const tmr::KernelArgs&) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!gate_open.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
+}  // namespace
+
+[[gnu::noinline]] void measured_loop(tmr::Orchestrator& o, tmr::KernelId kernel,
+                                     const tmr::Tensor& buffer, const tmr::Tensor& gate,
+                                     std::uint32_t tensor_args, std::uint32_t rows) {
+  constexpr std::uint32_t kRow = 16;
+  for (std::uint32_t t = 0; t < 4096; ++t) {
+    tmr::Args args;
+    args.in(gate);
+    for (std::uint32_t a = 1; a < tensor_args; ++a) {
+      const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
+      const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
+      if (a % 2 == 0)
+        args.in(view);
+      else
+        args.inout(view);
+    }
+    o.submit_aiv(kernel, args);
+  }
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: %s ARGS VIEWS RUNS\n", argv[0]);
+    return 2;
+  }
+  const auto tensor_args = static_cast<std::uint32_t>(std::atoi(argv[1]));
+  const auto rows = static_cast<std::uint32_t>(std::atoi(argv[2]));
+  const int runs = std::atoi(argv[3]);
+  constexpr std::uint32_t kRow = 16;
+  std::vector<float> cache(std::size_t{rows} * kRow);
+  float gate_cell = 0;
+  tmr::RuntimeConfig config;
+  config.clusters = 1;
+  config.scheduler_threads = 1;
+  config.ring.task_window = 1 << 16;
+  config.ring.dep_pool = 1 << 20;
+  tmr::Runtime runtime(config);
+  const tmr::KernelId kernel = runtime.kernels().add("empty", tmr::CoreType::aiv, &empty_kernel);
+  const tmr::KernelId gate_k = runtime.kernels().add("gate", tmr::CoreType::aic, &gate_kernel);
+  for (int r = 0; r < runs; ++r) {
+    const tmr::RunResult result =
+        runtime.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
+          const tmr::Tensor buffer = tmr::Tensor::wrap(cache.data(), {rows, kRow}, tmr::DType::f32);
+          const tmr::Tensor gate = tmr::Tensor::wrap(&gate_cell, {1}, tmr::DType::f32);
+          gate_open = false;
+          o.submit_aic(gate_k, tmr::Args().out_existing(gate));
+          for (std::uint32_t v = 0; v < rows; ++v)
+            o.submit_aiv(kernel, tmr::Args().inout(buffer.view({1, kRow}, {v, 0})));
+          timespec a{}, b{};
+          clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+          measured_loop(o, kernel, buffer, gate, tensor_args, rows);
+          clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+          if (std::getenv("SUB7_TIME") != nullptr)
+            std::printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 4096.0);
+          gate_open = true;
+        });
+    if (!result.ok()) {
+      std::fprintf(stderr, "%s\n", result.status.to_string().c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
