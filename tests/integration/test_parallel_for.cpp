@@ -561,6 +561,15 @@ void held_accumulate(const KernelArgs& a) {
   accumulate(a);
 }
 
+// The accumulate a test holds back until gate_open, on threads only: there its task is still live
+// when later submits look it up. On the sim a started kernel runs to its end (holding it would
+// only stall the run), so there it is the plain accumulate and the recorded spans show the order.
+KernelId held_accumulate_on_threads(Directed& d, PlatformKind platform) {
+  return platform == PlatformKind::threads
+             ? d.runtime.kernels().add("held_accumulate", CoreType::aiv, &held_accumulate)
+             : d.acc;
+}
+
 // A finished loop's deferred entries (accesses to the buffers it made) wait until something may
 // look them up: a scope that ends first drops those nobody can name; an inner scope's end keeps
 // those still nameable; plain submits and an element read after the loop find them.
@@ -655,8 +664,7 @@ TEST_P(ParallelFor, AnalysedReadsLookUpOnlyWriteFamiliesOfEarlierLoops) {
   // on the sim a kernel runs to its end when started (holding would only stall it), so there the
   // order is checked on the recorded spans.
   const bool threads = GetParam() == PlatformKind::threads;
-  const KernelId held =
-      threads ? d.runtime.kernels().add("held_accumulate", CoreType::aiv, &held_accumulate) : d.acc;
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
   constexpr std::uint32_t kRows = 16;
   constexpr std::uint32_t kCols = 4;
   std::vector<float> x(kRows * kCols), y(kRows * kCols, 0.0f), z(kRows * kCols, 0.0f),
@@ -728,8 +736,7 @@ TEST_P(ParallelFor, AnalysedReadsLookUpOnlyWriteFamiliesOfEarlierLoops) {
 TEST_P(ParallelFor, DirectTasksNameTheirFixedExternalProducers) {
   Directed d(GetParam());
   const bool threads = GetParam() == PlatformKind::threads;
-  const KernelId held =
-      threads ? d.runtime.kernels().add("held_accumulate", CoreType::aiv, &held_accumulate) : d.acc;
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
   constexpr std::uint32_t kRows = 16;
   constexpr std::uint32_t kCols = 4;
   std::vector<float> x(kRows * kCols), g(kCols, 1.0f), out(kRows * kCols, 0.0f);
