@@ -1,9 +1,9 @@
 // BM_Submit's workload (bench/micro/bench_submit.cpp) with the measured loop in a function of its
 // own, so callgrind can collect it alone (the live-view setup submits excluded), and its thread
 // CPU time per submit printed per run when SUB7_TIME is set. Usage: submit_prof ARGS VIEWS RUNS.
-// Built against an installed or in-tree include dir and libtmr (docs/performance.md, "Submit
-// path, fifth pass"):
-//   g++ -std=c++20 -O2 -g -I include scripts/submit_profile_harness.cpp -o /tmp/submit_prof
+// Built with the project (target tmr_submit_profile), or by hand against a frozen library's
+// headers and libtmr to compare builds (docs/performance.md, "Submit path, fifth pass"):
+//   g++ -std=c++20 -O2 -g -I include bench/profile/submit_profile.cpp -o /tmp/submit_prof
 //       -Lbuild/release -l:libtmr.so.0 -Wl,-rpath,$PWD/build/release -lpthread
 #include <atomic>
 #include <chrono>
