@@ -1,5 +1,7 @@
 #include "core/ring.hpp"
 
+#include "core/prefetch.hpp"
+
 namespace tmr::detail {
 
 Ring::Ring(std::uint32_t index, const RingConfig& config)
@@ -77,22 +79,6 @@ std::uint32_t Ring::admit(std::uint64_t consumed) {
   prefetch_head();
   return local;
 }
-
-namespace {
-
-// A prefetch that asks for the line in exclusive state (x86 PREFETCHW; a no-op on x86 cores
-// older than Broadwell). The slot and the record header the next admit writes were last written
-// or read by a worker on another CPU: a plain prefetch brings them in shared, and the admit's
-// first store then waits for a second round trip to invalidate the worker's copy.
-inline void prefetch_for_write(const void* address) {
-#if defined(__x86_64__) || defined(__i386__)
-  asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(address)));
-#else
-  __builtin_prefetch(address, 1);
-#endif
-}
-
-}  // namespace
 
 void Ring::prefetch_head() const {
   // With a large task window the slot, bookkeeping and record the next admit fills are cold

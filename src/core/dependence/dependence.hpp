@@ -19,6 +19,7 @@
 #include "core/dependence/retirement_view.hpp"
 #include "core/dependence/tensor_map.hpp"
 #include "core/loops/affine_families.hpp"
+#include "core/prefetch.hpp"
 #include "core/task.hpp"
 #include "tmr/args.hpp"
 #include "tmr/error.hpp"
@@ -166,11 +167,6 @@ class Dependence {
   // Switches the running discovery from scanning to stamps: stamps what is listed (and the task
   // itself).
   void stamp_listed();
-  static void prefetch_for_write(const void* line) {
-    // asm volatile: GCC may drop a __builtin_prefetch whose result nothing uses
-    // (docs/performance.md, "Task records and cross-core traffic").
-    asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(line)));
-  }
 
   void add_family_accessors(const AccessRegion& region, AccessKind kind);
   // Releases a task's TensorMap entries; one that a newer live task took over (a merged reader,

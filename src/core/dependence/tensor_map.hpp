@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/dependence/retirement_view.hpp"
+#include "core/prefetch.hpp"
 #include "core/task.hpp"
 #include "tmr/tensor.hpp"
 
@@ -236,15 +237,15 @@ class TensorMap {
     BufferInfo* const info = find_buffer(q.address, q.owner);
     if (info == nullptr || !info->on_grid(q.lo, q.hi)) return {info, kNoPair, layout_epoch_};
     const std::uint32_t pair = bucket_pair(info, kGridClass, info->slot_of(q.lo));
-    prefetch_line(&buckets_[pair]);
+    prefetch_for_read(&buckets_[pair]);
     return {info, pair, layout_epoch_};
   }
   // Then the first entry of both chains of a found slot (reading the bucket line find_slot asked
   // for).
   void prefetch_chains(const SlotHint& hint) const {
     if (hint.pair == kNoPair) return;
-    if (const MapEntry* e = buckets_[hint.pair]) prefetch_line(e);
-    if (const MapEntry* e = buckets_[hint.pair | 1]) prefetch_line(e);
+    if (const MapEntry* e = buckets_[hint.pair]) prefetch_for_read(e);
+    if (const MapEntry* e = buckets_[hint.pair | 1]) prefetch_for_read(e);
   }
   void snapshot_retired(std::uint32_t* retired) const {
     for (int r = 0; r < rings_.ring_count(); ++r)
@@ -313,11 +314,6 @@ class TensorMap {
   static constexpr std::uint8_t kGridClass = 64;
   std::uint32_t slot_bucket(const BufferInfo* info, std::uint8_t kind, std::uint64_t lo) const {
     return bucket_of(info, kind, kGridClass, info->slot_of(lo));
-  }
-  // asm volatile: GCC may drop a __builtin_prefetch it judges to have no effect (see
-  // docs/performance.md, "Task records and cross-core traffic").
-  static void prefetch_line(const void* line) {
-    asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(line)));
   }
   // Fills and links a new entry of `buffer`. `pair`: the even bucket of the entry's grid slot
   // when the caller's lookup already hashed it on the buffer's current grid, else kNoPair.
@@ -447,7 +443,7 @@ class TensorMap {
     MapEntry* const e = free_entries_;
     free_entries_ = e->chain_next;
     // The next allocation's entry is a cold line with many live entries: ask for it now.
-    if (free_entries_ != nullptr) prefetch_line(free_entries_);
+    if (free_entries_ != nullptr) prefetch_for_read(free_entries_);
     ++allocated_;
     return e;
   }
