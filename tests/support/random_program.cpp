@@ -538,7 +538,8 @@ class Generator {
     op.compute_slot = pat.kind == TaskKind::mix_aivs ? 1 : 0;
     made_last_ = -1;
     bool shifted = false;
-    for (const PatternArg& a : pat.args) {
+    for (std::size_t k = 0; k < pat.args.size(); ++k) {
+      const PatternArg& a = pat.args[k];
       ArgOp arg;
       arg.tag = a.tag;
       switch (a.source) {
@@ -547,10 +548,20 @@ class Generator {
           const Buffer& b = (*buffers_)[static_cast<std::size_t>(a.buffer)];
           if (shift && !shifted && arg.view.r0 + arg.view.rows < b.rows) {
             ++arg.view.r0;  // breaks the learned pattern at this iteration
+            // The shifted view must not meet another argument of the task where either writes:
+            // the arguments before it and the external ones after it (a task's blocks must not
+            // write what they read, or the kernels and the reference disagree).
             bool clash = false;
             for (const ArgOp& other : op.args) {
               if ((writes(arg.tag) || writes(other.tag)) && other.tag != ArgTag::out &&
                   boxes_overlap(arg.view, other.view)) {
+                clash = true;
+              }
+            }
+            for (std::size_t q = k + 1; q < pat.args.size(); ++q) {
+              const PatternArg& later = pat.args[q];
+              if (later.source == PatternArg::Source::external &&
+                  (writes(arg.tag) || writes(later.tag)) && boxes_overlap(arg.view, at(later, i))) {
                 clash = true;
               }
             }
@@ -622,6 +633,28 @@ bool is_read(ArgTag t) {
 bool is_write(ArgTag t) {
   return t == ArgTag::out || t == ArgTag::inout || t == ArgTag::out_existing;
 }
+// The generator's promise: no task has two arguments that meet where either writes (its blocks
+// would read what another block wrote, and the kernels and the reference would disagree).
+// Returns the first task that breaks it, described, or "".
+std::string self_overlapping_task(const std::vector<Op>& ops) {
+  int task = 0;
+  for (const Op& op : ops) {
+    if (op.kind != OpKind::task) continue;
+    for (std::size_t x = 0; x < op.args.size(); ++x) {
+      for (std::size_t y = x + 1; y < op.args.size(); ++y) {
+        const ArgOp& a = op.args[x];
+        const ArgOp& b = op.args[y];
+        if (a.tag == ArgTag::out || b.tag == ArgTag::out) continue;
+        if ((is_write(a.tag) || is_write(b.tag)) && boxes_overlap(a.view, b.view)) {
+          return "generated task " + std::to_string(task) + " has arguments " + std::to_string(x) +
+                 " and " + std::to_string(y) + " overlapping where one writes";
+        }
+      }
+    }
+    ++task;
+  }
+  return "";
+}
 bool is_modify(ArgTag t) {
   return t == ArgTag::inout;
 }
@@ -679,6 +712,8 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
   ProgramResult result;
   result.loops = generator.loops_;
   result.clean_loops = generator.clean_loops_;
+  result.mismatch = self_overlapping_task(ops);
+  if (!result.mismatch.empty()) return result;
 
   // Reference, sequentially; it also records what every get must return.
   Host host;
