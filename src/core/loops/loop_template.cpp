@@ -2,6 +2,8 @@
 #include "core/loops/loop_template.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <tuple>
 
 namespace tmr::detail::loops {
 namespace {
@@ -249,60 +251,150 @@ Fallback LoopTemplate::prove(std::int64_t first, std::int64_t last) {
   const auto accesses = static_cast<std::uint32_t>(base_.accesses.size());
   deps_.assign(base_.tasks.size(), TemplateTaskDeps{});
   carries_ = false;
-  auto distances = [&](std::uint32_t x, std::uint32_t y, std::int64_t* lo, std::int64_t* hi,
-                       Fallback* why) { return pair_distances(x, y, lo, hi, why); };
+
+  // Only accesses of one buffer can conflict: sort the tracked ones by buffer, so the pairs
+  // compared are those of each buffer's group, not every pair of the iteration (the buffers an
+  // iteration makes are mostly distinct: a request of paged attention has ~1,800 accesses).
+  std::vector<std::uint32_t> order;
+  order.reserve(accesses);
+  for (std::uint32_t a = 0; a < accesses; ++a) {
+    if (is_tracked(base_.accesses[a].tag)) order.push_back(a);
+  }
+  auto key = [&](std::uint32_t a) {
+    const BufferRef& b = base_.accesses[a].buffer;
+    return b.kind == BufferRef::Kind::outer
+               ? std::tuple(std::uint8_t{0}, std::uint64_t{b.address}, b.owner)
+               : std::tuple(std::uint8_t{1}, std::uint64_t{b.task}, std::uint64_t{b.arg});
+  };
+  std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+    const auto kx = key(x);
+    const auto ky = key(y);
+    return kx != ky ? kx < ky : x < y;
+  });
 
   // Accesses whose iteration i is ordered after their iteration i - 1 by their own edge.
   std::vector<bool> chained(accesses, false);
-  for (std::uint32_t a = 0; a < accesses; ++a) {
+  for (const std::uint32_t a : order) {
     if (!is_write(base_.accesses[a].tag)) continue;
     std::int64_t lo = 0;
     std::int64_t hi = 0;
     Fallback why = Fallback::none;
-    if (distances(a, a, &lo, &hi, &why)) chained[a] = lo <= 1 && 1 <= hi;
+    if (pair_distances(a, a, &lo, &hi, &why)) chained[a] = lo <= 1 && 1 <= hi;
     if (why != Fallback::none) return why;
   }
 
-  for (std::uint32_t x = 0; x < accesses; ++x) {
-    const AccessRecord& ax = base_.accesses[x];
-    if (!is_tracked(ax.tag)) continue;
-    const std::uint32_t px = task_of_access_[x];
-    for (std::uint32_t y = 0; y < accesses; ++y) {
-      const AccessRecord& ay = base_.accesses[y];
-      if (!is_tracked(ay.tag) || !(is_write(ax.tag) || is_write(ay.tag))) continue;
-      if (!same_buffer(ax.buffer, ay.buffer)) continue;
-      const std::uint32_t py = task_of_access_[y];
-      std::int64_t lo = 0;
-      std::int64_t hi = 0;
-      Fallback why = Fallback::none;
-      const bool overlap = distances(x, y, &lo, &hi, &why);
-      if (why != Fallback::none) return why;
-      if (!overlap) continue;
-      TemplateTaskDeps& deps = deps_[px];
-      if (lo <= 0 && 0 <= hi && py < px &&
-          std::find(deps.same_iteration.begin(), deps.same_iteration.end(), py) ==
-              deps.same_iteration.end()) {
-        deps.same_iteration.push_back(py);
+  for (std::size_t g = 0; g < order.size();) {
+    std::size_t end = g + 1;
+    bool writes = is_write(base_.accesses[order[g]].tag);
+    while (end < order.size() && key(order[end]) == key(order[g])) {
+      writes = writes || is_write(base_.accesses[order[end]].tag);
+      ++end;
+    }
+    const std::size_t group = g;
+    g = end;
+    if (!writes) continue;  // reads never conflict with reads
+    for (std::size_t i = group; i < end; ++i) {
+      const std::uint32_t x = order[i];
+      const AccessRecord& ax = base_.accesses[x];
+      const std::uint32_t px = task_of_access_[x];
+      for (std::size_t j = group; j < end; ++j) {
+        const std::uint32_t y = order[j];
+        const AccessRecord& ay = base_.accesses[y];
+        if (!(is_write(ax.tag) || is_write(ay.tag))) continue;
+        const std::uint32_t py = task_of_access_[y];
+        std::int64_t lo = 0;
+        std::int64_t hi = 0;
+        Fallback why = Fallback::none;
+        const bool overlap = pair_distances(x, y, &lo, &hi, &why);
+        if (why != Fallback::none) return why;
+        if (!overlap) continue;
+        TemplateTaskDeps& deps = deps_[px];
+        if (lo <= 0 && 0 <= hi && py < px &&
+            std::find(deps.same_iteration.begin(), deps.same_iteration.end(), py) ==
+                deps.same_iteration.end()) {
+          deps.same_iteration.push_back(py);
+        }
+        lo = std::max<std::int64_t>(lo, 1);
+        hi = std::min(hi, last_ - first_);  // no farther distance occurs in this loop
+        if (lo > hi) continue;
+        carries_ = true;
+        // A chain on either side orders the farther distances through the nearest one.
+        if (chained[x] || chained[y]) {
+          hi = lo;
+        } else if (hi == kUnbounded || hi - lo + 1 > kMaxCarriedWindow) {
+          return Fallback::wide_window;
+        }
+        const CarriedEdge edge{py, lo, hi};
+        const bool known =
+            std::any_of(deps.carried.begin(), deps.carried.end(), [&](const auto& e) {
+              return e.producer == edge.producer && e.min_distance == edge.min_distance &&
+                     e.max_distance == edge.max_distance;
+            });
+        if (!known) deps.carried.push_back(edge);
       }
-      lo = std::max<std::int64_t>(lo, 1);
-      hi = std::min(hi, last_ - first_);  // no farther distance occurs in this loop
-      if (lo > hi) continue;
-      carries_ = true;
-      // A chain on either side orders the farther distances through the nearest one.
-      if (chained[x] || chained[y]) {
-        hi = lo;
-      } else if (hi == kUnbounded || hi - lo + 1 > kMaxCarriedWindow) {
-        return Fallback::wide_window;
-      }
-      const CarriedEdge edge{py, lo, hi};
-      const bool known = std::any_of(deps.carried.begin(), deps.carried.end(), [&](const auto& e) {
-        return e.producer == edge.producer && e.min_distance == edge.min_distance &&
-               e.max_distance == edge.max_distance;
-      });
-      if (!known) deps.carried.push_back(edge);
     }
   }
+  reduce_edges();
   return Fallback::none;
+}
+
+void LoopTemplate::reduce_edges() {
+  // Every conflicting earlier task is an edge so far: an accumulator's update depends on every
+  // earlier update of the iteration, where the per-task map wires only the last writer. Keep an
+  // edge q -> p only when no other producer of p is reached from q (same-iteration edges go from
+  // lower to higher positions, so the graph is a DAG in position order); reachability stays
+  // exactly the same. Ancestor sets are bit sets over the template's positions.
+  const std::size_t tasks = base_.tasks.size();
+  if (tasks > kMaxReducedTasks) return;  // the edges stay as found: exact, only not minimal
+  const std::size_t words = (tasks + 63) / 64;
+  std::vector<std::uint64_t> ancestors(tasks * words, 0);
+  auto reaches = [&](std::uint32_t from, std::uint32_t to) {  // from is an ancestor of to
+    return (ancestors[to * words + from / 64] >> (from % 64)) & 1u;
+  };
+  for (std::uint32_t p = 0; p < tasks; ++p) {
+    std::vector<std::uint32_t>& producers = deps_[p].same_iteration;
+    std::uint64_t* const mine = &ancestors[p * words];
+    if (producers.size() > 1) std::sort(producers.begin(), producers.end(), std::greater<>());
+    std::size_t kept = 0;
+    for (const std::uint32_t q : producers) {
+      if ((mine[q / 64] >> (q % 64)) & 1u) continue;  // reached through a later producer
+      producers[kept++] = q;
+      const std::uint64_t* const theirs = &ancestors[q * words];
+      for (std::size_t w = 0; w < words; ++w)
+        mine[w] |= theirs[w];
+      mine[q / 64] |= std::uint64_t{1} << (q % 64);
+    }
+    producers.resize(kept);
+    std::reverse(producers.begin(), producers.end());
+
+    // A carried edge q (i - d) -> p is implied by a carried edge q' (i - d) -> r at the same
+    // distances where q reaches q' and r reaches p (or is p) in one iteration: every iteration,
+    // analysed or not, orders its own conflicting pairs.
+    std::vector<CarriedEdge>& carried = deps_[p].carried;
+    if (carried.empty()) continue;
+    auto implied = [&](const CarriedEdge& e, std::uint32_t r, const CarriedEdge& other) {
+      return other.min_distance == e.min_distance && other.max_distance == e.max_distance &&
+             (other.producer == e.producer ? r != p : reaches(e.producer, other.producer));
+    };
+    std::vector<CarriedEdge> reduced;
+    for (const CarriedEdge& e : carried) {
+      bool redundant = false;
+      for (const CarriedEdge& other : carried) {
+        if (&other != &e && implied(e, p, other)) redundant = true;
+      }
+      for (std::uint32_t r = 0; r < p && !redundant; ++r) {
+        if (!reaches(r, p)) continue;
+        for (const CarriedEdge& other : deps_[r].carried) {
+          if (implied(e, r, other)) {
+            redundant = true;
+            break;
+          }
+        }
+      }
+      if (!redundant) reduced.push_back(e);
+    }
+    carried = std::move(reduced);
+  }
 }
 
 bool LoopTemplate::predicts_task(std::uint32_t position, const KernelId kernels[3],

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -27,6 +28,9 @@ inline constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::ma
 // A pair carried at more distances than this (and not reducible to a chain) falls back: replaying
 // it would cost as much as the per-task map.
 inline constexpr std::int64_t kMaxCarriedWindow = 64;
+// Templates of more tasks than this keep every conflicting same-iteration edge (exact, not
+// reduced): the reduction's ancestor bit sets grow with the square of the task count.
+inline constexpr std::size_t kMaxReducedTasks = 4096;
 
 // Why a loop (or the rest of it) runs under per-task analysis.
 enum class Fallback : std::uint8_t {
@@ -117,8 +121,10 @@ struct CarriedEdge {
   std::int64_t max_distance = 1;
 };
 struct TemplateTaskDeps {
-  std::vector<std::uint32_t> same_iteration;  // earlier positions this task conflicts with
-  std::vector<CarriedEdge> carried;           // edges into earlier iterations
+  // Earlier positions this task conflicts with, less those another kept edge orders it after
+  // (a transitive reduction: the same pairs ordered, as the per-task map's last-writer edges).
+  std::vector<std::uint32_t> same_iteration;
+  std::vector<CarriedEdge> carried;  // edges into earlier iterations (implied ones dropped)
 };
 
 class LoopTemplate {
@@ -186,6 +192,9 @@ class LoopTemplate {
   Box footprint(std::uint32_t access, std::int64_t first, std::int64_t last) const;
 
  private:
+  // Drops the edges that other template edges imply (same reachability, fewer edges).
+  void reduce_edges();
+
   IterationRecord base_;
   std::vector<std::array<std::int64_t, kMaxDims>> strides_;
   std::vector<Placement> places_;
