@@ -77,6 +77,8 @@ const char* fallback_name(Fallback reason) {
       return "different versions of one buffer";
     case Fallback::wide_window:
       return "carried dependence over too many distances";
+    case Fallback::nested_lengths:
+      return "nested loops of different lengths";
     case Fallback::count:
       break;
   }
@@ -120,6 +122,9 @@ bool overlap_distances(std::int64_t ox, std::int64_t ex, std::int64_t oy, std::i
 
 Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRecord& current,
                              LoopTemplate* out) {
+  if (current.index - previous.index == 1 && previous.nested_loops != current.nested_loops) {
+    return Fallback::nested_lengths;
+  }
   if (current.index - previous.index != 1 || current.tasks.empty() ||
       previous.tasks.size() != current.tasks.size() ||
       previous.accesses.size() != current.accesses.size()) {

@@ -43,6 +43,7 @@ enum class Fallback : std::uint8_t {
   layouts,          // two accesses of one buffer use different raw layouts (after reshape)
   versions,         // two accesses of one buffer use different versions
   wide_window,      // a carried dependence spans too many distances to replay cheaply
+  nested_lengths,   // two iterations ran their nested loops with different trip counts
   count
 };
 const char* fallback_name(Fallback reason);
@@ -76,11 +77,14 @@ struct IterationRecord {
   std::int64_t index = 0;
   std::vector<TaskRecordLite> tasks;
   std::vector<AccessRecord> accesses;
+  // Trip counts of the loops nested in the iteration, in the order they began.
+  std::vector<std::int64_t> nested_loops;
 
   void clear(std::int64_t iteration) {
     index = iteration;
     tasks.clear();
     accesses.clear();
+    nested_loops.clear();
   }
   void add_task(const KernelId kernels[3], bool inline_task);
   // Adds an argument to the last task added.
@@ -130,7 +134,9 @@ struct TemplateTaskDeps {
 class LoopTemplate {
  public:
   // Learns a template from two consecutive iterations. Fallback::none on success; the template is
-  // based on `current` (its iteration index is the base).
+  // based on `current` (its iteration index is the base). Fallback::nested_lengths when their
+  // nested loops ran different trip counts (a data-dependent shape: paged attention's requests
+  // of different context lengths), which no later pair is likely to repeat.
   static Fallback learn(const IterationRecord& previous, const IterationRecord& current,
                         LoopTemplate* out);
   // Finds every pair's carried distances and the edges to replay for a loop that runs iterations
