@@ -233,7 +233,12 @@ bool LoopDriver::element_access(bool write, const Tensor& tensor) {
     if (ref.kind == BufferRef::Kind::fresh) {
       fall_back(loop, Fallback::element_read);
     } else {
-      loop.element_reads.push_back(ref);
+      // Once per buffer: start_analysis checks each against the template's writes.
+      const auto same = [&](const BufferRef& r) {
+        return r.address == ref.address && r.owner == ref.owner;
+      };
+      if (std::none_of(loop.element_reads.begin(), loop.element_reads.end(), same))
+        loop.element_reads.push_back(ref);
     }
     return false;
   }
