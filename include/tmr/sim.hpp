@@ -27,6 +27,9 @@ struct SimCostModel {
   double scope_end_ns = 50;           // one scope end, fixed part
   double scope_end_per_task_ns = 10;  // per task the scope releases
   double element_access_ns = 300;     // one get/set_tensor_data (lookup + MMIO-free read)
+  // A get_tensor_data in an analysed loop that needs no dependence discovery (an external buffer
+  // with no live writer: the block table), as a share of element_access_ns (measured, docs/sim.md).
+  double quiet_read_ratio = 0.31;
   // ---- scheduler threads (charged per step from the step's counters) ----
   double step_base_ns = 50;       // one loop iteration
   double poll_ns = 100;           // one status (COND) read of a running core

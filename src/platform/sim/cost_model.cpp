@@ -32,6 +32,8 @@ std::uint64_t orchestrator_cost_ns(const SimCostModel& costs, OrchestratorWork w
       return to_ns(costs.scope_end_ns + n * costs.scope_end_per_task_ns);
     case OrchestratorWork::element_access:
       return to_ns(n * costs.element_access_ns);
+    case OrchestratorWork::element_read_quiet:
+      return to_ns(n * costs.quiet_read_ratio * costs.element_access_ns);
   }
   return 0;
 }

@@ -27,6 +27,7 @@ const std::pair<const char*, Field> kFields[] = {
     {"scope_end_ns", &SimCostModel::scope_end_ns},
     {"scope_end_per_task_ns", &SimCostModel::scope_end_per_task_ns},
     {"element_access_ns", &SimCostModel::element_access_ns},
+    {"quiet_read_ratio", &SimCostModel::quiet_read_ratio},
     {"step_base_ns", &SimCostModel::step_base_ns},
     {"poll_ns", &SimCostModel::poll_ns},
     {"dispatch_write_ns", &SimCostModel::dispatch_write_ns},
