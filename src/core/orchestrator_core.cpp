@@ -161,6 +161,7 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
 void OrchestratorCore::charge_loop_setup() {
   const loops::LoopTemplate* started = loops_.take_started();
   if (started == nullptr) return;
+  ports_.host.charge(OrchestratorWork::loop_setup_base, started->task_count());
   for (std::uint32_t q = 0; q < started->task_count(); ++q)
     ports_.host.charge(OrchestratorWork::loop_setup, started->task(q).access_count);
 }

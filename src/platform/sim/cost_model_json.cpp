@@ -21,6 +21,8 @@ const std::pair<const char*, Field> kFields[] = {
     {"submit_per_tensor_ns", &SimCostModel::submit_per_tensor_ns},
     {"analysed_submit_ratio", &SimCostModel::analysed_submit_ratio},
     {"loop_setup_ratio", &SimCostModel::loop_setup_ratio},
+    {"loop_setup_fixed", &SimCostModel::loop_setup_fixed},
+    {"loop_setup_square", &SimCostModel::loop_setup_square},
     {"alloc_ns", &SimCostModel::alloc_ns},
     {"alloc_per_output_ns", &SimCostModel::alloc_per_output_ns},
     {"wire_edge_ns", &SimCostModel::wire_edge_ns},
