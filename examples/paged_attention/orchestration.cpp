@@ -17,20 +17,23 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
   const KernelId update = o.kernel("pa_online_update");
   const std::uint32_t dim = v.head_dim;
 
-  for (std::uint32_t b = 0; b < v.batch; ++b) {
+  LoopOptions per_iteration;
+  per_iteration.scope_per_iteration = true;
+  // Requests and head tiles are independent and the block loop carries the accumulator chain: all
+  // three run as parallel_for, whose analysis proves that (docs/design.md). The request loop owns
+  // the analysis when the requests repeat one shape (equal context lengths); otherwise it falls
+  // back and each request's loops analyse themselves.
+  o.parallel_for(v.batch, [&](Orchestrator& o, std::int64_t request) {
+    const auto b = static_cast<std::uint32_t>(request);
     const std::optional<std::uint32_t> context = context_length(o, v, b);
     if (!context) return;
     const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
-    if (blocks == 0) continue;  // an empty request leaves its rows of `out` untouched
-    // Head tiles are independent and the block loop carries the accumulator chain: both run
-    // as parallel_for, whose analysis proves that (docs/design.md). Each tile is its own scope,
-    // so its intermediates are reclaimed once its chain is done; as the reference, each block's
-    // S, P, m, l and O_new live in a scope of their own too, so a request no longer pins a ring
-    // slot per block (a 64-task window holds the ring-stress case).
+    if (blocks == 0) return;  // an empty request leaves its rows of `out` untouched
+    // Each tile is its own scope, so its intermediates are reclaimed once its chain is done; as
+    // the reference, each block's S, P, m, l and O_new live in a scope of their own too, so a
+    // request no longer pins a ring slot per block (a 64-task window holds the ring-stress case).
     const std::uint32_t tile_rows = head_tile(v.heads);
     const std::uint32_t tiles = (v.heads + tile_rows - 1) / tile_rows;
-    LoopOptions per_iteration;
-    per_iteration.scope_per_iteration = true;
     o.parallel_for(
         tiles,
         [&](Orchestrator& o, std::int64_t tile_index) {
@@ -85,8 +88,7 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
               per_iteration);
         },
         per_iteration);
-    if (o.fatal()) return;
-  }
+  });
 }
 
 }  // namespace tmr::examples::paged_attention

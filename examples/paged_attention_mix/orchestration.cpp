@@ -18,16 +18,19 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
   const KernelId vector = o.kernel("pam_vector");
   const MixKernels fused{cube, vector, vector};
 
-  for (std::uint32_t b = 0; b < v.batch; ++b) {
+  LoopOptions per_iteration;
+  per_iteration.scope_per_iteration = true;
+  // Independent requests and head tiles, each tile a chain over the KV blocks: parallel_for
+  // analyses all three (docs/design.md); the request loop owns the analysis when the requests
+  // repeat one shape, else each request's loops analyse themselves. One scope per tile; a block
+  // submits no fresh outputs, so needs none.
+  o.parallel_for(v.batch, [&](Orchestrator& o, std::int64_t request) {
+    const auto b = static_cast<std::uint32_t>(request);
     const std::optional<std::uint32_t> context = pa::context_length(o, v, b);
     if (!context) return;
     const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
-    if (blocks == 0) continue;
-    // Independent head tiles, each a chain over the KV blocks: parallel_for analyses both
-    // (docs/design.md). One scope per tile; a block submits no fresh outputs, so needs none.
+    if (blocks == 0) return;
     const std::uint32_t tile_rows = pa::head_tile(v.heads);
-    LoopOptions per_iteration;
-    per_iteration.scope_per_iteration = true;
     o.parallel_for((v.heads + tile_rows - 1) / tile_rows,
                    [&](Orchestrator& o, std::int64_t tile_index) {
                      const std::uint32_t head = static_cast<std::uint32_t>(tile_index) * tile_rows;
@@ -59,8 +62,7 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
                      });
                    },
                    per_iteration);
-    if (o.fatal()) return;
-  }
+  });
 }
 
 }  // namespace tmr::examples::paged_attention_mix

@@ -18,15 +18,22 @@ struct SimCostModel {
   // A submit covered by a parallel_for template, as a share of an ordinary submit's cost: the
   // ratio of orchestrator CPU time per task measured on the threads platform (docs/sim.md).
   double analysed_submit_ratio = 0.45;
-  // A loop's learning comparison, proof and analysis set-up, once per analysed loop, as a share of
-  // what its template iteration's submits cost as ordinary submits (measured, docs/sim.md).
-  double loop_setup_ratio = 2.2;
+  // A loop's learning comparison, proof and analysis set-up, once per analysed loop of T template
+  // tasks: loop_setup_ratio times what its template iteration's submits cost as ordinary submits,
+  // plus (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits (fitted to
+  // instruction counts at T = 4, 129, 257, checked at 65: docs/sim.md).
+  double loop_setup_ratio = 1.10;
+  double loop_setup_fixed = 7.6;
+  double loop_setup_square = 0.0019;
   double alloc_ns = 200;              // one hidden alloc task
   double alloc_per_output_ns = 30;    // per output of an alloc
   double wire_edge_ns = 20;           // per dependency edge wired
   double scope_end_ns = 50;           // one scope end, fixed part
   double scope_end_per_task_ns = 10;  // per task the scope releases
   double element_access_ns = 300;     // one get/set_tensor_data (lookup + MMIO-free read)
+  // A get_tensor_data in an analysed loop that needs no dependence discovery (an external buffer
+  // with no live writer: the block table), as a share of element_access_ns (measured, docs/sim.md).
+  double quiet_read_ratio = 0.31;
   // ---- scheduler threads (charged per step from the step's counters) ----
   double step_base_ns = 50;       // one loop iteration
   double poll_ns = 100;           // one status (COND) read of a running core

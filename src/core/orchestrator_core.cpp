@@ -161,6 +161,7 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
 void OrchestratorCore::charge_loop_setup() {
   const loops::LoopTemplate* started = loops_.take_started();
   if (started == nullptr) return;
+  ports_.host.charge(OrchestratorWork::loop_setup_base, started->task_count());
   for (std::uint32_t q = 0; q < started->task_count(); ++q)
     ports_.host.charge(OrchestratorWork::loop_setup, started->task(q).access_count);
 }
@@ -758,7 +759,8 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
   // Inside an analysed loop, a buffer with no possible writer needs no discovery (loops/).
   const bool quiet = loops_.element_access(false, tensor);
-  ports_.host.charge(OrchestratorWork::element_access, 1);
+  ports_.host.charge(
+      quiet ? OrchestratorWork::element_read_quiet : OrchestratorWork::element_access, 1);
   if (!quiet) {
     if (!discover_access(tensor, tensor, AccessKind::read)) return;
     if (!wait_producers_finished("get_tensor_data")) return;

@@ -22,9 +22,14 @@ enum class OrchestratorWork : std::uint8_t {
   wire,             // dependency edges of the last submit (count: edges)
   scope_end,        // one scope end (count: tasks released)
   element_access,   // one get/set_tensor_data (count: 1)
+  // A get_tensor_data an analysed loop needs no dependence discovery for (count: 1; loops/).
+  element_read_quiet,
   // A parallel_for template proven: learning comparison, proof and set-up of the analysis,
   // charged once per template task when the analysis starts (count: that task's tensor args).
   loop_setup,
+  // The same set-up's per-loop part: a fixed part and one that grows with the square of the
+  // template's size (count: template tasks; docs/sim.md, loop_setup_ratio).
+  loop_setup_base,
 };
 
 // Run-relative time and whether events are recorded (traces).

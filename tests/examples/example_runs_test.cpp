@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "batch_paged_attention/batch.hpp"
 #include "common/catalog.hpp"
@@ -13,6 +14,7 @@
 #include "test_support.hpp"
 #include "tmr/error.hpp"
 #include "tmr/runtime.hpp"
+#include "tmr/trace.hpp"
 
 namespace tmr::examples {
 namespace {
@@ -173,6 +175,111 @@ TEST(PagedAttention, BadContextLengthFailsTheRunAndLeavesTheOutputAlone) {
   EXPECT_NE(result.status.message.find("context_lens"), std::string::npos) << result.status.message;
   EXPECT_EQ(problem.data<float>(5)[0], 7.0f) << "outputs must not be copied back after an error";
 }
+
+// A paged attention case built as `tmr run --param` builds it (base Case1: 16 heads, head_dim
+// 16, block size 16), run once on `platform` with parallel_for analysis on or off and events
+// recorded; the golden check's failures go to *failed.
+RunResult run_attention(const std::string& example_name, const CaseParams& params,
+                        PlatformKind platform, bool analysis, std::string* failed) {
+  const Example* example = find_example(example_name);
+  KernelRegistry kernels;
+  example->register_kernels(kernels);
+  RuntimeConfig config = small_config();
+  config.platform = platform;
+  config.record_events = true;
+  config.parallel_for_analysis = analysis;
+  Runtime runtime(config, std::move(kernels));
+  Problem problem = example->make_param_case(0, params).make_problem(7);
+  const RunResult result = runtime.run(example->orchestration, problem.run_args());
+  *failed = failures(problem.check());
+  return result;
+}
+
+// Every task's producers, by submission sequence, from the recorded trace.
+std::vector<std::vector<std::uint64_t>> producers_of(const RunResult& result) {
+  std::vector<std::vector<std::uint64_t>> producers;
+  for (const TaskEvent& task : result.trace->tasks) {
+    if (producers.size() <= task.sequence) producers.resize(task.sequence + 1);
+    std::vector<std::uint64_t> sorted = task.producers;
+    std::sort(sorted.begin(), sorted.end());
+    producers[task.sequence] = std::move(sorted);
+  }
+  return producers;
+}
+
+std::string reason_counts(const RunStats& stats) {
+  std::string text;
+  for (const auto& [reason, n] : stats.loop_fallback_reasons)
+    text += reason + " x" + std::to_string(n) + "; ";
+  return text;
+}
+
+class AttentionLoops : public ::testing::TestWithParam<PlatformKind> {};
+
+// Equal context lengths: the request loop owns the analysis (one template of a whole request,
+// its head-tile and block loops inside), and its reduced same-iteration edges are exactly the
+// per-task map's: each online update waits for the previous one, not for every earlier one.
+TEST_P(AttentionLoops, RequestLoopWiresTheSameEdgesAsThePerTaskPath) {
+  const CaseParams params = {{"batch", "6"}, {"context_lens", "64"}};
+  std::string failed_on;
+  std::string failed_off;
+  const RunResult on = run_attention("paged_attention", params, GetParam(), true, &failed_on);
+  const RunResult off = run_attention("paged_attention", params, GetParam(), false, &failed_off);
+  ASSERT_TRUE(on.ok()) << on.status.to_string();
+  ASSERT_TRUE(off.ok()) << off.status.to_string();
+  EXPECT_EQ(failed_on, "");
+  EXPECT_EQ(failed_off, "");
+  EXPECT_EQ(on.stats.loop_fallbacks, 0u) << reason_counts(on.stats);
+  EXPECT_EQ(on.stats.loops_analysed, 1u);
+  EXPECT_EQ(on.stats.loop_iterations_analysed, 4u);  // requests 2..5 (0 and 1 teach it)
+  EXPECT_EQ(on.stats.loop_tasks_analysed, 4u * (1 + 4 * 4));
+  const auto edges_on = producers_of(on);
+  const auto edges_off = producers_of(off);
+  ASSERT_EQ(edges_on.size(), edges_off.size());
+  std::size_t count_on = 0;
+  std::size_t count_off = 0;
+  for (std::size_t t = 0; t < edges_on.size(); ++t) {
+    EXPECT_EQ(edges_on[t], edges_off[t]) << "task " << t;
+    count_on += edges_on[t].size();
+    count_off += edges_off[t].size();
+  }
+  EXPECT_EQ(count_on, count_off);
+  EXPECT_GT(count_on, 0u);
+}
+
+// Different context lengths (block counts): the request loop gives up after its first two
+// requests (their nested loops ran different lengths) and every later request's block loop
+// analyses itself; the results still match the golden on both platforms.
+TEST_P(AttentionLoops, UnequalContextLengthsFallBackToTheBlockLoops) {
+  const CaseParams params = {{"batch", "6"}, {"context_lens", "64,48,64,80,33,64"}};
+  for (const char* example : {"paged_attention", "paged_attention_mix"}) {
+    std::string failed;
+    const RunResult on = run_attention(example, params, GetParam(), true, &failed);
+    ASSERT_TRUE(on.ok()) << example << ": " << on.status.to_string();
+    EXPECT_EQ(failed, "") << example;
+    // 1 request loop, and per request 1 head-tile loop and 1 block loop.
+    EXPECT_EQ(on.stats.loops, 13u) << example;
+    const std::map<std::string, std::uint64_t> reasons(on.stats.loop_fallback_reasons.begin(),
+                                                       on.stats.loop_fallback_reasons.end());
+    EXPECT_EQ(reasons.count("nested loops of different lengths") != 0
+                  ? reasons.at("nested loops of different lengths")
+                  : 0u,
+              1u)
+        << example << ": " << reason_counts(on.stats);
+    // Requests 2..5 (4, 5, 3 and 4 blocks): their block loops analyse all but the first two
+    // blocks. Request 4's last block is partial: paged_attention's softmax view of it differs
+    // from the template (a fall-back, still exact), the MIX task takes it as a scalar.
+    const bool mix = std::string(example) == "paged_attention_mix";
+    EXPECT_EQ(on.stats.loops_analysed, mix ? 4u : 3u) << example << ": " << reason_counts(on.stats);
+    EXPECT_EQ(on.stats.loop_iterations_analysed, mix ? 2u + 3u + 1u + 2u : 2u + 3u + 2u) << example;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, AttentionLoops,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         [](const auto& info) {
+                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
+                         });
 
 TEST(Problem, CheckReportsMismatchesAndCorruptionIsCaught) {
   Problem problem;

@@ -44,6 +44,12 @@ TEST(SimCostModel, OrchestratorCostsFollowTheTable) {
             static_cast<std::uint64_t>(c.scope_end_ns + 4 * c.scope_end_per_task_ns));
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::element_access, 1),
             static_cast<std::uint64_t>(c.element_access_ns));
+  EXPECT_EQ(
+      orchestrator_cost_ns(c, OrchestratorWork::loop_setup_base, 10),
+      static_cast<std::uint64_t>(std::llround((c.loop_setup_fixed + c.loop_setup_square * 100) *
+                                              (c.submit_ns + 4 * c.submit_per_tensor_ns))));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::element_read_quiet, 1),
+            static_cast<std::uint64_t>(std::llround(c.quiet_read_ratio * c.element_access_ns)));
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit_analysed, 4),
             static_cast<std::uint64_t>(std::llround(c.analysed_submit_ratio *
                                                     (c.submit_ns + 4 * c.submit_per_tensor_ns))));

@@ -209,13 +209,16 @@ TEST(SimSanity, ChainCostsKernelPlusDispatchPlusCompletionLatencyPerTask) {
 
 // A parallel_for is charged as measured (docs/sim.md): its learning iterations as ordinary
 // submits, each analysed submit analysed_submit_ratio of one, and the analysis set-up once per
-// loop, loop_setup_ratio times what the template iteration costs as ordinary submits.
+// loop, loop_setup_ratio times what the template iteration costs as ordinary submits plus
+// (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits.
 TEST(SimSanity, AnalysedLoopChargesLearningSetupAndAnalysedSubmits) {
   constexpr std::uint32_t kRows = 200;
-  const auto orchestration_us = [&](double setup_ratio) {
+  const auto orchestration_us = [&](double setup_ratio, double fixed = 0) {
     RuntimeConfig config = sim_config(false);
     config.sim.costs.kernel_ns["touch"] = 1000;
     config.sim.costs.loop_setup_ratio = setup_ratio;
+    config.sim.costs.loop_setup_fixed = fixed;
+    config.sim.costs.loop_setup_square = fixed / 2;
     Runtime runtime(config);
     const KernelId k = runtime.kernels().add("touch", CoreType::aiv, touch);
     std::vector<float> x(kRows * 16, 0.0f);
@@ -242,6 +245,10 @@ TEST(SimSanity, AnalysedLoopChargesLearningSetupAndAnalysedSubmits) {
   // The template has one task of one tensor: the set-up is charged once, as ratio x that submit.
   const double with_setup = orchestration_us(40);
   EXPECT_NEAR(with_setup - without_setup, 40 * submit_ns / 1e3, 0.002);
+  // The per-loop part: (fixed + square * 1^2) 4-tensor submits.
+  const double with_base = orchestration_us(0, 10);
+  EXPECT_NEAR(with_base - without_setup, 15 * (c.submit_ns + 4 * c.submit_per_tensor_ns) / 1e3,
+              0.002);
 }
 
 }  // namespace

@@ -457,6 +457,47 @@ TEST(LoopTemplate, LayoutsVersionsAndAccumulators) {
   EXPECT_TRUE(stencil.carries_dependence());
 }
 
+// An accumulator chain inside each iteration (paged attention's online update over the blocks of
+// a request): 8 tasks each update the same row in place and read their own row. Every update
+// conflicts with every earlier one, but the replayed edges are the per-task map's last writer:
+// task p after task p - 1 only, and the first after the last of the previous iteration only.
+TEST(LoopTemplate, AccumulatorChainKeepsOnlyTheLastWritersEdge) {
+  constexpr std::uint32_t kChain = 8;
+  const Tensor whole = Tensor::wrap(g_outer[1], Shape{kSide, kSide}, DType::f32);
+  const KernelId k[3] = {kNoKernel, 1, kNoKernel};
+  BufferRef ref;
+  ref.address = reinterpret_cast<std::uintptr_t>(g_outer[1]);
+  IterationRecord iterations[2];
+  for (std::uint32_t i = 0; i < 2; ++i) {
+    iterations[i].clear(i);
+    for (std::uint32_t t = 0; t < kChain; ++t) {
+      iterations[i].add_task(k, false);
+      iterations[i].add_access(ArgTag::in, ref, whole.view(Shape{1, 4}, Shape{i * kChain + t, 8}));
+      iterations[i].add_access(ArgTag::inout, ref, whole.view(Shape{1, 4}, Shape{63, 0}));
+    }
+  }
+  LoopTemplate chain;
+  ASSERT_EQ(LoopTemplate::learn(iterations[0], iterations[1], &chain), Fallback::none);
+  ASSERT_EQ(chain.prove(2, 6), Fallback::none);
+  EXPECT_TRUE(chain.carries_dependence());
+  std::size_t edges = 0;
+  for (std::uint32_t p = 0; p < kChain; ++p) {
+    const TemplateTaskDeps& deps = chain.deps(p);
+    edges += deps.same_iteration.size() + deps.carried.size();
+    if (p == 0) {
+      EXPECT_TRUE(deps.same_iteration.empty());
+      ASSERT_EQ(deps.carried.size(), 1u);
+      EXPECT_EQ(deps.carried[0].producer, kChain - 1);
+      EXPECT_EQ(deps.carried[0].min_distance, 1);
+      EXPECT_EQ(deps.carried[0].max_distance, 1);
+    } else {
+      EXPECT_EQ(deps.same_iteration, std::vector<std::uint32_t>{p - 1}) << "task " << p;
+      EXPECT_TRUE(deps.carried.empty()) << "task " << p;
+    }
+  }
+  EXPECT_EQ(edges, std::size_t{kChain});  // one per update, as the per-task map wires them
+}
+
 TEST(LoopTemplate, AffineFamilyFindsExactlyTheOverlappingIterations) {
   std::mt19937 rng(7);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };

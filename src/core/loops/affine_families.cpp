@@ -87,7 +87,13 @@ void FamilyTable::lookup(const AccessRegion& q, AccessKind kind, Report report, 
     lo = std::max(lo, f->first_live);
     hi = std::min(hi, f->shape.count - 1);
     if (lo > hi) continue;
-    for (std::int64_t k = lo; k <= hi; ++k) {
+    // A write to the same box in every iteration: each iteration's write covers the one before
+    // (the map would hold only the last writer's entry), and the loop orders them in a chain, so
+    // only the latest is a producer.
+    const bool stationary_write =
+        f->kind == AccessKind::write && std::all_of(f->shape.stride.begin(), f->shape.stride.end(),
+                                                    [](std::int64_t v) { return v == 0; });
+    for (std::int64_t k = stationary_write ? hi : lo; k <= hi; ++k) {
       const TaskId id = f->task(k);
       if (!rings_.is_retired(id)) report(context, id);
     }

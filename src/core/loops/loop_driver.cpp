@@ -130,6 +130,8 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   loop->first_sequence = next_sequence;
   // Inside a loop that is being analysed, this loop's tasks are part of its iterations.
   loop->transparent = owner_ != nullptr || !enabled_;
+  if (owner_ != nullptr && owner_->state == Loop::State::learning)
+    owner_->current.nested_loops.push_back(iterations);
   // Two iterations teach the template; a third is the first that can use it.
   if (!loop->transparent && iterations < 3) loop->state = Loop::State::fallback;
   stack_.push_back(std::move(loop));
@@ -185,6 +187,11 @@ void LoopDriver::end_iteration_slow() {
 // path stays small, and so profiles show the per-loop cost apart (docs/sim.md, loop_setup_ratio).
 [[gnu::noinline]] bool LoopDriver::try_template(Loop& loop) {
   const Fallback learned = loops::LoopTemplate::learn(loop.previous, loop.current, &loop.tmpl);
+  if (learned == Fallback::nested_lengths) {
+    // A data-dependent shape: its nested loops analyse themselves from the next iteration on.
+    fall_back(loop, learned);
+    return true;
+  }
   if (learned == Fallback::none) {
     if (loop.iteration + 1 >= loop.iterations) return true;  // nothing left to analyse
     const Fallback proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);
@@ -226,7 +233,12 @@ bool LoopDriver::element_access(bool write, const Tensor& tensor) {
     if (ref.kind == BufferRef::Kind::fresh) {
       fall_back(loop, Fallback::element_read);
     } else {
-      loop.element_reads.push_back(ref);
+      // Once per buffer: start_analysis checks each against the template's writes.
+      const auto same = [&](const BufferRef& r) {
+        return r.address == ref.address && r.owner == ref.owner;
+      };
+      if (std::none_of(loop.element_reads.begin(), loop.element_reads.end(), same))
+        loop.element_reads.push_back(ref);
     }
     return false;
   }

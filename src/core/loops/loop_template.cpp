@@ -2,6 +2,8 @@
 #include "core/loops/loop_template.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <tuple>
 
 namespace tmr::detail::loops {
 namespace {
@@ -75,6 +77,8 @@ const char* fallback_name(Fallback reason) {
       return "different versions of one buffer";
     case Fallback::wide_window:
       return "carried dependence over too many distances";
+    case Fallback::nested_lengths:
+      return "nested loops of different lengths";
     case Fallback::count:
       break;
   }
@@ -118,6 +122,9 @@ bool overlap_distances(std::int64_t ox, std::int64_t ex, std::int64_t oy, std::i
 
 Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRecord& current,
                              LoopTemplate* out) {
+  if (current.index - previous.index == 1 && previous.nested_loops != current.nested_loops) {
+    return Fallback::nested_lengths;
+  }
   if (current.index - previous.index != 1 || current.tasks.empty() ||
       previous.tasks.size() != current.tasks.size() ||
       previous.accesses.size() != current.accesses.size()) {
@@ -134,11 +141,15 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
   std::vector<std::array<std::int64_t, kMaxDims>> strides(current.accesses.size());
   // Reads of buffers nothing in the iteration writes may move freely.
   std::vector<bool> free(current.accesses.size(), false);
+  // The outer buffers the iteration writes, sorted once (not a scan of every access per read).
+  std::vector<std::pair<std::uintptr_t, std::uint64_t>> writes;
+  for (const AccessRecord& a : current.accesses) {
+    if (is_write(a.tag) && a.buffer.kind == BufferRef::Kind::outer)
+      writes.emplace_back(a.buffer.address, a.buffer.owner);
+  }
+  std::sort(writes.begin(), writes.end());
   auto written = [&](const BufferRef& ref) {
-    return std::any_of(current.accesses.begin(), current.accesses.end(), [&](const auto& a) {
-      return is_write(a.tag) && a.buffer.kind == BufferRef::Kind::outer &&
-             same_buffer(a.buffer, ref);
-    });
+    return std::binary_search(writes.begin(), writes.end(), std::pair(ref.address, ref.owner));
   };
   for (std::size_t i = 0; i < current.accesses.size(); ++i) {
     const AccessRecord& a = previous.accesses[i];
@@ -243,66 +254,273 @@ bool LoopTemplate::pair_distances(std::uint32_t x, std::uint32_t y, std::int64_t
   return true;
 }
 
+bool LoopTemplate::same_view(std::uint32_t x, std::uint32_t y) const {
+  const AccessRecord& a = base_.accesses[x];
+  const AccessRecord& b = base_.accesses[y];
+  if (a.buffer.kind == BufferRef::Kind::fresh && a.buffer.iteration != b.buffer.iteration) {
+    return false;
+  }
+  if (strides_[x] != strides_[y] || places_[x].rest != places_[y].rest ||
+      a.tensor.version() != b.tensor.version() || !comparable(a.tensor, b.tensor)) {
+    return false;
+  }
+  for (int r = 0; r < a.tensor.ndims(); ++r) {
+    if (places_[x].offset[r] != places_[y].offset[r] ||
+        a.tensor.box_extent(r) != b.tensor.box_extent(r)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Fallback LoopTemplate::prove(std::int64_t first, std::int64_t last) {
   first_ = first;
   last_ = last;
   const auto accesses = static_cast<std::uint32_t>(base_.accesses.size());
   deps_.assign(base_.tasks.size(), TemplateTaskDeps{});
   carries_ = false;
-  auto distances = [&](std::uint32_t x, std::uint32_t y, std::int64_t* lo, std::int64_t* hi,
-                       Fallback* why) { return pair_distances(x, y, lo, hi, why); };
 
-  // Accesses whose iteration i is ordered after their iteration i - 1 by their own edge.
-  std::vector<bool> chained(accesses, false);
+  // Only accesses of one buffer can conflict: sort the tracked ones by buffer (then position),
+  // so only each buffer's group is compared, not every pair of the iteration (the buffers an
+  // iteration makes are mostly distinct: a request of paged attention has ~1,800 accesses).
+  struct Keyed {
+    std::uint8_t kind;
+    std::uint64_t first;
+    std::uint64_t second;
+    std::uint32_t access;
+    bool operator<(const Keyed& o) const {
+      return std::tie(kind, first, second, access) < std::tie(o.kind, o.first, o.second, o.access);
+    }
+    bool same_buffer(const Keyed& o) const {
+      return kind == o.kind && first == o.first && second == o.second;
+    }
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(accesses);
   for (std::uint32_t a = 0; a < accesses; ++a) {
-    if (!is_write(base_.accesses[a].tag)) continue;
-    std::int64_t lo = 0;
-    std::int64_t hi = 0;
-    Fallback why = Fallback::none;
-    if (distances(a, a, &lo, &hi, &why)) chained[a] = lo <= 1 && 1 <= hi;
-    if (why != Fallback::none) return why;
-  }
-
-  for (std::uint32_t x = 0; x < accesses; ++x) {
-    const AccessRecord& ax = base_.accesses[x];
-    if (!is_tracked(ax.tag)) continue;
-    const std::uint32_t px = task_of_access_[x];
-    for (std::uint32_t y = 0; y < accesses; ++y) {
-      const AccessRecord& ay = base_.accesses[y];
-      if (!is_tracked(ay.tag) || !(is_write(ax.tag) || is_write(ay.tag))) continue;
-      if (!same_buffer(ax.buffer, ay.buffer)) continue;
-      const std::uint32_t py = task_of_access_[y];
-      std::int64_t lo = 0;
-      std::int64_t hi = 0;
-      Fallback why = Fallback::none;
-      const bool overlap = distances(x, y, &lo, &hi, &why);
-      if (why != Fallback::none) return why;
-      if (!overlap) continue;
-      TemplateTaskDeps& deps = deps_[px];
-      if (lo <= 0 && 0 <= hi && py < px &&
-          std::find(deps.same_iteration.begin(), deps.same_iteration.end(), py) ==
-              deps.same_iteration.end()) {
-        deps.same_iteration.push_back(py);
-      }
-      lo = std::max<std::int64_t>(lo, 1);
-      hi = std::min(hi, last_ - first_);  // no farther distance occurs in this loop
-      if (lo > hi) continue;
-      carries_ = true;
-      // A chain on either side orders the farther distances through the nearest one.
-      if (chained[x] || chained[y]) {
-        hi = lo;
-      } else if (hi == kUnbounded || hi - lo + 1 > kMaxCarriedWindow) {
-        return Fallback::wide_window;
-      }
-      const CarriedEdge edge{py, lo, hi};
-      const bool known = std::any_of(deps.carried.begin(), deps.carried.end(), [&](const auto& e) {
-        return e.producer == edge.producer && e.min_distance == edge.min_distance &&
-               e.max_distance == edge.max_distance;
-      });
-      if (!known) deps.carried.push_back(edge);
+    const AccessRecord& rec = base_.accesses[a];
+    if (!is_tracked(rec.tag)) continue;
+    const BufferRef& b = rec.buffer;
+    if (b.kind == BufferRef::Kind::outer) {
+      keyed.push_back(Keyed{0, std::uint64_t{b.address}, b.owner, a});
+    } else {
+      keyed.push_back(Keyed{1, b.task, b.arg, a});
     }
   }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<std::uint32_t> order(keyed.size());
+  for (std::size_t k = 0; k < keyed.size(); ++k)
+    order[k] = keyed[k].access;
+  auto key_equal = [&](std::size_t i, std::size_t j) { return keyed[i].same_buffer(keyed[j]); };
+
+  // Within a group, accesses with the same view in every iteration (the accumulator chain's
+  // m, l, O: one view per tile, touched once per block) form a class: every pair of two classes
+  // has the same distances, found once. Edges then follow the classes' order as the TensorMap
+  // keeps it (the last write, the reads since), which orders the same pairs as an edge per
+  // conflicting pair; reduce_edges drops what other classes' edges imply.
+  struct ClassState {
+    std::uint32_t rep = 0;               // an access of the class
+    bool writes = false;                 // some access of the class writes
+    bool chained = false;                // its writes meet themselves one iteration back
+    std::int64_t last_write = -1;        // while scanning: the last task that wrote it
+    std::vector<std::uint32_t> readers;  // tasks that read it since
+  };
+  struct PairDistances {
+    bool overlap = false;
+    std::int64_t lo = 0;
+    std::int64_t hi = 0;
+  };
+  std::vector<ClassState> classes;
+  std::vector<std::uint32_t> class_of;
+  std::vector<PairDistances> pairs;
+  auto add_same = [&](std::uint32_t p, std::uint32_t q) {
+    std::vector<std::uint32_t>& same = deps_[p].same_iteration;
+    if (q < p && std::find(same.begin(), same.end(), q) == same.end()) same.push_back(q);
+  };
+
+  for (std::size_t g = 0; g < order.size();) {
+    std::size_t end = g + 1;
+    bool writes = is_write(base_.accesses[order[g]].tag);
+    while (end < order.size() && key_equal(end, g)) {
+      writes = writes || is_write(base_.accesses[order[end]].tag);
+      ++end;
+    }
+    const std::size_t group = g;
+    g = end;
+    if (!writes) continue;  // reads never conflict with reads
+
+    classes.clear();
+    class_of.clear();
+    for (std::size_t i = group; i < end; ++i) {
+      const std::uint32_t x = order[i];
+      std::uint32_t c = 0;
+      while (c < classes.size() && !same_view(x, classes[c].rep))
+        ++c;
+      if (c == classes.size()) {
+        classes.emplace_back();
+        classes.back().rep = x;
+      }
+      classes[c].writes = classes[c].writes || is_write(base_.accesses[x].tag);
+      class_of.push_back(c);
+    }
+    const std::size_t n = classes.size();
+    pairs.assign(n * n, PairDistances{});
+    for (std::size_t cx = 0; cx < n; ++cx) {
+      for (std::size_t cy = 0; cy < n; ++cy) {
+        PairDistances& d = pairs[cx * n + cy];
+        Fallback why = Fallback::none;
+        d.overlap = pair_distances(classes[cx].rep, classes[cy].rep, &d.lo, &d.hi, &why);
+        if (why != Fallback::none) return why;
+      }
+      const PairDistances& self = pairs[cx * n + cx];
+      classes[cx].chained = classes[cx].writes && self.overlap && self.lo <= 1 && 1 <= self.hi;
+    }
+
+    // Same-iteration edges: scan the group in position order, task by task.
+    for (std::size_t i = group; i < end;) {
+      const std::uint32_t p = task_of_access_[order[i]];
+      std::size_t task_end = i;
+      while (task_end < end && task_of_access_[order[task_end]] == p)
+        ++task_end;
+      for (std::size_t k = i; k < task_end; ++k) {
+        const bool write = is_write(base_.accesses[order[k]].tag);
+        const std::size_t cx = class_of[k - group];
+        for (std::size_t cy = 0; cy < n; ++cy) {
+          const PairDistances& d = pairs[cx * n + cy];
+          if (!d.overlap || d.lo > 0 || d.hi < 0) continue;
+          const ClassState& other = classes[cy];
+          if (other.last_write >= 0) add_same(p, static_cast<std::uint32_t>(other.last_write));
+          if (write) {
+            for (const std::uint32_t q : other.readers)
+              add_same(p, q);
+          }
+        }
+      }
+      for (std::size_t k = i; k < task_end; ++k) {
+        ClassState& mine = classes[class_of[k - group]];
+        if (is_write(base_.accesses[order[k]].tag)) {
+          mine.last_write = p;
+          mine.readers.clear();
+        }
+      }
+      for (std::size_t k = i; k < task_end; ++k) {
+        ClassState& mine = classes[class_of[k - group]];
+        if (!is_write(base_.accesses[order[k]].tag) && mine.last_write != p &&
+            (mine.readers.empty() || mine.readers.back() != p)) {
+          mine.readers.push_back(p);
+        }
+      }
+      i = task_end;
+    }
+
+    // Carried edges: into each access, from the accesses of an overlapping class in iteration
+    // i - d that nothing else of their iteration orders after them: its last write, and for a
+    // write also the reads since (the scan's final state). Earlier ones reach those in their own
+    // iteration, which orders its conflicting pairs whether analysed or not.
+    for (std::size_t k = group; k < end; ++k) {
+      const std::uint32_t x = order[k];
+      const bool write = is_write(base_.accesses[x].tag);
+      const std::uint32_t px = task_of_access_[x];
+      const std::size_t cx = class_of[k - group];
+      for (std::size_t cy = 0; cy < n; ++cy) {
+        const PairDistances& d = pairs[cx * n + cy];
+        if (!d.overlap) continue;
+        std::int64_t lo = std::max<std::int64_t>(d.lo, 1);
+        std::int64_t hi = std::min(d.hi, last_ - first_);  // no farther distance occurs
+        if (lo > hi) continue;
+        const ClassState& other = classes[cy];
+        if (!write && other.last_write < 0) continue;  // reads never meet reads
+        carries_ = true;
+        auto add = [&](std::uint32_t producer, bool producer_writes) {
+          std::int64_t top = hi;
+          // A chain on either side orders the farther distances through the nearest one.
+          if ((write && classes[cx].chained) || (producer_writes && other.chained)) {
+            top = lo;
+          } else if (top == kUnbounded || top - lo + 1 > kMaxCarriedWindow) {
+            return false;
+          }
+          TemplateTaskDeps& deps = deps_[px];
+          const CarriedEdge edge{producer, lo, top};
+          const bool known =
+              std::any_of(deps.carried.begin(), deps.carried.end(), [&](const auto& e) {
+                return e.producer == edge.producer && e.min_distance == edge.min_distance &&
+                       e.max_distance == edge.max_distance;
+              });
+          if (!known) deps.carried.push_back(edge);
+          return true;
+        };
+        if (other.last_write >= 0 && !add(static_cast<std::uint32_t>(other.last_write), true)) {
+          return Fallback::wide_window;
+        }
+        if (write) {
+          for (const std::uint32_t q : other.readers) {
+            if (!add(q, false)) return Fallback::wide_window;
+          }
+        }
+      }
+    }
+  }
+  reduce_edges();
   return Fallback::none;
+}
+
+void LoopTemplate::reduce_edges() {
+  // Every conflicting earlier task is an edge so far: an accumulator's update depends on every
+  // earlier update of the iteration, where the per-task map wires only the last writer. Keep an
+  // edge q -> p only when no other producer of p is reached from q (same-iteration edges go from
+  // lower to higher positions, so the graph is a DAG in position order); reachability stays
+  // exactly the same. Ancestor sets are bit sets over the template's positions.
+  const std::size_t tasks = base_.tasks.size();
+  if (tasks > kMaxReducedTasks) return;  // the edges stay as found: exact, only not minimal
+  const std::size_t words = (tasks + 63) / 64;
+  std::vector<std::uint64_t> ancestors(tasks * words, 0);
+  auto reaches = [&](std::uint32_t from, std::uint32_t to) {  // from is an ancestor of to
+    return (ancestors[to * words + from / 64] >> (from % 64)) & 1u;
+  };
+  for (std::uint32_t p = 0; p < tasks; ++p) {
+    std::vector<std::uint32_t>& producers = deps_[p].same_iteration;
+    std::uint64_t* const mine = &ancestors[p * words];
+    if (producers.size() > 1) std::sort(producers.begin(), producers.end(), std::greater<>());
+    std::size_t kept = 0;
+    for (const std::uint32_t q : producers) {
+      if ((mine[q / 64] >> (q % 64)) & 1u) continue;  // reached through a later producer
+      producers[kept++] = q;
+      const std::uint64_t* const theirs = &ancestors[q * words];
+      for (std::size_t w = 0; w < words; ++w)
+        mine[w] |= theirs[w];
+      mine[q / 64] |= std::uint64_t{1} << (q % 64);
+    }
+    producers.resize(kept);
+    std::reverse(producers.begin(), producers.end());
+
+    // A carried edge q (i - d) -> p is implied by a carried edge q' (i - d) -> r at the same
+    // distances where q reaches q' and r reaches p (or is p) in one iteration: every iteration,
+    // analysed or not, orders its own conflicting pairs.
+    std::vector<CarriedEdge>& carried = deps_[p].carried;
+    if (carried.empty()) continue;
+    auto implied = [&](const CarriedEdge& e, std::uint32_t r, const CarriedEdge& other) {
+      return other.min_distance == e.min_distance && other.max_distance == e.max_distance &&
+             (other.producer == e.producer ? r != p : reaches(e.producer, other.producer));
+    };
+    std::vector<CarriedEdge> reduced;
+    for (const CarriedEdge& e : carried) {
+      bool redundant = false;
+      for (const CarriedEdge& other : carried) {
+        if (&other != &e && implied(e, p, other)) redundant = true;
+      }
+      for (std::uint32_t r = 0; r < p && !redundant; ++r) {
+        if (!reaches(r, p)) continue;
+        for (const CarriedEdge& other : deps_[r].carried) {
+          if (implied(e, r, other)) {
+            redundant = true;
+            break;
+          }
+        }
+      }
+      if (!redundant) reduced.push_back(e);
+    }
+    carried = std::move(reduced);
+  }
 }
 
 bool LoopTemplate::predicts_task(std::uint32_t position, const KernelId kernels[3],

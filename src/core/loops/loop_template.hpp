@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -27,6 +28,9 @@ inline constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::ma
 // A pair carried at more distances than this (and not reducible to a chain) falls back: replaying
 // it would cost as much as the per-task map.
 inline constexpr std::int64_t kMaxCarriedWindow = 64;
+// Templates of more tasks than this keep every conflicting same-iteration edge (exact, not
+// reduced): the reduction's ancestor bit sets grow with the square of the task count.
+inline constexpr std::size_t kMaxReducedTasks = 4096;
 
 // Why a loop (or the rest of it) runs under per-task analysis.
 enum class Fallback : std::uint8_t {
@@ -39,6 +43,7 @@ enum class Fallback : std::uint8_t {
   layouts,          // two accesses of one buffer use different raw layouts (after reshape)
   versions,         // two accesses of one buffer use different versions
   wide_window,      // a carried dependence spans too many distances to replay cheaply
+  nested_lengths,   // two iterations ran their nested loops with different trip counts
   count
 };
 const char* fallback_name(Fallback reason);
@@ -72,11 +77,14 @@ struct IterationRecord {
   std::int64_t index = 0;
   std::vector<TaskRecordLite> tasks;
   std::vector<AccessRecord> accesses;
+  // Trip counts of the loops nested in the iteration, in the order they began.
+  std::vector<std::int64_t> nested_loops;
 
   void clear(std::int64_t iteration) {
     index = iteration;
     tasks.clear();
     accesses.clear();
+    nested_loops.clear();
   }
   void add_task(const KernelId kernels[3], bool inline_task);
   // Adds an argument to the last task added.
@@ -117,14 +125,18 @@ struct CarriedEdge {
   std::int64_t max_distance = 1;
 };
 struct TemplateTaskDeps {
-  std::vector<std::uint32_t> same_iteration;  // earlier positions this task conflicts with
-  std::vector<CarriedEdge> carried;           // edges into earlier iterations
+  // Earlier positions this task conflicts with, less those another kept edge orders it after
+  // (a transitive reduction: the same pairs ordered, as the per-task map's last-writer edges).
+  std::vector<std::uint32_t> same_iteration;
+  std::vector<CarriedEdge> carried;  // edges into earlier iterations (implied ones dropped)
 };
 
 class LoopTemplate {
  public:
   // Learns a template from two consecutive iterations. Fallback::none on success; the template is
-  // based on `current` (its iteration index is the base).
+  // based on `current` (its iteration index is the base). Fallback::nested_lengths when their
+  // nested loops ran different trip counts (a data-dependent shape: paged attention's requests
+  // of different context lengths), which no later pair is likely to repeat.
   static Fallback learn(const IterationRecord& previous, const IterationRecord& current,
                         LoopTemplate* out);
   // Finds every pair's carried distances and the edges to replay for a loop that runs iterations
@@ -186,6 +198,11 @@ class LoopTemplate {
   Box footprint(std::uint32_t access, std::int64_t first, std::int64_t last) const;
 
  private:
+  // Drops the edges that other template edges imply (same reachability, fewer edges).
+  void reduce_edges();
+  // Two accesses of one buffer with the same view in every iteration.
+  bool same_view(std::uint32_t x, std::uint32_t y) const;
+
   IterationRecord base_;
   std::vector<std::array<std::int64_t, kMaxDims>> strides_;
   std::vector<Placement> places_;

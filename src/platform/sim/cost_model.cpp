@@ -24,6 +24,9 @@ std::uint64_t orchestrator_cost_ns(const SimCostModel& costs, OrchestratorWork w
                    (costs.submit_ns + n * costs.submit_per_tensor_ns));
     case OrchestratorWork::loop_setup:
       return to_ns(costs.loop_setup_ratio * (costs.submit_ns + n * costs.submit_per_tensor_ns));
+    case OrchestratorWork::loop_setup_base:
+      return to_ns((costs.loop_setup_fixed + costs.loop_setup_square * n * n) *
+                   (costs.submit_ns + 4 * costs.submit_per_tensor_ns));
     case OrchestratorWork::alloc:
       return to_ns(costs.alloc_ns + n * costs.alloc_per_output_ns);
     case OrchestratorWork::wire:
@@ -32,6 +35,8 @@ std::uint64_t orchestrator_cost_ns(const SimCostModel& costs, OrchestratorWork w
       return to_ns(costs.scope_end_ns + n * costs.scope_end_per_task_ns);
     case OrchestratorWork::element_access:
       return to_ns(n * costs.element_access_ns);
+    case OrchestratorWork::element_read_quiet:
+      return to_ns(n * costs.quiet_read_ratio * costs.element_access_ns);
   }
   return 0;
 }
