@@ -512,7 +512,16 @@ void LoopDriver::build_plans(Loop& loop) {
           task.producers.push_back(e.task_id);
       }
     }
-    if (!task.direct) task.producers.clear();
+    if (!task.direct) {
+      task.producers.clear();
+      continue;
+    }
+    // Each once, in first-met order (two accesses may meet one external entry's task).
+    std::vector<TaskId> unique;
+    for (const TaskId id : task.producers) {
+      if (std::find(unique.begin(), unique.end(), id) == unique.end()) unique.push_back(id);
+    }
+    task.producers = std::move(unique);
   }
 }
 

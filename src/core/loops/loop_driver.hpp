@@ -14,6 +14,7 @@
 #pragma once
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -30,6 +31,17 @@ namespace tmr::detail {
 
 class LoopDriver {
  public:
+  // What one template position's tasks share, prepared once for the orchestrator's analysed
+  // submit (OrchestratorCore::submit_analysed): the task record's header (kernel functions and
+  // ids, tensor count, tags), copied into each later task's record in one go. The kernels and
+  // tags are what the replay check compares, so every task of the position has this header.
+  // Filled by the position's first analysed submit (`ready` false until then).
+  struct PreparedTask {
+    static constexpr std::size_t kHeaderBytes = offsetof(TaskRecord, tensors);
+    alignas(8) unsigned char header[kHeaderBytes];
+    bool ready = false;
+  };
+
   // `enabled`: RuntimeConfig::parallel_for_analysis (off: every loop runs per task).
   LoopDriver(std::span<Ring* const> rings, Dependence& dependence, bool enabled);
 
@@ -85,6 +97,11 @@ class LoopDriver {
   // cover. Fills `regions[k]` for every tracked argument no affine family stands for. A non-ok
   // Status names a tensor whose creator's scope has ended.
   Status collect(const Args& args, AccessRegion* regions);
+  // The producers of a covered submit whose position needs no discovery at all (TaskPlan::direct:
+  // template edges and the loop's fixed external producers): each live one once, into `out`, in
+  // collect()'s order. Returns how many, or -1 when the position is not direct or has more than
+  // `capacity` (then collect() decides, as for any covered submit).
+  int direct_producers(TaskSlot** out, int capacity) const;
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
   // Inline when families take every tracked access and nothing is deferred (slice writes).
@@ -106,6 +123,9 @@ class LoopDriver {
     if (owner_ != nullptr) note_submitted(id);
   }
   bool active() const { return owner_ != nullptr; }
+  // The prepared record of the position plan_submit just covered (it returned true); valid until
+  // submitted().
+  PreparedTask& prepared() { return owner_->task_plans[owner_->position].prepared; }
   // Inserts the TensorMap entries analysed submits deferred (accesses to buffers made inside the
   // analysed loop) before anything may look them up: at a fall-back, and after the loop ended
   // before the first per-task lookup (a plain submit, an element access, wait_for) or the next
@@ -171,7 +191,8 @@ class LoopDriver {
     // its producers past the template's edges are `producers` (the fixed external entries its
     // accesses meet, filtered once), each while it lives. Cleared when a family of the task ends.
     bool direct = false;
-    std::vector<TaskId> producers;
+    std::vector<TaskId> producers;  // each once (deduplicated when built)
+    PreparedTask prepared;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -299,6 +320,41 @@ inline void LoopDriver::note_submitted(TaskId id) {
 inline void LoopDriver::add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position) {
   const TaskId id = loop.table->at(iteration, position);
   if (live(id)) dependence_.add_producer(id);
+}
+
+inline int LoopDriver::direct_producers(TaskSlot** out, int capacity) const {
+  const Loop& loop = *owner_;
+  const std::uint32_t p = loop.position;
+  const TaskPlan& task = loop.task_plans[p];
+  if (!task.direct) return -1;
+  const std::int64_t i = loop.iteration;
+  const loops::TemplateTaskDeps& deps = loop.tmpl.deps(p);
+  int n = 0;
+  // Same-iteration positions are distinct tasks, so are the external ones (made before the
+  // loop); carried edges may name one task twice, and nothing may be listed twice.
+  const auto add = [&](TaskId id) {
+    if (!live(id)) return true;
+    TaskSlot* const slot = &rings_[id.ring()]->slot(id.local());
+    for (int k = 0; k < n; ++k) {
+      if (out[k] == slot) return true;
+    }
+    if (n == capacity) return false;
+    out[n++] = slot;
+    return true;
+  };
+  for (const std::uint32_t q : deps.same_iteration) {
+    if (!add(loop.table->at(i, q))) return -1;
+  }
+  for (const loops::CarriedEdge& e : deps.carried) {
+    const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
+    for (std::int64_t d = e.min_distance; d <= last; ++d) {
+      if (!add(loop.table->at(i - d, e.producer))) return -1;
+    }
+  }
+  for (const TaskId id : task.producers) {
+    if (!add(id)) return -1;
+  }
+  return n;
 }
 
 inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
