@@ -379,8 +379,10 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     prepared.ready = true;
   }
   record.scalar_count = args.scalar_count();
-  for (int i = 0; i < count; ++i)  // fixed-size copies: no library call for a few tensors
-    std::memcpy(static_cast<void*>(&record.tensors[i]), &args.tensor(i), sizeof(Tensor));
+  if (count > 0) {
+    std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
+                static_cast<std::size_t>(count) * sizeof(Tensor));
+  }
   TaskOutputs outputs;
   outputs.task_ = task.id;
   if (scoped) materialise_outputs(record, ring, heap_offset, args, layout, task.id, &outputs);
