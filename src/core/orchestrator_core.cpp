@@ -392,11 +392,14 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   }
 
   AccessRegion regions[kMaxTensorArgs];
-  // A direct position (LoopDriver::direct_producers) is wired straight from the template's list:
-  // no discovery, no producer list, no deduplication filter. Alloc tasks, long lists and a
-  // dependency pool short of room take the steps below (which wait or name the error).
+  // A task whose producers need no lookup (LoopDriver::direct_producers: template edges, its
+  // position's fixed external producers, live creators) is wired straight from that list: no
+  // discovery, no producer vector, no deduplication filter. Alloc tasks, any task needing a map or
+  // family lookup or a creator error, long lists and a dependency pool short of room take the
+  // steps below (collect(), which waits or names the error).
   TaskSlot* direct[kDirectProducers];
-  int direct_count = plan.inline_task ? -1 : loops_.direct_producers(direct, kDirectProducers);
+  int direct_count =
+      plan.inline_task ? -1 : loops_.direct_producers(args, direct, kDirectProducers, regions);
   bool ok = true;
   std::int32_t resolved = 0;
   if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal()) {

@@ -525,6 +525,50 @@ void LoopDriver::build_plans(Loop& loop) {
   }
 }
 
+int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int capacity,
+                                 AccessRegion* regions) const {
+  const Loop& loop = *owner_;
+  const std::int64_t i = loop.iteration;
+  const TaskPlan& task = loop.task_plans[loop.position];
+  // collect()'s routes that need neither the map nor the family table, in its order; any other
+  // route (a map lookup, a creator that is an error) leaves the task to collect().
+  const AccessPlan* const plans = loop.plans.data() + task.first_access;
+  for (std::uint32_t todo = task.collect & ~quiet_mask_; todo != 0; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    const AccessPlan& plan = plans[k];
+    const Tensor& t = args.tensor(k);
+    const TaskId creator = t.producer();
+    if (creator.valid()) {
+      if (creator.ring() >= rings_.size() || !dependence_.creator_retained(creator) ||
+          !live(creator)) {
+        return -1;  // collect() names the error
+      }
+      if (!list_once(out, &n, capacity, creator)) return -1;
+    }
+    if (!plan.tracked) continue;
+    const bool in_family = (family_mask_ >> k) & 1u;
+    if ((fresh_mask_ >> k) & 1u) {
+      if (made_[k] < loop.first_analysed) return -1;  // its earlier accessors are in the map
+      continue;
+    }
+    if (plan.stationary && i > loop.first_analysed) continue;
+    if (plan.dense) return -1;
+    const auto a = static_cast<std::uint32_t>(&plan - loop.plans.data());
+    const std::vector<MapEntry>& external = loop.external[a];
+    if (!external.empty() && !(plan.fixed && (in_family || !plan.free_read))) return -1;
+    for (const MapEntry& e : plan.fixed ? loop.fixed_external[a] : external) {
+      if (live(e.task_id) && !list_once(out, &n, capacity, e.task_id)) return -1;
+    }
+  }
+  // The regions record() reads (accesses that go into the map), as collect() fills them.
+  for (std::uint32_t todo = tracked_mask_ & ~(family_mask_ | deferred_mask_); todo != 0;
+       todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    regions[k] = make_region(args.tensor(k));
+  }
+  return n;
+}
+
 // replay_access's test for an outer buffer, all of it: identity and the view field by field.
 inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
                                         std::int64_t moved_by) {

@@ -97,11 +97,18 @@ class LoopDriver {
   // cover. Fills `regions[k]` for every tracked argument no affine family stands for. A non-ok
   // Status names a tensor whose creator's scope has ended.
   Status collect(const Args& args, AccessRegion* regions);
-  // The producers of a covered submit whose position needs no discovery at all (TaskPlan::direct:
-  // template edges and the loop's fixed external producers): each live one once, into `out`, in
-  // collect()'s order. Returns how many, or -1 when the position is not direct or has more than
-  // `capacity` (then collect() decides, as for any covered submit).
-  int direct_producers(TaskSlot** out, int capacity) const;
+  // The producers of a covered submit when none needs a TensorMap or family lookup: template
+  // edges, then collect()'s routes that need none (a direct position's list; creators that are
+  // live with their scope open; fresh buffers made by analysed iterations; stationary writes;
+  // fixed or absent external producers), each live one once, into `out`, in collect()'s order.
+  // Returns how many, or -1 when some access needs a lookup, a creator would be an error, or
+  // there are more than `capacity` (then collect() decides, as for any covered submit).
+  // When it returns n >= 0 it has also filled `regions` as collect() would for record().
+  int direct_producers(const Args& args, TaskSlot** out, int capacity, AccessRegion* regions) const;
+  // direct_producers past the template edges (`n` listed) for a position that is not direct.
+  int routed_producers(const Args& args, TaskSlot** out, int n, int capacity,
+                       AccessRegion* regions) const;
+  bool list_once(TaskSlot** out, int* n, int capacity, TaskId id) const;
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
   // Inline when families take every tracked access and nothing is deferred (slice writes).
@@ -322,37 +329,39 @@ inline void LoopDriver::add_task(const Loop& loop, std::int64_t iteration, std::
   if (live(id)) dependence_.add_producer(id);
 }
 
-inline int LoopDriver::direct_producers(TaskSlot** out, int capacity) const {
+// Adds `id` to `out` unless listed (each task once, as Dependence lists them); false when full.
+inline bool LoopDriver::list_once(TaskSlot** out, int* n, int capacity, TaskId id) const {
+  TaskSlot* const slot = &rings_[id.ring()]->slot(id.local());
+  for (int k = 0; k < *n; ++k) {
+    if (out[k] == slot) return true;
+  }
+  if (*n == capacity) return false;
+  out[(*n)++] = slot;
+  return true;
+}
+
+inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int capacity,
+                                        AccessRegion* regions) const {
   const Loop& loop = *owner_;
   const std::uint32_t p = loop.position;
-  const TaskPlan& task = loop.task_plans[p];
-  if (!task.direct) return -1;
   const std::int64_t i = loop.iteration;
   const loops::TemplateTaskDeps& deps = loop.tmpl.deps(p);
   int n = 0;
-  // Same-iteration positions are distinct tasks, so are the external ones (made before the
-  // loop); carried edges may name one task twice, and nothing may be listed twice.
-  const auto add = [&](TaskId id) {
-    if (!live(id)) return true;
-    TaskSlot* const slot = &rings_[id.ring()]->slot(id.local());
-    for (int k = 0; k < n; ++k) {
-      if (out[k] == slot) return true;
-    }
-    if (n == capacity) return false;
-    out[n++] = slot;
-    return true;
-  };
   for (const std::uint32_t q : deps.same_iteration) {
-    if (!add(loop.table->at(i, q))) return -1;
+    const TaskId id = loop.table->at(i, q);
+    if (live(id) && !list_once(out, &n, capacity, id)) return -1;
   }
   for (const loops::CarriedEdge& e : deps.carried) {
     const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
     for (std::int64_t d = e.min_distance; d <= last; ++d) {
-      if (!add(loop.table->at(i - d, e.producer))) return -1;
+      const TaskId id = loop.table->at(i - d, e.producer);
+      if (live(id) && !list_once(out, &n, capacity, id)) return -1;
     }
   }
+  const TaskPlan& task = loop.task_plans[p];
+  if (!task.direct) return routed_producers(args, out, n, capacity, regions);
   for (const TaskId id : task.producers) {
-    if (!add(id)) return -1;
+    if (live(id) && !list_once(out, &n, capacity, id)) return -1;
   }
   return n;
 }
