@@ -281,6 +281,25 @@ TaskOutputs OrchestratorCore::alloc(const Args& args) {
   return submit_planned(plan, args);
 }
 
+template <class Producers>
+void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, const Args& args,
+                                    const Producers& producers) {
+  TaskEvent event;
+  event.id = task.id;
+  event.sequence = task.ring->sequence(task.id.local());
+  task.ring->set_ready_ns(task.id.local(), 0);  // before the wiring guard drops: not ready yet
+  for (int s = 0; s < 3; ++s)
+    event.kernels[s] = plan.kernels[s];
+  event.block_count = args.block_count();
+  event.inline_task = plan.inline_task;
+  event.submit_ns = ports_.clock.now_ns();
+  if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
+  event.producers.reserve(producers.size());
+  for (TaskSlot* p : producers)
+    event.producers.push_back(p->ring->sequence(p->id.local()));
+  task_events_.push_back(std::move(event));
+}
+
 // A submit, step by step: reserve ring memory, fill the task, discover its producers, wire it
 // behind them, record its accesses, publish it, and let it go once wired.
 TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args) {
@@ -423,10 +442,12 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   enter_scope(task, ring_index, heap_consumed, scoped);
   ring.publish_batched(task.id.local());
   if (ports_.clock.recording()) {
-    record_event(task, plan, args,
-                 direct_count >= 0
-                     ? std::span<TaskSlot* const>(direct, static_cast<std::size_t>(direct_count))
-                     : std::span<TaskSlot* const>(dependence_.producers()));
+    if (direct_count >= 0) {
+      record_event(task, plan, args,
+                   std::span<TaskSlot* const>(direct, static_cast<std::size_t>(direct_count)));
+    } else {
+      record_event(task, plan, args, dependence_.producers());
+    }
   }
   release_wiring_guard(task, resolved, ok);
   if (!ok) return {};
@@ -630,24 +651,6 @@ void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t
   ++open_scope_tasks_[ring_index];
   open_scope_heap_[ring_index] += heap_consumed;
   scope_tasks_.push_back(&task);
-}
-
-void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, const Args& args,
-                                    std::span<TaskSlot* const> producers) {
-  TaskEvent event;
-  event.id = task.id;
-  event.sequence = task.ring->sequence(task.id.local());
-  task.ring->set_ready_ns(task.id.local(), 0);  // before the wiring guard drops: not ready yet
-  for (int s = 0; s < 3; ++s)
-    event.kernels[s] = plan.kernels[s];
-  event.block_count = args.block_count();
-  event.inline_task = plan.inline_task;
-  event.submit_ns = ports_.clock.now_ns();
-  if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
-  event.producers.reserve(producers.size());
-  for (TaskSlot* p : producers)
-    event.producers.push_back(p->ring->sequence(p->id.local()));
-  task_events_.push_back(std::move(event));
 }
 
 void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolved, bool ok) {

@@ -120,8 +120,10 @@ class OrchestratorCore {
   std::int32_t wire_direct(Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count);
   static constexpr int kDirectProducers = 16;
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
+  // `producers`: any sized range of TaskSlot* (Dependence::producers(), or a direct list).
+  template <class Producers>
   void record_event(const TaskSlot& task, const Plan& plan, const Args& args,
-                    std::span<TaskSlot* const> producers);
+                    const Producers& producers);
   // Hands the task to the schedulers if it has no producers left (or retires a failed one).
   void release_wiring_guard(TaskSlot& task, std::int32_t resolved, bool ok);
 
