@@ -631,20 +631,14 @@ LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, 
   return loop.tmpl.predicts_view(i, a, t) ? Replay::exact : Replay::no;
 }
 
-bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const Args& args) {
-  planned_analysed_ = false;
-  if (owner_ == nullptr) return false;
-  Loop& loop = *owner_;
-  if (loop.state == Loop::State::learning) {
-    loop.current.add_task(kernels, inline_task);
-    for (int k = 0; k < args.tensor_count(); ++k) {
-      const ArgTag tag = args.tag(k);
-      refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
-      loop.current.add_access(tag, refs_[k], args.tensor(k));
-    }
-    return false;
+void LoopDriver::plan_learning(Loop& loop, const KernelId kernels[3], bool inline_task,
+                               const Args& args) {
+  loop.current.add_task(kernels, inline_task);
+  for (int k = 0; k < args.tensor_count(); ++k) {
+    const ArgTag tag = args.tag(k);
+    refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
+    loop.current.add_access(tag, refs_[k], args.tensor(k));
   }
-  return plan_analysed(loop, kernels, inline_task, args);
 }
 
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,

@@ -90,7 +90,16 @@ class LoopDriver {
   // ---- submit hooks ----
   // True when this submit is covered by the template (its producers come from collect()). Records
   // the submit when the loop is still learning. Call after validation, before admission.
-  bool plan_submit(const KernelId kernels[3], bool inline_task, const Args& args);
+  bool plan_submit(const KernelId kernels[3], bool inline_task, const Args& args) {
+    planned_analysed_ = false;
+    if (owner_ == nullptr) return false;
+    Loop& loop = *owner_;
+    if (loop.state == Loop::State::learning) {
+      plan_learning(loop, kernels, inline_task, args);
+      return false;
+    }
+    return plan_analysed(loop, kernels, inline_task, args);
+  }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
   // discovery in progress (instead of Dependence::collect): its tensors' creators, template
   // edges, the loop's external producers, and map lookups only for accesses the template does not
@@ -126,7 +135,7 @@ class LoopDriver {
     return (skip & tracked_mask_) != tracked_mask_;
   }
   // Every submit while a loop is active, after admission.
-  void submitted(TaskId id) {
+  [[gnu::always_inline]] void submitted(TaskId id) {
     if (owner_ != nullptr) note_submitted(id);
   }
   bool active() const { return owner_ != nullptr; }
@@ -239,6 +248,8 @@ class LoopDriver {
   void build_plans(Loop& loop);
   void begin_iteration_slow(std::int64_t index);
   void end_iteration_slow();
+  // plan_submit for a learning loop: records the submit.
+  void plan_learning(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
@@ -313,7 +324,7 @@ class LoopDriver {
 
 // ---------------------------------------------------------------- inline hot path
 
-inline void LoopDriver::note_submitted(TaskId id) {
+[[gnu::always_inline]] inline void LoopDriver::note_submitted(TaskId id) {
   Loop& loop = *owner_;
   loop.table->tasks.push_back(id);
   task_position_ = loop.position;
