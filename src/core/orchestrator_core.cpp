@@ -375,8 +375,17 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   std::uint64_t heap_consumed = 0;
   if (scoped) {
     layout = layout_outputs(args);
-    if (!check_fits(ring_index, layout, true)) return {};
-    if (!wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) return {};
+    // check_fits and wait_for_room, their passing case inline (the rest names the error or waits).
+    const bool fits = layout.total <= ring.heap_capacity() &&
+                      open_scope_tasks_[ring_index] + 2 <= ring.window() &&
+                      open_scope_heap_[ring_index] + layout.total <= ring.heap_capacity();
+    if (!fits && !check_fits(ring_index, layout, true)) return {};
+    if (submits_since_sync_ + 1 < 64 && ring.window_has_room() &&
+        ring.heap_fits(layout.total, &heap_offset, &heap_consumed)) {
+      ++submits_since_sync_;
+    } else if (!wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
+      return {};
+    }
   } else if (submits_since_sync_ + 1 < 64 && ring.window_has_room()) {
     ++submits_since_sync_;  // wait_for_room's count, without its heap test (nothing to place)
   } else if (!wait_for_room(ring, 0, &heap_offset, &heap_consumed)) {
