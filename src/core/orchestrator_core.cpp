@@ -282,6 +282,25 @@ TaskOutputs OrchestratorCore::alloc(const Args& args) {
   return submit_planned(plan, args);
 }
 
+template <class Producers>
+void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, const Args& args,
+                                    const Producers& producers) {
+  TaskEvent event;
+  event.id = task.id;
+  event.sequence = task.ring->sequence(task.id.local());
+  task.ring->set_ready_ns(task.id.local(), 0);  // before the wiring guard drops: not ready yet
+  for (int s = 0; s < 3; ++s)
+    event.kernels[s] = plan.kernels[s];
+  event.block_count = args.block_count();
+  event.inline_task = plan.inline_task;
+  event.submit_ns = ports_.clock.now_ns();
+  if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
+  event.producers.reserve(producers.size());
+  for (TaskSlot* p : producers)
+    event.producers.push_back(p->ring->sequence(p->id.local()));
+  task_events_.push_back(std::move(event));
+}
+
 // A submit, step by step: reserve ring memory, fill the task, discover its producers, wire it
 // behind them, record its accesses, publish it, and let it go once wired.
 TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args) {
@@ -293,12 +312,12 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   Ring& ring = this->ring(ring_index);
   // Covered by a parallel_for template: producers come from the template (loops/). Decided
   // before the charge, which is smaller for an analysed submit.
-  const bool analysed = loops_.active() && loops_.plan_submit(plan.kernels, plan.inline_task, args);
+  if (loops_.active() && loops_.plan_submit(plan.kernels, plan.inline_task, args))
+    return submit_analysed(plan, args, ring_index, ring);
+  constexpr bool analysed = false;
   // A finished loop's deferred entries go into the map before a per-task lookup may want them.
-  if (!analysed) loops_.flush_deferred();
-  ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc
-                     : analysed       ? OrchestratorWork::submit_analysed
-                                      : OrchestratorWork::submit,
+  loops_.flush_deferred();
+  ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
                      static_cast<std::uint32_t>(args.tensor_count()));
   const OutputLayout layout = layout_outputs(args);
   // Only tasks that create buffers are held by their scope (so their outputs stay valid while
@@ -331,7 +350,115 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   if (!ok && !analysed) dependence_.discard_entries(task.id);  // the task never runs
   enter_scope(task, ring_index, heap_consumed, scoped);
   ring.publish_batched(task.id.local());
-  if (ports_.clock.recording()) record_event(task, plan, args);
+  if (ports_.clock.recording()) record_event(task, plan, args, dependence_.producers());
+  release_wiring_guard(task, resolved, ok);
+  if (!ok) return {};
+  return outputs;
+}
+
+// submit_planned's steps for a task whose template position is known. What the position fixes
+// is not redone: its record header (kernels, tags) is one copy of the position's prepared one; a
+// position without fresh outputs has no layout, no fit check and no heap reservation, and its
+// room check is the window test alone (the periodic ring sync and a full ring take the generic
+// wait). Producers come from the loop analysis, accesses go into its families. Each error path
+// is the generic one: check_fits, wait_for_room, the dependency-pool checks and a failed
+// producer collection end the same way with the same named errors.
+TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args, int ring_index,
+                                              Ring& ring) {
+  const int count = args.tensor_count();
+  ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit_analysed,
+                     static_cast<std::uint32_t>(count));
+  LoopDriver::PreparedTask& prepared = loops_.prepared();
+  // The tags are the template's (plan_submit compared them), so is the set of fresh outputs.
+  const bool scoped = args.out_mask() != 0 || plan.inline_task;
+  OutputLayout layout;
+  std::uint64_t heap_offset = 0;
+  std::uint64_t heap_consumed = 0;
+  if (scoped) {
+    layout = layout_outputs(args);
+    // check_fits and wait_for_room, their passing case inline (the rest names the error or waits).
+    const bool fits = layout.total <= ring.heap_capacity() &&
+                      open_scope_tasks_[ring_index] + 2 <= ring.window() &&
+                      open_scope_heap_[ring_index] + layout.total <= ring.heap_capacity();
+    if (!fits && !check_fits(ring_index, layout, true)) return {};
+    if (submits_since_sync_ + 1 < 64 && ring.window_has_room() &&
+        ring.heap_fits(layout.total, &heap_offset, &heap_consumed)) {
+      ++submits_since_sync_;
+    } else if (!wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
+      return {};
+    }
+  } else if (submits_since_sync_ + 1 < 64 && ring.window_has_room()) {
+    ++submits_since_sync_;  // wait_for_room's count, without its heap test (nothing to place)
+  } else if (!wait_for_room(ring, 0, &heap_offset, &heap_consumed)) {
+    return {};
+  }
+  TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
+  TaskRecord& record = *task.record;
+  if (prepared.ready) {
+    std::memcpy(static_cast<void*>(&record), prepared.header, sizeof(prepared.header));
+  } else {
+    for (int s = 0; s < 3; ++s) {
+      record.fns[s] = plan.fns[s];
+      record.kernels[s] = plan.kernels[s];
+    }
+    record.tensor_count = count;
+    for (int i = 0; i < count; ++i)
+      record.tags[i] = args.tag(i);
+    std::memcpy(prepared.header, static_cast<const void*>(&record), sizeof(prepared.header));
+    prepared.ready = true;
+  }
+  record.scalar_count = args.scalar_count();
+  if (count > 0) {
+    std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
+                static_cast<std::size_t>(count) * sizeof(Tensor));
+  }
+  TaskOutputs outputs;
+  outputs.task_ = task.id;
+  if (scoped) materialise_outputs(record, ring, heap_offset, args, layout, task.id, &outputs);
+  if (args.scalar_count() > 0) {
+    std::memcpy(record.scalars, args.scalars(),
+                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
+  }
+
+  AccessRegion regions[kMaxTensorArgs];
+  // A task whose producers need no lookup (LoopDriver::direct_producers: template edges, its
+  // position's fixed external producers, live creators) is wired straight from that list: no
+  // discovery, no producer vector, no deduplication filter. Alloc tasks, any task needing a map or
+  // family lookup or a creator error, long lists and a dependency pool short of room take the
+  // steps below (collect(), which waits or names the error).
+  TaskSlot* direct[kDirectProducers];
+  int direct_count =
+      plan.inline_task ? -1 : loops_.direct_producers(args, direct, kDirectProducers, regions);
+  bool ok = true;
+  std::int32_t resolved = 0;
+  if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal()) {
+    loops_.submitted(task.id);
+    resolved = wire_direct(ring, task, direct, direct_count);
+  } else {
+    direct_count = -1;
+    ok = discover_producers(ring, task, args, true, regions);
+    loops_.submitted(task.id);
+    resolved = wire_producers(ring, task, ok);
+  }
+  if (ok) {
+    // TensorMap entries read the box through the task record's copy (alive while the task is).
+    if (loops_.records_into_map()) {
+      for (int i = 0; i < count; ++i)
+        regions[i].tensor = &record.tensors[i];
+    }
+    // Accesses to outer buffers go into the loop's affine families (loops/).
+    loops_.record(task, args, regions);
+  }
+  enter_scope(task, ring_index, heap_consumed, scoped);
+  ring.publish_batched(task.id.local());
+  if (ports_.clock.recording()) {
+    if (direct_count >= 0) {
+      record_event(task, plan, args,
+                   std::span<TaskSlot* const>(direct, static_cast<std::size_t>(direct_count)));
+    } else {
+      record_event(task, plan, args, dependence_.producers());
+    }
+  }
   release_wiring_guard(task, resolved, ok);
   if (!ok) return {};
   return outputs;
@@ -385,27 +512,12 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
                                        std::uint64_t heap_offset, const Plan& plan,
                                        const Args& args, const OutputLayout& layout,
                                        TaskOutputs* outputs) {
-  const std::uint32_t local = ring.admit(heap_consumed);
-  const TaskId id(static_cast<std::uint32_t>(ring_index), local);
-  TaskSlot& slot = ring.slot(local);
+  TaskSlot& slot = admit_slot(ring, ring_index, heap_consumed, plan, args);
+  const TaskId id = slot.id;
   TaskRecord& record = *slot.record;  // slot.ring and slot.record are bound once by the ring
-  slot.id = id;
-  ring.info(local).sequence = sequence_++;
-  slot.block_count = args.block_count();
-  slot.active_mask = plan.mask;
-  slot.shape = plan.shape;
-  slot.sync_start = args.is_sync_start();
-  slot.next_block = 0;
-  slot.dep_count = 0;
-  slot.dep_begin = static_cast<std::uint32_t>(ring.dep_top());
-  slot.subtasks_remaining.store(
-      plan.inline_task ? 0 : args.block_count() * active_slot_count(plan.mask),
-      std::memory_order_relaxed);
-  dependence_.admitted(slot);
 
   // Task record: kernels, tensors (fresh outputs materialised in the heap), scalars.
   outputs->task_ = id;
-  std::byte* const heap_base = static_cast<std::byte*>(ring.heap_at(heap_offset));
   for (int s = 0; s < 3; ++s) {
     record.fns[s] = plan.fns[s];
     record.kernels[s] = plan.kernels[s];
@@ -422,6 +534,41 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
     std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
                 static_cast<std::size_t>(count) * sizeof(Tensor));
   }
+  materialise_outputs(record, ring, heap_offset, args, layout, id, outputs);
+  if (args.scalar_count() > 0) {
+    std::memcpy(record.scalars, args.scalars(),
+                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
+  }
+  return slot;
+}
+
+inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
+                                              std::uint64_t heap_consumed, const Plan& plan,
+                                              const Args& args) {
+  const std::uint32_t local = ring.admit(heap_consumed);
+  const TaskId id(static_cast<std::uint32_t>(ring_index), local);
+  TaskSlot& slot = ring.slot(local);
+  slot.id = id;
+  ring.info(local).sequence = sequence_++;
+  slot.block_count = args.block_count();
+  slot.active_mask = plan.mask;
+  slot.shape = plan.shape;
+  slot.sync_start = args.is_sync_start();
+  slot.next_block = 0;
+  slot.dep_count = 0;
+  slot.dep_begin = static_cast<std::uint32_t>(ring.dep_top());
+  slot.subtasks_remaining.store(
+      plan.inline_task ? 0 : args.block_count() * active_slot_count(plan.mask),
+      std::memory_order_relaxed);
+  dependence_.admitted(slot);
+  return slot;
+}
+
+inline void OrchestratorCore::materialise_outputs(TaskRecord& record, Ring& ring,
+                                                  std::uint64_t heap_offset, const Args& args,
+                                                  const OutputLayout& layout, TaskId id,
+                                                  TaskOutputs* outputs) {
+  std::byte* const heap_base = static_cast<std::byte*>(ring.heap_at(heap_offset));
   for (std::uint32_t outs = args.out_mask(); outs != 0; outs &= outs - 1) {
     const int i = std::countr_zero(outs);
     const Tensor& spec = args.tensor(i);
@@ -432,11 +579,6 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
     std::memcpy(&outputs->storage_[static_cast<std::size_t>(outputs->count_++)], &record.tensors[i],
                 sizeof(Tensor));
   }
-  if (args.scalar_count() > 0) {
-    std::memcpy(record.scalars, args.scalars(),
-                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
-  }
-  return slot;
 }
 
 bool OrchestratorCore::discover_producers(Ring& ring, TaskSlot& task, const Args& args,
@@ -493,6 +635,22 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
   return tally.resolved;
 }
 
+std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task, TaskSlot* const* producers,
+                                           int count) {
+  const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
+  task.state.store(TaskState::pending, std::memory_order_relaxed);
+  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
+  graph::begin_wiring(task, static_cast<std::uint32_t>(count));
+  graph::WiringTally tally;
+  for (int k = 0; k < count; ++k)
+    tally.add(graph::wire(task, *producers[k], ring.dep_node(first_node + tally.held)));
+  task.dep_begin = static_cast<std::uint32_t>(first_node);
+  task.dep_count = tally.held;
+  if (tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
+  ring.info(task.id.local()).dep_end = ring.dep_top();
+  return tally.resolved;
+}
+
 void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed,
                                    bool scoped) {
   if (!scoped) return;  // creates nothing: no tensor can name it as creator
@@ -503,23 +661,6 @@ void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t
   ++open_scope_tasks_[ring_index];
   open_scope_heap_[ring_index] += heap_consumed;
   scope_tasks_.push_back(&task);
-}
-
-void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, const Args& args) {
-  TaskEvent event;
-  event.id = task.id;
-  event.sequence = task.ring->sequence(task.id.local());
-  task.ring->set_ready_ns(task.id.local(), 0);  // before the wiring guard drops: not ready yet
-  for (int s = 0; s < 3; ++s)
-    event.kernels[s] = plan.kernels[s];
-  event.block_count = args.block_count();
-  event.inline_task = plan.inline_task;
-  event.submit_ns = ports_.clock.now_ns();
-  if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
-  event.producers.reserve(dependence_.producers().size());
-  for (TaskSlot* p : dependence_.producers())
-    event.producers.push_back(p->ring->sequence(p->id.local()));
-  task_events_.push_back(std::move(event));
 }
 
 void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolved, bool ok) {

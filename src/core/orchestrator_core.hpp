@@ -92,6 +92,9 @@ class OrchestratorCore {
     int count = 0;
   };
   TaskOutputs submit_planned(const Plan& plan, const Args& args);
+  // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
+  // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
+  TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
   // ---- the steps of a submit, in order
   static OutputLayout layout_outputs(const Args& args);
   // Fails at once what could never fit (instead of waiting for room that never comes).
@@ -99,13 +102,28 @@ class OrchestratorCore {
   TaskSlot& admit_task(Ring& ring, int ring_index, std::uint64_t heap_consumed,
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
                        const OutputLayout& layout, TaskOutputs* outputs);
+  // admit_task's slot fields (everything but the record).
+  TaskSlot& admit_slot(Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan,
+                       const Args& args);
+  // admit_task's fresh outputs: materialised in the heap at `heap_offset`, into the record and
+  // `outputs`.
+  static void materialise_outputs(TaskRecord& record, Ring& ring, std::uint64_t heap_offset,
+                                  const Args& args, const OutputLayout& layout, TaskId id,
+                                  TaskOutputs* outputs);
   // `analysed`: a parallel_for template covers the task (loops_ supplies its producers).
   bool discover_producers(Ring& ring, TaskSlot& task, const Args& args, bool analysed,
                           AccessRegion* regions);
   // Wires the task behind its producers; returns the edges already resolved.
   std::int32_t wire_producers(Ring& ring, TaskSlot& task, bool ok);
+  // wire_producers for a kernel task of a direct template position: `producers` (each once,
+  // live when listed), dependency nodes already checked to fit.
+  std::int32_t wire_direct(Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count);
+  static constexpr int kDirectProducers = 16;
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
-  void record_event(const TaskSlot& task, const Plan& plan, const Args& args);
+  // `producers`: any sized range of TaskSlot* (Dependence::producers(), or a direct list).
+  template <class Producers>
+  void record_event(const TaskSlot& task, const Plan& plan, const Args& args,
+                    const Producers& producers);
   // Hands the task to the schedulers if it has no producers left (or retires a failed one).
   void release_wiring_guard(TaskSlot& task, std::int32_t resolved, bool ok);
 

@@ -524,8 +524,61 @@ void LoopDriver::build_plans(Loop& loop) {
           task.producers.push_back(e.task_id);
       }
     }
-    if (!task.direct) task.producers.clear();
+    if (!task.direct) {
+      task.producers.clear();
+      continue;
+    }
+    // Each once, in first-met order (two accesses may meet one external entry's task).
+    std::vector<TaskId> unique;
+    for (const TaskId id : task.producers) {
+      if (std::find(unique.begin(), unique.end(), id) == unique.end()) unique.push_back(id);
+    }
+    task.producers = std::move(unique);
   }
+}
+
+int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int capacity,
+                                 AccessRegion* regions) const {
+  const Loop& loop = *owner_;
+  const std::int64_t i = loop.iteration;
+  const TaskPlan& task = loop.task_plans[loop.position];
+  // collect()'s routes that need neither the map nor the family table, in its order; any other
+  // route (a map lookup, a creator that is an error) leaves the task to collect().
+  const AccessPlan* const plans = loop.plans.data() + task.first_access;
+  for (std::uint32_t todo = task.collect & ~quiet_mask_; todo != 0; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    const AccessPlan& plan = plans[k];
+    const Tensor& t = args.tensor(k);
+    const TaskId creator = t.producer();
+    if (creator.valid()) {
+      if (creator.ring() >= rings_.size() || !dependence_.creator_retained(creator) ||
+          !live(creator)) {
+        return -1;  // collect() names the error
+      }
+      if (!list_once(out, &n, capacity, creator)) return -1;
+    }
+    if (!plan.tracked) continue;
+    const bool in_family = (family_mask_ >> k) & 1u;
+    if ((fresh_mask_ >> k) & 1u) {
+      if (made_[k] < loop.first_analysed) return -1;  // its earlier accessors are in the map
+      continue;
+    }
+    if (plan.stationary && i > loop.first_analysed) continue;
+    if (plan.dense) return -1;
+    const auto a = static_cast<std::uint32_t>(&plan - loop.plans.data());
+    const std::vector<MapEntry>& external = loop.external[a];
+    if (!external.empty() && !(plan.fixed && (in_family || !plan.free_read))) return -1;
+    for (const MapEntry& e : plan.fixed ? loop.fixed_external[a] : external) {
+      if (live(e.task_id) && !list_once(out, &n, capacity, e.task_id)) return -1;
+    }
+  }
+  // The regions record() reads (accesses that go into the map), as collect() fills them.
+  for (std::uint32_t todo = tracked_mask_ & ~(family_mask_ | deferred_mask_); todo != 0;
+       todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    regions[k] = make_region(args.tensor(k));
+  }
+  return n;
 }
 
 // replay_access's test for an outer buffer, all of it: identity and the view field by field.
@@ -590,20 +643,14 @@ LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, 
   return loop.tmpl.predicts_view(i, a, t) ? Replay::exact : Replay::no;
 }
 
-bool LoopDriver::plan_submit(const KernelId kernels[3], bool inline_task, const Args& args) {
-  planned_analysed_ = false;
-  if (owner_ == nullptr) return false;
-  Loop& loop = *owner_;
-  if (loop.state == Loop::State::learning) {
-    loop.current.add_task(kernels, inline_task);
-    for (int k = 0; k < args.tensor_count(); ++k) {
-      const ArgTag tag = args.tag(k);
-      refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
-      loop.current.add_access(tag, refs_[k], args.tensor(k));
-    }
-    return false;
+void LoopDriver::plan_learning(Loop& loop, const KernelId kernels[3], bool inline_task,
+                               const Args& args) {
+  loop.current.add_task(kernels, inline_task);
+  for (int k = 0; k < args.tensor_count(); ++k) {
+    const ArgTag tag = args.tag(k);
+    refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
+    loop.current.add_access(tag, refs_[k], args.tensor(k));
   }
-  return plan_analysed(loop, kernels, inline_task, args);
 }
 
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,

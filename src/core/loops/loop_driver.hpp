@@ -14,6 +14,7 @@
 #pragma once
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -30,6 +31,17 @@ namespace tmr::detail {
 
 class LoopDriver {
  public:
+  // What one template position's tasks share, prepared once for the orchestrator's analysed
+  // submit (OrchestratorCore::submit_analysed): the task record's header (kernel functions and
+  // ids, tensor count, tags), copied into each later task's record in one go. The kernels and
+  // tags are what the replay check compares, so every task of the position has this header.
+  // Filled by the position's first analysed submit (`ready` false until then).
+  struct PreparedTask {
+    static constexpr std::size_t kHeaderBytes = offsetof(TaskRecord, tensors);
+    alignas(8) unsigned char header[kHeaderBytes];
+    bool ready = false;
+  };
+
   // `enabled`: RuntimeConfig::parallel_for_analysis (off: every loop runs per task).
   LoopDriver(std::span<Ring* const> rings, Dependence& dependence, bool enabled);
 
@@ -78,13 +90,34 @@ class LoopDriver {
   // ---- submit hooks ----
   // True when this submit is covered by the template (its producers come from collect()). Records
   // the submit when the loop is still learning. Call after validation, before admission.
-  bool plan_submit(const KernelId kernels[3], bool inline_task, const Args& args);
+  bool plan_submit(const KernelId kernels[3], bool inline_task, const Args& args) {
+    planned_analysed_ = false;
+    if (owner_ == nullptr) return false;
+    Loop& loop = *owner_;
+    if (loop.state == Loop::State::learning) {
+      plan_learning(loop, kernels, inline_task, args);
+      return false;
+    }
+    return plan_analysed(loop, kernels, inline_task, args);
+  }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
   // discovery in progress (instead of Dependence::collect): its tensors' creators, template
   // edges, the loop's external producers, and map lookups only for accesses the template does not
   // cover. Fills `regions[k]` for every tracked argument no affine family stands for. A non-ok
   // Status names a tensor whose creator's scope has ended.
   Status collect(const Args& args, AccessRegion* regions);
+  // The producers of a covered submit when none needs a TensorMap or family lookup: template
+  // edges, then collect()'s routes that need none (a direct position's list; creators that are
+  // live with their scope open; fresh buffers made by analysed iterations; stationary writes;
+  // fixed or absent external producers), each live one once, into `out`, in collect()'s order.
+  // Returns how many, or -1 when some access needs a lookup, a creator would be an error, or
+  // there are more than `capacity` (then collect() decides, as for any covered submit).
+  // When it returns n >= 0 it has also filled `regions` as collect() would for record().
+  int direct_producers(const Args& args, TaskSlot** out, int capacity, AccessRegion* regions) const;
+  // direct_producers past the template edges (`n` listed) for a position that is not direct.
+  int routed_producers(const Args& args, TaskSlot** out, int n, int capacity,
+                       AccessRegion* regions) const;
+  bool list_once(TaskSlot** out, int* n, int capacity, TaskId id) const;
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
   // Inline when families take every tracked access and nothing is deferred (slice writes).
@@ -102,10 +135,13 @@ class LoopDriver {
     return (skip & tracked_mask_) != tracked_mask_;
   }
   // Every submit while a loop is active, after admission.
-  void submitted(TaskId id) {
+  [[gnu::always_inline]] void submitted(TaskId id) {
     if (owner_ != nullptr) note_submitted(id);
   }
   bool active() const { return owner_ != nullptr; }
+  // The prepared record of the position plan_submit just covered (it returned true); valid until
+  // submitted().
+  PreparedTask& prepared() { return owner_->task_plans[owner_->position].prepared; }
   // Inserts the TensorMap entries analysed submits deferred (accesses to buffers made inside the
   // analysed loop) before anything may look them up: at a fall-back, and after the loop ended
   // before the first per-task lookup (a plain submit, an element access, wait_for) or the next
@@ -171,7 +207,8 @@ class LoopDriver {
     // its producers past the template's edges are `producers` (the fixed external entries its
     // accesses meet, filtered once), each while it lives. Cleared when a family of the task ends.
     bool direct = false;
-    std::vector<TaskId> producers;
+    std::vector<TaskId> producers;  // each once (deduplicated when built)
+    PreparedTask prepared;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -211,6 +248,8 @@ class LoopDriver {
   void build_plans(Loop& loop);
   void begin_iteration_slow(std::int64_t index);
   void end_iteration_slow();
+  // plan_submit for a learning loop: records the submit.
+  void plan_learning(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
@@ -285,7 +324,7 @@ class LoopDriver {
 
 // ---------------------------------------------------------------- inline hot path
 
-inline void LoopDriver::note_submitted(TaskId id) {
+[[gnu::always_inline]] inline void LoopDriver::note_submitted(TaskId id) {
   Loop& loop = *owner_;
   loop.table->tasks.push_back(id);
   task_position_ = loop.position;
@@ -299,6 +338,43 @@ inline void LoopDriver::note_submitted(TaskId id) {
 inline void LoopDriver::add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position) {
   const TaskId id = loop.table->at(iteration, position);
   if (live(id)) dependence_.add_producer(id);
+}
+
+// Adds `id` to `out` unless listed (each task once, as Dependence lists them); false when full.
+inline bool LoopDriver::list_once(TaskSlot** out, int* n, int capacity, TaskId id) const {
+  TaskSlot* const slot = &rings_[id.ring()]->slot(id.local());
+  for (int k = 0; k < *n; ++k) {
+    if (out[k] == slot) return true;
+  }
+  if (*n == capacity) return false;
+  out[(*n)++] = slot;
+  return true;
+}
+
+inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int capacity,
+                                        AccessRegion* regions) const {
+  const Loop& loop = *owner_;
+  const std::uint32_t p = loop.position;
+  const std::int64_t i = loop.iteration;
+  const loops::TemplateTaskDeps& deps = loop.tmpl.deps(p);
+  int n = 0;
+  for (const std::uint32_t q : deps.same_iteration) {
+    const TaskId id = loop.table->at(i, q);
+    if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+  }
+  for (const loops::CarriedEdge& e : deps.carried) {
+    const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
+    for (std::int64_t d = e.min_distance; d <= last; ++d) {
+      const TaskId id = loop.table->at(i - d, e.producer);
+      if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+    }
+  }
+  const TaskPlan& task = loop.task_plans[p];
+  if (!task.direct) return routed_producers(args, out, n, capacity, regions);
+  for (const TaskId id : task.producers) {
+    if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+  }
+  return n;
 }
 
 inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {

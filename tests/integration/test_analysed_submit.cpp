@@ -1,0 +1,269 @@
+// The analysed submit path (OrchestratorCore::submit_analysed, docs/design.md "parallel_for"):
+// tasks a parallel_for template covers are built from their position's prepared record and, for
+// direct positions, wired straight from the template's producer list. On both platforms, with and
+// without recorded traces: results equal a sequential run with fresh outputs, chains and direct
+// positions; a full task window or dependency pool makes it wait; an open scope that outgrows
+// the heap, a bad argument and a throwing kernel in an analysed iteration end the run with the
+// usual named error.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tmr/tmr.hpp"
+
+namespace tmr::testing {
+namespace {
+
+RuntimeConfig analysed_config(PlatformKind platform, bool record) {
+  RuntimeConfig config;
+  config.platform = platform;
+  config.clusters = 4;
+  config.scheduler_threads = 2;
+  config.record_events = record;
+  config.stall_timeout_s = 30;
+  config.parallel_for_analysis = true;
+  return config;
+}
+
+void plus_one(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  const auto* src = in.data_as<float>();
+  auto* dst = out.data_as<float>();
+  for (std::uint32_t k = 0; k < in.dim(0); ++k)
+    dst[k * out.stride(0)] = src[k * in.stride(0)] + 1.0f;
+}
+// out = a + b (three 1-D tensors).
+void add_two(const KernelArgs& a) {
+  const Tensor& x = a.tensor(0);
+  const Tensor& y = a.tensor(1);
+  const Tensor& out = a.tensor(2);
+  for (std::uint32_t k = 0; k < x.dim(0); ++k) {
+    out.data_as<float>()[k * out.stride(0)] =
+        x.data_as<float>()[k * x.stride(0)] + y.data_as<float>()[k * y.stride(0)];
+  }
+}
+void throws(const KernelArgs&) {
+  throw std::runtime_error("kernel failed on purpose");
+}
+// Held until `released` (or 5 s: a test never hangs), so the tasks behind it stay live.
+std::atomic<bool> released{true};
+void held_plus_one(const KernelArgs& a) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!released.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+  plus_one(a);
+}
+
+struct Fixture {
+  Fixture(PlatformKind platform, bool record, RingConfig ring = {})
+      : runtime([&] {
+          RuntimeConfig c = analysed_config(platform, record);
+          c.ring = ring;
+          return c;
+        }()) {
+    inc = runtime.kernels().add("plus_one", CoreType::aiv, &plus_one);
+    add = runtime.kernels().add("add_two", CoreType::aiv, &add_two);
+    boom = runtime.kernels().add("throws", CoreType::aiv, &throws);
+    held = runtime.kernels().add("held_plus_one", CoreType::aiv, &held_plus_one);
+  }
+  Runtime runtime;
+  KernelId inc, add, boom, held;
+};
+
+struct Param {
+  PlatformKind platform;
+  bool record;
+};
+
+class ParallelForAnalysedSubmit : public ::testing::TestWithParam<Param> {};
+
+// Three positions per iteration: a direct slice write reading a fixed external buffer written
+// before the loop (its producer comes from the template's list), a task making a fresh output,
+// and its consumer writing the result row (a buffer made by the loop: not direct).
+TEST_P(ParallelForAnalysedSubmit, FreshOutputsChainsAndDirectPositionsMatchSequential) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 64;
+  constexpr std::uint32_t kCols = 8;
+  std::vector<float> x(kRows * kCols), g(kCols, 2.0f), y(kRows * kCols, 0.0f),
+      z(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 7);
+  RunArgs args;
+  args.input(x.data(), {kRows, kCols}, DType::f32);
+  args.inout(g.data(), {kCols}, DType::f32);
+  args.output(y.data(), {kRows, kCols}, DType::f32);
+  args.output(z.data(), {kRows, kCols}, DType::f32);
+  for (const bool scope_per_iteration : {false, true}) {
+    std::fill(g.begin(), g.end(), 2.0f);
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.submit_aiv(f.inc, Args().in(a.tensor(1)).out_existing(a.tensor(1)));  // g = 3
+          auto body = [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            const Tensor xr = a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols});
+            // y[i] = x[i] + g (direct: every visited access is outer, in its family)
+            o.submit_aiv(
+                f.add, Args()
+                           .in(xr)
+                           .in(a.tensor(1))
+                           .out_existing(a.tensor(2).view({1, kCols}, {row, 0}).reshape({kCols})));
+            // t = x[i] + 1 (fresh), z[i] = t + 1
+            const TaskOutputs t =
+                o.submit_aiv(f.inc, Args().in(xr).out(TensorSpec({kCols}, DType::f32)));
+            if (!t.valid()) return;
+            o.submit_aiv(f.inc, Args().in(t[0]).out_existing(
+                                    a.tensor(3).view({1, kCols}, {row, 0}).reshape({kCols})));
+          };
+          LoopOptions options;
+          options.scope_per_iteration = scope_per_iteration;
+          o.parallel_for(kRows, body, options);
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_tasks_analysed, 3u * (kRows - 2));
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      ASSERT_EQ(y[k], x[k] + 3.0f) << "element " << k;
+      ASSERT_EQ(z[k], x[k] + 2.0f) << "element " << k;
+    }
+    if (GetParam().record) {
+      // The direct position names the task that wrote g (sequence 0) while it is live, and no
+      // other task; the consumer of t names its maker.
+      for (const TaskEvent& e : r.trace->tasks) {
+        if (e.sequence == 0) continue;
+        const std::uint64_t position = (e.sequence - 1) % 3;
+        if (position == 0) {
+          EXPECT_LE(e.producers.size(), 1u) << "task " << e.sequence;
+          if (!e.producers.empty()) {
+            EXPECT_EQ(e.producers[0], 0u) << "task " << e.sequence;
+          }
+        } else if (position == 1) {
+          EXPECT_TRUE(e.producers.empty()) << "task " << e.sequence;
+        } else {
+          EXPECT_LE(e.producers.size(), 1u) << "task " << e.sequence;
+          if (!e.producers.empty()) {
+            EXPECT_EQ(e.producers[0], e.sequence - 1) << "task " << e.sequence;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A window of 16 task slots and a dependency pool of 16 records under a loop of 400 direct
+// tasks, each behind one held producer: the analysed path waits for room (the generic wait)
+// and every result is right.
+TEST_P(ParallelForAnalysedSubmit, FullWindowAndDependencyPoolMakeItWait) {
+  RingConfig ring;
+  ring.task_window = 16;
+  ring.heap_bytes = 16384;
+  ring.dep_pool = 16;
+  Fixture f(GetParam().platform, GetParam().record, ring);
+  constexpr std::uint32_t kRows = 400;
+  std::vector<float> x(kRows, 1.0f), g(1, 0.0f), y(kRows, 0.0f);
+  RunArgs args;
+  args.input(x.data(), {kRows}, DType::f32);
+  args.inout(g.data(), {1}, DType::f32);
+  args.output(y.data(), {kRows}, DType::f32);
+  released = false;
+  std::thread opener([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    released = true;
+  });
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.submit_aiv(f.held, Args().in(a.tensor(1)).out_existing(a.tensor(1)));  // g = 1
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(f.add, Args()
+                                  .in(a.tensor(0).view({1}, {k}))
+                                  .in(a.tensor(1))
+                                  .out_existing(a.tensor(2).view({1}, {k})));
+        });
+      },
+      args);
+  opener.join();
+  released = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  for (std::uint32_t k = 0; k < kRows; ++k)
+    ASSERT_EQ(y[k], 2.0f) << "row " << k;
+}
+
+// Fresh outputs held by the loop's open scope outgrow the ring heap in an analysed iteration:
+// check_fits names it (scope_deadlock) as for a plain submit.
+TEST_P(ParallelForAnalysedSubmit, OpenScopeOutgrowingTheHeapIsNamed) {
+  RingConfig ring;
+  ring.heap_bytes = 16384;
+  Fixture f(GetParam().platform, GetParam().record, ring);
+  std::vector<float> x(64 * 256, 1.0f);
+  RunArgs args;
+  args.input(x.data(), {64, 256}, DType::f32);
+  std::int64_t failed_at = -1;
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(64, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(f.inc, Args()
+                                  .in(a.tensor(0).view({1, 256}, {k, 0}).reshape({256}))
+                                  .out(TensorSpec({256}, DType::f32)));  // 1 KiB each
+          if (o.fatal() && failed_at < 0) failed_at = i;
+        });
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::scope_deadlock) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("heap bytes"), std::string::npos) << r.status.to_string();
+  EXPECT_GE(failed_at, 3);  // an analysed iteration
+  EXPECT_GT(r.stats.loop_tasks_analysed, 0u);
+}
+
+// A bad argument and a throwing kernel in analysed iterations of a direct position, then a run
+// that works.
+TEST_P(ParallelForAnalysedSubmit, ErrorsInAnalysedIterationsAreNamed) {
+  Fixture f(GetParam().platform, GetParam().record);
+  std::vector<float> buf(64, 0.0f), g(1, 1.0f);
+  RunArgs args;
+  args.inout(buf.data(), {64}, DType::f32);
+  args.input(g.data(), {1}, DType::f32);
+  const auto run = [&](std::int64_t bad_at, bool throw_at) {
+    return f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.parallel_for(20, [&](Orchestrator& o, std::int64_t i) {
+            const auto k = static_cast<std::uint32_t>(i);
+            const bool here = i == bad_at;
+            o.submit_aiv(here && throw_at ? f.boom : f.add,
+                         Args()
+                             .in(here && !throw_at ? Tensor() : a.tensor(0).view({1}, {k}))
+                             .in(a.tensor(1))
+                             .out_existing(a.tensor(0).view({1}, {32 + k})));
+          });
+        },
+        args);
+  };
+  RunResult r = run(9, false);
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+  r = run(9, true);
+  EXPECT_EQ(r.status.code, ErrorCode::kernel_exception) << r.status.to_string();
+  EXPECT_GT(r.stats.loop_tasks_analysed, 0u);
+  r = run(-1, false);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, 18u);
+  for (std::uint32_t k = 0; k < 20; ++k)
+    ASSERT_EQ(buf[32 + k], buf[k] + 1.0f) << "row " << k;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Platforms, ParallelForAnalysedSubmit,
+    ::testing::Values(Param{PlatformKind::threads, false}, Param{PlatformKind::threads, true},
+                      Param{PlatformKind::sim, false}, Param{PlatformKind::sim, true}),
+    [](const auto& info) {
+      return std::string(info.param.platform == PlatformKind::sim ? "sim" : "threads") +
+             (info.param.record ? "_traced" : "");
+    });
+
+}  // namespace
+}  // namespace tmr::testing
