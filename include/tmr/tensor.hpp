@@ -56,12 +56,14 @@ class Tensor {
   // A sub-box of this view: `offsets` are relative to this view's logical dimensions.
   // Throws Error(invalid_args) when the box does not fit.
   // Inline: user code builds one view per submitted tensor; every mistake goes to view_error.
+  // Every path returns `result` (a null tensor's copy is a null tensor), so the compiler builds
+  // it in the caller's storage: one 104-byte copy per view, not two.
   Tensor view(const Shape& shape, const Shape& offsets) const {
-    if (!valid()) return {};
+    Tensor result = *this;
+    if (!valid()) return result;
     if (shape.size() != ndims_ || (offsets.size() != 0 && offsets.size() != ndims_)) {
       view_error(shape, offsets);
     }
-    Tensor result = *this;
     for (int d = 0; d < ndims_; ++d) {
       const std::uint32_t offset = offsets.size() == 0 ? 0 : offsets[d];
       const std::uint32_t extent = shape[d];
