@@ -95,6 +95,8 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
   }
   if (producers_.size() >= kScanProducers) own.stamp = stamp_;
   const bool families = families_ != nullptr && families_->live();
+  // The visitors below are always_inline: each report then inlines into the map's walks (an
+  // out-of-line lambda cost ~50 instructions per producer, most of them register spills).
   // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
   // looked up argument by argument (lookup_insert finds the slot itself).
   if (map_.live_entries() <= slot_first_above_) {
