@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "tmr/tensor.hpp"
 
@@ -97,16 +98,21 @@ class Args {
   };
   // Inline happy path (once per submitted tensor); add_checked records what is wrong.
   Args& add(ArgTag tag, const Tensor& t) {
-    if (!error_.empty() || tensor_count_ >= kMaxTensorArgs || scalar_count_ > 0 || !t.valid()) {
+    if (tensors_closed_ || tensor_count_ >= kMaxTensorArgs || !t.valid()) {
       return add_checked(tag, t);
     }
     const auto i = static_cast<std::size_t>(tensor_count_++);
     ::new (&tensor_storage_[i]) Tensor(t);
     tags_[i] = tag;
-    if (t.producer().valid()) created_mask_ |= static_cast<std::uint16_t>(1u << i);
+    created_mask_ |= static_cast<std::uint16_t>(std::uint32_t{t.producer().valid()} << i);
     return *this;
   }
   Args& add_checked(ArgTag tag, const Tensor& t);
+  // Records the first mistake; no tensor can be added after it.
+  void set_error(std::string message) {
+    error_ = std::move(message);
+    tensors_closed_ = true;
+  }
   void copy_from(const Args& other);
 
   std::array<TensorBytes, kMaxTensorArgs> tensor_storage_;  // left uninitialised on purpose
@@ -119,6 +125,10 @@ class Args {
   std::uint16_t created_mask_ = 0;  // see created_mask()
   std::array<ArgTag, kMaxTensorArgs> tags_{};
   std::string error_;
+  // Set once a mistake is recorded or a scalar was added: no tensor may follow. add()'s inline
+  // path tests this flag (and the count) instead of the error string and the scalar count;
+  // add_checked names which mistake it is.
+  bool tensors_closed_ = false;
   int tensor_count_ = 0;
   int scalar_count_ = 0;
   std::uint32_t block_count_ = 1;

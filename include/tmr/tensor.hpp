@@ -6,6 +6,7 @@
 // a true strided view. The box in raw coordinates is what dependency analysis compares.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -17,6 +18,17 @@
 #include "tmr/task_id.hpp"
 
 namespace tmr {
+
+namespace detail {
+// dtype_size for every byte a DType can hold, built from dtype_size itself (so it follows any
+// new type): one load instead of the switch's compare chain, once per submitted argument.
+inline constexpr auto kElementSizes = [] {
+  std::array<std::uint8_t, 256> sizes{};
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    sizes[i] = static_cast<std::uint8_t>(dtype_size(static_cast<DType>(i)));
+  return sizes;
+}();
+}  // namespace detail
 
 class Tensor {
  public:
@@ -33,7 +45,9 @@ class Tensor {
   explicit operator bool() const { return valid(); }
 
   DType dtype() const { return dtype_; }
-  std::size_t element_size() const { return dtype_size(dtype_); }
+  std::size_t element_size() const {
+    return detail::kElementSizes[static_cast<std::uint8_t>(dtype_)];
+  }
   int ndims() const { return ndims_; }
   std::uint32_t dim(int d) const { return extents_[perm_[d]]; }
   Shape shape() const;
@@ -56,12 +70,14 @@ class Tensor {
   // A sub-box of this view: `offsets` are relative to this view's logical dimensions.
   // Throws Error(invalid_args) when the box does not fit.
   // Inline: user code builds one view per submitted tensor; every mistake goes to view_error.
+  // Every path returns `result` (a null tensor's copy is a null tensor), so the compiler builds
+  // it in the caller's storage: one 104-byte copy per view, not two.
   Tensor view(const Shape& shape, const Shape& offsets) const {
-    if (!valid()) return {};
+    Tensor result = *this;
+    if (!valid()) return result;
     if (shape.size() != ndims_ || (offsets.size() != 0 && offsets.size() != ndims_)) {
       view_error(shape, offsets);
     }
-    Tensor result = *this;
     for (int d = 0; d < ndims_; ++d) {
       const std::uint32_t offset = offsets.size() == 0 ? 0 : offsets[d];
       const std::uint32_t extent = shape[d];

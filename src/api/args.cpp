@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <new>
 #include <string>
+#include <utility>
 
 #include "tmr/error.hpp"
 
@@ -55,13 +56,13 @@ Args& Args::add_checked(ArgTag tag, const Tensor& t) {
   if (has_error()) return *this;  // keep the first mistake: later ones are often its echo
   // The message is built only when there is a mistake: this runs once per submitted tensor.
   if (tensor_count_ >= kMaxTensorArgs || scalar_count_ > 0) {
-    error_ = slot_error(tag, tensor_count_, scalar_count_);
+    set_error(slot_error(tag, tensor_count_, scalar_count_));
     return *this;
   }
   if (!t.valid()) {
-    error_ = describe(tag, tensor_count_) +
-             " is a null tensor; pass a tensor from Tensor::wrap, an earlier task's outputs or "
-             "alloc";
+    set_error(describe(tag, tensor_count_) +
+              " is a null tensor; pass a tensor from Tensor::wrap, an earlier task's outputs or "
+              "alloc");
     return *this;
   }
   const auto i = static_cast<std::size_t>(tensor_count_++);
@@ -73,15 +74,17 @@ Args& Args::add_checked(ArgTag tag, const Tensor& t) {
 
 Args& Args::out(const TensorSpec& spec) {
   if (has_error()) return *this;
-  error_ = slot_error(ArgTag::out, tensor_count_, scalar_count_);
-  if (has_error()) return *this;
+  if (std::string error = slot_error(ArgTag::out, tensor_count_, scalar_count_); !error.empty()) {
+    set_error(std::move(error));
+    return *this;
+  }
   Tensor placeholder;
   try {
     // make_owned rejects empty shapes, zero-size dimensions and absurd sizes with a message.
     placeholder =
         Tensor::make_owned(kOutPlaceholderAddress, spec.bytes(), spec.shape, spec.dtype, TaskId());
   } catch (const Error& e) {
-    error_ = describe(ArgTag::out, tensor_count_) + ": " + e.what();
+    set_error(describe(ArgTag::out, tensor_count_) + ": " + e.what());
     return *this;
   }
   const auto i = static_cast<std::size_t>(tensor_count_++);
@@ -98,12 +101,13 @@ Args& Args::out(const TensorSpec& spec) {
 Args& Args::scalar_bits(std::uint64_t bits) {
   if (has_error()) return *this;
   if (scalar_count_ >= kMaxScalarArgs) {
-    error_ = "too many scalar arguments: scalar #" + std::to_string(scalar_count_) +
-             " exceeds kMaxScalarArgs (" + std::to_string(kMaxScalarArgs) +
-             "); pass bulk values in a tensor instead";
+    set_error("too many scalar arguments: scalar #" + std::to_string(scalar_count_) +
+              " exceeds kMaxScalarArgs (" + std::to_string(kMaxScalarArgs) +
+              "); pass bulk values in a tensor instead");
     return *this;
   }
   scalars_[static_cast<std::size_t>(scalar_count_++)] = bits;
+  tensors_closed_ = true;  // tensors come before scalars
   return *this;
 }
 
@@ -122,6 +126,7 @@ void Args::copy_from(const Args& other) {
   for (std::size_t i = 0; i < scalars; ++i)
     scalars_[i] = other.scalars_[i];
   error_ = other.error_;
+  tensors_closed_ = other.tensors_closed_;
   tensor_count_ = other.tensor_count_;
   scalar_count_ = other.scalar_count_;
   block_count_ = other.block_count_;

@@ -607,7 +607,7 @@ bool OrchestratorCore::discover_producers(Ring& ring, TaskSlot& task, const Args
 }
 
 std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool ok) {
-  const std::vector<TaskSlot*>& producers = dependence_.producers();
+  const auto& producers = dependence_.producers();
   const auto producer_count = static_cast<std::uint32_t>(producers.size());
   const std::uint64_t first_node = ring.take_dep_nodes(ok ? producer_count : 0);
   const bool inline_task = task.subtasks_remaining.load(std::memory_order_relaxed) == 0;
@@ -840,7 +840,7 @@ bool OrchestratorCore::discover_access(const Tensor& tensor, const Tensor& regio
 }
 
 bool OrchestratorCore::wait_producers_finished(const char* what) {
-  const std::vector<TaskSlot*>& producers = dependence_.producers();
+  const auto& producers = dependence_.producers();
   auto finished = [&] {
     for (TaskSlot* p : producers) {
       if (p->state.load(std::memory_order_acquire) < TaskState::completed) return false;

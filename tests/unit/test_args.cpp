@@ -220,5 +220,49 @@ TEST_F(ArgsTest, MasksNameOutArgumentsAndTensorsATaskCreated) {
   EXPECT_EQ(replaced.created_mask(), 0u);
 }
 
+// add()'s inline path tests one flag for "a mistake is recorded or a scalar was added" (and the
+// count): the flag must be set by every way of getting there and carried by copies and
+// assignment, or a tensor would be accepted where add_checked names a mistake.
+TEST_F(ArgsTest, NoTensorAfterAScalarOrAMistakeAlsoInCopies) {
+  Args scalar_first;
+  scalar_first.in(ta).scalar(1);
+  const Args copied(scalar_first);  // NOLINT(performance-unnecessary-copy-initialization)
+  Args assigned;
+  assigned.in(tb).in(tb);
+  assigned = scalar_first;
+  for (Args args : {scalar_first, copied, assigned}) {
+    args.inout(tb);
+    EXPECT_EQ(args.tensor_count(), 1);
+    EXPECT_TRUE(contains(args.error(), "inout tensor #1 follows a scalar")) << args.error();
+  }
+  // Each recorded mistake closes the list: a null tensor, an empty out shape, a 129th scalar.
+  Args null_tensor;
+  null_tensor.in(Tensor());
+  Args empty_out;
+  empty_out.out(TensorSpec(Shape{}, DType::f32));
+  Args scalars;
+  for (int i = 0; i <= kMaxScalarArgs; ++i)
+    scalars.scalar(i);
+  for (const Args& broken : {null_tensor, empty_out, scalars}) {
+    Args args(broken);
+    const std::string first = args.error();
+    ASSERT_FALSE(first.empty());
+    args.in(ta).inout(tb);
+    EXPECT_EQ(args.error(), first);  // the first mistake is kept
+    EXPECT_EQ(args.tensor_count(), 0);
+  }
+  // A full list refuses a seventeenth tensor, in a copy too; a fresh list accepts sixteen.
+  Args full;
+  for (int i = 0; i < kMaxTensorArgs; ++i)
+    full.in(ta);
+  Args full_copy(full);
+  full_copy.in(tb);
+  EXPECT_EQ(full_copy.tensor_count(), kMaxTensorArgs);
+  EXPECT_TRUE(contains(full_copy.error(), "in tensor #16 exceeds kMaxTensorArgs"))
+      << full_copy.error();
+  EXPECT_FALSE(full.has_error());
+  EXPECT_EQ(full.tensor(kMaxTensorArgs - 1).buffer(), a.data());
+}
+
 }  // namespace
 }  // namespace tmr

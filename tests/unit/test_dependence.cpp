@@ -98,6 +98,28 @@ struct Harness {
 
 using Producers = std::vector<std::uint32_t>;
 
+// The producer list grows past its first capacity (64) and again, keeping order; clear() empties
+// it without forgetting what it can hold.
+TEST(Dependence, ProducerListKeepsOrderWhileItGrows) {
+  std::vector<TaskSlot> slots(300);
+  ProducerList list;
+  EXPECT_TRUE(list.empty());
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      list.push_back(&slots[i]);
+      ASSERT_EQ(list.size(), i + 1);
+      ASSERT_EQ(list[i], &slots[i]);
+    }
+    std::size_t i = 0;
+    for (TaskSlot* p : list)
+      ASSERT_EQ(p, &slots[i++]) << "round " << round;
+    EXPECT_EQ(i, slots.size());
+    list.clear();
+    EXPECT_TRUE(list.empty());
+    EXPECT_EQ(list.begin(), list.end());
+  }
+}
+
 TEST(Dependence, ReadAfterWriteWriteAfterReadAndEachProducerOnce) {
   std::vector<float> data(16);
   const Tensor x = Tensor::wrap(data.data(), {16}, DType::f32);

@@ -450,5 +450,17 @@ TEST(TensorSpec, FillWithTheWrongSizeIsAnError) {
   EXPECT_FALSE(single.initial_bits.has_value());
 }
 
+// element_size() reads a table built from dtype_size: the same size for every type, and the
+// null tensor's default type.
+TEST(TensorElementSize, MatchesDTypeSizeForEveryType) {
+  std::uint64_t cell = 0;
+  for (const DType type : {DType::f32, DType::f16, DType::bf16, DType::i32, DType::i8, DType::u8}) {
+    const Tensor t = Tensor::wrap(&cell, Shape{1}, type);
+    EXPECT_EQ(t.element_size(), dtype_size(type)) << dtype_name(type);
+    EXPECT_EQ(t.view(Shape{1}, Shape{0}).element_size(), dtype_size(type)) << dtype_name(type);
+  }
+  EXPECT_EQ(Tensor().element_size(), dtype_size(DType::f32));
+}
+
 }  // namespace
 }  // namespace tmr

@@ -14,6 +14,14 @@ std::string task_name(TaskId id) {
 
 }  // namespace
 
+void ProducerList::grow() {
+  const std::size_t capacity = capacity_ == 0 ? 64 : 2 * capacity_;
+  auto data = std::make_unique<TaskSlot*[]>(capacity);
+  std::copy(begin(), end(), data.get());
+  data_ = std::move(data);
+  capacity_ = capacity;
+}
+
 Dependence::Dependence(RetirementView rings, std::uint32_t window)
     : rings_(rings), window_mask_(window - 1), map_(rings) {
   for (int r = 0; r < rings_.ring_count(); ++r)
@@ -87,6 +95,8 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
   }
   if (producers_.size() >= kScanProducers) own.stamp = stamp_;
   const bool families = families_ != nullptr && families_->live();
+  // The visitors below are always_inline: each report then inlines into the map's walks (an
+  // out-of-line lambda cost ~50 instructions per producer, most of them register spills).
   // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
   // looked up argument by argument (lookup_insert finds the slot itself).
   if (map_.live_entries() <= slot_first_above_) {
@@ -95,8 +105,11 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
       if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
       const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
       regions[i] = make_region(record_tensors[i]);
-      map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, TensorMap::kNoHint,
-                         [this](TaskId id) { add_producer(id); });
+      map_.lookup_insert(
+          regions[i], kind, retired_, task.id, own.entries,
+          TensorMap::kNoHint, [this](TaskId id) __attribute__((always_inline)) {
+            add_producer(id);
+          });
       if (families) add_family_accessors(regions[i], kind);
     }
     return Status{};
@@ -119,8 +132,9 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     m &= m - 1;
     if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
     const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
-    map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, hints[i],
-                       [this](TaskId id) { add_producer(id); });
+    map_.lookup_insert(
+        regions[i], kind, retired_, task.id, own.entries,
+        hints[i], [this](TaskId id) __attribute__((always_inline)) { add_producer(id); });
     if (families) add_family_accessors(regions[i], kind);
   }
   return Status{};

@@ -12,7 +12,9 @@
 // submit asks of dependence discovery.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -25,6 +27,31 @@
 #include "tmr/error.hpp"
 
 namespace tmr::detail {
+
+// The producers a discovery found, in order: a growable array whose append is a compare and a
+// store (the growth is out of line), so it inlines into the map's chain walks without the
+// call, spills and reallocation code of std::vector::push_back (~13 instructions a producer).
+class ProducerList {
+ public:
+  ProducerList() { grow(); }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  TaskSlot* operator[](std::size_t i) const { return data_[i]; }
+  TaskSlot* const* begin() const { return data_.get(); }
+  TaskSlot* const* end() const { return data_.get() + size_; }
+  void clear() { size_ = 0; }
+  [[gnu::always_inline]] void push_back(TaskSlot* slot) {
+    if (size_ == capacity_) [[unlikely]]
+      grow();
+    data_[size_++] = slot;
+  }
+
+ private:
+  [[gnu::noinline]] void grow();
+  std::unique_ptr<TaskSlot*[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
 
 class Dependence {
  public:
@@ -79,7 +106,7 @@ class Dependence {
   // The family table every lookup also asks (set once by the loop driver).
   void attach_families(loops::FamilyTable* families) { families_ = families; }
   // The producers found since begin(), each once, in discovery order.
-  const std::vector<TaskSlot*>& producers() const { return producers_; }
+  const ProducerList& producers() const { return producers_; }
 
   // ---- recording ----
   // Records the accesses of task `task` (argument regions from collect()).
@@ -194,7 +221,7 @@ class Dependence {
   std::vector<SlotState> states_[kRingCount];
   std::uint32_t cleaned_[kRingCount] = {};
   std::uint32_t admitted_[kRingCount] = {};  // one past the last local id admitted this run
-  std::vector<TaskSlot*> producers_;
+  ProducerList producers_;
   // The task whose discovery runs (collect_and_record): never its own producer.
   TaskSlot* self_ = nullptr;
   std::uint64_t filter_ = 0;  // bit (local id mod 64) of every listed producer and of self_

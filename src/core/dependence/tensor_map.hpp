@@ -165,12 +165,9 @@ inline AccessRegion make_region(const Tensor& t) {
 }
 
 struct TensorMapStats {
-  std::uint64_t lookups = 0;
   std::uint64_t merged_reads = 0;   // reads recorded as one more reader of an existing entry
   std::uint64_t reused_writes = 0;  // writes that took over the entry of the write they cover
   std::uint64_t entries_visited = 0;
-  std::uint64_t hits = 0;
-  std::uint64_t inserts = 0;
   std::uint64_t live_entries = 0;
   std::uint64_t grid_exits = 0;  // grid buffers re-indexed into size-class cells
 };
@@ -212,7 +209,6 @@ class TensorMap {
   template <class Visit>
   void lookup(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
               Visit&& visit) {
-    ++stats_.lookups;
     BufferInfo* const info = find_buffer(region.address, region.owner);
     if (info == nullptr) return;
     lookup_in(region, info, kind == AccessKind::write, retired, visit);
@@ -253,7 +249,6 @@ class TensorMap {
   }
 
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
-    ++stats_.inserts;
     BufferInfo* const info = find_or_add_buffer(region.address, region.owner);
     std::uint32_t pair = kNoPair;
     if (kind == AccessKind::read && info->grid && info->total[0] != 0 &&
@@ -400,7 +395,6 @@ class TensorMap {
         if (dead(*e, retired)) {
           unlink(*e);
         } else {
-          ++stats_.hits;
           visit(e->task_id);
           on_live(*e);
         }
@@ -543,7 +537,6 @@ template <class Visit>
     return;
   }
   if (!overlaps(q, e)) return;
-  ++stats_.hits;
   visit(e.task_id);
   if (e.older != 0) for_each_older_reader(e, retired, visit);
   if (drop_covered && covers(q, e)) unlink(e);
@@ -610,8 +603,6 @@ template <class Visit>
 void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std::uint32_t* retired,
                               TaskId id, MapEntry*& task_entries, const SlotHint& hint,
                               Visit&& visit) {
-  ++stats_.lookups;
-  ++stats_.inserts;
   const bool is_write = kind == AccessKind::write;
   BufferInfo* info = hint.info;
   std::uint32_t pair = hint.pair;
