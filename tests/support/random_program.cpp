@@ -477,6 +477,7 @@ class Generator {
       chain.args.push_back(out);
       patterns.push_back(chain);
     }
+    if (scoped) fit_iteration(patterns);
     // Fall-back triggers at one iteration.
     enum class Trigger { none, shift, get, extra } trigger = Trigger::none;
     if (shape_.loop_triggers && chance(0.3)) {
@@ -526,6 +527,31 @@ class Generator {
       ops_.push_back(make_op(OpKind::iteration_end));
     }
     ops_.push_back(make_op(OpKind::loop_end));
+  }
+
+  // A scoped iteration is a scope like any other: its tasks must fit max_tasks_per_scope, or
+  // under tiny rings the tasks behind the ones its scope holds fill the window and the ring
+  // deadlocks (a correct flow_control_deadlock, but not the program the test means to run).
+  // Shortens the widest inner loop, else drops the last pattern (only later patterns read the
+  // buffers earlier ones make).
+  void fit_iteration(std::vector<Pattern>& patterns) const {
+    const auto tasks_of = [](const Pattern& p) { return p.inner_loop ? p.inner_iterations : 1; };
+    const auto total = [&] {
+      int tasks = 0;
+      for (const Pattern& p : patterns)
+        tasks += tasks_of(p);
+      return tasks;
+    };
+    while (total() > shape_.max_tasks_per_scope && patterns.size() > 1) {
+      const auto widest = std::max_element(
+          patterns.begin(), patterns.end(),
+          [&](const Pattern& a, const Pattern& b) { return tasks_of(a) < tasks_of(b); });
+      if (widest->inner_loop && widest->inner_iterations > 2) {
+        --widest->inner_iterations;
+      } else {
+        patterns.pop_back();
+      }
+    }
   }
 
   // Emits one task of `pat` for iteration i; records its first fresh output in made_last_.
