@@ -365,6 +365,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
 // producer collection end the same way with the same named errors.
 TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args, int ring_index,
                                               Ring& ring) {
+  // The one object every path returns (named return value: no copy of the outputs on return;
+  // an error path returns it empty).
+  TaskOutputs outputs;
   const int count = args.tensor_count();
   ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit_analysed,
                      static_cast<std::uint32_t>(count));
@@ -380,17 +383,17 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     const bool fits = layout.total <= ring.heap_capacity() &&
                       open_scope_tasks_[ring_index] + 2 <= ring.window() &&
                       open_scope_heap_[ring_index] + layout.total <= ring.heap_capacity();
-    if (!fits && !check_fits(ring_index, layout, true)) return {};
+    if (!fits && !check_fits(ring_index, layout, true)) return outputs;
     if (submits_since_sync_ + 1 < 64 && ring.window_has_room() &&
         ring.heap_fits(layout.total, &heap_offset, &heap_consumed)) {
       ++submits_since_sync_;
     } else if (!wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
-      return {};
+      return outputs;
     }
   } else if (submits_since_sync_ + 1 < 64 && ring.window_has_room()) {
     ++submits_since_sync_;  // wait_for_room's count, without its heap test (nothing to place)
   } else if (!wait_for_room(ring, 0, &heap_offset, &heap_consumed)) {
-    return {};
+    return outputs;
   }
   TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
   TaskRecord& record = *task.record;
@@ -412,7 +415,6 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
                 static_cast<std::size_t>(count) * sizeof(Tensor));
   }
-  TaskOutputs outputs;
   outputs.task_ = task.id;
   if (scoped) materialise_outputs(record, ring, heap_offset, args, layout, task.id, &outputs);
   if (args.scalar_count() > 0) {
@@ -460,7 +462,10 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     }
   }
   release_wiring_guard(task, resolved, ok);
-  if (!ok) return {};
+  if (!ok) {
+    outputs.count_ = 0;
+    outputs.task_ = TaskId();
+  }
   return outputs;
 }
 

@@ -581,13 +581,11 @@ int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int ca
   return n;
 }
 
-// replay_access's test for an outer buffer, all of it: identity and the view field by field.
-inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
-                                        std::int64_t moved_by) {
-  if (reinterpret_cast<std::uintptr_t>(t.buffer()) != plan.address ||
-      t.producer().value() != plan.owner || t.version() != plan.version ||
-      t.layout_offset() != plan.layout_offset || t.ndims() != plan.ndims ||
-      t.dtype() != plan.dtype) {
+// The view part of replay_access's test: the template's view moved by `moved_by` strides, field
+// by field.
+inline bool LoopDriver::same_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by) {
+  if (t.version() != plan.version || t.layout_offset() != plan.layout_offset ||
+      t.ndims() != plan.ndims || t.dtype() != plan.dtype) {
     return false;
   }
   for (int r = 0; r < plan.ndims; ++r) {
@@ -596,6 +594,33 @@ inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
       return false;
     }
   }
+  return true;
+}
+
+// replay_access's test for an outer buffer, all of it: identity and the view field by field.
+inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
+                                        std::int64_t moved_by) {
+  return reinterpret_cast<std::uintptr_t>(t.buffer()) == plan.address &&
+         t.producer().value() == plan.owner && same_view(plan, t, moved_by);
+}
+
+// replay_access's test for a buffer the loop made, when it passes: output `arg` of template task
+// `task`, made `back` iterations before the current one (the creator's id from the loop's table,
+// live, and that output's buffer), and the template's view moved by the stride. Sets `*made` to
+// the creator's iteration.
+inline bool LoopDriver::same_fresh_view(const Loop& loop, const AccessPlan& plan, const Tensor& t,
+                                        std::int64_t moved_by, std::int64_t* made) const {
+  const std::int64_t m = loop.iteration - plan.back;
+  if (m < loop.tmpl.base_iteration() - 1 || (m == loop.iteration && plan.task >= loop.position)) {
+    return false;
+  }
+  const TaskId creator = loop.table->at(m, plan.task);
+  if (t.producer() != creator || !live(creator) ||
+      rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer() ||
+      !same_view(plan, t, moved_by)) {
+    return false;
+  }
+  *made = m;
   return true;
 }
 
@@ -683,7 +708,15 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
     const Tensor& t = args.tensor(k);
     // The common case inline: an outer buffer and the template's view moved by the stride (its
     // family, if it has one, stands: task.family already says so).
-    if (plan.outer && same_outer_view(plan, t, moved_by)) continue;
+    if (plan.outer) {
+      if (same_outer_view(plan, t, moved_by)) continue;
+    } else if (same_fresh_view(loop, plan, t, moved_by, &made_[k])) {
+      // A buffer made by an analysed iteration: only the loop's own (analysed) tasks can meet it
+      // until the analysis ends, so its map entry waits until then (flush_deferred()).
+      fresh_mask |= 1u << k;
+      if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
+      continue;
+    }
     const std::uint32_t a = first + static_cast<std::uint32_t>(k);
     Replay replay = replay_access(loop, a, t, &made_[k]);
     if (replay == Replay::no) {
@@ -697,8 +730,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       replay = plan.free_read ? Replay::moved : Replay::exact;
     }
     if (!plan.outer) {
-      // A buffer made by an analysed iteration: only the loop's own (analysed) tasks can meet it
-      // until the analysis ends, so its map entry waits until then (flush_deferred()).
+      // As above, after the full check.
       fresh_mask |= 1u << k;
       if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
       continue;
