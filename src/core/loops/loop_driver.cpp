@@ -44,6 +44,20 @@ bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTe
   return true;
 }
 
+// Whether start_analysis's external-producer question is the same for template accesses `a` and
+// `b` (both to outer buffers): the same buffer, both reads or both writes, and both free reads
+// (every write entry of the buffer, whatever the view) or neither with the same view in every
+// iteration (the same footprint, layout and version: footprint_overlaps gives the same answers).
+bool same_external_query(const loops::LoopTemplate& tmpl, std::uint32_t a, std::uint32_t b) {
+  const loops::AccessRecord& x = tmpl.access(a);
+  const loops::AccessRecord& y = tmpl.access(b);
+  if (x.buffer.address != y.buffer.address || x.buffer.owner != y.buffer.owner ||
+      loops::is_write(x.tag) != loops::is_write(y.tag) || tmpl.free_read(a) != tmpl.free_read(b)) {
+    return false;
+  }
+  return tmpl.free_read(a) || tmpl.same_view(a, b);
+}
+
 }  // namespace
 
 LoopDriver::LoopDriver(std::span<Ring* const> rings, Dependence& dependence, bool enabled)
@@ -319,41 +333,61 @@ void LoopDriver::start_analysis(Loop& loop) {
   loop.element_reads = {};
   // External producers: every live map entry that may meet an access anywhere in the analysed
   // range (iterations before the template's are in the map too). Each analysed task then keeps
-  // only the entries its own box meets.
+  // only the entries its own box meets. Accesses that ask the same question get the same answer
+  // (same_external_query: one buffer, read or write, and unless a free read, which takes every
+  // write entry whatever its view, the same view in every iteration), so each distinct question
+  // visits its buffer's live entries once: a request-sized template asks one per buffer and view
+  // (4 for paged attention's: query, key and value cache, output), not one per access (each visit
+  // list grows with the learning iterations' entries, so that was about T x T visits).
+  std::vector<std::uint32_t> asked;  // the first access of each distinct question, up to 64
   for (std::uint32_t a = 0; a < accesses; ++a) {
     const loops::AccessRecord& rec = tmpl.access(a);
     if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
-    const loops::LoopTemplate::Box box =
-        tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
     const bool write = loops::is_write(rec.tag);
     std::vector<MapEntry>& external = loop.external[a];
-    bool dense = false;
-    dependence_.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
-      if (dense) return;
-      if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
-      if (!tmpl.free_read(a) && !footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
-      if (external.size() >= kDenseExternal) {
-        dense = true;
-        return;
-      }
-      external.push_back(e);
+    const auto same = std::find_if(asked.begin(), asked.end(), [&](std::uint32_t b) {
+      return same_external_query(tmpl, a, b);
     });
-    // Another loop's families on this buffer that this access may conflict with: per-task
-    // lookups, which ask them (still exact). A read ignores read families (reads never conflict),
-    // so the paged KV cache, read by every earlier request's block loop, needs no lookups. No
-    // family can appear on the buffer while this analysis lasts but this loop's own (added
-    // below, and covered by the template's edges): nested loops are part of its iterations.
-    const AccessKind kind = write ? AccessKind::write : AccessKind::read;
-    if (dense || families_.has_conflicting(rec.buffer.address, rec.buffer.owner, kind)) {
-      external = {};
-      loop.dense[a] = true;
-      continue;
+    if (same != asked.end()) {
+      external = loop.external[*same];
+      loop.dense[a] = loop.dense[*same];
+      if (loop.dense[a]) continue;
+    } else {
+      const loops::LoopTemplate::Box box =
+          tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
+      bool dense = false;
+      dependence_.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
+        if (dense) return;
+        if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
+        if (!tmpl.free_read(a) && !footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
+        if (external.size() >= kDenseExternal) {
+          dense = true;
+          return;
+        }
+        external.push_back(e);
+      });
+      // Another loop's families on this buffer that this access may conflict with: per-task
+      // lookups, which ask them (still exact). A read ignores read families (reads never
+      // conflict), so the paged KV cache, read by every earlier request's block loop, needs no
+      // lookups. No family can appear on the buffer while this analysis lasts but this loop's own
+      // (added below, and covered by the template's edges): nested loops are part of its
+      // iterations.
+      const AccessKind kind = write ? AccessKind::write : AccessKind::read;
+      if (dense || families_.has_conflicting(rec.buffer.address, rec.buffer.owner, kind)) {
+        external = {};
+        loop.dense[a] = true;
+      }
+      if (asked.size() < 64) asked.push_back(a);
+      if (loop.dense[a]) continue;
     }
     // An access to the same box in every iteration meets the same external entries every time:
     // filter them once (a free read only while its view keeps that box, checked per task).
     const auto& stride = tmpl.stride(a);
     if (std::all_of(stride.begin(), stride.end(), [](std::int64_t v) { return v == 0; })) {
       loop.fixed[a] = true;
+      if (external.empty()) continue;
+      const loops::LoopTemplate::Box box =
+          tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
       for (const MapEntry& e : external) {
         if (footprint_overlaps(rec.tensor, tmpl.rest(a), box, e))
           loop.fixed_external[a].push_back(e);
