@@ -154,6 +154,41 @@ TEST_P(ParallelForAnalysedSubmit, FreshOutputsChainsAndDirectPositionsMatchSeque
   }
 }
 
+// The replay check of a buffer the loop made compares the buffer, not only its creator and view:
+// from iteration kSwitch on the consumer reads the other output of the same alloc (same shape,
+// same view), which is not the template's record, so the loop falls back there (and every
+// result is still right).
+TEST_P(ParallelForAnalysedSubmit, AnotherOutputOfTheSameCreatorIsNotTheTemplatesBuffer) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 32;
+  constexpr std::uint32_t kCols = 8;
+  constexpr std::uint32_t kSwitch = 20;
+  std::vector<float> z(kRows * kCols, 0.0f);
+  RunArgs args;
+  args.output(z.data(), {kRows, kCols}, DType::f32);
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto row = static_cast<std::uint32_t>(i);
+          const TaskOutputs made = o.alloc(Args()
+                                               .out(TensorSpec({kCols}, DType::f32).fill(1.0f))
+                                               .out(TensorSpec({kCols}, DType::f32).fill(5.0f)));
+          if (!made.valid()) return;
+          const Tensor& source = row < kSwitch ? made[0] : made[1];
+          o.submit_aiv(f.inc, Args().in(source).out_existing(
+                                  a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols})));
+        });
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 1u);
+  EXPECT_EQ(r.stats.loop_tasks_analysed, 2u * (kSwitch - 2) + 1u);  // up to the alloc of kSwitch
+  for (std::uint32_t row = 0; row < kRows; ++row) {
+    for (std::uint32_t c = 0; c < kCols; ++c)
+      ASSERT_EQ(z[row * kCols + c], row < kSwitch ? 2.0f : 6.0f) << "row " << row;
+  }
+}
+
 // A window of 16 task slots and a dependency pool of 16 records under a loop of 400 direct
 // tasks, each behind one held producer: the analysed path waits for room (the generic wait)
 // and every result is right.
