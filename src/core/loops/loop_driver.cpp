@@ -48,7 +48,7 @@ bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTe
 // `b` (both to outer buffers): the same buffer, both reads or both writes, and both free reads
 // (every write entry of the buffer, whatever the view) or neither with the same view in every
 // iteration (the same footprint, layout and version: footprint_overlaps gives the same answers).
-bool same_external_query(const loops::LoopTemplate& tmpl, std::uint32_t a, std::uint32_t b) {
+inline bool same_external_query(const loops::LoopTemplate& tmpl, std::uint32_t a, std::uint32_t b) {
   const loops::AccessRecord& x = tmpl.access(a);
   const loops::AccessRecord& y = tmpl.access(b);
   if (x.buffer.address != y.buffer.address || x.buffer.owner != y.buffer.owner ||
@@ -56,6 +56,30 @@ bool same_external_query(const loops::LoopTemplate& tmpl, std::uint32_t a, std::
     return false;
   }
   return tmpl.free_read(a) || tmpl.same_view(a, b);
+}
+
+// start_analysis's external producers of template access `a` (to an outer buffer) over the
+// analysed range's box: the live map entries it may meet (a read meets only writes; a free read
+// every write, whatever its view), into `external`. True when there are more than
+// kDenseExternal (the access then looks up per task). Out of line: a tight walk of the entries.
+[[gnu::noinline]] bool collect_external(Dependence& dependence, const loops::LoopTemplate& tmpl,
+                                        std::uint32_t a, const loops::LoopTemplate::Box& box,
+                                        std::vector<MapEntry>* external) {
+  const loops::AccessRecord& rec = tmpl.access(a);
+  const bool write = loops::is_write(rec.tag);
+  const bool free_read = tmpl.free_read(a);
+  bool dense = false;
+  dependence.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
+    if (dense) return;
+    if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
+    if (!free_read && !footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
+    if (external->size() >= kDenseExternal) {
+      dense = true;
+      return;
+    }
+    external->push_back(e);
+  });
+  return dense;
 }
 
 }  // namespace
@@ -339,33 +363,26 @@ void LoopDriver::start_analysis(Loop& loop) {
   // visits its buffer's live entries once: a request-sized template asks one per buffer and view
   // (4 for paged attention's: query, key and value cache, output), not one per access (each visit
   // list grows with the learning iterations' entries, so that was about T x T visits).
-  std::vector<std::uint32_t> asked;  // the first access of each distinct question, up to 64
+  std::uint32_t asked[64];  // the first access of each distinct question (up to 64 questions)
+  std::size_t asked_count = 0;
   for (std::uint32_t a = 0; a < accesses; ++a) {
     const loops::AccessRecord& rec = tmpl.access(a);
     if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
     const bool write = loops::is_write(rec.tag);
     std::vector<MapEntry>& external = loop.external[a];
-    const auto same = std::find_if(asked.begin(), asked.end(), [&](std::uint32_t b) {
-      return same_external_query(tmpl, a, b);
-    });
-    if (same != asked.end()) {
+    const std::uint32_t* const same =
+        std::find_if(asked, asked + asked_count,
+                     [&](std::uint32_t b) { return same_external_query(tmpl, a, b); });
+    loops::LoopTemplate::Box box;
+    bool have_box = false;
+    if (same != asked + asked_count) {
       external = loop.external[*same];
       loop.dense[a] = loop.dense[*same];
       if (loop.dense[a]) continue;
     } else {
-      const loops::LoopTemplate::Box box =
-          tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
-      bool dense = false;
-      dependence_.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
-        if (dense) return;
-        if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
-        if (!tmpl.free_read(a) && !footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
-        if (external.size() >= kDenseExternal) {
-          dense = true;
-          return;
-        }
-        external.push_back(e);
-      });
+      box = tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
+      have_box = true;
+      const bool dense = collect_external(dependence_, tmpl, a, box, &external);
       // Another loop's families on this buffer that this access may conflict with: per-task
       // lookups, which ask them (still exact). A read ignores read families (reads never
       // conflict), so the paged KV cache, read by every earlier request's block loop, needs no
@@ -377,7 +394,7 @@ void LoopDriver::start_analysis(Loop& loop) {
         external = {};
         loop.dense[a] = true;
       }
-      if (asked.size() < 64) asked.push_back(a);
+      if (asked_count < std::size(asked)) asked[asked_count++] = a;
       if (loop.dense[a]) continue;
     }
     // An access to the same box in every iteration meets the same external entries every time:
@@ -386,8 +403,7 @@ void LoopDriver::start_analysis(Loop& loop) {
     if (std::all_of(stride.begin(), stride.end(), [](std::int64_t v) { return v == 0; })) {
       loop.fixed[a] = true;
       if (external.empty()) continue;
-      const loops::LoopTemplate::Box box =
-          tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
+      if (!have_box) box = tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
       for (const MapEntry& e : external) {
         if (footprint_overlaps(rec.tensor, tmpl.rest(a), box, e))
           loop.fixed_external[a].push_back(e);
