@@ -55,6 +55,7 @@ void OrchestratorCore::begin_run() {
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
+  recent_plan_count_ = recent_plan_next_ = 0;
   in_run_ = true;
 }
 
@@ -263,15 +264,34 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
   const bool same_kernels = planned_valid_ && kernels.aic == planned_kernels_.aic &&
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
-  if (!same_kernels) {
-    Plan plan;
-    if (!validate_kernels(kernels, &plan)) return {};
-    planned_ = plan;
-    planned_kernels_ = kernels;
-    planned_valid_ = true;
-  }
+  if (!same_kernels && !replan(kernels)) return {};
   if (!validate_args(args, planned_)) return {};
   return submit_planned(planned_, args);
+}
+
+bool OrchestratorCore::replan(const MixKernels& kernels) {
+  // A program whose tasks alternate among a few kernels (paged attention's QK, softmax, PV and
+  // update per block) finds the plan it validated a few submits ago; only a combination not seen
+  // lately in this run is validated again (the same checks and named errors).
+  for (int k = 0; k < recent_plan_count_; ++k) {
+    const RecentPlan& recent = recent_plans_[k];
+    if (kernels.aic == recent.kernels.aic && kernels.aiv0 == recent.kernels.aiv0 &&
+        kernels.aiv1 == recent.kernels.aiv1) {
+      planned_ = recent.plan;
+      planned_kernels_ = kernels;
+      planned_valid_ = true;
+      return true;
+    }
+  }
+  Plan plan;
+  if (!validate_kernels(kernels, &plan)) return false;
+  recent_plans_[recent_plan_next_] = RecentPlan{kernels, plan};
+  recent_plan_next_ = (recent_plan_next_ + 1) % kRecentPlans;
+  recent_plan_count_ = std::min(recent_plan_count_ + 1, kRecentPlans);
+  planned_ = plan;
+  planned_kernels_ = kernels;
+  planned_valid_ = true;
+  return true;
 }
 
 TaskOutputs OrchestratorCore::alloc(const Args& args) {
