@@ -22,9 +22,9 @@ struct SimCostModel {
   // tasks: loop_setup_ratio times what its template iteration's submits cost as ordinary submits,
   // plus (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits (fitted to
   // instruction counts at T = 4, 129, 257, checked at 65: docs/sim.md).
-  double loop_setup_ratio = 1.10;
-  double loop_setup_fixed = 7.6;
-  double loop_setup_square = 0.0019;
+  double loop_setup_ratio = 1.11;
+  double loop_setup_fixed = 8.0;
+  double loop_setup_square = 0.000175;
   double alloc_ns = 200;              // one hidden alloc task
   double alloc_per_output_ns = 30;    // per output of an alloc
   double wire_edge_ns = 20;           // per dependency edge wired

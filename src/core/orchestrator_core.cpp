@@ -55,6 +55,7 @@ void OrchestratorCore::begin_run() {
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
+  recent_plan_count_ = recent_plan_next_ = 0;
   in_run_ = true;
 }
 
@@ -263,15 +264,34 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
   const bool same_kernels = planned_valid_ && kernels.aic == planned_kernels_.aic &&
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
-  if (!same_kernels) {
-    Plan plan;
-    if (!validate_kernels(kernels, &plan)) return {};
-    planned_ = plan;
-    planned_kernels_ = kernels;
-    planned_valid_ = true;
-  }
+  if (!same_kernels && !replan(kernels)) return {};
   if (!validate_args(args, planned_)) return {};
   return submit_planned(planned_, args);
+}
+
+bool OrchestratorCore::replan(const MixKernels& kernels) {
+  // A program whose tasks alternate among a few kernels (paged attention's QK, softmax, PV and
+  // update per block) finds the plan it validated a few submits ago; only a combination not seen
+  // lately in this run is validated again (the same checks and named errors).
+  for (int k = 0; k < recent_plan_count_; ++k) {
+    const RecentPlan& recent = recent_plans_[k];
+    if (kernels.aic == recent.kernels.aic && kernels.aiv0 == recent.kernels.aiv0 &&
+        kernels.aiv1 == recent.kernels.aiv1) {
+      planned_ = recent.plan;
+      planned_kernels_ = kernels;
+      planned_valid_ = true;
+      return true;
+    }
+  }
+  Plan plan;
+  if (!validate_kernels(kernels, &plan)) return false;
+  recent_plans_[recent_plan_next_] = RecentPlan{kernels, plan};
+  recent_plan_next_ = (recent_plan_next_ + 1) % kRecentPlans;
+  recent_plan_count_ = std::min(recent_plan_count_ + 1, kRecentPlans);
+  planned_ = plan;
+  planned_kernels_ = kernels;
+  planned_valid_ = true;
+  return true;
 }
 
 TaskOutputs OrchestratorCore::alloc(const Args& args) {
@@ -365,6 +385,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
 // producer collection end the same way with the same named errors.
 TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args, int ring_index,
                                               Ring& ring) {
+  // The one object every path returns (named return value: no copy of the outputs on return;
+  // an error path returns it empty).
+  TaskOutputs outputs;
   const int count = args.tensor_count();
   ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit_analysed,
                      static_cast<std::uint32_t>(count));
@@ -380,17 +403,17 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     const bool fits = layout.total <= ring.heap_capacity() &&
                       open_scope_tasks_[ring_index] + 2 <= ring.window() &&
                       open_scope_heap_[ring_index] + layout.total <= ring.heap_capacity();
-    if (!fits && !check_fits(ring_index, layout, true)) return {};
+    if (!fits && !check_fits(ring_index, layout, true)) return outputs;
     if (submits_since_sync_ + 1 < 64 && ring.window_has_room() &&
         ring.heap_fits(layout.total, &heap_offset, &heap_consumed)) {
       ++submits_since_sync_;
     } else if (!wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
-      return {};
+      return outputs;
     }
   } else if (submits_since_sync_ + 1 < 64 && ring.window_has_room()) {
     ++submits_since_sync_;  // wait_for_room's count, without its heap test (nothing to place)
   } else if (!wait_for_room(ring, 0, &heap_offset, &heap_consumed)) {
-    return {};
+    return outputs;
   }
   TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
   TaskRecord& record = *task.record;
@@ -412,7 +435,6 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
                 static_cast<std::size_t>(count) * sizeof(Tensor));
   }
-  TaskOutputs outputs;
   outputs.task_ = task.id;
   if (scoped) materialise_outputs(record, ring, heap_offset, args, layout, task.id, &outputs);
   if (args.scalar_count() > 0) {
@@ -460,7 +482,10 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     }
   }
   release_wiring_guard(task, resolved, ok);
-  if (!ok) return {};
+  if (!ok) {
+    outputs.count_ = 0;
+    outputs.task_ = TaskId();
+  }
   return outputs;
 }
 

@@ -161,6 +161,17 @@ class OrchestratorCore {
   MixKernels planned_kernels_;
   Plan planned_;
   bool planned_valid_ = false;
+  // submit() for kernels other than the last ones: their plan from the last few validated in this
+  // run (a chain of kernels per block alternates among a few), or validate_kernels. False on error.
+  bool replan(const MixKernels& kernels);
+  struct RecentPlan {
+    MixKernels kernels;
+    Plan plan;
+  };
+  static constexpr int kRecentPlans = 4;
+  RecentPlan recent_plans_[kRecentPlans];
+  int recent_plan_count_ = 0;  // valid entries (forgotten at every run's start)
+  int recent_plan_next_ = 0;   // the entry the next new plan replaces
   std::vector<TaskSlot*> scope_tasks_;
   std::vector<std::size_t> scope_starts_;
   std::uint32_t open_scope_tasks_[kRingCount] = {};

@@ -59,6 +59,17 @@ void held_plus_one(const KernelArgs& a) {
   plus_one(a);
 }
 
+// out = in * K or in + K (1-D), one kernel per K: which kernel ran shows in the result.
+template <int K, bool Add>
+void scale_or_shift(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  for (std::uint32_t k = 0; k < in.dim(0); ++k) {
+    const float v = in.data_as<float>()[k * in.stride(0)];
+    out.data_as<float>()[k * out.stride(0)] = Add ? v + K : v * K;
+  }
+}
+
 struct Fixture {
   Fixture(PlatformKind platform, bool record, RingConfig ring = {})
       : runtime([&] {
@@ -152,6 +163,177 @@ TEST_P(ParallelForAnalysedSubmit, FreshOutputsChainsAndDirectPositionsMatchSeque
       }
     }
   }
+}
+
+// The replay check of a buffer the loop made compares the buffer, not only its creator and view:
+// from iteration kSwitch on the consumer reads the other output of the same alloc (same shape,
+// same view), which is not the template's record, so the loop falls back there (and every
+// result is still right).
+TEST_P(ParallelForAnalysedSubmit, AnotherOutputOfTheSameCreatorIsNotTheTemplatesBuffer) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 32;
+  constexpr std::uint32_t kCols = 8;
+  constexpr std::uint32_t kSwitch = 20;
+  std::vector<float> z(kRows * kCols, 0.0f);
+  RunArgs args;
+  args.output(z.data(), {kRows, kCols}, DType::f32);
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto row = static_cast<std::uint32_t>(i);
+          const TaskOutputs made = o.alloc(Args()
+                                               .out(TensorSpec({kCols}, DType::f32).fill(1.0f))
+                                               .out(TensorSpec({kCols}, DType::f32).fill(5.0f)));
+          if (!made.valid()) return;
+          const Tensor& source = row < kSwitch ? made[0] : made[1];
+          o.submit_aiv(f.inc, Args().in(source).out_existing(
+                                  a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols})));
+        });
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 1u);
+  EXPECT_EQ(r.stats.loop_tasks_analysed, 2u * (kSwitch - 2) + 1u);  // up to the alloc of kSwitch
+  for (std::uint32_t row = 0; row < kRows; ++row) {
+    for (std::uint32_t c = 0; c < kCols; ++c)
+      ASSERT_EQ(z[row * kCols + c], row < kSwitch ? 2.0f : 6.0f) << "row " << row;
+  }
+}
+
+// An analysed task with a fresh output that fails after its outputs were made (it names a buffer
+// whose creator's scope has ended, from iteration 5 on) returns no outputs, as a failing plain
+// submit does, and the run ends with the named error.
+TEST_P(ParallelForAnalysedSubmit, FailedAnalysedTaskReturnsNoOutputs) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 12;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> in(kRows * kCols, 1.0f), out(kRows * kCols, 0.0f);
+  RunArgs args;
+  args.input(in.data(), {kRows, kCols}, DType::f32);
+  args.output(out.data(), {kRows, kCols}, DType::f32);
+  std::int64_t failed_at = -1;
+  bool failed_outputs_valid = true;
+  int failed_outputs_size = -1;
+  int analysed_outputs_size = 0;
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.scope_begin();
+          const TaskOutputs t =
+              o.submit_aiv(f.inc, Args()
+                                      .in(a.tensor(0).view({1, kCols}, {k, 0}).reshape({kCols}))
+                                      .out(TensorSpec({kCols}, DType::f32)));
+          if (i >= 5) o.scope_end();
+          if (!t.valid()) return;
+          const Tensor made = t[0];
+          const TaskOutputs g = o.submit_aiv(
+              f.inc, Args()
+                         .in(made)
+                         .out(TensorSpec({kCols}, DType::f32))
+                         .out_existing(a.tensor(1).view({1, kCols}, {k, 0}).reshape({kCols})));
+          if (i == 3) analysed_outputs_size = g.size();
+          if (o.fatal() && failed_at < 0) {
+            failed_at = i;
+            failed_outputs_valid = g.valid();
+            failed_outputs_size = g.size();
+          }
+          if (i < 5) o.scope_end();
+        });
+      },
+      args);
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("whose scope has ended"), std::string::npos)
+      << r.status.to_string();
+  EXPECT_EQ(analysed_outputs_size, 1);  // an analysed iteration's consumer has its output
+  EXPECT_EQ(failed_at, 5);
+  EXPECT_FALSE(failed_outputs_valid);
+  EXPECT_EQ(failed_outputs_size, 0);
+}
+
+// Tasks that alternate among as many kernels as submit() remembers plans for (4), and among more
+// (6: every plan is replaced before it is used again), AIV and AIC kernels, one per row, in a
+// plain loop and in a parallel_for, each run their own kernel; afterwards a kernel in the wrong
+// slot still gets the named error.
+TEST_P(ParallelForAnalysedSubmit, KernelsAlternatingAmongAFewRunTheirOwnPlans) {
+  Fixture f(GetParam().platform, GetParam().record);
+  KernelRegistry& registry = f.runtime.kernels();
+  const KernelId kernels[6] = {registry.add("times2", CoreType::aiv, &scale_or_shift<2, false>),
+                               registry.add("times3", CoreType::aiv, &scale_or_shift<3, false>),
+                               registry.add("plus10_aic", CoreType::aic, &scale_or_shift<10, true>),
+                               registry.add("times5", CoreType::aiv, &scale_or_shift<5, false>),
+                               registry.add("plus20_aic", CoreType::aic, &scale_or_shift<20, true>),
+                               registry.add("times7", CoreType::aiv, &scale_or_shift<7, false>)};
+  const auto expected = [](int kernel, float v) {
+    switch (kernel) {
+      case 0:
+        return v * 2;
+      case 1:
+        return v * 3;
+      case 2:
+        return v + 10;
+      case 3:
+        return v * 5;
+      case 4:
+        return v + 20;
+      default:
+        return v * 7;
+    }
+  };
+  constexpr std::uint32_t kRows = 48;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kRows * kCols), y(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 5 + 1);
+  for (const std::uint32_t cycle : {4u, 6u}) {
+    for (const bool analysed : {false, true}) {
+      std::fill(y.begin(), y.end(), 0.0f);
+      RunArgs args;
+      args.input(x.data(), {kRows, kCols}, DType::f32);
+      args.output(y.data(), {kRows, kCols}, DType::f32);
+      const RunResult r = f.runtime.run(
+          [&](Orchestrator& o, const OrchestrationArgs& a) {
+            const auto body = [&](Orchestrator& o, std::int64_t i) {
+              const auto row = static_cast<std::uint32_t>(i);
+              const KernelId kernel = kernels[row % cycle];
+              const Args task =
+                  Args()
+                      .in(a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols}))
+                      .out_existing(a.tensor(1).view({1, kCols}, {row, 0}).reshape({kCols}));
+              if (row % cycle == 2 || row % cycle == 4) {
+                o.submit_aic(kernel, task);
+              } else {
+                o.submit_aiv(kernel, task);
+              }
+            };
+            if (analysed) {
+              o.parallel_for(kRows, body);
+            } else {
+              for (std::uint32_t i = 0; i < kRows; ++i)
+                body(o, i);
+            }
+          },
+          args);
+      ASSERT_TRUE(r.ok()) << r.status.to_string();
+      for (std::uint32_t row = 0; row < kRows; ++row) {
+        for (std::uint32_t c = 0; c < kCols; ++c) {
+          const std::size_t k = row * kCols + c;
+          ASSERT_EQ(y[k], expected(static_cast<int>(row % cycle), x[k]))
+              << "row " << row << ", cycle " << cycle << (analysed ? ", parallel_for" : "");
+        }
+      }
+    }
+  }
+  // After plans for these kernels were made: an AIV kernel given as the AIC one is named.
+  std::vector<float> cell(4, 1.0f);  // outlives the run's tasks
+  const RunResult bad = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor t = Tensor::wrap(cell.data(), {4}, DType::f32);
+    o.submit_aiv(kernels[0], Args().in(t).out_existing(t));
+    o.submit_aic(kernels[2], Args().in(t).out_existing(t));
+    o.submit_aic(kernels[0], Args().in(t).out_existing(t));
+  });
+  EXPECT_EQ(bad.status.code, ErrorCode::invalid_args) << bad.status.to_string();
+  EXPECT_NE(bad.status.message.find("times2"), std::string::npos) << bad.status.to_string();
 }
 
 // A window of 16 task slots and a dependency pool of 16 records under a loop of 400 direct

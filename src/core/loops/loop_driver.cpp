@@ -44,6 +44,44 @@ bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTe
   return true;
 }
 
+// Whether start_analysis's external-producer question is the same for template accesses `a` and
+// `b` (both to outer buffers): the same buffer, both reads or both writes, and both free reads
+// (every write entry of the buffer, whatever the view) or neither with the same view in every
+// iteration (the same footprint, layout and version: footprint_overlaps gives the same answers).
+inline bool same_external_query(const loops::LoopTemplate& tmpl, std::uint32_t a, std::uint32_t b) {
+  const loops::AccessRecord& x = tmpl.access(a);
+  const loops::AccessRecord& y = tmpl.access(b);
+  if (x.buffer.address != y.buffer.address || x.buffer.owner != y.buffer.owner ||
+      loops::is_write(x.tag) != loops::is_write(y.tag) || tmpl.free_read(a) != tmpl.free_read(b)) {
+    return false;
+  }
+  return tmpl.free_read(a) || tmpl.same_view(a, b);
+}
+
+// start_analysis's external producers of template access `a` (to an outer buffer) over the
+// analysed range's box: the live map entries it may meet (a read meets only writes; a free read
+// every write, whatever its view), into `external`. True when there are more than
+// kDenseExternal (the access then looks up per task). Out of line: a tight walk of the entries.
+[[gnu::noinline]] bool collect_external(Dependence& dependence, const loops::LoopTemplate& tmpl,
+                                        std::uint32_t a, const loops::LoopTemplate::Box& box,
+                                        std::vector<MapEntry>* external) {
+  const loops::AccessRecord& rec = tmpl.access(a);
+  const bool write = loops::is_write(rec.tag);
+  const bool free_read = tmpl.free_read(a);
+  bool dense = false;
+  dependence.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
+    if (dense) return;
+    if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
+    if (!free_read && !footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
+    if (external->size() >= kDenseExternal) {
+      dense = true;
+      return;
+    }
+    external->push_back(e);
+  });
+  return dense;
+}
+
 }  // namespace
 
 LoopDriver::LoopDriver(std::span<Ring* const> rings, Dependence& dependence, bool enabled)
@@ -319,41 +357,53 @@ void LoopDriver::start_analysis(Loop& loop) {
   loop.element_reads = {};
   // External producers: every live map entry that may meet an access anywhere in the analysed
   // range (iterations before the template's are in the map too). Each analysed task then keeps
-  // only the entries its own box meets.
+  // only the entries its own box meets. Accesses that ask the same question get the same answer
+  // (same_external_query: one buffer, read or write, and unless a free read, which takes every
+  // write entry whatever its view, the same view in every iteration), so each distinct question
+  // visits its buffer's live entries once: a request-sized template asks one per buffer and view
+  // (4 for paged attention's: query, key and value cache, output), not one per access (each visit
+  // list grows with the learning iterations' entries, so that was about T x T visits).
+  std::uint32_t asked[64];  // the first access of each distinct question (up to 64 questions)
+  std::size_t asked_count = 0;
   for (std::uint32_t a = 0; a < accesses; ++a) {
     const loops::AccessRecord& rec = tmpl.access(a);
     if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
-    const loops::LoopTemplate::Box box =
-        tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
     const bool write = loops::is_write(rec.tag);
     std::vector<MapEntry>& external = loop.external[a];
-    bool dense = false;
-    dependence_.for_each_live_entry(rec.buffer.address, rec.buffer.owner, [&](const MapEntry& e) {
-      if (dense) return;
-      if (!write && e.kind != static_cast<std::uint8_t>(AccessKind::write)) return;
-      if (!tmpl.free_read(a) && !footprint_overlaps(rec.tensor, tmpl.rest(a), box, e)) return;
-      if (external.size() >= kDenseExternal) {
-        dense = true;
-        return;
+    const std::uint32_t* const same =
+        std::find_if(asked, asked + asked_count,
+                     [&](std::uint32_t b) { return same_external_query(tmpl, a, b); });
+    loops::LoopTemplate::Box box;
+    bool have_box = false;
+    if (same != asked + asked_count) {
+      external = loop.external[*same];
+      loop.dense[a] = loop.dense[*same];
+      if (loop.dense[a]) continue;
+    } else {
+      box = tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
+      have_box = true;
+      const bool dense = collect_external(dependence_, tmpl, a, box, &external);
+      // Another loop's families on this buffer that this access may conflict with: per-task
+      // lookups, which ask them (still exact). A read ignores read families (reads never
+      // conflict), so the paged KV cache, read by every earlier request's block loop, needs no
+      // lookups. No family can appear on the buffer while this analysis lasts but this loop's own
+      // (added below, and covered by the template's edges): nested loops are part of its
+      // iterations.
+      const AccessKind kind = write ? AccessKind::write : AccessKind::read;
+      if (dense || families_.has_conflicting(rec.buffer.address, rec.buffer.owner, kind)) {
+        external = {};
+        loop.dense[a] = true;
       }
-      external.push_back(e);
-    });
-    // Another loop's families on this buffer that this access may conflict with: per-task
-    // lookups, which ask them (still exact). A read ignores read families (reads never conflict),
-    // so the paged KV cache, read by every earlier request's block loop, needs no lookups. No
-    // family can appear on the buffer while this analysis lasts but this loop's own (added
-    // below, and covered by the template's edges): nested loops are part of its iterations.
-    const AccessKind kind = write ? AccessKind::write : AccessKind::read;
-    if (dense || families_.has_conflicting(rec.buffer.address, rec.buffer.owner, kind)) {
-      external = {};
-      loop.dense[a] = true;
-      continue;
+      if (asked_count < std::size(asked)) asked[asked_count++] = a;
+      if (loop.dense[a]) continue;
     }
     // An access to the same box in every iteration meets the same external entries every time:
     // filter them once (a free read only while its view keeps that box, checked per task).
     const auto& stride = tmpl.stride(a);
     if (std::all_of(stride.begin(), stride.end(), [](std::int64_t v) { return v == 0; })) {
       loop.fixed[a] = true;
+      if (external.empty()) continue;
+      if (!have_box) box = tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
       for (const MapEntry& e : external) {
         if (footprint_overlaps(rec.tensor, tmpl.rest(a), box, e))
           loop.fixed_external[a].push_back(e);
@@ -581,13 +631,11 @@ int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int ca
   return n;
 }
 
-// replay_access's test for an outer buffer, all of it: identity and the view field by field.
-inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
-                                        std::int64_t moved_by) {
-  if (reinterpret_cast<std::uintptr_t>(t.buffer()) != plan.address ||
-      t.producer().value() != plan.owner || t.version() != plan.version ||
-      t.layout_offset() != plan.layout_offset || t.ndims() != plan.ndims ||
-      t.dtype() != plan.dtype) {
+// The view part of replay_access's test: the template's view moved by `moved_by` strides, field
+// by field.
+inline bool LoopDriver::same_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by) {
+  if (t.version() != plan.version || t.layout_offset() != plan.layout_offset ||
+      t.ndims() != plan.ndims || t.dtype() != plan.dtype) {
     return false;
   }
   for (int r = 0; r < plan.ndims; ++r) {
@@ -596,6 +644,33 @@ inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
       return false;
     }
   }
+  return true;
+}
+
+// replay_access's test for an outer buffer, all of it: identity and the view field by field.
+inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
+                                        std::int64_t moved_by) {
+  return reinterpret_cast<std::uintptr_t>(t.buffer()) == plan.address &&
+         t.producer().value() == plan.owner && same_view(plan, t, moved_by);
+}
+
+// replay_access's test for a buffer the loop made, when it passes: output `arg` of template task
+// `task`, made `back` iterations before the current one (the creator's id from the loop's table,
+// live, and that output's buffer), and the template's view moved by the stride. Sets `*made` to
+// the creator's iteration.
+inline bool LoopDriver::same_fresh_view(const Loop& loop, const AccessPlan& plan, const Tensor& t,
+                                        std::int64_t moved_by, std::int64_t* made) const {
+  const std::int64_t m = loop.iteration - plan.back;
+  if (m < loop.tmpl.base_iteration() - 1 || (m == loop.iteration && plan.task >= loop.position)) {
+    return false;
+  }
+  const TaskId creator = loop.table->at(m, plan.task);
+  if (t.producer() != creator || !live(creator) ||
+      rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer() ||
+      !same_view(plan, t, moved_by)) {
+    return false;
+  }
+  *made = m;
   return true;
 }
 
@@ -683,7 +758,15 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
     const Tensor& t = args.tensor(k);
     // The common case inline: an outer buffer and the template's view moved by the stride (its
     // family, if it has one, stands: task.family already says so).
-    if (plan.outer && same_outer_view(plan, t, moved_by)) continue;
+    if (plan.outer) {
+      if (same_outer_view(plan, t, moved_by)) continue;
+    } else if (same_fresh_view(loop, plan, t, moved_by, &made_[k])) {
+      // A buffer made by an analysed iteration: only the loop's own (analysed) tasks can meet it
+      // until the analysis ends, so its map entry waits until then (flush_deferred()).
+      fresh_mask |= 1u << k;
+      if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
+      continue;
+    }
     const std::uint32_t a = first + static_cast<std::uint32_t>(k);
     Replay replay = replay_access(loop, a, t, &made_[k]);
     if (replay == Replay::no) {
@@ -697,8 +780,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       replay = plan.free_read ? Replay::moved : Replay::exact;
     }
     if (!plan.outer) {
-      // A buffer made by an analysed iteration: only the loop's own (analysed) tasks can meet it
-      // until the analysis ends, so its map entry waits until then (flush_deferred()).
+      // As above, after the full check.
       fresh_mask |= 1u << k;
       if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
       continue;

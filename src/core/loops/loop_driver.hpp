@@ -244,7 +244,10 @@ class LoopDriver {
   enum class Replay : std::uint8_t { no, exact, moved };
   Replay replay_access(const Loop& loop, std::uint32_t access, const Tensor& t,
                        std::int64_t* made) const;
+  static bool same_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
   static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
+  bool same_fresh_view(const Loop& loop, const AccessPlan& plan, const Tensor& t,
+                       std::int64_t moved_by, std::int64_t* made) const;
   void build_plans(Loop& loop);
   void begin_iteration_slow(std::int64_t index);
   void end_iteration_slow();

@@ -196,12 +196,12 @@ class LoopTemplate {
     std::int64_t hi[kMaxDims] = {};
   };
   Box footprint(std::uint32_t access, std::int64_t first, std::int64_t last) const;
+  // Two accesses of one buffer with the same view in every iteration.
+  bool same_view(std::uint32_t x, std::uint32_t y) const;
 
  private:
   // Drops the edges that other template edges imply (same reachability, fewer edges).
   void reduce_edges();
-  // Two accesses of one buffer with the same view in every iteration.
-  bool same_view(std::uint32_t x, std::uint32_t y) const;
 
   IterationRecord base_;
   std::vector<std::array<std::int64_t, kMaxDims>> strides_;
