@@ -207,6 +207,32 @@ std::vector<std::vector<std::uint64_t>> producers_of(const RunResult& result) {
   return producers;
 }
 
+// Per task (by sequence), the producers that were certainly live when it was submitted in both
+// runs: finished after its submit in each. On the threads platform a producer that finished
+// earlier may have retired by then and is then (rightly) not reported, in either run; which ones
+// did depends on timing, so only the certainly-live ones must agree between two runs.
+std::vector<std::vector<std::uint64_t>> live_in_both(
+    const RunResult& a, const RunResult& b,
+    const std::vector<std::vector<std::uint64_t>>& producers) {
+  const auto times = [](const RunResult& r) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> submit_complete;
+    for (const TaskEvent& task : r.trace->tasks) {
+      if (submit_complete.size() <= task.sequence) submit_complete.resize(task.sequence + 1);
+      submit_complete[task.sequence] = {task.submit_ns, task.complete_ns};
+    }
+    return submit_complete;
+  };
+  const auto ta = times(a);
+  const auto tb = times(b);
+  std::vector<std::vector<std::uint64_t>> kept(producers.size());
+  for (std::size_t t = 0; t < producers.size() && t < ta.size() && t < tb.size(); ++t) {
+    for (const std::uint64_t p : producers[t]) {
+      if (ta[p].second > ta[t].first && tb[p].second > tb[t].first) kept[t].push_back(p);
+    }
+  }
+  return kept;
+}
+
 std::string reason_counts(const RunStats& stats) {
   std::string text;
   for (const auto& [reason, n] : stats.loop_fallback_reasons)
@@ -219,6 +245,8 @@ class AttentionLoops : public ::testing::TestWithParam<PlatformKind> {};
 // Equal context lengths: the request loop owns the analysis (one template of a whole request,
 // its head-tile and block loops inside), and its reduced same-iteration edges are exactly the
 // per-task map's: each online update waits for the previous one, not for every earlier one.
+// On the sim (deterministic) the producer lists are equal; on threads, the producers certainly
+// live at each submit in both runs are (live_in_both).
 TEST_P(AttentionLoops, RequestLoopWiresTheSameEdgesAsThePerTaskPath) {
   const CaseParams params = {{"batch", "6"}, {"context_lens", "64"}};
   std::string failed_on;
@@ -233,8 +261,9 @@ TEST_P(AttentionLoops, RequestLoopWiresTheSameEdgesAsThePerTaskPath) {
   EXPECT_EQ(on.stats.loops_analysed, 1u);
   EXPECT_EQ(on.stats.loop_iterations_analysed, 4u);  // requests 2..5 (0 and 1 teach it)
   EXPECT_EQ(on.stats.loop_tasks_analysed, 4u * (1 + 4 * 4));
-  const auto edges_on = producers_of(on);
-  const auto edges_off = producers_of(off);
+  const bool exact = GetParam() == PlatformKind::sim;
+  const auto edges_on = exact ? producers_of(on) : live_in_both(on, off, producers_of(on));
+  const auto edges_off = exact ? producers_of(off) : live_in_both(on, off, producers_of(off));
   ASSERT_EQ(edges_on.size(), edges_off.size());
   std::size_t count_on = 0;
   std::size_t count_off = 0;
@@ -244,7 +273,9 @@ TEST_P(AttentionLoops, RequestLoopWiresTheSameEdgesAsThePerTaskPath) {
     count_off += edges_off[t].size();
   }
   EXPECT_EQ(count_on, count_off);
-  EXPECT_GT(count_on, 0u);
+  if (exact) {
+    EXPECT_GT(count_on, 0u);
+  }
 }
 
 // Different context lengths (block counts): the request loop gives up after its first two
