@@ -148,6 +148,15 @@ struct Directed {
     acc = runtime.kernels().add("accumulate", CoreType::aiv, &accumulate);
     boom = runtime.kernels().add("boom", CoreType::aiv, &throw_kernel);
   }
+  // A loop whose iteration i adds row i of `blocks` ([n, width]) into `sum` ([width]) in place:
+  // the accumulator chain every iteration carries to the next.
+  void accumulate_rows(Orchestrator& o, const Tensor& blocks, const Tensor& sum) const {
+    const std::uint32_t width = blocks.dim(1);
+    o.parallel_for(blocks.dim(0), [&](Orchestrator& o, std::int64_t i) {
+      const auto row = static_cast<std::uint32_t>(i);
+      o.submit_aiv(acc, Args().in(blocks.view({1, width}, {row, 0}).reshape({width})).inout(sum));
+    });
+  }
   Runtime runtime;
   KernelId add, acc, boom;
 };
@@ -198,12 +207,7 @@ TEST_P(ParallelFor, AccumulatorChainKeepsExactlyTheCarriedEdges) {
   args.inout(sum.data(), {kWidth}, DType::f32);
   const RunResult r = d.runtime.run(
       [&](Orchestrator& o, const OrchestrationArgs& a) {
-        o.parallel_for(kBlocks, [&](Orchestrator& o, std::int64_t i) {
-          const auto row = static_cast<std::uint32_t>(i);
-          o.submit_aiv(d.acc, Args()
-                                  .in(a.tensor(0).view({1, kWidth}, {row, 0}).reshape({kWidth}))
-                                  .inout(a.tensor(1)));
-        });
+        d.accumulate_rows(o, a.tensor(0), a.tensor(1));
       },
       args);
   ASSERT_TRUE(r.ok()) << r.status.to_string();
@@ -238,12 +242,7 @@ TEST_P(ParallelFor, AccumulatorFamilyReportsOnlyItsLastWriter) {
   args.output(copy.data(), {kWidth}, DType::f32);
   const RunResult r = d.runtime.run(
       [&](Orchestrator& o, const OrchestrationArgs& a) {
-        o.parallel_for(kBlocks, [&](Orchestrator& o, std::int64_t i) {
-          const auto row = static_cast<std::uint32_t>(i);
-          o.submit_aiv(d.acc, Args()
-                                  .in(a.tensor(0).view({1, kWidth}, {row, 0}).reshape({kWidth}))
-                                  .inout(a.tensor(1)));
-        });
+        d.accumulate_rows(o, a.tensor(0), a.tensor(1));
         o.submit_aiv(d.add, Args().in(a.tensor(1)).out_existing(a.tensor(2)));
       },
       args);
