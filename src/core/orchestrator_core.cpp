@@ -400,19 +400,12 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   if (scoped) {
     layout = layout_outputs(args);
     // check_fits and wait_for_room, their passing case inline (the rest names the error or waits).
-    const bool fits = layout.total <= ring.heap_capacity() &&
-                      open_scope_tasks_[ring_index] + 2 <= ring.window() &&
-                      open_scope_heap_[ring_index] + layout.total <= ring.heap_capacity();
-    if (!fits && !check_fits(ring_index, layout, true)) return outputs;
-    if (submits_since_sync_ + 1 < 64 && ring.window_has_room() &&
-        ring.heap_fits(layout.total, &heap_offset, &heap_consumed)) {
-      ++submits_since_sync_;
-    } else if (!wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
+    if (!fits_at_once(ring_index, layout, true) && !check_fits(ring_index, layout, true)) {
       return outputs;
     }
-  } else if (submits_since_sync_ + 1 < 64 && ring.window_has_room()) {
-    ++submits_since_sync_;  // wait_for_room's count, without its heap test (nothing to place)
-  } else if (!wait_for_room(ring, 0, &heap_offset, &heap_consumed)) {
+  }
+  if (!room_at_once(ring, layout.total, &heap_offset, &heap_consumed) &&
+      !wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
     return outputs;
   }
   TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
@@ -763,9 +756,7 @@ bool OrchestratorCore::wait_blocked(Ready ready, Describe describe, ErrorCode co
 
 bool OrchestratorCore::wait_for_room(Ring& ring, std::uint64_t bytes, std::uint64_t* offset,
                                      std::uint64_t* consumed) {
-  // Reclaiming (and freeing TensorMap entries of retired tasks) is batched: every 64 submits,
-  // or whenever the ring looks full.
-  if (++submits_since_sync_ >= 64) {
+  if (++submits_since_sync_ >= kSubmitsPerSync) {  // batched reclaiming (kSubmitsPerSync)
     submits_since_sync_ = 0;
     sync_rings();
   }

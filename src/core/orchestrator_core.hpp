@@ -99,6 +99,14 @@ class OrchestratorCore {
   static OutputLayout layout_outputs(const Args& args);
   // Fails at once what could never fit (instead of waiting for room that never comes).
   bool check_fits(int ring_index, const OutputLayout& layout, bool scoped);
+  // check_fits' passing case, inline for the analysed path: the outputs fit the heap, and a
+  // scoped task fits beside what open scopes hold.
+  bool fits_at_once(int ring_index, const OutputLayout& layout, bool scoped) const {
+    const Ring& r = ring(ring_index);
+    return layout.total <= r.heap_capacity() &&
+           (!scoped || (open_scope_tasks_[ring_index] + 2 <= r.window() &&
+                        open_scope_heap_[ring_index] + layout.total <= r.heap_capacity()));
+  }
   TaskSlot& admit_task(Ring& ring, int ring_index, std::uint64_t heap_consumed,
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
                        const OutputLayout& layout, TaskOutputs* outputs);
@@ -134,6 +142,18 @@ class OrchestratorCore {
   // Waits until `ring` has a task slot and `bytes` of heap. False on error (latched).
   bool wait_for_room(Ring& ring, std::uint64_t bytes, std::uint64_t* offset,
                      std::uint64_t* consumed);
+  // wait_for_room's passing case, inline for the analysed path: no periodic sync due and room at
+  // once (no heap test without outputs). False leaves everything as it was.
+  bool room_at_once(Ring& ring, std::uint64_t bytes, std::uint64_t* offset,
+                    std::uint64_t* consumed) {
+    if (submits_since_sync_ + 1 >= kSubmitsPerSync || !ring.window_has_room()) return false;
+    if (bytes != 0 && !ring.heap_fits(bytes, offset, consumed)) return false;
+    ++submits_since_sync_;
+    return true;
+  }
+  // Reclaiming (and freeing TensorMap entries of retired tasks) is batched: every this many
+  // submits, or whenever the ring looks full.
+  static constexpr std::uint32_t kSubmitsPerSync = 64;
   bool wait_for_dep_nodes(Ring& ring, std::uint64_t nodes);
   // Blocks until `ready()`; diagnoses a deadlock when nothing can move. False on error.
   template <class Ready, class Describe>
