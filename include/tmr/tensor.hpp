@@ -53,7 +53,13 @@ class Tensor {
   Shape shape() const;
   // Distance in elements between neighbours along logical dimension d.
   std::int64_t stride(int d) const { return raw_stride(perm_[d]); }
-  std::uint64_t elements() const;
+  // Inline: the engine sizes every fresh output with it.
+  std::uint64_t elements() const {
+    std::uint64_t product = valid() ? 1 : 0;
+    for (int r = 0; r < ndims_; ++r)
+      product *= extents_[r];
+    return product;
+  }
   // True when the view's elements are adjacent in memory in logical row-major order.
   bool is_contiguous() const;
 
@@ -110,8 +116,17 @@ class Tensor {
   std::uint32_t box_extent(int r) const { return extents_[r]; }
   int perm(int d) const { return perm_[d]; }
   std::int64_t raw_stride(int r) const;
-  // Flat element index (from the buffer start) of logical element (0, ..., 0).
-  std::uint64_t first_element() const;
+  // Flat element index (from the buffer start) of logical element (0, ..., 0). Inline and one
+  // pass from the innermost dimension: every kernel's data() computes it.
+  std::uint64_t first_element() const {
+    std::uint64_t flat = layout_offset_;
+    std::uint64_t stride = 1;
+    for (int r = ndims_ - 1; r >= 0; --r) {
+      flat += std::uint64_t{offsets_[r]} * stride;
+      stride *= raw_shape_[r];
+    }
+    return flat;
+  }
   // Flat element index one past the last element of the box.
   std::uint64_t end_element() const;
   // True when both tensors use the same raw layout of the same bytes (box test is exact).
@@ -120,6 +135,15 @@ class Tensor {
   // Internal: a runtime-allocated buffer owned by `owner`.
   static Tensor make_owned(void* data, std::uint64_t bytes, const Shape& shape, DType dtype,
                            TaskId owner);
+  // Internal: this layout at `data`, a buffer of at least buffer_bytes() that task `owner`
+  // created. The engine places an `out` placeholder (Args::out) with it: the placeholder's shape
+  // was checked when it was built, so placing it is two stores, not make_owned's second check.
+  Tensor placed(void* data, TaskId owner) const {
+    Tensor result = *this;
+    result.base_ = data;
+    result.owner_ = owner;
+    return result;
+  }
 
  private:
   void check_type(DType requested) const;

@@ -27,24 +27,33 @@ std::string hex_address(const void* pointer) {
   return "0x" + std::string(digits, result.ptr);
 }
 
-// A shape that can describe a buffer: 1..kMaxDims non-zero dimensions whose byte size fits.
-// Returns the byte size. `what` says which call was given the shape, for the message.
-std::uint64_t checked_bytes(const Shape& shape, DType dtype, const char* what) {
+// Names what stops `shape` from describing a buffer (checked_bytes found that something does).
+// Out of line and cold: the message is built only on failure, so checked_bytes stays a short loop.
+[[noreturn, gnu::cold, gnu::noinline]] void shape_error(const Shape& shape, const char* what) {
   if (shape.size() == 0) {
     invalid(std::string(what) + ": shape [] has no dimensions; give 1 to " +
             std::to_string(kMaxDims) + " dimensions (use [1] for a single element)");
   }
-  std::uint64_t bytes = dtype_size(dtype);
   for (int d = 0; d < shape.size(); ++d) {
     if (shape[d] == 0) {
       invalid(std::string(what) + ": dimension " + std::to_string(d) + " of shape " +
               shape.to_string() + " is 0; tensors must hold at least one element per dimension");
     }
-    if (__builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) || bytes > kMaxBufferBytes) {
-      invalid(std::string(what) + ": shape " + shape.to_string() +
-              " describes more than 2^62 bytes; use a smaller shape");
-    }
   }
+  invalid(std::string(what) + ": shape " + shape.to_string() +
+          " describes more than 2^62 bytes; use a smaller shape");
+}
+
+// A shape that can describe a buffer: 1..kMaxDims non-zero dimensions whose byte size fits.
+// Returns the byte size. `what` says which call was given the shape, for the message.
+std::uint64_t checked_bytes(const Shape& shape, DType dtype, const char* what) {
+  bool ok = shape.size() != 0;
+  std::uint64_t bytes = dtype_size(dtype);
+  for (int d = 0; d < shape.size(); ++d) {
+    ok &= shape[d] != 0 && !__builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) &&
+          bytes <= kMaxBufferBytes;
+  }
+  if (!ok) shape_error(shape, what);
   return bytes;
 }
 
@@ -88,14 +97,6 @@ Shape Tensor::shape() const {
   for (int d = 0; d < ndims_; ++d)
     result.push_back(dim(d));
   return result;
-}
-
-std::uint64_t Tensor::elements() const {
-  if (!valid()) return 0;
-  std::uint64_t product = 1;
-  for (int r = 0; r < ndims_; ++r)
-    product *= extents_[r];
-  return product;
 }
 
 bool Tensor::is_contiguous() const {
@@ -247,20 +248,13 @@ std::int64_t Tensor::raw_stride(int r) const {
   return stride;
 }
 
-std::uint64_t Tensor::first_element() const {
-  std::uint64_t flat = layout_offset_;
-  for (int r = 0; r < ndims_; ++r) {
-    flat += std::uint64_t{offsets_[r]} * static_cast<std::uint64_t>(raw_stride(r));
-  }
-  return flat;
-}
-
 std::uint64_t Tensor::end_element() const {
   if (!valid()) return 0;
   std::uint64_t last = layout_offset_;
-  for (int r = 0; r < ndims_; ++r) {
-    last +=
-        (std::uint64_t{offsets_[r]} + extents_[r] - 1) * static_cast<std::uint64_t>(raw_stride(r));
+  std::uint64_t stride = 1;
+  for (int r = ndims_ - 1; r >= 0; --r) {
+    last += (std::uint64_t{offsets_[r]} + extents_[r] - 1) * stride;
+    stride *= raw_shape_[r];
   }
   return last + 1;
 }

@@ -592,7 +592,7 @@ inline void OrchestratorCore::materialise_outputs(TaskRecord& record, Ring& ring
     const Tensor& spec = args.tensor(i);
     const std::uint64_t bytes = spec.elements() * spec.element_size();
     std::byte* const data = heap_base + layout.offsets[i];
-    record.tensors[i] = Tensor::make_owned(data, bytes, spec.shape(), spec.dtype(), id);
+    record.tensors[i] = spec.placed(data, id);
     if (args.initial_bits(i)) fill_pattern(data, bytes, *args.initial_bits(i), spec.element_size());
     std::memcpy(&outputs->storage_[static_cast<std::size_t>(outputs->count_++)], &record.tensors[i],
                 sizeof(Tensor));

@@ -403,6 +403,29 @@ TEST(Tensor, MakeOwned) {
       ErrorCode::invalid_args, "null data pointer"));
 }
 
+TEST(Tensor, PlacedKeepsTheLayoutAndTakesTheBufferAndTask) {
+  // How the engine turns an `out` placeholder into the output (Tensor::placed): the layout as it
+  // is, another buffer and the creating task.
+  std::vector<float> scratch(4 * 10), memory(4 * 10);
+  const Tensor view = Tensor::wrap(scratch.data(), Shape{4, 10}, DType::f32, 3)
+                          .view(Shape{2, 5}, Shape{1, 4})
+                          .transpose(0, 1);
+  const Tensor placed = view.placed(memory.data(), TaskId(2, 9));
+  EXPECT_EQ(placed.buffer(), memory.data());
+  EXPECT_EQ(placed.producer(), TaskId(2, 9));
+  EXPECT_EQ(placed.shape(), view.shape());
+  EXPECT_EQ(placed.dtype(), DType::f32);
+  EXPECT_EQ(placed.version(), 3u);
+  EXPECT_EQ(placed.buffer_bytes(), view.buffer_bytes());
+  EXPECT_TRUE(placed.same_layout(view.placed(memory.data(), TaskId())));
+  EXPECT_FALSE(placed.same_layout(view));  // another buffer
+  EXPECT_EQ(placed.first_element(), view.first_element());
+  EXPECT_EQ(placed.end_element(), view.end_element());
+  EXPECT_EQ(placed.stride(0), view.stride(0));
+  EXPECT_EQ(placed.data(), static_cast<void*>(memory.data() + 1 * 10 + 4));
+  EXPECT_FALSE(view.producer().valid());  // the source is unchanged
+}
+
 TEST(Tensor, NullTensor) {
   const Tensor null;
   EXPECT_FALSE(null.valid());
