@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -89,18 +90,17 @@ class Args {
   const std::uint64_t* scalars() const { return scalars_.data(); }
   std::uint32_t block_count() const { return block_count_; }
   bool is_sync_start() const { return sync_start_; }
-  bool has_error() const { return !error_.empty(); }
-  const std::string& error() const { return error_; }
+  bool has_error() const { return error_ != nullptr; }
+  const std::string& error() const;  // "" when there is no error
 
  private:
   struct alignas(Tensor) TensorBytes {
     std::byte bytes[sizeof(Tensor)];
   };
-  // Inline happy path (once per submitted tensor); add_checked records what is wrong.
+  // Inline happy path (once per submitted tensor): one compare says the list has room and is
+  // open; add_checked names what is wrong.
   Args& add(ArgTag tag, const Tensor& t) {
-    if (tensors_closed_ || tensor_count_ >= kMaxTensorArgs || !t.valid()) {
-      return add_checked(tag, t);
-    }
+    if (tensor_count_ >= tensor_limit_ || !t.valid()) return add_checked(tag, t);
     const auto i = static_cast<std::size_t>(tensor_count_++);
     ::new (&tensor_storage_[i]) Tensor(t);
     tags_[i] = tag;
@@ -110,8 +110,8 @@ class Args {
   Args& add_checked(ArgTag tag, const Tensor& t);
   // Records the first mistake; no tensor can be added after it.
   void set_error(std::string message) {
-    error_ = std::move(message);
-    tensors_closed_ = true;
+    error_ = std::make_unique<std::string>(std::move(message));
+    tensor_limit_ = 0;
   }
   void copy_from(const Args& other);
 
@@ -120,19 +120,22 @@ class Args {
   // out() fill patterns: bit i of filled_ says fill_bits_[i] holds one (no per-Args zeroing of
   // sixteen optionals: an Args is built per submit).
   std::array<std::uint64_t, kMaxTensorArgs> fill_bits_;  // left uninitialised on purpose
+  // What every Args initialises, side by side (a few wide stores per submit).
   std::uint32_t filled_ = 0;
   std::uint16_t out_mask_ = 0;      // see out_mask()
   std::uint16_t created_mask_ = 0;  // see created_mask()
-  std::array<ArgTag, kMaxTensorArgs> tags_{};
-  std::string error_;
-  // Set once a mistake is recorded or a scalar was added: no tensor may follow. add()'s inline
-  // path tests this flag (and the count) instead of the error string and the scalar count;
-  // add_checked names which mistake it is.
-  bool tensors_closed_ = false;
-  int tensor_count_ = 0;
-  int scalar_count_ = 0;
-  std::uint32_t block_count_ = 1;
+  static_assert(kMaxTensorArgs <= 16 && kMaxScalarArgs <= 255, "masks and counts fit");
+  std::uint8_t tensor_count_ = 0;
+  // kMaxTensorArgs while tensors may still be added; 0 once a mistake is recorded or a scalar was
+  // added (no tensor may follow). add()'s inline path compares the count with it alone.
+  std::uint8_t tensor_limit_ = kMaxTensorArgs;
+  std::uint8_t scalar_count_ = 0;
   bool sync_start_ = false;
+  std::uint32_t block_count_ = 1;
+  std::array<ArgTag, kMaxTensorArgs> tags_{};
+  // The first mistake, if any: a pointer, so an Args without one (every submit's) builds and
+  // destroys no string.
+  std::unique_ptr<std::string> error_;
 };
 
 }  // namespace tmr

@@ -3,6 +3,7 @@
 #include "tmr/args.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -52,9 +53,14 @@ std::string slot_error(ArgTag tag, int index, int scalar_count) {
 
 }  // namespace
 
+const std::string& Args::error() const {
+  static const std::string none;
+  return error_ != nullptr ? *error_ : none;
+}
+
 Args& Args::add_checked(ArgTag tag, const Tensor& t) {
   if (has_error()) return *this;  // keep the first mistake: later ones are often its echo
-  // The message is built only when there is a mistake: this runs once per submitted tensor.
+  // The message is built only when there is a mistake.
   if (tensor_count_ >= kMaxTensorArgs || scalar_count_ > 0) {
     set_error(slot_error(tag, tensor_count_, scalar_count_));
     return *this;
@@ -74,21 +80,21 @@ Args& Args::add_checked(ArgTag tag, const Tensor& t) {
 
 Args& Args::out(const TensorSpec& spec) {
   if (has_error()) return *this;
-  if (std::string error = slot_error(ArgTag::out, tensor_count_, scalar_count_); !error.empty()) {
-    set_error(std::move(error));
+  if (tensor_count_ >= tensor_limit_) {  // after a scalar, or a 17th tensor
+    set_error(slot_error(ArgTag::out, tensor_count_, scalar_count_));
     return *this;
   }
-  Tensor placeholder;
+  const auto i = static_cast<std::size_t>(tensor_count_);
   try {
-    // make_owned rejects empty shapes, zero-size dimensions and absurd sizes with a message.
-    placeholder =
-        Tensor::make_owned(kOutPlaceholderAddress, spec.bytes(), spec.shape, spec.dtype, TaskId());
+    // wrap rejects empty shapes, zero-size dimensions and absurd sizes with a message, and builds
+    // the placeholder straight in its slot (the engine places it with Tensor::placed).
+    ::new (&tensor_storage_[i])
+        Tensor(Tensor::wrap(kOutPlaceholderAddress, spec.shape, spec.dtype));
   } catch (const Error& e) {
     set_error(describe(ArgTag::out, tensor_count_) + ": " + e.what());
     return *this;
   }
-  const auto i = static_cast<std::size_t>(tensor_count_++);
-  ::new (&tensor_storage_[i]) Tensor(placeholder);
+  ++tensor_count_;
   tags_[i] = ArgTag::out;
   out_mask_ |= static_cast<std::uint16_t>(1u << i);
   if (spec.initial_bits) {
@@ -107,7 +113,7 @@ Args& Args::scalar_bits(std::uint64_t bits) {
     return *this;
   }
   scalars_[static_cast<std::size_t>(scalar_count_++)] = bits;
-  tensors_closed_ = true;  // tensors come before scalars
+  tensor_limit_ = 0;  // tensors come before scalars
   return *this;
 }
 
@@ -125,8 +131,8 @@ void Args::copy_from(const Args& other) {
   const auto scalars = static_cast<std::size_t>(other.scalar_count_);
   for (std::size_t i = 0; i < scalars; ++i)
     scalars_[i] = other.scalars_[i];
-  error_ = other.error_;
-  tensors_closed_ = other.tensors_closed_;
+  error_ = other.error_ != nullptr ? std::make_unique<std::string>(*other.error_) : nullptr;
+  tensor_limit_ = other.tensor_limit_;
   tensor_count_ = other.tensor_count_;
   scalar_count_ = other.scalar_count_;
   block_count_ = other.block_count_;

@@ -264,5 +264,25 @@ TEST_F(ArgsTest, NoTensorAfterAScalarOrAMistakeAlsoInCopies) {
   EXPECT_EQ(full.tensor(kMaxTensorArgs - 1).buffer(), a.data());
 }
 
+TEST_F(ArgsTest, ErrorsAreOwnedByEachCopy) {
+  Args clean;
+  EXPECT_FALSE(clean.has_error());
+  EXPECT_EQ(clean.error(), "");
+  Args copy;
+  {
+    Args broken;
+    broken.in(Tensor());
+    copy = broken;
+    const Args constructed(broken);  // NOLINT(performance-unnecessary-copy-initialization)
+    EXPECT_EQ(constructed.error(), broken.error());
+  }  // the original and its other copy are gone: this copy's message is its own
+  EXPECT_TRUE(contains(copy.error(), "in tensor #0 is a null tensor")) << copy.error();
+  copy = clean;  // assigning an Args without a mistake clears it, and the list reopens
+  EXPECT_FALSE(copy.has_error());
+  EXPECT_EQ(copy.error(), "");
+  copy.in(ta);
+  EXPECT_EQ(copy.tensor_count(), 1);
+}
+
 }  // namespace
 }  // namespace tmr
