@@ -47,13 +47,14 @@ std::string hex_address(const void* pointer) {
 // A shape that can describe a buffer: 1..kMaxDims non-zero dimensions whose byte size fits.
 // Returns the byte size. `what` says which call was given the shape, for the message.
 std::uint64_t checked_bytes(const Shape& shape, DType dtype, const char* what) {
-  bool ok = shape.size() != 0;
+  if (shape.size() == 0) shape_error(shape, what);
   std::uint64_t bytes = dtype_size(dtype);
   for (int d = 0; d < shape.size(); ++d) {
-    ok &= shape[d] != 0 && !__builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) &&
-          bytes <= kMaxBufferBytes;
+    if (shape[d] == 0 || __builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) ||
+        bytes > kMaxBufferBytes) {
+      shape_error(shape, what);
+    }
   }
-  if (!ok) shape_error(shape, what);
   return bytes;
 }
 
