@@ -179,6 +179,19 @@ void TensorMap::link_entry_slow(const AccessRegion& region, std::uint8_t kind, B
   list_entry(e, region, kind, buffer, task_entries);
 }
 
+bool TensorMap::chains_consistent(std::uint64_t* linked) const {
+  std::uint64_t count = 0;
+  for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    const MapEntry* prev = nullptr;
+    for (const MapEntry* e = buckets_[b]; e != nullptr; prev = e, e = e->chain_next) {
+      if (e->chain_prev != prev || e->bucket != b || e->kind != (b & 1)) return false;
+      ++count;
+    }
+  }
+  if (linked != nullptr) *linked = count;
+  return true;
+}
+
 void TensorMap::leave_grid(BufferInfo* info) {
   for (MapEntry* list : info->list) {
     for (MapEntry* e = list; e != nullptr; e = e->list_next) {

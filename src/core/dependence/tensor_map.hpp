@@ -274,6 +274,10 @@ class TensorMap {
   void drop_task(MapEntry*& task_entries);
 
   const TensorMapStats& stats() const { return stats_; }
+  // Tests: whether every bucket chain is well linked (each entry's chain_prev and bucket name
+  // where it is) and holds live entries of the bucket's kind only (a bucket's parity), which the
+  // walks rely on instead of testing each entry's kind; counts them into `linked`.
+  bool chains_consistent(std::uint64_t* linked = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
 
   // Every live entry of one buffer, both kinds (parallel_for's footprint lookup, once per loop).
