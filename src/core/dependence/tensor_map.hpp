@@ -43,7 +43,7 @@ struct BufferInfo;
 // Earlier readers of a merged read entry (see MapEntry::older): local ids of one ring, oldest
 // first. One cache line; a merged entry's blocks form a list from its oldest block, whose `last`
 // names the block that takes the next reader. Blocks are named by their index in the map's block
-// pool (0: none), so entries stay 96 bytes.
+// pool (0: none), so an entry holds a 4-byte index, not a pointer.
 struct alignas(64) ReaderBlock {
   static constexpr std::uint32_t kCapacity = 13;
   std::uint32_t next;
@@ -52,10 +52,10 @@ struct alignas(64) ReaderBlock {
   std::uint32_t local[kCapacity];
 };
 
-// One recorded access: 96 bytes instead of a whole Tensor copy. The box itself is read through
-// `region`, which points at the tensor in a task's own record, and only when byte intervals
-// partly overlap (identical or disjoint intervals are decided from the entry alone). The fields
-// a chain walk and an overlap test read come first (the first 56 bytes).
+// One recorded access: two cache lines (128 bytes) instead of a whole Tensor copy. The box itself
+// is read through `region`, which points at the tensor in a task's own record, and only when
+// byte intervals partly overlap (identical or disjoint intervals are decided from the entry
+// alone). What a chain walk and an overlap test read is in the first line (see the layout).
 //
 // Merged readers: reads of one region (same interval, box and version) by several live tasks of
 // one ring share one entry. `task_id` is its newest reader, `region` points at that reader's
