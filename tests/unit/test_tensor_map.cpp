@@ -111,6 +111,10 @@ void run_oracle(Boxes mode, int programs, int seed_base) {
       }
       edges.push_back(h.submit(accesses));
       boxes.push_back(mine);
+      if (i % 16 != 15) continue;  // (a check walks every bucket)
+      std::uint64_t linked = 0;
+      ASSERT_TRUE(h.map->chains_consistent(&linked)) << "program " << program << ", task " << i;
+      ASSERT_EQ(linked, h.map->live_entries()) << "program " << program << ", task " << i;
     }
     // Reachability closure over the reported edges (they only point backwards).
     for (int j = 0; j < tasks; ++j) {
@@ -143,6 +147,64 @@ TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
 
 TEST(TensorMap, GridBuffersOrderEveryConflictAndNoneIsSpurious) {
   run_oracle(Boxes::grid, tmr::testing::scaled(60, 5), 1000);
+}
+
+// make_region against the element positions themselves: the interval from the first to one past
+// the last byte the box touches, and contiguity exactly when the box leaves no gap in it, for
+// views of 1-4 dimensional buffers (transposed now and then: the raw layout decides).
+TEST(TensorMap, RegionsSpanTheBoxesBytesAndAreContiguousExactlyWithoutGaps) {
+  std::mt19937 rng(7);
+  auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+    return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+  };
+  std::vector<double> storage(4096);
+  int contiguous = 0;
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int dims = static_cast<int>(pick(1, 4));
+    std::vector<std::uint32_t> raw(static_cast<std::size_t>(dims));
+    for (auto& d : raw)
+      d = pick(1, 6);
+    // A view of a view: the outer one sets a layout offset, the inner one the box.
+    Shape shape, outer_shape, outer_offsets, box, offsets;
+    for (int d = 0; d < dims; ++d) {
+      shape.push_back(raw[d]);
+      const std::uint32_t o = pick(0, raw[d] - 1);
+      outer_offsets.push_back(o);
+      outer_shape.push_back(pick(1, raw[d] - o));
+    }
+    for (int d = 0; d < dims; ++d) {
+      const std::uint32_t o = pick(0, outer_shape[d] - 1);
+      offsets.push_back(o);
+      box.push_back(pick(1, outer_shape[d] - o));
+    }
+    const DType dtype = pick(0, 1) == 0 ? DType::f32 : DType::f16;
+    Tensor t = Tensor::wrap(storage.data(), shape, dtype)
+                   .view(outer_shape, outer_offsets)
+                   .view(box, offsets);
+    if (dims > 1 && pick(0, 3) == 0) t = t.transpose(0, dims - 1);
+    // Every element of the box, by its raw position.
+    std::set<std::uint64_t> positions;
+    std::vector<std::uint32_t> at(static_cast<std::size_t>(dims), 0);
+    for (;;) {
+      std::uint64_t position = 0;
+      for (int r = 0; r < dims; ++r)
+        position = position * t.raw_dim(r) + t.box_offset(r) + at[r];
+      positions.insert(t.layout_offset() + position);
+      int r = dims - 1;
+      while (r >= 0 && ++at[r] == t.box_extent(r))
+        at[r--] = 0;
+      if (r < 0) break;
+    }
+    const std::uint64_t size = t.element_size();
+    const AccessRegion region = make_region(t);
+    EXPECT_EQ(region.lo, *positions.begin() * size) << "trial " << trial;
+    EXPECT_EQ(region.hi, (*positions.rbegin() + 1) * size) << "trial " << trial;
+    const bool gapless = *positions.rbegin() - *positions.begin() + 1 == positions.size();
+    EXPECT_EQ(region.contiguous, gapless) << "trial " << trial;
+    contiguous += gapless ? 1 : 0;
+  }
+  EXPECT_GT(contiguous, 100);  // both outcomes are drawn often
+  EXPECT_LT(contiguous, 1900);
 }
 
 TEST(TensorMap, NoHitIsDroppedWithManyReaders) {

@@ -76,10 +76,6 @@ BufferInfo* TensorMap::probe_buffer(std::uintptr_t address, std::uint64_t owner)
 }
 
 BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
-  if (BufferInfo* found = probe_buffer(address, owner)) {
-    remember(found);
-    return found;
-  }
   if ((buffer_count_ + 1) * 2 > buffer_table_.size()) {
     std::vector<BufferInfo*> old(buffer_table_.size() * 2, nullptr);
     old.swap(buffer_table_);
@@ -146,7 +142,8 @@ void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
 }
 
 void TensorMap::grow_entries() {
-  auto chunk = std::make_unique<MapEntry[]>(kEntryChunk);
+  // Not zero-filled (512 KiB): link_entry writes every field of an entry it takes.
+  auto chunk = std::make_unique_for_overwrite<MapEntry[]>(kEntryChunk);
   for (std::size_t i = 0; i < kEntryChunk; ++i) {
     chunk[i].chain_next = free_entries_;
     free_entries_ = &chunk[i];
@@ -160,8 +157,8 @@ void TensorMap::free_entry(MapEntry* e) {
   free_entries_ = e;
 }
 
-void TensorMap::link_entry(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
-                           std::uint32_t pair, TaskId id, MapEntry*& task_entries) {
+void TensorMap::link_entry_slow(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
+                                std::uint32_t pair, TaskId id, MapEntry*& task_entries) {
   if (buffer->total[0] == 0 && buffer->total[1] == 0) {
     // An empty buffer starts as a grid of this entry's length and alignment.
     buffer->start_grid(region.lo, region.hi);
@@ -171,39 +168,28 @@ void TensorMap::link_entry(const AccessRegion& region, std::uint8_t kind, Buffer
     leave_grid(buffer);  // (a known pair means the caller found the region on the grid)
   }
   MapEntry* const e = allocate_entry();
-  e->region = region.tensor;
-  e->version = region.version;
-  e->buffer = buffer;
-  e->task_id = id;
-  e->contiguous = region.contiguous;
-  e->older = 0;
-  e->lo = region.lo;
-  e->hi = region.hi;
-  const auto size_class = static_cast<std::uint8_t>(std::bit_width(e->hi - e->lo) - 1);
-  e->size_class = size_class;
-  e->kind = kind;
+  fill_entry(e, region, kind, buffer, id);
   if (!buffer->grid) {
-    link_chain(e, bucket_of(buffer, kind, size_class, e->cell()));
+    link_chain(e, bucket_of(buffer, kind, e->size_class, e->cell()));
   } else if (pair != kNoPair) {
     link_chain(e, pair | kind);
   } else {
     link_chain(e, slot_bucket(buffer, kind, e->lo));
   }
+  list_entry(e, region, kind, buffer, task_entries);
+}
 
-  e->list_prev = nullptr;
-  e->list_next = buffer->list[kind];
-  if (e->list_next != nullptr) e->list_next->list_prev = e;
-  buffer->list[kind] = e;
-
-  ++buffer->class_count[kind][size_class];
-  buffer->class_mask[kind] |= std::uint64_t{1} << size_class;
-  ++buffer->total[kind];
-  buffer->min_version = std::min(buffer->min_version, region.version);
-  buffer->max_version = std::max(buffer->max_version, region.version);
-
-  e->task_next = task_entries;
-  task_entries = e;
-  ++stats_.live_entries;
+bool TensorMap::chains_consistent(std::uint64_t* linked) const {
+  std::uint64_t count = 0;
+  for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    const MapEntry* prev = nullptr;
+    for (const MapEntry* e = buckets_[b]; e != nullptr; prev = e, e = e->chain_next) {
+      if (e->chain_prev != prev || e->bucket != b || e->kind != (b & 1)) return false;
+      ++count;
+    }
+  }
+  if (linked != nullptr) *linked = count;
+  return true;
 }
 
 void TensorMap::leave_grid(BufferInfo* info) {

@@ -23,6 +23,7 @@
 // every entry of a retired task through the task's own entry list.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -42,7 +43,7 @@ struct BufferInfo;
 // Earlier readers of a merged read entry (see MapEntry::older): local ids of one ring, oldest
 // first. One cache line; a merged entry's blocks form a list from its oldest block, whose `last`
 // names the block that takes the next reader. Blocks are named by their index in the map's block
-// pool (0: none), so entries stay 96 bytes.
+// pool (0: none), so an entry holds a 4-byte index, not a pointer.
 struct alignas(64) ReaderBlock {
   static constexpr std::uint32_t kCapacity = 13;
   std::uint32_t next;
@@ -51,10 +52,10 @@ struct alignas(64) ReaderBlock {
   std::uint32_t local[kCapacity];
 };
 
-// One recorded access: 96 bytes instead of a whole Tensor copy. The box itself is read through
-// `region`, which points at the tensor in a task's own record, and only when byte intervals
-// partly overlap (identical or disjoint intervals are decided from the entry alone). The fields
-// a chain walk and an overlap test read come first (the first 56 bytes).
+// One recorded access: two cache lines (128 bytes) instead of a whole Tensor copy. The box itself
+// is read through `region`, which points at the tensor in a task's own record, and only when
+// byte intervals partly overlap (identical or disjoint intervals are decided from the entry
+// alone). What a chain walk and an overlap test read is in the first line (see the layout).
 //
 // Merged readers: reads of one region (same interval, box and version) by several live tasks of
 // one ring share one entry. `task_id` is its newest reader, `region` points at that reader's
@@ -139,12 +140,14 @@ struct AccessRegion {
 };
 
 inline AccessRegion make_region(const Tensor& t) {
-  // One pass from the innermost raw dimension outwards: strides, first and last element.
-  std::uint64_t stride = 1;
-  std::uint64_t first = 0;
-  std::uint64_t last = 0;
-  std::uint64_t elements = 1;
-  for (int r = t.ndims() - 1; r >= 0; --r) {
+  // One pass from the innermost raw dimension outwards: strides, first and last element. The
+  // innermost dimension (stride 1; every tensor has one) is taken out of the loop.
+  const int inner = t.ndims() - 1;
+  std::uint64_t first = t.box_offset(inner);
+  std::uint64_t last = first + t.box_extent(inner) - 1;
+  std::uint64_t stride = t.raw_dim(inner);
+  std::uint64_t elements = t.box_extent(inner);
+  for (int r = inner - 1; r >= 0; --r) {
     first += std::uint64_t{t.box_offset(r)} * stride;
     last += (std::uint64_t{t.box_offset(r)} + t.box_extent(r) - 1) * stride;
     stride *= t.raw_dim(r);
@@ -271,6 +274,10 @@ class TensorMap {
   void drop_task(MapEntry*& task_entries);
 
   const TensorMapStats& stats() const { return stats_; }
+  // Tests: whether every bucket chain is well linked (each entry's chain_prev and bucket name
+  // where it is) and holds live entries of the bucket's kind only (a bucket's parity), which the
+  // walks rely on instead of testing each entry's kind; counts them into `linked`.
+  bool chains_consistent(std::uint64_t* linked = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
 
   // Every live entry of one buffer, both kinds (parallel_for's footprint lookup, once per loop).
@@ -303,6 +310,7 @@ class TensorMap {
     if (BufferInfo* found = find_buffer(address, owner)) return found;
     return add_buffer(address, owner);
   }
+  // Adds a buffer the caller just failed to find (find_buffer returned null): no second search.
   BufferInfo* add_buffer(std::uintptr_t address, std::uint64_t owner);
   void erase_buffer_if_empty(BufferInfo* info);
   // A grid slot hashes like a cell of a size class no entry has (classes are 0..63).
@@ -312,8 +320,52 @@ class TensorMap {
   }
   // Fills and links a new entry of `buffer`. `pair`: the even bucket of the entry's grid slot
   // when the caller's lookup already hashed it on the buffer's current grid, else kNoPair.
-  void link_entry(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
-                  std::uint32_t pair, TaskId id, MapEntry*& task_entries);
+  // Inline for the usual case (a known slot of a grid buffer that keeps entries); the rest (a
+  // buffer that starts or leaves a grid, size-class cells) out of line in link_entry_slow.
+  [[gnu::always_inline]] void link_entry(const AccessRegion& region, std::uint8_t kind,
+                                         BufferInfo* buffer, std::uint32_t pair, TaskId id,
+                                         MapEntry*& task_entries) {
+    if (pair == kNoPair || !buffer->grid || (buffer->total[0] == 0 && buffer->total[1] == 0)) {
+      link_entry_slow(region, kind, buffer, pair, id, task_entries);
+      return;
+    }
+    MapEntry* const e = allocate_entry();
+    fill_entry(e, region, kind, buffer, id);
+    link_chain(e, pair | kind);
+    list_entry(e, region, kind, buffer, task_entries);
+  }
+  void link_entry_slow(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
+                       std::uint32_t pair, TaskId id, MapEntry*& task_entries);
+  // link_entry's steps around the chain link: the entry's fields, then the buffer's list and
+  // counts and the task's list.
+  [[gnu::always_inline]] static void fill_entry(MapEntry* e, const AccessRegion& region,
+                                                std::uint8_t kind, BufferInfo* buffer, TaskId id) {
+    e->region = region.tensor;
+    e->version = region.version;
+    e->buffer = buffer;
+    e->task_id = id;
+    e->contiguous = region.contiguous;
+    e->older = 0;
+    e->lo = region.lo;
+    e->hi = region.hi;
+    e->size_class = static_cast<std::uint8_t>(std::bit_width(region.hi - region.lo) - 1);
+    e->kind = kind;
+  }
+  [[gnu::always_inline]] void list_entry(MapEntry* e, const AccessRegion& region, std::uint8_t kind,
+                                         BufferInfo* buffer, MapEntry*& task_entries) {
+    e->list_prev = nullptr;
+    e->list_next = buffer->list[kind];
+    if (e->list_next != nullptr) e->list_next->list_prev = e;
+    buffer->list[kind] = e;
+    ++buffer->class_count[kind][e->size_class];
+    buffer->class_mask[kind] |= std::uint64_t{1} << e->size_class;
+    ++buffer->total[kind];
+    if (region.version < buffer->min_version) buffer->min_version = region.version;
+    if (region.version > buffer->max_version) buffer->max_version = region.version;
+    e->task_next = task_entries;
+    task_entries = e;
+    ++stats_.live_entries;
+  }
   // Merges a read of `q` by task `id` into a live reader entry of the same region in the read
   // chain `pair | read` of its grid slot; false when there is none to merge into.
   bool merge_reader(const Query& q, const BufferInfo* info, std::uint32_t pair, TaskId id,
@@ -322,7 +374,7 @@ class TensorMap {
     int candidates = kMergeCandidates;
     for (MapEntry* e = buckets_[pair | kRead]; e != nullptr;) {
       MapEntry* const next = e->chain_next;
-      if (e->lo == q.lo && e->buffer == info && e->kind == kRead) {
+      if (e->lo == q.lo && e->buffer == info) {  // (a read chain holds only reads)
         if (dead(*e, retired)) {
           unlink(*e);
         } else if (same_reader_region(q, *e, id)) {
@@ -370,11 +422,11 @@ class TensorMap {
   // Checks the entries of one grid slot's chain (one kind).
   template <class Visit>
   [[gnu::always_inline]] void walk_slot(const Query& q, BufferInfo* info, std::uint32_t bucket,
-                                        std::uint64_t lo, std::uint8_t entry_kind, bool is_write,
+                                        std::uint64_t lo, bool is_write,
                                         const std::uint32_t* retired, Visit& visit) {
     for (MapEntry* e = buckets_[bucket]; e != nullptr;) {
       MapEntry* const next = e->chain_next;
-      if (e->lo == lo && e->buffer == info && e->kind == entry_kind) {
+      if (e->lo == lo && e->buffer == info) {  // (bucket parity is the kind: see bucket_pair)
         check(q, *e, is_write, retired, visit);
       }
       e = next;
@@ -385,12 +437,11 @@ class TensorMap {
   // and then handed to `on_live` (which may unlink it).
   template <class Visit, class OnLive>
   [[gnu::always_inline]] void walk_slot_live(BufferInfo* info, std::uint32_t bucket,
-                                             std::uint64_t lo, std::uint8_t entry_kind,
-                                             const std::uint32_t* retired, Visit& visit,
-                                             OnLive&& on_live) {
+                                             std::uint64_t lo, const std::uint32_t* retired,
+                                             Visit& visit, OnLive&& on_live) {
     for (MapEntry* e = buckets_[bucket]; e != nullptr;) {
       MapEntry* const next = e->chain_next;
-      if (e->lo == lo && e->buffer == info && e->kind == entry_kind) {
+      if (e->lo == lo && e->buffer == info) {  // (bucket parity is the kind: see bucket_pair)
         ++stats_.entries_visited;
         if (dead(*e, retired)) {
           unlink(*e);
@@ -415,7 +466,8 @@ class TensorMap {
   void lookup_grid(const Query& q, BufferInfo* info, bool is_write, const std::uint32_t* retired,
                    Visit& visit);
   // Both kinds of one cell hash to one pair of buckets (even: reads, odd: writes): a write's
-  // lookup and its insert need one hash, and both chain heads share a cache line.
+  // lookup and its insert need one hash, and both chain heads share a cache line. A chain thus
+  // holds entries of one kind only (unlinked entries leave their chain), so walks test no kind.
   std::uint32_t bucket_pair(const BufferInfo* info, std::uint8_t size_class,
                             std::uint64_t cell) const {
     const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(info) >> 6) ^
@@ -624,7 +676,7 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
     // version test above), so each one overlaps it, and a contiguous query covers it.
     if (!is_write) {
       if (info->total[kWrite] != 0) {
-        walk_slot_live(info, pair | kWrite, q.lo, kWrite, retired, visit, [](MapEntry&) {});
+        walk_slot_live(info, pair | kWrite, q.lo, retired, visit, [](MapEntry&) {});
       }
       if (info->total[kRead] != 0 && merge_reader(q, info, pair, id, retired)) return;
     } else {
@@ -632,7 +684,7 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
       // instead of unlinking it and linking a new one (the same region, bucket and lists).
       MapEntry* reuse = nullptr;
       if (info->total[kWrite] != 0) {
-        walk_slot_live(info, pair | kWrite, q.lo, kWrite, retired, visit, [&](MapEntry& e) {
+        walk_slot_live(info, pair | kWrite, q.lo, retired, visit, [&](MapEntry& e) {
           if (!q.contiguous && !covers(q, e)) return;
           if (reuse == nullptr) {
             reuse = &e;
@@ -642,7 +694,7 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
         });
       }
       if (info->total[kRead] != 0) {
-        walk_slot_live(info, pair | kRead, q.lo, kRead, retired, visit, [&](MapEntry& e) {
+        walk_slot_live(info, pair | kRead, q.lo, retired, visit, [&](MapEntry& e) {
           if (e.older != 0) for_each_older_reader(e, retired, visit);
           if (q.contiguous || covers(q, e)) unlink(e);
         });
@@ -706,8 +758,7 @@ void TensorMap::lookup_in(const Query& q, BufferInfo* info, bool is_write,
         const std::uint32_t b = bucket_of(info, entry_kind, static_cast<std::uint8_t>(c), cell);
         for (MapEntry* e = buckets_[b]; e != nullptr;) {
           MapEntry* const next = e->chain_next;
-          if (e->buffer == info && e->kind == entry_kind && e->size_class == c &&
-              e->cell() == cell) {
+          if (e->buffer == info && e->size_class == c && e->cell() == cell) {
             check(q, *e, is_write, retired, visit);
           }
           e = next;
@@ -748,8 +799,8 @@ void TensorMap::lookup_grid(const Query& q, BufferInfo* info, bool is_write,
       const std::uint64_t lo =
           (info->grid_shift != BufferInfo::kNoShift ? slot << info->grid_shift : slot * length) +
           phase;
-      walk_slot(q, info, bucket_of(info, entry_kind, kGridClass, slot), lo, entry_kind, is_write,
-                retired, visit);
+      walk_slot(q, info, bucket_of(info, entry_kind, kGridClass, slot), lo, is_write, retired,
+                visit);
     }
   }
 }
