@@ -43,11 +43,14 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
           const Shape tile_at{b * v.heads + head, 0};
           const Tensor q_tile = v.query_rows.view(tile, tile_at);
           const Tensor out_tile = v.out_rows.view(tile, tile_at);
+          // What each block's tasks make, the same for the whole chain: S, P, a row vector (m, l)
+          // and a tile (O).
+          const TensorSpec scores(Shape{rows, v.block_size}, DType::f32);
+          const TensorSpec probs(Shape{rows, v.block_size}, DType::bf16);
+          const TensorSpec row_values(Shape{rows}, DType::f32);
+          const TensorSpec tile_values(tile, DType::f32);
           // One hidden alloc task for the online-softmax accumulators of the whole chain.
-          const TaskOutputs acc = o.alloc(Args()
-                                              .out(TensorSpec(tile, DType::f32))
-                                              .out(TensorSpec({rows}, DType::f32))
-                                              .out(TensorSpec({rows}, DType::f32)));
+          const TaskOutputs acc = o.alloc(Args().out(tile_values).out(row_values).out(row_values));
           if (!acc.valid()) return;
           const Tensor& o_i = acc[0];
           const Tensor& l_i = acc[1];
@@ -58,21 +61,19 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
                 const auto bn = static_cast<std::uint32_t>(block);
                 const std::optional<KvBlock> kv = kv_block(o, v, b, bn, *context);
                 if (!kv) return;
-                const TaskOutputs s =
-                    o.submit_aic(qk, Args().in(q_tile).in(kv->key_t).out(
-                                         TensorSpec({rows, v.block_size}, DType::f32)));
+                const TaskOutputs s = o.submit_aic(qk, Args().in(q_tile).in(kv->key_t).out(scores));
                 if (!s.valid()) return;
                 // Softmax sees only the valid columns of a partial last block.
                 const TaskOutputs sf =
                     o.submit_aiv(softmax, Args()
                                               .in(s[0].view({rows, kv->valid}, {0, 0}))
-                                              .out(TensorSpec({rows, v.block_size}, DType::bf16))
-                                              .out(TensorSpec({rows}, DType::f32))
-                                              .out(TensorSpec({rows}, DType::f32))
+                                              .out(probs)
+                                              .out(row_values)
+                                              .out(row_values)
                                               .scalar(v.scale));
                 if (!sf.valid()) return;
-                const TaskOutputs o_new = o.submit_aic(
-                    pv, Args().in(sf[0]).in(kv->value).out(TensorSpec(tile, DType::f32)));
+                const TaskOutputs o_new =
+                    o.submit_aic(pv, Args().in(sf[0]).in(kv->value).out(tile_values));
                 if (!o_new.valid()) return;
                 o.submit_aiv(update, Args()
                                          .in(sf[1])

@@ -693,6 +693,79 @@ TEST_P(ParallelFor, DeferredEntriesWaitForTheirFirstLookupOrTheirScopeEnd) {
   }
 }
 
+// A free read whose family closed (it left its stride: a KV block picked through a block table)
+// defers its map entries like a fresh buffer's: the template never writes its buffer, so only a
+// lookup from outside the analysis can want them. Held readers (threads) must be found by a write
+// in the body that ends the analysis (mismatch: an extra task) and by a write after the loop.
+TEST_P(ParallelFor, ClosedFreeReadsDeferTheirEntriesUntilALookup) {
+  Directed d(GetParam());
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
+  constexpr std::uint32_t kRows = 64;
+  constexpr std::uint32_t kClose = 40;  // from here the read leaves its stride
+  constexpr std::uint32_t kBreak = 50;  // this iteration writes `in` row source(45): fall-back
+  auto source = [](std::uint32_t i) { return i < kClose ? i : (i * 7) % kRows; };
+  constexpr std::uint32_t kRow = (45 * 7) % kRows;  // 59: no later iteration reads it
+  std::vector<float> in(kRows), out(kRows, 0.0f), sink(kRows, 0.0f);
+  for (std::uint32_t k = 0; k < kRows; ++k)
+    in[k] = static_cast<float>(k % 5 + 1);
+  const std::vector<float> in0 = in;
+  RunArgs args;
+  args.inout(in.data(), {kRows}, DType::f32);
+  args.output(out.data(), {kRows}, DType::f32);
+  args.input(sink.data(), {kRows}, DType::f32);
+  // Tasks: iteration k < kBreak is task k; iteration kBreak its reader (kBreak) and the extra
+  // writer (kBreak + 1); iteration k > kBreak is task k + 1; the writer after the loop is last.
+  auto reader = [](std::uint32_t k) -> std::uint64_t { return k + (k > kBreak ? 1 : 0); };
+  constexpr std::uint64_t kInBody = kBreak + 1, kAfter = kRows + 1;
+  gate_open = GetParam() == PlatformKind::sim;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(
+              held,
+              Args().in(a.tensor(0).view({1}, {source(k)})).inout(a.tensor(1).view({1}, {k})));
+          if (k == kBreak) {  // WAR on a row a closed free read read in iteration 45
+            o.submit_aiv(
+                d.add,
+                Args().in(a.tensor(2).view({1}, {0})).out_existing(a.tensor(0).view({1}, {kRow})));
+          }
+        });
+        o.submit_aiv(d.add, Args().in(a.tensor(2)).out_existing(a.tensor(0)));  // WAR on them all
+        gate_open = true;
+      },
+      args);
+  gate_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 1u);
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kBreak - 2 + 1);  // iterations 2 .. kBreak's reader
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    EXPECT_EQ(out[k], in0[source(k)]) << "row " << k;
+    EXPECT_EQ(in[k], 1.0f) << "row " << k;
+  }
+  const std::map<std::uint64_t, Span> when = spans(*r.trace);
+  std::map<std::uint64_t, std::vector<std::uint64_t>> producers;
+  for (const TaskEvent& e : r.trace->tasks)
+    producers[e.sequence] = e.producers;
+  auto names = [&](std::uint64_t consumer, std::uint64_t producer) {
+    const std::vector<std::uint64_t>& got = producers[consumer];
+    return std::find(got.begin(), got.end(), producer) != got.end();
+  };
+  const bool threads = GetParam() == PlatformKind::threads;  // held there: every reader is live
+  EXPECT_LE(when.at(reader(45)).end, when.at(kInBody).start);
+  if (threads) {
+    EXPECT_TRUE(names(kInBody, reader(45)));
+  }
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    EXPECT_LE(when.at(reader(k)).end, when.at(kAfter).start) << "reader " << k;
+    // Readers 2 .. kClose - 1 are the family's; kClose .. kBreak deferred; the rest the map's.
+    // (Reader 45 is covered by the in-body write, which the writer after the loop names.)
+    if (threads) {
+      EXPECT_TRUE(names(kAfter, k == 45 ? kInBody : reader(k))) << "reader " << k;
+    }
+  }
+}
+
 // An analysed read of a buffer that earlier loops' affine families cover asks the families per
 // task only when one of them writes it: reads never conflict with read families (the paged KV
 // cache that every request's block loop reads), but a write family must still be found (RAW).

@@ -101,6 +101,7 @@ void LoopDriver::reset() {
   planned_analysed_ = false;
   deferred_.clear();
   iteration_deferred_ = 0;
+  deferred_compact_at_ = kDeferredCompact;
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
   std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
 }
@@ -208,6 +209,12 @@ void LoopDriver::end_iteration_slow() {
     // Buffers of an iteration that was its own scope can no longer be named: their deferred
     // entries would never be looked up.
     if (deferred_.size() > iteration_deferred_) prune_deferred(iteration_deferred_);
+    // Entries on outer buffers (a closed free read's) stay nameable: only their task's
+    // retirement drops them, so the whole list is pruned whenever it doubles.
+    if (deferred_.size() >= deferred_compact_at_) {
+      prune_deferred(0);
+      deferred_compact_at_ = std::max(kDeferredCompact, 2 * deferred_.size());
+    }
     iteration_deferred_ = deferred_.size();
     ++iterations_analysed_;
     if (!loop.counted_analysed) {
@@ -443,7 +450,8 @@ void LoopDriver::flush_deferred_entries() {
       for (std::uint32_t mask = d.mask; mask != 0; mask &= mask - 1) {
         const int k = std::countr_zero(mask);
         const Tensor& t = record.tensors[k];
-        if (!dependence_.creator_retained(t.producer())) continue;  // nobody may name it
+        const TaskId creator = t.producer();  // none for an outer buffer the user wrapped
+        if (creator.valid() && !dependence_.creator_retained(creator)) continue;  // unnameable
         const AccessKind kind = record.tags[k] == ArgTag::in ? AccessKind::read : AccessKind::write;
         dependence_.record_access(*d.task, make_region(t), kind);
       }
@@ -458,8 +466,8 @@ void LoopDriver::prune_deferred(std::size_t from) {
     if (!live(d.id) || d.task->id != d.id) return false;
     const TaskRecord& record = *d.task->record;
     for (std::uint32_t mask = d.mask; mask != 0; mask &= mask - 1) {
-      if (dependence_.creator_retained(record.tensors[std::countr_zero(mask)].producer()))
-        return true;
+      const TaskId creator = record.tensors[std::countr_zero(mask)].producer();
+      if (!creator.valid() || dependence_.creator_retained(creator)) return true;
     }
     return false;
   };
@@ -793,12 +801,13 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       loops::FamilyTable::close(f);
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
-      task.direct = false;  // collect() visits this access by its route again
+      task.deferred_reads |= 1u << k;  // its entry waits until a lookup may want it
+      task.direct = false;             // collect() visits this access by its route again
     }
   }
   family_mask_ = task.family;
   quiet_mask_ = task.family & task.quiet;  // quiet only while its family stands for it
-  deferred_mask_ = deferred_mask;
+  deferred_mask_ = deferred_mask | task.deferred_reads;
   tracked_mask_ = task.tracked;
   fresh_mask_ = fresh_mask;
   planned_analysed_ = true;

@@ -202,6 +202,10 @@ class LoopDriver {
     std::uint32_t quiet = 0;    // AccessPlan::quiet
     // Arguments whose affine family still stands (cleared when a free read closes its family).
     std::uint32_t family = 0;
+    // Free reads whose family closed: their map entries are deferred like a fresh buffer's (the
+    // template never writes their buffer, so only a lookup from outside the analysis can want
+    // them, and every such lookup flushes first).
+    std::uint32_t deferred_reads = 0;
     // Every argument collect() visits is an outer buffer with no creator, in its family, and
     // not dense or stationary, with no external producers or the same box in every iteration:
     // its producers past the template's edges are `producers` (the fixed external entries its
@@ -311,8 +315,10 @@ class LoopDriver {
   std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
   std::vector<Deferred> deferred_;
   std::size_t iteration_deferred_ = 0;  // deferred_ entries before the current iteration's
-  std::uint32_t quiet_mask_ = 0;        // arguments of the planned submit collect() may skip
-  std::uint32_t fresh_mask_ = 0;        // arguments of the planned submit on a buffer the loop made
+  std::size_t deferred_compact_at_ = kDeferredCompact;  // see end_iteration_slow
+  static constexpr std::size_t kDeferredCompact = 256;
+  std::uint32_t quiet_mask_ = 0;  // arguments of the planned submit collect() may skip
+  std::uint32_t fresh_mask_ = 0;  // arguments of the planned submit on a buffer the loop made
   loops::BufferRef refs_[kMaxTensorArgs];   // learning: each argument's buffer
   std::int64_t made_[kMaxTensorArgs] = {};  // fresh_mask_ arguments: the creator's iteration
 

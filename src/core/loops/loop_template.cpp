@@ -139,6 +139,11 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
     }
   }
   std::vector<std::array<std::int64_t, kMaxDims>> strides(current.accesses.size());
+  // The current iteration's placements, computed once: compared below and kept as the template's.
+  std::vector<Placement> places;
+  places.reserve(current.accesses.size());
+  for (const AccessRecord& a : current.accesses)
+    places.push_back(placement(a.tensor));
   // Reads of buffers nothing in the iteration writes may move freely.
   std::vector<bool> free(current.accesses.size(), false);
   // The outer buffers the iteration writes, sorted once (not a scan of every access per read).
@@ -172,7 +177,7 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
       // Its stride, when it has one, lets an affine family stand for it (checked per task).
       if (comparable(a.tensor, b.tensor) && same_extents(a.tensor, b.tensor)) {
         const Placement pa = placement(a.tensor);
-        const Placement pb = placement(b.tensor);
+        const Placement& pb = places[i];
         for (int r = 0; r < b.tensor.ndims(); ++r)
           strides[i][static_cast<std::size_t>(r)] = pb.offset[r] - pa.offset[r];
       }
@@ -183,7 +188,7 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
       return Fallback::mismatch;
     }
     const Placement pa = placement(a.tensor);
-    const Placement pb = placement(b.tensor);
+    const Placement& pb = places[i];
     for (int r = 0; r < b.tensor.ndims(); ++r) {
       const std::int64_t step = pb.offset[r] - pa.offset[r];
       if (fresh && step != 0) return Fallback::mismatch;  // a new buffer each time: same view
@@ -193,9 +198,7 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
   out->base_ = current;
   out->strides_ = std::move(strides);
   out->free_ = std::move(free);
-  out->places_.clear();
-  for (const AccessRecord& a : current.accesses)
-    out->places_.push_back(placement(a.tensor));
+  out->places_ = std::move(places);
   out->task_of_access_.assign(current.accesses.size(), 0);
   for (std::uint32_t p = 0; p < current.tasks.size(); ++p) {
     const TaskRecordLite& t = current.tasks[p];
