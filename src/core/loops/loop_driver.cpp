@@ -557,6 +557,7 @@ void LoopDriver::build_plans(Loop& loop) {
       if (plan.quiet) task.quiet |= bit;
       if (loop.families[a] != nullptr) task.family |= bit;
     }
+    list_families(loop, task);
     task.direct = true;
     for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
          todo &= todo - 1) {
@@ -584,6 +585,14 @@ void LoopDriver::build_plans(Loop& loop) {
       if (std::find(unique.begin(), unique.end(), id) == unique.end()) unique.push_back(id);
     }
     task.producers = std::move(unique);
+  }
+}
+
+void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {
+  task.grow_count = 0;
+  for (std::uint32_t mask = task.family; mask != 0; mask &= mask - 1) {
+    const auto k = static_cast<std::uint32_t>(std::countr_zero(mask));
+    task.grow[task.grow_count++] = TaskPlan::Grow{loop.families[task.first_access + k], k};
   }
 }
 
@@ -793,6 +802,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       loops::FamilyTable::close(f);
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
+      list_families(loop, task);
       task.direct = false;  // collect() visits this access by its route again
     }
   }

@@ -75,6 +75,7 @@ class LoopDriver {
   }
   // The template whose analysis the last end_iteration() started, once (nullptr otherwise): the
   // orchestrator charges its set-up on a virtual-time platform (OrchestratorWork::loop_setup).
+  bool started() const { return started_ != nullptr; }
   const loops::LoopTemplate* take_started() {
     const loops::LoopTemplate* started = started_;
     started_ = nullptr;
@@ -209,6 +210,14 @@ class LoopDriver {
     bool direct = false;
     std::vector<TaskId> producers;  // each once (deduplicated when built)
     PreparedTask prepared;
+    // The families of `family`'s arguments, in argument order: what record() grows per task
+    // (list_families rebuilds it whenever `family` changes).
+    struct Grow {
+      loops::Family* family;
+      std::uint32_t arg;
+    };
+    Grow grow[kMaxTensorArgs] = {};
+    std::uint32_t grow_count = 0;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -263,17 +272,18 @@ class LoopDriver {
   };
   void flush_deferred_entries();
   void record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions);
-  // Adds the planned submit's iteration to the families of its family_mask_ arguments.
+  // Adds the planned submit's iteration to the families of its family_mask_ arguments (its
+  // position's `grow` list: the same set).
   void grow_families(const Args& args) {
-    loops::Family* const* const families =
-        owner_->families.data() + owner_->task_plans[task_position_].first_access;
-    for (std::uint32_t mask = family_mask_; mask != 0; mask &= mask - 1) {
-      const int k = std::countr_zero(mask);
-      loops::Family* const f = families[k];
-      if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
+    const TaskPlan& task = owner_->task_plans[task_position_];
+    for (std::uint32_t g = 0; g < task.grow_count; ++g) {
+      loops::Family* const f = task.grow[g].family;
+      if (f->shape.count == 0) f->shape.first = args.tensor(static_cast<int>(task.grow[g].arg));
       loops::FamilyTable::grow(f);
     }
   }
+  // Rebuilds task.grow from task.family and the loop's families.
+  static void list_families(const Loop& loop, TaskPlan& task);
   // Drops deferred entries no lookup can want any more: every buffer they name has a creator
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
