@@ -451,7 +451,8 @@ TEST_P(ParallelForAnalysedSubmit, ErrorsInAnalysedIterationsAreNamed) {
 // (the read's tag, buffer or version; the written row's box or extent), and the loop falls back
 // once, there; the iterations before are analysed and the result equals the sequential
 // program's. The read's box may move freely (the loop never writes its buffer): its family
-// closes and the loop goes on, the inline check then testing only its buffer and version.
+// closes and the loop goes on, that position now checked by plan_analysed (buffer and version
+// for the moved read), which still falls back when the version changes.
 // Row views without a reshape, which the inline check compares field by field.
 TEST_P(ParallelForAnalysedSubmit, InlineReplayFallsBackOnEachKindOfDeparture) {
   constexpr std::uint32_t kRows = 24;

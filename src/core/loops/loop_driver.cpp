@@ -716,15 +716,8 @@ bool LoopDriver::replays(const Loop& loop, const KernelId kernels[3], bool inlin
     if (!plan.tracked) continue;
     const Tensor& t = args.tensor(k);
     if (plan.outer) {
-      if (same_outer_view(plan, t, moved_by)) continue;  // its family, if any, stands
-      // A free read whose family has closed (a KV block picked by a block table) may be
-      // anywhere in its buffer: the buffer and its version are the whole test (replay_access).
-      if (plan.free_read && ((task.family >> k) & 1u) == 0 &&
-          reinterpret_cast<std::uintptr_t>(t.buffer()) == plan.address &&
-          t.producer().value() == plan.owner && t.version() == plan.version) {
-        continue;
-      }
-      return false;
+      if (!same_outer_view(plan, t, moved_by)) return false;
+      continue;  // its family, if it has one, stands (task.family says so)
     }
     if (!same_fresh_view(loop, plan, t, moved_by, &made_[k])) return false;
     // A buffer made by an analysed iteration: its map entry waits (plan_analysed).
@@ -806,7 +799,8 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
       list_families(loop, task);
-      task.direct = false;  // collect() visits this access by its route again
+      task.replayable = false;  // its view moves: plan_analysed decides from now on
+      task.direct = false;      // collect() visits this access by its route again
     }
   }
   family_mask_ = task.family;

@@ -101,7 +101,9 @@ class LoopDriver {
     }
     // Inline when every argument is the template's record replayed (the common case); anything
     // else (a mismatch, another spelling of a view, a free read leaving its stride) out of line.
-    return replays(loop, kernels, inline_task, args) ||
+    const bool replayable =
+        loop.position < loop.plan_count && loop.task_plans[loop.position].replayable;
+    return (replayable && replays(loop, kernels, inline_task, args)) ||
            plan_analysed(loop, kernels, inline_task, args);
   }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
@@ -213,6 +215,10 @@ class LoopDriver {
     bool direct = false;
     std::vector<TaskId> producers;  // each once (deduplicated when built)
     PreparedTask prepared;
+    // Whether replays() may decide this position: cleared when a free read's family closes (a
+    // KV block through a block table), whose view then leaves its stride at every task, so
+    // plan_analysed decides at once instead of after a failed inline check.
+    bool replayable = true;
     // The families of `family`'s arguments, in argument order: what record() grows per task
     // (list_families rebuilds it whenever `family` changes).
     struct Grow {
