@@ -155,7 +155,7 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
       scope_end();
     }
     loops_.end_iteration();
-    charge_loop_setup();
+    if (loops_.started()) charge_loop_setup();
   }
 }
 
@@ -266,6 +266,8 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
                             kernels.aiv1 == planned_kernels_.aiv1;
   if (!same_kernels && !replan(kernels)) return {};
   if (!validate_args(args, planned_)) return {};
+  // Inside a parallel_for: the loop's own entry (an analysed submit skips submit_planned).
+  if (loops_.active()) return submit_in_loop(planned_, args);
   return submit_planned(planned_, args);
 }
 
@@ -299,6 +301,7 @@ TaskOutputs OrchestratorCore::alloc(const Args& args) {
   Plan plan;
   plan.inline_task = true;
   if (!validate_args(args, plan)) return {};
+  if (loops_.active()) return submit_in_loop(plan, args);
   return submit_planned(plan, args);
 }
 
@@ -330,10 +333,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   }
   const int ring_index = std::min(scope_depth(), kRingCount - 1);
   Ring& ring = this->ring(ring_index);
-  // Covered by a parallel_for template: producers come from the template (loops/). Decided
-  // before the charge, which is smaller for an analysed submit.
-  if (loops_.active() && loops_.plan_submit(plan.kernels, plan.inline_task, args))
-    return submit_analysed(plan, args, ring_index, ring);
+  // A submit a parallel_for template covers took submit_in_loop's analysed path instead.
   constexpr bool analysed = false;
   // A finished loop's deferred entries go into the map before a per-task lookup may want them.
   loops_.flush_deferred();
@@ -480,6 +480,19 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     outputs.task_ = TaskId();
   }
   return outputs;
+}
+
+// A submit while a parallel_for runs: the loop decides first (LoopDriver::plan_submit records a
+// learning iteration's submit, or matches an analysed one to its template position); a covered
+// submit takes submit_analysed, anything else the generic steps. Decided before the charge,
+// which is smaller for an analysed submit.
+TaskOutputs OrchestratorCore::submit_in_loop(const Plan& plan, const Args& args) {
+  if (!scope_starts_.empty()) {
+    const int ring_index = std::min(scope_depth(), kRingCount - 1);
+    if (loops_.plan_submit(plan.kernels, plan.inline_task, args))
+      return submit_analysed(plan, args, ring_index, ring(ring_index));
+  }
+  return submit_planned(plan, args);  // names the error when no scope is open
 }
 
 OrchestratorCore::OutputLayout OrchestratorCore::layout_outputs(const Args& args) {

@@ -91,7 +91,11 @@ class OrchestratorCore {
     std::uint64_t total = 0;
     int count = 0;
   };
+  // The generic steps of a submit the loop analysis does not cover (every submit outside a
+  // parallel_for; learning and fallen-back iterations, after submit_in_loop's plan_submit).
   TaskOutputs submit_planned(const Plan& plan, const Args& args);
+  // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
+  TaskOutputs submit_in_loop(const Plan& plan, const Args& args);
   // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
   // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
   TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);

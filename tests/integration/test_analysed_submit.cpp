@@ -59,6 +59,14 @@ void held_plus_one(const KernelArgs& a) {
   plus_one(a);
 }
 
+// out = in + 1 over 1 x n row views (2-D).
+void row_plus_one(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  for (std::uint32_t k = 0; k < in.dim(1); ++k)
+    out.data_as<float>()[k * out.stride(1)] = in.data_as<float>()[k * in.stride(1)] + 1.0f;
+}
+
 // out = in * K or in + K (1-D), one kernel per K: which kernel ran shows in the result.
 template <int K, bool Add>
 void scale_or_shift(const KernelArgs& a) {
@@ -436,6 +444,70 @@ TEST_P(ParallelForAnalysedSubmit, ErrorsInAnalysedIterationsAreNamed) {
   EXPECT_EQ(r.stats.loop_tasks_analysed, 18u);
   for (std::uint32_t k = 0; k < 20; ++k)
     ASSERT_EQ(buf[32 + k], buf[k] + 1.0f) << "row " << k;
+}
+
+// The inline replay check (LoopDriver::replays) passes only a submit whose every argument is the
+// template's record replayed: from iteration kSwitch on, one argument departs from it in one way
+// (the read's tag, buffer or version; the written row's box or extent), and the loop falls back
+// once, there; the iterations before are analysed and the result equals the sequential
+// program's. The read's box may move freely (the loop never writes its buffer): its family
+// closes and the loop goes on, that position now checked by plan_analysed (buffer and version
+// for the moved read), which still falls back when the version changes.
+// Row views without a reshape, which the inline check compares field by field.
+TEST_P(ParallelForAnalysedSubmit, InlineReplayFallsBackOnEachKindOfDeparture) {
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 8;
+  constexpr std::uint32_t kSwitch = 12;
+  constexpr std::uint32_t kLater = 18;
+  // moved_read: the read leaves its stride (it may: its family closes, no fall-back);
+  // moved_read_version: and from kLater on, its version changes too (a fall-back there).
+  enum Departure { tag, buffer, version, box, extent, moved_read, moved_read_version, none };
+  for (int d = tag; d <= none; ++d) {
+    SCOPED_TRACE("departure " + std::to_string(d));
+    Fixture f(GetParam().platform, GetParam().record);
+    const KernelId row_inc = f.runtime.kernels().add("row_plus_one", CoreType::aiv, &row_plus_one);
+    std::vector<float> x(kRows * kCols), y(kRows * kCols), z(kRows * kCols, 0.0f);
+    for (std::uint32_t k = 0; k < x.size(); ++k) {
+      x[k] = static_cast<float>(k);
+      y[k] = 1000.0f + static_cast<float>(k);
+    }
+    std::vector<float> want = z;  // the sequential program, iteration by iteration
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows, kCols}, DType::f32);
+      const Tensor ty = Tensor::wrap(y.data(), {kRows, kCols}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {kRows, kCols}, DType::f32);
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        const bool away = row >= kSwitch;
+        const std::vector<float>& from = away && d == buffer ? y : x;
+        const std::uint32_t to = away && d == box ? (row + 1) % kRows : row;
+        const std::uint32_t cols = away && d == extent ? kCols - 1 : kCols;
+        const bool moved = away && (d == moved_read || d == moved_read_version);
+        const std::uint32_t at = moved ? (row * 7) % kRows : row;
+        Tensor in = (away && d == buffer ? ty : tx).view({1, cols}, {at, 0});
+        if ((away && d == version) || (d == moved_read_version && row >= kLater))
+          in = in.with_version(1);
+        const Tensor out = tz.view({1, cols}, {to, 0});
+        Args args;
+        if (away && d == tag) {
+          args.inout(in);
+        } else {
+          args.in(in);
+        }
+        o.submit_aiv(row_inc, args.out_existing(out));
+        for (std::uint32_t c = 0; c < cols; ++c)
+          want[to * kCols + c] = from[at * kCols + c] + 1.0f;
+      });
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    const bool falls_back = d != none && d != moved_read;
+    EXPECT_EQ(r.stats.loop_fallbacks, falls_back ? 1u : 0u);
+    const std::uint32_t analysed_until =
+        d == moved_read_version ? kLater : (falls_back ? kSwitch : kRows);
+    EXPECT_EQ(r.stats.loop_tasks_analysed, analysed_until - 2);
+    for (std::uint32_t k = 0; k < z.size(); ++k)
+      ASSERT_EQ(z[k], want[k]) << "row " << k / kCols << " column " << k % kCols;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -516,6 +516,7 @@ BufferRef LoopDriver::buffer_of(const Loop& loop, const Tensor& tensor) const {
 void LoopDriver::build_plans(Loop& loop) {
   const loops::LoopTemplate& tmpl = loop.tmpl;
   loop.task_plans.resize(tmpl.task_count());
+  loop.plan_count = tmpl.task_count();
   for (std::uint32_t q = 0; q < tmpl.task_count(); ++q) {
     const loops::TaskRecordLite& rec = tmpl.task(q);
     TaskPlan& plan = loop.task_plans[q];
@@ -565,6 +566,7 @@ void LoopDriver::build_plans(Loop& loop) {
       if (plan.quiet) task.quiet |= bit;
       if (loop.families[a] != nullptr) task.family |= bit;
     }
+    list_families(loop, task);
     task.direct = true;
     for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
          todo &= todo - 1) {
@@ -592,6 +594,14 @@ void LoopDriver::build_plans(Loop& loop) {
       if (std::find(unique.begin(), unique.end(), id) == unique.end()) unique.push_back(id);
     }
     task.producers = std::move(unique);
+  }
+}
+
+void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {
+  task.grow_count = 0;
+  for (std::uint32_t mask = task.family; mask != 0; mask &= mask - 1) {
+    const auto k = static_cast<std::uint32_t>(std::countr_zero(mask));
+    task.grow[task.grow_count++] = TaskPlan::Grow{loop.families[task.first_access + k], k};
   }
 }
 
@@ -637,49 +647,6 @@ int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int ca
     regions[k] = make_region(args.tensor(k));
   }
   return n;
-}
-
-// The view part of replay_access's test: the template's view moved by `moved_by` strides, field
-// by field.
-inline bool LoopDriver::same_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by) {
-  if (t.version() != plan.version || t.layout_offset() != plan.layout_offset ||
-      t.ndims() != plan.ndims || t.dtype() != plan.dtype) {
-    return false;
-  }
-  for (int r = 0; r < plan.ndims; ++r) {
-    if (t.raw_dim(r) != plan.raw[r] || t.box_extent(r) != plan.extent[r] ||
-        std::int64_t{t.box_offset(r)} != plan.offset[r] + moved_by * plan.stride[r]) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// replay_access's test for an outer buffer, all of it: identity and the view field by field.
-inline bool LoopDriver::same_outer_view(const AccessPlan& plan, const Tensor& t,
-                                        std::int64_t moved_by) {
-  return reinterpret_cast<std::uintptr_t>(t.buffer()) == plan.address &&
-         t.producer().value() == plan.owner && same_view(plan, t, moved_by);
-}
-
-// replay_access's test for a buffer the loop made, when it passes: output `arg` of template task
-// `task`, made `back` iterations before the current one (the creator's id from the loop's table,
-// live, and that output's buffer), and the template's view moved by the stride. Sets `*made` to
-// the creator's iteration.
-inline bool LoopDriver::same_fresh_view(const Loop& loop, const AccessPlan& plan, const Tensor& t,
-                                        std::int64_t moved_by, std::int64_t* made) const {
-  const std::int64_t m = loop.iteration - plan.back;
-  if (m < loop.tmpl.base_iteration() - 1 || (m == loop.iteration && plan.task >= loop.position)) {
-    return false;
-  }
-  const TaskId creator = loop.table->at(m, plan.task);
-  if (t.producer() != creator || !live(creator) ||
-      rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer() ||
-      !same_view(plan, t, moved_by)) {
-    return false;
-  }
-  *made = m;
-  return true;
 }
 
 LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, const Tensor& t,
@@ -734,6 +701,44 @@ void LoopDriver::plan_learning(Loop& loop, const KernelId kernels[3], bool inlin
     refs_[k] = loops::is_tracked(tag) ? buffer_of(loop, args.tensor(k)) : BufferRef{};
     loop.current.add_access(tag, refs_[k], args.tensor(k));
   }
+}
+
+bool LoopDriver::replays(const Loop& loop, const KernelId kernels[3], bool inline_task,
+                         const Args& args) {
+  const std::uint32_t p = loop.position;
+  if (p >= loop.plan_count) return false;
+  const TaskPlan& task = loop.task_plans[p];
+  const int count = args.tensor_count();
+  if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
+      task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
+      task.kernels[2] != kernels[2]) {
+    return false;
+  }
+  const AccessPlan* const plans = loop.plans.data() + task.first_access;
+  const std::int64_t moved_by = loop.iteration - loop.tmpl.base_iteration();
+  std::uint32_t deferred_mask = 0;
+  std::uint32_t fresh_mask = 0;
+  for (int k = 0; k < count; ++k) {
+    const AccessPlan& plan = plans[k];
+    if (args.tag(k) != plan.tag) return false;
+    if (!plan.tracked) continue;
+    const Tensor& t = args.tensor(k);
+    if (plan.outer) {
+      if (!same_outer_view(plan, t, moved_by)) return false;
+      continue;  // its family, if it has one, stands (task.family says so)
+    }
+    if (!same_fresh_view(loop, plan, t, moved_by, &made_[k])) return false;
+    // A buffer made by an analysed iteration: its map entry waits (plan_analysed).
+    fresh_mask |= 1u << k;
+    if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
+  }
+  family_mask_ = task.family;
+  quiet_mask_ = task.family & task.quiet;
+  deferred_mask_ = deferred_mask;
+  tracked_mask_ = task.tracked;
+  fresh_mask_ = fresh_mask;
+  planned_analysed_ = true;
+  return true;
 }
 
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,
@@ -797,12 +802,15 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
     if (f == nullptr) continue;
     if (replay == Replay::moved && !tmpl.predicts_view(loop.iteration, a, t)) {
       // A free read left its stride (a KV block through a block table): the family ends with
-      // the iterations it has, and this access goes into the map from now on.
+      // the iterations it has; from now on this access is recorded per task (deferred, see
+      // deferred_reads) and checked by plan_analysed.
       loops::FamilyTable::close(f);
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
       task.deferred_reads |= 1u << k;  // its entry waits until a lookup may want it
-      task.direct = false;             // collect() visits this access by its route again
+      list_families(loop, task);
+      task.replayable = false;  // its view moves: plan_analysed decides from now on
+      task.direct = false;      // collect() visits this access by its route again
     }
   }
   family_mask_ = task.family;

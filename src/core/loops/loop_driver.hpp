@@ -66,7 +66,7 @@ class LoopDriver {
   void end_iteration() {
     Loop& loop = *stack_.back();
     if (loop.state != Loop::State::analysing || loop.transparent ||
-        loop.position != loop.tmpl.task_count() || deferred_.size() != iteration_deferred_ ||
+        loop.position != loop.plan_count || deferred_.size() != iteration_deferred_ ||
         !loop.counted_analysed) {
       end_iteration_slow();
       return;
@@ -75,6 +75,7 @@ class LoopDriver {
   }
   // The template whose analysis the last end_iteration() started, once (nullptr otherwise): the
   // orchestrator charges its set-up on a virtual-time platform (OrchestratorWork::loop_setup).
+  bool started() const { return started_ != nullptr; }
   const loops::LoopTemplate* take_started() {
     const loops::LoopTemplate* started = started_;
     started_ = nullptr;
@@ -98,7 +99,12 @@ class LoopDriver {
       plan_learning(loop, kernels, inline_task, args);
       return false;
     }
-    return plan_analysed(loop, kernels, inline_task, args);
+    // Inline when every argument is the template's record replayed (the common case); anything
+    // else (a mismatch, another spelling of a view, a free read leaving its stride) out of line.
+    const bool replayable =
+        loop.position < loop.plan_count && loop.task_plans[loop.position].replayable;
+    return (replayable && replays(loop, kernels, inline_task, args)) ||
+           plan_analysed(loop, kernels, inline_task, args);
   }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
   // discovery in progress (instead of Dependence::collect): its tensors' creators, template
@@ -213,6 +219,18 @@ class LoopDriver {
     bool direct = false;
     std::vector<TaskId> producers;  // each once (deduplicated when built)
     PreparedTask prepared;
+    // Whether replays() may decide this position: cleared when a free read's family closes (a
+    // KV block through a block table), whose view then leaves its stride at every task, so
+    // plan_analysed decides at once instead of after a failed inline check.
+    bool replayable = true;
+    // The families of `family`'s arguments, in argument order: what record() grows per task
+    // (list_families rebuilds it whenever `family` changes).
+    struct Grow {
+      loops::Family* family;
+      std::uint32_t arg;
+    };
+    Grow grow[kMaxTensorArgs] = {};
+    std::uint32_t grow_count = 0;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -235,6 +253,7 @@ class LoopDriver {
     std::vector<loops::Family*> families;               // per template access, or nullptr
     std::vector<AccessPlan> plans;                      // per template access
     std::vector<TaskPlan> task_plans;                   // per template position
+    std::uint32_t plan_count = 0;                       // task_plans.size()
     std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
     std::vector<std::uintptr_t> quiet_reads;      // external buffers read with no live writer
     bool counted_analysed = false;
@@ -257,6 +276,10 @@ class LoopDriver {
   void end_iteration_slow();
   // plan_submit for a learning loop: records the submit.
   void plan_learning(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
+  // plan_submit for an analysing loop when every argument passes its inline replay test
+  // (same_outer_view, same_fresh_view): sets what plan_analysed sets and returns true. False
+  // changes nothing plan_analysed reads (it decides, and calls fall_back when it must).
+  bool replays(const Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
@@ -267,17 +290,18 @@ class LoopDriver {
   };
   void flush_deferred_entries();
   void record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions);
-  // Adds the planned submit's iteration to the families of its family_mask_ arguments.
+  // Adds the planned submit's iteration to the families of its family_mask_ arguments (its
+  // position's `grow` list: the same set).
   void grow_families(const Args& args) {
-    loops::Family* const* const families =
-        owner_->families.data() + owner_->task_plans[task_position_].first_access;
-    for (std::uint32_t mask = family_mask_; mask != 0; mask &= mask - 1) {
-      const int k = std::countr_zero(mask);
-      loops::Family* const f = families[k];
-      if (f->shape.count == 0) f->shape.first = args.tensor(k);  // its first iteration's view
+    const TaskPlan& task = owner_->task_plans[task_position_];
+    for (std::uint32_t g = 0; g < task.grow_count; ++g) {
+      loops::Family* const f = task.grow[g].family;
+      if (f->shape.count == 0) f->shape.first = args.tensor(static_cast<int>(task.grow[g].arg));
       loops::FamilyTable::grow(f);
     }
   }
+  // Rebuilds task.grow from task.family and the loop's families.
+  static void list_families(const Loop& loop, TaskPlan& task);
   // Drops deferred entries no lookup can want any more: every buffer they name has a creator
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
@@ -332,6 +356,54 @@ class LoopDriver {
 };
 
 // ---------------------------------------------------------------- inline hot path
+
+// The view part of replay_access's test: the template's view moved by `moved_by` strides, field
+// by field.
+[[gnu::always_inline]] inline bool LoopDriver::same_view(const AccessPlan& plan, const Tensor& t,
+                                                         std::int64_t moved_by) {
+  if (t.version() != plan.version || t.layout_offset() != plan.layout_offset ||
+      t.ndims() != plan.ndims || t.dtype() != plan.dtype) {
+    return false;
+  }
+  for (int r = 0; r < plan.ndims; ++r) {
+    if (t.raw_dim(r) != plan.raw[r] || t.box_extent(r) != plan.extent[r] ||
+        std::int64_t{t.box_offset(r)} != plan.offset[r] + moved_by * plan.stride[r]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// replay_access's test for an outer buffer, all of it: identity and the view field by field.
+[[gnu::always_inline]] inline bool LoopDriver::same_outer_view(const AccessPlan& plan,
+                                                               const Tensor& t,
+                                                               std::int64_t moved_by) {
+  return reinterpret_cast<std::uintptr_t>(t.buffer()) == plan.address &&
+         t.producer().value() == plan.owner && same_view(plan, t, moved_by);
+}
+
+// replay_access's test for a buffer the loop made, when it passes: output `arg` of template task
+// `task`, made `back` iterations before the current one (the creator's id from the loop's table,
+// live, and that output's buffer), and the template's view moved by the stride. Sets `*made` to
+// the creator's iteration.
+[[gnu::always_inline]] inline bool LoopDriver::same_fresh_view(const Loop& loop,
+                                                               const AccessPlan& plan,
+                                                               const Tensor& t,
+                                                               std::int64_t moved_by,
+                                                               std::int64_t* made) const {
+  const std::int64_t m = loop.iteration - plan.back;
+  if (m < loop.tmpl.base_iteration() - 1 || (m == loop.iteration && plan.task >= loop.position)) {
+    return false;
+  }
+  const TaskId creator = loop.table->at(m, plan.task);
+  if (t.producer() != creator || !live(creator) ||
+      rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer() ||
+      !same_view(plan, t, moved_by)) {
+    return false;
+  }
+  *made = m;
+  return true;
+}
 
 [[gnu::always_inline]] inline void LoopDriver::note_submitted(TaskId id) {
   Loop& loop = *owner_;
