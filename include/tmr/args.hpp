@@ -15,6 +15,8 @@
 
 namespace tmr {
 
+class Error;
+
 inline constexpr int kMaxTensorArgs = 16;
 inline constexpr int kMaxScalarArgs = 128;
 
@@ -110,6 +112,11 @@ class Args {
     return *this;
   }
   Args& add_checked(ArgTag tag, const Tensor& t);
+  // out() when the list is closed (a recorded mistake, a scalar before it, or a 17th tensor): the
+  // message is built here, so out() itself keeps no string on its stack.
+  [[gnu::cold, gnu::noinline]] Args& out_refused();
+  // out() when wrap rejects the spec: records wrap's message under the argument's name.
+  [[gnu::cold, gnu::noinline]] Args& out_rejected(const Error& e);
   // Records the first mistake; no tensor can be added after it.
   void set_error(std::string message) {
     error_ = std::make_unique<std::string>(std::move(message));

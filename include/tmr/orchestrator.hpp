@@ -65,12 +65,18 @@ class TaskOutputs {
     return *this;
   }
   int size() const { return count_; }
-  const Tensor& operator[](int i) const;  // throws Error(invalid_args) when out of range
+  // Throws Error(invalid_args) when out of range. Inline: paged attention reads an output per
+  // task; the message is built out of line.
+  const Tensor& operator[](int i) const {
+    if (static_cast<unsigned>(i) >= static_cast<unsigned>(count_)) out_of_range(i);
+    return *std::launder(reinterpret_cast<const Tensor*>(&storage_[static_cast<std::size_t>(i)]));
+  }
   TaskId task() const { return task_; }
   bool valid() const { return task_.valid(); }
 
  private:
   friend class detail::OrchestratorCore;
+  [[noreturn, gnu::cold]] void out_of_range(int i) const;
   struct alignas(Tensor) TensorBytes {
     std::byte bytes[sizeof(Tensor)];
   };

@@ -146,6 +146,20 @@ class Tensor {
   }
 
  private:
+  // wrap's descriptor, every member written once (no zero fill overwritten afterwards): the box
+  // is the whole raw shape. All kMaxDims entries are copied from `shape` (a Shape keeps entries
+  // past its size zero), so every byte is defined; readers only use the first ndims() entries.
+  Tensor(void* data, std::uint64_t bytes, const Shape& shape, DType dtype, std::uint32_t version)
+      : base_(data),
+        buffer_bytes_(bytes),
+        raw_shape_{shape[0], shape[1], shape[2], shape[3], shape[4]},
+        offsets_{},
+        extents_{shape[0], shape[1], shape[2], shape[3], shape[4]},
+        version_(version),
+        dtype_(dtype),
+        ndims_(static_cast<std::uint8_t>(shape.size())) {
+    static_assert(kMaxDims == 5, "the initialisers above list kMaxDims entries");
+  }
   void check_type(DType requested) const;
   // Throws the Error that names what is wrong with view(shape, offsets).
   [[noreturn]] void view_error(const Shape& shape, const Shape& offsets) const;

@@ -79,11 +79,9 @@ Args& Args::add_checked(ArgTag tag, const Tensor& t) {
 }
 
 Args& Args::out(const TensorSpec& spec) {
-  if (has_error()) return *this;
-  if (tensor_count_ >= tensor_limit_) {  // after a scalar, or a 17th tensor
-    set_error(slot_error(ArgTag::out, tensor_count_, scalar_count_));
-    return *this;
-  }
+  // One compare on the happy path: tensor_limit_ is 0 once a mistake is recorded or a scalar was
+  // added, and kMaxTensorArgs otherwise. out_refused names what is wrong.
+  if (tensor_count_ >= tensor_limit_) return out_refused();
   const auto i = static_cast<std::size_t>(tensor_count_);
   try {
     // wrap rejects empty shapes, zero-size dimensions and absurd sizes with a message, and builds
@@ -91,8 +89,7 @@ Args& Args::out(const TensorSpec& spec) {
     ::new (&tensor_storage_[i])
         Tensor(Tensor::wrap(kOutPlaceholderAddress, spec.shape, spec.dtype));
   } catch (const Error& e) {
-    set_error(describe(ArgTag::out, tensor_count_) + ": " + e.what());
-    return *this;
+    return out_rejected(e);
   }
   ++tensor_count_;
   tags_[i] = ArgTag::out;
@@ -101,6 +98,17 @@ Args& Args::out(const TensorSpec& spec) {
     fill_bits_[i] = *spec.initial_bits;
     filled_ |= 1u << i;
   }
+  return *this;
+}
+
+Args& Args::out_rejected(const Error& e) {
+  set_error(describe(ArgTag::out, tensor_count_) + ": " + e.what());
+  return *this;
+}
+
+Args& Args::out_refused() {
+  if (has_error()) return *this;                                     // keep the first mistake
+  set_error(slot_error(ArgTag::out, tensor_count_, scalar_count_));  // after a scalar, or a 17th
   return *this;
 }
 

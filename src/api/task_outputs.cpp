@@ -6,20 +6,18 @@
 
 namespace tmr {
 
-const Tensor& TaskOutputs::operator[](int i) const {
-  if (i < 0 || i >= count_) {
-    const std::string what = "task output #" + std::to_string(i) + " does not exist; ";
-    if (count_ == 0) {
-      throw Error(ErrorCode::invalid_args,
-                  what +
-                      "the submit produced no outputs (it had no out(TensorSpec) argument, or "
-                      "it failed: check Orchestrator::status())");
-    }
+// operator[]'s error (its in-range path is inline in the header).
+void TaskOutputs::out_of_range(int i) const {
+  const std::string what = "task output #" + std::to_string(i) + " does not exist; ";
+  if (count_ == 0) {
     throw Error(ErrorCode::invalid_args,
-                what + "the submit had " + std::to_string(count_) + " out arguments, so use 0 to " +
-                    std::to_string(count_ - 1) + " or add another out(TensorSpec)");
+                what +
+                    "the submit produced no outputs (it had no out(TensorSpec) argument, or "
+                    "it failed: check Orchestrator::status())");
   }
-  return *std::launder(reinterpret_cast<const Tensor*>(&storage_[static_cast<std::size_t>(i)]));
+  throw Error(ErrorCode::invalid_args,
+              what + "the submit had " + std::to_string(count_) + " out arguments, so use 0 to " +
+                  std::to_string(count_ - 1) + " or add another out(TensorSpec)");
 }
 
 }  // namespace tmr

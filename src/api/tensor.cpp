@@ -47,9 +47,12 @@ std::string hex_address(const void* pointer) {
 // A shape that can describe a buffer: 1..kMaxDims non-zero dimensions whose byte size fits.
 // Returns the byte size. `what` says which call was given the shape, for the message.
 std::uint64_t checked_bytes(const Shape& shape, DType dtype, const char* what) {
-  if (shape.size() == 0) shape_error(shape, what);
-  std::uint64_t bytes = dtype_size(dtype);
-  for (int d = 0; d < shape.size(); ++d) {
+  // One unsigned compare for 1..kMaxDims; also tells the compiler the loop runs at most kMaxDims
+  // times (a Shape never holds more).
+  const int n = shape.size();
+  if (static_cast<unsigned>(n - 1) >= static_cast<unsigned>(kMaxDims)) shape_error(shape, what);
+  std::uint64_t bytes = detail::kElementSizes[static_cast<std::uint8_t>(dtype)];  // dtype_size
+  for (int d = 0; d < n; ++d) {
     if (shape[d] == 0 || __builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) ||
         bytes > kMaxBufferBytes) {
       shape_error(shape, what);
@@ -65,18 +68,8 @@ Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, std::uint32_t v
     invalid("Tensor::wrap was given a null data pointer for shape " + shape.to_string() +
             "; pass the address of the memory the tensor describes");
   }
-  const std::uint64_t bytes = checked_bytes(shape, dtype, "Tensor::wrap");
-  Tensor t;
-  t.base_ = data;
-  t.buffer_bytes_ = bytes;
-  t.dtype_ = dtype;
-  t.version_ = version;
-  t.ndims_ = static_cast<std::uint8_t>(shape.size());
-  for (int r = 0; r < shape.size(); ++r) {
-    t.raw_shape_[r] = shape[r];
-    t.extents_[r] = shape[r];
-  }
-  return t;
+  // Built in place by the constructor: no 104-byte zero fill and no variable-length copies.
+  return Tensor(data, checked_bytes(shape, dtype, "Tensor::wrap"), shape, dtype, version);
 }
 
 Tensor Tensor::make_owned(void* data, std::uint64_t bytes, const Shape& shape, DType dtype,

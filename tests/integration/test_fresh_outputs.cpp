@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "tmr/tmr.hpp"
@@ -121,6 +122,42 @@ TEST_P(FreshOutputs, ArePlacedWithTheirSpecAndTheirTask) {
   if (GetParam().parallel_for) {
     EXPECT_GT(result.stats.loop_tasks_analysed, 0u);
   }
+}
+
+// TaskOutputs::operator[]: the in-range path is inline, an index past the outputs (or negative)
+// is still the named error.
+TEST_P(FreshOutputs, IndicesPastTheOutputsAreNamedErrors) {
+  RuntimeConfig config;
+  config.platform = GetParam().platform;
+  config.clusters = 1;
+  config.scheduler_threads = 1;
+  config.stall_timeout_s = 30;
+  Runtime runtime(config);
+  std::vector<std::string> messages;
+  Shape first_shape;
+  const RunResult result = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const TaskOutputs outputs = o.alloc(
+        Args().out(TensorSpec(Shape{3, 2}, DType::f32)).out(TensorSpec(Shape{5}, DType::i32)));
+    first_shape = outputs[0].shape();
+    for (const int i : {2, -1}) {
+      try {
+        (void)outputs[i];
+        messages.emplace_back("no error");
+      } catch (const Error& e) {
+        messages.emplace_back(e.what());
+      }
+    }
+  });
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(first_shape, (Shape{3, 2}));
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_NE(messages[0].find("task output #2 does not exist; the submit had 2 out arguments, so "
+                             "use 0 to 1 or add another out(TensorSpec)"),
+            std::string::npos)
+      << messages[0];
+  EXPECT_NE(messages[1].find("task output #-1 does not exist; the submit had 2 out arguments"),
+            std::string::npos)
+      << messages[1];
 }
 
 INSTANTIATE_TEST_SUITE_P(

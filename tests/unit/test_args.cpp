@@ -250,6 +250,10 @@ TEST_F(ArgsTest, NoTensorAfterAScalarOrAMistakeAlsoInCopies) {
     args.in(ta).inout(tb);
     EXPECT_EQ(args.error(), first);  // the first mistake is kept
     EXPECT_EQ(args.tensor_count(), 0);
+    args.out(TensorSpec(Shape{2}, DType::f32));  // out() keeps it too
+    EXPECT_EQ(args.error(), first);
+    EXPECT_EQ(args.tensor_count(), 0);
+    EXPECT_EQ(args.out_mask(), 0u);
   }
   // A full list refuses a seventeenth tensor, in a copy too; a fresh list accepts sixteen.
   Args full;

@@ -66,6 +66,35 @@ TEST_F(Matrix, WrapDescribesTheWholeBuffer) {
   EXPECT_EQ(t.element_address(Shape{3, 9}), at(39));
 }
 
+// wrap writes each field once (no zero fill first): for every rank, the descriptor must match
+// the one reshape builds field by field from a flat wrap of the same memory.
+TEST(Tensor, WrapOfEveryRankMatchesAReshapedFlatWrap) {
+  std::vector<std::uint8_t> bytes(720);
+  const Shape shapes[] = {Shape{720}, Shape{24, 30}, Shape{4, 6, 30}, Shape{4, 6, 5, 6},
+                          Shape{2, 2, 6, 5, 6}};
+  const Tensor flat = Tensor::wrap(bytes.data(), Shape{720}, DType::u8);
+  for (const Shape& shape : shapes) {
+    const Tensor t = Tensor::wrap(bytes.data(), shape, DType::u8, 3);
+    const Tensor reshaped = flat.reshape(shape).with_version(3);
+    EXPECT_EQ(t.ndims(), shape.size());
+    EXPECT_EQ(t.shape(), shape);
+    EXPECT_EQ(t.buffer_bytes(), 720u);
+    EXPECT_EQ(t.layout_offset(), 0u);
+    EXPECT_EQ(t.version(), 3u);
+    EXPECT_FALSE(t.producer().valid());
+    for (int r = 0; r < shape.size(); ++r) {
+      EXPECT_EQ(t.raw_dim(r), shape[r]) << shape.to_string() << " " << r;
+      EXPECT_EQ(t.box_offset(r), 0u) << shape.to_string() << " " << r;
+      EXPECT_EQ(t.box_extent(r), shape[r]) << shape.to_string() << " " << r;
+      EXPECT_EQ(t.perm(r), r) << shape.to_string() << " " << r;
+    }
+    EXPECT_TRUE(t.same_layout(reshaped)) << shape.to_string();
+    EXPECT_EQ(t.to_string(), reshaped.to_string());
+    EXPECT_EQ(t.end_element(), 720u);
+    EXPECT_TRUE(t.is_contiguous());
+  }
+}
+
 TEST_F(Matrix, WrapOfConstMemoryAndVersion) {
   const float* constant = buffer.data();
   const Tensor c = Tensor::wrap(constant, Shape{40}, DType::f32, 3);
