@@ -525,7 +525,8 @@ void LoopDriver::build_plans(Loop& loop) {
     plan.first_access = rec.first_access;
     plan.access_count = rec.access_count;
   }
-  loop.plans.assign(tmpl.access_count(), AccessPlan{});
+  loop.plans.clear();
+  loop.plans.resize(tmpl.access_count());
   for (std::uint32_t a = 0; a < tmpl.access_count(); ++a) {
     const loops::AccessRecord& rec = tmpl.access(a);
     AccessPlan& plan = loop.plans[a];
@@ -631,18 +632,14 @@ bool LoopDriver::build_image(const Loop& loop, AccessPlan& plan, const Tensor& v
     if (end < 0 || end > std::int64_t{0xffffffff}) return false;
     steps[(at.offsets + bytes - kWordAt[kStepWord]) / 4] = static_cast<std::uint32_t>(s);
   }
-  for (int w = 0; w < kWords; ++w) {
-    std::memcpy(&plan.image[w], image + kWordAt[w], sizeof(Word));
-    // The last word overlaps the one before it: only its own bytes count there.
-    unsigned char word_mask[sizeof(Word)];
-    std::memcpy(word_mask, mask + kWordAt[w], sizeof(Word));
-    if (w > 0) {
-      for (std::size_t b = 0; b < sizeof(Word); ++b) {
-        if (kWordAt[w] + b < kWordAt[w - 1] + sizeof(Word)) word_mask[b] = 0;
-      }
-    }
-    std::memcpy(&plan.mask[w], word_mask, sizeof(Word));
-  }
+  // Words 0 .. kWords - 2 are the Tensor's bytes in order; the last overlaps the one before it,
+  // where only the earlier word's mask counts.
+  constexpr std::size_t kFront = kWordAt[kWords - 2] + sizeof(Word);
+  std::memcpy(&plan.image[0], image, kFront);
+  std::memcpy(&plan.mask[0], mask, kFront);
+  std::memcpy(&plan.image[kWords - 1], image + kWordAt[kWords - 1], sizeof(Word));
+  std::memset(mask + kWordAt[kWords - 1], 0, kFront - kWordAt[kWords - 1]);
+  std::memcpy(&plan.mask[kWords - 1], mask + kWordAt[kWords - 1], sizeof(Word));
   plan.start[0] = plan.image[kStepWord];
   plan.start[1] = plan.image[kStepWord + 1];
   std::memcpy(&plan.step, steps, sizeof(steps));
@@ -660,6 +657,7 @@ bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
   const Word moved = {k, k, k, k};
   AccessPlan* const plans = loop.plans.data() + task.first_access;
   for (std::uint32_t a = 0; a < task.access_count; ++a) {
+    if (!plans[a].tracked) continue;
     plans[a].image[kStepWord] = plans[a].start[0] + moved * plans[a].step[0];
     plans[a].image[kStepWord + 1] = plans[a].start[1] + moved * plans[a].step[1];
   }

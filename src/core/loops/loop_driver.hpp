@@ -179,6 +179,8 @@ class LoopDriver {
   static constexpr std::size_t kWordAt[kWords] = {0, 16, 32, 48, 64, 80, sizeof(Tensor) - 16};
   static constexpr int kStepWord = 3;
   static_assert(std::is_trivially_copyable_v<Tensor> && std::is_standard_layout_v<Tensor>);
+  static_assert(sizeof(Word) == 16 && kWordAt[kWords - 2] == 16 * (kWords - 2) &&
+                kWordAt[kWords - 1] < kWordAt[kWords - 2] + 16);
   static_assert(sizeof(Tensor) > 80 && sizeof(Tensor) <= 112 && sizeof(Tensor) % 4 == 0);
   static_assert(Tensor::field_offsets().offsets % 4 == 0 &&
                 Tensor::field_offsets().offsets >= kWordAt[kStepWord] &&
@@ -217,10 +219,13 @@ class LoopDriver {
     // perm); the stride in the box-offset lanes of words kStepWord, kStepWord + 1; and those
     // words in the template's iteration. Lane-wise uint32 arithmetic is exact: build_plans
     // proves every predicted offset of the loop's iterations lies in [0, 2^32).
-    Word image[kWords] = {};
-    Word mask[kWords] = {};
-    Word step[2] = {};
-    Word start[2] = {};
+    // Filled by build_image for a tracked access (read for no other), so not initialised here:
+    // build_plans makes the plans with the user-provided constructor below, which leaves them.
+    Word image[kWords];
+    Word mask[kWords];
+    Word step[2];
+    Word start[2];
+    AccessPlan() {}
   };
   // One template task: what predicts_task compares, and its arguments' routes as bit masks
   // (bit k: argument k), so a submit's masks are read, not rebuilt argument by argument.
