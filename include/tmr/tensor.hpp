@@ -132,6 +132,22 @@ class Tensor {
   // True when both tensors use the same raw layout of the same bytes (box test is exact).
   bool same_layout(const Tensor& other) const;
 
+  // Internal: where each field lies in a Tensor's bytes, for the analysed submit's replay check,
+  // which compares an argument's bytes with a predicted image under a mask (Tensor is trivially
+  // copyable and standard-layout; src/core/loops/loop_driver.hpp).
+  struct FieldOffsets {
+    std::size_t base, buffer_bytes, owner, layout_offset, raw_shape, offsets, extents, version,
+        dtype, ndims, perm;
+  };
+  static constexpr FieldOffsets field_offsets() {
+    return {offsetof(Tensor, base_),      offsetof(Tensor, buffer_bytes_),
+            offsetof(Tensor, owner_),     offsetof(Tensor, layout_offset_),
+            offsetof(Tensor, raw_shape_), offsetof(Tensor, offsets_),
+            offsetof(Tensor, extents_),   offsetof(Tensor, version_),
+            offsetof(Tensor, dtype_),     offsetof(Tensor, ndims_),
+            offsetof(Tensor, perm_)};
+  }
+
   // Internal: a runtime-allocated buffer owned by `owner`.
   static Tensor make_owned(void* data, std::uint64_t bytes, const Shape& shape, DType dtype,
                            TaskId owner);

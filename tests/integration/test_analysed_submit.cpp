@@ -60,11 +60,18 @@ void held_plus_one(const KernelArgs& a) {
 }
 
 // out = in + 1 over 1 x n row views (2-D).
+// A row of floats (any 4-byte dtype read as f32) along its one long logical dimension, plus one;
+// plus two when either view is transposed (so the kernel shows it saw the submitted view).
 void row_plus_one(const KernelArgs& a) {
   const Tensor& in = a.tensor(0);
   const Tensor& out = a.tensor(a.tensor_count() - 1);
-  for (std::uint32_t k = 0; k < in.dim(1); ++k)
-    out.data_as<float>()[k * out.stride(1)] = in.data_as<float>()[k * in.stride(1)] + 1.0f;
+  const int di = in.dim(0) > 1 ? 0 : 1;
+  const int dout = out.dim(0) > 1 ? 0 : 1;
+  const float add = in.perm(0) != 0 || out.perm(0) != 0 ? 2.0f : 1.0f;
+  const auto* x = static_cast<const float*>(in.data());
+  auto* y = static_cast<float*>(out.data());
+  for (std::uint32_t k = 0; k < in.dim(di); ++k)
+    y[k * out.stride(dout)] = x[k * in.stride(di)] + add;
 }
 
 // out = in * K or in + K (1-D), one kernel per K: which kernel ran shows in the result.
@@ -453,7 +460,12 @@ TEST_P(ParallelForAnalysedSubmit, ErrorsInAnalysedIterationsAreNamed) {
 // program's. The read's box may move freely (the loop never writes its buffer): its family
 // closes and the loop goes on, that position now checked by plan_analysed (buffer and version
 // for the moved read), which still falls back when the version changes.
-// Row views without a reshape, which the inline check compares field by field.
+// The written row departs in the fields the wide compare (LoopDriver::same_image) covers besides
+// those: its dtype, the raw shape's inner dimension, ndims (a trailing 1), the layout offset (a
+// reshaped tensor one row on) — each a fall-back, as predicts_view rejects them — and in ways the
+// full check accepts after the inline one missed: another outer raw dimension (the same placement),
+// a reshaped row (another layout offset and raw shape, the same elements), a transposed row (perm:
+// the kernel sees it and adds 2).
 TEST_P(ParallelForAnalysedSubmit, InlineReplayFallsBackOnEachKindOfDeparture) {
   constexpr std::uint32_t kRows = 24;
   constexpr std::uint32_t kCols = 8;
@@ -461,12 +473,29 @@ TEST_P(ParallelForAnalysedSubmit, InlineReplayFallsBackOnEachKindOfDeparture) {
   constexpr std::uint32_t kLater = 18;
   // moved_read: the read leaves its stride (it may: its family closes, no fall-back);
   // moved_read_version: and from kLater on, its version changes too (a fall-back there).
-  enum Departure { tag, buffer, version, box, extent, moved_read, moved_read_version, none };
+  enum Departure {
+    tag,
+    buffer,
+    version,
+    box,
+    extent,
+    moved_read,
+    moved_read_version,
+    out_dtype,
+    out_raw_inner,
+    out_ndims,
+    out_layout,
+    out_raw_outer,
+    out_reshaped,
+    out_transposed,
+    none
+  };
   for (int d = tag; d <= none; ++d) {
     SCOPED_TRACE("departure " + std::to_string(d));
     Fixture f(GetParam().platform, GetParam().record);
     const KernelId row_inc = f.runtime.kernels().add("row_plus_one", CoreType::aiv, &row_plus_one);
-    std::vector<float> x(kRows * kCols), y(kRows * kCols), z(kRows * kCols, 0.0f);
+    // z has room for a second layout of twice the rows or twice the columns.
+    std::vector<float> x(kRows * kCols), y(kRows * kCols), z(2 * kRows * kCols, 0.0f);
     for (std::uint32_t k = 0; k < x.size(); ++k) {
       x[k] = static_cast<float>(k);
       y[k] = 1000.0f + static_cast<float>(k);
@@ -487,7 +516,33 @@ TEST_P(ParallelForAnalysedSubmit, InlineReplayFallsBackOnEachKindOfDeparture) {
         Tensor in = (away && d == buffer ? ty : tx).view({1, cols}, {at, 0});
         if ((away && d == version) || (d == moved_read_version && row >= kLater))
           in = in.with_version(1);
-        const Tensor out = tz.view({1, cols}, {to, 0});
+        Tensor out = tz.view({1, cols}, {to, 0});
+        std::uint32_t z_cols = kCols;  // the row length of the layout `out` is written in
+        std::uint32_t z_row = to;      // the row of that layout it writes
+        float add = 1.0f;
+        if (away && d == out_dtype) {
+          out = Tensor::wrap(z.data(), {kRows, kCols}, DType::i32).view({1, cols}, {to, 0});
+        } else if (away && d == out_raw_inner) {
+          z_cols = 2 * kCols;
+          out = Tensor::wrap(z.data(), {kRows, z_cols}, DType::f32).view({1, cols}, {to, 0});
+        } else if (away && d == out_ndims) {
+          out =
+              Tensor::wrap(z.data(), {kRows, kCols, 1}, DType::f32).view({1, cols, 1}, {to, 0, 0});
+        } else if (away && d == out_layout) {
+          // The same raw shape and box one row further on: only the layout offset differs.
+          out = Tensor::wrap(z.data(), {2 * kRows, kCols}, DType::f32)
+                    .view({kRows, kCols}, {1, 0})
+                    .reshape({kRows, kCols})
+                    .view({1, cols}, {to, 0});
+          z_row = to + 1;
+        } else if (away && d == out_raw_outer) {
+          out = Tensor::wrap(z.data(), {2 * kRows, kCols}, DType::f32).view({1, cols}, {to, 0});
+        } else if (away && d == out_reshaped) {
+          out = out.reshape({1, cols});
+        } else if (away && d == out_transposed) {
+          out = out.transpose(0, 1);
+          add = 2.0f;
+        }
         Args args;
         if (away && d == tag) {
           args.inout(in);
@@ -496,11 +551,12 @@ TEST_P(ParallelForAnalysedSubmit, InlineReplayFallsBackOnEachKindOfDeparture) {
         }
         o.submit_aiv(row_inc, args.out_existing(out));
         for (std::uint32_t c = 0; c < cols; ++c)
-          want[to * kCols + c] = from[at * kCols + c] + 1.0f;
+          want[z_row * z_cols + c] = from[at * kCols + c] + add;
       });
     });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
-    const bool falls_back = d != none && d != moved_read;
+    const bool falls_back = d != none && d != moved_read && d != out_raw_outer &&
+                            d != out_reshaped && d != out_transposed;
     EXPECT_EQ(r.stats.loop_fallbacks, falls_back ? 1u : 0u);
     const std::uint32_t analysed_until =
         d == moved_read_version ? kLater : (falls_back ? kSwitch : kRows);

@@ -525,7 +525,8 @@ void LoopDriver::build_plans(Loop& loop) {
     plan.first_access = rec.first_access;
     plan.access_count = rec.access_count;
   }
-  loop.plans.assign(tmpl.access_count(), AccessPlan{});
+  loop.plans.clear();
+  loop.plans.resize(tmpl.access_count());
   for (std::uint32_t a = 0; a < tmpl.access_count(); ++a) {
     const loops::AccessRecord& rec = tmpl.access(a);
     AccessPlan& plan = loop.plans[a];
@@ -559,7 +560,8 @@ void LoopDriver::build_plans(Loop& loop) {
   for (TaskPlan& task : loop.task_plans) {
     for (std::uint32_t k = 0; k < task.access_count; ++k) {
       const std::uint32_t a = task.first_access + k;
-      const AccessPlan& plan = loop.plans[a];
+      AccessPlan& plan = loop.plans[a];
+      if (plan.tracked && !build_image(loop, plan, tmpl.access(a).tensor)) task.replayable = false;
       const std::uint32_t bit = 1u << k;
       if (plan.tag != ArgTag::out) task.collect |= bit;
       if (plan.tracked) task.tracked |= bit;
@@ -595,6 +597,71 @@ void LoopDriver::build_plans(Loop& loop) {
     }
     task.producers = std::move(unique);
   }
+}
+
+bool LoopDriver::build_image(const Loop& loop, AccessPlan& plan, const Tensor& v) {
+  constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
+  unsigned char image[sizeof(Tensor)];
+  unsigned char mask[sizeof(Tensor)] = {};
+  std::memcpy(image, &v, sizeof(Tensor));
+  const auto cover = [&](std::size_t from, std::size_t n) { std::memset(mask + from, 0xff, n); };
+  if (plan.outer) {  // a fresh buffer's identity is the creator's (wide_fresh_view)
+    cover(at.base, sizeof(void*));
+    cover(at.owner, sizeof(TaskId));
+  }
+  cover(at.layout_offset, sizeof(std::uint64_t));
+  cover(at.version, sizeof(std::uint32_t));
+  cover(at.dtype, sizeof(DType));
+  cover(at.ndims, sizeof(std::uint8_t));
+  // The box offsets of iteration base + k are offset + k * stride for k in [0, last]: linear, so
+  // inside [0, 2^32) at both ends means inside at every k, and lane-wise uint32 sums are exact.
+  const std::int64_t last =
+      std::max<std::int64_t>(0, loop.iterations - 1 - loop.tmpl.base_iteration());
+  std::uint32_t steps[8] = {};  // words kStepWord and kStepWord + 1 as uint32 lanes
+  for (int r = 0; r < plan.ndims; ++r) {
+    const auto bytes = static_cast<std::size_t>(4 * r);
+    cover(at.raw_shape + bytes, 4);
+    cover(at.offsets + bytes, 4);
+    cover(at.extents + bytes, 4);
+    cover(at.perm + static_cast<std::size_t>(r), 1);
+    const std::int64_t s = plan.stride[r];
+    const std::uint64_t magnitude =
+        s < 0 ? 0 - static_cast<std::uint64_t>(s) : static_cast<std::uint64_t>(s);
+    if (last > 0 && magnitude > 0xffffffffu / static_cast<std::uint64_t>(last)) return false;
+    const std::int64_t end = plan.offset[r] + last * s;
+    if (end < 0 || end > std::int64_t{0xffffffff}) return false;
+    steps[(at.offsets + bytes - kWordAt[kStepWord]) / 4] = static_cast<std::uint32_t>(s);
+  }
+  // Words 0 .. kWords - 2 are the Tensor's bytes in order; the last overlaps the one before it,
+  // where only the earlier word's mask counts.
+  constexpr std::size_t kFront = kWordAt[kWords - 2] + sizeof(Word);
+  std::memcpy(&plan.image[0], image, kFront);
+  std::memcpy(&plan.mask[0], mask, kFront);
+  std::memcpy(&plan.image[kWords - 1], image + kWordAt[kWords - 1], sizeof(Word));
+  std::memset(mask + kWordAt[kWords - 1], 0, kFront - kWordAt[kWords - 1]);
+  std::memcpy(&plan.mask[kWords - 1], mask + kWordAt[kWords - 1], sizeof(Word));
+  plan.start[0] = plan.image[kStepWord];
+  plan.start[1] = plan.image[kStepWord + 1];
+  std::memcpy(&plan.step, steps, sizeof(steps));
+  return true;
+}
+
+bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
+  const std::int64_t m = loop.iteration - loop.tmpl.base_iteration();
+  if (m < 0 || m >= loop.iterations - loop.tmpl.base_iteration()) {
+    task.replayable = false;  // outside what build_image proved exact: plan_analysed decides
+    return false;
+  }
+  // One iteration before (same_image moves it on): modulo 2^32 like every lane.
+  const auto k = static_cast<std::uint32_t>(m) - 1u;
+  const Word moved = {k, k, k, k};
+  AccessPlan* const plans = loop.plans.data() + task.first_access;
+  for (std::uint32_t a = 0; a < task.access_count; ++a) {
+    if (!plans[a].tracked) continue;
+    plans[a].image[kStepWord] = plans[a].start[0] + moved * plans[a].step[0];
+    plans[a].image[kStepWord + 1] = plans[a].start[1] + moved * plans[a].step[1];
+  }
+  return true;
 }
 
 void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {
@@ -703,35 +770,39 @@ void LoopDriver::plan_learning(Loop& loop, const KernelId kernels[3], bool inlin
   }
 }
 
-bool LoopDriver::replays(const Loop& loop, const KernelId kernels[3], bool inline_task,
+bool LoopDriver::replays(Loop& loop, const KernelId kernels[3], bool inline_task,
                          const Args& args) {
   const std::uint32_t p = loop.position;
   if (p >= loop.plan_count) return false;
-  const TaskPlan& task = loop.task_plans[p];
+  TaskPlan& task = loop.task_plans[p];
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
       task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
       task.kernels[2] != kernels[2]) {
     return false;
   }
-  const AccessPlan* const plans = loop.plans.data() + task.first_access;
-  const std::int64_t moved_by = loop.iteration - loop.tmpl.base_iteration();
+  if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
+  // Each tracked argument's image moves one iteration on as it is compared; a miss leaves them
+  // stale (the next replays places them again).
+  task.image_iteration = kStaleImages;
+  AccessPlan* const plans = loop.plans.data() + task.first_access;
   std::uint32_t deferred_mask = 0;
   std::uint32_t fresh_mask = 0;
   for (int k = 0; k < count; ++k) {
-    const AccessPlan& plan = plans[k];
+    AccessPlan& plan = plans[k];
     if (args.tag(k) != plan.tag) return false;
     if (!plan.tracked) continue;
     const Tensor& t = args.tensor(k);
     if (plan.outer) {
-      if (!same_outer_view(plan, t, moved_by)) return false;
+      if (!same_image(plan, t)) return false;
       continue;  // its family, if it has one, stands (task.family says so)
     }
-    if (!same_fresh_view(loop, plan, t, moved_by, &made_[k])) return false;
+    if (!wide_fresh_view(loop, plan, t, &made_[k])) return false;
     // A buffer made by an analysed iteration: its map entry waits (plan_analysed).
     fresh_mask |= 1u << k;
     if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
   }
+  task.image_iteration = loop.iteration;
   family_mask_ = task.family;
   quiet_mask_ = task.family & task.quiet;
   deferred_mask_ = deferred_mask;

@@ -16,9 +16,11 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/dependence/dependence.hpp"
@@ -168,6 +170,21 @@ class LoopDriver {
   struct External {
     MapEntry entry;  // a copy: region, byte interval, task
   };
+  // The wide replay check compares an argument's Tensor bytes with its predicted image in
+  // 16-byte words (four uint32 lanes; SSE2 on x86-64) at these byte positions: the last word
+  // overlaps the one before it (its mask covers only the bytes past it), so no load passes the
+  // end of the Tensor. The box offsets lie in words kStepWord and kStepWord + 1.
+  using Word = std::uint32_t __attribute__((vector_size(16)));
+  static constexpr int kWords = 7;
+  static constexpr std::size_t kWordAt[kWords] = {0, 16, 32, 48, 64, 80, sizeof(Tensor) - 16};
+  static constexpr int kStepWord = 3;
+  static_assert(std::is_trivially_copyable_v<Tensor> && std::is_standard_layout_v<Tensor>);
+  static_assert(sizeof(Word) == 16 && kWordAt[kWords - 2] == 16 * (kWords - 2) &&
+                kWordAt[kWords - 1] < kWordAt[kWords - 2] + 16);
+  static_assert(sizeof(Tensor) > 80 && sizeof(Tensor) <= 112 && sizeof(Tensor) % 4 == 0);
+  static_assert(Tensor::field_offsets().offsets % 4 == 0 &&
+                Tensor::field_offsets().offsets >= kWordAt[kStepWord] &&
+                Tensor::field_offsets().offsets + 4 * kMaxDims <= kWordAt[kStepWord + 2]);
   // One template access as an analysed submit reads it, flattened when the analysis starts so
   // the per-task check and producer collection touch one small record per argument: the fields
   // the replay compares (the template's view and its stride) and the access's producer route.
@@ -195,6 +212,20 @@ class LoopDriver {
     std::uint32_t extent[kMaxDims] = {};
     std::int64_t offset[kMaxDims] = {};  // box offsets in the template's iteration
     std::int64_t stride[kMaxDims] = {};
+    // The wide replay check (same_image, wide_fresh_view): the template's tensor moved by
+    // the stride, as bytes, for iteration TaskPlan::image_iteration; the bytes that matter (for
+    // an outer buffer its identity; the layout offset, version, dtype, ndims, and raw shape,
+    // offset, extent and perm of the first ndims dimensions: every field same_view compares, and
+    // perm); the stride in the box-offset lanes of words kStepWord, kStepWord + 1; and those
+    // words in the template's iteration. Lane-wise uint32 arithmetic is exact: build_plans
+    // proves every predicted offset of the loop's iterations lies in [0, 2^32).
+    // Filled by build_image for a tracked access (read for no other), so not initialised here:
+    // build_plans makes the plans with the user-provided constructor below, which leaves them.
+    Word image[kWords];
+    Word mask[kWords];
+    Word step[2];
+    Word start[2];
+    AccessPlan() {}
   };
   // One template task: what predicts_task compares, and its arguments' routes as bit masks
   // (bit k: argument k), so a submit's masks are read, not rebuilt argument by argument.
@@ -223,6 +254,9 @@ class LoopDriver {
     // KV block through a block table), whose view then leaves its stride at every task, so
     // plan_analysed decides at once instead of after a failed inline check.
     bool replayable = true;
+    // The iteration its accesses' AccessPlan::image predict after replays passed it
+    // (kStaleImages after one that did not: some images may have moved, some not).
+    std::int64_t image_iteration = kStaleImages;
     // The families of `family`'s arguments, in argument order: what record() grows per task
     // (list_families rebuilds it whenever `family` changes).
     struct Grow {
@@ -268,6 +302,23 @@ class LoopDriver {
   Replay replay_access(const Loop& loop, std::uint32_t access, const Tensor& t,
                        std::int64_t* made) const;
   static bool same_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
+  // same_outer_view's view test and identity as one masked compare of the Tensor's bytes against
+  // the image, after moving the image one iteration on (replays keeps the position's images one
+  // iteration behind until then).
+  static bool same_image(AccessPlan& plan, const Tensor& t);
+  // same_fresh_view with the view compared by same_image.
+  bool wide_fresh_view(const Loop& loop, AccessPlan& plan, const Tensor& t,
+                       std::int64_t* made) const;
+  // Places a position's images one iteration before the current one (computed from the start),
+  // when the last replays of the position was not the previous iteration's or did not pass.
+  // False when the iteration is outside what build_image proved exact (the position is then no
+  // longer replayable).
+  static bool place_images(Loop& loop, TaskPlan& task);
+  static constexpr std::int64_t kStaleImages = -2;
+  // Fills plan's image, mask, step and start from the template's tensor `v`; false when some
+  // predicted box offset of the loop's iterations leaves [0, 2^32) (the wide check would not be
+  // exact: the position is not replayable).
+  static bool build_image(const Loop& loop, AccessPlan& plan, const Tensor& v);
   static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
   bool same_fresh_view(const Loop& loop, const AccessPlan& plan, const Tensor& t,
                        std::int64_t moved_by, std::int64_t* made) const;
@@ -279,7 +330,7 @@ class LoopDriver {
   // plan_submit for an analysing loop when every argument passes its inline replay test
   // (same_outer_view, same_fresh_view): sets what plan_analysed sets and returns true. False
   // changes nothing plan_analysed reads (it decides, and calls fall_back when it must).
-  bool replays(const Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
+  bool replays(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
@@ -399,6 +450,38 @@ class LoopDriver {
   if (t.producer() != creator || !live(creator) ||
       rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer() ||
       !same_view(plan, t, moved_by)) {
+    return false;
+  }
+  *made = m;
+  return true;
+}
+
+[[gnu::always_inline]] inline bool LoopDriver::same_image(AccessPlan& plan, const Tensor& t) {
+  plan.image[kStepWord] += plan.step[0];
+  plan.image[kStepWord + 1] += plan.step[1];
+  const auto* const bytes = reinterpret_cast<const unsigned char*>(&t);
+  Word diff = {};
+  for (int w = 0; w < kWords; ++w) {
+    Word word;
+    std::memcpy(&word, bytes + kWordAt[w], sizeof(Word));
+    diff |= (word ^ plan.image[w]) & plan.mask[w];
+  }
+  std::uint64_t halves[2];
+  std::memcpy(halves, &diff, sizeof(halves));
+  return (halves[0] | halves[1]) == 0;
+}
+
+[[gnu::always_inline]] inline bool LoopDriver::wide_fresh_view(const Loop& loop, AccessPlan& plan,
+                                                               const Tensor& t,
+                                                               std::int64_t* made) const {
+  const std::int64_t m = loop.iteration - plan.back;
+  if (m < loop.tmpl.base_iteration() - 1 || (m == loop.iteration && plan.task >= loop.position)) {
+    return false;
+  }
+  const TaskId creator = loop.table->at(m, plan.task);
+  if (t.producer() != creator || !live(creator) ||
+      rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer() ||
+      !same_image(plan, t)) {
     return false;
   }
   *made = m;
