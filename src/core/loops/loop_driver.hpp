@@ -322,6 +322,8 @@ class LoopDriver {
   static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
   bool same_fresh_view(const Loop& loop, const AccessPlan& plan, const Tensor& t,
                        std::int64_t moved_by, std::int64_t* made) const;
+  bool made_by_template(const Loop& loop, const AccessPlan& plan, const Tensor& t,
+                        std::int64_t* made) const;
   void build_plans(Loop& loop);
   void begin_iteration_slow(std::int64_t index);
   void end_iteration_slow();
@@ -433,25 +435,36 @@ class LoopDriver {
          t.producer().value() == plan.owner && same_view(plan, t, moved_by);
 }
 
-// replay_access's test for a buffer the loop made, when it passes: output `arg` of template task
-// `task`, made `back` iterations before the current one (the creator's id from the loop's table,
-// live, and that output's buffer), and the template's view moved by the stride. Sets `*made` to
-// the creator's iteration.
-[[gnu::always_inline]] inline bool LoopDriver::same_fresh_view(const Loop& loop,
-                                                               const AccessPlan& plan,
-                                                               const Tensor& t,
-                                                               std::int64_t moved_by,
-                                                               std::int64_t* made) const {
+// The identity half of same_fresh_view and wide_fresh_view: t's buffer is output `arg` of
+// template task `task`, made `back` iterations before the current one (the creator's id from the
+// loop's table, live, and that output's buffer). Sets `*made` to the creator's iteration.
+[[gnu::always_inline]] inline bool LoopDriver::made_by_template(const Loop& loop,
+                                                                const AccessPlan& plan,
+                                                                const Tensor& t,
+                                                                std::int64_t* made) const {
   const std::int64_t m = loop.iteration - plan.back;
   if (m < loop.tmpl.base_iteration() - 1 || (m == loop.iteration && plan.task >= loop.position)) {
     return false;
   }
   const TaskId creator = loop.table->at(m, plan.task);
   if (t.producer() != creator || !live(creator) ||
-      rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer() ||
-      !same_view(plan, t, moved_by)) {
+      rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer()) {
     return false;
   }
+  *made = m;
+  return true;
+}
+
+// replay_access's test for a buffer the loop made, when it passes: made by the template
+// (made_by_template) and the template's view moved by the stride. Sets `*made` to the creator's
+// iteration.
+[[gnu::always_inline]] inline bool LoopDriver::same_fresh_view(const Loop& loop,
+                                                               const AccessPlan& plan,
+                                                               const Tensor& t,
+                                                               std::int64_t moved_by,
+                                                               std::int64_t* made) const {
+  std::int64_t m = 0;
+  if (!made_by_template(loop, plan, t, &m) || !same_view(plan, t, moved_by)) return false;
   *made = m;
   return true;
 }
@@ -474,16 +487,8 @@ class LoopDriver {
 [[gnu::always_inline]] inline bool LoopDriver::wide_fresh_view(const Loop& loop, AccessPlan& plan,
                                                                const Tensor& t,
                                                                std::int64_t* made) const {
-  const std::int64_t m = loop.iteration - plan.back;
-  if (m < loop.tmpl.base_iteration() - 1 || (m == loop.iteration && plan.task >= loop.position)) {
-    return false;
-  }
-  const TaskId creator = loop.table->at(m, plan.task);
-  if (t.producer() != creator || !live(creator) ||
-      rings_[creator.ring()]->record(creator.local()).tensors[plan.arg].buffer() != t.buffer() ||
-      !same_image(plan, t)) {
-    return false;
-  }
+  std::int64_t m = 0;
+  if (!made_by_template(loop, plan, t, &m) || !same_image(plan, t)) return false;
   *made = m;
   return true;
 }
