@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/ended_scope_loop.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -220,43 +221,25 @@ TEST_P(ParallelForAnalysedSubmit, AnotherOutputOfTheSameCreatorIsNotTheTemplates
 // submit does, and the run ends with the named error.
 TEST_P(ParallelForAnalysedSubmit, FailedAnalysedTaskReturnsNoOutputs) {
   Fixture f(GetParam().platform, GetParam().record);
-  constexpr std::uint32_t kRows = 12;
-  constexpr std::uint32_t kCols = 4;
-  std::vector<float> in(kRows * kCols, 1.0f), out(kRows * kCols, 0.0f);
-  RunArgs args;
-  args.input(in.data(), {kRows, kCols}, DType::f32);
-  args.output(out.data(), {kRows, kCols}, DType::f32);
   std::int64_t failed_at = -1;
+  bool failed_seen = false;
   bool failed_outputs_valid = true;
   int failed_outputs_size = -1;
   int analysed_outputs_size = 0;
-  const RunResult r = f.runtime.run(
-      [&](Orchestrator& o, const OrchestrationArgs& a) {
-        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
-          o.scope_begin();
-          const TaskOutputs t =
-              o.submit_aiv(f.inc, Args()
-                                      .in(a.tensor(0).view({1, kCols}, {k, 0}).reshape({kCols}))
-                                      .out(TensorSpec({kCols}, DType::f32)));
-          if (i >= 5) o.scope_end();
-          if (!t.valid()) return;
-          const Tensor made = t[0];
-          const TaskOutputs g = o.submit_aiv(
-              f.inc, Args()
-                         .in(made)
-                         .out(TensorSpec({kCols}, DType::f32))
-                         .out_existing(a.tensor(1).view({1, kCols}, {k, 0}).reshape({kCols})));
-          if (i == 3) analysed_outputs_size = g.size();
-          if (o.fatal() && failed_at < 0) {
-            failed_at = i;
-            failed_outputs_valid = g.valid();
-            failed_outputs_size = g.size();
-          }
-          if (i < 5) o.scope_end();
-        });
+  const RunResult r = run_ended_scope_loop(
+      f.runtime, f.inc,
+      [&](Orchestrator& o, std::int64_t i, const Tensor& made, const Tensor& out_row) {
+        const TaskOutputs g = o.submit_aiv(
+            f.inc,
+            Args().in(made).out(TensorSpec(out_row.shape(), DType::f32)).out_existing(out_row));
+        if (i == 3) analysed_outputs_size = g.size();
+        if (o.fatal() && !failed_seen) {
+          failed_seen = true;
+          failed_outputs_valid = g.valid();
+          failed_outputs_size = g.size();
+        }
       },
-      args);
+      &failed_at);
   EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
   EXPECT_NE(r.status.message.find("whose scope has ended"), std::string::npos)
       << r.status.to_string();

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/ended_scope_loop.hpp"
 #include "support/random_program.hpp"
 #include "support/test_scale.hpp"
 
@@ -899,32 +900,13 @@ TEST_P(ParallelFor, DirectTasksNameTheirFixedExternalProducers) {
 // its consumer is submitted (the same tasks, views and template as before).
 TEST_P(ParallelFor, AnalysedTaskNamingAnEndedScopesBufferFails) {
   Directed d(GetParam());
-  constexpr std::uint32_t kRows = 12;
-  constexpr std::uint32_t kCols = 4;
-  std::vector<float> in(kRows * kCols, 1.0f), out(kRows * kCols, 0.0f);
-  RunArgs args;
-  args.input(in.data(), {kRows, kCols}, DType::f32);
-  args.output(out.data(), {kRows, kCols}, DType::f32);
   std::int64_t failed_at = -1;
-  const RunResult r = d.runtime.run(
-      [&](Orchestrator& o, const OrchestrationArgs& a) {
-        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
-          o.scope_begin();
-          const TaskOutputs f =
-              o.submit_aiv(d.add, Args()
-                                      .in(a.tensor(0).view({1, kCols}, {k, 0}).reshape({kCols}))
-                                      .out(TensorSpec({kCols}, DType::f32)));
-          if (i >= 5) o.scope_end();
-          if (!f.valid()) return;
-          const Tensor made = f[0];
-          o.submit_aiv(d.add, Args().in(made).out_existing(
-                                  a.tensor(1).view({1, kCols}, {k, 0}).reshape({kCols})));
-          if (o.fatal() && failed_at < 0) failed_at = i;
-          if (i < 5) o.scope_end();
-        });
+  const RunResult r = run_ended_scope_loop(
+      d.runtime, d.add,
+      [&](Orchestrator& o, std::int64_t, const Tensor& made, const Tensor& out_row) {
+        o.submit_aiv(d.add, Args().in(made).out_existing(out_row));
       },
-      args);
+      &failed_at);
   EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
   EXPECT_NE(r.status.message.find("whose scope has ended"), std::string::npos)
       << r.status.to_string();
