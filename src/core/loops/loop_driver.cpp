@@ -206,13 +206,12 @@ void LoopDriver::end_iteration_slow() {
       fall_back(loop, Fallback::mismatch);  // fewer tasks than the template
       return;
     }
-    // Buffers of an iteration that was its own scope can no longer be named: their deferred
-    // entries would never be looked up.
-    if (deferred_.size() > iteration_deferred_) prune_deferred(iteration_deferred_);
-    // Entries on outer buffers (a closed free read's) stay nameable: only their task's
-    // retirement drops them, so the whole list is pruned whenever it doubles.
+    // The list is compacted whenever it doubles, keeping the entries of live tasks: whether a
+    // buffer can still be named (its creator's scope) is asked only by a flush, which drops
+    // those it cannot. Reading each entry's record here cost more than the flushes it spared (an
+    // analysed loop's entries are mostly never flushed: see scope_ended).
     if (deferred_.size() >= deferred_compact_at_) {
-      prune_deferred(0);
+      drop_retired_deferred();
       deferred_compact_at_ = std::max(kDeferredCompact, 2 * deferred_.size());
     }
     iteration_deferred_ = deferred_.size();
@@ -475,6 +474,12 @@ void LoopDriver::prune_deferred(std::size_t from) {
   deferred_.erase(
       std::remove_if(first, deferred_.end(), [&](const Deferred& d) { return !wanted(d); }),
       deferred_.end());
+}
+
+void LoopDriver::drop_retired_deferred() {
+  deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(),
+                                 [&](const Deferred& d) { return !live(d.id); }),
+                  deferred_.end());
 }
 
 std::int64_t LoopDriver::iteration_of(const Loop& loop, std::uint64_t task_index) const {

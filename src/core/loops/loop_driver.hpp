@@ -358,6 +358,9 @@ class LoopDriver {
   // Drops deferred entries no lookup can want any more: every buffer they name has a creator
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
+  // Drops the deferred entries of retired tasks only (no record read): a live task's entry is
+  // dropped by prune_deferred or skipped by the flush when its buffers cannot be named.
+  void drop_retired_deferred();
   void note_submitted(TaskId id);
   std::shared_ptr<loops::LoopTasks> take_table(std::int64_t iterations);
   void recycle_table(std::shared_ptr<loops::LoopTasks> table);
