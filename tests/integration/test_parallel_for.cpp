@@ -895,6 +895,151 @@ TEST_P(ParallelFor, DirectTasksNameTheirFixedExternalProducers) {
   }
 }
 
+// While an outer loop learns from its first two iterations, its nested loops analyse themselves
+// (their tasks are recorded for the outer template all the same), and the families they leave
+// count for the outer analysis wherever they may meet its footprint: here every outer iteration
+// adds into the same rows of y, so the first analysed outer iteration must find the inner
+// families' tasks of the last learning one (per-task lookups), while the rows of z, which each
+// outer iteration writes apart, leave the outer loop no lookup to make.
+TEST_P(ParallelFor, NestedLoopsOfLearningIterationsAnalyseThemselves) {
+  Directed d(GetParam());
+  const bool threads = GetParam() == PlatformKind::threads;
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
+  constexpr std::uint32_t kOuter = 6;
+  constexpr std::uint32_t kInner = 8;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kInner * kCols), y(kInner * kCols, 1.0f), z(kOuter * kInner * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 7 + 1);
+  RunArgs args;
+  args.input(x.data(), {kInner, kCols}, DType::f32);
+  args.inout(y.data(), {kInner, kCols}, DType::f32);
+  args.output(z.data(), {kOuter * kInner, kCols}, DType::f32);
+  // Tasks in submit order: per outer iteration i and inner j, the add into y (2 (i * kInner + j))
+  // and the write of z's row (2 (i * kInner + j) + 1).
+  auto adder = [](std::uint32_t i, std::uint32_t j) -> std::uint64_t {
+    return 2 * (std::uint64_t{i} * kInner + j);
+  };
+  gate_open = !threads;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        auto row = [&](int t, std::uint32_t k) {
+          return a.tensor(t).view({1, kCols}, {k, 0}).reshape({kCols});
+        };
+        o.parallel_for(kOuter, [&](Orchestrator& o, std::int64_t outer) {
+          const auto i = static_cast<std::uint32_t>(outer);
+          o.parallel_for(kInner, [&](Orchestrator& o, std::int64_t inner) {
+            const auto j = static_cast<std::uint32_t>(inner);
+            o.submit_aiv(held, Args().in(row(0, j)).inout(row(1, j)));
+            o.submit_aiv(d.add, Args().in(row(0, j)).out_existing(row(2, i * kInner + j)));
+          });
+        });
+        gate_open = true;
+      },
+      args);
+  gate_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  // The outer loop (iterations 2..5) and the inner loops of outer iterations 0 and 1 (their
+  // iterations 2..7); later inner loops are part of the outer analysis.
+  EXPECT_EQ(r.stats.loops_analysed, 3u);
+  EXPECT_EQ(r.stats.loop_iterations_analysed, (kOuter - 2) + 2 * (kInner - 2));
+  EXPECT_EQ(r.stats.loop_tasks_analysed, 2 * ((kOuter - 2) * kInner + 2 * (kInner - 2)));
+  for (std::uint32_t j = 0; j < kInner; ++j) {
+    for (std::uint32_t c = 0; c < kCols; ++c) {
+      const std::size_t k = j * kCols + c;
+      EXPECT_EQ(y[k], 1.0f + kOuter * x[k]) << "y row " << j;
+      for (std::uint32_t i = 0; i < kOuter; ++i)
+        EXPECT_EQ(z[(i * kInner + j) * kCols + c], x[k] + 1) << "z row " << i * kInner + j;
+    }
+  }
+  const std::map<std::uint64_t, Span> when = spans(*r.trace);
+  for (std::uint32_t i = 1; i < kOuter; ++i) {
+    for (std::uint32_t j = 0; j < kInner; ++j) {
+      EXPECT_LE(when.at(adder(i - 1, j)).end, when.at(adder(i, j)).start)
+          << "outer " << i << ", row " << j;
+    }
+  }
+}
+
+// What the nested loops of a learning iteration deferred (their readers of the buffers they
+// made) goes into the map before the outer analysis starts: the first analysed outer iteration
+// overwrites the buffers the last learning one made, and must wait for their (held) readers.
+TEST_P(ParallelFor, OuterAnalysisSeesWhatNestedLoopsOfLearningIterationsDeferred) {
+  Directed d(GetParam());
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
+  constexpr std::uint32_t kOuter = 6;
+  constexpr std::uint32_t kInner = 4;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kInner * kCols), w(kInner * kCols, 100.0f), z(kOuter * kInner * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 7 + 1);
+  RunArgs args;
+  args.input(x.data(), {kInner, kCols}, DType::f32);
+  args.input(w.data(), {kInner, kCols}, DType::f32);
+  args.output(z.data(), {kOuter * kInner, kCols}, DType::f32);
+  // Tasks: outer iteration i >= 1 first overwrites the kInner buffers iteration i - 1 made (one
+  // task each), then its inner loop makes kInner buffers and reads each into a row of z.
+  auto first_of = [](std::uint32_t i) -> std::uint64_t {
+    return std::uint64_t{i} * 2 * kInner + (i == 0 ? 0 : std::uint64_t{i - 1} * kInner);
+  };
+  auto reader = [&](std::uint32_t i, std::uint32_t j) {
+    return first_of(i) + (i == 0 ? 0 : kInner) + 2 * j + 1;
+  };
+  auto overwrite = [&](std::uint32_t i, std::uint32_t j) { return first_of(i) + j; };
+  std::vector<Tensor> made(kOuter * kInner);
+  const TensorSpec spec(Shape{kCols}, DType::f32);
+  gate_open = GetParam() == PlatformKind::sim;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        auto row = [&](int t, std::uint32_t k) {
+          return a.tensor(t).view({1, kCols}, {k, 0}).reshape({kCols});
+        };
+        o.parallel_for(kOuter, [&](Orchestrator& o, std::int64_t outer) {
+          const auto i = static_cast<std::uint32_t>(outer);
+          for (std::uint32_t j = 0; i > 0 && j < kInner; ++j)  // WAR on the readers of i - 1
+            o.submit_aiv(d.add, Args().in(row(1, j)).out_existing(made[(i - 1) * kInner + j]));
+          o.parallel_for(kInner, [&](Orchestrator& o, std::int64_t inner) {
+            const auto j = static_cast<std::uint32_t>(inner);
+            const TaskOutputs m = o.submit_aiv(d.add, Args().in(row(0, j)).out(spec));
+            if (!m.valid()) return;
+            made[i * kInner + j] = m[0];
+            o.submit_aiv(held, Args().in(m[0]).inout(row(2, i * kInner + j)));
+          });
+        });
+        gate_open = true;
+      },
+      args);
+  gate_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  EXPECT_GE(r.stats.loops_analysed, 2u);
+  for (std::uint32_t i = 0; i < kOuter; ++i) {
+    for (std::uint32_t j = 0; j < kInner; ++j) {
+      for (std::uint32_t c = 0; c < kCols; ++c) {
+        EXPECT_EQ(z[(i * kInner + j) * kCols + c], x[j * kCols + c] + 1)
+            << "outer " << i << ", row " << j;
+      }
+    }
+  }
+  const std::map<std::uint64_t, Span> when = spans(*r.trace);
+  std::map<std::uint64_t, std::vector<std::uint64_t>> producers;
+  for (const TaskEvent& e : r.trace->tasks)
+    producers[e.sequence] = e.producers;
+  for (std::uint32_t i = 1; i < kOuter; ++i) {
+    for (std::uint32_t j = 0; j < kInner; ++j) {
+      EXPECT_LE(when.at(reader(i - 1, j)).end, when.at(overwrite(i, j)).start)
+          << "outer " << i << ", row " << j;
+      // On threads every reader is held, so still live when the overwrite is submitted.
+      if (GetParam() == PlatformKind::threads) {
+        const std::vector<std::uint64_t>& got = producers[overwrite(i, j)];
+        EXPECT_NE(std::find(got.begin(), got.end(), reader(i - 1, j)), got.end())
+            << "outer " << i << ", row " << j;
+      }
+    }
+  }
+}
+
 // An analysed task naming a buffer whose creator's scope has ended gets the usual named error,
 // though its creator check is inline: from iteration 5 on, the buffer's inner scope ends before
 // its consumer is submitted (the same tasks, views and template as before).

@@ -68,6 +68,39 @@ bool FamilyTable::has_conflicting(std::uintptr_t address, std::uint64_t owner,
                      [](const Family* f) { return f->kind == AccessKind::write; });
 }
 
+bool FamilyTable::has_conflicting_in(std::uintptr_t address, std::uint64_t owner, AccessKind kind,
+                                     std::uint32_t version, std::uint64_t lo,
+                                     std::uint64_t hi) const {
+  const auto it = by_buffer_.find(Key{address, owner});
+  if (it == by_buffer_.end()) return false;
+  for (const Family* f : it->second) {
+    if (kind == AccessKind::read && f->kind == AccessKind::read) continue;
+    const Tensor& first = f->shape.first;
+    if (f->open || first.version() != version) return true;
+    if (f->shape.count == 0) continue;
+    // The elements of its first view ([first_element, last_element], as footprint_overlaps
+    // places a box) and how far each iteration moves them: the views of iterations 0 .. count-1
+    // lie within the hull of the first and the last.
+    const Placement place = placement(first);
+    std::int64_t first_element = static_cast<std::int64_t>(place.rest);
+    std::int64_t last_element = first_element;
+    std::int64_t step = 0;
+    for (int r = 0; r < first.ndims(); ++r) {
+      const std::int64_t stride = first.raw_stride(r);
+      first_element += place.offset[r] * stride;
+      last_element += (place.offset[r] + first.box_extent(r) - 1) * stride;
+      step += f->shape.stride[static_cast<std::size_t>(r)] * stride;
+    }
+    const std::int64_t moved = step * (f->shape.count - 1);
+    const auto size = static_cast<std::int64_t>(first.element_size());
+    const std::int64_t f_lo = (first_element + std::min<std::int64_t>(moved, 0)) * size;
+    const std::int64_t f_hi = (last_element + std::max<std::int64_t>(moved, 0) + 1) * size;
+    if (f_lo < 0) return true;  // not a box of the buffer as placed: may meet anything
+    if (static_cast<std::uint64_t>(f_lo) < hi && lo < static_cast<std::uint64_t>(f_hi)) return true;
+  }
+  return false;
+}
+
 void FamilyTable::lookup(const AccessRegion& q, AccessKind kind, Report report, void* context) {
   const auto it = by_buffer_.find(Key{q.address, q.owner});
   if (it == by_buffer_.end()) return;

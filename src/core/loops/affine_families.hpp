@@ -74,6 +74,12 @@ class FamilyTable {
   // Whether a family on this buffer may hold a live task that an access of `kind` conflicts
   // with: any family for a write, a write family for a read (reads never meet reads).
   bool has_conflicting(std::uintptr_t address, std::uint64_t owner, AccessKind kind) const;
+  // has_conflicting for an access of version `version` whose every view lies in bytes [lo, hi)
+  // of the buffer: a closed family whose views all lie outside it cannot conflict (one of
+  // another version, or still open, may). Lets a loop that learned over nested analysed loops
+  // keep their families (on other rows of its output, say) out of its per-task lookups.
+  bool has_conflicting_in(std::uintptr_t address, std::uint64_t owner, AccessKind kind,
+                          std::uint32_t version, std::uint64_t lo, std::uint64_t hi) const;
   // Drops closed families whose tasks have all retired.
   void sweep();
 

@@ -44,6 +44,22 @@ bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTe
   return true;
 }
 
+// The bytes [*lo, *hi) of the buffer that `box` (a footprint of a view like `t`, placed with
+// `rest`) lies in, as footprint_overlaps computes them.
+void footprint_bytes(const Tensor& t, std::uint64_t rest, const loops::LoopTemplate::Box& box,
+                     std::uint64_t* lo, std::uint64_t* hi) {
+  std::uint64_t first = rest;
+  std::uint64_t last = rest;
+  for (int r = 0; r < t.ndims(); ++r) {
+    const auto stride = static_cast<std::uint64_t>(t.raw_stride(r));
+    first += static_cast<std::uint64_t>(box.lo[r]) * stride;
+    last += static_cast<std::uint64_t>(box.hi[r] - 1) * stride;
+  }
+  const std::uint64_t size = t.element_size();
+  *lo = first * size;
+  *hi = (last + 1) * size;
+}
+
 // Whether start_analysis's external-producer question is the same for template accesses `a` and
 // `b` (both to outer buffers): the same buffer, both reads or both writes, and both free reads
 // (every write entry of the buffer, whatever the view) or neither with the same view in every
@@ -96,6 +112,7 @@ void LoopDriver::reset() {
   stack_.clear();
   families_.reset();
   owner_ = nullptr;
+  recorders_.clear();
   started_ = nullptr;
   enabled_ = config_enabled_;
   planned_analysed_ = false;
@@ -149,11 +166,31 @@ void LoopDriver::recycle_table(std::shared_ptr<loops::LoopTasks> table) {
 }
 
 void LoopDriver::update_owner() {
+  // The innermost loop that is learning or analysing owns the submits; the learning loops below
+  // it (whose iterations contain it) record them too. Loops that fell back are skipped: a loop
+  // below one can only be a learner (a loop begun inside an analysing one is transparent).
   owner_ = nullptr;
+  recorders_.clear();
   for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {
-    if ((*it)->transparent) continue;
-    if ((*it)->state != Loop::State::fallback) owner_ = it->get();
-    return;
+    Loop* const loop = it->get();
+    if (loop->transparent || loop->state == Loop::State::fallback) continue;
+    if (owner_ == nullptr) {
+      owner_ = loop;
+    } else if (loop->state == Loop::State::learning) {
+      recorders_.push_back(loop);
+    }
+  }
+}
+
+void LoopDriver::record_outer(const KernelId kernels[3], bool inline_task, const Args& args) {
+  for (Loop* loop : recorders_)
+    plan_learning(*loop, kernels, inline_task, args);
+}
+
+void LoopDriver::note_recorders(TaskId id) {
+  for (Loop* loop : recorders_) {
+    loop->table->tasks.push_back(id);
+    ++loop->position;
   }
 }
 
@@ -167,10 +204,15 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   loop->table = take_table(iterations);
   loop->iterations = iterations;
   loop->first_sequence = next_sequence;
-  // Inside a loop that is being analysed, this loop's tasks are part of its iterations.
-  loop->transparent = owner_ != nullptr || !enabled_;
+  // Inside a loop that is being analysed, this loop's tasks are part of its iterations. Inside
+  // one that is learning, it analyses itself (its iterations' submits are recorded by every
+  // learning loop around it too, see update_owner), so the learning iterations of an outer loop
+  // run their inner loops analysed rather than per task.
+  loop->transparent = (owner_ != nullptr && owner_->state == Loop::State::analysing) || !enabled_;
   if (owner_ != nullptr && owner_->state == Loop::State::learning)
     owner_->current.nested_loops.push_back(iterations);
+  for (Loop* learner : recorders_)
+    learner->current.nested_loops.push_back(iterations);
   // Two iterations teach the template; a third is the first that can use it.
   if (!loop->transparent && iterations < 3) loop->state = Loop::State::fallback;
   stack_.push_back(std::move(loop));
@@ -256,6 +298,20 @@ void LoopDriver::end_iteration_slow() {
 
 bool LoopDriver::element_access(bool write, const Tensor& tensor) {
   if (owner_ == nullptr) return false;
+  if (!recorders_.empty()) {
+    // The learning loops around the owner see the access as one of their iterations' own.
+    // (A copy: a fall-back rebuilds recorders_.)
+    const std::vector<Loop*> learners = recorders_;
+    for (Loop* learner : learners) {
+      if (learner->state != Loop::State::learning) continue;
+      if (write) {
+        fall_back(*learner, Fallback::element_access);
+      } else {
+        learn_element_read(*learner, tensor);
+      }
+    }
+    if (owner_ == nullptr) return false;
+  }
   Loop& loop = *owner_;
   if (write) {
     fall_back(loop, Fallback::element_access);
@@ -272,20 +328,11 @@ bool LoopDriver::element_access(bool write, const Tensor& tensor) {
   // value in a sequential run and here: the template does not depend on it, and an iteration its
   // value reshapes fails its prediction check. A read of what the loop writes makes iterations
   // data-dependent on the loop's own tasks: the rest of the loop runs per task.
-  const BufferRef ref = buffer_of(loop, tensor);
   if (loop.state == Loop::State::learning) {
-    if (ref.kind == BufferRef::Kind::fresh) {
-      fall_back(loop, Fallback::element_read);
-    } else {
-      // Once per buffer: start_analysis checks each against the template's writes.
-      const auto same = [&](const BufferRef& r) {
-        return r.address == ref.address && r.owner == ref.owner;
-      };
-      if (std::none_of(loop.element_reads.begin(), loop.element_reads.end(), same))
-        loop.element_reads.push_back(ref);
-    }
+    learn_element_read(loop, tensor);
     return false;
   }
+  const BufferRef ref = buffer_of(loop, tensor);
   if (loop_writes(loop, ref)) {
     fall_back(loop, Fallback::element_read);
     return false;
@@ -303,6 +350,20 @@ bool LoopDriver::element_access(bool write, const Tensor& tensor) {
   }
   if (!writer) loop.quiet_reads.push_back(address);
   return !writer;
+}
+
+void LoopDriver::learn_element_read(Loop& loop, const Tensor& tensor) {
+  const BufferRef ref = buffer_of(loop, tensor);
+  if (ref.kind == BufferRef::Kind::fresh) {
+    fall_back(loop, Fallback::element_read);
+    return;
+  }
+  // Once per buffer: start_analysis checks each against the template's writes.
+  const auto same = [&](const BufferRef& r) {
+    return r.address == ref.address && r.owner == ref.owner;
+  };
+  if (std::none_of(loop.element_reads.begin(), loop.element_reads.end(), same))
+    loop.element_reads.push_back(ref);
 }
 
 bool LoopDriver::loop_writes(const Loop& loop, const BufferRef& ref) const {
@@ -344,6 +405,9 @@ void LoopDriver::fall_back(Loop& loop, Fallback reason) {
 }
 
 void LoopDriver::start_analysis(Loop& loop) {
+  // Nested loops of the learning iterations analysed themselves: what they deferred goes into
+  // the map now, so the external producers below see it.
+  flush_deferred();
   loop.state = Loop::State::analysing;
   loop.first_analysed = loop.iteration + 1;
   loop.previous = {};
@@ -396,7 +460,19 @@ void LoopDriver::start_analysis(Loop& loop) {
       // (added below, and covered by the template's edges): nested loops are part of its
       // iterations.
       const AccessKind kind = write ? AccessKind::write : AccessKind::read;
-      if (dense || families_.has_conflicting(rec.buffer.address, rec.buffer.owner, kind)) {
+      // The families nested loops of the learning iterations left on the buffer count only
+      // where they may meet the footprint (a free read's views may be anywhere).
+      bool conflicting = false;
+      if (tmpl.free_read(a)) {
+        conflicting = families_.has_conflicting(rec.buffer.address, rec.buffer.owner, kind);
+      } else if (families_.has_buffer(rec.buffer.address, rec.buffer.owner)) {
+        std::uint64_t lo = 0;
+        std::uint64_t hi = 0;
+        footprint_bytes(rec.tensor, tmpl.rest(a), box, &lo, &hi);
+        conflicting = families_.has_conflicting_in(rec.buffer.address, rec.buffer.owner, kind,
+                                                   rec.tensor.version(), lo, hi);
+      }
+      if (dense || conflicting) {
         external = {};
         loop.dense[a] = true;
       }

@@ -96,6 +96,7 @@ class LoopDriver {
   bool plan_submit(const KernelId kernels[3], bool inline_task, const Args& args) {
     planned_analysed_ = false;
     if (owner_ == nullptr) return false;
+    if (!recorders_.empty()) record_outer(kernels, inline_task, args);
     Loop& loop = *owner_;
     if (loop.state == Loop::State::learning) {
       plan_learning(loop, kernels, inline_task, args);
@@ -144,7 +145,10 @@ class LoopDriver {
   }
   // Every submit while a loop is active, after admission.
   [[gnu::always_inline]] void submitted(TaskId id) {
-    if (owner_ != nullptr) note_submitted(id);
+    if (owner_ != nullptr) {
+      note_submitted(id);
+      if (!recorders_.empty()) note_recorders(id);
+    }
   }
   bool active() const { return owner_ != nullptr; }
   // The prepared record of the position plan_submit just covered (it returned true); valid until
@@ -370,6 +374,12 @@ class LoopDriver {
   bool try_template(Loop& loop);
   void start_analysis(Loop& loop);
   void update_owner();
+  // The learning loops around the owner (recorders_) record a submit, and take its task id.
+  void record_outer(const KernelId kernels[3], bool inline_task, const Args& args);
+  void note_recorders(TaskId id);
+  // element_access's rules for a learning loop's read: a buffer its iterations made ends the
+  // learning; any other is remembered (start_analysis checks the template does not write it).
+  void learn_element_read(Loop& loop, const Tensor& tensor);
   void close_families(Loop& loop);
   // Whether the template writes the buffer `ref` names (or it is one the loop made).
   bool loop_writes(const Loop& loop, const loops::BufferRef& ref) const;
@@ -386,6 +396,9 @@ class LoopDriver {
   std::vector<std::unique_ptr<Loop>> stack_;
   std::vector<std::shared_ptr<loops::LoopTasks>> spare_tables_;  // tables of ended loops
   Loop* owner_ = nullptr;
+  // Learning loops below the owner, innermost first: each records every submit of its current
+  // iteration (its nested loops analyse themselves meanwhile).
+  std::vector<Loop*> recorders_;
   const loops::LoopTemplate* started_ = nullptr;  // see take_started()
   bool enabled_ = true;
   bool planned_analysed_ = false;
