@@ -906,7 +906,7 @@ TEST_P(ParallelFor, NestedLoopsOfLearningIterationsAnalyseThemselves) {
   const bool threads = GetParam() == PlatformKind::threads;
   const KernelId held = held_accumulate_on_threads(d, GetParam());
   constexpr std::uint32_t kOuter = 6;
-  constexpr std::uint32_t kInner = 8;
+  constexpr std::uint32_t kInner = 40;  // 2 tasks each: 76 to analyse (>= 64)
   constexpr std::uint32_t kCols = 4;
   std::vector<float> x(kInner * kCols), y(kInner * kCols, 1.0f), z(kOuter * kInner * kCols, 0.0f);
   for (std::size_t k = 0; k < x.size(); ++k)
@@ -962,6 +962,38 @@ TEST_P(ParallelFor, NestedLoopsOfLearningIterationsAnalyseThemselves) {
   }
 }
 
+// A nested loop with fewer than 64 tasks left to analyse after learning stays per task while
+// its outer loop learns (its set-up would cost more than it saves); with 64 or more it analyses.
+TEST_P(ParallelFor, ShortNestedLoopsOfLearningIterationsStayPerTask) {
+  for (const std::uint32_t inner : {33u, 34u}) {  // 2 tasks each: 62 or 64 left after 2
+    Directed d(GetParam());
+    std::vector<float> x(inner), y(inner, 0.0f);
+    RunArgs args;
+    args.input(x.data(), {inner}, DType::f32);
+    args.inout(y.data(), {inner}, DType::f32);
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.parallel_for(4, [&](Orchestrator& o, std::int64_t) {
+            o.parallel_for(inner, [&](Orchestrator& o, std::int64_t j) {
+              const auto row = static_cast<std::uint32_t>(j);
+              o.submit_aiv(
+                  d.acc,
+                  Args().in(a.tensor(0).view({1}, {row})).inout(a.tensor(1).view({1}, {row})));
+              o.submit_aiv(
+                  d.acc,
+                  Args().in(a.tensor(0).view({1}, {row})).inout(a.tensor(1).view({1}, {row})));
+            });
+          });
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    // The outer loop (iterations 2 and 3), and with 34 the inner loops of iterations 0 and 1.
+    EXPECT_EQ(r.stats.loops_analysed, inner == 34 ? 3u : 1u) << inner;
+    EXPECT_EQ(r.stats.loop_tasks_analysed, 2 * 2 * inner + (inner == 34 ? 2 * 64u : 0u)) << inner;
+  }
+}
+
 // What the nested loops of a learning iteration deferred (their readers of the buffers they
 // made) goes into the map before the outer analysis starts: the first analysed outer iteration
 // overwrites the buffers the last learning one made, and must wait for their (held) readers.
@@ -969,7 +1001,7 @@ TEST_P(ParallelFor, OuterAnalysisSeesWhatNestedLoopsOfLearningIterationsDeferred
   Directed d(GetParam());
   const KernelId held = held_accumulate_on_threads(d, GetParam());
   constexpr std::uint32_t kOuter = 6;
-  constexpr std::uint32_t kInner = 4;
+  constexpr std::uint32_t kInner = 40;  // 2 tasks each: 76 to analyse (>= 64)
   constexpr std::uint32_t kCols = 4;
   std::vector<float> x(kInner * kCols), w(kInner * kCols, 100.0f), z(kOuter * kInner * kCols, 0.0f);
   for (std::size_t k = 0; k < x.size(); ++k)
