@@ -74,6 +74,8 @@ class Args {
   int tensor_count() const { return tensor_count_; }
   int scalar_count() const { return scalar_count_; }
   ArgTag tag(int i) const { return tags_[i]; }
+  // All kMaxTensorArgs tags (those past tensor_count() are unspecified): for one wide compare.
+  const ArgTag* tags() const { return tags_.data(); }
   // For ArgTag::out the tensor is a placeholder: valid(), with the spec's shape(), dtype() and
   // buffer_bytes(), an invalid producer(), and a dummy buffer() address (alignof(max_align_t),
   // never dereferenceable) that the engine replaces with the memory it allocates.

@@ -42,7 +42,7 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
   orchestrator_ = std::make_unique<OrchestratorCore>(
       OrchestratorPorts{std::span<Ring* const>(ring_pointers_, kRingCount), config_.clusters,
                         kernels_, config_.stall_timeout_s, config_.tensor_wait_timeout_s, *this,
-                        *this, *this, *this, config_.parallel_for_analysis});
+                        *this, *this, *this, config_.parallel_for_analysis, has_error_});
   platform_ = make_platform(*this);
 }
 

@@ -92,6 +92,7 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   void charge(OrchestratorWork work, std::uint32_t count) override {
     platform_->orchestrator_work(work, count);
   }
+  bool charges_work() const override { return platform_->charges_orchestrator_work(); }
   void push_ready(TaskSlot* task) override { scheduler_->push_ready_global(task); }
   // Set when a run ended with a kernel still running (it overran stall_timeout_s): the engine
   // cannot run again until that kernel returns, which it may never do.

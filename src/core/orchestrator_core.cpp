@@ -56,6 +56,8 @@ void OrchestratorCore::begin_run() {
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
   recent_plan_count_ = recent_plan_next_ = 0;
+  charges_ = ports_.host.charges_work();
+  recording_ = ports_.clock.recording();
   in_run_ = true;
 }
 
@@ -80,9 +82,6 @@ void OrchestratorCore::end_orchestration() {
 
 void OrchestratorCore::fail(ErrorCode code, const std::string& message) {
   ports_.sink.latch_error(code, message);
-}
-bool OrchestratorCore::fatal() const {
-  return ports_.sink.has_error();
 }
 Status OrchestratorCore::status() const {
   return ports_.sink.error();
@@ -114,8 +113,7 @@ void OrchestratorCore::scope_end() {
   }
   // Scope ends run even after an error, so bookkeeping stays balanced for the drain.
   const std::size_t start = scope_starts_.back();
-  ports_.host.charge(OrchestratorWork::scope_end,
-                     static_cast<std::uint32_t>(scope_tasks_.size() - start));
+  charge(OrchestratorWork::scope_end, static_cast<std::uint32_t>(scope_tasks_.size() - start));
   for (std::size_t i = start; i < scope_tasks_.size(); ++i)
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
@@ -162,9 +160,9 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
 void OrchestratorCore::charge_loop_setup() {
   const loops::LoopTemplate* started = loops_.take_started();
   if (started == nullptr) return;
-  ports_.host.charge(OrchestratorWork::loop_setup_base, started->task_count());
+  charge(OrchestratorWork::loop_setup_base, started->task_count());
   for (std::uint32_t q = 0; q < started->task_count(); ++q)
-    ports_.host.charge(OrchestratorWork::loop_setup, started->task(q).access_count);
+    charge(OrchestratorWork::loop_setup, started->task(q).access_count);
 }
 
 void OrchestratorCore::release_scope_task(TaskSlot* task) {
@@ -214,6 +212,7 @@ bool OrchestratorCore::validate_kernels(const MixKernels& kernels, Plan* plan) {
     plan->mask = 2;
   }
   const int active = active_slot_count(plan->mask);
+  plan->active = static_cast<std::uint8_t>(active);
   plan->shape = active >= 2 ? TaskShape::mix : (plan->mask == 1 ? TaskShape::aic : TaskShape::aiv);
   return true;
 }
@@ -265,7 +264,7 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
   if (!same_kernels && !replan(kernels)) return {};
-  if (!validate_args(args, planned_)) return {};
+  if (!plain_args(args) && !validate_args(args, planned_)) return {};
   // Inside a parallel_for: the loop's own entry (an analysed submit skips submit_planned).
   if (loops_.active()) return submit_in_loop(planned_, args);
   return submit_planned(planned_, args);
@@ -337,8 +336,8 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   constexpr bool analysed = false;
   // A finished loop's deferred entries go into the map before a per-task lookup may want them.
   loops_.flush_deferred();
-  ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
-                     static_cast<std::uint32_t>(args.tensor_count()));
+  charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
+         static_cast<std::uint32_t>(args.tensor_count()));
   const OutputLayout layout = layout_outputs(args);
   // Only tasks that create buffers are held by their scope (so their outputs stay valid while
   // the orchestration may still pass them on). A task without fresh outputs retires as soon as
@@ -370,7 +369,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   if (!ok && !analysed) dependence_.discard_entries(task.id);  // the task never runs
   enter_scope(task, ring_index, heap_consumed, scoped);
   ring.publish_batched(task.id.local());
-  if (ports_.clock.recording()) record_event(task, plan, args, dependence_.producers());
+  if (recording_) record_event(task, plan, args, dependence_.producers());
   release_wiring_guard(task, resolved, ok);
   if (!ok) return {};
   return outputs;
@@ -389,8 +388,8 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   // an error path returns it empty).
   TaskOutputs outputs;
   const int count = args.tensor_count();
-  ports_.host.charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit_analysed,
-                     static_cast<std::uint32_t>(count));
+  charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit_analysed,
+         static_cast<std::uint32_t>(count));
   LoopDriver::PreparedTask& prepared = loops_.prepared();
   // The tags are the template's (plan_submit compared them), so is the set of fresh outputs.
   const bool scoped = args.out_mask() != 0 || plan.inline_task;
@@ -466,7 +465,7 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   }
   enter_scope(task, ring_index, heap_consumed, scoped);
   ring.publish_batched(task.id.local());
-  if (ports_.clock.recording()) {
+  if (recording_) {
     if (direct_count >= 0) {
       record_event(task, plan, args,
                    std::span<TaskSlot* const>(direct, static_cast<std::size_t>(direct_count)));
@@ -474,7 +473,11 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
       record_event(task, plan, args, dependence_.producers());
     }
   }
-  release_wiring_guard(task, resolved, ok);
+  if (direct_count >= 0) {
+    release_kernel_task(task, resolved);  // wired from the direct list: a kernel task, no error
+  } else {
+    release_wiring_guard(task, resolved, ok);
+  }
   if (!ok) {
     outputs.count_ = 0;
     outputs.task_ = TaskId();
@@ -588,9 +591,8 @@ inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
   slot.next_block = 0;
   slot.dep_count = 0;
   slot.dep_begin = static_cast<std::uint32_t>(ring.dep_top());
-  slot.subtasks_remaining.store(
-      plan.inline_task ? 0 : args.block_count() * active_slot_count(plan.mask),
-      std::memory_order_relaxed);
+  slot.subtasks_remaining.store(plan.inline_task ? 0 : args.block_count() * plan.active,
+                                std::memory_order_relaxed);
   dependence_.admitted(slot);
   return slot;
 }
@@ -661,7 +663,7 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
   }
   task.dep_begin = static_cast<std::uint32_t>(first_node);
   task.dep_count = tally.held;
-  if (tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
+  if (tally.held != 0) charge(OrchestratorWork::wire, tally.held);
   ring.info(task.id.local()).dep_end = ring.dep_top();
   return tally.resolved;
 }
@@ -677,7 +679,7 @@ std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task, TaskSlot*
     tally.add(graph::wire(task, *producers[k], ring.dep_node(first_node + tally.held)));
   task.dep_begin = static_cast<std::uint32_t>(first_node);
   task.dep_count = tally.held;
-  if (tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
+  if (tally.held != 0) charge(OrchestratorWork::wire, tally.held);
   ring.info(task.id.local()).dep_end = ring.dep_top();
   return tally.resolved;
 }
@@ -699,20 +701,15 @@ void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolve
     ++inline_tasks_;
     return;
   }
-  ++kernel_tasks_;
   if (!ok) {
+    ++kernel_tasks_;
     // Never dispatched: count it finished so the drain does not wait for it.
     graph::mark_finished(task);
     graph::release(task);
     ports_.sink.kernel_task_completed();
     return;
   }
-  if (graph::finish_wiring(task, resolved)) {
-    if (ports_.clock.recording()) {
-      task.ring->set_ready_ns(task.id.local(), ports_.clock.now_ns());
-    }
-    ports_.host.push_ready(&task);
-  }
+  release_kernel_task(task, resolved);
 }
 
 // ---------------------------------------------------------------- rings and waiting
@@ -929,8 +926,7 @@ void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, 
   const void* address = tensor.element_address(indices);  // throws Error when out of bounds
   // Inside an analysed loop, a buffer with no possible writer needs no discovery (loops/).
   const bool quiet = loops_.element_access(false, tensor);
-  ports_.host.charge(
-      quiet ? OrchestratorWork::element_read_quiet : OrchestratorWork::element_access, 1);
+  charge(quiet ? OrchestratorWork::element_read_quiet : OrchestratorWork::element_access, 1);
   if (!quiet) {
     if (!discover_access(tensor, tensor, AccessKind::read)) return;
     if (!wait_producers_finished("get_tensor_data")) return;
@@ -944,7 +940,7 @@ void OrchestratorCore::write_element(const Tensor& tensor, const Shape& indices,
   if (!check_element_type(tensor, type, "set_tensor_data")) return;
   void* const address = tensor.element_address(indices);
   loops_.element_access(true, tensor);
-  ports_.host.charge(OrchestratorWork::element_access, 1);
+  charge(OrchestratorWork::element_access, 1);
   // Writers and readers of the element must be done before it changes under them.
   Shape ones;
   for (int d = 0; d < tensor.ndims(); ++d)

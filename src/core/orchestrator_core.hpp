@@ -5,12 +5,14 @@
 // It sees the rest of the engine only through the narrow interfaces of seams.hpp.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/dependence/dependence.hpp"
+#include "core/graph/fanout.hpp"
 #include "core/loops/loop_driver.hpp"
 #include "core/ring.hpp"
 #include "core/seams.hpp"
@@ -32,6 +34,9 @@ struct OrchestratorPorts {
   CompletionSink& sink;
   OrchestratorHost& host;
   bool parallel_for_analysis;  // RuntimeConfig::parallel_for_analysis (TMR_PARALLEL_FOR)
+  // What sink.has_error() reads (set once an error is latched), read directly on the submit
+  // path instead of through the virtual call.
+  const std::atomic<bool>& error_latched;
 };
 
 class OrchestratorCore {
@@ -65,7 +70,7 @@ class OrchestratorCore {
   void wait_for(const Tensor& tensor);
 
   void fail(ErrorCode code, const std::string& message);
-  bool fatal() const;
+  bool fatal() const { return ports_.error_latched.load(std::memory_order_acquire); }
   Status status() const;
   const KernelRegistry& kernels() const;
 
@@ -82,6 +87,7 @@ class OrchestratorCore {
     KernelFn fns[3] = {nullptr, nullptr, nullptr};
     KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
     std::uint8_t mask = 0;
+    std::uint8_t active = 0;  // active_slot_count(mask): subtasks per block
     TaskShape shape = TaskShape::aiv;
     bool inline_task = false;
   };
@@ -138,9 +144,22 @@ class OrchestratorCore {
                     const Producers& producers);
   // Hands the task to the schedulers if it has no producers left (or retires a failed one).
   void release_wiring_guard(TaskSlot& task, std::int32_t resolved, bool ok);
+  // release_wiring_guard for a kernel task wired without error, inline.
+  void release_kernel_task(TaskSlot& task, std::int32_t resolved) {
+    ++kernel_tasks_;
+    if (graph::finish_wiring(task, resolved)) {
+      if (recording_) task.ring->set_ready_ns(task.id.local(), ports_.clock.now_ns());
+      ports_.host.push_ready(&task);
+    }
+  }
 
   bool validate_kernels(const MixKernels& kernels, Plan* plan);
   bool validate_args(const Args& args, const Plan& plan);
+  // validate_args' passing case for a kernel task with the usual arguments, inline (no error
+  // recorded, blocks, not start-together): nothing else to check.
+  static bool plain_args(const Args& args) {
+    return !args.has_error() && args.block_count() >= 1 && !args.is_sync_start();
+  }
   // Refreshes every ring's watermark and frees dependence entries of retired tasks.
   void sync_rings();
   // Waits until `ring` has a task slot and `bytes` of heap. False on error (latched).
@@ -170,6 +189,12 @@ class OrchestratorCore {
   void release_scope_task(TaskSlot* task);
   // Charges the set-up of a parallel_for analysis that just started (virtual-time platforms).
   void charge_loop_setup();
+  // OrchestratorHost::charge, skipped on a platform that charges nothing (charges_).
+  void charge(OrchestratorWork work, std::uint32_t count) {
+    if (charges_) ports_.host.charge(work, count);
+  }
+  bool charges_ = true;     // OrchestratorHost::charges_work(), asked at every run's start
+  bool recording_ = false;  // RunClock::recording(), asked at every run's start (fixed per run)
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
   Ring& ring(int index) const { return *ports_.rings[static_cast<std::size_t>(index)]; }

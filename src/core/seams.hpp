@@ -79,6 +79,9 @@ class OrchestratorHost {
   virtual bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) = 0;
   // Virtual-time platforms advance the orchestrator's clock; a real one does nothing.
   virtual void charge(OrchestratorWork work, std::uint32_t count) = 0;
+  // Whether charge() does anything on this run's platform (false on a real one): the
+  // orchestrator skips the call when it does not. Asked once per run.
+  virtual bool charges_work() const { return true; }
   virtual std::uint64_t kernel_tasks_completed() const = 0;
   // Wake a waiting orchestrator only once this many kernel tasks completed (kNotWaiting: never).
   virtual void wake_orchestrator_at(std::uint64_t completed) = 0;

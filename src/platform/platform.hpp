@@ -46,6 +46,8 @@ class Platform {
   // Virtual-time platforms advance the orchestrator's clock here (and let every other actor
   // catch up to it); a real platform does nothing.
   virtual void orchestrator_work(OrchestratorWork /*work*/, std::uint32_t /*count*/) {}
+  // Whether orchestrator_work does anything (a virtual-time platform overrides both).
+  virtual bool charges_orchestrator_work() const { return false; }
   // Busy time of a scheduler thread when the platform measures it itself (virtual time);
   // negative: the engine measures it with the cycle counter.
   virtual double scheduler_busy_ns(int /*thread*/) const { return -1.0; }

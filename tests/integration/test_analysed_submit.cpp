@@ -75,6 +75,22 @@ void row_plus_one(const KernelArgs& a) {
     y[k * out.stride(dout)] = x[k * in.stride(di)] + add;
 }
 
+// out = in + 1 over every element of a rank-3 view.
+void plus_one_3d(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  const auto* x = static_cast<const float*>(in.data());
+  auto* y = static_cast<float*>(out.data());
+  for (std::uint32_t p = 0; p < in.dim(0); ++p) {
+    for (std::uint32_t q = 0; q < in.dim(1); ++q) {
+      for (std::uint32_t r = 0; r < in.dim(2); ++r) {
+        y[p * out.stride(0) + q * out.stride(1) + r * out.stride(2)] =
+            x[p * in.stride(0) + q * in.stride(1) + r * in.stride(2)] + 1.0f;
+      }
+    }
+  }
+}
+
 // out = in * K or in + K (1-D), one kernel per K: which kernel ran shows in the result.
 template <int K, bool Add>
 void scale_or_shift(const KernelArgs& a) {
@@ -546,6 +562,50 @@ TEST_P(ParallelForAnalysedSubmit, InlineReplayFallsBackOnEachKindOfDeparture) {
     EXPECT_EQ(r.stats.loop_tasks_analysed, analysed_until - 2);
     for (std::uint32_t k = 0; k < z.size(); ++k)
       ASSERT_EQ(z[k], want[k]) << "row " << k / kCols << " column " << k % kCols;
+  }
+}
+
+// A position whose views have rank 3 compares the image word a rank-2 position skips
+// (TaskPlan::narrow: the box extents of dimensions 2 and 3): from iteration kSwitch on, the last
+// dimension's extent of both views shrinks by one, and the loop falls back once, there, with the
+// result of the sequential program; without the departure every task after the learning
+// iterations is analysed.
+TEST_P(ParallelForAnalysedSubmit, RankThreeViewsDepartInTheWordRankTwoSkips) {
+  constexpr std::uint32_t kRows = 20;
+  constexpr std::uint32_t kMid = 2;
+  constexpr std::uint32_t kInner = 4;
+  constexpr std::uint32_t kSwitch = 10;
+  for (const bool depart : {true, false}) {
+    SCOPED_TRACE(depart ? "departure" : "none");
+    Fixture f(GetParam().platform, GetParam().record);
+    const KernelId inc3 = f.runtime.kernels().add("plus_one_3d", CoreType::aiv, &plus_one_3d);
+    constexpr std::uint32_t kSize = kRows * kMid * kInner;
+    std::vector<float> x(kSize), z(kSize, 0.0f);
+    for (std::uint32_t k = 0; k < kSize; ++k)
+      x[k] = static_cast<float>(k);
+    std::vector<float> want = z;
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows, kMid, kInner}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {kRows, kMid, kInner}, DType::f32);
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        const std::uint32_t inner = depart && row >= kSwitch ? kInner - 1 : kInner;
+        o.submit_aiv(inc3, Args()
+                               .in(tx.view({1, kMid, inner}, {row, 0, 0}))
+                               .out_existing(tz.view({1, kMid, inner}, {row, 0, 0})));
+        for (std::uint32_t m = 0; m < kMid; ++m) {
+          for (std::uint32_t c = 0; c < inner; ++c) {
+            const std::uint32_t at = (row * kMid + m) * kInner + c;
+            want[at] = x[at] + 1.0f;
+          }
+        }
+      });
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, depart ? 1u : 0u);
+    EXPECT_EQ(r.stats.loop_tasks_analysed, (depart ? kSwitch : kRows) - 2);
+    for (std::uint32_t k = 0; k < kSize; ++k)
+      ASSERT_EQ(z[k], want[k]) << "element " << k;
   }
 }
 

@@ -655,12 +655,21 @@ void LoopDriver::build_plans(Loop& loop) {
       AccessPlan& plan = loop.plans[a];
       if (plan.tracked && !build_image(loop, plan, tmpl.access(a).tensor)) task.replayable = false;
       const std::uint32_t bit = 1u << k;
+      const auto tag_bits = static_cast<std::uint64_t>(plan.tag) << (8 * (k % 8));
+      task.tag_word[k / 8] |= tag_bits;
+      task.tag_mask[k / 8] |= std::uint64_t{0xff} << (8 * (k % 8));
+      if (plan.tracked) (plan.outer ? task.outer_tracked : task.fresh_tracked) |= bit;
       if (plan.tag != ArgTag::out) task.collect |= bit;
       if (plan.tracked) task.tracked |= bit;
       if (plan.quiet) task.quiet |= bit;
       if (loop.families[a] != nullptr) task.family |= bit;
     }
     list_families(loop, task);
+    task.narrow = true;
+    for (std::uint32_t todo = task.tracked; todo != 0; todo &= todo - 1) {
+      const AccessPlan& plan = loop.plans[task.first_access + std::countr_zero(todo)];
+      if (!zero_word(plan.mask[kWords - 2]) || !zero_word(plan.step[1])) task.narrow = false;
+    }
     task.direct = true;
     for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
          todo &= todo - 1) {
@@ -726,12 +735,14 @@ bool LoopDriver::build_image(const Loop& loop, AccessPlan& plan, const Tensor& v
   }
   // Words 0 .. kWords - 2 are the Tensor's bytes in order; the last overlaps the one before it,
   // where only the earlier word's mask counts.
+  // The last word's mask covers all of its bytes, the one before it only those before them (so
+  // a view of rank 2 or less has nothing to compare there: TaskPlan::narrow).
   constexpr std::size_t kFront = kWordAt[kWords - 2] + sizeof(Word);
+  std::memcpy(&plan.image[kWords - 1], image + kWordAt[kWords - 1], sizeof(Word));
+  std::memcpy(&plan.mask[kWords - 1], mask + kWordAt[kWords - 1], sizeof(Word));
+  std::memset(mask + kWordAt[kWords - 1], 0, kFront - kWordAt[kWords - 1]);
   std::memcpy(&plan.image[0], image, kFront);
   std::memcpy(&plan.mask[0], mask, kFront);
-  std::memcpy(&plan.image[kWords - 1], image + kWordAt[kWords - 1], sizeof(Word));
-  std::memset(mask + kWordAt[kWords - 1], 0, kFront - kWordAt[kWords - 1]);
-  std::memcpy(&plan.mask[kWords - 1], mask + kWordAt[kWords - 1], sizeof(Word));
   plan.start[0] = plan.image[kStepWord];
   plan.start[1] = plan.image[kStepWord + 1];
   std::memcpy(&plan.step, steps, sizeof(steps));
@@ -758,6 +769,7 @@ bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
 
 void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {
   task.grow_count = 0;
+  task.grow_started = false;
   for (std::uint32_t mask = task.family; mask != 0; mask &= mask - 1) {
     const auto k = static_cast<std::uint32_t>(std::countr_zero(mask));
     task.grow[task.grow_count++] = TaskPlan::Grow{loop.families[task.first_access + k], k};
@@ -873,25 +885,29 @@ bool LoopDriver::replays(Loop& loop, const KernelId kernels[3], bool inline_task
       task.kernels[2] != kernels[2]) {
     return false;
   }
+  if (!same_tags(task, args)) return false;
   if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
   // Each tracked argument's image moves one iteration on as it is compared; a miss leaves them
   // stale (the next replays places them again).
   task.image_iteration = kStaleImages;
   AccessPlan* const plans = loop.plans.data() + task.first_access;
-  std::uint32_t deferred_mask = 0;
-  std::uint32_t fresh_mask = 0;
-  for (int k = 0; k < count; ++k) {
-    AccessPlan& plan = plans[k];
-    if (args.tag(k) != plan.tag) return false;
-    if (!plan.tracked) continue;
-    const Tensor& t = args.tensor(k);
-    if (plan.outer) {
-      if (!same_image(plan, t)) return false;
-      continue;  // its family, if it has one, stands (task.family says so)
+  // Outer buffers: their families, if they have one, stand (task.family says so).
+  if (task.narrow) {
+    for (std::uint32_t todo = task.outer_tracked; todo != 0; todo &= todo - 1) {
+      const int k = std::countr_zero(todo);
+      if (!same_image<true>(plans[k], args.tensor(k))) return false;
     }
-    if (!wide_fresh_view(loop, plan, t, &made_[k])) return false;
+  } else {
+    for (std::uint32_t todo = task.outer_tracked; todo != 0; todo &= todo - 1) {
+      const int k = std::countr_zero(todo);
+      if (!same_image<false>(plans[k], args.tensor(k))) return false;
+    }
+  }
+  std::uint32_t deferred_mask = 0;
+  for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    if (!wide_fresh_view(loop, plans[k], args.tensor(k), &made_[k])) return false;
     // A buffer made by an analysed iteration: its map entry waits (plan_analysed).
-    fresh_mask |= 1u << k;
     if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
   }
   task.image_iteration = loop.iteration;
@@ -899,7 +915,7 @@ bool LoopDriver::replays(Loop& loop, const KernelId kernels[3], bool inline_task
   quiet_mask_ = task.family & task.quiet;
   deferred_mask_ = deferred_mask;
   tracked_mask_ = task.tracked;
-  fresh_mask_ = fresh_mask;
+  fresh_mask_ = task.fresh_tracked;
   planned_analysed_ = true;
   return true;
 }

@@ -176,13 +176,18 @@ class LoopDriver {
   };
   // The wide replay check compares an argument's Tensor bytes with its predicted image in
   // 16-byte words (four uint32 lanes; SSE2 on x86-64) at these byte positions: the last word
-  // overlaps the one before it (its mask covers only the bytes past it), so no load passes the
-  // end of the Tensor. The box offsets lie in words kStepWord and kStepWord + 1.
+  // overlaps the one before it (whose mask covers only the bytes before the last word's), so no
+  // load passes the end of the Tensor. The box offsets lie in words kStepWord and kStepWord + 1.
   using Word = std::uint32_t __attribute__((vector_size(16)));
   static constexpr int kWords = 7;
   static constexpr std::size_t kWordAt[kWords] = {0, 16, 32, 48, 64, 80, sizeof(Tensor) - 16};
   static constexpr int kStepWord = 3;
   static_assert(std::is_trivially_copyable_v<Tensor> && std::is_standard_layout_v<Tensor>);
+  static bool zero_word(const Word& w) {
+    std::uint64_t halves[2];
+    std::memcpy(halves, &w, sizeof(halves));
+    return (halves[0] | halves[1]) == 0;
+  }
   static_assert(sizeof(Word) == 16 && kWordAt[kWords - 2] == 16 * (kWords - 2) &&
                 kWordAt[kWords - 1] < kWordAt[kWords - 2] + 16);
   static_assert(sizeof(Tensor) > 80 && sizeof(Tensor) <= 112 && sizeof(Tensor) % 4 == 0);
@@ -269,6 +274,19 @@ class LoopDriver {
     };
     Grow grow[kMaxTensorArgs] = {};
     std::uint32_t grow_count = 0;
+    // Every family in `grow` has grown at least once (its first tensor is set): grow_families
+    // only counts. Cleared by list_families (a family is counted from zero only when created).
+    bool grow_started = false;
+    // What replays reads instead of each access's flags: the template's tags as 16 bytes, the
+    // first access_count of them under the mask (same_tags); the tracked accesses to outer
+    // buffers and to buffers the loop made, as argument bit masks; and whether every tracked
+    // access's image has nothing to compare in word kWords - 2 and no step in word
+    // kStepWord + 1 (ranks up to 2), so same_image skips both.
+    std::uint64_t tag_word[2] = {};
+    std::uint64_t tag_mask[2] = {};
+    std::uint32_t outer_tracked = 0;
+    std::uint32_t fresh_tracked = 0;
+    bool narrow = false;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -309,7 +327,12 @@ class LoopDriver {
   // same_outer_view's view test and identity as one masked compare of the Tensor's bytes against
   // the image, after moving the image one iteration on (replays keeps the position's images one
   // iteration behind until then).
+  // `narrow`: the position's images have no bytes to compare in word kWords - 2 and no step in
+  // word kStepWord + 1 (TaskPlan::narrow), so both are skipped.
+  template <bool narrow = false>
   static bool same_image(AccessPlan& plan, const Tensor& t);
+  // Whether the submit's argument tags are the position's (one 16-byte masked compare).
+  static bool same_tags(const TaskPlan& task, const Args& args);
   // same_fresh_view with the view compared by same_image.
   bool wide_fresh_view(const Loop& loop, AccessPlan& plan, const Tensor& t,
                        std::int64_t* made) const;
@@ -350,12 +373,18 @@ class LoopDriver {
   // Adds the planned submit's iteration to the families of its family_mask_ arguments (its
   // position's `grow` list: the same set).
   void grow_families(const Args& args) {
-    const TaskPlan& task = owner_->task_plans[task_position_];
+    TaskPlan& task = owner_->task_plans[task_position_];
+    if (task.grow_started) {  // every listed family has its first iteration
+      for (std::uint32_t g = 0; g < task.grow_count; ++g)
+        loops::FamilyTable::grow(task.grow[g].family);
+      return;
+    }
     for (std::uint32_t g = 0; g < task.grow_count; ++g) {
       loops::Family* const f = task.grow[g].family;
       if (f->shape.count == 0) f->shape.first = args.tensor(static_cast<int>(task.grow[g].arg));
       loops::FamilyTable::grow(f);
     }
+    task.grow_started = true;
   }
   // Rebuilds task.grow from task.family and the loop's families.
   static void list_families(const Loop& loop, TaskPlan& task);
@@ -485,12 +514,14 @@ class LoopDriver {
   return true;
 }
 
+template <bool narrow>
 [[gnu::always_inline]] inline bool LoopDriver::same_image(AccessPlan& plan, const Tensor& t) {
   plan.image[kStepWord] += plan.step[0];
-  plan.image[kStepWord + 1] += plan.step[1];
+  if constexpr (!narrow) plan.image[kStepWord + 1] += plan.step[1];
   const auto* const bytes = reinterpret_cast<const unsigned char*>(&t);
   Word diff = {};
   for (int w = 0; w < kWords; ++w) {
+    if (narrow && w == kWords - 2) continue;
     Word word;
     std::memcpy(&word, bytes + kWordAt[w], sizeof(Word));
     diff |= (word ^ plan.image[w]) & plan.mask[w];
@@ -498,6 +529,14 @@ class LoopDriver {
   std::uint64_t halves[2];
   std::memcpy(halves, &diff, sizeof(halves));
   return (halves[0] | halves[1]) == 0;
+}
+
+[[gnu::always_inline]] inline bool LoopDriver::same_tags(const TaskPlan& task, const Args& args) {
+  std::uint64_t given[2];
+  static_assert(sizeof(ArgTag) == 1 && kMaxTensorArgs == 16);
+  std::memcpy(given, args.tags(), sizeof(given));
+  return (((given[0] ^ task.tag_word[0]) & task.tag_mask[0]) |
+          ((given[1] ^ task.tag_word[1]) & task.tag_mask[1])) == 0;
 }
 
 [[gnu::always_inline]] inline bool LoopDriver::wide_fresh_view(const Loop& loop, AccessPlan& plan,

@@ -36,6 +36,7 @@ class SimPlatform final : public Platform {
   void notify_new_work() override { wake_schedulers(); }
   void notify_core(Mailbox& mailbox) override;
   void orchestrator_work(OrchestratorWork work, std::uint32_t count) override;
+  bool charges_orchestrator_work() const override { return true; }
   double scheduler_busy_ns(int thread) const override;
 
  private:
