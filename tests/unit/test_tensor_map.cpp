@@ -215,6 +215,7 @@ void run_table_oracle(Submit how, int programs, int seed_base) {
     std::uint32_t released = 0;
     std::vector<std::uint32_t> far;  // rows past the first 16 used so far (read again later)
     const std::uint32_t off_grid_odds = pick(0, 1) == 0 ? 30 : 300;
+    const std::uint32_t far_odds = pick(0, 1) == 0 ? 7 : 60;  // rows past 63: 4 in (odds + 1)
     std::vector<std::vector<TBox>> boxes;
     std::vector<std::set<std::uint32_t>> edges;
     std::vector<std::uint32_t> retired_at_submit;
@@ -237,12 +238,12 @@ void run_table_oracle(Submit how, int programs, int seed_base) {
       const int count = static_cast<int>(pick(1, 4));
       for (int a = 0; a < count; ++a) {
         TBox b{0, 0, 1, pick(0, 2) == 0};
-        const std::uint32_t where = pick(0, 7);
+        const std::uint32_t where = pick(0, far_odds);
         if (where == 0) {
           b.buffer = 1;  // the gate
-        } else if (where <= 3) {
-          b.r0 = pick(0, 15);
-        } else if (where <= 5 || far.empty()) {
+        } else if (where <= far_odds - 4) {
+          b.r0 = pick(0, 63);
+        } else if (where <= far_odds - 2 || far.empty()) {
           b.r0 = pick(16, kRows - 2);
           far.push_back(b.r0);
         } else {
@@ -261,7 +262,7 @@ void run_table_oracle(Submit how, int programs, int seed_base) {
         edges.push_back(h.submit_combined(accesses, how == Submit::slots_first));
       }
       boxes.push_back(mine);
-      if (j % 8 != 7) continue;  // (a check walks every bucket and table)
+      // (A check walks every bucket and table: a few thousand heads with these bucket arrays.)
       std::uint64_t linked = 0, hashed = 0;
       ASSERT_TRUE(h.map->chains_consistent(&linked, &hashed))
           << "program " << program << ", task " << j;
