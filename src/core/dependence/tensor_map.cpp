@@ -255,7 +255,7 @@ void TensorMap::leave_grid(BufferInfo* info) {
       link_chain(e, &buckets_[bucket_of(info, e->kind, e->size_class, e->cell())]);
     }
   }
-  info->grid = false;
+  info->stop_grid();
   ++layout_epoch_;
   ++stats_.grid_exits;
 }

@@ -108,7 +108,7 @@ struct BufferInfo {
   // Grid indexing (see the top of this file): valid while `grid` is set.
   bool grid = false;
   std::uint8_t grid_shift = 0;    // log2(L) when L is a power of two (no divisions), else kNoShift
-  std::uint64_t grid_length = 0;  // L: every live entry's byte length
+  std::uint64_t grid_length = 0;  // L: every live entry's byte length (0 while not a grid)
   std::uint64_t grid_phase = 0;   // every live entry's first byte modulo L
   // The grid's slot table: slot s < slot_capacity has its read chain at slot_heads[2s] and its
   // write chain at slot_heads[2s + 1]; the entries of slots past it hash into the map's buckets
@@ -134,9 +134,20 @@ struct BufferInfo {
   }
   // The grid slot of an entry starting at `lo` (lo - phase is a multiple of L).
   std::uint64_t slot_of(std::uint64_t lo) const { return grid_div(lo); }
-  bool on_grid(std::uint64_t lo, std::uint64_t hi) const {
-    if (!grid || hi - lo != grid_length) return false;
-    return (grid_shift != kNoShift ? lo & (grid_length - 1) : lo % grid_length) == grid_phase;
+  // The slot of [lo, hi) when it is exactly one slot of the grid, else kOffGrid (always while
+  // the buffer is no grid: no region has length 0). One test of the shift for both answers.
+  static constexpr std::uint64_t kOffGrid = ~std::uint64_t{0};
+  std::uint64_t grid_slot(std::uint64_t lo, std::uint64_t hi) const {
+    if (hi - lo != grid_length) return kOffGrid;
+    if (grid_shift != kNoShift) {
+      return (lo & (grid_length - 1)) == grid_phase ? lo >> grid_shift : kOffGrid;
+    }
+    return lo % grid_length == grid_phase ? lo / grid_length : kOffGrid;
+  }
+  bool on_grid(std::uint64_t lo, std::uint64_t hi) const { return grid_slot(lo, hi) != kOffGrid; }
+  void stop_grid() {
+    grid = false;
+    grid_length = 0;
   }
 };
 
@@ -256,8 +267,10 @@ class TensorMap {
   // walk waiting for its own.
   SlotHint find_slot(const AccessRegion& q) {
     BufferInfo* const info = find_buffer(q.address, q.owner);
-    if (info == nullptr || !info->on_grid(q.lo, q.hi)) return {info, kNoHeads, layout_epoch_};
-    const SlotHeads heads = insert_heads(info, info->slot_of(q.lo));
+    if (info == nullptr) return {info, kNoHeads, layout_epoch_};
+    const std::uint64_t slot = info->grid_slot(q.lo, q.hi);
+    if (slot == BufferInfo::kOffGrid) return {info, kNoHeads, layout_epoch_};
+    const SlotHeads heads = insert_heads(info, slot);
     prefetch_for_read(heads.at);
     return {info, heads, layout_epoch_};  // (after insert_heads, which may grow the table)
   }
@@ -726,8 +739,8 @@ template <class Visit>
   if (hint.epoch != layout_epoch_ || info == nullptr) {
     // The hint is stale, or the buffer was unknown then (an earlier argument may have added it).
     info = find_buffer(q.address, q.owner);
-    heads = info != nullptr && info->on_grid(q.lo, q.hi) ? insert_heads(info, info->slot_of(q.lo))
-                                                         : kNoHeads;
+    const std::uint64_t slot = info != nullptr ? info->grid_slot(q.lo, q.hi) : BufferInfo::kOffGrid;
+    heads = slot != BufferInfo::kOffGrid ? insert_heads(info, slot) : kNoHeads;
   }
   if (info == nullptr) {
     info = add_buffer(q.address, q.owner);
