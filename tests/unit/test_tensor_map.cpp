@@ -18,7 +18,7 @@ namespace tmr::detail {
 namespace {
 
 struct MapHarness {
-  MapHarness() {
+  explicit MapHarness(std::uint32_t bucket_bits = 17) {
     RingConfig config;
     config.task_window = 1 << 15;
     config.heap_bytes = 1024;
@@ -27,7 +27,7 @@ struct MapHarness {
       rings.push_back(std::make_unique<Ring>(static_cast<std::uint32_t>(r), config));
       pointers[r] = rings.back().get();
     }
-    map = std::make_unique<TensorMap>(RetirementView(pointers, kRingCount));
+    map = std::make_unique<TensorMap>(RetirementView(pointers, kRingCount), bucket_bits);
     entries.assign(config.task_window, nullptr);
   }
   // Submits one task with the given accesses; returns the producers the map reported.
@@ -40,6 +40,31 @@ struct MapHarness {
     // An entry reads its box through the inserted tensor: keep it alive like a task record.
     for (const auto& [t, kind] : accesses)
       map->insert(make_region(kept.emplace_back(t)), kind, slot.id, entries[slot.id.local()]);
+    rings[0]->publish(slot.id.local());
+    return producers;
+  }
+  // The same through lookup_insert, argument by argument (each inserted before the next one's
+  // lookup, which may find the task's own entries: not producers); `slots_first`: find_slot for
+  // every argument first, as a plain submit with a large map does.
+  std::set<std::uint32_t> submit_combined(
+      const std::vector<std::pair<Tensor, AccessKind>>& accesses, bool slots_first) {
+    TaskSlot& slot = testing::admit_pending_task(*rings[0]);
+    std::set<std::uint32_t> producers;
+    std::uint32_t retired[kRingCount];
+    map->snapshot_retired(retired);
+    std::vector<AccessRegion> regions;
+    std::vector<TensorMap::SlotHint> hints;
+    for (const auto& [t, kind] : accesses) {
+      regions.push_back(make_region(kept.emplace_back(t)));
+      hints.push_back(slots_first ? map->find_slot(regions.back()) : TensorMap::kNoHint);
+    }
+    for (std::size_t a = 0; a < accesses.size(); ++a) {
+      if (slots_first && a + 1 < accesses.size()) map->prefetch_chains(hints[a + 1]);
+      map->lookup_insert(regions[a], accesses[a].second, retired, slot.id, entries[slot.id.local()],
+                         hints[a], [&](TaskId id) {
+                           if (id != slot.id) producers.insert(id.local());
+                         });
+    }
     rings[0]->publish(slot.id.local());
     return producers;
   }
@@ -147,6 +172,139 @@ TEST(TensorMap, EdgesOrderEveryConflictAndNoneIsSpurious) {
 
 TEST(TensorMap, GridBuffersOrderEveryConflictAndNoneIsSpurious) {
   run_oracle(Boxes::grid, tmr::testing::scaled(60, 5), 1000);
+}
+
+// Grid slot tables: a buffer of 2,048 eight-byte rows read and written mostly by whole rows, some
+// near its start (slots its table covers from the first entries on), some anywhere (slots past
+// the table while the buffer holds few entries are hashed, and the table stops growing until the
+// buffer empties; else the table grows and its heads move), a one-element gate and now and then two
+// rows at once (off the grid: the buffer's entries move to size-class cells until it empties). Tiny
+// bucket arrays put other slots' and buffers' entries into every hashed chain. Tasks retire in
+// order meanwhile (buffers empty and start new grids on their kept tables). Three ways to submit:
+// lookups then inserts, lookup_insert per argument, and find_slot for every argument first (what a
+// plain submit with a large map does). Every conflict with a live task must be ordered through the
+// reported edges, and no edge may be spurious.
+enum class Submit { lookup_then_insert, lookup_insert, slots_first };
+
+void run_table_oracle(Submit how, int programs, int seed_base) {
+  struct TBox {
+    int buffer;
+    std::uint32_t r0, rows;
+    bool write;
+  };
+  auto conflict = [](const TBox& a, const TBox& b) {
+    return a.buffer == b.buffer && (a.write || b.write) && a.r0 < b.r0 + b.rows &&
+           b.r0 < a.r0 + a.rows;
+  };
+  std::uint64_t grows = 0, hashed_seen = 0, exits = 0;
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    constexpr std::uint32_t kRows = 2048;
+    std::vector<float> rows(kRows * 2);
+    float gate_cell = 0;
+    const Tensor buffers[2] = {Tensor::wrap(rows.data(), {kRows, 2}, DType::f32),
+                               Tensor::wrap(&gate_cell, {1, 1}, DType::f32)};
+    MapHarness h(pick(2, 5));  // 4 to 32 buckets
+    // Mostly tables sized for a few slots at first (they grow; far slots are hashed), now and then
+    // for the whole buffer.
+    if (pick(0, 3) != 0) h.map->set_presize_limit(pick(1, 16));
+    Ring& ring = *h.rings[0];
+    std::uint32_t released = 0;
+    std::vector<std::uint32_t> far;  // rows past the first 16 used so far (read again later)
+    const std::uint32_t off_grid_odds = pick(0, 1) == 0 ? 30 : 300;
+    const std::uint32_t far_odds = pick(0, 1) == 0 ? 7 : 60;  // rows past 63: 4 in (odds + 1)
+    std::vector<std::vector<TBox>> boxes;
+    std::vector<std::set<std::uint32_t>> edges;
+    std::vector<std::uint32_t> retired_at_submit;
+    const int tasks = 300;
+    for (int j = 0; j < tasks; ++j) {
+      if (j > 20 && pick(0, 9) == 0) {
+        // Tasks finish in order: retire a prefix, never the last few, and release their entries.
+        const std::uint32_t end = pick(ring.retired(), static_cast<std::uint32_t>(j - 8));
+        for (std::uint32_t i = ring.retired(); i < end; ++i)
+          ring.slot(i).state.store(TaskState::consumed);
+        if (end > ring.retired()) {
+          ASSERT_TRUE(ring.try_advance());
+        }
+        for (; released < ring.retired(); ++released)
+          h.release(released);
+      }
+      retired_at_submit.push_back(ring.retired());
+      std::vector<std::pair<Tensor, AccessKind>> accesses;
+      std::vector<TBox> mine;
+      const int count = static_cast<int>(pick(1, 4));
+      for (int a = 0; a < count; ++a) {
+        TBox b{0, 0, 1, pick(0, 2) == 0};
+        const std::uint32_t where = pick(0, far_odds);
+        if (where == 0) {
+          b.buffer = 1;  // the gate
+        } else if (where <= far_odds - 4) {
+          b.r0 = pick(0, 63);
+        } else if (where <= far_odds - 2 || far.empty()) {
+          b.r0 = pick(16, kRows - 2);
+          far.push_back(b.r0);
+        } else {
+          b.r0 = far[pick(0, static_cast<std::uint32_t>(far.size() - 1))];
+        }
+        if (b.buffer == 0 && pick(0, off_grid_odds) == 0) b.rows = 2;
+        // Whole rows of the row buffer; the gate's one element.
+        accesses.emplace_back(b.buffer == 1 ? buffers[1].view({1, 1}, {0, 0})
+                                            : buffers[0].view({b.rows, 2}, {b.r0, 0}),
+                              b.write ? AccessKind::write : AccessKind::read);
+        mine.push_back(b);
+      }
+      if (how == Submit::lookup_then_insert) {
+        edges.push_back(h.submit(accesses));
+      } else {
+        edges.push_back(h.submit_combined(accesses, how == Submit::slots_first));
+      }
+      boxes.push_back(mine);
+      // (A check walks every bucket and table: a few thousand heads with these bucket arrays.)
+      std::uint64_t linked = 0, hashed = 0;
+      ASSERT_TRUE(h.map->chains_consistent(&linked, &hashed))
+          << "program " << program << ", task " << j;
+      ASSERT_EQ(linked, h.map->live_entries()) << "program " << program << ", task " << j;
+      hashed_seen += hashed;
+    }
+    grows += h.map->stats().table_grows;
+    exits += h.map->stats().grid_exits;
+    for (int j = 0; j < tasks; ++j) {
+      for (const std::uint32_t i : edges[static_cast<std::size_t>(j)])
+        ASSERT_LT(static_cast<int>(i), j)
+            << "program " << program << ": an edge to itself or later";
+    }
+    const std::vector<std::vector<bool>> reach = testing::backward_reachability(edges);
+    for (int j = 0; j < tasks; ++j) {
+      for (int i = 0; i < j; ++i) {
+        bool c = false;
+        for (const TBox& x : boxes[static_cast<std::size_t>(i)]) {
+          for (const TBox& y : boxes[static_cast<std::size_t>(j)])
+            c |= conflict(x, y);
+        }
+        const bool live =
+            static_cast<std::uint32_t>(i) >= retired_at_submit[static_cast<std::size_t>(j)];
+        if (c && live) {
+          EXPECT_TRUE(reach[j][i]) << "program " << program << ": task " << j
+                                   << " is not ordered after conflicting task " << i;
+        }
+        if (edges[static_cast<std::size_t>(j)].count(static_cast<std::uint32_t>(i)) != 0) {
+          EXPECT_TRUE(c && live) << "program " << program << ": spurious edge " << i << " -> " << j;
+        }
+      }
+    }
+  }
+  EXPECT_GT(grows, 0u) << "no slot table grew";
+  EXPECT_GT(hashed_seen, 0u) << "no grid entry was hashed past its table";
+  EXPECT_GT(exits, 0u) << "no buffer left its grid";
+}
+
+TEST(TensorMap, GridSlotTablesAndHashedSlotsOrderEveryConflictAndNoneIsSpurious) {
+  run_table_oracle(Submit::lookup_then_insert, tmr::testing::scaled(30, 4), 5000);
+  run_table_oracle(Submit::lookup_insert, tmr::testing::scaled(30, 4), 6000);
+  run_table_oracle(Submit::slots_first, tmr::testing::scaled(30, 4), 7000);
 }
 
 // make_region against the element positions themselves: the interval from the first to one past

@@ -158,37 +158,92 @@ void TensorMap::free_entry(MapEntry* e) {
 }
 
 void TensorMap::link_entry_slow(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
-                                std::uint32_t pair, TaskId id, MapEntry*& task_entries) {
+                                SlotHeads heads, TaskId id, MapEntry*& task_entries) {
   if (buffer->total[0] == 0 && buffer->total[1] == 0) {
     // An empty buffer starts as a grid of this entry's length and alignment.
     buffer->start_grid(region.lo, region.hi);
+    presize_slots(buffer, region.tensor->buffer_bytes() / buffer->grid_length + 1);
     ++layout_epoch_;
-    pair = kNoPair;  // hashed on the old grid, if any
-  } else if (pair == kNoPair && buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
-    leave_grid(buffer);  // (a known pair means the caller found the region on the grid)
+    heads = kNoHeads;  // found on the old grid, if any
+  } else if (heads.at == nullptr && buffer->grid && !buffer->on_grid(region.lo, region.hi)) {
+    leave_grid(buffer);  // (known heads mean the caller found the region on the grid)
+  }
+  if (buffer->grid && heads.at == nullptr) {
+    heads = insert_heads(buffer, buffer->slot_of(region.lo));  // (before the entry is listed)
   }
   MapEntry* const e = allocate_entry();
   fill_entry(e, region, kind, buffer, id);
   if (!buffer->grid) {
-    link_chain(e, bucket_of(buffer, kind, e->size_class, e->cell()));
-  } else if (pair != kNoPair) {
-    link_chain(e, pair | kind);
+    link_chain(e, &buckets_[bucket_of(buffer, kind, e->size_class, e->cell())]);
   } else {
-    link_chain(e, slot_bucket(buffer, kind, e->lo));
+    link_chain(e, heads.at + kind);
   }
   list_entry(e, region, kind, buffer, task_entries);
 }
 
-bool TensorMap::chains_consistent(std::uint64_t* linked) const {
+void TensorMap::presize_slots(BufferInfo* info, std::uint64_t slots) {
+  const std::uint64_t capacity = std::bit_ceil(std::min(slots, presize_limit_));
+  if (capacity <= info->slot_capacity) return;
+  info->slot_heads = std::make_unique<MapEntry*[]>(2 * capacity);  // (empty buffer: no heads)
+  info->slot_capacity = capacity;
+}
+
+void TensorMap::grow_slots(BufferInfo* info, std::uint64_t slot) {
+  // Every entry of the buffer is in its table (no slot hashed): the grown table takes the heads
+  // over and no entry moves.
+  if (info->hashed_slots) return;
+  const std::uint64_t entries = std::uint64_t{info->total[0]} + info->total[1];
+  const std::uint64_t want = std::bit_ceil(slot + 1);
+  // Sparse slots (few entries far apart) are hashed: a table holds at most a few heads per entry
+  // past its first kFreeTableSlots.
+  if (want > kMaxTableSlots || (want > kFreeTableSlots && want > 4 * (entries + 1))) return;
+  const std::uint64_t capacity =
+      std::min(kMaxTableSlots, std::max({want, 2 * info->slot_capacity, std::uint64_t{4}}));
+  auto heads = std::make_unique<MapEntry*[]>(2 * capacity);  // (all null)
+  for (std::uint64_t h = 0; h < 2 * info->slot_capacity; ++h) {
+    heads[h] = info->slot_heads[h];
+    if (heads[h] != nullptr) heads[h]->head = &heads[h];  // (only a chain's first entry names it)
+  }
+  info->slot_heads = std::move(heads);
+  info->slot_capacity = capacity;
+  ++layout_epoch_;
+  ++stats_.table_grows;
+}
+
+bool TensorMap::chains_consistent(std::uint64_t* linked, std::uint64_t* hashed) const {
   std::uint64_t count = 0;
+  std::uint64_t hashed_grid = 0;
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
     const MapEntry* prev = nullptr;
     for (const MapEntry* e = buckets_[b]; e != nullptr; prev = e, e = e->chain_next) {
-      if (e->chain_prev != prev || e->bucket != b || e->kind != (b & 1)) return false;
+      if (e->chain_prev != prev || e->kind != (b & 1)) return false;
+      if (prev == nullptr && e->head != &buckets_[b]) return false;
+      // A grid entry is hashed only when its buffer's table does not cover its slot.
+      if (e->buffer->grid) {
+        if (e->buffer->slot_of(e->lo) < e->buffer->slot_capacity) return false;
+        if (!e->buffer->hashed_slots) return false;
+        ++hashed_grid;
+      }
       ++count;
     }
   }
+  for (const BufferInfo* info : buffer_table_) {
+    if (info == nullptr) continue;
+    for (std::uint64_t h = 0; h < 2 * info->slot_capacity; ++h) {
+      const MapEntry* prev = nullptr;
+      for (const MapEntry* e = info->slot_heads[h]; e != nullptr; prev = e, e = e->chain_next) {
+        // Only grid entries of this buffer and slot, of the head's kind.
+        if (e->chain_prev != prev || (prev == nullptr && e->head != &info->slot_heads[h]) ||
+            e->kind != (h & 1) || e->buffer != info || !info->grid ||
+            info->slot_of(e->lo) != h / 2) {
+          return false;
+        }
+        ++count;
+      }
+    }
+  }
   if (linked != nullptr) *linked = count;
+  if (hashed != nullptr) *hashed = hashed_grid;
   return true;
 }
 
@@ -196,16 +251,11 @@ void TensorMap::leave_grid(BufferInfo* info) {
   for (MapEntry* list : info->list) {
     for (MapEntry* e = list; e != nullptr; e = e->list_next) {
       // Out of its slot's chain, into its size-class cell's.
-      if (e->chain_prev != nullptr) {
-        e->chain_prev->chain_next = e->chain_next;
-      } else {
-        buckets_[e->bucket] = e->chain_next;
-      }
-      if (e->chain_next != nullptr) e->chain_next->chain_prev = e->chain_prev;
-      link_chain(e, bucket_of(info, e->kind, e->size_class, e->cell()));
+      chain_remove(e);
+      link_chain(e, &buckets_[bucket_of(info, e->kind, e->size_class, e->cell())]);
     }
   }
-  info->grid = false;
+  info->stop_grid();
   ++layout_epoch_;
   ++stats_.grid_exits;
 }
@@ -213,12 +263,7 @@ void TensorMap::leave_grid(BufferInfo* info) {
 void TensorMap::unlink(MapEntry& e) {
   if (e.kind == MapEntry::kDead) return;
   const std::uint8_t k = e.kind;
-  if (e.chain_prev != nullptr) {
-    e.chain_prev->chain_next = e.chain_next;
-  } else {
-    buckets_[e.bucket] = e.chain_next;
-  }
-  if (e.chain_next != nullptr) e.chain_next->chain_prev = e.chain_prev;
+  chain_remove(&e);
 
   BufferInfo* const buffer = e.buffer;
   if (e.list_prev != nullptr) {

@@ -9,10 +9,13 @@
 //
 // Grid buffers: most programs cut a buffer into equal, aligned pieces (rows, blocks, one gate
 // cell). While every live entry of a buffer has the same length L and the same start modulo L,
-// the buffer is a *grid*: entries are hashed by their grid slot, so a lookup of an on-grid region
-// visits exactly the chain of its own slot (the only slot it can overlap), and an off-grid lookup
-// visits the slots its interval spans. The first off-grid insert re-indexes the buffer's entries
-// into size-class cells (once; the buffer stays there until it is empty again).
+// the buffer is a *grid*: entries are chained by their grid slot, so a lookup of an on-grid region
+// visits exactly the chains of its own slot (the only slot it can overlap), and an off-grid lookup
+// visits the slots its interval spans. A grid buffer's slots are found by index in the buffer's
+// own slot table (no hash, and a chain holds entries of its slot only) as long as the table stays
+// dense (a few slots per live entry; see grow_slots); the entries of slots past it are hashed
+// into the map's buckets with everything else. The first off-grid insert re-indexes the buffer's
+// entries into size-class cells (once; the buffer stays there until it is empty again).
 //
 // Merged readers: a read of exactly the region of a live read entry of the same grid slot (same
 // interval, box and version, same ring) joins that entry as its newest reader instead of adding an
@@ -74,13 +77,14 @@ struct alignas(64) MapEntry {
   TaskId task_id;
   std::uint32_t version;  // the access's tensor version
   std::uint32_t older;    // first ReaderBlock of a merged read entry's earlier readers, or 0
-  std::uint32_t bucket;
+  std::uint32_t spare;    // (keeps `region` in line 0)
   std::uint8_t size_class;
   std::uint8_t kind;     // AccessKind, or kDead once unlinked
   bool contiguous;       // every byte in [lo, hi) belongs to the box
   const Tensor* region;  // valid while the task is live: test dead() before reading it
   // ---- line 1: links only linking, unlinking and releasing follow
   MapEntry* chain_prev;
+  MapEntry** head;  // the first entry of a chain only: where it is named (a bucket or a table slot)
   MapEntry* list_prev;
   MapEntry* list_next;
   MapEntry* task_next;
@@ -104,11 +108,21 @@ struct BufferInfo {
   // Grid indexing (see the top of this file): valid while `grid` is set.
   bool grid = false;
   std::uint8_t grid_shift = 0;    // log2(L) when L is a power of two (no divisions), else kNoShift
-  std::uint64_t grid_length = 0;  // L: every live entry's byte length
+  std::uint64_t grid_length = 0;  // L: every live entry's byte length (0 while not a grid)
   std::uint64_t grid_phase = 0;   // every live entry's first byte modulo L
+  // The grid's slot table: slot s < slot_capacity has its read chain at slot_heads[2s] and its
+  // write chain at slot_heads[2s + 1]; the entries of slots past it hash into the map's buckets
+  // (`hashed_slots`: some may have; the table then stops growing until the grid starts again, so
+  // that a growing table never has entries to move in from the buckets). Every chain of a table
+  // is empty while the buffer is off a grid or empty, so the table (and its capacity) stays with
+  // the BufferInfo when the buffer leaves its grid or is erased.
+  std::unique_ptr<MapEntry*[]> slot_heads;
+  std::uint64_t slot_capacity = 0;
+  bool hashed_slots = false;
   static constexpr std::uint8_t kNoShift = 0xFF;
   void start_grid(std::uint64_t lo, std::uint64_t hi) {
     grid = true;
+    hashed_slots = false;  // (the buffer is empty)
     grid_length = hi - lo;
     const bool power_of_two = (grid_length & (grid_length - 1)) == 0;
     grid_shift = power_of_two ? static_cast<std::uint8_t>(__builtin_ctzll(grid_length)) : kNoShift;
@@ -120,9 +134,20 @@ struct BufferInfo {
   }
   // The grid slot of an entry starting at `lo` (lo - phase is a multiple of L).
   std::uint64_t slot_of(std::uint64_t lo) const { return grid_div(lo); }
-  bool on_grid(std::uint64_t lo, std::uint64_t hi) const {
-    if (!grid || hi - lo != grid_length) return false;
-    return (grid_shift != kNoShift ? lo & (grid_length - 1) : lo % grid_length) == grid_phase;
+  // The slot of [lo, hi) when it is exactly one slot of the grid, else kOffGrid (always while
+  // the buffer is no grid: no region has length 0). One test of the shift for both answers.
+  static constexpr std::uint64_t kOffGrid = ~std::uint64_t{0};
+  std::uint64_t grid_slot(std::uint64_t lo, std::uint64_t hi) const {
+    if (hi - lo != grid_length) return kOffGrid;
+    if (grid_shift != kNoShift) {
+      return (lo & (grid_length - 1)) == grid_phase ? lo >> grid_shift : kOffGrid;
+    }
+    return lo % grid_length == grid_phase ? lo / grid_length : kOffGrid;
+  }
+  bool on_grid(std::uint64_t lo, std::uint64_t hi) const { return grid_slot(lo, hi) != kOffGrid; }
+  void stop_grid() {
+    grid = false;
+    grid_length = 0;
   }
 };
 
@@ -172,7 +197,8 @@ struct TensorMapStats {
   std::uint64_t reused_writes = 0;  // writes that took over the entry of the write they cover
   std::uint64_t entries_visited = 0;
   std::uint64_t live_entries = 0;
-  std::uint64_t grid_exits = 0;  // grid buffers re-indexed into size-class cells
+  std::uint64_t grid_exits = 0;   // grid buffers re-indexed into size-class cells
+  std::uint64_t table_grows = 0;  // grid slot tables grown (their buffer's entries relinked)
 };
 
 class TensorMap {
@@ -184,14 +210,20 @@ class TensorMap {
 
   void reset();
 
-  // No bucket pair known (see SlotHint; link_entry then hashes the entry's own).
-  static constexpr std::uint32_t kNoPair = ~std::uint32_t{0};
+  // The two chain heads of one grid slot: at[0] its reads, at[1] its writes (null: none known;
+  // link_entry then finds the entry's own). In the buffer's slot table (`exact`: every entry of
+  // both chains is of this slot), or a bucket pair (the chains hold other slots' entries too).
+  struct SlotHeads {
+    MapEntry** at;
+    bool exact;
+  };
+  static constexpr SlotHeads kNoHeads{nullptr, false};
   // What find_slot learnt of a region: its buffer (null: none yet) and, when the region is one
-  // slot of the buffer's grid, that slot's bucket pair (else kNoPair). Valid while `epoch` is the
-  // map's layout epoch: no buffer started or left a grid or was erased since.
+  // slot of the buffer's grid, that slot's heads (else kNoHeads). Valid while `epoch` is the
+  // map's layout epoch: no buffer started or left a grid, grew its slot table or was erased since.
   struct SlotHint {
     BufferInfo* info;
-    std::uint32_t pair;
+    SlotHeads heads;
     std::uint32_t epoch;
   };
 
@@ -218,33 +250,35 @@ class TensorMap {
     if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
   }
   // lookup() then insert() of the same access, with one buffer search and, on a grid buffer, one
-  // bucket hash (the insert links into the slot chain the lookup walked, or merges the read into
-  // a reader entry of that slot). `visit` may see the inserting task's own earlier entries (a
-  // task naming overlapping regions twice): the caller ignores those. `region.tensor` must
-  // already point at the task record's copy.
-  // `hint`: find_slot(region), taken before this submit's first lookup_insert.
+  // search of the slot's chain heads (the insert links into the slot chain the lookup walked, or
+  // merges the read into a reader entry of that slot). `visit` may see the inserting task's own
+  // earlier entries (a task naming overlapping regions twice): the caller ignores those.
+  // `region.tensor` must already point at the task record's copy. `hint`: find_slot(region), taken
+  // before this submit's first lookup_insert.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
                      TaskId id, MapEntry*& task_entries, const SlotHint& hint, Visit&& visit);
   // No hint: lookup_insert finds the buffer and slot itself.
-  static constexpr SlotHint kNoHint{nullptr, kNoPair, 0};
+  static constexpr SlotHint kNoHint{nullptr, kNoHeads, 0};
   // Finds `q`'s buffer and grid slot for a lookup_insert of `q` that follows soon, and asks
-  // memory ahead for the slot's bucket line. With many live views buckets and entries are cold:
+  // memory ahead for the line of the slot's heads. With many live views those lines and the
+  // entries are cold:
   // finding every argument's slot first lets their misses overlap instead of each argument's
   // walk waiting for its own.
   SlotHint find_slot(const AccessRegion& q) {
     BufferInfo* const info = find_buffer(q.address, q.owner);
-    if (info == nullptr || !info->on_grid(q.lo, q.hi)) return {info, kNoPair, layout_epoch_};
-    const std::uint32_t pair = bucket_pair(info, kGridClass, info->slot_of(q.lo));
-    prefetch_for_read(&buckets_[pair]);
-    return {info, pair, layout_epoch_};
+    if (info == nullptr) return {info, kNoHeads, layout_epoch_};
+    const std::uint64_t slot = info->grid_slot(q.lo, q.hi);
+    if (slot == BufferInfo::kOffGrid) return {info, kNoHeads, layout_epoch_};
+    const SlotHeads heads = insert_heads(info, slot);
+    prefetch_for_read(heads.at);
+    return {info, heads, layout_epoch_};  // (after insert_heads, which may grow the table)
   }
-  // Then the first entry of both chains of a found slot (reading the bucket line find_slot asked
-  // for).
+  // Then the first entry of both chains of a found slot (reading the line find_slot asked for).
   void prefetch_chains(const SlotHint& hint) const {
-    if (hint.pair == kNoPair) return;
-    if (const MapEntry* e = buckets_[hint.pair]) prefetch_for_read(e);
-    if (const MapEntry* e = buckets_[hint.pair | 1]) prefetch_for_read(e);
+    if (hint.heads.at == nullptr) return;
+    if (const MapEntry* e = hint.heads.at[0]) prefetch_for_read(e);
+    if (const MapEntry* e = hint.heads.at[1]) prefetch_for_read(e);
   }
   void snapshot_retired(std::uint32_t* retired) const {
     for (int r = 0; r < rings_.ring_count(); ++r)
@@ -253,15 +287,15 @@ class TensorMap {
 
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
     BufferInfo* const info = find_or_add_buffer(region.address, region.owner);
-    std::uint32_t pair = kNoPair;
+    SlotHeads heads = kNoHeads;
     if (kind == AccessKind::read && info->grid && info->total[0] != 0 &&
         info->on_grid(region.lo, region.hi)) {
       std::uint32_t retired[kRingCount];
       snapshot_retired(retired);
-      pair = bucket_pair(info, kGridClass, info->slot_of(region.lo));
-      if (merge_reader(region, info, pair, id, retired)) return;
+      heads = insert_heads(info, info->slot_of(region.lo));
+      if (merge_reader(region, info, heads, id, retired)) return;
     }
-    link_entry(region, static_cast<std::uint8_t>(kind), info, pair, id, task_entries);
+    link_entry(region, static_cast<std::uint8_t>(kind), info, heads, id, task_entries);
   }
 
   // Releases the entries in the list of a task that retired (or whose submit failed): frees
@@ -277,8 +311,13 @@ class TensorMap {
   // Tests: whether every bucket chain is well linked (each entry's chain_prev and bucket name
   // where it is) and holds live entries of the bucket's kind only (a bucket's parity), which the
   // walks rely on instead of testing each entry's kind; counts them into `linked`.
-  bool chains_consistent(std::uint64_t* linked = nullptr) const;
+  // Also checks that the chains of a grid buffer's slot table hold only entries of their slot,
+  // and that a grid entry is hashed only past its buffer's table (counts those into `hashed`).
+  bool chains_consistent(std::uint64_t* linked = nullptr, std::uint64_t* hashed = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
+  // Tests: the most slots a new grid's table is sized for from its buffer's bytes (small: tables
+  // grow, and sparse slots are hashed, with small buffers too).
+  void set_presize_limit(std::uint64_t slots) { presize_limit_ = slots; }
 
   // Every live entry of one buffer, both kinds (parallel_for's footprint lookup, once per loop).
   template <class Visit>
@@ -315,27 +354,51 @@ class TensorMap {
   void erase_buffer_if_empty(BufferInfo* info);
   // A grid slot hashes like a cell of a size class no entry has (classes are 0..63).
   static constexpr std::uint8_t kGridClass = 64;
-  std::uint32_t slot_bucket(const BufferInfo* info, std::uint8_t kind, std::uint64_t lo) const {
-    return bucket_of(info, kind, kGridClass, info->slot_of(lo));
+  // The chain heads of grid slot `slot` of a grid buffer: its slot table's when the table covers
+  // the slot, else the slot's bucket pair (lookups: they never grow a table).
+  SlotHeads slot_heads(const BufferInfo* info, std::uint64_t slot) {
+    if (slot < info->slot_capacity) return {&info->slot_heads[2 * slot], true};
+    return {&buckets_[bucket_pair(info, kGridClass, slot)], false};
   }
-  // Fills and links a new entry of `buffer`. `pair`: the even bucket of the entry's grid slot
-  // when the caller's lookup already hashed it on the buffer's current grid, else kNoPair.
+  // The same for an insert into the slot: a slot past the table grows the table first when the
+  // buffer's entries are dense enough for it (grow_slots), else the slot is hashed.
+  SlotHeads insert_heads(BufferInfo* info, std::uint64_t slot) {
+    if (slot >= info->slot_capacity) [[unlikely]] {
+      grow_slots(info, slot);
+      if (slot >= info->slot_capacity) info->hashed_slots = true;
+    }
+    return slot_heads(info, slot);
+  }
+  // Makes the table of grid buffer `info` cover `slot` if the table stays within its bounds
+  // (kMaxTableSlots, and a few slots per live entry) and no slot of the buffer is hashed: the
+  // heads move to a larger table. Bumps the layout epoch (hints hold table addresses).
+  [[gnu::noinline]] void grow_slots(BufferInfo* info, std::uint64_t slot);
+  // When an empty buffer starts a grid: a table for the slots its bytes hold (up to
+  // kPresizeSlots), so that a buffer cut into pieces one after another does not grow its table
+  // again and again. (The table stays with the BufferInfo: done once per buffer info and size.)
+  void presize_slots(BufferInfo* info, std::uint64_t slots);
+  static constexpr std::uint64_t kPresizeSlots = std::uint64_t{1} << 14;
+  std::uint64_t presize_limit_ = kPresizeSlots;
+  static constexpr std::uint64_t kMaxTableSlots = std::uint64_t{1} << 20;
+  static constexpr std::uint64_t kFreeTableSlots = 64;  // a table may always have this many
+  // Fills and links a new entry of `buffer`. `heads`: the chain heads of the entry's grid slot
+  // when the caller's lookup already found them on the buffer's current grid, else kNoHeads.
   // Inline for the usual case (a known slot of a grid buffer that keeps entries); the rest (a
   // buffer that starts or leaves a grid, size-class cells) out of line in link_entry_slow.
   [[gnu::always_inline]] void link_entry(const AccessRegion& region, std::uint8_t kind,
-                                         BufferInfo* buffer, std::uint32_t pair, TaskId id,
+                                         BufferInfo* buffer, SlotHeads heads, TaskId id,
                                          MapEntry*& task_entries) {
-    if (pair == kNoPair || !buffer->grid || (buffer->total[0] == 0 && buffer->total[1] == 0)) {
-      link_entry_slow(region, kind, buffer, pair, id, task_entries);
+    if (heads.at == nullptr || !buffer->grid || (buffer->total[0] == 0 && buffer->total[1] == 0)) {
+      link_entry_slow(region, kind, buffer, heads, id, task_entries);
       return;
     }
     MapEntry* const e = allocate_entry();
     fill_entry(e, region, kind, buffer, id);
-    link_chain(e, pair | kind);
+    link_chain(e, heads.at + kind);
     list_entry(e, region, kind, buffer, task_entries);
   }
   void link_entry_slow(const AccessRegion& region, std::uint8_t kind, BufferInfo* buffer,
-                       std::uint32_t pair, TaskId id, MapEntry*& task_entries);
+                       SlotHeads heads, TaskId id, MapEntry*& task_entries);
   // link_entry's steps around the chain link: the entry's fields, then the buffer's list and
   // counts and the task's list.
   [[gnu::always_inline]] static void fill_entry(MapEntry* e, const AccessRegion& region,
@@ -367,14 +430,15 @@ class TensorMap {
     ++stats_.live_entries;
   }
   // Merges a read of `q` by task `id` into a live reader entry of the same region in the read
-  // chain `pair | read` of its grid slot; false when there is none to merge into.
-  bool merge_reader(const Query& q, const BufferInfo* info, std::uint32_t pair, TaskId id,
+  // chain `heads.at[read]` of its grid slot; false when there is none to merge into.
+  bool merge_reader(const Query& q, const BufferInfo* info, SlotHeads heads, TaskId id,
                     const std::uint32_t* retired) {
     constexpr auto kRead = static_cast<std::uint8_t>(AccessKind::read);
     int candidates = kMergeCandidates;
-    for (MapEntry* e = buckets_[pair | kRead]; e != nullptr;) {
+    for (MapEntry* e = heads.at[kRead]; e != nullptr;) {
       MapEntry* const next = e->chain_next;
-      if (e->lo == q.lo && e->buffer == info) {  // (a read chain holds only reads)
+      // (a read chain holds only reads; a table's chain only entries of its slot)
+      if (heads.exact || (e->lo == q.lo && e->buffer == info)) {
         if (dead(*e, retired)) {
           unlink(*e);
         } else if (same_reader_region(q, *e, id)) {
@@ -421,12 +485,13 @@ class TensorMap {
                  Visit& visit);
   // Checks the entries of one grid slot's chain (one kind).
   template <class Visit>
-  [[gnu::always_inline]] void walk_slot(const Query& q, BufferInfo* info, std::uint32_t bucket,
-                                        std::uint64_t lo, bool is_write,
+  [[gnu::always_inline]] void walk_slot(const Query& q, BufferInfo* info, MapEntry** head,
+                                        bool exact, std::uint64_t lo, bool is_write,
                                         const std::uint32_t* retired, Visit& visit) {
-    for (MapEntry* e = buckets_[bucket]; e != nullptr;) {
+    for (MapEntry* e = *head; e != nullptr;) {
       MapEntry* const next = e->chain_next;
-      if (e->lo == lo && e->buffer == info) {  // (bucket parity is the kind: see bucket_pair)
+      // (a chain holds one kind: see bucket_pair; a table's chain one slot)
+      if (exact || (e->lo == lo && e->buffer == info)) {
         check(q, *e, is_write, retired, visit);
       }
       e = next;
@@ -436,12 +501,13 @@ class TensorMap {
   // has the query's interval and version: dead entries are unlinked, each live one is reported
   // and then handed to `on_live` (which may unlink it).
   template <class Visit, class OnLive>
-  [[gnu::always_inline]] void walk_slot_live(BufferInfo* info, std::uint32_t bucket,
+  [[gnu::always_inline]] void walk_slot_live(BufferInfo* info, MapEntry** head, bool exact,
                                              std::uint64_t lo, const std::uint32_t* retired,
                                              Visit& visit, OnLive&& on_live) {
-    for (MapEntry* e = buckets_[bucket]; e != nullptr;) {
+    for (MapEntry* e = *head; e != nullptr;) {
       MapEntry* const next = e->chain_next;
-      if (e->lo == lo && e->buffer == info) {  // (bucket parity is the kind: see bucket_pair)
+      // (a chain holds one kind: see bucket_pair; a table's chain one slot)
+      if (exact || (e->lo == lo && e->buffer == info)) {
         ++stats_.entries_visited;
         if (dead(*e, retired)) {
           unlink(*e);
@@ -455,12 +521,23 @@ class TensorMap {
   }
   // Moves a grid buffer's entries into size-class cells (before its first off-grid insert).
   void leave_grid(BufferInfo* info);
-  void link_chain(MapEntry* e, std::uint32_t bucket) {
-    e->bucket = bucket;
+  void link_chain(MapEntry* e, MapEntry** head) {
+    e->head = head;
     e->chain_prev = nullptr;
-    e->chain_next = buckets_[bucket];
+    e->chain_next = *head;
     if (e->chain_next != nullptr) e->chain_next->chain_prev = e;
-    buckets_[bucket] = e;
+    *head = e;
+  }
+  // Takes an entry out of its chain (only). The first entry's successor takes over its `head`.
+  static void chain_remove(MapEntry* e) {
+    MapEntry* const next = e->chain_next;
+    if (e->chain_prev != nullptr) {
+      e->chain_prev->chain_next = next;
+    } else {
+      *e->head = next;
+      if (next != nullptr) next->head = e->head;  // (next's line is written below anyway)
+    }
+    if (next != nullptr) next->chain_prev = e->chain_prev;
   }
   template <class Visit>
   void lookup_grid(const Query& q, BufferInfo* info, bool is_write, const std::uint32_t* retired,
@@ -652,22 +729,22 @@ void TensorMap::release_task(MapEntry*& task_entries, HeadOf&& head_of) {
 }
 
 template <class Visit>
-void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std::uint32_t* retired,
-                              TaskId id, MapEntry*& task_entries, const SlotHint& hint,
-                              Visit&& visit) {
+[[gnu::always_inline]] inline void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind,
+                                                            const std::uint32_t* retired, TaskId id,
+                                                            MapEntry*& task_entries,
+                                                            const SlotHint& hint, Visit&& visit) {
   const bool is_write = kind == AccessKind::write;
   BufferInfo* info = hint.info;
-  std::uint32_t pair = hint.pair;
+  SlotHeads heads = hint.heads;
   if (hint.epoch != layout_epoch_ || info == nullptr) {
     // The hint is stale, or the buffer was unknown then (an earlier argument may have added it).
     info = find_buffer(q.address, q.owner);
-    pair = info != nullptr && info->on_grid(q.lo, q.hi)
-               ? bucket_pair(info, kGridClass, info->slot_of(q.lo))
-               : kNoPair;
+    const std::uint64_t slot = info != nullptr ? info->grid_slot(q.lo, q.hi) : BufferInfo::kOffGrid;
+    heads = slot != BufferInfo::kOffGrid ? insert_heads(info, slot) : kNoHeads;
   }
   if (info == nullptr) {
     info = add_buffer(q.address, q.owner);
-  } else if (pair != kNoPair && q.version == info->min_version &&
+  } else if (heads.at != nullptr && q.version == info->min_version &&
              info->min_version == info->max_version) {
     // The usual case: the region is one grid slot; its two chains share one hash.
     constexpr auto kRead = static_cast<std::uint8_t>(AccessKind::read);
@@ -676,25 +753,27 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
     // version test above), so each one overlaps it, and a contiguous query covers it.
     if (!is_write) {
       if (info->total[kWrite] != 0) {
-        walk_slot_live(info, pair | kWrite, q.lo, retired, visit, [](MapEntry&) {});
+        walk_slot_live(info, heads.at + kWrite, heads.exact, q.lo, retired, visit,
+                       [](MapEntry&) {});
       }
-      if (info->total[kRead] != 0 && merge_reader(q, info, pair, id, retired)) return;
+      if (info->total[kRead] != 0 && merge_reader(q, info, heads, id, retired)) return;
     } else {
       // A write covering a live write entry of exactly its interval takes that entry over
       // instead of unlinking it and linking a new one (the same region, bucket and lists).
       MapEntry* reuse = nullptr;
       if (info->total[kWrite] != 0) {
-        walk_slot_live(info, pair | kWrite, q.lo, retired, visit, [&](MapEntry& e) {
-          if (!q.contiguous && !covers(q, e)) return;
-          if (reuse == nullptr) {
-            reuse = &e;
-          } else {
-            unlink(e);
-          }
-        });
+        walk_slot_live(info, heads.at + kWrite, heads.exact, q.lo, retired, visit,
+                       [&](MapEntry& e) {
+                         if (!q.contiguous && !covers(q, e)) return;
+                         if (reuse == nullptr) {
+                           reuse = &e;
+                         } else {
+                           unlink(e);
+                         }
+                       });
       }
       if (info->total[kRead] != 0) {
-        walk_slot_live(info, pair | kRead, q.lo, retired, visit, [&](MapEntry& e) {
+        walk_slot_live(info, heads.at + kRead, heads.exact, q.lo, retired, visit, [&](MapEntry& e) {
           if (e.older != 0) for_each_older_reader(e, retired, visit);
           if (q.contiguous || covers(q, e)) unlink(e);
         });
@@ -709,10 +788,10 @@ void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind, const std:
       }
     }
   } else {
-    pair = kNoPair;  // (a grid slot of another version: link_entry hashes the entry itself)
+    heads = kNoHeads;  // (a grid slot of another version: link_entry finds the entry's own)
     lookup_in(q, info, is_write, retired, visit);
   }
-  link_entry(q, static_cast<std::uint8_t>(kind), info, pair, id, task_entries);
+  link_entry(q, static_cast<std::uint8_t>(kind), info, heads, id, task_entries);
 }
 
 template <class Visit>
@@ -799,8 +878,8 @@ void TensorMap::lookup_grid(const Query& q, BufferInfo* info, bool is_write,
       const std::uint64_t lo =
           (info->grid_shift != BufferInfo::kNoShift ? slot << info->grid_shift : slot * length) +
           phase;
-      walk_slot(q, info, bucket_of(info, entry_kind, kGridClass, slot), lo, is_write, retired,
-                visit);
+      const SlotHeads heads = slot_heads(info, slot);
+      walk_slot(q, info, heads.at + entry_kind, heads.exact, lo, is_write, retired, visit);
     }
   }
 }
