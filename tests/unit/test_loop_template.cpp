@@ -362,6 +362,43 @@ TEST(LoopTemplate, RandomLoopsAgainstBruteForce) {
   EXPECT_GT(exact, loops / 2);
 }
 
+// The driver's learn takes the current record over (no copy of its accesses): the template is
+// the copying learn's, the record is left empty on success and untouched on a fallback.
+TEST(LoopTemplate, LearnTakingTheRecordOverMatchesTheCopyingLearn) {
+  std::mt19937 rng(77);
+  const int loops = tmr::testing::scaled(300, 40);
+  for (int trial = 0; trial < loops; ++trial) {
+    const GenLoop loop = random_loop(rng);
+    const IterationRecord first = record(loop, 0);
+    const IterationRecord second = record(loop, 1);
+    LoopTemplate copied;
+    ASSERT_EQ(LoopTemplate::learn(first, second, &copied), Fallback::none) << "trial " << trial;
+    IterationRecord taken = second;
+    LoopTemplate moved;
+    ASSERT_EQ(LoopTemplate::learn(first, std::move(taken), &moved), Fallback::none);
+    EXPECT_TRUE(taken.tasks.empty() && taken.accesses.empty()) << "trial " << trial;
+    ASSERT_EQ(moved.task_count(), copied.task_count());
+    ASSERT_EQ(moved.access_count(), copied.access_count());
+    EXPECT_EQ(moved.base_iteration(), copied.base_iteration());
+    const Fallback verdict = copied.prove(0, loop.iterations - 1);
+    ASSERT_EQ(moved.prove(0, loop.iterations - 1), verdict) << "trial " << trial;
+    if (verdict != Fallback::none) continue;
+    EXPECT_EQ(moved.carries_dependence(), copied.carries_dependence());
+    for (std::uint32_t p = 0; p < copied.task_count(); ++p) {
+      EXPECT_EQ(moved.deps(p).same_iteration, copied.deps(p).same_iteration) << "trial " << trial;
+      ASSERT_EQ(moved.deps(p).carried.size(), copied.deps(p).carried.size()) << "trial " << trial;
+    }
+  }
+  // A fallback leaves the record as it was (the driver keeps learning from it).
+  const GenLoop loop = random_loop(rng);
+  IterationRecord far = record(loop, 1);
+  far.index = 3;  // not the iteration after 0
+  const std::size_t accesses = far.accesses.size();
+  LoopTemplate none;
+  EXPECT_EQ(LoopTemplate::learn(record(loop, 0), std::move(far), &none), Fallback::mismatch);
+  EXPECT_EQ(far.accesses.size(), accesses);
+}
+
 TEST(LoopTemplate, DifferentStructureIsNotATemplate) {
   const Tensor whole = Tensor::wrap(g_outer[0], Shape{kSide, kSide}, DType::f32);
   const KernelId k1[3] = {kNoKernel, 1, kNoKernel};
