@@ -9,9 +9,10 @@ namespace {
 // Whether a write to `q` covers every element of the family's iteration `k`.
 bool covers(const Tensor& q, const Family& f, std::int64_t k) {
   const Tensor& first = f.shape.first;
-  if (q.version() != first.version() || !comparable(q, first)) return false;
+  if (q.version() != first.version()) return false;
   const Placement pq = placement(q);
   const Placement pf = placement(first);
+  if (!comparable(q, first, pq, pf)) return false;
   for (int r = 0; r < q.ndims(); ++r) {
     const std::int64_t lo = pf.offset[r] + k * f.shape.stride[static_cast<std::size_t>(r)];
     const std::int64_t hi = lo + first.box_extent(r);
