@@ -10,7 +10,10 @@
 #include <random>
 #include <vector>
 
+#include "core/loops/affine_families.hpp"
 #include "core/loops/loop_template.hpp"
+#include "core/ring.hpp"
+#include "support/pending_task.hpp"
 #include "support/test_scale.hpp"
 
 namespace tmr::detail::loops {
@@ -397,6 +400,66 @@ TEST(LoopTemplate, LearnTakingTheRecordOverMatchesTheCopyingLearn) {
   LoopTemplate none;
   EXPECT_EQ(LoopTemplate::learn(record(loop, 0), std::move(far), &none), Fallback::mismatch);
   EXPECT_EQ(far.accesses.size(), accesses);
+}
+
+// Families live in chunks; an erased family's storage is reused by the next add, as a fresh
+// family (open, nothing superseded), and does not keep its loop's task table alive.
+TEST(FamilyTable, ErasedFamiliesStorageIsReusedFreshWithoutTheirTaskTable) {
+  RingConfig config;
+  config.task_window = 64;
+  config.heap_bytes = 1024;
+  config.dep_pool = 16;
+  std::vector<std::unique_ptr<Ring>> rings;
+  Ring* pointers[kRingCount] = {};
+  for (int r = 0; r < kRingCount; ++r) {
+    rings.push_back(std::make_unique<Ring>(static_cast<std::uint32_t>(r), config));
+    pointers[r] = rings.back().get();
+  }
+  Ring& ring = *rings[0];
+  for (int t = 0; t < 2; ++t)
+    ring.publish(tmr::testing::admit_pending_task(ring).id.local());
+  FamilyTable table{RetirementView(pointers, kRingCount)};
+  const Tensor whole = Tensor::wrap(g_outer[2], Shape{kSide, kSide}, DType::f32);
+  const auto address = reinterpret_cast<std::uintptr_t>(g_outer[2]);
+  const std::uint64_t owner = whole.producer().value();  // as make_region keys it
+  const std::array<std::int64_t, kMaxDims> down = {1, 0, 0, 0, 0};
+  auto first_tasks = std::make_shared<LoopTasks>();
+  first_tasks->tasks = {TaskId(0, 0)};
+  first_tasks->iteration_start = {0};
+  const std::weak_ptr<LoopTasks> first_table = first_tasks;
+  std::vector<Family*> erased;
+  for (int f = 0; f < 40; ++f) {  // more than one chunk
+    Family* family = table.add(address, owner, AccessKind::write,
+                               whole.view(Shape{1, 4}, Shape{0, 0}), down, 0, 0, first_tasks);
+    FamilyTable::grow(family);
+    FamilyTable::close(family);
+    erased.push_back(family);
+  }
+  first_tasks.reset();
+  ASSERT_EQ(table.size(), 40u);
+  ring.slot(0).state.store(TaskState::consumed);
+  ASSERT_TRUE(ring.try_advance());
+  table.sweep();  // every family's one task retired: all erased
+  EXPECT_FALSE(table.live());
+  EXPECT_TRUE(first_table.expired()) << "erased storage keeps the loop's task table";
+
+  auto second_tasks = std::make_shared<LoopTasks>();
+  second_tasks->tasks = {TaskId(0, 1)};
+  second_tasks->iteration_start = {0};
+  Family* reused = table.add(address, owner, AccessKind::write,
+                             whole.view(Shape{1, 4}, Shape{0, 0}), down, 0, 0, second_tasks);
+  EXPECT_NE(std::find(erased.begin(), erased.end(), reused), erased.end());
+  EXPECT_TRUE(reused->open);
+  EXPECT_EQ(reused->first_live, 0);
+  EXPECT_EQ(reused->shape.count, 0);
+  FamilyTable::grow(reused);
+  std::vector<TaskId> reported;
+  const Tensor query = whole.view(Shape{1, 4}, Shape{0, 0});
+  table.lookup(
+      make_region(query), AccessKind::read,
+      [](void* context, TaskId id) { static_cast<std::vector<TaskId>*>(context)->push_back(id); },
+      &reported);
+  EXPECT_EQ(reported, (std::vector<TaskId>{TaskId(0, 1)}));
 }
 
 TEST(LoopTemplate, DifferentStructureIsNotATemplate) {

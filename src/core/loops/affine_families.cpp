@@ -26,13 +26,27 @@ bool covers(const Tensor& q, const Family& f, std::int64_t k) {
 void FamilyTable::reset() {
   families_.clear();
   by_buffer_.clear();
+  free_.clear();
+  chunks_.clear();
+  chunk_used_ = kChunk;
 }
 
 Family* FamilyTable::add(std::uintptr_t address, std::uint64_t owner, AccessKind kind,
                          const Tensor& view, const std::array<std::int64_t, kMaxDims>& stride,
                          std::int64_t base, std::uint32_t position,
                          std::shared_ptr<const LoopTasks> tasks) {
-  auto family = std::make_unique<Family>();
+  Family* family = nullptr;
+  if (!free_.empty()) {
+    family = free_.back();
+    free_.pop_back();
+    *family = Family{};
+  } else {
+    if (chunk_used_ == kChunk) {
+      chunks_.push_back(std::make_unique<Family[]>(kChunk));
+      chunk_used_ = 0;
+    }
+    family = &chunks_.back()[chunk_used_++];
+  }
   family->address = address;
   family->owner = owner;
   family->kind = kind;
@@ -42,9 +56,9 @@ Family* FamilyTable::add(std::uintptr_t address, std::uint64_t owner, AccessKind
   family->base = base;
   family->position = position;
   family->tasks = std::move(tasks);
-  Family* const raw = family.get();
+  Family* const raw = family;
   raw->slot = families_.size();
-  families_.push_back(std::move(family));
+  families_.push_back(raw);
   by_buffer_[Key{address, owner}].push_back(raw);
   return raw;
 }
@@ -154,6 +168,8 @@ void FamilyTable::erase(Family* family) {
   std::swap(families_[slot], families_.back());
   families_[slot]->slot = slot;
   families_.pop_back();
+  family->tasks.reset();  // the loop's task table is not kept alive by spare storage
+  free_.push_back(family);
 }
 
 void FamilyTable::sweep() {
