@@ -10,7 +10,10 @@
 #include <random>
 #include <vector>
 
+#include "core/loops/affine_families.hpp"
 #include "core/loops/loop_template.hpp"
+#include "core/ring.hpp"
+#include "support/pending_task.hpp"
 #include "support/test_scale.hpp"
 
 namespace tmr::detail::loops {
@@ -360,6 +363,103 @@ TEST(LoopTemplate, RandomLoopsAgainstBruteForce) {
   EXPECT_GT(carried, loops / 5);
   EXPECT_GT(refused, 0);
   EXPECT_GT(exact, loops / 2);
+}
+
+// The driver's learn takes the current record over (no copy of its accesses): the template is
+// the copying learn's, the record is left empty on success and untouched on a fallback.
+TEST(LoopTemplate, LearnTakingTheRecordOverMatchesTheCopyingLearn) {
+  std::mt19937 rng(77);
+  const int loops = tmr::testing::scaled(300, 40);
+  for (int trial = 0; trial < loops; ++trial) {
+    const GenLoop loop = random_loop(rng);
+    const IterationRecord first = record(loop, 0);
+    const IterationRecord second = record(loop, 1);
+    LoopTemplate copied;
+    ASSERT_EQ(LoopTemplate::learn(first, second, &copied), Fallback::none) << "trial " << trial;
+    IterationRecord taken = second;
+    LoopTemplate moved;
+    ASSERT_EQ(LoopTemplate::learn(first, std::move(taken), &moved), Fallback::none);
+    EXPECT_TRUE(taken.tasks.empty() && taken.accesses.empty()) << "trial " << trial;
+    ASSERT_EQ(moved.task_count(), copied.task_count());
+    ASSERT_EQ(moved.access_count(), copied.access_count());
+    EXPECT_EQ(moved.base_iteration(), copied.base_iteration());
+    const Fallback verdict = copied.prove(0, loop.iterations - 1);
+    ASSERT_EQ(moved.prove(0, loop.iterations - 1), verdict) << "trial " << trial;
+    if (verdict != Fallback::none) continue;
+    EXPECT_EQ(moved.carries_dependence(), copied.carries_dependence());
+    for (std::uint32_t p = 0; p < copied.task_count(); ++p) {
+      EXPECT_EQ(moved.deps(p).same_iteration, copied.deps(p).same_iteration) << "trial " << trial;
+      ASSERT_EQ(moved.deps(p).carried.size(), copied.deps(p).carried.size()) << "trial " << trial;
+    }
+  }
+  // A fallback leaves the record as it was (the driver keeps learning from it).
+  const GenLoop loop = random_loop(rng);
+  IterationRecord far = record(loop, 1);
+  far.index = 3;  // not the iteration after 0
+  const std::size_t accesses = far.accesses.size();
+  LoopTemplate none;
+  EXPECT_EQ(LoopTemplate::learn(record(loop, 0), std::move(far), &none), Fallback::mismatch);
+  EXPECT_EQ(far.accesses.size(), accesses);
+}
+
+// Families live in chunks; an erased family's storage is reused by the next add, as a fresh
+// family (open, nothing superseded), and does not keep its loop's task table alive.
+TEST(FamilyTable, ErasedFamiliesStorageIsReusedFreshWithoutTheirTaskTable) {
+  RingConfig config;
+  config.task_window = 64;
+  config.heap_bytes = 1024;
+  config.dep_pool = 16;
+  std::vector<std::unique_ptr<Ring>> rings;
+  Ring* pointers[kRingCount] = {};
+  for (int r = 0; r < kRingCount; ++r) {
+    rings.push_back(std::make_unique<Ring>(static_cast<std::uint32_t>(r), config));
+    pointers[r] = rings.back().get();
+  }
+  Ring& ring = *rings[0];
+  for (int t = 0; t < 2; ++t)
+    ring.publish(tmr::testing::admit_pending_task(ring).id.local());
+  FamilyTable table{RetirementView(pointers, kRingCount)};
+  const Tensor whole = Tensor::wrap(g_outer[2], Shape{kSide, kSide}, DType::f32);
+  const auto address = reinterpret_cast<std::uintptr_t>(g_outer[2]);
+  const std::uint64_t owner = whole.producer().value();  // as make_region keys it
+  const std::array<std::int64_t, kMaxDims> down = {1, 0, 0, 0, 0};
+  auto first_tasks = std::make_shared<LoopTasks>();
+  first_tasks->tasks = {TaskId(0, 0)};
+  first_tasks->iteration_start = {0};
+  const std::weak_ptr<LoopTasks> first_table = first_tasks;
+  std::vector<Family*> erased;
+  for (int f = 0; f < 40; ++f) {  // more than one chunk
+    Family* family = table.add(address, owner, AccessKind::write,
+                               whole.view(Shape{1, 4}, Shape{0, 0}), down, 0, 0, first_tasks);
+    FamilyTable::grow(family);
+    FamilyTable::close(family);
+    erased.push_back(family);
+  }
+  first_tasks.reset();
+  ASSERT_EQ(table.size(), 40u);
+  ring.slot(0).state.store(TaskState::consumed);
+  ASSERT_TRUE(ring.try_advance());
+  table.sweep();  // every family's one task retired: all erased
+  EXPECT_FALSE(table.live());
+  EXPECT_TRUE(first_table.expired()) << "erased storage keeps the loop's task table";
+
+  auto second_tasks = std::make_shared<LoopTasks>();
+  second_tasks->tasks = {TaskId(0, 1)};
+  second_tasks->iteration_start = {0};
+  Family* reused = table.add(address, owner, AccessKind::write,
+                             whole.view(Shape{1, 4}, Shape{0, 0}), down, 0, 0, second_tasks);
+  EXPECT_NE(std::find(erased.begin(), erased.end(), reused), erased.end());
+  EXPECT_TRUE(reused->open);
+  EXPECT_EQ(reused->first_live, 0);
+  EXPECT_EQ(reused->shape.count, 0);
+  FamilyTable::grow(reused);
+  std::vector<TaskId> reported;
+  const Tensor query = whole.view(Shape{1, 4}, Shape{0, 0});
+  table.lookup(
+      make_region(query), AccessKind::read,
+      [](void* context, TaskId id) { static_cast<std::vector<TaskId>*>(context)->push_back(id); },
+      &reported);
+  EXPECT_EQ(reported, (std::vector<TaskId>{TaskId(0, 1)}));
 }
 
 TEST(LoopTemplate, DifferentStructureIsNotATemplate) {

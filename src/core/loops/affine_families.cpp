@@ -9,9 +9,10 @@ namespace {
 // Whether a write to `q` covers every element of the family's iteration `k`.
 bool covers(const Tensor& q, const Family& f, std::int64_t k) {
   const Tensor& first = f.shape.first;
-  if (q.version() != first.version() || !comparable(q, first)) return false;
+  if (q.version() != first.version()) return false;
   const Placement pq = placement(q);
   const Placement pf = placement(first);
+  if (!comparable(q, first, pq, pf)) return false;
   for (int r = 0; r < q.ndims(); ++r) {
     const std::int64_t lo = pf.offset[r] + k * f.shape.stride[static_cast<std::size_t>(r)];
     const std::int64_t hi = lo + first.box_extent(r);
@@ -25,13 +26,27 @@ bool covers(const Tensor& q, const Family& f, std::int64_t k) {
 void FamilyTable::reset() {
   families_.clear();
   by_buffer_.clear();
+  free_.clear();
+  chunks_.clear();
+  chunk_used_ = kChunk;
 }
 
 Family* FamilyTable::add(std::uintptr_t address, std::uint64_t owner, AccessKind kind,
                          const Tensor& view, const std::array<std::int64_t, kMaxDims>& stride,
                          std::int64_t base, std::uint32_t position,
                          std::shared_ptr<const LoopTasks> tasks) {
-  auto family = std::make_unique<Family>();
+  Family* family = nullptr;
+  if (!free_.empty()) {
+    family = free_.back();
+    free_.pop_back();
+    *family = Family{};
+  } else {
+    if (chunk_used_ == kChunk) {
+      chunks_.push_back(std::make_unique<Family[]>(kChunk));
+      chunk_used_ = 0;
+    }
+    family = &chunks_.back()[chunk_used_++];
+  }
   family->address = address;
   family->owner = owner;
   family->kind = kind;
@@ -41,9 +56,9 @@ Family* FamilyTable::add(std::uintptr_t address, std::uint64_t owner, AccessKind
   family->base = base;
   family->position = position;
   family->tasks = std::move(tasks);
-  Family* const raw = family.get();
+  Family* const raw = family;
   raw->slot = families_.size();
-  families_.push_back(std::move(family));
+  families_.push_back(raw);
   by_buffer_[Key{address, owner}].push_back(raw);
   return raw;
 }
@@ -153,6 +168,8 @@ void FamilyTable::erase(Family* family) {
   std::swap(families_[slot], families_.back());
   families_[slot]->slot = slot;
   families_.pop_back();
+  family->tasks.reset();  // the loop's task table is not kept alive by spare storage
+  free_.push_back(family);
 }
 
 void FamilyTable::sweep() {

@@ -100,7 +100,13 @@ class FamilyTable {
   void erase(Family* family);
 
   RetirementView rings_;
-  std::vector<std::unique_ptr<Family>> families_;
+  std::vector<Family*> families_;  // the live ones (a family's slot is its index)
+  // Their storage, in chunks (a template adds a family per access: one allocation per chunk, not
+  // per family); erased families' storage is reused first.
+  static constexpr std::size_t kChunk = 32;
+  std::vector<std::unique_ptr<Family[]>> chunks_;
+  std::size_t chunk_used_ = kChunk;  // families taken from the last chunk
+  std::vector<Family*> free_;
   std::unordered_map<Key, std::vector<Family*>, KeyHash> by_buffer_;
 };
 

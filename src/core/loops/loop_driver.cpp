@@ -273,12 +273,17 @@ void LoopDriver::end_iteration_slow() {
   // Learning: does this iteration repeat the previous one?
   if ((loop.learn_attempts > 0 || loop.iteration > 0) && try_template(loop)) return;
   std::swap(loop.previous, loop.current);
+  // The next iteration most likely repeats this one: its record grows once, not by doublings.
+  loop.current.tasks.reserve(loop.previous.tasks.size());
+  loop.current.accesses.reserve(loop.previous.accesses.size());
 }
 
 // Cold (once per loop, or a few times while learning): kept out of line so the per-iteration
 // path stays small, and so profiles show the per-loop cost apart (docs/sim.md, loop_setup_ratio).
 [[gnu::noinline]] bool LoopDriver::try_template(Loop& loop) {
-  const Fallback learned = loops::LoopTemplate::learn(loop.previous, loop.current, &loop.tmpl);
+  // The template takes the current record over when it learns (no copy of its accesses).
+  const Fallback learned =
+      loops::LoopTemplate::learn(loop.previous, std::move(loop.current), &loop.tmpl);
   if (learned == Fallback::nested_lengths) {
     // A data-dependent shape: its nested loops analyse themselves from the next iteration on.
     fall_back(loop, learned);

@@ -50,11 +50,15 @@ Placement placement(const Tensor& t) {
 }
 
 bool comparable(const Tensor& a, const Tensor& b) {
+  return comparable(a, b, placement(a), placement(b));
+}
+
+bool comparable(const Tensor& a, const Tensor& b, const Placement& pa, const Placement& pb) {
   if (a.ndims() != b.ndims() || a.dtype() != b.dtype()) return false;
   for (int r = 1; r < a.ndims(); ++r) {
     if (a.raw_dim(r) != b.raw_dim(r)) return false;
   }
-  return placement(a).rest == placement(b).rest;
+  return pa.rest == pb.rest;
 }
 
 const char* fallback_name(Fallback reason) {
@@ -95,7 +99,7 @@ void IterationRecord::add_task(const KernelId kernels[3], bool inline_task) {
 }
 
 void IterationRecord::add_access(ArgTag tag, const BufferRef& buffer, const Tensor& tensor) {
-  accesses.push_back(AccessRecord{tag, buffer, tensor});
+  accesses.emplace_back(tag, buffer, tensor);  // built in place (no temporary record)
   ++tasks.back().access_count;
 }
 
@@ -121,6 +125,12 @@ bool overlap_distances(std::int64_t ox, std::int64_t ex, std::int64_t oy, std::i
 }
 
 Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRecord& current,
+                             LoopTemplate* out) {
+  IterationRecord copy = current;
+  return learn(previous, std::move(copy), out);
+}
+
+Fallback LoopTemplate::learn(const IterationRecord& previous, IterationRecord&& current,
                              LoopTemplate* out) {
   if (current.index - previous.index == 1 && previous.nested_loops != current.nested_loops) {
     return Fallback::nested_lengths;
@@ -175,33 +185,35 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, const IterationRec
       if (a.tensor.version() != b.tensor.version()) return Fallback::mismatch;
       free[i] = true;
       // Its stride, when it has one, lets an affine family stand for it (checked per task).
-      if (comparable(a.tensor, b.tensor) && same_extents(a.tensor, b.tensor)) {
-        const Placement pa = placement(a.tensor);
-        const Placement& pb = places[i];
+      const Placement pa = placement(a.tensor);
+      const Placement& pb = places[i];
+      if (comparable(a.tensor, b.tensor, pa, pb) && same_extents(a.tensor, b.tensor)) {
         for (int r = 0; r < b.tensor.ndims(); ++r)
           strides[i][static_cast<std::size_t>(r)] = pb.offset[r] - pa.offset[r];
       }
       continue;
     }
-    if (a.tensor.version() != b.tensor.version() || !comparable(a.tensor, b.tensor) ||
+    const Placement pa = placement(a.tensor);
+    const Placement& pb = places[i];
+    if (a.tensor.version() != b.tensor.version() || !comparable(a.tensor, b.tensor, pa, pb) ||
         !same_extents(a.tensor, b.tensor)) {
       return Fallback::mismatch;
     }
-    const Placement pa = placement(a.tensor);
-    const Placement& pb = places[i];
     for (int r = 0; r < b.tensor.ndims(); ++r) {
       const std::int64_t step = pb.offset[r] - pa.offset[r];
       if (fresh && step != 0) return Fallback::mismatch;  // a new buffer each time: same view
       strides[i][static_cast<std::size_t>(r)] = step;
     }
   }
-  out->base_ = current;
+  out->base_ = std::move(current);
+  current.clear(current.index);  // moved from: empty, as the caller may reuse it
   out->strides_ = std::move(strides);
   out->free_ = std::move(free);
   out->places_ = std::move(places);
-  out->task_of_access_.assign(current.accesses.size(), 0);
-  for (std::uint32_t p = 0; p < current.tasks.size(); ++p) {
-    const TaskRecordLite& t = current.tasks[p];
+  const IterationRecord& base = out->base_;
+  out->task_of_access_.assign(base.accesses.size(), 0);
+  for (std::uint32_t p = 0; p < base.tasks.size(); ++p) {
+    const TaskRecordLite& t = base.tasks[p];
     for (std::uint32_t a = t.first_access; a < t.first_access + t.access_count; ++a)
       out->task_of_access_[a] = p;
   }
@@ -218,7 +230,7 @@ bool LoopTemplate::pair_distances(std::uint32_t x, std::uint32_t y, std::int64_t
     *why = Fallback::versions;
     return false;
   }
-  if (!comparable(ax.tensor, ay.tensor)) {
+  if (!comparable(ax.tensor, ay.tensor, places_[x], places_[y])) {
     *why = Fallback::layouts;
     return false;
   }
@@ -264,7 +276,8 @@ bool LoopTemplate::same_view(std::uint32_t x, std::uint32_t y) const {
     return false;
   }
   if (strides_[x] != strides_[y] || places_[x].rest != places_[y].rest ||
-      a.tensor.version() != b.tensor.version() || !comparable(a.tensor, b.tensor)) {
+      a.tensor.version() != b.tensor.version() ||
+      !comparable(a.tensor, b.tensor, places_[x], places_[y])) {
     return false;
   }
   for (int r = 0; r < a.tensor.ndims(); ++r) {
@@ -553,8 +566,9 @@ bool LoopTemplate::predicts_access(std::int64_t iteration, std::uint32_t access,
 bool LoopTemplate::predicts_view(std::int64_t iteration, std::uint32_t access,
                                  const Tensor& tensor) const {
   const AccessRecord& t = base_.accesses[access];
-  if (tensor.version() != t.tensor.version() || !comparable(tensor, t.tensor)) return false;
+  if (tensor.version() != t.tensor.version()) return false;
   const Placement place = placement(tensor);
+  if (!comparable(tensor, t.tensor, place, places_[access])) return false;
   for (int r = 0; r < tensor.ndims(); ++r) {
     if (tensor.box_extent(r) != t.tensor.box_extent(r) ||
         place.offset[r] != offset(access, r, iteration)) {

@@ -102,6 +102,8 @@ Placement placement(const Tensor& t);
 // Two views whose placements are boxes of one coordinate system (the size of raw dimension 0
 // never moves an element, so it may differ).
 bool comparable(const Tensor& a, const Tensor& b);
+// The same, given their placements (placement(a), placement(b)): no second computation.
+bool comparable(const Tensor& a, const Tensor& b, const Placement& pa, const Placement& pb);
 
 inline bool is_write(ArgTag tag) {
   return tag == ArgTag::inout || tag == ArgTag::out_existing;
@@ -138,6 +140,10 @@ class LoopTemplate {
   // nested loops ran different trip counts (a data-dependent shape: paged attention's requests
   // of different context lengths), which no later pair is likely to repeat.
   static Fallback learn(const IterationRecord& previous, const IterationRecord& current,
+                        LoopTemplate* out);
+  // The same, taking `current` over on success (the loop driver's records: no copy of an
+  // iteration's accesses); on any fallback `current` is left as it was.
+  static Fallback learn(const IterationRecord& previous, IterationRecord&& current,
                         LoopTemplate* out);
   // Finds every pair's carried distances and the edges to replay for a loop that runs iterations
   // [first, last]. Fallback::none when exact.
