@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -73,25 +75,37 @@ class Tensor {
   // Address of the element at logical indices (bounds-checked; throws Error on misuse).
   void* element_address(const Shape& indices) const;
 
-  // A sub-box of this view: `offsets` are relative to this view's logical dimensions.
-  // Throws Error(invalid_args) when the box does not fit.
+  // A sub-box of this view: `offsets` are relative to this view's logical dimensions (none: all
+  // zero). Throws Error(invalid_args) when the box does not fit.
   // Inline: user code builds one view per submitted tensor; every mistake goes to view_error.
   // Every path returns `result` (a null tensor's copy is a null tensor), so the compiler builds
   // it in the caller's storage: one 104-byte copy per view, not two.
   Tensor view(const Shape& shape, const Shape& offsets) const {
     Tensor result = *this;
     if (!valid()) return result;
-    if (shape.size() != ndims_ || (offsets.size() != 0 && offsets.size() != ndims_)) {
+    int raw[kMaxDims];
+    if (!box_fits(shape.begin(), shape.size(), offsets.begin(), offsets.size(), raw)) {
       view_error(shape, offsets);
     }
-    for (int d = 0; d < ndims_; ++d) {
-      const std::uint32_t offset = offsets.size() == 0 ? 0 : offsets[d];
-      const std::uint32_t extent = shape[d];
-      if (extent == 0 || std::uint64_t{offset} + extent > dim(d)) view_error(shape, offsets);
-      const int r = perm_[d];
-      result.offsets_[r] = offsets_[r] + offset;
-      result.extents_[r] = extent;
+    set_box(result, shape.begin(), shape.size(), offsets.begin(), offsets.size(), raw);
+    return result;
+  }
+  // The same for braced lists, `t.view({1, n}, {row, 0})`: no Shape is built unless the view is
+  // wrong (then the same errors as with Shapes, more than kMaxDims entries included).
+  Tensor view(std::initializer_list<std::uint32_t> shape,
+              std::initializer_list<std::uint32_t> offsets) const {
+    const auto n = static_cast<int>(shape.size());
+    const auto m = static_cast<int>(offsets.size());
+    Tensor result = *this;
+    int raw[kMaxDims];
+    if (!valid()) {
+      if (n > kMaxDims || m > kMaxDims) view_error(shape.begin(), n, offsets.begin(), m);
+      return result;
     }
+    if (!box_fits(shape.begin(), n, offsets.begin(), m, raw)) {
+      view_error(shape.begin(), n, offsets.begin(), m);
+    }
+    set_box(result, shape.begin(), n, offsets.begin(), m, raw);
     return result;
   }
   // Same elements with another shape; only for contiguous views. Throws otherwise.
@@ -148,6 +162,22 @@ class Tensor {
             offsetof(Tensor, perm_)};
   }
 
+  // Internal: writes view(shape, offsets) of this valid tensor, given as `n` extents and `m`
+  // offsets (m == 0: all zero), to `out` (storage for a Tensor): the checks read this tensor
+  // only, then one copy and the box's stores. False, with `out` unwritten, when that view is an
+  // error (view_error names it). Args builds a view in its own slot with it.
+  bool view_into(void* out, const std::uint32_t* shape, int n, const std::uint32_t* offsets,
+                 int m) const {
+    int raw[kMaxDims];
+    if (!box_fits(shape, n, offsets, m, raw)) return false;
+    set_box(*::new (out) Tensor(*this), shape, n, offsets, m, raw);
+    return true;
+  }
+  // Internal: throws the Error that names what is wrong with view(shape, offsets) given as lists
+  // (view_into's arguments).
+  [[noreturn, gnu::cold]] void view_error(const std::uint32_t* shape, int n,
+                                          const std::uint32_t* offsets, int m) const;
+
   // Internal: a runtime-allocated buffer owned by `owner`.
   static Tensor make_owned(void* data, std::uint64_t bytes, const Shape& shape, DType dtype,
                            TaskId owner);
@@ -177,6 +207,30 @@ class Tensor {
     static_assert(kMaxDims == 5, "the initialisers above list kMaxDims entries");
   }
   void check_type(DType requested) const;
+  // Whether view(shape, offsets) of this valid tensor fits (view_into's arguments); fills `raw`
+  // with the raw dimension of each logical one.
+  bool box_fits(const std::uint32_t* shape, int n, const std::uint32_t* offsets, int m,
+                int* raw) const {
+    if (n != ndims_ || (m != 0 && m != ndims_)) return false;
+    for (int d = 0; d < n; ++d) {
+      const std::uint32_t offset = m == 0 ? 0 : offsets[d];
+      raw[d] = perm_[d];
+      // One compare: extent - 1 wraps to 2^32 - 1 for a zero extent, which no dimension reaches.
+      if (std::uint64_t{offset} + static_cast<std::uint32_t>(shape[d] - 1) >= extents_[raw[d]]) {
+        return false;
+      }
+    }
+    return true;
+  }
+  // Narrows `copy` (of a tensor whose box_fits said yes) to the view. `+=`: a zero offset known
+  // at compile time costs nothing.
+  static void set_box(Tensor& copy, const std::uint32_t* shape, int n, const std::uint32_t* offsets,
+                      int m, const int* raw) {
+    for (int d = 0; d < n; ++d) {
+      copy.offsets_[raw[d]] += m == 0 ? 0 : offsets[d];
+      copy.extents_[raw[d]] = shape[d];
+    }
+  }
   // Throws the Error that names what is wrong with view(shape, offsets).
   [[noreturn]] void view_error(const Shape& shape, const Shape& offsets) const;
 
