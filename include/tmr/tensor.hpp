@@ -83,11 +83,9 @@ class Tensor {
   Tensor view(const Shape& shape, const Shape& offsets) const {
     Tensor result = *this;
     if (!valid()) return result;
-    int raw[kMaxDims];
-    if (!box_fits(shape.begin(), shape.size(), offsets.begin(), offsets.size(), raw)) {
+    if (!narrow(result, shape.begin(), shape.size(), offsets.begin(), offsets.size())) {
       view_error(shape, offsets);
     }
-    set_box(result, shape.begin(), shape.size(), offsets.begin(), offsets.size(), raw);
     return result;
   }
   // The same for braced lists, `t.view({1, n}, {row, 0})`: no Shape is built unless the view is
@@ -97,15 +95,13 @@ class Tensor {
     const auto n = static_cast<int>(shape.size());
     const auto m = static_cast<int>(offsets.size());
     Tensor result = *this;
-    int raw[kMaxDims];
     if (!valid()) {
       if (n > kMaxDims || m > kMaxDims) view_error(shape.begin(), n, offsets.begin(), m);
       return result;
     }
-    if (!box_fits(shape.begin(), n, offsets.begin(), m, raw)) {
+    if (!narrow(result, shape.begin(), n, offsets.begin(), m)) {
       view_error(shape.begin(), n, offsets.begin(), m);
     }
-    set_box(result, shape.begin(), n, offsets.begin(), m, raw);
     return result;
   }
   // Same elements with another shape; only for contiguous views. Throws otherwise.
@@ -163,15 +159,12 @@ class Tensor {
   }
 
   // Internal: writes view(shape, offsets) of this valid tensor, given as `n` extents and `m`
-  // offsets (m == 0: all zero), to `out` (storage for a Tensor): the checks read this tensor
-  // only, then one copy and the box's stores. False, with `out` unwritten, when that view is an
-  // error (view_error names it). Args builds a view in its own slot with it.
+  // offsets (m == 0: all zero), to `out` (storage for a Tensor): one copy, then the box. False
+  // when that view is an error (view_error names it; `out` then holds no valid view). Args
+  // builds a view in its own slot with it.
   bool view_into(void* out, const std::uint32_t* shape, int n, const std::uint32_t* offsets,
                  int m) const {
-    int raw[kMaxDims];
-    if (!box_fits(shape, n, offsets, m, raw)) return false;
-    set_box(*::new (out) Tensor(*this), shape, n, offsets, m, raw);
-    return true;
+    return narrow(*::new (out) Tensor(*this), shape, n, offsets, m);
   }
   // Internal: throws the Error that names what is wrong with view(shape, offsets) given as lists
   // (view_into's arguments).
@@ -207,29 +200,24 @@ class Tensor {
     static_assert(kMaxDims == 5, "the initialisers above list kMaxDims entries");
   }
   void check_type(DType requested) const;
-  // Whether view(shape, offsets) of this valid tensor fits (view_into's arguments); fills `raw`
-  // with the raw dimension of each logical one.
-  bool box_fits(const std::uint32_t* shape, int n, const std::uint32_t* offsets, int m,
-                int* raw) const {
+  // Narrows `copy`, a copy of this valid tensor, to view(shape, offsets) given as view_into's
+  // arguments; false when that view does not fit. One pass: the checks and the stores of each
+  // dimension together (the copy is the caller's result or slot, so a failure leaves nothing).
+  bool narrow(Tensor& copy, const std::uint32_t* shape, int n, const std::uint32_t* offsets,
+              int m) const {
     if (n != ndims_ || (m != 0 && m != ndims_)) return false;
     for (int d = 0; d < n; ++d) {
       const std::uint32_t offset = m == 0 ? 0 : offsets[d];
-      raw[d] = perm_[d];
+      const std::uint32_t extent = shape[d];
+      const int r = perm_[d];
       // One compare: extent - 1 wraps to 2^32 - 1 for a zero extent, which no dimension reaches.
-      if (std::uint64_t{offset} + static_cast<std::uint32_t>(shape[d] - 1) >= extents_[raw[d]]) {
+      if (std::uint64_t{offset} + static_cast<std::uint32_t>(extent - 1) >= extents_[r]) {
         return false;
       }
+      copy.offsets_[r] += offset;  // `+=`: a zero offset known at compile time costs nothing
+      copy.extents_[r] = extent;
     }
     return true;
-  }
-  // Narrows `copy` (of a tensor whose box_fits said yes) to the view. `+=`: a zero offset known
-  // at compile time costs nothing.
-  static void set_box(Tensor& copy, const std::uint32_t* shape, int n, const std::uint32_t* offsets,
-                      int m, const int* raw) {
-    for (int d = 0; d < n; ++d) {
-      copy.offsets_[raw[d]] += m == 0 ? 0 : offsets[d];
-      copy.extents_[raw[d]] = shape[d];
-    }
   }
   // Throws the Error that names what is wrong with view(shape, offsets).
   [[noreturn]] void view_error(const Shape& shape, const Shape& offsets) const;
