@@ -33,11 +33,14 @@ void gate_kernel(const tmr::KernelArgs&) {
 }
 
 // range(0): 0 = plain for loop, 1 = parallel_for. range(1): tensor arguments per task (2 or 4).
-void BM_SliceWrites(benchmark::State& state) {
+// kViewArgs: the body adds its views with Args::in(tensor, shape, offsets) (built in the argument
+// slot) instead of Args::in(tensor.view(shape, offsets)); BM_SliceWritesViewArgs.
+template <bool kViewArgs>
+void slice_writes(benchmark::State& state) {
   const bool analysed = state.range(0) == 1;
   const auto tensor_args = static_cast<int>(state.range(1));
-  constexpr std::uint32_t kIterations = 16384;
-  constexpr std::uint32_t kRow = 16;
+  static constexpr std::uint32_t kIterations = 16384;
+  static constexpr std::uint32_t kRow = 16;
   tmr::RuntimeConfig config;
   config.clusters = 1;
   config.scheduler_threads = 1;
@@ -65,10 +68,15 @@ void BM_SliceWrites(benchmark::State& state) {
             const auto row = static_cast<std::uint32_t>(i);
             tmr::Args args;
             args.in(gate);
-            if (tensor_args == 4) {
-              args.in(tx.view({1, kRow}, {row, 0})).in(ty.view({1, kRow}, {row, 0}));
+            if constexpr (kViewArgs) {
+              if (tensor_args == 4) args.in(tx, {1, kRow}, {row, 0}).in(ty, {1, kRow}, {row, 0});
+              args.out_existing(tout, {1, kRow}, {row, 0});
+            } else {
+              if (tensor_args == 4) {
+                args.in(tx.view({1, kRow}, {row, 0})).in(ty.view({1, kRow}, {row, 0}));
+              }
+              args.out_existing(tout.view({1, kRow}, {row, 0}));
             }
-            args.out_existing(tout.view({1, kRow}, {row, 0}));
             o.submit_aiv(kernel, args);
           };
           const double cpu_start = thread_cpu_ns();
@@ -90,7 +98,22 @@ void BM_SliceWrites(benchmark::State& state) {
       static_cast<double>(tasks_analysed) / static_cast<double>(total_tasks);
 }
 
+void BM_SliceWrites(benchmark::State& state) {
+  slice_writes<false>(state);
+}
+void BM_SliceWritesViewArgs(benchmark::State& state) {
+  slice_writes<true>(state);
+}
+
 BENCHMARK(BM_SliceWrites)
+    ->ArgNames({"parallel_for", "args"})
+    ->Args({0, 2})
+    ->Args({1, 2})
+    ->Args({0, 4})
+    ->Args({1, 4})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
+BENCHMARK(BM_SliceWritesViewArgs)
     ->ArgNames({"parallel_for", "args"})
     ->Args({0, 2})
     ->Args({1, 2})

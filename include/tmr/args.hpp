@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <optional>
@@ -48,6 +49,40 @@ class Args {
   Args& out_existing(const Tensor& t) { return add(ArgTag::out_existing, t); }
   Args& no_dep(const Tensor& t) { return add(ArgTag::no_dep, t); }
   Args& out(const TensorSpec& spec);
+
+  // in(t.view(shape, offsets)) and so on, with the view built straight in its slot: one copy of
+  // the descriptor instead of two (the view, then the argument). The same arguments and errors
+  // (a view that does not fit throws view()'s Error; a null `t` is recorded as by in(t)).
+  Args& in(const Tensor& t, const Shape& shape, const Shape& offsets) {
+    return add_view(ArgTag::in, t, shape.begin(), shape.size(), offsets.begin(), offsets.size());
+  }
+  Args& in(const Tensor& t, std::initializer_list<std::uint32_t> shape,
+           std::initializer_list<std::uint32_t> offsets) {
+    return add_view(ArgTag::in, t, shape, offsets);
+  }
+  Args& inout(const Tensor& t, const Shape& shape, const Shape& offsets) {
+    return add_view(ArgTag::inout, t, shape.begin(), shape.size(), offsets.begin(), offsets.size());
+  }
+  Args& inout(const Tensor& t, std::initializer_list<std::uint32_t> shape,
+              std::initializer_list<std::uint32_t> offsets) {
+    return add_view(ArgTag::inout, t, shape, offsets);
+  }
+  Args& out_existing(const Tensor& t, const Shape& shape, const Shape& offsets) {
+    return add_view(ArgTag::out_existing, t, shape.begin(), shape.size(), offsets.begin(),
+                    offsets.size());
+  }
+  Args& out_existing(const Tensor& t, std::initializer_list<std::uint32_t> shape,
+                     std::initializer_list<std::uint32_t> offsets) {
+    return add_view(ArgTag::out_existing, t, shape, offsets);
+  }
+  Args& no_dep(const Tensor& t, const Shape& shape, const Shape& offsets) {
+    return add_view(ArgTag::no_dep, t, shape.begin(), shape.size(), offsets.begin(),
+                    offsets.size());
+  }
+  Args& no_dep(const Tensor& t, std::initializer_list<std::uint32_t> shape,
+               std::initializer_list<std::uint32_t> offsets) {
+    return add_view(ArgTag::no_dep, t, shape, offsets);
+  }
 
   template <class T>
   Args& scalar(T value) {
@@ -114,6 +149,28 @@ class Args {
     return *this;
   }
   Args& add_checked(ArgTag tag, const Tensor& t);
+  // add(tag, t.view(...)) with the view written in its slot (Tensor::view_into). When the list is
+  // closed or `t` is null, the view is built first (it may throw) and add() records the mistake.
+  Args& add_view(ArgTag tag, const Tensor& t, const std::uint32_t* shape, int n,
+                 const std::uint32_t* offsets, int m) {
+    if (tensor_count_ >= tensor_limit_ || !t.valid()) {
+      return add_view_refused(tag, t, shape, n, offsets, m);
+    }
+    const auto i = static_cast<std::size_t>(tensor_count_);
+    if (!t.view_into(&tensor_storage_[i], shape, n, offsets, m)) t.view_error(shape, n, offsets, m);
+    tensor_count_ = static_cast<std::uint8_t>(i + 1);
+    tags_[i] = tag;
+    created_mask_ |= static_cast<std::uint16_t>(std::uint32_t{t.producer().valid()} << i);
+    return *this;
+  }
+  Args& add_view(ArgTag tag, const Tensor& t, std::initializer_list<std::uint32_t> shape,
+                 std::initializer_list<std::uint32_t> offsets) {
+    return add_view(tag, t, shape.begin(), static_cast<int>(shape.size()), offsets.begin(),
+                    static_cast<int>(offsets.size()));
+  }
+  [[gnu::cold, gnu::noinline]] Args& add_view_refused(ArgTag tag, const Tensor& t,
+                                                      const std::uint32_t* shape, int n,
+                                                      const std::uint32_t* offsets, int m);
   // out() when the list is closed (a recorded mistake, a scalar before it, or a 17th tensor): the
   // message is built here, so out() itself keeps no string on its stack.
   [[gnu::cold, gnu::noinline]] Args& out_refused();

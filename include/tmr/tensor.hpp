@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -73,24 +75,32 @@ class Tensor {
   // Address of the element at logical indices (bounds-checked; throws Error on misuse).
   void* element_address(const Shape& indices) const;
 
-  // A sub-box of this view: `offsets` are relative to this view's logical dimensions.
-  // Throws Error(invalid_args) when the box does not fit.
+  // A sub-box of this view: `offsets` are relative to this view's logical dimensions (none: all
+  // zero). Throws Error(invalid_args) when the box does not fit.
   // Inline: user code builds one view per submitted tensor; every mistake goes to view_error.
   // Every path returns `result` (a null tensor's copy is a null tensor), so the compiler builds
   // it in the caller's storage: one 104-byte copy per view, not two.
   Tensor view(const Shape& shape, const Shape& offsets) const {
     Tensor result = *this;
     if (!valid()) return result;
-    if (shape.size() != ndims_ || (offsets.size() != 0 && offsets.size() != ndims_)) {
+    if (!narrow(result, shape.begin(), shape.size(), offsets.begin(), offsets.size())) {
       view_error(shape, offsets);
     }
-    for (int d = 0; d < ndims_; ++d) {
-      const std::uint32_t offset = offsets.size() == 0 ? 0 : offsets[d];
-      const std::uint32_t extent = shape[d];
-      if (extent == 0 || std::uint64_t{offset} + extent > dim(d)) view_error(shape, offsets);
-      const int r = perm_[d];
-      result.offsets_[r] = offsets_[r] + offset;
-      result.extents_[r] = extent;
+    return result;
+  }
+  // The same for braced lists, `t.view({1, n}, {row, 0})`: no Shape is built unless the view is
+  // wrong (then the same errors as with Shapes, more than kMaxDims entries included).
+  Tensor view(std::initializer_list<std::uint32_t> shape,
+              std::initializer_list<std::uint32_t> offsets) const {
+    const auto n = static_cast<int>(shape.size());
+    const auto m = static_cast<int>(offsets.size());
+    Tensor result = *this;
+    if (!valid()) {
+      if (n > kMaxDims || m > kMaxDims) view_error(shape.begin(), n, offsets.begin(), m);
+      return result;
+    }
+    if (!narrow(result, shape.begin(), n, offsets.begin(), m)) {
+      view_error(shape.begin(), n, offsets.begin(), m);
     }
     return result;
   }
@@ -148,6 +158,19 @@ class Tensor {
             offsetof(Tensor, perm_)};
   }
 
+  // Internal: writes view(shape, offsets) of this valid tensor, given as `n` extents and `m`
+  // offsets (m == 0: all zero), to `out` (storage for a Tensor): one copy, then the box. False
+  // when that view is an error (view_error names it; `out` then holds no valid view). Args
+  // builds a view in its own slot with it.
+  bool view_into(void* out, const std::uint32_t* shape, int n, const std::uint32_t* offsets,
+                 int m) const {
+    return narrow(*::new (out) Tensor(*this), shape, n, offsets, m);
+  }
+  // Internal: throws the Error that names what is wrong with view(shape, offsets) given as lists
+  // (view_into's arguments).
+  [[noreturn, gnu::cold]] void view_error(const std::uint32_t* shape, int n,
+                                          const std::uint32_t* offsets, int m) const;
+
   // Internal: a runtime-allocated buffer owned by `owner`.
   static Tensor make_owned(void* data, std::uint64_t bytes, const Shape& shape, DType dtype,
                            TaskId owner);
@@ -177,6 +200,25 @@ class Tensor {
     static_assert(kMaxDims == 5, "the initialisers above list kMaxDims entries");
   }
   void check_type(DType requested) const;
+  // Narrows `copy`, a copy of this valid tensor, to view(shape, offsets) given as view_into's
+  // arguments; false when that view does not fit. One pass: the checks and the stores of each
+  // dimension together (the copy is the caller's result or slot, so a failure leaves nothing).
+  bool narrow(Tensor& copy, const std::uint32_t* shape, int n, const std::uint32_t* offsets,
+              int m) const {
+    if (n != ndims_ || (m != 0 && m != ndims_)) return false;
+    for (int d = 0; d < n; ++d) {
+      const std::uint32_t offset = m == 0 ? 0 : offsets[d];
+      const std::uint32_t extent = shape[d];
+      const int r = perm_[d];
+      // One compare: extent - 1 wraps to 2^32 - 1 for a zero extent, which no dimension reaches.
+      if (std::uint64_t{offset} + static_cast<std::uint32_t>(extent - 1) >= extents_[r]) {
+        return false;
+      }
+      copy.offsets_[r] += offset;  // `+=`: a zero offset known at compile time costs nothing
+      copy.extents_[r] = extent;
+    }
+    return true;
+  }
   // Throws the Error that names what is wrong with view(shape, offsets).
   [[noreturn]] void view_error(const Shape& shape, const Shape& offsets) const;
 

@@ -78,6 +78,18 @@ Args& Args::add_checked(ArgTag tag, const Tensor& t) {
   return *this;
 }
 
+Args& Args::add_view_refused(ArgTag tag, const Tensor& t, const std::uint32_t* shape, int n,
+                             const std::uint32_t* offsets, int m) {
+  // As add(tag, t.view(shape, offsets)): the view first (a bad one throws), then the argument.
+  if (!t.valid()) {
+    if (n > kMaxDims || m > kMaxDims) t.view_error(shape, n, offsets, m);  // Shape's message
+    return add(tag, t);                                                    // a null view
+  }
+  alignas(Tensor) std::byte view[sizeof(Tensor)];
+  if (!t.view_into(view, shape, n, offsets, m)) t.view_error(shape, n, offsets, m);
+  return add(tag, *std::launder(reinterpret_cast<const Tensor*>(view)));
+}
+
 Args& Args::out(const TensorSpec& spec) {
   // One compare on the happy path: tensor_limit_ is 0 once a mistake is recorded or a scalar was
   // added, and kMaxTensorArgs otherwise. out_refused names what is wrong.

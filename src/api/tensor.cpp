@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "tmr/error.hpp"
@@ -153,6 +154,14 @@ void Tensor::view_error(const Shape& shape, const Shape& offsets) const {
   }
   invalid("view " + shape.to_string() + " at " + offsets.to_string() + " does not fit shape " +
           this->shape().to_string());
+}
+
+void Tensor::view_error(const std::uint32_t* shape, int n, const std::uint32_t* offsets,
+                        int m) const {
+  // Shape's constructor names lists longer than kMaxDims, as when the caller builds the Shapes.
+  const Shape extents(std::span<const std::uint32_t>(shape, static_cast<std::size_t>(n)));
+  const Shape at(std::span<const std::uint32_t>(offsets, static_cast<std::size_t>(m)));
+  view_error(extents, at);
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "tmr/args.hpp"
+#include "tmr/error.hpp"
+#include "unit/same_tensor.hpp"
 
 namespace tmr {
 namespace {
@@ -286,6 +288,121 @@ TEST_F(ArgsTest, ErrorsAreOwnedByEachCopy) {
   EXPECT_EQ(copy.error(), "");
   copy.in(ta);
   EXPECT_EQ(copy.tensor_count(), 1);
+}
+
+// in(t, shape, offsets) and the other tags' forms build t.view(shape, offsets) in their slot:
+// the same tensors, tags and masks as adding the views, from Shapes and from braced lists.
+TEST_F(ArgsTest, ViewArgumentsEqualArgumentsOfViews) {
+  std::vector<float> owned(40);
+  const Tensor created =
+      Tensor::make_owned(owned.data(), sizeof(float) * 40, Shape{4, 10}, DType::f32, TaskId(3, 1));
+  const Tensor across = ta.transpose(0, 1).view(Shape{8, 3}, Shape{1, 1});  // logical [8, 3]
+  const Shape row{1, 10};
+  const Shape row_at{2, 0};
+  Args views;
+  views.in(ta, {1, 10}, {3, 0})
+      .in(created, row, row_at)
+      .inout(across, {2, 3}, {6, 0})
+      .inout(tb, Shape{5}, Shape{})
+      .out_existing(created, {2, 4}, {2, 6})
+      .out_existing(ta, row, Shape{})
+      .no_dep(tb, {40}, {})
+      .no_dep(across, Shape{1, 1}, Shape{7, 2})
+      .scalar(5);
+  Args copies;
+  copies.in(ta.view(Shape{1, 10}, Shape{3, 0}))
+      .in(created.view(row, row_at))
+      .inout(across.view(Shape{2, 3}, Shape{6, 0}))
+      .inout(tb.view(Shape{5}, Shape{}))
+      .out_existing(created.view(Shape{2, 4}, Shape{2, 6}))
+      .out_existing(ta.view(row, Shape{}))
+      .no_dep(tb.view(Shape{40}, Shape{}))
+      .no_dep(across.view(Shape{1, 1}, Shape{7, 2}))
+      .scalar(5);
+  ASSERT_FALSE(views.has_error()) << views.error();
+  ASSERT_EQ(views.tensor_count(), 8);
+  ASSERT_EQ(copies.tensor_count(), 8);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(test::same_tensor(views.tensor(i), copies.tensor(i))) << "tensor " << i;
+    EXPECT_EQ(views.tag(i), copies.tag(i)) << "tensor " << i;
+  }
+  EXPECT_EQ(views.tag(2), ArgTag::inout);
+  EXPECT_EQ(views.tag(5), ArgTag::out_existing);
+  EXPECT_EQ(views.tag(7), ArgTag::no_dep);
+  EXPECT_EQ(views.created_mask(), 0b10010u);
+  EXPECT_EQ(views.created_mask(), copies.created_mask());
+  EXPECT_EQ(views.out_mask(), 0u);
+  EXPECT_EQ(views.scalar_count(), 1);
+  // Values against the source, not only against the other form.
+  EXPECT_EQ(views.tensor(0).data(), a.data() + 30);
+  EXPECT_EQ(views.tensor(4).data(), owned.data() + 26);
+  EXPECT_EQ(views.tensor(4).shape(), (Shape{2, 4}));
+  EXPECT_EQ(views.tensor(7).data(), a.data() + 3 * 10 + 8);  // across (7, 2): raw row 3, column 8
+}
+
+// A view that does not fit throws view()'s Error and leaves the arguments as they were; a null
+// tensor, a scalar before it or a seventeenth tensor is recorded as by in(t.view(...)).
+TEST_F(ArgsTest, ViewArgumentsCheckLikeViews) {
+  const auto message = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  Args args;
+  args.in(ta, {1, 10}, {0, 0});
+  const std::string expected = message([&] { (void)ta.view(Shape{2, 10}, Shape{3, 0}); });
+  ASSERT_NE(expected, "no error");
+  EXPECT_EQ(message([&] { args.in(ta, {2, 10}, {3, 0}); }), expected);
+  EXPECT_EQ(message([&] { args.out_existing(ta, Shape{2, 10}, Shape{3, 0}); }), expected);
+  EXPECT_EQ(message([&] {
+              args.inout(ta, {0, 10}, {});
+            }),
+            message([&] {
+              (void)ta.view(Shape{0, 10}, Shape{});
+            }));
+  EXPECT_EQ(message([&] {
+              args.no_dep(ta, {1, 1, 1, 1, 1, 1}, {});
+            }),
+            message([&] {
+              (void)ta.view(Shape{1, 1, 1, 1, 1, 1}, Shape{});
+            }));
+  EXPECT_FALSE(args.has_error());
+  ASSERT_EQ(args.tensor_count(), 1);
+  args.inout(ta, {1, 10}, {3, 0});  // the slot a failed view wrote is used again
+  ASSERT_EQ(args.tensor_count(), 2);
+  EXPECT_EQ(args.tensor(1).data(), a.data() + 30);
+  EXPECT_EQ(args.tensor(1).shape(), (Shape{1, 10}));
+
+  Args null_view;
+  null_view.in(ta, {1, 10}, {0, 0}).no_dep(Tensor(), {1, 2}, {3, 4});
+  EXPECT_EQ(null_view.tensor_count(), 1);
+  EXPECT_TRUE(contains(null_view.error(), "no_dep tensor #1 is a null tensor"))
+      << null_view.error();
+  // Too many entries for a Shape: thrown even for a null tensor, as Shape{...} would.
+  EXPECT_EQ(message([&] {
+              Args().in(Tensor(), {1, 1, 1, 1, 1, 1}, {});
+            }),
+            message([&] { (void)Shape{1, 1, 1, 1, 1, 1}; }));
+
+  Args after_scalar;
+  after_scalar.in(ta, {1, 10}, {0, 0}).scalar(1).out_existing(ta, {1, 10}, {1, 0});
+  EXPECT_EQ(after_scalar.tensor_count(), 1);
+  EXPECT_TRUE(contains(after_scalar.error(), "out_existing tensor #1 follows a scalar"))
+      << after_scalar.error();
+  // A closed list still throws for a view that does not fit: the view comes first.
+  EXPECT_EQ(message([&] { after_scalar.in(ta, {2, 10}, {3, 0}); }), expected);
+
+  Args full;
+  for (int i = 0; i < kMaxTensorArgs; ++i)
+    full.in(ta, {1, 10}, {static_cast<std::uint32_t>(i % 4), 0});
+  ASSERT_FALSE(full.has_error()) << full.error();
+  EXPECT_EQ(full.tensor(kMaxTensorArgs - 1).data(), a.data() + 30);
+  full.inout(tb, {4}, {0});
+  EXPECT_EQ(full.tensor_count(), kMaxTensorArgs);
+  EXPECT_TRUE(contains(full.error(), "inout tensor #16 exceeds kMaxTensorArgs")) << full.error();
 }
 
 }  // namespace

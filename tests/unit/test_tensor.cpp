@@ -4,12 +4,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "tmr/tensor.hpp"
 #include "unit/expect_error.hpp"
+#include "unit/same_tensor.hpp"
 
 namespace tmr {
 namespace {
@@ -182,6 +184,99 @@ TEST_F(Matrix, BadViewsAreErrors) {
         (void)t.view(Shape{1, 1}, Shape{0xFFFFFFFFu, 0});
       },
       ErrorCode::invalid_args, "exceeds dimension 0"));
+}
+
+// view(shape, offsets) with braced lists, checked field by field against the Shape form and
+// element by element against the source (the view's element idx is the source's idx + offsets).
+void expect_list_view(const Tensor& source, std::initializer_list<std::uint32_t> shape,
+                      std::initializer_list<std::uint32_t> offsets) {
+  const Tensor listed = source.view(shape, offsets);  // the initializer_list overload
+  const Tensor shaped = source.view(Shape(shape), Shape(offsets));
+  EXPECT_TRUE(test::same_tensor(listed, shaped));
+  ASSERT_EQ(listed.shape(), Shape(shape));
+  Shape at = Shape(offsets);
+  while (at.size() < listed.ndims())
+    at.push_back(0);
+  for (std::uint64_t flat = 0; flat < listed.elements(); ++flat) {
+    Shape index = at;
+    Shape inner = at;
+    std::uint64_t rest = flat;
+    for (int d = listed.ndims() - 1; d >= 0; --d) {
+      inner[d] = static_cast<std::uint32_t>(rest % listed.dim(d));
+      index[d] = at[d] + inner[d];
+      rest /= listed.dim(d);
+    }
+    ASSERT_EQ(listed.element_address(inner), source.element_address(index))
+        << source.to_string() << " element " << index.to_string();
+  }
+}
+
+TEST_F(Matrix, ListViewsMatchShapeViewsAndTheSourceElements) {
+  std::vector<float> cube_buffer(2 * 3 * 4);
+  const Tensor cube =  // logical [4, 3, 2] over raw [2, 3, 4], version 7
+      Tensor::wrap(cube_buffer.data(), Shape{2, 3, 4}, DType::f32, 7).transpose(0, 2);
+  const Tensor inner = t.view(Shape{3, 8}, Shape{1, 2});
+  const Tensor shifted = t.reshape(Shape{40}).view(Shape{30}, Shape{10}).reshape(Shape{3, 10});
+  ASSERT_EQ(shifted.layout_offset(), 10u);
+  std::vector<float> owned(40);
+  const Tensor created =
+      Tensor::make_owned(owned.data(), sizeof(float) * 40, Shape{4, 10}, DType::f32, TaskId(2, 9));
+  for (const Tensor& source : {t, created, t.transpose(0, 1).transpose(0, 1)}) {
+    expect_list_view(source, {1, 10}, {3, 0});
+    expect_list_view(source, {4, 10}, {});     // the whole tensor, no offsets
+    expect_list_view(source, {2, 3}, {2, 7});  // ends at the last row and column
+  }
+  expect_list_view(t.transpose(0, 1), {10, 1}, {0, 3});
+  expect_list_view(t.transpose(0, 1), {2, 4}, {8, 0});
+  expect_list_view(inner, {2, 3}, {1, 5});  // offsets add to the source's box
+  expect_list_view(inner.transpose(0, 1), {3, 1}, {5, 2});
+  expect_list_view(shifted, {1, 10}, {2, 0});
+  expect_list_view(cube, {2, 1, 2}, {1, 2, 0});
+  expect_list_view(cube, {4, 3, 2}, {});
+  expect_list_view(t.reshape(Shape{40}), {5}, {35});
+  EXPECT_EQ(created.view({1, 10}, {3, 0}).producer(), TaskId(2, 9));
+  EXPECT_EQ(cube.view({1, 1, 1}, {3, 2, 1}).version(), 7u);
+  EXPECT_FALSE(Tensor().view({1, 2}, {0, 0}).valid());  // a null tensor's views are null
+}
+
+TEST_F(Matrix, ListViewErrorsAreTheShapeViewErrors) {
+  const auto message = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const Error& e) {
+      return e.code() == ErrorCode::invalid_args ? e.what() : "another code";
+    }
+    return "no error";
+  };
+  const auto expect_same_error = [&](const Tensor& source,
+                                     std::initializer_list<std::uint32_t> shape,
+                                     std::initializer_list<std::uint32_t> offsets) {
+    const std::string listed = message([&] { (void)source.view(shape, offsets); });
+    const std::string shaped = message([&] { (void)source.view(Shape(shape), Shape(offsets)); });
+    EXPECT_NE(listed, "no error") << Shape(shape).to_string();
+    EXPECT_EQ(listed, shaped);
+  };
+  expect_same_error(t, {4}, {});
+  expect_same_error(t, {2, 2}, {1});
+  expect_same_error(t, {2, 2}, {1, 1, 1});
+  expect_same_error(t, {0, 2}, {});
+  expect_same_error(t, {2, 0}, {1, 1});
+  expect_same_error(t, {1, 11}, {});
+  expect_same_error(t, {2, 1}, {3, 0});
+  expect_same_error(t, {1, 1}, {4, 0});  // one past the last row
+  expect_same_error(t, {1, 1}, {0xFFFFFFFFu, 0});
+  expect_same_error(t, {1, 0xFFFFFFFFu}, {0, 1});
+  expect_same_error(t.transpose(0, 1), {11, 1}, {});
+  expect_same_error(t.view({2, 5}, {1, 5}), {2, 5}, {0, 1});
+  // More entries than a Shape holds: the Shape constructor's message, also for a null tensor.
+  expect_same_error(t, {1, 1, 1, 1, 1, 1}, {});
+  expect_same_error(Tensor(), {1, 1, 1, 1, 1, 1}, {});
+  expect_same_error(Tensor(), {1, 1}, {0, 0, 0, 0, 0, 0});
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)t.view({3, 10}, {2, 0});
+      },
+      ErrorCode::invalid_args, "view offset 2 + extent 3 exceeds dimension 0 of size 4"));
 }
 
 TEST_F(Matrix, TransposeIsAStridedView) {
