@@ -744,17 +744,19 @@ template <class Visit>
   }
   if (info == nullptr) {
     info = add_buffer(q.address, q.owner);
-  } else if (heads.at != nullptr && q.version == info->min_version &&
+  } else if (heads.exact && q.version == info->min_version &&
              info->min_version == info->max_version) {
-    // The usual case: the region is one grid slot; its two chains share one hash.
+    // The usual case: the region is one grid slot in its buffer's slot table. (A hashed slot,
+    // past a table that may not grow, is rare: it takes lookup_in below, out of line, so that
+    // the walks here test no entry's slot and keep one value fewer in registers.)
     constexpr auto kRead = static_cast<std::uint8_t>(AccessKind::read);
     constexpr auto kWrite = static_cast<std::uint8_t>(AccessKind::write);
+    heads = SlotHeads{heads.at, true};
     // Every live entry of the slot has the query's interval and version (the grid and the
     // version test above), so each one overlaps it, and a contiguous query covers it.
     if (!is_write) {
       if (info->total[kWrite] != 0) {
-        walk_slot_live(info, heads.at + kWrite, heads.exact, q.lo, retired, visit,
-                       [](MapEntry&) {});
+        walk_slot_live(info, heads.at + kWrite, true, q.lo, retired, visit, [](MapEntry&) {});
       }
       if (info->total[kRead] != 0 && merge_reader(q, info, heads, id, retired)) return;
     } else {
@@ -762,18 +764,17 @@ template <class Visit>
       // instead of unlinking it and linking a new one (the same region, bucket and lists).
       MapEntry* reuse = nullptr;
       if (info->total[kWrite] != 0) {
-        walk_slot_live(info, heads.at + kWrite, heads.exact, q.lo, retired, visit,
-                       [&](MapEntry& e) {
-                         if (!q.contiguous && !covers(q, e)) return;
-                         if (reuse == nullptr) {
-                           reuse = &e;
-                         } else {
-                           unlink(e);
-                         }
-                       });
+        walk_slot_live(info, heads.at + kWrite, true, q.lo, retired, visit, [&](MapEntry& e) {
+          if (!q.contiguous && !covers(q, e)) return;
+          if (reuse == nullptr) {
+            reuse = &e;
+          } else {
+            unlink(e);
+          }
+        });
       }
       if (info->total[kRead] != 0) {
-        walk_slot_live(info, heads.at + kRead, heads.exact, q.lo, retired, visit, [&](MapEntry& e) {
+        walk_slot_live(info, heads.at + kRead, true, q.lo, retired, visit, [&](MapEntry& e) {
           if (e.older != 0) for_each_older_reader(e, retired, visit);
           if (q.contiguous || covers(q, e)) unlink(e);
         });
@@ -788,7 +789,7 @@ template <class Visit>
       }
     }
   } else {
-    heads = kNoHeads;  // (a grid slot of another version: link_entry finds the entry's own)
+    heads = kNoHeads;  // (a grid slot of another version, or hashed: link_entry finds its own)
     lookup_in(q, info, is_write, retired, visit);
   }
   link_entry(q, static_cast<std::uint8_t>(kind), info, heads, id, task_entries);
