@@ -804,7 +804,7 @@ TEST_P(ParallelFor, ReplayedClosedFreeReadsStillMeetOtherBuffersAndWrites) {
           const auto k = static_cast<std::uint32_t>(i);
           const Tensor read = k == kOther ? a.tensor(1).view({1}, {5})  // another buffer
                                           : a.tensor(0).view({1}, {source(k)});
-          o.submit_aiv(held, Args().in(read).inout(a.tensor(2).view({1}, {k})));
+          o.submit_aiv(d.acc, Args().in(read).inout(a.tensor(2).view({1}, {k})));  // not held
         });
         o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
           const auto k = static_cast<std::uint32_t>(i);
