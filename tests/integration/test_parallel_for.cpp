@@ -767,6 +767,77 @@ TEST_P(ParallelFor, ClosedFreeReadsDeferTheirEntriesUntilALookup) {
   }
 }
 
+// Positions whose free read closed its family replay (replays checks the read by buffer, version
+// and dtype only): a read of another buffer at that position (written before the loop by a held
+// task) must still fall back and wait for its writer, and a write of the read buffer in the body
+// must still wait for the closed reads of that row (WAR), on both loops' tasks.
+TEST_P(ParallelFor, ReplayedClosedFreeReadsStillMeetOtherBuffersAndWrites) {
+  Directed d(GetParam());
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
+  constexpr std::uint32_t kRows = 64;
+  constexpr std::uint32_t kClose = 20;  // from here the reads leave their stride
+  constexpr std::uint32_t kOther = 44;  // loop 1 reads `other` here instead of `kv`
+  constexpr std::uint32_t kRead = 30;   // loop 2's reader of the row its iteration kWrite writes
+  constexpr std::uint32_t kWrite = 50;
+  auto source = [](std::uint32_t i) { return i < kClose ? i : (i * 7) % kRows; };
+  constexpr std::uint32_t kRow = (kRead * 7) % kRows;  // 18: no later iteration of loop 2 reads it
+  std::vector<float> kv(kRows), other(kRows, 10.0f), out1(kRows, 0.0f), out2(kRows, 0.0f),
+      ones(kRows, 1.0f);
+  for (std::uint32_t k = 0; k < kRows; ++k)
+    kv[k] = static_cast<float>(k % 5 + 1);
+  const std::vector<float> kv0 = kv;
+  RunArgs args;
+  args.inout(kv.data(), {kRows}, DType::f32);
+  args.inout(other.data(), {kRows}, DType::f32);
+  args.output(out1.data(), {kRows}, DType::f32);
+  args.output(out2.data(), {kRows}, DType::f32);
+  args.input(ones.data(), {kRows}, DType::f32);
+  // Tasks: the writer of `other` (0), loop 1 (1 .. kRows), loop 2 (kRows + 1 ..; its iteration
+  // kWrite adds the writer of `kv` after its reader).
+  constexpr std::uint64_t kWriterOfOther = 0, kLoop2 = kRows + 1;
+  constexpr std::uint64_t kWriterOfKv = kLoop2 + kWrite + 1;
+  gate_open = GetParam() == PlatformKind::sim;
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.submit_aiv(held, Args().in(a.tensor(4)).inout(a.tensor(1)));  // other += 1, held
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          const Tensor read = k == kOther ? a.tensor(1).view({1}, {5})  // another buffer
+                                          : a.tensor(0).view({1}, {source(k)});
+          o.submit_aiv(d.acc, Args().in(read).inout(a.tensor(2).view({1}, {k})));  // not held
+        });
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(
+              held,
+              Args().in(a.tensor(0).view({1}, {source(k)})).inout(a.tensor(3).view({1}, {k})));
+          if (k == kWrite) {  // WAR on the row loop 2's iteration kRead read (closed, replayed)
+            o.submit_aiv(
+                d.acc, Args().in(a.tensor(4).view({1}, {0})).inout(a.tensor(0).view({1}, {kRow})));
+          }
+        });
+        gate_open = true;
+      },
+      args);
+  gate_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 2u);
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    EXPECT_EQ(out1[k], k == kOther ? 11.0f : kv0[source(k)]) << "loop 1 row " << k;
+    const bool late = k > kWrite && source(k) == kRow;
+    EXPECT_EQ(out2[k], kv0[source(k)] + (late ? 1.0f : 0.0f)) << "loop 2 row " << k;
+  }
+  const std::map<std::uint64_t, Span> when = spans(*r.trace);
+  EXPECT_LE(when.at(kWriterOfOther).end, when.at(1 + kOther).start);
+  EXPECT_LE(when.at(kLoop2 + kRead).end, when.at(kWriterOfKv).start);
+  for (std::uint32_t k = 0; k < kWrite; ++k) {
+    if (source(k) == kRow) {
+      EXPECT_LE(when.at(kLoop2 + k).end, when.at(kWriterOfKv).start) << "reader " << k;
+      EXPECT_LE(when.at(1 + k).end, when.at(kWriterOfKv).start) << "loop 1 reader " << k;
+    }
+  }
+}
+
 // An analysed read of a buffer that earlier loops' affine families cover asks the families per
 // task only when one of them writes it: reads never conflict with read families (the paged KV
 // cache that every request's block loop reads), but a write family must still be found (RAW).

@@ -670,11 +670,7 @@ void LoopDriver::build_plans(Loop& loop) {
       if (loop.families[a] != nullptr) task.family |= bit;
     }
     list_families(loop, task);
-    task.narrow = true;
-    for (std::uint32_t todo = task.tracked; todo != 0; todo &= todo - 1) {
-      const AccessPlan& plan = loop.plans[task.first_access + std::countr_zero(todo)];
-      if (!zero_word(plan.mask[kWords - 2]) || !zero_word(plan.step[1])) task.narrow = false;
-    }
+    narrow_images(loop, task);
     task.direct = true;
     for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
          todo &= todo - 1) {
@@ -758,6 +754,7 @@ bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
   const std::int64_t m = loop.iteration - loop.tmpl.base_iteration();
   if (m < 0 || m >= loop.iterations - loop.tmpl.base_iteration()) {
     task.replayable = false;  // outside what build_image proved exact: plan_analysed decides
+    task.closed_replayable = false;
     return false;
   }
   // One iteration before (same_image moves it on): modulo 2^32 like every lane.
@@ -770,6 +767,14 @@ bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
     plans[a].image[kStepWord + 1] = plans[a].start[1] + moved * plans[a].step[1];
   }
   return true;
+}
+
+void LoopDriver::narrow_images(const Loop& loop, TaskPlan& task) {
+  task.narrow = true;
+  for (std::uint32_t todo = task.outer_tracked | task.fresh_tracked; todo != 0; todo &= todo - 1) {
+    const AccessPlan& plan = loop.plans[task.first_access + std::countr_zero(todo)];
+    if (!zero_word(plan.mask[kWords - 2]) || !zero_word(plan.step[1])) task.narrow = false;
+  }
 }
 
 void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {
@@ -879,6 +884,7 @@ void LoopDriver::plan_learning(Loop& loop, const KernelId kernels[3], bool inlin
   }
 }
 
+template <bool closed>
 bool LoopDriver::replays(Loop& loop, const KernelId kernels[3], bool inline_task,
                          const Args& args) {
   const std::uint32_t p = loop.position;
@@ -908,7 +914,22 @@ bool LoopDriver::replays(Loop& loop, const KernelId kernels[3], bool inline_task
       if (!same_image<false>(plans[k], args.tensor(k))) return false;
     }
   }
+  // Free reads whose family closed: plan_analysed accepts any view of the template's buffer at
+  // its version (the template writes no part of it, see deferred_reads); their entries wait.
   std::uint32_t deferred_mask = 0;
+  if constexpr (closed) {
+    deferred_mask = task.deferred_reads;
+    for (std::uint32_t todo = task.deferred_reads; todo != 0; todo &= todo - 1) {
+      const int k = std::countr_zero(todo);
+      const AccessPlan& plan = plans[k];
+      const Tensor& t = args.tensor(k);
+      if (reinterpret_cast<std::uintptr_t>(t.buffer()) != plan.address ||
+          t.producer().value() != plan.owner || t.version() != plan.version ||
+          t.dtype() != plan.dtype) {
+        return false;
+      }
+    }
+  }
   for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
     const int k = std::countr_zero(todo);
     if (!wide_fresh_view(loop, plans[k], args.tensor(k), &made_[k])) return false;
@@ -924,6 +945,9 @@ bool LoopDriver::replays(Loop& loop, const KernelId kernels[3], bool inline_task
   planned_analysed_ = true;
   return true;
 }
+
+template bool LoopDriver::replays<false>(Loop&, const KernelId[3], bool, const Args&);
+template bool LoopDriver::replays<true>(Loop&, const KernelId[3], bool, const Args&);
 
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,
                                const Args& args) {
@@ -993,8 +1017,14 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       task.family &= ~(1u << k);
       task.deferred_reads |= 1u << k;  // its entry waits until a lookup may want it
       list_families(loop, task);
-      task.replayable = false;  // its view moves: plan_analysed decides from now on
-      task.direct = false;      // collect() visits this access by its route again
+      // replays<true> checks it by buffer, version and dtype from now on, not by its image.
+      task.outer_tracked &= ~(1u << k);
+      narrow_images(loop, task);
+      if (task.replayable) {
+        task.replayable = false;
+        task.closed_replayable = true;
+      }
+      task.direct = false;  // collect() visits this access by its route again
     }
   }
   family_mask_ = task.family;

@@ -106,7 +106,8 @@ class LoopDriver {
     // else (a mismatch, another spelling of a view, a free read leaving its stride) out of line.
     const bool replayable =
         loop.position < loop.plan_count && loop.task_plans[loop.position].replayable;
-    return (replayable && replays(loop, kernels, inline_task, args)) ||
+    return (replayable && replays<false>(loop, kernels, inline_task, args)) ||
+           (closed_replayable(loop) && replays<true>(loop, kernels, inline_task, args)) ||
            plan_analysed(loop, kernels, inline_task, args);
   }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
@@ -250,7 +251,9 @@ class LoopDriver {
     std::uint32_t family = 0;
     // Free reads whose family closed: their map entries are deferred like a fresh buffer's (the
     // template never writes their buffer, so only a lookup from outside the analysis can want
-    // them, and every such lookup flushes first).
+    // them, and every such lookup flushes first). Any view of the template's buffer at its
+    // version is theirs (what plan_analysed accepts): replays checks them by buffer, version and
+    // dtype, not by image (they leave outer_tracked).
     std::uint32_t deferred_reads = 0;
     // Every argument collect() visits is an outer buffer with no creator, in its family, and
     // not dense or stationary, with no external producers or the same box in every iteration:
@@ -259,10 +262,12 @@ class LoopDriver {
     bool direct = false;
     std::vector<TaskId> producers;  // each once (deduplicated when built)
     PreparedTask prepared;
-    // Whether replays() may decide this position: cleared when a free read's family closes (a
-    // KV block through a block table), whose view then leaves its stride at every task, so
-    // plan_analysed decides at once instead of after a failed inline check.
+    // Whether replays<false>() may decide this position: cleared when an image could not be
+    // built or placed exactly (build_image, place_images), or when a free read's family closed
+    // (deferred_reads: then replays<true> decides while closed_replayable stands, so positions
+    // without closed reads pay nothing for their check).
     bool replayable = true;
+    bool closed_replayable = false;
     // The iteration its accesses' AccessPlan::image predict after replays passed it
     // (kStaleImages after one that did not: some images may have moved, some not).
     std::int64_t image_iteration = kStaleImages;
@@ -359,7 +364,13 @@ class LoopDriver {
   // plan_submit for an analysing loop when every argument passes its inline replay test
   // (same_outer_view, same_fresh_view): sets what plan_analysed sets and returns true. False
   // changes nothing plan_analysed reads (it decides, and calls fall_back when it must).
+  // `closed`: the position has closed free reads (TaskPlan::deferred_reads), checked by buffer,
+  // version and dtype.
+  template <bool closed>
   bool replays(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
+  bool closed_replayable(const Loop& loop) const {
+    return loop.position < loop.plan_count && loop.task_plans[loop.position].closed_replayable;
+  }
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
@@ -388,6 +399,8 @@ class LoopDriver {
   }
   // Rebuilds task.grow from task.family and the loop's families.
   static void list_families(const Loop& loop, TaskPlan& task);
+  // Sets task.narrow from the images replays compares (outer_tracked, fresh_tracked).
+  static void narrow_images(const Loop& loop, TaskPlan& task);
   // Drops deferred entries no lookup can want any more: every buffer they name has a creator
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
@@ -520,6 +533,8 @@ template <bool narrow>
   if constexpr (!narrow) plan.image[kStepWord + 1] += plan.step[1];
   const auto* const bytes = reinterpret_cast<const unsigned char*>(&t);
   Word diff = {};
+  // Unrolled whatever the caller's size (GCC stopped unrolling it when replays grew).
+#pragma GCC unroll 8
   for (int w = 0; w < kWords; ++w) {
     if (narrow && w == kWords - 2) continue;
     Word word;
