@@ -105,21 +105,18 @@ void BM_SliceWritesViewArgs(benchmark::State& state) {
   slice_writes<true>(state);
 }
 
-BENCHMARK(BM_SliceWrites)
-    ->ArgNames({"parallel_for", "args"})
-    ->Args({0, 2})
-    ->Args({1, 2})
-    ->Args({0, 4})
-    ->Args({1, 4})
-    ->Unit(benchmark::kMillisecond)
-    ->MinTime(0.5);
-BENCHMARK(BM_SliceWritesViewArgs)
-    ->ArgNames({"parallel_for", "args"})
-    ->Args({0, 2})
-    ->Args({1, 2})
-    ->Args({0, 4})
-    ->Args({1, 4})
-    ->Unit(benchmark::kMillisecond)
-    ->MinTime(0.5);
+// Both loop forms and both argument counts; each run is a whole 16,384-iteration orchestration.
+void slice_write_cases(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"parallel_for", "args"})
+      ->Args({0, 2})
+      ->Args({1, 2})
+      ->Args({0, 4})
+      ->Args({1, 4})
+      ->Unit(benchmark::kMillisecond)
+      ->MinTime(0.5);
+}
+
+BENCHMARK(BM_SliceWrites)->Apply(slice_write_cases);
+BENCHMARK(BM_SliceWritesViewArgs)->Apply(slice_write_cases);
 
 }  // namespace

@@ -966,6 +966,35 @@ TEST_P(ParallelFor, DirectTasksNameTheirFixedExternalProducers) {
   }
 }
 
+// The data of the two nested-loop tests below: kOuter x kInner iterations over rows of kCols
+// floats. x (kInner rows, read) holds k % 7 + 1, `second` (kInner rows, read or updated) holds
+// `fill`, z has one zeroed row per (outer, inner) pair; the run's tensors are x, second, z.
+struct NestedRows {
+  static constexpr std::uint32_t kOuter = 6;
+  static constexpr std::uint32_t kInner = 40;  // 2 tasks each: 76 to analyse (>= 64)
+  static constexpr std::uint32_t kCols = 4;
+  std::vector<float> x = std::vector<float>(kInner * kCols);
+  std::vector<float> second;
+  std::vector<float> z = std::vector<float>(kOuter * kInner * kCols, 0.0f);
+  RunArgs args;
+
+  NestedRows(float fill, bool second_updated) : second(kInner * kCols, fill) {
+    for (std::size_t k = 0; k < x.size(); ++k)
+      x[k] = static_cast<float>(k % 7 + 1);
+    args.input(x.data(), {kInner, kCols}, DType::f32);
+    if (second_updated) {
+      args.inout(second.data(), {kInner, kCols}, DType::f32);
+    } else {
+      args.input(second.data(), {kInner, kCols}, DType::f32);
+    }
+    args.output(z.data(), {kOuter * kInner, kCols}, DType::f32);
+  }
+  // Row k of run tensor t, as a rank-1 view.
+  static Tensor row(const OrchestrationArgs& a, int t, std::uint32_t k) {
+    return a.tensor(t).view({1, kCols}, {k, 0}).reshape({kCols});
+  }
+};
+
 // While an outer loop learns from its first two iterations, its nested loops analyse themselves
 // (their tasks are recorded for the outer template all the same), and the families they leave
 // count for the outer analysis wherever they may meet its footprint: here every outer iteration
@@ -976,16 +1005,13 @@ TEST_P(ParallelFor, NestedLoopsOfLearningIterationsAnalyseThemselves) {
   Directed d(GetParam());
   const bool threads = GetParam() == PlatformKind::threads;
   const KernelId held = held_accumulate_on_threads(d, GetParam());
-  constexpr std::uint32_t kOuter = 6;
-  constexpr std::uint32_t kInner = 40;  // 2 tasks each: 76 to analyse (>= 64)
-  constexpr std::uint32_t kCols = 4;
-  std::vector<float> x(kInner * kCols), y(kInner * kCols, 1.0f), z(kOuter * kInner * kCols, 0.0f);
-  for (std::size_t k = 0; k < x.size(); ++k)
-    x[k] = static_cast<float>(k % 7 + 1);
-  RunArgs args;
-  args.input(x.data(), {kInner, kCols}, DType::f32);
-  args.inout(y.data(), {kInner, kCols}, DType::f32);
-  args.output(z.data(), {kOuter * kInner, kCols}, DType::f32);
+  constexpr std::uint32_t kOuter = NestedRows::kOuter;
+  constexpr std::uint32_t kInner = NestedRows::kInner;
+  constexpr std::uint32_t kCols = NestedRows::kCols;
+  NestedRows data(1.0f, true);
+  const std::vector<float>& x = data.x;
+  const std::vector<float>& y = data.second;
+  const std::vector<float>& z = data.z;
   // Tasks in submit order: per outer iteration i and inner j, the add into y (2 (i * kInner + j))
   // and the write of z's row (2 (i * kInner + j) + 1).
   auto adder = [](std::uint32_t i, std::uint32_t j) -> std::uint64_t {
@@ -994,9 +1020,7 @@ TEST_P(ParallelFor, NestedLoopsOfLearningIterationsAnalyseThemselves) {
   gate_open = !threads;
   const RunResult r = d.runtime.run(
       [&](Orchestrator& o, const OrchestrationArgs& a) {
-        auto row = [&](int t, std::uint32_t k) {
-          return a.tensor(t).view({1, kCols}, {k, 0}).reshape({kCols});
-        };
+        auto row = [&](int t, std::uint32_t k) { return NestedRows::row(a, t, k); };
         o.parallel_for(kOuter, [&](Orchestrator& o, std::int64_t outer) {
           const auto i = static_cast<std::uint32_t>(outer);
           o.parallel_for(kInner, [&](Orchestrator& o, std::int64_t inner) {
@@ -1007,7 +1031,7 @@ TEST_P(ParallelFor, NestedLoopsOfLearningIterationsAnalyseThemselves) {
         });
         gate_open = true;
       },
-      args);
+      data.args);
   gate_open = true;
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   EXPECT_EQ(r.stats.loop_fallbacks, 0u);
@@ -1071,16 +1095,12 @@ TEST_P(ParallelFor, ShortNestedLoopsOfLearningIterationsStayPerTask) {
 TEST_P(ParallelFor, OuterAnalysisSeesWhatNestedLoopsOfLearningIterationsDeferred) {
   Directed d(GetParam());
   const KernelId held = held_accumulate_on_threads(d, GetParam());
-  constexpr std::uint32_t kOuter = 6;
-  constexpr std::uint32_t kInner = 40;  // 2 tasks each: 76 to analyse (>= 64)
-  constexpr std::uint32_t kCols = 4;
-  std::vector<float> x(kInner * kCols), w(kInner * kCols, 100.0f), z(kOuter * kInner * kCols, 0.0f);
-  for (std::size_t k = 0; k < x.size(); ++k)
-    x[k] = static_cast<float>(k % 7 + 1);
-  RunArgs args;
-  args.input(x.data(), {kInner, kCols}, DType::f32);
-  args.input(w.data(), {kInner, kCols}, DType::f32);
-  args.output(z.data(), {kOuter * kInner, kCols}, DType::f32);
+  constexpr std::uint32_t kOuter = NestedRows::kOuter;
+  constexpr std::uint32_t kInner = NestedRows::kInner;
+  constexpr std::uint32_t kCols = NestedRows::kCols;
+  NestedRows data(100.0f, false);
+  const std::vector<float>& x = data.x;
+  const std::vector<float>& z = data.z;
   // Tasks: outer iteration i >= 1 first overwrites the kInner buffers iteration i - 1 made (one
   // task each), then its inner loop makes kInner buffers and reads each into a row of z.
   auto first_of = [](std::uint32_t i) -> std::uint64_t {
@@ -1095,9 +1115,7 @@ TEST_P(ParallelFor, OuterAnalysisSeesWhatNestedLoopsOfLearningIterationsDeferred
   gate_open = GetParam() == PlatformKind::sim;
   const RunResult r = d.runtime.run(
       [&](Orchestrator& o, const OrchestrationArgs& a) {
-        auto row = [&](int t, std::uint32_t k) {
-          return a.tensor(t).view({1, kCols}, {k, 0}).reshape({kCols});
-        };
+        auto row = [&](int t, std::uint32_t k) { return NestedRows::row(a, t, k); };
         o.parallel_for(kOuter, [&](Orchestrator& o, std::int64_t outer) {
           const auto i = static_cast<std::uint32_t>(outer);
           for (std::uint32_t j = 0; i > 0 && j < kInner; ++j)  // WAR on the readers of i - 1
@@ -1112,7 +1130,7 @@ TEST_P(ParallelFor, OuterAnalysisSeesWhatNestedLoopsOfLearningIterationsDeferred
         });
         gate_open = true;
       },
-      args);
+      data.args);
   gate_open = true;
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   EXPECT_EQ(r.stats.loop_fallbacks, 0u);

@@ -26,32 +26,8 @@ constexpr std::size_t kMaxQuietReads = 8;
 // loop, 120 tasks, faster). The outer loop, once analysing, covers its later instances anyway.
 constexpr std::int64_t kMinNestedAnalysedTasks = 64;
 
-// Whether a map entry may share an element with the box `access` sweeps (`box`), with the
-// TensorMap's own rules: other versions always, byte intervals, then boxes in one layout.
-bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTemplate::Box& box,
-                        const MapEntry& e) {
-  if (t.version() != e.version) return true;
-  std::uint64_t first = rest;
-  std::uint64_t last = rest;
-  for (int r = 0; r < t.ndims(); ++r) {
-    const auto stride = static_cast<std::uint64_t>(t.raw_stride(r));
-    first += static_cast<std::uint64_t>(box.lo[r]) * stride;
-    last += static_cast<std::uint64_t>(box.hi[r] - 1) * stride;
-  }
-  const std::uint64_t size = t.element_size();
-  if ((last + 1) * size <= e.lo || e.hi <= first * size) return false;
-  if (!loops::comparable(t, *e.region)) return true;
-  const loops::Placement place = loops::placement(*e.region);
-  for (int r = 0; r < t.ndims(); ++r) {
-    const std::int64_t b0 = place.offset[r];
-    const std::int64_t b1 = b0 + e.region->box_extent(r);
-    if (box.hi[r] <= b0 || b1 <= box.lo[r]) return false;
-  }
-  return true;
-}
-
 // The bytes [*lo, *hi) of the buffer that `box` (a footprint of a view like `t`, placed with
-// `rest`) lies in, as footprint_overlaps computes them.
+// `rest`) lies in, the bytes footprint_overlaps tests first.
 void footprint_bytes(const Tensor& t, std::uint64_t rest, const loops::LoopTemplate::Box& box,
                      std::uint64_t* lo, std::uint64_t* hi) {
   std::uint64_t first = rest;
@@ -64,6 +40,25 @@ void footprint_bytes(const Tensor& t, std::uint64_t rest, const loops::LoopTempl
   const std::uint64_t size = t.element_size();
   *lo = first * size;
   *hi = (last + 1) * size;
+}
+
+// Whether a map entry may share an element with the box `access` sweeps (`box`), with the
+// TensorMap's own rules: other versions always, byte intervals, then boxes in one layout.
+bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTemplate::Box& box,
+                        const MapEntry& e) {
+  if (t.version() != e.version) return true;
+  std::uint64_t lo = 0;
+  std::uint64_t hi = 0;
+  footprint_bytes(t, rest, box, &lo, &hi);
+  if (hi <= e.lo || e.hi <= lo) return false;
+  if (!loops::comparable(t, *e.region)) return true;
+  const loops::Placement place = loops::placement(*e.region);
+  for (int r = 0; r < t.ndims(); ++r) {
+    const std::int64_t b0 = place.offset[r];
+    const std::int64_t b1 = b0 + e.region->box_extent(r);
+    if (box.hi[r] <= b0 || b1 <= box.lo[r]) return false;
+  }
+  return true;
 }
 
 // Whether start_analysis's external-producer question is the same for template accesses `a` and
