@@ -184,7 +184,13 @@ void TensorMap::link_entry_slow(const AccessRegion& region, std::uint8_t kind, B
 void TensorMap::presize_slots(BufferInfo* info, std::uint64_t slots) {
   const std::uint64_t capacity = std::bit_ceil(std::min(slots, presize_limit_));
   if (capacity <= info->slot_capacity) return;
-  info->slot_heads = std::make_unique<MapEntry*[]>(2 * capacity);  // (empty buffer: no heads)
+  // (An empty buffer has no heads: the inline ones are null.)
+  if (capacity <= BufferInfo::kInlineSlots) {
+    info->slot_heads = info->inline_heads;
+  } else {
+    info->table_storage = std::make_unique<MapEntry*[]>(2 * capacity);
+    info->slot_heads = info->table_storage.get();
+  }
   info->slot_capacity = capacity;
 }
 
@@ -204,7 +210,8 @@ void TensorMap::grow_slots(BufferInfo* info, std::uint64_t slot) {
     heads[h] = info->slot_heads[h];
     if (heads[h] != nullptr) heads[h]->head = &heads[h];  // (only a chain's first entry names it)
   }
-  info->slot_heads = std::move(heads);
+  info->table_storage = std::move(heads);
+  info->slot_heads = info->table_storage.get();
   info->slot_capacity = capacity;
   ++layout_epoch_;
   ++stats_.table_grows;

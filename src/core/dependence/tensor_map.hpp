@@ -115,8 +115,13 @@ struct BufferInfo {
   // (`hashed_slots`: some may have; the table then stops growing until the grid starts again, so
   // that a growing table never has entries to move in from the buckets). Every chain of a table
   // is empty while the buffer is off a grid or empty, so the table (and its capacity) stays with
-  // the BufferInfo when the buffer leaves its grid or is erased.
-  std::unique_ptr<MapEntry*[]> slot_heads;
+  // the BufferInfo when the buffer leaves its grid or is erased. Tables of up to kInlineSlots
+  // slots (a buffer one task writes whole, as most fresh outputs are) live in `inline_heads`, so
+  // a new small buffer allocates nothing; larger ones in `table_storage`.
+  static constexpr std::uint64_t kInlineSlots = 2;
+  MapEntry** slot_heads = nullptr;  // inline_heads or table_storage's array
+  std::unique_ptr<MapEntry*[]> table_storage;
+  MapEntry* inline_heads[2 * kInlineSlots] = {};
   std::uint64_t slot_capacity = 0;
   bool hashed_slots = false;
   static constexpr std::uint8_t kNoShift = 0xFF;
