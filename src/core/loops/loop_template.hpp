@@ -60,6 +60,10 @@ struct BufferRef {
 };
 
 struct AccessRecord {
+  AccessRecord() = default;
+  // For emplace_back (built in place): clang has no parenthesised aggregate initialisation.
+  AccessRecord(ArgTag t, const BufferRef& b, const Tensor& view)
+      : tag(t), buffer(b), tensor(view) {}
   ArgTag tag = ArgTag::in;
   BufferRef buffer;
   Tensor tensor;  // the view (for `out`: the spec placeholder)
