@@ -15,12 +15,21 @@
 namespace tmr::testing {
 
 // `edges[j]`: the set of producer indices reported for task j. `retired_at_submit[j]`: how many
-// tasks had retired when task j was submitted. `conflicts(i, j)`: whether tasks i < j touch
-// overlapping regions with at least one write.
-template <typename EdgeSets, typename Conflicts>
+// tasks had retired when task j was submitted. `boxes[j]`: task j's accesses; `conflict(x, y)`:
+// whether two accesses touch overlapping regions with at least one write.
+template <typename EdgeSets, typename Box, typename Conflict>
 void expect_exact_live_edges(const EdgeSets& edges,
                              const std::vector<std::uint32_t>& retired_at_submit,
-                             const Conflicts& conflicts, int program) {
+                             const std::vector<std::vector<Box>>& boxes, const Conflict& conflict,
+                             int program) {
+  auto conflicts = [&](int i, int j) {
+    for (const Box& x : boxes[static_cast<std::size_t>(i)]) {
+      for (const Box& y : boxes[static_cast<std::size_t>(j)]) {
+        if (conflict(x, y)) return true;
+      }
+    }
+    return false;
+  };
   const int tasks = static_cast<int>(edges.size());
   for (int j = 0; j < tasks; ++j) {
     for (const std::uint32_t i : edges[static_cast<std::size_t>(j)])

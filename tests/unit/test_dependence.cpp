@@ -409,17 +409,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
     }
     merged += plain.dependence->map().stats().merged_reads;
     reused += plain.dependence->map().stats().reused_writes;
-    testing::expect_exact_live_edges(
-        edges, retired_at_submit,
-        [&](int i, int j) {
-          bool c = false;
-          for (const Box& x : boxes[static_cast<std::size_t>(i)]) {
-            for (const Box& y : boxes[static_cast<std::size_t>(j)])
-              c |= conflict(x, y);
-          }
-          return c;
-        },
-        program);
+    testing::expect_exact_live_edges(edges, retired_at_submit, boxes, conflict, program);
   }
   EXPECT_GT(merged, 0u) << "no read was merged into an earlier reader's entry";
   EXPECT_GT(reused, 0u) << "no write took over the entry of the write it covers";
