@@ -2,6 +2,11 @@
 // follows the retire watermark over consecutive consumed tasks only.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+
 #include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 
@@ -108,6 +113,46 @@ TEST(Ring, ReleaseConsumesOnLastReferenceAndHoldFailsAfterwards) {
   EXPECT_TRUE(ring.release(slot));  // last reference: consumed, watermark moves
   EXPECT_EQ(ring.retired(), 1u);
   EXPECT_FALSE(graph::hold(slot)) << "a consumed task cannot be held again";
+}
+
+// The VmFlags line of the mapping of /proc/self/smaps that holds `address` ("" if none).
+std::string mapping_flags(const void* address) {
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    std::uintptr_t begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> begin >> dash >> end && dash == '-') {
+      inside = begin <= at && at < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+// A large window of task records (2.8 KB each: one page per submit with 4 KiB pages) asks for
+// transparent huge pages; a small one does not (the TLB maps it anyway).
+TEST(Ring, LargeRecordWindowsAskForHugePages) {
+  if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled") ||
+      !std::ifstream("/proc/self/smaps")) {
+    GTEST_SKIP() << "no transparent huge pages or no /proc/self/smaps here";
+  }
+  RingConfig config;
+  config.task_window = 16384;
+  config.heap_bytes = 1024;
+  config.dep_pool = 16;
+  Ring large(0, config);
+  const std::string flags = mapping_flags(&large.record(config.task_window / 2));
+  ASSERT_NE(flags, "");
+  EXPECT_NE((flags + " ").find(" hg "), std::string::npos) << flags;
+
+  config.task_window = 64;
+  Ring small(1, config);
+  EXPECT_EQ((mapping_flags(&small.record(32)) + " ").find(" hg "), std::string::npos);
 }
 
 }  // namespace
