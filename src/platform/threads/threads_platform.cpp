@@ -65,6 +65,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   stepping_ = std::make_unique<SteppingFlag[]>(static_cast<std::size_t>(engine.core_count()));
   engine.scheduler().stage_single_core_at_latch_only(true);
   engine.scheduler().cores_take_queued_work(true);
+  engine.scheduler().own_core_needs_no_doorbell(true);
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] {
       placement_.enter_worker(core);
