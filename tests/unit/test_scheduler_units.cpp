@@ -381,5 +381,51 @@ TEST_F(SchedulerSteps, CoreStepKeepsIdleCountsExact) {
   EXPECT_EQ(s.idle_cores(0, CoreType::aic), 1);
 }
 
+// With own_core_needs_no_doorbell (the threads platform), a dispatch that a core's own step
+// (core_step) writes into that core's slots is published without a doorbell: the core is
+// awake and reads its dispatch word next. A step taken by anyone else (step) still rings, and
+// without the setting (the sim, whose doorbell is the core's pick-up) every dispatch rings.
+TEST_F(SchedulerSteps, OwnCoreDispatchNeedsNoDoorbell) {
+  for (const bool skip : {true, false}) {
+    SCOPED_TRACE(skip ? "own_core_needs_no_doorbell" : "default");
+    Scheduler s = make(DualSlotPolicy{false, false, false});
+    s.cores_take_queued_work(true);
+    s.stage_single_core_at_latch_only(true);
+    s.own_core_needs_no_doorbell(skip);
+    waker_.doorbells.clear();
+    s.push_ready_global(task(TaskShape::aiv, 2));
+    s.push_ready_global(task(TaskShape::aiv, 2));
+    s.step(0);
+    EXPECT_EQ(waker_.doorbells, (std::vector<int>{1, 2}));
+
+    // Core 1 finishes and takes the next queued task itself.
+    TaskSlot* next = task(TaskShape::aiv, 2);
+    s.push_ready_global(next);
+    ack(1);
+    fin(1);
+    EXPECT_TRUE(s.core_step(0, 1));
+    EXPECT_EQ(s.core_slot(1).running.task, next);
+    EXPECT_EQ(mailboxes_[1].dispatch.load(), s.core_slot(1).running.token);
+    EXPECT_EQ(waker_.doorbells.size(), skip ? 2u : 3u);
+
+    // Core 1 finishes with nothing queued; a task placed later by a scheduler step rings.
+    ack(1);
+    fin(1);
+    EXPECT_TRUE(s.core_step(0, 1));
+    EXPECT_TRUE(s.core_slot(1).idle());
+    const std::size_t before = waker_.doorbells.size();
+    s.push_ready_global(task(TaskShape::aiv, 2));
+    s.step(0);
+    ASSERT_EQ(waker_.doorbells.size(), before + 1);
+    EXPECT_EQ(waker_.doorbells.back(), 1);
+    for (int core = 1; core <= 2; ++core) {  // drain, so the next round starts idle
+      ack(core);
+      fin(core);
+      s.core_step(0, core);
+    }
+    EXPECT_TRUE(s.idle(0));
+  }
+}
+
 }  // namespace
 }  // namespace tmr::detail

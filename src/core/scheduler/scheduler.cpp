@@ -130,7 +130,9 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   const std::uint64_t start = cycles();
   ++me.counters.polls;
   poll_core(thread, core);
+  me.self_core = core;
   const bool staged = stage_into_own_pending(thread, core);
+  me.self_core = -1;
   flush_local(thread);  // completions the poll saw may have made tasks ready
   me.busy_cycles += cycles() - start;
   return staged;
@@ -166,6 +168,12 @@ bool Scheduler::stage_into_own_pending(int thread, int core) {
 
 bool Scheduler::core_step(int thread, int core) {
   ThreadState& me = threads_[thread];
+  // The caller is `core`'s own thread: dispatches to it need no doorbell (publish).
+  struct SelfCore {
+    int& slot;
+    ~SelfCore() { slot = -1; }
+  } self{me.self_core};
+  me.self_core = core;
   // MIX work (queued, staged or taken back), a gathering cohort and an abort need the policy's
   // whole view: the full step.
   if (ready_.may_have(TaskShape::mix) || me.local[static_cast<int>(TaskShape::mix)].count != 0 ||
@@ -452,8 +460,13 @@ bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
 }
 
 void Scheduler::flush_local(int thread) {
+  LocalReady(&locals)[kShapeCount] = threads_[thread].local;
+  int left = 0;
+  for (const LocalReady& local : locals)
+    left |= local.count;
+  if (left == 0) return;  // after most core steps: the completion made nothing ready here
   bool pushed = false;
-  for (LocalReady& local : threads_[thread].local) {
+  for (LocalReady& local : locals) {
     for (int i = 0; i < local.count; ++i)
       push_back_global(local.tasks[i]);
     pushed |= local.count > 0;
@@ -709,10 +722,17 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
     core_became_busy(thread, core);
     if (timing()) running_changed(thread, core, clock_.now_ns());
   }
-  if (release == Release::now) publish(*c.mailbox, c.token);
+  if (release == Release::now)
+    publish(*c.mailbox, c.token, own_core_needs_no_doorbell_ && core == me.self_core);
 }
 
-void Scheduler::publish(Mailbox& mailbox, std::uint32_t token) {
+void Scheduler::publish(Mailbox& mailbox, std::uint32_t token, bool own) {
+  if (own) {
+    // The calling thread is this core's: it is not parked, and it loads the word itself next.
+    mailbox.dispatch.store(token, std::memory_order_release);
+    return;
+  }
+  // seq_cst: pairs with the core's store of core_parked before its last look (notify_core).
   mailbox.dispatch.store(token, std::memory_order_seq_cst);
   waker_.notify_core(mailbox);
 }

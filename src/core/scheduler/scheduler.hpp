@@ -77,6 +77,13 @@ class Scheduler {
   // type to finish pops it. (Waking or stepping there cost the orchestrator a full step per
   // task, a quarter of its time on the peers' independent graph.) Only while no thread steps.
   void cores_take_queued_work(bool on) { cores_take_queued_work_ = on; }
+  // For platforms whose core threads call core_step and stage_after_latch for themselves
+  // (threads): a dispatch those steps write into the calling core's own slots is published
+  // with a release store and no doorbell (the core is awake, and it reads its dispatch word
+  // next). Per task that was a seq_cst store (a full barrier behind the payload's stores) and
+  // two virtual calls to learn that the core had not parked. A platform that models a chip
+  // (sim) keeps the doorbell: there it is the core's pick-up. Only while no thread steps.
+  void own_core_needs_no_doorbell(bool on) { own_core_needs_no_doorbell_ = on; }
   // Whether a step after a latch of a core of `type` could stage anything into its pending slot
   // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
   // Two relaxed looks, no write.
@@ -194,6 +201,8 @@ class Scheduler {
     // core_step: the finishing core whose idle transition is held back while it looks for its
     // next task (a task found there keeps it busy without publishing idle and busy again).
     int deferred_idle_core = -1;
+    // core_step / stage_after_latch: the core whose own thread takes this step (-1 otherwise).
+    int self_core = -1;
     std::uint64_t busy_cycles = 0;
     std::uint32_t core_steps = 0;  // core_step calls: one in kCoreStepSample is timed
     std::uint64_t subtasks_done = 0;
@@ -270,7 +279,8 @@ class Scheduler {
   void dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
                         std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
                         Release release);
-  void publish(Mailbox& mailbox, std::uint32_t token);
+  // `own`: the stepping core's own slot (see own_core_needs_no_doorbell).
+  void publish(Mailbox& mailbox, std::uint32_t token, bool own = false);
 
   // ---- start-together cohorts
   bool cohort_step(int thread);
@@ -286,6 +296,7 @@ class Scheduler {
   const bool stages_aiv_;
   bool single_core_staging_at_latch_ = false;
   bool cores_take_queued_work_ = false;
+  bool own_core_needs_no_doorbell_ = false;
   std::vector<CoreSlot> cores_;
   std::vector<ClusterCores> clusters_;
   std::vector<ThreadState> threads_;

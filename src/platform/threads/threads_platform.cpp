@@ -62,8 +62,10 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
       gates_(static_cast<std::size_t>(engine.config().scheduler_threads)),
       placement_(engine.config().placement,
                  engine.core_count() + engine.config().scheduler_threads) {
+  stepping_ = std::make_unique<SteppingFlag[]>(static_cast<std::size_t>(engine.core_count()));
   engine.scheduler().stage_single_core_at_latch_only(true);
   engine.scheduler().cores_take_queued_work(true);
+  engine.scheduler().own_core_needs_no_doorbell(true);
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] {
       placement_.enter_worker(core);
@@ -109,6 +111,14 @@ void ThreadsPlatform::begin_run() {
   scheduler_bell_.notify_all();
 }
 
+bool ThreadsPlatform::any_core_stepping() const {
+  for (int core = 0; core < engine_.core_count(); ++core) {
+    if (stepping_[static_cast<std::size_t>(core)].on.load(std::memory_order_seq_cst) != 0)
+      return true;
+  }
+  return false;
+}
+
 void ThreadsPlatform::end_run(const std::function<bool()>& give_up) {
   placement_.end_run();
   stop_requested_.store(true, std::memory_order_seq_cst);
@@ -118,8 +128,7 @@ void ThreadsPlatform::end_run(const std::function<bool()>& give_up) {
   // it left (a stuck kernel's core never gets there, so abandoning does not wait for it).
   auto quiet = [&] {
     return stopped_schedulers_.load(std::memory_order_seq_cst) == expected &&
-           (stepping_cores_.load(std::memory_order_seq_cst) == 0 ||
-            abandon_run_.load(std::memory_order_seq_cst));
+           (!any_core_stepping() || abandon_run_.load(std::memory_order_seq_cst));
   };
   while (!quiet()) {
     const std::uint32_t key = orchestrator_bell_.prepare_wait();
@@ -277,6 +286,7 @@ void ThreadsPlatform::core_main(int core) {
   // next without another look at the dispatch word.
   std::optional<DispatchPayload> next;
   std::uint32_t next_token = 0;
+  std::atomic<std::uint32_t>& stepping = stepping_[static_cast<std::size_t>(core)].on;
   for (;;) {
     std::uint32_t token = next_token;
     if (!next) {
@@ -317,7 +327,7 @@ void ThreadsPlatform::core_main(int core) {
     if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
     // Counted before FIN: a scheduler that sees the FIN (and then stops) also sees this core
     // stepping, so end_run waits until the step below is over.
-    stepping_cores_.fetch_add(1, std::memory_order_seq_cst);
+    stepping.store(1, std::memory_order_seq_cst);
     finish_dispatch(m, token, start, timestamps ? engine_.now_ns() : 0);
     last = token;
     if (!shutdown_.load(std::memory_order_seq_cst)) {
@@ -340,10 +350,10 @@ void ThreadsPlatform::core_main(int core) {
     // while a MIX task or block waits (a bell per finish otherwise wakes parked threads for
     // nothing).
     if (scheduler.mix_may_wait()) scheduler_bell_.notify_all();
-    if (stepping_cores_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-        stop_requested_.load(std::memory_order_seq_cst)) {
-      orchestrator_bell_.notify_all();
-    }
+    // seq_cst store, then load: pairs with end_run's store of stop_requested_ and its loads of
+    // the flags: either it sees this core done, or this core sees the stop and rings.
+    stepping.store(0, std::memory_order_seq_cst);
+    if (stop_requested_.load(std::memory_order_seq_cst)) orchestrator_bell_.notify_all();
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -75,8 +76,15 @@ class ThreadsPlatform final : public Platform {
   std::atomic<bool> abandon_run_{false};
   std::atomic<int> stopped_schedulers_{0};
   alignas(64) std::atomic<int> awake_schedulers_{0};
-  // Core threads between their FIN and the end of the step after it: end_run waits for them.
-  alignas(64) std::atomic<int> stepping_cores_{0};
+  // Per core thread: 1 between its FIN and the end of the step after it; end_run waits until
+  // every flag is 0. One line per core, written only by its core: a counter shared by all cores
+  // took two RMWs per task on a line the cores passed between them (docs/performance.md, "Run
+  // side and the orchestrator thread, session 11").
+  struct alignas(64) SteppingFlag {
+    std::atomic<std::uint32_t> on{0};
+  };
+  std::unique_ptr<SteppingFlag[]> stepping_;
+  bool any_core_stepping() const;
   std::vector<StepGate> gates_;
   HostPlacement placement_;  // RuntimeConfig::placement: where the threads below run
   std::vector<std::thread> cores_;
