@@ -285,10 +285,7 @@ class TensorMap {
     if (const MapEntry* e = hint.heads.at[0]) prefetch_for_read(e);
     if (const MapEntry* e = hint.heads.at[1]) prefetch_for_read(e);
   }
-  void snapshot_retired(std::uint32_t* retired) const {
-    for (int r = 0; r < rings_.ring_count(); ++r)
-      retired[r] = rings_.retired(r);
-  }
+  void snapshot_retired(std::uint32_t* retired) const { rings_.snapshot(retired); }
 
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
     BufferInfo* const info = find_or_add_buffer(region.address, region.owner);
