@@ -796,7 +796,9 @@ template <class Visit>
       }
       if (info->total[kRead] != 0) {
         walk_slot_live(info, heads.at + kRead, true, q.lo, retired, visit, [&](MapEntry& e) {
-          if (e.older != 0) for_each_older_reader(e, retired, visit);
+          // (A copy of the visitor for the out-of-line calls: if the visitor's own address escaped,
+          // it would live on the stack and every inlined report would reload it from there.)
+          if (e.older != 0) for_each_older_reader(e, retired, Visit(visit));
           if (q.contiguous || covers(q, e)) unlink(e);
         });
       }
@@ -810,8 +812,9 @@ template <class Visit>
       }
     }
   } else {
-    heads = kNoHeads;  // (a grid slot of another version, or hashed: link_entry finds its own)
-    lookup_in(q, info, is_write, retired, visit);
+    heads = kNoHeads;   // (a grid slot of another version, or hashed: link_entry finds its own)
+    Visit copy(visit);  // (see above: the visitor's own address does not escape)
+    lookup_in(q, info, is_write, retired, copy);
   }
   link_entry(q, static_cast<std::uint8_t>(kind), info, heads, id, task_entries);
 }
