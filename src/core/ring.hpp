@@ -119,6 +119,8 @@ class Ring {
 
   // ---- any thread ----
   std::uint32_t retired() const { return retired_.load(std::memory_order_acquire); }
+  // The watermark itself, for a reader that snapshots every ring (RetirementView::snapshot).
+  const std::atomic<std::uint32_t>& retired_watermark() const { return retired_; }
   bool is_retired(TaskId id) const { return id.local() < retired(); }
   // Advances the watermark over consecutive consumed tasks. Returns true if it moved.
   bool try_advance();

@@ -57,12 +57,14 @@ struct MapHarness {
     std::vector<TensorMap::SlotHint> hints;
     for (const auto& [t, kind] : accesses) {
       regions.push_back(make_region(kept.emplace_back(t)));
-      hints.push_back(slots_first ? map->find_slot(regions.back()) : TensorMap::kNoHint);
+      hints.push_back(slots_first
+                          ? map->find_slot(regions.back(), static_cast<int>(regions.size() - 1))
+                          : TensorMap::kNoHint);
     }
     for (std::size_t a = 0; a < accesses.size(); ++a) {
       if (slots_first && a + 1 < accesses.size()) map->prefetch_chains(hints[a + 1]);
       map->lookup_insert(regions[a], accesses[a].second, retired, slot.id, entries[slot.id.local()],
-                         hints[a], [&](TaskId id) {
+                         hints[a], static_cast<int>(a), [&](TaskId id) {
                            if (id != slot.id) producers.insert(id.local());
                          });
     }
@@ -366,6 +368,42 @@ TEST(TensorMap, CoveringWriteSupersedesOlderEntries) {
   EXPECT_EQ(h.map->live_entries(), 1u);  // the 8 block writes are covered
   const auto after = h.submit({{whole.view({8}, {0}), AccessKind::read}});
   EXPECT_EQ(after, (std::set<std::uint32_t>{8}));
+}
+
+// lookup_insert first tries the buffer that the same argument place named before
+// (find_buffer_at): one heap address with two owners (a recycled address) is two buffers in
+// every argument place, whichever of them the place last named.
+TEST(TensorMap, ARecycledAddressWithAnotherOwnerIsAnotherBufferInEveryArgumentPlace) {
+  std::vector<float> data(64);
+  MapHarness h;
+  const Tensor& whole = h.kept.emplace_back(Tensor::wrap(data.data(), {64}, DType::f32));
+  // A new task accesses the whole buffer of owner `owner` in argument place `arg`.
+  const auto access = [&](std::uint64_t owner, AccessKind kind, int arg) {
+    TaskSlot& slot = testing::admit_pending_task(*h.rings[0]);
+    AccessRegion region = make_region(whole);
+    region.owner = owner;
+    std::uint32_t retired[kRingCount];
+    h.map->snapshot_retired(retired);
+    std::set<std::uint32_t> producers;
+    h.map->lookup_insert(region, kind, retired, slot.id, h.entries[slot.id.local()],
+                         TensorMap::kNoHint, arg, [&](TaskId id) {
+                           if (id != slot.id) producers.insert(id.local());
+                         });
+    h.rings[0]->publish(slot.id.local());
+    return producers;
+  };
+  using Set = std::set<std::uint32_t>;
+  EXPECT_EQ(access(1, AccessKind::write, 0), Set{});     // task 0
+  EXPECT_EQ(access(2, AccessKind::read, 0), Set{});      // task 1: another buffer
+  EXPECT_EQ(access(1, AccessKind::read, 0), (Set{0}));   // task 2
+  EXPECT_EQ(access(2, AccessKind::write, 0), (Set{1}));  // task 3: place 0 last named owner 1
+  EXPECT_EQ(access(1, AccessKind::write, 5), (Set{0, 2}));
+  EXPECT_EQ(access(2, AccessKind::read, 5), (Set{3}));
+  EXPECT_EQ(access(1, AccessKind::read, 5), (Set{4}));  // task 6: place 5 last named owner 2
+  EXPECT_EQ(access(2, AccessKind::write, 5), (Set{3, 5}));
+  // Owner 1 in a place that named neither yet, then owner 2 in place 0, which last named it.
+  EXPECT_EQ(access(1, AccessKind::write, 3), (Set{4, 6}));
+  EXPECT_EQ(access(2, AccessKind::read, 0), (Set{7}));
 }
 
 TEST(TensorMap, DifferentVersionsAreAlwaysOrdered) {

@@ -106,10 +106,8 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
       const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
       regions[i] = make_region(record_tensors[i]);
       map_.lookup_insert(
-          regions[i], kind, retired_, task.id, own.entries,
-          TensorMap::kNoHint, [this](TaskId id) __attribute__((always_inline)) {
-            add_producer(id);
-          });
+          regions[i], kind, retired_, task.id, own.entries, TensorMap::kNoHint,
+          i, [this](TaskId id) __attribute__((always_inline)) { add_producer(id); });
       if (families) add_family_accessors(regions[i], kind);
     }
     return Status{};
@@ -125,7 +123,7 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
     tracked |= 1u << i;
     regions[i] = make_region(record_tensors[i]);
-    hints[i] = map_.find_slot(regions[i]);
+    hints[i] = map_.find_slot(regions[i], i);
   }
   for (std::uint32_t m = tracked; m != 0;) {
     const int i = std::countr_zero(m);
@@ -133,8 +131,8 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
     const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
     map_.lookup_insert(
-        regions[i], kind, retired_, task.id, own.entries,
-        hints[i], [this](TaskId id) __attribute__((always_inline)) { add_producer(id); });
+        regions[i], kind, retired_, task.id, own.entries, hints[i],
+        i, [this](TaskId id) __attribute__((always_inline)) { add_producer(id); });
     if (families) add_family_accessors(regions[i], kind);
   }
   return Status{};

@@ -3,6 +3,7 @@
 // ring memory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/ring.hpp"
@@ -14,18 +15,33 @@ namespace tmr::detail {
 class RetirementView {
  public:
   RetirementView(Ring* const* rings, int ring_count) : ring_count_(ring_count) {
-    for (int r = 0; r < ring_count; ++r)
+    for (int r = 0; r < ring_count; ++r) {
       rings_[r] = rings[r];
+      if (rings[r] != nullptr) watermarks_[r] = &rings[r]->retired_watermark();
+    }
   }
   int ring_count() const { return ring_count_; }
   // Tasks of ring `ring` with a local id below this have retired (their slots may be reused).
   std::uint32_t retired(int ring) const { return rings_[ring]->retired(); }
+  // Every ring's watermark into `retired[0..kRingCount)` (0 for rings the runtime lacks: they
+  // hold no task): a fixed number of loads, no loop over the ring count (once per discovery).
+  void snapshot(std::uint32_t* retired) const {
+    static_assert(kRingCount == 4, "one load per ring below");
+    retired[0] = watermarks_[0]->load(std::memory_order_acquire);
+    retired[1] = watermarks_[1]->load(std::memory_order_acquire);
+    retired[2] = watermarks_[2]->load(std::memory_order_acquire);
+    retired[3] = watermarks_[3]->load(std::memory_order_acquire);
+  }
   bool is_retired(TaskId id) const { return rings_[id.ring()]->is_retired(id); }
   // The slot of task `id` (address arithmetic only: nothing of the slot is read).
   TaskSlot* slot(TaskId id) const { return &rings_[id.ring()]->slot(id.local()); }
 
  private:
   Ring* rings_[kRingCount] = {};
+  // Each ring's watermark (Ring::retired_watermark), or a constant 0 for a ring not there.
+  inline static const std::atomic<std::uint32_t> kNoRing{0};
+  const std::atomic<std::uint32_t>* watermarks_[kRingCount] = {&kNoRing, &kNoRing, &kNoRing,
+                                                               &kNoRing};
   int ring_count_ = 0;
 };
 

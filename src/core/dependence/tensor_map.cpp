@@ -36,6 +36,7 @@ TensorMap::~TensorMap() = default;
 void TensorMap::reset() {
   ++layout_epoch_;
   std::fill(std::begin(recent_), std::end(recent_), &no_buffer_);
+  std::fill(std::begin(by_arg_), std::end(by_arg_), &no_buffer_);
   blocks_.resize(1);  // every block is free again (capacity kept)
   free_blocks_ = 0;
   if (allocated_ == 0 && buffer_count_ == 0) {

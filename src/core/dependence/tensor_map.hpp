@@ -259,10 +259,12 @@ class TensorMap {
   // merges the read into a reader entry of that slot). `visit` may see the inserting task's own
   // earlier entries (a task naming overlapping regions twice): the caller ignores those.
   // `region.tensor` must already point at the task record's copy. `hint`: find_slot(region), taken
-  // before this submit's first lookup_insert.
+  // before this submit's first lookup_insert. `arg`: the access's argument index in its submit
+  // (the buffer the same argument of the previous submit named is tried first).
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
-                     TaskId id, MapEntry*& task_entries, const SlotHint& hint, Visit&& visit);
+                     TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
+                     Visit&& visit);
   // No hint: lookup_insert finds the buffer and slot itself.
   static constexpr SlotHint kNoHint{nullptr, kNoHeads, 0};
   // Finds `q`'s buffer and grid slot for a lookup_insert of `q` that follows soon, and asks
@@ -270,8 +272,8 @@ class TensorMap {
   // entries are cold:
   // finding every argument's slot first lets their misses overlap instead of each argument's
   // walk waiting for its own.
-  SlotHint find_slot(const AccessRegion& q) {
-    BufferInfo* const info = find_buffer(q.address, q.owner);
+  SlotHint find_slot(const AccessRegion& q, int arg) {
+    BufferInfo* const info = find_buffer_at(q.address, q.owner, arg);
     if (info == nullptr) return {info, kNoHeads, layout_epoch_};
     const std::uint64_t slot = info->grid_slot(q.lo, q.hi);
     if (slot == BufferInfo::kOffGrid) return {info, kNoHeads, layout_epoch_};
@@ -285,10 +287,7 @@ class TensorMap {
     if (const MapEntry* e = hint.heads.at[0]) prefetch_for_read(e);
     if (const MapEntry* e = hint.heads.at[1]) prefetch_for_read(e);
   }
-  void snapshot_retired(std::uint32_t* retired) const {
-    for (int r = 0; r < rings_.ring_count(); ++r)
-      retired[r] = rings_.retired(r);
-  }
+  void snapshot_retired(std::uint32_t* retired) const { rings_.snapshot(retired); }
 
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
     BufferInfo* const info = find_or_add_buffer(region.address, region.owner);
@@ -343,6 +342,17 @@ class TensorMap {
     }
     BufferInfo* const found = probe_buffer(address, owner);
     if (found != nullptr) remember(found);
+    return found;
+  }
+  // find_buffer, trying first the buffer that argument `arg` of an earlier submit named (a loop
+  // names the same buffers in the same argument places: one compare instead of a cache scan).
+  // A freed info has address 0 and a reused one its new buffer's identity, so the guess is
+  // checked like a cache place.
+  BufferInfo* find_buffer_at(std::uintptr_t address, std::uint64_t owner, int arg) {
+    BufferInfo*& guess = by_arg_[static_cast<unsigned>(arg) & (kArgPlaces - 1)];
+    if (guess->address == address && guess->owner == owner) return guess;
+    BufferInfo* const found = find_buffer(address, owner);
+    if (found != nullptr) guess = found;
     return found;
   }
   void remember(BufferInfo* info) {
@@ -593,6 +603,11 @@ class TensorMap {
   BufferInfo no_buffer_;  // address 0: what empty cache places point at
   BufferInfo* recent_[kRecent] = {&no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_};
   int recent_next_ = 0;
+  static constexpr unsigned kArgPlaces = 16;  // (kMaxTensorArgs)
+  BufferInfo* by_arg_[kArgPlaces] = {&no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_,
+                                     &no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_,
+                                     &no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_,
+                                     &no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_};
   std::vector<BufferInfo*> buffer_table_;
   std::uint64_t buffer_count_ = 0;
   std::vector<std::unique_ptr<BufferInfo[]>> buffer_chunks_;
@@ -737,13 +752,14 @@ template <class Visit>
 [[gnu::always_inline]] inline void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind,
                                                             const std::uint32_t* retired, TaskId id,
                                                             MapEntry*& task_entries,
-                                                            const SlotHint& hint, Visit&& visit) {
+                                                            const SlotHint& hint, int arg,
+                                                            Visit&& visit) {
   const bool is_write = kind == AccessKind::write;
   BufferInfo* info = hint.info;
   SlotHeads heads = hint.heads;
   if (hint.epoch != layout_epoch_ || info == nullptr) {
     // The hint is stale, or the buffer was unknown then (an earlier argument may have added it).
-    info = find_buffer(q.address, q.owner);
+    info = find_buffer_at(q.address, q.owner, arg);
     const std::uint64_t slot = info != nullptr ? info->grid_slot(q.lo, q.hi) : BufferInfo::kOffGrid;
     heads = slot != BufferInfo::kOffGrid ? insert_heads(info, slot) : kNoHeads;
   }
@@ -780,7 +796,9 @@ template <class Visit>
       }
       if (info->total[kRead] != 0) {
         walk_slot_live(info, heads.at + kRead, true, q.lo, retired, visit, [&](MapEntry& e) {
-          if (e.older != 0) for_each_older_reader(e, retired, visit);
+          // (A copy of the visitor for the out-of-line calls: if the visitor's own address escaped,
+          // it would live on the stack and every inlined report would reload it from there.)
+          if (e.older != 0) for_each_older_reader(e, retired, Visit(visit));
           if (q.contiguous || covers(q, e)) unlink(e);
         });
       }
@@ -794,8 +812,9 @@ template <class Visit>
       }
     }
   } else {
-    heads = kNoHeads;  // (a grid slot of another version, or hashed: link_entry finds its own)
-    lookup_in(q, info, is_write, retired, visit);
+    heads = kNoHeads;   // (a grid slot of another version, or hashed: link_entry finds its own)
+    Visit copy(visit);  // (see above: the visitor's own address does not escape)
+    lookup_in(q, info, is_write, retired, copy);
   }
   link_entry(q, static_cast<std::uint8_t>(kind), info, heads, id, task_entries);
 }
