@@ -1082,7 +1082,13 @@ TEST_P(ParallelFor, ShortNestedLoopsOfLearningIterationsStayPerTask) {
         },
         args);
     ASSERT_TRUE(r.ok()) << r.status.to_string();
-    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    // With 33, the inner loops of outer iterations 0 and 1 fall back after learning, counted
+    // with their reason.
+    const std::uint64_t short_loops = inner == 34 ? 0u : 2u;
+    EXPECT_EQ(r.stats.loop_fallbacks, short_loops) << inner;
+    std::map<std::string, std::uint64_t> reasons(r.stats.loop_fallback_reasons.begin(),
+                                                 r.stats.loop_fallback_reasons.end());
+    EXPECT_EQ(reasons["nested loop too short to repay its analysis"], short_loops) << inner;
     // The outer loop (iterations 2 and 3), and with 34 the inner loops of iterations 0 and 1.
     EXPECT_EQ(r.stats.loops_analysed, inner == 34 ? 3u : 1u) << inner;
     EXPECT_EQ(r.stats.loop_tasks_analysed, 2 * 2 * inner + (inner == 34 ? 2 * 64u : 0u)) << inner;

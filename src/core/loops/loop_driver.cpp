@@ -288,7 +288,7 @@ void LoopDriver::end_iteration_slow() {
     if (loop.iteration + 1 >= loop.iterations) return true;  // nothing left to analyse
     if (!recorders_.empty() &&
         (loop.iterations - loop.iteration - 1) * loop.tmpl.task_count() < kMinNestedAnalysedTasks) {
-      fall_back(loop, Fallback::none);  // too few tasks to repay the set-up (not a reason)
+      fall_back(loop, Fallback::too_short);  // too few tasks to repay the set-up
       return true;
     }
     const Fallback proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);

@@ -83,6 +83,8 @@ const char* fallback_name(Fallback reason) {
       return "carried dependence over too many distances";
     case Fallback::nested_lengths:
       return "nested loops of different lengths";
+    case Fallback::too_short:
+      return "nested loop too short to repay its analysis";
     case Fallback::count:
       break;
   }

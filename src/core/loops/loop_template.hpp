@@ -44,6 +44,7 @@ enum class Fallback : std::uint8_t {
   versions,         // two accesses of one buffer use different versions
   wide_window,      // a carried dependence spans too many distances to replay cheaply
   nested_lengths,   // two iterations ran their nested loops with different trip counts
+  too_short,        // a loop nested in a learning loop has too few tasks left to repay a set-up
   count
 };
 const char* fallback_name(Fallback reason);
