@@ -1245,6 +1245,185 @@ TEST_P(ParallelFor, ErrorsInTheBodyEndTheRunWithTheUsualError) {
   EXPECT_TRUE(r.ok()) << r.status.to_string();
 }
 
+// ---------------------------------------------------------------- templates kept across runs
+
+// A loop of row copies plus one: iteration i reads row i * step of tensor `src` and writes row
+// i * step + shift of tensor `dst` (both [kRows, kCols], inout).
+struct RowLoop {
+  int src = 0;
+  int dst = 1;
+  std::uint32_t n = 48;
+  std::uint32_t step = 1;
+  std::uint32_t shift = 0;
+};
+constexpr std::uint32_t kRowLoopRows = 64;
+constexpr std::uint32_t kRowLoopCols = 4;
+
+// Runs `l` on d's runtime and checks it against sequential execution: the final contents, every
+// conflicting pair of tasks (RAW, WAR, WAW on a row) ordered by the recorded spans, and no edge
+// between two tasks that do not conflict (so an independent loop has none).
+RunResult run_row_loop(Directed& d, const RowLoop& l, const std::string& what) {
+  constexpr std::uint32_t kCols = kRowLoopCols;
+  std::vector<float> buf[2];
+  for (int b = 0; b < 2; ++b) {
+    buf[b].resize(std::size_t{kRowLoopRows} * kCols);
+    for (std::size_t k = 0; k < buf[b].size(); ++k)
+      buf[b][k] = static_cast<float>(1000 * b + static_cast<int>(k));
+  }
+  std::vector<float> expect[2] = {buf[0], buf[1]};
+  for (std::uint32_t i = 0; i < l.n; ++i) {
+    for (std::uint32_t c = 0; c < kCols; ++c) {
+      expect[l.dst][(i * l.step + l.shift) * kCols + c] =
+          expect[l.src][i * l.step * kCols + c] + 1.0f;
+    }
+  }
+  RunArgs args;
+  args.inout(buf[0].data(), {kRowLoopRows, kCols}, DType::f32);
+  args.inout(buf[1].data(), {kRowLoopRows, kCols}, DType::f32);
+  const RunResult r = d.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(l.n, [&](Orchestrator& o, std::int64_t i) {
+          const auto row = static_cast<std::uint32_t>(i) * l.step;
+          o.submit_aiv(
+              d.add,
+              Args()
+                  .in(a.tensor(l.src).view({1, kCols}, {row, 0}).reshape({kCols}))
+                  .out_existing(
+                      a.tensor(l.dst).view({1, kCols}, {row + l.shift, 0}).reshape({kCols})));
+        });
+      },
+      args);
+  EXPECT_TRUE(r.ok()) << what << ": " << r.status.to_string();
+  if (!r.ok()) return r;
+  EXPECT_EQ(buf[0], expect[0]) << what;
+  EXPECT_EQ(buf[1], expect[1]) << what;
+  // Task i (sequence i) reads (src, i * step) and writes (dst, i * step + shift).
+  const auto conflict = [&](std::uint32_t j, std::uint32_t k) {
+    const auto read = [&](std::uint32_t t) { return std::pair(l.src, t * l.step); };
+    const auto write = [&](std::uint32_t t) { return std::pair(l.dst, t * l.step + l.shift); };
+    return write(j) == read(k) || read(j) == write(k) || write(j) == write(k);
+  };
+  const std::map<std::uint64_t, Span> when = spans(*r.trace);
+  for (const TaskEvent& e : r.trace->tasks) {
+    const auto k = static_cast<std::uint32_t>(e.sequence);
+    for (const std::uint64_t p : e.producers)
+      EXPECT_TRUE(conflict(static_cast<std::uint32_t>(p), k))
+          << what << ": edge " << p << "->" << k;
+    for (std::uint32_t j = 0; j < k; ++j) {
+      if (conflict(j, k)) {
+        EXPECT_LE(when.at(j).end, when.at(k).start) << what << ": tasks " << j << ", " << k;
+      }
+    }
+  }
+  return r;
+}
+
+std::string rejections(const RunStats& stats) {
+  std::string text;
+  for (const auto& [reason, n] : stats.loop_template_rejections)
+    text += reason + " x" + std::to_string(n) + "; ";
+  return text;
+}
+
+// The same loop run again on one runtime takes the template the run before kept: after its first
+// iteration it analyses the rest (one iteration more than learning would), and stays exact.
+TEST_P(ParallelFor, KeptTemplateServesTheNextRunOfTheLoop) {
+  Directed d(GetParam());
+  const RowLoop loop;
+  const RunResult first = run_row_loop(d, loop, "first run");
+  EXPECT_EQ(first.stats.loop_templates_reused, 0u);
+  EXPECT_EQ(first.stats.loop_iterations_analysed, loop.n - 2);
+  for (int again = 1; again <= 2; ++again) {
+    const RunResult r = run_row_loop(d, loop, "run " + std::to_string(again + 1));
+    EXPECT_EQ(r.stats.loop_templates_reused, 1u) << again;
+    EXPECT_EQ(r.stats.loop_templates_rejected, 0u) << rejections(r.stats);
+    EXPECT_EQ(r.stats.loop_iterations_analysed, loop.n - 1) << again;
+    EXPECT_EQ(r.stats.loop_tasks_analysed, loop.n - 1) << again;
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u) << again;
+  }
+}
+
+// A run whose loop differs from the runs' before: a template fits only up to the names of its
+// buffers (another trip count is proved again), and anything else is rejected, counted with its
+// reason, and learned again; every run is exact.
+TEST_P(ParallelFor, KeptTemplateThatDoesNotFitIsLearnedAgain) {
+  struct Case {
+    const char* what;
+    RowLoop first;
+    RowLoop second;
+    std::uint64_t reused;
+    std::string rejected;
+    std::uint64_t analysed;  // iterations of the third run
+  };
+  const Case cases[] = {
+      {"other trip count", {0, 1, 48, 1, 0}, {0, 1, 40, 1, 0}, 1, "", 39},
+      {"buffers swapped", {0, 1, 48, 1, 0}, {1, 0, 48, 1, 0}, 1, "", 47},
+      {"other offsets",
+       {0, 1, 24, 1, 0},
+       {0, 1, 24, 2, 0},
+       0,
+       "first analysed iteration differs x1; ",
+       20},
+      {"shifted writes", {0, 1, 48, 1, 0}, {0, 1, 48, 1, 1}, 0, "other views x1; ", 46},
+      {"carried farther", {1, 1, 48, 1, 1}, {1, 1, 48, 1, 2}, 0, "other views x1; ", 46},
+      {"in place", {0, 1, 48, 1, 0}, {1, 1, 48, 1, 0}, 0, "other buffers x1; ", 46},
+      {"carried after independent",
+       {0, 1, 48, 1, 0},
+       {1, 1, 48, 1, 1},
+       0,
+       "other buffers x1; ",
+       46},
+      {"independent after carried",
+       {1, 1, 48, 1, 1},
+       {0, 1, 48, 1, 1},
+       0,
+       "other buffers x1; ",
+       46},
+  };
+  for (const Case& c : cases) {
+    Directed d(GetParam());
+    // Twice: the second run's template (rebound after iteration 0) is kept with its proof for
+    // the range the third run asks, so the third would take its edges as they are.
+    run_row_loop(d, c.first, std::string(c.what) + ", first run");
+    run_row_loop(d, c.first, std::string(c.what) + ", second run");
+    const RunResult r = run_row_loop(d, c.second, std::string(c.what) + ", third run");
+    EXPECT_EQ(r.stats.loop_templates_reused, c.reused) << c.what;
+    EXPECT_EQ(rejections(r.stats), c.rejected) << c.what;
+    EXPECT_EQ(r.stats.loop_iterations_analysed, c.analysed) << c.what;
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u) << c.what;
+  }
+}
+
+// Random loop programs, each run twice on one runtime (the second run may take the first's
+// templates), then the next program on the same runtime (other loops at the same places: every
+// kept template must fit exactly or be rejected): every run passes the oracle.
+TEST_P(ParallelFor, KeptTemplatesOfRandomProgramsStayExact) {
+  Runtime runtime(loop_config(GetParam()));
+  register_program_kernels(runtime.kernels());
+  std::uint64_t reused = 0;
+  std::uint64_t rejected = 0;
+  for (int p = 0; p < scaled(150, 8); ++p) {
+    const std::uint64_t seed = 11000 + static_cast<std::uint64_t>(p);
+    for (int again = 0; again < 2; ++again) {
+      const ProgramResult result = run_random_program(runtime, seed, loop_shape());
+      const std::string where =
+          "seed " + std::to_string(seed) + ", run " + std::to_string(again + 1) + ": ";
+      ASSERT_TRUE(result.status.ok()) << where << result.status.to_string();
+      ASSERT_EQ(result.mismatch, "") << where;
+      ASSERT_TRUE(result.buffers == result.reference) << where << "final buffers differ";
+      ASSERT_EQ(check_trace_order(result), "") << where;
+      ASSERT_EQ(check_edges_exact(result), "") << where;
+      reused += result.stats.loop_templates_reused;
+      rejected += result.stats.loop_templates_rejected;
+    }
+  }
+  std::cout << reused << " templates reused, " << rejected << " rejected\n";
+  EXPECT_GT(reused, 0u);
+  if (test_scale() >= 1) {
+    EXPECT_GT(rejected, 0u);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, ParallelFor,
                          ::testing::Values(PlatformKind::threads, PlatformKind::sim),
                          [](const auto& info) {
