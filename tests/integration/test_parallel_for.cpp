@@ -698,71 +698,80 @@ TEST_P(ParallelFor, DeferredEntriesWaitForTheirFirstLookupOrTheirScopeEnd) {
 // defers its map entries like a fresh buffer's: the template never writes its buffer, so only a
 // lookup from outside the analysis can want them. Held readers (threads) must be found by a write
 // in the body that ends the analysis (mismatch: an extra task) and by a write after the loop.
+// With `backwards`, the read's learned stride goes backwards out of the buffer (rows 10, then 3:
+// the wide compare cannot hold it), so its family is closed from the first analysed iteration and
+// its position replays with the read checked by buffer (LoopDriver::build_plans).
 TEST_P(ParallelFor, ClosedFreeReadsDeferTheirEntriesUntilALookup) {
-  Directed d(GetParam());
-  const KernelId held = held_accumulate_on_threads(d, GetParam());
-  constexpr std::uint32_t kRows = 64;
-  constexpr std::uint32_t kClose = 40;  // from here the read leaves its stride
-  constexpr std::uint32_t kBreak = 50;  // this iteration writes `in` row source(45): fall-back
-  auto source = [](std::uint32_t i) { return i < kClose ? i : (i * 7) % kRows; };
-  constexpr std::uint32_t kRow = (45 * 7) % kRows;  // 59: no later iteration reads it
-  std::vector<float> in(kRows), out(kRows, 0.0f), sink(kRows, 0.0f);
-  for (std::uint32_t k = 0; k < kRows; ++k)
-    in[k] = static_cast<float>(k % 5 + 1);
-  const std::vector<float> in0 = in;
-  RunArgs args;
-  args.inout(in.data(), {kRows}, DType::f32);
-  args.output(out.data(), {kRows}, DType::f32);
-  args.input(sink.data(), {kRows}, DType::f32);
-  // Tasks: iteration k < kBreak is task k; iteration kBreak its reader (kBreak) and the extra
-  // writer (kBreak + 1); iteration k > kBreak is task k + 1; the writer after the loop is last.
-  auto reader = [](std::uint32_t k) -> std::uint64_t { return k + (k > kBreak ? 1 : 0); };
-  constexpr std::uint64_t kInBody = kBreak + 1, kAfter = kRows + 1;
-  gate_open = GetParam() == PlatformKind::sim;
-  const RunResult r = d.runtime.run(
-      [&](Orchestrator& o, const OrchestrationArgs& a) {
-        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
-          o.submit_aiv(
-              held,
-              Args().in(a.tensor(0).view({1}, {source(k)})).inout(a.tensor(1).view({1}, {k})));
-          if (k == kBreak) {  // WAR on a row a closed free read read in iteration 45
+  for (const bool backwards : {false, true}) {
+    SCOPED_TRACE(backwards ? "backwards" : "forwards");
+    Directed d(GetParam());
+    const KernelId held = held_accumulate_on_threads(d, GetParam());
+    constexpr std::uint32_t kRows = 64;
+    constexpr std::uint32_t kClose = 40;  // from here the read leaves its stride
+    constexpr std::uint32_t kBreak = 50;  // this iteration writes `in` row source(45): fall-back
+    auto source = [&](std::uint32_t i) -> std::uint32_t {
+      if (backwards) return i == 0 ? 10 : i == 1 ? 3 : (i * 7) % kRows;
+      return i < kClose ? i : (i * 7) % kRows;
+    };
+    constexpr std::uint32_t kRow = (45 * 7) % kRows;  // 59: no other iteration reads it
+    std::vector<float> in(kRows), out(kRows, 0.0f), sink(kRows, 0.0f);
+    for (std::uint32_t k = 0; k < kRows; ++k)
+      in[k] = static_cast<float>(k % 5 + 1);
+    const std::vector<float> in0 = in;
+    RunArgs args;
+    args.inout(in.data(), {kRows}, DType::f32);
+    args.output(out.data(), {kRows}, DType::f32);
+    args.input(sink.data(), {kRows}, DType::f32);
+    // Tasks: iteration k < kBreak is task k; iteration kBreak its reader (kBreak) and the extra
+    // writer (kBreak + 1); iteration k > kBreak is task k + 1; the writer after the loop is last.
+    auto reader = [](std::uint32_t k) -> std::uint64_t { return k + (k > kBreak ? 1 : 0); };
+    constexpr std::uint64_t kInBody = kBreak + 1, kAfter = kRows + 1;
+    gate_open = GetParam() == PlatformKind::sim;
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto k = static_cast<std::uint32_t>(i);
             o.submit_aiv(
-                d.add,
-                Args().in(a.tensor(2).view({1}, {0})).out_existing(a.tensor(0).view({1}, {kRow})));
-          }
-        });
-        o.submit_aiv(d.add, Args().in(a.tensor(2)).out_existing(a.tensor(0)));  // WAR on them all
-        gate_open = true;
-      },
-      args);
-  gate_open = true;
-  ASSERT_TRUE(r.ok()) << r.status.to_string();
-  EXPECT_EQ(r.stats.loop_fallbacks, 1u);
-  EXPECT_EQ(r.stats.loop_tasks_analysed, kBreak - 2 + 1);  // iterations 2 .. kBreak's reader
-  for (std::uint32_t k = 0; k < kRows; ++k) {
-    EXPECT_EQ(out[k], in0[source(k)]) << "row " << k;
-    EXPECT_EQ(in[k], 1.0f) << "row " << k;
-  }
-  const std::map<std::uint64_t, Span> when = spans(*r.trace);
-  std::map<std::uint64_t, std::vector<std::uint64_t>> producers;
-  for (const TaskEvent& e : r.trace->tasks)
-    producers[e.sequence] = e.producers;
-  auto names = [&](std::uint64_t consumer, std::uint64_t producer) {
-    const std::vector<std::uint64_t>& got = producers[consumer];
-    return std::find(got.begin(), got.end(), producer) != got.end();
-  };
-  const bool threads = GetParam() == PlatformKind::threads;  // held there: every reader is live
-  EXPECT_LE(when.at(reader(45)).end, when.at(kInBody).start);
-  if (threads) {
-    EXPECT_TRUE(names(kInBody, reader(45)));
-  }
-  for (std::uint32_t k = 0; k < kRows; ++k) {
-    EXPECT_LE(when.at(reader(k)).end, when.at(kAfter).start) << "reader " << k;
-    // Readers 2 .. kClose - 1 are the family's; kClose .. kBreak deferred; the rest the map's.
-    // (Reader 45 is covered by the in-body write, which the writer after the loop names.)
+                held,
+                Args().in(a.tensor(0).view({1}, {source(k)})).inout(a.tensor(1).view({1}, {k})));
+            if (k == kBreak) {  // WAR on a row a closed free read read in iteration 45
+              o.submit_aiv(d.add, Args()
+                                      .in(a.tensor(2).view({1}, {0}))
+                                      .out_existing(a.tensor(0).view({1}, {kRow})));
+            }
+          });
+          o.submit_aiv(d.add, Args().in(a.tensor(2)).out_existing(a.tensor(0)));  // WAR on them all
+          gate_open = true;
+        },
+        args);
+    gate_open = true;
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 1u);
+    EXPECT_EQ(r.stats.loop_tasks_analysed, kBreak - 2 + 1);  // iterations 2 .. kBreak's reader
+    for (std::uint32_t k = 0; k < kRows; ++k) {
+      EXPECT_EQ(out[k], in0[source(k)]) << "row " << k;
+      EXPECT_EQ(in[k], 1.0f) << "row " << k;
+    }
+    const std::map<std::uint64_t, Span> when = spans(*r.trace);
+    std::map<std::uint64_t, std::vector<std::uint64_t>> producers;
+    for (const TaskEvent& e : r.trace->tasks)
+      producers[e.sequence] = e.producers;
+    auto names = [&](std::uint64_t consumer, std::uint64_t producer) {
+      const std::vector<std::uint64_t>& got = producers[consumer];
+      return std::find(got.begin(), got.end(), producer) != got.end();
+    };
+    const bool threads = GetParam() == PlatformKind::threads;  // held there: every reader is live
+    EXPECT_LE(when.at(reader(45)).end, when.at(kInBody).start);
     if (threads) {
-      EXPECT_TRUE(names(kAfter, k == 45 ? kInBody : reader(k))) << "reader " << k;
+      EXPECT_TRUE(names(kInBody, reader(45)));
+    }
+    for (std::uint32_t k = 0; k < kRows; ++k) {
+      EXPECT_LE(when.at(reader(k)).end, when.at(kAfter).start) << "reader " << k;
+      // Readers 2 .. kClose - 1 are the family's; kClose .. kBreak deferred; the rest the map's.
+      // (Reader 45 is covered by the in-body write, which the writer after the loop names.)
+      if (threads) {
+        EXPECT_TRUE(names(kAfter, k == 45 ? kInBody : reader(k))) << "reader " << k;
+      }
     }
   }
 }
@@ -771,69 +780,79 @@ TEST_P(ParallelFor, ClosedFreeReadsDeferTheirEntriesUntilALookup) {
 // and dtype only): a read of another buffer at that position (written before the loop by a held
 // task) must still fall back and wait for its writer, and a write of the read buffer in the body
 // must still wait for the closed reads of that row (WAR), on both loops' tasks.
+// With `backwards`, the reads' learned stride leaves the buffer (rows 10, then 3): closed from the
+// first analysed iteration (LoopDriver::build_plans), checked the same way.
 TEST_P(ParallelFor, ReplayedClosedFreeReadsStillMeetOtherBuffersAndWrites) {
-  Directed d(GetParam());
-  const KernelId held = held_accumulate_on_threads(d, GetParam());
-  constexpr std::uint32_t kRows = 64;
-  constexpr std::uint32_t kClose = 20;  // from here the reads leave their stride
-  constexpr std::uint32_t kOther = 44;  // loop 1 reads `other` here instead of `kv`
-  constexpr std::uint32_t kRead = 30;   // loop 2's reader of the row its iteration kWrite writes
-  constexpr std::uint32_t kWrite = 50;
-  auto source = [](std::uint32_t i) { return i < kClose ? i : (i * 7) % kRows; };
-  constexpr std::uint32_t kRow = (kRead * 7) % kRows;  // 18: no later iteration of loop 2 reads it
-  std::vector<float> kv(kRows), other(kRows, 10.0f), out1(kRows, 0.0f), out2(kRows, 0.0f),
-      ones(kRows, 1.0f);
-  for (std::uint32_t k = 0; k < kRows; ++k)
-    kv[k] = static_cast<float>(k % 5 + 1);
-  const std::vector<float> kv0 = kv;
-  RunArgs args;
-  args.inout(kv.data(), {kRows}, DType::f32);
-  args.inout(other.data(), {kRows}, DType::f32);
-  args.output(out1.data(), {kRows}, DType::f32);
-  args.output(out2.data(), {kRows}, DType::f32);
-  args.input(ones.data(), {kRows}, DType::f32);
-  // Tasks: the writer of `other` (0), loop 1 (1 .. kRows), loop 2 (kRows + 1 ..; its iteration
-  // kWrite adds the writer of `kv` after its reader).
-  constexpr std::uint64_t kWriterOfOther = 0, kLoop2 = kRows + 1;
-  constexpr std::uint64_t kWriterOfKv = kLoop2 + kWrite + 1;
-  gate_open = GetParam() == PlatformKind::sim;
-  const RunResult r = d.runtime.run(
-      [&](Orchestrator& o, const OrchestrationArgs& a) {
-        o.submit_aiv(held, Args().in(a.tensor(4)).inout(a.tensor(1)));  // other += 1, held
-        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
-          const Tensor read = k == kOther ? a.tensor(1).view({1}, {5})  // another buffer
-                                          : a.tensor(0).view({1}, {source(k)});
-          o.submit_aiv(d.acc, Args().in(read).inout(a.tensor(2).view({1}, {k})));  // not held
-        });
-        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
-          o.submit_aiv(
-              held,
-              Args().in(a.tensor(0).view({1}, {source(k)})).inout(a.tensor(3).view({1}, {k})));
-          if (k == kWrite) {  // WAR on the row loop 2's iteration kRead read (closed, replayed)
+  for (const bool backwards : {false, true}) {
+    SCOPED_TRACE(backwards ? "backwards" : "forwards");
+    Directed d(GetParam());
+    const KernelId held = held_accumulate_on_threads(d, GetParam());
+    constexpr std::uint32_t kRows = 64;
+    constexpr std::uint32_t kClose = 20;  // from here the reads leave their stride
+    constexpr std::uint32_t kOther = 44;  // loop 1 reads `other` here instead of `kv`
+    constexpr std::uint32_t kRead = 30;   // loop 2's reader of the row its iteration kWrite writes
+    constexpr std::uint32_t kWrite = 50;
+    auto source = [&](std::uint32_t i) -> std::uint32_t {
+      if (backwards) return i == 0 ? 10 : i == 1 ? 3 : (i * 7) % kRows;
+      return i < kClose ? i : (i * 7) % kRows;
+    };
+    constexpr std::uint32_t kRow =
+        (kRead * 7) % kRows;  // 18: no later iteration of loop 2 reads it
+    std::vector<float> kv(kRows), other(kRows, 10.0f), out1(kRows, 0.0f), out2(kRows, 0.0f),
+        ones(kRows, 1.0f);
+    for (std::uint32_t k = 0; k < kRows; ++k)
+      kv[k] = static_cast<float>(k % 5 + 1);
+    const std::vector<float> kv0 = kv;
+    RunArgs args;
+    args.inout(kv.data(), {kRows}, DType::f32);
+    args.inout(other.data(), {kRows}, DType::f32);
+    args.output(out1.data(), {kRows}, DType::f32);
+    args.output(out2.data(), {kRows}, DType::f32);
+    args.input(ones.data(), {kRows}, DType::f32);
+    // Tasks: the writer of `other` (0), loop 1 (1 .. kRows), loop 2 (kRows + 1 ..; its iteration
+    // kWrite adds the writer of `kv` after its reader).
+    constexpr std::uint64_t kWriterOfOther = 0, kLoop2 = kRows + 1;
+    constexpr std::uint64_t kWriterOfKv = kLoop2 + kWrite + 1;
+    gate_open = GetParam() == PlatformKind::sim;
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.submit_aiv(held, Args().in(a.tensor(4)).inout(a.tensor(1)));  // other += 1, held
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto k = static_cast<std::uint32_t>(i);
+            const Tensor read = k == kOther ? a.tensor(1).view({1}, {5})  // another buffer
+                                            : a.tensor(0).view({1}, {source(k)});
+            o.submit_aiv(d.acc, Args().in(read).inout(a.tensor(2).view({1}, {k})));  // not held
+          });
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto k = static_cast<std::uint32_t>(i);
             o.submit_aiv(
-                d.acc, Args().in(a.tensor(4).view({1}, {0})).inout(a.tensor(0).view({1}, {kRow})));
-          }
-        });
-        gate_open = true;
-      },
-      args);
-  gate_open = true;
-  ASSERT_TRUE(r.ok()) << r.status.to_string();
-  EXPECT_EQ(r.stats.loop_fallbacks, 2u);
-  for (std::uint32_t k = 0; k < kRows; ++k) {
-    EXPECT_EQ(out1[k], k == kOther ? 11.0f : kv0[source(k)]) << "loop 1 row " << k;
-    const bool late = k > kWrite && source(k) == kRow;
-    EXPECT_EQ(out2[k], kv0[source(k)] + (late ? 1.0f : 0.0f)) << "loop 2 row " << k;
-  }
-  const std::map<std::uint64_t, Span> when = spans(*r.trace);
-  EXPECT_LE(when.at(kWriterOfOther).end, when.at(1 + kOther).start);
-  EXPECT_LE(when.at(kLoop2 + kRead).end, when.at(kWriterOfKv).start);
-  for (std::uint32_t k = 0; k < kWrite; ++k) {
-    if (source(k) == kRow) {
-      EXPECT_LE(when.at(kLoop2 + k).end, when.at(kWriterOfKv).start) << "reader " << k;
-      EXPECT_LE(when.at(1 + k).end, when.at(kWriterOfKv).start) << "loop 1 reader " << k;
+                held,
+                Args().in(a.tensor(0).view({1}, {source(k)})).inout(a.tensor(3).view({1}, {k})));
+            if (k == kWrite) {  // WAR on the row loop 2's iteration kRead read (closed, replayed)
+              o.submit_aiv(
+                  d.acc,
+                  Args().in(a.tensor(4).view({1}, {0})).inout(a.tensor(0).view({1}, {kRow})));
+            }
+          });
+          gate_open = true;
+        },
+        args);
+    gate_open = true;
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 2u);
+    for (std::uint32_t k = 0; k < kRows; ++k) {
+      EXPECT_EQ(out1[k], k == kOther ? 11.0f : kv0[source(k)]) << "loop 1 row " << k;
+      const bool late = k > kWrite && source(k) == kRow;
+      EXPECT_EQ(out2[k], kv0[source(k)] + (late ? 1.0f : 0.0f)) << "loop 2 row " << k;
+    }
+    const std::map<std::uint64_t, Span> when = spans(*r.trace);
+    EXPECT_LE(when.at(kWriterOfOther).end, when.at(1 + kOther).start);
+    EXPECT_LE(when.at(kLoop2 + kRead).end, when.at(kWriterOfKv).start);
+    for (std::uint32_t k = 0; k < kWrite; ++k) {
+      if (source(k) == kRow) {
+        EXPECT_LE(when.at(kLoop2 + k).end, when.at(kWriterOfKv).start) << "reader " << k;
+        EXPECT_LE(when.at(1 + k).end, when.at(kWriterOfKv).start) << "loop 1 reader " << k;
+      }
     }
   }
 }

@@ -757,16 +757,34 @@ void LoopDriver::build_plans(Loop& loop) {
     for (std::uint32_t k = 0; k < task.access_count; ++k) {
       const std::uint32_t a = task.first_access + k;
       AccessPlan& plan = loop.plans[a];
-      if (plan.tracked && !build_image(loop, plan, tmpl.access(a).tensor)) task.replayable = false;
       const std::uint32_t bit = 1u << k;
+      if (plan.tracked && !build_image(loop, plan, tmpl.access(a).tensor)) {
+        if (plan.free_read && plan.outer && loop.families[a] != nullptr) {
+          // A free read whose learned stride leaves the wide compare's range (a KV block through
+          // a block table, going backwards): its views may be anywhere anyway, so it starts as
+          // plan_analysed leaves a free read whose view left its stride (its family closed
+          // with no iteration, its entry deferred, checked by buffer, version and dtype), and
+          // the rest of the position still replays (closed_replayable, below).
+          loops::FamilyTable::close(loop.families[a]);
+          loop.families[a] = nullptr;
+          task.deferred_reads |= bit;
+        } else {
+          task.replayable = false;
+        }
+      }
       const auto tag_bits = static_cast<std::uint64_t>(plan.tag) << (8 * (k % 8));
       task.tag_word[k / 8] |= tag_bits;
       task.tag_mask[k / 8] |= std::uint64_t{0xff} << (8 * (k % 8));
-      if (plan.tracked) (plan.outer ? task.outer_tracked : task.fresh_tracked) |= bit;
+      if (plan.tracked && (task.deferred_reads & bit) == 0)
+        (plan.outer ? task.outer_tracked : task.fresh_tracked) |= bit;
       if (plan.tag != ArgTag::out) task.collect |= bit;
       if (plan.tracked) task.tracked |= bit;
       if (plan.quiet) task.quiet |= bit;
       if (loop.families[a] != nullptr) task.family |= bit;
+    }
+    if (task.deferred_reads != 0 && task.replayable) {
+      task.replayable = false;
+      task.closed_replayable = true;
     }
     list_families(loop, task);
     narrow_images(loop, task);
