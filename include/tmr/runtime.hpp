@@ -81,6 +81,12 @@ struct RunStats {
   std::uint64_t loop_tasks_analysed = 0;
   std::uint64_t loop_fallbacks = 0;
   std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
+  // Loop templates kept from an earlier run of this Runtime (the same loop: its place among the
+  // run's loops and its depth) that made a loop's template in this run after its first iteration,
+  // and those that did not fit that iteration (the loop then learned), by reason.
+  std::uint64_t loop_templates_reused = 0;
+  std::uint64_t loop_templates_rejected = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> loop_template_rejections;
 };
 
 struct RunResult {

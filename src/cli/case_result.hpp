@@ -30,6 +30,9 @@ struct CaseResult {
   std::uint64_t loop_tasks_analysed = 0;
   std::uint64_t loop_iterations_analysed = 0;
   std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
+  // Loop templates kept from the round before that this round reused, or rejected (by reason).
+  std::uint64_t loop_templates_reused = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> loop_template_rejections;
   // MIX blocks taken back from pending slots to an idle cluster in the first round (the round
   // --stats describes).
   std::uint64_t mix_blocks_taken_back = 0;

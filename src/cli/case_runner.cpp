@@ -72,10 +72,13 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       result.loop_tasks_analysed = run.stats.loop_tasks_analysed;
       result.loop_iterations_analysed = run.stats.loop_iterations_analysed;
       result.loop_fallback_reasons = run.stats.loop_fallback_reasons;
+      result.loop_templates_reused = run.stats.loop_templates_reused;
+      result.loop_template_rejections = run.stats.loop_template_rejections;
       result.rounds.push_back(
           {run.stats.wall_us, run.stats.orchestration_us, run.stats.scheduler_us});
       if (round == 0) print_task_count(out, result);
       print_round(out, round, result.rounds.back());
+      if (round > 0) print_loop_round(out, result);
       if (options.platform == "threads") {
         out << "    orchestrator CPU " << orchestration_cpu_ns / 1e3 << " us, "
             << orchestration_cpu_ns /

@@ -77,6 +77,18 @@ void print_task_count(std::ostream& out, const CaseResult& result) {
   out << format("  %-14s %12s %12s %12s\n", "round", "elapsed_us", "orch_us", "sched_us");
 }
 
+void print_loop_round(std::ostream& out, const CaseResult& result) {
+  if (result.loops == 0) return;
+  out << "    parallel_for: " << result.loop_iterations_analysed << " iterations and "
+      << result.loop_tasks_analysed << " tasks analysed, " << result.loop_templates_reused
+      << " templates reused";
+  for (const auto& [reason, count] : result.loop_fallback_reasons)
+    out << "; fell back " << count << "x: " << reason;
+  for (const auto& [reason, count] : result.loop_template_rejections)
+    out << "; template rejected " << count << "x: " << reason;
+  out << "\n";
+}
+
 void print_round(std::ostream& out, int round, const RoundTiming& timing) {
   print_timing_row(out, std::to_string(round + 1), timing.elapsed_us, timing.orchestration_us,
                    timing.scheduler_us);

@@ -257,7 +257,9 @@ TEST_P(AttentionLoops, RequestLoopWiresTheSameEdgesAsThePerTaskPath) {
   ASSERT_TRUE(off.ok()) << off.status.to_string();
   EXPECT_EQ(failed_on, "");
   EXPECT_EQ(failed_off, "");
-  EXPECT_EQ(on.stats.loop_fallbacks, 0u) << reason_counts(on.stats);
+  // The 4-block loops of requests 0 and 1 (learning) have 8 tasks left: too short to analyse.
+  EXPECT_EQ(on.stats.loop_fallbacks, 2u) << reason_counts(on.stats);
+  EXPECT_EQ(reason_counts(on.stats), "nested loop too short to repay its analysis x2; ");
   EXPECT_EQ(on.stats.loops_analysed, 1u);
   EXPECT_EQ(on.stats.loop_iterations_analysed, 4u);  // requests 2..5 (0 and 1 teach it)
   EXPECT_EQ(on.stats.loop_tasks_analysed, 4u * (1 + 4 * 4));

@@ -25,6 +25,10 @@ constexpr std::size_t kMaxQuietReads = 8;
 // attention's MIX block loop, 30 one-task blocks, was 1.9% slower analysed; the 4-task block
 // loop, 120 tasks, faster). The outer loop, once analysing, covers its later instances anyway.
 constexpr std::int64_t kMinNestedAnalysedTasks = 64;
+// Templates kept across runs (LoopDriver::keep_template): at most this many, of at most this many
+// accesses in all (a paged attention request template of B256 has ~1,800; ~150 bytes each).
+constexpr std::size_t kMaxKept = 16;
+constexpr std::size_t kMaxKeptAccesses = std::size_t{1} << 16;
 
 // The bytes [*lo, *hi) of the buffer that `box` (a footprint of a view like `t`, placed with
 // `rest`) lies in, the bytes footprint_overlaps tests first.
@@ -122,6 +126,9 @@ void LoopDriver::reset() {
   deferred_compact_at_ = kDeferredCompact;
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
   std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
+  templates_reused_ = 0;
+  std::fill(std::begin(rejected_), std::end(rejected_), 0u);
+  ++run_;  // kept_ stays: the next run of the orchestration may reuse its templates
 }
 
 void LoopDriver::fill_stats(RunStats* stats) const {
@@ -137,6 +144,15 @@ void LoopDriver::fill_stats(RunStats* stats) const {
     stats->loop_fallbacks += fallbacks_[r];
     stats->loop_fallback_reasons.emplace_back(loops::fallback_name(static_cast<Fallback>(r)),
                                               fallbacks_[r]);
+  }
+  stats->loop_templates_reused = templates_reused_;
+  stats->loop_templates_rejected = 0;
+  stats->loop_template_rejections.clear();
+  for (int r = 1; r < static_cast<int>(loops::Rebind::count); ++r) {
+    if (rejected_[r] == 0) continue;
+    stats->loop_templates_rejected += rejected_[r];
+    stats->loop_template_rejections.emplace_back(loops::rebind_name(static_cast<loops::Rebind>(r)),
+                                                 rejected_[r]);
   }
 }
 
@@ -202,6 +218,8 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   // A finished loop's deferred entries go into the map before this loop may look it up.
   if (owner_ == nullptr) flush_deferred();
   auto loop = std::make_unique<Loop>();
+  loop->ordinal = loops_ - 1;
+  loop->depth = stack_.size();
   loop->table = take_table(iterations);
   loop->iterations = iterations;
   loop->first_sequence = next_sequence;
@@ -225,6 +243,7 @@ void LoopDriver::end_loop() {
   // The deferred entries stay until something may look them up (flush_deferred) or a scope end
   // drops them (scope_ended): a loop that is its scope's last work never inserts them.
   close_families(*stack_.back());
+  if (stack_.back()->proven) keep_template(*stack_.back());
   recycle_table(std::move(stack_.back()->table));
   stack_.pop_back();
   update_owner();
@@ -263,9 +282,12 @@ void LoopDriver::end_iteration_slow() {
       loop.counted_analysed = true;
       ++loops_analysed_;
     }
+    loop.rebound = false;  // its first analysed iteration matched: a mismatch now falls back
     return;
   }
-  // Learning: does this iteration repeat the previous one?
+  // Learning: does an earlier run's template fit the first iteration? Does this iteration repeat
+  // the previous one?
+  if (loop.iteration == 0 && loop.learn_attempts == 0 && !kept_.empty() && try_kept(loop)) return;
   if ((loop.learn_attempts > 0 || loop.iteration > 0) && try_template(loop)) return;
   std::swap(loop.previous, loop.current);
   // The next iteration most likely repeats this one: its record grows once, not by doublings.
@@ -285,19 +307,7 @@ void LoopDriver::end_iteration_slow() {
     return true;
   }
   if (learned == Fallback::none) {
-    if (loop.iteration + 1 >= loop.iterations) return true;  // nothing left to analyse
-    if (!recorders_.empty() &&
-        (loop.iterations - loop.iteration - 1) * loop.tmpl.task_count() < kMinNestedAnalysedTasks) {
-      fall_back(loop, Fallback::none);  // too few tasks to repay the set-up (not a reason)
-      return true;
-    }
-    const Fallback proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);
-    if (proof != Fallback::none) {
-      fall_back(loop, proof);
-      return true;
-    }
-    start_analysis(loop);
-    if (loop.state == Loop::State::analysing) started_ = &loop.tmpl;
+    analyse_with_template(loop);
     return true;
   }
   if (++loop.learn_attempts >= kMaxLearnAttempts) {
@@ -305,6 +315,67 @@ void LoopDriver::end_iteration_slow() {
     return true;
   }
   return false;
+}
+
+void LoopDriver::analyse_with_template(Loop& loop) {
+  if (loop.iteration + 1 >= loop.iterations) return;  // nothing left to analyse
+  if (!recorders_.empty() &&
+      (loop.iterations - loop.iteration - 1) * loop.tmpl.task_count() < kMinNestedAnalysedTasks) {
+    fall_back(loop, Fallback::too_short);  // too few tasks to repay the set-up
+    return;
+  }
+  // A rebound template proven for this range keeps its edges (LoopTemplate::rebind).
+  if (!loop.tmpl.proven_for(loop.iteration + 1, loop.iterations - 1)) {
+    const Fallback proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);
+    if (proof != Fallback::none) {
+      fall_back(loop, proof);
+      return;
+    }
+  }
+  loop.proven = true;
+  start_analysis(loop);
+  if (loop.state == Loop::State::analysing) started_ = &loop.tmpl;
+}
+
+[[gnu::noinline]] bool LoopDriver::try_kept(Loop& loop) {
+  const auto it = std::find_if(kept_.begin(), kept_.end(), [&](const Kept& k) {
+    return k.ordinal == loop.ordinal && k.depth == loop.depth;
+  });
+  if (it == kept_.end()) return false;
+  const loops::Rebind fit = it->tmpl.rebind(loop.current);
+  if (fit != loops::Rebind::fits) {
+    ++rejected_[static_cast<int>(fit)];
+    return false;  // learn as usual: this iteration is the first record
+  }
+  ++templates_reused_;
+  loop.tmpl = std::move(it->tmpl);
+  kept_.erase(it);  // kept again when the loop ends
+  analyse_with_template(loop);
+  // Until its first analysed iteration has passed, a mismatch means another loop: learn it.
+  loop.rebound = loop.state == Loop::State::analysing;
+  return true;
+}
+
+void LoopDriver::keep_template(Loop& loop) {
+  if (started_ == &loop.tmpl) started_ = nullptr;
+  loop.proven = false;
+  const std::size_t size = loop.tmpl.access_count();
+  if (size > kMaxKeptAccesses) return;
+  const auto same = [&](const Kept& k) {
+    return k.ordinal == loop.ordinal && k.depth == loop.depth;
+  };
+  kept_.erase(std::remove_if(kept_.begin(), kept_.end(), same), kept_.end());
+  const auto total = [&] {
+    std::size_t n = size;
+    for (const Kept& k : kept_)
+      n += k.tmpl.access_count();
+    return n;
+  };
+  while (!kept_.empty() && (kept_.size() >= kMaxKept || total() > kMaxKeptAccesses)) {
+    kept_.erase(std::min_element(kept_.begin(), kept_.end(),
+                                 [](const Kept& a, const Kept& b) { return a.used < b.used; }));
+  }
+  kept_.push_back(Kept{loop.ordinal, loop.depth, run_, std::move(loop.tmpl)});
 }
 
 bool LoopDriver::element_access(bool write, const Tensor& tensor) {
@@ -398,6 +469,10 @@ void LoopDriver::close_families(Loop& loop) {
 }
 
 void LoopDriver::fall_back(Loop& loop, Fallback reason) {
+  if (loop.rebound && reason == Fallback::mismatch) {
+    relearn(loop);
+    return;
+  }
   ++fallbacks_[static_cast<int>(reason)];
   // The rest of the loop asks the map, which must hold the analysed tasks' accesses by then.
   flush_deferred();
@@ -412,6 +487,35 @@ void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   loop.element_reads = {};
   loop.previous = {};
   loop.current = {};
+  update_owner();
+}
+
+void LoopDriver::relearn(Loop& loop) {
+  // Not the template this run's loop has after all: counted as rejected, not reused.
+  --templates_reused_;
+  ++rejected_[static_cast<int>(loops::Rebind::mismatch)];
+  loop.rebound = false;
+  loop.proven = false;
+  // As in a fall-back, the analysed tasks' accesses go into the map (what is deferred) or stay in
+  // their closed families; the learning iterations' lookups find them there. The task table
+  // stays: learning names the buffers the loop made by their place in it (buffer_of), and the
+  // closed families read only their own iterations' entries.
+  flush_deferred();
+  close_families(loop);
+  loop.state = Loop::State::learning;
+  loop.learn_attempts = 0;
+  loop.external = {};
+  loop.fixed_external = {};
+  loop.plans.clear();
+  loop.task_plans.clear();  // build_plans adds to a position's masks: start from none
+  loop.plan_count = 0;
+  loop.element_reads = {};
+  loop.quiet_reads.clear();  // the learning iterations may write them
+  loop.previous = {};
+  // This iteration's record is partial (its analysed tasks were not recorded): the next
+  // comparisons skip it (an index no iteration has), so the template comes from two later ones.
+  loop.current = {};
+  loop.current.index = -2;
   update_owner();
 }
 
@@ -653,16 +757,34 @@ void LoopDriver::build_plans(Loop& loop) {
     for (std::uint32_t k = 0; k < task.access_count; ++k) {
       const std::uint32_t a = task.first_access + k;
       AccessPlan& plan = loop.plans[a];
-      if (plan.tracked && !build_image(loop, plan, tmpl.access(a).tensor)) task.replayable = false;
       const std::uint32_t bit = 1u << k;
+      if (plan.tracked && !build_image(loop, plan, tmpl.access(a).tensor)) {
+        if (plan.free_read && plan.outer && loop.families[a] != nullptr) {
+          // A free read whose learned stride leaves the wide compare's range (a KV block through
+          // a block table, going backwards): its views may be anywhere anyway, so it starts as
+          // plan_analysed leaves a free read whose view left its stride (its family closed
+          // with no iteration, its entry deferred, checked by buffer, version and dtype), and
+          // the rest of the position still replays (closed_replayable, below).
+          loops::FamilyTable::close(loop.families[a]);
+          loop.families[a] = nullptr;
+          task.deferred_reads |= bit;
+        } else {
+          task.replayable = false;
+        }
+      }
       const auto tag_bits = static_cast<std::uint64_t>(plan.tag) << (8 * (k % 8));
       task.tag_word[k / 8] |= tag_bits;
       task.tag_mask[k / 8] |= std::uint64_t{0xff} << (8 * (k % 8));
-      if (plan.tracked) (plan.outer ? task.outer_tracked : task.fresh_tracked) |= bit;
+      if (plan.tracked && (task.deferred_reads & bit) == 0)
+        (plan.outer ? task.outer_tracked : task.fresh_tracked) |= bit;
       if (plan.tag != ArgTag::out) task.collect |= bit;
       if (plan.tracked) task.tracked |= bit;
       if (plan.quiet) task.quiet |= bit;
       if (loop.families[a] != nullptr) task.family |= bit;
+    }
+    if (task.deferred_reads != 0 && task.replayable) {
+      task.replayable = false;
+      task.closed_replayable = true;
     }
     list_families(loop, task);
     narrow_images(loop, task);

@@ -318,6 +318,21 @@ class LoopDriver {
     std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
     std::vector<std::uintptr_t> quiet_reads;      // external buffers read with no live writer
     bool counted_analysed = false;
+    // What names the loop across runs of one orchestration (kept templates): its place among
+    // the loops the run began, and how deep it is nested.
+    std::uint64_t ordinal = 0;
+    std::size_t depth = 0;
+    bool proven = false;  // tmpl was learned (or rebound) and proven: worth keeping
+    // tmpl was kept from an earlier run and no analysed iteration has passed yet: a mismatch
+    // relearns (relearn) instead of falling back.
+    bool rebound = false;
+  };
+  // A template kept from an earlier run for the loop of that ordinal and depth.
+  struct Kept {
+    std::uint64_t ordinal = 0;
+    std::size_t depth = 0;
+    std::uint64_t used = 0;  // the run that kept it (the oldest goes first)
+    loops::LoopTemplate tmpl;
   };
 
   // Whether an argument is the template's record replayed for the current iteration: the same
@@ -414,6 +429,21 @@ class LoopDriver {
   // Learning step at the end of an iteration: learn, prove, start the analysis or count the try.
   // Returns false when the iteration is to be kept as the next comparison's `previous`.
   bool try_template(Loop& loop);
+  // At the end of a loop's first iteration, when an earlier run kept a template for the loop:
+  // rebinds it to this iteration (LoopTemplate::rebind) and starts the analysis with it (proved
+  // again only for a new range). False when there is none or it does not fit (counted): the loop
+  // learns as usual, this iteration its first record.
+  bool try_kept(Loop& loop);
+  // Keeps a proven loop's template for later runs (bounded: kMaxKept templates, kMaxKeptAccesses
+  // accesses in all, the oldest dropped first).
+  void keep_template(Loop& loop);
+  // Starts the analysis of a loop whose template (tmpl) is learned or rebound, unless it has too
+  // little left or the proof falls back (try_template's tail).
+  void analyse_with_template(Loop& loop);
+  // A rebound template's first analysed iteration did not match: the loop learns again from the
+  // next iterations (its analysed tasks stay in closed families and the map), counted as a
+  // rejection (Rebind::mismatch).
+  void relearn(Loop& loop);
   void start_analysis(Loop& loop);
   void update_owner();
   // The learning loops around the owner (recorders_) record a submit, and take its task id.
@@ -436,6 +466,8 @@ class LoopDriver {
   loops::FamilyTable families_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
+  std::vector<Kept> kept_;  // templates kept across runs (freed with the driver)
+  std::uint64_t run_ = 0;   // runs begun (reset() calls)
   std::vector<std::shared_ptr<loops::LoopTasks>> spare_tables_;  // tables of ended loops
   Loop* owner_ = nullptr;
   // Learning loops below the owner, innermost first: each records every submit of its current
@@ -464,6 +496,8 @@ class LoopDriver {
   std::uint64_t iterations_analysed_ = 0;
   std::uint64_t tasks_analysed_ = 0;
   std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};
+  std::uint64_t templates_reused_ = 0;
+  std::uint64_t rejected_[static_cast<int>(loops::Rebind::count)] = {};
 };
 
 // ---------------------------------------------------------------- inline hot path

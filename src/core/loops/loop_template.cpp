@@ -83,7 +83,31 @@ const char* fallback_name(Fallback reason) {
       return "carried dependence over too many distances";
     case Fallback::nested_lengths:
       return "nested loops of different lengths";
+    case Fallback::too_short:
+      return "nested loop too short to repay its analysis";
     case Fallback::count:
+      break;
+  }
+  return "unknown";
+}
+
+const char* rebind_name(Rebind reason) {
+  switch (reason) {
+    case Rebind::fits:
+      return "fits";
+    case Rebind::structure:
+      return "other tasks or arguments";
+    case Rebind::nested:
+      return "nested loops of other lengths";
+    case Rebind::buffers:
+      return "other buffers";
+    case Rebind::views:
+      return "other views";
+    case Rebind::carried:
+      return "buffers made by earlier iterations";
+    case Rebind::mismatch:
+      return "first analysed iteration differs";
+    case Rebind::count:
       break;
   }
   return "unknown";
@@ -219,7 +243,63 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, IterationRecord&& 
   }
   out->deps_.clear();
   out->carries_ = false;
+  out->proven_ = false;
   return Fallback::none;
+}
+
+Rebind LoopTemplate::rebind(IterationRecord& current) {
+  if (current.tasks.size() != base_.tasks.size() ||
+      current.accesses.size() != base_.accesses.size()) {
+    return Rebind::structure;
+  }
+  for (std::size_t p = 0; p < base_.tasks.size(); ++p) {
+    const TaskRecordLite& a = base_.tasks[p];
+    const TaskRecordLite& b = current.tasks[p];
+    if (a.inline_task != b.inline_task || a.access_count != b.access_count ||
+        a.first_access != b.first_access || !std::equal(a.kernels, a.kernels + 3, b.kernels)) {
+      return Rebind::structure;
+    }
+  }
+  if (current.nested_loops != base_.nested_loops) return Rebind::nested;
+  // Kept outer buffer -> this run's, one to one (a linear list: a template names few buffers).
+  std::vector<std::pair<BufferRef, BufferRef>> names;
+  for (std::uint32_t i = 0; i < base_.accesses.size(); ++i) {
+    const AccessRecord& kept = base_.accesses[i];
+    const AccessRecord& now = current.accesses[i];
+    if (kept.tag != now.tag) return Rebind::structure;
+    if (!is_tracked(now.tag)) continue;
+    if (kept.buffer.kind == BufferRef::Kind::fresh) {
+      // Made `back` iterations before: only back 0 can be in a loop's first iteration.
+      if (kept.buffer.iteration != base_.index) return Rebind::carried;
+      if (now.buffer.kind != BufferRef::Kind::fresh || now.buffer.task != kept.buffer.task ||
+          now.buffer.arg != kept.buffer.arg || now.buffer.iteration != current.index) {
+        return Rebind::buffers;
+      }
+    } else {
+      if (now.buffer.kind != BufferRef::Kind::outer) return Rebind::buffers;
+      bool named = false;
+      for (const auto& [from, to] : names) {
+        const bool same_from = same_buffer(from, kept.buffer);
+        if (same_from != same_buffer(to, now.buffer)) return Rebind::buffers;
+        named = named || same_from;
+      }
+      if (!named) names.emplace_back(kept.buffer, now.buffer);
+    }
+    if (free_[i]) {
+      if (now.tensor.version() != kept.tensor.version()) return Rebind::views;
+    } else if (!predicts_view(current.index, i, now.tensor)) {
+      return Rebind::views;
+    }
+  }
+  // The proof's range and every iteration index move with the base.
+  const std::int64_t shift = current.index - base_.index;
+  first_ += shift;
+  last_ += shift;
+  base_ = std::move(current);
+  current.clear(current.index);  // moved from: empty, as the caller may reuse it
+  for (std::size_t a = 0; a < base_.accesses.size(); ++a)
+    places_[a] = placement(base_.accesses[a].tensor);
+  return Rebind::fits;
 }
 
 bool LoopTemplate::pair_distances(std::uint32_t x, std::uint32_t y, std::int64_t* lo,
@@ -292,6 +372,7 @@ bool LoopTemplate::same_view(std::uint32_t x, std::uint32_t y) const {
 Fallback LoopTemplate::prove(std::int64_t first, std::int64_t last) {
   first_ = first;
   last_ = last;
+  proven_ = false;
   const auto accesses = static_cast<std::uint32_t>(base_.accesses.size());
   deps_.assign(base_.tasks.size(), TemplateTaskDeps{});
   carries_ = false;
@@ -477,6 +558,7 @@ Fallback LoopTemplate::prove(std::int64_t first, std::int64_t last) {
     }
   }
   reduce_edges();
+  proven_ = true;
   return Fallback::none;
 }
 

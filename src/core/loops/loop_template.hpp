@@ -44,9 +44,24 @@ enum class Fallback : std::uint8_t {
   versions,         // two accesses of one buffer use different versions
   wide_window,      // a carried dependence spans too many distances to replay cheaply
   nested_lengths,   // two iterations ran their nested loops with different trip counts
+  too_short,        // a loop nested in a learning loop has too few tasks left to repay a set-up
   count
 };
 const char* fallback_name(Fallback reason);
+
+// Whether a template kept from an earlier run of the same orchestration fits a loop's first
+// iteration in this run (LoopTemplate::rebind), or why not.
+enum class Rebind : std::uint8_t {
+  fits,
+  structure,  // other tasks, kernels, argument tags or counts
+  nested,     // nested loops of other trip counts
+  buffers,    // a buffer outside the bijection (two kept buffers on one, or a fresh one elsewhere)
+  views,      // a view the kept template does not predict (box, layout, version)
+  carried,    // the kept template reads buffers made by earlier iterations
+  mismatch,   // it fit the first iteration, but the first analysed one differed from it
+  count
+};
+const char* rebind_name(Rebind reason);
 
 // Where a tensor argument's buffer comes from.
 struct BufferRef {
@@ -152,6 +167,22 @@ class LoopTemplate {
   // Finds every pair's carried distances and the edges to replay for a loop that runs iterations
   // [first, last]. Fallback::none when exact.
   Fallback prove(std::int64_t first, std::int64_t last);
+  // Whether prove(first, last) succeeded last, for this range: its edges stand.
+  bool proven_for(std::int64_t first, std::int64_t last) const {
+    return proven_ && first_ == first && last_ == last;
+  }
+  // A template kept from an earlier run (a learned one, maybe proven) made the template of
+  // `current`, the first iteration of a loop in this run, when `current` is exactly what this
+  // template predicts for its index up to the names of outer buffers: the same tasks, kernels,
+  // tags and nested trip counts; every outer buffer renamed by one bijection (so the same accesses
+  // share a buffer); every view the predicted one (a free read: its version); no buffer made by
+  // an earlier iteration (the first iteration can read none). Then the template takes `current`
+  // over as its base (the buffers' new names and views) and keeps its strides, free reads and,
+  // moved with the base, its proof's range, so proven_for() tells whether its edges stand for the
+  // new range: they order the same pairs, since conflicts depend only on which accesses share a
+  // buffer and on their boxes relative to each other. Otherwise it returns why not and changes
+  // nothing.
+  Rebind rebind(IterationRecord& current);
 
   std::int64_t base_iteration() const { return base_.index; }
   std::uint32_t task_count() const { return static_cast<std::uint32_t>(base_.tasks.size()); }
@@ -220,6 +251,7 @@ class LoopTemplate {
   std::vector<std::uint32_t> task_of_access_;
   std::vector<TemplateTaskDeps> deps_;
   bool carries_ = false;
+  bool proven_ = false;  // prove() succeeded for [first_, last_]
   std::int64_t first_ = 0;
   std::int64_t last_ = kUnbounded / 4;
 };
