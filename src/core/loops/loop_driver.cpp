@@ -785,7 +785,7 @@ int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int ca
                                  AccessRegion* regions) const {
   const Loop& loop = *owner_;
   const std::int64_t i = loop.iteration;
-  const TaskPlan& task = loop.task_plans[loop.position];
+  const TaskPlan& task = *covered_;  // loop.task_plans[loop.position]
   // collect()'s routes that need neither the map nor the family table, in its order; any other
   // route (a map lookup, a creator that is an error) leaves the task to collect().
   const AccessPlan* const plans = loop.plans.data() + task.first_access;
@@ -880,11 +880,8 @@ void LoopDriver::plan_learning(Loop& loop, const KernelId kernels[3], bool inlin
 }
 
 template <bool closed>
-bool LoopDriver::replays(Loop& loop, const KernelId kernels[3], bool inline_task,
+bool LoopDriver::replays(Loop& loop, TaskPlan& task, const KernelId kernels[3], bool inline_task,
                          const Args& args) {
-  const std::uint32_t p = loop.position;
-  if (p >= loop.plan_count) return false;
-  TaskPlan& task = loop.task_plans[p];
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
       task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
@@ -937,12 +934,13 @@ bool LoopDriver::replays(Loop& loop, const KernelId kernels[3], bool inline_task
   deferred_mask_ = deferred_mask;
   tracked_mask_ = task.tracked;
   fresh_mask_ = task.fresh_tracked;
+  covered_ = &task;
   planned_analysed_ = true;
   return true;
 }
 
-template bool LoopDriver::replays<false>(Loop&, const KernelId[3], bool, const Args&);
-template bool LoopDriver::replays<true>(Loop&, const KernelId[3], bool, const Args&);
+template bool LoopDriver::replays<false>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
+template bool LoopDriver::replays<true>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
 
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,
                                const Args& args) {
@@ -1027,6 +1025,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
   deferred_mask_ = deferred_mask | task.deferred_reads;
   tracked_mask_ = task.tracked;
   fresh_mask_ = fresh_mask;
+  covered_ = &task;
   planned_analysed_ = true;
   return true;
 }
