@@ -296,6 +296,9 @@ class LoopDriver {
     std::uint32_t outer_tracked = 0;
     std::uint32_t fresh_tracked = 0;
     bool narrow = false;
+    // narrow, and every argument is an outer tracked one (outer_tracked holds all access_count
+    // bits): replays walks plans and tensors side by side (set with narrow, narrow_images).
+    bool outer_only = false;
   };
   struct Loop {
     std::int64_t iterations = 0;
