@@ -104,11 +104,15 @@ class LoopDriver {
     }
     // Inline when every argument is the template's record replayed (the common case); anything
     // else (a mismatch, another spelling of a view, a free read leaving its stride) out of line.
-    const bool replayable =
-        loop.position < loop.plan_count && loop.task_plans[loop.position].replayable;
-    return (replayable && replays<false>(loop, kernels, inline_task, args)) ||
-           (closed_replayable(loop) && replays<true>(loop, kernels, inline_task, args)) ||
-           plan_analysed(loop, kernels, inline_task, args);
+    // The position's plan is indexed once here and handed on.
+    if (loop.position < loop.plan_count) {
+      TaskPlan& task = loop.task_plans[loop.position];
+      if ((task.replayable && replays<false>(loop, task, kernels, inline_task, args)) ||
+          (task.closed_replayable && replays<true>(loop, task, kernels, inline_task, args))) {
+        return true;
+      }
+    }
+    return plan_analysed(loop, kernels, inline_task, args);
   }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
   // discovery in progress (instead of Dependence::collect): its tensors' creators, template
@@ -154,7 +158,7 @@ class LoopDriver {
   bool active() const { return owner_ != nullptr; }
   // The prepared record of the position plan_submit just covered (it returned true); valid until
   // submitted().
-  PreparedTask& prepared() { return owner_->task_plans[owner_->position].prepared; }
+  PreparedTask& prepared() { return covered_->prepared; }
   // Inserts the TensorMap entries analysed submits deferred (accesses to buffers made inside the
   // analysed loop) before anything may look them up: at a fall-back, and after the loop ended
   // before the first per-task lookup (a plain submit, an element access, wait_for) or the next
@@ -292,6 +296,9 @@ class LoopDriver {
     std::uint32_t outer_tracked = 0;
     std::uint32_t fresh_tracked = 0;
     bool narrow = false;
+    // narrow, and every argument is an outer tracked one (outer_tracked holds all access_count
+    // bits): replays walks plans and tensors side by side (set with narrow, narrow_images).
+    bool outer_only = false;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -381,11 +388,10 @@ class LoopDriver {
   // changes nothing plan_analysed reads (it decides, and calls fall_back when it must).
   // `closed`: the position has closed free reads (TaskPlan::deferred_reads), checked by buffer,
   // version and dtype.
+  // `task`: the current position's plan (loop.task_plans[loop.position], position < plan_count).
   template <bool closed>
-  bool replays(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
-  bool closed_replayable(const Loop& loop) const {
-    return loop.position < loop.plan_count && loop.task_plans[loop.position].closed_replayable;
-  }
+  bool replays(Loop& loop, TaskPlan& task, const KernelId kernels[3], bool inline_task,
+               const Args& args);
   // plan_submit for an analysing loop.
   bool plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // An analysed task's accesses to buffers made by analysed iterations, not yet in the map.
@@ -399,8 +405,8 @@ class LoopDriver {
   // Adds the planned submit's iteration to the families of its family_mask_ arguments (its
   // position's `grow` list: the same set).
   void grow_families(const Args& args) {
-    TaskPlan& task = owner_->task_plans[task_position_];
-    if (task.grow_started) {  // every listed family has its first iteration
+    TaskPlan& task = *covered_;  // task_position_'s plan
+    if (task.grow_started) {     // every listed family has its first iteration
       for (std::uint32_t g = 0; g < task.grow_count; ++g)
         loops::FamilyTable::grow(task.grow[g].family);
       return;
@@ -477,6 +483,11 @@ class LoopDriver {
   bool enabled_ = true;
   bool planned_analysed_ = false;
   std::uint32_t task_position_ = 0;  // template position of the task submitted last
+  // The plan of the position plan_submit covered last (set with planned_analysed_, by replays
+  // and plan_analysed): what prepared(), direct_producers, routed_producers and grow_families
+  // read, instead of indexing task_plans again (~5 instructions each, TaskPlan's size is no
+  // power of two). task_plans does not change between plan_submit and that submit's end.
+  TaskPlan* covered_ = nullptr;
   std::uint32_t family_mask_ = 0;    // arguments of the planned submit an affine family takes
   std::uint32_t deferred_mask_ = 0;  // arguments of the planned submit whose entry is deferred
   std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
@@ -642,7 +653,7 @@ inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int ca
       if (live(id) && !list_once(out, &n, capacity, id)) return -1;
     }
   }
-  const TaskPlan& task = loop.task_plans[p];
+  const TaskPlan& task = *covered_;  // loop.task_plans[p]
   if (!task.direct) return routed_producers(args, out, n, capacity, regions);
   for (const TaskId id : task.producers) {
     if (live(id) && !list_once(out, &n, capacity, id)) return -1;
@@ -662,7 +673,7 @@ inline Status LoopDriver::collect(const Args& args, AccessRegion* regions) {
     for (std::int64_t d = e.min_distance; d <= last; ++d)
       add_task(loop, i - d, e.producer);
   }
-  const TaskPlan& task = loop.task_plans[p];
+  const TaskPlan& task = *covered_;  // loop.task_plans[p]
   if (task.direct) {
     for (const TaskId id : task.producers) {
       if (live(id)) dependence_.add_producer(id);
