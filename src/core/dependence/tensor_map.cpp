@@ -29,7 +29,9 @@ TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
       bucket_shift_(64 - bucket_bits),
       buckets_(std::size_t{1} << bucket_bits, nullptr),
       buffer_table_(1024, nullptr),
-      blocks_(1) {}
+      blocks_(1) {
+  std::fill(std::begin(by_arg_), std::end(by_arg_), &no_buffer_);
+}
 
 TensorMap::~TensorMap() = default;
 

@@ -349,7 +349,7 @@ class TensorMap {
   // A freed info has address 0 and a reused one its new buffer's identity, so the guess is
   // checked like a cache place.
   BufferInfo* find_buffer_at(std::uintptr_t address, std::uint64_t owner, int arg) {
-    BufferInfo*& guess = by_arg_[static_cast<unsigned>(arg) & (kArgPlaces - 1)];
+    BufferInfo*& guess = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
     if (guess->address == address && guess->owner == owner) return guess;
     BufferInfo* const found = find_buffer(address, owner);
     if (found != nullptr) guess = found;
@@ -603,11 +603,9 @@ class TensorMap {
   BufferInfo no_buffer_;  // address 0: what empty cache places point at
   BufferInfo* recent_[kRecent] = {&no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_};
   int recent_next_ = 0;
-  static constexpr unsigned kArgPlaces = 16;  // (kMaxTensorArgs)
-  BufferInfo* by_arg_[kArgPlaces] = {&no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_,
-                                     &no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_,
-                                     &no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_,
-                                     &no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_};
+  // Per argument place, the buffer it named last (find_buffer_at); set to no_buffer_ by the
+  // constructor and reset().
+  BufferInfo* by_arg_[kMaxTensorArgs] = {};
   std::vector<BufferInfo*> buffer_table_;
   std::uint64_t buffer_count_ = 0;
   std::vector<std::unique_ptr<BufferInfo[]>> buffer_chunks_;
