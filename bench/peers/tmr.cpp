@@ -9,10 +9,13 @@
 // ready on itself (early hand-off); the scheduler thread is mostly parked.
 #include <tmr/tmr.hpp>
 
+#include <dirent.h>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <stdexcept>
+#include <string>
 
 #include <time.h>
 
@@ -70,6 +73,40 @@ double thread_run_delay_ns() {
   return n == 2 ? static_cast<double>(waiting) : 0;
 }
 
+// PEERS_TMR_THREADS: CPU time (schedstat, ns) and context switches of every thread of this
+// process, by thread name, so a run's CPU can be split among the orchestrator, the core threads
+// and the scheduler threads. Threads of one name are summed.
+struct ThreadCpu {
+  double cpu_ns = 0;
+  double switches = 0;
+};
+std::map<std::string, ThreadCpu> threads_cpu() {
+  std::map<std::string, ThreadCpu> out;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return out;
+  while (const dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string base = std::string("/proc/self/task/") + e->d_name;
+    char name[64] = {};
+    if (std::FILE* f = std::fopen((base + "/comm").c_str(), "r")) {
+      if (std::fgets(name, sizeof name, f) == nullptr) name[0] = 0;
+      std::fclose(f);
+    }
+    std::string comm(name);
+    while (!comm.empty() && comm.back() == '\n')
+      comm.pop_back();
+    unsigned long long on_cpu = 0, waiting = 0, slices = 0;
+    if (std::FILE* f = std::fopen((base + "/schedstat").c_str(), "r")) {
+      if (std::fscanf(f, "%llu %llu %llu", &on_cpu, &waiting, &slices) != 3) on_cpu = slices = 0;
+      std::fclose(f);
+    }
+    out[comm].cpu_ns += static_cast<double>(on_cpu);
+    out[comm].switches += static_cast<double>(slices);
+  }
+  closedir(dir);
+  return out;
+}
+
 double median_of(std::vector<double> v) {
   if (v.empty()) return 0;
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
@@ -124,6 +161,8 @@ class TmrSystem final : public System {
     g_graph = &graph;
     double orchestrator_cpu_ns = 0;
     double orchestrator_delay_ns = 0;
+    const std::map<std::string, ThreadCpu> threads_before =
+        show_threads_ ? threads_cpu() : std::map<std::string, ThreadCpu>{};
     const tmr::RunResult result =
         runtime_.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
           struct CpuTimer {  // also when a submit throws
@@ -157,6 +196,17 @@ class TmrSystem final : public System {
     if (!result.ok()) throw std::runtime_error("tmr run failed: " + result.status.to_string());
     last_submit_ns_ = 1e3 * (result.stats.orchestration_us - result.stats.orchestrator_blocked_us);
     if (result.trace) print_latencies(*result.trace);
+    if (show_threads_) {
+      const double n = static_cast<double>(graph.size());
+      std::fprintf(stderr, "    tmr threads (CPU ns / switches per task):");
+      for (const auto& [comm, after] : threads_cpu()) {
+        const auto before = threads_before.find(comm);
+        const ThreadCpu b = before == threads_before.end() ? ThreadCpu{} : before->second;
+        std::fprintf(stderr, " %s %.0f / %.3f", comm.c_str(), (after.cpu_ns - b.cpu_ns) / n,
+                     (after.switches - b.switches) / n);
+      }
+      std::fprintf(stderr, "\n");
+    }
     if (show_stats_) {
       const tmr::RunStats& s = result.stats;
       std::fprintf(stderr,
@@ -242,7 +292,8 @@ class TmrSystem final : public System {
   const std::string name_;
   const bool loops_;
   double last_submit_ns_ = -1;
-  const bool show_stats_ = std::getenv("PEERS_TMR_STATS") != nullptr;  // per-run RunStats
+  const bool show_stats_ = std::getenv("PEERS_TMR_STATS") != nullptr;      // per-run RunStats
+  const bool show_threads_ = std::getenv("PEERS_TMR_THREADS") != nullptr;  // per-thread CPU
   tmr::KernelId kernel_ = tmr::kNoKernel;
   // The ring-allocated tensor holding each cell of a transient buffer, once written.
   std::vector<std::vector<tmr::Tensor>> transient_;
