@@ -22,6 +22,7 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
     ring_pointers_[r] = rings_.back().get();
   }
   mailboxes_ = std::make_unique<Mailbox[]>(static_cast<std::size_t>(core_count()));
+  completed_ = std::make_unique<CompletedCount[]>(static_cast<std::size_t>(core_count()) + 1);
   for (int c = 0; c < cluster_count(); ++c) {
     const int cores[3] = {topology_.aic_core(c), topology_.aiv_core(c, 0),
                           topology_.aiv_core(c, 1)};
@@ -132,7 +133,8 @@ void Engine::reset_for_run() {
   for (auto& ring : rings_)
     ring->reset();
   scheduler_->reset();
-  kernel_tasks_completed_.store(0, std::memory_order_relaxed);
+  for (int slot = 0; slot <= core_count(); ++slot)
+    completed_[static_cast<std::size_t>(slot)].count.store(0, std::memory_order_relaxed);
   wake_at_completed_.store(kNotWaiting, std::memory_order_relaxed);
   aborting_.store(false, std::memory_order_relaxed);
   has_error_.store(false, std::memory_order_relaxed);

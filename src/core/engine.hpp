@@ -62,7 +62,9 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   void notify_core(Mailbox& mailbox) override { platform_->notify_core(mailbox); }
   void notify_progress() override { platform_->notify_progress(); }
   // ---- CompletionSink ----
-  void kernel_task_completed() override { note_kernel_task_completed(); }
+  // The orchestrator's count (tasks that never run) is the last slot of completed_.
+  void kernel_task_completed() override { note_kernel_task_completed(core_count()); }
+  void kernel_task_completed_on(int core) override { note_kernel_task_completed(core); }
   // First error wins; later ones are dropped. Thread-safe.
   void latch_error(ErrorCode code, const std::string& message) override;
   bool has_error() const override { return has_error_.load(std::memory_order_acquire); }
@@ -70,11 +72,18 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   // Set when a run fails: schedulers stop dispatching new subtasks.
   bool aborting() const override { return aborting_.load(std::memory_order_acquire); }
 
-  // Wakes a waiting orchestrator only once the completion count reaches what it waits for, so a
-  // blocked orchestrator is not woken (and put back to sleep) once per finished task.
-  void note_kernel_task_completed() {
-    const std::uint64_t done = kernel_tasks_completed_.fetch_add(1, std::memory_order_seq_cst) + 1;
-    if (done >= wake_at_completed_.load(std::memory_order_seq_cst)) platform_->notify_progress();
+  // Counts one finished kernel task in `slot`'s count (a core, or core_count() for the
+  // orchestrator) and wakes a waiting orchestrator only once the total reaches what it waits for,
+  // so a blocked orchestrator is not woken (and put back to sleep) once per finished task. The
+  // total is summed only while the orchestrator waits. seq_cst RMW, then seq_cst loads: pairs with
+  // wake_orchestrator_at's store and the orchestrator's seq_cst sum (either it sees this count, or
+  // this sees its wait); of two cores counting at once, the later RMW's sum sees both.
+  void note_kernel_task_completed(int slot) {
+    completed_[static_cast<std::size_t>(slot)].count.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint64_t wake_at = wake_at_completed_.load(std::memory_order_seq_cst);
+    if (wake_at != kNotWaiting && kernel_tasks_completed() >= wake_at) {
+      platform_->notify_progress();
+    }
   }
   // ---- OrchestratorHost ----
   // A waiting orchestrator also polls (every millisecond), so a wake-up lost to a race only
@@ -82,8 +91,13 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   void wake_orchestrator_at(std::uint64_t completed) override {
     wake_at_completed_.store(completed, std::memory_order_seq_cst);
   }
+  // The sum of the per-core counts (each only grows, so a sum that equals the submitted count
+  // means every task finished; seq_cst loads, see note_kernel_task_completed).
   std::uint64_t kernel_tasks_completed() const override {
-    return kernel_tasks_completed_.load(std::memory_order_acquire);
+    std::uint64_t total = 0;
+    for (int slot = 0; slot <= core_count(); ++slot)
+      total += completed_[static_cast<std::size_t>(slot)].count.load(std::memory_order_seq_cst);
+    return total;
   }
   std::uint64_t wait_clock_ns() const override { return platform_->now_ns(); }
   bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) override {
@@ -131,11 +145,18 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   std::unique_ptr<OrchestratorCore> orchestrator_;
 
   std::uint64_t run_start_ns_ = 0;
-  // Every finishing kernel task bumps this counter: its line is the cores' alone, apart from the
-  // flags below that the orchestrator reads on every submit (sharing it made that read a
-  // cache miss per task, ~5% of the orchestrator's samples on the peers' independent graph).
-  alignas(64) std::atomic<std::uint64_t> kernel_tasks_completed_{0};
-  std::atomic<std::uint64_t> wake_at_completed_{kNotWaiting};
+  // Finished kernel tasks, one count per core on a line of its own, written only by that core's
+  // steps, plus one for the orchestrator (tasks that never run): one counter that every core
+  // bumped took a seq_cst RMW per task on a line the cores passed between them
+  // (docs/performance.md, "Run side, session 12"). Summed when read, i.e. while the orchestrator
+  // waits.
+  struct alignas(64) CompletedCount {
+    std::atomic<std::uint64_t> count{0};
+  };
+  std::unique_ptr<CompletedCount[]> completed_;
+  // Read by every completion, written when the orchestrator starts or stops waiting: apart from
+  // the flags below that the orchestrator reads on every submit.
+  alignas(64) std::atomic<std::uint64_t> wake_at_completed_{kNotWaiting};
   // Read on every submit and core step, written once per failed run.
   alignas(64) std::atomic<bool> aborting_{false};
   std::atomic<bool> has_error_{false};

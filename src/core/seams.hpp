@@ -59,6 +59,13 @@ class CompletionSink {
  public:
   virtual ~CompletionSink() = default;
   virtual void kernel_task_completed() = 0;
+  // The same, counted for core `core`, whose own thread (or a step serialised with it) calls it
+  // for the tasks it completes: a sink may keep one count per core (Engine does), so completions
+  // on different cores do not write one shared line.
+  virtual void kernel_task_completed_on(int core) {
+    (void)core;
+    kernel_task_completed();
+  }
   // Set once a run failed: schedulers stop starting new work.
   virtual bool aborting() const = 0;
   // First error wins. Thread-safe.
