@@ -16,6 +16,12 @@ std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t to
   return job;
 }
 
+DispatchPayload take_own_dispatch(Mailbox& mailbox, std::uint32_t token) {
+  const DispatchPayload job = mailbox.payload[token & 1];
+  mailbox.status.store(token, std::memory_order_release);  // ACK
+  return job;
+}
+
 std::optional<std::string> run_kernel(const DispatchPayload& job) {
   const TaskRecord& record = *job.record;
   try {

@@ -18,6 +18,11 @@ namespace tmr::detail {
 // took the dispatch back first (the word changed): the caller reloads the word.
 std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t token);
 
+// For a dispatch the core's own step placed in its running slot, already latched in the word
+// (Scheduler::own_core_latches_handoff): copies its payload, then writes the ACK, as
+// latch_dispatch does after its compare-exchange.
+DispatchPayload take_own_dispatch(Mailbox& mailbox, std::uint32_t token);
+
 // Runs the job's kernel. Returns what it threw (its message), or nothing when it returned.
 std::optional<std::string> run_kernel(const DispatchPayload& job);
 

@@ -168,7 +168,12 @@ struct FakeWaker final : Waker {
 };
 struct FakeSink final : CompletionSink {
   int completed = 0;
+  std::vector<int> cores;  // kernel_task_completed_on's core, per completion
   void kernel_task_completed() override { ++completed; }
+  void kernel_task_completed_on(int core) override {
+    cores.push_back(core);
+    ++completed;
+  }
   bool aborting() const override { return false; }
   void latch_error(ErrorCode, const std::string&) override {}
   bool has_error() const override { return false; }
@@ -424,6 +429,89 @@ TEST_F(SchedulerSteps, OwnCoreDispatchNeedsNoDoorbell) {
       s.core_step(0, core);
     }
     EXPECT_TRUE(s.idle(0));
+  }
+}
+
+// A finished task is counted on the core its last subtask ran on (Engine keeps one count per
+// core, so completions on different cores write different lines), whoever steps.
+TEST_F(SchedulerSteps, CompletionIsCountedOnTheFinishingCore) {
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  s.push_ready_global(task(TaskShape::aic, 1));
+  s.step(0);
+  for (const int core : {2, 0, 1}) {
+    ack(core);
+    fin(core);
+    s.step(0);
+  }
+  EXPECT_EQ(sink_.cores, (std::vector<int>{2, 0, 1}));
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  s.step(0);
+  const int core = s.core_slot(1).running.task != nullptr ? 1 : 2;
+  ack(core);
+  fin(core);
+  s.core_step(0, core);
+  EXPECT_EQ(sink_.cores.back(), core);
+  EXPECT_EQ(sink_.completed, 4);
+  EXPECT_TRUE(s.idle(0));
+}
+
+// With own_core_latches_handoff (the threads platform), a task that a core's own step
+// (core_step) places in that core's running slot is published latched: the core takes it
+// without a compare-exchange. A pending-slot dispatch into its own slot (stage_after_latch), a
+// dispatch by anyone else's step, and every dispatch without the setting stay unlatched: the
+// core latches those itself, and a take-back may still race it for a pending one.
+TEST_F(SchedulerSteps, OwnHandoffIsPublishedLatched) {
+  for (const bool latch : {true, false}) {
+    SCOPED_TRACE(latch ? "own_core_latches_handoff" : "default");
+    Scheduler s = make(DualSlotPolicy{false, true, false});
+    s.cores_take_queued_work(true);
+    s.stage_single_core_at_latch_only(true);
+    s.own_core_needs_no_doorbell(true);
+    s.own_core_latches_handoff(latch);
+    TaskSlot* a = task(TaskShape::aiv, 2);
+    TaskSlot* b = task(TaskShape::aiv, 2);
+    s.push_ready_global(a);
+    s.push_ready_global(b);
+    s.step(0);  // a scheduler step: both AIV cores, unlatched
+    EXPECT_EQ(s.core_slot(1).running.task, a);
+    EXPECT_EQ(mailboxes_[1].dispatch.load(), s.core_slot(1).running.token);
+    EXPECT_EQ(mailboxes_[2].dispatch.load(), s.core_slot(2).running.token);
+
+    // Core 1 finishes and its own step hands it the next queued task.
+    TaskSlot* c = task(TaskShape::aiv, 2);
+    s.push_ready_global(c);
+    ack(1);
+    fin(1);
+    EXPECT_TRUE(s.core_step(0, 1));
+    EXPECT_EQ(s.core_slot(1).running.task, c);
+    EXPECT_TRUE(s.core_slot(1).awaiting_ack) << "the core still ACKs";
+    const std::uint32_t token = s.core_slot(1).running.token;
+    EXPECT_EQ(mailboxes_[1].dispatch.load(), latch ? (token | kLatchedBit) : token);
+
+    // The core ACKs (token without the bit); a queued task is then staged into its pending slot
+    // by its own latch step, unlatched in both modes.
+    mailboxes_[1].status.store(token);
+    TaskSlot* d = task(TaskShape::aiv, 2);
+    s.push_ready_global(d);
+    ack(2);
+    EXPECT_TRUE(s.stage_after_latch(0, 1));
+    EXPECT_EQ(s.core_slot(1).pending.task, d);
+    EXPECT_EQ(mailboxes_[1].dispatch.load(), s.core_slot(1).pending.token);
+
+    // Drain: c finishes, d moves up (the core latches it), then d and b finish.
+    fin(1);
+    s.core_step(0, 1);
+    EXPECT_EQ(s.core_slot(1).running.task, d);
+    ack(1);
+    fin(1);
+    s.core_step(0, 1);
+    fin(2);
+    s.core_step(0, 2);
+    EXPECT_TRUE(s.idle(0));
+    EXPECT_EQ(sink_.completed, 4);
+    sink_.completed = 0;
   }
 }
 

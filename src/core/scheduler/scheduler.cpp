@@ -45,6 +45,7 @@ Scheduler::Scheduler(const Topology& topology, std::span<Mailbox> mailboxes,
 }
 
 void Scheduler::reset() {
+  recording_ = clock_.recording();  // fixed for a run: one virtual call per run, not four per task
   for (CoreSlot& c : cores_) {
     c.running = Subtask{};
     c.pending = Subtask{};
@@ -279,7 +280,7 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
   ++me.subtasks_done;
   ++me.counters.completions;
   TaskSlot* const task = subtask.task;
-  if (clock_.recording()) {
+  if (recording_) {
     const Mailbox& m = *cores_[core].mailbox;
     const DispatchPayload& p = m.payload[subtask.token & 1];
     SubtaskEvent e;
@@ -299,12 +300,12 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
     me.subtask_events.push_back(e);
   }
   if (task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    complete_task(thread, task);
+    complete_task(thread, core, task);
   }
 }
 
-void Scheduler::complete_task(int thread, TaskSlot* task) {
-  if (clock_.recording()) {
+void Scheduler::complete_task(int thread, int core, TaskSlot* task) {
+  if (recording_) {
     threads_[thread].completions.push_back({task->ring->sequence(task->id.local()),
                                             task->ring->ready_ns(task->id.local()),
                                             clock_.now_ns()});
@@ -313,7 +314,7 @@ void Scheduler::complete_task(int thread, TaskSlot* task) {
   threads_[thread].counters.edges +=
       graph::complete(*task, [&](TaskSlot* consumer) { make_ready(thread, consumer); });
   graph::release_producers(*task);
-  sink_.kernel_task_completed();  // after the releases: a woken orchestrator sees them
+  sink_.kernel_task_completed_on(core);  // after the releases: a woken orchestrator sees them
 }
 
 void Scheduler::core_became_busy(int thread, int core) {
@@ -417,7 +418,7 @@ void Scheduler::make_ready(int thread, TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
   if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
     mix_seen_.store(true, std::memory_order_relaxed);
-  if (clock_.recording()) task->ring->set_ready_ns(task->id.local(), clock_.now_ns());
+  if (recording_) task->ring->set_ready_ns(task->id.local(), clock_.now_ns());
   LocalReady& local = threads_[thread].local[static_cast<int>(task->shape)];
   if (local.count < kLocalCapacity) {
     local.tasks[local.count++] = task;
@@ -706,13 +707,9 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   ThreadState& me = threads_[thread];
   const bool handoff = core == me.handoff_core && target == SlotTarget::idle;
   if (handoff) me.handoff_core = -1;  // one hand-off per finish: the core is busy now
-  const Subtask s{task,
-                  c.token,
-                  block,
-                  slot,
-                  clock_.recording() ? clock_.now_ns() : 0,
-                  target == SlotTarget::pending,
-                  handoff};
+  const Subtask s{
+      task,   c.token, block, slot, recording_ ? clock_.now_ns() : 0, target == SlotTarget::pending,
+      handoff};
   if (target == SlotTarget::pending) {
     ++threads_[thread].counters.staged[static_cast<int>(task->shape)];
     c.pending = s;
@@ -722,11 +719,20 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
     core_became_busy(thread, core);
     if (timing()) running_changed(thread, core, clock_.now_ns());
   }
-  if (release == Release::now)
-    publish(*c.mailbox, c.token, own_core_needs_no_doorbell_ && core == me.self_core);
+  if (release == Release::now) {
+    const bool own = own_core_needs_no_doorbell_ && core == me.self_core;
+    publish(*c.mailbox, c.token, own,
+            own && own_core_latches_handoff_ && target == SlotTarget::idle);
+  }
 }
 
-void Scheduler::publish(Mailbox& mailbox, std::uint32_t token, bool own) {
+void Scheduler::publish(Mailbox& mailbox, std::uint32_t token, bool own, bool latched) {
+  if (latched) {
+    // The calling thread is this core's and takes this dispatch itself (its running slot):
+    // claimed for it already, see own_core_latches_handoff.
+    mailbox.dispatch.store(token | kLatchedBit, std::memory_order_release);
+    return;
+  }
   if (own) {
     // The calling thread is this core's: it is not parked, and it loads the word itself next.
     mailbox.dispatch.store(token, std::memory_order_release);

@@ -84,6 +84,15 @@ class Scheduler {
   // two virtual calls to learn that the core had not parked. A platform that models a chip
   // (sim) keeps the doorbell: there it is the core's pick-up. Only while no thread steps.
   void own_core_needs_no_doorbell(bool on) { own_core_needs_no_doorbell_ = on; }
+  // For platforms whose core threads take their own steps (threads), with
+  // own_core_needs_no_doorbell: a subtask that a core's own step places in that core's running
+  // slot (the early hand-off) is published already latched (token | kLatchedBit). Nobody else
+  // writes a running slot's dispatch word (take-backs touch pending slots only), so the core,
+  // which knows its step placed it, copies the payload and ACKs without the compare-exchange
+  // and the reload of the word that a dispatch from another thread needs (latch_dispatch).
+  // Pending-slot dispatches stay unlatched: the core latches them when their turn comes.
+  // Only while no thread steps.
+  void own_core_latches_handoff(bool on) { own_core_latches_handoff_ = on; }
   // Whether a step after a latch of a core of `type` could stage anything into its pending slot
   // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
   // Two relaxed looks, no write.
@@ -221,7 +230,8 @@ class Scheduler {
   // but reported there; the caller publishes it unless it gives the core a task at once.
   bool poll_core(int thread, int core, bool* idle_deferred = nullptr);
   void finish_subtask(int thread, int core, const Subtask& subtask);
-  void complete_task(int thread, TaskSlot* task);
+  // `core`: where the task's last subtask finished (its completion is counted there).
+  void complete_task(int thread, int core, TaskSlot* task);
   void core_became_busy(int thread, int core);
   void core_became_idle(int thread, int core);
 
@@ -279,8 +289,9 @@ class Scheduler {
   void dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
                         std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
                         Release release);
-  // `own`: the stepping core's own slot (see own_core_needs_no_doorbell).
-  void publish(Mailbox& mailbox, std::uint32_t token, bool own = false);
+  // `own`: the stepping core's own slot (see own_core_needs_no_doorbell); `latched`: its running
+  // slot, published latched (see own_core_latches_handoff).
+  void publish(Mailbox& mailbox, std::uint32_t token, bool own = false, bool latched = false);
 
   // ---- start-together cohorts
   bool cohort_step(int thread);
@@ -297,6 +308,8 @@ class Scheduler {
   bool single_core_staging_at_latch_ = false;
   bool cores_take_queued_work_ = false;
   bool own_core_needs_no_doorbell_ = false;
+  bool own_core_latches_handoff_ = false;
+  bool recording_ = false;  // clock_.recording(), read at reset()
   std::vector<CoreSlot> cores_;
   std::vector<ClusterCores> clusters_;
   std::vector<ThreadState> threads_;

@@ -66,6 +66,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().stage_single_core_at_latch_only(true);
   engine.scheduler().cores_take_queued_work(true);
   engine.scheduler().own_core_needs_no_doorbell(true);
+  engine.scheduler().own_core_latches_handoff(true);
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] {
       placement_.enter_worker(core);
@@ -287,6 +288,18 @@ void ThreadsPlatform::core_main(int core) {
   std::optional<DispatchPayload> next;
   std::uint32_t next_token = 0;
   std::atomic<std::uint32_t>& stepping = stepping_[static_cast<std::size_t>(core)].on;
+  // Once latched, the pending slot may take the next task. A MIX task (or a block taken back)
+  // waiting is worth a full step: it needs a whole cluster stageable at once, which this moment
+  // may offer. For a single-core task of this core's kind, one O(1) look at this core only
+  // (Scheduler::stage_after_latch), and only when one is queued: a full step per latch made the
+  // default policy cost 1.3-1.7x `aic` on BM_Throughput (docs/performance.md).
+  auto after_latch = [&] {
+    if (scheduler.mix_may_wait()) {
+      step_scheduler(scheduler_thread);
+    } else if (scheduler.may_stage_at_latch(scheduler_thread, m.type)) {
+      try_stage_after_latch(scheduler_thread, core);
+    }
+  };
   for (;;) {
     std::uint32_t token = next_token;
     if (!next) {
@@ -305,17 +318,7 @@ void ThreadsPlatform::core_main(int core) {
       backoff.reset();
       next = latch_dispatch(m, token);
       if (!next) continue;  // the scheduler took it back (issue 12): look again
-      // Once latched, the pending slot may take the next task. A MIX task (or a block taken
-      // back) waiting is worth a full step: it needs a whole cluster stageable at once, which
-      // this moment may offer. For a single-core task of this core's kind, one O(1) look at this
-      // core only (Scheduler::stage_after_latch), and only when one is queued: a full step per
-      // latch made the default policy cost 1.3-1.7x `aic` on BM_Throughput
-      // (docs/performance.md).
-      if (scheduler.mix_may_wait()) {
-        step_scheduler(scheduler_thread);
-      } else if (scheduler.may_stage_at_latch(scheduler_thread, m.type)) {
-        try_stage_after_latch(scheduler_thread, core);
-      }
+      after_latch();
     }
     const DispatchPayload job = *next;
     next.reset();
@@ -326,8 +329,11 @@ void ThreadsPlatform::core_main(int core) {
     watch.finished(core);
     if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
     // Counted before FIN: a scheduler that sees the FIN (and then stops) also sees this core
-    // stepping, so end_run waits until the step below is over.
-    stepping.store(1, std::memory_order_seq_cst);
+    // stepping, so end_run waits until the step below is over. A release store is enough: the
+    // FIN is a release store after it, so whoever acquires the FIN (or a gate this core let go
+    // of later) sees the flag, and end_run reads it after such an acquire chain (a scheduler's
+    // stop). The clear below stays seq_cst: it pairs with end_run's store of stop_requested_.
+    stepping.store(1, std::memory_order_release);
     finish_dispatch(m, token, start, timestamps ? engine_.now_ns() : 0);
     last = token;
     if (!shutdown_.load(std::memory_order_seq_cst)) {
@@ -344,6 +350,18 @@ void ThreadsPlatform::core_main(int core) {
       // its consumers, and start one that fits here on this core (its dispatch word is then set
       // when the loop looks), or stage one behind the dispatch just latched.
       step_scheduler(scheduler_thread, core);
+      // The step placed a task on this core (an early hand-off): the word holds its token,
+      // latched for this core (Scheduler::own_core_latches_handoff), and nobody else writes it
+      // until the ACK. A latched word with this core's finished token is not new (a take-back
+      // leaves the running token there), and a word another step wrote is unlatched.
+      if (!next) {
+        const std::uint32_t own = m.dispatch.load(std::memory_order_relaxed);
+        if ((own & kLatchedBit) != 0 && (own & kTokenMask) != token) {
+          next_token = own & kTokenMask;
+          next = take_own_dispatch(m, next_token);
+          after_latch();
+        }
+      }
     }
     // MIX pre-staging waits for moments when a whole cluster is stageable, which steps taken only
     // at latches and finishes can miss: there the scheduler thread keeps looking, as before --
