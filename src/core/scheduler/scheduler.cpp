@@ -65,8 +65,8 @@ void Scheduler::reset() {
   std::fill(core_end_ns_.begin(), core_end_ns_.end(), 0);
   mix_seen_.store(false, std::memory_order_relaxed);
   for (ThreadState& t : threads_) {
-    for (LocalReady& l : t.local)
-      l.count = 0;
+    for (int& count : t.local_count)
+      count = 0;
     t.busy_cores = 0;
     t.deferred_idle_core = -1;
     t.staged_mix.clear();
@@ -177,7 +177,7 @@ bool Scheduler::core_step(int thread, int core) {
   me.self_core = core;
   // MIX work (queued, staged or taken back), a gathering cohort and an abort need the policy's
   // whole view: the full step.
-  if (ready_.may_have(TaskShape::mix) || me.local[static_cast<int>(TaskShape::mix)].count != 0 ||
+  if (ready_.may_have(TaskShape::mix) || me.local_count[static_cast<int>(TaskShape::mix)] != 0 ||
       !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
       takeable_blocks_.load(std::memory_order_relaxed) > 0 ||
       cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting()) {
@@ -202,8 +202,7 @@ bool Scheduler::core_step(int thread, int core) {
   }
   const CoreType type = c.mailbox->type;
   const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
-  LocalReady& own = me.local[static_cast<int>(shape)];
-  bool full = me.local[static_cast<int>(TaskShape::mix)].count != 0;  // the completion made one
+  bool full = me.local_count[static_cast<int>(TaskShape::mix)] != 0;  // the completion made one
   if (!full && c.idle()) {
     TaskSlot* task = nullptr;
     bool found = pop_ready(thread, shape, &task);
@@ -217,7 +216,8 @@ bool Scheduler::core_step(int thread, int core) {
         // SPMD and start-together tasks are placed by the policy (shares, cohorts). The task
         // goes back on top of the local stack (room: the pop just took one, or it was empty),
         // where the full step's pop finds it first.
-        own.tasks[own.count++] = task;
+        const int s = static_cast<int>(shape);
+        me.local[s].tasks[me.local_count[s]++] = task;
         full = true;
       } else {
         me.handoff_core = core;
@@ -237,7 +237,7 @@ bool Scheduler::core_step(int thread, int core) {
   // Ready work left while another core of this thread is idle: the full step places it there
   // (the queue alone would leave it until that core's thread looks).
   for (int s = 0; s < kShapeCount && !full; ++s) {
-    if (me.local[s].count == 0) continue;
+    if (me.local_count[s] == 0) continue;
     const auto local_shape = static_cast<TaskShape>(s);
     full = local_shape == TaskShape::mix ||
            me.free_cores[local_shape == TaskShape::aic ? 0 : 1].load(std::memory_order_relaxed) > 0;
@@ -419,9 +419,10 @@ void Scheduler::make_ready(int thread, TaskSlot* task) {
   if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
     mix_seen_.store(true, std::memory_order_relaxed);
   if (recording_) task->ring->set_ready_ns(task->id.local(), clock_.now_ns());
-  LocalReady& local = threads_[thread].local[static_cast<int>(task->shape)];
-  if (local.count < kLocalCapacity) {
-    local.tasks[local.count++] = task;
+  ThreadState& me = threads_[thread];
+  const int s = static_cast<int>(task->shape);
+  if (me.local_count[s] < kLocalCapacity) {
+    me.local[s].tasks[me.local_count[s]++] = task;
   } else {
     push_back_global(task);
   }
@@ -449,9 +450,9 @@ void Scheduler::push_back_global(TaskSlot* task) {
 
 bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
   ThreadState& me = threads_[thread];
-  LocalReady& local = me.local[static_cast<int>(shape)];
-  if (local.count > 0) {
-    *task = local.tasks[--local.count];
+  const int s = static_cast<int>(shape);
+  if (me.local_count[s] > 0) {
+    *task = me.local[s].tasks[--me.local_count[s]];
     ++me.counters.pops;
     return true;
   }
@@ -461,17 +462,17 @@ bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
 }
 
 void Scheduler::flush_local(int thread) {
-  LocalReady(&locals)[kShapeCount] = threads_[thread].local;
+  ThreadState& me = threads_[thread];
   int left = 0;
-  for (const LocalReady& local : locals)
-    left |= local.count;
+  for (const int count : me.local_count)
+    left |= count;
   if (left == 0) return;  // after most core steps: the completion made nothing ready here
   bool pushed = false;
-  for (LocalReady& local : locals) {
-    for (int i = 0; i < local.count; ++i)
-      push_back_global(local.tasks[i]);
-    pushed |= local.count > 0;
-    local.count = 0;
+  for (int s = 0; s < kShapeCount; ++s) {
+    for (int i = 0; i < me.local_count[s]; ++i)
+      push_back_global(me.local[s].tasks[i]);
+    pushed |= me.local_count[s] > 0;
+    me.local_count[s] = 0;
   }
   if (pushed) waker_.notify_schedulers();
 }
@@ -514,7 +515,7 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
   // No MIX work queued (a hint: whoever queues one later notifies): skip the staged MIX pass and
   // its scan of every cluster, which every step of a run without MIX tasks paid otherwise.
   if (!idle_pass && pass.shape == TaskShape::mix &&
-      (threads_[thread].local[static_cast<int>(TaskShape::mix)].count == 0 && !mix_may_wait())) {
+      (threads_[thread].local_count[static_cast<int>(TaskShape::mix)] == 0 && !mix_may_wait())) {
     return false;
   }
   if (!idle_pass && pass.shape == TaskShape::mix &&
@@ -527,7 +528,7 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
   // cost 1.2% on spmd_multiblock_aiv on the sim without staging a single block (docs/sim.md,
   // "A/B on the sim").
   if (!idle_pass && pass.shape != TaskShape::mix) {
-    if (threads_[thread].local[static_cast<int>(pass.shape)].count == 0 &&
+    if (threads_[thread].local_count[static_cast<int>(pass.shape)] == 0 &&
         !ready_.may_have(pass.shape)) {
       return false;
     }

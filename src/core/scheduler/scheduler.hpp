@@ -193,30 +193,35 @@ class Scheduler {
     std::uint64_t mean_ns = 0;
   };
   static constexpr int kEstimateSlots = 64;  // direct-mapped by kernel id; a clash replaces
+  // A thread's local ready stacks, one per shape; their counts live in ThreadState's first line.
   struct LocalReady {
     TaskSlot* tasks[kLocalCapacity];
-    int count = 0;
   };
+  // The fields every step writes come first, on as few lines as possible: the cores of a thread
+  // take its steps in turn (core_step), and each line a step writes moves to the next stepper's
+  // CPU. Spread over the struct (the stacks' counts after their 512-byte arrays), a core step
+  // wrote about seven lines; now three (docs/performance.md, "Run side, session 12").
   struct alignas(64) ThreadState {
-    std::vector<int> clusters;  // global cluster indices
-    std::vector<int> cores;     // global core indices, AIC first
-    LocalReady local[kShapeCount];
+    int local_count[kShapeCount] = {};  // tasks in local[s]
     int busy_cores = 0;
     bool mix_waiting = false;    // this step left a MIX task unplaced (see dispatch_ready)
     bool room_appeared = false;  // a core of this thread became idle during this step
     int handoff_core = -1;       // step_after_finish: the finishing core, until a task takes it
-    std::vector<StagedBlock> staged_mix;
-    KernelEstimate estimates[kEstimateSlots];
     // core_step: the finishing core whose idle transition is held back while it looks for its
     // next task (a task found there keeps it busy without publishing idle and busy again).
     int deferred_idle_core = -1;
     // core_step / stage_after_latch: the core whose own thread takes this step (-1 otherwise).
     int self_core = -1;
-    std::uint64_t busy_cycles = 0;
     std::uint32_t core_steps = 0;  // core_step calls: one in kCoreStepSample is timed
+    std::uint64_t busy_cycles = 0;
     std::uint64_t subtasks_done = 0;
     std::uint64_t cohort_done_generation = 0;
+    std::vector<StagedBlock> staged_mix;
     StepCounters counters;
+    LocalReady local[kShapeCount];
+    std::vector<int> clusters;  // global cluster indices
+    std::vector<int> cores;     // global core indices, AIC first
+    KernelEstimate estimates[kEstimateSlots];
     std::vector<SubtaskEvent> subtask_events;
     std::vector<Completion> completions;
     // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it
