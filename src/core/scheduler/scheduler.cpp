@@ -235,8 +235,12 @@ bool Scheduler::core_step(int thread, int core) {
   // Still idle (nothing taken, or the task went back for the full step): publish it now.
   if (idle_deferred && c.idle()) core_became_idle(thread, core);
   // Ready work left while another core of this thread is idle: the full step places it there
-  // (the queue alone would leave it until that core's thread looks).
-  for (int s = 0; s < kShapeCount && !full; ++s) {
+  // (the queue alone would leave it until that core's thread looks). After most core steps the
+  // completion left nothing in the local stacks: one look at the counts skips this and the flush.
+  int left = 0;
+  for (const int count : me.local_count)
+    left |= count;
+  for (int s = 0; left != 0 && s < kShapeCount && !full; ++s) {
     if (me.local_count[s] == 0) continue;
     const auto local_shape = static_cast<TaskShape>(s);
     full = local_shape == TaskShape::mix ||
@@ -246,7 +250,7 @@ bool Scheduler::core_step(int thread, int core) {
     if (progress) account();
     return step_after_finish(thread, core) || progress;
   }
-  flush_local(thread);
+  if (left != 0) flush_local(thread);
   if (progress) account();
   return progress;
 }

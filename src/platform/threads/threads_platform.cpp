@@ -320,14 +320,14 @@ void ThreadsPlatform::core_main(int core) {
       if (!next) continue;  // the scheduler took it back (issue 12): look again
       after_latch();
     }
-    const DispatchPayload job = *next;
-    next.reset();
+    const DispatchPayload& job = *next;  // used in place; `next` is emptied before the FIN
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     KernelWatch& watch = engine_.kernel_watch();
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
     const std::optional<std::string> error = run_kernel(job);
     watch.finished(core);
     if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
+    next.reset();  // `job` is not read after this
     // Counted before FIN: a scheduler that sees the FIN (and then stops) also sees this core
     // stepping, so end_run waits until the step below is over. A release store is enough: the
     // FIN is a release store after it, so whoever acquires the FIN (or a gate this core let go
