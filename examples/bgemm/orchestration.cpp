@@ -45,12 +45,11 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
         const auto i = static_cast<std::uint32_t>(batch_index);
         const Tensor c_batch = c_rows.view({m, n}, {i * m, 0});
         for (std::uint32_t step = 0; step < k / tile; ++step) {
-          const Tensor a_panel = a_rows.view({m, tile}, {i * m, step * tile});
-          const Tensor b_panel = b_rows.view({tile, n}, {i * k + step * tile, 0});
+          // A's [m, tile] and B's [tile, n] panels of this step, as views given to Args straight.
           const TaskOutputs products =
               o.submit_aic(product, Args()
-                                        .in(a_panel)
-                                        .in(b_panel)
+                                        .in(a_rows, {m, tile}, {i * m, step * tile})
+                                        .in(b_rows, {tile, n}, {i * k + step * tile, 0})
                                         .out(TensorSpec({tiles, tile, tile}, DType::f32))
                                         .blocks(tiles));
           if (!products.valid()) return;

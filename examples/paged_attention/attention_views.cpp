@@ -60,6 +60,7 @@ std::optional<AttentionViews> attention_views(Orchestrator& o, const Orchestrati
   const std::uint32_t token_rows = v.total_blocks * v.block_size;
   v.query_rows = query.reshape({v.batch * v.heads, v.head_dim});
   v.key_rows = key.reshape({token_rows, v.head_dim});
+  v.key_cols = v.key_rows.transpose(0, 1);
   v.value_rows = value.reshape({token_rows, v.head_dim});
   v.block_table = table;
   v.context_lens = lens;
@@ -89,10 +90,7 @@ std::optional<KvBlock> kv_block(Orchestrator& o, const AttentionViews& v, std::u
                 std::to_string(v.total_blocks - 1) + ")");
     return std::nullopt;
   }
-  const Shape block_shape{v.block_size, v.head_dim};
-  const Shape at{static_cast<std::uint32_t>(physical) * v.block_size, 0};
-  return KvBlock{v.key_rows.view(block_shape, at).transpose(0, 1),
-                 v.value_rows.view(block_shape, at),
+  return KvBlock{static_cast<std::uint32_t>(physical) * v.block_size,
                  std::min(v.block_size, context - bn * v.block_size)};
 }
 

@@ -12,6 +12,7 @@ namespace tmr::examples::paged_attention {
 struct AttentionViews {
   Tensor query_rows;    // [B * H, D] bf16
   Tensor key_rows;      // [blocks * bs, D] bf16
+  Tensor key_cols;      // key_rows transposed, [D, blocks * bs]: block b's K^T is columns b * bs..
   Tensor value_rows;    // [blocks * bs, D] bf16
   Tensor block_table;   // [B, blocks_per_request] i32
   Tensor context_lens;  // [B] i32
@@ -34,12 +35,14 @@ std::optional<AttentionViews> attention_views(Orchestrator& o, const Orchestrati
 std::optional<std::uint32_t> context_length(Orchestrator& o, const AttentionViews& v,
                                             std::uint32_t b);
 
+// Logical block `bn` of a request: its K^T is v.key_cols's [D, bs] view at columns {0, row} (a
+// transposed view: the cache itself is not transposed), its V v.value_rows's [bs, D] view at rows
+// {row, 0}; a submit names them as views, args.in(v.key_cols, {D, bs}, {0, row}).
 struct KvBlock {
-  Tensor key_t;         // [D, bs]: a transposed view, the cache itself is not transposed
-  Tensor value;         // [bs, D]
+  std::uint32_t row;    // the block's first cache row (physical block id x bs)
   std::uint32_t valid;  // real tokens in the block (< bs for a partial last block)
 };
-// The K/V views of logical block `bn` of request `b` (the id read from the block table).
+// Logical block `bn` of request `b` (its physical id read from the block table).
 std::optional<KvBlock> kv_block(Orchestrator& o, const AttentionViews& v, std::uint32_t b,
                                 std::uint32_t bn, std::uint32_t context);
 

@@ -16,6 +16,7 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
   const KernelId pv = o.kernel("pa_pv");
   const KernelId update = o.kernel("pa_online_update");
   const std::uint32_t dim = v.head_dim;
+  const std::uint32_t bs = v.block_size;
 
   LoopOptions per_iteration;
   per_iteration.scope_per_iteration = true;
@@ -61,19 +62,22 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
                 const auto bn = static_cast<std::uint32_t>(block);
                 const std::optional<KvBlock> kv = kv_block(o, v, b, bn, *context);
                 if (!kv) return;
-                const TaskOutputs s = o.submit_aic(qk, Args().in(q_tile).in(kv->key_t).out(scores));
+                // K^T and V of the block, as views given straight to Args (KvBlock).
+                const TaskOutputs s = o.submit_aic(
+                    qk, Args().in(q_tile).in(v.key_cols, {dim, bs}, {0, kv->row}).out(scores));
                 if (!s.valid()) return;
                 // Softmax sees only the valid columns of a partial last block.
                 const TaskOutputs sf =
                     o.submit_aiv(softmax, Args()
-                                              .in(s[0].view({rows, kv->valid}, {0, 0}))
+                                              .in(s[0], {rows, kv->valid}, {0, 0})
                                               .out(probs)
                                               .out(row_values)
                                               .out(row_values)
                                               .scalar(v.scale));
                 if (!sf.valid()) return;
-                const TaskOutputs o_new =
-                    o.submit_aic(pv, Args().in(sf[0]).in(kv->value).out(tile_values));
+                const TaskOutputs o_new = o.submit_aic(
+                    pv,
+                    Args().in(sf[0]).in(v.value_rows, {bs, dim}, {kv->row, 0}).out(tile_values));
                 if (!o_new.valid()) return;
                 o.submit_aiv(update, Args()
                                          .in(sf[1])

@@ -46,19 +46,20 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
                        const auto bn = static_cast<std::uint32_t>(block);
                        const std::optional<pa::KvBlock> kv = pa::kv_block(o, v, b, bn, *context);
                        if (!kv) return;
-                       o.submit(fused, Args()
-                                           .in(v.query_rows.view(tile, tile_at))
-                                           .in(kv->key_t)
-                                           .in(kv->value)
-                                           .inout(acc[2])
-                                           .inout(acc[1])
-                                           .inout(acc[0])
-                                           .out_existing(v.out_rows.view(tile, tile_at))
-                                           .scalar(v.scale)
-                                           .scalar(static_cast<std::int32_t>(kv->valid))
-                                           .scalar(static_cast<std::int32_t>(bn == 0))
-                                           .scalar(static_cast<std::int32_t>(bn + 1 == blocks))
-                                           .scalar(next_pipe_tag()));
+                       o.submit(fused,
+                                Args()
+                                    .in(v.query_rows, tile, tile_at)
+                                    .in(v.key_cols, {v.head_dim, v.block_size}, {0, kv->row})
+                                    .in(v.value_rows, {v.block_size, v.head_dim}, {kv->row, 0})
+                                    .inout(acc[2])
+                                    .inout(acc[1])
+                                    .inout(acc[0])
+                                    .out_existing(v.out_rows, tile, tile_at)
+                                    .scalar(v.scale)
+                                    .scalar(static_cast<std::int32_t>(kv->valid))
+                                    .scalar(static_cast<std::int32_t>(bn == 0))
+                                    .scalar(static_cast<std::int32_t>(bn + 1 == blocks))
+                                    .scalar(next_pipe_tag()));
                      });
                    },
                    per_iteration);

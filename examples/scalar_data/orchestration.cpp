@@ -33,7 +33,7 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
   }
   const KernelId square = o.kernel("sd_square");
   for (std::uint32_t i = 0; i < static_cast<std::uint32_t>(found); ++i) {
-    o.submit_aiv(square, Args().in(selected[0].view({1}, {i})).out_existing(result.view({1}, {i})));
+    o.submit_aiv(square, Args().in(selected[0], {1}, {i}).out_existing(result, {1}, {i}));
   }
   o.submit_aiv(o.kernel("sd_reduce"), Args().in(result).inout(summary));
 

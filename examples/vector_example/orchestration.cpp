@@ -32,23 +32,22 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
   const auto step = static_cast<std::uint32_t>(tile_rows);
   LoopOptions per_tile;
   per_tile.scope_per_iteration = true;
-  o.parallel_for(
-      (rows + step - 1) / step,
-      [&](Orchestrator& o, std::int64_t tile_index) {
-        const std::uint32_t row = static_cast<std::uint32_t>(tile_index) * step;
-        const std::uint32_t height = std::min<std::uint32_t>(tile_rows, rows - row);
-        const Shape tile{height, cols};
-        const Shape at{row, 0};
-        const TensorSpec scratch(tile, DType::f32);
-        const Tensor sum =
-            o.submit_aiv(add, Args().in(a.view(tile, at)).in(b.view(tile, at)).out(scratch))[0];
-        const Tensor plus_one =
-            o.submit_aiv(add_scalar, Args().in(sum).out(scratch).scalar(1.0f))[0];
-        const Tensor plus_two =
-            o.submit_aiv(add_scalar, Args().in(sum).out(scratch).scalar(2.0f))[0];
-        o.submit_aiv(mul, Args().in(plus_one).in(plus_two).out_existing(f.view(tile, at)));
-      },
-      per_tile);
+  o.parallel_for((rows + step - 1) / step,
+                 [&](Orchestrator& o, std::int64_t tile_index) {
+                   const std::uint32_t row = static_cast<std::uint32_t>(tile_index) * step;
+                   const std::uint32_t height = std::min<std::uint32_t>(tile_rows, rows - row);
+                   const Shape tile{height, cols};
+                   const Shape at{row, 0};
+                   const TensorSpec scratch(tile, DType::f32);
+                   const Tensor sum =
+                       o.submit_aiv(add, Args().in(a, tile, at).in(b, tile, at).out(scratch))[0];
+                   const Tensor plus_one =
+                       o.submit_aiv(add_scalar, Args().in(sum).out(scratch).scalar(1.0f))[0];
+                   const Tensor plus_two =
+                       o.submit_aiv(add_scalar, Args().in(sum).out(scratch).scalar(2.0f))[0];
+                   o.submit_aiv(mul, Args().in(plus_one).in(plus_two).out_existing(f, tile, at));
+                 },
+                 per_tile);
 }
 
 }  // namespace tmr::examples::vector_example

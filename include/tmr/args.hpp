@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -48,7 +49,17 @@ class Args {
   Args& inout(const Tensor& t) { return add(ArgTag::inout, t); }
   Args& out_existing(const Tensor& t) { return add(ArgTag::out_existing, t); }
   Args& no_dep(const Tensor& t) { return add(ArgTag::no_dep, t); }
-  Args& out(const TensorSpec& spec);
+  // Inline happy path (once per fresh output): the placeholder is built straight in its slot
+  // (Tensor::wrap_into); a closed list or a shape wrap rejects goes out of line.
+  Args& out(const TensorSpec& spec) {
+    if (tensor_count_ >= tensor_limit_) return out_refused();
+    const auto i = static_cast<std::size_t>(tensor_count_);
+    if (!Tensor::wrap_into(&tensor_storage_[i], out_placeholder_address(), spec.shape,
+                           spec.dtype)) {
+      return out_rejected(spec);
+    }
+    return out_added(i, spec);
+  }
 
   // in(t.view(shape, offsets)) and so on, with the view built straight in its slot: one copy of
   // the descriptor instead of two (the view, then the argument). The same arguments and errors
@@ -91,7 +102,13 @@ class Args {
     std::memcpy(&bits, &value, sizeof(T));
     return scalar_bits(bits);
   }
-  Args& scalar_bits(std::uint64_t bits);
+  // Inline happy path; a recorded mistake or a 129th scalar goes out of line.
+  Args& scalar_bits(std::uint64_t bits) {
+    if (error_ != nullptr || scalar_count_ >= kMaxScalarArgs) return scalar_refused();
+    scalars_[scalar_count_++] = bits;
+    tensor_limit_ = 0;  // tensors come before scalars
+    return *this;
+  }
 
   // SPMD: the task runs as `n` blocks (n >= 1). Every block receives the same, whole tensors; a
   // kernel splits the work itself by KernelArgs::block_index() and block_count() (e.g. block b
@@ -174,8 +191,26 @@ class Args {
   // out() when the list is closed (a recorded mistake, a scalar before it, or a 17th tensor): the
   // message is built here, so out() itself keeps no string on its stack.
   [[gnu::cold, gnu::noinline]] Args& out_refused();
+  // The bookkeeping of an `out` placeholder just built in slot i.
+  Args& out_added(std::size_t i, const TensorSpec& spec) {
+    tensor_count_ = static_cast<std::uint8_t>(i + 1);
+    tags_[i] = ArgTag::out;
+    out_mask_ |= static_cast<std::uint16_t>(1u << i);
+    if (spec.initial_bits) {
+      fill_bits_[i] = *spec.initial_bits;
+      filled_ |= 1u << i;
+    }
+    return *this;
+  }
   // out() when wrap rejects the spec: records wrap's message under the argument's name.
-  [[gnu::cold, gnu::noinline]] Args& out_rejected(const Error& e);
+  [[gnu::cold, gnu::noinline]] Args& out_rejected(const TensorSpec& spec);
+  // scalar_bits() after a recorded mistake (ignored) or past kMaxScalarArgs (recorded).
+  [[gnu::cold, gnu::noinline]] Args& scalar_refused();
+  // Buffer address of an `out` placeholder: non-null so the placeholder is a valid tensor whose
+  // shape() and dtype() the engine reads, and in the unmapped first page so any access faults.
+  static void* out_placeholder_address() {
+    return reinterpret_cast<void*>(alignof(std::max_align_t));
+  }
   // Records the first mistake; no tensor can be added after it.
   void set_error(std::string message) {
     error_ = std::make_unique<std::string>(std::move(message));

@@ -171,6 +171,26 @@ class Tensor {
   [[noreturn, gnu::cold]] void view_error(const std::uint32_t* shape, int n,
                                           const std::uint32_t* offsets, int m) const;
 
+  // Internal: builds in `out` (storage for a Tensor) what wrap(data, shape, dtype) returns, when
+  // wrap would accept the shape (1..kMaxDims non-zero dimensions of at most 2^62 bytes in all);
+  // false otherwise, having written nothing (wrap then names the mistake). Inline: Args::out
+  // builds every fresh output's placeholder with it. `data` must not be null.
+  static bool wrap_into(void* out, void* data, const Shape& shape, DType dtype) {
+    const int n = shape.size();
+    if (static_cast<unsigned>(n - 1) >= static_cast<unsigned>(kMaxDims)) return false;
+    std::uint64_t bytes = detail::kElementSizes[static_cast<std::uint8_t>(dtype)];
+    for (int d = 0; d < n; ++d) {
+      if (shape[d] == 0 || __builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) ||
+          bytes > kMaxBufferBytes) {
+        return false;
+      }
+    }
+    ::new (out) Tensor(data, bytes, shape, dtype, 0);
+    return true;
+  }
+  // The largest buffer a tensor may describe (wrap's limit).
+  static constexpr std::uint64_t kMaxBufferBytes = std::uint64_t{1} << 62;
+
   // Internal: a runtime-allocated buffer owned by `owner`.
   static Tensor make_owned(void* data, std::uint64_t bytes, const Shape& shape, DType dtype,
                            TaskId owner);

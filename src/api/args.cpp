@@ -30,10 +30,6 @@ std::string_view arg_tag_name(ArgTag tag) {
 
 namespace {
 
-// Buffer address of an `out` placeholder: non-null so the placeholder is a valid tensor whose
-// shape() and dtype() the engine reads, and in the unmapped first page so any access faults.
-void* const kOutPlaceholderAddress = reinterpret_cast<void*>(alignof(std::max_align_t));
-
 std::string describe(ArgTag tag, int index) {
   return std::string(arg_tag_name(tag)) + " tensor #" + std::to_string(index);
 }
@@ -90,32 +86,17 @@ Args& Args::add_view_refused(ArgTag tag, const Tensor& t, const std::uint32_t* s
   return add(tag, *std::launder(reinterpret_cast<const Tensor*>(view)));
 }
 
-Args& Args::out(const TensorSpec& spec) {
-  // One compare on the happy path: tensor_limit_ is 0 once a mistake is recorded or a scalar was
-  // added, and kMaxTensorArgs otherwise. out_refused names what is wrong.
-  if (tensor_count_ >= tensor_limit_) return out_refused();
+Args& Args::out_rejected(const TensorSpec& spec) {
+  // wrap_into refused the shape: wrap names why (it throws for every shape wrap_into refuses).
   const auto i = static_cast<std::size_t>(tensor_count_);
   try {
-    // wrap rejects empty shapes, zero-size dimensions and absurd sizes with a message, and builds
-    // the placeholder straight in its slot (the engine places it with Tensor::placed).
     ::new (&tensor_storage_[i])
-        Tensor(Tensor::wrap(kOutPlaceholderAddress, spec.shape, spec.dtype));
+        Tensor(Tensor::wrap(out_placeholder_address(), spec.shape, spec.dtype));
   } catch (const Error& e) {
-    return out_rejected(e);
+    set_error(describe(ArgTag::out, tensor_count_) + ": " + e.what());
+    return *this;
   }
-  ++tensor_count_;
-  tags_[i] = ArgTag::out;
-  out_mask_ |= static_cast<std::uint16_t>(1u << i);
-  if (spec.initial_bits) {
-    fill_bits_[i] = *spec.initial_bits;
-    filled_ |= 1u << i;
-  }
-  return *this;
-}
-
-Args& Args::out_rejected(const Error& e) {
-  set_error(describe(ArgTag::out, tensor_count_) + ": " + e.what());
-  return *this;
+  return out_added(i, spec);  // not reached while wrap_into and wrap accept the same shapes
 }
 
 Args& Args::out_refused() {
@@ -124,16 +105,11 @@ Args& Args::out_refused() {
   return *this;
 }
 
-Args& Args::scalar_bits(std::uint64_t bits) {
+Args& Args::scalar_refused() {
   if (has_error()) return *this;
-  if (scalar_count_ >= kMaxScalarArgs) {
-    set_error("too many scalar arguments: scalar #" + std::to_string(scalar_count_) +
-              " exceeds kMaxScalarArgs (" + std::to_string(kMaxScalarArgs) +
-              "); pass bulk values in a tensor instead");
-    return *this;
-  }
-  scalars_[static_cast<std::size_t>(scalar_count_++)] = bits;
-  tensor_limit_ = 0;  // tensors come before scalars
+  set_error("too many scalar arguments: scalar #" + std::to_string(scalar_count_) +
+            " exceeds kMaxScalarArgs (" + std::to_string(kMaxScalarArgs) +
+            "); pass bulk values in a tensor instead");
   return *this;
 }
 

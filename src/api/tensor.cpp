@@ -15,7 +15,7 @@ namespace tmr {
 namespace {
 
 // Largest buffer we describe: keeps every flat byte offset representable in int64 arithmetic.
-constexpr std::uint64_t kMaxBufferBytes = std::uint64_t{1} << 62;
+constexpr std::uint64_t kMaxBufferBytes = Tensor::kMaxBufferBytes;
 
 [[noreturn]] void invalid(const std::string& message) {
   throw Error(ErrorCode::invalid_args, message);

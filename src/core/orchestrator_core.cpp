@@ -160,9 +160,12 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
 void OrchestratorCore::charge_loop_setup() {
   const loops::LoopTemplate* started = loops_.take_started();
   if (started == nullptr) return;
-  charge(OrchestratorWork::loop_setup_base, started->task_count());
+  const bool kept = started->rebound();  // a template kept from an earlier run: its own rate
+  charge(kept ? OrchestratorWork::loop_rebind_base : OrchestratorWork::loop_setup_base,
+         started->task_count());
   for (std::uint32_t q = 0; q < started->task_count(); ++q)
-    charge(OrchestratorWork::loop_setup, started->task(q).access_count);
+    charge(kept ? OrchestratorWork::loop_rebind : OrchestratorWork::loop_setup,
+           started->task(q).access_count);
 }
 
 void OrchestratorCore::release_scope_task(TaskSlot* task) {

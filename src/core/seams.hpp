@@ -30,6 +30,11 @@ enum class OrchestratorWork : std::uint8_t {
   // The same set-up's per-loop part: a fixed part and one that grows with the square of the
   // template's size (count: template tasks; docs/sim.md, loop_setup_ratio).
   loop_setup_base,
+  // loop_setup and loop_setup_base of a template kept from an earlier run, rebound to this one
+  // with its proof reused (LoopTemplate::rebound(): no learning comparison, no proof;
+  // docs/sim.md, kept_setup_ratio and kept_setup_base_ratio). Same counts.
+  loop_rebind,
+  loop_rebind_base,
 };
 
 // Run-relative time and whether events are recorded (traces).

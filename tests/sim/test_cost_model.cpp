@@ -56,6 +56,16 @@ TEST(SimCostModel, OrchestratorCostsFollowTheTable) {
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::loop_setup, 4),
             static_cast<std::uint64_t>(
                 std::llround(c.loop_setup_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));
+  // A rebound template's set-up: kept_setup_ratio of both parts of a learned one's.
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::loop_rebind, 4),
+            static_cast<std::uint64_t>(std::llround(c.kept_setup_ratio * c.loop_setup_ratio *
+                                                    (c.submit_ns + 4 * c.submit_per_tensor_ns))));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::loop_rebind_base, 10),
+            static_cast<std::uint64_t>(std::llround(
+                c.kept_setup_base_ratio * (c.loop_setup_fixed + c.loop_setup_square * 100) *
+                (c.submit_ns + 4 * c.submit_per_tensor_ns))));
+  EXPECT_LT(c.kept_setup_ratio, 1.0);  // measured below a learned template's (docs/sim.md)
+  EXPECT_LT(c.kept_setup_base_ratio, 1.0);
   // Calibration (`tmr fit`): a 3-tensor submit is about alternating_matmul_add's 0.77 us per
   // task, and 1 to 7 tensors stay within the reference's 0.56-0.93 us per-submit figures.
   EXPECT_NEAR(static_cast<double>(orchestrator_cost_ns(c, OrchestratorWork::submit, 3)), 770, 40);

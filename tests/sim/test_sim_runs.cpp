@@ -251,5 +251,65 @@ TEST(SimSanity, AnalysedLoopChargesLearningSetupAndAnalysedSubmits) {
               0.002);
 }
 
+// A template kept from an earlier run and rebound with its proof (LoopTemplate::rebound()) is
+// charged kept_setup_ratio of a learned template's per-task set-up and kept_setup_base_ratio of
+// its per-loop part (docs/sim.md). The second run's rebind moves the template's base from
+// iteration 1 to 0, so it proves again and is charged as a learned one; the third keeps the
+// proof. Nothing else changes (a rebound loop learns one iteration, not two).
+TEST(SimSanity, KeptTemplateSetupIsChargedItsMeasuredShare) {
+  constexpr std::uint32_t kRows = 200;
+  struct Later {
+    double second_us;
+    double third_us;
+  };
+  // Orchestration time of the second and third runs of one loop on one Runtime.
+  const auto later_runs = [&](double setup_ratio, double fixed, double kept, double kept_base) {
+    RuntimeConfig config = sim_config(false);
+    config.sim.costs.kernel_ns["touch"] = 1000;
+    config.sim.costs.loop_setup_ratio = setup_ratio;
+    config.sim.costs.loop_setup_fixed = fixed;
+    config.sim.costs.loop_setup_square = fixed / 2;
+    config.sim.costs.kept_setup_ratio = kept;
+    config.sim.costs.kept_setup_base_ratio = kept_base;
+    Runtime runtime(config);
+    const KernelId k = runtime.kernels().add("touch", CoreType::aiv, touch);
+    std::vector<float> x(kRows * 16, 0.0f);
+    RunArgs args;
+    args.inout(x.data(), {kRows, 16}, DType::f32);
+    const auto body = [&](Orchestrator& o, const OrchestrationArgs& a) {
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        o.submit_aiv(k, Args().inout(a.tensor(0).view({1, 16}, {row, 0})));
+      });
+    };
+    Later later{};
+    for (int run = 1; run <= 3; ++run) {
+      const RunResult r = runtime.run(body, args);
+      EXPECT_TRUE(r.ok()) << r.status.to_string();
+      EXPECT_EQ(r.stats.loop_templates_reused, run == 1 ? 0u : 1u) << run;
+      EXPECT_EQ(r.stats.loop_tasks_analysed, run == 1 ? kRows - 2 : kRows - 1) << run;
+      if (run == 2) later.second_us = r.stats.orchestration_us;
+      if (run == 3) later.third_us = r.stats.orchestration_us;
+    }
+    return later;
+  };
+  const SimCostModel c;
+  const double submit_ns = c.submit_ns + c.submit_per_tensor_ns;  // one tensor each
+  const double four = c.submit_ns + 4 * c.submit_per_tensor_ns;
+  const Later none = later_runs(0, 0, 1, 1);
+  const double expected_us = (submit_ns + (kRows - 1) * c.analysed_submit_ratio * submit_ns) / 1e3;
+  EXPECT_NEAR(none.second_us, expected_us, 0.01 * expected_us);
+  EXPECT_NEAR(none.third_us, expected_us, 0.01 * expected_us);
+  // The per-task part: ratio x the template's one submit; the third run's times kept_setup_ratio.
+  const Later per_task = later_runs(40, 0, 0.25, 0.5);
+  EXPECT_NEAR(per_task.second_us - none.second_us, 40 * submit_ns / 1e3, 0.002);
+  EXPECT_NEAR(per_task.third_us - none.third_us, 10 * submit_ns / 1e3, 0.002);
+  // The per-loop part: (fixed + square * 1^2) 4-tensor submits; the third run's times
+  // kept_setup_base_ratio.
+  const Later per_loop = later_runs(0, 10, 0.25, 0.5);
+  EXPECT_NEAR(per_loop.second_us - none.second_us, 15 * four / 1e3, 0.002);
+  EXPECT_NEAR(per_loop.third_us - none.third_us, 7.5 * four / 1e3, 0.002);
+}
+
 }  // namespace
 }  // namespace tmr::testing

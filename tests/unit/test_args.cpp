@@ -143,6 +143,78 @@ TEST_F(ArgsTest, EmptyOutShapesAreRecorded) {
   EXPECT_EQ(zero.tensor_count(), 1);
 }
 
+// out()'s inline placeholder (Tensor::wrap_into) is what Tensor::wrap builds, and it refuses
+// exactly the shapes wrap refuses, with wrap's message (the limit of 2^62 bytes on both sides of
+// it, a product that overflows 64 bits, a zero dimension in every place, 1 to kMaxDims
+// dimensions, every dtype).
+TEST_F(ArgsTest, OutPlaceholdersAreWrapsOfTheSpec) {
+  void* const placeholder = Args().out(TensorSpec(Shape{1}, DType::f32)).tensor(0).buffer();
+  const std::vector<Shape> shapes = {
+      Shape{1},
+      Shape{7},
+      Shape{3, 5},
+      Shape{2, 3, 4},
+      Shape{2, 1, 3, 1},
+      Shape{1, 2, 3, 4, 5},
+      Shape{1u << 30, 1u << 30, 1u << 2},             // 2^62 elements
+      Shape{1u << 31, 1u << 31},                      // 2^62 elements
+      Shape{1u << 30, 1u << 30, 1u << 1},             // 2^61 elements
+      Shape{0xffffffffu, 0xffffffffu, 0xffffffffu},   // overflows 64 bits
+      Shape{1u << 16, 1u << 16, 1u << 16, 1u << 16},  // 2^64 elements: wraps to 0
+      Shape{},
+      Shape{0},
+      Shape{0, 4},
+      Shape{4, 0},
+      Shape{2, 3, 0},
+      Shape{2, 3, 4, 5, 0},
+  };
+  for (const DType dtype :
+       {DType::f32, DType::f16, DType::bf16, DType::i32, DType::i8, DType::u8}) {
+    for (const Shape& shape : shapes) {
+      const std::string what = std::string(dtype_name(dtype)) + shape.to_string();
+      Args args;
+      args.in(ta).out(TensorSpec(shape, dtype));
+      std::string wrap_error;
+      Tensor wrapped;
+      try {
+        wrapped = Tensor::wrap(placeholder, shape, dtype);
+      } catch (const Error& e) {
+        wrap_error = e.what();
+      }
+      if (wrap_error.empty()) {
+        ASSERT_FALSE(args.has_error()) << what << ": " << args.error();
+        ASSERT_EQ(args.tensor_count(), 2) << what;
+        EXPECT_TRUE(test::same_tensor(args.tensor(1), wrapped)) << what;
+        EXPECT_EQ(args.tag(1), ArgTag::out) << what;
+        EXPECT_EQ(args.out_mask(), 0b10u) << what;
+      } else {
+        EXPECT_EQ(args.error(), "out tensor #1: " + wrap_error) << what;
+        EXPECT_EQ(args.tensor_count(), 1) << what;
+        EXPECT_EQ(args.out_mask(), 0u) << what;
+        args.in(tb);  // the list is closed after the mistake
+        EXPECT_EQ(args.tensor_count(), 1) << what;
+      }
+    }
+  }
+}
+
+// scalar_bits()'s inline path: after a recorded mistake a scalar is dropped and the first
+// mistake stays; every scalar closes the tensor list.
+TEST_F(ArgsTest, ScalarsAfterAMistakeAreDropped) {
+  Args args;
+  args.in(Tensor()).scalar(1);
+  EXPECT_EQ(args.scalar_count(), 0);
+  EXPECT_TRUE(contains(args.error(), "in tensor #0 is a null tensor")) << args.error();
+  Args open;
+  open.in(ta).scalar(2).scalar(3);
+  EXPECT_EQ(open.scalar_count(), 2);
+  EXPECT_EQ(open.scalars()[1], 3u);
+  open.out(TensorSpec(Shape{1}, DType::f32));
+  EXPECT_TRUE(contains(open.error(), "out tensor #1 follows a scalar")) << open.error();
+  open.scalar(4);  // after the mistake: dropped
+  EXPECT_EQ(open.scalar_count(), 2);
+}
+
 TEST_F(ArgsTest, TooManyScalarsIsRecorded) {
   Args args;
   for (int i = 0; i < kMaxScalarArgs; ++i)

@@ -244,6 +244,7 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, IterationRecord&& 
   out->deps_.clear();
   out->carries_ = false;
   out->proven_ = false;
+  out->rebound_ = false;
   return Fallback::none;
 }
 
@@ -299,6 +300,7 @@ Rebind LoopTemplate::rebind(IterationRecord& current) {
   current.clear(current.index);  // moved from: empty, as the caller may reuse it
   for (std::size_t a = 0; a < base_.accesses.size(); ++a)
     places_[a] = placement(base_.accesses[a].tensor);
+  rebound_ = true;
   return Rebind::fits;
 }
 
@@ -373,6 +375,7 @@ Fallback LoopTemplate::prove(std::int64_t first, std::int64_t last) {
   first_ = first;
   last_ = last;
   proven_ = false;
+  rebound_ = false;  // proved again: charged as a learned template (rebound())
   const auto accesses = static_cast<std::uint32_t>(base_.accesses.size());
   deps_.assign(base_.tasks.size(), TemplateTaskDeps{});
   carries_ = false;

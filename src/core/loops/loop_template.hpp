@@ -195,6 +195,10 @@ class LoopTemplate {
   const TemplateTaskDeps& deps(std::uint32_t position) const { return deps_[position]; }
   // True when some pair of tasks in different iterations conflicts (the proof's verdict).
   bool carries_dependence() const { return carries_; }
+  // True when the base came from rebind() (a template kept from an earlier run) and its kept
+  // proof stands (no prove() since); false after learn() or prove(). The sim charges such a
+  // template's set-up apart (OrchestratorWork::loop_rebind; docs/sim.md, kept_setup_ratio).
+  bool rebound() const { return rebound_; }
 
   // The distances d at which access `x` in iteration i overlaps access `y` in iteration i - d (both
   // of one buffer): [*lo, *hi], open sides as +-kUnbounded. False when they never overlap, or
@@ -251,7 +255,8 @@ class LoopTemplate {
   std::vector<std::uint32_t> task_of_access_;
   std::vector<TemplateTaskDeps> deps_;
   bool carries_ = false;
-  bool proven_ = false;  // prove() succeeded for [first_, last_]
+  bool proven_ = false;   // prove() succeeded for [first_, last_]
+  bool rebound_ = false;  // see rebound()
   std::int64_t first_ = 0;
   std::int64_t last_ = kUnbounded / 4;
 };

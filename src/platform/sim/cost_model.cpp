@@ -27,6 +27,13 @@ std::uint64_t orchestrator_cost_ns(const SimCostModel& costs, OrchestratorWork w
     case OrchestratorWork::loop_setup_base:
       return to_ns((costs.loop_setup_fixed + costs.loop_setup_square * n * n) *
                    (costs.submit_ns + 4 * costs.submit_per_tensor_ns));
+    case OrchestratorWork::loop_rebind:
+      return to_ns(costs.kept_setup_ratio * costs.loop_setup_ratio *
+                   (costs.submit_ns + n * costs.submit_per_tensor_ns));
+    case OrchestratorWork::loop_rebind_base:
+      return to_ns(costs.kept_setup_base_ratio *
+                   (costs.loop_setup_fixed + costs.loop_setup_square * n * n) *
+                   (costs.submit_ns + 4 * costs.submit_per_tensor_ns));
     case OrchestratorWork::alloc:
       return to_ns(costs.alloc_ns + n * costs.alloc_per_output_ns);
     case OrchestratorWork::wire:

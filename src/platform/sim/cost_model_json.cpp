@@ -23,6 +23,8 @@ const std::pair<const char*, Field> kFields[] = {
     {"loop_setup_ratio", &SimCostModel::loop_setup_ratio},
     {"loop_setup_fixed", &SimCostModel::loop_setup_fixed},
     {"loop_setup_square", &SimCostModel::loop_setup_square},
+    {"kept_setup_ratio", &SimCostModel::kept_setup_ratio},
+    {"kept_setup_base_ratio", &SimCostModel::kept_setup_base_ratio},
     {"alloc_ns", &SimCostModel::alloc_ns},
     {"alloc_per_output_ns", &SimCostModel::alloc_per_output_ns},
     {"wire_edge_ns", &SimCostModel::wire_edge_ns},
