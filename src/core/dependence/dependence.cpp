@@ -26,6 +26,14 @@ Dependence::Dependence(RetirementView rings, std::uint32_t window)
     : rings_(rings), window_mask_(window - 1), map_(rings) {
   for (int r = 0; r < rings_.ring_count(); ++r)
     states_[r].assign(window, SlotState{});
+  set_slot_lines(true);
+}
+
+void Dependence::set_slot_lines(bool on) {
+  const TensorMap::TaskListOf list_of = [](void* self, TaskId id) -> MapEntry*& {
+    return static_cast<Dependence*>(self)->state(id).entries;
+  };
+  map_.enable_lines(this, on ? list_of : nullptr);
 }
 
 void Dependence::reset() {
