@@ -723,5 +723,27 @@ TEST(TensorMap, SlotLinesBecomeEntriesWhenTheBufferLeavesItsLines) {
             (std::set<std::uint32_t>{27, 28}));  // task 29
 }
 
+// A reset forgets every line (the tables stay for the next run, their lines empty, their reader
+// blocks gone with the pool): a task after it meets none of the live state before it.
+TEST(TensorMap, SlotLinesAreEmptyAfterAReset) {
+  std::vector<float> data(128);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor m = Tensor::wrap(data.data(), {16, 8}, DType::f32);
+  auto row = [&](std::uint32_t r) { return m.view({1, 8}, {r, 0}); };
+  h.submit_combined({{row(1), AccessKind::write}}, false);  // task 0
+  for (int i = 0; i < 20; ++i)                              // tasks 1..20: merged readers
+    h.submit_combined({{row(1), AccessKind::read}}, false);
+  h.map->reset();
+  std::fill(h.entries.begin(), h.entries.end(), nullptr);  // (every list is gone with the map)
+  EXPECT_EQ(h.map->buffer_count(), 0u);
+  EXPECT_TRUE(h.submit_combined({{row(1), AccessKind::write}}, false).empty());  // task 21
+  for (int i = 0; i < 20; ++i) {                                                 // tasks 22..41
+    EXPECT_EQ(h.submit_combined({{row(1), AccessKind::read}}, false),
+              (std::set<std::uint32_t>{21}));
+  }
+  EXPECT_EQ(h.submit_combined({{row(1), AccessKind::write}}, false), upto(21, 42));
+}
+
 }  // namespace
 }  // namespace tmr::detail

@@ -41,13 +41,16 @@ void TensorMap::reset() {
   std::fill(std::begin(by_arg_), std::end(by_arg_), &no_buffer_);
   blocks_.resize(1);  // every block is free again (capacity kept)
   free_blocks_ = 0;
-  // Line tables name reader blocks: they go with the blocks (whatever the buffer's state).
+  // Every block is free: no line names one any more, and every line is empty. The line tables
+  // stay (like the slot tables), so the next run neither allocates nor zeroes them again.
   for (auto& chunk : buffer_chunks_) {
     for (std::size_t i = 0; i < kBufferChunk; ++i) {
-      chunk[i].line_storage.reset();
-      chunk[i].line_capacity = 0;
-      chunk[i].lines = nullptr;
-      chunk[i].anchor = nullptr;
+      BufferInfo& info = chunk[i];
+      for (std::uint64_t l = 0; l < info.line_capacity; ++l)
+        info.line_storage[l].older = 0;
+      ++info.line_gen;
+      info.lines = nullptr;
+      info.anchor = nullptr;
     }
   }
   if (allocated_ == 0 && buffer_count_ == 0) {
@@ -70,7 +73,14 @@ void TensorMap::reset() {
   free_buffers_ = nullptr;
   for (auto& chunk : buffer_chunks_) {
     for (std::size_t i = 0; i < kBufferChunk; ++i) {
+      // (The line table stays, its lines empty: see above.)
+      std::unique_ptr<SlotLine[]> lines = std::move(chunk[i].line_storage);
+      const std::uint64_t line_capacity = chunk[i].line_capacity;
+      const std::uint32_t line_gen = chunk[i].line_gen;
       chunk[i] = BufferInfo{};
+      chunk[i].line_storage = std::move(lines);
+      chunk[i].line_capacity = line_capacity;
+      chunk[i].line_gen = line_gen;
       chunk[i].next_free = free_buffers_;
       free_buffers_ = &chunk[i];
     }
