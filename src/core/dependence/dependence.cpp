@@ -107,7 +107,8 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
   // out-of-line lambda cost ~50 instructions per producer, most of them register spills).
   // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
   // looked up argument by argument (lookup_insert finds the slot itself).
-  if (map_.live_entries() <= slot_first_above_) {
+  // (Slot lines are 64 bytes, entries 128: two lines weigh one entry.)
+  if (map_.live_entries() + map_.line_table_lines() / 2 <= slot_first_above_) {
     for (int i = 0; i < count; ++i) {
       const ArgTag tag = args.tag(i);
       if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;

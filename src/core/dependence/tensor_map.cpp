@@ -41,6 +41,7 @@ void TensorMap::reset() {
   std::fill(std::begin(by_arg_), std::end(by_arg_), &no_buffer_);
   blocks_.resize(1);  // every block is free again (capacity kept)
   free_blocks_ = 0;
+  line_table_lines_ = 0;
   // Every block is free: no line names one any more, and every line is empty. The line tables
   // stay (like the slot tables), so the next run neither allocates nor zeroes them again.
   for (auto& chunk : buffer_chunks_) {
@@ -430,6 +431,7 @@ bool TensorMap::start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntr
     info->line_capacity = want;
   }
   info->lines = info->line_storage.get();
+  line_table_lines_ += info->line_capacity;
   std::fill(std::begin(info->line_last), std::end(info->line_last), 0u);
   info->line_version = q.version;
   info->line_low = ~std::uint64_t{0};
@@ -455,6 +457,7 @@ bool TensorMap::grow_lines(BufferInfo* info, std::uint64_t slot) {
       std::min(info->line_limit, std::max(std::bit_ceil(slot + 1), 2 * info->line_capacity));
   auto lines = std::make_unique<SlotLine[]>(want);
   std::copy_n(info->line_storage.get(), info->line_capacity, lines.get());
+  line_table_lines_ += want - info->line_capacity;
   info->line_storage = std::move(lines);
   info->lines = info->line_storage.get();
   info->line_capacity = want;
@@ -467,6 +470,7 @@ void TensorMap::leave_lines(BufferInfo* info) {
   SlotLine* const lines = info->lines;
   info->lines = nullptr;
   info->anchor = nullptr;  // (its entry is freed when its task's list is released)
+  line_table_lines_ -= info->line_capacity;
   ++layout_epoch_;
   ++stats_.line_exits;
   // Every live state of a line becomes an entry of the line's slot on the buffer's grid (which
@@ -509,6 +513,7 @@ void TensorMap::line_entry(BufferInfo* info, std::uint64_t slot, const AccessReg
 }
 
 void TensorMap::end_lines(BufferInfo* info) {
+  line_table_lines_ -= info->line_capacity;
   info->lines = nullptr;
   info->anchor = nullptr;
   ++info->line_gen;

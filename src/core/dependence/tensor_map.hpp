@@ -378,6 +378,9 @@ class TensorMap {
   // and that a grid entry is hashed only past its buffer's table (counts those into `hashed`).
   bool chains_consistent(std::uint64_t* linked = nullptr, std::uint64_t* hashed = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
+  // Lines in the tables of buffers in line mode (a 64-byte line each): with live_entries(), how
+  // much of the map a lookup may find cold.
+  std::uint64_t line_table_lines() const { return line_table_lines_; }
   // Tests: buffers the map knows (with entries, or in line mode).
   std::uint64_t buffer_count() const { return buffer_count_; }
   // Tests: the most slots a new grid's table is sized for from its buffer's bytes (small: tables
@@ -497,6 +500,7 @@ class TensorMap {
   static constexpr std::uint64_t kFirstLines = 64;  // a new line table's lines (it grows)
   void* task_lists_ctx_ = nullptr;
   TaskListOf task_list_of_ = nullptr;
+  std::uint64_t line_table_lines_ = 0;
   // Most submits touch a few buffers again and again: a tiny cache in front of the table.
   BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
     // Freed infos have address 0, which no buffer has: no null test needed.
