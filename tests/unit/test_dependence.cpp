@@ -32,6 +32,11 @@ struct Harness {
     }
     dependence = std::make_unique<Dependence>(RetirementView(pointers, kRingCount), window);
   }
+  // Grid buffers keep map entries instead of slot lines (TensorMap::enable_lines).
+  Harness& entries_only() {
+    dependence->set_slot_lines(false);
+    return *this;
+  }
   // Plain submits find every argument's slot first (the large-map path) whatever the map's size.
   Harness& slot_first() {
     dependence->set_slot_first_above(0);
@@ -308,7 +313,9 @@ TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFin
 // spurious or point at the task itself, and both paths must report the same producers.
 // `readers`: mostly reads of whole rows of a small buffer and of the gate (many live readers of
 // one region: merged reader entries), rare writes, frequent retirement.
-void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_first = false) {
+// `lines`: the plain path keeps grid slots in slot lines (the default); else in entries.
+void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_first = false,
+                                     bool lines = true) {
   struct Box {
     int buffer;
     std::uint32_t r0, rows, c0, cols, version;
@@ -335,6 +342,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
                                Tensor::wrap(grid.data(), {kRows, kCols}, DType::f32)};
     Harness plain(1024);
     if (slot_first) plain.slot_first();
+    if (!lines) plain.entries_only();
     Harness two_pass(1024);
     const int tasks = readers ? 400 : 220;
     const std::uint32_t rows = readers ? 3 : kRows;  // rows in use
@@ -417,7 +425,9 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
 
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
   check_plain_path_against_oracle(false, 7100);
-  check_plain_path_against_oracle(false, 7100, true);  // slots found first (large-map path)
+  check_plain_path_against_oracle(false, 7100, true);          // slots found first (large-map path)
+  check_plain_path_against_oracle(false, 7200, false, false);  // entries only
+  check_plain_path_against_oracle(false, 7300, true, false);
 }
 
 // Many live readers of one region share one entry: a writer after them must still wait for each
@@ -425,6 +435,8 @@ TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
 TEST(Dependence, MergedReadersKeepEveryWriteAfterReadEdge) {
   check_plain_path_against_oracle(true, 9100);
   check_plain_path_against_oracle(true, 9100, true);
+  check_plain_path_against_oracle(true, 9200, false, false);  // entries only
+  check_plain_path_against_oracle(true, 9300, true, false);
 }
 
 TEST(Dependence, MergedReaderEntryOutlivesItsFirstReader) {
@@ -432,6 +444,7 @@ TEST(Dependence, MergedReaderEntryOutlivesItsFirstReader) {
   const Tensor m = Tensor::wrap(data.data(), {8, 8}, DType::f32);
   const Tensor row = m.view({1, 8}, {2, 0});
   Harness h(256);
+  h.entries_only();  // (the entries themselves are checked; lines: SlotLines* tests)
   EXPECT_EQ(h.submit_plain(Args().inout(row)), Producers{});  // task 0
   for (std::uint32_t i = 1; i <= 40; ++i)                     // tasks 1..40 read the row
     EXPECT_EQ(h.submit_plain(Args().in(row)), (Producers{0}));

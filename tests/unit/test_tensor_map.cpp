@@ -71,6 +71,12 @@ struct MapHarness {
     rings[0]->publish(slot.id.local());
     return producers;
   }
+  // Slot lines on (TensorMap::enable_lines): entries made from lines go to the harness's lists.
+  void enable_lines() {
+    map->enable_lines(this, [](void* self, TaskId id) -> MapEntry*& {
+      return static_cast<MapHarness*>(self)->entries[id.local()];
+    });
+  }
   // Releases a retired task's entries (what the dependence unit does for it).
   void release(std::uint32_t local) {
     map->release_task(entries[local], [&](TaskId id) -> MapEntry*& { return entries[id.local()]; });
@@ -98,7 +104,8 @@ bool conflict(const Box& a, const Box& b) {
 // re-indexes the buffer into size-class cells), with reads in runs (many readers of one row).
 enum class Boxes { random, grid };
 
-void run_oracle(Boxes mode, int programs, int seed_base) {
+// `lines`: slot lines on and every task submitted through lookup_insert.
+void run_oracle(Boxes mode, int programs, int seed_base, bool lines = false) {
   for (int program = 0; program < programs; ++program) {
     std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
     auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
@@ -107,6 +114,7 @@ void run_oracle(Boxes mode, int programs, int seed_base) {
     constexpr std::uint32_t kRows = 16, kCols = 12;
     std::vector<std::vector<float>> storage(3, std::vector<float>(kRows * kCols));
     MapHarness h;
+    if (lines) h.enable_lines();
     std::vector<std::vector<Box>> boxes;
     std::vector<std::set<std::uint32_t>> edges;
     const int tasks = 150;
@@ -137,7 +145,7 @@ void run_oracle(Boxes mode, int programs, int seed_base) {
         accesses.emplace_back(t, b.write ? AccessKind::write : AccessKind::read);
         mine.push_back(b);
       }
-      edges.push_back(h.submit(accesses));
+      edges.push_back(lines ? h.submit_combined(accesses, pick(0, 1) == 0) : h.submit(accesses));
       boxes.push_back(mine);
       if (i % 16 != 15) continue;  // (a check walks every bucket)
       std::uint64_t linked = 0;
@@ -177,6 +185,14 @@ TEST(TensorMap, GridBuffersOrderEveryConflictAndNoneIsSpurious) {
   run_oracle(Boxes::grid, tmr::testing::scaled(60, 5), 1000);
 }
 
+// The same with slot lines: grid accesses in lines, and every access that does not fit them
+// (another box, a strided view, a different piece width after a buffer empties) converts the
+// buffer's lines into entries.
+TEST(TensorMap, SlotLinesOrderEveryConflictAndNoneIsSpurious) {
+  run_oracle(Boxes::grid, tmr::testing::scaled(60, 5), 1500, true);
+  run_oracle(Boxes::random, tmr::testing::scaled(30, 3), 1800, true);
+}
+
 // Grid slot tables: a buffer of 2,048 eight-byte rows read and written mostly by whole rows, some
 // near its start (slots its table covers from the first entries on), some anywhere (slots past
 // the table while the buffer holds few entries are hashed, and the table stops growing until the
@@ -189,7 +205,7 @@ TEST(TensorMap, GridBuffersOrderEveryConflictAndNoneIsSpurious) {
 // reported edges, and no edge may be spurious.
 enum class Submit { lookup_then_insert, lookup_insert, slots_first };
 
-void run_table_oracle(Submit how, int programs, int seed_base) {
+void run_table_oracle(Submit how, int programs, int seed_base, bool lines = false) {
   struct TBox {
     int buffer;
     std::uint32_t r0, rows;
@@ -199,7 +215,7 @@ void run_table_oracle(Submit how, int programs, int seed_base) {
     return a.buffer == b.buffer && (a.write || b.write) && a.r0 < b.r0 + b.rows &&
            b.r0 < a.r0 + a.rows;
   };
-  std::uint64_t grows = 0, hashed_seen = 0, exits = 0;
+  std::uint64_t grows = 0, hashed_seen = 0, exits = 0, line_starts = 0, line_exits = 0;
   for (int program = 0; program < programs; ++program) {
     std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
     auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
@@ -211,6 +227,7 @@ void run_table_oracle(Submit how, int programs, int seed_base) {
     const Tensor buffers[2] = {Tensor::wrap(rows.data(), {kRows, 2}, DType::f32),
                                Tensor::wrap(&gate_cell, {1, 1}, DType::f32)};
     MapHarness h(pick(2, 5));  // 4 to 32 buckets
+    if (lines) h.enable_lines();
     // Mostly tables sized for a few slots at first (they grow; far slots are hashed), now and then
     // for the whole buffer. Each call's first program starts at one slot and reaches far rows
     // often, so that a scaled-down run (the sanitizers' 4 programs) still grows and hashes.
@@ -277,7 +294,14 @@ void run_table_oracle(Submit how, int programs, int seed_base) {
     }
     grows += h.map->stats().table_grows;
     exits += h.map->stats().grid_exits;
+    line_starts += h.map->stats().line_starts;
+    line_exits += h.map->stats().line_exits;
     testing::expect_exact_live_edges(edges, retired_at_submit, boxes, conflict, program);
+  }
+  if (lines) {
+    EXPECT_GT(line_starts, 0u) << "no buffer went into line mode";
+    EXPECT_GT(line_exits, 0u) << "no buffer left line mode";
+    return;
   }
   EXPECT_GT(grows, 0u) << "no slot table grew";
   EXPECT_GT(hashed_seen, 0u) << "no grid entry was hashed past its table";
@@ -288,6 +312,14 @@ TEST(TensorMap, GridSlotTablesAndHashedSlotsOrderEveryConflictAndNoneIsSpurious)
   run_table_oracle(Submit::lookup_then_insert, tmr::testing::scaled(30, 4), 5000);
   run_table_oracle(Submit::lookup_insert, tmr::testing::scaled(30, 4), 6000);
   run_table_oracle(Submit::slots_first, tmr::testing::scaled(30, 4), 7000);
+}
+
+// The same with slot lines: rows and the gate in lines (line tables that grow, retirement that
+// frees buffers through their anchors and reuses their lines), two-row accesses that convert the
+// row buffer's lines into entries until it empties.
+TEST(TensorMap, SlotLinesWithTablesAndRetirementOrderEveryConflictAndNoneIsSpurious) {
+  run_table_oracle(Submit::lookup_insert, tmr::testing::scaled(30, 4), 6500, true);
+  run_table_oracle(Submit::slots_first, tmr::testing::scaled(30, 4), 7500, true);
 }
 
 // make_region against the element positions themselves: the interval from the first to one past
@@ -545,6 +577,172 @@ TEST(TensorMap, GridEntriesOfRetiredTasksAreSkippedAndAnEmptiedBufferStartsANewG
   EXPECT_EQ(h.submit({{whole.view({1}, {2}), AccessKind::read}}),
             (std::set<std::uint32_t>{6}));  // [8, 12): off the grid, inside task 6's slot
   EXPECT_EQ(h.map->stats().grid_exits, 1u);
+}
+
+// ---- slot lines (TensorMap::enable_lines): every submit below goes through lookup_insert.
+
+// Retires ring 0's tasks below `end` and releases their lists (what the dependence unit does).
+void retire_below(MapHarness& h, std::uint32_t end) {
+  Ring& ring = *h.rings[0];
+  const std::uint32_t from = ring.retired();
+  for (std::uint32_t i = from; i < end; ++i)
+    ring.slot(i).state.store(TaskState::consumed);
+  ASSERT_TRUE(ring.try_advance());
+  ASSERT_EQ(ring.retired(), end);
+  for (std::uint32_t i = from; i < end; ++i)
+    h.release(i);
+}
+
+std::set<std::uint32_t> upto(std::uint32_t first, std::uint32_t end) {
+  std::set<std::uint32_t> s;
+  for (std::uint32_t i = first; i < end; ++i)
+    s.insert(i);
+  return s;
+}
+
+// A row read by 40 tasks after its writer: the readers merge in the row's line (past several
+// reader blocks), each reports the writer only, and the next write reports every one of them
+// and the old writer; the read after it reports the new writer only. No entry is made.
+TEST(TensorMap, SlotLinesMergeReadersPastTheirBlocksAndAWriteWaitsForAllOfThem) {
+  std::vector<float> data(128);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor m = Tensor::wrap(data.data(), {16, 8}, DType::f32);
+  auto row = [&](std::uint32_t r) { return m.view({1, 8}, {r, 0}); };
+  EXPECT_TRUE(h.submit_combined({{row(3), AccessKind::write}}, false).empty());  // task 0
+  for (int i = 0; i < 40; ++i) {                                                 // tasks 1..40
+    EXPECT_EQ(h.submit_combined({{row(3), AccessKind::read}}, false), (std::set<std::uint32_t>{0}));
+  }
+  EXPECT_TRUE(h.submit_combined({{row(5), AccessKind::read}}, false).empty());      // task 41
+  EXPECT_EQ(h.submit_combined({{row(3), AccessKind::write}}, false), upto(0, 41));  // task 42
+  EXPECT_EQ(h.submit_combined({{row(3), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{42}));  // task 43
+  // A task naming the row twice (read, then write) waits for the writer and the reader before it.
+  EXPECT_EQ(h.submit_combined({{row(3), AccessKind::read}, {row(3), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{42, 43}));  // task 44
+  EXPECT_EQ(h.submit_combined({{row(5), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{41}));  // task 45
+  EXPECT_EQ(h.map->stats().line_starts, 1u);
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+  EXPECT_EQ(h.map->stats().merged_reads, 40u);  // tasks 2..40 and 44
+}
+
+// Dead state in a line is recognised by the watermark and overwritten; when the last task that
+// touched a line retires, the buffer's anchor frees the buffer, and the same address under
+// another owner (a recycled address) or again under its own starts with empty lines.
+TEST(TensorMap, SlotLinesOfRetiredTasksAreOverwrittenAndFreeTheirBufferWithTheLastOne) {
+  std::vector<float> data(128);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor m = Tensor::wrap(data.data(), {16, 8}, DType::f32);
+  auto row = [&](std::uint32_t r) { return m.view({1, 8}, {r, 0}); };
+  h.submit_combined({{row(1), AccessKind::write}}, false);  // task 0
+  h.submit_combined({{row(1), AccessKind::read}}, false);   // task 1
+  h.submit_combined({{row(2), AccessKind::read}}, false);   // task 2
+  retire_below(h, 2);
+  EXPECT_EQ(h.map->buffer_count(), 1u) << "task 2 still holds a line";
+  // Row 1's writer and reader retired: a write of it waits for nothing.
+  EXPECT_TRUE(h.submit_combined({{row(1), AccessKind::write}}, false).empty());  // task 3
+  EXPECT_EQ(h.submit_combined({{row(2), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{2}));  // task 4
+  EXPECT_EQ(h.submit_combined({{row(1), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{3}));  // task 5
+  retire_below(h, 5);
+  EXPECT_EQ(h.map->buffer_count(), 1u);
+  retire_below(h, 6);
+  EXPECT_EQ(h.map->buffer_count(), 0u) << "every task that touched a line retired";
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+  // Again under the same owner: empty lines.
+  EXPECT_TRUE(h.submit_combined({{row(1), AccessKind::read}}, false).empty());  // task 6
+  // The same address under another owner: another buffer.
+  Tensor other = row(1);
+  const auto submit_owned = [&](std::uint64_t owner, AccessKind kind) {
+    TaskSlot& slot = testing::admit_pending_task(*h.rings[0]);
+    AccessRegion region = make_region(h.kept.emplace_back(other));
+    region.owner = owner;
+    std::uint32_t retired[kRingCount];
+    h.map->snapshot_retired(retired);
+    std::set<std::uint32_t> producers;
+    h.map->lookup_insert(region, kind, retired, slot.id, h.entries[slot.id.local()],
+                         TensorMap::kNoHint, 0, [&](TaskId id) {
+                           if (id != slot.id) producers.insert(id.local());
+                         });
+    h.rings[0]->publish(slot.id.local());
+    return producers;
+  };
+  EXPECT_TRUE(submit_owned(77, AccessKind::write).empty());  // task 7
+  EXPECT_EQ(h.map->buffer_count(), 2u);
+  EXPECT_EQ(h.submit_combined({{row(1), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{6}));                                      // task 8
+  EXPECT_EQ(submit_owned(77, AccessKind::read), (std::set<std::uint32_t>{7}));  // task 9
+  retire_below(h, 10);
+  EXPECT_EQ(h.map->buffer_count(), 0u);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+}
+
+// An access that does not fit the lines (off the grid, another version) turns the buffer's live
+// line state into entries: exactly the live writers and every live reader are found after it,
+// and the entries are freed with their tasks.
+TEST(TensorMap, SlotLinesBecomeEntriesWhenTheBufferLeavesItsLines) {
+  std::vector<float> data(128);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor m = Tensor::wrap(data.data(), {16, 8}, DType::f32);
+  auto row = [&](std::uint32_t r) { return m.view({1, 8}, {r, 0}); };
+  h.submit_combined({{row(2), AccessKind::write}}, false);  // task 0
+  h.submit_combined({{row(3), AccessKind::write}}, false);  // task 1
+  for (int i = 0; i < 20; ++i)                              // tasks 2..21 read row 3
+    h.submit_combined({{row(3), AccessKind::read}}, false);
+  h.submit_combined({{row(4), AccessKind::read}}, false);   // task 22
+  h.submit_combined({{row(9), AccessKind::write}}, false);  // task 23
+  retire_below(h, 1);                                       // task 0: row 2's writer
+  EXPECT_EQ(h.map->live_entries(), 0u);
+  // Rows 2..4, columns 2..5, written: off the grid (task 24).
+  EXPECT_EQ(h.submit_combined({{m.view({3, 4}, {2, 2}), AccessKind::write}}, false), upto(1, 23));
+  EXPECT_EQ(h.map->stats().line_exits, 1u);
+  // The box write, and the live line state it does not cover: row 3's writer and merged readers,
+  // row 4's reader, row 9's writer.
+  EXPECT_EQ(h.map->live_entries(), 5u);
+  std::uint64_t linked = 0;
+  EXPECT_TRUE(h.map->chains_consistent(&linked));
+  EXPECT_EQ(linked, 5u);
+  EXPECT_EQ(h.submit_combined({{row(9), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{23}));  // task 25
+  EXPECT_EQ(h.submit_combined({{row(3), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{1, 24}));  // task 26
+  retire_below(h, 27);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+  EXPECT_EQ(h.map->buffer_count(), 0u);
+  // Another version of a row with live line state leaves the lines too, and is ordered.
+  h.submit_combined({{row(5), AccessKind::read}}, false);  // task 27
+  const Tensor v2 = row(5).with_version(1);
+  EXPECT_EQ(h.submit_combined({{v2, AccessKind::read}}, false), (std::set<std::uint32_t>{}));
+  EXPECT_EQ(h.map->stats().line_exits, 2u);
+  EXPECT_EQ(h.submit_combined({{row(5), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{27, 28}));  // task 29
+}
+
+// A reset forgets every line (the tables stay for the next run, their lines empty, their reader
+// blocks gone with the pool): a task after it meets none of the live state before it.
+TEST(TensorMap, SlotLinesAreEmptyAfterAReset) {
+  std::vector<float> data(128);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor m = Tensor::wrap(data.data(), {16, 8}, DType::f32);
+  auto row = [&](std::uint32_t r) { return m.view({1, 8}, {r, 0}); };
+  h.submit_combined({{row(1), AccessKind::write}}, false);  // task 0
+  for (int i = 0; i < 20; ++i)                              // tasks 1..20: merged readers
+    h.submit_combined({{row(1), AccessKind::read}}, false);
+  h.map->reset();
+  std::fill(h.entries.begin(), h.entries.end(), nullptr);  // (every list is gone with the map)
+  EXPECT_EQ(h.map->buffer_count(), 0u);
+  EXPECT_TRUE(h.submit_combined({{row(1), AccessKind::write}}, false).empty());  // task 21
+  for (int i = 0; i < 20; ++i) {                                                 // tasks 22..41
+    EXPECT_EQ(h.submit_combined({{row(1), AccessKind::read}}, false),
+              (std::set<std::uint32_t>{21}));
+  }
+  EXPECT_EQ(h.submit_combined({{row(1), AccessKind::write}}, false), upto(21, 42));
 }
 
 }  // namespace

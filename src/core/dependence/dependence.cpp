@@ -26,6 +26,14 @@ Dependence::Dependence(RetirementView rings, std::uint32_t window)
     : rings_(rings), window_mask_(window - 1), map_(rings) {
   for (int r = 0; r < rings_.ring_count(); ++r)
     states_[r].assign(window, SlotState{});
+  set_slot_lines(true);
+}
+
+void Dependence::set_slot_lines(bool on) {
+  const TensorMap::TaskListOf list_of = [](void* self, TaskId id) -> MapEntry*& {
+    return static_cast<Dependence*>(self)->state(id).entries;
+  };
+  map_.enable_lines(this, on ? list_of : nullptr);
 }
 
 void Dependence::reset() {
@@ -99,7 +107,8 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
   // out-of-line lambda cost ~50 instructions per producer, most of them register spills).
   // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
   // looked up argument by argument (lookup_insert finds the slot itself).
-  if (map_.live_entries() <= slot_first_above_) {
+  // (Slot lines are 64 bytes, entries 128: two lines weigh one entry.)
+  if (map_.live_entries() + map_.line_table_lines() / 2 <= slot_first_above_) {
     for (int i = 0; i < count; ++i) {
       const ArgTag tag = args.tag(i);
       if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;

@@ -142,6 +142,9 @@ class Dependence {
   // Live entries above which a plain submit finds every argument's slot first (kColdMapEntries);
   // tests set 0 to take that path with small maps.
   void set_slot_first_above(std::uint64_t entries) { slot_first_above_ = entries; }
+  // Whether grid buffers keep their slots' state in slot lines (TensorMap::enable_lines; on by
+  // default). Tests of the entries themselves turn it off before the first submit.
+  void set_slot_lines(bool on);
 
  private:
   struct SlotState {

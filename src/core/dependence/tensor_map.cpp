@@ -41,6 +41,19 @@ void TensorMap::reset() {
   std::fill(std::begin(by_arg_), std::end(by_arg_), &no_buffer_);
   blocks_.resize(1);  // every block is free again (capacity kept)
   free_blocks_ = 0;
+  line_table_lines_ = 0;
+  // Every block is free: no line names one any more, and every line is empty. The line tables
+  // stay (like the slot tables), so the next run neither allocates nor zeroes them again.
+  for (auto& chunk : buffer_chunks_) {
+    for (std::size_t i = 0; i < kBufferChunk; ++i) {
+      BufferInfo& info = chunk[i];
+      for (std::uint64_t l = 0; l < info.line_capacity; ++l)
+        info.line_storage[l].older = 0;
+      ++info.line_gen;
+      info.lines = nullptr;
+      info.anchor = nullptr;
+    }
+  }
   if (allocated_ == 0 && buffer_count_ == 0) {
     // Every entry was freed (so every bucket and the buffer table are empty): nothing to rebuild.
     stats_ = {};
@@ -61,7 +74,14 @@ void TensorMap::reset() {
   free_buffers_ = nullptr;
   for (auto& chunk : buffer_chunks_) {
     for (std::size_t i = 0; i < kBufferChunk; ++i) {
+      // (The line table stays, its lines empty: see above.)
+      std::unique_ptr<SlotLine[]> lines = std::move(chunk[i].line_storage);
+      const std::uint64_t line_capacity = chunk[i].line_capacity;
+      const std::uint32_t line_gen = chunk[i].line_gen;
       chunk[i] = BufferInfo{};
+      chunk[i].line_storage = std::move(lines);
+      chunk[i].line_capacity = line_capacity;
+      chunk[i].line_gen = line_gen;
       chunk[i].next_free = free_buffers_;
       free_buffers_ = &chunk[i];
     }
@@ -118,7 +138,7 @@ BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
 }
 
 void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
-  if (info->total[0] != 0 || info->total[1] != 0) return;
+  if (info->total[0] != 0 || info->total[1] != 0 || info->anchor != nullptr) return;
   const std::size_t mask = buffer_table_.size() - 1;
   std::size_t i = buffer_hash(info->address, info->owner) & mask;
   while (buffer_table_[i] != info)
@@ -304,7 +324,11 @@ void TensorMap::release_entry(MapEntry* e) {
 void TensorMap::drop_task(MapEntry*& task_entries) {
   for (MapEntry* e = task_entries; e != nullptr;) {
     MapEntry* const next = e->task_next;
-    release_entry(e);
+    if (e->kind == MapEntry::kAnchor) {
+      release_anchor(e);  // (its buffer's lines are dropped with it)
+    } else {
+      release_entry(e);
+    }
     e = next;
   }
   task_entries = nullptr;
@@ -331,30 +355,37 @@ std::uint32_t TensorMap::allocate_block() {
 }
 
 void TensorMap::free_readers(MapEntry& e) {
-  std::uint32_t b = e.older;
+  free_block_list(e.older);
+}
+
+void TensorMap::free_block_list(std::uint32_t& older) {
+  std::uint32_t b = older;
   while (b != 0) {
     const std::uint32_t next = blocks_[b].next;
     blocks_[b].next = free_blocks_;
     free_blocks_ = b;
     b = next;
   }
-  e.older = 0;
+  older = 0;
 }
 
 void TensorMap::add_reader(MapEntry& e, const Query& q, TaskId id, const std::uint32_t* retired) {
   const std::uint32_t previous = e.task_id.local();
   e.task_id = id;
   e.region = q.tensor;  // the same box; this record lives as long as the entry
-  if (e.older != 0) {
-    const std::uint32_t last = blocks_[e.older].last;
+  push_older(e.older, previous, retired[id.ring()]);
+}
+
+void TensorMap::push_older(std::uint32_t& older, std::uint32_t previous, std::uint32_t floor) {
+  if (older != 0) {
+    const std::uint32_t last = blocks_[older].last;
     if (ReaderBlock& block = blocks_[last]; block.count < ReaderBlock::kCapacity) {
       block.local[block.count++] = previous;
       return;
     }
     // Full: drop the blocks whose readers have all retired (the oldest ones) before growing, so
     // a region read by one task after another forever holds only its live readers.
-    const std::uint32_t floor = retired[id.ring()];
-    std::uint32_t first = e.older;
+    std::uint32_t first = older;
     while (first != 0 && blocks_[first].local[blocks_[first].count - 1] < floor) {
       const std::uint32_t next = blocks_[first].next;
       blocks_[first].next = free_blocks_;
@@ -368,7 +399,7 @@ void TensorMap::add_reader(MapEntry& e, const Query& q, TaskId id, const std::ui
       blocks_[b].local[0] = previous;
       blocks_[last].next = b;
       blocks_[first].last = b;
-      e.older = first;
+      older = first;
       return;
     }
   }
@@ -377,7 +408,134 @@ void TensorMap::add_reader(MapEntry& e, const Query& q, TaskId id, const std::ui
   blocks_[b].last = b;
   blocks_[b].count = 1;
   blocks_[b].local[0] = previous;
-  e.older = b;
+  older = b;
+}
+
+// ---------------------------------------------------------------- slot lines
+
+bool TensorMap::start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntry*& task_entries) {
+  info->start_grid(q.lo, q.hi);
+  ++layout_epoch_;
+  const std::uint64_t limit =
+      std::bit_ceil(std::min(q.tensor->buffer_bytes() / info->grid_length + 1, presize_limit_));
+  const std::uint64_t slot = info->slot_of(q.lo);
+  if (slot >= limit) return false;
+  info->line_limit = limit;
+  const std::uint64_t want = std::min(limit, std::max(std::bit_ceil(slot + 1), kFirstLines));
+  if (info->line_capacity < want) {
+    // (The old table's lines are all empty: their reader blocks go back.)
+    for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
+      if (info->line_storage[s].older != 0) free_block_list(info->line_storage[s].older);
+    }
+    info->line_storage = std::make_unique<SlotLine[]>(want);
+    info->line_capacity = want;
+  }
+  info->lines = info->line_storage.get();
+  line_table_lines_ += info->line_capacity;
+  std::fill(std::begin(info->line_last), std::end(info->line_last), 0u);
+  info->line_version = q.version;
+  info->line_low = ~std::uint64_t{0};
+  info->line_high = 0;
+  MapEntry* const anchor = allocate_entry();
+  anchor->kind = MapEntry::kAnchor;
+  anchor->buffer = info;
+  anchor->task_id = id;
+  anchor->older = 0;
+  anchor->task_next = task_entries;
+  task_entries = anchor;
+  info->anchor = anchor;
+  ++stats_.line_starts;
+  return true;
+}
+
+bool TensorMap::grow_lines(BufferInfo* info, std::uint64_t slot) {
+  if (slot >= info->line_limit) {  // (kOffGrid is past every limit)
+    leave_lines(info);
+    return false;
+  }
+  const std::uint64_t want =
+      std::min(info->line_limit, std::max(std::bit_ceil(slot + 1), 2 * info->line_capacity));
+  auto lines = std::make_unique<SlotLine[]>(want);
+  std::copy_n(info->line_storage.get(), info->line_capacity, lines.get());
+  line_table_lines_ += want - info->line_capacity;
+  info->line_storage = std::move(lines);
+  info->lines = info->line_storage.get();
+  info->line_capacity = want;
+  return true;
+}
+
+void TensorMap::leave_lines(BufferInfo* info) {
+  std::uint32_t retired[kRingCount];
+  snapshot_retired(retired);
+  SlotLine* const lines = info->lines;
+  info->lines = nullptr;
+  info->anchor = nullptr;  // (its entry is freed when its task's list is released)
+  line_table_lines_ -= info->line_capacity;
+  ++layout_epoch_;
+  ++stats_.line_exits;
+  // Every live state of a line becomes an entry of the line's slot on the buffer's grid (which
+  // line mode kept), in the list of its task: a write entry for a live writer, a merged read
+  // entry for the live readers.
+  presize_slots(info, info->line_capacity);
+  const std::uint64_t length = info->grid_length;
+  for (std::uint64_t s = info->line_low; s < info->line_high; ++s) {
+    SlotLine& line = lines[s];
+    if (line.gen != info->line_gen) continue;
+    const std::uint64_t lo =
+        (info->grid_shift != BufferInfo::kNoShift ? s << info->grid_shift : s * length) +
+        info->grid_phase;
+    AccessRegion region{nullptr,     info->address,      info->owner, lo,
+                        lo + length, info->line_version, true};
+    if (line.writer.valid() && !dead(line.writer, retired)) {
+      region.tensor = line.writer_region;
+      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer, 0);
+    }
+    if (line.reader.valid() && !dead(line.reader, retired)) {
+      region.tensor = line.reader_region;
+      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader,
+                 line.older);
+      line.older = 0;  // (the entry's now)
+    } else if (line.older != 0) {
+      free_block_list(line.older);
+    }
+  }
+  ++info->line_gen;
+}
+
+void TensorMap::line_entry(BufferInfo* info, std::uint64_t slot, const AccessRegion& region,
+                           std::uint8_t kind, TaskId task, std::uint32_t older) {
+  const SlotHeads heads = insert_heads(info, slot);
+  MapEntry* const e = allocate_entry();
+  fill_entry(e, region, kind, info, task);
+  e->older = older;
+  link_chain(e, heads.at + kind);
+  list_entry(e, region, kind, info, task_list_of_(task_lists_ctx_, task));
+}
+
+void TensorMap::end_lines(BufferInfo* info) {
+  line_table_lines_ -= info->line_capacity;
+  info->lines = nullptr;
+  info->anchor = nullptr;
+  ++info->line_gen;
+  ++layout_epoch_;
+  erase_buffer_if_empty(info);
+}
+
+TaskId TensorMap::line_holder(const MapEntry& anchor) const {
+  const BufferInfo* const info = anchor.buffer;
+  if (info->anchor != &anchor) return TaskId();  // the buffer left line mode
+  for (std::uint32_t ring = 0; ring < kRingCount; ++ring) {
+    if (info->line_last[ring] == 0) continue;
+    const TaskId newest(ring, info->line_last[ring] - 1);
+    if (!rings_.is_retired(newest)) return newest;
+  }
+  return TaskId();
+}
+
+void TensorMap::release_anchor(MapEntry* anchor) {
+  BufferInfo* const info = anchor->buffer;
+  if (info->anchor == anchor) end_lines(info);
+  free_entry(anchor);
 }
 
 }  // namespace tmr::detail

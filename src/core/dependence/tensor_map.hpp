@@ -24,6 +24,14 @@
 //
 // Entries die lazily: a lookup skips (and unlinks) entries whose task has retired; cleanup frees
 // every entry of a retired task through the task's own entry list.
+//
+// Slot lines (plain submits, lookup_insert): a buffer whose first access is contiguous keeps its
+// grid slots' state in a table of 64-byte lines instead of entries (see SlotLine): lookup and
+// insert of an access that is exactly one slot touch that line only. What the lines cannot
+// express (off-grid or non-contiguous accesses, another version, readers of two rings, and every
+// lookup()/insert()/for_each_live_entry()) first turns the buffer's live line state into entries
+// (leave_lines); the buffer keeps entries until it empties. An anchor entry in a task's list keeps
+// a line-mode buffer until every task that touched a line has retired.
 #pragma once
 
 #include <bit>
@@ -89,11 +97,30 @@ struct alignas(64) MapEntry {
   MapEntry* list_next;
   MapEntry* task_next;
   static constexpr std::uint8_t kDead = 0xFF;
+  static constexpr std::uint8_t kAnchor = 0xFE;  // a line-mode buffer's anchor (BufferInfo)
   // The cell of the entry's size class that holds its first byte.
   std::uint64_t cell() const { return lo >> (size_class + 1); }
 };
 static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
               "a chain walk reads one line of an entry (see MapEntry)");
+
+// Slot lines (see the top of this file): the state of one grid slot of a buffer in line mode,
+// instead of map entries. `writer` is the newest write of the slot, `reader` the newest read of
+// the current version since it, and `older` (ReaderBlocks, `reader`'s ring) the earlier readers
+// since it; each with the box of its task record (`*_region`, valid while that task is live).
+// A line is empty unless `gen` is its buffer's `line_gen`; a task in it is dead once its ring's
+// retirement watermark passes it, so dead state is overwritten in place. Every access recorded in
+// a line is contiguous, exactly the line's slot (the same bytes) and of its buffer's line_version
+// (versions of one buffer are ordered whatever their regions: another version leaves the lines).
+struct alignas(64) SlotLine {
+  TaskId writer;
+  const Tensor* writer_region = nullptr;
+  TaskId reader;
+  const Tensor* reader_region = nullptr;
+  std::uint32_t older = 0;  // first ReaderBlock of the earlier readers, or 0 (owned whatever `gen`)
+  std::uint32_t gen = 0;
+};
+static_assert(sizeof(SlotLine) == 64, "one line per slot");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -124,6 +151,20 @@ struct BufferInfo {
   MapEntry* inline_heads[2 * kInlineSlots] = {};
   std::uint64_t slot_capacity = 0;
   bool hashed_slots = false;
+  // Line mode (TensorMap::start_lines): while `lines` is set the buffer has no entries; each grid
+  // slot's state is lines[slot] (slots below line_capacity), and `anchor` (a map entry of kind
+  // kAnchor in a task's entry list) keeps the buffer until every task that touched a line (the
+  // newest per ring: line_last, its local id + 1, or 0 for a ring none touched) has retired.
+  SlotLine* lines = nullptr;
+  std::unique_ptr<SlotLine[]> line_storage;  // kept with the BufferInfo, like table_storage
+  std::uint64_t line_capacity = 0;
+  std::uint64_t line_limit = 0;  // the most lines this grid's table may grow to
+  std::uint32_t line_gen = 1;    // bumped when line mode ends: every line is empty again
+  std::uint64_t line_low = 0;    // the lines used since line mode began are in [low, high)
+  std::uint64_t line_high = 0;
+  std::uint32_t line_version = 0;  // the version of every access in the lines
+  std::uint32_t line_last[kRingCount] = {};
+  MapEntry* anchor = nullptr;
   static constexpr std::uint8_t kNoShift = 0xFF;
   void start_grid(std::uint64_t lo, std::uint64_t hi) {
     grid = true;
@@ -204,6 +245,8 @@ struct TensorMapStats {
   std::uint64_t live_entries = 0;
   std::uint64_t grid_exits = 0;   // grid buffers re-indexed into size-class cells
   std::uint64_t table_grows = 0;  // grid slot tables grown (their buffer's entries relinked)
+  std::uint64_t line_starts = 0;  // buffers put into line mode
+  std::uint64_t line_exits = 0;   // line-mode buffers whose state went into entries
 };
 
 class TensorMap {
@@ -214,6 +257,15 @@ class TensorMap {
   TensorMap& operator=(const TensorMap&) = delete;
 
   void reset();
+
+  // Turns slot lines on (see SlotLine): `head_of(ctx, id)` returns task `id`'s entry list head,
+  // where an entry made from a line goes when its buffer leaves line mode. Off by default (a map
+  // without task lists keeps entries only).
+  using TaskListOf = MapEntry*& (*)(void* ctx, TaskId id);
+  void enable_lines(void* ctx, TaskListOf head_of) {
+    task_lists_ctx_ = ctx;
+    task_list_of_ = head_of;
+  }
 
   // The two chain heads of one grid slot: at[0] its reads, at[1] its writes (null: none known;
   // link_entry then finds the entry's own). In the buffer's slot table (`exact`: every entry of
@@ -251,6 +303,7 @@ class TensorMap {
               Visit&& visit) {
     BufferInfo* const info = find_buffer(region.address, region.owner);
     if (info == nullptr) return;
+    if (info->lines != nullptr) leave_lines(info);
     lookup_in(region, info, kind == AccessKind::write, retired, visit);
     if (info->total[0] == 0 && info->total[1] == 0) erase_buffer_if_empty(info);
   }
@@ -275,6 +328,11 @@ class TensorMap {
   SlotHint find_slot(const AccessRegion& q, int arg) {
     BufferInfo* const info = find_buffer_at(q.address, q.owner, arg);
     if (info == nullptr) return {info, kNoHeads, layout_epoch_};
+    if (info->lines != nullptr) {
+      const std::uint64_t line = info->grid_slot(q.lo, q.hi);
+      if (line < info->line_capacity) prefetch_for_write(&info->lines[line]);
+      return {info, kNoHeads, layout_epoch_};
+    }
     const std::uint64_t slot = info->grid_slot(q.lo, q.hi);
     if (slot == BufferInfo::kOffGrid) return {info, kNoHeads, layout_epoch_};
     const SlotHeads heads = insert_heads(info, slot);
@@ -291,6 +349,7 @@ class TensorMap {
 
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
     BufferInfo* const info = find_or_add_buffer(region.address, region.owner);
+    if (info->lines != nullptr) leave_lines(info);
     SlotHeads heads = kNoHeads;
     if (kind == AccessKind::read && info->grid && info->total[0] != 0 &&
         info->on_grid(region.lo, region.hi)) {
@@ -319,6 +378,11 @@ class TensorMap {
   // and that a grid entry is hashed only past its buffer's table (counts those into `hashed`).
   bool chains_consistent(std::uint64_t* linked = nullptr, std::uint64_t* hashed = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
+  // Lines in the tables of buffers in line mode (a 64-byte line each): with live_entries(), how
+  // much of the map a lookup may find cold.
+  std::uint64_t line_table_lines() const { return line_table_lines_; }
+  // Tests: buffers the map knows (with entries, or in line mode).
+  std::uint64_t buffer_count() const { return buffer_count_; }
   // Tests: the most slots a new grid's table is sized for from its buffer's bytes (small: tables
   // grow, and sparse slots are hashed, with small buffers too).
   void set_presize_limit(std::uint64_t slots) { presize_limit_ = slots; }
@@ -330,10 +394,113 @@ class TensorMap {
   static bool overlaps(const AccessRegion& q, const MapEntry& e);
   // Calls visit(TaskId) for each earlier reader of a merged entry not yet retired per `retired`.
   template <class Visit>
-  void for_each_older_reader(const MapEntry& e, const std::uint32_t* retired, Visit&& visit) const;
+  void for_each_older_reader(const MapEntry& e, const std::uint32_t* retired, Visit&& visit) const {
+    for_each_older_reader(e.task_id.ring(), e.older, retired, visit);
+  }
+  // The same for the reader block list `older` of ring `ring`.
+  template <class Visit>
+  void for_each_older_reader(std::uint32_t ring, std::uint32_t older, const std::uint32_t* retired,
+                             Visit&& visit) const;
 
  private:
   using Query = AccessRegion;
+  // ---- slot lines
+  // Records an access of `q` (contiguous) in its slot's line of line-mode buffer `info`, reporting
+  // the live tasks it conflicts with. False when the access does not fit the lines (off the grid
+  // or past the table, another version live in the slot, live readers of another ring): the
+  // buffer has then left line mode (leave_lines) and the caller records the access in entries.
+  template <class Visit>
+  [[gnu::always_inline]] bool line_access(const Query& q, bool is_write, BufferInfo* info,
+                                          const std::uint32_t* retired, TaskId id, Visit& visit) {
+    // Versions of one buffer are always ordered, whatever their regions: lines hold one.
+    if (q.version != info->line_version) [[unlikely]] {
+      leave_lines(info);
+      return false;
+    }
+    const std::uint64_t slot = info->grid_slot(q.lo, q.hi);  // (kOffGrid is past any table)
+    if (slot >= info->line_capacity) [[unlikely]] {
+      if (!grow_lines(info, slot)) return false;
+    }
+    SlotLine& line = info->lines[slot];
+    if (line.gen != info->line_gen) [[unlikely]] {
+      clear_line(line, info->line_gen);
+      // (every line used in this mode passes here once: leave_lines visits only their span)
+      if (slot < info->line_low) info->line_low = slot;
+      if (slot >= info->line_high) info->line_high = slot + 1;
+    }
+    const bool writer = line.writer.valid() && !dead(line.writer, retired);
+    const bool reader = line.reader.valid() && !dead(line.reader, retired);
+    if (!is_write) {
+      if (reader && (line.reader.ring() != id.ring() || line.reader.local() > id.local()))
+          [[unlikely]] {
+        leave_lines(info);
+        return false;
+      }
+      if (writer) visit(line.writer);
+      if (!reader) {
+        if (line.older != 0) free_block_list(line.older);
+        line.reader = id;
+        line.reader_region = q.tensor;
+      } else if (line.reader != id) {
+        ++stats_.merged_reads;
+        ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
+        if (last != nullptr && last->count < ReaderBlock::kCapacity) {
+          last->local[last->count++] =
+              line.reader.local();  // the usual case: room in the last block
+        } else {
+          push_older(line.older, line.reader.local(), retired[id.ring()]);
+        }
+        line.reader = id;
+        line.reader_region = q.tensor;  // the same bytes; this record lives as long as the read
+      }
+    } else {
+      if (writer) {
+        visit(line.writer);
+        ++stats_.reused_writes;
+      }
+      if (reader) {
+        visit(line.reader);
+        if (line.older != 0) {
+          for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
+        }
+      }
+      if (line.older != 0) free_block_list(line.older);
+      line.reader = TaskId();
+      line.writer = id;
+      line.writer_region = q.tensor;
+    }
+    info->line_last[id.ring()] = id.local() + 1;
+    return true;
+  }
+  // Puts empty buffer `info` into line mode with `q` (contiguous) as its grid's first access;
+  // false when the access's slot is past what its table may hold (the buffer keeps entries).
+  bool start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntry*& task_entries);
+  // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
+  [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
+  static void clear_line(SlotLine& line, std::uint32_t gen) {
+    line.gen = gen;
+    line.writer = TaskId();
+    line.reader = TaskId();
+  }
+  // Converts a line-mode buffer's live line state into entries (each in its task's list) and ends
+  // line mode; its anchor is left to be freed when released.
+  [[gnu::noinline]] void leave_lines(BufferInfo* info);
+  // Ends line mode of a buffer whose lines are all dead (or dropped) and erases it if empty.
+  void end_lines(BufferInfo* info);
+  // The newest live task that touched a line of the anchor's buffer, or an invalid id when none
+  // is left (or the anchor is no longer its buffer's).
+  TaskId line_holder(const MapEntry& anchor) const;
+  void release_anchor(MapEntry* anchor);
+  // Appends reader `local` (of one ring; `floor` its watermark) to the reader block list `older`.
+  void push_older(std::uint32_t& older, std::uint32_t local, std::uint32_t floor);
+  void free_block_list(std::uint32_t& older);
+  // Links an entry made from a line's state into `info`'s slot chain and its task's list.
+  void line_entry(BufferInfo* info, std::uint64_t slot, const AccessRegion& region,
+                  std::uint8_t kind, TaskId task, std::uint32_t older);
+  static constexpr std::uint64_t kFirstLines = 64;  // a new line table's lines (it grows)
+  void* task_lists_ctx_ = nullptr;
+  TaskListOf task_list_of_ = nullptr;
+  std::uint64_t line_table_lines_ = 0;
   // Most submits touch a few buffers again and again: a tiny cache in front of the table.
   BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
     // Freed infos have address 0, which no buffer has: no null test needed.
@@ -575,6 +742,9 @@ class TensorMap {
   bool dead(const MapEntry& e, const std::uint32_t* retired) const {
     return e.task_id.local() < retired[e.task_id.ring()];
   }
+  static bool dead(TaskId id, const std::uint32_t* retired) {
+    return id.local() < retired[id.ring()];
+  }
   void unlink(MapEntry& e);
   MapEntry* allocate_entry() {
     if (free_entries_ == nullptr) grow_entries();
@@ -693,6 +863,13 @@ template <class Visit>
 void TensorMap::for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit) {
   BufferInfo* const info = find_buffer(address, owner);
   if (info == nullptr) return;
+  if (info->lines != nullptr) {
+    leave_lines(info);  // (then its live state is in entries)
+    if (info->total[0] == 0 && info->total[1] == 0) {
+      erase_buffer_if_empty(info);
+      return;
+    }
+  }
   std::uint32_t retired[kRingCount];
   for (int r = 0; r < rings_.ring_count(); ++r)
     retired[r] = rings_.retired(r);
@@ -712,11 +889,10 @@ void TensorMap::for_each_live_entry(std::uintptr_t address, std::uint64_t owner,
 }
 
 template <class Visit>
-void TensorMap::for_each_older_reader(const MapEntry& e, const std::uint32_t* retired,
-                                      Visit&& visit) const {
-  const std::uint32_t ring = e.task_id.ring();
+void TensorMap::for_each_older_reader(std::uint32_t ring, std::uint32_t older,
+                                      const std::uint32_t* retired, Visit&& visit) const {
   const std::uint32_t floor = retired[ring];
-  for (std::uint32_t b = e.older; b != 0;) {
+  for (std::uint32_t b = older; b != 0;) {
     const ReaderBlock& block = blocks_[b];
     b = block.next;
     // Readers are in submission order and a ring retires in order: skip retired blocks whole.
@@ -733,7 +909,18 @@ void TensorMap::release_task(MapEntry*& task_entries, HeadOf&& head_of) {
   task_entries = nullptr;
   while (e != nullptr) {
     MapEntry* const next = e->task_next;
-    if (e->kind != MapEntry::kDead && !rings_.is_retired(e->task_id)) {
+    if (e->kind == MapEntry::kAnchor) [[unlikely]] {
+      // A line-mode buffer's anchor: it moves to the list of a task that still holds a line.
+      const TaskId holder = line_holder(*e);
+      if (holder.valid()) {
+        MapEntry*& head = head_of(holder);
+        e->task_id = holder;
+        e->task_next = head;
+        head = e;
+      } else {
+        release_anchor(e);
+      }
+    } else if (e->kind != MapEntry::kDead && !rings_.is_retired(e->task_id)) {
       // A newer task took the entry over (a merged reader, a write of the same region) and is
       // live: the entry is its now. (The releasing task itself when its submit failed.)
       MapEntry*& head = head_of(e->task_id);
@@ -758,11 +945,33 @@ template <class Visit>
   if (hint.epoch != layout_epoch_ || info == nullptr) {
     // The hint is stale, or the buffer was unknown then (an earlier argument may have added it).
     info = find_buffer_at(q.address, q.owner, arg);
-    const std::uint64_t slot = info != nullptr ? info->grid_slot(q.lo, q.hi) : BufferInfo::kOffGrid;
+    const std::uint64_t slot = info != nullptr && info->lines == nullptr
+                                   ? info->grid_slot(q.lo, q.hi)
+                                   : BufferInfo::kOffGrid;
     heads = slot != BufferInfo::kOffGrid ? insert_heads(info, slot) : kNoHeads;
   }
+  bool fresh = false;
   if (info == nullptr) {
     info = add_buffer(q.address, q.owner);
+    fresh = true;
+  }
+  if (info->lines != nullptr) {
+    // Line mode: the slot's line is the whole state (see SlotLine).
+    if (q.contiguous && line_access(q, is_write, info, retired, id, visit)) return;
+    if (info->lines != nullptr) leave_lines(info);  // (a non-contiguous access)
+    heads = kNoHeads;
+    fresh = info->total[0] == 0 && info->total[1] == 0;
+  } else if (q.contiguous && task_list_of_ != nullptr && info->total[0] == 0 &&
+             info->total[1] == 0) {
+    if (start_lines(q, info, id, task_entries)) {
+      line_access(q, is_write, info, retired, id, visit);
+      return;
+    }
+    heads = kNoHeads;
+    fresh = true;
+  }
+  if (fresh) {
+    // (nothing to look up)
   } else if (heads.exact && q.version == info->min_version &&
              info->min_version == info->max_version) {
     // The usual case: the region is one grid slot in its buffer's slot table. (A hashed slot,
