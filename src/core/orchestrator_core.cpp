@@ -276,7 +276,7 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     submits_since_sync_ = 0;
     sync_rings();
   }
-  if (ring.window_has_room() &&
+  if (ring.window_has_room() && loops_.fast_position() &&
       loops_.replay_into(plan.kernels, plan.inline_task, args, ring.record(ring.head()).tensors)) {
     return submit_replayed(plan, args, ring_index, ring);
   }

@@ -124,6 +124,12 @@ class LoopDriver {
   // copy (the record of no live task, rewritten by whatever admits next) and the position's images
   // are stale, as after a failed replays: plan_submit decides as if this had not run.
   bool replay_into(const KernelId kernels[3], bool inline_task, const Args& args, Tensor* tensors);
+  // replay_into's first tests, inline: whether the current position may take it at all.
+  bool fast_position() const {
+    const Loop& loop = *owner_;
+    return loop.state == Loop::State::analysing && recorders_.empty() &&
+           loop.position < loop.plan_count && loop.task_plans[loop.position].fast;
+  }
   // After replay_into: what plan_submit sets for collect() and record() (the fast path's fall-out).
   void cover_masks() {
     const TaskPlan& task = *covered_;
