@@ -744,8 +744,22 @@ inline int LoopDriver::edge_producers(TaskSlot** out, int capacity) const {
 
 inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int capacity,
                                         AccessRegion* regions) const {
-  int n = edge_producers(out, capacity);
-  if (n < 0) return -1;
+  const Loop& loop = *owner_;
+  const std::uint32_t p = loop.position;
+  const std::int64_t i = loop.iteration;
+  const loops::TemplateTaskDeps& deps = loop.tmpl.deps(p);
+  int n = 0;
+  for (const std::uint32_t q : deps.same_iteration) {
+    const TaskId id = loop.table->at(i, q);
+    if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+  }
+  for (const loops::CarriedEdge& e : deps.carried) {
+    const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
+    for (std::int64_t d = e.min_distance; d <= last; ++d) {
+      const TaskId id = loop.table->at(i - d, e.producer);
+      if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+    }
+  }
   const TaskPlan& task = *covered_;  // loop.task_plans[p]
   if (!task.direct) return routed_producers(args, out, n, capacity, regions);
   for (const TaskId id : task.producers) {
