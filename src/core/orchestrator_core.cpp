@@ -259,6 +259,40 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
   return true;
 }
 
+// A submit while a parallel_for runs: the loop decides first (LoopDriver::replay_into or
+// LoopDriver::plan_submit records a learning iteration's submit, or matches an analysed one to
+// its template position); a covered submit takes submit_replayed or submit_analysed, anything
+// else the generic steps. Decided before the charge, which is smaller for an analysed submit.
+// Inline in submit() and alloc(): the fast path's test is a few instructions and one call; the
+// rest is submit_in_loop_slow.
+[[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_in_loop(const Plan& plan,
+                                                                           const Args& args) {
+  if (scope_starts_.empty()) [[unlikely]] {
+    return submit_planned(plan, args);  // names the error
+  }
+  const int ring_index = std::min(scope_depth(), kRingCount - 1);
+  Ring& ring = this->ring(ring_index);
+  // The fast analysed submit: room at once (room_at_once without a heap, after the periodic
+  // sync wait_for_room would do first) and the replay check copying the tensors into the
+  // record the admit will fill.
+  if (submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
+    submits_since_sync_ = 0;
+    sync_rings();
+  }
+  if (ring.window_has_room() && loops_.fast_position() &&
+      loops_.replay_into(plan.kernels, plan.inline_task, args, ring.record(ring.head()).tensors)) {
+    return submit_replayed(plan, args, ring_index, ring);
+  }
+  return submit_in_loop_slow(plan, args, ring_index, ring);
+}
+
+TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& args,
+                                                  int ring_index, Ring& ring) {
+  if (loops_.plan_submit(plan.kernels, plan.inline_task, args))
+    return submit_analysed(plan, args, ring_index, ring);
+  return submit_planned(plan, args);
+}
+
 TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args) {
   if (fatal()) return {};
   // Most submits name the kernels of the one before: reuse its checked plan (registry lookups
@@ -378,6 +412,39 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   return outputs;
 }
 
+inline std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task,
+                                                  TaskSlot* const* producers, int count) {
+  const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
+  task.state.store(TaskState::pending, std::memory_order_relaxed);
+  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
+  graph::begin_wiring(task, static_cast<std::uint32_t>(count));
+  graph::WiringTally tally;
+  for (int k = 0; k < count; ++k)
+    tally.add(graph::wire(task, *producers[k], ring.dep_node(first_node + tally.held)));
+  task.dep_begin = static_cast<std::uint32_t>(first_node);
+  task.dep_count = tally.held;
+  if (tally.held != 0) charge(OrchestratorWork::wire, tally.held);
+  ring.info(task.id.local()).dep_end = ring.dep_top();
+  return tally.resolved;
+}
+
+inline void OrchestratorCore::write_header(TaskRecord& record, LoopDriver::PreparedTask& prepared,
+                                           const Plan& plan, const Args& args) {
+  if (prepared.ready) {
+    std::memcpy(static_cast<void*>(&record), prepared.header, sizeof(prepared.header));
+    return;
+  }
+  for (int s = 0; s < 3; ++s) {
+    record.fns[s] = plan.fns[s];
+    record.kernels[s] = plan.kernels[s];
+  }
+  record.tensor_count = args.tensor_count();
+  for (int i = 0; i < args.tensor_count(); ++i)
+    record.tags[i] = args.tag(i);
+  std::memcpy(prepared.header, static_cast<const void*>(&record), sizeof(prepared.header));
+  prepared.ready = true;
+}
+
 // submit_planned's steps for a task whose template position is known. What the position fixes
 // is not redone: its record header (kernels, tags) is one copy of the position's prepared one; a
 // position without fresh outputs has no layout, no fit check and no heap reservation, and its
@@ -412,19 +479,7 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   }
   TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
   TaskRecord& record = *task.record;
-  if (prepared.ready) {
-    std::memcpy(static_cast<void*>(&record), prepared.header, sizeof(prepared.header));
-  } else {
-    for (int s = 0; s < 3; ++s) {
-      record.fns[s] = plan.fns[s];
-      record.kernels[s] = plan.kernels[s];
-    }
-    record.tensor_count = count;
-    for (int i = 0; i < count; ++i)
-      record.tags[i] = args.tag(i);
-    std::memcpy(prepared.header, static_cast<const void*>(&record), sizeof(prepared.header));
-    prepared.ready = true;
-  }
+  write_header(record, prepared, plan, args);
   record.scalar_count = args.scalar_count();
   if (count > 0) {
     std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
@@ -488,17 +543,48 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   return outputs;
 }
 
-// A submit while a parallel_for runs: the loop decides first (LoopDriver::plan_submit records a
-// learning iteration's submit, or matches an analysed one to its template position); a covered
-// submit takes submit_analysed, anything else the generic steps. Decided before the charge,
-// which is smaller for an analysed submit.
-TaskOutputs OrchestratorCore::submit_in_loop(const Plan& plan, const Args& args) {
-  if (!scope_starts_.empty()) {
-    const int ring_index = std::min(scope_depth(), kRingCount - 1);
-    if (loops_.plan_submit(plan.kernels, plan.inline_task, args))
-      return submit_analysed(plan, args, ring_index, ring(ring_index));
+TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args, int ring_index,
+                                              Ring& ring) {
+  TaskOutputs outputs;
+  charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(args.tensor_count()));
+  ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
+  TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args);
+  TaskRecord& record = *task.record;  // its tensors: replay_into's copy
+  write_header(record, loops_.prepared(), plan, args);
+  record.scalar_count = args.scalar_count();
+  if (args.scalar_count() > 0) {
+    std::memcpy(record.scalars, args.scalars(),
+                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
   }
-  return submit_planned(plan, args);  // names the error when no scope is open
+  outputs.task_ = task.id;
+  TaskSlot* direct[kDirectProducers];
+  const int direct_count = loops_.fast_producers(direct, kDirectProducers);
+  if (direct_count < 0 || !ring.dep_fits(static_cast<std::uint64_t>(direct_count)) || fatal())
+      [[unlikely]] {
+    // submit_analysed's generic steps: collect() lists the producers (and waits for dependency
+    // nodes or names the error), record() grows the families.
+    AccessRegion regions[kMaxTensorArgs];  // a direct position fills none
+    loops_.cover_masks();
+    const bool ok = discover_producers(ring, task, args, true, regions);
+    loops_.submitted_covered(task.id);
+    const std::int32_t resolved = wire_producers(ring, task, ok);
+    if (ok) loops_.record(task, args, regions);
+    ring.publish_batched(task.id.local());
+    if (recording_) record_event(task, plan, args, dependence_.producers());
+    release_wiring_guard(task, resolved, ok);
+    if (!ok) outputs.task_ = TaskId();
+    return outputs;
+  }
+  loops_.submitted_covered(task.id);
+  const std::int32_t resolved = wire_direct(ring, task, direct, direct_count);
+  loops_.grow_covered(args);
+  ring.publish_batched(task.id.local());
+  if (recording_) {
+    record_event(task, plan, args,
+                 std::span<TaskSlot* const>(direct, static_cast<std::size_t>(direct_count)));
+  }
+  release_kernel_task(task, resolved);
+  return outputs;
 }
 
 OrchestratorCore::OutputLayout OrchestratorCore::layout_outputs(const Args& args) {
@@ -664,22 +750,6 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
       tally.resolved = static_cast<std::int32_t>(producer_count);  // failed: never dispatched
     }
   }
-  task.dep_begin = static_cast<std::uint32_t>(first_node);
-  task.dep_count = tally.held;
-  if (tally.held != 0) charge(OrchestratorWork::wire, tally.held);
-  ring.info(task.id.local()).dep_end = ring.dep_top();
-  return tally.resolved;
-}
-
-std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task, TaskSlot* const* producers,
-                                           int count) {
-  const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
-  task.state.store(TaskState::pending, std::memory_order_relaxed);
-  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
-  graph::begin_wiring(task, static_cast<std::uint32_t>(count));
-  graph::WiringTally tally;
-  for (int k = 0; k < count; ++k)
-    tally.add(graph::wire(task, *producers[k], ring.dep_node(first_node + tally.held)));
   task.dep_begin = static_cast<std::uint32_t>(first_node);
   task.dep_count = tally.held;
   if (tally.held != 0) charge(OrchestratorWork::wire, tally.held);

@@ -102,9 +102,20 @@ class OrchestratorCore {
   TaskOutputs submit_planned(const Plan& plan, const Args& args);
   // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
   TaskOutputs submit_in_loop(const Plan& plan, const Args& args);
+  // submit_in_loop past the fast path (in a scope, ring `ring_index`): plan_submit decides.
+  TaskOutputs submit_in_loop_slow(const Plan& plan, const Args& args, int ring_index, Ring& ring);
   // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
   // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
   TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  // A submit LoopDriver::replay_into covered (its tensors already in the record at the ring's
+  // head, room checked): submit_analysed's steps for a kernel task of a TaskPlan::fast position,
+  // in a straight line (no outputs, layout, scope, map or deferred entries); a producer list
+  // that is not direct or a dependency pool short of room take submit_analysed's generic steps.
+  TaskOutputs submit_replayed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  // The record's header: the position's prepared copy, or made from the plan and the tags (and
+  // kept as the position's prepared copy) by its first analysed submit.
+  static void write_header(TaskRecord& record, LoopDriver::PreparedTask& prepared, const Plan& plan,
+                           const Args& args);
   // ---- the steps of a submit, in order
   static OutputLayout layout_outputs(const Args& args);
   // Fails at once what could never fit (instead of waiting for room that never comes).

@@ -94,29 +94,6 @@ bool Ring::heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* 
   return true;
 }
 
-std::uint32_t Ring::admit(std::uint64_t consumed) {
-  heap_top_ += consumed;
-  const std::uint32_t local = head_++;
-  SlotInfo& slot_info = info(local);
-  slot_info.heap_end = heap_top_;
-  slot_info.heap_bytes = consumed;
-  slot_info.dep_end = dep_top_;
-  prefetch_head();
-  return local;
-}
-
-void Ring::prefetch_head() const {
-  // With a large task window the slot, bookkeeping and record the next admit fills are cold
-  // (a record is 2.7 KB; a run walks megabytes of them): ask for their lines now, while this
-  // task's submit and the caller's next argument building run, instead of missing on each write.
-  const std::uint32_t next = head_ & window_mask_;
-  prefetch_for_write(&slots_[next]);
-  prefetch_for_write(&infos_[next]);
-  const auto* record = reinterpret_cast<const char*>(&records_[next]);
-  for (std::size_t line = 0; line < kRecordPrefetchBytes; line += 64)
-    prefetch_for_write(record + line);
-}
-
 bool Ring::try_advance() {
   bool moved_any = false;
   for (;;) {

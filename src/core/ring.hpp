@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "core/prefetch.hpp"
 #include "core/task.hpp"
 #include "tmr/config.hpp"
 
@@ -85,7 +86,16 @@ class Ring {
   std::uint64_t dep_used() const { return dep_top_ - dep_tail_; }
   // Commits a task at the head: `consumed` heap bytes (from heap_fits). Returns its local id.
   // Prefetches what the next admit will write (prefetch_head).
-  std::uint32_t admit(std::uint64_t consumed);
+  std::uint32_t admit(std::uint64_t consumed) {
+    heap_top_ += consumed;
+    const std::uint32_t local = head_++;
+    SlotInfo& slot_info = info(local);
+    slot_info.heap_end = heap_top_;
+    slot_info.heap_bytes = consumed;
+    slot_info.dep_end = dep_top_;
+    prefetch_head();
+    return local;
+  }
   void* heap_at(std::uint64_t offset) { return heap_ + offset; }
   std::uint64_t take_dep_nodes(std::uint64_t nodes) {
     const std::uint64_t first = dep_top_;
@@ -137,7 +147,17 @@ class Ring {
   // The record prefix a submit of up to four tensors writes: header and four tensors.
   static constexpr std::size_t kRecordPrefetchBytes =
       offsetof(TaskRecord, tensors) + 4 * sizeof(Tensor) + 64;
-  void prefetch_head() const;
+  // With a large task window the slot, bookkeeping and record the next admit fills are cold
+  // (a record is 2.7 KB; a run walks megabytes of them): ask for their lines now, while this
+  // task's submit and the caller's next argument building run, instead of missing on each write.
+  void prefetch_head() const {
+    const std::uint32_t next = head_ & window_mask_;
+    prefetch_for_write(&slots_[next]);
+    prefetch_for_write(&infos_[next]);
+    const auto* record = reinterpret_cast<const char*>(&records_[next]);
+    for (std::size_t line = 0; line < kRecordPrefetchBytes; line += 64)
+      prefetch_for_write(record + line);
+  }
 
   std::uint32_t index_;
   std::uint32_t window_;

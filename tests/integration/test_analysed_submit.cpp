@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -609,6 +610,231 @@ TEST_P(ParallelForAnalysedSubmit, RankThreeViewsDepartInTheWordRankTwoSkips) {
     EXPECT_EQ(r.stats.loop_tasks_analysed, (depart ? kSwitch : kRows) - 2);
     for (std::uint32_t k = 0; k < kSize; ++k)
       ASSERT_EQ(z[k], want[k]) << "element " << k;
+  }
+}
+
+// out = in + scalar 0 (a float) over 1-D views.
+void plus_scalar(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  const float add = a.scalar<float>(0);
+  for (std::uint32_t k = 0; k < in.dim(0); ++k)
+    out.data_as<float>()[k * out.stride(0)] = in.data_as<float>()[k * in.stride(0)] + add;
+}
+// out = the sum of every element of tensors 0 .. count - 2 (each 1-D), written to each element of
+// the last one.
+void sum_all(const KernelArgs& a) {
+  float sum = 0.0f;
+  for (int t = 0; t + 1 < a.tensor_count(); ++t) {
+    const Tensor& in = a.tensor(t);
+    for (std::uint32_t k = 0; k < in.dim(0); ++k)
+      sum += in.data_as<float>()[k * in.stride(0)];
+  }
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  for (std::uint32_t k = 0; k < out.dim(0); ++k)
+    out.data_as<float>()[k * out.stride(0)] = sum;
+}
+
+// Holds held_plus_one's tasks for 50 ms from its construction (the orchestration meanwhile
+// submits behind them; on the simulator the event loop may wait for a held kernel's end).
+struct HoldBriefly {
+  HoldBriefly() {
+    released = false;
+    opener = std::thread([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      released = true;
+    });
+  }
+  ~HoldBriefly() {
+    opener.join();
+    released = true;
+  }
+  std::thread opener;
+};
+
+// The last tensor (a 1 x n or n x 1 row) = tensor 0 + tensor 1 (1-D); any tensors between are
+// only read for ordering.
+void add_two_to_row(const KernelArgs& a) {
+  const Tensor& x = a.tensor(0);
+  const Tensor& y = a.tensor(1);
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  const int d = out.dim(0) > 1 ? 0 : 1;
+  auto* dst = static_cast<float*>(out.data());
+  for (std::uint32_t k = 0; k < x.dim(0); ++k) {
+    dst[k * out.stride(d)] =
+        x.data_as<float>()[k * x.stride(0)] + y.data_as<float>()[k * y.stride(0)];
+  }
+}
+
+// The fast analysed submit (OrchestratorCore::submit_replayed: every argument an outer buffer,
+// checked while it is copied into the next record) carries each task's own scalars: they differ
+// per iteration (the template fixes only their count), and every analysed task gets its own.
+TEST_P(ParallelForAnalysedSubmit, ReplayedTasksCarryTheirOwnScalars) {
+  Fixture f(GetParam().platform, GetParam().record);
+  const KernelId add_scalar = f.runtime.kernels().add("plus_scalar", CoreType::aiv, &plus_scalar);
+  constexpr std::uint32_t kRows = 48;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kRows * kCols), z(kRows * kCols, 0.0f);
+  for (std::uint32_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k);
+  const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor tx = Tensor::wrap(x.data(), {kRows * kCols}, DType::f32);
+    const Tensor tz = Tensor::wrap(z.data(), {kRows * kCols}, DType::f32);
+    o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+      const auto row = static_cast<std::uint32_t>(i);
+      o.submit_aiv(add_scalar, Args()
+                                   .in(tx.view({kCols}, {row * kCols}))
+                                   .out_existing(tz.view({kCols}, {row * kCols}))
+                                   .scalar(static_cast<float>(100 * row)));
+    });
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  for (std::uint32_t k = 0; k < z.size(); ++k)
+    ASSERT_EQ(z[k], x[k] + static_cast<float>(100 * (k / kCols))) << "element " << k;
+}
+
+// A fast position whose fixed external producers are more than the direct list holds (two whole
+// buffers, each written by kWriters live tasks before the loop: 2 x kWriters > 16) is admitted
+// and copied by the fast path, then takes the generic producer collection: every task waits for
+// every writer (held while the loop is submitted, so a missed edge reads a partial sum).
+TEST_P(ParallelForAnalysedSubmit, ReplayedTaskWithMoreProducersThanTheDirectListCollectsThemAll) {
+  Fixture f(GetParam().platform, GetParam().record);
+  const KernelId sum = f.runtime.kernels().add("sum_all", CoreType::aiv, &sum_all);
+  constexpr std::uint32_t kWriters = 10;
+  constexpr std::uint32_t kWriterBlocks = 256;
+  constexpr std::uint32_t kRows = 24;
+  std::vector<float> a(kWriters, 0.0f), b(kWriters, 0.0f), ones(kWriters, 1.0f), z(kRows, 0.0f);
+  // On threads the writers are held until the orchestration has submitted everything (they stay
+  // live: every task lists all of them); the simulator's event loop may wait for a held kernel,
+  // so there they are held for 50 ms, and kept live in virtual time by their many blocks.
+  const bool threads = GetParam().platform == PlatformKind::threads;
+  std::optional<HoldBriefly> hold;
+  if (threads) {
+    released = false;
+  } else {
+    hold.emplace();
+  }
+  const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor ta = Tensor::wrap(a.data(), {kWriters}, DType::f32);
+    const Tensor tb = Tensor::wrap(b.data(), {kWriters}, DType::f32);
+    const Tensor tones = Tensor::wrap(ones.data(), {kWriters}, DType::f32);
+    const Tensor tz = Tensor::wrap(z.data(), {kRows}, DType::f32);
+    for (std::uint32_t w = 0; w < kWriters; ++w) {  // a[w] = b[w] = 2, each by a held task
+      o.submit_aiv(
+          f.held,
+          Args().in(tones.view({1}, {w})).out_existing(ta.view({1}, {w})).blocks(kWriterBlocks));
+      o.submit_aiv(
+          f.held,
+          Args().in(tones.view({1}, {w})).out_existing(tb.view({1}, {w})).blocks(kWriterBlocks));
+    }
+    o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+      const auto row = static_cast<std::uint32_t>(i);
+      o.submit_aiv(sum, Args().in(ta).in(tb).out_existing(tz.view({1}, {row})));
+    });
+    released = true;
+  });
+  hold.reset();
+  released = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  for (std::uint32_t row = 0; row < kRows; ++row)
+    ASSERT_EQ(z[row], 4.0f * kWriters) << "row " << row;
+  if (GetParam().record) {
+    for (const TaskEvent& e : r.trace->tasks) {
+      if (e.sequence < 2 * kWriters) continue;
+      EXPECT_EQ(e.producers.size(), 2u * kWriters) << "task " << e.sequence;
+    }
+  }
+}
+
+// Fast positions with two fixed external producers each, held while the loop runs: the dependency
+// pool (16 nodes) fills after eight tasks, long before the task window (64), so the fast path
+// finds no room for a task's nodes and takes the generic collection, which waits for them.
+TEST_P(ParallelForAnalysedSubmit, ReplayedTasksWaitForDependencyNodes) {
+  RingConfig ring;
+  ring.task_window = 64;
+  ring.dep_pool = 16;
+  Fixture f(GetParam().platform, GetParam().record, ring);
+  const KernelId sum = f.runtime.kernels().add("sum_all", CoreType::aiv, &sum_all);
+  constexpr std::uint32_t kRows = 200;
+  std::vector<float> x(kRows, 1.0f), g1(1, 0.0f), g2(1, 0.0f), y(kRows, 0.0f);
+  std::optional<HoldBriefly> hold(std::in_place);
+  const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor tx = Tensor::wrap(x.data(), {kRows}, DType::f32);
+    const Tensor t1 = Tensor::wrap(g1.data(), {1}, DType::f32);
+    const Tensor t2 = Tensor::wrap(g2.data(), {1}, DType::f32);
+    const Tensor ty = Tensor::wrap(y.data(), {kRows}, DType::f32);
+    o.submit_aiv(f.held, Args().in(t1).out_existing(t1));  // g1 = 1
+    o.submit_aiv(f.held, Args().in(t2).out_existing(t2));  // g2 = 1
+    o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+      const auto k = static_cast<std::uint32_t>(i);
+      o.submit_aiv(sum, Args().in(tx.view({1}, {k})).in(t1).in(t2).out_existing(ty.view({1}, {k})));
+    });
+  });
+  hold.reset();
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  for (std::uint32_t k = 0; k < kRows; ++k)
+    ASSERT_EQ(y[k], 3.0f) << "row " << k;
+}
+
+// A fast position's task that departs from the template in its last argument, after the fast
+// check has copied the others into the next record: from iteration kSwitch on, each even
+// iteration writes another row than predicted (the full check rejects it: a fall-back) or, in
+// the second run, the same row spelled another way (the full check accepts it: still analysed);
+// either way the record is then written again by the path that admits the task, and the result
+// is the sequential program's. While the gate is held every task stays live, so the copies land
+// in records the ring has room for right behind live ones.
+TEST_P(ParallelForAnalysedSubmit, ReplayedCopyOfADepartingTaskIsRewritten) {
+  for (const bool accepted : {false, true}) {
+    SCOPED_TRACE(accepted ? "accepted" : "fall-back");
+    Fixture f(GetParam().platform, GetParam().record);
+    const KernelId add_row =
+        f.runtime.kernels().add("add_two_to_row", CoreType::aiv, &add_two_to_row);
+    constexpr std::uint32_t kRows = 40;
+    constexpr std::uint32_t kCols = 4;
+    constexpr std::uint32_t kSwitch = 20;
+    std::vector<float> x(kRows * kCols), y(kRows * kCols), g(1, 0.0f), z(kRows * kCols, 0.0f);
+    for (std::uint32_t k = 0; k < x.size(); ++k) {
+      x[k] = static_cast<float>(k);
+      y[k] = 1000.0f + static_cast<float>(k);
+    }
+    std::vector<float> want = z;
+    std::optional<HoldBriefly> hold(std::in_place);
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows * kCols}, DType::f32);
+      const Tensor ty = Tensor::wrap(y.data(), {kRows * kCols}, DType::f32);
+      const Tensor tg = Tensor::wrap(g.data(), {1}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {kRows, kCols}, DType::f32);
+      o.submit_aiv(f.held, Args().in(tg).out_existing(tg));  // g = 1, held
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        const bool away = row >= kSwitch && row % 2 == 0;
+        Tensor out = tz.view({1, kCols}, {row, 0});
+        std::uint32_t to = row;
+        if (away && accepted) {
+          out = out.reshape({1, kCols});  // the same elements, another spelling
+        } else if (away) {
+          to = kRows - 1 - row;
+          out = tz.view({1, kCols}, {to, 0});
+        }
+        // z[to] = x[row] + y[row] + g: three arguments copied before the departing one.
+        o.submit_aiv(add_row, Args()
+                                  .in(tx.view({kCols}, {row * kCols}))
+                                  .in(ty.view({kCols}, {row * kCols}))
+                                  .in(tg)
+                                  .out_existing(out));
+        for (std::uint32_t c = 0; c < kCols; ++c)
+          want[to * kCols + c] = x[row * kCols + c] + y[row * kCols + c];
+      });
+    });
+    hold.reset();
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, accepted ? 0u : 1u);
+    EXPECT_EQ(r.stats.loop_tasks_analysed, (accepted ? kRows : kSwitch) - 2);
+    for (std::uint32_t k = 0; k < z.size(); ++k)
+      ASSERT_EQ(z[k], want[k]) << "row " << k / kCols << " column " << k % kCols;
   }
 }
 

@@ -788,6 +788,9 @@ void LoopDriver::build_plans(Loop& loop) {
     }
     list_families(loop, task);
     narrow_images(loop, task);
+    const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
+    task.edges =
+        !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();
     task.direct = true;
     for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
          todo &= todo - 1) {
@@ -807,6 +810,7 @@ void LoopDriver::build_plans(Loop& loop) {
     }
     if (!task.direct) {
       task.producers.clear();
+      refresh_fast(task);
       continue;
     }
     // Each once, in first-met order (two accesses may meet one external entry's task).
@@ -815,6 +819,7 @@ void LoopDriver::build_plans(Loop& loop) {
       if (std::find(unique.begin(), unique.end(), id) == unique.end()) unique.push_back(id);
     }
     task.producers = std::move(unique);
+    refresh_fast(task);
   }
 }
 
@@ -872,6 +877,7 @@ bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
   if (m < 0 || m >= loop.iterations - loop.tmpl.base_iteration()) {
     task.replayable = false;  // outside what build_image proved exact: plan_analysed decides
     task.closed_replayable = false;
+    task.fast = false;
     return false;
   }
   // One iteration before (same_image moves it on): modulo 2^32 like every lane.
@@ -1070,6 +1076,40 @@ bool LoopDriver::replays(Loop& loop, TaskPlan& task, const KernelId kernels[3], 
   return true;
 }
 
+bool LoopDriver::replay_into(const KernelId kernels[3], bool inline_task, const Args& args,
+                             Tensor* tensors) {
+  Loop& loop = *owner_;
+  if (loop.state != Loop::State::analysing || !recorders_.empty() ||
+      loop.position >= loop.plan_count) {
+    return false;
+  }
+  TaskPlan& task = loop.task_plans[loop.position];
+  const int count = args.tensor_count();
+  if (!task.fast || task.inline_task != inline_task ||
+      static_cast<int>(task.access_count) != count || task.kernels[0] != kernels[0] ||
+      task.kernels[1] != kernels[1] || task.kernels[2] != kernels[2] || !same_tags(task, args)) {
+    return false;
+  }
+  if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
+  task.image_iteration = kStaleImages;  // as in replays: a miss leaves the images stale
+  AccessPlan* const plans = loop.plans.data() + task.first_access;
+  // Every argument is copied and compared; the difference is tested once (a miss has copied
+  // what it copied: the record is no live task's).
+  Word diff = {};
+  if (task.narrow) {
+    for (int k = 0; k < count; ++k)
+      copy_image<true>(plans[k], args.tensor(k), tensors + k, &diff);
+  } else {
+    for (int k = 0; k < count; ++k)
+      copy_image<false>(plans[k], args.tensor(k), tensors + k, &diff);
+  }
+  if (!zero_diff(diff)) return false;
+  task.image_iteration = loop.iteration;
+  covered_ = &task;
+  planned_analysed_ = true;
+  return true;
+}
+
 template bool LoopDriver::replays<false>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
 template bool LoopDriver::replays<true>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
 
@@ -1149,6 +1189,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
         task.closed_replayable = true;
       }
       task.direct = false;  // collect() visits this access by its route again
+      refresh_fast(task);
     }
   }
   family_mask_ = task.family;

@@ -114,6 +114,50 @@ class LoopDriver {
     }
     return plan_analysed(loop, kernels, inline_task, args);
   }
+  // The fast analysed submit's check (OrchestratorCore::submit_in_loop, before plan_submit): true
+  // when the current position is one TaskPlan::fast allows, no learning loop records the submit,
+  // and every argument is the template's record replayed (replays<false>'s test). It copies each
+  // argument tensor into `tensors` as it compares it: the tensors of the task record the next
+  // admit fills (the caller checked the ring has room, so that slot's task has retired). On true
+  // the submit is covered as after plan_submit (prepared(), direct_producers, submitted_covered,
+  // grow_covered; cover_masks before collect() or record()). On false `tensors` holds a partial
+  // copy (the record of no live task, rewritten by whatever admits next) and the position's images
+  // are stale, as after a failed replays: plan_submit decides as if this had not run.
+  bool replay_into(const KernelId kernels[3], bool inline_task, const Args& args, Tensor* tensors);
+  // replay_into's first tests, inline: whether the current position may take it at all.
+  bool fast_position() const {
+    const Loop& loop = *owner_;
+    return loop.state == Loop::State::analysing && recorders_.empty() &&
+           loop.position < loop.plan_count && loop.task_plans[loop.position].fast;
+  }
+  // After replay_into: what plan_submit sets for collect() and record() (the fast path's fall-out).
+  void cover_masks() {
+    const TaskPlan& task = *covered_;
+    family_mask_ = task.family;
+    quiet_mask_ = task.family & task.quiet;
+    deferred_mask_ = 0;  // TaskPlan::fast: no fresh buffers, no closed free reads
+    tracked_mask_ = task.tracked;
+    fresh_mask_ = 0;
+  }
+  // After replay_into, once the task is admitted: submitted() for the loop that owns it (no
+  // learning loop records it), and record() for a position TaskPlan::fast allows (families take
+  // every tracked access, nothing is deferred or goes into the map).
+  void submitted_covered(TaskId id) { note_submitted(id); }
+  // direct_producers for a submit replay_into covered (a TaskPlan::fast position, so direct):
+  // without template edges (TaskPlan::edges) its position's producer list, each once already, is
+  // filtered by liveness alone.
+  int fast_producers(TaskSlot** out, int capacity) const {
+    const TaskPlan& task = *covered_;
+    if (task.edges) return direct_producers_with_edges(out, capacity);
+    int n = 0;
+    for (const TaskId id : task.producers) {
+      if (!live(id)) continue;
+      if (n == capacity) return -1;
+      out[n++] = &rings_[id.ring()]->slot(id.local());
+    }
+    return n;
+  }
+  void grow_covered(const Args& args) { grow_families(args); }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
   // discovery in progress (instead of Dependence::collect): its tensors' creators, template
   // edges, the loop's external producers, and map lookups only for accesses the template does not
@@ -132,6 +176,10 @@ class LoopDriver {
   int routed_producers(const Args& args, TaskSlot** out, int n, int capacity,
                        AccessRegion* regions) const;
   bool list_once(TaskSlot** out, int* n, int capacity, TaskId id) const;
+  // direct_producers' template edges, then a direct position's list (each live one once).
+  int direct_producers_with_edges(TaskSlot** out, int capacity) const;
+  // direct_producers' template edges alone: how many listed, or -1 past `capacity`.
+  int edge_producers(TaskSlot** out, int capacity) const;
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
   // Inline when families take every tracked access and nothing is deferred (slice writes).
@@ -299,6 +347,12 @@ class LoopDriver {
     // narrow, and every argument is an outer tracked one (outer_tracked holds all access_count
     // bits): replays walks plans and tensors side by side (set with narrow, narrow_images).
     bool outer_only = false;
+    // Whether replay_into may cover the position (refresh_fast): a kernel task, replayable, every
+    // argument an outer tracked one, direct, and every tracked access in a standing family. Its
+    // submits then need no masks, regions, fresh outputs, map entries or deferred entries.
+    bool fast = false;
+    // The template gives the position same-iteration or carried edges (set by build_plans).
+    bool edges = false;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -358,6 +412,12 @@ class LoopDriver {
   // word kStepWord + 1 (TaskPlan::narrow), so both are skipped.
   template <bool narrow = false>
   static bool same_image(AccessPlan& plan, const Tensor& t);
+  // same_image, storing each word of `t` into `out` as it loads it (replay_into): `out` holds
+  // t's bytes whether or not it matches. The difference is or-ed into `diff` (zero: every
+  // argument so far matched), tested once for all arguments.
+  template <bool narrow>
+  static void copy_image(AccessPlan& plan, const Tensor& t, Tensor* out, Word* diff);
+  static bool zero_diff(const Word& diff) { return zero_word(diff); }
   // Whether the submit's argument tags are the position's (one 16-byte masked compare).
   static bool same_tags(const TaskPlan& task, const Args& args);
   // same_fresh_view with the view compared by same_image.
@@ -422,6 +482,14 @@ class LoopDriver {
   static void list_families(const Loop& loop, TaskPlan& task);
   // Sets task.narrow from the images replays compares (outer_tracked, fresh_tracked).
   static void narrow_images(const Loop& loop, TaskPlan& task);
+  // Sets task.fast from the fields it summarises; called wherever one of them changes
+  // (build_plans, place_images, plan_analysed's closing of a free read's family).
+  static void refresh_fast(TaskPlan& task) {
+    const auto every = static_cast<std::uint32_t>((std::uint64_t{1} << task.access_count) - 1);
+    task.fast = !task.inline_task && task.replayable && task.outer_tracked == every &&
+                task.deferred_reads == 0 && task.fresh_tracked == 0 && task.direct &&
+                (task.tracked & ~task.family) == 0;
+  }
   // Drops deferred entries no lookup can want any more: every buffer they name has a creator
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
@@ -591,6 +659,25 @@ template <bool narrow>
   return (halves[0] | halves[1]) == 0;
 }
 
+template <bool narrow>
+[[gnu::always_inline]] inline void LoopDriver::copy_image(AccessPlan& plan, const Tensor& t,
+                                                          Tensor* out, Word* diff) {
+  plan.image[kStepWord] += plan.step[0];
+  if constexpr (!narrow) plan.image[kStepWord + 1] += plan.step[1];
+  const auto* const bytes = reinterpret_cast<const unsigned char*>(&t);
+  auto* const to = reinterpret_cast<unsigned char*>(out);
+  Word d = *diff;
+#pragma GCC unroll 8
+  for (int w = 0; w < kWords; ++w) {
+    Word word;
+    std::memcpy(&word, bytes + kWordAt[w], sizeof(Word));
+    std::memcpy(to + kWordAt[w], &word, sizeof(Word));  // every word: the copy is the whole Tensor
+    if (narrow && w == kWords - 2) continue;
+    d |= (word ^ plan.image[w]) & plan.mask[w];
+  }
+  *diff = d;
+}
+
 [[gnu::always_inline]] inline bool LoopDriver::same_tags(const TaskPlan& task, const Args& args) {
   std::uint64_t given[2];
   static_assert(sizeof(ArgTag) == 1 && kMaxTensorArgs == 16);
@@ -635,6 +722,26 @@ inline bool LoopDriver::list_once(TaskSlot** out, int* n, int capacity, TaskId i
   return true;
 }
 
+inline int LoopDriver::edge_producers(TaskSlot** out, int capacity) const {
+  const Loop& loop = *owner_;
+  const std::uint32_t p = loop.position;
+  const std::int64_t i = loop.iteration;
+  const loops::TemplateTaskDeps& deps = loop.tmpl.deps(p);
+  int n = 0;
+  for (const std::uint32_t q : deps.same_iteration) {
+    const TaskId id = loop.table->at(i, q);
+    if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+  }
+  for (const loops::CarriedEdge& e : deps.carried) {
+    const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
+    for (std::int64_t d = e.min_distance; d <= last; ++d) {
+      const TaskId id = loop.table->at(i - d, e.producer);
+      if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+    }
+  }
+  return n;
+}
+
 inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int capacity,
                                         AccessRegion* regions) const {
   const Loop& loop = *owner_;
@@ -656,6 +763,15 @@ inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int ca
   const TaskPlan& task = *covered_;  // loop.task_plans[p]
   if (!task.direct) return routed_producers(args, out, n, capacity, regions);
   for (const TaskId id : task.producers) {
+    if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+  }
+  return n;
+}
+
+inline int LoopDriver::direct_producers_with_edges(TaskSlot** out, int capacity) const {
+  int n = edge_producers(out, capacity);
+  if (n < 0) return -1;
+  for (const TaskId id : covered_->producers) {
     if (live(id) && !list_once(out, &n, capacity, id)) return -1;
   }
   return n;
