@@ -196,10 +196,10 @@ class Args {
     tensor_count_ = static_cast<std::uint8_t>(i + 1);
     tags_[i] = ArgTag::out;
     out_mask_ |= static_cast<std::uint16_t>(1u << i);
-    if (spec.initial_bits) {
-      fill_bits_[i] = *spec.initial_bits;
-      filled_ |= 1u << i;
-    }
+    // value_or, not a test and *: GCC's -O2 sanitizer builds call the payload read after the
+    // test "maybe uninitialized" once out() is inlined into a caller's loop.
+    fill_bits_[i] = spec.initial_bits.value_or(0);
+    filled_ |= std::uint32_t{spec.initial_bits.has_value()} << i;
     return *this;
   }
   // out() when wrap rejects the spec: records wrap's message under the argument's name.
