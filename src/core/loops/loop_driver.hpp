@@ -742,6 +742,8 @@ inline int LoopDriver::edge_producers(TaskSlot** out, int capacity) const {
   return n;
 }
 
+// The template edges are walked here as in edge_producers, written out again on purpose: a call
+// to it in this body cost paged attention's analysed orchestration 1.3% more instructions (an15).
 inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int capacity,
                                         AccessRegion* regions) const {
   const Loop& loop = *owner_;
