@@ -52,7 +52,10 @@ class MpmcQueue {
     std::size_t pos = head_.load(std::memory_order_relaxed);
     for (;;) {
       Cell& cell = cells_[pos & mask_];
-      const std::size_t seq = cell.sequence.load(std::memory_order_acquire);
+      // seq_cst (a plain load on x86, as acquire): a popper that published itself idle with a
+      // seq_cst RMW just before must see a push whose pusher then fenced and found it busy
+      // (Scheduler::others_have_room): store-buffering needs seq_cst on both sides.
+      const std::size_t seq = cell.sequence.load(std::memory_order_seq_cst);
       const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos + 1);
       if (diff == 0) {
         if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {

@@ -337,9 +337,11 @@ void Scheduler::core_became_idle(int thread, int core) {
   ThreadState& me = threads_[thread];
   --me.busy_cores;
   me.room_appeared = true;
-  // acq_rel: pairs with push_ready_global's read of the count (see there).
+  // seq_cst, before the caller's next pop (a seq_cst load of the queue's cell): pairs with
+  // others_have_room's fence after a push, so a task pushed meanwhile is either seen by that pop
+  // or finds this core idle (and its pusher wakes or steps this thread).
   me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(
-      1, std::memory_order_acq_rel);
+      1, std::memory_order_seq_cst);
   refresh_idle_mask(cores_[core].mailbox->cluster);
 }
 
@@ -365,13 +367,19 @@ bool Scheduler::others_have_mix_room(int thread, std::uint8_t mask) {
 bool Scheduler::others_have_room(int thread, TaskShape shape) {
   const bool needs_aic = shape != TaskShape::aiv;
   const bool needs_aiv = shape != TaskShape::aic;
+  // Orders the caller's push of the task (the queue cell's store) before the reads of the idle
+  // counts below. It pairs with a core that becomes idle: its seq_cst RMW of its count
+  // (core_became_idle), then its pop, whose load of the cell is seq_cst (MpmcQueue::try_pop).
+  // Either this fence precedes that RMW in the single total order, and the pop sees the push,
+  // or it follows it, and the loads below see the core idle (store-buffering with seq_cst on
+  // both sides: not both miss).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   for (std::size_t t = 0; t < threads_.size(); ++t) {
     if (static_cast<int>(t) == thread) continue;
-    ThreadState& other = threads_[t];
-    // RMWs order the caller's push of the task before these reads (see notify_new_work).
-    auto free = [&](int type) {
-      return other.free_cores[type].fetch_add(0, std::memory_order_seq_cst);
-    };
+    const ThreadState& other = threads_[t];
+    // Plain loads after the fence above: an RMW here took the line exclusive, so every core
+    // that reads it per task (may_stage_at_latch, core_step) missed on it afterwards.
+    auto free = [&](int type) { return other.free_cores[type].load(std::memory_order_relaxed); };
     if ((!needs_aic || free(0) > 0) && (!needs_aiv || free(1) > 0)) {
       return true;
     }
@@ -441,9 +449,10 @@ void Scheduler::push_ready_global(TaskSlot* task) {
       task->shape != TaskShape::mix && task->block_count == 1 && !task->sync_start;
   const TaskShape shape = task->shape;
   push_back_global(task);
-  // No idle core could run it: a core of its type pops it after its FIN (core_step). The RMWs of
-  // others_have_room order the push before the reads, pairing with the core's RMW when it
-  // becomes idle (core_became_idle) before its pop: one of the two sees the other.
+  // No idle core could run it: a core of its type pops it after its FIN (core_step). The fence
+  // in others_have_room orders the push before its reads, pairing with the core's seq_cst RMW
+  // when it becomes idle (core_became_idle) and its pop after that: one of the two sees the
+  // other.
   if (cores_take_queued_work_ && single_core && !others_have_room(-1, shape)) return;
   waker_.notify_new_work();
 }
