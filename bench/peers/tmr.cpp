@@ -136,6 +136,20 @@ void print_latencies(const tmr::Trace& trace) {
                "run %.0f, end->retire %.0f, core idle between tasks %.0f\n",
                median_of(wait_dispatch), median_of(to_start), median_of(run), median_of(to_retire),
                median_of(core_gap));
+  // By how each subtask reached its core: the finishing core's own step (early hand-off), a
+  // pending slot (staged), or another thread's step (the other worker's, the orchestrator's or
+  // the scheduler thread's): their share and ready->start medians.
+  std::vector<double> by_kind[3];
+  for (const tmr::SubtaskEvent& s : trace.subtasks) {
+    const int kind = s.early_handoff ? 0 : s.staged ? 1 : 2;
+    by_kind[kind].push_back(double(s.start_ns) - double(trace.tasks[s.task_sequence].ready_ns));
+  }
+  const double n = std::max<double>(1.0, double(trace.subtasks.size()));
+  std::fprintf(stderr,
+               "    tmr ready->start by route (share, median ns): early hand-off %.2f %.0f, "
+               "staged %.2f %.0f, another thread's step %.2f %.0f\n",
+               double(by_kind[0].size()) / n, median_of(by_kind[0]), double(by_kind[1].size()) / n,
+               median_of(by_kind[1]), double(by_kind[2].size()) / n, median_of(by_kind[2]));
 }
 
 class TmrSystem final : public System {
