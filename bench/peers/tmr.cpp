@@ -107,6 +107,12 @@ std::map<std::string, ThreadCpu> threads_cpu() {
   return out;
 }
 
+double quantile_of(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
 double median_of(std::vector<double> v) {
   if (v.empty()) return 0;
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
@@ -138,7 +144,7 @@ void print_latencies(const tmr::Trace& trace) {
                median_of(core_gap));
   // By how each subtask reached its core: the finishing core's own step (early hand-off), a
   // pending slot (staged), or another thread's step (the other worker's, the orchestrator's or
-  // the scheduler thread's): their share and ready->start medians.
+  // the scheduler thread's): their share and ready->start median / 90th percentile.
   std::vector<double> by_kind[3];
   for (const tmr::SubtaskEvent& s : trace.subtasks) {
     const int kind = s.early_handoff ? 0 : s.staged ? 1 : 2;
@@ -146,10 +152,11 @@ void print_latencies(const tmr::Trace& trace) {
   }
   const double n = std::max<double>(1.0, double(trace.subtasks.size()));
   std::fprintf(stderr,
-               "    tmr ready->start by route (share, median ns): early hand-off %.2f %.0f, "
-               "staged %.2f %.0f, another thread's step %.2f %.0f\n",
-               double(by_kind[0].size()) / n, median_of(by_kind[0]), double(by_kind[1].size()) / n,
-               median_of(by_kind[1]), double(by_kind[2].size()) / n, median_of(by_kind[2]));
+               "    tmr ready->start by route (share, median / p90 ns): early hand-off %.2f %.0f / "
+               "%.0f, staged %.2f %.0f / %.0f, another thread's step %.2f %.0f / %.0f\n",
+               double(by_kind[0].size()) / n, median_of(by_kind[0]), quantile_of(by_kind[0], 0.9),
+               double(by_kind[1].size()) / n, median_of(by_kind[1]), quantile_of(by_kind[1], 0.9),
+               double(by_kind[2].size()) / n, median_of(by_kind[2]), quantile_of(by_kind[2], 0.9));
 }
 
 class TmrSystem final : public System {
