@@ -8,6 +8,7 @@
 
 #include "core/core_runner.hpp"
 #include "core/dispatch/dispatch_policy.hpp"
+#include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 #include "core/scheduler/core_slots.hpp"
 #include "core/scheduler/scheduler.hpp"
@@ -161,7 +162,8 @@ struct FakeClock final : RunClock {
 };
 struct FakeWaker final : Waker {
   std::vector<int> doorbells;
-  void notify_schedulers() override {}
+  int bells = 0;  // notify_schedulers calls
+  void notify_schedulers() override { ++bells; }
   void notify_new_work() override {}
   void notify_core(Mailbox& m) override { doorbells.push_back(m.core); }
   void notify_progress() override {}
@@ -513,6 +515,72 @@ TEST_F(SchedulerSteps, OwnHandoffIsPublishedLatched) {
     EXPECT_EQ(sink_.completed, 4);
     sink_.completed = 0;
   }
+}
+
+// A core whose completion makes several single-core tasks ready while another core of its
+// thread is idle (the threads platform's core_step) takes one itself and places the next
+// straight on the idle core, without the full step's polls of every core: one status read for
+// the whole step. The rest waits in the queue for the next core to finish, without a bell for
+// the scheduler thread (no other thread has room; the full step's idle pass rang none either).
+TEST_F(SchedulerSteps, CoreStepPlacesLeftoversOnAnIdleCoreWithoutAFullStep) {
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  s.cores_take_queued_work(true);
+  s.stage_single_core_at_latch_only(true);
+  s.own_core_needs_no_doorbell(true);
+  s.own_core_latches_handoff(true);
+  TaskSlot* producer = task(TaskShape::aiv, 2);
+  TaskSlot* consumers[3];
+  for (TaskSlot*& consumer : consumers) {
+    consumer = task(TaskShape::aiv, 2);
+    graph::begin_wiring(*consumer, 1);
+    const std::uint64_t node = ring_.take_dep_nodes(1);
+    ASSERT_EQ(graph::wire(*consumer, *producer, ring_.dep_node(node)), graph::Edge::wired);
+    consumer->dep_begin = node;
+    consumer->dep_count = 1;
+    ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
+  }
+  s.push_ready_global(producer);
+  s.step(0);
+  ASSERT_EQ(s.core_slot(1).running.task, producer);
+  ASSERT_TRUE(s.core_slot(2).idle());
+  waker_.doorbells.clear();
+
+  ack(1);
+  fin(1);
+  const std::uint64_t polls = s.counters(0).polls;
+  const int bells = waker_.bells;
+  EXPECT_TRUE(s.core_step(0, 1));
+  EXPECT_EQ(s.counters(0).polls - polls, 1u) << "only the finishing core's status was read";
+  EXPECT_EQ(waker_.bells, bells) << "nobody else could take the queued consumer now";
+  EXPECT_EQ(sink_.completed, 1);
+  TaskSlot* const here = s.core_slot(1).running.task;
+  TaskSlot* const there = s.core_slot(2).running.task;
+  ASSERT_NE(here, nullptr);
+  ASSERT_NE(there, nullptr);
+  EXPECT_NE(here, there);
+  EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+  EXPECT_EQ(waker_.doorbells, (std::vector<int>{2})) << "the idle core is rung, the own one not";
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+
+  // The third consumer was queued: core 2 takes it when it finishes.
+  ack(2);
+  fin(2);
+  EXPECT_TRUE(s.core_step(0, 2));
+  TaskSlot* const third = s.core_slot(2).running.task;
+  ASSERT_NE(third, nullptr);
+  EXPECT_NE(third, here);
+  EXPECT_NE(third, there);
+  for (int round = 0; round < 2; ++round) {
+    for (int core = 1; core <= 2; ++core) {
+      if (s.core_slot(core).idle()) continue;
+      if (s.core_slot(core).awaiting_ack) ack(core);
+      fin(core);
+      s.core_step(0, core);
+    }
+  }
+  EXPECT_EQ(sink_.completed, 4);
+  EXPECT_TRUE(s.idle(0));
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
 }
 
 }  // namespace

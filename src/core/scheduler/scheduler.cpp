@@ -234,8 +234,10 @@ bool Scheduler::core_step(int thread, int core) {
   }
   // Still idle (nothing taken, or the task went back for the full step): publish it now.
   if (idle_deferred && c.idle()) core_became_idle(thread, core);
-  // Ready work left while another core of this thread is idle: the full step places it there
-  // (the queue alone would leave it until that core's thread looks). After most core steps the
+  // Ready work left while another core of this thread is idle: it is placed there now (the
+  // queue alone would leave it until that core's thread looks). A single-block task of a
+  // single-core shape goes straight to an idle unit (place_left_on_idle); MIX work, SPMD and
+  // start-together tasks need the policy's whole view: the full step. After most core steps the
   // completion left nothing in the local stacks: one look at the counts skips this and the flush.
   int left = 0;
   for (const int count : me.local_count)
@@ -243,8 +245,11 @@ bool Scheduler::core_step(int thread, int core) {
   for (int s = 0; left != 0 && s < kShapeCount && !full; ++s) {
     if (me.local_count[s] == 0) continue;
     const auto local_shape = static_cast<TaskShape>(s);
-    full = local_shape == TaskShape::mix ||
-           me.free_cores[local_shape == TaskShape::aic ? 0 : 1].load(std::memory_order_relaxed) > 0;
+    if (local_shape == TaskShape::mix) {
+      full = true;
+    } else if (!place_left_on_idle(thread, local_shape, &progress)) {
+      full = true;
+    }
   }
   if (full) {
     if (progress) account();
@@ -253,6 +258,33 @@ bool Scheduler::core_step(int thread, int core) {
   if (left != 0) flush_local(thread);
   if (progress) account();
   return progress;
+}
+
+bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) {
+  ThreadState& me = threads_[thread];
+  const int s = static_cast<int>(shape);
+  std::atomic<int>& free = me.free_cores[shape == TaskShape::aic ? 0 : 1];
+  bool placed = false;
+  while (me.local_count[s] > 0 && free.load(std::memory_order_relaxed) > 0) {
+    TaskSlot* const task = me.local[s].tasks[me.local_count[s] - 1];
+    if (task->block_count > 1 || task->sync_start) return false;  // shares, cohorts: the policy
+    const int unit = find_unit(thread, *task, SlotTarget::idle);
+    if (unit < 0) return true;  // an idle core held for a cohort: the flush queues the rest
+    --me.local_count[s];
+    ++me.counters.pops;
+    dispatch_block(thread, unit, task, task->next_block++, SlotTarget::idle);
+    *progress = placed = true;
+  }
+  if (placed && me.local_count[s] > 0) {
+    // This thread's idle cores of the type are taken: the rest waits in the queue for the next
+    // core that finishes, as after the full step's idle pass (which wakes another scheduler
+    // thread only when one reports room; the flush would ring the bell regardless).
+    for (int i = 0; i < me.local_count[s]; ++i)
+      push_back_global(me.local[s].tasks[i]);
+    me.local_count[s] = 0;
+    if (others_have_room(thread, shape)) waker_.notify_schedulers();
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- completion

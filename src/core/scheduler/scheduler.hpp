@@ -250,6 +250,14 @@ class Scheduler {
   // `core`'s running subtask changed at `now` (started, or nothing runs any more).
   void running_changed(int thread, int core, std::uint64_t now);
 
+  // core_step's leftovers of single-core `shape` while this thread reports an idle core of its
+  // type: the newest local tasks go straight to idle units of this thread (find_unit, as the
+  // full step's idle pass places them, without its polls of every core and its other passes:
+  // about 1,000 instructions per task that took that route on the peers' stencil). False when
+  // the newest one is SPMD or start-together (the full step places it, with the policy). Once
+  // it placed one, the rest of that shape goes on the queue as the idle pass leaves it (a bell
+  // only when another scheduler thread reports room). Sets *progress when it dispatched.
+  bool place_left_on_idle(int thread, TaskShape shape, bool* progress);
   // stage_after_latch's decision and dispatch for core `core` (running, latched): stages one
   // task of its shape into its pending slot when the policy and the queues allow. True when it
   // staged one.
