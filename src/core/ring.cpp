@@ -40,7 +40,8 @@ Ring::Ring(std::uint32_t index, const RingConfig& config)
       slots_(std::make_unique<TaskSlot[]>(config.task_window)),
       records_(config.task_window),
       spill_tensors_(std::size_t{config.task_window} * kMaxTensorArgs),
-      spill_scalars_(calloc_array<std::uint64_t>(std::size_t{config.task_window} * kMaxScalarArgs)),
+      spill_scalars_(std::size_t{config.task_window} * kMaxScalarArgs),
+      spill_lines_(calloc_array<std::uint16_t>(config.task_window)),
       infos_(calloc_array<SlotInfo>(config.task_window)),
       ready_ns_(calloc_array<std::uint64_t>(config.task_window)),
       dep_pool_(calloc_array<FanoutNode>(config.dep_pool)),
@@ -49,13 +50,39 @@ Ring::Ring(std::uint32_t index, const RingConfig& config)
   heap_ = heap_storage_.get() + ((64 - address % 64) % 64);
   advise_huge_pages(records_.items, sizeof(TaskRecord) * window_);
   advise_huge_pages(spill_tensors_.items, sizeof(Tensor) * kMaxTensorArgs * window_);
-  advise_huge_pages(spill_scalars_.get(), sizeof(std::uint64_t) * kMaxScalarArgs * window_);
+  advise_huge_pages(spill_scalars_.items, sizeof(std::uint64_t) * kMaxScalarArgs * window_);
   // Bind-once fields: no admit writes them again. (A record's argument pointers are set at each
   // admit, bind_arguments: binding them here would touch every record page up front.)
   for (std::uint32_t i = 0; i < window_; ++i) {
     slots_[i].ring = this;
     slots_[i].record = &records_.items[i];
   }
+}
+
+void Ring::bind_spilled(std::uint32_t i, int tensor_count, int scalar_count) {
+  TaskRecord& r = records_.items[i];
+  std::uint32_t lines = 0;
+  if (tensor_count > kInlineTensorArgs) {
+    r.tensors = spill_tensors_.items + std::size_t{i} * kMaxTensorArgs;
+    lines = static_cast<std::uint32_t>(tensor_count) * sizeof(Tensor) / 64 + 1;
+  }
+  if (scalar_count > kInlineScalarArgs) {
+    r.scalars = spill_scalars_.items + std::size_t{i} * kMaxScalarArgs;
+    lines |= (static_cast<std::uint32_t>(scalar_count) * 8 / 64 + 1) << 8;
+  }
+  spill_lines_[i] = static_cast<std::uint16_t>(lines);
+}
+
+void Ring::prefetch_spill(std::uint32_t i) const {
+  const std::uint32_t lines = spill_lines_[i];
+  const auto* tensors =
+      reinterpret_cast<const char*>(spill_tensors_.items + std::size_t{i} * kMaxTensorArgs);
+  for (std::uint32_t l = 0; l < (lines & 0xff); ++l)
+    prefetch_for_write(tensors + 64 * l);
+  const auto* scalars =
+      reinterpret_cast<const char*>(spill_scalars_.items + std::size_t{i} * kMaxScalarArgs);
+  for (std::uint32_t l = 0; l < (lines >> 8); ++l)
+    prefetch_for_write(scalars + 64 * l);
 }
 
 void Ring::reset() {

@@ -80,13 +80,19 @@ class Ring {
   std::uint64_t* scalar_storage(std::uint32_t local, int count) {
     const std::uint32_t i = local & window_mask_;
     return count <= kInlineScalarArgs ? records_.items[i].inline_scalars
-                                      : spill_scalars_.get() + std::size_t{i} * kMaxScalarArgs;
+                                      : spill_scalars_.items + std::size_t{i} * kMaxScalarArgs;
   }
-  // Points task `local`'s record at the storage of its argument counts (at admit).
+  // Points task `local`'s record at the storage of its argument counts (at admit). The common
+  // case (nothing spills now or last time in this slot) is two stores.
   void bind_arguments(std::uint32_t local, int tensor_count, int scalar_count) {
-    TaskRecord& r = record(local);
-    r.tensors = tensor_storage(local, tensor_count);
-    r.scalars = scalar_storage(local, scalar_count);
+    const std::uint32_t i = local & window_mask_;
+    TaskRecord& r = records_.items[i];
+    r.tensors = r.inline_tensors;
+    r.scalars = r.inline_scalars;
+    if (tensor_count > kInlineTensorArgs || scalar_count > kInlineScalarArgs ||
+        spill_lines_[i] != 0) [[unlikely]] {
+      bind_spilled(i, tensor_count, scalar_count);
+    }
   }
   // A slot's spill area, in bytes (RuntimeConfig's memory estimate).
   static constexpr std::size_t kSpillBytes =
@@ -181,8 +187,8 @@ class Ring {
 
  private:
   static constexpr std::uint32_t kPublishBatch = 16;
-  // The record lines a submit writes: all of them for a task of kInlineTensorArgs tensors (a
-  // spilling task's tensors are not prefetched: its count is not known yet).
+  // The record lines a submit writes: all of them for a task of kInlineTensorArgs tensors. A
+  // spilling task's area is prefetched as the slot's last task used it (spill_lines_).
   static constexpr std::size_t kRecordPrefetchBytes = sizeof(TaskRecord);
   // With a large task window the slot, bookkeeping and record the next admit fills are cold
   // (a run walks megabytes of records): ask for their lines now, while this task's submit and the
@@ -194,7 +200,12 @@ class Ring {
     const auto* record = reinterpret_cast<const char*>(&records_.items[next]);
     for (std::size_t line = 0; line < kRecordPrefetchBytes; line += 64)
       prefetch_for_write(record + line);
+    if (spill_lines_[next] != 0) [[unlikely]]
+      prefetch_spill(next);
   }
+
+  void bind_spilled(std::uint32_t i, int tensor_count, int scalar_count);
+  void prefetch_spill(std::uint32_t i) const;
 
   std::uint32_t index_;
   std::uint32_t window_;
@@ -208,7 +219,12 @@ class Ring {
   // Per slot: kMaxTensorArgs tensors and kMaxScalarArgs scalars for a task that has more than its
   // record holds inline (tensor_storage, scalar_storage). Cold: touched only by such tasks.
   AlignedArray<Tensor> spill_tensors_;
-  std::unique_ptr<std::uint64_t[], FreeDeleter> spill_scalars_;
+  AlignedArray<std::uint64_t> spill_scalars_;
+  // Per slot: the spill lines its last task wrote (tensor lines in the low byte, scalar lines in
+  // the high one; zero: none). prefetch_head prefetches them for the slot's next task: a program
+  // whose wide tasks recur with the ring's period (paged attention's update task, one in four)
+  // finds them in cache, as it found the lines of the one large record before.
+  std::unique_ptr<std::uint16_t[], FreeDeleter> spill_lines_;
   std::unique_ptr<SlotInfo[], FreeDeleter> infos_;
   std::unique_ptr<std::uint64_t[], FreeDeleter> ready_ns_;
   std::unique_ptr<FanoutNode[], FreeDeleter> dep_pool_;
