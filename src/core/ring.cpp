@@ -73,8 +73,9 @@ void Ring::bind_spilled(std::uint32_t i, int tensor_count, int scalar_count) {
   spill_lines_[i] = static_cast<std::uint16_t>(lines);
 }
 
-void Ring::prefetch_spill(std::uint32_t i) const {
+void Ring::prefetch_spill(std::uint32_t i) {
   const std::uint32_t lines = spill_lines_[i];
+  spill_lines_[i] = 0;
   const auto* tensors =
       reinterpret_cast<const char*>(spill_tensors_.items + std::size_t{i} * kMaxTensorArgs);
   for (std::uint32_t l = 0; l < (lines & 0xff); ++l)

@@ -83,14 +83,13 @@ class Ring {
                                       : spill_scalars_.items + std::size_t{i} * kMaxScalarArgs;
   }
   // Points task `local`'s record at the storage of its argument counts (at admit). The common
-  // case (nothing spills now or last time in this slot) is two stores.
+  // case (nothing spills) is two stores.
   void bind_arguments(std::uint32_t local, int tensor_count, int scalar_count) {
     const std::uint32_t i = local & window_mask_;
     TaskRecord& r = records_.items[i];
     r.tensors = r.inline_tensors;
     r.scalars = r.inline_scalars;
-    if (tensor_count > kInlineTensorArgs || scalar_count > kInlineScalarArgs ||
-        spill_lines_[i] != 0) [[unlikely]] {
+    if (tensor_count > kInlineTensorArgs || scalar_count > kInlineScalarArgs) [[unlikely]] {
       bind_spilled(i, tensor_count, scalar_count);
     }
   }
@@ -193,7 +192,7 @@ class Ring {
   // With a large task window the slot, bookkeeping and record the next admit fills are cold
   // (a run walks megabytes of records): ask for their lines now, while this task's submit and the
   // caller's next argument building run, instead of missing on each write.
-  void prefetch_head() const {
+  void prefetch_head() {
     const std::uint32_t next = head_ & window_mask_;
     prefetch_for_write(&slots_[next]);
     prefetch_for_write(&infos_[next]);
@@ -205,7 +204,7 @@ class Ring {
   }
 
   void bind_spilled(std::uint32_t i, int tensor_count, int scalar_count);
-  void prefetch_spill(std::uint32_t i) const;
+  void prefetch_spill(std::uint32_t i);
 
   std::uint32_t index_;
   std::uint32_t window_;
@@ -221,9 +220,10 @@ class Ring {
   AlignedArray<Tensor> spill_tensors_;
   AlignedArray<std::uint64_t> spill_scalars_;
   // Per slot: the spill lines its last task wrote (tensor lines in the low byte, scalar lines in
-  // the high one; zero: none). prefetch_head prefetches them for the slot's next task: a program
-  // whose wide tasks recur with the ring's period (paged attention's update task, one in four)
-  // finds them in cache, as it found the lines of the one large record before.
+  // the high one; zero: none), set by bind_spilled. prefetch_head prefetches them for the slot's
+  // next task and clears them (a slot whose tasks stop spilling stops being prefetched): a
+  // program whose wide tasks recur with the ring's period (paged attention's update task, one in
+  // four) finds them in cache, as it found the lines of the one large record before.
   std::unique_ptr<std::uint16_t[], FreeDeleter> spill_lines_;
   std::unique_ptr<SlotInfo[], FreeDeleter> infos_;
   std::unique_ptr<std::uint64_t[], FreeDeleter> ready_ns_;
