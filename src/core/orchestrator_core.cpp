@@ -280,7 +280,8 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     sync_rings();
   }
   if (ring.window_has_room() && loops_.fast_position() &&
-      loops_.replay_into(plan.kernels, plan.inline_task, args, ring.record(ring.head()).tensors)) {
+      loops_.replay_into(plan.kernels, plan.inline_task, args,
+                         ring.tensor_storage(ring.head(), args.tensor_count()))) {
     return submit_replayed(plan, args, ring_index, ring);
   }
   return submit_in_loop_slow(plan, args, ring_index, ring);
@@ -673,6 +674,9 @@ inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
   TaskSlot& slot = ring.slot(local);
   slot.id = id;
   ring.info(local).sequence = sequence_++;
+  // The record's argument pointers: inline or the slot's spill area, by count (a replayed submit
+  // copied its tensors to the same place: Ring::tensor_storage).
+  ring.bind_arguments(local, args.tensor_count(), args.scalar_count());
   slot.block_count = args.block_count();
   slot.active_mask = plan.mask;
   slot.shape = plan.shape;

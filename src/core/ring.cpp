@@ -9,11 +9,13 @@ namespace tmr::detail {
 namespace {
 
 // Asks the kernel to back the 2 MiB-aligned part of a large array with transparent huge pages
-// (THP "madvise" mode, the usual default, gives them only where asked). For the task records: a
-// record is 2.8 KB, so with 4 KiB pages every submit writes into a page of its own, and a window
-// of records (46 MB at the default 16,384 tasks) is far past what the TLB maps; each submit then
-// paid a page walk, which no prefetch hides. Smaller arrays are left alone: below a few huge
-// pages the TLB maps them anyway, and a huge page costs 2 MiB of memory at its first touch.
+// (THP "madvise" mode, the usual default, gives them only where asked). For the task records: with
+// 4 KiB pages a window of records (10 MB at the default 16,384 tasks, 640 bytes each) is far past
+// what the TLB maps, and each new page a submit writes into paid a page walk, which no prefetch
+// hides (with the 2.8 KB records of before, every submit). Likewise the spill areas, which a
+// program whose tasks all spill walks as it walks the records. Smaller arrays are left alone:
+// below a few huge pages the TLB maps them anyway, and a huge page costs 2 MiB of memory at its
+// first touch (never more than the array: untouched parts stay unbacked).
 void advise_huge_pages([[maybe_unused]] const void* memory, [[maybe_unused]] std::size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
@@ -36,19 +38,52 @@ Ring::Ring(std::uint32_t index, const RingConfig& config)
       dep_capacity_(config.dep_pool),
       dep_mask_(config.dep_pool - 1),
       slots_(std::make_unique<TaskSlot[]>(config.task_window)),
-      records_(calloc_array<TaskRecord>(config.task_window)),
+      records_(config.task_window),
+      spill_tensors_(std::size_t{config.task_window} * kMaxTensorArgs),
+      spill_scalars_(std::size_t{config.task_window} * kMaxScalarArgs),
+      spill_lines_(calloc_array<std::uint16_t>(config.task_window)),
       infos_(calloc_array<SlotInfo>(config.task_window)),
       ready_ns_(calloc_array<std::uint64_t>(config.task_window)),
       dep_pool_(calloc_array<FanoutNode>(config.dep_pool)),
       heap_storage_(calloc_array<std::byte>(config.heap_bytes + 64)) {
   const auto address = reinterpret_cast<std::uintptr_t>(heap_storage_.get());
   heap_ = heap_storage_.get() + ((64 - address % 64) % 64);
-  advise_huge_pages(records_.get(), sizeof(TaskRecord) * window_);
-  // Bind-once fields: no admit writes them again.
+  advise_huge_pages(records_.items, sizeof(TaskRecord) * window_);
+  advise_huge_pages(spill_tensors_.items, sizeof(Tensor) * kMaxTensorArgs * window_);
+  advise_huge_pages(spill_scalars_.items, sizeof(std::uint64_t) * kMaxScalarArgs * window_);
+  // Bind-once fields: no admit writes them again. (A record's argument pointers are set at each
+  // admit, bind_arguments: binding them here would touch every record page up front.)
   for (std::uint32_t i = 0; i < window_; ++i) {
     slots_[i].ring = this;
-    slots_[i].record = &records_[i];
+    slots_[i].record = &records_.items[i];
   }
+}
+
+void Ring::bind_spilled(std::uint32_t i, int tensor_count, int scalar_count) {
+  TaskRecord& r = records_.items[i];
+  std::uint32_t lines = 0;
+  if (tensor_count > kInlineTensorArgs) {
+    r.tensors = spill_tensors_.items + std::size_t{i} * kMaxTensorArgs;
+    lines = static_cast<std::uint32_t>(tensor_count) * sizeof(Tensor) / 64 + 1;
+  }
+  if (scalar_count > kInlineScalarArgs) {
+    r.scalars = spill_scalars_.items + std::size_t{i} * kMaxScalarArgs;
+    lines |= (static_cast<std::uint32_t>(scalar_count) * 8 / 64 + 1) << 8;
+  }
+  spill_lines_[i] = static_cast<std::uint16_t>(lines);
+}
+
+void Ring::prefetch_spill(std::uint32_t i) {
+  const std::uint32_t lines = spill_lines_[i];
+  spill_lines_[i] = 0;
+  const auto* tensors =
+      reinterpret_cast<const char*>(spill_tensors_.items + std::size_t{i} * kMaxTensorArgs);
+  for (std::uint32_t l = 0; l < (lines & 0xff); ++l)
+    prefetch_for_write(tensors + 64 * l);
+  const auto* scalars =
+      reinterpret_cast<const char*>(spill_scalars_.items + std::size_t{i} * kMaxScalarArgs);
+  for (std::uint32_t l = 0; l < (lines >> 8); ++l)
+    prefetch_for_write(scalars + 64 * l);
 }
 
 void Ring::reset() {

@@ -29,6 +29,19 @@ std::unique_ptr<T[], FreeDeleter> calloc_array(std::size_t count) {
   return std::unique_ptr<T[], FreeDeleter>(static_cast<T*>(memory));
 }
 
+// calloc_array for `count` objects of a 64-byte aligned type (calloc promises 16): one spare line,
+// and the aligned start inside it.
+template <class T>
+struct AlignedArray {
+  explicit AlignedArray(std::size_t count)
+      : storage(calloc_array<std::byte>(count * sizeof(T) + 64)) {
+    const auto address = reinterpret_cast<std::uintptr_t>(storage.get());
+    items = reinterpret_cast<T*>(storage.get() + ((64 - address % 64) % 64));
+  }
+  std::unique_ptr<std::byte[], FreeDeleter> storage;
+  T* items = nullptr;
+};
+
 class Ring {
  public:
   // The ring's memory bookkeeping of one slot (orchestrator side). Dependence state (dedup
@@ -53,7 +66,36 @@ class Ring {
   std::uint64_t heap_capacity() const { return heap_bytes_; }
   std::uint64_t dep_capacity() const { return dep_capacity_; }
   TaskSlot& slot(std::uint32_t local) { return slots_[local & window_mask_]; }
-  TaskRecord& record(std::uint32_t local) { return records_[local & window_mask_]; }
+  TaskRecord& record(std::uint32_t local) { return records_.items[local & window_mask_]; }
+  // Where task `local`'s `count` tensors (scalars) go: its record's inline storage, or its slot's
+  // spill area when they do not fit there. A function of the slot and the count alone, so a
+  // caller may fill them before the admit (LoopDriver::replay_into) and the admit then points
+  // the record at the same place (bind_arguments). Spill areas are calloc'ed: a program whose
+  // tasks all fit inline never touches their pages.
+  Tensor* tensor_storage(std::uint32_t local, int count) {
+    const std::uint32_t i = local & window_mask_;
+    return count <= kInlineTensorArgs ? records_.items[i].inline_tensors
+                                      : spill_tensors_.items + std::size_t{i} * kMaxTensorArgs;
+  }
+  std::uint64_t* scalar_storage(std::uint32_t local, int count) {
+    const std::uint32_t i = local & window_mask_;
+    return count <= kInlineScalarArgs ? records_.items[i].inline_scalars
+                                      : spill_scalars_.items + std::size_t{i} * kMaxScalarArgs;
+  }
+  // Points task `local`'s record at the storage of its argument counts (at admit). The common
+  // case (nothing spills) is two stores.
+  void bind_arguments(std::uint32_t local, int tensor_count, int scalar_count) {
+    const std::uint32_t i = local & window_mask_;
+    TaskRecord& r = records_.items[i];
+    r.tensors = r.inline_tensors;
+    r.scalars = r.inline_scalars;
+    if (tensor_count > kInlineTensorArgs || scalar_count > kInlineScalarArgs) [[unlikely]] {
+      bind_spilled(i, tensor_count, scalar_count);
+    }
+  }
+  // A slot's spill area, in bytes (RuntimeConfig's memory estimate).
+  static constexpr std::size_t kSpillBytes =
+      kMaxTensorArgs * sizeof(Tensor) + kMaxScalarArgs * sizeof(std::uint64_t);
   SlotInfo& info(std::uint32_t local) { return infos_[local & window_mask_]; }
   FanoutNode& dep_node(std::uint64_t linear) { return dep_pool_[linear & dep_mask_]; }
   // Submit order of task `local` (set at admit).
@@ -144,20 +186,25 @@ class Ring {
 
  private:
   static constexpr std::uint32_t kPublishBatch = 16;
-  // The record prefix a submit of up to four tensors writes: header and four tensors.
-  static constexpr std::size_t kRecordPrefetchBytes =
-      offsetof(TaskRecord, tensors) + 4 * sizeof(Tensor) + 64;
+  // The record lines a submit writes: all of them for a task of kInlineTensorArgs tensors. A
+  // spilling task's area is prefetched as the slot's last task used it (spill_lines_).
+  static constexpr std::size_t kRecordPrefetchBytes = sizeof(TaskRecord);
   // With a large task window the slot, bookkeeping and record the next admit fills are cold
-  // (a record is 2.7 KB; a run walks megabytes of them): ask for their lines now, while this
-  // task's submit and the caller's next argument building run, instead of missing on each write.
-  void prefetch_head() const {
+  // (a run walks megabytes of records): ask for their lines now, while this task's submit and the
+  // caller's next argument building run, instead of missing on each write.
+  void prefetch_head() {
     const std::uint32_t next = head_ & window_mask_;
     prefetch_for_write(&slots_[next]);
     prefetch_for_write(&infos_[next]);
-    const auto* record = reinterpret_cast<const char*>(&records_[next]);
+    const auto* record = reinterpret_cast<const char*>(&records_.items[next]);
     for (std::size_t line = 0; line < kRecordPrefetchBytes; line += 64)
       prefetch_for_write(record + line);
+    if (spill_lines_[next] != 0) [[unlikely]]
+      prefetch_spill(next);
   }
+
+  void bind_spilled(std::uint32_t i, int tensor_count, int scalar_count);
+  void prefetch_spill(std::uint32_t i);
 
   std::uint32_t index_;
   std::uint32_t window_;
@@ -167,7 +214,17 @@ class Ring {
   std::uint64_t dep_mask_;
 
   std::unique_ptr<TaskSlot[]> slots_;
-  std::unique_ptr<TaskRecord[], FreeDeleter> records_;
+  AlignedArray<TaskRecord> records_;
+  // Per slot: kMaxTensorArgs tensors and kMaxScalarArgs scalars for a task that has more than its
+  // record holds inline (tensor_storage, scalar_storage). Cold: touched only by such tasks.
+  AlignedArray<Tensor> spill_tensors_;
+  AlignedArray<std::uint64_t> spill_scalars_;
+  // Per slot: the spill lines its last task wrote (tensor lines in the low byte, scalar lines in
+  // the high one; zero: none), set by bind_spilled. prefetch_head prefetches them for the slot's
+  // next task and clears them (a slot whose tasks stop spilling stops being prefetched): a
+  // program whose wide tasks recur with the ring's period (paged attention's update task, one in
+  // four) finds them in cache, as it found the lines of the one large record before.
+  std::unique_ptr<std::uint16_t[], FreeDeleter> spill_lines_;
   std::unique_ptr<SlotInfo[], FreeDeleter> infos_;
   std::unique_ptr<std::uint64_t[], FreeDeleter> ready_ns_;
   std::unique_ptr<FanoutNode[], FreeDeleter> dep_pool_;

@@ -48,9 +48,11 @@ std::string gibibytes(double bytes) {
 // the process killed once the rings fill.
 void check_ring_memory(const RuntimeConfig& config) {
   const RingConfig& ring = config.ring;
-  // Per task slot: the slot, its record, its bookkeeping and one cell in each ready queue.
+  // Per task slot: the slot, its record and spill area, its bookkeeping and one cell in each
+  // ready queue.
   const double per_task = sizeof(detail::TaskSlot) + sizeof(detail::TaskRecord) +
-                          sizeof(detail::Ring::SlotInfo) + detail::kShapeCount * 16.0;
+                          double(detail::Ring::kSpillBytes) + sizeof(detail::Ring::SlotInfo) +
+                          detail::kShapeCount * 16.0;
   const double per_ring = double(ring.heap_bytes) + double(ring.task_window) * per_task +
                           double(ring.dep_pool) * sizeof(detail::FanoutNode);
   const double needed = per_ring * kRingCount;

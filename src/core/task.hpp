@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "tmr/args.hpp"
@@ -39,18 +40,36 @@ inline FanoutNode* closed_fanout() {
   return reinterpret_cast<FanoutNode*>(std::uintptr_t{1});
 }
 
+// How many tensors and scalars a task record holds inline. A task with more keeps them in its
+// slot's spill area instead (Ring::tensor_storage, Ring::scalar_storage): tensors and scalars
+// spill independently, each all or nothing (a kernel reads one contiguous array of each).
+inline constexpr int kInlineTensorArgs = 4;
+inline constexpr int kInlineScalarArgs = 10;
+
 // What the cores read: kernels, the task's tensors and scalars. Written once at submit.
-// Packed so a submit writes one contiguous prefix (header, then its tensors): with a large task
-// window every record a submit fills is cold, and each extra cache line touched is a miss.
-struct TaskRecord {
+// Compact: a submit's cost is bound by the cache lines of the cold records it fills (a window of
+// 65,536 tasks walks the whole array), not by its instructions. A record of all
+// kMaxTensorArgs tensors and kMaxScalarArgs scalars was 2,800 bytes, so consecutive records were
+// 44 lines apart; this one is 10 lines, consecutive and line-aligned, and the common task (up
+// to 4 tensors, 10 scalars) touches nothing else. Layout: the header (108 bytes: the part
+// LoopDriver::PreparedTask copies whole) and the two argument pointers fill the first two lines,
+// then 4 tensors (104 bytes each) and 10 scalars fill the other eight exactly.
+struct alignas(64) TaskRecord {
   KernelFn fns[3];
   KernelId kernels[3];
   std::int32_t tensor_count;
   std::int32_t scalar_count;
   ArgTag tags[kMaxTensorArgs];  // how the task was given each tensor (KernelArgs::tag)
-  Tensor tensors[kMaxTensorArgs];
-  std::uint64_t scalars[kMaxScalarArgs];
+  // Where the task's arguments are: inline_tensors/inline_scalars below, or the slot's spill
+  // area when there are more (Ring::tensor_storage/scalar_storage by count). Set at every admit
+  // (OrchestratorCore::admit_slot), after the header: the header copy never carries them.
+  Tensor* tensors;
+  std::uint64_t* scalars;
+  Tensor inline_tensors[kInlineTensorArgs];
+  std::uint64_t inline_scalars[kInlineScalarArgs];
 };
+static_assert(sizeof(TaskRecord) == 10 * 64, "a task record is ten cache lines (see above)");
+static_assert(offsetof(TaskRecord, inline_tensors) == 2 * 64, "header and pointers: two lines");
 
 // The state schedulers and the orchestrator share for one live task: exactly one cache line, so
 // a task hands one slot line between the orchestrator's CPU and a worker's (two before: the

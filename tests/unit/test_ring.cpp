@@ -31,6 +31,41 @@ void admit_published(Ring& ring, std::uint64_t consumed) {
   ring.publish(local);
 }
 
+// A record keeps up to kInlineTensorArgs tensors and kInlineScalarArgs scalars inline; more go
+// to its slot's spill area, chosen by count alone (each kind on its own), the same for a slot's
+// every task as the ring wraps, and never another slot's.
+TEST(Ring, RecordArgumentStorageByCount) {
+  Ring ring = make_ring(8, 1024);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&ring.record(0)) % 64, 0u);
+  static_assert(sizeof(TaskRecord) % 64 == 0);
+  for (std::uint32_t local = 0; local < 8; ++local) {
+    TaskRecord& r = ring.record(local);
+    EXPECT_EQ(ring.tensor_storage(local, 0), r.inline_tensors);
+    EXPECT_EQ(ring.tensor_storage(local, kInlineTensorArgs), r.inline_tensors);
+    EXPECT_EQ(ring.scalar_storage(local, kInlineScalarArgs), r.inline_scalars);
+    Tensor* const tensors = ring.tensor_storage(local, kInlineTensorArgs + 1);
+    std::uint64_t* const scalars = ring.scalar_storage(local, kInlineScalarArgs + 1);
+    EXPECT_EQ(ring.tensor_storage(local, kMaxTensorArgs), tensors);
+    EXPECT_EQ(ring.scalar_storage(local, kMaxScalarArgs), scalars);
+    EXPECT_EQ(ring.tensor_storage(local + 8, kMaxTensorArgs), tensors);  // wrapped: same slot
+    // Outside the record, and disjoint from the neighbouring slot's area.
+    const auto* record_begin = reinterpret_cast<const char*>(&r);
+    const auto* t = reinterpret_cast<const char*>(tensors);
+    EXPECT_TRUE(t + kMaxTensorArgs * sizeof(Tensor) <= record_begin ||
+                t >= record_begin + sizeof(TaskRecord));
+    if (local + 1 < 8) {
+      EXPECT_GE(ring.tensor_storage(local + 1, kMaxTensorArgs), tensors + kMaxTensorArgs);
+      EXPECT_GE(ring.scalar_storage(local + 1, kMaxScalarArgs), scalars + kMaxScalarArgs);
+    }
+    ring.bind_arguments(local, kInlineTensorArgs + 1, 1);  // only the tensors spill
+    EXPECT_EQ(r.tensors, tensors);
+    EXPECT_EQ(r.scalars, r.inline_scalars);
+    ring.bind_arguments(local, 2, kInlineScalarArgs + 1);  // only the scalars spill
+    EXPECT_EQ(r.tensors, r.inline_tensors);
+    EXPECT_EQ(r.scalars, scalars);
+  }
+}
+
 TEST(Ring, WindowAdmitsAtMostWindowMinusOneLiveTasks) {
   Ring ring = make_ring(4, 1024);
   for (int i = 0; i < 3; ++i) {

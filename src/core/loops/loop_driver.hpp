@@ -35,7 +35,8 @@ class LoopDriver {
  public:
   // What one template position's tasks share, prepared once for the orchestrator's analysed
   // submit (OrchestratorCore::submit_analysed): the task record's header (kernel functions and
-  // ids, tensor count, tags), copied into each later task's record in one go. The kernels and
+  // ids, tensor count, tags: its first line, up to the argument pointers, which each admit sets),
+  // copied into each later task's record in one go. The kernels and
   // tags are what the replay check compares, so every task of the position has this header.
   // Filled by the position's first analysed submit (`ready` false until then).
   struct PreparedTask {
@@ -117,8 +118,9 @@ class LoopDriver {
   // The fast analysed submit's check (OrchestratorCore::submit_in_loop, before plan_submit): true
   // when the current position is one TaskPlan::fast allows, no learning loop records the submit,
   // and every argument is the template's record replayed (replays<false>'s test). It copies each
-  // argument tensor into `tensors` as it compares it: the tensors of the task record the next
-  // admit fills (the caller checked the ring has room, so that slot's task has retired). On true
+  // argument tensor into `tensors` as it compares it: where the next admit's record keeps its
+  // tensors (Ring::tensor_storage for that slot and this count: inline or the slot's spill area;
+  // the caller checked the ring has room, so that slot's task has retired). On true
   // the submit is covered as after plan_submit (prepared(), direct_producers, submitted_covered,
   // grow_covered; cover_masks before collect() or record()). On false `tensors` holds a partial
   // copy (the record of no live task, rewritten by whatever admits next) and the position's images
