@@ -1511,6 +1511,65 @@ TEST_P(ParallelFor, KeptPlansServeARunThatRepeatsTheLoop) {
   }
 }
 
+// Kept plans take this run's names of the outer buffers (LoopDriver::rename). A run whose first
+// iteration reads another buffer (b) than the kept template's (a), renamed by rebind, and whose
+// later iterations read a again, is another loop: its first analysed iteration must not pass as
+// a replay of the kept plans' old name (it relearns, counted as a rejection), and the writer of a
+// after the loop meets every reader of a.
+TEST_P(ParallelFor, KeptPlansNameThisRunsBuffers) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 64;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kIterations = 48;
+  std::vector<float> a(kRows * kCols), b(kRows * kCols), dst(kRows * kCols);
+  for (int run = 0; run < 4; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run + 1));
+    const bool switched = run == 3;
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      a[k] = static_cast<float>(k % 13);
+      b[k] = static_cast<float>(k % 5 + 20);
+      dst[k] = -1.0f;
+    }
+    std::vector<float> expect_dst = dst;
+    for (std::uint32_t k = 0; k < kIterations * kCols; ++k)
+      expect_dst[k] = (switched && k < kCols ? b[k] : a[k]) + 1.0f;
+    std::vector<float> expect_a(a.size());
+    for (std::size_t k = 0; k < a.size(); ++k)
+      expect_a[k] = b[k] + 1.0f;
+    RunArgs args;
+    args.inout(a.data(), {kRows, kCols}, DType::f32);
+    args.input(b.data(), {kRows, kCols}, DType::f32);
+    args.inout(dst.data(), {kRows, kCols}, DType::f32);
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& t) {
+          o.parallel_for(kIterations, [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            const Tensor& src = switched && row == 0 ? t.tensor(1) : t.tensor(0);
+            o.submit_aiv(
+                d.add, Args()
+                           .in(src.view({1, kCols}, {row, 0}).reshape({kCols}))
+                           .out_existing(t.tensor(2).view({1, kCols}, {row, 0}).reshape({kCols})));
+          });
+          // WAR on every reader of a.
+          o.submit_aiv(d.add, Args()
+                                  .in(t.tensor(1).reshape({kRows * kCols}))
+                                  .out_existing(t.tensor(0).reshape({kRows * kCols})));
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(dst, expect_dst);
+    EXPECT_EQ(a, expect_a);
+    EXPECT_EQ(r.stats.loop_templates_reused, run == 0 || switched ? 0u : 1u);
+    // Run 4 starts with the kept plans (renamed to b), then relearns.
+    EXPECT_EQ(r.stats.loop_plans_reused, run >= 2 ? 1u : 0u);
+    EXPECT_EQ(rejections(r.stats), switched ? "first analysed iteration differs x1; " : "");
+    const std::map<std::uint64_t, Span> when = spans(*r.trace);
+    const std::uint64_t writer = kIterations;
+    for (std::uint64_t k = 0; k < kIterations; ++k)
+      EXPECT_LE(when.at(k).end, when.at(writer).start) << "reader " << k;
+  }
+}
+
 // Random loop programs, each run twice on one runtime (the second run may take the first's
 // templates), then the next program on the same runtime (other loops at the same places: every
 // kept template must fit exactly or be rejected): every run passes the oracle.
