@@ -85,6 +85,10 @@ struct RunStats {
   // run's loops and its depth) that made a loop's template in this run after its first iteration,
   // and those that did not fit that iteration (the loop then learned), by reason.
   std::uint64_t loop_templates_reused = 0;
+  // Of those, the loops whose analysis also reused the per-access plans kept with the template
+  // (this run's first iteration repeated the kept one's views and buffers, and its range and
+  // external routes were the same): no plan building.
+  std::uint64_t loop_plans_reused = 0;
   std::uint64_t loop_templates_rejected = 0;
   std::vector<std::pair<std::string, std::uint64_t>> loop_template_rejections;
 };

@@ -32,6 +32,7 @@ struct CaseResult {
   std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
   // Loop templates kept from the round before that this round reused, or rejected (by reason).
   std::uint64_t loop_templates_reused = 0;
+  std::uint64_t loop_plans_reused = 0;  // of those, analyses that reused their kept plans
   std::vector<std::pair<std::string, std::uint64_t>> loop_template_rejections;
   // MIX blocks taken back from pending slots to an idle cluster in the first round (the round
   // --stats describes).

@@ -73,6 +73,7 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       result.loop_iterations_analysed = run.stats.loop_iterations_analysed;
       result.loop_fallback_reasons = run.stats.loop_fallback_reasons;
       result.loop_templates_reused = run.stats.loop_templates_reused;
+      result.loop_plans_reused = run.stats.loop_plans_reused;
       result.loop_template_rejections = run.stats.loop_template_rejections;
       result.rounds.push_back(
           {run.stats.wall_us, run.stats.orchestration_us, run.stats.scheduler_us});

@@ -1413,6 +1413,163 @@ TEST_P(ParallelFor, KeptTemplateThatDoesNotFitIsLearnedAgain) {
   }
 }
 
+// A loop run again on the same buffers, whose first iteration repeats the kept template's base,
+// also takes the plans kept with it (LoopDriver::reuse_plans): from the third run on (the second
+// rebinds the template learned at iteration 1 to iteration 0, so its plans are built again).
+// Other buffers take the plans renamed (rebind's bijection). Plans built for runs without an
+// external producer are not reused when one appears (here a held writer of the whole source
+// before the loop: its readers' routes change), nor the other way round. Each run stays exact:
+// every loop task names only its conflicting producers and runs after them.
+TEST_P(ParallelFor, KeptPlansServeARunThatRepeatsTheLoop) {
+  Directed d(GetParam());
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
+  const bool threads = GetParam() == PlatformKind::threads;
+  constexpr std::uint32_t kRows = 64;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kIterations = 48;
+  std::vector<float> src(kRows * kCols), aux(kRows * kCols), dst(kRows * kCols);
+  std::vector<float> src2(src.size()), aux2(aux.size()), dst2(dst.size());
+  struct Run {
+    const char* what;
+    bool writer_before;  // a held accumulate of aux into the whole of src before the loop
+    bool other_buffers;
+    std::uint64_t plans_reused;
+  };
+  const Run runs[] = {{"first", false, false, 0},
+                      {"second (rebinds)", false, false, 0},
+                      {"third", false, false, 1},
+                      {"other buffers", false, true, 1},
+                      {"the first buffers", false, false, 1},
+                      {"writer before", true, false, 0},
+                      {"writer gone", false, false, 0},
+                      {"again", false, false, 1}};
+  for (const Run& run : runs) {
+    SCOPED_TRACE(run.what);
+    std::vector<float>& s = run.other_buffers ? src2 : src;
+    std::vector<float>& x = run.other_buffers ? aux2 : aux;
+    std::vector<float>& o = run.other_buffers ? dst2 : dst;
+    for (std::size_t k = 0; k < s.size(); ++k) {
+      s[k] = static_cast<float>(k % 13);
+      x[k] = static_cast<float>(k % 7 + 1);
+      o[k] = -1.0f;
+    }
+    std::vector<float> expect = o;
+    for (std::uint32_t k = 0; k < kIterations * kCols; ++k)
+      expect[k] = s[k] + (run.writer_before ? x[k] : 0.0f) + 2.0f;
+    RunArgs args;
+    args.inout(s.data(), {kRows, kCols}, DType::f32);
+    args.input(x.data(), {kRows, kCols}, DType::f32);
+    args.inout(o.data(), {kRows, kCols}, DType::f32);
+    gate_open = !threads;
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          if (run.writer_before) {
+            o.submit_aiv(held, Args()
+                                   .in(a.tensor(1).reshape({kRows * kCols}))
+                                   .inout(a.tensor(0).reshape({kRows * kCols})));
+          }
+          o.parallel_for(kIterations, [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            const TaskOutputs t =
+                o.submit_aiv(d.add, Args()
+                                        .in(a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols}))
+                                        .out(TensorSpec(Shape{kCols}, DType::f32)));
+            o.submit_aiv(d.add, Args().in(t[0]).out_existing(
+                                    a.tensor(2).view({1, kCols}, {row, 0}).reshape({kCols})));
+          });
+          gate_open = true;
+        },
+        args);
+    gate_open = true;
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    for (std::size_t k = 0; k < o.size(); ++k)
+      ASSERT_EQ(o[k], expect[k]) << "element " << k;
+    EXPECT_EQ(r.stats.loop_templates_reused, &run == runs ? 0u : 1u);
+    EXPECT_EQ(r.stats.loop_plans_reused, run.plans_reused);
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    // Tasks: the writer (sequence 0) when there is one, then per iteration its reader of src and
+    // its writer of dst.
+    const std::uint64_t first = run.writer_before ? 1 : 0;
+    const std::map<std::uint64_t, Span> when = spans(*r.trace);
+    for (const TaskEvent& e : r.trace->tasks) {
+      if (e.sequence < first) continue;
+      const std::uint64_t k = e.sequence - first;
+      if (k % 2 == 0) {  // a reader: only the writer before the loop (while it lives)
+        for (const std::uint64_t p : e.producers)
+          EXPECT_EQ(p, 0u) << "reader " << k / 2;
+        if (run.writer_before) {
+          EXPECT_LE(when.at(0).end, when.at(e.sequence).start) << "reader " << k / 2;
+          if (threads) {  // held: live when the reader is submitted
+            EXPECT_EQ(e.producers, std::vector<std::uint64_t>{0}) << "reader " << k / 2;
+          }
+        }
+      } else {  // a writer: its reader, whose output it reads
+        EXPECT_EQ(e.producers, std::vector<std::uint64_t>{e.sequence - 1}) << "writer " << k / 2;
+        EXPECT_LE(when.at(e.sequence - 1).end, when.at(e.sequence).start) << "writer " << k / 2;
+      }
+    }
+  }
+}
+
+// Kept plans take this run's names of the outer buffers (LoopDriver::rename). A run whose first
+// iteration reads another buffer (b) than the kept template's (a), renamed by rebind, and whose
+// later iterations read a again, is another loop: its first analysed iteration must not pass as
+// a replay of the kept plans' old name (it relearns, counted as a rejection), and the writer of a
+// after the loop meets every reader of a.
+TEST_P(ParallelFor, KeptPlansNameThisRunsBuffers) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 64;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kIterations = 48;
+  std::vector<float> a(kRows * kCols), b(kRows * kCols), dst(kRows * kCols);
+  for (int run = 0; run < 4; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run + 1));
+    const bool switched = run == 3;
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      a[k] = static_cast<float>(k % 13);
+      b[k] = static_cast<float>(k % 5 + 20);
+      dst[k] = -1.0f;
+    }
+    std::vector<float> expect_dst = dst;
+    for (std::uint32_t k = 0; k < kIterations * kCols; ++k)
+      expect_dst[k] = (switched && k < kCols ? b[k] : a[k]) + 1.0f;
+    std::vector<float> expect_a(a.size());
+    for (std::size_t k = 0; k < a.size(); ++k)
+      expect_a[k] = b[k] + 1.0f;
+    RunArgs args;
+    args.inout(a.data(), {kRows, kCols}, DType::f32);
+    args.input(b.data(), {kRows, kCols}, DType::f32);
+    args.inout(dst.data(), {kRows, kCols}, DType::f32);
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& t) {
+          o.parallel_for(kIterations, [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            const Tensor& src = switched && row == 0 ? t.tensor(1) : t.tensor(0);
+            o.submit_aiv(
+                d.add, Args()
+                           .in(src.view({1, kCols}, {row, 0}).reshape({kCols}))
+                           .out_existing(t.tensor(2).view({1, kCols}, {row, 0}).reshape({kCols})));
+          });
+          // WAR on every reader of a.
+          o.submit_aiv(d.add, Args()
+                                  .in(t.tensor(1).reshape({kRows * kCols}))
+                                  .out_existing(t.tensor(0).reshape({kRows * kCols})));
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(dst, expect_dst);
+    EXPECT_EQ(a, expect_a);
+    EXPECT_EQ(r.stats.loop_templates_reused, run == 0 || switched ? 0u : 1u);
+    // Run 4 starts with the kept plans (renamed to b), then relearns.
+    EXPECT_EQ(r.stats.loop_plans_reused, run >= 2 ? 1u : 0u);
+    EXPECT_EQ(rejections(r.stats), switched ? "first analysed iteration differs x1; " : "");
+    const std::map<std::uint64_t, Span> when = spans(*r.trace);
+    const std::uint64_t writer = kIterations;
+    for (std::uint64_t k = 0; k < kIterations; ++k)
+      EXPECT_LE(when.at(k).end, when.at(writer).start) << "reader " << k;
+  }
+}
+
 // Random loop programs, each run twice on one runtime (the second run may take the first's
 // templates), then the next program on the same runtime (other loops at the same places: every
 // kept template must fit exactly or be rejected): every run passes the oracle.

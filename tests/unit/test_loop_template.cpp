@@ -424,7 +424,7 @@ TEST(FamilyTable, ErasedFamiliesStorageIsReusedFreshWithoutTheirTaskTable) {
   const std::uint64_t owner = whole.producer().value();  // as make_region keys it
   const std::array<std::int64_t, kMaxDims> down = {1, 0, 0, 0, 0};
   auto first_tasks = std::make_shared<LoopTasks>();
-  first_tasks->tasks = {TaskId(0, 0)};
+  first_tasks->tasks.push_back(TaskId(0, 0));
   first_tasks->iteration_start = {0};
   const std::weak_ptr<LoopTasks> first_table = first_tasks;
   std::vector<Family*> erased;
@@ -444,7 +444,7 @@ TEST(FamilyTable, ErasedFamiliesStorageIsReusedFreshWithoutTheirTaskTable) {
   EXPECT_TRUE(first_table.expired()) << "erased storage keeps the loop's task table";
 
   auto second_tasks = std::make_shared<LoopTasks>();
-  second_tasks->tasks = {TaskId(0, 1)};
+  second_tasks->tasks.push_back(TaskId(0, 1));
   second_tasks->iteration_start = {0};
   Family* reused = table.add(address, owner, AccessKind::write,
                              whole.view(Shape{1, 4}, Shape{0, 0}), down, 0, 0, second_tasks);

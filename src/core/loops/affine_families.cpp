@@ -2,6 +2,7 @@
 #include "core/loops/affine_families.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace tmr::detail::loops {
 namespace {
@@ -22,6 +23,14 @@ bool covers(const Tensor& q, const Family& f, std::int64_t k) {
 }
 
 }  // namespace
+
+void TaskList::grow() {
+  const std::size_t capacity = capacity_ == 0 ? 256 : 2 * capacity_;
+  auto data = std::make_unique_for_overwrite<std::uint64_t[]>(capacity);
+  if (size_ > 0) std::memcpy(data.get(), data_.get(), size_ * sizeof(std::uint64_t));
+  data_ = std::move(data);
+  capacity_ = capacity;
+}
 
 void FamilyTable::reset() {
   families_.clear();

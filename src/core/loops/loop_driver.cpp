@@ -127,6 +127,7 @@ void LoopDriver::reset() {
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
   std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
   templates_reused_ = 0;
+  plans_reused_ = 0;
   std::fill(std::begin(rejected_), std::end(rejected_), 0u);
   ++run_;  // kept_ stays: the next run of the orchestration may reuse its templates
 }
@@ -146,6 +147,7 @@ void LoopDriver::fill_stats(RunStats* stats) const {
                                               fallbacks_[r]);
   }
   stats->loop_templates_reused = templates_reused_;
+  stats->loop_plans_reused = plans_reused_;
   stats->loop_templates_rejected = 0;
   stats->loop_template_rejections.clear();
   for (int r = 1; r < static_cast<int>(loops::Rebind::count); ++r) {
@@ -342,6 +344,8 @@ void LoopDriver::analyse_with_template(Loop& loop) {
     return k.ordinal == loop.ordinal && k.depth == loop.depth;
   });
   if (it == kept_.end()) return false;
+  // Asked before rebind takes the record over (the kept base is gone after it).
+  const bool same = !it->task_plans.empty() && same_base(it->tmpl, loop.current);
   const loops::Rebind fit = it->tmpl.rebind(loop.current);
   if (fit != loops::Rebind::fits) {
     ++rejected_[static_cast<int>(fit)];
@@ -349,6 +353,12 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   }
   ++templates_reused_;
   loop.tmpl = std::move(it->tmpl);
+  if (same) {
+    loop.plans = std::move(it->plans);
+    loop.task_plans = std::move(it->task_plans);
+    loop.plans_kept = true;
+    loop.kept_iterations = it->iterations;
+  }
   kept_.erase(it);  // kept again when the loop ends
   analyse_with_template(loop);
   // Until its first analysed iteration has passed, a mismatch means another loop: learn it.
@@ -375,7 +385,130 @@ void LoopDriver::keep_template(Loop& loop) {
     kept_.erase(std::min_element(kept_.begin(), kept_.end(),
                                  [](const Kept& a, const Kept& b) { return a.used < b.used; }));
   }
-  kept_.push_back(Kept{loop.ordinal, loop.depth, run_, std::move(loop.tmpl)});
+  Kept kept;
+  kept.ordinal = loop.ordinal;
+  kept.depth = loop.depth;
+  kept.used = run_;
+  kept.tmpl = std::move(loop.tmpl);
+  // The plans as build_plans left them (a relearned loop has none): reused by the next run when
+  // its first iteration repeats this base (try_kept, reuse_plans).
+  if (loop.state == Loop::State::analysing && !loop.plans_changed && !loop.task_plans.empty()) {
+    kept.plans = std::move(loop.plans);
+    kept.task_plans = std::move(loop.task_plans);
+    kept.iterations = loop.iterations;
+  }
+  kept_.push_back(std::move(kept));
+}
+
+bool LoopDriver::same_base(const loops::LoopTemplate& kept, const loops::IterationRecord& now) {
+  if (now.index != kept.base_iteration() || now.tasks.size() != kept.task_count() ||
+      now.accesses.size() != kept.access_count()) {
+    return false;
+  }
+  for (std::uint32_t a = 0; a < kept.access_count(); ++a) {
+    const loops::AccessRecord& k = kept.access(a);
+    const loops::AccessRecord& n = now.accesses[a];
+    if (k.tag != n.tag) return false;
+    if (!loops::is_tracked(k.tag)) continue;  // a fresh output: only its tag is planned
+    const BufferRef& kb = k.buffer;
+    const BufferRef& nb = n.buffer;
+    // An outer buffer may be another one (rebind checks the renaming is one bijection, and
+    // reuse_plans writes the new identity into the plans); whether it has a creator is planned.
+    if (kb.kind != nb.kind || kb.iteration != nb.iteration || kb.task != nb.task ||
+        kb.arg != nb.arg ||
+        TaskId::from_value(kb.owner).valid() != TaskId::from_value(nb.owner).valid()) {
+      return false;
+    }
+    const Tensor& kt = k.tensor;
+    const Tensor& nt = n.tensor;
+    if (kt.layout_offset() != nt.layout_offset() || kt.version() != nt.version() ||
+        kt.dtype() != nt.dtype() || kt.ndims() != nt.ndims()) {
+      return false;
+    }
+    for (int r = 0; r < kt.ndims(); ++r) {
+      if (kt.raw_dim(r) != nt.raw_dim(r) || kt.box_offset(r) != nt.box_offset(r) ||
+          kt.box_extent(r) != nt.box_extent(r) || kt.perm(r) != nt.perm(r)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void LoopDriver::rename(AccessPlan& plan, const loops::AccessRecord& rec) {
+  if (plan.address == rec.buffer.address && plan.owner == rec.buffer.owner) return;
+  plan.address = rec.buffer.address;
+  plan.owner = rec.buffer.owner;
+  // The identity bytes of the image (build_image covers them for an outer buffer), in every word
+  // that holds them, and in `start` for the step words; no step lane touches them.
+  constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
+  unsigned char bytes[sizeof(Tensor)];
+  std::memcpy(bytes, &rec.tensor, sizeof(Tensor));
+  const std::size_t ranges[2][2] = {{at.base, sizeof(void*)}, {at.owner, sizeof(TaskId)}};
+  for (const auto& [from, size] : ranges) {
+    for (int w = 0; w < kWords; ++w) {
+      const std::size_t lo = std::max(from, kWordAt[w]);
+      const std::size_t hi = std::min(from + size, kWordAt[w] + sizeof(Word));
+      if (lo >= hi) continue;
+      std::memcpy(reinterpret_cast<unsigned char*>(&plan.image[w]) + (lo - kWordAt[w]), bytes + lo,
+                  hi - lo);
+      if (w == kStepWord || w == kStepWord + 1) {
+        std::memcpy(
+            reinterpret_cast<unsigned char*>(&plan.start[w - kStepWord]) + (lo - kWordAt[w]),
+            bytes + lo, hi - lo);
+      }
+    }
+  }
+}
+
+bool LoopDriver::reuse_plans(Loop& loop) {
+  loop.plans_kept = false;
+  const loops::LoopTemplate& tmpl = loop.tmpl;
+  bool same = loop.kept_iterations == loop.iterations &&
+              loop.task_plans.size() == tmpl.task_count() &&
+              loop.plans.size() == tmpl.access_count();
+  // The per-run routes build_plans read from start_analysis' questions, after this run's names
+  // of the outer buffers (the rebound template's) replace the kept ones.
+  for (std::uint32_t a = 0; same && a < loop.plans.size(); ++a) {
+    AccessPlan& plan = loop.plans[a];
+    if (!plan.tracked) continue;
+    if (plan.outer) rename(plan, tmpl.access(a));
+    const bool quiet = plan.outer && !TaskId::from_value(plan.owner).valid() && !loop.dense[a] &&
+                       loop.external[a].empty();
+    same = plan.dense == loop.dense[a] && plan.fixed == loop.fixed[a] && plan.quiet == quiet;
+  }
+  if (!same) {
+    loop.plans.clear();
+    loop.task_plans.clear();  // build_plans adds to a position's masks: start from none
+    return false;
+  }
+  for (TaskPlan& task : loop.task_plans) {
+    // build_plans closed these free reads' families (their images could not be built): so
+    // does this run, on its own families.
+    for (std::uint32_t todo = task.deferred_reads; todo != 0; todo &= todo - 1) {
+      const std::uint32_t a =
+          task.first_access + static_cast<std::uint32_t>(std::countr_zero(todo));
+      if (loop.families[a] != nullptr) {
+        loops::FamilyTable::close(loop.families[a]);
+        loop.families[a] = nullptr;
+      }
+    }
+    task.family = 0;
+    for (std::uint32_t k = 0; k < task.access_count; ++k) {
+      if (loop.families[task.first_access + k] != nullptr) task.family |= 1u << k;
+    }
+    list_families(loop, task);
+    task.image_iteration = kStaleImages;  // place_images computes them from `start`
+    task.prepared.ready = false;  // its header is made again by the position's first submit
+    const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
+    task.edges =
+        !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();
+    route_producers(loop, task);
+    refresh_fast(task);
+  }
+  loop.plan_count = tmpl.task_count();
+  ++plans_reused_;
+  return true;
 }
 
 bool LoopDriver::element_access(bool write, const Tensor& tensor) {
@@ -509,6 +642,7 @@ void LoopDriver::relearn(Loop& loop) {
   loop.plans.clear();
   loop.task_plans.clear();  // build_plans adds to a position's masks: start from none
   loop.plan_count = 0;
+  loop.plans_kept = false;
   loop.element_reads = {};
   loop.quiet_reads.clear();  // the learning iterations may write them
   loop.previous = {};
@@ -619,7 +753,7 @@ void LoopDriver::start_analysis(Loop& loop) {
                       loops::is_write(rec.tag) ? AccessKind::write : AccessKind::read, rec.tensor,
                       tmpl.stride(a), loop.first_analysed, tmpl.task_of_access(a), loop.table);
   }
-  build_plans(loop);
+  if (!loop.plans_kept || !reuse_plans(loop)) build_plans(loop);
 }
 
 void LoopDriver::record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions) {
@@ -791,35 +925,35 @@ void LoopDriver::build_plans(Loop& loop) {
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
     task.edges =
         !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();
-    task.direct = true;
-    for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
-         todo &= todo - 1) {
-      const int k = std::countr_zero(todo);
-      const std::uint32_t a = task.first_access + static_cast<std::uint32_t>(k);
-      const AccessPlan& plan = loop.plans[a];
-      if (!plan.tracked || !plan.outer || TaskId::from_value(plan.owner).valid() || plan.dense ||
-          plan.stationary || ((task.family >> k) & 1u) == 0 ||
-          (!plan.fixed && !loop.external[a].empty())) {
-        task.direct = false;
-        break;
-      }
-      if (plan.fixed) {
-        for (const MapEntry& e : loop.fixed_external[a])
-          task.producers.push_back(e.task_id);
-      }
-    }
-    if (!task.direct) {
-      task.producers.clear();
-      refresh_fast(task);
-      continue;
-    }
-    // Each once, in first-met order (two accesses may meet one external entry's task).
-    std::vector<TaskId> unique;
-    for (const TaskId id : task.producers) {
-      if (std::find(unique.begin(), unique.end(), id) == unique.end()) unique.push_back(id);
-    }
-    task.producers = std::move(unique);
+    route_producers(loop, task);
     refresh_fast(task);
+  }
+}
+
+void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
+  task.direct = true;
+  task.producers.clear();
+  for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
+       todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    const std::uint32_t a = task.first_access + static_cast<std::uint32_t>(k);
+    const AccessPlan& plan = loop.plans[a];
+    if (!plan.tracked || !plan.outer || TaskId::from_value(plan.owner).valid() || plan.dense ||
+        plan.stationary || ((task.family >> k) & 1u) == 0 ||
+        (!plan.fixed && !loop.external[a].empty())) {
+      task.direct = false;
+      task.producers.clear();
+      return;
+    }
+    if (plan.fixed) {
+      // Each once, in first-met order (two accesses may meet one external entry's task).
+      for (const MapEntry& e : loop.fixed_external[a]) {
+        if (std::find(task.producers.begin(), task.producers.end(), e.task_id) ==
+            task.producers.end()) {
+          task.producers.push_back(e.task_id);
+        }
+      }
+    }
   }
 }
 
@@ -878,6 +1012,7 @@ bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
     task.replayable = false;  // outside what build_image proved exact: plan_analysed decides
     task.closed_replayable = false;
     task.fast = false;
+    loop.plans_changed = true;
     return false;
   }
   // One iteration before (same_image moves it on): modulo 2^32 like every lane.
@@ -1190,6 +1325,9 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       }
       task.direct = false;  // collect() visits this access by its route again
       refresh_fast(task);
+      // Kept as it is now (keep_template): a later run that reuses these plans starts with this
+      // read's family closed and its entries deferred, as build_plans starts a free read whose
+      // image it cannot build (reuse_plans closes that run's family for it).
     }
   }
   family_mask_ = task.family;

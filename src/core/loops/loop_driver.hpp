@@ -389,6 +389,15 @@ class LoopDriver {
     // tmpl was kept from an earlier run and no analysed iteration has passed yet: a mismatch
     // relearns (relearn) instead of falling back.
     bool rebound = false;
+    // The plans kept with the template (Kept::plans), handed over by try_kept when this run's
+    // first iteration is the kept base access for access (same_base): start_analysis reuses them
+    // (reuse_plans) instead of build_plans when the loop's range and per-run routes match.
+    bool plans_kept = false;
+    std::int64_t kept_iterations = 0;
+    // place_images found an iteration outside the proven range (a position no longer
+    // replayable): the plans are not kept. A free read's family that plan_analysed closed is
+    // kept closed (TaskPlan::deferred_reads), as build_plans would start it.
+    bool plans_changed = false;
   };
   // A template kept from an earlier run for the loop of that ordinal and depth.
   struct Kept {
@@ -396,7 +405,28 @@ class LoopDriver {
     std::size_t depth = 0;
     std::uint64_t used = 0;  // the run that kept it (the oldest goes first)
     loops::LoopTemplate tmpl;
+    // The loop's plans as build_plans left them (none when something changed them, or the loop
+    // fell back), for `iterations` iterations of the template's base.
+    std::vector<AccessPlan> plans;
+    std::vector<TaskPlan> task_plans;
+    std::int64_t iterations = 0;
   };
+  // Whether `now` (this run's first iteration, before rebind) repeats `kept` (the kept template's
+  // base) in everything build_plans reads but the names of outer buffers (rebind checks they are
+  // renamed by one bijection; reuse_plans renames the plans): the same index, tasks, tags, buffer
+  // kinds (a fresh one by its creator's place; an outer one with or without a creator) and views
+  // (layout, version, dtype, shape, box, permutation).
+  static bool same_base(const loops::LoopTemplate& kept, const loops::IterationRecord& now);
+  // start_analysis with the kept plans (Loop::plans_kept): checks what differs between runs
+  // (range; dense, fixed and quiet routes), then redoes only the per-run parts (families closed
+  // at build, family masks and lists, direct producers, images placed afresh, prepared headers).
+  // False, with the plans cleared, when build_plans must run.
+  bool reuse_plans(Loop& loop);
+  // Gives a kept plan of an outer buffer this run's name of it (the rebound template's access
+  // `rec`): its identity and the identity bytes of its image.
+  static void rename(AccessPlan& plan, const loops::AccessRecord& rec);
+  // build_plans' producer route for one position: `direct` and its deduplicated `producers`.
+  void route_producers(const Loop& loop, TaskPlan& task) const;
 
   // Whether an argument is the template's record replayed for the current iteration: the same
   // buffer (outer by identity; a fresh one by the creator task id the loop's table predicts) and
@@ -578,6 +608,7 @@ class LoopDriver {
   std::uint64_t tasks_analysed_ = 0;
   std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};
   std::uint64_t templates_reused_ = 0;
+  std::uint64_t plans_reused_ = 0;  // analyses started with kept plans (reuse_plans)
   std::uint64_t rejected_[static_cast<int>(loops::Rebind::count)] = {};
 };
 
