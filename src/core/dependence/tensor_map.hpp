@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "core/dependence/retirement_view.hpp"
@@ -107,7 +108,8 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 // Slot lines (see the top of this file): the state of one grid slot of a buffer in line mode,
 // instead of map entries. `writer` is the newest write of the slot, `reader` the newest read of
 // the current version since it, and `older` (ReaderBlocks, `reader`'s ring) the earlier readers
-// since it; each with the box of its task record (`*_region`, valid while that task is live).
+// since it; each with the box of its task record (`*_region`, valid while that task is live) and
+// its task slot (`*_slot`: a report hands it on, so discovery does not compute it again).
 // A line is empty unless `gen` is its buffer's `line_gen`; a task in it is dead once its ring's
 // retirement watermark passes it, so dead state is overwritten in place. Every access recorded in
 // a line is contiguous, exactly the line's slot (the same bytes) and of its buffer's line_version
@@ -115,8 +117,10 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 struct alignas(64) SlotLine {
   TaskId writer;
   const Tensor* writer_region = nullptr;
+  TaskSlot* writer_slot = nullptr;
   TaskId reader;
   const Tensor* reader_region = nullptr;
+  TaskSlot* reader_slot = nullptr;
   std::uint32_t older = 0;  // first ReaderBlock of the earlier readers, or 0 (owned whatever `gen`)
   std::uint32_t gen = 0;
 };
@@ -313,11 +317,13 @@ class TensorMap {
   // earlier entries (a task naming overlapping regions twice): the caller ignores those.
   // `region.tensor` must already point at the task record's copy. `hint`: find_slot(region), taken
   // before this submit's first lookup_insert. `arg`: the access's argument index in its submit
-  // (the buffer the same argument of the previous submit named is tried first).
+  // (the buffer the same argument of the previous submit named is tried first). `slot`: task
+  // `id`'s slot; a visitor that takes (TaskId, TaskSlot*) is handed the reported task's slot
+  // where the map keeps it (slot lines), else it is called with the TaskId alone.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
-                     TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
-                     Visit&& visit);
+                     TaskId id, TaskSlot* task_slot, MapEntry*& task_entries, const SlotHint& hint,
+                     int arg, Visit&& visit);
   // No hint: lookup_insert finds the buffer and slot itself.
   static constexpr SlotHint kNoHint{nullptr, kNoHeads, 0};
   // Finds `q`'s buffer and grid slot for a lookup_insert of `q` that follows soon, and asks
@@ -411,7 +417,8 @@ class TensorMap {
   // buffer has then left line mode (leave_lines) and the caller records the access in entries.
   template <class Visit>
   [[gnu::always_inline]] bool line_access(const Query& q, bool is_write, BufferInfo* info,
-                                          const std::uint32_t* retired, TaskId id, Visit& visit) {
+                                          const std::uint32_t* retired, TaskId id,
+                                          TaskSlot* task_slot, Visit& visit) {
     // Versions of one buffer are always ordered, whatever their regions: lines hold one.
     if (q.version != info->line_version) [[unlikely]] {
       leave_lines(info);
@@ -436,11 +443,12 @@ class TensorMap {
         leave_lines(info);
         return false;
       }
-      if (writer) visit(line.writer);
+      if (writer) report(visit, line.writer, line.writer_slot);
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
         line.reader = id;
         line.reader_region = q.tensor;
+        line.reader_slot = task_slot;
       } else if (line.reader != id) {
         ++stats_.merged_reads;
         ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
@@ -452,14 +460,15 @@ class TensorMap {
         }
         line.reader = id;
         line.reader_region = q.tensor;  // the same bytes; this record lives as long as the read
+        line.reader_slot = task_slot;
       }
     } else {
       if (writer) {
-        visit(line.writer);
+        report(visit, line.writer, line.writer_slot);
         ++stats_.reused_writes;
       }
       if (reader) {
-        visit(line.reader);
+        report(visit, line.reader, line.reader_slot);
         if (line.older != 0) {
           for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
         }
@@ -468,6 +477,7 @@ class TensorMap {
       line.reader = TaskId();
       line.writer = id;
       line.writer_region = q.tensor;
+      line.writer_slot = task_slot;
     }
     info->line_last[id.ring()] = id.local() + 1;
     return true;
@@ -477,6 +487,15 @@ class TensorMap {
   bool start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntry*& task_entries);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
+  // Reports task `id` (slot `slot`) to `visit`, with its slot if the visitor takes one.
+  template <class Visit>
+  [[gnu::always_inline]] static void report(Visit& visit, TaskId id, TaskSlot* slot) {
+    if constexpr (std::is_invocable_v<Visit&, TaskId, TaskSlot*>) {
+      visit(id, slot);
+    } else {
+      visit(id);
+    }
+  }
   static void clear_line(SlotLine& line, std::uint32_t gen) {
     line.gen = gen;
     line.writer = TaskId();
@@ -934,11 +953,9 @@ void TensorMap::release_task(MapEntry*& task_entries, HeadOf&& head_of) {
 }
 
 template <class Visit>
-[[gnu::always_inline]] inline void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind,
-                                                            const std::uint32_t* retired, TaskId id,
-                                                            MapEntry*& task_entries,
-                                                            const SlotHint& hint, int arg,
-                                                            Visit&& visit) {
+[[gnu::always_inline]] inline void TensorMap::lookup_insert(
+    const AccessRegion& q, AccessKind kind, const std::uint32_t* retired, TaskId id,
+    TaskSlot* task_slot, MapEntry*& task_entries, const SlotHint& hint, int arg, Visit&& visit) {
   const bool is_write = kind == AccessKind::write;
   BufferInfo* info = hint.info;
   SlotHeads heads = hint.heads;
@@ -957,14 +974,14 @@ template <class Visit>
   }
   if (info->lines != nullptr) {
     // Line mode: the slot's line is the whole state (see SlotLine).
-    if (q.contiguous && line_access(q, is_write, info, retired, id, visit)) return;
+    if (q.contiguous && line_access(q, is_write, info, retired, id, task_slot, visit)) return;
     if (info->lines != nullptr) leave_lines(info);  // (a non-contiguous access)
     heads = kNoHeads;
     fresh = info->total[0] == 0 && info->total[1] == 0;
   } else if (q.contiguous && task_list_of_ != nullptr && info->total[0] == 0 &&
              info->total[1] == 0) {
     if (start_lines(q, info, id, task_entries)) {
-      line_access(q, is_write, info, retired, id, visit);
+      line_access(q, is_write, info, retired, id, task_slot, visit);
       return;
     }
     heads = kNoHeads;
