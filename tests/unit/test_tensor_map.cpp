@@ -63,8 +63,8 @@ struct MapHarness {
     }
     for (std::size_t a = 0; a < accesses.size(); ++a) {
       if (slots_first && a + 1 < accesses.size()) map->prefetch_chains(hints[a + 1]);
-      map->lookup_insert(regions[a], accesses[a].second, retired, slot.id, &slot,
-                         entries[slot.id.local()], hints[a], static_cast<int>(a), [&](TaskId id) {
+      map->lookup_insert(regions[a], accesses[a].second, retired, slot.id, entries[slot.id.local()],
+                         hints[a], static_cast<int>(a), [&](TaskId id) {
                            if (id != slot.id) producers.insert(id.local());
                          });
     }
@@ -418,7 +418,7 @@ TEST(TensorMap, ARecycledAddressWithAnotherOwnerIsAnotherBufferInEveryArgumentPl
     std::uint32_t retired[kRingCount];
     h.map->snapshot_retired(retired);
     std::set<std::uint32_t> producers;
-    h.map->lookup_insert(region, kind, retired, slot.id, &slot, h.entries[slot.id.local()],
+    h.map->lookup_insert(region, kind, retired, slot.id, h.entries[slot.id.local()],
                          TensorMap::kNoHint, arg, [&](TaskId id) {
                            if (id != slot.id) producers.insert(id.local());
                          });
@@ -665,7 +665,7 @@ TEST(TensorMap, SlotLinesOfRetiredTasksAreOverwrittenAndFreeTheirBufferWithTheLa
     std::uint32_t retired[kRingCount];
     h.map->snapshot_retired(retired);
     std::set<std::uint32_t> producers;
-    h.map->lookup_insert(region, kind, retired, slot.id, &slot, h.entries[slot.id.local()],
+    h.map->lookup_insert(region, kind, retired, slot.id, h.entries[slot.id.local()],
                          TensorMap::kNoHint, 0, [&](TaskId id) {
                            if (id != slot.id) producers.insert(id.local());
                          });

@@ -118,7 +118,7 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
       // (A local, not an array the caller reads: its fields stay in registers along the line
       // path, and nothing is stored that nobody reads.)
       const AccessRegion region = make_region(record_tensors[i]);
-      map_.lookup_insert(region, kind, retired_, task.id, &task, own.entries, TensorMap::kNoHint, i,
+      map_.lookup_insert(region, kind, retired_, task.id, own.entries, TensorMap::kNoHint, i,
                          Report{this});
       if (families) add_family_accessors(region, kind);
     }
@@ -143,8 +143,7 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     m &= m - 1;
     if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
     const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
-    map_.lookup_insert(regions[i], kind, retired_, task.id, &task, own.entries, hints[i], i,
-                       Report{this});
+    map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, hints[i], i, Report{this});
     if (families) add_family_accessors(regions[i], kind);
   }
   return Status{};

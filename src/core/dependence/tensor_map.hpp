@@ -38,7 +38,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "core/dependence/retirement_view.hpp"
@@ -317,13 +316,14 @@ class TensorMap {
   // earlier entries (a task naming overlapping regions twice): the caller ignores those.
   // `region.tensor` must already point at the task record's copy. `hint`: find_slot(region), taken
   // before this submit's first lookup_insert. `arg`: the access's argument index in its submit
-  // (the buffer the same argument of the previous submit named is tried first). `slot`: task
-  // `id`'s slot; a visitor that takes (TaskId, TaskSlot*) is handed the reported task's slot
-  // where the map keeps it (slot lines), else it is called with the TaskId alone.
+  // (the buffer the same argument of the previous submit named is tried first). A visitor that
+  // also takes (TaskId, TaskSlot*) and tells task `id`'s own slot (`visit.task_slot()`) is handed
+  // the reported task's slot where the map keeps it (slot lines); else it is called with the
+  // TaskId alone.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
-                     TaskId id, TaskSlot* task_slot, MapEntry*& task_entries, const SlotHint& hint,
-                     int arg, Visit&& visit);
+                     TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
+                     Visit&& visit);
   // No hint: lookup_insert finds the buffer and slot itself.
   static constexpr SlotHint kNoHint{nullptr, kNoHeads, 0};
   // Finds `q`'s buffer and grid slot for a lookup_insert of `q` that follows soon, and asks
@@ -417,8 +417,7 @@ class TensorMap {
   // buffer has then left line mode (leave_lines) and the caller records the access in entries.
   template <class Visit>
   [[gnu::always_inline]] bool line_access(const Query& q, bool is_write, BufferInfo* info,
-                                          const std::uint32_t* retired, TaskId id,
-                                          TaskSlot* task_slot, Visit& visit) {
+                                          const std::uint32_t* retired, TaskId id, Visit& visit) {
     // Versions of one buffer are always ordered, whatever their regions: lines hold one.
     if (q.version != info->line_version) [[unlikely]] {
       leave_lines(info);
@@ -448,7 +447,7 @@ class TensorMap {
         if (line.older != 0) free_block_list(line.older);
         line.reader = id;
         line.reader_region = q.tensor;
-        line.reader_slot = task_slot;
+        line.reader_slot = own_slot(visit);
       } else if (line.reader != id) {
         ++stats_.merged_reads;
         ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
@@ -460,7 +459,7 @@ class TensorMap {
         }
         line.reader = id;
         line.reader_region = q.tensor;  // the same bytes; this record lives as long as the read
-        line.reader_slot = task_slot;
+        line.reader_slot = own_slot(visit);
       }
     } else {
       if (writer) {
@@ -477,7 +476,7 @@ class TensorMap {
       line.reader = TaskId();
       line.writer = id;
       line.writer_region = q.tensor;
-      line.writer_slot = task_slot;
+      line.writer_slot = own_slot(visit);
     }
     info->line_last[id.ring()] = id.local() + 1;
     return true;
@@ -487,10 +486,20 @@ class TensorMap {
   bool start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntry*& task_entries);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
+  // The inserting task's slot, if the visitor tells it (read when stored: nothing held in a
+  // register across the line access).
+  template <class Visit>
+  [[gnu::always_inline]] static TaskSlot* own_slot(Visit& visit) {
+    if constexpr (requires { visit.task_slot(); }) {
+      return visit.task_slot();
+    } else {
+      return nullptr;
+    }
+  }
   // Reports task `id` (slot `slot`) to `visit`, with its slot if the visitor takes one.
   template <class Visit>
   [[gnu::always_inline]] static void report(Visit& visit, TaskId id, TaskSlot* slot) {
-    if constexpr (std::is_invocable_v<Visit&, TaskId, TaskSlot*>) {
+    if constexpr (requires { visit.task_slot(); }) {
       visit(id, slot);
     } else {
       visit(id);
@@ -953,9 +962,11 @@ void TensorMap::release_task(MapEntry*& task_entries, HeadOf&& head_of) {
 }
 
 template <class Visit>
-[[gnu::always_inline]] inline void TensorMap::lookup_insert(
-    const AccessRegion& q, AccessKind kind, const std::uint32_t* retired, TaskId id,
-    TaskSlot* task_slot, MapEntry*& task_entries, const SlotHint& hint, int arg, Visit&& visit) {
+[[gnu::always_inline]] inline void TensorMap::lookup_insert(const AccessRegion& q, AccessKind kind,
+                                                            const std::uint32_t* retired, TaskId id,
+                                                            MapEntry*& task_entries,
+                                                            const SlotHint& hint, int arg,
+                                                            Visit&& visit) {
   const bool is_write = kind == AccessKind::write;
   BufferInfo* info = hint.info;
   SlotHeads heads = hint.heads;
@@ -974,14 +985,14 @@ template <class Visit>
   }
   if (info->lines != nullptr) {
     // Line mode: the slot's line is the whole state (see SlotLine).
-    if (q.contiguous && line_access(q, is_write, info, retired, id, task_slot, visit)) return;
+    if (q.contiguous && line_access(q, is_write, info, retired, id, visit)) return;
     if (info->lines != nullptr) leave_lines(info);  // (a non-contiguous access)
     heads = kNoHeads;
     fresh = info->total[0] == 0 && info->total[1] == 0;
   } else if (q.contiguous && task_list_of_ != nullptr && info->total[0] == 0 &&
              info->total[1] == 0) {
     if (start_lines(q, info, id, task_entries)) {
-      line_access(q, is_write, info, retired, id, task_slot, visit);
+      line_access(q, is_write, info, retired, id, visit);
       return;
     }
     heads = kNoHeads;
