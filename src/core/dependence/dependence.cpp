@@ -143,8 +143,9 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     m &= m - 1;
     if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
     const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
-    map_.lookup_insert(regions[i], kind, retired_, task.id, own.entries, hints[i], i, Report{this});
-    if (families) add_family_accessors(regions[i], kind);
+    const AccessRegion region = regions[i];  // (a local: no reloads through the array)
+    map_.lookup_insert(region, kind, retired_, task.id, own.entries, hints[i], i, Report{this});
+    if (families) add_family_accessors(region, kind);
   }
   return Status{};
 }
