@@ -714,7 +714,7 @@ bool OrchestratorCore::discover_producers(Ring& ring, TaskSlot& task, const Args
   // creators, template edges and the loop's external producers, without TensorMap lookups.
   const Status found =
       analysed ? loops_.collect(args, regions)
-               : dependence_.collect_and_record(task, args, task.record->tensors, regions);
+               : dependence_.collect_and_record(task, args, task.record->tensors);
   if (!found.ok()) {
     fail(found.code, found.message);
     return false;

@@ -67,8 +67,7 @@ struct Harness {
     for (int i = 0; i < args.tensor_count(); ++i)
       record[static_cast<std::size_t>(i)] = args.tensor(i);
     TaskSlot& slot = admit_on_ring0();
-    AccessRegion regions[kMaxTensorArgs];
-    const Status found = dependence->collect_and_record(slot, args, record.data(), regions);
+    const Status found = dependence->collect_and_record(slot, args, record.data());
     if (status != nullptr) *status = found;
     if (!found.ok()) dependence->discard_entries(slot.id);
     std::vector<std::uint32_t> producers;

@@ -24,8 +24,10 @@ void ProducerList::grow() {
 
 Dependence::Dependence(RetirementView rings, std::uint32_t window)
     : rings_(rings), window_mask_(window - 1), map_(rings) {
-  for (int r = 0; r < rings_.ring_count(); ++r)
+  for (int r = 0; r < rings_.ring_count(); ++r) {
     states_[r].assign(window, SlotState{});
+    stamps_[r].assign(window, 0);
+  }
   set_slot_lines(true);
 }
 
@@ -86,7 +88,7 @@ Status Dependence::collect(const Args& args, AccessRegion* regions) {
 }
 
 Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
-                                      const Tensor* record_tensors, AccessRegion* regions) {
+                                      const Tensor* record_tensors) {
   const int count = args.tensor_count();
   // Only tensors a task created have a creator to check (out placeholders have none).
   for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {
@@ -101,10 +103,10 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     filter_ |= std::uint64_t{1} << (task.id.local() & 63);
     by_bit_[task.id.local() & 63] = &task;
   }
-  if (producers_.size() >= kScanProducers) own.stamp = stamp_;
+  if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   const bool families = families_ != nullptr && families_->live();
-  // The visitors below are always_inline: each report then inlines into the map's walks (an
-  // out-of-line lambda cost ~50 instructions per producer, most of them register spills).
+  // The visitor below (Report) is always_inline: each report then inlines into the map's walks
+  // (an out-of-line lambda cost ~50 instructions per producer, most of them register spills).
   // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
   // looked up argument by argument (lookup_insert finds the slot itself).
   // (Slot lines are 64 bytes, entries 128: two lines weigh one entry.)
@@ -113,11 +115,12 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
       const ArgTag tag = args.tag(i);
       if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
       const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
-      regions[i] = make_region(record_tensors[i]);
-      map_.lookup_insert(
-          regions[i], kind, retired_, task.id, own.entries, TensorMap::kNoHint,
-          i, [this](TaskId id) __attribute__((always_inline)) { add_producer(id); });
-      if (families) add_family_accessors(regions[i], kind);
+      // (A local, not an array the caller reads: its fields stay in registers along the line
+      // path, and nothing is stored that nobody reads.)
+      const AccessRegion region = make_region(record_tensors[i]);
+      map_.lookup_insert(region, kind, retired_, task.id, own.entries, TensorMap::kNoHint, i,
+                         Report{this});
+      if (families) add_family_accessors(region, kind);
     }
     return Status{};
   }
@@ -126,6 +129,7 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
   // are asked for: with many live views those lines are cold, and they now arrive while other
   // work goes on instead of one argument's walk after another waiting for them.
   std::uint32_t tracked = 0;
+  AccessRegion regions[kMaxTensorArgs];
   TensorMap::SlotHint hints[kMaxTensorArgs];
   for (int i = 0; i < count; ++i) {
     const ArgTag tag = args.tag(i);
@@ -139,10 +143,9 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
     m &= m - 1;
     if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
     const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
-    map_.lookup_insert(
-        regions[i], kind, retired_, task.id, own.entries, hints[i],
-        i, [this](TaskId id) __attribute__((always_inline)) { add_producer(id); });
-    if (families) add_family_accessors(regions[i], kind);
+    const AccessRegion region = regions[i];  // (a local: no reloads through the array)
+    map_.lookup_insert(region, kind, retired_, task.id, own.entries, hints[i], i, Report{this});
+    if (families) add_family_accessors(region, kind);
   }
   return Status{};
 }
@@ -184,8 +187,8 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
 
 void Dependence::stamp_listed() {
   for (TaskSlot* p : producers_)
-    state(p->id).stamp = stamp_;
-  if (self_ != nullptr) state(self_->id).stamp = stamp_;
+    stamp(p->id) = stamp_;
+  if (self_ != nullptr) stamp(self_->id) = stamp_;
 }
 
 void Dependence::add_family_accessors(const AccessRegion& region, AccessKind kind) {

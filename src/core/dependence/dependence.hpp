@@ -79,9 +79,9 @@ class Dependence {
   // record holds the argument tensors (`record_tensors`, which the entries point at): each
   // argument's lookup and insert share one buffer search and one bucket hash. Creators are
   // checked first, so a named error leaves the map untouched. A task naming overlapping regions
-  // in two arguments finds its own first entry; it is not its own producer.
-  Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors,
-                            AccessRegion* regions);
+  // in two arguments finds its own first entry; it is not its own producer. (No region array:
+  // nothing after a plain submit's discovery reads its regions.)
+  Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors);
   // Releases the entries of a task whose submit failed after collect_and_record (never run;
   // counted finished): those another live task shares stay until it retires.
   void discard_entries(TaskId id) { release_entries(id); }
@@ -122,15 +122,17 @@ class Dependence {
   // A task whose outputs stay valid while its scope is open: tensors it created may be named.
   void retain_creator(TaskId id) { state(id).retained = true; }
   void release_creator(TaskId id) { state(id).retained = false; }
-  bool creator_retained(TaskId id) const { return state(id).retained && state(id).id == id; }
+  bool creator_retained(TaskId id) const {
+    const SlotState& s = state(id);
+    return s.retained && s.local == id.local();
+  }
   // A task was admitted into its slot (task.id set): forget what the slot's previous task left.
   void admitted(TaskSlot& task) {
     admitted_[task.id.ring()] = task.id.local() + 1;
     SlotState& s = state(task.id);
-    s.id = task.id;
-    s.task = &task;
-    s.retained = false;
     s.entries = nullptr;
+    s.local = task.id.local();
+    s.retained = false;
     // The next task's state (cold with a large window), like Ring::admit's prefetch.
     __builtin_prefetch(&states_[task.id.ring()][(task.id.local() + 1) & window_mask_], 1);
   }
@@ -147,15 +149,19 @@ class Dependence {
   void set_slot_lines(bool on);
 
  private:
+  // What a task slot's current task needs of this unit, 16 bytes (four to a cache line: every
+  // admit writes one, so with a large window the array's lines are written cold). The per-task
+  // dedup stamps, read only by discoveries past kScanProducers, are a separate array.
   struct SlotState {
-    std::uint64_t stamp = 0;      // last discovery that listed this task (dedup)
     MapEntry* entries = nullptr;  // TensorMap entries this task inserted
-    TaskId id;                    // which task the slot holds
-    TaskSlot* task = nullptr;
-    bool retained = false;  // creator retention: its scope is open
+    std::uint32_t local = 0;      // which task the slot holds (its ring's local id)
+    bool retained = false;        // creator retention: its scope is open
   };
+  static_assert(sizeof(SlotState) == 16, "four task states to a cache line");
   SlotState& state(TaskId id) { return states_[id.ring()][id.local() & window_mask_]; }
   const SlotState& state(TaskId id) const { return states_[id.ring()][id.local() & window_mask_]; }
+  // The last discovery that listed task `id` (dedup past kScanProducers).
+  std::uint64_t& stamp(TaskId id) { return stamps_[id.ring()][id.local() & window_mask_]; }
   // Each producer once, without reading anything of the producer while the list is short (the
   // usual case: a handful of producers; with a large task window a per-slot dedup stamp is a cold
   // line per producer): a 64-bit filter on the local id says "certainly new" for most producers,
@@ -175,9 +181,9 @@ class Dependence {
       if (producers_.size() == kScanProducers) stamp_listed();
       return;
     }
-    SlotState& s = state(id);
-    if (s.stamp == stamp_) return;
-    s.stamp = stamp_;
+    std::uint64_t& s = stamp(id);
+    if (s == stamp_) return;
+    s = stamp_;
     prefetch_for_write(slot);
     producers_.push_back(slot);
   }
@@ -189,6 +195,17 @@ class Dependence {
     }
     return false;
   }
+  // The map's report of a producer (always inline: each report then inlines into the map's
+  // walks); where the map keeps the producer's slot (slot lines) it comes with the id.
+  struct Report {
+    Dependence* self;
+    [[gnu::always_inline]] void operator()(TaskId id) const { self->add_producer(id); }
+    [[gnu::always_inline]] void operator()(TaskId id, TaskSlot* slot) const {
+      self->add_producer(slot, id);
+    }
+    // The discovering task's slot (what a line records with the task's access).
+    [[gnu::always_inline]] TaskSlot* task_slot() const { return self->self_; }
+  };
   static constexpr std::size_t kScanProducers = 16;
   // Live TensorMap entries (128 bytes each) above which a plain submit finds every argument's
   // slot first and prefetches the lines it will walk (2,048 entries: 256 KiB, past what the L1
@@ -222,6 +239,8 @@ class Dependence {
   std::uint32_t window_mask_;
   TensorMap map_;
   std::vector<SlotState> states_[kRingCount];
+  // Never cleared: stamp_ only grows, so a stamp from an earlier discovery or run is stale.
+  std::vector<std::uint64_t> stamps_[kRingCount];
   std::uint32_t cleaned_[kRingCount] = {};
   std::uint32_t admitted_[kRingCount] = {};  // one past the last local id admitted this run
   ProducerList producers_;

@@ -107,7 +107,8 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 // Slot lines (see the top of this file): the state of one grid slot of a buffer in line mode,
 // instead of map entries. `writer` is the newest write of the slot, `reader` the newest read of
 // the current version since it, and `older` (ReaderBlocks, `reader`'s ring) the earlier readers
-// since it; each with the box of its task record (`*_region`, valid while that task is live).
+// since it; each with the box of its task record (`*_region`, valid while that task is live) and
+// its task slot (`*_slot`: a report hands it on, so discovery does not compute it again).
 // A line is empty unless `gen` is its buffer's `line_gen`; a task in it is dead once its ring's
 // retirement watermark passes it, so dead state is overwritten in place. Every access recorded in
 // a line is contiguous, exactly the line's slot (the same bytes) and of its buffer's line_version
@@ -115,8 +116,10 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 struct alignas(64) SlotLine {
   TaskId writer;
   const Tensor* writer_region = nullptr;
+  TaskSlot* writer_slot = nullptr;
   TaskId reader;
   const Tensor* reader_region = nullptr;
+  TaskSlot* reader_slot = nullptr;
   std::uint32_t older = 0;  // first ReaderBlock of the earlier readers, or 0 (owned whatever `gen`)
   std::uint32_t gen = 0;
 };
@@ -313,7 +316,10 @@ class TensorMap {
   // earlier entries (a task naming overlapping regions twice): the caller ignores those.
   // `region.tensor` must already point at the task record's copy. `hint`: find_slot(region), taken
   // before this submit's first lookup_insert. `arg`: the access's argument index in its submit
-  // (the buffer the same argument of the previous submit named is tried first).
+  // (the buffer the same argument of the previous submit named is tried first). A visitor that
+  // also takes (TaskId, TaskSlot*) and tells task `id`'s own slot (`visit.task_slot()`) is handed
+  // the reported task's slot where the map keeps it (slot lines); else it is called with the
+  // TaskId alone.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
                      TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
@@ -436,11 +442,12 @@ class TensorMap {
         leave_lines(info);
         return false;
       }
-      if (writer) visit(line.writer);
+      if (writer) report(visit, line.writer, line.writer_slot);
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
         line.reader = id;
         line.reader_region = q.tensor;
+        line.reader_slot = own_slot(visit);
       } else if (line.reader != id) {
         ++stats_.merged_reads;
         ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
@@ -452,14 +459,15 @@ class TensorMap {
         }
         line.reader = id;
         line.reader_region = q.tensor;  // the same bytes; this record lives as long as the read
+        line.reader_slot = own_slot(visit);
       }
     } else {
       if (writer) {
-        visit(line.writer);
+        report(visit, line.writer, line.writer_slot);
         ++stats_.reused_writes;
       }
       if (reader) {
-        visit(line.reader);
+        report(visit, line.reader, line.reader_slot);
         if (line.older != 0) {
           for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
         }
@@ -468,6 +476,7 @@ class TensorMap {
       line.reader = TaskId();
       line.writer = id;
       line.writer_region = q.tensor;
+      line.writer_slot = own_slot(visit);
     }
     info->line_last[id.ring()] = id.local() + 1;
     return true;
@@ -477,6 +486,25 @@ class TensorMap {
   bool start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntry*& task_entries);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
+  // The inserting task's slot, if the visitor tells it (read when stored: nothing held in a
+  // register across the line access).
+  template <class Visit>
+  [[gnu::always_inline]] static TaskSlot* own_slot(Visit& visit) {
+    if constexpr (requires { visit.task_slot(); }) {
+      return visit.task_slot();
+    } else {
+      return nullptr;
+    }
+  }
+  // Reports task `id` (slot `slot`) to `visit`, with its slot if the visitor takes one.
+  template <class Visit>
+  [[gnu::always_inline]] static void report(Visit& visit, TaskId id, TaskSlot* slot) {
+    if constexpr (requires { visit.task_slot(); }) {
+      visit(id, slot);
+    } else {
+      visit(id);
+    }
+  }
   static void clear_line(SlotLine& line, std::uint32_t gen) {
     line.gen = gen;
     line.writer = TaskId();
