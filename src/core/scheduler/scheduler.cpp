@@ -6,6 +6,7 @@
 
 #include "core/cycle_clock.hpp"
 #include "core/graph/fanout.hpp"
+#include "core/thread_sanitizer.hpp"
 
 namespace tmr::detail {
 
@@ -404,14 +405,22 @@ bool Scheduler::others_have_room(int thread, TaskShape shape) {
   // (core_became_idle), then its pop, whose load of the cell is seq_cst (MpmcQueue::try_pop).
   // Either this fence precedes that RMW in the single total order, and the pop sees the push,
   // or it follows it, and the loads below see the core idle (store-buffering with seq_cst on
-  // both sides: not both miss).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // both sides: not both miss). ThreadSanitizer does not model fences (GCC rejects them under
+  // -fsanitize=thread): there each read is a seq_cst RMW instead, the same order in a form it
+  // checks.
+  if constexpr (!kThreadSanitizer) std::atomic_thread_fence(std::memory_order_seq_cst);
   for (std::size_t t = 0; t < threads_.size(); ++t) {
     if (static_cast<int>(t) == thread) continue;
-    const ThreadState& other = threads_[t];
+    ThreadState& other = threads_[t];
     // Plain loads after the fence above: an RMW here took the line exclusive, so every core
     // that reads it per task (may_stage_at_latch, core_step) missed on it afterwards.
-    auto free = [&](int type) { return other.free_cores[type].load(std::memory_order_relaxed); };
+    auto free = [&](int type) {
+      if constexpr (kThreadSanitizer) {
+        return other.free_cores[type].fetch_add(0, std::memory_order_seq_cst);
+      } else {
+        return other.free_cores[type].load(std::memory_order_relaxed);
+      }
+    };
     if ((!needs_aic || free(0) > 0) && (!needs_aiv || free(1) > 0)) {
       return true;
     }
