@@ -712,9 +712,8 @@ bool OrchestratorCore::discover_producers(Ring& ring, TaskSlot& task, const Args
   dependence_.begin();
   // A task a parallel_for template covers takes its producers from the loop analysis (loops/):
   // creators, template edges and the loop's external producers, without TensorMap lookups.
-  const Status found =
-      analysed ? loops_.collect(args, regions)
-               : dependence_.collect_and_record(task, args, task.record->tensors);
+  const Status found = analysed ? loops_.collect(args, regions)
+                                : dependence_.collect_and_record(task, args, task.record->tensors);
   if (!found.ok()) {
     fail(found.code, found.message);
     return false;

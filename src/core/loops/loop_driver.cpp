@@ -499,7 +499,7 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     }
     list_families(loop, task);
     task.image_iteration = kStaleImages;  // place_images computes them from `start`
-    task.prepared.ready = false;  // its header is made again by the position's first submit
+    task.prepared.ready = false;          // its header is made again by the position's first submit
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
     task.edges =
         !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();

@@ -180,8 +180,10 @@ class LoopDriver {
   bool list_once(TaskSlot** out, int* n, int capacity, TaskId id) const;
   // direct_producers' template edges, then a direct position's list (each live one once).
   int direct_producers_with_edges(TaskSlot** out, int capacity) const;
-  // direct_producers' template edges alone: how many listed, or -1 past `capacity`.
-  int edge_producers(TaskSlot** out, int capacity) const;
+  // direct_producers' template edges alone: how many listed, or -1 past `capacity`. Always
+  // inlined: as a call in direct_producers it cost paged attention's analysed orchestration 1.3%
+  // more instructions (an15).
+  [[gnu::always_inline]] int edge_producers(TaskSlot** out, int capacity) const;
   // Records a covered submit's accesses (instead of Dependence::record): accesses an affine family
   // stands for grow it, the rest go into the TensorMap.
   // Inline when families take every tracked access and nothing is deferred (slice writes).
@@ -775,26 +777,10 @@ inline int LoopDriver::edge_producers(TaskSlot** out, int capacity) const {
   return n;
 }
 
-// The template edges are walked here as in edge_producers, written out again on purpose: a call
-// to it in this body cost paged attention's analysed orchestration 1.3% more instructions (an15).
 inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int capacity,
                                         AccessRegion* regions) const {
-  const Loop& loop = *owner_;
-  const std::uint32_t p = loop.position;
-  const std::int64_t i = loop.iteration;
-  const loops::TemplateTaskDeps& deps = loop.tmpl.deps(p);
-  int n = 0;
-  for (const std::uint32_t q : deps.same_iteration) {
-    const TaskId id = loop.table->at(i, q);
-    if (live(id) && !list_once(out, &n, capacity, id)) return -1;
-  }
-  for (const loops::CarriedEdge& e : deps.carried) {
-    const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
-    for (std::int64_t d = e.min_distance; d <= last; ++d) {
-      const TaskId id = loop.table->at(i - d, e.producer);
-      if (live(id) && !list_once(out, &n, capacity, id)) return -1;
-    }
-  }
+  int n = edge_producers(out, capacity);
+  if (n < 0) return -1;
   const TaskPlan& task = *covered_;  // loop.task_plans[p]
   if (!task.direct) return routed_producers(args, out, n, capacity, regions);
   for (const TaskId id : task.producers) {
