@@ -931,18 +931,42 @@ void LoopDriver::build_plans(Loop& loop) {
 }
 
 void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
+  const auto position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
   task.direct = true;
+  task.created = true;
   task.producers.clear();
+  task.steps.clear();
   for (std::uint32_t todo = task.collect & ~(task.family & task.quiet); todo != 0;
        todo &= todo - 1) {
     const int k = std::countr_zero(todo);
     const std::uint32_t a = task.first_access + static_cast<std::uint32_t>(k);
     const AccessPlan& plan = loop.plans[a];
+    const std::uint32_t bit = 1u << k;
+    // collect()'s route for it needs no lookup: a buffer the same iteration made (its creator,
+    // deferred), or a free read whose family closed with nothing outside the loop (deferred).
+    const bool made_here = plan.tracked && !plan.outer && plan.back == 0;
+    const bool closed_quiet = plan.tracked && plan.outer && (task.deferred_reads & bit) != 0 &&
+                              !TaskId::from_value(plan.owner).valid() && !plan.dense &&
+                              !plan.stationary && loop.external[a].empty();
+    if (made_here || closed_quiet) {
+      task.direct = false;
+      if (made_here && std::none_of(task.steps.begin(), task.steps.end(), [&](const auto& s) {
+            return s.arg != TaskPlan::kExternalStep && s.position == plan.task;
+          })) {
+        const std::vector<std::uint32_t>& same = loop.tmpl.deps(position).same_iteration;
+        const bool edge = std::find(same.begin(), same.end(), plan.task) != same.end();
+        task.steps.push_back(
+            TaskPlan::Step{TaskId(), static_cast<std::uint32_t>(k), plan.task, edge});
+      }
+      continue;
+    }
     if (!plan.tracked || !plan.outer || TaskId::from_value(plan.owner).valid() || plan.dense ||
         plan.stationary || ((task.family >> k) & 1u) == 0 ||
         (!plan.fixed && !loop.external[a].empty())) {
       task.direct = false;
+      task.created = false;
       task.producers.clear();
+      task.steps.clear();
       return;
     }
     if (plan.fixed) {
@@ -951,9 +975,16 @@ void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
         if (std::find(task.producers.begin(), task.producers.end(), e.task_id) ==
             task.producers.end()) {
           task.producers.push_back(e.task_id);
+          task.steps.push_back(TaskPlan::Step{e.task_id, TaskPlan::kExternalStep, 0, false});
         }
       }
     }
+  }
+  if (task.direct) {
+    task.created = false;
+    task.steps.clear();
+  } else {
+    task.producers.clear();
   }
 }
 
@@ -1086,6 +1117,28 @@ int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int ca
        todo &= todo - 1) {
     const int k = std::countr_zero(todo);
     regions[k] = make_region(args.tensor(k));
+  }
+  return n;
+}
+
+int LoopDriver::created_producers(const Args& args, TaskSlot** out, int n, int capacity) const {
+  // Every tracked access goes into a family or is deferred (route_producers' condition, checked
+  // here against this submit's masks): record() reads no region.
+  if ((tracked_mask_ & ~(family_mask_ | deferred_mask_)) != 0) return -1;
+  for (const TaskPlan::Step& step : covered_->steps) {
+    if (step.arg == TaskPlan::kExternalStep) {
+      if (live(step.id) && !list_once(out, &n, capacity, step.id)) return -1;
+      continue;
+    }
+    // A buffer the same iteration made (routed_producers' test): its creator, live with its
+    // scope open; anything else is collect()'s (which names the error).
+    const TaskId creator = args.tensor(static_cast<int>(step.arg)).producer();
+    if (creator.ring() >= rings_.size() || !dependence_.creator_retained(creator) ||
+        !live(creator)) {
+      return -1;
+    }
+    // Live, so edge_producers listed it (the same task: table.at(i, position)).
+    if (!step.edge && !list_once(out, &n, capacity, creator)) return -1;
   }
   return n;
 }
@@ -1323,7 +1376,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
         task.replayable = false;
         task.closed_replayable = true;
       }
-      task.direct = false;  // collect() visits this access by its route again
+      route_producers(loop, task);  // not direct: collect() visits this access by its route
       refresh_fast(task);
       // Kept as it is now (keep_template): a later run that reuses these plans starts with this
       // read's family closed and its entries deferred, as build_plans starts a free read whose

@@ -177,7 +177,10 @@ class LoopDriver {
   // direct_producers past the template edges (`n` listed) for a position that is not direct.
   int routed_producers(const Args& args, TaskSlot** out, int n, int capacity,
                        AccessRegion* regions) const;
-  bool list_once(TaskSlot** out, int* n, int capacity, TaskId id) const;
+  // direct_producers past the template edges for a TaskPlan::created position: its steps (out
+  // of line, so direct_producers stays inline in the analysed submit).
+  int created_producers(const Args& args, TaskSlot** out, int n, int capacity) const;
+  [[gnu::always_inline]] bool list_once(TaskSlot** out, int* n, int capacity, TaskId id) const;
   // direct_producers' template edges, then a direct position's list (each live one once).
   int direct_producers_with_edges(TaskSlot** out, int capacity) const;
   // direct_producers' template edges alone: how many listed, or -1 past `capacity`. Always
@@ -317,6 +320,23 @@ class LoopDriver {
     // accesses meet, filtered once), each while it lives. Cleared when a family of the task ends.
     bool direct = false;
     std::vector<TaskId> producers;  // each once (deduplicated when built)
+    // Not direct only because some arguments are buffers the same iteration made (their creator
+    // is a producer; their entries are deferred) or free reads whose family closed with no
+    // external entries and no creator (nothing to collect; deferred): `steps` is collect()'s
+    // route for it in argument order (route_producers), so direct_producers walks that list
+    // instead of routed_producers' per-argument tests. Cleared with `direct` when a family ends.
+    bool created = false;
+    // Each creator once (by its template position: the replay check proved every argument's
+    // creator is the template's); `edge`: the position's same-iteration template edges list it
+    // already when it is live.
+    struct Step {
+      TaskId id;               // a fixed external producer (arg == kExternalStep)
+      std::uint32_t arg;       // or the argument whose creator (its tensor's producer) is one
+      std::uint32_t position;  // that creator's template position
+      bool edge;
+    };
+    static constexpr std::uint32_t kExternalStep = ~std::uint32_t{0};
+    std::vector<Step> steps;
     PreparedTask prepared;
     // Whether replays<false>() may decide this position: cleared when an image could not be
     // built or placed exactly (build_image, place_images), or when a free read's family closed
@@ -782,7 +802,10 @@ inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int ca
   int n = edge_producers(out, capacity);
   if (n < 0) return -1;
   const TaskPlan& task = *covered_;  // loop.task_plans[p]
-  if (!task.direct) return routed_producers(args, out, n, capacity, regions);
+  if (!task.direct) {
+    if (!task.created) return routed_producers(args, out, n, capacity, regions);
+    return created_producers(args, out, n, capacity);
+  }
   for (const TaskId id : task.producers) {
     if (live(id) && !list_once(out, &n, capacity, id)) return -1;
   }
