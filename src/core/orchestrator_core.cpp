@@ -279,10 +279,8 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     submits_since_sync_ = 0;
     sync_rings();
   }
-  if (ring.window_has_room() && loops_.fast_position() &&
-      loops_.replay_into(plan.kernels, plan.inline_task, args,
-                         ring.tensor_storage(ring.head(), args.tensor_count()))) {
-    return submit_replayed(plan, args, ring_index, ring);
+  if (ring.window_has_room() && loops_.fast_position()) {
+    return submit_replayed(plan, args, ring_index, ring);  // replay_into first
   }
   return submit_in_loop_slow(plan, args, ring_index, ring);
 }
@@ -413,8 +411,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   return outputs;
 }
 
-inline std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task,
-                                                  TaskSlot* const* producers, int count) {
+[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task,
+                                                                         TaskSlot* const* producers,
+                                                                         int count) {
   const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
   task.state.store(TaskState::pending, std::memory_order_relaxed);
   task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
@@ -546,7 +545,14 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
 
 TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args, int ring_index,
                                               Ring& ring) {
-  TaskOutputs outputs;
+  // The replay check, copying the tensors into the record the admit below fills (inline here:
+  // one call for the check and the admit).
+  TaskOutputs outputs;  // every path returns it: built in the caller's storage
+  if (!loops_.replay_into(plan.kernels, plan.inline_task, args,
+                          ring.tensor_storage(ring.head(), args.tensor_count()))) [[unlikely]] {
+    outputs = submit_in_loop_slow(plan, args, ring_index, ring);
+    return outputs;
+  }
   charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(args.tensor_count()));
   ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
   TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args);
@@ -666,9 +672,10 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   return slot;
 }
 
-inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
-                                              std::uint64_t heap_consumed, const Plan& plan,
-                                              const Args& args) {
+[[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
+                                                                     std::uint64_t heap_consumed,
+                                                                     const Plan& plan,
+                                                                     const Args& args) {
   const std::uint32_t local = ring.admit(heap_consumed);
   const TaskId id(static_cast<std::uint32_t>(ring_index), local);
   TaskSlot& slot = ring.slot(local);

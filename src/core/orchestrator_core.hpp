@@ -107,10 +107,12 @@ class OrchestratorCore {
   // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
   // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
   TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
-  // A submit LoopDriver::replay_into covered (its tensors already in the record at the ring's
-  // head, room checked): submit_analysed's steps for a kernel task of a TaskPlan::fast position,
-  // in a straight line (no outputs, layout, scope, map or deferred entries); a producer list
-  // that is not direct or a dependency pool short of room take submit_analysed's generic steps.
+  // A submit at a position LoopDriver::fast_position() allows, the ring's window having room:
+  // LoopDriver::replay_into first (copying its tensors into the record at the ring's head; on a
+  // miss submit_in_loop_slow decides), then submit_analysed's steps for a kernel task of a
+  // TaskPlan::fast position, in a straight line (no outputs, layout, scope, map or deferred
+  // entries); a producer list that is not direct or a dependency pool short of room take
+  // submit_analysed's generic steps.
   TaskOutputs submit_replayed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
   // kept as the position's prepared copy) by its first analysed submit.
