@@ -50,6 +50,7 @@ void OrchestratorCore::begin_run() {
   loops_.reset();
   scope_tasks_.clear();
   scope_starts_.assign(1, 0);  // the outermost scope, depth 0
+  scopes_changed();
   std::fill(std::begin(open_scope_tasks_), std::end(open_scope_tasks_), 0u);
   std::fill(std::begin(open_scope_heap_), std::end(open_scope_heap_), 0u);
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
@@ -77,6 +78,7 @@ void OrchestratorCore::end_orchestration() {
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.clear();
+  scopes_changed();
   in_run_ = false;
 }
 
@@ -101,6 +103,7 @@ void OrchestratorCore::scope_begin() {
     return;
   }
   scope_starts_.push_back(scope_tasks_.size());
+  scopes_changed();
 }
 
 void OrchestratorCore::scope_end() {
@@ -118,6 +121,7 @@ void OrchestratorCore::scope_end() {
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.pop_back();
+  scopes_changed();
   loops_.scope_ended();  // a finished loop's deferred entries on buffers nobody can name: dropped
 }
 
@@ -267,11 +271,11 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
 // rest is submit_in_loop_slow.
 [[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_in_loop(const Plan& plan,
                                                                            const Args& args) {
-  if (scope_starts_.empty()) [[unlikely]] {
-    return submit_planned(plan, args);  // names the error
+  if (scope_ring_ == nullptr) [[unlikely]] {
+    return submit_planned(plan, args);  // outside every scope: names the error
   }
-  const int ring_index = std::min(scope_depth(), kRingCount - 1);
-  Ring& ring = this->ring(ring_index);
+  const int ring_index = scope_ring_index_;
+  Ring& ring = *scope_ring_;
   // The fast analysed submit: room at once (room_at_once without a heap, after the periodic
   // sync wait_for_room would do first) and the replay check copying the tensors into the
   // record the admit will fill.

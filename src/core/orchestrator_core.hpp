@@ -236,6 +236,19 @@ class OrchestratorCore {
   int recent_plan_next_ = 0;   // the entry the next new plan replaces
   std::vector<TaskSlot*> scope_tasks_;
   std::vector<std::size_t> scope_starts_;
+  // The ring the current scope's tasks go to (min(scope_depth(), kRingCount - 1)) and its index,
+  // kept by scopes_changed() at every change of scope_starts_ so submit_in_loop reads them at
+  // once; null outside every scope.
+  Ring* scope_ring_ = nullptr;
+  int scope_ring_index_ = 0;
+  void scopes_changed() {
+    if (scope_starts_.empty()) {
+      scope_ring_ = nullptr;
+      return;
+    }
+    scope_ring_index_ = std::min(scope_depth(), kRingCount - 1);
+    scope_ring_ = &ring(scope_ring_index_);
+  }
   std::uint32_t open_scope_tasks_[kRingCount] = {};
   std::uint64_t open_scope_heap_[kRingCount] = {};
   std::uint32_t submits_since_sync_ = 0;

@@ -482,6 +482,32 @@ class LoopDriver {
   // template argument only skips moving word kStepWord + 1, whose step is zero then).
   template <bool narrow>
   static void copy_exact(AccessPlan& plan, const Tensor& t, Tensor* out, Word* diff);
+  // copy_exact over a submit's `count` arguments; up to 4 with a constant count (unrolled: no loop
+  // counter or pointer steps between arguments).
+  template <bool narrow>
+  static void copy_all_exact(AccessPlan* plans, const Args& args, int count, Tensor* out,
+                             Word* diff) {
+    switch (count) {
+      case 1:
+        return copy_n_exact<narrow, 1>(plans, args, out, diff);
+      case 2:
+        return copy_n_exact<narrow, 2>(plans, args, out, diff);
+      case 3:
+        return copy_n_exact<narrow, 3>(plans, args, out, diff);
+      case 4:
+        return copy_n_exact<narrow, 4>(plans, args, out, diff);
+      default:
+        for (int k = 0; k < count; ++k)
+          copy_exact<narrow>(plans[k], args.tensor(k), out + k, diff);
+    }
+  }
+  template <bool narrow, int kCount>
+  [[gnu::always_inline]] static void copy_n_exact(AccessPlan* plans, const Args& args, Tensor* out,
+                                                  Word* diff) {
+#pragma GCC unroll 4
+    for (int k = 0; k < kCount; ++k)
+      copy_exact<narrow>(plans[k], args.tensor(k), out + k, diff);
+  }
   // The bytes of the last word that are a Tensor field (not its trailing padding), as lanes.
   static constexpr std::uint32_t defined_lane(int lane) {
     constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
@@ -489,7 +515,9 @@ class LoopDriver {
     const std::size_t n = end <= from ? 0 : std::min<std::size_t>(end - from, 4);
     return n == 4 ? 0xffffffffu : (std::uint32_t{1} << (8 * n)) - 1u;
   }
-  static bool zero_diff(const Word& diff) { return zero_word(diff); }
+  static bool zero_diff(const Word& diff) {
+    return zero_word(diff);
+  }
   // Whether the submit's argument tags are the position's (one 16-byte masked compare).
   static bool same_tags(const TaskPlan& task, const Args& args);
   // same_fresh_view with the view compared by same_image.
@@ -604,7 +632,9 @@ class LoopDriver {
   loops::BufferRef buffer_of(const Loop& loop, const Tensor& tensor) const;
   // The loop iteration of a loop task index.
   std::int64_t iteration_of(const Loop& loop, std::uint64_t task_index) const;
-  bool live(TaskId id) const { return !rings_[id.ring()]->is_retired(id); }
+  bool live(TaskId id) const {
+    return !rings_[id.ring()]->is_retired(id);
+  }
   void add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position);
 
   std::span<Ring* const> rings_;
@@ -809,11 +839,9 @@ template <bool narrow>
   if (task.exact) {
     // Every byte but the padding: no masks to apply (TaskPlan::exact).
     if (task.narrow) {
-      for (int k = 0; k < count; ++k)
-        copy_exact<true>(plans[k], args.tensor(k), tensors + k, &diff);
+      copy_all_exact<true>(plans, args, count, tensors, &diff);
     } else {
-      for (int k = 0; k < count; ++k)
-        copy_exact<false>(plans[k], args.tensor(k), tensors + k, &diff);
+      copy_all_exact<false>(plans, args, count, tensors, &diff);
     }
     if (!zero_diff(diff)) {
       task.exact = false;  // the masked compare from now on; plan_submit decides this submit
