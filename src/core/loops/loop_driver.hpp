@@ -147,7 +147,15 @@ class LoopDriver {
   // After replay_into, once the task is admitted: submitted() for the loop that owns it (no
   // learning loop records it), and record() for a position TaskPlan::fast allows (families take
   // every tracked access, nothing is deferred or goes into the map).
-  void submitted_covered(TaskId id) { note_submitted(id); }
+  // replay_into covered it, so it is an analysed task (no planned_analysed_ flag to test).
+  void submitted_covered(TaskId id) {
+    Loop& loop = *owner_;
+    loop.table->tasks.push_back(id);
+    task_position_ = loop.position;
+    ++loop.position;
+    ++tasks_analysed_;
+    planned_analysed_ = false;
+  }
   // direct_producers for a submit replay_into covered (a TaskPlan::fast position, so direct):
   // without template edges (TaskPlan::edges) its position's producer list, each once already, is
   // filtered by liveness alone.
@@ -858,8 +866,7 @@ template <bool narrow>
     if (!zero_diff(diff)) return false;
   }
   task.image_iteration = loop.iteration;
-  covered_ = &task;
-  planned_analysed_ = true;
+  covered_ = &task;  // analysed: submitted_covered counts it
   return true;
 }
 
