@@ -493,8 +493,8 @@ class LoopDriver {
   // copy_exact over a submit's `count` arguments; up to 4 with a constant count (unrolled: no loop
   // counter or pointer steps between arguments).
   template <bool narrow>
-  static void copy_all_exact(AccessPlan* plans, const Args& args, int count, Tensor* out,
-                             Word* diff) {
+  [[gnu::always_inline]] static void copy_all_exact(AccessPlan* plans, const Args& args, int count,
+                                                    Tensor* out, Word* diff) {
     switch (count) {
       case 1:
         return copy_n_exact<narrow, 1>(plans, args, out, diff);
