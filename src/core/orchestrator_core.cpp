@@ -50,6 +50,7 @@ void OrchestratorCore::begin_run() {
   loops_.reset();
   scope_tasks_.clear();
   scope_starts_.assign(1, 0);  // the outermost scope, depth 0
+  scopes_changed();
   std::fill(std::begin(open_scope_tasks_), std::end(open_scope_tasks_), 0u);
   std::fill(std::begin(open_scope_heap_), std::end(open_scope_heap_), 0u);
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
@@ -77,6 +78,7 @@ void OrchestratorCore::end_orchestration() {
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.clear();
+  scopes_changed();
   in_run_ = false;
 }
 
@@ -101,6 +103,7 @@ void OrchestratorCore::scope_begin() {
     return;
   }
   scope_starts_.push_back(scope_tasks_.size());
+  scopes_changed();
 }
 
 void OrchestratorCore::scope_end() {
@@ -118,6 +121,7 @@ void OrchestratorCore::scope_end() {
     release_scope_task(scope_tasks_[i]);
   scope_tasks_.resize(start);
   scope_starts_.pop_back();
+  scopes_changed();
   loops_.scope_ended();  // a finished loop's deferred entries on buffers nobody can name: dropped
 }
 
@@ -267,11 +271,11 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
 // rest is submit_in_loop_slow.
 [[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_in_loop(const Plan& plan,
                                                                            const Args& args) {
-  if (scope_starts_.empty()) [[unlikely]] {
-    return submit_planned(plan, args);  // names the error
+  if (scope_ring_ == nullptr) [[unlikely]] {
+    return submit_planned(plan, args);  // outside every scope: names the error
   }
-  const int ring_index = std::min(scope_depth(), kRingCount - 1);
-  Ring& ring = this->ring(ring_index);
+  const int ring_index = scope_ring_index_;
+  Ring& ring = *scope_ring_;
   // The fast analysed submit: room at once (room_at_once without a heap, after the periodic
   // sync wait_for_room would do first) and the replay check copying the tensors into the
   // record the admit will fill.
@@ -279,10 +283,8 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     submits_since_sync_ = 0;
     sync_rings();
   }
-  if (ring.window_has_room() && loops_.fast_position() &&
-      loops_.replay_into(plan.kernels, plan.inline_task, args,
-                         ring.tensor_storage(ring.head(), args.tensor_count()))) {
-    return submit_replayed(plan, args, ring_index, ring);
+  if (ring.window_has_room() && loops_.fast_position()) {
+    return submit_replayed(plan, args, ring_index, ring);  // replay_into first
   }
   return submit_in_loop_slow(plan, args, ring_index, ring);
 }
@@ -413,8 +415,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   return outputs;
 }
 
-inline std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task,
-                                                  TaskSlot* const* producers, int count) {
+[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task,
+                                                                         TaskSlot* const* producers,
+                                                                         int count) {
   const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
   task.state.store(TaskState::pending, std::memory_order_relaxed);
   task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
@@ -546,7 +549,14 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
 
 TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args, int ring_index,
                                               Ring& ring) {
-  TaskOutputs outputs;
+  // The replay check, copying the tensors into the record the admit below fills (inline here:
+  // one call for the check and the admit).
+  TaskOutputs outputs;  // every path returns it: built in the caller's storage
+  if (!loops_.replay_into(plan.kernels, plan.inline_task, args,
+                          ring.tensor_storage(ring.head(), args.tensor_count()))) [[unlikely]] {
+    outputs = submit_in_loop_slow(plan, args, ring_index, ring);
+    return outputs;
+  }
   charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(args.tensor_count()));
   ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
   TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args);
@@ -666,9 +676,10 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   return slot;
 }
 
-inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
-                                              std::uint64_t heap_consumed, const Plan& plan,
-                                              const Args& args) {
+[[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
+                                                                     std::uint64_t heap_consumed,
+                                                                     const Plan& plan,
+                                                                     const Args& args) {
   const std::uint32_t local = ring.admit(heap_consumed);
   const TaskId id(static_cast<std::uint32_t>(ring_index), local);
   TaskSlot& slot = ring.slot(local);

@@ -107,10 +107,12 @@ class OrchestratorCore {
   // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
   // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
   TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
-  // A submit LoopDriver::replay_into covered (its tensors already in the record at the ring's
-  // head, room checked): submit_analysed's steps for a kernel task of a TaskPlan::fast position,
-  // in a straight line (no outputs, layout, scope, map or deferred entries); a producer list
-  // that is not direct or a dependency pool short of room take submit_analysed's generic steps.
+  // A submit at a position LoopDriver::fast_position() allows, the ring's window having room:
+  // LoopDriver::replay_into first (copying its tensors into the record at the ring's head; on a
+  // miss submit_in_loop_slow decides), then submit_analysed's steps for a kernel task of a
+  // TaskPlan::fast position, in a straight line (no outputs, layout, scope, map or deferred
+  // entries); a producer list that is not direct or a dependency pool short of room take
+  // submit_analysed's generic steps.
   TaskOutputs submit_replayed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
   // kept as the position's prepared copy) by its first analysed submit.
@@ -234,6 +236,19 @@ class OrchestratorCore {
   int recent_plan_next_ = 0;   // the entry the next new plan replaces
   std::vector<TaskSlot*> scope_tasks_;
   std::vector<std::size_t> scope_starts_;
+  // The ring the current scope's tasks go to (min(scope_depth(), kRingCount - 1)) and its index,
+  // kept by scopes_changed() at every change of scope_starts_ so submit_in_loop reads them at
+  // once; null outside every scope.
+  Ring* scope_ring_ = nullptr;
+  int scope_ring_index_ = 0;
+  void scopes_changed() {
+    if (scope_starts_.empty()) {
+      scope_ring_ = nullptr;
+      return;
+    }
+    scope_ring_index_ = std::min(scope_depth(), kRingCount - 1);
+    scope_ring_ = &ring(scope_ring_index_);
+  }
   std::uint32_t open_scope_tasks_[kRingCount] = {};
   std::uint64_t open_scope_heap_[kRingCount] = {};
   std::uint32_t submits_since_sync_ = 0;

@@ -1264,40 +1264,6 @@ bool LoopDriver::replays(Loop& loop, TaskPlan& task, const KernelId kernels[3], 
   return true;
 }
 
-bool LoopDriver::replay_into(const KernelId kernels[3], bool inline_task, const Args& args,
-                             Tensor* tensors) {
-  Loop& loop = *owner_;
-  if (loop.state != Loop::State::analysing || !recorders_.empty() ||
-      loop.position >= loop.plan_count) {
-    return false;
-  }
-  TaskPlan& task = loop.task_plans[loop.position];
-  const int count = args.tensor_count();
-  if (!task.fast || task.inline_task != inline_task ||
-      static_cast<int>(task.access_count) != count || task.kernels[0] != kernels[0] ||
-      task.kernels[1] != kernels[1] || task.kernels[2] != kernels[2] || !same_tags(task, args)) {
-    return false;
-  }
-  if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
-  task.image_iteration = kStaleImages;  // as in replays: a miss leaves the images stale
-  AccessPlan* const plans = loop.plans.data() + task.first_access;
-  // Every argument is copied and compared; the difference is tested once (a miss has copied
-  // what it copied: the record is no live task's).
-  Word diff = {};
-  if (task.narrow) {
-    for (int k = 0; k < count; ++k)
-      copy_image<true>(plans[k], args.tensor(k), tensors + k, &diff);
-  } else {
-    for (int k = 0; k < count; ++k)
-      copy_image<false>(plans[k], args.tensor(k), tensors + k, &diff);
-  }
-  if (!zero_diff(diff)) return false;
-  task.image_iteration = loop.iteration;
-  covered_ = &task;
-  planned_analysed_ = true;
-  return true;
-}
-
 template bool LoopDriver::replays<false>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
 template bool LoopDriver::replays<true>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
 

@@ -115,16 +115,19 @@ class LoopDriver {
     }
     return plan_analysed(loop, kernels, inline_task, args);
   }
-  // The fast analysed submit's check (OrchestratorCore::submit_in_loop, before plan_submit): true
-  // when the current position is one TaskPlan::fast allows, no learning loop records the submit,
-  // and every argument is the template's record replayed (replays<false>'s test). It copies each
-  // argument tensor into `tensors` as it compares it: where the next admit's record keeps its
-  // tensors (Ring::tensor_storage for that slot and this count: inline or the slot's spill area;
-  // the caller checked the ring has room, so that slot's task has retired). On true
-  // the submit is covered as after plan_submit (prepared(), direct_producers, submitted_covered,
-  // grow_covered; cover_masks before collect() or record()). On false `tensors` holds a partial
-  // copy (the record of no live task, rewritten by whatever admits next) and the position's images
-  // are stale, as after a failed replays: plan_submit decides as if this had not run.
+  // The fast analysed submit's check (OrchestratorCore::submit_in_loop, before plan_submit), only
+  // after fast_position() said yes (the current position is one TaskPlan::fast allows and no
+  // learning loop records the submit; not tested again here): true when every argument is the
+  // template's record replayed (replays<false>'s test, or a stricter one: TaskPlan::exact).
+  // Inline: OrchestratorCore::submit_replayed runs it first, so a replayed submit makes one call
+  // past the dispatcher. It copies each argument tensor into `tensors` as it compares it: where the
+  // next admit's record keeps its tensors (Ring::tensor_storage for that slot and this count:
+  // inline or the slot's spill area; the caller checked the ring has room, so that slot's task has
+  // retired). On true the submit is covered as after plan_submit (prepared(), direct_producers,
+  // submitted_covered, grow_covered; cover_masks before collect() or record()). On false `tensors`
+  // holds a partial copy (the record of no live task, rewritten by whatever admits next) and the
+  // position's images are stale, as after a failed replays: plan_submit decides as if this had not
+  // run.
   bool replay_into(const KernelId kernels[3], bool inline_task, const Args& args, Tensor* tensors);
   // replay_into's first tests, inline: whether the current position may take it at all.
   bool fast_position() const {
@@ -144,7 +147,15 @@ class LoopDriver {
   // After replay_into, once the task is admitted: submitted() for the loop that owns it (no
   // learning loop records it), and record() for a position TaskPlan::fast allows (families take
   // every tracked access, nothing is deferred or goes into the map).
-  void submitted_covered(TaskId id) { note_submitted(id); }
+  // replay_into covered it, so it is an analysed task (no planned_analysed_ flag to test).
+  void submitted_covered(TaskId id) {
+    Loop& loop = *owner_;
+    loop.table->tasks.push_back(id);
+    task_position_ = loop.position;
+    ++loop.position;
+    ++tasks_analysed_;
+    planned_analysed_ = false;
+  }
   // direct_producers for a submit replay_into covered (a TaskPlan::fast position, so direct):
   // without template edges (TaskPlan::edges) its position's producer list, each once already, is
   // filtered by liveness alone.
@@ -251,6 +262,21 @@ class LoopDriver {
   static_assert(sizeof(Word) == 16 && kWordAt[kWords - 2] == 16 * (kWords - 2) &&
                 kWordAt[kWords - 1] < kWordAt[kWords - 2] + 16);
   static_assert(sizeof(Tensor) > 80 && sizeof(Tensor) <= 112 && sizeof(Tensor) % 4 == 0);
+  // copy_exact compares every byte but the trailing padding: the fields lie back to back.
+  static_assert(
+      [] {
+        constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
+        return at.base == 0 && at.buffer_bytes == at.base + sizeof(void*) &&
+               at.owner == at.buffer_bytes + sizeof(std::uint64_t) &&
+               at.layout_offset == at.owner + sizeof(TaskId) &&
+               at.raw_shape == at.layout_offset + sizeof(std::uint64_t) &&
+               at.offsets == at.raw_shape + 4 * kMaxDims &&
+               at.extents == at.offsets + 4 * kMaxDims && at.version == at.extents + 4 * kMaxDims &&
+               at.dtype == at.version + sizeof(std::uint32_t) &&
+               at.ndims == at.dtype + sizeof(DType) && at.perm == at.ndims + 1 &&
+               at.perm + kMaxDims <= sizeof(Tensor) && at.perm + kMaxDims > kWordAt[kWords - 1];
+      }(),
+      "copy_exact's mask assumes padding only after perm");
   static_assert(Tensor::field_offsets().offsets % 4 == 0 &&
                 Tensor::field_offsets().offsets >= kWordAt[kStepWord] &&
                 Tensor::field_offsets().offsets + 4 * kMaxDims <= kWordAt[kStepWord + 2]);
@@ -377,6 +403,13 @@ class LoopDriver {
     bool fast = false;
     // The template gives the position same-iteration or carried edges (set by build_plans).
     bool edges = false;
+    // replay_into compares every byte of each argument but the Tensor's trailing padding with its
+    // image (copy_exact: no masks, so fewer instructions), which implies the masked compare.
+    // Cleared the first time that misses at this position; from then on replay_into compares
+    // under the masks (copy_image). A miss of the exact compare alone (a byte no mask covers
+    // differs from the template's, e.g. buffer_bytes of a view reshaped out of a larger buffer)
+    // leaves the submit to plan_submit, whose masked replays covers it.
+    bool exact = true;
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -471,7 +504,48 @@ class LoopDriver {
   // argument so far matched), tested once for all arguments.
   template <bool narrow>
   static void copy_image(AccessPlan& plan, const Tensor& t, Tensor* out, Word* diff);
-  static bool zero_diff(const Word& diff) { return zero_word(diff); }
+  // copy_image comparing every byte of `t` but its trailing padding with the image, without the
+  // masks (TaskPlan::exact): the image holds the template's bytes moved by the stride, so this
+  // passes only where the masked compare passes too. Every word is compared (the narrow
+  // template argument only skips moving word kStepWord + 1, whose step is zero then).
+  template <bool narrow>
+  static void copy_exact(AccessPlan& plan, const Tensor& t, Tensor* out, Word* diff);
+  // copy_exact over a submit's `count` arguments; up to 4 with a constant count (unrolled: no loop
+  // counter or pointer steps between arguments).
+  template <bool narrow>
+  [[gnu::always_inline]] static void copy_all_exact(AccessPlan* plans, const Args& args, int count,
+                                                    Tensor* out, Word* diff) {
+    switch (count) {
+      case 1:
+        return copy_n_exact<narrow, 1>(plans, args, out, diff);
+      case 2:
+        return copy_n_exact<narrow, 2>(plans, args, out, diff);
+      case 3:
+        return copy_n_exact<narrow, 3>(plans, args, out, diff);
+      case 4:
+        return copy_n_exact<narrow, 4>(plans, args, out, diff);
+      default:
+        for (int k = 0; k < count; ++k)
+          copy_exact<narrow>(plans[k], args.tensor(k), out + k, diff);
+    }
+  }
+  template <bool narrow, int kCount>
+  [[gnu::always_inline]] static void copy_n_exact(AccessPlan* plans, const Args& args, Tensor* out,
+                                                  Word* diff) {
+#pragma GCC unroll 4
+    for (int k = 0; k < kCount; ++k)
+      copy_exact<narrow>(plans[k], args.tensor(k), out + k, diff);
+  }
+  // The bytes of the last word that are a Tensor field (not its trailing padding), as lanes.
+  static constexpr std::uint32_t defined_lane(int lane) {
+    constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
+    const std::size_t from = kWordAt[kWords - 1] + 4 * static_cast<std::size_t>(lane);
+    const std::size_t n = end <= from ? 0 : std::min<std::size_t>(end - from, 4);
+    return n == 4 ? 0xffffffffu : (std::uint32_t{1} << (8 * n)) - 1u;
+  }
+  static bool zero_diff(const Word& diff) {
+    return zero_word(diff);
+  }
   // Whether the submit's argument tags are the position's (one 16-byte masked compare).
   static bool same_tags(const TaskPlan& task, const Args& args);
   // same_fresh_view with the view compared by same_image.
@@ -586,7 +660,9 @@ class LoopDriver {
   loops::BufferRef buffer_of(const Loop& loop, const Tensor& tensor) const;
   // The loop iteration of a loop task index.
   std::int64_t iteration_of(const Loop& loop, std::uint64_t task_index) const;
-  bool live(TaskId id) const { return !rings_[id.ring()]->is_retired(id); }
+  bool live(TaskId id) const {
+    return !rings_[id.ring()]->is_retired(id);
+  }
   void add_task(const Loop& loop, std::int64_t iteration, std::uint32_t position);
 
   std::span<Ring* const> rings_;
@@ -733,6 +809,27 @@ template <bool narrow>
   *diff = d;
 }
 
+template <bool narrow>
+[[gnu::always_inline]] inline void LoopDriver::copy_exact(AccessPlan& plan, const Tensor& t,
+                                                          Tensor* out, Word* diff) {
+  plan.image[kStepWord] += plan.step[0];
+  if constexpr (!narrow) plan.image[kStepWord + 1] += plan.step[1];
+  const auto* const bytes = reinterpret_cast<const unsigned char*>(&t);
+  auto* const to = reinterpret_cast<unsigned char*>(out);
+  constexpr Word kDefined = {defined_lane(0), defined_lane(1), defined_lane(2), defined_lane(3)};
+  Word words[kWords];
+#pragma GCC unroll 8
+  for (int w = 0; w < kWords; ++w) {
+    std::memcpy(&words[w], bytes + kWordAt[w], sizeof(Word));
+    std::memcpy(to + kWordAt[w], &words[w], sizeof(Word));
+  }
+  Word d = (words[kWords - 1] ^ plan.image[kWords - 1]) & kDefined;
+#pragma GCC unroll 8
+  for (int w = 0; w < kWords - 1; ++w)
+    d |= words[w] ^ plan.image[w];
+  *diff |= d;
+}
+
 [[gnu::always_inline]] inline bool LoopDriver::same_tags(const TaskPlan& task, const Args& args) {
   std::uint64_t given[2];
   static_assert(sizeof(ArgTag) == 1 && kMaxTensorArgs == 16);
@@ -747,6 +844,49 @@ template <bool narrow>
   std::int64_t m = 0;
   if (!made_by_template(loop, plan, t, &m) || !same_image(plan, t)) return false;
   *made = m;
+  return true;
+}
+
+[[gnu::always_inline]] inline bool LoopDriver::replay_into(const KernelId kernels[3],
+                                                           bool inline_task, const Args& args,
+                                                           Tensor* tensors) {
+  Loop& loop = *owner_;
+  TaskPlan& task = loop.task_plans[loop.position];  // fast_position() held: analysing, fast
+  const int count = args.tensor_count();
+  if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
+      task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
+      task.kernels[2] != kernels[2] || !same_tags(task, args)) {
+    return false;
+  }
+  if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
+  task.image_iteration = kStaleImages;  // as in replays: a miss leaves the images stale
+  AccessPlan* const plans = loop.plans.data() + task.first_access;
+  // Every argument is copied and compared; the difference is tested once (a miss has copied
+  // what it copied: the record is no live task's).
+  Word diff = {};
+  if (task.exact) {
+    // Every byte but the padding: no masks to apply (TaskPlan::exact).
+    if (task.narrow) {
+      copy_all_exact<true>(plans, args, count, tensors, &diff);
+    } else {
+      copy_all_exact<false>(plans, args, count, tensors, &diff);
+    }
+    if (!zero_diff(diff)) {
+      task.exact = false;  // the masked compare from now on; plan_submit decides this submit
+      return false;
+    }
+  } else {
+    if (task.narrow) {
+      for (int k = 0; k < count; ++k)
+        copy_image<true>(plans[k], args.tensor(k), tensors + k, &diff);
+    } else {
+      for (int k = 0; k < count; ++k)
+        copy_image<false>(plans[k], args.tensor(k), tensors + k, &diff);
+    }
+    if (!zero_diff(diff)) return false;
+  }
+  task.image_iteration = loop.iteration;
+  covered_ = &task;  // analysed: submitted_covered counts it
   return true;
 }
 
