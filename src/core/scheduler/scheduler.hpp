@@ -93,6 +93,22 @@ class Scheduler {
   // Pending-slot dispatches stay unlatched: the core latches them when their turn comes.
   // Only while no thread steps.
   void own_core_latches_handoff(bool on) { own_core_latches_handoff_ = on; }
+  // For platforms whose runtime threads outnumber the host's CPUs (threads on a small host), with
+  // one scheduler thread: a core's completion step (core_step) places ready work left after its
+  // own next task on an idle core only while a CPU is free for that core: fewer than `cpus` of
+  // its busy cores plus `others_on_cpu` (the platform's count of other runtime threads holding a
+  // CPU, e.g. a submitting orchestrator). Otherwise the work goes on the queue without a bell,
+  // where the finishing core pops it after its next FIN (or the orchestrator's next step places
+  // it): the idle core could start it only by taking a CPU from a thread that is running, which
+  // on a 2-CPU host measured a context switch and ~4 us dispatch -> start per such hand-off
+  // (docs/performance.md, "Run side, session 14"). An idle core that does hold a CPU pulls the
+  // kept work by a step of its own (kept_work_may_wait), and full steps (the scheduler thread's,
+  // the orchestrator's) are unchanged, so kept work waits at most for the next of these.
+  // `cpus` 0 (the default) switches it off. Only while no thread steps.
+  void limit_handoffs_to_cpus(int cpus, const std::atomic<int>* others_on_cpu) {
+    handoff_cpus_ = cpus;
+    others_on_cpu_ = others_on_cpu;
+  }
   // Whether a step after a latch of a core of `type` could stage anything into its pending slot
   // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
   // Two relaxed looks, no write.
@@ -110,6 +126,19 @@ class Scheduler {
            threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
            !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
   }
+  // limit_handoffs_to_cpus: whether work a finishing core kept off an idle core may still wait
+  // on the queue for a core of `type` (relaxed looks, no write). An idle core of a platform that
+  // lets idle cores pull (threads) takes a step then: it holds a CPU after all. Only kept work
+  // is pulled: pulling whatever is queued (the orchestrator's submits while every core is busy)
+  // cost attention's workers full steps and gate round trips for tasks the finishing cores pop
+  // anyway (docs/performance.md, "Run side, session 14").
+  bool kept_work_may_wait(CoreType type) const {
+    return kept_off_.load(std::memory_order_relaxed) &&
+           ready_.may_have(type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
+  }
+  // The pulling core's step is about to place kept work: the hint is cleared (under the gate).
+  void clear_kept_work() { kept_off_.store(false, std::memory_order_relaxed); }
+  bool limits_handoffs() const { return handoff_cpus_ != 0; }
   // Whether `thread` reports an idle core (relaxed looks): a step of it could place new work.
   bool has_idle_core(int thread) const {
     return threads_[thread].free_cores[0].load(std::memory_order_relaxed) > 0 ||
@@ -322,6 +351,15 @@ class Scheduler {
   bool cores_take_queued_work_ = false;
   bool own_core_needs_no_doorbell_ = false;
   bool own_core_latches_handoff_ = false;
+  int handoff_cpus_ = 0;  // limit_handoffs_to_cpus
+  const std::atomic<int>* others_on_cpu_ = nullptr;
+  std::atomic<bool> kept_off_{false};  // kept_work_may_wait's hint
+  // limit_handoffs_to_cpus: whether a CPU is free for one more of `thread`'s cores now.
+  bool cpu_free_for_idle_core(int thread) const {
+    return handoff_cpus_ == 0 ||
+           threads_[thread].busy_cores + others_on_cpu_->load(std::memory_order_relaxed) <
+               handoff_cpus_;
+  }
   bool recording_ = false;  // clock_.recording(), read at reset()
   std::vector<CoreSlot> cores_;
   std::vector<ClusterCores> clusters_;

@@ -67,6 +67,14 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().cores_take_queued_work(true);
   engine.scheduler().own_core_needs_no_doorbell(true);
   engine.scheduler().own_core_latches_handoff(true);
+  // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
+  // leftovers go to an idle core only while a CPU is free for it
+  // (Scheduler::limit_handoffs_to_cpus).
+  const int cpus = placement_.cpus();
+  if (engine.config().scheduler_threads == 1 && cpus > 0 &&
+      engine.core_count() + engine.config().scheduler_threads + 1 > cpus) {
+    engine.scheduler().limit_handoffs_to_cpus(cpus, &orchestrator_on_cpu_);
+  }
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] {
       placement_.enter_worker(core);
@@ -107,6 +115,7 @@ std::uint64_t ThreadsPlatform::now_ns() const {
 void ThreadsPlatform::begin_run() {
   placement_.begin_run();
   stopped_schedulers_.store(0, std::memory_order_relaxed);
+  orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
   stop_requested_.store(false, std::memory_order_seq_cst);
   run_generation_.fetch_add(1, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
@@ -121,6 +130,7 @@ bool ThreadsPlatform::any_core_stepping() const {
 }
 
 void ThreadsPlatform::end_run(const std::function<bool()>& give_up) {
+  orchestrator_on_cpu_.store(0, std::memory_order_relaxed);
   placement_.end_run();
   stop_requested_.store(true, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
@@ -186,12 +196,16 @@ bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64
         orchestrator_bell_.cancel_wait();
         return false;
       }
-      // Parking: the workers may use the orchestrator's CPU meanwhile (split placement).
-      if (!parked && !stop_requested_.load(std::memory_order_relaxed)) {
+      // Parking: the workers may use the orchestrator's CPU meanwhile (split placement, and
+      // the cores' hand-offs to idle cores: Scheduler::limit_handoffs_to_cpus).
+      const bool in_run = !stop_requested_.load(std::memory_order_relaxed);
+      if (!parked && in_run) {
         placement_.orchestrator_parks();
         parked = true;
       }
+      if (in_run) orchestrator_on_cpu_.store(0, std::memory_order_relaxed);
       orchestrator_bell_.wait(key, deadline - now);
+      if (in_run) orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
     }
   }();
   if (parked && !stop_requested_.load(std::memory_order_relaxed)) placement_.orchestrator_resumes();
@@ -263,6 +277,30 @@ void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
   }
 }
 
+bool ThreadsPlatform::try_pull(int thread, std::atomic<std::uint32_t>& stepping) {
+  // Marked stepping first, as after a FIN: end_run (stop, then the flags) and this (the flag,
+  // then stop) each see the other, so a pull never steps a scheduler that stopped, nor after
+  // end_run found the run quiet.
+  stepping.store(1, std::memory_order_seq_cst);
+  bool progress = false;
+  StepGate& gate = gates_[static_cast<std::size_t>(thread)];
+  if (!stop_requested_.load(std::memory_order_seq_cst) &&
+      !gate.held.load(std::memory_order_relaxed) &&
+      !gate.held.exchange(true, std::memory_order_seq_cst)) {
+    engine_.scheduler().clear_kept_work();
+    progress = engine_.scheduler().step(thread);
+    gate.held.store(false, std::memory_order_seq_cst);
+    // A request raised while we held the gate is ours to serve, as every holder's.
+    if (gate.requested.load(std::memory_order_seq_cst)) progress |= step_scheduler(thread).progress;
+  }
+  stepping.store(0, std::memory_order_seq_cst);
+  if (stop_requested_.load(std::memory_order_seq_cst)) {
+    scheduler_bell_.notify_all();
+    orchestrator_bell_.notify_all();
+  }
+  return progress;
+}
+
 bool ThreadsPlatform::help_schedulers() {
   if (stop_requested_.load(std::memory_order_acquire)) return false;  // between runs
   bool progress = false;
@@ -282,6 +320,7 @@ void ThreadsPlatform::core_main(int core) {
   std::uint32_t last = kIdleToken;
   const int scheduler_thread = m.scheduler_thread;
   const Scheduler& scheduler = engine_.scheduler();
+  const bool pulls = scheduler.limits_handoffs();
   Backoff backoff(engine_.config().spin_before_park);
   // A dispatch latched right after the previous FIN (it was waiting in the pending slot): it runs
   // next without another look at the dispatch word.
@@ -305,6 +344,14 @@ void ThreadsPlatform::core_main(int core) {
     if (!next) {
       token = m.dispatch.load(std::memory_order_acquire);
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
+        // Idle with work of this core's type queued (a finishing core kept its leftovers off
+        // this one while no CPU seemed free for it): this thread holds a CPU now, so it places
+        // the work itself (Scheduler::limit_handoffs_to_cpus).
+        if (pulls && scheduler.kept_work_may_wait(m.type) && !scheduler.mix_may_wait() &&
+            try_pull(scheduler_thread, stepping)) {
+          backoff.reset();
+          continue;
+        }
         if (!backoff.idle_and_should_park()) continue;
         m.core_parked.store(1, std::memory_order_seq_cst);
         if (m.dispatch.load(std::memory_order_seq_cst) == token) {

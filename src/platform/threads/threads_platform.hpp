@@ -55,6 +55,10 @@ class ThreadsPlatform final : public Platform {
   StepOutcome step_scheduler(int thread, int handoff_core = -1);
   // Scheduler::stage_after_latch for `core` under `thread`'s gate, only when the gate is free.
   void try_stage_after_latch(int thread, int core);
+  // An idle core's pull (with Scheduler::limit_handoffs_to_cpus): a step of `thread` under its
+  // gate, only when the gate is free and a run is on, so work queued while no CPU seemed free is
+  // placed as soon as an idle core of the thread does hold one. Returns true when it placed work.
+  bool try_pull(int thread, std::atomic<std::uint32_t>& stepping);
   // The orchestrator's help while it waits or publishes work: one step of every scheduler thread
   // (only during a run). Returns true when any made progress.
   bool help_schedulers();
@@ -76,6 +80,10 @@ class ThreadsPlatform final : public Platform {
   std::atomic<bool> abandon_run_{false};
   std::atomic<int> stopped_schedulers_{0};
   alignas(64) std::atomic<int> awake_schedulers_{0};
+  // 1 while a run's orchestrator holds a CPU (it is not parked in wait_until or end_run): the
+  // other runtime thread that Scheduler::limit_handoffs_to_cpus counts. Written by the
+  // orchestrator only, read relaxed by the cores' steps.
+  alignas(64) std::atomic<int> orchestrator_on_cpu_{0};
   // Per core thread: 1 between its FIN and the end of the step after it; end_run waits until
   // every flag is 0. One line per core, written only by its core: a counter shared by all cores
   // took two RMWs per task on a line the cores passed between them (docs/performance.md, "Run
