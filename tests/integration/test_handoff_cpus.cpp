@@ -1,13 +1,13 @@
 // Hand-offs on a host with fewer CPUs than runtime threads (threads platform): a core that
 // finishes a task keeps the ready work it does not take itself off an idle core while no CPU is
-// free for that core (the orchestrator submits on one, the finishing core runs on the other),
-// and an idle core that does hold a CPU pulls queued work itself
-// (Scheduler::limit_handoffs_to_cpus). These tests pin the run to 2 CPUs, where that applies, and
-// check that the work kept off the idle core is never stranded: two consumers of one producer
-// that can only finish together (each waits for the other to start) both run while the
-// orchestrator stays on its CPU (it spins in user code and never waits in tmr). The sim, which
-// models the chip and places every ready task by its scheduler's steps, has no such limit; the
-// same graph's results are checked there too.
+// free for that core (the orchestrator submits on one, the finishing core runs on the other);
+// the finishing core takes it after its FIN, or a full step (the scheduler thread's re-check,
+// the orchestrator's help) places it (Scheduler::limit_handoffs_to_cpus). These tests pin the run
+// to 2 CPUs, where that applies, and check that the work kept off the idle core is never
+// stranded: two consumers of one producer that can only finish together (each waits for the
+// other to start) both run while the orchestrator stays on its CPU (it spins in user code and
+// never waits in tmr). The sim, which models the chip and places every ready task by its
+// scheduler's steps, has no such limit; the same graph's results are checked there too.
 #include <gtest/gtest.h>
 #include <sched.h>
 

@@ -54,7 +54,6 @@ void Scheduler::reset() {
     c.cohort_reserved = false;
   }
   ready_.clear();
-  kept_off_.store(false, std::memory_order_relaxed);
   cohort_.reset();
   ReturnedBlock drained{};
   while (returned_.try_pop(drained)) {
@@ -271,7 +270,6 @@ bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) 
   while (me.local_count[s] > 0 && free.load(std::memory_order_relaxed) > 0) {
     if (!cpu_free_for_idle_core(thread)) {
       no_cpu = true;
-      kept_off_.store(true, std::memory_order_relaxed);
       break;
     }
     TaskSlot* const task = me.local[s].tasks[me.local_count[s] - 1];

@@ -101,9 +101,10 @@ class Scheduler {
   // where the finishing core pops it after its next FIN (or the orchestrator's next step places
   // it): the idle core could start it only by taking a CPU from a thread that is running, which
   // on a 2-CPU host measured a context switch and ~4 us dispatch -> start per such hand-off
-  // (docs/performance.md, "Run side, session 14"). An idle core that does hold a CPU pulls the
-  // kept work by a step of its own (kept_work_may_wait), and full steps (the scheduler thread's,
-  // the orchestrator's) are unchanged, so kept work waits at most for the next of these.
+  // (docs/performance.md, "Run side, session 14"). Full steps (the scheduler thread's, which
+  // re-checks at least every 50 ms while parked, and the orchestrator's help and submits) are
+  // unchanged and place kept work on an idle core, so it waits at most for the next of these or
+  // the finishing core's FIN.
   // `cpus` 0 (the default) switches it off. Only while no thread steps.
   void limit_handoffs_to_cpus(int cpus, const std::atomic<int>* others_on_cpu) {
     handoff_cpus_ = cpus;
@@ -126,18 +127,6 @@ class Scheduler {
            threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
            !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
   }
-  // limit_handoffs_to_cpus: whether work a finishing core kept off an idle core may still wait
-  // on the queue for a core of `type` (relaxed looks, no write). An idle core of a platform that
-  // lets idle cores pull (threads) takes a step then: it holds a CPU after all. Only kept work
-  // is pulled: pulling whatever is queued (the orchestrator's submits while every core is busy)
-  // cost attention's workers full steps and gate round trips for tasks the finishing cores pop
-  // anyway (docs/performance.md, "Run side, session 14").
-  bool kept_work_may_wait(CoreType type) const {
-    return kept_off_.load(std::memory_order_relaxed) &&
-           ready_.may_have(type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
-  }
-  // The pulling core's step is about to place kept work: the hint is cleared (under the gate).
-  void clear_kept_work() { kept_off_.store(false, std::memory_order_relaxed); }
   bool limits_handoffs() const { return handoff_cpus_ != 0; }
   // Whether `thread` reports an idle core (relaxed looks): a step of it could place new work.
   bool has_idle_core(int thread) const {
@@ -353,7 +342,6 @@ class Scheduler {
   bool own_core_latches_handoff_ = false;
   int handoff_cpus_ = 0;  // limit_handoffs_to_cpus
   const std::atomic<int>* others_on_cpu_ = nullptr;
-  std::atomic<bool> kept_off_{false};  // kept_work_may_wait's hint
   // limit_handoffs_to_cpus: whether a CPU is free for one more of `thread`'s cores now.
   bool cpu_free_for_idle_core(int thread) const {
     return handoff_cpus_ == 0 ||

@@ -277,30 +277,6 @@ void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
   }
 }
 
-bool ThreadsPlatform::try_pull(int thread, std::atomic<std::uint32_t>& stepping) {
-  // Marked stepping first, as after a FIN: end_run (stop, then the flags) and this (the flag,
-  // then stop) each see the other, so a pull never steps a scheduler that stopped, nor after
-  // end_run found the run quiet.
-  stepping.store(1, std::memory_order_seq_cst);
-  bool progress = false;
-  StepGate& gate = gates_[static_cast<std::size_t>(thread)];
-  if (!stop_requested_.load(std::memory_order_seq_cst) &&
-      !gate.held.load(std::memory_order_relaxed) &&
-      !gate.held.exchange(true, std::memory_order_seq_cst)) {
-    engine_.scheduler().clear_kept_work();
-    progress = engine_.scheduler().step(thread);
-    gate.held.store(false, std::memory_order_seq_cst);
-    // A request raised while we held the gate is ours to serve, as every holder's.
-    if (gate.requested.load(std::memory_order_seq_cst)) progress |= step_scheduler(thread).progress;
-  }
-  stepping.store(0, std::memory_order_seq_cst);
-  if (stop_requested_.load(std::memory_order_seq_cst)) {
-    scheduler_bell_.notify_all();
-    orchestrator_bell_.notify_all();
-  }
-  return progress;
-}
-
 bool ThreadsPlatform::help_schedulers() {
   if (stop_requested_.load(std::memory_order_acquire)) return false;  // between runs
   bool progress = false;
@@ -320,7 +296,6 @@ void ThreadsPlatform::core_main(int core) {
   std::uint32_t last = kIdleToken;
   const int scheduler_thread = m.scheduler_thread;
   const Scheduler& scheduler = engine_.scheduler();
-  const bool pulls = scheduler.limits_handoffs();
   Backoff backoff(engine_.config().spin_before_park);
   // A dispatch latched right after the previous FIN (it was waiting in the pending slot): it runs
   // next without another look at the dispatch word.
@@ -344,14 +319,6 @@ void ThreadsPlatform::core_main(int core) {
     if (!next) {
       token = m.dispatch.load(std::memory_order_acquire);
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
-        // Idle with work of this core's type queued (a finishing core kept its leftovers off
-        // this one while no CPU seemed free for it): this thread holds a CPU now, so it places
-        // the work itself (Scheduler::limit_handoffs_to_cpus).
-        if (pulls && scheduler.kept_work_may_wait(m.type) && !scheduler.mix_may_wait() &&
-            try_pull(scheduler_thread, stepping)) {
-          backoff.reset();
-          continue;
-        }
         if (!backoff.idle_and_should_park()) continue;
         m.core_parked.store(1, std::memory_order_seq_cst);
         if (m.dispatch.load(std::memory_order_seq_cst) == token) {

@@ -55,10 +55,6 @@ class ThreadsPlatform final : public Platform {
   StepOutcome step_scheduler(int thread, int handoff_core = -1);
   // Scheduler::stage_after_latch for `core` under `thread`'s gate, only when the gate is free.
   void try_stage_after_latch(int thread, int core);
-  // An idle core's pull (with Scheduler::limit_handoffs_to_cpus): a step of `thread` under its
-  // gate, only when the gate is free and a run is on, so work queued while no CPU seemed free is
-  // placed as soon as an idle core of the thread does hold one. Returns true when it placed work.
-  bool try_pull(int thread, std::atomic<std::uint32_t>& stepping);
   // The orchestrator's help while it waits or publishes work: one step of every scheduler thread
   // (only during a run). Returns true when any made progress.
   bool help_schedulers();
