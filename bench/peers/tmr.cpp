@@ -79,6 +79,7 @@ double thread_run_delay_ns() {
 struct ThreadCpu {
   double cpu_ns = 0;
   double switches = 0;
+  double parks = 0;  // voluntary context switches (a futex wait that slept)
 };
 std::map<std::string, ThreadCpu> threads_cpu() {
   std::map<std::string, ThreadCpu> out;
@@ -100,8 +101,17 @@ std::map<std::string, ThreadCpu> threads_cpu() {
       if (std::fscanf(f, "%llu %llu %llu", &on_cpu, &waiting, &slices) != 3) on_cpu = slices = 0;
       std::fclose(f);
     }
+    unsigned long long voluntary = 0;
+    if (std::FILE* f = std::fopen((base + "/status").c_str(), "r")) {
+      char line[128];
+      while (std::fgets(line, sizeof line, f) != nullptr) {
+        if (std::sscanf(line, "voluntary_ctxt_switches: %llu", &voluntary) == 1) break;
+      }
+      std::fclose(f);
+    }
     out[comm].cpu_ns += static_cast<double>(on_cpu);
     out[comm].switches += static_cast<double>(slices);
+    out[comm].parks += static_cast<double>(voluntary);
   }
   closedir(dir);
   return out;
@@ -145,10 +155,13 @@ void print_latencies(const tmr::Trace& trace) {
   // By how each subtask reached its core: the finishing core's own step (early hand-off), a
   // pending slot (staged), or another thread's step (the other worker's, the orchestrator's or
   // the scheduler thread's): their share and ready->start median / 90th percentile.
-  std::vector<double> by_kind[3];
+  std::vector<double> by_kind[3], placed[3], noticed[3];
   for (const tmr::SubtaskEvent& s : trace.subtasks) {
     const int kind = s.early_handoff ? 0 : s.staged ? 1 : 2;
-    by_kind[kind].push_back(double(s.start_ns) - double(trace.tasks[s.task_sequence].ready_ns));
+    const double ready = double(trace.tasks[s.task_sequence].ready_ns);
+    by_kind[kind].push_back(double(s.start_ns) - ready);
+    placed[kind].push_back(double(s.dispatch_ns) - ready);
+    noticed[kind].push_back(double(s.start_ns) - double(s.dispatch_ns));
   }
   const double n = std::max<double>(1.0, double(trace.subtasks.size()));
   std::fprintf(stderr,
@@ -157,6 +170,14 @@ void print_latencies(const tmr::Trace& trace) {
                double(by_kind[0].size()) / n, median_of(by_kind[0]), quantile_of(by_kind[0], 0.9),
                double(by_kind[1].size()) / n, median_of(by_kind[1]), quantile_of(by_kind[1], 0.9),
                double(by_kind[2].size()) / n, median_of(by_kind[2]), quantile_of(by_kind[2], 0.9));
+  // The same routes split at the dispatch: ready -> dispatch (waiting to be placed) and dispatch ->
+  // start (a staged task waiting behind the running one, or a placed core noticing its word).
+  std::fprintf(
+      stderr,
+      "    tmr by route, median ready->dispatch / dispatch->start ns: early hand-off %.0f / "
+      "%.0f, staged %.0f / %.0f, another thread's step %.0f / %.0f\n",
+      median_of(placed[0]), median_of(noticed[0]), median_of(placed[1]), median_of(noticed[1]),
+      median_of(placed[2]), median_of(noticed[2]));
 }
 
 class TmrSystem final : public System {
@@ -219,12 +240,12 @@ class TmrSystem final : public System {
     if (result.trace) print_latencies(*result.trace);
     if (show_threads_) {
       const double n = static_cast<double>(graph.size());
-      std::fprintf(stderr, "    tmr threads (CPU ns / switches per task):");
+      std::fprintf(stderr, "    tmr threads (CPU ns / switches / of which sleeps, per task):");
       for (const auto& [comm, after] : threads_cpu()) {
         const auto before = threads_before.find(comm);
         const ThreadCpu b = before == threads_before.end() ? ThreadCpu{} : before->second;
-        std::fprintf(stderr, " %s %.0f / %.3f", comm.c_str(), (after.cpu_ns - b.cpu_ns) / n,
-                     (after.switches - b.switches) / n);
+        std::fprintf(stderr, " %s %.0f / %.3f / %.3f", comm.c_str(), (after.cpu_ns - b.cpu_ns) / n,
+                     (after.switches - b.switches) / n, (after.parks - b.parks) / n);
       }
       std::fprintf(stderr, "\n");
     }

@@ -583,5 +583,89 @@ TEST_F(SchedulerSteps, CoreStepPlacesLeftoversOnAnIdleCoreWithoutAFullStep) {
   EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
 }
 
+// limit_handoffs_to_cpus (threads on a host with fewer CPUs than runtime threads): a finishing
+// core's leftovers go to an idle core only while a CPU is free for it. With 2 CPUs and another
+// runtime thread on one (a submitting orchestrator), the finishing core's own next task fills
+// the other: the rest is queued, without a doorbell or a bell, and the finishing core takes it
+// after its next FIN. With that CPU free again, the idle core gets its share as before.
+TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
+  std::atomic<int> others_on_cpu{1};
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  s.cores_take_queued_work(true);
+  s.stage_single_core_at_latch_only(true);
+  s.own_core_needs_no_doorbell(true);
+  s.own_core_latches_handoff(true);
+  s.limit_handoffs_to_cpus(2, &others_on_cpu);
+  ASSERT_TRUE(s.limits_handoffs());
+  // Two producers, each with two consumers.
+  TaskSlot* producers[2];
+  TaskSlot* consumers[2][2];
+  for (int p = 0; p < 2; ++p) {
+    producers[p] = task(TaskShape::aiv, 2);
+    for (TaskSlot*& consumer : consumers[p]) {
+      consumer = task(TaskShape::aiv, 2);
+      graph::begin_wiring(*consumer, 1);
+      const std::uint64_t node = ring_.take_dep_nodes(1);
+      ASSERT_EQ(graph::wire(*consumer, *producers[p], ring_.dep_node(node)), graph::Edge::wired);
+      consumer->dep_begin = node;
+      consumer->dep_count = 1;
+      ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
+    }
+  }
+  s.push_ready_global(producers[0]);
+  s.step(0);
+  ASSERT_EQ(s.core_slot(1).running.task, producers[0]);
+  ASSERT_TRUE(s.core_slot(2).idle());
+  waker_.doorbells.clear();
+
+  ack(1);
+  fin(1);
+  const int bells = waker_.bells;
+  EXPECT_TRUE(s.core_step(0, 1));
+  TaskSlot* const here = s.core_slot(1).running.task;
+  ASSERT_NE(here, nullptr);
+  EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+  EXPECT_TRUE(s.core_slot(2).idle()) << "no CPU for the idle core: the leftover stays off it";
+  EXPECT_TRUE(waker_.doorbells.empty());
+  EXPECT_EQ(waker_.bells, bells) << "nobody else could take the queued consumer now";
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 1);
+
+  // The finishing core takes the queued consumer after its next FIN.
+  ack(1);
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  TaskSlot* const next = s.core_slot(1).running.task;
+  ASSERT_NE(next, nullptr);
+  EXPECT_NE(next, here);
+  EXPECT_TRUE(s.core_slot(2).idle());
+  ack(1);
+  fin(1);
+  s.core_step(0, 1);
+  EXPECT_EQ(sink_.completed, 3);
+  ASSERT_TRUE(s.idle(0));
+
+  // The orchestrator parked: a CPU is free for the idle core, which gets the second leftover.
+  others_on_cpu.store(0);
+  s.push_ready_global(producers[1]);
+  s.step(0);
+  const int core = s.core_slot(1).running.task == producers[1] ? 1 : 2;
+  const int other = 3 - core;
+  ASSERT_EQ(s.core_slot(core).running.task, producers[1]);
+  waker_.doorbells.clear();
+  ack(core);
+  fin(core);
+  EXPECT_TRUE(s.core_step(0, core));
+  ASSERT_NE(s.core_slot(core).running.task, nullptr);
+  ASSERT_NE(s.core_slot(other).running.task, nullptr);
+  EXPECT_EQ(waker_.doorbells, (std::vector<int>{other}));
+  for (int c = 1; c <= 2; ++c) {
+    ack(c);
+    fin(c);
+    s.core_step(0, c);
+  }
+  EXPECT_EQ(sink_.completed, 6);
+  EXPECT_TRUE(s.idle(0));
+}
+
 }  // namespace
 }  // namespace tmr::detail

@@ -266,7 +266,12 @@ bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) 
   const int s = static_cast<int>(shape);
   std::atomic<int>& free = me.free_cores[shape == TaskShape::aic ? 0 : 1];
   bool placed = false;
+  bool no_cpu = false;  // limit_handoffs_to_cpus: an idle core here but no CPU for it
   while (me.local_count[s] > 0 && free.load(std::memory_order_relaxed) > 0) {
+    if (!cpu_free_for_idle_core(thread)) {
+      no_cpu = true;
+      break;
+    }
     TaskSlot* const task = me.local[s].tasks[me.local_count[s] - 1];
     if (task->block_count > 1 || task->sync_start) return false;  // shares, cohorts: the policy
     const int unit = find_unit(thread, *task, SlotTarget::idle);
@@ -276,10 +281,11 @@ bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) 
     dispatch_block(thread, unit, task, task->next_block++, SlotTarget::idle);
     *progress = placed = true;
   }
-  if (placed && me.local_count[s] > 0) {
-    // This thread's idle cores of the type are taken: the rest waits in the queue for the next
-    // core that finishes, as after the full step's idle pass (which wakes another scheduler
-    // thread only when one reports room; the flush would ring the bell regardless).
+  if ((placed || no_cpu) && me.local_count[s] > 0) {
+    // This thread's idle cores of the type are taken (or have no CPU to run on): the rest waits
+    // in the queue for the next core that finishes, as after the full step's idle pass (which
+    // wakes another scheduler thread only when one reports room; the flush would ring the bell
+    // regardless).
     for (int i = 0; i < me.local_count[s]; ++i)
       push_back_global(me.local[s].tasks[i]);
     me.local_count[s] = 0;

@@ -93,6 +93,23 @@ class Scheduler {
   // Pending-slot dispatches stay unlatched: the core latches them when their turn comes.
   // Only while no thread steps.
   void own_core_latches_handoff(bool on) { own_core_latches_handoff_ = on; }
+  // For platforms whose runtime threads outnumber the host's CPUs (threads on a small host), with
+  // one scheduler thread: a core's completion step (core_step) places ready work left after its
+  // own next task on an idle core only while a CPU is free for that core: fewer than `cpus` of
+  // its busy cores plus `others_on_cpu` (the platform's count of other runtime threads holding a
+  // CPU, e.g. a submitting orchestrator). Otherwise the work goes on the queue without a bell,
+  // where the finishing core pops it after its next FIN (or the orchestrator's next step places
+  // it): the idle core could start it only by taking a CPU from a thread that is running, which
+  // on a 2-CPU host measured a context switch and ~4 us dispatch -> start per such hand-off
+  // (docs/performance.md, "Run side, session 14"). Full steps (the scheduler thread's, which
+  // re-checks at least every 50 ms while parked, and the orchestrator's help and submits) are
+  // unchanged and place kept work on an idle core, so it waits at most for the next of these or
+  // the finishing core's FIN.
+  // `cpus` 0 (the default) switches it off. Only while no thread steps.
+  void limit_handoffs_to_cpus(int cpus, const std::atomic<int>* others_on_cpu) {
+    handoff_cpus_ = cpus;
+    others_on_cpu_ = others_on_cpu;
+  }
   // Whether a step after a latch of a core of `type` could stage anything into its pending slot
   // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
   // Two relaxed looks, no write.
@@ -110,6 +127,7 @@ class Scheduler {
            threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
            !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
   }
+  bool limits_handoffs() const { return handoff_cpus_ != 0; }
   // Whether `thread` reports an idle core (relaxed looks): a step of it could place new work.
   bool has_idle_core(int thread) const {
     return threads_[thread].free_cores[0].load(std::memory_order_relaxed) > 0 ||
@@ -322,6 +340,14 @@ class Scheduler {
   bool cores_take_queued_work_ = false;
   bool own_core_needs_no_doorbell_ = false;
   bool own_core_latches_handoff_ = false;
+  int handoff_cpus_ = 0;  // limit_handoffs_to_cpus
+  const std::atomic<int>* others_on_cpu_ = nullptr;
+  // limit_handoffs_to_cpus: whether a CPU is free for one more of `thread`'s cores now.
+  bool cpu_free_for_idle_core(int thread) const {
+    return handoff_cpus_ == 0 ||
+           threads_[thread].busy_cores + others_on_cpu_->load(std::memory_order_relaxed) <
+               handoff_cpus_;
+  }
   bool recording_ = false;  // clock_.recording(), read at reset()
   std::vector<CoreSlot> cores_;
   std::vector<ClusterCores> clusters_;

@@ -67,6 +67,14 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().cores_take_queued_work(true);
   engine.scheduler().own_core_needs_no_doorbell(true);
   engine.scheduler().own_core_latches_handoff(true);
+  // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
+  // leftovers go to an idle core only while a CPU is free for it
+  // (Scheduler::limit_handoffs_to_cpus).
+  const int cpus = placement_.cpus();
+  if (engine.config().scheduler_threads == 1 && cpus > 0 &&
+      engine.core_count() + engine.config().scheduler_threads + 1 > cpus) {
+    engine.scheduler().limit_handoffs_to_cpus(cpus, &orchestrator_on_cpu_);
+  }
   for (int core = 0; core < engine.core_count(); ++core) {
     cores_.emplace_back([this, core] {
       placement_.enter_worker(core);
@@ -107,6 +115,7 @@ std::uint64_t ThreadsPlatform::now_ns() const {
 void ThreadsPlatform::begin_run() {
   placement_.begin_run();
   stopped_schedulers_.store(0, std::memory_order_relaxed);
+  orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
   stop_requested_.store(false, std::memory_order_seq_cst);
   run_generation_.fetch_add(1, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
@@ -121,6 +130,7 @@ bool ThreadsPlatform::any_core_stepping() const {
 }
 
 void ThreadsPlatform::end_run(const std::function<bool()>& give_up) {
+  orchestrator_on_cpu_.store(0, std::memory_order_relaxed);
   placement_.end_run();
   stop_requested_.store(true, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
@@ -186,12 +196,16 @@ bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64
         orchestrator_bell_.cancel_wait();
         return false;
       }
-      // Parking: the workers may use the orchestrator's CPU meanwhile (split placement).
-      if (!parked && !stop_requested_.load(std::memory_order_relaxed)) {
+      // Parking: the workers may use the orchestrator's CPU meanwhile (split placement, and
+      // the cores' hand-offs to idle cores: Scheduler::limit_handoffs_to_cpus).
+      const bool in_run = !stop_requested_.load(std::memory_order_relaxed);
+      if (!parked && in_run) {
         placement_.orchestrator_parks();
         parked = true;
       }
+      if (in_run) orchestrator_on_cpu_.store(0, std::memory_order_relaxed);
       orchestrator_bell_.wait(key, deadline - now);
+      if (in_run) orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
     }
   }();
   if (parked && !stop_requested_.load(std::memory_order_relaxed)) placement_.orchestrator_resumes();

@@ -76,6 +76,10 @@ class ThreadsPlatform final : public Platform {
   std::atomic<bool> abandon_run_{false};
   std::atomic<int> stopped_schedulers_{0};
   alignas(64) std::atomic<int> awake_schedulers_{0};
+  // 1 while a run's orchestrator holds a CPU (it is not parked in wait_until or end_run): the
+  // other runtime thread that Scheduler::limit_handoffs_to_cpus counts. Written by the
+  // orchestrator only, read relaxed by the cores' steps.
+  alignas(64) std::atomic<int> orchestrator_on_cpu_{0};
   // Per core thread: 1 between its FIN and the end of the step after it; end_run waits until
   // every flag is 0. One line per core, written only by its core: a counter shared by all cores
   // took two RMWs per task on a line the cores passed between them (docs/performance.md, "Run
