@@ -272,9 +272,11 @@ TEST_P(DualSlot, MixBlockIsNotStagedBehindABusyClusterWhileAnotherIsIdle) {
   const KernelId long_aiv = runtime.kernels().add("long_mix_aiv", CoreType::aiv, &barrier_kernel);
   reset_barriers();
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    // Threads: 200 ms busy after the barrier, so that a loaded host (CI's) cannot delay the
+    // second task's placement past the long task's end (20 ms failed once at load ~10).
     o.submit(
         {long_aic, long_aiv, long_aiv},
-        Args().scalar(std::uint32_t{100}).scalar(std::uint32_t{3}).scalar(std::uint32_t{20000}));
+        Args().scalar(std::uint32_t{100}).scalar(std::uint32_t{3}).scalar(std::uint32_t{200'000}));
     o.submit(mix_kernels(k, 3),
              Args().scalar(std::uint32_t{1}).scalar(std::uint32_t{2}).scalar(std::uint32_t{50}));
   });
