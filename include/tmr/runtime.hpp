@@ -79,6 +79,9 @@ struct RunStats {
   std::uint64_t loop_iterations = 0;
   std::uint64_t loop_iterations_analysed = 0;
   std::uint64_t loop_tasks_analysed = 0;
+  // Of those, the tasks the wide replayed path took (analysed positions with fresh outputs,
+  // buffers their own iteration made, or closed free reads; docs/design.md, "Wide replay").
+  std::uint64_t loop_tasks_replayed_wide = 0;
   std::uint64_t loop_fallbacks = 0;
   std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
   // Loop templates kept from an earlier run of this Runtime (the same loop: its place among the

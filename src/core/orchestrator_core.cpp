@@ -283,8 +283,9 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     submits_since_sync_ = 0;
     sync_rings();
   }
-  if (ring.window_has_room() && loops_.fast_position()) {
-    return submit_replayed(plan, args, ring_index, ring);  // replay_into first
+  if (ring.window_has_room()) {
+    if (loops_.fast_position()) return submit_replayed(plan, args, ring_index, ring);
+    if (loops_.wide_position()) return submit_wide(plan, args, ring_index, ring);
   }
   return submit_in_loop_slow(plan, args, ring_index, ring);
 }
@@ -595,6 +596,115 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
                  std::span<TaskSlot* const>(direct, static_cast<std::size_t>(direct_count)));
   }
   release_kernel_task(task, resolved);
+  return outputs;
+}
+
+TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, int ring_index,
+                                          Ring& ring) {
+  TaskOutputs outputs;  // every path returns it
+  const int count = args.tensor_count();
+  if (!loops_.replay_wide(plan.kernels, args, ring.tensor_storage(ring.head(), count)))
+      [[unlikely]] {
+    outputs = submit_in_loop_slow(plan, args, ring_index, ring);
+    return outputs;
+  }
+  charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(count));
+  LoopDriver::PreparedTask& prepared = loops_.prepared();
+  const std::uint32_t outs = loops_.covered_outs();  // args.out_mask(): the tags are the template's
+  const bool scoped = outs != 0;
+  std::uint64_t heap_offset = 0;
+  std::uint64_t heap_consumed = 0;
+  if (scoped) {
+    if (!prepared.layout_ready) [[unlikely]] {
+      // replay_wide compared every output spec with the template's: this layout is every later
+      // wide submit's at this position.
+      const OutputLayout layout = layout_outputs(args);
+      std::memcpy(prepared.out_at, layout.offsets, sizeof(prepared.out_at));
+      prepared.out_total = layout.total;
+      prepared.layout_ready = true;
+    }
+    const std::uint64_t total = prepared.out_total;
+    const Ring& r = this->ring(ring_index);
+    const bool fits = total <= r.heap_capacity() &&
+                      open_scope_tasks_[ring_index] + 2 <= r.window() &&
+                      open_scope_heap_[ring_index] + total <= r.heap_capacity();
+    if (!fits && !check_fits(ring_index, layout_outputs(args), true)) return outputs;
+    // The window had room (submit_in_loop); the heap is tested here, else the generic wait.
+    if (submits_since_sync_ + 1 < kSubmitsPerSync &&
+        ring.heap_fits(total, &heap_offset, &heap_consumed)) {
+      ++submits_since_sync_;
+    } else if (!wait_for_room(ring, total, &heap_offset, &heap_consumed)) {
+      return outputs;
+    }
+  } else {
+    ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
+  }
+  TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
+  TaskRecord& record = *task.record;  // its tensors: replay_wide's copy
+  write_header(record, prepared, plan, args);
+  record.scalar_count = args.scalar_count();
+  if (args.scalar_count() > 0) {
+    std::memcpy(record.scalars, args.scalars(),
+                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
+  }
+  outputs.task_ = task.id;
+  if (scoped) {
+    std::byte* const heap_base = static_cast<std::byte*>(ring.heap_at(heap_offset));
+    for (std::uint32_t todo = outs; todo != 0; todo &= todo - 1) {
+      const int i = std::countr_zero(todo);
+      std::byte* const data = heap_base + prepared.out_at[i];
+      record.tensors[i] = args.tensor(i).placed(data, task.id);
+      if (args.initial_bits(i)) {
+        const Tensor& spec = args.tensor(i);
+        fill_pattern(data, spec.elements() * spec.element_size(), *args.initial_bits(i),
+                     spec.element_size());
+      }
+      std::memcpy(&outputs.storage_[static_cast<std::size_t>(outputs.count_++)], &record.tensors[i],
+                  sizeof(Tensor));
+    }
+  }
+  AccessRegion regions[kMaxTensorArgs];  // record() reads none: families and deferral take all
+  TaskSlot* direct[kDirectProducers];
+  int direct_count = loops_.direct_producers(args, direct, kDirectProducers, regions);
+  bool ok = true;
+  std::int32_t resolved = 0;
+  if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal()) {
+    loops_.submitted_covered(task.id);
+    resolved = wire_direct(ring, task, direct, direct_count);
+  } else {
+    // submit_analysed's generic steps: collect() lists the producers (and waits for dependency
+    // nodes or names the error).
+    direct_count = -1;
+    ok = discover_producers(ring, task, args, true, regions);
+    loops_.submitted_covered(task.id);
+    resolved = wire_producers(ring, task, ok);
+  }
+  if (ok) {
+    if (loops_.records_into_map()) {
+      for (int i = 0; i < count; ++i)
+        regions[i].tensor = &record.tensors[i];
+    }
+    loops_.record(task, args, regions);  // grows the families, defers the fresh buffers' entries
+  }
+  enter_scope(task, ring_index, heap_consumed, scoped);
+  ring.publish_batched(task.id.local());
+  if (recording_) {
+    if (direct_count >= 0) {
+      record_event(task, plan, args,
+                   std::span<TaskSlot* const>(direct, static_cast<std::size_t>(direct_count)));
+    } else {
+      record_event(task, plan, args, dependence_.producers());
+    }
+  }
+  if (direct_count >= 0) {
+    release_kernel_task(task, resolved);
+  } else {
+    release_wiring_guard(task, resolved, ok);
+  }
+  if (!ok) {
+    outputs.count_ = 0;
+    outputs.task_ = TaskId();
+  }
   return outputs;
 }
 

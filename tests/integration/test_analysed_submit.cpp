@@ -944,6 +944,156 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedCopyOfADepartingTaskIsRewritten) {
   }
 }
 
+// The wide replayed path (OrchestratorCore::submit_wide, LoopDriver::replay_wide): positions
+// that make fresh outputs, read buffers their own iteration made, or read through a permutation
+// (a free read whose family closed) are covered like slice writes (RunStats::
+// loop_tasks_replayed_wide), with the analysed path's producers and results: each names the
+// creators of what it reads and nothing else but producers that may have retired.
+TEST_P(ParallelForAnalysedSubmit, WideReplayCoversFreshOutputsTheirReadersAndClosedReads) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint64_t kPerIteration = 5;
+  const auto permuted = [](std::uint32_t i) { return (i * 5) % kRows; };
+  std::vector<float> x(kRows * kCols), y(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 7 + 1);
+  RunArgs args;
+  args.input(x.data(), {kRows * kCols}, DType::f32);
+  args.output(y.data(), {kRows * kCols}, DType::f32);
+  for (int run = 0; run < 2; ++run) {  // the second run reuses the kept template and plans
+    std::fill(y.begin(), y.end(), 0.0f);
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          LoopOptions options;
+          options.scope_per_iteration = true;
+          o.parallel_for(
+              kRows,
+              [&](Orchestrator& o, std::int64_t i) {
+                const auto row = static_cast<std::uint32_t>(i);
+                const TaskOutputs acc =
+                    o.alloc(Args().out(TensorSpec({kCols}, DType::f32).fill(0.0f)));
+                if (!acc.valid()) return;
+                // t = x[perm] + 1 (a closed read, a fresh output)
+                const TaskOutputs t =
+                    o.submit_aiv(f.inc, Args()
+                                            .in(a.tensor(0).view({kCols}, {permuted(row) * kCols}))
+                                            .out(TensorSpec({kCols}, DType::f32)));
+                if (!t.valid()) return;
+                // u = t + t (two reads of a buffer the iteration made, a fresh output)
+                const TaskOutputs u = o.submit_aiv(
+                    f.add, Args().in(t[0]).in(t[0]).out(TensorSpec({kCols}, DType::f32)));
+                if (!u.valid()) return;
+                o.submit_aiv(f.accum, Args().in(u[0]).inout(acc[0]));  // acc = u
+                o.submit_aiv(f.inc, Args().in(acc[0]).out_existing(
+                                        a.tensor(1).view({kCols}, {row * kCols})));
+              },
+              options);
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    // Every kernel position of the analysed iterations but those before the permuted read's
+    // family closed (the first departure from its learned stride).
+    EXPECT_GE(r.stats.loop_tasks_replayed_wide, (kPerIteration - 1) * (kRows - 4));
+    EXPECT_LE(r.stats.loop_tasks_replayed_wide, r.stats.loop_tasks_analysed);
+    for (std::uint32_t row = 0; row < kRows; ++row) {
+      for (std::uint32_t c = 0; c < kCols; ++c) {
+        const float t = x[permuted(row) * kCols + c] + 1.0f;
+        ASSERT_EQ(y[row * kCols + c], 2.0f * t + 1.0f) << "row " << row << " column " << c;
+      }
+    }
+    if (!GetParam().record) continue;
+    std::size_t checked = 0;
+    for (const TaskEvent& e : r.trace->tasks) {
+      const std::uint64_t position = e.sequence % kPerIteration;
+      const std::uint64_t alloc = e.sequence - position;
+      std::vector<std::uint64_t> must;  // held by the iteration's scope: live
+      std::vector<std::uint64_t> may;   // besides: producers that may have retired
+      if (position == 2) must = {alloc + 1};
+      if (position == 3) must = {alloc, alloc + 2};
+      if (position == 4) must = {alloc}, may = {alloc + 3};
+      std::vector<std::uint64_t> got = e.producers;
+      std::sort(got.begin(), got.end());
+      for (const std::uint64_t p : must) {
+        EXPECT_TRUE(std::binary_search(got.begin(), got.end(), p))
+            << "task " << e.sequence << " (position " << position << ") misses " << p;
+      }
+      for (const std::uint64_t p : got) {
+        EXPECT_TRUE(std::find(must.begin(), must.end(), p) != must.end() ||
+                    std::find(may.begin(), may.end(), p) != may.end())
+            << "task " << e.sequence << " (position " << position << ") names " << p;
+      }
+      ++checked;
+    }
+    EXPECT_EQ(checked, kPerIteration * kRows);
+  }
+}
+
+// A wide position's submit that departs from the template leaves it to the analysed path, with
+// the same results: from iteration kSwitch on, (a) the consumer reads the fresh row the previous
+// iteration's maker made (another creator: the loop falls back), (b) the maker's output spec
+// asks for another fill (not in the spec's bytes: the wide path fills it as asked), (c) the
+// maker's output spec has twice the columns (its layout is not the position's prepared one).
+TEST_P(ParallelForAnalysedSubmit, WideReplayDepartsOnAnotherCreatorFillOrSpec) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kSwitch = 12;
+  std::vector<float> x(kRows * kCols), y(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 5 + 1);
+  RunArgs args;
+  args.input(x.data(), {kRows * kCols}, DType::f32);
+  args.output(y.data(), {kRows * kCols}, DType::f32);
+  const auto row = [](const Tensor& t, std::uint32_t k) { return t.view({kCols}, {k * kCols}); };
+  for (const char variant : {'a', 'b', 'c'}) {
+    std::fill(y.begin(), y.end(), 0.0f);
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          std::optional<Tensor> previous;  // no scope per iteration: still valid
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto k = static_cast<std::uint32_t>(i);
+            const bool departs = k >= kSwitch;
+            // made = fill + x[k] (the kernel adds its input to the filled output)
+            const float fill = variant == 'b' && departs ? 10.0f : 0.0f;
+            const std::uint32_t cols = variant == 'c' && departs ? 2 * kCols : kCols;
+            const TaskOutputs made = o.submit_aiv(
+                f.accum,
+                Args().in(row(a.tensor(0), k)).out(TensorSpec({cols}, DType::f32).fill(fill)));
+            if (!made.valid()) return;
+            const Tensor source = variant == 'a' && departs && previous ? *previous
+                                  : cols == kCols                       ? made[0]
+                                                  : made[0].view({kCols}, {0});
+            previous = made[0];
+            o.submit_aiv(f.inc, Args().in(source).out_existing(row(a.tensor(1), k)));
+          });
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << variant << ": " << r.status.to_string();
+    // The maker and the consumer of each analysed iteration before kSwitch took the wide path.
+    EXPECT_GE(r.stats.loop_tasks_replayed_wide, 2u * (kSwitch - 2)) << variant;
+    // Another creator is not the template's (the loop falls back); another fill, or another
+    // spec whose view the consumer reads as the template's box, is analysed (not replayed wide).
+    EXPECT_EQ(r.stats.loop_fallbacks, variant == 'a' ? 1u : 0u) << variant;
+    if (variant == 'c') {
+      // Only iterations before kSwitch (from the first, when the run reuses a kept template).
+      EXPECT_LE(r.stats.loop_tasks_replayed_wide, 2u * (kSwitch - 1)) << variant;
+    }
+    if (variant == 'b') {
+      EXPECT_GE(r.stats.loop_tasks_replayed_wide, 2u * (kRows - 2));
+    }
+    for (std::uint32_t k = 0; k < kRows; ++k) {
+      const std::uint32_t from = variant == 'a' && k >= kSwitch ? k - 1 : k;
+      const float fill = variant == 'b' && k >= kSwitch ? 10.0f : 0.0f;
+      for (std::uint32_t c = 0; c < kCols; ++c) {
+        ASSERT_EQ(y[k * kCols + c], x[from * kCols + c] + fill + 1.0f)
+            << variant << ": row " << k << " column " << c;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Platforms, ParallelForAnalysedSubmit,
     ::testing::Values(Param{PlatformKind::threads, false}, Param{PlatformKind::threads, true},

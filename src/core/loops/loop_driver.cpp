@@ -125,6 +125,7 @@ void LoopDriver::reset() {
   iteration_deferred_ = 0;
   deferred_compact_at_ = kDeferredCompact;
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
+  tasks_wide_ = 0;
   std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
   templates_reused_ = 0;
   plans_reused_ = 0;
@@ -138,6 +139,7 @@ void LoopDriver::fill_stats(RunStats* stats) const {
   stats->loop_iterations = iterations_;
   stats->loop_iterations_analysed = iterations_analysed_;
   stats->loop_tasks_analysed = tasks_analysed_;
+  stats->loop_tasks_replayed_wide = tasks_wide_;
   stats->loop_fallbacks = 0;
   stats->loop_fallback_reasons.clear();
   for (int r = 1; r < static_cast<int>(Fallback::count); ++r) {
@@ -500,6 +502,7 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     list_families(loop, task);
     task.image_iteration = kStaleImages;  // place_images computes them from `start`
     task.prepared.ready = false;          // its header is made again by the position's first submit
+    task.prepared.layout_ready = false;   // and its output layout (submit_wide)
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
     task.edges =
         !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();
@@ -862,6 +865,7 @@ void LoopDriver::build_plans(Loop& loop) {
     AccessPlan& plan = loop.plans[a];
     plan.tag = rec.tag;
     plan.tracked = loops::is_tracked(rec.tag);
+    if (rec.tag == ArgTag::out) build_spec_image(plan, rec.tensor);
     if (!plan.tracked) continue;
     plan.outer = rec.buffer.kind == BufferRef::Kind::outer;
     plan.address = rec.buffer.address;
@@ -912,6 +916,7 @@ void LoopDriver::build_plans(Loop& loop) {
       if (plan.tracked && (task.deferred_reads & bit) == 0)
         (plan.outer ? task.outer_tracked : task.fresh_tracked) |= bit;
       if (plan.tag != ArgTag::out) task.collect |= bit;
+      if (plan.tag == ArgTag::out) task.outs |= bit;
       if (plan.tracked) task.tracked |= bit;
       if (plan.quiet) task.quiet |= bit;
       if (loop.families[a] != nullptr) task.family |= bit;
@@ -920,6 +925,11 @@ void LoopDriver::build_plans(Loop& loop) {
       task.replayable = false;
       task.closed_replayable = true;
     }
+    task.fresh_here = true;
+    for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
+      if (loop.plans[task.first_access + std::countr_zero(todo)].back != 0) task.fresh_here = false;
+    }
+    task.prepared.layout_ready = false;
     list_families(loop, task);
     narrow_images(loop, task);
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
@@ -1037,12 +1047,32 @@ bool LoopDriver::build_image(const Loop& loop, AccessPlan& plan, const Tensor& v
   return true;
 }
 
+void LoopDriver::build_spec_image(AccessPlan& plan, const Tensor& spec) {
+  // Every byte but the trailing padding, in the words same_image reads (build_image's packing:
+  // the last word's mask covers its bytes, the one before it only those before them), no step.
+  constexpr std::size_t kEnd = Tensor::field_offsets().perm + kMaxDims;
+  unsigned char image[sizeof(Tensor)];
+  unsigned char mask[sizeof(Tensor)] = {};
+  std::memcpy(image, &spec, sizeof(Tensor));
+  std::memset(mask, 0xff, kEnd);
+  constexpr std::size_t kFront = kWordAt[kWords - 2] + sizeof(Word);
+  std::memcpy(&plan.image[kWords - 1], image + kWordAt[kWords - 1], sizeof(Word));
+  std::memcpy(&plan.mask[kWords - 1], mask + kWordAt[kWords - 1], sizeof(Word));
+  std::memset(mask + kWordAt[kWords - 1], 0, kFront - kWordAt[kWords - 1]);
+  std::memcpy(&plan.image[0], image, kFront);
+  std::memcpy(&plan.mask[0], mask, kFront);
+  plan.start[0] = plan.image[kStepWord];
+  plan.start[1] = plan.image[kStepWord + 1];
+  plan.step[0] = plan.step[1] = Word{};
+}
+
 bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
   const std::int64_t m = loop.iteration - loop.tmpl.base_iteration();
   if (m < 0 || m >= loop.iterations - loop.tmpl.base_iteration()) {
     task.replayable = false;  // outside what build_image proved exact: plan_analysed decides
     task.closed_replayable = false;
     task.fast = false;
+    task.wide = false;
     loop.plans_changed = true;
     return false;
   }
@@ -1266,6 +1296,61 @@ bool LoopDriver::replays(Loop& loop, TaskPlan& task, const KernelId kernels[3], 
 
 template bool LoopDriver::replays<false>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
 template bool LoopDriver::replays<true>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
+
+bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor* tensors) {
+  Loop& loop = *owner_;
+  TaskPlan& task = loop.task_plans[loop.position];  // wide_position() held: analysing, wide
+  const int count = args.tensor_count();
+  if (static_cast<int>(task.access_count) != count || task.kernels[0] != kernels[0] ||
+      task.kernels[1] != kernels[1] || task.kernels[2] != kernels[2] || !same_tags(task, args)) {
+    return false;  // a kernel task (TaskPlan::wide), as alloc() never takes this path
+  }
+  if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
+  task.image_iteration = kStaleImages;  // as in replays: a miss leaves the images stale
+  AccessPlan* const plans = loop.plans.data() + task.first_access;
+  // Outer tracked accesses and buffers the iteration made: their images (a fresh buffer's
+  // without its identity, checked below); fresh outputs: the template's spec, every byte; closed
+  // free reads: copied here, checked below. Every argument is copied.
+  const std::uint32_t imaged = task.outer_tracked | task.fresh_tracked | task.outs;
+  Word diff = {};
+  for (int k = 0; k < count; ++k) {
+    if ((imaged >> k) & 1u) {
+      copy_image<false>(plans[k], args.tensor(k), tensors + k, &diff);
+    } else {
+      std::memcpy(static_cast<void*>(tensors + k), &args.tensor(k), sizeof(Tensor));
+    }
+  }
+  if (!zero_diff(diff)) return false;
+  // Free reads whose family closed: any view of the template's buffer at its version
+  // (replays<true>'s test).
+  for (std::uint32_t todo = task.deferred_reads; todo != 0; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    const AccessPlan& plan = plans[k];
+    const Tensor& t = tensors[k];
+    if (reinterpret_cast<std::uintptr_t>(t.buffer()) != plan.address ||
+        t.producer().value() != plan.owner || t.version() != plan.version ||
+        t.dtype() != plan.dtype) {
+      return false;
+    }
+  }
+  // Buffers the same iteration made (TaskPlan::fresh_here): their creator is the template's, by
+  // the loop's table, live, and that output's buffer (wide_fresh_view's identity half).
+  std::uint32_t deferred_mask = task.deferred_reads;
+  for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    if (!made_by_template(loop, plans[k], tensors[k], &made_[k])) return false;
+    if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
+  }
+  task.image_iteration = loop.iteration;
+  family_mask_ = task.family;
+  quiet_mask_ = task.family & task.quiet;
+  deferred_mask_ = deferred_mask;
+  tracked_mask_ = task.tracked;
+  fresh_mask_ = task.fresh_tracked;
+  covered_ = &task;  // analysed: submitted_covered counts it
+  ++tasks_wide_;
+  return true;
+}
 
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,
                                const Args& args) {

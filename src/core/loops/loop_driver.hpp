@@ -43,6 +43,14 @@ class LoopDriver {
     static constexpr std::size_t kHeaderBytes = offsetof(TaskRecord, tensors);
     alignas(8) unsigned char header[kHeaderBytes];
     bool ready = false;
+    // Where the position's fresh outputs go in its heap range (OrchestratorCore::OutputLayout's
+    // offsets and total), made by the position's first wide replayed submit
+    // (OrchestratorCore::submit_wide) from its outputs' specs. replay_wide compares every
+    // output spec byte for byte with the template's, so the layout is every such submit's.
+    // Cleared with `ready` (reuse_plans).
+    bool layout_ready = false;
+    std::uint64_t out_total = 0;
+    std::uint64_t out_at[kMaxTensorArgs];
   };
 
   // `enabled`: RuntimeConfig::parallel_for_analysis (off: every loop runs per task).
@@ -135,6 +143,23 @@ class LoopDriver {
     return loop.state == Loop::State::analysing && recorders_.empty() &&
            loop.position < loop.plan_count && loop.task_plans[loop.position].fast;
   }
+  // The wide replayed path's position test (OrchestratorCore::submit_wide), after fast_position()
+  // said no: TaskPlan::wide.
+  bool wide_position() const {
+    const Loop& loop = *owner_;
+    return loop.state == Loop::State::analysing && recorders_.empty() &&
+           loop.position < loop.plan_count && loop.task_plans[loop.position].wide;
+  }
+  // replay_into for a TaskPlan::wide position (out of line): the same tests and copy, and also
+  // fresh outputs (their specs byte for byte the template's), buffers the same iteration made
+  // (their creator by the loop's table, as wide_fresh_view) and closed free reads (buffer,
+  // version, dtype, as replays<true>). On true it has set what replays sets for the submit
+  // (masks, made_, covered_): direct_producers, collect() and record() then take it as any
+  // covered submit (its fresh buffers' and closed reads' entries deferred). On false as
+  // replay_into: plan_submit decides as if this had not run.
+  bool replay_wide(const KernelId kernels[3], const Args& args, Tensor* tensors);
+  // The fresh outputs of the submit replay_wide covered (argument bits).
+  std::uint32_t covered_outs() const { return covered_->outs; }
   // After replay_into: what plan_submit sets for collect() and record() (the fast path's fall-out).
   void cover_masks() {
     const TaskPlan& task = *covered_;
@@ -401,6 +426,14 @@ class LoopDriver {
     // argument an outer tracked one, direct, and every tracked access in a standing family. Its
     // submits then need no masks, regions, fresh outputs, map entries or deferred entries.
     bool fast = false;
+    // Whether replay_wide may cover the position (refresh_fast), when `fast` does not: a kernel
+    // task, replayable (closed_replayable: its closed free reads aside), every argument an outer
+    // tracked one in a standing family, a closed free read (deferred_reads), a buffer the same
+    // iteration made (fresh_tracked, fresh_here) or a fresh output (outs), and its producers
+    // direct or `created` (a step list: no lookup).
+    bool wide = false;
+    bool fresh_here = false;  // every fresh_tracked access's buffer was made by its own iteration
+    std::uint32_t outs = 0;   // fresh outputs (ArgTag::out), whose AccessPlan::image is the spec
     // The template gives the position same-iteration or carried edges (set by build_plans).
     bool edges = false;
     // replay_into compares every byte of each argument but the Tensor's trailing padding with its
@@ -561,6 +594,9 @@ class LoopDriver {
   // predicted box offset of the loop's iterations leaves [0, 2^32) (the wide check would not be
   // exact: the position is not replayable).
   static bool build_image(const Loop& loop, AccessPlan& plan, const Tensor& v);
+  // A fresh output's image (TaskPlan::outs): the template's spec `spec`, every byte but the
+  // trailing padding under the mask, with no step (replay_wide compares it as it is).
+  static void build_spec_image(AccessPlan& plan, const Tensor& spec);
   static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
   bool same_fresh_view(const Loop& loop, const AccessPlan& plan, const Tensor& t,
                        std::int64_t moved_by, std::int64_t* made) const;
@@ -617,6 +653,11 @@ class LoopDriver {
     task.fast = !task.inline_task && task.replayable && task.outer_tracked == every &&
                 task.deferred_reads == 0 && task.fresh_tracked == 0 && task.direct &&
                 (task.tracked & ~task.family) == 0;
+    task.wide =
+        !task.fast && !task.inline_task && (task.replayable || task.closed_replayable) &&
+        (task.outer_tracked | task.deferred_reads | task.fresh_tracked | task.outs) == every &&
+        (task.fresh_tracked == 0 || task.fresh_here) && (task.direct || task.created) &&
+        (task.outer_tracked & ~task.family) == 0;
   }
   // Drops deferred entries no lookup can want any more: every buffer they name has a creator
   // whose scope has ended (naming it is an error), or the task has retired.
@@ -704,6 +745,7 @@ class LoopDriver {
   std::uint64_t iterations_ = 0;
   std::uint64_t iterations_analysed_ = 0;
   std::uint64_t tasks_analysed_ = 0;
+  std::uint64_t tasks_wide_ = 0;  // of those, covered by replay_wide
   std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};
   std::uint64_t templates_reused_ = 0;
   std::uint64_t plans_reused_ = 0;  // analyses started with kept plans (reuse_plans)
