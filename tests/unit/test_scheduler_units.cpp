@@ -459,6 +459,57 @@ TEST_F(SchedulerSteps, CompletionIsCountedOnTheFinishingCore) {
   EXPECT_TRUE(s.idle(0));
 }
 
+// A task completes once, when its last subtask finishes, whether that subtask is seen by a full
+// step or by a core's own step: the completion reads the remaining count and skips the RMW when
+// it is 1 (finish_subtask), so the counts of a MIX task's three parts and of an SPMD task's
+// blocks must still end in exactly one completion each, after the last part.
+TEST_F(SchedulerSteps, ATaskOfSeveralSubtasksCompletesOnceAfterTheLast) {
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  TaskSlot* mix = task(TaskShape::mix, 7);
+  s.push_ready_global(mix);
+  s.step(0);
+  for (const int core : {0, 1, 2})
+    ASSERT_EQ(s.core_slot(core).running.task, mix);
+  for (const int core : {0, 1, 2})
+    ack(core);
+  s.step(0);
+  fin(1);
+  s.step(0);
+  EXPECT_EQ(sink_.completed, 0) << "two parts still run";
+  EXPECT_EQ(mix->state.load(), TaskState::ready);
+  fin(0);
+  s.core_step(0, 0);
+  EXPECT_EQ(sink_.completed, 0) << "one part still runs";
+  fin(2);
+  s.core_step(0, 2);
+  EXPECT_EQ(sink_.completed, 1);
+  EXPECT_EQ(mix->state.load(), TaskState::consumed) << "completed, then released";
+  EXPECT_TRUE(s.idle(0));
+  // An SPMD task of two AIV blocks: one per AIV core; the second block's finish completes it.
+  TaskSlot* spmd = task(TaskShape::aiv, 2, 2);
+  s.push_ready_global(spmd);
+  s.step(0);
+  ASSERT_EQ(s.core_slot(1).running.task, spmd);
+  ASSERT_EQ(s.core_slot(2).running.task, spmd);
+  ack(1);
+  ack(2);
+  fin(2);
+  s.core_step(0, 2);
+  EXPECT_EQ(sink_.completed, 1) << "the other block still runs";
+  fin(1);
+  s.core_step(0, 1);
+  EXPECT_EQ(sink_.completed, 2);
+  EXPECT_EQ(spmd->state.load(), TaskState::consumed);
+  // A task of one subtask completes at its only finish.
+  s.push_ready_global(task(TaskShape::aic, 1));
+  s.step(0);
+  ack(0);
+  fin(0);
+  s.core_step(0, 0);
+  EXPECT_EQ(sink_.completed, 3);
+  EXPECT_TRUE(s.idle(0));
+}
+
 // With own_core_latches_handoff (the threads platform), a task that a core's own step
 // (core_step) places in that core's running slot is published latched: the core takes it
 // without a compare-exchange. A pending-slot dispatch into its own slot (stage_after_latch), a

@@ -342,7 +342,12 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
     e.early_handoff = subtask.early_handoff;
     me.subtask_events.push_back(e);
   }
-  if (task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  // The count only falls, once per subtask: a count of 1 here means every other subtask was
+  // counted already, so this one completes the task without the RMW (which then has nobody to
+  // order against; the acquire load takes the other subtasks' releases). A task of one subtask,
+  // which is every task of the peers' graphs, never pays the locked instruction.
+  if (task->subtasks_remaining.load(std::memory_order_acquire) == 1 ||
+      task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     complete_task(thread, core, task);
   }
 }
