@@ -78,6 +78,7 @@ double thread_run_delay_ns() {
 // and the scheduler threads. Threads of one name are summed.
 struct ThreadCpu {
   double cpu_ns = 0;
+  double run_delay_ns = 0;  // runnable, waiting for a CPU (schedstat's second field)
   double switches = 0;
   double parks = 0;  // voluntary context switches (a futex wait that slept)
 };
@@ -98,7 +99,8 @@ std::map<std::string, ThreadCpu> threads_cpu() {
       comm.pop_back();
     unsigned long long on_cpu = 0, waiting = 0, slices = 0;
     if (std::FILE* f = std::fopen((base + "/schedstat").c_str(), "r")) {
-      if (std::fscanf(f, "%llu %llu %llu", &on_cpu, &waiting, &slices) != 3) on_cpu = slices = 0;
+      if (std::fscanf(f, "%llu %llu %llu", &on_cpu, &waiting, &slices) != 3)
+        on_cpu = waiting = slices = 0;
       std::fclose(f);
     }
     unsigned long long voluntary = 0;
@@ -110,6 +112,7 @@ std::map<std::string, ThreadCpu> threads_cpu() {
       std::fclose(f);
     }
     out[comm].cpu_ns += static_cast<double>(on_cpu);
+    out[comm].run_delay_ns += static_cast<double>(waiting);
     out[comm].switches += static_cast<double>(slices);
     out[comm].parks += static_cast<double>(voluntary);
   }
@@ -240,11 +243,14 @@ class TmrSystem final : public System {
     if (result.trace) print_latencies(*result.trace);
     if (show_threads_) {
       const double n = static_cast<double>(graph.size());
-      std::fprintf(stderr, "    tmr threads (CPU ns / switches / of which sleeps, per task):");
+      std::fprintf(stderr,
+                   "    tmr threads (CPU ns / waiting for a CPU ns / switches / of which sleeps, "
+                   "per task):");
       for (const auto& [comm, after] : threads_cpu()) {
         const auto before = threads_before.find(comm);
         const ThreadCpu b = before == threads_before.end() ? ThreadCpu{} : before->second;
-        std::fprintf(stderr, " %s %.0f / %.3f / %.3f", comm.c_str(), (after.cpu_ns - b.cpu_ns) / n,
+        std::fprintf(stderr, " %s %.0f / %.0f / %.3f / %.3f", comm.c_str(),
+                     (after.cpu_ns - b.cpu_ns) / n, (after.run_delay_ns - b.run_delay_ns) / n,
                      (after.switches - b.switches) / n, (after.parks - b.parks) / n);
       }
       std::fprintf(stderr, "\n");

@@ -459,6 +459,57 @@ TEST_F(SchedulerSteps, CompletionIsCountedOnTheFinishingCore) {
   EXPECT_TRUE(s.idle(0));
 }
 
+// A task completes once, when its last subtask finishes, whether that subtask is seen by a full
+// step or by a core's own step: the completion reads the remaining count and skips the RMW when
+// it is 1 (finish_subtask), so the counts of a MIX task's three parts and of an SPMD task's
+// blocks must still end in exactly one completion each, after the last part.
+TEST_F(SchedulerSteps, ATaskOfSeveralSubtasksCompletesOnceAfterTheLast) {
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  TaskSlot* mix = task(TaskShape::mix, 7);
+  s.push_ready_global(mix);
+  s.step(0);
+  for (const int core : {0, 1, 2})
+    ASSERT_EQ(s.core_slot(core).running.task, mix);
+  for (const int core : {0, 1, 2})
+    ack(core);
+  s.step(0);
+  fin(1);
+  s.step(0);
+  EXPECT_EQ(sink_.completed, 0) << "two parts still run";
+  EXPECT_EQ(mix->state.load(), TaskState::ready);
+  fin(0);
+  s.core_step(0, 0);
+  EXPECT_EQ(sink_.completed, 0) << "one part still runs";
+  fin(2);
+  s.core_step(0, 2);
+  EXPECT_EQ(sink_.completed, 1);
+  EXPECT_EQ(mix->state.load(), TaskState::consumed) << "completed, then released";
+  EXPECT_TRUE(s.idle(0));
+  // An SPMD task of two AIV blocks: one per AIV core; the second block's finish completes it.
+  TaskSlot* spmd = task(TaskShape::aiv, 2, 2);
+  s.push_ready_global(spmd);
+  s.step(0);
+  ASSERT_EQ(s.core_slot(1).running.task, spmd);
+  ASSERT_EQ(s.core_slot(2).running.task, spmd);
+  ack(1);
+  ack(2);
+  fin(2);
+  s.core_step(0, 2);
+  EXPECT_EQ(sink_.completed, 1) << "the other block still runs";
+  fin(1);
+  s.core_step(0, 1);
+  EXPECT_EQ(sink_.completed, 2);
+  EXPECT_EQ(spmd->state.load(), TaskState::consumed);
+  // A task of one subtask completes at its only finish.
+  s.push_ready_global(task(TaskShape::aic, 1));
+  s.step(0);
+  ack(0);
+  fin(0);
+  s.core_step(0, 0);
+  EXPECT_EQ(sink_.completed, 3);
+  EXPECT_TRUE(s.idle(0));
+}
+
 // With own_core_latches_handoff (the threads platform), a task that a core's own step
 // (core_step) places in that core's running slot is published latched: the core takes it
 // without a compare-exchange. A pending-slot dispatch into its own slot (stage_after_latch), a
@@ -581,6 +632,117 @@ TEST_F(SchedulerSteps, CoreStepPlacesLeftoversOnAnIdleCoreWithoutAFullStep) {
   EXPECT_EQ(sink_.completed, 4);
   EXPECT_TRUE(s.idle(0));
   EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
+}
+
+// With cores_take_queued_work (threads), a core's completion that leaves ready work while every
+// other core of its type on the thread is busy queues it without ringing the scheduler threads
+// (nobody idle could take it; the next core of the type to finish pops it). Without the setting
+// (a platform whose cores do not take queued work), the flush rings as before.
+TEST_F(SchedulerSteps, CoreStepQueuesLeftoversForBusyCoresWithoutABell) {
+  for (const bool cores_take : {true, false}) {
+    SCOPED_TRACE(cores_take ? "cores take queued work" : "they do not");
+    Scheduler s = make(DualSlotPolicy{false, false, false});
+    s.cores_take_queued_work(cores_take);
+    s.own_core_needs_no_doorbell(true);
+    s.own_core_latches_handoff(true);
+    TaskSlot* producer = task(TaskShape::aiv, 2);
+    TaskSlot* busy = task(TaskShape::aiv, 2);
+    TaskSlot* consumers[2];
+    for (TaskSlot*& consumer : consumers) {
+      consumer = task(TaskShape::aiv, 2);
+      graph::begin_wiring(*consumer, 1);
+      const std::uint64_t node = ring_.take_dep_nodes(1);
+      ASSERT_EQ(graph::wire(*consumer, *producer, ring_.dep_node(node)), graph::Edge::wired);
+      consumer->dep_begin = node;
+      consumer->dep_count = 1;
+      ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
+    }
+    s.push_ready_global(producer);
+    s.push_ready_global(busy);
+    s.step(0);
+    const int producer_core = s.core_slot(1).running.task == producer ? 1 : 2;
+    const int other_core = 3 - producer_core;
+    ASSERT_EQ(s.core_slot(producer_core).running.task, producer);
+    ASSERT_EQ(s.core_slot(other_core).running.task, busy);
+    ack(1);
+    ack(2);
+    s.step(0);
+    fin(producer_core);
+    const int bells = waker_.bells;
+    EXPECT_TRUE(s.core_step(0, producer_core));
+    TaskSlot* const here = s.core_slot(producer_core).running.task;
+    ASSERT_TRUE(here == consumers[0] || here == consumers[1]);
+    EXPECT_EQ(s.core_slot(other_core).running.task, busy) << "the busy core keeps its task";
+    EXPECT_EQ(waker_.bells - bells, cores_take ? 0 : 1);
+    // The busy core finishes and takes the queued consumer itself.
+    fin(other_core);
+    EXPECT_TRUE(s.core_step(0, other_core));
+    TaskSlot* const there = s.core_slot(other_core).running.task;
+    EXPECT_TRUE(there == consumers[0] || there == consumers[1]);
+    EXPECT_NE(there, here);
+    for (const int core : {1, 2}) {
+      if (s.core_slot(core).awaiting_ack) ack(core);
+      fin(core);
+      s.core_step(0, core);
+    }
+    EXPECT_TRUE(s.idle(0));
+  }
+  EXPECT_EQ(sink_.completed, 8);
+}
+
+// The same leftover while another scheduler thread reports an idle core of its type: that thread
+// could start it now, so the queueing rings the scheduler threads.
+TEST_F(SchedulerSteps, CoreStepRingsForLeftoversAnotherThreadCouldTake) {
+  topology_ = Topology{2, 2};  // cluster 0 on thread 0, cluster 1 on thread 1
+  mailboxes_ = std::vector<Mailbox>(6);
+  for (int c = 0; c < 2; ++c) {
+    const int cores[3] = {topology_.aic_core(c), topology_.aiv_core(c, 0),
+                          topology_.aiv_core(c, 1)};
+    for (int s = 0; s < 3; ++s) {
+      Mailbox& m = mailboxes_[static_cast<std::size_t>(cores[s])];
+      m.core = static_cast<std::uint16_t>(cores[s]);
+      m.cluster = static_cast<std::uint16_t>(c);
+      m.scheduler_thread = static_cast<std::uint16_t>(c);
+      m.type = s == 0 ? CoreType::aic : CoreType::aiv;
+      m.sub_block = static_cast<std::uint8_t>(s == 0 ? 0 : s - 1);
+    }
+  }
+  const int a = topology_.aiv_core(0, 0);  // thread 0's AIV cores: a, b
+  const int b = topology_.aiv_core(0, 1);
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  s.cores_take_queued_work(true);
+  s.own_core_needs_no_doorbell(true);
+  s.own_core_latches_handoff(true);
+  TaskSlot* producer = task(TaskShape::aiv, 2);
+  TaskSlot* busy = task(TaskShape::aiv, 2);
+  TaskSlot* consumers[2];
+  for (TaskSlot*& consumer : consumers) {
+    consumer = task(TaskShape::aiv, 2);
+    graph::begin_wiring(*consumer, 1);
+    const std::uint64_t node = ring_.take_dep_nodes(1);
+    ASSERT_EQ(graph::wire(*consumer, *producer, ring_.dep_node(node)), graph::Edge::wired);
+    consumer->dep_begin = node;
+    consumer->dep_count = 1;
+    ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
+  }
+  s.push_ready_global(producer);
+  s.push_ready_global(busy);
+  s.step(0);  // thread 0 only: both of its AIV cores busy, thread 1's idle
+  ASSERT_FALSE(s.core_slot(a).idle());
+  ASSERT_FALSE(s.core_slot(b).idle());
+  ASSERT_EQ(s.idle_cores(1, CoreType::aiv), 2);
+  const int producer_core = s.core_slot(a).running.task == producer ? a : b;
+  ack(a);
+  ack(b);
+  s.step(0);
+  fin(producer_core);
+  const int bells = waker_.bells;
+  EXPECT_TRUE(s.core_step(0, producer_core));
+  EXPECT_EQ(waker_.bells - bells, 1) << "thread 1 has idle AIV cores for the queued consumer";
+  // Thread 1's step takes the queued consumer.
+  EXPECT_TRUE(s.step(1));
+  EXPECT_TRUE(s.core_slot(topology_.aiv_core(1, 0)).running.task != nullptr ||
+              s.core_slot(topology_.aiv_core(1, 1)).running.task != nullptr);
 }
 
 // limit_handoffs_to_cpus (threads on a host with fewer CPUs than runtime threads): a finishing

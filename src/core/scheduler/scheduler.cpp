@@ -256,9 +256,33 @@ bool Scheduler::core_step(int thread, int core) {
     if (progress) account();
     return step_after_finish(thread, core) || progress;
   }
-  if (left != 0) flush_local(thread);
+  if (left != 0) {
+    if (cores_take_queued_work_) {
+      queue_for_busy_cores(thread);
+    } else {
+      flush_local(thread);
+    }
+  }
   if (progress) account();
   return progress;
+}
+
+void Scheduler::queue_for_busy_cores(int thread) {
+  ThreadState& me = threads_[thread];
+  bool ring = false;
+  for (int s = 0; s < kShapeCount; ++s) {
+    if (me.local_count[s] == 0) continue;
+    for (int i = 0; i < me.local_count[s]; ++i)
+      push_back_global(me.local[s].tasks[i]);
+    me.local_count[s] = 0;
+    const auto shape = static_cast<TaskShape>(s);
+    // An idle core of the type here (one held for a cohort) or another thread's: a step must
+    // place it. Otherwise every core of the type here is busy and pops it after its FIN.
+    ring = ring ||
+           me.free_cores[shape == TaskShape::aic ? 0 : 1].load(std::memory_order_relaxed) > 0 ||
+           others_have_room(thread, shape);
+  }
+  if (ring) waker_.notify_schedulers();
 }
 
 bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) {
@@ -342,7 +366,12 @@ void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
     e.early_handoff = subtask.early_handoff;
     me.subtask_events.push_back(e);
   }
-  if (task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  // The count only falls, once per subtask: a count of 1 here means every other subtask was
+  // counted already, so this one completes the task without the RMW (which then has nobody to
+  // order against; the acquire load takes the other subtasks' releases). A task of one subtask,
+  // which is every task of the peers' graphs, never pays the locked instruction.
+  if (task->subtasks_remaining.load(std::memory_order_acquire) == 1 ||
+      task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     complete_task(thread, core, task);
   }
 }

@@ -32,7 +32,12 @@ class ThreadsPlatform::Backoff {
   // Spin, then yield for a bounded phase, then park. The yield phase stays even when runtime
   // threads outnumber CPUs: parking at once made every hand-off a futex wake and measured
   // 1.5-2x slower on the peers graphs and BM_Throughput of a quiet 2-CPU host
-  // (docs/performance.md, "Yield phase").
+  // (docs/performance.md, "Yield phase"; again in "Run side, session 15").
+  // The phase is bounded in wall time, checked after every yield: a yield on a busy host returns
+  // only when the thread gets a CPU again, often milliseconds later, and a check every 16 polls
+  // kept idle threads yielding (runnable, so rescheduled to yield again) for 16 such turns:
+  // 60-70% of the peers' runs at load ~8 for the threads that never got work. The clock read
+  // (vDSO, ~20 ns) is small beside the yield's system call.
   explicit Backoff(std::uint32_t spins) : spins_(spins) {}
   void reset() { polls_ = 0; }
   bool idle_and_should_park() {
@@ -41,8 +46,10 @@ class ThreadsPlatform::Backoff {
       cpu_relax();
       return false;
     }
-    if (polls_ == spins_) yield_start_ = std::chrono::steady_clock::now();
-    if ((polls_ & 15u) == 0 && std::chrono::steady_clock::now() - yield_start_ > kYieldPhase) {
+    const auto now = std::chrono::steady_clock::now();
+    if (polls_ == std::max(spins_, 1u)) {  // the first poll of the yield phase
+      yield_start_ = now;
+    } else if (now - yield_start_ > kYieldPhase) {
       return true;
     }
     std::this_thread::yield();
