@@ -475,7 +475,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
                                     tally.held + 1));
   }
   // From here on the task may be running: only the orchestrator's own books.
-  if (tally.held != 0) charge(OrchestratorWork::wire, tally.held);
+  if (charges_ && tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
   ring.info(task.id.local()).dep_end = ring.dep_top();
   return tally.resolved;
 }
@@ -754,8 +754,8 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   slot.shape = plan.shape;
   slot.sync_start = args.is_sync_start();
   slot.next_block = 0;
-  slot.dep_count = 0;
-  slot.dep_begin = static_cast<std::uint32_t>(ring.dep_top());
+  // dep_begin and dep_count: set by the wiring every admitted task gets (wire_producers,
+  // wire_direct, wire_replayed), before anything can read them.
   slot.subtasks_remaining.store(plan.inline_task ? 0 : args.block_count() * plan.active,
                                 std::memory_order_relaxed);
   dependence_.admitted(slot);
