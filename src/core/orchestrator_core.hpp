@@ -103,15 +103,17 @@ class OrchestratorCore {
   // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
   TaskOutputs submit_in_loop(const Plan& plan, const Args& args);
   // submit()'s steps once planned_ holds the submit's checked plan: submit_planned, or inside a
-  // parallel_for submit_replayed when its fast test passes, else submit_in_loop_general. Inline.
+  // parallel_for submit_replayed when its fast test passes, else submit_in_loop_slow
+  // (submit_in_loop_general outside every scope or when the periodic sync is due). Inline.
   TaskOutputs dispatch(const Args& args);
   // submit() for new kernels or arguments past plain_args(): replan, validate_args, dispatch.
   [[gnu::noinline]] TaskOutputs submit_checked(const MixKernels& kernels, const Args& args,
                                                bool same_kernels);
-  // submit_in_loop out of line (dispatch's tail call when its fast test fails).
+  // submit_in_loop out of line (dispatch's call outside every scope or with the sync due).
   [[gnu::noinline]] TaskOutputs submit_in_loop_general(const Plan& plan, const Args& args);
   // submit_in_loop past the fast path (in a scope, ring `ring_index`): plan_submit decides.
-  TaskOutputs submit_in_loop_slow(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  [[gnu::noinline]] TaskOutputs submit_in_loop_slow(const Plan& plan, const Args& args,
+                                                    int ring_index, Ring& ring);
   // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
   // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
   TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
