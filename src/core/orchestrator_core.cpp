@@ -297,18 +297,50 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
   return submit_planned(plan, args);
 }
 
+[[gnu::always_inline]] inline TaskOutputs OrchestratorCore::dispatch(const Args& args) {
+  // Inside a parallel_for: the loop's own entry (an analysed submit skips submit_planned).
+  if (!loops_.active()) return submit_planned(planned_, args);
+  // submit_in_loop's steps, with a null scope ring (the error) and the periodic sync left to
+  // submit_in_loop_general; a failed fast test goes straight to submit_in_loop_slow (a position
+  // replay does not cover: paged attention's, one call as before).
+  Ring* const ring = scope_ring_;
+  if (ring == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
+    return submit_in_loop_general(planned_, args);
+  }
+  if (ring->window_has_room() && loops_.fast_position()) [[likely]] {
+    return submit_replayed(planned_, args, scope_ring_index_, *ring);  // replay_into first
+  }
+  return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
+}
+
+// Every path of submit() ends in a tail call, so it has no frame of its own: a submit whose
+// kernels are those of the one before and whose arguments need no check past plain_args()
+// reaches submit_planned, or inside a parallel_for at a position replay may cover (the ring's
+// window has room, no periodic sync due) submit_replayed, after a straight line of tests.
+// Anything else takes submit_checked, then the same dispatch.
 TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args) {
-  if (fatal()) return {};
+  if (fatal()) [[unlikely]]
+    return {};
   // Most submits name the kernels of the one before: reuse its checked plan (registry lookups
   // and slot checks cost ~60 instructions a submit). Forgotten at every run's start.
   const bool same_kernels = planned_valid_ && kernels.aic == planned_kernels_.aic &&
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
+  if (!same_kernels || !plain_args(args)) [[unlikely]] {
+    return submit_checked(kernels, args, same_kernels);
+  }
+  return dispatch(args);
+}
+
+TaskOutputs OrchestratorCore::submit_checked(const MixKernels& kernels, const Args& args,
+                                             bool same_kernels) {
   if (!same_kernels && !replan(kernels)) return {};
   if (!plain_args(args) && !validate_args(args, planned_)) return {};
-  // Inside a parallel_for: the loop's own entry (an analysed submit skips submit_planned).
-  if (loops_.active()) return submit_in_loop(planned_, args);
-  return submit_planned(planned_, args);
+  return dispatch(args);
+}
+
+TaskOutputs OrchestratorCore::submit_in_loop_general(const Plan& plan, const Args& args) {
+  return submit_in_loop(plan, args);
 }
 
 bool OrchestratorCore::replan(const MixKernels& kernels) {
@@ -431,6 +463,39 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   if (tally.held != 0) charge(OrchestratorWork::wire, tally.held);
   ring.info(task.id.local()).dep_end = ring.dep_top();
   return tally.resolved;
+}
+
+[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_replayed(
+    Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count) {
+  if (recording_) return wire_direct(ring, task, producers, count);  // the guard: record_event
+  const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
+  task.state.store(TaskState::pending, std::memory_order_relaxed);
+  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
+  task.dep_begin = static_cast<std::uint32_t>(first_node);     // before the first push
+  task.dep_count = 0;                                          // wire_unguarded counts them
+  graph::begin_unguarded(task, static_cast<std::uint32_t>(count));
+  graph::WiringTally tally;
+  for (int k = 0; k < count; ++k) {
+    tally.add(graph::wire_unguarded(task, *producers[k], ring.dep_node(first_node + tally.held),
+                                    tally.held + 1));
+  }
+  // From here on the task may be running: only the orchestrator's own books.
+  if (charges_ && tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
+  ring.info(task.id.local()).dep_end = ring.dep_top();
+  return tally.resolved;
+}
+
+[[gnu::always_inline]] inline void OrchestratorCore::release_replayed(TaskSlot& task,
+                                                                      std::int32_t resolved,
+                                                                      int count) {
+  if (recording_) {
+    release_kernel_task(task, resolved);
+    return;
+  }
+  ++kernel_tasks_;
+  if (graph::finish_unguarded(task, static_cast<std::uint32_t>(count), resolved)) {
+    ports_.host.push_ready(&task);
+  }
 }
 
 inline void OrchestratorCore::write_header(TaskRecord& record, LoopDriver::PreparedTask& prepared,
@@ -588,14 +653,14 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     return outputs;
   }
   loops_.submitted_covered(task.id);
-  const std::int32_t resolved = wire_direct(ring, task, direct, direct_count);
+  const std::int32_t resolved = wire_replayed(ring, task, direct, direct_count);
   loops_.grow_covered(args);
   ring.publish_batched(task.id.local());
   if (recording_) {
     record_event(task, plan, args,
                  std::span<TaskSlot* const>(direct, static_cast<std::size_t>(direct_count)));
   }
-  release_kernel_task(task, resolved);
+  release_replayed(task, resolved, direct_count);
   return outputs;
 }
 
@@ -803,8 +868,8 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   slot.shape = plan.shape;
   slot.sync_start = args.is_sync_start();
   slot.next_block = 0;
-  slot.dep_count = 0;
-  slot.dep_begin = static_cast<std::uint32_t>(ring.dep_top());
+  // dep_begin and dep_count: set by the wiring every admitted task gets (wire_producers,
+  // wire_direct, wire_replayed), before anything can read them.
   slot.subtasks_remaining.store(plan.inline_task ? 0 : args.block_count() * plan.active,
                                 std::memory_order_relaxed);
   dependence_.admitted(slot);

@@ -102,8 +102,18 @@ class OrchestratorCore {
   TaskOutputs submit_planned(const Plan& plan, const Args& args);
   // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
   TaskOutputs submit_in_loop(const Plan& plan, const Args& args);
+  // submit()'s steps once planned_ holds the submit's checked plan: submit_planned, or inside a
+  // parallel_for submit_replayed when its fast test passes, else submit_in_loop_slow
+  // (submit_in_loop_general outside every scope or when the periodic sync is due). Inline.
+  TaskOutputs dispatch(const Args& args);
+  // submit() for new kernels or arguments past plain_args(): replan, validate_args, dispatch.
+  [[gnu::noinline]] TaskOutputs submit_checked(const MixKernels& kernels, const Args& args,
+                                               bool same_kernels);
+  // submit_in_loop out of line (dispatch's call outside every scope or with the sync due).
+  [[gnu::noinline]] TaskOutputs submit_in_loop_general(const Plan& plan, const Args& args);
   // submit_in_loop past the fast path (in a scope, ring `ring_index`): plan_submit decides.
-  TaskOutputs submit_in_loop_slow(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  [[gnu::noinline]] TaskOutputs submit_in_loop_slow(const Plan& plan, const Args& args,
+                                                    int ring_index, Ring& ring);
   // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
   // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
   TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
@@ -154,6 +164,12 @@ class OrchestratorCore {
   // wire_producers for a kernel task of a direct template position: `producers` (each once,
   // live when listed), dependency nodes already checked to fit.
   std::int32_t wire_direct(Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count);
+  // wire_direct for submit_replayed, whose task the orchestrator touches no more once wired
+  // but for its own books: without the wiring guard (graph::begin_unguarded) unless recording
+  // (record_event writes the task's ready time after the wiring). release_replayed ends it.
+  std::int32_t wire_replayed(Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count);
+  // release_kernel_task after wire_replayed (`count`: its producers).
+  void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
   static constexpr int kDirectProducers = 16;
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
   // `producers`: any sized range of TaskSlot* (Dependence::producers(), or a direct list).

@@ -885,6 +885,43 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedTasksWaitForDependencyNodes) {
     ASSERT_EQ(y[k], 3.0f) << "row " << k;
 }
 
+// Replayed tasks whose one producer has finished but is still live (a held reader of its output
+// keeps it): each edge resolves at once, and the wiring without the guard
+// (OrchestratorCore::wire_replayed, graph::finish_unguarded) drops it after wiring, so the task
+// is ready then. On threads the reader stays held until every loop task is submitted, so each
+// finds g's writer finished and live; on the sim it covers whatever the virtual clock gives.
+TEST_P(ParallelForAnalysedSubmit, ReplayedTasksBehindAFinishedProducerRun) {
+  Fixture f(GetParam().platform, GetParam().record);
+  const KernelId sum = f.runtime.kernels().add("sum_all", CoreType::aiv, &sum_all);
+  const bool threads = GetParam().platform == PlatformKind::threads;
+  constexpr std::uint32_t kRows = 64;
+  std::vector<float> x(kRows), two(1, 2.0f), g(1, 0.0f), h(1, 0.0f), y(kRows, 0.0f);
+  for (std::uint32_t k = 0; k < kRows; ++k)
+    x[k] = static_cast<float>(k);
+  released = !threads;
+  const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor tx = Tensor::wrap(x.data(), {kRows}, DType::f32);
+    const Tensor ttwo = Tensor::wrap(two.data(), {1}, DType::f32);
+    const Tensor tg = Tensor::wrap(g.data(), {1}, DType::f32);
+    const Tensor th = Tensor::wrap(h.data(), {1}, DType::f32);
+    const Tensor ty = Tensor::wrap(y.data(), {kRows}, DType::f32);
+    o.submit_aiv(sum, Args().in(ttwo).out_existing(tg));   // g = 2
+    o.submit_aiv(f.held, Args().in(tg).out_existing(th));  // h = g + 1, held: keeps g's writer
+    o.wait_for(tg);                                        // g's writer has finished
+    o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+      const auto k = static_cast<std::uint32_t>(i);
+      o.submit_aiv(sum, Args().in(tx.view({1}, {k})).in(tg).out_existing(ty.view({1}, {k})));
+    });
+    released = true;
+  });
+  released = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  EXPECT_EQ(h[0], 3.0f);
+  for (std::uint32_t k = 0; k < kRows; ++k)
+    ASSERT_EQ(y[k], static_cast<float>(k) + 2.0f) << "row " << k;
+}
+
 // A fast position's task that departs from the template in its last argument, after the fast
 // check has copied the others into the next record: from iteration kSwitch on, each even
 // iteration writes another row than predicted (the full check rejects it: a fall-back) or, in

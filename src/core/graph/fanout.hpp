@@ -73,6 +73,47 @@ inline Edge wire(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
   }
 }
 
+// Wiring without the guard, for a consumer the orchestrator touches no more once wired (a
+// replayed analysed task: no scope to enter, no access to record, no trace event; see
+// OrchestratorCore::wire_replayed). fanin starts at the edge count alone, and wire_unguarded
+// writes everything a worker reads of the consumer (dep_count, with dep_begin and the rest
+// written before) ahead of each push: once its last edge is on a producer's list, the consumer
+// may become ready, run and complete at any moment. While an edge is still to be wired, or one
+// resolved at once is not yet dropped (finish_unguarded), fanin stays above zero. Saves the
+// guard's locked decrement when every edge is wired (the producers make it ready) or there are
+// none (fanin starts at zero).
+inline void begin_unguarded(TaskSlot& consumer, std::uint32_t producers) {
+  consumer.fanout_head.store(nullptr, std::memory_order_relaxed);
+  consumer.fanin_remaining.store(static_cast<std::int32_t>(producers), std::memory_order_relaxed);
+}
+
+// wire() for an unguarded consumer: the hold, then `held` (the nodes that hold a producer, this
+// one included) into consumer.dep_count, then the push.
+inline Edge wire_unguarded(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node,
+                           std::uint32_t held) {
+  if (!hold(producer)) return Edge::consumed;
+  consumer.dep_count = held;
+  node.consumer = &consumer;
+  node.producer = &producer;
+  FanoutNode* head = producer.fanout_head.load(std::memory_order_acquire);
+  for (;;) {
+    if (head == closed_fanout()) return Edge::finished;
+    node.next = head;
+    if (producer.fanout_head.compare_exchange_weak(head, &node, std::memory_order_acq_rel,
+                                                   std::memory_order_acquire)) {
+      return Edge::wired;
+    }
+  }
+}
+
+// Ends an unguarded wiring of `edges` edges, `resolved` of them resolved at once: drops those.
+// True when the consumer is ready now (the caller hands it over); false when its producers will
+// make it ready.
+inline bool finish_unguarded(TaskSlot& consumer, std::uint32_t edges, std::int32_t resolved) {
+  if (resolved == 0) return edges == 0;
+  return consumer.fanin_remaining.fetch_sub(resolved, std::memory_order_acq_rel) == resolved;
+}
+
 // One consumer's wiring so far: edges already resolved (they count against its fan-in at once)
 // and dependency nodes that hold a producer (the next one to use is `held` past the first).
 struct WiringTally {
