@@ -301,14 +301,17 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
   // Inside a parallel_for: the loop's own entry (an analysed submit skips submit_planned).
   if (!loops_.active()) return submit_planned(planned_, args);
   // submit_in_loop's steps, with a null scope ring (the error) and the periodic sync left to
-  // submit_in_loop_general; a failed fast test goes straight to submit_in_loop_slow (a position
-  // replay does not cover: paged attention's, one call as before).
+  // submit_in_loop_general; a position neither replay covers (fast or wide) goes straight to
+  // submit_in_loop_slow.
   Ring* const ring = scope_ring_;
   if (ring == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
     return submit_in_loop_general(planned_, args);
   }
-  if (ring->window_has_room() && loops_.fast_position()) [[likely]] {
-    return submit_replayed(planned_, args, scope_ring_index_, *ring);  // replay_into first
+  if (ring->window_has_room()) [[likely]] {
+    if (loops_.fast_position()) [[likely]] {
+      return submit_replayed(planned_, args, scope_ring_index_, *ring);  // replay_into first
+    }
+    if (loops_.wide_position()) return submit_wide(planned_, args, scope_ring_index_, *ring);
   }
   return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
 }
