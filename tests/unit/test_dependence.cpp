@@ -77,6 +77,22 @@ struct Harness {
     if (out != nullptr) *out = &slot;
     return producers;
   }
+  // submit_plain on ring `ring`; the producers as slots (ids of several rings).
+  std::vector<TaskSlot*> submit_plain_on(int ring, const Args& args, TaskSlot** out) {
+    auto& record = records.emplace_back();
+    for (int i = 0; i < args.tensor_count(); ++i)
+      record[static_cast<std::size_t>(i)] = args.tensor(i);
+    TaskSlot& slot = testing::admit_pending_task(*rings[static_cast<std::size_t>(ring)]);
+    slot.id = TaskId(static_cast<std::uint32_t>(ring), slot.id.local());
+    dependence->admitted(slot);
+    dependence->begin();
+    EXPECT_TRUE(dependence->collect_and_record(slot, args, record.data()).ok());
+    const std::vector<TaskSlot*> producers(dependence->producers().begin(),
+                                           dependence->producers().end());
+    rings[static_cast<std::size_t>(ring)]->publish(slot.id.local());
+    *out = &slot;
+    return producers;
+  }
   // Admits a pending task on ring 0 and opens its discovery (what both submit paths start with).
   TaskSlot& admit_on_ring0() {
     TaskSlot& slot = testing::admit_pending_task(*rings[0]);
@@ -302,6 +318,105 @@ TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFin
   EXPECT_EQ(found, (Producers{13}));
   found = h.submit_plain(Args().inout(x.view({2, 4}, {4, 0})));
   EXPECT_EQ(found, (Producers{14}));
+}
+
+// The line path of a plain submit (collect_and_record) finds every argument's slot line before
+// recording any. An earlier argument recorded the general way may take the buffer out of line
+// mode (an off-grid access) or grow its line table (a row past it): the lines found for later
+// arguments are then stale, and those arguments must be recorded where later accesses find them.
+TEST(Dependence, LinesFoundBeforeAnEarlierArgumentMovedTheirBufferAreNotWritten) {
+  std::vector<float> data(256 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {256, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    if (slot_first) h.slot_first();
+    for (std::uint32_t r = 0; r < 8; ++r)
+      ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});  // tasks 0-7: line mode
+    const std::uint64_t exits = h.dependence->map().stats().line_exits;
+    // Task 8: argument 0 (half of rows 0 and 1: off the grid) leaves line mode; argument 1's line
+    // (row 5) was found before.
+    Producers found = h.submit_plain(Args().inout(x.view({2, 2}, {0, 1})).inout(row(5)));
+    std::sort(found.begin(), found.end());
+    EXPECT_EQ(found, (Producers{0, 1, 5}));
+    EXPECT_EQ(h.dependence->map().stats().line_exits, exits + 1);
+    EXPECT_EQ(h.submit_plain(Args().in(row(5))), (Producers{8}));
+    found = h.submit_plain(Args().in(row(1)));  // (task 8 wrote part of row 1)
+    std::sort(found.begin(), found.end());
+    EXPECT_EQ(found, (Producers{1, 8}));
+  }
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    if (slot_first) h.slot_first();
+    for (std::uint32_t r = 0; r < 4; ++r)
+      ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});  // a table of 64 lines
+    // Task 4: argument 0 (row 200, past the table) grows it; argument 1's line (row 1) was found
+    // in the old table.
+    EXPECT_EQ(h.submit_plain(Args().inout(row(200)).inout(row(1))), (Producers{1}));
+    EXPECT_EQ(h.dependence->map().stats().line_exits, 0u);
+    EXPECT_EQ(h.submit_plain(Args().in(row(1))), (Producers{4}));
+    EXPECT_EQ(h.submit_plain(Args().in(row(200))), (Producers{4}));
+  }
+}
+
+// A read of a slot whose live readers are of another ring leaves line mode in the middle of a
+// submit whose lines were all found first (the large-map path): that argument and the later ones
+// are recorded the general way, and later accesses find every one of them.
+TEST(Dependence, ALineLeftWhileRecordingTakesTheRestOfTheSubmitTheGeneralWay) {
+  std::vector<float> data(64 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    if (slot_first) h.slot_first();
+    TaskSlot* a;
+    TaskSlot* b;
+    TaskSlot* c;
+    TaskSlot* d;
+    TaskSlot* e;
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(1)), &a).empty());
+    // (Argument places 0 and 1 name the buffer: the next submits find their lines by place.)
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(3)).inout(row(2)), &b).empty());
+    EXPECT_EQ(h.submit_plain_on(1, Args().in(row(1)), &c), std::vector<TaskSlot*>{a});
+    const std::uint64_t exits = h.dependence->map().stats().line_exits;
+    // Argument 0 meets ring 1's live reader: the buffer leaves line mode there.
+    std::vector<TaskSlot*> found = h.submit_plain_on(0, Args().in(row(1)).inout(row(2)), &d);
+    EXPECT_EQ(found, (std::vector<TaskSlot*>{a, b}));
+    EXPECT_EQ(h.dependence->map().stats().line_exits, exits + 1);
+    found = h.submit_plain_on(0, Args().inout(row(2)), &e);
+    EXPECT_EQ(found, std::vector<TaskSlot*>{d});
+    found = h.submit_plain_on(0, Args().inout(row(1)), &e);
+    std::sort(found.begin(), found.end());
+    std::vector<TaskSlot*> expected{a, c, d};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(found, expected);
+  }
+}
+
+// Arguments past the eighth (the tags are classified eight at a time), between arguments that
+// take no part in tracking (no_dep) and reads and writes of one buffer's rows.
+TEST(Dependence, PlainSubmitTracksArgumentsPastTheEighth) {
+  std::vector<float> data(16 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {16, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  Harness h;
+  Args first;
+  for (std::uint32_t r = 0; r < 9; ++r)
+    first.no_dep(row(r));
+  first.inout(row(9)).in(row(10)).no_dep(row(11)).out_existing(row(12));
+  ASSERT_EQ(h.submit_plain(first), Producers{});  // task 0
+  for (std::uint32_t r = 0; r < 9; ++r)
+    EXPECT_EQ(h.submit_plain(Args().inout(row(r))), Producers{}) << r;  // tasks 1-9: no_dep
+  EXPECT_EQ(h.submit_plain(Args().in(row(9))), (Producers{0}));
+  EXPECT_EQ(h.submit_plain(Args().in(row(10))), Producers{});  // a read after a read
+  Producers found = h.submit_plain(Args().inout(row(10)));
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, (Producers{0, 11}));
+  EXPECT_EQ(h.submit_plain(Args().inout(row(11))), Producers{});
+  EXPECT_EQ(h.submit_plain(Args().in(row(12))), (Producers{0}));
 }
 
 // The plain submit path (collect_and_record) against a brute-force oracle and against the

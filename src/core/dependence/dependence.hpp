@@ -216,6 +216,11 @@ class Dependence {
   void stamp_listed();
 
   void add_family_accessors(const AccessRegion& region, AccessKind kind);
+  // collect_and_record's general way for the arguments of `args_mask` (their bits in `writes`
+  // say which write), in order: make_region and lookup_insert each (out of line: the line path
+  // keeps its registers).
+  [[gnu::noinline]] void lookup_each(TaskSlot& task, std::uint32_t args_mask, std::uint32_t writes,
+                                     const Tensor* record_tensors);
   // Releases a task's TensorMap entries; one that a newer live task took over (a merged reader,
   // a write of the same region) moves to that task's list.
   void release_entries(TaskId id) {

@@ -434,6 +434,8 @@ bool TensorMap::start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntr
   line_table_lines_ += info->line_capacity;
   std::fill(std::begin(info->line_last), std::end(info->line_last), 0u);
   info->line_version = q.version;
+  info->line_mask = info->grid_shift != BufferInfo::kNoShift ? info->grid_length - 1 : 0;
+  info->line_phase = info->grid_shift != BufferInfo::kNoShift ? info->grid_phase : 1;
   info->line_low = ~std::uint64_t{0};
   info->line_high = 0;
   MapEntry* const anchor = allocate_entry();

@@ -167,6 +167,11 @@ struct BufferInfo {
   std::uint64_t line_high = 0;
   std::uint32_t line_version = 0;  // the version of every access in the lines
   std::uint32_t line_last[kRingCount] = {};
+  // A line-mode grid's slot test in one mask compare (TensorMap::find_line): with a power-of-two
+  // length L, [lo, lo + L) is slot lo >> grid_shift when lo & line_mask == line_phase; else
+  // (no shift) the mask is 0 and the phase 1, which no interval matches.
+  std::uint64_t line_mask = 0;
+  std::uint64_t line_phase = 1;
   MapEntry* anchor = nullptr;
   static constexpr std::uint8_t kNoShift = 0xFF;
   void start_grid(std::uint64_t lo, std::uint64_t hi) {
@@ -353,6 +358,59 @@ class TensorMap {
   }
   void snapshot_retired(std::uint32_t* retired) const { rings_.snapshot(retired); }
 
+  // A plain submit's argument in two steps, for the usual case: a rank-1 or rank-2 contiguous
+  // access to exactly one slot of a line-mode buffer that the same argument place named last.
+  // find_line reads what it needs of the tensor once (no AccessRegion), finds the slot's line by
+  // one identity compare, the version and one mask compare, and asks memory for the line; null
+  // when the access does not take this path (then lookup_insert, which finds everything itself).
+  // `info` is set to the buffer tried. A found line stays valid until an access of its buffer
+  // other than access_line (which may leave line mode or grow the table).
+  [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info) {
+    BufferInfo* const guess = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
+    info = guess;
+    if (guess->address != reinterpret_cast<std::uintptr_t>(t.buffer()) ||
+        guess->owner != t.producer().value() || guess->lines == nullptr ||
+        guess->line_version != t.version()) {
+      return nullptr;
+    }
+    // The byte interval [lo, lo + bytes) of a contiguous box of rank 1 or 2 (make_region's
+    // general walk for the rest: the caller's lookup_insert).
+    const std::uint64_t size = detail::kElementSizes[static_cast<std::uint8_t>(t.dtype())];
+    std::uint64_t first;
+    std::uint64_t count;
+    if (t.ndims() == 2) {
+      const std::uint64_t rows = t.box_extent(0);
+      const std::uint64_t columns = t.box_extent(1);
+      const std::uint64_t width = t.raw_dim(1);
+      if (rows != 1 && columns != width) return nullptr;  // gaps between rows
+      first = std::uint64_t{t.box_offset(0)} * width + t.box_offset(1);
+      count = rows * columns;
+    } else if (t.ndims() == 1) {
+      first = t.box_offset(0);
+      count = t.box_extent(0);
+    } else {
+      return nullptr;
+    }
+    const std::uint64_t lo = (t.layout_offset() + first) * size;
+    if (count * size != guess->grid_length || (lo & guess->line_mask) != guess->line_phase) {
+      return nullptr;
+    }
+    const std::uint64_t slot = lo >> guess->grid_shift;
+    if (slot >= guess->line_capacity) return nullptr;
+    SlotLine* const line = &guess->lines[slot];
+    prefetch_for_write(line);
+    return line;
+  }
+  // Records task `id`'s access of `tensor` (its record's copy) in the line find_line found for it
+  // (`info` its buffer), reporting the live tasks it conflicts with, as lookup_insert would. False
+  // when the buffer left line mode instead (live readers of another ring): then lookup_insert.
+  template <class Visit>
+  [[gnu::always_inline]] bool access_line(SlotLine& line, BufferInfo* info, const Tensor* tensor,
+                                          bool is_write, const std::uint32_t* retired, TaskId id,
+                                          Visit&& visit) {
+    return line_update(line, info, tensor, is_write, retired, id, visit);
+  }
+
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
     BufferInfo* const info = find_or_add_buffer(region.address, region.owner);
     if (info->lines != nullptr) leave_lines(info);
@@ -427,10 +485,19 @@ class TensorMap {
     if (slot >= info->line_capacity) [[unlikely]] {
       if (!grow_lines(info, slot)) return false;
     }
-    SlotLine& line = info->lines[slot];
+    return line_update(info->lines[slot], info, q.tensor, is_write, retired, id, visit);
+  }
+  // line_access's part past the slot's line: records an access of `tensor` (contiguous, exactly
+  // the line's slot, of the buffer's line_version) in `line` of line-mode buffer `info`. False
+  // when live readers of another ring hold the slot: the buffer has then left line mode.
+  template <class Visit>
+  [[gnu::always_inline]] bool line_update(SlotLine& line, BufferInfo* info, const Tensor* tensor,
+                                          bool is_write, const std::uint32_t* retired, TaskId id,
+                                          Visit& visit) {
     if (line.gen != info->line_gen) [[unlikely]] {
       clear_line(line, info->line_gen);
       // (every line used in this mode passes here once: leave_lines visits only their span)
+      const auto slot = static_cast<std::uint64_t>(&line - info->lines);
       if (slot < info->line_low) info->line_low = slot;
       if (slot >= info->line_high) info->line_high = slot + 1;
     }
@@ -446,7 +513,7 @@ class TensorMap {
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
         line.reader = id;
-        line.reader_region = q.tensor;
+        line.reader_region = tensor;
         line.reader_slot = own_slot(visit);
       } else if (line.reader != id) {
         ++stats_.merged_reads;
@@ -458,7 +525,7 @@ class TensorMap {
           push_older(line.older, line.reader.local(), retired[id.ring()]);
         }
         line.reader = id;
-        line.reader_region = q.tensor;  // the same bytes; this record lives as long as the read
+        line.reader_region = tensor;  // the same bytes; this record lives as long as the read
         line.reader_slot = own_slot(visit);
       }
     } else {
@@ -475,7 +542,7 @@ class TensorMap {
       if (line.older != 0) free_block_list(line.older);
       line.reader = TaskId();
       line.writer = id;
-      line.writer_region = q.tensor;
+      line.writer_region = tensor;
       line.writer_slot = own_slot(visit);
     }
     info->line_last[id.ring()] = id.local() + 1;
