@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 #include <string>
 
 namespace tmr::detail {
@@ -11,42 +10,6 @@ namespace {
 
 std::string task_name(TaskId id) {
   return "r" + std::to_string(id.ring()) + ":" + std::to_string(id.local());
-}
-
-// Which of a submit's arguments take part in dependence tracking (in, inout, out_existing:
-// `tracked`) and which of those write (inout, out_existing: `writes`), bit i for argument i, from
-// eight tags at a time: per byte, a write has bit 1 set (tags 2 and 3) and a read is zero, and
-// one multiply gathers the eight bytes' low bits.
-static_assert(static_cast<int>(ArgTag::in) == 0 && static_cast<int>(ArgTag::out) == 1 &&
-                  static_cast<int>(ArgTag::inout) == 2 &&
-                  static_cast<int>(ArgTag::out_existing) == 3 &&
-                  static_cast<int>(ArgTag::no_dep) == 4 && sizeof(ArgTag) == 1,
-              "classify_tags reads tags as these bytes");
-[[gnu::always_inline]] inline void classify_eight(const ArgTag* tags, std::uint32_t& tracked,
-                                                  std::uint32_t& writes) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101;
-  constexpr std::uint64_t kGather = 0x0102040810204080;  // byte k's bit 0 -> bit 56 + k
-  std::uint64_t x;
-  std::memcpy(&x, tags, 8);
-  const std::uint64_t write = (x >> 1) & kOnes;
-  const std::uint64_t read = ~(x | (x >> 1) | (x >> 2)) & kOnes;
-  tracked = static_cast<std::uint32_t>(((write | read) * kGather) >> 56);
-  writes = static_cast<std::uint32_t>((write * kGather) >> 56);
-}
-[[gnu::always_inline]] inline void classify_tags(const ArgTag* tags, int count,
-                                                 std::uint32_t& tracked, std::uint32_t& writes) {
-  static_assert(kMaxTensorArgs == 16, "two groups of eight tags");
-  classify_eight(tags, tracked, writes);
-  if (count > 8) [[unlikely]] {
-    std::uint32_t t;
-    std::uint32_t w;
-    classify_eight(tags + 8, t, w);
-    tracked |= t << 8;
-    writes |= w << 8;
-  }
-  const std::uint32_t valid = (std::uint32_t{1} << count) - 1;
-  tracked &= valid;
-  writes &= valid;
 }
 
 }  // namespace
@@ -124,8 +87,10 @@ Status Dependence::collect(const Args& args, AccessRegion* regions) {
   return Status{};
 }
 
-Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
+Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors) {
+  // (The path of every submit that the line path does not pay for: collect_and_record. Its
+  // code is the one plain path of earlier passes; the line path lives in line_path.cpp.)
   const int count = args.tensor_count();
   // Only tensors a task created have a creator to check (out placeholders have none).
   for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {
@@ -142,54 +107,11 @@ Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
   }
   if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   const bool families = families_ != nullptr && families_->live();
-  if (!families) {
-    // The usual plain submit: each tracked argument's slot line found from the tensor in one go
-    // (TensorMap::find_line) and the access recorded in it; an argument without a line (another
-    // kind of buffer, a first access) is looked up the general way, in its place.
-    std::uint32_t tracked;
-    std::uint32_t writes;
-    classify_tags(args.tags(), count, tracked, writes);
-    if (map_.live_entries() + map_.line_table_lines() / 2 <= slot_first_above_) {
-      // A small map: its lines are in the caches; each argument's line is found just before it
-      // is used (so no earlier argument can have moved it).
-      for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
-        const int i = std::countr_zero(m);
-        BufferInfo* info;
-        SlotLine* const line = map_.find_line(record_tensors[i], i, info);
-        if (line != nullptr &&
-            map_.access_line(*line, info, &record_tensors[i], ((writes >> i) & 1u) != 0, retired_,
-                             task.id, Report{this})) {
-          continue;
-        }
-        lookup_each(task, m & (~m + 1), writes, record_tensors);
-      }
-      return Status{};
-    }
-    // A large map: its lines are cold. One pass finds every argument's line and asks memory for
-    // it (the misses overlap), keeping what it found; a second records the accesses. Arguments
-    // off the lines take the slot-first path below.
-    std::uint32_t found = 0;
-    SlotLine* lines[kMaxTensorArgs];
-    BufferInfo* infos[kMaxTensorArgs];
-    for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
-      const int i = std::countr_zero(m);
-      lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
-      found |= std::uint32_t{lines[i] != nullptr} << i;
-    }
-    if (found == tracked) {
-      for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
-        const int i = std::countr_zero(m);
-        if (!map_.access_line(*lines[i], infos[i], &record_tensors[i], ((writes >> i) & 1u) != 0,
-                              retired_, task.id, Report{this})) {
-          // The buffer left line mode (the lines found for later arguments may be stale): this
-          // argument and the rest the general way.
-          lookup_each(task, m, writes, record_tensors);
-          break;
-        }
-      }
-      return Status{};
-    }
-  }
+  // The visitor below (Report) is always_inline: each report then inlines into the map's walks
+  // (an out-of-line lambda cost ~50 instructions per producer, most of them register spills).
+  // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
+  // looked up argument by argument (lookup_insert finds the slot itself).
+  // (Slot lines are 64 bytes, entries 128: two lines weigh one entry.)
   if (map_.live_entries() + map_.line_table_lines() / 2 <= slot_first_above_) {
     for (int i = 0; i < count; ++i) {
       const ArgTag tag = args.tag(i);
@@ -262,17 +184,6 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
       map_.insert(regions[i], AccessKind::write, task.id, entries);
     }
-  }
-}
-
-void Dependence::lookup_each(TaskSlot& task, std::uint32_t args_mask, std::uint32_t writes,
-                             const Tensor* record_tensors) {
-  MapEntry*& entries = state(task.id).entries;
-  for (std::uint32_t m = args_mask; m != 0; m &= m - 1) {
-    const int i = std::countr_zero(m);
-    const AccessRegion region = make_region(record_tensors[i]);
-    map_.lookup_insert(region, ((writes >> i) & 1u) != 0 ? AccessKind::write : AccessKind::read,
-                       retired_, task.id, entries, TensorMap::kNoHint, i, Report{this});
   }
 }
 

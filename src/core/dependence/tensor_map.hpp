@@ -168,10 +168,19 @@ struct BufferInfo {
   std::uint32_t line_version = 0;  // the version of every access in the lines
   std::uint32_t line_last[kRingCount] = {};
   // A line-mode grid's slot test in one mask compare (TensorMap::find_line): with a power-of-two
-  // length L, [lo, lo + L) is slot lo >> grid_shift when lo & line_mask == line_phase; else
-  // (no shift) the mask is 0 and the phase 1, which no interval matches.
+  // length L, [lo, lo + L) is slot lo >> grid_shift when lo & line_mask == line_phase. Set by
+  // find_line's first try in a line-mode episode (set_line_phase), not by start_lines, which the
+  // path by regions takes too; until then, and for other grids, the phase is kNoLinePhase, which
+  // no interval matches (lo & mask < mask < ~0). Every end of line mode puts it back.
+  static constexpr std::uint64_t kNoLinePhase = ~std::uint64_t{0};
   std::uint64_t line_mask = 0;
-  std::uint64_t line_phase = 1;
+  std::uint64_t line_phase = kNoLinePhase;
+  bool set_line_phase() {
+    if (grid_shift == kNoShift || grid_length == 0) return false;
+    line_mask = grid_length - 1;
+    line_phase = grid_phase;
+    return true;
+  }
   MapEntry* anchor = nullptr;
   static constexpr std::uint8_t kNoShift = 0xFF;
   void start_grid(std::uint64_t lo, std::uint64_t hi) {
@@ -392,8 +401,13 @@ class TensorMap {
       return nullptr;
     }
     const std::uint64_t lo = (t.layout_offset() + first) * size;
-    if (count * size != guess->grid_length || (lo & guess->line_mask) != guess->line_phase) {
-      return nullptr;
+    if (count * size != guess->grid_length) return nullptr;
+    if ((lo & guess->line_mask) != guess->line_phase) [[unlikely]] {
+      // (The episode's first try sets the test up.)
+      if (guess->line_phase != BufferInfo::kNoLinePhase || !guess->set_line_phase() ||
+          (lo & guess->line_mask) != guess->line_phase) {
+        return nullptr;
+      }
     }
     const std::uint64_t slot = lo >> guess->grid_shift;
     if (slot >= guess->line_capacity) return nullptr;
@@ -408,7 +422,9 @@ class TensorMap {
   [[gnu::always_inline]] bool access_line(SlotLine& line, BufferInfo* info, const Tensor* tensor,
                                           bool is_write, const std::uint32_t* retired, TaskId id,
                                           Visit&& visit) {
-    return line_update(line, info, tensor, is_write, retired, id, visit);
+    Query q{};
+    q.tensor = tensor;
+    return line_access<true>(q, is_write, info, retired, id, visit, &line);
   }
 
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
@@ -473,31 +489,31 @@ class TensorMap {
   // the live tasks it conflicts with. False when the access does not fit the lines (off the grid
   // or past the table, another version live in the slot, live readers of another ring): the
   // buffer has then left line mode (leave_lines) and the caller records the access in entries.
-  template <class Visit>
+  // kLineFound (access_line): `found` is q's line, found by find_line, and q holds only the
+  // tensor. (One body for both, not a helper function: with a helper GCC compiled the path by
+  // regions differently, ~+60K instructions over paged attention's three rounds.)
+  template <bool kLineFound = false, class Visit>
   [[gnu::always_inline]] bool line_access(const Query& q, bool is_write, BufferInfo* info,
-                                          const std::uint32_t* retired, TaskId id, Visit& visit) {
-    // Versions of one buffer are always ordered, whatever their regions: lines hold one.
-    if (q.version != info->line_version) [[unlikely]] {
-      leave_lines(info);
-      return false;
+                                          const std::uint32_t* retired, TaskId id, Visit& visit,
+                                          SlotLine* found = nullptr) {
+    std::uint64_t slot;
+    if constexpr (kLineFound) {
+      slot = static_cast<std::uint64_t>(found - info->lines);
+    } else {
+      // Versions of one buffer are always ordered, whatever their regions: lines hold one.
+      if (q.version != info->line_version) [[unlikely]] {
+        leave_lines(info);
+        return false;
+      }
+      slot = info->grid_slot(q.lo, q.hi);  // (kOffGrid is past any table)
+      if (slot >= info->line_capacity) [[unlikely]] {
+        if (!grow_lines(info, slot)) return false;
+      }
     }
-    const std::uint64_t slot = info->grid_slot(q.lo, q.hi);  // (kOffGrid is past any table)
-    if (slot >= info->line_capacity) [[unlikely]] {
-      if (!grow_lines(info, slot)) return false;
-    }
-    return line_update(info->lines[slot], info, q.tensor, is_write, retired, id, visit);
-  }
-  // line_access's part past the slot's line: records an access of `tensor` (contiguous, exactly
-  // the line's slot, of the buffer's line_version) in `line` of line-mode buffer `info`. False
-  // when live readers of another ring hold the slot: the buffer has then left line mode.
-  template <class Visit>
-  [[gnu::always_inline]] bool line_update(SlotLine& line, BufferInfo* info, const Tensor* tensor,
-                                          bool is_write, const std::uint32_t* retired, TaskId id,
-                                          Visit& visit) {
+    SlotLine& line = kLineFound ? *found : info->lines[slot];
     if (line.gen != info->line_gen) [[unlikely]] {
       clear_line(line, info->line_gen);
       // (every line used in this mode passes here once: leave_lines visits only their span)
-      const auto slot = static_cast<std::uint64_t>(&line - info->lines);
       if (slot < info->line_low) info->line_low = slot;
       if (slot >= info->line_high) info->line_high = slot + 1;
     }
@@ -513,7 +529,7 @@ class TensorMap {
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
         line.reader = id;
-        line.reader_region = tensor;
+        line.reader_region = q.tensor;
         line.reader_slot = own_slot(visit);
       } else if (line.reader != id) {
         ++stats_.merged_reads;
@@ -525,7 +541,7 @@ class TensorMap {
           push_older(line.older, line.reader.local(), retired[id.ring()]);
         }
         line.reader = id;
-        line.reader_region = tensor;  // the same bytes; this record lives as long as the read
+        line.reader_region = q.tensor;  // the same bytes; this record lives as long as the read
         line.reader_slot = own_slot(visit);
       }
     } else {
@@ -542,7 +558,7 @@ class TensorMap {
       if (line.older != 0) free_block_list(line.older);
       line.reader = TaskId();
       line.writer = id;
-      line.writer_region = tensor;
+      line.writer_region = q.tensor;
       line.writer_slot = own_slot(visit);
     }
     info->line_last[id.ring()] = id.local() + 1;
