@@ -43,6 +43,16 @@ TEST(DependencyOracle, ManyReadersOfWholeRows) {
   EXPECT_EQ(run_and_check_programs(runtime, hot_rows_shape(), scaled(200, 5), 300000), "");
 }
 
+// Programs that switch between arguments that miss their slot lines (partial boxes, transposes,
+// fresh outputs) and arguments that have them (whole rows of one buffer), and back: the plain
+// submit's line path pauses in the one and comes back in the other (Dependence,
+// collect_and_record), and every dependency is still ordered.
+TEST(DependencyOracle, ALinePathThatPausesAndComesBack) {
+  Runtime runtime(oracle_config());
+  register_program_kernels(runtime.kernels());
+  EXPECT_EQ(run_and_check_programs(runtime, line_phases_shape(), scaled(20, 3), 400000), "");
+}
+
 // A dependency pool that fills while a task is being wired: the orchestrator waits for nodes
 // after the task was admitted and before its producers are wired, and reclaims retired tasks
 // meanwhile. The task being wired must stay live through that wait (its TensorMap entries order

@@ -97,6 +97,17 @@ TEST(SimDependencyOracle, ManyReadersOfWholeRows) {
   EXPECT_EQ(run_and_check_programs(runtime, hot_rows_shape(), scaled(100, 5), 300000), "");
 }
 
+// Programs whose arguments switch between missing their slot lines and having them (the threads
+// test of the same name says why).
+TEST(SimDependencyOracle, ALinePathThatPausesAndComesBack) {
+  RuntimeConfig config = sim_config();
+  config.clusters = 4;
+  config.scheduler_threads = 2;
+  Runtime runtime(config);
+  register_program_kernels(runtime.kernels());
+  EXPECT_EQ(run_and_check_programs(runtime, line_phases_shape(), scaled(10, 3), 400000), "");
+}
+
 // A dependency pool that fills while tasks are being wired (the threads test of the same name
 // says why): the task being wired stays live while the orchestrator waits for nodes.
 TEST(SimDependencyOracle, TinyDependencyPoolsStillMatch) {

@@ -127,8 +127,10 @@ class Generator {
     buffers_ = buffers;
     scopes_.push_back({});  // the outermost scope
     if (!shape_.top_level_tasks) open_scope();
-    for (int i = 0; i < shape_.operations; ++i)
+    for (int i = 0; i < shape_.operations; ++i) {
+      line_phase_ = shape_.line_phases > 0 && (i / shape_.line_phases) % 2 == 1;
       step();
+    }
     while (scopes_.size() > 1)
       close_scope();
     return std::move(ops_);
@@ -223,6 +225,7 @@ class Generator {
       }
       return;
     }
+    if (line_phase_) return add_task();
     const double r = unit();
     if (r < 0.08 && depth_ok) return open_scope();
     if (r < 0.16 && scopes_.size() > (shape_.top_level_tasks ? 1u : 2u)) return close_scope();
@@ -285,6 +288,13 @@ class Generator {
     const int arg_count = static_cast<int>(pick(1, 5));
     for (int i = 0; i < arg_count; ++i) {
       ArgOp arg;
+      if (line_phase_) {
+        const Buffer& b = (*buffers_)[0];
+        arg.view = View{0, pick(0, b.rows - 1), 1, 0, b.cols, false};
+        arg.tag = chance(0.8) ? ArgTag::in : ArgTag::inout;
+        add_checked(op, arg);
+        continue;
+      }
       if (shape_.hot_rows > 0 && chance(shape_.hot_rows)) {
         const int buffer =
             static_cast<int>(pick(0, static_cast<std::uint32_t>(shape_.buffers - 1)));
@@ -639,7 +649,8 @@ class Generator {
   int made_last_ = -1;
   std::mt19937_64 rng_;
   ProgramShape shape_;
-  std::size_t used_ = 0;  // decision bytes consumed
+  std::size_t used_ = 0;     // decision bytes consumed
+  bool line_phase_ = false;  // ProgramShape::line_phases: this step's arguments have their lines
   std::vector<Buffer>* buffers_ = nullptr;
   std::vector<ScopeState> scopes_;
   std::vector<int> live_;
@@ -1053,6 +1064,15 @@ ProgramShape hot_rows_shape() {
   shape.max_dim = 6;
   shape.operations = 120;
   shape.hot_rows = 0.8;
+  return shape;
+}
+
+ProgramShape line_phases_shape() {
+  ProgramShape shape;
+  shape.buffers = 2;
+  shape.max_dim = 8;
+  shape.operations = 480;
+  shape.line_phases = 60;
   return shape;
 }
 

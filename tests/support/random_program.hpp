@@ -36,6 +36,11 @@ struct ProgramShape {
   // Chance per tensor argument of a whole row of an external buffer, read four times in five
   // (many live readers of one region: the TensorMap's merged reader entries), else written.
   double hot_rows = 0;
+  // When > 0, the program alternates phases of this many steps: in every second one each task
+  // argument is a whole row of buffer 0 (untransposed; read four times in five, else written:
+  // arguments that have their slot lines), in the others the steps above (partial boxes,
+  // transposes, fresh outputs: arguments that miss them).
+  int line_phases = 0;
 };
 
 // One recorded access of one task, in raw coordinates of a buffer the oracle can compare.
@@ -90,5 +95,8 @@ RuntimeConfig with_tiny_dependency_pool(RuntimeConfig config);
 // Whole rows read by many live tasks and now and then written, alongside random views (the
 // TensorMap's merged reader entries).
 ProgramShape hot_rows_shape();
+// Programs that switch between arguments that miss slot lines and arguments that have them
+// (line_phases): the plain submit's line path pauses and comes back.
+ProgramShape line_phases_shape();
 
 }  // namespace tmr::testing

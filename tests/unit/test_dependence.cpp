@@ -42,6 +42,11 @@ struct Harness {
     dependence->set_slot_first_above(0);
     return *this;
   }
+  // Plain submits try the slot lines every time (no pause after a miss).
+  Harness& lines_always() {
+    dependence->set_line_pauses(0, 0);
+    return *this;
+  }
   // Admits a task on ring 0, discovers its producers, records its accesses.
   std::vector<std::uint32_t> submit(const Args& given, TaskSlot** out = nullptr,
                                     Status* status = nullptr) {
@@ -75,6 +80,22 @@ struct Harness {
       producers.push_back(p->id.local());
     rings[0]->publish(slot.id.local());
     if (out != nullptr) *out = &slot;
+    return producers;
+  }
+  // submit_plain on ring `ring`; the producers as slots (ids of several rings).
+  std::vector<TaskSlot*> submit_plain_on(int ring, const Args& args, TaskSlot** out) {
+    auto& record = records.emplace_back();
+    for (int i = 0; i < args.tensor_count(); ++i)
+      record[static_cast<std::size_t>(i)] = args.tensor(i);
+    TaskSlot& slot = testing::admit_pending_task(*rings[static_cast<std::size_t>(ring)]);
+    slot.id = TaskId(static_cast<std::uint32_t>(ring), slot.id.local());
+    dependence->admitted(slot);
+    dependence->begin();
+    EXPECT_TRUE(dependence->collect_and_record(slot, args, record.data()).ok());
+    const std::vector<TaskSlot*> producers(dependence->producers().begin(),
+                                           dependence->producers().end());
+    rings[static_cast<std::size_t>(ring)]->publish(slot.id.local());
+    *out = &slot;
     return producers;
   }
   // Admits a pending task on ring 0 and opens its discovery (what both submit paths start with).
@@ -304,6 +325,130 @@ TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFin
   EXPECT_EQ(found, (Producers{14}));
 }
 
+// The line path of a plain submit (collect_and_record) finds every argument's slot line before
+// recording any. An earlier argument recorded the general way may take the buffer out of line
+// mode (an off-grid access) or grow its line table (a row past it): the lines found for later
+// arguments are then stale, and those arguments must be recorded where later accesses find them.
+TEST(Dependence, LinesFoundBeforeAnEarlierArgumentMovedTheirBufferAreNotWritten) {
+  std::vector<float> data(256 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {256, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    h.lines_always();
+    if (slot_first) h.slot_first();
+    for (std::uint32_t r = 0; r < 8; ++r)
+      ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});  // tasks 0-7: line mode
+    const std::uint64_t exits = h.dependence->map().stats().line_exits;
+    // Task 8: argument 0 (half of rows 0 and 1: off the grid) leaves line mode; argument 1's line
+    // (row 5) was found before.
+    Producers found = h.submit_plain(Args().inout(x.view({2, 2}, {0, 1})).inout(row(5)));
+    std::sort(found.begin(), found.end());
+    EXPECT_EQ(found, (Producers{0, 1, 5}));
+    EXPECT_EQ(h.dependence->map().stats().line_exits, exits + 1);
+    EXPECT_EQ(h.submit_plain(Args().in(row(5))), (Producers{8}));
+    found = h.submit_plain(Args().in(row(1)));  // (task 8 wrote part of row 1)
+    std::sort(found.begin(), found.end());
+    EXPECT_EQ(found, (Producers{1, 8}));
+  }
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    h.lines_always();
+    if (slot_first) h.slot_first();
+    for (std::uint32_t r = 0; r < 4; ++r)
+      ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});  // a table of 64 lines
+    // Task 4: argument 0 (row 200, past the table) grows it; argument 1's line (row 1) was found
+    // in the old table.
+    EXPECT_EQ(h.submit_plain(Args().inout(row(200)).inout(row(1))), (Producers{1}));
+    EXPECT_EQ(h.dependence->map().stats().line_exits, 0u);
+    EXPECT_EQ(h.submit_plain(Args().in(row(1))), (Producers{4}));
+    EXPECT_EQ(h.submit_plain(Args().in(row(200))), (Producers{4}));
+  }
+}
+
+// A read of a slot whose live readers are of another ring leaves line mode in the middle of a
+// submit whose lines were all found first (the large-map path): that argument and the later ones
+// are recorded the general way, and later accesses find every one of them.
+TEST(Dependence, ALineLeftWhileRecordingTakesTheRestOfTheSubmitTheGeneralWay) {
+  std::vector<float> data(64 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    h.lines_always();
+    if (slot_first) h.slot_first();
+    TaskSlot* a;
+    TaskSlot* b;
+    TaskSlot* c;
+    TaskSlot* d;
+    TaskSlot* e;
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(1)), &a).empty());
+    // (Argument places 0 and 1 name the buffer: the next submits find their lines by place.)
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(3)).inout(row(2)), &b).empty());
+    EXPECT_EQ(h.submit_plain_on(1, Args().in(row(1)), &c), std::vector<TaskSlot*>{a});
+    const std::uint64_t exits = h.dependence->map().stats().line_exits;
+    // Argument 0 meets ring 1's live reader: the buffer leaves line mode there.
+    std::vector<TaskSlot*> found = h.submit_plain_on(0, Args().in(row(1)).inout(row(2)), &d);
+    EXPECT_EQ(found, (std::vector<TaskSlot*>{a, b}));
+    EXPECT_EQ(h.dependence->map().stats().line_exits, exits + 1);
+    found = h.submit_plain_on(0, Args().inout(row(2)), &e);
+    EXPECT_EQ(found, std::vector<TaskSlot*>{d});
+    found = h.submit_plain_on(0, Args().inout(row(1)), &e);
+    std::sort(found.begin(), found.end());
+    std::vector<TaskSlot*> expected{a, c, d};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(found, expected);
+  }
+}
+
+// find_line's slot test (BufferInfo::line_mask / line_phase) is set by the first try of a
+// line-mode episode and put back when the episode ends: a buffer that empties and starts lines
+// again on a grid of another phase (two-row slots from row 1 instead of row 0) must not match
+// its old slots. Task 4 reads rows 2-3, which was a slot of the first episode and overlaps two of
+// the second: it must find the write of rows 1-2.
+TEST(Dependence, ALineEpisodeOfAnotherPhaseDoesNotMatchTheLastOnesSlots) {
+  std::vector<float> data(16 * 8);
+  const Tensor x = Tensor::wrap(data.data(), {16, 8}, DType::f32);
+  auto rows = [&](std::uint32_t r) { return x.view({2, 8}, {r, 0}); };  // 64 bytes
+  Harness h;
+  h.lines_always();
+  ASSERT_EQ(h.submit_plain(Args().inout(rows(0))), Producers{});  // task 0: slots from row 0
+  ASSERT_EQ(h.submit_plain(Args().in(rows(2))), Producers{});     // (argument place 0 learns x)
+  ASSERT_EQ(h.submit_plain(Args().in(rows(4))), Producers{});     // a line found: the test set
+  h.retire_below(3);
+  ASSERT_EQ(h.dependence->map().live_entries(), 0u);
+  ASSERT_EQ(h.submit_plain(Args().inout(rows(1))), Producers{});  // task 3: slots from row 1
+  EXPECT_EQ(h.submit_plain(Args().in(rows(2))), (Producers{3}));
+  EXPECT_EQ(h.submit_plain(Args().inout(rows(3))), (Producers{4}));
+}
+
+// Arguments past the eighth (the tags are classified eight at a time), between arguments that
+// take no part in tracking (no_dep) and reads and writes of one buffer's rows.
+TEST(Dependence, PlainSubmitTracksArgumentsPastTheEighth) {
+  std::vector<float> data(16 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {16, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  Harness h;
+  h.lines_always();
+  Args first;
+  for (std::uint32_t r = 0; r < 9; ++r)
+    first.no_dep(row(r));
+  first.inout(row(9)).in(row(10)).no_dep(row(11)).out_existing(row(12));
+  ASSERT_EQ(h.submit_plain(first), Producers{});  // task 0
+  for (std::uint32_t r = 0; r < 9; ++r)
+    EXPECT_EQ(h.submit_plain(Args().inout(row(r))), Producers{}) << r;  // tasks 1-9: no_dep
+  EXPECT_EQ(h.submit_plain(Args().in(row(9))), (Producers{0}));
+  EXPECT_EQ(h.submit_plain(Args().in(row(10))), Producers{});  // a read after a read
+  Producers found = h.submit_plain(Args().inout(row(10)));
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, (Producers{0, 11}));
+  EXPECT_EQ(h.submit_plain(Args().inout(row(11))), Producers{});
+  EXPECT_EQ(h.submit_plain(Args().in(row(12))), (Producers{0}));
+}
+
 // The plain submit path (collect_and_record) against a brute-force oracle and against the
 // two-pass path (collect, then record): many readers of one cell then a writer, whole rows and
 // partial boxes of one buffer (grid and size-class indexing), several arguments of one task on
@@ -313,8 +458,17 @@ TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFin
 // `readers`: mostly reads of whole rows of a small buffer and of the gate (many live readers of
 // one region: merged reader entries), rare writes, frequent retirement.
 // `lines`: the plain path keeps grid slots in slot lines (the default); else in entries.
+// `pauses`: the line path's pauses after a miss (Dependence::set_line_pauses; {} for the
+// defaults). `phases`: the program alternates phases of 48 tasks whose arguments all have their
+// slot lines (whole rows of the grid buffer, no versions, no transposes; everything earlier
+// retired when one starts) with phases whose row arguments mostly miss them (partial boxes,
+// transposes): the line path must pause in the one and come back in the other.
+struct LineGate {
+  bool set = false;
+  std::uint64_t first = 0, last = 0;
+};
 void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_first = false,
-                                     bool lines = true) {
+                                     bool lines = true, LineGate pauses = {}, bool phases = false) {
   struct Box {
     int buffer;
     std::uint32_t r0, rows, c0, cols, version;
@@ -329,6 +483,10 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
   const int programs = tmr::testing::scaled(60, 6);
   std::uint64_t merged = 0;
   std::uint64_t reused = 0;
+  std::uint64_t open_in_line_phase = 0;  // submits that took the line path, by phase
+  std::uint64_t open_in_miss_phase = 0;
+  std::uint64_t paused_in_line_phase = 0;
+  std::uint64_t paused_in_miss_phase = 0;
   for (int program = 0; program < programs; ++program) {
     std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
     auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
@@ -342,6 +500,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
     Harness plain(1024);
     if (slot_first) plain.slot_first();
     if (!lines) plain.entries_only();
+    if (pauses.set) plain.dependence->set_line_pauses(pauses.first, pauses.last);
     Harness two_pass(1024);
     const int tasks = readers ? 400 : 220;
     const std::uint32_t rows = readers ? 3 : kRows;  // rows in use
@@ -352,12 +511,19 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
     std::vector<std::uint32_t> retired_at_submit;
     const std::uint32_t partial_odds = pick(0, 1) == 0 ? 4 : 40;
     for (int j = 0; j < tasks; ++j) {
-      if (j > 20 && pick(0, readers ? 4 : 9) == 0) {
+      if (j > 20 && pick(0, readers ? 4 : 9) == 0 &&
+          plain.rings[0]->retired() + 8 <= static_cast<std::uint32_t>(j)) {
         // Tasks finish in order: retire a prefix, never the last few.
         const std::uint32_t end =
             pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
         plain.retire_below(end);
         two_pass.retire_below(end);
+      }
+      const bool line_phase = phases && (j / 48) % 2 == 1;
+      if (line_phase && j % 48 == 0) {
+        // Everything earlier retires: the grid buffer empties and starts lines again.
+        plain.retire_below(static_cast<std::uint32_t>(j));
+        two_pass.retire_below(static_cast<std::uint32_t>(j));
       }
       retired_at_submit.push_back(plain.rings[0]->retired());
       Args args;
@@ -369,7 +535,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
         if (repeat) {
           b = mine[pick(0, static_cast<std::uint32_t>(mine.size() - 1))];  // the same region again
           b.write = pick(0, 1) == 0;
-        } else if (pick(0, 2) == 0) {
+        } else if (!line_phase && pick(0, 2) == 0) {
           // The gate: mostly read, now and then written.
           b = Box{0, 0, 1, 0, 1, 0, pick(0, gate_write_odds) == 0};
         } else {
@@ -378,17 +544,20 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
           b.rows = 1;
           b.c0 = 0;
           b.cols = kCols;
-          if (pick(0, partial_odds) == 0) {  // a partial box: overlaps rows in part
+          if (!line_phase && (phases || pick(0, partial_odds) == 0)) {
+            // a partial box: overlaps rows in part
             b.rows = pick(1, kRows - b.r0);
             b.c0 = pick(0, kCols - 1);
             b.cols = pick(1, kCols - b.c0);
           }
           b.write = pick(0, row_write_odds) == 0;
-          b.version = pick(0, 60) == 0 ? 1 : 0;
+          b.version = !line_phase && pick(0, 60) == 0 ? 1 : 0;
         }
         Tensor t = buffers[b.buffer].view({b.rows, b.cols}, {b.r0, b.c0});
         if (b.version != 0) t = t.with_version(b.version);
-        if (readers && pick(0, 5) == 0) t = t.transpose(0, 1);  // the same elements, strided
+        if ((readers || phases) && !line_phase && pick(0, 5) == 0) {
+          t = t.transpose(0, 1);  // the same elements, strided
+        }
         if (!b.write) {
           args.in(t);
         } else if (pick(0, 1) == 0) {
@@ -399,6 +568,9 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
         mine.push_back(b);
       }
       if (pick(0, 7) == 0) args.no_dep(buffers[1]);  // takes no part
+      const bool open = plain.dependence->line_path_open();
+      (line_phase ? (open ? open_in_line_phase : paused_in_line_phase)
+                  : (open ? open_in_miss_phase : paused_in_miss_phase))++;
       const Producers found = plain.submit_plain(args);
       Producers expected = two_pass.submit(args);
       const std::set<std::uint32_t> set(found.begin(), found.end());
@@ -420,6 +592,23 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
   }
   EXPECT_GT(merged, 0u) << "no read was merged into an earlier reader's entry";
   EXPECT_GT(reused, 0u) << "no write took over the entry of the write it covers";
+  if (phases && lines && pauses.set && pauses.last != 0) {
+    // The gate moved both ways: mostly line submits in the phases that have lines, mostly pauses
+    // in the others. (The default pauses outlast these 48-task phases: correctness only.)
+    EXPECT_GT(open_in_line_phase, paused_in_line_phase);
+    EXPECT_GT(paused_in_miss_phase, open_in_miss_phase);
+  }
+}
+
+// Programs that switch between arguments that miss their slot lines and arguments that have
+// them, and back: the line path pauses and comes back (with the default pauses, short ones, and
+// lines tried on every submit), and every conflict is still ordered, as by the two-pass path.
+TEST(Dependence, ALinePathThatPausesAndComesBackOrdersEveryConflict) {
+  check_plain_path_against_oracle(false, 7400, false, true, {}, true);
+  check_plain_path_against_oracle(false, 7500, false, true, {true, 2, 8}, true);
+  check_plain_path_against_oracle(false, 7600, true, true, {true, 2, 8}, true);  // large map
+  check_plain_path_against_oracle(true, 7700, false, true, {true, 0, 0}, true);
+  check_plain_path_against_oracle(true, 7800, true, true, {true, 0, 0}, true);
 }
 
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {

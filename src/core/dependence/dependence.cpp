@@ -87,8 +87,10 @@ Status Dependence::collect(const Args& args, AccessRegion* regions) {
   return Status{};
 }
 
-Status Dependence::collect_and_record(TaskSlot& task, const Args& args,
+Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors) {
+  // (The path of every submit that the line path does not pay for: collect_and_record. Its
+  // code is the one plain path of earlier passes; the line path lives in line_path.cpp.)
   const int count = args.tensor_count();
   // Only tensors a task created have a creator to check (out placeholders have none).
   for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {

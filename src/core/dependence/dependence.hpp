@@ -81,7 +81,19 @@ class Dependence {
   // checked first, so a named error leaves the map untouched. A task naming overlapping regions
   // in two arguments finds its own first entry; it is not its own producer. (No region array:
   // nothing after a plain submit's discovery reads its regions.)
-  Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors);
+  //
+  // Two ways to the same result: by slot lines (collect_on_lines: each argument's line found
+  // straight from the record's tensor, for the usual rank-1/2 contiguous argument of a line-mode
+  // buffer that its argument place named last) or by regions (collect_by_regions: make_region and
+  // TensorMap::lookup_insert per argument). The line way saves ~25 instructions an argument that
+  // has its line and costs more than that for one that misses it (a first access, another rank,
+  // a non-contiguous box), so a submit with such an argument pauses it (see line_retry_): a
+  // program whose arguments keep missing their lines pays one compare here.
+  Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
+    if (stamp_ < line_retry_) [[likely]]
+      return collect_by_regions(task, args, record_tensors);
+    return collect_on_lines(task, args, record_tensors);
+  }
   // Releases the entries of a task whose submit failed after collect_and_record (never run;
   // counted finished): those another live task shares stay until it retires.
   void discard_entries(TaskId id) { release_entries(id); }
@@ -144,6 +156,16 @@ class Dependence {
   // Live entries above which a plain submit finds every argument's slot first (kColdMapEntries);
   // tests set 0 to take that path with small maps.
   void set_slot_first_above(std::uint64_t entries) { slot_first_above_ = entries; }
+  // The line path's pauses (collect_and_record): after a miss, `first` submits by regions, up to
+  // `last` while the probes keep missing (tests: 0, 0 tries the lines on every submit).
+  void set_line_pauses(std::uint64_t first, std::uint64_t last) {
+    line_first_pause_ = first;
+    line_last_pause_ = last;
+    line_pause_ = first / 2;
+    line_retry_ = 0;
+  }
+  // Whether the next plain submit takes the line path (tests).
+  bool line_path_open() const { return stamp_ + 1 >= line_retry_; }
   // Whether grid buffers keep their slots' state in slot lines (TensorMap::enable_lines; on by
   // default). Tests of the entries themselves turn it off before the first submit.
   void set_slot_lines(bool on);
@@ -216,6 +238,27 @@ class Dependence {
   void stamp_listed();
 
   void add_family_accessors(const AccessRegion& region, AccessKind kind);
+  // collect_and_record's two ways (out of line, so each keeps its own registers), and the line
+  // path's parts (line_path.cpp).
+  Status collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors);
+  Status collect_by_regions(TaskSlot& task, const Args& args, const Tensor* record_tensors);
+  // The line path for a map above slot_first_above_ (`tracked`, `writes`: the arguments that
+  // take part and those that write, bit i for argument i).
+  [[gnu::always_inline]] inline Status collect_on_cold_lines(TaskSlot& task, const Args& args,
+                                                             const Tensor* record_tensors,
+                                                             std::uint32_t tracked,
+                                                             std::uint32_t writes);
+  // The line path's start of a task's recording: creators checked (the index of the argument
+  // whose creator cannot be named, or -1) and the task made its own dedup entry.
+  [[gnu::always_inline]] inline int begin_recording(TaskSlot& task, const Args& args);
+  // A submit on the line path had an argument off the lines: the next submits go by regions
+  // (line_pause_ of them), and the one after tries the lines again. Once a submit.
+  [[gnu::noinline]] void pause_lines();
+  // The line path's way for the arguments of `args_mask` that have no line (their bits in
+  // `writes` say which write), in order: make_region and lookup_insert each, as the path by
+  // regions; pauses the line path (out of line: the line path keeps its registers).
+  [[gnu::noinline]] void record_off_lines(TaskSlot& task, std::uint32_t args_mask,
+                                          std::uint32_t writes, const Tensor* record_tensors);
   // Releases a task's TensorMap entries; one that a newer live task took over (a merged reader,
   // a write of the same region) moves to that task's list.
   void release_entries(TaskId id) {
@@ -250,6 +293,16 @@ class Dependence {
   TaskSlot* by_bit_[64];      // the task last listed under each bit set in filter_
   std::uint64_t stamp_ = 0;
   std::uint64_t slot_first_above_ = kColdMapEntries;
+  // The line path's gate: plain submits take it from discovery (stamp_) line_retry_ on. A miss
+  // sets it line_pause_ discoveries ahead; the pause doubles (up to line_last_pause_) while the
+  // probes after it keep missing, and starts again from line_first_pause_ after a longer run of
+  // line submits.
+  static constexpr std::uint64_t kFirstLinePause = 32;
+  static constexpr std::uint64_t kLastLinePause = 4096;
+  std::uint64_t line_retry_ = 0;
+  std::uint64_t line_pause_ = kFirstLinePause / 2;
+  std::uint64_t line_first_pause_ = kFirstLinePause;
+  std::uint64_t line_last_pause_ = kLastLinePause;
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
 };
 

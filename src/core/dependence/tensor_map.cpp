@@ -51,6 +51,7 @@ void TensorMap::reset() {
         info.line_storage[l].older = 0;
       ++info.line_gen;
       info.lines = nullptr;
+      info.line_phase = BufferInfo::kNoLinePhase;
       info.anchor = nullptr;
     }
   }
@@ -469,6 +470,7 @@ void TensorMap::leave_lines(BufferInfo* info) {
   snapshot_retired(retired);
   SlotLine* const lines = info->lines;
   info->lines = nullptr;
+  info->line_phase = BufferInfo::kNoLinePhase;
   info->anchor = nullptr;  // (its entry is freed when its task's list is released)
   line_table_lines_ -= info->line_capacity;
   ++layout_epoch_;
@@ -515,6 +517,7 @@ void TensorMap::line_entry(BufferInfo* info, std::uint64_t slot, const AccessReg
 void TensorMap::end_lines(BufferInfo* info) {
   line_table_lines_ -= info->line_capacity;
   info->lines = nullptr;
+  info->line_phase = BufferInfo::kNoLinePhase;
   info->anchor = nullptr;
   ++info->line_gen;
   ++layout_epoch_;

@@ -167,6 +167,20 @@ struct BufferInfo {
   std::uint64_t line_high = 0;
   std::uint32_t line_version = 0;  // the version of every access in the lines
   std::uint32_t line_last[kRingCount] = {};
+  // A line-mode grid's slot test in one mask compare (TensorMap::find_line): with a power-of-two
+  // length L, [lo, lo + L) is slot lo >> grid_shift when lo & line_mask == line_phase. Set by
+  // find_line's first try in a line-mode episode (set_line_phase), not by start_lines, which the
+  // path by regions takes too; until then, and for other grids, the phase is kNoLinePhase, which
+  // no interval matches (lo & mask < mask < ~0). Every end of line mode puts it back.
+  static constexpr std::uint64_t kNoLinePhase = ~std::uint64_t{0};
+  std::uint64_t line_mask = 0;
+  std::uint64_t line_phase = kNoLinePhase;
+  bool set_line_phase() {
+    if (grid_shift == kNoShift || grid_length == 0) return false;
+    line_mask = grid_length - 1;
+    line_phase = grid_phase;
+    return true;
+  }
   MapEntry* anchor = nullptr;
   static constexpr std::uint8_t kNoShift = 0xFF;
   void start_grid(std::uint64_t lo, std::uint64_t hi) {
@@ -353,6 +367,66 @@ class TensorMap {
   }
   void snapshot_retired(std::uint32_t* retired) const { rings_.snapshot(retired); }
 
+  // A plain submit's argument in two steps, for the usual case: a rank-1 or rank-2 contiguous
+  // access to exactly one slot of a line-mode buffer that the same argument place named last.
+  // find_line reads what it needs of the tensor once (no AccessRegion), finds the slot's line by
+  // one identity compare, the version and one mask compare, and asks memory for the line; null
+  // when the access does not take this path (then lookup_insert, which finds everything itself).
+  // `info` is set to the buffer tried. A found line stays valid until an access of its buffer
+  // other than access_line (which may leave line mode or grow the table).
+  [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info) {
+    BufferInfo* const guess = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
+    info = guess;
+    if (guess->address != reinterpret_cast<std::uintptr_t>(t.buffer()) ||
+        guess->owner != t.producer().value() || guess->lines == nullptr ||
+        guess->line_version != t.version()) {
+      return nullptr;
+    }
+    // The byte interval [lo, lo + bytes) of a contiguous box of rank 1 or 2 (make_region's
+    // general walk for the rest: the caller's lookup_insert).
+    const std::uint64_t size = detail::kElementSizes[static_cast<std::uint8_t>(t.dtype())];
+    std::uint64_t first;
+    std::uint64_t count;
+    if (t.ndims() == 2) {
+      const std::uint64_t rows = t.box_extent(0);
+      const std::uint64_t columns = t.box_extent(1);
+      const std::uint64_t width = t.raw_dim(1);
+      if (rows != 1 && columns != width) return nullptr;  // gaps between rows
+      first = std::uint64_t{t.box_offset(0)} * width + t.box_offset(1);
+      count = rows * columns;
+    } else if (t.ndims() == 1) {
+      first = t.box_offset(0);
+      count = t.box_extent(0);
+    } else {
+      return nullptr;
+    }
+    const std::uint64_t lo = (t.layout_offset() + first) * size;
+    if (count * size != guess->grid_length) return nullptr;
+    if ((lo & guess->line_mask) != guess->line_phase) [[unlikely]] {
+      // (The episode's first try sets the test up.)
+      if (guess->line_phase != BufferInfo::kNoLinePhase || !guess->set_line_phase() ||
+          (lo & guess->line_mask) != guess->line_phase) {
+        return nullptr;
+      }
+    }
+    const std::uint64_t slot = lo >> guess->grid_shift;
+    if (slot >= guess->line_capacity) return nullptr;
+    SlotLine* const line = &guess->lines[slot];
+    prefetch_for_write(line);
+    return line;
+  }
+  // Records task `id`'s access of `tensor` (its record's copy) in the line find_line found for it
+  // (`info` its buffer), reporting the live tasks it conflicts with, as lookup_insert would. False
+  // when the buffer left line mode instead (live readers of another ring): then lookup_insert.
+  template <class Visit>
+  [[gnu::always_inline]] bool access_line(SlotLine& line, BufferInfo* info, const Tensor* tensor,
+                                          bool is_write, const std::uint32_t* retired, TaskId id,
+                                          Visit&& visit) {
+    Query q{};
+    q.tensor = tensor;
+    return line_access<true>(q, is_write, info, retired, id, visit, &line);
+  }
+
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
     BufferInfo* const info = find_or_add_buffer(region.address, region.owner);
     if (info->lines != nullptr) leave_lines(info);
@@ -415,19 +489,28 @@ class TensorMap {
   // the live tasks it conflicts with. False when the access does not fit the lines (off the grid
   // or past the table, another version live in the slot, live readers of another ring): the
   // buffer has then left line mode (leave_lines) and the caller records the access in entries.
-  template <class Visit>
+  // kLineFound (access_line): `found` is q's line, found by find_line, and q holds only the
+  // tensor. (One body for both, not a helper function: with a helper GCC compiled the path by
+  // regions differently, ~+60K instructions over paged attention's three rounds.)
+  template <bool kLineFound = false, class Visit>
   [[gnu::always_inline]] bool line_access(const Query& q, bool is_write, BufferInfo* info,
-                                          const std::uint32_t* retired, TaskId id, Visit& visit) {
-    // Versions of one buffer are always ordered, whatever their regions: lines hold one.
-    if (q.version != info->line_version) [[unlikely]] {
-      leave_lines(info);
-      return false;
+                                          const std::uint32_t* retired, TaskId id, Visit& visit,
+                                          SlotLine* found = nullptr) {
+    std::uint64_t slot;
+    if constexpr (kLineFound) {
+      slot = static_cast<std::uint64_t>(found - info->lines);
+    } else {
+      // Versions of one buffer are always ordered, whatever their regions: lines hold one.
+      if (q.version != info->line_version) [[unlikely]] {
+        leave_lines(info);
+        return false;
+      }
+      slot = info->grid_slot(q.lo, q.hi);  // (kOffGrid is past any table)
+      if (slot >= info->line_capacity) [[unlikely]] {
+        if (!grow_lines(info, slot)) return false;
+      }
     }
-    const std::uint64_t slot = info->grid_slot(q.lo, q.hi);  // (kOffGrid is past any table)
-    if (slot >= info->line_capacity) [[unlikely]] {
-      if (!grow_lines(info, slot)) return false;
-    }
-    SlotLine& line = info->lines[slot];
+    SlotLine& line = kLineFound ? *found : info->lines[slot];
     if (line.gen != info->line_gen) [[unlikely]] {
       clear_line(line, info->line_gen);
       // (every line used in this mode passes here once: leave_lines visits only their span)

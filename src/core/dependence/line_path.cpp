@@ -1,0 +1,158 @@
+// Dependence discovery's line path (dependence.hpp, collect_and_record): plain submits whose
+// arguments have their slot lines. In a file of its own so that the path by regions
+// (dependence.cpp) compiles as it did without it: with both in one unit, GCC inlined less into
+// the path by regions (+41K instructions over paged attention's three rounds).
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "core/dependence/dependence.hpp"
+
+namespace tmr::detail {
+namespace {
+
+// Which of a submit's arguments take part in dependence tracking (in, inout, out_existing:
+// `tracked`) and which of those write (inout, out_existing: `writes`), bit i for argument i, from
+// eight tags at a time: per byte, a write has bit 1 set (tags 2 and 3) and a read is zero, and
+// one multiply gathers the eight bytes' low bits.
+static_assert(static_cast<int>(ArgTag::in) == 0 && static_cast<int>(ArgTag::out) == 1 &&
+                  static_cast<int>(ArgTag::inout) == 2 &&
+                  static_cast<int>(ArgTag::out_existing) == 3 &&
+                  static_cast<int>(ArgTag::no_dep) == 4 && sizeof(ArgTag) == 1,
+              "classify_tags reads tags as these bytes");
+[[gnu::always_inline]] inline void classify_eight(const ArgTag* tags, std::uint32_t& tracked,
+                                                  std::uint32_t& writes) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101;
+  constexpr std::uint64_t kGather = 0x0102040810204080;  // byte k's bit 0 -> bit 56 + k
+  std::uint64_t x;
+  std::memcpy(&x, tags, 8);
+  const std::uint64_t write = (x >> 1) & kOnes;
+  const std::uint64_t read = ~(x | (x >> 1) | (x >> 2)) & kOnes;
+  tracked = static_cast<std::uint32_t>(((write | read) * kGather) >> 56);
+  writes = static_cast<std::uint32_t>((write * kGather) >> 56);
+}
+[[gnu::always_inline]] inline void classify_tags(const ArgTag* tags, int count,
+                                                 std::uint32_t& tracked, std::uint32_t& writes) {
+  static_assert(kMaxTensorArgs == 16, "two groups of eight tags");
+  classify_eight(tags, tracked, writes);
+  if (count > 8) [[unlikely]] {
+    std::uint32_t t;
+    std::uint32_t w;
+    classify_eight(tags + 8, t, w);
+    tracked |= t << 8;
+    writes |= w << 8;
+  }
+  const std::uint32_t valid = (std::uint32_t{1} << count) - 1;
+  tracked &= valid;
+  writes &= valid;
+}
+
+}  // namespace
+
+int Dependence::begin_recording(TaskSlot& task, const Args& args) {
+  // Only tensors a task created have a creator to check (out placeholders have none).
+  for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {
+    const int i = std::countr_zero(created);
+    if (!add_creator_fast(args.tensor(i))) return i;
+  }
+  // The task's own entries (earlier arguments) dedup away like a producer already listed.
+  self_ = &task;
+  if ((filter_ >> (task.id.local() & 63) & 1) == 0) {
+    filter_ |= std::uint64_t{1} << (task.id.local() & 63);
+    by_bit_[task.id.local() & 63] = &task;
+  }
+  if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
+  return -1;
+}
+
+Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
+                                         const Tensor* record_tensors, std::uint32_t tracked,
+                                         std::uint32_t writes) {
+  // A large map: its lines are cold. One pass finds every argument's line and asks memory for
+  // it (the misses overlap), keeping what it found; a second records the accesses. With an
+  // argument off the lines, nothing has been done yet: the whole submit goes by regions (the
+  // slot-first path, which prefetches the arguments' entries instead).
+  SlotLine* lines[kMaxTensorArgs];
+  BufferInfo* infos[kMaxTensorArgs];
+  std::uint32_t found = 0;
+  for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
+    const int i = std::countr_zero(m);
+    lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
+    found |= std::uint32_t{lines[i] != nullptr} << i;
+  }
+  if (found != tracked) {
+    pause_lines();
+    return collect_by_regions(task, args, record_tensors);
+  }
+  if (const int bad = begin_recording(task, args); bad >= 0) {
+    return creator_error(args.tensor(bad), bad);
+  }
+  for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
+    const int i = std::countr_zero(m);
+    if (!map_.access_line(*lines[i], infos[i], &record_tensors[i], ((writes >> i) & 1u) != 0,
+                          retired_, task.id, Report{this})) [[unlikely]] {
+      // The buffer left line mode (the lines found for later arguments may be stale): this
+      // argument and the rest by region.
+      record_off_lines(task, m, writes, record_tensors);
+      break;
+    }
+  }
+  return Status{};
+}
+
+Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
+                                    const Tensor* record_tensors) {
+  // Arguments an analysis stands for (affine families live) are looked up by region.
+  if (families_ != nullptr && families_->live()) [[unlikely]] {
+    pause_lines();
+    return collect_by_regions(task, args, record_tensors);
+  }
+  std::uint32_t tracked;
+  std::uint32_t writes;
+  classify_tags(args.tags(), args.tensor_count(), tracked, writes);
+  if (map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_) [[unlikely]] {
+    return collect_on_cold_lines(task, args, record_tensors, tracked, writes);
+  }
+  if (const int bad = begin_recording(task, args); bad >= 0) {
+    return creator_error(args.tensor(bad), bad);
+  }
+  // A small map: its lines are in the caches; each argument's line is found just before it is
+  // used (so no earlier argument can have moved it). An argument without a line (another kind of
+  // buffer, a first access) is recorded by region, in its place, and pauses the line path.
+  for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
+    const int i = std::countr_zero(m);
+    BufferInfo* info;
+    SlotLine* const line = map_.find_line(record_tensors[i], i, info);
+    if (line == nullptr ||
+        !map_.access_line(*line, info, &record_tensors[i], ((writes >> i) & 1u) != 0, retired_,
+                          task.id, Report{this})) [[unlikely]] {
+      record_off_lines(task, m & (~m + 1), writes, record_tensors);
+    }
+  }
+  return Status{};
+}
+
+void Dependence::pause_lines() {
+  // (Once a submit: a second miss of the same submit finds the pause set.)
+  if (line_retry_ > stamp_) return;
+  // A miss soon after the line path reopened (a probe) doubles the pause; one after a longer run
+  // of line submits starts it again from the shortest.
+  line_pause_ = stamp_ - line_retry_ <= line_first_pause_
+                    ? std::min(2 * line_pause_, line_last_pause_)
+                    : line_first_pause_;
+  line_retry_ = stamp_ + line_pause_;
+}
+
+void Dependence::record_off_lines(TaskSlot& task, std::uint32_t args_mask, std::uint32_t writes,
+                                  const Tensor* record_tensors) {
+  pause_lines();
+  MapEntry*& entries = state(task.id).entries;
+  for (std::uint32_t m = args_mask; m != 0; m &= m - 1) {
+    const int i = std::countr_zero(m);
+    const AccessRegion region = make_region(record_tensors[i]);
+    map_.lookup_insert(region, ((writes >> i) & 1u) != 0 ? AccessKind::write : AccessKind::read,
+                       retired_, task.id, entries, TensorMap::kNoHint, i, Report{this});
+  }
+}
+
+}  // namespace tmr::detail
