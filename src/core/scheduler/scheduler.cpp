@@ -256,33 +256,9 @@ bool Scheduler::core_step(int thread, int core) {
     if (progress) account();
     return step_after_finish(thread, core) || progress;
   }
-  if (left != 0) {
-    if (cores_take_queued_work_) {
-      queue_for_busy_cores(thread);
-    } else {
-      flush_local(thread);
-    }
-  }
+  if (left != 0) flush_local(thread);
   if (progress) account();
   return progress;
-}
-
-void Scheduler::queue_for_busy_cores(int thread) {
-  ThreadState& me = threads_[thread];
-  bool ring = false;
-  for (int s = 0; s < kShapeCount; ++s) {
-    if (me.local_count[s] == 0) continue;
-    for (int i = 0; i < me.local_count[s]; ++i)
-      push_back_global(me.local[s].tasks[i]);
-    me.local_count[s] = 0;
-    const auto shape = static_cast<TaskShape>(s);
-    // An idle core of the type here (one held for a cohort) or another thread's: a step must
-    // place it. Otherwise every core of the type here is busy and pops it after its FIN.
-    ring = ring ||
-           me.free_cores[shape == TaskShape::aic ? 0 : 1].load(std::memory_order_relaxed) > 0 ||
-           others_have_room(thread, shape);
-  }
-  if (ring) waker_.notify_schedulers();
 }
 
 bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) {

@@ -276,14 +276,6 @@ class Scheduler {
   // it placed one, the rest of that shape goes on the queue as the idle pass leaves it (a bell
   // only when another scheduler thread reports room). Sets *progress when it dispatched.
   bool place_left_on_idle(int thread, TaskShape shape, bool* progress);
-  // core_step's flush with cores_take_queued_work: what is left found every core of its type on
-  // this thread busy (place_left_on_idle placed what an idle core could take), so it goes on the
-  // queue, where the next of those cores to finish pops it, without the bell flush_local rings:
-  // on the peers' stencil with parallel_for that bell woke the parked scheduler thread (a futex
-  // wake by the finishing worker) 0.04-0.05 times per task, for a step that found nothing to do.
-  // The bell stays when an idle core of the type here (held for a cohort) or on another
-  // scheduler thread could take the work.
-  void queue_for_busy_cores(int thread);
   // stage_after_latch's decision and dispatch for core `core` (running, latched): stages one
   // task of its shape into its pending slot when the policy and the queues allow. True when it
   // staged one.
