@@ -55,11 +55,9 @@ enum class Edge : std::uint8_t {
   wired,     // held and on the producer's list: the producer will resolve it
 };
 
-// Wires `consumer` behind `producer` using `node` (owned by the consumer). For consumed and
-// finished, the caller counts the edge as resolved; for finished and wired the node records the
-// hold, which release_producers drops.
-inline Edge wire(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
-  if (!hold(producer)) return Edge::consumed;
+// wire()'s push, once the producer is held: `node` onto the producer's fan-out list, unless the
+// producer closed it (finished).
+inline Edge push_held(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
   node.consumer = &consumer;
   node.producer = &producer;
   FanoutNode* head = producer.fanout_head.load(std::memory_order_acquire);
@@ -71,6 +69,14 @@ inline Edge wire(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
       return Edge::wired;
     }
   }
+}
+
+// Wires `consumer` behind `producer` using `node` (owned by the consumer). For consumed and
+// finished, the caller counts the edge as resolved; for finished and wired the node records the
+// hold, which release_producers drops.
+inline Edge wire(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
+  if (!hold(producer)) return Edge::consumed;
+  return push_held(consumer, producer, node);
 }
 
 // Wiring without the guard, for a consumer the orchestrator touches no more once wired (a
@@ -93,17 +99,7 @@ inline Edge wire_unguarded(TaskSlot& consumer, TaskSlot& producer, FanoutNode& n
                            std::uint32_t held) {
   if (!hold(producer)) return Edge::consumed;
   consumer.dep_count = held;
-  node.consumer = &consumer;
-  node.producer = &producer;
-  FanoutNode* head = producer.fanout_head.load(std::memory_order_acquire);
-  for (;;) {
-    if (head == closed_fanout()) return Edge::finished;
-    node.next = head;
-    if (producer.fanout_head.compare_exchange_weak(head, &node, std::memory_order_acq_rel,
-                                                   std::memory_order_acquire)) {
-      return Edge::wired;
-    }
-  }
+  return push_held(consumer, producer, node);
 }
 
 // Ends an unguarded wiring of `edges` edges, `resolved` of them resolved at once: drops those.
