@@ -17,7 +17,7 @@ struct SimCostModel {
   double submit_per_tensor_ns = 40;  // per tensor argument (TensorMap lookup + insert)
   // A submit covered by a parallel_for template, as a share of an ordinary submit's cost: the
   // ratio of orchestrator CPU time per task measured on the threads platform (docs/sim.md).
-  double analysed_submit_ratio = 0.57;
+  double analysed_submit_ratio = 0.64;
   // A loop's learning comparison, proof and analysis set-up, once per analysed loop of T template
   // tasks: loop_setup_ratio times what its template iteration's submits cost as ordinary submits,
   // plus (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits (fitted to
