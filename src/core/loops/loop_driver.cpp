@@ -998,6 +998,17 @@ void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
   }
 }
 
+void LoopDriver::pack_image(AccessPlan& plan, const unsigned char* image, unsigned char* mask) {
+  constexpr std::size_t kFront = kWordAt[kWords - 2] + sizeof(Word);
+  std::memcpy(&plan.image[kWords - 1], image + kWordAt[kWords - 1], sizeof(Word));
+  std::memcpy(&plan.mask[kWords - 1], mask + kWordAt[kWords - 1], sizeof(Word));
+  std::memset(mask + kWordAt[kWords - 1], 0, kFront - kWordAt[kWords - 1]);
+  std::memcpy(&plan.image[0], image, kFront);
+  std::memcpy(&plan.mask[0], mask, kFront);
+  plan.start[0] = plan.image[kStepWord];
+  plan.start[1] = plan.image[kStepWord + 1];
+}
+
 bool LoopDriver::build_image(const Loop& loop, AccessPlan& plan, const Tensor& v) {
   constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
   unsigned char image[sizeof(Tensor)];
@@ -1035,14 +1046,7 @@ bool LoopDriver::build_image(const Loop& loop, AccessPlan& plan, const Tensor& v
   // where only the earlier word's mask counts.
   // The last word's mask covers all of its bytes, the one before it only those before them (so
   // a view of rank 2 or less has nothing to compare there: TaskPlan::narrow).
-  constexpr std::size_t kFront = kWordAt[kWords - 2] + sizeof(Word);
-  std::memcpy(&plan.image[kWords - 1], image + kWordAt[kWords - 1], sizeof(Word));
-  std::memcpy(&plan.mask[kWords - 1], mask + kWordAt[kWords - 1], sizeof(Word));
-  std::memset(mask + kWordAt[kWords - 1], 0, kFront - kWordAt[kWords - 1]);
-  std::memcpy(&plan.image[0], image, kFront);
-  std::memcpy(&plan.mask[0], mask, kFront);
-  plan.start[0] = plan.image[kStepWord];
-  plan.start[1] = plan.image[kStepWord + 1];
+  pack_image(plan, image, mask);
   std::memcpy(&plan.step, steps, sizeof(steps));
   return true;
 }
@@ -1055,14 +1059,7 @@ void LoopDriver::build_spec_image(AccessPlan& plan, const Tensor& spec) {
   unsigned char mask[sizeof(Tensor)] = {};
   std::memcpy(image, &spec, sizeof(Tensor));
   std::memset(mask, 0xff, kEnd);
-  constexpr std::size_t kFront = kWordAt[kWords - 2] + sizeof(Word);
-  std::memcpy(&plan.image[kWords - 1], image + kWordAt[kWords - 1], sizeof(Word));
-  std::memcpy(&plan.mask[kWords - 1], mask + kWordAt[kWords - 1], sizeof(Word));
-  std::memset(mask + kWordAt[kWords - 1], 0, kFront - kWordAt[kWords - 1]);
-  std::memcpy(&plan.image[0], image, kFront);
-  std::memcpy(&plan.mask[0], mask, kFront);
-  plan.start[0] = plan.image[kStepWord];
-  plan.start[1] = plan.image[kStepWord + 1];
+  pack_image(plan, image, mask);
   plan.step[0] = plan.step[1] = Word{};
 }
 

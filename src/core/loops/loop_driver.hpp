@@ -597,6 +597,9 @@ class LoopDriver {
   // A fresh output's image (TaskPlan::outs): the template's spec `spec`, every byte but the
   // trailing padding under the mask, with no step (replay_wide compares it as it is).
   static void build_spec_image(AccessPlan& plan, const Tensor& spec);
+  // Packs a Tensor-sized image and mask into plan's words (the last word's mask covers its bytes,
+  // the one before it only those before them; clears that overlap in `mask`) and sets plan.start.
+  static void pack_image(AccessPlan& plan, const unsigned char* image, unsigned char* mask);
   static bool same_outer_view(const AccessPlan& plan, const Tensor& t, std::int64_t moved_by);
   bool same_fresh_view(const Loop& loop, const AccessPlan& plan, const Tensor& t,
                        std::int64_t moved_by, std::int64_t* made) const;
