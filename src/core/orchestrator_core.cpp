@@ -1,9 +1,6 @@
 // The orchestrator (orchestrator_core.hpp): submit, scopes, element access, waiting.
 #include "core/orchestrator_core.hpp"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -834,32 +831,6 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   return true;
 }
 
-namespace {
-// `count` tensors, each by moves of constant size. A plain loop of fixed-size memcpys is
-// recognised by GCC as one memcpy of count * sizeof(Tensor) bytes, i.e. `rep movsq`.
-inline void copy_tensors(Tensor* to, const Tensor* from, int count) {
-#if defined(__SSE2__)
-  static_assert(sizeof(Tensor) % 8 == 0 && sizeof(Tensor) >= 16);
-  constexpr std::size_t kWide = sizeof(Tensor) / 16;
-  for (int i = 0; i < count; ++i) {
-    const auto* src = reinterpret_cast<const char*>(from + i);
-    auto* dst = reinterpret_cast<char*>(to + i);
-    for (std::size_t w = 0; w < kWide; ++w) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * w),
-                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16 * w)));
-    }
-    if constexpr (sizeof(Tensor) % 16 != 0) {
-      std::uint64_t tail;
-      std::memcpy(&tail, src + 16 * kWide, 8);
-      std::memcpy(dst + 16 * kWide, &tail, 8);
-    }
-  }
-#else
-  std::memcpy(static_cast<void*>(to), from, static_cast<std::size_t>(count) * sizeof(Tensor));
-#endif
-}
-}  // namespace
-
 TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t heap_consumed,
                                        std::uint64_t heap_offset, const Plan& plan,
                                        const Args& args, const OutputLayout& layout,
@@ -879,11 +850,13 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   const int count = args.tensor_count();
   for (int i = 0; i < count; ++i)
     record.tags[i] = args.tag(i);
-  // The argument tensors (out placeholders are replaced below), one fixed-size copy each: a copy
-  // of count * sizeof(Tensor) bytes compiles to `rep movsq`, whose start-up (microcoded) cost
-  // more than the moves of a few tensors (docs/performance.md, fourteenth pass).
+  // One copy of the argument tensors (Args keeps them contiguous); out placeholders are
+  // replaced below.
   static_assert(std::is_trivially_copyable_v<Tensor>);
-  copy_tensors(record.tensors, &args.tensor(0), count);
+  if (count > 0) {
+    std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
+                static_cast<std::size_t>(count) * sizeof(Tensor));
+  }
   materialise_outputs(record, ring, heap_offset, args, layout, id, outputs);
   if (args.scalar_count() > 0) {
     std::memcpy(record.scalars, args.scalars(),
