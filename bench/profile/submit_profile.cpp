@@ -5,12 +5,12 @@
 // headers and libtmr to compare builds (docs/performance.md, "Submit path, fifth pass"):
 //   g++ -std=c++20 -O2 -g -I include bench/profile/submit_profile.cpp -o /tmp/submit_prof
 //       -Lbuild/release -l:libtmr.so.0 -Wl,-rpath,$PWD/build/release -lpthread
+#include <sys/resource.h>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
