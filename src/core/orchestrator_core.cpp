@@ -432,6 +432,17 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // A plain submit records its TensorMap entries during discovery (collect_and_record).
   const bool ok = discover_producers(ring, task, args, analysed, regions);
   loops_.submitted(task.id);
+  if (ok && !recording_ && !plan.inline_task) [[likely]] {
+    // A kernel task that found its producers: wired without the guard (wire_plain), so from the
+    // last push on it may run; what follows is the orchestrator's own books.
+    const std::int32_t resolved = wire_plain(ring, task, scoped);
+    if (scoped) hold_in_scope(task, ring_index, heap_consumed);
+    ring.publish_batched(task.id.local());
+    ++kernel_tasks_;
+    const auto edges = static_cast<std::uint32_t>(dependence_.producers().size());
+    if (graph::finish_unguarded(task, edges, resolved)) ports_.host.push_ready(&task);
+    return outputs;
+  }
   const std::int32_t resolved = wire_producers(ring, task, ok);
   if (ok && analysed) {
     // TensorMap entries read the box through the task record's copy (alive while the task is).
@@ -949,12 +960,39 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
   return tally.resolved;
 }
 
+// wire_producers for submit_planned's kernel task when not recording: graph::begin_unguarded,
+// as wire_replayed, with the scope's reference (a task that creates buffers) in the task's
+// first count, so neither the guard's decrement nor the scope's increment is a locked
+// instruction. Everything a worker reads of the task is written before the first push.
+std::int32_t OrchestratorCore::wire_plain(Ring& ring, TaskSlot& task, bool scoped) {
+  const auto& producers = dependence_.producers();
+  const auto producer_count = static_cast<std::uint32_t>(producers.size());
+  const std::uint64_t first_node = ring.take_dep_nodes(producer_count);
+  task.state.store(TaskState::pending, std::memory_order_relaxed);
+  task.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
+  task.dep_begin = static_cast<std::uint32_t>(first_node);
+  task.dep_count = 0;  // wire_unguarded counts them
+  graph::begin_unguarded(task, producer_count);
+  graph::WiringTally tally;
+  for (TaskSlot* producer : producers) {
+    tally.add(graph::wire_unguarded(task, *producer, ring.dep_node(first_node + tally.held),
+                                    tally.held + 1));
+  }
+  if (charges_ && tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
+  ring.info(task.id.local()).dep_end = ring.dep_top();
+  return tally.resolved;
+}
+
 void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed,
                                    bool scoped) {
   if (!scoped) return;  // creates nothing: no tensor can name it as creator
   if (task.subtasks_remaining.load(std::memory_order_relaxed) != 0) {
     task.release_remaining.fetch_add(1, std::memory_order_relaxed);  // published below
   }
+  hold_in_scope(task, ring_index, heap_consumed);
+}
+
+void OrchestratorCore::hold_in_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed) {
   dependence_.retain_creator(task.id);
   ++open_scope_tasks_[ring_index];
   open_scope_heap_[ring_index] += heap_consumed;

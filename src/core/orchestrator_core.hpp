@@ -172,6 +172,11 @@ class OrchestratorCore {
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
   static constexpr int kDirectProducers = 16;
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
+  // enter_scope's books, for a task whose scope reference is already counted (wire_plain).
+  void hold_in_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed);
+  // wire_producers for a plain kernel task, not recording: without the wiring guard (see
+  // wire_replayed); `scoped`: the task creates buffers (its scope's reference comes with it).
+  std::int32_t wire_plain(Ring& ring, TaskSlot& task, bool scoped);
   // `producers`: any sized range of TaskSlot* (Dependence::producers(), or a direct list).
   template <class Producers>
   void record_event(const TaskSlot& task, const Plan& plan, const Args& args,

@@ -124,6 +124,54 @@ TEST_P(FreshOutputs, ArePlacedWithTheirSpecAndTheirTask) {
   }
 }
 
+// A task that creates buffers stays with its scope after it and every reader of its outputs
+// finished (the plain submit counts the scope's reference when it wires the task,
+// OrchestratorCore::wire_plain): a task submitted after that still reads its output, and the
+// output's memory is not handed to a later task's output.
+TEST_P(FreshOutputs, StayWithTheirScopeAfterEveryReaderFinished) {
+  RuntimeConfig config;
+  config.platform = GetParam().platform;
+  config.clusters = 1;
+  config.scheduler_threads = 1;
+  config.stall_timeout_s = 30;
+  Runtime runtime(config);
+  const KernelId produce_id = runtime.kernels().add("produce", CoreType::aiv, &produce);
+  const KernelId consume_id = runtime.kernels().add("consume", CoreType::aiv, &consume);
+  constexpr std::uint32_t kCopies = 3;
+  std::vector<float> x(2);
+  std::vector<std::int32_t> copies(std::size_t{kCopies} * kRows * kCols, -1);
+  kernel_mistakes = 0;
+  bool overlap = false;
+  const RunResult result = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor tx = Tensor::wrap(x.data(), {2}, DType::f32);
+    const Tensor tcopies = Tensor::wrap(copies.data(), {kCopies, kRows * kCols}, DType::i32);
+    const auto produce_one = [&](std::uint32_t i) {
+      return o.submit_aiv(produce_id, Args()
+                                          .in(tx.view({1}, {i}))
+                                          .out(TensorSpec({kRows, kCols}, DType::i32).fill(7))
+                                          .out(TensorSpec({5}, DType::bf16)));
+    };
+    const auto copy_row = [&](const Tensor& grid, std::uint32_t row) {
+      const Tensor dst = tcopies.view({1, kRows * kCols}, {row, 0});
+      o.submit_aiv(consume_id, Args().in(grid).out_existing(dst));
+      o.wait_for(dst);
+    };
+    const TaskOutputs first = produce_one(0);
+    copy_row(first[0], 0);  // the creator and its only reader have finished
+    const TaskOutputs second = produce_one(1);
+    copy_row(second[0], 1);
+    overlap = second[0].buffer() == first[0].buffer() || second[1].buffer() == first[0].buffer();
+    copy_row(first[0], 2);  // still the first task's output
+  });
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(kernel_mistakes.load(), 0);
+  EXPECT_FALSE(overlap) << "a live output's memory was handed out again";
+  for (std::uint32_t c = 0; c < kCopies; ++c) {
+    for (std::uint32_t k = 0; k < kRows * kCols; ++k)
+      ASSERT_EQ(copies[std::size_t{c} * kRows * kCols + k], static_cast<std::int32_t>(k)) << c;
+  }
+}
+
 // TaskOutputs::operator[]: the in-range path is inline, an index past the outputs (or negative)
 // is still the named error.
 TEST_P(FreshOutputs, IndicesPastTheOutputsAreNamedErrors) {

@@ -108,5 +108,93 @@ TEST(GraphFanout, WiringBehindAFinishedOrConsumedProducerResolvesAtOnce) {
   EXPECT_TRUE(graph::finish_wiring(consumer, 2));
 }
 
+// A consumer on a producer's list holds no reference of its own until the producer completes:
+// the push is the edge's only locked instruction, and the producer takes one reference per
+// listed consumer at completion, before any of them can run. Guarded (wire) and unguarded
+// (wire_unguarded) consumers alike; the producer is consumed only when the last consumer that
+// was on its list lets go.
+TEST(GraphFanout, AListedConsumersReferenceIsTakenWhenTheProducerCompletes) {
+  RingConfig config;
+  config.task_window = 16;
+  config.heap_bytes = 1024;
+  config.dep_pool = 16;
+  Ring ring(0, config);
+  TaskSlot& producer = admit(ring);
+  TaskSlot& guarded = admit(ring);
+  TaskSlot& unguarded = admit(ring);
+  TaskSlot& late = admit(ring);
+  const std::uint64_t first = ring.take_dep_nodes(3);
+
+  graph::begin_wiring(guarded, 1);
+  ASSERT_EQ(graph::wire(guarded, producer, ring.dep_node(first)), graph::Edge::wired);
+  guarded.dep_begin = static_cast<std::uint32_t>(first);
+  guarded.dep_count = 1;
+  unguarded.dep_begin = static_cast<std::uint32_t>(first + 1);
+  unguarded.dep_count = 0;
+  graph::begin_unguarded(unguarded, 1);
+  ASSERT_EQ(graph::wire_unguarded(unguarded, producer, ring.dep_node(first + 1), 1),
+            graph::Edge::wired);
+  EXPECT_EQ(unguarded.dep_count, 1u);
+  EXPECT_EQ(producer.release_remaining.load(), 1) << "a push takes no reference";
+
+  std::vector<TaskSlot*> made_ready;
+  EXPECT_EQ(graph::complete(producer, [&](TaskSlot* c) { made_ready.push_back(c); }), 2u);
+  EXPECT_EQ(made_ready, std::vector<TaskSlot*>{&unguarded})
+      << "the guarded one waits for its guard";
+  EXPECT_EQ(producer.release_remaining.load(), 3) << "its own and one per listed consumer";
+  graph::release_producers(producer);  // its completion reference
+  EXPECT_NE(producer.state.load(), TaskState::consumed);
+
+  // Wired after the completion: the consumer takes its reference itself (finished).
+  graph::begin_wiring(late, 1);
+  ASSERT_EQ(graph::wire(late, producer, ring.dep_node(first + 2)), graph::Edge::finished);
+  late.dep_begin = static_cast<std::uint32_t>(first + 2);
+  late.dep_count = 1;
+  EXPECT_EQ(producer.release_remaining.load(), 3);
+  EXPECT_TRUE(graph::finish_wiring(late, 1));
+  EXPECT_TRUE(graph::finish_wiring(guarded, 0));
+
+  for (TaskSlot* consumer : {&unguarded, &guarded, &late}) {
+    EXPECT_NE(producer.state.load(), TaskState::consumed);
+    graph::complete(*consumer, [](TaskSlot*) { FAIL() << "nobody waits on consumers"; });
+    graph::release_producers(*consumer);
+  }
+  EXPECT_EQ(producer.release_remaining.load(), 0);
+  EXPECT_EQ(producer.state.load(), TaskState::consumed);
+  EXPECT_EQ(ring.retired(), 4u);
+}
+
+// wire_unguarded behind a consumed producer: nothing held, and the count it wrote ahead of the
+// push is taken back (the consumer cannot run before the edge resolves, so nobody read it).
+TEST(GraphFanout, AnUnguardedWiringBehindAConsumedProducerTakesItsCountBack) {
+  RingConfig config;
+  config.task_window = 16;
+  config.heap_bytes = 1024;
+  config.dep_pool = 16;
+  Ring ring(0, config);
+  TaskSlot& consumed = admit(ring);
+  TaskSlot& live = admit(ring);
+  TaskSlot& consumer = admit(ring);
+  graph::complete(consumed, [](TaskSlot*) {});
+  graph::release(consumed);
+  const std::uint64_t first = ring.take_dep_nodes(2);
+  consumer.dep_begin = static_cast<std::uint32_t>(first);
+  consumer.dep_count = 0;
+  graph::begin_unguarded(consumer, 2);
+  EXPECT_EQ(graph::wire_unguarded(consumer, live, ring.dep_node(first), 1), graph::Edge::wired);
+  EXPECT_EQ(graph::wire_unguarded(consumer, consumed, ring.dep_node(first + 1), 2),
+            graph::Edge::consumed);
+  EXPECT_EQ(consumer.dep_count, 1u);
+  EXPECT_FALSE(graph::finish_unguarded(consumer, 2, 1));
+  bool ready = false;
+  graph::complete(live, [&](TaskSlot* c) { ready = c == &consumer; });
+  EXPECT_TRUE(ready);
+  graph::release_producers(live);
+  graph::complete(consumer, [](TaskSlot*) {});
+  graph::release_producers(consumer);
+  EXPECT_EQ(live.release_remaining.load(), 0);
+  EXPECT_EQ(ring.retired(), 3u);
+}
+
 }  // namespace
 }  // namespace tmr::detail

@@ -1,16 +1,20 @@
 // The dependency graph's lock-free fanout protocol, both halves in one place.
 //
 // Consumer side (the orchestrator, one thread): a new task starts with fanin = producers + 1
-// (a guard, so it cannot become ready while still being wired). For each producer it takes a
-// reference (hold), then pushes an edge node onto the producer's fanout list with a CAS; if the
-// list is already closed the producer has finished, and the edge counts as resolved at once.
-// Finally it drops the guard and the resolved edges in one step; whoever brings fanin to zero
-// makes the task ready.
+// (a guard, so it cannot become ready while still being wired). For each producer it pushes an
+// edge node onto the producer's fanout list with a CAS; if the list is already closed the
+// producer has finished, and the edge counts as resolved at once (the consumer then takes its
+// reference on the producer itself: hold). Finally it drops the guard and the resolved edges in
+// one step; whoever brings fanin to zero makes the task ready.
 //
 // Producer side (any scheduler thread): at completion the producer closes its list with one
-// exchange (later consumers see it closed and count it as finished) and decrements every
+// exchange (later consumers see it closed and count it as finished), takes one reference on
+// itself for every node on the list (the references those consumers hold), and decrements every
 // consumer on it; then the consumer, when it completes itself, drops the references it held on
-// its producers, and its own.
+// its producers, and its own. A consumer on the list needs no reference of its own before that:
+// until the producer completes, its own completion reference keeps it from being consumed. So a
+// wired edge costs the orchestrator one locked instruction (the push), not two (hold and push),
+// and the producer one per completion (the references of all its consumers at once).
 //
 // Orderings: the exchange and the CAS are acq_rel, so a consumer that saw the list open has its
 // node (and the node's `next`) visible to the producer that later closes it, and a consumer
@@ -55,28 +59,28 @@ enum class Edge : std::uint8_t {
   wired,     // held and on the producer's list: the producer will resolve it
 };
 
-// wire()'s push, once the producer is held: `node` onto the producer's fan-out list, unless the
-// producer closed it (finished).
-inline Edge push_held(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
+// wire()'s push: `node` onto the producer's fan-out list (wired: the producer takes the node's
+// reference when it completes), or, when the producer closed it (finished), a reference taken
+// here, unless the producer is consumed already.
+inline Edge push(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
   node.consumer = &consumer;
   node.producer = &producer;
   FanoutNode* head = producer.fanout_head.load(std::memory_order_acquire);
-  for (;;) {
-    if (head == closed_fanout()) return Edge::finished;
+  while (head != closed_fanout()) {
     node.next = head;
     if (producer.fanout_head.compare_exchange_weak(head, &node, std::memory_order_acq_rel,
                                                    std::memory_order_acquire)) {
       return Edge::wired;
     }
   }
+  return hold(producer) ? Edge::finished : Edge::consumed;
 }
 
 // Wires `consumer` behind `producer` using `node` (owned by the consumer). For consumed and
 // finished, the caller counts the edge as resolved; for finished and wired the node records the
-// hold, which release_producers drops.
+// reference, which release_producers drops.
 inline Edge wire(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node) {
-  if (!hold(producer)) return Edge::consumed;
-  return push_held(consumer, producer, node);
+  return push(consumer, producer, node);
 }
 
 // Wiring without the guard, for a consumer the orchestrator touches no more once wired (a
@@ -93,13 +97,15 @@ inline void begin_unguarded(TaskSlot& consumer, std::uint32_t producers) {
   consumer.fanin_remaining.store(static_cast<std::int32_t>(producers), std::memory_order_relaxed);
 }
 
-// wire() for an unguarded consumer: the hold, then `held` (the nodes that hold a producer, this
-// one included) into consumer.dep_count, then the push.
+// wire() for an unguarded consumer: `held` (the nodes that hold a producer, this one included)
+// into consumer.dep_count, then the push. A producer found consumed takes the count back: the
+// consumer cannot run before this edge is resolved (fanin counts it), so nothing read it yet.
 inline Edge wire_unguarded(TaskSlot& consumer, TaskSlot& producer, FanoutNode& node,
                            std::uint32_t held) {
-  if (!hold(producer)) return Edge::consumed;
   consumer.dep_count = held;
-  return push_held(consumer, producer, node);
+  const Edge edge = push(consumer, producer, node);
+  if (edge == Edge::consumed) consumer.dep_count = held - 1;
+  return edge;
 }
 
 // Ends an unguarded wiring of `edges` edges, `resolved` of them resolved at once: drops those.
@@ -141,6 +147,12 @@ template <class OnReady>
 std::uint32_t complete(TaskSlot& producer, OnReady&& on_ready) {
   producer.state.store(TaskState::completed, std::memory_order_release);
   FanoutNode* node = producer.fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
+  // The references of the consumers on the list (push took none), before any of them can run
+  // and drop its own: counted first, then taken in one step.
+  std::int32_t listed = 0;
+  for (const FanoutNode* n = node; n != nullptr; n = n->next)
+    ++listed;
+  if (listed != 0) producer.release_remaining.fetch_add(listed, std::memory_order_relaxed);
   std::uint32_t edges = 0;
   while (node != nullptr) {
     FanoutNode* const next = node->next;  // read first: the node dies with its consumer
