@@ -176,7 +176,8 @@ class OrchestratorCore {
   // release_kernel_task after wire_replayed (`count`: its producers).
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
   // The pinned producer: a replayed position's single fixed external producer, still running,
-  // on which the orchestrator took kPinBatch spare references with one fetch_add (pin_producer);
+  // on which the orchestrator took kPinBatch spare references with its own edge's hold (one
+  // CAS: wire_pinning, graph::hold_many);
   // each later replayed task of a position naming it takes one of those for its edge instead of
   // graph::hold's CAS, and is wired to it without the liveness test (a held task is live).
   // A spare reference keeps the producer from being consumed, so its ring's watermark waits at
