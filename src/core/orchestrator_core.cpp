@@ -37,7 +37,13 @@ void fill_pattern(std::byte* data, std::uint64_t bytes, std::uint64_t bits,
   }
 }
 
+std::atomic<bool> wide_replay_allowed{true};
+
 }  // namespace
+
+void set_wide_replay_compare(bool allowed) {
+  wide_replay_allowed.store(allowed, std::memory_order_relaxed);
+}
 
 OrchestratorCore::OrchestratorCore(const OrchestratorPorts& ports)
     : ports_(ports),
@@ -57,12 +63,18 @@ void OrchestratorCore::begin_run() {
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
   recent_plan_count_ = recent_plan_next_ = 0;
+  pin_ = Pin{};  // end_orchestration returned the last run's spare references
   charges_ = ports_.host.charges_work();
   recording_ = ports_.clock.recording();
+#if TMR_WIDE_REPLAY
+  loops_.set_wide_compare(wide_replay_allowed.load(std::memory_order_relaxed) &&
+                          __builtin_cpu_supports("avx2"));
+#endif
   in_run_ = true;
 }
 
 void OrchestratorCore::end_orchestration() {
+  release_pin();  // the drain waits for every ring to retire all it holds
   const std::size_t unbalanced = scope_starts_.size() - 1;
   while (scope_starts_.size() > 1)
     scope_end();
@@ -512,6 +524,47 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   }
 }
 
+[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_pinned(Ring& ring,
+                                                                         TaskSlot& task) {
+  const std::uint64_t first_node = ring.take_dep_nodes(1);
+  task.state.store(TaskState::pending, std::memory_order_relaxed);
+  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
+  task.dep_begin = static_cast<std::uint32_t>(first_node);
+  task.dep_count = 1;  // the node holds the spare reference it takes, before the push
+  graph::begin_unguarded(task, 1);
+  --pin_.spare;
+  const graph::Edge edge = graph::push_held(task, *pin_.slot, ring.dep_node(first_node));
+  if (charges_) ports_.host.charge(OrchestratorWork::wire, 1);
+  ring.info(task.id.local()).dep_end = ring.dep_top();
+  if (edge == graph::Edge::wired) return 0;
+  release_pin();  // it finished: let it retire as soon as its consumers are done
+  return 1;
+}
+
+std::int32_t OrchestratorCore::wire_pinning(Ring& ring, TaskSlot& task, TaskId id,
+                                            TaskSlot& producer) {
+  release_pin();
+  const std::uint64_t first_node = ring.take_dep_nodes(1);
+  task.state.store(TaskState::pending, std::memory_order_relaxed);
+  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
+  task.dep_begin = static_cast<std::uint32_t>(first_node);
+  task.dep_count = 0;
+  graph::begin_unguarded(task, 1);
+  std::int32_t resolved = 1;
+  if (graph::hold_many(producer, 1 + kPinBatch)) {
+    task.dep_count = 1;  // before the push, as wire_unguarded
+    if (graph::push_held(task, producer, ring.dep_node(first_node)) == graph::Edge::wired) {
+      pin_ = Pin{id, &producer, kPinBatch};
+      resolved = 0;
+    } else if (producer.ring->release_many(producer, kPinBatch)) {  // finished: no pin
+      ports_.waker.notify_progress();
+    }
+    if (charges_) ports_.host.charge(OrchestratorWork::wire, 1);
+  }
+  ring.info(task.id.local()).dep_end = ring.dep_top();
+  return resolved;
+}
+
 inline void OrchestratorCore::write_header(TaskRecord& record, LoopDriver::PreparedTask& prepared,
                                            const Plan& plan, const Args& args) {
   if (prepared.ready) {
@@ -648,6 +701,17 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
                 static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
   }
   outputs.task_ = task.id;
+  // The position's one producer, pinned: a spare reference for its edge (no hold, no liveness
+  // test; see Pin).
+  const TaskId single = loops_.single_producer();
+  if (pin_.spare > 0 && single == pin_.producer && ring.dep_fits(1) && !fatal()) [[likely]] {
+    loops_.submitted_covered(task.id);
+    const std::int32_t resolved = wire_pinned(ring, task);
+    loops_.grow_covered(args);
+    ring.publish_batched(task.id.local());
+    release_replayed(task, resolved, 1);
+    return outputs;
+  }
   TaskSlot* direct[kDirectProducers];
   const int direct_count = loops_.fast_producers(direct, kDirectProducers);
   if (direct_count < 0 || !ring.dep_fits(static_cast<std::uint64_t>(direct_count)) || fatal())
@@ -667,7 +731,10 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     return outputs;
   }
   loops_.submitted_covered(task.id);
-  const std::int32_t resolved = wire_replayed(ring, task, direct, direct_count);
+  // A single producer, live: pinned for the tasks that follow if it still runs.
+  const std::int32_t resolved = single.valid() && direct_count == 1 && !recording_
+                                    ? wire_pinning(ring, task, single, *direct[0])
+                                    : wire_replayed(ring, task, direct, direct_count);
   loops_.grow_covered(args);
   ring.publish_batched(task.id.local());
   if (recording_) {
@@ -1018,6 +1085,7 @@ void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolve
 // ---------------------------------------------------------------- rings and waiting
 
 void OrchestratorCore::sync_rings() {
+  release_pin();  // the pinned producer may retire from here on
   for (int r = 0; r < kRingCount; ++r) {
     Ring& ring = this->ring(r);
     ring.refresh();
@@ -1031,6 +1099,7 @@ bool OrchestratorCore::all_kernel_tasks_finished() const {
 
 template <class Ready, class Describe>
 bool OrchestratorCore::wait_blocked(Ready ready, Describe describe, ErrorCode code) {
+  release_pin();  // nothing waited for may wait on the pinned producer's retirement
   OrchestratorHost& host = ports_.host;
   const std::uint64_t start = host.wait_clock_ns();
   // Resume only after a batch of completions (or when none is left to wait for), so a full ring

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/orchestrator_core.hpp"
 #include "support/ended_scope_loop.hpp"
 #include "tmr/tmr.hpp"
 
@@ -132,9 +133,16 @@ struct Fixture {
 struct Param {
   PlatformKind platform;
   bool record;
+  // The replay's exact compare in 32-byte words where the CPU has AVX2 (the default), or the
+  // 16-byte compare on any CPU (detail::set_wide_replay_compare(false)): both must decide alike.
+  bool wide = true;
 };
 
-class ParallelForAnalysedSubmit : public ::testing::TestWithParam<Param> {};
+class ParallelForAnalysedSubmit : public ::testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override { detail::set_wide_replay_compare(GetParam().wide); }
+  void TearDown() override { detail::set_wide_replay_compare(true); }
+};
 
 // Three positions per iteration: a direct slice write reading a fixed external buffer written
 // before the loop (its producer comes from the template's list), a task making a fresh output,
@@ -1134,10 +1142,12 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayDepartsOnAnotherCreatorFillOrSpec) {
 INSTANTIATE_TEST_SUITE_P(
     Platforms, ParallelForAnalysedSubmit,
     ::testing::Values(Param{PlatformKind::threads, false}, Param{PlatformKind::threads, true},
-                      Param{PlatformKind::sim, false}, Param{PlatformKind::sim, true}),
+                      Param{PlatformKind::sim, false}, Param{PlatformKind::sim, true},
+                      Param{PlatformKind::threads, false, false},
+                      Param{PlatformKind::sim, false, false}),
     [](const auto& info) {
       return std::string(info.param.platform == PlatformKind::sim ? "sim" : "threads") +
-             (info.param.record ? "_traced" : "");
+             (info.param.record ? "_traced" : "") + (info.param.wide ? "" : "_narrow_compare");
     });
 
 }  // namespace

@@ -1,6 +1,10 @@
 // parallel_for inside the orchestrator: loop stack, learning, start of analysis, statistics.
 #include "core/loops/loop_driver.hpp"
 
+#if TMR_WIDE_REPLAY
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <bit>
 
@@ -112,6 +116,113 @@ LoopDriver::LoopDriver(std::span<Ring* const> rings, Dependence& dependence, boo
       config_enabled_(enabled) {
   dependence_.attach_families(&families_);
 }
+
+#if TMR_WIDE_REPLAY
+namespace {
+
+using WideWord = std::uint32_t __attribute__((vector_size(32)));
+
+// One argument of LoopDriver::exact_wide: moves the image's box-offset lanes (the upper half of
+// wide word 1, and unless `narrow` the lower half of wide word 2), copies `t` to `out` and ors
+// the difference into `diff` (the first 96 bytes) and `tail` (the last 8, `defined` bytes).
+// Generic vectors only, inline: compiled for the AVX2 caller.
+template <bool narrow>
+[[gnu::target("avx2"), gnu::always_inline]] inline void exact_wide_one(
+    unsigned char* __restrict image, const void* step0, const void* step1, const Tensor& t,
+    Tensor* __restrict out, std::size_t tail_at, WideWord* diff, std::uint64_t* tail) {
+  using Half = std::uint32_t __attribute__((vector_size(16)));
+  const Half zero = {};
+  Half s0;
+  std::memcpy(&s0, step0, sizeof(Half));
+  WideWord img[3];
+  std::memcpy(&img[0], image, 32);
+  std::memcpy(&img[1], image + 32, 32);
+  img[1] += __builtin_shufflevector(zero, s0, 0, 1, 2, 3, 4, 5, 6, 7);
+  std::memcpy(image + 32, &img[1], 32);
+  std::memcpy(&img[2], image + 64, 32);
+  if constexpr (!narrow) {
+    Half s1;
+    std::memcpy(&s1, step1, sizeof(Half));
+    img[2] += __builtin_shufflevector(s1, zero, 0, 1, 2, 3, 4, 5, 6, 7);
+    std::memcpy(image + 64, &img[2], 32);
+  }
+  const auto* const bytes = reinterpret_cast<const unsigned char*>(&t);
+  auto* const to = reinterpret_cast<unsigned char*>(out);
+  WideWord words[3];
+#pragma GCC unroll 4
+  for (int w = 0; w < 3; ++w) {
+    std::memcpy(&words[w], bytes + 32 * w, 32);
+    std::memcpy(to + 32 * w, &words[w], 32);
+  }
+  std::uint64_t last;
+  std::memcpy(&last, bytes + 96, 8);
+  std::memcpy(to + 96, &last, 8);
+  std::uint64_t image_last;
+  std::memcpy(&image_last, image + tail_at, 8);
+  *tail |= last ^ image_last;  // masked once, after the last argument
+  *diff |= (words[0] ^ img[0]) | (words[1] ^ img[1]) | (words[2] ^ img[2]);
+}
+
+}  // namespace
+
+template <bool narrow, int kCount>
+[[gnu::always_inline]] inline bool LoopDriver::exact_wide_n(AccessPlan* plans, const Args& args,
+                                                            int count, Tensor* out) {
+  // The image's last word (at 16 * (kWords - 1)) holds the Tensor's bytes from
+  // kWordAt[kWords - 1]: its bytes 96..104 lie this far into the image.
+  constexpr std::size_t tail_at = 16 * (kWords - 1) + (96 - kWordAt[kWords - 1]);
+  WideWord d = {};
+  std::uint64_t tail = 0;
+  const int n = kCount > 0 ? kCount : count;
+#pragma GCC unroll 4
+  for (int k = 0; k < n; ++k) {
+    AccessPlan& plan = plans[k];
+    exact_wide_one<narrow>(reinterpret_cast<unsigned char*>(plan.image), &plan.step[0],
+                           &plan.step[1], args.tensor(k), out + k, tail_at, &d, &tail);
+  }
+  __m256i v;
+  std::memcpy(&v, &d, sizeof(v));
+  return _mm256_testz_si256(v, v) != 0 && (tail & defined_tail()) == 0;
+}
+
+bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, Tensor* out,
+                            bool narrow) {
+  static_assert(
+      sizeof(Tensor) == 104 && kWordAt[kStepWord] == 48 && kWords == 7 && kWordAt[kWords - 1] <= 96,
+      "three 32-byte words and an 8-byte tail cover the Tensor, the box offsets in "
+      "words kStepWord and kStepWord + 1 (wide words 1 and 2)");
+  if (narrow) {
+    switch (count) {
+      case 1:
+        return exact_wide_n<true, 1>(plans, args, count, out);
+      case 2:
+        return exact_wide_n<true, 2>(plans, args, count, out);
+      case 3:
+        return exact_wide_n<true, 3>(plans, args, count, out);
+      case 4:
+        return exact_wide_n<true, 4>(plans, args, count, out);
+      default:
+        return exact_wide_n<true, 0>(plans, args, count, out);
+    }
+  }
+  switch (count) {
+    case 1:
+      return exact_wide_n<false, 1>(plans, args, count, out);
+    case 2:
+      return exact_wide_n<false, 2>(plans, args, count, out);
+    case 3:
+      return exact_wide_n<false, 3>(plans, args, count, out);
+    case 4:
+      return exact_wide_n<false, 4>(plans, args, count, out);
+    default:
+      return exact_wide_n<false, 0>(plans, args, count, out);
+  }
+}
+#else
+bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, Tensor*, bool) {
+  return false;  // never called: set_wide_compare(true) needs x86-64
+}
+#endif
 
 void LoopDriver::reset() {
   stack_.clear();

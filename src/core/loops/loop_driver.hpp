@@ -29,6 +29,16 @@
 #include "core/ring.hpp"
 #include "tmr/runtime.hpp"
 
+// The AVX2 replay compare (LoopDriver::exact_wide) exists on x86-64 only; elsewhere the 16-byte
+// compare is the one there is.
+#if defined(__x86_64__)
+#define TMR_WIDE_REPLAY 1
+#define TMR_WIDE_TARGET [[gnu::target("avx2")]]
+#else
+#define TMR_WIDE_REPLAY 0
+#define TMR_WIDE_TARGET
+#endif
+
 namespace tmr::detail {
 
 class LoopDriver {
@@ -57,6 +67,9 @@ class LoopDriver {
   LoopDriver(std::span<Ring* const> rings, Dependence& dependence, bool enabled);
 
   void reset();  // between runs
+  // Whether replay_into's exact compare runs in 32-byte words (exact_wide: the CPU has AVX2);
+  // the orchestrator sets it at every run's start.
+  void set_wide_compare(bool wide) { wide_compare_ = wide; }
   void fill_stats(RunStats* stats) const;
 
   // ---- parallel_for ----
@@ -173,7 +186,7 @@ class LoopDriver {
   // learning loop records it), and record() for a position TaskPlan::fast allows (families take
   // every tracked access, nothing is deferred or goes into the map).
   // replay_into covered it, so it is an analysed task (no planned_analysed_ flag to test).
-  void submitted_covered(TaskId id) {
+  [[gnu::always_inline]] void submitted_covered(TaskId id) {
     Loop& loop = *owner_;
     loop.table->tasks.push_back(id);
     task_position_ = loop.position;
@@ -195,7 +208,14 @@ class LoopDriver {
     }
     return n;
   }
-  void grow_covered(const Args& args) { grow_families(args); }
+  [[gnu::always_inline]] void grow_covered(const Args& args) { grow_families(args); }
+  // The one producer fast_producers may list for the submit replay_into covered: its position's
+  // single fixed external producer when it has no template edges (whether it is still live is
+  // not tested); TaskId() otherwise.
+  TaskId single_producer() const {
+    const TaskPlan& task = *covered_;
+    return !task.edges && task.producers.size() == 1 ? task.producers[0] : TaskId();
+  }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
   // discovery in progress (instead of Dependence::collect): its tensors' creators, template
   // edges, the loop's external producers, and map lookups only for accesses the template does not
@@ -569,6 +589,26 @@ class LoopDriver {
     for (int k = 0; k < kCount; ++k)
       copy_exact<narrow>(plans[k], args.tensor(k), out + k, diff);
   }
+  // copy_all_exact for a CPU with AVX2, out of line (compiled for AVX2; one call instead of the
+  // 16-byte compare inline): each argument's first 96 bytes as three 32-byte words against its
+  // image (whose first 96 bytes mirror the Tensor's), the last 8 as one word under the padding
+  // mask; the box-offset lanes move as copy_exact moves them. True when every argument matched.
+  // `narrow` as copy_exact's.
+  TMR_WIDE_TARGET [[gnu::noinline]] static bool exact_wide(AccessPlan* plans, const Args& args,
+                                                           int count, Tensor* out, bool narrow);
+  // exact_wide for `kCount` arguments (0: `count`, looped).
+  template <bool narrow, int kCount>
+  TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count,
+                                           Tensor* out);
+  // The bytes of the Tensor's last 8 that are a field (not its trailing padding).
+  static constexpr std::uint64_t defined_tail() {
+    constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
+    std::uint64_t m = 0;
+    for (std::size_t b = 0; b < 8; ++b) {
+      if (sizeof(Tensor) - 8 + b < end) m |= std::uint64_t{0xff} << (8 * b);
+    }
+    return m;
+  }
   // The bytes of the last word that are a Tensor field (not its trailing padding), as lanes.
   static constexpr std::uint32_t defined_lane(int lane) {
     constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
@@ -631,7 +671,7 @@ class LoopDriver {
   void record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions);
   // Adds the planned submit's iteration to the families of its family_mask_ arguments (its
   // position's `grow` list: the same set).
-  void grow_families(const Args& args) {
+  [[gnu::always_inline]] void grow_families(const Args& args) {
     TaskPlan& task = *covered_;  // task_position_'s plan
     if (task.grow_started) {     // every listed family has its first iteration
       for (std::uint32_t g = 0; g < task.grow_count; ++g)
@@ -723,6 +763,7 @@ class LoopDriver {
   std::vector<Loop*> recorders_;
   const loops::LoopTemplate* started_ = nullptr;  // see take_started()
   bool enabled_ = true;
+  bool wide_compare_ = false;  // see set_wide_compare
   bool planned_analysed_ = false;
   std::uint32_t task_position_ = 0;  // template position of the task submitted last
   // The plan of the position plan_submit covered last (set with planned_analysed_, by replays
@@ -909,7 +950,13 @@ template <bool narrow>
   // Every argument is copied and compared; the difference is tested once (a miss has copied
   // what it copied: the record is no live task's).
   Word diff = {};
-  if (task.exact) {
+  if (task.exact && wide_compare_) {
+    // The same compare in 32-byte words, out of line.
+    if (!exact_wide(plans, args, count, tensors, task.narrow)) {
+      task.exact = false;  // the masked compare from now on; plan_submit decides this submit
+      return false;
+    }
+  } else if (task.exact) {
     // Every byte but the padding: no masks to apply (TaskPlan::exact).
     if (task.narrow) {
       copy_all_exact<true>(plans, args, count, tensors, &diff);
