@@ -63,7 +63,7 @@ void OrchestratorCore::begin_run() {
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
   recent_plan_count_ = recent_plan_next_ = 0;
-  pin_ = Pin{};  // end_orchestration returned the last run's spare references
+  pin_ = Pin{};  // end_orchestration dropped the last run's pin
   charges_ = ports_.host.charges_work();
   recording_ = ports_.clock.recording();
 #if TMR_WIDE_REPLAY
@@ -511,6 +511,22 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   return tally.resolved;
 }
 
+[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_pinned(Ring& ring,
+                                                                         TaskSlot& task) {
+  const std::uint64_t first_node = ring.take_dep_nodes(1);
+  task.state.store(TaskState::pending, std::memory_order_relaxed);
+  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
+  task.dep_begin = static_cast<std::uint32_t>(first_node);     // before the push
+  graph::begin_unguarded(task, 1);
+  // The pin's reference keeps the producer from being consumed: wired, or finished (held).
+  const graph::Edge edge = graph::wire_unguarded(task, *pin_.slot, ring.dep_node(first_node), 1);
+  if (charges_) ports_.host.charge(OrchestratorWork::wire, 1);
+  ring.info(task.id.local()).dep_end = ring.dep_top();
+  if (edge == graph::Edge::wired) return 0;
+  release_pin();  // it finished: let it retire once its consumers are done
+  return 1;
+}
+
 [[gnu::always_inline]] inline void OrchestratorCore::release_replayed(TaskSlot& task,
                                                                       std::int32_t resolved,
                                                                       int count) {
@@ -522,47 +538,6 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   if (graph::finish_unguarded(task, static_cast<std::uint32_t>(count), resolved)) {
     ports_.host.push_ready(&task);
   }
-}
-
-[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_pinned(Ring& ring,
-                                                                         TaskSlot& task) {
-  const std::uint64_t first_node = ring.take_dep_nodes(1);
-  task.state.store(TaskState::pending, std::memory_order_relaxed);
-  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
-  task.dep_begin = static_cast<std::uint32_t>(first_node);
-  task.dep_count = 1;  // the node holds the spare reference it takes, before the push
-  graph::begin_unguarded(task, 1);
-  --pin_.spare;
-  const graph::Edge edge = graph::push_held(task, *pin_.slot, ring.dep_node(first_node));
-  if (charges_) ports_.host.charge(OrchestratorWork::wire, 1);
-  ring.info(task.id.local()).dep_end = ring.dep_top();
-  if (edge == graph::Edge::wired) return 0;
-  release_pin();  // it finished: let it retire as soon as its consumers are done
-  return 1;
-}
-
-std::int32_t OrchestratorCore::wire_pinning(Ring& ring, TaskSlot& task, TaskId id,
-                                            TaskSlot& producer) {
-  release_pin();
-  const std::uint64_t first_node = ring.take_dep_nodes(1);
-  task.state.store(TaskState::pending, std::memory_order_relaxed);
-  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
-  task.dep_begin = static_cast<std::uint32_t>(first_node);
-  task.dep_count = 0;
-  graph::begin_unguarded(task, 1);
-  std::int32_t resolved = 1;
-  if (graph::hold_many(producer, 1 + kPinBatch)) {
-    task.dep_count = 1;  // before the push, as wire_unguarded
-    if (graph::push_held(task, producer, ring.dep_node(first_node)) == graph::Edge::wired) {
-      pin_ = Pin{id, &producer, kPinBatch};
-      resolved = 0;
-    } else if (producer.ring->release_many(producer, kPinBatch)) {  // finished: no pin
-      ports_.waker.notify_progress();
-    }
-    if (charges_) ports_.host.charge(OrchestratorWork::wire, 1);
-  }
-  ring.info(task.id.local()).dep_end = ring.dep_top();
-  return resolved;
 }
 
 inline void OrchestratorCore::write_header(TaskRecord& record, LoopDriver::PreparedTask& prepared,
@@ -701,10 +676,9 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
                 static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
   }
   outputs.task_ = task.id;
-  // The position's one producer, pinned: a spare reference for its edge (no hold, no liveness
-  // test; see Pin).
   const TaskId single = loops_.single_producer();
-  if (pin_.spare > 0 && single == pin_.producer && ring.dep_fits(1) && !fatal()) [[likely]] {
+  if (pin_.slot != nullptr && single == pin_.producer && ring.dep_fits(1) && !fatal() &&
+      !recording_) [[likely]] {
     loops_.submitted_covered(task.id);
     const std::int32_t resolved = wire_pinned(ring, task);
     loops_.grow_covered(args);
@@ -731,10 +705,12 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     return outputs;
   }
   loops_.submitted_covered(task.id);
-  // A single producer, live: pinned for the tasks that follow if it still runs.
-  const std::int32_t resolved = single.valid() && direct_count == 1 && !recording_
-                                    ? wire_pinning(ring, task, single, *direct[0])
-                                    : wire_replayed(ring, task, direct, direct_count);
+  const std::int32_t resolved = wire_replayed(ring, task, direct, direct_count);
+  if (resolved == 0 && direct_count == 1 && single.valid() && !recording_) {
+    // Its one producer still runs: pin it for the position's next tasks (one CAS per pin).
+    release_pin();
+    if (graph::hold(*direct[0])) pin_ = Pin{single, direct[0]};
+  }
   loops_.grow_covered(args);
   ring.publish_batched(task.id.local());
   if (recording_) {

@@ -175,32 +175,24 @@ class OrchestratorCore {
   std::int32_t wire_replayed(Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count);
   // release_kernel_task after wire_replayed (`count`: its producers).
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
-  // The pinned producer: a replayed position's single fixed external producer, still running,
-  // on which the orchestrator took kPinBatch spare references with its own edge's hold (one
-  // CAS: wire_pinning, graph::hold_many);
-  // each later replayed task of a position naming it takes one of those for its edge instead of
-  // graph::hold's CAS, and is wired to it without the liveness test (a held task is live).
-  // A spare reference keeps the producer from being consumed, so its ring's watermark waits at
-  // it: release_pin returns them at every ring sync (every kSubmitsPerSync submits), before any
-  // wait (wait_blocked) and at the orchestration's end.
+  // The pinned producer: a replayed position's single fixed external producer, still running
+  // when a task was wired to it, on which the orchestrator holds one reference (graph::hold,
+  // once per pin). While it holds it the slot cannot be consumed and reused, so the position's
+  // later replayed tasks push their edge onto it directly (wire_pinned): no fast_producers walk,
+  // no liveness test. The reference stops its ring's watermark at the producer, so release_pin
+  // drops it at every ring sync (every kSubmitsPerSync submits), before any wait (wait_blocked),
+  // at the orchestration's end, and as soon as a push finds the producer finished.
   struct Pin {
     TaskId producer;
     TaskSlot* slot = nullptr;
-    std::int32_t spare = 0;  // references held and not yet handed to an edge
   };
-  // As many as submits between two ring syncs (kSubmitsPerSync), which return the rest.
-  static constexpr std::int32_t kPinBatch = 64;
   Pin pin_;
-  // wire_replayed for a task whose position has one producer, `producer` (`id`), not pinned:
-  // its hold takes kPinBatch spare references too (graph::hold_many, one CAS), kept as the pin
-  // when the edge is open (the producer runs; any other pin released first), else returned.
-  std::int32_t wire_pinning(Ring& ring, TaskSlot& task, TaskId id, TaskSlot& producer);
   void release_pin() {
-    if (pin_.spare == 0) return;
-    if (pin_.slot->ring->release_many(*pin_.slot, pin_.spare)) ports_.waker.notify_progress();
-    pin_.spare = 0;
+    if (pin_.slot == nullptr) return;
+    if (pin_.slot->ring->release(*pin_.slot)) ports_.waker.notify_progress();
+    pin_.slot = nullptr;
   }
-  // wire_replayed for a task whose one edge is to the pinned producer (a spare reference taken).
+  // wire_replayed for a task whose one edge is to the pinned producer.
   std::int32_t wire_pinned(Ring& ring, TaskSlot& task);
   static constexpr int kDirectProducers = 16;
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);

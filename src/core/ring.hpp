@@ -176,13 +176,6 @@ class Ring {
   bool is_retired(TaskId id) const { return id.local() < retired(); }
   // Advances the watermark over consecutive consumed tasks. Returns true if it moved.
   bool try_advance();
-  // Drops `n` references of a task of this ring at once (the orchestrator's spare pinned ones,
-  // OrchestratorCore::release_pin); the last one consumes it as release() does.
-  bool release_many(TaskSlot& task, std::int32_t n) {
-    if (task.release_remaining.fetch_sub(n, std::memory_order_acq_rel) != n) return false;
-    task.state.store(TaskState::consumed, std::memory_order_seq_cst);
-    return try_advance();
-  }
   // Drops one reference of a task of this ring; the last one consumes it and advances the
   // watermark. Returns true if the watermark moved.
   bool release(TaskSlot& task) {

@@ -53,19 +53,6 @@ inline bool hold(TaskSlot& task) {
   return false;
 }
 
-// hold() taking `n` references at once (a pinned producer's batch,
-// OrchestratorCore::wire_pinning): one CAS for the edge's reference and n - 1 spares.
-inline bool hold_many(TaskSlot& task, std::int32_t n) {
-  std::int32_t refs = task.release_remaining.load(std::memory_order_acquire);
-  while (refs > 0) {
-    if (task.release_remaining.compare_exchange_weak(refs, refs + n, std::memory_order_acq_rel,
-                                                     std::memory_order_acquire)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 enum class Edge : std::uint8_t {
   consumed,  // the producer was already consumed: nothing held, the edge is resolved
   finished,  // held, but the producer has finished: the edge is resolved (node keeps the hold)
