@@ -295,7 +295,10 @@ void LoopDriver::end_iteration_slow() {
       loop.counted_analysed = true;
       ++loops_analysed_;
     }
-    loop.rebound = false;  // its first analysed iteration matched: a mismatch now falls back
+    // Its first analysed iteration matched: a mismatch now falls back. A template started before
+    // iteration 0 (its base, try_kept_from_start) is first tested on its strides by iteration 1,
+    // so a miss there still relearns.
+    if (!loop.from_start || loop.iteration > 0) loop.rebound = false;
     return;
   }
   // Learning: does an earlier run's template fit the first iteration? Does this iteration repeat

@@ -82,7 +82,7 @@ class LoopDriver {
     Loop& loop = *stack_.back();
     if (loop.state != Loop::State::analysing || loop.transparent ||
         loop.position != loop.plan_count || deferred_.size() != iteration_deferred_ ||
-        !loop.counted_analysed) {
+        !loop.counted_analysed || loop.rebound) {
       end_iteration_slow();
       return;
     }
