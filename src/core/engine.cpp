@@ -177,6 +177,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   run_start_ns_ = platform_->now_ns();
   const std::uint64_t start_cycles = cycles();
   orchestrator_->begin_run();
+  orchestrator_->run_arguments(orchestration_args.tensors_);
   platform_->begin_run();
 
   Orchestrator& orchestrator = orchestrator_->api();

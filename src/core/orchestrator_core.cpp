@@ -159,6 +159,7 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
   loops_.begin_loop(n, sequence_);
   for (std::int64_t i = 0; i < n && !fatal(); ++i) {
     loops_.begin_iteration(i);
+    if (loops_.started()) charge_loop_setup();  // a kept template analysing from iteration 0
     if (scope_per_iteration) {
       scope_begin();
       unwind.scope_open = true;

@@ -50,6 +50,8 @@ class OrchestratorCore {
 
   // Forgets everything and opens the outermost scope. Only between runs.
   void begin_run();
+  // The run's argument tensors, after begin_run (kept parallel_for templates name them by index).
+  void run_arguments(std::span<const Tensor> tensors) { loops_.run_arguments(tensors); }
   // Closes every scope still open (reporting unbalanced user scopes).
   void end_orchestration();
   // Between begin_run and end_orchestration: the public Orchestrator may be used.

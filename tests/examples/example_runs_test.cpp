@@ -308,6 +308,52 @@ TEST_P(AttentionLoops, UnequalContextLengthsFallBackToTheBlockLoops) {
   }
 }
 
+// Runs of one Runtime whose data change: from the third run on the request loop's kept template
+// serves the run from its first request (every request analysed); another block table and other
+// inputs (another seed) keep it; other context lengths (another block count per request) and
+// another batch (another trip count) must not reuse a stale proof: they relearn, fall back or
+// rebind. Every run matches the golden.
+TEST_P(AttentionLoops, KeptTemplateStaysExactWhenLaterRunsChangeTheirData) {
+  struct Run {
+    const char* what;
+    CaseParams params;
+    std::uint64_t seed;
+    std::uint64_t requests_analysed;  // 0: not checked
+  };
+  const Run runs[] = {
+      {"first", {{"batch", "6"}, {"context_lens", "64"}}, 7, 4},
+      {"second (rebinds)", {{"batch", "6"}, {"context_lens", "64"}}, 7, 5},
+      {"third (from the start)", {{"batch", "6"}, {"context_lens", "64"}}, 7, 6},
+      {"another block table", {{"batch", "6"}, {"context_lens", "64"}}, 11, 6},
+      {"other context lengths", {{"batch", "6"}, {"context_lens", "64,48,64,80,33,64"}}, 7, 0},
+      {"equal again", {{"batch", "6"}, {"context_lens", "64"}}, 13, 0},
+      {"another batch", {{"batch", "5"}, {"context_lens", "64"}}, 7, 0},
+  };
+  for (const char* example_name : {"paged_attention", "paged_attention_mix"}) {
+    const Example* example = find_example(example_name);
+    KernelRegistry kernels;
+    example->register_kernels(kernels);
+    RuntimeConfig config = small_config();
+    config.platform = GetParam();
+    Runtime runtime(config, std::move(kernels));
+    for (const Run& run : runs) {
+      SCOPED_TRACE(std::string(example_name) + ", " + run.what);
+      Problem problem = example->make_param_case(0, run.params).make_problem(run.seed);
+      const RunResult r = runtime.run(example->orchestration, problem.run_args());
+      ASSERT_TRUE(r.ok()) << r.status.to_string();
+      EXPECT_EQ(failures(problem.check()), "");
+      if (run.requests_analysed != 0) {
+        // The request loop's analysed iterations (nested loops analyse only while it learns).
+        EXPECT_GE(r.stats.loop_iterations_analysed, run.requests_analysed);
+      }
+      if (&run == runs + 2 || &run == runs + 3) {
+        EXPECT_EQ(r.stats.loop_iterations_analysed, 6u) << reason_counts(r.stats);
+        EXPECT_EQ(r.stats.loop_templates_rejected, 0u);
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, AttentionLoops,
                          ::testing::Values(PlatformKind::threads, PlatformKind::sim),
                          [](const auto& info) {

@@ -1393,8 +1393,9 @@ TEST_P(ParallelFor, KeptTemplateServesTheNextRunOfTheLoop) {
     const RunResult r = run_row_loop(d, loop, "run " + std::to_string(again + 1));
     EXPECT_EQ(r.stats.loop_templates_reused, 1u) << again;
     EXPECT_EQ(r.stats.loop_templates_rejected, 0u) << rejections(r.stats);
-    EXPECT_EQ(r.stats.loop_iterations_analysed, loop.n - 1) << again;
-    EXPECT_EQ(r.stats.loop_tasks_analysed, loop.n - 1) << again;
+    // The third run starts with the template before its first iteration (try_kept_from_start).
+    EXPECT_EQ(r.stats.loop_iterations_analysed, again == 1 ? loop.n - 1 : loop.n) << again;
+    EXPECT_EQ(r.stats.loop_tasks_analysed, again == 1 ? loop.n - 1 : loop.n) << again;
     EXPECT_EQ(r.stats.loop_fallbacks, 0u) << again;
   }
 }
@@ -1413,28 +1414,52 @@ TEST_P(ParallelFor, KeptTemplateThatDoesNotFitIsLearnedAgain) {
   };
   const Case cases[] = {
       {"other trip count", {0, 1, 48, 1, 0}, {0, 1, 40, 1, 0}, 1, "", 39},
-      {"buffers swapped", {0, 1, 48, 1, 0}, {1, 0, 48, 1, 0}, 1, "", 47},
+      // The third run of the same trip count starts with the kept template before its first
+      // iteration (try_kept_from_start, the arguments renamed by index): a loop that differs
+      // misses there (or, for another stride, in iteration 1) and relearns from two later
+      // iterations; rebind's own reasons are met only when it is not offered.
+      {"buffers swapped",
+       {0, 1, 48, 1, 0},
+       {1, 0, 48, 1, 0},
+       0,
+       "first analysed iteration differs x1; ",
+       45},
       {"other offsets",
        {0, 1, 24, 1, 0},
        {0, 1, 24, 2, 0},
        0,
        "first analysed iteration differs x1; ",
-       20},
-      {"shifted writes", {0, 1, 48, 1, 0}, {0, 1, 48, 1, 1}, 0, "other views x1; ", 46},
-      {"carried farther", {1, 1, 48, 1, 1}, {1, 1, 48, 1, 2}, 0, "other views x1; ", 46},
-      {"in place", {0, 1, 48, 1, 0}, {1, 1, 48, 1, 0}, 0, "other buffers x1; ", 46},
+       21},
+      {"shifted writes",
+       {0, 1, 48, 1, 0},
+       {0, 1, 48, 1, 1},
+       0,
+       "first analysed iteration differs x1; ",
+       45},
+      {"carried farther",
+       {1, 1, 48, 1, 1},
+       {1, 1, 48, 1, 2},
+       0,
+       "first analysed iteration differs x1; ",
+       45},
+      {"in place",
+       {0, 1, 48, 1, 0},
+       {1, 1, 48, 1, 0},
+       0,
+       "first analysed iteration differs x1; ",
+       45},
       {"carried after independent",
        {0, 1, 48, 1, 0},
        {1, 1, 48, 1, 1},
        0,
-       "other buffers x1; ",
-       46},
+       "first analysed iteration differs x1; ",
+       45},
       {"independent after carried",
        {1, 1, 48, 1, 1},
        {0, 1, 48, 1, 1},
        0,
-       "other buffers x1; ",
-       46},
+       "first analysed iteration differs x1; ",
+       45},
   };
   for (const Case& c : cases) {
     Directed d(GetParam());
@@ -1606,6 +1631,150 @@ TEST_P(ParallelFor, KeptPlansNameThisRunsBuffers) {
     // conflict, so no order to check (it may still be running when the writer starts).
     for (std::uint64_t k = switched ? 1 : 0; k < kIterations; ++k)
       EXPECT_LE(when.at(k).end, when.at(writer).start) << "reader " << k;
+  }
+}
+
+// From the third run on, a kept template based on iteration 0 serves the loop from its first
+// iteration (LoopDriver::try_kept_from_start): every iteration analysed, the run's argument
+// buffers (new device copies each run) renamed by argument index, the external producers taken
+// from the map as the loop begins (a held writer of the whole source before the loop is waited
+// for by iteration 0's tasks). A body that reads another argument is another loop: its first
+// iteration misses, relearns (counted) and stays exact, and later runs learn the first iteration
+// and rebind instead. Each run: contents as sequential, every conflicting pair of tasks ordered,
+// and no producer without a conflict.
+TEST_P(ParallelFor, KeptTemplateServesLaterRunsFromTheirFirstIteration) {
+  Directed d(GetParam());
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
+  const bool threads = GetParam() == PlatformKind::threads;
+  constexpr std::uint32_t kRows = 48;
+  constexpr std::uint32_t kCols = 4;
+  struct Run {
+    const char* what;
+    bool writer_before;  // a held accumulate of aux into the whole of the source before the loop
+    int source;          // the argument the loop reads
+    std::uint64_t iterations_analysed;
+    std::uint64_t rejected;
+  };
+  const Run runs[] = {{"first", false, 0, kRows - 2, 0},
+                      {"second (rebinds)", false, 0, kRows - 1, 0},
+                      {"third (from the start)", false, 0, kRows, 0},
+                      {"writer before", true, 0, kRows, 0},
+                      {"fourth", false, 0, kRows, 0},
+                      {"another argument", false, 3, kRows - 3, 1},
+                      {"after the miss (rebinds)", false, 0, kRows - 1, 0},
+                      {"again (rebinds)", false, 0, kRows - 1, 0}};
+  std::vector<float> src(kRows * kCols), aux(kRows * kCols), dst(kRows * kCols), sum(kCols),
+      alt(kRows * kCols);
+  for (const Run& run : runs) {
+    SCOPED_TRACE(run.what);
+    for (std::size_t k = 0; k < src.size(); ++k) {
+      src[k] = static_cast<float>(k % 13);
+      alt[k] = static_cast<float>(k % 5 + 20);
+      aux[k] = static_cast<float>(k % 7 + 1);
+      dst[k] = -1.0f;
+    }
+    std::fill(sum.begin(), sum.end(), 0.5f);
+    // Sequential: the writer adds aux into the source; iteration i writes dst row i = source row
+    // i + 2 and adds source row i into sum.
+    std::vector<float> source = run.source == 0 ? src : alt;
+    if (run.writer_before) {
+      for (std::size_t k = 0; k < source.size(); ++k)
+        source[k] += aux[k];
+    }
+    std::vector<float> expect_dst(dst.size()), expect_sum = sum;
+    for (std::uint32_t i = 0; i < kRows; ++i) {
+      for (std::uint32_t c = 0; c < kCols; ++c) {
+        expect_dst[i * kCols + c] = source[i * kCols + c] + 2.0f;
+        expect_sum[c] += source[i * kCols + c];
+      }
+    }
+    RunArgs args;
+    args.inout(src.data(), {kRows, kCols}, DType::f32);
+    args.input(aux.data(), {kRows, kCols}, DType::f32);
+    args.inout(dst.data(), {kRows, kCols}, DType::f32);
+    args.inout(alt.data(), {kRows, kCols}, DType::f32);
+    args.inout(sum.data(), {kCols}, DType::f32);
+    gate_open = !threads;
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          const Tensor& from = a.tensor(run.source);
+          if (run.writer_before) {
+            o.submit_aiv(held, Args()
+                                   .in(a.tensor(1).reshape({kRows * kCols}))
+                                   .inout(from.reshape({kRows * kCols})));
+          }
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            const Tensor in = from.view({1, kCols}, {row, 0}).reshape({kCols});
+            const TaskOutputs t =
+                o.submit_aiv(d.add, Args().in(in).out(TensorSpec(Shape{kCols}, DType::f32)));
+            o.submit_aiv(d.add, Args().in(t[0]).out_existing(
+                                    a.tensor(2).view({1, kCols}, {row, 0}).reshape({kCols})));
+            o.submit_aiv(d.acc, Args().in(in).inout(a.tensor(4)));
+          });
+          gate_open = true;
+        },
+        args);
+    gate_open = true;
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(dst, expect_dst);
+    EXPECT_EQ(sum, expect_sum);
+    if (run.source == 0) {
+      std::vector<float> expect_src(src.size());
+      for (std::size_t k = 0; k < src.size(); ++k)
+        expect_src[k] = static_cast<float>(k % 13) + (run.writer_before ? aux[k] : 0.0f);
+      EXPECT_EQ(src, expect_src);
+    }
+    EXPECT_EQ(r.stats.loop_templates_reused, &run == runs ? 0u : 1u - run.rejected);
+    EXPECT_EQ(r.stats.loop_templates_rejected, run.rejected) << rejections(r.stats);
+    EXPECT_EQ(r.stats.loop_iterations_analysed, run.iterations_analysed);
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    // Tasks: the writer (sequence 0) when there is one, then per iteration its reader of the
+    // source row, its writer of dst and its accumulate (reads the source row, writes sum).
+    const std::uint64_t first = run.writer_before ? 1 : 0;
+    struct Access {
+      bool writer_before = false;
+      int kind = 0;  // 0 reader, 1 dst writer, 2 accumulate
+      std::uint64_t iteration = 0;
+    };
+    const auto access = [&](std::uint64_t sequence) {
+      Access x;
+      if (sequence < first) {
+        x.writer_before = true;
+        return x;
+      }
+      x.kind = static_cast<int>((sequence - first) % 3);
+      x.iteration = (sequence - first) / 3;
+      return x;
+    };
+    const auto conflict = [&](std::uint64_t j, std::uint64_t k) {
+      const Access x = access(j);
+      const Access y = access(k);
+      if (x.writer_before || y.writer_before) {  // the whole source, and dst writers do not read it
+        const Access& other = x.writer_before ? y : x;
+        return other.kind != 1;
+      }
+      if (x.kind == 2 && y.kind == 2) return true;  // sum
+      return x.iteration == y.iteration && (x.kind == 0) != (y.kind == 0) &&
+             (x.kind == 1 || y.kind == 1);  // the fresh row
+    };
+    const std::map<std::uint64_t, Span> when = spans(*r.trace);
+    for (const TaskEvent& e : r.trace->tasks) {
+      for (const std::uint64_t p : e.producers)
+        EXPECT_TRUE(conflict(p, e.sequence)) << "edge " << p << "->" << e.sequence;
+      for (std::uint64_t j = 0; j < e.sequence; ++j) {
+        if (conflict(j, e.sequence)) {
+          EXPECT_LE(when.at(j).end, when.at(e.sequence).start) << j << " before " << e.sequence;
+        }
+      }
+    }
+    if (run.writer_before && threads) {  // held: live when iteration 0's tasks are submitted
+      for (const TaskEvent& e : r.trace->tasks) {
+        if (e.sequence == 1 || e.sequence == 3) {
+          EXPECT_EQ(e.producers, std::vector<std::uint64_t>{0}) << e.sequence;
+        }
+      }
+    }
   }
 }
 

@@ -244,6 +244,12 @@ void LoopDriver::reset() {
   ++run_;  // kept_ stays: the next run of the orchestration may reuse its templates
 }
 
+void LoopDriver::run_arguments(std::span<const Tensor> tensors) {
+  run_buffers_.clear();
+  for (const Tensor& t : tensors)
+    run_buffers_.push_back(reinterpret_cast<std::uintptr_t>(t.buffer()));
+}
+
 void LoopDriver::fill_stats(RunStats* stats) const {
   stats->loops = loops_;
   stats->loops_analysed = loops_analysed_;
@@ -372,7 +378,10 @@ void LoopDriver::begin_iteration_slow(std::int64_t index) {
   loop.iteration = index;
   loop.position = 0;
   loop.table->iteration_start.push_back(loop.table->tasks.size());
-  if (loop.state == Loop::State::learning) loop.current.clear(index);
+  if (loop.state != Loop::State::learning) return;
+  loop.current.clear(index);
+  if (index == 0 && loop.learn_attempts == 0 && !kept_.empty() && recorders_.empty())
+    try_kept_from_start(loop);
 }
 
 void LoopDriver::end_iteration_slow() {
@@ -397,7 +406,10 @@ void LoopDriver::end_iteration_slow() {
       loop.counted_analysed = true;
       ++loops_analysed_;
     }
-    loop.rebound = false;  // its first analysed iteration matched: a mismatch now falls back
+    // Its first analysed iteration matched: a mismatch now falls back. A template started before
+    // iteration 0 (its base, try_kept_from_start) is first tested on its strides by iteration 1,
+    // so a miss there still relearns.
+    if (!loop.from_start || loop.iteration > 0) loop.rebound = false;
     return;
   }
   // Learning: does an earlier run's template fit the first iteration? Does this iteration repeat
@@ -439,9 +451,14 @@ void LoopDriver::analyse_with_template(Loop& loop) {
     fall_back(loop, Fallback::too_short);  // too few tasks to repay the set-up
     return;
   }
-  // A rebound template proven for this range keeps its edges (LoopTemplate::rebind).
-  if (!loop.tmpl.proven_for(loop.iteration + 1, loop.iterations - 1)) {
-    const Fallback proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);
+  // A rebound template proven for this range keeps its edges (LoopTemplate::rebind). One based on
+  // iteration 0 (rebound to a first iteration) is proved for the whole loop: a range's edges order
+  // every conflicting pair of any range inside it (carried edges reach back only to the first
+  // analysed iteration; the ones before are in the map), and a later run can analyse from
+  // iteration 0 on the same proof (try_kept_from_start).
+  const std::int64_t first = loop.tmpl.base_iteration() == 0 ? 0 : loop.iteration + 1;
+  if (!loop.tmpl.proven_for(first, loop.iterations - 1)) {
+    const Fallback proof = loop.tmpl.prove(first, loop.iterations - 1);
     if (proof != Fallback::none) {
       fall_back(loop, proof);
       return;
@@ -457,6 +474,7 @@ void LoopDriver::analyse_with_template(Loop& loop) {
     return k.ordinal == loop.ordinal && k.depth == loop.depth;
   });
   if (it == kept_.end()) return false;
+  loop.start_failed = it->start_failed;
   // Asked before rebind takes the record over (the kept base is gone after it).
   const bool same = !it->task_plans.empty() && same_base(it->tmpl, loop.current);
   const loops::Rebind fit = it->tmpl.rebind(loop.current);
@@ -477,6 +495,71 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   // Until its first analysed iteration has passed, a mismatch means another loop: learn it.
   loop.rebound = loop.state == Loop::State::analysing;
   return true;
+}
+
+[[gnu::noinline]] void LoopDriver::try_kept_from_start(Loop& loop) {
+  const auto it = std::find_if(kept_.begin(), kept_.end(), [&](const Kept& k) {
+    return k.ordinal == loop.ordinal && k.depth == loop.depth;
+  });
+  if (it == kept_.end()) return;
+  // A base at iteration 0 came from rebind, which admits no buffer made by an earlier iteration
+  // (none exists before the first). A template without its plans, or for another trip count,
+  // waits for the first iteration's record (try_kept), as does a loop that missed here once.
+  loop.start_failed = it->start_failed;
+  if (it->tmpl.base_iteration() != 0 || it->task_plans.empty() ||
+      it->iterations != loop.iterations || it->start_failed) {
+    return;
+  }
+  // The kept run's argument buffers are this run's arguments of the same index (the engine's
+  // device copies are new buffers each run). A guess: every submit checks its buffers, and one
+  // the template named otherwise (a buffer that is no argument) is expected unchanged.
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> renames;
+  for (const auto& [address, k] : it->arguments) {
+    if (k >= run_buffers_.size()) return;
+    if (run_buffers_[k] != address) renames.emplace_back(address, run_buffers_[k]);
+  }
+  if (!renames.empty()) {
+    // The kept buffers (each once), then their names in this run (renamed or their own): all
+    // distinct, or two kept buffers would become one.
+    using Name = std::pair<std::uintptr_t, std::uint64_t>;
+    std::vector<Name> kept_names;
+    const loops::LoopTemplate& kept = it->tmpl;
+    for (std::uint32_t a = 0; a < kept.access_count(); ++a) {
+      const loops::BufferRef& b = kept.access(a).buffer;
+      const Name name{b.address, b.owner};
+      if (b.kind == loops::BufferRef::Kind::outer &&
+          std::find(kept_names.begin(), kept_names.end(), name) == kept_names.end()) {
+        kept_names.push_back(name);
+      }
+    }
+    std::vector<Name> names;
+    for (Name name : kept_names) {
+      if (!TaskId::from_value(name.second).valid()) {
+        const auto renamed = std::find_if(renames.begin(), renames.end(),
+                                          [&](const auto& r) { return r.first == name.first; });
+        if (renamed != renames.end()) name.first = renamed->second;
+      }
+      if (std::find(names.begin(), names.end(), name) != names.end()) return;
+      names.push_back(name);
+    }
+  }
+  ++templates_reused_;
+  loop.tmpl = std::move(it->tmpl);
+  if (!renames.empty()) loop.tmpl.rename_outer(renames);
+  loop.plans = std::move(it->plans);
+  loop.task_plans = std::move(it->task_plans);
+  loop.plans_kept = true;
+  loop.kept_iterations = it->iterations;
+  loop.from_start = true;
+  kept_.erase(it);     // kept again when the loop ends
+  loop.tmpl.reused();  // charged as a kept set-up unless the range is new (prove() clears it)
+  // analyse_with_template starts at the iteration after loop.iteration: this one.
+  loop.iteration = -1;
+  analyse_with_template(loop);
+  loop.iteration = 0;
+  // Until its first analysed iteration (this one) has passed, a miss means another loop (other
+  // buffers, shapes or trip counts): relearn, and learn the first iteration in later runs.
+  loop.rebound = loop.state == Loop::State::analysing;
 }
 
 void LoopDriver::keep_template(Loop& loop) {
@@ -503,6 +586,21 @@ void LoopDriver::keep_template(Loop& loop) {
   kept.depth = loop.depth;
   kept.used = run_;
   kept.tmpl = std::move(loop.tmpl);
+  kept.start_failed = loop.start_failed;
+  if (kept.tmpl.base_iteration() == 0) {
+    // Which of its buffers were this run's arguments (try_kept_from_start renames them).
+    for (std::uint32_t a = 0; a < kept.tmpl.access_count(); ++a) {
+      const loops::BufferRef& b = kept.tmpl.access(a).buffer;
+      if (b.kind != loops::BufferRef::Kind::outer || TaskId::from_value(b.owner).valid()) continue;
+      const auto k = std::find(run_buffers_.begin(), run_buffers_.end(), b.address);
+      if (k == run_buffers_.end()) continue;
+      const auto index = static_cast<std::uint32_t>(k - run_buffers_.begin());
+      if (std::none_of(kept.arguments.begin(), kept.arguments.end(),
+                       [&](const auto& listed) { return listed.first == b.address; })) {
+        kept.arguments.emplace_back(b.address, index);
+      }
+    }
+  }
   // The plans as build_plans left them (a relearned loop has none): reused by the next run when
   // its first iteration repeats this base (try_kept, reuse_plans).
   if (loop.state == Loop::State::analysing && !loop.plans_changed && !loop.task_plans.empty()) {
@@ -743,6 +841,9 @@ void LoopDriver::relearn(Loop& loop) {
   ++rejected_[static_cast<int>(loops::Rebind::mismatch)];
   loop.rebound = false;
   loop.proven = false;
+  // A template that served from the start and missed: later runs learn the first iteration.
+  if (loop.from_start) loop.start_failed = true;
+  loop.from_start = false;
   // As in a fall-back, the analysed tasks' accesses go into the map (what is deferred) or stay in
   // their closed families; the learning iterations' lookups find them there. The task table
   // stays: learning names the buffers the loop made by their place in it (buffer_of), and the

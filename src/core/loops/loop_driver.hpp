@@ -70,6 +70,10 @@ class LoopDriver {
   // Whether replay_into's exact compare runs in 32-byte words (exact_wide: the CPU has AVX2);
   // the orchestrator sets it at every run's start.
   void set_wide_compare(bool wide) { wide_compare_ = wide; }
+  // The run's argument tensors (OrchestrationArgs), after reset(): a template kept by an earlier
+  // run names its run-argument buffers by index too, so a later run can offer it under this
+  // run's buffers before the loop's first iteration (try_kept_from_start).
+  void run_arguments(std::span<const Tensor> tensors);
   void fill_stats(RunStats* stats) const;
 
   // ---- parallel_for ----
@@ -91,14 +95,15 @@ class LoopDriver {
     Loop& loop = *stack_.back();
     if (loop.state != Loop::State::analysing || loop.transparent ||
         loop.position != loop.plan_count || deferred_.size() != iteration_deferred_ ||
-        !loop.counted_analysed) {
+        !loop.counted_analysed || loop.rebound) {
       end_iteration_slow();
       return;
     }
     ++iterations_analysed_;  // nothing deferred this iteration: nothing to prune
   }
-  // The template whose analysis the last end_iteration() started, once (nullptr otherwise): the
-  // orchestrator charges its set-up on a virtual-time platform (OrchestratorWork::loop_setup).
+  // The template whose analysis the last begin_iteration() or end_iteration() started, once
+  // (nullptr otherwise): the orchestrator charges its set-up on a virtual-time platform
+  // (OrchestratorWork::loop_setup).
   bool started() const { return started_ != nullptr; }
   const loops::LoopTemplate* take_started() {
     const loops::LoopTemplate* started = started_;
@@ -506,6 +511,11 @@ class LoopDriver {
     // replayable): the plans are not kept. A free read's family that plan_analysed closed is
     // kept closed (TaskPlan::deferred_reads), as build_plans would start it.
     bool plans_changed = false;
+    // The analysis started before the first iteration with a kept template (try_kept_from_start);
+    // `start_failed`: a run of this loop once missed that way (or the kept template says so), so
+    // its later runs learn their first iteration and rebind instead (kept with the template).
+    bool from_start = false;
+    bool start_failed = false;
   };
   // A template kept from an earlier run for the loop of that ordinal and depth.
   struct Kept {
@@ -518,6 +528,10 @@ class LoopDriver {
     std::vector<AccessPlan> plans;
     std::vector<TaskPlan> task_plans;
     std::int64_t iterations = 0;
+    bool start_failed = false;  // Loop::start_failed of the run that kept it
+    // A template based on iteration 0: its outer buffers without a creator that were the run's
+    // argument k (address, k), each buffer once.
+    std::vector<std::pair<std::uintptr_t, std::uint32_t>> arguments;
   };
   // Whether `now` (this run's first iteration, before rebind) repeats `kept` (the kept template's
   // base) in everything build_plans reads but the names of outer buffers (rebind checks they are
@@ -720,6 +734,14 @@ class LoopDriver {
   // again only for a new range). False when there is none or it does not fit (counted): the loop
   // learns as usual, this iteration its first record.
   bool try_kept(Loop& loop);
+  // At the start of a loop's first iteration: when an earlier run kept a template whose base is
+  // iteration 0 (rebound to a first iteration, so it reads no buffer made by an earlier one), with
+  // its plans, for this trip count, the analysis starts at once from iteration 0 (no learning
+  // record, no rebind): every submit of the iteration is checked by replay like any analysed one
+  // (outer buffers by identity), the external producers come from the map as the loop begins, and
+  // a miss before the first analysed iteration ends relearns (Loop::rebound). Only an owner with
+  // no learning loop around it.
+  void try_kept_from_start(Loop& loop);
   // Keeps a proven loop's template for later runs (bounded: kMaxKept templates, kMaxKeptAccesses
   // accesses in all, the oldest dropped first).
   void keep_template(Loop& loop);
@@ -754,8 +776,9 @@ class LoopDriver {
   loops::FamilyTable families_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
-  std::vector<Kept> kept_;  // templates kept across runs (freed with the driver)
-  std::uint64_t run_ = 0;   // runs begun (reset() calls)
+  std::vector<Kept> kept_;                   // templates kept across runs (freed with the driver)
+  std::vector<std::uintptr_t> run_buffers_;  // this run's argument buffers (run_arguments)
+  std::uint64_t run_ = 0;                    // runs begun (reset() calls)
   std::vector<std::shared_ptr<loops::LoopTasks>> spare_tables_;  // tables of ended loops
   Loop* owner_ = nullptr;
   // Learning loops below the owner, innermost first: each records every submit of its current

@@ -2,6 +2,7 @@
 #include "core/loops/loop_template.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <tuple>
 
@@ -302,6 +303,22 @@ Rebind LoopTemplate::rebind(IterationRecord& current) {
     places_[a] = placement(base_.accesses[a].tensor);
   rebound_ = true;
   return Rebind::fits;
+}
+
+void LoopTemplate::rename_outer(
+    std::span<const std::pair<std::uintptr_t, std::uintptr_t>> renames) {
+  const std::size_t base_at = Tensor::field_offsets().base;
+  for (AccessRecord& rec : base_.accesses) {
+    if (rec.buffer.kind != BufferRef::Kind::outer || TaskId::from_value(rec.buffer.owner).valid())
+      continue;
+    for (const auto& [from, to] : renames) {
+      if (rec.buffer.address != from) continue;
+      rec.buffer.address = to;
+      void* const buffer = reinterpret_cast<void*>(to);
+      std::memcpy(reinterpret_cast<unsigned char*>(&rec.tensor) + base_at, &buffer, sizeof(buffer));
+      break;
+    }
+  }
 }
 
 bool LoopTemplate::pair_distances(std::uint32_t x, std::uint32_t y, std::int64_t* lo,

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "tmr/args.hpp"
@@ -195,10 +197,21 @@ class LoopTemplate {
   const TemplateTaskDeps& deps(std::uint32_t position) const { return deps_[position]; }
   // True when some pair of tasks in different iterations conflicts (the proof's verdict).
   bool carries_dependence() const { return carries_; }
-  // True when the base came from rebind() (a template kept from an earlier run) and its kept
-  // proof stands (no prove() since); false after learn() or prove(). The sim charges such a
-  // template's set-up apart (OrchestratorWork::loop_rebind; docs/sim.md, kept_setup_ratio).
+  // True when the template was kept from an earlier run (its base from rebind(), or a kept one
+  // serving a run from its first iteration: reused()) and its kept proof stands (no prove()
+  // since); false after learn() or prove(). The sim charges such a template's set-up apart
+  // (OrchestratorWork::loop_rebind; docs/sim.md, kept_setup_ratio).
   bool rebound() const { return rebound_; }
+  // A kept template serves this run as it is (LoopDriver::try_kept_from_start, before the
+  // analysis starts): its proof, if it stands for the range, is a kept one.
+  void reused() { rebound_ = true; }
+  // Gives the outer buffers without a creator named `from` the name `to` (pairs, each `from`
+  // once; the caller checks that distinct buffers keep distinct names), in the access records and
+  // their tensors'
+  // identity bytes: a kept template offered to a run before its first iteration under this run's
+  // names of the run arguments (LoopDriver::try_kept_from_start). Every view stays as it was, so
+  // the proof stands (conflicts depend on which accesses share a buffer and their boxes).
+  void rename_outer(std::span<const std::pair<std::uintptr_t, std::uintptr_t>> renames);
 
   // The distances d at which access `x` in iteration i overlaps access `y` in iteration i - d (both
   // of one buffer): [*lo, *hi], open sides as +-kUnbounded. False when they never overlap, or
