@@ -191,31 +191,25 @@ bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, Tens
       sizeof(Tensor) == 104 && kWordAt[kStepWord] == 48 && kWords == 7 && kWordAt[kWords - 1] <= 96,
       "three 32-byte words and an 8-byte tail cover the Tensor, the box offsets in "
       "words kStepWord and kStepWord + 1 (wide words 1 and 2)");
-  if (narrow) {
-    switch (count) {
-      case 1:
-        return exact_wide_n<true, 1>(plans, args, count, out);
-      case 2:
-        return exact_wide_n<true, 2>(plans, args, count, out);
-      case 3:
-        return exact_wide_n<true, 3>(plans, args, count, out);
-      case 4:
-        return exact_wide_n<true, 4>(plans, args, count, out);
-      default:
-        return exact_wide_n<true, 0>(plans, args, count, out);
-    }
-  }
+  return narrow ? exact_wide_counted<true>(plans, args, count, out)
+                : exact_wide_counted<false>(plans, args, count, out);
+}
+
+template <bool narrow>
+[[gnu::always_inline]] inline bool LoopDriver::exact_wide_counted(AccessPlan* plans,
+                                                                  const Args& args, int count,
+                                                                  Tensor* out) {
   switch (count) {
     case 1:
-      return exact_wide_n<false, 1>(plans, args, count, out);
+      return exact_wide_n<narrow, 1>(plans, args, count, out);
     case 2:
-      return exact_wide_n<false, 2>(plans, args, count, out);
+      return exact_wide_n<narrow, 2>(plans, args, count, out);
     case 3:
-      return exact_wide_n<false, 3>(plans, args, count, out);
+      return exact_wide_n<narrow, 3>(plans, args, count, out);
     case 4:
-      return exact_wide_n<false, 4>(plans, args, count, out);
+      return exact_wide_n<narrow, 4>(plans, args, count, out);
     default:
-      return exact_wide_n<false, 0>(plans, args, count, out);
+      return exact_wide_n<narrow, 0>(plans, args, count, out);
   }
 }
 #else

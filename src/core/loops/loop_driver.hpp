@@ -614,6 +614,10 @@ class LoopDriver {
   template <bool narrow, int kCount>
   TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count,
                                            Tensor* out);
+  // exact_wide_n with the count's constant chosen (1-4 unrolled, else looped).
+  template <bool narrow>
+  TMR_WIDE_TARGET static bool exact_wide_counted(AccessPlan* plans, const Args& args, int count,
+                                                 Tensor* out);
   // The bytes of the Tensor's last 8 that are a field (not its trailing padding).
   static constexpr std::uint64_t defined_tail() {
     constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
