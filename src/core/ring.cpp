@@ -30,6 +30,28 @@ void advise_huge_pages([[maybe_unused]] const void* memory, [[maybe_unused]] std
 
 }  // namespace
 
+void* allocate_zeroed(std::size_t bytes, std::size_t& mapped_bytes) {
+  constexpr std::size_t kMapAtLeast = std::size_t{1} << 20;
+  mapped_bytes = 0;
+  if (bytes >= kMapAtLeast) {
+    void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory != MAP_FAILED) {
+      mapped_bytes = bytes;
+      return memory;
+    }
+  }
+  void* memory = std::calloc(bytes == 0 ? 1 : bytes, 1);
+  if (memory == nullptr) throw std::bad_alloc();
+  return memory;
+}
+
+void ZeroedDeleter::operator()(void* memory) const {
+  if (mapped_bytes != 0)
+    (void)munmap(memory, mapped_bytes);
+  else
+    std::free(memory);
+}
+
 Ring::Ring(std::uint32_t index, const RingConfig& config)
     : index_(index),
       window_(config.task_window),
@@ -41,11 +63,11 @@ Ring::Ring(std::uint32_t index, const RingConfig& config)
       records_(config.task_window),
       spill_tensors_(std::size_t{config.task_window} * kMaxTensorArgs),
       spill_scalars_(std::size_t{config.task_window} * kMaxScalarArgs),
-      spill_lines_(calloc_array<std::uint16_t>(config.task_window)),
-      infos_(calloc_array<SlotInfo>(config.task_window)),
-      ready_ns_(calloc_array<std::uint64_t>(config.task_window)),
-      dep_pool_(calloc_array<FanoutNode>(config.dep_pool)),
-      heap_storage_(calloc_array<std::byte>(config.heap_bytes + 64)) {
+      spill_lines_(zeroed_array<std::uint16_t>(config.task_window)),
+      infos_(zeroed_array<SlotInfo>(config.task_window)),
+      ready_ns_(zeroed_array<std::uint64_t>(config.task_window)),
+      dep_pool_(zeroed_array<FanoutNode>(config.dep_pool)),
+      heap_storage_(zeroed_array<std::byte>(config.heap_bytes + 64)) {
   const auto address = reinterpret_cast<std::uintptr_t>(heap_storage_.get());
   heap_ = heap_storage_.get() + ((64 - address % 64) % 64);
   advise_huge_pages(records_.items, sizeof(TaskRecord) * window_);

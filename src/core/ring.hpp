@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <new>
 
 #include "core/prefetch.hpp"
 #include "core/task.hpp"
@@ -17,28 +18,36 @@
 
 namespace tmr::detail {
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
+// Frees what zeroed_array gave: unmaps a mapping, frees a calloc block.
+struct ZeroedDeleter {
+  std::size_t mapped_bytes = 0;  // 0: the block came from calloc
+  void operator()(void* memory) const;
 };
 
-// Zero-filled memory from calloc: large arrays stay untouched (and cost nothing) until used.
+// `bytes` of zero-filled memory that cost nothing until touched (mapped_bytes says how it came).
+// Large blocks are mapped from the kernel directly: calloc would serve them from the heap once
+// glibc's mmap threshold has grown past them (it rises to the largest block freed, so for every
+// Runtime after the first) and then zero them all with a memset, ~40 MB a Runtime of which a run
+// touches little.
+void* allocate_zeroed(std::size_t bytes, std::size_t& mapped_bytes);
+
 template <class T>
-std::unique_ptr<T[], FreeDeleter> calloc_array(std::size_t count) {
-  void* memory = std::calloc(count, sizeof(T));
-  if (memory == nullptr) throw std::bad_alloc();
-  return std::unique_ptr<T[], FreeDeleter>(static_cast<T*>(memory));
+std::unique_ptr<T[], ZeroedDeleter> zeroed_array(std::size_t count) {
+  std::size_t mapped_bytes = 0;
+  void* memory = allocate_zeroed(count * sizeof(T), mapped_bytes);
+  return std::unique_ptr<T[], ZeroedDeleter>(static_cast<T*>(memory), ZeroedDeleter{mapped_bytes});
 }
 
-// calloc_array for `count` objects of a 64-byte aligned type (calloc promises 16): one spare line,
+// zeroed_array for `count` objects of a 64-byte aligned type (calloc promises 16): one spare line,
 // and the aligned start inside it.
 template <class T>
 struct AlignedArray {
   explicit AlignedArray(std::size_t count)
-      : storage(calloc_array<std::byte>(count * sizeof(T) + 64)) {
+      : storage(zeroed_array<std::byte>(count * sizeof(T) + 64)) {
     const auto address = reinterpret_cast<std::uintptr_t>(storage.get());
     items = reinterpret_cast<T*>(storage.get() + ((64 - address % 64) % 64));
   }
-  std::unique_ptr<std::byte[], FreeDeleter> storage;
+  std::unique_ptr<std::byte[], ZeroedDeleter> storage;
   T* items = nullptr;
 };
 
@@ -224,11 +233,11 @@ class Ring {
   // next task and clears them (a slot whose tasks stop spilling stops being prefetched): a
   // program whose wide tasks recur with the ring's period (paged attention's update task, one in
   // four) finds them in cache, as it found the lines of the one large record before.
-  std::unique_ptr<std::uint16_t[], FreeDeleter> spill_lines_;
-  std::unique_ptr<SlotInfo[], FreeDeleter> infos_;
-  std::unique_ptr<std::uint64_t[], FreeDeleter> ready_ns_;
-  std::unique_ptr<FanoutNode[], FreeDeleter> dep_pool_;
-  std::unique_ptr<std::byte[], FreeDeleter> heap_storage_;
+  std::unique_ptr<std::uint16_t[], ZeroedDeleter> spill_lines_;
+  std::unique_ptr<SlotInfo[], ZeroedDeleter> infos_;
+  std::unique_ptr<std::uint64_t[], ZeroedDeleter> ready_ns_;
+  std::unique_ptr<FanoutNode[], ZeroedDeleter> dep_pool_;
+  std::unique_ptr<std::byte[], ZeroedDeleter> heap_storage_;
   std::byte* heap_ = nullptr;  // 64-byte aligned start inside heap_storage_
 
   // Orchestrator-only.
