@@ -421,8 +421,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   }
   const int ring_index = std::min(scope_depth(), kRingCount - 1);
   Ring& ring = this->ring(ring_index);
-  // A submit a parallel_for template covers took submit_in_loop's analysed path instead.
-  constexpr bool analysed = false;
+  // (A submit a parallel_for template covers took submit_in_loop's analysed path instead.)
   // A finished loop's deferred entries go into the map before a per-task lookup may want them.
   loops_.flush_deferred();
   charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
@@ -432,18 +431,28 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // the orchestration may still pass them on). A task without fresh outputs retires as soon as
   // it and its consumers are done, so long flat loops need no scopes at all.
   const bool scoped = layout.count > 0 || plan.inline_task;
-  if (!check_fits(ring_index, layout, scoped)) return {};
-
+  // The usual case inline (it fits, the ring has room, no periodic sync is due), as the analysed
+  // path does; check_fits and wait_for_room (out of line) decide the rest.
+  if (!fits_at_once(ring_index, layout, scoped) && !check_fits(ring_index, layout, scoped)) {
+    return {};
+  }
   std::uint64_t heap_offset = 0;
   std::uint64_t heap_consumed = 0;
-  if (!wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) return {};
+  if (!room_at_once(ring, layout.total, &heap_offset, &heap_consumed) &&
+      !wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
+    return {};
+  }
   TaskOutputs outputs;
   TaskSlot& task =
       admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout, &outputs);
 
-  AccessRegion regions[kMaxTensorArgs];
-  // A plain submit records its TensorMap entries during discovery (collect_and_record).
-  const bool ok = discover_producers(ring, task, args, analysed, regions);
+  // A plain submit records its TensorMap entries during discovery (collect_and_record);
+  // discover_producers' steps inline, its failures out of line (plain_discovery_failed).
+  dependence_.begin();
+  Status found = dependence_.collect_and_record(task, args, task.record->tensors);
+  const bool ok = found.ok() && !fatal() && ring.dep_fits(dependence_.producers().size())
+                      ? true
+                      : plain_discovery_failed(ring, std::move(found));
   loops_.submitted(task.id);
   if (ok && !recording_ && !plan.inline_task) [[likely]] {
     // A kernel task that found its producers: wired without the guard (wire_plain), so from the
@@ -457,16 +466,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
     return outputs;
   }
   const std::int32_t resolved = wire_producers(ring, task, ok);
-  if (ok && analysed) {
-    // TensorMap entries read the box through the task record's copy (alive while the task is).
-    if (loops_.records_into_map()) {
-      for (int i = 0; i < args.tensor_count(); ++i)
-        regions[i].tensor = &task.record->tensors[i];
-    }
-    // An analysed task's accesses to outer buffers go into the loop's affine families (loops/).
-    loops_.record(task, args, regions);
-  }
-  if (!ok && !analysed) dependence_.discard_entries(task.id);  // the task never runs
+  if (!ok) dependence_.discard_entries(task.id);  // the task never runs
   enter_scope(task, ring_index, heap_consumed, scoped);
   ring.publish_batched(task.id.local());
   if (recording_) record_event(task, plan, args, dependence_.producers());
@@ -885,15 +885,19 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
 
   // Task record: kernels, tensors (fresh outputs materialised in the heap), scalars.
   outputs->task_ = id;
-  for (int s = 0; s < 3; ++s) {
-    record.fns[s] = plan.fns[s];
-    record.kernels[s] = plan.kernels[s];
-  }
+  // The plan's kernels in one copy (Plan starts with the record's first fields, in its order),
+  // and every tag slot at once (Args keeps unused ones zero; the record's past tensor_count are
+  // never read).
+  static_assert(offsetof(Plan, kernels) == offsetof(TaskRecord, kernels) &&
+                    sizeof(Plan::fns) == sizeof(TaskRecord::fns) &&
+                    sizeof(Plan::kernels) == sizeof(TaskRecord::kernels),
+                "Plan's kernels are laid out as the record's");
+  std::memcpy(static_cast<void*>(&record), &plan, offsetof(TaskRecord, tensor_count));
   record.tensor_count = args.tensor_count();
   record.scalar_count = args.scalar_count();
   const int count = args.tensor_count();
-  for (int i = 0; i < count; ++i)
-    record.tags[i] = args.tag(i);
+  static_assert(sizeof(TaskRecord::tags) == kMaxTensorArgs * sizeof(ArgTag));
+  std::memcpy(record.tags, args.tags(), sizeof(record.tags));
   // One copy of the argument tensors (Args keeps them contiguous); out placeholders are
   // replaced below.
   static_assert(std::is_trivially_copyable_v<Tensor>);
@@ -963,6 +967,19 @@ bool OrchestratorCore::discover_producers(Ring& ring, TaskSlot& task, const Args
     return false;
   }
   if (fatal()) return false;
+  return check_dep_nodes(ring);
+}
+
+bool OrchestratorCore::plain_discovery_failed(Ring& ring, Status found) {
+  if (!found.ok()) {
+    fail(found.code, found.message);
+    return false;
+  }
+  if (fatal()) return false;
+  return check_dep_nodes(ring);
+}
+
+bool OrchestratorCore::check_dep_nodes(Ring& ring) {
   const auto producer_count = static_cast<std::uint64_t>(dependence_.producers().size());
   if (producer_count > ring.dep_capacity()) {
     fail(ErrorCode::dependency_overflow,

@@ -166,6 +166,11 @@ class OrchestratorCore {
   // `analysed`: a parallel_for template covers the task (loops_ supplies its producers).
   bool discover_producers(Ring& ring, TaskSlot& task, const Args& args, bool analysed,
                           AccessRegion* regions);
+  // discover_producers' end for a plain submit whose discovery did not pass at once (an error
+  // found or latched, or dependency nodes to wait for): the same checks, out of line.
+  [[gnu::noinline]] bool plain_discovery_failed(Ring& ring, Status found);
+  // The producers found fit the ring's dependency pool (waiting for room); false on error.
+  bool check_dep_nodes(Ring& ring);
   // Wires the task behind its producers; returns the edges already resolved.
   std::int32_t wire_producers(Ring& ring, TaskSlot& task, bool ok);
   // wire_producers for a kernel task of a direct template position: `producers` (each once,

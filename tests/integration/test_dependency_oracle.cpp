@@ -79,5 +79,66 @@ TEST(DependencyOracle, TinyRingsStillComplete) {
   }
 }
 
+// A plain submit (no trace recorded) takes its producers' dependency nodes at once when the pool
+// has room, and otherwise the out-of-line steps: it waits for nodes while retiring tasks can free
+// them, and names a task that depends on more tasks than the pool holds. On both platforms.
+void add_one(const KernelArgs& a) {
+  a.tensor(0).data_as<float>()[0] += 1.0f;
+}
+void no_work(const KernelArgs&) {}
+
+class PlainSubmitPool : public ::testing::TestWithParam<PlatformKind> {
+ protected:
+  RuntimeConfig config() const {
+    RuntimeConfig c;
+    c.platform = GetParam();
+    c.clusters = 1;
+    c.scheduler_threads = 1;
+    c.ring.dep_pool = 16;  // the smallest pool
+    c.stall_timeout_s = 30;
+    return c;
+  }
+};
+
+TEST_P(PlainSubmitPool, WaitsForDependencyNodesAndKeepsTheOrder) {
+  Runtime runtime(config());
+  const KernelId k = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  float cell = 0.0f;
+  // Each task waits for the one before (one node each): 300 nodes pass through a pool of 16.
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor t = Tensor::wrap(&cell, {1}, DType::f32);
+    for (int i = 0; i < 300; ++i)
+      o.submit_aiv(k, Args().inout(t));
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.tasks_submitted, 300u);
+  EXPECT_EQ(cell, 300.0f);  // every increment, one after another
+}
+
+TEST_P(PlainSubmitPool, NamesATaskWithMoreProducersThanThePoolHolds) {
+  Runtime runtime(config());
+  const KernelId k = runtime.kernels().add("no_work", CoreType::aiv, &no_work);
+  float cell = 0.0f;
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor t = Tensor::wrap(&cell, {1}, DType::f32);
+    TMR_SCOPE(o);
+    // 20 readers that create buffers: their scope holds them (none retires), so the write after
+    // them has 20 live producers, past the pool's 16 nodes.
+    for (int i = 0; i < 20; ++i)
+      o.submit_aiv(k, Args().in(t).out(TensorSpec({4}, DType::f32)));
+    o.submit_aiv(k, Args().inout(t));
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::dependency_overflow) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("depends on 20 earlier tasks"), std::string::npos)
+      << r.status.message;
+  EXPECT_NE(r.status.message.find("TMR_RING_DEP_POOL"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, PlainSubmitPool,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
+                           return info.param == PlatformKind::threads ? "threads" : "sim";
+                         });
+
 }  // namespace
 }  // namespace tmr::testing
