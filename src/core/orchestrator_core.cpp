@@ -890,8 +890,10 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   // never read).
   static_assert(offsetof(Plan, kernels) == offsetof(TaskRecord, kernels) &&
                     sizeof(Plan::fns) == sizeof(TaskRecord::fns) &&
-                    sizeof(Plan::kernels) == sizeof(TaskRecord::kernels),
-                "Plan's kernels are laid out as the record's");
+                    sizeof(Plan::kernels) == sizeof(TaskRecord::kernels) &&
+                    offsetof(TaskRecord, tensor_count) ==
+                        offsetof(TaskRecord, kernels) + sizeof(TaskRecord::kernels),
+                "Plan's kernels are laid out as the record's, and nothing else is copied");
   std::memcpy(static_cast<void*>(&record), &plan, offsetof(TaskRecord, tensor_count));
   record.tensor_count = args.tensor_count();
   record.scalar_count = args.scalar_count();
