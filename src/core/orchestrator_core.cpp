@@ -722,6 +722,24 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   return outputs;
 }
 
+namespace {
+
+// What Tensor::placed(data, owner) returns, made in place: `t` (a fresh output's spec) gets its
+// buffer and creator. Tensor is trivially copyable and standard layout, its fields at
+// field_offsets().
+[[gnu::always_inline]] inline void place_in_record(Tensor& t, void* data, TaskId owner) {
+  static_assert(std::is_trivially_copyable_v<Tensor> && std::is_standard_layout_v<Tensor> &&
+                std::is_trivially_copyable_v<TaskId>);
+  constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
+  static_assert(at.buffer_bytes - at.base == sizeof(void*) &&
+                at.layout_offset - at.owner == sizeof(TaskId));
+  auto* const bytes = reinterpret_cast<unsigned char*>(&t);
+  std::memcpy(bytes + at.base, &data, sizeof(void*));
+  std::memcpy(bytes + at.owner, &owner, sizeof(TaskId));
+}
+
+}  // namespace
+
 TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, int ring_index,
                                           Ring& ring) {
   TaskOutputs outputs;  // every path returns it
@@ -776,7 +794,9 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     for (std::uint32_t todo = outs; todo != 0; todo &= todo - 1) {
       const int i = std::countr_zero(todo);
       std::byte* const data = heap_base + prepared.out_at[i];
-      record.tensors[i] = args.tensor(i).placed(data, task.id);
+      // replay_wide copied the spec into the record: placed() there is its base and owner set
+      // (two stores instead of a second copy of the Tensor).
+      place_in_record(record.tensors[i], data, task.id);
       if (args.initial_bits(i)) {
         const Tensor& spec = args.tensor(i);
         fill_pattern(data, spec.elements() * spec.element_size(), *args.initial_bits(i),
@@ -791,6 +811,37 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   int direct_count = loops_.direct_producers(args, direct, kDirectProducers, regions);
   bool ok = true;
   std::int32_t resolved = 0;
+  if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal() &&
+      !recording_) [[likely]] {
+    // Wired without the guard (wire_replayed's steps; wire_plain's count): the orchestrator's
+    // books that read the record (families, deferred and map entries) come first, the scope's
+    // reference is in the first count, so from the last push on the task may run and neither the
+    // guard's decrement nor the scope's increment is a locked instruction.
+    loops_.submitted_covered(task.id);
+    if (loops_.records_into_map()) {
+      for (int i = 0; i < count; ++i)
+        regions[i].tensor = &record.tensors[i];
+    }
+    loops_.record(task, args, regions);
+    const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(direct_count));
+    task.state.store(TaskState::pending, std::memory_order_relaxed);
+    task.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
+    task.dep_begin = static_cast<std::uint32_t>(first_node);  // before the first push
+    task.dep_count = 0;                                       // wire_unguarded counts them
+    graph::begin_unguarded(task, static_cast<std::uint32_t>(direct_count));
+    graph::WiringTally tally;
+    for (int k = 0; k < direct_count; ++k) {
+      tally.add(graph::wire_unguarded(task, *direct[k], ring.dep_node(first_node + tally.held),
+                                      tally.held + 1));
+    }
+    // From here on the task may be running: only the orchestrator's own books.
+    if (charges_ && tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
+    ring.info(task.id.local()).dep_end = ring.dep_top();
+    if (scoped) hold_in_scope(task, ring_index, heap_consumed);
+    ring.publish_batched(task.id.local());
+    release_replayed(task, tally.resolved, direct_count);
+    return outputs;
+  }
   if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal()) {
     loops_.submitted_covered(task.id);
     resolved = wire_direct(ring, task, direct, direct_count);

@@ -212,8 +212,68 @@ template <bool narrow>
       return exact_wide_n<narrow, 0>(plans, args, count, out);
   }
 }
+
+bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Tensor* out,
+                             std::uint32_t imaged) {
+  static_assert(sizeof(Tensor) == 104 && kWordAt[kWords - 1] == 88 && kStepWord == 3,
+                "three 32-byte words and the last 16-byte word cover the Tensor, the box offsets "
+                "in words kStepWord and kStepWord + 1 (wide words 1 and 2)");
+  using Half = std::uint32_t __attribute__((vector_size(16)));
+  constexpr std::size_t last_at = kWordAt[kWords - 1];
+  const Half zero = {};
+  WideWord d = {};
+  Half d_last = {};
+  for (int k = 0; k < count; ++k) {
+    const auto* const bytes = reinterpret_cast<const unsigned char*>(&args.tensor(k));
+    auto* const to = reinterpret_cast<unsigned char*>(out + k);
+    WideWord words[3];
+#pragma GCC unroll 4
+    for (int w = 0; w < 3; ++w) {
+      std::memcpy(&words[w], bytes + 32 * w, 32);
+      std::memcpy(to + 32 * w, &words[w], 32);
+    }
+    Half last;
+    std::memcpy(&last, bytes + last_at, sizeof(Half));
+    std::memcpy(to + last_at, &last, sizeof(Half));
+    if (((imaged >> k) & 1u) == 0) continue;  // a closed free read: copied, checked by fields
+    AccessPlan& plan = plans[k];
+    auto* const image = reinterpret_cast<unsigned char*>(plan.image);
+    const auto* const mask = reinterpret_cast<const unsigned char*>(plan.mask);
+    WideWord img[3];
+    WideWord m[3];
+#pragma GCC unroll 4
+    for (int w = 0; w < 3; ++w) {
+      std::memcpy(&img[w], image + 32 * w, 32);
+      std::memcpy(&m[w], mask + 32 * w, 32);
+    }
+    // copy_image's move of words kStepWord and kStepWord + 1: the upper half of wide word 1 and
+    // the lower half of wide word 2.
+    Half s0;
+    Half s1;
+    std::memcpy(&s0, &plan.step[0], sizeof(Half));
+    std::memcpy(&s1, &plan.step[1], sizeof(Half));
+    img[1] += __builtin_shufflevector(zero, s0, 0, 1, 2, 3, 4, 5, 6, 7);
+    img[2] += __builtin_shufflevector(s1, zero, 0, 1, 2, 3, 4, 5, 6, 7);
+    std::memcpy(image + 32, &img[1], 32);
+    std::memcpy(image + 64, &img[2], 32);
+    d |= ((words[0] ^ img[0]) & m[0]) | ((words[1] ^ img[1]) & m[1]) | ((words[2] ^ img[2]) & m[2]);
+    Half image_last;
+    Half mask_last;
+    std::memcpy(&image_last, image + 16 * (kWords - 1), sizeof(Half));
+    std::memcpy(&mask_last, mask + 16 * (kWords - 1), sizeof(Half));
+    d_last |= (last ^ image_last) & mask_last;
+  }
+  __m256i v;
+  std::memcpy(&v, &d, sizeof(v));
+  std::uint64_t halves[2];
+  std::memcpy(halves, &d_last, sizeof(halves));
+  return _mm256_testz_si256(v, v) != 0 && (halves[0] | halves[1]) == 0;
+}
 #else
 bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, Tensor*, bool) {
+  return false;  // never called: set_wide_compare(true) needs x86-64
+}
+bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t) {
   return false;  // never called: set_wide_compare(true) needs x86-64
 }
 #endif
@@ -1515,15 +1575,20 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
   // without its identity, checked below); fresh outputs: the template's spec, every byte; closed
   // free reads: copied here, checked below. Every argument is copied.
   const std::uint32_t imaged = task.outer_tracked | task.fresh_tracked | task.outs;
-  Word diff = {};
-  for (int k = 0; k < count; ++k) {
-    if ((imaged >> k) & 1u) {
-      copy_image<false>(plans[k], args.tensor(k), tensors + k, &diff);
-    } else {
-      std::memcpy(static_cast<void*>(tensors + k), &args.tensor(k), sizeof(Tensor));
+  if (wide_compare_) {
+    // The same compare in 32-byte words, out of line.
+    if (!masked_wide(plans, args, count, tensors, imaged)) return false;
+  } else {
+    Word diff = {};
+    for (int k = 0; k < count; ++k) {
+      if ((imaged >> k) & 1u) {
+        copy_image<false>(plans[k], args.tensor(k), tensors + k, &diff);
+      } else {
+        std::memcpy(static_cast<void*>(tensors + k), &args.tensor(k), sizeof(Tensor));
+      }
     }
+    if (!zero_diff(diff)) return false;
   }
-  if (!zero_diff(diff)) return false;
   // Free reads whose family closed: any view of the template's buffer at its version
   // (replays<true>'s test).
   for (std::uint32_t todo = task.deferred_reads; todo != 0; todo &= todo - 1) {

@@ -610,6 +610,15 @@ class LoopDriver {
   // `narrow` as copy_exact's.
   TMR_WIDE_TARGET [[gnu::noinline]] static bool exact_wide(AccessPlan* plans, const Args& args,
                                                            int count, Tensor* out, bool narrow);
+  // replay_wide's compare and copy for a CPU with AVX2, out of line (compiled for AVX2): every
+  // argument copied to `out`; each `imaged` one moved and compared as copy_image<false> does, in
+  // three 32-byte words (the Tensor's first 96 bytes, which the image's and mask's first six words
+  // mirror; word kWords - 2's mask leaves out the bytes the last word covers) and the last 16-byte
+  // word under its mask. The same bytes under the same masks: true when every imaged argument
+  // matched.
+  TMR_WIDE_TARGET [[gnu::noinline]] static bool masked_wide(AccessPlan* plans, const Args& args,
+                                                            int count, Tensor* out,
+                                                            std::uint32_t imaged);
   // exact_wide for `kCount` arguments (0: `count`, looped).
   template <bool narrow, int kCount>
   TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count,
