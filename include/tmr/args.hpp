@@ -143,8 +143,17 @@ class Args {
   // out() reject null ones), so a submit needs no per-tensor validity pass.
   std::uint32_t out_mask() const { return out_mask_; }
   // Bit i set: tensor i was created by a task (producer().valid()), so a submit must check that
-  // task's scope; external tensors (Tensor::wrap) need no creator check.
-  std::uint32_t created_mask() const { return created_mask_; }
+  // task's scope; external tensors (Tensor::wrap) need no creator check. Gathered when asked (a
+  // plain submit asks once; a replayed one, whose compare covers each tensor's creator, never
+  // does) from one byte per argument, which adding it sets with one compare and store.
+  std::uint32_t created_mask() const {
+    std::uint64_t half[2];
+    std::memcpy(half, created_.data(), sizeof(half));
+    // Each byte is 0 or 1 (0 past tensor_count()): the multiply gathers byte k's value into bit
+    // 56 + k of the product (no two partial products meet there, so nothing carries into it).
+    constexpr std::uint64_t kGather = 0x0102040810204080u;
+    return static_cast<std::uint32_t>((half[0] * kGather) >> 56 | ((half[1] * kGather) >> 56) << 8);
+  }
   const std::uint64_t* scalars() const { return scalars_.data(); }
   std::uint32_t block_count() const { return block_count_; }
   bool is_sync_start() const { return sync_start_; }
@@ -162,7 +171,7 @@ class Args {
     const auto i = static_cast<std::size_t>(tensor_count_++);
     ::new (&tensor_storage_[i]) Tensor(t);
     tags_[i] = tag;
-    created_mask_ |= static_cast<std::uint16_t>(std::uint32_t{t.producer().valid()} << i);
+    created_[i] = t.producer().valid();
     return *this;
   }
   Args& add_checked(ArgTag tag, const Tensor& t);
@@ -177,7 +186,7 @@ class Args {
     if (!t.view_into(&tensor_storage_[i], shape, n, offsets, m)) t.view_error(shape, n, offsets, m);
     tensor_count_ = static_cast<std::uint8_t>(i + 1);
     tags_[i] = tag;
-    created_mask_ |= static_cast<std::uint16_t>(std::uint32_t{t.producer().valid()} << i);
+    created_[i] = t.producer().valid();
     return *this;
   }
   Args& add_view(ArgTag tag, const Tensor& t, std::initializer_list<std::uint32_t> shape,
@@ -195,7 +204,7 @@ class Args {
   Args& out_added(std::size_t i, const TensorSpec& spec) {
     tensor_count_ = static_cast<std::uint8_t>(i + 1);
     tags_[i] = ArgTag::out;
-    out_mask_ |= static_cast<std::uint16_t>(1u << i);
+    out_mask_ |= 1u << i;
     // value_or, not a test and *: GCC's -O2 sanitizer builds call the payload read after the
     // test "maybe uninitialized" once out() is inlined into a caller's loop.
     fill_bits_[i] = spec.initial_bits.value_or(0);
@@ -225,8 +234,7 @@ class Args {
   std::array<std::uint64_t, kMaxTensorArgs> fill_bits_;  // left uninitialised on purpose
   // What every Args initialises, side by side (a few wide stores per submit).
   std::uint32_t filled_ = 0;
-  std::uint16_t out_mask_ = 0;      // see out_mask()
-  std::uint16_t created_mask_ = 0;  // see created_mask()
+  std::uint32_t out_mask_ = 0;  // see out_mask()
   static_assert(kMaxTensorArgs <= 16 && kMaxScalarArgs <= 255, "masks and counts fit");
   std::uint8_t tensor_count_ = 0;
   // kMaxTensorArgs while tensors may still be added; 0 once a mistake is recorded or a scalar was
@@ -236,6 +244,10 @@ class Args {
   bool sync_start_ = false;
   std::uint32_t block_count_ = 1;
   std::array<ArgTag, kMaxTensorArgs> tags_{};
+  // Per argument: created by a task (see created_mask()); zero from construction, so `out`
+  // placeholders and unused entries read as external.
+  std::array<bool, kMaxTensorArgs> created_{};
+  static_assert(sizeof(bool) == 1 && kMaxTensorArgs == 16, "created_mask() reads 16 bytes");
   // The first mistake, if any: a pointer, so an Args without one (every submit's) builds and
   // destroys no string.
   std::unique_ptr<std::string> error_;

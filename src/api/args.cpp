@@ -70,7 +70,7 @@ Args& Args::add_checked(ArgTag tag, const Tensor& t) {
   const auto i = static_cast<std::size_t>(tensor_count_++);
   ::new (&tensor_storage_[i]) Tensor(t);
   tags_[i] = tag;
-  if (t.producer().valid()) created_mask_ |= static_cast<std::uint16_t>(1u << i);
+  created_[i] = t.producer().valid();
   return *this;
 }
 
@@ -123,7 +123,7 @@ void Args::copy_from(const Args& other) {
   }
   filled_ = other.filled_;
   out_mask_ = other.out_mask_;
-  created_mask_ = other.created_mask_;
+  created_ = other.created_;  // all 16: those past the count are zero in `other`
   const auto scalars = static_cast<std::size_t>(other.scalar_count_);
   for (std::size_t i = 0; i < scalars; ++i)
     scalars_[i] = other.scalars_[i];

@@ -158,8 +158,9 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
   } unwind{*this};
   loops_.begin_loop(n, sequence_);
   for (std::int64_t i = 0; i < n && !fatal(); ++i) {
-    loops_.begin_iteration(i);
-    if (loops_.started()) charge_loop_setup();  // a kept template analysing from iteration 0
+    // A kept template analysing from iteration 0: its set-up is charged (only a slow path starts
+    // one).
+    if (loops_.begin_iteration(i) && loops_.started()) charge_loop_setup();
     if (scope_per_iteration) {
       scope_begin();
       unwind.scope_open = true;
@@ -169,8 +170,7 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
       unwind.scope_open = false;
       scope_end();
     }
-    loops_.end_iteration();
-    if (loops_.started()) charge_loop_setup();
+    if (loops_.end_iteration() && loops_.started()) charge_loop_setup();
   }
 }
 
@@ -514,7 +514,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
 
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_pinned(Ring& ring,
                                                                          TaskSlot& task) {
-  const std::uint64_t first_node = ring.take_dep_nodes(1);
+  const std::uint64_t first_node = ring.dep_top() - 1;  // taken by the admit
   task.state.store(TaskState::pending, std::memory_order_relaxed);
   task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
   task.dep_begin = static_cast<std::uint32_t>(first_node);     // before the push
@@ -522,7 +522,6 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // The pin's reference keeps the producer from being consumed: wired, or finished (held).
   const graph::Edge edge = graph::wire_unguarded(task, *pin_.slot, ring.dep_node(first_node), 1);
   if (charges_) ports_.host.charge(OrchestratorWork::wire, 1);
-  ring.info(task.id.local()).dep_end = ring.dep_top();
   if (edge == graph::Edge::wired) return 0;
   release_pin();  // it finished: let it retire once its consumers are done
   return 1;
@@ -668,18 +667,22 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   }
   charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(args.tensor_count()));
   ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
-  TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args);
+  // The pinned producer's path is decided before the admit, which then takes its one dependency
+  // node (one pool-end store, not two).
+  const TaskId single = loops_.single_producer();
+  const bool pinned = pin_.slot != nullptr && single == pin_.producer && ring.dep_fits(1) &&
+                      !fatal() && !recording_;
+  TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args, pinned ? 1 : 0);
   TaskRecord& record = *task.record;  // its tensors: replay_into's copy
   write_header(record, loops_.prepared(), plan, args);
-  record.scalar_count = args.scalar_count();
-  if (args.scalar_count() > 0) {
+  const int scalars = args.scalar_count();  // one load: the header's stores may alias args
+  record.scalar_count = scalars;
+  if (scalars > 0) {
     std::memcpy(record.scalars, args.scalars(),
-                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
+                static_cast<std::size_t>(scalars) * sizeof(std::uint64_t));
   }
   outputs.task_ = task.id;
-  const TaskId single = loops_.single_producer();
-  if (pin_.slot != nullptr && single == pin_.producer && ring.dep_fits(1) && !fatal() &&
-      !recording_) [[likely]] {
+  if (pinned) [[likely]] {
     loops_.submitted_covered(task.id);
     const std::int32_t resolved = wire_pinned(ring, task);
     loops_.grow_covered(args);
@@ -969,8 +972,9 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
 [[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
                                                                      std::uint64_t heap_consumed,
                                                                      const Plan& plan,
-                                                                     const Args& args) {
-  const std::uint32_t local = ring.admit(heap_consumed);
+                                                                     const Args& args,
+                                                                     std::uint64_t dep_nodes) {
+  const std::uint32_t local = ring.admit(heap_consumed, dep_nodes);
   const TaskId id(static_cast<std::uint32_t>(ring_index), local);
   TaskSlot& slot = ring.slot(local);
   slot.id = id;

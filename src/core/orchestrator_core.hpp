@@ -60,7 +60,8 @@ class OrchestratorCore {
   // past its run still reaches in_run() and reports the misuse instead of reading a dead stack.
   Orchestrator& api() { return api_; }
 
-  TaskOutputs submit(const MixKernels& kernels, const Args& args);
+  // Hidden: Orchestrator::submit (in the library) calls it directly, not through the PLT.
+  [[gnu::visibility("hidden")]] TaskOutputs submit(const MixKernels& kernels, const Args& args);
   TaskOutputs alloc(const Args& args);
   void scope_begin();
   void scope_end();
@@ -156,8 +157,9 @@ class OrchestratorCore {
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
                        const OutputLayout& layout, TaskOutputs* outputs);
   // admit_task's slot fields (everything but the record).
+  // `dep_nodes`: dependency nodes taken with the admit (Ring::admit), the last ones of the pool.
   TaskSlot& admit_slot(Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan,
-                       const Args& args);
+                       const Args& args, std::uint64_t dep_nodes = 0);
   // admit_task's fresh outputs: materialised in the heap at `heap_offset`, into the record and
   // `outputs`.
   static void materialise_outputs(TaskRecord& record, Ring& ring, std::uint64_t heap_offset,
@@ -199,7 +201,8 @@ class OrchestratorCore {
     if (pin_.slot->ring->release(*pin_.slot)) ports_.waker.notify_progress();
     pin_.slot = nullptr;
   }
-  // wire_replayed for a task whose one edge is to the pinned producer.
+  // wire_replayed for a task whose one edge is to the pinned producer, admitted with its one
+  // dependency node (admit_slot's dep_nodes: the pool's last node, its dep_end already set).
   std::int32_t wire_pinned(Ring& ring, TaskSlot& task);
   static constexpr int kDirectProducers = 16;
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);

@@ -93,7 +93,8 @@ class Ring {
   }
   // Points task `local`'s record at the storage of its argument counts (at admit). The common
   // case (nothing spills) is two stores.
-  void bind_arguments(std::uint32_t local, int tensor_count, int scalar_count) {
+  [[gnu::always_inline]] void bind_arguments(std::uint32_t local, int tensor_count,
+                                             int scalar_count) {
     const std::uint32_t i = local & window_mask_;
     TaskRecord& r = records_.items[i];
     r.tensors = r.inline_tensors;
@@ -135,10 +136,12 @@ class Ring {
   std::uint64_t heap_used() const { return heap_top_ - heap_tail_; }
   bool dep_fits(std::uint64_t nodes) const { return dep_top_ + nodes - dep_tail_ <= dep_capacity_; }
   std::uint64_t dep_used() const { return dep_top_ - dep_tail_; }
-  // Commits a task at the head: `consumed` heap bytes (from heap_fits). Returns its local id.
-  // Prefetches what the next admit will write (prefetch_head).
-  std::uint32_t admit(std::uint64_t consumed) {
+  // Commits a task at the head: `consumed` heap bytes (from heap_fits) and `dep_nodes`
+  // dependency nodes (dep_fits; take_dep_nodes' nodes, from dep_top() - dep_nodes on). Returns
+  // its local id. Prefetches what the next admit will write (prefetch_head).
+  [[gnu::always_inline]] std::uint32_t admit(std::uint64_t consumed, std::uint64_t dep_nodes = 0) {
     heap_top_ += consumed;
+    dep_top_ += dep_nodes;
     const std::uint32_t local = head_++;
     SlotInfo& slot_info = info(local);
     slot_info.heap_end = heap_top_;
@@ -201,7 +204,7 @@ class Ring {
   // With a large task window the slot, bookkeeping and record the next admit fills are cold
   // (a run walks megabytes of records): ask for their lines now, while this task's submit and the
   // caller's next argument building run, instead of missing on each write.
-  void prefetch_head() {
+  [[gnu::always_inline]] void prefetch_head() {
     const std::uint32_t next = head_ & window_mask_;
     prefetch_for_write(&slots_[next]);
     prefetch_for_write(&infos_[next]);

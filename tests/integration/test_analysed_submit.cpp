@@ -930,6 +930,59 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedTasksBehindAFinishedProducerRun) {
     ASSERT_EQ(y[k], static_cast<float>(k) + 2.0f) << "row " << k;
 }
 
+// Replayed tasks of two to six arguments, every one in an affine family (the replayed submit
+// grows up to four families unrolled, more in a loop), behind a held writer of their first
+// argument (the pinned producer: each task takes its one dependency node with its admit). After
+// the loop, with every loop task still waiting on threads, a plain reader of the whole output
+// finds each iteration's writer through the output's family only if that family grew with every
+// task: it must sum the rows after all are written. On the sim, the same program and values.
+TEST_P(ParallelForAnalysedSubmit, EveryFamilyOfAReplayedTaskGrowsForALaterReader) {
+  Fixture f(GetParam().platform, GetParam().record);
+  const KernelId sum = f.runtime.kernels().add("sum_all", CoreType::aiv, &sum_all);
+  const bool threads = GetParam().platform == PlatformKind::threads;
+  constexpr std::uint32_t kRows = 48;
+  for (int n = 2; n <= 6; ++n) {  // the gate, n - 2 input rows, the output row
+    std::vector<std::vector<float>> x(4, std::vector<float>(kRows));
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      for (std::uint32_t k = 0; k < kRows; ++k)
+        x[j][k] = static_cast<float>(k + j);
+    }
+    std::vector<float> g(1, 0.0f), y(kRows, 0.0f), z(1, 0.0f);
+    released = !threads;
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tg = Tensor::wrap(g.data(), {1}, DType::f32);
+      const Tensor ty = Tensor::wrap(y.data(), {kRows}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {1}, DType::f32);
+      std::vector<Tensor> tx;
+      for (auto& v : x)
+        tx.push_back(Tensor::wrap(v.data(), {kRows}, DType::f32));
+      o.submit_aiv(f.held, Args().in(tg).out_existing(tg));  // g = 1, held on threads
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto k = static_cast<std::uint32_t>(i);
+        Args args;
+        args.in(tg);
+        for (int j = 0; j < n - 2; ++j)
+          args.in(tx[static_cast<std::size_t>(j)].view({1}, {k}));
+        o.submit_aiv(sum, args.out_existing(ty.view({1}, {k})));
+      });
+      o.submit_aiv(sum, Args().in(ty).out_existing(tz));  // z = the sum of every row
+      released = true;
+    });
+    released = true;
+    ASSERT_TRUE(r.ok()) << n << " arguments: " << r.status.to_string();
+    EXPECT_GE(r.stats.loop_tasks_analysed, kRows - 2) << n << " arguments";
+    float expected_z = 0.0f;
+    for (std::uint32_t k = 0; k < kRows; ++k) {
+      float row = 1.0f;
+      for (int j = 0; j < n - 2; ++j)
+        row += static_cast<float>(k + static_cast<std::uint32_t>(j));
+      ASSERT_EQ(y[k], row) << n << " arguments, row " << k;
+      expected_z += row;
+    }
+    EXPECT_EQ(z[0], expected_z) << n << " arguments";
+  }
+}
+
 // A fast position's task that departs from the template in its last argument, after the fast
 // check has copied the others into the next record: from iteration kSwitch on, each even
 // iteration writes another row than predicted (the full check rejects it: a fall-back) or, in

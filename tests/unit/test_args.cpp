@@ -294,6 +294,42 @@ TEST_F(ArgsTest, MasksNameOutArgumentsAndTensorsATaskCreated) {
   EXPECT_EQ(replaced.created_mask(), 0u);
 }
 
+// created_mask() is gathered from one byte per argument in two 8-byte halves: created tensors in
+// both halves (and at their ends), after outs and views, through copies, and an assignment from a
+// shorter list (whose bytes past its count must not survive from the longer one).
+TEST_F(ArgsTest, CreatedMaskCoversAllSixteenArguments) {
+  std::vector<float> owned(8);
+  const Tensor created =
+      Tensor::make_owned(owned.data(), 8 * sizeof(float), Shape{8}, DType::f32, TaskId(2, 9));
+  Args full;
+  std::uint32_t expected = 0;
+  for (int i = 0; i < kMaxTensorArgs; ++i) {
+    const bool made = i == 0 || i == 7 || i == 8 || i == 13 || i == 15;
+    if (i == 3) {
+      full.out(TensorSpec(Shape{2}, DType::f32));
+    } else if (made && i % 2 == 1) {
+      full.in(created, {4}, {2});  // a view built in its slot
+    } else if (made) {
+      full.inout(created);
+    } else {
+      full.in(tb.view({8}, {static_cast<std::uint32_t>(i)}));
+    }
+    if (made) expected |= 1u << i;
+  }
+  ASSERT_FALSE(full.has_error()) << full.error();
+  EXPECT_EQ(full.created_mask(), expected);
+  const Args copy(full);  // NOLINT(performance-unnecessary-copy-initialization): the point
+  EXPECT_EQ(copy.created_mask(), expected);
+  Args shorter;
+  shorter.in(ta).in(created);
+  Args assigned = full;
+  assigned = shorter;
+  EXPECT_EQ(assigned.created_mask(), 0b10u);
+  full.in(created);  // a 17th tensor: recorded as a mistake, no bit past the sixteenth
+  EXPECT_TRUE(full.has_error());
+  EXPECT_EQ(full.created_mask(), expected);
+}
+
 // add()'s inline path tests one flag for "a mistake is recorded or a scalar was added" (and the
 // count): the flag must be set by every way of getting there and carried by copies and
 // assignment, or a tensor would be accepted where add_checked names a mistake.

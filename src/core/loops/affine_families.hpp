@@ -30,7 +30,7 @@ class TaskList {
   TaskList() = default;
   TaskList(const TaskList&) = delete;
   TaskList& operator=(const TaskList&) = delete;
-  void push_back(TaskId id) {
+  [[gnu::always_inline]] void push_back(TaskId id) {
     if (size_ == capacity_) [[unlikely]] {
       grow();
     }

@@ -185,16 +185,6 @@ template <bool narrow, int kCount>
   return _mm256_testz_si256(v, v) != 0 && (tail & defined_tail()) == 0;
 }
 
-bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, Tensor* out,
-                            bool narrow) {
-  static_assert(
-      sizeof(Tensor) == 104 && kWordAt[kStepWord] == 48 && kWords == 7 && kWordAt[kWords - 1] <= 96,
-      "three 32-byte words and an 8-byte tail cover the Tensor, the box offsets in "
-      "words kStepWord and kStepWord + 1 (wide words 1 and 2)");
-  return narrow ? exact_wide_counted<true>(plans, args, count, out)
-                : exact_wide_counted<false>(plans, args, count, out);
-}
-
 template <bool narrow>
 [[gnu::always_inline]] inline bool LoopDriver::exact_wide_counted(AccessPlan* plans,
                                                                   const Args& args, int count,
@@ -268,6 +258,18 @@ bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Ten
   std::uint64_t halves[2];
   std::memcpy(halves, &d_last, sizeof(halves));
   return _mm256_testz_si256(v, v) != 0 && (halves[0] | halves[1]) == 0;
+}
+
+// After exact_wide_counted's definition, so both instances inline here (defined after it, GCC
+// made them a tail call through the PLT).
+bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, Tensor* out,
+                            bool narrow) {
+  static_assert(
+      sizeof(Tensor) == 104 && kWordAt[kStepWord] == 48 && kWords == 7 && kWordAt[kWords - 1] <= 96,
+      "three 32-byte words and an 8-byte tail cover the Tensor, the box offsets in "
+      "words kStepWord and kStepWord + 1 (wide words 1 and 2)");
+  return narrow ? exact_wide_counted<true>(plans, args, count, out)
+                : exact_wide_counted<false>(plans, args, count, out);
 }
 #else
 bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, Tensor*, bool) {
@@ -1243,6 +1245,7 @@ void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
       task.created = false;
       task.producers.clear();
       task.steps.clear();
+      task.single = TaskId();
       return;
     }
     if (plan.fixed) {
@@ -1262,6 +1265,7 @@ void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
   } else {
     task.producers.clear();
   }
+  task.single = !task.edges && task.producers.size() == 1 ? task.producers[0] : TaskId();
 }
 
 void LoopDriver::pack_image(AccessPlan& plan, const unsigned char* image, unsigned char* mask) {

@@ -79,27 +79,32 @@ class LoopDriver {
   // ---- parallel_for ----
   // `next_sequence`: the sequence number the loop's first task will get.
   void begin_loop(std::int64_t iterations, std::uint64_t next_sequence);
-  // Inline for an analysed iteration (the common case); the rest out of line.
-  void begin_iteration(std::int64_t index) {
+  // Inline for an analysed iteration (the common case); the rest out of line. Both return true
+  // when they took the slow path, the only one that may start an analysis (started()).
+  bool begin_iteration(std::int64_t index) {
     Loop& loop = *stack_.back();
-    if (loop.state != Loop::State::analysing || loop.transparent) {
+    if (loop.state != Loop::State::analysing || loop.transparent) [[unlikely]] {
       begin_iteration_slow(index);
-      return;
+      return true;
     }
     ++iterations_;
     loop.iteration = index;
     loop.position = 0;
     loop.table->iteration_start.push_back(loop.table->tasks.size());
+    return false;
   }
-  void end_iteration() {
+  bool end_iteration() {
     Loop& loop = *stack_.back();
     if (loop.state != Loop::State::analysing || loop.transparent ||
-        loop.position != loop.plan_count || deferred_.size() != iteration_deferred_ ||
-        !loop.counted_analysed || loop.rebound) {
+        loop.position != loop.plan_count ||
+        // deferred_.size() != iteration_deferred_, without size()'s division by the entry size
+        deferred_.begin() + static_cast<std::ptrdiff_t>(iteration_deferred_) != deferred_.end() ||
+        !loop.counted_analysed || loop.rebound) [[unlikely]] {
       end_iteration_slow();
-      return;
+      return true;
     }
     ++iterations_analysed_;  // nothing deferred this iteration: nothing to prune
+    return false;
   }
   // The template whose analysis the last begin_iteration() or end_iteration() started, once
   // (nullptr otherwise): the orchestrator charges its set-up on a virtual-time platform
@@ -213,14 +218,39 @@ class LoopDriver {
     }
     return n;
   }
-  [[gnu::always_inline]] void grow_covered(const Args& args) { grow_families(args); }
+  // grow_families for the replayed submit: once every family has its first iteration, up to four
+  // families grow unrolled (a slice write's tasks have two to four), no loop counter or branch
+  // per family.
+  [[gnu::always_inline]] void grow_covered(const Args& args) {
+    TaskPlan& task = *covered_;
+    if (!task.grow_started) [[unlikely]] {
+      grow_families(args);
+      return;
+    }
+    const TaskPlan::Grow* const grow = task.grow;
+    switch (task.grow_count) {
+      case 4:
+        loops::FamilyTable::grow(grow[3].family);
+        [[fallthrough]];
+      case 3:
+        loops::FamilyTable::grow(grow[2].family);
+        [[fallthrough]];
+      case 2:
+        loops::FamilyTable::grow(grow[1].family);
+        [[fallthrough]];
+      case 1:
+        loops::FamilyTable::grow(grow[0].family);
+        [[fallthrough]];
+      case 0:
+        return;
+      default:
+        grow_families(args);
+    }
+  }
   // The one producer fast_producers may list for the submit replay_into covered: its position's
   // single fixed external producer when it has no template edges (whether it is still live is
   // not tested); TaskId() otherwise.
-  TaskId single_producer() const {
-    const TaskPlan& task = *covered_;
-    return !task.edges && task.producers.size() == 1 ? task.producers[0] : TaskId();
-  }
+  TaskId single_producer() const { return covered_->single; }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
   // discovery in progress (instead of Dependence::collect): its tensors' creators, template
   // edges, the loop's external producers, and map lookups only for accesses the template does not
@@ -396,6 +426,9 @@ class LoopDriver {
     // accesses meet, filtered once), each while it lives. Cleared when a family of the task ends.
     bool direct = false;
     std::vector<TaskId> producers;  // each once (deduplicated when built)
+    // single_producer()'s answer, set with `producers` (route_producers): one load for the
+    // replayed submit's pin test instead of the vector's size and first element.
+    TaskId single;
     // Not direct only because some arguments are buffers the same iteration made (their creator
     // is a producer; their entries are deferred) or free reads whose family closed with no
     // external entries and no creator (nothing to collect; deferred): `steps` is collect()'s
@@ -607,18 +640,18 @@ class LoopDriver {
   // 16-byte compare inline): each argument's first 96 bytes as three 32-byte words against its
   // image (whose first 96 bytes mirror the Tensor's), the last 8 as one word under the padding
   // mask; the box-offset lanes move as copy_exact moves them. True when every argument matched.
-  // `narrow` as copy_exact's.
-  TMR_WIDE_TARGET [[gnu::noinline]] static bool exact_wide(AccessPlan* plans, const Args& args,
-                                                           int count, Tensor* out, bool narrow);
+  // `narrow` as copy_exact's. Hidden: called only inside the library, so the call binds
+  // directly instead of through the PLT.
+  TMR_WIDE_TARGET [[gnu::noinline, gnu::visibility("hidden")]] static bool exact_wide(
+      AccessPlan* plans, const Args& args, int count, Tensor* out, bool narrow);
   // replay_wide's compare and copy for a CPU with AVX2, out of line (compiled for AVX2): every
   // argument copied to `out`; each `imaged` one moved and compared as copy_image<false> does, in
   // three 32-byte words (the Tensor's first 96 bytes, which the image's and mask's first six words
   // mirror; word kWords - 2's mask leaves out the bytes the last word covers) and the last 16-byte
   // word under its mask. The same bytes under the same masks: true when every imaged argument
   // matched.
-  TMR_WIDE_TARGET [[gnu::noinline]] static bool masked_wide(AccessPlan* plans, const Args& args,
-                                                            int count, Tensor* out,
-                                                            std::uint32_t imaged);
+  TMR_WIDE_TARGET [[gnu::noinline, gnu::visibility("hidden")]] static bool masked_wide(
+      AccessPlan* plans, const Args& args, int count, Tensor* out, std::uint32_t imaged);
   // exact_wide for `kCount` arguments (0: `count`, looped).
   template <bool narrow, int kCount>
   TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count,
@@ -981,14 +1014,15 @@ template <bool narrow>
     return false;
   }
   if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
-  task.image_iteration = kStaleImages;  // as in replays: a miss leaves the images stale
   AccessPlan* const plans = loop.plans.data() + task.first_access;
   // Every argument is copied and compared; the difference is tested once (a miss has copied
-  // what it copied: the record is no live task's).
+  // what it copied: the record is no live task's). Each compare moves the images as it goes, so
+  // a miss leaves them stale (as in replays).
   Word diff = {};
   if (task.exact && wide_compare_) {
     // The same compare in 32-byte words, out of line.
     if (!exact_wide(plans, args, count, tensors, task.narrow)) {
+      task.image_iteration = kStaleImages;
       task.exact = false;  // the masked compare from now on; plan_submit decides this submit
       return false;
     }
@@ -1000,6 +1034,7 @@ template <bool narrow>
       copy_all_exact<false>(plans, args, count, tensors, &diff);
     }
     if (!zero_diff(diff)) {
+      task.image_iteration = kStaleImages;
       task.exact = false;  // the masked compare from now on; plan_submit decides this submit
       return false;
     }
@@ -1011,7 +1046,10 @@ template <bool narrow>
       for (int k = 0; k < count; ++k)
         copy_image<false>(plans[k], args.tensor(k), tensors + k, &diff);
     }
-    if (!zero_diff(diff)) return false;
+    if (!zero_diff(diff)) {
+      task.image_iteration = kStaleImages;
+      return false;
+    }
   }
   task.image_iteration = loop.iteration;
   covered_ = &task;  // analysed: submitted_covered counts it
