@@ -172,6 +172,95 @@ TEST_P(FreshOutputs, StayWithTheirScopeAfterEveryReaderFinished) {
   }
 }
 
+// Fills its fresh output (i32, kMadeCells) with the iteration's index, read from its input.
+constexpr std::uint32_t kMadeCells = 384;  // 1,536 bytes: one output is all a 2 KiB heap holds
+void make_index(const KernelArgs& a) {
+  const auto index = static_cast<std::int32_t>(*a.tensor(0).data_as<float>());
+  auto* cells = a.tensor(1).data_as<std::int32_t>();
+  for (std::uint32_t k = 0; k < kMadeCells; ++k)
+    cells[k] = index;
+}
+void open_gate(const KernelArgs& a) {
+  *a.tensor(0).data_as<float>() = 1.0f;
+}
+void fill_one(const KernelArgs& a) {
+  *a.tensor(0).data_as<float>() = 2.0f;
+}
+// Copies the made output into its row of the result (the gate is read only to wait for it).
+void copy_made(const KernelArgs& a) {
+  const auto* made = a.tensor(0).data_as<std::int32_t>();
+  auto* row = a.tensor(2).data_as<std::int32_t>();
+  for (std::uint32_t k = 0; k < kMadeCells; ++k)
+    row[k] = made[k];
+}
+
+// A task that makes a buffer stays with its scope even when it finished before its reader was
+// submitted (so no edge holds it), until that reader ran. Each iteration (its own scope) makes an
+// output, then submits independent tasks long enough for the maker to finish (on the sim the
+// orchestrator's clock passes its end), then the reader, in a nested scope (another ring, so the
+// readers waiting for the slow gate do not hold back the makers' ring). The makers' ring heap holds
+// one output: the next iteration's may take this one's memory only once this one retired.
+// Counting one reference instead of the scope's and the completion's (wire_plain, submit_wide's
+// unguarded wiring) retires the maker at its finish: the reader's submit then names a creator
+// whose scope ended, or the next maker overwrites the output before the gated reader copies it.
+// Deterministic on the sim (the gate takes 1 ms there); checked by breaking either count.
+TEST_P(FreshOutputs, StayWithTheirScopeWhenTheirReaderComesAfterTheirTaskFinished) {
+  constexpr std::uint32_t kIterations = 6;
+  constexpr std::uint32_t kFillers = 16;
+  RuntimeConfig config;
+  config.platform = GetParam().platform;
+  config.clusters = 2;
+  config.scheduler_threads = 1;
+  config.stall_timeout_s = 30;
+  config.parallel_for_analysis = true;
+  config.ring.heap_bytes = 2048;
+  config.sim.costs.kernel_ns["open_gate"] = 1'000'000;
+  Runtime runtime(config);
+  const KernelId make_id = runtime.kernels().add("make_index", CoreType::aiv, &make_index);
+  const KernelId gate_id = runtime.kernels().add("open_gate", CoreType::aiv, &open_gate);
+  const KernelId fill_id = runtime.kernels().add("fill_one", CoreType::aiv, &fill_one);
+  const KernelId copy_id = runtime.kernels().add("copy_made", CoreType::aiv, &copy_made);
+  std::vector<float> index(kIterations);
+  for (std::uint32_t i = 0; i < kIterations; ++i)
+    index[i] = static_cast<float>(i);
+  std::vector<float> gate(1, 0.0f);
+  std::vector<float> filled(std::size_t{kIterations} * kFillers, 0.0f);
+  std::vector<std::int32_t> result(std::size_t{kIterations} * kMadeCells, -1);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor tindex = Tensor::wrap(index.data(), {kIterations}, DType::f32);
+    const Tensor tgate = Tensor::wrap(gate.data(), {1}, DType::f32);
+    const Tensor tfilled = Tensor::wrap(filled.data(), {kIterations, kFillers}, DType::f32);
+    const Tensor tresult = Tensor::wrap(result.data(), {kIterations, kMadeCells}, DType::i32);
+    o.submit_aiv(gate_id, Args().out_existing(tgate));
+    const auto body = [&](Orchestrator& o, std::int64_t i) {
+      const auto row = static_cast<std::uint32_t>(i);
+      const TaskOutputs made = o.submit_aiv(
+          make_id, Args().in(tindex.view({1}, {row})).out(TensorSpec({kMadeCells}, DType::i32)));
+      for (std::uint32_t k = 0; k < kFillers; ++k)
+        o.submit_aiv(fill_id, Args().out_existing(tfilled.view({1, 1}, {row, k})));
+      const ScopeGuard readers = o.scope();
+      o.submit_aiv(copy_id, Args().in(made[0]).in(tgate).out_existing(
+                                tresult.view({1, kMadeCells}, {row, 0})));
+    };
+    if (GetParam().parallel_for) {
+      o.parallel_for(kIterations, body, LoopOptions{.scope_per_iteration = true});
+    } else {
+      for (std::uint32_t i = 0; i < kIterations; ++i) {
+        const ScopeGuard iteration = o.scope();
+        body(o, i);
+      }
+    }
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  for (std::uint32_t i = 0; i < kIterations; ++i) {
+    for (std::uint32_t k = 0; k < kMadeCells; ++k)
+      ASSERT_EQ(result[std::size_t{i} * kMadeCells + k], static_cast<std::int32_t>(i)) << k;
+  }
+  if (GetParam().parallel_for) {
+    EXPECT_GT(r.stats.loop_tasks_replayed_wide, 0u) << "the makers took the wide path";
+  }
+}
+
 // TaskOutputs::operator[]: the in-range path is inline, an index past the outputs (or negative)
 // is still the named error.
 TEST_P(FreshOutputs, IndicesPastTheOutputsAreNamedErrors) {
