@@ -935,7 +935,8 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedTasksBehindAFinishedProducerRun) {
 // argument (the pinned producer: each task takes its one dependency node with its admit). After
 // the loop, with every loop task still waiting on threads, a plain reader of the whole output
 // finds each iteration's writer through the output's family only if that family grew with every
-// task: it must sum the rows after all are written. On the sim, the same program and values.
+// task: it must sum the rows after all are written, and (traced) list every loop task as a
+// producer. On the sim, the same program and values.
 TEST_P(ParallelForAnalysedSubmit, EveryFamilyOfAReplayedTaskGrowsForALaterReader) {
   Fixture f(GetParam().platform, GetParam().record);
   const KernelId sum = f.runtime.kernels().add("sum_all", CoreType::aiv, &sum_all);
@@ -980,6 +981,19 @@ TEST_P(ParallelForAnalysedSubmit, EveryFamilyOfAReplayedTaskGrowsForALaterReader
       expected_z += row;
     }
     EXPECT_EQ(z[0], expected_z) << n << " arguments";
+    if (threads && GetParam().record) {
+      // Every loop task (sequences 1 to kRows) still waited when the reader was submitted: it
+      // must list each one (the values above alone could pass by timing).
+      ASSERT_TRUE(r.trace) << n << " arguments";
+      const auto reader = std::find_if(r.trace->tasks.begin(), r.trace->tasks.end(),
+                                       [&](const TaskEvent& e) { return e.sequence == kRows + 1; });
+      ASSERT_NE(reader, r.trace->tasks.end()) << n << " arguments";
+      for (std::uint64_t s = 1; s <= kRows; ++s) {
+        EXPECT_NE(std::find(reader->producers.begin(), reader->producers.end(), s),
+                  reader->producers.end())
+            << n << " arguments: the reader does not wait for loop task " << s;
+      }
+    }
   }
 }
 
