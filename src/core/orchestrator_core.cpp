@@ -492,14 +492,14 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   return tally.resolved;
 }
 
-[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_replayed(
-    Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count) {
-  if (recording_) return wire_direct(ring, task, producers, count);  // the guard: record_event
+[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_unguarded_list(
+    Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count, bool scoped) {
   const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
   task.state.store(TaskState::pending, std::memory_order_relaxed);
-  task.release_remaining.store(1, std::memory_order_relaxed);  // as wire_producers
-  task.dep_begin = static_cast<std::uint32_t>(first_node);     // before the first push
-  task.dep_count = 0;                                          // wire_unguarded counts them
+  // The task's completion reference, and its scope's when it creates buffers.
+  task.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
+  task.dep_begin = static_cast<std::uint32_t>(first_node);  // before the first push
+  task.dep_count = 0;                                       // wire_unguarded counts them
   graph::begin_unguarded(task, static_cast<std::uint32_t>(count));
   graph::WiringTally tally;
   for (int k = 0; k < count; ++k) {
@@ -510,6 +510,12 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   if (charges_ && tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
   ring.info(task.id.local()).dep_end = ring.dep_top();
   return tally.resolved;
+}
+
+[[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_replayed(
+    Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count) {
+  if (recording_) return wire_direct(ring, task, producers, count);  // the guard: record_event
+  return wire_unguarded_list(ring, task, producers, count, false);
 }
 
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_pinned(Ring& ring,
@@ -816,33 +822,21 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   std::int32_t resolved = 0;
   if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal() &&
       !recording_) [[likely]] {
-    // Wired without the guard (wire_replayed's steps; wire_plain's count): the orchestrator's
-    // books that read the record (families, deferred and map entries) come first, the scope's
-    // reference is in the first count, so from the last push on the task may run and neither the
-    // guard's decrement nor the scope's increment is a locked instruction.
+    // Wired without the guard (wire_unguarded_list, the scope's reference in the first count):
+    // the orchestrator's books that read the record (families, deferred and map entries) come
+    // first, since from the first push on the task may run.
     loops_.submitted_covered(task.id);
     if (loops_.records_into_map()) {
       for (int i = 0; i < count; ++i)
         regions[i].tensor = &record.tensors[i];
     }
     loops_.record(task, args, regions);
-    const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(direct_count));
-    task.state.store(TaskState::pending, std::memory_order_relaxed);
-    task.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
-    task.dep_begin = static_cast<std::uint32_t>(first_node);  // before the first push
-    task.dep_count = 0;                                       // wire_unguarded counts them
-    graph::begin_unguarded(task, static_cast<std::uint32_t>(direct_count));
-    graph::WiringTally tally;
-    for (int k = 0; k < direct_count; ++k) {
-      tally.add(graph::wire_unguarded(task, *direct[k], ring.dep_node(first_node + tally.held),
-                                      tally.held + 1));
-    }
+    const std::int32_t wired_resolved =
+        wire_unguarded_list(ring, task, direct, direct_count, scoped);
     // From here on the task may be running: only the orchestrator's own books.
-    if (charges_ && tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
-    ring.info(task.id.local()).dep_end = ring.dep_top();
     if (scoped) hold_in_scope(task, ring_index, heap_consumed);
     ring.publish_batched(task.id.local());
-    release_replayed(task, tally.resolved, direct_count);
+    release_replayed(task, wired_resolved, direct_count);
     return outputs;
   }
   if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal()) {
@@ -1084,21 +1078,8 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
 // instruction. Everything a worker reads of the task is written before the first push.
 std::int32_t OrchestratorCore::wire_plain(Ring& ring, TaskSlot& task, bool scoped) {
   const auto& producers = dependence_.producers();
-  const auto producer_count = static_cast<std::uint32_t>(producers.size());
-  const std::uint64_t first_node = ring.take_dep_nodes(producer_count);
-  task.state.store(TaskState::pending, std::memory_order_relaxed);
-  task.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
-  task.dep_begin = static_cast<std::uint32_t>(first_node);
-  task.dep_count = 0;  // wire_unguarded counts them
-  graph::begin_unguarded(task, producer_count);
-  graph::WiringTally tally;
-  for (TaskSlot* producer : producers) {
-    tally.add(graph::wire_unguarded(task, *producer, ring.dep_node(first_node + tally.held),
-                                    tally.held + 1));
-  }
-  if (charges_ && tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
-  ring.info(task.id.local()).dep_end = ring.dep_top();
-  return tally.resolved;
+  return wire_unguarded_list(ring, task, producers.begin(), static_cast<int>(producers.size()),
+                             scoped);
 }
 
 void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed,

@@ -182,6 +182,12 @@ class OrchestratorCore {
   // but for its own books: without the wiring guard (graph::begin_unguarded) unless recording
   // (record_event writes the task's ready time after the wiring). release_replayed ends it.
   std::int32_t wire_replayed(Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count);
+  // The unguarded wiring itself (wire_replayed when not recording, wire_plain, submit_wide's
+  // direct list): the task's first count holds its completion reference and, when `scoped` (it
+  // creates buffers), its scope's, so neither is a locked instruction later. Everything a worker
+  // reads of the task is written before the call; from its first push the task may run.
+  std::int32_t wire_unguarded_list(Ring& ring, TaskSlot& task, TaskSlot* const* producers,
+                                   int count, bool scoped);
   // release_kernel_task after wire_replayed (`count`: its producers).
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
   // The pinned producer: a replayed position's single fixed external producer, still running
