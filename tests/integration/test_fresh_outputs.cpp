@@ -56,17 +56,23 @@ struct Case {
   bool parallel_for;
 };
 
-class FreshOutputs : public ::testing::TestWithParam<Case> {};
+class FreshOutputs : public ::testing::TestWithParam<Case> {
+ protected:
+  // The parameter's platform, one scheduler thread, `clusters` clusters, parallel_for analysed.
+  static RuntimeConfig config_with(int clusters) {
+    RuntimeConfig config;
+    config.platform = GetParam().platform;
+    config.clusters = clusters;
+    config.scheduler_threads = 1;
+    config.stall_timeout_s = 30;
+    config.parallel_for_analysis = true;
+    return config;
+  }
+};
 
 TEST_P(FreshOutputs, ArePlacedWithTheirSpecAndTheirTask) {
   constexpr std::uint32_t kIterations = 12;
-  RuntimeConfig config;
-  config.platform = GetParam().platform;
-  config.clusters = 2;
-  config.scheduler_threads = 1;
-  config.stall_timeout_s = 30;
-  config.parallel_for_analysis = true;
-  Runtime runtime(config);
+  Runtime runtime(config_with(2));
   const KernelId produce_id = runtime.kernels().add("produce", CoreType::aiv, &produce);
   const KernelId consume_id = runtime.kernels().add("consume", CoreType::aiv, &consume);
   std::vector<float> x(kIterations);
@@ -129,12 +135,7 @@ TEST_P(FreshOutputs, ArePlacedWithTheirSpecAndTheirTask) {
 // OrchestratorCore::wire_plain): a task submitted after that still reads its output, and the
 // output's memory is not handed to a later task's output.
 TEST_P(FreshOutputs, StayWithTheirScopeAfterEveryReaderFinished) {
-  RuntimeConfig config;
-  config.platform = GetParam().platform;
-  config.clusters = 1;
-  config.scheduler_threads = 1;
-  config.stall_timeout_s = 30;
-  Runtime runtime(config);
+  Runtime runtime(config_with(1));
   const KernelId produce_id = runtime.kernels().add("produce", CoreType::aiv, &produce);
   const KernelId consume_id = runtime.kernels().add("consume", CoreType::aiv, &consume);
   constexpr std::uint32_t kCopies = 3;
@@ -207,12 +208,7 @@ void copy_made(const KernelArgs& a) {
 TEST_P(FreshOutputs, StayWithTheirScopeWhenTheirReaderComesAfterTheirTaskFinished) {
   constexpr std::uint32_t kIterations = 6;
   constexpr std::uint32_t kFillers = 16;
-  RuntimeConfig config;
-  config.platform = GetParam().platform;
-  config.clusters = 2;
-  config.scheduler_threads = 1;
-  config.stall_timeout_s = 30;
-  config.parallel_for_analysis = true;
+  RuntimeConfig config = config_with(2);
   config.ring.heap_bytes = 2048;
   config.sim.costs.kernel_ns["open_gate"] = 1'000'000;
   Runtime runtime(config);
@@ -264,12 +260,7 @@ TEST_P(FreshOutputs, StayWithTheirScopeWhenTheirReaderComesAfterTheirTaskFinishe
 // TaskOutputs::operator[]: the in-range path is inline, an index past the outputs (or negative)
 // is still the named error.
 TEST_P(FreshOutputs, IndicesPastTheOutputsAreNamedErrors) {
-  RuntimeConfig config;
-  config.platform = GetParam().platform;
-  config.clusters = 1;
-  config.scheduler_threads = 1;
-  config.stall_timeout_s = 30;
-  Runtime runtime(config);
+  Runtime runtime(config_with(1));
   std::vector<std::string> messages;
   Shape first_shape;
   const RunResult result = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
