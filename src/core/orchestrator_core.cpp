@@ -447,12 +447,11 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
       admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout, &outputs);
 
   // A plain submit records its TensorMap entries during discovery (collect_and_record);
-  // discover_producers' steps inline, its failures out of line (plain_discovery_failed).
+  // the usual end inline, finish_discovery (out of line) for the rest.
   dependence_.begin();
-  Status found = dependence_.collect_and_record(task, args, task.record->tensors);
-  const bool ok = found.ok() && !fatal() && ring.dep_fits(dependence_.producers().size())
-                      ? true
-                      : plain_discovery_failed(ring, std::move(found));
+  const Status found = dependence_.collect_and_record(task, args, task.record->tensors);
+  const bool ok = (found.ok() && !fatal() && ring.dep_fits(dependence_.producers().size())) ||
+                  finish_discovery(ring, found);
   loops_.submitted(task.id);
   if (ok && !recording_ && !plan.inline_task) [[likely]] {
     // A kernel task that found its producers: wired without the guard (wire_plain), so from the
@@ -626,7 +625,7 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
     resolved = wire_direct(ring, task, direct, direct_count);
   } else {
     direct_count = -1;
-    ok = discover_producers(ring, task, args, true, regions);
+    ok = discover_producers(ring, args, regions);
     loops_.submitted(task.id);
     resolved = wire_producers(ring, task, ok);
   }
@@ -704,7 +703,7 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     // nodes or names the error), record() grows the families.
     AccessRegion regions[kMaxTensorArgs];  // a direct position fills none
     loops_.cover_masks();
-    const bool ok = discover_producers(ring, task, args, true, regions);
+    const bool ok = discover_producers(ring, args, regions);
     loops_.submitted_covered(task.id);
     const std::int32_t resolved = wire_producers(ring, task, ok);
     if (ok) loops_.record(task, args, regions);
@@ -846,7 +845,7 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     // submit_analysed's generic steps: collect() lists the producers (and waits for dependency
     // nodes or names the error).
     direct_count = -1;
-    ok = discover_producers(ring, task, args, true, regions);
+    ok = discover_producers(ring, args, regions);
     loops_.submitted_covered(task.id);
     resolved = wire_producers(ring, task, ok);
   }
@@ -1006,22 +1005,13 @@ inline void OrchestratorCore::materialise_outputs(TaskRecord& record, Ring& ring
   }
 }
 
-bool OrchestratorCore::discover_producers(Ring& ring, TaskSlot& task, const Args& args,
-                                          bool analysed, AccessRegion* regions) {
+bool OrchestratorCore::discover_producers(Ring& ring, const Args& args, AccessRegion* regions) {
   dependence_.begin();
-  // A task a parallel_for template covers takes its producers from the loop analysis (loops/):
-  // creators, template edges and the loop's external producers, without TensorMap lookups.
-  const Status found = analysed ? loops_.collect(args, regions)
-                                : dependence_.collect_and_record(task, args, task.record->tensors);
-  if (!found.ok()) {
-    fail(found.code, found.message);
-    return false;
-  }
-  if (fatal()) return false;
-  return check_dep_nodes(ring);
+  // Creators, template edges and the loop's external producers, without TensorMap lookups.
+  return finish_discovery(ring, loops_.collect(args, regions));
 }
 
-bool OrchestratorCore::plain_discovery_failed(Ring& ring, Status found) {
+bool OrchestratorCore::finish_discovery(Ring& ring, const Status& found) {
   if (!found.ok()) {
     fail(found.code, found.message);
     return false;

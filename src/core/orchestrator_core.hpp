@@ -165,12 +165,11 @@ class OrchestratorCore {
   static void materialise_outputs(TaskRecord& record, Ring& ring, std::uint64_t heap_offset,
                                   const Args& args, const OutputLayout& layout, TaskId id,
                                   TaskOutputs* outputs);
-  // `analysed`: a parallel_for template covers the task (loops_ supplies its producers).
-  bool discover_producers(Ring& ring, TaskSlot& task, const Args& args, bool analysed,
-                          AccessRegion* regions);
-  // discover_producers' end for a plain submit whose discovery did not pass at once (an error
-  // found or latched, or dependency nodes to wait for): the same checks, out of line.
-  [[gnu::noinline]] bool plain_discovery_failed(Ring& ring, Status found);
+  // The producers of a task a parallel_for template covers, from the loop analysis (loops_).
+  bool discover_producers(Ring& ring, const Args& args, AccessRegion* regions);
+  // A discovery's end (`found`: its result): the error named, or the producers' dependency nodes
+  // checked to fit. Out of line: the plain submit calls it only when a check fails at once.
+  [[gnu::noinline]] bool finish_discovery(Ring& ring, const Status& found);
   // The producers found fit the ring's dependency pool (waiting for room); false on error.
   bool check_dep_nodes(Ring& ring);
   // Wires the task behind its producers; returns the edges already resolved.
