@@ -297,7 +297,8 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     sync_rings();
   }
   if (ring.window_has_room()) {
-    if (loops_.fast_position()) return submit_replayed(plan, args, ring_index, ring);
+    if (LoopDriver::ReplayPlan* const fast = loops_.fast_plan())
+      return submit_replayed(plan, args, ring, *fast);
     if (loops_.wide_position()) return submit_wide(plan, args, ring_index, ring);
   }
   return submit_in_loop_slow(plan, args, ring_index, ring);
@@ -321,8 +322,8 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
     return submit_in_loop_general(planned_, args);
   }
   if (ring->window_has_room()) [[likely]] {
-    if (loops_.fast_position()) [[likely]] {
-      return submit_replayed(planned_, args, scope_ring_index_, *ring);  // replay_into first
+    if (LoopDriver::ReplayPlan* const fast = loops_.fast_plan()) [[likely]] {
+      return submit_replayed(planned_, args, *ring, *fast);  // replay_into first
     }
     if (loops_.wide_position()) return submit_wide(planned_, args, scope_ring_index_, *ring);
   }
@@ -539,6 +540,12 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
     release_kernel_task(task, resolved);
     return;
   }
+  release_untraced(task, resolved, count);
+}
+
+[[gnu::always_inline]] inline void OrchestratorCore::release_untraced(TaskSlot& task,
+                                                                      std::int32_t resolved,
+                                                                      int count) {
   ++kernel_tasks_;
   if (graph::finish_unguarded(task, static_cast<std::uint32_t>(count), resolved)) {
     ports_.host.push_ready(&task);
@@ -660,12 +667,15 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   return outputs;
 }
 
-TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args, int ring_index,
-                                              Ring& ring) {
+TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args, Ring& ring,
+                                              LoopDriver::ReplayPlan& fast) {
+  // (The ring's index read here, not passed: with the result's pointer and `fast`, a sixth
+  // argument would go through the stack.)
+  const int ring_index = static_cast<int>(ring.index());
   // The replay check, copying the tensors into the record the admit below fills (inline here:
   // one call for the check and the admit).
   TaskOutputs outputs;  // every path returns it: built in the caller's storage
-  if (!loops_.replay_into(plan.kernels, plan.inline_task, args,
+  if (!loops_.replay_into(fast, plan.kernels, plan.inline_task, args,
                           ring.tensor_storage(ring.head(), args.tensor_count()))) [[unlikely]] {
     outputs = submit_in_loop_slow(plan, args, ring_index, ring);
     return outputs;
@@ -677,7 +687,7 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   const TaskId single = loops_.single_producer();
   const bool pinned = pin_.slot != nullptr && single == pin_.producer && ring.dep_fits(1) &&
                       !fatal() && !recording_;
-  TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args, pinned ? 1 : 0);
+  TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args, pinned ? 1 : 0, true);
   TaskRecord& record = *task.record;  // its tensors: replay_into's copy
   write_header(record, loops_.prepared(), plan, args);
   const int scalars = args.scalar_count();  // one load: the header's stores may alias args
@@ -692,7 +702,7 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     const std::int32_t resolved = wire_pinned(ring, task);
     loops_.grow_covered(args);
     ring.publish_batched(task.id.local());
-    release_replayed(task, resolved, 1);
+    release_untraced(task, resolved, 1);  // pinned: not recording
     return outputs;
   }
   TaskSlot* direct[kDirectProducers];
@@ -962,11 +972,9 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   return slot;
 }
 
-[[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_slot(Ring& ring, int ring_index,
-                                                                     std::uint64_t heap_consumed,
-                                                                     const Plan& plan,
-                                                                     const Args& args,
-                                                                     std::uint64_t dep_nodes) {
+[[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_slot(
+    Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan, const Args& args,
+    std::uint64_t dep_nodes, bool replayed) {
   const std::uint32_t local = ring.admit(heap_consumed, dep_nodes);
   const TaskId id(static_cast<std::uint32_t>(ring_index), local);
   TaskSlot& slot = ring.slot(local);
@@ -984,7 +992,11 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   // wire_direct, wire_replayed), before anything can read them.
   slot.subtasks_remaining.store(plan.inline_task ? 0 : args.block_count() * plan.active,
                                 std::memory_order_relaxed);
-  dependence_.admitted(slot);
+  if (replayed) {
+    dependence_.admitted_without_state(slot);  // nothing to set up (submit_replayed)
+  } else {
+    dependence_.admitted(slot);
+  }
   return slot;
 }
 

@@ -125,13 +125,14 @@ class OrchestratorCore {
   // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
   // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
   TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
-  // A submit at a position LoopDriver::fast_position() allows, the ring's window having room:
-  // LoopDriver::replay_into first (copying its tensors into the record at the ring's head; on a
-  // miss submit_in_loop_slow decides), then submit_analysed's steps for a kernel task of a
-  // TaskPlan::fast position, in a straight line (no outputs, layout, scope, map or deferred
+  // A submit at a position LoopDriver::fast_plan() allows (`fast`: its plan), the ring's window
+  // having room: LoopDriver::replay_into first (copying its tensors into the record at the ring's
+  // head; on a miss submit_in_loop_slow decides), then submit_analysed's steps for a kernel task of
+  // a TaskPlan::fast position, in a straight line (no outputs, layout, scope, map or deferred
   // entries); a producer list that is not direct or a dependency pool short of room take
   // submit_analysed's generic steps.
-  TaskOutputs submit_replayed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  TaskOutputs submit_replayed(const Plan& plan, const Args& args, Ring& ring,
+                              LoopDriver::ReplayPlan& fast);
   // submit_replayed for a position LoopDriver::wide_position() allows (fresh outputs, buffers its
   // own iteration made, closed free reads): LoopDriver::replay_wide first, then submit_analysed's
   // steps with the position's output layout prepared once (LoopDriver::PreparedTask) and its
@@ -158,8 +159,10 @@ class OrchestratorCore {
                        const OutputLayout& layout, TaskOutputs* outputs);
   // admit_task's slot fields (everything but the record).
   // `dep_nodes`: dependency nodes taken with the admit (Ring::admit), the last ones of the pool.
+  // `replayed`: a submit_replayed task, which needs no dependence state
+  // (Dependence::admitted_without_state).
   TaskSlot& admit_slot(Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan,
-                       const Args& args, std::uint64_t dep_nodes = 0);
+                       const Args& args, std::uint64_t dep_nodes = 0, bool replayed = false);
   // admit_task's fresh outputs: materialised in the heap at `heap_offset`, into the record and
   // `outputs`.
   static void materialise_outputs(TaskRecord& record, Ring& ring, std::uint64_t heap_offset,
@@ -189,6 +192,9 @@ class OrchestratorCore {
                                    int count, bool scoped);
   // release_kernel_task after wire_replayed (`count`: its producers).
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
+  // release_replayed's unguarded release when not recording (the pinned path, which tested
+  // recording_ already).
+  void release_untraced(TaskSlot& task, std::int32_t resolved, int count);
   // The pinned producer: a replayed position's single fixed external producer, still running
   // when a task was wired to it, on which the orchestrator holds one reference (graph::hold,
   // once per pin). While it holds it the slot cannot be consumed and reused, so the position's

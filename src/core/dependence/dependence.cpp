@@ -42,8 +42,11 @@ void Dependence::reset() {
   // Per run, not per window: release what the run's unretired tasks still hold (which empties
   // the map's tables) and clear only the states the run's tasks used.
   for (int r = 0; r < rings_.ring_count(); ++r) {
-    for (std::uint32_t local = cleaned_[r]; local != admitted_[r]; ++local)
+    // Tasks admitted without state (admitted_without_state) may have retired past admitted_.
+    for (std::uint32_t local = cleaned_[r]; static_cast<std::int32_t>(admitted_[r] - local) > 0;
+         ++local) {
       map_.drop_task(states_[r][local & window_mask_].entries);
+    }
     const std::size_t used = std::min<std::size_t>(admitted_[r], states_[r].size());
     std::fill_n(states_[r].begin(), used, SlotState{});
     cleaned_[r] = 0;

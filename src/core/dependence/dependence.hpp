@@ -148,6 +148,16 @@ class Dependence {
     // The next task's state (cold with a large window), like Ring::admit's prefetch.
     __builtin_prefetch(&states_[task.id.ring()][(task.id.local() + 1) & window_mask_], 1);
   }
+  // admitted() for a task that will never have dependence state: no TensorMap entries (an
+  // affine family stands for each of its accesses), no buffer it creates (no creator retention),
+  // and no discovery of its own (it is nobody's `self_`): a replayed task of a TaskPlan::fast
+  // position (OrchestratorCore::submit_replayed). Nothing to do, so a replayed submit skips the
+  // state's cold line. Its slot's state keeps what the slot's previous task left: that task's
+  // entries were released (the list emptied) before the slot could be reused (forget_retired
+  // runs at every ring refresh, the only place the ring's room grows), and its `local` is not
+  // this task's, so creator_retained() is false for both. admitted_ is not advanced (reset()
+  // starts past the retired tasks).
+  void admitted_without_state(const TaskSlot&) {}
   // Frees the TensorMap entries of ring `ring`'s tasks that retired since the last call, up to
   // local id `retired` (what the ring's owner has seen retire).
   void forget_retired(int ring, std::uint32_t retired);
@@ -285,7 +295,9 @@ class Dependence {
   // Never cleared: stamp_ only grows, so a stamp from an earlier discovery or run is stale.
   std::vector<std::uint64_t> stamps_[kRingCount];
   std::uint32_t cleaned_[kRingCount] = {};
-  std::uint32_t admitted_[kRingCount] = {};  // one past the last local id admitted this run
+  // One past the last local id admitted this run with state (admitted(), not
+  // admitted_without_state(): cleaned_ may pass it).
+  std::uint32_t admitted_[kRingCount] = {};
   ProducerList producers_;
   // The task whose discovery runs (collect_and_record): never its own producer.
   TaskSlot* self_ = nullptr;

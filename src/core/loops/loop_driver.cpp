@@ -1368,10 +1368,20 @@ void LoopDriver::narrow_images(const Loop& loop, TaskPlan& task) {
 void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {
   task.grow_count = 0;
   task.grow_started = false;
+  task.grow_four = false;
   for (std::uint32_t mask = task.family; mask != 0; mask &= mask - 1) {
     const auto k = static_cast<std::uint32_t>(std::countr_zero(mask));
     task.grow[task.grow_count++] = TaskPlan::Grow{loop.families[task.first_access + k], k};
   }
+}
+
+void LoopDriver::pad_grow(const Args& args) {
+  grow_families(args);
+  TaskPlan& task = *covered_;
+  if (task.grow_count > 4) return;
+  for (std::uint32_t g = task.grow_count; g < 4; ++g)
+    task.grow[g] = TaskPlan::Grow{&spare_family_, 0};
+  task.grow_four = true;
 }
 
 int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int capacity,

@@ -42,7 +42,11 @@
 namespace tmr::detail {
 
 class LoopDriver {
+  struct TaskPlan;  // one template task (below)
+
  public:
+  // A template position's plan as the replayed submit holds it (fast_plan(), replay_into).
+  using ReplayPlan = TaskPlan;
   // What one template position's tasks share, prepared once for the orchestrator's analysed
   // submit (OrchestratorCore::submit_analysed): the task record's header (kernel functions and
   // ids, tensor count, tags: its first line, up to the argument pointers, which each admit sets),
@@ -147,7 +151,7 @@ class LoopDriver {
     return plan_analysed(loop, kernels, inline_task, args);
   }
   // The fast analysed submit's check (OrchestratorCore::submit_in_loop, before plan_submit), only
-  // after fast_position() said yes (the current position is one TaskPlan::fast allows and no
+  // after fast_plan() said yes (the current position is one TaskPlan::fast allows and no
   // learning loop records the submit; not tested again here): true when every argument is the
   // template's record replayed (replays<false>'s test, or a stricter one: TaskPlan::exact).
   // Inline: OrchestratorCore::submit_replayed runs it first, so a replayed submit makes one call
@@ -159,14 +163,21 @@ class LoopDriver {
   // holds a partial copy (the record of no live task, rewritten by whatever admits next) and the
   // position's images are stale, as after a failed replays: plan_submit decides as if this had not
   // run.
-  bool replay_into(const KernelId kernels[3], bool inline_task, const Args& args, Tensor* tensors);
-  // replay_into's first tests, inline: whether the current position may take it at all.
-  bool fast_position() const {
-    const Loop& loop = *owner_;
-    return loop.state == Loop::State::analysing && recorders_.empty() &&
-           loop.position < loop.plan_count && loop.task_plans[loop.position].fast;
+  // `task`: what fast_plan() returned (the current position's plan, indexed once per submit).
+  bool replay_into(ReplayPlan& task, const KernelId kernels[3], bool inline_task, const Args& args,
+                   Tensor* tensors);
+  // replay_into's first tests, inline: the current position's plan when it may take it at all
+  // (handed on to replay_into, so the position is indexed once), else nullptr.
+  ReplayPlan* fast_plan() {
+    Loop& loop = *owner_;
+    if (loop.state != Loop::State::analysing || !recorders_.empty() ||
+        loop.position >= loop.plan_count) {
+      return nullptr;
+    }
+    TaskPlan& task = loop.task_plans[loop.position];
+    return task.fast ? &task : nullptr;
   }
-  // The wide replayed path's position test (OrchestratorCore::submit_wide), after fast_position()
+  // The wide replayed path's position test (OrchestratorCore::submit_wide), after fast_plan()
   // said no: TaskPlan::wide.
   bool wide_position() const {
     const Loop& loop = *owner_;
@@ -218,35 +229,25 @@ class LoopDriver {
     }
     return n;
   }
-  // grow_families for the replayed submit: once every family has its first iteration, up to four
-  // families grow unrolled (a slice write's tasks have two to four), no loop counter or branch
-  // per family.
+  // grow_families for the replayed submit: once every family has its first iteration and the
+  // position has at most four (a slice write's tasks have two to four), four unconditional
+  // increments, no count, branch or jump per family: the list is padded to four with
+  // spare_family_, which nothing reads (TaskPlan::grow_four). Otherwise pad_grow, out of line.
   [[gnu::always_inline]] void grow_covered(const Args& args) {
     TaskPlan& task = *covered_;
-    if (!task.grow_started) [[unlikely]] {
-      grow_families(args);
+    if (!task.grow_four) [[unlikely]] {
+      pad_grow(args);
       return;
     }
     const TaskPlan::Grow* const grow = task.grow;
-    switch (task.grow_count) {
-      case 4:
-        loops::FamilyTable::grow(grow[3].family);
-        [[fallthrough]];
-      case 3:
-        loops::FamilyTable::grow(grow[2].family);
-        [[fallthrough]];
-      case 2:
-        loops::FamilyTable::grow(grow[1].family);
-        [[fallthrough]];
-      case 1:
-        loops::FamilyTable::grow(grow[0].family);
-        [[fallthrough]];
-      case 0:
-        return;
-      default:
-        grow_families(args);
-    }
+    loops::FamilyTable::grow(grow[0].family);
+    loops::FamilyTable::grow(grow[1].family);
+    loops::FamilyTable::grow(grow[2].family);
+    loops::FamilyTable::grow(grow[3].family);
   }
+  // grow_covered's other case: grow_families, then, with at most four families, the list padded
+  // with spare_family_ and grow_four set.
+  [[gnu::noinline]] void pad_grow(const Args& args);
   // The one producer fast_producers may list for the submit replay_into covered: its position's
   // single fixed external producer when it has no template edges (whether it is still live is
   // not tested); TaskId() otherwise.
@@ -467,6 +468,9 @@ class LoopDriver {
     // Every family in `grow` has grown at least once (its first tensor is set): grow_families
     // only counts. Cleared by list_families (a family is counted from zero only when created).
     bool grow_started = false;
+    // grow_started, at most four families, and grow[grow_count..3] name the driver's
+    // spare_family_ (pad_grow): grow_covered grows grow[0..3]. Cleared by list_families.
+    bool grow_four = false;
     // What replays reads instead of each access's flags: the template's tags as 16 bytes, the
     // first access_count of them under the mask (same_tags); the tracked accesses to outer
     // buffers and to buffers the loop made, as argument bit masks; and whether every tracked
@@ -820,6 +824,9 @@ class LoopDriver {
   std::span<Ring* const> rings_;
   Dependence& dependence_;
   loops::FamilyTable families_;
+  // What TaskPlan::grow lists past a position's families (pad_grow): grown by grow_covered,
+  // never looked up (it is in no table).
+  loops::Family spare_family_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
   std::vector<Kept> kept_;                   // templates kept across runs (freed with the driver)
@@ -1002,11 +1009,11 @@ template <bool narrow>
   return true;
 }
 
-[[gnu::always_inline]] inline bool LoopDriver::replay_into(const KernelId kernels[3],
+[[gnu::always_inline]] inline bool LoopDriver::replay_into(ReplayPlan& task,
+                                                           const KernelId kernels[3],
                                                            bool inline_task, const Args& args,
                                                            Tensor* tensors) {
-  Loop& loop = *owner_;
-  TaskPlan& task = loop.task_plans[loop.position];  // fast_position() held: analysing, fast
+  Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_plan(): analysing, fast)
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
       task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
