@@ -997,6 +997,147 @@ TEST_P(ParallelForAnalysedSubmit, EveryFamilyOfAReplayedTaskGrowsForALaterReader
   }
 }
 
+// Replayed tasks set up no dependence state when admitted (Dependence::admitted_without_state):
+// their slots keep what the plain tasks before them left. Under a 16-slot window, each round
+// submits plain tasks that leave TensorMap entries (reads merged, writes of rows), then an
+// analysed loop whose replayed tasks take over those slots, then plain tasks that read the
+// loop's rows (through its families) and write rows the first plain tasks wrote; each run ends
+// with a loop (its tasks retire past the last plain admit), and the runtime runs twice (the reset
+// between runs). Values equal the sequential program's; traced, every conflicting pair is ordered
+// (the earlier task ended before the later one started) and every edge joins a conflicting pair.
+TEST_P(ParallelForAnalysedSubmit, ReplayedTasksTakeOverSlotsOfPlainTasksWithMapEntries) {
+  RingConfig ring;
+  ring.task_window = 16;
+  Fixture f(GetParam().platform, GetParam().record, ring);
+  constexpr std::uint32_t kRows = 32;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kPlain = 40;
+  constexpr int kRounds = 3;
+  // Buffers by index; one access: buffer, row (kWhole: all of it), whether it writes.
+  enum Buffer { kA, kP, kQ, kG, kC0 };  // kC0 + r: round r's loop output (kRounds: the last loop)
+  constexpr std::uint32_t kWhole = ~std::uint32_t{0};
+  struct Access {
+    int buffer;
+    std::uint32_t row;
+    bool write;
+  };
+  for (int run = 0; run < 2; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run));
+    std::vector<float> a(kRows * kCols), p(kRows * kCols), q(kRows * kCols, 0.0f), g(kCols, 1.0f);
+    std::vector<std::vector<float>> c(kRounds + 1, std::vector<float>(kRows * kCols, 0.0f));
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      a[k] = static_cast<float>(k % 5);
+      p[k] = static_cast<float>(k % 3 + 1);
+    }
+    // The sequential program on copies, and every task's accesses in submit order.
+    std::vector<float> want_q = q, want_g = g;
+    std::vector<std::vector<float>> want_c = c;
+    std::vector<std::vector<Access>> accesses;
+    const auto plain_row = [](int r, std::uint32_t k) { return (k * 5 + r) % kRows; };
+    for (int r = 0; r <= kRounds; ++r) {
+      if (r < kRounds) {
+        for (std::uint32_t k = 0; k < kPlain; ++k) {
+          const std::uint32_t row = plain_row(r, k);
+          for (std::uint32_t j = 0; j < kCols; ++j)
+            want_q[row * kCols + j] += p[row * kCols + j];
+          accesses.push_back({{kP, row, false}, {kQ, row, true}});
+        }
+        const std::uint32_t row = static_cast<std::uint32_t>(r) % kRows;
+        for (std::uint32_t j = 0; j < kCols; ++j)
+          want_g[j] += want_q[row * kCols + j];
+        accesses.push_back({{kQ, row, false}, {kG, kWhole, true}});
+      }
+      for (std::uint32_t i = 0; i < kRows; ++i) {
+        for (std::uint32_t j = 0; j < kCols; ++j)
+          want_c[static_cast<std::size_t>(r)][i * kCols + j] = a[i * kCols + j] + want_g[j];
+        accesses.push_back({{kA, i, false}, {kG, kWhole, false}, {kC0 + r, i, true}});
+      }
+      if (r == kRounds) break;
+      for (std::uint32_t k = 0; k < kRows; ++k) {
+        for (std::uint32_t j = 0; j < kCols; ++j)
+          want_q[k * kCols + j] += want_c[static_cast<std::size_t>(r)][k * kCols + j];
+        accesses.push_back({{kC0 + r, k, false}, {kQ, k, true}});
+      }
+    }
+
+    const RunResult result = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const auto wrap = [](std::vector<float>& v) {
+        return Tensor::wrap(v.data(), {kRows, kCols}, DType::f32);
+      };
+      const Tensor ta = wrap(a), tp = wrap(p), tq = wrap(q);
+      const Tensor tg = Tensor::wrap(g.data(), {kCols}, DType::f32);
+      std::vector<Tensor> tc;
+      for (auto& v : c)
+        tc.push_back(wrap(v));
+      const auto row = [&](const Tensor& t, std::uint32_t k) {
+        return t.view({1, kCols}, {k, 0}).reshape({kCols});
+      };
+      for (int r = 0; r <= kRounds; ++r) {
+        const Tensor& out = tc[static_cast<std::size_t>(r)];
+        if (r < kRounds) {
+          for (std::uint32_t k = 0; k < kPlain; ++k) {
+            const std::uint32_t pr = plain_row(r, k);
+            o.submit_aiv(f.accum, Args().in(row(tp, pr)).inout(row(tq, pr)));
+          }
+          o.submit_aiv(f.accum,
+                       Args().in(row(tq, static_cast<std::uint32_t>(r) % kRows)).inout(tg));
+        }
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(f.add, Args().in(row(ta, k)).in(tg).out_existing(row(out, k)));
+        });
+        if (r == kRounds) break;
+        for (std::uint32_t k = 0; k < kRows; ++k)
+          o.submit_aiv(f.accum, Args().in(row(out, k)).inout(row(tq, k)));
+      }
+    });
+    ASSERT_TRUE(result.ok()) << result.status.to_string();
+    EXPECT_GE(result.stats.loop_tasks_analysed, (kRounds + 1) * (kRows - 2));
+    for (std::size_t k = 0; k < q.size(); ++k)
+      ASSERT_EQ(q[k], want_q[k]) << "q element " << k;
+    for (std::size_t k = 0; k < g.size(); ++k)
+      ASSERT_EQ(g[k], want_g[k]) << "g element " << k;
+    for (std::size_t r = 0; r < c.size(); ++r) {
+      for (std::size_t k = 0; k < c[r].size(); ++k)
+        ASSERT_EQ(c[r][k], want_c[r][k]) << "loop " << r << ", element " << k;
+    }
+    if (!GetParam().record) continue;
+    ASSERT_TRUE(result.trace);
+    ASSERT_EQ(result.trace->tasks.size(), accesses.size());
+    const auto conflict = [&](std::uint64_t x, std::uint64_t y) {
+      for (const Access& u : accesses[x]) {
+        for (const Access& v : accesses[y]) {
+          if (u.buffer == v.buffer && (u.write || v.write) &&
+              (u.row == v.row || u.row == kWhole || v.row == kWhole)) {
+            return true;
+          }
+        }
+      }
+      return false;
+    };
+    std::vector<std::uint64_t> start(accesses.size(), ~std::uint64_t{0}), end(accesses.size(), 0);
+    for (const SubtaskEvent& e : result.trace->subtasks) {
+      ASSERT_LT(e.task_sequence, accesses.size());
+      start[e.task_sequence] = std::min(start[e.task_sequence], e.start_ns);
+      end[e.task_sequence] = std::max(end[e.task_sequence], e.end_ns);
+    }
+    for (std::uint64_t y = 0; y < accesses.size(); ++y) {
+      for (std::uint64_t x = 0; x < y; ++x) {
+        if (conflict(x, y)) {
+          ASSERT_LE(end[x], start[y])
+              << "task " << y << " started before conflicting task " << x << " ended";
+        }
+      }
+    }
+    for (const TaskEvent& e : result.trace->tasks) {
+      for (const std::uint64_t producer : e.producers) {
+        EXPECT_TRUE(producer < e.sequence && conflict(producer, e.sequence))
+            << "edge " << producer << " -> " << e.sequence << " joins no conflicting pair";
+      }
+    }
+  }
+}
+
 // A fast position's task that departs from the template in its last argument, after the fast
 // check has copied the others into the next record: from iteration kSwitch on, each even
 // iteration writes another row than predicted (the full check rejects it: a fall-back) or, in

@@ -190,6 +190,51 @@ TEST(Dependence, RetiredTasksAreNoProducersAndTheirEntriesAreFreed) {
   EXPECT_EQ(h.dependence->map().live_entries(), 1u) << "only the read is left";
 }
 
+// Tasks admitted without state (a replayed loop task: Dependence::admitted_without_state) take
+// over slots whose earlier tasks had entries and a retained creator: nothing of theirs is
+// found, no creator is retained, later submits find exactly their producers, and after they
+// retire past every task admitted with state the reset between runs (which walks the tasks
+// admitted with state that have not been cleaned) leaves an empty map and a working unit.
+TEST(Dependence, TasksAdmittedWithoutStateTakeOverSlotsOfTasksWithEntries) {
+  constexpr std::uint32_t kWindow = 16;
+  Harness h(kWindow);
+  std::vector<float> data(64);
+  const Tensor x = Tensor::wrap(data.data(), {16, 4}, DType::f32);
+  const auto row = [&](std::uint32_t k) { return x.view({1, 4}, {k % 16, 0}); };
+  TaskSlot* creator = nullptr;
+  for (std::uint32_t k = 0; k < 12; ++k) {
+    h.submit(Args().in(row(k + 1)).inout(row(k)), k == 3 ? &creator : nullptr);
+  }
+  const TaskId created_by = creator->id;
+  h.dependence->retain_creator(created_by);
+  EXPECT_GT(h.dependence->map().live_entries(), 0u);
+  h.dependence->release_creator(created_by);  // its scope ends before it retires
+  h.retire_below(12);
+  EXPECT_EQ(h.dependence->map().live_entries(), 0u);
+  // Stateless tasks through every slot, three windows' worth, each retiring behind the next.
+  for (std::uint32_t local = 12; local < 12 + 3 * kWindow; ++local) {
+    TaskSlot& slot = testing::admit_pending_task(*h.rings[0]);
+    ASSERT_EQ(slot.id.local(), local);
+    h.dependence->admitted_without_state(slot);
+    h.rings[0]->publish(local);
+    EXPECT_FALSE(h.dependence->creator_retained(slot.id)) << "task " << local;
+    EXPECT_FALSE(h.dependence->creator_retained(created_by)) << "task " << local;
+    if (local % 5 == 0) {
+      // A plain task among them: only the earlier plain tasks it conflicts with and which are
+      // still live (none) would be producers; the stateless ones have no entries.
+      EXPECT_EQ(h.submit(Args().in(row(local))), Producers{}) << "task " << local + 1;
+      ++local;
+    }
+    h.retire_below(local - 2);
+  }
+  const std::uint32_t end = h.rings[0]->head();
+  h.retire_below(end);
+  EXPECT_EQ(h.dependence->map().live_entries(), 0u);
+  // The tasks admitted with state end before the stateless ones: the reset starts past them.
+  h.dependence->reset();
+  EXPECT_EQ(h.dependence->map().live_entries(), 0u);
+}
+
 // What a loop analysis (src/core/loops/) asks of the unit: creators without map lookups, producers
 // added by TaskId (deduplicated with the rest), and the live map entries of one buffer.
 TEST(Dependence, LoopAnalysisHooksCreatorsOnlyProducersByIdAndLiveEntries) {
