@@ -990,8 +990,10 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   slot.next_block = 0;
   // dep_begin and dep_count: set by the wiring every admitted task gets (wire_producers,
   // wire_direct, wire_replayed), before anything can read them.
-  slot.subtasks_remaining.store(plan.inline_task ? 0 : args.block_count() * plan.active,
-                                std::memory_order_relaxed);
+  // (A replayed task is a kernel task: TaskPlan::fast positions are not allocs.)
+  slot.subtasks_remaining.store(
+      !replayed && plan.inline_task ? 0 : args.block_count() * plan.active,
+      std::memory_order_relaxed);
   if (replayed) {
     dependence_.admitted_without_state(slot);  // nothing to set up (submit_replayed)
   } else {
