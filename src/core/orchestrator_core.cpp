@@ -297,8 +297,8 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     sync_rings();
   }
   if (ring.window_has_room()) {
-    if (LoopDriver::ReplayPlan* const fast = loops_.fast_plan())
-      return submit_replayed(plan, args, ring, *fast);
+    LoopDriver::ReplayPlan* position = nullptr;
+    if (loops_.fast_position(&position)) return submit_replayed(plan, args, ring, *position);
     if (loops_.wide_position()) return submit_wide(plan, args, ring_index, ring);
   }
   return submit_in_loop_slow(plan, args, ring_index, ring);
@@ -322,8 +322,9 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
     return submit_in_loop_general(planned_, args);
   }
   if (ring->window_has_room()) [[likely]] {
-    if (LoopDriver::ReplayPlan* const fast = loops_.fast_plan()) [[likely]] {
-      return submit_replayed(planned_, args, *ring, *fast);  // replay_into first
+    LoopDriver::ReplayPlan* position = nullptr;
+    if (loops_.fast_position(&position)) [[likely]] {
+      return submit_replayed(planned_, args, *ring, *position);  // replay_into first
     }
     if (loops_.wide_position()) return submit_wide(planned_, args, scope_ring_index_, *ring);
   }

@@ -125,7 +125,7 @@ class OrchestratorCore {
   // A submit a parallel_for template covers (LoopDriver::plan_submit returned true): the same
   // steps with what the template position fixes prepared once (docs/design.md, "parallel_for").
   TaskOutputs submit_analysed(const Plan& plan, const Args& args, int ring_index, Ring& ring);
-  // A submit at a position LoopDriver::fast_plan() allows (`fast`: its plan), the ring's window
+  // A submit at a position LoopDriver::fast_position() allows (`fast`: its plan), the ring's window
   // having room: LoopDriver::replay_into first (copying its tensors into the record at the ring's
   // head; on a miss submit_in_loop_slow decides), then submit_analysed's steps for a kernel task of
   // a TaskPlan::fast position, in a straight line (no outputs, layout, scope, map or deferred

@@ -45,7 +45,7 @@ class LoopDriver {
   struct TaskPlan;  // one template task (below)
 
  public:
-  // A template position's plan as the replayed submit holds it (fast_plan(), replay_into).
+  // A template position's plan as the replayed submit holds it (fast_position(), replay_into).
   using ReplayPlan = TaskPlan;
   // What one template position's tasks share, prepared once for the orchestrator's analysed
   // submit (OrchestratorCore::submit_analysed): the task record's header (kernel functions and
@@ -151,7 +151,7 @@ class LoopDriver {
     return plan_analysed(loop, kernels, inline_task, args);
   }
   // The fast analysed submit's check (OrchestratorCore::submit_in_loop, before plan_submit), only
-  // after fast_plan() said yes (the current position is one TaskPlan::fast allows and no
+  // after fast_position() said yes (the current position is one TaskPlan::fast allows and no
   // learning loop records the submit; not tested again here): true when every argument is the
   // template's record replayed (replays<false>'s test, or a stricter one: TaskPlan::exact).
   // Inline: OrchestratorCore::submit_replayed runs it first, so a replayed submit makes one call
@@ -163,22 +163,25 @@ class LoopDriver {
   // holds a partial copy (the record of no live task, rewritten by whatever admits next) and the
   // position's images are stale, as after a failed replays: plan_submit decides as if this had not
   // run.
-  // `task`: what fast_plan() returned (the current position's plan, indexed once per submit).
+  // `task`: the current position's plan (fast_position()'s), indexed once per submit.
   bool replay_into(ReplayPlan& task, const KernelId kernels[3], bool inline_task, const Args& args,
                    Tensor* tensors);
-  // replay_into's first tests, inline: the current position's plan when it may take it at all
-  // (handed on to replay_into, so the position is indexed once), else nullptr.
-  ReplayPlan* fast_plan() {
+  // replay_into's first tests, inline: whether the current position may take it at all
+  // (TaskPlan::fast). On true `*task` is the position's plan, handed on to replay_into so the
+  // position is indexed once. (A bool and the plan apart, not a pointer that may be null: the
+  // dispatcher's wide_position() test then shares these loads, and no null test is added.)
+  bool fast_position(ReplayPlan** task) {
     Loop& loop = *owner_;
     if (loop.state != Loop::State::analysing || !recorders_.empty() ||
         loop.position >= loop.plan_count) {
-      return nullptr;
+      return false;
     }
-    TaskPlan& task = loop.task_plans[loop.position];
-    return task.fast ? &task : nullptr;
+    TaskPlan& plan = loop.task_plans[loop.position];
+    *task = &plan;
+    return plan.fast;
   }
-  // The wide replayed path's position test (OrchestratorCore::submit_wide), after fast_plan()
-  // said no: TaskPlan::wide.
+  // The wide replayed path's position test (OrchestratorCore::submit_wide), after
+  // fast_position() said no: TaskPlan::wide.
   bool wide_position() const {
     const Loop& loop = *owner_;
     return loop.state == Loop::State::analysing && recorders_.empty() &&
@@ -1013,7 +1016,7 @@ template <bool narrow>
                                                            const KernelId kernels[3],
                                                            bool inline_task, const Args& args,
                                                            Tensor* tensors) {
-  Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_plan(): analysing, fast)
+  Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_position())
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
       task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
