@@ -305,6 +305,34 @@ Rebind LoopTemplate::rebind(IterationRecord& current) {
   return Rebind::fits;
 }
 
+bool LoopTemplate::rebase(IterationRecord& neighbour) {
+  if ((neighbour.index != base_.index - 1 && neighbour.index != base_.index + 1) ||
+      neighbour.tasks.size() != base_.tasks.size() ||
+      neighbour.accesses.size() != base_.accesses.size() ||
+      neighbour.nested_loops != base_.nested_loops) {
+    return false;
+  }
+  for (std::uint32_t p = 0; p < base_.tasks.size(); ++p) {
+    const TaskRecordLite& t = neighbour.tasks[p];
+    if (t.first_access != base_.tasks[p].first_access ||
+        !predicts_task(p, t.kernels, t.inline_task, static_cast<int>(t.access_count))) {
+      return false;
+    }
+  }
+  for (std::uint32_t a = 0; a < base_.accesses.size(); ++a) {
+    const AccessRecord& n = neighbour.accesses[a];
+    if (!predicts_access(neighbour.index, a, n.tag, n.buffer, n.tensor)) return false;
+  }
+  std::swap(base_, neighbour);
+  for (std::size_t a = 0; a < base_.accesses.size(); ++a)
+    places_[a] = placement(base_.accesses[a].tensor);
+  deps_.clear();
+  carries_ = false;
+  proven_ = false;
+  rebound_ = false;
+  return true;
+}
+
 void LoopTemplate::rename_outer(
     std::span<const std::pair<std::uintptr_t, std::uintptr_t>> renames) {
   const std::size_t base_at = Tensor::field_offsets().base;
