@@ -192,7 +192,8 @@ class LoopTemplate {
   // `neighbour` gets the old base, so a second call undoes the first. Every prediction is the
   // same after it, but the proof is not kept (prove() again). False, changing nothing, otherwise.
   // A loop's template learned from iterations 0 and 1 rebased on iteration 0 can be proved for
-  // the whole loop and serve a later run from its first iteration (LoopDriver::analyse_with_template).
+  // the whole loop and serve a later run from its first iteration
+  // (LoopDriver::analyse_with_template).
   bool rebase(IterationRecord& neighbour);
 
   std::int64_t base_iteration() const { return base_.index; }
