@@ -44,8 +44,8 @@ struct Sizes {
   std::uint32_t blocks_of(std::uint32_t i) const { return ragged ? blocks - i % 2 : blocks; }
 };
 
-// One element range a task touches: buffer 0 q, 1 kv, 2 out, 3 sum, 4 scan (run arguments), or 100 + k
-// for output 0 of task k (a fresh buffer).
+// One element range a task touches: buffer 0 q, 1 kv, 2 out, 3 sum, 4 scan (run arguments), or 100
+// + k for output 0 of task k (a fresh buffer).
 struct Touch {
   std::uint64_t buffer = 0;
   bool write = false;
