@@ -312,16 +312,27 @@ bool LoopTemplate::rebase(IterationRecord& neighbour) {
       neighbour.nested_loops != base_.nested_loops) {
     return false;
   }
-  for (std::uint32_t p = 0; p < base_.tasks.size(); ++p) {
-    const TaskRecordLite& t = neighbour.tasks[p];
-    if (t.first_access != base_.tasks[p].first_access ||
-        !predicts_task(p, t.kernels, t.inline_task, static_cast<int>(t.access_count))) {
+  for (std::size_t p = 0; p < base_.tasks.size(); ++p) {
+    const TaskRecordLite& a = base_.tasks[p];
+    const TaskRecordLite& b = neighbour.tasks[p];
+    if (a.inline_task != b.inline_task || a.first_access != b.first_access ||
+        a.access_count != b.access_count || !std::equal(a.kernels, a.kernels + 3, b.kernels)) {
       return false;
     }
   }
-  for (std::uint32_t a = 0; a < base_.accesses.size(); ++a) {
-    const AccessRecord& n = neighbour.accesses[a];
-    if (!predicts_access(neighbour.index, a, n.tag, n.buffer, n.tensor)) return false;
+  // The same buffers (a fresh one at the same distance); the views are the strides' other end
+  // (learn() took the strides as the two records' difference), not compared again: every
+  // analysed submit is checked against the prediction anyway.
+  for (std::size_t i = 0; i < base_.accesses.size(); ++i) {
+    const AccessRecord& a = base_.accesses[i];
+    const AccessRecord& b = neighbour.accesses[i];
+    if (a.tag != b.tag) return false;
+    if (!is_tracked(a.tag)) continue;
+    if (!same_buffer(a.buffer, b.buffer) ||
+        (a.buffer.kind == BufferRef::Kind::fresh &&
+         base_.index - a.buffer.iteration != neighbour.index - b.buffer.iteration)) {
+      return false;
+    }
   }
   std::swap(base_, neighbour);
   for (std::size_t a = 0; a < base_.accesses.size(); ++a)
