@@ -334,9 +334,21 @@ bool LoopTemplate::rebase(IterationRecord& neighbour) {
       return false;
     }
   }
+  const std::int64_t steps = neighbour.index - base_.index;  // -1 or +1
   std::swap(base_, neighbour);
-  for (std::size_t a = 0; a < base_.accesses.size(); ++a)
-    places_[a] = placement(base_.accesses[a].tensor);
+  for (std::size_t a = 0; a < base_.accesses.size(); ++a) {
+    // learn() took each stride as the difference of the two placements (the same `rest`), so the
+    // new one is the old moved by it, except where it set no stride: an untracked argument, or a
+    // free read whose views were not comparable (stride 0).
+    const auto& stride = strides_[a];
+    if (!is_tracked(base_.accesses[a].tag) ||
+        (free_[a] && std::all_of(stride.begin(), stride.end(), [](auto s) { return s == 0; }))) {
+      places_[a] = placement(base_.accesses[a].tensor);
+      continue;
+    }
+    for (int r = 0; r < base_.accesses[a].tensor.ndims(); ++r)
+      places_[a].offset[r] += steps * stride[static_cast<std::size_t>(r)];
+  }
   deps_.clear();
   carries_ = false;
   proven_ = false;
