@@ -267,6 +267,49 @@ TEST_P(LoopsRerun, ProgramRunAgainMatchesPlainWithSameAndChangedShapes) {
   }
 }
 
+// Iteration i writes row i of b and reads row 2i + 8: the two strides differ, and the sweeps
+// meet only if iteration 0 is in the range (its read of row 8 against iteration 8's write). The
+// template learned from iterations 0 and 1 is rebased on iteration 0 and its proof for the whole
+// loop falls back (unequal strides); rebase goes back on iteration 1 and the rest of the loop
+// (iterations 2-9, whose sweeps do not meet) is analysed as before. The write of row 8 must wait
+// for iteration 0's read (through the map: iterations 0 and 1 ran per task).
+TEST_P(LoopsRerun, RebasedTemplateWhoseWholeLoopProofFailsIsProvedForTheRest) {
+  Runtime runtime(rerun_config(GetParam(), true));
+  const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  constexpr std::uint32_t kN = 10;
+  constexpr std::uint32_t kRows = 2 * kN + 8;
+  constexpr std::uint32_t kW = 4;
+  std::vector<float> b(std::size_t{kRows} * kW);
+  for (std::size_t k = 0; k < b.size(); ++k)
+    b[k] = static_cast<float>(k % 17);
+  std::vector<float> expect = b;
+  for (std::uint32_t i = 0; i < kN; ++i) {
+    for (std::uint32_t c = 0; c < kW; ++c)
+      expect[i * kW + c] = expect[(2 * i + 8) * kW + c] + 1.0f;
+  }
+  Outcome o;
+  RunArgs args;
+  args.inout(b.data(), {kRows, kW}, DType::f32);
+  o.result = runtime.run(
+      [&](Orchestrator& orch, const OrchestrationArgs& a) {
+        orch.parallel_for(kN, [&](Orchestrator& orch, std::int64_t i) {
+          const auto r = static_cast<std::uint32_t>(i);
+          const auto row = [&](std::uint32_t at) {
+            return a.tensor(0).view({1, kW}, {at, 0}).reshape({kW});
+          };
+          orch.submit_aiv(add, Args().in(row(2 * r + 8)).out_existing(row(r)));
+          o.touches.push_back({Touch{0, false, std::uint64_t{2 * r + 8} * kW, (2 * r + 9) * kW},
+                               Touch{0, true, std::uint64_t{r} * kW, (std::uint64_t{r} + 1) * kW}});
+        });
+      },
+      args);
+  ASSERT_TRUE(o.result.ok()) << o.result.status.to_string();
+  EXPECT_EQ(b, expect);
+  EXPECT_EQ(check_order(o), "");
+  EXPECT_EQ(o.result.stats.loop_iterations_analysed, kN - 2);
+  EXPECT_EQ(reasons(o.result.stats.loop_fallback_reasons), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, LoopsRerun,
                          ::testing::Values(PlatformKind::threads, PlatformKind::sim),
                          [](const auto& info) {
