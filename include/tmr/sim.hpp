@@ -25,14 +25,14 @@ struct SimCostModel {
   double loop_setup_ratio = 1.11;
   double loop_setup_fixed = 8.0;
   double loop_setup_square = 0.000175;
-  // The same set-up for a template kept from an earlier run of the Runtime, rebound to this one
-  // with its proof reused (no learning comparison, no proof; its plans reused when the run's
-  // first iteration repeats the kept one): kept_setup_ratio of the per-task part and
-  // kept_setup_base_ratio of the per-loop part (fitted to instruction counts at T = 4 and 257,
-  // checked at 129: docs/sim.md). A rebound template that is proved again is charged as a
+  // The same set-up for a template kept from an earlier run of the Runtime that serves this run
+  // with its proof (from the loop's first iteration, or rebound after it; no learning comparison,
+  // no proof; its plans reused where this run's routes match): kept_setup_ratio of the per-task
+  // part and kept_setup_base_ratio of the per-loop part (fitted to instruction counts at T = 4
+  // and 257, checked at 129: docs/sim.md). A kept template that is proved again is charged as a
   // learned one.
-  double kept_setup_ratio = 0.48;
-  double kept_setup_base_ratio = 0.82;
+  double kept_setup_ratio = 0.21;
+  double kept_setup_base_ratio = 0.68;
   double alloc_ns = 200;              // one hidden alloc task
   double alloc_per_output_ns = 30;    // per output of an alloc
   double wire_edge_ns = 20;           // per dependency edge wired

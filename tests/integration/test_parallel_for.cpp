@@ -1381,8 +1381,10 @@ std::string rejections(const RunStats& stats) {
   return text;
 }
 
-// The same loop run again on one runtime takes the template the run before kept: after its first
-// iteration it analyses the rest (one iteration more than learning would), and stays exact.
+// The same loop run again on one runtime takes the template the run before kept: the first run's,
+// learned from iterations 0 and 1, is kept rebased on iteration 0 and proved for the whole loop,
+// so every later run analyses every iteration from the first (try_kept_from_start), and stays
+// exact.
 TEST_P(ParallelFor, KeptTemplateServesTheNextRunOfTheLoop) {
   Directed d(GetParam());
   const RowLoop loop;
@@ -1393,9 +1395,8 @@ TEST_P(ParallelFor, KeptTemplateServesTheNextRunOfTheLoop) {
     const RunResult r = run_row_loop(d, loop, "run " + std::to_string(again + 1));
     EXPECT_EQ(r.stats.loop_templates_reused, 1u) << again;
     EXPECT_EQ(r.stats.loop_templates_rejected, 0u) << rejections(r.stats);
-    // The third run starts with the template before its first iteration (try_kept_from_start).
-    EXPECT_EQ(r.stats.loop_iterations_analysed, again == 1 ? loop.n - 1 : loop.n) << again;
-    EXPECT_EQ(r.stats.loop_tasks_analysed, again == 1 ? loop.n - 1 : loop.n) << again;
+    EXPECT_EQ(r.stats.loop_iterations_analysed, loop.n) << again;
+    EXPECT_EQ(r.stats.loop_tasks_analysed, loop.n) << again;
     EXPECT_EQ(r.stats.loop_fallbacks, 0u) << again;
   }
 }
@@ -1463,8 +1464,9 @@ TEST_P(ParallelFor, KeptTemplateThatDoesNotFitIsLearnedAgain) {
   };
   for (const Case& c : cases) {
     Directed d(GetParam());
-    // Twice: the second run's template (rebound after iteration 0) is kept with its proof for
-    // the range the third run asks, so the third would take its edges as they are.
+    // Twice: the template kept rebased on iteration 0 with its proof for the whole loop serves
+    // the second run from its first iteration and is kept again, so the third would take its
+    // edges as they are.
     run_row_loop(d, c.first, std::string(c.what) + ", first run");
     run_row_loop(d, c.first, std::string(c.what) + ", second run");
     const RunResult r = run_row_loop(d, c.second, std::string(c.what) + ", third run");
@@ -1476,8 +1478,9 @@ TEST_P(ParallelFor, KeptTemplateThatDoesNotFitIsLearnedAgain) {
 }
 
 // A loop run again on the same buffers, whose first iteration repeats the kept template's base,
-// also takes the plans kept with it (LoopDriver::reuse_plans): from the third run on (the second
-// rebinds the template learned at iteration 1 to iteration 0, so its plans are built again).
+// also takes the plans kept with it (LoopDriver::reuse_plans): from the second run on (the first
+// run's template is kept rebased on iteration 0; its plans' routes hold for a run from the first
+// iteration, as the learning iterations' tasks meet no later iteration of this loop).
 // Other buffers take the plans renamed (rebind's bijection). Plans built for runs without an
 // external producer are not reused when one appears (here a held writer of the whole source
 // before the loop: its readers' routes change), nor the other way round. Each run stays exact:
@@ -1498,7 +1501,7 @@ TEST_P(ParallelFor, KeptPlansServeARunThatRepeatsTheLoop) {
     std::uint64_t plans_reused;
   };
   const Run runs[] = {{"first", false, false, 0},
-                      {"second (rebinds)", false, false, 0},
+                      {"second (from the start)", false, false, 1},
                       {"third", false, false, 1},
                       {"other buffers", false, true, 1},
                       {"the first buffers", false, false, 1},
@@ -1622,8 +1625,9 @@ TEST_P(ParallelFor, KeptPlansNameThisRunsBuffers) {
     EXPECT_EQ(dst, expect_dst);
     EXPECT_EQ(a, expect_a);
     EXPECT_EQ(r.stats.loop_templates_reused, run == 0 || switched ? 0u : 1u);
-    // Run 4 starts with the kept plans (renamed to b), then relearns.
-    EXPECT_EQ(r.stats.loop_plans_reused, run >= 2 ? 1u : 0u);
+    // From the second run on, from the start with the kept plans; run 4 starts with them (renamed
+    // to b), then relearns.
+    EXPECT_EQ(r.stats.loop_plans_reused, run >= 1 ? 1u : 0u);
     EXPECT_EQ(rejections(r.stats), switched ? "first analysed iteration differs x1; " : "");
     const std::map<std::uint64_t, Span> when = spans(*r.trace);
     const std::uint64_t writer = kIterations;
@@ -1634,7 +1638,7 @@ TEST_P(ParallelFor, KeptPlansNameThisRunsBuffers) {
   }
 }
 
-// From the third run on, a kept template based on iteration 0 serves the loop from its first
+// From the second run on, a kept template based on iteration 0 serves the loop from its first
 // iteration (LoopDriver::try_kept_from_start): every iteration analysed, the run's argument
 // buffers (new device copies each run) renamed by argument index, the external producers taken
 // from the map as the loop begins (a held writer of the whole source before the loop is waited
@@ -1656,8 +1660,8 @@ TEST_P(ParallelFor, KeptTemplateServesLaterRunsFromTheirFirstIteration) {
     std::uint64_t rejected;
   };
   const Run runs[] = {{"first", false, 0, kRows - 2, 0},
-                      {"second (rebinds)", false, 0, kRows - 1, 0},
-                      {"third (from the start)", false, 0, kRows, 0},
+                      {"second (from the start)", false, 0, kRows, 0},
+                      {"third", false, 0, kRows, 0},
                       {"writer before", true, 0, kRows, 0},
                       {"fourth", false, 0, kRows, 0},
                       {"another argument", false, 3, kRows - 3, 1},

@@ -402,6 +402,80 @@ TEST(LoopTemplate, LearnTakingTheRecordOverMatchesTheCopyingLearn) {
   EXPECT_EQ(far.accesses.size(), accesses);
 }
 
+// A template learned from iterations 0 and 1 rebased on iteration 0 (LoopTemplate::rebase, as
+// the driver does before proving a loop's first template) predicts every iteration's views as
+// before and proves the same edges; a second rebase gives the base back; a record with another
+// buffer is refused and changes nothing.
+TEST(LoopTemplate, RebasedOnIterationZeroPredictsAndProvesTheSame) {
+  std::mt19937 rng(1919);
+  const int loops = tmr::testing::scaled(400, 40);
+  for (int trial = 0; trial < loops; ++trial) {
+    const GenLoop loop = random_loop(rng);
+    const int n = loop.iterations;
+    LoopTemplate learned;
+    ASSERT_EQ(LoopTemplate::learn(record(loop, 0), record(loop, 1), &learned), Fallback::none);
+    LoopTemplate rebased = learned;
+    IterationRecord neighbour = record(loop, 0);
+    ASSERT_TRUE(rebased.rebase(neighbour)) << "trial " << trial;
+    EXPECT_EQ(rebased.base_iteration(), 0);
+    EXPECT_EQ(neighbour.index, 1);
+    for (int i = 0; i < n; ++i) {
+      const IterationRecord rec = record(loop, i);
+      for (std::uint32_t a = 0; a < learned.access_count(); ++a) {
+        if (!is_tracked(rec.accesses[a].tag)) continue;
+        EXPECT_EQ(rebased.predicts_view(i, a, rec.accesses[a].tensor),
+                  learned.predicts_view(i, a, rec.accesses[a].tensor))
+            << "trial " << trial << ", iteration " << i << ", access " << a;
+        for (int r = 0; r < rec.accesses[a].tensor.ndims(); ++r)
+          ASSERT_EQ(rebased.offset(a, r, i), learned.offset(a, r, i)) << "trial " << trial;
+      }
+    }
+    const Fallback verdict = learned.prove(0, n - 1);
+    ASSERT_EQ(rebased.prove(0, n - 1), verdict) << "trial " << trial;
+    if (verdict == Fallback::none) {
+      EXPECT_EQ(rebased.carries_dependence(), learned.carries_dependence());
+      for (std::uint32_t p = 0; p < learned.task_count(); ++p) {
+        EXPECT_EQ(rebased.deps(p).same_iteration, learned.deps(p).same_iteration);
+        ASSERT_EQ(rebased.deps(p).carried.size(), learned.deps(p).carried.size());
+        for (std::size_t e = 0; e < learned.deps(p).carried.size(); ++e) {
+          EXPECT_EQ(rebased.deps(p).carried[e].producer, learned.deps(p).carried[e].producer);
+          EXPECT_EQ(rebased.deps(p).carried[e].min_distance,
+                    learned.deps(p).carried[e].min_distance);
+          EXPECT_EQ(rebased.deps(p).carried[e].max_distance,
+                    learned.deps(p).carried[e].max_distance);
+        }
+      }
+    }
+    ASSERT_TRUE(rebased.rebase(neighbour)) << "trial " << trial;  // back on iteration 1
+    EXPECT_EQ(rebased.base_iteration(), 1);
+    for (std::uint32_t a = 0; a < learned.access_count(); ++a) {
+      for (int r = 0; r < learned.access(a).tensor.ndims(); ++r)
+        ASSERT_EQ(rebased.offset(a, r, n - 1), learned.offset(a, r, n - 1)) << "trial " << trial;
+    }
+  }
+  // Another buffer in the neighbour, or a record that is not adjacent: refused, nothing changed.
+  const GenLoop loop = random_loop(rng);
+  LoopTemplate tmpl;
+  ASSERT_EQ(LoopTemplate::learn(record(loop, 0), record(loop, 1), &tmpl), Fallback::none);
+  IterationRecord far = record(loop, 0);
+  far.index = -1;
+  EXPECT_FALSE(tmpl.rebase(far));
+  IterationRecord other = record(loop, 0);
+  for (AccessRecord& a : other.accesses) {
+    if (is_tracked(a.tag) && a.buffer.kind == BufferRef::Kind::outer) {
+      a.buffer.address += 64;
+      break;
+    }
+  }
+  const bool has_outer = std::any_of(
+      other.accesses.begin(), other.accesses.end(),
+      [](const auto& a) { return is_tracked(a.tag) && a.buffer.kind == BufferRef::Kind::outer; });
+  if (has_outer) {
+    EXPECT_FALSE(tmpl.rebase(other));
+  }
+  EXPECT_EQ(tmpl.base_iteration(), 1);
+}
+
 // Families live in chunks; an erased family's storage is reused by the next add, as a fresh
 // family (open, nothing superseded), and does not keep its loop's task table alive.
 TEST(FamilyTable, ErasedFamiliesStorageIsReusedFreshWithoutTheirTaskTable) {

@@ -512,9 +512,19 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   // every conflicting pair of any range inside it (carried edges reach back only to the first
   // analysed iteration; the ones before are in the map), and a later run can analyse from
   // iteration 0 on the same proof (try_kept_from_start).
+  // A template just learned from iterations 0 and 1 is rebased on iteration 0 (its `previous`
+  // record), so that proved for the whole loop and kept, it serves the next run from its first
+  // iteration (try_kept_from_start) instead of that run learning its first iteration and
+  // rebinding. Only where try_kept_from_start may offer it (no learning loop around this one);
+  // if the whole loop's proof falls back where the rest's might not, it goes back on iteration 1.
+  const bool rebased = loop.iteration == 1 && loop.tmpl.base_iteration() == 1 &&
+                       loop.previous.index == 0 && !loop.tmpl.rebound() && recorders_.empty() &&
+                       loop.tmpl.rebase(loop.previous);
   const std::int64_t first = loop.tmpl.base_iteration() == 0 ? 0 : loop.iteration + 1;
   if (!loop.tmpl.proven_for(first, loop.iterations - 1)) {
-    const Fallback proof = loop.tmpl.prove(first, loop.iterations - 1);
+    Fallback proof = loop.tmpl.prove(first, loop.iterations - 1);
+    if (proof != Fallback::none && rebased && loop.tmpl.rebase(loop.previous))
+      proof = loop.tmpl.prove(loop.iteration + 1, loop.iterations - 1);
     if (proof != Fallback::none) {
       fall_back(loop, proof);
       return;

@@ -305,6 +305,57 @@ Rebind LoopTemplate::rebind(IterationRecord& current) {
   return Rebind::fits;
 }
 
+bool LoopTemplate::rebase(IterationRecord& neighbour) {
+  if ((neighbour.index != base_.index - 1 && neighbour.index != base_.index + 1) ||
+      neighbour.tasks.size() != base_.tasks.size() ||
+      neighbour.accesses.size() != base_.accesses.size() ||
+      neighbour.nested_loops != base_.nested_loops) {
+    return false;
+  }
+  for (std::size_t p = 0; p < base_.tasks.size(); ++p) {
+    const TaskRecordLite& a = base_.tasks[p];
+    const TaskRecordLite& b = neighbour.tasks[p];
+    if (a.inline_task != b.inline_task || a.first_access != b.first_access ||
+        a.access_count != b.access_count || !std::equal(a.kernels, a.kernels + 3, b.kernels)) {
+      return false;
+    }
+  }
+  // The same buffers (a fresh one at the same distance); the views are the strides' other end
+  // (learn() took the strides as the two records' difference), not compared again: every
+  // analysed submit is checked against the prediction anyway.
+  for (std::size_t i = 0; i < base_.accesses.size(); ++i) {
+    const AccessRecord& a = base_.accesses[i];
+    const AccessRecord& b = neighbour.accesses[i];
+    if (a.tag != b.tag) return false;
+    if (!is_tracked(a.tag)) continue;
+    if (!same_buffer(a.buffer, b.buffer) ||
+        (a.buffer.kind == BufferRef::Kind::fresh &&
+         base_.index - a.buffer.iteration != neighbour.index - b.buffer.iteration)) {
+      return false;
+    }
+  }
+  const std::int64_t steps = neighbour.index - base_.index;  // -1 or +1
+  std::swap(base_, neighbour);
+  for (std::size_t a = 0; a < base_.accesses.size(); ++a) {
+    // learn() took each stride as the difference of the two placements (the same `rest`), so the
+    // new one is the old moved by it, except where it set no stride: an untracked argument, or a
+    // free read whose views were not comparable (stride 0).
+    const auto& stride = strides_[a];
+    if (!is_tracked(base_.accesses[a].tag) ||
+        (free_[a] && std::all_of(stride.begin(), stride.end(), [](auto s) { return s == 0; }))) {
+      places_[a] = placement(base_.accesses[a].tensor);
+      continue;
+    }
+    for (int r = 0; r < base_.accesses[a].tensor.ndims(); ++r)
+      places_[a].offset[r] += steps * stride[static_cast<std::size_t>(r)];
+  }
+  deps_.clear();
+  carries_ = false;
+  proven_ = false;
+  rebound_ = false;
+  return true;
+}
+
 void LoopTemplate::rename_outer(
     std::span<const std::pair<std::uintptr_t, std::uintptr_t>> renames) {
   const std::size_t base_at = Tensor::field_offsets().base;

@@ -185,6 +185,16 @@ class LoopTemplate {
   // buffer and on their boxes relative to each other. Otherwise it returns why not and changes
   // nothing.
   Rebind rebind(IterationRecord& current);
+  // Takes `neighbour` as the base, when it is the other record of the two learn() compared (the
+  // iteration just before the base; after a first call, the old base just after it): the same
+  // tasks, kernels, tags, nested trip counts and buffers (a fresh one at the same distance) are
+  // checked, and its views are what the template predicts by construction (the strides are the
+  // two records' difference). `neighbour` gets the old base, so a second call undoes the first.
+  // Every prediction is the same after it, but the proof is not kept (prove() again). False,
+  // changing nothing, when the records differ. A template learned from a loop's iterations 0 and
+  // 1, rebased on iteration 0, can be proved for the whole loop and serve a later run from its
+  // first iteration (LoopDriver::analyse_with_template).
+  bool rebase(IterationRecord& neighbour);
 
   std::int64_t base_iteration() const { return base_.index; }
   std::uint32_t task_count() const { return static_cast<std::uint32_t>(base_.tasks.size()); }
