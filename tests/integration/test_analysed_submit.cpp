@@ -1096,7 +1096,13 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedTasksTakeOverSlotsOfPlainTasksWithMapE
       }
     });
     ASSERT_TRUE(result.ok()) << result.status.to_string();
-    EXPECT_GE(result.stats.loop_tasks_analysed, (kRounds + 1) * (kRows - 2));
+    // Run 0 learns each loop from iterations 0 and 1. Run 1 first offers each loop the template
+    // run 0 kept; its buffers are this run's vectors, wherever the allocator put them: where they
+    // moved the template is rejected (first analysed iteration differs) and the loop learns from
+    // iterations 1 and 2.
+    const std::uint32_t learned = run == 0 ? 2 : 3;
+    EXPECT_GE(result.stats.loop_tasks_analysed, (kRounds + 1) * (kRows - learned));
+    EXPECT_EQ(result.stats.loop_fallbacks, 0u);
     for (std::size_t k = 0; k < q.size(); ++k)
       ASSERT_EQ(q[k], want_q[k]) << "q element " << k;
     for (std::size_t k = 0; k < g.size(); ++k)
