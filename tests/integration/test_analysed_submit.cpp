@@ -17,19 +17,15 @@
 
 #include "core/orchestrator_core.hpp"
 #include "support/ended_scope_loop.hpp"
+#include "support/loop_tests.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
 namespace {
 
 RuntimeConfig analysed_config(PlatformKind platform, bool record) {
-  RuntimeConfig config;
-  config.platform = platform;
-  config.clusters = 4;
-  config.scheduler_threads = 2;
+  RuntimeConfig config = loop_config(platform);
   config.record_events = record;
-  config.stall_timeout_s = 30;
-  config.parallel_for_analysis = true;
   return config;
 }
 
@@ -50,13 +46,6 @@ void add_two(const KernelArgs& a) {
     out.data_as<float>()[k * out.stride(0)] =
         x.data_as<float>()[k * x.stride(0)] + y.data_as<float>()[k * y.stride(0)];
   }
-}
-// acc += in (1-D: tensor 0 in, tensor 1 inout).
-void accumulate(const KernelArgs& a) {
-  const Tensor& in = a.tensor(0);
-  const Tensor& acc = a.tensor(1);
-  for (std::uint32_t k = 0; k < in.dim(0); ++k)
-    acc.data_as<float>()[k * acc.stride(0)] += in.data_as<float>()[k * in.stride(0)];
 }
 void throws(const KernelArgs&) {
   throw std::runtime_error("kernel failed on purpose");

@@ -14,25 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "support/loop_tests.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
 namespace {
-
-void add_one(const KernelArgs& a) {
-  const Tensor& in = a.tensor(0);
-  const Tensor& out = a.tensor(1);
-  const auto* src = in.data_as<float>();
-  auto* dst = out.data_as<float>();
-  for (std::uint32_t k = 0; k < in.dim(0); ++k)
-    dst[k * out.stride(0)] = src[k * in.stride(0)] + 1.0f;
-}
-void accumulate(const KernelArgs& a) {
-  const Tensor& in = a.tensor(0);
-  auto* acc = a.tensor(1).data_as<float>();
-  for (std::uint32_t k = 0; k < in.dim(0); ++k)
-    acc[k] += in.data_as<float>()[k];
-}
 
 // The program's shape in one run: `requests` iterations of the outer loop; request i runs a
 // nested loop of blocks(i) iterations.
@@ -66,17 +52,6 @@ struct Outcome {
   std::vector<float> out, sum, scan;
   std::vector<std::vector<Touch>> touches;  // per task, by submit sequence
 };
-
-RuntimeConfig rerun_config(PlatformKind platform, bool analysis) {
-  RuntimeConfig config;
-  config.platform = platform;
-  config.clusters = 4;
-  config.scheduler_threads = 2;
-  config.record_events = true;
-  config.stall_timeout_s = 30;
-  config.parallel_for_analysis = analysis;
-  return config;
-}
 
 // The paged-attention-like program: per request, a fresh row from q, a nested block loop adding
 // kv rows into it (the carried chain of the nested loop), the row written to out (disjoint per
@@ -238,8 +213,8 @@ TEST_P(LoopsRerun, ProgramRunAgainMatchesPlainWithSameAndChangedShapes) {
       {"same shapes after all that", same, 0, 0, "other tasks or arguments x1; ", 10, short2},
       {"same shapes, last", same, 1, 1, "", 11, short1},
   };
-  Runtime on(rerun_config(GetParam(), true));
-  Runtime off(rerun_config(GetParam(), false));
+  Runtime on(loop_config(GetParam(), true));
+  Runtime off(loop_config(GetParam(), false));
   const KernelId add_on = on.kernels().add("add_one", CoreType::aiv, &add_one);
   const KernelId acc_on = on.kernels().add("accumulate", CoreType::aiv, &accumulate);
   const KernelId add_off = off.kernels().add("add_one", CoreType::aiv, &add_one);
@@ -274,7 +249,7 @@ TEST_P(LoopsRerun, ProgramRunAgainMatchesPlainWithSameAndChangedShapes) {
 // (iterations 2-9, whose sweeps do not meet) is analysed as before. The write of row 8 must wait
 // for iteration 0's read (through the map: iterations 0 and 1 ran per task).
 TEST_P(LoopsRerun, RebasedTemplateWhoseWholeLoopProofFailsIsProvedForTheRest) {
-  Runtime runtime(rerun_config(GetParam(), true));
+  Runtime runtime(loop_config(GetParam(), true));
   const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
   constexpr std::uint32_t kN = 10;
   constexpr std::uint32_t kRows = 2 * kN + 8;

@@ -16,22 +16,12 @@
 #include <vector>
 
 #include "support/ended_scope_loop.hpp"
+#include "support/loop_tests.hpp"
 #include "support/random_program.hpp"
 #include "support/test_scale.hpp"
 
 namespace tmr::testing {
 namespace {
-
-RuntimeConfig loop_config(PlatformKind platform, bool analysis = true) {
-  RuntimeConfig config;
-  config.platform = platform;
-  config.clusters = 4;
-  config.scheduler_threads = 2;
-  config.record_events = true;
-  config.stall_timeout_s = 30;
-  config.parallel_for_analysis = analysis;
-  return config;
-}
 
 ProgramShape loop_shape() {
   ProgramShape shape;
@@ -124,20 +114,6 @@ TEST_P(ParallelFor, TinyRingsWithScopedIterations) {
 
 // ---------------------------------------------------------------- directed loops
 
-void add_one(const KernelArgs& a) {
-  const Tensor& in = a.tensor(0);
-  const Tensor& out = a.tensor(1);
-  const auto* src = in.data_as<float>();
-  auto* dst = out.data_as<float>();
-  for (std::uint32_t k = 0; k < in.dim(0); ++k)
-    dst[k * out.stride(0)] = src[k * in.stride(0)] + 1.0f;
-}
-void accumulate(const KernelArgs& a) {
-  const Tensor& in = a.tensor(0);
-  auto* acc = a.tensor(1).data_as<float>();
-  for (std::uint32_t k = 0; k < in.dim(0); ++k)
-    acc[k] += in.data_as<float>()[k];
-}
 void throw_kernel(const KernelArgs&) {
   throw std::runtime_error("kernel failed on purpose");
 }
