@@ -196,5 +196,65 @@ TEST(GraphFanout, AnUnguardedWiringBehindAConsumedProducerTakesItsCountBack) {
   EXPECT_EQ(ring.retired(), 3u);
 }
 
+// complete_and_release: a producer's listed consumers take over its own completion reference.
+// One consumer: no RMW on its count, consumed when that consumer lets go. Two: one reference
+// added, consumed after both. None: its own reference dropped at once (consumed then).
+TEST(GraphFanout, CompleteAndReleaseHandsTheOwnReferenceToTheConsumers) {
+  RingConfig config;
+  config.task_window = 16;
+  config.heap_bytes = 1024;
+  config.dep_pool = 16;
+  Ring ring(0, config);
+  TaskSlot& one = admit(ring);  // one consumer: a
+  TaskSlot& a = admit(ring);    // consumer of `one`, producer of nothing
+  TaskSlot& two = admit(ring);  // two consumers: b, c
+  TaskSlot& b = admit(ring);
+  TaskSlot& c = admit(ring);
+  TaskSlot& none = admit(ring);  // no consumer
+  const std::uint64_t first = ring.take_dep_nodes(3);
+  auto wire_one = [&](TaskSlot& consumer, TaskSlot& producer, std::uint64_t node) {
+    graph::begin_wiring(consumer, 1);
+    ASSERT_EQ(graph::wire(consumer, producer, ring.dep_node(node)), graph::Edge::wired);
+    consumer.dep_begin = static_cast<std::uint32_t>(node);
+    consumer.dep_count = 1;
+    EXPECT_FALSE(graph::finish_wiring(consumer, 0));
+  };
+  wire_one(a, one, first);
+  wire_one(b, two, first + 1);
+  wire_one(c, two, first + 2);
+
+  std::vector<TaskSlot*> made_ready;
+  auto ready = [&](TaskSlot* t) { made_ready.push_back(t); };
+  graph::release_held_producers(one);
+  EXPECT_EQ(graph::complete_and_release(one, ready), 1u);
+  EXPECT_EQ(made_ready, std::vector<TaskSlot*>{&a});
+  EXPECT_EQ(one.release_remaining.load(), 1) << "a's reference in place of its own";
+  EXPECT_EQ(one.state.load(), TaskState::completed);
+
+  graph::release_held_producers(two);
+  EXPECT_EQ(graph::complete_and_release(two, ready), 2u);
+  EXPECT_EQ(made_ready, (std::vector<TaskSlot*>{&a, &c, &b})) << "the list is newest first";
+  EXPECT_EQ(two.release_remaining.load(), 2) << "one per consumer, its own folded in";
+
+  graph::release_held_producers(none);
+  EXPECT_EQ(graph::complete_and_release(none, ready), 0u);
+  EXPECT_EQ(none.release_remaining.load(), 0);
+  EXPECT_EQ(none.state.load(), TaskState::consumed);
+
+  // The consumers complete: each lets go of its producer, then of itself (no consumers).
+  for (TaskSlot* consumer : {&a, &b}) {
+    graph::release_held_producers(*consumer);
+    EXPECT_EQ(graph::complete_and_release(*consumer, ready), 0u);
+  }
+  EXPECT_EQ(one.state.load(), TaskState::consumed);
+  EXPECT_EQ(two.state.load(), TaskState::completed) << "c still holds it";
+  EXPECT_EQ(ring.retired(), 2u) << "`two` (2) keeps the watermark";
+  graph::release_held_producers(c);
+  graph::complete_and_release(c, ready);
+  EXPECT_EQ(two.release_remaining.load(), 0);
+  EXPECT_EQ(two.state.load(), TaskState::consumed);
+  EXPECT_EQ(ring.retired(), 6u);
+}
+
 }  // namespace
 }  // namespace tmr::detail

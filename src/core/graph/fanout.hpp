@@ -171,12 +171,49 @@ inline bool release(TaskSlot& task) {
 }
 
 // After `consumer` completed: lets go of the producers it held (their buffers may now be
-// reclaimed), then of its own completion reference.
-inline void release_producers(TaskSlot& consumer) {
+// reclaimed), not of its own completion reference.
+inline void release_held_producers(TaskSlot& consumer) {
   Ring& ring = *consumer.ring;
   for (std::uint32_t i = 0; i < consumer.dep_count; ++i)
     release(*ring.dep_node(consumer.dep_begin + i).producer);
+}
+
+// After `consumer` completed: lets go of the producers it held, then of its own completion
+// reference.
+inline void release_producers(TaskSlot& consumer) {
+  release_held_producers(consumer);
   release(consumer);
+}
+
+// complete() and the release of `producer`'s own completion reference in one: its listed
+// consumers' references replace it, so a producer with one consumer (every task of a chain)
+// makes neither the add nor the drop, and one with several adds one reference fewer (two locked
+// instructions, resp. one, fewer per completion). With none it drops its reference as before.
+// The caller releases the producers `producer` held first (release_held_producers): once a
+// consumer is made ready it may run, complete and consume `producer`, whose slot (and its
+// dependency nodes) may then be reused, so nothing of `producer` is read after the first
+// consumer's fan-in decrement.
+template <class OnReady>
+std::uint32_t complete_and_release(TaskSlot& producer, OnReady&& on_ready) {
+  producer.state.store(TaskState::completed, std::memory_order_release);
+  FanoutNode* node = producer.fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
+  if (node == nullptr) {
+    release(producer);
+    return 0;
+  }
+  std::int32_t listed = 0;
+  for (const FanoutNode* n = node; n != nullptr; n = n->next)
+    ++listed;
+  if (listed > 1) producer.release_remaining.fetch_add(listed - 1, std::memory_order_relaxed);
+  std::uint32_t edges = 0;
+  while (node != nullptr) {
+    FanoutNode* const next = node->next;  // read first: the node dies with its consumer
+    TaskSlot* const consumer = node->consumer;
+    ++edges;
+    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(consumer);
+    node = next;
+  }
+  return edges;
 }
 
 }  // namespace tmr::detail::graph

@@ -359,9 +359,11 @@ void Scheduler::complete_task(int thread, int core, TaskSlot* task) {
                                             clock_.now_ns()});
   }
   ++threads_[thread].counters.tasks_completed;
+  // The producers first: the completion hands the task's own reference to its consumers, after
+  // which it may be consumed (and its slot reused) as soon as one of them has run.
+  graph::release_held_producers(*task);
   threads_[thread].counters.edges +=
-      graph::complete(*task, [&](TaskSlot* consumer) { make_ready(thread, consumer); });
-  graph::release_producers(*task);
+      graph::complete_and_release(*task, [&](TaskSlot* consumer) { make_ready(thread, consumer); });
   sink_.kernel_task_completed_on(core);  // after the releases: a woken orchestrator sees them
 }
 

@@ -354,6 +354,7 @@ void ThreadsPlatform::core_main(int core) {
     // FIN is a release store after it, so whoever acquires the FIN (or a gate this core let go
     // of later) sees the flag, and end_run reads it after such an acquire chain (a scheduler's
     // stop). The clear below stays seq_cst: it pairs with end_run's store of stop_requested_.
+    // Already set when this kernel was a hand-off the flag stayed set through (below).
     stepping.store(1, std::memory_order_release);
     finish_dispatch(m, token, start, timestamps ? engine_.now_ns() : 0);
     last = token;
@@ -389,6 +390,12 @@ void ThreadsPlatform::core_main(int core) {
     // while a MIX task or block waits (a bell per finish otherwise wakes parked threads for
     // nothing).
     if (scheduler.mix_may_wait()) scheduler_bell_.notify_all();
+    // A task latched for this core (an early hand-off, or a pending dispatch latched after the
+    // FIN) runs next: the flag stays set through it until the step after its FIN. end_run waits
+    // no longer for that: a scheduler thread stops only once its cores are idle, which this one
+    // is not before that FIN (and an abandoned run does not wait for the flags). Saves the
+    // clear's locked store and the look at stop_requested_ on every hand-off.
+    if (next) continue;
     // seq_cst store, then load: pairs with end_run's store of stop_requested_ and its loads of
     // the flags: either it sees this core done, or this core sees the stop and rings.
     stepping.store(0, std::memory_order_seq_cst);

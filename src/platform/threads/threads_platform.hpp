@@ -80,7 +80,8 @@ class ThreadsPlatform final : public Platform {
   // other runtime thread that Scheduler::limit_handoffs_to_cpus counts. Written by the
   // orchestrator only, read relaxed by the cores' steps.
   alignas(64) std::atomic<int> orchestrator_on_cpu_{0};
-  // Per core thread: 1 between its FIN and the end of the step after it; end_run waits until
+  // Per core thread: 1 between its FIN and the end of the step after it (and through a task
+  // that step latched for the core, until the step after that task's FIN); end_run waits until
   // every flag is 0. One line per core, written only by its core: a counter shared by all cores
   // took two RMWs per task on a line the cores passed between them (docs/performance.md, "Run
   // side and the orchestrator thread, session 11").
