@@ -480,7 +480,7 @@ bool Scheduler::others_report_room(int thread, TaskShape shape) const {
 
 // ---------------------------------------------------------------- ready queues
 
-void Scheduler::make_ready(int thread, TaskSlot* task) {
+inline void Scheduler::make_ready(int thread, TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
   if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
     mix_seen_.store(true, std::memory_order_relaxed);
@@ -515,7 +515,7 @@ void Scheduler::push_back_global(TaskSlot* task) {
   ready_.push(task);
 }
 
-bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
+inline bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
   ThreadState& me = threads_[thread];
   const int s = static_cast<int>(shape);
   if (me.local_count[s] > 0) {
