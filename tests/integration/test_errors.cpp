@@ -148,6 +148,28 @@ TEST_F(Fixture, KernelExceptionFailsTheRunAndSkipsCopyBack) {
   expect_healthy();
 }
 
+// A kernel that throws in the middle of a chain: every task before it was an early hand-off
+// on one core, which keeps its stepping flag set through each latched successor
+// (ThreadsPlatform::core_main); the run must still end, name the kernel and leave the runtime
+// usable, with successors already latched when the failure was seen.
+TEST_F(Fixture, KernelExceptionInTheMiddleOfAChainEndsTheRun) {
+  std::vector<float> y(8, -1.0f);
+  RunArgs args;
+  args.output(y.data(), {8}, DType::f32);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const RunResult r = runtime->run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          for (int i = 0; i < 300; ++i)
+            o.submit_aiv(i == 150 ? thrower : noop_aiv, Args().inout(a.tensor(0)));
+        },
+        args);
+    EXPECT_EQ(r.status.code, ErrorCode::kernel_exception);
+    EXPECT_NE(r.status.message.find("'thrower'"), std::string::npos) << r.status.message;
+    EXPECT_EQ(y[0], -1.0f) << "outputs must not be copied back after an error";
+  }
+  expect_healthy();
+}
+
 TEST_F(Fixture, OrchestrationExceptionIsReported) {
   const RunResult r =
       run([&](Orchestrator&, const OrchestrationArgs&) { throw std::logic_error("oops"); });
