@@ -82,7 +82,7 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
     completed_[static_cast<std::size_t>(slot)].count.fetch_add(1, std::memory_order_seq_cst);
     const std::uint64_t wake_at = wake_at_completed_.load(std::memory_order_seq_cst);
     if (wake_at != kNotWaiting && kernel_tasks_completed() >= wake_at) {
-      platform_->notify_progress();
+      platform_->notify_completion();
     }
   }
   // ---- OrchestratorHost ----

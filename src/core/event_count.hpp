@@ -49,6 +49,18 @@ class EventCount {
     wakes_.fetch_add(1, std::memory_order_relaxed);
     futex_wake_all(epoch_);
   }
+  // notify_all for a notifier whose change was a seq_cst RMW (a completion count) that every
+  // waiter reads with seq_cst loads after its prepare_wait: with the rung bit set (a seq_cst
+  // load, no RMW) it returns at once. Either the waiter's loads follow the RMW in the single
+  // total order (it sees the change, and what was written before it), or they precede it, and
+  // so does its key: then this load sees the key's epoch or a later one, and a later one with
+  // the bit set means a ring after the key, which wakes the waiter to look again. Saves
+  // notify_all's two RMWs on lines the waiter writes, per completion from a waiting
+  // orchestrator's threshold until it runs (milliseconds on a busy host).
+  void notify_all_unless_rung() {
+    if ((epoch_.load(std::memory_order_seq_cst) & kRung) != 0) return;
+    notify_all();
+  }
   // For tests: the futex wake-ups notify_all made.
   std::uint64_t wakes() const { return wakes_.load(std::memory_order_relaxed); }
 

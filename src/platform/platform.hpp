@@ -35,6 +35,10 @@ class Platform {
   virtual bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) = 0;
   // A task completed or a watermark moved: wakes a waiting orchestrator.
   virtual void notify_progress() = 0;
+  // notify_progress right after a completion count's seq_cst RMW (Engine::
+  // note_kernel_task_completed), which the waiting orchestrator reads with seq_cst loads: the
+  // threads platform skips the bell's RMWs while a wake-up is under way.
+  virtual void notify_completion() { notify_progress(); }
   // Ready work appeared: wakes parked scheduler threads.
   virtual void notify_schedulers() = 0;
   // The orchestrator published ready work: wakes schedulers only if none is awake (an awake one

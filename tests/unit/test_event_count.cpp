@@ -114,5 +114,63 @@ TEST(EventCount, NoWakeUpLostBetweenManyWaitersAndNotifiers) {
   EXPECT_LE(bell.wakes(), kRounds);
 }
 
+TEST(EventCount, NotifyUnlessRungSkipsOnlyWhileARingIsUnderWay) {
+  EventCount bell;
+  bell.notify_all_unless_rung();  // nobody waits, nothing rung: the full path, no call
+  EXPECT_EQ(bell.wakes(), 0u);
+  const std::uint32_t key = bell.prepare_wait();
+  bell.notify_all_unless_rung();  // not rung yet for this key: rings
+  EXPECT_EQ(bell.wakes(), 1u);
+  bell.notify_all_unless_rung();  // rung: returns on the look
+  EXPECT_EQ(bell.wakes(), 1u);
+  EXPECT_TRUE(bell.wait(key, kLongNs));
+  // A new key clears the bit: the next one rings again.
+  const std::uint32_t next = bell.prepare_wait();
+  bell.notify_all_unless_rung();
+  EXPECT_EQ(bell.wakes(), 2u);
+  EXPECT_TRUE(bell.wait(next, kLongNs));
+}
+
+TEST(EventCount, NoWakeUpLostWhenCountersSkipARingUnderWay) {
+  // As the orchestrator waits for completions: notifiers raise a count with a seq_cst RMW and
+  // ring with notify_all_unless_rung; waiters read the count with seq_cst loads after their key.
+  EventCount bell;
+  std::atomic<std::uint32_t> count{0};
+  constexpr std::uint32_t kPerNotifier = 2'000;
+  constexpr int kNotifiers = 2;
+  constexpr std::uint32_t kTotal = kPerNotifier * kNotifiers;
+  std::atomic<int> timeouts{0};
+  std::vector<std::thread> waiters;
+  for (int w = 0; w < 2; ++w) {
+    waiters.emplace_back([&] {
+      for (std::uint32_t target = 1; target <= kTotal; target += 3) {
+        for (;;) {
+          const std::uint32_t key = bell.prepare_wait();
+          if (count.load(std::memory_order_seq_cst) >= target) {
+            bell.cancel_wait();
+            break;
+          }
+          if (!bell.wait(key, kLongNs)) timeouts.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  std::vector<std::thread> notifiers;
+  for (int n = 0; n < kNotifiers; ++n) {
+    notifiers.emplace_back([&] {
+      for (std::uint32_t i = 0; i < kPerNotifier; ++i) {
+        count.fetch_add(1, std::memory_order_seq_cst);
+        bell.notify_all_unless_rung();
+      }
+    });
+  }
+  for (std::thread& t : notifiers)
+    t.join();
+  for (std::thread& t : waiters)
+    t.join();
+  EXPECT_EQ(timeouts.load(), 0);
+  EXPECT_EQ(count.load(), kTotal);
+}
+
 }  // namespace
 }  // namespace tmr::detail

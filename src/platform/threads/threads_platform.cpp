@@ -194,6 +194,11 @@ bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64
       // Help before parking: completions and dispatches this step does are what the wait needs.
       if (help_schedulers() && ready()) return true;
       const std::uint32_t key = orchestrator_bell_.prepare_wait();
+      // seq_cst loads of every completion count after the key, whatever ready() reads: they
+      // synchronise with each count's RMW that precedes them, so what a core wrote before its
+      // completion (retirements, task states) is seen below; a core whose RMW comes later finds
+      // the key's epoch and rings (notify_completion skips only a ring already under way).
+      (void)engine_.kernel_tasks_completed();
       if (ready()) {
         orchestrator_bell_.cancel_wait();
         return true;

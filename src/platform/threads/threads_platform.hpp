@@ -37,6 +37,9 @@ class ThreadsPlatform final : public Platform {
   std::uint64_t now_ns() const override;
   bool wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) override;
   void notify_progress() override { orchestrator_bell_.notify_all(); }
+  // The counts' RMW is the change: see EventCount::notify_all_unless_rung, and wait_until's read
+  // of the counts after its key.
+  void notify_completion() override { orchestrator_bell_.notify_all_unless_rung(); }
   void notify_schedulers() override { scheduler_bell_.notify_all(); }
   void notify_new_work() override;
   void notify_core(Mailbox& mailbox) override;
