@@ -920,6 +920,58 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedTasksBehindAFinishedProducerRun) {
     ASSERT_EQ(y[k], static_cast<float>(k) + 2.0f) << "row " << k;
 }
 
+// Replayed tasks behind the pinned producer chain their edges and push them in one step
+// (OrchestratorCore::flush_pinned): when the chain is full, at every ring sync, at the loop's
+// end, before a wait, and when a pinned submit finds the producer finished (the chain then
+// resolves at once). Loop 1 (20 tasks: shorter than a chain and a sync) behind a held writer
+// of g, then a get_tensor_data of one of its rows, which waits for a chained task: on threads
+// the writer is released first, so the wait returns only if the chain reached g's list. Loop 2
+// (100 tasks: full chains and syncs) behind another held writer that the body releases at
+// iteration 40, so later submits may find it finished with a chain pending (timing decides on
+// threads). Every row and the read value equal the sequential program's.
+TEST_P(ParallelForAnalysedSubmit, PinnedChainsReachTheProducerBeforeEveryWait) {
+  Fixture f(GetParam().platform, GetParam().record);
+  const KernelId sum = f.runtime.kernels().add("sum_all", CoreType::aiv, &sum_all);
+  const bool threads = GetParam().platform == PlatformKind::threads;
+  constexpr std::uint32_t kShort = 20;
+  constexpr std::uint32_t kLong = 100;
+  std::vector<float> x(kLong), g(1, 0.0f), y(kLong, 0.0f), z(kLong, 0.0f);
+  for (std::uint32_t k = 0; k < kLong; ++k)
+    x[k] = static_cast<float>(k);
+  float read = 0.0f;
+  released = !threads;
+  const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor tx = Tensor::wrap(x.data(), {kLong}, DType::f32);
+    const Tensor tg = Tensor::wrap(g.data(), {1}, DType::f32);
+    const Tensor ty = Tensor::wrap(y.data(), {kLong}, DType::f32);
+    const Tensor tz = Tensor::wrap(z.data(), {kLong}, DType::f32);
+    o.submit_aiv(f.held, Args().in(tg).out_existing(tg));  // g = 1, held on threads
+    o.parallel_for(kShort, [&](Orchestrator& o, std::int64_t i) {
+      const auto k = static_cast<std::uint32_t>(i);
+      o.submit_aiv(sum, Args().in(tx.view({1}, {k})).in(tg).out_existing(ty.view({1}, {k})));
+    });
+    released = true;
+    read = o.get_tensor_data<float>(ty, {kShort - 3});  // a chained task's row
+    released = !threads;
+    o.submit_aiv(f.held, Args().in(tg).out_existing(tg));  // g = 2, held on threads
+    o.parallel_for(kLong, [&](Orchestrator& o, std::int64_t i) {
+      const auto k = static_cast<std::uint32_t>(i);
+      if (k == 40) released = true;
+      o.submit_aiv(sum, Args().in(tx.view({1}, {k})).in(tg).out_existing(tz.view({1}, {k})));
+    });
+    released = true;
+  });
+  released = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(read, static_cast<float>(kShort - 3) + 1.0f);
+  EXPECT_EQ(g[0], 2.0f);
+  for (std::uint32_t k = 0; k < kShort; ++k)
+    ASSERT_EQ(y[k], static_cast<float>(k) + 1.0f) << "loop 1, row " << k;
+  for (std::uint32_t k = 0; k < kLong; ++k)
+    ASSERT_EQ(z[k], static_cast<float>(k) + 2.0f) << "loop 2, row " << k;
+  EXPECT_GE(r.stats.loop_tasks_analysed, kShort - 3 + kLong - 3);
+}
+
 // Replayed tasks of two to six arguments, every one in an affine family (the replayed submit
 // grows up to four families unrolled, more in a loop), behind a held writer of their first
 // argument (the pinned producer: each task takes its one dependency node with its admit). After
