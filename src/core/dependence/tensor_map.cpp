@@ -106,7 +106,7 @@ BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
     const std::size_t mask = buffer_table_.size() - 1;
     for (BufferInfo* info : old) {
       if (info == nullptr) continue;
-      std::size_t i = buffer_hash(info->address, info->owner) & mask;
+      std::size_t i = info->hash & mask;
       while (buffer_table_[i] != nullptr)
         i = (i + 1) & mask;
       buffer_table_[i] = info;
@@ -123,14 +123,16 @@ BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
   BufferInfo* const info = free_buffers_;
   free_buffers_ = info->next_free;
   // Counts and masks are already zero: a buffer returns to the free list only when empty.
+  const std::uint64_t hash = buffer_hash(address, owner);
   info->address = address;
   info->owner = owner;
+  info->hash = hash;
   info->next_free = nullptr;
   info->min_version = ~std::uint32_t{0};
   info->max_version = 0;
   remember(info);
   const std::size_t mask = buffer_table_.size() - 1;
-  std::size_t i = buffer_hash(address, owner) & mask;
+  std::size_t i = hash & mask;
   while (buffer_table_[i] != nullptr)
     i = (i + 1) & mask;
   buffer_table_[i] = info;
@@ -141,13 +143,13 @@ BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
 void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
   if (info->total[0] != 0 || info->total[1] != 0 || info->anchor != nullptr) return;
   const std::size_t mask = buffer_table_.size() - 1;
-  std::size_t i = buffer_hash(info->address, info->owner) & mask;
+  std::size_t i = info->hash & mask;
   while (buffer_table_[i] != info)
     i = (i + 1) & mask;
   // Backward-shift deletion keeps probe chains intact without tombstones.
   std::size_t hole = i;
   for (std::size_t j = (i + 1) & mask; buffer_table_[j] != nullptr; j = (j + 1) & mask) {
-    const std::size_t home = buffer_hash(buffer_table_[j]->address, buffer_table_[j]->owner) & mask;
+    const std::size_t home = buffer_table_[j]->hash & mask;
     const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
     if (movable) {
       buffer_table_[hole] = buffer_table_[j];

@@ -128,6 +128,10 @@ static_assert(sizeof(SlotLine) == 64, "one line per slot");
 struct BufferInfo {
   std::uintptr_t address = 0;
   std::uint64_t owner = 0;
+  // buffer_hash(address, owner), kept while the info is in the buffer table: erasing an info and
+  // growing the table hash no identity again (a fresh output's buffer is added and erased once
+  // each; the erase's backward shift needed every moved neighbour's hash).
+  std::uint64_t hash = 0;
   std::uint64_t class_mask[2] = {0, 0};
   std::uint32_t class_count[2][64] = {};
   MapEntry* list[2] = {nullptr, nullptr};
