@@ -123,6 +123,7 @@ BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
   BufferInfo* const info = free_buffers_;
   free_buffers_ = info->next_free;
   // Counts and masks are already zero: a buffer returns to the free list only when empty.
+  ++layout_epoch_;  // (a hint that found no buffer is stale: see SlotHint::absent)
   const std::uint64_t hash = buffer_hash(address, owner);
   info->address = address;
   info->owner = owner;

@@ -299,10 +299,14 @@ class TensorMap {
   // What find_slot learnt of a region: its buffer (null: none yet) and, when the region is one
   // slot of the buffer's grid, that slot's heads (else kNoHeads). Valid while `epoch` is the
   // map's layout epoch: no buffer started or left a grid, grew its slot table or was erased since.
+  // `absent`: find_slot found no buffer, and none was added since while the epoch holds (every
+  // add_buffer bumps it), so lookup_insert adds it without a second search (the first access of
+  // a fresh output's buffer).
   struct SlotHint {
     BufferInfo* info;
     SlotHeads heads;
     std::uint32_t epoch;
+    bool absent;
   };
 
   // Reports (visit(TaskId)) every live task whose recorded access conflicts with an access of
@@ -343,7 +347,7 @@ class TensorMap {
                      TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
                      Visit&& visit);
   // No hint: lookup_insert finds the buffer and slot itself.
-  static constexpr SlotHint kNoHint{nullptr, kNoHeads, 0};
+  static constexpr SlotHint kNoHint{nullptr, kNoHeads, 0, false};
   // Finds `q`'s buffer and grid slot for a lookup_insert of `q` that follows soon, and asks
   // memory ahead for the line of the slot's heads. With many live views those lines and the
   // entries are cold:
@@ -351,17 +355,17 @@ class TensorMap {
   // walk waiting for its own.
   SlotHint find_slot(const AccessRegion& q, int arg) {
     BufferInfo* const info = find_buffer_at(q.address, q.owner, arg);
-    if (info == nullptr) return {info, kNoHeads, layout_epoch_};
+    if (info == nullptr) return {info, kNoHeads, layout_epoch_, true};
     if (info->lines != nullptr) {
       const std::uint64_t line = info->grid_slot(q.lo, q.hi);
       if (line < info->line_capacity) prefetch_for_write(&info->lines[line]);
-      return {info, kNoHeads, layout_epoch_};
+      return {info, kNoHeads, layout_epoch_, false};
     }
     const std::uint64_t slot = info->grid_slot(q.lo, q.hi);
-    if (slot == BufferInfo::kOffGrid) return {info, kNoHeads, layout_epoch_};
+    if (slot == BufferInfo::kOffGrid) return {info, kNoHeads, layout_epoch_, false};
     const SlotHeads heads = insert_heads(info, slot);
     prefetch_for_read(heads.at);
-    return {info, heads, layout_epoch_};  // (after insert_heads, which may grow the table)
+    return {info, heads, layout_epoch_, false};  // (after insert_heads, which may grow the table)
   }
   // Then the first entry of both chains of a found slot (reading the line find_slot asked for).
   void prefetch_chains(const SlotHint& hint) const {
@@ -1057,8 +1061,8 @@ template <class Visit>
   const bool is_write = kind == AccessKind::write;
   BufferInfo* info = hint.info;
   SlotHeads heads = hint.heads;
-  if (hint.epoch != layout_epoch_ || info == nullptr) {
-    // The hint is stale, or the buffer was unknown then (an earlier argument may have added it).
+  if (hint.epoch != layout_epoch_ || (info == nullptr && !hint.absent)) {
+    // The hint is stale (an earlier argument may have added the buffer), or there is none.
     info = find_buffer_at(q.address, q.owner, arg);
     const std::uint64_t slot = info != nullptr && info->lines == nullptr
                                    ? info->grid_slot(q.lo, q.hi)
