@@ -643,7 +643,7 @@ class TensorMap {
   }
   void remember(BufferInfo* info) {
     recent_[recent_next_] = info;
-    recent_next_ = (recent_next_ + 1) % kRecent;
+    recent_next_ = (recent_next_ + 1) & (kRecent - 1);  // (a power of two: no signed modulo)
   }
   BufferInfo* probe_buffer(std::uintptr_t address, std::uint64_t owner) const;
   BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner) {
@@ -889,6 +889,7 @@ class TensorMap {
 
   // Buffer table: open addressing with linear probing, keyed by (address, owner).
   static constexpr int kRecent = 4;
+  static_assert((kRecent & (kRecent - 1)) == 0, "remember() wraps with a mask");
   BufferInfo no_buffer_;  // address 0: what empty cache places point at
   BufferInfo* recent_[kRecent] = {&no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_};
   int recent_next_ = 0;
