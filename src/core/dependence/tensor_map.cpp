@@ -426,14 +426,8 @@ bool TensorMap::start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntr
   if (slot >= limit) return false;
   info->line_limit = limit;
   const std::uint64_t want = std::min(limit, std::max(std::bit_ceil(slot + 1), kFirstLines));
-  if (info->line_capacity < want) {
-    // (The old table's lines are all empty: their reader blocks go back.)
-    for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
-      if (info->line_storage[s].older != 0) free_block_list(info->line_storage[s].older);
-    }
-    info->line_storage = std::make_unique<SlotLine[]>(want);
-    info->line_capacity = want;
-  }
+  if (info->line_capacity < want) [[unlikely]]
+    replace_lines(info, want);
   info->lines = info->line_storage.get();
   line_table_lines_ += info->line_capacity;
   std::fill(std::begin(info->line_last), std::end(info->line_last), 0u);
@@ -450,6 +444,15 @@ bool TensorMap::start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntr
   info->anchor = anchor;
   ++stats_.line_starts;
   return true;
+}
+
+void TensorMap::replace_lines(BufferInfo* info, std::uint64_t want) {
+  // (The old table's lines are all empty: their reader blocks go back.)
+  for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
+    if (info->line_storage[s].older != 0) free_block_list(info->line_storage[s].older);
+  }
+  info->line_storage = std::make_unique<SlotLine[]>(want);
+  info->line_capacity = want;
 }
 
 bool TensorMap::grow_lines(BufferInfo* info, std::uint64_t slot) {

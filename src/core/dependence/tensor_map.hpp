@@ -575,6 +575,9 @@ class TensorMap {
   // Puts empty buffer `info` into line mode with `q` (contiguous) as its grid's first access;
   // false when the access's slot is past what its table may hold (the buffer keeps entries).
   bool start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntry*& task_entries);
+  // start_lines' table of `want` empty lines in place of a smaller one (out of line: most
+  // starts reuse the table their BufferInfo kept, and the hot path then saves fewer registers).
+  [[gnu::noinline]] void replace_lines(BufferInfo* info, std::uint64_t want);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
   // The inserting task's slot, if the visitor tells it (read when stored: nothing held in a
