@@ -99,27 +99,33 @@ BufferInfo* TensorMap::probe_buffer(std::uintptr_t address, std::uint64_t owner)
   }
 }
 
+void TensorMap::grow_buffer_table() {
+  std::vector<BufferInfo*> old(buffer_table_.size() * 2, nullptr);
+  old.swap(buffer_table_);
+  const std::size_t mask = buffer_table_.size() - 1;
+  for (BufferInfo* info : old) {
+    if (info == nullptr) continue;
+    std::size_t i = info->hash & mask;
+    while (buffer_table_[i] != nullptr)
+      i = (i + 1) & mask;
+    buffer_table_[i] = info;
+  }
+}
+
+void TensorMap::add_buffer_chunk() {
+  auto chunk = std::make_unique<BufferInfo[]>(kBufferChunk);
+  for (std::size_t i = 0; i < kBufferChunk; ++i) {
+    chunk[i].next_free = free_buffers_;
+    free_buffers_ = &chunk[i];
+  }
+  buffer_chunks_.push_back(std::move(chunk));
+}
+
 BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
-  if ((buffer_count_ + 1) * 2 > buffer_table_.size()) {
-    std::vector<BufferInfo*> old(buffer_table_.size() * 2, nullptr);
-    old.swap(buffer_table_);
-    const std::size_t mask = buffer_table_.size() - 1;
-    for (BufferInfo* info : old) {
-      if (info == nullptr) continue;
-      std::size_t i = info->hash & mask;
-      while (buffer_table_[i] != nullptr)
-        i = (i + 1) & mask;
-      buffer_table_[i] = info;
-    }
-  }
-  if (free_buffers_ == nullptr) {
-    auto chunk = std::make_unique<BufferInfo[]>(kBufferChunk);
-    for (std::size_t i = 0; i < kBufferChunk; ++i) {
-      chunk[i].next_free = free_buffers_;
-      free_buffers_ = &chunk[i];
-    }
-    buffer_chunks_.push_back(std::move(chunk));
-  }
+  if ((buffer_count_ + 1) * 2 > buffer_table_.size()) [[unlikely]]
+    grow_buffer_table();
+  if (free_buffers_ == nullptr) [[unlikely]]
+    add_buffer_chunk();
   BufferInfo* const info = free_buffers_;
   free_buffers_ = info->next_free;
   // Counts and masks are already zero: a buffer returns to the free list only when empty.

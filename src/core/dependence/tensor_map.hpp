@@ -655,6 +655,10 @@ class TensorMap {
   }
   // Adds a buffer the caller just failed to find (find_buffer returned null): no second search.
   BufferInfo* add_buffer(std::uintptr_t address, std::uint64_t owner);
+  // add_buffer's rare steps, out of line (the usual add then saves fewer registers): the table
+  // doubled, and a chunk of free BufferInfos.
+  [[gnu::noinline]] void grow_buffer_table();
+  [[gnu::noinline]] void add_buffer_chunk();
   void erase_buffer_if_empty(BufferInfo* info);
   // A grid slot hashes like a cell of a size class no entry has (classes are 0..63).
   static constexpr std::uint8_t kGridClass = 64;
