@@ -439,6 +439,34 @@ TEST(TensorMap, ARecycledAddressWithAnotherOwnerIsAnotherBufferInEveryArgumentPl
   EXPECT_EQ(access(2, AccessKind::read, 0), (Set{7}));
 }
 
+// find_slot for every argument first, then lookup_insert: a hint that found no buffer lets
+// lookup_insert add the buffer without a second search (SlotHint::absent). Two arguments of one
+// task naming one new buffer both take such a hint; the first adds the buffer, and the second
+// must find it (add_buffer makes the hint stale), not add another one. With lines and without.
+TEST(TensorMap, TwoArgumentsOfOneTaskFirstNamingANewBufferShareIt) {
+  for (const bool lines : {false, true}) {
+    std::vector<float> data(64);
+    MapHarness h;
+    if (lines) h.enable_lines();
+    const Tensor whole = Tensor::wrap(data.data(), {4, 16}, DType::f32);
+    const Tensor row1 = whole.view({1, 16}, {1, 0});
+    const Tensor row2 = whole.view({1, 16}, {2, 0});
+    using Set = std::set<std::uint32_t>;
+    // Task 0: writes row 1 and reads row 1 (its own entry is no producer) in places 0 and 1.
+    EXPECT_EQ(h.submit_combined({{row1, AccessKind::write}, {row1, AccessKind::read}}, true), Set{})
+        << "lines " << lines;
+    EXPECT_EQ(h.map->buffer_count(), 1u) << "lines " << lines;
+    // Task 1 reads both rows: row 1's writer is task 0, whichever place found the buffer.
+    EXPECT_EQ(h.submit_combined({{row2, AccessKind::read}, {row1, AccessKind::read}}, true),
+              (Set{0}))
+        << "lines " << lines;
+    // Task 2 writes row 1: after task 0's write and its read, and task 1's read.
+    EXPECT_EQ(h.submit_combined({{row1, AccessKind::write}}, true), (Set{0, 1}))
+        << "lines " << lines;
+    EXPECT_EQ(h.map->buffer_count(), 1u) << "lines " << lines;
+  }
+}
+
 TEST(TensorMap, DifferentVersionsAreAlwaysOrdered) {
   std::vector<float> data(64);
   MapHarness h;

@@ -99,38 +99,47 @@ BufferInfo* TensorMap::probe_buffer(std::uintptr_t address, std::uint64_t owner)
   }
 }
 
+void TensorMap::grow_buffer_table() {
+  std::vector<BufferInfo*> old(buffer_table_.size() * 2, nullptr);
+  old.swap(buffer_table_);
+  const std::size_t mask = buffer_table_.size() - 1;
+  for (BufferInfo* info : old) {
+    if (info == nullptr) continue;
+    std::size_t i = info->hash & mask;
+    while (buffer_table_[i] != nullptr)
+      i = (i + 1) & mask;
+    buffer_table_[i] = info;
+  }
+}
+
+void TensorMap::add_buffer_chunk() {
+  auto chunk = std::make_unique<BufferInfo[]>(kBufferChunk);
+  for (std::size_t i = 0; i < kBufferChunk; ++i) {
+    chunk[i].next_free = free_buffers_;
+    free_buffers_ = &chunk[i];
+  }
+  buffer_chunks_.push_back(std::move(chunk));
+}
+
 BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
-  if ((buffer_count_ + 1) * 2 > buffer_table_.size()) {
-    std::vector<BufferInfo*> old(buffer_table_.size() * 2, nullptr);
-    old.swap(buffer_table_);
-    const std::size_t mask = buffer_table_.size() - 1;
-    for (BufferInfo* info : old) {
-      if (info == nullptr) continue;
-      std::size_t i = buffer_hash(info->address, info->owner) & mask;
-      while (buffer_table_[i] != nullptr)
-        i = (i + 1) & mask;
-      buffer_table_[i] = info;
-    }
-  }
-  if (free_buffers_ == nullptr) {
-    auto chunk = std::make_unique<BufferInfo[]>(kBufferChunk);
-    for (std::size_t i = 0; i < kBufferChunk; ++i) {
-      chunk[i].next_free = free_buffers_;
-      free_buffers_ = &chunk[i];
-    }
-    buffer_chunks_.push_back(std::move(chunk));
-  }
+  if ((buffer_count_ + 1) * 2 > buffer_table_.size()) [[unlikely]]
+    grow_buffer_table();
+  if (free_buffers_ == nullptr) [[unlikely]]
+    add_buffer_chunk();
   BufferInfo* const info = free_buffers_;
   free_buffers_ = info->next_free;
   // Counts and masks are already zero: a buffer returns to the free list only when empty.
+  ++layout_epoch_;  // (a hint that found no buffer is stale: see SlotHint::absent)
+  const std::uint64_t hash = buffer_hash(address, owner);
   info->address = address;
   info->owner = owner;
+  info->hash = hash;
   info->next_free = nullptr;
   info->min_version = ~std::uint32_t{0};
   info->max_version = 0;
   remember(info);
   const std::size_t mask = buffer_table_.size() - 1;
-  std::size_t i = buffer_hash(address, owner) & mask;
+  std::size_t i = hash & mask;
   while (buffer_table_[i] != nullptr)
     i = (i + 1) & mask;
   buffer_table_[i] = info;
@@ -141,13 +150,13 @@ BufferInfo* TensorMap::add_buffer(std::uintptr_t address, std::uint64_t owner) {
 void TensorMap::erase_buffer_if_empty(BufferInfo* info) {
   if (info->total[0] != 0 || info->total[1] != 0 || info->anchor != nullptr) return;
   const std::size_t mask = buffer_table_.size() - 1;
-  std::size_t i = buffer_hash(info->address, info->owner) & mask;
+  std::size_t i = info->hash & mask;
   while (buffer_table_[i] != info)
     i = (i + 1) & mask;
   // Backward-shift deletion keeps probe chains intact without tombstones.
   std::size_t hole = i;
   for (std::size_t j = (i + 1) & mask; buffer_table_[j] != nullptr; j = (j + 1) & mask) {
-    const std::size_t home = buffer_hash(buffer_table_[j]->address, buffer_table_[j]->owner) & mask;
+    const std::size_t home = buffer_table_[j]->hash & mask;
     const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
     if (movable) {
       buffer_table_[hole] = buffer_table_[j];
@@ -423,14 +432,8 @@ bool TensorMap::start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntr
   if (slot >= limit) return false;
   info->line_limit = limit;
   const std::uint64_t want = std::min(limit, std::max(std::bit_ceil(slot + 1), kFirstLines));
-  if (info->line_capacity < want) {
-    // (The old table's lines are all empty: their reader blocks go back.)
-    for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
-      if (info->line_storage[s].older != 0) free_block_list(info->line_storage[s].older);
-    }
-    info->line_storage = std::make_unique<SlotLine[]>(want);
-    info->line_capacity = want;
-  }
+  if (info->line_capacity < want) [[unlikely]]
+    replace_lines(info, want);
   info->lines = info->line_storage.get();
   line_table_lines_ += info->line_capacity;
   std::fill(std::begin(info->line_last), std::end(info->line_last), 0u);
@@ -447,6 +450,15 @@ bool TensorMap::start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntr
   info->anchor = anchor;
   ++stats_.line_starts;
   return true;
+}
+
+void TensorMap::replace_lines(BufferInfo* info, std::uint64_t want) {
+  // (The old table's lines are all empty: their reader blocks go back.)
+  for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
+    if (info->line_storage[s].older != 0) free_block_list(info->line_storage[s].older);
+  }
+  info->line_storage = std::make_unique<SlotLine[]>(want);
+  info->line_capacity = want;
 }
 
 bool TensorMap::grow_lines(BufferInfo* info, std::uint64_t slot) {

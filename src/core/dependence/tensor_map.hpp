@@ -128,6 +128,10 @@ static_assert(sizeof(SlotLine) == 64, "one line per slot");
 struct BufferInfo {
   std::uintptr_t address = 0;
   std::uint64_t owner = 0;
+  // buffer_hash(address, owner), kept while the info is in the buffer table: erasing an info and
+  // growing the table hash no identity again (a fresh output's buffer is added and erased once
+  // each; the erase's backward shift needed every moved neighbour's hash).
+  std::uint64_t hash = 0;
   std::uint64_t class_mask[2] = {0, 0};
   std::uint32_t class_count[2][64] = {};
   MapEntry* list[2] = {nullptr, nullptr};
@@ -295,10 +299,14 @@ class TensorMap {
   // What find_slot learnt of a region: its buffer (null: none yet) and, when the region is one
   // slot of the buffer's grid, that slot's heads (else kNoHeads). Valid while `epoch` is the
   // map's layout epoch: no buffer started or left a grid, grew its slot table or was erased since.
+  // `absent`: find_slot found no buffer, and none was added since while the epoch holds (every
+  // add_buffer bumps it), so lookup_insert adds it without a second search (the first access of
+  // a fresh output's buffer).
   struct SlotHint {
     BufferInfo* info;
     SlotHeads heads;
     std::uint32_t epoch;
+    bool absent;
   };
 
   // Reports (visit(TaskId)) every live task whose recorded access conflicts with an access of
@@ -339,7 +347,7 @@ class TensorMap {
                      TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
                      Visit&& visit);
   // No hint: lookup_insert finds the buffer and slot itself.
-  static constexpr SlotHint kNoHint{nullptr, kNoHeads, 0};
+  static constexpr SlotHint kNoHint{nullptr, kNoHeads, 0, false};
   // Finds `q`'s buffer and grid slot for a lookup_insert of `q` that follows soon, and asks
   // memory ahead for the line of the slot's heads. With many live views those lines and the
   // entries are cold:
@@ -347,17 +355,17 @@ class TensorMap {
   // walk waiting for its own.
   SlotHint find_slot(const AccessRegion& q, int arg) {
     BufferInfo* const info = find_buffer_at(q.address, q.owner, arg);
-    if (info == nullptr) return {info, kNoHeads, layout_epoch_};
+    if (info == nullptr) return {info, kNoHeads, layout_epoch_, true};
     if (info->lines != nullptr) {
       const std::uint64_t line = info->grid_slot(q.lo, q.hi);
       if (line < info->line_capacity) prefetch_for_write(&info->lines[line]);
-      return {info, kNoHeads, layout_epoch_};
+      return {info, kNoHeads, layout_epoch_, false};
     }
     const std::uint64_t slot = info->grid_slot(q.lo, q.hi);
-    if (slot == BufferInfo::kOffGrid) return {info, kNoHeads, layout_epoch_};
+    if (slot == BufferInfo::kOffGrid) return {info, kNoHeads, layout_epoch_, false};
     const SlotHeads heads = insert_heads(info, slot);
     prefetch_for_read(heads.at);
-    return {info, heads, layout_epoch_};  // (after insert_heads, which may grow the table)
+    return {info, heads, layout_epoch_, false};  // (after insert_heads, which may grow the table)
   }
   // Then the first entry of both chains of a found slot (reading the line find_slot asked for).
   void prefetch_chains(const SlotHint& hint) const {
@@ -567,6 +575,9 @@ class TensorMap {
   // Puts empty buffer `info` into line mode with `q` (contiguous) as its grid's first access;
   // false when the access's slot is past what its table may hold (the buffer keeps entries).
   bool start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntry*& task_entries);
+  // start_lines' table of `want` empty lines in place of a smaller one (out of line: most
+  // starts reuse the table their BufferInfo kept, and the hot path then saves fewer registers).
+  [[gnu::noinline]] void replace_lines(BufferInfo* info, std::uint64_t want);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
   // The inserting task's slot, if the visitor tells it (read when stored: nothing held in a
@@ -635,7 +646,7 @@ class TensorMap {
   }
   void remember(BufferInfo* info) {
     recent_[recent_next_] = info;
-    recent_next_ = (recent_next_ + 1) % kRecent;
+    recent_next_ = (recent_next_ + 1) & (kRecent - 1);  // (a power of two: no signed modulo)
   }
   BufferInfo* probe_buffer(std::uintptr_t address, std::uint64_t owner) const;
   BufferInfo* find_or_add_buffer(std::uintptr_t address, std::uint64_t owner) {
@@ -644,6 +655,10 @@ class TensorMap {
   }
   // Adds a buffer the caller just failed to find (find_buffer returned null): no second search.
   BufferInfo* add_buffer(std::uintptr_t address, std::uint64_t owner);
+  // add_buffer's rare steps, out of line (the usual add then saves fewer registers): the table
+  // doubled, and a chunk of free BufferInfos.
+  [[gnu::noinline]] void grow_buffer_table();
+  [[gnu::noinline]] void add_buffer_chunk();
   void erase_buffer_if_empty(BufferInfo* info);
   // A grid slot hashes like a cell of a size class no entry has (classes are 0..63).
   static constexpr std::uint8_t kGridClass = 64;
@@ -881,6 +896,7 @@ class TensorMap {
 
   // Buffer table: open addressing with linear probing, keyed by (address, owner).
   static constexpr int kRecent = 4;
+  static_assert((kRecent & (kRecent - 1)) == 0, "remember() wraps with a mask");
   BufferInfo no_buffer_;  // address 0: what empty cache places point at
   BufferInfo* recent_[kRecent] = {&no_buffer_, &no_buffer_, &no_buffer_, &no_buffer_};
   int recent_next_ = 0;
@@ -1053,8 +1069,8 @@ template <class Visit>
   const bool is_write = kind == AccessKind::write;
   BufferInfo* info = hint.info;
   SlotHeads heads = hint.heads;
-  if (hint.epoch != layout_epoch_ || info == nullptr) {
-    // The hint is stale, or the buffer was unknown then (an earlier argument may have added it).
+  if (hint.epoch != layout_epoch_ || (info == nullptr && !hint.absent)) {
+    // The hint is stale (an earlier argument may have added the buffer), or there is none.
     info = find_buffer_at(q.address, q.owner, arg);
     const std::uint64_t slot = info != nullptr && info->lines == nullptr
                                    ? info->grid_slot(q.lo, q.hi)
