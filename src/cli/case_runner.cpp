@@ -76,8 +76,16 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       result.loop_templates_reused = run.stats.loop_templates_reused;
       result.loop_plans_reused = run.stats.loop_plans_reused;
       result.loop_template_rejections = run.stats.loop_template_rejections;
-      result.rounds.push_back(
-          {run.stats.wall_us, run.stats.orchestration_us, run.stats.scheduler_us});
+      const RunStats& st = run.stats;
+      RoundTiming timing{st.wall_us, st.orchestration_us, st.scheduler_us};
+      if (options.platform == "threads") timing.orchestrator_cpu_us = orchestration_cpu_ns / 1e3;
+      timing.ring_waits = st.orchestrator_ring_waits;
+      timing.ring_wait_us = st.orchestrator_ring_wait_us;
+      timing.ring_wait_cpu_us = st.orchestrator_ring_wait_cpu_us;
+      timing.wait_steps = st.orchestrator_wait_steps;
+      timing.wait_steps_progress = st.orchestrator_wait_steps_progress;
+      timing.placement_steps = st.orchestrator_placement_steps;
+      result.rounds.push_back(timing);
       if (round == 0) print_task_count(out, result);
       print_round(out, round, result.rounds.back());
       if (round > 0) print_loop_round(out, result);
@@ -86,6 +94,7 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
             << orchestration_cpu_ns /
                    static_cast<double>(std::max<std::uint64_t>(1, run.stats.tasks_submitted))
             << " ns per task\n";
+        print_orchestrator_waits(out, result.rounds.back());
       }
       if (round == 0 && options.platform == "sim") print_sim_summary(out, run, runtime.config());
       if (options.corrupt_output) problem.corrupt_first_output();
