@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli/sim_report.hpp"
@@ -15,6 +16,22 @@ double thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+// The calling thread's resource use (Linux RUSAGE_THREAD): what its CPU time was spent on
+// besides user code (the kernel's share, page faults, context switches).
+struct ThreadUsage {
+  double user_us = 0, system_us = 0;
+  std::uint64_t minor_faults = 0, voluntary_switches = 0, involuntary_switches = 0;
+};
+ThreadUsage thread_usage() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  const auto us = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
+  };
+  return {us(u.ru_utime), us(u.ru_stime), static_cast<std::uint64_t>(u.ru_minflt),
+          static_cast<std::uint64_t>(u.ru_nvcsw), static_cast<std::uint64_t>(u.ru_nivcsw)};
 }
 
 }  // namespace
@@ -50,10 +67,17 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
     // The orchestrator's own CPU time (not time it was preempted or blocked): on the threads
     // platform the orchestration runs on this thread (docs/performance.md, parallel_for A/B).
     double orchestration_cpu_ns = 0;
+    ThreadUsage usage;
     const Orchestration timed = [&](Orchestrator& o, const OrchestrationArgs& a) {
+      const ThreadUsage before = thread_usage();
       const double start = thread_cpu_ns();
       example.orchestration(o, a);
       orchestration_cpu_ns = thread_cpu_ns() - start;
+      const ThreadUsage after = thread_usage();
+      usage = {after.user_us - before.user_us, after.system_us - before.system_us,
+               after.minor_faults - before.minor_faults,
+               after.voluntary_switches - before.voluntary_switches,
+               after.involuntary_switches - before.involuntary_switches};
     };
     for (int round = 0; round < options.rounds; ++round) {
       problem.reset_outputs();
@@ -78,7 +102,14 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       result.loop_template_rejections = run.stats.loop_template_rejections;
       const RunStats& st = run.stats;
       RoundTiming timing{st.wall_us, st.orchestration_us, st.scheduler_us};
-      if (options.platform == "threads") timing.orchestrator_cpu_us = orchestration_cpu_ns / 1e3;
+      if (options.platform == "threads") {
+        timing.orchestrator_cpu_us = orchestration_cpu_ns / 1e3;
+        timing.orchestrator_user_us = usage.user_us;
+        timing.orchestrator_system_us = usage.system_us;
+        timing.orchestrator_minor_faults = usage.minor_faults;
+        timing.orchestrator_voluntary_switches = usage.voluntary_switches;
+        timing.orchestrator_involuntary_switches = usage.involuntary_switches;
+      }
       timing.ring_waits = st.orchestrator_ring_waits;
       timing.ring_wait_us = st.orchestrator_ring_wait_us;
       timing.ring_wait_cpu_us = st.orchestrator_ring_wait_cpu_us;
