@@ -20,10 +20,8 @@ struct RoundTiming {
   double scheduler_us = 0;      // busy time summed over scheduler threads
   // The orchestrator's thread CPU time in the orchestration (threads platform; 0 on the sim).
   double orchestrator_cpu_us = 0;
-  // Of it, user and kernel time (getrusage's resolution), and the orchestrating thread's minor
-  // page faults and context switches (it blocked; it was preempted) in the orchestration.
-  double orchestrator_user_us = 0;
-  double orchestrator_system_us = 0;
+  // The orchestrating thread's minor page faults and context switches (it blocked; it was
+  // preempted) in the orchestration.
   std::uint64_t orchestrator_minor_faults = 0;
   std::uint64_t orchestrator_voluntary_switches = 0;
   std::uint64_t orchestrator_involuntary_switches = 0;

@@ -18,20 +18,17 @@ double thread_cpu_ns() {
   return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
 }
 
-// The calling thread's resource use (Linux RUSAGE_THREAD): what its CPU time was spent on
-// besides user code (the kernel's share, page faults, context switches).
+// The calling thread's page faults and context switches (Linux RUSAGE_THREAD; exact counts,
+// unlike its user/system split, which the kernel scales from ticks: meaningless for a run of
+// under a millisecond).
 struct ThreadUsage {
-  double user_us = 0, system_us = 0;
   std::uint64_t minor_faults = 0, voluntary_switches = 0, involuntary_switches = 0;
 };
 ThreadUsage thread_usage() {
   rusage u{};
   getrusage(RUSAGE_THREAD, &u);
-  const auto us = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
-  };
-  return {us(u.ru_utime), us(u.ru_stime), static_cast<std::uint64_t>(u.ru_minflt),
-          static_cast<std::uint64_t>(u.ru_nvcsw), static_cast<std::uint64_t>(u.ru_nivcsw)};
+  return {static_cast<std::uint64_t>(u.ru_minflt), static_cast<std::uint64_t>(u.ru_nvcsw),
+          static_cast<std::uint64_t>(u.ru_nivcsw)};
 }
 
 }  // namespace
@@ -74,8 +71,7 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       example.orchestration(o, a);
       orchestration_cpu_ns = thread_cpu_ns() - start;
       const ThreadUsage after = thread_usage();
-      usage = {after.user_us - before.user_us, after.system_us - before.system_us,
-               after.minor_faults - before.minor_faults,
+      usage = {after.minor_faults - before.minor_faults,
                after.voluntary_switches - before.voluntary_switches,
                after.involuntary_switches - before.involuntary_switches};
     };
@@ -104,8 +100,6 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       RoundTiming timing{st.wall_us, st.orchestration_us, st.scheduler_us};
       if (options.platform == "threads") {
         timing.orchestrator_cpu_us = orchestration_cpu_ns / 1e3;
-        timing.orchestrator_user_us = usage.user_us;
-        timing.orchestrator_system_us = usage.system_us;
         timing.orchestrator_minor_faults = usage.minor_faults;
         timing.orchestrator_voluntary_switches = usage.voluntary_switches;
         timing.orchestrator_involuntary_switches = usage.involuntary_switches;

@@ -36,8 +36,6 @@ json case_json(const CaseResult& r) {
                       {"orchestration_us", t.orchestration_us},
                       {"scheduler_us", t.scheduler_us},
                       {"orchestrator_cpu_us", t.orchestrator_cpu_us},
-                      {"orchestrator_user_us", t.orchestrator_user_us},
-                      {"orchestrator_system_us", t.orchestrator_system_us},
                       {"orchestrator_minor_faults", t.orchestrator_minor_faults},
                       {"orchestrator_voluntary_switches", t.orchestrator_voluntary_switches},
                       {"orchestrator_involuntary_switches", t.orchestrator_involuntary_switches},

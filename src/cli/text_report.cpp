@@ -91,10 +91,9 @@ void print_loop_round(std::ostream& out, const CaseResult& result) {
 }
 
 void print_orchestrator_waits(std::ostream& out, const RoundTiming& timing) {
-  out << "    orchestrator thread: user " << timing.orchestrator_user_us << " us, system "
-      << timing.orchestrator_system_us << " us, " << timing.orchestrator_minor_faults
-      << " minor faults, " << timing.orchestrator_voluntary_switches << " + "
-      << timing.orchestrator_involuntary_switches << " context switches (blocked + preempted)\n";
+  out << "    orchestrator thread: " << timing.orchestrator_minor_faults << " minor faults, "
+      << timing.orchestrator_voluntary_switches << " + " << timing.orchestrator_involuntary_switches
+      << " context switches (blocked + preempted)\n";
   out << "    orchestrator waited for ring room " << timing.ring_waits << "x, "
       << timing.ring_wait_us << " us (CPU " << timing.ring_wait_cpu_us
       << " us); scheduler steps: " << timing.wait_steps << " while waiting ("
