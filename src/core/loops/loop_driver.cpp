@@ -335,19 +335,28 @@ void LoopDriver::fill_stats(RunStats* stats) const {
 
 std::shared_ptr<loops::LoopTasks> LoopDriver::take_table(std::int64_t iterations) {
   // A table no family holds any more keeps its capacity: no reallocation (and no fresh pages)
-  // while a long loop fills it.
-  std::shared_ptr<loops::LoopTasks> table;
+  // while a long loop fills it. The largest free one: the loops of a run begin outermost first,
+  // so the outer loop (the most tasks) gets back the table it grew in the last run. Taking the
+  // first free one gave it a nested loop's small table, grown again every run (a new 32 KiB
+  // block and fresh heap pages each run for paged attention's request loop until the freed
+  // blocks could serve it: docs/performance.md, session 20, pa24).
+  std::shared_ptr<loops::LoopTasks>* best = nullptr;
   for (auto& spare : spare_tables_) {
-    if (spare.use_count() == 1) {
-      table = std::move(spare);
-      std::swap(spare, spare_tables_.back());
-      spare_tables_.pop_back();
-      table->tasks.clear();
-      table->iteration_start.clear();
-      break;
+    if (spare.use_count() == 1 &&
+        (best == nullptr || spare->tasks.capacity() > (*best)->tasks.capacity())) {
+      best = &spare;
     }
   }
-  if (table == nullptr) table = std::make_shared<loops::LoopTasks>();
+  std::shared_ptr<loops::LoopTasks> table;
+  if (best != nullptr) {
+    table = std::move(*best);
+    std::swap(*best, spare_tables_.back());
+    spare_tables_.pop_back();
+    table->tasks.clear();
+    table->iteration_start.clear();
+  } else {
+    table = std::make_shared<loops::LoopTasks>();
+  }
   table->iteration_start.reserve(
       static_cast<std::size_t>(std::clamp<std::int64_t>(iterations, 0, kReserveIterations)));
   return table;
