@@ -67,6 +67,20 @@ struct RunStats {
   // Time the orchestrator waited: for room in full rings, and in get/set_tensor_data and
   // wait_for for the tensor's producers (and, for set, its readers) to finish.
   double orchestrator_blocked_us = 0;
+  // Of those waits, the ones for room in a full ring (task window or output heap): how many, how
+  // long (wall), and the orchestrator thread's CPU time in them (helping the schedulers, polling
+  // the rings; the rest of the wall time it was parked). Threads platform: real CPU time; sim:
+  // the host's CPU time of the simulated waits.
+  std::uint64_t orchestrator_ring_waits = 0;
+  double orchestrator_ring_wait_us = 0;
+  double orchestrator_ring_wait_cpu_us = 0;
+  // Scheduler steps the orchestrator thread took during the orchestration (threads platform; 0
+  // on the sim): while it waited (ring room, producers), and those that did something; and when
+  // it published ready work with no scheduler thread awake (it places the work itself,
+  // Platform::notify_new_work).
+  std::uint64_t orchestrator_wait_steps = 0;
+  std::uint64_t orchestrator_wait_steps_progress = 0;
+  std::uint64_t orchestrator_placement_steps = 0;
   // MIX blocks taken back from pending slots before their cores latched them, to run on a
   // cluster that was idle (TMR_DUAL_SLOT with mix; docs/design.md, "Stranding").
   std::uint64_t mix_blocks_taken_back = 0;

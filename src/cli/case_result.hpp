@@ -18,6 +18,20 @@ struct RoundTiming {
   double elapsed_us = 0;        // RunStats::wall_us: run start to the last task retired
   double orchestration_us = 0;  // inside the orchestration function
   double scheduler_us = 0;      // busy time summed over scheduler threads
+  // The orchestrator's thread CPU time in the orchestration (threads platform; 0 on the sim).
+  double orchestrator_cpu_us = 0;
+  // The orchestrating thread's minor page faults and context switches (it blocked; it was
+  // preempted) in the orchestration.
+  std::uint64_t orchestrator_minor_faults = 0;
+  std::uint64_t orchestrator_voluntary_switches = 0;
+  std::uint64_t orchestrator_involuntary_switches = 0;
+  // Its waits for ring room, and its scheduler steps (RunStats' orchestrator_* fields).
+  std::uint64_t ring_waits = 0;
+  double ring_wait_us = 0;
+  double ring_wait_cpu_us = 0;
+  std::uint64_t wait_steps = 0;
+  std::uint64_t wait_steps_progress = 0;
+  std::uint64_t placement_steps = 0;
 };
 
 struct CaseResult {

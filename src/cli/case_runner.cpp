@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli/sim_report.hpp"
@@ -15,6 +16,19 @@ double thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+// The calling thread's page faults and context switches (Linux RUSAGE_THREAD; exact counts,
+// unlike its user/system split, which the kernel scales from ticks: meaningless for a run of
+// under a millisecond).
+struct ThreadUsage {
+  std::uint64_t minor_faults = 0, voluntary_switches = 0, involuntary_switches = 0;
+};
+ThreadUsage thread_usage() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return {static_cast<std::uint64_t>(u.ru_minflt), static_cast<std::uint64_t>(u.ru_nvcsw),
+          static_cast<std::uint64_t>(u.ru_nivcsw)};
 }
 
 }  // namespace
@@ -50,10 +64,16 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
     // The orchestrator's own CPU time (not time it was preempted or blocked): on the threads
     // platform the orchestration runs on this thread (docs/performance.md, parallel_for A/B).
     double orchestration_cpu_ns = 0;
+    ThreadUsage usage;
     const Orchestration timed = [&](Orchestrator& o, const OrchestrationArgs& a) {
+      const ThreadUsage before = thread_usage();
       const double start = thread_cpu_ns();
       example.orchestration(o, a);
       orchestration_cpu_ns = thread_cpu_ns() - start;
+      const ThreadUsage after = thread_usage();
+      usage = {after.minor_faults - before.minor_faults,
+               after.voluntary_switches - before.voluntary_switches,
+               after.involuntary_switches - before.involuntary_switches};
     };
     for (int round = 0; round < options.rounds; ++round) {
       problem.reset_outputs();
@@ -76,8 +96,21 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       result.loop_templates_reused = run.stats.loop_templates_reused;
       result.loop_plans_reused = run.stats.loop_plans_reused;
       result.loop_template_rejections = run.stats.loop_template_rejections;
-      result.rounds.push_back(
-          {run.stats.wall_us, run.stats.orchestration_us, run.stats.scheduler_us});
+      const RunStats& st = run.stats;
+      RoundTiming timing{st.wall_us, st.orchestration_us, st.scheduler_us};
+      if (options.platform == "threads") {
+        timing.orchestrator_cpu_us = orchestration_cpu_ns / 1e3;
+        timing.orchestrator_minor_faults = usage.minor_faults;
+        timing.orchestrator_voluntary_switches = usage.voluntary_switches;
+        timing.orchestrator_involuntary_switches = usage.involuntary_switches;
+      }
+      timing.ring_waits = st.orchestrator_ring_waits;
+      timing.ring_wait_us = st.orchestrator_ring_wait_us;
+      timing.ring_wait_cpu_us = st.orchestrator_ring_wait_cpu_us;
+      timing.wait_steps = st.orchestrator_wait_steps;
+      timing.wait_steps_progress = st.orchestrator_wait_steps_progress;
+      timing.placement_steps = st.orchestrator_placement_steps;
+      result.rounds.push_back(timing);
       if (round == 0) print_task_count(out, result);
       print_round(out, round, result.rounds.back());
       if (round > 0) print_loop_round(out, result);
@@ -86,6 +119,7 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
             << orchestration_cpu_ns /
                    static_cast<double>(std::max<std::uint64_t>(1, run.stats.tasks_submitted))
             << " ns per task\n";
+        print_orchestrator_waits(out, result.rounds.back());
       }
       if (round == 0 && options.platform == "sim") print_sim_summary(out, run, runtime.config());
       if (options.corrupt_output) problem.corrupt_first_output();

@@ -90,6 +90,17 @@ void print_loop_round(std::ostream& out, const CaseResult& result) {
   out << "\n";
 }
 
+void print_orchestrator_waits(std::ostream& out, const RoundTiming& timing) {
+  out << "    orchestrator thread: " << timing.orchestrator_minor_faults << " minor faults, "
+      << timing.orchestrator_voluntary_switches << " + " << timing.orchestrator_involuntary_switches
+      << " context switches (blocked + preempted)\n";
+  out << "    orchestrator waited for ring room " << timing.ring_waits << "x, "
+      << timing.ring_wait_us << " us (CPU " << timing.ring_wait_cpu_us
+      << " us); scheduler steps: " << timing.wait_steps << " while waiting ("
+      << timing.wait_steps_progress << " with progress), " << timing.placement_steps
+      << " placing work\n";
+}
+
 void print_round(std::ostream& out, int round, const RoundTiming& timing) {
   print_timing_row(out, std::to_string(round + 1), timing.elapsed_us, timing.orchestration_us,
                    timing.scheduler_us);

@@ -18,6 +18,8 @@ void print_case_header(std::ostream& out, const examples::Example& example,
                        const examples::CaseSpec& spec);
 void print_task_count(std::ostream& out, const CaseResult& result);
 void print_round(std::ostream& out, int round, const RoundTiming& timing);
+// One round's ring-room waits and the orchestrator's scheduler steps (threads platform).
+void print_orchestrator_waits(std::ostream& out, const RoundTiming& timing);
 // After a later round's row: its parallel_for analysis, with the templates it reused from the
 // round before (nothing when the case has no loop).
 void print_loop_round(std::ostream& out, const CaseResult& result);

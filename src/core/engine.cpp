@@ -194,6 +194,8 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   }
   orchestrator_->end_orchestration();
   const std::uint64_t orchestration_end = now_ns();
+  // The orchestrator's scheduler steps up to here (the drain below helps too, outside it).
+  const Platform::OrchestratorSteps steps = platform_->orchestrator_steps();
 
   // Drain: every kernel task finishes and every ring retires all it holds.
   auto drained = [&] {
@@ -244,6 +246,13 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   stats.wall_us = static_cast<double>(end) / 1e3;
   stats.orchestration_us = static_cast<double>(orchestration_end - orchestration_start) / 1e3;
   stats.orchestrator_blocked_us = static_cast<double>(orchestrator_->blocked_ns()) / 1e3;
+  const OrchestratorCore::RingWaits& ring_waits = orchestrator_->ring_waits();
+  stats.orchestrator_ring_waits = ring_waits.count;
+  stats.orchestrator_ring_wait_us = static_cast<double>(ring_waits.ns) / 1e3;
+  stats.orchestrator_ring_wait_cpu_us = static_cast<double>(ring_waits.cpu_ns) / 1e3;
+  stats.orchestrator_wait_steps = steps.wait;
+  stats.orchestrator_wait_steps_progress = steps.wait_progress;
+  stats.orchestrator_placement_steps = steps.placement;
   orchestrator_->loops().fill_stats(&stats);
   for (int t = 0; t < scheduler_->thread_count(); ++t) {
     const double platform_busy = platform_->scheduler_busy_ns(t);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <ctime>
 #include <sstream>
 #include <type_traits>
 
@@ -15,6 +16,14 @@ namespace {
 
 constexpr std::uint64_t kOutputAlign = 64;
 constexpr std::uint64_t kPollNs = 1'000'000;  // re-check a blocked condition every 1 ms
+
+// The calling thread's CPU time (the orchestrator's, in its ring waits).
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
@@ -60,6 +69,7 @@ void OrchestratorCore::begin_run() {
   std::fill(std::begin(open_scope_tasks_), std::end(open_scope_tasks_), 0u);
   std::fill(std::begin(open_scope_heap_), std::end(open_scope_heap_), 0u);
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
+  ring_waits_ = {};
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
   recent_plan_count_ = recent_plan_next_ = 0;
@@ -1240,9 +1250,17 @@ bool OrchestratorCore::wait_for_room(Ring& ring, std::uint64_t bytes, std::uint6
                        : "TMR_RING_TASK_WINDOW (RuntimeConfig::ring.task_window)") +
            " or end scopes sooner";
   };
-  return wait_blocked(
-      ready, describe,
-      heap_short ? ErrorCode::heap_ring_deadlock : ErrorCode::flow_control_deadlock);
+  // Accounted apart from the other waits (RunStats::orchestrator_ring_wait_*: wait_blocked's
+  // own measure, and the thread's CPU time, read twice per wait, not per submit).
+  const std::uint64_t blocked = blocked_ns_;
+  const std::uint64_t cpu = thread_cpu_ns();
+  const bool ok =
+      wait_blocked(ready, describe,
+                   heap_short ? ErrorCode::heap_ring_deadlock : ErrorCode::flow_control_deadlock);
+  ++ring_waits_.count;
+  ring_waits_.ns += blocked_ns_ - blocked;
+  ring_waits_.cpu_ns += thread_cpu_ns() - cpu;
+  return ok;
 }
 
 bool OrchestratorCore::wait_for_dep_nodes(Ring& ring, std::uint64_t nodes) {

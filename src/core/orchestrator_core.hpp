@@ -86,6 +86,13 @@ class OrchestratorCore {
   std::uint64_t kernel_tasks_submitted() const { return kernel_tasks_; }
   std::uint64_t inline_tasks() const { return inline_tasks_; }
   std::uint64_t blocked_ns() const { return blocked_ns_; }
+  // The waits for ring room (wait_for_room): how many, wall and thread CPU nanoseconds.
+  struct RingWaits {
+    std::uint64_t count = 0;
+    std::uint64_t ns = 0;
+    std::uint64_t cpu_ns = 0;
+  };
+  const RingWaits& ring_waits() const { return ring_waits_; }
   std::vector<TaskEvent>& task_events() { return task_events_; }
   const TensorMap& tensor_map() const { return dependence_.map(); }
   const LoopDriver& loops() const { return loops_; }
@@ -345,6 +352,7 @@ class OrchestratorCore {
   std::uint64_t kernel_tasks_ = 0;
   std::uint64_t inline_tasks_ = 0;
   std::uint64_t blocked_ns_ = 0;
+  RingWaits ring_waits_;
   std::vector<TaskEvent> task_events_;
 };
 

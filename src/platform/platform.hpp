@@ -55,6 +55,14 @@ class Platform {
   // Busy time of a scheduler thread when the platform measures it itself (virtual time);
   // negative: the engine measures it with the cycle counter.
   virtual double scheduler_busy_ns(int /*thread*/) const { return -1.0; }
+  // Scheduler steps the orchestrator's thread took since begin_run (RunStats'
+  // orchestrator_*_steps); a platform whose orchestrator never steps schedulers returns zeros.
+  struct OrchestratorSteps {
+    std::uint64_t wait = 0;           // in wait_until (helping before it parks)
+    std::uint64_t wait_progress = 0;  // of those, steps that did something
+    std::uint64_t placement = 0;      // in notify_new_work (no scheduler thread awake)
+  };
+  virtual OrchestratorSteps orchestrator_steps() const { return {}; }
 };
 
 // The platform a configuration asks for. Throws Error(invalid_config) for an unknown one.

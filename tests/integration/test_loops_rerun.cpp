@@ -207,11 +207,13 @@ TEST_P(LoopsRerun, ProgramRunAgainMatchesPlainWithSameAndChangedShapes) {
       // nested loop analyses itself (4 blocks: 2 analysed, 3 blocks: 1).
       {"ragged", ragged, 0, 0, "other tasks or arguments x1; ", 15,
        "nested loops of different lengths x1; " + short2},
-      // The kept template is still run 9's (5 blocks): rejected after request 0, learned again.
-      // The new template keeps that loop's start failure, so the next run rebinds after
-      // request 0 (with its plans: the first request repeats the kept base).
+      // The kept template is still run 9's (5 blocks, its start failed): rejected after request
+      // 0, learned again from requests 0 and 1. The start failure was that template's: the new
+      // one starts without it, so the next run starts from the first request again (its plans
+      // built again, as in the second run).
       {"same shapes after all that", same, 0, 0, "other tasks or arguments x1; ", 10, short2},
-      {"same shapes, last", same, 1, 1, "", 11, short1},
+      {"same shapes, last", same, 1, 0, "", 12, ""},
+      {"same shapes, once more", same, 1, 1, "", 12, ""},
   };
   Runtime on(loop_config(GetParam(), true));
   Runtime off(loop_config(GetParam(), false));

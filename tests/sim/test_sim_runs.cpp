@@ -147,6 +147,11 @@ TEST(SimBackPressure, TinyRingsComplete) {
       args);
   ASSERT_TRUE(result.ok()) << result.status.to_string();
   EXPECT_GT(result.stats.orchestrator_blocked_us, 0.0);
+  // All of it for ring room (no other wait here); the sim's orchestrator steps no scheduler.
+  EXPECT_GT(result.stats.orchestrator_ring_waits, 0u);
+  EXPECT_EQ(result.stats.orchestrator_ring_wait_us, result.stats.orchestrator_blocked_us);
+  EXPECT_EQ(result.stats.orchestrator_wait_steps, 0u);
+  EXPECT_EQ(result.stats.orchestrator_placement_steps, 0u);
   float total = 0;
   for (const float v : x)
     total += v;

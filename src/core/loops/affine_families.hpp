@@ -37,6 +37,7 @@ class TaskList {
     data_[size_++] = id.value();
   }
   std::size_t size() const { return size_; }
+  std::size_t capacity() const { return capacity_; }
   bool empty() const { return size_ == 0; }
   void clear() { size_ = 0; }
   TaskId operator[](std::size_t i) const { return TaskId::from_value(data_[i]); }

@@ -335,19 +335,28 @@ void LoopDriver::fill_stats(RunStats* stats) const {
 
 std::shared_ptr<loops::LoopTasks> LoopDriver::take_table(std::int64_t iterations) {
   // A table no family holds any more keeps its capacity: no reallocation (and no fresh pages)
-  // while a long loop fills it.
-  std::shared_ptr<loops::LoopTasks> table;
+  // while a long loop fills it. The largest free one: the loops of a run begin outermost first,
+  // so the outer loop (the most tasks) gets back the table it grew in the last run. Taking the
+  // first free one gave it a nested loop's small table, grown again every run (a new 32 KiB
+  // block and fresh heap pages each run for paged attention's request loop until the freed
+  // blocks could serve it: docs/performance.md, session 20, pa24).
+  std::shared_ptr<loops::LoopTasks>* best = nullptr;
   for (auto& spare : spare_tables_) {
-    if (spare.use_count() == 1) {
-      table = std::move(spare);
-      std::swap(spare, spare_tables_.back());
-      spare_tables_.pop_back();
-      table->tasks.clear();
-      table->iteration_start.clear();
-      break;
+    if (spare.use_count() == 1 &&
+        (best == nullptr || spare->tasks.capacity() > (*best)->tasks.capacity())) {
+      best = &spare;
     }
   }
-  if (table == nullptr) table = std::make_shared<loops::LoopTasks>();
+  std::shared_ptr<loops::LoopTasks> table;
+  if (best != nullptr) {
+    table = std::move(*best);
+    std::swap(*best, spare_tables_.back());
+    spare_tables_.pop_back();
+    table->tasks.clear();
+    table->iteration_start.clear();
+  } else {
+    table = std::make_shared<loops::LoopTasks>();
+  }
   table->iteration_start.reserve(
       static_cast<std::size_t>(std::clamp<std::int64_t>(iterations, 0, kReserveIterations)));
   return table;
@@ -540,7 +549,6 @@ void LoopDriver::analyse_with_template(Loop& loop) {
     return k.ordinal == loop.ordinal && k.depth == loop.depth;
   });
   if (it == kept_.end()) return false;
-  loop.start_failed = it->start_failed;
   // Asked before rebind takes the record over (the kept base is gone after it).
   const bool same = !it->task_plans.empty() && same_base(it->tmpl, loop.current);
   const loops::Rebind fit = it->tmpl.rebind(loop.current);
@@ -549,6 +557,9 @@ void LoopDriver::analyse_with_template(Loop& loop) {
     return false;  // learn as usual: this iteration is the first record
   }
   ++templates_reused_;
+  // The rebound template's start failure comes with it; a rejected one's stays with it (the loop
+  // learns a template of its own, which has none).
+  loop.start_failed = it->start_failed;
   loop.tmpl = std::move(it->tmpl);
   if (same) {
     loop.plans = std::move(it->plans);
@@ -571,7 +582,6 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   // A base at iteration 0 came from rebind, which admits no buffer made by an earlier iteration
   // (none exists before the first). A template without its plans, or for another trip count,
   // waits for the first iteration's record (try_kept), as does a loop that missed here once.
-  loop.start_failed = it->start_failed;
   if (it->tmpl.base_iteration() != 0 || it->task_plans.empty() ||
       it->iterations != loop.iterations || it->start_failed) {
     return;
@@ -907,8 +917,9 @@ void LoopDriver::relearn(Loop& loop) {
   ++rejected_[static_cast<int>(loops::Rebind::mismatch)];
   loop.rebound = false;
   loop.proven = false;
-  // A template that served from the start and missed: later runs learn the first iteration.
-  if (loop.from_start) loop.start_failed = true;
+  // A template that served from the start and missed: later runs learn the first iteration. A
+  // rebound one that missed is not this loop's template after all, nor is its start failure.
+  loop.start_failed = loop.from_start;
   loop.from_start = false;
   // As in a fall-back, the analysed tasks' accesses go into the map (what is deferred) or stay in
   // their closed families; the learning iterations' lookups find them there. The task table

@@ -552,8 +552,11 @@ class LoopDriver {
     // kept closed (TaskPlan::deferred_reads), as build_plans would start it.
     bool plans_changed = false;
     // The analysis started before the first iteration with a kept template (try_kept_from_start);
-    // `start_failed`: a run of this loop once missed that way (or the kept template says so), so
-    // its later runs learn their first iteration and rebind instead (kept with the template).
+    // `start_failed`: this loop's template once missed that way, in this run or in the run that
+    // kept the template it rebound, so its later runs learn their first iteration and rebind
+    // instead (kept with the template). It belongs to that template's line: a template learned
+    // afresh (none kept, or the kept one rejected, or relearned after a rebind's miss) starts
+    // without it, so the next run starts from iteration 0 again.
     bool from_start = false;
     bool start_failed = false;
   };

@@ -121,6 +121,8 @@ std::uint64_t ThreadsPlatform::now_ns() const {
 
 void ThreadsPlatform::begin_run() {
   placement_.begin_run();
+  orchestrator_steps_ = {};
+  orchestrator_thread_ = std::this_thread::get_id();  // Engine::run calls it on that thread
   stopped_schedulers_.store(0, std::memory_order_relaxed);
   orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
   stop_requested_.store(false, std::memory_order_seq_cst);
@@ -237,8 +239,13 @@ void ThreadsPlatform::notify_new_work() {
   if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) != 0) return;
   if (stop_requested_.load(std::memory_order_acquire)) return;  // between runs
   const Scheduler& scheduler = engine_.scheduler();
+  // Scheduler threads publish ready successors here too: only the orchestrator's steps count.
+  const bool orchestrator = std::this_thread::get_id() == orchestrator_thread_;
   for (int t = 0; t < static_cast<int>(gates_.size()); ++t) {
-    if (scheduler.has_idle_core(t) || scheduler.mix_may_wait()) step_scheduler(t);
+    if (scheduler.has_idle_core(t) || scheduler.mix_may_wait()) {
+      const bool stepped = step_scheduler(t).stepped;
+      if (orchestrator && stepped) ++orchestrator_steps_.placement;
+    }
   }
 }
 
@@ -292,8 +299,13 @@ void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
 bool ThreadsPlatform::help_schedulers() {
   if (stop_requested_.load(std::memory_order_acquire)) return false;  // between runs
   bool progress = false;
-  for (int t = 0; t < static_cast<int>(gates_.size()); ++t)
-    progress |= step_scheduler(t).progress;
+  // wait_until is the orchestrator's (and, after the orchestration, the drain's on that thread).
+  for (int t = 0; t < static_cast<int>(gates_.size()); ++t) {
+    const StepOutcome step = step_scheduler(t);
+    orchestrator_steps_.wait += step.stepped ? 1 : 0;
+    orchestrator_steps_.wait_progress += step.progress ? 1 : 0;
+    progress |= step.progress;
+  }
   return progress;
 }
 

@@ -43,6 +43,7 @@ class ThreadsPlatform final : public Platform {
   void notify_schedulers() override { scheduler_bell_.notify_all(); }
   void notify_new_work() override;
   void notify_core(Mailbox& mailbox) override;
+  OrchestratorSteps orchestrator_steps() const override { return orchestrator_steps_; }
 
  private:
   void core_main(int core);
@@ -70,6 +71,9 @@ class ThreadsPlatform final : public Platform {
   class Backoff;
 
   Engine& engine_;
+  // Counted by the orchestrator's thread only (begin_run names it): RunStats' figures.
+  OrchestratorSteps orchestrator_steps_;
+  std::thread::id orchestrator_thread_;
   EventCount scheduler_bell_;
   EventCount orchestrator_bell_;
   std::atomic<std::uint32_t> run_generation_{0};
