@@ -141,6 +141,21 @@ inline void mark_finished(TaskSlot& task, std::memory_order order = std::memory_
 
 // ---- producer side (schedulers) ----
 
+// Takes one fan-in of every consumer on a closed list, calling `on_ready(consumer)` for each
+// that this made ready. Returns the edges resolved.
+template <class OnReady>
+std::uint32_t resolve_listed(FanoutNode* node, OnReady& on_ready) {
+  std::uint32_t edges = 0;
+  while (node != nullptr) {
+    FanoutNode* const next = node->next;  // read first: the node dies with its consumer
+    TaskSlot* const consumer = node->consumer;
+    ++edges;
+    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(consumer);
+    node = next;
+  }
+  return edges;
+}
+
 // Completes `producer`: closes its fanout list and resolves one edge of every consumer on it,
 // calling `on_ready(consumer)` for each that this made ready. Returns the edges resolved.
 template <class OnReady>
@@ -153,15 +168,7 @@ std::uint32_t complete(TaskSlot& producer, OnReady&& on_ready) {
   for (const FanoutNode* n = node; n != nullptr; n = n->next)
     ++listed;
   if (listed != 0) producer.release_remaining.fetch_add(listed, std::memory_order_relaxed);
-  std::uint32_t edges = 0;
-  while (node != nullptr) {
-    FanoutNode* const next = node->next;  // read first: the node dies with its consumer
-    TaskSlot* const consumer = node->consumer;
-    ++edges;
-    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(consumer);
-    node = next;
-  }
-  return edges;
+  return resolve_listed(node, on_ready);
 }
 
 // Drops one reference of `task`; the last one consumes it (its ring may then retire it).
@@ -205,15 +212,7 @@ std::uint32_t complete_and_release(TaskSlot& producer, OnReady&& on_ready) {
   for (const FanoutNode* n = node; n != nullptr; n = n->next)
     ++listed;
   if (listed > 1) producer.release_remaining.fetch_add(listed - 1, std::memory_order_relaxed);
-  std::uint32_t edges = 0;
-  while (node != nullptr) {
-    FanoutNode* const next = node->next;  // read first: the node dies with its consumer
-    TaskSlot* const consumer = node->consumer;
-    ++edges;
-    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(consumer);
-    node = next;
-  }
-  return edges;
+  return resolve_listed(node, on_ready);
 }
 
 }  // namespace tmr::detail::graph
