@@ -15,6 +15,15 @@
 namespace tmr::detail {
 namespace {
 
+// A 16-task ring with a small heap and dependency pool: enough for the hand-made graphs below.
+RingConfig small_ring_config() {
+  RingConfig config;
+  config.task_window = 16;
+  config.heap_bytes = 1024;
+  config.dep_pool = 16;
+  return config;
+}
+
 TaskSlot& admit(Ring& ring) {
   const std::uint32_t local = ring.admit(0);
   TaskSlot& t = ring.slot(local);
@@ -89,11 +98,7 @@ TEST(GraphFanout, ConcurrentWiringAndCompletionMakeEachConsumerReadyOnce) {
 }
 
 TEST(GraphFanout, WiringBehindAFinishedOrConsumedProducerResolvesAtOnce) {
-  RingConfig config;
-  config.task_window = 16;
-  config.heap_bytes = 1024;
-  config.dep_pool = 16;
-  Ring ring(0, config);
+  Ring ring(0, small_ring_config());
   TaskSlot& finished = admit(ring);
   TaskSlot& consumed = admit(ring);
   TaskSlot& consumer = admit(ring);
@@ -114,11 +119,7 @@ TEST(GraphFanout, WiringBehindAFinishedOrConsumedProducerResolvesAtOnce) {
 // (wire_unguarded) consumers alike; the producer is consumed only when the last consumer that
 // was on its list lets go.
 TEST(GraphFanout, AListedConsumersReferenceIsTakenWhenTheProducerCompletes) {
-  RingConfig config;
-  config.task_window = 16;
-  config.heap_bytes = 1024;
-  config.dep_pool = 16;
-  Ring ring(0, config);
+  Ring ring(0, small_ring_config());
   TaskSlot& producer = admit(ring);
   TaskSlot& guarded = admit(ring);
   TaskSlot& unguarded = admit(ring);
@@ -167,11 +168,7 @@ TEST(GraphFanout, AListedConsumersReferenceIsTakenWhenTheProducerCompletes) {
 // wire_unguarded behind a consumed producer: nothing held, and the count it wrote ahead of the
 // push is taken back (the consumer cannot run before the edge resolves, so nobody read it).
 TEST(GraphFanout, AnUnguardedWiringBehindAConsumedProducerTakesItsCountBack) {
-  RingConfig config;
-  config.task_window = 16;
-  config.heap_bytes = 1024;
-  config.dep_pool = 16;
-  Ring ring(0, config);
+  Ring ring(0, small_ring_config());
   TaskSlot& consumed = admit(ring);
   TaskSlot& live = admit(ring);
   TaskSlot& consumer = admit(ring);
@@ -200,11 +197,7 @@ TEST(GraphFanout, AnUnguardedWiringBehindAConsumedProducerTakesItsCountBack) {
 // One consumer: no RMW on its count, consumed when that consumer lets go. Two: one reference
 // added, consumed after both. None: its own reference dropped at once (consumed then).
 TEST(GraphFanout, CompleteAndReleaseHandsTheOwnReferenceToTheConsumers) {
-  RingConfig config;
-  config.task_window = 16;
-  config.heap_bytes = 1024;
-  config.dep_pool = 16;
-  Ring ring(0, config);
+  Ring ring(0, small_ring_config());
   TaskSlot& one = admit(ring);  // one consumer: a
   TaskSlot& a = admit(ring);    // consumer of `one`, producer of nothing
   TaskSlot& two = admit(ring);  // two consumers: b, c
