@@ -96,6 +96,16 @@ def test_plugin_run_writes_numpy_output(platform, scale_plugin):
     assert stats.subtasks_executed == 32
     assert stats.wall_us > 0 and stats.orchestration_us > 0 and stats.scheduler_us >= 0
     assert stats.orchestrator_blocked_us >= 0
+    # Ring-room waits are part of the blocked time; a run without them spent none in them.
+    assert stats.orchestrator_ring_wait_us <= stats.orchestrator_blocked_us + 1e-6
+    if stats.orchestrator_ring_waits == 0:
+        assert stats.orchestrator_ring_wait_us == 0 and stats.orchestrator_ring_wait_cpu_us == 0
+    assert stats.orchestrator_wait_steps_progress <= stats.orchestrator_wait_steps
+    # The plugin submits no parallel_for: every loop counter is zero, the reason lists empty.
+    assert (stats.loops, stats.loop_iterations, stats.loop_tasks_analysed, stats.loop_fallbacks) == (
+        0, 0, 0, 0)
+    assert stats.loop_fallback_reasons == [] and stats.loop_template_rejections == []
+    assert stats.mix_blocks_taken_back == 0
     assert result.trace is None  # not recording
 
 
