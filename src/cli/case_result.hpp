@@ -10,6 +10,7 @@
 
 #include "common/problem.hpp"
 #include "tmr/error.hpp"
+#include "tmr/runtime.hpp"
 #include "tmr/trace.hpp"
 
 namespace tmr::cli {
@@ -25,13 +26,9 @@ struct RoundTiming {
   std::uint64_t orchestrator_minor_faults = 0;
   std::uint64_t orchestrator_voluntary_switches = 0;
   std::uint64_t orchestrator_involuntary_switches = 0;
-  // Its waits for ring room, and its scheduler steps (RunStats' orchestrator_* fields).
-  std::uint64_t ring_waits = 0;
-  double ring_wait_us = 0;
-  double ring_wait_cpu_us = 0;
-  std::uint64_t wait_steps = 0;
-  std::uint64_t wait_steps_progress = 0;
-  std::uint64_t placement_steps = 0;
+  // The round's own statistics (its waits for ring room and scheduler steps are reported from
+  // them: RunStats' orchestrator_* fields).
+  RunStats stats = {};
 };
 
 struct CaseResult {

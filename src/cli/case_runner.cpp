@@ -104,12 +104,7 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
         timing.orchestrator_voluntary_switches = usage.voluntary_switches;
         timing.orchestrator_involuntary_switches = usage.involuntary_switches;
       }
-      timing.ring_waits = st.orchestrator_ring_waits;
-      timing.ring_wait_us = st.orchestrator_ring_wait_us;
-      timing.ring_wait_cpu_us = st.orchestrator_ring_wait_cpu_us;
-      timing.wait_steps = st.orchestrator_wait_steps;
-      timing.wait_steps_progress = st.orchestrator_wait_steps_progress;
-      timing.placement_steps = st.orchestrator_placement_steps;
+      timing.stats = st;
       result.rounds.push_back(timing);
       if (round == 0) print_task_count(out, result);
       print_round(out, round, result.rounds.back());

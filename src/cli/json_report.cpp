@@ -32,19 +32,20 @@ double plain_mean(std::vector<double> values) {
 json case_json(const CaseResult& r) {
   json rounds = json::array();
   for (const RoundTiming& t : r.rounds) {
-    rounds.push_back({{"elapsed_us", t.elapsed_us},
-                      {"orchestration_us", t.orchestration_us},
-                      {"scheduler_us", t.scheduler_us},
-                      {"orchestrator_cpu_us", t.orchestrator_cpu_us},
-                      {"orchestrator_minor_faults", t.orchestrator_minor_faults},
-                      {"orchestrator_voluntary_switches", t.orchestrator_voluntary_switches},
-                      {"orchestrator_involuntary_switches", t.orchestrator_involuntary_switches},
-                      {"orchestrator_ring_waits", t.ring_waits},
-                      {"orchestrator_ring_wait_us", t.ring_wait_us},
-                      {"orchestrator_ring_wait_cpu_us", t.ring_wait_cpu_us},
-                      {"orchestrator_wait_steps", t.wait_steps},
-                      {"orchestrator_wait_steps_progress", t.wait_steps_progress},
-                      {"orchestrator_placement_steps", t.placement_steps}});
+    rounds.push_back(
+        {{"elapsed_us", t.elapsed_us},
+         {"orchestration_us", t.orchestration_us},
+         {"scheduler_us", t.scheduler_us},
+         {"orchestrator_cpu_us", t.orchestrator_cpu_us},
+         {"orchestrator_minor_faults", t.orchestrator_minor_faults},
+         {"orchestrator_voluntary_switches", t.orchestrator_voluntary_switches},
+         {"orchestrator_involuntary_switches", t.orchestrator_involuntary_switches},
+         {"orchestrator_ring_waits", t.stats.orchestrator_ring_waits},
+         {"orchestrator_ring_wait_us", t.stats.orchestrator_ring_wait_us},
+         {"orchestrator_ring_wait_cpu_us", t.stats.orchestrator_ring_wait_cpu_us},
+         {"orchestrator_wait_steps", t.stats.orchestrator_wait_steps},
+         {"orchestrator_wait_steps_progress", t.stats.orchestrator_wait_steps_progress},
+         {"orchestrator_placement_steps", t.stats.orchestrator_placement_steps}});
   }
   json checks = json::array();
   for (const examples::OutputCheck& c : r.checks) {

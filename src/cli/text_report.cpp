@@ -94,11 +94,12 @@ void print_orchestrator_waits(std::ostream& out, const RoundTiming& timing) {
   out << "    orchestrator thread: " << timing.orchestrator_minor_faults << " minor faults, "
       << timing.orchestrator_voluntary_switches << " + " << timing.orchestrator_involuntary_switches
       << " context switches (blocked + preempted)\n";
-  out << "    orchestrator waited for ring room " << timing.ring_waits << "x, "
-      << timing.ring_wait_us << " us (CPU " << timing.ring_wait_cpu_us
-      << " us); scheduler steps: " << timing.wait_steps << " while waiting ("
-      << timing.wait_steps_progress << " with progress), " << timing.placement_steps
-      << " placing work\n";
+  const RunStats& st = timing.stats;
+  out << "    orchestrator waited for ring room " << st.orchestrator_ring_waits << "x, "
+      << st.orchestrator_ring_wait_us << " us (CPU " << st.orchestrator_ring_wait_cpu_us
+      << " us); scheduler steps: " << st.orchestrator_wait_steps << " while waiting ("
+      << st.orchestrator_wait_steps_progress << " with progress), "
+      << st.orchestrator_placement_steps << " placing work\n";
 }
 
 void print_round(std::ostream& out, int round, const RoundTiming& timing) {
