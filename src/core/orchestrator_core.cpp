@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <ctime>
 #include <sstream>
@@ -342,6 +343,20 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
   return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
 }
 
+namespace {
+
+// Whether two kernel triples are equal: one 8-byte and one 4-byte compare, or-ed, and one branch.
+[[gnu::always_inline]] inline bool same_mix(const MixKernels& a, const MixKernels& b) {
+  static_assert(sizeof(MixKernels) == 12 && offsetof(MixKernels, aiv1) == 8);
+  std::uint64_t a01;
+  std::uint64_t b01;
+  std::memcpy(&a01, &a, sizeof(a01));
+  std::memcpy(&b01, &b, sizeof(b01));
+  return ((a01 ^ b01) | static_cast<std::uint32_t>(a.aiv1 ^ b.aiv1)) == 0;
+}
+
+}  // namespace
+
 // Every path of submit() ends in a tail call, so it has no frame of its own: a submit whose
 // kernels are those of the one before and whose arguments need no check past plain_args()
 // reaches submit_planned, or inside a parallel_for at a position replay may cover (the ring's
@@ -352,9 +367,7 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
     return {};
   // Most submits name the kernels of the one before: reuse its checked plan (registry lookups
   // and slot checks cost ~60 instructions a submit). Forgotten at every run's start.
-  const bool same_kernels = planned_valid_ && kernels.aic == planned_kernels_.aic &&
-                            kernels.aiv0 == planned_kernels_.aiv0 &&
-                            kernels.aiv1 == planned_kernels_.aiv1;
+  const bool same_kernels = planned_valid_ && same_mix(kernels, planned_kernels_);
   if (!same_kernels || !plain_args(args)) [[unlikely]] {
     return submit_checked(kernels, args, same_kernels);
   }
@@ -738,8 +751,10 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   // The pinned producer's path is decided before the admit, which then takes its one dependency
   // node (one pool-end store, not two).
   const TaskId single = loops_.single_producer();
-  const bool pinned = pin_.slot != nullptr && single == pin_.producer && ring.dep_fits(1) &&
-                      !fatal() && !recording_;
+  // (No recording_ test: a pin is never taken while recording, which is fixed per run. No
+  // fatal() test: every caller has just tested it, and a worker may latch an error at any time,
+  // so one latched since is the case of one latched just after this submit.)
+  const bool pinned = pin_.slot != nullptr && single == pin_.producer && ring.dep_fits(1);
   TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args, pinned ? 1 : 0, true);
   TaskRecord& record = *task.record;  // its tensors: replay_into's copy
   write_header(record, loops_.prepared(), plan, args);

@@ -691,6 +691,16 @@ class LoopDriver {
   }
   // Whether the submit's argument tags are the position's (one 16-byte masked compare).
   static bool same_tags(const TaskPlan& task, const Args& args);
+  // Whether two kernel triples are equal: one 8-byte and one 4-byte compare, or-ed, and one
+  // branch (three compares and branches as written field by field).
+  static bool same_kernels(const KernelId* a, const KernelId* b) {
+    static_assert(sizeof(KernelId) == 4);
+    std::uint64_t a01;
+    std::uint64_t b01;
+    std::memcpy(&a01, a, sizeof(a01));
+    std::memcpy(&b01, b, sizeof(b01));
+    return ((a01 ^ b01) | static_cast<std::uint64_t>(a[2] ^ b[2])) == 0;
+  }
   // same_fresh_view with the view compared by same_image.
   bool wide_fresh_view(const Loop& loop, AccessPlan& plan, const Tensor& t,
                        std::int64_t* made) const;
@@ -1022,8 +1032,7 @@ template <bool narrow>
   Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_position())
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
-      task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
-      task.kernels[2] != kernels[2] || !same_tags(task, args)) {
+      !same_kernels(task.kernels, kernels) || !same_tags(task, args)) {
     return false;
   }
   if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
