@@ -456,6 +456,72 @@ TEST_P(ParallelForAnalysedSubmit, KernelsAlternatingAmongAFewRunTheirOwnPlans) {
   EXPECT_NE(bad.status.message.find("times2"), std::string::npos) << bad.status.to_string();
 }
 
+// Mix tasks whose kernels differ only in the second AIV kernel (MixKernels::aiv1) from row
+// kSwitch on: the submit takes a new plan (the dispatcher's kernel compare covers aiv1) and the
+// position departs (the replay check's does), so each row shows the kernel it was given; in a
+// plain loop and under parallel_for.
+TEST_P(ParallelForAnalysedSubmit, ASecondAivKernelAloneTellsMixTasksApart) {
+  Fixture f(GetParam().platform, GetParam().record);
+  KernelRegistry& registry = f.runtime.kernels();
+  // Over 1 x n row views: aiv0 writes the middle tensor (times 2), aiv1 the last (plus 10 or
+  // plus 20).
+  const auto row_of = [](const KernelArgs& a, int i) { return a.tensor(i).data_as<float>(); };
+  const KernelId middle = registry.add("middle_times2", CoreType::aiv, [=](const KernelArgs& a) {
+    for (std::uint32_t k = 0; k < a.tensor(0).dim(1); ++k)
+      row_of(a, 1)[k] = row_of(a, 0)[k] * 2;
+  });
+  const KernelId plus10 = registry.add("last_plus10", CoreType::aiv, [=](const KernelArgs& a) {
+    for (std::uint32_t k = 0; k < a.tensor(0).dim(1); ++k)
+      row_of(a, 2)[k] = row_of(a, 0)[k] + 10;
+  });
+  const KernelId plus20 = registry.add("last_plus20", CoreType::aiv, [=](const KernelArgs& a) {
+    for (std::uint32_t k = 0; k < a.tensor(0).dim(1); ++k)
+      row_of(a, 2)[k] = row_of(a, 0)[k] + 20;
+  });
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kSwitch = 14;
+  std::vector<float> x(kRows * kCols), mid(x.size()), last(x.size());
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 7 + 1);
+  for (const bool analysed : {false, true}) {
+    std::fill(mid.begin(), mid.end(), 0.0f);
+    std::fill(last.begin(), last.end(), 0.0f);
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows, kCols}, DType::f32);
+      const Tensor tm = Tensor::wrap(mid.data(), {kRows, kCols}, DType::f32);
+      const Tensor tl = Tensor::wrap(last.data(), {kRows, kCols}, DType::f32);
+      const auto body = [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        const MixKernels kernels{kNoKernel, middle, row < kSwitch ? plus10 : plus20};
+        o.submit(kernels, Args()
+                              .in(tx.view({1, kCols}, {row, 0}))
+                              .out_existing(tm.view({1, kCols}, {row, 0}))
+                              .out_existing(tl.view({1, kCols}, {row, 0})));
+      };
+      if (analysed) {
+        o.parallel_for(kRows, body);
+      } else {
+        for (std::uint32_t i = 0; i < kRows; ++i)
+          body(o, i);
+      }
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    if (analysed) {
+      EXPECT_EQ(r.stats.loop_fallbacks, 1u);
+      EXPECT_EQ(r.stats.loop_tasks_analysed, kSwitch - 2);
+    }
+    for (std::uint32_t row = 0; row < kRows; ++row) {
+      for (std::uint32_t c = 0; c < kCols; ++c) {
+        const std::size_t k = row * kCols + c;
+        ASSERT_EQ(mid[k], x[k] * 2) << "row " << row << (analysed ? ", parallel_for" : "");
+        ASSERT_EQ(last[k], x[k] + (row < kSwitch ? 10.0f : 20.0f))
+            << "row " << row << (analysed ? ", parallel_for" : "");
+      }
+    }
+  }
+}
+
 // A window of 16 task slots and a dependency pool of 16 records under a loop of 400 direct
 // tasks, each behind one held producer: the analysed path waits for room (the generic wait)
 // and every result is right.
