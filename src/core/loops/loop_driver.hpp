@@ -213,7 +213,6 @@ class LoopDriver {
   [[gnu::always_inline]] void submitted_covered(TaskId id) {
     Loop& loop = *owner_;
     loop.table->tasks.push_back(id);
-    task_position_ = loop.position;
     ++loop.position;
     ++tasks_analysed_;
     planned_analysed_ = false;
@@ -752,7 +751,7 @@ class LoopDriver {
   // Adds the planned submit's iteration to the families of its family_mask_ arguments (its
   // position's `grow` list: the same set).
   [[gnu::always_inline]] void grow_families(const Args& args) {
-    TaskPlan& task = *covered_;  // task_position_'s plan
+    TaskPlan& task = *covered_;  // the plan of the task submitted last
     if (task.grow_started) {     // every listed family has its first iteration
       for (std::uint32_t g = 0; g < task.grow_count; ++g)
         loops::FamilyTable::grow(task.grow[g].family);
@@ -857,7 +856,6 @@ class LoopDriver {
   bool enabled_ = true;
   bool wide_compare_ = false;  // see set_wide_compare
   bool planned_analysed_ = false;
-  std::uint32_t task_position_ = 0;  // template position of the task submitted last
   // The plan of the position plan_submit covered last (set with planned_analysed_, by replays
   // and plan_analysed): what prepared(), direct_producers, routed_producers and grow_families
   // read, instead of indexing task_plans again (~5 instructions each, TaskPlan's size is no
@@ -1081,7 +1079,6 @@ template <bool narrow>
 [[gnu::always_inline]] inline void LoopDriver::note_submitted(TaskId id) {
   Loop& loop = *owner_;
   loop.table->tasks.push_back(id);
-  task_position_ = loop.position;
   ++loop.position;
   if (planned_analysed_) {
     ++tasks_analysed_;
