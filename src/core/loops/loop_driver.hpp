@@ -691,7 +691,9 @@ class LoopDriver {
   // Whether the submit's argument tags are the position's (one 16-byte masked compare).
   static bool same_tags(const TaskPlan& task, const Args& args);
   // Whether two kernel triples are equal: one 8-byte and one 4-byte compare, or-ed, and one
-  // branch (three compares and branches as written field by field).
+  // branch (three compares and branches as written field by field). Only for triples stored
+  // long before (a position's plan, the orchestrator's planned_): an 8-byte load across two
+  // 4-byte fields just stored waits for those stores (the dispatcher's compare stays per field).
   static bool same_kernels(const KernelId* a, const KernelId* b) {
     static_assert(sizeof(KernelId) == 4);
     std::uint64_t a01;
