@@ -835,7 +835,7 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     outputs = submit_in_loop_slow(checked, args, ring_index, ring);
     return outputs;
   }
-  charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(count));
+  charge(OrchestratorWork::submit_wide, static_cast<std::uint32_t>(count));
   LoopDriver::PreparedTask& prepared = loops_.prepared();
   if (!prepared.plan_ready) [[unlikely]] {
     // replay_wide compared the plan's kernels with the position's: the later submits of this
