@@ -366,6 +366,19 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
 
 TaskOutputs OrchestratorCore::submit_checked(const MixKernels& kernels, const Args& args,
                                              bool same_kernels) {
+  if (!same_kernels && loops_.active() && plain_args(args)) {
+    // A wide replayed position whose first submit this run was checked (its kept plan names
+    // these kernels): that plan, no replan. planned_ stays as it was, with its kernels.
+    // (dispatch's tests: a scope ring, no periodic sync due, room in the window.)
+    Ring* const ring = scope_ring_;
+    if (ring != nullptr && submits_since_sync_ + 1 < kSubmitsPerSync && ring->window_has_room()) {
+      const Plan* const kept = loops_.wide_plan();
+      if (kept != nullptr && kept->kernels[0] == kernels.aic && kept->kernels[1] == kernels.aiv0 &&
+          kept->kernels[2] == kernels.aiv1) {
+        return submit_wide(*kept, args, scope_ring_index_, *ring);
+      }
+    }
+  }
   if (!same_kernels && !replan(kernels)) return {};
   if (!plain_args(args) && !validate_args(args, planned_)) return {};
   return dispatch(args);
@@ -822,11 +835,19 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   const int count = args.tensor_count();
   if (!loops_.replay_wide(plan.kernels, args, ring.tensor_storage(ring.head(), count)))
       [[unlikely]] {
-    outputs = submit_in_loop_slow(plan, args, ring_index, ring);
+    // `plan` may be the position's own (submit_checked), which a fall-back may rebuild.
+    const Plan checked = plan;
+    outputs = submit_in_loop_slow(checked, args, ring_index, ring);
     return outputs;
   }
-  charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(count));
+  charge(OrchestratorWork::submit_wide, static_cast<std::uint32_t>(count));
   LoopDriver::PreparedTask& prepared = loops_.prepared();
+  if (!prepared.plan_ready) [[unlikely]] {
+    // replay_wide compared the plan's kernels with the position's: the later submits of this
+    // position name them too, and submit_checked takes this plan for them (wide_plan()).
+    prepared.plan = plan;
+    prepared.plan_ready = true;
+  }
   const std::uint32_t outs = loops_.covered_outs();  // args.out_mask(): the tags are the template's
   const bool scoped = outs != 0;
   std::uint64_t heap_offset = 0;

@@ -98,14 +98,7 @@ class OrchestratorCore {
   const LoopDriver& loops() const { return loops_; }
 
  private:
-  struct Plan {
-    KernelFn fns[3] = {nullptr, nullptr, nullptr};
-    KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
-    std::uint8_t mask = 0;
-    std::uint8_t active = 0;  // active_slot_count(mask): subtasks per block
-    TaskShape shape = TaskShape::aiv;
-    bool inline_task = false;
-  };
+  using Plan = SubmitPlan;  // (loop_driver.hpp: a wide template position keeps one)
   // Where a submit's outputs go: one heap range, each output 64-byte aligned.
   struct OutputLayout {
     std::uint64_t offsets[kMaxTensorArgs];  // set for `out` arguments only (not zeroed per submit)

@@ -35,6 +35,10 @@ enum class OrchestratorWork : std::uint8_t {
   // docs/sim.md, kept_setup_ratio and kept_setup_base_ratio). Same counts.
   loop_rebind,
   loop_rebind_base,
+  // An analysed submit the wide replayed path covers (OrchestratorCore::submit_wide: fresh
+  // outputs, buffers its own iteration made, closed free reads; count: tensor args;
+  // docs/sim.md, wide_submit_ratio).
+  submit_wide,
 };
 
 // Run-relative time and whether events are recorded (traces).

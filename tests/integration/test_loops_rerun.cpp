@@ -287,6 +287,74 @@ TEST_P(LoopsRerun, RebasedTemplateWhoseWholeLoopProofFailsIsProvedForTheRest) {
   EXPECT_EQ(reasons(o.result.stats.loop_fallback_reasons), "");
 }
 
+// A wide replayed position keeps the plan its first submit of the run was checked with, and a
+// later submit there that names the same kernels takes it without replan. One that names other
+// kernels must not: iteration `odd` of the second position submits `accumulate` (y += t) where
+// the template has `add_one` (y = t + 1), and in the next run an unregistered kernel, which must
+// end the run with the usual named error. Two runs each on one Runtime (the second starts from
+// the kept template, whose positions check their plans again).
+TEST_P(LoopsRerun, WidePositionKeepsItsCheckedPlanOnlyForTheSameKernels) {
+  Runtime runtime(loop_config(GetParam(), true));
+  const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  const KernelId acc = runtime.kernels().add("accumulate", CoreType::aiv, &accumulate);
+  constexpr std::uint32_t kN = 12;
+  constexpr std::uint32_t kW = 4;
+  constexpr std::int64_t kOdd = 9;
+  const auto run = [&](KernelId odd_kernel, std::vector<float>* y) {
+    std::vector<float> x(std::size_t{kN} * kW);
+    for (std::size_t k = 0; k < x.size(); ++k)
+      x[k] = static_cast<float>(k % 13);
+    y->assign(std::size_t{kN} * kW, 2.0f);
+    RunArgs args;
+    args.input(x.data(), {kN * kW}, DType::f32);
+    args.inout(y->data(), {kN * kW}, DType::f32);
+    return runtime.run(
+        [&](Orchestrator& orch, const OrchestrationArgs& a) {
+          LoopOptions per_iteration;
+          per_iteration.scope_per_iteration = true;  // as paged attention's loops
+          orch.parallel_for(
+              kN,
+              [&](Orchestrator& orch, std::int64_t i) {
+                const auto r = static_cast<std::uint32_t>(i);
+                const auto row = [&](int arg) { return a.tensor(arg).view({kW}, {r * kW}); };
+                // Both positions are wide: a fresh output, then a read of the buffer it made.
+                const TaskOutputs t =
+                    orch.submit_aiv(add, Args().in(row(0)).out(TensorSpec(Shape{kW}, DType::f32)));
+                orch.submit_aiv(i == kOdd ? odd_kernel : add, Args().in(t[0]).out_existing(row(1)));
+              },
+              per_iteration);
+        },
+        args);
+  };
+  const auto expected = [&](bool odd_accumulates) {
+    std::vector<float> y(std::size_t{kN} * kW);
+    for (std::uint32_t i = 0; i < kN; ++i) {
+      for (std::uint32_t c = 0; c < kW; ++c) {
+        const float t = static_cast<float>((i * kW + c) % 13) + 1.0f;
+        y[i * kW + c] = i == kOdd && odd_accumulates ? 2.0f + t : t + 1.0f;
+      }
+    }
+    return y;
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass);
+    std::vector<float> y;
+    const RunResult same = run(add, &y);
+    ASSERT_TRUE(same.ok()) << same.status.to_string();
+    EXPECT_EQ(y, expected(false));
+    EXPECT_GT(same.stats.loop_tasks_replayed_wide, 0u);
+    const RunResult other = run(acc, &y);
+    ASSERT_TRUE(other.ok()) << other.status.to_string();
+    EXPECT_EQ(y, expected(true));
+    EXPECT_GT(other.stats.loop_tasks_replayed_wide, 0u);
+    EXPECT_NE(reasons(other.stats.loop_fallback_reasons), "");
+  }
+  std::vector<float> y;
+  const RunResult unknown = run(KernelId{4242}, &y);
+  EXPECT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status.code, ErrorCode::unknown_kernel) << unknown.status.to_string();
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, LoopsRerun,
                          ::testing::Values(PlatformKind::threads, PlatformKind::sim),
                          [](const auto& info) {

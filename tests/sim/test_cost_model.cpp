@@ -53,6 +53,10 @@ TEST(SimCostModel, OrchestratorCostsFollowTheTable) {
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit_analysed, 4),
             static_cast<std::uint64_t>(std::llround(c.analysed_submit_ratio *
                                                     (c.submit_ns + 4 * c.submit_per_tensor_ns))));
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit_wide, 4),
+            static_cast<std::uint64_t>(
+                std::llround(c.wide_submit_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));
+  EXPECT_LE(c.wide_submit_ratio, c.analysed_submit_ratio);  // measured (docs/sim.md)
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::loop_setup, 4),
             static_cast<std::uint64_t>(
                 std::llround(c.loop_setup_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));

@@ -267,6 +267,51 @@ TEST(SimSanity, AnalysedLoopChargesLearningSetupAndAnalysedSubmits) {
               0.002);
 }
 
+// An analysed submit the wide replayed path covers (a fresh output, a read of the buffer its own
+// iteration made) is charged wide_submit_ratio of an ordinary submit, not analysed_submit_ratio:
+// lowering the one moves the orchestration by exactly those submits' share.
+TEST(SimSanity, WideReplayedSubmitsAreChargedTheirOwnRatio) {
+  constexpr std::uint32_t kRows = 64;
+  constexpr std::uint32_t kW = 4;
+  std::uint64_t wide = 0;
+  const auto orchestration_us = [&](double wide_ratio) {
+    RuntimeConfig config = sim_config(false);
+    config.sim.costs.kernel_ns["idle"] = 1000;
+    config.sim.costs.wide_submit_ratio = wide_ratio;
+    Runtime runtime(config);
+    const KernelId k = runtime.kernels().add("idle", CoreType::aiv, [](const KernelArgs&) {});
+    std::vector<float> x(kRows * kW, 1.0f), y(kRows * kW, 0.0f);
+    RunArgs args;
+    args.input(x.data(), {kRows * kW}, DType::f32);
+    args.inout(y.data(), {kRows * kW}, DType::f32);
+    const RunResult result = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          LoopOptions per_iteration;
+          per_iteration.scope_per_iteration = true;
+          o.parallel_for(
+              kRows,
+              [&](Orchestrator& o, std::int64_t i) {
+                const auto at = static_cast<std::uint32_t>(i) * kW;
+                const TaskOutputs t = o.submit_aiv(
+                    k, Args().in(a.tensor(0).view({kW}, {at})).out(TensorSpec({kW}, DType::f32)));
+                o.submit_aiv(k, Args().in(t[0]).out_existing(a.tensor(1).view({kW}, {at})));
+              },
+              per_iteration);
+        },
+        args);
+    EXPECT_TRUE(result.ok()) << result.status.to_string();
+    wide = result.stats.loop_tasks_replayed_wide;
+    return result.stats.orchestration_us;
+  };
+  const SimCostModel c;
+  const double as_analysed = orchestration_us(c.analysed_submit_ratio);
+  const double lower = orchestration_us(c.analysed_submit_ratio - 0.4);
+  EXPECT_GT(wide, kRows);  // both positions of most iterations
+  // Every task has two tensors.
+  const double submit_ns = c.submit_ns + 2 * c.submit_per_tensor_ns;
+  EXPECT_NEAR(as_analysed - lower, static_cast<double>(wide) * 0.4 * submit_ns / 1e3, 0.01);
+}
+
 // A template kept from an earlier run with its proof (LoopTemplate::rebound()) is charged
 // kept_setup_ratio of a learned template's per-task set-up and kept_setup_base_ratio of its
 // per-loop part (docs/sim.md). The first run's template, learned from iterations 0 and 1, is kept

@@ -788,6 +788,7 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     task.image_iteration = kStaleImages;  // place_images computes them from `start`
     task.prepared.ready = false;          // its header is made again by the position's first submit
     task.prepared.layout_ready = false;   // and its output layout (submit_wide)
+    task.prepared.plan_ready = false;     // and its checked plan (submit_wide)
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
     task.edges =
         !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();

@@ -41,6 +41,17 @@
 
 namespace tmr::detail {
 
+// What a submit's kernels resolve to once checked against the registry (OrchestratorCore::Plan):
+// here so a template position can keep the one its first submit of a run was checked with.
+struct SubmitPlan {
+  KernelFn fns[3] = {nullptr, nullptr, nullptr};
+  KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
+  std::uint8_t mask = 0;
+  std::uint8_t active = 0;  // active_slot_count(mask): subtasks per block
+  TaskShape shape = TaskShape::aiv;
+  bool inline_task = false;
+};
+
 class LoopDriver {
   struct TaskPlan;  // one template task (below)
 
@@ -63,8 +74,13 @@ class LoopDriver {
     // output spec byte for byte with the template's, so the layout is every such submit's.
     // Cleared with `ready` (reuse_plans).
     bool layout_ready = false;
+    // The checked plan of the position's kernels (OrchestratorCore::submit_wide keeps its first
+    // one of the run): a later submit naming the same kernels at this wide position skips
+    // OrchestratorCore::replan (wide_plan()). Cleared with `ready` (reuse_plans).
+    bool plan_ready = false;
     std::uint64_t out_total = 0;
     std::uint64_t out_at[kMaxTensorArgs];
+    SubmitPlan plan;
   };
 
   // `enabled`: RuntimeConfig::parallel_for_analysis (off: every loop runs per task).
@@ -186,6 +202,17 @@ class LoopDriver {
     const Loop& loop = *owner_;
     return loop.state == Loop::State::analysing && recorders_.empty() &&
            loop.position < loop.plan_count && loop.task_plans[loop.position].wide;
+  }
+  // The plan a wide position (not TaskPlan::fast) kept from its first submit this run
+  // (PreparedTask::plan_ready), or null: OrchestratorCore::submit_checked's test before replan.
+  const SubmitPlan* wide_plan() const {
+    const Loop& loop = *owner_;
+    if (loop.state != Loop::State::analysing || !recorders_.empty() ||
+        loop.position >= loop.plan_count) {
+      return nullptr;
+    }
+    const TaskPlan& task = loop.task_plans[loop.position];
+    return !task.fast && task.wide && task.prepared.plan_ready ? &task.prepared.plan : nullptr;
   }
   // replay_into for a TaskPlan::wide position (out of line): the same tests and copy, and also
   // fresh outputs (their specs byte for byte the template's), buffers the same iteration made
