@@ -27,6 +27,7 @@ Dependence::Dependence(RetirementView rings, std::uint32_t window)
   for (int r = 0; r < rings_.ring_count(); ++r) {
     states_[r].assign(window, SlotState{});
     stamps_[r].assign(window, 0);
+    fresh_[r].assign(window, FreshBuffer{});
   }
   set_slot_lines(true);
 }
@@ -49,6 +50,7 @@ void Dependence::reset() {
     }
     const std::size_t used = std::min<std::size_t>(admitted_[r], states_[r].size());
     std::fill_n(states_[r].begin(), used, SlotState{});
+    std::fill_n(fresh_[r].begin(), used, FreshBuffer{});  // (local ids start again from 0)
     cleaned_[r] = 0;
     admitted_[r] = 0;
   }
@@ -96,7 +98,8 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   // code is the one plain path of earlier passes; the line path lives in line_path.cpp.)
   const int count = args.tensor_count();
   // Only tensors a task created have a creator to check (out placeholders have none).
-  for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {
+  const std::uint32_t created_mask = args.created_mask();
+  for (std::uint32_t created = created_mask; created != 0; created &= created - 1) {
     const int i = std::countr_zero(created);
     const Tensor& t = args.tensor(i);
     if (!add_creator_fast(t)) return creator_error(t, i);
@@ -120,6 +123,15 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
       const ArgTag tag = args.tag(i);
       if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
       const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+      if ((created_mask >> i) & 1u) {
+        // A created buffer: a read of a fresh one is kept with its creator (an analysis's
+        // families may stand for writes of it: then by the map).
+        if (kind == AccessKind::read && !families) {
+          if (keep_fresh_read(&record_tensors[i], task.id)) continue;
+        } else {
+          settle_fresh(record_tensors[i]);
+        }
+      }
       // (A local, not an array the caller reads: its fields stay in registers along the line
       // path, and nothing is stored that nobody reads.)
       const AccessRegion region = make_region(record_tensors[i]);
@@ -139,6 +151,14 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   for (int i = 0; i < count; ++i) {
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+    if ((created_mask >> i) & 1u) {
+      // (Before any slot is found: a move into the map may add a buffer.)
+      if (tag == ArgTag::in && !families) {
+        if (keep_fresh_read(&record_tensors[i], task.id)) continue;
+      } else {
+        settle_fresh(record_tensors[i]);
+      }
+    }
     tracked |= 1u << i;
     regions[i] = make_region(record_tensors[i]);
     hints[i] = map_.find_slot(regions[i], i);
@@ -170,6 +190,8 @@ void Dependence::record(TaskSlot& task, const Args& args, const AccessRegion* re
   MapEntry*& entries = state(task.id).entries;
   for (int i = 0; i < args.tensor_count(); ++i) {
     const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+    settle_fresh(regions[i].address, TaskId::from_value(regions[i].owner));
     if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, task.id, entries);
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
       map_.insert(regions[i], AccessKind::write, task.id, entries);
@@ -183,11 +205,40 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
   for (int i = 0; i < args.tensor_count(); ++i) {
     if ((skip >> i) & 1u) continue;
     const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+    settle_fresh(regions[i].address, TaskId::from_value(regions[i].owner));
     if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, task.id, entries);
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
       map_.insert(regions[i], AccessKind::write, task.id, entries);
     }
   }
+}
+
+bool Dependence::drop_dead_fresh_readers(FreshBuffer& f) {
+  std::uint32_t kept = 0;
+  for (std::uint32_t k = 0; k < f.count; ++k) {
+    if (f.reader[k].local() < retired_[f.reader[k].ring()]) continue;
+    f.reader[kept] = f.reader[k];
+    f.region[kept] = f.region[k];
+    ++kept;
+  }
+  f.count = kept;
+  return kept < kFreshReaders;
+}
+
+void Dependence::move_fresh_to_map(FreshBuffer& f) {
+  // Oldest first, as the map would have recorded them (a newer reader merges into an older
+  // one's entry, not the other way round). A retired reader is no longer needed.
+  std::uint32_t retired[kRingCount];
+  map_.snapshot_retired(retired);
+  for (std::uint32_t k = 0; k < f.count; ++k) {
+    const TaskId reader = f.reader[k];
+    if (reader.local() < retired[reader.ring()]) continue;
+    map_.insert(make_region(*f.region[k]), AccessKind::read, reader, state(reader).entries);
+  }
+  f.address = kMapped;
+  f.count = 0;
+  ++fresh_moves_;
 }
 
 void Dependence::stamp_listed() {

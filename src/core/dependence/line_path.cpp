@@ -75,12 +75,14 @@ Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   SlotLine* lines[kMaxTensorArgs];
   BufferInfo* infos[kMaxTensorArgs];
   std::uint32_t found = 0;
-  for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
+  // Reads of created buffers are tried with their creators first (see below).
+  const std::uint32_t created_reads = args.created_mask() & tracked & ~writes;
+  for (std::uint32_t m = tracked & ~created_reads; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
     lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
     found |= std::uint32_t{lines[i] != nullptr} << i;
   }
-  if (found != tracked) {
+  if (found != (tracked & ~created_reads)) {
     pause_lines();
     return collect_by_regions(task, args, record_tensors);
   }
@@ -89,6 +91,13 @@ Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   }
   for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
+    if ((created_reads >> i) & 1u) {
+      // A fresh buffer's read is kept with its creator; any other (a mapped buffer) and the
+      // rest of the submit by region (the lines found for them may not be theirs any more).
+      if (keep_fresh_read(&record_tensors[i], task.id)) continue;
+      record_off_lines(task, m, writes, record_tensors);
+      break;
+    }
     if (!map_.access_line(*lines[i], infos[i], &record_tensors[i], ((writes >> i) & 1u) != 0,
                           retired_, task.id, Report{this})) [[unlikely]] {
       // The buffer left line mode (the lines found for later arguments may be stale): this
@@ -119,8 +128,11 @@ Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
   // A small map: its lines are in the caches; each argument's line is found just before it is
   // used (so no earlier argument can have moved it). An argument without a line (another kind of
   // buffer, a first access) is recorded by region, in its place, and pauses the line path.
+  const std::uint32_t created_reads = args.created_mask() & tracked & ~writes;
   for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
+    // A fresh buffer's read is kept with its creator (no line, no miss).
+    if (((created_reads >> i) & 1u) && keep_fresh_read(&record_tensors[i], task.id)) continue;
     BufferInfo* info;
     SlotLine* const line = map_.find_line(record_tensors[i], i, info);
     if (line == nullptr ||
@@ -149,6 +161,7 @@ void Dependence::record_off_lines(TaskSlot& task, std::uint32_t args_mask, std::
   MapEntry*& entries = state(task.id).entries;
   for (std::uint32_t m = args_mask; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
+    settle_fresh(record_tensors[i]);  // (a created buffer: the map's from now on)
     const AccessRegion region = make_region(record_tensors[i]);
     map_.lookup_insert(region, ((writes >> i) & 1u) != 0 ? AccessKind::write : AccessKind::read,
                        retired_, task.id, entries, TensorMap::kNoHint, i, Report{this});
