@@ -383,13 +383,18 @@ class TensorMap {
   // `info` is set to the buffer tried. A found line stays valid until an access of its buffer
   // other than access_line (which may leave line mode or grow the table).
   [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info) {
-    BufferInfo* const guess = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
-    info = guess;
+    BufferInfo*& place = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
+    BufferInfo* guess = place;
     if (guess->address != reinterpret_cast<std::uintptr_t>(t.buffer()) ||
-        guess->owner != t.producer().value() || guess->lines == nullptr ||
-        guess->line_version != t.version()) {
-      return nullptr;
+        guess->owner != t.producer().value()) [[unlikely]] {
+      // Task kinds that name different buffers in one argument place take turns: the buffer
+      // is then usually among the few named last (recent_), and becomes the place's guess.
+      guess = find_recent(reinterpret_cast<std::uintptr_t>(t.buffer()), t.producer().value());
+      if (guess == nullptr) return nullptr;
+      place = guess;
     }
+    info = guess;
+    if (guess->lines == nullptr || guess->line_version != t.version()) return nullptr;
     // The byte interval [lo, lo + bytes) of a contiguous box of rank 1 or 2 (make_region's
     // general walk for the rest: the caller's lookup_insert).
     const std::uint64_t size = detail::kElementSizes[static_cast<std::uint8_t>(t.dtype())];
@@ -624,11 +629,15 @@ class TensorMap {
   TaskListOf task_list_of_ = nullptr;
   std::uint64_t line_table_lines_ = 0;
   // Most submits touch a few buffers again and again: a tiny cache in front of the table.
-  BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
+  BufferInfo* find_recent(std::uintptr_t address, std::uint64_t owner) const {
     // Freed infos have address 0, which no buffer has: no null test needed.
     for (BufferInfo* cached : recent_) {
       if (cached->address == address && cached->owner == owner) return cached;
     }
+    return nullptr;
+  }
+  BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
+    if (BufferInfo* cached = find_recent(address, owner)) return cached;
     BufferInfo* const found = probe_buffer(address, owner);
     if (found != nullptr) remember(found);
     return found;
