@@ -347,10 +347,9 @@ class Dependence {
   [[gnu::always_inline]] inline int begin_recording(TaskSlot& task, const Args& args,
                                                     std::uint32_t created_mask);
   // The line path's reads of created buffers (`reads`, bit i for argument i): each kept with its
-  // creator if its buffer is fresh (keep_fresh_read); returns those kept. Out of line: most
-  // line-path submits have none.
-  [[gnu::noinline]] std::uint32_t keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
-                                                   const Tensor* record_tensors);
+  // creator if its buffer is fresh (keep_fresh_read); returns those kept.
+  [[gnu::always_inline]] inline std::uint32_t keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
+                                                               const Tensor* record_tensors);
   // A submit on the line path had an argument off the lines: the next submits go by regions
   // (line_pause_ of them), and the one after tries the lines again. Once a submit.
   [[gnu::noinline]] void pause_lines();
