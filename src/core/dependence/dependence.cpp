@@ -113,6 +113,13 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   }
   if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   const bool families = families_ != nullptr && families_->live();
+  // Created buffers first (before any slot is found: a move into the map may add a buffer).
+  // A submit with a read kept with its creator records the rest one by one, out of line (the
+  // loops below then test no argument for it).
+  if (created_mask != 0) {
+    const std::uint32_t kept = settle_created(task, args, record_tensors, created_mask, families);
+    if (kept != 0) return record_rest_by_regions(task, args, record_tensors, kept, families);
+  }
   // The visitor below (Report) is always_inline: each report then inlines into the map's walks
   // (an out-of-line lambda cost ~50 instructions per producer, most of them register spills).
   // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
@@ -123,15 +130,6 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
       const ArgTag tag = args.tag(i);
       if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
       const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
-      if ((created_mask >> i) & 1u) {
-        // A created buffer: a read of a fresh one is kept with its creator (an analysis's
-        // families may stand for writes of it: then by the map).
-        if (kind == AccessKind::read && !families) {
-          if (keep_fresh_read(&record_tensors[i], task.id)) continue;
-        } else {
-          settle_fresh(record_tensors[i]);
-        }
-      }
       // (A local, not an array the caller reads: its fields stay in registers along the line
       // path, and nothing is stored that nobody reads.)
       const AccessRegion region = make_region(record_tensors[i]);
@@ -151,14 +149,6 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   for (int i = 0; i < count; ++i) {
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
-    if ((created_mask >> i) & 1u) {
-      // (Before any slot is found: a move into the map may add a buffer.)
-      if (tag == ArgTag::in && !families) {
-        if (keep_fresh_read(&record_tensors[i], task.id)) continue;
-      } else {
-        settle_fresh(record_tensors[i]);
-      }
-    }
     tracked |= 1u << i;
     regions[i] = make_region(record_tensors[i]);
     hints[i] = map_.find_slot(regions[i], i);
@@ -212,6 +202,43 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
       map_.insert(regions[i], AccessKind::write, task.id, entries);
     }
   }
+}
+
+std::uint32_t Dependence::settle_created(TaskSlot& task, const Args& args,
+                                         const Tensor* record_tensors, std::uint32_t created,
+                                         bool families) {
+  // A read of a fresh buffer is kept with its creator (not while an analysis's families may
+  // stand for writes of it); any other access of a created buffer moves its kept reads into the
+  // map first. Both change nothing an earlier argument's access depends on, so they may go
+  // first: a later argument's write of the buffer finds the task's own read in the map.
+  std::uint32_t kept = 0;
+  for (std::uint32_t m = created; m != 0; m &= m - 1) {
+    const int i = std::countr_zero(m);
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::no_dep) continue;
+    if (tag == ArgTag::in && !families) {
+      if (keep_fresh_read(&record_tensors[i], task.id)) kept |= 1u << i;
+    } else {
+      settle_fresh(record_tensors[i]);
+    }
+  }
+  return kept;
+}
+
+Status Dependence::record_rest_by_regions(TaskSlot& task, const Args& args,
+                                          const Tensor* record_tensors, std::uint32_t kept,
+                                          bool families) {
+  MapEntry*& entries = state(task.id).entries;
+  for (int i = 0; i < args.tensor_count(); ++i) {
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep || ((kept >> i) & 1u) != 0) continue;
+    const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+    const AccessRegion region = make_region(record_tensors[i]);
+    map_.lookup_insert(region, kind, retired_, task.id, entries, TensorMap::kNoHint, i,
+                       Report{this});
+    if (families) add_family_accessors(region, kind);
+  }
+  return Status{};
 }
 
 bool Dependence::drop_dead_fresh_readers(FreshBuffer& f) {

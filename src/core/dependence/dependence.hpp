@@ -269,6 +269,17 @@ class Dependence {
   void settle_fresh(const Tensor& t) {
     settle_fresh(reinterpret_cast<std::uintptr_t>(t.buffer()), t.producer());
   }
+  // The path by regions' created arguments (`created`, bit i for argument i), before the rest:
+  // reads of fresh buffers kept with their creators (returned), other accesses of created
+  // buffers settled (settle_fresh). Out of line: the path by regions compiles as before.
+  [[gnu::noinline]] std::uint32_t settle_created(TaskSlot& task, const Args& args,
+                                                 const Tensor* record_tensors,
+                                                 std::uint32_t created, bool families);
+  // The rest of a submit by regions after settle_created kept some of its reads (`kept`): each
+  // other tracked argument looked up and recorded in order.
+  [[gnu::noinline]] Status record_rest_by_regions(TaskSlot& task, const Args& args,
+                                                  const Tensor* record_tensors, std::uint32_t kept,
+                                                  bool families);
   // Forgets the kept readers that have retired; true when room is left.
   bool drop_dead_fresh_readers(FreshBuffer& f);
   [[gnu::noinline]] void move_fresh_to_map(FreshBuffer& f);
