@@ -710,5 +710,283 @@ TEST(Dependence, MergedReaderEntryOutlivesItsFirstReader) {
   EXPECT_EQ(h.dependence->map().live_entries(), 0u);
 }
 
+// ---- fresh buffers (Dependence::FreshBuffer): a created buffer's reads kept with its creator
+
+// Reads of a created buffer leave the map untouched while they are all the buffer has seen; a
+// write then finds every live reader (and the creator), and the buffer goes by the map.
+TEST(Dependence, FreshBufferReadsStayWithTheCreatorUntilAWrite) {
+  for (const int path : {0, 1, 2}) {
+    SCOPED_TRACE(path == 0 ? "plain" : path == 1 ? "plain, slots first" : "plain, lines always");
+    Harness h(64);
+    if (path == 1) h.slot_first();
+    if (path == 2) h.lines_always();
+    std::vector<float> data(32);
+    std::vector<float> other(32);
+    const Tensor ext = Tensor::wrap(other.data(), {32}, DType::f32);
+    TaskSlot* creator = nullptr;
+    h.submit_plain(Args().inout(ext), &creator);  // task 0 creates the buffer
+    h.dependence->retain_creator(creator->id);
+    const Tensor out = Tensor::make_owned(data.data(), 128, {4, 8}, DType::f32, creator->id);
+    EXPECT_EQ(h.submit_plain(Args().in(out)), (Producers{0}));                       // 1
+    EXPECT_EQ(h.submit_plain(Args().in(out.view({1, 8}, {2, 0}))), (Producers{0}));  // 2
+    EXPECT_EQ(h.dependence->map().buffer_count(), 1u) << "only the external buffer";
+    EXPECT_EQ(h.dependence->fresh_reads(), 2u);
+    // A write of row 2 waits for the creator and both readers (both read row 2).
+    Producers w = h.submit_plain(Args().inout(out.view({1, 8}, {2, 0})));  // 3
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{0, 1, 2}));
+    EXPECT_EQ(h.dependence->fresh_moves(), 1u);
+    EXPECT_EQ(h.dependence->map().buffer_count(), 2u);
+    // From now on the map: a reader of row 1 waits for the creator only; one of row 2 for the
+    // writer too; a write of everything for all live readers and the writer.
+    EXPECT_EQ(h.submit_plain(Args().in(out.view({1, 8}, {1, 0}))), (Producers{0}));  // 4
+    w = h.submit_plain(Args().in(out.view({1, 8}, {2, 0})));                         // 5
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{0, 3}));
+    w = h.submit_plain(Args().out_existing(out));  // 6
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{0, 1, 3, 4, 5}));
+    EXPECT_EQ(h.dependence->fresh_reads(), 2u);
+  }
+}
+
+// A fourth live reader moves the kept reads into the map (exactly: a writer still finds each
+// one); retired readers make room instead; partial views are kept with their own boxes. (The
+// readers run on ring 1, so that they retire while their creator, on ring 0, is live.)
+TEST(Dependence, FreshBufferWithManyReadersMovesIntoTheMapExactly) {
+  Harness h(64);
+  std::vector<float> data(32);
+  std::vector<float> other(32);
+  const Tensor ext = Tensor::wrap(other.data(), {32}, DType::f32);
+  TaskSlot* creator = nullptr;
+  h.submit_plain(Args().inout(ext), &creator);  // r0:0
+  h.dependence->retain_creator(creator->id);
+  const Tensor out = Tensor::make_owned(data.data(), 128, {4, 8}, DType::f32, creator->id);
+  const auto row = [&](std::uint32_t r) { return out.view({1, 8}, {r, 0}); };
+  using Ids = std::vector<std::uint64_t>;
+  const auto id = [](std::uint32_t ring, std::uint32_t local) {
+    return TaskId(ring, local).value();
+  };
+  const auto on = [&](int ring, const Args& args) {
+    TaskSlot* task = nullptr;
+    Ids ids;
+    for (TaskSlot* p : h.submit_plain_on(ring, args, &task))
+      ids.push_back(p->id.value());
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  for (std::uint32_t r = 0; r < 3; ++r)  // r1:0..2 read rows 0..2
+    EXPECT_EQ(on(1, Args().in(row(r))), (Ids{id(0, 0)}));
+  EXPECT_EQ(h.dependence->fresh_moves(), 0u);
+  // r1:0 and r1:1 retire: room for two more readers.
+  Ring& ring1 = *h.rings[1];
+  for (std::uint32_t local = 0; local < 2; ++local)
+    ring1.slot(local).state.store(TaskState::consumed);
+  ring1.try_advance();
+  ring1.refresh();
+  h.dependence->forget_retired(1, ring1.retired_seen());
+  ASSERT_EQ(ring1.retired(), 2u);
+  EXPECT_EQ(on(1, Args().in(row(3))), (Ids{id(0, 0)}));  // r1:3
+  EXPECT_EQ(on(1, Args().in(row(3))), (Ids{id(0, 0)}));  // r1:4
+  EXPECT_EQ(h.dependence->fresh_moves(), 0u);
+  EXPECT_EQ(on(1, Args().in(row(1))), (Ids{id(0, 0)}));  // r1:5: a fourth live reader
+  EXPECT_EQ(h.dependence->fresh_moves(), 1u);
+  EXPECT_EQ(h.dependence->fresh_reads(), 5u);
+  // A write of row 3 meets its two readers, not the others; of rows 0-1 the live one of them.
+  EXPECT_EQ(on(0, Args().inout(row(3))), (Ids{id(0, 0), id(1, 3), id(1, 4)}));
+  EXPECT_EQ(on(0, Args().inout(out.view({2, 8}, {0, 0}))), (Ids{id(0, 0), id(1, 5)}));
+  EXPECT_EQ(on(0, Args().inout(row(2))), (Ids{id(0, 0), id(1, 2)}));
+}
+
+// A two-pass or analysed lookup, a footprint (for_each_live_entry) and an element access see a
+// fresh buffer's kept reads: they move into the map first.
+TEST(Dependence, FreshBufferReadsAreSeenByEveryOtherWayIntoTheMap) {
+  std::vector<float> data(32);
+  std::vector<float> other(32);
+  const Tensor ext = Tensor::wrap(other.data(), {32}, DType::f32);
+  for (const int way : {0, 1, 2}) {
+    SCOPED_TRACE(way == 0 ? "two-pass submit" : way == 1 ? "footprint" : "element write");
+    Harness h(64);
+    TaskSlot* creator = nullptr;
+    h.submit_plain(Args().inout(ext), &creator);  // task 0
+    h.dependence->retain_creator(creator->id);
+    const Tensor out = Tensor::make_owned(data.data(), 128, {4, 8}, DType::f32, creator->id);
+    EXPECT_EQ(h.submit_plain(Args().in(out)), (Producers{0}));  // task 1
+    EXPECT_EQ(h.dependence->map().buffer_count(), 1u);
+    if (way == 0) {
+      Producers w = h.submit(Args().inout(out.view({1, 8}, {3, 0})));
+      std::sort(w.begin(), w.end());
+      EXPECT_EQ(w, (Producers{0, 1}));
+    } else if (way == 1) {
+      std::vector<std::uint32_t> readers;
+      h.dependence->for_each_live_entry(reinterpret_cast<std::uintptr_t>(out.buffer()),
+                                        out.producer().value(), [&](const MapEntry& e) {
+                                          EXPECT_EQ(e.kind,
+                                                    static_cast<std::uint8_t>(AccessKind::read));
+                                          readers.push_back(e.task_id.local());
+                                        });
+      EXPECT_EQ(readers, (std::vector<std::uint32_t>{1}));
+    } else {
+      h.dependence->begin();
+      ASSERT_TRUE(h.dependence->add_creator(out, 0).ok());
+      h.dependence->add_accessors(make_region(out.view({1, 1}, {0, 5})), AccessKind::write);
+      std::vector<std::uint32_t> found;
+      for (TaskSlot* p : h.dependence->producers())
+        found.push_back(p->id.local());
+      std::sort(found.begin(), found.end());
+      EXPECT_EQ(found, (std::vector<std::uint32_t>{0, 1}));
+    }
+    EXPECT_EQ(h.dependence->fresh_moves(), 1u);
+    EXPECT_EQ(h.dependence->map().buffer_count(), 2u);
+    // Later plain reads of it go by the map (no read is kept for a mapped buffer).
+    EXPECT_EQ(h.submit_plain(Args().in(out.view({1, 8}, {0, 0}))).front(), 0u);
+    EXPECT_EQ(h.dependence->fresh_reads(), 1u);
+  }
+}
+
+// Random programs over created buffers, against a brute-force oracle and the two-pass path:
+// creators that make a 4x8 buffer (their `out`), many readers of it (whole, rows, partial and
+// transposed boxes), writes after reads now and then, external rows between them, scopes that
+// end (the creator released, the buffer no longer named) and buffers whose memory a later
+// creator reuses (a new identity) in a ring small enough that slots and their fresh records are
+// reused. Every conflict with a live task must be ordered, no edge spurious, and both paths must
+// report the same producers.
+void check_fresh_buffers_against_oracle(int seed_base, int variant) {
+  struct Box {
+    int buffer;
+    std::uint32_t r0, rows, c0, cols;
+    bool write;
+  };
+  auto conflict = [](const Box& a, const Box& b) {
+    if (a.buffer != b.buffer || !(a.write || b.write)) return false;
+    return a.r0 < b.r0 + b.rows && b.r0 < a.r0 + a.rows && a.c0 < b.c0 + b.cols &&
+           b.c0 < a.c0 + a.cols;
+  };
+  constexpr std::uint32_t kRows = 4, kCols = 8, kWindow = 64, kSlots = 6;
+  const int programs = tmr::testing::scaled(40, 4);
+  std::uint64_t kept = 0;
+  std::uint64_t moved = 0;
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    // The memory of kSlots created buffers (reused by later creators) and an external grid.
+    std::vector<std::vector<float>> memory(kSlots, std::vector<float>(kRows * kCols));
+    std::vector<float> grid(kRows * kCols);
+    const Tensor external = Tensor::wrap(grid.data(), {kRows, kCols}, DType::f32);
+    Harness plain(kWindow);
+    Harness two_pass(kWindow);
+    if (variant == 1) plain.slot_first();
+    if (variant == 2) plain.lines_always();
+    if (variant == 3) plain.entries_only();
+    struct Live {
+      Tensor tensor;
+      TaskId creator;
+      int buffer;  // the oracle's buffer (identity)
+      bool open;
+    };
+    std::vector<Live> live(kSlots);
+    int identities = 1;  // oracle buffer 0: the external grid
+    std::vector<std::vector<Box>> boxes;
+    std::vector<std::set<std::uint32_t>> edges;
+    std::vector<std::uint32_t> retired_at_submit;
+    const int tasks = 300;
+    for (int j = 0; j < tasks; ++j) {
+      const auto head = static_cast<std::uint32_t>(j);
+      if (head >= plain.rings[0]->retired() + 40 || (j > 8 && pick(0, 6) == 0)) {
+        // Tasks finish in order: a prefix retires; scopes of creators in it end first.
+        const std::uint32_t low = plain.rings[0]->retired();
+        const std::uint32_t end = head >= low + 40 ? head - pick(8, 30) : pick(low, head - 1);
+        for (Live& l : live) {
+          if (l.open && l.creator.local() < end) {
+            plain.dependence->release_creator(l.creator);
+            two_pass.dependence->release_creator(l.creator);
+            l.open = false;
+          }
+        }
+        plain.retire_below(end);
+        two_pass.retire_below(end);
+      }
+      retired_at_submit.push_back(plain.rings[0]->retired());
+      Args args;
+      std::vector<Box> mine;
+      const int count = static_cast<int>(pick(1, 3));
+      for (int a = 0; a < count; ++a) {
+        const std::uint32_t s = pick(0, kSlots - 1);
+        Box b{};
+        Tensor t;
+        if (!live[s].open || pick(0, 4) == 0) {
+          b.buffer = 0;
+          b.r0 = pick(0, kRows - 1);
+          b.rows = 1;
+          b.c0 = 0;
+          b.cols = kCols;
+          b.write = pick(0, 3) == 0;
+          t = external.view({1, kCols}, {b.r0, 0});
+        } else {
+          b.buffer = live[s].buffer;
+          const std::uint32_t shape = pick(0, 9);
+          if (shape < 4) {  // the whole buffer
+            b = Box{b.buffer, 0, kRows, 0, kCols, false};
+          } else if (shape < 7) {  // a row
+            b = Box{b.buffer, pick(0, kRows - 1), 1, 0, kCols, false};
+          } else {  // a partial box
+            b.r0 = pick(0, kRows - 1);
+            b.rows = pick(1, kRows - b.r0);
+            b.c0 = pick(0, kCols - 1);
+            b.cols = pick(1, kCols - b.c0);
+          }
+          b.write = pick(0, 9) == 0;
+          t = live[s].tensor.view({b.rows, b.cols}, {b.r0, b.c0});
+          if (pick(0, 7) == 0) t = t.transpose(0, 1);  // the same elements, strided
+        }
+        if (!b.write) {
+          args.in(t);
+        } else if (pick(0, 1) == 0) {
+          args.inout(t);
+        } else {
+          args.out_existing(t);
+        }
+        mine.push_back(b);
+      }
+      TaskSlot* slot = nullptr;
+      const Producers found = plain.submit_plain(args, &slot);
+      const Producers expected = two_pass.submit(args);
+      const std::set<std::uint32_t> set(found.begin(), found.end());
+      ASSERT_EQ(set.size(), found.size()) << "program " << program << ": a producer listed twice";
+      ASSERT_EQ(set, std::set<std::uint32_t>(expected.begin(), expected.end()))
+          << "program " << program << ", task " << j << ": the two paths disagree";
+      // Now and then the task also creates a buffer or two (its `out`s) in memory whose scope
+      // ended: the creator wrote all of it.
+      for (int c = 0; c < 2; ++c) {
+        const std::uint32_t s = pick(0, kSlots - 1);
+        if (live[s].open || pick(0, 2) != 0) continue;
+        const Tensor made =
+            Tensor::make_owned(live[s].tensor.valid() ? live[s].tensor.buffer() : memory[s].data(),
+                               kRows * kCols * sizeof(float), {kRows, kCols}, DType::f32, slot->id);
+        plain.dependence->retain_creator(slot->id);
+        two_pass.dependence->retain_creator(slot->id);
+        live[s] = Live{made, slot->id, identities++, true};
+        mine.push_back(Box{live[s].buffer, 0, kRows, 0, kCols, true});
+      }
+      edges.push_back(set);
+      boxes.push_back(mine);
+    }
+    kept += plain.dependence->fresh_reads();
+    moved += plain.dependence->fresh_moves();
+    testing::expect_exact_live_edges(edges, retired_at_submit, boxes, conflict, program);
+  }
+  EXPECT_GT(kept, 0u) << "no read was kept with its creator";
+  EXPECT_GT(moved, 0u) << "no fresh buffer moved into the map";
+}
+
+TEST(Dependence, FreshBuffersOrderEveryConflictAndMatchTheTwoPassPath) {
+  check_fresh_buffers_against_oracle(11000, 0);
+  check_fresh_buffers_against_oracle(12000, 1);  // slots found first (large-map path)
+  check_fresh_buffers_against_oracle(13000, 2);  // the line path on every submit
+  check_fresh_buffers_against_oracle(14000, 3);  // entries only
+}
+
 }  // namespace
 }  // namespace tmr::detail

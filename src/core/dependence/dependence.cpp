@@ -27,6 +27,7 @@ Dependence::Dependence(RetirementView rings, std::uint32_t window)
   for (int r = 0; r < rings_.ring_count(); ++r) {
     states_[r].assign(window, SlotState{});
     stamps_[r].assign(window, 0);
+    fresh_[r].assign(window, FreshBuffer{});
   }
   set_slot_lines(true);
 }
@@ -49,6 +50,7 @@ void Dependence::reset() {
     }
     const std::size_t used = std::min<std::size_t>(admitted_[r], states_[r].size());
     std::fill_n(states_[r].begin(), used, SlotState{});
+    std::fill_n(fresh_[r].begin(), used, FreshBuffer{});  // (local ids start again from 0)
     cleaned_[r] = 0;
     admitted_[r] = 0;
   }
@@ -96,7 +98,8 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   // code is the one plain path of earlier passes; the line path lives in line_path.cpp.)
   const int count = args.tensor_count();
   // Only tensors a task created have a creator to check (out placeholders have none).
-  for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {
+  const std::uint32_t created_mask = args.created_mask();
+  for (std::uint32_t created = created_mask; created != 0; created &= created - 1) {
     const int i = std::countr_zero(created);
     const Tensor& t = args.tensor(i);
     if (!add_creator_fast(t)) return creator_error(t, i);
@@ -110,6 +113,13 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   }
   if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   const bool families = families_ != nullptr && families_->live();
+  // Created buffers first (before any slot is found: a move into the map may add a buffer).
+  // A submit with a read kept with its creator records the rest one by one, out of line (the
+  // loops below then test no argument for it).
+  if (created_mask != 0) {
+    const std::uint32_t kept = settle_created(task, args, record_tensors, created_mask, families);
+    if (kept != 0) return record_rest_by_regions(task, args, record_tensors, kept, families);
+  }
   // The visitor below (Report) is always_inline: each report then inlines into the map's walks
   // (an out-of-line lambda cost ~50 instructions per producer, most of them register spills).
   // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
@@ -170,6 +180,8 @@ void Dependence::record(TaskSlot& task, const Args& args, const AccessRegion* re
   MapEntry*& entries = state(task.id).entries;
   for (int i = 0; i < args.tensor_count(); ++i) {
     const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+    settle_fresh(regions[i].address, TaskId::from_value(regions[i].owner));
     if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, task.id, entries);
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
       map_.insert(regions[i], AccessKind::write, task.id, entries);
@@ -183,11 +195,77 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
   for (int i = 0; i < args.tensor_count(); ++i) {
     if ((skip >> i) & 1u) continue;
     const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+    settle_fresh(regions[i].address, TaskId::from_value(regions[i].owner));
     if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, task.id, entries);
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
       map_.insert(regions[i], AccessKind::write, task.id, entries);
     }
   }
+}
+
+std::uint32_t Dependence::settle_created(TaskSlot& task, const Args& args,
+                                         const Tensor* record_tensors, std::uint32_t created,
+                                         bool families) {
+  // A read of a fresh buffer is kept with its creator (not while an analysis's families may
+  // stand for writes of it); any other access of a created buffer moves its kept reads into the
+  // map first. Both change nothing an earlier argument's access depends on, so they may go
+  // first: a later argument's write of the buffer finds the task's own read in the map.
+  std::uint32_t kept = 0;
+  for (std::uint32_t m = created; m != 0; m &= m - 1) {
+    const int i = std::countr_zero(m);
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::no_dep) continue;
+    if (tag == ArgTag::in && !families) {
+      if (keep_fresh_read(&record_tensors[i], task.id)) kept |= 1u << i;
+    } else {
+      settle_fresh(record_tensors[i]);
+    }
+  }
+  return kept;
+}
+
+Status Dependence::record_rest_by_regions(TaskSlot& task, const Args& args,
+                                          const Tensor* record_tensors, std::uint32_t kept,
+                                          bool families) {
+  MapEntry*& entries = state(task.id).entries;
+  for (int i = 0; i < args.tensor_count(); ++i) {
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep || ((kept >> i) & 1u) != 0) continue;
+    const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
+    const AccessRegion region = make_region(record_tensors[i]);
+    map_.lookup_insert(region, kind, retired_, task.id, entries, TensorMap::kNoHint, i,
+                       Report{this});
+    if (families) add_family_accessors(region, kind);
+  }
+  return Status{};
+}
+
+bool Dependence::drop_dead_fresh_readers(FreshBuffer& f) {
+  std::uint32_t kept = 0;
+  for (std::uint32_t k = 0; k < f.count; ++k) {
+    if (f.reader[k].local() < retired_[f.reader[k].ring()]) continue;
+    f.reader[kept] = f.reader[k];
+    f.region[kept] = f.region[k];
+    ++kept;
+  }
+  f.count = kept;
+  return kept < kFreshReaders;
+}
+
+void Dependence::move_fresh_to_map(FreshBuffer& f) {
+  // Oldest first, as the map would have recorded them (a newer reader merges into an older
+  // one's entry, not the other way round). A retired reader is no longer needed.
+  std::uint32_t retired[kRingCount];
+  map_.snapshot_retired(retired);
+  for (std::uint32_t k = 0; k < f.count; ++k) {
+    const TaskId reader = f.reader[k];
+    if (reader.local() < retired[reader.ring()]) continue;
+    map_.insert(make_region(*f.region[k]), AccessKind::read, reader, state(reader).entries);
+  }
+  f.address = kMapped;
+  f.count = 0;
+  ++fresh_moves_;
 }
 
 void Dependence::stamp_listed() {

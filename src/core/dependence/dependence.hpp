@@ -105,6 +105,7 @@ class Dependence {
   // Every live TensorMap entry of one buffer (a loop analysis's footprint lookup).
   template <class Visit>
   void for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit) {
+    settle_fresh(address, TaskId::from_value(owner));
     map_.for_each_live_entry(address, owner, std::forward<Visit>(visit));
   }
   // The creator of `tensor` (argument `arg_index`, for the message), if it has one.
@@ -112,6 +113,7 @@ class Dependence {
   // Earlier accesses conflicting with an access of `kind` to `region`.
   // Also asks the parallel_for affine families (loops/), which stand for analysed accesses.
   void add_accessors(const AccessRegion& region, AccessKind kind) {
+    settle_fresh(region.address, TaskId::from_value(region.owner));
     map_.lookup(region, kind, retired_, [this](TaskId id) { add_producer(id); });
     if (families_ != nullptr && families_->live()) add_family_accessors(region, kind);
   }
@@ -129,6 +131,7 @@ class Dependence {
   // Records one access of `task` (a loop analysis that deferred it; region from make_region on
   // the task record's tensor, which outlives the entry).
   void record_access(TaskSlot& task, const AccessRegion& region, AccessKind kind) {
+    settle_fresh(region.address, TaskId::from_value(region.owner));
     map_.insert(region, kind, task.id, state(task.id).entries);
   }
   // A task whose outputs stay valid while its scope is open: tensors it created may be named.
@@ -176,6 +179,10 @@ class Dependence {
   }
   // Whether the next plain submit takes the line path (tests).
   bool line_path_open() const { return stamp_ + 1 >= line_retry_; }
+  // Tests: reads kept with their creators (see FreshBuffer), and fresh buffers whose reads moved
+  // into the map.
+  std::uint64_t fresh_reads() const { return fresh_reads_; }
+  std::uint64_t fresh_moves() const { return fresh_moves_; }
   // Whether grid buffers keep their slots' state in slot lines (TensorMap::enable_lines; on by
   // default). Tests of the entries themselves turn it off before the first submit.
   void set_slot_lines(bool on);
@@ -190,6 +197,93 @@ class Dependence {
     bool retained = false;        // creator retention: its scope is open
   };
   static_assert(sizeof(SlotState) == 16, "four task states to a cache line");
+  // Fresh buffers: a buffer a task created (an `out` argument) is written by its creator, and
+  // every later access names the creator as a producer (creator retention). While every access
+  // since is a read, nothing else can conflict with them, so the reads are kept here, with the
+  // creator, instead of in the map (a BufferInfo, a line table and an anchor for each output):
+  // one record per creator slot, for the first of its buffers that is accessed (`address`). The
+  // first access of a buffer that needs more (a write, a fourth live reader, a two-pass or
+  // analysed lookup, a footprint) moves the kept reads into the map as ordinary entries, each in
+  // its reader's list (move_fresh_to_map), and from then on every buffer of that creator goes by
+  // the map (`address` kMapped): a buffer is fresh only while the map has never held it. The
+  // record is its creator's only while `creator` is the creator's local id (slots are reused),
+  // which is how an untouched record reads; reset() clears those of the run.
+  static constexpr int kFreshReaders = 3;
+  static constexpr std::uintptr_t kMapped = ~std::uintptr_t{0};
+  static constexpr std::uint32_t kNoCreator = ~std::uint32_t{0};
+  struct alignas(64) FreshBuffer {
+    std::uintptr_t address = 0;
+    std::uint32_t creator = kNoCreator;
+    std::uint32_t count = 0;  // readers kept, oldest first
+    TaskId reader[kFreshReaders];
+    const Tensor* region[kFreshReaders] = {};  // each reader's record tensor (live with it)
+  };
+  static_assert(sizeof(FreshBuffer) == 64, "one line per creator slot");
+  FreshBuffer& fresh(TaskId creator) {
+    return fresh_[creator.ring()][creator.local() & window_mask_];
+  }
+  // A plain submit's read of created tensor `t` (the reader's record copy; its creator already
+  // checked and listed) by task `id`: true when kept with the creator (nothing to report). False
+  // when the buffer goes by the map (its kept reads moved there first if it was fresh).
+  [[gnu::always_inline]] bool keep_fresh_read(const Tensor* t, TaskId id) {
+    const TaskId creator = t->producer();
+    FreshBuffer& f = fresh(creator);
+    const auto address = reinterpret_cast<std::uintptr_t>(t->buffer());
+    if (f.creator != creator.local()) {
+      // The first access of any buffer of this creator: the buffer becomes its fresh one.
+      f.creator = creator.local();
+      f.address = address;
+      f.count = 0;
+    } else if (f.address != address) {
+      return false;  // mapped (or another buffer of the creator is the fresh one)
+    } else if (f.count == kFreshReaders && !drop_dead_fresh_readers(f)) [[unlikely]] {
+      move_fresh_to_map(f);
+      return false;
+    }
+    f.reader[f.count] = id;
+    f.region[f.count] = t;
+    ++f.count;
+    ++fresh_reads_;
+    return true;
+  }
+  // Before any other access or lookup of the buffer (address, creator) by the map: a fresh
+  // buffer's kept reads move into the map, and the creator's buffers go by the map from now on.
+  void settle_fresh(std::uintptr_t address, TaskId creator) {
+    if (!creator.valid() || creator.ring() >= static_cast<std::uint32_t>(rings_.ring_count())) {
+      return;
+    }
+    FreshBuffer& f = fresh(creator);
+    if (f.creator == creator.local()) {
+      if (f.address == address) [[unlikely]]
+        move_fresh_to_map(f);
+      return;
+    }
+    // The record is not the creator's yet: make it so, mapped, if the slot is still the
+    // creator's (a retired creator's buffer can no longer be named: its slot's record is left to
+    // the slot's task).
+    if (state(creator).local != creator.local()) return;
+    f.creator = creator.local();
+    f.address = kMapped;
+    f.count = 0;
+  }
+  void settle_fresh(const Tensor& t) {
+    settle_fresh(reinterpret_cast<std::uintptr_t>(t.buffer()), t.producer());
+  }
+  // The path by regions' created arguments (`created`, bit i for argument i), before the rest:
+  // reads of fresh buffers kept with their creators (returned), other accesses of created
+  // buffers settled (settle_fresh). Out of line: the path by regions compiles as before.
+  [[gnu::noinline]] std::uint32_t settle_created(TaskSlot& task, const Args& args,
+                                                 const Tensor* record_tensors,
+                                                 std::uint32_t created, bool families);
+  // The rest of a submit by regions after settle_created kept some of its reads (`kept`): each
+  // other tracked argument looked up and recorded in order.
+  [[gnu::noinline]] Status record_rest_by_regions(TaskSlot& task, const Args& args,
+                                                  const Tensor* record_tensors, std::uint32_t kept,
+                                                  bool families);
+  // Forgets the kept readers that have retired; true when room is left.
+  bool drop_dead_fresh_readers(FreshBuffer& f);
+  [[gnu::noinline]] void move_fresh_to_map(FreshBuffer& f);
+
   SlotState& state(TaskId id) { return states_[id.ring()][id.local() & window_mask_]; }
   const SlotState& state(TaskId id) const { return states_[id.ring()][id.local() & window_mask_]; }
   // The last discovery that listed task `id` (dedup past kScanProducers).
@@ -257,10 +351,16 @@ class Dependence {
   [[gnu::always_inline]] inline Status collect_on_cold_lines(TaskSlot& task, const Args& args,
                                                              const Tensor* record_tensors,
                                                              std::uint32_t tracked,
-                                                             std::uint32_t writes);
+                                                             std::uint32_t writes,
+                                                             std::uint32_t created);
   // The line path's start of a task's recording: creators checked (the index of the argument
   // whose creator cannot be named, or -1) and the task made its own dedup entry.
-  [[gnu::always_inline]] inline int begin_recording(TaskSlot& task, const Args& args);
+  [[gnu::always_inline]] inline int begin_recording(TaskSlot& task, const Args& args,
+                                                    std::uint32_t created_mask);
+  // The line path's reads of created buffers (`reads`, bit i for argument i): each kept with its
+  // creator if its buffer is fresh (keep_fresh_read); returns those kept.
+  [[gnu::always_inline]] inline std::uint32_t keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
+                                                               const Tensor* record_tensors);
   // A submit on the line path had an argument off the lines: the next submits go by regions
   // (line_pause_ of them), and the one after tries the lines again. Once a submit.
   [[gnu::noinline]] void pause_lines();
@@ -292,6 +392,9 @@ class Dependence {
   std::uint32_t window_mask_;
   TensorMap map_;
   std::vector<SlotState> states_[kRingCount];
+  std::vector<FreshBuffer> fresh_[kRingCount];
+  std::uint64_t fresh_reads_ = 0;
+  std::uint64_t fresh_moves_ = 0;
   // Never cleared: stamp_ only grows, so a stamp from an earlier discovery or run is stale.
   std::vector<std::uint64_t> stamps_[kRingCount];
   std::uint32_t cleaned_[kRingCount] = {};

@@ -49,9 +49,9 @@ static_assert(static_cast<int>(ArgTag::in) == 0 && static_cast<int>(ArgTag::out)
 
 }  // namespace
 
-int Dependence::begin_recording(TaskSlot& task, const Args& args) {
+int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t created_mask) {
   // Only tensors a task created have a creator to check (out placeholders have none).
-  for (std::uint32_t created = args.created_mask(); created != 0; created &= created - 1) {
+  for (std::uint32_t created = created_mask; created != 0; created &= created - 1) {
     const int i = std::countr_zero(created);
     if (!add_creator_fast(args.tensor(i))) return i;
   }
@@ -67,7 +67,7 @@ int Dependence::begin_recording(TaskSlot& task, const Args& args) {
 
 Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
                                          const Tensor* record_tensors, std::uint32_t tracked,
-                                         std::uint32_t writes) {
+                                         std::uint32_t writes, std::uint32_t created) {
   // A large map: its lines are cold. One pass finds every argument's line and asks memory for
   // it (the misses overlap), keeping what it found; a second records the accesses. With an
   // argument off the lines, nothing has been done yet: the whole submit goes by regions (the
@@ -75,19 +75,30 @@ Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   SlotLine* lines[kMaxTensorArgs];
   BufferInfo* infos[kMaxTensorArgs];
   std::uint32_t found = 0;
-  for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
+  // Reads of created buffers are tried with their creators (fresh buffers have no line).
+  const std::uint32_t created_reads = created & tracked & ~writes;
+  const std::uint32_t on_lines = tracked & ~created_reads;
+  for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
     lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
     found |= std::uint32_t{lines[i] != nullptr} << i;
   }
-  if (found != tracked) {
+  if (found != on_lines) {
     pause_lines();
     return collect_by_regions(task, args, record_tensors);
   }
-  if (const int bad = begin_recording(task, args); bad >= 0) {
+  if (const int bad = begin_recording(task, args, created); bad >= 0) {
     return creator_error(args.tensor(bad), bad);
   }
-  for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
+  if (created_reads != 0) [[unlikely]] {
+    const std::uint32_t kept = keep_fresh_reads(task, created_reads, record_tensors);
+    if (kept != created_reads) {
+      // A created buffer the map holds: the rest of the submit by region, in order.
+      record_off_lines(task, tracked & ~kept, writes, record_tensors);
+      return Status{};
+    }
+  }
+  for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
     if (!map_.access_line(*lines[i], infos[i], &record_tensors[i], ((writes >> i) & 1u) != 0,
                           retired_, task.id, Report{this})) [[unlikely]] {
@@ -110,15 +121,22 @@ Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
   std::uint32_t tracked;
   std::uint32_t writes;
   classify_tags(args.tags(), args.tensor_count(), tracked, writes);
+  const std::uint32_t created = args.created_mask();
   if (map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_) [[unlikely]] {
-    return collect_on_cold_lines(task, args, record_tensors, tracked, writes);
+    return collect_on_cold_lines(task, args, record_tensors, tracked, writes, created);
   }
-  if (const int bad = begin_recording(task, args); bad >= 0) {
+  if (const int bad = begin_recording(task, args, created); bad >= 0) {
     return creator_error(args.tensor(bad), bad);
   }
   // A small map: its lines are in the caches; each argument's line is found just before it is
   // used (so no earlier argument can have moved it). An argument without a line (another kind of
   // buffer, a first access) is recorded by region, in its place, and pauses the line path.
+  // A fresh buffer's read is kept with its creator (no line, no miss): first, as it changes
+  // nothing another argument's access depends on (a later argument that writes the buffer moves
+  // the read into the map before its own access).
+  if (const std::uint32_t created_reads = created & tracked & ~writes; created_reads != 0) {
+    tracked &= ~keep_fresh_reads(task, created_reads, record_tensors);
+  }
   for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
     BufferInfo* info;
@@ -130,6 +148,16 @@ Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
     }
   }
   return Status{};
+}
+
+std::uint32_t Dependence::keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
+                                           const Tensor* record_tensors) {
+  std::uint32_t kept = 0;
+  for (std::uint32_t m = reads; m != 0; m &= m - 1) {
+    const int i = std::countr_zero(m);
+    if (keep_fresh_read(&record_tensors[i], task.id)) kept |= 1u << i;
+  }
+  return kept;
 }
 
 void Dependence::pause_lines() {
@@ -149,6 +177,7 @@ void Dependence::record_off_lines(TaskSlot& task, std::uint32_t args_mask, std::
   MapEntry*& entries = state(task.id).entries;
   for (std::uint32_t m = args_mask; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
+    settle_fresh(record_tensors[i]);  // (a created buffer: the map's from now on)
     const AccessRegion region = make_region(record_tensors[i]);
     map_.lookup_insert(region, ((writes >> i) & 1u) != 0 ? AccessKind::write : AccessKind::read,
                        retired_, task.id, entries, TensorMap::kNoHint, i, Report{this});

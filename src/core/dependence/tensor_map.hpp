@@ -383,13 +383,14 @@ class TensorMap {
   // `info` is set to the buffer tried. A found line stays valid until an access of its buffer
   // other than access_line (which may leave line mode or grow the table).
   [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info) {
-    BufferInfo* const guess = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
-    info = guess;
+    BufferInfo* guess = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
     if (guess->address != reinterpret_cast<std::uintptr_t>(t.buffer()) ||
-        guess->owner != t.producer().value() || guess->lines == nullptr ||
-        guess->line_version != t.version()) {
-      return nullptr;
+        guess->owner != t.producer().value()) [[unlikely]] {
+      guess = retarget(t, arg);
+      if (guess == nullptr) return nullptr;
     }
+    info = guess;
+    if (guess->lines == nullptr || guess->line_version != t.version()) return nullptr;
     // The byte interval [lo, lo + bytes) of a contiguous box of rank 1 or 2 (make_region's
     // general walk for the rest: the caller's lookup_insert).
     const std::uint64_t size = detail::kElementSizes[static_cast<std::uint8_t>(t.dtype())];
@@ -623,12 +624,26 @@ class TensorMap {
   void* task_lists_ctx_ = nullptr;
   TaskListOf task_list_of_ = nullptr;
   std::uint64_t line_table_lines_ = 0;
+  // find_line's guess for argument place `arg` names another buffer than `t`'s. Task kinds that
+  // name different buffers in one argument place take turns (attention: the KV cache, then the
+  // accumulator): `t`'s buffer is then usually among the few named last (recent_), and becomes
+  // the place's guess. Null when it is not there (out of line: the usual guess is right).
+  [[gnu::noinline]] BufferInfo* retarget(const Tensor& t, int arg) {
+    BufferInfo* const found =
+        find_recent(reinterpret_cast<std::uintptr_t>(t.buffer()), t.producer().value());
+    if (found != nullptr) by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs] = found;
+    return found;
+  }
   // Most submits touch a few buffers again and again: a tiny cache in front of the table.
-  BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
+  BufferInfo* find_recent(std::uintptr_t address, std::uint64_t owner) const {
     // Freed infos have address 0, which no buffer has: no null test needed.
     for (BufferInfo* cached : recent_) {
       if (cached->address == address && cached->owner == owner) return cached;
     }
+    return nullptr;
+  }
+  BufferInfo* find_buffer(std::uintptr_t address, std::uint64_t owner) {
+    if (BufferInfo* cached = find_recent(address, owner)) return cached;
     BufferInfo* const found = probe_buffer(address, owner);
     if (found != nullptr) remember(found);
     return found;
