@@ -1292,7 +1292,11 @@ std::string OrchestratorCore::describe_ring(Ring& ring) const {
 
 std::string OrchestratorCore::describe_task(TaskSlot& task) const {
   std::string state;
-  switch (task.state.load(std::memory_order_acquire)) {
+  TaskState now = task.state.load(std::memory_order_acquire);
+  // A consumed task keeps its last state: its count is what says it (Ring::release).
+  if (now == TaskState::completed && task.release_remaining.load(std::memory_order_acquire) == 0)
+    now = TaskState::consumed;
+  switch (now) {
     case TaskState::pending:
       state = "waiting for producers";
       break;

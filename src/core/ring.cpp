@@ -151,29 +151,31 @@ bool Ring::heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* 
   return true;
 }
 
+// Lock-free: scan from the watermark while the tasks are consumed, then move it with one
+// compare-exchange from where the scan began. A failed exchange means another thread moved it
+// meanwhile; the scan starts again from there. Why a success is safe: the watermark was still
+// `from`, so no slot at or past it was reused, and each count read as zero was task's own (the
+// acquire load of the publish limit orders its admit before the read).
+//
+// Why no advance is lost (every operation on the counts, the watermark and the limit that
+// decides is seq_cst; the orchestrator's publish is followed by a fence, publish_all): say the
+// watermark rests at w with task w consumed and published. The last exchange to w (or the
+// orchestrator's publish of w) was followed by a scan that read w's count before its decrement
+// to zero, or the limit before w's publish. In the single total order that decrement, resp.
+// that publish, comes later; the thread that made it reads the watermark (w) and the limit or
+// the count after it, sees task w consumed and published, and moves the watermark.
 bool Ring::try_advance() {
   bool moved_any = false;
+  std::uint32_t from = retired_.load(std::memory_order_seq_cst);
   for (;;) {
-    // seq_cst on the lock and the state loads pairs with the seq_cst store of `consumed`, so a
-    // releaser that loses the try-lock is always seen by the holder's final look.
-    if (advancing_.exchange(true, std::memory_order_seq_cst)) return moved_any;
-    std::uint32_t watermark = retired_.load(std::memory_order_relaxed);
-    const std::uint32_t start = watermark;
-    std::uint32_t head = published_.load(std::memory_order_acquire);
-    while (watermark != head &&
-           slot(watermark).state.load(std::memory_order_seq_cst) == TaskState::consumed) {
-      ++watermark;
-    }
-    if (watermark != start) {
-      retired_.store(watermark, std::memory_order_release);
+    const std::uint32_t limit = published_.load(std::memory_order_seq_cst);
+    std::uint32_t to = from;
+    while (to != limit && consumed(to))
+      ++to;
+    if (to == from) return moved_any;
+    if (retired_.compare_exchange_strong(from, to, std::memory_order_seq_cst)) {
       moved_any = true;
-    }
-    advancing_.store(false, std::memory_order_seq_cst);
-    // A task consumed while we held the lock may have given up on it: look once more.
-    head = published_.load(std::memory_order_acquire);
-    if (watermark == head ||
-        slot(watermark).state.load(std::memory_order_seq_cst) != TaskState::consumed) {
-      return moved_any;
+      from = to;  // look once more: a task past the scan may have been consumed meanwhile
     }
   }
 }

@@ -2,7 +2,8 @@
 // reclaimed by one retire watermark that advances over consecutive consumed tasks.
 //
 // The orchestrator alone allocates (head, heap top, pool top); any thread may advance the
-// watermark (tail) under a try-lock; the orchestrator derives the heap and pool tails from it.
+// watermark (tail) with a compare-exchange; the orchestrator derives the heap and pool tails from
+// it.
 #pragma once
 
 #include <atomic>
@@ -176,9 +177,15 @@ class Ring {
   // watermark must not pass it. Advances even when nothing new was published: a batch store
   // (publish_batched) may have published tasks that were all consumed before it, and no releaser
   // is left to move the watermark over them.
+  // The fence orders the publish (this one or a batch's) before try_advance's loads of the
+  // counts: a releaser that read the limit before it (and so stopped short) consumed its task
+  // before that read, and the loads here see it (store-buffering; try_advance).
   void publish_all() {
     if (published_seen_ != submitted_) publish(submitted_ - 1);
-    if (retired() != published_seen_) try_advance();
+    if (retired() != published_seen_) {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      try_advance();
+    }
   }
 
   // ---- any thread ----
@@ -186,14 +193,20 @@ class Ring {
   // The watermark itself, for a reader that snapshots every ring (RetirementView::snapshot).
   const std::atomic<std::uint32_t>& retired_watermark() const { return retired_; }
   bool is_retired(TaskId id) const { return id.local() < retired(); }
-  // Advances the watermark over consecutive consumed tasks. Returns true if it moved.
+  // Advances the watermark over consecutive consumed tasks (release_remaining == 0). Returns
+  // true if it moved.
   bool try_advance();
   // Drops one reference of a task of this ring; the last one consumes it and advances the
-  // watermark. Returns true if the watermark moved.
+  // watermark. Returns true if the watermark moved. The decrement to zero is the consumption
+  // itself (no separate state to store): seq_cst, so that try_advance's seq_cst loads of the
+  // watermark and the publish limit after it pair with every other advancer's (see there).
   bool release(TaskSlot& task) {
-    if (task.release_remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return false;
-    task.state.store(TaskState::consumed, std::memory_order_seq_cst);
+    if (task.release_remaining.fetch_sub(1, std::memory_order_seq_cst) != 1) return false;
     return try_advance();
+  }
+  // Whether task `local` (published, not yet retired) is consumed.
+  bool consumed(std::uint32_t local) {
+    return slot(local).release_remaining.load(std::memory_order_seq_cst) == 0;
   }
 
  private:
@@ -256,7 +269,6 @@ class Ring {
   // Shared.
   alignas(64) std::atomic<std::uint32_t> published_{0};
   alignas(64) std::atomic<std::uint32_t> retired_{0};
-  std::atomic<bool> advancing_{false};
 };
 
 }  // namespace tmr::detail

@@ -2,10 +2,13 @@
 // follows the retire watermark over consecutive consumed tasks only.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
@@ -22,12 +25,12 @@ Ring make_ring(std::uint32_t window, std::uint64_t heap) {
 }
 
 void consume(Ring& ring, std::uint32_t local) {
-  ring.slot(local).state.store(TaskState::consumed);
+  ring.slot(local).release_remaining.store(0);
 }
 
 void admit_published(Ring& ring, std::uint64_t consumed) {
   const std::uint32_t local = ring.admit(consumed);
-  ring.slot(local).state.store(TaskState::pending);
+  ring.slot(local).release_remaining.store(1);
   ring.publish(local);
 }
 
@@ -100,7 +103,7 @@ TEST(Ring, RefreshRetiresABatchConsumedBeforeItWasPublished) {
   Ring ring = make_ring(32, 1024);
   for (std::uint32_t i = 0; i < 16; ++i) {
     const std::uint32_t local = ring.admit(0);
-    ring.slot(local).state.store(TaskState::pending);
+    ring.slot(local).release_remaining.store(1);
     if (i < 15) {
       ring.publish_batched(local);
       consume(ring, local);
@@ -148,6 +151,71 @@ TEST(Ring, ReleaseConsumesOnLastReferenceAndHoldFailsAfterwards) {
   EXPECT_TRUE(ring.release(slot));  // last reference: consumed, watermark moves
   EXPECT_EQ(ring.retired(), 1u);
   EXPECT_FALSE(graph::hold(slot)) << "a consumed task cannot be held again";
+}
+
+// The watermark moves with a compare-exchange from any releaser (Ring::try_advance). Three
+// threads drop the three references of every task, each in its own order (submit order,
+// reversed, a stride through the round), while the orchestrator admits a round of tasks,
+// publishing in batches as the submit path does (tasks may be consumed before their batch is
+// published), then publishes the rest (publish_all) without waiting. Checked, while they run:
+// the watermark never passes a task one of whose references is still held (its slot would be
+// reused early); and at the end of each round, with every task published and released, it
+// stands at the round's end without another look by the orchestrator (no advance lost between
+// racing releasers). Fails with try_advance returning after its first successful exchange (an
+// advance is lost) or treating a held task as consumed.
+TEST(Ring, ConcurrentReleasersLoseNoAdvanceAndPassNoHeldTask) {
+  constexpr std::uint32_t kRound = 24;  // fits the window: a round never waits for room
+  constexpr std::uint32_t kRounds = 2000;
+  constexpr int kReleasers = 3;
+  Ring ring = make_ring(32, 1024);
+  std::vector<std::atomic<std::uint8_t>> dropped(kRound * kRounds);  // references let go of
+  std::atomic<std::uint32_t> admitted{0};
+  std::atomic<std::uint32_t> rounds_done{0};  // releasers' finished rounds, all of them summed
+  auto releaser = [&](int who) {
+    for (std::uint32_t round = 0; round < kRounds; ++round) {
+      const std::uint32_t begin = round * kRound;
+      for (std::uint32_t i = 0; i < kRound; ++i) {
+        const std::uint32_t offset = who == 0 ? i : who == 1 ? kRound - 1 - i : (i * 7) % kRound;
+        const std::uint32_t task = begin + offset;
+        while (admitted.load(std::memory_order_acquire) <= task)
+          std::this_thread::yield();
+        dropped[task].fetch_add(1, std::memory_order_relaxed);
+        ring.release(ring.slot(task));
+      }
+      rounds_done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int who = 0; who < kReleasers; ++who)
+    threads.emplace_back(releaser, who);
+  std::uint32_t passed_held = 0, stopped_short = 0, checked = 0;
+  auto check_behind_watermark = [&] {
+    for (const std::uint32_t retired = ring.retired(); checked < retired; ++checked)
+      passed_held += dropped[checked].load(std::memory_order_relaxed) != kReleasers ? 1 : 0;
+  };
+  for (std::uint32_t round = 0; round < kRounds; ++round) {
+    for (std::uint32_t i = 0; i < kRound; ++i) {
+      do {
+        ring.refresh();
+        check_behind_watermark();
+      } while (!ring.window_has_room());
+      const std::uint32_t local = ring.admit(0);
+      ring.slot(local).release_remaining.store(kReleasers, std::memory_order_relaxed);
+      ring.publish_batched(local);
+      admitted.store(local + 1, std::memory_order_release);
+    }
+    ring.publish_all();
+    while (rounds_done.load(std::memory_order_acquire) < kReleasers * (round + 1))
+      check_behind_watermark();
+    check_behind_watermark();
+    stopped_short += ring.retired() != (round + 1) * kRound ? 1 : 0;
+    ring.refresh();  // the next round's room
+  }
+  for (std::thread& t : threads)
+    t.join();
+  EXPECT_EQ(passed_held, 0u);
+  EXPECT_EQ(stopped_short, 0u) << "rounds whose watermark stopped before a consumed task";
+  EXPECT_EQ(ring.retired(), kRound * kRounds);
 }
 
 // The VmFlags line of the mapping of /proc/self/smaps that holds `address` ("" if none).
