@@ -153,29 +153,33 @@ bool Ring::heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* 
 
 // Lock-free: scan from the watermark while the tasks are consumed, then move it with one
 // compare-exchange from where the scan began. A failed exchange means another thread moved it
-// meanwhile; the scan starts again from there. Why a success is safe: the watermark was still
-// `from`, so no slot at or past it was reused, and each count read as zero was task's own (the
-// acquire load of the publish limit orders its admit before the read).
+// meanwhile: scan again from there. A success is safe: the watermark was still `from`, so no slot
+// at or past it had been reused, and each count read as zero was its task's own (the load of the
+// publish limit orders the task's admit before the read).
 //
-// Why no advance is lost (every operation on the counts, the watermark and the limit that
-// decides is seq_cst; the orchestrator's publish is followed by a fence, publish_all): say the
-// watermark rests at w with task w consumed and published. The last exchange to w (or the
-// orchestrator's publish of w) was followed by a scan that read w's count before its decrement
-// to zero, or the limit before w's publish. In the single total order that decrement, resp.
-// that publish, comes later; the thread that made it reads the watermark (w) and the limit or
-// the count after it, sees task w consumed and published, and moves the watermark.
+// No advance is lost. Every access that decides (the counts' decrement and loads, the
+// watermark's loads and exchange, the limit's loads) is seq_cst, and the orchestrator's publish
+// is followed by a fence (publish_all). Say the watermark rests at w with task w consumed and
+// published. The last exchange to w read w's count before its decrement to zero (or the limit
+// before w's publish); in the single total order the decrement (the publish) comes later, and
+// the thread that made it then reads the watermark. Had it read w, it would have found the task
+// consumed and published and moved on; so it read an older value and failed every exchange that
+// would have moved it (the one to w came after its load), and any scan of its that stopped
+// short of w met a slot reused behind a moved watermark: a scan that stops where it began loads
+// the watermark again and goes on from there when it moved. Either way it ends at w, and moves.
 bool Ring::try_advance() {
-  bool moved_any = false;
   std::uint32_t from = retired_.load(std::memory_order_seq_cst);
   for (;;) {
     const std::uint32_t limit = published_.load(std::memory_order_seq_cst);
     std::uint32_t to = from;
     while (to != limit && consumed(to))
       ++to;
-    if (to == from) return moved_any;
-    if (retired_.compare_exchange_strong(from, to, std::memory_order_seq_cst)) {
-      moved_any = true;
-      from = to;  // look once more: a task past the scan may have been consumed meanwhile
+    if (to == from) {
+      const std::uint32_t now = retired_.load(std::memory_order_seq_cst);
+      if (now == from) return false;
+      from = now;
+    } else if (retired_.compare_exchange_strong(from, to, std::memory_order_seq_cst)) {
+      return true;
     }
   }
 }

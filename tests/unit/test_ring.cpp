@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cpu_relax.hpp"
 #include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 
@@ -216,6 +217,45 @@ TEST(Ring, ConcurrentReleasersLoseNoAdvanceAndPassNoHeldTask) {
   EXPECT_EQ(passed_held, 0u);
   EXPECT_EQ(stopped_short, 0u) << "rounds whose watermark stopped before a consumed task";
   EXPECT_EQ(ring.retired(), kRound * kRounds);
+}
+
+// Two threads consume neighbouring tasks at nearly the same moment, over and over (the second
+// thread's start is swept across the first's by a varying delay): whichever exchange loses must
+// scan again from where the winner left the watermark, so after each pair it stands past both.
+// Fails with try_advance giving up after a failed exchange.
+TEST(Ring, TwoReleasersRacingForTheWatermarkBothGetPast) {
+  constexpr std::uint32_t kPairs = 100000;
+  Ring ring = make_ring(8, 1024);
+  std::atomic<std::uint32_t> go{0};    // pairs the other thread may release
+  std::atomic<std::uint32_t> done{0};  // pairs it released
+  std::thread other([&] {
+    for (std::uint32_t pair = 0; pair < kPairs; ++pair) {
+      for (int spins = 0; go.load(std::memory_order_acquire) <= pair; ++spins) {
+        if (spins > 1000) std::this_thread::yield();  // a host with one CPU free
+      }
+      ring.release(ring.slot(2 * pair + 1));
+      done.store(pair + 1, std::memory_order_release);
+    }
+  });
+  std::uint32_t stopped_short = 0;
+  for (std::uint32_t pair = 0; pair < kPairs; ++pair) {
+    for (int i = 0; i < 2; ++i) {
+      const std::uint32_t local = ring.admit(0);
+      ring.slot(local).release_remaining.store(1, std::memory_order_relaxed);
+      ring.publish(local);
+    }
+    go.store(pair + 1, std::memory_order_release);
+    for (std::uint32_t delay = pair % 32; delay > 0; --delay)
+      cpu_relax();
+    ring.release(ring.slot(2 * pair));
+    for (int spins = 0; done.load(std::memory_order_acquire) <= pair; ++spins) {
+      if (spins > 1000) std::this_thread::yield();
+    }
+    stopped_short += ring.retired() != 2 * pair + 2 ? 1 : 0;
+    ring.refresh();  // room for the next pair (and past anything the check above found left)
+  }
+  other.join();
+  EXPECT_EQ(stopped_short, 0u) << "pairs after which the watermark stopped before a consumed task";
 }
 
 // The VmFlags line of the mapping of /proc/self/smaps that holds `address` ("" if none).
