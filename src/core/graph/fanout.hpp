@@ -143,6 +143,11 @@ inline void mark_finished(TaskSlot& task, std::memory_order order = std::memory_
 
 // Takes one fan-in of every consumer on a closed list, calling `on_ready(consumer)` for each
 // that this made ready. Returns the edges resolved.
+// A count of 1 is this edge's own: every other unit (edges, the guard, the ones resolved at
+// once) was dropped already, and the count only falls, so nobody else can take it. The consumer
+// is then ready without the locked decrement (the count stays 1; nothing reads it again), and
+// the acquire load takes the other decrements' releases (a release sequence of RMWs). Every
+// task of a chain has one producer: its fan-in costs no locked instruction.
 template <class OnReady>
 std::uint32_t resolve_listed(FanoutNode* node, OnReady& on_ready) {
   std::uint32_t edges = 0;
@@ -150,7 +155,10 @@ std::uint32_t resolve_listed(FanoutNode* node, OnReady& on_ready) {
     FanoutNode* const next = node->next;  // read first: the node dies with its consumer
     TaskSlot* const consumer = node->consumer;
     ++edges;
-    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(consumer);
+    if (consumer->fanin_remaining.load(std::memory_order_acquire) == 1 ||
+        consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      on_ready(consumer);
+    }
     node = next;
   }
   return edges;
