@@ -364,7 +364,8 @@ void Scheduler::complete_task(int thread, int core, TaskSlot* task) {
   graph::release_held_producers(*task);
   threads_[thread].counters.edges +=
       graph::complete_and_release(*task, [&](TaskSlot* consumer) { make_ready(thread, consumer); });
-  sink_.kernel_task_completed_on(core);  // after the releases: a woken orchestrator sees them
+  // After the releases: a woken orchestrator sees them.
+  if (!platform_counts_completions_) sink_.kernel_task_completed_on(core);
 }
 
 void Scheduler::core_became_busy(int thread, int core) {
