@@ -36,8 +36,9 @@ class Platform {
   // A task completed or a watermark moved: wakes a waiting orchestrator.
   virtual void notify_progress() = 0;
   // notify_progress right after a completion count's seq_cst RMW (Engine::
-  // note_kernel_task_completed), which the waiting orchestrator reads with seq_cst loads: the
-  // threads platform skips the bell's RMWs while a wake-up is under way.
+  // note_kernel_task_completed, or a step gate's release: note_kernel_tasks_counted), which the
+  // waiting orchestrator reads with seq_cst loads: the threads platform skips the bell's RMWs
+  // while a wake-up is under way.
   virtual void notify_completion() { notify_progress(); }
   // Kernel tasks whose completion the platform counted itself since begin_run (the threads
   // platform, in its step gates: Scheduler::platform_counts_completions), summed with seq_cst
