@@ -159,10 +159,10 @@ bool Ring::heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* 
 //
 // No advance is lost. Every access that decides (the counts' decrement and loads, the
 // watermark's loads and exchange, the limit's loads) is seq_cst, and the orchestrator's publish
-// is followed by a fence (publish_all). Say the watermark rests at w with task w consumed and
-// published. The last exchange to w read w's count before its decrement to zero (or the limit
-// before w's publish); in the single total order the decrement (the publish) comes later, and
-// the thread that made it then reads the watermark. Had it read w, it would have found the task
+// is followed by a seq_cst RMW of the limit (publish_all). Say the watermark rests at w with task w
+// consumed and published. The last exchange to w read w's count before its decrement to zero (or
+// the limit before w's publish); in the single total order the decrement (the publish) comes later,
+// and the thread that made it then reads the watermark. Had it read w, it would have found the task
 // consumed and published and moved on; so it read an older value and failed every exchange that
 // would have moved it (the one to w came after its load), and any scan of its that stopped
 // short of w met a slot reused behind a moved watermark: a scan that stops where it began loads

@@ -177,13 +177,15 @@ class Ring {
   // watermark must not pass it. Advances even when nothing new was published: a batch store
   // (publish_batched) may have published tasks that were all consumed before it, and no releaser
   // is left to move the watermark over them.
-  // The fence orders the publish (this one or a batch's) before try_advance's loads of the
-  // counts: a releaser that read the limit before it (and so stopped short) consumed its task
-  // before that read, and the loads here see it (store-buffering; try_advance).
+  // A seq_cst RMW of the limit orders the publish (this one or a batch's) before try_advance's
+  // loads of the counts: a releaser whose seq_cst load read the limit before it (and so stopped
+  // short) precedes the RMW in the single total order, and so does its decrement to zero, which
+  // the loads here then see (store-buffering; try_advance). An RMW, not a fence: the same order
+  // in a form ThreadSanitizer checks (GCC rejects fences under it). Once a refresh, not a submit.
   void publish_all() {
     if (published_seen_ != submitted_) publish(submitted_ - 1);
     if (retired() != published_seen_) {
-      std::atomic_thread_fence(std::memory_order_seq_cst);
+      published_.fetch_add(0, std::memory_order_seq_cst);
       try_advance();
     }
   }
