@@ -206,6 +206,20 @@ class Ring {
     if (task.release_remaining.fetch_sub(1, std::memory_order_seq_cst) != 1) return false;
     return try_advance();
   }
+  // release() for the workers' completions, which retire in groups: only the release that
+  // consumes the last task of a group of kAdvanceGroup (by local id) advances the watermark, its
+  // scan passing the whole group when it is consumed by then (a chain's: in submit order). A
+  // task whose group end was consumed before it waits for a later group end, or for the
+  // orchestrator, which advances over everything consumed whenever it looks for room
+  // (publish_all, refresh) and at the end of a run: the only ones that wait for the watermark.
+  // Every worker completion is counted after its releases (StepGate, Engine), so an orchestrator
+  // woken by the count finds them. Saves the exchange (and the scan) on the other tasks.
+  bool release_in_group(TaskSlot& task) {
+    // Read before the decrement: once consumed, the slot may be reused (its id rewritten).
+    const bool group_end = (task.id.local() & (kAdvanceGroup - 1)) == kAdvanceGroup - 1;
+    if (task.release_remaining.fetch_sub(1, std::memory_order_seq_cst) != 1) return false;
+    return group_end && try_advance();
+  }
   // Whether task `local` (published, not yet retired) is consumed.
   bool consumed(std::uint32_t local) {
     return slot(local).release_remaining.load(std::memory_order_seq_cst) == 0;
@@ -213,6 +227,7 @@ class Ring {
 
  private:
   static constexpr std::uint32_t kPublishBatch = 16;
+  static constexpr std::uint32_t kAdvanceGroup = 8;  // release_in_group
   // The record lines a submit writes: all of them for a task of kInlineTensorArgs tensors. A
   // spilling task's area is prefetched as the slot's last task used it (spill_lines_).
   static constexpr std::size_t kRecordPrefetchBytes = sizeof(TaskRecord);

@@ -154,6 +154,41 @@ TEST(Ring, ReleaseConsumesOnLastReferenceAndHoldFailsAfterwards) {
   EXPECT_FALSE(graph::hold(slot)) << "a consumed task cannot be held again";
 }
 
+// Workers' releases retire in groups of 8 (Ring::release_in_group): only the one that consumes a
+// group's last task advances, over the whole group when it is consumed by then. A task consumed
+// after its group's end waits for a later group end or the orchestrator's look (refresh). Fails
+// with release_in_group advancing on every consumption.
+TEST(Ring, WorkersReleasesAdvanceTheWatermarkAtGroupEnds) {
+  Ring ring = make_ring(32, 1024);
+  for (std::uint32_t i = 0; i < 24; ++i) {
+    admit_published(ring, 0);
+    ring.slot(i).id = TaskId(0, i);
+  }
+  for (std::uint32_t i = 0; i < 7; ++i)
+    EXPECT_FALSE(ring.release_in_group(ring.slot(i))) << i;
+  EXPECT_EQ(ring.retired(), 0u) << "consumed, left for the group's end";
+  EXPECT_TRUE(ring.release_in_group(ring.slot(7)));
+  EXPECT_EQ(ring.retired(), 8u) << "the group's end passes the whole group";
+
+  EXPECT_FALSE(ring.release_in_group(ring.slot(9)));
+  EXPECT_FALSE(ring.release_in_group(ring.slot(15))) << "task 8 is held: the scan stops there";
+  EXPECT_FALSE(ring.release_in_group(ring.slot(8))) << "not a group's end: no advance";
+  EXPECT_EQ(ring.retired(), 8u);
+  ring.refresh();
+  EXPECT_EQ(ring.retired(), 10u) << "the orchestrator's look passes 8 and 9";
+  for (std::uint32_t i = 10; i < 15; ++i)
+    EXPECT_FALSE(ring.release_in_group(ring.slot(i)));
+  EXPECT_EQ(ring.retired(), 10u) << "15 was consumed before them: no group end left to come";
+  for (std::uint32_t i = 16; i < 24; ++i)
+    ring.release_in_group(ring.slot(i));
+  EXPECT_EQ(ring.retired(), 24u) << "the next group's end passes them all";
+  // An orchestrator's release (Ring::release) advances at once.
+  admit_published(ring, 0);
+  ring.slot(24).id = TaskId(0, 24);
+  EXPECT_TRUE(ring.release(ring.slot(24)));
+  EXPECT_EQ(ring.retired(), 25u);
+}
+
 // The watermark moves with a compare-exchange from any releaser (Ring::try_advance). Three
 // threads drop the three references of every task, each in its own order (submit order,
 // reversed, a stride through the round), while the orchestrator admits a round of tasks,
