@@ -45,6 +45,7 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
                         kernels_, config_.stall_timeout_s, config_.tensor_wait_timeout_s, *this,
                         *this, *this, *this, config_.parallel_for_analysis, has_error_});
   platform_ = make_platform(*this);
+  platform_counts_ = platform_->counts_kernel_tasks();
 }
 
 Engine::~Engine() {

@@ -80,6 +80,11 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   // this sees its wait); of two cores counting at once, the later RMW's sum sees both.
   void note_kernel_task_completed(int slot) {
     completed_[static_cast<std::size_t>(slot)].count.fetch_add(1, std::memory_order_seq_cst);
+    note_kernel_tasks_counted();
+  }
+  // The wake-up half of note_kernel_task_completed, for completions the platform counted with a
+  // seq_cst RMW of its own (Platform::kernel_tasks_counted), called after that RMW.
+  void note_kernel_tasks_counted() {
     const std::uint64_t wake_at = wake_at_completed_.load(std::memory_order_seq_cst);
     if (wake_at != kNotWaiting && kernel_tasks_completed() >= wake_at) {
       platform_->notify_completion();
@@ -94,8 +99,11 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   // The sum of the per-core counts (each only grows, so a sum that equals the submitted count
   // means every task finished; seq_cst loads, see note_kernel_task_completed).
   std::uint64_t kernel_tasks_completed() const override {
-    std::uint64_t total = 0;
-    for (int slot = 0; slot <= core_count(); ++slot)
+    // The orchestrator's own count, and the cores' (theirs, or the platform's for them).
+    std::uint64_t total =
+        completed_[static_cast<std::size_t>(core_count())].count.load(std::memory_order_seq_cst);
+    if (platform_counts_) return total + platform_->kernel_tasks_counted();
+    for (int slot = 0; slot < core_count(); ++slot)
       total += completed_[static_cast<std::size_t>(slot)].count.load(std::memory_order_seq_cst);
     return total;
   }
@@ -142,6 +150,7 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   std::unique_ptr<Mailbox[]> mailboxes_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Platform> platform_;
+  bool platform_counts_ = false;  // Platform::counts_kernel_tasks: the cores' counts stay 0
   std::unique_ptr<OrchestratorCore> orchestrator_;
 
   std::uint64_t run_start_ns_ = 0;

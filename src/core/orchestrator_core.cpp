@@ -69,6 +69,9 @@ void OrchestratorCore::begin_run() {
   std::fill(std::begin(open_scope_tasks_), std::end(open_scope_tasks_), 0u);
   std::fill(std::begin(open_scope_heap_), std::end(open_scope_heap_), 0u);
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
+  // The reclaiming cadence restarts with the run: when a look at the rings falls decides what a
+  // discovery finds retired, and a sim run must not depend on the run before it.
+  submits_since_sync_ = 0;
   ring_waits_ = {};
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
@@ -1318,7 +1321,11 @@ std::string OrchestratorCore::describe_ring(Ring& ring) const {
 
 std::string OrchestratorCore::describe_task(TaskSlot& task) const {
   std::string state;
-  switch (task.state.load(std::memory_order_acquire)) {
+  TaskState now = task.state.load(std::memory_order_acquire);
+  // A consumed task keeps its last state: its count is what says it (Ring::release).
+  if (now == TaskState::completed && task.release_remaining.load(std::memory_order_acquire) == 0)
+    now = TaskState::consumed;
+  switch (now) {
     case TaskState::pending:
       state = "waiting for producers";
       break;

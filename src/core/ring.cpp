@@ -151,29 +151,35 @@ bool Ring::heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* 
   return true;
 }
 
+// Lock-free: scan from the watermark while the tasks are consumed, then move it with one
+// compare-exchange from where the scan began. A failed exchange means another thread moved it
+// meanwhile: scan again from there. A success is safe: the watermark was still `from`, so no slot
+// at or past it had been reused, and each count read as zero was its task's own (the load of the
+// publish limit orders the task's admit before the read).
+//
+// No advance is lost. Every access that decides (the counts' decrement and loads, the
+// watermark's loads and exchange, the limit's loads) is seq_cst, and the orchestrator's publish
+// is followed by a seq_cst RMW of the limit (publish_all). Say the watermark rests at w with task w
+// consumed and published. The last exchange to w read w's count before its decrement to zero (or
+// the limit before w's publish); in the single total order the decrement (the publish) comes later,
+// and the thread that made it then reads the watermark. Had it read w, it would have found the task
+// consumed and published and moved on; so it read an older value and failed every exchange that
+// would have moved it (the one to w came after its load), and any scan of its that stopped
+// short of w met a slot reused behind a moved watermark: a scan that stops where it began loads
+// the watermark again and goes on from there when it moved. Either way it ends at w, and moves.
 bool Ring::try_advance() {
-  bool moved_any = false;
+  std::uint32_t from = retired_.load(std::memory_order_seq_cst);
   for (;;) {
-    // seq_cst on the lock and the state loads pairs with the seq_cst store of `consumed`, so a
-    // releaser that loses the try-lock is always seen by the holder's final look.
-    if (advancing_.exchange(true, std::memory_order_seq_cst)) return moved_any;
-    std::uint32_t watermark = retired_.load(std::memory_order_relaxed);
-    const std::uint32_t start = watermark;
-    std::uint32_t head = published_.load(std::memory_order_acquire);
-    while (watermark != head &&
-           slot(watermark).state.load(std::memory_order_seq_cst) == TaskState::consumed) {
-      ++watermark;
-    }
-    if (watermark != start) {
-      retired_.store(watermark, std::memory_order_release);
-      moved_any = true;
-    }
-    advancing_.store(false, std::memory_order_seq_cst);
-    // A task consumed while we held the lock may have given up on it: look once more.
-    head = published_.load(std::memory_order_acquire);
-    if (watermark == head ||
-        slot(watermark).state.load(std::memory_order_seq_cst) != TaskState::consumed) {
-      return moved_any;
+    const std::uint32_t limit = published_.load(std::memory_order_seq_cst);
+    std::uint32_t to = from;
+    while (to != limit && consumed(to))
+      ++to;
+    if (to == from) {
+      const std::uint32_t now = retired_.load(std::memory_order_seq_cst);
+      if (now == from) return false;
+      from = now;
+    } else if (retired_.compare_exchange_strong(from, to, std::memory_order_seq_cst)) {
+      return true;
     }
   }
 }

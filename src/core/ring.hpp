@@ -2,7 +2,8 @@
 // reclaimed by one retire watermark that advances over consecutive consumed tasks.
 //
 // The orchestrator alone allocates (head, heap top, pool top); any thread may advance the
-// watermark (tail) under a try-lock; the orchestrator derives the heap and pool tails from it.
+// watermark (tail) with a compare-exchange; the orchestrator derives the heap and pool tails from
+// it.
 #pragma once
 
 #include <atomic>
@@ -176,9 +177,17 @@ class Ring {
   // watermark must not pass it. Advances even when nothing new was published: a batch store
   // (publish_batched) may have published tasks that were all consumed before it, and no releaser
   // is left to move the watermark over them.
+  // A seq_cst RMW of the limit orders the publish (this one or a batch's) before try_advance's
+  // loads of the counts: a releaser whose seq_cst load read the limit before it (and so stopped
+  // short) precedes the RMW in the single total order, and so does its decrement to zero, which
+  // the loads here then see (store-buffering; try_advance). An RMW, not a fence: the same order
+  // in a form ThreadSanitizer checks (GCC rejects fences under it). Once a refresh, not a submit.
   void publish_all() {
     if (published_seen_ != submitted_) publish(submitted_ - 1);
-    if (retired() != published_seen_) try_advance();
+    if (retired() != published_seen_) {
+      published_.fetch_add(0, std::memory_order_seq_cst);
+      try_advance();
+    }
   }
 
   // ---- any thread ----
@@ -186,18 +195,39 @@ class Ring {
   // The watermark itself, for a reader that snapshots every ring (RetirementView::snapshot).
   const std::atomic<std::uint32_t>& retired_watermark() const { return retired_; }
   bool is_retired(TaskId id) const { return id.local() < retired(); }
-  // Advances the watermark over consecutive consumed tasks. Returns true if it moved.
+  // Advances the watermark over consecutive consumed tasks (release_remaining == 0). Returns
+  // true if it moved.
   bool try_advance();
   // Drops one reference of a task of this ring; the last one consumes it and advances the
-  // watermark. Returns true if the watermark moved.
+  // watermark. Returns true if the watermark moved. The decrement to zero is the consumption
+  // itself (no separate state to store): seq_cst, so that try_advance's seq_cst loads of the
+  // watermark and the publish limit after it pair with every other advancer's (see there).
   bool release(TaskSlot& task) {
-    if (task.release_remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return false;
-    task.state.store(TaskState::consumed, std::memory_order_seq_cst);
+    if (task.release_remaining.fetch_sub(1, std::memory_order_seq_cst) != 1) return false;
     return try_advance();
+  }
+  // release() for the workers' completions, which retire in groups: only the release that
+  // consumes the last task of a group of kAdvanceGroup (by local id) advances the watermark, its
+  // scan passing the whole group when it is consumed by then (a chain's: in submit order). A
+  // task whose group end was consumed before it waits for a later group end, or for the
+  // orchestrator, which advances over everything consumed whenever it looks for room
+  // (publish_all, refresh) and at the end of a run: the only ones that wait for the watermark.
+  // Every worker completion is counted after its releases (StepGate, Engine), so an orchestrator
+  // woken by the count finds them. Saves the exchange (and the scan) on the other tasks.
+  bool release_in_group(TaskSlot& task) {
+    // Read before the decrement: once consumed, the slot may be reused (its id rewritten).
+    const bool group_end = (task.id.local() & (kAdvanceGroup - 1)) == kAdvanceGroup - 1;
+    if (task.release_remaining.fetch_sub(1, std::memory_order_seq_cst) != 1) return false;
+    return group_end && try_advance();
+  }
+  // Whether task `local` (published, not yet retired) is consumed.
+  bool consumed(std::uint32_t local) {
+    return slot(local).release_remaining.load(std::memory_order_seq_cst) == 0;
   }
 
  private:
   static constexpr std::uint32_t kPublishBatch = 16;
+  static constexpr std::uint32_t kAdvanceGroup = 8;  // release_in_group
   // The record lines a submit writes: all of them for a task of kInlineTensorArgs tensors. A
   // spilling task's area is prefetched as the slot's last task used it (spill_lines_).
   static constexpr std::size_t kRecordPrefetchBytes = sizeof(TaskRecord);
@@ -256,7 +286,6 @@ class Ring {
   // Shared.
   alignas(64) std::atomic<std::uint32_t> published_{0};
   alignas(64) std::atomic<std::uint32_t> retired_{0};
-  std::atomic<bool> advancing_{false};
 };
 
 }  // namespace tmr::detail

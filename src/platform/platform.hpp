@@ -36,9 +36,17 @@ class Platform {
   // A task completed or a watermark moved: wakes a waiting orchestrator.
   virtual void notify_progress() = 0;
   // notify_progress right after a completion count's seq_cst RMW (Engine::
-  // note_kernel_task_completed), which the waiting orchestrator reads with seq_cst loads: the
-  // threads platform skips the bell's RMWs while a wake-up is under way.
+  // note_kernel_task_completed, or a step gate's release: note_kernel_tasks_counted), which the
+  // waiting orchestrator reads with seq_cst loads: the threads platform skips the bell's RMWs
+  // while a wake-up is under way.
   virtual void notify_completion() { notify_progress(); }
+  // Kernel tasks whose completion the platform counted itself since begin_run (the threads
+  // platform, in its step gates: Scheduler::platform_counts_completions), summed with seq_cst
+  // loads; Engine::kernel_tasks_completed adds them to its own counts.
+  virtual std::uint64_t kernel_tasks_counted() const { return 0; }
+  // Whether it counts the cores' completions that way (then the engine's counts for the cores
+  // stay 0 and are not summed). Fixed once the platform is built.
+  virtual bool counts_kernel_tasks() const { return false; }
   // Ready work appeared: wakes parked scheduler threads.
   virtual void notify_schedulers() = 0;
   // The orchestrator published ready work: wakes schedulers only if none is awake (an awake one

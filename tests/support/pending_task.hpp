@@ -15,6 +15,7 @@ inline detail::TaskSlot& admit_pending_task(detail::Ring& ring) {
   slot.id = TaskId(0, local);
   slot.ring = &ring;
   slot.state.store(detail::TaskState::pending);
+  slot.release_remaining.store(1);  // its completion: not consumed
   return slot;
 }
 

@@ -109,7 +109,7 @@ struct Harness {
   void retire_below(std::uint32_t end) {
     Ring& ring = *rings[0];
     for (std::uint32_t local = ring.retired(); local < end; ++local)
-      ring.slot(local).state.store(TaskState::consumed);
+      ring.slot(local).release_remaining.store(0);
     ring.try_advance();
     ring.refresh();
     dependence->forget_retired(0, ring.retired_seen());
@@ -182,7 +182,7 @@ TEST(Dependence, RetiredTasksAreNoProducersAndTheirEntriesAreFreed) {
   TaskSlot* first = nullptr;
   h.submit(Args().inout(x), &first);
   EXPECT_EQ(h.dependence->map().live_entries(), 1u);
-  first->state.store(TaskState::consumed);
+  first->release_remaining.store(0);
   ASSERT_TRUE(h.rings[0]->try_advance());
   EXPECT_EQ(h.submit(Args().in(x)), Producers{}) << "a retired writer orders nothing";
   h.rings[0]->refresh();

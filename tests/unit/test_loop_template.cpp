@@ -511,7 +511,7 @@ TEST(FamilyTable, ErasedFamiliesStorageIsReusedFreshWithoutTheirTaskTable) {
   }
   first_tasks.reset();
   ASSERT_EQ(table.size(), 40u);
-  ring.slot(0).state.store(TaskState::consumed);
+  ring.slot(0).release_remaining.store(0);
   ASSERT_TRUE(ring.try_advance());
   table.sweep();  // every family's one task retired: all erased
   EXPECT_FALSE(table.live());

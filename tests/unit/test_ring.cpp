@@ -2,11 +2,15 @@
 // follows the retire watermark over consecutive consumed tasks only.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "core/cpu_relax.hpp"
 #include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 
@@ -22,12 +26,12 @@ Ring make_ring(std::uint32_t window, std::uint64_t heap) {
 }
 
 void consume(Ring& ring, std::uint32_t local) {
-  ring.slot(local).state.store(TaskState::consumed);
+  ring.slot(local).release_remaining.store(0);
 }
 
 void admit_published(Ring& ring, std::uint64_t consumed) {
   const std::uint32_t local = ring.admit(consumed);
-  ring.slot(local).state.store(TaskState::pending);
+  ring.slot(local).release_remaining.store(1);
   ring.publish(local);
 }
 
@@ -100,7 +104,7 @@ TEST(Ring, RefreshRetiresABatchConsumedBeforeItWasPublished) {
   Ring ring = make_ring(32, 1024);
   for (std::uint32_t i = 0; i < 16; ++i) {
     const std::uint32_t local = ring.admit(0);
-    ring.slot(local).state.store(TaskState::pending);
+    ring.slot(local).release_remaining.store(1);
     if (i < 15) {
       ring.publish_batched(local);
       consume(ring, local);
@@ -148,6 +152,145 @@ TEST(Ring, ReleaseConsumesOnLastReferenceAndHoldFailsAfterwards) {
   EXPECT_TRUE(ring.release(slot));  // last reference: consumed, watermark moves
   EXPECT_EQ(ring.retired(), 1u);
   EXPECT_FALSE(graph::hold(slot)) << "a consumed task cannot be held again";
+}
+
+// Workers' releases retire in groups of 8 (Ring::release_in_group): only the one that consumes a
+// group's last task advances, over the whole group when it is consumed by then. A task consumed
+// after its group's end waits for a later group end or the orchestrator's look (refresh). Fails
+// with release_in_group advancing on every consumption.
+TEST(Ring, WorkersReleasesAdvanceTheWatermarkAtGroupEnds) {
+  Ring ring = make_ring(32, 1024);
+  for (std::uint32_t i = 0; i < 24; ++i) {
+    admit_published(ring, 0);
+    ring.slot(i).id = TaskId(0, i);
+  }
+  for (std::uint32_t i = 0; i < 7; ++i)
+    EXPECT_FALSE(ring.release_in_group(ring.slot(i))) << i;
+  EXPECT_EQ(ring.retired(), 0u) << "consumed, left for the group's end";
+  EXPECT_TRUE(ring.release_in_group(ring.slot(7)));
+  EXPECT_EQ(ring.retired(), 8u) << "the group's end passes the whole group";
+
+  EXPECT_FALSE(ring.release_in_group(ring.slot(9)));
+  EXPECT_FALSE(ring.release_in_group(ring.slot(15))) << "task 8 is held: the scan stops there";
+  EXPECT_FALSE(ring.release_in_group(ring.slot(8))) << "not a group's end: no advance";
+  EXPECT_EQ(ring.retired(), 8u);
+  ring.refresh();
+  EXPECT_EQ(ring.retired(), 10u) << "the orchestrator's look passes 8 and 9";
+  for (std::uint32_t i = 10; i < 15; ++i)
+    EXPECT_FALSE(ring.release_in_group(ring.slot(i)));
+  EXPECT_EQ(ring.retired(), 10u) << "15 was consumed before them: no group end left to come";
+  for (std::uint32_t i = 16; i < 24; ++i)
+    ring.release_in_group(ring.slot(i));
+  EXPECT_EQ(ring.retired(), 24u) << "the next group's end passes them all";
+  // An orchestrator's release (Ring::release) advances at once.
+  admit_published(ring, 0);
+  ring.slot(24).id = TaskId(0, 24);
+  EXPECT_TRUE(ring.release(ring.slot(24)));
+  EXPECT_EQ(ring.retired(), 25u);
+}
+
+// The watermark moves with a compare-exchange from any releaser (Ring::try_advance). Three
+// threads drop the three references of every task, each in its own order (submit order,
+// reversed, a stride through the round), while the orchestrator admits a round of tasks,
+// publishing in batches as the submit path does (tasks may be consumed before their batch is
+// published), then publishes the rest (publish_all) without waiting. Checked, while they run:
+// the watermark never passes a task one of whose references is still held (its slot would be
+// reused early); and at the end of each round, with every task published and released, it
+// stands at the round's end without another look by the orchestrator (no advance lost between
+// racing releasers). Fails with try_advance returning after its first successful exchange (an
+// advance is lost) or treating a held task as consumed.
+TEST(Ring, ConcurrentReleasersLoseNoAdvanceAndPassNoHeldTask) {
+  constexpr std::uint32_t kRound = 24;  // fits the window: a round never waits for room
+  constexpr std::uint32_t kRounds = 2000;
+  constexpr int kReleasers = 3;
+  Ring ring = make_ring(32, 1024);
+  std::vector<std::atomic<std::uint8_t>> dropped(kRound * kRounds);  // references let go of
+  std::atomic<std::uint32_t> admitted{0};
+  std::atomic<std::uint32_t> rounds_done{0};  // releasers' finished rounds, all of them summed
+  auto releaser = [&](int who) {
+    for (std::uint32_t round = 0; round < kRounds; ++round) {
+      const std::uint32_t begin = round * kRound;
+      for (std::uint32_t i = 0; i < kRound; ++i) {
+        const std::uint32_t offset = who == 0 ? i : who == 1 ? kRound - 1 - i : (i * 7) % kRound;
+        const std::uint32_t task = begin + offset;
+        while (admitted.load(std::memory_order_acquire) <= task)
+          std::this_thread::yield();
+        dropped[task].fetch_add(1, std::memory_order_relaxed);
+        ring.release(ring.slot(task));
+      }
+      rounds_done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int who = 0; who < kReleasers; ++who)
+    threads.emplace_back(releaser, who);
+  std::uint32_t passed_held = 0, stopped_short = 0, checked = 0;
+  auto check_behind_watermark = [&] {
+    for (const std::uint32_t retired = ring.retired(); checked < retired; ++checked)
+      passed_held += dropped[checked].load(std::memory_order_relaxed) != kReleasers ? 1 : 0;
+  };
+  for (std::uint32_t round = 0; round < kRounds; ++round) {
+    for (std::uint32_t i = 0; i < kRound; ++i) {
+      do {
+        ring.refresh();
+        check_behind_watermark();
+      } while (!ring.window_has_room());
+      const std::uint32_t local = ring.admit(0);
+      ring.slot(local).release_remaining.store(kReleasers, std::memory_order_relaxed);
+      ring.publish_batched(local);
+      admitted.store(local + 1, std::memory_order_release);
+    }
+    ring.publish_all();
+    while (rounds_done.load(std::memory_order_acquire) < kReleasers * (round + 1))
+      check_behind_watermark();
+    check_behind_watermark();
+    stopped_short += ring.retired() != (round + 1) * kRound ? 1 : 0;
+    ring.refresh();  // the next round's room
+  }
+  for (std::thread& t : threads)
+    t.join();
+  EXPECT_EQ(passed_held, 0u);
+  EXPECT_EQ(stopped_short, 0u) << "rounds whose watermark stopped before a consumed task";
+  EXPECT_EQ(ring.retired(), kRound * kRounds);
+}
+
+// Two threads consume neighbouring tasks at nearly the same moment, over and over (the second
+// thread's start is swept across the first's by a varying delay): whichever exchange loses must
+// scan again from where the winner left the watermark, so after each pair it stands past both.
+// Fails with try_advance giving up after a failed exchange.
+TEST(Ring, TwoReleasersRacingForTheWatermarkBothGetPast) {
+  constexpr std::uint32_t kPairs = 100000;
+  Ring ring = make_ring(8, 1024);
+  std::atomic<std::uint32_t> go{0};    // pairs the other thread may release
+  std::atomic<std::uint32_t> done{0};  // pairs it released
+  std::thread other([&] {
+    for (std::uint32_t pair = 0; pair < kPairs; ++pair) {
+      for (int spins = 0; go.load(std::memory_order_acquire) <= pair; ++spins) {
+        if (spins > 1000) std::this_thread::yield();  // a host with one CPU free
+      }
+      ring.release(ring.slot(2 * pair + 1));
+      done.store(pair + 1, std::memory_order_release);
+    }
+  });
+  std::uint32_t stopped_short = 0;
+  for (std::uint32_t pair = 0; pair < kPairs; ++pair) {
+    for (int i = 0; i < 2; ++i) {
+      const std::uint32_t local = ring.admit(0);
+      ring.slot(local).release_remaining.store(1, std::memory_order_relaxed);
+      ring.publish(local);
+    }
+    go.store(pair + 1, std::memory_order_release);
+    for (std::uint32_t delay = pair % 32; delay > 0; --delay)
+      cpu_relax();
+    ring.release(ring.slot(2 * pair));
+    for (int spins = 0; done.load(std::memory_order_acquire) <= pair; ++spins) {
+      if (spins > 1000) std::this_thread::yield();
+    }
+    stopped_short += ring.retired() != 2 * pair + 2 ? 1 : 0;
+    ring.refresh();  // room for the next pair (and past anything the check above found left)
+  }
+  other.join();
+  EXPECT_EQ(stopped_short, 0u) << "pairs after which the watermark stopped before a consumed task";
 }
 
 // The VmFlags line of the mapping of /proc/self/smaps that holds `address` ("" if none).

@@ -483,7 +483,7 @@ TEST_F(SchedulerSteps, ATaskOfSeveralSubtasksCompletesOnceAfterTheLast) {
   fin(2);
   s.core_step(0, 2);
   EXPECT_EQ(sink_.completed, 1);
-  EXPECT_EQ(mix->state.load(), TaskState::consumed) << "completed, then released";
+  EXPECT_EQ(mix->release_remaining.load(), 0) << "completed, then released";
   EXPECT_TRUE(s.idle(0));
   // An SPMD task of two AIV blocks: one per AIV core; the second block's finish completes it.
   TaskSlot* spmd = task(TaskShape::aiv, 2, 2);
@@ -499,7 +499,7 @@ TEST_F(SchedulerSteps, ATaskOfSeveralSubtasksCompletesOnceAfterTheLast) {
   fin(1);
   s.core_step(0, 1);
   EXPECT_EQ(sink_.completed, 2);
-  EXPECT_EQ(spmd->state.load(), TaskState::consumed);
+  EXPECT_EQ(spmd->release_remaining.load(), 0);
   // A task of one subtask completes at its only finish.
   s.push_ready_global(task(TaskShape::aic, 1));
   s.step(0);

@@ -248,7 +248,7 @@ void run_table_oracle(Submit how, int programs, int seed_base, bool lines = fals
         // Tasks finish in order: retire a prefix, never the last few, and release their entries.
         const std::uint32_t end = pick(ring.retired(), static_cast<std::uint32_t>(j - 8));
         for (std::uint32_t i = ring.retired(); i < end; ++i)
-          ring.slot(i).state.store(TaskState::consumed);
+          ring.slot(i).release_remaining.store(0);
         if (end > ring.retired()) {
           ASSERT_TRUE(ring.try_advance());
         }
@@ -514,7 +514,7 @@ TEST(TensorMap, RetiredTasksAreSkippedAndTheirEntriesFreed) {
     h.submit({{whole.view({4}, {4u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
   Ring& ring = *h.rings[0];
   for (std::uint32_t i = 0; i < 2; ++i)
-    ring.slot(i).state.store(TaskState::consumed);
+    ring.slot(i).release_remaining.store(0);
   ASSERT_TRUE(ring.try_advance());
   EXPECT_EQ(ring.retired(), 2u);
   EXPECT_EQ(h.submit({{whole, AccessKind::read}}), (std::set<std::uint32_t>{2, 3}));
@@ -582,7 +582,7 @@ TEST(TensorMap, GridEntriesOfRetiredTasksAreSkippedAndAnEmptiedBufferStartsANewG
     h.submit({{whole.view({4}, {4u * static_cast<std::uint32_t>(i)}), AccessKind::write}});
   Ring& ring = *h.rings[0];
   for (std::uint32_t i = 0; i < 4; ++i)
-    ring.slot(i).state.store(TaskState::consumed);
+    ring.slot(i).release_remaining.store(0);
   ASSERT_TRUE(ring.try_advance());
   EXPECT_TRUE(h.submit({{whole.view({4}, {4}), AccessKind::read}}).empty());  // task 4
   for (std::uint32_t i = 0; i < 4; ++i)
@@ -593,8 +593,8 @@ TEST(TensorMap, GridEntriesOfRetiredTasksAreSkippedAndAnEmptiedBufferStartsANewG
   EXPECT_EQ(h.submit({{whole.view({8}, {0}), AccessKind::write}}), (std::set<std::uint32_t>{4}));
   EXPECT_EQ(h.map->stats().grid_exits, 0u);
   EXPECT_EQ(h.map->live_entries(), 1u);
-  ring.slot(4).state.store(TaskState::consumed);
-  ring.slot(5).state.store(TaskState::consumed);
+  ring.slot(4).release_remaining.store(0);
+  ring.slot(5).release_remaining.store(0);
   ASSERT_TRUE(ring.try_advance());
   h.release(4);
   h.release(5);
@@ -615,7 +615,7 @@ void retire_below(MapHarness& h, std::uint32_t end) {
   Ring& ring = *h.rings[0];
   const std::uint32_t from = ring.retired();
   for (std::uint32_t i = from; i < end; ++i)
-    ring.slot(i).state.store(TaskState::consumed);
+    ring.slot(i).release_remaining.store(0);
   ASSERT_TRUE(ring.try_advance());
   ASSERT_EQ(ring.retired(), end);
   for (std::uint32_t i = from; i < end; ++i)

@@ -143,6 +143,11 @@ inline void mark_finished(TaskSlot& task, std::memory_order order = std::memory_
 
 // Takes one fan-in of every consumer on a closed list, calling `on_ready(consumer)` for each
 // that this made ready. Returns the edges resolved.
+// A count of 1 is this edge's own: every other unit (edges, the guard, the ones resolved at
+// once) was dropped already, and the count only falls, so nobody else can take it. The consumer
+// is then ready without the locked decrement (the count stays 1; nothing reads it again), and
+// the acquire load takes the other decrements' releases (a release sequence of RMWs). Every
+// task of a chain has one producer: its fan-in costs no locked instruction.
 template <class OnReady>
 std::uint32_t resolve_listed(FanoutNode* node, OnReady& on_ready) {
   std::uint32_t edges = 0;
@@ -150,7 +155,10 @@ std::uint32_t resolve_listed(FanoutNode* node, OnReady& on_ready) {
     FanoutNode* const next = node->next;  // read first: the node dies with its consumer
     TaskSlot* const consumer = node->consumer;
     ++edges;
-    if (consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(consumer);
+    if (consumer->fanin_remaining.load(std::memory_order_acquire) == 1 ||
+        consumer->fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      on_ready(consumer);
+    }
     node = next;
   }
   return edges;
@@ -171,18 +179,22 @@ std::uint32_t complete(TaskSlot& producer, OnReady&& on_ready) {
   return resolve_listed(node, on_ready);
 }
 
+// How a release that consumes a task moves its ring's watermark: at once (Ring::release), or
+// when it ends a group (Ring::release_in_group: the workers' completions).
+enum class Advance : std::uint8_t { each, in_groups };
+
 // Drops one reference of `task`; the last one consumes it (its ring may then retire it).
 // True when the ring's watermark moved.
-inline bool release(TaskSlot& task) {
-  return task.ring->release(task);
+inline bool release(TaskSlot& task, Advance advance = Advance::each) {
+  return advance == Advance::each ? task.ring->release(task) : task.ring->release_in_group(task);
 }
 
 // After `consumer` completed: lets go of the producers it held (their buffers may now be
 // reclaimed), not of its own completion reference.
-inline void release_held_producers(TaskSlot& consumer) {
+inline void release_held_producers(TaskSlot& consumer, Advance advance = Advance::each) {
   Ring& ring = *consumer.ring;
   for (std::uint32_t i = 0; i < consumer.dep_count; ++i)
-    release(*ring.dep_node(consumer.dep_begin + i).producer);
+    release(*ring.dep_node(consumer.dep_begin + i).producer, advance);
 }
 
 // After `consumer` completed: lets go of the producers it held, then of its own completion
@@ -201,11 +213,12 @@ inline void release_producers(TaskSlot& consumer) {
 // dependency nodes) may then be reused, so nothing of `producer` is read after the first
 // consumer's fan-in decrement.
 template <class OnReady>
-std::uint32_t complete_and_release(TaskSlot& producer, OnReady&& on_ready) {
+std::uint32_t complete_and_release(TaskSlot& producer, OnReady&& on_ready,
+                                   Advance advance = Advance::each) {
   producer.state.store(TaskState::completed, std::memory_order_release);
   FanoutNode* node = producer.fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
   if (node == nullptr) {
-    release(producer);
+    release(producer, advance);
     return 0;
   }
   std::int32_t listed = 0;

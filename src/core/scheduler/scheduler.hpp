@@ -93,6 +93,12 @@ class Scheduler {
   // Pending-slot dispatches stay unlatched: the core latches them when their turn comes.
   // Only while no thread steps.
   void own_core_latches_handoff(bool on) { own_core_latches_handoff_ = on; }
+  // For platforms that serialise every step of a thread under a gate of their own (threads): a
+  // completed task is not counted through the sink (CompletionSink::kernel_task_completed_on);
+  // the platform counts a step's completions (counters(thread).tasks_completed before and after)
+  // with the locked instruction that releases its gate, one RMW fewer per task. Only while no
+  // thread steps.
+  void platform_counts_completions(bool on) { platform_counts_completions_ = on; }
   // For platforms whose runtime threads outnumber the host's CPUs (threads on a small host), with
   // one scheduler thread: a core's completion step (core_step) places ready work left after its
   // own next task on an idle core only while a CPU is free for that core: fewer than `cpus` of
@@ -342,6 +348,7 @@ class Scheduler {
   bool cores_take_queued_work_ = false;
   bool own_core_needs_no_doorbell_ = false;
   bool own_core_latches_handoff_ = false;
+  bool platform_counts_completions_ = false;
   int handoff_cpus_ = 0;  // limit_handoffs_to_cpus
   const std::atomic<int>* others_on_cpu_ = nullptr;
   // limit_handoffs_to_cpus: whether a CPU is free for one more of `thread`'s cores now.

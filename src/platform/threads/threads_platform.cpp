@@ -67,6 +67,8 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
     : engine_(engine),
       // Cores, schedulers and the orchestrator.
       gates_(static_cast<std::size_t>(engine.config().scheduler_threads)),
+      counted_before_run_(gates_.size()),
+      engine_scheduler_(&engine.scheduler()),
       placement_(engine.config().placement,
                  engine.core_count() + engine.config().scheduler_threads) {
   stepping_ = std::make_unique<SteppingFlag[]>(static_cast<std::size_t>(engine.core_count()));
@@ -74,6 +76,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().cores_take_queued_work(true);
   engine.scheduler().own_core_needs_no_doorbell(true);
   engine.scheduler().own_core_latches_handoff(true);
+  engine.scheduler().platform_counts_completions(true);  // every step is under a gate
   // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
   // leftovers go to an idle core only while a CPU is free for it
   // (Scheduler::limit_handoffs_to_cpus).
@@ -125,9 +128,19 @@ void ThreadsPlatform::begin_run() {
   orchestrator_thread_ = std::this_thread::get_id();  // Engine::run calls it on that thread
   stopped_schedulers_.store(0, std::memory_order_relaxed);
   orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
+  // Nobody steps between runs (end_run waited for that): the counts stand still.
+  for (std::size_t t = 0; t < gates_.size(); ++t)
+    counted_before_run_[t] = gates_[t].completed();
   stop_requested_.store(false, std::memory_order_seq_cst);
   run_generation_.fetch_add(1, std::memory_order_seq_cst);
   scheduler_bell_.notify_all();
+}
+
+std::uint64_t ThreadsPlatform::kernel_tasks_counted() const {
+  std::uint64_t total = 0;
+  for (std::size_t t = 0; t < gates_.size(); ++t)
+    total += gates_[t].completed() - counted_before_run_[t];
+  return total;
 }
 
 bool ThreadsPlatform::any_core_stepping() const {
@@ -249,47 +262,41 @@ void ThreadsPlatform::notify_new_work() {
   }
 }
 
+template <class Step>
+std::uint64_t ThreadsPlatform::counting(int thread, Step&& step) {
+  const Scheduler::StepCounters& counters = engine_scheduler_->counters(thread);
+  const std::uint64_t before = counters.tasks_completed;
+  step();
+  return counters.tasks_completed - before;
+}
+
 ThreadsPlatform::StepOutcome ThreadsPlatform::step_scheduler(int thread, int handoff_core) {
-  StepGate& gate = gates_[static_cast<std::size_t>(thread)];
-  Scheduler& scheduler = engine_.scheduler();
+  Scheduler& scheduler = *engine_scheduler_;
   StepOutcome outcome;
-  // The gate is tried first (one RMW when it is free, the common case). A caller that finds it
-  // held raises the request and tries once more: a holder lets go (a seq_cst store) before it
-  // looks at the request (a seq_cst load), so either the second try gets the gate, or the
-  // holder sees the request and steps once more. Taking the request (an RMW) also makes what
-  // the requester wrote before, e.g. its FIN, visible to the step.
-  // After a step, a request still raised is served by taking the gate again; whoever took it
-  // meanwhile sees the request instead.
-  for (bool first = true;; first = false) {
-    if (gate.held.exchange(true, std::memory_order_seq_cst)) {
-      if (!first) break;
-      gate.requested.store(true, std::memory_order_seq_cst);
-      if (gate.held.exchange(true, std::memory_order_seq_cst)) break;
-    }
-    if (gate.requested.load(std::memory_order_relaxed))
-      gate.requested.exchange(false, std::memory_order_acq_rel);
-    outcome.stepped = true;
-    outcome.progress |=
-        handoff_core >= 0 ? scheduler.core_step(thread, handoff_core) : scheduler.step(thread);
-    outcome.idle = scheduler.idle(thread);
-    handoff_core = -1;
-    gate.held.store(false, std::memory_order_seq_cst);
-    if (!gate.requested.load(std::memory_order_seq_cst)) break;
-  }
+  // The finishing core's own step first (core_step), then full steps for requests.
+  outcome.stepped = gates_[static_cast<std::size_t>(thread)].step(
+      [&] {
+        return counting(thread, [&] {
+          outcome.progress |= handoff_core >= 0 ? scheduler.core_step(thread, handoff_core)
+                                                : scheduler.step(thread);
+          outcome.idle = scheduler.idle(thread);
+          handoff_core = -1;
+        });
+      },
+      [&] { engine_.note_kernel_tasks_counted(); });
   // A scheduler thread that found the gate held may be parking to stop: let it look again.
   if (stop_requested_.load(std::memory_order_seq_cst)) scheduler_bell_.notify_all();
   return outcome;
 }
 
 void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
-  StepGate& gate = gates_[static_cast<std::size_t>(thread)];
   // Opportunistic: when someone else is stepping this thread, skip (no request raised, so the
-  // holder does not take a full step on our behalf).
-  if (gate.held.exchange(true, std::memory_order_seq_cst)) return;
-  engine_.scheduler().stage_after_latch(thread, core);
-  gate.held.store(false, std::memory_order_seq_cst);
-  // A request raised while we held the gate is ours to serve, as every holder's.
-  if (gate.requested.load(std::memory_order_seq_cst)) {
+  // holder does not take a full step on our behalf). A request raised while we held the gate is
+  // ours to serve, as every holder's.
+  const bool requested = gates_[static_cast<std::size_t>(thread)].step_if_free(
+      [&] { return counting(thread, [&] { engine_scheduler_->stage_after_latch(thread, core); }); },
+      [&] { engine_.note_kernel_tasks_counted(); });
+  if (requested) {
     step_scheduler(thread);
   } else if (stop_requested_.load(std::memory_order_seq_cst)) {
     scheduler_bell_.notify_all();

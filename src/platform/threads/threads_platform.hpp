@@ -16,10 +16,12 @@
 #include "core/event_count.hpp"
 #include "platform/platform.hpp"
 #include "platform/threads/placement.hpp"
+#include "platform/threads/step_gate.hpp"
 
 namespace tmr::detail {
 
 class Engine;
+class Scheduler;
 
 class ThreadsPlatform final : public Platform {
  public:
@@ -44,6 +46,8 @@ class ThreadsPlatform final : public Platform {
   void notify_new_work() override;
   void notify_core(Mailbox& mailbox) override;
   OrchestratorSteps orchestrator_steps() const override { return orchestrator_steps_; }
+  std::uint64_t kernel_tasks_counted() const override;
+  bool counts_kernel_tasks() const override { return true; }
 
  private:
   void core_main(int core);
@@ -62,10 +66,6 @@ class ThreadsPlatform final : public Platform {
   // The orchestrator's help while it waits or publishes work: one step of every scheduler thread
   // (only during a run). Returns true when any made progress.
   bool help_schedulers();
-  struct alignas(64) StepGate {
-    std::atomic<bool> held{false};
-    std::atomic<bool> requested{false};
-  };
   // Idle back-off shared by cores and schedulers: pause-spin, then yield-spin (lets the other
   // threads of a small host run), then park. Returns true once it is time to park.
   class Backoff;
@@ -98,6 +98,11 @@ class ThreadsPlatform final : public Platform {
   std::unique_ptr<SteppingFlag[]> stepping_;
   bool any_core_stepping() const;
   std::vector<StepGate> gates_;
+  std::vector<std::uint64_t> counted_before_run_;  // gates_[t].completed() at begin_run
+  // One step of `thread` for StepGate::step: the kernel tasks it completed.
+  template <class Step>
+  std::uint64_t counting(int thread, Step&& step);
+  Scheduler* engine_scheduler_;
   HostPlacement placement_;  // RuntimeConfig::placement: where the threads below run
   std::vector<std::thread> cores_;
   std::vector<std::thread> schedulers_;
