@@ -781,7 +781,7 @@ TEST(Dependence, FreshBufferWithManyReadersMovesIntoTheMapExactly) {
   // r1:0 and r1:1 retire: room for two more readers.
   Ring& ring1 = *h.rings[1];
   for (std::uint32_t local = 0; local < 2; ++local)
-    ring1.slot(local).state.store(TaskState::consumed);
+    ring1.slot(local).release_remaining.store(0);  // consumed: its count reached zero
   ring1.try_advance();
   ring1.refresh();
   h.dependence->forget_retired(1, ring1.retired_seen());
