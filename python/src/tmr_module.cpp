@@ -24,6 +24,7 @@
 #include "tmr/profile/swimlane_svg.hpp"
 #include "tmr/profile/task_graph_dot.hpp"
 #include "tmr/profile/trace_stats.hpp"
+#include "tmr/sim_cost_fields.hpp"
 #include "tmr/tmr.hpp"
 
 namespace py = pybind11;
@@ -339,35 +340,15 @@ PYBIND11_MODULE(_tmr, m) {
       .def_readwrite("mix", &DualSlotPolicy::mix)  // None: the platform's default
       .def_readwrite("mix_take_back", &DualSlotPolicy::mix_take_back);
   auto costs = py::class_<SimCostModel>(m, "SimCostModel").def(py::init<>());
-#define TMR_COST_FIELD(name) costs.def_readwrite(#name, &SimCostModel::name)
-  TMR_COST_FIELD(submit_ns);
-  TMR_COST_FIELD(submit_per_tensor_ns);
-  TMR_COST_FIELD(alloc_ns);
-  TMR_COST_FIELD(alloc_per_output_ns);
-  TMR_COST_FIELD(wire_edge_ns);
-  TMR_COST_FIELD(scope_end_ns);
-  TMR_COST_FIELD(scope_end_per_task_ns);
-  TMR_COST_FIELD(element_access_ns);
-  TMR_COST_FIELD(step_base_ns);
-  TMR_COST_FIELD(poll_ns);
-  TMR_COST_FIELD(dispatch_write_ns);
-  TMR_COST_FIELD(doorbell_ns);
-  TMR_COST_FIELD(completion_ns);
-  TMR_COST_FIELD(retire_ns);
-  TMR_COST_FIELD(edge_ns);
-  TMR_COST_FIELD(pop_ns);
-  TMR_COST_FIELD(push_ns);
-  TMR_COST_FIELD(wake_ns);
-  TMR_COST_FIELD(pickup_ns);
-  TMR_COST_FIELD(fin_visible_ns);
-  TMR_COST_FIELD(kernel_start_ns);
-  TMR_COST_FIELD(min_kernel_ns);
-  TMR_COST_FIELD(aic_gflops);
-  TMR_COST_FIELD(aiv_gflops);
-  TMR_COST_FIELD(memory_gbps);
-  TMR_COST_FIELD(core_max_gbps);
-  TMR_COST_FIELD(kernel_ns);
-#undef TMR_COST_FIELD
+  // Every cost by the one list cost files go by (tmr/sim_cost_fields.hpp), and that list's names.
+  std::vector<std::string> cost_names;
+  for (const SimCostField& field : sim_cost_fields()) {
+    costs.def_readwrite(field.name, field.member);
+    cost_names.emplace_back(field.name);
+  }
+  costs.def_readwrite("kernel_ns", &SimCostModel::kernel_ns)
+      .def_property_readonly_static("field_names",
+                                    [cost_names](const py::object&) { return cost_names; });
   costs.def("apply_json_file", &SimCostModel::apply_json_file, py::arg("path"))
       .def("apply_json_text", &SimCostModel::apply_json_text, py::arg("text"),
            py::arg("origin") = "<python>");

@@ -62,6 +62,23 @@ def test_cost_model_reads_json_and_names_bad_keys(tmp_path):
     assert config.sim.costs.pickup_ns == 11
 
 
+def test_cost_model_binds_every_cost_a_file_can_set():
+    names = tmr.SimCostModel.field_names
+    # The parallel_for charges and the jitter are among them, not only the per-step costs.
+    for name in ("submit_ns", "analysed_submit_ratio", "wide_submit_ratio", "loop_setup_ratio",
+                 "kept_setup_ratio", "quiet_read_ratio", "tile_ns", "kernel_jitter"):
+        assert name in names
+    costs = tmr.SimCostModel()
+    for i, name in enumerate(names):
+        value = 0.25 + i / 256  # distinct, below 1 (kernel_jitter's limit), exact in binary
+        costs.apply_json_text('{"%s": %r}' % (name, value))
+        assert getattr(costs, name) == value, name
+        setattr(costs, name, value + 1 if name != "kernel_jitter" else value / 2)
+    config = tmr.make_config(platform="sim", clusters=1)
+    config.sim.costs = costs
+    assert config.sim.costs.wide_submit_ratio == costs.wide_submit_ratio
+
+
 def test_bad_config_raises_with_code_and_message():
     with pytest.raises(tmr.Error) as caught:
         tmr.Runtime(platform="threads", clusters=0)

@@ -125,6 +125,17 @@ using Producers = std::vector<std::uint32_t>;
 
 // The producer list grows past its first capacity (64) and again, keeping order; clear() empties
 // it without forgetting what it can hold.
+// Adds `t` to `args` as a read, or as a write spelled `inout` or `out_existing`.
+void add_access(Args& args, const Tensor& t, bool write, bool as_inout) {
+  if (!write) {
+    args.in(t);
+  } else if (as_inout) {
+    args.inout(t);
+  } else {
+    args.out_existing(t);
+  }
+}
+
 TEST(Dependence, ProducerListKeepsOrderWhileItGrows) {
   std::vector<TaskSlot> slots(300);
   ProducerList list;
@@ -603,13 +614,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
         if ((readers || phases) && !line_phase && pick(0, 5) == 0) {
           t = t.transpose(0, 1);  // the same elements, strided
         }
-        if (!b.write) {
-          args.in(t);
-        } else if (pick(0, 1) == 0) {
-          args.inout(t);
-        } else {
-          args.out_existing(t);
-        }
+        add_access(args, t, b.write, b.write && pick(0, 1) == 0);  // same draws as before
         mine.push_back(b);
       }
       if (pick(0, 7) == 0) args.no_dep(buffers[1]);  // takes no part
@@ -941,13 +946,7 @@ void check_fresh_buffers_against_oracle(int seed_base, int variant) {
           t = live[s].tensor.view({b.rows, b.cols}, {b.r0, b.c0});
           if (pick(0, 7) == 0) t = t.transpose(0, 1);  // the same elements, strided
         }
-        if (!b.write) {
-          args.in(t);
-        } else if (pick(0, 1) == 0) {
-          args.inout(t);
-        } else {
-          args.out_existing(t);
-        }
+        add_access(args, t, b.write, b.write && pick(0, 1) == 0);  // same draws as before
         mine.push_back(b);
       }
       TaskSlot* slot = nullptr;

@@ -9,14 +9,13 @@
 
 #include "tmr/error.hpp"
 #include "tmr/sim.hpp"
+#include "tmr/sim_cost_fields.hpp"
 
 namespace tmr {
 
 namespace {
 
-using Field = double SimCostModel::*;
-
-const std::pair<const char*, Field> kFields[] = {
+constexpr SimCostField kFields[] = {
     {"submit_ns", &SimCostModel::submit_ns},
     {"submit_per_tensor_ns", &SimCostModel::submit_per_tensor_ns},
     {"analysed_submit_ratio", &SimCostModel::analysed_submit_ratio},
@@ -72,6 +71,10 @@ double number(const std::string& origin, const std::string& key, const nlohmann:
 
 }  // namespace
 
+std::span<const SimCostField> sim_cost_fields() {
+  return kFields;
+}
+
 void SimCostModel::apply_json_text(const std::string& text, const std::string& origin) {
   nlohmann::json root;
   try {
@@ -90,16 +93,16 @@ void SimCostModel::apply_json_text(const std::string& text, const std::string& o
       continue;
     }
     bool known = false;
-    for (const auto& [name, field] : kFields) {
+    for (const auto& [name, member] : kFields) {
       if (key != name) continue;
-      next.*field = number(origin, key, value);
+      next.*member = number(origin, key, value);
       known = true;
       break;
     }
     if (!known) {
       std::string keys = "kernel_ns";
       for (const auto& field : kFields)
-        keys += std::string(", ") + field.first;
+        keys += std::string(", ") + field.name;
       bad(origin, "unknown key '" + key + "'; known keys: " + keys);
     }
   }
