@@ -473,7 +473,7 @@ class TensorMap {
   // and that a grid entry is hashed only past its buffer's table (counts those into `hashed`).
   bool chains_consistent(std::uint64_t* linked = nullptr, std::uint64_t* hashed = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
-  // Lines in the tables of buffers in line mode (a 64-byte line each): with live_entries(), how
+  // Lines in the tables of buffers in line mode (a 32-byte line each): with live_entries(), how
   // much of the map a lookup may find cold.
   std::uint64_t line_table_lines() const { return line_table_lines_; }
   // Tests: buffers the map knows (with entries, or in line mode).
