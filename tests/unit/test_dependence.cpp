@@ -64,15 +64,12 @@ struct Harness {
     if (out != nullptr) *out = &slot;
     return producers;
   }
-  // What a plain runtime submit does: the arguments copied into a task record, then one pass of
-  // lookups and inserts (collect_and_record) whose entries point at the record.
+  // What a plain runtime submit does: the arguments copied into the task's record, then one pass
+  // of lookups and inserts (collect_and_record) whose entries and slot lines point at the record.
   std::vector<std::uint32_t> submit_plain(const Args& args, TaskSlot** out = nullptr,
                                           Status* status = nullptr) {
-    auto& record = records.emplace_back();
-    for (int i = 0; i < args.tensor_count(); ++i)
-      record[static_cast<std::size_t>(i)] = args.tensor(i);
     TaskSlot& slot = admit_on_ring0();
-    const Status found = dependence->collect_and_record(slot, args, record.data());
+    const Status found = dependence->collect_and_record(slot, args, fill_record(slot, args));
     if (status != nullptr) *status = found;
     if (!found.ok()) dependence->discard_entries(slot.id);
     std::vector<std::uint32_t> producers;
@@ -84,19 +81,23 @@ struct Harness {
   }
   // submit_plain on ring `ring`; the producers as slots (ids of several rings).
   std::vector<TaskSlot*> submit_plain_on(int ring, const Args& args, TaskSlot** out) {
-    auto& record = records.emplace_back();
-    for (int i = 0; i < args.tensor_count(); ++i)
-      record[static_cast<std::size_t>(i)] = args.tensor(i);
     TaskSlot& slot = testing::admit_pending_task(*rings[static_cast<std::size_t>(ring)]);
     slot.id = TaskId(static_cast<std::uint32_t>(ring), slot.id.local());
     dependence->admitted(slot);
     dependence->begin();
-    EXPECT_TRUE(dependence->collect_and_record(slot, args, record.data()).ok());
+    EXPECT_TRUE(dependence->collect_and_record(slot, args, fill_record(slot, args)).ok());
     const std::vector<TaskSlot*> producers(dependence->producers().begin(),
                                            dependence->producers().end());
     rings[static_cast<std::size_t>(ring)]->publish(slot.id.local());
     *out = &slot;
     return producers;
+  }
+  // The arguments' tensors copied into the task's own record (as the runtime's admit does).
+  static const Tensor* fill_record(TaskSlot& slot, const Args& args) {
+    slot.ring->bind_arguments(slot.id.local(), args.tensor_count(), 0);
+    for (int i = 0; i < args.tensor_count(); ++i)
+      slot.record->tensors[i] = args.tensor(i);
+    return slot.record->tensors;
   }
   // Admits a pending task on ring 0 and opens its discovery (what both submit paths start with).
   TaskSlot& admit_on_ring0() {
@@ -118,7 +119,6 @@ struct Harness {
   Ring* pointers[kRingCount] = {};
   std::unique_ptr<Dependence> dependence;
   std::deque<Args> kept;
-  std::deque<std::array<Tensor, kMaxTensorArgs>> records;  // task records of submit_plain
 };
 
 using Producers = std::vector<std::uint32_t>;

@@ -55,8 +55,9 @@ struct MapHarness {
     map->snapshot_retired(retired);
     std::vector<AccessRegion> regions;
     std::vector<TensorMap::SlotHint> hints;
+    Tensor* const record = record_tensors(slot, static_cast<int>(accesses.size()));
     for (const auto& [t, kind] : accesses) {
-      regions.push_back(make_region(kept.emplace_back(t)));
+      regions.push_back(make_region(record[regions.size()] = t));
       hints.push_back(slots_first
                           ? map->find_slot(regions.back(), static_cast<int>(regions.size() - 1))
                           : TensorMap::kNoHint);
@@ -70,6 +71,12 @@ struct MapHarness {
     }
     rings[0]->publish(slot.id.local());
     return producers;
+  }
+  // Task `slot`'s record, bound for `count` tensors: what lookup_insert's regions point at (a slot
+  // line finds an access's tensor there again, by the task's id and the argument's place).
+  Tensor* record_tensors(TaskSlot& slot, int count) {
+    slot.ring->bind_arguments(slot.id.local(), count, 0);
+    return slot.record->tensors;
   }
   // Slot lines on (TensorMap::enable_lines): entries made from lines go to the harness's lists.
   void enable_lines() {
@@ -688,7 +695,7 @@ TEST(TensorMap, SlotLinesOfRetiredTasksAreOverwrittenAndFreeTheirBufferWithTheLa
   Tensor other = row(1);
   const auto submit_owned = [&](std::uint64_t owner, AccessKind kind) {
     TaskSlot& slot = testing::admit_pending_task(*h.rings[0]);
-    AccessRegion region = make_region(h.kept.emplace_back(other));
+    AccessRegion region = make_region(h.record_tensors(slot, 1)[0] = other);
     region.owner = owner;
     std::uint32_t retired[kRingCount];
     h.map->snapshot_retired(retired);
@@ -750,6 +757,42 @@ TEST(TensorMap, SlotLinesBecomeEntriesWhenTheBufferLeavesItsLines) {
   EXPECT_EQ(h.map->stats().line_exits, 2u);
   EXPECT_EQ(h.submit_combined({{row(5), AccessKind::write}}, false),
             (std::set<std::uint32_t>{27, 28}));  // task 29
+}
+
+// A line keeps a task's argument place, not its tensor (SlotLine): when the buffer leaves its
+// lines, each entry made from a line reads its box from that place of its task's record. The
+// tasks' other places hold rows of another buffer of the same layout, so an entry given another
+// place's tensor would test the wrong rows: the box accesses below find exactly the tasks whose
+// rows they overlap.
+TEST(TensorMap, SlotLinesFindEachAccessTensorByItsArgumentPlace) {
+  std::vector<float> data(128);
+  std::vector<float> other(128);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor m = Tensor::wrap(data.data(), {16, 8}, DType::f32);
+  const Tensor n = Tensor::wrap(other.data(), {16, 8}, DType::f32);
+  auto row = [](const Tensor& t, std::uint32_t r) { return t.view({1, 8}, {r, 0}); };
+  h.submit_combined({{row(n, 0), AccessKind::read}, {row(m, 3), AccessKind::write}},
+                    false);  // task 0: m's row 3 in place 1
+  h.submit_combined(
+      {{row(n, 1), AccessKind::read}, {row(n, 2), AccessKind::read}, {row(m, 5), AccessKind::read}},
+      false);  // task 1: m's row 5 in place 2
+  h.submit_combined({{row(n, 0), AccessKind::read}, {row(m, 6), AccessKind::write}},
+                    false);  // task 2: m's row 6 in place 1
+  EXPECT_EQ(h.map->stats().line_starts, 2u);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+  // Rows 2..5, columns 2..5 of m, written (off the grid: m leaves its lines; task 3).
+  EXPECT_EQ(h.submit_combined({{m.view({4, 4}, {2, 2}), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{0, 1}));
+  EXPECT_EQ(h.map->stats().line_exits, 1u);
+  // Rows 6..7, columns 0..3 (task 4): row 6's writer only; rows 0..1, columns 4..7: nobody.
+  EXPECT_EQ(h.submit_combined({{m.view({2, 4}, {6, 0}), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{2}));
+  EXPECT_TRUE(h.submit_combined({{m.view({2, 4}, {0, 4}), AccessKind::write}}, false).empty());
+  // Rows 3..5, columns 0..1: row 3's writer (task 0), row 5's reader (task 1), and nothing else
+  // (task 3 wrote columns 2..5 only).
+  EXPECT_EQ(h.submit_combined({{m.view({3, 2}, {3, 0}), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{0, 1}));
 }
 
 // A reset forgets every line (the tables stay for the next run, their lines empty, their reader

@@ -124,7 +124,7 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   // (an out-of-line lambda cost ~50 instructions per producer, most of them register spills).
   // Only a map too large for the caches has cold lines worth asking for ahead: a small one is
   // looked up argument by argument (lookup_insert finds the slot itself).
-  // (Slot lines are 64 bytes, entries 128: two lines weigh one entry.)
+  // (A cold slot line is one cache miss, an entry two lines: two slot lines weigh one entry.)
   if (map_.live_entries() + map_.line_table_lines() / 2 <= slot_first_above_) {
     for (int i = 0; i < count; ++i) {
       const ArgTag tag = args.tag(i);

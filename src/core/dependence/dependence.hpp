@@ -329,8 +329,6 @@ class Dependence {
     [[gnu::always_inline]] void operator()(TaskId id, TaskSlot* slot) const {
       self->add_producer(slot, id);
     }
-    // The discovering task's slot (what a line records with the task's access).
-    [[gnu::always_inline]] TaskSlot* task_slot() const { return self->self_; }
   };
   static constexpr std::size_t kScanProducers = 16;
   // Live TensorMap entries (128 bytes each) above which a plain submit finds every argument's

@@ -100,7 +100,7 @@ Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   }
   for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
-    if (!map_.access_line(*lines[i], infos[i], &record_tensors[i], ((writes >> i) & 1u) != 0,
+    if (!map_.access_line(*lines[i], infos[i], &record_tensors[i], i, ((writes >> i) & 1u) != 0,
                           retired_, task.id, Report{this})) [[unlikely]] {
       // The buffer left line mode (the lines found for later arguments may be stale): this
       // argument and the rest by region.
@@ -142,7 +142,7 @@ Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
     BufferInfo* info;
     SlotLine* const line = map_.find_line(record_tensors[i], i, info);
     if (line == nullptr ||
-        !map_.access_line(*line, info, &record_tensors[i], ((writes >> i) & 1u) != 0, retired_,
+        !map_.access_line(*line, info, &record_tensors[i], i, ((writes >> i) & 1u) != 0, retired_,
                           task.id, Report{this})) [[unlikely]] {
       record_off_lines(task, m & (~m + 1), writes, record_tensors);
     }

@@ -17,7 +17,10 @@ class RetirementView {
   RetirementView(Ring* const* rings, int ring_count) : ring_count_(ring_count) {
     for (int r = 0; r < ring_count; ++r) {
       rings_[r] = rings[r];
-      if (rings[r] != nullptr) watermarks_[r] = &rings[r]->retired_watermark();
+      if (rings[r] == nullptr) continue;
+      watermarks_[r] = &rings[r]->retired_watermark();
+      slots_[r] = &rings[r]->slot(0);
+      slot_masks_[r] = rings[r]->window() - 1;
     }
   }
   int ring_count() const { return ring_count_; }
@@ -33,11 +36,22 @@ class RetirementView {
     retired[3] = watermarks_[3]->load(std::memory_order_acquire);
   }
   bool is_retired(TaskId id) const { return rings_[id.ring()]->is_retired(id); }
-  // The slot of task `id` (address arithmetic only: nothing of the slot is read).
-  TaskSlot* slot(TaskId id) const { return &rings_[id.ring()]->slot(id.local()); }
+  // The slot of task `id` (address arithmetic only: nothing of the slot, nor of its ring, is
+  // read; a slot line's reports find their tasks' slots this way).
+  TaskSlot* slot(TaskId id) const {
+    return slots_[id.ring()] + (id.local() & slot_masks_[id.ring()]);
+  }
+  // Tensor argument `arg` of task `id`'s record (valid while the task is live): where a slot line
+  // finds the tensor of an access it keeps (TensorMap's SlotLine).
+  const Tensor* tensor(TaskId id, int arg) const {
+    return &rings_[id.ring()]->record(id.local()).tensors[arg];
+  }
 
  private:
   Ring* rings_[kRingCount] = {};
+  // Each ring's slot array and window mask (fixed when the ring is built), for slot().
+  TaskSlot* slots_[kRingCount] = {};
+  std::uint32_t slot_masks_[kRingCount] = {};
   // Each ring's watermark (Ring::retired_watermark), or a constant 0 for a ring not there.
   inline static const std::atomic<std::uint32_t> kNoRing{0};
   const std::atomic<std::uint32_t>* watermarks_[kRingCount] = {&kNoRing, &kNoRing, &kNoRing,

@@ -501,11 +501,11 @@ void TensorMap::leave_lines(BufferInfo* info) {
     AccessRegion region{nullptr,     info->address,      info->owner, lo,
                         lo + length, info->line_version, true};
     if (line.writer.valid() && !dead(line.writer, retired)) {
-      region.tensor = line.writer_region;
+      region.tensor = rings_.tensor(line.writer, line.writer_arg);
       line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer, 0);
     }
     if (line.reader.valid() && !dead(line.reader, retired)) {
-      region.tensor = line.reader_region;
+      region.tensor = rings_.tensor(line.reader, line.reader_arg);
       line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader,
                  line.older);
       line.older = 0;  // (the entry's now)

@@ -26,7 +26,7 @@
 // every entry of a retired task through the task's own entry list.
 //
 // Slot lines (plain submits, lookup_insert): a buffer whose first access is contiguous keeps its
-// grid slots' state in a table of 64-byte lines instead of entries (see SlotLine): lookup and
+// grid slots' state in a table of 32-byte lines instead of entries (see SlotLine): lookup and
 // insert of an access that is exactly one slot touch that line only. What the lines cannot
 // express (off-grid or non-contiguous accesses, another version, readers of two rings, and every
 // lookup()/insert()/for_each_live_entry()) first turns the buffer's live line state into entries
@@ -35,9 +35,11 @@
 #pragma once
 
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "core/dependence/retirement_view.hpp"
@@ -107,23 +109,25 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 // Slot lines (see the top of this file): the state of one grid slot of a buffer in line mode,
 // instead of map entries. `writer` is the newest write of the slot, `reader` the newest read of
 // the current version since it, and `older` (ReaderBlocks, `reader`'s ring) the earlier readers
-// since it; each with the box of its task record (`*_region`, valid while that task is live) and
-// its task slot (`*_slot`: a report hands it on, so discovery does not compute it again).
+// since it. 32 bytes, two to a cache line (a 16,384-slot table in 512 KiB, not 1 MiB): a task's
+// slot and its access's tensor are not kept but found from its id (RetirementView::slot, and
+// `*_arg`, the access's argument place in the task's record: RetirementView::tensor, read only
+// when the buffer leaves line mode). So every access put in a line must be its task record's
+// tensor `arg` (lookup_insert's and access_line's contract).
 // A line is empty unless `gen` is its buffer's `line_gen`; a task in it is dead once its ring's
 // retirement watermark passes it, so dead state is overwritten in place. Every access recorded in
 // a line is contiguous, exactly the line's slot (the same bytes) and of its buffer's line_version
 // (versions of one buffer are ordered whatever their regions: another version leaves the lines).
-struct alignas(64) SlotLine {
+struct alignas(32) SlotLine {
   TaskId writer;
-  const Tensor* writer_region = nullptr;
-  TaskSlot* writer_slot = nullptr;
   TaskId reader;
-  const Tensor* reader_region = nullptr;
-  TaskSlot* reader_slot = nullptr;
   std::uint32_t older = 0;  // first ReaderBlock of the earlier readers, or 0 (owned whatever `gen`)
   std::uint32_t gen = 0;
+  std::uint8_t writer_arg = 0;
+  std::uint8_t reader_arg = 0;
 };
-static_assert(sizeof(SlotLine) == 64, "one line per slot");
+static_assert(sizeof(SlotLine) == 32, "two lines per cache line");
+static_assert(kMaxTensorArgs <= 256, "an argument place fits a line's byte");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -336,12 +340,13 @@ class TensorMap {
   // search of the slot's chain heads (the insert links into the slot chain the lookup walked, or
   // merges the read into a reader entry of that slot). `visit` may see the inserting task's own
   // earlier entries (a task naming overlapping regions twice): the caller ignores those.
-  // `region.tensor` must already point at the task record's copy. `hint`: find_slot(region), taken
-  // before this submit's first lookup_insert. `arg`: the access's argument index in its submit
-  // (the buffer the same argument of the previous submit named is tried first). A visitor that
-  // also takes (TaskId, TaskSlot*) and tells task `id`'s own slot (`visit.task_slot()`) is handed
-  // the reported task's slot where the map keeps it (slot lines); else it is called with the
-  // TaskId alone.
+  // `region.tensor` must already point at the task record's copy: with slot lines on, exactly
+  // tensor `arg` of task `id`'s record (RetirementView::tensor; a line keeps the place, see
+  // SlotLine). `hint`: find_slot(region), taken before this submit's first lookup_insert. `arg`:
+  // the access's argument index in its submit (the buffer the same argument of the previous
+  // submit named is tried first). A visitor that also takes (TaskId, TaskSlot*) is handed the
+  // reported task's slot where the map finds it at no search (slot lines: from the id); else it
+  // is called with the TaskId alone.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
                      TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
@@ -424,16 +429,17 @@ class TensorMap {
     prefetch_for_write(line);
     return line;
   }
-  // Records task `id`'s access of `tensor` (its record's copy) in the line find_line found for it
-  // (`info` its buffer), reporting the live tasks it conflicts with, as lookup_insert would. False
-  // when the buffer left line mode instead (live readers of another ring): then lookup_insert.
+  // Records task `id`'s access of `tensor` (its record's tensor `arg`) in the line find_line found
+  // for it (`info` its buffer), reporting the live tasks it conflicts with, as lookup_insert
+  // would. False when the buffer left line mode instead (live readers of another ring): then
+  // lookup_insert.
   template <class Visit>
   [[gnu::always_inline]] bool access_line(SlotLine& line, BufferInfo* info, const Tensor* tensor,
-                                          bool is_write, const std::uint32_t* retired, TaskId id,
-                                          Visit&& visit) {
+                                          int arg, bool is_write, const std::uint32_t* retired,
+                                          TaskId id, Visit&& visit) {
     Query q{};
     q.tensor = tensor;
-    return line_access<true>(q, is_write, info, retired, id, visit, &line);
+    return line_access<true>(q, arg, is_write, info, retired, id, visit, &line);
   }
 
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
@@ -467,7 +473,7 @@ class TensorMap {
   // and that a grid entry is hashed only past its buffer's table (counts those into `hashed`).
   bool chains_consistent(std::uint64_t* linked = nullptr, std::uint64_t* hashed = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
-  // Lines in the tables of buffers in line mode (a 64-byte line each): with live_entries(), how
+  // Lines in the tables of buffers in line mode (a 32-byte line each): with live_entries(), how
   // much of the map a lookup may find cold.
   std::uint64_t line_table_lines() const { return line_table_lines_; }
   // Tests: buffers the map knows (with entries, or in line mode).
@@ -499,12 +505,15 @@ class TensorMap {
   // or past the table, another version live in the slot, live readers of another ring): the
   // buffer has then left line mode (leave_lines) and the caller records the access in entries.
   // kLineFound (access_line): `found` is q's line, found by find_line, and q holds only the
-  // tensor. (One body for both, not a helper function: with a helper GCC compiled the path by
-  // regions differently, ~+60K instructions over paged attention's three rounds.)
+  // tensor. `arg`: q's place in its task record (see SlotLine). (One body for both, not a helper
+  // function: with a helper GCC compiled the path by regions differently, ~+60K instructions over
+  // paged attention's three rounds.)
   template <bool kLineFound = false, class Visit>
-  [[gnu::always_inline]] bool line_access(const Query& q, bool is_write, BufferInfo* info,
+  [[gnu::always_inline]] bool line_access(const Query& q, int arg, bool is_write, BufferInfo* info,
                                           const std::uint32_t* retired, TaskId id, Visit& visit,
                                           SlotLine* found = nullptr) {
+    // (q.tensor is task `id`'s record tensor `arg`: a line keeps the place, not the pointer.)
+    assert(task_list_of_ == nullptr || q.tensor == rings_.tensor(id, arg));
     std::uint64_t slot;
     if constexpr (kLineFound) {
       slot = static_cast<std::uint64_t>(found - info->lines);
@@ -534,12 +543,11 @@ class TensorMap {
         leave_lines(info);
         return false;
       }
-      if (writer) report(visit, line.writer, line.writer_slot);
+      if (writer) report(visit, line.writer);
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
         line.reader = id;
-        line.reader_region = q.tensor;
-        line.reader_slot = own_slot(visit);
+        line.reader_arg = static_cast<std::uint8_t>(arg);
       } else if (line.reader != id) {
         ++stats_.merged_reads;
         ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
@@ -550,16 +558,15 @@ class TensorMap {
           push_older(line.older, line.reader.local(), retired[id.ring()]);
         }
         line.reader = id;
-        line.reader_region = q.tensor;  // the same bytes; this record lives as long as the read
-        line.reader_slot = own_slot(visit);
+        line.reader_arg = static_cast<std::uint8_t>(arg);  // (the same bytes)
       }
     } else {
       if (writer) {
-        report(visit, line.writer, line.writer_slot);
+        report(visit, line.writer);
         ++stats_.reused_writes;
       }
       if (reader) {
-        report(visit, line.reader, line.reader_slot);
+        report(visit, line.reader);
         if (line.older != 0) {
           for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
         }
@@ -567,8 +574,7 @@ class TensorMap {
       if (line.older != 0) free_block_list(line.older);
       line.reader = TaskId();
       line.writer = id;
-      line.writer_region = q.tensor;
-      line.writer_slot = own_slot(visit);
+      line.writer_arg = static_cast<std::uint8_t>(arg);
     }
     info->line_last[id.ring()] = id.local() + 1;
     return true;
@@ -581,21 +587,11 @@ class TensorMap {
   [[gnu::noinline]] void replace_lines(BufferInfo* info, std::uint64_t want);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
-  // The inserting task's slot, if the visitor tells it (read when stored: nothing held in a
-  // register across the line access).
+  // Reports task `id` to `visit`, with its slot (found from the id) if the visitor takes one.
   template <class Visit>
-  [[gnu::always_inline]] static TaskSlot* own_slot(Visit& visit) {
-    if constexpr (requires { visit.task_slot(); }) {
-      return visit.task_slot();
-    } else {
-      return nullptr;
-    }
-  }
-  // Reports task `id` (slot `slot`) to `visit`, with its slot if the visitor takes one.
-  template <class Visit>
-  [[gnu::always_inline]] static void report(Visit& visit, TaskId id, TaskSlot* slot) {
-    if constexpr (requires { visit.task_slot(); }) {
-      visit(id, slot);
+  [[gnu::always_inline]] void report(Visit& visit, TaskId id) const {
+    if constexpr (std::is_invocable_v<Visit&, TaskId, TaskSlot*>) {
+      visit(id, rings_.slot(id));
     } else {
       visit(id);
     }
@@ -1099,14 +1095,14 @@ template <class Visit>
   }
   if (info->lines != nullptr) {
     // Line mode: the slot's line is the whole state (see SlotLine).
-    if (q.contiguous && line_access(q, is_write, info, retired, id, visit)) return;
+    if (q.contiguous && line_access(q, arg, is_write, info, retired, id, visit)) return;
     if (info->lines != nullptr) leave_lines(info);  // (a non-contiguous access)
     heads = kNoHeads;
     fresh = info->total[0] == 0 && info->total[1] == 0;
   } else if (q.contiguous && task_list_of_ != nullptr && info->total[0] == 0 &&
              info->total[1] == 0) {
     if (start_lines(q, info, id, task_entries)) {
-      line_access(q, is_write, info, retired, id, visit);
+      line_access(q, arg, is_write, info, retired, id, visit);
       return;
     }
     heads = kNoHeads;
