@@ -16,10 +16,9 @@ std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t to
   return job;
 }
 
-DispatchPayload take_own_dispatch(Mailbox& mailbox, std::uint32_t token) {
-  const DispatchPayload job = mailbox.payload[token & 1];
+const DispatchPayload& take_own_dispatch(Mailbox& mailbox, std::uint32_t token) {
   mailbox.status.store(token, std::memory_order_release);  // ACK
-  return job;
+  return mailbox.payload[token & 1];
 }
 
 std::optional<std::string> run_kernel(const DispatchPayload& job) {

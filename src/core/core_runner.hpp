@@ -19,9 +19,11 @@ namespace tmr::detail {
 std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t token);
 
 // For a dispatch the core's own step placed in its running slot, already latched in the word
-// (Scheduler::own_core_latches_handoff): copies its payload, then writes the ACK, as
-// latch_dispatch does after its compare-exchange.
-DispatchPayload take_own_dispatch(Mailbox& mailbox, std::uint32_t token);
+// (Scheduler::own_core_latches_handoff): writes the ACK and returns its payload in place, not a
+// copy. The scheduler writes this core's next dispatch into the other buffer (a pending
+// dispatch's parity is always the running one's opposite), so this one stays as written until
+// the core's FIN; the caller reads it no later than that.
+const DispatchPayload& take_own_dispatch(Mailbox& mailbox, std::uint32_t token);
 
 // Runs the job's kernel. Returns what it threw (its message), or nothing when it returned.
 std::optional<std::string> run_kernel(const DispatchPayload& job);

@@ -568,6 +568,73 @@ TEST_F(SchedulerSteps, OwnHandoffIsPublishedLatched) {
   }
 }
 
+// A finishing core's own step (core_step) writes the task it hands that core straight into the
+// core's slot (no dispatch_block): the payload must be what dispatch_block would have written,
+// the AIC core its cluster's AIC slot, each AIV core the AIV slot and its own sub-block. The core
+// runs it from that buffer in place (take_own_dispatch returns the buffer, not a copy), which
+// holds because a pending dispatch staged behind it goes to the other buffer and leaves this
+// one as written.
+TEST_F(SchedulerSteps, OwnHandoffWritesThePayloadItsCoreRunsInPlace) {
+  Scheduler s = make(DualSlotPolicy{true, true, false});
+  s.cores_take_queued_work(true);
+  s.stage_single_core_at_latch_only(true);
+  s.own_core_needs_no_doorbell(true);
+  s.own_core_latches_handoff(true);
+  s.push_ready_global(task(TaskShape::aic, 1));
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  s.step(0);  // a scheduler step places one task on each core
+  // A kernel id per slot, so the slot the dispatch read shows.
+  auto numbered = [](TaskSlot* t) {
+    for (int slot = 0; slot < 3; ++slot)
+      const_cast<TaskRecord*>(t->record)->kernels[slot] = static_cast<KernelId>(10 + slot);
+    return t;
+  };
+  for (const int core : {0, 1, 2}) {
+    SCOPED_TRACE(core);
+    const bool aic = core == 0;
+    TaskSlot* next = numbered(task(aic ? TaskShape::aic : TaskShape::aiv, aic ? 1 : 2));
+    s.push_ready_global(next);
+    ack(core);
+    fin(core);
+    EXPECT_TRUE(s.core_step(0, core));
+    const Subtask& run = s.core_slot(core).running;
+    ASSERT_EQ(run.task, next);
+    EXPECT_TRUE(run.early_handoff);
+    EXPECT_EQ(run.slot, aic ? kSlotAic : kSlotAiv0);
+    const std::uint32_t token = run.token;
+    EXPECT_EQ(mailboxes_[core].dispatch.load(), token | kLatchedBit);
+    const DispatchPayload& p = take_own_dispatch(mailboxes_[core], token);
+    EXPECT_EQ(&p, &mailboxes_[core].payload[token & 1]) << "in place, not a copy";
+    EXPECT_EQ(mailboxes_[core].status.load(), token) << "the ACK";
+    EXPECT_EQ(p.fn, next->record->fns[aic ? kSlotAic : kSlotAiv0]);
+    EXPECT_EQ(p.kernel, static_cast<KernelId>(aic ? 10 : 11));
+    EXPECT_EQ(p.record, next->record);
+    EXPECT_EQ(p.task, next->id);
+    EXPECT_EQ(p.block_index, 0u);
+    EXPECT_EQ(p.block_count, 1u);
+    EXPECT_EQ(p.sub_block, aic ? 0u : static_cast<std::uint32_t>(core - 1));
+    EXPECT_EQ(p.cluster, 0u);
+
+    // A task staged behind it (the core's latch step) goes to the other buffer.
+    TaskSlot* behind = task(aic ? TaskShape::aic : TaskShape::aiv, aic ? 1 : 2);
+    s.push_ready_global(behind);
+    EXPECT_TRUE(s.stage_after_latch(0, core));
+    ASSERT_EQ(s.core_slot(core).pending.task, behind);
+    EXPECT_NE(s.core_slot(core).pending.token & 1, token & 1);
+    EXPECT_EQ(p.record, next->record) << "the running payload is untouched";
+    EXPECT_EQ(p.kernel, static_cast<KernelId>(aic ? 10 : 11));
+  }
+  // Each core finishes both (it latched the pending dispatch, then FIN); its step retires them.
+  for (const int core : {0, 1, 2}) {
+    ack(core);
+    fin(core);
+    s.core_step(0, core);
+  }
+  EXPECT_TRUE(s.idle(0));
+  EXPECT_EQ(sink_.completed, 9);
+}
+
 // A core whose completion makes several single-core tasks ready while another core of its
 // thread is idle (the threads platform's core_step) takes one itself and places the next
 // straight on the idle core, without the full step's polls of every core: one status read for

@@ -223,8 +223,13 @@ bool Scheduler::core_step(int thread, int core) {
       } else {
         me.handoff_core = core;
         if (idle_deferred) me.deferred_idle_core = core;  // core_became_busy skips it
-        dispatch_block(thread, shape == TaskShape::aic ? c.mailbox->cluster : core, task,
-                       task->next_block++, SlotTarget::idle);
+        // dispatch_block's choice for a single-core shape, made here without its call (a tenth
+        // of the hand-off's instructions went to it): this core is its cluster's AIC core, or
+        // an AIV core that runs its own sub-block.
+        const bool aic = type == CoreType::aic;
+        dispatch_subtask(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
+                         aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
+                         SlotTarget::idle, Release::now);
         me.handoff_core = -1;
         me.deferred_idle_core = -1;
         progress = true;

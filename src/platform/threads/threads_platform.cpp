@@ -332,6 +332,9 @@ void ThreadsPlatform::core_main(int core) {
   // next without another look at the dispatch word.
   std::optional<DispatchPayload> next;
   std::uint32_t next_token = 0;
+  // An early hand-off (below) runs from its payload buffer in place, not from a copy in `next`
+  // (take_own_dispatch).
+  const DispatchPayload* own_next = nullptr;
   std::atomic<std::uint32_t>& stepping = stepping_[static_cast<std::size_t>(core)].on;
   // Once latched, the pending slot may take the next task. A MIX task (or a block taken back)
   // waiting is worth a full step: it needs a whole cluster stageable at once, which this moment
@@ -347,7 +350,7 @@ void ThreadsPlatform::core_main(int core) {
   };
   for (;;) {
     std::uint32_t token = next_token;
-    if (!next) {
+    if (!next && own_next == nullptr) {
       token = m.dispatch.load(std::memory_order_acquire);
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
         if (!backoff.idle_and_should_park()) continue;
@@ -365,7 +368,8 @@ void ThreadsPlatform::core_main(int core) {
       if (!next) continue;  // the scheduler took it back (issue 12): look again
       after_latch();
     }
-    const DispatchPayload& job = *next;  // used in place; `next` is emptied before the FIN
+    // Used in place; `next` is emptied (and the own payload not read) from the FIN on.
+    const DispatchPayload& job = own_next != nullptr ? *own_next : *next;
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     KernelWatch& watch = engine_.kernel_watch();
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
@@ -373,6 +377,7 @@ void ThreadsPlatform::core_main(int core) {
     watch.finished(core);
     if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
     next.reset();  // `job` is not read after this
+    own_next = nullptr;
     // Counted before FIN: a scheduler that sees the FIN (and then stops) also sees this core
     // stepping, so end_run waits until the step below is over. A release store is enough: the
     // FIN is a release store after it, so whoever acquires the FIN (or a gate this core let go
@@ -404,7 +409,7 @@ void ThreadsPlatform::core_main(int core) {
         const std::uint32_t own = m.dispatch.load(std::memory_order_relaxed);
         if ((own & kLatchedBit) != 0 && (own & kTokenMask) != token) {
           next_token = own & kTokenMask;
-          next = take_own_dispatch(m, next_token);
+          own_next = &take_own_dispatch(m, next_token);
           after_latch();
         }
       }
@@ -419,7 +424,7 @@ void ThreadsPlatform::core_main(int core) {
     // no longer for that: a scheduler thread stops only once its cores are idle, which this one
     // is not before that FIN (and an abandoned run does not wait for the flags). Saves the
     // clear's locked store and the look at stop_requested_ on every hand-off.
-    if (next) continue;
+    if (next || own_next != nullptr) continue;
     // seq_cst store, then load: pairs with end_run's store of stop_requested_ and its loads of
     // the flags: either it sees this core done, or this core sees the stop and rings.
     stepping.store(0, std::memory_order_seq_cst);
