@@ -1638,13 +1638,38 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
     }
   }
   // Buffers the same iteration made (TaskPlan::fresh_here): their creator is the template's, by
-  // the loop's table, live, and that output's buffer (wide_fresh_view's identity half).
-  std::uint32_t deferred_mask = task.deferred_reads;
-  for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
-    const int k = std::countr_zero(todo);
-    if (!made_by_template(loop, plans[k], tensors[k], &made_[k])) return false;
-    if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
+  // the loop's table, live, and that output's buffer (made_by_template's tests with `back` 0:
+  // the creator is this iteration's task at an earlier position). Arguments of one creator
+  // (softmax's m and l, the accumulators of one alloc) are next to each other: its liveness
+  // and record are looked up once for the run of them.
+  if (task.fresh_tracked != 0) {
+    if (loop.iteration < loop.tmpl.base_iteration() - 1) return false;
+    const loops::LoopTasks& table = *loop.table;
+    const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(loop.iteration)];
+    TaskId last;
+    const TaskRecord* record = nullptr;  // of `last`, once one is looked up
+    for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
+      const int k = std::countr_zero(todo);
+      const AccessPlan& plan = plans[k];
+      if (plan.task >= loop.position) return false;
+      const TaskId creator = table.tasks[row + plan.task];
+      const Tensor& t = tensors[k];
+      if (t.producer() != creator) return false;
+      if (record == nullptr || creator != last) {
+        if (!live(creator)) return false;
+        last = creator;
+        record = &rings_[creator.ring()]->record(creator.local());
+      }
+      if (record->tensors[plan.arg].buffer() != t.buffer()) return false;
+      made_[k] = loop.iteration;
+    }
   }
+  // Each was made by this iteration (fresh_here: made_[k] is loop.iteration), so all or none
+  // are made by an analysed one: one test for the position instead of one per argument. All,
+  // in every analysed iteration (first_analysed is at most the first), so every tracked access
+  // goes into a family or is deferred and record_unmapped() records the submit.
+  std::uint32_t deferred_mask = task.deferred_reads;
+  if (loop.iteration >= loop.first_analysed) deferred_mask |= task.fresh_tracked;
   task.image_iteration = loop.iteration;
   family_mask_ = task.family;
   quiet_mask_ = task.family & task.quiet;

@@ -318,6 +318,13 @@ class LoopDriver {
     }
     grow_families(args);
   }
+  // record() when records_into_map() is false (OrchestratorCore::submit_wide: every access of a
+  // wide replayed submit goes into a family or is deferred), inline: the deferred entry and the
+  // families' growth, what record_slow does then, without its call and tests.
+  [[gnu::always_inline]] void record_unmapped(TaskSlot& task, const Args& args) {
+    if (deferred_mask_ != 0) deferred_.push_back(Deferred{&task, task.id, deferred_mask_});
+    if (family_mask_ != 0) grow_families(args);
+  }
   // Whether record() puts any of the covered submit's accesses into the TensorMap (whose entries
   // read the box through regions[k].tensor); false when families and deferral take them all.
   bool records_into_map() const {
