@@ -1666,8 +1666,8 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
   }
   // Each was made by this iteration (fresh_here: made_[k] is loop.iteration), so all or none
   // are made by an analysed one: one test for the position instead of one per argument. All,
-  // in every analysed iteration (first_analysed is at most the first), so every tracked access
-  // goes into a family or is deferred and record_unmapped() records the submit.
+  // since no analysed iteration comes before first_analysed: every tracked access then goes into
+  // a family or is deferred, and OrchestratorCore::submit_wide records it by record_unmapped().
   std::uint32_t deferred_mask = task.deferred_reads;
   if (loop.iteration >= loop.first_analysed) deferred_mask |= task.fresh_tracked;
   task.image_iteration = loop.iteration;
