@@ -1450,28 +1450,6 @@ int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int ca
   return n;
 }
 
-int LoopDriver::created_producers(const Args& args, TaskSlot** out, int n, int capacity) const {
-  // Every tracked access goes into a family or is deferred (route_producers' condition, checked
-  // here against this submit's masks): record() reads no region.
-  if ((tracked_mask_ & ~(family_mask_ | deferred_mask_)) != 0) return -1;
-  for (const TaskPlan::Step& step : covered_->steps) {
-    if (step.arg == TaskPlan::kExternalStep) {
-      if (live(step.id) && !list_once(out, &n, capacity, step.id)) return -1;
-      continue;
-    }
-    // A buffer the same iteration made (routed_producers' test): its creator, live with its
-    // scope open; anything else is collect()'s (which names the error).
-    const TaskId creator = args.tensor(static_cast<int>(step.arg)).producer();
-    if (creator.ring() >= rings_.size() || !dependence_.creator_retained(creator) ||
-        !live(creator)) {
-      return -1;
-    }
-    // Live, so edge_producers listed it (the same task: table.at(i, position)).
-    if (!step.edge && !list_once(out, &n, capacity, creator)) return -1;
-  }
-  return n;
-}
-
 LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, const Tensor& t,
                                              std::int64_t* made) const {
   const AccessPlan& plan = loop.plans[a];
