@@ -917,11 +917,13 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     // the orchestrator's books that read the record (families, deferred and map entries) come
     // first, since from the first push on the task may run.
     loops_.submitted_covered(task.id);
-    if (loops_.records_into_map()) {
+    if (loops_.records_into_map()) [[unlikely]] {
       for (int i = 0; i < count; ++i)
         regions[i].tensor = &record.tensors[i];
+      loops_.record(task, args, regions);
+    } else {
+      loops_.record_unmapped(task, args);  // families and deferred entries take every access
     }
-    loops_.record(task, args, regions);
     const std::int32_t wired_resolved =
         wire_unguarded_list(ring, task, direct, direct_count, scoped);
     // From here on the task may be running: only the orchestrator's own books.

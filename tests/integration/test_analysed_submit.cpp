@@ -1486,5 +1486,177 @@ INSTANTIATE_TEST_SUITE_P(
              (info.param.record ? "_traced" : "") + (info.param.wide ? "" : "_narrow_compare");
     });
 
+
+// (session 22, pa26) c += a; d += b; y = c + 2 d (five 1-D tensors a, c, d, b, y).
+void combine(const KernelArgs& k) {
+  const Tensor& a = k.tensor(0);
+  const Tensor& c = k.tensor(1);
+  const Tensor& d = k.tensor(2);
+  const Tensor& b = k.tensor(3);
+  const Tensor& y = k.tensor(4);
+  for (std::uint32_t e = 0; e < a.dim(0); ++e) {
+    float& ce = c.data_as<float>()[e * c.stride(0)];
+    float& de = d.data_as<float>()[e * d.stride(0)];
+    ce += a.data_as<float>()[e * a.stride(0)];
+    de += b.data_as<float>()[e * b.stride(0)];
+    y.data_as<float>()[e * y.stride(0)] = ce + 2.0f * de;
+  }
+}
+
+// A wide position whose reads of buffers its own iteration made come from three creators, one
+// of them twice in a row (paged attention's update: softmax's m and l, the chain's accumulators
+// of one alloc): LoopDriver::replay_wide looks each creator up once per run of its arguments and
+// still checks every argument's buffer. Iteration 9 of another run passes the alloc's two
+// outputs swapped, of a third its first and third output (same creator, same spec, another
+// buffer: only the second argument of the run differs): not the template's, so the loop falls
+// back there and the run's results follow the program. Counted exactly: every kernel position of
+// each analysed iteration is wide, and iteration 9's first two positions.
+TEST_P(ParallelForAnalysedSubmit, WideReplayChecksEveryBufferOfACreatorsRunOfArguments) {
+  constexpr std::uint32_t kRows = 16;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint64_t kPerIteration = 4;  // alloc, t, u, combine
+  // The iteration that departs (kRows: none) and how: 1 swapped, 2 the third output for d.
+  for (const auto& [depart, how] : {std::pair{kRows, 0}, std::pair{9u, 1}, std::pair{9u, 2}}) {
+    Fixture f(GetParam().platform, GetParam().record);  // each case its own first run
+    const KernelId combine_kernel = f.runtime.kernels().add("combine", CoreType::aiv, &combine);
+    std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f);
+    for (std::size_t k = 0; k < x.size(); ++k)
+      x[k] = static_cast<float>(k % 11 + 1);
+    RunArgs args;
+    args.input(x.data(), {kRows * kCols}, DType::f32);
+    args.output(y.data(), {kRows * kCols}, DType::f32);
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          LoopOptions options;
+          options.scope_per_iteration = true;
+          o.parallel_for(
+              kRows,
+              [&](Orchestrator& o, std::int64_t i) {
+                const auto row = static_cast<std::uint32_t>(i);
+                const TensorSpec zeros = TensorSpec({kCols}, DType::f32).fill(0.0f);
+                const TaskOutputs acc = o.alloc(Args().out(zeros).out(zeros).out(zeros));
+                if (!acc.valid()) return;
+                const TaskOutputs t =
+                    o.submit_aiv(f.inc, Args()
+                                            .in(a.tensor(0).view({kCols}, {row * kCols}))
+                                            .out(TensorSpec({kCols}, DType::f32)));
+                if (!t.valid()) return;
+                const TaskOutputs u =
+                    o.submit_aiv(f.inc, Args().in(t[0]).out(TensorSpec({kCols}, DType::f32)));
+                if (!u.valid()) return;
+                const int odd = row == depart ? how : 0;
+                o.submit_aiv(combine_kernel,
+                             Args()
+                                 .in(t[0])
+                                 .inout(acc[odd == 1 ? 1 : 0])
+                                 .inout(acc[odd == 0   ? 1
+                                            : odd == 1 ? 0
+                                                       : 2])
+                                 .in(u[0])
+                                 .out_existing(a.tensor(1).view({kCols}, {row * kCols})));
+              },
+              options);
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    // c = t = x + 1 and d = u = x + 2 either way (a departure only renames the accumulators).
+    for (std::uint32_t k = 0; k < kRows * kCols; ++k)
+      ASSERT_EQ(y[k], 3.0f * x[k] + 5.0f) << "depart " << how << " element " << k;
+    const bool departs = depart < kRows;
+    EXPECT_EQ(r.stats.loop_fallbacks, departs ? 1u : 0u) << "depart " << how;
+    // Iterations 2 on are analysed, up to the departing combine.
+    const std::uint64_t wide = (kPerIteration - 1) * (depart - 2) + (departs ? 2 : 0);
+    EXPECT_EQ(r.stats.loop_tasks_replayed_wide, wide) << "depart " << how;
+    if (!GetParam().record) continue;
+    // Each combine names the iteration's alloc, t and u, and nothing else.
+    std::size_t checked = 0;
+    for (const TaskEvent& e : r.trace->tasks) {
+      if (e.sequence % kPerIteration != 3) continue;
+      const std::uint64_t alloc = e.sequence - 3;
+      std::vector<std::uint64_t> got = e.producers;
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, (std::vector<std::uint64_t>{alloc, alloc + 1, alloc + 2}))
+          << "task " << e.sequence;
+      ++checked;
+    }
+    EXPECT_EQ(checked, kRows);
+  }
+}
+
+// (session 22, pa26) The deferred entries of wide replayed readers (OrchestratorCore::submit_wide
+// records them inline, LoopDriver::record_unmapped): each iteration makes F = x + 1 and a held
+// reader writes y = F + 1; after the loop, a plain accumulate per row writes F += x, which must
+// wait for that row's reader (WAR), found only through the reader's deferred entry once the loop
+// ended. On threads the readers are held until every writer is submitted: a writer wired
+// without the edge would change F under its reader (y would be 2 x + 3). (A traced run wires
+// through submit_wide's guarded branch, which records as before.)
+TEST_P(ParallelForAnalysedSubmit, WideReadersDeferredEntriesOrderWritersAfterTheLoop) {
+  Fixture f(GetParam().platform, GetParam().record);
+  // Makers and writers on the AIC cores, which the held readers leave free.
+  const KernelId inc_aic = f.runtime.kernels().add("plus_one_aic", CoreType::aic, &plus_one);
+  const KernelId accum_aic = f.runtime.kernels().add("accumulate_aic", CoreType::aic, &accumulate);
+  constexpr std::uint32_t kRows = 16;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f), after(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 7 + 1);
+  RunArgs args;
+  args.input(x.data(), {kRows * kCols}, DType::f32);
+  args.output(y.data(), {kRows * kCols}, DType::f32);
+  released = GetParam().platform == PlatformKind::sim;  // the sim would only stall on it
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        const auto row = [&](int arg, std::uint32_t k) {
+          return a.tensor(arg).view({kCols}, {k * kCols});
+        };
+        std::vector<Tensor> made;  // alive in the run's scope after the loop
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          const TaskOutputs t =
+              o.submit_aic(inc_aic, Args().in(row(0, k)).out(TensorSpec({kCols}, DType::f32)));
+          if (!t.valid()) return;
+          made.push_back(t[0]);
+          o.submit_aiv(f.held, Args().in(t[0]).out_existing(row(1, k)));
+        });
+        if (made.size() != kRows) return;
+        for (const Tensor& t : made)
+          o.wait_for(t);  // every maker done: a writer without its reader's edge would run now
+        for (std::uint32_t k = 0; k < kRows; ++k)
+          o.submit_aic(accum_aic, Args().in(row(0, k)).inout(made[k]));
+        released = true;
+        for (std::uint32_t k = 0; k < kRows; ++k) {
+          o.wait_for(made[k]);
+          for (std::uint32_t c = 0; c < kCols; ++c)
+            after[k * kCols + c] = static_cast<const float*>(made[k].data())[c];
+        }
+      },
+      args);
+  released = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  EXPECT_EQ(r.stats.loop_tasks_replayed_wide, 2u * (kRows - 2));
+  for (std::uint32_t k = 0; k < kRows * kCols; ++k) {
+    ASSERT_EQ(y[k], x[k] + 2.0f) << "element " << k;
+    ASSERT_EQ(after[k], 2.0f * x[k] + 1.0f) << "element " << k;
+  }
+  if (!GetParam().record) return;
+  // Writer k (sequence 2 kRows + k) names reader k (2 k + 1), live while held on threads; on
+  // the sim it may have retired, so there the recorded spans show the order.
+  std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> span;
+  for (const SubtaskEvent& e : r.trace->subtasks) {
+    auto [it, fresh] = span.try_emplace(e.task_sequence, e.start_ns, e.end_ns);
+    if (!fresh) it->second.second = std::max(it->second.second, e.end_ns);
+  }
+  for (const TaskEvent& e : r.trace->tasks) {
+    if (e.sequence < 2 * kRows) continue;
+    const std::uint64_t reader = 2 * (e.sequence - 2 * kRows) + 1;
+    if (GetParam().platform == PlatformKind::threads) {
+      EXPECT_NE(std::find(e.producers.begin(), e.producers.end(), reader), e.producers.end())
+          << "writer " << e.sequence;
+    }
+    EXPECT_LE(span.at(reader).second, span.at(e.sequence).first) << "writer " << e.sequence;
+  }
+}
+
 }  // namespace
 }  // namespace tmr::testing

@@ -1450,28 +1450,6 @@ int LoopDriver::routed_producers(const Args& args, TaskSlot** out, int n, int ca
   return n;
 }
 
-int LoopDriver::created_producers(const Args& args, TaskSlot** out, int n, int capacity) const {
-  // Every tracked access goes into a family or is deferred (route_producers' condition, checked
-  // here against this submit's masks): record() reads no region.
-  if ((tracked_mask_ & ~(family_mask_ | deferred_mask_)) != 0) return -1;
-  for (const TaskPlan::Step& step : covered_->steps) {
-    if (step.arg == TaskPlan::kExternalStep) {
-      if (live(step.id) && !list_once(out, &n, capacity, step.id)) return -1;
-      continue;
-    }
-    // A buffer the same iteration made (routed_producers' test): its creator, live with its
-    // scope open; anything else is collect()'s (which names the error).
-    const TaskId creator = args.tensor(static_cast<int>(step.arg)).producer();
-    if (creator.ring() >= rings_.size() || !dependence_.creator_retained(creator) ||
-        !live(creator)) {
-      return -1;
-    }
-    // Live, so edge_producers listed it (the same task: table.at(i, position)).
-    if (!step.edge && !list_once(out, &n, capacity, creator)) return -1;
-  }
-  return n;
-}
-
 LoopDriver::Replay LoopDriver::replay_access(const Loop& loop, std::uint32_t a, const Tensor& t,
                                              std::int64_t* made) const {
   const AccessPlan& plan = loop.plans[a];
@@ -1638,13 +1616,38 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
     }
   }
   // Buffers the same iteration made (TaskPlan::fresh_here): their creator is the template's, by
-  // the loop's table, live, and that output's buffer (wide_fresh_view's identity half).
-  std::uint32_t deferred_mask = task.deferred_reads;
-  for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
-    const int k = std::countr_zero(todo);
-    if (!made_by_template(loop, plans[k], tensors[k], &made_[k])) return false;
-    if (made_[k] >= loop.first_analysed) deferred_mask |= 1u << k;
+  // the loop's table, live, and that output's buffer (made_by_template's tests with `back` 0:
+  // the creator is this iteration's task at an earlier position). Arguments of one creator
+  // (softmax's m and l, the accumulators of one alloc) are next to each other: its liveness
+  // and record are looked up once for the run of them.
+  if (task.fresh_tracked != 0) {
+    if (loop.iteration < loop.tmpl.base_iteration() - 1) return false;
+    const loops::LoopTasks& table = *loop.table;
+    const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(loop.iteration)];
+    TaskId last;
+    const TaskRecord* record = nullptr;  // of `last`, once one is looked up
+    for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
+      const int k = std::countr_zero(todo);
+      const AccessPlan& plan = plans[k];
+      if (plan.task >= loop.position) return false;
+      const TaskId creator = table.tasks[row + plan.task];
+      const Tensor& t = tensors[k];
+      if (t.producer() != creator) return false;
+      if (record == nullptr || creator != last) {
+        if (!live(creator)) return false;
+        last = creator;
+        record = &rings_[creator.ring()]->record(creator.local());
+      }
+      if (record->tensors[plan.arg].buffer() != t.buffer()) return false;
+      made_[k] = loop.iteration;
+    }
   }
+  // Each was made by this iteration (fresh_here: made_[k] is loop.iteration), so all or none
+  // are made by an analysed one: one test for the position instead of one per argument. All,
+  // since no analysed iteration comes before first_analysed: every tracked access then goes into
+  // a family or is deferred, and OrchestratorCore::submit_wide records it by record_unmapped().
+  std::uint32_t deferred_mask = task.deferred_reads;
+  if (loop.iteration >= loop.first_analysed) deferred_mask |= task.fresh_tracked;
   task.image_iteration = loop.iteration;
   family_mask_ = task.family;
   quiet_mask_ = task.family & task.quiet;

@@ -294,13 +294,17 @@ class LoopDriver {
   // Returns how many, or -1 when some access needs a lookup, a creator would be an error, or
   // there are more than `capacity` (then collect() decides, as for any covered submit).
   // When it returns n >= 0 it has also filled `regions` as collect() would for record().
-  int direct_producers(const Args& args, TaskSlot** out, int capacity, AccessRegion* regions) const;
+  // Always inlined: GCC left it a call in OrchestratorCore::submit_wide (~49 instructions a wide
+  // submit with the call's own).
+  [[gnu::always_inline]] int direct_producers(const Args& args, TaskSlot** out, int capacity,
+                                              AccessRegion* regions) const;
   // direct_producers past the template edges (`n` listed) for a position that is not direct.
   int routed_producers(const Args& args, TaskSlot** out, int n, int capacity,
                        AccessRegion* regions) const;
-  // direct_producers past the template edges for a TaskPlan::created position: its steps (out
-  // of line, so direct_producers stays inline in the analysed submit).
-  int created_producers(const Args& args, TaskSlot** out, int n, int capacity) const;
+  // direct_producers past the template edges for a TaskPlan::created position: its steps.
+  // Always inlined with direct_producers (a call in submit_wide cost ~25 instructions a submit).
+  [[gnu::always_inline]] int created_producers(const Args& args, TaskSlot** out, int n,
+                                               int capacity) const;
   [[gnu::always_inline]] bool list_once(TaskSlot** out, int* n, int capacity, TaskId id) const;
   // direct_producers' template edges, then a direct position's list (each live one once).
   int direct_producers_with_edges(TaskSlot** out, int capacity) const;
@@ -317,6 +321,13 @@ class LoopDriver {
       return;
     }
     grow_families(args);
+  }
+  // record() when records_into_map() is false (OrchestratorCore::submit_wide: every access of a
+  // wide replayed submit goes into a family or is deferred), inline: the deferred entry and the
+  // families' growth, what record_slow does then, without its call and tests.
+  [[gnu::always_inline]] void record_unmapped(TaskSlot& task, const Args& args) {
+    if (deferred_mask_ != 0) deferred_.push_back(Deferred{&task, task.id, deferred_mask_});
+    if (family_mask_ != 0) grow_families(args);
   }
   // Whether record() puts any of the covered submit's accesses into the TensorMap (whose entries
   // read the box through regions[k].tensor); false when families and deferral take them all.
@@ -1147,6 +1158,29 @@ inline int LoopDriver::edge_producers(TaskSlot** out, int capacity) const {
       const TaskId id = loop.table->at(i - d, e.producer);
       if (live(id) && !list_once(out, &n, capacity, id)) return -1;
     }
+  }
+  return n;
+}
+
+inline int LoopDriver::created_producers(const Args& args, TaskSlot** out, int n,
+                                         int capacity) const {
+  // Every tracked access goes into a family or is deferred (route_producers' condition, checked
+  // here against this submit's masks): record() reads no region.
+  if ((tracked_mask_ & ~(family_mask_ | deferred_mask_)) != 0) return -1;
+  for (const TaskPlan::Step& step : covered_->steps) {
+    if (step.arg == TaskPlan::kExternalStep) {
+      if (live(step.id) && !list_once(out, &n, capacity, step.id)) return -1;
+      continue;
+    }
+    // A buffer the same iteration made (routed_producers' test): its creator, live with its
+    // scope open; anything else is collect()'s (which names the error).
+    const TaskId creator = args.tensor(static_cast<int>(step.arg)).producer();
+    if (creator.ring() >= rings_.size() || !dependence_.creator_retained(creator) ||
+        !live(creator)) {
+      return -1;
+    }
+    // Live, so edge_producers listed it (the same task: table.at(i, position)).
+    if (!step.edge && !list_once(out, &n, capacity, creator)) return -1;
   }
   return n;
 }
