@@ -119,6 +119,16 @@ struct Fixture {
   KernelId inc, add, boom, held, accum;
 };
 
+// `x` filled 1, 2, ..., `period`, 1, 2, ... as the run's input 0 and `y` as its output 1.
+RunArgs input_and_output(std::vector<float>& x, std::vector<float>& y, std::size_t period) {
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % period + 1);
+  RunArgs args;
+  args.input(x.data(), {static_cast<std::uint32_t>(x.size())}, DType::f32);
+  args.output(y.data(), {static_cast<std::uint32_t>(y.size())}, DType::f32);
+  return args;
+}
+
 struct Param {
   PlatformKind platform;
   bool record;
@@ -1326,11 +1336,7 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayCoversFreshOutputsTheirReadersAndClo
   constexpr std::uint64_t kPerIteration = 5;
   const auto permuted = [](std::uint32_t i) { return (i * 5) % kRows; };
   std::vector<float> x(kRows * kCols), y(kRows * kCols, 0.0f);
-  for (std::size_t k = 0; k < x.size(); ++k)
-    x[k] = static_cast<float>(k % 7 + 1);
-  RunArgs args;
-  args.input(x.data(), {kRows * kCols}, DType::f32);
-  args.output(y.data(), {kRows * kCols}, DType::f32);
+  RunArgs args = input_and_output(x, y, 7);
   for (int run = 0; run < 2; ++run) {  // the second run reuses the kept template and plans
     std::fill(y.begin(), y.end(), 0.0f);
     const RunResult r = f.runtime.run(
@@ -1414,11 +1420,7 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayDepartsOnAnotherCreatorFillOrSpec) {
   constexpr std::uint32_t kCols = 4;
   constexpr std::uint32_t kSwitch = 12;
   std::vector<float> x(kRows * kCols), y(kRows * kCols, 0.0f);
-  for (std::size_t k = 0; k < x.size(); ++k)
-    x[k] = static_cast<float>(k % 5 + 1);
-  RunArgs args;
-  args.input(x.data(), {kRows * kCols}, DType::f32);
-  args.output(y.data(), {kRows * kCols}, DType::f32);
+  RunArgs args = input_and_output(x, y, 5);
   const auto row = [](const Tensor& t, std::uint32_t k) { return t.view({kCols}, {k * kCols}); };
   const KernelId row_inc = f.runtime.kernels().add("row_plus_one", CoreType::aiv, &row_plus_one);
   for (const char variant : {'a', 'b', 'c', 'd'}) {
@@ -1486,7 +1488,6 @@ INSTANTIATE_TEST_SUITE_P(
              (info.param.record ? "_traced" : "") + (info.param.wide ? "" : "_narrow_compare");
     });
 
-
 // (session 22, pa26) c += a; d += b; y = c + 2 d (five 1-D tensors a, c, d, b, y).
 void combine(const KernelArgs& k) {
   const Tensor& a = k.tensor(0);
@@ -1520,11 +1521,7 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayChecksEveryBufferOfACreatorsRunOfArg
     Fixture f(GetParam().platform, GetParam().record);  // each case its own first run
     const KernelId combine_kernel = f.runtime.kernels().add("combine", CoreType::aiv, &combine);
     std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f);
-    for (std::size_t k = 0; k < x.size(); ++k)
-      x[k] = static_cast<float>(k % 11 + 1);
-    RunArgs args;
-    args.input(x.data(), {kRows * kCols}, DType::f32);
-    args.output(y.data(), {kRows * kCols}, DType::f32);
+    RunArgs args = input_and_output(x, y, 11);
     const RunResult r = f.runtime.run(
         [&](Orchestrator& o, const OrchestrationArgs& a) {
           LoopOptions options;
@@ -1598,11 +1595,7 @@ TEST_P(ParallelForAnalysedSubmit, WideReadersDeferredEntriesOrderWritersAfterThe
   constexpr std::uint32_t kRows = 16;
   constexpr std::uint32_t kCols = 4;
   std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f), after(kRows * kCols, 0.0f);
-  for (std::size_t k = 0; k < x.size(); ++k)
-    x[k] = static_cast<float>(k % 7 + 1);
-  RunArgs args;
-  args.input(x.data(), {kRows * kCols}, DType::f32);
-  args.output(y.data(), {kRows * kCols}, DType::f32);
+  RunArgs args = input_and_output(x, y, 7);
   released = GetParam().platform == PlatformKind::sim;  // the sim would only stall on it
   const RunResult r = f.runtime.run(
       [&](Orchestrator& o, const OrchestrationArgs& a) {
