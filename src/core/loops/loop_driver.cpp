@@ -1050,8 +1050,7 @@ void LoopDriver::start_analysis(Loop& loop) {
 }
 
 void LoopDriver::record_slow(TaskSlot& task, const Args& args, const AccessRegion* regions) {
-  if (deferred_mask_ != 0) deferred_.push_back(Deferred{&task, task.id, deferred_mask_});
-  if (family_mask_ != 0) grow_families(args);
+  record_unmapped(task, args);  // the deferred entry and the families' growth; the rest below
   const std::uint32_t skip = family_mask_ | deferred_mask_;
   if (skip == 0) {
     dependence_.record(task, args, regions);
