@@ -748,8 +748,7 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   // position's record image (LoopDriver::named_tensors); a masked one copies the tensors into the
   // record the admit below fills.
   TaskOutputs outputs;  // every path returns it: built in the caller's storage
-  if (!loops_.replay_into(fast, plan.kernels, plan.inline_task, args,
-                          ring.tensor_storage(ring.head(), args.tensor_count()))) [[unlikely]] {
+  if (!loops_.replay_into(fast, plan.kernels, plan.inline_task, args, ring)) [[unlikely]] {
     outputs = submit_in_loop_slow(plan, args, ring_index, ring);
     return outputs;
   }

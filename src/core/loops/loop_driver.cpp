@@ -300,7 +300,7 @@ void LoopDriver::reset() {
     free_images_.push_back(image.get());
 }
 
-void LoopDriver::name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Tensor* tensors) {
+void LoopDriver::name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Ring& ring) {
   if (task.record_image != nullptr) retire_image(task);
   // The distances name_record computes, iteration - record_base, fit the record's 32 bits.
   const bool fits = loop.iterations - loop.iteration <= std::int64_t{UINT32_MAX};
@@ -310,6 +310,8 @@ void LoopDriver::name_record_slow(Loop& loop, TaskPlan& task, const Args& args, 
   if (task.record_image == nullptr) {
     task.record_iteration = kStaleImages;
     named_ = nullptr;
+    // Into the record the next admit fills (Ring::tensor_storage: inline or the spill area).
+    Tensor* const tensors = ring.tensor_storage(ring.head(), count);
     if (count > 0) std::memcpy(static_cast<void*>(tensors), &args.tensor(0), bytes);
     return;
   }

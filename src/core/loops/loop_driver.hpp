@@ -172,21 +172,22 @@ class LoopDriver {
   // learning loop records the submit; not tested again here): true when every argument is the
   // template's record replayed (replays<false>'s test, or a stricter one: TaskPlan::exact).
   // Inline: OrchestratorCore::submit_replayed runs it first, so a replayed submit makes one call
-  // past the dispatcher. It copies each argument tensor into `tensors` as it compares it: where the
-  // next admit's record keeps its tensors (Ring::tensor_storage for that slot and this count:
-  // inline or the slot's spill area; the caller checked the ring has room, so that slot's task has
-  // retired). On true the submit is covered as after plan_submit (prepared(), direct_producers,
-  // submitted_covered, grow_covered; cover_masks before collect() or record()). On false `tensors`
-  // holds a partial copy (the record of no live task, rewritten by whatever admits next) and the
-  // position's images are stale, as after a failed replays: plan_submit decides as if this had not
-  // run.
+  // past the dispatcher. The exact compare copies nothing: the submit's record names the
+  // position's record image (named_tensors). The masked one copies each argument tensor as it
+  // compares it to where the next admit's record of `ring` keeps its tensors (Ring::tensor_storage
+  // for that slot and this count: inline or the slot's spill area; the caller checked the ring
+  // has room, so that slot's task has retired). On true the submit is covered as after
+  // plan_submit (prepared(), direct_producers, submitted_covered, grow_covered; cover_masks
+  // before collect() or record()). On false that storage may hold a partial copy (the record of
+  // no live task, rewritten by whatever admits next) and the position's images are stale, as
+  // after a failed replays: plan_submit decides as if this had not run.
   // `task`: the current position's plan (fast_position()'s), indexed once per submit.
   bool replay_into(ReplayPlan& task, const KernelId kernels[3], bool inline_task, const Args& args,
-                   Tensor* tensors);
+                   Ring& ring);
   // After replay_into returned true: the RecordImage base the submit's record names instead of
   // holding its tensors (TaskRecord::tensors), and how many iterations its tensors lie past that
-  // base (TaskRecord::image_distance); null when `tensors` got the copy (a masked compare, or no
-  // image to be had: kMaxRecordImages in use).
+  // base (TaskRecord::image_distance); null when the record's own storage got the copy (a masked
+  // compare, or no image to be had: kMaxRecordImages in use).
   Tensor* named_tensors() const { return named_; }
   std::uint32_t named_distance() const { return named_distance_; }
   // replay_into's first tests, inline: whether the current position may take it at all
@@ -765,11 +766,11 @@ class LoopDriver {
   // replay_into's naming, after its exact compare passed: the position's record image when it
   // still stands for this iteration (its last task was the previous iteration's, named the
   // same way), else name_record_slow.
-  void name_record(Loop& loop, TaskPlan& task, const Args& args, Tensor* tensors);
+  void name_record(Loop& loop, TaskPlan& task, const Args& args, Ring& ring);
   // Retires the position's image, if any, and takes another for the arguments of this iteration
   // (their bytes, their steps). With none to be had, copies them to `tensors` and names nothing.
   [[gnu::noinline]] void name_record_slow(Loop& loop, TaskPlan& task, const Args& args,
-                                          Tensor* tensors);
+                                          Ring& ring);
   // A free image (one whose retirement every ring has passed), a new one, or null at
   // kMaxRecordImages.
   RecordImage* take_image();
@@ -1107,7 +1108,7 @@ template <bool narrow>
 [[gnu::always_inline]] inline bool LoopDriver::replay_into(ReplayPlan& task,
                                                            const KernelId kernels[3],
                                                            bool inline_task, const Args& args,
-                                                           Tensor* tensors) {
+                                                           Ring& ring) {
   Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_position())
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
@@ -1141,9 +1142,10 @@ template <bool narrow>
     }
     task.image_iteration = loop.iteration;
     covered_ = &task;  // analysed: submitted_covered counts it
-    name_record(loop, task, args, tensors);
+    name_record(loop, task, args, ring);
     return true;
   } else {
+    Tensor* const tensors = ring.tensor_storage(ring.head(), count);  // the next admit's
     if (task.narrow) {
       for (int k = 0; k < count; ++k)
         copy_image<true>(plans[k], args.tensor(k), tensors + k, &diff);
@@ -1163,11 +1165,11 @@ template <bool narrow>
 }
 
 [[gnu::always_inline]] inline void LoopDriver::name_record(Loop& loop, TaskPlan& task,
-                                                           const Args& args, Tensor* tensors) {
+                                                           const Args& args, Ring& ring) {
   // record_iteration is kStaleImages while none is named (no iteration follows it). The
   // distance fits 32 bits (name_record_slow names an image only where every one does).
   if (task.record_iteration + 1 != loop.iteration) [[unlikely]] {
-    name_record_slow(loop, task, args, tensors);
+    name_record_slow(loop, task, args, ring);
     return;
   }
   task.record_iteration = loop.iteration;
