@@ -55,9 +55,10 @@ inline constexpr int kInlineScalarArgs = 10;
 // 65,536 tasks walks the whole array), not by its instructions. A record of all
 // kMaxTensorArgs tensors and kMaxScalarArgs scalars was 2,800 bytes, so consecutive records were
 // 44 lines apart; this one is 10 lines, consecutive and line-aligned, and the common task (up
-// to 4 tensors, 10 scalars) touches nothing else. Layout: the header (108 bytes: the part
-// LoopDriver::PreparedTask copies whole) and the two argument pointers fill the first two lines,
-// then 4 tensors (104 bytes each) and 10 scalars fill the other eight exactly.
+// to 4 tensors, 10 scalars) touches nothing else. Layout: the header (112 bytes with
+// image_distance: the part LoopDriver::PreparedTask copies whole) and the two argument pointers
+// fill the first two lines, then 4 tensors (104 bytes each) and 10 scalars fill the other eight
+// exactly (a record naming its image writes the first two alone, and its scalars).
 struct alignas(64) TaskRecord {
   KernelFn fns[3];
   KernelId kernels[3];

@@ -86,12 +86,13 @@ class NamedRecords : public ::testing::TestWithParam<Param> {
 };
 
 struct Fixture {
-  explicit Fixture(PlatformKind platform, std::uint32_t window = 16384) : runtime([&] {
-    RuntimeConfig c = loop_config(platform);
-    c.record_events = false;  // a pin (the replayed path's) is never taken while recording
-    c.ring.task_window = window;
-    return c;
-  }()) {
+  explicit Fixture(PlatformKind platform, std::uint32_t window = 16384)
+      : runtime([&] {
+          RuntimeConfig c = loop_config(platform);
+          c.record_events = false;  // a pin (the replayed path's) is never taken while recording
+          c.ring.task_window = window;
+          return c;
+        }()) {
     sum = runtime.kernels().add("sum_and_record", CoreType::aiv, &sum_and_record);
     held = runtime.kernels().add("hold", CoreType::aiv, &hold);
   }
@@ -352,16 +353,14 @@ TEST_P(NamedRecords, RelearnedTemplateWhileEarlierTasksWait) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, NamedRecords,
-                         ::testing::Values(Param{PlatformKind::threads, true},
-                                           Param{PlatformKind::sim, true},
-                                           Param{PlatformKind::threads, false},
-                                           Param{PlatformKind::sim, false}),
-                         [](const auto& info) {
-                           return std::string(info.param.platform == PlatformKind::sim ? "sim"
-                                                                                       : "threads") +
-                                  (info.param.wide ? "" : "_narrow_compare");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Platforms, NamedRecords,
+    ::testing::Values(Param{PlatformKind::threads, true}, Param{PlatformKind::sim, true},
+                      Param{PlatformKind::threads, false}, Param{PlatformKind::sim, false}),
+    [](const auto& info) {
+      return std::string(info.param.platform == PlatformKind::sim ? "sim" : "threads") +
+             (info.param.wide ? "" : "_narrow_compare");
+    });
 
 }  // namespace
 }  // namespace tmr::testing

@@ -862,11 +862,12 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     }
     list_families(loop, task);
     task.image_iteration = kStaleImages;  // place_images computes them from `start`
-    task.record_image = nullptr;          // an earlier loop's (retired at its end)
-    task.record_iteration = kStaleImages;
     task.prepared.ready = false;          // its header is made again by the position's first submit
     task.prepared.layout_ready = false;   // and its output layout (submit_wide)
     task.prepared.plan_ready = false;     // and its checked plan (submit_wide)
+    // An earlier loop's record image (retired at its end; end_loop clears it already).
+    task.record_image = nullptr;
+    task.record_iteration = kStaleImages;
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
     task.edges =
         !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();

@@ -391,7 +391,7 @@ class LoopDriver {
   static_assert(sizeof(Word) == 16 && kWordAt[kWords - 2] == 16 * (kWords - 2) &&
                 kWordAt[kWords - 1] < kWordAt[kWords - 2] + 16);
   static_assert(sizeof(Tensor) > 80 && sizeof(Tensor) <= 112 && sizeof(Tensor) % 4 == 0);
-  // copy_exact compares every byte but the trailing padding: the fields lie back to back.
+  // compare_exact compares every byte but the trailing padding: the fields lie back to back.
   static_assert(
       [] {
         constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
@@ -405,7 +405,7 @@ class LoopDriver {
                at.ndims == at.dtype + sizeof(DType) && at.perm == at.ndims + 1 &&
                at.perm + kMaxDims <= sizeof(Tensor) && at.perm + kMaxDims > kWordAt[kWords - 1];
       }(),
-      "copy_exact's mask assumes padding only after perm");
+      "compare_exact's mask assumes padding only after perm");
   static_assert(Tensor::field_offsets().offsets % 4 == 0 &&
                 Tensor::field_offsets().offsets >= kWordAt[kStepWord] &&
                 Tensor::field_offsets().offsets + 4 * kMaxDims <= kWordAt[kStepWord + 2]);
@@ -547,7 +547,7 @@ class LoopDriver {
     // The template gives the position same-iteration or carried edges (set by build_plans).
     bool edges = false;
     // replay_into compares every byte of each argument but the Tensor's trailing padding with its
-    // image (copy_exact: no masks, so fewer instructions), which implies the masked compare.
+    // image (compare_exact: no masks, so fewer instructions), which implies the masked compare.
     // Cleared the first time that misses at this position; from then on replay_into compares
     // under the masks (copy_image). A miss of the exact compare alone (a byte no mask covers
     // differs from the template's, e.g. buffer_bytes of a view reshaped out of a larger buffer)
@@ -768,9 +768,9 @@ class LoopDriver {
   // same way), else name_record_slow.
   void name_record(Loop& loop, TaskPlan& task, const Args& args, Ring& ring);
   // Retires the position's image, if any, and takes another for the arguments of this iteration
-  // (their bytes, their steps). With none to be had, copies them to `tensors` and names nothing.
-  [[gnu::noinline]] void name_record_slow(Loop& loop, TaskPlan& task, const Args& args,
-                                          Ring& ring);
+  // (their bytes, their steps). With none to be had, copies them into the record the next admit
+  // of `ring` fills (Ring::tensor_storage) and names nothing.
+  [[gnu::noinline]] void name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Ring& ring);
   // A free image (one whose retirement every ring has passed), a new one, or null at
   // kMaxRecordImages.
   RecordImage* take_image();
@@ -964,7 +964,8 @@ class LoopDriver {
   std::uint64_t iterations_analysed_ = 0;
   std::uint64_t tasks_analysed_ = 0;
   std::uint64_t tasks_wide_ = 0;  // of those, covered by replay_wide
-  std::uint64_t tasks_named_ = 0;  // of those, whose records named an image (counted at retire)
+  // Of those, the tasks whose records named an image (counted when the image retires).
+  std::uint64_t tasks_named_ = 0;
   std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};
   std::uint64_t templates_reused_ = 0;
   std::uint64_t plans_reused_ = 0;  // analyses started with kept plans (reuse_plans)
