@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -119,6 +120,33 @@ void expect_seen_as_passed(const std::vector<Expected>& want) {
   }
 }
 
+// Keeps the tensors of `args` as the task tagged `tag` must see them.
+void remember(std::vector<Expected>& want, std::size_t tag, const Args& args) {
+  want[tag].count = args.tensor_count();
+  for (int k = 0; k < args.tensor_count(); ++k)
+    want[tag].tensors[static_cast<std::size_t>(k)] = args.tensor(k);
+}
+
+// y[to] = x[row] + g (g's one element), as task `tag`.
+Args row_plus_g(const Tensor& x, const Tensor& g, const Tensor& y, std::uint32_t row,
+                std::uint32_t to, std::uint32_t tag, std::uint32_t cols) {
+  return Args()
+      .in(x.view({1, cols}, {row, 0}))
+      .in(g)
+      .out_existing(y.view({cols}, {to * cols}))
+      .scalar(static_cast<std::uint64_t>(tag));
+}
+
+// Keeps the hold kernel's tasks (and every task behind them) waiting for 100 ms from its making
+// (std::jthread: joined when it goes).
+std::jthread held_briefly() {
+  released = false;
+  return std::jthread([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    released = true;
+  });
+}
+
 // A slice write of four arguments (three moving reads of different ranks, strides and steps,
 // the written row) and one of two, on a window of 16 slots: records are reused many times over
 // while each position's image stands. Every kernel sees the body's tensors, every row its sum.
@@ -153,19 +181,13 @@ TEST_P(NamedRecords, SliceWritesSeeTheBodysTensorsOnATinyRing) {
                               .in(tc.view({kCols}, {row}))
                               .out_existing(ty.view({1, kCols}, {row, 0}))
                               .scalar(static_cast<std::uint64_t>(2 * row));
-        Expected& w4 = want[2 * row];
-        w4.count = 4;
-        for (int k = 0; k < 4; ++k)
-          w4.tensors[static_cast<std::size_t>(k)] = four.tensor(k);
+        remember(want, 2 * row, four);
         o.submit_aiv(f.sum, four);
         const Args two = Args()
                              .in(ty.view({1, kCols}, {row, 0}))
                              .out_existing(tz.view({kCols}, {row * kCols}))
                              .scalar(static_cast<std::uint64_t>(2 * row + 1));
-        Expected& w2 = want[2 * row + 1];
-        w2.count = 2;
-        for (int k = 0; k < 2; ++k)
-          w2.tensors[static_cast<std::size_t>(k)] = two.tensor(k);
+        remember(want, 2 * row + 1, two);
         o.submit_aiv(f.sum, two);
       });
     });
@@ -217,9 +239,7 @@ TEST_P(NamedRecords, NestedLoopsSeeTheBodysTensors) {
                               .in(tw.view({kCols}, {static_cast<std::uint32_t>(q) * kCols}))
                               .out_existing(ty.view({kCols}, {row * kCols}))
                               .scalar(static_cast<std::uint64_t>(row));
-        want[row].count = 3;
-        for (int k = 0; k < 3; ++k)
-          want[row].tensors[static_cast<std::size_t>(k)] = args.tensor(k);
+        remember(want, row, args);
         o.submit_aiv(f.sum, args);
       });
     });
@@ -254,11 +274,7 @@ TEST_P(NamedRecords, ImagesOfWaitingTasksAreNotReused) {
   std::vector<Seen> got(kLoops * kRows);
   seen = &got;
   std::vector<Expected> want(kLoops * kRows);
-  released = false;
-  std::thread opener([] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    released = true;
-  });
+  std::optional<std::jthread> held(held_briefly());
   const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
     const Tensor tg = Tensor::wrap(g.data(), {1}, DType::f32);
     o.submit_aiv(f.held, Args().out_existing(tg));  // g = 0 once released
@@ -268,20 +284,13 @@ TEST_P(NamedRecords, ImagesOfWaitingTasksAreNotReused) {
       o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
         const auto row = static_cast<std::uint32_t>(i) + l;  // each loop its own offsets
         const std::uint32_t tag = l * kRows + static_cast<std::uint32_t>(i);
-        // y[row] = x[row] + g (g's one element along the row: stride 0 by a 1-element view).
-        const Args args = Args()
-                              .in(tx.view({1, kCols}, {row, 0}))
-                              .in(tg)
-                              .out_existing(ty.view({kCols}, {row * kCols}))
-                              .scalar(static_cast<std::uint64_t>(tag));
-        want[tag].count = 3;
-        for (int k = 0; k < 3; ++k)
-          want[tag].tensors[static_cast<std::size_t>(k)] = args.tensor(k);
+        const Args args = row_plus_g(tx, tg, ty, row, row, tag, kCols);
+        remember(want, tag, args);
         o.submit_aiv(f.sum, args);
       });
     }
   });
-  opener.join();
+  held.reset();
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   EXPECT_EQ(r.stats.loop_tasks_named, kLoops * (kRows - 2));
   expect_seen_as_passed(want);
@@ -315,11 +324,7 @@ TEST_P(NamedRecords, RelearnedTemplateWhileEarlierTasksWait) {
     seen = &got;
     std::vector<Expected> want(kRows);
     std::vector<float> expect(y.size(), -1.0f);
-    released = false;
-    std::thread opener([] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      released = true;
-    });
+    std::optional<std::jthread> held(held_briefly());
     const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
       const Tensor tg = Tensor::wrap(g.data(), {1}, DType::f32);
       const Tensor tx = Tensor::wrap(x.data(), {kRows, kCols}, DType::f32);
@@ -328,20 +333,14 @@ TEST_P(NamedRecords, RelearnedTemplateWhileEarlierTasksWait) {
       o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
         const auto row = static_cast<std::uint32_t>(i);
         const std::uint32_t to = depart && row >= kSwitch ? 2 * row + 1 : row;
-        const Args args = Args()
-                              .in(tx.view({1, kCols}, {row, 0}))
-                              .in(tg)
-                              .out_existing(ty.view({kCols}, {to * kCols}))
-                              .scalar(static_cast<std::uint64_t>(row));
-        want[row].count = 3;
-        for (int k = 0; k < 3; ++k)
-          want[row].tensors[static_cast<std::size_t>(k)] = args.tensor(k);
+        const Args args = row_plus_g(tx, tg, ty, row, to, row, kCols);
+        remember(want, row, args);
         for (std::uint32_t col = 0; col < kCols; ++col)
           expect[to * kCols + col] = x[row * kCols + col];
         o.submit_aiv(f.sum, args);
       });
     });
-    opener.join();
+    held.reset();
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_GT(r.stats.loop_tasks_named, 0u);
     if (depart) {
