@@ -96,6 +96,9 @@ struct RunStats {
   // Of those, the tasks the wide replayed path took (analysed positions with fresh outputs,
   // buffers their own iteration made, or closed free reads; docs/design.md, "Wide replay").
   std::uint64_t loop_tasks_replayed_wide = 0;
+  // Of those, the tasks whose record names its template position's image instead of holding
+  // its tensors (docs/design.md, "Records that name their template position").
+  std::uint64_t loop_tasks_named = 0;
   std::uint64_t loop_fallbacks = 0;
   std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
   // Loop templates kept from an earlier run of this Runtime (the same loop: its place among the

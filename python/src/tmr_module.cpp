@@ -396,6 +396,7 @@ PYBIND11_MODULE(_tmr, m) {
       .def_readonly("loop_iterations_analysed", &RunStats::loop_iterations_analysed)
       .def_readonly("loop_tasks_analysed", &RunStats::loop_tasks_analysed)
       .def_readonly("loop_tasks_replayed_wide", &RunStats::loop_tasks_replayed_wide)
+      .def_readonly("loop_tasks_named", &RunStats::loop_tasks_named)
       .def_readonly("loop_fallbacks", &RunStats::loop_fallbacks)
       .def_readonly("loop_fallback_reasons", &RunStats::loop_fallback_reasons)
       .def_readonly("loop_templates_reused", &RunStats::loop_templates_reused)

@@ -23,8 +23,9 @@ const DispatchPayload& take_own_dispatch(Mailbox& mailbox, std::uint32_t token) 
 
 std::optional<std::string> run_kernel(const DispatchPayload& job) {
   const TaskRecord& record = *job.record;
+  const RecordTensors tensors(record);  // rebuilt here when the record names its image
   try {
-    job.fn(KernelArgs(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
+    job.fn(KernelArgs(tensors.get(), record.tensor_count, record.scalars, record.scalar_count,
                       job.block_index, job.block_count, job.sub_block, job.cluster, record.tags));
   } catch (const std::exception& e) {
     return std::string(e.what());

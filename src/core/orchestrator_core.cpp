@@ -744,11 +744,11 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   // (The ring's index read here, not passed: with the result's pointer and `fast`, a sixth
   // argument would go through the stack.)
   const int ring_index = static_cast<int>(ring.index());
-  // The replay check, copying the tensors into the record the admit below fills (inline here:
-  // one call for the check and the admit).
+  // The replay check (inline here: one call for the check and the admit). An exact one names the
+  // position's record image (LoopDriver::named_tensors); a masked one copies the tensors into the
+  // record the admit below fills.
   TaskOutputs outputs;  // every path returns it: built in the caller's storage
-  if (!loops_.replay_into(fast, plan.kernels, plan.inline_task, args,
-                          ring.tensor_storage(ring.head(), args.tensor_count()))) [[unlikely]] {
+  if (!loops_.replay_into(fast, plan.kernels, plan.inline_task, args, ring)) [[unlikely]] {
     outputs = submit_in_loop_slow(plan, args, ring_index, ring);
     return outputs;
   }
@@ -762,8 +762,15 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   // so one latched since is the case of one latched just after this submit.)
   const bool pinned = pin_.slot != nullptr && single == pin_.producer && ring.dep_fits(1);
   TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args, pinned ? 1 : 0, true);
-  TaskRecord& record = *task.record;  // its tensors: replay_into's copy
+  TaskRecord& record = *task.record;  // its tensors: replay_into's copy, or named below
   write_header(record, loops_.prepared(), plan, args);
+  Tensor* const named = loops_.named_tensors();
+  if (named != nullptr) [[likely]] {
+    // The image's base moved by the distance: the tensors the body passed (RecordTensors
+    // rebuilds them where the kernel runs). Two record lines instead of the tensors' lines.
+    record.tensors = named;
+    record.image_distance = loops_.named_distance();
+  }
   const int scalars = args.scalar_count();  // one load: the header's stores may alias args
   record.scalar_count = scalars;
   if (scalars > 0) {
@@ -786,6 +793,16 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     // submit_analysed's generic steps: collect() lists the producers (and waits for dependency
     // nodes or names the error), record() grows the families.
     AccessRegion regions[kMaxTensorArgs];  // a direct position fills none
+    if (named != nullptr) {
+      // A task that may put accesses into the map holds its own tensors (an entry reads its
+      // record's: RetirementView::tensor).
+      record.image_distance = 0;
+      record.tensors = ring.tensor_storage(task.id.local(), args.tensor_count());
+      if (args.tensor_count() > 0) {
+        std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
+                    static_cast<std::size_t>(args.tensor_count()) * sizeof(Tensor));
+      }
+    }
     loops_.cover_masks();
     const bool ok = discover_producers(ring, args, regions);
     loops_.submitted_covered(task.id);

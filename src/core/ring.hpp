@@ -98,6 +98,7 @@ class Ring {
                                              int scalar_count) {
     const std::uint32_t i = local & window_mask_;
     TaskRecord& r = records_.items[i];
+    r.image_distance = 0;  // the record's own tensors (a replayed submit may name an image)
     r.tensors = r.inline_tensors;
     r.scalars = r.inline_scalars;
     if (tensor_count > kInlineTensorArgs || scalar_count > kInlineScalarArgs) [[unlikely]] {

@@ -4,6 +4,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <new>
+#include <type_traits>
 
 #include "tmr/args.hpp"
 #include "tmr/kernel.hpp"
@@ -47,22 +50,30 @@ inline constexpr int kInlineTensorArgs = 4;
 inline constexpr int kInlineScalarArgs = 10;
 
 // What the cores read: kernels, the task's tensors and scalars. Written once at submit.
+// A replayed task's tensors may be named instead of copied (image_distance, RecordImage).
 // Compact: a submit's cost is bound by the cache lines of the cold records it fills (a window of
 // 65,536 tasks walks the whole array), not by its instructions. A record of all
 // kMaxTensorArgs tensors and kMaxScalarArgs scalars was 2,800 bytes, so consecutive records were
 // 44 lines apart; this one is 10 lines, consecutive and line-aligned, and the common task (up
-// to 4 tensors, 10 scalars) touches nothing else. Layout: the header (108 bytes: the part
-// LoopDriver::PreparedTask copies whole) and the two argument pointers fill the first two lines,
-// then 4 tensors (104 bytes each) and 10 scalars fill the other eight exactly.
+// to 4 tensors, 10 scalars) touches nothing else. Layout: the header (112 bytes with
+// image_distance: the part LoopDriver::PreparedTask copies whole) and the two argument pointers
+// fill the first two lines, then 4 tensors (104 bytes each) and 10 scalars fill the other eight
+// exactly (a record naming its image writes the first two alone, and its scalars).
 struct alignas(64) TaskRecord {
   KernelFn fns[3];
   KernelId kernels[3];
   std::int32_t tensor_count;
   std::int32_t scalar_count;
   ArgTag tags[kMaxTensorArgs];  // how the task was given each tensor (KernelArgs::tag)
+  // Zero (set at every admit, Ring::bind_arguments, so every header copy carries zero): `tensors`
+  // are the task's tensors. Otherwise `tensors` is a RecordImage's `base` and the task's tensors
+  // are that base moved by this many iterations (RecordTensors rebuilds them; a replayed task
+  // whose arguments its template proved to be base + i x step, OrchestratorCore::submit_replayed).
+  std::uint32_t image_distance;
   // Where the task's arguments are: inline_tensors/inline_scalars below, or the slot's spill
-  // area when there are more (Ring::tensor_storage/scalar_storage by count). Set at every admit
-  // (OrchestratorCore::admit_slot), after the header: the header copy never carries them.
+  // area when there are more (Ring::tensor_storage/scalar_storage by count), or a RecordImage's
+  // base. Set at every admit (OrchestratorCore::admit_slot), after the header: the header copy
+  // never carries them.
   Tensor* tensors;
   std::uint64_t* scalars;
   Tensor inline_tensors[kInlineTensorArgs];
@@ -70,6 +81,61 @@ struct alignas(64) TaskRecord {
 };
 static_assert(sizeof(TaskRecord) == 10 * 64, "a task record is ten cache lines (see above)");
 static_assert(offsetof(TaskRecord, inline_tensors) == 2 * 64, "header and pointers: two lines");
+static_assert(offsetof(TaskRecord, image_distance) + sizeof(std::uint32_t) ==
+                  offsetof(TaskRecord, tensors),
+              "the distance fills the header's last four bytes");
+
+// The tensors every task of one replayed template position names (session 23): its arguments at
+// one iteration, and how each moves per iteration. A task i iterations later names `base` and i
+// (TaskRecord::image_distance) instead of copying its tensors into its record: two record lines
+// instead of up to eight. Only for arguments the template's exact compare proved to equal their
+// image (every byte but the padding, the image moving by its step in the box-offset lanes), so
+// the rebuilt tensor is the one the body passed. Written by the orchestrator before its first
+// task is published, then immutable while any task naming it lives (LoopDriver's record images).
+struct alignas(64) RecordImage {
+  // The box-offset lanes: uint32 lanes from this byte of a Tensor (LoopDriver::kStepWord's two
+  // 16-byte words), moved lane by lane modulo 2^32, as the replay compare moves its image.
+  static constexpr std::size_t kStepAt = 48;
+  static constexpr int kStepLanes = 8;
+  Tensor base[kMaxTensorArgs];
+  std::uint32_t step[kMaxTensorArgs][kStepLanes];
+};
+
+// A record's tensors as its kernel sees them: the record's own, or those of the image it names
+// rebuilt into this object (a worker-local copy, hot in the worker's cache). The one place a
+// reader turns a record into tensors; identity readers (buffer(), producer(), dtype, shape) may
+// read `tensors` directly, since moving by a step changes box offsets only.
+class RecordTensors {
+ public:
+  explicit RecordTensors(const TaskRecord& record) {
+    if (record.image_distance == 0) [[likely]] {
+      tensors_ = record.tensors;
+      return;
+    }
+    const auto& image = *reinterpret_cast<const RecordImage*>(record.tensors);
+    const std::uint32_t d = record.image_distance;
+    for (int k = 0; k < record.tensor_count; ++k) {
+      unsigned char* const to = storage_ + static_cast<std::size_t>(k) * sizeof(Tensor);
+      std::memcpy(to, &image.base[k], sizeof(Tensor));
+      for (int l = 0; l < RecordImage::kStepLanes; ++l) {
+        std::uint32_t lane;
+        std::memcpy(&lane, to + RecordImage::kStepAt + 4 * l, sizeof(lane));
+        lane += d * image.step[k][l];
+        std::memcpy(to + RecordImage::kStepAt + 4 * l, &lane, sizeof(lane));
+      }
+    }
+    tensors_ = std::launder(reinterpret_cast<const Tensor*>(storage_));
+  }
+  RecordTensors(const RecordTensors&) = delete;
+  RecordTensors& operator=(const RecordTensors&) = delete;
+  const Tensor* get() const { return tensors_; }
+
+ private:
+  static_assert(std::is_trivially_copyable_v<Tensor> && std::is_standard_layout_v<RecordImage> &&
+                RecordImage::kStepAt + 4 * RecordImage::kStepLanes <= sizeof(Tensor));
+  const Tensor* tensors_;
+  alignas(Tensor) unsigned char storage_[kMaxTensorArgs * sizeof(Tensor)];
+};
 
 // The state schedulers and the orchestrator share for one live task: exactly one cache line, so
 // a task hands one slot line between the orchestrator's CPU and a worker's (two before: the

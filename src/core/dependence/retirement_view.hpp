@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 
 #include "core/ring.hpp"
@@ -42,9 +43,13 @@ class RetirementView {
     return slots_[id.ring()] + (id.local() & slot_masks_[id.ring()]);
   }
   // Tensor argument `arg` of task `id`'s record (valid while the task is live): where a slot line
-  // finds the tensor of an access it keeps (TensorMap's SlotLine).
+  // finds the tensor of an access it keeps (TensorMap's SlotLine). A task with map entries holds
+  // its own tensors: a record naming an image moved by some distance (TaskRecord::image_distance)
+  // is a replayed submit's, which makes no entry (OrchestratorCore::submit_replayed).
   const Tensor* tensor(TaskId id, int arg) const {
-    return &rings_[id.ring()]->record(id.local()).tensors[arg];
+    const TaskRecord& record = rings_[id.ring()]->record(id.local());
+    assert(record.image_distance == 0);
+    return &record.tensors[arg];
   }
 
  private:

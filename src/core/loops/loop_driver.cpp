@@ -123,13 +123,13 @@ namespace {
 using WideWord = std::uint32_t __attribute__((vector_size(32)));
 
 // One argument of LoopDriver::exact_wide: moves the image's box-offset lanes (the upper half of
-// wide word 1, and unless `narrow` the lower half of wide word 2), copies `t` to `out` and ors
-// the difference into `diff` (the first 96 bytes) and `tail` (the last 8, `defined` bytes).
+// wide word 1, and unless `narrow` the lower half of wide word 2) and ors the difference of `t`
+// into `diff` (the first 96 bytes) and `tail` (the last 8, `defined` bytes).
 // Generic vectors only, inline: compiled for the AVX2 caller.
 template <bool narrow>
 [[gnu::target("avx2"), gnu::always_inline]] inline void exact_wide_one(
     unsigned char* __restrict image, const void* step0, const void* step1, const Tensor& t,
-    Tensor* __restrict out, std::size_t tail_at, WideWord* diff, std::uint64_t* tail) {
+    std::size_t tail_at, WideWord* diff, std::uint64_t* tail) {
   using Half = std::uint32_t __attribute__((vector_size(16)));
   const Half zero = {};
   Half s0;
@@ -147,16 +147,12 @@ template <bool narrow>
     std::memcpy(image + 64, &img[2], 32);
   }
   const auto* const bytes = reinterpret_cast<const unsigned char*>(&t);
-  auto* const to = reinterpret_cast<unsigned char*>(out);
   WideWord words[3];
 #pragma GCC unroll 4
-  for (int w = 0; w < 3; ++w) {
+  for (int w = 0; w < 3; ++w)
     std::memcpy(&words[w], bytes + 32 * w, 32);
-    std::memcpy(to + 32 * w, &words[w], 32);
-  }
   std::uint64_t last;
   std::memcpy(&last, bytes + 96, 8);
-  std::memcpy(to + 96, &last, 8);
   std::uint64_t image_last;
   std::memcpy(&image_last, image + tail_at, 8);
   *tail |= last ^ image_last;  // masked once, after the last argument
@@ -167,7 +163,7 @@ template <bool narrow>
 
 template <bool narrow, int kCount>
 [[gnu::always_inline]] inline bool LoopDriver::exact_wide_n(AccessPlan* plans, const Args& args,
-                                                            int count, Tensor* out) {
+                                                            int count) {
   // The image's last word (at 16 * (kWords - 1)) holds the Tensor's bytes from
   // kWordAt[kWords - 1]: its bytes 96..104 lie this far into the image.
   constexpr std::size_t tail_at = 16 * (kWords - 1) + (96 - kWordAt[kWords - 1]);
@@ -178,7 +174,7 @@ template <bool narrow, int kCount>
   for (int k = 0; k < n; ++k) {
     AccessPlan& plan = plans[k];
     exact_wide_one<narrow>(reinterpret_cast<unsigned char*>(plan.image), &plan.step[0],
-                           &plan.step[1], args.tensor(k), out + k, tail_at, &d, &tail);
+                           &plan.step[1], args.tensor(k), tail_at, &d, &tail);
   }
   __m256i v;
   std::memcpy(&v, &d, sizeof(v));
@@ -187,19 +183,18 @@ template <bool narrow, int kCount>
 
 template <bool narrow>
 [[gnu::always_inline]] inline bool LoopDriver::exact_wide_counted(AccessPlan* plans,
-                                                                  const Args& args, int count,
-                                                                  Tensor* out) {
+                                                                  const Args& args, int count) {
   switch (count) {
     case 1:
-      return exact_wide_n<narrow, 1>(plans, args, count, out);
+      return exact_wide_n<narrow, 1>(plans, args, count);
     case 2:
-      return exact_wide_n<narrow, 2>(plans, args, count, out);
+      return exact_wide_n<narrow, 2>(plans, args, count);
     case 3:
-      return exact_wide_n<narrow, 3>(plans, args, count, out);
+      return exact_wide_n<narrow, 3>(plans, args, count);
     case 4:
-      return exact_wide_n<narrow, 4>(plans, args, count, out);
+      return exact_wide_n<narrow, 4>(plans, args, count);
     default:
-      return exact_wide_n<narrow, 0>(plans, args, count, out);
+      return exact_wide_n<narrow, 0>(plans, args, count);
   }
 }
 
@@ -262,17 +257,16 @@ bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Ten
 
 // After exact_wide_counted's definition, so both instances inline here (defined after it, GCC
 // made them a tail call through the PLT).
-bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, Tensor* out,
-                            bool narrow) {
+bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, bool narrow) {
   static_assert(
       sizeof(Tensor) == 104 && kWordAt[kStepWord] == 48 && kWords == 7 && kWordAt[kWords - 1] <= 96,
       "three 32-byte words and an 8-byte tail cover the Tensor, the box offsets in "
       "words kStepWord and kStepWord + 1 (wide words 1 and 2)");
-  return narrow ? exact_wide_counted<true>(plans, args, count, out)
-                : exact_wide_counted<false>(plans, args, count, out);
+  return narrow ? exact_wide_counted<true>(plans, args, count)
+                : exact_wide_counted<false>(plans, args, count);
 }
 #else
-bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, Tensor*, bool) {
+bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, bool) {
   return false;  // never called: set_wide_compare(true) needs x86-64
 }
 bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t) {
@@ -293,11 +287,91 @@ void LoopDriver::reset() {
   deferred_compact_at_ = kDeferredCompact;
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
   tasks_wide_ = 0;
+  tasks_named_ = 0;
   std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
   templates_reused_ = 0;
   plans_reused_ = 0;
   std::fill(std::begin(rejected_), std::end(rejected_), 0u);
   ++run_;  // kept_ stays: the next run of the orchestration may reuse its templates
+  // Every task of the run has been consumed (the rings are reset): every record image is free.
+  retired_images_.clear();
+  free_images_.clear();
+  for (const std::unique_ptr<RecordImage>& image : record_pool_)
+    free_images_.push_back(image.get());
+}
+
+void LoopDriver::name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Ring& ring) {
+  if (task.record_image != nullptr) retire_image(task);
+  // The distances name_record computes, iteration - record_base, fit the record's 32 bits.
+  const bool fits = loop.iterations - loop.iteration <= std::int64_t{UINT32_MAX};
+  task.record_image = fits ? take_image() : nullptr;
+  const int count = args.tensor_count();
+  const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(Tensor);
+  if (task.record_image == nullptr) {
+    task.record_iteration = kStaleImages;
+    named_ = nullptr;
+    // Into the record the next admit fills (Ring::tensor_storage: inline or the spill area).
+    Tensor* const tensors = ring.tensor_storage(ring.head(), count);
+    if (count > 0) std::memcpy(static_cast<void*>(tensors), &args.tensor(0), bytes);
+    return;
+  }
+  RecordImage& image = *task.record_image;
+  if (count > 0) std::memcpy(static_cast<void*>(image.base), &args.tensor(0), bytes);
+  // The lanes compare_exact and exact_wide move, one word each.
+  static_assert(RecordImage::kStepAt == kWordAt[kStepWord] &&
+                RecordImage::kStepLanes * 4 == 2 * sizeof(Word) &&
+                kWordAt[kStepWord + 1] == kWordAt[kStepWord] + sizeof(Word));
+  const AccessPlan* const plans = loop.plans.data() + task.first_access;
+  for (int k = 0; k < count; ++k) {
+    std::memcpy(&image.step[k][0], &plans[k].step[0], sizeof(Word));
+    std::memcpy(&image.step[k][4], &plans[k].step[1], sizeof(Word));
+  }
+  task.record_base = task.record_iteration = loop.iteration;
+  named_ = image.base;
+  named_distance_ = 0;
+}
+
+RecordImage* LoopDriver::take_image() {
+  if (!free_images_.empty()) {
+    RecordImage* const image = free_images_.back();
+    free_images_.pop_back();
+    return image;
+  }
+  if (!retired_images_.empty()) {
+    const RetiredImage& oldest = retired_images_.front();
+    bool passed = true;
+    for (std::size_t r = 0; r < std::min<std::size_t>(rings_.size(), kRingCount); ++r) {
+      if (rings_[r] != nullptr &&
+          static_cast<std::int32_t>(rings_[r]->retired() - oldest.heads[r]) < 0) {
+        passed = false;
+      }
+    }
+    if (passed) {
+      RecordImage* const image = oldest.image;
+      retired_images_.pop_front();
+      return image;
+    }
+  }
+  if (record_pool_.size() >= kMaxRecordImages) return nullptr;
+  record_pool_.push_back(std::make_unique<RecordImage>());
+  return record_pool_.back().get();
+}
+
+void LoopDriver::retire_image(TaskPlan& task) {
+  RecordImage* const image = task.record_image;
+  tasks_named_ += static_cast<std::uint64_t>(task.record_iteration - task.record_base + 1);
+  task.record_image = nullptr;
+  task.record_iteration = kStaleImages;
+  RetiredImage retired{image, {}};
+  for (std::size_t r = 0; r < std::min<std::size_t>(rings_.size(), kRingCount); ++r)
+    retired.heads[r] = rings_[r] != nullptr ? rings_[r]->head() : 0;
+  retired_images_.push_back(retired);
+}
+
+void LoopDriver::retire_images(Loop& loop) {
+  for (TaskPlan& task : loop.task_plans) {
+    if (task.record_image != nullptr) retire_image(task);
+  }
 }
 
 void LoopDriver::run_arguments(std::span<const Tensor> tensors) {
@@ -313,6 +387,7 @@ void LoopDriver::fill_stats(RunStats* stats) const {
   stats->loop_iterations_analysed = iterations_analysed_;
   stats->loop_tasks_analysed = tasks_analysed_;
   stats->loop_tasks_replayed_wide = tasks_wide_;
+  stats->loop_tasks_named = tasks_named_;
   stats->loop_fallbacks = 0;
   stats->loop_fallback_reasons.clear();
   for (int r = 1; r < static_cast<int>(Fallback::count); ++r) {
@@ -429,6 +504,7 @@ void LoopDriver::end_loop() {
   // The deferred entries stay until something may look them up (flush_deferred) or a scope end
   // drops them (scope_ended): a loop that is its scope's last work never inserts them.
   close_families(*stack_.back());
+  retire_images(*stack_.back());  // before keep_template: kept plans name no image
   if (stack_.back()->proven) keep_template(*stack_.back());
   recycle_table(std::move(stack_.back()->table));
   stack_.pop_back();
@@ -789,6 +865,9 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     task.prepared.ready = false;          // its header is made again by the position's first submit
     task.prepared.layout_ready = false;   // and its output layout (submit_wide)
     task.prepared.plan_ready = false;     // and its checked plan (submit_wide)
+    // An earlier loop's record image (retired at its end; end_loop clears it already).
+    task.record_image = nullptr;
+    task.record_iteration = kStaleImages;
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
     task.edges =
         !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();
@@ -928,6 +1007,7 @@ void LoopDriver::relearn(Loop& loop) {
   // closed families read only their own iterations' entries.
   flush_deferred();
   close_families(loop);
+  retire_images(loop);
   loop.state = Loop::State::learning;
   loop.learn_attempts = 0;
   loop.external = {};

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -171,17 +172,24 @@ class LoopDriver {
   // learning loop records the submit; not tested again here): true when every argument is the
   // template's record replayed (replays<false>'s test, or a stricter one: TaskPlan::exact).
   // Inline: OrchestratorCore::submit_replayed runs it first, so a replayed submit makes one call
-  // past the dispatcher. It copies each argument tensor into `tensors` as it compares it: where the
-  // next admit's record keeps its tensors (Ring::tensor_storage for that slot and this count:
-  // inline or the slot's spill area; the caller checked the ring has room, so that slot's task has
-  // retired). On true the submit is covered as after plan_submit (prepared(), direct_producers,
-  // submitted_covered, grow_covered; cover_masks before collect() or record()). On false `tensors`
-  // holds a partial copy (the record of no live task, rewritten by whatever admits next) and the
-  // position's images are stale, as after a failed replays: plan_submit decides as if this had not
-  // run.
+  // past the dispatcher. The exact compare copies nothing: the submit's record names the
+  // position's record image (named_tensors). The masked one copies each argument tensor as it
+  // compares it to where the next admit's record of `ring` keeps its tensors (Ring::tensor_storage
+  // for that slot and this count: inline or the slot's spill area; the caller checked the ring
+  // has room, so that slot's task has retired). On true the submit is covered as after
+  // plan_submit (prepared(), direct_producers, submitted_covered, grow_covered; cover_masks
+  // before collect() or record()). On false that storage may hold a partial copy (the record of
+  // no live task, rewritten by whatever admits next) and the position's images are stale, as
+  // after a failed replays: plan_submit decides as if this had not run.
   // `task`: the current position's plan (fast_position()'s), indexed once per submit.
   bool replay_into(ReplayPlan& task, const KernelId kernels[3], bool inline_task, const Args& args,
-                   Tensor* tensors);
+                   Ring& ring);
+  // After replay_into returned true: the RecordImage base the submit's record names instead of
+  // holding its tensors (TaskRecord::tensors), and how many iterations its tensors lie past that
+  // base (TaskRecord::image_distance); null when the record's own storage got the copy (a masked
+  // compare, or no image to be had: kMaxRecordImages in use).
+  Tensor* named_tensors() const { return named_; }
+  std::uint32_t named_distance() const { return named_distance_; }
   // replay_into's first tests, inline: whether the current position may take it at all
   // (TaskPlan::fast). On true `*task` is the position's plan, handed on to replay_into so the
   // position is indexed once. (A bool and the plan apart, not a pointer that may be null: the
@@ -383,7 +391,7 @@ class LoopDriver {
   static_assert(sizeof(Word) == 16 && kWordAt[kWords - 2] == 16 * (kWords - 2) &&
                 kWordAt[kWords - 1] < kWordAt[kWords - 2] + 16);
   static_assert(sizeof(Tensor) > 80 && sizeof(Tensor) <= 112 && sizeof(Tensor) % 4 == 0);
-  // copy_exact compares every byte but the trailing padding: the fields lie back to back.
+  // compare_exact compares every byte but the trailing padding: the fields lie back to back.
   static_assert(
       [] {
         constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
@@ -397,7 +405,7 @@ class LoopDriver {
                at.ndims == at.dtype + sizeof(DType) && at.perm == at.ndims + 1 &&
                at.perm + kMaxDims <= sizeof(Tensor) && at.perm + kMaxDims > kWordAt[kWords - 1];
       }(),
-      "copy_exact's mask assumes padding only after perm");
+      "compare_exact's mask assumes padding only after perm");
   static_assert(Tensor::field_offsets().offsets % 4 == 0 &&
                 Tensor::field_offsets().offsets >= kWordAt[kStepWord] &&
                 Tensor::field_offsets().offsets + 4 * kMaxDims <= kWordAt[kStepWord + 2]);
@@ -539,12 +547,20 @@ class LoopDriver {
     // The template gives the position same-iteration or carried edges (set by build_plans).
     bool edges = false;
     // replay_into compares every byte of each argument but the Tensor's trailing padding with its
-    // image (copy_exact: no masks, so fewer instructions), which implies the masked compare.
+    // image (compare_exact: no masks, so fewer instructions), which implies the masked compare.
     // Cleared the first time that misses at this position; from then on replay_into compares
     // under the masks (copy_image). A miss of the exact compare alone (a byte no mask covers
     // differs from the template's, e.g. buffer_bytes of a view reshaped out of a larger buffer)
     // leaves the submit to plan_submit, whose masked replays covers it.
     bool exact = true;
+    // The record image this position's exact replayed tasks name (name_record): its base holds
+    // the arguments of iteration record_base, and the exact compare passed at every iteration
+    // since, up to record_iteration, so the images moved by their steps alone (a task of
+    // iteration i is that base moved by i - record_base). Retired when the position takes
+    // another, or the loop ends or relearns (retire_images); a kept plan names none.
+    RecordImage* record_image = nullptr;
+    std::int64_t record_base = 0;
+    std::int64_t record_iteration = kStaleImages;  // kStaleImages: none named
   };
   struct Loop {
     std::int64_t iterations = 0;
@@ -651,46 +667,47 @@ class LoopDriver {
   // argument so far matched), tested once for all arguments.
   template <bool narrow>
   static void copy_image(AccessPlan& plan, const Tensor& t, Tensor* out, Word* diff);
-  // copy_image comparing every byte of `t` but its trailing padding with the image, without the
-  // masks (TaskPlan::exact): the image holds the template's bytes moved by the stride, so this
-  // passes only where the masked compare passes too. Every word is compared (the narrow
+  // copy_image's compare of every byte of `t` but its trailing padding with the image, without
+  // the masks and without a copy (TaskPlan::exact): the image holds the template's bytes moved by
+  // the stride, so this passes only where the masked compare passes too, and then `t` is its
+  // image (what a record naming a RecordImage rebuilds). Every word is compared (the narrow
   // template argument only skips moving word kStepWord + 1, whose step is zero then).
   template <bool narrow>
-  static void copy_exact(AccessPlan& plan, const Tensor& t, Tensor* out, Word* diff);
-  // copy_exact over a submit's `count` arguments; up to 4 with a constant count (unrolled: no loop
-  // counter or pointer steps between arguments).
+  static void compare_exact(AccessPlan& plan, const Tensor& t, Word* diff);
+  // compare_exact over a submit's `count` arguments; up to 4 with a constant count (unrolled: no
+  // loop counter or pointer steps between arguments).
   template <bool narrow>
-  [[gnu::always_inline]] static void copy_all_exact(AccessPlan* plans, const Args& args, int count,
-                                                    Tensor* out, Word* diff) {
+  [[gnu::always_inline]] static void compare_all_exact(AccessPlan* plans, const Args& args,
+                                                       int count, Word* diff) {
     switch (count) {
       case 1:
-        return copy_n_exact<narrow, 1>(plans, args, out, diff);
+        return compare_n_exact<narrow, 1>(plans, args, diff);
       case 2:
-        return copy_n_exact<narrow, 2>(plans, args, out, diff);
+        return compare_n_exact<narrow, 2>(plans, args, diff);
       case 3:
-        return copy_n_exact<narrow, 3>(plans, args, out, diff);
+        return compare_n_exact<narrow, 3>(plans, args, diff);
       case 4:
-        return copy_n_exact<narrow, 4>(plans, args, out, diff);
+        return compare_n_exact<narrow, 4>(plans, args, diff);
       default:
         for (int k = 0; k < count; ++k)
-          copy_exact<narrow>(plans[k], args.tensor(k), out + k, diff);
+          compare_exact<narrow>(plans[k], args.tensor(k), diff);
     }
   }
   template <bool narrow, int kCount>
-  [[gnu::always_inline]] static void copy_n_exact(AccessPlan* plans, const Args& args, Tensor* out,
-                                                  Word* diff) {
+  [[gnu::always_inline]] static void compare_n_exact(AccessPlan* plans, const Args& args,
+                                                     Word* diff) {
 #pragma GCC unroll 4
     for (int k = 0; k < kCount; ++k)
-      copy_exact<narrow>(plans[k], args.tensor(k), out + k, diff);
+      compare_exact<narrow>(plans[k], args.tensor(k), diff);
   }
-  // copy_all_exact for a CPU with AVX2, out of line (compiled for AVX2; one call instead of the
-  // 16-byte compare inline): each argument's first 96 bytes as three 32-byte words against its
+  // compare_all_exact for a CPU with AVX2, out of line (compiled for AVX2; one call instead of
+  // the 16-byte compare inline): each argument's first 96 bytes as three 32-byte words against its
   // image (whose first 96 bytes mirror the Tensor's), the last 8 as one word under the padding
-  // mask; the box-offset lanes move as copy_exact moves them. True when every argument matched.
-  // `narrow` as copy_exact's. Hidden: called only inside the library, so the call binds
+  // mask; the box-offset lanes move as compare_exact moves them. True when every argument matched.
+  // `narrow` as compare_exact's. Hidden: called only inside the library, so the call binds
   // directly instead of through the PLT.
   TMR_WIDE_TARGET [[gnu::noinline, gnu::visibility("hidden")]] static bool exact_wide(
-      AccessPlan* plans, const Args& args, int count, Tensor* out, bool narrow);
+      AccessPlan* plans, const Args& args, int count, bool narrow);
   // replay_wide's compare and copy for a CPU with AVX2, out of line (compiled for AVX2): every
   // argument copied to `out`; each `imaged` one moved and compared as copy_image<false> does, in
   // three 32-byte words (the Tensor's first 96 bytes, which the image's and mask's first six words
@@ -701,12 +718,10 @@ class LoopDriver {
       AccessPlan* plans, const Args& args, int count, Tensor* out, std::uint32_t imaged);
   // exact_wide for `kCount` arguments (0: `count`, looped).
   template <bool narrow, int kCount>
-  TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count,
-                                           Tensor* out);
+  TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count);
   // exact_wide_n with the count's constant chosen (1-4 unrolled, else looped).
   template <bool narrow>
-  TMR_WIDE_TARGET static bool exact_wide_counted(AccessPlan* plans, const Args& args, int count,
-                                                 Tensor* out);
+  TMR_WIDE_TARGET static bool exact_wide_counted(AccessPlan* plans, const Args& args, int count);
   // The bytes of the Tensor's last 8 that are a field (not its trailing padding).
   static constexpr std::uint64_t defined_tail() {
     constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
@@ -748,6 +763,22 @@ class LoopDriver {
   // False when the iteration is outside what build_image proved exact (the position is then no
   // longer replayable).
   static bool place_images(Loop& loop, TaskPlan& task);
+  // replay_into's naming, after its exact compare passed: the position's record image when it
+  // still stands for this iteration (its last task was the previous iteration's, named the
+  // same way), else name_record_slow.
+  void name_record(Loop& loop, TaskPlan& task, const Args& args, Ring& ring);
+  // Retires the position's image, if any, and takes another for the arguments of this iteration
+  // (their bytes, their steps). With none to be had, copies them into the record the next admit
+  // of `ring` fills (Ring::tensor_storage) and names nothing.
+  [[gnu::noinline]] void name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Ring& ring);
+  // A free image (one whose retirement every ring has passed), a new one, or null at
+  // kMaxRecordImages.
+  RecordImage* take_image();
+  // Moves the position's image to the retired list, with every ring's head (the tasks that named
+  // it are below those heads), and counts the tasks it named.
+  void retire_image(TaskPlan& task);
+  // retire_image for every position of the loop that names one (its end, a relearn).
+  void retire_images(Loop& loop);
   static constexpr std::int64_t kStaleImages = -2;
   // Fills plan's image, mask, step and start from the template's tensor `v`; false when some
   // predicted box offset of the loop's iterations leaves [0, 2^32) (the wide check would not be
@@ -901,6 +932,19 @@ class LoopDriver {
   // read, instead of indexing task_plans again (~5 instructions each, TaskPlan's size is no
   // power of two). task_plans does not change between plan_submit and that submit's end.
   TaskPlan* covered_ = nullptr;
+  // Record images (RecordImage, TaskPlan::record_image): every one made this driver's life
+  // (at most kMaxRecordImages), those free, and those retired with every ring's head then (free
+  // once each ring's watermark passed it: every task that named it has been consumed).
+  struct RetiredImage {
+    RecordImage* image;
+    std::uint32_t heads[kRingCount];
+  };
+  static constexpr std::size_t kMaxRecordImages = 256;
+  std::vector<std::unique_ptr<RecordImage>> record_pool_;
+  std::vector<RecordImage*> free_images_;
+  std::deque<RetiredImage> retired_images_;
+  Tensor* named_ = nullptr;  // named_tensors()
+  std::uint32_t named_distance_ = 0;
   std::uint32_t family_mask_ = 0;    // arguments of the planned submit an affine family takes
   std::uint32_t deferred_mask_ = 0;  // arguments of the planned submit whose entry is deferred
   std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
@@ -920,6 +964,8 @@ class LoopDriver {
   std::uint64_t iterations_analysed_ = 0;
   std::uint64_t tasks_analysed_ = 0;
   std::uint64_t tasks_wide_ = 0;  // of those, covered by replay_wide
+  // Of those, the tasks whose records named an image (counted when the image retires).
+  std::uint64_t tasks_named_ = 0;
   std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};
   std::uint64_t templates_reused_ = 0;
   std::uint64_t plans_reused_ = 0;  // analyses started with kept plans (reuse_plans)
@@ -1026,19 +1072,16 @@ template <bool narrow>
 }
 
 template <bool narrow>
-[[gnu::always_inline]] inline void LoopDriver::copy_exact(AccessPlan& plan, const Tensor& t,
-                                                          Tensor* out, Word* diff) {
+[[gnu::always_inline]] inline void LoopDriver::compare_exact(AccessPlan& plan, const Tensor& t,
+                                                             Word* diff) {
   plan.image[kStepWord] += plan.step[0];
   if constexpr (!narrow) plan.image[kStepWord + 1] += plan.step[1];
   const auto* const bytes = reinterpret_cast<const unsigned char*>(&t);
-  auto* const to = reinterpret_cast<unsigned char*>(out);
   constexpr Word kDefined = {defined_lane(0), defined_lane(1), defined_lane(2), defined_lane(3)};
   Word words[kWords];
 #pragma GCC unroll 8
-  for (int w = 0; w < kWords; ++w) {
+  for (int w = 0; w < kWords; ++w)
     std::memcpy(&words[w], bytes + kWordAt[w], sizeof(Word));
-    std::memcpy(to + kWordAt[w], &words[w], sizeof(Word));
-  }
   Word d = (words[kWords - 1] ^ plan.image[kWords - 1]) & kDefined;
 #pragma GCC unroll 8
   for (int w = 0; w < kWords - 1; ++w)
@@ -1066,7 +1109,7 @@ template <bool narrow>
 [[gnu::always_inline]] inline bool LoopDriver::replay_into(ReplayPlan& task,
                                                            const KernelId kernels[3],
                                                            bool inline_task, const Args& args,
-                                                           Tensor* tensors) {
+                                                           Ring& ring) {
   Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_position())
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
@@ -1075,30 +1118,35 @@ template <bool narrow>
   }
   if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
   AccessPlan* const plans = loop.plans.data() + task.first_access;
-  // Every argument is copied and compared; the difference is tested once (a miss has copied
-  // what it copied: the record is no live task's). Each compare moves the images as it goes, so
-  // a miss leaves them stale (as in replays).
+  // Every argument is compared (and, under the masks, copied); the difference is tested once (a
+  // miss has copied what it copied: the record is no live task's). Each compare moves the images
+  // as it goes, so a miss leaves them stale (as in replays).
   Word diff = {};
-  if (task.exact && wide_compare_) {
-    // The same compare in 32-byte words, out of line.
-    if (!exact_wide(plans, args, count, tensors, task.narrow)) {
-      task.image_iteration = kStaleImages;
-      task.exact = false;  // the masked compare from now on; plan_submit decides this submit
-      return false;
-    }
-  } else if (task.exact) {
-    // Every byte but the padding: no masks to apply (TaskPlan::exact).
-    if (task.narrow) {
-      copy_all_exact<true>(plans, args, count, tensors, &diff);
+  if (task.exact) {
+    // Every byte but the padding, no masks to apply (TaskPlan::exact), and no copy: the record
+    // names the position's image (name_record). In 32-byte words out of line, or inline.
+    bool same;
+    if (wide_compare_) {
+      same = exact_wide(plans, args, count, task.narrow);
     } else {
-      copy_all_exact<false>(plans, args, count, tensors, &diff);
+      if (task.narrow) {
+        compare_all_exact<true>(plans, args, count, &diff);
+      } else {
+        compare_all_exact<false>(plans, args, count, &diff);
+      }
+      same = zero_diff(diff);
     }
-    if (!zero_diff(diff)) {
+    if (!same) {
       task.image_iteration = kStaleImages;
       task.exact = false;  // the masked compare from now on; plan_submit decides this submit
       return false;
     }
+    task.image_iteration = loop.iteration;
+    covered_ = &task;  // analysed: submitted_covered counts it
+    name_record(loop, task, args, ring);
+    return true;
   } else {
+    Tensor* const tensors = ring.tensor_storage(ring.head(), count);  // the next admit's
     if (task.narrow) {
       for (int k = 0; k < count; ++k)
         copy_image<true>(plans[k], args.tensor(k), tensors + k, &diff);
@@ -1113,7 +1161,21 @@ template <bool narrow>
   }
   task.image_iteration = loop.iteration;
   covered_ = &task;  // analysed: submitted_covered counts it
+  named_ = nullptr;  // the record holds the copy
   return true;
+}
+
+[[gnu::always_inline]] inline void LoopDriver::name_record(Loop& loop, TaskPlan& task,
+                                                           const Args& args, Ring& ring) {
+  // record_iteration is kStaleImages while none is named (no iteration follows it). The
+  // distance fits 32 bits (name_record_slow names an image only where every one does).
+  if (task.record_iteration + 1 != loop.iteration) [[unlikely]] {
+    name_record_slow(loop, task, args, ring);
+    return;
+  }
+  task.record_iteration = loop.iteration;
+  named_ = task.record_image->base;
+  named_distance_ = static_cast<std::uint32_t>(loop.iteration - task.record_base);
 }
 
 [[gnu::always_inline]] inline void LoopDriver::note_submitted(TaskId id) {

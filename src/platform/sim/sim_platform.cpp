@@ -193,7 +193,8 @@ void SimPlatform::start_subtask(int core, std::uint32_t token) {
   ++running_cores_;
   c.start_ns = engine_.now_ns();
   const TaskRecord& record = *c.job.record;
-  const KernelArgs args(record.tensors, record.tensor_count, record.scalars, record.scalar_count,
+  const RecordTensors tensors(record);  // rebuilt when the record names its image
+  const KernelArgs args(tensors.get(), record.tensor_count, record.scalars, record.scalar_count,
                         c.job.block_index, c.job.block_count, c.job.sub_block, c.job.cluster);
   std::uint64_t duration =
       sim::kernel_duration_ns(config_.costs, timings_[static_cast<std::size_t>(c.job.kernel)],
