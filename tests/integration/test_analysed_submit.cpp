@@ -1664,7 +1664,7 @@ TEST_P(ParallelForAnalysedSubmit, WideReadersDeferredEntriesOrderWritersAfterThe
 TEST_P(ParallelForAnalysedSubmit, WideProducersListEachTaskOnceAndNameAScopeEndedCreator) {
   constexpr std::uint32_t kRows = 14;
   constexpr std::uint32_t kCols = 4;
-  constexpr std::uint64_t kPerIteration = 4;  // alloc, t, u, combine
+  constexpr std::uint64_t kPerIteration = 4;        // alloc, t, u, combine
   for (const std::uint32_t closed : {kRows, 9u}) {  // kRows: no scope ends early
     Fixture f(GetParam().platform, GetParam().record);
     const KernelId combine_kernel = f.runtime.kernels().add("combine", CoreType::aiv, &combine);
@@ -1700,12 +1700,8 @@ TEST_P(ParallelForAnalysedSubmit, WideProducersListEachTaskOnceAndNameAScopeEnde
                 if (row == closed) released = true;  // the error is named (or not) by now
                 if (!u.valid()) return;
                 o.submit_aiv(combine_kernel,
-                             Args()
-                                 .in(t[0])
-                                 .inout(acc[0])
-                                 .inout(acc[1])
-                                 .in(u[0])
-                                 .out_existing(a.tensor(1).view({kCols}, {row * kCols})));
+                             Args().in(t[0]).inout(acc[0]).inout(acc[1]).in(u[0]).out_existing(
+                                 a.tensor(1).view({kCols}, {row * kCols})));
               },
               options);
         },

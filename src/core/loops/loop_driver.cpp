@@ -311,8 +311,7 @@ bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, Tens
 bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, Tensor*, bool) {
   return false;  // never called: set_wide_compare(true) needs x86-64
 }
-bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t,
-                             std::uint32_t) {
+bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t, std::uint32_t) {
   return false;  // never called: set_wide_compare(true) needs x86-64
 }
 #endif
