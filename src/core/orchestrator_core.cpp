@@ -925,7 +925,7 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   }
   AccessRegion regions[kMaxTensorArgs];  // record() reads none: families and deferral take all
   TaskSlot* direct[kDirectProducers];
-  int direct_count = loops_.direct_producers(args, direct, kDirectProducers, regions);
+  int direct_count = loops_.wide_producers(args, direct, kDirectProducers, regions);
   bool ok = true;
   std::int32_t resolved = 0;
   if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal() &&

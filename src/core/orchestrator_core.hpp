@@ -136,7 +136,7 @@ class OrchestratorCore {
   // submit_replayed for a position LoopDriver::wide_position() allows (fresh outputs, buffers its
   // own iteration made, closed free reads): LoopDriver::replay_wide first, then submit_analysed's
   // steps with the position's output layout prepared once (LoopDriver::PreparedTask) and its
-  // producers from LoopDriver::direct_producers (a direct list or the position's steps).
+  // producers from LoopDriver::wide_producers (the position's precomputed list).
   TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index, Ring& ring);
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
   // kept as the position's prepared copy) by its first analysed submit.

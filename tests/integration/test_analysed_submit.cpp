@@ -1651,5 +1651,95 @@ TEST_P(ParallelForAnalysedSubmit, WideReadersDeferredEntriesOrderWritersAfterThe
   }
 }
 
+// (session 23, pa27) A wide position's producers come from its precomputed list
+// (LoopDriver::wide_producers: same-iteration edges and creators, each position once, carried
+// edges, no duplicate search). Each iteration: t = x + 1 (held on threads until the iteration
+// that fails, if any), u = t + 1, and a wide combine reading t, two accumulators of the
+// iteration's alloc and u (t and u: creators and template edges; the alloc: a creator). Results
+// against the formula; traced, each combine's producers are exactly the iteration's alloc, t
+// and u, and each u's its t. In a second run,
+// iteration 9 makes t inside a scope of its own that ends before u and combine read it: the run
+// ends naming it (its creator's scope ended; on threads t is still live, held), never by wiring
+// a reader to it.
+TEST_P(ParallelForAnalysedSubmit, WideProducersListEachTaskOnceAndNameAScopeEndedCreator) {
+  constexpr std::uint32_t kRows = 14;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint64_t kPerIteration = 4;        // alloc, t, u, combine
+  for (const std::uint32_t closed : {kRows, 9u}) {  // kRows: no scope ends early
+    Fixture f(GetParam().platform, GetParam().record);
+    const KernelId combine_kernel = f.runtime.kernels().add("combine", CoreType::aiv, &combine);
+    const KernelId held_aic = f.runtime.kernels().add("held_aic", CoreType::aic, &held_plus_one);
+    std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f);
+    RunArgs args = input_and_output(x, y, 5);
+    released = GetParam().platform == PlatformKind::sim || closed == kRows;
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          LoopOptions options;
+          options.scope_per_iteration = true;
+          o.parallel_for(
+              kRows,
+              [&](Orchestrator& o, std::int64_t i) {
+                const auto row = static_cast<std::uint32_t>(i);
+                const TensorSpec zeros = TensorSpec({kCols}, DType::f32).fill(0.0f);
+                const TaskOutputs acc = o.alloc(Args().out(zeros).out(zeros).out(zeros));
+                if (!acc.valid()) return;
+                const Args make_t = Args()
+                                        .in(a.tensor(0).view({kCols}, {row * kCols}))
+                                        .out(TensorSpec({kCols}, DType::f32));
+                TaskOutputs t;
+                if (row == closed) {
+                  o.scope_begin();
+                  t = o.submit_aic(held_aic, make_t);
+                  o.scope_end();
+                } else {
+                  t = o.submit_aic(held_aic, make_t);
+                }
+                if (!t.valid()) return;
+                const TaskOutputs u =
+                    o.submit_aiv(f.inc, Args().in(t[0]).out(TensorSpec({kCols}, DType::f32)));
+                if (row == closed) released = true;  // the error is named (or not) by now
+                if (!u.valid()) return;
+                o.submit_aiv(combine_kernel,
+                             Args().in(t[0]).inout(acc[0]).inout(acc[1]).in(u[0]).out_existing(
+                                 a.tensor(1).view({kCols}, {row * kCols})));
+              },
+              options);
+        },
+        args);
+    released = true;
+    if (closed < kRows) {
+      EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+      // Iterations 2 to 8 went wide, then t of iteration 9 and, t being live (held), u's check.
+      if (GetParam().platform == PlatformKind::threads) {
+        EXPECT_EQ(r.stats.loop_tasks_replayed_wide, (kPerIteration - 1) * (closed - 2) + 2);
+      }
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    EXPECT_EQ(r.stats.loop_tasks_replayed_wide, (kPerIteration - 1) * (kRows - 2));
+    // c = t = x + 1 and d = u = x + 2: y = c + 2 d.
+    for (std::uint32_t k = 0; k < kRows * kCols; ++k)
+      ASSERT_EQ(y[k], 3.0f * x[k] + 5.0f) << "element " << k;
+    if (!GetParam().record) continue;
+    std::size_t checked = 0;
+    for (const TaskEvent& e : r.trace->tasks) {
+      const std::uint64_t alloc = e.sequence - e.sequence % kPerIteration;
+      std::vector<std::uint64_t> got = e.producers;
+      std::sort(got.begin(), got.end());
+      if (e.sequence % kPerIteration == 2) {
+        EXPECT_EQ(got, (std::vector<std::uint64_t>{alloc + 1})) << "task " << e.sequence;
+      } else if (e.sequence % kPerIteration == 3) {
+        EXPECT_EQ(got, (std::vector<std::uint64_t>{alloc, alloc + 1, alloc + 2}))
+            << "task " << e.sequence;
+      } else {
+        continue;
+      }
+      ++checked;
+    }
+    EXPECT_EQ(checked, 2 * kRows);
+  }
+}
+
 }  // namespace
 }  // namespace tmr::testing

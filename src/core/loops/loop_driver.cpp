@@ -198,17 +198,41 @@ template <bool narrow>
   }
 }
 
-bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Tensor* out,
-                             std::uint32_t imaged) {
+template <int kCount>
+[[gnu::always_inline]] inline bool LoopDriver::masked_wide_n(AccessPlan* plans, const Args& args,
+                                                             int count, Tensor* out,
+                                                             std::uint32_t imaged,
+                                                             std::uint32_t stepped) {
   static_assert(sizeof(Tensor) == 104 && kWordAt[kWords - 1] == 88 && kStepWord == 3,
                 "three 32-byte words and the last 16-byte word cover the Tensor, the box offsets "
                 "in words kStepWord and kStepWord + 1 (wide words 1 and 2)");
   using Half = std::uint32_t __attribute__((vector_size(16)));
   constexpr std::size_t last_at = kWordAt[kWords - 1];
+  // copy_image's move of words kStepWord and kStepWord + 1 (the upper half of wide word 1 and
+  // the lower half of wide word 2), first and for the `stepped` images alone: a zero step
+  // leaves an image as it is, and the compare below then reads every image straight from memory.
   const Half zero = {};
+  for (std::uint32_t todo = stepped; todo != 0; todo &= todo - 1) {
+    AccessPlan& plan = plans[std::countr_zero(todo)];
+    auto* const image = reinterpret_cast<unsigned char*>(plan.image);
+    WideWord img1;
+    WideWord img2;
+    Half s0;
+    Half s1;
+    std::memcpy(&img1, image + 32, 32);
+    std::memcpy(&img2, image + 64, 32);
+    std::memcpy(&s0, &plan.step[0], sizeof(Half));
+    std::memcpy(&s1, &plan.step[1], sizeof(Half));
+    img1 += __builtin_shufflevector(zero, s0, 0, 1, 2, 3, 4, 5, 6, 7);
+    img2 += __builtin_shufflevector(s1, zero, 0, 1, 2, 3, 4, 5, 6, 7);
+    std::memcpy(image + 32, &img1, 32);
+    std::memcpy(image + 64, &img2, 32);
+  }
   WideWord d = {};
   Half d_last = {};
-  for (int k = 0; k < count; ++k) {
+  const int n = kCount > 0 ? kCount : count;
+#pragma GCC unroll 8
+  for (int k = 0; k < n; ++k) {
     const auto* const bytes = reinterpret_cast<const unsigned char*>(&args.tensor(k));
     auto* const to = reinterpret_cast<unsigned char*>(out + k);
     WideWord words[3];
@@ -222,7 +246,7 @@ bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Ten
     std::memcpy(to + last_at, &last, sizeof(Half));
     if (((imaged >> k) & 1u) == 0) continue;  // a closed free read: copied, checked by fields
     AccessPlan& plan = plans[k];
-    auto* const image = reinterpret_cast<unsigned char*>(plan.image);
+    const auto* const image = reinterpret_cast<const unsigned char*>(plan.image);
     const auto* const mask = reinterpret_cast<const unsigned char*>(plan.mask);
     WideWord img[3];
     WideWord m[3];
@@ -231,16 +255,6 @@ bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Ten
       std::memcpy(&img[w], image + 32 * w, 32);
       std::memcpy(&m[w], mask + 32 * w, 32);
     }
-    // copy_image's move of words kStepWord and kStepWord + 1: the upper half of wide word 1 and
-    // the lower half of wide word 2.
-    Half s0;
-    Half s1;
-    std::memcpy(&s0, &plan.step[0], sizeof(Half));
-    std::memcpy(&s1, &plan.step[1], sizeof(Half));
-    img[1] += __builtin_shufflevector(zero, s0, 0, 1, 2, 3, 4, 5, 6, 7);
-    img[2] += __builtin_shufflevector(s1, zero, 0, 1, 2, 3, 4, 5, 6, 7);
-    std::memcpy(image + 32, &img[1], 32);
-    std::memcpy(image + 64, &img[2], 32);
     d |= ((words[0] ^ img[0]) & m[0]) | ((words[1] ^ img[1]) & m[1]) | ((words[2] ^ img[2]) & m[2]);
     Half image_last;
     Half mask_last;
@@ -253,6 +267,28 @@ bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Ten
   std::uint64_t halves[2];
   std::memcpy(halves, &d_last, sizeof(halves));
   return _mm256_testz_si256(v, v) != 0 && (halves[0] | halves[1]) == 0;
+}
+
+bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Tensor* out,
+                             std::uint32_t imaged, std::uint32_t stepped) {
+  // Unrolled for the usual argument counts (the loop's own steps cost ~7 instructions an
+  // argument); the rest looped.
+  switch (count) {
+    case 2:
+      return masked_wide_n<2>(plans, args, count, out, imaged, stepped);
+    case 3:
+      return masked_wide_n<3>(plans, args, count, out, imaged, stepped);
+    case 4:
+      return masked_wide_n<4>(plans, args, count, out, imaged, stepped);
+    case 5:
+      return masked_wide_n<5>(plans, args, count, out, imaged, stepped);
+    case 6:
+      return masked_wide_n<6>(plans, args, count, out, imaged, stepped);
+    case 7:
+      return masked_wide_n<7>(plans, args, count, out, imaged, stepped);
+    default:
+      return masked_wide_n<0>(plans, args, count, out, imaged, stepped);
+  }
 }
 
 // After exact_wide_counted's definition, so both instances inline here (defined after it, GCC
@@ -269,7 +305,7 @@ bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, bool
 bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, bool) {
   return false;  // never called: set_wide_compare(true) needs x86-64
 }
-bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t) {
+bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t, std::uint32_t) {
   return false;  // never called: set_wide_compare(true) needs x86-64
 }
 #endif
@@ -1294,9 +1330,13 @@ void LoopDriver::build_plans(Loop& loop) {
       task.replayable = false;
       task.closed_replayable = true;
     }
+    // Made by an earlier position of the same iteration, for each: what replay_wide then tests
+    // by the loop's table alone (not the position per submit: the template's creator came first).
+    const auto here = static_cast<std::uint32_t>(&task - loop.task_plans.data());
     task.fresh_here = true;
     for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
-      if (loop.plans[task.first_access + std::countr_zero(todo)].back != 0) task.fresh_here = false;
+      const AccessPlan& plan = loop.plans[task.first_access + std::countr_zero(todo)];
+      if (plan.back != 0 || plan.task >= here) task.fresh_here = false;
     }
     task.prepared.layout_ready = false;
     list_families(loop, task);
@@ -1347,6 +1387,7 @@ void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
       task.producers.clear();
       task.steps.clear();
       task.single = TaskId();
+      route_wide(loop, task, position);  // clears the wide list
       return;
     }
     if (plan.fixed) {
@@ -1367,6 +1408,61 @@ void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
     task.producers.clear();
   }
   task.single = !task.edges && task.producers.size() == 1 ? task.producers[0] : TaskId();
+  route_wide(loop, task, position);
+}
+
+void LoopDriver::route_wide(const Loop& loop, TaskPlan& task, std::uint32_t position) {
+  task.wide_external_count = 0;
+  task.wide_same_count = 0;
+  task.wide_listed = false;
+  if (task.inline_task || (!task.direct && !task.created)) return;  // never wide
+  const loops::TemplateTaskDeps& deps = loop.tmpl.deps(position);
+  // Carried edges of one producer position may reach one task twice: left to list_once.
+  for (std::size_t a = 0; a < deps.carried.size(); ++a) {
+    for (std::size_t b = a + 1; b < deps.carried.size(); ++b) {
+      if (deps.carried[a].producer == deps.carried[b].producer) return;
+    }
+  }
+  // Adds position q once (a creator's flag joins an edge's); false when the array is full.
+  const auto add_same = [&](std::uint32_t q, bool creator) {
+    for (std::uint32_t k = 0; k < task.wide_same_count; ++k) {
+      if (task.wide_same[k].position == q) {
+        task.wide_same[k].creator = task.wide_same[k].creator || creator;
+        return true;
+      }
+    }
+    if (task.wide_same_count == TaskPlan::kWideSame) return false;
+    task.wide_same[task.wide_same_count++] = TaskPlan::WideSame{q, creator};
+    return true;
+  };
+  const auto add_external = [&](TaskId id) {  // each once already (route_producers)
+    if (task.wide_external_count == TaskPlan::kWideExternal) return false;
+    task.wide_external[task.wide_external_count++] = id;
+    return true;
+  };
+  for (const std::uint32_t q : deps.same_iteration) {
+    if (!add_same(q, false)) return;
+  }
+  if (task.direct) {
+    for (const TaskId id : task.producers) {
+      if (!add_external(id)) return;
+    }
+  } else {
+    for (const TaskPlan::Step& step : task.steps) {
+      if (step.arg == TaskPlan::kExternalStep ? !add_external(step.id)
+                                              : !add_same(step.position, true)) {
+        return;
+      }
+    }
+  }
+  // Fixed external producers are tasks of no analysed iteration (the map's entries when the
+  // analysis started), so none is a task the edges or creators name.
+  task.wide_listed = true;
+}
+
+int LoopDriver::direct_producers_call(const Args& args, TaskSlot** out, int capacity,
+                                      AccessRegion* regions) const {
+  return direct_producers(args, out, capacity, regions);
 }
 
 void LoopDriver::pack_image(AccessPlan& plan, const unsigned char* image, unsigned char* mask) {
@@ -1461,6 +1557,13 @@ void LoopDriver::narrow_images(const Loop& loop, TaskPlan& task) {
   for (std::uint32_t todo = task.outer_tracked | task.fresh_tracked; todo != 0; todo &= todo - 1) {
     const AccessPlan& plan = loop.plans[task.first_access + std::countr_zero(todo)];
     if (!zero_word(plan.mask[kWords - 2]) || !zero_word(plan.step[1])) task.narrow = false;
+  }
+  // Fresh outputs and closed free reads have no step (build_spec_image; no image).
+  task.stepped = 0;
+  for (std::uint32_t todo = task.outer_tracked | task.fresh_tracked; todo != 0; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
+    const AccessPlan& plan = loop.plans[task.first_access + static_cast<std::uint32_t>(k)];
+    if (!zero_word(plan.step[0]) || !zero_word(plan.step[1])) task.stepped |= 1u << k;
   }
   const auto every = static_cast<std::uint32_t>((std::uint64_t{1} << task.access_count) - 1);
   task.outer_only = task.narrow && task.outer_tracked == every;
@@ -1670,7 +1773,7 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
   const std::uint32_t imaged = task.outer_tracked | task.fresh_tracked | task.outs;
   if (wide_compare_) {
     // The same compare in 32-byte words, out of line.
-    if (!masked_wide(plans, args, count, tensors, imaged)) return false;
+    if (!masked_wide(plans, args, count, tensors, imaged, task.stepped)) return false;
   } else {
     Word diff = {};
     for (int k = 0; k < count; ++k) {
@@ -1707,8 +1810,7 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
     const TaskRecord* record = nullptr;  // of `last`, once one is looked up
     for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
       const int k = std::countr_zero(todo);
-      const AccessPlan& plan = plans[k];
-      if (plan.task >= loop.position) return false;
+      const AccessPlan& plan = plans[k];  // plan.task < loop.position (fresh_here)
       const TaskId creator = table.tasks[row + plan.task];
       const Tensor& t = tensors[k];
       if (t.producer() != creator) return false;

@@ -306,6 +306,16 @@ class LoopDriver {
   // submit with the call's own).
   [[gnu::always_inline]] int direct_producers(const Args& args, TaskSlot** out, int capacity,
                                               AccessRegion* regions) const;
+  // direct_producers for the submit replay_wide covered (OrchestratorCore::submit_wide): the
+  // same producers (a set: each live one once; the order may differ) from the position's wide
+  // list (TaskPlan::wide_listed), with no duplicate search: replay_wide proved every creator of
+  // an argument is the list's task of its position. -1 as direct_producers. Fills no region
+  // (none is read: a wide position's accesses all go into families or are deferred).
+  [[gnu::always_inline]] int wide_producers(const Args& args, TaskSlot** out, int capacity,
+                                            AccessRegion* regions) const;
+  // direct_producers out of line (wide_producers for a position without a wide list).
+  [[gnu::noinline]] int direct_producers_call(const Args& args, TaskSlot** out, int capacity,
+                                              AccessRegion* regions) const;
   // direct_producers past the template edges (`n` listed) for a position that is not direct.
   int routed_producers(const Args& args, TaskSlot** out, int n, int capacity,
                        AccessRegion* regions) const;
@@ -495,6 +505,24 @@ class LoopDriver {
     };
     static constexpr std::uint32_t kExternalStep = ~std::uint32_t{0};
     std::vector<Step> steps;
+    // wide_producers' list for a direct or `created` position (route_wide): its fixed external
+    // producers and its same-iteration producer positions (template edges and creators, each
+    // position once; `creator`: its scope must still be open); with the template's carried
+    // edges, every one a different task from every other, so the submit lists them without
+    // list_once's search. `wide_listed` false (not direct or created, two carried edges of one
+    // producer position, which may reach one task twice, or more than the arrays hold):
+    // direct_producers. Arrays, not vectors: every run's start rebuilds them (reuse_plans).
+    static constexpr std::uint32_t kWideSame = 8;
+    static constexpr std::uint32_t kWideExternal = 4;
+    struct WideSame {
+      std::uint32_t position;
+      bool creator;
+    };
+    TaskId wide_external[kWideExternal];
+    WideSame wide_same[kWideSame] = {};
+    std::uint32_t wide_external_count = 0;
+    std::uint32_t wide_same_count = 0;
+    bool wide_listed = false;
     PreparedTask prepared;
     // Whether replays<false>() may decide this position: cleared when an image could not be
     // built or placed exactly (build_image, place_images), or when a free read's family closed
@@ -529,6 +557,8 @@ class LoopDriver {
     std::uint32_t outer_tracked = 0;
     std::uint32_t fresh_tracked = 0;
     bool narrow = false;
+    // The arguments whose image has a nonzero step (narrow_images): masked_wide moves only these.
+    std::uint32_t stepped = 0;
     // narrow, and every argument is an outer tracked one (outer_tracked holds all access_count
     // bits): replays walks plans and tensors side by side (set with narrow, narrow_images).
     bool outer_only = false;
@@ -645,6 +675,9 @@ class LoopDriver {
   static void rename(AccessPlan& plan, const loops::AccessRecord& rec);
   // build_plans' producer route for one position: `direct` and its deduplicated `producers`.
   void route_producers(const Loop& loop, TaskPlan& task) const;
+  // route_producers' last step: the position's wide list (TaskPlan::wide_external, wide_same,
+  // wide_listed) from its route and the template's edges.
+  static void route_wide(const Loop& loop, TaskPlan& task, std::uint32_t position);
 
   // Whether an argument is the template's record replayed for the current iteration: the same
   // buffer (outer by identity; a fresh one by the creator task id the loop's table predicts) and
@@ -713,9 +746,15 @@ class LoopDriver {
   // three 32-byte words (the Tensor's first 96 bytes, which the image's and mask's first six words
   // mirror; word kWords - 2's mask leaves out the bytes the last word covers) and the last 16-byte
   // word under its mask. The same bytes under the same masks: true when every imaged argument
-  // matched.
+  // matched. Only the `stepped` ones (TaskPlan::stepped) are moved: moving the others adds zero.
   TMR_WIDE_TARGET [[gnu::noinline, gnu::visibility("hidden")]] static bool masked_wide(
-      AccessPlan* plans, const Args& args, int count, Tensor* out, std::uint32_t imaged);
+      AccessPlan* plans, const Args& args, int count, Tensor* out, std::uint32_t imaged,
+      std::uint32_t stepped);
+  // masked_wide for `kCount` arguments (0: `count`, looped).
+  template <int kCount>
+  TMR_WIDE_TARGET static bool masked_wide_n(AccessPlan* plans, const Args& args, int count,
+                                            Tensor* out, std::uint32_t imaged,
+                                            std::uint32_t stepped);
   // exact_wide for `kCount` arguments (0: `count`, looped).
   template <bool narrow, int kCount>
   TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count);
@@ -1258,6 +1297,50 @@ inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int ca
   }
   for (const TaskId id : task.producers) {
     if (live(id) && !list_once(out, &n, capacity, id)) return -1;
+  }
+  return n;
+}
+
+inline int LoopDriver::wide_producers(const Args& args, TaskSlot** out, int capacity,
+                                      AccessRegion* regions) const {
+  const TaskPlan& task = *covered_;
+  if (!task.wide_listed) [[unlikely]] {
+    return direct_producers_call(args, out, capacity, regions);
+  }
+  // created_producers' condition: every tracked access goes into a family or is deferred.
+  if ((tracked_mask_ & ~(family_mask_ | deferred_mask_)) != 0) return -1;
+  const Loop& loop = *owner_;
+  const std::int64_t i = loop.iteration;
+  const loops::LoopTasks& table = *loop.table;
+  int n = 0;
+  for (std::uint32_t k = 0; k < task.wide_external_count; ++k) {
+    const TaskId id = task.wide_external[k];
+    if (!live(id)) continue;
+    if (n == capacity) return -1;
+    out[n++] = &rings_[id.ring()]->slot(id.local());
+  }
+  const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(i)];
+  for (std::uint32_t k = 0; k < task.wide_same_count; ++k) {
+    const TaskPlan::WideSame same = task.wide_same[k];
+    const TaskId id = table.tasks[row + same.position];
+    // A creator (replay_wide: the argument's producer is this task) must be live with its scope
+    // open, else collect() decides (it names the error); an edge alone only while it lives.
+    if (same.creator && !dependence_.creator_retained(id)) return -1;
+    if (!live(id)) {
+      if (same.creator) return -1;
+      continue;
+    }
+    if (n == capacity) return -1;
+    out[n++] = &rings_[id.ring()]->slot(id.local());
+  }
+  for (const loops::CarriedEdge& e : loop.tmpl.deps(loop.position).carried) {
+    const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
+    for (std::int64_t d = e.min_distance; d <= last; ++d) {
+      const TaskId id = table.at(i - d, e.producer);
+      if (!live(id)) continue;
+      if (n == capacity) return -1;
+      out[n++] = &rings_[id.ring()]->slot(id.local());
+    }
   }
   return n;
 }
