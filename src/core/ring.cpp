@@ -118,7 +118,7 @@ void Ring::reset() {
     s.fanout_head.store(nullptr, std::memory_order_relaxed);
   }
   head_ = retired_seen_ = published_seen_ = submitted_ = 0;
-  heap_top_ = heap_tail_ = dep_top_ = dep_tail_ = 0;
+  heap_top_ = heap_position_ = heap_tail_ = dep_top_ = dep_tail_ = 0;
   published_.store(0, std::memory_order_relaxed);
   retired_.store(0, std::memory_order_release);
 }
@@ -134,21 +134,6 @@ std::uint32_t Ring::refresh() {
     retired_seen_ = now;
   }
   return moved;
-}
-
-bool Ring::heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* consumed) const {
-  if (bytes == 0) {
-    *offset = heap_top_ % heap_bytes_;
-    *consumed = 0;
-    return true;
-  }
-  const std::uint64_t position = heap_top_ % heap_bytes_;
-  // A buffer never straddles the end: skip the tail of the heap when it does not fit there.
-  const std::uint64_t waste = position + bytes > heap_bytes_ ? heap_bytes_ - position : 0;
-  if (heap_top_ + waste + bytes - heap_tail_ > heap_bytes_) return false;
-  *offset = (position + waste) % heap_bytes_;
-  *consumed = waste + bytes;
-  return true;
 }
 
 // Lock-free: scan from the watermark while the tasks are consumed, then move it with one

@@ -134,7 +134,16 @@ class Ring {
   std::uint32_t live_tasks() const { return head_ - retired_seen_; }
   bool window_has_room() const { return live_tasks() + 1 < window_; }
   // Where `bytes` (a multiple of 64, <= capacity) would go; false if the heap is full now.
-  bool heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* consumed) const;
+  // Inline, and without a division (heap_position_): every submit with outputs asks.
+  bool heap_fits(std::uint64_t bytes, std::uint64_t* offset, std::uint64_t* consumed) const {
+    const std::uint64_t position = heap_position_;
+    // A buffer never straddles the end: skip the tail of the heap when it does not fit there.
+    const std::uint64_t waste = position + bytes > heap_bytes_ ? heap_bytes_ - position : 0;
+    if (heap_top_ + waste + bytes - heap_tail_ > heap_bytes_) return false;
+    *offset = waste != 0 ? 0 : position;  // (position + waste) % heap_bytes_
+    *consumed = waste + bytes;
+    return true;
+  }
   std::uint64_t heap_used() const { return heap_top_ - heap_tail_; }
   bool dep_fits(std::uint64_t nodes) const { return dep_top_ + nodes - dep_tail_ <= dep_capacity_; }
   std::uint64_t dep_used() const { return dep_top_ - dep_tail_; }
@@ -143,6 +152,11 @@ class Ring {
   // its local id. Prefetches what the next admit will write (prefetch_head).
   [[gnu::always_inline]] std::uint32_t admit(std::uint64_t consumed, std::uint64_t dep_nodes = 0) {
     heap_top_ += consumed;
+    if (consumed != 0) {  // (a task without outputs: one test)
+      // consumed <= heap_bytes_ (heap_fits): one subtraction keeps the position below it.
+      heap_position_ += consumed;
+      if (heap_position_ >= heap_bytes_) heap_position_ -= heap_bytes_;
+    }
     dep_top_ += dep_nodes;
     const std::uint32_t local = head_++;
     SlotInfo& slot_info = info(local);
@@ -283,6 +297,7 @@ class Ring {
   std::uint64_t dep_tail_ = 0;
   std::uint32_t published_seen_ = 0;  // what published_ holds (only the orchestrator stores it)
   std::uint32_t submitted_ = 0;       // one past the last task whose submit finished
+  std::uint64_t heap_position_ = 0;   // heap_top_ % heap_bytes_, kept by admit (no division)
 
   // Shared.
   alignas(64) std::atomic<std::uint32_t> published_{0};

@@ -140,6 +140,46 @@ TEST(Ring, HeapWrapsWithoutStraddlingTheEnd) {
   EXPECT_EQ(ring.heap_used(), 384u + 256u + 384u);
 }
 
+// heap_fits keeps the heap's position without dividing (Ring::heap_position_): over many wraps of
+// a heap whose size is no power of two, with buffers of many sizes retiring in order, every
+// answer (fits, offset, bytes consumed) is the one the position heap_top % capacity gives.
+TEST(Ring, HeapPositionMatchesTheLinearTopModuloTheCapacityOverManyWraps) {
+  constexpr std::uint64_t kHeap = 13 * 64;
+  Ring ring = make_ring(64, kHeap);
+  std::uint64_t top = 0;  // the model: linear heap top and tail
+  std::uint64_t tail = 0;
+  std::vector<std::uint64_t> ends;  // heap top after each admitted task
+  std::uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u; };
+  int wraps = 0;
+  for (int step = 0; step < 4000; ++step) {
+    if (next() % 3 == 0 && ring.live_tasks() > 0) {
+      // The oldest task finishes: the tail moves to its end.
+      const std::uint32_t local = ring.retired_seen();
+      consume(ring, local);
+      ring.try_advance();
+      ring.refresh();
+      tail = ends[local];
+      ASSERT_EQ(ring.heap_used(), top - tail);
+      continue;
+    }
+    const std::uint64_t bytes = 64 * (next() % 6);  // 0 (no outputs) to 320 bytes
+    const std::uint64_t position = top % kHeap;
+    const std::uint64_t waste = position + bytes > kHeap ? kHeap - position : 0;
+    const bool fits = top + waste + bytes - tail <= kHeap;
+    std::uint64_t offset = ~0ull, consumed = ~0ull;
+    ASSERT_EQ(ring.heap_fits(bytes, &offset, &consumed), fits) << "step " << step;
+    if (!fits || !ring.window_has_room()) continue;
+    ASSERT_EQ(offset, (position + waste) % kHeap) << "step " << step;
+    ASSERT_EQ(consumed, waste + bytes) << "step " << step;
+    admit_published(ring, consumed);
+    wraps += waste != 0 || (position + bytes == kHeap && bytes != 0);
+    top += consumed;
+    ends.push_back(top);
+  }
+  EXPECT_GT(wraps, 20) << "the heap wrapped too rarely to test the position";
+}
+
 TEST(Ring, ReleaseConsumesOnLastReferenceAndHoldFailsAfterwards) {
   Ring ring = make_ring(8, 1024);
   admit_published(ring, 0);
