@@ -12,15 +12,19 @@ filter=${FILTER:-'^BM_Submit/|^BM_SubmitWhileExecuting/|^BM_Throughput/'}
 mkdir -p "$out"
 uptime >"$out/uptime_before"
 for r in $(seq 1 "$rounds"); do
-  i=0
-  for dir in "$@"; do
+  # Rotate the order every round: whichever build runs first in a round can look faster (sub27
+  # measured ~12% at BM_Submit 4/16,384), so no build may always go first.
+  dirs=("$@")
+  n=${#dirs[@]}
+  for k in $(seq 0 $((n - 1))); do
+    i=$(((k + r - 1) % n))
+    dir=${dirs[$i]}
     LD_LIBRARY_PATH=$dir "$dir/bench/micro/tmr_bench_micro" --benchmark_filter="$filter" \
       --benchmark_format=json >"$out/build${i}_micro_$r.json" 2>/dev/null
     if [[ ${PEERS:-0} == 1 ]]; then
       LD_LIBRARY_PATH=$dir taskset -c 0,1 "$dir/bench/peers/tmr_bench_peers" --systems tmr \
         --no-metg --reps 3 >"$out/build${i}_peers_$r.txt" 2>&1
     fi
-    i=$((i + 1))
   done
   uptime >>"$out/uptime_rounds"
 done
