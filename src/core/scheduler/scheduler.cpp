@@ -234,6 +234,8 @@ bool Scheduler::core_step(int thread, int core) {
         me.deferred_idle_core = -1;
         progress = true;
       }
+    } else if (take_back_unlatched_ && take_back_unlatched(thread, core)) {
+      progress = true;
     }
   } else if (!full && single_core_staging_at_latch_ && c.stageable()) {
     progress |= stage_into_own_pending(thread, core);
@@ -297,6 +299,48 @@ bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) 
     if (others_have_room(thread, shape)) waker_.notify_schedulers();
   }
   return true;
+}
+
+bool Scheduler::take_back_unlatched(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  CoreSlot& c = cores_[core];
+  const CoreType type = c.mailbox->type;
+  for (const int other : me.cores) {
+    CoreSlot& o = cores_[other];
+    const Subtask s = o.running;
+    // Placed straight into an idle core's running slot (not staged behind a running subtask, not
+    // that core's own hand-off, which is published latched), one block of this core's type.
+    if (other == core || s.task == nullptr || !o.awaiting_ack || s.staged || s.early_handoff ||
+        o.pending.task != nullptr || o.mailbox->type != type || s.task->shape == TaskShape::mix ||
+        s.task->block_count != 1 || s.task->sync_start) {
+      continue;
+    }
+    // The core finished everything before this dispatch (its status is its last FIN), so its
+    // last token, latched, is what it takes for "nothing new" (core_main), as after cancel_block.
+    const std::uint32_t status = o.mailbox->status.load(std::memory_order_acquire);
+    if ((status & kTokenMask) == s.token) continue;  // ACKed: it runs there
+    std::uint32_t expected = s.token;
+    ++me.counters.dispatches;  // a write to the core's dispatch word
+    if (!o.mailbox->dispatch.compare_exchange_strong(expected, (status & kTokenMask) | kLatchedBit,
+                                                     std::memory_order_acq_rel)) {
+      continue;  // the core latched it meanwhile
+    }
+    o.running = Subtask{};
+    o.awaiting_ack = false;
+    // Skip a token, as cancel_block: the next dispatch keeps the parity opposite to the last
+    // finished subtask's.
+    o.token = next_token(o.token);
+    core_became_idle(thread, other);
+    if (timing()) running_changed(thread, other, clock_.now_ns());
+    ++me.counters.unlatched_taken_back;
+    me.handoff_core = core;
+    dispatch_subtask(thread, core, s.task, s.slot, s.block,
+                     type == CoreType::aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
+                     SlotTarget::idle, Release::now);
+    me.handoff_core = -1;
+    return true;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------- completion

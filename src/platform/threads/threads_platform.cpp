@@ -76,6 +76,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().cores_take_queued_work(true);
   engine.scheduler().own_core_needs_no_doorbell(true);
   engine.scheduler().own_core_latches_handoff(true);
+  engine.scheduler().cores_take_back_unlatched(true);
   engine.scheduler().platform_counts_completions(true);  // every step is under a gate
   // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
   // leftovers go to an idle core only while a CPU is free for it
