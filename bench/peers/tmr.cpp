@@ -194,15 +194,13 @@ void dump_trace(const tmr::Trace& trace, const char* path) {
     std::string producers;
     for (const std::uint64_t p : t.producers)
       producers += (producers.empty() ? "" : " ") + std::to_string(p);
-    std::fprintf(f, "%llu,%u,%llu,%llu,%llu,%llu,%llu,%llu,%d,%d,%s\n",
-                 static_cast<unsigned long long>(s.task_sequence), unsigned{s.core},
-                 static_cast<unsigned long long>(t.submit_ns),
-                 static_cast<unsigned long long>(t.ready_ns),
-                 static_cast<unsigned long long>(s.dispatch_ns),
-                 static_cast<unsigned long long>(s.start_ns),
-                 static_cast<unsigned long long>(s.end_ns),
-                 static_cast<unsigned long long>(s.retire_ns), int{s.early_handoff},
-                 int{s.staged}, producers.c_str());
+    std::fprintf(
+        f, "%llu,%u,%llu,%llu,%llu,%llu,%llu,%llu,%d,%d,%s\n",
+        static_cast<unsigned long long>(s.task_sequence), unsigned{s.core},
+        static_cast<unsigned long long>(t.submit_ns), static_cast<unsigned long long>(t.ready_ns),
+        static_cast<unsigned long long>(s.dispatch_ns), static_cast<unsigned long long>(s.start_ns),
+        static_cast<unsigned long long>(s.end_ns), static_cast<unsigned long long>(s.retire_ns),
+        int{s.early_handoff}, int{s.staged}, producers.c_str());
   }
   std::fclose(f);
 }

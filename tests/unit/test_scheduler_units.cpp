@@ -234,6 +234,17 @@ class SchedulerSteps : public ::testing::Test {
     ring_.publish(local);
     return &t;
   }
+  // A single-core AIV task that waits for `producer` (one edge, wired as the orchestrator does).
+  TaskSlot* consumer_of(TaskSlot& producer) {
+    TaskSlot* consumer = task(TaskShape::aiv, 2);
+    graph::begin_wiring(*consumer, 1);
+    const std::uint64_t node = ring_.take_dep_nodes(1);
+    EXPECT_EQ(graph::wire(*consumer, producer, ring_.dep_node(node)), graph::Edge::wired);
+    consumer->dep_begin = node;
+    consumer->dep_count = 1;
+    EXPECT_FALSE(graph::finish_wiring(*consumer, 0));
+    return consumer;
+  }
   // What a core does: latch its dispatch word (ACK), and finish (FIN).
   std::uint32_t dispatched(int core) { return mailboxes_[core].dispatch.load(); }
   void ack(int core) { mailboxes_[core].status.store(dispatched(core)); }
@@ -647,16 +658,8 @@ TEST_F(SchedulerSteps, CoreStepPlacesLeftoversOnAnIdleCoreWithoutAFullStep) {
   s.own_core_needs_no_doorbell(true);
   s.own_core_latches_handoff(true);
   TaskSlot* producer = task(TaskShape::aiv, 2);
-  TaskSlot* consumers[3];
-  for (TaskSlot*& consumer : consumers) {
-    consumer = task(TaskShape::aiv, 2);
-    graph::begin_wiring(*consumer, 1);
-    const std::uint64_t node = ring_.take_dep_nodes(1);
-    ASSERT_EQ(graph::wire(*consumer, *producer, ring_.dep_node(node)), graph::Edge::wired);
-    consumer->dep_begin = node;
-    consumer->dep_count = 1;
-    ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
-  }
+  for (int i = 0; i < 3; ++i)
+    consumer_of(*producer);
   s.push_ready_global(producer);
   s.step(0);
   ASSERT_EQ(s.core_slot(1).running.task, producer);
@@ -717,18 +720,10 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
   ASSERT_TRUE(s.limits_handoffs());
   // Two producers, each with two consumers.
   TaskSlot* producers[2];
-  TaskSlot* consumers[2][2];
   for (int p = 0; p < 2; ++p) {
     producers[p] = task(TaskShape::aiv, 2);
-    for (TaskSlot*& consumer : consumers[p]) {
-      consumer = task(TaskShape::aiv, 2);
-      graph::begin_wiring(*consumer, 1);
-      const std::uint64_t node = ring_.take_dep_nodes(1);
-      ASSERT_EQ(graph::wire(*consumer, *producers[p], ring_.dep_node(node)), graph::Edge::wired);
-      consumer->dep_begin = node;
-      consumer->dep_count = 1;
-      ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
-    }
+    consumer_of(*producers[p]);
+    consumer_of(*producers[p]);
   }
   s.push_ready_global(producers[0]);
   s.step(0);
@@ -797,9 +792,7 @@ TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
   s.own_core_latches_handoff(true);
   s.cores_take_back_unlatched(true);
   // What a core thread does: latch (ACK with the bare token), finish (FIN), step.
-  auto ack_token = [&](int core) {
-    mailboxes_[core].status.store(dispatched(core) & kTokenMask);
-  };
+  auto ack_token = [&](int core) { mailboxes_[core].status.store(dispatched(core) & kTokenMask); };
   auto finish = [&](int core) {
     ack_token(core);
     fin(core);
@@ -821,16 +814,8 @@ TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
   for (int round = 0; round < 2; ++round) {
     const bool latched_in_time = round == 1;
     TaskSlot* producer = task(TaskShape::aiv, 2);
-    TaskSlot* consumers[2];
-    for (TaskSlot*& consumer : consumers) {
-      consumer = task(TaskShape::aiv, 2);
-      graph::begin_wiring(*consumer, 1);
-      const std::uint64_t node = ring_.take_dep_nodes(1);
-      ASSERT_EQ(graph::wire(*consumer, *producer, ring_.dep_node(node)), graph::Edge::wired);
-      consumer->dep_begin = node;
-      consumer->dep_count = 1;
-      ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
-    }
+    consumer_of(*producer);
+    consumer_of(*producer);
     s.push_ready_global(producer);
     s.step(0);
     ASSERT_EQ(s.core_slot(1).running.task, producer);

@@ -88,10 +88,10 @@ class Scheduler {
   // own_core_needs_no_doorbell: a subtask that a core's own step places in that core's running
   // slot (the early hand-off) is published already latched (token | kLatchedBit). Nobody else
   // writes that word while it is latched (take-backs compare-exchange unlatched words only), so
-  // the core, which knows its step placed it, copies the payload and ACKs without the compare-exchange
-  // and the reload of the word that a dispatch from another thread needs (latch_dispatch).
-  // Pending-slot dispatches stay unlatched: the core latches them when their turn comes.
-  // Only while no thread steps.
+  // the core, which knows its step placed it, copies the payload and ACKs without the
+  // compare-exchange and the reload of the word that a dispatch from another thread needs
+  // (latch_dispatch). Pending-slot dispatches stay unlatched: the core latches them when their turn
+  // comes. Only while no thread steps.
   void own_core_latches_handoff(bool on) { own_core_latches_handoff_ = on; }
   // For platforms whose core threads take their own steps and may outnumber the host's CPUs
   // (threads), with own_core_latches_handoff: a core whose completion step finds nothing to run
