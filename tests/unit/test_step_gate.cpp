@@ -74,7 +74,8 @@ TEST(StepGate, NoRequestIsLostAndStepsNeverOverlap) {
   std::atomic<int> inside{0}, overlaps{0};
   std::atomic<int> arrived{0}, left{0};
   std::uint64_t reported = 0;  // inside steps only
-  std::atomic<std::uint64_t> highest_total{0};  // the highest count a release reported
+  // The highest count a release reported.
+  std::atomic<std::uint64_t> highest_total{0};
   int lost = 0;
   auto body = [&](int me) {
     for (int round = 1; round <= rounds; ++round) {
