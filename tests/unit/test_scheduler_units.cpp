@@ -234,6 +234,13 @@ class SchedulerSteps : public ::testing::Test {
     ring_.publish(local);
     return &t;
   }
+  // The settings the threads platform gives its scheduler for its cores' own steps.
+  static void as_threads_platform(Scheduler& s) {
+    s.cores_take_queued_work(true);
+    s.stage_single_core_at_latch_only(true);
+    s.own_core_needs_no_doorbell(true);
+    s.own_core_latches_handoff(true);
+  }
   // A single-core AIV task that waits for `producer` (one edge, wired as the orchestrator does).
   TaskSlot* consumer_of(TaskSlot& producer) {
     TaskSlot* consumer = task(TaskShape::aiv, 2);
@@ -786,10 +793,7 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
 // nothing new. A task the other core latched (ACK) stays there.
 TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
   Scheduler s = make(DualSlotPolicy{false, true, false});
-  s.cores_take_queued_work(true);
-  s.stage_single_core_at_latch_only(true);
-  s.own_core_needs_no_doorbell(true);
-  s.own_core_latches_handoff(true);
+  as_threads_platform(s);
   s.cores_take_back_unlatched(true);
   // What a core thread does: latch (ACK with the bare token), finish (FIN), step.
   auto ack_token = [&](int core) { mailboxes_[core].status.store(dispatched(core) & kTokenMask); };
@@ -858,6 +862,42 @@ TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
     EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
   }
   EXPECT_EQ(sink_.completed, 2 + 2 * 3) << "every task ran and completed once";
+}
+
+// A finishing core's own step (core_step) hands MIX work to the full step: a MIX task queued
+// while the cluster was busy is placed on the whole cluster when its last busy core finishes,
+// not left in the queue by the single-core fast path. Before any MIX task in the run, the fast
+// path skips its looks at MIX work (mix_seen_): a single-core graph is unaffected.
+TEST_F(SchedulerSteps, CoreStepTakesTheFullStepForQueuedMixWork) {
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  as_threads_platform(s);
+  TaskSlot* producer = task(TaskShape::aiv, 2);
+  TaskSlot* consumer = consumer_of(*producer);
+  s.push_ready_global(producer);
+  s.step(0);
+  ASSERT_EQ(s.core_slot(1).running.task, producer);
+  ack(1);
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  EXPECT_EQ(s.core_slot(1).running.task, consumer) << "no MIX yet: the fast path's hand-off";
+  EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+
+  TaskSlot* mix = task(TaskShape::mix, 0b111);
+  s.push_ready_global(mix);
+  EXPECT_TRUE(s.core_slot(0).idle()) << "the cluster is busy: the MIX task waits";
+  mailboxes_[1].status.store(dispatched(1) & kTokenMask);  // ACK
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  EXPECT_EQ(s.core_slot(0).running.task, mix);
+  EXPECT_EQ(s.core_slot(1).running.task, mix);
+  EXPECT_EQ(s.core_slot(2).running.task, mix);
+  for (int c = 0; c < 3; ++c) {
+    ack(c);
+    fin(c);
+  }
+  s.step(0);
+  EXPECT_EQ(sink_.completed, 3);
+  EXPECT_TRUE(s.idle(0));
 }
 
 }  // namespace

@@ -177,10 +177,13 @@ bool Scheduler::core_step(int thread, int core) {
   } self{me.self_core};
   me.self_core = core;
   // MIX work (queued, staged or taken back), a gathering cohort and an abort need the policy's
-  // whole view: the full step.
-  if (ready_.may_have(TaskShape::mix) || me.local_count[static_cast<int>(TaskShape::mix)] != 0 ||
-      !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
-      takeable_blocks_.load(std::memory_order_relaxed) > 0 ||
+  // whole view: the full step. MIX work exists only after a MIX task was made ready in this run
+  // (mix_seen_, stored before it is queued or kept): one load skips the five looks at it in runs
+  // without MIX, such as every single-kernel graph.
+  if ((mix_seen_.load(std::memory_order_relaxed) &&
+       (ready_.may_have(TaskShape::mix) || me.local_count[static_cast<int>(TaskShape::mix)] != 0 ||
+        !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
+        takeable_blocks_.load(std::memory_order_relaxed) > 0)) ||
       cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting()) {
     return step_after_finish(thread, core);
   }
