@@ -314,8 +314,8 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
     // Placed straight into an idle core's running slot (not staged behind a running subtask, not
     // that core's own hand-off, which is published latched), one block of this core's type.
     if (other == core || s.task == nullptr || !o.awaiting_ack || s.staged || s.early_handoff ||
-        o.pending.task != nullptr || o.mailbox->type != type || s.task->shape == TaskShape::mix ||
-        s.task->block_count != 1 || s.task->sync_start) {
+        o.pending.task != nullptr || o.cohort_reserved || o.mailbox->type != type ||
+        s.task->shape == TaskShape::mix || s.task->block_count != 1 || s.task->sync_start) {
       continue;
     }
     // The core finished everything before this dispatch (its status is its last FIN), so its
