@@ -788,9 +788,10 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
 }
 
 // cores_take_back_unlatched (threads): a core whose completion step finds nothing to run takes
-// back a task placed on another idle core that has not latched it yet (that core's thread had no
-// CPU since) and runs it itself; the other core cannot latch it afterwards and reads its word as
-// nothing new. A task the other core latched (ACK) stays there.
+// back a task its own earlier step placed on another idle core that has not latched it yet (that
+// core's thread had no CPU since) and runs it itself; the other core cannot latch it afterwards
+// and reads its word as nothing new. A task the other core latched (ACK) stays there, and so does
+// one a full step placed (the orchestrator's placements as it submits).
 TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
   Scheduler s = make(DualSlotPolicy{false, true, false});
   as_threads_platform(s);
@@ -809,8 +810,11 @@ TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
   s.step(0);
   ASSERT_FALSE(s.core_slot(1).idle());
   ASSERT_FALSE(s.core_slot(2).idle());
-  ack_token(2);  // latched before core 1 finishes, so it is not taken back
+  // Placed by a full step (the orchestrator's or a scheduler thread's), not core 1's: core 1,
+  // idle after its FIN, leaves it to core 2 even though core 2 has not latched it.
   finish(1);
+  EXPECT_EQ(s.core_slot(2).running.task, warm[1]);
+  EXPECT_EQ(s.counters(0).unlatched_taken_back, 0u);
   finish(2);
   ASSERT_TRUE(s.idle(0));
   const std::uint32_t core2_last = mailboxes_[2].status.load() & kTokenMask;

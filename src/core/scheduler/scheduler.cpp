@@ -311,11 +311,15 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
   for (const int other : me.cores) {
     CoreSlot& o = cores_[other];
     const Subtask s = o.running;
-    // Placed straight into an idle core's running slot (not staged behind a running subtask, not
-    // that core's own hand-off, which is published latched), one block of this core's type.
-    if (other == core || s.task == nullptr || !o.awaiting_ack || s.staged || s.early_handoff ||
-        o.pending.task != nullptr || o.cohort_reserved || o.mailbox->type != type ||
-        s.task->shape == TaskShape::mix || s.task->block_count != 1 || s.task->sync_start) {
+    // Placed by this core's own step (after its FIN: it has run at least that kernel since, so
+    // the other core had that long to latch it; the orchestrator's placements, made as it
+    // submits, are left to their cores) straight into an idle core's running slot (not staged
+    // behind a running subtask, not that core's own hand-off, which is published latched), one
+    // block of this core's type.
+    if (other == core || s.task == nullptr || !o.awaiting_ack || o.placed_by != core ||
+        s.staged || s.early_handoff || o.pending.task != nullptr || o.cohort_reserved ||
+        o.mailbox->type != type || s.task->shape == TaskShape::mix || s.task->block_count != 1 ||
+        s.task->sync_start) {
       continue;
     }
     // The core finished everything before this dispatch (its status is its last FIN), so its
@@ -837,6 +841,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   } else {
     c.running = s;
     c.awaiting_ack = true;
+    c.placed_by = static_cast<std::int16_t>(me.self_core);
     core_became_busy(thread, core);
     if (timing()) running_changed(thread, core, clock_.now_ns());
   }
