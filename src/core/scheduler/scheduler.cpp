@@ -316,8 +316,8 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
     // submits, are left to their cores) straight into an idle core's running slot (not staged
     // behind a running subtask, not that core's own hand-off, which is published latched), one
     // block of this core's type.
-    if (other == core || s.task == nullptr || !o.awaiting_ack || o.placed_by != core ||
-        s.staged || s.early_handoff || o.pending.task != nullptr || o.cohort_reserved ||
+    if (other == core || s.task == nullptr || !o.awaiting_ack || o.placed_by != core || s.staged ||
+        s.early_handoff || o.pending.task != nullptr || o.cohort_reserved ||
         o.mailbox->type != type || s.task->shape == TaskShape::mix || s.task->block_count != 1 ||
         s.task->sync_start) {
       continue;
