@@ -37,6 +37,7 @@ struct Options {
   std::string json_path;
   std::vector<std::string> graphs;   // empty: all
   std::vector<std::string> systems;  // empty: all
+  std::vector<std::uint64_t> spins;  // the METG sweep's spins; empty: the standard sweep
 };
 
 std::vector<std::string> split(std::string_view list) {
@@ -57,6 +58,7 @@ void usage() {
                "usage: tmr_bench_peers [--quick] [--reps N] [--no-metg] [--json PATH]\n"
                "                       [--graphs independent,chain,stencil,attention,random]\n"
                "                       [--systems tmr,tmr-pf,gomp,libomp,tbb,starpu] [--no-table]\n"
+               "                       [--spins NS,NS,...] (METG sweep points, ascending)\n"
                "Run it pinned to two cores: taskset -c 0,1 tmr_bench_peers\n");
 }
 
@@ -84,6 +86,9 @@ Options parse(int argc, char** argv) {
         graph_kind(g);  // validates
     } else if (arg == "--systems") {
       o.systems = split(value());
+    } else if (arg == "--spins") {
+      for (const std::string& v : split(value()))
+        o.spins.push_back(std::stoull(v));
     } else {
       throw std::invalid_argument("unknown option " + std::string(arg));
     }
@@ -179,7 +184,8 @@ double effective_workers(const Graph& g) {
 // point below and the first at or above. Spins ascend; the sweep stops two points past 50%.
 class MetgSweep {
  public:
-  MetgSweep(GraphKind kind, std::uint32_t full_tasks, bool quick)
+  MetgSweep(GraphKind kind, std::uint32_t full_tasks, bool quick,
+            const std::vector<std::uint64_t>& spins)
       : kind_(kind),
         full_(full_tasks),
         quick_(quick),
@@ -187,6 +193,7 @@ class MetgSweep {
     spins_ = quick ? std::vector<std::uint64_t>{2'000, 64'000}
                    : std::vector<std::uint64_t>{100,   250,    500,    1'000,  2'000,   4'000,
                                                 8'000, 16'000, 32'000, 64'000, 128'000, 256'000};
+    if (!spins.empty()) spins_ = spins;  // a part of the sweep, to study one granularity
   }
 
   void run(System& system, Figures& f) {
@@ -468,7 +475,7 @@ int run_main(int argc, char** argv, const std::vector<SystemFactory>& systems,
     const GraphKind kind = graph_kind(gname);
     const std::uint32_t tasks = o.quick ? 1024 : full_tasks(kind);
     workloads.emplace_back(make_graph(kind, tasks));
-    sweeps.emplace_back(kind, tasks, o.quick);
+    sweeps.emplace_back(kind, tasks, o.quick, o.spins);
   }
   const std::string load_before = load_average();
   Results results;

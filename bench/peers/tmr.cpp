@@ -183,6 +183,28 @@ void print_latencies(const tmr::Trace& trace) {
       median_of(placed[2]), median_of(noticed[2]));
 }
 
+// PEERS_TMR_DUMP=PATH (with PEERS_TMR_TRACE): every subtask of the last run as CSV, for offline
+// analysis of the schedule (who ran what when, and how it got there).
+void dump_trace(const tmr::Trace& trace, const char* path) {
+  std::FILE* f = std::fopen(path, "w");
+  if (f == nullptr) return;
+  std::fprintf(f, "task,core,submit,ready,dispatch,start,end,retire,early,staged,producers\n");
+  for (const tmr::SubtaskEvent& s : trace.subtasks) {
+    const tmr::TaskEvent& t = trace.tasks[s.task_sequence];
+    std::string producers;
+    for (const std::uint64_t p : t.producers)
+      producers += (producers.empty() ? "" : " ") + std::to_string(p);
+    std::fprintf(
+        f, "%llu,%u,%llu,%llu,%llu,%llu,%llu,%llu,%d,%d,%s\n",
+        static_cast<unsigned long long>(s.task_sequence), unsigned{s.core},
+        static_cast<unsigned long long>(t.submit_ns), static_cast<unsigned long long>(t.ready_ns),
+        static_cast<unsigned long long>(s.dispatch_ns), static_cast<unsigned long long>(s.start_ns),
+        static_cast<unsigned long long>(s.end_ns), static_cast<unsigned long long>(s.retire_ns),
+        int{s.early_handoff}, int{s.staged}, producers.c_str());
+  }
+  std::fclose(f);
+}
+
 class TmrSystem final : public System {
  public:
   // `loops`: write the graph's regular loop as a parallel_for (tmr-pf), as a user would; the
@@ -240,7 +262,10 @@ class TmrSystem final : public System {
         });
     if (!result.ok()) throw std::runtime_error("tmr run failed: " + result.status.to_string());
     last_submit_ns_ = 1e3 * (result.stats.orchestration_us - result.stats.orchestrator_blocked_us);
-    if (result.trace) print_latencies(*result.trace);
+    if (result.trace) {
+      print_latencies(*result.trace);
+      if (const char* path = std::getenv("PEERS_TMR_DUMP")) dump_trace(*result.trace, path);
+    }
     if (show_threads_) {
       const double n = static_cast<double>(graph.size());
       std::fprintf(stderr,
@@ -260,9 +285,10 @@ class TmrSystem final : public System {
       std::fprintf(stderr,
                    "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
                    "%.0f us, orchestrator CPU %.0f us, orchestrator waiting for a CPU %.0f us, "
-                   "scheduler busy %.0f us\n",
+                   "scheduler busy %.0f us, taken back from a core that had not latched %llu\n",
                    s.wall_us, s.orchestration_us, s.orchestrator_blocked_us,
-                   orchestrator_cpu_ns / 1e3, orchestrator_delay_ns / 1e3, s.scheduler_us);
+                   orchestrator_cpu_ns / 1e3, orchestrator_delay_ns / 1e3, s.scheduler_us,
+                   static_cast<unsigned long long>(s.unlatched_taken_back));
       if (s.loops != 0) {
         std::fprintf(stderr,
                      "    tmr parallel_for: %llu loops (%llu analysed), %llu of %llu iterations "

@@ -84,6 +84,10 @@ struct RunStats {
   // MIX blocks taken back from pending slots before their cores latched them, to run on a
   // cluster that was idle (TMR_DUAL_SLOT with mix; docs/design.md, "Stranding").
   std::uint64_t mix_blocks_taken_back = 0;
+  // Threads platform: tasks placed on an idle core that had not latched them when another core of
+  // its scheduler thread went idle, which took them back and ran them (a core thread without a
+  // CPU; docs/performance.md, "Run side, session 23").
+  std::uint64_t unlatched_taken_back = 0;
   // parallel_for (docs/design.md, "parallel_for"): loops run (loops nested in an analysed loop are
   // part of its iterations and count here too), loops with at least one analysed iteration,
   // iterations of loops that did their own analysis, how many of those used the template, the

@@ -262,6 +262,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
                            : static_cast<double>(scheduler_->busy_cycles(t)) * ns_per_cycle / 1e3;
     stats.subtasks_executed += scheduler_->subtasks_done(t);
     stats.mix_blocks_taken_back += scheduler_->counters(t).taken_back;
+    stats.unlatched_taken_back += scheduler_->counters(t).unlatched_taken_back;
   }
 
   if (recording()) {

@@ -90,6 +90,18 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
       platform_->notify_completion();
     }
   }
+  // The same, for a platform whose RMW just returned its whole count (`platform_counted`, the
+  // value Platform::kernel_tasks_counted would load now or less, never more than what the
+  // orchestrator's sum after that RMW sees).
+  void note_kernel_tasks_counted(std::uint64_t platform_counted) {
+    const std::uint64_t wake_at = wake_at_completed_.load(std::memory_order_seq_cst);
+    if (wake_at != kNotWaiting &&
+        completed_[static_cast<std::size_t>(core_count())].count.load(std::memory_order_seq_cst) +
+                platform_counted >=
+            wake_at) {
+      platform_->notify_completion();
+    }
+  }
   // ---- OrchestratorHost ----
   // A waiting orchestrator also polls (every millisecond), so a wake-up lost to a race only
   // delays it, never blocks it.

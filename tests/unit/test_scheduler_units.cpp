@@ -234,6 +234,24 @@ class SchedulerSteps : public ::testing::Test {
     ring_.publish(local);
     return &t;
   }
+  // The settings the threads platform gives its scheduler for its cores' own steps.
+  static void as_threads_platform(Scheduler& s) {
+    s.cores_take_queued_work(true);
+    s.stage_single_core_at_latch_only(true);
+    s.own_core_needs_no_doorbell(true);
+    s.own_core_latches_handoff(true);
+  }
+  // A single-core AIV task that waits for `producer` (one edge, wired as the orchestrator does).
+  TaskSlot* consumer_of(TaskSlot& producer) {
+    TaskSlot* consumer = task(TaskShape::aiv, 2);
+    graph::begin_wiring(*consumer, 1);
+    const std::uint64_t node = ring_.take_dep_nodes(1);
+    EXPECT_EQ(graph::wire(*consumer, producer, ring_.dep_node(node)), graph::Edge::wired);
+    consumer->dep_begin = node;
+    consumer->dep_count = 1;
+    EXPECT_FALSE(graph::finish_wiring(*consumer, 0));
+    return consumer;
+  }
   // What a core does: latch its dispatch word (ACK), and finish (FIN).
   std::uint32_t dispatched(int core) { return mailboxes_[core].dispatch.load(); }
   void ack(int core) { mailboxes_[core].status.store(dispatched(core)); }
@@ -647,16 +665,8 @@ TEST_F(SchedulerSteps, CoreStepPlacesLeftoversOnAnIdleCoreWithoutAFullStep) {
   s.own_core_needs_no_doorbell(true);
   s.own_core_latches_handoff(true);
   TaskSlot* producer = task(TaskShape::aiv, 2);
-  TaskSlot* consumers[3];
-  for (TaskSlot*& consumer : consumers) {
-    consumer = task(TaskShape::aiv, 2);
-    graph::begin_wiring(*consumer, 1);
-    const std::uint64_t node = ring_.take_dep_nodes(1);
-    ASSERT_EQ(graph::wire(*consumer, *producer, ring_.dep_node(node)), graph::Edge::wired);
-    consumer->dep_begin = node;
-    consumer->dep_count = 1;
-    ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
-  }
+  for (int i = 0; i < 3; ++i)
+    consumer_of(*producer);
   s.push_ready_global(producer);
   s.step(0);
   ASSERT_EQ(s.core_slot(1).running.task, producer);
@@ -717,18 +727,10 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
   ASSERT_TRUE(s.limits_handoffs());
   // Two producers, each with two consumers.
   TaskSlot* producers[2];
-  TaskSlot* consumers[2][2];
   for (int p = 0; p < 2; ++p) {
     producers[p] = task(TaskShape::aiv, 2);
-    for (TaskSlot*& consumer : consumers[p]) {
-      consumer = task(TaskShape::aiv, 2);
-      graph::begin_wiring(*consumer, 1);
-      const std::uint64_t node = ring_.take_dep_nodes(1);
-      ASSERT_EQ(graph::wire(*consumer, *producers[p], ring_.dep_node(node)), graph::Edge::wired);
-      consumer->dep_begin = node;
-      consumer->dep_count = 1;
-      ASSERT_FALSE(graph::finish_wiring(*consumer, 0));
-    }
+    consumer_of(*producers[p]);
+    consumer_of(*producers[p]);
   }
   s.push_ready_global(producers[0]);
   s.step(0);
@@ -782,6 +784,123 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
     s.core_step(0, c);
   }
   EXPECT_EQ(sink_.completed, 6);
+  EXPECT_TRUE(s.idle(0));
+}
+
+// cores_take_back_unlatched (threads): a core whose completion step finds nothing to run takes
+// back a task its own earlier step placed on another idle core that has not latched it yet (that
+// core's thread had no CPU since) and runs it itself; the other core cannot latch it afterwards
+// and reads its word as nothing new. A task the other core latched (ACK) stays there, and so does
+// one a full step placed (the orchestrator's placements as it submits).
+TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  as_threads_platform(s);
+  s.cores_take_back_unlatched(true);
+  // What a core thread does: latch (ACK with the bare token), finish (FIN), step.
+  auto ack_token = [&](int core) { mailboxes_[core].status.store(dispatched(core) & kTokenMask); };
+  auto finish = [&](int core) {
+    ack_token(core);
+    fin(core);
+    return s.core_step(0, core);
+  };
+  // A first task on each AIV core, so core 2 has a last finished token of its own.
+  TaskSlot* warm[2] = {task(TaskShape::aiv, 2), task(TaskShape::aiv, 2)};
+  s.push_ready_global(warm[0]);
+  s.push_ready_global(warm[1]);
+  s.step(0);
+  ASSERT_FALSE(s.core_slot(1).idle());
+  ASSERT_FALSE(s.core_slot(2).idle());
+  // Placed by a full step (the orchestrator's or a scheduler thread's), not core 1's: core 1,
+  // idle after its FIN, leaves it to core 2 even though core 2 has not latched it.
+  finish(1);
+  EXPECT_EQ(s.core_slot(2).running.task, warm[1]);
+  EXPECT_EQ(s.counters(0).unlatched_taken_back, 0u);
+  finish(2);
+  ASSERT_TRUE(s.idle(0));
+  const std::uint32_t core2_last = mailboxes_[2].status.load() & kTokenMask;
+
+  for (int round = 0; round < 2; ++round) {
+    const bool latched_in_time = round == 1;
+    TaskSlot* producer = task(TaskShape::aiv, 2);
+    consumer_of(*producer);
+    consumer_of(*producer);
+    s.push_ready_global(producer);
+    s.step(0);
+    ASSERT_EQ(s.core_slot(1).running.task, producer);
+    // Core 1 finishes the producer: it keeps one consumer, the other goes to idle core 2.
+    EXPECT_TRUE(finish(1));
+    TaskSlot* const kept = s.core_slot(1).running.task;
+    TaskSlot* const placed = s.core_slot(2).running.task;
+    ASSERT_NE(kept, nullptr);
+    ASSERT_NE(placed, nullptr);
+    ASSERT_NE(kept, placed);
+    const std::uint32_t placed_token = dispatched(2);
+    ASSERT_EQ(placed_token & kLatchedBit, 0u);
+    const std::uint64_t taken_before = s.counters(0).unlatched_taken_back;
+    if (latched_in_time) {
+      // The first dispatch to core 2 since the take-back: its payload buffer is the one its last
+      // FIN did not write (parity opposite to that token's), as for every dispatch to an idle core.
+      EXPECT_NE(placed_token & 1, core2_last & 1);
+      ASSERT_TRUE(latch_dispatch(mailboxes_[2], placed_token).has_value());  // ACK
+    }
+    // Core 1 finishes its consumer and finds the queue empty.
+    EXPECT_TRUE(finish(1));
+    if (latched_in_time) {
+      EXPECT_EQ(s.counters(0).unlatched_taken_back, taken_before) << "latched: it runs there";
+      EXPECT_EQ(s.core_slot(2).running.task, placed);
+      EXPECT_TRUE(s.core_slot(1).idle());
+      EXPECT_TRUE(finish(2));
+    } else {
+      EXPECT_EQ(s.counters(0).unlatched_taken_back, taken_before + 1);
+      EXPECT_TRUE(s.core_slot(2).idle());
+      EXPECT_EQ(s.core_slot(1).running.task, placed);
+      EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+      EXPECT_EQ(dispatched(1) & kLatchedBit, kLatchedBit) << "published latched for core 1";
+      EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 1);
+      // Core 2 reads its own last token, latched: nothing new; and it can no longer claim it.
+      EXPECT_EQ(dispatched(2), core2_last | kLatchedBit);
+      EXPECT_FALSE(latch_dispatch(mailboxes_[2], placed_token).has_value());
+      EXPECT_TRUE(finish(1));
+    }
+    EXPECT_TRUE(s.idle(0));
+    EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
+  }
+  EXPECT_EQ(sink_.completed, 2 + 2 * 3) << "every task ran and completed once";
+}
+
+// A finishing core's own step (core_step) hands MIX work to the full step: a MIX task queued
+// while the cluster was busy is placed on the whole cluster when its last busy core finishes,
+// not left in the queue by the single-core fast path. Before any MIX task in the run, the fast
+// path skips its looks at MIX work (mix_seen_): a single-core graph is unaffected.
+TEST_F(SchedulerSteps, CoreStepTakesTheFullStepForQueuedMixWork) {
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  as_threads_platform(s);
+  TaskSlot* producer = task(TaskShape::aiv, 2);
+  TaskSlot* consumer = consumer_of(*producer);
+  s.push_ready_global(producer);
+  s.step(0);
+  ASSERT_EQ(s.core_slot(1).running.task, producer);
+  ack(1);
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  EXPECT_EQ(s.core_slot(1).running.task, consumer) << "no MIX yet: the fast path's hand-off";
+  EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+
+  TaskSlot* mix = task(TaskShape::mix, 0b111);
+  s.push_ready_global(mix);
+  EXPECT_TRUE(s.core_slot(0).idle()) << "the cluster is busy: the MIX task waits";
+  mailboxes_[1].status.store(dispatched(1) & kTokenMask);  // ACK
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  EXPECT_EQ(s.core_slot(0).running.task, mix);
+  EXPECT_EQ(s.core_slot(1).running.task, mix);
+  EXPECT_EQ(s.core_slot(2).running.task, mix);
+  for (int c = 0; c < 3; ++c) {
+    ack(c);
+    fin(c);
+  }
+  s.step(0);
+  EXPECT_EQ(sink_.completed, 3);
   EXPECT_TRUE(s.idle(0));
 }
 

@@ -17,7 +17,11 @@ namespace {
 TEST(StepGate, StepsCountTheirCompletionsAndServeARequestRaisedWhileHeld) {
   StepGate gate;
   int steps = 0, counted = 0;
-  auto count = [&] { ++counted; };
+  std::vector<std::uint64_t> totals;  // what each call of `count` was told the gate's count is
+  auto count = [&](std::uint64_t total) {
+    ++counted;
+    totals.push_back(total);
+  };
   EXPECT_TRUE(gate.step([&] { return std::uint64_t{++steps == 1 ? 2u : 0u}; }, count));
   EXPECT_EQ(steps, 1);
   EXPECT_EQ(gate.completed(), 2u);
@@ -35,6 +39,7 @@ TEST(StepGate, StepsCountTheirCompletionsAndServeARequestRaisedWhileHeld) {
   EXPECT_EQ(steps, 3) << "the holder's step, then one for the request";
   EXPECT_EQ(gate.completed(), 4u);
   EXPECT_EQ(counted, 3);
+  EXPECT_EQ(totals, (std::vector<std::uint64_t>{2, 3, 4})) << "the count each release left";
 
   // An opportunistic step raises no request when the gate is held, and reports one raised
   // while it held the gate.
@@ -69,6 +74,8 @@ TEST(StepGate, NoRequestIsLostAndStepsNeverOverlap) {
   std::atomic<int> inside{0}, overlaps{0};
   std::atomic<int> arrived{0}, left{0};
   std::uint64_t reported = 0;  // inside steps only
+  // The highest count a release reported.
+  std::atomic<std::uint64_t> highest_total{0};
   int lost = 0;
   auto body = [&](int me) {
     for (int round = 1; round <= rounds; ++round) {
@@ -85,7 +92,11 @@ TEST(StepGate, NoRequestIsLostAndStepsNeverOverlap) {
             inside.fetch_sub(1);
             return static_cast<std::uint64_t>(round % 3);
           },
-          [] {});
+          [&](std::uint64_t total) {
+            std::uint64_t seen = highest_total.load();
+            while (seen < total && !highest_total.compare_exchange_weak(seen, total)) {
+            }
+          });
       // A barrier: once all returned, the round's steps are over.
       arrived.fetch_add(1);
       while (arrived.load() < round * kThreads) {
@@ -111,6 +122,7 @@ TEST(StepGate, NoRequestIsLostAndStepsNeverOverlap) {
   EXPECT_EQ(lost, 0) << "stamps no step saw after its round";
   EXPECT_EQ(overlaps.load(), 0);
   EXPECT_EQ(gate.completed(), reported);
+  EXPECT_EQ(highest_total.load(), reported) << "the last release that counted reports them all";
 }
 
 }  // namespace

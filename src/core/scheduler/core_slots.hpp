@@ -27,6 +27,9 @@ struct CoreSlot {
   Subtask pending;               // pre-staged: the core starts it when `running` finishes
   bool awaiting_ack = false;     // the running subtask has not been latched by the core yet
   bool cohort_reserved = false;  // held for a start-together cohort
+  // The core whose own step (Scheduler::core_step) put `running` here, or -1 (a full step of the
+  // orchestrator or a scheduler thread): only that core takes it back (take_back_unlatched).
+  std::int16_t placed_by = -1;
   std::uint32_t token = 1;
 
   // Nothing running and not held: a dispatch may go to the running slot.

@@ -177,10 +177,13 @@ bool Scheduler::core_step(int thread, int core) {
   } self{me.self_core};
   me.self_core = core;
   // MIX work (queued, staged or taken back), a gathering cohort and an abort need the policy's
-  // whole view: the full step.
-  if (ready_.may_have(TaskShape::mix) || me.local_count[static_cast<int>(TaskShape::mix)] != 0 ||
-      !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
-      takeable_blocks_.load(std::memory_order_relaxed) > 0 ||
+  // whole view: the full step. MIX work exists only after a MIX task was made ready in this run
+  // (mix_seen_, stored before it is queued or kept): one load skips the five looks at it in runs
+  // without MIX, such as every single-kernel graph.
+  if ((mix_seen_.load(std::memory_order_relaxed) &&
+       (ready_.may_have(TaskShape::mix) || me.local_count[static_cast<int>(TaskShape::mix)] != 0 ||
+        !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
+        takeable_blocks_.load(std::memory_order_relaxed) > 0)) ||
       cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting()) {
     return step_after_finish(thread, core);
   }
@@ -234,6 +237,8 @@ bool Scheduler::core_step(int thread, int core) {
         me.deferred_idle_core = -1;
         progress = true;
       }
+    } else if (take_back_unlatched_ && take_back_unlatched(thread, core)) {
+      progress = true;
     }
   } else if (!full && single_core_staging_at_latch_ && c.stageable()) {
     progress |= stage_into_own_pending(thread, core);
@@ -297,6 +302,52 @@ bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) 
     if (others_have_room(thread, shape)) waker_.notify_schedulers();
   }
   return true;
+}
+
+bool Scheduler::take_back_unlatched(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  CoreSlot& c = cores_[core];
+  const CoreType type = c.mailbox->type;
+  for (const int other : me.cores) {
+    CoreSlot& o = cores_[other];
+    const Subtask s = o.running;
+    // Placed by this core's own step (after its FIN: it has run at least that kernel since, so
+    // the other core had that long to latch it; the orchestrator's placements, made as it
+    // submits, are left to their cores) straight into an idle core's running slot (not staged
+    // behind a running subtask, not that core's own hand-off, which is published latched), one
+    // block of this core's type.
+    if (other == core || s.task == nullptr || !o.awaiting_ack || o.placed_by != core || s.staged ||
+        s.early_handoff || o.pending.task != nullptr || o.cohort_reserved ||
+        o.mailbox->type != type || s.task->shape == TaskShape::mix || s.task->block_count != 1 ||
+        s.task->sync_start) {
+      continue;
+    }
+    // The core finished everything before this dispatch (its status is its last FIN), so its
+    // last token, latched, is what it takes for "nothing new" (core_main), as after cancel_block.
+    const std::uint32_t status = o.mailbox->status.load(std::memory_order_acquire);
+    if ((status & kTokenMask) == s.token) continue;  // ACKed: it runs there
+    std::uint32_t expected = s.token;
+    ++me.counters.dispatches;  // a write to the core's dispatch word
+    if (!o.mailbox->dispatch.compare_exchange_strong(expected, (status & kTokenMask) | kLatchedBit,
+                                                     std::memory_order_acq_rel)) {
+      continue;  // the core latched it meanwhile
+    }
+    o.running = Subtask{};
+    o.awaiting_ack = false;
+    // Skip a token, as cancel_block: the next dispatch keeps the parity opposite to the last
+    // finished subtask's.
+    o.token = next_token(o.token);
+    core_became_idle(thread, other);
+    if (timing()) running_changed(thread, other, clock_.now_ns());
+    ++me.counters.unlatched_taken_back;
+    me.handoff_core = core;
+    dispatch_subtask(thread, core, s.task, s.slot, s.block,
+                     type == CoreType::aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
+                     SlotTarget::idle, Release::now);
+    me.handoff_core = -1;
+    return true;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------- completion
@@ -790,6 +841,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   } else {
     c.running = s;
     c.awaiting_ack = true;
+    c.placed_by = static_cast<std::int16_t>(me.self_core);
     core_became_busy(thread, core);
     if (timing()) running_changed(thread, core, clock_.now_ns());
   }

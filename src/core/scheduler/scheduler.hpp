@@ -87,12 +87,20 @@ class Scheduler {
   // For platforms whose core threads take their own steps (threads), with
   // own_core_needs_no_doorbell: a subtask that a core's own step places in that core's running
   // slot (the early hand-off) is published already latched (token | kLatchedBit). Nobody else
-  // writes a running slot's dispatch word (take-backs touch pending slots only), so the core,
-  // which knows its step placed it, copies the payload and ACKs without the compare-exchange
-  // and the reload of the word that a dispatch from another thread needs (latch_dispatch).
-  // Pending-slot dispatches stay unlatched: the core latches them when their turn comes.
-  // Only while no thread steps.
+  // writes that word while it is latched (take-backs compare-exchange unlatched words only), so
+  // the core, which knows its step placed it, copies the payload and ACKs without the
+  // compare-exchange and the reload of the word that a dispatch from another thread needs
+  // (latch_dispatch). Pending-slot dispatches stay unlatched: the core latches them when their turn
+  // comes. Only while no thread steps.
   void own_core_latches_handoff(bool on) { own_core_latches_handoff_ = on; }
+  // For platforms whose core threads take their own steps and may outnumber the host's CPUs
+  // (threads), with own_core_latches_handoff: a core whose completion step finds nothing to run
+  // takes back a single-core task placed on another idle core of its thread that has not
+  // latched it yet, and runs it itself (take_back_unlatched). That core's thread had no CPU
+  // since the placement (on a 2-CPU host it waits behind this one: the stencil's rows ran on
+  // the two workers alternately, never at once, each waiting for the other to go idle;
+  // docs/performance.md, "Run side, session 23"). Only while no thread steps.
+  void cores_take_back_unlatched(bool on) { take_back_unlatched_ = on; }
   // For platforms that serialise every step of a thread under a gate of their own (threads): a
   // completed task is not counted through the sink (CompletionSink::kernel_task_completed_on);
   // the platform counts a step's completions (counters(thread).tasks_completed before and after)
@@ -163,6 +171,7 @@ class Scheduler {
     std::uint64_t edges = 0;                 // consumers released at completion
     std::uint64_t staged[kShapeCount] = {};  // subtasks dispatched into a pending slot, by shape
     std::uint64_t taken_back = 0;  // staged MIX blocks taken back to run on an idle cluster
+    std::uint64_t unlatched_taken_back = 0;  // take_back_unlatched: run by the finishing core
   };
   const StepCounters& counters(int thread) const { return threads_[thread].counters; }
   // Trace records gathered by each thread (when recording).
@@ -304,6 +313,10 @@ class Scheduler {
   // reservation changed.
   void refresh_idle_mask(int cluster);
 
+  // cores_take_back_unlatched: from another idle core of `thread` onto `core` (idle, after its
+  // FIN). True when one was taken back and placed on `core`.
+  bool take_back_unlatched(int thread, int core);
+
   // ---- stranding (issue 12): take staged MIX blocks back when a cluster could run them now
   bool take_back_stranded(int thread);
   // Cancels every part of `block` (all or none). True when all were taken back.
@@ -348,6 +361,7 @@ class Scheduler {
   bool cores_take_queued_work_ = false;
   bool own_core_needs_no_doorbell_ = false;
   bool own_core_latches_handoff_ = false;
+  bool take_back_unlatched_ = false;
   bool platform_counts_completions_ = false;
   int handoff_cpus_ = 0;  // limit_handoffs_to_cpus
   const std::atomic<int>* others_on_cpu_ = nullptr;

@@ -19,8 +19,10 @@ class alignas(64) StepGate {
   // Runs `step()` under the gate, and again for every request raised while this caller holds
   // it; when another holds it, leaves a request instead (that holder steps on the caller's
   // behalf) and returns false. `step()` returns the kernel tasks it completed; they are counted
-  // by the RMW that lets go, and `counted()` runs after that RMW when there were any (the wake-up
-  // of a waiting orchestrator pairs with it). Returns true when the caller stepped at least once.
+  // by the RMW that lets go, and `counted(total)` runs after that RMW when there were any (the
+  // wake-up of a waiting orchestrator pairs with it), with the gate's count that RMW left: every
+  // earlier step's included, so no load of the word is needed for it. Returns true when the caller
+  // stepped at least once.
   //
   // Why no request is lost: a requester raises it and tries again in one RMW, and a holder lets
   // go with an RMW that reads it; in the word's modification order either the requester's RMW
@@ -68,7 +70,7 @@ class alignas(64) StepGate {
   bool release(std::uint64_t completed, Counted& counted) {
     const std::uint64_t before =
         word_.fetch_add(completed * kCompletion - kHeld, std::memory_order_seq_cst);
-    if (completed != 0) counted();
+    if (completed != 0) counted(before / kCompletion + completed);
     return (before & kRequested) != 0;
   }
 

@@ -76,6 +76,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().cores_take_queued_work(true);
   engine.scheduler().own_core_needs_no_doorbell(true);
   engine.scheduler().own_core_latches_handoff(true);
+  engine.scheduler().cores_take_back_unlatched(true);
   engine.scheduler().platform_counts_completions(true);  // every step is under a gate
   // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
   // leftovers go to an idle core only while a CPU is free for it
@@ -141,6 +142,18 @@ std::uint64_t ThreadsPlatform::kernel_tasks_counted() const {
   for (std::size_t t = 0; t < gates_.size(); ++t)
     total += gates_[t].completed() - counted_before_run_[t];
   return total;
+}
+
+// With one gate, the total its releasing RMW returned is the platform's whole count: the wake
+// check needs no second look at the gates (a virtual call and a load on most finishes while the
+// orchestrator waits). The later of two such RMWs reads the earlier one, as a load after it would.
+// Inlined: it runs on the workers' completion path, and out of line it cost more than it saved.
+[[gnu::always_inline]] inline void ThreadsPlatform::note_counted(std::uint64_t gate_total) {
+  if (gates_.size() == 1) {
+    engine_.note_kernel_tasks_counted(gate_total - counted_before_run_[0]);
+  } else {
+    engine_.note_kernel_tasks_counted();
+  }
 }
 
 bool ThreadsPlatform::any_core_stepping() const {
@@ -283,7 +296,7 @@ ThreadsPlatform::StepOutcome ThreadsPlatform::step_scheduler(int thread, int han
           handoff_core = -1;
         });
       },
-      [&] { engine_.note_kernel_tasks_counted(); });
+      [&](std::uint64_t total) { note_counted(total); });
   // A scheduler thread that found the gate held may be parking to stop: let it look again.
   if (stop_requested_.load(std::memory_order_seq_cst)) scheduler_bell_.notify_all();
   return outcome;
@@ -295,7 +308,7 @@ void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
   // ours to serve, as every holder's.
   const bool requested = gates_[static_cast<std::size_t>(thread)].step_if_free(
       [&] { return counting(thread, [&] { engine_scheduler_->stage_after_latch(thread, core); }); },
-      [&] { engine_.note_kernel_tasks_counted(); });
+      [&](std::uint64_t total) { note_counted(total); });
   if (requested) {
     step_scheduler(thread);
   } else if (stop_requested_.load(std::memory_order_seq_cst)) {

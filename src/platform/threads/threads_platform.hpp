@@ -50,6 +50,8 @@ class ThreadsPlatform final : public Platform {
   bool counts_kernel_tasks() const override { return true; }
 
  private:
+  // After a gate's release counted completions: `gate_total` is that gate's count after it.
+  void note_counted(std::uint64_t gate_total);
   void core_main(int core);
   void scheduler_main(int thread);
   // One scheduler step for `thread` under its gate, by whichever thread calls (the early
