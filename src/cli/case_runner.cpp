@@ -91,6 +91,7 @@ CaseResult run_case(Runtime& runtime, const examples::Example& example,
       result.loops = run.stats.loops;
       result.loop_tasks_analysed = run.stats.loop_tasks_analysed;
       result.loop_tasks_replayed_wide = run.stats.loop_tasks_replayed_wide;
+      result.loop_tasks_named = run.stats.loop_tasks_named;
       result.loop_iterations_analysed = run.stats.loop_iterations_analysed;
       result.loop_fallback_reasons = run.stats.loop_fallback_reasons;
       result.loop_templates_reused = run.stats.loop_templates_reused;

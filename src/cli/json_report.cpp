@@ -66,6 +66,7 @@ json case_json(const CaseResult& r) {
       {"hidden_alloc_tasks", r.inline_tasks},
       {"parallel_for_tasks_analysed", r.loop_tasks_analysed},
       {"parallel_for_tasks_replayed_wide", r.loop_tasks_replayed_wide},
+      {"parallel_for_tasks_named", r.loop_tasks_named},
       {"parallel_for_templates_reused", r.loop_templates_reused},
       {"parallel_for_plans_reused", r.loop_plans_reused},
       {"rounds", rounds},
