@@ -40,7 +40,7 @@ struct CaseResult {
   std::uint64_t loops = 0;
   std::uint64_t loop_tasks_analysed = 0;
   std::uint64_t loop_tasks_replayed_wide = 0;  // of those, by the wide replayed path
-  std::uint64_t loop_tasks_named = 0;  // of those, records naming their position's image
+  std::uint64_t loop_tasks_named = 0;          // of those, records naming their position's image
   std::uint64_t loop_iterations_analysed = 0;
   std::vector<std::pair<std::string, std::uint64_t>> loop_fallback_reasons;
   // Loop templates kept from the round before that this round reused, or rejected (by reason).

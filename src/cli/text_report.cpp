@@ -81,8 +81,9 @@ void print_loop_round(std::ostream& out, const CaseResult& result) {
   if (result.loops == 0) return;
   out << "    parallel_for: " << result.loop_iterations_analysed << " iterations and "
       << result.loop_tasks_analysed << " tasks analysed (" << result.loop_tasks_replayed_wide
-      << " replayed wide, " << result.loop_tasks_named << " with named records), " << result.loop_templates_reused << " templates reused ("
-      << result.loop_plans_reused << " with their plans)";
+      << " replayed wide, " << result.loop_tasks_named << " with named records), "
+      << result.loop_templates_reused << " templates reused (" << result.loop_plans_reused
+      << " with their plans)";
   for (const auto& [reason, count] : result.loop_fallback_reasons)
     out << "; fell back " << count << "x: " << reason;
   for (const auto& [reason, count] : result.loop_template_rejections)
