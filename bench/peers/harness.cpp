@@ -87,8 +87,19 @@ Options parse(int argc, char** argv) {
     } else if (arg == "--systems") {
       o.systems = split(value());
     } else if (arg == "--spins") {
-      for (const std::string& v : split(value()))
-        o.spins.push_back(std::stoull(v));
+      // The sweep interpolates between neighbours and stops past 50%: spins must ascend.
+      for (const std::string& v : split(value())) {
+        const bool digits =
+            !v.empty() && v.size() <= 12 &&
+            std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+        const std::uint64_t spin = digits ? std::stoull(v) : 0;
+        if (spin == 0 || (!o.spins.empty() && spin <= o.spins.back())) {
+          throw std::invalid_argument("--spins: '" + v +
+                                      "' is not a positive number of ns above the one before it; "
+                                      "give ascending spins, e.g. --spins 1000,4000,16000");
+        }
+        o.spins.push_back(spin);
+      }
     } else {
       throw std::invalid_argument("unknown option " + std::string(arg));
     }

@@ -49,7 +49,9 @@ void body_kernel(const tmr::KernelArgs& args) {
 tmr::RuntimeConfig two_core_config() {
   tmr::RuntimeConfig cfg;
   cfg.fit_host();
-  cfg.record_events = std::getenv("PEERS_TMR_TRACE") != nullptr;
+  // PEERS_TMR_DUMP needs the recorded events too, so it turns recording on by itself.
+  cfg.record_events =
+      std::getenv("PEERS_TMR_TRACE") != nullptr || std::getenv("PEERS_TMR_DUMP") != nullptr;
   if (const char* spin = std::getenv("PEERS_TMR_SPIN")) {  // polls before an idle thread parks
     cfg.spin_before_park = static_cast<std::uint32_t>(std::strtoul(spin, nullptr, 10));
   }
@@ -183,11 +185,14 @@ void print_latencies(const tmr::Trace& trace) {
       median_of(placed[2]), median_of(noticed[2]));
 }
 
-// PEERS_TMR_DUMP=PATH (with PEERS_TMR_TRACE): every subtask of the last run as CSV, for offline
+// PEERS_TMR_DUMP=PATH: every subtask of the last run as CSV, for offline
 // analysis of the schedule (who ran what when, and how it got there).
 void dump_trace(const tmr::Trace& trace, const char* path) {
   std::FILE* f = std::fopen(path, "w");
-  if (f == nullptr) return;
+  if (f == nullptr) {
+    throw std::runtime_error(std::string("PEERS_TMR_DUMP: cannot write ") + path +
+                             "; give a path in a writable folder");
+  }
   std::fprintf(f, "task,core,submit,ready,dispatch,start,end,retire,early,staged,producers\n");
   for (const tmr::SubtaskEvent& s : trace.subtasks) {
     const tmr::TaskEvent& t = trace.tasks[s.task_sequence];
