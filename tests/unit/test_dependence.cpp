@@ -531,8 +531,8 @@ std::size_t expect_same_or_reached(const std::set<std::uint32_t>& found, const P
   std::size_t left_out = 0;
   const std::set<std::uint32_t> want(expected.begin(), expected.end());
   for (const std::uint32_t p : found) {
-    EXPECT_EQ(want.count(p), 1u) << "program " << program << ", task " << task << ": producer "
-                                 << p << " that the two-pass path does not report";
+    EXPECT_EQ(want.count(p), 1u) << "program " << program << ", task " << task << ": producer " << p
+                                 << " that the two-pass path does not report";
   }
   for (const std::uint32_t p : want) {
     if (found.count(p) != 0) continue;
@@ -574,7 +574,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
   const int programs = tmr::testing::scaled(60, 6);
   std::uint64_t merged = 0;
   std::uint64_t reused = 0;
-  std::uint64_t left_out = 0;  // writers a line's readers stood for
+  std::uint64_t left_out = 0;            // writers a line's readers stood for
   std::uint64_t open_in_line_phase = 0;  // submits that took the line path, by phase
   std::uint64_t open_in_miss_phase = 0;
   std::uint64_t paused_in_line_phase = 0;
