@@ -31,7 +31,9 @@
 // express (off-grid or non-contiguous accesses, another version, readers of two rings, and every
 // lookup()/insert()/for_each_live_entry()) first turns the buffer's live line state into entries
 // (leave_lines); the buffer keeps entries until it empties. An anchor entry in a task's list keeps
-// a line-mode buffer until every task that touched a line has retired.
+// a line-mode buffer until every task that touched a line has retired. A write to a line with live
+// readers reports those readers and not the line's writer, which each of them is ordered after
+// (a transitive edge left out; entries still report every overlapping live access).
 #pragma once
 
 #include <bit>
@@ -561,16 +563,19 @@ class TensorMap {
         line.reader_arg = static_cast<std::uint8_t>(arg);  // (the same bytes)
       }
     } else {
-      if (writer) {
-        report(visit, line.writer);
-        ++stats_.reused_writes;
-      }
+      // A live reader stands for the writer: every read in the line came after the writer and
+      // was ordered after it when recorded (or the writer had retired), so a write waits for
+      // the writer through its readers and needs no edge of its own (one report, one wiring
+      // CAS and one dependency node fewer).
       if (reader) {
         report(visit, line.reader);
         if (line.older != 0) {
           for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
         }
+      } else if (writer) {
+        report(visit, line.writer);
       }
+      if (writer) ++stats_.reused_writes;
       if (line.older != 0) free_block_list(line.older);
       line.reader = TaskId();
       line.writer = id;
