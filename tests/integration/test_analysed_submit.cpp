@@ -874,6 +874,60 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedTasksCarryTheirOwnScalars) {
     ASSERT_EQ(z[k], x[k] + static_cast<float>(100 * (k / kCols))) << "element " << k;
 }
 
+// out = in + the sum of (s + 1) x scalar s over its scalars (floats): a missing, stale or
+// swapped scalar changes the result.
+void plus_weighted_scalars(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  float add = 0.0f;
+  for (int s = 0; s < a.scalar_count(); ++s)
+    add += static_cast<float>(s + 1) * a.scalar<float>(s);
+  for (std::uint32_t k = 0; k < in.dim(0); ++k)
+    out.data_as<float>()[k * out.stride(0)] = in.data_as<float>()[k * in.stride(0)] + add;
+}
+
+// (session 24, pa28) The wide replayed path (OrchestratorCore::submit_wide) copies each task's
+// own scalars too: up to two by plain moves, more by one copy. Each iteration makes t = x + 1
+// (a fresh output) and a wide reader writes z = t + the weighted sum of 0 to 3 scalars that
+// differ per iteration; every reader after the learning iterations is replayed wide.
+TEST_P(ParallelForAnalysedSubmit, WideReplayedTasksCarryTheirOwnScalars) {
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  const auto scalar = [](std::uint32_t row, int s) { return static_cast<float>(8 * row + s); };
+  for (const int scalars : {0, 1, 2, 3}) {
+    Fixture f(GetParam().platform, GetParam().record);  // each count learns its own template
+    const KernelId weighted =
+        f.runtime.kernels().add("plus_weighted_scalars", CoreType::aiv, &plus_weighted_scalars);
+    std::vector<float> x(kRows * kCols), z(kRows * kCols, -1.0f);
+    for (std::uint32_t k = 0; k < x.size(); ++k)
+      x[k] = static_cast<float>(k % 5);
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows * kCols}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {kRows * kCols}, DType::f32);
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        const TaskOutputs t = o.submit_aiv(
+            f.inc, Args().in(tx.view({kCols}, {row * kCols})).out(TensorSpec({kCols}, DType::f32)));
+        if (!t.valid()) return;
+        Args args = Args().in(t[0]).out_existing(tz.view({kCols}, {row * kCols}));
+        for (int s = 0; s < scalars; ++s)
+          args.scalar(scalar(row, s));
+        o.submit_aiv(weighted, args);
+      });
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    EXPECT_EQ(r.stats.loop_tasks_replayed_wide, 2u * (kRows - 2)) << scalars << " scalars";
+    for (std::uint32_t k = 0; k < z.size(); ++k) {
+      const std::uint32_t row = k / kCols;
+      float add = 0.0f;
+      for (int s = 0; s < scalars; ++s)
+        add += static_cast<float>(s + 1) * scalar(row, s);
+      ASSERT_EQ(z[k], x[k] + 1.0f + add) << scalars << " scalars, element " << k;
+    }
+  }
+}
+
 // A fast position whose fixed external producers are more than the direct list holds (two whole
 // buffers, each written by kWriters live tasks before the loop: 2 x kWriters > 16) is admitted
 // and copied by the fast path, then takes the generic producer collection: every task waits for
