@@ -363,7 +363,8 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
   if (!same_kernels) [[unlikely]] {
-    return submit_new_kernels(kernels, args);
+    if (loops_.active()) return submit_new_kernels(kernels, args);
+    return submit_checked(kernels, args, false);
   }
   if (!plain_args(args)) [[unlikely]] {
     return submit_checked(kernels, args, true);
@@ -372,17 +373,16 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
 }
 
 TaskOutputs OrchestratorCore::submit_new_kernels(const MixKernels& kernels, const Args& args) {
-  if (loops_.active() && plain_args(args)) {
-    // A wide replayed position whose first submit this run was checked (its kept plan names
-    // these kernels): that plan, no replan. planned_ stays as it was, with its kernels.
-    // (dispatch's tests: a scope ring, no periodic sync due, room in the window.)
+  // A wide replayed position whose first submit this run was checked (its kept plan names these
+  // kernels): that plan, no replan. planned_ stays as it was, with its kernels. (dispatch's
+  // tests: a scope ring, no periodic sync due, room in the window.) The position first: a loop
+  // that is not analysed (parallel_for off) leaves at once.
+  const Plan* const kept = loops_.wide_plan();
+  if (kept != nullptr && kept->kernels[0] == kernels.aic && kept->kernels[1] == kernels.aiv0 &&
+      kept->kernels[2] == kernels.aiv1 && plain_args(args)) {
     Ring* const ring = scope_ring_;
     if (ring != nullptr && submits_since_sync_ + 1 < kSubmitsPerSync && ring->window_has_room()) {
-      const Plan* const kept = loops_.wide_plan();
-      if (kept != nullptr && kept->kernels[0] == kernels.aic && kept->kernels[1] == kernels.aiv0 &&
-          kept->kernels[2] == kernels.aiv1) {
-        return submit_wide(*kept, args, scope_ring_index_, *ring);
-      }
+      return submit_wide(*kept, args, scope_ring_index_, *ring);
     }
   }
   return submit_checked(kernels, args, false);

@@ -117,10 +117,10 @@ class OrchestratorCore {
   // submit() for new kernels or arguments past plain_args(): replan, validate_args, dispatch.
   [[gnu::noinline]] TaskOutputs submit_checked(const MixKernels& kernels, const Args& args,
                                                bool same_kernels);
-  // submit() for kernels other than the last submit's: at a wide replayed position whose kept
-  // plan names them, submit_wide with that plan; anything else submit_checked. Apart from
-  // submit_checked so a wide submit's way in saves no registers for replan's and dispatch's
-  // calls (submit_checked's frame cost ~12 instructions a wide submit).
+  // submit() for kernels other than the last submit's while a loop is active: at a wide replayed
+  // position whose kept plan names them, submit_wide with that plan; anything else
+  // submit_checked. Apart from submit_checked so a wide submit's way in saves no registers for
+  // replan's and dispatch's calls (submit_checked's frame cost ~12 instructions a wide submit).
   [[gnu::noinline]] TaskOutputs submit_new_kernels(const MixKernels& kernels, const Args& args);
   // submit_in_loop out of line (dispatch's call outside every scope or with the sync due).
   [[gnu::noinline]] TaskOutputs submit_in_loop_general(const Plan& plan, const Args& args);
