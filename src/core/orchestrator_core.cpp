@@ -349,7 +349,8 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
 // kernels are those of the one before and whose arguments need no check past plain_args()
 // reaches submit_planned, or inside a parallel_for at a position replay may cover (the ring's
 // window has room, no periodic sync due) submit_replayed, after a straight line of tests.
-// Anything else takes submit_checked, then the same dispatch.
+// New kernels take submit_new_kernels (a wide position's kept plan, else submit_checked),
+// other arguments submit_checked; then the same dispatch.
 TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args) {
   if (fatal()) [[unlikely]]
     return {};
@@ -361,27 +362,34 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
   const bool same_kernels = planned_valid_ && kernels.aic == planned_kernels_.aic &&
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
-  if (!same_kernels || !plain_args(args)) [[unlikely]] {
-    return submit_checked(kernels, args, same_kernels);
+  if (!same_kernels) [[unlikely]] {
+    if (loops_.active()) return submit_new_kernels(kernels, args);
+    return submit_checked(kernels, args, false);
+  }
+  if (!plain_args(args)) [[unlikely]] {
+    return submit_checked(kernels, args, true);
   }
   return dispatch(args);
 }
 
-TaskOutputs OrchestratorCore::submit_checked(const MixKernels& kernels, const Args& args,
-                                             bool same_kernels) {
-  if (!same_kernels && loops_.active() && plain_args(args)) {
-    // A wide replayed position whose first submit this run was checked (its kept plan names
-    // these kernels): that plan, no replan. planned_ stays as it was, with its kernels.
-    // (dispatch's tests: a scope ring, no periodic sync due, room in the window.)
+TaskOutputs OrchestratorCore::submit_new_kernels(const MixKernels& kernels, const Args& args) {
+  // A wide replayed position whose first submit this run was checked (its kept plan names these
+  // kernels): that plan, no replan. planned_ stays as it was, with its kernels. (dispatch's
+  // tests: a scope ring, no periodic sync due, room in the window.) The position first: a loop
+  // that is not analysed (parallel_for off) leaves at once.
+  const Plan* const kept = loops_.wide_plan();
+  if (kept != nullptr && kept->kernels[0] == kernels.aic && kept->kernels[1] == kernels.aiv0 &&
+      kept->kernels[2] == kernels.aiv1 && plain_args(args)) {
     Ring* const ring = scope_ring_;
     if (ring != nullptr && submits_since_sync_ + 1 < kSubmitsPerSync && ring->window_has_room()) {
-      const Plan* const kept = loops_.wide_plan();
-      if (kept != nullptr && kept->kernels[0] == kernels.aic && kept->kernels[1] == kernels.aiv0 &&
-          kept->kernels[2] == kernels.aiv1) {
-        return submit_wide(*kept, args, scope_ring_index_, *ring);
-      }
+      return submit_wide(*kept, args, scope_ring_index_, *ring);
     }
   }
+  return submit_checked(kernels, args, false);
+}
+
+TaskOutputs OrchestratorCore::submit_checked(const MixKernels& kernels, const Args& args,
+                                             bool same_kernels) {
   if (!same_kernels && !replan(kernels)) return {};
   if (!plain_args(args) && !validate_args(args, planned_)) return {};
   return dispatch(args);
@@ -900,10 +908,16 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
   TaskRecord& record = *task.record;  // its tensors: replay_wide's copy
   write_header(record, prepared, plan, args);
-  record.scalar_count = args.scalar_count();
-  if (args.scalar_count() > 0) {
+  const int scalars = args.scalar_count();
+  record.scalar_count = scalars;
+  if (scalars <= 2) [[likely]] {
+    // Up to two (paged attention's softmax scale, its update's two flags): plain moves, not a
+    // memcpy call of a variable size (~15 instructions a submit with scalars).
+    if (scalars > 0) record.scalars[0] = args.scalars()[0];
+    if (scalars > 1) record.scalars[1] = args.scalars()[1];
+  } else {
     std::memcpy(record.scalars, args.scalars(),
-                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
+                static_cast<std::size_t>(scalars) * sizeof(std::uint64_t));
   }
   outputs.task_ = task.id;
   if (scoped) {
@@ -944,7 +958,7 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     const std::int32_t wired_resolved =
         wire_unguarded_list(ring, task, direct, direct_count, scoped);
     // From here on the task may be running: only the orchestrator's own books.
-    if (scoped) hold_in_scope(task, ring_index, heap_consumed);
+    if (scoped) hold_in_scope_inline(task, ring_index, heap_consumed);
     ring.publish_batched(task.id.local());
     release_replayed(task, wired_resolved, direct_count);
     return outputs;
@@ -1197,10 +1211,7 @@ void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t
 }
 
 void OrchestratorCore::hold_in_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed) {
-  dependence_.retain_creator(task.id);
-  ++open_scope_tasks_[ring_index];
-  open_scope_heap_[ring_index] += heap_consumed;
-  scope_tasks_.push_back(&task);
+  hold_in_scope_inline(task, ring_index, heap_consumed);
 }
 
 void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolved, bool ok) {

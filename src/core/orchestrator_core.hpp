@@ -117,6 +117,11 @@ class OrchestratorCore {
   // submit() for new kernels or arguments past plain_args(): replan, validate_args, dispatch.
   [[gnu::noinline]] TaskOutputs submit_checked(const MixKernels& kernels, const Args& args,
                                                bool same_kernels);
+  // submit() for kernels other than the last submit's while a loop is active: at a wide replayed
+  // position whose kept plan names them, submit_wide with that plan; anything else
+  // submit_checked. Apart from submit_checked so a wide submit's way in saves no registers for
+  // replan's and dispatch's calls (submit_checked's frame cost ~12 instructions a wide submit).
+  [[gnu::noinline]] TaskOutputs submit_new_kernels(const MixKernels& kernels, const Args& args);
   // submit_in_loop out of line (dispatch's call outside every scope or with the sync due).
   [[gnu::noinline]] TaskOutputs submit_in_loop_general(const Plan& plan, const Args& args);
   // submit_in_loop past the fast path (in a scope, ring `ring_index`): plan_submit decides.
@@ -237,6 +242,15 @@ class OrchestratorCore {
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
   // enter_scope's books, for a task whose scope reference is already counted (wire_plain).
   void hold_in_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed);
+  // hold_in_scope's body, inlined into submit_wide (the call's frame cost ~12 instructions a
+  // wide submit); hold_in_scope stays a call for the other paths.
+  [[gnu::always_inline]] void hold_in_scope_inline(TaskSlot& task, int ring_index,
+                                                   std::uint64_t heap_consumed) {
+    dependence_.retain_creator(task.id);
+    ++open_scope_tasks_[ring_index];
+    open_scope_heap_[ring_index] += heap_consumed;
+    scope_tasks_.push_back(&task);
+  }
   // wire_producers for a plain kernel task, not recording: without the wiring guard (see
   // wire_replayed); `scoped`: the task creates buffers (its scope's reference comes with it).
   std::int32_t wire_plain(Ring& ring, TaskSlot& task, bool scoped);

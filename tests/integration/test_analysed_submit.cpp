@@ -874,6 +874,60 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedTasksCarryTheirOwnScalars) {
     ASSERT_EQ(z[k], x[k] + static_cast<float>(100 * (k / kCols))) << "element " << k;
 }
 
+// out = in + the sum of (s + 1) x scalar s over its scalars (floats): a missing, stale or
+// swapped scalar changes the result.
+void plus_weighted_scalars(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(a.tensor_count() - 1);
+  float add = 0.0f;
+  for (int s = 0; s < a.scalar_count(); ++s)
+    add += static_cast<float>(s + 1) * a.scalar<float>(s);
+  for (std::uint32_t k = 0; k < in.dim(0); ++k)
+    out.data_as<float>()[k * out.stride(0)] = in.data_as<float>()[k * in.stride(0)] + add;
+}
+
+// (session 24, pa28) The wide replayed path (OrchestratorCore::submit_wide) copies each task's
+// own scalars too: up to two by plain moves, more by one copy. Each iteration makes t = x + 1
+// (a fresh output) and a wide reader writes z = t + the weighted sum of 0 to 3 scalars that
+// differ per iteration; every reader after the learning iterations is replayed wide.
+TEST_P(ParallelForAnalysedSubmit, WideReplayedTasksCarryTheirOwnScalars) {
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  const auto scalar = [](std::uint32_t row, int s) { return static_cast<float>(8 * row + s); };
+  for (const int scalars : {0, 1, 2, 3}) {
+    Fixture f(GetParam().platform, GetParam().record);  // each count learns its own template
+    const KernelId weighted =
+        f.runtime.kernels().add("plus_weighted_scalars", CoreType::aiv, &plus_weighted_scalars);
+    std::vector<float> x(kRows * kCols), z(kRows * kCols, -1.0f);
+    for (std::uint32_t k = 0; k < x.size(); ++k)
+      x[k] = static_cast<float>(k % 5);
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows * kCols}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {kRows * kCols}, DType::f32);
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        const TaskOutputs t = o.submit_aiv(
+            f.inc, Args().in(tx.view({kCols}, {row * kCols})).out(TensorSpec({kCols}, DType::f32)));
+        if (!t.valid()) return;
+        Args args = Args().in(t[0]).out_existing(tz.view({kCols}, {row * kCols}));
+        for (int s = 0; s < scalars; ++s)
+          args.scalar(scalar(row, s));
+        o.submit_aiv(weighted, args);
+      });
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    EXPECT_EQ(r.stats.loop_tasks_replayed_wide, 2u * (kRows - 2)) << scalars << " scalars";
+    for (std::uint32_t k = 0; k < z.size(); ++k) {
+      const std::uint32_t row = k / kCols;
+      float add = 0.0f;
+      for (int s = 0; s < scalars; ++s)
+        add += static_cast<float>(s + 1) * scalar(row, s);
+      ASSERT_EQ(z[k], x[k] + 1.0f + add) << scalars << " scalars, element " << k;
+    }
+  }
+}
+
 // A fast position whose fixed external producers are more than the direct list holds (two whole
 // buffers, each written by kWriters live tasks before the loop: 2 x kWriters > 16) is admitted
 // and copied by the fast path, then takes the generic producer collection: every task waits for
@@ -1587,67 +1641,73 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayChecksEveryBufferOfACreatorsRunOfArg
 // ended. On threads the readers are held until every writer is submitted: a writer wired
 // without the edge would change F under its reader (y would be 2 x + 3). (A traced run wires
 // through submit_wide's guarded branch, which records as before.)
+// (session 24, pa28) 300 rows: past 256 entries the list is compacted at an iteration's end
+// (LoopDriver::drop_retired_deferred); on threads every reader is live (held), so the compaction
+// must keep every entry.
 TEST_P(ParallelForAnalysedSubmit, WideReadersDeferredEntriesOrderWritersAfterTheLoop) {
-  Fixture f(GetParam().platform, GetParam().record);
-  // Makers and writers on the AIC cores, which the held readers leave free.
-  const KernelId inc_aic = f.runtime.kernels().add("plus_one_aic", CoreType::aic, &plus_one);
-  const KernelId accum_aic = f.runtime.kernels().add("accumulate_aic", CoreType::aic, &accumulate);
-  constexpr std::uint32_t kRows = 16;
-  constexpr std::uint32_t kCols = 4;
-  std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f), after(kRows * kCols, 0.0f);
-  RunArgs args = input_and_output(x, y, 7);
-  released = GetParam().platform == PlatformKind::sim;  // the sim would only stall on it
-  const RunResult r = f.runtime.run(
-      [&](Orchestrator& o, const OrchestrationArgs& a) {
-        const auto row = [&](int arg, std::uint32_t k) {
-          return a.tensor(arg).view({kCols}, {k * kCols});
-        };
-        std::vector<Tensor> made;  // alive in the run's scope after the loop
-        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
-          const TaskOutputs t =
-              o.submit_aic(inc_aic, Args().in(row(0, k)).out(TensorSpec({kCols}, DType::f32)));
-          if (!t.valid()) return;
-          made.push_back(t[0]);
-          o.submit_aiv(f.held, Args().in(t[0]).out_existing(row(1, k)));
-        });
-        if (made.size() != kRows) return;
-        for (const Tensor& t : made)
-          o.wait_for(t);  // every maker done: a writer without its reader's edge would run now
-        for (std::uint32_t k = 0; k < kRows; ++k)
-          o.submit_aic(accum_aic, Args().in(row(0, k)).inout(made[k]));
-        released = true;
-        for (std::uint32_t k = 0; k < kRows; ++k) {
-          o.wait_for(made[k]);
-          for (std::uint32_t c = 0; c < kCols; ++c)
-            after[k * kCols + c] = static_cast<const float*>(made[k].data())[c];
-        }
-      },
-      args);
-  released = true;
-  ASSERT_TRUE(r.ok()) << r.status.to_string();
-  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
-  EXPECT_EQ(r.stats.loop_tasks_replayed_wide, 2u * (kRows - 2));
-  for (std::uint32_t k = 0; k < kRows * kCols; ++k) {
-    ASSERT_EQ(y[k], x[k] + 2.0f) << "element " << k;
-    ASSERT_EQ(after[k], 2.0f * x[k] + 1.0f) << "element " << k;
-  }
-  if (!GetParam().record) return;
-  // Writer k (sequence 2 kRows + k) names reader k (2 k + 1), live while held on threads; on
-  // the sim it may have retired, so there the recorded spans show the order.
-  std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> span;
-  for (const SubtaskEvent& e : r.trace->subtasks) {
-    auto [it, fresh] = span.try_emplace(e.task_sequence, e.start_ns, e.end_ns);
-    if (!fresh) it->second.second = std::max(it->second.second, e.end_ns);
-  }
-  for (const TaskEvent& e : r.trace->tasks) {
-    if (e.sequence < 2 * kRows) continue;
-    const std::uint64_t reader = 2 * (e.sequence - 2 * kRows) + 1;
-    if (GetParam().platform == PlatformKind::threads) {
-      EXPECT_NE(std::find(e.producers.begin(), e.producers.end(), reader), e.producers.end())
-          << "writer " << e.sequence;
+  for (const std::uint32_t kRows : {16u, 300u}) {
+    Fixture f(GetParam().platform, GetParam().record);
+    // Makers and writers on the AIC cores, which the held readers leave free.
+    const KernelId inc_aic = f.runtime.kernels().add("plus_one_aic", CoreType::aic, &plus_one);
+    const KernelId accum_aic =
+        f.runtime.kernels().add("accumulate_aic", CoreType::aic, &accumulate);
+    constexpr std::uint32_t kCols = 4;
+    std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f), after(kRows * kCols, 0.0f);
+    RunArgs args = input_and_output(x, y, 7);
+    released = GetParam().platform == PlatformKind::sim;  // the sim would only stall on it
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          const auto row = [&](int arg, std::uint32_t k) {
+            return a.tensor(arg).view({kCols}, {k * kCols});
+          };
+          std::vector<Tensor> made;  // alive in the run's scope after the loop
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto k = static_cast<std::uint32_t>(i);
+            const TaskOutputs t =
+                o.submit_aic(inc_aic, Args().in(row(0, k)).out(TensorSpec({kCols}, DType::f32)));
+            if (!t.valid()) return;
+            made.push_back(t[0]);
+            o.submit_aiv(f.held, Args().in(t[0]).out_existing(row(1, k)));
+          });
+          if (made.size() != kRows) return;
+          for (const Tensor& t : made)
+            o.wait_for(t);  // every maker done: a writer without its reader's edge would run now
+          for (std::uint32_t k = 0; k < kRows; ++k)
+            o.submit_aic(accum_aic, Args().in(row(0, k)).inout(made[k]));
+          released = true;
+          for (std::uint32_t k = 0; k < kRows; ++k) {
+            o.wait_for(made[k]);
+            for (std::uint32_t c = 0; c < kCols; ++c)
+              after[k * kCols + c] = static_cast<const float*>(made[k].data())[c];
+          }
+        },
+        args);
+    released = true;
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    EXPECT_EQ(r.stats.loop_tasks_replayed_wide, 2u * (kRows - 2));
+    for (std::uint32_t k = 0; k < kRows * kCols; ++k) {
+      ASSERT_EQ(y[k], x[k] + 2.0f) << "rows " << kRows << ", element " << k;
+      ASSERT_EQ(after[k], 2.0f * x[k] + 1.0f) << "rows " << kRows << ", element " << k;
     }
-    EXPECT_LE(span.at(reader).second, span.at(e.sequence).first) << "writer " << e.sequence;
+    if (!GetParam().record) continue;
+    // Writer k (sequence 2 kRows + k) names reader k (2 k + 1), live while held on threads; on
+    // the sim it may have retired, so there the recorded spans show the order.
+    std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> span;
+    for (const SubtaskEvent& e : r.trace->subtasks) {
+      auto [it, fresh] = span.try_emplace(e.task_sequence, e.start_ns, e.end_ns);
+      if (!fresh) it->second.second = std::max(it->second.second, e.end_ns);
+    }
+    for (const TaskEvent& e : r.trace->tasks) {
+      if (e.sequence < 2 * kRows) continue;
+      const std::uint64_t reader = 2 * (e.sequence - 2 * kRows) + 1;
+      if (GetParam().platform == PlatformKind::threads) {
+        EXPECT_NE(std::find(e.producers.begin(), e.producers.end(), reader), e.producers.end())
+            << "rows " << kRows << ", writer " << e.sequence;
+      }
+      EXPECT_LE(span.at(reader).second, span.at(e.sequence).first)
+          << "rows " << kRows << ", writer " << e.sequence;
+    }
   }
 }
 

@@ -1210,9 +1210,20 @@ void LoopDriver::prune_deferred(std::size_t from) {
 }
 
 void LoopDriver::drop_retired_deferred() {
-  deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(),
-                                 [&](const Deferred& d) { return !live(d.id); }),
-                  deferred_.end());
+  const auto retired = [&](const Deferred& d) { return !live(d.id); };
+  if (deferred_.empty()) return;
+  if (retired(deferred_.back())) {
+    deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(), retired), deferred_.end());
+    return;
+  }
+  // The list ends with a live entry (paged attention's wide submits, one ring): a retired entry
+  // past the first live one waits for a later compaction, and so does a retired prefix shorter
+  // than the live rest (moving that rest down cost more than the scan it saved: memmove ~24
+  // instructions a wide submit in paged attention's steady round).
+  const auto live_from = std::find_if_not(deferred_.begin(), deferred_.end(), retired);
+  if (live_from - deferred_.begin() >= deferred_.end() - live_from) {
+    deferred_.erase(deferred_.begin(), live_from);
+  }
 }
 
 std::int64_t LoopDriver::iteration_of(const Loop& loop, std::uint64_t task_index) const {
@@ -1760,8 +1771,13 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
   Loop& loop = *owner_;
   TaskPlan& task = loop.task_plans[loop.position];  // wide_position() held: analysing, wide
   const int count = args.tensor_count();
-  if (static_cast<int>(task.access_count) != count || task.kernels[0] != kernels[0] ||
-      task.kernels[1] != kernels[1] || task.kernels[2] != kernels[2] || !same_tags(task, args)) {
+  // The position's own kept plan (wide_plan(), OrchestratorCore::submit_new_kernels) names its
+  // kernels: this replay compared them when the plan was kept (PreparedTask::plan_ready).
+  const bool kept = kernels == task.prepared.plan.kernels;
+  if (static_cast<int>(task.access_count) != count ||
+      (!kept && (task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
+                 task.kernels[2] != kernels[2])) ||
+      !same_tags(task, args)) {
     return false;  // a kernel task (TaskPlan::wide), as alloc() never takes this path
   }
   if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;

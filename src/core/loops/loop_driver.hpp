@@ -895,7 +895,11 @@ class LoopDriver {
   // whose scope has ended (naming it is an error), or the task has retired.
   void prune_deferred(std::size_t from);
   // Drops the deferred entries of retired tasks only (no record read): a live task's entry is
-  // dropped by prune_deferred or skipped by the flush when its buffers cannot be named.
+  // dropped by prune_deferred or skipped by the flush when its buffers cannot be named. A ring
+  // retires its tasks in order, so when the last entry is live the retired entries of its ring
+  // are a prefix of the list's: only that prefix is dropped then, and only when it is at least
+  // half the list (no per-entry test or move of a mostly live rest); otherwise every retired
+  // entry is.
   void drop_retired_deferred();
   void note_submitted(TaskId id);
   std::shared_ptr<loops::LoopTasks> take_table(std::int64_t iterations);
