@@ -61,7 +61,9 @@ void scaled_sum_and_record(const KernelArgs& a) {
     static_cast<float*>(y.data())[e * y.stride(dy)] = static_cast<float>(kFactor) * v;
   }
 }
-void sum_and_record(const KernelArgs& a) { scaled_sum_and_record<1>(a); }
+void sum_and_record(const KernelArgs& a) {
+  scaled_sum_and_record<1>(a);
+}
 
 void hold(const KernelArgs& a) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);

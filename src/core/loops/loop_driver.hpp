@@ -807,8 +807,7 @@ class LoopDriver {
   // replay_into's naming, after its exact compare passed: the position's record image when it
   // still stands for this iteration (its last task was the previous iteration's, named the
   // same way), else name_record_slow.
-  void name_record(Loop& loop, TaskPlan& task, const Args& args, Ring& ring,
-                   const KernelFn fns[3]);
+  void name_record(Loop& loop, TaskPlan& task, const Args& args, Ring& ring, const KernelFn fns[3]);
   // Retires the position's image, if any, and takes another for the arguments of this iteration
   // (their bytes, their steps, the kernel functions `fns`). With none to be had, copies them into
   // the record the next admit of `ring` fills (Ring::tensor_storage) and names nothing.
@@ -1151,9 +1150,8 @@ template <bool narrow>
 
 [[gnu::always_inline]] inline bool LoopDriver::replay_into(ReplayPlan& task,
                                                            const KernelId kernels[3],
-                                                           const KernelFn fns[3],
-                                                           bool inline_task, const Args& args,
-                                                           Ring& ring) {
+                                                           const KernelFn fns[3], bool inline_task,
+                                                           const Args& args, Ring& ring) {
   Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_position())
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
