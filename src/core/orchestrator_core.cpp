@@ -632,21 +632,26 @@ void OrchestratorCore::flush_pinned() {
   }
 }
 
-inline void OrchestratorCore::write_header(TaskRecord& record, LoopDriver::PreparedTask& prepared,
-                                           const Plan& plan, const Args& args) {
-  if (prepared.ready) {
+[[gnu::always_inline]] inline void OrchestratorCore::write_shared_header(
+    TaskRecord& record, LoopDriver::PreparedTask& prepared, const Plan& plan, const Args& args) {
+  if (prepared.ready) [[likely]] {
     std::memcpy(static_cast<void*>(&record), prepared.header, sizeof(prepared.header));
     return;
   }
-  for (int s = 0; s < 3; ++s) {
-    record.fns[s] = plan.fns[s];
+  for (int s = 0; s < 3; ++s)
     record.kernels[s] = plan.kernels[s];
-  }
   record.tensor_count = args.tensor_count();
   for (int i = 0; i < args.tensor_count(); ++i)
     record.tags[i] = args.tag(i);
   std::memcpy(prepared.header, static_cast<const void*>(&record), sizeof(prepared.header));
   prepared.ready = true;
+}
+
+inline void OrchestratorCore::write_header(TaskRecord& record, LoopDriver::PreparedTask& prepared,
+                                           const Plan& plan, const Args& args) {
+  write_shared_header(record, prepared, plan, args);
+  static_assert(sizeof(Plan::fns) == sizeof(TaskRecord::own_fns));
+  std::memcpy(record.own_fns, plan.fns, sizeof(record.own_fns));  // bind_arguments: fns = own_fns
 }
 
 // submit_planned's steps for a task whose template position is known. What the position fixes
@@ -685,10 +690,7 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   TaskRecord& record = *task.record;
   write_header(record, prepared, plan, args);
   record.scalar_count = args.scalar_count();
-  if (count > 0) {
-    std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
-                static_cast<std::size_t>(count) * sizeof(Tensor));
-  }
+  copy_tensors(record.tensors, args);
   outputs.task_ = task.id;
   if (scoped) materialise_outputs(record, ring, heap_offset, args, layout, task.id, &outputs);
   if (args.scalar_count() > 0) {
@@ -756,7 +758,8 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   // position's record image (LoopDriver::named_tensors); a masked one copies the tensors into the
   // record the admit below fills.
   TaskOutputs outputs;  // every path returns it: built in the caller's storage
-  if (!loops_.replay_into(fast, plan.kernels, plan.inline_task, args, ring)) [[unlikely]] {
+  if (!loops_.replay_into(fast, plan.kernels, plan.fns, plan.inline_task, args, ring))
+      [[unlikely]] {
     outputs = submit_in_loop_slow(plan, args, ring_index, ring);
     return outputs;
   }
@@ -771,13 +774,18 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   const bool pinned = pin_.slot != nullptr && single == pin_.producer && ring.dep_fits(1);
   TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args, pinned ? 1 : 0, true);
   TaskRecord& record = *task.record;  // its tensors: replay_into's copy, or named below
-  write_header(record, loops_.prepared(), plan, args);
   Tensor* const named = loops_.named_tensors();
   if (named != nullptr) [[likely]] {
     // The image's base moved by the distance: the tensors the body passed (RecordTensors
-    // rebuilds them where the kernel runs). Two record lines instead of the tensors' lines.
-    record.tensors = named;
-    record.image_distance = loops_.named_distance();
+    // rebuilds them where the kernel runs), and the image's kernel functions (the plan's). One
+    // record line instead of the fns' and tensors'.
+    ring.bind_named(task.id.local(), named,
+                    reinterpret_cast<const RecordImage*>(named)->fns,  // base: its first member
+                    loops_.named_distance(), args.scalar_count());
+    write_shared_header(record, loops_.prepared(), plan, args);
+  } else {
+    ring.bind_arguments(task.id.local(), args.tensor_count(), args.scalar_count());
+    write_header(record, loops_.prepared(), plan, args);
   }
   const int scalars = args.scalar_count();  // one load: the header's stores may alias args
   record.scalar_count = scalars;
@@ -803,13 +811,12 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     AccessRegion regions[kMaxTensorArgs];  // a direct position fills none
     if (named != nullptr) {
       // A task that may put accesses into the map holds its own tensors (an entry reads its
-      // record's: RetirementView::tensor).
+      // record's: RetirementView::tensor), and so its own kernel functions.
       record.image_distance = 0;
+      record.fns = record.own_fns;
+      std::memcpy(record.own_fns, plan.fns, sizeof(record.own_fns));
       record.tensors = ring.tensor_storage(task.id.local(), args.tensor_count());
-      if (args.tensor_count() > 0) {
-        std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
-                    static_cast<std::size_t>(args.tensor_count()) * sizeof(Tensor));
-      }
+      copy_tensors(record.tensors, args);
     }
     loops_.cover_masks();
     const bool ok = discover_producers(ring, args, regions);
@@ -1057,28 +1064,18 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
 
   // Task record: kernels, tensors (fresh outputs materialised in the heap), scalars.
   outputs->task_ = id;
-  // The plan's kernels in one copy (Plan starts with the record's first fields, in its order),
-  // and every tag slot at once (Args keeps unused ones zero; the record's past tensor_count are
-  // never read).
-  static_assert(offsetof(Plan, kernels) == offsetof(TaskRecord, kernels) &&
-                    sizeof(Plan::fns) == sizeof(TaskRecord::fns) &&
-                    sizeof(Plan::kernels) == sizeof(TaskRecord::kernels) &&
-                    offsetof(TaskRecord, tensor_count) ==
-                        offsetof(TaskRecord, kernels) + sizeof(TaskRecord::kernels),
-                "Plan's kernels are laid out as the record's, and nothing else is copied");
-  std::memcpy(static_cast<void*>(&record), &plan, offsetof(TaskRecord, tensor_count));
+  // The plan's kernel ids and functions (bind_arguments pointed fns at own_fns), and every tag
+  // slot at once (Args keeps unused ones zero; the record's past tensor_count are never read).
+  static_assert(sizeof(Plan::fns) == sizeof(TaskRecord::own_fns) &&
+                sizeof(Plan::kernels) == sizeof(TaskRecord::kernels));
+  std::memcpy(record.kernels, plan.kernels, sizeof(record.kernels));
+  std::memcpy(record.own_fns, plan.fns, sizeof(record.own_fns));
   record.tensor_count = args.tensor_count();
   record.scalar_count = args.scalar_count();
-  const int count = args.tensor_count();
   static_assert(sizeof(TaskRecord::tags) == kMaxTensorArgs * sizeof(ArgTag));
   std::memcpy(record.tags, args.tags(), sizeof(record.tags));
-  // One copy of the argument tensors (Args keeps them contiguous); out placeholders are
-  // replaced below.
-  static_assert(std::is_trivially_copyable_v<Tensor>);
-  if (count > 0) {
-    std::memcpy(static_cast<void*>(record.tensors), &args.tensor(0),
-                static_cast<std::size_t>(count) * sizeof(Tensor));
-  }
+  // One copy of the argument tensors; out placeholders are replaced below.
+  copy_tensors(record.tensors, args);
   materialise_outputs(record, ring, heap_offset, args, layout, id, outputs);
   if (args.scalar_count() > 0) {
     std::memcpy(record.scalars, args.scalars(),
@@ -1096,8 +1093,9 @@ TaskSlot& OrchestratorCore::admit_task(Ring& ring, int ring_index, std::uint64_t
   slot.id = id;
   ring.info(local).sequence = sequence_++;
   // The record's argument pointers: inline or the slot's spill area, by count (a replayed submit
-  // copied its tensors to the same place: Ring::tensor_storage).
-  ring.bind_arguments(local, args.tensor_count(), args.scalar_count());
+  // copied its tensors to the same place, Ring::tensor_storage, or names an image: it binds them
+  // itself).
+  if (!replayed) ring.bind_arguments(local, args.tensor_count(), args.scalar_count());
   slot.block_count = args.block_count();
   slot.active_mask = plan.mask;
   slot.shape = plan.shape;

@@ -144,9 +144,13 @@ class OrchestratorCore {
   // producers from LoopDriver::wide_producers (the position's precomputed list).
   TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index, Ring& ring);
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
-  // kept as the position's prepared copy) by its first analysed submit.
+  // kept as the position's prepared copy) by its first analysed submit; and the plan's kernel
+  // functions into the record's own (TaskRecord::own_fns).
   static void write_header(TaskRecord& record, LoopDriver::PreparedTask& prepared, const Plan& plan,
                            const Args& args);
+  // write_header without the kernel functions: a record naming its image (TaskRecord::fns).
+  static void write_shared_header(TaskRecord& record, LoopDriver::PreparedTask& prepared,
+                                  const Plan& plan, const Args& args);
   // ---- the steps of a submit, in order
   static OutputLayout layout_outputs(const Args& args);
   // Fails at once what could never fit (instead of waiting for room that never comes).

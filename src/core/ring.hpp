@@ -92,17 +92,32 @@ class Ring {
     return count <= kInlineScalarArgs ? records_.items[i].inline_scalars
                                       : spill_scalars_.items + std::size_t{i} * kMaxScalarArgs;
   }
-  // Points task `local`'s record at the storage of its argument counts (at admit). The common
-  // case (nothing spills) is two stores.
+  // Points task `local`'s record at the storage of its argument counts and at its own kernel
+  // functions (at admit). The common case (nothing spills) is four stores.
   [[gnu::always_inline]] void bind_arguments(std::uint32_t local, int tensor_count,
                                              int scalar_count) {
     const std::uint32_t i = local & window_mask_;
     TaskRecord& r = records_.items[i];
     r.image_distance = 0;  // the record's own tensors (a replayed submit may name an image)
+    r.fns = r.own_fns;     // and its own kernel functions
     r.tensors = r.inline_tensors;
     r.scalars = r.inline_scalars;
     if (tensor_count > kInlineTensorArgs || scalar_count > kInlineScalarArgs) [[unlikely]] {
       bind_spilled(i, tensor_count, scalar_count);
+    }
+  }
+  // bind_arguments for a replayed task whose record names an image (RecordImage: `base`, `fns`)
+  // `distance` iterations on (OrchestratorCore::submit_replayed): only its scalars are its own.
+  [[gnu::always_inline]] void bind_named(std::uint32_t local, Tensor* base, const KernelFn* fns,
+                                         std::uint32_t distance, int scalar_count) {
+    const std::uint32_t i = local & window_mask_;
+    TaskRecord& r = records_.items[i];
+    r.image_distance = distance;
+    r.fns = fns;
+    r.tensors = base;
+    r.scalars = r.inline_scalars;
+    if (scalar_count > kInlineScalarArgs) [[unlikely]] {
+      bind_spilled(i, 0, scalar_count);
     }
   }
   // A slot's spill area, in bytes (RuntimeConfig's memory estimate).

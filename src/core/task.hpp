@@ -50,48 +50,67 @@ inline constexpr int kInlineTensorArgs = 4;
 inline constexpr int kInlineScalarArgs = 10;
 
 // What the cores read: kernels, the task's tensors and scalars. Written once at submit.
-// A replayed task's tensors may be named instead of copied (image_distance, RecordImage).
+// A replayed task's tensors and kernel functions may be named instead of copied
+// (image_distance, RecordImage).
 // Compact: a submit's cost is bound by the cache lines of the cold records it fills (a window of
 // 65,536 tasks walks the whole array), not by its instructions. A record of all
 // kMaxTensorArgs tensors and kMaxScalarArgs scalars was 2,800 bytes, so consecutive records were
 // 44 lines apart; this one is 10 lines, consecutive and line-aligned, and the common task (up
-// to 4 tensors, 10 scalars) touches nothing else. Layout: the header (112 bytes with
-// image_distance: the part LoopDriver::PreparedTask copies whole) and the two argument pointers
-// fill the first two lines, then 4 tensors (104 bytes each) and 10 scalars fill the other eight
-// exactly (a record naming its image writes the first two alone, and its scalars).
+// to 4 tensors, 10 scalars) touches nothing else. Layout (session 24): the first line holds
+// everything a record naming its image writes (the position's 32-byte header, the counts, the
+// distance and the three pointers), then 4 tensors (104 bytes each), the task's own kernel
+// functions (72 bytes) and 10 scalars. A record naming its image writes its first line alone (and
+// its scalars, if it has any); one holding its own arguments writes as many lines as before.
 struct alignas(64) TaskRecord {
-  KernelFn fns[3];
+  // The header: what every task of one template position shares (LoopDriver::PreparedTask
+  // copies these 32 bytes whole).
   KernelId kernels[3];
   std::int32_t tensor_count;
-  std::int32_t scalar_count;
   ArgTag tags[kMaxTensorArgs];  // how the task was given each tensor (KernelArgs::tag)
-  // Zero (set at every admit, Ring::bind_arguments, so every header copy carries zero): `tensors`
-  // are the task's tensors. Otherwise `tensors` is a RecordImage's `base` and the task's tensors
-  // are that base moved by this many iterations (RecordTensors rebuilds them; a replayed task
-  // whose arguments its template proved to be base + i x step, OrchestratorCore::submit_replayed).
+  std::int32_t scalar_count;
+  // Zero (set at every admit, Ring::bind_arguments): `tensors` are the task's tensors. Otherwise
+  // `tensors` is a RecordImage's `base` and the task's tensors are that base moved by this many
+  // iterations (RecordTensors rebuilds them; a replayed task whose arguments its template proved
+  // to be base + i x step, OrchestratorCore::submit_replayed).
   std::uint32_t image_distance;
+  // The kernel of each subtask slot: own_fns (set at every admit, Ring::bind_arguments), or the
+  // fns of the RecordImage a replayed task names (the position's kernels, the same for each of
+  // its tasks).
+  const KernelFn* fns;
   // Where the task's arguments are: inline_tensors/inline_scalars below, or the slot's spill
   // area when there are more (Ring::tensor_storage/scalar_storage by count), or a RecordImage's
   // base. Set at every admit (OrchestratorCore::admit_slot), after the header: the header copy
   // never carries them.
   Tensor* tensors;
   std::uint64_t* scalars;
+  // Line-aligned: the tensor copy (a libc memcpy of up to 416 bytes) takes 12 instructions more
+  // to an unaligned destination.
   Tensor inline_tensors[kInlineTensorArgs];
+  KernelFn own_fns[3];
   std::uint64_t inline_scalars[kInlineScalarArgs];
 };
 static_assert(sizeof(TaskRecord) == 10 * 64, "a task record is ten cache lines (see above)");
-static_assert(offsetof(TaskRecord, inline_tensors) == 2 * 64, "header and pointers: two lines");
-static_assert(offsetof(TaskRecord, image_distance) + sizeof(std::uint32_t) ==
-                  offsetof(TaskRecord, tensors),
-              "the distance fills the header's last four bytes");
+static_assert(offsetof(TaskRecord, inline_tensors) == 64, "what a named record writes: one line");
+static_assert(offsetof(TaskRecord, scalar_count) == 32, "the header: 32 bytes");
+
+// Copies a submit's tensors (Args keeps them contiguous) to `to`: a record's storage or an image.
+[[gnu::always_inline]] inline void copy_tensors(Tensor* to, const Args& args) {
+  static_assert(std::is_trivially_copyable_v<Tensor>);
+  const int count = args.tensor_count();
+  if (count > 0) {
+    std::memcpy(static_cast<void*>(to), &args.tensor(0),
+                static_cast<std::size_t>(count) * sizeof(Tensor));
+  }
+}
 
 // The tensors every task of one replayed template position names (session 23): its arguments at
 // one iteration, and how each moves per iteration. A task i iterations later names `base` and i
-// (TaskRecord::image_distance) instead of copying its tensors into its record: two record lines
-// instead of up to eight. Only for arguments the template's exact compare proved to equal their
-// image (every byte but the padding, the image moving by its step in the box-offset lanes), so
-// the rebuilt tensor is the one the body passed. Written by the orchestrator before its first
-// task is published, then immutable while any task naming it lives (LoopDriver's record images).
+// (TaskRecord::image_distance) instead of copying its tensors into its record, and the image's
+// `fns` instead of its kernel functions (TaskRecord::fns): one record line instead of up to nine.
+// Only for arguments the template's exact compare proved to equal their image (every byte but
+// the padding, the image moving by its step in the box-offset lanes), so the rebuilt tensor is
+// the one the body passed. Written by the orchestrator before its first task is published, then
+// immutable while any task naming it lives (LoopDriver's record images).
 struct alignas(64) RecordImage {
   // The box-offset lanes: uint32 lanes from this byte of a Tensor (LoopDriver::kStepWord's two
   // 16-byte words), moved lane by lane modulo 2^32, as the replay compare moves its image.
@@ -99,6 +118,8 @@ struct alignas(64) RecordImage {
   static constexpr int kStepLanes = 8;
   Tensor base[kMaxTensorArgs];
   std::uint32_t step[kMaxTensorArgs][kStepLanes];
+  // The position's kernel functions (LoopDriver::name_record_slow, with the tensors).
+  KernelFn fns[3];
 };
 
 // A record's tensors as its kernel sees them: the record's own, or those of the image it names

@@ -5,7 +5,8 @@
 // platforms and with both compares: every kernel receives exactly the tensors the body passed
 // (every defined byte), with tiny rings (records reused while the image lives), nested loops,
 // loops whose images retire while their tasks still wait, and a kept template relearned while
-// earlier tasks are live.
+// earlier tasks are live. Such a record also names the image's kernel functions (session 24):
+// every task runs its position's kernel while images are reused by positions of other kernels.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -29,18 +30,21 @@ constexpr int kSeenArgs = 4;
 struct Seen {
   int count = 0;
   std::array<Tensor, kSeenArgs> tensors;
+  float factor = 0.0f;  // which kernel ran: scaled_sum_and_record's factor
 };
 std::vector<Seen>* seen = nullptr;
 
 // Held until `released` (or 5 s: a test never hangs): the tasks behind it stay pending.
 std::atomic<bool> released{true};
 
-// y = x0 + x1 + ... (the last tensor is y; every tensor a 1-D or 1 x n view of floats, read
-// along its long dimension, a 1-element one as that element), recording the tensors under tag
-// scalar 0.
-void sum_and_record(const KernelArgs& a) {
+// y = factor x (x0 + x1 + ...) (the last tensor is y; every tensor a 1-D or 1 x n view of
+// floats, read along its long dimension, a 1-element one as that element), recording the
+// tensors and the factor under tag scalar 0.
+template <int kFactor>
+void scaled_sum_and_record(const KernelArgs& a) {
   const auto tag = static_cast<std::size_t>(a.scalar<std::uint64_t>(0));
   Seen& s = (*seen)[tag];
+  s.factor = static_cast<float>(kFactor);
   s.count = a.tensor_count();
   for (int k = 0; k < a.tensor_count() && k < kSeenArgs; ++k)
     s.tensors[static_cast<std::size_t>(k)] = a.tensor(k);
@@ -54,8 +58,11 @@ void sum_and_record(const KernelArgs& a) {
       const std::uint32_t at = x.dim(dx) == 1 ? 0 : e;  // a 1-element view: that element
       v += static_cast<const float*>(x.data())[at * x.stride(dx)];
     }
-    static_cast<float*>(y.data())[e * y.stride(dy)] = v;
+    static_cast<float*>(y.data())[e * y.stride(dy)] = static_cast<float>(kFactor) * v;
   }
+}
+void sum_and_record(const KernelArgs& a) {
+  scaled_sum_and_record<1>(a);
 }
 
 void hold(const KernelArgs& a) {
@@ -349,6 +356,62 @@ TEST_P(NamedRecords, RelearnedTemplateWhileEarlierTasksWait) {
     expect_seen_as_passed(want);
     for (std::size_t k = 0; k < y.size(); ++k)
       ASSERT_EQ(y[k], expect[k]) << "element " << k;
+  }
+}
+
+// Two positions of one shape with different kernels in every iteration, their kernels swapped
+// from loop to loop and from run to run, on a 16-slot window: images retire and are taken again
+// by positions of the other kernel (within a run once every ring passed them, and all of them
+// at the next run's start). Every named task runs its own position's kernel on the body's
+// tensors (its record names the image's kernel functions, TaskRecord::fns).
+TEST_P(NamedRecords, TasksRunTheirPositionsKernelsAsImagesAreReused) {
+  Fixture f(GetParam().platform, 16);
+  const KernelId triple =
+      f.runtime.kernels().add("triple_and_record", CoreType::aiv, &scaled_sum_and_record<3>);
+  constexpr std::uint32_t kLoops = 4;
+  constexpr std::uint32_t kRows = 50;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kTasks = kLoops * kRows * 2;
+  std::vector<float> g(1, 0.5f), x(kRows * kCols), y(kTasks * kCols);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k);
+  for (const int run : {0, 1}) {
+    SCOPED_TRACE(run == 0 ? "first run" : "second run");
+    std::fill(y.begin(), y.end(), -1.0f);
+    std::vector<Seen> got(kTasks);
+    seen = &got;
+    std::vector<Expected> want(kTasks);
+    std::vector<float> factor(kTasks, 0.0f);
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tg = Tensor::wrap(g.data(), {1}, DType::f32);
+      const Tensor tx = Tensor::wrap(x.data(), {kRows, kCols}, DType::f32);
+      const Tensor ty = Tensor::wrap(y.data(), {kTasks * kCols}, DType::f32);
+      for (std::uint32_t l = 0; l < kLoops; ++l) {
+        const bool swapped = (l + static_cast<std::uint32_t>(run)) % 2 == 1;
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto row = static_cast<std::uint32_t>(i);
+          for (std::uint32_t p = 0; p < 2; ++p) {
+            const std::uint32_t tag = (l * kRows + row) * 2 + p;
+            const Args args = row_plus_g(tx, tg, ty, row, tag, tag, kCols);
+            remember(want, tag, args);
+            const bool tripled = (p == 1) != swapped;
+            factor[tag] = tripled ? 3.0f : 1.0f;
+            o.submit_aiv(tripled ? triple : f.sum, args);
+          }
+        });
+      }
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_GT(r.stats.loop_tasks_named, kTasks / 2);  // (some iterations learn)
+    expect_seen_as_passed(want);
+    for (std::uint32_t tag = 0; tag < kTasks; ++tag) {
+      ASSERT_EQ(got[tag].factor, factor[tag]) << "task " << tag;
+      const std::uint32_t row = tag / 2 % kRows;
+      for (std::uint32_t col = 0; col < kCols; ++col) {
+        ASSERT_EQ(y[tag * kCols + col], factor[tag] * (x[row * kCols + col] + 0.5f))
+            << "task " << tag << " column " << col;
+      }
+    }
   }
 }
 

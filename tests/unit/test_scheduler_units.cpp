@@ -213,8 +213,9 @@ class SchedulerSteps : public ::testing::Test {
     const std::uint32_t local = ring_.admit(0);
     TaskSlot& t = ring_.slot(local);
     TaskRecord& r = ring_.record(local);
+    r.fns = r.own_fns;
     for (int s = 0; s < 3; ++s) {
-      r.fns[s] = (mask >> s) & 1 ? &nop_kernel : nullptr;
+      r.own_fns[s] = (mask >> s) & 1 ? &nop_kernel : nullptr;
       r.kernels[s] = 0;
     }
     r.tensor_count = 0;

@@ -336,23 +336,23 @@ void LoopDriver::reset() {
     free_images_.push_back(image.get());
 }
 
-void LoopDriver::name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Ring& ring) {
+void LoopDriver::name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Ring& ring,
+                                  const KernelFn fns[3]) {
   if (task.record_image != nullptr) retire_image(task);
   // The distances name_record computes, iteration - record_base, fit the record's 32 bits.
   const bool fits = loop.iterations - loop.iteration <= std::int64_t{UINT32_MAX};
   task.record_image = fits ? take_image() : nullptr;
   const int count = args.tensor_count();
-  const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(Tensor);
   if (task.record_image == nullptr) {
     task.record_iteration = kStaleImages;
     named_ = nullptr;
     // Into the record the next admit fills (Ring::tensor_storage: inline or the spill area).
-    Tensor* const tensors = ring.tensor_storage(ring.head(), count);
-    if (count > 0) std::memcpy(static_cast<void*>(tensors), &args.tensor(0), bytes);
+    copy_tensors(ring.tensor_storage(ring.head(), count), args);
     return;
   }
   RecordImage& image = *task.record_image;
-  if (count > 0) std::memcpy(static_cast<void*>(image.base), &args.tensor(0), bytes);
+  copy_tensors(image.base, args);
+  std::copy(fns, fns + 3, image.fns);  // the position's: same_kernels compared the ids
   // The lanes compare_exact and exact_wide move, one word each.
   static_assert(RecordImage::kStepAt == kWordAt[kStepWord] &&
                 RecordImage::kStepLanes * 4 == 2 * sizeof(Word) &&

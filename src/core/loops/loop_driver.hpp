@@ -60,13 +60,14 @@ class LoopDriver {
   // A template position's plan as the replayed submit holds it (fast_position(), replay_into).
   using ReplayPlan = TaskPlan;
   // What one template position's tasks share, prepared once for the orchestrator's analysed
-  // submit (OrchestratorCore::submit_analysed): the task record's header (kernel functions and
-  // ids, tensor count, tags: its first line, up to the argument pointers, which each admit sets),
-  // copied into each later task's record in one go. The kernels and
+  // submit (OrchestratorCore::submit_analysed): the task record's header (kernel ids, tensor
+  // count, tags: its first 32 bytes; the kernel functions come from the plan or the record's
+  // image, the counts and pointers after it from each admit), copied into each later task's
+  // record in one go. The kernels and
   // tags are what the replay check compares, so every task of the position has this header.
   // Filled by the position's first analysed submit (`ready` false until then).
   struct PreparedTask {
-    static constexpr std::size_t kHeaderBytes = offsetof(TaskRecord, tensors);
+    static constexpr std::size_t kHeaderBytes = offsetof(TaskRecord, scalar_count);
     alignas(8) unsigned char header[kHeaderBytes];
     bool ready = false;
     // Where the position's fresh outputs go in its heap range (OrchestratorCore::OutputLayout's
@@ -181,9 +182,10 @@ class LoopDriver {
   // before collect() or record()). On false that storage may hold a partial copy (the record of
   // no live task, rewritten by whatever admits next) and the position's images are stale, as
   // after a failed replays: plan_submit decides as if this had not run.
-  // `task`: the current position's plan (fast_position()'s), indexed once per submit.
-  bool replay_into(ReplayPlan& task, const KernelId kernels[3], bool inline_task, const Args& args,
-                   Ring& ring);
+  // `task`: the current position's plan (fast_position()'s), indexed once per submit. `fns`: the
+  // kernel functions of `kernels`, which an image taken for this submit keeps (RecordImage::fns).
+  bool replay_into(ReplayPlan& task, const KernelId kernels[3], const KernelFn fns[3],
+                   bool inline_task, const Args& args, Ring& ring);
   // After replay_into returned true: the RecordImage base the submit's record names instead of
   // holding its tensors (TaskRecord::tensors), and how many iterations its tensors lie past that
   // base (TaskRecord::image_distance); null when the record's own storage got the copy (a masked
@@ -805,11 +807,12 @@ class LoopDriver {
   // replay_into's naming, after its exact compare passed: the position's record image when it
   // still stands for this iteration (its last task was the previous iteration's, named the
   // same way), else name_record_slow.
-  void name_record(Loop& loop, TaskPlan& task, const Args& args, Ring& ring);
+  void name_record(Loop& loop, TaskPlan& task, const Args& args, Ring& ring, const KernelFn fns[3]);
   // Retires the position's image, if any, and takes another for the arguments of this iteration
-  // (their bytes, their steps). With none to be had, copies them into the record the next admit
-  // of `ring` fills (Ring::tensor_storage) and names nothing.
-  [[gnu::noinline]] void name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Ring& ring);
+  // (their bytes, their steps, the kernel functions `fns`). With none to be had, copies them into
+  // the record the next admit of `ring` fills (Ring::tensor_storage) and names nothing.
+  [[gnu::noinline]] void name_record_slow(Loop& loop, TaskPlan& task, const Args& args, Ring& ring,
+                                          const KernelFn fns[3]);
   // A free image (one whose retirement every ring has passed), a new one, or null at
   // kMaxRecordImages.
   RecordImage* take_image();
@@ -1151,8 +1154,8 @@ template <bool narrow>
 
 [[gnu::always_inline]] inline bool LoopDriver::replay_into(ReplayPlan& task,
                                                            const KernelId kernels[3],
-                                                           bool inline_task, const Args& args,
-                                                           Ring& ring) {
+                                                           const KernelFn fns[3], bool inline_task,
+                                                           const Args& args, Ring& ring) {
   Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_position())
   const int count = args.tensor_count();
   if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
@@ -1186,7 +1189,7 @@ template <bool narrow>
     }
     task.image_iteration = loop.iteration;
     covered_ = &task;  // analysed: submitted_covered counts it
-    name_record(loop, task, args, ring);
+    name_record(loop, task, args, ring, fns);
     return true;
   } else {
     Tensor* const tensors = ring.tensor_storage(ring.head(), count);  // the next admit's
@@ -1209,11 +1212,12 @@ template <bool narrow>
 }
 
 [[gnu::always_inline]] inline void LoopDriver::name_record(Loop& loop, TaskPlan& task,
-                                                           const Args& args, Ring& ring) {
+                                                           const Args& args, Ring& ring,
+                                                           const KernelFn fns[3]) {
   // record_iteration is kStaleImages while none is named (no iteration follows it). The
   // distance fits 32 bits (name_record_slow names an image only where every one does).
   if (task.record_iteration + 1 != loop.iteration) [[unlikely]] {
-    name_record_slow(loop, task, args, ring);
+    name_record_slow(loop, task, args, ring, fns);
     return;
   }
   task.record_iteration = loop.iteration;
