@@ -200,7 +200,8 @@ bool Scheduler::core_step(int thread, int core) {
   // ready) are skipped. Only when the first look finds nothing is it published as idle, and the
   // queue looked at again after that RMW, as push_ready_global's pairing requires.
   bool idle_deferred = false;
-  if (c.running.task != nullptr) {
+  const bool pull = c.running.task == nullptr;  // an idle core's own step (idle_cores_pull)
+  if (!pull) {
     ++me.counters.polls;
     progress = poll_core(thread, core, &idle_deferred);
   }
@@ -236,6 +237,7 @@ bool Scheduler::core_step(int thread, int core) {
         me.handoff_core = -1;
         me.deferred_idle_core = -1;
         progress = true;
+        if (pull) ++me.counters.idle_pulls;
       }
     } else if (take_back_unlatched_ && take_back_unlatched(thread, core)) {
       progress = true;
@@ -467,6 +469,16 @@ bool Scheduler::others_have_mix_room(int thread, std::uint8_t mask) {
   return false;
 }
 
+bool Scheduler::awake_idle_cores_take_queue(TaskShape shape) const {
+  const int kind = shape == TaskShape::aic ? 0 : 1;
+  int awake = 0;
+  for (const ThreadState& t : threads_) {
+    awake += std::max(0, t.free_cores[kind].load(std::memory_order_relaxed) -
+                             t.parked_cores[kind].load(std::memory_order_relaxed));
+  }
+  return awake > 0 && static_cast<std::size_t>(awake) >= ready_.size_hint(shape);
+}
+
 bool Scheduler::others_have_room(int thread, TaskShape shape) {
   const bool needs_aic = shape != TaskShape::aiv;
   const bool needs_aiv = shape != TaskShape::aic;
@@ -565,6 +577,8 @@ void Scheduler::push_ready_global(TaskSlot* task) {
   // when it becomes idle (core_became_idle) and its pop after that: one of the two sees the
   // other.
   if (cores_take_queued_work_ && single_core && !others_have_room(-1, shape)) return;
+  // An idle core of its type is awake: it pulls the task with its own step (idle_cores_pull).
+  if (idle_cores_pull_ && single_core && awake_idle_cores_take_queue(shape)) return;
   waker_.notify_new_work();
 }
 
