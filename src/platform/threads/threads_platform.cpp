@@ -422,7 +422,8 @@ void ThreadsPlatform::core_main(int core) {
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
         // Queued work of this core's type: take it (the orchestrator left it to an idle core
         // that is awake, Scheduler::idle_cores_pull).
-        if (pulls && scheduler.may_pull(m.type)) {
+        if (pulls && scheduler.may_pull(m.type) &&
+            !gates_[static_cast<std::size_t>(scheduler_thread)].held()) {
           if (const auto own = pull_queued(scheduler_thread, core, false)) {
             take_pulled(*own);
             continue;
