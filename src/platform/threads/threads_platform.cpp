@@ -320,6 +320,7 @@ void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
 std::optional<std::uint32_t> ThreadsPlatform::pull_queued(int thread, int core,
                                                          bool wait_for_gate) {
   Scheduler& scheduler = *engine_scheduler_;
+  const Mailbox& mailbox = engine_.mailbox(core);
   std::optional<std::uint32_t> own;
   bool first = true;
   // The first step is this core's own (core_step on an idle core pops a queued task of its type
@@ -332,11 +333,15 @@ std::optional<std::uint32_t> ThreadsPlatform::pull_queued(int thread, int core,
       }
       first = false;
       scheduler.core_step(thread, core);
-      // Placed by this step on this idle core: its running slot, not yet latched, marked as the
-      // stepping core's own hand-off (published latched for it).
+      // Placed by this step on this idle core and published latched for it (the core's own
+      // hand-off): its running slot's token, latched, in the word. A start-together block placed
+      // here is published later, by its cohort (unlatched): the loop latches it then.
       const CoreSlot& slot = scheduler.core_slot(core);
-      if (slot.running.task != nullptr && slot.running.early_handoff && slot.awaiting_ack)
+      const std::uint32_t word = mailbox.dispatch.load(std::memory_order_relaxed);
+      if (slot.running.task != nullptr && slot.awaiting_ack &&
+          word == (slot.running.token | kLatchedBit)) {
         own = slot.running.token;
+      }
     });
   };
   auto counted = [&](std::uint64_t total) { note_counted(total); };
