@@ -78,7 +78,8 @@ TEST_P(IdlePull, TasksSubmittedOneAtATimeArePulledByTheAwakeIdleCore) {
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(ran.load(), kTasks) << "round " << round;
     for (int i = 0; i < kTasks; ++i)
-      ASSERT_EQ(cells[static_cast<std::size_t>(i)], 3 * i + 1) << "round " << round << ", task " << i;
+      ASSERT_EQ(cells[static_cast<std::size_t>(i)], 3 * i + 1)
+          << "round " << round << ", task " << i;
     if (!threads) {
       EXPECT_EQ(r.stats.idle_pulls, 0u) << "the sim places every task by its steps";
     }
@@ -129,7 +130,8 @@ TEST_P(IdlePull, BurstsAgainstParkingCoresLoseNoTask) {
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(ran.load(), kTasks) << "round " << round;
     for (int i = 0; i < kTasks; ++i)
-      ASSERT_EQ(cells[static_cast<std::size_t>(i)], 3 * i + 1) << "round " << round << ", task " << i;
+      ASSERT_EQ(cells[static_cast<std::size_t>(i)], 3 * i + 1)
+          << "round " << round << ", task " << i;
     if (!threads) {
       EXPECT_EQ(r.stats.idle_pulls, 0u);
     }
@@ -185,8 +187,8 @@ TEST_P(IdlePull, PulledSpmdAndStartTogetherBlocksRunOnce) {
     });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     for (std::size_t b = 0; b < block_runs.size(); ++b)
-      ASSERT_EQ(block_runs[b].load(), 1) << "round " << round << ", task " << b / kBlocks
-                                         << ", block " << b % kBlocks;
+      ASSERT_EQ(block_runs[b].load(), 1)
+          << "round " << round << ", task " << b / kBlocks << ", block " << b % kBlocks;
   }
 }
 

@@ -77,7 +77,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().own_core_needs_no_doorbell(true);
   engine.scheduler().own_core_latches_handoff(true);
   engine.scheduler().cores_take_back_unlatched(true);
-  engine.scheduler().idle_cores_pull(true);  // core_main's idle loop pulls queued work
+  engine.scheduler().idle_cores_pull(true);              // core_main's idle loop pulls queued work
   engine.scheduler().platform_counts_completions(true);  // every step is under a gate
   // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
   // leftovers go to an idle core only while a CPU is free for it
@@ -318,7 +318,7 @@ void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
 }
 
 std::optional<std::uint32_t> ThreadsPlatform::pull_queued(int thread, int core,
-                                                         bool wait_for_gate) {
+                                                          bool wait_for_gate) {
   Scheduler& scheduler = *engine_scheduler_;
   const Mailbox& mailbox = engine_.mailbox(core);
   std::optional<std::uint32_t> own;
