@@ -893,10 +893,11 @@ TEST_F(SchedulerSteps, AnAwakeIdleCorePullsWorkTheOrchestratorLeftOnTheQueue) {
   EXPECT_TRUE(s.core_slot(2).idle());
   EXPECT_TRUE(s.may_pull(CoreType::aiv));
   EXPECT_FALSE(s.may_pull(CoreType::aic));
-  // Core 1's own step pulls it: its running slot, latched for it, no doorbell.
+  // Core 1's own step pulls it: its running slot, latched for it, no doorbell; not a hand-off
+  // (no producer finished there).
   EXPECT_TRUE(s.core_step(0, 1));
   EXPECT_EQ(s.core_slot(1).running.task, first);
-  EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+  EXPECT_FALSE(s.core_slot(1).running.early_handoff);
   EXPECT_EQ(dispatched(1) & kLatchedBit, kLatchedBit);
   EXPECT_TRUE(waker_.doorbells.empty());
   EXPECT_EQ(s.counters(0).idle_pulls, 1u);

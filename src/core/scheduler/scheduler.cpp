@@ -176,6 +176,10 @@ bool Scheduler::core_step(int thread, int core) {
     ~SelfCore() { slot = -1; }
   } self{me.self_core};
   me.self_core = core;
+  // An idle core's own step (idle_cores_pull): nothing finished here, so what it places on this
+  // core is not a hand-off from a producer (not marked early_handoff in its event), and a full
+  // step it falls back to has no finishing core to prefer.
+  const bool pull = cores_[core].running.task == nullptr;
   // MIX work (queued, staged or taken back), a gathering cohort and an abort need the policy's
   // whole view: the full step. MIX work exists only after a MIX task was made ready in this run
   // (mix_seen_, stored before it is queued or kept): one load skips the five looks at it in runs
@@ -185,7 +189,7 @@ bool Scheduler::core_step(int thread, int core) {
         !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
         takeable_blocks_.load(std::memory_order_relaxed) > 0)) ||
       cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting()) {
-    return step_after_finish(thread, core);
+    return pull ? step(thread) : step_after_finish(thread, core);
   }
   const bool timed = ++me.core_steps % kCoreStepSample == 0;
   const std::uint64_t start = timed ? cycles() : 0;
@@ -200,7 +204,6 @@ bool Scheduler::core_step(int thread, int core) {
   // ready) are skipped. Only when the first look finds nothing is it published as idle, and the
   // queue looked at again after that RMW, as push_ready_global's pairing requires.
   bool idle_deferred = false;
-  const bool pull = c.running.task == nullptr;  // an idle core's own step (idle_cores_pull)
   if (!pull) {
     ++me.counters.polls;
     progress = poll_core(thread, core, &idle_deferred);
@@ -225,7 +228,7 @@ bool Scheduler::core_step(int thread, int core) {
         me.local[s].tasks[me.local_count[s]++] = task;
         full = true;
       } else {
-        me.handoff_core = core;
+        me.handoff_core = pull ? -1 : core;
         if (idle_deferred) me.deferred_idle_core = core;  // core_became_busy skips it
         // dispatch_block's choice for a single-core shape, made here without its call (a tenth
         // of the hand-off's instructions went to it): this core is its cluster's AIC core, or
@@ -266,7 +269,7 @@ bool Scheduler::core_step(int thread, int core) {
   }
   if (full) {
     if (progress) account();
-    return step_after_finish(thread, core) || progress;
+    return (pull ? step(thread) : step_after_finish(thread, core)) || progress;
   }
   if (left != 0) flush_local(thread);
   if (progress) account();
