@@ -159,7 +159,8 @@ void print_latencies(const tmr::Trace& trace) {
                median_of(core_gap));
   // By how each subtask reached its core: the finishing core's own step (early hand-off), a
   // pending slot (staged), or another thread's step (the other worker's, the orchestrator's or
-  // the scheduler thread's): their share and ready->start median / 90th percentile.
+  // the scheduler thread's; an idle core's own pull, RunStats::idle_pulls, counts here too):
+  // their share and ready->start median / 90th percentile.
   std::vector<double> by_kind[3], placed[3], noticed[3];
   for (const tmr::SubtaskEvent& s : trace.subtasks) {
     const int kind = s.early_handoff ? 0 : s.staged ? 1 : 2;
