@@ -159,8 +159,7 @@ void print_latencies(const tmr::Trace& trace) {
                median_of(core_gap));
   // By how each subtask reached its core: the finishing core's own step (early hand-off), a
   // pending slot (staged), or another thread's step (the other worker's, the orchestrator's or
-  // the scheduler thread's; an idle core's own pull, RunStats::idle_pulls, counts here too):
-  // their share and ready->start median / 90th percentile.
+  // the scheduler thread's): their share and ready->start median / 90th percentile.
   std::vector<double> by_kind[3], placed[3], noticed[3];
   for (const tmr::SubtaskEvent& s : trace.subtasks) {
     const int kind = s.early_handoff ? 0 : s.staged ? 1 : 2;
@@ -292,14 +291,12 @@ class TmrSystem final : public System {
                    "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
                    "%.0f us, orchestrator CPU %.0f us, orchestrator waiting for a CPU %.0f us, "
                    "scheduler busy %.0f us, taken back from a core that had not latched %llu, "
-                   "orchestrator steps placing work %llu, waiting %llu, pulled by idle cores "
-                   "%llu\n",
+                   "orchestrator steps placing work %llu, waiting %llu\n",
                    s.wall_us, s.orchestration_us, s.orchestrator_blocked_us,
                    orchestrator_cpu_ns / 1e3, orchestrator_delay_ns / 1e3, s.scheduler_us,
                    static_cast<unsigned long long>(s.unlatched_taken_back),
                    static_cast<unsigned long long>(s.orchestrator_placement_steps),
-                   static_cast<unsigned long long>(s.orchestrator_wait_steps),
-                   static_cast<unsigned long long>(s.idle_pulls));
+                   static_cast<unsigned long long>(s.orchestrator_wait_steps));
       if (s.loops != 0) {
         std::fprintf(stderr,
                      "    tmr parallel_for: %llu loops (%llu analysed), %llu of %llu iterations "

@@ -88,10 +88,6 @@ struct RunStats {
   // its scheduler thread went idle, which took them back and ran them (a core thread without a
   // CPU; docs/performance.md, "Run side, session 23").
   std::uint64_t unlatched_taken_back = 0;
-  // Threads platform: ready tasks an idle, awake core took from the queue with its own step (the
-  // orchestrator left them there instead of stepping to place them; docs/performance.md, "Run
-  // side, session 24"). 0 on the sim.
-  std::uint64_t idle_pulls = 0;
   // parallel_for (docs/design.md, "parallel_for"): loops run (loops nested in an analysed loop are
   // part of its iterations and count here too), loops with at least one analysed iteration,
   // iterations of loops that did their own analysis, how many of those used the template, the

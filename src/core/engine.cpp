@@ -263,7 +263,6 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
     stats.subtasks_executed += scheduler_->subtasks_done(t);
     stats.mix_blocks_taken_back += scheduler_->counters(t).taken_back;
     stats.unlatched_taken_back += scheduler_->counters(t).unlatched_taken_back;
-    stats.idle_pulls += scheduler_->counters(t).idle_pulls;
   }
 
   if (recording()) {

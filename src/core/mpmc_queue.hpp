@@ -75,12 +75,6 @@ class MpmcQueue {
   bool empty_hint() const {
     return head_.load(std::memory_order_relaxed) >= tail_.load(std::memory_order_relaxed);
   }
-  // How many items were queued at the moment of the look (a hint, as empty_hint).
-  std::size_t size_hint() const {
-    const std::size_t head = head_.load(std::memory_order_relaxed);
-    const std::size_t tail = tail_.load(std::memory_order_relaxed);
-    return tail > head ? tail - head : 0;
-  }
 
  private:
   struct Cell {

@@ -164,8 +164,7 @@ struct FakeWaker final : Waker {
   std::vector<int> doorbells;
   int bells = 0;  // notify_schedulers calls
   void notify_schedulers() override { ++bells; }
-  int new_work = 0;  // notify_new_work calls
-  void notify_new_work() override { ++new_work; }
+  void notify_new_work() override {}
   void notify_core(Mailbox& m) override { doorbells.push_back(m.core); }
   void notify_progress() override {}
 };
@@ -867,80 +866,6 @@ TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
     EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
   }
   EXPECT_EQ(sink_.completed, 2 + 2 * 3) << "every task ran and completed once";
-}
-
-// idle_cores_pull (threads): a task the orchestrator makes ready while an idle core of its type
-// is awake (not parked) only goes on the queue, without notify_new_work (the orchestrator's step
-// to place it); that core's own step on its idle slot takes it, published latched for it (an
-// idle pull). With every idle core parked, or more tasks queued than awake idle cores, the
-// orchestrator is asked to place the work as before.
-TEST_F(SchedulerSteps, AnAwakeIdleCorePullsWorkTheOrchestratorLeftOnTheQueue) {
-  Scheduler s = make(DualSlotPolicy{false, true, false});
-  as_threads_platform(s);
-  s.idle_cores_pull(true);
-  auto finish = [&](int core) {
-    mailboxes_[core].status.store(dispatched(core) & kTokenMask);  // ACK
-    fin(core);
-    return s.core_step(0, core);
-  };
-  s.core_parks(0, CoreType::aic);  // the AIC core sleeps throughout; AIV tasks only here
-
-  // Both AIV cores idle and awake: the push leaves the task on the queue.
-  TaskSlot* first = task(TaskShape::aiv, 2);
-  s.push_ready_global(first);
-  EXPECT_EQ(waker_.new_work, 0);
-  EXPECT_TRUE(s.core_slot(1).idle());
-  EXPECT_TRUE(s.core_slot(2).idle());
-  EXPECT_TRUE(s.may_pull(CoreType::aiv));
-  EXPECT_FALSE(s.may_pull(CoreType::aic));
-  // Core 1's own step pulls it: its running slot, latched for it, no doorbell; not a hand-off
-  // (no producer finished there).
-  EXPECT_TRUE(s.core_step(0, 1));
-  EXPECT_EQ(s.core_slot(1).running.task, first);
-  EXPECT_FALSE(s.core_slot(1).running.early_handoff);
-  EXPECT_EQ(dispatched(1) & kLatchedBit, kLatchedBit);
-  EXPECT_TRUE(waker_.doorbells.empty());
-  EXPECT_EQ(s.counters(0).idle_pulls, 1u);
-  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 1);
-  EXPECT_FALSE(s.may_pull(CoreType::aiv));
-  // Nothing queued: a pull step places nothing.
-  EXPECT_FALSE(s.core_step(0, 2));
-  EXPECT_TRUE(s.core_slot(2).idle());
-
-  // The only idle AIV core parks: the next push asks for a step.
-  s.core_parks(0, CoreType::aiv);
-  TaskSlot* second = task(TaskShape::aiv, 2);
-  s.push_ready_global(second);
-  EXPECT_EQ(waker_.new_work, 1);
-  s.core_unparks(0, CoreType::aiv);
-  // Core 1 finishes: it takes the queued task after its FIN (cores_take_queued_work), not a pull.
-  EXPECT_TRUE(finish(1));
-  EXPECT_EQ(s.core_slot(1).running.task, second);
-  EXPECT_EQ(s.counters(0).idle_pulls, 1u);
-
-  // One awake idle core (2): one queued task is left to it, a second one is not.
-  TaskSlot* third = task(TaskShape::aiv, 2);
-  TaskSlot* fourth = task(TaskShape::aiv, 2);
-  s.push_ready_global(third);
-  EXPECT_EQ(waker_.new_work, 1);
-  s.push_ready_global(fourth);
-  EXPECT_EQ(waker_.new_work, 2);
-  EXPECT_TRUE(s.core_step(0, 2));
-  EXPECT_EQ(s.core_slot(2).running.task, third);
-  EXPECT_EQ(s.counters(0).idle_pulls, 2u);
-  EXPECT_TRUE(finish(1));
-  EXPECT_EQ(s.core_slot(1).running.task, fourth);
-  EXPECT_TRUE(finish(2));
-  EXPECT_TRUE(finish(1));
-  EXPECT_TRUE(s.idle(0));
-  EXPECT_EQ(sink_.completed, 4) << "every task ran and completed once";
-
-  // Without idle_cores_pull (the sim) every push with an idle core asks for a step.
-  Scheduler plain = make(DualSlotPolicy{false, true, false});
-  as_threads_platform(plain);
-  const int before = waker_.new_work;
-  plain.push_ready_global(task(TaskShape::aiv, 2));
-  EXPECT_EQ(waker_.new_work, before + 1);
 }
 
 // A finishing core's own step (core_step) hands MIX work to the full step: a MIX task queued

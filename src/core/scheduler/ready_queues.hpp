@@ -27,10 +27,6 @@ class ReadyQueues {
   // A hint (two relaxed loads, no write): false when no task of `shape` was queued at the
   // moment of the look. Lets a thread skip a step that could only stage such a task.
   bool may_have(TaskShape shape) const { return !queues_[static_cast<int>(shape)].empty_hint(); }
-  // A hint as well: how many tasks of `shape` were queued at the moment of the look.
-  std::size_t size_hint(TaskShape shape) const {
-    return queues_[static_cast<int>(shape)].size_hint();
-  }
   // Forgets every queued task. Only while no thread steps.
   void clear() {
     TaskSlot* drained = nullptr;

@@ -176,10 +176,6 @@ bool Scheduler::core_step(int thread, int core) {
     ~SelfCore() { slot = -1; }
   } self{me.self_core};
   me.self_core = core;
-  // An idle core's own step (idle_cores_pull): nothing finished here, so what it places on this
-  // core is not a hand-off from a producer (not marked early_handoff in its event), and a full
-  // step it falls back to has no finishing core to prefer.
-  const bool pull = cores_[core].running.task == nullptr;
   // MIX work (queued, staged or taken back), a gathering cohort and an abort need the policy's
   // whole view: the full step. MIX work exists only after a MIX task was made ready in this run
   // (mix_seen_, stored before it is queued or kept): one load skips the five looks at it in runs
@@ -189,7 +185,7 @@ bool Scheduler::core_step(int thread, int core) {
         !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
         takeable_blocks_.load(std::memory_order_relaxed) > 0)) ||
       cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting()) {
-    return pull ? step(thread) : step_after_finish(thread, core);
+    return step_after_finish(thread, core);
   }
   const bool timed = ++me.core_steps % kCoreStepSample == 0;
   const std::uint64_t start = timed ? cycles() : 0;
@@ -204,7 +200,7 @@ bool Scheduler::core_step(int thread, int core) {
   // ready) are skipped. Only when the first look finds nothing is it published as idle, and the
   // queue looked at again after that RMW, as push_ready_global's pairing requires.
   bool idle_deferred = false;
-  if (!pull) {
+  if (c.running.task != nullptr) {
     ++me.counters.polls;
     progress = poll_core(thread, core, &idle_deferred);
   }
@@ -228,7 +224,7 @@ bool Scheduler::core_step(int thread, int core) {
         me.local[s].tasks[me.local_count[s]++] = task;
         full = true;
       } else {
-        me.handoff_core = pull ? -1 : core;
+        me.handoff_core = core;
         if (idle_deferred) me.deferred_idle_core = core;  // core_became_busy skips it
         // dispatch_block's choice for a single-core shape, made here without its call (a tenth
         // of the hand-off's instructions went to it): this core is its cluster's AIC core, or
@@ -240,7 +236,6 @@ bool Scheduler::core_step(int thread, int core) {
         me.handoff_core = -1;
         me.deferred_idle_core = -1;
         progress = true;
-        if (pull) ++me.counters.idle_pulls;
       }
     } else if (take_back_unlatched_ && take_back_unlatched(thread, core)) {
       progress = true;
@@ -269,7 +264,7 @@ bool Scheduler::core_step(int thread, int core) {
   }
   if (full) {
     if (progress) account();
-    return (pull ? step(thread) : step_after_finish(thread, core)) || progress;
+    return step_after_finish(thread, core) || progress;
   }
   if (left != 0) flush_local(thread);
   if (progress) account();
@@ -472,16 +467,6 @@ bool Scheduler::others_have_mix_room(int thread, std::uint8_t mask) {
   return false;
 }
 
-bool Scheduler::awake_idle_cores_take_queue(TaskShape shape) const {
-  const int kind = shape == TaskShape::aic ? 0 : 1;
-  int awake = 0;
-  for (const ThreadState& t : threads_) {
-    awake += std::max(0, t.free_cores[kind].load(std::memory_order_relaxed) -
-                             t.parked_cores[kind].load(std::memory_order_relaxed));
-  }
-  return awake > 0 && static_cast<std::size_t>(awake) >= ready_.size_hint(shape);
-}
-
 bool Scheduler::others_have_room(int thread, TaskShape shape) {
   const bool needs_aic = shape != TaskShape::aiv;
   const bool needs_aiv = shape != TaskShape::aic;
@@ -580,8 +565,6 @@ void Scheduler::push_ready_global(TaskSlot* task) {
   // when it becomes idle (core_became_idle) and its pop after that: one of the two sees the
   // other.
   if (cores_take_queued_work_ && single_core && !others_have_room(-1, shape)) return;
-  // An idle core of its type is awake: it pulls the task with its own step (idle_cores_pull).
-  if (idle_cores_pull_ && single_core && awake_idle_cores_take_queue(shape)) return;
   waker_.notify_new_work();
 }
 

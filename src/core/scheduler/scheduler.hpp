@@ -101,33 +101,6 @@ class Scheduler {
   // the two workers alternately, never at once, each waiting for the other to go idle;
   // docs/performance.md, "Run side, session 23"). Only while no thread steps.
   void cores_take_back_unlatched(bool on) { take_back_unlatched_ = on; }
-  // For platforms whose idle core threads poll for work until they park (threads), with
-  // cores_take_queued_work: a single-core task made ready by the orchestrator while an idle core
-  // of its type is awake (published idle, not parked: core_parks) only goes on the queue, and
-  // that core takes it with its own step (core_step on an idle core: a pull, counted in
-  // StepCounters::idle_pulls). Otherwise the orchestrator took a full step per task to place it
-  // on the idle core (the gate, every core's status, the placement passes, the dispatch word):
-  // on the peers' independent graph at zero grain that was one step per task while the workers
-  // waited for it (docs/performance.md, "Run side, session 24"). Only while no thread steps.
-  void idle_cores_pull(bool on) { idle_cores_pull_ = on; }
-  // idle_cores_pull: core `core` of `thread` parks (stops polling) / is awake again. A parking
-  // core then takes a last step (core_step) before it sleeps: the seq_cst RMW here, then that
-  // step's pop, pair with push_ready_global's push, fence and look at the counts (one of the two
-  // sees the other). Kept across runs (reset() leaves them): they follow the threads.
-  void core_parks(int thread, CoreType type) {
-    threads_[thread].parked_cores[type == CoreType::aic ? 0 : 1].fetch_add(
-        1, std::memory_order_seq_cst);
-  }
-  void core_unparks(int thread, CoreType type) {
-    threads_[thread].parked_cores[type == CoreType::aic ? 0 : 1].fetch_sub(
-        1, std::memory_order_relaxed);
-  }
-  // idle_cores_pull: whether an idle core of `type` could pull queued work now (a hint: two
-  // relaxed loads of the queue's ends, no write).
-  bool may_pull(CoreType type) const {
-    return ready_.may_have(type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
-  }
-  bool idle_cores_pull() const { return idle_cores_pull_; }
   // For platforms that serialise every step of a thread under a gate of their own (threads): a
   // completed task is not counted through the sink (CompletionSink::kernel_task_completed_on);
   // the platform counts a step's completions (counters(thread).tasks_completed before and after)
@@ -199,7 +172,6 @@ class Scheduler {
     std::uint64_t staged[kShapeCount] = {};  // subtasks dispatched into a pending slot, by shape
     std::uint64_t taken_back = 0;  // staged MIX blocks taken back to run on an idle cluster
     std::uint64_t unlatched_taken_back = 0;  // take_back_unlatched: run by the finishing core
-    std::uint64_t idle_pulls = 0;  // idle_cores_pull: queued tasks an idle core took itself
   };
   const StepCounters& counters(int thread) const { return threads_[thread].counters; }
   // Trace records gathered by each thread (when recording).
@@ -289,9 +261,6 @@ class Scheduler {
     // (the orchestrator, for every task it makes ready). On a line of its own, written only on
     // idle transitions: next to the counters a core updates per task, every read was a miss.
     alignas(64) std::atomic<int> free_cores[2] = {0, 0};
-    // idle_cores_pull: of those cores, how many are parked (written only when a core parks or
-    // wakes); idle cores beyond them are awake and pull queued work themselves.
-    std::atomic<int> parked_cores[2] = {0, 0};
   };
 
   // ---- completion
@@ -336,11 +305,6 @@ class Scheduler {
   void flush_local(int thread);
   // True when another thread reports idle cores that could run `task` (thread -1: any thread).
   bool others_have_room(int thread, TaskShape shape);
-  // idle_cores_pull: whether the idle cores of single-core `shape` that are not parked, over all
-  // threads, are at least as many as the tasks of that shape queued (each pulls one; a second
-  // task pushed before the first was pulled is placed by a step, on a parked core if need be).
-  // Relaxed loads: called right after others_have_room's fence.
-  bool awake_idle_cores_take_queue(TaskShape shape) const;
   // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
   bool others_report_room(int thread, TaskShape shape) const;
   // True when a cluster of another thread has every core of `mask` idle (exact, per cluster).
@@ -398,7 +362,6 @@ class Scheduler {
   bool own_core_needs_no_doorbell_ = false;
   bool own_core_latches_handoff_ = false;
   bool take_back_unlatched_ = false;
-  bool idle_cores_pull_ = false;
   bool platform_counts_completions_ = false;
   int handoff_cpus_ = 0;  // limit_handoffs_to_cpus
   const std::atomic<int>* others_on_cpu_ = nullptr;

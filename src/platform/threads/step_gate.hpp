@@ -54,11 +54,6 @@ class alignas(64) StepGate {
     return try_take() && release(step(), counted);
   }
 
-  // Whether someone holds the gate now (a relaxed load, no write): lets a caller that would only
-  // step when the gate is free skip the locked RMW of try_take, which takes the line from the
-  // holder.
-  bool held() const { return (word_.load(std::memory_order_relaxed) & kHeld) != 0; }
-
   // Kernel tasks counted by all steps so far (seq_cst: pairs with the releases' RMWs).
   std::uint64_t completed() const { return word_.load(std::memory_order_seq_cst) / kCompletion; }
 

@@ -77,7 +77,6 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().own_core_needs_no_doorbell(true);
   engine.scheduler().own_core_latches_handoff(true);
   engine.scheduler().cores_take_back_unlatched(true);
-  engine.scheduler().idle_cores_pull(true);              // core_main's idle loop pulls queued work
   engine.scheduler().platform_counts_completions(true);  // every step is under a gate
   // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
   // leftovers go to an idle core only while a CPU is free for it
@@ -317,55 +316,6 @@ void ThreadsPlatform::try_stage_after_latch(int thread, int core) {
   }
 }
 
-std::optional<std::uint32_t> ThreadsPlatform::pull_queued(int thread, int core,
-                                                          bool wait_for_gate) {
-  Scheduler& scheduler = *engine_scheduler_;
-  const Mailbox& mailbox = engine_.mailbox(core);
-  std::optional<std::uint32_t> own;
-  bool first = true;
-  // The first step is this core's own (core_step on an idle core pops a queued task of its type
-  // and places it here, latched); steps for requests raised meanwhile are full steps.
-  auto step = [&] {
-    return counting(thread, [&] {
-      if (!first) {
-        scheduler.step(thread);
-        return;
-      }
-      first = false;
-      scheduler.core_step(thread, core);
-      // Placed by this step on this idle core and published latched for it (the core's own
-      // hand-off): its running slot's token, latched, in the word. A start-together block placed
-      // here is published later, by its cohort (unlatched): the loop latches it then.
-      const CoreSlot& slot = scheduler.core_slot(core);
-      const std::uint32_t word = mailbox.dispatch.load(std::memory_order_relaxed);
-      if (slot.running.task != nullptr && slot.awaiting_ack &&
-          word == (slot.running.token | kLatchedBit)) {
-        own = slot.running.token;
-      }
-    });
-  };
-  auto counted = [&](std::uint64_t total) { note_counted(total); };
-  // The stepping flag, set before the look at the run's state, keeps end_run waiting while this
-  // steps (the same pairing as after a FIN); between runs (stop requested) nothing steps.
-  std::atomic<std::uint32_t>& stepping = stepping_[static_cast<std::size_t>(core)].on;
-  stepping.store(1, std::memory_order_seq_cst);
-  if (!stop_requested_.load(std::memory_order_seq_cst) &&
-      !abandon_run_.load(std::memory_order_relaxed)) {
-    StepGate& gate = gates_[static_cast<std::size_t>(thread)];
-    if (wait_for_gate) {
-      gate.step(step, counted);
-    } else if (gate.step_if_free(step, counted)) {
-      step_scheduler(thread);  // a request raised while this core held the gate
-    }
-  }
-  stepping.store(0, std::memory_order_seq_cst);
-  if (stop_requested_.load(std::memory_order_seq_cst)) {
-    scheduler_bell_.notify_all();
-    orchestrator_bell_.notify_all();
-  }
-  return own;
-}
-
 bool ThreadsPlatform::help_schedulers() {
   if (stop_requested_.load(std::memory_order_acquire)) return false;  // between runs
   bool progress = false;
@@ -390,7 +340,6 @@ void ThreadsPlatform::core_main(int core) {
   std::uint32_t last = kIdleToken;
   const int scheduler_thread = m.scheduler_thread;
   const Scheduler& scheduler = engine_.scheduler();
-  const bool pulls = scheduler.idle_cores_pull();
   Backoff backoff(engine_.config().spin_before_park);
   // A dispatch latched right after the previous FIN (it was waiting in the pending slot): it runs
   // next without another look at the dispatch word.
@@ -412,46 +361,17 @@ void ThreadsPlatform::core_main(int core) {
       try_stage_after_latch(scheduler_thread, core);
     }
   };
-  // A task this idle core's own step took from the queue (pull_queued): it runs next, from its
-  // payload in place, as an early hand-off does.
-  auto take_pulled = [&](std::uint32_t own) {
-    next_token = own;
-    own_next = &take_own_dispatch(m, own);
-    after_latch();
-    backoff.reset();
-  };
   for (;;) {
     std::uint32_t token = next_token;
     if (!next && own_next == nullptr) {
       token = m.dispatch.load(std::memory_order_acquire);
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
-        // Queued work of this core's type: take it (the orchestrator left it to an idle core
-        // that is awake, Scheduler::idle_cores_pull).
-        if (pulls && scheduler.may_pull(m.type) &&
-            !gates_[static_cast<std::size_t>(scheduler_thread)].held()) {
-          if (const auto own = pull_queued(scheduler_thread, core, false)) {
-            take_pulled(*own);
-            continue;
-          }
-        }
         if (!backoff.idle_and_should_park()) continue;
-        // Counted parked before the last look: a push either sees it parked (and places the
-        // task with a step, which rings this core) or that look's pop sees the push.
-        if (pulls) engine_.scheduler().core_parks(scheduler_thread, m.type);
         m.core_parked.store(1, std::memory_order_seq_cst);
-        if (pulls) {
-          if (const auto own = pull_queued(scheduler_thread, core, true)) {
-            m.core_parked.store(0, std::memory_order_relaxed);
-            engine_.scheduler().core_unparks(scheduler_thread, m.type);
-            take_pulled(*own);
-            continue;
-          }
-        }
         if (m.dispatch.load(std::memory_order_seq_cst) == token) {
           futex_wait(m.dispatch, token, kParkTimeoutNs);
         }
         m.core_parked.store(0, std::memory_order_relaxed);
-        if (pulls) engine_.scheduler().core_unparks(scheduler_thread, m.type);
         backoff.reset();
         continue;
       }

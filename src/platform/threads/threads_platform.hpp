@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -66,11 +65,6 @@ class ThreadsPlatform final : public Platform {
   StepOutcome step_scheduler(int thread, int handoff_core = -1);
   // Scheduler::stage_after_latch for `core` under `thread`'s gate, only when the gate is free.
   void try_stage_after_latch(int thread, int core);
-  // Idle core `core` (of `thread`) takes queued work itself (Scheduler::idle_cores_pull): its own
-  // step under the gate, only during a run. `wait_for_gate`: a held gate is asked for a step
-  // (the holder's full step may place work on this core) instead of skipped; the last look
-  // before parking. Returns the token of a task the step placed on this core, latched for it.
-  std::optional<std::uint32_t> pull_queued(int thread, int core, bool wait_for_gate);
   // The orchestrator's help while it waits or publishes work: one step of every scheduler thread
   // (only during a run). Returns true when any made progress.
   bool help_schedulers();
