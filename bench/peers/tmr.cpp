@@ -290,10 +290,13 @@ class TmrSystem final : public System {
       std::fprintf(stderr,
                    "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
                    "%.0f us, orchestrator CPU %.0f us, orchestrator waiting for a CPU %.0f us, "
-                   "scheduler busy %.0f us, taken back from a core that had not latched %llu\n",
+                   "scheduler busy %.0f us, taken back from a core that had not latched %llu, "
+                   "orchestrator steps placing work %llu, waiting %llu\n",
                    s.wall_us, s.orchestration_us, s.orchestrator_blocked_us,
                    orchestrator_cpu_ns / 1e3, orchestrator_delay_ns / 1e3, s.scheduler_us,
-                   static_cast<unsigned long long>(s.unlatched_taken_back));
+                   static_cast<unsigned long long>(s.unlatched_taken_back),
+                   static_cast<unsigned long long>(s.orchestrator_placement_steps),
+                   static_cast<unsigned long long>(s.orchestrator_wait_steps));
       if (s.loops != 0) {
         std::fprintf(stderr,
                      "    tmr parallel_for: %llu loops (%llu analysed), %llu of %llu iterations "
