@@ -796,6 +796,34 @@ TEST(TensorMap, SlotLinesFindEachAccessTensorByItsArgumentPlace) {
             (std::set<std::uint32_t>{0, 1}));
 }
 
+// A buffer cut into more slots than a presized slot table holds (16,384) stays in line mode: its
+// line table grows by doubling up to TensorMap::kMaxLines, so 30,000 one-element writes (the peers
+// benchmark's independent graph, smaller) never pay the entries' lookup and insert, and every
+// conflict past the old limit is still found.
+TEST(TensorMap, SlotLinesHoldMoreSlotsThanAPresizedTable) {
+  constexpr std::uint32_t kCells = 30000;
+  std::vector<float> data(kCells);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor v = Tensor::wrap(data.data(), {kCells}, DType::f32);
+  auto cell = [&](std::uint32_t i) { return v.view({1}, {i}); };
+  std::uint32_t reported = 0;
+  for (std::uint32_t i = 0; i < kCells; ++i)  // tasks 0..29,999
+    reported +=
+        static_cast<std::uint32_t>(h.submit_combined({{cell(i), AccessKind::write}}, false).size());
+  EXPECT_EQ(reported, 0u);
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+  EXPECT_GE(h.map->line_table_lines(), std::uint64_t{kCells});
+  EXPECT_EQ(h.submit_combined({{cell(20000), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{20000}));  // task 30,000
+  EXPECT_EQ(h.submit_combined({{cell(29999), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{29999}));  // task 30,001
+  EXPECT_EQ(h.submit_combined({{cell(20000), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{30000}));  // its reader, which waits for task 20,000
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+}
+
 // A reset forgets every line (the tables stay for the next run, their lines empty, their reader
 // blocks gone with the pool): a task after it meets none of the live state before it.
 TEST(TensorMap, SlotLinesAreEmptyAfterAReset) {

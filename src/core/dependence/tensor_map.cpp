@@ -427,7 +427,7 @@ bool TensorMap::start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntr
   info->start_grid(q.lo, q.hi);
   ++layout_epoch_;
   const std::uint64_t limit =
-      std::bit_ceil(std::min(q.tensor->buffer_bytes() / info->grid_length + 1, presize_limit_));
+      std::bit_ceil(std::min(q.tensor->buffer_bytes() / info->grid_length + 1, line_limit_cap_));
   const std::uint64_t slot = info->slot_of(q.lo);
   if (slot >= limit) return false;
   info->line_limit = limit;

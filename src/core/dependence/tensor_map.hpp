@@ -482,7 +482,10 @@ class TensorMap {
   std::uint64_t buffer_count() const { return buffer_count_; }
   // Tests: the most slots a new grid's table is sized for from its buffer's bytes (small: tables
   // grow, and sparse slots are hashed, with small buffers too).
-  void set_presize_limit(std::uint64_t slots) { presize_limit_ = slots; }
+  void set_presize_limit(std::uint64_t slots) {
+    presize_limit_ = slots;
+    line_limit_cap_ = slots;
+  }
 
   // Every live entry of one buffer, both kinds (parallel_for's footprint lookup, once per loop).
   template <class Visit>
@@ -703,6 +706,11 @@ class TensorMap {
   void presize_slots(BufferInfo* info, std::uint64_t slots);
   static constexpr std::uint64_t kPresizeSlots = std::uint64_t{1} << 14;
   std::uint64_t presize_limit_ = kPresizeSlots;
+  // The most lines one buffer's table may grow to (32 bytes each, grown by doubling as slots are
+  // used): a buffer cut into more slots than this leaves line mode for entries, which cost ~3x
+  // a line's lookup and insert (200,000 one-element tasks on one buffer: docs/performance.md).
+  static constexpr std::uint64_t kMaxLines = std::uint64_t{1} << 18;
+  std::uint64_t line_limit_cap_ = kMaxLines;
   static constexpr std::uint64_t kMaxTableSlots = std::uint64_t{1} << 20;
   static constexpr std::uint64_t kFreeTableSlots = 64;  // a table may always have this many
   // Fills and links a new entry of `buffer`. `heads`: the chain heads of the entry's grid slot
