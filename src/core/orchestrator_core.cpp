@@ -779,9 +779,8 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     // The image's base moved by the distance: the tensors the body passed (RecordTensors
     // rebuilds them where the kernel runs), and the image's kernel functions (the plan's). One
     // record line instead of the fns' and tensors'.
-    ring.bind_named(task.id.local(), named,
-                    reinterpret_cast<const RecordImage*>(named)->fns,  // base: its first member
-                    loops_.named_distance(), args.scalar_count());
+    ring.bind_named(task.id.local(), named, loops_.named_fns(), loops_.named_distance(),
+                    args.scalar_count());
     write_shared_header(record, loops_.prepared(), plan, args);
   } else {
     ring.bind_arguments(task.id.local(), args.tensor_count(), args.scalar_count());

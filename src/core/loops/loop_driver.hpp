@@ -192,6 +192,11 @@ class LoopDriver {
   // compare, or no image to be had: kMaxRecordImages in use).
   Tensor* named_tensors() const { return named_; }
   std::uint32_t named_distance() const { return named_distance_; }
+  // The named image's kernel functions (RecordImage::fns): its tensors are its first member.
+  const KernelFn* named_fns() const {
+    static_assert(offsetof(RecordImage, base) == 0);
+    return reinterpret_cast<const RecordImage*>(named_)->fns;
+  }
   // replay_into's first tests, inline: whether the current position may take it at all
   // (TaskPlan::fast). On true `*task` is the position's plan, handed on to replay_into so the
   // position is indexed once. (A bool and the plan apart, not a pointer that may be null: the
