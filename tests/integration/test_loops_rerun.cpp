@@ -355,6 +355,80 @@ TEST_P(LoopsRerun, WidePositionKeepsItsCheckedPlanOnlyForTheSameKernels) {
   EXPECT_EQ(unknown.status.code, ErrorCode::unknown_kernel) << unknown.status.to_string();
 }
 
+// get_tensor_data of an external buffer nothing writes is quiet in an analysed loop (no
+// dependence discovery), and a repeated read of the loop's last quiet buffer takes that answer
+// inline (LoopDriver::element_access). The answer is the loop's for its template: when the kept
+// template misses at once and the loop relearns a template that writes the buffer, the same
+// buffer's later reads must be asked again (the loop writes it now: they fall back and wait for
+// the writer). Run 1 reads table[i] every iteration and writes y; run 2 reads table[0] first in
+// iteration 0 (from the kept template, which it then misses), writes table rows instead, and
+// reads table[i] back from iteration 5 on, after its own write: every value read is checked.
+TEST_P(LoopsRerun, QuietReadIsAskedAgainAfterTheLoopRelearnsATemplateThatWritesIt) {
+  Runtime runtime(loop_config(GetParam(), true));
+  const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  constexpr std::uint32_t kN = 12;
+  constexpr std::uint32_t kW = 4;
+  std::vector<float> x(std::size_t{kN} * kW);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k % 13);
+  const auto run = [&](bool write_table, std::vector<float>* table, std::vector<float>* y,
+                       std::vector<float>* read) {
+    read->assign(kN, -1.0f);
+    RunArgs args;
+    args.input(x.data(), {kN, kW}, DType::f32);
+    args.inout(y->data(), {kN, kW}, DType::f32);
+    args.inout(table->data(), {kN, kW}, DType::f32);
+    return runtime.run(
+        [&](Orchestrator& orch, const OrchestrationArgs& a) {
+          orch.parallel_for(kN, [&](Orchestrator& orch, std::int64_t i) {
+            const auto r = static_cast<std::uint32_t>(i);
+            const auto row = [&](int arg) {
+              return a.tensor(arg).view({1, kW}, {r, 0}).reshape({kW});
+            };
+            if (!write_table) {
+              (*read)[r] = orch.get_tensor_data<float>(a.tensor(2), {r, 1});
+              orch.submit_aiv(add, Args().in(row(0)).out_existing(row(1)));
+              return;
+            }
+            if (i == 0) (*read)[r] = orch.get_tensor_data<float>(a.tensor(2), {r, 1});
+            orch.submit_aiv(add, Args().in(row(0)).out_existing(row(2)));
+            if (i >= 5) (*read)[r] = orch.get_tensor_data<float>(a.tensor(2), {r, 1});
+          });
+        },
+        args);
+  };
+  std::vector<float> table(std::size_t{kN} * kW);
+  for (std::size_t k = 0; k < table.size(); ++k)
+    table[k] = 100.0f + static_cast<float>(k);
+  std::vector<float> y(std::size_t{kN} * kW, 0.0f);
+  std::vector<float> read;
+  const RunResult first = run(false, &table, &y, &read);
+  ASSERT_TRUE(first.ok()) << first.status.to_string();
+  EXPECT_GT(first.stats.loop_iterations_analysed, 0u);
+  EXPECT_EQ(reasons(first.stats.loop_fallback_reasons), "");
+  for (std::uint32_t i = 0; i < kN; ++i) {
+    EXPECT_EQ(read[i], 100.0f + static_cast<float>(i * kW + 1)) << "run 1, table row " << i;
+    for (std::uint32_t c = 0; c < kW; ++c)
+      EXPECT_EQ(y[i * kW + c], x[i * kW + c] + 1.0f) << "run 1, y row " << i;
+  }
+  const std::vector<float> y_before = y;
+  const RunResult second = run(true, &table, &y, &read);
+  ASSERT_TRUE(second.ok()) << second.status.to_string();
+  // The kept template served iteration 0 from the start and missed there: counted as rejected.
+  EXPECT_EQ(second.stats.loop_templates_reused, 0u);
+  EXPECT_EQ(second.stats.loop_templates_rejected, 1u);
+  EXPECT_EQ(reasons(second.stats.loop_fallback_reasons),
+            "get_tensor_data in the body of a buffer the loop writes x1; ");
+  EXPECT_EQ(read[0], 100.0f + 1.0f);  // before iteration 0's write
+  for (std::uint32_t i = 5; i < kN; ++i)
+    EXPECT_EQ(read[i], x[i * kW + 1] + 1.0f) << "run 2 reads its own write of table row " << i;
+  for (std::uint32_t i = 0; i < kN; ++i) {
+    for (std::uint32_t c = 0; c < kW; ++c)
+      EXPECT_EQ(table[i * kW + c], x[i * kW + c] + 1.0f) << "run 2, table row " << i;
+  }
+  EXPECT_EQ(y, y_before);
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, LoopsRerun,
                          ::testing::Values(PlatformKind::threads, PlatformKind::sim),
                          [](const auto& info) {

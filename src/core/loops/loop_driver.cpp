@@ -915,7 +915,7 @@ bool LoopDriver::reuse_plans(Loop& loop) {
   return true;
 }
 
-bool LoopDriver::element_access(bool write, const Tensor& tensor) {
+bool LoopDriver::element_access_slow(bool write, const Tensor& tensor) {
   if (owner_ == nullptr) return false;
   if (!recorders_.empty()) {
     // The learning loops around the owner see the access as one of their iterations' own.
@@ -941,6 +941,7 @@ bool LoopDriver::element_access(bool write, const Tensor& tensor) {
   if (loop.state == Loop::State::analysing && external &&
       std::find(loop.quiet_reads.begin(), loop.quiet_reads.end(), address) !=
           loop.quiet_reads.end()) {
+    loop.last_quiet = address;
     return true;
   }
   // A read of a buffer the loop never writes (a block table, a read-only input) sees the same
@@ -967,7 +968,10 @@ bool LoopDriver::element_access(bool write, const Tensor& tensor) {
       if (e.kind == static_cast<std::uint8_t>(AccessKind::write)) writer = true;
     });
   }
-  if (!writer) loop.quiet_reads.push_back(address);
+  if (!writer) {
+    loop.quiet_reads.push_back(address);
+    loop.last_quiet = address;
+  }
   return !writer;
 }
 
@@ -1054,6 +1058,7 @@ void LoopDriver::relearn(Loop& loop) {
   loop.plans_kept = false;
   loop.element_reads = {};
   loop.quiet_reads.clear();  // the learning iterations may write them
+  loop.last_quiet = 0;
   loop.previous = {};
   // This iteration's record is partial (its analysed tasks were not recorded): the next
   // comparisons skip it (an index no iteration has), so the template comes from two later ones.

@@ -142,7 +142,20 @@ class LoopDriver {
   // would depend on the loop's own tasks), the rest of the loop runs per task. True when the
   // access needs no dependence discovery: a read, in an analysed iteration, of an external buffer
   // that had no live writer when the analysis first saw it (none can appear while it lasts).
-  bool element_access(bool write, const Tensor& tensor);
+  // Inline for the read that repeats the loop's last quiet one (the block table read once per
+  // iteration): the slow path's tests in the same order, its search as one compare.
+  bool element_access(bool write, const Tensor& tensor) {
+    if (!write && owner_ != nullptr && recorders_.empty()) {
+      const Loop& loop = *owner_;
+      if (loop.state == Loop::State::analysing &&
+          reinterpret_cast<std::uintptr_t>(tensor.buffer()) == loop.last_quiet &&
+          !tensor.producer().valid()) {
+        return true;
+      }
+    }
+    return element_access_slow(write, tensor);
+  }
+  [[gnu::noinline]] bool element_access_slow(bool write, const Tensor& tensor);
 
   // ---- submit hooks ----
   // True when this submit is covered by the template (its producers come from collect()). Records
@@ -623,6 +636,9 @@ class LoopDriver {
     std::uint32_t plan_count = 0;                       // task_plans.size()
     std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
     std::vector<std::uintptr_t> quiet_reads;      // external buffers read with no live writer
+    // The quiet read element_access found last, one of quiet_reads (0: none; a read buffer is
+    // never null): cleared with them.
+    std::uintptr_t last_quiet = 0;
     bool counted_analysed = false;
     // What names the loop across runs of one orchestration (kept templates): its place among
     // the loops the run began, and how deep it is nested.
