@@ -132,9 +132,9 @@ struct RuntimeConfig {
   // TMR_RECORD_EVENTS,
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
   // TMR_TIMING_ONLY (0 or 1; TMR_SIM_TIMING_ONLY, 0 or 1, is its older alias and sets
-  // sim.timing_only; both set to different values is an error), TMR_PARALLEL_FOR (on or off), TMR_MIX_TAKE_BACK (on or off),
-  // TMR_PLACEMENT (none, split or nice).
-  // Throws Error(invalid_config) naming the variable and the accepted values.
+  // sim.timing_only; both set to different values is an error), TMR_PARALLEL_FOR (on or off),
+  // TMR_MIX_TAKE_BACK (on or off), TMR_PLACEMENT (none, split or nice). Throws
+  // Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
   // Sets clusters and scheduler_threads to host_topology()'s (at least `min_clusters`).
   RuntimeConfig& fit_host(int min_clusters = 1);

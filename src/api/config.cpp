@@ -249,8 +249,9 @@ RuntimeConfig& RuntimeConfig::apply_env() {
   const std::optional<bool> timing_only = timing_flag("TMR_TIMING_ONLY");
   const std::optional<bool> sim_timing_only = timing_flag("TMR_SIM_TIMING_ONLY");
   if (timing_only && sim_timing_only && *timing_only != *sim_timing_only) {
-    bad_config("TMR_TIMING_ONLY and TMR_SIM_TIMING_ONLY (its older alias) disagree; set one of "
-               "them");
+    bad_config(
+        "TMR_TIMING_ONLY and TMR_SIM_TIMING_ONLY (its older alias) disagree; set one of "
+        "them");
   }
   if (timing_only) next.timing_only = *timing_only;
   if (sim_timing_only) next.sim.timing_only = *sim_timing_only;

@@ -19,7 +19,7 @@ namespace {
 
 constexpr std::uint32_t kRows = 6;
 constexpr std::uint32_t kCols = 4;
-constexpr int kSteps = 3;        // chained bumps per row, alternating AIV / AIC
+constexpr int kSteps = 3;            // chained bumps per row, alternating AIV / AIC
 constexpr float kUntouched = -7.0f;  // what the reader's output holds before the run
 
 std::atomic<int> kernel_calls{0};
@@ -165,9 +165,8 @@ INSTANTIATE_TEST_SUITE_P(
     Platforms, TimingOnly,
     ::testing::Values(Case{PlatformKind::threads, true, false},
                       Case{PlatformKind::threads, false, false},
-                      Case{PlatformKind::threads, true, true},
-                      Case{PlatformKind::sim, true, false}, Case{PlatformKind::sim, false, false},
-                      Case{PlatformKind::sim, true, true}),
+                      Case{PlatformKind::threads, true, true}, Case{PlatformKind::sim, true, false},
+                      Case{PlatformKind::sim, false, false}, Case{PlatformKind::sim, true, true}),
     [](const ::testing::TestParamInfo<Case>& info) {
       return std::string(info.param.platform == PlatformKind::sim ? "sim" : "threads") +
              (info.param.timing_only ? (info.param.sim_alias ? "_sim_alias" : "_timing_only")

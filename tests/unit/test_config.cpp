@@ -23,10 +23,9 @@ using test::throws_error;
 class ConfigEnv : public ::testing::Test {
  protected:
   static constexpr const char* kNames[] = {
-      "TMR_CLUSTERS",      "TMR_SCHED_THREADS", "TMR_RING_TASK_WINDOW",
-      "TMR_RING_HEAP",     "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",
-      "TMR_RECORD_EVENTS", "TMR_MIX_TAKE_BACK", "TMR_PLACEMENT",
-      "TMR_TIMING_ONLY",   "TMR_SIM_TIMING_ONLY"};
+      "TMR_CLUSTERS",      "TMR_SCHED_THREADS", "TMR_RING_TASK_WINDOW", "TMR_RING_HEAP",
+      "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",     "TMR_RECORD_EVENTS",    "TMR_MIX_TAKE_BACK",
+      "TMR_PLACEMENT",     "TMR_TIMING_ONLY",   "TMR_SIM_TIMING_ONLY"};
   void SetUp() override {
     for (const char* name : kNames) {
       const char* value = std::getenv(name);
