@@ -114,16 +114,27 @@ struct RuntimeConfig {
   bool parallel_for_analysis = true;
   // Record per-task events (submit/ready/dispatch/start/end, core, producers) into the result.
   bool record_events = false;
-  // The sim platform's chip model, cost table and timing-only switch (unused by threads).
+  // Timing only, on either platform: the whole runtime runs as usual (orchestration, dependence
+  // analysis, rings, scheduling, hand-offs, events, RunStats) but no kernel body is called, `in`
+  // tensors are used in place (no device copy) and nothing is copied back (outputs are left
+  // untouched). For measuring the runtime itself where kernels would dominate. TMR_TIMING_ONLY.
+  bool timing_only = false;
+  // The sim platform's chip model and cost table (unused by threads). Its `timing_only` is the
+  // older, sim-only spelling of the switch above, kept as an alias: see runs_timing_only().
   SimConfig sim;
+
+  // Whether the run calls no kernel: either switch set turns it on (one set to false does not
+  // turn the other off).
+  bool runs_timing_only() const { return timing_only || sim.timing_only; }
 
   // Applies TMR_CLUSTERS, TMR_SCHED_THREADS, TMR_RING_TASK_WINDOW, TMR_RING_HEAP,
   // TMR_RING_DEP_POOL, TMR_DUAL_SLOT ("none" or a list of aic, aiv, mix, e.g. "aic,aiv,mix"),
   // TMR_RECORD_EVENTS,
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
-  // TMR_SIM_TIMING_ONLY (0 or 1), TMR_PARALLEL_FOR (on or off), TMR_MIX_TAKE_BACK (on or off),
-  // TMR_PLACEMENT (none, split or nice).
-  // Throws Error(invalid_config) naming the variable and the accepted values.
+  // TMR_TIMING_ONLY (0 or 1; TMR_SIM_TIMING_ONLY, 0 or 1, is its older alias and sets
+  // sim.timing_only; both set to different values is an error), TMR_PARALLEL_FOR (on or off),
+  // TMR_MIX_TAKE_BACK (on or off), TMR_PLACEMENT (none, split or nice). Throws
+  // Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
   // Sets clusters and scheduler_threads to host_topology()'s (at least `min_clusters`).
   RuntimeConfig& fit_host(int min_clusters = 1);

@@ -88,7 +88,9 @@ struct SimConfig {
   // one. The topology itself is RuntimeConfig::clusters / scheduler_threads.
   std::string chip = "a2a3";
   SimCostModel costs;
-  // Kernels do not execute: only the timeline is computed (outputs are left untouched).
+  // Kernels do not execute: only the timeline is computed (outputs are left untouched). The older
+  // spelling of RuntimeConfig::timing_only (which works on both platforms): either one set makes
+  // the run timing-only (RuntimeConfig::runs_timing_only).
   bool timing_only = false;
 };
 

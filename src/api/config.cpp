@@ -237,11 +237,24 @@ RuntimeConfig& RuntimeConfig::apply_env() {
   if (const auto text = env_value("TMR_SIM_COST_MODEL")) {
     next.sim.costs.apply_json_file(std::string(trim(*text)));
   }
-  if (const auto text = env_value("TMR_SIM_TIMING_ONLY")) {
+  // TMR_TIMING_ONLY and its older alias TMR_SIM_TIMING_ONLY each set their own field; given
+  // both, they must agree (otherwise one would silently override the other).
+  const auto timing_flag = [](const char* name) -> std::optional<bool> {
+    const auto text = env_value(name);
+    if (!text) return std::nullopt;
     const std::string_view flag = trim(*text);
-    if (flag != "0" && flag != "1") bad_env("TMR_SIM_TIMING_ONLY", *text, "0 or 1");
-    next.sim.timing_only = flag == "1";
+    if (flag != "0" && flag != "1") bad_env(name, *text, "0 or 1");
+    return flag == "1";
+  };
+  const std::optional<bool> timing_only = timing_flag("TMR_TIMING_ONLY");
+  const std::optional<bool> sim_timing_only = timing_flag("TMR_SIM_TIMING_ONLY");
+  if (timing_only && sim_timing_only && *timing_only != *sim_timing_only) {
+    bad_config(
+        "TMR_TIMING_ONLY and TMR_SIM_TIMING_ONLY (its older alias) disagree; set one of "
+        "them");
   }
+  if (timing_only) next.timing_only = *timing_only;
+  if (sim_timing_only) next.sim.timing_only = *sim_timing_only;
   *this = next;
   return *this;
 }

@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
                 "Print per-kernel statistics, core utilisation and the critical path of the "
                 "first round");
   run->add_flag("--timing-only", options.timing_only,
-                "With --platform sim: model the timeline only; kernels do not run, no golden");
+                "Run the runtime without calling kernel bodies (threads: orchestration, "
+                "scheduling and workers as usual; sim: the timeline only); no golden "
+                "(default: TMR_TIMING_ONLY, else off)");
   run->add_option("--cost-model", options.cost_model_path,
                   "With --platform sim: a JSON file overriding the cost model (docs/sim.md)")
       ->check(CLI::ExistingFile);

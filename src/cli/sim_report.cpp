@@ -7,7 +7,6 @@ namespace tmr::cli {
 
 void apply_sim_options(const RunOptions& options, RuntimeConfig& config) {
   config.platform = PlatformKind::sim;
-  config.sim.timing_only = options.timing_only;
   if (!options.cost_model_path.empty()) config.sim.costs.apply_json_file(options.cost_model_path);
   config.record_events = true;
 }

@@ -133,7 +133,7 @@ void print_case_summary(std::ostream& out, const CaseResult& result, const RunOp
   if (!result.golden_checked) {
     out << "  golden: skipped"
         << (options.skip_golden   ? " (--skip-golden)"
-            : options.timing_only ? " (--timing-only)"
+            : options.timing_only ? " (timing only: no kernel ran)"
                                   : "")
         << "\n";
     return;

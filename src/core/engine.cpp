@@ -149,12 +149,12 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   reset_for_run();
   RunResult result;
 
-  // "Device" copies of the host tensors. A timing-only sim run executes no kernel, so only the
-  // orchestration can look at tensor contents: its inputs are used in place (no copy; the
-  // orchestration reads exactly what a copy would hold, and a set_tensor_data on an input would
-  // write through to the caller's memory), and nothing is copied back after the run (outputs are
-  // left untouched). out and inout tensors still get device buffers, as usual.
-  const bool timing_only = config_.platform == PlatformKind::sim && config_.sim.timing_only;
+  // "Device" copies of the host tensors. A timing-only run (either platform) calls no kernel, so
+  // only the orchestration can look at tensor contents: its inputs are used in place (no copy;
+  // the orchestration reads exactly what a copy would hold, and a set_tensor_data on an input
+  // would write through to the caller's memory), and nothing is copied back after the run
+  // (outputs are left untouched). out and inout tensors still get device buffers, as usual.
+  const bool timing_only = config_.runs_timing_only();
   OrchestrationArgs orchestration_args;
   std::vector<std::unique_ptr<std::byte[]>> device;
   for (const RunArgs::HostTensor& host : args.tensors()) {

@@ -23,9 +23,9 @@ using test::throws_error;
 class ConfigEnv : public ::testing::Test {
  protected:
   static constexpr const char* kNames[] = {
-      "TMR_CLUSTERS",      "TMR_SCHED_THREADS", "TMR_RING_TASK_WINDOW",
-      "TMR_RING_HEAP",     "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",
-      "TMR_RECORD_EVENTS", "TMR_MIX_TAKE_BACK", "TMR_PLACEMENT"};
+      "TMR_CLUSTERS",      "TMR_SCHED_THREADS", "TMR_RING_TASK_WINDOW", "TMR_RING_HEAP",
+      "TMR_RING_DEP_POOL", "TMR_DUAL_SLOT",     "TMR_RECORD_EVENTS",    "TMR_MIX_TAKE_BACK",
+      "TMR_PLACEMENT",     "TMR_TIMING_ONLY",   "TMR_SIM_TIMING_ONLY"};
   void SetUp() override {
     for (const char* name : kNames) {
       const char* value = std::getenv(name);
@@ -296,6 +296,48 @@ TEST_F(ConfigEnv, GarbageNamesTheVariable) {
     EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
                              std::string(name) + "='" + value + "' is not valid; expected "))
         << name << "=" << value;
+    unsetenv(name);
+  }
+}
+
+// TMR_TIMING_ONLY is the platform-independent switch; TMR_SIM_TIMING_ONLY its older alias (it
+// sets sim.timing_only); either makes the run timing-only, and two that disagree are refused.
+TEST_F(ConfigEnv, TimingOnly) {
+  RuntimeConfig config;
+  EXPECT_FALSE(config.runs_timing_only());
+  set("TMR_TIMING_ONLY", "1");
+  config.apply_env();
+  EXPECT_TRUE(config.timing_only);
+  EXPECT_FALSE(config.sim.timing_only);
+  EXPECT_TRUE(config.runs_timing_only());
+  set("TMR_TIMING_ONLY", " 0 ");
+  config.apply_env();
+  EXPECT_FALSE(config.runs_timing_only());
+  unsetenv("TMR_TIMING_ONLY");
+
+  set("TMR_SIM_TIMING_ONLY", "1");
+  RuntimeConfig alias;
+  alias.apply_env();
+  EXPECT_FALSE(alias.timing_only);
+  EXPECT_TRUE(alias.sim.timing_only);
+  EXPECT_TRUE(alias.runs_timing_only());
+  set("TMR_TIMING_ONLY", "1");  // both, agreeing
+  alias.apply_env();
+  EXPECT_TRUE(alias.timing_only && alias.sim.timing_only);
+
+  set("TMR_TIMING_ONLY", "0");
+  RuntimeConfig disagreeing;
+  EXPECT_TRUE(throws_error([&] { disagreeing.apply_env(); }, ErrorCode::invalid_config,
+                           "TMR_TIMING_ONLY and TMR_SIM_TIMING_ONLY (its older alias) disagree"));
+  EXPECT_FALSE(disagreeing.runs_timing_only()) << "a failed apply changes nothing";
+  unsetenv("TMR_SIM_TIMING_ONLY");
+
+  for (const char* name : {"TMR_TIMING_ONLY", "TMR_SIM_TIMING_ONLY"}) {
+    set(name, "yes");
+    RuntimeConfig bad;
+    EXPECT_TRUE(throws_error([&] { bad.apply_env(); }, ErrorCode::invalid_config,
+                             std::string(name) + "='yes' is not valid; expected 0 or 1"))
+        << name;
     unsetenv(name);
   }
 }

@@ -22,7 +22,8 @@ SimPlatform::SimPlatform(Engine& engine)
       config_(engine.config().sim),
       schedulers_(static_cast<std::size_t>(engine.config().scheduler_threads)),
       cores_(static_cast<std::size_t>(engine.core_count())) {
-  if (!config_.timing_only) workers_ = std::make_unique<sim::KernelWorkers>(engine.core_count());
+  if (!engine.config().runs_timing_only())
+    workers_ = std::make_unique<sim::KernelWorkers>(engine.core_count());
 }
 
 SimPlatform::~SimPlatform() = default;

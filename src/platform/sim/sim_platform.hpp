@@ -2,7 +2,7 @@
 // engine's own scheduler and orchestrator code run unchanged; every actor's work costs modelled
 // time (SimCostModel). Single-threaded on the orchestrator's thread: events (scheduler steps, core
 // pickups and finishes) run whenever the orchestrator's clock passes them or it waits. Kernels
-// still execute on host threads (KernelWorkers) unless SimConfig::timing_only.
+// still execute on host threads (KernelWorkers) unless the run is timing-only (runs_timing_only).
 #pragma once
 
 #include <cstdint>
