@@ -370,6 +370,7 @@ PYBIND11_MODULE(_tmr, m) {
       .def_readwrite("tensor_wait_timeout_s", &RuntimeConfig::tensor_wait_timeout_s)
       .def_readwrite("stall_timeout_s", &RuntimeConfig::stall_timeout_s)
       .def_readwrite("record_events", &RuntimeConfig::record_events)
+      .def_readwrite("timing_only", &RuntimeConfig::timing_only)
       .def_readwrite("sim", &RuntimeConfig::sim)
       .def("apply_env", [](RuntimeConfig& c) { c.apply_env(); })
       .def("validate", &RuntimeConfig::validate);

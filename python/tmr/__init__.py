@@ -169,7 +169,8 @@ def make_config(platform="threads", clusters=None, scheduler_threads=None, recor
                 cost_model=None, timing_only=False, env=False, **fields):
     """A RuntimeConfig. Keyword arguments name RuntimeConfig fields (ring=RingConfig(...),
     dual_slot=..., spin_before_park=..., tensor_wait_timeout_s=..., stall_timeout_s=..., sim=...);
-    cost_model is a JSON file for the sim cost model; env=True applies TMR_* variables first."""
+    cost_model is a JSON file for the sim cost model; timing_only=True runs every task without its
+    kernel body (threads and sim); env=True applies TMR_* variables first."""
     config = RuntimeConfig()
     if env:
         config.apply_env()
@@ -185,11 +186,11 @@ def make_config(platform="threads", clusters=None, scheduler_threads=None, recor
         if not hasattr(config, name):
             _tmr.raise_error(12, "RuntimeConfig has no field '%s'" % name)
         setattr(config, name, value)
-    if cost_model is not None or timing_only:
+    if timing_only:
+        config.timing_only = True  # both platforms: every task is scheduled, no kernel body runs
+    if cost_model is not None:
         sim = config.sim
-        if cost_model is not None:
-            sim.costs.apply_json_file(cost_model)
-        sim.timing_only = timing_only
+        sim.costs.apply_json_file(cost_model)
         config.sim = sim
     config.validate()
     return config

@@ -28,6 +28,7 @@ def test_every_config_field_round_trips():
     config.tensor_wait_timeout_s = 5.0
     config.stall_timeout_s = 9.0
     config.record_events = True
+    config.timing_only = True
     sim = config.sim
     sim.chip = "a2a3"
     sim.timing_only = True
@@ -42,7 +43,7 @@ def test_every_config_field_round_trips():
             config.dual_slot.mix_take_back) == (False, True, True, False)
     assert config.spin_before_park == 4
     assert config.tensor_wait_timeout_s == 5.0 and config.stall_timeout_s == 9.0
-    assert config.record_events
+    assert config.record_events and config.timing_only
     assert config.sim.timing_only and config.sim.costs.submit_ns == 123.0
     assert config.sim.costs.kernel_ns == {"k": 42.0}
     runtime = tmr.Runtime(config)
@@ -124,6 +125,21 @@ def test_plugin_run_writes_numpy_output(platform, scale_plugin):
     assert stats.loop_fallback_reasons == [] and stats.loop_template_rejections == []
     assert stats.mix_blocks_taken_back == 0
     assert result.trace is None  # not recording
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_timing_only_schedules_every_task_and_runs_no_kernel(platform, scale_plugin):
+    # A property of the run on both platforms, not only the sim's (RuntimeConfig.timing_only).
+    runtime = tmr.Runtime(tmr.make_config(platform=platform, clusters=2, scheduler_threads=1,
+                                          timing_only=True))
+    assert runtime.config.timing_only and not runtime.config.sim.timing_only
+    plugin = runtime.load_plugin(scale_plugin)
+    x = np.arange(1024, dtype=np.float32)
+    y = np.full_like(x, -7.0)
+    result = runtime.run(plugin, [x, tmr.out(y), 2.5])
+    assert result.ok
+    assert result.stats.tasks_submitted == 32 and result.stats.subtasks_executed == 32
+    np.testing.assert_array_equal(y, np.full_like(x, -7.0))  # no kernel wrote the output
 
 
 def test_non_contiguous_output_is_copied_back(scale_plugin):
