@@ -458,12 +458,13 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // Every path returns `outputs`, so it is built in the caller's storage (a copy of a
   // TaskOutputs is a memcpy call, ~25 instructions a submit).
   TaskOutputs outputs;
-  if (scope_starts_.empty()) {
+  // The scope's ring as scopes_changed() keeps it (null outside every scope).
+  if (scope_ring_ == nullptr) [[unlikely]] {
     fail(ErrorCode::scope_error, "submit outside any scope (after the orchestration returned)");
     return outputs;
   }
-  const int ring_index = std::min(scope_depth(), kRingCount - 1);
-  Ring& ring = this->ring(ring_index);
+  const int ring_index = scope_ring_index_;
+  Ring& ring = *scope_ring_;
   // (A submit a parallel_for template covers took submit_in_loop's analysed path instead.)
   // A finished loop's deferred entries go into the map before a per-task lookup may want them.
   loops_.flush_deferred();
