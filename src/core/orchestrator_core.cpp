@@ -1195,7 +1195,7 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
 // first count, so neither the guard's decrement nor the scope's increment is a locked
 // instruction. Everything a worker reads of the task is written before the first push.
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_plain(Ring& ring, TaskSlot& task,
-                                                                         bool scoped) {
+                                                                        bool scoped) {
   const auto& producers = dependence_.producers();
   return wire_unguarded_list(ring, task, producers.begin(), static_cast<int>(producers.size()),
                              scoped);
