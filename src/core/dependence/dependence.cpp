@@ -15,7 +15,7 @@ std::string task_name(TaskId id) {
 }  // namespace
 
 void ProducerList::grow() {
-  const std::size_t capacity = capacity_ == 0 ? 64 : 2 * capacity_;
+  const std::size_t capacity = capacity_ == 0 ? kFirstCapacity : 2 * capacity_;
   auto data = std::make_unique<TaskSlot*[]>(capacity);
   std::copy(begin(), end(), data.get());
   data_ = std::move(data);

@@ -45,6 +45,9 @@ class ProducerList {
       grow();
     data_[size_++] = slot;
   }
+  // push_back while size() < kFirstCapacity (the list starts with that room): no room test.
+  static constexpr std::size_t kFirstCapacity = 64;
+  [[gnu::always_inline]] void push_back_short(TaskSlot* slot) { data_[size_++] = slot; }
 
  private:
   [[gnu::noinline]] void grow();
@@ -303,7 +306,7 @@ class Dependence {
       filter_ |= bit;
       by_bit_[b] = slot;
       prefetch_for_write(slot);
-      producers_.push_back(slot);
+      producers_.push_back_short(slot);  // (size() < kScanProducers < its first capacity)
       if (producers_.size() == kScanProducers) stamp_listed();
       return;
     }
@@ -331,6 +334,7 @@ class Dependence {
     }
   };
   static constexpr std::size_t kScanProducers = 16;
+  static_assert(kScanProducers < ProducerList::kFirstCapacity);
   // Live TensorMap entries (128 bytes each) above which a plain submit finds every argument's
   // slot first and prefetches the lines it will walk (2,048 entries: 256 KiB, past what the L1
   // and much of the L2 keep); below, each argument is looked up in one go.
