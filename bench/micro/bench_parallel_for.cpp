@@ -5,11 +5,16 @@
 // all runs), floor_ns_per_task and median_run_ns_per_task (of the steady runs, below).
 #include <benchmark/benchmark.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -21,6 +26,38 @@ double thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+// The orchestrating thread's minor faults and context switches (voluntary, involuntary) so far.
+struct ThreadEvents {
+  long faults = 0, voluntary = 0, involuntary = 0;
+};
+ThreadEvents thread_events() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return {usage.ru_minflt, usage.ru_nvcsw, usage.ru_nivcsw};
+}
+
+// CPU ns every other thread of this process has run so far (/proc/self/task/*/schedstat), for
+// TMR_BENCH_RUNS only: what the runtime's own threads spend while the orchestrator submits.
+double other_threads_cpu_ns() {
+  const long self = static_cast<long>(gettid());
+  double total = 0;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return 0;
+  while (const dirent* entry = readdir(dir)) {
+    const long tid = std::atol(entry->d_name);
+    if (tid <= 0 || tid == self) continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%ld/schedstat", tid);
+    if (std::FILE* f = std::fopen(path, "r")) {
+      double ns = 0;
+      if (std::fscanf(f, "%lf", &ns) == 1) total += ns;
+      std::fclose(f);
+    }
+  }
+  closedir(dir);
+  return total;
 }
 
 void empty_kernel(const tmr::KernelArgs&) {}
@@ -57,6 +94,15 @@ void slice_writes(benchmark::State& state) {
   std::vector<double> run_ns;  // per run, for the floor and median counters
   std::uint64_t total_tasks = 0;
   std::uint64_t tasks_analysed = 0;
+  // Per run, outside the timed region: the orchestrating thread's faults and context switches
+  // while it submitted (what separates slow runs from the floor), and the run's wall time.
+  struct RunEvents {
+    ThreadEvents events;
+    double wall_ns;
+    double others_ns;
+  };
+  const bool dump_runs = std::getenv("TMR_BENCH_RUNS") != nullptr;
+  std::vector<RunEvents> run_events;
   for (auto _ : state) {
     const tmr::RunResult result =
         runtime.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
@@ -82,6 +128,9 @@ void slice_writes(benchmark::State& state) {
             }
             o.submit_aiv(kernel, args);
           };
+          const double others_start = dump_runs ? other_threads_cpu_ns() : 0;
+          const ThreadEvents events_start = thread_events();
+          const auto wall_start = std::chrono::steady_clock::now();
           const double cpu_start = thread_cpu_ns();
           if (analysed) {
             o.parallel_for(kIterations, body);
@@ -90,6 +139,15 @@ void slice_writes(benchmark::State& state) {
               body(o, i);
           }
           run_ns.push_back(thread_cpu_ns() - cpu_start);
+          const auto wall_end = std::chrono::steady_clock::now();
+          const ThreadEvents events_end = thread_events();
+          const double others_end = dump_runs ? other_threads_cpu_ns() : 0;
+          run_events.push_back(
+              {{events_end.faults - events_start.faults,
+                events_end.voluntary - events_start.voluntary,
+                events_end.involuntary - events_start.involuntary},
+               std::chrono::duration<double, std::nano>(wall_end - wall_start).count(),
+               others_end - others_start});
           total_cpu_ns += run_ns.back();
           total_tasks += kIterations;
           gate_open = true;
@@ -110,6 +168,29 @@ void slice_writes(benchmark::State& state) {
   if (!steady.empty()) {
     state.counters["floor_ns_per_task"] = steady.front() / kIterations;
     state.counters["median_run_ns_per_task"] = steady[steady.size() / 2] / kIterations;
+  }
+  double faults = 0, switches = 0;
+  for (const RunEvents& r : run_events) {
+    faults += static_cast<double>(r.events.faults);
+    switches += static_cast<double>(r.events.voluntary + r.events.involuntary);
+  }
+  if (!run_events.empty()) {
+    state.counters["faults_per_run"] = faults / static_cast<double>(run_events.size());
+    state.counters["switches_per_run"] = switches / static_cast<double>(run_events.size());
+  }
+  // TMR_BENCH_RUNS=<file>: one line per run (cpu ns, wall ns, faults, voluntary and involuntary
+  // switches, the other threads' cpu ns), appended, for looking at what the slow runs have that the floor has not.
+  if (const char* path = std::getenv("TMR_BENCH_RUNS")) {
+    if (std::FILE* f = std::fopen(path, "a")) {
+      std::fprintf(f, "# analysed=%d args=%d runs=%zu\n", analysed ? 1 : 0, tensor_args,
+                   run_ns.size());
+      for (std::size_t i = 0; i < run_ns.size(); ++i) {
+        const RunEvents& r = run_events[i];
+        std::fprintf(f, "%zu %.0f %.0f %ld %ld %ld %.0f\n", i, run_ns[i], r.wall_ns,
+                     r.events.faults, r.events.voluntary, r.events.involuntary, r.others_ns);
+      }
+      std::fclose(f);
+    }
   }
   state.counters["analysed_share"] =
       static_cast<double>(tasks_analysed) / static_cast<double>(total_tasks);
