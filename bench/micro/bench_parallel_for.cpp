@@ -2,19 +2,24 @@
 // iterations that each write their own slice of one output (2 and 4 tensor arguments). The
 // measured tasks wait behind a gate task (one of their arguments), so the orchestrator runs
 // alone while it is timed; the tasks then run as usual. Counters: cpu_ns_per_task (the mean over
-// all runs), floor_ns_per_task and median_run_ns_per_task (of the steady runs, below).
+// all runs), floor_ns_per_task and median_run_ns_per_task (of the steady runs, below), and the
+// orchestrating thread's faults_per_run and switches_per_run (also TMR_BENCH_RUNS and
+// TMR_BENCH_GATE, below).
 #include <benchmark/benchmark.h>
 
 #include <dirent.h>
 #include <sys/resource.h>
-#include <unistd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -60,15 +65,66 @@ double other_threads_cpu_ns() {
   return total;
 }
 
+// Per run, read outside the timed region: the orchestrating thread's faults and context switches
+// while it submitted (what separates slow runs from the floor), the run's wall time and, for
+// TMR_BENCH_RUNS only, the other threads' CPU.
+struct RunEvents {
+  ThreadEvents events;
+  double wall_ns = 0;
+  double others_ns = 0;
+};
+class RunMeter {
+ public:
+  explicit RunMeter(bool others)
+      : others_(others),
+        others_start_(others ? other_threads_cpu_ns() : 0),
+        start_(thread_events()),
+        wall_start_(std::chrono::steady_clock::now()) {}
+  RunEvents stop() const {
+    const auto wall_end = std::chrono::steady_clock::now();
+    const ThreadEvents end = thread_events();
+    return {{end.faults - start_.faults, end.voluntary - start_.voluntary,
+             end.involuntary - start_.involuntary},
+            std::chrono::duration<double, std::nano>(wall_end - wall_start_).count(),
+            others_ ? other_threads_cpu_ns() - others_start_ : 0};
+  }
+
+ private:
+  bool others_;
+  double others_start_;
+  ThreadEvents start_;
+  std::chrono::steady_clock::time_point wall_start_;
+};
+
 void empty_kernel(const tmr::KernelArgs&) {}
 
 std::atomic<bool> gate_open{false};
+// TMR_BENCH_GATE=block: the gate kernel sleeps until the run opens it instead of looking every
+// 50 us (each look a timer wake-up on one of the host's CPUs while the orchestrator is timed).
+const bool gate_blocks = [] {
+  const char* mode = std::getenv("TMR_BENCH_GATE");
+  return mode != nullptr && std::string_view(mode) == "block";
+}();
+std::mutex gate_mutex;
+std::condition_variable gate_changed;
 void gate_kernel(const tmr::KernelArgs&) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  if (gate_blocks) {
+    std::unique_lock lock(gate_mutex);
+    gate_changed.wait_until(lock, deadline, [] { return gate_open.load(); });
+    return;
+  }
   while (!gate_open.load(std::memory_order_acquire) &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
+}
+void open_gate() {
+  {
+    const std::lock_guard lock(gate_mutex);
+    gate_open = true;
+  }
+  gate_changed.notify_all();
 }
 
 // range(0): 0 = plain for loop, 1 = parallel_for. range(1): tensor arguments per task (2 or 4).
@@ -94,13 +150,6 @@ void slice_writes(benchmark::State& state) {
   std::vector<double> run_ns;  // per run, for the floor and median counters
   std::uint64_t total_tasks = 0;
   std::uint64_t tasks_analysed = 0;
-  // Per run, outside the timed region: the orchestrating thread's faults and context switches
-  // while it submitted (what separates slow runs from the floor), and the run's wall time.
-  struct RunEvents {
-    ThreadEvents events;
-    double wall_ns;
-    double others_ns;
-  };
   const bool dump_runs = std::getenv("TMR_BENCH_RUNS") != nullptr;
   std::vector<RunEvents> run_events;
   for (auto _ : state) {
@@ -128,9 +177,7 @@ void slice_writes(benchmark::State& state) {
             }
             o.submit_aiv(kernel, args);
           };
-          const double others_start = dump_runs ? other_threads_cpu_ns() : 0;
-          const ThreadEvents events_start = thread_events();
-          const auto wall_start = std::chrono::steady_clock::now();
+          const RunMeter meter(dump_runs);
           const double cpu_start = thread_cpu_ns();
           if (analysed) {
             o.parallel_for(kIterations, body);
@@ -139,18 +186,10 @@ void slice_writes(benchmark::State& state) {
               body(o, i);
           }
           run_ns.push_back(thread_cpu_ns() - cpu_start);
-          const auto wall_end = std::chrono::steady_clock::now();
-          const ThreadEvents events_end = thread_events();
-          const double others_end = dump_runs ? other_threads_cpu_ns() : 0;
-          run_events.push_back(
-              {{events_end.faults - events_start.faults,
-                events_end.voluntary - events_start.voluntary,
-                events_end.involuntary - events_start.involuntary},
-               std::chrono::duration<double, std::nano>(wall_end - wall_start).count(),
-               others_end - others_start});
+          run_events.push_back(meter.stop());
           total_cpu_ns += run_ns.back();
           total_tasks += kIterations;
-          gate_open = true;
+          open_gate();
         });
     if (!result.ok()) state.SkipWithError(result.status.to_string().c_str());
     tasks_analysed += result.stats.loop_tasks_analysed;
@@ -179,7 +218,7 @@ void slice_writes(benchmark::State& state) {
     state.counters["switches_per_run"] = switches / static_cast<double>(run_events.size());
   }
   // TMR_BENCH_RUNS=<file>: one line per run (cpu ns, wall ns, faults, voluntary and involuntary
-  // switches, the other threads' cpu ns), appended, for looking at what the slow runs have that the floor has not.
+  // switches, the other threads' cpu ns), appended: what the slow runs have that the floor has not.
   if (const char* path = std::getenv("TMR_BENCH_RUNS")) {
     if (std::FILE* f = std::fopen(path, "a")) {
       std::fprintf(f, "# analysed=%d args=%d runs=%zu\n", analysed ? 1 : 0, tensor_args,
