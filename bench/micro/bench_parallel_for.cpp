@@ -2,14 +2,24 @@
 // iterations that each write their own slice of one output (2 and 4 tensor arguments). The
 // measured tasks wait behind a gate task (one of their arguments), so the orchestrator runs
 // alone while it is timed; the tasks then run as usual. Counters: cpu_ns_per_task (the mean over
-// all runs), floor_ns_per_task and median_run_ns_per_task (of the steady runs, below).
+// all runs), floor_ns_per_task and median_run_ns_per_task (of the steady runs, below), and the
+// orchestrating thread's faults_per_run and switches_per_run (also TMR_BENCH_RUNS and
+// TMR_BENCH_GATE, below).
 #include <benchmark/benchmark.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -23,15 +33,101 @@ double thread_cpu_ns() {
   return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
 }
 
+// The orchestrating thread's minor faults and context switches (voluntary, involuntary) so far.
+struct ThreadEvents {
+  long faults = 0, voluntary = 0, involuntary = 0;
+};
+ThreadEvents thread_events() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return {usage.ru_minflt, usage.ru_nvcsw, usage.ru_nivcsw};
+}
+
+// CPU ns every other thread of this process has run so far (/proc/self/task/*/schedstat), for
+// TMR_BENCH_RUNS only: what the runtime's own threads spend while the orchestrator submits.
+double other_threads_cpu_ns() {
+  const long self = static_cast<long>(gettid());
+  double total = 0;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return 0;
+  while (const dirent* entry = readdir(dir)) {
+    const long tid = std::atol(entry->d_name);
+    if (tid <= 0 || tid == self) continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%ld/schedstat", tid);
+    if (std::FILE* f = std::fopen(path, "r")) {
+      double ns = 0;
+      if (std::fscanf(f, "%lf", &ns) == 1) total += ns;
+      std::fclose(f);
+    }
+  }
+  closedir(dir);
+  return total;
+}
+
+// Per run, read outside the timed region: the orchestrating thread's faults and context switches
+// while it submitted (what separates slow runs from the floor), the run's wall time and, for
+// TMR_BENCH_RUNS only, the other threads' CPU.
+struct RunEvents {
+  ThreadEvents events;
+  double wall_ns = 0;
+  double others_ns = 0;
+};
+// Out of line: inlined into the orchestration, its code made the compiler call the plain loop's
+// body instead of inlining it (+23 instructions a task, callgrind).
+class RunMeter {
+ public:
+  [[gnu::noinline]] void start(bool others) {
+    others_ = others;
+    others_start_ = others ? other_threads_cpu_ns() : 0;
+    start_ = thread_events();
+    wall_start_ = std::chrono::steady_clock::now();
+  }
+  [[gnu::noinline]] void stop(std::vector<RunEvents>& runs) const {
+    const auto wall_end = std::chrono::steady_clock::now();
+    const ThreadEvents end = thread_events();
+    runs.push_back({{end.faults - start_.faults, end.voluntary - start_.voluntary,
+                     end.involuntary - start_.involuntary},
+                    std::chrono::duration<double, std::nano>(wall_end - wall_start_).count(),
+                    others_ ? other_threads_cpu_ns() - others_start_ : 0});
+  }
+
+ private:
+  bool others_ = false;
+  double others_start_ = 0;
+  ThreadEvents start_;
+  std::chrono::steady_clock::time_point wall_start_{};
+};
+
 void empty_kernel(const tmr::KernelArgs&) {}
 
 std::atomic<bool> gate_open{false};
+// TMR_BENCH_GATE=block: the gate kernel sleeps until the run opens it instead of looking every
+// 50 us (each look a timer wake-up on one of the host's CPUs while the orchestrator is timed).
+const bool gate_blocks = [] {
+  const char* mode = std::getenv("TMR_BENCH_GATE");
+  return mode != nullptr && std::string_view(mode) == "block";
+}();
+std::mutex gate_mutex;
+std::condition_variable gate_changed;
 void gate_kernel(const tmr::KernelArgs&) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  if (gate_blocks) {
+    std::unique_lock lock(gate_mutex);
+    gate_changed.wait_until(lock, deadline, [] { return gate_open.load(); });
+    return;
+  }
   while (!gate_open.load(std::memory_order_acquire) &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
+}
+[[gnu::noinline]] void open_gate() {
+  {
+    const std::lock_guard lock(gate_mutex);
+    gate_open = true;
+  }
+  gate_changed.notify_all();
 }
 
 // range(0): 0 = plain for loop, 1 = parallel_for. range(1): tensor arguments per task (2 or 4).
@@ -57,6 +153,9 @@ void slice_writes(benchmark::State& state) {
   std::vector<double> run_ns;  // per run, for the floor and median counters
   std::uint64_t total_tasks = 0;
   std::uint64_t tasks_analysed = 0;
+  const bool dump_runs = std::getenv("TMR_BENCH_RUNS") != nullptr;
+  std::vector<RunEvents> run_events;
+  RunMeter meter;
   for (auto _ : state) {
     const tmr::RunResult result =
         runtime.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
@@ -82,6 +181,7 @@ void slice_writes(benchmark::State& state) {
             }
             o.submit_aiv(kernel, args);
           };
+          meter.start(dump_runs);
           const double cpu_start = thread_cpu_ns();
           if (analysed) {
             o.parallel_for(kIterations, body);
@@ -90,9 +190,10 @@ void slice_writes(benchmark::State& state) {
               body(o, i);
           }
           run_ns.push_back(thread_cpu_ns() - cpu_start);
+          meter.stop(run_events);
           total_cpu_ns += run_ns.back();
           total_tasks += kIterations;
-          gate_open = true;
+          open_gate();
         });
     if (!result.ok()) state.SkipWithError(result.status.to_string().c_str());
     tasks_analysed += result.stats.loop_tasks_analysed;
@@ -110,6 +211,29 @@ void slice_writes(benchmark::State& state) {
   if (!steady.empty()) {
     state.counters["floor_ns_per_task"] = steady.front() / kIterations;
     state.counters["median_run_ns_per_task"] = steady[steady.size() / 2] / kIterations;
+  }
+  double faults = 0, switches = 0;
+  for (const RunEvents& r : run_events) {
+    faults += static_cast<double>(r.events.faults);
+    switches += static_cast<double>(r.events.voluntary + r.events.involuntary);
+  }
+  if (!run_events.empty()) {
+    state.counters["faults_per_run"] = faults / static_cast<double>(run_events.size());
+    state.counters["switches_per_run"] = switches / static_cast<double>(run_events.size());
+  }
+  // TMR_BENCH_RUNS=<file>: one line per run (cpu ns, wall ns, faults, voluntary and involuntary
+  // switches, the other threads' cpu ns), appended: what the slow runs have that the floor has not.
+  if (const char* path = std::getenv("TMR_BENCH_RUNS")) {
+    if (std::FILE* f = std::fopen(path, "a")) {
+      std::fprintf(f, "# analysed=%d args=%d runs=%zu\n", analysed ? 1 : 0, tensor_args,
+                   run_ns.size());
+      for (std::size_t i = 0; i < run_ns.size(); ++i) {
+        const RunEvents& r = run_events[i];
+        std::fprintf(f, "%zu %.0f %.0f %ld %ld %ld %.0f\n", i, run_ns[i], r.wall_ns,
+                     r.events.faults, r.events.voluntary, r.events.involuntary, r.others_ns);
+      }
+      std::fclose(f);
+    }
   }
   state.counters["analysed_share"] =
       static_cast<double>(tasks_analysed) / static_cast<double>(total_tasks);

@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+
 #include "core/prefetch.hpp"
 
 namespace tmr::detail {
@@ -70,6 +72,8 @@ Ring::Ring(std::uint32_t index, const RingConfig& config)
       heap_storage_(zeroed_array<std::byte>(config.heap_bytes + 64)) {
   const auto address = reinterpret_cast<std::uintptr_t>(heap_storage_.get());
   heap_ = heap_storage_.get() + ((64 - address % 64) % 64);
+  // A quarter of the window at most: ahead of the head, not among the oldest live tasks.
+  prefetch_ahead_ = std::min(kPrefetchAhead, std::max(window_ / 4, 1u));
   advise_huge_pages(records_.items, sizeof(TaskRecord) * window_);
   advise_huge_pages(spill_tensors_.items, sizeof(Tensor) * kMaxTensorArgs * window_);
   advise_huge_pages(spill_scalars_.items, sizeof(std::uint64_t) * kMaxScalarArgs * window_);

@@ -98,6 +98,7 @@ class Ring {
                                              int scalar_count) {
     const std::uint32_t i = local & window_mask_;
     TaskRecord& r = records_.items[i];
+    named_last_ = false;   // prefetch_head: the next record's tensor lines
     r.image_distance = 0;  // the record's own tensors (a replayed submit may name an image)
     r.fns = r.own_fns;     // and its own kernel functions
     r.tensors = r.inline_tensors;
@@ -112,6 +113,7 @@ class Ring {
                                          std::uint32_t distance, int scalar_count) {
     const std::uint32_t i = local & window_mask_;
     TaskRecord& r = records_.items[i];
+    named_last_ = true;  // prefetch_head: most likely the next record writes its first line alone
     r.image_distance = distance;
     r.fns = fns;
     r.tensors = base;
@@ -258,19 +260,33 @@ class Ring {
  private:
   static constexpr std::uint32_t kPublishBatch = 16;
   static constexpr std::uint32_t kAdvanceGroup = 8;  // release_in_group
+  // How many admits ahead prefetch_head asks for the lines every admit writes.
+  static constexpr std::uint32_t kPrefetchAhead = 8;
   // The record lines a submit writes: all of them for a task of kInlineTensorArgs tensors. A
   // spilling task's area is prefetched as the slot's last task used it (spill_lines_).
   static constexpr std::size_t kRecordPrefetchBytes = sizeof(TaskRecord);
   // With a large task window the slot, bookkeeping and record the next admit fills are cold
-  // (a run walks megabytes of records): ask for their lines now, while this task's submit and the
-  // caller's next argument building run, instead of missing on each write.
+  // (a run walks megabytes of records): ask for their lines before the submits that write them.
+  // The slot, its bookkeeping and the record's first line (every admit writes them) are asked for
+  // prefetch_ahead_ admits ahead: one admit (~70 ns of a replayed submit) is less than a miss
+  // takes on a loaded host. The record's other lines hold its own tensors, scalars and functions:
+  // asked for one admit ahead, and not at all after a record that named an image (bind_named),
+  // whose successor most likely names one too and writes the first line alone (a named slice
+  // write then reads 3 lines a task from memory instead of 12). (An earlier try asked for the
+  // first line alone one admit ahead: slower, docs/performance.md sessions 23-24.) Ahead lies a
+  // slot the window may not have retired yet when it is nearly full: the prefetch then only
+  // takes a line from a worker early.
   [[gnu::always_inline]] void prefetch_head() {
     const std::uint32_t next = head_ & window_mask_;
-    prefetch_for_write(&slots_[next]);
-    prefetch_for_write(&infos_[next]);
-    const auto* record = reinterpret_cast<const char*>(&records_.items[next]);
-    for (std::size_t line = 0; line < kRecordPrefetchBytes; line += 64)
-      prefetch_for_write(record + line);
+    const std::uint32_t ahead = (head_ + prefetch_ahead_) & window_mask_;
+    prefetch_for_write(&slots_[ahead]);
+    prefetch_for_write(&infos_[ahead]);
+    prefetch_for_write(&records_.items[ahead]);
+    if (!named_last_) {
+      const auto* record = reinterpret_cast<const char*>(&records_.items[next]);
+      for (std::size_t line = 64; line < kRecordPrefetchBytes; line += 64)
+        prefetch_for_write(record + line);
+    }
     if (spill_lines_[next] != 0) [[unlikely]]
       prefetch_spill(next);
   }
@@ -304,6 +320,10 @@ class Ring {
   std::byte* heap_ = nullptr;  // 64-byte aligned start inside heap_storage_
 
   // Orchestrator-only.
+  // prefetch_head's distance (kPrefetchAhead, less in a small window), and whether the last
+  // binding was bind_named's.
+  std::uint32_t prefetch_ahead_ = 1;
+  bool named_last_ = false;
   std::uint32_t head_ = 0;
   std::uint32_t retired_seen_ = 0;
   std::uint64_t heap_top_ = 0;
