@@ -164,7 +164,8 @@ struct FakeWaker final : Waker {
   std::vector<int> doorbells;
   int bells = 0;  // notify_schedulers calls
   void notify_schedulers() override { ++bells; }
-  void notify_new_work() override {}
+  int new_work = 0;  // notify_new_work calls
+  void notify_new_work() override { ++new_work; }
   void notify_core(Mailbox& m) override { doorbells.push_back(m.core); }
   void notify_progress() override {}
 };
@@ -786,6 +787,87 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
   }
   EXPECT_EQ(sink_.completed, 6);
   EXPECT_TRUE(s.idle(0));
+}
+
+// limit_handoffs_to_cpus, the orchestrator's pushes (threads, more runtime threads than CPUs):
+// a single-core task whose only idle cores have parked threads, while the busy cores and the
+// orchestrator fill the CPUs, stays on the queue with no notify_new_work (the orchestrator's step
+// and the futex wake it would cost) and the busy core pops it after its FIN. An idle core that is
+// awake, a free CPU, or no busy core of the type to pop it: notified as before.
+TEST_F(SchedulerSteps, PushLeavesWorkOffParkedIdleCoresWhileNoCpuIsFree) {
+  std::atomic<int> others_on_cpu{1};
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  as_threads_platform(s);
+  s.limit_handoffs_to_cpus(2, &others_on_cpu);
+  mailboxes_[1].core_parked.store(1);
+  mailboxes_[2].core_parked.store(1);
+  // Both AIV cores idle (parked): nobody busy could pop it, so it is notified (and placed).
+  TaskSlot* const first = task(TaskShape::aiv, 2);
+  s.push_ready_global(first);
+  EXPECT_EQ(waker_.new_work, 1);
+  s.step(0);
+  ASSERT_EQ(s.core_slot(1).running.task, first);
+  mailboxes_[1].core_parked.store(0);  // its thread woke for it
+  waker_.doorbells.clear();
+  ack(1);
+
+  // Core 1 busy, core 2 idle and parked, the orchestrator on the other CPU: queued, no notice.
+  TaskSlot* const kept = task(TaskShape::aiv, 2);
+  s.push_ready_global(kept);
+  EXPECT_EQ(waker_.new_work, 1) << "the parked core's thread has no CPU to run it on";
+  EXPECT_TRUE(s.core_slot(2).idle());
+  // The busy core takes it after its FIN, as an early hand-off.
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  EXPECT_EQ(s.core_slot(1).running.task, kept);
+  EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+  EXPECT_TRUE(s.core_slot(2).idle());
+  EXPECT_TRUE(waker_.doorbells.empty());
+  ack(1);
+
+  // Core 2's thread awake (idle in its back-off): notified, so a step places it there at no wake.
+  mailboxes_[2].core_parked.store(0);
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  EXPECT_EQ(waker_.new_work, 2);
+  mailboxes_[2].core_parked.store(1);
+  // A CPU free (the orchestrator parked): the parked core is worth waking.
+  others_on_cpu.store(0);
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  EXPECT_EQ(waker_.new_work, 3);
+  others_on_cpu.store(1);
+  // An AIC task: the only AIC core is idle, so no busy core of its type would pop it.
+  s.push_ready_global(task(TaskShape::aic, 1));
+  EXPECT_EQ(waker_.new_work, 4);
+}
+
+// awake_idle_core_before (threads, more runtime threads than CPUs): a core's thread parks instead
+// of yielding while an idle core that find_unit takes first (same type and scheduler thread,
+// earlier) has an awake thread; the first core of a type never defers.
+TEST_F(SchedulerSteps, AnIdleCoreDefersToAnEarlierAwakeIdleCoreOfItsType) {
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  as_threads_platform(s);
+  EXPECT_TRUE(s.awake_idle_core_before(2)) << "core 1 idle and awake";
+  EXPECT_FALSE(s.awake_idle_core_before(1));
+  EXPECT_FALSE(s.awake_idle_core_before(0)) << "the AIC core has no earlier core of its type";
+  mailboxes_[1].core_parked.store(1);
+  EXPECT_FALSE(s.awake_idle_core_before(2)) << "core 1's thread parked";
+  mailboxes_[1].core_parked.store(0);
+  // Core 1 busy: the next task goes to core 2, whose thread keeps its back-off.
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  s.step(0);
+  ASSERT_NE(s.core_slot(1).running.task, nullptr);
+  EXPECT_FALSE(s.awake_idle_core_before(2));
+  // The placement that would come next goes to the core this answer points at.
+  mailboxes_[2].core_parked.store(0);
+  ack(1);
+  fin(1);
+  s.core_step(0, 1);
+  ASSERT_TRUE(s.core_slot(1).idle());
+  EXPECT_TRUE(s.awake_idle_core_before(2));
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  s.step(0);
+  EXPECT_NE(s.core_slot(1).running.task, nullptr);
+  EXPECT_TRUE(s.core_slot(2).idle());
 }
 
 // cores_take_back_unlatched (threads): a core whose completion step finds nothing to run takes

@@ -564,8 +564,58 @@ void Scheduler::push_ready_global(TaskSlot* task) {
   // in others_have_room orders the push before its reads, pairing with the core's seq_cst RMW
   // when it becomes idle (core_became_idle) and its pop after that: one of the two sees the
   // other.
-  if (cores_take_queued_work_ && single_core && !others_have_room(-1, shape)) return;
+  if (cores_take_queued_work_ && single_core &&
+      (!others_have_room(-1, shape) || only_parked_room(shape))) {
+    return;
+  }
   waker_.notify_new_work();
+}
+
+bool Scheduler::only_parked_room(TaskShape shape) const {
+  if (handoff_cpus_ == 0) return false;
+  const ThreadState& me = threads_[0];  // limit_handoffs_to_cpus: one scheduler thread
+  const int type = shape == TaskShape::aic ? 0 : 1;
+  const int free_aic = me.free_cores[0].load(std::memory_order_relaxed);
+  const int free_aiv = me.free_cores[1].load(std::memory_order_relaxed);
+  // Read after others_have_room's fence: a core counted busy here either pops the task in the
+  // pop that follows its becoming idle, or is busy and pops it after its FIN (core_step).
+  const int type_cores = static_cast<int>(me.clusters.size()) * (type == 0 ? 1 : 2);
+  if ((type == 0 ? free_aic : free_aiv) >= type_cores) return false;  // none of the type busy
+  const int busy = static_cast<int>(me.cores.size()) - free_aic - free_aiv;
+  if (busy + others_on_cpu_->load(std::memory_order_relaxed) < handoff_cpus_) return false;
+  for (const int cluster : me.clusters) {
+    const std::uint8_t idle =
+        idle_mask_[static_cast<std::size_t>(cluster)].load(std::memory_order_acquire);
+    const ClusterCores& cl = clusters_[static_cast<std::size_t>(cluster)];
+    for (int s = type == 0 ? 0 : 1; s < (type == 0 ? 1 : 3); ++s) {
+      const int core = s == 0 ? cl.aic : cl.aiv[s - 1];
+      if ((idle >> s & 1) != 0 &&
+          cores_[core].mailbox->core_parked.load(std::memory_order_relaxed) == 0) {
+        return false;  // an awake idle core: placing there costs no wake
+      }
+    }
+  }
+  return true;
+}
+
+bool Scheduler::awake_idle_core_before(int core) const {
+  const Mailbox& m = *cores_[static_cast<std::size_t>(core)].mailbox;
+  const ThreadState& me = threads_[m.scheduler_thread];
+  const bool aic = m.type == CoreType::aic;
+  for (const int cluster : me.clusters) {
+    const std::uint8_t idle =
+        idle_mask_[static_cast<std::size_t>(cluster)].load(std::memory_order_relaxed);
+    const ClusterCores& cl = clusters_[static_cast<std::size_t>(cluster)];
+    for (int s = aic ? 0 : 1; s < (aic ? 1 : 3); ++s) {
+      const int other = s == 0 ? cl.aic : cl.aiv[s - 1];
+      if (other == core) return false;  // the cores after it come later in find_unit's order
+      if ((idle >> s & 1) != 0 &&
+          cores_[other].mailbox->core_parked.load(std::memory_order_relaxed) == 0) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 void Scheduler::push_back_global(TaskSlot* task) {

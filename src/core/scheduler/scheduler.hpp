@@ -142,6 +142,12 @@ class Scheduler {
            !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
   }
   bool limits_handoffs() const { return handoff_cpus_ != 0; }
+  // limit_handoffs_to_cpus: whether a core that a placement would take before `core` (same
+  // scheduler thread and type, earlier in find_unit's order) is idle and its thread not parked.
+  // Such a core gets the next task of the type, so `core`'s thread parks instead of yielding its
+  // idle time away beside it: two idle workers yielding to each other took the CPU the
+  // orchestrator needed (docs/performance.md, "Run side, session 25"). Relaxed looks.
+  bool awake_idle_core_before(int core) const;
   // Whether `thread` reports an idle core (relaxed looks): a step of it could place new work.
   bool has_idle_core(int thread) const {
     return threads_[thread].free_cores[0].load(std::memory_order_relaxed) > 0 ||
@@ -305,6 +311,12 @@ class Scheduler {
   void flush_local(int thread);
   // True when another thread reports idle cores that could run `task` (thread -1: any thread).
   bool others_have_room(int thread, TaskShape shape);
+  // limit_handoffs_to_cpus, after others_have_room found an idle core for a single-core task of
+  // `shape` pushed by the orchestrator: true when every such idle core's thread is parked, no CPU
+  // is free for one (busy cores plus the platform's others fill them), and a busy core of the
+  // type will pop the task after its FIN. Waking the parked core then costs the orchestrator a
+  // step and a futex wake for a thread that could run only by taking a CPU from one that runs.
+  bool only_parked_room(TaskShape shape) const;
   // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
   bool others_report_room(int thread, TaskShape shape) const;
   // True when a cluster of another thread has every core of `mask` idle (exact, per cluster).

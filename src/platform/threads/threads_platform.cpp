@@ -38,14 +38,21 @@ class ThreadsPlatform::Backoff {
   // kept idle threads yielding (runnable, so rescheduled to yield again) for 16 such turns:
   // 60-70% of the peers' runs at load ~8 for the threads that never got work. The clock read
   // (vDSO, ~20 ns) is small beside the yield's system call.
+  // `park_sooner`, asked before each yield, ends the yield phase early (a core thread whose
+  // next task would go to another idle, awake core: core_main).
   explicit Backoff(std::uint32_t spins) : spins_(spins) {}
   void reset() { polls_ = 0; }
   bool idle_and_should_park() {
+    return idle_and_should_park([] { return false; });
+  }
+  template <class ParkSooner>
+  bool idle_and_should_park(ParkSooner&& park_sooner) {
     ++polls_;
     if (polls_ < spins_) {
       cpu_relax();
       return false;
     }
+    if (park_sooner()) return true;
     const auto now = std::chrono::steady_clock::now();
     if (polls_ == std::max(spins_, 1u)) {  // the first poll of the yield phase
       yield_start_ = now;
@@ -341,6 +348,14 @@ void ThreadsPlatform::core_main(int core) {
   const int scheduler_thread = m.scheduler_thread;
   const Scheduler& scheduler = engine_.scheduler();
   Backoff backoff(engine_.config().spin_before_park);
+  // More runtime threads than CPUs (Scheduler::limit_handoffs_to_cpus): an idle core whose next
+  // task would go to an earlier idle core that is awake parks instead of yielding. Two idle
+  // workers yielding to each other kept three threads runnable on a 2-CPU host, the
+  // orchestrator one of them (docs/performance.md, "Run side, session 25"). The task that finds
+  // the earlier core busy waits on the queue for it (Scheduler::only_parked_room) unless a CPU
+  // is free, when the parked core is woken as before.
+  const bool park_behind_awake = scheduler.limits_handoffs();
+  auto park_sooner = [&] { return park_behind_awake && scheduler.awake_idle_core_before(core); };
   // A dispatch latched right after the previous FIN (it was waiting in the pending slot): it runs
   // next without another look at the dispatch word.
   std::optional<DispatchPayload> next;
@@ -366,7 +381,7 @@ void ThreadsPlatform::core_main(int core) {
     if (!next && own_next == nullptr) {
       token = m.dispatch.load(std::memory_order_acquire);
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
-        if (!backoff.idle_and_should_park()) continue;
+        if (!backoff.idle_and_should_park(park_sooner)) continue;
         m.core_parked.store(1, std::memory_order_seq_cst);
         if (m.dispatch.load(std::memory_order_seq_cst) == token) {
           futex_wait(m.dispatch, token, kParkTimeoutNs);
