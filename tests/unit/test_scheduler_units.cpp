@@ -844,8 +844,16 @@ TEST_F(SchedulerSteps, PushLeavesWorkOffParkedIdleCoresWhileNoCpuIsFree) {
 // of yielding while an idle core that find_unit takes first (same type and scheduler thread,
 // earlier) has an awake thread; the first core of a type never defers.
 TEST_F(SchedulerSteps, AnIdleCoreDefersToAnEarlierAwakeIdleCoreOfItsType) {
+  std::atomic<int> others_on_cpu{1};
   Scheduler s = make(DualSlotPolicy{false, true, false});
   as_threads_platform(s);
+  EXPECT_FALSE(s.core_may_park_early(2)) << "no limit: a CPU per thread";
+  s.limit_handoffs_to_cpus(2, &others_on_cpu);
+  EXPECT_TRUE(s.core_may_park_early(2)) << "the orchestrator and core 1's thread hold the CPUs";
+  others_on_cpu.store(0);
+  EXPECT_FALSE(s.core_may_park_early(2)) << "a CPU spare: core 2's thread yields as before";
+  others_on_cpu.store(1);
+  EXPECT_FALSE(s.core_may_park_early(1));
   EXPECT_TRUE(s.awake_idle_core_before(2)) << "core 1 idle and awake";
   EXPECT_FALSE(s.awake_idle_core_before(1));
   EXPECT_FALSE(s.awake_idle_core_before(0)) << "the AIC core has no earlier core of its type";

@@ -148,6 +148,18 @@ class Scheduler {
   // idle time away beside it: two idle workers yielding to each other took the CPU the
   // orchestrator needed (docs/performance.md, "Run side, session 25"). Relaxed looks.
   bool awake_idle_core_before(int core) const;
+  // awake_idle_core_before, while that core's thread and the ones holding a CPU (busy cores and
+  // the platform's others, e.g. a submitting orchestrator) fill the CPUs: `core`'s thread then
+  // has no CPU to yield on without taking one from them. With a CPU spare (the orchestrator
+  // parked), it yields as before: a stencil's rows then wake it with no futex call.
+  bool core_may_park_early(int core) const {
+    if (handoff_cpus_ == 0 || !awake_idle_core_before(core)) return false;
+    const ThreadState& me = threads_[cores_[static_cast<std::size_t>(core)].mailbox->scheduler_thread];
+    const int busy = static_cast<int>(me.cores.size()) -
+                     me.free_cores[0].load(std::memory_order_relaxed) -
+                     me.free_cores[1].load(std::memory_order_relaxed);
+    return busy + others_on_cpu_->load(std::memory_order_relaxed) + 1 >= handoff_cpus_;
+  }
   // Whether `thread` reports an idle core (relaxed looks): a step of it could place new work.
   bool has_idle_core(int thread) const {
     return threads_[thread].free_cores[0].load(std::memory_order_relaxed) > 0 ||

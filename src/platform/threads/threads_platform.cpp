@@ -349,13 +349,14 @@ void ThreadsPlatform::core_main(int core) {
   const Scheduler& scheduler = engine_.scheduler();
   Backoff backoff(engine_.config().spin_before_park);
   // More runtime threads than CPUs (Scheduler::limit_handoffs_to_cpus): an idle core whose next
-  // task would go to an earlier idle core that is awake parks instead of yielding. Two idle
-  // workers yielding to each other kept three threads runnable on a 2-CPU host, the
-  // orchestrator one of them (docs/performance.md, "Run side, session 25"). The task that finds
-  // the earlier core busy waits on the queue for it (Scheduler::only_parked_room) unless a CPU
-  // is free, when the parked core is woken as before.
+  // task would go to an earlier idle core that is awake parks instead of yielding while the
+  // CPUs are taken (Scheduler::core_may_park_early). Two idle workers yielding to each other
+  // kept three threads runnable on a 2-CPU host, the orchestrator one of them
+  // (docs/performance.md, "Run side, session 25"). The task that finds the earlier core busy
+  // waits on the queue for it (Scheduler::only_parked_room) unless a CPU is free, when the
+  // parked core is woken as before.
   const bool park_behind_awake = scheduler.limits_handoffs();
-  auto park_sooner = [&] { return park_behind_awake && scheduler.awake_idle_core_before(core); };
+  auto park_sooner = [&] { return park_behind_awake && scheduler.core_may_park_early(core); };
   // A dispatch latched right after the previous FIN (it was waiting in the pending slot): it runs
   // next without another look at the dispatch word.
   std::optional<DispatchPayload> next;
