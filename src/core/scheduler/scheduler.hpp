@@ -154,7 +154,8 @@ class Scheduler {
   // parked), it yields as before: a stencil's rows then wake it with no futex call.
   bool core_may_park_early(int core) const {
     if (handoff_cpus_ == 0 || !awake_idle_core_before(core)) return false;
-    const ThreadState& me = threads_[cores_[static_cast<std::size_t>(core)].mailbox->scheduler_thread];
+    const Mailbox& m = *cores_[static_cast<std::size_t>(core)].mailbox;
+    const ThreadState& me = threads_[m.scheduler_thread];
     const int busy = static_cast<int>(me.cores.size()) -
                      me.free_cores[0].load(std::memory_order_relaxed) -
                      me.free_cores[1].load(std::memory_order_relaxed);
