@@ -100,17 +100,23 @@ void consumer(const KernelArgs& args) {
   finished.fetch_add(1, std::memory_order_acq_rel);
 }
 
-class HandoffCpus : public ::testing::TestWithParam<PlatformKind> {};
+class HandoffCpus : public ::testing::TestWithParam<PlatformKind> {
+ protected:
+  // 3 core threads, 1 scheduler and the orchestrator: on 2 CPUs, more threads than CPUs.
+  static RuntimeConfig one_cluster() {
+    RuntimeConfig config;
+    config.platform = GetParam();
+    config.clusters = 1;
+    config.scheduler_threads = 1;
+    return config;
+  }
+};
 
 TEST_P(HandoffCpus, LeftoversKeptOffAnIdleCoreStillRunWhileTheOrchestratorHoldsItsCpu) {
   const TwoCpus pin;
   if (!pin.ok()) GTEST_SKIP() << "needs 2 CPUs in the affinity mask";
   const bool threads = GetParam() == PlatformKind::threads;
-  RuntimeConfig config;
-  config.platform = GetParam();
-  config.clusters = 1;  // 3 core threads, 1 scheduler and the orchestrator on 2 CPUs
-  config.scheduler_threads = 1;
-  Runtime runtime(config);
+  Runtime runtime(one_cluster());
   const KernelId p = runtime.kernels().add("producer", CoreType::aiv, &producer);
   const KernelId c = runtime.kernels().add("consumer", CoreType::aiv, &consumer);
   for (int round = 0; round < 10; ++round) {
@@ -153,11 +159,7 @@ TEST_P(HandoffCpus, IndependentTaskKeptOffAParkedCoreStillRunsWhileTheOrchestrat
   const TwoCpus pin;
   if (!pin.ok()) GTEST_SKIP() << "needs 2 CPUs in the affinity mask";
   const bool threads = GetParam() == PlatformKind::threads;
-  RuntimeConfig config;
-  config.platform = GetParam();
-  config.clusters = 1;
-  config.scheduler_threads = 1;
-  Runtime runtime(config);
+  Runtime runtime(one_cluster());
   const KernelId c = runtime.kernels().add("consumer", CoreType::aiv, &consumer);
   std::uint64_t placement_steps = 0;
   for (int round = 0; round < 4; ++round) {
@@ -230,11 +232,7 @@ TEST_P(HandoffCpus, StencilRunsEveryTaskOnceWhicheverCoreTakesIt) {
   for (const int cpus : {1, 2}) {
     const TwoCpus pin(cpus);
     if (!pin.ok()) GTEST_SKIP() << "needs 2 CPUs in the affinity mask";
-    RuntimeConfig config;
-    config.platform = GetParam();
-    config.clusters = 1;
-    config.scheduler_threads = 1;
-    Runtime runtime(config);
+    Runtime runtime(one_cluster());
     const KernelId k = runtime.kernels().add("cell", CoreType::aiv, &stencil_cell);
     for (int round = 0; round < 5; ++round) {
       for (std::atomic<int>& n : stencil_runs)
