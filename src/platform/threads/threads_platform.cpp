@@ -41,7 +41,12 @@ class ThreadsPlatform::Backoff {
   // `park_sooner`, asked before each yield, ends the yield phase early (a core thread whose
   // next task would go to another idle, awake core: core_main).
   explicit Backoff(std::uint32_t spins) : spins_(spins) {}
-  void reset() { polls_ = 0; }
+  void reset() {
+    polls_ = 0;
+    sooner_ = false;
+  }
+  // The last true answer came from `park_sooner`.
+  bool parks_sooner() const { return sooner_; }
   bool idle_and_should_park() {
     return idle_and_should_park([] { return false; });
   }
@@ -52,7 +57,10 @@ class ThreadsPlatform::Backoff {
       cpu_relax();
       return false;
     }
-    if (park_sooner()) return true;
+    if (park_sooner()) {
+      sooner_ = true;
+      return true;
+    }
     const auto now = std::chrono::steady_clock::now();
     if (polls_ == std::max(spins_, 1u)) {  // the first poll of the yield phase
       yield_start_ = now;
@@ -67,6 +75,7 @@ class ThreadsPlatform::Backoff {
   static constexpr std::chrono::microseconds kYieldPhase{50};
   std::uint32_t spins_;
   std::uint32_t polls_ = 0;
+  bool sooner_ = false;
   std::chrono::steady_clock::time_point yield_start_{};
 };
 
@@ -250,13 +259,23 @@ bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64
         placement_.orchestrator_parks();
         parked = true;
       }
-      if (in_run) orchestrator_on_cpu_.store(0, std::memory_order_relaxed);
+      if (in_run) {
+        orchestrator_on_cpu_.store(0, std::memory_order_relaxed);
+        wake_cores_parked_early();
+      }
       orchestrator_bell_.wait(key, deadline - now);
       if (in_run) orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
     }
   }();
   if (parked && !stop_requested_.load(std::memory_order_relaxed)) placement_.orchestrator_resumes();
   return result;
+}
+
+void ThreadsPlatform::wake_cores_parked_early() {
+  for (int core = 0; core < engine_.core_count(); ++core) {
+    if (stepping_[static_cast<std::size_t>(core)].parked_early.load(std::memory_order_relaxed) != 0)
+      futex_wake_one(engine_.mailbox(core).dispatch);
+  }
 }
 
 void ThreadsPlatform::notify_new_work() {
@@ -365,6 +384,7 @@ void ThreadsPlatform::core_main(int core) {
   // (take_own_dispatch).
   const DispatchPayload* own_next = nullptr;
   std::atomic<std::uint32_t>& stepping = stepping_[static_cast<std::size_t>(core)].on;
+  std::atomic<std::uint32_t>& parked_early = stepping_[static_cast<std::size_t>(core)].parked_early;
   // Once latched, the pending slot may take the next task. A MIX task (or a block taken back)
   // waiting is worth a full step: it needs a whole cluster stageable at once, which this moment
   // may offer. For a single-core task of this core's kind, one O(1) look at this core only
@@ -383,11 +403,14 @@ void ThreadsPlatform::core_main(int core) {
       token = m.dispatch.load(std::memory_order_acquire);
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
         if (!backoff.idle_and_should_park(park_sooner)) continue;
+        const bool early = backoff.parks_sooner();
+        if (early) parked_early.store(1, std::memory_order_relaxed);
         m.core_parked.store(1, std::memory_order_seq_cst);
         if (m.dispatch.load(std::memory_order_seq_cst) == token) {
           futex_wait(m.dispatch, token, kParkTimeoutNs);
         }
         m.core_parked.store(0, std::memory_order_relaxed);
+        if (early) parked_early.store(0, std::memory_order_relaxed);
         backoff.reset();
         continue;
       }

@@ -96,9 +96,15 @@ class ThreadsPlatform final : public Platform {
   // side and the orchestrator thread, session 11").
   struct alignas(64) SteppingFlag {
     std::atomic<std::uint32_t> on{0};
+    // 1 while the core's thread is parked because an earlier idle core was awake and the CPUs
+    // were taken (Scheduler::core_may_park_early): the orchestrator wakes it when it parks.
+    std::atomic<std::uint32_t> parked_early{0};
   };
   std::unique_ptr<SteppingFlag[]> stepping_;
   bool any_core_stepping() const;
+  // The orchestrator is about to park, which frees its CPU: cores parked early may yield on it
+  // again (a stencil's rows then reach the second core with no futex wake per row).
+  void wake_cores_parked_early();
   std::vector<StepGate> gates_;
   std::vector<std::uint64_t> counted_before_run_;  // gates_[t].completed() at begin_run
   // One step of `thread` for StepGate::step: the kernel tasks it completed.
