@@ -3,8 +3,8 @@
 // measured tasks wait behind a gate task (one of their arguments), so the orchestrator runs
 // alone while it is timed; the tasks then run as usual. Counters: cpu_ns_per_task (the mean over
 // all runs), floor_ns_per_task and median_run_ns_per_task (of the steady runs, below), and the
-// orchestrating thread's faults_per_run and switches_per_run (also TMR_BENCH_RUNS and
-// TMR_BENCH_GATE, below).
+// orchestrating thread's faults_per_run and switches_per_run, the gate's gate_polls_per_run
+// (also TMR_BENCH_RUNS and TMR_BENCH_GATE, below; tested by bench/micro/check_bench_env.py).
 #include <benchmark/benchmark.h>
 
 #include <dirent.h>
@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -102,23 +103,28 @@ class RunMeter {
 void empty_kernel(const tmr::KernelArgs&) {}
 
 std::atomic<bool> gate_open{false};
-// TMR_BENCH_GATE=block: the gate kernel sleeps until the run opens it instead of looking every
-// 50 us (each look a timer wake-up on one of the host's CPUs while the orchestrator is timed).
-const bool gate_blocks = [] {
+// TMR_BENCH_GATE=poll (the default) or block: the gate kernel looks every 50 us (each look a
+// timer wake-up on one of the host's CPUs while the orchestrator is timed), or sleeps until the
+// run opens it. Any other value is refused (the benchmark reports the error) rather than ignored.
+enum class GateMode { poll, block, invalid };
+const GateMode gate_mode = [] {
   const char* mode = std::getenv("TMR_BENCH_GATE");
-  return mode != nullptr && std::string_view(mode) == "block";
+  if (mode == nullptr || std::string_view(mode) == "poll") return GateMode::poll;
+  return std::string_view(mode) == "block" ? GateMode::block : GateMode::invalid;
 }();
+std::atomic<std::uint64_t> gate_polls{0};  // the poll gate's looks: gate_polls_per_run
 std::mutex gate_mutex;
 std::condition_variable gate_changed;
 void gate_kernel(const tmr::KernelArgs&) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  if (gate_blocks) {
+  if (gate_mode == GateMode::block) {
     std::unique_lock lock(gate_mutex);
     gate_changed.wait_until(lock, deadline, [] { return gate_open.load(); });
     return;
   }
   while (!gate_open.load(std::memory_order_acquire) &&
          std::chrono::steady_clock::now() < deadline) {
+    gate_polls.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
 }
@@ -135,6 +141,10 @@ void gate_kernel(const tmr::KernelArgs&) {
 // slot) instead of Args::in(tensor.view(shape, offsets)); BM_SliceWritesViewArgs.
 template <bool kViewArgs>
 void slice_writes(benchmark::State& state) {
+  if (gate_mode == GateMode::invalid) {
+    state.SkipWithError("TMR_BENCH_GATE is neither poll nor block: unset it or set one of them");
+    return;
+  }
   const bool analysed = state.range(0) == 1;
   const auto tensor_args = static_cast<int>(state.range(1));
   static constexpr std::uint32_t kIterations = 16384;
@@ -156,7 +166,10 @@ void slice_writes(benchmark::State& state) {
   const bool dump_runs = std::getenv("TMR_BENCH_RUNS") != nullptr;
   std::vector<RunEvents> run_events;
   RunMeter meter;
+  const std::uint64_t polls_before = gate_polls.load();
+  std::uint64_t runs = 0;
   for (auto _ : state) {
+    ++runs;
     const tmr::RunResult result =
         runtime.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
           const auto wrap = [](std::vector<float>& v) {
@@ -235,6 +248,10 @@ void slice_writes(benchmark::State& state) {
       std::fclose(f);
     }
   }
+  // Every run's gate has been opened and has returned: its looks are counted. (The gate task
+  // of a run has finished by the next run's start, and the last one by the runtime's end of run.)
+  state.counters["gate_polls_per_run"] =
+      static_cast<double>(gate_polls.load() - polls_before) / static_cast<double>(runs);
   state.counters["analysed_share"] =
       static_cast<double>(tasks_analysed) / static_cast<double>(total_tasks);
 }
