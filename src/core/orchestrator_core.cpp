@@ -897,14 +897,14 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
       prepared.layout_ready = true;
     }
     const std::uint64_t total = prepared.out_total;
-    const Ring& r = this->ring(ring_index);
-    const bool fits = total <= r.heap_capacity() &&
-                      open_scope_tasks_[ring_index] + 2 <= r.window() &&
-                      open_scope_heap_[ring_index] + total <= r.heap_capacity();
+    // `ring` is ring(ring_index): every caller passes the scope's (scope_ring_ and its index).
+    const bool fits = total <= ring.heap_capacity() &&
+                      open_scope_tasks_[ring_index] + 2 <= ring.window() &&
+                      open_scope_heap_[ring_index] + total <= ring.heap_capacity();
     if (!fits && !check_fits(ring_index, layout_outputs(args), true)) return outputs;
-    // The window had room (submit_in_loop); the heap is tested here, else the generic wait.
-    if (submits_since_sync_ + 1 < kSubmitsPerSync &&
-        ring.heap_fits(total, &heap_offset, &heap_consumed)) {
+    // The window had room and no periodic sync was due (every caller tested both: submit_in_loop,
+    // dispatch, submit_new_kernels); the heap is tested here, else the generic wait.
+    if (ring.heap_fits(total, &heap_offset, &heap_consumed)) [[likely]] {
       ++submits_since_sync_;
     } else if (!wait_for_room(ring, total, &heap_offset, &heap_consumed)) {
       return outputs;

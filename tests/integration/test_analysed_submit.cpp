@@ -1801,5 +1801,54 @@ TEST_P(ParallelForAnalysedSubmit, WideProducersListEachTaskOnceAndNameAScopeEnde
   }
 }
 
+// Wide submits whose iteration scopes sit on a deeper ring than the run's (the loop inside an
+// explicit scope: ring 2), with a heap of a few iterations' outputs and more submits than the
+// periodic sync's count: OrchestratorCore::submit_wide places the outputs in its scope ring's
+// heap (the ring its callers pass, whose window and sync they tested), waiting for room when
+// the heap is full. Two runs: the second starts from the kept template. Every value checked.
+TEST_P(ParallelForAnalysedSubmit, WideSubmitsOfANestedScopeUseItsRingsHeap) {
+  constexpr std::uint32_t kRows = 160;
+  constexpr std::uint32_t kCols = 16;  // 64 bytes an output: the heap holds 32 of them
+  RingConfig ring;
+  ring.heap_bytes = 2048;
+  Fixture f(GetParam().platform, GetParam().record, ring);
+  std::vector<float> x(kRows * kCols), y(kRows * kCols);
+  RunArgs args = input_and_output(x, y, 9);
+  for (int run = 0; run < 2; ++run) {
+    std::fill(y.begin(), y.end(), 0.0f);
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          LoopOptions options;
+          options.scope_per_iteration = true;
+          o.scope_begin();
+          o.parallel_for(
+              kRows,
+              [&](Orchestrator& o, std::int64_t i) {
+                const auto row = static_cast<std::uint32_t>(i);
+                // t = x + 1, u = t + t (fresh outputs), y = u + 1
+                const TaskOutputs t =
+                    o.submit_aiv(f.inc, Args()
+                                            .in(a.tensor(0).view({kCols}, {row * kCols}))
+                                            .out(TensorSpec({kCols}, DType::f32)));
+                if (!t.valid()) return;
+                const TaskOutputs u = o.submit_aiv(
+                    f.add, Args().in(t[0]).in(t[0]).out(TensorSpec({kCols}, DType::f32)));
+                if (!u.valid()) return;
+                o.submit_aiv(
+                    f.inc, Args().in(u[0]).out_existing(a.tensor(1).view({kCols}, {row * kCols})));
+              },
+              options);
+          o.scope_end();
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    // Every position of the analysed iterations goes wide (the first run learns two).
+    EXPECT_GE(r.stats.loop_tasks_replayed_wide, 3u * (kRows - 2)) << "run " << run;
+    for (std::uint32_t k = 0; k < kRows * kCols; ++k)
+      ASSERT_EQ(y[k], 2.0f * (x[k] + 1.0f) + 1.0f) << "run " << run << " element " << k;
+  }
+}
+
 }  // namespace
 }  // namespace tmr::testing

@@ -248,8 +248,11 @@ class LoopDriver {
   // version, dtype, as replays<true>). On true it has set what replays sets for the submit
   // (masks, made_, covered_): direct_producers, collect() and record() then take it as any
   // covered submit (its fresh buffers' and closed reads' entries deferred). On false as
-  // replay_into: plan_submit decides as if this had not run.
-  bool replay_wide(const KernelId kernels[3], const Args& args, Tensor* tensors);
+  // replay_into: plan_submit decides as if this had not run. Hidden: its one caller
+  // (OrchestratorCore::submit_wide) is in the library, which then calls it directly, not through
+  // the PLT.
+  [[gnu::visibility("hidden")]] bool replay_wide(const KernelId kernels[3], const Args& args,
+                                                 Tensor* tensors);
   // The fresh outputs of the submit replay_wide covered (argument bits).
   std::uint32_t covered_outs() const { return covered_->outs; }
   // After replay_into: what plan_submit sets for collect() and record() (the fast path's fall-out).
