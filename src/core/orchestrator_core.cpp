@@ -570,6 +570,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   if (charges_) ports_.host.charge(OrchestratorWork::wire, 1);
   TaskSlot& producer = *pin_.slot;
   FanoutNode& node = ring.dep_node(first_node);
+  ring.prefetch_dep_node(first_node + kPinnedNodeAhead);  // the node a later pinned task writes
   if (producer.fanout_head.load(std::memory_order_acquire) != closed_fanout()) [[likely]] {
     // Still running: onto the chain (flush_pinned pushes it). Wired, as push would say.
     task.dep_count = 1;

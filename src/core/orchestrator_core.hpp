@@ -229,6 +229,9 @@ class OrchestratorCore {
     std::uint32_t count = 0;
   };
   static constexpr std::uint32_t kPinnedChain = 32;
+  // How many nodes ahead wire_pinned asks for the pool's line (Ring::prefetch_dep_node): as
+  // many tasks, as far as Ring::prefetch_head asks for the slot and record.
+  static constexpr std::uint64_t kPinnedNodeAhead = 8;
   Pin pin_;
   void release_pin() {
     if (pin_.slot == nullptr) return;
