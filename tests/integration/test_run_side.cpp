@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,9 +24,11 @@ using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> all_submitted{false};
 std::atomic<int> holding{0};
+std::atomic<int> noted{0};  // note() calls (a failed run's outputs are not copied back)
 
 // Column 0: runs; 1: the sub-block id the kernel saw; 2: its cluster. One row per task.
 void note(const KernelArgs& a) {
+  noted.fetch_add(1, std::memory_order_relaxed);
   std::int32_t* row = a.tensor(0).data_as<std::int32_t>();
   row[0] += 1;
   row[1] = static_cast<std::int32_t>(a.sub_block_id());
@@ -127,6 +130,70 @@ TEST_P(RunSide, StagedTasksRunOnTheirOwnCoreWithItsSubBlock) {
     EXPECT_GT(staged_total, 0);
     EXPECT_GT(staged_aic, 0);
     EXPECT_GT(staged_aiv, 0);
+  }
+}
+
+// Once a kernel's exception aborts the run, no core places queued work: a core that finishes
+// does not hand itself the queue's next task or stage one behind its running task
+// (Scheduler::core_step checks the abort once for its whole step, stage_into_own_pending
+// included). Every core holds a kernel that throws once all tasks are queued; each core's thread
+// reports its exception before its own step, so the abort is seen there and none of the queued
+// tasks runs (the sim: the run fails the same way).
+std::atomic<int> throwing{0};
+void hold_then_throw(const KernelArgs&) {
+  throwing.fetch_add(1);
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!all_submitted.load() && Clock::now() < deadline)
+    std::this_thread::yield();
+  throw std::runtime_error("abort the run");
+}
+
+TEST_P(RunSide, NoQueuedTaskRunsAfterAnAbort) {
+  RuntimeConfig c;
+  c.platform = GetParam();
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  Runtime runtime(c);
+  const KernelId throw_aiv = runtime.kernels().add("throw_aiv", CoreType::aiv, &hold_then_throw);
+  const KernelId throw_aic = runtime.kernels().add("throw_aic", CoreType::aic, &hold_then_throw);
+  const KernelId aiv = runtime.kernels().add("note_aiv", CoreType::aiv, &note);
+  const KernelId aic = runtime.kernels().add("note_aic", CoreType::aic, &note);
+  constexpr int kTasks = 300;
+  const bool threads = GetParam() == PlatformKind::threads;
+  for (int round = 0; round < tmr::testing::scaled(3, 1); ++round) {
+    std::vector<std::int32_t> rows(static_cast<std::size_t>(kTasks) * 3, 0);
+    RunArgs args;
+    args.inout(rows.data(), {static_cast<std::uint32_t>(kTasks), 3}, DType::i32);
+    throwing.store(0);
+    noted.store(0);
+    all_submitted.store(!threads);
+    const RunResult r = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.submit_aic(throw_aic, Args());
+          o.submit_aiv(throw_aiv, Args());
+          o.submit_aiv(throw_aiv, Args());
+          if (threads) {
+            const auto deadline = Clock::now() + std::chrono::seconds(5);
+            while (throwing.load() < 3 && Clock::now() < deadline)
+              std::this_thread::yield();
+          }
+          const Tensor& all = a.tensor(0);
+          for (int i = 0; i < kTasks; ++i) {
+            const Tensor row = all.view({1, 3}, {static_cast<std::uint32_t>(i), 0});
+            if (i % 4 == 0) {
+              o.submit_aic(aic, Args().inout(row));
+            } else {
+              o.submit_aiv(aiv, Args().inout(row));
+            }
+          }
+          all_submitted.store(true);
+        },
+        args);
+    EXPECT_FALSE(r.ok());
+    if (threads) {
+      ASSERT_EQ(throwing.load(), 3);  // every core held its thrower while the tasks were queued
+      EXPECT_EQ(noted.load(), 0) << "queued tasks ran after the abort";
+    }
   }
 }
 
