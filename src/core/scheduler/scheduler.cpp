@@ -150,8 +150,8 @@ bool Scheduler::stage_into_own_pending(int thread, int core, bool looked) {
   // `looked`: core_step, in this same step, found the core stageable, no cohort gathering and no
   // abort. Those looks again (a virtual call among them) were ~20 instructions of every task on
   // the independent graph.
-  if ((!looked && (!c.stageable() || cohort_.waiting_for(me.cohort_done_generation) ||
-                   sink_.aborting())) ||
+  if ((!looked &&
+       (!c.stageable() || cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting())) ||
       !single_may_wait(type) ||
       me.free_cores[type == CoreType::aic ? 0 : 1].load(std::memory_order_relaxed) != 0) {
     return false;
@@ -168,8 +168,8 @@ bool Scheduler::stage_into_own_pending(int thread, int core, bool looked) {
   // On the independent graph every task passes here once (~37 instructions of the call).
   const bool aic = type == CoreType::aic;
   dispatch_subtask(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
-                   aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
-                   SlotTarget::pending, Release::now);
+                   aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block), SlotTarget::pending,
+                   Release::now);
   if (task->next_block < task->block_count) {
     push_back_global(task);  // SPMD: other cores take the remaining blocks
     waker_.notify_schedulers();
