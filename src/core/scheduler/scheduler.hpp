@@ -293,8 +293,9 @@ class Scheduler {
   bool place_left_on_idle(int thread, TaskShape shape, bool* progress);
   // stage_after_latch's decision and dispatch for core `core` (running, latched): stages one
   // task of its shape into its pending slot when the policy and the queues allow. True when it
-  // staged one.
-  bool stage_into_own_pending(int thread, int core);
+  // staged one. `looked`: the caller's step already found the core stageable, no cohort
+  // gathering and no abort (core_step).
+  bool stage_into_own_pending(int thread, int core, bool looked = false);
 
   // ---- ready queues
   // Inlined: once per completion and once per hand-off on the workers' path, where the calls
