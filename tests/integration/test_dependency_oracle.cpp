@@ -148,12 +148,8 @@ std::string run_and_check_untraced(Runtime& runtime, const ProgramShape& shape, 
                                    std::uint64_t seed0) {
   for (int p = 0; p < count; ++p) {
     const std::uint64_t seed = seed0 + static_cast<std::uint64_t>(p);
-    const ProgramResult result = run_random_program(runtime, seed, shape);
-    const std::string where = "seed " + std::to_string(seed) + ": ";
-    if (!result.status.ok()) return where + result.status.to_string();
-    if (!result.mismatch.empty()) return where + result.mismatch;
-    if (result.buffers != result.reference)
-      return where + "final buffers differ from the reference";
+    const std::string why = check_values(run_random_program(runtime, seed, shape));
+    if (!why.empty()) return "seed " + std::to_string(seed) + ": " + why;
   }
   return "";
 }
