@@ -79,6 +79,7 @@ void OrchestratorCore::begin_run() {
   pin_ = Pin{};  // end_orchestration dropped the last run's pin
   charges_ = ports_.host.charges_work();
   recording_ = ports_.clock.recording();
+  plain_run_ = !charges_ && !recording_;
 #if TMR_WIDE_REPLAY
   loops_.set_wide_compare(wide_replay_allowed.load(std::memory_order_relaxed) &&
                           __builtin_cpu_supports("avx2"));
@@ -327,7 +328,11 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
 
 [[gnu::always_inline]] inline TaskOutputs OrchestratorCore::dispatch(const Args& args) {
   // Inside a parallel_for: the loop's own entry (an analysed submit skips submit_planned).
-  if (!loops_.active()) return submit_planned(planned_, args);
+  if (!loops_.active()) {
+    if (args.out_mask() == 0 && plain_run_) [[likely]]
+      return submit_plain(args);
+    return submit_planned(planned_, args);
+  }
   // submit_in_loop's steps, with a null scope ring (the error) and the periodic sync left to
   // submit_in_loop_general; a position neither replay covers (fast or wide) goes straight to
   // submit_in_loop_slow.
@@ -454,7 +459,14 @@ void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, cons
 
 // A submit, step by step: reserve ring memory, fill the task, discover its producers, wire it
 // behind them, record its accesses, publish it, and let it go once wired.
-TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args) {
+//
+// kPlain (dispatch's test): a kernel task without out(...) arguments, no parallel_for active,
+// plain_run_. What that fixes: no outputs, so no layout, nothing to fit or place in the heap and
+// no scope hold (scoped is false); no charge (!charges_); not recording and not inline, so a
+// task whose discovery passed is wired by wire_plain; no loop to tell of the submit.
+template <bool kPlain>
+[[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_planned_as(const Plan& plan,
+                                                                              const Args& args) {
   // Every path returns `outputs`, so it is built in the caller's storage (a copy of a
   // TaskOutputs is a memcpy call, ~25 instructions a submit).
   TaskOutputs outputs;
@@ -468,17 +480,21 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   // (A submit a parallel_for template covers took submit_in_loop's analysed path instead.)
   // A finished loop's deferred entries go into the map before a per-task lookup may want them.
   loops_.flush_deferred();
-  charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
-         static_cast<std::uint32_t>(args.tensor_count()));
-  const OutputLayout layout = layout_outputs(args);
+  OutputLayout layout;  // kPlain: no outputs (total and count zero)
   // Only tasks that create buffers are held by their scope (so their outputs stay valid while
   // the orchestration may still pass them on). A task without fresh outputs retires as soon as
   // it and its consumers are done, so long flat loops need no scopes at all.
-  const bool scoped = layout.count > 0 || plan.inline_task;
-  // The usual case inline (it fits, the ring has room, no periodic sync is due), as the analysed
-  // path does; check_fits and wait_for_room (out of line) decide the rest.
-  if (!fits_at_once(ring_index, layout, scoped) && !check_fits(ring_index, layout, scoped)) {
-    return outputs;
+  bool scoped = false;
+  if constexpr (!kPlain) {
+    charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
+           static_cast<std::uint32_t>(args.tensor_count()));
+    layout = layout_outputs(args);
+    scoped = layout.count > 0 || plan.inline_task;
+    // The usual case inline (it fits, the ring has room, no periodic sync is due), as the
+    // analysed path does; check_fits and wait_for_room (out of line) decide the rest.
+    if (!fits_at_once(ring_index, layout, scoped) && !check_fits(ring_index, layout, scoped)) {
+      return outputs;
+    }
   }
   std::uint64_t heap_offset = 0;
   std::uint64_t heap_consumed = 0;
@@ -486,8 +502,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
       !wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
     return outputs;
   }
-  TaskSlot& task =
-      admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout, &outputs);
+  if constexpr (kPlain) heap_consumed = 0;  // (no heap: the admit's heap test folds away)
+  TaskSlot& task = admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout,
+                              &outputs, !kPlain);
 
   // A plain submit records its TensorMap entries during discovery (collect_and_record);
   // the usual end inline, finish_discovery (out of line) for the rest.
@@ -495,8 +512,8 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   const Status found = dependence_.collect_and_record(task, args, task.record->tensors);
   const bool ok = (found.ok() && !fatal() && ring.dep_fits(dependence_.producers().size())) ||
                   finish_discovery(ring, found);
-  loops_.submitted(task.id);
-  if (ok && !recording_ && !plan.inline_task) [[likely]] {
+  if constexpr (!kPlain) loops_.submitted(task.id);
+  if (ok && (kPlain || (!recording_ && !plan.inline_task))) [[likely]] {
     // A kernel task that found its producers: wired without the guard (wire_plain), so from the
     // last push on it may run; what follows is the orchestrator's own books.
     const std::int32_t resolved = wire_plain(ring, task, scoped);
@@ -515,6 +532,14 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   release_wiring_guard(task, resolved, ok);
   if (!ok) outputs = TaskOutputs{};  // (no outputs: the task never runs)
   return outputs;
+}
+
+TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args) {
+  return submit_planned_as<false>(plan, args);
+}
+
+TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
+  return submit_planned_as<true>(planned_, args);
 }
 
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task,
@@ -1059,7 +1084,8 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
 // passed) cost ~35 instructions a submit.
 [[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_task(
     Ring& ring, int ring_index, std::uint64_t heap_consumed, std::uint64_t heap_offset,
-    const Plan& plan, const Args& args, const OutputLayout& layout, TaskOutputs* outputs) {
+    const Plan& plan, const Args& args, const OutputLayout& layout, TaskOutputs* outputs,
+    bool outputs_possible) {
   TaskSlot& slot = admit_slot(ring, ring_index, heap_consumed, plan, args);
   const TaskId id = slot.id;
   TaskRecord& record = *slot.record;  // slot.ring and slot.record are bound once by the ring
@@ -1078,7 +1104,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   std::memcpy(record.tags, args.tags(), sizeof(record.tags));
   // One copy of the argument tensors; out placeholders are replaced below.
   copy_tensors(record.tensors, args);
-  materialise_outputs(record, ring, heap_offset, args, layout, id, outputs);
+  if (outputs_possible) materialise_outputs(record, ring, heap_offset, args, layout, id, outputs);
   if (args.scalar_count() > 0) {
     std::memcpy(record.scalars, args.scalars(),
                 static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));

@@ -108,6 +108,14 @@ class OrchestratorCore {
   // The generic steps of a submit the loop analysis does not cover (every submit outside a
   // parallel_for; learning and fallen-back iterations, after submit_in_loop's plan_submit).
   TaskOutputs submit_planned(const Plan& plan, const Args& args);
+  // submit_planned for dispatch's usual submit: planned_ (a kernel task), no out(...) argument,
+  // no parallel_for active, in a run that neither charges work nor records events (plain_run_).
+  // The same steps as a straight line: no output layout, heap or scope-hold tests, no charge,
+  // no recording or inline-task tests (~40 instructions a submit).
+  TaskOutputs submit_plain(const Args& args);
+  // submit_planned's and submit_plain's body (`kPlain`: submit_plain's case, tests left out).
+  template <bool kPlain>
+  TaskOutputs submit_planned_as(const Plan& plan, const Args& args);
   // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
   TaskOutputs submit_in_loop(const Plan& plan, const Args& args);
   // submit()'s steps once planned_ holds the submit's checked plan: submit_planned, or inside a
@@ -165,7 +173,8 @@ class OrchestratorCore {
   }
   TaskSlot& admit_task(Ring& ring, int ring_index, std::uint64_t heap_consumed,
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
-                       const OutputLayout& layout, TaskOutputs* outputs);
+                       const OutputLayout& layout, TaskOutputs* outputs,
+                       bool outputs_possible = true);
   // admit_task's slot fields (everything but the record).
   // `dep_nodes`: dependency nodes taken with the admit (Ring::admit), the last ones of the pool.
   // `replayed`: a submit_replayed task, which needs no dependence state
@@ -318,6 +327,7 @@ class OrchestratorCore {
   }
   bool charges_ = true;     // OrchestratorHost::charges_work(), asked at every run's start
   bool recording_ = false;  // RunClock::recording(), asked at every run's start (fixed per run)
+  bool plain_run_ = false;  // !charges_ && !recording_: dispatch may take submit_plain
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
   Ring& ring(int index) const { return *ports_.rings[static_cast<std::size_t>(index)]; }

@@ -140,5 +140,45 @@ INSTANTIATE_TEST_SUITE_P(Platforms, PlainSubmitPool,
                            return info.param == PlatformKind::threads ? "threads" : "sim";
                          });
 
+// The random programs without a trace on threads (a run that neither records nor charges): every
+// plain submit without out(...) arguments outside a parallel_for takes
+// OrchestratorCore::submit_plain, the others (fresh outputs, loops) the generic steps, in the
+// same programs. Element reads and the final buffers must match the sequential execution.
+std::string run_and_check_untraced(Runtime& runtime, const ProgramShape& shape, int count,
+                                   std::uint64_t seed0) {
+  for (int p = 0; p < count; ++p) {
+    const std::uint64_t seed = seed0 + static_cast<std::uint64_t>(p);
+    const std::string why = check_values(run_random_program(runtime, seed, shape));
+    if (!why.empty()) return "seed " + std::to_string(seed) + ": " + why;
+  }
+  return "";
+}
+
+TEST(DependencyOracle, UntracedPlainSubmitsMatchSequentialExecution) {
+  RuntimeConfig config = oracle_config();
+  config.record_events = false;
+  Runtime runtime(config);
+  register_program_kernels(runtime.kernels());
+  EXPECT_EQ(run_and_check_untraced(runtime, ProgramShape{}, scaled(400, 10), 500000), "");
+  EXPECT_EQ(run_and_check_untraced(runtime, hot_rows_shape(), scaled(100, 5), 600000), "");
+  ProgramShape no_outputs;  // every submit outside a loop takes submit_plain
+  no_outputs.fresh_outputs = false;
+  no_outputs.loop_chance = 0.1;  // and loops end between them (their deferred entries)
+  EXPECT_EQ(run_and_check_untraced(runtime, no_outputs, scaled(200, 5), 700000), "");
+}
+
+TEST(DependencyOracle, UntracedPlainSubmitsOnTinyRings) {
+  for (const std::uint32_t window : {4u, 8u}) {
+    RuntimeConfig config = with_tiny_rings(oracle_config(), window);
+    config.record_events = false;
+    Runtime runtime(config);
+    register_program_kernels(runtime.kernels());
+    EXPECT_EQ(
+        run_and_check_untraced(runtime, tiny_ring_shape(window), scaled(100, 5), 800000 + window),
+        "")
+        << "window " << window;
+  }
+}
+
 }  // namespace
 }  // namespace tmr::testing

@@ -1025,6 +1025,13 @@ std::string check_edges_exact(const ProgramResult& result) {
   return "";
 }
 
+std::string check_values(const ProgramResult& result) {
+  if (!result.status.ok()) return result.status.to_string();
+  if (!result.mismatch.empty()) return result.mismatch;
+  if (result.buffers != result.reference) return "final buffers differ from the reference";
+  return "";
+}
+
 std::string run_and_check_programs(Runtime& runtime, const ProgramShape& shape, int count,
                                    std::uint64_t seed0, int* overflows) {
   for (int p = 0; p < count; ++p) {
@@ -1035,10 +1042,7 @@ std::string run_and_check_programs(Runtime& runtime, const ProgramShape& shape, 
       ++*overflows;
       continue;
     }
-    if (!result.status.ok()) return where + result.status.to_string();
-    if (!result.mismatch.empty()) return where + result.mismatch;
-    if (result.buffers != result.reference)
-      return where + "final buffers differ from the reference";
+    if (std::string why = check_values(result); !why.empty()) return where + why;
     const std::string order = check_trace_order(result);
     if (!order.empty()) return where + order;
   }

@@ -69,6 +69,10 @@ void register_program_kernels(KernelRegistry& registry);
 
 ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const ProgramShape& shape);
 
+// Checks that the run succeeded, element reads saw the sequential values and the final buffers
+// equal the reference. Returns "" or a description of the first failure.
+std::string check_values(const ProgramResult& result);
+
 // Checks that for every pair of conflicting tasks the later one started after the earlier one
 // finished. Returns an empty string when the trace respects every dependency.
 std::string check_trace_order(const ProgramResult& result);
