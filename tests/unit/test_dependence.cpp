@@ -426,7 +426,9 @@ TEST(Dependence, LinesFoundBeforeAnEarlierArgumentMovedTheirBufferAreNotWritten)
 
 // A read of a slot whose live readers are of another ring leaves line mode in the middle of a
 // submit whose lines were all found first (the large-map path): that argument and the later ones
-// are recorded the general way, and later accesses find every one of them.
+// are recorded the general way, and later accesses find every one of them. (The buffer leaves
+// line mode with its slot phase set and is named again in the same places: find_line tests line
+// mode by that phase alone, so every end of line mode must put it back.)
 TEST(Dependence, ALineLeftWhileRecordingTakesTheRestOfTheSubmitTheGeneralWay) {
   std::vector<float> data(64 * 4);
   const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);

@@ -74,18 +74,16 @@ Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   // slot-first path, which prefetches the arguments' entries instead).
   SlotLine* lines[kMaxTensorArgs];
   BufferInfo* infos[kMaxTensorArgs];
-  std::uint32_t found = 0;
   // Reads of created buffers are tried with their creators (fresh buffers have no line).
   const std::uint32_t created_reads = created & tracked & ~writes;
   const std::uint32_t on_lines = tracked & ~created_reads;
   for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
     const int i = std::countr_zero(m);
     lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
-    found |= std::uint32_t{lines[i] != nullptr} << i;
-  }
-  if (found != on_lines) {
-    pause_lines();
-    return collect_by_regions(task, args, record_tensors);
+    if (lines[i] == nullptr) [[unlikely]] {  // (the later arguments' lines need not be found)
+      pause_lines();
+      return collect_by_regions(task, args, record_tensors);
+    }
   }
   if (const int bad = begin_recording(task, args, created); bad >= 0) {
     return creator_error(args.tensor(bad), bad);

@@ -181,7 +181,8 @@ struct BufferInfo {
   // length L, [lo, lo + L) is slot lo >> grid_shift when lo & line_mask == line_phase. Set by
   // find_line's first try in a line-mode episode (set_line_phase), not by start_lines, which the
   // path by regions takes too; until then, and for other grids, the phase is kNoLinePhase, which
-  // no interval matches (lo & mask < mask < ~0). Every end of line mode puts it back.
+  // no interval matches (lo & mask < mask < ~0). Every end of line mode puts it back, so a set
+  // phase implies line mode (find_line tests line mode by the phase alone).
   static constexpr std::uint64_t kNoLinePhase = ~std::uint64_t{0};
   std::uint64_t line_mask = 0;
   std::uint64_t line_phase = kNoLinePhase;
@@ -397,7 +398,10 @@ class TensorMap {
       if (guess == nullptr) return nullptr;
     }
     info = guess;
-    if (guess->lines == nullptr || guess->line_version != t.version()) return nullptr;
+    // Line mode itself is tested by the phase compare below: a buffer off its lines always has
+    // the phase kNoLinePhase (see line_phase), which no interval matches.
+    assert(guess->lines != nullptr || guess->line_phase == BufferInfo::kNoLinePhase);
+    if (guess->line_version != t.version()) return nullptr;
     // The byte interval [lo, lo + bytes) of a contiguous box of rank 1 or 2 (make_region's
     // general walk for the rest: the caller's lookup_insert).
     const std::uint64_t size = detail::kElementSizes[static_cast<std::uint8_t>(t.dtype())];
@@ -419,9 +423,9 @@ class TensorMap {
     const std::uint64_t lo = (t.layout_offset() + first) * size;
     if (count * size != guess->grid_length) return nullptr;
     if ((lo & guess->line_mask) != guess->line_phase) [[unlikely]] {
-      // (The episode's first try sets the test up.)
-      if (guess->line_phase != BufferInfo::kNoLinePhase || !guess->set_line_phase() ||
-          (lo & guess->line_mask) != guess->line_phase) {
+      // (The episode's first try sets the test up; off line mode the phase stays unset.)
+      if (guess->line_phase != BufferInfo::kNoLinePhase || guess->lines == nullptr ||
+          !guess->set_line_phase() || (lo & guess->line_mask) != guess->line_phase) {
         return nullptr;
       }
     }
