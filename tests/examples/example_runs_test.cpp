@@ -11,6 +11,7 @@
 #include "common/catalog.hpp"
 #include "paged_attention/attention_cases.hpp"
 #include "paged_attention_unroll/unroll.hpp"
+#include "support/platforms.hpp"
 #include "test_support.hpp"
 #include "tmr/error.hpp"
 #include "tmr/runtime.hpp"
@@ -354,11 +355,8 @@ TEST_P(AttentionLoops, KeptTemplateStaysExactWhenLaterRunsChangeTheirData) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, AttentionLoops,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const auto& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, AttentionLoops, tmr::testing::both_platforms(),
+                         tmr::testing::platform_name);
 
 TEST(Problem, CheckReportsMismatchesAndCorruptionIsCaught) {
   Problem problem;

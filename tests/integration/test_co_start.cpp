@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/pipe_barrier.hpp"
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr {
@@ -201,11 +202,7 @@ TEST_P(CoStart, PreStagedMixPartsRunTogetherWithBoundedSkew) {
   EXPECT_GT(staged_parts, 0) << "the case must stage MIX parts";
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, CoStart,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, CoStart, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
 }  // namespace tmr

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/pipe_barrier.hpp"
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr {
@@ -435,11 +436,7 @@ TEST_P(DualSlot, StagedMixBlockGoesToTheClusterExpectedToFreeFirst) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, DualSlot,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, DualSlot, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
 }  // namespace tmr

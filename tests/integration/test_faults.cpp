@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/platforms.hpp"
 #include "support/test_scale.hpp"
 #include "tmr/tmr.hpp"
 
@@ -35,10 +36,6 @@ void stuck_kernel(const KernelArgs&) {
 }
 void throwing_kernel(const KernelArgs&) {
   throw std::runtime_error("bad tile");
-}
-
-std::string platform_name(const ::testing::TestParamInfo<PlatformKind>& info) {
-  return info.param == PlatformKind::sim ? "sim" : "threads";
 }
 
 bool contains(const std::string& text, const std::string& part) {
@@ -349,9 +346,7 @@ TEST_P(Faults, ElementAccessWithAnotherElementTypeIsRefused) {
   EXPECT_EQ(host[2], 4.5f);
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, Faults,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         platform_name);
+INSTANTIATE_TEST_SUITE_P(Platforms, Faults, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
 }  // namespace tmr

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr {
@@ -221,11 +222,7 @@ TEST_P(HandoffCpus, StencilRunsEveryTaskOnceWhicheverCoreTakesIt) {
               static_cast<unsigned long long>(taken_back));
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, HandoffCpus,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, HandoffCpus, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
 }  // namespace tmr

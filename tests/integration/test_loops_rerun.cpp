@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/loop_tests.hpp"
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -429,11 +430,7 @@ TEST_P(LoopsRerun, QuietReadIsAskedAgainAfterTheLoopRelearnsATemplateThatWritesI
   EXPECT_EQ(y, y_before);
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, LoopsRerun,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const auto& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, LoopsRerun, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
 }  // namespace tmr::testing

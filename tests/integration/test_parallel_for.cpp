@@ -17,6 +17,7 @@
 
 #include "support/ended_scope_loop.hpp"
 #include "support/loop_tests.hpp"
+#include "support/platforms.hpp"
 #include "support/random_program.hpp"
 #include "support/test_scale.hpp"
 
@@ -1788,11 +1789,7 @@ TEST_P(ParallelFor, KeptTemplatesOfRandomProgramsStayExact) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, ParallelFor,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const auto& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, ParallelFor, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
 }  // namespace tmr::testing

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr {
@@ -132,11 +133,7 @@ TEST_P(Placement, NoneLeavesEveryThreadAlone) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, Placement,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, Placement, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
 }  // namespace tmr

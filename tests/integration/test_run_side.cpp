@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/platforms.hpp"
 #include "support/test_scale.hpp"
 #include "tmr/tmr.hpp"
 
@@ -197,11 +198,7 @@ TEST_P(RunSide, NoQueuedTaskRunsAfterAnAbort) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, RunSide,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, RunSide, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
 }  // namespace tmr

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "support/platforms.hpp"
 #include "support/test_scale.hpp"
 #include "tmr/tmr.hpp"
 
@@ -360,11 +361,7 @@ TEST_P(HandOff, QueuedTasksStartOnTheCoresThatFinish) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, HandOff,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
-                           return std::string(info.param == PlatformKind::sim ? "sim" : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, HandOff, testing::both_platforms(), testing::platform_name);
 
 // Park and wake under the worst odds for a lost wake-up: threads park after one poll, many short
 // runs of independent and chained tasks, more threads than CPUs (4 clusters: 12 cores, 2
