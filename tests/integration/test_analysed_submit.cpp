@@ -18,6 +18,7 @@
 #include "core/orchestrator_core.hpp"
 #include "support/ended_scope_loop.hpp"
 #include "support/loop_tests.hpp"
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -1531,16 +1532,18 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayDepartsOnAnotherCreatorFillOrSpec) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Platforms, ParallelForAnalysedSubmit,
-    ::testing::Values(Param{PlatformKind::threads, false}, Param{PlatformKind::threads, true},
-                      Param{PlatformKind::sim, false}, Param{PlatformKind::sim, true},
-                      Param{PlatformKind::threads, false, false},
-                      Param{PlatformKind::sim, false, false}),
-    [](const auto& info) {
-      return std::string(info.param.platform == PlatformKind::sim ? "sim" : "threads") +
-             (info.param.record ? "_traced" : "") + (info.param.wide ? "" : "_narrow_compare");
-    });
+INSTANTIATE_TEST_SUITE_P(Platforms, ParallelForAnalysedSubmit,
+                         ::testing::Values(Param{PlatformKind::threads, false},
+                                           Param{PlatformKind::threads, true},
+                                           Param{PlatformKind::sim, false},
+                                           Param{PlatformKind::sim, true},
+                                           Param{PlatformKind::threads, false, false},
+                                           Param{PlatformKind::sim, false, false}),
+                         [](const auto& info) {
+                           return platform_suffix(info.param.platform) +
+                                  (info.param.record ? "_traced" : "") +
+                                  (info.param.wide ? "" : "_narrow_compare");
+                         });
 
 // (session 22, pa26) c += a; d += b; y = c + 2 d (five 1-D tensors a, c, d, b, y).
 void combine(const KernelArgs& k) {

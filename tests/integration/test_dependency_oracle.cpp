@@ -4,6 +4,7 @@
 // buffers a sequential execution leaves.
 #include <gtest/gtest.h>
 
+#include "support/platforms.hpp"
 #include "support/random_program.hpp"
 #include "support/test_scale.hpp"
 
@@ -134,11 +135,7 @@ TEST_P(PlainSubmitPool, NamesATaskWithMoreProducersThanThePoolHolds) {
   EXPECT_NE(r.status.message.find("TMR_RING_DEP_POOL"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, PlainSubmitPool,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
-                           return info.param == PlatformKind::threads ? "threads" : "sim";
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, PlainSubmitPool, both_platforms(), platform_name);
 
 // The random programs without a trace on threads (a run that neither records nor charges): every
 // plain submit without out(...) arguments outside a parallel_for takes

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -288,14 +289,15 @@ TEST_P(FreshOutputs, IndicesPastTheOutputsAreNamedErrors) {
       << messages[1];
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Platforms, FreshOutputs,
-    ::testing::Values(Case{PlatformKind::threads, false}, Case{PlatformKind::threads, true},
-                      Case{PlatformKind::sim, false}, Case{PlatformKind::sim, true}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return std::string(info.param.platform == PlatformKind::sim ? "sim" : "threads") +
-             (info.param.parallel_for ? "_parallel_for" : "_plain");
-    });
+INSTANTIATE_TEST_SUITE_P(Platforms, FreshOutputs,
+                         ::testing::Values(Case{PlatformKind::threads, false},
+                                           Case{PlatformKind::threads, true},
+                                           Case{PlatformKind::sim, false},
+                                           Case{PlatformKind::sim, true}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return platform_suffix(info.param.platform) +
+                                  (info.param.parallel_for ? "_parallel_for" : "_plain");
+                         });
 
 }  // namespace
 }  // namespace tmr::testing

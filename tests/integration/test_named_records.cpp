@@ -20,6 +20,7 @@
 
 #include "core/orchestrator_core.hpp"
 #include "support/loop_tests.hpp"
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -420,8 +421,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Param{PlatformKind::threads, true}, Param{PlatformKind::sim, true},
                       Param{PlatformKind::threads, false}, Param{PlatformKind::sim, false}),
     [](const auto& info) {
-      return std::string(info.param.platform == PlatformKind::sim ? "sim" : "threads") +
-             (info.param.wide ? "" : "_narrow_compare");
+      return platform_suffix(info.param.platform) + (info.param.wide ? "" : "_narrow_compare");
     });
 
 }  // namespace

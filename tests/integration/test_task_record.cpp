@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/task.hpp"
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -272,12 +273,7 @@ TEST_P(TaskRecordArgs, ReplayMismatchWithSpilledArguments) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, TaskRecordArgs,
-                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
-                         [](const ::testing::TestParamInfo<PlatformKind>& info) {
-                           return std::string(info.param == PlatformKind::threads ? "threads"
-                                                                                  : "sim");
-                         });
+INSTANTIATE_TEST_SUITE_P(Platforms, TaskRecordArgs, both_platforms(), platform_name);
 
 }  // namespace
 }  // namespace tmr::testing

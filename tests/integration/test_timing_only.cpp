@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -172,7 +173,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{PlatformKind::threads, true, true}, Case{PlatformKind::sim, true, false},
                       Case{PlatformKind::sim, false, false}, Case{PlatformKind::sim, true, true}),
     [](const ::testing::TestParamInfo<Case>& info) {
-      return std::string(info.param.platform == PlatformKind::sim ? "sim" : "threads") +
+      return platform_suffix(info.param.platform) +
              (info.param.timing_only ? (info.param.sim_alias ? "_sim_alias" : "_timing_only")
                                      : "_kernels");
     });

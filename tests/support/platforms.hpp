@@ -13,9 +13,14 @@ inline auto both_platforms() {
   return ::testing::Values(PlatformKind::threads, PlatformKind::sim);
 }
 
-// The test-name suffix: ".../threads" or ".../sim".
+// The test-name part for a platform: "threads" or "sim".
+inline std::string platform_suffix(PlatformKind platform) {
+  return platform == PlatformKind::sim ? "sim" : "threads";
+}
+
+// The test-name suffix of a suite over PlatformKind: ".../threads" or ".../sim".
 inline std::string platform_name(const ::testing::TestParamInfo<PlatformKind>& info) {
-  return info.param == PlatformKind::sim ? "sim" : "threads";
+  return platform_suffix(info.param);
 }
 
 }  // namespace tmr::testing
