@@ -181,23 +181,6 @@ template <bool narrow, int kCount>
   return _mm256_testz_si256(v, v) != 0 && (tail & defined_tail()) == 0;
 }
 
-template <bool narrow>
-[[gnu::always_inline]] inline bool LoopDriver::exact_wide_counted(AccessPlan* plans,
-                                                                  const Args& args, int count) {
-  switch (count) {
-    case 1:
-      return exact_wide_n<narrow, 1>(plans, args, count);
-    case 2:
-      return exact_wide_n<narrow, 2>(plans, args, count);
-    case 3:
-      return exact_wide_n<narrow, 3>(plans, args, count);
-    case 4:
-      return exact_wide_n<narrow, 4>(plans, args, count);
-    default:
-      return exact_wide_n<narrow, 0>(plans, args, count);
-  }
-}
-
 template <int kCount>
 [[gnu::always_inline]] inline bool LoopDriver::masked_wide_n(AccessPlan* plans, const Args& args,
                                                              int count, Tensor* out,
@@ -291,19 +274,29 @@ bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Ten
   }
 }
 
-// After exact_wide_counted's definition, so both instances inline here (defined after it, GCC
-// made them a tail call through the PLT).
-bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, bool narrow) {
+// After exact_wide_n's definition, so it inlines here.
+template <bool narrow, int kCount>
+bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count) {
   static_assert(
       sizeof(Tensor) == 104 && kWordAt[kStepWord] == 48 && kWords == 7 && kWordAt[kWords - 1] <= 96,
       "three 32-byte words and an 8-byte tail cover the Tensor, the box offsets in "
       "words kStepWord and kStepWord + 1 (wide words 1 and 2)");
-  return narrow ? exact_wide_counted<true>(plans, args, count)
-                : exact_wide_counted<false>(plans, args, count);
+  return exact_wide_n<narrow, kCount>(plans, args, count);
+}
+
+LoopDriver::ExactWide LoopDriver::exact_wide_for(std::uint32_t count, bool narrow) {
+  static constexpr ExactWide kNarrow[5] = {&exact_wide<true, 0>, &exact_wide<true, 1>,
+                                           &exact_wide<true, 2>, &exact_wide<true, 3>,
+                                           &exact_wide<true, 4>};
+  static constexpr ExactWide kFull[5] = {&exact_wide<false, 0>, &exact_wide<false, 1>,
+                                         &exact_wide<false, 2>, &exact_wide<false, 3>,
+                                         &exact_wide<false, 4>};
+  const std::uint32_t k = count <= 4 ? count : 0;  // 0: the looped instance
+  return narrow ? kNarrow[k] : kFull[k];
 }
 #else
-bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, bool) {
-  return false;  // never called: set_wide_compare(true) needs x86-64
+LoopDriver::ExactWide LoopDriver::exact_wide_for(std::uint32_t, bool) {
+  return nullptr;  // never called through: set_wide_compare(true) needs x86-64
 }
 bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t, std::uint32_t) {
   return false;  // never called: set_wide_compare(true) needs x86-64
@@ -1583,6 +1576,7 @@ void LoopDriver::narrow_images(const Loop& loop, TaskPlan& task) {
   }
   const auto every = static_cast<std::uint32_t>((std::uint64_t{1} << task.access_count) - 1);
   task.outer_only = task.narrow && task.outer_tracked == every;
+  task.exact_compare = exact_wide_for(task.access_count, task.narrow);
 }
 
 void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {
