@@ -766,9 +766,9 @@ class LoopDriver {
   }
   // compare_all_exact for a CPU with AVX2, out of line (compiled for AVX2; one call instead of
   // the 16-byte compare inline): each argument's first 96 bytes as three 32-byte words against its
-  // image (whose first 96 bytes mirror the Tensor's), the last 8 as one word under the padding
-  // mask; the box-offset lanes move as compare_exact moves them. True when every argument matched.
-  // `narrow` as compare_exact's; `kCount` arguments (0: `count`, looped). One function per
+  // image (whose first 96 bytes mirror the Tensor's), the last 16 against the image's last word
+  // under the padding mask; the box-offset lanes move as compare_exact moves them. True when
+  // every argument matched. `narrow` as compare_exact's; `kCount` arguments (0: `count`, looped). One function per
   // instance, which a position names (TaskPlan::exact_compare, exact_wide_for): its submits make
   // one direct call, no switch on the count or test of `narrow` (session 27). Hidden: called only
   // inside the library.
@@ -794,15 +794,6 @@ class LoopDriver {
   // exact_wide's body (inline there).
   template <bool narrow, int kCount>
   TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count);
-  // The bytes of the Tensor's last 8 that are a field (not its trailing padding).
-  static constexpr std::uint64_t defined_tail() {
-    constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
-    std::uint64_t m = 0;
-    for (std::size_t b = 0; b < 8; ++b) {
-      if (sizeof(Tensor) - 8 + b < end) m |= std::uint64_t{0xff} << (8 * b);
-    }
-    return m;
-  }
   // The bytes of the last word that are a Tensor field (not its trailing padding), as lanes.
   static constexpr std::uint32_t defined_lane(int lane) {
     constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
