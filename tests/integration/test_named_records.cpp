@@ -432,9 +432,9 @@ void sum_singles_and_record(const KernelArgs& a) {
 }
 
 // The exact compare's instance is chosen per position by argument count and by whether the
-// images move in the upper box-offset lanes (session 27: LoopDriver::exact_wide_for, narrow
-// images up to rank 3, others from rank 4): every count from 1 to 6 (5 and 6 the looped
-// instance; past kInlineTensorArgs the tensors spill) at ranks 1, 2, 4 and 5, each argument a
+// images move in the upper box-offset lanes (session 27: LoopDriver::exact_wide_for; here the
+// views of ranks 1 and 2 are narrow, those of ranks 4 and 5 move in lane 3 or 4 and are not):
+// every count from 1 to 6 (5 and 6 the looped instance) at ranks 1, 2, 4 and 5, each argument a
 // one-element view moving along its last dimension. At iteration kMissOut the output leaves its
 // prediction (the element kRows further on), at kMissIn the first input (its element 3 further
 // on): each compare must see the one differing argument, so those tasks run on the tensors
@@ -446,11 +446,11 @@ TEST_P(NamedRecords, EveryArgumentCountAndRankIsComparedWhole) {
   for (const std::uint32_t window : {16u, 16384u}) {
     for (const int rank : {1, 2, 4, 5}) {
       for (int count = 1; count <= 6; ++count) {
-        SCOPED_TRACE("window " + std::to_string(window) + ", rank " + std::to_string(rank) +
-                     ", " + std::to_string(count) + " arguments");
+        SCOPED_TRACE("window " + std::to_string(window) + ", rank " + std::to_string(rank) + ", " +
+                     std::to_string(count) + " arguments");
         Fixture f(GetParam().platform, window);
-        const KernelId sum = f.runtime.kernels().add("sum_singles", CoreType::aiv,
-                                                     &sum_singles_and_record);
+        const KernelId sum =
+            f.runtime.kernels().add("sum_singles", CoreType::aiv, &sum_singles_and_record);
         // Each tensor's shape: 2 along the first dimension (the views take index 1), 1 along the
         // middle ones, 2 x kRows along the last (rank 1: that dimension alone).
         const auto shape_of = [&] {
@@ -490,7 +490,8 @@ TEST_P(NamedRecords, EveryArgumentCountAndRankIsComparedWhole) {
             const auto row = static_cast<std::uint32_t>(i);
             Args args;
             for (int k = 0; k < inputs; ++k)
-              args.in(one(tx[static_cast<std::size_t>(k)], k == 0 && row == kMissIn ? row + 3 : row));
+              args.in(
+                  one(tx[static_cast<std::size_t>(k)], k == 0 && row == kMissIn ? row + 3 : row));
             args.out_existing(one(ty, row == kMissOut ? row + kRows : row));
             args.scalar(static_cast<std::uint64_t>(row));
             want[row].count = args.tensor_count();

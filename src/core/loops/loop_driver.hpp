@@ -768,10 +768,10 @@ class LoopDriver {
   // the 16-byte compare inline): each argument's first 96 bytes as three 32-byte words against its
   // image (whose first 96 bytes mirror the Tensor's), the last 16 against the image's last word
   // under the padding mask; the box-offset lanes move as compare_exact moves them. True when
-  // every argument matched. `narrow` as compare_exact's; `kCount` arguments (0: `count`, looped). One function per
-  // instance, which a position names (TaskPlan::exact_compare, exact_wide_for): its submits make
-  // one direct call, no switch on the count or test of `narrow` (session 27). Hidden: called only
-  // inside the library.
+  // every argument matched. `narrow` as compare_exact's; `kCount` arguments (0: `count`,
+  // looped). One function per instance, which a position names (TaskPlan::exact_compare,
+  // exact_wide_for): its submits make one direct call, no switch on the count or test of
+  // `narrow` (session 27). Hidden: called only inside the library.
   template <bool narrow, int kCount>
   TMR_WIDE_TARGET [[gnu::noinline, gnu::visibility("hidden")]] static bool exact_wide(
       AccessPlan* plans, const Args& args, int count);
