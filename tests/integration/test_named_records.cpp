@@ -416,6 +416,123 @@ TEST_P(NamedRecords, TasksRunTheirPositionsKernelsAsImagesAreReused) {
   }
 }
 
+// y = x_0 + ... + x_(n-2), every tensor a one-element view (its first element), recording the
+// first kSeenArgs tensors under tag scalar 0: for any argument count and rank.
+void sum_singles_and_record(const KernelArgs& a) {
+  const auto tag = static_cast<std::size_t>(a.scalar<std::uint64_t>(0));
+  Seen& s = (*seen)[tag];
+  s.factor = 1.0f;
+  s.count = a.tensor_count();
+  for (int k = 0; k < a.tensor_count() && k < kSeenArgs; ++k)
+    s.tensors[static_cast<std::size_t>(k)] = a.tensor(k);
+  float v = 0.0f;
+  for (int k = 0; k + 1 < a.tensor_count(); ++k)
+    v += static_cast<const float*>(a.tensor(k).data())[0];
+  static_cast<float*>(a.tensor(a.tensor_count() - 1).data())[0] = v;
+}
+
+// The exact compare's instance is chosen per position by argument count and by whether the
+// images move in the upper box-offset lanes (session 27: LoopDriver::exact_wide_for; here the
+// views of ranks 1 and 2 are narrow, those of ranks 4 and 5 move in lane 3 or 4 and are not):
+// every count from 1 to 6 (5 and 6 the looped instance) at ranks 1, 2, 4 and 5, each argument a
+// one-element view moving along its last dimension. At iteration kMissOut the output leaves its
+// prediction (the element kRows further on), at kMissIn the first input (its element 3 further
+// on): each compare must see the one differing argument, so those tasks run on the tensors
+// passed and write where they were told. On a 16-slot window and a large one.
+TEST_P(NamedRecords, EveryArgumentCountAndRankIsComparedWhole) {
+  constexpr std::uint32_t kRows = 64;
+  constexpr std::uint32_t kMissOut = 40;
+  constexpr std::uint32_t kMissIn = 50;
+  for (const std::uint32_t window : {16u, 16384u}) {
+    for (const int rank : {1, 2, 4, 5}) {
+      for (int count = 1; count <= 6; ++count) {
+        SCOPED_TRACE("window " + std::to_string(window) + ", rank " + std::to_string(rank) + ", " +
+                     std::to_string(count) + " arguments");
+        Fixture f(GetParam().platform, window);
+        const KernelId sum =
+            f.runtime.kernels().add("sum_singles", CoreType::aiv, &sum_singles_and_record);
+        // Each tensor's shape: 2 along the first dimension (the views take index 1), 1 along the
+        // middle ones, 2 x kRows along the last (rank 1: that dimension alone).
+        const auto shape_of = [&] {
+          std::vector<std::uint32_t> shape(static_cast<std::size_t>(rank), 1);
+          if (rank > 1) shape.front() = 2;
+          shape.back() = 2 * kRows;
+          return shape;
+        };
+        const std::size_t elements = (rank > 1 ? 2u : 1u) * 2 * kRows;
+        const int inputs = count - 1;
+        std::vector<std::vector<float>> x(static_cast<std::size_t>(inputs),
+                                          std::vector<float>(elements));
+        for (std::size_t k = 0; k < x.size(); ++k) {
+          for (std::size_t e = 0; e < elements; ++e)
+            x[k][e] = static_cast<float>(1000 * (k + 1) + e);
+        }
+        std::vector<float> y(elements, -1.0f);
+        std::vector<Seen> got(kRows);
+        seen = &got;
+        std::vector<Expected> want(kRows);
+        const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+          const std::vector<std::uint32_t> shape = shape_of();
+          const Shape dims(shape);
+          std::vector<Tensor> tx;
+          for (auto& v : x)
+            tx.push_back(Tensor::wrap(v.data(), dims, DType::f32));
+          const Tensor ty = Tensor::wrap(y.data(), dims, DType::f32);
+          // The one-element view at `at` along the last dimension (index 1 along the first).
+          const auto one = [&](const Tensor& t, std::uint32_t at) {
+            std::vector<std::uint32_t> box(static_cast<std::size_t>(rank), 1);
+            std::vector<std::uint32_t> from(static_cast<std::size_t>(rank), 0);
+            if (rank > 1) from.front() = 1;
+            from.back() = at;
+            return t.view(Shape(box), Shape(from));
+          };
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            Args args;
+            for (int k = 0; k < inputs; ++k)
+              args.in(
+                  one(tx[static_cast<std::size_t>(k)], k == 0 && row == kMissIn ? row + 3 : row));
+            args.out_existing(one(ty, row == kMissOut ? row + kRows : row));
+            args.scalar(static_cast<std::uint64_t>(row));
+            want[row].count = args.tensor_count();
+            for (int k = 0; k < args.tensor_count() && k < kSeenArgs; ++k)
+              want[row].tensors[static_cast<std::size_t>(k)] = args.tensor(k);
+            o.submit_aiv(sum, args);
+          });
+        });
+        ASSERT_TRUE(r.ok()) << r.status.to_string();
+        if (window == 16384) {
+          // Named from the third iteration on until the output's miss (the position then
+          // compares under masks, naming nothing).
+          EXPECT_GE(r.stats.loop_tasks_named, kMissOut - 2);
+        } else {
+          EXPECT_GT(r.stats.loop_tasks_named, 0u);
+        }
+        for (std::uint32_t row = 0; row < kRows; ++row) {
+          const Seen& g = got[row];
+          ASSERT_EQ(g.count, want[row].count) << "row " << row;
+          for (int k = 0; k < g.count && k < kSeenArgs; ++k) {
+            ASSERT_TRUE(same_tensor(g.tensors[static_cast<std::size_t>(k)],
+                                    want[row].tensors[static_cast<std::size_t>(k)]))
+                << "row " << row << " argument " << k;
+          }
+          const std::size_t base = rank > 1 ? 2 * kRows : 0;  // index 1 along the first dimension
+          float sum_in = 0.0f;
+          for (int k = 0; k < inputs; ++k) {
+            const std::uint32_t at = k == 0 && row == kMissIn ? row + 3 : row;
+            sum_in += x[static_cast<std::size_t>(k)][base + at];
+          }
+          const std::uint32_t to = row == kMissOut ? row + kRows : row;
+          ASSERT_EQ(y[base + to], sum_in) << "row " << row;
+          if (row == kMissOut) {
+            ASSERT_EQ(y[base + row], -1.0f) << "the missed output's predicted element";
+          }
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Platforms, NamedRecords,
     ::testing::Values(Param{PlatformKind::threads, true}, Param{PlatformKind::sim, true},

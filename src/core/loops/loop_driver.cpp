@@ -122,15 +122,20 @@ namespace {
 
 using WideWord = std::uint32_t __attribute__((vector_size(32)));
 
+using HalfWord = std::uint32_t __attribute__((vector_size(16)));
+
 // One argument of LoopDriver::exact_wide: moves the image's box-offset lanes (the upper half of
 // wide word 1, and unless `narrow` the lower half of wide word 2) and ors the difference of `t`
-// into `diff` (the first 96 bytes) and `tail` (the last 8, `defined` bytes).
+// into `diff` (the first 96 bytes) and `tail` (its last 16 bytes against the image's last word,
+// which holds them; masked to the defined bytes once, after the last argument). The tail in a
+// vector too (session 27; before, 8 bytes in a general register: two more registers to save and
+// a scalar or-chain, ~8 instructions a 4-argument submit).
 // Generic vectors only, inline: compiled for the AVX2 caller.
 template <bool narrow>
 [[gnu::target("avx2"), gnu::always_inline]] inline void exact_wide_one(
     unsigned char* __restrict image, const void* step0, const void* step1, const Tensor& t,
-    std::size_t tail_at, WideWord* diff, std::uint64_t* tail) {
-  using Half = std::uint32_t __attribute__((vector_size(16)));
+    std::size_t tail_at, WideWord* diff, HalfWord* tail) {
+  using Half = HalfWord;
   const Half zero = {};
   Half s0;
   std::memcpy(&s0, step0, sizeof(Half));
@@ -151,10 +156,10 @@ template <bool narrow>
 #pragma GCC unroll 4
   for (int w = 0; w < 3; ++w)
     std::memcpy(&words[w], bytes + 32 * w, 32);
-  std::uint64_t last;
-  std::memcpy(&last, bytes + 96, 8);
-  std::uint64_t image_last;
-  std::memcpy(&image_last, image + tail_at, 8);
+  Half last;
+  std::memcpy(&last, bytes + sizeof(Tensor) - sizeof(Half), sizeof(Half));
+  Half image_last;
+  std::memcpy(&image_last, image + tail_at, sizeof(Half));
   *tail |= last ^ image_last;  // masked once, after the last argument
   *diff |= (words[0] ^ img[0]) | (words[1] ^ img[1]) | (words[2] ^ img[2]);
 }
@@ -164,11 +169,11 @@ template <bool narrow>
 template <bool narrow, int kCount>
 [[gnu::always_inline]] inline bool LoopDriver::exact_wide_n(AccessPlan* plans, const Args& args,
                                                             int count) {
-  // The image's last word (at 16 * (kWords - 1)) holds the Tensor's bytes from
-  // kWordAt[kWords - 1]: its bytes 96..104 lie this far into the image.
-  constexpr std::size_t tail_at = 16 * (kWords - 1) + (96 - kWordAt[kWords - 1]);
+  // The image's last word (at 16 * (kWords - 1)) holds the Tensor's last 16 bytes.
+  static_assert(kWordAt[kWords - 1] == sizeof(Tensor) - sizeof(HalfWord));
+  constexpr std::size_t tail_at = 16 * (kWords - 1);
   WideWord d = {};
-  std::uint64_t tail = 0;
+  HalfWord tail = {};
   const int n = kCount > 0 ? kCount : count;
 #pragma GCC unroll 4
   for (int k = 0; k < n; ++k) {
@@ -176,26 +181,14 @@ template <bool narrow, int kCount>
     exact_wide_one<narrow>(reinterpret_cast<unsigned char*>(plan.image), &plan.step[0],
                            &plan.step[1], args.tensor(k), tail_at, &d, &tail);
   }
+  // The tail's defined bytes (not the Tensor's trailing padding) joined to the rest: one test.
+  constexpr HalfWord kDefined = {defined_lane(0), defined_lane(1), defined_lane(2),
+                                 defined_lane(3)};
+  const HalfWord zero = {};
+  d |= __builtin_shufflevector(tail & kDefined, zero, 0, 1, 2, 3, 4, 5, 6, 7);
   __m256i v;
   std::memcpy(&v, &d, sizeof(v));
-  return _mm256_testz_si256(v, v) != 0 && (tail & defined_tail()) == 0;
-}
-
-template <bool narrow>
-[[gnu::always_inline]] inline bool LoopDriver::exact_wide_counted(AccessPlan* plans,
-                                                                  const Args& args, int count) {
-  switch (count) {
-    case 1:
-      return exact_wide_n<narrow, 1>(plans, args, count);
-    case 2:
-      return exact_wide_n<narrow, 2>(plans, args, count);
-    case 3:
-      return exact_wide_n<narrow, 3>(plans, args, count);
-    case 4:
-      return exact_wide_n<narrow, 4>(plans, args, count);
-    default:
-      return exact_wide_n<narrow, 0>(plans, args, count);
-  }
+  return _mm256_testz_si256(v, v) != 0;
 }
 
 template <int kCount>
@@ -291,19 +284,29 @@ bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Ten
   }
 }
 
-// After exact_wide_counted's definition, so both instances inline here (defined after it, GCC
-// made them a tail call through the PLT).
-bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count, bool narrow) {
+// After exact_wide_n's definition, so it inlines here.
+template <bool narrow, int kCount>
+bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count) {
   static_assert(
       sizeof(Tensor) == 104 && kWordAt[kStepWord] == 48 && kWords == 7 && kWordAt[kWords - 1] <= 96,
       "three 32-byte words and an 8-byte tail cover the Tensor, the box offsets in "
       "words kStepWord and kStepWord + 1 (wide words 1 and 2)");
-  return narrow ? exact_wide_counted<true>(plans, args, count)
-                : exact_wide_counted<false>(plans, args, count);
+  return exact_wide_n<narrow, kCount>(plans, args, count);
+}
+
+LoopDriver::ExactWide LoopDriver::exact_wide_for(std::uint32_t count, bool narrow) {
+  static constexpr ExactWide kNarrow[5] = {&exact_wide<true, 0>, &exact_wide<true, 1>,
+                                           &exact_wide<true, 2>, &exact_wide<true, 3>,
+                                           &exact_wide<true, 4>};
+  static constexpr ExactWide kFull[5] = {&exact_wide<false, 0>, &exact_wide<false, 1>,
+                                         &exact_wide<false, 2>, &exact_wide<false, 3>,
+                                         &exact_wide<false, 4>};
+  const std::uint32_t k = count <= 4 ? count : 0;  // 0: the looped instance
+  return narrow ? kNarrow[k] : kFull[k];
 }
 #else
-bool LoopDriver::exact_wide(AccessPlan*, const Args&, int, bool) {
-  return false;  // never called: set_wide_compare(true) needs x86-64
+LoopDriver::ExactWide LoopDriver::exact_wide_for(std::uint32_t, bool) {
+  return nullptr;  // never called through: set_wide_compare(true) needs x86-64
 }
 bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t, std::uint32_t) {
   return false;  // never called: set_wide_compare(true) needs x86-64
@@ -1583,6 +1586,7 @@ void LoopDriver::narrow_images(const Loop& loop, TaskPlan& task) {
   }
   const auto every = static_cast<std::uint32_t>((std::uint64_t{1} << task.access_count) - 1);
   task.outer_only = task.narrow && task.outer_tracked == every;
+  task.exact_compare = exact_wide_for(task.access_count, task.narrow);
 }
 
 void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {

@@ -486,6 +486,8 @@ class LoopDriver {
   };
   // One template task: what predicts_task compares, and its arguments' routes as bit masks
   // (bit k: argument k), so a submit's masks are read, not rebuilt argument by argument.
+  // An exact_wide instance (exact_wide_for).
+  using ExactWide = bool (*)(AccessPlan* plans, const Args& args, int count);
   struct TaskPlan {
     KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
     bool inline_task = false;
@@ -580,6 +582,9 @@ class LoopDriver {
     std::uint32_t outer_tracked = 0;
     std::uint32_t fresh_tracked = 0;
     bool narrow = false;
+    // The exact_wide instance for access_count and narrow (set with narrow, narrow_images):
+    // replay_into's exact compare on a CPU with AVX2.
+    ExactWide exact_compare = nullptr;
     // The arguments whose image has a nonzero step (narrow_images): masked_wide moves only these.
     std::uint32_t stepped = 0;
     // narrow, and every argument is an outer tracked one (outer_tracked holds all access_count
@@ -761,12 +766,17 @@ class LoopDriver {
   }
   // compare_all_exact for a CPU with AVX2, out of line (compiled for AVX2; one call instead of
   // the 16-byte compare inline): each argument's first 96 bytes as three 32-byte words against its
-  // image (whose first 96 bytes mirror the Tensor's), the last 8 as one word under the padding
-  // mask; the box-offset lanes move as compare_exact moves them. True when every argument matched.
-  // `narrow` as compare_exact's. Hidden: called only inside the library, so the call binds
-  // directly instead of through the PLT.
+  // image (whose first 96 bytes mirror the Tensor's), the last 16 against the image's last word
+  // under the padding mask; the box-offset lanes move as compare_exact moves them. True when
+  // every argument matched. `narrow` as compare_exact's; `kCount` arguments (0: `count`,
+  // looped). One function per instance, which a position names (TaskPlan::exact_compare,
+  // exact_wide_for): its submits make one direct call, no switch on the count or test of
+  // `narrow` (session 27). Hidden: called only inside the library.
+  template <bool narrow, int kCount>
   TMR_WIDE_TARGET [[gnu::noinline, gnu::visibility("hidden")]] static bool exact_wide(
-      AccessPlan* plans, const Args& args, int count, bool narrow);
+      AccessPlan* plans, const Args& args, int count);
+  // The exact_wide instance for `count` arguments and `narrow`.
+  static ExactWide exact_wide_for(std::uint32_t count, bool narrow);
   // replay_wide's compare and copy for a CPU with AVX2, out of line (compiled for AVX2): every
   // argument copied to `out`; each `imaged` one moved and compared as copy_image<false> does, in
   // three 32-byte words (the Tensor's first 96 bytes, which the image's and mask's first six words
@@ -781,21 +791,9 @@ class LoopDriver {
   TMR_WIDE_TARGET static bool masked_wide_n(AccessPlan* plans, const Args& args, int count,
                                             Tensor* out, std::uint32_t imaged,
                                             std::uint32_t stepped);
-  // exact_wide for `kCount` arguments (0: `count`, looped).
+  // exact_wide's body (inline there).
   template <bool narrow, int kCount>
   TMR_WIDE_TARGET static bool exact_wide_n(AccessPlan* plans, const Args& args, int count);
-  // exact_wide_n with the count's constant chosen (1-4 unrolled, else looped).
-  template <bool narrow>
-  TMR_WIDE_TARGET static bool exact_wide_counted(AccessPlan* plans, const Args& args, int count);
-  // The bytes of the Tensor's last 8 that are a field (not its trailing padding).
-  static constexpr std::uint64_t defined_tail() {
-    constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
-    std::uint64_t m = 0;
-    for (std::size_t b = 0; b < 8; ++b) {
-      if (sizeof(Tensor) - 8 + b < end) m |= std::uint64_t{0xff} << (8 * b);
-    }
-    return m;
-  }
   // The bytes of the last word that are a Tensor field (not its trailing padding), as lanes.
   static constexpr std::uint32_t defined_lane(int lane) {
     constexpr std::size_t end = Tensor::field_offsets().perm + kMaxDims;
@@ -1197,7 +1195,7 @@ template <bool narrow>
     // names the position's image (name_record). In 32-byte words out of line, or inline.
     bool same;
     if (wide_compare_) {
-      same = exact_wide(plans, args, count, task.narrow);
+      same = task.exact_compare(plans, args, count);
     } else {
       if (task.narrow) {
         compare_all_exact<true>(plans, args, count, &diff);
