@@ -49,7 +49,7 @@ void TensorMap::reset() {
       BufferInfo& info = chunk[i];
       for (std::uint64_t l = 0; l < info.line_capacity; ++l)
         info.line_storage[l].older = 0;
-      ++info.line_gen;
+      next_line_gen(info);
       info.lines = nullptr;
       info.line_phase = BufferInfo::kNoLinePhase;
       info.anchor = nullptr;
@@ -494,26 +494,26 @@ void TensorMap::leave_lines(BufferInfo* info) {
   const std::uint64_t length = info->grid_length;
   for (std::uint64_t s = info->line_low; s < info->line_high; ++s) {
     SlotLine& line = lines[s];
-    if (line.gen != info->line_gen) continue;
+    if (line.gen != static_cast<std::uint16_t>(info->line_gen)) continue;
     const std::uint64_t lo =
         (info->grid_shift != BufferInfo::kNoShift ? s << info->grid_shift : s * length) +
         info->grid_phase;
     AccessRegion region{nullptr,     info->address,      info->owner, lo,
                         lo + length, info->line_version, true};
-    if (line.writer.valid() && !dead(line.writer, retired)) {
-      region.tensor = rings_.tensor(line.writer, line.writer_arg);
-      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer, 0);
+    if (line.writer_tag != 0 && !dead(line.writer(), retired)) {
+      region.tensor = rings_.tensor(line.writer(), SlotLine::arg(line.writer_tag));
+      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer(), 0);
     }
-    if (line.reader.valid() && !dead(line.reader, retired)) {
-      region.tensor = rings_.tensor(line.reader, line.reader_arg);
-      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader,
+    if (line.reader_tag != 0 && !dead(line.reader(), retired)) {
+      region.tensor = rings_.tensor(line.reader(), SlotLine::arg(line.reader_tag));
+      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader(),
                  line.older);
       line.older = 0;  // (the entry's now)
     } else if (line.older != 0) {
       free_block_list(line.older);
     }
   }
-  ++info->line_gen;
+  next_line_gen(*info);
 }
 
 void TensorMap::line_entry(BufferInfo* info, std::uint64_t slot, const AccessRegion& region,
@@ -531,7 +531,7 @@ void TensorMap::end_lines(BufferInfo* info) {
   info->lines = nullptr;
   info->line_phase = BufferInfo::kNoLinePhase;
   info->anchor = nullptr;
-  ++info->line_gen;
+  next_line_gen(*info);
   ++layout_epoch_;
   erase_buffer_if_empty(info);
 }
