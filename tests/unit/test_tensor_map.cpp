@@ -76,6 +76,7 @@ struct MapHarness {
   // line finds an access's tensor there again, by the task's id and the argument's place).
   Tensor* record_tensors(TaskSlot& slot, int count) {
     slot.ring->bind_arguments(slot.id.local(), count, 0);
+    slot.record->tensor_count = count;  // (as the orchestrator's admit sets it)
     return slot.record->tensors;
   }
   // Slot lines on (TensorMap::enable_lines): entries made from lines go to the harness's lists.

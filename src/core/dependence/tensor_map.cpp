@@ -500,12 +500,12 @@ void TensorMap::leave_lines(BufferInfo* info) {
         info->grid_phase;
     AccessRegion region{nullptr,     info->address,      info->owner, lo,
                         lo + length, info->line_version, true};
-    if (line.writer_tag != 0 && !dead(line.writer(), retired)) {
-      region.tensor = rings_.tensor(line.writer(), SlotLine::arg(line.writer_tag));
+    if (line.has_writer() && !dead(line.writer(), retired)) {
+      region.tensor = line_tensor(line.writer(), region);
       line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer(), 0);
     }
-    if (line.reader_tag != 0 && !dead(line.reader(), retired)) {
-      region.tensor = rings_.tensor(line.reader(), SlotLine::arg(line.reader_tag));
+    if (line.has_reader() && !dead(line.reader(), retired)) {
+      region.tensor = line_tensor(line.reader(), region);
       line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader(),
                  line.older);
       line.older = 0;  // (the entry's now)
@@ -514,6 +514,21 @@ void TensorMap::leave_lines(BufferInfo* info) {
     }
   }
   next_line_gen(*info);
+}
+
+const Tensor* TensorMap::line_tensor(TaskId task, const AccessRegion& slot) const {
+  const TaskRecord& record = rings_.record(task);
+  for (int k = 0; k < record.tensor_count; ++k) {
+    const Tensor& t = record.tensors[k];
+    if (reinterpret_cast<std::uintptr_t>(t.buffer()) != slot.address ||
+        t.version() != slot.version) {
+      continue;
+    }
+    const AccessRegion r = make_region(t);
+    if (r.lo == slot.lo && r.hi == slot.hi && r.contiguous) return &t;
+  }
+  assert(false && "a line's task names its slot in its record");
+  return nullptr;
 }
 
 void TensorMap::line_entry(BufferInfo* info, std::uint64_t slot, const AccessRegion& region,

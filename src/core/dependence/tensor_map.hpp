@@ -112,12 +112,12 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 // instead of map entries. `writer` is the newest write of the slot, `reader` the newest read of
 // the current version since it, and `older` (ReaderBlocks, `reader`'s ring) the earlier readers
 // since it. 16 bytes, four to a cache line (a 16,384-slot table in 256 KiB: with many live views
-// the table competes for the L2 with the task records, and each line read there is a miss more
-// often the larger the table): each task is kept as its local id and a tag byte (set, ring,
-// argument place), and `gen` has 16 bits. A task's slot and its access's tensor are not kept but
-// found from its id (RetirementView::slot, and the argument place in the task's record:
-// RetirementView::tensor, read only when the buffer leaves line mode). So every access put in a
-// line must be its task record's tensor `arg` (lookup_insert's and access_line's contract).
+// the table competes for the L2 with the task records, and a line read there misses less often
+// the smaller the table): each task is kept as its local id and ring, and `gen` has 16 bits. A
+// task's slot and its access's tensor are not kept but found from its id: RetirementView::slot,
+// and, only when the buffer leaves line mode, the tensor of the task's record that names exactly
+// the line's slot (TensorMap::line_tensor). So every access put in a line must be a tensor of its
+// task's record (lookup_insert's and access_line's contract: the record's tensor `arg`).
 // A line is empty unless `gen` is its buffer's `line_gen` (low 16 bits; TensorMap::next_line_gen
 // empties the table when they wrap); a task in it is dead once its ring's retirement watermark
 // passes it, so dead state is overwritten in place. Every access recorded in a line is
@@ -128,29 +128,25 @@ struct alignas(16) SlotLine {
   std::uint32_t reader_local = 0;
   std::uint32_t older = 0;  // first ReaderBlock of the earlier readers, or 0 (owned whatever `gen`)
   std::uint16_t gen = 0;
-  std::uint8_t writer_tag = 0;  // kSet | ring << 4 | argument place, or 0: no task
-  std::uint8_t reader_tag = 0;
-  static constexpr std::uint8_t kSet = 0x80;
-  static constexpr std::uint8_t tag(TaskId id, int arg) {
-    return static_cast<std::uint8_t>(kSet | id.ring() << 4 | static_cast<unsigned>(arg));
-  }
-  static constexpr TaskId id(std::uint8_t tag, std::uint32_t local) {
-    return tag != 0 ? TaskId(tag >> 4 & 3u, local) : TaskId();
-  }
-  static constexpr int arg(std::uint8_t tag) { return tag & 0xF; }
-  TaskId writer() const { return id(writer_tag, writer_local); }
-  TaskId reader() const { return id(reader_tag, reader_local); }
-  void set_writer(TaskId task, int place) {
+  std::uint8_t writer_ring = kNone;  // or kNone: no writer
+  std::uint8_t reader_ring = kNone;  // or kNone: no reader
+  static constexpr std::uint8_t kNone = 0xFF;
+  bool has_writer() const { return writer_ring != kNone; }
+  bool has_reader() const { return reader_ring != kNone; }
+  // (Valid when has_writer(), has_reader().)
+  TaskId writer() const { return TaskId(writer_ring, writer_local); }
+  TaskId reader() const { return TaskId(reader_ring, reader_local); }
+  void set_writer(TaskId task) {
     writer_local = task.local();
-    writer_tag = tag(task, place);
+    writer_ring = static_cast<std::uint8_t>(task.ring());
   }
-  void set_reader(TaskId task, int place) {
+  void set_reader(TaskId task) {
     reader_local = task.local();
-    reader_tag = tag(task, place);
+    reader_ring = static_cast<std::uint8_t>(task.ring());
   }
 };
 static_assert(sizeof(SlotLine) == 16, "four lines per cache line");
-static_assert(kMaxTensorArgs <= 16 && kRingCount <= 4, "an argument place and a ring fit a tag");
+static_assert(kRingCount < SlotLine::kNone, "a ring fits a line's byte");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -539,7 +535,7 @@ class TensorMap {
   // function: with a helper GCC compiled the path by regions differently, ~+60K instructions over
   // paged attention's three rounds.)
   template <bool kLineFound = false, class Visit>
-  [[gnu::always_inline]] bool line_access(const Query& q, int arg, bool is_write, BufferInfo* info,
+  [[gnu::always_inline]] bool line_access(const Query& q, [[maybe_unused]] int arg, bool is_write, BufferInfo* info,
                                           const std::uint32_t* retired, TaskId id, Visit& visit,
                                           SlotLine* found = nullptr) {
     // (q.tensor is task `id`'s record tensor `arg`: a line keeps the place, not the pointer.)
@@ -565,30 +561,28 @@ class TensorMap {
       if (slot < info->line_low) info->line_low = slot;
       if (slot >= info->line_high) info->line_high = slot + 1;
     }
-    const TaskId line_writer = line.writer();
-    const TaskId line_reader = line.reader();
-    const bool writer = line.writer_tag != 0 && !dead(line_writer, retired);
-    const bool reader = line.reader_tag != 0 && !dead(line_reader, retired);
+    const bool writer = line.has_writer() && line.writer_local >= retired[line.writer_ring];
+    const bool reader = line.has_reader() && line.reader_local >= retired[line.reader_ring];
     if (!is_write) {
-      if (reader && (line_reader.ring() != id.ring() || line_reader.local() > id.local()))
+      if (reader && (line.reader_ring != id.ring() || line.reader_local > id.local()))
           [[unlikely]] {
         leave_lines(info);
         return false;
       }
-      if (writer) report(visit, line_writer);
+      if (writer) report(visit, line.writer());
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
-        line.set_reader(id, arg);
-      } else if (line_reader != id) {
+        line.set_reader(id);
+      } else if (line.reader() != id) {
         ++stats_.merged_reads;
         ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
         if (last != nullptr && last->count < ReaderBlock::kCapacity) {
           last->local[last->count++] =
-              line_reader.local();  // the usual case: room in the last block
+              line.reader_local;  // the usual case: room in the last block
         } else {
-          push_older(line.older, line_reader.local(), retired[id.ring()]);
+          push_older(line.older, line.reader_local, retired[id.ring()]);
         }
-        line.set_reader(id, arg);  // (the same bytes)
+        line.set_reader(id);  // (the same bytes)
       }
     } else {
       // A live reader stands for the writer: every read in the line came after the writer and
@@ -596,17 +590,17 @@ class TensorMap {
       // the writer through its readers and needs no edge of its own (one report, one wiring
       // CAS and one dependency node fewer).
       if (reader) {
-        report(visit, line_reader);
+        report(visit, line.reader());
         if (line.older != 0) {
-          for_each_older_reader(line_reader.ring(), line.older, retired, Visit(visit));
+          for_each_older_reader(line.reader_ring, line.older, retired, Visit(visit));
         }
       } else if (writer) {
-        report(visit, line_writer);
+        report(visit, line.writer());
       }
       if (writer) ++stats_.reused_writes;
       if (line.older != 0) free_block_list(line.older);
-      line.reader_tag = 0;
-      line.set_writer(id, arg);
+      line.reader_ring = SlotLine::kNone;
+      line.set_writer(id);
     }
     info->line_last[id.ring()] = id.local() + 1;
     return true;
@@ -630,8 +624,8 @@ class TensorMap {
   }
   static void clear_line(SlotLine& line, std::uint32_t gen) {
     line.gen = static_cast<std::uint16_t>(gen);
-    line.writer_tag = 0;
-    line.reader_tag = 0;
+    line.writer_ring = SlotLine::kNone;
+    line.reader_ring = SlotLine::kNone;
   }
   // Ends a line-mode episode of `info`'s table: the next `line_gen`, whose low 16 bits (a line's
   // `gen`) no line of the table holds. When they wrap, every line is marked empty (gen 0, which
@@ -656,6 +650,11 @@ class TensorMap {
   // Appends reader `local` (of one ring; `floor` its watermark) to the reader block list `older`.
   void push_older(std::uint32_t& older, std::uint32_t local, std::uint32_t floor);
   void free_block_list(std::uint32_t& older);
+  // The tensor of task `task`'s record that a line access of `slot` (a line's region, its
+  // `tensor` unset) recorded: one naming exactly the slot's bytes of the buffer at the line's
+  // version (two such name the same contiguous bytes: an entry reads either alike). The owner is
+  // not compared: a buffer's owner is its tensors' producer, except in tests that name one.
+  const Tensor* line_tensor(TaskId task, const AccessRegion& slot) const;
   // Links an entry made from a line's state into `info`'s slot chain and its task's list.
   void line_entry(BufferInfo* info, std::uint64_t slot, const AccessRegion& region,
                   std::uint8_t kind, TaskId task, std::uint32_t older);
