@@ -804,11 +804,11 @@ TEST(TensorMap, SlotLinesOfAnEarlierRunStayEmptyWhenTheirGenerationComesRound) {
   check(6, 3);
 }
 
-// A line keeps a task's argument place, not its tensor (SlotLine): when the buffer leaves its
-// lines, each entry made from a line reads its box from that place of its task's record. The
-// tasks' other places hold rows of another buffer of the same layout, so an entry given another
-// place's tensor would test the wrong rows: the box accesses below find exactly the tasks whose
-// rows they overlap.
+// A line keeps neither a task's tensor nor its argument place (SlotLine): when the buffer leaves
+// its lines, each entry made from a line reads its box from the tensor of its task's record that
+// names the line's slot (TensorMap::line_tensor). The tasks' other places hold rows of another
+// buffer of the same layout, so an entry given another place's tensor would test the wrong rows:
+// the box accesses below find exactly the tasks whose rows they overlap.
 TEST(TensorMap, SlotLinesFindEachAccessTensorByItsArgumentPlace) {
   std::vector<float> data(128);
   std::vector<float> other(128);

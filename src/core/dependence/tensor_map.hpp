@@ -361,7 +361,7 @@ class TensorMap {
   // merges the read into a reader entry of that slot). `visit` may see the inserting task's own
   // earlier entries (a task naming overlapping regions twice): the caller ignores those.
   // `region.tensor` must already point at the task record's copy: with slot lines on, exactly
-  // tensor `arg` of task `id`'s record (RetirementView::tensor; a line keeps the place, see
+  // tensor `arg` of task `id`'s record (RetirementView::tensor; a line finds it there again, see
   // SlotLine). `hint`: find_slot(region), taken before this submit's first lookup_insert. `arg`:
   // the access's argument index in its submit (the buffer the same argument of the previous
   // submit named is tried first). A visitor that also takes (TaskId, TaskSlot*) is handed the
@@ -535,10 +535,10 @@ class TensorMap {
   // function: with a helper GCC compiled the path by regions differently, ~+60K instructions over
   // paged attention's three rounds.)
   template <bool kLineFound = false, class Visit>
-  [[gnu::always_inline]] bool line_access(const Query& q, [[maybe_unused]] int arg, bool is_write, BufferInfo* info,
-                                          const std::uint32_t* retired, TaskId id, Visit& visit,
-                                          SlotLine* found = nullptr) {
-    // (q.tensor is task `id`'s record tensor `arg`: a line keeps the place, not the pointer.)
+  [[gnu::always_inline]] bool line_access(const Query& q, [[maybe_unused]] int arg, bool is_write,
+                                          BufferInfo* info, const std::uint32_t* retired, TaskId id,
+                                          Visit& visit, SlotLine* found = nullptr) {
+    // (q.tensor is task `id`'s record tensor `arg`: a line keeps neither; line_tensor finds it.)
     assert(task_list_of_ == nullptr || q.tensor == rings_.tensor(id, arg));
     std::uint64_t slot;
     if constexpr (kLineFound) {
@@ -577,8 +577,7 @@ class TensorMap {
         ++stats_.merged_reads;
         ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
         if (last != nullptr && last->count < ReaderBlock::kCapacity) {
-          last->local[last->count++] =
-              line.reader_local;  // the usual case: room in the last block
+          last->local[last->count++] = line.reader_local;  // the usual case: room in the last block
         } else {
           push_older(line.older, line.reader_local, retired[id.ring()]);
         }
