@@ -95,7 +95,6 @@ struct Harness {
   // The arguments' tensors copied into the task's own record (as the runtime's admit does).
   static const Tensor* fill_record(TaskSlot& slot, const Args& args) {
     slot.ring->bind_arguments(slot.id.local(), args.tensor_count(), 0);
-    slot.record->tensor_count = args.tensor_count();  // (as the orchestrator's admit sets it)
     for (int i = 0; i < args.tensor_count(); ++i)
       slot.record->tensors[i] = args.tensor(i);
     return slot.record->tensors;

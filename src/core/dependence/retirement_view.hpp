@@ -42,8 +42,6 @@ class RetirementView {
   TaskSlot* slot(TaskId id) const {
     return slots_[id.ring()] + (id.local() & slot_masks_[id.ring()]);
   }
-  // Task `id`'s record (valid while the task is live).
-  const TaskRecord& record(TaskId id) const { return rings_[id.ring()]->record(id.local()); }
   // Tensor argument `arg` of task `id`'s record (valid while the task is live): where a slot line
   // finds the tensor of an access it keeps (TensorMap's SlotLine). A task with map entries holds
   // its own tensors: a record naming an image moved by some distance (TaskRecord::image_distance)

@@ -49,7 +49,7 @@ void TensorMap::reset() {
       BufferInfo& info = chunk[i];
       for (std::uint64_t l = 0; l < info.line_capacity; ++l)
         info.line_storage[l].older = 0;
-      next_line_gen(info);
+      ++info.line_gen;
       info.lines = nullptr;
       info.line_phase = BufferInfo::kNoLinePhase;
       info.anchor = nullptr;
@@ -494,41 +494,26 @@ void TensorMap::leave_lines(BufferInfo* info) {
   const std::uint64_t length = info->grid_length;
   for (std::uint64_t s = info->line_low; s < info->line_high; ++s) {
     SlotLine& line = lines[s];
-    if (line.gen != static_cast<std::uint16_t>(info->line_gen)) continue;
+    if (line.gen != info->line_gen) continue;
     const std::uint64_t lo =
         (info->grid_shift != BufferInfo::kNoShift ? s << info->grid_shift : s * length) +
         info->grid_phase;
     AccessRegion region{nullptr,     info->address,      info->owner, lo,
                         lo + length, info->line_version, true};
-    if (line.has_writer() && !dead(line.writer(), retired)) {
-      region.tensor = line_tensor(line.writer(), region);
-      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer(), 0);
+    if (line.writer.valid() && !dead(line.writer, retired)) {
+      region.tensor = rings_.tensor(line.writer, line.writer_arg);
+      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer, 0);
     }
-    if (line.has_reader() && !dead(line.reader(), retired)) {
-      region.tensor = line_tensor(line.reader(), region);
-      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader(),
+    if (line.reader.valid() && !dead(line.reader, retired)) {
+      region.tensor = rings_.tensor(line.reader, line.reader_arg);
+      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader,
                  line.older);
       line.older = 0;  // (the entry's now)
     } else if (line.older != 0) {
       free_block_list(line.older);
     }
   }
-  next_line_gen(*info);
-}
-
-const Tensor* TensorMap::line_tensor(TaskId task, const AccessRegion& slot) const {
-  const TaskRecord& record = rings_.record(task);
-  for (int k = 0; k < record.tensor_count; ++k) {
-    const Tensor& t = record.tensors[k];
-    if (reinterpret_cast<std::uintptr_t>(t.buffer()) != slot.address ||
-        t.version() != slot.version) {
-      continue;
-    }
-    const AccessRegion r = make_region(t);
-    if (r.lo == slot.lo && r.hi == slot.hi && r.contiguous) return &t;
-  }
-  assert(false && "a line's task names its slot in its record");
-  return nullptr;
+  ++info->line_gen;
 }
 
 void TensorMap::line_entry(BufferInfo* info, std::uint64_t slot, const AccessRegion& region,
@@ -546,7 +531,7 @@ void TensorMap::end_lines(BufferInfo* info) {
   info->lines = nullptr;
   info->line_phase = BufferInfo::kNoLinePhase;
   info->anchor = nullptr;
-  next_line_gen(*info);
+  ++info->line_gen;
   ++layout_epoch_;
   erase_buffer_if_empty(info);
 }

@@ -26,7 +26,7 @@
 // every entry of a retired task through the task's own entry list.
 //
 // Slot lines (plain submits, lookup_insert): a buffer whose first access is contiguous keeps its
-// grid slots' state in a table of 16-byte lines instead of entries (see SlotLine): lookup and
+// grid slots' state in a table of 32-byte lines instead of entries (see SlotLine): lookup and
 // insert of an access that is exactly one slot touch that line only. What the lines cannot
 // express (off-grid or non-contiguous accesses, another version, readers of two rings, and every
 // lookup()/insert()/for_each_live_entry()) first turns the buffer's live line state into entries
@@ -111,42 +111,25 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 // Slot lines (see the top of this file): the state of one grid slot of a buffer in line mode,
 // instead of map entries. `writer` is the newest write of the slot, `reader` the newest read of
 // the current version since it, and `older` (ReaderBlocks, `reader`'s ring) the earlier readers
-// since it. 16 bytes, four to a cache line (a 16,384-slot table in 256 KiB: with many live views
-// the table competes for the L2 with the task records, and a line read there misses less often
-// the smaller the table): each task is kept as its local id and ring, and `gen` has 16 bits. A
-// task's slot and its access's tensor are not kept but found from its id: RetirementView::slot,
-// and, only when the buffer leaves line mode, the tensor of the task's record that names exactly
-// the line's slot (TensorMap::line_tensor). So every access put in a line must be a tensor of its
-// task's record (lookup_insert's and access_line's contract: the record's tensor `arg`).
-// A line is empty unless `gen` is its buffer's `line_gen` (low 16 bits; TensorMap::next_line_gen
-// empties the table when they wrap); a task in it is dead once its ring's retirement watermark
-// passes it, so dead state is overwritten in place. Every access recorded in a line is
-// contiguous, exactly the line's slot (the same bytes) and of its buffer's line_version (versions
-// of one buffer are ordered whatever their regions: another version leaves the lines).
-struct alignas(16) SlotLine {
-  std::uint32_t writer_local = 0;
-  std::uint32_t reader_local = 0;
+// since it. 32 bytes, two to a cache line (a 16,384-slot table in 512 KiB, not 1 MiB): a task's
+// slot and its access's tensor are not kept but found from its id (RetirementView::slot, and
+// `*_arg`, the access's argument place in the task's record: RetirementView::tensor, read only
+// when the buffer leaves line mode). So every access put in a line must be its task record's
+// tensor `arg` (lookup_insert's and access_line's contract).
+// A line is empty unless `gen` is its buffer's `line_gen`; a task in it is dead once its ring's
+// retirement watermark passes it, so dead state is overwritten in place. Every access recorded in
+// a line is contiguous, exactly the line's slot (the same bytes) and of its buffer's line_version
+// (versions of one buffer are ordered whatever their regions: another version leaves the lines).
+struct alignas(32) SlotLine {
+  TaskId writer;
+  TaskId reader;
   std::uint32_t older = 0;  // first ReaderBlock of the earlier readers, or 0 (owned whatever `gen`)
-  std::uint16_t gen = 0;
-  std::uint8_t writer_ring = kNone;  // or kNone: no writer
-  std::uint8_t reader_ring = kNone;  // or kNone: no reader
-  static constexpr std::uint8_t kNone = 0xFF;
-  bool has_writer() const { return writer_ring != kNone; }
-  bool has_reader() const { return reader_ring != kNone; }
-  // (Valid when has_writer(), has_reader().)
-  TaskId writer() const { return TaskId(writer_ring, writer_local); }
-  TaskId reader() const { return TaskId(reader_ring, reader_local); }
-  void set_writer(TaskId task) {
-    writer_local = task.local();
-    writer_ring = static_cast<std::uint8_t>(task.ring());
-  }
-  void set_reader(TaskId task) {
-    reader_local = task.local();
-    reader_ring = static_cast<std::uint8_t>(task.ring());
-  }
+  std::uint32_t gen = 0;
+  std::uint8_t writer_arg = 0;
+  std::uint8_t reader_arg = 0;
 };
-static_assert(sizeof(SlotLine) == 16, "four lines per cache line");
-static_assert(kRingCount < SlotLine::kNone, "a ring fits a line's byte");
+static_assert(sizeof(SlotLine) == 32, "two lines per cache line");
+static_assert(kMaxTensorArgs <= 256, "an argument place fits a line's byte");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -189,7 +172,7 @@ struct BufferInfo {
   std::unique_ptr<SlotLine[]> line_storage;  // kept with the BufferInfo, like table_storage
   std::uint64_t line_capacity = 0;
   std::uint64_t line_limit = 0;  // the most lines this grid's table may grow to
-  std::uint32_t line_gen = 1;    // next_line_gen when line mode ends: every line is empty again
+  std::uint32_t line_gen = 1;    // bumped when line mode ends: every line is empty again
   std::uint64_t line_low = 0;    // the lines used since line mode began are in [low, high)
   std::uint64_t line_high = 0;
   std::uint32_t line_version = 0;  // the version of every access in the lines
@@ -361,7 +344,7 @@ class TensorMap {
   // merges the read into a reader entry of that slot). `visit` may see the inserting task's own
   // earlier entries (a task naming overlapping regions twice): the caller ignores those.
   // `region.tensor` must already point at the task record's copy: with slot lines on, exactly
-  // tensor `arg` of task `id`'s record (RetirementView::tensor; a line finds it there again, see
+  // tensor `arg` of task `id`'s record (RetirementView::tensor; a line keeps the place, see
   // SlotLine). `hint`: find_slot(region), taken before this submit's first lookup_insert. `arg`:
   // the access's argument index in its submit (the buffer the same argument of the previous
   // submit named is tried first). A visitor that also takes (TaskId, TaskSlot*) is handed the
@@ -496,7 +479,7 @@ class TensorMap {
   // and that a grid entry is hashed only past its buffer's table (counts those into `hashed`).
   bool chains_consistent(std::uint64_t* linked = nullptr, std::uint64_t* hashed = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
-  // Lines in the tables of buffers in line mode (a 16-byte line each): with live_entries(), how
+  // Lines in the tables of buffers in line mode (a 32-byte line each): with live_entries(), how
   // much of the map a lookup may find cold.
   std::uint64_t line_table_lines() const { return line_table_lines_; }
   // Tests: buffers the map knows (with entries, or in line mode).
@@ -535,10 +518,10 @@ class TensorMap {
   // function: with a helper GCC compiled the path by regions differently, ~+60K instructions over
   // paged attention's three rounds.)
   template <bool kLineFound = false, class Visit>
-  [[gnu::always_inline]] bool line_access(const Query& q, [[maybe_unused]] int arg, bool is_write,
-                                          BufferInfo* info, const std::uint32_t* retired, TaskId id,
-                                          Visit& visit, SlotLine* found = nullptr) {
-    // (q.tensor is task `id`'s record tensor `arg`: a line keeps neither; line_tensor finds it.)
+  [[gnu::always_inline]] bool line_access(const Query& q, int arg, bool is_write, BufferInfo* info,
+                                          const std::uint32_t* retired, TaskId id, Visit& visit,
+                                          SlotLine* found = nullptr) {
+    // (q.tensor is task `id`'s record tensor `arg`: a line keeps the place, not the pointer.)
     assert(task_list_of_ == nullptr || q.tensor == rings_.tensor(id, arg));
     std::uint64_t slot;
     if constexpr (kLineFound) {
@@ -555,33 +538,36 @@ class TensorMap {
       }
     }
     SlotLine& line = kLineFound ? *found : info->lines[slot];
-    if (line.gen != static_cast<std::uint16_t>(info->line_gen)) [[unlikely]] {
+    if (line.gen != info->line_gen) [[unlikely]] {
       clear_line(line, info->line_gen);
       // (every line used in this mode passes here once: leave_lines visits only their span)
       if (slot < info->line_low) info->line_low = slot;
       if (slot >= info->line_high) info->line_high = slot + 1;
     }
-    const bool writer = line.has_writer() && line.writer_local >= retired[line.writer_ring];
-    const bool reader = line.has_reader() && line.reader_local >= retired[line.reader_ring];
+    const bool writer = line.writer.valid() && !dead(line.writer, retired);
+    const bool reader = line.reader.valid() && !dead(line.reader, retired);
     if (!is_write) {
-      if (reader && (line.reader_ring != id.ring() || line.reader_local > id.local()))
+      if (reader && (line.reader.ring() != id.ring() || line.reader.local() > id.local()))
           [[unlikely]] {
         leave_lines(info);
         return false;
       }
-      if (writer) report(visit, line.writer());
+      if (writer) report(visit, line.writer);
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
-        line.set_reader(id);
-      } else if (line.reader() != id) {
+        line.reader = id;
+        line.reader_arg = static_cast<std::uint8_t>(arg);
+      } else if (line.reader != id) {
         ++stats_.merged_reads;
         ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
         if (last != nullptr && last->count < ReaderBlock::kCapacity) {
-          last->local[last->count++] = line.reader_local;  // the usual case: room in the last block
+          last->local[last->count++] =
+              line.reader.local();  // the usual case: room in the last block
         } else {
-          push_older(line.older, line.reader_local, retired[id.ring()]);
+          push_older(line.older, line.reader.local(), retired[id.ring()]);
         }
-        line.set_reader(id);  // (the same bytes)
+        line.reader = id;
+        line.reader_arg = static_cast<std::uint8_t>(arg);  // (the same bytes)
       }
     } else {
       // A live reader stands for the writer: every read in the line came after the writer and
@@ -589,17 +575,18 @@ class TensorMap {
       // the writer through its readers and needs no edge of its own (one report, one wiring
       // CAS and one dependency node fewer).
       if (reader) {
-        report(visit, line.reader());
+        report(visit, line.reader);
         if (line.older != 0) {
-          for_each_older_reader(line.reader_ring, line.older, retired, Visit(visit));
+          for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
         }
       } else if (writer) {
-        report(visit, line.writer());
+        report(visit, line.writer);
       }
       if (writer) ++stats_.reused_writes;
       if (line.older != 0) free_block_list(line.older);
-      line.reader_ring = SlotLine::kNone;
-      line.set_writer(id);
+      line.reader = TaskId();
+      line.writer = id;
+      line.writer_arg = static_cast<std::uint8_t>(arg);
     }
     info->line_last[id.ring()] = id.local() + 1;
     return true;
@@ -622,20 +609,9 @@ class TensorMap {
     }
   }
   static void clear_line(SlotLine& line, std::uint32_t gen) {
-    line.gen = static_cast<std::uint16_t>(gen);
-    line.writer_ring = SlotLine::kNone;
-    line.reader_ring = SlotLine::kNone;
-  }
-  // Ends a line-mode episode of `info`'s table: the next `line_gen`, whose low 16 bits (a line's
-  // `gen`) no line of the table holds. When they wrap, every line is marked empty (gen 0, which
-  // line_gen skips) first, so a line left from 65,536 episodes before cannot pass for a current
-  // one.
-  static void next_line_gen(BufferInfo& info) {
-    if (static_cast<std::uint16_t>(++info.line_gen) != 0) [[likely]]
-      return;
-    for (std::uint64_t l = 0; l < info.line_capacity; ++l)
-      info.line_storage[l].gen = 0;
-    ++info.line_gen;
+    line.gen = gen;
+    line.writer = TaskId();
+    line.reader = TaskId();
   }
   // Converts a line-mode buffer's live line state into entries (each in its task's list) and ends
   // line mode; its anchor is left to be freed when released.
@@ -649,11 +625,6 @@ class TensorMap {
   // Appends reader `local` (of one ring; `floor` its watermark) to the reader block list `older`.
   void push_older(std::uint32_t& older, std::uint32_t local, std::uint32_t floor);
   void free_block_list(std::uint32_t& older);
-  // The tensor of task `task`'s record that a line access of `slot` (a line's region, its
-  // `tensor` unset) recorded: one naming exactly the slot's bytes of the buffer at the line's
-  // version (two such name the same contiguous bytes: an entry reads either alike). The owner is
-  // not compared: a buffer's owner is its tensors' producer, except in tests that name one.
-  const Tensor* line_tensor(TaskId task, const AccessRegion& slot) const;
   // Links an entry made from a line's state into `info`'s slot chain and its task's list.
   void line_entry(BufferInfo* info, std::uint64_t slot, const AccessRegion& region,
                   std::uint8_t kind, TaskId task, std::uint32_t older);
@@ -739,7 +710,7 @@ class TensorMap {
   void presize_slots(BufferInfo* info, std::uint64_t slots);
   static constexpr std::uint64_t kPresizeSlots = std::uint64_t{1} << 14;
   std::uint64_t presize_limit_ = kPresizeSlots;
-  // The most lines one buffer's table may grow to (16 bytes each, grown by doubling as slots are
+  // The most lines one buffer's table may grow to (32 bytes each, grown by doubling as slots are
   // used): a buffer cut into more slots than this leaves line mode for entries, which cost ~3x
   // a line's lookup and insert (200,000 one-element tasks on one buffer: docs/performance.md).
   static constexpr std::uint64_t kMaxLines = std::uint64_t{1} << 18;
