@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr {
@@ -353,6 +354,119 @@ TEST(RingErrors, BackPressureWaitsInsteadOfFailingWhenProgressIsPossible) {
   }
   EXPECT_LE(s.orchestrator_wait_steps_progress, s.orchestrator_wait_steps);
 }
+
+// Every named error a submit with fresh outputs (out(...)) can meet, on both platforms: on threads
+// (no trace, no charge) such a submit takes OrchestratorCore::submit_plain_outputs, on sim the
+// generic steps; the same code and message either way, and the runtime runs the next program.
+class FreshOutputErrors : public ::testing::TestWithParam<PlatformKind> {
+ protected:
+  RuntimeConfig config(std::uint32_t window, std::uint64_t heap) const {
+    RuntimeConfig c = one_cluster(window);
+    c.platform = GetParam();
+    c.ring.heap_bytes = heap;
+    c.ring.dep_pool = 16;
+    c.stall_timeout_s = 30;
+    return c;
+  }
+  // A healthy run after the error: a chain through fresh outputs, its values checked.
+  static void expect_healthy(Runtime& runtime, KernelId copy) {
+    std::vector<float> x(64, 3.0f), y(64, 0.0f);
+    RunArgs args;
+    args.input(x.data(), {64}, DType::f32);
+    args.output(y.data(), {64}, DType::f32);
+    const RunResult r = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          TMR_SCOPE(o);
+          Tensor t = a.tensor(0);
+          for (int i = 0; i < 3; ++i)
+            t = o.submit_aiv(copy, Args().in(t).out(TensorSpec({64}, DType::f32)))[0];
+          o.submit_aiv(copy, Args().in(t).out_existing(a.tensor(1)));
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(y[0], 3.0f);
+    EXPECT_EQ(y[63], 3.0f);
+  }
+};
+
+TEST_P(FreshOutputErrors, OutputLargerThanTheHeap) {
+  Runtime runtime(config(8, 4096));
+  const KernelId copy = runtime.kernels().add("copy", CoreType::aiv, &copy_kernel);
+  const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.submit_aiv(k, Args().out(TensorSpec({64}, DType::f32)).out(TensorSpec({1024}, DType::f32)));
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::heap_ring_deadlock) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("need 4352 bytes"), std::string::npos) << r.status.message;
+  expect_healthy(runtime, copy);
+}
+
+TEST_P(FreshOutputErrors, OpenScopesHoldingTheHeap) {
+  Runtime runtime(config(16, 4096));
+  const KernelId copy = runtime.kernels().add("copy", CoreType::aiv, &copy_kernel);
+  const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    TMR_SCOPE(o);
+    for (int i = 0; i < 3; ++i)  // 3 x 1536 bytes held by the scope: the third cannot fit
+      o.submit_aiv(k, Args().out(TensorSpec({384}, DType::f32)));
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::scope_deadlock) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("already hold 3072 heap bytes"), std::string::npos)
+      << r.status.message;
+  expect_healthy(runtime, copy);
+}
+
+TEST_P(FreshOutputErrors, OpenScopesHoldingTheWindow) {
+  Runtime runtime(config(8, 1 << 16));
+  const KernelId copy = runtime.kernels().add("copy", CoreType::aiv, &copy_kernel);
+  const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    TMR_SCOPE(o);
+    for (int i = 0; i < 20; ++i)  // held by the scope: the eighth cannot fit a window of 8
+      o.submit_aiv(k, Args().out(TensorSpec({4}, DType::f32)));
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::scope_deadlock) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("already hold 7 tasks"), std::string::npos) << r.status.message;
+  expect_healthy(runtime, copy);
+}
+
+TEST_P(FreshOutputErrors, MoreProducersThanTheDependencyPool) {
+  Runtime runtime(config(64, 1 << 16));
+  const KernelId copy = runtime.kernels().add("copy", CoreType::aiv, &copy_kernel);
+  const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+  float cell = 0.0f;
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor t = Tensor::wrap(&cell, {1}, DType::f32);
+    TMR_SCOPE(o);
+    for (int i = 0; i < 20; ++i)  // held readers of t: 20 live producers for the write after
+      o.submit_aiv(k, Args().in(t).out(TensorSpec({1}, DType::f32)));
+    o.submit_aiv(k, Args().out(TensorSpec({1}, DType::f32)).out_existing(t));
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::dependency_overflow) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("depends on 20 earlier tasks"), std::string::npos)
+      << r.status.message;
+  expect_healthy(runtime, copy);
+}
+
+TEST_P(FreshOutputErrors, TensorUsedAfterItsScopeEnded) {
+  Runtime runtime(config(8, 1 << 16));
+  const KernelId copy = runtime.kernels().add("copy", CoreType::aiv, &copy_kernel);
+  const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    Tensor escaped;
+    {
+      TMR_SCOPE(o);
+      escaped = o.submit_aiv(k, Args().out(TensorSpec({4}, DType::f32)))[0];
+    }
+    o.submit_aiv(k, Args().in(escaped).out(TensorSpec({4}, DType::f32)));
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("scope"), std::string::npos) << r.status.message;
+  expect_healthy(runtime, copy);
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, FreshOutputErrors, testing::both_platforms(),
+                         testing::platform_name);
 
 }  // namespace
 }  // namespace tmr
