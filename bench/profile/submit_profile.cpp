@@ -28,21 +28,26 @@ void gate_kernel(const tmr::KernelArgs&) {
 }
 }  // namespace
 
+// Submit t's argument a: a row of `buffer`, read (even a) or updated (odd a).
+[[gnu::always_inline]] inline void add_row(tmr::Args& args, const tmr::Tensor& buffer,
+                                           std::uint32_t rows, std::uint32_t t, std::uint32_t a) {
+  constexpr std::uint32_t kRow = 16;
+  const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
+  const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
+  if (a % 2 == 0)
+    args.in(view);
+  else
+    args.inout(view);
+}
+
 [[gnu::noinline]] void measured_loop(tmr::Orchestrator& o, tmr::KernelId kernel,
                                      const tmr::Tensor& buffer, const tmr::Tensor& gate,
                                      std::uint32_t tensor_args, std::uint32_t rows) {
-  constexpr std::uint32_t kRow = 16;
   for (std::uint32_t t = 0; t < 4096; ++t) {
     tmr::Args args;
     args.in(gate);
-    for (std::uint32_t a = 1; a < tensor_args; ++a) {
-      const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
-      const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
-      if (a % 2 == 0)
-        args.in(view);
-      else
-        args.inout(view);
-    }
+    for (std::uint32_t a = 1; a < tensor_args; ++a)
+      add_row(args, buffer, rows, t, a);
     o.submit_aiv(kernel, args);
   }
 }
@@ -58,16 +63,10 @@ void gate_kernel(const tmr::KernelArgs&) {
     tmr::Args args;
     args.in(gate);
     for (std::uint32_t a = 1; a < tensor_args; ++a) {
-      if (a <= outs) {
+      if (a <= outs)
         args.out(fresh);
-        continue;
-      }
-      const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
-      const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
-      if (a % 2 == 0)
-        args.in(view);
       else
-        args.inout(view);
+        add_row(args, buffer, rows, t, a);
     }
     o.submit_aiv(kernel, args);
   }
