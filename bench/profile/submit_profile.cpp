@@ -1,6 +1,8 @@
 // BM_Submit's workload (bench/micro/bench_submit.cpp) with the measured loop in a function of its
 // own, so callgrind can collect it alone (the live-view setup submits excluded), and its thread
-// CPU time per submit printed per run when SUB7_TIME is set. Usage: submit_prof ARGS VIEWS RUNS.
+// CPU time per submit printed per run when SUB7_TIME is set. Usage: submit_prof ARGS VIEWS RUNS
+// [OUTS]: OUTS > 0 makes the first OUTS of the ARGS fresh outputs (out(...), 16 floats each),
+// measured in measured_loop_outputs (each run's tasks held by the run's scope).
 // Built with the project (target tmr_submit_profile), or by hand against a frozen library's
 // headers and libtmr to compare builds (docs/performance.md, "Submit path, fifth pass"):
 //   g++ -std=c++20 -O2 -g -I include bench/profile/submit_profile.cpp -o /tmp/submit_prof
@@ -26,30 +28,56 @@ void gate_kernel(const tmr::KernelArgs&) {
 }
 }  // namespace
 
+// Submit t's argument a: a row of `buffer`, read (even a) or updated (odd a).
+[[gnu::always_inline]] inline void add_row(tmr::Args& args, const tmr::Tensor& buffer,
+                                           std::uint32_t rows, std::uint32_t t, std::uint32_t a) {
+  constexpr std::uint32_t kRow = 16;
+  const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
+  const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
+  if (a % 2 == 0)
+    args.in(view);
+  else
+    args.inout(view);
+}
+
 [[gnu::noinline]] void measured_loop(tmr::Orchestrator& o, tmr::KernelId kernel,
                                      const tmr::Tensor& buffer, const tmr::Tensor& gate,
                                      std::uint32_t tensor_args, std::uint32_t rows) {
+  for (std::uint32_t t = 0; t < 4096; ++t) {
+    tmr::Args args;
+    args.in(gate);
+    for (std::uint32_t a = 1; a < tensor_args; ++a)
+      add_row(args, buffer, rows, t, a);
+    o.submit_aiv(kernel, args);
+  }
+}
+
+// measured_loop with `outs` of the arguments after the gate fresh outputs (out(...)).
+[[gnu::noinline]] void measured_loop_outputs(tmr::Orchestrator& o, tmr::KernelId kernel,
+                                             const tmr::Tensor& buffer, const tmr::Tensor& gate,
+                                             std::uint32_t tensor_args, std::uint32_t rows,
+                                             std::uint32_t outs) {
   constexpr std::uint32_t kRow = 16;
+  const tmr::TensorSpec fresh({kRow}, tmr::DType::f32);
   for (std::uint32_t t = 0; t < 4096; ++t) {
     tmr::Args args;
     args.in(gate);
     for (std::uint32_t a = 1; a < tensor_args; ++a) {
-      const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
-      const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
-      if (a % 2 == 0)
-        args.in(view);
+      if (a <= outs)
+        args.out(fresh);
       else
-        args.inout(view);
+        add_row(args, buffer, rows, t, a);
     }
     o.submit_aiv(kernel, args);
   }
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s ARGS VIEWS RUNS\n", argv[0]);
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: %s ARGS VIEWS RUNS [OUTS]\n", argv[0]);
     return 2;
   }
+  const auto outs = argc == 5 ? static_cast<std::uint32_t>(std::atoi(argv[4])) : 0u;
   const auto tensor_args = static_cast<std::uint32_t>(std::atoi(argv[1]));
   const auto rows = static_cast<std::uint32_t>(std::atoi(argv[2]));
   const int runs = std::atoi(argv[3]);
@@ -77,7 +105,10 @@ int main(int argc, char** argv) {
           rusage ra{}, rb{};
           getrusage(RUSAGE_THREAD, &ra);
           clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-          measured_loop(o, kernel, buffer, gate, tensor_args, rows);
+          if (outs > 0)
+            measured_loop_outputs(o, kernel, buffer, gate, tensor_args, rows, outs);
+          else
+            measured_loop(o, kernel, buffer, gate, tensor_args, rows);
           clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
           getrusage(RUSAGE_THREAD, &rb);
           // SUB7_TIME=1: thread CPU ns per submit; SUB7_TIME=2: and the page faults it took.

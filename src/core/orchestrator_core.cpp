@@ -329,8 +329,11 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
 [[gnu::always_inline]] inline TaskOutputs OrchestratorCore::dispatch(const Args& args) {
   // Inside a parallel_for: the loop's own entry (an analysed submit skips submit_planned).
   if (!loops_.active()) {
-    if (args.out_mask() == 0 && plain_run_) [[likely]]
-      return submit_plain(args);
+    if (plain_run_) [[likely]] {
+      if (args.out_mask() == 0) [[likely]]
+        return submit_plain(args);
+      return submit_plain_outputs(args);
+    }
     return submit_planned(planned_, args);
   }
   // submit_in_loop's steps, with a null scope ring (the error) and the periodic sync left to
@@ -460,13 +463,16 @@ void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, cons
 // A submit, step by step: reserve ring memory, fill the task, discover its producers, wire it
 // behind them, record its accesses, publish it, and let it go once wired.
 //
-// kPlain (dispatch's test): a kernel task without out(...) arguments, no parallel_for active,
-// plain_run_. What that fixes: no outputs, so no layout, nothing to fit or place in the heap and
-// no scope hold (scoped is false); no charge (!charges_); not recording and not inline, so a
-// task whose discovery passed is wired by wire_plain; no loop to tell of the submit.
-template <bool kPlain>
+// Steps::plain and Steps::plain_outputs (dispatch's tests): a kernel task, no parallel_for
+// active, plain_run_. What that fixes: no charge (!charges_); not recording and not inline, so a
+// task whose discovery passed is wired by wire_plain; no loop to tell of the submit. Without
+// out(...) arguments (plain) also no layout, nothing to fit or place in the heap and no scope
+// hold (scoped is false); with them (plain_outputs) the task is scoped.
+template <OrchestratorCore::Steps kSteps>
 [[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_planned_as(const Plan& plan,
                                                                               const Args& args) {
+  constexpr bool kPlain = kSteps != Steps::generic;
+  constexpr bool kNoOutputs = kSteps == Steps::plain;
   // Every path returns `outputs`, so it is built in the caller's storage (a copy of a
   // TaskOutputs is a memcpy call, ~25 instructions a submit).
   TaskOutputs outputs;
@@ -480,16 +486,25 @@ template <bool kPlain>
   // (A submit a parallel_for template covers took submit_in_loop's analysed path instead.)
   // A finished loop's deferred entries go into the map before a per-task lookup may want them.
   loops_.flush_deferred();
-  OutputLayout layout;  // kPlain: no outputs (total and count zero)
+  if constexpr (!kPlain) {
+    charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
+           static_cast<std::uint32_t>(args.tensor_count()));
+  }
+  // Built in place (an assignment copied the whole layout, ~20 instructions a submit).
+  const OutputLayout layout = [&] {
+    if constexpr (kNoOutputs) {
+      OutputLayout none;  // total and count zero (offsets unset: no `out` argument reads them)
+      return none;
+    } else {
+      return layout_outputs(args);
+    }
+  }();
   // Only tasks that create buffers are held by their scope (so their outputs stay valid while
   // the orchestration may still pass them on). A task without fresh outputs retires as soon as
   // it and its consumers are done, so long flat loops need no scopes at all.
   bool scoped = false;
-  if constexpr (!kPlain) {
-    charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
-           static_cast<std::uint32_t>(args.tensor_count()));
-    layout = layout_outputs(args);
-    scoped = layout.count > 0 || plan.inline_task;
+  if constexpr (!kNoOutputs) {
+    scoped = kPlain || layout.count > 0 || plan.inline_task;  // plain_outputs: out(...) given
     // The usual case inline (it fits, the ring has room, no periodic sync is due), as the
     // analysed path does; check_fits and wait_for_room (out of line) decide the rest.
     if (!fits_at_once(ring_index, layout, scoped) && !check_fits(ring_index, layout, scoped)) {
@@ -502,9 +517,9 @@ template <bool kPlain>
       !wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
     return outputs;
   }
-  if constexpr (kPlain) heap_consumed = 0;  // (no heap: the admit's heap test folds away)
+  if constexpr (kNoOutputs) heap_consumed = 0;  // (no heap: the admit's heap test folds away)
   TaskSlot& task = admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout,
-                              &outputs, !kPlain);
+                              &outputs, !kNoOutputs);
 
   // A plain submit records its TensorMap entries during discovery (collect_and_record);
   // the usual end inline, finish_discovery (out of line) for the rest.
@@ -517,7 +532,11 @@ template <bool kPlain>
     // A kernel task that found its producers: wired without the guard (wire_plain), so from the
     // last push on it may run; what follows is the orchestrator's own books.
     const std::int32_t resolved = wire_plain(ring, task, scoped);
-    if (scoped) hold_in_scope(task, ring_index, heap_consumed);
+    if constexpr (kSteps == Steps::plain_outputs) {
+      hold_in_scope_inline(task, ring_index, heap_consumed);  // its one instance: no call
+    } else if (scoped) {
+      hold_in_scope(task, ring_index, heap_consumed);
+    }
     ring.publish_batched(task.id.local());
     ++kernel_tasks_;
     const auto edges = static_cast<std::uint32_t>(dependence_.producers().size());
@@ -535,11 +554,15 @@ template <bool kPlain>
 }
 
 TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args) {
-  return submit_planned_as<false>(plan, args);
+  return submit_planned_as<Steps::generic>(plan, args);
 }
 
 TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
-  return submit_planned_as<true>(planned_, args);
+  return submit_planned_as<Steps::plain>(planned_, args);
+}
+
+TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
+  return submit_planned_as<Steps::plain_outputs>(planned_, args);
 }
 
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task,
@@ -1151,12 +1174,16 @@ inline void OrchestratorCore::materialise_outputs(TaskRecord& record, Ring& ring
   for (std::uint32_t outs = args.out_mask(); outs != 0; outs &= outs - 1) {
     const int i = std::countr_zero(outs);
     const Tensor& spec = args.tensor(i);
-    const std::uint64_t bytes = spec.elements() * spec.element_size();
     std::byte* const data = heap_base + layout.offsets[i];
-    record.tensors[i] = spec.placed(data, id);
-    if (args.initial_bits(i)) fill_pattern(data, bytes, *args.initial_bits(i), spec.element_size());
-    std::memcpy(&outputs->storage_[static_cast<std::size_t>(outputs->count_++)], &record.tensors[i],
-                sizeof(Tensor));
+    // Placed straight into the caller's outputs (no temporary: one copy of the tensor fewer,
+    // ~12 instructions an output), then copied into the record.
+    void* const slot = &outputs->storage_[static_cast<std::size_t>(outputs->count_++)];
+    const Tensor* const placed = ::new (slot) Tensor(spec.placed(data, id));
+    record.tensors[i] = *placed;
+    if (args.initial_bits(i)) {  // (the size only then: ~10 instructions an output)
+      fill_pattern(data, spec.elements() * spec.element_size(), *args.initial_bits(i),
+                   spec.element_size());
+    }
   }
 }
 

@@ -113,8 +113,13 @@ class OrchestratorCore {
   // The same steps as a straight line: no output layout, heap or scope-hold tests, no charge,
   // no recording or inline-task tests (~40 instructions a submit).
   TaskOutputs submit_plain(const Args& args);
-  // submit_planned's and submit_plain's body (`kPlain`: submit_plain's case, tests left out).
-  template <bool kPlain>
+  // submit_plain for a submit with out(...) arguments: the layout, fit, heap and scope hold
+  // stay (the task is scoped), the charge, recording, inline-task and loop tests go.
+  TaskOutputs submit_plain_outputs(const Args& args);
+  // Which instance of submit_planned's body: the generic steps, or one of dispatch's straight
+  // lines (plain_run_, no parallel_for active, a kernel task) without or with fresh outputs.
+  enum class Steps { generic, plain, plain_outputs };
+  template <Steps kSteps>
   TaskOutputs submit_planned_as(const Plan& plan, const Args& args);
   // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
   TaskOutputs submit_in_loop(const Plan& plan, const Args& args);
@@ -258,8 +263,8 @@ class OrchestratorCore {
   void enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed, bool scoped);
   // enter_scope's books, for a task whose scope reference is already counted (wire_plain).
   void hold_in_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed);
-  // hold_in_scope's body, inlined into submit_wide (the call's frame cost ~12 instructions a
-  // wide submit); hold_in_scope stays a call for the other paths.
+  // hold_in_scope's body, inlined into submit_wide and submit_plain_outputs (the call's frame
+  // cost ~12 instructions a submit); hold_in_scope stays a call for the other paths.
   [[gnu::always_inline]] void hold_in_scope_inline(TaskSlot& task, int ring_index,
                                                    std::uint64_t heap_consumed) {
     dependence_.retain_creator(task.id);

@@ -177,5 +177,56 @@ TEST(DependencyOracle, UntracedPlainSubmitsOnTinyRings) {
   }
 }
 
+// Untraced programs whose tasks mostly create buffers (OrchestratorCore::submit_plain_outputs
+// on threads; sim charges work, so there the same programs take the generic steps): scoped tasks
+// held until their scope ends, on windows of 4 and 8 tasks with a 16 KiB heap that every program
+// wraps (it creates more than all rings' heaps hold), and with a dependency pool of 32 nodes (its
+// waits; a program whose scopes hold more than the pool ends with dep_pool_overflow, a named
+// error, and is not checked).
+class UntracedFreshOutputs : public ::testing::TestWithParam<PlatformKind> {};
+
+TEST_P(UntracedFreshOutputs, MatchSequentialExecutionOnTinyRings) {
+  for (const std::uint32_t window : {4u, 8u}) {
+    RuntimeConfig config = with_tiny_rings(oracle_config(), window);
+    config.platform = GetParam();
+    config.record_events = false;
+    Runtime runtime(config);
+    register_program_kernels(runtime.kernels());
+    const ProgramShape shape = fresh_outputs_shape(window);
+    const int programs = scaled(40, 4);
+    for (int p = 0; p < programs; ++p) {
+      const std::uint64_t seed = 900000 + 1000 * window + static_cast<std::uint64_t>(p);
+      const ProgramResult result = run_random_program(runtime, seed, shape);
+      ASSERT_EQ(check_values(result), "") << "window " << window << ", seed " << seed;
+      // More than every ring's heap: at least one ring's heap wrapped in the run.
+      EXPECT_GT(result.fresh_bytes, std::uint64_t{kRingCount} * config.ring.heap_bytes)
+          << "seed " << seed;
+    }
+  }
+}
+
+TEST_P(UntracedFreshOutputs, MatchSequentialExecutionWithATinyDependencyPool) {
+  RuntimeConfig config = with_tiny_dependency_pool(oracle_config());
+  config.platform = GetParam();
+  config.record_events = false;
+  Runtime runtime(config);
+  register_program_kernels(runtime.kernels());
+  const ProgramShape shape = fresh_outputs_shape(8);
+  const int programs = scaled(40, 4);
+  int overflows = 0;
+  for (int p = 0; p < programs; ++p) {
+    const std::uint64_t seed = 950000 + static_cast<std::uint64_t>(p);
+    const ProgramResult result = run_random_program(runtime, seed, shape);
+    if (result.status.code == ErrorCode::dep_pool_overflow) {
+      ++overflows;
+      continue;
+    }
+    ASSERT_EQ(check_values(result), "") << "seed " << seed;
+  }
+  EXPECT_LT(overflows, programs / 2);  // most programs fit the pool and are checked
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, UntracedFreshOutputs, both_platforms(), platform_name);
+
 }  // namespace
 }  // namespace tmr::testing

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr {
@@ -353,6 +354,103 @@ TEST(RingErrors, BackPressureWaitsInsteadOfFailingWhenProgressIsPossible) {
   }
   EXPECT_LE(s.orchestrator_wait_steps_progress, s.orchestrator_wait_steps);
 }
+
+// Every named error a submit with fresh outputs (out(...)) can meet, on both platforms: on threads
+// (no trace, no charge) such a submit takes OrchestratorCore::submit_plain_outputs, on sim the
+// generic steps; the same code and message either way, and the runtime runs the next program.
+class FreshOutputErrors : public ::testing::TestWithParam<PlatformKind> {
+ protected:
+  // The runtime (one cluster, the given task window and heap, a pool of 16 dependency records)
+  // with a copy kernel and a no-op one.
+  Runtime& start(std::uint32_t window, std::uint64_t heap) {
+    RuntimeConfig c = one_cluster(window);
+    c.platform = GetParam();
+    c.ring.heap_bytes = heap;
+    c.ring.dep_pool = 16;
+    c.stall_timeout_s = 30;
+    runtime_ = std::make_unique<Runtime>(c);
+    copy_ = runtime_->kernels().add("copy", CoreType::aiv, &copy_kernel);
+    noop_ = runtime_->kernels().add("noop", CoreType::aiv, &noop);
+    return *runtime_;
+  }
+  // The run failed with `code` and a message naming `text`; then a healthy run: a chain through
+  // fresh outputs, its values checked.
+  void expect_error_then_healthy(const RunResult& r, ErrorCode code, const std::string& text) {
+    EXPECT_EQ(r.status.code, code) << r.status.to_string();
+    EXPECT_NE(r.status.message.find(text), std::string::npos) << r.status.message;
+    std::vector<float> x(64, 3.0f), y(64, 0.0f);
+    RunArgs args;
+    args.input(x.data(), {64}, DType::f32);
+    args.output(y.data(), {64}, DType::f32);
+    const RunResult healthy = runtime_->run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          TMR_SCOPE(o);
+          Tensor t = a.tensor(0);
+          for (int i = 0; i < 3; ++i)
+            t = o.submit_aiv(copy_, Args().in(t).out(TensorSpec({64}, DType::f32)))[0];
+          o.submit_aiv(copy_, Args().in(t).out_existing(a.tensor(1)));
+        },
+        args);
+    ASSERT_TRUE(healthy.ok()) << healthy.status.to_string();
+    EXPECT_EQ(y[0], 3.0f);
+    EXPECT_EQ(y[63], 3.0f);
+  }
+  std::unique_ptr<Runtime> runtime_;
+  KernelId copy_ = kNoKernel, noop_ = kNoKernel;
+};
+
+TEST_P(FreshOutputErrors, OutputLargerThanTheHeap) {
+  const RunResult r = start(8, 4096).run([&](Orchestrator& o, const OrchestrationArgs&) {
+    o.submit_aiv(noop_,
+                 Args().out(TensorSpec({64}, DType::f32)).out(TensorSpec({1024}, DType::f32)));
+  });
+  expect_error_then_healthy(r, ErrorCode::heap_ring_deadlock, "need 4352 bytes");
+}
+
+TEST_P(FreshOutputErrors, OpenScopesHoldingTheHeap) {
+  const RunResult r = start(16, 4096).run([&](Orchestrator& o, const OrchestrationArgs&) {
+    TMR_SCOPE(o);
+    for (int i = 0; i < 3; ++i)  // 3 x 1536 bytes held by the scope: the third cannot fit
+      o.submit_aiv(noop_, Args().out(TensorSpec({384}, DType::f32)));
+  });
+  expect_error_then_healthy(r, ErrorCode::scope_deadlock, "already hold 3072 heap bytes");
+}
+
+TEST_P(FreshOutputErrors, OpenScopesHoldingTheWindow) {
+  const RunResult r = start(8, 1 << 16).run([&](Orchestrator& o, const OrchestrationArgs&) {
+    TMR_SCOPE(o);
+    for (int i = 0; i < 20; ++i)  // held by the scope: the eighth cannot fit a window of 8
+      o.submit_aiv(noop_, Args().out(TensorSpec({4}, DType::f32)));
+  });
+  expect_error_then_healthy(r, ErrorCode::scope_deadlock, "already hold 7 tasks");
+}
+
+TEST_P(FreshOutputErrors, MoreProducersThanTheDependencyPool) {
+  float cell = 0.0f;
+  const RunResult r = start(64, 1 << 16).run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor t = Tensor::wrap(&cell, {1}, DType::f32);
+    TMR_SCOPE(o);
+    for (int i = 0; i < 20; ++i)  // held readers of t: 20 live producers for the write after
+      o.submit_aiv(noop_, Args().in(t).out(TensorSpec({1}, DType::f32)));
+    o.submit_aiv(noop_, Args().out(TensorSpec({1}, DType::f32)).out_existing(t));
+  });
+  expect_error_then_healthy(r, ErrorCode::dependency_overflow, "depends on 20 earlier tasks");
+}
+
+TEST_P(FreshOutputErrors, TensorUsedAfterItsScopeEnded) {
+  const RunResult r = start(8, 1 << 16).run([&](Orchestrator& o, const OrchestrationArgs&) {
+    Tensor escaped;
+    {
+      TMR_SCOPE(o);
+      escaped = o.submit_aiv(noop_, Args().out(TensorSpec({4}, DType::f32)))[0];
+    }
+    o.submit_aiv(noop_, Args().in(escaped).out(TensorSpec({4}, DType::f32)));
+  });
+  expect_error_then_healthy(r, ErrorCode::invalid_args, "scope");
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, FreshOutputErrors, testing::both_platforms(),
+                         testing::platform_name);
 
 }  // namespace
 }  // namespace tmr

@@ -36,6 +36,12 @@ struct ArgOp {
   std::uint32_t fresh_rows = 0, fresh_cols = 0;
 };
 
+// The heap bytes a fresh output of `arg` takes (i32 elements, 64-byte aligned).
+std::uint64_t heap_bytes(const ArgOp& arg) {
+  const std::uint64_t bytes = std::uint64_t{arg.fresh_rows} * arg.fresh_cols * sizeof(std::int32_t);
+  return (bytes + 63) / 64 * 64;
+}
+
 enum class OpKind {
   scope_begin,
   scope_end,
@@ -305,7 +311,9 @@ class Generator {
         continue;
       }
       const double r = unit();
-      if (r < 0.15 && shape_.fresh_outputs) {
+      // (extra_fresh's draw only when set: the default shapes' programs stay as they were)
+      const bool extra = shape_.extra_fresh > 0 && r >= 0.15 && chance(shape_.extra_fresh);
+      if (shape_.fresh_outputs && (r < 0.15 || extra)) {
         arg.tag = ArgTag::out;
         arg.fresh_rows = pick(1, shape_.max_dim);
         arg.fresh_cols = pick(1, shape_.max_dim);
@@ -773,6 +781,7 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
           if (arg.tag == ArgTag::out) {
             host.data[static_cast<std::size_t>(arg.view.buffer)].assign(
                 std::size_t{arg.fresh_rows} * arg.fresh_cols, 0);
+            result.fresh_bytes += heap_bytes(arg);
           }
         }
         reference_task(host, op);
@@ -789,6 +798,7 @@ ProgramResult run_random_program(Runtime& runtime, std::uint64_t seed, const Pro
         const ArgOp& arg = op.args[0];
         host.data[static_cast<std::size_t>(arg.view.buffer)].assign(
             std::size_t{arg.fresh_rows} * arg.fresh_cols, op.fill);
+        result.fresh_bytes += heap_bytes(arg);
         result.accesses.push_back({{arg.view.buffer, 0, arg.fresh_rows, 0, arg.fresh_cols, true}});
         result.has_no_dep.push_back(false);
         break;
@@ -1077,6 +1087,13 @@ ProgramShape line_phases_shape() {
   shape.max_dim = 8;
   shape.operations = 480;
   shape.line_phases = 60;
+  return shape;
+}
+
+ProgramShape fresh_outputs_shape(std::uint32_t window) {
+  ProgramShape shape = tiny_ring_shape(window);
+  shape.operations = 1200;
+  shape.extra_fresh = 0.5;
   return shape;
 }
 

@@ -41,6 +41,9 @@ struct ProgramShape {
   // arguments that have their slot lines), in the others the steps above (partial boxes,
   // transposes, fresh outputs: arguments that miss them).
   int line_phases = 0;
+  // Chance per task argument, drawn after the usual 15%, of one more fresh output (out(...)):
+  // programs whose tasks mostly create buffers (the heap and scope holds of plain submits).
+  double extra_fresh = 0;
 };
 
 // One recorded access of one task, in raw coordinates of a buffer the oracle can compare.
@@ -62,6 +65,9 @@ struct ProgramResult {
   RunStats stats;
   int loops = 0;        // parallel_for loops in the program (outermost and nested)
   int clean_loops = 0;  // outermost loops without a fall-back trigger or nested loop
+  // Heap bytes the program's tasks and allocs outside loops create (each output 64-byte
+  // aligned, as a ring's heap places them).
+  std::uint64_t fresh_bytes = 0;
 };
 
 // Registers the property-test kernels (once per registry).
@@ -102,5 +108,8 @@ ProgramShape hot_rows_shape();
 // Programs that switch between arguments that miss slot lines and arguments that have them
 // (line_phases): the plain submit's line path pauses and comes back.
 ProgramShape line_phases_shape();
+// Tiny-ring programs (tiny_ring_shape) whose tasks mostly create buffers, and many of them, so
+// the 16 KiB heap wraps within a run.
+ProgramShape fresh_outputs_shape(std::uint32_t window);
 
 }  // namespace tmr::testing
