@@ -198,6 +198,79 @@ TEST_P(RunSide, NoQueuedTaskRunsAfterAnAbort) {
   }
 }
 
+// What a worker's completion step records for each subtask it retires comes from the copies the
+// ACK/FIN table makes of the core's slots (apply_status, poll_core: session 27 packed `Subtask`
+// and inlined these). Every task of the run is recorded exactly once, with the block, kernel slot
+// and staging flags it was dispatched with and its times in order (dispatched, started, ended,
+// retired). Tasks queue behind held cores, so on threads most of them pass the pending slot.
+TEST_P(RunSide, EverySubtaskIsRecordedOnceWithWhatItWasDispatchedWith) {
+  RuntimeConfig c;
+  c.platform = GetParam();
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  c.record_events = true;
+  Runtime runtime(c);
+  const KernelId hold_aiv = runtime.kernels().add("hold_aiv", CoreType::aiv, &hold_then_note);
+  const KernelId hold_aic = runtime.kernels().add("hold_aic", CoreType::aic, &hold_then_note);
+  const KernelId aiv = runtime.kernels().add("note_aiv", CoreType::aiv, &note);
+  const KernelId aic = runtime.kernels().add("note_aic", CoreType::aic, &note);
+  constexpr int kHeld = 3;
+  constexpr int kRows = kHeld + 600;
+  const bool threads = GetParam() == PlatformKind::threads;
+  int staged = 0;
+  for (int round = 0; round < tmr::testing::scaled(4, 2); ++round) {
+    std::vector<std::int32_t> rows(static_cast<std::size_t>(kRows) * 3, 0);
+    RunArgs args;
+    args.inout(rows.data(), {static_cast<std::uint32_t>(kRows), 3}, DType::i32);
+    holding.store(0);
+    all_submitted.store(!threads);
+    const RunResult r = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          const Tensor& all = a.tensor(0);
+          auto row = [&](int i) { return all.view({1, 3}, {static_cast<std::uint32_t>(i), 0}); };
+          for (int i = 0; i < kRows; ++i) {
+            if (i == kHeld && threads) {  // every core holds a task: the rest queues behind them
+              const auto deadline = Clock::now() + std::chrono::seconds(5);
+              while (holding.load() < kHeld && Clock::now() < deadline)
+                std::this_thread::yield();
+            }
+            const bool held = i < kHeld;
+            if (i % 3 == 0) {
+              o.submit_aic(held ? hold_aic : aic, Args().inout(row(i)));
+            } else {
+              o.submit_aiv(held ? hold_aiv : aiv, Args().inout(row(i)));
+            }
+          }
+          all_submitted.store(true);
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    ASSERT_TRUE(r.trace);
+    ASSERT_EQ(r.trace->subtasks.size(), static_cast<std::size_t>(kRows));
+    std::vector<int> seen(static_cast<std::size_t>(kRows), 0);
+    for (const SubtaskEvent& e : r.trace->subtasks) {
+      ASSERT_LT(e.task_sequence, static_cast<std::uint64_t>(kRows));
+      const std::size_t i = static_cast<std::size_t>(e.task_sequence);
+      ++seen[i];
+      const bool is_aic = i % 3 == 0;
+      EXPECT_EQ(e.block, 0u) << "task " << i;
+      EXPECT_EQ(e.slot, is_aic ? 0 : 1) << "task " << i;  // kSlotAic, kSlotAiv0
+      EXPECT_EQ(e.core_type, is_aic ? CoreType::aic : CoreType::aiv) << "task " << i;
+      EXPECT_FALSE(e.staged && e.early_handoff) << "task " << i;
+      EXPECT_LE(e.dispatch_ns, e.start_ns) << "task " << i;
+      EXPECT_LE(e.start_ns, e.end_ns) << "task " << i;
+      EXPECT_LE(e.end_ns, e.retire_ns) << "task " << i;
+      EXPECT_EQ(rows[i * 3], 1) << "task " << i;
+      staged += e.staged ? 1 : 0;
+    }
+    for (int i = 0; i < kRows; ++i)
+      EXPECT_EQ(seen[static_cast<std::size_t>(i)], 1) << "task " << i;
+  }
+  if (threads) {
+    EXPECT_GT(staged, 0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, RunSide, testing::both_platforms(), testing::platform_name);
 
 }  // namespace
