@@ -536,17 +536,6 @@ void Scheduler::running_changed(int thread, int core, std::uint64_t now) {
       runs ? now + estimate_ns(thread, kernel_of(running)) : 0;
 }
 
-bool Scheduler::others_report_room(int thread, TaskShape shape) const {
-  const int type = shape == TaskShape::aic ? 0 : 1;
-  for (std::size_t t = 0; t < threads_.size(); ++t) {
-    if (static_cast<int>(t) != thread &&
-        threads_[t].free_cores[type].load(std::memory_order_relaxed) > 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // ---------------------------------------------------------------- ready queues
 
 inline void Scheduler::make_ready(int thread, TaskSlot* task) {

@@ -310,7 +310,18 @@ class Scheduler {
   // True when another thread reports idle cores that could run `task` (thread -1: any thread).
   bool others_have_room(int thread, TaskShape shape);
   // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
-  bool others_report_room(int thread, TaskShape shape) const;
+  // Inline: asked after every latch (may_stage_at_latch) and every staging of a worker; out of
+  // line it was ~20 instructions of a task on the peers' independent graph.
+  bool others_report_room(int thread, TaskShape shape) const {
+    const int type = shape == TaskShape::aic ? 0 : 1;
+    for (std::size_t t = 0; t < threads_.size(); ++t) {
+      if (static_cast<int>(t) != thread &&
+          threads_[t].free_cores[type].load(std::memory_order_relaxed) > 0) {
+        return true;
+      }
+    }
+    return false;
+  }
   // True when a cluster of another thread has every core of `mask` idle (exact, per cluster).
   bool others_have_mix_room(int thread, std::uint8_t mask);
   // Publishes cluster `cluster`'s idle cores (idle_mask_) after a running slot or a cohort
