@@ -45,17 +45,54 @@ void hold_then_note(const KernelArgs& a) {
 
 class RunSide : public ::testing::TestWithParam<PlatformKind> {};
 
+// One cluster (one AIC and two AIV cores), one scheduler thread, events recorded, and the kernels
+// the staging tests submit: a holding one and a noting one of each core type.
+struct NotingCluster {
+  static RuntimeConfig config(PlatformKind platform) {
+    RuntimeConfig c;
+    c.platform = platform;
+    c.clusters = 1;
+    c.scheduler_threads = 1;
+    c.record_events = true;  // dual-slot staging of AIC and AIV: the default
+    return c;
+  }
+  explicit NotingCluster(PlatformKind platform) : runtime(config(platform)) {}
+  Runtime runtime;
+  KernelId hold_aiv = runtime.kernels().add("hold_aiv", CoreType::aiv, &hold_then_note);
+  KernelId hold_aic = runtime.kernels().add("hold_aic", CoreType::aic, &hold_then_note);
+  KernelId aiv = runtime.kernels().add("note_aiv", CoreType::aiv, &note);
+  KernelId aic = runtime.kernels().add("note_aic", CoreType::aic, &note);
+
+  // One run over `rows` (three i32 columns a task): submit(o, row) submits, row(i) is row i's
+  // view. Holding kernels wait until it returned (threads; the sim runs them at once).
+  template <class Submit>
+  RunResult run(std::vector<std::int32_t>& rows, Submit&& submit) {
+    RunArgs args;
+    args.inout(rows.data(), {static_cast<std::uint32_t>(rows.size() / 3), 3}, DType::i32);
+    holding.store(0);
+    all_submitted.store(runtime.config().platform != PlatformKind::threads);
+    return runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          const Tensor& all = a.tensor(0);
+          auto row = [&](int i) { return all.view({1, 3}, {static_cast<std::uint32_t>(i), 0}); };
+          submit(o, row);
+          all_submitted.store(true);
+        },
+        args);
+  }
+  // Threads: until `n` holding kernels run, so what is submitted next queues behind them.
+  static void wait_for_holders(int n) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (holding.load() < n && Clock::now() < deadline)
+      std::this_thread::yield();
+  }
+};
+
 TEST_P(RunSide, StagedTasksRunOnTheirOwnCoreWithItsSubBlock) {
-  RuntimeConfig c;
-  c.platform = GetParam();
-  c.clusters = 1;
-  c.scheduler_threads = 1;
-  c.record_events = true;  // dual-slot staging of AIC and AIV: the default
-  Runtime runtime(c);
-  const KernelId hold_aiv = runtime.kernels().add("hold_aiv", CoreType::aiv, &hold_then_note);
-  const KernelId hold_aic = runtime.kernels().add("hold_aic", CoreType::aic, &hold_then_note);
-  const KernelId aiv = runtime.kernels().add("note_aiv", CoreType::aiv, &note);
-  const KernelId aic = runtime.kernels().add("note_aic", CoreType::aic, &note);
+  NotingCluster cluster(GetParam());
+  const RuntimeConfig& c = cluster.runtime.config();
+  const KernelId hold_aiv = cluster.hold_aiv, hold_aic = cluster.hold_aic;
+  const KernelId aiv = cluster.aiv, aic = cluster.aic;
   constexpr int kHeld = 3;  // every core of the cluster
   constexpr int kTasks = 400;
   constexpr int kRows = kHeld + kTasks;
@@ -67,37 +104,24 @@ TEST_P(RunSide, StagedTasksRunOnTheirOwnCoreWithItsSubBlock) {
     std::vector<std::int32_t> rows(static_cast<std::size_t>(kRows) * 3, -1);
     for (int i = 0; i < kRows; ++i)
       rows[static_cast<std::size_t>(i) * 3] = 0;
-    RunArgs args;
-    args.inout(rows.data(), {static_cast<std::uint32_t>(kRows), 3}, DType::i32);
-    holding.store(0);
-    all_submitted.store(!threads);
-    const RunResult r = runtime.run(
-        [&](Orchestrator& o, const OrchestrationArgs& a) {
-          const Tensor& all = a.tensor(0);
-          auto row = [&](int i) { return all.view({1, 3}, {static_cast<std::uint32_t>(i), 0}); };
-          // Every core holds a task first, so the rest is queued behind busy cores (threads).
-          for (int i = 0; i < kHeld; ++i) {
-            if (i % 3 == 0) {
-              o.submit_aic(hold_aic, Args().inout(row(i)));
-            } else {
-              o.submit_aiv(hold_aiv, Args().inout(row(i)));
-            }
-          }
-          if (threads) {
-            const auto deadline = Clock::now() + std::chrono::seconds(5);
-            while (holding.load() < kHeld && Clock::now() < deadline)
-              std::this_thread::yield();
-          }
-          for (int i = kHeld; i < kRows; ++i) {
-            if (i % 4 == 0) {
-              o.submit_aic(aic, Args().inout(row(i)));
-            } else {
-              o.submit_aiv(aiv, Args().inout(row(i)));
-            }
-          }
-          all_submitted.store(true);
-        },
-        args);
+    const RunResult r = cluster.run(rows, [&](Orchestrator& o, auto& row) {
+      // Every core holds a task first, so the rest is queued behind busy cores (threads).
+      for (int i = 0; i < kHeld; ++i) {
+        if (i % 3 == 0) {
+          o.submit_aic(hold_aic, Args().inout(row(i)));
+        } else {
+          o.submit_aiv(hold_aiv, Args().inout(row(i)));
+        }
+      }
+      if (threads) NotingCluster::wait_for_holders(kHeld);
+      for (int i = kHeld; i < kRows; ++i) {
+        if (i % 4 == 0) {
+          o.submit_aic(aic, Args().inout(row(i)));
+        } else {
+          o.submit_aiv(aiv, Args().inout(row(i)));
+        }
+      }
+    });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     ASSERT_TRUE(r.trace);
     for (int i = 0; i < kRows; ++i)
@@ -195,6 +219,58 @@ TEST_P(RunSide, NoQueuedTaskRunsAfterAnAbort) {
       ASSERT_EQ(throwing.load(), 3);  // every core held its thrower while the tasks were queued
       EXPECT_EQ(noted.load(), 0) << "queued tasks ran after the abort";
     }
+  }
+}
+
+// What a worker's completion step records for each subtask it retires comes from the copies the
+// ACK/FIN table makes of the core's slots (apply_status, poll_core: session 27 packed `Subtask`
+// and inlined these). Every task of the run is recorded exactly once, with the block, kernel slot
+// and staging flags it was dispatched with and its times in order (dispatched, started, ended,
+// retired). Tasks queue behind held cores, so on threads most of them pass the pending slot.
+TEST_P(RunSide, EverySubtaskIsRecordedOnceWithWhatItWasDispatchedWith) {
+  NotingCluster cluster(GetParam());
+  constexpr int kHeld = 3;
+  constexpr int kRows = kHeld + 600;
+  const bool threads = GetParam() == PlatformKind::threads;
+  int staged = 0;
+  for (int round = 0; round < tmr::testing::scaled(4, 2); ++round) {
+    std::vector<std::int32_t> rows(static_cast<std::size_t>(kRows) * 3, 0);
+    const RunResult r = cluster.run(rows, [&](Orchestrator& o, auto& row) {
+      for (int i = 0; i < kRows; ++i) {
+        // Every core holds a task first: the rest queues behind them (threads).
+        if (i == kHeld && threads) NotingCluster::wait_for_holders(kHeld);
+        const bool held = i < kHeld;
+        if (i % 3 == 0) {
+          o.submit_aic(held ? cluster.hold_aic : cluster.aic, Args().inout(row(i)));
+        } else {
+          o.submit_aiv(held ? cluster.hold_aiv : cluster.aiv, Args().inout(row(i)));
+        }
+      }
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    ASSERT_TRUE(r.trace);
+    ASSERT_EQ(r.trace->subtasks.size(), static_cast<std::size_t>(kRows));
+    std::vector<int> seen(static_cast<std::size_t>(kRows), 0);
+    for (const SubtaskEvent& e : r.trace->subtasks) {
+      ASSERT_LT(e.task_sequence, static_cast<std::uint64_t>(kRows));
+      const std::size_t i = static_cast<std::size_t>(e.task_sequence);
+      ++seen[i];
+      const bool is_aic = i % 3 == 0;
+      EXPECT_EQ(e.block, 0u) << "task " << i;
+      EXPECT_EQ(e.slot, is_aic ? 0 : 1) << "task " << i;  // kSlotAic, kSlotAiv0
+      EXPECT_EQ(e.core_type, is_aic ? CoreType::aic : CoreType::aiv) << "task " << i;
+      EXPECT_FALSE(e.staged && e.early_handoff) << "task " << i;
+      EXPECT_LE(e.dispatch_ns, e.start_ns) << "task " << i;
+      EXPECT_LE(e.start_ns, e.end_ns) << "task " << i;
+      EXPECT_LE(e.end_ns, e.retire_ns) << "task " << i;
+      EXPECT_EQ(rows[i * 3], 1) << "task " << i;
+      staged += e.staged ? 1 : 0;
+    }
+    for (int i = 0; i < kRows; ++i)
+      EXPECT_EQ(seen[static_cast<std::size_t>(i)], 1) << "task " << i;
+  }
+  if (threads) {
+    EXPECT_GT(staged, 0);
   }
 }
 

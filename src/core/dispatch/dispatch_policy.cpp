@@ -29,10 +29,6 @@ std::span<const PlacementPass> DispatchPolicy::staging_order(int thread) const {
   return {orders_[thread % 2], static_cast<std::size_t>(order_length_)};
 }
 
-bool DispatchPolicy::may_prestage(const TaskSlot& task) const {
-  return !task.sync_start && (task.shape != TaskShape::mix || stage_mix_);
-}
-
 namespace {
 
 bool usable(const CoreSlot& core, SlotTarget target) {

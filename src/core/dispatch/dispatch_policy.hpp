@@ -56,7 +56,11 @@ class DispatchPolicy {
   // Whether `task` may be pre-staged into a pending slot. Start-together tasks never are: their
   // blocks must start at the same moment, which a busy core cannot promise. MIX tasks only when
   // `dual_slot.mix` (their idle cores take the running slot, busy ones the pending slot).
-  bool may_prestage(const TaskSlot& task) const;
+  // Inline: the workers' staging asks it once per task (an out-of-line call there was ~11
+  // instructions of a task on the peers' independent graph).
+  bool may_prestage(const TaskSlot& task) const {
+    return !task.sync_start && (task.shape != TaskShape::mix || stage_mix_);
+  }
   bool stages_mix() const { return stage_mix_; }
   // Whether a staged MIX block whose parts all still wait may be taken back and placed again
   // when a cluster that can run it now is idle (stranding, docs/design.md).

@@ -140,7 +140,8 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   return staged;
 }
 
-bool Scheduler::stage_into_own_pending(int thread, int core, bool looked) {
+[[gnu::always_inline]] inline bool Scheduler::stage_into_own_pending(int thread, int core,
+                                                                     bool looked) {
   ThreadState& me = threads_[thread];
   CoreSlot& c = cores_[core];
   const CoreType type = c.mailbox->type;
@@ -167,9 +168,9 @@ bool Scheduler::stage_into_own_pending(int thread, int core, bool looked) {
   // hand-off): this core is its cluster's AIC core, or an AIV core that runs its own sub-block.
   // On the independent graph every task passes here once (~37 instructions of the call).
   const bool aic = type == CoreType::aic;
-  dispatch_subtask(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
-                   aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block), SlotTarget::pending,
-                   Release::now);
+  dispatch_subtask_inline(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
+                          aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
+                          SlotTarget::pending, Release::now);
   if (task->next_block < task->block_count) {
     push_back_global(task);  // SPMD: other cores take the remaining blocks
     waker_.notify_schedulers();
@@ -239,9 +240,9 @@ bool Scheduler::core_step(int thread, int core) {
         // of the hand-off's instructions went to it): this core is its cluster's AIC core, or
         // an AIV core that runs its own sub-block.
         const bool aic = type == CoreType::aic;
-        dispatch_subtask(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
-                         aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
-                         SlotTarget::idle, Release::now);
+        dispatch_subtask_inline(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
+                                aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
+                                SlotTarget::idle, Release::now);
         me.handoff_core = -1;
         me.deferred_idle_core = -1;
         progress = true;
@@ -361,7 +362,7 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
 
 // ---------------------------------------------------------------- completion
 
-bool Scheduler::poll_core(int thread, int core, bool* idle_deferred) {
+[[gnu::always_inline]] inline bool Scheduler::poll_core(int thread, int core, bool* idle_deferred) {
   CoreSlot& c = cores_[core];
   const SlotChange change = apply_status(c, c.mailbox->status.load(std::memory_order_acquire));
   if (change.finished_count > 0 && timing()) {
@@ -378,12 +379,14 @@ bool Scheduler::poll_core(int thread, int core, bool* idle_deferred) {
       core_became_idle(thread, core);
     }
   }
-  for (int i = 0; i < change.finished_count; ++i)
-    finish_subtask(thread, core, change.finished[i]);
+  // Unrolled (at most two): constant indices let the inlined table's copies stay in registers.
+  if (change.finished_count > 0) finish_subtask(thread, core, change.finished[0]);
+  if (change.finished_count > 1) finish_subtask(thread, core, change.finished[1]);
   return change.progress();
 }
 
-void Scheduler::finish_subtask(int thread, int core, const Subtask& subtask) {
+[[gnu::always_inline]] inline void Scheduler::finish_subtask(int thread, int core,
+                                                             const Subtask& subtask) {
   ThreadState& me = threads_[thread];
   ++me.subtasks_done;
   ++me.counters.completions;
@@ -531,17 +534,6 @@ void Scheduler::running_changed(int thread, int core, std::uint64_t now) {
   core_since_ns_[static_cast<std::size_t>(core)] = runs ? now : 0;
   core_end_ns_[static_cast<std::size_t>(core)] =
       runs ? now + estimate_ns(thread, kernel_of(running)) : 0;
-}
-
-bool Scheduler::others_report_room(int thread, TaskShape shape) const {
-  const int type = shape == TaskShape::aic ? 0 : 1;
-  for (std::size_t t = 0; t < threads_.size(); ++t) {
-    if (static_cast<int>(t) != thread &&
-        threads_[t].free_cores[type].load(std::memory_order_relaxed) > 0) {
-      return true;
-    }
-  }
-  return false;
 }
 
 // ---------------------------------------------------------------- ready queues
@@ -826,6 +818,12 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
 void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
                                  std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
                                  Release release) {
+  dispatch_subtask_inline(thread, core, task, slot, block, sub_block, target, release);
+}
+
+[[gnu::always_inline]] inline void Scheduler::dispatch_subtask_inline(
+    int thread, int core, TaskSlot* task, std::uint8_t slot, std::uint32_t block,
+    std::uint32_t sub_block, SlotTarget target, Release release) {
   CoreSlot& c = cores_[core];
   ++threads_[thread].counters.dispatches;
   c.token = next_token(c.token);
@@ -841,9 +839,13 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   ThreadState& me = threads_[thread];
   const bool handoff = core == me.handoff_core && target == SlotTarget::idle;
   if (handoff) me.handoff_core = -1;  // one hand-off per finish: the core is busy now
-  const Subtask s{
-      task,   c.token, block, slot, recording_ ? clock_.now_ns() : 0, target == SlotTarget::pending,
-      handoff};
+  const Subtask s{.task = task,
+                  .token = c.token,
+                  .block = block,
+                  .slot = slot,
+                  .staged = target == SlotTarget::pending,
+                  .early_handoff = handoff,
+                  .dispatch_ns = recording_ ? clock_.now_ns() : 0};
   if (target == SlotTarget::pending) {
     ++threads_[thread].counters.staged[static_cast<int>(task->shape)];
     c.pending = s;

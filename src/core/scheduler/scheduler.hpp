@@ -266,6 +266,9 @@ class Scheduler {
   // ---- completion
   // With `idle_deferred`: a core that became idle is not published as idle (core_became_idle)
   // but reported there; the caller publishes it unless it gives the core a task at once.
+  // poll_core, finish_subtask and stage_into_own_pending are always inlined (scheduler.cpp): a
+  // worker's completion step (core_step) runs each once per task, and their calls' register
+  // saves and restores were ~60 of its instructions a task on the peers' independent graph.
   bool poll_core(int thread, int core, bool* idle_deferred = nullptr);
   void finish_subtask(int thread, int core, const Subtask& subtask);
   // `core`: where the task's last subtask finished (its completion is counted there).
@@ -307,7 +310,18 @@ class Scheduler {
   // True when another thread reports idle cores that could run `task` (thread -1: any thread).
   bool others_have_room(int thread, TaskShape shape);
   // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
-  bool others_report_room(int thread, TaskShape shape) const;
+  // Inline: asked after every latch (may_stage_at_latch) and every staging of a worker; out of
+  // line it was ~20 instructions of a task on the peers' independent graph.
+  bool others_report_room(int thread, TaskShape shape) const {
+    const int type = shape == TaskShape::aic ? 0 : 1;
+    for (std::size_t t = 0; t < threads_.size(); ++t) {
+      if (static_cast<int>(t) != thread &&
+          threads_[t].free_cores[type].load(std::memory_order_relaxed) > 0) {
+        return true;
+      }
+    }
+    return false;
+  }
   // True when a cluster of another thread has every core of `mask` idle (exact, per cluster).
   bool others_have_mix_room(int thread, std::uint8_t mask);
   // Publishes cluster `cluster`'s idle cores (idle_mask_) after a running slot or a cohort
@@ -342,6 +356,11 @@ class Scheduler {
   void dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
                         std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
                         Release release);
+  // dispatch_subtask's body, inlined where a worker's own step dispatches to its own core once
+  // per task (core_step's hand-off, stage_into_own_pending); other callers keep the call.
+  void dispatch_subtask_inline(int thread, int core, TaskSlot* task, std::uint8_t slot,
+                               std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
+                               Release release);
   // `own`: the stepping core's own slot (see own_core_needs_no_doorbell); `latched`: its running
   // slot, published latched (see own_core_latches_handoff).
   void publish(Mailbox& mailbox, std::uint32_t token, bool own = false, bool latched = false);
