@@ -21,7 +21,7 @@ struct SimCostModel {
   // The same for an analysed submit the wide replayed path covers (fresh outputs, buffers its own
   // iteration made, closed free reads: paged attention's positions), measured on paged attention
   // itself (docs/sim.md).
-  double wide_submit_ratio = 0.65;
+  double wide_submit_ratio = 0.59;
   // A loop's learning comparison, proof and analysis set-up, once per analysed loop of T template
   // tasks: loop_setup_ratio times what its template iteration's submits cost as ordinary submits,
   // plus (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits (fitted to
