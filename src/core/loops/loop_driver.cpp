@@ -1433,6 +1433,7 @@ void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {
 void LoopDriver::route_wide(const Loop& loop, TaskPlan& task, std::uint32_t position) {
   task.wide_external_count = 0;
   task.wide_same_count = 0;
+  task.wide_carried_count = 0;
   task.wide_listed = false;
   if (task.inline_task || (!task.direct && !task.created)) return;  // never wide
   const loops::TemplateTaskDeps& deps = loop.tmpl.deps(position);
@@ -1442,6 +1443,9 @@ void LoopDriver::route_wide(const Loop& loop, TaskPlan& task, std::uint32_t posi
       if (deps.carried[a].producer == deps.carried[b].producer) return;
     }
   }
+  if (deps.carried.size() > TaskPlan::kWideCarried) return;
+  for (const loops::CarriedEdge& e : deps.carried)
+    task.wide_carried[task.wide_carried_count++] = e;
   // Adds position q once (a creator's flag joins an edge's); false when the array is full.
   const auto add_same = [&](std::uint32_t q, bool creator) {
     for (std::uint32_t k = 0; k < task.wide_same_count; ++k) {

@@ -547,6 +547,12 @@ class LoopDriver {
     WideSame wide_same[kWideSame] = {};
     std::uint32_t wide_external_count = 0;
     std::uint32_t wide_same_count = 0;
+    // The template's carried edges of the position, copied with wide_same (the two change only
+    // together, with the template): wide_producers reads them here, not through the template's
+    // per-position vector (two loads and its bounds a submit).
+    static constexpr std::uint32_t kWideCarried = 2;
+    loops::CarriedEdge wide_carried[kWideCarried] = {};
+    std::uint32_t wide_carried_count = 0;
     bool wide_listed = false;
     PreparedTask prepared;
     // Whether replays<false>() may decide this position: cleared when an image could not be
@@ -1342,29 +1348,35 @@ inline int LoopDriver::wide_producers(const Args& args, TaskSlot** out, int capa
   const Loop& loop = *owner_;
   const std::int64_t i = loop.iteration;
   const loops::LoopTasks& table = *loop.table;
+  // The fixed lists (externals and same-iteration positions) fit in `capacity` at once, so
+  // neither loop tests it per entry.
+  if (capacity < static_cast<int>(TaskPlan::kWideExternal + TaskPlan::kWideSame)) [[unlikely]] {
+    return -1;
+  }
   int n = 0;
   for (std::uint32_t k = 0; k < task.wide_external_count; ++k) {
     const TaskId id = task.wide_external[k];
-    if (!live(id)) continue;
-    if (n == capacity) return -1;
-    out[n++] = &rings_[id.ring()]->slot(id.local());
+    if (live(id)) out[n++] = &rings_[id.ring()]->slot(id.local());
   }
   const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(i)];
   for (std::uint32_t k = 0; k < task.wide_same_count; ++k) {
     const TaskPlan::WideSame same = task.wide_same[k];
     const TaskId id = table.tasks[row + same.position];
-    // A creator (replay_wide: the argument's producer is this task) must be live with its scope
-    // open, else collect() decides (it names the error); an edge alone only while it lives.
-    if (same.creator && !dependence_.creator_retained(id)) return -1;
-    if (!live(id)) {
-      if (same.creator) return -1;
-      continue;
+    if (same.creator) {
+      // A creator (replay_wide: the argument's producer is this task) must be retained, its
+      // scope open, else collect() decides (it names the error). Retained implies live: its
+      // scope's reference keeps it from being consumed until release_scope_task, which ends the
+      // retention first.
+      if (!dependence_.creator_retained(id)) return -1;
+    } else if (!live(id)) {
+      continue;  // an edge alone only while its producer lives
     }
-    if (n == capacity) return -1;
     out[n++] = &rings_[id.ring()]->slot(id.local());
   }
-  for (const loops::CarriedEdge& e : loop.tmpl.deps(loop.position).carried) {
-    const std::int64_t last = std::min(e.max_distance, i - loop.first_analysed);
+  const std::int64_t analysed = i - loop.first_analysed;
+  for (std::uint32_t k = 0; k < task.wide_carried_count; ++k) {
+    const loops::CarriedEdge& e = task.wide_carried[k];
+    const std::int64_t last = std::min(e.max_distance, analysed);
     for (std::int64_t d = e.min_distance; d <= last; ++d) {
       const TaskId id = table.at(i - d, e.producer);
       if (!live(id)) continue;
