@@ -590,6 +590,7 @@ void LoopDriver::end_iteration_slow() {
     // iteration 0 (its base, try_kept_from_start) is first tested on its strides by iteration 1,
     // so a miss there still relearns.
     if (!loop.from_start || loop.iteration > 0) loop.rebound = false;
+    loop.steady = !loop.rebound;  // the fast paths' state from now on
     return;
   }
   // Learning: does an earlier run's template fit the first iteration? Does this iteration repeat
@@ -686,6 +687,7 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   analyse_with_template(loop);
   // Until its first analysed iteration has passed, a mismatch means another loop: learn it.
   loop.rebound = loop.state == Loop::State::analysing;
+  loop.steady = false;
   return true;
 }
 
@@ -751,6 +753,7 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   // Until its first analysed iteration (this one) has passed, a miss means another loop (other
   // buffers, shapes or trip counts): relearn, and learn the first iteration in later runs.
   loop.rebound = loop.state == Loop::State::analysing;
+  loop.steady = false;
 }
 
 void LoopDriver::keep_template(Loop& loop) {
@@ -1021,6 +1024,7 @@ void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   // The rest of the loop asks the map, which must hold the analysed tasks' accesses by then.
   flush_deferred();
   loop.state = Loop::State::fallback;
+  loop.steady = false;
   // The analysed iterations stay in their families (which keep the task table); the rest of the
   // loop goes into the TensorMap.
   close_families(loop);
@@ -1052,6 +1056,7 @@ void LoopDriver::relearn(Loop& loop) {
   close_families(loop);
   retire_images(loop);
   loop.state = Loop::State::learning;
+  loop.steady = false;
   loop.learn_attempts = 0;
   loop.external = {};
   loop.fixed_external = {};
@@ -1075,6 +1080,7 @@ void LoopDriver::start_analysis(Loop& loop) {
   // the map now, so the external producers below see it.
   flush_deferred();
   loop.state = Loop::State::analysing;
+  loop.steady = false;  // until end_iteration_slow has counted an analysed iteration
   loop.first_analysed = loop.iteration + 1;
   loop.previous = {};
   const loops::LoopTemplate& tmpl = loop.tmpl;

@@ -105,7 +105,7 @@ class LoopDriver {
   // when they took the slow path, the only one that may start an analysis (started()).
   bool begin_iteration(std::int64_t index) {
     Loop& loop = *stack_.back();
-    if (loop.state != Loop::State::analysing || loop.transparent) [[unlikely]] {
+    if (!loop.steady) [[unlikely]] {
       begin_iteration_slow(index);
       return true;
     }
@@ -117,11 +117,10 @@ class LoopDriver {
   }
   bool end_iteration() {
     Loop& loop = *stack_.back();
-    if (loop.state != Loop::State::analysing || loop.transparent ||
-        loop.position != loop.plan_count ||
+    if (!loop.steady || loop.position != loop.plan_count ||
         // deferred_.size() != iteration_deferred_, without size()'s division by the entry size
-        deferred_.begin() + static_cast<std::ptrdiff_t>(iteration_deferred_) != deferred_.end() ||
-        !loop.counted_analysed || loop.rebound) [[unlikely]] {
+        deferred_.begin() + static_cast<std::ptrdiff_t>(iteration_deferred_) != deferred_.end())
+        [[unlikely]] {
       end_iteration_slow();
       return true;
     }
@@ -624,6 +623,11 @@ class LoopDriver {
     std::int64_t iterations = 0;
     bool transparent = false;  // inside an owning loop: its tasks are the owner's
     enum class State : std::uint8_t { learning, analysing, fallback } state = State::learning;
+    // Analysing, not transparent, its first analysed iteration counted (counted_analysed) and no
+    // rebind pending (rebound): begin_iteration's and end_iteration's fast tests in one flag.
+    // Set only by end_iteration_slow; cleared wherever one of the four may change (a loop that is
+    // not steady takes the slow paths, which handle every case).
+    bool steady = false;
     std::int64_t iteration = -1;
     std::uint32_t position = 0;  // tasks submitted in this iteration
     std::uint64_t first_sequence = 0;
