@@ -315,6 +315,7 @@ bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32
 
 void LoopDriver::reset() {
   stack_.clear();
+  top_ = nullptr;
   families_.reset();
   owner_ = nullptr;
   recorders_.clear();
@@ -535,6 +536,7 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   // Two iterations teach the template; a third is the first that can use it.
   if (!loop->transparent && iterations < 3) loop->state = Loop::State::fallback;
   stack_.push_back(std::move(loop));
+  top_ = stack_.back().get();
   update_owner();
 }
 
@@ -547,6 +549,7 @@ void LoopDriver::end_loop() {
   if (stack_.back()->proven) keep_template(*stack_.back());
   recycle_table(std::move(stack_.back()->table));
   stack_.pop_back();
+  top_ = stack_.empty() ? nullptr : stack_.back().get();
   update_owner();
 }
 

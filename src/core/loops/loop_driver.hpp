@@ -104,7 +104,7 @@ class LoopDriver {
   // Inline for an analysed iteration (the common case); the rest out of line. Both return true
   // when they took the slow path, the only one that may start an analysis (started()).
   bool begin_iteration(std::int64_t index) {
-    Loop& loop = *stack_.back();
+    Loop& loop = *top_;
     if (!loop.steady) [[unlikely]] {
       begin_iteration_slow(index);
       return true;
@@ -116,7 +116,7 @@ class LoopDriver {
     return false;
   }
   bool end_iteration() {
-    Loop& loop = *stack_.back();
+    Loop& loop = *top_;
     if (!loop.steady || loop.position != loop.plan_count ||
         // deferred_.size() != iteration_deferred_, without size()'s division by the entry size
         deferred_.begin() + static_cast<std::ptrdiff_t>(iteration_deferred_) != deferred_.end())
@@ -987,6 +987,8 @@ class LoopDriver {
   loops::Family spare_family_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
+  // stack_.back() (null when empty): begin_iteration's and end_iteration's one load of it.
+  Loop* top_ = nullptr;
   std::vector<Kept> kept_;                   // templates kept across runs (freed with the driver)
   std::vector<std::uintptr_t> run_buffers_;  // this run's argument buffers (run_arguments)
   std::uint64_t run_ = 0;                    // runs begun (reset() calls)
