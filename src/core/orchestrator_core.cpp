@@ -172,20 +172,29 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
     }
   } unwind{*this};
   loops_.begin_loop(n, sequence_);
-  for (std::int64_t i = 0; i < n && !fatal(); ++i) {
-    // A kept template analysing from iteration 0: its set-up is charged (only a slow path starts
-    // one).
-    if (loops_.begin_iteration(i) && loops_.started()) charge_loop_setup();
-    if (scope_per_iteration) {
-      scope_begin();
-      unwind.scope_open = true;
+  // One loop per scope mode: the mode is no register held across the body's call, so `body`,
+  // `context` and `orchestrator` stay in registers (not reloaded every iteration).
+  const auto iterate = [&](auto scoped) {
+    for (std::int64_t i = 0; i < n && !fatal(); ++i) {
+      // A kept template analysing from iteration 0: its set-up is charged (only a slow path
+      // starts one).
+      if (loops_.begin_iteration(i) && loops_.started()) charge_loop_setup();
+      if constexpr (scoped) {
+        scope_begin();
+        unwind.scope_open = true;
+      }
+      body(context, orchestrator, i);
+      if constexpr (scoped) {
+        unwind.scope_open = false;
+        scope_end();
+      }
+      if (loops_.end_iteration() && loops_.started()) charge_loop_setup();
     }
-    body(context, orchestrator, i);
-    if (scope_per_iteration) {
-      unwind.scope_open = false;
-      scope_end();
-    }
-    if (loops_.end_iteration() && loops_.started()) charge_loop_setup();
+  };
+  if (scope_per_iteration) {
+    iterate(std::true_type{});
+  } else {
+    iterate(std::false_type{});
   }
 }
 

@@ -139,9 +139,13 @@ struct Directed {
   KernelId add, acc, boom;
 };
 
-TEST_P(ParallelFor, IndependentSliceWritesHaveNoEdges) {
-  Directed d(GetParam());
-  constexpr std::uint32_t kRows = 256;
+// A slice-write loop of `rows` iterations (iteration i: row i of argument 0 plus one into row i of
+// argument 1, [rows, 4]) that leaves its template at iteration `departs` (-1: never) with one
+// task more than the template (`extra`: the fall-back met at a submit with every template
+// position passed) or none (met at the iteration's end). Checks the written rows.
+RunResult run_slice_writes(Directed& d, std::uint32_t rows, std::int64_t departs, bool extra,
+                           const std::string& what) {
+  const std::uint32_t kRows = rows;
   constexpr std::uint32_t kCols = 4;
   std::vector<float> in(kRows * kCols), out(kRows * kCols, -1.0f);
   for (std::size_t k = 0; k < in.size(); ++k)
@@ -153,16 +157,31 @@ TEST_P(ParallelFor, IndependentSliceWritesHaveNoEdges) {
       [&](Orchestrator& o, const OrchestrationArgs& a) {
         o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
           const auto row = static_cast<std::uint32_t>(i);
-          o.submit_aiv(d.add,
-                       Args()
+          const auto add_row = [&] {
+            o.submit_aiv(
+                d.add, Args()
                            .in(a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols}))
                            .out_existing(a.tensor(1).view({1, kCols}, {row, 0}).reshape({kCols})));
+          };
+          if (i != departs || extra) add_row();
+          if (i == departs && extra) add_row();  // the same row again: the same values
         });
       },
       args);
+  EXPECT_TRUE(r.ok()) << what << ": " << r.status.to_string();
+  for (std::size_t k = 0; k < in.size() && r.ok(); ++k) {
+    if (!extra && static_cast<std::int64_t>(k / kCols) == departs) continue;  // not written
+    EXPECT_EQ(out[k], in[k] + 1.0f) << what << ", element " << k;
+  }
+  EXPECT_EQ(r.stats.loop_iterations, kRows) << what;
+  return r;
+}
+
+TEST_P(ParallelFor, IndependentSliceWritesHaveNoEdges) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kRows = 256;
+  const RunResult r = run_slice_writes(d, kRows, -1, false, "independent");
   ASSERT_TRUE(r.ok()) << r.status.to_string();
-  for (std::size_t k = 0; k < in.size(); ++k)
-    ASSERT_EQ(out[k], in[k] + 1.0f);
   EXPECT_EQ(r.stats.loops, 1u);
   EXPECT_EQ(r.stats.loops_analysed, 1u);
   EXPECT_EQ(r.stats.loop_iterations, kRows);
@@ -1356,6 +1375,38 @@ std::string rejections(const RunStats& stats) {
   for (const auto& [reason, n] : stats.loop_template_rejections)
     text += reason + " x" + std::to_string(n) + "; ";
   return text;
+}
+
+// A loop that falls back after many analysed iterations (the per-iteration fast tests in use:
+// LoopDriver::Loop::steady) counts no iteration from the departure on as analysed.
+TEST_P(ParallelFor, FallBackAfterAnalysedIterationsCountsNoneAfter) {
+  for (const bool extra : {true, false}) {
+    Directed d(GetParam());
+    const std::string what = extra ? "one task more" : "no task";
+    const RunResult r = run_slice_writes(d, 64, 40, extra, what);
+    EXPECT_EQ(r.stats.loops_analysed, 1u) << what;
+    // Iterations 2 .. 39: not the two learning ones, nor any from the departure on.
+    EXPECT_EQ(r.stats.loop_iterations_analysed, 38u) << what;
+    EXPECT_EQ(r.stats.loop_fallbacks, 1u) << what;
+  }
+}
+
+// The same departure in a run whose loop starts from a kept template before its first iteration
+// (the third run: LoopDriver::try_kept_from_start): once iteration 1 has confirmed the template
+// (Loop::rebound cleared, not before), a departure falls back as in a learned loop; it does not
+// relearn.
+TEST_P(ParallelFor, KeptTemplateFallsBackAfterItsFirstIterations) {
+  for (const bool extra : {true, false}) {
+    Directed d(GetParam());
+    const std::string what = extra ? "one task more" : "no task";
+    run_slice_writes(d, 64, -1, extra, what + ", first run");
+    run_slice_writes(d, 64, -1, extra, what + ", second run");
+    const RunResult r = run_slice_writes(d, 64, 40, extra, what + ", third run");
+    EXPECT_EQ(r.stats.loop_templates_reused, 1u) << what;
+    EXPECT_EQ(rejections(r.stats), "") << what;
+    EXPECT_EQ(r.stats.loop_fallbacks, 1u) << what;
+    EXPECT_EQ(r.stats.loop_iterations_analysed, 40u) << what;  // iterations 0 .. 39
+  }
 }
 
 // The same loop run again on one runtime takes the template the run before kept: the first run's,

@@ -315,6 +315,7 @@ bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32
 
 void LoopDriver::reset() {
   stack_.clear();
+  top_ = nullptr;
   families_.reset();
   owner_ = nullptr;
   recorders_.clear();
@@ -535,6 +536,7 @@ void LoopDriver::begin_loop(std::int64_t iterations, std::uint64_t next_sequence
   // Two iterations teach the template; a third is the first that can use it.
   if (!loop->transparent && iterations < 3) loop->state = Loop::State::fallback;
   stack_.push_back(std::move(loop));
+  top_ = stack_.back().get();
   update_owner();
 }
 
@@ -547,6 +549,7 @@ void LoopDriver::end_loop() {
   if (stack_.back()->proven) keep_template(*stack_.back());
   recycle_table(std::move(stack_.back()->table));
   stack_.pop_back();
+  top_ = stack_.empty() ? nullptr : stack_.back().get();
   update_owner();
 }
 
@@ -590,6 +593,7 @@ void LoopDriver::end_iteration_slow() {
     // iteration 0 (its base, try_kept_from_start) is first tested on its strides by iteration 1,
     // so a miss there still relearns.
     if (!loop.from_start || loop.iteration > 0) loop.rebound = false;
+    loop.steady = !loop.rebound;  // the fast paths' state from now on
     return;
   }
   // Learning: does an earlier run's template fit the first iteration? Does this iteration repeat
@@ -686,6 +690,7 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   analyse_with_template(loop);
   // Until its first analysed iteration has passed, a mismatch means another loop: learn it.
   loop.rebound = loop.state == Loop::State::analysing;
+  loop.steady = false;
   return true;
 }
 
@@ -751,6 +756,7 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   // Until its first analysed iteration (this one) has passed, a miss means another loop (other
   // buffers, shapes or trip counts): relearn, and learn the first iteration in later runs.
   loop.rebound = loop.state == Loop::State::analysing;
+  loop.steady = false;
 }
 
 void LoopDriver::keep_template(Loop& loop) {
@@ -1021,6 +1027,7 @@ void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   // The rest of the loop asks the map, which must hold the analysed tasks' accesses by then.
   flush_deferred();
   loop.state = Loop::State::fallback;
+  loop.steady = false;
   // The analysed iterations stay in their families (which keep the task table); the rest of the
   // loop goes into the TensorMap.
   close_families(loop);
@@ -1052,6 +1059,7 @@ void LoopDriver::relearn(Loop& loop) {
   close_families(loop);
   retire_images(loop);
   loop.state = Loop::State::learning;
+  loop.steady = false;
   loop.learn_attempts = 0;
   loop.external = {};
   loop.fixed_external = {};
@@ -1075,6 +1083,7 @@ void LoopDriver::start_analysis(Loop& loop) {
   // the map now, so the external producers below see it.
   flush_deferred();
   loop.state = Loop::State::analysing;
+  loop.steady = false;  // until end_iteration_slow has counted an analysed iteration
   loop.first_analysed = loop.iteration + 1;
   loop.previous = {};
   const loops::LoopTemplate& tmpl = loop.tmpl;

@@ -104,8 +104,8 @@ class LoopDriver {
   // Inline for an analysed iteration (the common case); the rest out of line. Both return true
   // when they took the slow path, the only one that may start an analysis (started()).
   bool begin_iteration(std::int64_t index) {
-    Loop& loop = *stack_.back();
-    if (loop.state != Loop::State::analysing || loop.transparent) [[unlikely]] {
+    Loop& loop = *top_;
+    if (!loop.steady) [[unlikely]] {
       begin_iteration_slow(index);
       return true;
     }
@@ -116,12 +116,11 @@ class LoopDriver {
     return false;
   }
   bool end_iteration() {
-    Loop& loop = *stack_.back();
-    if (loop.state != Loop::State::analysing || loop.transparent ||
-        loop.position != loop.plan_count ||
+    Loop& loop = *top_;
+    if (!loop.steady || loop.position != loop.plan_count ||
         // deferred_.size() != iteration_deferred_, without size()'s division by the entry size
-        deferred_.begin() + static_cast<std::ptrdiff_t>(iteration_deferred_) != deferred_.end() ||
-        !loop.counted_analysed || loop.rebound) [[unlikely]] {
+        deferred_.begin() + static_cast<std::ptrdiff_t>(iteration_deferred_) != deferred_.end())
+        [[unlikely]] {
       end_iteration_slow();
       return true;
     }
@@ -630,6 +629,11 @@ class LoopDriver {
     std::int64_t iterations = 0;
     bool transparent = false;  // inside an owning loop: its tasks are the owner's
     enum class State : std::uint8_t { learning, analysing, fallback } state = State::learning;
+    // Analysing, not transparent, its first analysed iteration counted (counted_analysed) and no
+    // rebind pending (rebound): begin_iteration's and end_iteration's fast tests in one flag.
+    // Set only by end_iteration_slow; cleared wherever one of the four may change (a loop that is
+    // not steady takes the slow paths, which handle every case).
+    bool steady = false;
     std::int64_t iteration = -1;
     std::uint32_t position = 0;  // tasks submitted in this iteration
     std::uint64_t first_sequence = 0;
@@ -989,6 +993,8 @@ class LoopDriver {
   loops::Family spare_family_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
+  // stack_.back() (null when empty): begin_iteration's and end_iteration's one load of it.
+  Loop* top_ = nullptr;
   std::vector<Kept> kept_;                   // templates kept across runs (freed with the driver)
   std::vector<std::uintptr_t> run_buffers_;  // this run's argument buffers (run_arguments)
   std::uint64_t run_ = 0;                    // runs begun (reset() calls)
