@@ -18,6 +18,24 @@ namespace tmr::detail {
 // took the dispatch back first (the word changed): the caller reloads the word.
 std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t token);
 
+// latch_dispatch without the copy, for a core that runs the kernel itself before its FIN (the
+// threads platform's core loop): claims dispatch `token`, writes the ACK and returns its payload
+// buffer in place; nullptr when the scheduler took it back. The buffer stays as written until
+// this core's FIN of `token`, as take_own_dispatch's: every dispatch to this core before that FIN
+// goes into the other buffer (a pending dispatch's parity is always the running one's opposite;
+// take-backs skip a token to keep it so). The copy was ~40 instructions a task on the threads
+// platform's pending-slot path (docs/performance.md, "Run side, session 28").
+[[gnu::always_inline]] inline const DispatchPayload* latch_dispatch_in_place(Mailbox& mailbox,
+                                                                            std::uint32_t token) {
+  std::uint32_t expected = token;
+  if (!mailbox.dispatch.compare_exchange_strong(expected, token | kLatchedBit,
+                                                std::memory_order_acq_rel)) {
+    return nullptr;  // taken back by the scheduler
+  }
+  mailbox.status.store(token, std::memory_order_release);  // ACK
+  return &mailbox.payload[token & 1];
+}
+
 // For a dispatch the core's own step placed in its running slot, already latched in the word
 // (Scheduler::own_core_latches_handoff): writes the ACK and returns its payload in place, not a
 // copy. The scheduler writes this core's next dispatch into the other buffer (a pending
