@@ -35,12 +35,4 @@ std::optional<std::string> run_kernel(const DispatchPayload& job) {
   return std::nullopt;
 }
 
-void finish_dispatch(Mailbox& mailbox, std::uint32_t token, std::uint64_t start_ns,
-                     std::uint64_t end_ns) {
-  DispatchPayload& payload = mailbox.payload[token & 1];
-  payload.start_ns = start_ns;
-  payload.end_ns = end_ns;
-  mailbox.status.store(token | kFinBit, std::memory_order_release);  // FIN
-}
-
 }  // namespace tmr::detail
