@@ -99,7 +99,7 @@ bool Scheduler::step(int thread) {
   // blocks that only the last thread to hand in releases.
   if (cohort_.waiting_for(me.cohort_done_generation)) {
     progress |= cohort_step(thread);
-  } else if (!sink_.aborting()) {
+  } else if (!aborting()) {
     progress |= dispatch_ready(thread);
     // Room appeared here and nothing queued took it: a MIX block staged on another thread's
     // busy cluster may run here now. Its owner takes it back (take_back_stranded) once woken.
@@ -152,7 +152,7 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   // abort. Those looks again (a virtual call among them) were ~20 instructions of every task on
   // the independent graph.
   if ((!looked &&
-       (!c.stageable() || cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting())) ||
+       (!c.stageable() || cohort_.waiting_for(me.cohort_done_generation) || aborting())) ||
       !single_may_wait(type) ||
       me.free_cores[type == CoreType::aic ? 0 : 1].load(std::memory_order_relaxed) != 0) {
     return false;
@@ -194,7 +194,7 @@ bool Scheduler::core_step(int thread, int core) {
        (ready_.may_have(TaskShape::mix) || me.local_count[static_cast<int>(TaskShape::mix)] != 0 ||
         !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
         takeable_blocks_.load(std::memory_order_relaxed) > 0)) ||
-      cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting()) {
+      cohort_.waiting_for(me.cohort_done_generation) || aborting()) {
     return step_after_finish(thread, core);
   }
   const bool timed = ++me.core_steps % kCoreStepSample == 0;
@@ -863,18 +863,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   }
 }
 
-void Scheduler::publish(Mailbox& mailbox, std::uint32_t token, bool own, bool latched) {
-  if (latched) {
-    // The calling thread is this core's and takes this dispatch itself (its running slot):
-    // claimed for it already, see own_core_latches_handoff.
-    mailbox.dispatch.store(token | kLatchedBit, std::memory_order_release);
-    return;
-  }
-  if (own) {
-    // The calling thread is this core's: it is not parked, and it loads the word itself next.
-    mailbox.dispatch.store(token, std::memory_order_release);
-    return;
-  }
+void Scheduler::publish_with_doorbell(Mailbox& mailbox, std::uint32_t token) {
   // seq_cst: pairs with the core's store of core_parked before its last look (notify_core).
   mailbox.dispatch.store(token, std::memory_order_seq_cst);
   waker_.notify_core(mailbox);
