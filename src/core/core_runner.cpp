@@ -16,11 +16,6 @@ std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t to
   return job;
 }
 
-const DispatchPayload& take_own_dispatch(Mailbox& mailbox, std::uint32_t token) {
-  mailbox.status.store(token, std::memory_order_release);  // ACK
-  return mailbox.payload[token & 1];
-}
-
 std::optional<std::string> run_kernel(const DispatchPayload& job) {
   const TaskRecord& record = *job.record;
   const RecordTensors tensors(record);  // rebuilt here when the record names its image

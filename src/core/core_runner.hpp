@@ -40,8 +40,11 @@ std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t to
 // (Scheduler::own_core_latches_handoff): writes the ACK and returns its payload in place, not a
 // copy. The scheduler writes this core's next dispatch into the other buffer (a pending
 // dispatch's parity is always the running one's opposite), so this one stays as written until
-// the core's FIN; the caller reads it no later than that.
-const DispatchPayload& take_own_dispatch(Mailbox& mailbox, std::uint32_t token);
+// the core's FIN; the caller reads it no later than that. Inline: once per early hand-off.
+inline const DispatchPayload& take_own_dispatch(Mailbox& mailbox, std::uint32_t token) {
+  mailbox.status.store(token, std::memory_order_release);  // ACK
+  return mailbox.payload[token & 1];
+}
 
 // Runs the job's kernel. Returns what it threw (its message), or nothing when it returned.
 std::optional<std::string> run_kernel(const DispatchPayload& job);

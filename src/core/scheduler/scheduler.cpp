@@ -438,10 +438,6 @@ void Scheduler::complete_task(int thread, int core, TaskSlot* task) {
 
 void Scheduler::core_became_busy(int thread, int core) {
   ThreadState& me = threads_[thread];
-  if (core == me.deferred_idle_core) {
-    me.deferred_idle_core = -1;  // it never showed as idle (core_step): nothing to undo
-    return;
-  }
   ++me.busy_cores;
   me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(
       1, std::memory_order_relaxed);
@@ -853,7 +849,13 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
     c.running = s;
     c.awaiting_ack = true;
     c.placed_by = static_cast<std::int16_t>(me.self_core);
-    core_became_busy(thread, core);
+    if (core == me.deferred_idle_core) {
+      // It never showed as idle (core_step): nothing to undo. Looked at here, not in the call:
+      // once per early hand-off, where the call was ~10 instructions.
+      me.deferred_idle_core = -1;
+    } else {
+      core_became_busy(thread, core);
+    }
     if (timing()) running_changed(thread, core, clock_.now_ns());
   }
   if (release == Release::now) {

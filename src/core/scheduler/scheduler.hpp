@@ -277,6 +277,7 @@ class Scheduler {
   void finish_subtask(int thread, int core, const Subtask& subtask);
   // `core`: where the task's last subtask finished (its completion is counted there).
   void complete_task(int thread, int core, TaskSlot* task);
+  // Not for a core whose idle transition core_step deferred (dispatch_subtask_inline skips it).
   void core_became_busy(int thread, int core);
   void core_became_idle(int thread, int core);
 
