@@ -27,7 +27,7 @@ std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t to
 // take-backs skip a token to keep it so). The copy was ~40 instructions a task on the threads
 // platform's pending-slot path (docs/performance.md, "Run side, session 28").
 [[gnu::always_inline]] inline const DispatchPayload* latch_dispatch_in_place(Mailbox& mailbox,
-                                                                            std::uint32_t token) {
+                                                                             std::uint32_t token) {
   std::uint32_t expected = token;
   if (!mailbox.dispatch.compare_exchange_strong(expected, token | kLatchedBit,
                                                 std::memory_order_acq_rel)) {

@@ -487,9 +487,12 @@ bool Scheduler::others_have_room(int thread, TaskShape shape) {
   // -fsanitize=thread): there each read is a seq_cst RMW instead, the same order in a form it
   // checks.
   if constexpr (!kThreadSanitizer) std::atomic_thread_fence(std::memory_order_seq_cst);
-  for (std::size_t t = 0; t < threads_.size(); ++t) {
-    if (static_cast<int>(t) == thread) continue;
-    ThreadState& other = threads_[t];
+  // By address, not index: the vector's size is a division (threads_' elements are not a power
+  // of two bytes), on the orchestrator's push of every task.
+  const ThreadState* const self =
+      thread >= 0 ? &threads_[static_cast<std::size_t>(thread)] : nullptr;
+  for (ThreadState& other : threads_) {
+    if (&other == self) continue;
     // Plain loads after the fence above: an RMW here took the line exclusive, so every core
     // that reads it per task (may_stage_at_latch, core_step) missed on it afterwards.
     auto free = [&](int type) {

@@ -319,11 +319,9 @@ class Scheduler {
   // line it was ~20 instructions of a task on the peers' independent graph.
   bool others_report_room(int thread, TaskShape shape) const {
     const int type = shape == TaskShape::aic ? 0 : 1;
-    for (std::size_t t = 0; t < threads_.size(); ++t) {
-      if (static_cast<int>(t) != thread &&
-          threads_[t].free_cores[type].load(std::memory_order_relaxed) > 0) {
-        return true;
-      }
+    const ThreadState* const self = &threads_[static_cast<std::size_t>(thread)];
+    for (const ThreadState& other : threads_) {  // by address: no division for the size
+      if (&other != self && other.free_cores[type].load(std::memory_order_relaxed) > 0) return true;
     }
     return false;
   }
@@ -402,8 +400,7 @@ class Scheduler {
   const std::atomic<bool>* abort_flag_ = nullptr;  // read_abort_flag
   // sink_.aborting(), from the flag when the sink gave it.
   bool aborting() const {
-    return abort_flag_ != nullptr ? abort_flag_->load(std::memory_order_acquire)
-                                  : sink_.aborting();
+    return abort_flag_ != nullptr ? abort_flag_->load(std::memory_order_acquire) : sink_.aborting();
   }
   int handoff_cpus_ = 0;  // limit_handoffs_to_cpus
   const std::atomic<int>* others_on_cpu_ = nullptr;
