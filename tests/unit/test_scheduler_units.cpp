@@ -684,10 +684,7 @@ TEST_F(SchedulerSteps, OwnHandoffWritesThePayloadItsCoreRunsInPlace) {
 // written until its own FIN.
 TEST_F(SchedulerSteps, APendingDispatchLatchedInPlaceStaysAsWrittenThroughTheNextStaging) {
   Scheduler s = make(DualSlotPolicy{true, true, false});
-  s.cores_take_queued_work(true);
-  s.stage_single_core_at_latch_only(true);
-  s.own_core_needs_no_doorbell(true);
-  s.own_core_latches_handoff(true);
+  as_threads_platform(s);
   TaskSlot* first = task(TaskShape::aiv, 2);
   s.push_ready_global(first);
   s.push_ready_global(task(TaskShape::aiv, 2));
