@@ -1,8 +1,6 @@
 // The core side of the mailbox protocol (core_runner.hpp).
 #include "core/core_runner.hpp"
 
-#include <exception>
-
 namespace tmr::detail {
 
 std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t token) {
@@ -14,33 +12,6 @@ std::optional<DispatchPayload> latch_dispatch(Mailbox& mailbox, std::uint32_t to
   const DispatchPayload job = mailbox.payload[token & 1];
   mailbox.status.store(token, std::memory_order_release);  // ACK
   return job;
-}
-
-const DispatchPayload& take_own_dispatch(Mailbox& mailbox, std::uint32_t token) {
-  mailbox.status.store(token, std::memory_order_release);  // ACK
-  return mailbox.payload[token & 1];
-}
-
-std::optional<std::string> run_kernel(const DispatchPayload& job) {
-  const TaskRecord& record = *job.record;
-  const RecordTensors tensors(record);  // rebuilt here when the record names its image
-  try {
-    job.fn(KernelArgs(tensors.get(), record.tensor_count, record.scalars, record.scalar_count,
-                      job.block_index, job.block_count, job.sub_block, job.cluster, record.tags));
-  } catch (const std::exception& e) {
-    return std::string(e.what());
-  } catch (...) {
-    return std::string("unknown exception");
-  }
-  return std::nullopt;
-}
-
-void finish_dispatch(Mailbox& mailbox, std::uint32_t token, std::uint64_t start_ns,
-                     std::uint64_t end_ns) {
-  DispatchPayload& payload = mailbox.payload[token & 1];
-  payload.start_ns = start_ns;
-  payload.end_ns = end_ns;
-  mailbox.status.store(token | kFinBit, std::memory_order_release);  // FIN
 }
 
 }  // namespace tmr::detail

@@ -40,6 +40,7 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
   scheduler_ = std::make_unique<Scheduler>(
       topology_, std::span<Mailbox>(mailboxes_.get(), static_cast<std::size_t>(core_count())),
       config_.dual_slot.resolved_for(config_.platform), queue_capacity, *this, *this, *this);
+  scheduler_->read_abort_flag(&aborting_);  // aborting()'s flag, without the virtual call
   orchestrator_ = std::make_unique<OrchestratorCore>(
       OrchestratorPorts{std::span<Ring* const>(ring_pointers_, kRingCount), config_.clusters,
                         kernels_, config_.stall_timeout_s, config_.tensor_wait_timeout_s, *this,

@@ -48,7 +48,9 @@ class MpmcQueue {
     }
   }
 
-  bool try_pop(T& out) {
+  // Always inlined: a worker's completion step (Scheduler::core_step) pops once per task, and
+  // out of line the call and its frame were ~8 of its instructions.
+  [[gnu::always_inline]] bool try_pop(T& out) {
     std::size_t pos = head_.load(std::memory_order_relaxed);
     for (;;) {
       Cell& cell = cells_[pos & mask_];

@@ -48,6 +48,29 @@ TEST(DispatchClaim, ACoreCannotLatchADispatchTakenBackAndViceVersa) {
   EXPECT_FALSE(m.dispatch.compare_exchange_strong(expected, running)) << "too late to take back";
 }
 
+// The threads platform's core loop claims without the copy (latch_dispatch_in_place): the same
+// claim, ACK and loss to a take-back, and the payload is its buffer itself.
+TEST(DispatchClaim, InPlaceClaimReturnsItsBufferOrNothingWhenTakenBack) {
+  Mailbox m;
+  m.payload[1].block_index = 7;
+  const std::uint32_t running = 4 | kLatchedBit;
+  m.dispatch.store(5);
+  std::uint32_t expected = 5;
+  ASSERT_TRUE(m.dispatch.compare_exchange_strong(expected, running));  // the scheduler wins
+  EXPECT_EQ(latch_dispatch_in_place(m, 5), nullptr);
+  EXPECT_EQ(m.dispatch.load(), running);
+  EXPECT_NE(m.status.load(), 5u) << "no ACK for a dispatch taken back";
+
+  m.dispatch.store(5);  // staged again: this time the core claims it first
+  const DispatchPayload* job = latch_dispatch_in_place(m, 5);
+  ASSERT_EQ(job, &m.payload[1]) << "in place: the buffer of the token's parity";
+  EXPECT_EQ(job->block_index, 7u);
+  EXPECT_EQ(m.dispatch.load(), 5 | kLatchedBit);
+  EXPECT_EQ(m.status.load(), 5u) << "the claim is followed by the ACK";
+  expected = 5;
+  EXPECT_FALSE(m.dispatch.compare_exchange_strong(expected, running)) << "too late to take back";
+}
+
 TEST(SlotDecisionTable, AckOnceThenFinish) {
   CoreSlot c = running(5, false);
   EXPECT_FALSE(c.stageable()) << "no pending dispatch before the ACK";
@@ -652,6 +675,47 @@ TEST_F(SchedulerSteps, OwnHandoffWritesThePayloadItsCoreRunsInPlace) {
   }
   EXPECT_TRUE(s.idle(0));
   EXPECT_EQ(sink_.completed, 9);
+}
+
+// A dispatch waiting in a core's pending slot is latched in place right after the core's FIN
+// (latch_dispatch_in_place, the threads platform's core loop) and runs from its buffer. The
+// core's step after that latch retires the finished subtask, moves the latched one up and stages
+// the next task behind it: into the other buffer, so the one the core runs from stays as
+// written until its own FIN.
+TEST_F(SchedulerSteps, APendingDispatchLatchedInPlaceStaysAsWrittenThroughTheNextStaging) {
+  Scheduler s = make(DualSlotPolicy{true, true, false});
+  as_threads_platform(s);
+  TaskSlot* first = task(TaskShape::aiv, 2);
+  s.push_ready_global(first);
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  s.step(0);  // one task on each AIV core
+  const int core = s.core_slot(1).running.task == first ? 1 : 2;
+  ASSERT_EQ(s.core_slot(core).running.task, first);
+  ack(core);
+  TaskSlot* second = task(TaskShape::aiv, 2);
+  s.push_ready_global(second);
+  ASSERT_TRUE(s.stage_after_latch(0, core));
+  const std::uint32_t token = s.core_slot(core).pending.token;
+  ASSERT_EQ(dispatched(core), token) << "a pending dispatch, not latched yet";
+
+  fin(core);  // `first` ends; the core latches the waiting dispatch before its step
+  const DispatchPayload* job = latch_dispatch_in_place(mailboxes_[core], token);
+  ASSERT_EQ(job, &mailboxes_[core].payload[token & 1]);
+  EXPECT_EQ(mailboxes_[core].status.load(), token) << "the ACK";
+  EXPECT_EQ(job->task, second->id);
+  EXPECT_EQ(job->record, second->record);
+  EXPECT_EQ(job->sub_block, static_cast<std::uint32_t>(core - 1));
+
+  TaskSlot* third = task(TaskShape::aiv, 2);
+  s.push_ready_global(third);
+  EXPECT_TRUE(s.core_step(0, core));
+  EXPECT_EQ(sink_.completed, 1) << "`first` retired";
+  EXPECT_EQ(s.core_slot(core).running.task, second);
+  ASSERT_EQ(s.core_slot(core).pending.task, third) << "staged behind the latched one";
+  EXPECT_NE(s.core_slot(core).pending.token & 1, token & 1) << "into the other buffer";
+  EXPECT_EQ(job->task, second->id) << "the running payload is untouched";
+  EXPECT_EQ(job->record, second->record);
+  EXPECT_EQ(job->fn, second->record->fns[kSlotAiv0]);
 }
 
 // A core whose completion makes several single-core tasks ready while another core of its

@@ -21,7 +21,7 @@ class ReadyQueues {
     while (!queue.try_push(task)) {
     }
   }
-  bool try_pop(TaskShape shape, TaskSlot** task) {
+  [[gnu::always_inline]] bool try_pop(TaskShape shape, TaskSlot** task) {
     return queues_[static_cast<int>(shape)].try_pop(*task);
   }
   // A hint (two relaxed loads, no write): false when no task of `shape` was queued at the

@@ -99,7 +99,7 @@ bool Scheduler::step(int thread) {
   // blocks that only the last thread to hand in releases.
   if (cohort_.waiting_for(me.cohort_done_generation)) {
     progress |= cohort_step(thread);
-  } else if (!sink_.aborting()) {
+  } else if (!aborting()) {
     progress |= dispatch_ready(thread);
     // Room appeared here and nothing queued took it: a MIX block staged on another thread's
     // busy cluster may run here now. Its owner takes it back (take_back_stranded) once woken.
@@ -152,7 +152,7 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   // abort. Those looks again (a virtual call among them) were ~20 instructions of every task on
   // the independent graph.
   if ((!looked &&
-       (!c.stageable() || cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting())) ||
+       (!c.stageable() || cohort_.waiting_for(me.cohort_done_generation) || aborting())) ||
       !single_may_wait(type) ||
       me.free_cores[type == CoreType::aic ? 0 : 1].load(std::memory_order_relaxed) != 0) {
     return false;
@@ -194,7 +194,7 @@ bool Scheduler::core_step(int thread, int core) {
        (ready_.may_have(TaskShape::mix) || me.local_count[static_cast<int>(TaskShape::mix)] != 0 ||
         !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
         takeable_blocks_.load(std::memory_order_relaxed) > 0)) ||
-      cohort_.waiting_for(me.cohort_done_generation) || sink_.aborting()) {
+      cohort_.waiting_for(me.cohort_done_generation) || aborting()) {
     return step_after_finish(thread, core);
   }
   const bool timed = ++me.core_steps % kCoreStepSample == 0;
@@ -438,10 +438,6 @@ void Scheduler::complete_task(int thread, int core, TaskSlot* task) {
 
 void Scheduler::core_became_busy(int thread, int core) {
   ThreadState& me = threads_[thread];
-  if (core == me.deferred_idle_core) {
-    me.deferred_idle_core = -1;  // it never showed as idle (core_step): nothing to undo
-    return;
-  }
   ++me.busy_cores;
   me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(
       1, std::memory_order_relaxed);
@@ -491,9 +487,12 @@ bool Scheduler::others_have_room(int thread, TaskShape shape) {
   // -fsanitize=thread): there each read is a seq_cst RMW instead, the same order in a form it
   // checks.
   if constexpr (!kThreadSanitizer) std::atomic_thread_fence(std::memory_order_seq_cst);
-  for (std::size_t t = 0; t < threads_.size(); ++t) {
-    if (static_cast<int>(t) == thread) continue;
-    ThreadState& other = threads_[t];
+  // By address, not index: the vector's size is a division (threads_' elements are not a power
+  // of two bytes), on the orchestrator's push of every task.
+  const ThreadState* const self =
+      thread >= 0 ? &threads_[static_cast<std::size_t>(thread)] : nullptr;
+  for (ThreadState& other : threads_) {
+    if (&other == self) continue;
     // Plain loads after the fence above: an RMW here took the line exclusive, so every core
     // that reads it per task (may_stage_at_latch, core_step) missed on it afterwards.
     auto free = [&](int type) {
@@ -853,7 +852,13 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
     c.running = s;
     c.awaiting_ack = true;
     c.placed_by = static_cast<std::int16_t>(me.self_core);
-    core_became_busy(thread, core);
+    if (core == me.deferred_idle_core) {
+      // It never showed as idle (core_step): nothing to undo. Looked at here, not in the call:
+      // once per early hand-off, where the call was ~10 instructions.
+      me.deferred_idle_core = -1;
+    } else {
+      core_became_busy(thread, core);
+    }
     if (timing()) running_changed(thread, core, clock_.now_ns());
   }
   if (release == Release::now) {
@@ -863,18 +868,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   }
 }
 
-void Scheduler::publish(Mailbox& mailbox, std::uint32_t token, bool own, bool latched) {
-  if (latched) {
-    // The calling thread is this core's and takes this dispatch itself (its running slot):
-    // claimed for it already, see own_core_latches_handoff.
-    mailbox.dispatch.store(token | kLatchedBit, std::memory_order_release);
-    return;
-  }
-  if (own) {
-    // The calling thread is this core's: it is not parked, and it loads the word itself next.
-    mailbox.dispatch.store(token, std::memory_order_release);
-    return;
-  }
+void Scheduler::publish_with_doorbell(Mailbox& mailbox, std::uint32_t token) {
   // seq_cst: pairs with the core's store of core_parked before its last look (notify_core).
   mailbox.dispatch.store(token, std::memory_order_seq_cst);
   waker_.notify_core(mailbox);

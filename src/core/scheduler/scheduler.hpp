@@ -141,6 +141,10 @@ class Scheduler {
            threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
            !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
   }
+  // For a sink whose aborting() is this flag's acquire load (Engine): the steps read it directly.
+  // Every worker's completion step (core_step) looks once per task, where the sink's virtual
+  // call was ~8 instructions. Only while no thread steps.
+  void read_abort_flag(const std::atomic<bool>* flag) { abort_flag_ = flag; }
   bool limits_handoffs() const { return handoff_cpus_ != 0; }
   // Whether `thread` reports an idle core (relaxed looks): a step of it could place new work.
   bool has_idle_core(int thread) const {
@@ -273,6 +277,7 @@ class Scheduler {
   void finish_subtask(int thread, int core, const Subtask& subtask);
   // `core`: where the task's last subtask finished (its completion is counted there).
   void complete_task(int thread, int core, TaskSlot* task);
+  // Not for a core whose idle transition core_step deferred (dispatch_subtask_inline skips it).
   void core_became_busy(int thread, int core);
   void core_became_idle(int thread, int core);
 
@@ -314,11 +319,9 @@ class Scheduler {
   // line it was ~20 instructions of a task on the peers' independent graph.
   bool others_report_room(int thread, TaskShape shape) const {
     const int type = shape == TaskShape::aic ? 0 : 1;
-    for (std::size_t t = 0; t < threads_.size(); ++t) {
-      if (static_cast<int>(t) != thread &&
-          threads_[t].free_cores[type].load(std::memory_order_relaxed) > 0) {
-        return true;
-      }
+    const ThreadState* const self = &threads_[static_cast<std::size_t>(thread)];
+    for (const ThreadState& other : threads_) {  // by address: no division for the size
+      if (&other != self && other.free_cores[type].load(std::memory_order_relaxed) > 0) return true;
     }
     return false;
   }
@@ -362,8 +365,19 @@ class Scheduler {
                                std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
                                Release release);
   // `own`: the stepping core's own slot (see own_core_needs_no_doorbell); `latched`: its running
-  // slot, published latched (see own_core_latches_handoff).
-  void publish(Mailbox& mailbox, std::uint32_t token, bool own = false, bool latched = false);
+  // slot, published latched (see own_core_latches_handoff). The own cases are one store, inline:
+  // a worker's step publishes once per task, and the call was ~13 of its instructions.
+  [[gnu::always_inline]] void publish(Mailbox& mailbox, std::uint32_t token, bool own = false,
+                                      bool latched = false) {
+    if (own) {
+      // The calling thread is this core's: it is not parked, and it loads the word itself next.
+      // Latched: it takes this dispatch itself (its running slot), claimed for it already.
+      mailbox.dispatch.store(latched ? token | kLatchedBit : token, std::memory_order_release);
+      return;
+    }
+    publish_with_doorbell(mailbox, token);
+  }
+  void publish_with_doorbell(Mailbox& mailbox, std::uint32_t token);
 
   // ---- start-together cohorts
   bool cohort_step(int thread);
@@ -383,6 +397,11 @@ class Scheduler {
   bool own_core_latches_handoff_ = false;
   bool take_back_unlatched_ = false;
   bool platform_counts_completions_ = false;
+  const std::atomic<bool>* abort_flag_ = nullptr;  // read_abort_flag
+  // sink_.aborting(), from the flag when the sink gave it.
+  bool aborting() const {
+    return abort_flag_ != nullptr ? abort_flag_->load(std::memory_order_acquire) : sink_.aborting();
+  }
   int handoff_cpus_ = 0;  // limit_handoffs_to_cpus
   const std::atomic<int>* others_on_cpu_ = nullptr;
   // limit_handoffs_to_cpus: whether a CPU is free for one more of `thread`'s cores now.

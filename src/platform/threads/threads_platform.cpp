@@ -341,13 +341,11 @@ void ThreadsPlatform::core_main(int core) {
   const int scheduler_thread = m.scheduler_thread;
   const Scheduler& scheduler = engine_.scheduler();
   Backoff backoff(engine_.config().spin_before_park);
-  // A dispatch latched right after the previous FIN (it was waiting in the pending slot): it runs
-  // next without another look at the dispatch word.
-  std::optional<DispatchPayload> next;
+  // The latched dispatch that runs next, in place in its payload buffer (latch_dispatch_in_place,
+  // take_own_dispatch): one latched right after the previous FIN (it was waiting in the pending
+  // slot) or an early hand-off (below) runs without another look at the dispatch word.
+  const DispatchPayload* next = nullptr;
   std::uint32_t next_token = 0;
-  // An early hand-off (below) runs from its payload buffer in place, not from a copy in `next`
-  // (take_own_dispatch).
-  const DispatchPayload* own_next = nullptr;
   std::atomic<std::uint32_t>& stepping = stepping_[static_cast<std::size_t>(core)].on;
   // Once latched, the pending slot may take the next task. A MIX task (or a block taken back)
   // waiting is worth a full step: it needs a whole cluster stageable at once, which this moment
@@ -363,7 +361,7 @@ void ThreadsPlatform::core_main(int core) {
   };
   for (;;) {
     std::uint32_t token = next_token;
-    if (!next && own_next == nullptr) {
+    if (next == nullptr) {
       token = m.dispatch.load(std::memory_order_acquire);
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
         if (!backoff.idle_and_should_park()) continue;
@@ -377,12 +375,12 @@ void ThreadsPlatform::core_main(int core) {
       }
       if (token == kExitToken) return;
       backoff.reset();
-      next = latch_dispatch(m, token);
-      if (!next) continue;  // the scheduler took it back (issue 12): look again
+      next = latch_dispatch_in_place(m, token);
+      if (next == nullptr) continue;  // the scheduler took it back (issue 12): look again
       after_latch();
     }
-    // Used in place; `next` is emptied (and the own payload not read) from the FIN on.
-    const DispatchPayload& job = own_next != nullptr ? *own_next : *next;
+    // Used in place; not read from the FIN on (the buffer is the scheduler's again).
+    const DispatchPayload& job = *next;
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     KernelWatch& watch = engine_.kernel_watch();
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
@@ -391,8 +389,7 @@ void ThreadsPlatform::core_main(int core) {
         engine_.config().runs_timing_only() ? std::nullopt : run_kernel(job);
     watch.finished(core);
     if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
-    next.reset();  // `job` is not read after this
-    own_next = nullptr;
+    next = nullptr;  // `job` is not read after this
     // Counted before FIN: a scheduler that sees the FIN (and then stops) also sees this core
     // stepping, so end_run waits until the step below is over. A release store is enough: the
     // FIN is a release store after it, so whoever acquires the FIN (or a gate this core let go
@@ -409,8 +406,8 @@ void ThreadsPlatform::core_main(int core) {
       const std::uint32_t waiting = m.dispatch.load(std::memory_order_acquire);
       if (waiting != token && waiting != kIdleToken && waiting != kExitToken &&
           (waiting & kLatchedBit) == 0) {
-        next = latch_dispatch(m, waiting);
-        if (next) next_token = waiting;
+        next = latch_dispatch_in_place(m, waiting);
+        if (next != nullptr) next_token = waiting;
       }
       // The completion path, on this thread (Scheduler::core_step): retire the subtask, release
       // its consumers, and start one that fits here on this core (its dispatch word is then set
@@ -420,11 +417,11 @@ void ThreadsPlatform::core_main(int core) {
       // latched for this core (Scheduler::own_core_latches_handoff), and nobody else writes it
       // until the ACK. A latched word with this core's finished token is not new (a take-back
       // leaves the running token there), and a word another step wrote is unlatched.
-      if (!next) {
+      if (next == nullptr) {
         const std::uint32_t own = m.dispatch.load(std::memory_order_relaxed);
         if ((own & kLatchedBit) != 0 && (own & kTokenMask) != token) {
           next_token = own & kTokenMask;
-          own_next = &take_own_dispatch(m, next_token);
+          next = &take_own_dispatch(m, next_token);
           after_latch();
         }
       }
@@ -439,7 +436,7 @@ void ThreadsPlatform::core_main(int core) {
     // no longer for that: a scheduler thread stops only once its cores are idle, which this one
     // is not before that FIN (and an abandoned run does not wait for the flags). Saves the
     // clear's locked store and the look at stop_requested_ on every hand-off.
-    if (next || own_next != nullptr) continue;
+    if (next != nullptr) continue;
     // seq_cst store, then load: pairs with end_run's store of stop_requested_ and its loads of
     // the flags: either it sees this core done, or this core sees the stop and rings.
     stepping.store(0, std::memory_order_seq_cst);
