@@ -30,6 +30,31 @@ inline constexpr auto kElementSizes = [] {
     sizes[i] = static_cast<std::uint8_t>(dtype_size(static_cast<DType>(i)));
   return sizes;
 }();
+
+// The largest buffer a tensor may describe (Tensor::kMaxBufferBytes).
+inline constexpr std::uint64_t kMaxBufferBytes = std::uint64_t{1} << 62;
+
+// The byte size of a buffer laid out row-major with `shape` and `dtype`, into `bytes`; false when
+// no tensor may describe it (not 1..kMaxDims dimensions, a zero dimension, more than 2^62 bytes).
+// Inline (Args::out checks every fresh output's shape with it). Per dimension only the zero test
+// and one widening multiply (its high half gathered): the size limit is tested once at the end,
+// which is the same test as after each step because with no zero dimension and no overflow the
+// running product never shrinks.
+inline bool shape_bytes(const Shape& shape, DType dtype, std::uint64_t& bytes) {
+  const int n = shape.size();
+  // One unsigned compare for 1..kMaxDims; it also bounds the loop for the compiler.
+  if (static_cast<unsigned>(n - 1) >= static_cast<unsigned>(kMaxDims)) return false;
+  std::uint64_t product = kElementSizes[static_cast<std::uint8_t>(dtype)];  // dtype_size
+  std::uint64_t high = 0;  // nonzero once a product overflowed 64 bits
+  for (int d = 0; d < n; ++d) {
+    if (shape[d] == 0) return false;
+    const unsigned __int128 wide = static_cast<unsigned __int128>(product) * shape[d];
+    high |= static_cast<std::uint64_t>(wide >> 64);
+    product = static_cast<std::uint64_t>(wide);
+  }
+  bytes = product;
+  return high == 0 && product <= kMaxBufferBytes;
+}
 }  // namespace detail
 
 class Tensor {
@@ -176,20 +201,13 @@ class Tensor {
   // false otherwise, having written nothing (wrap then names the mistake). Inline: Args::out
   // builds every fresh output's placeholder with it. `data` must not be null.
   static bool wrap_into(void* out, void* data, const Shape& shape, DType dtype) {
-    const int n = shape.size();
-    if (static_cast<unsigned>(n - 1) >= static_cast<unsigned>(kMaxDims)) return false;
-    std::uint64_t bytes = detail::kElementSizes[static_cast<std::uint8_t>(dtype)];
-    for (int d = 0; d < n; ++d) {
-      if (shape[d] == 0 || __builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) ||
-          bytes > kMaxBufferBytes) {
-        return false;
-      }
-    }
+    std::uint64_t bytes = 0;
+    if (!detail::shape_bytes(shape, dtype, bytes)) return false;
     ::new (out) Tensor(data, bytes, shape, dtype, 0);
     return true;
   }
   // The largest buffer a tensor may describe (wrap's limit).
-  static constexpr std::uint64_t kMaxBufferBytes = std::uint64_t{1} << 62;
+  static constexpr std::uint64_t kMaxBufferBytes = detail::kMaxBufferBytes;
 
   // Internal: a runtime-allocated buffer owned by `owner`.
   static Tensor make_owned(void* data, std::uint64_t bytes, const Shape& shape, DType dtype,
@@ -208,18 +226,23 @@ class Tensor {
   // wrap's descriptor, every member written once (no zero fill overwritten afterwards): the box
   // is the whole raw shape. All kMaxDims entries are copied from `shape` (a Shape keeps entries
   // past its size zero), so every byte is defined; readers only use the first ndims() entries.
+  // The shape's entries are copied as one block each (a 16- and a 4-byte move, not five element
+  // loads packed into a register).
   Tensor(void* data, std::uint64_t bytes, const Shape& shape, DType dtype, std::uint32_t version)
       : base_(data),
         buffer_bytes_(bytes),
-        raw_shape_{shape[0], shape[1], shape[2], shape[3], shape[4]},
-        offsets_{},
-        extents_{shape[0], shape[1], shape[2], shape[3], shape[4]},
         version_(version),
         dtype_(dtype),
         ndims_(static_cast<std::uint8_t>(shape.size())) {
-    static_assert(kMaxDims == 5, "the initialisers above list kMaxDims entries");
+    static_assert(sizeof(raw_shape_) == kMaxDims * sizeof(std::uint32_t));
+    std::memcpy(raw_shape_, shape.begin(), sizeof(raw_shape_));
+    std::memcpy(extents_, shape.begin(), sizeof(extents_));
   }
   void check_type(DType requested) const;
+  // Throws element_address's Error: a null tensor, a wrong index count, or (d >= 0) index d out
+  // of bounds.
+  [[noreturn, gnu::cold, gnu::noinline]] void element_address_error(const Shape& indices,
+                                                                    int d) const;
   // Narrows `copy`, a copy of this valid tensor, to view(shape, offsets) given as view_into's
   // arguments; false when that view does not fit. One pass: the checks and the stores of each
   // dimension together (the copy is the caller's result or slot, so a failure leaves nothing).

@@ -14,9 +14,6 @@ namespace tmr {
 
 namespace {
 
-// Largest buffer we describe: keeps every flat byte offset representable in int64 arithmetic.
-constexpr std::uint64_t kMaxBufferBytes = Tensor::kMaxBufferBytes;
-
 [[noreturn]] void invalid(const std::string& message) {
   throw Error(ErrorCode::invalid_args, message);
 }
@@ -48,17 +45,8 @@ std::string hex_address(const void* pointer) {
 // A shape that can describe a buffer: 1..kMaxDims non-zero dimensions whose byte size fits.
 // Returns the byte size. `what` says which call was given the shape, for the message.
 std::uint64_t checked_bytes(const Shape& shape, DType dtype, const char* what) {
-  // One unsigned compare for 1..kMaxDims; also tells the compiler the loop runs at most kMaxDims
-  // times (a Shape never holds more).
-  const int n = shape.size();
-  if (static_cast<unsigned>(n - 1) >= static_cast<unsigned>(kMaxDims)) shape_error(shape, what);
-  std::uint64_t bytes = detail::kElementSizes[static_cast<std::uint8_t>(dtype)];  // dtype_size
-  for (int d = 0; d < n; ++d) {
-    if (shape[d] == 0 || __builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) ||
-        bytes > kMaxBufferBytes) {
-      shape_error(shape, what);
-    }
-  }
+  std::uint64_t bytes = 0;
+  if (!detail::shape_bytes(shape, dtype, bytes)) shape_error(shape, what);
   return bytes;
 }
 
@@ -108,6 +96,26 @@ bool Tensor::is_contiguous() const {
 }
 
 void* Tensor::element_address(const Shape& indices) const {
+  if (!valid() || indices.size() != ndims_) element_address_error(indices, -1);
+  // One pass from the innermost raw dimension: the box's first element and every raw stride
+  // (no raw_stride() call per index: the orchestrator reads an element per get_tensor_data).
+  std::uint64_t raw_strides[kMaxDims];
+  std::uint64_t flat = layout_offset_;
+  std::uint64_t stride = 1;
+  for (int r = ndims_ - 1; r >= 0; --r) {
+    raw_strides[r] = stride;
+    flat += std::uint64_t{offsets_[r]} * stride;
+    stride *= raw_shape_[r];
+  }
+  for (int d = 0; d < ndims_; ++d) {
+    const int r = perm_[d];
+    if (indices[d] >= extents_[r]) element_address_error(indices, d);
+    flat += std::uint64_t{indices[d]} * raw_strides[r];
+  }
+  return static_cast<std::byte*>(base_) + flat * element_size();
+}
+
+void Tensor::element_address_error(const Shape& indices, int d) const {
   if (!valid()) {
     invalid("element_address on a null tensor; use a tensor from Tensor::wrap or a task output");
   }
@@ -116,16 +124,9 @@ void* Tensor::element_address(const Shape& indices) const {
             indices.to_string() + " for a tensor with " + std::to_string(ndims_) +
             " dimensions (shape " + shape().to_string() + "); give one index per dimension");
   }
-  std::uint64_t flat = first_element();
-  for (int d = 0; d < ndims_; ++d) {
-    if (indices[d] >= dim(d)) {
-      invalid("index " + std::to_string(indices[d]) + " is out of bounds for dimension " +
-              std::to_string(d) + " of size " + std::to_string(dim(d)) + " (shape " +
-              shape().to_string() + "); indices run from 0 to size - 1");
-    }
-    flat += std::uint64_t{indices[d]} * static_cast<std::uint64_t>(stride(d));
-  }
-  return static_cast<std::byte*>(base_) + flat * element_size();
+  invalid("index " + std::to_string(indices[d]) + " is out of bounds for dimension " +
+          std::to_string(d) + " of size " + std::to_string(dim(d)) + " (shape " +
+          shape().to_string() + "); indices run from 0 to size - 1");
 }
 
 void Tensor::view_error(const Shape& shape, const Shape& offsets) const {

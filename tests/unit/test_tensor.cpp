@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tmr/error.hpp"
 #include "tmr/tensor.hpp"
 #include "unit/expect_error.hpp"
 #include "unit/same_tensor.hpp"
@@ -506,6 +507,126 @@ TEST(Tensor, WrapErrors) {
         (void)Tensor::wrap(&x, Shape{big, big, big, big, big}, DType::f32);
       },
       ErrorCode::invalid_args, "more than 2^62 bytes"));
+}
+
+// The size check of wrap (and of Args::out's placeholder, which shares it) tests the 2^62-byte
+// limit once, after the product: it must accept and size exactly what the check of every step
+// (zero dimension, 64-bit overflow, limit) accepts. Shapes near the limit, products that overflow
+// to a small or zero value, a zero after an overflow, every dtype and an unknown one (size 0).
+TEST(Tensor, WrapAcceptsWhatTheStepwiseCheckAccepts) {
+  const auto stepwise = [](const Shape& shape, DType dtype, std::uint64_t& bytes) {
+    if (shape.size() < 1 || shape.size() > kMaxDims) return false;
+    bytes = dtype_size(dtype);
+    for (int d = 0; d < shape.size(); ++d) {
+      if (shape[d] == 0 || __builtin_mul_overflow(bytes, std::uint64_t{shape[d]}, &bytes) ||
+          bytes > (std::uint64_t{1} << 62)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  constexpr std::uint32_t kMax = 0xffffffffu;
+  const std::vector<Shape> shapes = {
+      Shape{1},
+      Shape{3, 5},
+      Shape{1, 2, 3, 4, 5},
+      Shape{1u << 31, 1u << 31},                      // 2^62 elements
+      Shape{1u << 31, 1u << 30},                      // 2^61 elements
+      Shape{1u << 20, 1u << 20, 1u << 20},            // 2^60 elements
+      Shape{1u << 20, 1u << 20, 1u << 20, 2},         // 2^61 elements
+      Shape{1u << 20, 1u << 20, 1u << 20, 1, 4},      // 2^62 elements
+      Shape{1u << 31, 1u << 31, 1, 1, 2},             // 2^63 elements
+      Shape{(1u << 31) + 1, 1u << 31},                // just past 2^62 elements
+      Shape{1u << 16, 1u << 16, 1u << 16, 1u << 16},  // 2^64 elements: wraps to 0
+      Shape{1u << 16, 1u << 16, 1u << 16, 1u << 16, 3},
+      Shape{kMax, kMax, kMax},     // overflows to a small value
+      Shape{kMax, kMax, kMax, 0},  // a zero after the overflow
+      Shape{kMax, kMax, 0},
+      Shape{0, kMax, kMax},
+      Shape{kMax, 1, kMax},
+      Shape{},
+      Shape{0},
+      Shape{2, 3, 4, 5, 0},
+  };
+  std::uint64_t cell = 0;
+  for (const DType dtype : {DType::f32, DType::f16, DType::bf16, DType::i32, DType::i8, DType::u8,
+                            static_cast<DType>(200)}) {
+    for (const Shape& shape : shapes) {
+      const std::string what = std::to_string(static_cast<int>(dtype)) + " " + shape.to_string();
+      std::uint64_t expected_bytes = 0;
+      const bool expected = stepwise(shape, dtype, expected_bytes);
+      std::uint64_t bytes = 0;
+      EXPECT_EQ(detail::shape_bytes(shape, dtype, bytes), expected) << what;
+      bool accepted = true;
+      try {
+        const Tensor t = Tensor::wrap(&cell, shape, dtype);
+        EXPECT_EQ(t.buffer_bytes(), expected_bytes) << what;
+      } catch (const Error& e) {
+        accepted = false;
+        EXPECT_EQ(e.code(), ErrorCode::invalid_args) << what;
+      }
+      EXPECT_EQ(accepted, expected) << what;
+      if (expected) {
+        EXPECT_EQ(bytes, expected_bytes) << what;
+      }
+    }
+  }
+}
+
+// element_address (one pass over the raw dimensions) against the strides and first element that
+// the public accessors give, for every index of a transposed, offset view of a reshaped view (a
+// layout offset), and its three errors.
+TEST(Tensor, ElementAddressFollowsStridesAndNamesEachMistake) {
+  std::vector<std::uint16_t> buffer(2 * 3 * 4 * 5 + 7);
+  const Tensor flat = Tensor::wrap(buffer.data(), Shape{7 + 120}, DType::bf16);
+  const Tensor cube = flat.view(Shape{120}, Shape{7}).reshape(Shape{2, 3, 4, 5});
+  const Tensor v = cube.transpose(0, 3).transpose(1, 2).view(Shape{4, 3, 2, 2}, Shape{1, 1, 1, 0});
+  ASSERT_EQ(v.shape(), (Shape{4, 3, 2, 2}));
+  ASSERT_EQ(v.layout_offset(), 7u);
+  std::size_t checked = 0;
+  for (std::uint32_t a = 0; a < 4; ++a) {
+    for (std::uint32_t b = 0; b < 3; ++b) {
+      for (std::uint32_t c = 0; c < 2; ++c) {
+        for (std::uint32_t d = 0; d < 2; ++d) {
+          const std::int64_t flat_index = static_cast<std::int64_t>(v.first_element()) +
+                                          a * v.stride(0) + b * v.stride(1) + c * v.stride(2) +
+                                          d * v.stride(3);
+          // Logical (a, b, c, d) of v is raw (d, c + 1, b + 1, a + 1) of cube, 7 elements in.
+          const std::int64_t by_hand = 7 + d * 60 + (c + 1) * 20 + (b + 1) * 5 + (a + 1);
+          ASSERT_EQ(flat_index, by_hand);
+          ASSERT_EQ(v.element_address(Shape{a, b, c, d}), buffer.data() + by_hand);
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 48u);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)v.element_address(Shape{0, 3, 0, 0});
+      },
+      ErrorCode::invalid_args,
+      "index 3 is out of bounds for dimension 1 of size 3 (shape [4, 3, 2, "
+      "2]); indices run from 0 to size - 1"));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)v.element_address(Shape{4, 0, 0, 0});
+      },
+      ErrorCode::invalid_args, "index 4 is out of bounds for dimension 0"));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)v.element_address(Shape{0, 0, 0, 2});
+      },
+      ErrorCode::invalid_args, "index 2 is out of bounds for dimension 3"));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)v.element_address(Shape{0, 0, 0});
+      },
+      ErrorCode::invalid_args,
+      "element_address: 3 indices [0, 0, 0] for a tensor with 4 dimensions "
+      "(shape [4, 3, 2, 2]); give one index per dimension"));
+  EXPECT_TRUE(throws_error([&] { (void)Tensor().element_address(Shape{}); },
+                           ErrorCode::invalid_args, "element_address on a null tensor"));
 }
 
 TEST(Tensor, MakeOwned) {
