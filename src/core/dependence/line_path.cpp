@@ -65,9 +65,9 @@ int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t 
   return -1;
 }
 
-Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
-                                         const Tensor* record_tensors, std::uint32_t tracked,
-                                         std::uint32_t writes, std::uint32_t created) {
+int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
+                                      const Tensor* record_tensors, std::uint32_t tracked,
+                                      std::uint32_t writes, std::uint32_t created) {
   // A large map: its lines are cold. One pass finds every argument's line and asks memory for
   // it (the misses overlap), keeping what it found; a second records the accesses. With an
   // argument off the lines, nothing has been done yet: the whole submit goes by regions (the
@@ -82,18 +82,16 @@ Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
     lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
     if (lines[i] == nullptr) [[unlikely]] {  // (the later arguments' lines need not be found)
       pause_lines();
-      return collect_by_regions(task, args, record_tensors);
+      return kLinesByRegions;
     }
   }
-  if (const int bad = begin_recording(task, args, created); bad >= 0) {
-    return creator_error(args.tensor(bad), bad);
-  }
+  if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   if (created_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, created_reads, record_tensors);
     if (kept != created_reads) {
       // A created buffer the map holds: the rest of the submit by region, in order.
       record_off_lines(task, tracked & ~kept, writes, record_tensors);
-      return Status{};
+      return kLinesDone;
     }
   }
   for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
@@ -106,15 +104,14 @@ Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
       break;
     }
   }
-  return Status{};
+  return kLinesDone;
 }
 
-Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
-                                    const Tensor* record_tensors) {
+int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
   // Arguments an analysis stands for (affine families live) are looked up by region.
   if (families_ != nullptr && families_->live()) [[unlikely]] {
     pause_lines();
-    return collect_by_regions(task, args, record_tensors);
+    return kLinesByRegions;
   }
   std::uint32_t tracked;
   std::uint32_t writes;
@@ -123,9 +120,7 @@ Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
   if (map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_) [[unlikely]] {
     return collect_on_cold_lines(task, args, record_tensors, tracked, writes, created);
   }
-  if (const int bad = begin_recording(task, args, created); bad >= 0) {
-    return creator_error(args.tensor(bad), bad);
-  }
+  if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   // A small map: its lines are in the caches; each argument's line is found just before it is
   // used (so no earlier argument can have moved it). An argument without a line (another kind of
   // buffer, a first access) is recorded by region, in its place, and pauses the line path.
@@ -145,7 +140,7 @@ Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
       record_off_lines(task, m & (~m + 1), writes, record_tensors);
     }
   }
-  return Status{};
+  return kLinesDone;
 }
 
 std::uint32_t Dependence::keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
