@@ -130,14 +130,17 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
   if (const std::uint32_t created_reads = created & tracked & ~writes; created_reads != 0) {
     tracked &= ~keep_fresh_reads(task, created_reads, record_tensors);
   }
-  for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
-    const int i = std::countr_zero(m);
+  // (Arguments in order, their tensor and write bit stepped along: no index arithmetic.)
+  const Tensor* t = record_tensors;
+  std::uint32_t w = writes;
+  for (std::uint32_t m = tracked, i = 0; m != 0; m >>= 1, w >>= 1, ++i, ++t) {
+    if ((m & 1u) == 0) continue;
+    if (i >= kMaxTensorArgs) __builtin_unreachable();  // (tracked has kMaxTensorArgs bits)
     BufferInfo* info;
-    SlotLine* const line = map_.find_line(record_tensors[i], i, info);
-    if (line == nullptr ||
-        !map_.access_line(*line, info, &record_tensors[i], i, ((writes >> i) & 1u) != 0, retired_,
-                          task.id, Report{this})) [[unlikely]] {
-      record_off_lines(task, m & (~m + 1), writes, record_tensors);
+    SlotLine* const line = map_.find_line<false>(*t, static_cast<int>(i), info);
+    if (line == nullptr || !map_.access_line(*line, info, t, static_cast<int>(i), (w & 1u) != 0,
+                                             retired_, task.id, Report{this})) [[unlikely]] {
+      record_off_lines(task, 1u << i, writes, record_tensors);
     }
   }
   return kLinesDone;
