@@ -133,13 +133,14 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
   // (Arguments in order, their tensor and write bit stepped along: no index arithmetic.)
   const Tensor* t = record_tensors;
   std::uint32_t w = writes;
+  const TaskId id = task.id;  // (a local: the lines' stores cannot change it)
   for (std::uint32_t m = tracked, i = 0; m != 0; m >>= 1, w >>= 1, ++i, ++t) {
     if ((m & 1u) == 0) continue;
     if (i >= kMaxTensorArgs) __builtin_unreachable();  // (tracked has kMaxTensorArgs bits)
     BufferInfo* info;
     SlotLine* const line = map_.find_line<false>(*t, static_cast<int>(i), info);
     if (line == nullptr || !map_.access_line(*line, info, t, static_cast<int>(i), (w & 1u) != 0,
-                                             retired_, task.id, Report{this})) [[unlikely]] {
+                                             retired_, id, Report{this})) [[unlikely]] {
       record_off_lines(task, 1u << i, writes, record_tensors);
     }
   }
