@@ -462,6 +462,45 @@ TEST(Dependence, ALineLeftWhileRecordingTakesTheRestOfTheSubmitTheGeneralWay) {
   }
 }
 
+// The same with the buffer leaving line mode at a later argument (place 1): the earlier argument
+// stays recorded in its line (converted with the rest), and that argument and the ones after it
+// (place 2) are recorded the general way, each in its own place.
+TEST(Dependence, ALineLeftAtALaterArgumentTakesThatArgumentAndTheRestTheGeneralWay) {
+  std::vector<float> data(64 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    h.lines_always();
+    if (slot_first) h.slot_first();
+    TaskSlot* a;
+    TaskSlot* b;
+    TaskSlot* c;
+    TaskSlot* d;
+    TaskSlot* e;
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(1)), &a).empty());
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(2)).inout(row(1)).inout(row(3)), &b).size() ==
+                1);
+    EXPECT_EQ(h.submit_plain_on(1, Args().in(row(1)), &c), std::vector<TaskSlot*>{b});
+    const std::uint64_t exits = h.dependence->map().stats().line_exits;
+    // Argument 1 meets ring 1's live reader: the buffer leaves line mode there; argument 2
+    // (row 3) follows it the general way.
+    std::vector<TaskSlot*> found =
+        h.submit_plain_on(0, Args().in(row(2)).in(row(1)).inout(row(3)), &d);
+    EXPECT_EQ(found, std::vector<TaskSlot*>{b});
+    EXPECT_EQ(h.dependence->map().stats().line_exits, exits + 1);
+    EXPECT_EQ(h.submit_plain_on(0, Args().inout(row(3)), &e), std::vector<TaskSlot*>{d});
+    found = h.submit_plain_on(0, Args().inout(row(1)), &e);
+    std::sort(found.begin(), found.end());
+    std::vector<TaskSlot*> expected{b, c, d};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(found, expected);
+    found = h.submit_plain_on(0, Args().inout(row(2)), &e);
+    EXPECT_TRUE(std::find(found.begin(), found.end(), d) != found.end()) << "d read row 2";
+  }
+}
+
 // find_line's slot test (BufferInfo::line_mask / line_phase) is set by the first try of a
 // line-mode episode and put back when the episode ends: a buffer that empties and starts lines
 // again on a grid of another phase (two-row slots from row 1 instead of row 0) must not match

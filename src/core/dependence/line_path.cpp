@@ -77,9 +77,12 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   // Reads of created buffers are tried with their creators (fresh buffers have no line).
   const std::uint32_t created_reads = created & tracked & ~writes;
   const std::uint32_t on_lines = tracked & ~created_reads;
-  for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
-    const int i = std::countr_zero(m);
-    lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
+  // (Both passes step through the arguments in order, as collect_on_lines' loop.)
+  const Tensor* t = record_tensors;
+  for (std::uint32_t m = on_lines, i = 0; m != 0; m >>= 1, ++i, ++t) {
+    if ((m & 1u) == 0) continue;
+    if (i >= kMaxTensorArgs) __builtin_unreachable();  // (on_lines has kMaxTensorArgs bits)
+    lines[i] = map_.find_line(*t, static_cast<int>(i), infos[i]);
     if (lines[i] == nullptr) [[unlikely]] {  // (the later arguments' lines need not be found)
       pause_lines();
       return kLinesByRegions;
@@ -94,13 +97,17 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
       return kLinesDone;
     }
   }
-  for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
-    const int i = std::countr_zero(m);
-    if (!map_.access_line(*lines[i], infos[i], &record_tensors[i], i, ((writes >> i) & 1u) != 0,
-                          retired_, task.id, Report{this})) [[unlikely]] {
+  t = record_tensors;
+  std::uint32_t w = writes;
+  const TaskId id = task.id;
+  for (std::uint32_t m = on_lines, i = 0; m != 0; m >>= 1, w >>= 1, ++i, ++t) {
+    if ((m & 1u) == 0) continue;
+    if (i >= kMaxTensorArgs) __builtin_unreachable();
+    if (!map_.access_line(*lines[i], infos[i], t, static_cast<int>(i), (w & 1u) != 0, retired_, id,
+                          Report{this})) [[unlikely]] {
       // The buffer left line mode (the lines found for later arguments may be stale): this
       // argument and the rest by region.
-      record_off_lines(task, m, writes, record_tensors);
+      record_off_lines(task, m << i, writes, record_tensors);
       break;
     }
   }
