@@ -426,39 +426,65 @@ TEST(Dependence, LinesFoundBeforeAnEarlierArgumentMovedTheirBufferAreNotWritten)
 
 // A read of a slot whose live readers are of another ring leaves line mode in the middle of a
 // submit whose lines were all found first (the large-map path): that argument and the later ones
-// are recorded the general way, and later accesses find every one of them. (The buffer leaves
-// line mode with its slot phase set and is named again in the same places: find_line tests line
-// mode by that phase alone, so every end of line mode must put it back.)
+// are recorded the general way, and later accesses find every one of them; the earlier arguments
+// stay recorded in their lines (converted with the rest). Once at the first argument place, once
+// at a later one (place 1, with place 2 after it). (The buffer leaves line mode with its slot
+// phase set and is named again in the same places: find_line tests line mode by that phase
+// alone, so every end of line mode must put it back.)
 TEST(Dependence, ALineLeftWhileRecordingTakesTheRestOfTheSubmitTheGeneralWay) {
   std::vector<float> data(64 * 4);
   const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
   for (const bool slot_first : {false, true}) {
     SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
-    Harness h;
-    h.lines_always();
-    if (slot_first) h.slot_first();
+    auto line_harness = [&] {
+      auto h = std::make_unique<Harness>();
+      h->lines_always();
+      if (slot_first) h->slot_first();
+      return h;
+    };
+    auto sorted = [](std::vector<TaskSlot*> slots) {
+      std::sort(slots.begin(), slots.end());
+      return slots;
+    };
     TaskSlot* a;
     TaskSlot* b;
     TaskSlot* c;
     TaskSlot* d;
     TaskSlot* e;
-    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(1)), &a).empty());
-    // (Argument places 0 and 1 name the buffer: the next submits find their lines by place.)
-    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(3)).inout(row(2)), &b).empty());
-    EXPECT_EQ(h.submit_plain_on(1, Args().in(row(1)), &c), std::vector<TaskSlot*>{a});
-    const std::uint64_t exits = h.dependence->map().stats().line_exits;
-    // Argument 0 meets ring 1's live reader: the buffer leaves line mode there.
-    std::vector<TaskSlot*> found = h.submit_plain_on(0, Args().in(row(1)).inout(row(2)), &d);
-    EXPECT_EQ(found, (std::vector<TaskSlot*>{a, b}));
-    EXPECT_EQ(h.dependence->map().stats().line_exits, exits + 1);
-    found = h.submit_plain_on(0, Args().inout(row(2)), &e);
-    EXPECT_EQ(found, std::vector<TaskSlot*>{d});
-    found = h.submit_plain_on(0, Args().inout(row(1)), &e);
-    std::sort(found.begin(), found.end());
-    std::vector<TaskSlot*> expected{a, c, d};
-    std::sort(expected.begin(), expected.end());
-    EXPECT_EQ(found, expected);
+    {
+      SCOPED_TRACE("left at place 0");
+      const auto h = line_harness();
+      EXPECT_TRUE(h->submit_plain_on(0, Args().inout(row(1)), &a).empty());
+      // (Argument places 0 and 1 name the buffer: the next submits find their lines by place.)
+      EXPECT_TRUE(h->submit_plain_on(0, Args().inout(row(3)).inout(row(2)), &b).empty());
+      EXPECT_EQ(h->submit_plain_on(1, Args().in(row(1)), &c), std::vector<TaskSlot*>{a});
+      const std::uint64_t exits = h->dependence->map().stats().line_exits;
+      // Argument 0 meets ring 1's live reader: the buffer leaves line mode there.
+      EXPECT_EQ(h->submit_plain_on(0, Args().in(row(1)).inout(row(2)), &d),
+                (std::vector<TaskSlot*>{a, b}));
+      EXPECT_EQ(h->dependence->map().stats().line_exits, exits + 1);
+      EXPECT_EQ(h->submit_plain_on(0, Args().inout(row(2)), &e), std::vector<TaskSlot*>{d});
+      EXPECT_EQ(sorted(h->submit_plain_on(0, Args().inout(row(1)), &e)), sorted({a, c, d}));
+    }
+    {
+      SCOPED_TRACE("left at place 1");
+      const auto h = line_harness();
+      EXPECT_TRUE(h->submit_plain_on(0, Args().inout(row(1)), &a).empty());
+      EXPECT_EQ(h->submit_plain_on(0, Args().inout(row(2)).inout(row(1)).inout(row(3)), &b),
+                std::vector<TaskSlot*>{a});
+      EXPECT_EQ(h->submit_plain_on(1, Args().in(row(1)), &c), std::vector<TaskSlot*>{b});
+      const std::uint64_t exits = h->dependence->map().stats().line_exits;
+      // Argument 1 meets ring 1's live reader: the buffer leaves line mode there; argument 2
+      // (row 3) follows it the general way.
+      EXPECT_EQ(h->submit_plain_on(0, Args().in(row(2)).in(row(1)).inout(row(3)), &d),
+                std::vector<TaskSlot*>{b});
+      EXPECT_EQ(h->dependence->map().stats().line_exits, exits + 1);
+      EXPECT_EQ(h->submit_plain_on(0, Args().inout(row(3)), &e), std::vector<TaskSlot*>{d});
+      EXPECT_EQ(sorted(h->submit_plain_on(0, Args().inout(row(1)), &e)), sorted({b, c, d}));
+      const std::vector<TaskSlot*> found = h->submit_plain_on(0, Args().inout(row(2)), &e);
+      EXPECT_TRUE(std::find(found.begin(), found.end(), d) != found.end()) << "d read row 2";
+    }
   }
 }
 

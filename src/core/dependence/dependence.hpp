@@ -95,7 +95,13 @@ class Dependence {
   Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
     if (stamp_ < line_retry_) [[likely]]
       return collect_by_regions(task, args, record_tensors);
-    return collect_on_lines(task, args, record_tensors);
+    // (The line path's result is a code, not a Status: an empty Status is a string's 40 bytes
+    // made and then destroyed, ~15 instructions a submit.)
+    const int lines = collect_on_lines(task, args, record_tensors);
+    if (lines == kLinesDone) [[likely]]
+      return Status{};
+    if (lines == kLinesByRegions) return collect_by_regions(task, args, record_tensors);
+    return creator_error(args.tensor(lines), lines);
   }
   // Releases the entries of a task whose submit failed after collect_and_record (never run;
   // counted finished): those another live task shares stay until it retires.
@@ -346,15 +352,19 @@ class Dependence {
   void add_family_accessors(const AccessRegion& region, AccessKind kind);
   // collect_and_record's two ways (out of line, so each keeps its own registers), and the line
   // path's parts (line_path.cpp).
-  Status collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors);
+  // The line path's results: kLinesDone, kLinesByRegions (nothing done: the submit goes by
+  // regions), or the index of the argument whose creator cannot be named (nothing recorded).
+  static constexpr int kLinesDone = -1;
+  static constexpr int kLinesByRegions = -2;
+  int collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors);
   Status collect_by_regions(TaskSlot& task, const Args& args, const Tensor* record_tensors);
   // The line path for a map above slot_first_above_ (`tracked`, `writes`: the arguments that
   // take part and those that write, bit i for argument i).
-  [[gnu::always_inline]] inline Status collect_on_cold_lines(TaskSlot& task, const Args& args,
-                                                             const Tensor* record_tensors,
-                                                             std::uint32_t tracked,
-                                                             std::uint32_t writes,
-                                                             std::uint32_t created);
+  [[gnu::always_inline]] inline int collect_on_cold_lines(TaskSlot& task, const Args& args,
+                                                          const Tensor* record_tensors,
+                                                          std::uint32_t tracked,
+                                                          std::uint32_t writes,
+                                                          std::uint32_t created);
   // The line path's start of a task's recording: creators checked (the index of the argument
   // whose creator cannot be named, or -1) and the task made its own dedup entry.
   [[gnu::always_inline]] inline int begin_recording(TaskSlot& task, const Args& args,

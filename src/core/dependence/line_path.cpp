@@ -65,9 +65,9 @@ int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t 
   return -1;
 }
 
-Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
-                                         const Tensor* record_tensors, std::uint32_t tracked,
-                                         std::uint32_t writes, std::uint32_t created) {
+int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
+                                      const Tensor* record_tensors, std::uint32_t tracked,
+                                      std::uint32_t writes, std::uint32_t created) {
   // A large map: its lines are cold. One pass finds every argument's line and asks memory for
   // it (the misses overlap), keeping what it found; a second records the accesses. With an
   // argument off the lines, nothing has been done yet: the whole submit goes by regions (the
@@ -77,44 +77,48 @@ Status Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   // Reads of created buffers are tried with their creators (fresh buffers have no line).
   const std::uint32_t created_reads = created & tracked & ~writes;
   const std::uint32_t on_lines = tracked & ~created_reads;
-  for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
-    const int i = std::countr_zero(m);
-    lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
+  // (Both passes step through the arguments in order, as collect_on_lines' loop.)
+  const Tensor* t = record_tensors;
+  for (std::uint32_t m = on_lines, i = 0; m != 0; m >>= 1, ++i, ++t) {
+    if ((m & 1u) == 0) continue;
+    if (i >= kMaxTensorArgs) __builtin_unreachable();  // (on_lines has kMaxTensorArgs bits)
+    lines[i] = map_.find_line(*t, static_cast<int>(i), infos[i]);
     if (lines[i] == nullptr) [[unlikely]] {  // (the later arguments' lines need not be found)
       pause_lines();
-      return collect_by_regions(task, args, record_tensors);
+      return kLinesByRegions;
     }
   }
-  if (const int bad = begin_recording(task, args, created); bad >= 0) {
-    return creator_error(args.tensor(bad), bad);
-  }
+  if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   if (created_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, created_reads, record_tensors);
     if (kept != created_reads) {
       // A created buffer the map holds: the rest of the submit by region, in order.
       record_off_lines(task, tracked & ~kept, writes, record_tensors);
-      return Status{};
+      return kLinesDone;
     }
   }
-  for (std::uint32_t m = on_lines; m != 0; m &= m - 1) {
-    const int i = std::countr_zero(m);
-    if (!map_.access_line(*lines[i], infos[i], &record_tensors[i], i, ((writes >> i) & 1u) != 0,
-                          retired_, task.id, Report{this})) [[unlikely]] {
+  t = record_tensors;
+  std::uint32_t w = writes;
+  const TaskId id = task.id;
+  for (std::uint32_t m = on_lines, i = 0; m != 0; m >>= 1, w >>= 1, ++i, ++t) {
+    if ((m & 1u) == 0) continue;
+    if (i >= kMaxTensorArgs) __builtin_unreachable();
+    if (!map_.access_line(*lines[i], infos[i], t, static_cast<int>(i), (w & 1u) != 0, retired_, id,
+                          Report{this})) [[unlikely]] {
       // The buffer left line mode (the lines found for later arguments may be stale): this
       // argument and the rest by region.
-      record_off_lines(task, m, writes, record_tensors);
+      record_off_lines(task, m << i, writes, record_tensors);
       break;
     }
   }
-  return Status{};
+  return kLinesDone;
 }
 
-Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
-                                    const Tensor* record_tensors) {
+int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
   // Arguments an analysis stands for (affine families live) are looked up by region.
   if (families_ != nullptr && families_->live()) [[unlikely]] {
     pause_lines();
-    return collect_by_regions(task, args, record_tensors);
+    return kLinesByRegions;
   }
   std::uint32_t tracked;
   std::uint32_t writes;
@@ -123,9 +127,7 @@ Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
   if (map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_) [[unlikely]] {
     return collect_on_cold_lines(task, args, record_tensors, tracked, writes, created);
   }
-  if (const int bad = begin_recording(task, args, created); bad >= 0) {
-    return creator_error(args.tensor(bad), bad);
-  }
+  if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   // A small map: its lines are in the caches; each argument's line is found just before it is
   // used (so no earlier argument can have moved it). An argument without a line (another kind of
   // buffer, a first access) is recorded by region, in its place, and pauses the line path.
@@ -135,17 +137,21 @@ Status Dependence::collect_on_lines(TaskSlot& task, const Args& args,
   if (const std::uint32_t created_reads = created & tracked & ~writes; created_reads != 0) {
     tracked &= ~keep_fresh_reads(task, created_reads, record_tensors);
   }
-  for (std::uint32_t m = tracked; m != 0; m &= m - 1) {
-    const int i = std::countr_zero(m);
+  // (Arguments in order, their tensor and write bit stepped along: no index arithmetic.)
+  const Tensor* t = record_tensors;
+  std::uint32_t w = writes;
+  const TaskId id = task.id;  // (a local: the lines' stores cannot change it)
+  for (std::uint32_t m = tracked, i = 0; m != 0; m >>= 1, w >>= 1, ++i, ++t) {
+    if ((m & 1u) == 0) continue;
+    if (i >= kMaxTensorArgs) __builtin_unreachable();  // (tracked has kMaxTensorArgs bits)
     BufferInfo* info;
-    SlotLine* const line = map_.find_line(record_tensors[i], i, info);
-    if (line == nullptr ||
-        !map_.access_line(*line, info, &record_tensors[i], i, ((writes >> i) & 1u) != 0, retired_,
-                          task.id, Report{this})) [[unlikely]] {
-      record_off_lines(task, m & (~m + 1), writes, record_tensors);
+    SlotLine* const line = map_.find_line<false>(*t, static_cast<int>(i), info);
+    if (line == nullptr || !map_.access_line(*line, info, t, static_cast<int>(i), (w & 1u) != 0,
+                                             retired_, id, Report{this})) [[unlikely]] {
+      record_off_lines(task, 1u << i, writes, record_tensors);
     }
   }
-  return Status{};
+  return kLinesDone;
 }
 
 std::uint32_t Dependence::keep_fresh_reads(TaskSlot& task, std::uint32_t reads,

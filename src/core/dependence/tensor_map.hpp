@@ -389,7 +389,9 @@ class TensorMap {
   // one identity compare, the version and one mask compare, and asks memory for the line; null
   // when the access does not take this path (then lookup_insert, which finds everything itself).
   // `info` is set to the buffer tried. A found line stays valid until an access of its buffer
-  // other than access_line (which may leave line mode or grow the table).
+  // other than access_line (which may leave line mode or grow the table). kPrefetch: the line is
+  // asked from memory (a large map's; a small map's is in the caches).
+  template <bool kPrefetch = true>
   [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info) {
     BufferInfo* guess = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
     if (guess->address != reinterpret_cast<std::uintptr_t>(t.buffer()) ||
@@ -432,7 +434,9 @@ class TensorMap {
     const std::uint64_t slot = lo >> guess->grid_shift;
     if (slot >= guess->line_capacity) return nullptr;
     SlotLine* const line = &guess->lines[slot];
-    prefetch_for_write(line);
+    // (A table covers the slot: never null, which spares the caller's test.)
+    if (line == nullptr) __builtin_unreachable();
+    if constexpr (kPrefetch) prefetch_for_write(line);
     return line;
   }
   // Records task `id`'s access of `tensor` (its record's tensor `arg`) in the line find_line found
