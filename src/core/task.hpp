@@ -94,12 +94,33 @@ static_assert(offsetof(TaskRecord, inline_tensors) == 64, "what a named record w
 static_assert(offsetof(TaskRecord, scalar_count) == 32, "the header: 32 bytes");
 
 // Copies a submit's tensors (Args keeps them contiguous) to `to`: a record's storage or an image.
+// Up to kInlineTensorArgs (a record's own) tensor by tensor, each a fixed-size copy the compiler
+// writes out as moves (14 a tensor): the libc memcpy of count x 104 bytes and its call cost ~75
+// instructions a 4-tensor submit, this ~62. (One fixed copy of 4 x 104 bytes becomes `rep movsq`.)
 [[gnu::always_inline]] inline void copy_tensors(Tensor* to, const Args& args) {
   static_assert(std::is_trivially_copyable_v<Tensor>);
-  const int count = args.tensor_count();
-  if (count > 0) {
-    std::memcpy(static_cast<void*>(to), &args.tensor(0),
-                static_cast<std::size_t>(count) * sizeof(Tensor));
+  static_assert(kInlineTensorArgs == 4, "one case per inline tensor below");
+  const auto one = [&](int k) {
+    std::memcpy(static_cast<void*>(to + k), &args.tensor(k), sizeof(Tensor));
+  };
+  switch (const int count = args.tensor_count()) {
+    case 4:
+      one(3);
+      [[fallthrough]];
+    case 3:
+      one(2);
+      [[fallthrough]];
+    case 2:
+      one(1);
+      [[fallthrough]];
+    case 1:
+      one(0);
+      [[fallthrough]];
+    case 0:
+      return;
+    default:
+      std::memcpy(static_cast<void*>(to), &args.tensor(0),
+                  static_cast<std::size_t>(count) * sizeof(Tensor));
   }
 }
 
