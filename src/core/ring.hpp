@@ -97,8 +97,7 @@ class Ring {
   // which outlives the task: the record's own are then not written). The common case (nothing
   // spills) is four stores.
   [[gnu::always_inline]] void bind_arguments(std::uint32_t local, int tensor_count,
-                                             int scalar_count,
-                                             const KernelFn* kept_fns = nullptr) {
+                                             int scalar_count, const KernelFn* kept_fns = nullptr) {
     const std::uint32_t i = local & window_mask_;
     TaskRecord& r = records_.items[i];
     named_last_ = false;   // prefetch_head: the next record's tensor lines

@@ -309,8 +309,8 @@ TEST_P(TaskRecordArgs, PlainTasksRunTheirKernelsThroughManyCombinations) {
     second_marks.push_back(Mark{2u, 200 + k});
   std::vector<KernelId> second;
   for (int k = 0; k < 6; ++k) {
-    second.push_back(runtime.kernels().add("mark2_" + std::to_string(k), CoreType::aiv,
-                                           &write_mark, &second_marks[static_cast<std::size_t>(k)]));
+    second.push_back(runtime.kernels().add("mark2_" + std::to_string(k), CoreType::aiv, &write_mark,
+                                           &second_marks[static_cast<std::size_t>(k)]));
   }
   const KernelId aic0 = ids[0];
   const KernelId aic1 = ids[1];
