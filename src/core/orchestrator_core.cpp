@@ -369,13 +369,9 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
 // window has room, no periodic sync due) submit_replayed, after a straight line of tests.
 // New kernels take submit_new_kernels (a wide position's kept plan, else submit_checked),
 // other arguments submit_checked; then the same dispatch.
-TaskOutputs OrchestratorCore::submit_unready(const MixKernels& kernels, const Args& args) {
-  if (!in_run_) [[unlikely]]
-    throw_run_ended();  // (Orchestrator::live_core's test)
-  return submit(kernels, args);
-}
-
 TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args) {
+  if (!in_run_) [[unlikely]]
+    throw_run_ended();  // (Orchestrator::live_core's test: submit's only caller is Orchestrator's)
   if (fatal()) [[unlikely]]
     return {};
   // Most submits name the kernels of the one before: reuse its checked plan (registry lookups
@@ -1604,7 +1600,9 @@ namespace tmr {
 // inline in it: one function with its tests (one byte for five conditions) between the caller and
 // submit_plain, where it was Orchestrator::submit (the run test), then submit() (the latch, the
 // kernels, plain_args, the loop, plain_run_, the out mask): ~15 instructions a submit fewer.
-// Anything else takes the way it always took (submit_unready: the run test, then submit()).
+// Anything else calls submit() straight from the tests (the run test moved into it), with the
+// arguments still in their registers: a loop's submit pays the flag test (a separate slow-path
+// function cost it ~11 instructions, paged attention's replayed submits among them).
 TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
   detail::OrchestratorCore& core = *core_;
   if (core.plain_ready(kernels, args)) [[likely]] {
@@ -1612,7 +1610,7 @@ TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
       return core.submit_plain(args);
     return core.submit_plain_outputs(args);
   }
-  return core.submit_unready(kernels, args);
+  return core.submit(kernels, args);
 }
 
 }  // namespace tmr

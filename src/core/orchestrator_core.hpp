@@ -68,7 +68,8 @@ class OrchestratorCore {
   // past its run still reaches in_run() and reports the misuse instead of reading a dead stack.
   Orchestrator& api() { return api_; }
 
-  // Hidden: Orchestrator::submit (in the library) calls it directly, not through the PLT.
+  // Orchestrator::submit when plain_ready() fails (its only caller): the run test (throws), then
+  // the checks and dispatch. Hidden: called directly, not through the PLT.
   [[gnu::visibility("hidden")]] TaskOutputs submit(const MixKernels& kernels, const Args& args);
   // Orchestrator::submit's own test, inline there (it is defined beside submit()): true when
   // submit() would take submit_plain or submit_plain_outputs straight away (plain_ready_, the
@@ -78,9 +79,6 @@ class OrchestratorCore {
            kernels.aiv0 == planned_kernels_.aiv0 && kernels.aiv1 == planned_kernels_.aiv1 &&
            plain_args(args) && !fatal();
   }
-  // Orchestrator::submit when plain_ready() fails: one call, so the ready path saves only the
-  // register of the returned outputs.
-  [[gnu::noinline]] TaskOutputs submit_unready(const MixKernels& kernels, const Args& args);
   TaskOutputs alloc(const Args& args);
   void scope_begin();
   void scope_end();
