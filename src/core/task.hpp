@@ -73,9 +73,10 @@ struct alignas(64) TaskRecord {
   // iterations (RecordTensors rebuilds them; a replayed task whose arguments its template proved
   // to be base + i x step, OrchestratorCore::submit_replayed).
   std::uint32_t image_distance;
-  // The kernel of each subtask slot: own_fns (set at every admit, Ring::bind_arguments), or the
-  // fns of the RecordImage a replayed task names (the position's kernels, the same for each of
-  // its tasks).
+  // The kernel of each subtask slot: own_fns (set at every admit, Ring::bind_arguments), the
+  // orchestrator's kept copy of the plan's functions (a plain submit: OrchestratorCore::kept_fns,
+  // alive as long as the orchestrator; own_fns then unwritten), or the fns of the RecordImage a
+  // replayed task names (the position's kernels, the same for each of its tasks).
   const KernelFn* fns;
   // Where the task's arguments are: inline_tensors/inline_scalars below, or the slot's spill
   // area when there are more (Ring::tensor_storage/scalar_storage by count), or a RecordImage's
