@@ -80,6 +80,7 @@ void OrchestratorCore::begin_run() {
   charges_ = ports_.host.charges_work();
   recording_ = ports_.clock.recording();
   plain_run_ = !charges_ && !recording_;
+  plain_ready_ = false;  // planned_valid_ is false: the first plain submit sets it
 #if TMR_WIDE_REPLAY
   loops_.set_wide_compare(wide_replay_allowed.load(std::memory_order_relaxed) &&
                           __builtin_cpu_supports("avx2"));
@@ -106,6 +107,7 @@ void OrchestratorCore::end_orchestration() {
   scope_starts_.clear();
   scopes_changed();
   in_run_ = false;
+  plain_ready_ = false;
 }
 
 void OrchestratorCore::fail(ErrorCode code, const std::string& message) {
@@ -169,6 +171,7 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
       if (scope_open) core.scope_end();
       if (core.pin_.count != 0) core.flush_pinned();  // no chained task waits past its loop
       core.loops_.end_loop();
+      core.plain_ready_ = false;  // the loop's deferred entries
     }
   } unwind{*this};
   loops_.begin_loop(n, sequence_);
@@ -179,6 +182,7 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
       // A kept template analysing from iteration 0: its set-up is charged (only a slow path
       // starts one).
       if (loops_.begin_iteration(i) && loops_.started()) charge_loop_setup();
+      plain_ready_ = false;  // the loop may be active now (the body's first submit asks again)
       if constexpr (scoped) {
         scope_begin();
         unwind.scope_open = true;
@@ -189,6 +193,7 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
         scope_end();
       }
       if (loops_.end_iteration() && loops_.started()) charge_loop_setup();
+      plain_ready_ = false;
     }
   };
   if (scope_per_iteration) {
@@ -339,6 +344,11 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
   // Inside a parallel_for: the loop's own entry (an analysed submit skips submit_planned).
   if (!loops_.active()) {
     if (plain_run_) [[likely]] {
+      // A finished loop's deferred entries go into the map before a per-task lookup may want
+      // them (the plain instances do not flush); from here on plain_ready() holds until
+      // something clears it.
+      loops_.flush_deferred();
+      plain_ready_ = true;
       if (args.out_mask() == 0) [[likely]]
         return submit_plain(args);
       return submit_plain_outputs(args);
@@ -369,6 +379,8 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
 // New kernels take submit_new_kernels (a wide position's kept plan, else submit_checked),
 // other arguments submit_checked; then the same dispatch.
 TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args) {
+  if (!in_run_) [[unlikely]]
+    throw_run_ended();  // (Orchestrator::live_core's test: submit's only caller is Orchestrator's)
   if (fatal()) [[unlikely]]
     return {};
   // Most submits name the kernels of the one before: reuse its checked plan (registry lookups
@@ -425,6 +437,7 @@ bool OrchestratorCore::replan(const MixKernels& kernels) {
     if (kernels.aic == recent.kernels.aic && kernels.aiv0 == recent.kernels.aiv0 &&
         kernels.aiv1 == recent.kernels.aiv1) {
       planned_ = recent.plan;
+      planned_fns_ = recent.fns;
       planned_kernels_ = kernels;
       planned_valid_ = true;
       return true;
@@ -432,13 +445,27 @@ bool OrchestratorCore::replan(const MixKernels& kernels) {
   }
   Plan plan;
   if (!validate_kernels(kernels, &plan)) return false;
-  recent_plans_[recent_plan_next_] = RecentPlan{kernels, plan};
+  const KernelFn* const fns = kept_fns(plan);
+  recent_plans_[recent_plan_next_] = RecentPlan{kernels, plan, fns};
   recent_plan_next_ = (recent_plan_next_ + 1) % kRecentPlans;
   recent_plan_count_ = std::min(recent_plan_count_ + 1, kRecentPlans);
   planned_ = plan;
+  planned_fns_ = fns;
   planned_kernels_ = kernels;
   planned_valid_ = true;
   return true;
+}
+
+const KernelFn* OrchestratorCore::kept_fns(const Plan& plan) {
+  std::vector<std::unique_ptr<KeptFns>>& kept =
+      kept_fns_[{plan.kernels[0], plan.kernels[1], plan.kernels[2]}];
+  for (const auto& fns : kept) {
+    if ((*fns)[0] == plan.fns[0] && (*fns)[1] == plan.fns[1] && (*fns)[2] == plan.fns[2]) {
+      return fns->data();
+    }
+  }
+  kept.push_back(std::make_unique<KeptFns>(KeptFns{plan.fns[0], plan.fns[1], plan.fns[2]}));
+  return kept.back()->data();
 }
 
 TaskOutputs OrchestratorCore::alloc(const Args& args) {
@@ -493,9 +520,10 @@ template <OrchestratorCore::Steps kSteps>
   const int ring_index = scope_ring_index_;
   Ring& ring = *scope_ring_;
   // (A submit a parallel_for template covers took submit_in_loop's analysed path instead.)
-  // A finished loop's deferred entries go into the map before a per-task lookup may want them.
-  loops_.flush_deferred();
+  // A finished loop's deferred entries go into the map before a per-task lookup may want them
+  // (the plain instances: dispatch flushed them before it set plain_ready_).
   if constexpr (!kPlain) {
+    loops_.flush_deferred();
     charge(plan.inline_task ? OrchestratorWork::alloc : OrchestratorWork::submit,
            static_cast<std::uint32_t>(args.tensor_count()));
   }
@@ -522,13 +550,22 @@ template <OrchestratorCore::Steps kSteps>
   }
   std::uint64_t heap_offset = 0;
   std::uint64_t heap_consumed = 0;
-  if (!room_at_once(ring, layout.total, &heap_offset, &heap_consumed) &&
-      !wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
+  if constexpr (kNoOutputs) {
+    // No heap: offset and consumed stay the constant 0 (the admit's heap test folds away), and
+    // what wait_for_room writes goes to its own words, which only the wait's path keeps on the
+    // stack (two stores a submit fewer).
+    if (!room_at_once(ring, 0, nullptr, nullptr)) [[unlikely]] {
+      std::uint64_t unused_offset;
+      std::uint64_t unused_consumed;
+      if (!wait_for_room(ring, 0, &unused_offset, &unused_consumed)) return outputs;
+    }
+  } else if (!room_at_once(ring, layout.total, &heap_offset, &heap_consumed) &&
+             !wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
     return outputs;
   }
-  if constexpr (kNoOutputs) heap_consumed = 0;  // (no heap: the admit's heap test folds away)
+  // The plain instances: planned_, a kernel task, whose functions the record names (kept_fns).
   TaskSlot& task = admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout,
-                              &outputs, !kNoOutputs);
+                              &outputs, !kNoOutputs, kPlain ? planned_fns_ : nullptr, !kPlain);
 
   // A plain submit records its TensorMap entries during discovery (collect_and_record);
   // the usual end inline, finish_discovery (out of line) for the rest.
@@ -540,7 +577,7 @@ template <OrchestratorCore::Steps kSteps>
   if (ok && (kPlain || (!recording_ && !plan.inline_task))) [[likely]] {
     // A kernel task that found its producers: wired without the guard (wire_plain), so from the
     // last push on it may run; what follows is the orchestrator's own books.
-    const std::int32_t resolved = wire_plain(ring, task, scoped);
+    const std::int32_t resolved = wire_plain(ring, task, scoped, !kPlain);
     if constexpr (kSteps == Steps::plain_outputs) {
       hold_in_scope_inline(task, ring_index, heap_consumed);  // its one instance: no call
     } else if (scoped) {
@@ -592,7 +629,8 @@ TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
 }
 
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_unguarded_list(
-    Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count, bool scoped) {
+    Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count, bool scoped,
+    bool may_charge) {
   const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
   task.state.store(TaskState::pending, std::memory_order_relaxed);
   // The task's completion reference, and its scope's when it creates buffers.
@@ -606,7 +644,9 @@ TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
                                     tally.held + 1));
   }
   // From here on the task may be running: only the orchestrator's own books.
-  if (charges_ && tally.held != 0) ports_.host.charge(OrchestratorWork::wire, tally.held);
+  if (may_charge && charges_ && tally.held != 0) {
+    ports_.host.charge(OrchestratorWork::wire, tally.held);
+  }
   ring.info(task.id.local()).dep_end = ring.dep_top();
   return tally.resolved;
 }
@@ -1117,19 +1157,21 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
 [[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_task(
     Ring& ring, int ring_index, std::uint64_t heap_consumed, std::uint64_t heap_offset,
     const Plan& plan, const Args& args, const OutputLayout& layout, TaskOutputs* outputs,
-    bool outputs_possible) {
-  TaskSlot& slot = admit_slot(ring, ring_index, heap_consumed, plan, args);
+    bool outputs_possible, const KernelFn* kept_fns, bool may_be_inline) {
+  TaskSlot& slot =
+      admit_slot(ring, ring_index, heap_consumed, plan, args, 0, false, kept_fns, may_be_inline);
   const TaskId id = slot.id;
   TaskRecord& record = *slot.record;  // slot.ring and slot.record are bound once by the ring
 
   // Task record: kernels, tensors (fresh outputs materialised in the heap), scalars.
   outputs->task_ = id;
-  // The plan's kernel ids and functions (bind_arguments pointed fns at own_fns), and every tag
-  // slot at once (Args keeps unused ones zero; the record's past tensor_count are never read).
+  // The plan's kernel ids and functions (bind_arguments pointed fns at own_fns, or at kept_fns:
+  // nothing to copy), and every tag slot at once (Args keeps unused ones zero; the record's past
+  // tensor_count are never read).
   static_assert(sizeof(Plan::fns) == sizeof(TaskRecord::own_fns) &&
                 sizeof(Plan::kernels) == sizeof(TaskRecord::kernels));
   std::memcpy(record.kernels, plan.kernels, sizeof(record.kernels));
-  std::memcpy(record.own_fns, plan.fns, sizeof(record.own_fns));
+  if (kept_fns == nullptr) std::memcpy(record.own_fns, plan.fns, sizeof(record.own_fns));
   record.tensor_count = args.tensor_count();
   record.scalar_count = args.scalar_count();
   static_assert(sizeof(TaskRecord::tags) == kMaxTensorArgs * sizeof(ArgTag));
@@ -1146,7 +1188,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
 
 [[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_slot(
     Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan, const Args& args,
-    std::uint64_t dep_nodes, bool replayed) {
+    std::uint64_t dep_nodes, bool replayed, const KernelFn* kept_fns, bool may_be_inline) {
   const std::uint32_t local = ring.admit(heap_consumed, dep_nodes);
   const TaskId id(static_cast<std::uint32_t>(ring_index), local);
   TaskSlot& slot = ring.slot(local);
@@ -1155,7 +1197,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   // The record's argument pointers: inline or the slot's spill area, by count (a replayed submit
   // copied its tensors to the same place, Ring::tensor_storage, or names an image: it binds them
   // itself).
-  if (!replayed) ring.bind_arguments(local, args.tensor_count(), args.scalar_count());
+  if (!replayed) ring.bind_arguments(local, args.tensor_count(), args.scalar_count(), kept_fns);
   slot.block_count = args.block_count();
   slot.active_mask = plan.mask;
   slot.shape = plan.shape;
@@ -1165,7 +1207,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   // wire_direct, wire_replayed), before anything can read them.
   // (A replayed task is a kernel task: TaskPlan::fast positions are not allocs.)
   slot.subtasks_remaining.store(
-      !replayed && plan.inline_task ? 0 : args.block_count() * plan.active,
+      !replayed && may_be_inline && plan.inline_task ? 0 : args.block_count() * plan.active,
       std::memory_order_relaxed);
   if (replayed) {
     dependence_.admitted_without_state(slot);  // nothing to set up (submit_replayed)
@@ -1258,10 +1300,11 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
 // first count, so neither the guard's decrement nor the scope's increment is a locked
 // instruction. Everything a worker reads of the task is written before the first push.
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_plain(Ring& ring, TaskSlot& task,
-                                                                        bool scoped) {
+                                                                        bool scoped,
+                                                                        bool may_charge) {
   const auto& producers = dependence_.producers();
   return wire_unguarded_list(ring, task, producers.begin(), static_cast<int>(producers.size()),
-                             scoped);
+                             scoped, may_charge);
 }
 
 void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed,
@@ -1559,3 +1602,24 @@ void OrchestratorCore::wait_for(const Tensor& tensor) {
 }
 
 }  // namespace tmr::detail
+
+namespace tmr {
+
+// The public submit, in the core's file so plain_ready() and the call to the plain instance are
+// inline in it: one function with its tests (one byte for five conditions) between the caller and
+// submit_plain, where it was Orchestrator::submit (the run test), then submit() (the latch, the
+// kernels, plain_args, the loop, plain_run_, the out mask): ~15 instructions a submit fewer.
+// Anything else calls submit() straight from the tests (the run test moved into it), with the
+// arguments still in their registers: a loop's submit pays the flag test (a separate slow-path
+// function cost it ~11 instructions, paged attention's replayed submits among them).
+TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
+  detail::OrchestratorCore& core = *core_;
+  if (core.plain_ready(kernels, args)) [[likely]] {
+    if (args.out_mask() == 0) [[likely]]
+      return core.submit_plain(args);
+    return core.submit_plain_outputs(args);
+  }
+  return core.submit(kernels, args);
+}
+
+}  // namespace tmr

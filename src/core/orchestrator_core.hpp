@@ -5,8 +5,11 @@
 // It sees the rest of the engine only through the narrow interfaces of seams.hpp.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -44,7 +47,12 @@ struct OrchestratorPorts {
   const std::atomic<bool>& error_latched;
 };
 
+// An Orchestrator used after its run ended (runtime_api.cpp: every call's run test).
+[[noreturn, gnu::cold, gnu::noinline]] void throw_run_ended();
+
 class OrchestratorCore {
+  friend class tmr::Orchestrator;  // its submit() calls submit_plain* when plain_ready()
+
  public:
   explicit OrchestratorCore(const OrchestratorPorts& ports);
 
@@ -60,8 +68,17 @@ class OrchestratorCore {
   // past its run still reaches in_run() and reports the misuse instead of reading a dead stack.
   Orchestrator& api() { return api_; }
 
-  // Hidden: Orchestrator::submit (in the library) calls it directly, not through the PLT.
+  // Orchestrator::submit when plain_ready() fails (its only caller): the run test (throws), then
+  // the checks and dispatch. Hidden: called directly, not through the PLT.
   [[gnu::visibility("hidden")]] TaskOutputs submit(const MixKernels& kernels, const Args& args);
+  // Orchestrator::submit's own test, inline there (it is defined beside submit()): true when
+  // submit() would take submit_plain or submit_plain_outputs straight away (plain_ready_, the
+  // kernels of the submit before, plain_args, no error latched).
+  [[gnu::always_inline]] bool plain_ready(const MixKernels& kernels, const Args& args) const {
+    return plain_ready_ && kernels.aic == planned_kernels_.aic &&
+           kernels.aiv0 == planned_kernels_.aiv0 && kernels.aiv1 == planned_kernels_.aiv1 &&
+           plain_args(args) && !fatal();
+  }
   TaskOutputs alloc(const Args& args);
   void scope_begin();
   void scope_end();
@@ -179,13 +196,16 @@ class OrchestratorCore {
   TaskSlot& admit_task(Ring& ring, int ring_index, std::uint64_t heap_consumed,
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
                        const OutputLayout& layout, TaskOutputs* outputs,
-                       bool outputs_possible = true);
+                       bool outputs_possible = true, const KernelFn* kept_fns = nullptr,
+                       bool may_be_inline = true);
   // admit_task's slot fields (everything but the record).
   // `dep_nodes`: dependency nodes taken with the admit (Ring::admit), the last ones of the pool.
   // `replayed`: a submit_replayed task, which needs no dependence state
-  // (Dependence::admitted_without_state).
+  // (Dependence::admitted_without_state). `kept_fns`: as Ring::bind_arguments'.
+  // `may_be_inline` false: `plan` is a kernel task's (planned_: its inline_task test goes).
   TaskSlot& admit_slot(Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan,
-                       const Args& args, std::uint64_t dep_nodes = 0, bool replayed = false);
+                       const Args& args, std::uint64_t dep_nodes = 0, bool replayed = false,
+                       const KernelFn* kept_fns = nullptr, bool may_be_inline = true);
   // admit_task's fresh outputs: materialised in the heap at `heap_offset`, into the record and
   // `outputs`.
   static void materialise_outputs(TaskRecord& record, Ring& ring, std::uint64_t heap_offset,
@@ -211,8 +231,9 @@ class OrchestratorCore {
   // direct list): the task's first count holds its completion reference and, when `scoped` (it
   // creates buffers), its scope's, so neither is a locked instruction later. Everything a worker
   // reads of the task is written before the call; from its first push the task may run.
+  // `may_charge` false: a caller whose run charges nothing (the plain instances) drops the test.
   std::int32_t wire_unguarded_list(Ring& ring, TaskSlot& task, TaskSlot* const* producers,
-                                   int count, bool scoped);
+                                   int count, bool scoped, bool may_charge = true);
   // release_kernel_task after wire_replayed (`count`: its producers).
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
   // release_replayed's unguarded release when not recording (the pinned path, which tested
@@ -273,8 +294,9 @@ class OrchestratorCore {
     scope_tasks_.push_back(&task);
   }
   // wire_producers for a plain kernel task, not recording: without the wiring guard (see
-  // wire_replayed); `scoped`: the task creates buffers (its scope's reference comes with it).
-  std::int32_t wire_plain(Ring& ring, TaskSlot& task, bool scoped);
+  // wire_replayed); `scoped`: the task creates buffers (its scope's reference comes with it);
+  // `may_charge`: as wire_unguarded_list's.
+  std::int32_t wire_plain(Ring& ring, TaskSlot& task, bool scoped, bool may_charge);
   // `producers`: any sized range of TaskSlot* (Dependence::producers(), or a direct list).
   template <class Producers>
   void record_event(const TaskSlot& task, const Plan& plan, const Args& args,
@@ -333,6 +355,12 @@ class OrchestratorCore {
   bool charges_ = true;     // OrchestratorHost::charges_work(), asked at every run's start
   bool recording_ = false;  // RunClock::recording(), asked at every run's start (fixed per run)
   bool plain_run_ = false;  // !charges_ && !recording_: dispatch may take submit_plain
+  // in_run_ && planned_valid_ && plain_run_ && no parallel_for active && no deferred loop
+  // entries: one byte for Orchestrator::submit to test (plain_ready) instead of five. Set by
+  // dispatch's plain branch (where all five hold), cleared wherever one may stop holding
+  // (begin_run, end_orchestration, parallel_for around every loop call); a clear flag only
+  // sends a submit the long way, through submit().
+  bool plain_ready_ = false;
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
   Ring& ring(int index) const { return *ports_.rings[static_cast<std::size_t>(index)]; }
@@ -354,7 +382,17 @@ class OrchestratorCore {
   struct RecentPlan {
     MixKernels kernels;
     Plan plan;
+    const KernelFn* fns;  // kept_fns(plan)
   };
+  // The plan's functions as kept for the core's lifetime, one copy per distinct kernel ids and
+  // functions: the plain instances' records name them (TaskRecord::fns) instead of copying 72
+  // bytes into each record's own_fns (~10 instructions and, for a task of up to 3 tensors, a
+  // record line a submit). Asked only when a plan is validated (replan), so never on the
+  // per-submit path; a task can never outlive the core that holds its functions.
+  using KeptFns = std::array<KernelFn, 3>;
+  const KernelFn* kept_fns(const Plan& plan);
+  std::map<std::array<KernelId, 3>, std::vector<std::unique_ptr<KeptFns>>> kept_fns_;
+  const KernelFn* planned_fns_ = nullptr;  // kept_fns(planned_)
   static constexpr int kRecentPlans = 4;
   RecentPlan recent_plans_[kRecentPlans];
   int recent_plan_count_ = 0;  // valid entries (forgotten at every run's start)

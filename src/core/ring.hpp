@@ -93,14 +93,16 @@ class Ring {
                                       : spill_scalars_.items + std::size_t{i} * kMaxScalarArgs;
   }
   // Points task `local`'s record at the storage of its argument counts and at its own kernel
-  // functions (at admit). The common case (nothing spills) is four stores.
+  // functions (at admit), or at `kept_fns` when given (the orchestrator's kept copy of the plan's,
+  // which outlives the task: the record's own are then not written). The common case (nothing
+  // spills) is four stores.
   [[gnu::always_inline]] void bind_arguments(std::uint32_t local, int tensor_count,
-                                             int scalar_count) {
+                                             int scalar_count, const KernelFn* kept_fns = nullptr) {
     const std::uint32_t i = local & window_mask_;
     TaskRecord& r = records_.items[i];
     named_last_ = false;   // prefetch_head: the next record's tensor lines
     r.image_distance = 0;  // the record's own tensors (a replayed submit may name an image)
-    r.fns = r.own_fns;     // and its own kernel functions
+    r.fns = kept_fns != nullptr ? kept_fns : r.own_fns;  // and its kernel functions
     r.tensors = r.inline_tensors;
     r.scalars = r.inline_scalars;
     if (tensor_count > kInlineTensorArgs || scalar_count > kInlineScalarArgs) [[unlikely]] {

@@ -161,26 +161,22 @@ RunResult Runtime::run(const Orchestration& orchestration, const RunArgs& args) 
 
 // ---------------------------------------------------------------- Orchestrator
 
-namespace {
 // live_core()'s error, out of line: every forwarding call (a submit's among them) keeps only the
 // test, and becomes a jump to the core's function.
-[[noreturn, gnu::cold, gnu::noinline]] void throw_run_ended() {
+void detail::throw_run_ended() {
   throw Error(ErrorCode::scope_error,
               "this Orchestrator belongs to a run that has ended; an Orchestrator is valid only "
               "inside the orchestration function it was passed to — do not keep it (or a "
               "pointer to it) for later");
 }
-}  // namespace
 
 detail::OrchestratorCore& Orchestrator::live_core() const {
   if (!core_->in_run()) [[unlikely]]
-    throw_run_ended();
+    detail::throw_run_ended();
   return *core_;
 }
 
-TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
-  return live_core().submit(kernels, args);
-}
+// Orchestrator::submit: beside OrchestratorCore::submit (orchestrator_core.cpp).
 TaskOutputs Orchestrator::alloc(const Args& args) {
   return live_core().alloc(args);
 }

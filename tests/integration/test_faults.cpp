@@ -275,6 +275,37 @@ TEST_P(Faults, RingEnvironmentLargerThanTheMachineIsRefused) {
 
 // ---------------------------------------------------------------- Orchestrator kept past its run
 
+// A kept Orchestrator whose last submits took the plain path (the same kernel, plain arguments):
+// a submit like them after the run still reports the misuse (the plain-ready flag is cleared when
+// the orchestration returns) instead of admitting a task into a run that has ended; the runtime
+// stays healthy.
+TEST_P(Faults, OrchestratorKeptPastItsRunThrowsOnAPlainSubmit) {
+  std::vector<std::int32_t> data(16, 0);
+  RunArgs args;
+  args.inout(data.data(), {16}, DType::i32);
+  Orchestrator* kept = nullptr;
+  Tensor kept_tensor;
+  ASSERT_TRUE(runtime
+                  ->run(
+                      [&](Orchestrator& o, const OrchestrationArgs& a) {
+                        kept = &o;
+                        kept_tensor = a.tensor(0);
+                        for (int i = 0; i < 3; ++i)
+                          o.submit_aiv(increment, Args().inout(a.tensor(0)));
+                      },
+                      args)
+                  .ok());
+  try {
+    kept->submit_aiv(increment, Args().inout(kept_tensor));
+    ADD_FAILURE() << "expected Error(scope_error)";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::scope_error);
+    EXPECT_TRUE(contains(e.what(), "run that has ended")) << e.what();
+  }
+  EXPECT_EQ(data, std::vector<std::int32_t>(16, 3));
+  expect_healthy();
+}
+
 TEST_P(Faults, OrchestratorKeptPastItsRunThrowsAScopeError) {
   Orchestrator* kept = nullptr;
   ASSERT_TRUE(runtime->run([&](Orchestrator& o, const OrchestrationArgs&) { kept = &o; }).ok());

@@ -273,6 +273,100 @@ TEST_P(TaskRecordArgs, ReplayMismatchWithSpilledArguments) {
   }
 }
 
+// A kernel that writes its context's value at its context's element of the task's one tensor:
+// which function ran in which subtask slot, read back per task.
+struct Mark {
+  std::uint32_t element;
+  std::int32_t value;
+};
+void write_mark(void* context, const KernelArgs& a) {
+  const auto& mark = *static_cast<const Mark*>(context);
+  a.tensor(0).data_as<std::int32_t>()[mark.element] = mark.value;
+}
+
+// The records of plain submits name their kernel functions as the orchestrator keeps them, one
+// copy per distinct kernel ids and functions (OrchestratorCore::kept_fns), instead of holding
+// their own. Tasks cycle through more kernel combinations than the orchestrator keeps recent
+// plans (so plans are validated again and again, and find their kept functions), then through
+// three (recent plans, with their kept functions), through MIX tasks and a lone second-AIV kernel
+// (moved to the first AIV slot), on a ring of 8 slots; the same
+// program runs three times on one runtime, the third after more kernels were registered. Every
+// task must have run exactly its kernels' functions, each in its own slot.
+TEST_P(TaskRecordArgs, PlainTasksRunTheirKernelsThroughManyCombinations) {
+  Runtime runtime(config_for(GetParam(), 8));
+  // Six AIV kernels and two AIC kernels, all of them the same function with their own context.
+  std::vector<Mark> marks;
+  for (int k = 0; k < 8; ++k)
+    marks.push_back(Mark{k < 2 ? 0u : 1u, 100 + k});
+  std::vector<KernelId> ids;
+  for (int k = 0; k < 8; ++k) {
+    ids.push_back(runtime.kernels().add("mark" + std::to_string(k),
+                                        k < 2 ? CoreType::aic : CoreType::aiv, &write_mark,
+                                        &marks[static_cast<std::size_t>(k)]));
+  }
+  // aiv1 writes element 2: its own marks (a kernel's context fixes its element).
+  std::vector<Mark> second_marks;
+  for (int k = 0; k < 6; ++k)
+    second_marks.push_back(Mark{2u, 200 + k});
+  std::vector<KernelId> second;
+  for (int k = 0; k < 6; ++k) {
+    second.push_back(runtime.kernels().add("mark2_" + std::to_string(k), CoreType::aiv, &write_mark,
+                                           &second_marks[static_cast<std::size_t>(k)]));
+  }
+  const KernelId aic0 = ids[0];
+  const KernelId aic1 = ids[1];
+  // Eight combinations (more than the four recent plans), each with its expected elements (an
+  // output element no kernel writes reads 0).
+  struct Combination {
+    MixKernels kernels;
+    std::int32_t expected[3];
+  };
+  const std::vector<Combination> combinations = {
+      {{kNoKernel, ids[2], kNoKernel}, {0, 102, 0}},
+      {{kNoKernel, ids[3], kNoKernel}, {0, 103, 0}},
+      {{aic0, ids[4], second[0]}, {100, 104, 200}},
+      {{kNoKernel, ids[5], kNoKernel}, {0, 105, 0}},
+      {{aic1, kNoKernel, kNoKernel}, {101, 0, 0}},
+      {{aic0, ids[6], second[1]}, {100, 106, 201}},
+      {{kNoKernel, ids[7], second[2]}, {0, 107, 202}},
+      {{kNoKernel, kNoKernel, second[3]}, {0, 0, 203}},  // a lone second AIV kernel
+  };
+  // The first half cycles through all of them (every plan validated again), the second through
+  // three (each plan found among the recent ones, from its fourth task on).
+  constexpr std::uint32_t kTasks = 700;
+  const auto combination_of = [&](std::uint32_t t) -> std::size_t {
+    if (t < kTasks / 2) return t % combinations.size();
+    constexpr std::size_t kFew[3] = {2, 4, 7};
+    return kFew[t % 3];
+  };
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("run " + std::to_string(round));
+    if (round == 2) {  // the registry changed between runs
+      for (int k = 0; k < 3; ++k)
+        runtime.kernels().add("later" + std::to_string(k), CoreType::aiv, &write_mark, &marks[2]);
+    }
+    std::vector<std::int32_t> y(std::size_t{kTasks} * 3, 0);
+    RunArgs args;
+    args.output(y.data(), {kTasks, 3}, DType::i32);
+    const RunResult r = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          for (std::uint32_t t = 0; t < kTasks; ++t) {
+            Args task_args;
+            task_args.out_existing(a.tensor(0).view({1, 3}, {t, 0}).reshape({3}));
+            o.submit(combinations[combination_of(t)].kernels, task_args);
+          }
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    for (std::uint32_t t = 0; t < kTasks; ++t) {
+      const Combination& c = combinations[combination_of(t)];
+      for (int e = 0; e < 3; ++e)
+        ASSERT_EQ(y[3 * t + static_cast<std::uint32_t>(e)], c.expected[e])
+            << "task " << t << " element " << e;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, TaskRecordArgs, both_platforms(), platform_name);
 
 }  // namespace
