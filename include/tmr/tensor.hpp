@@ -281,9 +281,10 @@ class Tensor {
   std::uint64_t buffer_bytes_ = 0;
   TaskId owner_;
   std::uint64_t layout_offset_ = 0;  // elements from the buffer start to raw element 0
-  std::uint32_t raw_shape_[kMaxDims];  // zeroed by Tensor(), written whole by the wrap constructor
+  // raw_shape_ and extents_: zeroed by Tensor(), written whole by the wrap constructor.
+  std::uint32_t raw_shape_[kMaxDims];
   std::uint32_t offsets_[kMaxDims] = {};
-  std::uint32_t extents_[kMaxDims];  // as raw_shape_
+  std::uint32_t extents_[kMaxDims];
   std::uint32_t version_ = 0;
   DType dtype_ = DType::f32;
   std::uint8_t ndims_ = 0;
