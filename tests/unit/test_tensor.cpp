@@ -620,6 +620,12 @@ TEST(Tensor, ElementAddressFollowsStridesAndNamesEachMistake) {
         (void)v.element_address(Shape{0, 0, 0, 2});
       },
       ErrorCode::invalid_args, "index 2 is out of bounds for dimension 3"));
+  // Several bad indices: the first in logical order is named.
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)v.element_address(Shape{0, 3, 2, 2});
+      },
+      ErrorCode::invalid_args, "index 3 is out of bounds for dimension 1"));
   EXPECT_TRUE(throws_error(
       [&] {
         (void)v.element_address(Shape{0, 0, 0});
