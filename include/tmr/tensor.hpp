@@ -60,7 +60,9 @@ inline bool shape_bytes(const Shape& shape, DType dtype, std::uint64_t& bytes) {
 class Tensor {
  public:
   // A null tensor. Operations on it return null tensors; passing it to a submit is an error.
-  Tensor() = default;
+  // The raw shape and the extents are zeroed here, not by member initialisers, so that the wrap
+  // constructor (every `out` placeholder) writes them once instead of zeroing them first.
+  constexpr Tensor() : raw_shape_{}, extents_{} {}
 
   // Wraps existing memory laid out row-major with the given shape. The caller keeps it alive.
   static Tensor wrap(void* data, const Shape& shape, DType dtype, std::uint32_t version = 0);
@@ -226,8 +228,9 @@ class Tensor {
   // wrap's descriptor, every member written once (no zero fill overwritten afterwards): the box
   // is the whole raw shape. All kMaxDims entries are copied from `shape` (a Shape keeps entries
   // past its size zero), so every byte is defined; readers only use the first ndims() entries.
-  // The shape's entries are copied as one block each (a 16- and a 4-byte move, not five element
-  // loads packed into a register).
+  // The shape's entries are read once (a 16- and a 4-byte load, not five element loads packed into
+  // a register) into registers: the shape may alias this tensor's bytes for all the compiler
+  // knows, so copying from it twice would load it twice.
   Tensor(void* data, std::uint64_t bytes, const Shape& shape, DType dtype, std::uint32_t version)
       : base_(data),
         buffer_bytes_(bytes),
@@ -235,8 +238,17 @@ class Tensor {
         dtype_(dtype),
         ndims_(static_cast<std::uint8_t>(shape.size())) {
     static_assert(sizeof(raw_shape_) == kMaxDims * sizeof(std::uint32_t));
-    std::memcpy(raw_shape_, shape.begin(), sizeof(raw_shape_));
-    std::memcpy(extents_, shape.begin(), sizeof(extents_));
+    // Entries 0-3 as one 16-byte value, entry 4 alone: a local array would live on the stack.
+    using FourDims = std::uint32_t __attribute__((vector_size(16)));
+    static_assert(kMaxDims == 5 && sizeof(FourDims) == 4 * sizeof(std::uint32_t));
+    FourDims first;
+    std::uint32_t last;
+    std::memcpy(&first, shape.begin(), sizeof(first));
+    std::memcpy(&last, shape.begin() + 4, sizeof(last));
+    std::memcpy(raw_shape_, &first, sizeof(first));
+    std::memcpy(extents_, &first, sizeof(first));
+    raw_shape_[4] = last;
+    extents_[4] = last;
   }
   void check_type(DType requested) const;
   // Throws element_address's Error: a null tensor, a wrong index count, or (d >= 0) index d out
@@ -269,9 +281,10 @@ class Tensor {
   std::uint64_t buffer_bytes_ = 0;
   TaskId owner_;
   std::uint64_t layout_offset_ = 0;  // elements from the buffer start to raw element 0
-  std::uint32_t raw_shape_[kMaxDims] = {};
+  // raw_shape_ and extents_: zeroed by Tensor(), written whole by the wrap constructor.
+  std::uint32_t raw_shape_[kMaxDims];
   std::uint32_t offsets_[kMaxDims] = {};
-  std::uint32_t extents_[kMaxDims] = {};
+  std::uint32_t extents_[kMaxDims];
   std::uint32_t version_ = 0;
   DType dtype_ = DType::f32;
   std::uint8_t ndims_ = 0;

@@ -97,22 +97,20 @@ bool Tensor::is_contiguous() const {
 
 void* Tensor::element_address(const Shape& indices) const {
   if (!valid() || indices.size() != ndims_) element_address_error(indices, -1);
-  // One pass from the innermost raw dimension: the box's first element and every raw stride
-  // (no raw_stride() call per index: the orchestrator reads an element per get_tensor_data).
-  std::uint64_t raw_strides[kMaxDims];
-  std::uint64_t flat = layout_offset_;
-  std::uint64_t stride = 1;
-  for (int r = ndims_ - 1; r >= 0; --r) {
-    raw_strides[r] = stride;
-    flat += std::uint64_t{offsets_[r]} * stride;
-    stride *= raw_shape_[r];
-  }
-  for (int d = 0; d < ndims_; ++d) {
+  // Each index is checked in logical order (the first bad one is named) and put at its raw
+  // dimension; then one pass from the outermost raw dimension, a multiply-add each (Horner's
+  // rule: no stride table; the orchestrator reads an element per get_tensor_data).
+  const int n = ndims_;
+  std::uint32_t raw_index[kMaxDims] = {};
+  for (int d = 0; d < n; ++d) {
     const int r = perm_[d];
     if (indices[d] >= extents_[r]) element_address_error(indices, d);
-    flat += std::uint64_t{indices[d]} * raw_strides[r];
+    raw_index[r] = indices[d];
   }
-  return static_cast<std::byte*>(base_) + flat * element_size();
+  std::uint64_t flat = 0;
+  for (int r = 0; r < n; ++r)
+    flat = flat * raw_shape_[r] + offsets_[r] + raw_index[r];
+  return static_cast<std::byte*>(base_) + (layout_offset_ + flat) * element_size();
 }
 
 void Tensor::element_address_error(const Shape& indices, int d) const {

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -618,6 +620,12 @@ TEST(Tensor, ElementAddressFollowsStridesAndNamesEachMistake) {
         (void)v.element_address(Shape{0, 0, 0, 2});
       },
       ErrorCode::invalid_args, "index 2 is out of bounds for dimension 3"));
+  // Several bad indices: the first in logical order is named.
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)v.element_address(Shape{0, 3, 2, 2});
+      },
+      ErrorCode::invalid_args, "index 3 is out of bounds for dimension 1"));
   EXPECT_TRUE(throws_error(
       [&] {
         (void)v.element_address(Shape{0, 0, 0});
@@ -716,6 +724,56 @@ TEST(TensorSpec, FillWithTheWrongSizeIsAnError) {
   EXPECT_TRUE(
       throws_error([&] { single.fill(1.0); }, ErrorCode::invalid_args, "pass a float value"));
   EXPECT_FALSE(single.initial_bits.has_value());
+}
+
+// Every byte of a descriptor's fields is defined whatever the storage held before: the replay
+// check compares argument bytes with a predicted image. Built over storage filled with two
+// different patterns, a null tensor, a wrap of every rank (entries past the rank zero) and an
+// `out` placeholder come out byte-equal, with the shape in the raw dimensions and the extents.
+TEST(Tensor, DescriptorsDefineEveryFieldByte) {
+  constexpr std::size_t kFieldBytes = Tensor::field_offsets().perm + kMaxDims;
+  struct alignas(Tensor) Storage {
+    std::byte bytes[sizeof(Tensor)];
+  };
+  const auto fields_equal = [](const Storage& a, const Storage& b) {
+    return std::memcmp(a.bytes, b.bytes, kFieldBytes) == 0;
+  };
+  Storage first;
+  Storage second;
+  // The fill must reach memory: a constructor starts a new object, which would let the compiler
+  // drop the stores before it as dead (GCC's lifetime DSE).
+  const auto fill = [&] {
+    std::memset(first.bytes, 0xa5, sizeof(first.bytes));
+    std::memset(second.bytes, 0x5a, sizeof(second.bytes));
+    asm volatile("" : : "r"(first.bytes), "r"(second.bytes) : "memory");
+  };
+  fill();
+  const Tensor* null = ::new (first.bytes) Tensor();
+  ::new (second.bytes) Tensor();
+  EXPECT_TRUE(fields_equal(first, second));
+  for (int r = 0; r < kMaxDims; ++r) {
+    EXPECT_EQ(null->raw_dim(r), 0u) << r;
+    EXPECT_EQ(null->box_offset(r), 0u) << r;
+    EXPECT_EQ(null->box_extent(r), 0u) << r;
+  }
+  std::uint64_t cell = 0;
+  const Shape shapes[] = {Shape{7}, Shape{7, 6}, Shape{7, 6, 5}, Shape{7, 6, 5, 4},
+                          Shape{7, 6, 5, 4, 3}};
+  for (const Shape& shape : shapes) {
+    fill();
+    ASSERT_TRUE(Tensor::wrap_into(first.bytes, &cell, shape, DType::u8)) << shape.to_string();
+    ASSERT_TRUE(Tensor::wrap_into(second.bytes, &cell, shape, DType::u8)) << shape.to_string();
+    EXPECT_TRUE(fields_equal(first, second)) << shape.to_string();
+    const Tensor* t = std::launder(reinterpret_cast<const Tensor*>(first.bytes));
+    for (int r = 0; r < kMaxDims; ++r) {
+      const std::uint32_t expected = r < shape.size() ? shape[r] : 0u;
+      EXPECT_EQ(t->raw_dim(r), expected) << shape.to_string() << " " << r;
+      EXPECT_EQ(t->box_offset(r), 0u) << shape.to_string() << " " << r;
+      EXPECT_EQ(t->box_extent(r), expected) << shape.to_string() << " " << r;
+    }
+    const Tensor wrapped = Tensor::wrap(&cell, shape, DType::u8);
+    EXPECT_EQ(std::memcmp(&wrapped, first.bytes, kFieldBytes), 0) << shape.to_string();
+  }
 }
 
 // element_size() reads a table built from dtype_size: the same size for every type, and the
