@@ -610,6 +610,34 @@ TEST_F(SchedulerSteps, OwnHandoffIsPublishedLatched) {
   }
 }
 
+// core_step times one call in 16 (Scheduler::kCoreStepSample) and counts it 16 times in
+// busy_cycles (RunStats::scheduler_us); the others take an untimed copy of the step. So the 15
+// core steps after a full step leave busy_cycles as the full step left it, and the 16th adds to
+// it; each of them still completes its task and hands the core the next queued one.
+TEST_F(SchedulerSteps, CoreStepTimesOneCallInSixteenAndOnlyThatOne) {
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  as_threads_platform(s);
+  TaskSlot* first = task(TaskShape::aic, 1);
+  s.push_ready_global(first);
+  EXPECT_TRUE(s.step(0));
+  EXPECT_EQ(s.core_slot(0).running.task, first);
+  const std::uint64_t after_full_step = s.busy_cycles(0);
+  for (int call = 1; call <= 16; ++call) {
+    SCOPED_TRACE(call);
+    TaskSlot* next = task(TaskShape::aic, 1);
+    s.push_ready_global(next);
+    mailboxes_[0].status.store(s.core_slot(0).running.token);  // ACK
+    fin(0);
+    EXPECT_TRUE(s.core_step(0, 0));
+    EXPECT_EQ(s.core_slot(0).running.task, next) << "handed to the finishing core";
+    EXPECT_EQ(sink_.completed, call);
+    if (call < 16) {
+      EXPECT_EQ(s.busy_cycles(0), after_full_step) << "an untimed call";
+    }
+  }
+  EXPECT_GT(s.busy_cycles(0), after_full_step) << "the 16th call is timed";
+}
+
 // A finishing core's own step (core_step) writes the task it hands that core straight into the
 // core's slot (no dispatch_block): the payload must be what dispatch_block would have written,
 // the AIC core its cluster's AIC slot, each AIV core the AIV slot and its own sub-block. The core

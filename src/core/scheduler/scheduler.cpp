@@ -197,10 +197,23 @@ bool Scheduler::core_step(int thread, int core) {
       cohort_.waiting_for(me.cohort_done_generation) || aborting()) {
     return step_after_finish(thread, core);
   }
-  const bool timed = ++me.core_steps % kCoreStepSample == 0;
-  const std::uint64_t start = timed ? cycles() : 0;
+  // One call in kCoreStepSample takes the timed copy (out of line): the others pay one counter
+  // test, not the sample's branches and its start across the step (~5 instructions a task).
+  if (++me.core_steps % kCoreStepSample == 0) [[unlikely]]
+    return timed_core_step(thread, core);
+  return core_step_body<false>(thread, core);
+}
+
+bool Scheduler::timed_core_step(int thread, int core) {
+  return core_step_body<true>(thread, core);
+}
+
+template <bool Timed>
+[[gnu::always_inline]] inline bool Scheduler::core_step_body(int thread, int core) {
+  ThreadState& me = threads_[thread];
+  const std::uint64_t start = Timed ? cycles() : 0;
   auto account = [&] {
-    if (timed) me.busy_cycles += kCoreStepSample * (cycles() - start);
+    if constexpr (Timed) me.busy_cycles += kCoreStepSample * (cycles() - start);
   };
   CoreSlot& c = cores_[core];
   me.room_appeared = false;

@@ -209,6 +209,10 @@ class Scheduler {
   // cycle-counter reads per task were a visible share of a worker's time on tiny tasks, and
   // busy_cycles is a statistic (RunStats::scheduler_us), not a decision input.
   static constexpr std::uint32_t kCoreStepSample = 16;
+  // core_step after its looks at MIX work, cohorts and aborts; `Timed`: the sampled call.
+  template <bool Timed>
+  [[gnu::always_inline]] bool core_step_body(int thread, int core);
+  [[gnu::noinline]] bool timed_core_step(int thread, int core);
   // A MIX block whose every part sits in a pending slot of one cluster of this thread, none
   // latched yet: it can still be taken back if a cluster that can run it now becomes idle.
   struct StagedBlock {

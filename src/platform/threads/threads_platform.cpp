@@ -340,6 +340,10 @@ void ThreadsPlatform::core_main(int core) {
   std::uint32_t last = kIdleToken;
   const int scheduler_thread = m.scheduler_thread;
   const Scheduler& scheduler = engine_.scheduler();
+  // Fixed for the engine's life (its config and watch): read once, not per task, where the loads
+  // through engine_ after every out-of-line call were a few instructions of each.
+  const bool timing_only = engine_.config().runs_timing_only();
+  KernelWatch& watch = engine_.kernel_watch();
   Backoff backoff(engine_.config().spin_before_park);
   // The latched dispatch that runs next, in place in its payload buffer (latch_dispatch_in_place,
   // take_own_dispatch): one latched right after the previous FIN (it was waiting in the pending
@@ -382,11 +386,9 @@ void ThreadsPlatform::core_main(int core) {
     // Used in place; not read from the FIN on (the buffer is the scheduler's again).
     const DispatchPayload& job = *next;
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
-    KernelWatch& watch = engine_.kernel_watch();
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
     // Timing only: the task goes through every step as usual except its kernel body.
-    const std::optional<std::string> error =
-        engine_.config().runs_timing_only() ? std::nullopt : run_kernel(job);
+    const std::optional<std::string> error = timing_only ? std::nullopt : run_kernel(job);
     watch.finished(core);
     if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
     next = nullptr;  // `job` is not read after this
