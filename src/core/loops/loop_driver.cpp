@@ -323,7 +323,7 @@ void LoopDriver::reset() {
   enabled_ = config_enabled_;
   planned_analysed_ = false;
   deferred_.clear();
-  iteration_deferred_ = 0;
+  iteration_deferred_bytes_ = 0;
   deferred_compact_at_ = kDeferredCompact;
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
   tasks_wide_ = 0;
@@ -583,7 +583,7 @@ void LoopDriver::end_iteration_slow() {
       drop_retired_deferred();
       deferred_compact_at_ = std::max(kDeferredCompact, 2 * deferred_.size());
     }
-    iteration_deferred_ = deferred_.size();
+    iteration_deferred_bytes_ = deferred_bytes();
     ++iterations_analysed_;
     if (!loop.counted_analysed) {
       loop.counted_analysed = true;
@@ -1207,7 +1207,7 @@ void LoopDriver::flush_deferred_entries() {
     }
   }
   deferred_.clear();
-  iteration_deferred_ = 0;
+  iteration_deferred_bytes_ = 0;
 }
 
 void LoopDriver::prune_deferred(std::size_t from) {

@@ -118,9 +118,8 @@ class LoopDriver {
   bool end_iteration() {
     Loop& loop = *top_;
     if (!loop.steady || loop.position != loop.plan_count ||
-        // deferred_.size() != iteration_deferred_, without size()'s division by the entry size
-        deferred_.begin() + static_cast<std::ptrdiff_t>(iteration_deferred_) != deferred_.end())
-        [[unlikely]] {
+        // deferred_.size() changed this iteration, compared in bytes: no scaling by the entry size
+        deferred_bytes() != iteration_deferred_bytes_) [[unlikely]] {
       end_iteration_slow();
       return true;
     }
@@ -398,7 +397,7 @@ class LoopDriver {
   void scope_ended() {
     if (owner_ == nullptr && !deferred_.empty()) {
       prune_deferred(0);
-      iteration_deferred_ = deferred_.size();
+      iteration_deferred_bytes_ = deferred_bytes();
     }
   }
 
@@ -1029,7 +1028,13 @@ class LoopDriver {
   std::uint32_t deferred_mask_ = 0;  // arguments of the planned submit whose entry is deferred
   std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
   std::vector<Deferred> deferred_;
-  std::size_t iteration_deferred_ = 0;  // deferred_ entries before the current iteration's
+  // deferred_'s size in bytes before the current iteration's entries (end_iteration's test).
+  std::size_t iteration_deferred_bytes_ = 0;
+  std::size_t deferred_bytes() const {
+    const auto* first = reinterpret_cast<const char*>(std::to_address(deferred_.begin()));
+    const auto* last = reinterpret_cast<const char*>(std::to_address(deferred_.end()));
+    return static_cast<std::size_t>(last - first);
+  }
   std::size_t deferred_compact_at_ = kDeferredCompact;  // see end_iteration_slow
   static constexpr std::size_t kDeferredCompact = 256;
   std::uint32_t quiet_mask_ = 0;  // arguments of the planned submit collect() may skip
