@@ -14,8 +14,13 @@ bin() {  # bin DIR NAME -> the binary in a build dir or a flat folder
 }
 uptime
 for r in $(seq 1 "$rounds"); do
+  # Rotate the builds' order every round: whichever runs first in a round can look faster.
+  builds=("$@")
+  n=${#builds[@]}
+  order=()
+  for k in $(seq 0 $((n - 1))); do order+=("${builds[$(((k + r - 1) % n))]}"); done
   for cfg in "0/args:4" "1/args:4" "0/args:2" "1/args:2"; do
-    for dir in "$@"; do
+    for dir in "${order[@]}"; do
       v=$(LD_LIBRARY_PATH=$dir "$(bin "$dir" tmr_bench_micro)" \
             --benchmark_filter="BM_SliceWrites/parallel_for:${cfg}/" --benchmark_min_time=0.3 \
             2>/dev/null | grep -o "cpu_ns_per_task=[0-9.k]*" | sed 's/cpu_ns_per_task=//')
@@ -23,7 +28,7 @@ for r in $(seq 1 "$rounds"); do
     done
   done
   if [[ ${PA:-0} == 1 ]]; then
-    for dir in "$@"; do
+    for dir in "${order[@]}"; do
       for pf in off on; do
         v=$(LD_LIBRARY_PATH=$dir "$(bin "$dir" tmr)" run paged_attention --case B16_ctx4096 \
               --skip-golden --rounds 3 --parallel-for $pf 2>&1 | grep "ns per task" |
