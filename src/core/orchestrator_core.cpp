@@ -48,6 +48,19 @@ void fill_pattern(std::byte* data, std::uint64_t bytes, std::uint64_t bits,
 
 std::atomic<bool> wide_replay_allowed{true};
 
+// Copies a task's scalars into its record. Up to two (a peers task's spin, paged attention's
+// softmax scale or its update's two flags) are plain moves, not a memcpy call of a variable size
+// (~15 instructions a submit with scalars).
+[[gnu::always_inline]] inline void copy_scalars(std::uint64_t* to, const std::uint64_t* from,
+                                                int count) {
+  if (count <= 2) [[likely]] {
+    if (count > 0) to[0] = from[0];
+    if (count > 1) to[1] = from[1];
+  } else {
+    std::memcpy(to, from, static_cast<std::size_t>(count) * sizeof(std::uint64_t));
+  }
+}
+
 }  // namespace
 
 void set_wide_replay_compare(bool allowed) {
@@ -792,10 +805,7 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   copy_tensors(record.tensors, args);
   outputs.task_ = task.id;
   if (scoped) materialise_outputs(record, ring, heap_offset, args, layout, task.id, &outputs);
-  if (args.scalar_count() > 0) {
-    std::memcpy(record.scalars, args.scalars(),
-                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
-  }
+  copy_scalars(record.scalars, args.scalars(), args.scalar_count());
 
   AccessRegion regions[kMaxTensorArgs];
   // A task whose producers need no lookup (LoopDriver::direct_producers: template edges, its
@@ -887,10 +897,7 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   }
   const int scalars = args.scalar_count();  // one load: the header's stores may alias args
   record.scalar_count = scalars;
-  if (scalars > 0) {
-    std::memcpy(record.scalars, args.scalars(),
-                static_cast<std::size_t>(scalars) * sizeof(std::uint64_t));
-  }
+  copy_scalars(record.scalars, args.scalars(), scalars);
   outputs.task_ = task.id;
   if (pinned) [[likely]] {
     loops_.submitted_covered(task.id);

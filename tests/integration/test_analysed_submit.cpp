@@ -929,6 +929,45 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayedTasksCarryTheirOwnScalars) {
   }
 }
 
+// The fast replayed path (OrchestratorCore::submit_replayed) with 0 to 3 scalars that differ per
+// iteration: up to two are copied by plain moves, more by one copy (copy_scalars).
+TEST_P(ParallelForAnalysedSubmit, ReplayedTasksCarryZeroToThreeScalars) {
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  const auto scalar = [](std::uint32_t row, int s) { return static_cast<float>(8 * row + s); };
+  for (const int scalars : {0, 1, 2, 3}) {
+    Fixture f(GetParam().platform, GetParam().record);  // each count learns its own template
+    const KernelId weighted =
+        f.runtime.kernels().add("plus_weighted_scalars", CoreType::aiv, &plus_weighted_scalars);
+    std::vector<float> x(kRows * kCols), z(kRows * kCols, -1.0f);
+    for (std::uint32_t k = 0; k < x.size(); ++k)
+      x[k] = static_cast<float>(k % 5);
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows * kCols}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {kRows * kCols}, DType::f32);
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        Args args = Args()
+                        .in(tx.view({kCols}, {row * kCols}))
+                        .out_existing(tz.view({kCols}, {row * kCols}));
+        for (int s = 0; s < scalars; ++s)
+          args.scalar(scalar(row, s));
+        o.submit_aiv(weighted, args);
+      });
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2) << scalars << " scalars";
+    for (std::uint32_t k = 0; k < z.size(); ++k) {
+      const std::uint32_t row = k / kCols;
+      float add = 0.0f;
+      for (int s = 0; s < scalars; ++s)
+        add += static_cast<float>(s + 1) * scalar(row, s);
+      ASSERT_EQ(z[k], x[k] + add) << scalars << " scalars, element " << k;
+    }
+  }
+}
+
 // A fast position whose fixed external producers are more than the direct list holds (two whole
 // buffers, each written by kWriters live tasks before the loop: 2 x kWriters > 16) is admitted
 // and copied by the fast path, then takes the generic producer collection: every task waits for
