@@ -3,8 +3,10 @@
 // submits take direct_producers, with every carried producer. Each iteration i, a writer (a fresh
 // output makes it wide, not fast) overwrites row i of w, which three readers of iteration i - 1
 // read (row i + 1 of theirs): three carried write-after-read edges from three producer positions,
-// none implied by another. The readers are held (kept live) so every edge must be named. On both
-// platforms, traced and not; two runs (the second from the kept template); every value checked.
+// none implied by another. The readers are held (kept live), so the edges must be named. The
+// guard is reached in the second run, from the kept template (in the first the writer's position
+// is not yet direct: route_wide returns before it). On both platforms, traced and not; every
+// value checked.
 #include <gtest/gtest.h>
 
 #include <algorithm>
