@@ -887,16 +887,16 @@ void plus_weighted_scalars(const KernelArgs& a) {
     out.data_as<float>()[k * out.stride(0)] = in.data_as<float>()[k * in.stride(0)] + add;
 }
 
-// (session 24, pa28) The wide replayed path (OrchestratorCore::submit_wide) copies each task's
-// own scalars too: up to two by plain moves, more by one copy. Each iteration makes t = x + 1
-// (a fresh output) and a wide reader writes z = t + the weighted sum of 0 to 3 scalars that
-// differ per iteration; every reader after the learning iterations is replayed wide.
-TEST_P(ParallelForAnalysedSubmit, WideReplayedTasksCarryTheirOwnScalars) {
+// Each iteration's task z = in + the weighted sum of 0 to 3 scalars that differ per iteration,
+// on row i: `wide`: `in` is t = x + 1, a fresh output of the iteration (the reader's position is
+// replayed wide), else `in` is x itself (a fast position, replayed by submit_replayed). Either
+// path copies up to two scalars by plain moves, more by one copy (copy_scalars).
+void check_replayed_scalars(const Param& param, bool wide) {
   constexpr std::uint32_t kRows = 24;
   constexpr std::uint32_t kCols = 4;
   const auto scalar = [](std::uint32_t row, int s) { return static_cast<float>(8 * row + s); };
   for (const int scalars : {0, 1, 2, 3}) {
-    Fixture f(GetParam().platform, GetParam().record);  // each count learns its own template
+    Fixture f(param.platform, param.record);  // each count learns its own template
     const KernelId weighted =
         f.runtime.kernels().add("plus_weighted_scalars", CoreType::aiv, &plus_weighted_scalars);
     std::vector<float> x(kRows * kCols), z(kRows * kCols, -1.0f);
@@ -907,10 +907,14 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayedTasksCarryTheirOwnScalars) {
       const Tensor tz = Tensor::wrap(z.data(), {kRows * kCols}, DType::f32);
       o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
         const auto row = static_cast<std::uint32_t>(i);
-        const TaskOutputs t = o.submit_aiv(
-            f.inc, Args().in(tx.view({kCols}, {row * kCols})).out(TensorSpec({kCols}, DType::f32)));
-        if (!t.valid()) return;
-        Args args = Args().in(t[0]).out_existing(tz.view({kCols}, {row * kCols}));
+        Tensor in = tx.view({kCols}, {row * kCols});
+        if (wide) {
+          const TaskOutputs t =
+              o.submit_aiv(f.inc, Args().in(in).out(TensorSpec({kCols}, DType::f32)));
+          if (!t.valid()) return;
+          in = t[0];
+        }
+        Args args = Args().in(in).out_existing(tz.view({kCols}, {row * kCols}));
         for (int s = 0; s < scalars; ++s)
           args.scalar(scalar(row, s));
         o.submit_aiv(weighted, args);
@@ -918,54 +922,29 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayedTasksCarryTheirOwnScalars) {
     });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(r.stats.loop_fallbacks, 0u);
-    EXPECT_EQ(r.stats.loop_tasks_replayed_wide, 2u * (kRows - 2)) << scalars << " scalars";
-    for (std::uint32_t k = 0; k < z.size(); ++k) {
-      const std::uint32_t row = k / kCols;
-      float add = 0.0f;
-      for (int s = 0; s < scalars; ++s)
-        add += static_cast<float>(s + 1) * scalar(row, s);
-      ASSERT_EQ(z[k], x[k] + 1.0f + add) << scalars << " scalars, element " << k;
+    if (wide) {
+      EXPECT_EQ(r.stats.loop_tasks_replayed_wide, 2u * (kRows - 2)) << scalars << " scalars";
+    } else {
+      EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2) << scalars << " scalars";
     }
-  }
-}
-
-// The fast replayed path (OrchestratorCore::submit_replayed) with 0 to 3 scalars that differ per
-// iteration: up to two are copied by plain moves, more by one copy (copy_scalars).
-TEST_P(ParallelForAnalysedSubmit, ReplayedTasksCarryZeroToThreeScalars) {
-  constexpr std::uint32_t kRows = 24;
-  constexpr std::uint32_t kCols = 4;
-  const auto scalar = [](std::uint32_t row, int s) { return static_cast<float>(8 * row + s); };
-  for (const int scalars : {0, 1, 2, 3}) {
-    Fixture f(GetParam().platform, GetParam().record);  // each count learns its own template
-    const KernelId weighted =
-        f.runtime.kernels().add("plus_weighted_scalars", CoreType::aiv, &plus_weighted_scalars);
-    std::vector<float> x(kRows * kCols), z(kRows * kCols, -1.0f);
-    for (std::uint32_t k = 0; k < x.size(); ++k)
-      x[k] = static_cast<float>(k % 5);
-    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-      const Tensor tx = Tensor::wrap(x.data(), {kRows * kCols}, DType::f32);
-      const Tensor tz = Tensor::wrap(z.data(), {kRows * kCols}, DType::f32);
-      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-        const auto row = static_cast<std::uint32_t>(i);
-        Args args = Args()
-                        .in(tx.view({kCols}, {row * kCols}))
-                        .out_existing(tz.view({kCols}, {row * kCols}));
-        for (int s = 0; s < scalars; ++s)
-          args.scalar(scalar(row, s));
-        o.submit_aiv(weighted, args);
-      });
-    });
-    ASSERT_TRUE(r.ok()) << r.status.to_string();
-    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
-    EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2) << scalars << " scalars";
     for (std::uint32_t k = 0; k < z.size(); ++k) {
       const std::uint32_t row = k / kCols;
-      float add = 0.0f;
+      float add = wide ? 1.0f : 0.0f;
       for (int s = 0; s < scalars; ++s)
         add += static_cast<float>(s + 1) * scalar(row, s);
       ASSERT_EQ(z[k], x[k] + add) << scalars << " scalars, element " << k;
     }
   }
+}
+
+// (session 24, pa28) The wide replayed path (OrchestratorCore::submit_wide).
+TEST_P(ParallelForAnalysedSubmit, WideReplayedTasksCarryTheirOwnScalars) {
+  check_replayed_scalars(GetParam(), true);
+}
+
+// The fast replayed path (OrchestratorCore::submit_replayed).
+TEST_P(ParallelForAnalysedSubmit, ReplayedTasksCarryZeroToThreeScalars) {
+  check_replayed_scalars(GetParam(), false);
 }
 
 // A fast position whose fixed external producers are more than the direct list holds (two whole
