@@ -1022,15 +1022,7 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   write_header(record, prepared, plan, args);
   const int scalars = args.scalar_count();
   record.scalar_count = scalars;
-  if (scalars <= 2) [[likely]] {
-    // Up to two (paged attention's softmax scale, its update's two flags): plain moves, not a
-    // memcpy call of a variable size (~15 instructions a submit with scalars).
-    if (scalars > 0) record.scalars[0] = args.scalars()[0];
-    if (scalars > 1) record.scalars[1] = args.scalars()[1];
-  } else {
-    std::memcpy(record.scalars, args.scalars(),
-                static_cast<std::size_t>(scalars) * sizeof(std::uint64_t));
-  }
+  copy_scalars(record.scalars, args.scalars(), scalars);
   outputs.task_ = task.id;
   if (scoped) {
     std::byte* const heap_base = static_cast<std::byte*>(ring.heap_at(heap_offset));
