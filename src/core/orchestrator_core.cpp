@@ -652,9 +652,10 @@ TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
   task.dep_count = 0;                                       // wire_unguarded counts them
   graph::begin_unguarded(task, static_cast<std::uint32_t>(count));
   graph::WiringTally tally;
+  const Ring::DepPool pool = ring.dep_pool();  // (locals: not reloaded after each cmpxchg)
   for (int k = 0; k < count; ++k) {
-    tally.add(graph::wire_unguarded(task, *producers[k], ring.dep_node(first_node + tally.held),
-                                    tally.held + 1));
+    tally.add(
+        graph::wire_unguarded(task, *producers[k], pool[first_node + tally.held], tally.held + 1));
   }
   // From here on the task may be running: only the orchestrator's own books.
   if (may_charge && charges_ && tally.held != 0) {

@@ -129,6 +129,14 @@ class Ring {
       kMaxTensorArgs * sizeof(Tensor) + kMaxScalarArgs * sizeof(std::uint64_t);
   SlotInfo& info(std::uint32_t local) { return infos_[local & window_mask_]; }
   FanoutNode& dep_node(std::uint64_t linear) { return dep_pool_[linear & dep_mask_]; }
+  // The pool's base and mask as values: a loop that wires several producers keeps them in
+  // registers (each producer's lock cmpxchg makes the compiler reload members through the ring).
+  struct DepPool {
+    FanoutNode* base;
+    std::uint64_t mask;
+    FanoutNode& operator[](std::uint64_t linear) const { return base[linear & mask]; }
+  };
+  DepPool dep_pool() { return {dep_pool_.get(), dep_mask_}; }
   // Asks for the line of dependency node `linear` ahead of the wiring that writes it: nodes are
   // taken in order, so a submit that takes one node a task (a pinned slice write, 24 bytes a
   // node) meets a new line every third task, last written there one pool wrap ago and since read
