@@ -1179,10 +1179,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   // One copy of the argument tensors; out placeholders are replaced below.
   copy_tensors(record.tensors, args);
   if (outputs_possible) materialise_outputs(record, ring, heap_offset, args, layout, id, outputs);
-  if (args.scalar_count() > 0) {
-    std::memcpy(record.scalars, args.scalars(),
-                static_cast<std::size_t>(args.scalar_count()) * sizeof(std::uint64_t));
-  }
+  copy_scalars(record.scalars, args.scalars(), args.scalar_count());
   return slot;
 }
 
