@@ -50,8 +50,7 @@ std::atomic<bool> wide_replay_allowed{true};
 
 // Copies a task's scalars into its record. Up to two (a peers task's spin, paged attention's
 // softmax scale or its update's two flags) are plain moves, not a memcpy call of a variable size
-// (~15 instructions a submit with scalars).
-// A task without scalars pays one test, as before.
+// (~15 instructions a submit with scalars); a task without scalars pays one test, as before.
 [[gnu::always_inline]] inline void copy_scalars(std::uint64_t* to, const std::uint64_t* from,
                                                 int count) {
   if (count <= 0) return;
