@@ -9,10 +9,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <iostream>
 #include <map>
-#include <thread>
 #include <vector>
 
 #include "support/ended_scope_loop.hpp"
@@ -627,9 +625,7 @@ TEST_P(ParallelFor, ReplayedRecordsAndDeferredEntriesOfLoopMadeBuffers) {
 // their edges) before their consumers are wired; opens by itself after 5 s (a test never hangs).
 std::atomic<bool> gate_open{false};
 void held_accumulate(const KernelArgs& a) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!gate_open.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until)
-    std::this_thread::yield();
+  wait_until_open(gate_open);
   accumulate(a);
 }
 

@@ -38,9 +38,7 @@ void copy_plus_one(const KernelArgs& a) {
 // Block 0 alone writes (the blocks would race on the output).
 std::atomic<bool> held_open{true};
 void held_copy_plus_one(const KernelArgs& a) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!held_open.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until)
-    std::this_thread::yield();
+  wait_until_open(held_open);
   if (a.block_index() == 0) copy_plus_one(a);
 }
 

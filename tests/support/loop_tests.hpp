@@ -1,11 +1,22 @@
 #pragma once
 // What the parallel_for tests share: two float kernels over a 1-D view, and a traced
 // configuration with or without the loop analysis (the A/B every loop test compares).
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <thread>
 
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
+
+// A held kernel's wait: until `open` is set, or 5 s pass (a test never hangs), so the tasks
+// behind it stay live while the orchestrator wires their consumers.
+inline void wait_until_open(const std::atomic<bool>& open) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!open.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+}
 
 // out[k] = in[k] + 1 over the views' first dimension (strided).
 inline void add_one(const KernelArgs& a) {
