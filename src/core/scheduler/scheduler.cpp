@@ -876,8 +876,14 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   }
   if (release == Release::now) {
     const bool own = own_core_needs_no_doorbell_ && core == me.self_core;
+    // Latched for the core: its running slot (the early hand-off), and its pending slot for a
+    // single-core shape, which nothing takes back (cancel_block takes staged MIX parts only,
+    // take_back_unlatched running-slot dispatches only): the core takes it after its FIN with the
+    // ACK alone, where the compare-exchange of an unlatched word was a locked instruction a task
+    // on every steadily staged graph. A staged MIX part stays unlatched (cancel_block races it).
     publish(*c.mailbox, c.token, own,
-            own && own_core_latches_handoff_ && target == SlotTarget::idle);
+            own && own_core_latches_handoff_ &&
+                (target == SlotTarget::idle || task->shape != TaskShape::mix));
   }
 }
 

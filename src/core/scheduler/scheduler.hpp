@@ -90,8 +90,11 @@ class Scheduler {
   // writes that word while it is latched (take-backs compare-exchange unlatched words only), so
   // the core, which knows its step placed it, copies the payload and ACKs without the
   // compare-exchange and the reload of the word that a dispatch from another thread needs
-  // (latch_dispatch). Pending-slot dispatches stay unlatched: the core latches them when their turn
-  // comes. Only while no thread steps.
+  // (latch_dispatch). So is a single-core subtask such a step stages into the core's own pending
+  // slot (stage_into_own_pending): nothing takes those back, and the core takes it after its FIN
+  // of the running one (its token differs from the finished one's). Pending parts of a MIX block
+  // stay unlatched: cancel_block may take them back, racing the core's latch. Only while no
+  // thread steps.
   void own_core_latches_handoff(bool on) { own_core_latches_handoff_ = on; }
   // For platforms whose core threads take their own steps and may outnumber the host's CPUs
   // (threads), with own_core_latches_handoff: a core whose completion step finds nothing to run
