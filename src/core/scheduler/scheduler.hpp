@@ -368,11 +368,13 @@ class Scheduler {
                         Release release);
   // dispatch_subtask's body, inlined where a worker's own step dispatches to its own core once
   // per task (core_step's hand-off, stage_into_own_pending); other callers keep the call.
+  // `single_core`: the task's shape is AIC or AIV (those callers know it: no load of the shape).
   void dispatch_subtask_inline(int thread, int core, TaskSlot* task, std::uint8_t slot,
                                std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
-                               Release release);
+                               Release release, bool single_core);
   // `own`: the stepping core's own slot (see own_core_needs_no_doorbell); `latched`: its running
-  // slot, published latched (see own_core_latches_handoff). The own cases are one store, inline:
+  // slot, or its pending slot for a single-core task, published latched (see
+  // own_core_latches_handoff). The own cases are one store, inline:
   // a worker's step publishes once per task, and the call was ~13 of its instructions.
   [[gnu::always_inline]] void publish(Mailbox& mailbox, std::uint32_t token, bool own = false,
                                       bool latched = false) {
