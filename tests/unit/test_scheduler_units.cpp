@@ -553,10 +553,10 @@ TEST_F(SchedulerSteps, ATaskOfSeveralSubtasksCompletesOnceAfterTheLast) {
 }
 
 // With own_core_latches_handoff (the threads platform), a task that a core's own step
-// (core_step) places in that core's running slot is published latched: the core takes it
-// without a compare-exchange. A pending-slot dispatch into its own slot (stage_after_latch), a
-// dispatch by anyone else's step, and every dispatch without the setting stay unlatched: the
-// core latches those itself, and a take-back may still race it for a pending one.
+// (core_step) places in that core's running slot, or a single-core task it stages into its own
+// pending slot (stage_after_latch), is published latched: the core takes it without a
+// compare-exchange (nothing takes those back). A dispatch by anyone else's step, and every
+// dispatch without the setting, stay unlatched: the core latches those itself.
 TEST_F(SchedulerSteps, OwnHandoffIsPublishedLatched) {
   for (const bool latch : {true, false}) {
     SCOPED_TRACE(latch ? "own_core_latches_handoff" : "default");
@@ -586,20 +586,22 @@ TEST_F(SchedulerSteps, OwnHandoffIsPublishedLatched) {
     EXPECT_EQ(mailboxes_[1].dispatch.load(), latch ? (token | kLatchedBit) : token);
 
     // The core ACKs (token without the bit); a queued task is then staged into its pending slot
-    // by its own latch step, unlatched in both modes.
+    // by its own latch step, latched as the hand-off was.
     mailboxes_[1].status.store(token);
     TaskSlot* d = task(TaskShape::aiv, 2);
     s.push_ready_global(d);
     ack(2);
     EXPECT_TRUE(s.stage_after_latch(0, 1));
     EXPECT_EQ(s.core_slot(1).pending.task, d);
-    EXPECT_EQ(mailboxes_[1].dispatch.load(), s.core_slot(1).pending.token);
+    const std::uint32_t pending = s.core_slot(1).pending.token;
+    EXPECT_NE(pending, token);
+    EXPECT_EQ(mailboxes_[1].dispatch.load(), latch ? (pending | kLatchedBit) : pending);
 
-    // Drain: c finishes, d moves up (the core latches it), then d and b finish.
+    // Drain: c finishes, d moves up (the core ACKs it), then d and b finish.
     fin(1);
     s.core_step(0, 1);
     EXPECT_EQ(s.core_slot(1).running.task, d);
-    ack(1);
+    mailboxes_[1].status.store(pending);
     fin(1);
     s.core_step(0, 1);
     fin(2);
@@ -705,11 +707,12 @@ TEST_F(SchedulerSteps, OwnHandoffWritesThePayloadItsCoreRunsInPlace) {
   EXPECT_EQ(sink_.completed, 9);
 }
 
-// A dispatch waiting in a core's pending slot is latched in place right after the core's FIN
-// (latch_dispatch_in_place, the threads platform's core loop) and runs from its buffer. The
-// core's step after that latch retires the finished subtask, moves the latched one up and stages
-// the next task behind it: into the other buffer, so the one the core runs from stays as
-// written until its own FIN.
+// A single-core task that a core's own step staged into its pending slot is published latched
+// (own_core_latches_handoff) and taken right after the core's FIN with the ACK alone
+// (take_own_dispatch, the threads platform's core loop), running from its buffer in place. The
+// core's step after that retires the finished subtask, moves the taken one up and stages the
+// next task behind it: into the other buffer, so the one the core runs from stays as written
+// until its own FIN.
 TEST_F(SchedulerSteps, APendingDispatchLatchedInPlaceStaysAsWrittenThroughTheNextStaging) {
   Scheduler s = make(DualSlotPolicy{true, true, false});
   as_threads_platform(s);
@@ -724,10 +727,10 @@ TEST_F(SchedulerSteps, APendingDispatchLatchedInPlaceStaysAsWrittenThroughTheNex
   s.push_ready_global(second);
   ASSERT_TRUE(s.stage_after_latch(0, core));
   const std::uint32_t token = s.core_slot(core).pending.token;
-  ASSERT_EQ(dispatched(core), token) << "a pending dispatch, not latched yet";
+  ASSERT_EQ(dispatched(core), token | kLatchedBit) << "staged by its own step: latched for it";
 
-  fin(core);  // `first` ends; the core latches the waiting dispatch before its step
-  const DispatchPayload* job = latch_dispatch_in_place(mailboxes_[core], token);
+  fin(core);  // `first` ends; the core takes the waiting dispatch before its step
+  const DispatchPayload* job = &take_own_dispatch(mailboxes_[core], token);
   ASSERT_EQ(job, &mailboxes_[core].payload[token & 1]);
   EXPECT_EQ(mailboxes_[core].status.load(), token) << "the ACK";
   EXPECT_EQ(job->task, second->id);
@@ -739,8 +742,9 @@ TEST_F(SchedulerSteps, APendingDispatchLatchedInPlaceStaysAsWrittenThroughTheNex
   EXPECT_TRUE(s.core_step(0, core));
   EXPECT_EQ(sink_.completed, 1) << "`first` retired";
   EXPECT_EQ(s.core_slot(core).running.task, second);
-  ASSERT_EQ(s.core_slot(core).pending.task, third) << "staged behind the latched one";
+  ASSERT_EQ(s.core_slot(core).pending.task, third) << "staged behind the taken one";
   EXPECT_NE(s.core_slot(core).pending.token & 1, token & 1) << "into the other buffer";
+  EXPECT_EQ(dispatched(core), s.core_slot(core).pending.token | kLatchedBit);
   EXPECT_EQ(job->task, second->id) << "the running payload is untouched";
   EXPECT_EQ(job->record, second->record);
   EXPECT_EQ(job->fn, second->record->fns[kSlotAiv0]);

@@ -170,7 +170,7 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   const bool aic = type == CoreType::aic;
   dispatch_subtask_inline(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
                           aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
-                          SlotTarget::pending, Release::now);
+                          SlotTarget::pending, Release::now, /*single_core=*/true);
   if (task->next_block < task->block_count) {
     push_back_global(task);  // SPMD: other cores take the remaining blocks
     waker_.notify_schedulers();
@@ -255,7 +255,7 @@ template <bool Timed>
         const bool aic = type == CoreType::aic;
         dispatch_subtask_inline(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
                                 aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
-                                SlotTarget::idle, Release::now);
+                                SlotTarget::idle, Release::now, /*single_core=*/true);
         me.handoff_core = -1;
         me.deferred_idle_core = -1;
         progress = true;
@@ -830,12 +830,13 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
 void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
                                  std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
                                  Release release) {
-  dispatch_subtask_inline(thread, core, task, slot, block, sub_block, target, release);
+  dispatch_subtask_inline(thread, core, task, slot, block, sub_block, target, release,
+                          task->shape != TaskShape::mix);
 }
 
 [[gnu::always_inline]] inline void Scheduler::dispatch_subtask_inline(
     int thread, int core, TaskSlot* task, std::uint8_t slot, std::uint32_t block,
-    std::uint32_t sub_block, SlotTarget target, Release release) {
+    std::uint32_t sub_block, SlotTarget target, Release release, bool single_core) {
   CoreSlot& c = cores_[core];
   ++threads_[thread].counters.dispatches;
   c.token = next_token(c.token);
@@ -876,8 +877,13 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   }
   if (release == Release::now) {
     const bool own = own_core_needs_no_doorbell_ && core == me.self_core;
+    // Latched for the core: its running slot (the early hand-off), and its pending slot for a
+    // single-core shape, which nothing takes back (cancel_block takes staged MIX parts only,
+    // take_back_unlatched running-slot dispatches only): the core takes it after its FIN with the
+    // ACK alone, where the compare-exchange of an unlatched word was a locked instruction a task
+    // on every steadily staged graph. A staged MIX part stays unlatched (cancel_block races it).
     publish(*c.mailbox, c.token, own,
-            own && own_core_latches_handoff_ && target == SlotTarget::idle);
+            own && own_core_latches_handoff_ && (target == SlotTarget::idle || single_core));
   }
 }
 

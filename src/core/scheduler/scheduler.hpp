@@ -90,8 +90,11 @@ class Scheduler {
   // writes that word while it is latched (take-backs compare-exchange unlatched words only), so
   // the core, which knows its step placed it, copies the payload and ACKs without the
   // compare-exchange and the reload of the word that a dispatch from another thread needs
-  // (latch_dispatch). Pending-slot dispatches stay unlatched: the core latches them when their turn
-  // comes. Only while no thread steps.
+  // (latch_dispatch). So is a single-core subtask such a step stages into the core's own pending
+  // slot (stage_into_own_pending): nothing takes those back, and the core takes it after its FIN
+  // of the running one (its token differs from the finished one's). Pending parts of a MIX block
+  // stay unlatched: cancel_block may take them back, racing the core's latch. Only while no
+  // thread steps.
   void own_core_latches_handoff(bool on) { own_core_latches_handoff_ = on; }
   // For platforms whose core threads take their own steps and may outnumber the host's CPUs
   // (threads), with own_core_latches_handoff: a core whose completion step finds nothing to run
@@ -365,11 +368,13 @@ class Scheduler {
                         Release release);
   // dispatch_subtask's body, inlined where a worker's own step dispatches to its own core once
   // per task (core_step's hand-off, stage_into_own_pending); other callers keep the call.
+  // `single_core`: the task's shape is AIC or AIV (those callers know it: no load of the shape).
   void dispatch_subtask_inline(int thread, int core, TaskSlot* task, std::uint8_t slot,
                                std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
-                               Release release);
+                               Release release, bool single_core);
   // `own`: the stepping core's own slot (see own_core_needs_no_doorbell); `latched`: its running
-  // slot, published latched (see own_core_latches_handoff). The own cases are one store, inline:
+  // slot, or its pending slot for a single-core task, published latched (see
+  // own_core_latches_handoff). The own cases are one store, inline:
   // a worker's step publishes once per task, and the call was ~13 of its instructions.
   [[gnu::always_inline]] void publish(Mailbox& mailbox, std::uint32_t token, bool own = false,
                                       bool latched = false) {

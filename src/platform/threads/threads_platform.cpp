@@ -405,9 +405,16 @@ void ThreadsPlatform::core_main(int core) {
       // A dispatch already waiting in the pending slot is latched before the step: the one step
       // then retires this subtask, sees the new one's ACK and may stage the task after it (one
       // gate round trip per task instead of one after the FIN and one after the latch).
+      // One this core's own step staged there (a single-core task) is published latched
+      // (Scheduler::own_core_latches_handoff): the ACK alone takes it. A latched word with the
+      // finished token is not new (this core's own latch, or a take-back's restore).
       const std::uint32_t waiting = m.dispatch.load(std::memory_order_acquire);
-      if (waiting != token && waiting != kIdleToken && waiting != kExitToken &&
-          (waiting & kLatchedBit) == 0) {
+      if ((waiting & kLatchedBit) != 0) {
+        if ((waiting & kTokenMask) != token) {
+          next_token = waiting & kTokenMask;
+          next = &take_own_dispatch(m, next_token);
+        }
+      } else if (waiting != token && waiting != kIdleToken && waiting != kExitToken) {
         next = latch_dispatch_in_place(m, waiting);
         if (next != nullptr) next_token = waiting;
       }
