@@ -4,6 +4,10 @@
 // buffers a sequential execution leaves.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "support/platforms.hpp"
 #include "support/random_program.hpp"
 #include "support/test_scale.hpp"
@@ -87,6 +91,13 @@ void add_one(const KernelArgs& a) {
   a.tensor(0).data_as<float>()[0] += 1.0f;
 }
 void no_work(const KernelArgs&) {}
+// Runs until the orchestration opens the gate (or 10 s passed): a task that stays unfinished.
+std::atomic<bool> held_open{false};
+void held_work(const KernelArgs&) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!held_open.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
 
 class PlainSubmitPool : public ::testing::TestWithParam<PlatformKind> {
  protected:
@@ -119,15 +130,22 @@ TEST_P(PlainSubmitPool, WaitsForDependencyNodesAndKeepsTheOrder) {
 TEST_P(PlainSubmitPool, NamesATaskWithMoreProducersThanThePoolHolds) {
   Runtime runtime(config());
   const KernelId k = runtime.kernels().add("no_work", CoreType::aiv, &no_work);
+  // (sim keeps every producer: a held kernel there would only slow the test down)
+  const KernelId held = GetParam() == PlatformKind::sim
+                            ? k
+                            : runtime.kernels().add("held_work", CoreType::aiv, &held_work);
   float cell = 0.0f;
+  held_open = false;
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
     const Tensor t = Tensor::wrap(&cell, {1}, DType::f32);
     TMR_SCOPE(o);
-    // 20 readers that create buffers: their scope holds them (none retires), so the write after
-    // them has 20 live producers, past the pool's 16 nodes.
+    // 20 readers that create buffers: their scope holds them (none retires), and they run until
+    // the gate opens (a plain run leaves out producers that completed), so the write after them
+    // has 20 live, unfinished producers, past the pool's 16 nodes.
     for (int i = 0; i < 20; ++i)
-      o.submit_aiv(k, Args().in(t).out(TensorSpec({4}, DType::f32)));
+      o.submit_aiv(held, Args().in(t).out(TensorSpec({4}, DType::f32)));
     o.submit_aiv(k, Args().inout(t));
+    held_open = true;
   });
   EXPECT_EQ(r.status.code, ErrorCode::dependency_overflow) << r.status.to_string();
   EXPECT_NE(r.status.message.find("depends on 20 earlier tasks"), std::string::npos)
