@@ -20,6 +20,20 @@
 
 namespace {
 void empty_kernel(const tmr::KernelArgs&) {}
+// The live views' writers count their runs, and the orchestrator waits for them (and 1 ms for
+// their completion steps) before the measured loop, as BM_Submit does: every view's writer has
+// completed (none retired) when the loop starts.
+std::atomic<std::uint32_t> views_written{0};
+void view_kernel(const tmr::KernelArgs&) {
+  views_written.fetch_add(1, std::memory_order_release);
+}
+void wait_for_views(std::uint32_t views) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (views_written.load(std::memory_order_acquire) < views &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 std::atomic<bool> gate_open{false};
 void gate_kernel(const tmr::KernelArgs&) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -91,6 +105,7 @@ int main(int argc, char** argv) {
   config.ring.dep_pool = 1 << 20;
   tmr::Runtime runtime(config);
   const tmr::KernelId kernel = runtime.kernels().add("empty", tmr::CoreType::aiv, &empty_kernel);
+  const tmr::KernelId view_k = runtime.kernels().add("view", tmr::CoreType::aiv, &view_kernel);
   const tmr::KernelId gate_k = runtime.kernels().add("gate", tmr::CoreType::aic, &gate_kernel);
   for (int r = 0; r < runs; ++r) {
     const tmr::RunResult result =
@@ -99,8 +114,10 @@ int main(int argc, char** argv) {
           const tmr::Tensor gate = tmr::Tensor::wrap(&gate_cell, {1}, tmr::DType::f32);
           gate_open = false;
           o.submit_aic(gate_k, tmr::Args().out_existing(gate));
+          views_written = 0;
           for (std::uint32_t v = 0; v < rows; ++v)
-            o.submit_aiv(kernel, tmr::Args().inout(buffer.view({1, kRow}, {v, 0})));
+            o.submit_aiv(view_k, tmr::Args().inout(buffer.view({1, kRow}, {v, 0})));
+          wait_for_views(rows);
           timespec a{}, b{};
           rusage ra{}, rb{};
           getrusage(RUSAGE_THREAD, &ra);
