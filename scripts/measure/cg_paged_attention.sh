@@ -5,7 +5,7 @@
 # --parallel-for on and off, and on / off (docs/performance.md's "paged attention B16 round 3"
 # rows). Then pa_split.py: round 3 split into the example's code, the kept template's start, the
 # element reads and the rest, and the "cats factor" (its docstring defines the parts). Set
-# KEEP=DIR to keep the four callgrind files there. Takes several minutes (8 at load 7).
+# KEEP=DIR to keep the four callgrind files there. Takes 8-10 minutes at load 7-20.
 set -euo pipefail
 USAGE="scripts/measure/cg_paged_attention.sh BUILD_DIR [CASE=B16_ctx4096] [EXAMPLE=paged_attention]"
 source "$(dirname "$0")/lib.sh"
