@@ -878,8 +878,9 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(args.tensor_count()));
   ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
   // The pinned producer's path is decided before the admit, which then takes its one dependency
-  // node (one pool-end store, not two).
-  const TaskId single = loops_.single_producer();
+  // node (one pool-end store, not two). `fast` is the plan replay_into covered (its covered_):
+  // read through the register that holds it, not reloaded after the admit's stores.
+  const TaskId single = LoopDriver::single_producer(fast);
   // (No recording_ test: a pin is never taken while recording, which is fixed per run. No
   // fatal() test: every caller has just tested it, and a worker may latch an error at any time,
   // so one latched since is the case of one latched just after this submit.)
@@ -887,25 +888,26 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   TaskSlot& task = admit_slot(ring, ring_index, 0, plan, args, pinned ? 1 : 0, true);
   TaskRecord& record = *task.record;  // its tensors: replay_into's copy, or named below
   Tensor* const named = loops_.named_tensors();
+  const int scalars = args.scalar_count();  // one load: the record's stores may alias args
   if (named != nullptr) [[likely]] {
     // The image's base moved by the distance: the tensors the body passed (RecordTensors
     // rebuilds them where the kernel runs), and the image's kernel functions (the plan's). One
-    // record line instead of the fns' and tensors'.
-    ring.bind_named(task.id.local(), named, loops_.named_fns(), loops_.named_distance(),
-                    args.scalar_count());
-    write_shared_header(record, loops_.prepared(), plan, args);
+    // record line instead of the fns' and tensors': the header, then the rest of the line.
+    const KernelFn* const fns = loops_.named_fns();  // (read before the header's stores)
+    const std::uint32_t distance = loops_.named_distance();
+    write_shared_header(record, LoopDriver::prepared(fast), plan, args);
+    ring.bind_named(record, task.id.local(), named, fns, distance, scalars);
   } else {
-    ring.bind_arguments(task.id.local(), args.tensor_count(), args.scalar_count());
-    write_header(record, loops_.prepared(), plan, args);
+    ring.bind_arguments(task.id.local(), args.tensor_count(), scalars);
+    write_header(record, LoopDriver::prepared(fast), plan, args);
+    record.scalar_count = scalars;
   }
-  const int scalars = args.scalar_count();  // one load: the header's stores may alias args
-  record.scalar_count = scalars;
   copy_scalars(record.scalars, args.scalars(), scalars);
   outputs.task_ = task.id;
   if (pinned) [[likely]] {
     loops_.submitted_covered(task.id);
     const std::int32_t resolved = wire_pinned(ring, task);
-    loops_.grow_covered(args);
+    loops_.grow_covered(fast, args);
     ring.publish_batched(task.id.local());
     release_untraced(task, resolved, 1);  // pinned: not recording
     return outputs;
@@ -944,7 +946,7 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     release_pin();
     if (graph::hold(*direct[0])) pin_ = Pin{single, direct[0]};
   }
-  loops_.grow_covered(args);
+  loops_.grow_covered(fast, args);
   ring.publish_batched(task.id.local());
   if (recording_) {
     record_event(task, plan, args,

@@ -111,17 +111,19 @@ class Ring {
   }
   // bind_arguments for a replayed task whose record names an image (RecordImage: `base`, `fns`)
   // `distance` iterations on (OrchestratorCore::submit_replayed): only its scalars are its own.
-  [[gnu::always_inline]] void bind_named(std::uint32_t local, Tensor* base, const KernelFn* fns,
-                                         std::uint32_t distance, int scalar_count) {
-    const std::uint32_t i = local & window_mask_;
-    TaskRecord& r = records_.items[i];
+  // `r`: task `local`'s record, as its slot names it (TaskSlot::record; no index computed here).
+  // Writes the record's scalar count too: with the header, its first line is then written whole.
+  [[gnu::always_inline]] void bind_named(TaskRecord& r, std::uint32_t local, Tensor* base,
+                                         const KernelFn* fns, std::uint32_t distance,
+                                         int scalar_count) {
     named_last_ = true;  // prefetch_head: most likely the next record writes its first line alone
+    r.scalar_count = scalar_count;
     r.image_distance = distance;
     r.fns = fns;
     r.tensors = base;
     r.scalars = r.inline_scalars;
     if (scalar_count > kInlineScalarArgs) [[unlikely]] {
-      bind_spilled(i, 0, scalar_count);
+      bind_spilled(local & window_mask_, 0, scalar_count);
     }
   }
   // A slot's spill area, in bytes (RuntimeConfig's memory estimate).

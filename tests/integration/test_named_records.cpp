@@ -218,6 +218,43 @@ TEST_P(NamedRecords, SliceWritesSeeTheBodysTensorsOnATinyRing) {
   }
 }
 
+// y[row] = scalar_count x 1000 + the sum of the scalars past the first (scalar 0: the row).
+void count_scalars(const KernelArgs& a) {
+  std::int32_t sum = a.scalar_count() * 1000;
+  for (int s = 1; s < a.scalar_count(); ++s)
+    sum += static_cast<std::int32_t>(a.scalar<std::uint64_t>(s));
+  a.tensor(0).data_as<std::int32_t>()[0] = sum;
+}
+
+// A named record's scalar count is the task's own (Ring::bind_named writes it; the position's
+// header does not hold it): one position whose tasks pass 1, 2 or 3 scalars in turn, on a window
+// of 16 slots, so each record reused holds the count of an earlier task with another one.
+TEST_P(NamedRecords, NamedRecordsHoldTheirTasksScalarCount) {
+  Fixture f(GetParam().platform, 16);
+  const KernelId count = f.runtime.kernels().add("count_scalars", CoreType::aiv, &count_scalars);
+  constexpr std::uint32_t kRows = 300;
+  std::vector<std::int32_t> y(kRows, -1);
+  const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor ty = Tensor::wrap(y.data(), {kRows}, DType::i32);
+    o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+      const auto row = static_cast<std::uint32_t>(i);
+      Args args = Args().out_existing(ty.view({1}, {row})).scalar(std::uint64_t{row});
+      for (std::uint32_t s = 1; s <= row % 3; ++s)
+        args.scalar(std::uint64_t{10 * row + s});
+      o.submit_aiv(count, args);
+    });
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_GT(r.stats.loop_tasks_named, kRows / 2) << "the named records are what this tests";
+  for (std::uint32_t row = 0; row < kRows; ++row) {
+    const std::uint32_t extra = row % 3;
+    std::int32_t want = static_cast<std::int32_t>(1 + extra) * 1000;
+    for (std::uint32_t s = 1; s <= extra; ++s)
+      want += static_cast<std::int32_t>(10 * row + s);
+    ASSERT_EQ(y[row], want) << "row " << row;
+  }
+}
+
 // Nested loops: each outer iteration's inner loop is a new analysis whose positions take images
 // (reused once the earlier inner loops' tasks are consumed), on a window of 32 slots.
 TEST_P(NamedRecords, NestedLoopsSeeTheBodysTensors) {

@@ -291,8 +291,8 @@ class LoopDriver {
   // position has at most four (a slice write's tasks have two to four), four unconditional
   // increments, no count, branch or jump per family: the list is padded to four with
   // spare_family_, which nothing reads (TaskPlan::grow_four). Otherwise pad_grow, out of line.
-  [[gnu::always_inline]] void grow_covered(const Args& args) {
-    TaskPlan& task = *covered_;
+  // `task`: the plan replay_into covered (covered_), as the caller holds it.
+  [[gnu::always_inline]] void grow_covered(ReplayPlan& task, const Args& args) {
     if (!task.grow_four) [[unlikely]] {
       pad_grow(args);
       return;
@@ -309,7 +309,8 @@ class LoopDriver {
   // The one producer fast_producers may list for the submit replay_into covered: its position's
   // single fixed external producer when it has no template edges (whether it is still live is
   // not tested); TaskId() otherwise.
-  TaskId single_producer() const { return covered_->single; }
+  // `task`: the plan replay_into covered (covered_), as the caller holds it.
+  static TaskId single_producer(const ReplayPlan& task) { return task.single; }
   // Adds the producers of a covered submit (plan_submit returned true) to the dependence
   // discovery in progress (instead of Dependence::collect): its tensors' creators, template
   // edges, the loop's external producers, and map lookups only for accesses the template does not
@@ -385,6 +386,8 @@ class LoopDriver {
   // The prepared record of the position plan_submit just covered (it returned true); valid until
   // submitted().
   PreparedTask& prepared() { return covered_->prepared; }
+  // prepared() for the plan replay_into covered, as the caller holds it (`task`: covered_).
+  static PreparedTask& prepared(ReplayPlan& task) { return task.prepared; }
   // Inserts the TensorMap entries analysed submits deferred (accesses to buffers made inside the
   // analysed loop) before anything may look them up: at a fall-back, and after the loop ended
   // before the first per-task lookup (a plain submit, an element access, wait_for) or the next
