@@ -443,16 +443,19 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
 
 TaskOutputs OrchestratorCore::submit_looped(const MixKernels& kernels, const Args& args) {
   // loop_ready(): in a run, loops_.active(), the owner analysing, no recorders. The rest of
-  // submit()'s and dispatch's tests, in their order; anything else takes submit() itself.
+  // submit()'s and dispatch's tests, in their order, each leading where theirs lead.
   if (fatal()) [[unlikely]]
     return {};
   const bool same_kernels = planned_valid_ && kernels.aic == planned_kernels_.aic &&
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
+  if (!same_kernels) [[unlikely]]
+    return submit_new_kernels(kernels, args);
+  if (!plain_args(args)) [[unlikely]]
+    return submit_checked(kernels, args, true);
   Ring* const ring = scope_ring_;
-  if (!same_kernels || !plain_args(args) || ring == nullptr ||
-      submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
-    return submit(kernels, args);
+  if (ring == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
+    return submit_in_loop_general(planned_, args);
   }
   if (ring->window_has_room()) [[likely]] {
     LoopDriver::ReplayPlan* position = nullptr;
