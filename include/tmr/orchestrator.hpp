@@ -193,6 +193,7 @@ class Orchestrator {
   explicit Orchestrator(detail::OrchestratorCore& core) : core_(&core) {}
 
  private:
+  friend class detail::OrchestratorCore;  // OrchestratorCore::of (tests)
   using LoopCall = void (*)(void* body, Orchestrator& orchestrator, std::int64_t index);
   void run_loop(std::int64_t n, const LoopOptions& options, LoopCall call, void* body);
   void read_element(const Tensor& tensor, const Shape& indices, void* out,

@@ -190,13 +190,19 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
     }
   } unwind{*this};
   loops_.begin_loop(n, sequence_);
+  // Counts a steady stretch's iterations (LoopDriver::count_steady) when it ends, also by an
+  // exception from the body.
+  // Each step ends an iteration and begins the next; the stretch's last iteration, when the loop
+  // ends with it, is counted apart.
+  struct Steady {
+    LoopDriver& loops;
+    std::uint64_t steps = 0;
+    ~Steady() { loops.count_steady(steps, steps); }
+  };
   // One loop per scope mode: the mode is no register held across the body's call, so `body`,
   // `context` and `orchestrator` stay in registers (not reloaded every iteration).
   const auto iterate = [&](auto scoped) {
-    for (std::int64_t i = 0; i < n && !fatal(); ++i) {
-      // A kept template analysing from iteration 0: its set-up is charged (only a slow path
-      // starts one).
-      if (loops_.begin_iteration(i) && loops_.started()) charge_loop_setup();
+    const auto run_body = [&](std::int64_t i) {
       plain_ready_ = false;  // the loop may be active now (the body's first submit asks again)
       if constexpr (scoped) {
         scope_begin();
@@ -207,8 +213,28 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
         unwind.scope_open = false;
         scope_end();
       }
-      if (loops_.end_iteration() && loops_.started()) charge_loop_setup();
-      plain_ready_ = false;
+    };
+    Steady steady{loops_};
+    for (std::int64_t i = 0; i < n && !fatal(); ++i) {
+      // A kept template analysing from iteration 0: its set-up is charged (only a slow path
+      // starts one).
+      if (loops_.begin_iteration(i) && loops_.started()) charge_loop_setup();
+      run_body(i);
+      // A steady analysed loop: each iteration's end and the next one's begin inline, counted
+      // once for the loop (no slow path runs there, so none starts an analysis to charge).
+      while (loops_.end_steady()) {
+        if (i + 1 >= n || fatal()) {  // every iteration ran, or an error stops the loop
+          loops_.count_steady(1, 0);
+          return;
+        }
+        ++i;
+        loops_.begin_steady(i);
+        ++steady.steps;
+        run_body(i);
+      }
+      // Not steady: the slow path ends it (a template it starts is charged).
+      loops_.end_iteration();
+      if (loops_.started()) charge_loop_setup();
     }
   };
   if (scope_per_iteration) {
@@ -414,6 +440,32 @@ TaskOutputs OrchestratorCore::submit(const MixKernels& kernels, const Args& args
     return submit_checked(kernels, args, true);
   }
   return dispatch(args);
+}
+
+TaskOutputs OrchestratorCore::submit_looped(const MixKernels& kernels, const Args& args) {
+  // loop_ready(): in a run, loops_.active(), the owner analysing, no recorders. The rest of
+  // submit()'s and dispatch's tests, in their order, each leading where theirs lead.
+  if (fatal()) [[unlikely]]
+    return {};
+  const bool same_kernels = planned_valid_ && kernels.aic == planned_kernels_.aic &&
+                            kernels.aiv0 == planned_kernels_.aiv0 &&
+                            kernels.aiv1 == planned_kernels_.aiv1;
+  if (!same_kernels) [[unlikely]]
+    return submit_new_kernels(kernels, args);
+  if (!plain_args(args)) [[unlikely]]
+    return submit_checked(kernels, args, true);
+  Ring* const ring = scope_ring_;
+  if (ring == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
+    return submit_in_loop_general(planned_, args);
+  }
+  if (ring->window_has_room()) [[likely]] {
+    LoopDriver::ReplayPlan* position = nullptr;
+    if (loops_.replay_position(&position)) [[likely]] {
+      return submit_replayed(planned_, args, *ring, *position);
+    }
+    if (loops_.wide_position()) return submit_wide(planned_, args, scope_ring_index_, *ring);
+  }
+  return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
 }
 
 TaskOutputs OrchestratorCore::submit_new_kernels(const MixKernels& kernels, const Args& args) {
@@ -1620,6 +1672,7 @@ TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
       return core.submit_plain(args);
     return core.submit_plain_outputs(args);
   }
+  if (core.loop_ready()) return core.submit_looped(kernels, args);
   return core.submit(kernels, args);
 }
 

@@ -67,6 +67,10 @@ class OrchestratorCore {
   // The public face handed to the orchestration. It lives as long as the engine, so one kept
   // past its run still reaches in_run() and reports the misuse instead of reading a dead stack.
   Orchestrator& api() { return api_; }
+  // The core behind a run's Orchestrator (tests read loop state through loops()).
+  static const OrchestratorCore& of(const Orchestrator& orchestrator) {
+    return *orchestrator.core_;
+  }
 
   // Orchestrator::submit when plain_ready() fails (its only caller): the run test (throws), then
   // the checks and dispatch. Hidden: called directly, not through the PLT.
@@ -79,6 +83,15 @@ class OrchestratorCore {
            kernels.aiv0 == planned_kernels_.aiv0 && kernels.aiv1 == planned_kernels_.aiv1 &&
            plain_args(args) && !fatal();
   }
+  // Orchestrator::submit's second test, when plain_ready() failed: a parallel_for's owner is
+  // analysing and no learning loop records its submits (LoopDriver::replaying()), so
+  // submit_looped may skip what that implies of submit()'s tests.
+  [[gnu::always_inline]] bool loop_ready() const { return loops_.replaying(); }
+  // submit() inside a replaying loop (loop_ready()): its tests and dispatch's but those
+  // loop_ready() implies (a run, an active loop analysing, no recorders). Hidden, as submit();
+  // not inline, so Orchestrator::submit's plain path keeps its frame (none).
+  [[gnu::visibility("hidden"), gnu::noinline]] TaskOutputs submit_looped(const MixKernels& kernels,
+                                                                         const Args& args);
   TaskOutputs alloc(const Args& args);
   void scope_begin();
   void scope_end();

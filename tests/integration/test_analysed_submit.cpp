@@ -1730,6 +1730,51 @@ TEST_P(ParallelForAnalysedSubmit, WideReadersDeferredEntriesOrderWritersAfterThe
   }
 }
 
+// (session 30, iter34) A steady analysed loop compacts its deferred entries as it goes: each
+// iteration makes F = x + 1 and a wide replayed reader writes y = F + 1, whose access to F is
+// deferred (LoopDriver::record_unmapped). Under a 16-slot window nearly every earlier task has
+// retired when an iteration ends, so the list, compacted whenever it doubles past 256 entries
+// (LoopDriver::end_steady, settle_deferred, drop_retired_deferred), stays far below the loop's
+// 1,200 readers; a steady end that skipped the compaction of an iteration that deferred entries
+// would keep them all (memory only: no result shows it). Its length is read in the body.
+TEST_P(ParallelForAnalysedSubmit, SteadyLoopCompactsItsDeferredEntries) {
+  constexpr std::uint32_t kRows = 1200;
+  constexpr std::uint32_t kCols = 4;
+  RingConfig ring;
+  ring.task_window = 16;
+  Fixture f(GetParam().platform, GetParam().record, ring);
+  std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f);
+  RunArgs args = input_and_output(x, y, 7);
+  std::size_t peak = 0;
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        const auto row = [&](int arg, std::uint32_t k) {
+          return a.tensor(arg).view({kCols}, {k * kCols});
+        };
+        LoopOptions options;
+        options.scope_per_iteration = true;  // each F is released with its iteration's scope
+        o.parallel_for(
+            kRows,
+            [&](Orchestrator& o, std::int64_t i) {
+              const auto k = static_cast<std::uint32_t>(i);
+              peak = std::max(peak, detail::OrchestratorCore::of(o).loops().deferred_count());
+              const TaskOutputs t =
+                  o.submit_aiv(f.inc, Args().in(row(0, k)).out(TensorSpec({kCols}, DType::f32)));
+              if (!t.valid()) return;
+              o.submit_aiv(f.inc, Args().in(t[0]).out_existing(row(1, k)));
+            },
+            options);
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  EXPECT_GE(r.stats.loop_iterations_analysed, kRows - 2);
+  EXPECT_GE(r.stats.loop_tasks_replayed_wide, kRows - 2);
+  for (std::uint32_t k = 0; k < kRows * kCols; ++k)
+    ASSERT_EQ(y[k], x[k] + 2.0f) << "element " << k;
+  EXPECT_LT(peak, kRows / 2) << "the deferred list was not compacted";
+}
+
 // (session 23, pa27) A wide position's producers come from its precomputed list
 // (LoopDriver::wide_producers: same-iteration edges and creators, each position once, carried
 // edges, no duplicate search). Each iteration: t = x + 1 (held on threads until the iteration

@@ -319,6 +319,7 @@ void LoopDriver::reset() {
   families_.reset();
   owner_ = nullptr;
   recorders_.clear();
+  refresh_replaying();
   started_ = nullptr;
   enabled_ = config_enabled_;
   planned_analysed_ = false;
@@ -498,6 +499,7 @@ void LoopDriver::update_owner() {
       recorders_.push_back(loop);
     }
   }
+  refresh_replaying();
 }
 
 void LoopDriver::record_outer(const KernelId kernels[3], bool inline_task, const Args& args) {
@@ -575,15 +577,7 @@ void LoopDriver::end_iteration_slow() {
       fall_back(loop, Fallback::mismatch);  // fewer tasks than the template
       return;
     }
-    // The list is compacted whenever it doubles, keeping the entries of live tasks: whether a
-    // buffer can still be named (its creator's scope) is asked only by a flush, which drops
-    // those it cannot. Reading each entry's record here cost more than the flushes it spared (an
-    // analysed loop's entries are mostly never flushed: see scope_ended).
-    if (deferred_.size() >= deferred_compact_at_) {
-      drop_retired_deferred();
-      deferred_compact_at_ = std::max(kDeferredCompact, 2 * deferred_.size());
-    }
-    iteration_deferred_bytes_ = deferred_bytes();
+    settle_deferred();
     ++iterations_analysed_;
     if (!loop.counted_analysed) {
       loop.counted_analysed = true;
@@ -1083,6 +1077,7 @@ void LoopDriver::start_analysis(Loop& loop) {
   // the map now, so the external producers below see it.
   flush_deferred();
   loop.state = Loop::State::analysing;
+  refresh_replaying();
   loop.steady = false;  // until end_iteration_slow has counted an analysed iteration
   loop.first_analysed = loop.iteration + 1;
   loop.previous = {};
@@ -1224,6 +1219,14 @@ void LoopDriver::prune_deferred(std::size_t from) {
   deferred_.erase(
       std::remove_if(first, deferred_.end(), [&](const Deferred& d) { return !wanted(d); }),
       deferred_.end());
+}
+
+void LoopDriver::compact_deferred() {
+  // Whether a buffer can still be named (its creator's scope) is asked only by a flush, which
+  // drops those it cannot. Reading each entry's record here cost more than the flushes it spared
+  // (an analysed loop's entries are mostly never flushed: see scope_ended).
+  drop_retired_deferred();
+  deferred_compact_at_ = std::max(kDeferredCompact, 2 * deferred_.size());
 }
 
 void LoopDriver::drop_retired_deferred() {

@@ -101,8 +101,8 @@ class LoopDriver {
   // ---- parallel_for ----
   // `next_sequence`: the sequence number the loop's first task will get.
   void begin_loop(std::int64_t iterations, std::uint64_t next_sequence);
-  // Inline for an analysed iteration (the common case); the rest out of line. Both return true
-  // when they took the slow path, the only one that may start an analysis (started()).
+  // Inline for an analysed iteration (the common case); the rest out of line. True when it took
+  // the slow path, which may start an analysis (started()).
   bool begin_iteration(std::int64_t index) {
     Loop& loop = *top_;
     if (!loop.steady) [[unlikely]] {
@@ -115,17 +115,37 @@ class LoopDriver {
     loop.table->iteration_start.push_back(loop.table->tasks.size());
     return false;
   }
-  bool end_iteration() {
-    Loop& loop = *top_;
-    if (!loop.steady || loop.position != loop.plan_count ||
-        // deferred_.size() changed this iteration, compared in bytes: no scaling by the entry size
-        deferred_bytes() != iteration_deferred_bytes_) [[unlikely]] {
-      end_iteration_slow();
-      return true;
+  // The end of an iteration, and the next one's begin, for a steady loop, inline; the caller
+  // (OrchestratorCore::parallel_for's steady stretch) counts them (count_steady). end_steady:
+  // true when the iteration that ran ends as a steady analysed one (steady, every template task
+  // submitted); the entries it deferred, if any, are compacted when due (settle_deferred, as
+  // end_iteration_slow would). False changes nothing: end_iteration_slow ends the iteration.
+  // A steady loop's iterations need no more: its state, template and owner stay as they are.
+  bool end_steady() {
+    const Loop& loop = *top_;
+    if (!loop.steady || loop.position != loop.plan_count) [[unlikely]] {
+      return false;
     }
-    ++iterations_analysed_;  // nothing deferred this iteration: nothing to prune
-    return false;
+    // deferred_.size() changed this iteration, compared in bytes: no scaling by the entry size.
+    if (deferred_bytes() != iteration_deferred_bytes_) settle_deferred();
+    return true;
   }
+  // After end_steady() returned true: begins iteration `index` as begin_iteration would.
+  void begin_steady(std::int64_t index) {
+    Loop& loop = *top_;
+    loop.iteration = index;
+    loop.position = 0;
+    loop.table->iteration_start.push_back(loop.table->tasks.size());
+  }
+  // `ended` end_steady() calls that returned true and `begun` begin_steady() calls.
+  void count_steady(std::uint64_t ended, std::uint64_t begun) {
+    iterations_analysed_ += ended;
+    iterations_ += begun;
+  }
+  // Ends an iteration end_steady() did not (it may start an analysis: started()).
+  void end_iteration() { end_iteration_slow(); }
+  // The deferred list's length (tests: its compaction, settle_deferred).
+  std::size_t deferred_count() const { return deferred_.size(); }
   // The template whose analysis the last begin_iteration() or end_iteration() started, once
   // (nullptr otherwise): the orchestrator charges its set-up on a virtual-time platform
   // (OrchestratorWork::loop_setup).
@@ -218,6 +238,19 @@ class LoopDriver {
         loop.position >= loop.plan_count) {
       return false;
     }
+    TaskPlan& plan = loop.task_plans[loop.position];
+    *task = &plan;
+    return plan.fast;
+  }
+  // Whether the owner of the submits is analysing and no learning loop records them
+  // (fast_position()'s and wide_position()'s first tests), kept as one byte: refreshed wherever
+  // owner_, recorders_ or the owner's state may change (refresh_replaying). Read by
+  // Orchestrator::submit (OrchestratorCore::loop_ready).
+  bool replaying() const { return replaying_; }
+  // fast_position() when replaying() holds: the position tests alone.
+  bool replay_position(ReplayPlan** task) {
+    Loop& loop = *owner_;
+    if (loop.position >= loop.plan_count) return false;
     TaskPlan& plan = loop.task_plans[loop.position];
     *task = &plan;
     return plan.fast;
@@ -632,7 +665,7 @@ class LoopDriver {
     bool transparent = false;  // inside an owning loop: its tasks are the owner's
     enum class State : std::uint8_t { learning, analysing, fallback } state = State::learning;
     // Analysing, not transparent, its first analysed iteration counted (counted_analysed) and no
-    // rebind pending (rebound): begin_iteration's and end_iteration's fast tests in one flag.
+    // rebind pending (rebound): begin_iteration's and end_steady's fast tests in one flag.
     // Set only by end_iteration_slow; cleared wherever one of the four may change (a loop that is
     // not steady takes the slow paths, which handle every case).
     bool steady = false;
@@ -874,6 +907,13 @@ class LoopDriver {
   void build_plans(Loop& loop);
   void begin_iteration_slow(std::int64_t index);
   void end_iteration_slow();
+  // An analysed iteration deferred entries: the list is compacted whenever it doubles, keeping
+  // the entries of live tasks (drop_retired_deferred), and the iteration's mark moves on.
+  void settle_deferred() {
+    if (deferred_.size() >= deferred_compact_at_) compact_deferred();
+    iteration_deferred_bytes_ = deferred_bytes();
+  }
+  [[gnu::noinline]] void compact_deferred();
   // plan_submit for a learning loop: records the submit.
   void plan_learning(Loop& loop, const KernelId kernels[3], bool inline_task, const Args& args);
   // plan_submit for an analysing loop when every argument passes its inline replay test
@@ -970,6 +1010,10 @@ class LoopDriver {
   void relearn(Loop& loop);
   void start_analysis(Loop& loop);
   void update_owner();
+  // Sets replaying_ from owner_, its state and recorders_ (update_owner, start_analysis, reset).
+  void refresh_replaying() {
+    replaying_ = owner_ != nullptr && owner_->state == Loop::State::analysing && recorders_.empty();
+  }
   // The learning loops around the owner (recorders_) record a submit, and take its task id.
   void record_outer(const KernelId kernels[3], bool inline_task, const Args& args);
   void note_recorders(TaskId id);
@@ -995,13 +1039,14 @@ class LoopDriver {
   loops::Family spare_family_;
   bool config_enabled_;
   std::vector<std::unique_ptr<Loop>> stack_;
-  // stack_.back() (null when empty): begin_iteration's and end_iteration's one load of it.
+  // stack_.back() (null when empty): begin_iteration's and end_steady's one load of it.
   Loop* top_ = nullptr;
   std::vector<Kept> kept_;                   // templates kept across runs (freed with the driver)
   std::vector<std::uintptr_t> run_buffers_;  // this run's argument buffers (run_arguments)
   std::uint64_t run_ = 0;                    // runs begun (reset() calls)
   std::vector<std::shared_ptr<loops::LoopTasks>> spare_tables_;  // tables of ended loops
   Loop* owner_ = nullptr;
+  bool replaying_ = false;  // replaying()
   // Learning loops below the owner, innermost first: each records every submit of its current
   // iteration (its nested loops analyse themselves meanwhile).
   std::vector<Loop*> recorders_;
@@ -1031,7 +1076,7 @@ class LoopDriver {
   std::uint32_t deferred_mask_ = 0;  // arguments of the planned submit whose entry is deferred
   std::uint32_t tracked_mask_ = 0;   // arguments of the planned submit that take part in tracking
   std::vector<Deferred> deferred_;
-  // deferred_'s size in bytes before the current iteration's entries (end_iteration's test).
+  // deferred_'s size in bytes before the current iteration's entries (end_steady's test).
   std::size_t iteration_deferred_bytes_ = 0;
   std::size_t deferred_bytes() const {
     const auto* first = reinterpret_cast<const char*>(std::to_address(deferred_.begin()));
