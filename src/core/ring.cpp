@@ -68,7 +68,6 @@ Ring::Ring(std::uint32_t index, const RingConfig& config)
       spill_lines_(zeroed_array<std::uint16_t>(config.task_window)),
       infos_(zeroed_array<SlotInfo>(config.task_window)),
       ready_ns_(zeroed_array<std::uint64_t>(config.task_window)),
-      completion_marks_(zeroed_array<std::uint32_t>(config.task_window)),
       dep_pool_(zeroed_array<FanoutNode>(config.dep_pool)),
       heap_storage_(zeroed_array<std::byte>(config.heap_bytes + 64)) {
   const auto address = reinterpret_cast<std::uintptr_t>(heap_storage_.get());
@@ -124,7 +123,6 @@ void Ring::reset() {
     s.state.store(TaskState::consumed, std::memory_order_relaxed);
     s.release_remaining.store(0, std::memory_order_relaxed);
     s.fanout_head.store(nullptr, std::memory_order_relaxed);
-    std::atomic_ref<std::uint32_t>(completion_marks_[i]).store(0, std::memory_order_relaxed);
   }
   head_ = retired_seen_ = published_seen_ = submitted_ = 0;
   heap_top_ = heap_position_ = heap_tail_ = dep_top_ = dep_tail_ = 0;

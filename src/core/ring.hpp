@@ -146,18 +146,6 @@ class Ring {
   [[gnu::always_inline]] void prefetch_dep_node(std::uint64_t linear) {
     prefetch_for_write(&dep_pool_[linear & dep_mask_]);
   }
-  // Completion marks: per slot, the local id + 1 of its last task that completed (0: none this
-  // run), written by whoever completes the task (graph::complete and its kin), before the task can
-  // be consumed. Dependence discovery tests a live producer's completion here
-  // (RetirementView::completed) instead of reading its slot line: with many live tasks that line
-  // is cold (the worker that completed the task wrote it last), and four bytes a task keep the
-  // marks of 16,384 tasks in 64 KiB. A live task's mark is its own id + 1 only once it completed
-  // (an older task of the slot wrote a smaller one; Ring::reset clears the run's marks).
-  void mark_completed(std::uint32_t local) {
-    std::atomic_ref<std::uint32_t>(completion_marks_[local & window_mask_])
-        .store(local + 1, std::memory_order_release);
-  }
-  std::uint32_t* completion_marks() { return completion_marks_.get(); }
   // Submit order of task `local` (set at admit).
   std::uint64_t sequence(std::uint32_t local) const {
     return infos_[local & window_mask_].sequence;
@@ -346,7 +334,6 @@ class Ring {
   std::unique_ptr<std::uint16_t[], ZeroedDeleter> spill_lines_;
   std::unique_ptr<SlotInfo[], ZeroedDeleter> infos_;
   std::unique_ptr<std::uint64_t[], ZeroedDeleter> ready_ns_;
-  std::unique_ptr<std::uint32_t[], ZeroedDeleter> completion_marks_;
   std::unique_ptr<FanoutNode[], ZeroedDeleter> dep_pool_;
   std::unique_ptr<std::byte[], ZeroedDeleter> heap_storage_;
   std::byte* heap_ = nullptr;  // 64-byte aligned start inside heap_storage_

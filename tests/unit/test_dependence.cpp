@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "core/dependence/dependence.hpp"
-#include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 #include "support/edge_oracle.hpp"
 #include "support/pending_task.hpp"
@@ -299,78 +298,6 @@ TEST(Dependence, PlainSubmitPathFindsTheSameProducers) {
   Producers last = h.submit_plain(Args().inout(x));
   std::sort(last.begin(), last.end());
   EXPECT_EQ(last, (Producers{1, 2}));
-}
-
-// Completion marks (Ring::mark_completed, RetirementView::completed): a live task counts as
-// completed only once its own completion wrote its mark; an older task of its slot, and a run
-// before Ring::reset, leave marks that do not name it.
-TEST(Dependence, ATaskIsCompletedOnlyOnceItsOwnCompletionMarkedIt) {
-  Harness h(4);
-  Ring& ring = *h.rings[0];
-  const RetirementView view(h.pointers, kRingCount);
-  TaskSlot& first = testing::admit_pending_task(ring);
-  EXPECT_FALSE(view.completed(first.id));
-  graph::mark_finished(first);
-  EXPECT_TRUE(view.completed(first.id));
-  // The slot's next task (one window on) is not completed by its predecessor's mark.
-  for (int i = 0; i < 3; ++i)
-    graph::mark_finished(testing::admit_pending_task(ring));
-  for (std::uint32_t local = 0; local < 4; ++local)
-    ring.slot(local).release_remaining.store(0);
-  ring.publish(3);
-  ring.try_advance();
-  ring.refresh();
-  TaskSlot& again = testing::admit_pending_task(ring);
-  ASSERT_EQ(&again, &first);
-  EXPECT_EQ(again.id.local(), 4u);
-  EXPECT_FALSE(view.completed(again.id));
-  graph::mark_finished(again);
-  EXPECT_TRUE(view.completed(again.id));
-  // A new run starts its local ids again: the last run's marks are gone (task 1 of the last run
-  // completed in the slot task 1 of this run takes).
-  ring.reset();
-  testing::admit_pending_task(ring);
-  TaskSlot& next_run = testing::admit_pending_task(ring);
-  EXPECT_EQ(next_run.id.local(), 1u);
-  EXPECT_FALSE(view.completed(next_run.id));
-}
-
-// With completed producers skipped (plain runs: Dependence::set_skip_completed), a plain submit
-// on a large map (slot_first: the threshold at 0) leaves out the tasks the map reports that have
-// completed, and keeps every live one that has not; with it off (the default: traces, sim) every
-// live conflicting task stays a producer. Slot lines and map entries alike, and a completed
-// creator stays a producer either way.
-TEST(Dependence, PlainSubmitsLeaveOutCompletedProducersWhenAsked) {
-  for (const bool skip : {false, true}) {
-    for (const bool lines : {true, false}) {
-      SCOPED_TRACE(std::string(skip ? "skip" : "keep") + (lines ? ", lines" : ", entries"));
-      std::vector<float> data(64);
-      const Tensor x = Tensor::wrap(data.data(), {4, 16}, DType::f32);
-      const Tensor row = x.view({1, 16}, {0, 0});
-      Harness h;
-      if (!lines) h.entries_only();
-      h.lines_always().slot_first();
-      h.dependence->set_skip_completed(skip);
-      TaskSlot* writer = nullptr;
-      TaskSlot* reader = nullptr;
-      EXPECT_EQ(h.submit_plain(Args().inout(row), &writer), Producers{});
-      EXPECT_EQ(h.submit_plain(Args().in(row), &reader), (Producers{0}));
-      graph::mark_finished(*writer);  // the writer completed (and has not retired)
-      EXPECT_EQ(h.submit_plain(Args().in(row)), skip ? Producers{} : (Producers{0}));
-      graph::mark_finished(*reader);
-      // A write after both reads: the live reader (2) always; the completed one (1) and, through
-      // entries, the completed writer (0) only while nothing is skipped.
-      Producers write = h.submit_plain(Args().inout(row));
-      std::sort(write.begin(), write.end());
-      const Producers kept = lines ? Producers{1, 2} : Producers{0, 1, 2};
-      EXPECT_EQ(write, skip ? (Producers{2}) : kept);
-      // A tensor the completed writer created: its creator's edge holds the buffer.
-      std::vector<float> out(16);
-      const Tensor created = Tensor::make_owned(out.data(), 64, {16}, DType::f32, writer->id);
-      h.dependence->retain_creator(writer->id);
-      EXPECT_EQ(h.submit_plain(Args().no_dep(created)), (Producers{0}));
-    }
-  }
 }
 
 // Each producer is listed once however discovery meets it: a short list is deduplicated through

@@ -134,7 +134,7 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
       // path, and nothing is stored that nobody reads.)
       const AccessRegion region = make_region(record_tensors[i]);
       map_.lookup_insert(region, kind, retired_, task.id, own.entries, TensorMap::kNoHint, i,
-                         Report<false>{this});
+                         Report{this});
       if (families) add_family_accessors(region, kind);
     }
     return Status{};
@@ -159,8 +159,7 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
     if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
     const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
     const AccessRegion region = regions[i];  // (a local: no reloads through the array)
-    map_.lookup_insert(region, kind, retired_, task.id, own.entries, hints[i], i,
-                       Report<true>{this});
+    map_.lookup_insert(region, kind, retired_, task.id, own.entries, hints[i], i, Report{this});
     if (families) add_family_accessors(region, kind);
   }
   return Status{};
@@ -236,7 +235,7 @@ Status Dependence::record_rest_by_regions(TaskSlot& task, const Args& args,
     const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
     const AccessRegion region = make_region(record_tensors[i]);
     map_.lookup_insert(region, kind, retired_, task.id, entries, TensorMap::kNoHint, i,
-                       Report<false>{this});
+                       Report{this});
     if (families) add_family_accessors(region, kind);
   }
   return Status{};

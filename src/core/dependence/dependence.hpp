@@ -192,11 +192,6 @@ class Dependence {
   // into the map.
   std::uint64_t fresh_reads() const { return fresh_reads_; }
   std::uint64_t fresh_moves() const { return fresh_moves_; }
-  // Whether a plain discovery (collect_and_record) leaves out producers that have completed
-  // (RetirementView::completed: their writes are visible, nothing is left to wait for). Off by
-  // default; the orchestrator turns it on for runs that neither record events nor charge work
-  // (a trace keeps every edge of the program; a sim run must not depend on host timing).
-  void set_skip_completed(bool on) { skip_completed_ = on; }
   // Whether grid buffers keep their slots' state in slot lines (TensorMap::enable_lines; on by
   // default). Tests of the entries themselves turn it off before the first submit.
   void set_slot_lines(bool on);
@@ -337,30 +332,13 @@ class Dependence {
   }
   // The map's report of a producer (always inline: each report then inlines into the map's
   // walks); where the map keeps the producer's slot (slot lines) it comes with the id.
-  // kSkipCompleted: a large map's discovery (past slot_first_above_, the map's lines cold), whose
-  // producers' slot lines are most likely cold too: a producer that has completed is left out
-  // when set_skip_completed allows it (add_reported). A small map's discovery keeps every
-  // producer (the test would cost ~9 instructions a report there for little: its producers are
-  // recent).
-  template <bool kSkipCompleted>
   struct Report {
     Dependence* self;
-    [[gnu::always_inline]] void operator()(TaskId id) const {
-      self->add_reported<kSkipCompleted>(self->rings_.slot(id), id);
-    }
+    [[gnu::always_inline]] void operator()(TaskId id) const { self->add_producer(id); }
     [[gnu::always_inline]] void operator()(TaskId id, TaskSlot* slot) const {
-      self->add_reported<kSkipCompleted>(slot, id);
+      self->add_producer(slot, id);
     }
   };
-  // A producer the map reported: left out (with kSkipCompleted) when it has completed and
-  // completed producers are skipped (set_skip_completed), so that its slot line is not read for
-  // an edge that would be resolved at once. Creators (add_creator_fast) are always added: their
-  // edge holds the buffer the task reads.
-  template <bool kSkipCompleted>
-  [[gnu::always_inline]] void add_reported(TaskSlot* slot, TaskId id) {
-    if (kSkipCompleted && skip_completed_ && rings_.completed(id)) return;
-    add_producer(slot, id);
-  }
   static constexpr std::size_t kScanProducers = 16;
   static_assert(kScanProducers < ProducerList::kFirstCapacity);
   // Live TensorMap entries (128 bytes each) above which a plain submit finds every argument's
@@ -453,7 +431,6 @@ class Dependence {
   std::uint64_t line_first_pause_ = kFirstLinePause;
   std::uint64_t line_last_pause_ = kLastLinePause;
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
-  bool skip_completed_ = false;
 };
 
 }  // namespace tmr::detail

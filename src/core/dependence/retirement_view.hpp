@@ -21,7 +21,6 @@ class RetirementView {
       if (rings[r] == nullptr) continue;
       watermarks_[r] = &rings[r]->retired_watermark();
       slots_[r] = &rings[r]->slot(0);
-      marks_[r] = rings[r]->completion_marks();
       slot_masks_[r] = rings[r]->window() - 1;
     }
   }
@@ -43,14 +42,6 @@ class RetirementView {
   TaskSlot* slot(TaskId id) const {
     return slots_[id.ring()] + (id.local() & slot_masks_[id.ring()]);
   }
-  // Whether task `id`, live per a watermark snapshot taken after the caller's last admit, has
-  // completed (its writes then visible: acquire). Reads its completion mark (Ring::mark_completed),
-  // not its slot. (Live per such a snapshot, the task still holds its slot: no newer task of the
-  // slot was admitted, and an older one's mark is below the task's.)
-  bool completed(TaskId id) const {
-    std::uint32_t& mark = marks_[id.ring()][id.local() & slot_masks_[id.ring()]];
-    return std::atomic_ref<std::uint32_t>(mark).load(std::memory_order_acquire) == id.local() + 1;
-  }
   // Tensor argument `arg` of task `id`'s record (valid while the task is live): where a slot line
   // finds the tensor of an access it keeps (TensorMap's SlotLine). A task with map entries holds
   // its own tensors: a record naming an image moved by some distance (TaskRecord::image_distance)
@@ -66,7 +57,6 @@ class RetirementView {
   // Each ring's slot array and window mask (fixed when the ring is built), for slot().
   TaskSlot* slots_[kRingCount] = {};
   std::uint32_t slot_masks_[kRingCount] = {};
-  std::uint32_t* marks_[kRingCount] = {};  // each ring's completion marks
   // Each ring's watermark (Ring::retired_watermark), or a constant 0 for a ring not there.
   inline static const std::atomic<std::uint32_t> kNoRing{0};
   const std::atomic<std::uint32_t>* watermarks_[kRingCount] = {&kNoRing, &kNoRing, &kNoRing,

@@ -136,7 +136,6 @@ inline bool finish_wiring(TaskSlot& consumer, std::int32_t resolved) {
 // A task that never runs (an alloc task, or one whose submit failed) counts as finished at once.
 inline void mark_finished(TaskSlot& task, std::memory_order order = std::memory_order_release) {
   task.state.store(TaskState::completed, order);
-  task.ring->mark_completed(task.id.local());
   task.fanout_head.store(closed_fanout(), order);
 }
 
@@ -170,7 +169,6 @@ std::uint32_t resolve_listed(FanoutNode* node, OnReady& on_ready) {
 template <class OnReady>
 std::uint32_t complete(TaskSlot& producer, OnReady&& on_ready) {
   producer.state.store(TaskState::completed, std::memory_order_release);
-  producer.ring->mark_completed(producer.id.local());  // (while the slot is still its own)
   FanoutNode* node = producer.fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
   // The references of the consumers on the list (push took none), before any of them can run
   // and drop its own: counted first, then taken in one step.
@@ -218,7 +216,6 @@ template <class OnReady>
 std::uint32_t complete_and_release(TaskSlot& producer, OnReady&& on_ready,
                                    Advance advance = Advance::each) {
   producer.state.store(TaskState::completed, std::memory_order_release);
-  producer.ring->mark_completed(producer.id.local());  // (while the slot is still its own)
   FanoutNode* node = producer.fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
   if (node == nullptr) {
     release(producer, advance);
