@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/live_views.hpp"
 #include "tmr/tmr.hpp"
 
 namespace {
@@ -37,24 +38,9 @@ void gate_kernel(const tmr::KernelArgs&) {
   }
 }
 
-// The live views' writers count their runs: the orchestrator waits for all of them before
-// timing, then 1 ms for the last ones' completion steps (a few hundred ns after the kernel), so
-// every measured run starts from the same state (gated: each view's writer completed, none
-// retired, as the gate task, submitted first, holds the watermark), not from however many the
-// workers happened to finish meanwhile. (No wait_for: its lookup would take the buffer out of
-// slot lines.)
-std::atomic<std::uint32_t> views_written{0};
-void view_kernel(const tmr::KernelArgs&) {
-  views_written.fetch_add(1, std::memory_order_release);
-}
-void wait_for_views(std::uint32_t views) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (views_written.load(std::memory_order_acquire) < views &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1));
-}
+using tmr_bench::view_kernel;
+using tmr_bench::views_written;
+using tmr_bench::wait_for_views;
 
 struct SubmitFixture {
   SubmitFixture(bool record) {

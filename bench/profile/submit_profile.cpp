@@ -16,24 +16,14 @@
 #include <thread>
 #include <vector>
 
+#include "support/live_views.hpp"
 #include "tmr/tmr.hpp"
 
 namespace {
 void empty_kernel(const tmr::KernelArgs&) {}
-// The live views' writers count their runs, and the orchestrator waits for them (and 1 ms for
-// their completion steps) before the measured loop, as BM_Submit does: every view's writer has
-// completed (none retired) when the loop starts.
-std::atomic<std::uint32_t> views_written{0};
-void view_kernel(const tmr::KernelArgs&) {
-  views_written.fetch_add(1, std::memory_order_release);
-}
-void wait_for_views(std::uint32_t views) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (views_written.load(std::memory_order_acquire) < views &&
-         std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1));
-}
+using tmr_bench::view_kernel;
+using tmr_bench::views_written;
+using tmr_bench::wait_for_views;
 std::atomic<bool> gate_open{false};
 void gate_kernel(const tmr::KernelArgs&) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
