@@ -86,6 +86,9 @@ void OrchestratorCore::begin_run() {
   // The reclaiming cadence restarts with the run: when a look at the rings falls decides what a
   // discovery finds retired, and a sim run must not depend on the run before it.
   submits_since_sync_ = 0;
+  credit_ring_ = &ring(0);  // (rings were reset: no credit survives a run)
+  revoke_room();
+  room_grants_ = 0;
   ring_waits_ = {};
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
@@ -397,18 +400,22 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
   }
   // submit_in_loop's steps, with a null scope ring (the error) and the periodic sync left to
   // submit_in_loop_general; a position neither replay covers (fast or wide) goes straight to
-  // submit_in_loop_slow.
+  // submit_in_loop_slow. The sync and room tests as submit_looped's: once a credit.
   Ring* const ring = scope_ring_;
-  if (ring == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
-    return submit_in_loop_general(planned_, args);
-  }
-  if (ring->window_has_room()) [[likely]] {
-    LoopDriver::ReplayPlan* position = nullptr;
-    if (loops_.fast_position(&position)) [[likely]] {
-      return submit_replayed(planned_, args, *ring, *position);  // replay_into first
+  if (!room_credited(ring)) [[unlikely]] {
+    if (ring == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
+      return submit_in_loop_general(planned_, args);
     }
-    if (loops_.wide_position()) return submit_wide(planned_, args, scope_ring_index_, *ring);
+    if (!ring->window_has_room()) {
+      return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
+    }
+    grant_room(*ring);
   }
+  LoopDriver::ReplayPlan* position = nullptr;
+  if (loops_.fast_position(&position)) [[likely]] {
+    return submit_replayed(planned_, args, *ring, *position);  // replay_into first
+  }
+  if (loops_.wide_position()) return submit_wide(planned_, args, scope_ring_index_, *ring);
   return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
 }
 
@@ -453,17 +460,22 @@ TaskOutputs OrchestratorCore::submit_looped(const MixKernels& kernels, const Arg
     return submit_new_kernels(kernels, args);
   if (!plain_args(args)) [[unlikely]]
     return submit_checked(kernels, args, true);
+  // The sync and room tests, once for a batch of submits on this ring (room_credited; a null
+  // ring is never the credit's).
   Ring* const ring = scope_ring_;
-  if (ring == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
-    return submit_in_loop_general(planned_, args);
-  }
-  if (ring->window_has_room()) [[likely]] {
-    LoopDriver::ReplayPlan* position = nullptr;
-    if (loops_.replay_position(&position)) [[likely]] {
-      return submit_replayed(planned_, args, *ring, *position);
+  if (!room_credited(ring)) [[unlikely]] {
+    if (ring == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
+      return submit_in_loop_general(planned_, args);
     }
-    if (loops_.wide_position()) return submit_wide(planned_, args, scope_ring_index_, *ring);
+    if (!ring->window_has_room())
+      return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
+    grant_room(*ring);
   }
+  LoopDriver::ReplayPlan* position = nullptr;
+  if (loops_.replay_position(&position)) [[likely]] {
+    return submit_replayed(planned_, args, *ring, *position);
+  }
+  if (loops_.wide_position()) return submit_wide(planned_, args, scope_ring_index_, *ring);
   return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
 }
 
@@ -476,7 +488,9 @@ TaskOutputs OrchestratorCore::submit_new_kernels(const MixKernels& kernels, cons
   if (kept != nullptr && kept->kernels[0] == kernels.aic && kept->kernels[1] == kernels.aiv0 &&
       kept->kernels[2] == kernels.aiv1 && plain_args(args)) {
     Ring* const ring = scope_ring_;
+    if (room_credited(ring)) return submit_wide(*kept, args, scope_ring_index_, *ring);
     if (ring != nullptr && submits_since_sync_ + 1 < kSubmitsPerSync && ring->window_has_room()) {
+      grant_room(*ring);
       return submit_wide(*kept, args, scope_ring_index_, *ring);
     }
   }
@@ -1392,6 +1406,7 @@ void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolve
 
 void OrchestratorCore::sync_rings() {
   release_pin();  // the pinned producer may retire from here on
+  revoke_room();  // the submit count restarts (room_credited)
   for (int r = 0; r < kRingCount; ++r) {
     Ring& ring = this->ring(r);
     ring.refresh();

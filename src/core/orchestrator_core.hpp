@@ -123,6 +123,9 @@ class OrchestratorCore {
     std::uint64_t cpu_ns = 0;
   };
   const RingWaits& ring_waits() const { return ring_waits_; }
+  // How many room credits replaying submits took this run (grant_room): far fewer than the
+  // loop's submits when the batch path runs.
+  std::uint64_t room_grants() const { return room_grants_; }
   std::vector<TaskEvent>& task_events() { return task_events_; }
   const TensorMap& tensor_map() const { return dependence_.map(); }
   const LoopDriver& loops() const { return loops_; }
@@ -349,6 +352,28 @@ class OrchestratorCore {
   // Reclaiming (and freeing TensorMap entries of retired tasks) is batched: every this many
   // submits, or whenever the ring looks full.
   static constexpr std::uint32_t kSubmitsPerSync = 64;
+  // Room credit (submit_looped): its sync and window tests are passed once for a batch of
+  // replaying submits instead of once a submit. A grant after both passed on `ring` proves them
+  // for every later submit on that ring while submits_since_sync_ < credit_limit_: every admit on
+  // any path counts one submit (room_at_once, wait_for_room, submit_replayed, submit_wide), the
+  // limit is at most kSubmitsPerSync - 1 (no sync due) and at most the window's free slots past
+  // the count at the grant, and a ring's live tasks only shrink between admits. A sync (which
+  // restarts the count) and a run's start revoke it. So a credited submit is one whose tests
+  // would have passed: no decision changes, the tests are only skipped.
+  [[gnu::always_inline]] bool room_credited(const Ring* ring) const {
+    return ring == credit_ring_ && submits_since_sync_ < credit_limit_;
+  }
+  // After submit_looped's tests passed on `ring` for this submit.
+  void grant_room(Ring& ring) {
+    const std::uint32_t free_slots = ring.window() - 1 - ring.live_tasks();  // >= 1: room now
+    credit_limit_ = std::min(submits_since_sync_ + free_slots, kSubmitsPerSync - 1);
+    credit_ring_ = &ring;
+    ++room_grants_;
+  }
+  void revoke_room() { credit_limit_ = 0; }
+  const Ring* credit_ring_ = nullptr;  // the ring of the last grant (never null in a run)
+  std::uint32_t credit_limit_ = 0;     // credited while submits_since_sync_ is below it
+  std::uint64_t room_grants_ = 0;      // grants this run (tests: the batch path ran)
   bool wait_for_dep_nodes(Ring& ring, std::uint64_t nodes);
   // Blocks until `ready()`; diagnoses a deadlock when nothing can move. False on error.
   template <class Ready, class Describe>

@@ -1914,5 +1914,93 @@ TEST_P(ParallelForAnalysedSubmit, WideSubmitsOfANestedScopeUseItsRingsHeap) {
   }
 }
 
+// (session 31, batch35) A replaying loop passes the periodic-sync and window tests once for a
+// batch of submits (OrchestratorCore::grant_room: a room credit), not once a submit: 2,048
+// one-task iterations of slice writes under the default window take at most one grant per 16
+// submits (one per sync period of 64 expected). Counted in the orchestration after the loop.
+TEST_P(ParallelForAnalysedSubmit, ReplayingLoopTestsRoomOncePerBatch) {
+  constexpr std::uint32_t kRows = 2048;
+  Fixture f(GetParam().platform, GetParam().record);
+  std::vector<float> x(kRows), y(kRows, -1.0f);
+  RunArgs args = input_and_output(x, y, 9);
+  std::uint64_t grants = 0;
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(
+              f.inc,
+              Args().in(a.tensor(0).view({1}, {k})).out_existing(a.tensor(1).view({1}, {k})));
+        });
+        grants = detail::OrchestratorCore::of(o).room_grants();
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  EXPECT_EQ(r.stats.loop_tasks_analysed, kRows - 2);
+  for (std::uint32_t k = 0; k < kRows; ++k)
+    ASSERT_EQ(y[k], x[k] + 1.0f) << "row " << k;
+  EXPECT_GE(grants, 1u) << "no replaying submit took a room credit";
+  EXPECT_LE(grants, kRows / 16) << "room tested once a submit, not once a batch";
+}
+
+// (session 31, batch35) A room credit never outlasts what its tests proved: it covers at most
+// the window's free slots at its grant and only the ring it was granted on, so the full tests
+// (and, when the window is full, the wait for room) come back. Loop 1: a 16-slot window whose
+// tasks are held on threads for the first 50 ms, so the orchestrator fills the window and waits;
+// each grant covers at most 15 submits. Loop 2: each iteration submits on its scope's ring and
+// then inside a nested scope on the next ring, so every submit finds the credit on the other
+// ring and takes a grant of its own. Results equal the sequential program's in both.
+TEST_P(ParallelForAnalysedSubmit, RoomCreditsEndAtTheWindowAndAtAnotherRing) {
+  constexpr std::uint32_t kRows = 600;
+  RingConfig ring;
+  ring.task_window = 16;
+  Fixture f(GetParam().platform, GetParam().record, ring);
+  const bool threads = GetParam().platform == PlatformKind::threads;
+  std::vector<float> x(kRows), y(kRows, -1.0f), z(kRows, -1.0f);
+  RunArgs args = input_and_output(x, y, 11);
+  args.output(z.data(), {kRows}, DType::f32);
+  std::uint64_t grants_window = 0;
+  std::uint64_t grants_rings = 0;
+  released = !threads;
+  std::thread opener([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    released = true;
+  });
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        const auto row = [&](int arg, std::uint32_t k) { return a.tensor(arg).view({1}, {k}); };
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(f.held, Args().in(row(0, k)).out_existing(row(1, k)));
+        });
+        grants_window = detail::OrchestratorCore::of(o).room_grants();
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          o.submit_aiv(f.inc, Args().in(row(1, k)).out_existing(row(1, k)));
+          o.scope_begin();
+          o.submit_aiv(f.inc, Args().in(row(1, k)).out_existing(row(2, k)));
+          o.scope_end();
+        });
+        grants_rings = detail::OrchestratorCore::of(o).room_grants() - grants_window;
+      },
+      args);
+  opener.join();
+  released = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    ASSERT_EQ(y[k], x[k] + 2.0f) << "row " << k;
+    ASSERT_EQ(z[k], x[k] + 3.0f) << "row " << k;
+  }
+  if (threads) {
+    EXPECT_GE(r.stats.orchestrator_ring_waits, 1u);
+  }
+  EXPECT_GE(grants_window, (kRows - 10) / 15) << "a credit covered more than the window's room";
+  // About two an iteration (less the submits that find a sync due and take the general path);
+  // a credit used on the other ring would leave one per sync period.
+  EXPECT_GE(grants_rings, kRows) << "a credit was used on another ring";
+}
+
 }  // namespace
 }  // namespace tmr::testing
