@@ -366,6 +366,7 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
   // record the admit will fill.
   if (submits_since_sync_ + 1 >= kSubmitsPerSync) [[unlikely]] {
     submits_since_sync_ = 0;
+    revoke_room();  // the count restarts (room_credited)
     sync_rings();
   }
   if (ring.window_has_room()) {
@@ -1406,7 +1407,6 @@ void OrchestratorCore::release_wiring_guard(TaskSlot& task, std::int32_t resolve
 
 void OrchestratorCore::sync_rings() {
   release_pin();  // the pinned producer may retire from here on
-  revoke_room();  // the submit count restarts (room_credited)
   for (int r = 0; r < kRingCount; ++r) {
     Ring& ring = this->ring(r);
     ring.refresh();
@@ -1461,6 +1461,7 @@ bool OrchestratorCore::wait_for_room(Ring& ring, std::uint64_t bytes, std::uint6
                                      std::uint64_t* consumed) {
   if (++submits_since_sync_ >= kSubmitsPerSync) {  // batched reclaiming (kSubmitsPerSync)
     submits_since_sync_ = 0;
+    revoke_room();  // the count restarts (room_credited)
     sync_rings();
   }
   auto fits = [&] { return ring.window_has_room() && ring.heap_fits(bytes, offset, consumed); };

@@ -357,8 +357,9 @@ class OrchestratorCore {
   // for every later submit on that ring while submits_since_sync_ < credit_limit_: every admit on
   // any path counts one submit (room_at_once, wait_for_room, submit_replayed, submit_wide), the
   // limit is at most kSubmitsPerSync - 1 (no sync due) and at most the window's free slots past
-  // the count at the grant, and a ring's live tasks only shrink between admits. A sync (which
-  // restarts the count) and a run's start revoke it. So a credited submit is one whose tests
+  // the count at the grant, and a ring's live tasks only shrink between admits (a sync only
+  // retires more). Wherever the count restarts (the periodic sync) and at a run's start it is
+  // revoked. So a credited submit is one whose tests
   // would have passed: no decision changes, the tests are only skipped.
   [[gnu::always_inline]] bool room_credited(const Ring* ring) const {
     return ring == credit_ring_ && submits_since_sync_ < credit_limit_;
