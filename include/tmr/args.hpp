@@ -179,11 +179,15 @@ class Args {
   // closed or `t` is null, the view is built first (it may throw) and add() records the mistake.
   Args& add_view(ArgTag tag, const Tensor& t, const std::uint32_t* shape, int n,
                  const std::uint32_t* offsets, int m) {
-    if (tensor_count_ >= tensor_limit_ || !t.valid()) {
-      return add_view_refused(tag, t, shape, n, offsets, m);
-    }
+    if (tensor_count_ >= tensor_limit_)
+      return add_view_refused_copied(tag, t, shape, n, offsets, m);
     const auto i = static_cast<std::size_t>(tensor_count_);
-    if (!t.view_into(&tensor_storage_[i], shape, n, offsets, m)) t.view_error(shape, n, offsets, m);
+    // A null `t` (no dimensions) fails view_into unless the lists are empty, and a valid one
+    // fails it when they are (n is a constant in practice): the null test waits for a failure.
+    if (n == 0 || !t.view_into(&tensor_storage_[i], shape, n, offsets, m)) {
+      if (!t.valid()) return add_view_refused_copied(tag, t, shape, n, offsets, m);
+      t.view_error_copied(shape, n, offsets, m);
+    }
     tensor_count_ = static_cast<std::uint8_t>(i + 1);
     tags_[i] = tag;
     created_[i] = t.producer().valid();
@@ -197,6 +201,21 @@ class Args {
   [[gnu::cold, gnu::noinline]] Args& add_view_refused(ArgTag tag, const Tensor& t,
                                                       const std::uint32_t* shape, int n,
                                                       const std::uint32_t* offsets, int m);
+  // add_view_refused with the lists copied into this frame first, as Tensor::view_error_copied
+  // does: a braced list's own storage is then never addressed, so its caller need not store it.
+  [[gnu::always_inline]] Args& add_view_refused_copied(ArgTag tag, const Tensor& t,
+                                                       const std::uint32_t* shape, int n,
+                                                       const std::uint32_t* offsets, int m) {
+    // Past kMaxDims only the counts matter (Shape's message); n and m are constants in practice.
+    if (n > kMaxDims || m > kMaxDims) return add_view_refused(tag, t, shape, n, offsets, m);
+    std::uint32_t extents[kMaxDims];
+    std::uint32_t at[kMaxDims];
+    for (int d = 0; d < n; ++d)
+      extents[d] = shape[d];
+    for (int d = 0; d < m; ++d)
+      at[d] = offsets[d];
+    return add_view_refused(tag, t, extents, n, at, m);
+  }
   // out() when the list is closed (a recorded mistake, a scalar before it, or a 17th tensor): the
   // message is built here, so out() itself keeps no string on its stack.
   [[gnu::cold, gnu::noinline]] Args& out_refused();

@@ -109,9 +109,10 @@ class Tensor {
   // it in the caller's storage: one 104-byte copy per view, not two.
   Tensor view(const Shape& shape, const Shape& offsets) const {
     Tensor result = *this;
-    if (!valid()) return result;
-    if (!narrow(result, shape.begin(), shape.size(), offsets.begin(), offsets.size())) {
-      view_error(shape, offsets);
+    // A null tensor (no dimensions) fails narrow() unless the shapes are empty, when its copy is
+    // the answer too: the null test waits for a failure.
+    if (!narrow(result, shape.begin(), shape.size(), offsets.begin(), offsets.size()) && valid()) {
+      view_error_copied(shape.begin(), shape.size(), offsets.begin(), offsets.size());
     }
     return result;
   }
@@ -122,12 +123,12 @@ class Tensor {
     const auto n = static_cast<int>(shape.size());
     const auto m = static_cast<int>(offsets.size());
     Tensor result = *this;
-    if (!valid()) {
-      if (n > kMaxDims || m > kMaxDims) view_error(shape.begin(), n, offsets.begin(), m);
-      return result;
-    }
+    // A null tensor (no dimensions) fails narrow() unless the lists are empty, when its copy is
+    // the answer too: the null test waits for a failure.
     if (!narrow(result, shape.begin(), n, offsets.begin(), m)) {
-      view_error(shape.begin(), n, offsets.begin(), m);
+      if (valid() || n > kMaxDims || m > kMaxDims) {
+        view_error_copied(shape.begin(), n, offsets.begin(), m);
+      }
     }
     return result;
   }
@@ -197,6 +198,23 @@ class Tensor {
   // (view_into's arguments).
   [[noreturn, gnu::cold]] void view_error(const std::uint32_t* shape, int n,
                                           const std::uint32_t* offsets, int m) const;
+  // Internal: view_error for lists that inline code reads as values (braced lists), called from
+  // it when the view is wrong: the entries are copied into this frame there, so the lists' own
+  // storage never has its address taken and the caller need not store it (the happy path reads
+  // the entries as constants or registers: 3 stores a view fewer for `t.view({1, n}, {row, 0})`).
+  [[noreturn, gnu::always_inline]] void view_error_copied(const std::uint32_t* shape, int n,
+                                                          const std::uint32_t* offsets,
+                                                          int m) const {
+    // Past kMaxDims only the counts matter (Shape's message); n and m are constants in practice.
+    if (n > kMaxDims || m > kMaxDims) view_error(shape, n, offsets, m);
+    std::uint32_t extents[kMaxDims];
+    std::uint32_t at[kMaxDims];
+    for (int d = 0; d < n; ++d)
+      extents[d] = shape[d];
+    for (int d = 0; d < m; ++d)
+      at[d] = offsets[d];
+    view_error(extents, n, at, m);
+  }
 
   // Internal: builds in `out` (storage for a Tensor) what wrap(data, shape, dtype) returns, when
   // wrap would accept the shape (1..kMaxDims non-zero dimensions of at most 2^62 bytes in all);

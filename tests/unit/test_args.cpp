@@ -513,5 +513,35 @@ TEST_F(ArgsTest, ViewArgumentsCheckLikeViews) {
   EXPECT_TRUE(contains(full.error(), "inout tensor #16 exceeds kMaxTensorArgs")) << full.error();
 }
 
+// add_view tests for a null tensor only after view_into fails, and view_into accepts a null
+// tensor with empty lists (it has no dimensions): that one must still be recorded as a null
+// tensor, not added; a valid tensor's empty lists throw view()'s error.
+TEST_F(ArgsTest, NullTensorWithEmptyViewListsIsRecorded) {
+  Args braced;
+  braced.in(ta, {1, 10}, {0, 0}).inout(Tensor(), {}, {});
+  EXPECT_EQ(braced.tensor_count(), 1);
+  EXPECT_TRUE(contains(braced.error(), "inout tensor #1 is a null tensor")) << braced.error();
+  Args shaped;
+  shaped.out_existing(Tensor(), Shape{}, Shape{});
+  EXPECT_EQ(shaped.tensor_count(), 0);
+  EXPECT_TRUE(contains(shaped.error(), "out_existing tensor #0 is a null tensor"))
+      << shaped.error();
+  const auto message = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  Args valid;
+  const std::string expected = message([&] { (void)ta.view(Shape{}, Shape{}); });
+  EXPECT_TRUE(contains(expected, "view shape [] has 0 dimensions")) << expected;
+  EXPECT_EQ(message([&] { valid.in(ta, {}, {}); }), expected);
+  EXPECT_EQ(message([&] { valid.no_dep(ta, Shape{}, Shape{}); }), expected);
+  EXPECT_EQ(valid.tensor_count(), 0);
+  EXPECT_FALSE(valid.has_error());
+}
+
 }  // namespace
 }  // namespace tmr

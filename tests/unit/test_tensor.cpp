@@ -701,6 +701,31 @@ TEST(Tensor, NullTensor) {
       throws_error([&] { (void)null.data_as<float>(); }, ErrorCode::invalid_args, "null tensor"));
 }
 
+// view() tests for a null tensor only after narrow() fails (a null tensor has no dimensions, so
+// narrow() accepts it only with empty lists, whose answer is the null copy as well): a null
+// tensor's views are null for every list, empty and mismatched ones included, with both
+// overloads; a valid tensor's empty lists are a view error.
+TEST(Tensor, NullTensorViewsOfEveryListAreNull) {
+  const Tensor null;
+  EXPECT_FALSE(null.view({}, {}).valid());
+  EXPECT_FALSE(null.view(Shape{}, Shape{}).valid());
+  EXPECT_FALSE(null.view({1, 2}, {0}).valid());
+  EXPECT_FALSE(null.view(Shape{1, 2}, Shape{0, 0, 0}).valid());
+  EXPECT_FALSE(null.view({0}, {}).valid());
+  EXPECT_EQ(null.view({}, {}).ndims(), 0);
+  std::vector<float> data(4);
+  const Tensor t = Tensor::wrap(data.data(), Shape{4}, DType::f32);
+  EXPECT_TRUE(throws_error([&] { (void)t.view({}, {}); }, ErrorCode::invalid_args,
+                           "view shape [] has 0 dimensions but the tensor has 1"));
+  EXPECT_TRUE(throws_error([&] { (void)t.view(Shape{}, Shape{}); }, ErrorCode::invalid_args,
+                           "view shape [] has 0 dimensions but the tensor has 1"));
+  // The error path copies the lists before naming them: each value where it was given.
+  EXPECT_TRUE(throws_error([&] { (void)t.view({3}, {2}); }, ErrorCode::invalid_args,
+                           "view offset 2 + extent 3 exceeds dimension 0 of size 4"));
+  EXPECT_TRUE(throws_error([&] { (void)t.view(Shape{3}, Shape{2}); }, ErrorCode::invalid_args,
+                           "view offset 2 + extent 3 exceeds dimension 0 of size 4"));
+}
+
 TEST(TensorSpec, BytesAndFill) {
   TensorSpec spec(Shape{4, 10}, DType::f32);
   EXPECT_EQ(spec.bytes(), 160u);
