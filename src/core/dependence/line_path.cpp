@@ -88,6 +88,7 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
       return kLinesByRegions;
     }
   }
+  maybe_drain_completions();  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   if (created_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, created_reads, record_tensors);
@@ -104,7 +105,7 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
     if ((m & 1u) == 0) continue;
     if (i >= kMaxTensorArgs) __builtin_unreachable();
     if (!map_.access_line(*lines[i], infos[i], t, static_cast<int>(i), (w & 1u) != 0, retired_, id,
-                          Report{this})) [[unlikely]] {
+                          Report<true>{this})) [[unlikely]] {
       // The buffer left line mode (the lines found for later arguments may be stale): this
       // argument and the rest by region.
       record_off_lines(task, m << i, writes, record_tensors);
@@ -147,7 +148,7 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
     BufferInfo* info;
     SlotLine* const line = map_.find_line<false>(*t, static_cast<int>(i), info);
     if (line == nullptr || !map_.access_line(*line, info, t, static_cast<int>(i), (w & 1u) != 0,
-                                             retired_, id, Report{this})) [[unlikely]] {
+                                             retired_, id, Report<false>{this})) [[unlikely]] {
       record_off_lines(task, 1u << i, writes, record_tensors);
     }
   }
@@ -184,7 +185,7 @@ void Dependence::record_off_lines(TaskSlot& task, std::uint32_t args_mask, std::
     settle_fresh(record_tensors[i]);  // (a created buffer: the map's from now on)
     const AccessRegion region = make_region(record_tensors[i]);
     map_.lookup_insert(region, ((writes >> i) & 1u) != 0 ? AccessKind::write : AccessKind::read,
-                       retired_, task.id, entries, TensorMap::kNoHint, i, Report{this});
+                       retired_, task.id, entries, TensorMap::kNoHint, i, Report<false>{this});
   }
 }
 
