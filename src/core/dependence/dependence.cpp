@@ -169,32 +169,7 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
     }
     return Status{};
   }
-  // Every argument's region, buffer and grid slot first (TensorMap::find_slot asks for the
-  // slot's bucket line), and while one argument is looked up, the entries of the next one's slot
-  // are asked for: with many live views those lines are cold, and they now arrive while other
-  // work goes on instead of one argument's walk after another waiting for them.
-  std::uint32_t tracked = 0;
-  AccessRegion regions[kMaxTensorArgs];
-  TensorMap::SlotHint hints[kMaxTensorArgs];
-  for (int i = 0; i < count; ++i) {
-    const ArgTag tag = args.tag(i);
-    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
-    tracked |= 1u << i;
-    regions[i] = make_region(record_tensors[i]);
-    hints[i] = map_.find_slot(regions[i], i);
-  }
-  maybe_drain_completions();  // (while the slots' lines are on their way)
-  for (std::uint32_t m = tracked; m != 0;) {
-    const int i = std::countr_zero(m);
-    m &= m - 1;
-    if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
-    const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
-    const AccessRegion region = regions[i];  // (a local: no reloads through the array)
-    map_.lookup_insert(region, kind, retired_, task.id, own.entries, hints[i], i,
-                       Report<true>{this});
-    if (families) add_family_accessors(region, kind);
-  }
-  return Status{};
+  return collect_slot_first(task, args, record_tensors, own.entries, families);
 }
 
 Status Dependence::collect_creators(const Args& args, AccessRegion* regions) {

@@ -205,8 +205,9 @@ class Dependence {
   // depend on host timing). `logs`: null, or the scheduler's (Engine).
   void read_completions_from(CompletionLogs* logs) { completions_ = logs; }
   void set_skip_completed(bool on);
-  // Reads the completion logs now (tests; discoveries do it themselves).
-  void drain_completions();
+  // Reads the completion logs now (tests; discoveries do it themselves). Out of line: inlined,
+  // it changed what GCC inlined into the path by regions (paged attention +95K instructions).
+  [[gnu::noinline]] void drain_completions();
   // Producers left out because they had completed, since the last reset().
   std::uint64_t left_out() const { return left_out_; }
 
@@ -397,6 +398,13 @@ class Dependence {
   static constexpr int kLinesByRegions = -2;
   int collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors);
   Status collect_by_regions(TaskSlot& task, const Args& args, const Tensor* record_tensors);
+  // collect_by_regions on a map above slot_first_above_ (`entries`: the task's list): in
+  // line_path.cpp, out of line, so that the path by regions compiles as it did without the
+  // large map's reports (Report<true>: GCC inlined less into it, +95K instructions over paged
+  // attention's three rounds, which never get here).
+  [[gnu::noinline]] Status collect_slot_first(TaskSlot& task, const Args& args,
+                                              const Tensor* record_tensors, MapEntry*& entries,
+                                              bool families);
   // The line path for a map above slot_first_above_ (`tracked`, `writes`: the arguments that
   // take part and those that write, bit i for argument i).
   [[gnu::always_inline]] inline int collect_on_cold_lines(TaskSlot& task, const Args& args,

@@ -155,6 +155,37 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
   return kLinesDone;
 }
 
+Status Dependence::collect_slot_first(TaskSlot& task, const Args& args,
+                                      const Tensor* record_tensors, MapEntry*& entries,
+                                      bool families) {
+  const int count = args.tensor_count();
+  // Every argument's region, buffer and grid slot first (TensorMap::find_slot asks for the
+  // slot's bucket line), and while one argument is looked up, the entries of the next one's slot
+  // are asked for: with many live views those lines are cold, and they now arrive while other
+  // work goes on instead of one argument's walk after another waiting for them.
+  std::uint32_t tracked = 0;
+  AccessRegion regions[kMaxTensorArgs];
+  TensorMap::SlotHint hints[kMaxTensorArgs];
+  for (int i = 0; i < count; ++i) {
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+    tracked |= 1u << i;
+    regions[i] = make_region(record_tensors[i]);
+    hints[i] = map_.find_slot(regions[i], i);
+  }
+  maybe_drain_completions();  // (while the slots' lines are on their way)
+  for (std::uint32_t m = tracked; m != 0;) {
+    const int i = std::countr_zero(m);
+    m &= m - 1;
+    if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
+    const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
+    const AccessRegion region = regions[i];  // (a local: no reloads through the array)
+    map_.lookup_insert(region, kind, retired_, task.id, entries, hints[i], i, Report<true>{this});
+    if (families) add_family_accessors(region, kind);
+  }
+  return Status{};
+}
+
 std::uint32_t Dependence::keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
                                            const Tensor* record_tensors) {
   std::uint32_t kept = 0;
