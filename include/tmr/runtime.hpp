@@ -61,6 +61,10 @@ struct RunStats {
   std::uint64_t tasks_submitted = 0;  // all tasks, hidden alloc tasks included
   std::uint64_t inline_tasks = 0;     // hidden alloc tasks (completed on the orchestrator)
   std::uint64_t subtasks_executed = 0;
+  // Earlier conflicting tasks that a submit did not wait for because they had completed
+  // (untraced threads runs with many live accesses; docs/design.md, "Completed producers are
+  // left out").
+  std::uint64_t completed_producers_left_out = 0;
   double wall_us = 0;           // from run start to the last task retired
   double orchestration_us = 0;  // time inside the orchestration function
   double scheduler_us = 0;      // busy time summed over scheduler threads

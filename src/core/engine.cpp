@@ -41,10 +41,13 @@ Engine::Engine(RuntimeConfig config, KernelRegistry kernels)
       topology_, std::span<Mailbox>(mailboxes_.get(), static_cast<std::size_t>(core_count())),
       config_.dual_slot.resolved_for(config_.platform), queue_capacity, *this, *this, *this);
   scheduler_->read_abort_flag(&aborting_);  // aborting()'s flag, without the virtual call
+  completion_logs_ = std::make_unique<CompletionLogs>(core_count());
+  scheduler_->write_completions_to(completion_logs_.get());
   orchestrator_ = std::make_unique<OrchestratorCore>(
       OrchestratorPorts{std::span<Ring* const>(ring_pointers_, kRingCount), config_.clusters,
                         kernels_, config_.stall_timeout_s, config_.tensor_wait_timeout_s, *this,
                         *this, *this, *this, config_.parallel_for_analysis, has_error_});
+  orchestrator_->read_completions_from(completion_logs_.get());
   platform_ = make_platform(*this);
   platform_counts_ = platform_->counts_kernel_tasks();
 }
@@ -135,6 +138,7 @@ void Engine::reset_for_run() {
   for (auto& ring : rings_)
     ring->reset();
   scheduler_->reset();
+  completion_logs_->reset();
   for (int slot = 0; slot <= core_count(); ++slot)
     completed_[static_cast<std::size_t>(slot)].count.store(0, std::memory_order_relaxed);
   wake_at_completed_.store(kNotWaiting, std::memory_order_relaxed);
@@ -245,6 +249,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   RunStats& stats = result.stats;
   stats.tasks_submitted = orchestrator_->tasks_submitted();
   stats.inline_tasks = orchestrator_->inline_tasks();
+  stats.completed_producers_left_out = orchestrator_->completed_producers_left_out();
   stats.wall_us = static_cast<double>(end) / 1e3;
   stats.orchestration_us = static_cast<double>(orchestration_end - orchestration_start) / 1e3;
   stats.orchestrator_blocked_us = static_cast<double>(orchestrator_->blocked_ns()) / 1e3;

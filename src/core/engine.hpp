@@ -160,6 +160,9 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   std::vector<std::unique_ptr<Ring>> rings_;
   Ring* ring_pointers_[kRingCount] = {};
   std::unique_ptr<Mailbox[]> mailboxes_;
+  // The completed tasks' ids, one log per core: written by the scheduler's steps, drained by
+  // the orchestrator's dependence discovery (declared first: it outlives both).
+  std::unique_ptr<CompletionLogs> completion_logs_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Platform> platform_;
   bool platform_counts_ = false;  // Platform::counts_kernel_tasks: the cores' counts stay 0

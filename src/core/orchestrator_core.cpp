@@ -97,6 +97,7 @@ void OrchestratorCore::begin_run() {
   charges_ = ports_.host.charges_work();
   recording_ = ports_.clock.recording();
   plain_run_ = !charges_ && !recording_;
+  dependence_.set_skip_completed(plain_run_);
   plain_ready_ = false;  // planned_valid_ is false: the first plain submit sets it
 #if TMR_WIDE_REPLAY
   loops_.set_wide_compare(wide_replay_allowed.load(std::memory_order_relaxed) &&

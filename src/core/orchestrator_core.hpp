@@ -115,6 +115,10 @@ class OrchestratorCore {
   std::uint64_t tasks_submitted() const { return sequence_; }
   std::uint64_t kernel_tasks_submitted() const { return kernel_tasks_; }
   std::uint64_t inline_tasks() const { return inline_tasks_; }
+  // Producers a plain discovery left out because they had completed (Dependence::left_out).
+  std::uint64_t completed_producers_left_out() const { return dependence_.left_out(); }
+  // Where the completed tasks' ids come from (Engine: the scheduler's logs). Only between runs.
+  void read_completions_from(CompletionLogs* logs) { dependence_.read_completions_from(logs); }
   std::uint64_t blocked_ns() const { return blocked_ns_; }
   // The waits for ring room (wait_for_room): how many, wall and thread CPU nanoseconds.
   struct RingWaits {

@@ -4,6 +4,11 @@
 // buffers a sequential execution leaves.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
 #include "support/platforms.hpp"
 #include "support/random_program.hpp"
 #include "support/test_scale.hpp"
@@ -136,6 +141,83 @@ TEST_P(PlainSubmitPool, NamesATaskWithMoreProducersThanThePoolHolds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, PlainSubmitPool, both_platforms(), platform_name);
+
+// Completed producers left out on threads (Dependence::set_skip_completed; an untraced run): a
+// large map (8,192 rows of one buffer in slot lines) whose writers have all completed and none
+// retired (a held task submitted first keeps the watermark), then readers of 256 rows. The
+// readers of completed writers leave them out (RunStats::completed_producers_left_out), and the
+// reader of the one row whose second writer has not completed (it runs until the orchestration
+// ends) still waits for it.
+std::atomic<std::uint32_t> rows_set{0};
+std::atomic<bool> holds_open{false};
+void hold_until_open() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!holds_open.load(std::memory_order_acquire) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+void set_row(const KernelArgs& a) {
+  a.tensor(0).data_as<float>()[0] = static_cast<float>(a.scalar<std::int64_t>(0));
+  rows_set.fetch_add(1, std::memory_order_release);
+}
+void held_set_row(const KernelArgs& a) {
+  hold_until_open();
+  a.tensor(0).data_as<float>()[0] = static_cast<float>(a.scalar<std::int64_t>(0));
+}
+void held_gate(const KernelArgs&) {
+  hold_until_open();
+}
+void copy_cell(const KernelArgs& a) {
+  a.tensor(1).data_as<float>()[0] = a.tensor(0).data_as<float>()[0];
+}
+
+TEST(DependencyOracle, UntracedLargeMapLeavesOutCompletedWritersOnly) {
+  RuntimeConfig config;
+  config.clusters = 1;
+  config.scheduler_threads = 1;
+  config.record_events = false;
+  config.ring.task_window = 1 << 15;
+  config.ring.dep_pool = 1 << 16;
+  config.stall_timeout_s = 30;
+  Runtime runtime(config);
+  const KernelId set = runtime.kernels().add("set_row", CoreType::aiv, &set_row);
+  const KernelId held = runtime.kernels().add("held_set_row", CoreType::aiv, &held_set_row);
+  const KernelId gate = runtime.kernels().add("held_gate", CoreType::aic, &held_gate);
+  const KernelId copy = runtime.kernels().add("copy_cell", CoreType::aiv, &copy_cell);
+  constexpr std::uint32_t kRows = 8192;
+  constexpr std::uint32_t kRow = 16;
+  constexpr std::uint32_t kRead = 256;
+  std::vector<float> data(std::size_t{kRows} * kRow);
+  std::vector<float> cells(kRead, -1.0f);
+  float gate_cell = 0.0f;
+  rows_set = 0;
+  holds_open = false;
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor buffer = Tensor::wrap(data.data(), {kRows, kRow}, DType::f32);
+    auto row = [&](std::uint32_t v) { return buffer.view({1, kRow}, {v, 0}); };
+    o.submit_aic(gate, Args().out_existing(Tensor::wrap(&gate_cell, {1}, DType::f32)));
+    for (std::uint32_t v = 0; v < kRows; ++v)
+      o.submit_aiv(set, Args().inout(row(v)).scalar(static_cast<std::int64_t>(v + 1)));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (rows_set.load(std::memory_order_acquire) < kRows &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // (their completion steps)
+    o.submit_aiv(held, Args().inout(row(0)).scalar(std::int64_t{5000}));
+    for (std::uint32_t v = 0; v < kRead; ++v) {
+      o.submit_aiv(copy, Args().in(row(v)).out_existing(Tensor::wrap(&cells[v], {1}, DType::f32)));
+    }
+    holds_open = true;
+  });
+  holds_open = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(cells[0], 5000.0f) << "the reader of row 0 did not wait for its running writer";
+  for (std::uint32_t v = 1; v < kRead; ++v)
+    ASSERT_EQ(cells[v], static_cast<float>(v + 1)) << "row " << v;
+  EXPECT_GT(r.stats.completed_producers_left_out, kRead / 2);
+}
 
 // The random programs without a trace on threads (a run that neither records nor charges): every
 // plain submit without out(...) arguments outside a parallel_for takes

@@ -11,7 +11,9 @@
 #include <set>
 #include <vector>
 
+#include "core/completion_log.hpp"
 #include "core/dependence/dependence.hpp"
+#include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 #include "support/edge_oracle.hpp"
 #include "support/pending_task.hpp"
@@ -298,6 +300,99 @@ TEST(Dependence, PlainSubmitPathFindsTheSameProducers) {
   Producers last = h.submit_plain(Args().inout(x));
   std::sort(last.begin(), last.end());
   EXPECT_EQ(last, (Producers{1, 2}));
+}
+
+// The completion logs (CompletionLogs): a reader sees each id once, only lines that were full
+// when it looked, at most a log's worth of the newest ids after falling behind, and nothing of a
+// run before reset().
+TEST(CompletionLogs, AReaderSeesEachPublishedIdOnceAndOnlyFullLines) {
+  constexpr std::uint64_t kLine = CompletionLogs::kLineEntries;
+  CompletionLogs logs(2);
+  std::vector<std::uint64_t> seen;
+  auto drain = [&] {
+    seen.clear();
+    return logs.drain([&](TaskId id) { seen.push_back(id.value()); });
+  };
+  for (std::uint32_t i = 0; i < kLine + 2; ++i)
+    logs.record(0, TaskId(0, i));
+  for (std::uint32_t i = 0; i < kLine; ++i)
+    logs.record(1, TaskId(1, i));
+  EXPECT_EQ(drain(), 2 * kLine);  // core 0's last two wait for their line to fill
+  EXPECT_EQ(seen.front(), TaskId(0, 0).value());
+  EXPECT_EQ(seen[kLine], TaskId(1, 0).value());
+  EXPECT_EQ(drain(), 0u);
+  for (std::uint32_t i = kLine + 2; i < 2 * kLine; ++i)
+    logs.record(0, TaskId(0, i));
+  EXPECT_EQ(drain(), kLine);
+  EXPECT_EQ(seen.front(), TaskId(0, static_cast<std::uint32_t>(kLine)).value());
+  // A reader a whole log (and a line) behind reads the newest log's worth.
+  const auto total = static_cast<std::uint32_t>(CompletionLogs::kEntries + kLine);
+  for (std::uint32_t i = 0; i < total; ++i)
+    logs.record(1, TaskId(1, 100 + i));
+  EXPECT_EQ(drain(), CompletionLogs::kEntries);
+  EXPECT_EQ(seen.front(), TaskId(1, static_cast<std::uint32_t>(100 + kLine)).value());
+  EXPECT_EQ(seen.back(), TaskId(1, 100 + total - 1).value());
+  // A new run: the last run's ids are not read again.
+  logs.record(0, TaskId(0, 9));
+  logs.reset();
+  EXPECT_EQ(drain(), 0u);
+}
+
+// Completed producers left out (Dependence::set_skip_completed, read_completions_from): a large
+// map's plain discovery (slot_first: the threshold at 0) leaves out a producer the completion
+// logs named, and only that one: a live producer the logs do not name is kept. With skipping off
+// (traces, sim) every producer is kept. Slot lines and map entries alike; a completed creator is
+// always kept, and so is a completed producer on a small map.
+TEST(Dependence, PlainSubmitsLeaveOutOnlyProducersTheLogsNameCompleted) {
+  for (const bool skip : {false, true}) {
+    for (const bool lines : {true, false}) {
+      SCOPED_TRACE(std::string(skip ? "skip" : "keep") + (lines ? ", lines" : ", entries"));
+      std::vector<float> data(64);
+      const Tensor x = Tensor::wrap(data.data(), {4, 16}, DType::f32);
+      const Tensor row = x.view({1, 16}, {0, 0});
+      Harness h;  // (a window of 64)
+      if (!lines) h.entries_only();
+      h.lines_always().slot_first();
+      CompletionLogs logs(1);
+      h.dependence->read_completions_from(&logs);
+      h.dependence->set_skip_completed(skip);
+      // `ids` completed (a whole line of the log, padded with the first).
+      auto completed = [&](std::vector<TaskId> ids) {
+        for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
+          logs.record(0, ids[i < ids.size() ? i : 0]);
+        h.dependence->drain_completions();
+      };
+      TaskSlot* writer = nullptr;
+      EXPECT_EQ(h.submit_plain(Args().inout(row), &writer), Producers{});
+      EXPECT_EQ(h.submit_plain(Args().in(row)), (Producers{0}));
+      // Not named by the logs: kept (its slot may say completed; only the logs count), also
+      // while the logs name other tasks (one of another ring with the same local id).
+      graph::mark_finished(*writer);
+      completed({TaskId(1, writer->id.local())});
+      EXPECT_EQ(h.submit_plain(Args().in(row)), (Producers{0}));
+      EXPECT_EQ(h.dependence->left_out(), 0u);
+      completed({writer->id});
+      EXPECT_EQ(h.submit_plain(Args().in(row)), skip ? Producers{} : (Producers{0}));
+      EXPECT_EQ(h.dependence->left_out(), skip ? 1u : 0u);
+      // Reader 1 completed, readers 2 and 3 live: a write after them keeps those two always; the
+      // completed reader 1 and (through entries, where the readers do not stand for it) the
+      // completed writer 0 only while nothing is left out.
+      completed({TaskId(0, 1)});
+      Producers write = h.submit_plain(Args().inout(row));
+      std::sort(write.begin(), write.end());
+      const Producers kept = lines ? Producers{1, 2, 3} : Producers{0, 1, 2, 3};
+      EXPECT_EQ(write, skip ? (Producers{2, 3}) : kept);
+      // A tensor the completed writer created: its creator's edge holds the buffer.
+      std::vector<float> out(16);
+      const Tensor created = Tensor::make_owned(out.data(), 64, {16}, DType::f32, writer->id);
+      h.dependence->retain_creator(writer->id);
+      EXPECT_EQ(h.submit_plain(Args().no_dep(created)), (Producers{0}));
+      // A small map's discovery (the threshold back up) keeps completed producers.
+      h.dependence->set_slot_first_above(1 << 20);
+      completed({TaskId(0, 4)});
+      EXPECT_EQ(h.submit_plain(Args().in(row)), (Producers{4}));
+    }
+  }
 }
 
 // Each producer is listed once however discovery meets it: a short list is deduplicated through

@@ -56,6 +56,36 @@ void Dependence::reset() {
   }
   map_.reset();
   producers_.clear();
+  for (int r = 0; r < kRingCount; ++r) {
+    const std::size_t used = std::min<std::size_t>(completed_top_[r], completed_[r].size());
+    std::fill_n(completed_[r].begin(), used, 0);  // (local ids start again from 0)
+    completed_top_[r] = 0;
+  }
+  next_drain_ = 0;
+  left_out_ = 0;
+}
+
+void Dependence::set_skip_completed(bool on) {
+  skip_completed_ = on;
+  if (!on || !completed_[0].empty()) return;
+  for (std::vector<std::uint32_t>& marks : completed_)
+    marks.assign(window_mask_ + std::size_t{1}, 0);
+}
+
+void Dependence::drain_completions() {
+  next_drain_ = stamp_ + kDrainEvery;
+  if (completions_ == nullptr) return;
+  if (completed_[0].empty()) return;  // (skipping was never on)
+  completions_->drain([this](TaskId id) {
+    const std::uint32_t ring = id.ring();
+    if (ring >= kRingCount) [[unlikely]]
+      return;
+    // A stale id (a newer task of the slot marked already) leaves the newer mark.
+    std::uint32_t& mark = completed_[ring][id.local() & window_mask_];
+    const std::uint32_t named = id.local() + 1;
+    if (mark < named) mark = named;
+    if (completed_top_[ring] < named) completed_top_[ring] = named;
+  });
 }
 
 Status Dependence::creator_error(const Tensor& tensor, int arg_index) const {
@@ -134,35 +164,12 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
       // path, and nothing is stored that nobody reads.)
       const AccessRegion region = make_region(record_tensors[i]);
       map_.lookup_insert(region, kind, retired_, task.id, own.entries, TensorMap::kNoHint, i,
-                         Report{this});
+                         Report<false>{this});
       if (families) add_family_accessors(region, kind);
     }
     return Status{};
   }
-  // Every argument's region, buffer and grid slot first (TensorMap::find_slot asks for the
-  // slot's bucket line), and while one argument is looked up, the entries of the next one's slot
-  // are asked for: with many live views those lines are cold, and they now arrive while other
-  // work goes on instead of one argument's walk after another waiting for them.
-  std::uint32_t tracked = 0;
-  AccessRegion regions[kMaxTensorArgs];
-  TensorMap::SlotHint hints[kMaxTensorArgs];
-  for (int i = 0; i < count; ++i) {
-    const ArgTag tag = args.tag(i);
-    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
-    tracked |= 1u << i;
-    regions[i] = make_region(record_tensors[i]);
-    hints[i] = map_.find_slot(regions[i], i);
-  }
-  for (std::uint32_t m = tracked; m != 0;) {
-    const int i = std::countr_zero(m);
-    m &= m - 1;
-    if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
-    const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
-    const AccessRegion region = regions[i];  // (a local: no reloads through the array)
-    map_.lookup_insert(region, kind, retired_, task.id, own.entries, hints[i], i, Report{this});
-    if (families) add_family_accessors(region, kind);
-  }
-  return Status{};
+  return collect_slot_first(task, args, record_tensors, own.entries, families);
 }
 
 Status Dependence::collect_creators(const Args& args, AccessRegion* regions) {
@@ -235,7 +242,7 @@ Status Dependence::record_rest_by_regions(TaskSlot& task, const Args& args,
     const AccessKind kind = tag == ArgTag::in ? AccessKind::read : AccessKind::write;
     const AccessRegion region = make_region(record_tensors[i]);
     map_.lookup_insert(region, kind, retired_, task.id, entries, TensorMap::kNoHint, i,
-                       Report{this});
+                       Report<false>{this});
     if (families) add_family_accessors(region, kind);
   }
   return Status{};

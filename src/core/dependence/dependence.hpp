@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/completion_log.hpp"
 #include "core/dependence/retirement_view.hpp"
 #include "core/dependence/tensor_map.hpp"
 #include "core/loops/affine_families.hpp"
@@ -195,6 +196,20 @@ class Dependence {
   // Whether grid buffers keep their slots' state in slot lines (TensorMap::enable_lines; on by
   // default). Tests of the entries themselves turn it off before the first submit.
   void set_slot_lines(bool on);
+  // Completed producers left out (docs/design.md, "Completed producers are left out"): a plain
+  // discovery on a large map (past slot_first_above_) leaves out a producer the map reports that
+  // has completed, as far as the completion logs told (drained into this unit's own per-slot
+  // marks, completed_, every kDrainEvery large discoveries): no edge, and none of the
+  // producer's lines read. Off by default; the orchestrator turns it on for runs that neither
+  // record events nor charge work (a trace keeps every edge of the program; a sim run must not
+  // depend on host timing). `logs`: null, or the scheduler's (Engine).
+  void read_completions_from(CompletionLogs* logs) { completions_ = logs; }
+  void set_skip_completed(bool on);
+  // Reads the completion logs now (tests; discoveries do it themselves). Out of line: inlined,
+  // it changed what GCC inlined into the path by regions (paged attention +95K instructions).
+  [[gnu::noinline]] void drain_completions();
+  // Producers left out because they had completed, since the last reset().
+  std::uint64_t left_out() const { return left_out_; }
 
  private:
   // What a task slot's current task needs of this unit, 16 bytes (four to a cache line: every
@@ -332,13 +347,38 @@ class Dependence {
   }
   // The map's report of a producer (always inline: each report then inlines into the map's
   // walks); where the map keeps the producer's slot (slot lines) it comes with the id.
+  // kLeaveOutCompleted: a large map's discovery (past slot_first_above_: the map's lines are
+  // cold, and so most likely are its producers' slots), which leaves out a producer known to have
+  // completed (add_reported). A small map's reports skip the test (its producers are recent).
+  template <bool kLeaveOutCompleted>
   struct Report {
     Dependence* self;
-    [[gnu::always_inline]] void operator()(TaskId id) const { self->add_producer(id); }
+    [[gnu::always_inline]] void operator()(TaskId id) const {
+      self->add_reported<kLeaveOutCompleted>(self->rings_.slot(id), id);
+    }
     [[gnu::always_inline]] void operator()(TaskId id, TaskSlot* slot) const {
-      self->add_producer(slot, id);
+      self->add_reported<kLeaveOutCompleted>(slot, id);
     }
   };
+  // A producer the map reported: left out when it is known to have completed (its writes are
+  // visible: the log's acquire load) and skip_completed_ allows it; its slot is not touched.
+  // A reported producer is live (per the discovery's snapshot): its slot's mark is its own
+  // local id + 1 once a log named it, and an older task's (smaller) before. Creators
+  // (add_creator_fast) are always added: their edge keeps the buffer the task reads alive.
+  template <bool kLeaveOutCompleted>
+  [[gnu::always_inline]] void add_reported(TaskSlot* slot, TaskId id) {
+    if (kLeaveOutCompleted && skip_completed_ &&
+        completed_[id.ring()][id.local() & window_mask_] == id.local() + 1) {
+      ++left_out_;
+      return;
+    }
+    add_producer(slot, id);
+  }
+  // drain_completions when skipping is on and kDrainEvery discoveries have passed since the last.
+  [[gnu::always_inline]] void maybe_drain_completions() {
+    if (skip_completed_ && stamp_ >= next_drain_) drain_completions();
+  }
+  static constexpr std::uint64_t kDrainEvery = 16;
   static constexpr std::size_t kScanProducers = 16;
   static_assert(kScanProducers < ProducerList::kFirstCapacity);
   // Live TensorMap entries (128 bytes each) above which a plain submit finds every argument's
@@ -358,6 +398,13 @@ class Dependence {
   static constexpr int kLinesByRegions = -2;
   int collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors);
   Status collect_by_regions(TaskSlot& task, const Args& args, const Tensor* record_tensors);
+  // collect_by_regions on a map above slot_first_above_ (`entries`: the task's list): in
+  // line_path.cpp, out of line, so that the path by regions compiles as it did without the
+  // large map's reports (Report<true>: GCC inlined less into it, +95K instructions over paged
+  // attention's three rounds, which never get here).
+  [[gnu::noinline]] Status collect_slot_first(TaskSlot& task, const Args& args,
+                                              const Tensor* record_tensors, MapEntry*& entries,
+                                              bool families);
   // The line path for a map above slot_first_above_ (`tracked`, `writes`: the arguments that
   // take part and those that write, bit i for argument i).
   [[gnu::always_inline]] inline int collect_on_cold_lines(TaskSlot& task, const Args& args,
@@ -431,6 +478,16 @@ class Dependence {
   std::uint64_t line_first_pause_ = kFirstLinePause;
   std::uint64_t line_last_pause_ = kLastLinePause;
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
+  CompletionLogs* completions_ = nullptr;
+  bool skip_completed_ = false;
+  // Per slot, the local id + 1 of the newest of its tasks a completion log named (0: none this
+  // run): the orchestrator's own marks, 4 bytes a slot (16,384 live tasks in 64 KiB), allocated
+  // when skipping is first turned on. completed_top_: one past the highest local id marked (what
+  // reset() clears).
+  std::vector<std::uint32_t> completed_[kRingCount];
+  std::uint32_t completed_top_[kRingCount] = {};
+  std::uint64_t next_drain_ = 0;  // the discovery (stamp_) from which the logs are read again
+  std::uint64_t left_out_ = 0;
 };
 
 }  // namespace tmr::detail

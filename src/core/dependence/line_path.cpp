@@ -88,6 +88,7 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
       return kLinesByRegions;
     }
   }
+  maybe_drain_completions();  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   if (created_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, created_reads, record_tensors);
@@ -104,7 +105,7 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
     if ((m & 1u) == 0) continue;
     if (i >= kMaxTensorArgs) __builtin_unreachable();
     if (!map_.access_line(*lines[i], infos[i], t, static_cast<int>(i), (w & 1u) != 0, retired_, id,
-                          Report{this})) [[unlikely]] {
+                          Report<true>{this})) [[unlikely]] {
       // The buffer left line mode (the lines found for later arguments may be stale): this
       // argument and the rest by region.
       record_off_lines(task, m << i, writes, record_tensors);
@@ -147,11 +148,42 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
     BufferInfo* info;
     SlotLine* const line = map_.find_line<false>(*t, static_cast<int>(i), info);
     if (line == nullptr || !map_.access_line(*line, info, t, static_cast<int>(i), (w & 1u) != 0,
-                                             retired_, id, Report{this})) [[unlikely]] {
+                                             retired_, id, Report<false>{this})) [[unlikely]] {
       record_off_lines(task, 1u << i, writes, record_tensors);
     }
   }
   return kLinesDone;
+}
+
+Status Dependence::collect_slot_first(TaskSlot& task, const Args& args,
+                                      const Tensor* record_tensors, MapEntry*& entries,
+                                      bool families) {
+  const int count = args.tensor_count();
+  // Every argument's region, buffer and grid slot first (TensorMap::find_slot asks for the
+  // slot's bucket line), and while one argument is looked up, the entries of the next one's slot
+  // are asked for: with many live views those lines are cold, and they now arrive while other
+  // work goes on instead of one argument's walk after another waiting for them.
+  std::uint32_t tracked = 0;
+  AccessRegion regions[kMaxTensorArgs];
+  TensorMap::SlotHint hints[kMaxTensorArgs];
+  for (int i = 0; i < count; ++i) {
+    const ArgTag tag = args.tag(i);
+    if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
+    tracked |= 1u << i;
+    regions[i] = make_region(record_tensors[i]);
+    hints[i] = map_.find_slot(regions[i], i);
+  }
+  maybe_drain_completions();  // (while the slots' lines are on their way)
+  for (std::uint32_t m = tracked; m != 0;) {
+    const int i = std::countr_zero(m);
+    m &= m - 1;
+    if (m != 0) map_.prefetch_chains(hints[std::countr_zero(m)]);
+    const AccessKind kind = args.tag(i) == ArgTag::in ? AccessKind::read : AccessKind::write;
+    const AccessRegion region = regions[i];  // (a local: no reloads through the array)
+    map_.lookup_insert(region, kind, retired_, task.id, entries, hints[i], i, Report<true>{this});
+    if (families) add_family_accessors(region, kind);
+  }
+  return Status{};
 }
 
 std::uint32_t Dependence::keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
@@ -184,7 +216,7 @@ void Dependence::record_off_lines(TaskSlot& task, std::uint32_t args_mask, std::
     settle_fresh(record_tensors[i]);  // (a created buffer: the map's from now on)
     const AccessRegion region = make_region(record_tensors[i]);
     map_.lookup_insert(region, ((writes >> i) & 1u) != 0 ? AccessKind::write : AccessKind::read,
-                       retired_, task.id, entries, TensorMap::kNoHint, i, Report{this});
+                       retired_, task.id, entries, TensorMap::kNoHint, i, Report<false>{this});
   }
 }
 

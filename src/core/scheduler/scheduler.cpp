@@ -440,11 +440,14 @@ void Scheduler::complete_task(int thread, int core, TaskSlot* task) {
                                             clock_.now_ns()});
   }
   ++threads_[thread].counters.tasks_completed;
+  const TaskId id = task->id;  // (before the completion: the slot may be reused after it)
   // The producers first: the completion hands the task's own reference to its consumers, after
   // which it may be consumed (and its slot reused) as soon as one of them has run.
   graph::release_held_producers(*task, graph::Advance::in_groups);
   threads_[thread].counters.edges += graph::complete_and_release(
       *task, [&](TaskSlot* consumer) { make_ready(thread, consumer); }, graph::Advance::in_groups);
+  // Completed: its id to the core's own log (a line of its own, not the slot's).
+  if (completion_logs_ != nullptr) completion_logs_->record(core, id);
   // After the releases: a woken orchestrator sees them.
   if (!platform_counts_completions_) sink_.kernel_task_completed_on(core);
 }

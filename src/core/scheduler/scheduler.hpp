@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "core/completion_log.hpp"
 #include "core/dispatch/dispatch_policy.hpp"
 #include "core/mailbox.hpp"
 #include "core/mpmc_queue.hpp"
@@ -148,6 +149,9 @@ class Scheduler {
   // Every worker's completion step (core_step) looks once per task, where the sink's virtual
   // call was ~8 instructions. Only while no thread steps.
   void read_abort_flag(const std::atomic<bool>* flag) { abort_flag_ = flag; }
+  // Every completed task's id goes to `logs` (one log per core, CompletionLogs), for the
+  // orchestrator. Only while no thread steps.
+  void write_completions_to(CompletionLogs* logs) { completion_logs_ = logs; }
   bool limits_handoffs() const { return handoff_cpus_ != 0; }
   // Whether `thread` reports an idle core (relaxed looks): a step of it could place new work.
   bool has_idle_core(int thread) const {
@@ -419,7 +423,8 @@ class Scheduler {
            threads_[thread].busy_cores + others_on_cpu_->load(std::memory_order_relaxed) <
                handoff_cpus_;
   }
-  bool recording_ = false;  // clock_.recording(), read at reset()
+  bool recording_ = false;                     // clock_.recording(), read at reset()
+  CompletionLogs* completion_logs_ = nullptr;  // write_completions_to
   std::vector<CoreSlot> cores_;
   std::vector<ClusterCores> clusters_;
   std::vector<ThreadState> threads_;
