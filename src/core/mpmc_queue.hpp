@@ -73,6 +73,21 @@ class MpmcQueue {
     }
   }
 
+  // try_pop for a caller whose pops never overlap (each pop of the queue under one lock, whose
+  // acquire/release hands the head from one popper to the next; pushes may still race it): the
+  // head is a load and a store, not a compare-exchange (one locked instruction a pop fewer). The
+  // cell is read as try_pop reads it; a cell whose push has claimed it but not yet stored it
+  // reads as empty, as there.
+  [[gnu::always_inline]] bool try_pop_serial(T& out) {
+    const std::size_t pos = head_.load(std::memory_order_relaxed);
+    Cell& cell = cells_[pos & mask_];
+    if (cell.sequence.load(std::memory_order_seq_cst) != pos + 1) return false;  // empty
+    head_.store(pos + 1, std::memory_order_relaxed);
+    out = cell.value;
+    cell.sequence.store(pos + mask_ + 1, std::memory_order_release);
+    return true;
+  }
+
   // A hint only: may be stale by the time the caller acts on it.
   bool empty_hint() const {
     return head_.load(std::memory_order_relaxed) >= tail_.load(std::memory_order_relaxed);

@@ -24,6 +24,10 @@ class ReadyQueues {
   [[gnu::always_inline]] bool try_pop(TaskShape shape, TaskSlot** task) {
     return queues_[static_cast<int>(shape)].try_pop(*task);
   }
+  // try_pop for a caller whose pops never overlap (Scheduler::pops_serialised).
+  [[gnu::always_inline]] bool try_pop_serial(TaskShape shape, TaskSlot** task) {
+    return queues_[static_cast<int>(shape)].try_pop_serial(*task);
+  }
   // A hint (two relaxed loads, no write): false when no task of `shape` was queued at the
   // moment of the look. Lets a thread skip a step that could only stage such a task.
   bool may_have(TaskShape shape) const { return !queues_[static_cast<int>(shape)].empty_hint(); }

@@ -110,6 +110,14 @@ class Scheduler {
   // with the locked instruction that releases its gate, one RMW fewer per task. Only while no
   // thread steps.
   void platform_counts_completions(bool on) { platform_counts_completions_ = on; }
+  // For platforms that serialise every step of every scheduler thread under one gate (threads
+  // with one scheduler thread): no two pops of the ready queues overlap, so a pop moves the
+  // queue's head with a store instead of a compare-exchange (MpmcQueue::try_pop_serial), one
+  // locked instruction fewer for every task a step pops (every task of the peers' independent
+  // graph). Pushes (the orchestrator's, outside any gate) still race the pop and each other.
+  // Only while no thread steps.
+  void pops_serialised(bool on) { pops_serialised_ = on; }
+  bool pops_serialised() const { return pops_serialised_; }
   // For platforms whose runtime threads outnumber the host's CPUs (threads on a small host), with
   // one scheduler thread: a core's completion step (core_step) places ready work left after its
   // own next task on an idle core only while a CPU is free for that core: fewer than `cpus` of
@@ -406,6 +414,7 @@ class Scheduler {
   bool own_core_latches_handoff_ = false;
   bool take_back_unlatched_ = false;
   bool platform_counts_completions_ = false;
+  bool pops_serialised_ = false;
   const std::atomic<bool>* abort_flag_ = nullptr;  // read_abort_flag
   // sink_.aborting(), from the flag when the sink gave it.
   bool aborting() const {
