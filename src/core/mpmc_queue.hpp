@@ -48,6 +48,18 @@ class MpmcQueue {
     }
   }
 
+  // try_push for the queue's only pusher (one producer, the orchestrator's lane: ReadyQueues):
+  // the tail is a load and a store, not a compare-exchange. Pops may race it as with try_push.
+  bool try_push_single(const T& value) {
+    const std::size_t pos = tail_.load(std::memory_order_relaxed);
+    Cell& cell = cells_[pos & mask_];
+    if (cell.sequence.load(std::memory_order_acquire) != pos) return false;  // full
+    tail_.store(pos + 1, std::memory_order_relaxed);
+    cell.value = value;
+    cell.sequence.store(pos + 1, std::memory_order_release);
+    return true;
+  }
+
   // Always inlined: a worker's completion step (Scheduler::core_step) pops once per task, and
   // out of line the call and its frame were ~8 of its instructions.
   [[gnu::always_inline]] bool try_pop(T& out) {
@@ -89,7 +101,7 @@ class MpmcQueue {
   }
 
   // A hint only: may be stale by the time the caller acts on it.
-  bool empty_hint() const {
+  [[gnu::always_inline]] bool empty_hint() const {
     return head_.load(std::memory_order_relaxed) >= tail_.load(std::memory_order_relaxed);
   }
 

@@ -77,6 +77,56 @@ TEST(MpmcQueue, SerialPopsAreFifoAndFreeTheirCells) {
   }
 }
 
+// try_push_single (the queue's only pusher): FIFO, full at capacity, cells reused over wraps,
+// popped by either pop.
+TEST(MpmcQueue, SinglePusherIsFifoAndBounded) {
+  MpmcQueue<int> q(4);
+  int v = -1;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 4; ++i)
+      ASSERT_TRUE(q.try_push_single(10 * round + i));
+    EXPECT_FALSE(q.try_push_single(99)) << "full";
+    EXPECT_FALSE(q.try_push(99)) << "full";
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(i % 2 == 0 ? q.try_pop(v) : q.try_pop_serial(v));
+      EXPECT_EQ(v, 10 * round + i);
+    }
+    EXPECT_FALSE(q.try_pop(v)) << "empty";
+  }
+}
+
+// One pusher (try_push_single) against two racing poppers: every item popped exactly once.
+TEST(MpmcQueue, SinglePusherWithRacingPops) {
+  MpmcQueue<int> q(64);
+  constexpr int kItems = 40000;
+  std::vector<std::atomic<int>> seen(kItems);
+  std::atomic<int> popped{0};
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (int i = 0; i < kItems; ++i) {
+      while (!q.try_push_single(i))
+        std::this_thread::yield();
+    }
+  });
+  for (int c = 0; c < 2; ++c) {
+    threads.emplace_back([&] {
+      int v;
+      while (popped.load() < kItems) {
+        if (q.try_pop(v)) {
+          seen[static_cast<std::size_t>(v)].fetch_add(1);
+          popped.fetch_add(1);
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  for (auto& s : seen)
+    EXPECT_EQ(s.load(), 1);
+}
+
 // Serial pops from several threads taking turns under one lock (as the threads platform's gate
 // serialises its steps), while two producers push: every item popped exactly once.
 TEST(MpmcQueue, SerialPopsUnderOneLockWithRacingPushes) {

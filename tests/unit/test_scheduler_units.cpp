@@ -12,6 +12,7 @@
 #include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 #include "core/scheduler/core_slots.hpp"
+#include "core/scheduler/ready_queues.hpp"
 #include "core/scheduler/scheduler.hpp"
 #include "core/thread_sanitizer.hpp"
 
@@ -269,7 +270,8 @@ class SchedulerSteps : public ::testing::Test {
     s.stage_single_core_at_latch_only(true);
     s.own_core_needs_no_doorbell(true);
     s.own_core_latches_handoff(true);
-    s.pops_serialised(true);  // one scheduler thread: these tests step from one thread
+    s.pops_serialised(true);     // one scheduler thread: these tests step from one thread
+    s.orchestrator_lanes(true);  // and push_ready_global from one
   }
   // A single-core AIV task that waits for `producer` (one edge, wired as the orchestrator does).
   TaskSlot* consumer_of(TaskSlot& producer) {
@@ -480,6 +482,32 @@ TEST_F(SchedulerSteps, OwnCoreDispatchNeedsNoDoorbell) {
     }
     EXPECT_TRUE(s.idle(0));
   }
+}
+
+// The orchestrator's lanes (Scheduler::orchestrator_lanes) hold a bounded number of tasks; a
+// push to a full lane goes to the shared queue: every task pushed is popped once, by either pop.
+TEST(ReadyQueueLanes, AFullLaneSpillsToTheQueueAndEveryTaskIsPoppedOnce) {
+  constexpr std::size_t kTasks = 20000;  // more than a lane holds
+  ReadyQueues queues(32768);
+  queues.use_lanes(true);
+  std::vector<TaskSlot> tasks(kTasks);
+  for (TaskSlot& t : tasks) {
+    t.shape = TaskShape::aiv;
+    queues.push_lane(&t);
+  }
+  EXPECT_TRUE(queues.may_have(TaskShape::aiv));
+  EXPECT_FALSE(queues.may_have(TaskShape::aic));
+  std::vector<int> seen(kTasks);
+  TaskSlot* t = nullptr;
+  for (std::size_t i = 0; i < kTasks; ++i) {
+    ASSERT_TRUE(i % 2 == 0 ? queues.try_pop_serial(TaskShape::aiv, &t)
+                           : queues.try_pop(TaskShape::aiv, &t));
+    ++seen[static_cast<std::size_t>(t - tasks.data())];
+  }
+  EXPECT_FALSE(queues.try_pop(TaskShape::aiv, &t));
+  EXPECT_FALSE(queues.may_have(TaskShape::aiv));
+  for (const int s : seen)
+    EXPECT_EQ(s, 1);
 }
 
 // A single-core task the orchestrator queues while a core of its type is idle: others_have_room
@@ -1033,19 +1061,28 @@ TEST_F(SchedulerSteps, CoreStepTakesTheFullStepForQueuedMixWork) {
 // thread no two pops of the ready queues overlap, and its scheduler pops without the
 // compare-exchange (Scheduler::pops_serialised). With several gates pops race, and the sim,
 // which models the chip, keeps the queue as it was.
+// Its orchestrator's pushes go to lanes of their own (one pusher, no compare-exchange on the
+// tail) whatever the scheduler threads; the sim keeps the one queue.
 TEST(PopsSerialised, OnlyOnTheThreadsPlatformWithOneSchedulerThread) {
-  auto serialised = [](PlatformKind platform, int clusters, int scheduler_threads) {
+  struct Settings {
+    bool serial_pops;
+    bool lanes;
+  };
+  auto settings = [](PlatformKind platform, int clusters, int scheduler_threads) {
     RuntimeConfig config;
     config.platform = platform;
     config.clusters = clusters;
     config.scheduler_threads = scheduler_threads;
     Engine engine(config, KernelRegistry{});
-    return engine.scheduler().pops_serialised();
+    return Settings{engine.scheduler().pops_serialised(), engine.scheduler().orchestrator_lanes()};
   };
-  EXPECT_TRUE(serialised(PlatformKind::threads, 1, 1));
-  EXPECT_TRUE(serialised(PlatformKind::threads, 2, 1));
-  EXPECT_FALSE(serialised(PlatformKind::threads, 2, 2));
-  EXPECT_FALSE(serialised(PlatformKind::sim, 1, 1));
+  EXPECT_TRUE(settings(PlatformKind::threads, 1, 1).serial_pops);
+  EXPECT_TRUE(settings(PlatformKind::threads, 2, 1).serial_pops);
+  EXPECT_FALSE(settings(PlatformKind::threads, 2, 2).serial_pops);
+  EXPECT_FALSE(settings(PlatformKind::sim, 1, 1).serial_pops);
+  EXPECT_TRUE(settings(PlatformKind::threads, 1, 1).lanes);
+  EXPECT_TRUE(settings(PlatformKind::threads, 2, 2).lanes);
+  EXPECT_FALSE(settings(PlatformKind::sim, 1, 1).lanes);
 }
 
 }  // namespace

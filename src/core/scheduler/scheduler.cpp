@@ -572,7 +572,11 @@ void Scheduler::push_ready_global(TaskSlot* task) {
   const bool single_core =
       task->shape != TaskShape::mix && task->block_count == 1 && !task->sync_start;
   const TaskShape shape = task->shape;
-  push_back_global(task);
+  if (orchestrator_lanes_) {
+    ready_.push_lane(task);
+  } else {
+    push_back_global(task);
+  }
   // No idle core could run it: a core of its type pops it after its FIN (core_step). The fence
   // in others_have_room orders the push before its reads, pairing with the core's seq_cst RMW
   // when it becomes idle (core_became_idle) and its pop after that: one of the two sees the

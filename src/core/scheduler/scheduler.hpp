@@ -117,6 +117,16 @@ class Scheduler {
   // graph). Pushes (the orchestrator's, outside any gate) still race the pop and each other.
   // Only while no thread steps.
   void pops_serialised(bool on) { pops_serialised_ = on; }
+  // For platforms that keep push_ready_global (OrchestratorHost::push_ready) to the
+  // orchestrator's thread, one at a time (threads): its tasks go to lanes it alone pushes to
+  // (ReadyQueues::push_lane), whose tail is a store, not a compare-exchange: one locked
+  // instruction fewer on the orchestrator for every task it makes ready (every task of the
+  // peers' independent graph). Pops look at the lanes first. Only while no thread steps.
+  void orchestrator_lanes(bool on) {
+    orchestrator_lanes_ = on;
+    ready_.use_lanes(on);
+  }
+  bool orchestrator_lanes() const { return orchestrator_lanes_; }
   bool pops_serialised() const { return pops_serialised_; }
   // For platforms whose runtime threads outnumber the host's CPUs (threads on a small host), with
   // one scheduler thread: a core's completion step (core_step) places ready work left after its
@@ -138,7 +148,7 @@ class Scheduler {
   // Whether a step after a latch of a core of `type` could stage anything into its pending slot
   // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
   // Two relaxed looks, no write.
-  bool single_may_wait(CoreType type) const {
+  [[gnu::always_inline]] bool single_may_wait(CoreType type) const {
     return type == CoreType::aic ? stages_aic_ && ready_.may_have(TaskShape::aic)
                                  : stages_aiv_ && ready_.may_have(TaskShape::aiv);
   }
@@ -332,7 +342,7 @@ class Scheduler {
   // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
   // Inline: asked after every latch (may_stage_at_latch) and every staging of a worker; out of
   // line it was ~20 instructions of a task on the peers' independent graph.
-  bool others_report_room(int thread, TaskShape shape) const {
+  [[gnu::always_inline]] bool others_report_room(int thread, TaskShape shape) const {
     const int type = shape == TaskShape::aic ? 0 : 1;
     const ThreadState* const self = &threads_[static_cast<std::size_t>(thread)];
     for (const ThreadState& other : threads_) {  // by address: no division for the size
@@ -415,6 +425,7 @@ class Scheduler {
   bool take_back_unlatched_ = false;
   bool platform_counts_completions_ = false;
   bool pops_serialised_ = false;
+  bool orchestrator_lanes_ = false;
   const std::atomic<bool>* abort_flag_ = nullptr;  // read_abort_flag
   // sink_.aborting(), from the flag when the sink gave it.
   bool aborting() const {

@@ -80,6 +80,8 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().platform_counts_completions(true);  // every step is under a gate
   // One gate for every step: the queues' pops never overlap.
   engine.scheduler().pops_serialised(gates_.size() == 1);
+  // Engine::run's thread alone makes tasks ready through push_ready_global (its orchestrator).
+  engine.scheduler().orchestrator_lanes(true);
   // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
   // leftovers go to an idle core only while a CPU is free for it
   // (Scheduler::limit_handoffs_to_cpus).
