@@ -14,9 +14,10 @@ class MpmcQueue {
  public:
   explicit MpmcQueue(std::size_t capacity = 1024) { reset(capacity); }
 
-  // Not thread-safe: only while no other thread uses the queue.
+  // Not thread-safe: only while no other thread uses the queue. Two cells at least: with one, a
+  // pop leaves the sequence the next push expects while the push before may still be unpopped.
   void reset(std::size_t capacity) {
-    std::size_t rounded = 1;
+    std::size_t rounded = 2;
     while (rounded < capacity)
       rounded <<= 1;
     mask_ = rounded - 1;

@@ -58,6 +58,20 @@ TEST(MpmcQueue, EveryItemPoppedExactlyOnceUnderContention) {
     EXPECT_EQ(s.load(), 1);
 }
 
+// A queue asked for one cell gets two: with one, a second push overwrote the first, unpopped.
+TEST(MpmcQueue, OneCellAskedForHoldsEveryPushUntilPopped) {
+  MpmcQueue<int> q(1);
+  EXPECT_TRUE(q.try_push_single(1));
+  EXPECT_TRUE(q.try_push(2));
+  EXPECT_FALSE(q.try_push_single(3)) << "full";
+  int v = -1;
+  ASSERT_TRUE(q.try_pop(v));
+  EXPECT_EQ(v, 1);
+  ASSERT_TRUE(q.try_pop_serial(v));
+  EXPECT_EQ(v, 2);
+  EXPECT_FALSE(q.try_pop(v));
+}
+
 // try_pop_serial (pops that never overlap): FIFO, empty when nothing is queued, and every cell
 // reusable after a pop, over several wraps of the ring, mixed with try_pop.
 TEST(MpmcQueue, SerialPopsAreFifoAndFreeTheirCells) {

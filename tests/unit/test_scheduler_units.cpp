@@ -508,6 +508,17 @@ TEST(ReadyQueueLanes, AFullLaneSpillsToTheQueueAndEveryTaskIsPoppedOnce) {
   EXPECT_FALSE(queues.may_have(TaskShape::aiv));
   for (const int s : seen)
     EXPECT_EQ(s, 1);
+
+  // MIX tasks go to the queue: none is lost (a one-cell lane overwrote an unpopped task).
+  for (std::size_t i = 0; i < 3; ++i) {
+    tasks[i].shape = TaskShape::mix;
+    queues.push_lane(&tasks[i]);
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(queues.try_pop(TaskShape::mix, &t));
+    EXPECT_EQ(t, &tasks[i]);
+  }
+  EXPECT_FALSE(queues.try_pop(TaskShape::mix, &t));
 }
 
 // A single-core task the orchestrator queues while a core of its type is idle: others_have_room

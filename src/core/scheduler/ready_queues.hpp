@@ -18,7 +18,7 @@ class ReadyQueues {
     for (MpmcQueue<TaskSlot*>& queue : queues_)
       queue.reset(capacity);
     for (MpmcQueue<TaskSlot*>& lane : lanes_)
-      lane.reset(1);  // sized by use_lanes
+      lane.reset(kUnusedLane);  // sized by use_lanes
   }
   // Lanes for a single pusher (push_lane), popped before the queues. Only while no thread uses
   // the queues.
@@ -26,15 +26,18 @@ class ReadyQueues {
     lanes_on_ = on;
     for (int s = 0; s < kShapeCount; ++s) {
       const bool mix = static_cast<TaskShape>(s) == TaskShape::mix;
-      lanes_[s].reset(on && !mix ? std::min(capacity_, kLaneCapacity) : 1);
+      lanes_[s].reset(on && !mix ? std::min(capacity_, kLaneCapacity) : kUnusedLane);
     }
   }
   // push() for the lanes' one pusher. A full lane sends the task to the queue (sized for every
   // live task), so a lane need not be: each Runtime fills its cells when built (the queues'
   // 3 x 65,536 cells by default cost ~40 instructions a task of the peers' attention graph).
-  // MIX tasks, placed by full steps only, have a lane of one cell: they go to the queue.
+  // MIX tasks, placed by full steps only, go to the queue (their lane stays empty).
   void push_lane(TaskSlot* task) {
-    if (!lanes_[static_cast<int>(task->shape)].try_push_single(task)) push(task);
+    if (task->shape == TaskShape::mix ||
+        !lanes_[static_cast<int>(task->shape)].try_push_single(task)) {
+      push(task);
+    }
   }
   void push(TaskSlot* task) {
     MpmcQueue<TaskSlot*>& queue = queues_[static_cast<int>(task->shape)];
@@ -73,6 +76,9 @@ class ReadyQueues {
   // A lane of 4,096 cells sent 18% of the independent graph's tasks to the queue (callgrind,
   // whose thread switches let the orchestrator run ahead).
   static constexpr std::size_t kLaneCapacity = 16384;
+  // A lane nobody pushes to. Two cells, not one: a queue of one cell cannot tell a full cell
+  // from a free one (its pop leaves the sequence its next push expects).
+  static constexpr std::size_t kUnusedLane = 2;
   std::size_t capacity_;
   bool lanes_on_ = false;
   MpmcQueue<TaskSlot*> queues_[kShapeCount];
