@@ -59,6 +59,7 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   // ---- Waker: forwarded to the platform ----
   void notify_schedulers() override { platform_->notify_schedulers(); }
   void notify_new_work() override { platform_->notify_new_work(); }
+  void notify_new_work_after_fence() override { platform_->notify_new_work_after_fence(); }
   void notify_core(Mailbox& mailbox) override { platform_->notify_core(mailbox); }
   void notify_progress() override { platform_->notify_progress(); }
   // ---- CompletionSink ----

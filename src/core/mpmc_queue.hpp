@@ -14,9 +14,10 @@ class MpmcQueue {
  public:
   explicit MpmcQueue(std::size_t capacity = 1024) { reset(capacity); }
 
-  // Not thread-safe: only while no other thread uses the queue.
+  // Not thread-safe: only while no other thread uses the queue. Two cells at least: with one, a
+  // pop leaves the sequence the next push expects while the push before may still be unpopped.
   void reset(std::size_t capacity) {
-    std::size_t rounded = 1;
+    std::size_t rounded = 2;
     while (rounded < capacity)
       rounded <<= 1;
     mask_ = rounded - 1;
@@ -48,6 +49,18 @@ class MpmcQueue {
     }
   }
 
+  // try_push for the queue's only pusher (one producer, the orchestrator's lane: ReadyQueues):
+  // the tail is a load and a store, not a compare-exchange. Pops may race it as with try_push.
+  bool try_push_single(const T& value) {
+    const std::size_t pos = tail_.load(std::memory_order_relaxed);
+    Cell& cell = cells_[pos & mask_];
+    if (cell.sequence.load(std::memory_order_acquire) != pos) return false;  // full
+    tail_.store(pos + 1, std::memory_order_relaxed);
+    cell.value = value;
+    cell.sequence.store(pos + 1, std::memory_order_release);
+    return true;
+  }
+
   // Always inlined: a worker's completion step (Scheduler::core_step) pops once per task, and
   // out of line the call and its frame were ~8 of its instructions.
   [[gnu::always_inline]] bool try_pop(T& out) {
@@ -73,8 +86,23 @@ class MpmcQueue {
     }
   }
 
+  // try_pop for a caller whose pops never overlap (each pop of the queue under one lock, whose
+  // acquire/release hands the head from one popper to the next; pushes may still race it): the
+  // head is a load and a store, not a compare-exchange (one locked instruction a pop fewer). The
+  // cell is read as try_pop reads it; a cell whose push has claimed it but not yet stored it
+  // reads as empty, as there.
+  [[gnu::always_inline]] bool try_pop_serial(T& out) {
+    const std::size_t pos = head_.load(std::memory_order_relaxed);
+    Cell& cell = cells_[pos & mask_];
+    if (cell.sequence.load(std::memory_order_seq_cst) != pos + 1) return false;  // empty
+    head_.store(pos + 1, std::memory_order_relaxed);
+    out = cell.value;
+    cell.sequence.store(pos + mask_ + 1, std::memory_order_release);
+    return true;
+  }
+
   // A hint only: may be stale by the time the caller acts on it.
-  bool empty_hint() const {
+  [[gnu::always_inline]] bool empty_hint() const {
     return head_.load(std::memory_order_relaxed) >= tail_.load(std::memory_order_relaxed);
   }
 

@@ -57,6 +57,10 @@ class Waker {
   virtual void notify_schedulers() = 0;
   // The orchestrator published ready work: wake a scheduler only if none is awake.
   virtual void notify_new_work() = 0;
+  // notify_new_work for a caller that issued a seq_cst fence between its push and this call
+  // (Scheduler::push_ready_global, after others_have_room): the fence orders the push before
+  // whatever the platform reads here, which an RMW does otherwise.
+  virtual void notify_new_work_after_fence() { notify_new_work(); }
   // A dispatch word was written: wake the core if it parked.
   virtual void notify_core(Mailbox& mailbox) = 0;
   // A task completed or a watermark moved: wake a waiting orchestrator.

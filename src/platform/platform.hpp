@@ -52,6 +52,8 @@ class Platform {
   // The orchestrator published ready work: wakes schedulers only if none is awake (an awake one
   // that cannot place the work wakes the others itself). Keeps futex calls off the submit path.
   virtual void notify_new_work() = 0;
+  // notify_new_work after the caller's seq_cst fence (Waker::notify_new_work_after_fence).
+  virtual void notify_new_work_after_fence() { notify_new_work(); }
   // A dispatch word was written: wakes the core if it parked.
   virtual void notify_core(Mailbox& mailbox) = 0;
 

@@ -8,10 +8,13 @@
 
 #include "core/core_runner.hpp"
 #include "core/dispatch/dispatch_policy.hpp"
+#include "core/engine.hpp"
 #include "core/graph/fanout.hpp"
 #include "core/ring.hpp"
 #include "core/scheduler/core_slots.hpp"
+#include "core/scheduler/ready_queues.hpp"
 #include "core/scheduler/scheduler.hpp"
+#include "core/thread_sanitizer.hpp"
 
 namespace tmr::detail {
 namespace {
@@ -187,7 +190,10 @@ struct FakeWaker final : Waker {
   std::vector<int> doorbells;
   int bells = 0;  // notify_schedulers calls
   void notify_schedulers() override { ++bells; }
-  void notify_new_work() override {}
+  int new_work = 0;         // notify_new_work calls
+  int new_work_fenced = 0;  // notify_new_work_after_fence calls
+  void notify_new_work() override { ++new_work; }
+  void notify_new_work_after_fence() override { ++new_work_fenced; }
   void notify_core(Mailbox& m) override { doorbells.push_back(m.core); }
   void notify_progress() override {}
 };
@@ -264,6 +270,8 @@ class SchedulerSteps : public ::testing::Test {
     s.stage_single_core_at_latch_only(true);
     s.own_core_needs_no_doorbell(true);
     s.own_core_latches_handoff(true);
+    s.pops_serialised(true);     // one scheduler thread: these tests step from one thread
+    s.orchestrator_lanes(true);  // and push_ready_global from one
   }
   // A single-core AIV task that waits for `producer` (one edge, wired as the orchestrator does).
   TaskSlot* consumer_of(TaskSlot& producer) {
@@ -474,6 +482,65 @@ TEST_F(SchedulerSteps, OwnCoreDispatchNeedsNoDoorbell) {
     }
     EXPECT_TRUE(s.idle(0));
   }
+}
+
+// The orchestrator's lanes (Scheduler::orchestrator_lanes) hold a bounded number of tasks; a
+// push to a full lane goes to the shared queue: every task pushed is popped once, by either pop.
+TEST(ReadyQueueLanes, AFullLaneSpillsToTheQueueAndEveryTaskIsPoppedOnce) {
+  constexpr std::size_t kTasks = 20000;  // more than a lane holds
+  ReadyQueues queues(32768);
+  queues.use_lanes(true);
+  std::vector<TaskSlot> tasks(kTasks);
+  for (TaskSlot& t : tasks) {
+    t.shape = TaskShape::aiv;
+    queues.push_lane(&t);
+  }
+  EXPECT_TRUE(queues.may_have(TaskShape::aiv));
+  EXPECT_FALSE(queues.may_have(TaskShape::aic));
+  std::vector<int> seen(kTasks);
+  TaskSlot* t = nullptr;
+  for (std::size_t i = 0; i < kTasks; ++i) {
+    ASSERT_TRUE(i % 2 == 0 ? queues.try_pop_serial(TaskShape::aiv, &t)
+                           : queues.try_pop(TaskShape::aiv, &t));
+    ++seen[static_cast<std::size_t>(t - tasks.data())];
+  }
+  EXPECT_FALSE(queues.try_pop(TaskShape::aiv, &t));
+  EXPECT_FALSE(queues.may_have(TaskShape::aiv));
+  for (const int s : seen)
+    EXPECT_EQ(s, 1);
+
+  // MIX tasks go to the queue: none is lost (a one-cell lane overwrote an unpopped task).
+  for (std::size_t i = 0; i < 3; ++i) {
+    tasks[i].shape = TaskShape::mix;
+    queues.push_lane(&tasks[i]);
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(queues.try_pop(TaskShape::mix, &t));
+    EXPECT_EQ(t, &tasks[i]);
+  }
+  EXPECT_FALSE(queues.try_pop(TaskShape::mix, &t));
+}
+
+// A single-core task the orchestrator queues while a core of its type is idle: others_have_room
+// fenced after the push, so the wake-up is the fenced one (the threads platform then reads its
+// awake count with a load, not an RMW; not under ThreadSanitizer, which has no fences). A task
+// that is not single-core, or a platform whose cores do not take queued work (the sim), keeps
+// the plain one.
+TEST_F(SchedulerSteps, WakeUpAfterTheRoomCheckIsTheFencedOne) {
+  const int fenced = kThreadSanitizer ? 0 : 1;
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  as_threads_platform(s);
+  s.push_ready_global(task(TaskShape::aiv, 2));
+  EXPECT_EQ(waker_.new_work_fenced, fenced);
+  EXPECT_EQ(waker_.new_work, 1 - fenced);
+  s.push_ready_global(task(TaskShape::aiv, 2, /*blocks=*/2));
+  EXPECT_EQ(waker_.new_work_fenced, fenced) << "SPMD: no room check, the plain wake-up";
+  EXPECT_EQ(waker_.new_work, 2 - fenced);
+
+  Scheduler sim = make(DualSlotPolicy{false, false, false});
+  sim.push_ready_global(task(TaskShape::aiv, 2));
+  EXPECT_EQ(waker_.new_work_fenced, fenced);
+  EXPECT_EQ(waker_.new_work, 3 - fenced);
 }
 
 // A finished task is counted on the core its last subtask ran on (Engine keeps one count per
@@ -999,6 +1066,34 @@ TEST_F(SchedulerSteps, CoreStepTakesTheFullStepForQueuedMixWork) {
   s.step(0);
   EXPECT_EQ(sink_.completed, 3);
   EXPECT_TRUE(s.idle(0));
+}
+
+// The threads platform steps every scheduler thread under a gate of its own: with one scheduler
+// thread no two pops of the ready queues overlap, and its scheduler pops without the
+// compare-exchange (Scheduler::pops_serialised). With several gates pops race, and the sim,
+// which models the chip, keeps the queue as it was.
+// Its orchestrator's pushes go to lanes of their own (one pusher, no compare-exchange on the
+// tail) whatever the scheduler threads; the sim keeps the one queue.
+TEST(PopsSerialised, OnlyOnTheThreadsPlatformWithOneSchedulerThread) {
+  struct Settings {
+    bool serial_pops;
+    bool lanes;
+  };
+  auto settings = [](PlatformKind platform, int clusters, int scheduler_threads) {
+    RuntimeConfig config;
+    config.platform = platform;
+    config.clusters = clusters;
+    config.scheduler_threads = scheduler_threads;
+    Engine engine(config, KernelRegistry{});
+    return Settings{engine.scheduler().pops_serialised(), engine.scheduler().orchestrator_lanes()};
+  };
+  EXPECT_TRUE(settings(PlatformKind::threads, 1, 1).serial_pops);
+  EXPECT_TRUE(settings(PlatformKind::threads, 2, 1).serial_pops);
+  EXPECT_FALSE(settings(PlatformKind::threads, 2, 2).serial_pops);
+  EXPECT_FALSE(settings(PlatformKind::sim, 1, 1).serial_pops);
+  EXPECT_TRUE(settings(PlatformKind::threads, 1, 1).lanes);
+  EXPECT_TRUE(settings(PlatformKind::threads, 2, 2).lanes);
+  EXPECT_FALSE(settings(PlatformKind::sim, 1, 1).lanes);
 }
 
 }  // namespace

@@ -575,12 +575,24 @@ void Scheduler::push_ready_global(TaskSlot* task) {
   const bool single_core =
       task->shape != TaskShape::mix && task->block_count == 1 && !task->sync_start;
   const TaskShape shape = task->shape;
-  push_back_global(task);
+  if (orchestrator_lanes_) {
+    ready_.push_lane(task);
+  } else {
+    push_back_global(task);
+  }
   // No idle core could run it: a core of its type pops it after its FIN (core_step). The fence
   // in others_have_room orders the push before its reads, pairing with the core's seq_cst RMW
   // when it becomes idle (core_became_idle) and its pop after that: one of the two sees the
   // other.
-  if (cores_take_queued_work_ && single_core && !others_have_room(-1, shape)) return;
+  if (cores_take_queued_work_ && single_core) {
+    if (!others_have_room(-1, shape)) return;
+    // others_have_room fenced after the push (not under ThreadSanitizer, which has no fences:
+    // there its reads are RMWs, and the wake-up keeps its own).
+    if constexpr (!kThreadSanitizer) {
+      waker_.notify_new_work_after_fence();
+      return;
+    }
+  }
   waker_.notify_new_work();
 }
 
@@ -596,7 +608,8 @@ inline bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
     ++me.counters.pops;
     return true;
   }
-  if (!ready_.try_pop(shape, task)) return false;
+  if (!(pops_serialised_ ? ready_.try_pop_serial(shape, task) : ready_.try_pop(shape, task)))
+    return false;
   ++me.counters.pops;
   return true;
 }

@@ -111,6 +111,24 @@ class Scheduler {
   // with the locked instruction that releases its gate, one RMW fewer per task. Only while no
   // thread steps.
   void platform_counts_completions(bool on) { platform_counts_completions_ = on; }
+  // For platforms that serialise every step of every scheduler thread under one gate (threads
+  // with one scheduler thread): no two pops of the ready queues overlap, so a pop moves the
+  // queue's head with a store instead of a compare-exchange (MpmcQueue::try_pop_serial), one
+  // locked instruction fewer for every task a step pops (every task of the peers' independent
+  // graph). Pushes (the orchestrator's, outside any gate) still race the pop and each other.
+  // Only while no thread steps.
+  void pops_serialised(bool on) { pops_serialised_ = on; }
+  // For platforms that keep push_ready_global (OrchestratorHost::push_ready) to the
+  // orchestrator's thread, one at a time (threads): its tasks go to lanes it alone pushes to
+  // (ReadyQueues::push_lane), whose tail is a store, not a compare-exchange: one locked
+  // instruction fewer on the orchestrator for every task it makes ready (every task of the
+  // peers' independent graph). Pops look at the lanes first. Only while no thread steps.
+  void orchestrator_lanes(bool on) {
+    orchestrator_lanes_ = on;
+    ready_.use_lanes(on);
+  }
+  bool orchestrator_lanes() const { return orchestrator_lanes_; }
+  bool pops_serialised() const { return pops_serialised_; }
   // For platforms whose runtime threads outnumber the host's CPUs (threads on a small host), with
   // one scheduler thread: a core's completion step (core_step) places ready work left after its
   // own next task on an idle core only while a CPU is free for that core: fewer than `cpus` of
@@ -131,7 +149,7 @@ class Scheduler {
   // Whether a step after a latch of a core of `type` could stage anything into its pending slot
   // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
   // Two relaxed looks, no write.
-  bool single_may_wait(CoreType type) const {
+  [[gnu::always_inline]] bool single_may_wait(CoreType type) const {
     return type == CoreType::aic ? stages_aic_ && ready_.may_have(TaskShape::aic)
                                  : stages_aiv_ && ready_.may_have(TaskShape::aiv);
   }
@@ -328,7 +346,7 @@ class Scheduler {
   // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
   // Inline: asked after every latch (may_stage_at_latch) and every staging of a worker; out of
   // line it was ~20 instructions of a task on the peers' independent graph.
-  bool others_report_room(int thread, TaskShape shape) const {
+  [[gnu::always_inline]] bool others_report_room(int thread, TaskShape shape) const {
     const int type = shape == TaskShape::aic ? 0 : 1;
     const ThreadState* const self = &threads_[static_cast<std::size_t>(thread)];
     for (const ThreadState& other : threads_) {  // by address: no division for the size
@@ -410,6 +428,8 @@ class Scheduler {
   bool own_core_latches_handoff_ = false;
   bool take_back_unlatched_ = false;
   bool platform_counts_completions_ = false;
+  bool pops_serialised_ = false;
+  bool orchestrator_lanes_ = false;
   const std::atomic<bool>* abort_flag_ = nullptr;  // read_abort_flag
   // sink_.aborting(), from the flag when the sink gave it.
   bool aborting() const {

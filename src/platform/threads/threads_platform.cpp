@@ -78,6 +78,10 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().own_core_latches_handoff(true);
   engine.scheduler().cores_take_back_unlatched(true);
   engine.scheduler().platform_counts_completions(true);  // every step is under a gate
+  // One gate for every step: the queues' pops never overlap.
+  engine.scheduler().pops_serialised(gates_.size() == 1);
+  // Engine::run's thread alone makes tasks ready through push_ready_global (its orchestrator).
+  engine.scheduler().orchestrator_lanes(true);
   // More runtime threads than CPUs (the orchestrator counts), one scheduler thread: a core's
   // leftovers go to an idle core only while a CPU is free for it
   // (Scheduler::limit_handoffs_to_cpus).
@@ -263,6 +267,20 @@ void ThreadsPlatform::notify_new_work() {
   // FIN (Scheduler::core_step). Stepping every thread per task cost the orchestrator a full step
   // per thread.
   if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) != 0) return;
+  place_new_work();
+}
+
+void ThreadsPlatform::notify_new_work_after_fence() {
+  // The caller's fence after its push stands in for notify_new_work's RMW: a scheduler that
+  // parks decrements the count (seq_cst) before its last look at the queue, so either that
+  // decrement precedes the fence and this load sees it, or the look sees the push. A load leaves
+  // the count's line shared (the RMW took it exclusive): one locked instruction less per task
+  // that finds an idle core.
+  if (awake_schedulers_.load(std::memory_order_seq_cst) != 0) return;
+  place_new_work();
+}
+
+void ThreadsPlatform::place_new_work() {
   if (stop_requested_.load(std::memory_order_acquire)) return;  // between runs
   const Scheduler& scheduler = engine_.scheduler();
   // Scheduler threads publish ready successors here too: only the orchestrator's steps count.

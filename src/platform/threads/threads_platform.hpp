@@ -44,6 +44,7 @@ class ThreadsPlatform final : public Platform {
   void notify_completion() override { orchestrator_bell_.notify_all_unless_rung(); }
   void notify_schedulers() override { scheduler_bell_.notify_all(); }
   void notify_new_work() override;
+  void notify_new_work_after_fence() override;
   void notify_core(Mailbox& mailbox) override;
   OrchestratorSteps orchestrator_steps() const override { return orchestrator_steps_; }
   std::uint64_t kernel_tasks_counted() const override;
@@ -52,6 +53,8 @@ class ThreadsPlatform final : public Platform {
  private:
   // After a gate's release counted completions: `gate_total` is that gate's count after it.
   void note_counted(std::uint64_t gate_total);
+  // notify_new_work's placement when no scheduler thread is awake.
+  void place_new_work();
   void core_main(int core);
   void scheduler_main(int thread);
   // One scheduler step for `thread` under its gate, by whichever thread calls (the early
