@@ -206,15 +206,11 @@ class Args {
   [[gnu::always_inline]] Args& add_view_refused_copied(ArgTag tag, const Tensor& t,
                                                        const std::uint32_t* shape, int n,
                                                        const std::uint32_t* offsets, int m) {
-    // Past kMaxDims only the counts matter (Shape's message); n and m are constants in practice.
-    if (n > kMaxDims || m > kMaxDims) return add_view_refused(tag, t, shape, n, offsets, m);
-    std::uint32_t extents[kMaxDims];
-    std::uint32_t at[kMaxDims];
-    for (int d = 0; d < n; ++d)
-      extents[d] = shape[d];
-    for (int d = 0; d < m; ++d)
-      at[d] = offsets[d];
-    return add_view_refused(tag, t, extents, n, at, m);
+    return detail::with_view_lists_copied(
+        shape, n, offsets, m,
+        [&](const std::uint32_t* s, int sn, const std::uint32_t* o, int om) -> Args& {
+          return add_view_refused(tag, t, s, sn, o, om);
+        });
   }
   // out() when the list is closed (a recorded mistake, a scalar before it, or a 17th tensor): the
   // message is built here, so out() itself keeps no string on its stack.

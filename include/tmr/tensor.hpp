@@ -55,6 +55,26 @@ inline bool shape_bytes(const Shape& shape, DType dtype, std::uint64_t& bytes) {
   bytes = product;
   return high == 0 && product <= kMaxBufferBytes;
 }
+
+// Calls use(shape, n, offsets, m) with a view's two lists copied into this frame first (when they
+// fit), for the error paths of inline view code: a braced list's own storage then never has its
+// address taken, so the inline caller need not store it (Tensor::view_error_copied,
+// Args::add_view_refused_copied). Past kMaxDims only the counts matter (Shape's message).
+template <class Use>
+[[gnu::always_inline]] inline decltype(auto) with_view_lists_copied(const std::uint32_t* shape,
+                                                                    int n,
+                                                                    const std::uint32_t* offsets,
+                                                                    int m, Use&& use) {
+  if (n > kMaxDims || m > kMaxDims) return use(shape, n, offsets, m);
+  std::uint32_t extents[kMaxDims];
+  std::uint32_t at[kMaxDims];
+  for (int d = 0; d < n; ++d)
+    extents[d] = shape[d];
+  for (int d = 0; d < m; ++d)
+    at[d] = offsets[d];
+  return use(static_cast<const std::uint32_t*>(extents), n, static_cast<const std::uint32_t*>(at),
+             m);
+}
 }  // namespace detail
 
 class Tensor {
@@ -205,15 +225,10 @@ class Tensor {
   [[noreturn, gnu::always_inline]] void view_error_copied(const std::uint32_t* shape, int n,
                                                           const std::uint32_t* offsets,
                                                           int m) const {
-    // Past kMaxDims only the counts matter (Shape's message); n and m are constants in practice.
-    if (n > kMaxDims || m > kMaxDims) view_error(shape, n, offsets, m);
-    std::uint32_t extents[kMaxDims];
-    std::uint32_t at[kMaxDims];
-    for (int d = 0; d < n; ++d)
-      extents[d] = shape[d];
-    for (int d = 0; d < m; ++d)
-      at[d] = offsets[d];
-    view_error(extents, n, at, m);
+    detail::with_view_lists_copied(shape, n, offsets, m,
+                                   [this](const std::uint32_t* s, int sn, const std::uint32_t* o,
+                                          int om) { view_error(s, sn, o, om); });
+    __builtin_unreachable();  // view_error throws
   }
 
   // Internal: builds in `out` (storage for a Tensor) what wrap(data, shape, dtype) returns, when
