@@ -16,6 +16,17 @@ bool contains(const std::string& text, const std::string& fragment) {
   return text.find(fragment) != std::string::npos;
 }
 
+// What call() throws (the Error's message), or "no error".
+template <class Call>
+std::string message(Call&& call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 class ArgsTest : public ::testing::Test {
  protected:
   std::vector<float> a = std::vector<float>(40);
@@ -451,14 +462,6 @@ TEST_F(ArgsTest, ViewArgumentsEqualArgumentsOfViews) {
 // A view that does not fit throws view()'s Error and leaves the arguments as they were; a null
 // tensor, a scalar before it or a seventeenth tensor is recorded as by in(t.view(...)).
 TEST_F(ArgsTest, ViewArgumentsCheckLikeViews) {
-  const auto message = [](auto&& call) -> std::string {
-    try {
-      call();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
   Args args;
   args.in(ta, {1, 10}, {0, 0});
   const std::string expected = message([&] { (void)ta.view(Shape{2, 10}, Shape{3, 0}); });
@@ -526,14 +529,6 @@ TEST_F(ArgsTest, NullTensorWithEmptyViewListsIsRecorded) {
   EXPECT_EQ(shaped.tensor_count(), 0);
   EXPECT_TRUE(contains(shaped.error(), "out_existing tensor #0 is a null tensor"))
       << shaped.error();
-  const auto message = [](auto&& call) -> std::string {
-    try {
-      call();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
   Args valid;
   const std::string expected = message([&] { (void)ta.view(Shape{}, Shape{}); });
   EXPECT_TRUE(contains(expected, "view shape [] has 0 dimensions")) << expected;

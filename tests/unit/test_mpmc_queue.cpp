@@ -25,16 +25,19 @@ TEST(MpmcQueue, FifoAndBounded) {
   EXPECT_FALSE(q.try_pop(v));
 }
 
-TEST(MpmcQueue, EveryItemPoppedExactlyOnceUnderContention) {
-  MpmcQueue<int> q(256);
-  constexpr int kPerProducer = 20000;
-  std::vector<std::atomic<int>> seen(2 * kPerProducer);
+// `producers` threads push items 0..producers * per_producer - 1 with push(q, item) while two
+// consumers pop with pop(q, v) until all are popped: every item must be popped exactly once.
+template <class Push, class Pop>
+void expect_every_item_popped_once(MpmcQueue<int>& q, int producers, int per_producer, Push push,
+                                   Pop pop) {
+  const int items = producers * per_producer;
+  std::vector<std::atomic<int>> seen(static_cast<std::size_t>(items));
   std::atomic<int> popped{0};
   std::vector<std::thread> threads;
-  for (int p = 0; p < 2; ++p) {
+  for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
-      for (int i = 0; i < kPerProducer; ++i) {
-        while (!q.try_push(p * kPerProducer + i))
+      for (int i = 0; i < per_producer; ++i) {
+        while (!push(q, p * per_producer + i))
           std::this_thread::yield();
       }
     });
@@ -42,8 +45,8 @@ TEST(MpmcQueue, EveryItemPoppedExactlyOnceUnderContention) {
   for (int c = 0; c < 2; ++c) {
     threads.emplace_back([&] {
       int v;
-      while (popped.load() < 2 * kPerProducer) {
-        if (q.try_pop(v)) {
+      while (popped.load() < items) {
+        if (pop(q, v)) {
           seen[static_cast<std::size_t>(v)].fetch_add(1);
           popped.fetch_add(1);
         } else {
@@ -56,6 +59,14 @@ TEST(MpmcQueue, EveryItemPoppedExactlyOnceUnderContention) {
     t.join();
   for (auto& s : seen)
     EXPECT_EQ(s.load(), 1);
+}
+
+const auto push_any = [](MpmcQueue<int>& q, int item) { return q.try_push(item); };
+const auto pop_any = [](MpmcQueue<int>& q, int& v) { return q.try_pop(v); };
+
+TEST(MpmcQueue, EveryItemPoppedExactlyOnceUnderContention) {
+  MpmcQueue<int> q(256);
+  expect_every_item_popped_once(q, 2, 20000, push_any, pop_any);
 }
 
 // A queue asked for one cell gets two: with one, a second push overwrote the first, unpopped.
@@ -112,74 +123,20 @@ TEST(MpmcQueue, SinglePusherIsFifoAndBounded) {
 // One pusher (try_push_single) against two racing poppers: every item popped exactly once.
 TEST(MpmcQueue, SinglePusherWithRacingPops) {
   MpmcQueue<int> q(64);
-  constexpr int kItems = 40000;
-  std::vector<std::atomic<int>> seen(kItems);
-  std::atomic<int> popped{0};
-  std::vector<std::thread> threads;
-  threads.emplace_back([&] {
-    for (int i = 0; i < kItems; ++i) {
-      while (!q.try_push_single(i))
-        std::this_thread::yield();
-    }
-  });
-  for (int c = 0; c < 2; ++c) {
-    threads.emplace_back([&] {
-      int v;
-      while (popped.load() < kItems) {
-        if (q.try_pop(v)) {
-          seen[static_cast<std::size_t>(v)].fetch_add(1);
-          popped.fetch_add(1);
-        } else {
-          std::this_thread::yield();
-        }
-      }
-    });
-  }
-  for (auto& t : threads)
-    t.join();
-  for (auto& s : seen)
-    EXPECT_EQ(s.load(), 1);
+  expect_every_item_popped_once(
+      q, 1, 40000, [](MpmcQueue<int>& queue, int item) { return queue.try_push_single(item); },
+      pop_any);
 }
 
 // Serial pops from several threads taking turns under one lock (as the threads platform's gate
 // serialises its steps), while two producers push: every item popped exactly once.
 TEST(MpmcQueue, SerialPopsUnderOneLockWithRacingPushes) {
   MpmcQueue<int> q(256);
-  constexpr int kPerProducer = 20000;
-  std::vector<std::atomic<int>> seen(2 * kPerProducer);
-  std::atomic<int> popped{0};
   std::mutex gate;
-  std::vector<std::thread> threads;
-  for (int p = 0; p < 2; ++p) {
-    threads.emplace_back([&, p] {
-      for (int i = 0; i < kPerProducer; ++i) {
-        while (!q.try_push(p * kPerProducer + i))
-          std::this_thread::yield();
-      }
-    });
-  }
-  for (int c = 0; c < 2; ++c) {
-    threads.emplace_back([&] {
-      int v;
-      while (popped.load() < 2 * kPerProducer) {
-        bool got = false;
-        {
-          const std::lock_guard lock(gate);
-          got = q.try_pop_serial(v);
-        }
-        if (got) {
-          seen[static_cast<std::size_t>(v)].fetch_add(1);
-          popped.fetch_add(1);
-        } else {
-          std::this_thread::yield();
-        }
-      }
-    });
-  }
-  for (auto& t : threads)
-    t.join();
-  for (auto& s : seen)
-    EXPECT_EQ(s.load(), 1);
+  expect_every_item_popped_once(q, 2, 20000, push_any, [&](MpmcQueue<int>& queue, int& v) {
+    const std::lock_guard lock(gate);
+    return queue.try_pop_serial(v);
+  });
 }
 
 }  // namespace
