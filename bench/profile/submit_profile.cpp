@@ -32,16 +32,18 @@ void gate_kernel(const tmr::KernelArgs&) {
 }
 }  // namespace
 
-// Submit t's argument a: a row of `buffer`, read (even a) or updated (odd a).
+// Submit t's argument a: a row of `buffer`, read (even a) or updated (odd a). The view is given
+// to Args (`in(buffer, shape, offsets)`), which builds it in the argument's slot: one descriptor
+// copy, where `args.in(buffer.view(...))` makes two (docs/performance.md, "Session 32, branch
+// args36"); BM_Submit builds its arguments the same way.
 [[gnu::always_inline]] inline void add_row(tmr::Args& args, const tmr::Tensor& buffer,
                                            std::uint32_t rows, std::uint32_t t, std::uint32_t a) {
   constexpr std::uint32_t kRow = 16;
   const std::uint32_t row = (t * 7919u + a * 104729u) % rows;
-  const tmr::Tensor view = buffer.view({1, kRow}, {row, 0});
   if (a % 2 == 0)
-    args.in(view);
+    args.in(buffer, {1, kRow}, {row, 0});
   else
-    args.inout(view);
+    args.inout(buffer, {1, kRow}, {row, 0});
 }
 
 [[gnu::noinline]] void measured_loop(tmr::Orchestrator& o, tmr::KernelId kernel,
