@@ -259,6 +259,63 @@ TEST_P(ParallelFor, AccumulatorChainKeepsExactlyTheCarriedEdges) {
   }
 }
 
+// The same accumulator on a kept template (the run after the first), where every iteration is
+// replayed: its one carried edge (distance 1, no other producer) is listed inline
+// (LoopDriver::one_edge_producer). Each task waits for the one before while that one lives, and
+// starts only after it ended.
+TEST_P(ParallelFor, ReplayedAccumulatorChainWaitsForItsPredecessor) {
+  Directed d(GetParam());
+  constexpr std::uint32_t kBlocks = 64;
+  constexpr std::uint32_t kWidth = 8;
+  std::vector<float> blocks(kBlocks * kWidth);
+  for (std::size_t k = 0; k < blocks.size(); ++k)
+    blocks[k] = static_cast<float>(k % 5);
+  for (int run = 0; run < 2; ++run) {
+    std::vector<float> sum(kWidth, 0.0f);
+    RunArgs args;
+    args.input(blocks.data(), {kBlocks * kWidth}, DType::f32);
+    args.inout(sum.data(), {kWidth}, DType::f32);
+    // Flat rows (no reshape), so every submit is replayed (a reshaped row is another spelling of
+    // the template's view, left to the prediction check).
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.parallel_for(kBlocks, [&](Orchestrator& o, std::int64_t i) {
+            const auto first = static_cast<std::uint32_t>(i) * kWidth;
+            o.submit_aiv(d.acc, Args().in(a.tensor(0).view({kWidth}, {first})).inout(a.tensor(1)));
+          });
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    for (std::uint32_t c = 0; c < kWidth; ++c) {
+      float expected = 0;
+      for (std::uint32_t b = 0; b < kBlocks; ++b)
+        expected += blocks[b * kWidth + c];
+      EXPECT_EQ(sum[c], expected) << "run " << run << ", column " << c;
+    }
+    if (run == 0) continue;
+    EXPECT_EQ(r.stats.loop_templates_reused, 1u);
+    EXPECT_EQ(r.stats.loop_tasks_analysed, kBlocks);
+    std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> span;  // start, end
+    for (const SubtaskEvent& s : r.trace->subtasks)
+      span[s.task_sequence] = {s.start_ns, s.end_ns};
+    std::uint32_t waited = 0;
+    for (const TaskEvent& e : r.trace->tasks) {
+      ASSERT_LE(e.producers.size(), 1u) << "task " << e.sequence;
+      if (!e.producers.empty()) {
+        EXPECT_EQ(e.producers[0], e.sequence - 1);
+        ++waited;
+      }
+      if (e.sequence > 0) {
+        EXPECT_GE(span[e.sequence].first, span[e.sequence - 1].second) << "task " << e.sequence;
+      }
+    }
+    // The sim's orchestrator submits faster than the chain runs: every predecessor still lives.
+    if (GetParam() == PlatformKind::sim) {
+      EXPECT_EQ(waited, kBlocks - 1);
+    }
+  }
+}
+
 // A lookup after the loop of an accumulator that every analysed iteration wrote in place: each
 // iteration's write covers the one before (the map would keep only the last writer), so of the
 // analysed iterations only the last is its producer. (The learning iterations' map entries are

@@ -372,6 +372,16 @@ void LoopDriver::name_record_slow(Loop& loop, TaskPlan& task, const Args& args, 
   named_distance_ = 0;
 }
 
+void LoopDriver::set_edges(const loops::LoopTemplate& tmpl, TaskPlan& task,
+                           std::uint32_t position) {
+  const loops::TemplateTaskDeps& deps = tmpl.deps(position);
+  task.edges = !deps.same_iteration.empty() || !deps.carried.empty();
+  task.one_edge = deps.same_iteration.empty() && deps.carried.size() == 1 &&
+                  deps.carried[0].min_distance == deps.carried[0].max_distance;
+  task.edge_producer = task.one_edge ? deps.carried[0].producer : 0;
+  task.edge_distance = task.one_edge ? deps.carried[0].min_distance : 0;
+}
+
 RecordImage* LoopDriver::take_image() {
   if (!free_images_.empty()) {
     RecordImage* const image = free_images_.back();
@@ -908,8 +918,7 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     task.record_image = nullptr;
     task.record_iteration = kStaleImages;
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
-    task.edges =
-        !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();
+    set_edges(tmpl, task, position);
     route_producers(loop, task);
     refresh_fast(task);
   }
@@ -1373,8 +1382,7 @@ void LoopDriver::build_plans(Loop& loop) {
     list_families(loop, task);
     narrow_images(loop, task);
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
-    task.edges =
-        !tmpl.deps(position).same_iteration.empty() || !tmpl.deps(position).carried.empty();
+    set_edges(tmpl, task, position);
     route_producers(loop, task);
     refresh_fast(task);
   }

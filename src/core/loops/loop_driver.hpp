@@ -309,9 +309,12 @@ class LoopDriver {
   // direct_producers for a submit replay_into covered (a TaskPlan::fast position, so direct):
   // without template edges (TaskPlan::edges) its position's producer list, each once already, is
   // filtered by liveness alone.
-  int fast_producers(TaskSlot** out, int capacity) const {
+  [[gnu::always_inline]] int fast_producers(TaskSlot** out, int capacity) const {
     const TaskPlan& task = *covered_;
-    if (task.edges) return direct_producers_with_edges(out, capacity);
+    if (task.edges) {
+      if (task.one_edge && task.producers.empty()) return one_edge_producer(task, out, capacity);
+      return direct_producers_with_edges(out, capacity);
+    }
     int n = 0;
     for (const TaskId id : task.producers) {
       if (!live(id)) continue;
@@ -381,6 +384,23 @@ class LoopDriver {
   [[gnu::always_inline]] bool list_once(TaskSlot** out, int* n, int capacity, TaskId id) const;
   // direct_producers' template edges, then a direct position's list (each live one once).
   int direct_producers_with_edges(TaskSlot** out, int capacity) const;
+  // direct_producers_with_edges for a TaskPlan::one_edge position without a producer list (a
+  // chain of accumulating tasks, one an iteration): the one task its carried edge names while
+  // it lives, inline. The out-of-line walk cost a replayed chain task ~80 instructions, more
+  // than the plain submit's lookup saved.
+  [[gnu::always_inline]] int one_edge_producer(const TaskPlan& task, TaskSlot** out,
+                                               int capacity) const {
+    const Loop& loop = *owner_;
+    const std::int64_t from = loop.iteration - task.edge_distance;
+    if (from < loop.first_analysed) return 0;  // edge_producers: its distance past `last`
+    const TaskId id = loop.table->at(from, task.edge_producer);
+    if (!live(id)) return 0;
+    if (capacity < 1) return -1;
+    out[0] = &rings_[id.ring()]->slot(id.local());
+    return 1;
+  }
+  // Sets TaskPlan::edges and the one_edge fields from the template's edges of `position`.
+  static void set_edges(const loops::LoopTemplate& tmpl, TaskPlan& task, std::uint32_t position);
   // direct_producers' template edges alone: how many listed, or -1 past `capacity`. Always
   // inlined: as a call in direct_producers it cost paged attention's analysed orchestration 1.3%
   // more instructions (an15).
@@ -644,6 +664,11 @@ class LoopDriver {
     std::uint32_t outs = 0;   // fresh outputs (ArgTag::out), whose AccessPlan::image is the spec
     // The template gives the position same-iteration or carried edges (set by build_plans).
     bool edges = false;
+    // Its edges are one carried edge of a single distance, to `edge_producer` `edge_distance`
+    // iterations back, and no same-iteration edge (set_edges, with `edges`): one_edge_producer.
+    bool one_edge = false;
+    std::uint32_t edge_producer = 0;
+    std::int64_t edge_distance = 0;
     // replay_into compares every byte of each argument but the Tensor's trailing padding with its
     // image (compare_exact: no masks, so fewer instructions), which implies the masked compare.
     // Cleared the first time that misses at this position; from then on replay_into compares
