@@ -119,6 +119,10 @@ class OrchestratorCore {
   std::uint64_t completed_producers_left_out() const { return dependence_.left_out(); }
   // Where the completed tasks' ids come from (Engine: the scheduler's logs). Only between runs.
   void read_completions_from(CompletionLogs* logs) { dependence_.read_completions_from(logs); }
+  // Whether this run's discoveries may read the completion logs (set by begin_run: a run that
+  // neither records nor charges leaves completed producers out; Engine gives the scheduler the
+  // logs only then).
+  bool reads_completions() const { return plain_run_; }
   std::uint64_t blocked_ns() const { return blocked_ns_; }
   // The waits for ring room (wait_for_room): how many, wall and thread CPU nanoseconds.
   struct RingWaits {
@@ -370,7 +374,8 @@ class OrchestratorCore {
   // Room credit (submit_looped): its sync and window tests are passed once for a batch of
   // replaying submits instead of once a submit. A grant after both passed on `ring` proves them
   // for every later submit on that ring while submits_since_sync_ < credit_limit_: every admit on
-  // any path counts one submit (room_at_once, wait_for_room, submit_replayed, submit_wide), the
+  // any path counts one submit (room_at_once, wait_for_room, submit_replayed, submit_wide, the
+  // plain submit's credited or credit_room'd admit), the
   // limit is at most kSubmitsPerSync - 1 (no sync due) and at most the window's free slots past
   // the count at the grant, and a ring's live tasks only shrink between admits (a sync only
   // retires more). Wherever the count restarts (the periodic sync) and at a run's start it is
