@@ -183,6 +183,10 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   run_start_ns_ = platform_->now_ns();
   const std::uint64_t start_cycles = cycles();
   orchestrator_->begin_run();
+  // The completion logs only for a run whose discoveries may read them (one that neither records
+  // nor charges, Dependence::set_skip_completed): a traced or sim run's completions append nothing.
+  scheduler_->write_completions_to(orchestrator_->reads_completions() ? completion_logs_.get()
+                                                                      : nullptr);
   orchestrator_->run_arguments(orchestration_args.tensors_);
   platform_->begin_run();
 

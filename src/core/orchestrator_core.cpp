@@ -590,7 +590,7 @@ template <OrchestratorCore::Steps kSteps>
 [[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_planned_as(const Plan& plan,
                                                                               const Args& args) {
   constexpr bool kPlain = kSteps != Steps::generic;
-  constexpr bool kNoOutputs = kSteps == Steps::plain;
+  constexpr bool kNoOutputs = kSteps == Steps::plain || kSteps == Steps::plain_wide;
   // Every path returns `outputs`, so it is built in the caller's storage (a copy of a
   // TaskOutputs is a memcpy call, ~25 instructions a submit).
   TaskOutputs outputs;
@@ -635,8 +635,14 @@ template <OrchestratorCore::Steps kSteps>
   if constexpr (kNoOutputs) {
     // No heap: offset and consumed stay the constant 0 (the admit's heap test folds away), and
     // what wait_for_room writes goes to its own words, which only the wait's path keeps on the
-    // stack (two stores a submit fewer).
-    if (!room_at_once(ring, 0, nullptr, nullptr)) [[unlikely]] {
+    // stack (two stores a submit fewer). The sync and window tests once for a batch of submits
+    // on this ring, as a loop's (room_credited): a credit's two compares instead of the tests.
+    if (room_credited(&ring)) [[likely]] {
+      ++submits_since_sync_;
+    } else if (submits_since_sync_ + 1 < kSubmitsPerSync && ring.window_has_room()) {
+      credit_room(ring);
+      ++submits_since_sync_;
+    } else {
       std::uint64_t unused_offset;
       std::uint64_t unused_consumed;
       if (!wait_for_room(ring, 0, &unused_offset, &unused_consumed)) return outputs;
@@ -645,9 +651,16 @@ template <OrchestratorCore::Steps kSteps>
              !wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
     return outputs;
   }
-  // The plain instances: planned_, a kernel task, whose functions the record names (kept_fns).
+  // The plain instances: planned_, a kernel task, whose functions the record names (kept_fns,
+  // never null with planned_: replan sets both, so the record's own-functions test goes).
+  const KernelFn* const kept = kPlain ? planned_fns_ : nullptr;
+  if (kPlain && kept == nullptr) __builtin_unreachable();
+  // The task's local id and bookkeeping, as the admit takes them (head() is the id it gives):
+  // the wiring writes the slot's dep_end through this, and the publish names `local`.
+  const std::uint32_t local = ring.head();
+  Ring::SlotInfo& info = ring.info(local);
   TaskSlot& task = admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout,
-                              &outputs, !kNoOutputs, kPlain ? planned_fns_ : nullptr, !kPlain);
+                              &outputs, !kNoOutputs, kept, !kPlain, kSteps == Steps::plain_wide);
 
   // A plain submit records its TensorMap entries during discovery (collect_and_record);
   // the usual end inline, finish_discovery (out of line) for the rest.
@@ -659,13 +672,13 @@ template <OrchestratorCore::Steps kSteps>
   if (ok && (kPlain || (!recording_ && !plan.inline_task))) [[likely]] {
     // A kernel task that found its producers: wired without the guard (wire_plain), so from the
     // last push on it may run; what follows is the orchestrator's own books.
-    const std::int32_t resolved = wire_plain(ring, task, scoped, !kPlain);
+    const std::int32_t resolved = wire_plain(ring, task, scoped, !kPlain, info);
     if constexpr (kSteps == Steps::plain_outputs) {
       hold_in_scope_inline(task, ring_index, heap_consumed);  // its one instance: no call
     } else if (scoped) {
       hold_in_scope(task, ring_index, heap_consumed);
     }
-    ring.publish_batched(task.id.local());
+    ring.publish_batched(local);
     ++kernel_tasks_;
     const auto edges = static_cast<std::uint32_t>(dependence_.producers().size());
     if (graph::finish_unguarded(task, edges, resolved)) ports_.host.push_ready(&task);
@@ -674,7 +687,7 @@ template <OrchestratorCore::Steps kSteps>
   const std::int32_t resolved = wire_producers(ring, task, ok);
   if (!ok) dependence_.discard_entries(task.id);  // the task never runs
   enter_scope(task, ring_index, heap_consumed, scoped);
-  ring.publish_batched(task.id.local());
+  ring.publish_batched(local);
   if (recording_) record_event(task, plan, args, dependence_.producers());
   release_wiring_guard(task, resolved, ok);
   if (!ok) outputs = TaskOutputs{};  // (no outputs: the task never runs)
@@ -685,8 +698,12 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   return submit_planned_as<Steps::generic>(plan, args);
 }
 
-TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
+[[gnu::target("default")]] TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
   return submit_planned_as<Steps::plain>(planned_, args);
+}
+
+[[gnu::target("avx2")]] TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
+  return submit_planned_as<Steps::plain_wide>(planned_, args);
 }
 
 TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
@@ -711,8 +728,8 @@ TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
 }
 
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_unguarded_list(
-    Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count, bool scoped,
-    bool may_charge) {
+    Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count, bool scoped, bool may_charge,
+    Ring::SlotInfo* info) {
   const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
   task.state.store(TaskState::pending, std::memory_order_relaxed);
   // The task's completion reference, and its scope's when it creates buffers.
@@ -730,7 +747,7 @@ TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
   if (may_charge && charges_ && tally.held != 0) {
     ports_.host.charge(OrchestratorWork::wire, tally.held);
   }
-  ring.info(task.id.local()).dep_end = ring.dep_top();
+  (info != nullptr ? *info : ring.info(task.id.local())).dep_end = first_node + count;
   return tally.resolved;
 }
 
@@ -1228,9 +1245,14 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
 [[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_task(
     Ring& ring, int ring_index, std::uint64_t heap_consumed, std::uint64_t heap_offset,
     const Plan& plan, const Args& args, const OutputLayout& layout, TaskOutputs* outputs,
-    bool outputs_possible, const KernelFn* kept_fns, bool may_be_inline) {
-  TaskSlot& slot =
-      admit_slot(ring, ring_index, heap_consumed, plan, args, 0, false, kept_fns, may_be_inline);
+    bool outputs_possible, const KernelFn* kept_fns, bool may_be_inline, bool wide_copy) {
+  // The counts read once, before any store (a store through a record or slot may alias the
+  // Args' byte-sized fields, so each later use reloaded them: 5 loads a submit).
+  const int tensor_count = args.tensor_count();
+  const int scalar_count = args.scalar_count();
+  // Every wiring after this (wire_plain, wire_producers) writes the slot's dep_end.
+  TaskSlot& slot = admit_slot(ring, ring_index, heap_consumed, plan, args, 0, false, kept_fns,
+                              may_be_inline, false);
   const TaskId id = slot.id;
   TaskRecord& record = *slot.record;  // slot.ring and slot.record are bound once by the ring
 
@@ -1243,21 +1265,29 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
                 sizeof(Plan::kernels) == sizeof(TaskRecord::kernels));
   std::memcpy(record.kernels, plan.kernels, sizeof(record.kernels));
   if (kept_fns == nullptr) std::memcpy(record.own_fns, plan.fns, sizeof(record.own_fns));
-  record.tensor_count = args.tensor_count();
-  record.scalar_count = args.scalar_count();
+  record.tensor_count = tensor_count;
+  record.scalar_count = scalar_count;
   static_assert(sizeof(TaskRecord::tags) == kMaxTensorArgs * sizeof(ArgTag));
   std::memcpy(record.tags, args.tags(), sizeof(record.tags));
   // One copy of the argument tensors; out placeholders are replaced below.
-  copy_tensors(record.tensors, args);
+  if (wide_copy) {
+    copy_tensor_block(record.tensors, args, tensor_count);  // AVX2: 32-byte moves
+  } else {
+    copy_tensors(record.tensors, args, tensor_count);
+  }
   if (outputs_possible) materialise_outputs(record, ring, heap_offset, args, layout, id, outputs);
-  copy_scalars(record.scalars, args.scalars(), args.scalar_count());
+  copy_scalars(record.scalars, args.scalars(), scalar_count);
   return slot;
 }
 
 [[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_slot(
     Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan, const Args& args,
-    std::uint64_t dep_nodes, bool replayed, const KernelFn* kept_fns, bool may_be_inline) {
-  const std::uint32_t local = ring.admit(heap_consumed, dep_nodes);
+    std::uint64_t dep_nodes, bool replayed, const KernelFn* kept_fns, bool may_be_inline,
+    bool set_dep_end) {
+  // Read before the stores below (see admit_task).
+  const int tensor_count = args.tensor_count();
+  const int scalar_count = args.scalar_count();
+  const std::uint32_t local = ring.admit(heap_consumed, dep_nodes, set_dep_end);
   const TaskId id(static_cast<std::uint32_t>(ring_index), local);
   TaskSlot& slot = ring.slot(local);
   slot.id = id;
@@ -1265,7 +1295,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   // The record's argument pointers: inline or the slot's spill area, by count (a replayed submit
   // copied its tensors to the same place, Ring::tensor_storage, or names an image: it binds them
   // itself).
-  if (!replayed) ring.bind_arguments(local, args.tensor_count(), args.scalar_count(), kept_fns);
+  if (!replayed) ring.bind_arguments(local, tensor_count, scalar_count, kept_fns);
   slot.block_count = args.block_count();
   slot.active_mask = plan.mask;
   slot.shape = plan.shape;
@@ -1369,10 +1399,11 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
 // instruction. Everything a worker reads of the task is written before the first push.
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_plain(Ring& ring, TaskSlot& task,
                                                                         bool scoped,
-                                                                        bool may_charge) {
+                                                                        bool may_charge,
+                                                                        Ring::SlotInfo& info) {
   const auto& producers = dependence_.producers();
   return wire_unguarded_list(ring, task, producers.begin(), static_cast<int>(producers.size()),
-                             scoped, may_charge);
+                             scoped, may_charge, &info);
 }
 
 void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed,

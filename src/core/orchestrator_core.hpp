@@ -119,6 +119,10 @@ class OrchestratorCore {
   std::uint64_t completed_producers_left_out() const { return dependence_.left_out(); }
   // Where the completed tasks' ids come from (Engine: the scheduler's logs). Only between runs.
   void read_completions_from(CompletionLogs* logs) { dependence_.read_completions_from(logs); }
+  // Whether this run's discoveries may read the completion logs (set by begin_run: a run that
+  // neither records nor charges leaves completed producers out; Engine gives the scheduler the
+  // logs only then).
+  bool reads_completions() const { return plain_run_; }
   std::uint64_t blocked_ns() const { return blocked_ns_; }
   // The waits for ring room (wait_for_room): how many, wall and thread CPU nanoseconds.
   struct RingWaits {
@@ -149,13 +153,18 @@ class OrchestratorCore {
   // no parallel_for active, in a run that neither charges work nor records events (plain_run_).
   // The same steps as a straight line: no output layout, heap or scope-hold tests, no charge,
   // no recording or inline-task tests (~40 instructions a submit).
-  TaskOutputs submit_plain(const Args& args);
+  // Two versions, one chosen once when the library loads (an ifunc: no test a call): for CPUs
+  // with AVX2, whose 32-byte moves copy the tensors into the record in about half the
+  // instructions (Steps::plain_wide, copy_tensor_block), and the baseline one.
+  [[gnu::target("default")]] TaskOutputs submit_plain(const Args& args);
+  [[gnu::target("avx2")]] TaskOutputs submit_plain(const Args& args);
   // submit_plain for a submit with out(...) arguments: the layout, fit, heap and scope hold
   // stay (the task is scoped), the charge, recording, inline-task and loop tests go.
   TaskOutputs submit_plain_outputs(const Args& args);
   // Which instance of submit_planned's body: the generic steps, or one of dispatch's straight
   // lines (plain_run_, no parallel_for active, a kernel task) without or with fresh outputs.
-  enum class Steps { generic, plain, plain_outputs };
+  // plain_wide: plain, in submit_plain's AVX2 version (the tensors copied as one block).
+  enum class Steps { generic, plain, plain_wide, plain_outputs };
   template <Steps kSteps>
   TaskOutputs submit_planned_as(const Plan& plan, const Args& args);
   // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
@@ -217,15 +226,17 @@ class OrchestratorCore {
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
                        const OutputLayout& layout, TaskOutputs* outputs,
                        bool outputs_possible = true, const KernelFn* kept_fns = nullptr,
-                       bool may_be_inline = true);
+                       bool may_be_inline = true, bool wide_copy = false);
   // admit_task's slot fields (everything but the record).
   // `dep_nodes`: dependency nodes taken with the admit (Ring::admit), the last ones of the pool.
   // `replayed`: a submit_replayed task, which needs no dependence state
   // (Dependence::admitted_without_state). `kept_fns`: as Ring::bind_arguments'.
   // `may_be_inline` false: `plan` is a kernel task's (planned_: its inline_task test goes).
+  // `set_dep_end` false: the wiring that follows writes the slot's dep_end (Ring::admit).
   TaskSlot& admit_slot(Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan,
                        const Args& args, std::uint64_t dep_nodes = 0, bool replayed = false,
-                       const KernelFn* kept_fns = nullptr, bool may_be_inline = true);
+                       const KernelFn* kept_fns = nullptr, bool may_be_inline = true,
+                       bool set_dep_end = true);
   // admit_task's fresh outputs: materialised in the heap at `heap_offset`, into the record and
   // `outputs`.
   static void materialise_outputs(TaskRecord& record, Ring& ring, std::uint64_t heap_offset,
@@ -252,8 +263,10 @@ class OrchestratorCore {
   // creates buffers), its scope's, so neither is a locked instruction later. Everything a worker
   // reads of the task is written before the call; from its first push the task may run.
   // `may_charge` false: a caller whose run charges nothing (the plain instances) drops the test.
+  // `info`: the task's Ring::SlotInfo when the caller has it (else found by the task's id).
   std::int32_t wire_unguarded_list(Ring& ring, TaskSlot& task, TaskSlot* const* producers,
-                                   int count, bool scoped, bool may_charge = true);
+                                   int count, bool scoped, bool may_charge = true,
+                                   Ring::SlotInfo* info = nullptr);
   // release_kernel_task after wire_replayed (`count`: its producers).
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
   // release_replayed's unguarded release when not recording (the pinned path, which tested
@@ -316,7 +329,9 @@ class OrchestratorCore {
   // wire_producers for a plain kernel task, not recording: without the wiring guard (see
   // wire_replayed); `scoped`: the task creates buffers (its scope's reference comes with it);
   // `may_charge`: as wire_unguarded_list's.
-  std::int32_t wire_plain(Ring& ring, TaskSlot& task, bool scoped, bool may_charge);
+  // `info`: the task's Ring::SlotInfo (its dep_end written here).
+  std::int32_t wire_plain(Ring& ring, TaskSlot& task, bool scoped, bool may_charge,
+                          Ring::SlotInfo& info);
   // `producers`: any sized range of TaskSlot* (Dependence::producers(), or a direct list).
   template <class Producers>
   void record_event(const TaskSlot& task, const Plan& plan, const Args& args,
@@ -359,7 +374,8 @@ class OrchestratorCore {
   // Room credit (submit_looped): its sync and window tests are passed once for a batch of
   // replaying submits instead of once a submit. A grant after both passed on `ring` proves them
   // for every later submit on that ring while submits_since_sync_ < credit_limit_: every admit on
-  // any path counts one submit (room_at_once, wait_for_room, submit_replayed, submit_wide), the
+  // any path counts one submit (room_at_once, wait_for_room, submit_replayed, submit_wide, the
+  // plain submit's credited or credit_room'd admit), the
   // limit is at most kSubmitsPerSync - 1 (no sync due) and at most the window's free slots past
   // the count at the grant, and a ring's live tasks only shrink between admits (a sync only
   // retires more). Wherever the count restarts (the periodic sync) and at a run's start it is
@@ -370,10 +386,15 @@ class OrchestratorCore {
   }
   // After submit_looped's tests passed on `ring` for this submit.
   void grant_room(Ring& ring) {
+    credit_room(ring);
+    ++room_grants_;
+  }
+  // grant_room without the count (room_grants_ counts replaying submits' grants): a plain
+  // submit's (submit_planned_as), whose tests are the same.
+  void credit_room(Ring& ring) {
     const std::uint32_t free_slots = ring.window() - 1 - ring.live_tasks();  // >= 1: room now
     credit_limit_ = std::min(submits_since_sync_ + free_slots, kSubmitsPerSync - 1);
     credit_ring_ = &ring;
-    ++room_grants_;
   }
   void revoke_room() { credit_limit_ = 0; }
   const Ring* credit_ring_ = nullptr;  // the ring of the last grant (never null in a run)

@@ -185,8 +185,11 @@ class Ring {
   std::uint64_t dep_used() const { return dep_top_ - dep_tail_; }
   // Commits a task at the head: `consumed` heap bytes (from heap_fits) and `dep_nodes`
   // dependency nodes (dep_fits; take_dep_nodes' nodes, from dep_top() - dep_nodes on). Returns
-  // its local id. Prefetches what the next admit will write (prefetch_head).
-  [[gnu::always_inline]] std::uint32_t admit(std::uint64_t consumed, std::uint64_t dep_nodes = 0) {
+  // its local id. Prefetches what the next admit will write (prefetch_head). `set_dep_end` false:
+  // the caller's wiring writes the slot's dep_end itself (every wiring does; only a task
+  // admitted with its nodes, a pinned one, has none after it), so the admit's store goes.
+  [[gnu::always_inline]] std::uint32_t admit(std::uint64_t consumed, std::uint64_t dep_nodes = 0,
+                                             bool set_dep_end = true) {
     heap_top_ += consumed;
     if (consumed != 0) {  // (a task without outputs: one test)
       // consumed <= heap_bytes_ (heap_fits): one subtraction keeps the position below it.
@@ -198,7 +201,7 @@ class Ring {
     SlotInfo& slot_info = info(local);
     slot_info.heap_end = heap_top_;
     slot_info.heap_bytes = consumed;
-    slot_info.dep_end = dep_top_;
+    if (set_dep_end) slot_info.dep_end = dep_top_;
     prefetch_head();
     return local;
   }

@@ -2002,5 +2002,50 @@ TEST_P(ParallelForAnalysedSubmit, RoomCreditsEndAtTheWindowAndAtAnotherRing) {
   EXPECT_GE(grants_rings, kRows) << "a credit was used on another ring";
 }
 
+// (session 32, plain36) Plain submits take the same room credits (credit_room): the sync and
+// window tests once a batch. The same two programs as above without parallel_for: a 16-slot
+// window filled behind tasks held for 50 ms on threads (a credit past the window's free slots
+// would admit over a live slot), then each row submitting on its scope's ring and inside a
+// nested scope on the next (a credit of one ring used on the other would overfill it). Results
+// equal the sequential program's.
+TEST_P(ParallelForAnalysedSubmit, PlainRoomCreditsEndAtTheWindowAndAtAnotherRing) {
+  constexpr std::uint32_t kRows = 600;
+  RingConfig ring;
+  ring.task_window = 16;
+  Fixture f(GetParam().platform, GetParam().record, ring);
+  const bool threads = GetParam().platform == PlatformKind::threads;
+  std::vector<float> x(kRows), y(kRows, -1.0f), z(kRows, -1.0f);
+  RunArgs args = input_and_output(x, y, 13);
+  args.output(z.data(), {kRows}, DType::f32);
+  released = !threads;
+  std::thread opener([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    released = true;
+  });
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        const auto row = [&](int arg, std::uint32_t k) { return a.tensor(arg).view({1}, {k}); };
+        for (std::uint32_t k = 0; k < kRows; ++k)
+          o.submit_aiv(f.held, Args().in(row(0, k)).out_existing(row(1, k)));
+        for (std::uint32_t k = 0; k < kRows; ++k) {
+          o.submit_aiv(f.inc, Args().in(row(1, k)).out_existing(row(1, k)));
+          o.scope_begin();
+          o.submit_aiv(f.inc, Args().in(row(1, k)).out_existing(row(2, k)));
+          o.scope_end();
+        }
+      },
+      args);
+  opener.join();
+  released = true;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    ASSERT_EQ(y[k], x[k] + 2.0f) << "row " << k;
+    ASSERT_EQ(z[k], x[k] + 3.0f) << "row " << k;
+  }
+  if (threads) {
+    EXPECT_GE(r.stats.orchestrator_ring_waits, 1u);
+  }
+}
+
 }  // namespace
 }  // namespace tmr::testing
