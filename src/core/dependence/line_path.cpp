@@ -160,45 +160,32 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
       }
       return kLinesDone;
     }
-    // A large map (collect_on_cold_lines' two passes): the tracked arguments' lines first, kept
-    // in a dense list, then the accesses down that list.
-    struct Found {
-      SlotLine* line;
-      BufferInfo* info;
-      const Tensor* tensor;
-      int place;
-      bool write;
-    };
-    Found found[kMaxTensorArgs];
-    Found* end = found;
+    // A large map (collect_on_cold_lines' two passes): every tracked argument's line first, then
+    // the accesses, the tags read where the arguments are in both.
+    SlotLine* lines[kMaxTensorArgs];
+    BufferInfo* infos[kMaxTensorArgs];
     for (int i = 0; i < count; ++i) {
-      const auto tag = static_cast<std::uint32_t>(tags[i]);
-      if (((kTrackedTags >> tag) & 1u) == 0) continue;
-      SlotLine* const line = map_.find_line(record_tensors[i], i, end->info);
-      if (line == nullptr) [[unlikely]] {
+      if (((kTrackedTags >> static_cast<std::uint32_t>(tags[i])) & 1u) == 0) continue;
+      lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
+      if (lines[i] == nullptr) [[unlikely]] {
         pause_lines();
         return kLinesByRegions;
       }
-      end->line = line;
-      end->tensor = &record_tensors[i];
-      end->place = i;
-      end->write = (tag & 2u) != 0;
-      ++end;
     }
     maybe_drain_completions();  // (while the lines are on their way)
     own_entry();
-    for (const Found* f = found; f != end; ++f) {
-      if (!map_.access_line(*f->line, f->info, f->tensor, f->place, f->write, retired_, id,
+    const Tensor* t = record_tensors;
+    for (int i = 0; i < count; ++i, ++t) {
+      const auto tag = static_cast<std::uint32_t>(tags[i]);
+      if (((kTrackedTags >> tag) & 1u) == 0) continue;
+      if (!map_.access_line(*lines[i], infos[i], t, i, (tag & 2u) != 0, retired_, id,
                             Report<true>{this})) [[unlikely]] {
         // The buffer left line mode (the lines found for later arguments may be stale): this
         // argument and the rest by region.
-        std::uint32_t rest = 0;
-        std::uint32_t rest_writes = 0;
-        for (; f != end; ++f) {
-          rest |= 1u << f->place;
-          if (f->write) rest_writes |= 1u << f->place;
-        }
-        record_off_lines(task, rest, rest_writes, record_tensors);
+        std::uint32_t tracked;
+        std::uint32_t writes;
+        classify_tags(tags, count, tracked, writes);
+        record_off_lines(task, tracked & ~((1u << i) - 1), writes, record_tensors);
         break;
       }
     }
