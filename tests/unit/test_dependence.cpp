@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "core/completion_log.hpp"
@@ -626,6 +627,59 @@ TEST(Dependence, PlainSubmitTracksArgumentsPastTheEighth) {
   EXPECT_EQ(found, (Producers{0, 11}));
   EXPECT_EQ(h.submit_plain(Args().inout(row(11))), Producers{});
   EXPECT_EQ(h.submit_plain(Args().in(row(12))), (Producers{0}));
+}
+
+// The line paths of a plain submit with no created argument (the small map's, and the large
+// map's two passes, which read each argument's tag where it is): arguments that take no part
+// (no_dep, out) between tracked ones, each tracked one recorded as its tag says (inout and
+// out_existing as writes), and the rest of a submit whose buffer leaves line mode at an
+// argument (ring 1's live reader) recorded the general way with the same kinds.
+TEST(Dependence, LinePathsRecordEachArgumentAsItsTagSays) {
+  std::vector<float> data(64 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  const TensorSpec fresh({4}, DType::f32);
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    h.lines_always();
+    if (slot_first) h.slot_first();
+    auto submit = [&](int ring, const Args& args) {
+      TaskSlot* slot;
+      std::vector<TaskSlot*> found = h.submit_plain_on(ring, args, &slot);
+      std::sort(found.begin(), found.end());
+      return std::make_pair(slot, found);
+    };
+    using Slots = std::vector<TaskSlot*>;
+    // a: writes rows 0-4 (line mode; each argument place learns the buffer).
+    const auto [a, a_found] =
+        submit(0, Args().inout(row(0)).inout(row(1)).inout(row(2)).inout(row(3)).inout(row(4)));
+    EXPECT_EQ(a_found, Slots{});
+    const auto [b, b_found] = submit(
+        0,
+        Args().no_dep(row(0)).inout(row(1)).out(fresh).in(row(2)).out_existing(row(3)).in(row(4)));
+    EXPECT_EQ(b_found, Slots{a});
+    EXPECT_EQ(submit(0, Args().in(row(0))).second, Slots{a});  // b's no_dep is not recorded
+    EXPECT_EQ(submit(0, Args().in(row(1))).second, Slots{b});  // inout: a write
+    EXPECT_EQ(submit(0, Args().in(row(2))).second, Slots{a});  // in: a read
+    EXPECT_EQ(submit(0, Args().in(row(3))).second, Slots{b});  // out_existing: a write
+    EXPECT_EQ(submit(0, Args().in(row(4))).second, Slots{a});
+    // Ring 1 reads row 5: ring 0's read of it at place 2 leaves line mode there, and places 3
+    // (a write), 4 (no_dep) and 5 (a write) follow it the general way.
+    const auto [r, r_found] = submit(1, Args().in(row(5)));
+    EXPECT_EQ(r_found, Slots{});
+    const auto [g, g_found] = submit(
+        0, Args().in(row(6)).no_dep(row(7)).in(row(5)).out_existing(row(8)).no_dep(row(9)).inout(
+               row(10)));
+    EXPECT_EQ(g_found, Slots{});
+    EXPECT_EQ(submit(0, Args().in(row(8))).second, Slots{g});
+    EXPECT_EQ(submit(0, Args().in(row(10))).second, Slots{g});
+    EXPECT_EQ(submit(0, Args().inout(row(7)).inout(row(9))).second, Slots{});
+    EXPECT_EQ(submit(0, Args().inout(row(6))).second, Slots{g});
+    Slots readers_of_5{r, g};
+    std::sort(readers_of_5.begin(), readers_of_5.end());
+    EXPECT_EQ(submit(0, Args().inout(row(5))).second, readers_of_5);
+  }
 }
 
 // The plain submit path (collect_and_record) against a brute-force oracle and against the

@@ -139,7 +139,7 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   self_ = &task;
   if ((filter_ >> (task.id.local() & 63) & 1) == 0) {
     filter_ |= std::uint64_t{1} << (task.id.local() & 63);
-    by_bit_[task.id.local() & 63] = &task;
+    by_bit_[task.id.local() & 63] = task.id;
   }
   if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   const bool families = families_ != nullptr && families_->live();

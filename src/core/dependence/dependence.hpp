@@ -110,8 +110,28 @@ class Dependence {
   // collect() without TensorMap lookups: creators only, `regions` filled the same way (for a
   // task whose other producers a loop analysis supplies).
   Status collect_creators(const Args& args, AccessRegion* regions);
-  // Adds a live task found by other means (a loop template) as a producer.
-  [[gnu::always_inline]] void add_producer(TaskId id) { add_producer(rings_.slot(id), id); }
+  // Adds a live task as a producer, once a discovery (see listed() below): every report, creator
+  // and task found by other means (a loop template) comes here.
+  [[gnu::always_inline]] void add_producer(TaskId id) {
+    if (producers_.size() < kScanProducers) {
+      const std::uint32_t b = id.local() & 63;
+      const std::uint64_t bit = std::uint64_t{1} << b;
+      if ((filter_ & bit) != 0 && (by_bit_[b] == id || listed(rings_.slot(id)))) return;
+      filter_ |= bit;
+      by_bit_[b] = id;
+      TaskSlot* const slot = rings_.slot(id);
+      prefetch_for_write(slot);
+      producers_.push_back_short(slot);  // (size() < kScanProducers < its first capacity)
+      if (producers_.size() == kScanProducers) stamp_listed();
+      return;
+    }
+    std::uint64_t& s = stamp(id);
+    if (s == stamp_) return;
+    s = stamp_;
+    TaskSlot* const slot = rings_.slot(id);
+    prefetch_for_write(slot);
+    producers_.push_back(slot);
+  }
   // Every live TensorMap entry of one buffer (a loop analysis's footprint lookup).
   template <class Visit>
   void for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit) {
@@ -312,31 +332,14 @@ class Dependence {
   const SlotState& state(TaskId id) const { return states_[id.ring()][id.local() & window_mask_]; }
   // The last discovery that listed task `id` (dedup past kScanProducers).
   std::uint64_t& stamp(TaskId id) { return stamps_[id.ring()][id.local() & window_mask_]; }
-  // Each producer once, without reading anything of the producer while the list is short (the
-  // usual case: a handful of producers; with a large task window a per-slot dedup stamp is a cold
-  // line per producer): a 64-bit filter on the local id says "certainly new" for most producers,
-  // a filter hit compares the one task last listed under that bit (a repeat), and only a
+  // add_producer (public above) lists each producer once, without reading anything of the
+  // producer while the list is short (the usual case: a handful of producers; with a large task
+  // window a per-slot dedup stamp is a cold line per producer): a 64-bit filter on the local id
+  // says "certainly new" for most producers, a filter hit compares the one task last listed under
+  // that bit (a repeat: by id, so a repeat needs not even the slot's address), and only a
   // collision of two tasks on one bit scans the list. Past kScanProducers, per-slot stamps take
   // over. The producer's slot is prefetched for the wiring that follows (hold and fanout CAS write
   // it).
-  [[gnu::always_inline]] void add_producer(TaskSlot* slot, TaskId id) {
-    if (producers_.size() < kScanProducers) {
-      const std::uint32_t b = id.local() & 63;
-      const std::uint64_t bit = std::uint64_t{1} << b;
-      if ((filter_ & bit) != 0 && (by_bit_[b] == slot || listed(slot))) return;
-      filter_ |= bit;
-      by_bit_[b] = slot;
-      prefetch_for_write(slot);
-      producers_.push_back_short(slot);  // (size() < kScanProducers < its first capacity)
-      if (producers_.size() == kScanProducers) stamp_listed();
-      return;
-    }
-    std::uint64_t& s = stamp(id);
-    if (s == stamp_) return;
-    s = stamp_;
-    prefetch_for_write(slot);
-    producers_.push_back(slot);
-  }
   // Whether `slot` is listed already or is the discovering task itself.
   bool listed(const TaskSlot* slot) const {
     if (slot == self_) return true;
@@ -346,7 +349,8 @@ class Dependence {
     return false;
   }
   // The map's report of a producer (always inline: each report then inlines into the map's
-  // walks); where the map keeps the producer's slot (slot lines) it comes with the id.
+  // walks). It takes the id alone, also where the map could hand the slot (slot lines): the slot
+  // is found from the id only for a producer that is listed (not for a repeat or one left out).
   // kLeaveOutCompleted: a large map's discovery (past slot_first_above_: the map's lines are
   // cold, and so most likely are its producers' slots), which leaves out a producer known to have
   // completed (add_reported). A small map's reports skip the test (its producers are recent).
@@ -354,10 +358,7 @@ class Dependence {
   struct Report {
     Dependence* self;
     [[gnu::always_inline]] void operator()(TaskId id) const {
-      self->add_reported<kLeaveOutCompleted>(self->rings_.slot(id), id);
-    }
-    [[gnu::always_inline]] void operator()(TaskId id, TaskSlot* slot) const {
-      self->add_reported<kLeaveOutCompleted>(slot, id);
+      self->add_reported<kLeaveOutCompleted>(id);
     }
   };
   // A producer the map reported: left out when it is known to have completed (its writes are
@@ -366,13 +367,13 @@ class Dependence {
   // local id + 1 once a log named it, and an older task's (smaller) before. Creators
   // (add_creator_fast) are always added: their edge keeps the buffer the task reads alive.
   template <bool kLeaveOutCompleted>
-  [[gnu::always_inline]] void add_reported(TaskSlot* slot, TaskId id) {
+  [[gnu::always_inline]] void add_reported(TaskId id) {
     if (kLeaveOutCompleted && skip_completed_ &&
         completed_[id.ring()][id.local() & window_mask_] == id.local() + 1) {
       ++left_out_;
       return;
     }
-    add_producer(slot, id);
+    add_producer(id);
   }
   // drain_completions when skipping is on and kDrainEvery discoveries have passed since the last.
   [[gnu::always_inline]] void maybe_drain_completions() {
@@ -440,7 +441,7 @@ class Dependence {
     if (!owner.valid()) return true;
     if (owner.ring() >= static_cast<std::uint32_t>(rings_.ring_count())) return false;
     if (!creator_retained(owner) || rings_.is_retired(owner)) return false;
-    add_producer(rings_.slot(owner), owner);
+    add_producer(owner);
     return true;
   }
   // The error add_creator_fast reported for `tensor` (argument `arg_index`).
@@ -464,7 +465,7 @@ class Dependence {
   // The task whose discovery runs (collect_and_record): never its own producer.
   TaskSlot* self_ = nullptr;
   std::uint64_t filter_ = 0;  // bit (local id mod 64) of every listed producer and of self_
-  TaskSlot* by_bit_[64];      // the task last listed under each bit set in filter_
+  TaskId by_bit_[64];         // the task last listed under each bit set in filter_
   std::uint64_t stamp_ = 0;
   std::uint64_t slot_first_above_ = kColdMapEntries;
   // The line path's gate: plain submits take it from discovery (stamp_) line_retry_ on. A miss

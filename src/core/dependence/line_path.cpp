@@ -4,6 +4,7 @@
 // the path by regions (+41K instructions over paged attention's three rounds).
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cstring>
 
 #include "core/dependence/dependence.hpp"
@@ -47,6 +48,11 @@ static_assert(static_cast<int>(ArgTag::in) == 0 && static_cast<int>(ArgTag::out)
   writes &= valid;
 }
 
+// The tags that take part in dependence tracking (in, inout, out_existing), bit per tag value.
+constexpr std::uint32_t kTrackedTags = 1u << static_cast<int>(ArgTag::in) |
+                                       1u << static_cast<int>(ArgTag::inout) |
+                                       1u << static_cast<int>(ArgTag::out_existing);
+
 }  // namespace
 
 int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t created_mask) {
@@ -59,7 +65,7 @@ int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t 
   self_ = &task;
   if ((filter_ >> (task.id.local() & 63) & 1) == 0) {
     filter_ |= std::uint64_t{1} << (task.id.local() & 63);
-    by_bit_[task.id.local() & 63] = &task;
+    by_bit_[task.id.local() & 63] = task.id;
   }
   if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   return -1;
@@ -121,11 +127,74 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
     pause_lines();
     return kLinesByRegions;
   }
+  const std::uint32_t created = args.created_mask();
+  const bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
+  if (created == 0) [[likely]] {
+    // The usual submit: no argument has a creator to check or a fresh buffer to keep reads with.
+    // No creator was listed since begin(), so the task only makes itself its own dedup entry (no
+    // stamp: the list is empty), and each argument's tag is read where the argument is (no masks
+    // of the whole list built first).
+    assert(producers_.empty());
+    const TaskId id = task.id;  // (a local: the lines' stores cannot change it)
+    const auto own_entry = [&] {
+      self_ = &task;
+      filter_ |= std::uint64_t{1} << (id.local() & 63);
+      by_bit_[id.local() & 63] = id;  // (a listed task it displaces is still found by listed())
+    };
+    const int count = args.tensor_count();
+    if (count > kMaxTensorArgs) __builtin_unreachable();
+    const ArgTag* const tags = args.tags();
+    if (!cold) [[likely]] {
+      own_entry();
+      const Tensor* t = record_tensors;
+      for (int i = 0; i < count; ++i, ++t) {
+        const auto tag = static_cast<std::uint32_t>(tags[i]);
+        if (((kTrackedTags >> tag) & 1u) == 0) continue;  // out, no_dep
+        const bool is_write = (tag & 2u) != 0;            // inout, out_existing
+        BufferInfo* info;
+        SlotLine* const line = map_.find_line<false>(*t, i, info);
+        if (line == nullptr || !map_.access_line(*line, info, t, i, is_write, retired_, id,
+                                                 Report<false>{this})) [[unlikely]] {
+          record_off_lines(task, 1u << i, is_write ? 1u << i : 0u, record_tensors);
+        }
+      }
+      return kLinesDone;
+    }
+    // A large map (collect_on_cold_lines' two passes): every tracked argument's line first, then
+    // the accesses, the tags read where the arguments are in both.
+    SlotLine* lines[kMaxTensorArgs];
+    BufferInfo* infos[kMaxTensorArgs];
+    for (int i = 0; i < count; ++i) {
+      if (((kTrackedTags >> static_cast<std::uint32_t>(tags[i])) & 1u) == 0) continue;
+      lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
+      if (lines[i] == nullptr) [[unlikely]] {
+        pause_lines();
+        return kLinesByRegions;
+      }
+    }
+    maybe_drain_completions();  // (while the lines are on their way)
+    own_entry();
+    const Tensor* t = record_tensors;
+    for (int i = 0; i < count; ++i, ++t) {
+      const auto tag = static_cast<std::uint32_t>(tags[i]);
+      if (((kTrackedTags >> tag) & 1u) == 0) continue;
+      if (!map_.access_line(*lines[i], infos[i], t, i, (tag & 2u) != 0, retired_, id,
+                            Report<true>{this})) [[unlikely]] {
+        // The buffer left line mode (the lines found for later arguments may be stale): this
+        // argument and the rest by region.
+        std::uint32_t tracked;
+        std::uint32_t writes;
+        classify_tags(tags, count, tracked, writes);
+        record_off_lines(task, tracked & ~((1u << i) - 1), writes, record_tensors);
+        break;
+      }
+    }
+    return kLinesDone;
+  }
   std::uint32_t tracked;
   std::uint32_t writes;
   classify_tags(args.tags(), args.tensor_count(), tracked, writes);
-  const std::uint32_t created = args.created_mask();
-  if (map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_) [[unlikely]] {
+  if (cold) [[unlikely]] {
     return collect_on_cold_lines(task, args, record_tensors, tracked, writes, created);
   }
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;

@@ -41,7 +41,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "core/dependence/retirement_view.hpp"
@@ -347,9 +346,7 @@ class TensorMap {
   // tensor `arg` of task `id`'s record (RetirementView::tensor; a line keeps the place, see
   // SlotLine). `hint`: find_slot(region), taken before this submit's first lookup_insert. `arg`:
   // the access's argument index in its submit (the buffer the same argument of the previous
-  // submit named is tried first). A visitor that also takes (TaskId, TaskSlot*) is handed the
-  // reported task's slot where the map finds it at no search (slot lines: from the id); else it
-  // is called with the TaskId alone.
+  // submit named is tried first). `visit` is called with each reported task's id.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
                      TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
@@ -393,7 +390,10 @@ class TensorMap {
   // asked from memory (a large map's; a small map's is in the caches).
   template <bool kPrefetch = true>
   [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info) {
-    BufferInfo* guess = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
+    // (An argument index: no wrap of `arg` into the place table to compute.)
+    assert(arg >= 0 && arg < kMaxTensorArgs);
+    if (static_cast<unsigned>(arg) >= kMaxTensorArgs) __builtin_unreachable();
+    BufferInfo* guess = by_arg_[arg];
     if (guess->address != reinterpret_cast<std::uintptr_t>(t.buffer()) ||
         guess->owner != t.producer().value()) [[unlikely]] {
       guess = retarget(t, arg);
@@ -556,15 +556,16 @@ class TensorMap {
         leave_lines(info);
         return false;
       }
-      if (writer) report(visit, line.writer);
+      if (writer) visit(line.writer);
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
         line.reader = id;
         line.reader_arg = static_cast<std::uint8_t>(arg);
       } else if (line.reader != id) {
         ++stats_.merged_reads;
-        ReaderBlock* last = line.older != 0 ? &blocks_[blocks_[line.older].last] : nullptr;
-        if (last != nullptr && last->count < ReaderBlock::kCapacity) {
+        // (Block 0, never used, has `last` 0: with no blocks `last` is block 0, not read.)
+        ReaderBlock* const last = &blocks_[blocks_[line.older].last];
+        if (line.older != 0 && last->count < ReaderBlock::kCapacity) {
           last->local[last->count++] =
               line.reader.local();  // the usual case: room in the last block
         } else {
@@ -579,12 +580,12 @@ class TensorMap {
       // the writer through its readers and needs no edge of its own (one report, one wiring
       // CAS and one dependency node fewer).
       if (reader) {
-        report(visit, line.reader);
+        visit(line.reader);
         if (line.older != 0) {
           for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
         }
       } else if (writer) {
-        report(visit, line.writer);
+        visit(line.writer);
       }
       if (writer) ++stats_.reused_writes;
       if (line.older != 0) free_block_list(line.older);
@@ -603,15 +604,6 @@ class TensorMap {
   [[gnu::noinline]] void replace_lines(BufferInfo* info, std::uint64_t want);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
-  // Reports task `id` to `visit`, with its slot (found from the id) if the visitor takes one.
-  template <class Visit>
-  [[gnu::always_inline]] void report(Visit& visit, TaskId id) const {
-    if constexpr (std::is_invocable_v<Visit&, TaskId, TaskSlot*>) {
-      visit(id, rings_.slot(id));
-    } else {
-      visit(id);
-    }
-  }
   static void clear_line(SlotLine& line, std::uint32_t gen) {
     line.gen = gen;
     line.writer = TaskId();
