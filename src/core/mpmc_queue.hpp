@@ -52,9 +52,16 @@ class MpmcQueue {
   // try_push for the queue's only pusher (one producer, the orchestrator's lane: ReadyQueues):
   // the tail is a load and a store, not a compare-exchange. Pops may race it as with try_push.
   bool try_push_single(const T& value) {
-    const std::size_t pos = tail_.load(std::memory_order_relaxed);
+    std::size_t tail = tail_.load(std::memory_order_relaxed);
+    return try_push_single(value, tail);
+  }
+  // The same with the pusher's own copy of the tail (`tail`, advanced on success; 0 after
+  // reset()): no load of tail_, whose line the pops' empty_hint reads share (ReadyQueues).
+  bool try_push_single(const T& value, std::size_t& tail) {
+    const std::size_t pos = tail;
     Cell& cell = cells_[pos & mask_];
     if (cell.sequence.load(std::memory_order_acquire) != pos) return false;  // full
+    tail = pos + 1;
     tail_.store(pos + 1, std::memory_order_relaxed);
     cell.value = value;
     cell.sequence.store(pos + 1, std::memory_order_release);

@@ -128,6 +128,35 @@ TEST(MpmcQueue, SinglePusherWithRacingPops) {
       pop_any);
 }
 
+// try_push_single with the pusher's own tail (the ready queues' lanes): advanced on a push
+// only, FIFO and full at capacity over wraps, and the queue's tail still published for
+// empty_hint, which the pops' owners read.
+TEST(MpmcQueue, SinglePusherWithItsOwnTail) {
+  MpmcQueue<int> q(4);
+  std::size_t tail = 0;
+  int v = -1;
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_TRUE(q.empty_hint());
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(q.try_push_single(10 * round + i, tail));
+      EXPECT_FALSE(q.empty_hint());
+    }
+    EXPECT_EQ(tail, static_cast<std::size_t>(4 * round + 4));
+    EXPECT_FALSE(q.try_push_single(99, tail)) << "full";
+    EXPECT_EQ(tail, static_cast<std::size_t>(4 * round + 4)) << "a failed push keeps the tail";
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(q.try_pop_serial(v));
+      EXPECT_EQ(v, 10 * round + i);
+    }
+  }
+  std::size_t racing_tail = 0;
+  MpmcQueue<int> raced(64);
+  expect_every_item_popped_once(
+      raced, 1, 40000,
+      [&](MpmcQueue<int>& queue, int item) { return queue.try_push_single(item, racing_tail); },
+      pop_any);
+}
+
 // Serial pops from several threads taking turns under one lock (as the threads platform's gate
 // serialises its steps), while two producers push: every item popped exactly once.
 TEST(MpmcQueue, SerialPopsUnderOneLockWithRacingPushes) {

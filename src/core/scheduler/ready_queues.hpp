@@ -27,6 +27,7 @@ class ReadyQueues {
     for (int s = 0; s < kShapeCount; ++s) {
       const bool mix = static_cast<TaskShape>(s) == TaskShape::mix;
       lanes_[s].reset(on && !mix ? std::min(capacity_, kLaneCapacity) : kUnusedLane);
+      lane_tails_[s] = 0;
     }
   }
   // push() for the lanes' one pusher. A full lane sends the task to the queue (sized for every
@@ -34,8 +35,8 @@ class ReadyQueues {
   // 3 x 65,536 cells by default cost ~40 instructions a task of the peers' attention graph).
   // MIX tasks, placed by full steps only, go to the queue (their lane stays empty).
   void push_lane(TaskSlot* task) {
-    if (task->shape == TaskShape::mix ||
-        !lanes_[static_cast<int>(task->shape)].try_push_single(task)) {
+    const int s = static_cast<int>(task->shape);
+    if (task->shape == TaskShape::mix || !lanes_[s].try_push_single(task, lane_tails_[s])) {
       push(task);
     }
   }
@@ -83,6 +84,10 @@ class ReadyQueues {
   bool lanes_on_ = false;
   MpmcQueue<TaskSlot*> queues_[kShapeCount];
   MpmcQueue<TaskSlot*> lanes_[kShapeCount];
+  // The lanes' tails as their one pusher keeps them (push_lane): loading a lane's own tail_ was
+  // a miss on most pushes (its line, 64 bytes from the head every pop writes, is read by every
+  // empty_hint). On 128 bytes of their own (the adjacent-line prefetch pairs lines).
+  alignas(128) std::size_t lane_tails_[kShapeCount] = {};
 };
 
 }  // namespace tmr::detail
