@@ -698,6 +698,7 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   return submit_planned_as<Steps::generic>(plan, args);
 }
 
+#if defined(__x86_64__)
 [[gnu::target("default")]] TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
   return submit_planned_as<Steps::plain>(planned_, args);
 }
@@ -705,6 +706,11 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
 [[gnu::target("avx2")]] TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
   return submit_planned_as<Steps::plain_wide>(planned_, args);
 }
+#else
+TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
+  return submit_planned_as<Steps::plain>(planned_, args);
+}
+#endif
 
 TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
   return submit_planned_as<Steps::plain_outputs>(planned_, args);

@@ -156,8 +156,12 @@ class OrchestratorCore {
   // Two versions, one chosen once when the library loads (an ifunc: no test a call): for CPUs
   // with AVX2, whose 32-byte moves copy the tensors into the record in about half the
   // instructions (Steps::plain_wide, copy_tensor_block), and the baseline one.
+#if defined(__x86_64__)
   [[gnu::target("default")]] TaskOutputs submit_plain(const Args& args);
   [[gnu::target("avx2")]] TaskOutputs submit_plain(const Args& args);
+#else
+  TaskOutputs submit_plain(const Args& args);  // (the AVX2 version is x86-64's only)
+#endif
   // submit_plain for a submit with out(...) arguments: the layout, fit, heap and scope hold
   // stay (the task is scoped), the charge, recording, inline-task and loop tests go.
   TaskOutputs submit_plain_outputs(const Args& args);
@@ -396,7 +400,9 @@ class OrchestratorCore {
     credit_limit_ = std::min(submits_since_sync_ + free_slots, kSubmitsPerSync - 1);
     credit_ring_ = &ring;
   }
-  void revoke_room() { credit_limit_ = 0; }
+  void revoke_room() {
+    credit_limit_ = 0;
+  }
   const Ring* credit_ring_ = nullptr;  // the ring of the last grant (never null in a run)
   std::uint32_t credit_limit_ = 0;     // credited while submits_since_sync_ is below it
   std::uint64_t room_grants_ = 0;      // grants this run (tests: the batch path ran)
@@ -427,7 +433,9 @@ class OrchestratorCore {
   bool plain_ready_ = false;
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
-  Ring& ring(int index) const { return *ports_.rings[static_cast<std::size_t>(index)]; }
+  Ring& ring(int index) const {
+    return *ports_.rings[static_cast<std::size_t>(index)];
+  }
 
   OrchestratorPorts ports_;
   Dependence dependence_;

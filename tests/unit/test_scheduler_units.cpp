@@ -438,58 +438,6 @@ TEST_F(SchedulerSteps, CoreStepKeepsIdleCountsExact) {
   EXPECT_EQ(s.idle_cores(0, CoreType::aic), 1);
 }
 
-// The orchestrator's pushes (push_ready_global with lanes): after a fenced look found every
-// core busy, the next pushes skip the fence while a relaxed look shows no idle core, but a core
-// that shows idle gets its wake-up at once; a wait (fence_next_push) and a run's reset make the
-// next push fence again.
-TEST_F(SchedulerSteps, PushesAfterABusyLookFenceOnlyWhenACoreShowsIdle) {
-  Scheduler s = make(DualSlotPolicy{false, false, false});
-  as_threads_platform(s);
-  auto wakes = [&] { return waker_.new_work + waker_.new_work_fenced; };
-  s.push_ready_global(task(TaskShape::aiv, 2));
-  s.push_ready_global(task(TaskShape::aiv, 2));
-  EXPECT_EQ(wakes(), 2);  // idle cores: each push wakes
-  EXPECT_EQ(s.unfenced_pushes_left(), 0);
-  s.step(0);
-  ASSERT_EQ(s.idle_cores(0, CoreType::aiv), 0);
-
-  // Every AIV core busy: no wake-up, and the next pushes go without the fence.
-  TaskSlot* c = task(TaskShape::aiv, 2);
-  TaskSlot* d = task(TaskShape::aiv, 2);
-  s.push_ready_global(c);
-  EXPECT_EQ(s.unfenced_pushes_left(), Scheduler::kPushesPerFence - 1);
-  s.push_ready_global(d);
-  EXPECT_EQ(s.unfenced_pushes_left(), Scheduler::kPushesPerFence - 2);
-  EXPECT_EQ(wakes(), 2);
-
-  // The busy cores take c and d after their FINs; core 1 then finds nothing and shows idle.
-  for (const int core : {1, 2}) {
-    ack(core);
-    fin(core);
-    EXPECT_TRUE(s.core_step(0, core));
-  }
-  EXPECT_EQ(s.core_slot(1).running.task, c);
-  EXPECT_EQ(s.core_slot(2).running.task, d);
-  ack(1);
-  fin(1);
-  EXPECT_TRUE(s.core_step(0, 1));
-  ASSERT_EQ(s.idle_cores(0, CoreType::aiv), 1);
-
-  // Within the batch, a push that sees the idle core fences and wakes.
-  s.push_ready_global(task(TaskShape::aiv, 2));
-  EXPECT_EQ(wakes(), 3);
-
-  // A wait, and a run's start, end the batch: the next push fences and looks.
-  s.fence_next_push();
-  EXPECT_EQ(s.unfenced_pushes_left(), 0);
-  s.step(0);  // the idle core takes the queued task: every AIV core busy again
-  ASSERT_EQ(s.idle_cores(0, CoreType::aiv), 0);
-  s.push_ready_global(task(TaskShape::aiv, 2));
-  EXPECT_EQ(s.unfenced_pushes_left(), Scheduler::kPushesPerFence - 1);
-  s.reset();
-  EXPECT_EQ(s.unfenced_pushes_left(), 0);
-}
-
 // With own_core_needs_no_doorbell (the threads platform), a dispatch that a core's own step
 // (core_step) writes into that core's slots is published without a doorbell: the core is
 // awake and reads its dispatch word next. A step taken by anyone else (step) still rings, and

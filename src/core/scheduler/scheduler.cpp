@@ -65,7 +65,6 @@ void Scheduler::reset() {
   std::fill(core_since_ns_.begin(), core_since_ns_.end(), 0);
   std::fill(core_end_ns_.begin(), core_end_ns_.end(), 0);
   mix_seen_.store(false, std::memory_order_relaxed);
-  unfenced_pushes_left_ = 0;
   for (ThreadState& t : threads_) {
     for (int& count : t.local_count)
       count = 0;
@@ -586,18 +585,7 @@ void Scheduler::push_ready_global(TaskSlot* task) {
   // when it becomes idle (core_became_idle) and its pop after that: one of the two sees the
   // other.
   if (cores_take_queued_work_ && single_core) {
-    // Within a batch after a fenced look that found every core busy: a relaxed look, and the
-    // fence only when it reports room (the wake-up needs it then). A core that went idle but
-    // does not show yet is seen by the batch's next fenced look, or by the orchestrator's wait.
-    if (unfenced_pushes_left_ > 0 && !any_reports_room(shape)) {
-      --unfenced_pushes_left_;
-      return;
-    }
-    if (!others_have_room(-1, shape)) {
-      // Only with lanes is every push on one thread (the orchestrator's), which owns the count.
-      if (orchestrator_lanes_) unfenced_pushes_left_ = kPushesPerFence - 1;
-      return;
-    }
+    if (!others_have_room(-1, shape)) return;
     // others_have_room fenced after the push (not under ThreadSanitizer, which has no fences:
     // there its reads are RMWs, and the wake-up keeps its own).
     if constexpr (!kThreadSanitizer) {

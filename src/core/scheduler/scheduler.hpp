@@ -224,17 +224,6 @@ class Scheduler {
 
   // Makes a task ready from the orchestrator thread (no producers left).
   void push_ready_global(TaskSlot* task);
-  // With orchestrator_lanes: after a fenced look found no idle core another thread could start
-  // the task on, the next kPushesPerFence - 1 single-core pushes skip that fence and look (the
-  // busy cores pop them after their FINs). Per task the fence waited for the task's stores, whose
-  // lines a worker polling on another CPU held: most of the orchestrator's CPU time per task on a
-  // 2-CPU host (docs/performance.md, "Session 32, branch quiet36"). A core that went idle in the
-  // window is seen by the next fenced push, or by the orchestrator's wait, which steps every
-  // scheduler thread (ThreadsPlatform::wait_until) and calls fence_next_push first.
-  static constexpr int kPushesPerFence = 8;
-  // The next push fences and looks again (the orchestrator's wait, a run's start).
-  void fence_next_push() { unfenced_pushes_left_ = 0; }
-  int unfenced_pushes_left() const { return unfenced_pushes_left_; }
 
   // Read-only views for tests and diagnostics.
   const CoreSlot& core_slot(int core) const { return cores_[static_cast<std::size_t>(core)]; }
@@ -354,15 +343,6 @@ class Scheduler {
   void flush_local(int thread);
   // True when another thread reports idle cores that could run `task` (thread -1: any thread).
   bool others_have_room(int thread, TaskShape shape);
-  // Whether any thread reports an idle core for a single-core task of `shape` (relaxed looks, no
-  // fence): push_ready_global's look between its fenced ones.
-  bool any_reports_room(TaskShape shape) const {
-    const int type = shape == TaskShape::aic ? 0 : 1;
-    for (const ThreadState& t : threads_) {
-      if (t.free_cores[type].load(std::memory_order_relaxed) > 0) return true;
-    }
-    return false;
-  }
   // The same from relaxed loads, for a decision that publishes nothing (stage_after_latch).
   // Inline: asked after every latch (may_stage_at_latch) and every staging of a worker; out of
   // line it was ~20 instructions of a task on the peers' independent graph.
@@ -479,9 +459,6 @@ class Scheduler {
   std::vector<std::uint64_t> core_since_ns_;
   std::vector<std::uint64_t> core_end_ns_;
   std::atomic<bool> mix_seen_{false};  // a MIX task was made ready in this run
-  // fence_next_push; the orchestrator's thread alone writes it, per push: on 128 bytes of its own
-  // (beside the flags every core step reads, each write was a miss for the cores and the next).
-  alignas(128) int unfenced_pushes_left_ = 0;
 };
 
 }  // namespace tmr::detail

@@ -220,9 +220,6 @@ void ThreadsPlatform::abandon() {
 bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64_t timeout_ns) {
   const std::uint64_t deadline = now_ns() + timeout_ns;
   bool parked = false;
-  // Pushes made without the fence since the last fenced look (Scheduler::push_ready_global) are
-  // placed by the help below if this waits; the first push after it fences and looks again.
-  engine_scheduler_->fence_next_push();
   const bool result = [&] {
     for (;;) {
       if (ready()) return true;
