@@ -590,7 +590,7 @@ template <OrchestratorCore::Steps kSteps>
 [[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_planned_as(const Plan& plan,
                                                                               const Args& args) {
   constexpr bool kPlain = kSteps != Steps::generic;
-  constexpr bool kNoOutputs = kSteps == Steps::plain || kSteps == Steps::plain_wide;
+  constexpr bool kNoOutputs = kSteps == Steps::plain;
   // Every path returns `outputs`, so it is built in the caller's storage (a copy of a
   // TaskOutputs is a memcpy call, ~25 instructions a submit).
   TaskOutputs outputs;
@@ -660,7 +660,7 @@ template <OrchestratorCore::Steps kSteps>
   const std::uint32_t local = ring.head();
   Ring::SlotInfo& info = ring.info(local);
   TaskSlot& task = admit_task(ring, ring_index, heap_consumed, heap_offset, plan, args, layout,
-                              &outputs, !kNoOutputs, kept, !kPlain, kSteps == Steps::plain_wide);
+                              &outputs, !kNoOutputs, kept, !kPlain);
 
   // A plain submit records its TensorMap entries during discovery (collect_and_record);
   // the usual end inline, finish_discovery (out of line) for the rest.
@@ -698,19 +698,9 @@ TaskOutputs OrchestratorCore::submit_planned(const Plan& plan, const Args& args)
   return submit_planned_as<Steps::generic>(plan, args);
 }
 
-#if defined(__x86_64__)
-[[gnu::target("default")]] TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
-  return submit_planned_as<Steps::plain>(planned_, args);
-}
-
-[[gnu::target("avx2")]] TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
-  return submit_planned_as<Steps::plain_wide>(planned_, args);
-}
-#else
 TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
   return submit_planned_as<Steps::plain>(planned_, args);
 }
-#endif
 
 TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
   return submit_planned_as<Steps::plain_outputs>(planned_, args);
@@ -1251,7 +1241,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
 [[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_task(
     Ring& ring, int ring_index, std::uint64_t heap_consumed, std::uint64_t heap_offset,
     const Plan& plan, const Args& args, const OutputLayout& layout, TaskOutputs* outputs,
-    bool outputs_possible, const KernelFn* kept_fns, bool may_be_inline, bool wide_copy) {
+    bool outputs_possible, const KernelFn* kept_fns, bool may_be_inline) {
   // The counts read once, before any store (a store through a record or slot may alias the
   // Args' byte-sized fields, so each later use reloaded them: 5 loads a submit).
   const int tensor_count = args.tensor_count();
@@ -1276,11 +1266,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   static_assert(sizeof(TaskRecord::tags) == kMaxTensorArgs * sizeof(ArgTag));
   std::memcpy(record.tags, args.tags(), sizeof(record.tags));
   // One copy of the argument tensors; out placeholders are replaced below.
-  if (wide_copy) {
-    copy_tensor_block(record.tensors, args, tensor_count);  // AVX2: 32-byte moves
-  } else {
-    copy_tensors(record.tensors, args, tensor_count);
-  }
+  copy_tensors(record.tensors, args, tensor_count);
   if (outputs_possible) materialise_outputs(record, ring, heap_offset, args, layout, id, outputs);
   copy_scalars(record.scalars, args.scalars(), scalar_count);
   return slot;

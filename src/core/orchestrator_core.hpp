@@ -153,22 +153,13 @@ class OrchestratorCore {
   // no parallel_for active, in a run that neither charges work nor records events (plain_run_).
   // The same steps as a straight line: no output layout, heap or scope-hold tests, no charge,
   // no recording or inline-task tests (~40 instructions a submit).
-  // Two versions, one chosen once when the library loads (an ifunc: no test a call): for CPUs
-  // with AVX2, whose 32-byte moves copy the tensors into the record in about half the
-  // instructions (Steps::plain_wide, copy_tensor_block), and the baseline one.
-#if defined(__x86_64__)
-  [[gnu::target("default")]] TaskOutputs submit_plain(const Args& args);
-  [[gnu::target("avx2")]] TaskOutputs submit_plain(const Args& args);
-#else
-  TaskOutputs submit_plain(const Args& args);  // (the AVX2 version is x86-64's only)
-#endif
+  TaskOutputs submit_plain(const Args& args);
   // submit_plain for a submit with out(...) arguments: the layout, fit, heap and scope hold
   // stay (the task is scoped), the charge, recording, inline-task and loop tests go.
   TaskOutputs submit_plain_outputs(const Args& args);
   // Which instance of submit_planned's body: the generic steps, or one of dispatch's straight
   // lines (plain_run_, no parallel_for active, a kernel task) without or with fresh outputs.
-  // plain_wide: plain, in submit_plain's AVX2 version (the tensors copied as one block).
-  enum class Steps { generic, plain, plain_wide, plain_outputs };
+  enum class Steps { generic, plain, plain_outputs };
   template <Steps kSteps>
   TaskOutputs submit_planned_as(const Plan& plan, const Args& args);
   // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
@@ -230,7 +221,7 @@ class OrchestratorCore {
                        std::uint64_t heap_offset, const Plan& plan, const Args& args,
                        const OutputLayout& layout, TaskOutputs* outputs,
                        bool outputs_possible = true, const KernelFn* kept_fns = nullptr,
-                       bool may_be_inline = true, bool wide_copy = false);
+                       bool may_be_inline = true);
   // admit_task's slot fields (everything but the record).
   // `dep_nodes`: dependency nodes taken with the admit (Ring::admit), the last ones of the pool.
   // `replayed`: a submit_replayed task, which needs no dependence state
@@ -400,9 +391,7 @@ class OrchestratorCore {
     credit_limit_ = std::min(submits_since_sync_ + free_slots, kSubmitsPerSync - 1);
     credit_ring_ = &ring;
   }
-  void revoke_room() {
-    credit_limit_ = 0;
-  }
+  void revoke_room() { credit_limit_ = 0; }
   const Ring* credit_ring_ = nullptr;  // the ring of the last grant (never null in a run)
   std::uint32_t credit_limit_ = 0;     // credited while submits_since_sync_ is below it
   std::uint64_t room_grants_ = 0;      // grants this run (tests: the batch path ran)
@@ -433,9 +422,7 @@ class OrchestratorCore {
   bool plain_ready_ = false;
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
-  Ring& ring(int index) const {
-    return *ports_.rings[static_cast<std::size_t>(index)];
-  }
+  Ring& ring(int index) const { return *ports_.rings[static_cast<std::size_t>(index)]; }
 
   OrchestratorPorts ports_;
   Dependence dependence_;

@@ -129,53 +129,6 @@ static_assert(offsetof(TaskRecord, scalar_count) == 32, "the header: 32 bytes");
   copy_tensors(to, args, args.tensor_count());
 }
 
-// `bytes` (a multiple of 8) in 32-byte pieces, then one of 16 and one of 8 as needed. A piece is
-// a GCC vector: in a function built for AVX2 one load and one store, elsewhere two of each (the
-// moves a fixed-size memcpy makes there).
-template <std::size_t kBytes>
-[[gnu::always_inline]] inline void copy_in_pieces(void* to, const void* from) {
-  static_assert(kBytes % 8 == 0);
-  using Piece = unsigned char __attribute__((vector_size(32)));
-  auto* const out = static_cast<unsigned char*>(to);
-  const auto* const in = static_cast<const unsigned char*>(from);
-  std::size_t at = 0;
-  for (; at + 32 <= kBytes; at += 32) {
-    Piece piece;
-    std::memcpy(&piece, in + at, sizeof(piece));
-    std::memcpy(out + at, &piece, sizeof(piece));
-  }
-  if constexpr (kBytes % 32 >= 16) {
-    std::memcpy(out + at, in + at, 16);
-    at += 16;
-  }
-  if constexpr (kBytes % 16 == 8) std::memcpy(out + at, in + at, 8);
-}
-
-// copy_tensors as one block of count x sizeof(Tensor) bytes (Args and the record both keep them
-// contiguous), for OrchestratorCore::submit_plain, whose AVX2 build copies 4 tensors in 26
-// instructions instead of 56 (copy_in_pieces).
-[[gnu::always_inline]] inline void copy_tensor_block(Tensor* to, const Args& args,
-                                                     const int count) {
-  static_assert(std::is_trivially_copyable_v<Tensor> && sizeof(Tensor) % 8 == 0);
-  static_assert(kInlineTensorArgs == 4, "one case per inline tensor count below");
-  void* const out = to;
-  const void* const in = &args.tensor(0);
-  switch (count) {
-    case 4:
-      return copy_in_pieces<4 * sizeof(Tensor)>(out, in);
-    case 3:
-      return copy_in_pieces<3 * sizeof(Tensor)>(out, in);
-    case 2:
-      return copy_in_pieces<2 * sizeof(Tensor)>(out, in);
-    case 1:
-      return copy_in_pieces<sizeof(Tensor)>(out, in);
-    case 0:
-      return;
-    default:
-      std::memcpy(out, in, static_cast<std::size_t>(count) * sizeof(Tensor));
-  }
-}
-
 // The tensors every task of one replayed template position names (session 23): its arguments at
 // one iteration, and how each moves per iteration. A task i iterations later names `base` and i
 // (TaskRecord::image_distance) instead of copying its tensors into its record, and the image's
