@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -1944,24 +1945,26 @@ TEST_P(ParallelForAnalysedSubmit, ReplayingLoopTestsRoomOncePerBatch) {
   EXPECT_LE(grants, kRows / 16) << "room tested once a submit, not once a batch";
 }
 
-// (session 31, batch35) A room credit never outlasts what its tests proved: it covers at most
-// the window's free slots at its grant and only the ring it was granted on, so the full tests
-// (and, when the window is full, the wait for room) come back. Loop 1: a 16-slot window whose
-// tasks are held on threads for the first 50 ms, so the orchestrator fills the window and waits;
-// each grant covers at most 15 submits. Loop 2: each iteration submits on its scope's ring and
-// then inside a nested scope on the next ring, so every submit finds the credit on the other
-// ring and takes a grant of its own. Results equal the sequential program's in both.
-TEST_P(ParallelForAnalysedSubmit, RoomCreditsEndAtTheWindowAndAtAnotherRing) {
+// The two programs of the room-credit tests, in parallel_for loops (`loops`) or plain ones.
+// Program 1: a 16-slot window whose tasks are held on threads for the first 50 ms, so the
+// orchestrator fills the window and waits. Program 2: each row submits on its scope's ring and
+// then inside a nested scope on the next ring. Checks the results against the sequential
+// program's and, on threads, that the orchestrator waited for room; returns the room grants of
+// each program.
+struct RoomCreditGrants {
+  std::uint64_t window = 0;
+  std::uint64_t rings = 0;
+};
+RoomCreditGrants run_room_credit_programs(const Param& param, bool loops, std::size_t period) {
   constexpr std::uint32_t kRows = 600;
   RingConfig ring;
   ring.task_window = 16;
-  Fixture f(GetParam().platform, GetParam().record, ring);
-  const bool threads = GetParam().platform == PlatformKind::threads;
+  Fixture f(param.platform, param.record, ring);
+  const bool threads = param.platform == PlatformKind::threads;
   std::vector<float> x(kRows), y(kRows, -1.0f), z(kRows, -1.0f);
-  RunArgs args = input_and_output(x, y, 11);
+  RunArgs args = input_and_output(x, y, period);
   args.output(z.data(), {kRows}, DType::f32);
-  std::uint64_t grants_window = 0;
-  std::uint64_t grants_rings = 0;
+  RoomCreditGrants grants;
   released = !threads;
   std::thread opener([] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -1970,81 +1973,64 @@ TEST_P(ParallelForAnalysedSubmit, RoomCreditsEndAtTheWindowAndAtAnotherRing) {
   const RunResult r = f.runtime.run(
       [&](Orchestrator& o, const OrchestrationArgs& a) {
         const auto row = [&](int arg, std::uint32_t k) { return a.tensor(arg).view({1}, {k}); };
-        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
+        const auto rows = [&](const std::function<void(Orchestrator&, std::uint32_t)>& body) {
+          if (loops) {
+            o.parallel_for(kRows, [&](Orchestrator& lo, std::int64_t i) {
+              body(lo, static_cast<std::uint32_t>(i));
+            });
+          } else {
+            for (std::uint32_t k = 0; k < kRows; ++k)
+              body(o, k);
+          }
+        };
+        rows([&](Orchestrator& o, std::uint32_t k) {
           o.submit_aiv(f.held, Args().in(row(0, k)).out_existing(row(1, k)));
         });
-        grants_window = detail::OrchestratorCore::of(o).room_grants();
-        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
+        grants.window = detail::OrchestratorCore::of(o).room_grants();
+        rows([&](Orchestrator& o, std::uint32_t k) {
           o.submit_aiv(f.inc, Args().in(row(1, k)).out_existing(row(1, k)));
           o.scope_begin();
           o.submit_aiv(f.inc, Args().in(row(1, k)).out_existing(row(2, k)));
           o.scope_end();
         });
-        grants_rings = detail::OrchestratorCore::of(o).room_grants() - grants_window;
+        grants.rings = detail::OrchestratorCore::of(o).room_grants() - grants.window;
       },
       args);
   opener.join();
   released = true;
-  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
   EXPECT_EQ(r.stats.loop_fallbacks, 0u);
   for (std::uint32_t k = 0; k < kRows; ++k) {
-    ASSERT_EQ(y[k], x[k] + 2.0f) << "row " << k;
-    ASSERT_EQ(z[k], x[k] + 3.0f) << "row " << k;
+    EXPECT_EQ(y[k], x[k] + 2.0f) << "row " << k;
+    EXPECT_EQ(z[k], x[k] + 3.0f) << "row " << k;
+    if (y[k] != x[k] + 2.0f || z[k] != x[k] + 3.0f) break;
   }
   if (threads) {
     EXPECT_GE(r.stats.orchestrator_ring_waits, 1u);
   }
-  EXPECT_GE(grants_window, (kRows - 10) / 15) << "a credit covered more than the window's room";
+  return grants;
+}
+
+// (session 31, batch35) A room credit never outlasts what its tests proved: it covers at most
+// the window's free slots at its grant and only the ring it was granted on, so the full tests
+// (and, when the window is full, the wait for room) come back. In program 1 each grant covers at
+// most 15 submits; in program 2 every submit finds the credit on the other ring and takes a
+// grant of its own.
+TEST_P(ParallelForAnalysedSubmit, RoomCreditsEndAtTheWindowAndAtAnotherRing) {
+  constexpr std::uint32_t kRows = 600;
+  const RoomCreditGrants grants = run_room_credit_programs(GetParam(), true, 11);
+  EXPECT_GE(grants.window, (kRows - 10) / 15) << "a credit covered more than the window's room";
   // About two an iteration (less the submits that find a sync due and take the general path);
   // a credit used on the other ring would leave one per sync period.
-  EXPECT_GE(grants_rings, kRows) << "a credit was used on another ring";
+  EXPECT_GE(grants.rings, kRows) << "a credit was used on another ring";
 }
 
 // (session 32, plain36) Plain submits take the same room credits (credit_room): the sync and
-// window tests once a batch. The same two programs as above without parallel_for: a 16-slot
-// window filled behind tasks held for 50 ms on threads (a credit past the window's free slots
-// would admit over a live slot), then each row submitting on its scope's ring and inside a
-// nested scope on the next (a credit of one ring used on the other would overfill it). Results
-// equal the sequential program's.
+// window tests once a batch. The same two programs without parallel_for: a credit past the
+// window's free slots would admit over a live slot, and a credit of one ring used on the other
+// would overfill it; either breaks the results checked against the sequential program's.
 TEST_P(ParallelForAnalysedSubmit, PlainRoomCreditsEndAtTheWindowAndAtAnotherRing) {
-  constexpr std::uint32_t kRows = 600;
-  RingConfig ring;
-  ring.task_window = 16;
-  Fixture f(GetParam().platform, GetParam().record, ring);
-  const bool threads = GetParam().platform == PlatformKind::threads;
-  std::vector<float> x(kRows), y(kRows, -1.0f), z(kRows, -1.0f);
-  RunArgs args = input_and_output(x, y, 13);
-  args.output(z.data(), {kRows}, DType::f32);
-  released = !threads;
-  std::thread opener([] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    released = true;
-  });
-  const RunResult r = f.runtime.run(
-      [&](Orchestrator& o, const OrchestrationArgs& a) {
-        const auto row = [&](int arg, std::uint32_t k) { return a.tensor(arg).view({1}, {k}); };
-        for (std::uint32_t k = 0; k < kRows; ++k)
-          o.submit_aiv(f.held, Args().in(row(0, k)).out_existing(row(1, k)));
-        for (std::uint32_t k = 0; k < kRows; ++k) {
-          o.submit_aiv(f.inc, Args().in(row(1, k)).out_existing(row(1, k)));
-          o.scope_begin();
-          o.submit_aiv(f.inc, Args().in(row(1, k)).out_existing(row(2, k)));
-          o.scope_end();
-        }
-      },
-      args);
-  opener.join();
-  released = true;
-  ASSERT_TRUE(r.ok()) << r.status.to_string();
-  for (std::uint32_t k = 0; k < kRows; ++k) {
-    ASSERT_EQ(y[k], x[k] + 2.0f) << "row " << k;
-    ASSERT_EQ(z[k], x[k] + 3.0f) << "row " << k;
-  }
-  if (threads) {
-    EXPECT_GE(r.stats.orchestrator_ring_waits, 1u);
-  }
+  run_room_credit_programs(GetParam(), false, 13);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <iostream>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "support/ended_scope_loop.hpp"
@@ -227,6 +228,19 @@ TEST_P(ParallelFor, ViewsEqualOnlyInTheirFieldsStayAnalysed) {
     EXPECT_TRUE(e.producers.empty()) << "task " << e.sequence;
 }
 
+// `sum` holds the column sums of `blocks` (`rows` rows of sum.size() columns), as the
+// sequential accumulator loop leaves them.
+void expect_column_sums(const std::vector<float>& blocks, const std::vector<float>& sum,
+                        std::uint32_t rows, const std::string& context) {
+  const std::size_t width = sum.size();
+  for (std::size_t c = 0; c < width; ++c) {
+    float expected = 0;
+    for (std::uint32_t b = 0; b < rows; ++b)
+      expected += blocks[b * width + c];
+    EXPECT_EQ(sum[c], expected) << context << ", column " << c;
+  }
+}
+
 TEST_P(ParallelFor, AccumulatorChainKeepsExactlyTheCarriedEdges) {
   Directed d(GetParam());
   constexpr std::uint32_t kBlocks = 64;
@@ -243,12 +257,7 @@ TEST_P(ParallelFor, AccumulatorChainKeepsExactlyTheCarriedEdges) {
       },
       args);
   ASSERT_TRUE(r.ok()) << r.status.to_string();
-  for (std::uint32_t c = 0; c < kWidth; ++c) {
-    float expected = 0;
-    for (std::uint32_t b = 0; b < kBlocks; ++b)
-      expected += blocks[b * kWidth + c];
-    EXPECT_EQ(sum[c], expected);
-  }
+  expect_column_sums(blocks, sum, kBlocks, "one run");
   EXPECT_EQ(r.stats.loop_tasks_analysed, kBlocks - 2);
   // Iteration i waits for iteration i - 1 only (or for nothing, when i - 1 already retired).
   for (const TaskEvent& e : r.trace->tasks) {
@@ -286,12 +295,7 @@ TEST_P(ParallelFor, ReplayedAccumulatorChainWaitsForItsPredecessor) {
         },
         args);
     ASSERT_TRUE(r.ok()) << r.status.to_string();
-    for (std::uint32_t c = 0; c < kWidth; ++c) {
-      float expected = 0;
-      for (std::uint32_t b = 0; b < kBlocks; ++b)
-        expected += blocks[b * kWidth + c];
-      EXPECT_EQ(sum[c], expected) << "run " << run << ", column " << c;
-    }
+    expect_column_sums(blocks, sum, kBlocks, "run " + std::to_string(run));
     if (run == 0) continue;
     EXPECT_EQ(r.stats.loop_templates_reused, 1u);
     EXPECT_EQ(r.stats.loop_tasks_analysed, kBlocks);
