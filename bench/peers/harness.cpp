@@ -129,7 +129,7 @@ double median(std::vector<double> v) {
 }
 
 struct Sample {
-  double wall_ns = 0, cpu_ns = 0, build_ns = 0, submit_ns = -1;
+  double wall_ns = 0, cpu_ns = 0, build_ns = 0, submit_ns = -1, wait_share = -1;
   bool ok = true;
 };
 
@@ -149,8 +149,12 @@ Sample run_once(System& system, const Workload& w, Data& data, std::uint64_t spi
   const std::uint64_t t1 = now_ns();
   const std::uint64_t cpu1 = cpu_ns();
   system.finish();
-  Sample s{static_cast<double>(t1 - t0), static_cast<double>(cpu1 - cpu0),
-           static_cast<double>(build), system.last_submit_ns(), data.checksum() == w.reference};
+  Sample s{static_cast<double>(t1 - t0),
+           static_cast<double>(cpu1 - cpu0),
+           static_cast<double>(build),
+           system.last_submit_ns(),
+           system.last_orchestrator_wait_share(),
+           data.checksum() == w.reference};
   if (!s.ok) {
     std::fprintf(stderr, "CHECKSUM MISMATCH: %s on %s (%zu tasks, spin %llu ns)\n",
                  system.name().c_str(), w.graph.name.c_str(), w.graph.size(),
@@ -165,7 +169,7 @@ Figures measure_overhead(System& system, const Workload& w, int reps) {
   Figures f;
   f.tasks = w.graph.size();
   f.checksum_ok = run_once(system, w, data, 0).ok;
-  std::vector<double> wall, cpu, build, submit;
+  std::vector<double> wall, cpu, build, submit, wait_share;
   for (int r = 0; r < reps; ++r) {
     const Sample s = run_once(system, w, data, 0);
     f.checksum_ok = f.checksum_ok && s.ok;
@@ -173,12 +177,14 @@ Figures measure_overhead(System& system, const Workload& w, int reps) {
     cpu.push_back(s.cpu_ns);
     build.push_back(s.build_ns);
     submit.push_back(s.submit_ns);
+    wait_share.push_back(s.wait_share);
   }
   const double n = static_cast<double>(f.tasks);
   f.wall_ns_per_task = median(wall) / n;
   f.cpu_ns_per_task = median(cpu) / n;
   if (system.name() == "tbb") f.build_ns_per_task = median(build) / n;
   if (submit.front() >= 0) f.submit_ns_per_task = median(submit) / n;
+  if (wait_share.front() >= 0) f.orchestrator_wait_share = median(wait_share);
   return f;
 }
 
@@ -281,6 +287,7 @@ ordered_json to_json(const Figures& f) {
   j["tasks"] = f.tasks;
   if (f.build_ns_per_task >= 0) j["build_ns_per_task"] = f.build_ns_per_task;
   if (f.submit_ns_per_task >= 0) j["submit_ns_per_task"] = f.submit_ns_per_task;
+  if (f.orchestrator_wait_share >= 0) j["orchestrator_wait_share"] = f.orchestrator_wait_share;
   j["checksum_ok"] = f.checksum_ok;
   return j;
 }
@@ -294,6 +301,7 @@ Figures from_json(const ordered_json& j) {
   f.tasks = j.value("tasks", std::uint64_t{0});
   f.build_ns_per_task = j.value("build_ns_per_task", -1.0);
   f.submit_ns_per_task = j.value("submit_ns_per_task", -1.0);
+  f.orchestrator_wait_share = j.value("orchestrator_wait_share", -1.0);
   f.checksum_ok = j.value("checksum_ok", false);
   return f;
 }
@@ -451,8 +459,14 @@ void print_table(const Results& results) {
   for (const auto& [g, row] : results) {
     for (const auto& [s, f] : row) {
       if (f.submit_ns_per_task >= 0) {
-        std::printf("%s %s: orchestrator submit cost %s ns/task (not blocked on rings)\n",
-                    s.c_str(), g.c_str(), fmt_ns(f.submit_ns_per_task).c_str());
+        std::printf("%s %s: orchestrator submit cost %s ns/task (not blocked on rings)", s.c_str(),
+                    g.c_str(), fmt_ns(f.submit_ns_per_task).c_str());
+        if (f.orchestrator_wait_share >= 0) {
+          std::printf(", waiting for a CPU %.0f%% of its runnable time (%s)",
+                      100 * f.orchestrator_wait_share,
+                      f.orchestrator_wait_share < kSharedCpuWaitShare ? "own CPU" : "shared CPU");
+        }
+        std::printf("\n");
       }
     }
   }

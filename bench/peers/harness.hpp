@@ -30,6 +30,11 @@ class System {
   // Time the submitting thread spent creating tasks in the last run, not counting waits for
   // the runtime (tmr only: orchestration time minus time blocked on full rings); -1 if unknown.
   virtual double last_submit_ns() const { return -1; }
+  // The submitting thread's time waiting for a CPU, as a share of its CPU time plus that wait, in
+  // the last run (tmr only; -1 if unknown). It tells the run's CPU mode: near 0 when the
+  // orchestrator had a CPU to itself (a quiet host; every line it shares with a worker crosses
+  // CPUs), large when it shared one with a worker (docs/peers.md, "CPU modes").
+  virtual double last_orchestrator_wait_share() const { return -1; }
 };
 
 std::unique_ptr<System> make_tmr_system();        // the default configuration
@@ -38,13 +43,19 @@ std::unique_ptr<System> make_omp_system();        // libgomp or libomp, by compi
 std::unique_ptr<System> make_tbb_system();
 std::unique_ptr<System> make_starpu_system();
 
+// A run whose orchestrator waited for a CPU at least this share of its runnable time shared a
+// CPU with a worker (the fast mode); below it, it had one to itself (scripts/measure/peers_sum.py
+// splits rounds by the same line).
+inline constexpr double kSharedCpuWaitShare = 0.15;
+
 struct Figures {
   std::uint64_t tasks = 0;
   double wall_ns_per_task = 0;
   double cpu_ns_per_task = 0;
-  double build_ns_per_task = -1;     // oneTBB only
-  double submit_ns_per_task = -1;    // tmr only, see System::last_submit_ns
-  double metg_ns = -1;               // -1: not measured
+  double build_ns_per_task = -1;        // oneTBB only
+  double submit_ns_per_task = -1;       // tmr only, see System::last_submit_ns
+  double orchestrator_wait_share = -1;  // tmr only, see System::last_orchestrator_wait_share
+  double metg_ns = -1;                  // -1: not measured
   std::string metg_bound = "exact";  // "exact", "at_most" (first point already >= 50%), "at_least"
   bool checksum_ok = true;
 };

@@ -221,6 +221,7 @@ class TmrSystem final : public System {
 
   std::string name() const override { return name_; }
   double last_submit_ns() const override { return last_submit_ns_; }
+  double last_orchestrator_wait_share() const override { return last_wait_share_; }
 
   void prepare(const Graph& graph, Data&) override {
     transient_.assign(graph.buffers.size(), {});
@@ -267,6 +268,8 @@ class TmrSystem final : public System {
         });
     if (!result.ok()) throw std::runtime_error("tmr run failed: " + result.status.to_string());
     last_submit_ns_ = 1e3 * (result.stats.orchestration_us - result.stats.orchestrator_blocked_us);
+    const double runnable_ns = orchestrator_cpu_ns + orchestrator_delay_ns;
+    last_wait_share_ = runnable_ns > 0 ? orchestrator_delay_ns / runnable_ns : -1;
     if (result.trace) {
       print_latencies(*result.trace);
       if (const char* path = std::getenv("PEERS_TMR_DUMP")) dump_trace(*result.trace, path);
@@ -374,6 +377,7 @@ class TmrSystem final : public System {
   const std::string name_;
   const bool loops_;
   double last_submit_ns_ = -1;
+  double last_wait_share_ = -1;
   const bool show_stats_ = std::getenv("PEERS_TMR_STATS") != nullptr;      // per-run RunStats
   const bool show_threads_ = std::getenv("PEERS_TMR_THREADS") != nullptr;  // per-thread CPU
   tmr::KernelId kernel_ = tmr::kNoKernel;

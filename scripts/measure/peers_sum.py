@@ -4,13 +4,24 @@
 Summarises peers_ab.sh's DIR/{base,new}_ROUND.json (tmr_bench_peers --json): per graph, the
 median over rounds of tmr / best peer (the fastest non-tmr system's wall in the same run) for each
 build, with its range and the best peer's own median wall, and the median of the per-round
-new / base tmr wall."""
+new / base tmr wall. Each tmr run's CPU mode (its orchestrator_wait_share: below
+SHARED_CPU_WAIT_SHARE it had a CPU to itself, as on a quiet host) splits the rounds once more:
+the medians per mode, so two tables that caught different modes are not compared as one."""
 import glob
 import json
 import os
 import re
 import statistics
 import sys
+
+SHARED_CPU_WAIT_SHARE = 0.15  # bench/peers/harness.hpp, kSharedCpuWaitShare
+
+
+def mode_of(figures):
+    share = figures.get("orchestrator_wait_share")
+    if share is None:
+        return "unknown"
+    return "shared" if share >= SHARED_CPU_WAIT_SHARE else "own"
 
 
 def load(directory):
@@ -39,7 +50,7 @@ def main() -> int:
     print("graph        build  tmr/best median (range)   best peer median ns   tmr median ns")
     for g in graphs:
         for build in ("base", "new"):
-            ratios, peers, tmrs = [], [], []
+            ratios, peers, tmrs, by_mode = [], [], [], {}
             for r in rounds:
                 row = data.get((build, r), {}).get(g, {})
                 if "tmr" not in row:
@@ -51,9 +62,13 @@ def main() -> int:
                 ratios.append(row["tmr"]["wall_ns_per_task"] / best[0])
                 peers.append(best[0])
                 tmrs.append(row["tmr"]["wall_ns_per_task"])
+                by_mode.setdefault(mode_of(row["tmr"]), []).append(ratios[-1])
             if ratios:
                 print(f"{g:12} {build:5}  {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
                       f"{'':12}{statistics.median(peers):8.0f}{'':14}{statistics.median(tmrs):8.0f}")
+                print(f"{'':19}by CPU mode: " + "; ".join(
+                    f"{mode} {len(v)} round{'s' if len(v) != 1 else ''} median {statistics.median(v):.2f}"
+                    for mode, v in sorted(by_mode.items())))
         per_round = []
         for r in rounds:
             b = data.get(("base", r), {}).get(g, {}).get("tmr")
