@@ -1104,10 +1104,11 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   } else {
     ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
   }
+  // Read before the admit's stores (which may alias args), as admit_slot reads it: one load.
+  const int scalars = args.scalar_count();
   TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
   TaskRecord& record = *task.record;  // its tensors: replay_wide's copy
   write_header(record, prepared, plan, args);
-  const int scalars = args.scalar_count();
   record.scalar_count = scalars;
   copy_scalars(record.scalars, args.scalars(), scalars);
   outputs.task_ = task.id;
@@ -1141,13 +1142,9 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     // the orchestrator's books that read the record (families, deferred and map entries) come
     // first, since from the first push on the task may run.
     loops_.submitted_covered(task.id);
-    if (loops_.records_into_map()) [[unlikely]] {
-      for (int i = 0; i < count; ++i)
-        regions[i].tensor = &record.tensors[i];
-      loops_.record(task, args, regions);
-    } else {
-      loops_.record_unmapped(task, args);  // families and deferred entries take every access
-    }
+    // Families and deferred entries take every access (records_into_map() is false after every
+    // replay_wide that passed, so it is not tested here).
+    loops_.record_unmapped(task, args);
     const std::int32_t wired_resolved =
         wire_unguarded_list(ring, task, direct, direct_count, scoped);
     // From here on the task may be running: only the orchestrator's own books.
