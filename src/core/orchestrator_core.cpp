@@ -1058,8 +1058,10 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
                                           Ring& ring) {
   TaskOutputs outputs;  // every path returns it
   const int count = args.tensor_count();
-  if (!loops_.replay_wide(plan.kernels, args, ring.tensor_storage(ring.head(), count)))
-      [[unlikely]] {
+  // Where replay_wide copies the tensors and the admit below points the record (bind_arguments:
+  // the same place), kept in a register: the record's stores may alias record.tensors.
+  Tensor* const tensors = ring.tensor_storage(ring.head(), count);
+  if (!loops_.replay_wide(plan.kernels, args, tensors)) [[unlikely]] {
     // `plan` may be the position's own (submit_checked), which a fall-back may rebuild.
     const Plan checked = plan;
     outputs = submit_in_loop_slow(checked, args, ring_index, ring);
@@ -1102,29 +1104,32 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   } else {
     ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
   }
+  // Read before the admit's stores (which may alias args), as admit_slot reads it: one load.
+  const int scalars = args.scalar_count();
   TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
   TaskRecord& record = *task.record;  // its tensors: replay_wide's copy
   write_header(record, prepared, plan, args);
-  const int scalars = args.scalar_count();
   record.scalar_count = scalars;
   copy_scalars(record.scalars, args.scalars(), scalars);
   outputs.task_ = task.id;
   if (scoped) {
     std::byte* const heap_base = static_cast<std::byte*>(ring.heap_at(heap_offset));
+    // The outputs' count in a register, stored once (outputs may alias the record's stores).
+    std::size_t n = 0;
     for (std::uint32_t todo = outs; todo != 0; todo &= todo - 1) {
       const int i = std::countr_zero(todo);
       std::byte* const data = heap_base + prepared.out_at[i];
       // replay_wide copied the spec into the record: placed() there is its base and owner set
       // (two stores instead of a second copy of the Tensor).
-      place_in_record(record.tensors[i], data, task.id);
+      place_in_record(tensors[i], data, task.id);
       if (args.initial_bits(i)) {
         const Tensor& spec = args.tensor(i);
         fill_pattern(data, spec.elements() * spec.element_size(), *args.initial_bits(i),
                      spec.element_size());
       }
-      std::memcpy(&outputs.storage_[static_cast<std::size_t>(outputs.count_++)], &record.tensors[i],
-                  sizeof(Tensor));
+      std::memcpy(&outputs.storage_[n++], &tensors[i], sizeof(Tensor));
     }
+    outputs.count_ = static_cast<int>(n);
   }
   AccessRegion regions[kMaxTensorArgs];  // record() reads none: families and deferral take all
   TaskSlot* direct[kDirectProducers];
@@ -1137,13 +1142,9 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     // the orchestrator's books that read the record (families, deferred and map entries) come
     // first, since from the first push on the task may run.
     loops_.submitted_covered(task.id);
-    if (loops_.records_into_map()) [[unlikely]] {
-      for (int i = 0; i < count; ++i)
-        regions[i].tensor = &record.tensors[i];
-      loops_.record(task, args, regions);
-    } else {
-      loops_.record_unmapped(task, args);  // families and deferred entries take every access
-    }
+    // Families and deferred entries take every access (records_into_map() is false after every
+    // replay_wide that passed, so it is not tested here).
+    loops_.record_unmapped(task, args);
     const std::int32_t wired_resolved =
         wire_unguarded_list(ring, task, direct, direct_count, scoped);
     // From here on the task may be running: only the orchestrator's own books.

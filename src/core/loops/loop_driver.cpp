@@ -1852,7 +1852,9 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
   // (softmax's m and l, the accumulators of one alloc) are next to each other: its liveness
   // and record are looked up once for the run of them.
   if (task.fresh_tracked != 0) {
-    if (loop.iteration < loop.tmpl.base_iteration() - 1) return false;
+    // (Made by an analysed iteration, so their entries are deferred: below.)
+    if (loop.iteration < loop.tmpl.base_iteration() - 1 || loop.iteration < loop.first_analysed)
+      return false;
     const loops::LoopTasks& table = *loop.table;
     const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(loop.iteration)];
     TaskId last;
@@ -1872,12 +1874,13 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
       made_[k] = loop.iteration;
     }
   }
-  // Each was made by this iteration (fresh_here: made_[k] is loop.iteration), so all or none
-  // are made by an analysed one: one test for the position instead of one per argument. All,
-  // since no analysed iteration comes before first_analysed: every tracked access then goes into
-  // a family or is deferred, and OrchestratorCore::submit_wide records it by record_unmapped().
-  std::uint32_t deferred_mask = task.deferred_reads;
-  if (loop.iteration >= loop.first_analysed) deferred_mask |= task.fresh_tracked;
+  // Each was made by this iteration (fresh_here: made_[k] is loop.iteration), an analysed one
+  // (tested above), so each entry is deferred. With TaskPlan::wide (every outer tracked access in
+  // its family) and a position's tracked accesses split among outer_tracked, fresh_tracked and
+  // deferred_reads (build_plans, plan_analysed), every tracked access now goes into a family or
+  // is deferred: what wide_producers and OrchestratorCore::submit_wide rely on without testing
+  // the masks (records_into_map() is false).
+  const std::uint32_t deferred_mask = task.deferred_reads | task.fresh_tracked;
   task.image_iteration = loop.iteration;
   family_mask_ = task.family;
   quiet_mask_ = task.family & task.quiet;

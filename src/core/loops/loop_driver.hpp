@@ -424,6 +424,8 @@ class LoopDriver {
   }
   // Whether record() puts any of the covered submit's accesses into the TensorMap (whose entries
   // read the box through regions[k].tensor); false when families and deferral take them all.
+  // Always false after a replay_wide that passed (see there): OrchestratorCore::submit_wide
+  // records by record_unmapped() without asking.
   bool records_into_map() const {
     const std::uint32_t skip = family_mask_ | deferred_mask_;
     return (skip & tracked_mask_) != tracked_mask_;
@@ -1427,8 +1429,8 @@ inline int LoopDriver::wide_producers(const Args& args, TaskSlot** out, int capa
   if (!task.wide_listed) [[unlikely]] {
     return direct_producers_call(args, out, capacity, regions);
   }
-  // created_producers' condition: every tracked access goes into a family or is deferred.
-  if ((tracked_mask_ & ~(family_mask_ | deferred_mask_)) != 0) return -1;
+  // created_producers' condition, every tracked access goes into a family or is deferred, holds
+  // after every replay_wide that passed (records_into_map() is false).
   const Loop& loop = *owner_;
   const std::int64_t i = loop.iteration;
   const loops::LoopTasks& table = *loop.table;
