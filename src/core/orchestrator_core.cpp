@@ -639,8 +639,8 @@ template <OrchestratorCore::Steps kSteps>
     // on this ring, as a loop's (room_credited): a credit's two compares instead of the tests.
     if (room_credited(&ring)) [[likely]] {
       ++submits_since_sync_;
-    } else if (submits_since_sync_ + 1 < kSubmitsPerSync && ring.window_has_room()) {
-      credit_room(ring);
+    } else if (slot_at_once(ring)) {
+      credit_room(ring);  // (before the count: its limit is the free slots past it)
       ++submits_since_sync_;
     } else {
       std::uint64_t unused_offset;

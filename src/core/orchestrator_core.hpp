@@ -358,10 +358,15 @@ class OrchestratorCore {
   // once (no heap test without outputs). False leaves everything as it was.
   bool room_at_once(Ring& ring, std::uint64_t bytes, std::uint64_t* offset,
                     std::uint64_t* consumed) {
-    if (submits_since_sync_ + 1 >= kSubmitsPerSync || !ring.window_has_room()) return false;
+    if (!slot_at_once(ring)) return false;
     if (bytes != 0 && !ring.heap_fits(bytes, offset, consumed)) return false;
     ++submits_since_sync_;
     return true;
+  }
+  // room_at_once's sync and window tests, without its count of the submit: also a plain
+  // submit's before its credit (credit_room computes its limit from the count before the submit).
+  [[gnu::always_inline]] bool slot_at_once(const Ring& ring) const {
+    return submits_since_sync_ + 1 < kSubmitsPerSync && ring.window_has_room();
   }
   // Reclaiming (and freeing TensorMap entries of retired tasks) is batched: every this many
   // submits, or whenever the ring looks full.

@@ -1949,8 +1949,9 @@ TEST_P(ParallelForAnalysedSubmit, ReplayingLoopTestsRoomOncePerBatch) {
 // Program 1: a 16-slot window whose tasks are held on threads for the first 50 ms, so the
 // orchestrator fills the window and waits. Program 2: each row submits on its scope's ring and
 // then inside a nested scope on the next ring. Checks the results against the sequential
-// program's and, on threads, that the orchestrator waited for room; returns the room grants of
-// each program.
+// program's and, on threads, that the orchestrator waited for room and that the window held no
+// more than its room (15 tasks of 16 slots: a credit of one submit more admits a 16th) while
+// its tasks were held; returns the room grants of each program.
 struct RoomCreditGrants {
   std::uint64_t window = 0;
   std::uint64_t rings = 0;
@@ -1966,8 +1967,13 @@ RoomCreditGrants run_room_credit_programs(const Param& param, bool loops, std::s
   args.output(z.data(), {kRows}, DType::f32);
   RoomCreditGrants grants;
   released = !threads;
-  std::thread opener([] {
+  // Program 1's submits that returned: while the tasks are held none retires, so these are the
+  // window's live tasks when the opener releases them.
+  std::atomic<std::uint32_t> admitted{0};
+  std::uint32_t admitted_while_held = 0;
+  std::thread opener([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    admitted_while_held = admitted.load();
     released = true;
   });
   const RunResult r = f.runtime.run(
@@ -1985,6 +1991,7 @@ RoomCreditGrants run_room_credit_programs(const Param& param, bool loops, std::s
         };
         rows([&](Orchestrator& o, std::uint32_t k) {
           o.submit_aiv(f.held, Args().in(row(0, k)).out_existing(row(1, k)));
+          admitted.fetch_add(1);
         });
         grants.window = detail::OrchestratorCore::of(o).room_grants();
         rows([&](Orchestrator& o, std::uint32_t k) {
@@ -2007,6 +2014,7 @@ RoomCreditGrants run_room_credit_programs(const Param& param, bool loops, std::s
   }
   if (threads) {
     EXPECT_GE(r.stats.orchestrator_ring_waits, 1u);
+    EXPECT_LE(admitted_while_held, ring.task_window - 1) << "a credit covered more than the room";
   }
   return grants;
 }
@@ -2028,7 +2036,9 @@ TEST_P(ParallelForAnalysedSubmit, RoomCreditsEndAtTheWindowAndAtAnotherRing) {
 // (session 32, plain36) Plain submits take the same room credits (credit_room): the sync and
 // window tests once a batch. The same two programs without parallel_for: a credit past the
 // window's free slots would admit over a live slot, and a credit of one ring used on the other
-// would overfill it; either breaks the results checked against the sequential program's.
+// would overfill it; either breaks the results checked against the sequential program's. A
+// credit of one submit more (the count taken before credit_room's limit) fills the reserved
+// slot: program 1's 16th admit while its tasks are held (session 33, tidy37).
 TEST_P(ParallelForAnalysedSubmit, PlainRoomCreditsEndAtTheWindowAndAtAnotherRing) {
   run_room_credit_programs(GetParam(), false, 13);
 }

@@ -605,7 +605,7 @@ TEST(Dependence, ALineEpisodeOfAnotherPhaseDoesNotMatchTheLastOnesSlots) {
   EXPECT_EQ(h.submit_plain(Args().inout(rows(3))), (Producers{4}));
 }
 
-// Arguments past the eighth (the tags are classified eight at a time), between arguments that
+// Arguments past the eighth (the tags were once classified eight at a time), between arguments that
 // take no part in tracking (no_dep) and reads and writes of one buffer's rows.
 TEST(Dependence, PlainSubmitTracksArgumentsPastTheEighth) {
   std::vector<float> data(16 * 4);

@@ -406,12 +406,15 @@ class Dependence {
   [[gnu::noinline]] Status collect_slot_first(TaskSlot& task, const Args& args,
                                               const Tensor* record_tensors, MapEntry*& entries,
                                               bool families);
-  // The line path for a map above slot_first_above_ (`tracked`, `writes`: the arguments that
-  // take part and those that write, bit i for argument i).
+  // The line path's two walks, for a map at most slot_first_above_ (warm: each argument's line
+  // found where it is used) and above it (cold: every line found first). `created`: the
+  // arguments with a creator (args.created_mask()); inline at collect_on_lines' two calls each,
+  // so where it is the constant 0 (the usual submit) creator checks and fresh reads fold away.
+  [[gnu::always_inline]] inline int collect_on_warm_lines(TaskSlot& task, const Args& args,
+                                                          const Tensor* record_tensors,
+                                                          std::uint32_t created);
   [[gnu::always_inline]] inline int collect_on_cold_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
-                                                          std::uint32_t tracked,
-                                                          std::uint32_t writes,
                                                           std::uint32_t created);
   // The line path's start of a task's recording: creators checked (the index of the argument
   // whose creator cannot be named, or -1) and the task made its own dedup entry.
@@ -424,11 +427,12 @@ class Dependence {
   // A submit on the line path had an argument off the lines: the next submits go by regions
   // (line_pause_ of them), and the one after tries the lines again. Once a submit.
   [[gnu::noinline]] void pause_lines();
-  // The line path's way for the arguments of `args_mask` that have no line (their bits in
-  // `writes` say which write), in order: make_region and lookup_insert each, as the path by
-  // regions; pauses the line path (out of line: the line path keeps its registers).
-  [[gnu::noinline]] void record_off_lines(TaskSlot& task, std::uint32_t args_mask,
-                                          std::uint32_t writes, const Tensor* record_tensors);
+  // The line path's way for the tracked arguments among `args_mask` (bit i for argument i; bits
+  // of untracked or absent arguments are passed over) that have no line, in order, each a read
+  // or a write as its tag says: make_region and lookup_insert each, as the path by regions;
+  // pauses the line path (out of line: the line path keeps its registers).
+  [[gnu::noinline]] void record_off_lines(TaskSlot& task, const Args& args, std::uint32_t args_mask,
+                                          const Tensor* record_tensors);
   // Releases a task's TensorMap entries; one that a newer live task took over (a merged reader,
   // a write of the same region) moves to that task's list.
   void release_entries(TaskId id) {
