@@ -29,7 +29,7 @@ trap 'rm -rf "$work"' EXIT
 echo "# $bench, callgrind, BM_SliceWrites/parallel_for:P/args:$args, Ir a run / 16384, median of runs 3-8"
 forms="1 0"
 if LD_LIBRARY_PATH=$build "$bench" --benchmark_list_tests=true 2>/dev/null |
-  grep -q "^BM_SliceWrites/parallel_for:2/args:$args\$"; then
+  grep -q "^BM_SliceWrites/parallel_for:2/args:$args/"; then
   forms="1 0 2"
 fi
 for p in $forms; do
