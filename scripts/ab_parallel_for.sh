@@ -26,7 +26,7 @@ for r in $(seq 1 "$rounds"); do
     for dir in "${order[@]}"; do
       v=$(LD_LIBRARY_PATH=$dir "$(bin "$dir" tmr_bench_micro)" \
             --benchmark_filter="BM_SliceWrites/parallel_for:${cfg}/" --benchmark_min_time=0.3 \
-            2>/dev/null | grep -o "cpu_ns_per_task=[0-9.k]*" | sed 's/cpu_ns_per_task=//')
+            2>/dev/null | grep -o "cpu_ns_per_task=[0-9.k]*" | sed 's/cpu_ns_per_task=//' || true)
       echo "$r $dir $cfg $v"
     done
   done
