@@ -136,7 +136,9 @@ void gate_kernel(const tmr::KernelArgs&) {
   gate_changed.notify_all();
 }
 
-// range(0): 0 = plain for loop, 1 = parallel_for. range(1): tensor arguments per task (2 or 4).
+// range(0): 0 = plain for loop, 1 = parallel_for (lambda), 2 = parallel_for(n, TaskPattern) (the
+// same tasks stated as a pattern; BM_SliceWrites only). range(1): tensor arguments per task (2
+// or 4).
 // kViewArgs: the body adds its views with Args::in(tensor, shape, offsets) (built in the argument
 // slot) instead of Args::in(tensor.view(shape, offsets)); BM_SliceWritesViewArgs.
 template <bool kViewArgs>
@@ -146,6 +148,7 @@ void slice_writes(benchmark::State& state) {
     return;
   }
   const bool analysed = state.range(0) == 1;
+  const bool pattern_form = state.range(0) == 2;
   const auto tensor_args = static_cast<int>(state.range(1));
   static constexpr std::uint32_t kIterations = 16384;
   static constexpr std::uint32_t kRow = 16;
@@ -163,6 +166,7 @@ void slice_writes(benchmark::State& state) {
   std::vector<double> run_ns;  // per run, for the floor and median counters
   std::uint64_t total_tasks = 0;
   std::uint64_t tasks_analysed = 0;
+  std::uint64_t tasks_trusted = 0;  // pattern form: submitted without the replay compare
   const bool dump_runs = std::getenv("TMR_BENCH_RUNS") != nullptr;
   std::vector<RunEvents> run_events;
   RunMeter meter;
@@ -196,7 +200,15 @@ void slice_writes(benchmark::State& state) {
           };
           meter.start(dump_runs);
           const double cpu_start = thread_cpu_ns();
-          if (analysed) {
+          if (pattern_form) {
+            tmr::TaskPattern pattern({tmr::kNoKernel, kernel, tmr::kNoKernel});
+            pattern.in(gate);
+            if (tensor_args == 4) {
+              pattern.in(tx, {1, kRow}, {0, 0}, {1, 0}).in(ty, {1, kRow}, {0, 0}, {1, 0});
+            }
+            pattern.out_existing(tout, {1, kRow}, {0, 0}, {1, 0});
+            o.parallel_for(kIterations, pattern);
+          } else if (analysed) {
             o.parallel_for(kIterations, body);
           } else {
             for (std::uint32_t i = 0; i < kIterations; ++i)
@@ -210,6 +222,7 @@ void slice_writes(benchmark::State& state) {
         });
     if (!result.ok()) state.SkipWithError(result.status.to_string().c_str());
     tasks_analysed += result.stats.loop_tasks_analysed;
+    tasks_trusted += result.stats.pattern_tasks_trusted;
   }
   state.counters["cpu_ns_per_task"] = total_cpu_ns / static_cast<double>(total_tasks);
   // On a shared host most disturbance adds time, so the least disturbed runs say more about the
@@ -238,8 +251,8 @@ void slice_writes(benchmark::State& state) {
   // switches, the other threads' cpu ns), appended: what the slow runs have that the floor has not.
   if (const char* path = std::getenv("TMR_BENCH_RUNS")) {
     if (std::FILE* f = std::fopen(path, "a")) {
-      std::fprintf(f, "# analysed=%d args=%d runs=%zu\n", analysed ? 1 : 0, tensor_args,
-                   run_ns.size());
+      std::fprintf(f, "# analysed=%d args=%d runs=%zu\n", static_cast<int>(state.range(0)),
+                   tensor_args, run_ns.size());
       for (std::size_t i = 0; i < run_ns.size(); ++i) {
         const RunEvents& r = run_events[i];
         std::fprintf(f, "%zu %.0f %.0f %ld %ld %ld %.0f\n", i, run_ns[i], r.wall_ns,
@@ -252,6 +265,8 @@ void slice_writes(benchmark::State& state) {
   // of a run has finished by the next run's start, and the last one by the runtime's end of run.)
   state.counters["gate_polls_per_run"] =
       static_cast<double>(gate_polls.load() - polls_before) / static_cast<double>(runs);
+  state.counters["trusted_share"] =
+      static_cast<double>(tasks_trusted) / static_cast<double>(total_tasks);
   state.counters["analysed_share"] =
       static_cast<double>(tasks_analysed) / static_cast<double>(total_tasks);
 }
@@ -273,8 +288,13 @@ void slice_write_cases(benchmark::internal::Benchmark* b) {
       ->Unit(benchmark::kMillisecond)
       ->MinTime(0.5);
 }
+// BM_SliceWrites also in the pattern form (parallel_for:2).
+void slice_write_pattern_cases(benchmark::internal::Benchmark* b) {
+  slice_write_cases(b);
+  b->Args({2, 2})->Args({2, 4});
+}
 
-BENCHMARK(BM_SliceWrites)->Apply(slice_write_cases);
+BENCHMARK(BM_SliceWrites)->Apply(slice_write_pattern_cases);
 BENCHMARK(BM_SliceWritesViewArgs)->Apply(slice_write_cases);
 
 }  // namespace

@@ -18,6 +18,9 @@
 namespace tmr {
 
 class Error;
+namespace detail::loops {
+class AffineLoop;  // moves a pattern's arguments in place (src/core/loops/affine_loop.hpp)
+}
 
 inline constexpr int kMaxTensorArgs = 16;
 inline constexpr int kMaxScalarArgs = 128;
@@ -161,6 +164,7 @@ class Args {
   const std::string& error() const;  // "" when there is no error
 
  private:
+  friend class detail::loops::AffineLoop;
   struct alignas(Tensor) TensorBytes {
     std::byte bytes[sizeof(Tensor)];
   };

@@ -14,6 +14,7 @@
 #include "tmr/args.hpp"
 #include "tmr/error.hpp"
 #include "tmr/kernel.hpp"
+#include "tmr/task_pattern.hpp"
 #include "tmr/tensor.hpp"
 
 namespace tmr {
@@ -154,6 +155,7 @@ class Orchestrator {
   // caller. Nestable; the body may open scopes, alloc, make fresh outputs, submit MIX and SPMD
   // tasks. RuntimeConfig::parallel_for_analysis (TMR_PARALLEL_FOR=off) turns the analysis off.
   template <class Body>
+  requires std::is_invocable_v<Body&, Orchestrator&, std::int64_t>
   void parallel_for(std::int64_t n, Body&& body, LoopOptions options = {}) {
     using Target = std::remove_reference_t<Body>;
     LoopCall call = [](void* target, Orchestrator& o, std::int64_t i) {
@@ -161,6 +163,15 @@ class Orchestrator {
     };
     run_loop(n, options, call, const_cast<void*>(static_cast<const void*>(std::addressof(body))));
   }
+  // The pattern form: exactly `for (i = 0; i < n; ++i) submit(pattern.kernels(),
+  // pattern.args(i))` (same dependences, results and errors; task_pattern.hpp), with no body to
+  // call and no argument building a task: the iterations' arguments are affine in the index by
+  // construction, so once the loop's template has matched two consecutive iterations, the
+  // runtime submits the following ones without comparing their arguments with the template
+  // (docs/design.md, "The pattern form"). Anything it cannot use that way (analysis off, a loop
+  // inside another analysed loop, a pattern whose views are not affine in their box offsets or
+  // leave their tensor) runs as the lambda loop, which stays correct; RunStats counts both.
+  void parallel_for(std::int64_t n, const TaskPattern& pattern, LoopOptions options = {});
   int scope_depth() const;
 
   // Blocking element access from the orchestration: waits for the tensor's producers (and, for

@@ -112,6 +112,12 @@ struct RunStats {
   // Loop templates kept from an earlier run of this Runtime (the same loop: its place among the
   // run's loops and its depth) that made a loop's template in this run after its first iteration,
   // and those that did not fit that iteration (the loop then learned), by reason.
+  // parallel_for(n, TaskPattern) (docs/design.md, "The pattern form"): pattern loops run, their
+  // tasks submitted without the replay compare, and the pattern loops that ran as the lambda
+  // loop (no compare skipped), by reason.
+  std::uint64_t pattern_loops = 0;
+  std::uint64_t pattern_tasks_trusted = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> pattern_lambda_reasons;
   std::uint64_t loop_templates_reused = 0;
   // Of those, the loops whose analysis also reused the per-access plans kept with the template
   // (this run's first iteration repeated the kept one's views and buffers, and its range and

@@ -4,7 +4,9 @@
 # tensor arguments, analysed (parallel_for:1) and plain loop (parallel_for:0): the orchestration
 # lambda collected, one dump per run (each run is 16,384 slice-write tasks), Ir of a run / 16,384,
 # median of runs 3-8 (runs 1-2 build the runtime's tables). Prints both, per run and the median,
-# and analysed / plain (docs/performance.md's "BM_SliceWrites analysed/plain 4 args" rows). The
+# and analysed / plain (docs/performance.md's "BM_SliceWrites analysed/plain 4 args" rows); with
+# a build that has the pattern form (parallel_for:2, parallel_for(n, TaskPattern)) also that, and
+# pattern / plain and pattern / analysed. The
 # plain loop's runs take one of a few levels, by how many times it met the full ring (a timing
 # matter: 1,176 / 1,227 / 1,320 on 448faa4), so its median of 6 runs can land on any level; the
 # docs' "steady value" is the lowest level, the least of runs 3 and later, printed beside it.
@@ -25,7 +27,12 @@ bench=$(build_bin "$build" tmr_bench_micro)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "# $bench, callgrind, BM_SliceWrites/parallel_for:P/args:$args, Ir a run / 16384, median of runs 3-8"
-for p in 1 0; do
+forms="1 0"
+if LD_LIBRARY_PATH=$build "$bench" --benchmark_list_tests=true 2>/dev/null |
+  grep -q "^BM_SliceWrites/parallel_for:2/args:$args/"; then
+  forms="1 0 2"
+fi
+for p in $forms; do
   out=$work/sw$p
   LD_LIBRARY_PATH=$build valgrind --tool=callgrind \
     --toggle-collect='*slice_writes<false>*OrchestrationArgs const&) const [clone*' \
@@ -39,16 +46,25 @@ for p in 1 0; do
     cg_total "$out.$n" >>"$work/runs$p"
   done
 done
-python3 - "$work/runs1" "$work/runs0" <<'PY'
-import statistics, sys
-medians, lows = [], []
-for name, path in (("analysed (parallel_for:1)", sys.argv[1]), ("plain (parallel_for:0)", sys.argv[2])):
+python3 - "$work" <<'PY'
+import os, statistics, sys
+work = sys.argv[1]
+medians, lows = {}, {}
+names = {"1": "analysed (parallel_for:1)", "0": "plain (parallel_for:0)",
+         "2": "pattern (parallel_for:2)"}
+for p in ("1", "0", "2"):
+    path = os.path.join(work, "runs" + p)
+    if not os.path.exists(path):
+        continue
     runs = [int(line) / 16384 for line in open(path)]
     if len(runs) < 8:
-        sys.exit(f"cg_slice_writes.sh: error: {name}: {len(runs)} dumps, need 8 (runs 3-8)")
-    medians.append(statistics.median(runs[2:8]))
-    lows.append(min(runs[2:]))
-    print(f"{name}: median {medians[-1]:.1f}, steady {lows[-1]:.1f} Ir a task "
+        sys.exit(f"cg_slice_writes.sh: error: {names[p]}: {len(runs)} dumps, need 8 (runs 3-8)")
+    medians[p] = statistics.median(runs[2:8])
+    lows[p] = min(runs[2:])
+    print(f"{names[p]}: median {medians[p]:.1f}, steady {lows[p]:.1f} Ir a task "
           f"(runs 3-8: {', '.join(f'{r:.1f}' for r in runs[2:8])}; {len(runs)} runs)")
-print(f"analysed / plain: medians {medians[0] / medians[1]:.3f}, steady {lows[0] / lows[1]:.3f}")
+print(f"analysed / plain: medians {medians['1'] / medians['0']:.3f}, steady {lows['1'] / lows['0']:.3f}")
+if "2" in medians:
+    print(f"pattern / plain: medians {medians['2'] / medians['0']:.3f}, steady {lows['2'] / lows['0']:.3f}")
+    print(f"pattern / analysed: medians {medians['2'] / medians['1']:.3f}, steady {lows['2'] / lows['1']:.3f}")
 PY

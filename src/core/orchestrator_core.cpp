@@ -247,6 +247,71 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
   }
 }
 
+void OrchestratorCore::parallel_for(std::int64_t n, const TaskPattern& pattern,
+                                    bool scope_per_iteration, Orchestrator& orchestrator) {
+  if (fatal()) return;
+  if (n > 0 && pattern.has_error()) {
+    fail(ErrorCode::invalid_args, pattern.error());
+    return;
+  }
+  loops::AffineLoop affine;
+  loops::PatternRoute route = loops::PatternRoute::off;
+  if (loops_.enabled()) {
+    route = loops_.active() ? loops::PatternRoute::nested : affine.prepare(pattern, n);
+  }
+  loops_.note_pattern(route);
+  struct Context {
+    OrchestratorCore* core;
+    const TaskPattern* pattern;
+    loops::AffineLoop* affine;
+    MixKernels kernels;
+  } context{this, &pattern, &affine, pattern.kernels()};
+  if (route != loops::PatternRoute::trusted) {
+    // The lambda loop: what a plain loop of pattern.args(i) submits (and throws), analysed.
+    parallel_for(
+        n, scope_per_iteration,
+        [](void* c, Orchestrator& o, std::int64_t i) {
+          const Context& ctx = *static_cast<const Context*>(c);
+          o.submit(ctx.kernels, ctx.pattern->args(i));
+        },
+        &context, orchestrator);
+    return;
+  }
+  parallel_for(
+      n, scope_per_iteration,
+      [](void* c, Orchestrator&, std::int64_t i) {
+        const Context& ctx = *static_cast<const Context*>(c);
+        ctx.core->submit_pattern(*ctx.affine, *ctx.pattern, ctx.kernels, i);
+      },
+      &context, orchestrator);
+}
+
+void OrchestratorCore::submit_pattern(loops::AffineLoop& loop, const TaskPattern& pattern,
+                                      const MixKernels& kernels, std::int64_t i) {
+  const Args& args = loop.at(pattern, i);
+  // dispatch's tests for a replaying submit (the plan of the kernels, a room credit or room at
+  // once with no periodic sync due), then the verified position's; anything else submits as
+  // the user would.
+  if (loop.trusted() && planned_valid_ && kernels.aic == planned_kernels_.aic &&
+      kernels.aiv0 == planned_kernels_.aiv0 && kernels.aiv1 == planned_kernels_.aiv1 && !fatal()) {
+    Ring* const ring = scope_ring_;
+    bool room = room_credited(ring);
+    if (!room && ring != nullptr && submits_since_sync_ + 1 < kSubmitsPerSync &&
+        ring->window_has_room()) {
+      grant_room(*ring);
+      room = true;
+    }
+    LoopDriver::ReplayPlan* position = nullptr;
+    if (room && loops_.trusted_position(&position, loop.key())) {
+      loops_.note_trusted();
+      submit_replayed<true>(planned_, args, *ring, *position);
+      return;
+    }
+  }
+  api_.submit(kernels, args);
+  loop.checked(loops_.exact_pass());
+}
+
 void OrchestratorCore::charge_loop_setup() {
   const loops::LoopTemplate* started = loops_.take_started();
   if (started == nullptr) return;
@@ -941,6 +1006,7 @@ TaskOutputs OrchestratorCore::submit_analysed(const Plan& plan, const Args& args
   return outputs;
 }
 
+template <bool kTrusted>
 TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args, Ring& ring,
                                               LoopDriver::ReplayPlan& fast) {
   // (The ring's index read here, not passed: with the result's pointer and `fast`, a sixth
@@ -950,7 +1016,9 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   // position's record image (LoopDriver::named_tensors); a masked one copies the tensors into the
   // record the admit below fills.
   TaskOutputs outputs;  // every path returns it: built in the caller's storage
-  if (!loops_.replay_into(fast, plan.kernels, plan.fns, plan.inline_task, args, ring))
+  if constexpr (kTrusted) {
+    loops_.replay_trusted(fast, plan.fns, args, ring);
+  } else if (!loops_.replay_into(fast, plan.kernels, plan.fns, plan.inline_task, args, ring))
       [[unlikely]] {
     outputs = submit_in_loop_slow(plan, args, ring_index, ring);
     return outputs;

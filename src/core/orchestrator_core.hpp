@@ -99,6 +99,11 @@ class OrchestratorCore {
   using LoopBody = void (*)(void* context, Orchestrator& orchestrator, std::int64_t index);
   void parallel_for(std::int64_t n, bool scope_per_iteration, LoopBody body, void* context,
                     Orchestrator& orchestrator);
+  // parallel_for with a TaskPattern (Orchestrator::parallel_for(n, pattern)): the lambda loop of
+  // pattern.args(i) submits, or, when the pattern's steps are checked (loops::AffineLoop), its
+  // arguments moved in place and, once verified, submitted without the replay compare.
+  void parallel_for(std::int64_t n, const TaskPattern& pattern, bool scope_per_iteration,
+                    Orchestrator& orchestrator);
   int scope_depth() const { return static_cast<int>(scope_starts_.size()) - 1; }
 
   void read_element(const Tensor& tensor, const Shape& indices, void* out,
@@ -190,8 +195,16 @@ class OrchestratorCore {
   // a TaskPlan::fast position, in a straight line (no outputs, layout, scope, map or deferred
   // entries); a producer list that is not direct or a dependency pool short of room take
   // submit_analysed's generic steps.
+  // kTrusted (a pattern loop's verified position, submit_pattern): LoopDriver::replay_trusted
+  // instead of replay_into, which cannot miss.
+  template <bool kTrusted = false>
   TaskOutputs submit_replayed(const Plan& plan, const Args& args, Ring& ring,
                               LoopDriver::ReplayPlan& fast);
+  // A pattern loop's iteration `i` (AffineLoop::at): submit_replayed<true> at a trusted position
+  // with room at once, else the public submit (whose exact pass, if any, AffineLoop::checked
+  // counts).
+  void submit_pattern(loops::AffineLoop& loop, const TaskPattern& pattern,
+                      const MixKernels& kernels, std::int64_t i);
   // submit_replayed for a position LoopDriver::wide_position() allows (fresh outputs, buffers its
   // own iteration made, closed free reads): LoopDriver::replay_wide first, then submit_analysed's
   // steps with the position's output layout prepared once (LoopDriver::PreparedTask) and its

@@ -189,6 +189,9 @@ void Orchestrator::scope_end() {
 void Orchestrator::run_loop(std::int64_t n, const LoopOptions& options, LoopCall call, void* body) {
   live_core().parallel_for(n, options.scope_per_iteration, call, body, *this);
 }
+void Orchestrator::parallel_for(std::int64_t n, const TaskPattern& pattern, LoopOptions options) {
+  live_core().parallel_for(n, pattern, options.scope_per_iteration, *this);
+}
 int Orchestrator::scope_depth() const {
   return live_core().scope_depth();
 }

@@ -329,6 +329,8 @@ void LoopDriver::reset() {
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
   tasks_wide_ = 0;
   tasks_named_ = 0;
+  patterns_ = tasks_trusted_ = 0;
+  std::fill(std::begin(pattern_routes_), std::end(pattern_routes_), 0u);
   std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
   templates_reused_ = 0;
   plans_reused_ = 0;
@@ -446,6 +448,14 @@ void LoopDriver::fill_stats(RunStats* stats) const {
     stats->loop_fallbacks += fallbacks_[r];
     stats->loop_fallback_reasons.emplace_back(loops::fallback_name(static_cast<Fallback>(r)),
                                               fallbacks_[r]);
+  }
+  stats->pattern_loops = patterns_;
+  stats->pattern_tasks_trusted = tasks_trusted_;
+  stats->pattern_lambda_reasons.clear();
+  for (int r = 1; r < static_cast<int>(loops::PatternRoute::count); ++r) {
+    if (pattern_routes_[r] == 0) continue;
+    stats->pattern_lambda_reasons.emplace_back(
+        loops::pattern_route_name(static_cast<loops::PatternRoute>(r)), pattern_routes_[r]);
   }
   stats->loop_templates_reused = templates_reused_;
   stats->loop_plans_reused = plans_reused_;

@@ -26,6 +26,7 @@
 
 #include "core/dependence/dependence.hpp"
 #include "core/loops/affine_families.hpp"
+#include "core/loops/affine_loop.hpp"
 #include "core/loops/loop_template.hpp"
 #include "core/ring.hpp"
 #include "tmr/runtime.hpp"
@@ -217,6 +218,48 @@ class LoopDriver {
   // kernel functions of `kernels`, which an image taken for this submit keeps (RecordImage::fns).
   bool replay_into(ReplayPlan& task, const KernelId kernels[3], const KernelFn fns[3],
                    bool inline_task, const Args& args, Ring& ring);
+  // ---- the pattern form (OrchestratorCore::parallel_for with a TaskPattern) ----
+  bool enabled() const { return enabled_; }
+  // After a submit of the owner loop (its position moved on): the plan of the position it took,
+  // when that submit passed the exact replay compare in this iteration and named the position's
+  // record image (replay_into's exact branch, name_record); a null plan otherwise.
+  loops::TrustKey exact_pass() const {
+    if (owner_ == nullptr || owner_ != top_ || !replaying_) return {};
+    const Loop& loop = *owner_;
+    if (loop.position == 0 || loop.position > loop.plan_count) return {};
+    const TaskPlan& task = loop.task_plans[loop.position - 1];
+    if (!task.exact || task.image_iteration != loop.iteration ||
+        task.record_iteration != loop.iteration) {
+      return {};
+    }
+    return {&task, loop.first_analysed};
+  }
+  // The current position, when a pattern loop's submit may take it without the compare: the
+  // owner is the pattern's loop and analysing, the position is the one `key` verified
+  // (loops::AffineLoop::trusted), still fast and exact, and its images and record image stand for
+  // the previous iteration.
+  bool trusted_position(ReplayPlan** out, const loops::TrustKey& key) {
+    if (!replaying_ || owner_ != top_) return false;
+    Loop& loop = *owner_;
+    if (loop.position >= loop.plan_count || loop.first_analysed != key.first_analysed) return false;
+    TaskPlan& task = loop.task_plans[loop.position];
+    if (&task != key.plan || !task.fast || !task.exact ||
+        task.image_iteration + 1 != loop.iteration || task.record_iteration + 1 != loop.iteration) {
+      return false;
+    }
+    *out = &task;
+    return true;
+  }
+  // replay_into's exact branch without its compare, for a trusted_position: the images move one
+  // iteration on (as the compare moves them) and the record names the position's image.
+  void replay_trusted(ReplayPlan& task, const KernelFn fns[3], const Args& args, Ring& ring);
+  // Counts a pattern loop's route (RunStats::pattern_loops, pattern_lambda_reasons).
+  void note_pattern(loops::PatternRoute route) {
+    ++patterns_;
+    ++pattern_routes_[static_cast<int>(route)];
+  }
+  void note_trusted() { ++tasks_trusted_; }
+
   // After replay_into returned true: the RecordImage base the submit's record names instead of
   // holding its tensors (TaskRecord::tensors), and how many iterations its tensors lie past that
   // base (TaskRecord::image_distance); null when the record's own storage got the copy (a masked
@@ -1080,6 +1123,10 @@ class LoopDriver {
   const loops::LoopTemplate* started_ = nullptr;  // see take_started()
   bool enabled_ = true;
   bool wide_compare_ = false;  // see set_wide_compare
+  // Pattern loops begun, by route, and the tasks they submitted without the compare.
+  std::uint64_t patterns_ = 0;
+  std::uint64_t pattern_routes_[static_cast<int>(loops::PatternRoute::count)] = {};
+  std::uint64_t tasks_trusted_ = 0;
   bool planned_analysed_ = false;
   // The plan of the position plan_submit covered last (set with planned_analysed_, by replays
   // and plan_analysed): what prepared(), direct_producers, routed_producers and grow_families
@@ -1323,6 +1370,20 @@ template <bool narrow>
   covered_ = &task;  // analysed: submitted_covered counts it
   named_ = nullptr;  // the record holds the copy
   return true;
+}
+
+[[gnu::always_inline]] inline void LoopDriver::replay_trusted(ReplayPlan& task,
+                                                              const KernelFn fns[3],
+                                                              const Args& args, Ring& ring) {
+  Loop& loop = *owner_;
+  AccessPlan* const plans = loop.plans.data() + task.first_access;
+  for (std::uint32_t k = 0; k < task.access_count; ++k) {
+    plans[k].image[kStepWord] += plans[k].step[0];
+    plans[k].image[kStepWord + 1] += plans[k].step[1];  // zero for a narrow position
+  }
+  task.image_iteration = loop.iteration;
+  covered_ = &task;  // analysed: submitted_covered counts it
+  name_record(loop, task, args, ring, fns);
 }
 
 [[gnu::always_inline]] inline void LoopDriver::name_record(Loop& loop, TaskPlan& task,
