@@ -53,19 +53,15 @@ class MpmcQueue {
   // the tail is a load and a store, not a compare-exchange. Pops may race it as with try_push.
   bool try_push_single(const T& value) {
     std::size_t tail = tail_.load(std::memory_order_relaxed);
-    return try_push_single(value, tail);
+    return push_single_at<true>(value, tail);
   }
   // The same with the pusher's own copy of the tail (`tail`, advanced on success; 0 after
-  // reset()): no load of tail_, whose line the pops' empty_hint reads share (ReadyQueues).
+  // reset()): tail_ is neither loaded nor stored. Its line is what the pops' owners read for
+  // empty_hint (ReadyQueues): a store there on every push moved the line to the pusher's CPU and
+  // back, and the pusher's next fence (Scheduler::others_have_room) waited for that store.
+  // A queue pushed only this way keeps tail_ at 0: ask it may_hold_hint(), not empty_hint().
   bool try_push_single(const T& value, std::size_t& tail) {
-    const std::size_t pos = tail;
-    Cell& cell = cells_[pos & mask_];
-    if (cell.sequence.load(std::memory_order_acquire) != pos) return false;  // full
-    tail = pos + 1;
-    tail_.store(pos + 1, std::memory_order_relaxed);
-    cell.value = value;
-    cell.sequence.store(pos + 1, std::memory_order_release);
-    return true;
+    return push_single_at<false>(value, tail);
   }
 
   // Always inlined: a worker's completion step (Scheduler::core_step) pops once per task, and
@@ -112,8 +108,30 @@ class MpmcQueue {
   [[gnu::always_inline]] bool empty_hint() const {
     return head_.load(std::memory_order_relaxed) >= tail_.load(std::memory_order_relaxed);
   }
+  // The same hint from the head's cell instead of tail_, for any queue (one pushed with the
+  // pusher's own tail needs it): false only when the cell at the head awaits the push of exactly
+  // that position, i.e. nothing was queued there at the look. A head read stale (a pop moved it
+  // since) finds its cell filled or already popped, and answers true, as a stale head does in
+  // empty_hint. Reads the line the next pop reads anyway, not tail_'s.
+  [[gnu::always_inline]] bool may_hold_hint() const {
+    const std::size_t head = head_.load(std::memory_order_relaxed);
+    return cells_[head & mask_].sequence.load(std::memory_order_relaxed) != head;
+  }
 
  private:
+  // The single pusher's push at `tail` (advanced on success); `kKeepTail`: tail_ follows it.
+  template <bool kKeepTail>
+  [[gnu::always_inline]] bool push_single_at(const T& value, std::size_t& tail) {
+    const std::size_t pos = tail;
+    Cell& cell = cells_[pos & mask_];
+    if (cell.sequence.load(std::memory_order_acquire) != pos) return false;  // full
+    tail = pos + 1;
+    if constexpr (kKeepTail) tail_.store(pos + 1, std::memory_order_relaxed);
+    cell.value = value;
+    cell.sequence.store(pos + 1, std::memory_order_release);
+    return true;
+  }
+
   struct Cell {
     std::atomic<std::size_t> sequence{0};
     T value{};
