@@ -180,6 +180,54 @@ TEST(MpmcQueue, HeadCellHintAgreesWithTheTailHint) {
   }
 }
 
+// A queue with spread cells (the ready queues' lanes): FIFO and full at capacity over wraps, with
+// either push and either pop, and every item popped once against racing pops.
+TEST(MpmcQueue, SpreadCellsKeepFifoOverWraps) {
+  MpmcQueue<int, true> q(16);
+  EXPECT_EQ(q.capacity(), 16u);
+  std::size_t tail = 0;
+  int v = -1;
+  for (int round = 0; round < 4; ++round) {
+    EXPECT_FALSE(q.may_hold_hint());
+    for (int i = 0; i < 16; ++i)
+      ASSERT_TRUE(q.try_push_single(100 * round + i, tail));
+    EXPECT_FALSE(q.try_push_single(99, tail)) << "full";
+    for (int i = 0; i < 16; ++i) {
+      EXPECT_TRUE(q.may_hold_hint());
+      ASSERT_TRUE(i % 2 == 0 ? q.try_pop(v) : q.try_pop_serial(v));
+      EXPECT_EQ(v, 100 * round + i);
+    }
+    EXPECT_FALSE(q.try_pop(v)) << "empty";
+  }
+  MpmcQueue<int, true> small(2);
+  EXPECT_EQ(small.capacity(), 8u) << "at least 8 cells";
+  MpmcQueue<int, true> raced(64);
+  std::size_t raced_tail = 0;
+  constexpr int kItems = 40000;
+  std::vector<std::atomic<int>> seen(kItems);
+  std::atomic<int> popped{0};
+  std::vector<std::thread> poppers;
+  for (int p = 0; p < 2; ++p) {
+    poppers.emplace_back([&] {
+      int item = -1;
+      while (popped.load() < kItems) {
+        if (raced.try_pop(item)) {
+          seen[static_cast<std::size_t>(item)].fetch_add(1);
+          popped.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < kItems; ++i) {
+    while (!raced.try_push_single(i, raced_tail)) {
+    }
+  }
+  for (std::thread& t : poppers)
+    t.join();
+  for (auto& s : seen)
+    EXPECT_EQ(s.load(), 1);
+}
+
 // Serial pops from several threads taking turns under one lock (as the threads platform's gate
 // serialises its steps), while two producers push: every item popped exactly once.
 TEST(MpmcQueue, SerialPopsUnderOneLockWithRacingPushes) {

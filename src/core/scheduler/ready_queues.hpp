@@ -17,7 +17,7 @@ class ReadyQueues {
   explicit ReadyQueues(std::size_t capacity) : capacity_(capacity) {
     for (MpmcQueue<TaskSlot*>& queue : queues_)
       queue.reset(capacity);
-    for (MpmcQueue<TaskSlot*>& lane : lanes_)
+    for (MpmcQueue<TaskSlot*, true>& lane : lanes_)
       lane.reset(kUnusedLane);  // sized by use_lanes
   }
   // Lanes for a single pusher (push_lane), popped before the queues. Only while no thread uses
@@ -68,7 +68,7 @@ class ReadyQueues {
       while (queue.try_pop(drained)) {
       }
     }
-    for (MpmcQueue<TaskSlot*>& lane : lanes_) {
+    for (MpmcQueue<TaskSlot*, true>& lane : lanes_) {
       while (lane.try_pop(drained)) {
       }
     }
@@ -84,7 +84,7 @@ class ReadyQueues {
   std::size_t capacity_;
   bool lanes_on_ = false;
   MpmcQueue<TaskSlot*> queues_[kShapeCount];
-  MpmcQueue<TaskSlot*> lanes_[kShapeCount];
+  MpmcQueue<TaskSlot*, true> lanes_[kShapeCount];
   // The lanes' tails as their one pusher keeps them (push_lane): loading a lane's own tail_ was
   // a miss on most pushes (its line, 64 bytes from the head every pop writes, was read by every
   // empty_hint), and storing it one cross-CPU transfer a push (may_have now reads a lane's head
