@@ -484,6 +484,30 @@ TEST_F(SchedulerSteps, OwnCoreDispatchNeedsNoDoorbell) {
   }
 }
 
+// may_have sees tasks that only a lane holds (its pusher keeps the tail to itself, so the lane's
+// head cell is what says), until the last one is popped, over several rounds.
+TEST(ReadyQueueLanes, MayHaveSeesTasksOnlyALaneHolds) {
+  ReadyQueues queues(64);
+  queues.use_lanes(true);
+  std::vector<TaskSlot> tasks(3);
+  TaskSlot* t = nullptr;
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_FALSE(queues.may_have(TaskShape::aiv));
+    for (TaskSlot& task : tasks) {
+      task.shape = TaskShape::aiv;
+      queues.push_lane(&task);
+      EXPECT_TRUE(queues.may_have(TaskShape::aiv));
+      EXPECT_FALSE(queues.may_have(TaskShape::aic));
+    }
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      EXPECT_TRUE(queues.may_have(TaskShape::aiv)) << "still queued: " << tasks.size() - i;
+      ASSERT_TRUE(queues.try_pop_serial(TaskShape::aiv, &t));
+      EXPECT_EQ(t, &tasks[i]);
+    }
+    EXPECT_FALSE(queues.may_have(TaskShape::aiv));
+  }
+}
+
 // The orchestrator's lanes (Scheduler::orchestrator_lanes) hold a bounded number of tasks; a
 // push to a full lane goes to the shared queue: every task pushed is popped once, by either pop.
 TEST(ReadyQueueLanes, AFullLaneSpillsToTheQueueAndEveryTaskIsPoppedOnce) {

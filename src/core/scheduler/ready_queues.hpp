@@ -17,7 +17,7 @@ class ReadyQueues {
   explicit ReadyQueues(std::size_t capacity) : capacity_(capacity) {
     for (MpmcQueue<TaskSlot*>& queue : queues_)
       queue.reset(capacity);
-    for (MpmcQueue<TaskSlot*>& lane : lanes_)
+    for (MpmcQueue<TaskSlot*, true>& lane : lanes_)
       lane.reset(kUnusedLane);  // sized by use_lanes
   }
   // Lanes for a single pusher (push_lane), popped before the queues. Only while no thread uses
@@ -58,7 +58,8 @@ class ReadyQueues {
   // moment of the look. Lets a thread skip a step that could only stage such a task.
   [[gnu::always_inline]] bool may_have(TaskShape shape) const {
     const int s = static_cast<int>(shape);
-    return (lanes_on_ && !lanes_[s].empty_hint()) || !queues_[s].empty_hint();
+    // The lanes' tail_ is not kept (try_push_single with lane_tails_): their head cell says.
+    return (lanes_on_ && lanes_[s].may_hold_hint()) || !queues_[s].empty_hint();
   }
   // Forgets every queued task. Only while no thread steps.
   void clear() {
@@ -67,7 +68,7 @@ class ReadyQueues {
       while (queue.try_pop(drained)) {
       }
     }
-    for (MpmcQueue<TaskSlot*>& lane : lanes_) {
+    for (MpmcQueue<TaskSlot*, true>& lane : lanes_) {
       while (lane.try_pop(drained)) {
       }
     }
@@ -83,10 +84,11 @@ class ReadyQueues {
   std::size_t capacity_;
   bool lanes_on_ = false;
   MpmcQueue<TaskSlot*> queues_[kShapeCount];
-  MpmcQueue<TaskSlot*> lanes_[kShapeCount];
+  MpmcQueue<TaskSlot*, true> lanes_[kShapeCount];
   // The lanes' tails as their one pusher keeps them (push_lane): loading a lane's own tail_ was
-  // a miss on most pushes (its line, 64 bytes from the head every pop writes, is read by every
-  // empty_hint). On 128 bytes of their own (the adjacent-line prefetch pairs lines).
+  // a miss on most pushes (its line, 64 bytes from the head every pop writes, was read by every
+  // empty_hint), and storing it one cross-CPU transfer a push (may_have now reads a lane's head
+  // cell instead). On 128 bytes of their own (the adjacent-line prefetch pairs lines).
   alignas(128) std::size_t lane_tails_[kShapeCount] = {};
 };
 
