@@ -17,11 +17,11 @@ struct SimCostModel {
   double submit_per_tensor_ns = 40;  // per tensor argument (TensorMap lookup + insert)
   // A submit covered by a parallel_for template, as a share of an ordinary submit's cost: the
   // ratio of orchestrator CPU time per task measured on the threads platform (docs/sim.md).
-  double analysed_submit_ratio = 0.43;
+  double analysed_submit_ratio = 0.40;
   // The same for an analysed submit the wide replayed path covers (fresh outputs, buffers its own
   // iteration made, closed free reads: paged attention's positions), measured on paged attention
   // itself (docs/sim.md).
-  double wide_submit_ratio = 0.62;
+  double wide_submit_ratio = 0.60;
   // A loop's learning comparison, proof and analysis set-up, once per analysed loop of T template
   // tasks: loop_setup_ratio times what its template iteration's submits cost as ordinary submits,
   // plus (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits (fitted to
