@@ -284,7 +284,7 @@ TEST_P(TaskPatterns, RandomPatternsUnderTinyRings) {
   EXPECT_GT(trusted, 0u);
 }
 
-// 64 iterations each writing its own row from its own input row: no edge at all, every
+// 20 iterations each writing its own row from its own input row: no edge at all, every
 // iteration from the third on submitted without the compare (two verify the template).
 TEST_P(TaskPatterns, IndependentSliceWritesAreTrustedWithoutEdges) {
   Fixture f(loop_config(GetParam()));
