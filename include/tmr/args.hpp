@@ -165,6 +165,7 @@ class Args {
 
  private:
   friend class detail::loops::AffineLoop;
+  friend class TaskPattern;  // args(i): its accesses carry their tags
   struct alignas(Tensor) TensorBytes {
     std::byte bytes[sizeof(Tensor)];
   };

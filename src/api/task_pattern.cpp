@@ -82,23 +82,10 @@ Args TaskPattern::args(std::int64_t i) const {
   for (std::size_t k = 0; k < accesses_.size(); ++k) {
     const Access& a = accesses_[k];
     if (!a.view) {
-      switch (a.tag) {
-        case ArgTag::in:
-          args.in(a.tensor);
-          break;
-        case ArgTag::inout:
-          args.inout(a.tensor);
-          break;
-        case ArgTag::out_existing:
-          args.out_existing(a.tensor);
-          break;
-        default:
-          args.no_dep(a.tensor);
-      }
+      args.add(a.tag, a.tensor);
       continue;
     }
-    Shape shape;
-    Shape offsets;
+    std::uint32_t offsets[kMaxDims];
     for (int d = 0; d < a.ndims; ++d) {
       // Exact in 64 bits for any index the loop runs (|i| < 2^63 / |step| is what a view of
       // at most 2^32 per dimension allows); outside [0, 2^32) the offset has no view.
@@ -110,22 +97,9 @@ Args TaskPattern::args(std::int64_t i) const {
                         (at < 0 ? "below 0" : "of 2^32 or more") + " in dimension " +
                         std::to_string(d) + ", outside [0, 2^32)");
       }
-      shape.push_back(a.shape[d]);
-      offsets.push_back(static_cast<std::uint32_t>(at));
+      offsets[d] = static_cast<std::uint32_t>(at);
     }
-    switch (a.tag) {
-      case ArgTag::in:
-        args.in(a.tensor, shape, offsets);
-        break;
-      case ArgTag::inout:
-        args.inout(a.tensor, shape, offsets);
-        break;
-      case ArgTag::out_existing:
-        args.out_existing(a.tensor, shape, offsets);
-        break;
-      default:
-        args.no_dep(a.tensor, shape, offsets);
-    }
+    args.add_view(a.tag, a.tensor, a.shape, a.ndims, offsets, a.ndims);
   }
   for (const Scalar& s : scalars_)
     args.scalar_bits(s.base + s.step * static_cast<std::uint64_t>(i));
