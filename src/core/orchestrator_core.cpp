@@ -1018,8 +1018,7 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
   TaskOutputs outputs;  // every path returns it: built in the caller's storage
   if constexpr (kTrusted) {
     loops_.replay_trusted(fast, plan.fns, args, ring);
-  } else if (!loops_.replay_into(fast, plan.kernels, plan.fns, plan.inline_task, args, ring))
-      [[unlikely]] {
+  } else if (!loops_.replay_into(fast, plan.kernels, plan.fns, args, ring)) [[unlikely]] {
     outputs = submit_in_loop_slow(plan, args, ring_index, ring);
     return outputs;
   }

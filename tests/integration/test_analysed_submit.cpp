@@ -348,6 +348,54 @@ TEST_P(ParallelForAnalysedSubmit, AnotherOutputOfTheSameCreatorIsNotTheTemplates
   }
 }
 
+// An alloc with as many arguments as the replayed kernel task of its position is not replayed as
+// that task: a replayed (fast) position is a kernel task, whose kernels the alloc's (none) and
+// whose tags the alloc's (`out` only) differ from, so the replay check refuses it (with no test of
+// its own for an inline task) and the loop falls back; the alloc's outputs and the rows are right.
+TEST_P(ParallelForAnalysedSubmit, AllocAtAReplayedKernelPositionIsNotReplayed) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 32;
+  constexpr std::uint32_t kCols = 8;
+  constexpr std::uint32_t kSwitch = 20;
+  std::vector<float> x(kRows * kCols);
+  std::vector<float> z(kRows * kCols, 0.0f);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x[k] = static_cast<float>(k);
+  RunArgs args;
+  args.input(x.data(), {kRows, kCols}, DType::f32);
+  args.output(z.data(), {kRows, kCols}, DType::f32);
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto row = static_cast<std::uint32_t>(i);
+          const Tensor out = a.tensor(1).view({1, kCols}, {row, 0}).reshape({kCols});
+          if (row != kSwitch) {
+            o.submit_aiv(f.inc, Args()
+                                    .in(a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols}))
+                                    .out_existing(out));
+            return;
+          }
+          // Two arguments, as the template's task has, at its position.
+          const TaskOutputs made = o.alloc(Args()
+                                               .out(TensorSpec({kCols}, DType::f32).fill(7.0f))
+                                               .out(TensorSpec({kCols}, DType::f32).fill(9.0f)));
+          ASSERT_TRUE(made.valid());
+          ASSERT_EQ(made.size(), 2);
+          o.submit_aiv(f.inc, Args().in(made[1]).out_existing(out));
+        });
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_GE(r.stats.loop_fallbacks, 1u);
+  EXPECT_GT(r.stats.loop_tasks_analysed, 0u);  // the position was replayed before kSwitch
+  for (std::uint32_t row = 0; row < kRows; ++row) {
+    for (std::uint32_t c = 0; c < kCols; ++c) {
+      ASSERT_EQ(z[row * kCols + c], row == kSwitch ? 10.0f : x[row * kCols + c] + 1.0f)
+          << "row " << row << " column " << c;
+    }
+  }
+}
+
 // An analysed task with a fresh output that fails after its outputs were made (it names a buffer
 // whose creator's scope has ended, from iteration 5 on) returns no outputs, as a failing plain
 // submit does, and the run ends with the named error.

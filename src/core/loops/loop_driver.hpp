@@ -216,8 +216,11 @@ class LoopDriver {
   // after a failed replays: plan_submit decides as if this had not run.
   // `task`: the current position's plan (fast_position()'s), indexed once per submit. `fns`: the
   // kernel functions of `kernels`, which an image taken for this submit keeps (RecordImage::fns).
+  // No inline-task (alloc) test: a fast position is a kernel task with no fresh outputs, whose
+  // kernels name at least one kernel, and an alloc names none and passes only `out` tensors, so
+  // the kernels' and the tags' compares already refuse it.
   bool replay_into(ReplayPlan& task, const KernelId kernels[3], const KernelFn fns[3],
-                   bool inline_task, const Args& args, Ring& ring);
+                   const Args& args, Ring& ring);
   // ---- the pattern form (OrchestratorCore::parallel_for with a TaskPattern) ----
   bool enabled() const { return enabled_; }
   // After a submit of the owner loop (its position moved on): the plan of the position it took,
@@ -1315,12 +1318,13 @@ template <bool narrow>
 
 [[gnu::always_inline]] inline bool LoopDriver::replay_into(ReplayPlan& task,
                                                            const KernelId kernels[3],
-                                                           const KernelFn fns[3], bool inline_task,
-                                                           const Args& args, Ring& ring) {
+                                                           const KernelFn fns[3], const Args& args,
+                                                           Ring& ring) {
   Loop& loop = *owner_;  // task: loop.task_plans[loop.position] (fast_position())
   const int count = args.tensor_count();
-  if (task.inline_task != inline_task || static_cast<int>(task.access_count) != count ||
-      !same_kernels(task.kernels, kernels) || !same_tags(task, args)) {
+  // (task.fast: never an inline task; see the declaration.)
+  if (static_cast<int>(task.access_count) != count || !same_kernels(task.kernels, kernels) ||
+      !same_tags(task, args)) {
     return false;
   }
   if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
