@@ -3,10 +3,18 @@
 // the schedulers and cores run the (empty) tasks as usual.
 #include <benchmark/benchmark.h>
 
+#include <dirent.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -29,13 +37,83 @@ void empty_kernel(const tmr::KernelArgs&) {}
 
 // Holds every measured task back (they all read what it writes) until the orchestrator has
 // submitted them, so the submit loop runs alone: no scheduler or core competes for the host.
+// TMR_BENCH_GATE=poll (the default, as before) looks every 50 us: a timer wake-up of the gate's
+// core thread on the other CPU every 50 us of the timed loop. =block sleeps on a condition
+// variable until the run opens it: no thread of the runtime wakes while the orchestrator is
+// timed. Any other value is refused (the benchmark reports the error), not ignored.
 std::atomic<bool> gate_open{false};
+enum class GateMode { poll, block, invalid };
+GateMode gate_mode_from_env() {
+  const char* mode = std::getenv("TMR_BENCH_GATE");
+  if (mode == nullptr || std::string_view(mode) == "poll") return GateMode::poll;
+  return std::string_view(mode) == "block" ? GateMode::block : GateMode::invalid;
+}
+const GateMode gate_mode = gate_mode_from_env();
+std::atomic<std::uint64_t> gate_polls{0};  // the polling gate's looks: gate_polls_per_run
+std::mutex gate_mutex;
+std::condition_variable gate_changed;
 void gate_kernel(const tmr::KernelArgs&) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  if (gate_mode == GateMode::block) {
+    std::unique_lock lock(gate_mutex);
+    gate_changed.wait_until(lock, deadline, [] { return gate_open.load(); });
+    return;
+  }
   while (!gate_open.load(std::memory_order_acquire) &&
          std::chrono::steady_clock::now() < deadline) {
+    gate_polls.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
+}
+void set_gate(bool open) {
+  {
+    const std::lock_guard lock(gate_mutex);
+    gate_open = open;
+  }
+  if (open) gate_changed.notify_all();
+}
+
+// TMR_BENCH_THREADS=1: what the process's other threads (the runtime's cores and schedulers)
+// ran while the orchestrator was timed, from /proc/self/task/*/schedstat (CPU ns and time
+// slices), read just before and after the timed loop (the reads are outside it). Shows whether
+// anything polls or wakes on the other CPU during the loop (docs/performance.md, session 34).
+// Off by default: the reads touch memory right before the timed loop. Any other value than 0 or
+// 1 is refused.
+enum class ThreadProbe { off, on, invalid };
+ThreadProbe thread_probe_from_env() {
+  const char* probe = std::getenv("TMR_BENCH_THREADS");
+  if (probe == nullptr || std::string_view(probe) == "0") return ThreadProbe::off;
+  return std::string_view(probe) == "1" ? ThreadProbe::on : ThreadProbe::invalid;
+}
+const ThreadProbe thread_probe = thread_probe_from_env();
+struct ThreadTimes {
+  double cpu_ns = 0;
+  double slices = 0;
+  bool ok = true;
+};
+// The sum over every thread of this process but the caller (threads that start or end between
+// two reads are counted in neither: none does during the timed loop).
+ThreadTimes other_threads_times() {
+  ThreadTimes total;
+  const std::string self = std::to_string(gettid());
+  DIR* tasks = opendir("/proc/self/task");
+  if (tasks == nullptr) return {0, 0, false};
+  while (const dirent* entry = readdir(tasks)) {
+    const std::string tid = entry->d_name;
+    if (tid == "." || tid == ".." || tid == self) continue;
+    unsigned long long run_ns = 0, wait_ns = 0, slices = 0;
+    FILE* stat = std::fopen(("/proc/self/task/" + tid + "/schedstat").c_str(), "r");
+    if (stat == nullptr) {
+      total.ok = false;
+      continue;
+    }
+    if (std::fscanf(stat, "%llu %llu %llu", &run_ns, &wait_ns, &slices) != 3) total.ok = false;
+    std::fclose(stat);
+    total.cpu_ns += static_cast<double>(run_ns);
+    total.slices += static_cast<double>(slices);
+  }
+  closedir(tasks);
+  return total;
 }
 
 using tmr_bench::view_kernel;
@@ -64,6 +142,14 @@ struct SubmitFixture {
 // args: tensor arguments per task, live disjoint views of the buffer before measuring.
 // gated: measured tasks wait behind a gate task, so only the orchestrator runs while timing.
 void run_submit_benchmark(benchmark::State& state, bool record, bool gated) {
+  if (gate_mode == GateMode::invalid) {
+    state.SkipWithError("TMR_BENCH_GATE must be poll or block");
+    return;
+  }
+  if (thread_probe == ThreadProbe::invalid) {
+    state.SkipWithError("TMR_BENCH_THREADS must be 0 or 1");
+    return;
+  }
   const auto tensor_args = static_cast<std::uint32_t>(state.range(0));
   const auto live_views = static_cast<std::uint32_t>(state.range(1));
   constexpr std::uint32_t kMeasured = 4096;
@@ -77,12 +163,15 @@ void run_submit_benchmark(benchmark::State& state, bool record, bool gated) {
   double total_ns = 0;
   double total_cpu_ns = 0;
   std::uint64_t total_submits = 0;
+  ThreadTimes others;  // TMR_BENCH_THREADS: summed over the timed loops
+  bool probe_ok = true;
+  const std::uint64_t polls_before = gate_polls.load();
   for (auto _ : state) {
     const tmr::RunResult result =
         fixture.runtime->run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
           const tmr::Tensor buffer = tmr::Tensor::wrap(cache.data(), {rows, kRow}, tmr::DType::f32);
           const tmr::Tensor gate = tmr::Tensor::wrap(&gate_cell, {1}, tmr::DType::f32);
-          gate_open = !gated;
+          set_gate(!gated);
           if (gated) o.submit_aic(fixture.gate, tmr::Args().out_existing(gate));
           // Live views: written by tasks that stay live (gated: behind the gate in the ring's
           // retirement order), all of them completed before the timing starts.
@@ -91,6 +180,8 @@ void run_submit_benchmark(benchmark::State& state, bool record, bool gated) {
             o.submit_aiv(fixture.view, tmr::Args().inout(buffer.view({1, kRow}, {v, 0})));
           }
           wait_for_views(live_views);
+          const ThreadTimes others_before =
+              thread_probe == ThreadProbe::on ? other_threads_times() : ThreadTimes{};
           const auto start = Clock::now();
           const double cpu_start = thread_cpu_ns();
           for (std::uint32_t t = 0; t < kMeasured; ++t) {
@@ -109,10 +200,26 @@ void run_submit_benchmark(benchmark::State& state, bool record, bool gated) {
           }
           total_cpu_ns += thread_cpu_ns() - cpu_start;
           total_ns += std::chrono::duration<double, std::nano>(Clock::now() - start).count();
-          gate_open = true;
+          if (thread_probe == ThreadProbe::on) {
+            const ThreadTimes after = other_threads_times();
+            others.cpu_ns += after.cpu_ns - others_before.cpu_ns;
+            others.slices += after.slices - others_before.slices;
+            probe_ok = probe_ok && others_before.ok && after.ok;
+          }
+          set_gate(true);
           total_submits += kMeasured;
         });
     if (!result.ok()) state.SkipWithError(result.status.to_string().c_str());
+  }
+  if (!probe_ok) state.SkipWithError("TMR_BENCH_THREADS=1: /proc/self/task/*/schedstat unreadable");
+  const auto runs = static_cast<double>(state.iterations());
+  if (gated) {
+    state.counters["gate_polls_per_run"] =
+        static_cast<double>(gate_polls.load() - polls_before) / runs;
+  }
+  if (thread_probe == ThreadProbe::on) {
+    state.counters["others_cpu_ns_per_run"] = others.cpu_ns / runs;
+    state.counters["others_slices_per_run"] = others.slices / runs;
   }
   state.counters["cpu_ns_per_submit"] = total_cpu_ns / static_cast<double>(total_submits);
   state.counters["wall_ns_per_submit"] = total_ns / static_cast<double>(total_submits);
