@@ -524,7 +524,7 @@ TaskOutputs OrchestratorCore::submit_looped(const MixKernels& kernels, const Arg
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
   if (!same_kernels) [[unlikely]]
-    return submit_new_kernels(kernels, args);
+    return submit_new_kernels_looped(kernels, args);
   if (!plain_args(args)) [[unlikely]]
     return submit_checked(kernels, args, true);
   // The sync and room tests, once for a batch of submits on this ring (room_credited; a null
@@ -546,12 +546,12 @@ TaskOutputs OrchestratorCore::submit_looped(const MixKernels& kernels, const Arg
   return submit_in_loop_slow(planned_, args, scope_ring_index_, *ring);
 }
 
-TaskOutputs OrchestratorCore::submit_new_kernels(const MixKernels& kernels, const Args& args) {
+[[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_kept(const Plan* const kept,
+                                                                        const MixKernels& kernels,
+                                                                        const Args& args) {
   // A wide replayed position whose first submit this run was checked (its kept plan names these
   // kernels): that plan, no replan. planned_ stays as it was, with its kernels. (dispatch's
-  // tests: a scope ring, no periodic sync due, room in the window.) The position first: a loop
-  // that is not analysed (parallel_for off) leaves at once.
-  const Plan* const kept = loops_.wide_plan();
+  // tests: a scope ring, no periodic sync due, room in the window.)
   if (kept != nullptr && kept->kernels[0] == kernels.aic && kept->kernels[1] == kernels.aiv0 &&
       kept->kernels[2] == kernels.aiv1 && plain_args(args)) {
     Ring* const ring = scope_ring_;
@@ -562,6 +562,16 @@ TaskOutputs OrchestratorCore::submit_new_kernels(const MixKernels& kernels, cons
     }
   }
   return submit_checked(kernels, args, false);
+}
+
+TaskOutputs OrchestratorCore::submit_new_kernels(const MixKernels& kernels, const Args& args) {
+  // The position first: a loop that is not analysed (parallel_for off) leaves at once.
+  return submit_kept(loops_.wide_plan(), kernels, args);
+}
+
+TaskOutputs OrchestratorCore::submit_new_kernels_looped(const MixKernels& kernels,
+                                                        const Args& args) {
+  return submit_kept(loops_.replaying_wide_plan(), kernels, args);
 }
 
 TaskOutputs OrchestratorCore::submit_checked(const MixKernels& kernels, const Args& args,
@@ -1128,21 +1138,23 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   // Where replay_wide copies the tensors and the admit below points the record (bind_arguments:
   // the same place), kept in a register: the record's stores may alias record.tensors.
   Tensor* const tensors = ring.tensor_storage(ring.head(), count);
-  if (!loops_.replay_wide(plan.kernels, args, tensors)) [[unlikely]] {
+  LoopDriver::ReplayPlan* const covered = loops_.replay_wide(plan.kernels, args, tensors);
+  if (covered == nullptr) [[unlikely]] {
     // `plan` may be the position's own (submit_checked), which a fall-back may rebuild.
     const Plan checked = plan;
     outputs = submit_in_loop_slow(checked, args, ring_index, ring);
     return outputs;
   }
   charge(OrchestratorWork::submit_wide, static_cast<std::uint32_t>(count));
-  LoopDriver::PreparedTask& prepared = loops_.prepared();
+  LoopDriver::PreparedTask& prepared = LoopDriver::prepared(*covered);
   if (!prepared.plan_ready) [[unlikely]] {
     // replay_wide compared the plan's kernels with the position's: the later submits of this
     // position name them too, and submit_checked takes this plan for them (wide_plan()).
     prepared.plan = plan;
     prepared.plan_ready = true;
   }
-  const std::uint32_t outs = loops_.covered_outs();  // args.out_mask(): the tags are the template's
+  // args.out_mask(): the tags are the template's.
+  const std::uint32_t outs = LoopDriver::covered_outs(*covered);
   const bool scoped = outs != 0;
   std::uint64_t heap_offset = 0;
   std::uint64_t heap_consumed = 0;

@@ -1810,7 +1810,8 @@ bool LoopDriver::replays(Loop& loop, TaskPlan& task, const KernelId kernels[3], 
 template bool LoopDriver::replays<false>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
 template bool LoopDriver::replays<true>(Loop&, TaskPlan&, const KernelId[3], bool, const Args&);
 
-bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor* tensors) {
+LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const Args& args,
+                                                Tensor* tensors) {
   Loop& loop = *owner_;
   TaskPlan& task = loop.task_plans[loop.position];  // wide_position() held: analysing, wide
   const int count = args.tensor_count();
@@ -1821,9 +1822,9 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
       (!kept && (task.kernels[0] != kernels[0] || task.kernels[1] != kernels[1] ||
                  task.kernels[2] != kernels[2])) ||
       !same_tags(task, args)) {
-    return false;  // a kernel task (TaskPlan::wide), as alloc() never takes this path
+    return nullptr;  // a kernel task (TaskPlan::wide), as alloc() never takes this path
   }
-  if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return false;
+  if (task.image_iteration + 1 != loop.iteration && !place_images(loop, task)) return nullptr;
   task.image_iteration = kStaleImages;  // as in replays: a miss leaves the images stale
   AccessPlan* const plans = loop.plans.data() + task.first_access;
   // Outer tracked accesses and buffers the iteration made: their images (a fresh buffer's
@@ -1832,7 +1833,7 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
   const std::uint32_t imaged = task.outer_tracked | task.fresh_tracked | task.outs;
   if (wide_compare_) {
     // The same compare in 32-byte words, out of line.
-    if (!masked_wide(plans, args, count, tensors, imaged, task.stepped)) return false;
+    if (!masked_wide(plans, args, count, tensors, imaged, task.stepped)) return nullptr;
   } else {
     Word diff = {};
     for (int k = 0; k < count; ++k) {
@@ -1842,7 +1843,7 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
         std::memcpy(static_cast<void*>(tensors + k), &args.tensor(k), sizeof(Tensor));
       }
     }
-    if (!zero_diff(diff)) return false;
+    if (!zero_diff(diff)) return nullptr;
   }
   // Free reads whose family closed: any view of the template's buffer at its version
   // (replays<true>'s test).
@@ -1853,7 +1854,7 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
     if (reinterpret_cast<std::uintptr_t>(t.buffer()) != plan.address ||
         t.producer().value() != plan.owner || t.version() != plan.version ||
         t.dtype() != plan.dtype) {
-      return false;
+      return nullptr;
     }
   }
   // Buffers the same iteration made (TaskPlan::fresh_here): their creator is the template's, by
@@ -1864,7 +1865,7 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
   if (task.fresh_tracked != 0) {
     // (Made by an analysed iteration, so their entries are deferred: below.)
     if (loop.iteration < loop.tmpl.base_iteration() - 1 || loop.iteration < loop.first_analysed)
-      return false;
+      return nullptr;
     const loops::LoopTasks& table = *loop.table;
     const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(loop.iteration)];
     TaskId last;
@@ -1874,13 +1875,13 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
       const AccessPlan& plan = plans[k];  // plan.task < loop.position (fresh_here)
       const TaskId creator = table.tasks[row + plan.task];
       const Tensor& t = tensors[k];
-      if (t.producer() != creator) return false;
+      if (t.producer() != creator) return nullptr;
       if (record == nullptr || creator != last) {
-        if (!live(creator)) return false;
+        if (!live(creator)) return nullptr;
         last = creator;
         record = &rings_[creator.ring()]->record(creator.local());
       }
-      if (record->tensors[plan.arg].buffer() != t.buffer()) return false;
+      if (record->tensors[plan.arg].buffer() != t.buffer()) return nullptr;
       made_[k] = loop.iteration;
     }
   }
@@ -1899,7 +1900,7 @@ bool LoopDriver::replay_wide(const KernelId kernels[3], const Args& args, Tensor
   fresh_mask_ = task.fresh_tracked;
   covered_ = &task;  // analysed: submitted_covered counts it
   ++tasks_wide_;
-  return true;
+  return &task;
 }
 
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,

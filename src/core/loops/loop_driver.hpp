@@ -319,19 +319,30 @@ class LoopDriver {
     const TaskPlan& task = loop.task_plans[loop.position];
     return !task.fast && task.wide && task.prepared.plan_ready ? &task.prepared.plan : nullptr;
   }
+  // wide_plan() when replaying() holds (OrchestratorCore::submit_looped's new kernels): the
+  // position's tests alone, as replay_position() beside fast_position().
+  const SubmitPlan* replaying_wide_plan() const {
+    const Loop& loop = *owner_;
+    if (loop.position >= loop.plan_count) return nullptr;
+    const TaskPlan& task = loop.task_plans[loop.position];
+    return !task.fast && task.wide && task.prepared.plan_ready ? &task.prepared.plan : nullptr;
+  }
   // replay_into for a TaskPlan::wide position (out of line): the same tests and copy, and also
   // fresh outputs (their specs byte for byte the template's), buffers the same iteration made
   // (their creator by the loop's table, as wide_fresh_view) and closed free reads (buffer,
   // version, dtype, as replays<true>). On true it has set what replays sets for the submit
   // (masks, made_, covered_): direct_producers, collect() and record() then take it as any
   // covered submit (its fresh buffers' and closed reads' entries deferred). On false as
-  // replay_into: plan_submit decides as if this had not run. Hidden: its one caller
-  // (OrchestratorCore::submit_wide) is in the library, which then calls it directly, not through
-  // the PLT.
-  [[gnu::visibility("hidden")]] bool replay_wide(const KernelId kernels[3], const Args& args,
-                                                 Tensor* tensors);
+  // replay_into: plan_submit decides as if this had not run. Returns the position's plan
+  // (covered_), which the caller then holds in a register, or null on a miss. Hidden: its one
+  // caller (OrchestratorCore::submit_wide) is in the library, which then calls it directly, not
+  // through the PLT. Not inline: inlined, submit_wide grew past GCC's limits, which then left
+  // graph::push a call (+10 instructions a wide submit in all, measured).
+  [[gnu::visibility("hidden")]] ReplayPlan* replay_wide(const KernelId kernels[3], const Args& args,
+                                                        Tensor* tensors);
   // The fresh outputs of the submit replay_wide covered (argument bits).
   std::uint32_t covered_outs() const { return covered_->outs; }
+  static std::uint32_t covered_outs(const ReplayPlan& task) { return task.outs; }
   // After replay_into: what plan_submit sets for collect() and record() (the fast path's fall-out).
   void cover_masks() {
     const TaskPlan& task = *covered_;
