@@ -1032,7 +1032,8 @@ TaskOutputs OrchestratorCore::submit_replayed(const Plan& plan, const Args& args
     outputs = submit_in_loop_slow(plan, args, ring_index, ring);
     return outputs;
   }
-  charge(OrchestratorWork::submit_analysed, static_cast<std::uint32_t>(args.tensor_count()));
+  charge(kTrusted ? OrchestratorWork::submit_pattern : OrchestratorWork::submit_analysed,
+         static_cast<std::uint32_t>(args.tensor_count()));
   ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
   // The pinned producer's path is decided before the admit, which then takes its one dependency
   // node (one pool-end store, not two). `fast` is the plan replay_into covered (its covered_):

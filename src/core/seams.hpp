@@ -39,6 +39,10 @@ enum class OrchestratorWork : std::uint8_t {
   // outputs, buffers its own iteration made, closed free reads; count: tensor args;
   // docs/sim.md, wide_submit_ratio).
   submit_wide,
+  // A pattern loop's submit at a verified position (OrchestratorCore::submit_pattern through
+  // submit_replayed<true>: no replay compare; count: tensor args; docs/sim.md,
+  // pattern_submit_ratio).
+  submit_pattern,
 };
 
 // Run-relative time and whether events are recorded (traces).

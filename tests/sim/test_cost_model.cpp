@@ -56,11 +56,17 @@ TEST(SimCostModel, OrchestratorCostsFollowTheTable) {
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit_wide, 4),
             static_cast<std::uint64_t>(
                 std::llround(c.wide_submit_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));
-  // Both are measured shares of an ordinary submit (docs/sim.md): a replayed submit is cheaper.
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit_pattern, 4),
+            static_cast<std::uint64_t>(
+                std::llround(c.pattern_submit_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));
+  // All are measured shares of an ordinary submit (docs/sim.md): a replayed submit is cheaper,
+  // and a trusted pattern submit (no replay compare) cheaper than a compared one.
   EXPECT_GT(c.analysed_submit_ratio, 0.0);
   EXPECT_LT(c.analysed_submit_ratio, 1.0);
   EXPECT_GT(c.wide_submit_ratio, 0.0);
   EXPECT_LT(c.wide_submit_ratio, 1.0);
+  EXPECT_GT(c.pattern_submit_ratio, 0.0);
+  EXPECT_LT(c.pattern_submit_ratio, c.analysed_submit_ratio);
   EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::loop_setup, 4),
             static_cast<std::uint64_t>(
                 std::llround(c.loop_setup_ratio * (c.submit_ns + 4 * c.submit_per_tensor_ns))));
@@ -191,6 +197,12 @@ TEST(SimCostModel, JsonOverridesOnlyTheKeysItSets) {
   EXPECT_EQ(c.pickup_ns, 1390);
   EXPECT_EQ(c.kernel_ns.at("pa_qk"), 2500);
   EXPECT_EQ(c.poll_ns, SimCostModel{}.poll_ns);
+  // Every ratio of a replayed submit is its own key.
+  c.apply_json_text(R"({"pattern_submit_ratio": 0.5, "wide_submit_ratio": 0.7})", "test");
+  EXPECT_EQ(c.pattern_submit_ratio, 0.5);
+  EXPECT_EQ(c.wide_submit_ratio, 0.7);
+  EXPECT_EQ(c.analysed_submit_ratio, SimCostModel{}.analysed_submit_ratio);
+  EXPECT_EQ(orchestrator_cost_ns(c, OrchestratorWork::submit_pattern, 0), 450u);  // 0.5 x 900
 }
 
 TEST(SimCostModel, BadFilesAreErrorsThatNameTheProblem) {
@@ -210,6 +222,12 @@ TEST(SimCostModel, BadFilesAreErrorsThatNameTheProblem) {
   EXPECT_NE(message(R"({"poll_ns": -5})").find("'poll_ns' must be a finite number >= 0"),
             std::string::npos);
   EXPECT_NE(message(R"({"poll_ns": "fast"})").find("must be a number"), std::string::npos);
+  EXPECT_NE(message(R"({"pattern_submit_ratio": -0.1})")
+                .find("'pattern_submit_ratio' must be a finite number >= 0"),
+            std::string::npos);
+  EXPECT_NE(
+      message(R"({"pattern_submit_ratio": "low"})").find("'pattern_submit_ratio' must be a number"),
+      std::string::npos);
   EXPECT_NE(message("{nope").find("not valid JSON"), std::string::npos);
   EXPECT_NE(message(R"({"kernel_jitter": 1})").find("'kernel_jitter' must be below 1"),
             std::string::npos);

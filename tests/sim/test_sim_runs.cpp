@@ -312,6 +312,64 @@ TEST(SimSanity, WideReplayedSubmitsAreChargedTheirOwnRatio) {
   EXPECT_NEAR(as_analysed - lower, static_cast<double>(wide) * 0.4 * submit_ns / 1e3, 0.01);
 }
 
+// A pattern loop (parallel_for(n, TaskPattern)) is charged as the same loop's lambda form but for
+// its trusted submits (verified positions, no replay compare: RunStats::pattern_tasks_trusted),
+// which cost pattern_submit_ratio of an ordinary submit instead of analysed_submit_ratio: the
+// two forms differ by exactly those submits' share, and changing the ratio moves only the
+// pattern form, by exactly that share.
+TEST(SimSanity, TrustedPatternSubmitsAreChargedTheirOwnRatio) {
+  constexpr std::uint32_t kRows = 200;
+  struct Charged {
+    double orchestration_us;
+    std::uint64_t trusted;
+  };
+  const auto run = [&](bool pattern_form, double pattern_ratio) {
+    RuntimeConfig config = sim_config(false);
+    config.sim.costs.kernel_ns["touch"] = 1000;
+    config.sim.costs.pattern_submit_ratio = pattern_ratio;
+    Runtime runtime(config);
+    const KernelId k = runtime.kernels().add("touch", CoreType::aiv, touch);
+    std::vector<float> x(kRows * 16, 0.0f);
+    RunArgs args;
+    args.inout(x.data(), {kRows, 16}, DType::f32);
+    const RunResult result = runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          TaskPattern pattern({kNoKernel, k, kNoKernel});
+          pattern.inout(a.tensor(0), {1, 16}, {0, 0}, {1, 0});
+          if (pattern_form) {
+            o.parallel_for(kRows, pattern);
+          } else {
+            o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+              o.submit(pattern.kernels(), pattern.args(i));
+            });
+          }
+        },
+        args);
+    EXPECT_TRUE(result.ok()) << result.status.to_string();
+    EXPECT_EQ(result.stats.loop_tasks_analysed, kRows - 2);  // iterations 0 and 1 learn
+    return Charged{result.stats.orchestration_us, result.stats.pattern_tasks_trusted};
+  };
+  const SimCostModel c;
+  const double submit_ns = c.submit_ns + c.submit_per_tensor_ns;  // one tensor each
+  const auto rounded = [&](double ratio) { return std::llround(ratio * submit_ns) / 1e3; };
+  const Charged lambda = run(false, c.pattern_submit_ratio);
+  const Charged pattern = run(true, c.pattern_submit_ratio);
+  const Charged lower = run(true, c.pattern_submit_ratio - 0.2);
+  EXPECT_EQ(lambda.trusted, 0u);
+  // Iterations 0 and 1 learn, 2 and 3 verify (compared), and a submit with a periodic sync due
+  // (one in 64) takes the public submit (compared): the rest are trusted.
+  EXPECT_LE(pattern.trusted, kRows - 4);
+  EXPECT_GE(pattern.trusted, kRows - 8);
+  const auto trusted = static_cast<double>(pattern.trusted);
+  EXPECT_NEAR(lambda.orchestration_us - pattern.orchestration_us,
+              trusted * (rounded(c.analysed_submit_ratio) - rounded(c.pattern_submit_ratio)), 0.01);
+  EXPECT_NEAR(pattern.orchestration_us - lower.orchestration_us,
+              trusted * (rounded(c.pattern_submit_ratio) - rounded(c.pattern_submit_ratio - 0.2)),
+              0.01);
+  // The lambda form has no trusted submit: the ratio does not touch it.
+  EXPECT_EQ(run(false, c.pattern_submit_ratio - 0.2).orchestration_us, lambda.orchestration_us);
+}
+
 // A template kept from an earlier run with its proof (LoopTemplate::rebound()) is charged
 // kept_setup_ratio of a learned template's per-task set-up and kept_setup_base_ratio of its
 // per-loop part (docs/sim.md). The first run's template, learned from iterations 0 and 1, is kept

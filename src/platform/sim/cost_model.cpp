@@ -24,6 +24,8 @@ std::uint64_t orchestrator_cost_ns(const SimCostModel& costs, OrchestratorWork w
                    (costs.submit_ns + n * costs.submit_per_tensor_ns));
     case OrchestratorWork::submit_wide:
       return to_ns(costs.wide_submit_ratio * (costs.submit_ns + n * costs.submit_per_tensor_ns));
+    case OrchestratorWork::submit_pattern:
+      return to_ns(costs.pattern_submit_ratio * (costs.submit_ns + n * costs.submit_per_tensor_ns));
     case OrchestratorWork::loop_setup:
       return to_ns(costs.loop_setup_ratio * (costs.submit_ns + n * costs.submit_per_tensor_ns));
     case OrchestratorWork::loop_setup_base:

@@ -20,6 +20,7 @@ constexpr SimCostField kFields[] = {
     {"submit_per_tensor_ns", &SimCostModel::submit_per_tensor_ns},
     {"analysed_submit_ratio", &SimCostModel::analysed_submit_ratio},
     {"wide_submit_ratio", &SimCostModel::wide_submit_ratio},
+    {"pattern_submit_ratio", &SimCostModel::pattern_submit_ratio},
     {"loop_setup_ratio", &SimCostModel::loop_setup_ratio},
     {"loop_setup_fixed", &SimCostModel::loop_setup_fixed},
     {"loop_setup_square", &SimCostModel::loop_setup_square},
