@@ -66,8 +66,9 @@ def test_cost_model_reads_json_and_names_bad_keys(tmp_path):
 def test_cost_model_binds_every_cost_a_file_can_set():
     names = tmr.SimCostModel.field_names
     # The parallel_for charges and the jitter are among them, not only the per-step costs.
-    for name in ("submit_ns", "analysed_submit_ratio", "wide_submit_ratio", "loop_setup_ratio",
-                 "kept_setup_ratio", "quiet_read_ratio", "tile_ns", "kernel_jitter"):
+    for name in ("submit_ns", "analysed_submit_ratio", "wide_submit_ratio", "pattern_submit_ratio",
+                 "loop_setup_ratio", "kept_setup_ratio", "quiet_read_ratio", "tile_ns",
+                 "kernel_jitter"):
         assert name in names
     costs = tmr.SimCostModel()
     for i, name in enumerate(names):
