@@ -1779,13 +1779,7 @@ TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
       return core.submit_plain(args);
     return core.submit_plain_outputs(args);
   }
-  if (core.loop_ready()) {
-    detail::Ring* ring = nullptr;
-    detail::LoopDriver::ReplayPlan* position = nullptr;
-    if (core.replay_ready(kernels, args, &ring, &position)) [[likely]]
-      return core.submit_replayed(core.planned_, args, *ring, *position);
-    return core.submit_looped(kernels, args);
-  }
+  if (core.loop_ready()) return core.submit_looped(kernels, args);
   return core.submit(kernels, args);
 }
 

@@ -92,30 +92,6 @@ class OrchestratorCore {
   // not inline, so Orchestrator::submit's plain path keeps its frame (none).
   [[gnu::visibility("hidden"), gnu::noinline]] TaskOutputs submit_looped(const MixKernels& kernels,
                                                                          const Args& args);
-  // submit_looped's common case, inline in Orchestrator::submit: its tests up to a replayed
-  // position (no error latched, the kernels of the submit before, plain_args, room credited or
-  // granted, LoopDriver::replay_position), so such a submit makes one call, to submit_replayed,
-  // not two. On true `*ring` and `*position` are submit_replayed's; on false submit_looped
-  // decides (its tests, again, lead where they lead: this changed nothing but a room grant,
-  // which it would make itself).
-  [[gnu::always_inline]] bool replay_ready(const MixKernels& kernels, const Args& args, Ring** ring,
-                                           LoopDriver::ReplayPlan** position) {
-    if (fatal() || !planned_valid_ || kernels.aic != planned_kernels_.aic ||
-        kernels.aiv0 != planned_kernels_.aiv0 || kernels.aiv1 != planned_kernels_.aiv1 ||
-        !plain_args(args)) [[unlikely]] {
-      return false;
-    }
-    Ring* const scope = scope_ring_;
-    if (!room_credited(scope)) [[unlikely]] {
-      if (scope == nullptr || submits_since_sync_ + 1 >= kSubmitsPerSync ||
-          !scope->window_has_room()) {
-        return false;
-      }
-      grant_room(*scope);
-    }
-    *ring = scope;
-    return loops_.replay_position(position);
-  }
   TaskOutputs alloc(const Args& args);
   void scope_begin();
   void scope_end();
