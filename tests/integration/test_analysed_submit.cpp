@@ -429,6 +429,52 @@ TEST_P(ParallelForAnalysedSubmit, FailedAnalysedTaskReturnsNoOutputs) {
   EXPECT_EQ(failed_outputs_size, 0);
 }
 
+// A submit after an error is latched, at a replayed position of a steady analysed loop (the
+// public submit's inline replay entry, OrchestratorCore::replay_ready), is a no-op as every
+// submit then is: no task (invalid outputs), its row not written; the loop stops after it. Its
+// read of `g` has a held writer on threads, so the position is pinned there (the replayed
+// path that tests no error itself).
+TEST_P(ParallelForAnalysedSubmit, SubmitAfterALatchedErrorAtAReplayedPositionIsANoOp) {
+  Fixture f(GetParam().platform, GetParam().record);
+  std::vector<float> buf(64, 0.0f), g(1, 1.0f);
+  for (std::size_t k = 0; k < 32; ++k)
+    buf[k] = static_cast<float>(k + 1);
+  RunArgs args;
+  args.inout(buf.data(), {64}, DType::f32);
+  args.input(g.data(), {1}, DType::f32);
+  constexpr std::int64_t kBad = 12;
+  bool before_valid = false;
+  bool after_valid = true;
+  std::int64_t last = -1;
+  released = GetParam().platform != PlatformKind::threads;
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.submit_aiv(f.held, Args().in(a.tensor(1)).out_existing(a.tensor(1)));  // g = 2
+        o.parallel_for(20, [&](Orchestrator& o, std::int64_t i) {
+          last = i;
+          const auto k = static_cast<std::uint32_t>(i);
+          if (i == kBad) o.report_fatal(ErrorCode::invalid_args, "latched on purpose");
+          const TaskOutputs t =
+              o.submit_aiv(f.add, Args()
+                                      .in(a.tensor(0).view({1}, {k}))
+                                      .in(a.tensor(1))
+                                      .out_existing(a.tensor(0).view({1}, {32 + k})));
+          if (i == kBad - 1) before_valid = t.valid();
+          if (i == kBad) after_valid = t.valid();
+        });
+        released = true;
+      },
+      args);
+  released = true;
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
+  EXPECT_NE(r.status.message.find("latched on purpose"), std::string::npos) << r.status.to_string();
+  EXPECT_GT(r.stats.loop_tasks_analysed, 0u);
+  EXPECT_TRUE(before_valid);  // a replayed task
+  EXPECT_FALSE(after_valid);
+  EXPECT_EQ(last, kBad);
+  EXPECT_EQ(buf[32 + kBad], 0.0f);
+}
+
 // Tasks that alternate among as many kernels as submit() remembers plans for (4), and among more
 // (6: every plan is replaced before it is used again), AIV and AIC kernels, one per row, in a
 // plain loop and in a parallel_for, each run their own kernel; afterwards a kernel in the wrong
