@@ -17,14 +17,14 @@ struct SimCostModel {
   double submit_per_tensor_ns = 40;  // per tensor argument (TensorMap lookup + insert)
   // A submit covered by a parallel_for template, as a share of an ordinary submit's cost: the
   // ratio of orchestrator CPU time per task measured on the threads platform (docs/sim.md).
-  double analysed_submit_ratio = 0.40;
+  double analysed_submit_ratio = 0.39;
   // The same for an analysed submit the wide replayed path covers (fresh outputs, buffers its own
   // iteration made, closed free reads: paged attention's positions), measured on paged attention
   // itself (docs/sim.md).
   double wide_submit_ratio = 0.60;
   // The same for a pattern loop's trusted submit (parallel_for(n, TaskPattern) at a verified
   // position: no replay compare), measured on the threads platform (docs/sim.md).
-  double pattern_submit_ratio = 0.29;
+  double pattern_submit_ratio = 0.28;
   // A loop's learning comparison, proof and analysis set-up, once per analysed loop of T template
   // tasks: loop_setup_ratio times what its template iteration's submits cost as ordinary submits,
   // plus (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits (fitted to
