@@ -24,9 +24,16 @@
 #include <thread>
 #include <vector>
 
+#include "bench_gate.hpp"
 #include "tmr/tmr.hpp"
 
 namespace {
+
+using tmr_bench::gate_kernel;
+using tmr_bench::gate_mode;
+using tmr_bench::gate_polls;
+using tmr_bench::GateMode;
+using tmr_bench::set_gate;
 
 double thread_cpu_ns() {
   timespec ts{};
@@ -102,40 +109,6 @@ class RunMeter {
 
 void empty_kernel(const tmr::KernelArgs&) {}
 
-std::atomic<bool> gate_open{false};
-// TMR_BENCH_GATE=poll (the default) or block: the gate kernel looks every 50 us (each look a
-// timer wake-up on one of the host's CPUs while the orchestrator is timed), or sleeps until the
-// run opens it. Any other value is refused (the benchmark reports the error) rather than ignored.
-enum class GateMode { poll, block, invalid };
-const GateMode gate_mode = [] {
-  const char* mode = std::getenv("TMR_BENCH_GATE");
-  if (mode == nullptr || std::string_view(mode) == "poll") return GateMode::poll;
-  return std::string_view(mode) == "block" ? GateMode::block : GateMode::invalid;
-}();
-std::atomic<std::uint64_t> gate_polls{0};  // the poll gate's looks: gate_polls_per_run
-std::mutex gate_mutex;
-std::condition_variable gate_changed;
-void gate_kernel(const tmr::KernelArgs&) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  if (gate_mode == GateMode::block) {
-    std::unique_lock lock(gate_mutex);
-    gate_changed.wait_until(lock, deadline, [] { return gate_open.load(); });
-    return;
-  }
-  while (!gate_open.load(std::memory_order_acquire) &&
-         std::chrono::steady_clock::now() < deadline) {
-    gate_polls.fetch_add(1, std::memory_order_relaxed);
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
-}
-[[gnu::noinline]] void open_gate() {
-  {
-    const std::lock_guard lock(gate_mutex);
-    gate_open = true;
-  }
-  gate_changed.notify_all();
-}
-
 // range(0): 0 = plain for loop, 1 = parallel_for (lambda), 2 = parallel_for(n, TaskPattern) (the
 // same tasks stated as a pattern; BM_SliceWrites only). range(1): tensor arguments per task (2
 // or 4).
@@ -181,7 +154,7 @@ void slice_writes(benchmark::State& state) {
           };
           const tmr::Tensor tx = wrap(x), ty = wrap(y), tout = wrap(out);
           const tmr::Tensor gate = tmr::Tensor::wrap(&gate_cell, {1}, tmr::DType::f32);
-          gate_open = false;
+          set_gate(false);
           o.submit_aic(gate_id, tmr::Args().out_existing(gate));
           auto body = [&](tmr::Orchestrator& o, std::int64_t i) {
             const auto row = static_cast<std::uint32_t>(i);
@@ -218,7 +191,7 @@ void slice_writes(benchmark::State& state) {
           meter.stop(run_events);
           total_cpu_ns += run_ns.back();
           total_tasks += kIterations;
-          open_gate();
+          set_gate(true);
         });
     if (!result.ok()) state.SkipWithError(result.status.to_string().c_str());
     tasks_analysed += result.stats.loop_tasks_analysed;

@@ -18,10 +18,17 @@
 #include <thread>
 #include <vector>
 
+#include "bench_gate.hpp"
 #include "support/live_views.hpp"
 #include "tmr/tmr.hpp"
 
 namespace {
+
+using tmr_bench::gate_kernel;
+using tmr_bench::gate_mode;
+using tmr_bench::gate_polls;
+using tmr_bench::GateMode;
+using tmr_bench::set_gate;
 
 using Clock = std::chrono::steady_clock;
 
@@ -37,42 +44,6 @@ void empty_kernel(const tmr::KernelArgs&) {}
 
 // Holds every measured task back (they all read what it writes) until the orchestrator has
 // submitted them, so the submit loop runs alone: no scheduler or core competes for the host.
-// TMR_BENCH_GATE=poll (the default, as before) looks every 50 us: a timer wake-up of the gate's
-// core thread on the other CPU every 50 us of the timed loop. =block sleeps on a condition
-// variable until the run opens it: no thread of the runtime wakes while the orchestrator is
-// timed. Any other value is refused (the benchmark reports the error), not ignored.
-std::atomic<bool> gate_open{false};
-enum class GateMode { poll, block, invalid };
-GateMode gate_mode_from_env() {
-  const char* mode = std::getenv("TMR_BENCH_GATE");
-  if (mode == nullptr || std::string_view(mode) == "poll") return GateMode::poll;
-  return std::string_view(mode) == "block" ? GateMode::block : GateMode::invalid;
-}
-const GateMode gate_mode = gate_mode_from_env();
-std::atomic<std::uint64_t> gate_polls{0};  // the polling gate's looks: gate_polls_per_run
-std::mutex gate_mutex;
-std::condition_variable gate_changed;
-void gate_kernel(const tmr::KernelArgs&) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  if (gate_mode == GateMode::block) {
-    std::unique_lock lock(gate_mutex);
-    gate_changed.wait_until(lock, deadline, [] { return gate_open.load(); });
-    return;
-  }
-  while (!gate_open.load(std::memory_order_acquire) &&
-         std::chrono::steady_clock::now() < deadline) {
-    gate_polls.fetch_add(1, std::memory_order_relaxed);
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
-}
-void set_gate(bool open) {
-  {
-    const std::lock_guard lock(gate_mutex);
-    gate_open = open;
-  }
-  if (open) gate_changed.notify_all();
-}
-
 // TMR_BENCH_THREADS=1: what the process's other threads (the runtime's cores and schedulers)
 // ran while the orchestrator was timed, from /proc/self/task/*/schedstat (CPU ns and time
 // slices), read just before and after the timed loop (the reads are outside it). Shows whether
