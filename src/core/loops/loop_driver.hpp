@@ -312,12 +312,8 @@ class LoopDriver {
   // (PreparedTask::plan_ready), or null: OrchestratorCore::submit_checked's test before replan.
   const SubmitPlan* wide_plan() const {
     const Loop& loop = *owner_;
-    if (loop.state != Loop::State::analysing || !recorders_.empty() ||
-        loop.position >= loop.plan_count) {
-      return nullptr;
-    }
-    const TaskPlan& task = loop.task_plans[loop.position];
-    return !task.fast && task.wide && task.prepared.plan_ready ? &task.prepared.plan : nullptr;
+    if (loop.state != Loop::State::analysing || !recorders_.empty()) return nullptr;
+    return replaying_wide_plan();
   }
   // wide_plan() when replaying() holds (OrchestratorCore::submit_looped's new kernels): the
   // position's tests alone, as replay_position() beside fast_position().
