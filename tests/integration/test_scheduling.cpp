@@ -367,6 +367,65 @@ INSTANTIATE_TEST_SUITE_P(Platforms, HandOff, testing::both_platforms(), testing:
 // runs of independent and chained tasks, more threads than CPUs (4 clusters: 12 cores, 2
 // schedulers). A lost wake-up shows as a run that only ends on a 50 ms park timeout, so the runs
 // are also counted against a generous budget of such timeouts; TSan checks the handshakes.
+// A submitted task runs once its producers finish, whatever the orchestrator does next: no edge
+// of a submit waits for a later call into tmr to be pushed (docs/performance.md, session 35,
+// sub39: plain submits whose pushes were kept back in batches left the last ones unpushed). Many
+// plain consumers of one running producer, and a chain of tasks behind it, then the
+// orchestration waits in its own code, outside tmr, until every one of them ran. The counts are
+// not multiples of any batch or chain length a submit might keep back.
+std::atomic<bool> producer_go{false};
+std::atomic<int> consumers_ran{0};
+
+void held_producer(const KernelArgs& args) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (!producer_go.load(std::memory_order_acquire) && Clock::now() < deadline)
+    std::this_thread::yield();
+  *static_cast<std::int32_t*>(args.tensor(0).data()) = 1;
+}
+
+void counted_consumer(const KernelArgs&) {
+  consumers_ran.fetch_add(1, std::memory_order_acq_rel);
+}
+
+TEST(Scheduling, SubmittedTasksRunWhileTheOrchestratorWaitsOutsideTmr) {
+  constexpr int kFanout = 37;  // consumers of the running producer alone
+  constexpr int kChain = 29;   // each also behind the one before (one buffer, read and written)
+  RuntimeConfig config;
+  config.platform = PlatformKind::threads;
+  config.clusters = 1;
+  config.scheduler_threads = 1;
+  Runtime runtime(config);
+  const KernelId p = runtime.kernels().add("producer", CoreType::aiv, &held_producer);
+  const KernelId c = runtime.kernels().add("consumer", CoreType::aiv, &counted_consumer);
+  for (int round = 0; round < 3; ++round) {
+    producer_go.store(false);
+    consumers_ran.store(0);
+    std::int32_t source = 0;
+    std::int32_t chained = 0;
+    bool all_ran = false;
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor src = Tensor::wrap(&source, {1}, DType::i32);
+      const Tensor chain = Tensor::wrap(&chained, {1}, DType::i32);
+      o.submit_aiv(p, Args().out_existing(src));
+      for (int i = 0; i < kFanout; ++i)
+        o.submit_aiv(c, Args().in(src));
+      for (int i = 0; i < kChain; ++i)
+        o.submit_aiv(c, Args().in(src).inout(chain));
+      producer_go.store(true, std::memory_order_release);
+      const auto deadline = Clock::now() + std::chrono::seconds(20);
+      while (consumers_ran.load(std::memory_order_acquire) < kFanout + kChain &&
+             Clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+      all_ran = consumers_ran.load(std::memory_order_acquire) == kFanout + kChain;
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_TRUE(all_ran) << "round " << round << ": " << consumers_ran.load() << " of "
+                         << kFanout + kChain << " consumers ran before the orchestration returned";
+    EXPECT_EQ(consumers_ran.load(), kFanout + kChain);
+  }
+}
+
 TEST(Scheduling, ParkedThreadsAreAlwaysWoken) {
   RuntimeConfig c = small(4, 2);
   c.spin_before_park = 1;
