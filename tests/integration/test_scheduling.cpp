@@ -363,10 +363,6 @@ TEST_P(HandOff, QueuedTasksStartOnTheCoresThatFinish) {
 
 INSTANTIATE_TEST_SUITE_P(Platforms, HandOff, testing::both_platforms(), testing::platform_name);
 
-// Park and wake under the worst odds for a lost wake-up: threads park after one poll, many short
-// runs of independent and chained tasks, more threads than CPUs (4 clusters: 12 cores, 2
-// schedulers). A lost wake-up shows as a run that only ends on a 50 ms park timeout, so the runs
-// are also counted against a generous budget of such timeouts; TSan checks the handshakes.
 // A submitted task runs once its producers finish, whatever the orchestrator does next: no edge
 // of a submit waits for a later call into tmr to be pushed (docs/performance.md, session 35,
 // sub39: plain submits whose pushes were kept back in batches left the last ones unpushed). Many
@@ -426,6 +422,10 @@ TEST(Scheduling, SubmittedTasksRunWhileTheOrchestratorWaitsOutsideTmr) {
   }
 }
 
+// Park and wake under the worst odds for a lost wake-up: threads park after one poll, many short
+// runs of independent and chained tasks, more threads than CPUs (4 clusters: 12 cores, 2
+// schedulers). A lost wake-up shows as a run that only ends on a 50 ms park timeout, so the runs
+// are also counted against a generous budget of such timeouts; TSan checks the handshakes.
 TEST(Scheduling, ParkedThreadsAreAlwaysWoken) {
   RuntimeConfig c = small(4, 2);
   c.spin_before_park = 1;
