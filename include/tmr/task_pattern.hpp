@@ -5,6 +5,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -154,7 +155,20 @@ class TaskPattern {
   TaskPattern& add_output(int task, int output, const Shape* shape, const Shape& offsets);
   // The current task's next tensor argument (`tag`, for the message) may be added: room, and no
   // scalar before it.
-  bool tensor_room(const char* tag);
+  bool tensor_room(std::string_view tag);
+  // The table entries an iteration of submit_iteration has read (when no task of the pattern
+  // writes a table, a second read of one entry in the iteration sees the first one's value).
+  struct ReadCache {
+    static constexpr int kSize = 4;
+    const Access* read[kSize] = {};
+    std::int32_t value[kSize] = {};
+    int count = 0;
+  };
+  // args(i, task, earlier, o), its entries through `cache` when not null.
+  Args build(std::int64_t i, int task, const TaskOutputs* earlier, Orchestrator& o,
+             ReadCache* cache) const;
+  // Whether no task writes (inout, out_existing) a buffer an in_indexed table lies in.
+  bool tables_read_only() const;
   static std::uint64_t scalar_at(const Scalar& s, std::int64_t i) {
     if (s.conditional) return i == s.index ? s.at : s.base;
     return s.base + s.step * static_cast<std::uint64_t>(i);

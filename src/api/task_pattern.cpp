@@ -1,6 +1,9 @@
 #include "tmr/task_pattern.hpp"
 
+#include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -38,6 +41,7 @@ TaskPattern& TaskPattern::then(const MixKernels& kernels) {
   task.kernels[0] = kernels.aic;
   task.kernels[1] = kernels.aiv0;
   task.kernels[2] = kernels.aiv1;
+  task.accesses.reserve(8);
   tasks_.push_back(std::move(task));
   return *this;
 }
@@ -51,10 +55,11 @@ void TaskPattern::set_error(std::string message) {
   if (error_.empty()) error_ = "TaskPattern: " + std::move(message);
 }
 
-bool TaskPattern::tensor_room(const char* tag) {
+bool TaskPattern::tensor_room(std::string_view tag) {
   const Task& task = tasks_.back();
   const auto what = [&] {
-    return "tensor argument " + std::to_string(task.accesses.size()) + " (" + tag + ")";
+    return "tensor argument " + std::to_string(task.accesses.size()) + " (" + std::string(tag) +
+           ")";
   };
   if (task.accesses.size() >= static_cast<std::size_t>(kMaxTensorArgs)) {
     set_error(what() + " is one more than the " + std::to_string(kMaxTensorArgs) + " a task takes");
@@ -70,11 +75,10 @@ bool TaskPattern::tensor_room(const char* tag) {
 TaskPattern& TaskPattern::add(ArgTag tag, const Tensor& t, const Shape* shape, const Shape& offsets,
                               Steps step) {
   if (has_error()) return *this;  // the first mistake is kept, as Args keeps it
-  const std::string tag_name(arg_tag_name(tag));
-  if (!tensor_room(tag_name.c_str())) return *this;
+  if (!tensor_room(arg_tag_name(tag))) return *this;
   const auto what = [&] {
-    return "tensor argument " + std::to_string(tasks_.back().accesses.size()) + " (" + tag_name +
-           ")";
+    return "tensor argument " + std::to_string(tasks_.back().accesses.size()) + " (" +
+           std::string(arg_tag_name(tag)) + ")";
   };
   if (!t.valid()) {
     set_error(what() + " is a null tensor");
@@ -259,6 +263,38 @@ Args TaskPattern::args(std::int64_t i) const {
 
 Args TaskPattern::args(std::int64_t i, int task_index, const TaskOutputs* earlier,
                        Orchestrator& o) const {
+  return build(i, task_index, earlier, o, nullptr);
+}
+
+bool TaskPattern::tables_read_only() const {
+  // The tables first (few), then one pass over the writers: once per iteration of the plain
+  // loop, so no pair search over every access.
+  const unsigned char* table[ReadCache::kSize];
+  std::uint64_t bytes[ReadCache::kSize];
+  int tables = 0;
+  for (const Task& task : tasks_) {
+    for (const Access& a : task.accesses) {
+      if (a.kind != Kind::indexed) continue;
+      if (tables == ReadCache::kSize) return false;  // more than the cache holds: no cache
+      table[tables] = static_cast<const unsigned char*>(a.table.buffer());
+      bytes[tables++] = a.table.buffer_bytes();
+    }
+  }
+  if (tables == 0) return true;
+  for (const Task& task : tasks_) {
+    for (const Access& w : task.accesses) {
+      if (w.tag != ArgTag::inout && w.tag != ArgTag::out_existing) continue;
+      const auto* const x = static_cast<const unsigned char*>(w.tensor.buffer());
+      for (int k = 0; k < tables; ++k) {
+        if (x < table[k] + bytes[k] && table[k] < x + w.tensor.buffer_bytes()) return false;
+      }
+    }
+  }
+  return true;
+}
+
+Args TaskPattern::build(std::int64_t i, int task_index, const TaskOutputs* earlier, Orchestrator& o,
+                        ReadCache* cache) const {
   if (has_error()) throw Error(ErrorCode::invalid_args, error_);
   Args args;
   const Task& task = tasks_.at(static_cast<std::size_t>(task_index));
@@ -286,11 +322,31 @@ Args TaskPattern::args(std::int64_t i, int task_index, const TaskOutputs* earlie
         args.add_view(a.tag, earlier[a.task][a.output], a.shape, a.ndims, offsets, a.ndims);
         break;
       case Kind::indexed: {
-        Shape element;
-        for (int d = 0; d < a.row_n; ++d)
-          element.push_back(a.row[d]);
-        element.push_back(static_cast<std::uint32_t>(i));
-        const auto entry = o.get_tensor_data<std::int32_t>(a.table, element);
+        // The same table, row and entry read earlier in the iteration (`cache`: nothing of the
+        // pattern writes the table, so it still holds that value).
+        int hit = -1;
+        for (int c = 0; cache != nullptr && c < cache->count; ++c) {
+          const Access& r = *cache->read[c];
+          if (std::memcmp(&r.table, &a.table, sizeof(Tensor)) == 0 && r.row_n == a.row_n &&
+              std::memcmp(r.row, a.row, sizeof(a.row)) == 0) {
+            hit = c;
+            break;
+          }
+        }
+        std::int32_t entry = 0;
+        if (hit >= 0) {
+          entry = cache->value[hit];
+        } else {
+          Shape element;
+          for (int d = 0; d < a.row_n; ++d)
+            element.push_back(a.row[d]);
+          element.push_back(static_cast<std::uint32_t>(i));
+          entry = o.get_tensor_data<std::int32_t>(a.table, element);
+          if (cache != nullptr && cache->count < ReadCache::kSize) {
+            cache->read[cache->count] = &a;
+            cache->value[cache->count++] = entry;
+          }
+        }
         for (int d = 0; d < a.ndims; ++d)
           offsets[d] = static_cast<std::uint32_t>(a.offset[d]);
         const __int128 at = static_cast<__int128>(a.offset[a.dim]) +
@@ -314,10 +370,23 @@ Args TaskPattern::args(std::int64_t i, int task_index, const TaskOutputs* earlie
 }
 
 void TaskPattern::submit_iteration(Orchestrator& o, std::int64_t i) const {
-  std::vector<TaskOutputs> outputs(tasks_.size());
+  // The outputs on the stack for a few tasks (default-initialised: nothing zeroed), each built in
+  // its place by the submit.
+  constexpr std::size_t kLocal = 4;
+  TaskOutputs local[kLocal];
+  std::unique_ptr<TaskOutputs[]> more;
+  TaskOutputs* outputs = local;
+  if (tasks_.size() > kLocal) {
+    more.reset(new TaskOutputs[tasks_.size()]);
+    outputs = more.get();
+  }
+  ReadCache cache;
+  ReadCache* const reads = tables_read_only() ? &cache : nullptr;
   for (std::size_t t = 0; t < tasks_.size(); ++t) {
     const int index = static_cast<int>(t);
-    outputs[t] = o.submit(kernels(index), args(i, index, outputs.data(), o));
+    const Task& task = tasks_[t];
+    ::new (&outputs[t]) TaskOutputs(o.submit({task.kernels[0], task.kernels[1], task.kernels[2]},
+                                             build(i, index, outputs, o, reads)));
     if (!outputs[t].valid()) return;
   }
 }

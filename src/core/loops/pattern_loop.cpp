@@ -77,7 +77,8 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   pattern_ = &pattern;
   tasks_.clear();
   table_rows_.clear();
-  outputs_.assign(pattern.tasks_.size(), TaskOutputs());
+  outputs_.reset(new TaskOutputs[pattern.tasks_.size()]);
+  tasks_.reserve(pattern.tasks_.size());  // Task holds an Args: no regrowth copies
   // The tables: read-only in the loop, every entry the loop reads inside them.
   for (const TaskPattern::Task& task : pattern.tasks_) {
     for (const TaskPattern::Access& a : task.accesses) {
@@ -230,7 +231,8 @@ void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
     if (plain) [[unlikely]] {
       // The plain loop's arguments: its read sees the same entry and its view names the error.
       const int at = static_cast<int>(t);
-      outputs_[t] = o.submit(task.kernels, pattern_->args(i, at, outputs_.data(), o));
+      ::new (&outputs_[t])
+          TaskOutputs(o.submit(task.kernels, pattern_->args(i, at, outputs_.get(), o)));
       if (!outputs_[t].valid()) return;
       continue;
     }
@@ -249,7 +251,8 @@ void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
       for (std::size_t s = 0; s < scalars.size(); ++s)
         args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
     }
-    outputs_[t] = o.submit(task.kernels, args);
+    // Built in its place (no copy of the outputs).
+    ::new (&outputs_[t]) TaskOutputs(o.submit(task.kernels, args));
     if (!outputs_[t].valid()) return;
   }
 }

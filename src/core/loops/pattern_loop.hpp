@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/loops/affine_loop.hpp"
@@ -66,7 +67,7 @@ class PatternLoop {
   static void write_offsets(Args& args, int arg, const std::uint32_t* lanes);
   const TaskPattern* pattern_ = nullptr;
   std::vector<Task> tasks_;
-  std::vector<TaskOutputs> outputs_;
+  std::unique_ptr<TaskOutputs[]> outputs_;  // default-initialised: nothing zeroed
   std::vector<Tensor> table_rows_;
 };
 
