@@ -295,7 +295,10 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
                                           bool scope_per_iteration, Orchestrator& orchestrator) {
   loops::PatternLoop built;
   loops::PatternRoute route = loops::PatternRoute::off;
-  if (loops_.enabled() && n > 0) route = built.prepare(pattern, n);
+  if (loops_.enabled()) {
+    // No iteration (a request shorter than one block): nothing to build or trust.
+    route = n > 0 ? built.prepare(pattern, n) : loops::PatternRoute::short_loop;
+  }
   const bool in_place = route == loops::PatternRoute::compared;
   // Inside another running parallel_for the moved arguments serve as well: what the route
   // counts is why no submit skips the compare.

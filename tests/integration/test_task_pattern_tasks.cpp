@@ -309,6 +309,20 @@ TEST_P(TaskPatternTasks, NestedPatternMatchesThePlainLoop) {
   EXPECT_EQ(reasons(r), "inside another parallel_for=9;");
 }
 
+// No iteration (paged attention's request shorter than a block): nothing submitted, and the
+// route says so rather than naming the analysis off.
+TEST_P(TaskPatternTasks, EmptyLoopSubmitsNothing) {
+  Fixture f(loop_config(GetParam()));
+  Declared d;
+  d.n = 0;
+  Buffers got, want;
+  const RunResult r = run_declared(f, d, &got, false);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.trace->tasks.size(), 0u);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(reasons(r), "fewer than three iterations=1;");
+}
+
 TEST_P(TaskPatternTasks, ReferenceToALaterTaskIsANamedError) {
   Fixture f(loop_config(GetParam()));
   Buffers buffers;
