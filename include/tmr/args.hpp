@@ -19,7 +19,8 @@ namespace tmr {
 
 class Error;
 namespace detail::loops {
-class AffineLoop;  // moves a pattern's arguments in place (src/core/loops/affine_loop.hpp)
+class AffineLoop;   // moves a pattern's arguments in place (src/core/loops/affine_loop.hpp)
+class PatternLoop;  // the same for a pattern of several tasks (src/core/loops/pattern_loop.hpp)
 }
 
 inline constexpr int kMaxTensorArgs = 16;
@@ -165,6 +166,7 @@ class Args {
 
  private:
   friend class detail::loops::AffineLoop;
+  friend class detail::loops::PatternLoop;
   friend class TaskPattern;  // args(i): its accesses carry their tags
   struct alignas(Tensor) TensorBytes {
     std::byte bytes[sizeof(Tensor)];

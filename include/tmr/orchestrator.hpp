@@ -163,14 +163,16 @@ class Orchestrator {
     };
     run_loop(n, options, call, const_cast<void*>(static_cast<const void*>(std::addressof(body))));
   }
-  // The pattern form: exactly `for (i = 0; i < n; ++i) submit(pattern.kernels(),
-  // pattern.args(i))` (same dependences, results and errors; task_pattern.hpp), with no body to
-  // call and no argument building a task: the iterations' arguments are affine in the index by
-  // construction, so once the loop's template has matched two consecutive iterations, the
-  // runtime submits the following ones without comparing their arguments with the template
-  // (docs/design.md, "The pattern form"). Anything it cannot use that way (analysis off, a loop
-  // inside another analysed loop, a pattern whose views are not affine in their box offsets or
-  // leave their tensor) runs as the lambda loop, which stays correct; RunStats counts both.
+  // The pattern form: exactly `for (i = 0; i < n; ++i) pattern.submit_iteration(*this, i)` (for
+  // a one-task pattern `submit(pattern.kernels(), pattern.args(i))`; same dependences, results
+  // and errors; task_pattern.hpp), with no body to call and no argument building a task. A
+  // one-task pattern of existing tensors is affine in the index by construction, so once the
+  // loop's template has matched two consecutive iterations, the runtime submits the following
+  // ones without comparing their arguments with the template; a pattern of several tasks has its
+  // arguments moved in place and compared (docs/design.md, "The pattern form"). Anything it
+  // cannot use that way (analysis off, views that leave their tensor, an index table the loop
+  // writes) runs as the lambda loop of submit_iteration, which stays correct; RunStats counts
+  // both.
   void parallel_for(std::int64_t n, const TaskPattern& pattern, LoopOptions options = {});
   int scope_depth() const;
 

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "core/graph/fanout.hpp"
+#include "core/loops/pattern_loop.hpp"
 #include "core/stall_wait.hpp"
 
 namespace tmr::detail {
@@ -254,6 +255,10 @@ void OrchestratorCore::parallel_for(std::int64_t n, const TaskPattern& pattern,
     fail(ErrorCode::invalid_args, pattern.error());
     return;
   }
+  if (!pattern.single_task()) {
+    parallel_for_tasks(n, pattern, scope_per_iteration, orchestrator);
+    return;
+  }
   loops::AffineLoop affine;
   loops::PatternRoute route = loops::PatternRoute::off;
   if (loops_.enabled()) {
@@ -284,6 +289,57 @@ void OrchestratorCore::parallel_for(std::int64_t n, const TaskPattern& pattern,
         ctx.core->submit_pattern(*ctx.affine, *ctx.pattern, ctx.kernels, i);
       },
       &context, orchestrator);
+}
+
+void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pattern,
+                                          bool scope_per_iteration, Orchestrator& orchestrator) {
+  loops::PatternLoop built;
+  loops::PatternRoute route = loops::PatternRoute::off;
+  if (loops_.enabled()) {
+    // No iteration (a request shorter than one block): nothing to build or trust.
+    route = n > 0 ? built.prepare(pattern, n) : loops::PatternRoute::short_loop;
+  }
+  const bool in_place = route == loops::PatternRoute::compared;
+  // Inside another running parallel_for the moved arguments serve as well: what the route
+  // counts is why no submit skips the compare.
+  if (in_place && loops_.active()) route = loops::PatternRoute::nested;
+  loops_.note_pattern(route);
+  struct Context {
+    const TaskPattern* pattern;
+    loops::PatternLoop* built;
+  } context{&pattern, &built};
+  if (!in_place) {
+    // The plain loop's iterations, analysed as a lambda loop (nothing skipped).
+    parallel_for(
+        n, scope_per_iteration,
+        [](void* c, Orchestrator& o, std::int64_t i) {
+          static_cast<const Context*>(c)->pattern->submit_iteration(o, i);
+        },
+        &context, orchestrator);
+    return;
+  }
+  for (const Tensor& rows : built.table_rows()) {
+    if (!wait_table(rows)) return;
+  }
+  parallel_for(
+      n, scope_per_iteration,
+      [](void* c, Orchestrator& o, std::int64_t i) {
+        static_cast<const Context*>(c)->built->iterate(o, i);
+      },
+      &context, orchestrator);
+}
+
+bool OrchestratorCore::wait_table(const Tensor& rows) {
+  if (fatal()) return false;
+  // read_element's steps for the whole row: no discovery for a buffer the loop analysis knows
+  // has no writer (loops/), else its producers found and waited for.
+  const bool quiet = loops_.element_access(false, rows);
+  charge(quiet ? OrchestratorWork::element_read_quiet : OrchestratorWork::element_access, 1);
+  if (!quiet) {
+    if (!discover_access(rows, rows, AccessKind::read)) return false;
+    if (!wait_producers_finished("get_tensor_data")) return false;
+  }
+  return !fatal();
 }
 
 void OrchestratorCore::submit_pattern(loops::AffineLoop& loop, const TaskPattern& pattern,

@@ -104,6 +104,15 @@ class OrchestratorCore {
   // arguments moved in place and, once verified, submitted without the replay compare.
   void parallel_for(std::int64_t n, const TaskPattern& pattern, bool scope_per_iteration,
                     Orchestrator& orchestrator);
+  // parallel_for(n, pattern) for a pattern past the first version's (several tasks, fresh
+  // outputs, output references, indexed views, conditional scalars): loops::PatternLoop's
+  // iterations (arguments moved in place, index tables read directly after one wait), or, when
+  // the analysis is off or PatternLoop cannot take it, pattern.submit_iteration(o, i).
+  void parallel_for_tasks(std::int64_t n, const TaskPattern& pattern, bool scope_per_iteration,
+                          Orchestrator& orchestrator);
+  // get_tensor_data's wait for every element of `rows` at once (a pattern's index-table row):
+  // false when the run has failed.
+  bool wait_table(const Tensor& rows);
   int scope_depth() const { return static_cast<int>(scope_starts_.size()) - 1; }
 
   void read_element(const Tensor& tensor, const Shape& indices, void* out,

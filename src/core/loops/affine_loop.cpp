@@ -20,6 +20,10 @@ const char* pattern_route_name(PatternRoute route) {
       return "a view out of range";
     case PatternRoute::not_affine:
       return "views not affine in their box offsets";
+    case PatternRoute::compared:
+      return "several tasks or fresh outputs (compared)";
+    case PatternRoute::table_written:
+      return "an index table written in the loop";
     case PatternRoute::count:
       break;
   }

@@ -1,0 +1,260 @@
+#include "core/loops/pattern_loop.hpp"
+
+#include <cstring>
+#include <new>
+
+namespace tmr::detail::loops {
+
+namespace {
+
+// A Tensor's storage for view_into.
+struct alignas(Tensor) TensorRoom {
+  unsigned char bytes[sizeof(Tensor)];
+  const Tensor& tensor() const { return *std::launder(reinterpret_cast<const Tensor*>(bytes)); }
+};
+
+// Whether two descriptors differ only in their box offsets (AffineLoop's test).
+bool same_but_offsets(const Tensor& a, const Tensor& b) {
+  constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
+  constexpr std::size_t offsets_end = at.offsets + sizeof(std::uint32_t) * kMaxDims;
+  constexpr std::size_t end = at.perm + kMaxDims;
+  const auto* const x = reinterpret_cast<const unsigned char*>(&a);
+  const auto* const y = reinterpret_cast<const unsigned char*>(&b);
+  return std::memcmp(x, y, at.offsets) == 0 &&
+         std::memcmp(x + offsets_end, y + offsets_end, end - offsets_end) == 0;
+}
+
+void box_offsets(const Tensor& t, std::uint32_t* out) {
+  std::memcpy(out, reinterpret_cast<const unsigned char*>(&t) + Tensor::field_offsets().offsets,
+              sizeof(std::uint32_t) * kMaxDims);
+}
+
+// Raw box offsets linear in a parameter sampled at 0, 1 and `last` (descriptors a, b, z): the
+// per-unit change into `unit`; false when the descriptors differ elsewhere or are not linear.
+bool linear(const Tensor& a, const Tensor& b, const Tensor& z, std::int64_t last,
+            std::uint32_t* unit) {
+  if (!same_but_offsets(a, b) || !same_but_offsets(a, z)) return false;
+  std::uint32_t oa[kMaxDims], ob[kMaxDims], oz[kMaxDims];
+  box_offsets(a, oa);
+  box_offsets(b, ob);
+  box_offsets(z, oz);
+  for (int r = 0; r < kMaxDims; ++r) {
+    const std::int64_t d = std::int64_t{ob[r]} - std::int64_t{oa[r]};
+    if (static_cast<__int128>(oa[r]) + static_cast<__int128>(d) * last != oz[r]) return false;
+    unit[r] = static_cast<std::uint32_t>(d);
+  }
+  return true;
+}
+
+bool in_range(__int128 x) {
+  return x >= 0 && x <= 0xffffffffu;
+}
+
+// A stand-in for an output reference until its iteration names the output.
+const Tensor& stand_in() {
+  static float cell = 0;
+  static const Tensor t = Tensor::wrap(&cell, Shape{1}, DType::f32);
+  return t;
+}
+
+bool overlaps(const Tensor& a, const Tensor& b) {
+  const auto* x = static_cast<const unsigned char*>(a.buffer());
+  const auto* y = static_cast<const unsigned char*>(b.buffer());
+  return x < y + b.buffer_bytes() && y < x + a.buffer_bytes();
+}
+
+}  // namespace
+
+void PatternLoop::write_offsets(Args& args, int arg, const std::uint32_t* lanes) {
+  std::memcpy(
+      reinterpret_cast<unsigned char*>(args.tensor_storage_[static_cast<std::size_t>(arg)].bytes) +
+          Tensor::field_offsets().offsets,
+      lanes, sizeof(std::uint32_t) * kMaxDims);
+}
+
+PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
+  using Kind = TaskPattern::Kind;
+  pattern_ = &pattern;
+  tasks_.clear();
+  table_rows_.clear();
+  outputs_.reset(new TaskOutputs[pattern.tasks_.size()]);
+  tasks_.reserve(pattern.tasks_.size());  // Task holds an Args: no regrowth copies
+  // The tables: read-only in the loop, every entry the loop reads inside them.
+  for (const TaskPattern::Task& task : pattern.tasks_) {
+    for (const TaskPattern::Access& a : task.accesses) {
+      if (a.kind != Kind::indexed) continue;
+      const Tensor& table = a.table;
+      if (table.dtype() != DType::i32 || table.ndims() != a.row_n + 1 ||
+          static_cast<std::uint64_t>(n) > table.dim(a.row_n)) {
+        return PatternRoute::out_of_range;  // get_tensor_data names it where the plain loop reads
+      }
+      Shape ones, at;
+      for (int d = 0; d < a.row_n; ++d) {
+        if (a.row[d] >= table.dim(d)) return PatternRoute::out_of_range;
+        ones.push_back(1);
+        at.push_back(a.row[d]);
+      }
+      ones.push_back(static_cast<std::uint32_t>(n));
+      at.push_back(0);
+      for (const TaskPattern::Task& writer : pattern.tasks_) {
+        for (const TaskPattern::Access& w : writer.accesses) {
+          const bool writes = w.tag == ArgTag::inout || w.tag == ArgTag::out_existing;
+          if (writes && w.tensor.valid() && overlaps(w.tensor, table))
+            return PatternRoute::table_written;
+        }
+      }
+      table_rows_.push_back(table.view(ones, at));
+    }
+  }
+  for (std::size_t t = 0; t < pattern.tasks_.size(); ++t) {
+    const TaskPattern::Task& declared = pattern.tasks_[t];
+    Task& task = tasks_.emplace_back();
+    task.kernels = pattern.kernels(static_cast<int>(t));
+    Args& args = task.args;
+    for (std::size_t k = 0; k < declared.accesses.size(); ++k) {
+      const TaskPattern::Access& a = declared.accesses[k];
+      const int arg = static_cast<int>(k);
+      switch (a.kind) {
+        case Kind::whole:
+          args.add(a.tag, a.tensor);
+          break;
+        case Kind::out:
+          args.out(a.spec);
+          break;
+        case Kind::output:
+        case Kind::output_view: {
+          args.add(a.tag, stand_in());
+          Ref ref;
+          ref.arg = arg;
+          ref.task = a.task;
+          ref.output = a.output;
+          ref.ndims = a.kind == Kind::output ? 0 : a.ndims;
+          for (int d = 0; d < ref.ndims; ++d) {
+            ref.shape[d] = a.shape[d];
+            ref.offsets[d] = static_cast<std::uint32_t>(a.offset[d]);
+          }
+          task.refs.push_back(ref);
+          break;
+        }
+        case Kind::view: {
+          // Iterations 0, 1 and n - 1: both ends in range and the offsets affine put every
+          // iteration in range (AffineLoop::prepare's argument).
+          const std::int64_t at[3] = {0, n > 1 ? 1 : 0, n - 1};
+          TensorRoom room[3];
+          for (int s = 0; s < 3; ++s) {
+            std::uint32_t offsets[kMaxDims];
+            for (int d = 0; d < a.ndims; ++d) {
+              const __int128 x =
+                  static_cast<__int128>(a.offset[d]) + static_cast<__int128>(a.step[d]) * at[s];
+              if (!in_range(x)) return PatternRoute::out_of_range;
+              offsets[d] = static_cast<std::uint32_t>(x);
+            }
+            if (!a.tensor.view_into(room[s].bytes, a.shape, a.ndims, offsets, a.ndims))
+              return PatternRoute::out_of_range;
+          }
+          Step step;
+          step.arg = arg;
+          if (!linear(room[0].tensor(), room[1].tensor(), room[2].tensor(), n - 1, step.step))
+            return PatternRoute::not_affine;
+          box_offsets(room[0].tensor(), step.base);
+          args.add(a.tag, room[0].tensor());
+          bool moves = false;
+          for (const std::uint32_t s : step.step)
+            moves |= s != 0;
+          if (moves) task.steps.push_back(step);
+          break;
+        }
+        case Kind::indexed: {
+          const std::uint32_t extent = a.tensor.dim(a.dim);
+          if (a.shape[a.dim] > extent) return PatternRoute::out_of_range;
+          Indexed ix;
+          ix.arg = arg;
+          ix.offset = a.offset[a.dim];
+          ix.scale = a.scale;
+          ix.limit = extent - a.shape[a.dim];
+          const std::int64_t at[3] = {0, ix.limit > 0 ? 1 : 0, ix.limit};
+          TensorRoom room[3];
+          for (int s = 0; s < 3; ++s) {
+            std::uint32_t offsets[kMaxDims];
+            for (int d = 0; d < a.ndims; ++d)
+              offsets[d] = static_cast<std::uint32_t>(a.offset[d]);
+            offsets[a.dim] = static_cast<std::uint32_t>(at[s]);
+            if (!a.tensor.view_into(room[s].bytes, a.shape, a.ndims, offsets, a.ndims))
+              return PatternRoute::out_of_range;
+          }
+          if (!linear(room[0].tensor(), room[1].tensor(), room[2].tensor(), ix.limit, ix.unit))
+            return PatternRoute::not_affine;
+          box_offsets(room[0].tensor(), ix.base);
+          Shape at_entry;
+          for (int d = 0; d < a.row_n; ++d)
+            at_entry.push_back(a.row[d]);
+          at_entry.push_back(0);
+          ix.entries = static_cast<const std::int32_t*>(a.table.element_address(at_entry));
+          ix.stride = a.table.stride(a.row_n);
+          args.add(a.tag, room[0].tensor());
+          task.indexed.push_back(ix);
+          break;
+        }
+      }
+    }
+    for (std::size_t s = 0; s < declared.scalars.size(); ++s)
+      args.scalar_bits(0);  // each iteration writes its value
+  }
+  return PatternRoute::compared;
+}
+
+void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
+  const auto index = static_cast<std::uint32_t>(i);  // offsets move mod 2^32 (exact: in range)
+  for (std::size_t t = 0; t < tasks_.size(); ++t) {
+    Task& task = tasks_[t];
+    Args& args = task.args;
+    for (const Step& s : task.steps) {
+      std::uint32_t lanes[kMaxDims];
+      for (int r = 0; r < kMaxDims; ++r)
+        lanes[r] = s.base[r] + index * s.step[r];
+      write_offsets(args, s.arg, lanes);
+    }
+    bool plain = false;
+    for (const Indexed& x : task.indexed) {
+      const std::int32_t entry = x.entries[i * x.stride];
+      const __int128 at = static_cast<__int128>(x.offset) + static_cast<__int128>(x.scale) * entry;
+      if (at < 0 || at > x.limit) [[unlikely]] {
+        plain = true;
+        break;
+      }
+      std::uint32_t lanes[kMaxDims];
+      const auto units = static_cast<std::uint32_t>(at);
+      for (int r = 0; r < kMaxDims; ++r)
+        lanes[r] = x.base[r] + units * x.unit[r];
+      write_offsets(args, x.arg, lanes);
+    }
+    if (plain) [[unlikely]] {
+      // The plain loop's arguments: its read sees the same entry and its view names the error.
+      const int at = static_cast<int>(t);
+      ::new (&outputs_[t])
+          TaskOutputs(o.submit(task.kernels, pattern_->args(i, at, outputs_.get(), o)));
+      if (!outputs_[t].valid()) return;
+      continue;
+    }
+    for (const Ref& ref : task.refs) {
+      const Tensor& source = outputs_[static_cast<std::size_t>(ref.task)][ref.output];
+      void* const slot = &args.tensor_storage_[static_cast<std::size_t>(ref.arg)];
+      if (ref.ndims == 0) {
+        ::new (slot) Tensor(source);
+      } else if (!source.view_into(slot, ref.shape, ref.ndims, ref.offsets, ref.ndims)) {
+        source.view_error(ref.shape, ref.ndims, ref.offsets, ref.ndims);
+      }
+      args.created_[static_cast<std::size_t>(ref.arg)] = source.producer().valid();
+    }
+    {
+      const std::vector<TaskPattern::Scalar>& scalars = pattern_->tasks_[t].scalars;
+      for (std::size_t s = 0; s < scalars.size(); ++s)
+        args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
+    }
+    // Built in its place (no copy of the outputs).
+    ::new (&outputs_[t]) TaskOutputs(o.submit(task.kernels, args));
+    if (!outputs_[t].valid()) return;
+  }
+}
+
+}  // namespace tmr::detail::loops

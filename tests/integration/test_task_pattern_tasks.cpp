@@ -1,0 +1,385 @@
+// parallel_for(n, TaskPattern) with several tasks an iteration, fresh outputs, references to an
+// earlier task's outputs (whole and fixed views) and conditional scalars (scalar_if), on the
+// threads and sim platforms: random patterns against the same loop written as plain submits
+// (TaskPattern::submit_iteration with the analysis off): equal final contents, every conflicting
+// pair ordered and no edge without a conflict (the oracle of the lambda form's tests), the route
+// and the analysed counts in RunStats; a reference to a later task and a fresh output that
+// cannot fit give the plain loop's named errors.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/loop_tests.hpp"
+#include "support/pattern_cells.hpp"
+#include "support/platforms.hpp"
+#include "support/random_program.hpp"
+#include "support/test_scale.hpp"
+#include "tmr/tmr.hpp"
+
+namespace tmr::testing {
+namespace {
+
+constexpr std::uint32_t kRows = 16;
+constexpr std::uint32_t kCols = 6;
+
+// Three tasks an iteration, PA's shape on cells:
+//   task 0: in(A rows [a_rows] at a_at + i * a_step), out(S [2, kCols])
+//   task 1: in_output(0, 0) whole or as its view {1, s_cols} at {1, s_col}, [in(A)], out(P [1,
+//           kCols]), out(Q [2, kCols]), scalar_if(flag_at, 5, 9)
+//   task 2: in_output(1, 0), in_output(1, 1), inout(B whole or its row i), out_existing(C row
+//           c_at + i), scalar_bits(base, step), scalar_if(n - 1, 1, 0)
+struct Declared {
+  std::int64_t n = 0;
+  std::uint32_t a_rows = 1;
+  std::int64_t a_at = 0;
+  std::int64_t a_step = 1;
+  bool s_view = false;
+  std::uint32_t s_cols = 1;
+  std::uint32_t s_col = 0;
+  bool a_whole_in_1 = false;
+  std::int64_t flag_at = 0;
+  bool b_whole = true;  // a carried accumulator; otherwise row i of B (independent)
+  std::int64_t c_at = 0;
+  std::uint64_t base = 0;
+  std::uint64_t step = 0;
+  bool scoped = false;
+};
+
+Declared random_declared(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Declared d;
+  d.n = 1 + static_cast<std::int64_t>(rng() % 12);
+  d.a_rows = 1 + static_cast<std::uint32_t>(rng() % 3);
+  d.a_step = static_cast<std::int64_t>(rng() % 2);
+  d.a_at = static_cast<std::int64_t>(rng() % (kRows - d.a_rows - d.a_step * (d.n - 1) + 1));
+  d.s_view = rng() % 2 == 0;
+  d.s_cols = 1 + static_cast<std::uint32_t>(rng() % (kCols - 1));
+  d.s_col = static_cast<std::uint32_t>(rng() % (kCols - d.s_cols + 1));
+  d.a_whole_in_1 = rng() % 3 == 0;
+  d.flag_at = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(d.n + 1)) - 0;
+  d.b_whole = rng() % 2 == 0;
+  d.c_at = static_cast<std::int64_t>(rng() % (kRows - static_cast<std::uint64_t>(d.n) + 1));
+  d.base = rng() % 1000;
+  d.step = rng() % 3;
+  d.scoped = rng() % 2 == 0;
+  return d;
+}
+
+struct Buffers {
+  std::vector<std::int32_t> a = std::vector<std::int32_t>(kRows * kCols);
+  std::vector<std::int32_t> b = std::vector<std::int32_t>(kRows * kCols);
+  std::vector<std::int32_t> c = std::vector<std::int32_t>(kRows * kCols);
+  Buffers() {
+    for (std::uint32_t e = 0; e < kRows * kCols; ++e) {
+      a[e] = static_cast<std::int32_t>(e * 31 + 7);
+      b[e] = static_cast<std::int32_t>(e * 17 + 3);
+      c[e] = static_cast<std::int32_t>(e * 5 + 1);
+    }
+  }
+  friend bool operator==(const Buffers&, const Buffers&) = default;
+};
+
+TaskPattern make_pattern(KernelId k, KernelId cube, const Declared& d, const Tensor& a,
+                         const Tensor& b, const Tensor& c) {
+  const TensorSpec s_spec(Shape{2, kCols}, DType::i32);
+  const TensorSpec p_spec(Shape{1, kCols}, DType::i32);
+  TaskPattern p({kNoKernel, k, kNoKernel});
+  p.in(a, {d.a_rows, kCols}, {static_cast<std::uint32_t>(d.a_at), 0}, {d.a_step, 0}).out(s_spec);
+  p.then({cube, kNoKernel, kNoKernel});
+  if (d.s_view) {
+    p.in_output(0, 0, {1, d.s_cols}, {1, d.s_col});
+  } else {
+    p.in_output(0, 0);
+  }
+  if (d.a_whole_in_1) p.in(a);
+  p.out(p_spec).out(s_spec).scalar_if(d.flag_at, 5, 9);
+  p.then({kNoKernel, k, kNoKernel}).in_output(1, 0).in_output(1, 1);
+  if (d.b_whole) {
+    p.inout(b);
+  } else {
+    p.inout(b, {1, kCols}, {0, 0}, {1, 0});
+  }
+  p.out_existing(c, {1, kCols}, {static_cast<std::uint32_t>(d.c_at), 0}, {1, 0})
+      .scalar_bits(d.base, d.step)
+      .scalar_if(d.n - 1, 1, 0);
+  return p;
+}
+
+// The oracle's rows: A = 0, B = 1, C = 2, iteration i's fresh S, P, Q = 10 + 3 i + 0, 1, 2.
+std::vector<std::vector<Access>> accesses(const Declared& d) {
+  const auto box = [](int buffer, bool write, std::uint32_t r0, std::uint32_t rows,
+                      std::uint32_t c0, std::uint32_t cols) {
+    Access x;
+    x.buffer = buffer;
+    x.write = write;
+    x.r0 = r0;
+    x.rows = rows;
+    x.c0 = c0;
+    x.cols = cols;
+    return x;
+  };
+  std::vector<std::vector<Access>> out;
+  for (std::int64_t i = 0; i < d.n; ++i) {
+    const int fresh = 10 + 3 * static_cast<int>(i);
+    const auto ui = static_cast<std::uint32_t>(i);
+    out.push_back(
+        {box(0, false, static_cast<std::uint32_t>(d.a_at + d.a_step * i), d.a_rows, 0, kCols),
+         box(fresh, true, 0, 2, 0, kCols)});
+    std::vector<Access> t1;
+    t1.push_back(d.s_view ? box(fresh, false, 1, 1, d.s_col, d.s_cols)
+                          : box(fresh, false, 0, 2, 0, kCols));
+    if (d.a_whole_in_1) t1.push_back(box(0, false, 0, kRows, 0, kCols));
+    t1.push_back(box(fresh + 1, true, 0, 1, 0, kCols));
+    t1.push_back(box(fresh + 2, true, 0, 2, 0, kCols));
+    out.push_back(t1);
+    out.push_back({box(fresh + 1, false, 0, 1, 0, kCols), box(fresh + 2, false, 0, 2, 0, kCols),
+                   d.b_whole ? box(1, true, 0, kRows, 0, kCols) : box(1, true, ui, 1, 0, kCols),
+                   box(2, true, static_cast<std::uint32_t>(d.c_at) + ui, 1, 0, kCols)});
+  }
+  return out;
+}
+
+struct Fixture {
+  explicit Fixture(RuntimeConfig config) : runtime(config) {
+    kernel = runtime.kernels().add("cells", CoreType::aiv, &cells_kernel);
+    cube = runtime.kernels().add("cells_cube", CoreType::aic, &cells_kernel);
+  }
+  Runtime runtime;
+  KernelId kernel = kNoKernel;
+  KernelId cube = kNoKernel;
+};
+
+// The pattern loop (or, `plain`, the loop of submit_iteration) on `buffers`.
+RunResult run_declared(Fixture& f, const Declared& d, Buffers* buffers, bool plain) {
+  return f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor a = Tensor::wrap(buffers->a.data(), {kRows, kCols}, DType::i32);
+    const Tensor b = Tensor::wrap(buffers->b.data(), {kRows, kCols}, DType::i32);
+    const Tensor c = Tensor::wrap(buffers->c.data(), {kRows, kCols}, DType::i32);
+    TaskPattern pattern = make_pattern(f.kernel, f.cube, d, a, b, c);
+    if (plain) {
+      for (std::int64_t i = 0; i < d.n; ++i) {
+        if (d.scoped) {
+          TMR_SCOPE(o);
+          pattern.submit_iteration(o, i);
+        } else {
+          pattern.submit_iteration(o, i);
+        }
+      }
+    } else {
+      o.parallel_for(d.n, pattern, LoopOptions{d.scoped});
+    }
+  });
+}
+
+std::string reasons(const RunResult& r) {
+  std::string out;
+  for (const auto& [reason, n] : r.stats.pattern_lambda_reasons)
+    out += reason + "=" + std::to_string(n) + ";";
+  return out;
+}
+
+std::string check_random(Fixture& f, Fixture& plain, int count, std::uint64_t seed0,
+                         std::uint64_t* analysed, int* failed) {
+  for (int s = 0; s < count; ++s) {
+    const std::uint64_t seed = seed0 + static_cast<std::uint64_t>(s);
+    const Declared d = random_declared(seed);
+    const std::string where = "seed " + std::to_string(seed) + ": ";
+    Buffers got, want;
+    const RunResult run = run_declared(f, d, &got, false);
+    const RunResult ref = run_declared(plain, d, &want, true);
+    if (!ref.ok()) {
+      // Tiny rings: an unscoped loop's fresh outputs fill the window; the pattern loop must fail
+      // as the plain loop fails.
+      if (run.ok() || run.status.code != ref.status.code)
+        return where + "plain: " + ref.status.to_string() + ", pattern: " + run.status.to_string();
+      ++*failed;
+      continue;
+    }
+    if (!run.ok()) return where + run.status.to_string();
+    if (!(got == want)) return where + "buffers differ from the plain loop's";
+    ProgramResult oracle;
+    oracle.accesses = accesses(d);
+    oracle.has_no_dep.assign(oracle.accesses.size(), false);
+    oracle.trace = run.trace;
+    if (run.trace->tasks.size() != oracle.accesses.size()) return where + "task count";
+    if (std::string why = check_trace_order(oracle); !why.empty()) return where + why;
+    if (std::string why = check_edges_exact(oracle); !why.empty()) return where + why;
+    if (run.stats.pattern_loops != 1) return where + "pattern_loops is not 1";
+    if (reasons(run) != "several tasks or fresh outputs (compared)=1;")
+      return where + "route " + reasons(run);
+    *analysed += run.stats.loop_tasks_analysed;
+  }
+  return "";
+}
+
+class TaskPatternTasks : public ::testing::TestWithParam<PlatformKind> {};
+
+TEST_P(TaskPatternTasks, RandomPatternsMatchThePlainLoop) {
+  Fixture f(loop_config(GetParam()));
+  Fixture plain(loop_config(GetParam(), false));
+  std::uint64_t analysed = 0;
+  int failed = 0;
+  EXPECT_EQ(check_random(f, plain, scaled(200, 25), 100, &analysed, &failed), "");
+  EXPECT_GT(analysed, 0u);
+  EXPECT_EQ(failed, 0);  // the loop analysis covered the moved arguments' submits
+}
+
+TEST_P(TaskPatternTasks, RandomPatternsUnderTinyRings) {
+  Fixture f(with_tiny_rings(loop_config(GetParam()), 8));
+  Fixture plain(with_tiny_rings(loop_config(GetParam(), false), 8));
+  std::uint64_t analysed = 0;
+  int failed = 0;
+  const int count = scaled(80, 10);
+  EXPECT_EQ(check_random(f, plain, count, 7000, &analysed, &failed), "");
+  EXPECT_LT(failed, count);  // most fit (scoped ones and short loops)
+}
+
+// The same loop as a lambda parallel_for of plain submits: the same analysed count (the pattern
+// form's submits take the same replay path), and with the analysis off the plain loop's route.
+TEST_P(TaskPatternTasks, AnalysedAsTheLambdaLoopAndPlainWhenOff) {
+  Declared d;
+  d.n = 12;
+  d.s_view = true;
+  d.s_cols = 3;
+  d.s_col = 2;
+  d.flag_at = 4;
+  d.b_whole = false;
+  d.step = 2;
+  Fixture f(loop_config(GetParam()));
+  Buffers got;
+  const RunResult run = run_declared(f, d, &got, false);
+  ASSERT_TRUE(run.ok()) << run.status.to_string();
+  Fixture g(loop_config(GetParam()));
+  Buffers lambda_buffers;
+  const RunResult lambda = g.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor a = Tensor::wrap(lambda_buffers.a.data(), {kRows, kCols}, DType::i32);
+    const Tensor b = Tensor::wrap(lambda_buffers.b.data(), {kRows, kCols}, DType::i32);
+    const Tensor c = Tensor::wrap(lambda_buffers.c.data(), {kRows, kCols}, DType::i32);
+    const TaskPattern pattern = make_pattern(g.kernel, g.cube, d, a, b, c);
+    o.parallel_for(d.n, [&](Orchestrator& o, std::int64_t i) { pattern.submit_iteration(o, i); });
+  });
+  ASSERT_TRUE(lambda.ok()) << lambda.status.to_string();
+  EXPECT_EQ(got, lambda_buffers);
+  EXPECT_GT(run.stats.loop_tasks_analysed, 0u);
+  EXPECT_EQ(run.stats.loop_tasks_analysed, lambda.stats.loop_tasks_analysed);
+  EXPECT_EQ(run.stats.pattern_tasks_trusted, 0u);
+  Fixture off(loop_config(GetParam(), false));
+  Buffers plain_buffers;
+  const RunResult plain = run_declared(off, d, &plain_buffers, false);
+  ASSERT_TRUE(plain.ok()) << plain.status.to_string();
+  EXPECT_EQ(reasons(plain), "analysis off=1;");
+  EXPECT_EQ(plain.stats.loop_tasks_analysed, 0u);
+  EXPECT_EQ(got, plain_buffers);
+}
+
+// Inside a lambda parallel_for the moved arguments serve too; the route says why none is trusted.
+TEST_P(TaskPatternTasks, NestedPatternMatchesThePlainLoop) {
+  Declared d;
+  d.n = 5;
+  d.b_whole = true;
+  d.flag_at = 0;
+  Fixture f(loop_config(GetParam()));
+  Fixture plain(loop_config(GetParam(), false));
+  Buffers got, want;
+  const auto run = [&](Fixture& fx, Buffers* buffers, bool nested) {
+    return fx.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor a = Tensor::wrap(buffers->a.data(), {kRows, kCols}, DType::i32);
+      const Tensor b = Tensor::wrap(buffers->b.data(), {kRows, kCols}, DType::i32);
+      const Tensor c = Tensor::wrap(buffers->c.data(), {kRows, kCols}, DType::i32);
+      const TaskPattern pattern = make_pattern(fx.kernel, fx.cube, d, a, b, c);
+      for (int outer = 0; outer < 3; ++outer) {
+        if (nested) {
+          o.parallel_for(3, [&](Orchestrator& o, std::int64_t) { o.parallel_for(d.n, pattern); });
+        } else {
+          for (int k = 0; k < 3; ++k) {
+            for (std::int64_t i = 0; i < d.n; ++i)
+              pattern.submit_iteration(o, i);
+          }
+        }
+      }
+    });
+  };
+  const RunResult r = run(f, &got, true);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  ASSERT_TRUE(run(plain, &want, false).ok());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(reasons(r), "inside another parallel_for=9;");
+}
+
+// No iteration (paged attention's request shorter than a block): nothing submitted, and the
+// route says so rather than naming the analysis off.
+TEST_P(TaskPatternTasks, EmptyLoopSubmitsNothing) {
+  Fixture f(loop_config(GetParam()));
+  Declared d;
+  d.n = 0;
+  Buffers got, want;
+  const RunResult r = run_declared(f, d, &got, false);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.trace->tasks.size(), 0u);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(reasons(r), "fewer than three iterations=1;");
+}
+
+TEST_P(TaskPatternTasks, ReferenceToALaterTaskIsANamedError) {
+  Fixture f(loop_config(GetParam()));
+  Buffers buffers;
+  for (const int task : {0, 1, -1}) {
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor a = Tensor::wrap(buffers.a.data(), {kRows, kCols}, DType::i32);
+      TaskPattern p({kNoKernel, f.kernel, kNoKernel});
+      p.in(a).out(TensorSpec(Shape{1, kCols}, DType::i32));
+      p.then({kNoKernel, f.kernel, kNoKernel}).in_output(task, 0);
+      p.then({kNoKernel, f.kernel, kNoKernel}).in_output(0, 1);  // task 0 has one output
+      o.parallel_for(4, p);
+    });
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+    const std::string message = r.status.to_string();
+    if (task == 0) {
+      EXPECT_NE(message.find("names output 1 of task 0, which has 1"), std::string::npos)
+          << message;
+    } else {
+      EXPECT_NE(message.find("names task " + std::to_string(task) + ", not one before task 1"),
+                std::string::npos)
+          << message;
+    }
+    EXPECT_EQ(r.trace->tasks.size(), 0u);
+  }
+}
+
+// A fresh output larger than the output heap: the plain loop's error, at the same task.
+TEST_P(TaskPatternTasks, FreshOutputThatCannotFitIsThePlainLoopsError) {
+  const auto run = [&](bool plain) {
+    RuntimeConfig config = with_tiny_rings(loop_config(GetParam(), !plain), 8);
+    Fixture f(config);
+    Buffers buffers;
+    return f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor a = Tensor::wrap(buffers.a.data(), {kRows, kCols}, DType::i32);
+      TaskPattern p({kNoKernel, f.kernel, kNoKernel});
+      p.in(a, {1, kCols}, {0, 0}, {1, 0}).out(TensorSpec(Shape{2, kCols}, DType::i32));
+      p.then({kNoKernel, f.kernel, kNoKernel})
+          .in_output(0, 0)
+          .out(TensorSpec(Shape{1u << 12, 1u << 12}, DType::i32));
+      if (plain) {
+        for (std::int64_t i = 0; i < 6; ++i)
+          p.submit_iteration(o, i);
+      } else {
+        o.parallel_for(6, p);
+      }
+    });
+  };
+  const RunResult got = run(false);
+  const RunResult want = run(true);
+  ASSERT_FALSE(want.ok());
+  EXPECT_EQ(got.status.code, want.status.code);
+  EXPECT_EQ(got.status.to_string(), want.status.to_string());
+  EXPECT_EQ(got.trace->tasks.size(), want.trace->tasks.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, TaskPatternTasks, both_platforms(), platform_name);
+
+}  // namespace
+}  // namespace tmr::testing
