@@ -56,44 +56,41 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
           const Tensor& o_i = acc[0];
           const Tensor& l_i = acc[1];
           const Tensor& m_i = acc[2];
-          // One block's four tasks: S = Q K^T (K^T the block's columns of key_cols, at the
-          // physical block the table names), softmax over S, O_new = P V, the online update.
-          const auto block_tasks = [&](TaskPattern& p, std::uint32_t valid) -> TaskPattern& {
-            return p.in(q_tile)
-                .in_indexed(v.key_cols, {dim, bs}, {0, 0}, 1, v.block_table, {b}, bs)
-                .out(scores)
-                .then({kNoKernel, softmax, kNoKernel})
-                .in_output(0, 0, {rows, valid}, {0, 0})
-                .out(probs)
-                .out(row_values)
-                .out(row_values)
-                .scalar(v.scale)
-                .then({pv, kNoKernel, kNoKernel})
-                .in_output(1, 0)
-                .in_indexed(v.value_rows, {bs, dim}, {0, 0}, 0, v.block_table, {b}, bs)
-                .out(tile_values)
-                .then({kNoKernel, update, kNoKernel})
-                .in_output(1, 1)
-                .in_output(1, 2)
-                .in_output(2, 0)
-                .inout(m_i)
-                .inout(l_i)
-                .inout(o_i)
-                .out_existing(out_tile);
-          };
-          // The full blocks as one pattern loop (no body per block: the runtime builds and
-          // submits each block's tasks); a partial last block, which sees fewer valid columns,
-          // after it as the same tasks in a scope of its own.
-          const std::uint32_t full = *context / bs;
-          TaskPattern block({qk, kNoKernel, kNoKernel});
-          block_tasks(block, bs).scalar_if(0, 1, 0).scalar_if(std::int64_t{blocks} - 1, 1, 0);
-          o.parallel_for(full, block, per_iteration);
-          if (full == blocks) return;
-          const std::uint32_t valid = *context - full * bs;
-          TaskPattern last({qk, kNoKernel, kNoKernel});
-          block_tasks(last, valid).scalar_bits(full == 0 ? 1 : 0).scalar_bits(1);
-          TMR_SCOPE(o);
-          last.submit_iteration(o, full);
+          o.parallel_for(
+              blocks,
+              [&](Orchestrator& o, std::int64_t block) {
+                const auto bn = static_cast<std::uint32_t>(block);
+                const std::optional<KvBlock> kv = kv_block(o, v, b, bn, *context);
+                if (!kv) return;
+                // K^T and V of the block, as views given straight to Args (KvBlock).
+                const TaskOutputs s = o.submit_aic(
+                    qk, Args().in(q_tile).in(v.key_cols, {dim, bs}, {0, kv->row}).out(scores));
+                if (!s.valid()) return;
+                // Softmax sees only the valid columns of a partial last block.
+                const TaskOutputs sf =
+                    o.submit_aiv(softmax, Args()
+                                              .in(s[0], {rows, kv->valid}, {0, 0})
+                                              .out(probs)
+                                              .out(row_values)
+                                              .out(row_values)
+                                              .scalar(v.scale));
+                if (!sf.valid()) return;
+                const TaskOutputs o_new = o.submit_aic(
+                    pv,
+                    Args().in(sf[0]).in(v.value_rows, {bs, dim}, {kv->row, 0}).out(tile_values));
+                if (!o_new.valid()) return;
+                o.submit_aiv(update, Args()
+                                         .in(sf[1])
+                                         .in(sf[2])
+                                         .in(o_new[0])
+                                         .inout(m_i)
+                                         .inout(l_i)
+                                         .inout(o_i)
+                                         .out_existing(out_tile)
+                                         .scalar(static_cast<std::int32_t>(bn == 0))
+                                         .scalar(static_cast<std::int32_t>(bn + 1 == blocks)));
+              },
+              per_iteration);
         },
         per_iteration);
   });
