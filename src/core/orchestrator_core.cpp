@@ -188,7 +188,6 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
     bool scope_open = false;
     ~Unwind() {
       if (scope_open) core.scope_end();
-      if (core.pin_.count != 0) core.flush_pinned();  // no chained task waits past its loop
       core.loops_.end_loop();
       core.plain_ready_ = false;  // the loop's deferred entries
     }
@@ -895,48 +894,15 @@ TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
   TaskSlot& producer = *pin_.slot;
   FanoutNode& node = ring.dep_node(first_node);
   ring.prefetch_dep_node(first_node + kPinnedNodeAhead);  // the node a later pinned task writes
-  if (producer.fanout_head.load(std::memory_order_acquire) != closed_fanout()) [[likely]] {
-    // Still running: onto the chain (flush_pinned pushes it). Wired, as push would say.
-    task.dep_count = 1;
-    node.consumer = &task;
-    node.producer = &producer;
-    node.next = pin_.first;
-    if (pin_.count == 0) pin_.last = &node;
-    pin_.first = &node;
-    if (++pin_.count == kPinnedChain) flush_pinned();
-    return 0;
-  }
-  // The pin's reference keeps the producer from being consumed: finished (held).
+  // Pushed at once, one CAS: an edge kept back on a chain of the orchestrator's own until a
+  // later call into tmr left a loop body that waits outside tmr for an earlier iteration's task
+  // waiting forever once the producer had finished (docs/design.md, "The pinned producer").
+  // The pin's reference keeps the producer from being consumed: running (wired) or finished.
   const graph::Edge edge = graph::wire_unguarded(task, producer, node, 1);
-  if (edge == graph::Edge::wired) return 0;  // (not after a close; as push, kept general)
-  release_pin();  // it finished: resolves the chain; let it retire once its consumers are done
+  if (edge == graph::Edge::wired) [[likely]]
+    return 0;
+  release_pin();  // it finished: let it retire once its consumers are done
   return 1;
-}
-
-void OrchestratorCore::flush_pinned() {
-  TaskSlot& producer = *pin_.slot;
-  FanoutNode* const first = pin_.first;
-  FanoutNode* const last = pin_.last;
-  pin_.first = pin_.last = nullptr;
-  pin_.count = 0;
-  FanoutNode* head = producer.fanout_head.load(std::memory_order_acquire);
-  while (head != closed_fanout()) {
-    last->next = head;
-    if (producer.fanout_head.compare_exchange_weak(head, first, std::memory_order_acq_rel,
-                                                   std::memory_order_acquire)) {
-      return;  // wired: the producer resolves them when it completes
-    }
-  }
-  // The producer finished first: each edge is resolved here, its node holding a reference
-  // (push's finished case; the pin's own reference keeps the producer from being consumed).
-  for (FanoutNode* node = first; node != nullptr;) {
-    FanoutNode* const next = node == last ? nullptr : node->next;
-    TaskSlot& consumer = *node->consumer;
-    const bool held = graph::hold(producer);
-    static_cast<void>(held);  // always: the pin holds a reference
-    if (graph::finish_unguarded(consumer, 1, 1)) ports_.host.push_ready(&consumer);
-    node = next;
-  }
 }
 
 [[gnu::always_inline]] inline void OrchestratorCore::release_replayed(TaskSlot& task,
@@ -1733,7 +1699,6 @@ bool OrchestratorCore::discover_access(const Tensor& tensor, const Tensor& regio
 }
 
 bool OrchestratorCore::wait_producers_finished(const char* what) {
-  if (pin_.count != 0) flush_pinned();  // a chained task may be one of those waited for
   const auto& producers = dependence_.producers();
   auto finished = [&] {
     for (TaskSlot* p : producers) {

@@ -303,37 +303,22 @@ class OrchestratorCore {
   // no liveness test. The reference stops its ring's watermark at the producer, so release_pin
   // drops it at every ring sync (every kSubmitsPerSync submits), before any wait (wait_blocked),
   // at the orchestration's end, and as soon as a push finds the producer finished.
-  //
-  // The pinned edges are pushed in batches: wire_pinned chains each task's node onto `first`
-  // (private to the orchestrator: `last` is the oldest, `count` the length) and flush_pinned
-  // pushes the chain onto the producer's list with one CAS (a locked instruction costs a
-  // replayed task ~7 ns of its ~60, docs/performance.md "parallel_for A/B, session 20"). It
-  // flushes when the chain is kPinnedChain long, when wire_pinned finds the producer finished
-  // (its list closed: the chained tasks are resolved then), at release_pin (every ring sync,
-  // every wait_blocked, the orchestration's end, a new pin), before wait_producers_finished and
-  // at the end of every parallel_for. A chained task cannot run before the flush, but neither
-  // could it before its producer finished, and the next pinned submit tests that.
+  // Each pinned edge is pushed at once (one CAS): a chain of them kept back by the orchestrator
+  // (session 20) saved ~7 ns a task but left a loop body that waits outside tmr for an earlier
+  // iteration's task waiting for ever once the producer had finished (session 35).
   struct Pin {
     TaskId producer;
     TaskSlot* slot = nullptr;
-    FanoutNode* first = nullptr;
-    FanoutNode* last = nullptr;
-    std::uint32_t count = 0;
   };
-  static constexpr std::uint32_t kPinnedChain = 32;
   // How many nodes ahead wire_pinned asks for the pool's line (Ring::prefetch_dep_node): as
   // many tasks, as far as Ring::prefetch_head asks for the slot and record.
   static constexpr std::uint64_t kPinnedNodeAhead = 8;
   Pin pin_;
   void release_pin() {
     if (pin_.slot == nullptr) return;
-    if (pin_.count != 0) flush_pinned();
     if (pin_.slot->ring->release(*pin_.slot)) ports_.waker.notify_progress();
     pin_.slot = nullptr;
   }
-  // Pushes the chained edges (pin_.count > 0) onto the pinned producer's list, or resolves
-  // them when the producer has finished.
-  void flush_pinned();
   // wire_replayed for a task whose one edge is to the pinned producer, admitted with its one
   // dependency node (admit_slot's dep_nodes: the pool's last node, its dep_end already set).
   std::int32_t wire_pinned(Ring& ring, TaskSlot& task);

@@ -1162,16 +1162,15 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedTasksBehindAFinishedProducerRun) {
     ASSERT_EQ(y[k], static_cast<float>(k) + 2.0f) << "row " << k;
 }
 
-// Replayed tasks behind the pinned producer chain their edges and push them in one step
-// (OrchestratorCore::flush_pinned): when the chain is full, at every ring sync, at the loop's
-// end, before a wait, and when a pinned submit finds the producer finished (the chain then
-// resolves at once). Loop 1 (20 tasks: shorter than a chain and a sync) behind a held writer
-// of g, then a get_tensor_data of one of its rows, which waits for a chained task: on threads
-// the writer is released first, so the wait returns only if the chain reached g's list. Loop 2
-// (100 tasks: full chains and syncs) behind another held writer that the body releases at
-// iteration 40, so later submits may find it finished with a chain pending (timing decides on
-// threads). Every row and the read value equal the sequential program's.
-TEST_P(ParallelForAnalysedSubmit, PinnedChainsReachTheProducerBeforeEveryWait) {
+// Replayed tasks behind the pinned producer push their edges onto its list at once
+// (OrchestratorCore::wire_pinned; until session 35 they were kept on a chain of the
+// orchestrator's and pushed in batches). Loop 1 (20 tasks) behind a held writer of g, then a
+// get_tensor_data of one of its rows, which waits for a pinned task: on threads the writer is
+// released first, so the wait returns only if the edge reached g's list. Loop 2 (100 tasks: ring
+// syncs) behind another held writer that the body releases at iteration 40, so later submits may
+// find it finished (timing decides on threads). Every row and the read value equal the
+// sequential program's.
+TEST_P(ParallelForAnalysedSubmit, PinnedEdgesReachTheProducerBeforeEveryWait) {
   Fixture f(GetParam().platform, GetParam().record);
   const KernelId sum = f.runtime.kernels().add("sum_all", CoreType::aiv, &sum_all);
   const bool threads = GetParam().platform == PlatformKind::threads;
@@ -1193,7 +1192,7 @@ TEST_P(ParallelForAnalysedSubmit, PinnedChainsReachTheProducerBeforeEveryWait) {
       o.submit_aiv(sum, Args().in(tx.view({1}, {k})).in(tg).out_existing(ty.view({1}, {k})));
     });
     released = true;
-    read = o.get_tensor_data<float>(ty, {kShort - 3});  // a chained task's row
+    read = o.get_tensor_data<float>(ty, {kShort - 3});  // a pinned task's row
     released = !threads;
     o.submit_aiv(f.held, Args().in(tg).out_existing(tg));  // g = 2, held on threads
     o.parallel_for(kLong, [&](Orchestrator& o, std::int64_t i) {
@@ -1212,6 +1211,59 @@ TEST_P(ParallelForAnalysedSubmit, PinnedChainsReachTheProducerBeforeEveryWait) {
   for (std::uint32_t k = 0; k < kLong; ++k)
     ASSERT_EQ(z[k], static_cast<float>(k) + 2.0f) << "loop 2, row " << k;
   EXPECT_GE(r.stats.loop_tasks_analysed, kShort - 3 + kLong - 3);
+}
+
+// A loop body that waits outside tmr (its own code, no tmr call) for tasks of earlier
+// iterations sees them run once their producer finishes, as after plain submits
+// (Scheduling.SubmittedTasksRunWhileTheOrchestratorWaitsOutsideTmr): iterations 3-19 replay
+// behind the pinned writer of g, which iteration 20's body releases and then waits for rows
+// 0-19. Edges kept back on a chain of the orchestrator's until its next call into tmr left 17
+// of them waiting (session 35); without the 10 s bound the body would wait for ever. The wait
+// needs cores that run by themselves: the threads platform.
+std::atomic<std::uint32_t> rows_written{0};
+
+void sum_and_count(const KernelArgs& a) {
+  sum_all(a);
+  rows_written.fetch_add(1, std::memory_order_release);
+}
+
+TEST(ParallelForPinned, TasksOfEarlierIterationsRunWhileTheBodyWaitsOutsideTmr) {
+  for (const bool record : {false, true}) {
+    Fixture f(PlatformKind::threads, record);
+    const KernelId sum = f.runtime.kernels().add("sum_and_count", CoreType::aiv, &sum_and_count);
+    rows_written = 0;
+    constexpr std::uint32_t kRows = 30;
+    constexpr std::uint32_t kWaitAt = 20;
+    std::vector<float> x(kRows, 1.0f), g(1, 0.0f), z(kRows, 0.0f);
+    released = false;
+    std::uint32_t ran_in_time = 0;
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows}, DType::f32);
+      const Tensor tg = Tensor::wrap(g.data(), {1}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {kRows}, DType::f32);
+      o.submit_aiv(f.held, Args().in(tg).out_existing(tg));  // g = 1 once released
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto k = static_cast<std::uint32_t>(i);
+        if (k == kWaitAt) {
+          released = true;
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (rows_written.load(std::memory_order_acquire) < kWaitAt &&
+                 std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+          }
+          ran_in_time = rows_written.load(std::memory_order_acquire);
+        }
+        o.submit_aiv(sum, Args().in(tx.view({1}, {k})).in(tg).out_existing(tz.view({1}, {k})));
+      });
+    });
+    released = true;
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(ran_in_time, kWaitAt) << (record ? "traced" : "untraced")
+                                    << ": rows of earlier iterations written while the body waited";
+    for (std::uint32_t k = 0; k < kRows; ++k)
+      ASSERT_EQ(z[k], 2.0f) << "row " << k;
+    EXPECT_GE(r.stats.loop_tasks_analysed, kRows - 3);
+  }
 }
 
 // Replayed tasks of two to six arguments, every one in an affine family (the replayed submit
