@@ -21,7 +21,7 @@ class Error;
 namespace detail::loops {
 class AffineLoop;   // moves a pattern's arguments in place (src/core/loops/affine_loop.hpp)
 class PatternLoop;  // the same for a pattern of several tasks (src/core/loops/pattern_loop.hpp)
-}
+}  // namespace detail::loops
 
 inline constexpr int kMaxTensorArgs = 16;
 inline constexpr int kMaxScalarArgs = 128;
