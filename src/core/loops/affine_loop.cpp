@@ -30,8 +30,6 @@ const char* pattern_route_name(PatternRoute route) {
   return "?";
 }
 
-namespace {
-
 // Whether two descriptors differ only in their box offsets: every field byte before and after
 // them (not the trailing padding) compared.
 bool same_but_offsets(const Tensor& a, const Tensor& b) {
@@ -49,8 +47,6 @@ void box_offsets(const Tensor& t, std::uint32_t* out) {
   std::memcpy(out, reinterpret_cast<const unsigned char*>(&t) + Tensor::field_offsets().offsets,
               sizeof(std::uint32_t) * kMaxDims);
 }
-
-}  // namespace
 
 PatternRoute AffineLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   if (n < 3) return PatternRoute::short_loop;

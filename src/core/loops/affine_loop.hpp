@@ -40,6 +40,11 @@ enum class PatternRoute : std::uint8_t {
 };
 const char* pattern_route_name(PatternRoute route);
 
+// Whether two descriptors differ only in their box offsets (the raw lanes a pattern's step
+// moves), and those lanes: AffineLoop's and PatternLoop's test of a moving argument.
+bool same_but_offsets(const Tensor& a, const Tensor& b);
+void box_offsets(const Tensor& t, std::uint32_t* out);
+
 // What identifies the template position whose exact compare passed (LoopDriver::exact_pass): its
 // plan and the analysis's first iteration (a relearned analysis has a new one).
 struct TrustKey {

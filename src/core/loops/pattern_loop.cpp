@@ -13,22 +13,6 @@ struct alignas(Tensor) TensorRoom {
   const Tensor& tensor() const { return *std::launder(reinterpret_cast<const Tensor*>(bytes)); }
 };
 
-// Whether two descriptors differ only in their box offsets (AffineLoop's test).
-bool same_but_offsets(const Tensor& a, const Tensor& b) {
-  constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
-  constexpr std::size_t offsets_end = at.offsets + sizeof(std::uint32_t) * kMaxDims;
-  constexpr std::size_t end = at.perm + kMaxDims;
-  const auto* const x = reinterpret_cast<const unsigned char*>(&a);
-  const auto* const y = reinterpret_cast<const unsigned char*>(&b);
-  return std::memcmp(x, y, at.offsets) == 0 &&
-         std::memcmp(x + offsets_end, y + offsets_end, end - offsets_end) == 0;
-}
-
-void box_offsets(const Tensor& t, std::uint32_t* out) {
-  std::memcpy(out, reinterpret_cast<const unsigned char*>(&t) + Tensor::field_offsets().offsets,
-              sizeof(std::uint32_t) * kMaxDims);
-}
-
 // Raw box offsets linear in a parameter sampled at 0, 1 and `last` (descriptors a, b, z): the
 // per-unit change into `unit`; false when the descriptors differ elsewhere or are not linear.
 bool linear(const Tensor& a, const Tensor& b, const Tensor& z, std::int64_t last,
