@@ -162,26 +162,8 @@ RunResult run_declared(Fixture& f, const Declared& d, Buffers* buffers, bool pla
                    Args().inout(table).scalar_bits(static_cast<std::uint64_t>(entry_limit(d) + 1)));
     }
     const TaskPattern pattern = make_pattern(f, d, a, c, table, bump_in_loop);
-    if (plain) {
-      for (std::int64_t i = 0; i < d.n; ++i) {
-        if (d.scoped) {
-          TMR_SCOPE(o);
-          pattern.submit_iteration(o, i);
-        } else {
-          pattern.submit_iteration(o, i);
-        }
-      }
-    } else {
-      o.parallel_for(d.n, pattern, LoopOptions{d.scoped});
-    }
+    run_pattern_loop(o, pattern, d.n, d.scoped, plain);
   });
-}
-
-std::string reasons(const RunResult& r) {
-  std::string out;
-  for (const auto& [reason, n] : r.stats.pattern_lambda_reasons)
-    out += reason + "=" + std::to_string(n) + ";";
-  return out;
 }
 
 class TaskPatternIndexed : public ::testing::TestWithParam<PlatformKind> {};
@@ -205,7 +187,8 @@ TEST_P(TaskPatternIndexed, RandomTablesMatchThePlainLoop) {
     ASSERT_EQ(run.trace->tasks.size(), oracle.accesses.size()) << "seed " << seed;
     EXPECT_EQ(check_trace_order(oracle), "") << "seed " << seed;
     EXPECT_EQ(check_edges_exact(oracle), "") << "seed " << seed;
-    EXPECT_EQ(reasons(run), "several tasks or fresh outputs (compared)=1;") << "seed " << seed;
+    EXPECT_EQ(route_reasons(run), "several tasks or fresh outputs (compared)=1;")
+        << "seed " << seed;
     analysed += run.stats.loop_tasks_analysed;
   }
   EXPECT_GT(analysed, 0u);
@@ -224,7 +207,7 @@ TEST_P(TaskPatternIndexed, TableWrittenInTheLoopRunsThePlainReads) {
   ASSERT_TRUE(run.ok()) << run.status.to_string();
   ASSERT_TRUE(run_declared(plain, d, &want, true, true).ok());
   EXPECT_EQ(got, want);
-  EXPECT_EQ(reasons(run), "an index table written in the loop=1;");
+  EXPECT_EQ(route_reasons(run), "an index table written in the loop=1;");
 }
 
 // Entry 5 of the row leaves A (or, negative, puts the offset below 0): the run ends with the

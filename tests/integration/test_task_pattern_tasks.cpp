@@ -159,26 +159,8 @@ RunResult run_declared(Fixture& f, const Declared& d, Buffers* buffers, bool pla
     const Tensor b = Tensor::wrap(buffers->b.data(), {kRows, kCols}, DType::i32);
     const Tensor c = Tensor::wrap(buffers->c.data(), {kRows, kCols}, DType::i32);
     TaskPattern pattern = make_pattern(f.kernel, f.cube, d, a, b, c);
-    if (plain) {
-      for (std::int64_t i = 0; i < d.n; ++i) {
-        if (d.scoped) {
-          TMR_SCOPE(o);
-          pattern.submit_iteration(o, i);
-        } else {
-          pattern.submit_iteration(o, i);
-        }
-      }
-    } else {
-      o.parallel_for(d.n, pattern, LoopOptions{d.scoped});
-    }
+    run_pattern_loop(o, pattern, d.n, d.scoped, plain);
   });
-}
-
-std::string reasons(const RunResult& r) {
-  std::string out;
-  for (const auto& [reason, n] : r.stats.pattern_lambda_reasons)
-    out += reason + "=" + std::to_string(n) + ";";
-  return out;
 }
 
 std::string check_random(Fixture& f, Fixture& plain, int count, std::uint64_t seed0,
@@ -208,8 +190,8 @@ std::string check_random(Fixture& f, Fixture& plain, int count, std::uint64_t se
     if (std::string why = check_trace_order(oracle); !why.empty()) return where + why;
     if (std::string why = check_edges_exact(oracle); !why.empty()) return where + why;
     if (run.stats.pattern_loops != 1) return where + "pattern_loops is not 1";
-    if (reasons(run) != "several tasks or fresh outputs (compared)=1;")
-      return where + "route " + reasons(run);
+    if (route_reasons(run) != "several tasks or fresh outputs (compared)=1;")
+      return where + "route " + route_reasons(run);
     *analysed += run.stats.loop_tasks_analysed;
   }
   return "";
@@ -270,7 +252,7 @@ TEST_P(TaskPatternTasks, AnalysedAsTheLambdaLoopAndPlainWhenOff) {
   Buffers plain_buffers;
   const RunResult plain = run_declared(off, d, &plain_buffers, false);
   ASSERT_TRUE(plain.ok()) << plain.status.to_string();
-  EXPECT_EQ(reasons(plain), "analysis off=1;");
+  EXPECT_EQ(route_reasons(plain), "analysis off=1;");
   EXPECT_EQ(plain.stats.loop_tasks_analysed, 0u);
   EXPECT_EQ(got, plain_buffers);
 }
@@ -306,7 +288,7 @@ TEST_P(TaskPatternTasks, NestedPatternMatchesThePlainLoop) {
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   ASSERT_TRUE(run(plain, &want, false).ok());
   EXPECT_EQ(got, want);
-  EXPECT_EQ(reasons(r), "inside another parallel_for=9;");
+  EXPECT_EQ(route_reasons(r), "inside another parallel_for=9;");
 }
 
 // No iteration (paged attention's request shorter than a block): nothing submitted, and the
@@ -320,7 +302,7 @@ TEST_P(TaskPatternTasks, EmptyLoopSubmitsNothing) {
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   EXPECT_EQ(r.trace->tasks.size(), 0u);
   EXPECT_EQ(got, want);
-  EXPECT_EQ(reasons(r), "fewer than three iterations=1;");
+  EXPECT_EQ(route_reasons(r), "fewer than three iterations=1;");
 }
 
 TEST_P(TaskPatternTasks, ReferenceToALaterTaskIsANamedError) {

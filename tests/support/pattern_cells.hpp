@@ -1,8 +1,10 @@
 // What the pattern-form tests of several tasks share: an order-sensitive kernel over int32 cells
-// (2-D views) that also writes fresh outputs, and a traced configuration.
+// (2-D views) that also writes fresh outputs, the loop under test or its plain loop, and the
+// run's route reasons.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "tmr/tmr.hpp"
 
@@ -45,6 +47,32 @@ inline void cells_kernel(const KernelArgs& a) {
       }
     }
   }
+}
+
+// The pattern loop, or (`plain`) the loop of submit_iteration it must equal; `scoped`: each
+// iteration its own scope in both.
+inline void run_pattern_loop(Orchestrator& o, const TaskPattern& pattern, std::int64_t n,
+                             bool scoped, bool plain) {
+  if (!plain) {
+    o.parallel_for(n, pattern, LoopOptions{scoped});
+    return;
+  }
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (scoped) {
+      TMR_SCOPE(o);
+      pattern.submit_iteration(o, i);
+    } else {
+      pattern.submit_iteration(o, i);
+    }
+  }
+}
+
+// RunStats::pattern_lambda_reasons as "reason=count;" in order.
+inline std::string route_reasons(const RunResult& r) {
+  std::string out;
+  for (const auto& [reason, n] : r.stats.pattern_lambda_reasons)
+    out += reason + "=" + std::to_string(n) + ";";
+  return out;
 }
 
 }  // namespace tmr::testing
