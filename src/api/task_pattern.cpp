@@ -29,6 +29,14 @@ std::uint32_t offset_at(std::int64_t offset, std::int64_t step, std::int64_t i, 
   return static_cast<std::uint32_t>(at);
 }
 
+// What a view with a shape of a different length than its offsets gets told, or "" when they
+// agree.
+std::string shape_mismatch(const Shape& shape, const Shape& offsets) {
+  if (shape.size() == offsets.size()) return {};
+  return " has a shape of " + std::to_string(shape.size()) + " dimensions but " +
+         std::to_string(offsets.size()) + " offsets";
+}
+
 }  // namespace
 
 TaskPattern::TaskPattern(const MixKernels& kernels) {
@@ -93,9 +101,8 @@ TaskPattern& TaskPattern::add(ArgTag tag, const Tensor& t, const Shape* shape, c
                 std::to_string(step.size()) + " steps; give one step per offset");
       return *this;
     }
-    if (shape->size() != offsets.size()) {
-      set_error(what() + " has a shape of " + std::to_string(shape->size()) + " dimensions but " +
-                std::to_string(offsets.size()) + " offsets");
+    if (const std::string mismatch = shape_mismatch(*shape, offsets); !mismatch.empty()) {
+      set_error(what() + mismatch);
       return *this;
     }
     access.kind = Kind::view;
@@ -149,9 +156,8 @@ TaskPattern& TaskPattern::add_output(int task, int output, const Shape* shape,
   access.task = task;
   access.output = output;
   if (shape != nullptr) {
-    if (shape->size() != offsets.size()) {
-      set_error(what() + " has a shape of " + std::to_string(shape->size()) + " dimensions but " +
-                std::to_string(offsets.size()) + " offsets");
+    if (const std::string mismatch = shape_mismatch(*shape, offsets); !mismatch.empty()) {
+      set_error(what() + mismatch);
       return *this;
     }
     access.ndims = shape->size();
@@ -177,9 +183,8 @@ TaskPattern& TaskPattern::in_indexed(const Tensor& t, const Shape& shape, const 
     set_error(what() + " has a null " + (t.valid() ? "table" : "tensor"));
     return *this;
   }
-  if (shape.size() != offsets.size()) {
-    set_error(what() + " has a shape of " + std::to_string(shape.size()) + " dimensions but " +
-              std::to_string(offsets.size()) + " offsets");
+  if (const std::string mismatch = shape_mismatch(shape, offsets); !mismatch.empty()) {
+    set_error(what() + mismatch);
     return *this;
   }
   if (dim < 0 || dim >= shape.size()) {

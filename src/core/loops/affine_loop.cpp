@@ -48,6 +48,21 @@ void box_offsets(const Tensor& t, std::uint32_t* out) {
               sizeof(std::uint32_t) * kMaxDims);
 }
 
+bool linear(const Tensor& a, const Tensor& b, const Tensor& z, std::int64_t last,
+            std::uint32_t* unit) {
+  if (!same_but_offsets(a, b) || !same_but_offsets(a, z)) return false;
+  std::uint32_t oa[kMaxDims], ob[kMaxDims], oz[kMaxDims];
+  box_offsets(a, oa);
+  box_offsets(b, ob);
+  box_offsets(z, oz);
+  for (int r = 0; r < kMaxDims; ++r) {
+    const std::int64_t d = std::int64_t{ob[r]} - std::int64_t{oa[r]};
+    if (static_cast<__int128>(oa[r]) + static_cast<__int128>(d) * last != oz[r]) return false;
+    unit[r] = static_cast<std::uint32_t>(d);
+  }
+  return true;
+}
+
 PatternRoute AffineLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   if (n < 3) return PatternRoute::short_loop;
   Args first;
@@ -66,26 +81,12 @@ PatternRoute AffineLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
     const Tensor& t0 = first.tensor(k);
     const Tensor& t1 = second.tensor(k);
     const Tensor& tn = last.tensor(k);
-    if (!same_but_offsets(t0, t1) || !same_but_offsets(t0, tn)) return PatternRoute::not_affine;
-    std::uint32_t o0[kMaxDims];
-    std::uint32_t o1[kMaxDims];
-    std::uint32_t on[kMaxDims];
-    box_offsets(t0, o0);
-    box_offsets(t1, o1);
-    box_offsets(tn, on);
     Step step;
     step.arg = k;
+    if (!linear(t0, t1, tn, n - 1, step.lanes)) return PatternRoute::not_affine;
     bool moves = false;
-    for (int r = 0; r < kMaxDims; ++r) {
-      // Exact: iteration n - 1 is iteration 0 moved n - 1 times by the first step. With both ends
-      // in range and the offsets affine, every iteration between lies in range too.
-      const std::int64_t d = std::int64_t{o1[r]} - std::int64_t{o0[r]};
-      if (static_cast<__int128>(o0[r]) + static_cast<__int128>(d) * (n - 1) != on[r]) {
-        return PatternRoute::not_affine;
-      }
-      step.lanes[r] = static_cast<std::uint32_t>(d);
-      moves |= d != 0;
-    }
+    for (const std::uint32_t lane : step.lanes)
+      moves |= lane != 0;
     if (moves) steps_.push_back(step);
   }
   scalar_steps_.clear();

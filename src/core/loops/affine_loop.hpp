@@ -44,6 +44,11 @@ const char* pattern_route_name(PatternRoute route);
 // moves), and those lanes: AffineLoop's and PatternLoop's test of a moving argument.
 bool same_but_offsets(const Tensor& a, const Tensor& b);
 void box_offsets(const Tensor& t, std::uint32_t* out);
+// Raw box offsets linear in a parameter sampled at 0, 1 and `last` (descriptors a, b, z; exact
+// in 128 bits): the change per unit into `unit`; false when the descriptors differ elsewhere or
+// are not linear. With both ends in range, every point between lies in range too.
+bool linear(const Tensor& a, const Tensor& b, const Tensor& z, std::int64_t last,
+            std::uint32_t* unit);
 
 // What identifies the template position whose exact compare passed (LoopDriver::exact_pass): its
 // plan and the analysis's first iteration (a relearned analysis has a new one).

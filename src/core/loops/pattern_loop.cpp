@@ -13,23 +13,6 @@ struct alignas(Tensor) TensorRoom {
   const Tensor& tensor() const { return *std::launder(reinterpret_cast<const Tensor*>(bytes)); }
 };
 
-// Raw box offsets linear in a parameter sampled at 0, 1 and `last` (descriptors a, b, z): the
-// per-unit change into `unit`; false when the descriptors differ elsewhere or are not linear.
-bool linear(const Tensor& a, const Tensor& b, const Tensor& z, std::int64_t last,
-            std::uint32_t* unit) {
-  if (!same_but_offsets(a, b) || !same_but_offsets(a, z)) return false;
-  std::uint32_t oa[kMaxDims], ob[kMaxDims], oz[kMaxDims];
-  box_offsets(a, oa);
-  box_offsets(b, ob);
-  box_offsets(z, oz);
-  for (int r = 0; r < kMaxDims; ++r) {
-    const std::int64_t d = std::int64_t{ob[r]} - std::int64_t{oa[r]};
-    if (static_cast<__int128>(oa[r]) + static_cast<__int128>(d) * last != oz[r]) return false;
-    unit[r] = static_cast<std::uint32_t>(d);
-  }
-  return true;
-}
-
 bool in_range(__int128 x) {
   return x >= 0 && x <= 0xffffffffu;
 }
