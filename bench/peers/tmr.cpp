@@ -353,16 +353,19 @@ class TmrSystem final : public System {
         }
         continue;
       }
-      const tmr::Tensor view = buffers[acc.buffer].view({acc.count}, {acc.begin});
+      // The view built straight in its argument slot (Args' view overloads): one copy of the
+      // 104-byte descriptor, not two (a view, then the argument).
+      const tmr::Tensor& whole = buffers[acc.buffer];
+      const std::uint32_t count = acc.count;
       switch (acc.mode) {
         case Mode::read:
-          args.in(view);
+          args.in(whole, {count}, {acc.begin});
           break;
         case Mode::write:
-          args.out_existing(view);
+          args.out_existing(whole, {count}, {acc.begin});
           break;
         case Mode::read_write:
-          args.inout(view);
+          args.inout(whole, {count}, {acc.begin});
           break;
       }
     }

@@ -262,7 +262,7 @@ class OrchestratorCore {
                        const KernelFn* kept_fns = nullptr, bool may_be_inline = true,
                        bool set_dep_end = true);
   // admit_task's fresh outputs: materialised in the heap at `heap_offset`, into the record and
-  // `outputs`.
+  // `outputs`. The record's tensors must hold the arguments' already (copy_tensors).
   static void materialise_outputs(TaskRecord& record, Ring& ring, std::uint64_t heap_offset,
                                   const Args& args, const OutputLayout& layout, TaskId id,
                                   TaskOutputs* outputs);

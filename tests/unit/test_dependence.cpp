@@ -972,6 +972,47 @@ TEST(Dependence, FreshBufferReadsStayWithTheCreatorUntilAWrite) {
   }
 }
 
+// A creator's several buffers share its record (paged attention's softmax makes three, read by
+// two later tasks): reads of each are kept, and the first access of any of them that needs the
+// map moves every kept read there, so a writer of either buffer still finds exactly its readers.
+TEST(Dependence, FreshBufferReadsOfEveryOutputOfACreatorStayUntilAWrite) {
+  for (const int path : {0, 1, 2}) {
+    SCOPED_TRACE(path == 0 ? "plain" : path == 1 ? "plain, slots first" : "plain, lines always");
+    Harness h(64);
+    if (path == 1) h.slot_first();
+    if (path == 2) h.lines_always();
+    std::vector<float> a_data(32);
+    std::vector<float> b_data(32);
+    std::vector<float> other(32);
+    const Tensor ext = Tensor::wrap(other.data(), {32}, DType::f32);
+    TaskSlot* creator = nullptr;
+    h.submit_plain(Args().inout(ext), &creator);  // task 0 creates both buffers
+    h.dependence->retain_creator(creator->id);
+    const Tensor a = Tensor::make_owned(a_data.data(), 128, {4, 8}, DType::f32, creator->id);
+    const Tensor b = Tensor::make_owned(b_data.data(), 128, {4, 8}, DType::f32, creator->id);
+    EXPECT_EQ(h.submit_plain(Args().in(a)), (Producers{0}));                       // 1
+    EXPECT_EQ(h.submit_plain(Args().in(b)), (Producers{0}));                       // 2
+    EXPECT_EQ(h.submit_plain(Args().in(b.view({1, 8}, {1, 0}))), (Producers{0}));  // 3
+    EXPECT_EQ(h.dependence->fresh_reads(), 3u);
+    EXPECT_EQ(h.dependence->map().buffer_count(), 1u) << "only the external buffer";
+    // A write of `a` waits for the creator and a's reader, not b's; every kept read moves.
+    Producers w = h.submit_plain(Args().inout(a.view({1, 8}, {1, 0})));  // 4
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{0, 1}));
+    EXPECT_EQ(h.dependence->fresh_moves(), 1u);
+    EXPECT_EQ(h.dependence->map().buffer_count(), 3u);
+    // b's kept reads are in the map now: its writer finds both readers.
+    w = h.submit_plain(Args().inout(b.view({1, 8}, {1, 0})));  // 5
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{0, 2, 3}));
+    // And later reads of either go by the map (none kept).
+    w = h.submit_plain(Args().in(b));  // 6
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{0, 5}));
+    EXPECT_EQ(h.dependence->fresh_reads(), 3u);
+  }
+}
+
 // A fourth live reader moves the kept reads into the map (exactly: a writer still finds each
 // one); retired readers make room instead; partial views are kept with their own boxes. (The
 // readers run on ring 1, so that they retire while their creator, on ring 0, is live.)

@@ -188,7 +188,7 @@ void Dependence::record(TaskSlot& task, const Args& args, const AccessRegion* re
   for (int i = 0; i < args.tensor_count(); ++i) {
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
-    settle_fresh(regions[i].address, TaskId::from_value(regions[i].owner));
+    settle_fresh(TaskId::from_value(regions[i].owner));
     if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, task.id, entries);
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
       map_.insert(regions[i], AccessKind::write, task.id, entries);
@@ -203,7 +203,7 @@ void Dependence::record_except(TaskSlot& task, const Args& args, const AccessReg
     if ((skip >> i) & 1u) continue;
     const ArgTag tag = args.tag(i);
     if (tag == ArgTag::out || tag == ArgTag::no_dep) continue;
-    settle_fresh(regions[i].address, TaskId::from_value(regions[i].owner));
+    settle_fresh(TaskId::from_value(regions[i].owner));
     if (tag == ArgTag::in) map_.insert(regions[i], AccessKind::read, task.id, entries);
     if (tag == ArgTag::inout || tag == ArgTag::out_existing) {
       map_.insert(regions[i], AccessKind::write, task.id, entries);
@@ -270,7 +270,7 @@ void Dependence::move_fresh_to_map(FreshBuffer& f) {
     if (reader.local() < retired[reader.ring()]) continue;
     map_.insert(make_region(*f.region[k]), AccessKind::read, reader, state(reader).entries);
   }
-  f.address = kMapped;
+  f.mapped = true;
   f.count = 0;
   ++fresh_moves_;
 }

@@ -135,7 +135,7 @@ class Dependence {
   // Every live TensorMap entry of one buffer (a loop analysis's footprint lookup).
   template <class Visit>
   void for_each_live_entry(std::uintptr_t address, std::uint64_t owner, Visit&& visit) {
-    settle_fresh(address, TaskId::from_value(owner));
+    settle_fresh(TaskId::from_value(owner));
     map_.for_each_live_entry(address, owner, std::forward<Visit>(visit));
   }
   // The creator of `tensor` (argument `arg_index`, for the message), if it has one.
@@ -143,7 +143,7 @@ class Dependence {
   // Earlier accesses conflicting with an access of `kind` to `region`.
   // Also asks the parallel_for affine families (loops/), which stand for analysed accesses.
   void add_accessors(const AccessRegion& region, AccessKind kind) {
-    settle_fresh(region.address, TaskId::from_value(region.owner));
+    settle_fresh(TaskId::from_value(region.owner));
     map_.lookup(region, kind, retired_, [this](TaskId id) { add_producer(id); });
     if (families_ != nullptr && families_->live()) add_family_accessors(region, kind);
   }
@@ -161,7 +161,7 @@ class Dependence {
   // Records one access of `task` (a loop analysis that deferred it; region from make_region on
   // the task record's tensor, which outlives the entry).
   void record_access(TaskSlot& task, const AccessRegion& region, AccessKind kind) {
-    settle_fresh(region.address, TaskId::from_value(region.owner));
+    settle_fresh(TaskId::from_value(region.owner));
     map_.insert(region, kind, task.id, state(task.id).entries);
   }
   // A task whose outputs stay valid while its scope is open: tensors it created may be named.
@@ -245,20 +245,20 @@ class Dependence {
   // every later access names the creator as a producer (creator retention). While every access
   // since is a read, nothing else can conflict with them, so the reads are kept here, with the
   // creator, instead of in the map (a BufferInfo, a line table and an anchor for each output):
-  // one record per creator slot, for the first of its buffers that is accessed (`address`). The
-  // first access of a buffer that needs more (a write, a fourth live reader, a two-pass or
-  // analysed lookup, a footprint) moves the kept reads into the map as ordinary entries, each in
+  // one record per creator slot, for the reads of all its buffers (a task with several outputs,
+  // as paged attention's softmax: each read names its buffer in its region). The first access
+  // of any of the creator's buffers that needs more (a write, a fourth live reader, a two-pass or
+  // analysed lookup, a footprint) moves every kept read into the map as ordinary entries, each in
   // its reader's list (move_fresh_to_map), and from then on every buffer of that creator goes by
-  // the map (`address` kMapped): a buffer is fresh only while the map has never held it. The
-  // record is its creator's only while `creator` is the creator's local id (slots are reused),
-  // which is how an untouched record reads; reset() clears those of the run.
+  // the map (`mapped`): a creator's buffers are fresh only while the map has never held any of
+  // them. The record is its creator's only while `creator` is the creator's local id (slots are
+  // reused), which is how an untouched record reads; reset() clears those of the run.
   static constexpr int kFreshReaders = 3;
-  static constexpr std::uintptr_t kMapped = ~std::uintptr_t{0};
   static constexpr std::uint32_t kNoCreator = ~std::uint32_t{0};
   struct alignas(64) FreshBuffer {
-    std::uintptr_t address = 0;
     std::uint32_t creator = kNoCreator;
     std::uint32_t count = 0;  // readers kept, oldest first
+    bool mapped = false;      // the creator's buffers go by the map
     TaskId reader[kFreshReaders];
     const Tensor* region[kFreshReaders] = {};  // each reader's record tensor (live with it)
   };
@@ -268,18 +268,17 @@ class Dependence {
   }
   // A plain submit's read of created tensor `t` (the reader's record copy; its creator already
   // checked and listed) by task `id`: true when kept with the creator (nothing to report). False
-  // when the buffer goes by the map (its kept reads moved there first if it was fresh).
+  // when the creator's buffers go by the map (its kept reads moved there first if it had some).
   [[gnu::always_inline]] bool keep_fresh_read(const Tensor* t, TaskId id) {
     const TaskId creator = t->producer();
     FreshBuffer& f = fresh(creator);
-    const auto address = reinterpret_cast<std::uintptr_t>(t->buffer());
     if (f.creator != creator.local()) {
-      // The first access of any buffer of this creator: the buffer becomes its fresh one.
+      // The first access of any buffer of this creator: its buffers are fresh.
       f.creator = creator.local();
-      f.address = address;
+      f.mapped = false;
       f.count = 0;
-    } else if (f.address != address) {
-      return false;  // mapped (or another buffer of the creator is the fresh one)
+    } else if (f.mapped) {
+      return false;
     } else if (f.count == kFreshReaders && !drop_dead_fresh_readers(f)) [[unlikely]] {
       move_fresh_to_map(f);
       return false;
@@ -290,15 +289,15 @@ class Dependence {
     ++fresh_reads_;
     return true;
   }
-  // Before any other access or lookup of the buffer (address, creator) by the map: a fresh
-  // buffer's kept reads move into the map, and the creator's buffers go by the map from now on.
-  void settle_fresh(std::uintptr_t address, TaskId creator) {
+  // Before any other access or lookup by the map of a buffer that `creator` made: its fresh
+  // buffers' kept reads move into the map, and its buffers go by the map from now on.
+  void settle_fresh(TaskId creator) {
     if (!creator.valid() || creator.ring() >= static_cast<std::uint32_t>(rings_.ring_count())) {
       return;
     }
     FreshBuffer& f = fresh(creator);
     if (f.creator == creator.local()) {
-      if (f.address == address) [[unlikely]]
+      if (!f.mapped) [[unlikely]]
         move_fresh_to_map(f);
       return;
     }
@@ -307,12 +306,10 @@ class Dependence {
     // the slot's task).
     if (state(creator).local != creator.local()) return;
     f.creator = creator.local();
-    f.address = kMapped;
+    f.mapped = true;
     f.count = 0;
   }
-  void settle_fresh(const Tensor& t) {
-    settle_fresh(reinterpret_cast<std::uintptr_t>(t.buffer()), t.producer());
-  }
+  void settle_fresh(const Tensor& t) { settle_fresh(t.producer()); }
   // The path by regions' created arguments (`created`, bit i for argument i), before the rest:
   // reads of fresh buffers kept with their creators (returned), other accesses of created
   // buffers settled (settle_fresh). Out of line: the path by regions compiles as before.
