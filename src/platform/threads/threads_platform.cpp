@@ -295,6 +295,7 @@ void ThreadsPlatform::notify_new_work_after_fence() {
 // of the rseq area (glibc 2.35+), and the thread's line changes only when it moves.
 bool ThreadsPlatform::awake_scheduler_runs_elsewhere() const {
   const int mine = sched_getcpu();
+  if (mine < 0) return true;  // unknown (-1 also marks a parked thread)
   for (std::size_t t = 0; t < gates_.size(); ++t) {
     if (scheduler_cpus_[t].cpu.load(std::memory_order_relaxed) == mine) return false;
   }
