@@ -11,6 +11,8 @@
 
 #include <dirent.h>
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -30,8 +32,23 @@ constexpr std::uint32_t kScopeTasks = 4096;
 
 const Graph* g_graph = nullptr;  // kernels are plain functions; the graph gives the modes
 
+// PEERS_TMR_STATS: when the run's first kernel started (steady clock ns; 0 until one did), to
+// tell how long the first ready tasks waited for a core while the orchestrator kept submitting.
+bool g_watch_first_start = false;
+std::atomic<std::int64_t> g_first_start_ns{0};
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Scalars: the task index, the spin. Tensor i is access i of the task.
 void body_kernel(const tmr::KernelArgs& args) {
+  if (g_watch_first_start && g_first_start_ns.load(std::memory_order_relaxed) == 0) {
+    std::int64_t none = 0;
+    g_first_start_ns.compare_exchange_strong(none, steady_ns(), std::memory_order_relaxed);
+  }
   const auto t = args.scalar<std::uint32_t>(0);
   const Task& task = g_graph->tasks[t];
   CellRef cells[kMaxCells];
@@ -234,6 +251,10 @@ class TmrSystem final : public System {
     g_graph = &graph;
     double orchestrator_cpu_ns = 0;
     double orchestrator_delay_ns = 0;
+    std::int64_t orchestration_start_ns = 0;
+    std::int64_t orchestration_end_ns = 0;
+    g_watch_first_start = show_stats_;
+    g_first_start_ns.store(0, std::memory_order_relaxed);
     const std::map<std::string, ThreadCpu> threads_before =
         show_threads_ ? threads_cpu() : std::map<std::string, ThreadCpu>{};
     const tmr::RunResult result =
@@ -248,6 +269,11 @@ class TmrSystem final : public System {
               *delay = thread_run_delay_ns() - delay_start;
             }
           } timer{&orchestrator_cpu_ns, &orchestrator_delay_ns};
+          orchestration_start_ns = steady_ns();
+          struct EndStamp {  // also when a submit throws
+            std::int64_t* end;
+            ~EndStamp() { *end = steady_ns(); }
+          } end_stamp{&orchestration_end_ns};
           std::vector<tmr::Tensor> buffers;
           for (std::size_t b = 0; b < graph.buffers.size(); ++b) {
             buffers.push_back(
@@ -300,6 +326,12 @@ class TmrSystem final : public System {
                    static_cast<unsigned long long>(s.unlatched_taken_back),
                    static_cast<unsigned long long>(s.orchestrator_placement_steps),
                    static_cast<unsigned long long>(s.orchestrator_wait_steps));
+      const std::int64_t first = g_first_start_ns.load(std::memory_order_relaxed);
+      std::fprintf(stderr,
+                   "    tmr first kernel started %.1f us into the orchestration, which took "
+                   "%.1f us\n",
+                   first == 0 ? -1.0 : 1e-3 * static_cast<double>(first - orchestration_start_ns),
+                   1e-3 * static_cast<double>(orchestration_end_ns - orchestration_start_ns));
       if (s.loops != 0) {
         std::fprintf(stderr,
                      "    tmr parallel_for: %llu loops (%llu analysed), %llu of %llu iterations "

@@ -1,6 +1,7 @@
 #include "platform/threads/threads_platform.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -72,6 +73,7 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
       placement_(engine.config().placement,
                  engine.core_count() + engine.config().scheduler_threads) {
   stepping_ = std::make_unique<SteppingFlag[]>(static_cast<std::size_t>(engine.core_count()));
+  scheduler_cpus_ = std::make_unique<SchedulerCpu[]>(gates_.size());
   engine.scheduler().stage_single_core_at_latch_only(true);
   engine.scheduler().cores_take_queued_work(true);
   engine.scheduler().own_core_needs_no_doorbell(true);
@@ -266,7 +268,10 @@ void ThreadsPlatform::notify_new_work() {
   // stage a waiting MIX task; a busy thread's cores take other work from the queue after their
   // FIN (Scheduler::core_step). Stepping every thread per task cost the orchestrator a full step
   // per thread.
-  if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) != 0) return;
+  if (awake_schedulers_.fetch_add(0, std::memory_order_seq_cst) != 0 &&
+      awake_scheduler_runs_elsewhere()) {
+    return;
+  }
   place_new_work();
 }
 
@@ -276,8 +281,25 @@ void ThreadsPlatform::notify_new_work_after_fence() {
   // decrement precedes the fence and this load sees it, or the look sees the push. A load leaves
   // the count's line shared (the RMW took it exclusive): one locked instruction less per task
   // that finds an idle core.
-  if (awake_schedulers_.load(std::memory_order_seq_cst) != 0) return;
+  if (awake_schedulers_.load(std::memory_order_seq_cst) != 0 && awake_scheduler_runs_elsewhere())
+    return;
   place_new_work();
+}
+
+// Awake is not running: the scheduler thread that begin_run woke went to the orchestrator's CPU
+// (the other CPU was busy), took one step before anything was submitted, and its yield then gave
+// the orchestrator a whole slice; it stayed counted awake, so the orchestrator left the first
+// ready tasks to it and no task of the peers' stencil started for 1.5-8 ms, while the
+// orchestrator submitted (perf sched; docs/performance.md, "Session 36, branch metg41").
+// A thread that last stepped on the caller's CPU cannot be running now. sched_getcpu is a read
+// of the rseq area (glibc 2.35+), and the thread's line changes only when it moves.
+bool ThreadsPlatform::awake_scheduler_runs_elsewhere() const {
+  const int mine = sched_getcpu();
+  if (mine < 0) return true;  // unknown (-1 also marks a parked thread)
+  for (std::size_t t = 0; t < gates_.size(); ++t) {
+    if (scheduler_cpus_[t].cpu.load(std::memory_order_relaxed) == mine) return false;
+  }
+  return true;
 }
 
 void ThreadsPlatform::place_new_work() {
@@ -495,7 +517,14 @@ void ThreadsPlatform::scheduler_main(int thread) {
       return stop_requested_.load(std::memory_order_seq_cst) &&
              ((o.stepped && o.idle) || abandon_run_.load(std::memory_order_seq_cst));
     };
+    std::atomic<int>& my_cpu = scheduler_cpus_[static_cast<std::size_t>(thread)].cpu;
+    auto note_cpu = [&] {
+      const int cpu = sched_getcpu();
+      if (my_cpu.load(std::memory_order_relaxed) != cpu)
+        my_cpu.store(cpu, std::memory_order_relaxed);
+    };
     for (;;) {
+      note_cpu();
       const StepOutcome outcome = step_scheduler(thread);
       if (outcome.progress) {
         backoff.reset();
@@ -504,6 +533,7 @@ void ThreadsPlatform::scheduler_main(int thread) {
       if (stopping(outcome)) break;
       if (!backoff.idle_and_should_park()) continue;
       // Park. While parked this thread does not count as awake, so new work wakes it.
+      my_cpu.store(-1, std::memory_order_relaxed);
       awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
       const std::uint32_t key = scheduler_bell_.prepare_wait();
       const StepOutcome last_look = step_scheduler(thread);
@@ -519,6 +549,7 @@ void ThreadsPlatform::scheduler_main(int thread) {
       awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
       backoff.reset();
     }
+    my_cpu.store(-1, std::memory_order_relaxed);
     awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
     stopped_schedulers_.fetch_add(1, std::memory_order_acq_rel);
     orchestrator_bell_.notify_all();

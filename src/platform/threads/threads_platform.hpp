@@ -88,6 +88,17 @@ class ThreadsPlatform final : public Platform {
   std::atomic<bool> abandon_run_{false};
   std::atomic<int> stopped_schedulers_{0};
   alignas(64) std::atomic<int> awake_schedulers_{0};
+  // Per scheduler thread: the CPU it last stepped on while awake (-1 while parked or between
+  // runs), written by that thread only and only when it changes. A thread counted awake on the
+  // orchestrator's CPU is not running while the orchestrator is: notify_new_work places the work
+  // itself then (awake_scheduler_runs_elsewhere).
+  struct alignas(64) SchedulerCpu {
+    std::atomic<int> cpu{-1};
+  };
+  std::unique_ptr<SchedulerCpu[]> scheduler_cpus_;
+  // notify_new_work's test with a scheduler thread counted awake: false when one of them last
+  // stepped on the CPU the caller runs on.
+  bool awake_scheduler_runs_elsewhere() const;
   // 1 while a run's orchestrator holds a CPU (it is not parked in wait_until or end_run): the
   // other runtime thread that Scheduler::limit_handoffs_to_cpus counts. Written by the
   // orchestrator only, read relaxed by the cores' steps.
