@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/cpu_mask.hpp"
 #include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
 
@@ -23,16 +24,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<int> my_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-  }
-  return cpus;
-}
+using testing::my_cpus;
 
 int my_nice() {
   errno = 0;
