@@ -1410,10 +1410,6 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   return slot;
 }
 
-namespace {
-constexpr Tensor::FieldOffsets kTensorFields = Tensor::field_offsets();
-}  // namespace
-
 inline void OrchestratorCore::materialise_outputs(TaskRecord& record, Ring& ring,
                                                   std::uint64_t heap_offset, const Args& args,
                                                   const OutputLayout& layout, TaskId id,
@@ -1424,13 +1420,10 @@ inline void OrchestratorCore::materialise_outputs(TaskRecord& record, Ring& ring
     const Tensor& spec = args.tensor(i);
     std::byte* const data = heap_base + layout.offsets[i];
     // The record holds the placeholder already (copy_tensors, before every call): placed there
-    // by its two fields that differ (what Tensor::placed changes), then copied once into the
-    // caller's outputs (building it in the outputs and copying it back was one 104-byte copy
-    // more an output, ~15 instructions).
+    // (place_in_record, as submit_wide), then copied once into the caller's outputs (building it
+    // in the outputs and copying it back was one 104-byte copy more an output, ~15 instructions).
     Tensor& placed = record.tensors[i];
-    std::byte* const bytes = reinterpret_cast<std::byte*>(&placed);
-    std::memcpy(bytes + kTensorFields.base, &data, sizeof(void*));
-    std::memcpy(bytes + kTensorFields.owner, &id, sizeof(TaskId));
+    place_in_record(placed, data, id);
     ::new (&outputs->storage_[static_cast<std::size_t>(outputs->count_++)]) Tensor(placed);
     if (args.initial_bits(i)) {  // (the size only then: ~10 instructions an output)
       fill_pattern(data, spec.elements() * spec.element_size(), *args.initial_bits(i),
