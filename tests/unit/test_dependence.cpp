@@ -40,9 +40,11 @@ struct Harness {
     dependence->set_slot_lines(false);
     return *this;
   }
-  // Plain submits find every argument's slot first (the large-map path) whatever the map's size.
+  // Plain submits find every argument's slot first (the large-map path) whatever the map's size
+  // and whatever order they walk its lines in (no warm runs).
   Harness& slot_first() {
     dependence->set_slot_first_above(0);
+    dependence->set_warm_run(0);
     return *this;
   }
   // Plain submits try the slot lines every time (no pause after a miss).

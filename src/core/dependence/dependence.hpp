@@ -207,6 +207,12 @@ class Dependence {
     line_pause_ = first / 2;
     line_retry_ = 0;
   }
+  // The line path's warm runs on a large map (see warm_until_): `submits` a run, 0 for none
+  // (tests of the large map's walk).
+  void set_warm_run(std::uint64_t submits) {
+    warm_run_ = submits;
+    warm_until_ = 0;
+  }
   // Whether the next plain submit takes the line path (tests).
   bool line_path_open() const { return stamp_ + 1 >= line_retry_; }
   // Tests: reads kept with their creators (see FreshBuffer), and fresh buffers whose reads moved
@@ -479,6 +485,19 @@ class Dependence {
   std::uint64_t line_pause_ = kFirstLinePause / 2;
   std::uint64_t line_first_pause_ = kFirstLinePause;
   std::uint64_t line_last_pause_ = kLastLinePause;
+  // Warm runs: a large map (past slot_first_above_) has its lines walked cold (collect_on_cold_
+  // lines: every line asked for first, completed producers left out), as they are most likely
+  // out of the caches. A map whose lines the submits walk in order (paged attention: each block's
+  // KV line read by two tasks in a row, the accumulator by every fourth) has them in the caches
+  // (or on their way, by the hardware's prefetch) whatever its table's size: each cold walk reads
+  // the state of its last line first, and when a task at most kRecentTasks before touched it
+  // (TensorMap::line_recent), the next warm_run_ submits walk warm; the first cold walk after
+  // them probes again. A probe costs one line's test; random lines (a large set of live views)
+  // almost never pass it.
+  static constexpr std::uint64_t kRecentTasks = 64;
+  static constexpr std::uint64_t kWarmRun = 256;
+  std::uint64_t warm_until_ = 0;  // plain submits walk warm until discovery (stamp_) warm_until_
+  std::uint64_t warm_run_ = kWarmRun;
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
   CompletionLogs* completions_ = nullptr;
   bool skip_completed_ = false;

@@ -99,6 +99,7 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   const int count = args.tensor_count();
   if (count > kMaxTensorArgs) __builtin_unreachable();
   const ArgTag* const tags = args.tags();
+  int last = -1;  // the last argument with a line (the warm-run probe's)
   for (int i = 0; i < count; ++i) {
     if (!is_tracked(static_cast<std::uint32_t>(tags[i])) || ((fresh_reads >> i) & 1u) != 0)
       continue;
@@ -107,9 +108,15 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
       pause_lines();
       return kLinesByRegions;
     }
+    last = i;
   }
   maybe_drain_completions();  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
+  // The probe (see warm_until_): one line a submit, read before its access changes it.
+  if (last >= 0 && TensorMap::line_recent(*lines[last], infos[last], task.id, kRecentTasks))
+      [[unlikely]] {
+    warm_until_ = stamp_ + warm_run_;
+  }
   if (fresh_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, fresh_reads, record_tensors);
     if (kept != fresh_reads) {
@@ -141,7 +148,9 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
     return kLinesByRegions;
   }
   const std::uint32_t created = args.created_mask();
-  const bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
+  // A large map's lines walked in the order of the submits (warm_until_) are walked warm too.
+  bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
+  if (cold && stamp_ < warm_until_) cold = false;
   // The usual submit names no created buffer: the walks' creator checks and fresh reads fold
   // away where `created` is the constant 0 (each walk is inline at both calls).
   if (created == 0) [[likely]] {

@@ -31,6 +31,7 @@ TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
       buffer_table_(1024, nullptr),
       blocks_(1) {
   std::fill(std::begin(by_arg_), std::end(by_arg_), &no_buffer_);
+  std::fill(std::begin(by_arg_before_), std::end(by_arg_before_), &no_buffer_);
 }
 
 TensorMap::~TensorMap() = default;
@@ -39,6 +40,7 @@ void TensorMap::reset() {
   ++layout_epoch_;
   std::fill(std::begin(recent_), std::end(recent_), &no_buffer_);
   std::fill(std::begin(by_arg_), std::end(by_arg_), &no_buffer_);
+  std::fill(std::begin(by_arg_before_), std::end(by_arg_before_), &no_buffer_);
   blocks_.resize(1);  // every block is free again (capacity kept)
   free_blocks_ = 0;
   line_table_lines_ = 0;

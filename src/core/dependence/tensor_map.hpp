@@ -396,8 +396,17 @@ class TensorMap {
     BufferInfo* guess = by_arg_[arg];
     if (guess->address != reinterpret_cast<std::uintptr_t>(t.buffer()) ||
         guess->owner != t.producer().value()) [[unlikely]] {
-      guess = retarget(t, arg);
-      if (guess == nullptr) return nullptr;
+      // Two task kinds taking turns in one place: the place's guess before is the buffer.
+      BufferInfo* const before = by_arg_before_[arg];
+      if (before->address == reinterpret_cast<std::uintptr_t>(t.buffer()) &&
+          before->owner == t.producer().value()) {
+        by_arg_before_[arg] = guess;
+        by_arg_[arg] = before;
+        guess = before;
+      } else {
+        guess = retarget(t, arg);
+        if (guess == nullptr) return nullptr;
+      }
     }
     info = guess;
     // Line mode itself is tested by the phase compare below: a buffer off its lines always has
@@ -438,6 +447,16 @@ class TensorMap {
     if (line == nullptr) __builtin_unreachable();
     if constexpr (kPrefetch) prefetch_for_write(line);
     return line;
+  }
+  // Whether a task of `id`'s ring at most `span` tasks before `id` touched `line` (of buffer
+  // `info`) last: a line walked recently, so likely in the caches. A line new to its buffer's
+  // line-mode episode is not recent (its memory may be anywhere), nor is one of another ring.
+  static bool line_recent(const SlotLine& line, const BufferInfo* info, TaskId id,
+                          std::uint64_t span) {
+    // (An invalid id, ~0, is one past every id: id - ~0 = id + 1, recent only at the first
+    // `span` ids of ring 0, where nothing is cold yet.)
+    return line.gen == info->line_gen &&
+           (id.value() - line.writer.value() <= span || id.value() - line.reader.value() <= span);
   }
   // Records task `id`'s access of `tensor` (its record's tensor `arg`) in the line find_line found
   // for it (`info` its buffer), reporting the live tasks it conflicts with, as lookup_insert
@@ -635,7 +654,11 @@ class TensorMap {
   [[gnu::noinline]] BufferInfo* retarget(const Tensor& t, int arg) {
     BufferInfo* const found =
         find_recent(reinterpret_cast<std::uintptr_t>(t.buffer()), t.producer().value());
-    if (found != nullptr) by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs] = found;
+    if (found != nullptr) {
+      const unsigned place = static_cast<unsigned>(arg) % kMaxTensorArgs;
+      by_arg_before_[place] = by_arg_[place];
+      by_arg_[place] = found;
+    }
     return found;
   }
   // Most submits touch a few buffers again and again: a tiny cache in front of the table.
@@ -927,6 +950,8 @@ class TensorMap {
   // Per argument place, the buffer it named last (find_buffer_at); set to no_buffer_ by the
   // constructor and reset().
   BufferInfo* by_arg_[kMaxTensorArgs] = {};
+  // find_line's guess each place had before its last retarget (task kinds that take turns).
+  BufferInfo* by_arg_before_[kMaxTensorArgs] = {};
   std::vector<BufferInfo*> buffer_table_;
   std::uint64_t buffer_count_ = 0;
   std::vector<std::unique_ptr<BufferInfo[]>> buffer_chunks_;
