@@ -398,6 +398,52 @@ TEST(Dependence, PlainSubmitsLeaveOutOnlyProducersTheLogsNameCompleted) {
   }
 }
 
+// Warm runs (Dependence::set_warm_run): a large map's cold walk (it leaves out producers the
+// logs named completed) reads its last line's state first; a line that a task at most 64 tasks
+// before touched starts a run of submits that walk warm (as on a small map: completed producers
+// kept), after which a cold walk probes again. A line touched long ago, or new to its buffer's
+// line mode, starts no run.
+TEST(Dependence, LargeMapWalksWarmForARunAfterAProbeMeetsARecentLine) {
+  constexpr std::uint32_t kRows = 200;
+  std::vector<float> data(kRows * 16);
+  const Tensor x = Tensor::wrap(data.data(), {kRows, 16}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 16}, {r, 0}); };
+  Harness h(256);
+  h.lines_always();
+  h.dependence->set_slot_first_above(0);  // every map is large
+  h.dependence->set_warm_run(4);
+  CompletionLogs logs(1);
+  h.dependence->read_completions_from(&logs);
+  h.dependence->set_skip_completed(true);
+  auto completed = [&](TaskId id) {  // (a whole line of the log)
+    for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
+      logs.record(0, id);
+    h.dependence->drain_completions();
+  };
+  EXPECT_EQ(h.submit_plain(Args().inout(row(0))), Producers{});  // task 0: a new line
+  completed(TaskId(0, 0));
+  // Task 1's walk is cold (the new line started no run): writer 0 left out. Its line's writer is
+  // 1 task old: a run of 4 submits (tasks 1-4) starts.
+  EXPECT_EQ(h.submit_plain(Args().in(row(0))), Producers{});
+  EXPECT_EQ(h.dependence->left_out(), 1u);
+  EXPECT_EQ(h.submit_plain(Args().in(row(0))), (Producers{0}));  // warm: writer 0 kept
+  EXPECT_EQ(h.submit_plain(Args().inout(row(1))), Producers{});
+  EXPECT_EQ(h.submit_plain(Args().inout(row(2))), Producers{});
+  // The run is over: task 5 probes cold (its read's producer, writer 0, left out).
+  EXPECT_EQ(h.submit_plain(Args().in(row(0))), Producers{});
+  EXPECT_EQ(h.dependence->left_out(), 2u);
+  // 70 writes of new lines: the run task 5 started ends, their probes find new lines only.
+  for (std::uint32_t r = 3; r < 73; ++r)
+    ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});
+  // Rows 1 and 2, last touched by tasks 3 and 4, 70 tasks ago: cold walks, no run.
+  completed(TaskId(0, 3));
+  EXPECT_EQ(h.submit_plain(Args().in(row(1))), Producers{});
+  EXPECT_EQ(h.dependence->left_out(), 3u);
+  completed(TaskId(0, 4));
+  EXPECT_EQ(h.submit_plain(Args().in(row(2))), Producers{});
+  EXPECT_EQ(h.dependence->left_out(), 4u);
+}
+
 // Each producer is listed once however discovery meets it: a short list is deduplicated through
 // a 64-bit filter on the local id (two tasks 64 apart share a bit), a long one (past
 // Dependence::kScanProducers) through per-slot stamps, and the task itself is never listed,
