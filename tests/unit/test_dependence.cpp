@@ -399,11 +399,11 @@ TEST(Dependence, PlainSubmitsLeaveOutOnlyProducersTheLogsNameCompleted) {
 }
 
 // Warm runs (Dependence::set_warm_run): a large map's cold walk (it leaves out producers the
-// logs named completed) reads its last line's state first; a line that a task at most 64 tasks
-// before touched starts a run of submits that walk warm (as on a small map: completed producers
-// kept), after which a cold walk probes again. A line touched long ago, or new to its buffer's
-// line mode, starts no run.
-TEST(Dependence, LargeMapWalksWarmForARunAfterAProbeMeetsARecentLine) {
+// logs named completed) reads its last line's state first; four probes in a row whose line a
+// task at most 64 tasks before touched start a run of submits that walk warm (as on a small map:
+// completed producers kept), after which a cold walk probes again. Lines touched long ago break
+// the row; lines new to their buffer's line mode count neither way.
+TEST(Dependence, LargeMapWalksWarmForARunAfterProbesMeetRecentLines) {
   constexpr std::uint32_t kRows = 200;
   std::vector<float> data(kRows * 16);
   const Tensor x = Tensor::wrap(data.data(), {kRows, 16}, DType::f32);
@@ -422,26 +422,28 @@ TEST(Dependence, LargeMapWalksWarmForARunAfterAProbeMeetsARecentLine) {
   };
   EXPECT_EQ(h.submit_plain(Args().inout(row(0))), Producers{});  // task 0: a new line
   completed(TaskId(0, 0));
-  // Task 1's walk is cold (the new line started no run): writer 0 left out. Its line's writer is
-  // 1 task old: a run of 4 submits (tasks 1-4) starts.
-  EXPECT_EQ(h.submit_plain(Args().in(row(0))), Producers{});
-  EXPECT_EQ(h.dependence->left_out(), 1u);
+  // Tasks 1-4 walk cold (writer 0 left out); each probe meets a line 1 task old: the fourth
+  // starts a run of 4 submits (tasks 4-7).
+  for (std::uint64_t t = 1; t <= 4; ++t) {
+    EXPECT_EQ(h.submit_plain(Args().in(row(0))), Producers{});
+    EXPECT_EQ(h.dependence->left_out(), t);
+  }
   EXPECT_EQ(h.submit_plain(Args().in(row(0))), (Producers{0}));  // warm: writer 0 kept
-  EXPECT_EQ(h.submit_plain(Args().inout(row(1))), Producers{});
-  EXPECT_EQ(h.submit_plain(Args().inout(row(2))), Producers{});
-  // The run is over: task 5 probes cold (its read's producer, writer 0, left out).
+  EXPECT_EQ(h.submit_plain(Args().inout(row(1))), Producers{});  // task 6
+  EXPECT_EQ(h.submit_plain(Args().inout(row(2))), Producers{});  // task 7
+  // The run is over: task 8 probes cold (its read's producer, writer 0, left out).
   EXPECT_EQ(h.submit_plain(Args().in(row(0))), Producers{});
-  EXPECT_EQ(h.dependence->left_out(), 2u);
-  // 70 writes of new lines: the run task 5 started ends, their probes find new lines only.
+  EXPECT_EQ(h.dependence->left_out(), 5u);
+  // 70 writes of new lines (tasks 9-78), then reads of rows 1-6, each last written 70 or more
+  // tasks before and completed: every probe meets an old line, all walks stay cold.
   for (std::uint32_t r = 3; r < 73; ++r)
     ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});
-  // Rows 1 and 2, last touched by tasks 3 and 4, 70 tasks ago: cold walks, no run.
-  completed(TaskId(0, 3));
-  EXPECT_EQ(h.submit_plain(Args().in(row(1))), Producers{});
-  EXPECT_EQ(h.dependence->left_out(), 3u);
-  completed(TaskId(0, 4));
-  EXPECT_EQ(h.submit_plain(Args().in(row(2))), Producers{});
-  EXPECT_EQ(h.dependence->left_out(), 4u);
+  for (std::uint32_t r = 1; r <= 6; ++r) {
+    const std::uint32_t writer = r <= 2 ? 5 + r : 6 + r;
+    completed(TaskId(0, writer));
+    EXPECT_EQ(h.submit_plain(Args().in(row(r))), Producers{}) << "row " << r;
+    EXPECT_EQ(h.dependence->left_out(), 5u + r);
+  }
 }
 
 // Each producer is listed once however discovery meets it: a short list is deduplicated through

@@ -212,6 +212,7 @@ class Dependence {
   void set_warm_run(std::uint64_t submits) {
     warm_run_ = submits;
     warm_until_ = 0;
+    recent_probes_ = 0;
   }
   // Whether the next plain submit takes the line path (tests).
   bool line_path_open() const { return stamp_ + 1 >= line_retry_; }
@@ -490,13 +491,16 @@ class Dependence {
   // out of the caches. A map whose lines the submits walk in order (paged attention: each block's
   // KV line read by two tasks in a row, the accumulator by every fourth) has them in the caches
   // (or on their way, by the hardware's prefetch) whatever its table's size: each cold walk reads
-  // the state of its last line first, and when a task at most kRecentTasks before touched it
-  // (TensorMap::line_recent), the next warm_run_ submits walk warm; the first cold walk after
-  // them probes again. A probe costs one line's test; random lines (a large set of live views)
-  // almost never pass it.
+  // the state of its last line first (TensorMap::line_recency), and after kRecentProbes probes in
+  // a row whose line a task at most kRecentTasks before touched (lines new to their episode do
+  // not count either way), the next warm_run_ submits walk warm; the first cold walk after them
+  // probes again. A probe costs one line's test; random lines of a large set (BM_Submit 4/16,384:
+  // ~1% of its lines recent by chance) pass four in a row almost never.
   static constexpr std::uint64_t kRecentTasks = 64;
+  static constexpr std::uint32_t kRecentProbes = 4;
   static constexpr std::uint64_t kWarmRun = 256;
-  std::uint64_t warm_until_ = 0;  // plain submits walk warm until discovery (stamp_) warm_until_
+  std::uint64_t warm_until_ = 0;     // plain submits walk warm until discovery (stamp_) warm_until_
+  std::uint32_t recent_probes_ = 0;  // probes in a row that met a recent line
   std::uint64_t warm_run_ = kWarmRun;
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
   CompletionLogs* completions_ = nullptr;

@@ -113,9 +113,14 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   maybe_drain_completions();  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   // The probe (see warm_until_): one line a submit, read before its access changes it.
-  if (last >= 0 && TensorMap::line_recent(*lines[last], infos[last], task.id, kRecentTasks))
-      [[unlikely]] {
-    warm_until_ = stamp_ + warm_run_;
+  if (last >= 0) {
+    const int recency = TensorMap::line_recency(*lines[last], infos[last], task.id, kRecentTasks);
+    if (recency < 0) {
+      recent_probes_ = 0;
+    } else if (recency > 0 && ++recent_probes_ >= kRecentProbes) [[unlikely]] {
+      recent_probes_ = 0;
+      warm_until_ = stamp_ + warm_run_;
+    }
   }
   if (fresh_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, fresh_reads, record_tensors);

@@ -448,15 +448,18 @@ class TensorMap {
     if constexpr (kPrefetch) prefetch_for_write(line);
     return line;
   }
-  // Whether a task of `id`'s ring at most `span` tasks before `id` touched `line` (of buffer
-  // `info`) last: a line walked recently, so likely in the caches. A line new to its buffer's
-  // line-mode episode is not recent (its memory may be anywhere), nor is one of another ring.
-  static bool line_recent(const SlotLine& line, const BufferInfo* info, TaskId id,
+  // How recently `line` (of buffer `info`) was touched, for task `id`: 1 when a task of `id`'s
+  // ring at most `span` tasks before `id` touched it last (likely in the caches), -1 when not
+  // (long ago, or another ring), 0 when it is new to its buffer's line-mode episode (its state
+  // tells nothing).
+  static int line_recency(const SlotLine& line, const BufferInfo* info, TaskId id,
                           std::uint64_t span) {
+    if (line.gen != info->line_gen) return 0;
     // (An invalid id, ~0, is one past every id: id - ~0 = id + 1, recent only at the first
     // `span` ids of ring 0, where nothing is cold yet.)
-    return line.gen == info->line_gen &&
-           (id.value() - line.writer.value() <= span || id.value() - line.reader.value() <= span);
+    const bool recent =
+        id.value() - line.writer.value() <= span || id.value() - line.reader.value() <= span;
+    return recent ? 1 : -1;
   }
   // Records task `id`'s access of `tensor` (its record's tensor `arg`) in the line find_line found
   // for it (`info` its buffer), reporting the live tasks it conflicts with, as lookup_insert
