@@ -398,11 +398,11 @@ TEST(Dependence, PlainSubmitsLeaveOutOnlyProducersTheLogsNameCompleted) {
   }
 }
 
-// Warm runs (Dependence::set_warm_run): a large map's cold walk (it leaves out producers the
-// logs named completed) reads its last line's state first; four probes in a row whose line a
-// task at most 64 tasks before touched start a run of submits that walk warm (as on a small map:
-// completed producers kept), after which a cold walk probes again. Lines touched long ago break
-// the row; lines new to their buffer's line mode count neither way.
+// Warm runs (Dependence::set_warm_run, here a probe on every cold walk): a large map's cold walk
+// (it leaves out producers the logs named completed) reads its last line's state first; four probes
+// in a row whose line a task at most 64 tasks before touched start a run of submits that walk warm
+// (as on a small map: completed producers kept), after which a cold walk probes again. Lines
+// touched long ago break the row; lines new to their buffer's line mode count neither way.
 TEST(Dependence, LargeMapWalksWarmForARunAfterProbesMeetRecentLines) {
   constexpr std::uint32_t kRows = 200;
   std::vector<float> data(kRows * 16);
@@ -411,7 +411,7 @@ TEST(Dependence, LargeMapWalksWarmForARunAfterProbesMeetRecentLines) {
   Harness h(256);
   h.lines_always();
   h.dependence->set_slot_first_above(0);  // every map is large
-  h.dependence->set_warm_run(4);
+  h.dependence->set_warm_run(4, 1);
   CompletionLogs logs(1);
   h.dependence->read_completions_from(&logs);
   h.dependence->set_skip_completed(true);
@@ -444,6 +444,84 @@ TEST(Dependence, LargeMapWalksWarmForARunAfterProbesMeetRecentLines) {
     EXPECT_EQ(h.submit_plain(Args().in(row(r))), Producers{}) << "row " << r;
     EXPECT_EQ(h.dependence->left_out(), 5u + r);
   }
+}
+
+// The warm-run probes' two episode rules (TensorMap::line_recency): a line whose state is of an
+// earlier line-mode episode of its buffer counts as new (neither way), however recent the tasks
+// it names; and a new line does not break a row of recent probes.
+TEST(Dependence, WarmRunProbesCountNoLineOfAnEarlierEpisodeAndNewLinesBreakNoRow) {
+  constexpr std::uint32_t kRows = 64;
+  std::vector<float> data(kRows * 16);
+  const Tensor x = Tensor::wrap(data.data(), {kRows, 16}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 16}, {r, 0}); };
+  Harness h(256);
+  h.lines_always();
+  h.dependence->set_slot_first_above(0);  // every map is large
+  h.dependence->set_warm_run(16, 1);
+  CompletionLogs logs(1);
+  h.dependence->read_completions_from(&logs);
+  h.dependence->set_skip_completed(true);
+  auto completed = [&](TaskId id) {  // (a whole line of the log)
+    for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
+      logs.record(0, id);
+    h.dependence->drain_completions();
+  };
+  // Episode 1: tasks 0-3 write rows 0-3 and retire; the buffer's line mode ends with them.
+  for (std::uint32_t r = 0; r < 4; ++r)
+    ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});
+  h.retire_below(4);
+  ASSERT_EQ(h.dependence->map().live_entries(), 0u);
+  // Episode 2: task 4 writes row 10; tasks 5-8 read rows 0-3, whose lines still name tasks 0-3
+  // (5 tasks before each) from episode 1: four probes that must not count as recent (a run
+  // would cover task 9 below).
+  ASSERT_EQ(h.submit_plain(Args().inout(row(10))), Producers{});
+  for (std::uint32_t r = 0; r < 4; ++r)
+    ASSERT_EQ(h.submit_plain(Args().in(row(r))), Producers{});
+  completed(TaskId(0, 4));
+  // Tasks 9-11 read row 10 (task 4's write, completed): cold walks leave it out; three recent
+  // probes. Task 12 writes row 20 (a new line: the row goes on); task 13's probe is the fourth
+  // recent one and starts a run: task 14 walks warm and keeps writer 4.
+  for (std::uint64_t t = 9; t <= 11; ++t) {
+    EXPECT_EQ(h.submit_plain(Args().in(row(10))), Producers{}) << "task " << t;
+    EXPECT_EQ(h.dependence->left_out(), t - 8) << "task " << t;
+  }
+  EXPECT_EQ(h.submit_plain(Args().inout(row(20))), Producers{});
+  EXPECT_EQ(h.submit_plain(Args().in(row(10))), Producers{});
+  EXPECT_EQ(h.dependence->left_out(), 4u);
+  EXPECT_EQ(h.submit_plain(Args().in(row(10))), (Producers{4}));  // task 14: warm
+  EXPECT_EQ(h.dependence->left_out(), 4u);
+}
+
+// Outside a row of recent probes, a cold walk probes only every `probe_every` (here 3) cold
+// walks; once a probe meets a recent line, every cold walk probes until the row ends or starts a
+// run.
+TEST(Dependence, WarmRunProbesAreSpacedOutsideARowOfRecentOnes) {
+  constexpr std::uint32_t kRows = 64;
+  std::vector<float> data(kRows * 16);
+  const Tensor x = Tensor::wrap(data.data(), {kRows, 16}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 16}, {r, 0}); };
+  Harness h(256);
+  h.lines_always();
+  h.dependence->set_slot_first_above(0);  // every map is large
+  h.dependence->set_warm_run(4, 3);
+  CompletionLogs logs(1);
+  h.dependence->read_completions_from(&logs);
+  h.dependence->set_skip_completed(true);
+  // Task 0 writes row 0 (the map is empty: a warm walk); task 1 writes row 1, the first cold
+  // walk: its probe meets a new line, so the next probe is 3 cold walks on.
+  ASSERT_EQ(h.submit_plain(Args().inout(row(0))), Producers{});
+  ASSERT_EQ(h.submit_plain(Args().inout(row(1))), Producers{});
+  for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
+    logs.record(0, TaskId(0, 0));
+  h.dependence->drain_completions();
+  // Tasks 2-7 read row 0 cold (writer 0 left out): tasks 2 and 3 take no probe, tasks 4-7 probe
+  // a line one task old each, and the fourth (task 7) starts a run: task 8 walks warm.
+  for (std::uint64_t t = 2; t <= 7; ++t) {
+    EXPECT_EQ(h.submit_plain(Args().in(row(0))), Producers{}) << "task " << t;
+    EXPECT_EQ(h.dependence->left_out(), t - 1) << "task " << t;
+  }
+  EXPECT_EQ(h.submit_plain(Args().in(row(0))), (Producers{0}));
+  EXPECT_EQ(h.dependence->left_out(), 6u);
 }
 
 // Each producer is listed once however discovery meets it: a short list is deduplicated through

@@ -207,11 +207,14 @@ class Dependence {
     line_pause_ = first / 2;
     line_retry_ = 0;
   }
-  // The line path's warm runs on a large map (see warm_until_): `submits` a run, 0 for none
-  // (tests of the large map's walk).
-  void set_warm_run(std::uint64_t submits) {
+  // The line path's warm runs on a large map (see warm_until_): `submits` a run, 0 for none;
+  // a probe every `probe_every` cold walks outside a row of recent probes (tests of the large
+  // map's walk).
+  void set_warm_run(std::uint64_t submits, std::uint64_t probe_every = kProbeEvery) {
     warm_run_ = submits;
+    probe_every_ = probe_every;
     warm_until_ = 0;
+    cold_mark_ = 0;
     recent_probes_ = 0;
   }
   // Whether the next plain submit takes the line path (tests).
@@ -419,7 +422,13 @@ class Dependence {
                                                           std::uint32_t created);
   [[gnu::always_inline]] inline int collect_on_cold_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
-                                                          std::uint32_t created);
+                                                          std::uint32_t created, bool probe);
+  // The warm-run probe of a cold walk (see warm_until_): the state of its last line (`lines`,
+  // `infos` by argument place; `skipped`: places without one), before its access. Out of line:
+  // most cold walks do not probe, and theirs keeps its registers.
+  [[gnu::noinline]] void probe_last_line(const Args& args, SlotLine* const* lines,
+                                         BufferInfo* const* infos, std::uint32_t skipped,
+                                         TaskId id);
   // The line path's start of a task's recording: creators checked (the index of the argument
   // whose creator cannot be named, or -1) and the task made its own dedup entry.
   [[gnu::always_inline]] inline int begin_recording(TaskSlot& task, const Args& args,
@@ -490,18 +499,25 @@ class Dependence {
   // lines: every line asked for first, completed producers left out), as they are most likely
   // out of the caches. A map whose lines the submits walk in order (paged attention: each block's
   // KV line read by two tasks in a row, the accumulator by every fourth) has them in the caches
-  // (or on their way, by the hardware's prefetch) whatever its table's size: each cold walk reads
-  // the state of its last line first (TensorMap::line_recency), and after kRecentProbes probes in
-  // a row whose line a task at most kRecentTasks before touched (lines new to their episode do
-  // not count either way), the next warm_run_ submits walk warm; the first cold walk after them
-  // probes again. A probe costs one line's test; random lines of a large set (BM_Submit 4/16,384:
-  // ~1% of its lines recent by chance) pass four in a row almost never.
+  // (or on their way, by the hardware's prefetch) whatever its table's size: a cold walk may read
+  // the state of its last line first (probe_last_line, TensorMap::line_recency), and after
+  // kRecentProbes probes in a row whose line a task at most kRecentTasks before touched (lines
+  // new to their episode do not count either way), the next warm_run_ submits walk warm; the
+  // first cold walk after them probes again. Random lines of a large set (BM_Submit 4/16,384:
+  // ~1% of its lines recent by chance) pass four in a row almost never, and there a probe is
+  // taken only every probe_every_ cold walks (a row in progress probes every walk): the cold
+  // walk's only cost is one compare with cold_mark_ (the next discovery that probes or may walk
+  // warm), which also gates the warm run.
   static constexpr std::uint64_t kRecentTasks = 64;
   static constexpr std::uint32_t kRecentProbes = 4;
   static constexpr std::uint64_t kWarmRun = 256;
-  std::uint64_t warm_until_ = 0;     // plain submits walk warm until discovery (stamp_) warm_until_
+  // (Odd: task kinds that repeat with an even period take turns at the probes.)
+  static constexpr std::uint64_t kProbeEvery = 15;
+  std::uint64_t cold_mark_ = 0;      // cold walks from discovery (stamp_) cold_mark_ probe
+  std::uint64_t warm_until_ = 0;     // ... or walk warm while stamp_ < warm_until_
   std::uint32_t recent_probes_ = 0;  // probes in a row that met a recent line
   std::uint64_t warm_run_ = kWarmRun;
+  std::uint64_t probe_every_ = kProbeEvery;
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
   CompletionLogs* completions_ = nullptr;
   bool skip_completed_ = false;

@@ -87,7 +87,8 @@ int Dependence::collect_on_warm_lines(TaskSlot& task, const Args& args,
 }
 
 int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
-                                      const Tensor* record_tensors, std::uint32_t created) {
+                                      const Tensor* record_tensors, std::uint32_t created,
+                                      bool probe) {
   // A large map: its lines are cold. One pass finds every argument's line and asks memory for
   // it (the misses overlap), keeping what it found by argument place; a second records the
   // accesses. With an argument off the lines, nothing has been done yet: the whole submit goes
@@ -99,7 +100,6 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   const int count = args.tensor_count();
   if (count > kMaxTensorArgs) __builtin_unreachable();
   const ArgTag* const tags = args.tags();
-  int last = -1;  // the last argument with a line (the warm-run probe's)
   for (int i = 0; i < count; ++i) {
     if (!is_tracked(static_cast<std::uint32_t>(tags[i])) || ((fresh_reads >> i) & 1u) != 0)
       continue;
@@ -108,20 +108,12 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
       pause_lines();
       return kLinesByRegions;
     }
-    last = i;
   }
   maybe_drain_completions();  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
-  // The probe (see warm_until_): one line a submit, read before its access changes it.
-  if (last >= 0) {
-    const int recency = TensorMap::line_recency(*lines[last], infos[last], task.id, kRecentTasks);
-    if (recency < 0) {
-      recent_probes_ = 0;
-    } else if (recency > 0 && ++recent_probes_ >= kRecentProbes) [[unlikely]] {
-      recent_probes_ = 0;
-      warm_until_ = stamp_ + warm_run_;
-    }
-  }
+  // (Before the accesses change the lines' states.)
+  if (probe) [[unlikely]]
+    probe_last_line(args, lines, infos, fresh_reads, task.id);
   if (fresh_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, fresh_reads, record_tensors);
     if (kept != fresh_reads) {
@@ -153,18 +145,44 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
     return kLinesByRegions;
   }
   const std::uint32_t created = args.created_mask();
-  // A large map's lines walked in the order of the submits (warm_until_) are walked warm too.
   bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
-  if (cold && stamp_ < warm_until_) cold = false;
+  // A large map's lines walked in the order of the submits are walked warm too (warm_until_).
+  bool probe = false;
+  if (cold && stamp_ >= cold_mark_) [[unlikely]] {
+    if (stamp_ < warm_until_)
+      cold = false;
+    else
+      probe = true;
+  }
   // The usual submit names no created buffer: the walks' creator checks and fresh reads fold
   // away where `created` is the constant 0 (each walk is inline at both calls).
   if (created == 0) [[likely]] {
     if (!cold) [[likely]]
       return collect_on_warm_lines(task, args, record_tensors, 0);
-    return collect_on_cold_lines(task, args, record_tensors, 0);
+    return collect_on_cold_lines(task, args, record_tensors, 0, probe);
   }
   if (!cold) return collect_on_warm_lines(task, args, record_tensors, created);
-  return collect_on_cold_lines(task, args, record_tensors, created);
+  return collect_on_cold_lines(task, args, record_tensors, created, probe);
+}
+
+void Dependence::probe_last_line(const Args& args, SlotLine* const* lines, BufferInfo* const* infos,
+                                 std::uint32_t skipped, TaskId id) {
+  const ArgTag* const tags = args.tags();
+  int last = args.tensor_count() - 1;
+  while (last >= 0 &&
+         (!is_tracked(static_cast<std::uint32_t>(tags[last])) || ((skipped >> last) & 1u) != 0))
+    --last;
+  if (last < 0) return;  // (no line: the next cold walk probes)
+  const int recency = TensorMap::line_recency(*lines[last], infos[last], id, kRecentTasks);
+  if (recency < 0) {
+    recent_probes_ = 0;
+  } else if (recency > 0 && ++recent_probes_ >= kRecentProbes) {
+    recent_probes_ = 0;
+    warm_until_ = stamp_ + warm_run_;
+    cold_mark_ = stamp_ + 1;
+    return;
+  }
+  cold_mark_ = stamp_ + (recent_probes_ > 0 ? 1 : probe_every_);
 }
 
 Status Dependence::collect_slot_first(TaskSlot& task, const Args& args,
