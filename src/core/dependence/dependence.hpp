@@ -415,8 +415,9 @@ class Dependence {
                                               bool families);
   // The line path's two walks, for a map at most slot_first_above_ (warm: each argument's line
   // found where it is used) and above it (cold: every line found first). `created`: the
-  // arguments with a creator (args.created_mask()); inline at collect_on_lines' two calls each,
-  // so where it is the constant 0 (the usual submit) creator checks and fresh reads fold away.
+  // arguments with a creator (args.created_mask()); inline at each of collect_on_lines' calls,
+  // so where it is the constant 0 (the usual submit) creator checks and fresh reads fold away;
+  // `probe`: a constant at each call (the cold walk that probes is a copy of its own).
   [[gnu::always_inline]] inline int collect_on_warm_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
                                                           std::uint32_t created);
@@ -507,12 +508,12 @@ class Dependence {
   // ~1% of its lines recent by chance) pass four in a row almost never, and there a probe is
   // taken only every probe_every_ cold walks (a row in progress probes every walk): the cold
   // walk's only cost is one compare with cold_mark_ (the next discovery that probes or may walk
-  // warm), which also gates the warm run.
+  // warm), which also gates the warm run (collect_on_lines).
   static constexpr std::uint64_t kRecentTasks = 64;
   static constexpr std::uint32_t kRecentProbes = 4;
   static constexpr std::uint64_t kWarmRun = 256;
   // (Odd: task kinds that repeat with an even period take turns at the probes.)
-  static constexpr std::uint64_t kProbeEvery = 15;
+  static constexpr std::uint64_t kProbeEvery = 31;
   std::uint64_t cold_mark_ = 0;      // cold walks from discovery (stamp_) cold_mark_ probe
   std::uint64_t warm_until_ = 0;     // ... or walk warm while stamp_ < warm_until_
   std::uint32_t recent_probes_ = 0;  // probes in a row that met a recent line

@@ -145,24 +145,23 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
     return kLinesByRegions;
   }
   const std::uint32_t created = args.created_mask();
-  bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
-  // A large map's lines walked in the order of the submits are walked warm too (warm_until_).
-  bool probe = false;
-  if (cold && stamp_ >= cold_mark_) [[unlikely]] {
-    if (stamp_ < warm_until_)
-      cold = false;
-    else
-      probe = true;
-  }
+  const bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
   // The usual submit names no created buffer: the walks' creator checks and fresh reads fold
-  // away where `created` is the constant 0 (each walk is inline at both calls).
+  // away where `created` is the constant 0 (each walk is inline at each call). A large map's
+  // cold walk tests one mark (cold_mark_): past it, the submit is in a warm run (its lines were
+  // walked in the order of the submits, see warm_until_) or the walk probes.
   if (created == 0) [[likely]] {
     if (!cold) [[likely]]
       return collect_on_warm_lines(task, args, record_tensors, 0);
-    return collect_on_cold_lines(task, args, record_tensors, 0, probe);
+    if (stamp_ < cold_mark_) [[likely]]
+      return collect_on_cold_lines(task, args, record_tensors, 0, false);
+    if (stamp_ < warm_until_) return collect_on_warm_lines(task, args, record_tensors, 0);
+    return collect_on_cold_lines(task, args, record_tensors, 0, true);
   }
   if (!cold) return collect_on_warm_lines(task, args, record_tensors, created);
-  return collect_on_cold_lines(task, args, record_tensors, created, probe);
+  if (stamp_ < cold_mark_) return collect_on_cold_lines(task, args, record_tensors, created, false);
+  if (stamp_ < warm_until_) return collect_on_warm_lines(task, args, record_tensors, created);
+  return collect_on_cold_lines(task, args, record_tensors, created, true);
 }
 
 void Dependence::probe_last_line(const Args& args, SlotLine* const* lines, BufferInfo* const* infos,
