@@ -6,9 +6,9 @@ DIR holds one run's callgrind files (--separate-threads=yes) of `tmr_bench_peers
 the METG point's TASKS tasks ran on the system's threads. A thread's cost is its total less
 run_body's inclusive cost (the task's own work: the spin and the cells' hash); the main thread's
 is only its `System::execute` (the orchestration, or oneTBB's graph building and waiting), less
-the task bodies it ran. "idle" is the self cost of the idle loops' own functions (back-off, pause,
-yield, futex, sleep); valgrind runs one thread at a time, so it depends on valgrind's scheduling
-and "rest" is the comparable column.
+the task bodies it ran. "idle" is the self cost of the idle loops' out-of-line functions (yield,
+futex, pause, sleep; tmr's back-off is inlined into its loops, so it shows there); valgrind runs
+one thread at a time, so idle polling counts little and depends on valgrind's scheduling.
 """
 import glob
 import re

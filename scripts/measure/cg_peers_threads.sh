@@ -4,8 +4,8 @@
 # outside the task body: `tmr_bench_peers --graphs GRAPH --systems SYSTEM --no-wall --no-table
 # --spins SPIN` (the point's 3 runs only), each thread's total less run_body's inclusive cost, the
 # main thread's `System::execute` only (cg_peers_threads.py). KEEP=DIR keeps the files.
-# Valgrind runs one thread at a time: idle-loop counts depend on its scheduling, so the "rest"
-# column (outside the idle loops' own functions) is the comparable one. Load-independent.
+# Valgrind runs one thread at a time, so idle polling counts little: the figures are the threads'
+# work a task, not their waiting. Load-independent.
 set -euo pipefail
 USAGE="scripts/measure/cg_peers_threads.sh BUILD_DIR GRAPH SYSTEM [SPIN=4000]"
 source "$(dirname "$0")/lib.sh"

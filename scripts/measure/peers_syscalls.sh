@@ -61,4 +61,22 @@ for t in threads("trace"):
     print(f"{t['name'][:18]:<18} {row[0]:>10.4f} {row[1]:>10.4f} {row[2]:>10.4f}")
 print(f"{'all':<18} {sums[0]:>10.4f} {sums[1]:>10.4f} {sums[2]:>10.4f}")
 print(f"context switches a task (process): {cs('stat') / tasks:.4f}")
+# Each word waited on: whose it is, the wake calls made on it (by anyone), and how many of them
+# returned 0 (woke nobody: the waiter was not asleep, e.g. already woken and not yet running).
+owner, calls, idle = {}, {}, {}
+lines = open(f"{work}/trace").read().splitlines()
+for line in lines:
+    m = re.search(r"\): (\S+)/\d+ futex\(uaddr: (0x[0-9a-f]+), op: WAIT", line)
+    if m and "[continued]" not in line:
+        owner.setdefault(m.group(2), m.group(1))
+for line in lines:
+    m = re.search(r"futex\(uaddr: (0x[0-9a-f]+), op: WAKE.*\)\s*=\s*(-?\d+)\s*$", line)
+    if m and m.group(1) in owner:
+        calls[m.group(1)] = calls.get(m.group(1), 0) + 1
+        idle[m.group(1)] = idle.get(m.group(1), 0) + (m.group(2) == "0")
+for ua, name in sorted(owner.items(), key=lambda kv: kv[1]):
+    waits = sum(1 for line in lines if f"uaddr: {ua}, op: WAIT" in line and "[continued]" not in line)
+    print(f"word of {name[:15]:<15} {waits:>6} waits, {calls.get(ua, 0):>6} wake calls "
+          f"({calls.get(ua, 0) / max(waits, 1):.2f} a wait), {idle.get(ua, 0):>6} woke nobody")
+
 PY
