@@ -11,7 +11,6 @@
 #include "core/core_runner.hpp"
 #include "core/cpu_relax.hpp"
 #include "core/engine.hpp"
-#include "core/futex.hpp"
 #include "core/mailbox.hpp"
 #include "platform/threads/core_doorbell.hpp"
 
