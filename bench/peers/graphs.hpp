@@ -110,7 +110,10 @@ struct CellRef {
 };
 
 // Every system runs this with the cells of one task, in access order then cell order.
-inline void run_body(std::uint32_t task, std::uint64_t spin_ns, const CellRef* cells, int n) {
+// Out of line so that callgrind can leave the task's own work out of a system's instructions
+// (--toggle-collect='*run_body*'; docs/performance.md, "Session 37, branch metg43").
+[[gnu::noinline]] inline void run_body(std::uint32_t task, std::uint64_t spin_ns,
+                                       const CellRef* cells, int n) {
   std::uint64_t h = mix(task);
   for (int c = 0; c < n; ++c) {
     if (cells[c].mode != Mode::write) h = mix(h ^ static_cast<std::uint32_t>(*cells[c].ptr));

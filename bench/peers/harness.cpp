@@ -32,6 +32,7 @@ bool is_tmr(std::string_view system) {
 struct Options {
   bool quick = false;
   bool metg = true;
+  bool wall = true;  // --no-wall: the METG points only, sized by their spin alone
   bool table = true;
   int reps = 5;
   std::string json_path;
@@ -55,7 +56,7 @@ bool selected(const std::vector<std::string>& filter, std::string_view name) {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: tmr_bench_peers [--quick] [--reps N] [--no-metg] [--json PATH]\n"
+               "usage: tmr_bench_peers [--quick] [--reps N] [--no-metg] [--no-wall] [--json PATH]\n"
                "                       [--graphs independent,chain,stencil,attention,random]\n"
                "                       [--systems tmr,tmr-pf,gomp,libomp,tbb,starpu] [--no-table]\n"
                "                       [--spins NS,NS,...] (METG sweep points, ascending)\n"
@@ -74,6 +75,8 @@ Options parse(int argc, char** argv) {
       o.quick = true;
     } else if (arg == "--no-metg") {
       o.metg = false;
+    } else if (arg == "--no-wall") {
+      o.wall = false;
     } else if (arg == "--no-table") {
       o.table = false;
     } else if (arg == "--reps") {
@@ -105,6 +108,11 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.quick) o.reps = std::min(o.reps, 2);
+  // Without the zero-work runs there is no wall to tabulate, and nothing left without METG. For
+  // per-task counts of the METG runs alone (scripts/measure/cg_peers_threads.sh).
+  if (!o.wall && (o.table || !o.metg)) {
+    throw std::invalid_argument("--no-wall needs --no-table and the METG sweep");
+  }
   return o;
 }
 
@@ -334,6 +342,7 @@ bool run_helper(const std::string& helper, const Options& o, Results& results) {
                                    path,   "--reps",     std::to_string(o.reps)};
   if (o.quick) args.emplace_back("--quick");
   if (!o.metg) args.emplace_back("--no-metg");
+  if (!o.wall) args.emplace_back("--no-wall");
   if (!o.graphs.empty()) {
     std::string list;
     for (const std::string& g : o.graphs)
@@ -512,9 +521,14 @@ int run_main(int argc, char** argv, const std::vector<SystemFactory>& systems,
       const Workload& full = workloads[i];
       std::fprintf(stderr, "[%s] %s: %zu tasks\n", full.graph.name.c_str(), system->name().c_str(),
                    full.graph.size());
-      Figures f = measure_overhead(*system, full, o.reps);
-      std::fprintf(stderr, "    wall %.0f ns/task, cpu %.0f ns/task\n", f.wall_ns_per_task,
-                   f.cpu_ns_per_task);
+      Figures f;
+      if (o.wall) {
+        f = measure_overhead(*system, full, o.reps);
+        std::fprintf(stderr, "    wall %.0f ns/task, cpu %.0f ns/task\n", f.wall_ns_per_task,
+                     f.cpu_ns_per_task);
+      } else {
+        f.tasks = full.graph.size();  // wall and CPU stay 0: the sweep sizes runs by spin alone
+      }
       if (o.metg) sweeps[i].run(*system, f);
       ok = ok && f.checksum_ok;
       results[full.graph.name][system->name()] = f;

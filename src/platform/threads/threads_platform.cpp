@@ -11,8 +11,8 @@
 #include "core/core_runner.hpp"
 #include "core/cpu_relax.hpp"
 #include "core/engine.hpp"
-#include "core/futex.hpp"
 #include "core/mailbox.hpp"
+#include "platform/threads/core_doorbell.hpp"
 
 namespace tmr::detail {
 namespace {
@@ -117,7 +117,7 @@ ThreadsPlatform::~ThreadsPlatform() {
   for (int core = 0; core < engine_.core_count(); ++core) {
     Mailbox& m = engine_.mailbox(core);
     m.dispatch.store(kExitToken, std::memory_order_seq_cst);
-    futex_wake_all(m.dispatch);
+    wake_core_for_exit(m);
   }
   for (std::thread& t : cores_)
     t.join();
@@ -206,7 +206,7 @@ void ThreadsPlatform::abandon() {
   for (int core = 0; core < engine_.core_count(); ++core) {
     Mailbox& m = engine_.mailbox(core);
     m.dispatch.store(kExitToken, std::memory_order_seq_cst);
-    futex_wake_all(m.dispatch);
+    wake_core_for_exit(m);
   }
   for (int core = 0; core < engine_.core_count(); ++core) {
     std::thread& t = cores_[static_cast<std::size_t>(core)];
@@ -370,8 +370,8 @@ bool ThreadsPlatform::help_schedulers() {
 }
 
 void ThreadsPlatform::notify_core(Mailbox& mailbox) {
-  // Pairs with the core's seq_cst store of core_parked: one of us sees the other.
-  if (mailbox.core_parked.load(std::memory_order_seq_cst) != 0) futex_wake_one(mailbox.dispatch);
+  // Pairs with the core's seq_cst store of core_parked: one of us sees the other. One wake a park.
+  ring_core(mailbox);
 }
 
 void ThreadsPlatform::core_main(int core) {
@@ -409,11 +409,7 @@ void ThreadsPlatform::core_main(int core) {
       token = m.dispatch.load(std::memory_order_acquire);
       if (token == last || token == kIdleToken || (token & kLatchedBit) != 0) {
         if (!backoff.idle_and_should_park()) continue;
-        m.core_parked.store(1, std::memory_order_seq_cst);
-        if (m.dispatch.load(std::memory_order_seq_cst) == token) {
-          futex_wait(m.dispatch, token, kParkTimeoutNs);
-        }
-        m.core_parked.store(0, std::memory_order_relaxed);
+        park_core(m, token, kParkTimeoutNs);
         backoff.reset();
         continue;
       }
