@@ -624,11 +624,10 @@ TaskOutputs OrchestratorCore::submit_looped(const MixKernels& kernels, const Arg
   const bool same_kernels = planned_valid_ && kernels.aic == planned_kernels_.aic &&
                             kernels.aiv0 == planned_kernels_.aiv0 &&
                             kernels.aiv1 == planned_kernels_.aiv1;
-  // New kernels: a wide position's kept plan (replaying_wide_plan: loop_ready() implies the rest
-  // of wide_plan()'s tests), inline here, one call level fewer to submit_wide (-5 instructions a
-  // paged attention submit, session 37).
+  // (submit_new_kernels_looped stays a call: taking submit_kept inline here saved 5 instructions a
+  // paged attention submit but cost the fast path a saved register, +3 a slice write, session 37.)
   if (!same_kernels) [[unlikely]]
-    return submit_kept(loops_.replaying_wide_plan(), kernels, args);
+    return submit_new_kernels_looped(kernels, args);
   if (!plain_args(args)) [[unlikely]]
     return submit_checked(kernels, args, true);
   // The sync and room tests, once for a batch of submits on this ring (room_credited; a null
@@ -671,6 +670,11 @@ TaskOutputs OrchestratorCore::submit_looped(const MixKernels& kernels, const Arg
 TaskOutputs OrchestratorCore::submit_new_kernels(const MixKernels& kernels, const Args& args) {
   // The position first: a loop that is not analysed (parallel_for off) leaves at once.
   return submit_kept(loops_.wide_plan(), kernels, args);
+}
+
+TaskOutputs OrchestratorCore::submit_new_kernels_looped(const MixKernels& kernels,
+                                                        const Args& args) {
+  return submit_kept(loops_.replaying_wide_plan(), kernels, args);
 }
 
 TaskOutputs OrchestratorCore::submit_checked(const MixKernels& kernels, const Args& args,

@@ -190,6 +190,10 @@ class OrchestratorCore {
   // submit_checked. Apart from submit_checked so a wide submit's way in saves no registers for
   // replan's and dispatch's calls (submit_checked's frame cost ~12 instructions a wide submit).
   [[gnu::noinline]] TaskOutputs submit_new_kernels(const MixKernels& kernels, const Args& args);
+  // submit_new_kernels for submit_looped (loop_ready(): the owner analysing, no recorders), whose
+  // position test is then LoopDriver::replaying_wide_plan.
+  [[gnu::noinline]] TaskOutputs submit_new_kernels_looped(const MixKernels& kernels,
+                                                          const Args& args);
   // submit_new_kernels' steps past the position test: `kept` the position's kept plan or null.
   [[gnu::always_inline]] TaskOutputs submit_kept(const SubmitPlan* kept, const MixKernels& kernels,
                                                  const Args& args);
