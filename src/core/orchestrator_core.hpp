@@ -424,6 +424,24 @@ class OrchestratorCore {
   // Waits until every producer found finished.
   bool wait_producers_finished(const char* what);
   void release_scope_task(TaskSlot* task);
+  // scope_end's steps once its error test passed: the innermost scope's tasks released (the
+  // list's bounds read once: a release changes neither), the scope popped. Inline in scope_end
+  // and in parallel_for's per-iteration scope (IterationScope).
+  [[gnu::always_inline]] void close_innermost_scope();
+  // A scoped parallel_for's iteration scope, one level below the scope the loop began in: its
+  // ring and the loop's, found once for the loop, so an iteration whose body left the scopes
+  // balanced opens and closes its scope without scope_begin's depth test and ring lookup or
+  // scope_end's call (docs/design.md, "parallel_for"). Anything else takes scope_begin/scope_end.
+  struct IterationScope {
+    std::size_t depth = 0;  // scope_starts_.size() when the loop began; 0: never the fast steps
+    Ring* outer_ring = nullptr;
+    Ring* inner_ring = nullptr;
+    int outer_index = 0;
+    int inner_index = 0;
+  };
+  IterationScope iteration_scope() const;
+  [[gnu::always_inline]] void open_iteration_scope(const IterationScope& scope);
+  [[gnu::always_inline]] void close_iteration_scope(const IterationScope& scope);
   // Charges the set-up of a parallel_for analysis that just started (virtual-time platforms).
   void charge_loop_setup();
   // OrchestratorHost::charge, skipped on a platform that charges nothing (charges_).

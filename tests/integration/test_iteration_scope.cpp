@@ -1,0 +1,157 @@
+// (session 37, unit43) A scoped parallel_for's iteration scope (OrchestratorCore::IterationScope):
+// its ring and the loop's are found once for the loop, and an iteration whose body leaves the
+// scopes balanced opens and closes its scope without scope_begin/scope_end. Each task goes to
+// the ring of its scope's depth (min(depth, 3)), in nested scoped loops too, and after the loop
+// the loop's own scope's ring is back; a body that leaves a scope open sends the later iterations
+// one level deeper (scope_begin/scope_end take them, as without the shortcut). On both
+// platforms, analysed (the wide path makes the outputs) and not; every value checked.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "support/platforms.hpp"
+#include "tmr/tmr.hpp"
+
+namespace tmr::testing {
+namespace {
+
+// out[0] = in[0] + 1.
+void add_one(const KernelArgs& a) {
+  a.tensor(1).data_as<float>()[0] = a.tensor(0).data_as<float>()[0] + 1.0f;
+}
+// dst[0] = src[0].
+void copy_one(const KernelArgs& a) {
+  a.tensor(1).data_as<float>()[0] = a.tensor(0).data_as<float>()[0];
+}
+
+struct Param {
+  PlatformKind platform;
+  bool analysed;
+};
+
+class IterationScope : public ::testing::TestWithParam<Param> {
+ protected:
+  static RuntimeConfig config() {
+    RuntimeConfig config;
+    config.platform = GetParam().platform;
+    config.clusters = 2;
+    config.scheduler_threads = 1;
+    config.stall_timeout_s = 30;
+    config.parallel_for_analysis = GetParam().analysed;
+    return config;
+  }
+};
+
+// Iteration i: t = in[i] + 1 (a fresh output in the iteration's scope), out[i] = t. The ring of
+// each t's task is kept per iteration.
+struct Steps {
+  KernelId add;
+  KernelId copy;
+  Tensor in;
+  Tensor out;
+  std::uint32_t make(Orchestrator& o, std::uint32_t i) const {
+    const TaskOutputs t =
+        o.submit_aiv(add, Args().in(in.view({1}, {i})).out(TensorSpec({1}, DType::f32)));
+    if (!t.valid()) return 99;
+    o.submit_aiv(copy, Args().in(t[0]).out_existing(out.view({1}, {i})));
+    return t.task().ring();
+  }
+};
+
+// Balanced bodies: an outer scoped loop's tasks on ring 1, a nested scoped loop's on ring 2, and
+// the tasks after each loop back on their scope's ring (1 after the inner loop, 0 after the
+// outer one).
+TEST_P(IterationScope, TasksGoToTheirScopesRingInNestedLoops) {
+  constexpr std::uint32_t kOuter = 6;
+  constexpr std::uint32_t kInner = 10;
+  constexpr std::uint32_t kCells = kOuter * (kInner + 2) + 1;
+  Runtime runtime(config());
+  const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  const KernelId copy = runtime.kernels().add("copy_one", CoreType::aiv, &copy_one);
+  std::vector<float> in(kCells);
+  for (std::uint32_t k = 0; k < kCells; ++k)
+    in[k] = static_cast<float>(k);
+  std::vector<float> out(kCells, -1.0f);
+  std::vector<std::uint32_t> rings(kCells, 99);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Steps steps{add, copy, Tensor::wrap(in.data(), {kCells}, DType::f32),
+                      Tensor::wrap(out.data(), {kCells}, DType::f32)};
+    o.parallel_for(
+        kOuter,
+        [&](Orchestrator& o, std::int64_t i) {
+          const auto row = static_cast<std::uint32_t>(i) * (kInner + 2);
+          rings[row] = steps.make(o, row);  // the outer iteration's scope: depth 1
+          o.parallel_for(
+              kInner,
+              [&](Orchestrator& o, std::int64_t j) {
+                const std::uint32_t cell = row + 1 + static_cast<std::uint32_t>(j);
+                rings[cell] = steps.make(o, cell);  // depth 2
+              },
+              LoopOptions{.scope_per_iteration = true});
+          rings[row + kInner + 1] = steps.make(o, row + kInner + 1);  // depth 1 again
+        },
+        LoopOptions{.scope_per_iteration = true});
+    rings[kCells - 1] = steps.make(o, kCells - 1);  // the run's outermost scope: depth 0
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  for (std::uint32_t k = 0; k < kCells; ++k) {
+    ASSERT_EQ(out[k], static_cast<float>(k) + 1.0f) << k;
+    const std::uint32_t inner = k % (kInner + 2);
+    const std::uint32_t depth = k == kCells - 1 ? 0 : (inner == 0 || inner == kInner + 1 ? 1 : 2);
+    EXPECT_EQ(rings[k], depth) << k;
+  }
+  if (GetParam().analysed) {
+    EXPECT_GT(r.stats.loop_tasks_replayed_wide, 0u) << "the makers took the wide path";
+  }
+}
+
+// Iteration 3's body opens a scope and leaves it open: from there on every iteration's scope is
+// one level deeper (its tasks on ring 2), the tasks after the loop are on ring 1 until the body's
+// scope is closed, then on ring 0.
+TEST_P(IterationScope, ABodyThatLeavesAScopeOpenMovesTheLaterIterationsDown) {
+  constexpr std::uint32_t kIterations = 8;
+  constexpr std::uint32_t kOpened = 3;
+  constexpr std::uint32_t kCells = kIterations + 2;
+  Runtime runtime(config());
+  const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  const KernelId copy = runtime.kernels().add("copy_one", CoreType::aiv, &copy_one);
+  std::vector<float> in(kCells);
+  for (std::uint32_t k = 0; k < kCells; ++k)
+    in[k] = static_cast<float>(k);
+  std::vector<float> out(kCells, -1.0f);
+  std::vector<std::uint32_t> rings(kCells, 99);
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Steps steps{add, copy, Tensor::wrap(in.data(), {kCells}, DType::f32),
+                      Tensor::wrap(out.data(), {kCells}, DType::f32)};
+    o.parallel_for(
+        kIterations,
+        [&](Orchestrator& o, std::int64_t i) {
+          const auto cell = static_cast<std::uint32_t>(i);
+          if (cell == kOpened) o.scope_begin();
+          rings[cell] = steps.make(o, cell);
+        },
+        LoopOptions{.scope_per_iteration = true});
+    rings[kIterations] = steps.make(o, kIterations);  // iteration 3's scope still open
+    o.scope_end();
+    rings[kIterations + 1] = steps.make(o, kIterations + 1);
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  for (std::uint32_t k = 0; k < kCells; ++k) {
+    ASSERT_EQ(out[k], static_cast<float>(k) + 1.0f) << k;
+    const std::uint32_t depth =
+        k < kOpened ? 1 : (k < kIterations ? 2 : (k == kIterations ? 1 : 0));
+    EXPECT_EQ(rings[k], depth) << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Platforms, IterationScope,
+    ::testing::Values(Param{PlatformKind::threads, false}, Param{PlatformKind::threads, true},
+                      Param{PlatformKind::sim, false}, Param{PlatformKind::sim, true}),
+    [](const ::testing::TestParamInfo<Param>& info) {
+      return platform_suffix(info.param.platform) + (info.param.analysed ? "_analysed" : "_plain");
+    });
+
+}  // namespace
+}  // namespace tmr::testing
