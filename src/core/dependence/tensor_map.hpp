@@ -34,6 +34,8 @@
 // a line-mode buffer until every task that touched a line has retired. A write to a line with live
 // readers reports those readers and not the line's writer, which each of them is ordered after
 // (a transitive edge left out; entries still report every overlapping live access).
+// Spans: a contiguous access of a line-mode buffer whose bytes are several whole slots (after the
+// grid is cut finer, if the old slots and the access fit finer ones) takes one line per slot.
 #pragma once
 
 #include <bit>
@@ -620,7 +622,7 @@ class TensorMap {
     info->line_last[id.ring()] = id.local() + 1;
     return true;
   }
-  // Spans (see the top of this file): a contiguous access of another length than the grid's,
+  // Spans: a contiguous access of another length than the grid's,
   // of a line-mode buffer. When its bytes are whole slots (after refine_lines, if the grid can
   // be cut finer so that they are), it is recorded slot by slot, each slot as line_access
   // records an access of exactly that slot: two accesses share a byte exactly when they share a
