@@ -634,6 +634,9 @@ class TensorMap {
   template <class Visit>
   [[gnu::noinline]] bool span_access(const Query& q, int arg, bool is_write, BufferInfo* info,
                                      const std::uint32_t* retired, TaskId id, Visit& visit) {
+    // Rank 1 only: with rank-2 views the suite's ParallelFor.TinyRingsWithScopedIterations found
+    // an edge without a conflict that is not understood yet (docs/performance.md, regions43).
+    if (q.tensor->ndims() != 1) return false;
     if (q.version != info->line_version) return false;
     if (q.lo < info->grid_phase || (q.lo - info->grid_phase) % info->grid_length != 0 ||
         (q.hi - q.lo) % info->grid_length != 0) {
