@@ -847,5 +847,118 @@ TEST(TensorMap, SlotLinesAreEmptyAfterAReset) {
   EXPECT_EQ(h.submit_combined({{row(1), AccessKind::write}}, false), upto(22, 42));
 }
 
+// Spans (TensorMap::span_access): a stencil's accesses of a line-mode buffer. Its first access
+// (two cells) sets a grid of two-cell slots; a one-cell write cuts it into one-cell slots (its
+// line copied to both halves), and reads and writes of several cells then take one line per cell,
+// reporting exactly the tasks that share a cell with them. The buffer never leaves its lines.
+TEST(TensorMap, SlotLinesRecordSpansAndCutTheirGridFiner) {
+  std::vector<std::int32_t> data(64);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor cells = Tensor::wrap(data.data(), {64}, DType::i32);
+  auto at = [&](std::uint32_t first, std::uint32_t count) { return cells.view({count}, {first}); };
+  EXPECT_TRUE(h.submit_combined({{at(0, 2), AccessKind::read}}, false).empty());   // task 0
+  EXPECT_TRUE(h.submit_combined({{at(4, 1), AccessKind::write}}, false).empty());  // task 1
+  EXPECT_EQ(h.map->stats().line_refines, 1u);
+  EXPECT_EQ(h.submit_combined({{at(3, 3), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{1}));  // task 2
+  // Cell 1 was in task 0's two-cell line before the cut: its half still holds task 0's read.
+  EXPECT_EQ(h.submit_combined({{at(1, 1), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{0}));                                         // task 3
+  EXPECT_EQ(h.submit_combined({{at(5, 1), AccessKind::read}}, false).size(), 0u);  // task 4
+  // Cells 0..3: task 0's read of cell 0, task 3's write of cell 1 (its read of cell 1 is behind
+  // that write), task 2's read of cell 3.
+  EXPECT_EQ(h.submit_combined({{at(0, 4), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{0, 2, 3}));  // task 5
+  // Cells 4..7: task 1's write of cell 4 is behind task 2's read; cell 5's readers 2 and 4.
+  EXPECT_EQ(h.submit_combined({{at(4, 4), AccessKind::write}}, true),
+            (std::set<std::uint32_t>{2, 4}));  // task 6
+  EXPECT_EQ(h.map->stats().line_refines, 1u);
+  EXPECT_EQ(h.map->stats().span_accesses, 4u);  // tasks 1, 2, 5 and 6 (3 and 4: one slot each)
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+}
+
+// Spans against the oracle: 1-4 cell accesses anywhere in two 48-cell buffers (partial overlaps
+// everywhere, as the peers' random graph), now and then a run of reads of one region (merged
+// readers: a grid with earlier readers in a line is not cut), a 12-cell access (more lines than a
+// span takes: the buffer leaves its lines) or two accesses by one task; tasks retire in order.
+// Every conflict with a live task must be ordered through the reported edges, none spurious.
+TEST(TensorMap, SlotLineSpansOrderEveryConflictAndNoneIsSpurious) {
+  struct Cells {
+    int buffer;
+    std::uint32_t first, count;
+    bool write;
+  };
+  auto conflict = [](const Cells& a, const Cells& b) {
+    return a.buffer == b.buffer && (a.write || b.write) && a.first < b.first + b.count &&
+           b.first < a.first + a.count;
+  };
+  std::uint64_t refines = 0, spans = 0, exits = 0;
+  const int programs = tmr::testing::scaled(40, 6);
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(9100 + program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    constexpr std::uint32_t kCells = 48;
+    std::vector<std::vector<std::int32_t>> storage(2, std::vector<std::int32_t>(kCells));
+    MapHarness h;
+    h.enable_lines();
+    Ring& ring = *h.rings[0];
+    std::uint32_t released = 0;
+    std::vector<std::vector<Cells>> boxes;
+    std::vector<std::set<std::uint32_t>> edges;
+    std::vector<std::uint32_t> retired_at_submit;
+    const std::uint32_t long_odds = pick(0, 1) == 0 ? 20 : 200;
+    Cells last{0, 0, 1, false};
+    const int tasks = 200;
+    for (int j = 0; j < tasks; ++j) {
+      if (j > 10 && pick(0, 7) == 0) {
+        const std::uint32_t end = pick(ring.retired(), static_cast<std::uint32_t>(j - 4));
+        for (std::uint32_t i = ring.retired(); i < end; ++i)
+          ring.slot(i).release_remaining.store(0);
+        if (end > ring.retired()) {
+          ASSERT_TRUE(ring.try_advance());
+        }
+        for (; released < ring.retired(); ++released)
+          h.release(released);
+      }
+      retired_at_submit.push_back(ring.retired());
+      std::vector<std::pair<Tensor, AccessKind>> accesses;
+      std::vector<Cells> mine;
+      const int count = pick(0, 4) == 0 ? 2 : 1;
+      for (int a = 0; a < count; ++a) {
+        Cells c{static_cast<int>(pick(0, 1)), 0, pick(1, 4), pick(0, 2) == 0};
+        if (pick(0, long_odds) == 0) c.count = 12;
+        c.first = pick(0, kCells - c.count);
+        if (a == 0 && !last.write && pick(0, 3) == 0) c = last;  // another reader of a region
+        if (a == 1 && c.buffer == mine[0].buffer && c.first < mine[0].first + mine[0].count &&
+            mine[0].first < c.first + c.count) {
+          continue;  // (one task's accesses do not overlap, as in the peers' graphs)
+        }
+        accesses.emplace_back(
+            Tensor::wrap(storage[static_cast<std::size_t>(c.buffer)].data(), {kCells}, DType::i32)
+                .view({c.count}, {c.first}),
+            c.write ? AccessKind::write : AccessKind::read);
+        mine.push_back(c);
+        last = c;
+      }
+      edges.push_back(h.submit_combined(accesses, pick(0, 1) == 0));
+      boxes.push_back(mine);
+      std::uint64_t linked = 0;
+      ASSERT_TRUE(h.map->chains_consistent(&linked)) << "program " << program << ", task " << j;
+      ASSERT_EQ(linked, h.map->live_entries()) << "program " << program << ", task " << j;
+    }
+    refines += h.map->stats().line_refines;
+    spans += h.map->stats().span_accesses;
+    exits += h.map->stats().line_exits;
+    testing::expect_exact_live_edges(edges, retired_at_submit, boxes, conflict, program);
+  }
+  EXPECT_GT(refines, 0u) << "no line grid was cut finer";
+  EXPECT_GT(spans, 0u) << "no access took several lines";
+  EXPECT_GT(exits, 0u) << "no buffer left its lines";
+}
+
 }  // namespace
 }  // namespace tmr::detail

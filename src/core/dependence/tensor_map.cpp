@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <numeric>
 
 namespace tmr::detail {
 namespace {
@@ -476,6 +477,57 @@ bool TensorMap::grow_lines(BufferInfo* info, std::uint64_t slot) {
   info->line_storage = std::move(lines);
   info->lines = info->line_storage.get();
   info->line_capacity = want;
+  return true;
+}
+
+bool TensorMap::refine_lines(BufferInfo* info, const Query& q) {
+  const std::uint64_t length = info->grid_length;
+  const std::uint64_t phase = info->grid_phase;
+  const std::uint64_t offset = q.lo >= phase ? (q.lo - phase) % length : (phase - q.lo) % length;
+  const std::uint64_t unit = std::gcd(std::gcd(length, offset), q.hi - q.lo);
+  const std::uint64_t factor = length / unit;
+  if (factor > kMaxSpanLines) return false;
+  SlotLine* const old = info->lines;
+  const bool used = info->line_low < info->line_high;
+  if (used) {
+    for (std::uint64_t s = info->line_low; s < info->line_high; ++s) {
+      if (old[s].gen == info->line_gen && old[s].older != 0) return false;
+    }
+  }
+  // Old slot s is new slots s * factor + first .. + factor - 1 (the new phase is phase % unit).
+  const std::uint64_t first = phase / unit;
+  const std::uint64_t limit =
+      std::bit_ceil(std::min(q.tensor->buffer_bytes() / unit + 1, line_limit_cap_));
+  const std::uint64_t high = used ? info->line_high * factor + first : 0;
+  if (high > limit) return false;
+  const std::uint64_t want = std::min(limit, std::max(std::bit_ceil(high), kFirstLines));
+  auto lines = std::make_unique<SlotLine[]>(want);
+  for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
+    SlotLine& line = old[s];
+    if (line.gen != info->line_gen) {
+      if (line.older != 0) free_block_list(line.older);  // (owned whatever its gen)
+      continue;
+    }
+    for (std::uint64_t j = 0; j < factor; ++j)
+      lines[s * factor + first + j] = line;
+  }
+  line_table_lines_ += want;
+  line_table_lines_ -= info->line_capacity;
+  info->line_storage = std::move(lines);
+  info->lines = info->line_storage.get();
+  info->line_capacity = want;
+  info->line_limit = limit;
+  if (used) {
+    info->line_low = info->line_low * factor + first;
+    info->line_high = high;
+  }
+  info->grid_length = unit;
+  info->grid_shift = std::has_single_bit(unit) ? static_cast<std::uint8_t>(std::countr_zero(unit))
+                                               : BufferInfo::kNoShift;
+  info->grid_phase = phase % unit;
+  info->line_phase = BufferInfo::kNoLinePhase;  // (find_line's next try sets it up again)
+  ++layout_epoch_;
+  ++stats_.line_refines;
   return true;
 }
 

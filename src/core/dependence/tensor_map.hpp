@@ -34,6 +34,8 @@
 // a line-mode buffer until every task that touched a line has retired. A write to a line with live
 // readers reports those readers and not the line's writer, which each of them is ordered after
 // (a transitive edge left out; entries still report every overlapping live access).
+// Spans: a contiguous access of a line-mode buffer whose bytes are several whole slots (after the
+// grid is cut finer, if the old slots and the access fit finer ones) takes one line per slot.
 #pragma once
 
 #include <bit>
@@ -270,10 +272,12 @@ struct TensorMapStats {
   std::uint64_t reused_writes = 0;  // writes that took over the entry of the write they cover
   std::uint64_t entries_visited = 0;
   std::uint64_t live_entries = 0;
-  std::uint64_t grid_exits = 0;   // grid buffers re-indexed into size-class cells
-  std::uint64_t table_grows = 0;  // grid slot tables grown (their buffer's entries relinked)
-  std::uint64_t line_starts = 0;  // buffers put into line mode
-  std::uint64_t line_exits = 0;   // line-mode buffers whose state went into entries
+  std::uint64_t grid_exits = 0;     // grid buffers re-indexed into size-class cells
+  std::uint64_t table_grows = 0;    // grid slot tables grown (their buffer's entries relinked)
+  std::uint64_t line_starts = 0;    // buffers put into line mode
+  std::uint64_t line_exits = 0;     // line-mode buffers whose state went into entries
+  std::uint64_t line_refines = 0;   // line-mode grids cut into finer slots (refine_lines)
+  std::uint64_t span_accesses = 0;  // accesses of several lines recorded line by line
 };
 
 class TensorMap {
@@ -618,6 +622,42 @@ class TensorMap {
     info->line_last[id.ring()] = id.local() + 1;
     return true;
   }
+  // Spans: a contiguous access of another length than the grid's,
+  // of a line-mode buffer. When its bytes are whole slots (after refine_lines, if the grid can
+  // be cut finer so that they are), it is recorded slot by slot, each slot as line_access
+  // records an access of exactly that slot: two accesses share a byte exactly when they share a
+  // slot, so the union of the slots' reports is the access's (the visitor drops repeats). False
+  // when it does not fit (the caller leaves line mode, if line_access has not, and records the
+  // access in entries; slots recorded before a line_access that left line mode are entries of
+  // the task then, which the caller's lookup reports as the task's own).
+  static constexpr std::uint64_t kMaxSpanLines = 8;  // the most slots of one span access
+  template <class Visit>
+  [[gnu::noinline]] bool span_access(const Query& q, int arg, bool is_write, BufferInfo* info,
+                                     const std::uint32_t* retired, TaskId id, Visit& visit) {
+    // Rank 1 only: with rank-2 views the suite's ParallelFor.TinyRingsWithScopedIterations found
+    // an edge without a conflict that is not understood yet (docs/performance.md, regions43).
+    if (q.tensor->ndims() != 1) return false;
+    if (q.version != info->line_version) return false;
+    if (q.lo < info->grid_phase || (q.lo - info->grid_phase) % info->grid_length != 0 ||
+        (q.hi - q.lo) % info->grid_length != 0) {
+      if (!refine_lines(info, q)) return false;
+    }
+    const std::uint64_t length = info->grid_length;
+    if (q.hi - q.lo > kMaxSpanLines * length) return false;
+    ++stats_.span_accesses;
+    Query part = q;
+    for (part.lo = q.lo; part.lo < q.hi; part.lo += length) {
+      part.hi = part.lo + length;
+      if (!line_access(part, arg, is_write, info, retired, id, visit)) return false;
+    }
+    return true;
+  }
+  // Cuts the slots of line-mode buffer `info` into slots of `unit` bytes, the largest that the
+  // grid's slots and `q`'s bytes are whole numbers of, each new line a copy of the line it is
+  // part of (every access in a line covered all of its bytes). False (nothing changed) when a
+  // slot would be cut into more than kMaxSpanLines, when a live line has earlier readers (their
+  // blocks are not copied), or when the finer table would pass the buffer's line limit.
+  bool refine_lines(BufferInfo* info, const Query& q);
   // Puts empty buffer `info` into line mode with `q` (contiguous) as its grid's first access;
   // false when the access's slot is past what its table may hold (the buffer keeps entries).
   bool start_lines(const Query& q, BufferInfo* info, TaskId id, MapEntry*& task_entries);
@@ -903,11 +943,23 @@ class TensorMap {
   // Both kinds of one cell hash to one pair of buckets (even: reads, odd: writes): a write's
   // lookup and its insert need one hash, and both chain heads share a cache line. A chain thus
   // holds entries of one kind only (unlinked entries leave their chain), so walks test no kind.
+  // The hash is (base + cell * kCellStep) * kHashMul: linear in the cell, so a walk over
+  // consecutive cells steps it by one add (cell_hash, kCellHashStep) instead of hashing each.
+  static constexpr std::uint64_t kCellStep = 0xD6E8FEB86659FD93ull;
+  static constexpr std::uint64_t kHashMul = 0x9E3779B97F4A7C15ull;
+  static constexpr std::uint64_t kCellHashStep = kCellStep * kHashMul;  // (mod 2^64)
+  static std::uint64_t cell_hash(const BufferInfo* info, std::uint8_t size_class,
+                                 std::uint64_t cell) {
+    const std::uint64_t base =
+        (reinterpret_cast<std::uintptr_t>(info) >> 6) ^ (std::uint64_t{size_class} << 52);
+    return (base + cell * kCellStep) * kHashMul;
+  }
+  std::uint32_t pair_of_hash(std::uint64_t hash) const {
+    return static_cast<std::uint32_t>(hash >> bucket_shift_) & ~1u;
+  }
   std::uint32_t bucket_pair(const BufferInfo* info, std::uint8_t size_class,
                             std::uint64_t cell) const {
-    const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(info) >> 6) ^
-                              (std::uint64_t{size_class} << 52) ^ (cell * 0xD6E8FEB86659FD93ull);
-    return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> bucket_shift_) & ~1u;
+    return pair_of_hash(cell_hash(info, size_class, cell));
   }
   std::uint32_t bucket_of(const BufferInfo* info, std::uint8_t kind, std::uint8_t size_class,
                           std::uint64_t cell) const {
@@ -994,6 +1046,8 @@ inline bool TensorMap::overlaps(const Query& q, const MapEntry& e) {
   if (q.hi <= e.lo || e.hi <= q.lo) return false;
   // The same interval: the same box in one layout, and a byte overlap (be safe) across layouts.
   if (q.lo == e.lo && q.hi == e.hi) return true;
+  // Two gapless intervals that meet share bytes, whatever the layouts (no box to read).
+  if (q.contiguous && e.contiguous) return true;
   const Tensor& t = *q.tensor;
   const Tensor& r = *e.region;
   if (!same_layout(t, r)) return true;  // byte ranges overlap; layouts differ: be safe
@@ -1136,7 +1190,11 @@ template <class Visit>
   }
   if (info->lines != nullptr) {
     // Line mode: the slot's line is the whole state (see SlotLine).
-    if (q.contiguous && line_access(q, arg, is_write, info, retired, id, visit)) return;
+    if (q.contiguous && (q.hi - q.lo == info->grid_length
+                             ? line_access(q, arg, is_write, info, retired, id, visit)
+                             : span_access(q, arg, is_write, info, retired, id, visit))) {
+      return;
+    }
     if (info->lines != nullptr) leave_lines(info);  // (a non-contiguous access)
     heads = kNoHeads;
     fresh = info->total[0] == 0 && info->total[1] == 0;
@@ -1221,6 +1279,14 @@ void TensorMap::lookup_in(const Query& q, BufferInfo* info, bool is_write,
     // Few entries: scanning them beats computing cells.
     std::uint64_t cells = info->total[entry_kind] <= kScanBelow ? ~std::uint64_t{0} : 0;
     std::uint64_t mask = cells == 0 ? info->class_mask[entry_kind] : 0;
+    // A class c holds at most ((hi - lo) >> (c + 1)) + 3 cells of the query: when even the
+    // smallest class's bound for every class stays within the entries, the cells win uncounted
+    // (a large map's usual case).
+    if (mask != 0 && static_cast<std::uint64_t>(std::popcount(mask)) *
+                             (((q.hi - q.lo) >> (std::countr_zero(mask) + 1)) + 3) <=
+                         info->total[entry_kind]) {
+      mask = 0;
+    }
     while (mask != 0 && !any_version) {
       const int c = __builtin_ctzll(mask);
       mask &= mask - 1;
@@ -1244,9 +1310,11 @@ void TensorMap::lookup_in(const Query& q, BufferInfo* info, bool is_write,
       const std::uint64_t span = std::uint64_t{2} << c;
       const std::uint64_t first = (q.lo + 1 > span ? q.lo + 1 - span : 0) >> (c + 1);
       const std::uint64_t last = (q.hi - 1) >> (c + 1);
-      for (std::uint64_t cell = first; cell <= last; ++cell) {
-        const std::uint32_t b = bucket_of(info, entry_kind, static_cast<std::uint8_t>(c), cell);
-        for (MapEntry* e = buckets_[b]; e != nullptr;) {
+      std::uint64_t hash = cell_hash(info, static_cast<std::uint8_t>(c), first);
+      for (std::uint64_t cell = first; cell <= last; ++cell, hash += kCellHashStep) {
+        assert((pair_of_hash(hash) | entry_kind) ==
+               bucket_of(info, entry_kind, static_cast<std::uint8_t>(c), cell));
+        for (MapEntry* e = buckets_[pair_of_hash(hash) | entry_kind]; e != nullptr;) {
           MapEntry* const next = e->chain_next;
           if (e->buffer == info && e->size_class == c && e->cell() == cell) {
             check(q, *e, is_write, retired, visit);
