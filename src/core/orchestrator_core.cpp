@@ -706,6 +706,7 @@ bool OrchestratorCore::replan(const MixKernels& kernels) {
   Plan plan;
   if (!validate_kernels(kernels, &plan)) return false;
   const KernelFn* const fns = kept_fns(plan);
+  plan.kept = fns;
   recent_plans_[recent_plan_next_] = RecentPlan{kernels, plan, fns};
   recent_plan_next_ = (recent_plan_next_ + 1) % kRecentPlans;
   recent_plan_count_ = std::min(recent_plan_count_ + 1, kRecentPlans);
@@ -1218,19 +1219,19 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   }
   charge(OrchestratorWork::submit_wide, static_cast<std::uint32_t>(count));
   LoopDriver::PreparedTask& prepared = LoopDriver::prepared(*covered);
-  if (!prepared.plan_ready) [[unlikely]] {
-    // replay_wide compared the plan's kernels with the position's: the later submits of this
-    // position name them too, and submit_checked takes this plan for them (wide_plan()).
-    prepared.plan = plan;
-    prepared.plan_ready = true;
-  }
   // args.out_mask(): the tags are the template's.
   const std::uint32_t outs = LoopDriver::covered_outs(*covered);
   const bool scoped = outs != 0;
-  std::uint64_t heap_offset = 0;
-  std::uint64_t heap_consumed = 0;
-  if (scoped) {
-    if (!prepared.layout_ready) [[unlikely]] {
+  // What the position's first wide submit prepares (plan, layout, header), tested once.
+  const bool ready = prepared.wide_ready;
+  if (!ready) [[unlikely]] {
+    if (!prepared.plan_ready) {
+      // replay_wide compared the plan's kernels with the position's: the later submits of this
+      // position name them too, and submit_checked takes this plan for them (wide_plan()).
+      prepared.plan = plan;
+      prepared.plan_ready = true;
+    }
+    if (scoped && !prepared.layout_ready) {
       // replay_wide compared every output spec with the template's: this layout is every later
       // wide submit's at this position.
       const OutputLayout layout = layout_outputs(args);
@@ -1238,6 +1239,10 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
       prepared.out_total = layout.total;
       prepared.layout_ready = true;
     }
+  }
+  std::uint64_t heap_offset = 0;
+  std::uint64_t heap_consumed = 0;
+  if (scoped) {
     const std::uint64_t total = prepared.out_total;
     // `ring` is ring(ring_index): every caller passes the scope's (scope_ring_ and its index).
     const bool fits = total <= ring.heap_capacity() &&
@@ -1256,9 +1261,20 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   }
   // Read before the admit's stores (which may alias args), as admit_slot reads it: one load.
   const int scalars = args.scalar_count();
-  TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args);
+  // The record names the plan's kept functions (Plan::kept: one store, not a 72-byte copy). A
+  // kernel task (replay_wide compared its kernels with the position's): no inline_task test.
+  TaskSlot& task =
+      admit_slot(ring, ring_index, heap_consumed, plan, args, 0, false, plan.kept, false);
   TaskRecord& record = *task.record;  // its tensors: replay_wide's copy
-  write_header(record, prepared, plan, args);
+  if (ready) [[likely]] {
+    std::memcpy(static_cast<void*>(&record), prepared.header, sizeof(prepared.header));
+  } else {
+    write_shared_header(record, prepared, plan, args);  // sets `ready`
+    prepared.wide_ready = true;                         // with plan_ready and layout_ready (above)
+  }
+  if (plan.kept == nullptr) [[unlikely]] {
+    std::memcpy(record.own_fns, plan.fns, sizeof(record.own_fns));  // bind_arguments: own_fns
+  }
   record.scalar_count = scalars;
   copy_scalars(record.scalars, args.scalars(), scalars);
   outputs.task_ = task.id;

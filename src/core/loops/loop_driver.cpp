@@ -924,6 +924,7 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     task.prepared.ready = false;          // its header is made again by the position's first submit
     task.prepared.layout_ready = false;   // and its output layout (submit_wide)
     task.prepared.plan_ready = false;     // and its checked plan (submit_wide)
+    task.prepared.wide_ready = false;
     // An earlier loop's record image (retired at its end; end_loop clears it already).
     task.record_image = nullptr;
     task.record_iteration = kStaleImages;
@@ -1389,6 +1390,7 @@ void LoopDriver::build_plans(Loop& loop) {
       if (plan.back != 0 || plan.task >= here) task.fresh_here = false;
     }
     task.prepared.layout_ready = false;
+    task.prepared.wide_ready = false;
     list_families(loop, task);
     narrow_images(loop, task);
     const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
@@ -1877,9 +1879,10 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
       const Tensor& t = tensors[k];
       if (t.producer() != creator) return nullptr;
       if (record == nullptr || creator != last) {
-        if (!live(creator)) return nullptr;
+        Ring& creators = *rings_[creator.ring()];  // (one load of the ring for both)
+        if (creators.is_retired(creator)) return nullptr;
         last = creator;
-        record = &rings_[creator.ring()]->record(creator.local());
+        record = &creators.record(creator.local());
       }
       if (record->tensors[plan.arg].buffer() != t.buffer()) return nullptr;
       made_[k] = loop.iteration;

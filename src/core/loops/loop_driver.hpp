@@ -52,6 +52,10 @@ struct SubmitPlan {
   std::uint8_t active = 0;  // active_slot_count(mask): subtasks per block
   TaskShape shape = TaskShape::aiv;
   bool inline_task = false;
+  // `fns` as the orchestrator keeps them for its lifetime (OrchestratorCore::kept_fns), set
+  // with them by replan; null for a plan made elsewhere (alloc). A wide replayed record names
+  // them instead of copying them into its own (OrchestratorCore::submit_wide).
+  const KernelFn* kept = nullptr;
 };
 
 class LoopDriver {
@@ -81,6 +85,10 @@ class LoopDriver {
     // one of the run): a later submit naming the same kernels at this wide position skips
     // OrchestratorCore::replan (wide_plan()). Cleared with `ready` (reuse_plans).
     bool plan_ready = false;
+    // `ready`, `plan_ready` and (for a position with fresh outputs) `layout_ready` all set by
+    // this position's wide replayed submits: OrchestratorCore::submit_wide's one test for them.
+    // Cleared with each of them.
+    bool wide_ready = false;
     std::uint64_t out_total = 0;
     std::uint64_t out_at[kMaxTensorArgs];
     SubmitPlan plan;
