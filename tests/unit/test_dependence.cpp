@@ -52,6 +52,22 @@ struct Harness {
     dependence->set_line_pauses(0, 0);
     return *this;
   }
+  // Warm-run tests: every map large, warm runs of `run` submits after probes every `probe_every`
+  // cold walks, and completions read from `logs` (a cold walk leaves completed producers out).
+  Harness& warm_runs(std::uint64_t run, std::uint64_t probe_every, CompletionLogs& logs) {
+    lines_always();
+    dependence->set_slot_first_above(0);
+    dependence->set_warm_run(run, probe_every);
+    dependence->read_completions_from(&logs);
+    dependence->set_skip_completed(true);
+    return *this;
+  }
+  // Task `id` completed: a whole line of `logs` names it, then the dependence unit drains them.
+  void complete(CompletionLogs& logs, TaskId id) {
+    for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
+      logs.record(0, id);
+    dependence->drain_completions();
+  }
   // Admits a task on ring 0, discovers its producers, records its accesses.
   std::vector<std::uint32_t> submit(const Args& given, TaskSlot** out = nullptr,
                                     Status* status = nullptr) {
@@ -412,18 +428,10 @@ TEST(Dependence, LargeMapWalksWarmForARunAfterProbesMeetRecentLines) {
   std::vector<float> data(kRows * 16);
   const Tensor x = Tensor::wrap(data.data(), {kRows, 16}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 16}, {r, 0}); };
-  Harness h(256);
-  h.lines_always();
-  h.dependence->set_slot_first_above(0);  // every map is large
-  h.dependence->set_warm_run(4, 1);
   CompletionLogs logs(1);
-  h.dependence->read_completions_from(&logs);
-  h.dependence->set_skip_completed(true);
-  auto completed = [&](TaskId id) {  // (a whole line of the log)
-    for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
-      logs.record(0, id);
-    h.dependence->drain_completions();
-  };
+  Harness h(256);
+  h.warm_runs(4, 1, logs);
+  auto completed = [&](TaskId id) { h.complete(logs, id); };
   EXPECT_EQ(h.submit_plain(Args().inout(row(0))), Producers{});  // task 0: a new line
   completed(TaskId(0, 0));
   // Tasks 1-4 walk cold (writer 0 left out); each probe meets a line 1 task old: the fourth
@@ -458,18 +466,10 @@ TEST(Dependence, WarmRunProbesCountNoLineOfAnEarlierEpisodeAndNewLinesBreakNoRow
   std::vector<float> data(kRows * 16);
   const Tensor x = Tensor::wrap(data.data(), {kRows, 16}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 16}, {r, 0}); };
-  Harness h(256);
-  h.lines_always();
-  h.dependence->set_slot_first_above(0);  // every map is large
-  h.dependence->set_warm_run(16, 1);
   CompletionLogs logs(1);
-  h.dependence->read_completions_from(&logs);
-  h.dependence->set_skip_completed(true);
-  auto completed = [&](TaskId id) {  // (a whole line of the log)
-    for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
-      logs.record(0, id);
-    h.dependence->drain_completions();
-  };
+  Harness h(256);
+  h.warm_runs(16, 1, logs);
+  auto completed = [&](TaskId id) { h.complete(logs, id); };
   // Episode 1: tasks 0-3 write rows 0-3 and retire; the buffer's line mode ends with them.
   for (std::uint32_t r = 0; r < 4; ++r)
     ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});
@@ -504,20 +504,14 @@ TEST(Dependence, WarmRunProbesAreSpacedOutsideARowOfRecentOnes) {
   std::vector<float> data(kRows * 16);
   const Tensor x = Tensor::wrap(data.data(), {kRows, 16}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 16}, {r, 0}); };
-  Harness h(256);
-  h.lines_always();
-  h.dependence->set_slot_first_above(0);  // every map is large
-  h.dependence->set_warm_run(4, 3);
   CompletionLogs logs(1);
-  h.dependence->read_completions_from(&logs);
-  h.dependence->set_skip_completed(true);
+  Harness h(256);
+  h.warm_runs(4, 3, logs);
   // Task 0 writes row 0 (the map is empty: a warm walk); task 1 writes row 1, the first cold
   // walk: its probe meets a new line, so the next probe is 3 cold walks on.
   ASSERT_EQ(h.submit_plain(Args().inout(row(0))), Producers{});
   ASSERT_EQ(h.submit_plain(Args().inout(row(1))), Producers{});
-  for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
-    logs.record(0, TaskId(0, 0));
-  h.dependence->drain_completions();
+  h.complete(logs, TaskId(0, 0));
   // Tasks 2-7 read row 0 cold (writer 0 left out): tasks 2 and 3 take no probe, tasks 4-7 probe
   // a line one task old each, and the fourth (task 7) starts a run: task 8 walks warm.
   for (std::uint64_t t = 2; t <= 7; ++t) {

@@ -88,6 +88,16 @@ struct MapHarness {
   void release(std::uint32_t local) {
     map->release_task(entries[local], [&](TaskId id) -> MapEntry*& { return entries[id.local()]; });
   }
+  // Tasks finish in order: ring 0's tasks before `end` retire and each retired task's entries are
+  // released (`released`: how many the caller has released so far, advanced here).
+  void retire_through(std::uint32_t end, std::uint32_t& released) {
+    Ring& ring = *rings[0];
+    for (std::uint32_t i = ring.retired(); i < end; ++i)
+      ring.slot(i).release_remaining.store(0);
+    if (end > ring.retired() && !ring.try_advance()) ADD_FAILURE() << "ring 0 did not advance";
+    for (; released < ring.retired(); ++released)
+      release(released);
+  }
   std::vector<std::unique_ptr<Ring>> rings;
   Ring* pointers[kRingCount] = {};
   std::unique_ptr<TensorMap> map;
@@ -253,14 +263,7 @@ void run_table_oracle(Submit how, int programs, int seed_base, bool lines = fals
     for (int j = 0; j < tasks; ++j) {
       if (j > 20 && pick(0, 9) == 0) {
         // Tasks finish in order: retire a prefix, never the last few, and release their entries.
-        const std::uint32_t end = pick(ring.retired(), static_cast<std::uint32_t>(j - 8));
-        for (std::uint32_t i = ring.retired(); i < end; ++i)
-          ring.slot(i).release_remaining.store(0);
-        if (end > ring.retired()) {
-          ASSERT_TRUE(ring.try_advance());
-        }
-        for (; released < ring.retired(); ++released)
-          h.release(released);
+        h.retire_through(pick(ring.retired(), static_cast<std::uint32_t>(j - 8)), released);
       }
       retired_at_submit.push_back(ring.retired());
       std::vector<std::pair<Tensor, AccessKind>> accesses;
@@ -915,14 +918,7 @@ TEST(TensorMap, SlotLineSpansOrderEveryConflictAndNoneIsSpurious) {
     const int tasks = 200;
     for (int j = 0; j < tasks; ++j) {
       if (j > 10 && pick(0, 7) == 0) {
-        const std::uint32_t end = pick(ring.retired(), static_cast<std::uint32_t>(j - 4));
-        for (std::uint32_t i = ring.retired(); i < end; ++i)
-          ring.slot(i).release_remaining.store(0);
-        if (end > ring.retired()) {
-          ASSERT_TRUE(ring.try_advance());
-        }
-        for (; released < ring.retired(); ++released)
-          h.release(released);
+        h.retire_through(pick(ring.retired(), static_cast<std::uint32_t>(j - 4)), released);
       }
       retired_at_submit.push_back(ring.retired());
       std::vector<std::pair<Tensor, AccessKind>> accesses;
