@@ -99,17 +99,22 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
   constexpr int kTasks = 6;
   constexpr int kRounds = 6;
   int placed_rounds = 0;         // rounds whose ready tasks the orchestrator placed itself
+  int awake_rounds = 0;          // rounds whose scheduler thread ran on the shared CPU first
   std::vector<double> waits_ms;  // per round: from the last submit until every task ran
   for (int round = 0; round < kRounds; ++round) {
     ran.store(0);
     std::vector<std::int32_t> cells(kTasks, 0);
     int ran_in_time = 0;
+    bool awake = false;
     const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
       // begin_run woke the scheduler thread onto this CPU, where it waits behind this thread:
-      // give it the CPU until it ran once (counted awake, its CPU noted), then take it back.
+      // give it the CPU until it ran once (counted awake, its CPU noted), then take it back. On
+      // a loaded host other processes may take every yield for a while: up to 2 s of them.
       const unsigned long long before = timeslices(scheduler[0]);
-      for (int i = 0; i < 1000 && timeslices(scheduler[0]) == before; ++i)
+      const auto give_until = Clock::now() + std::chrono::seconds(2);
+      while (timeslices(scheduler[0]) == before && Clock::now() < give_until)
         sched_yield();
+      awake = timeslices(scheduler[0]) != before;
       const Tensor all = Tensor::wrap(cells.data(), {kTasks}, DType::i32);
       for (std::uint32_t i = 0; i < kTasks; ++i)
         o.submit_aiv(k, Args().out_existing(all.view({1}, {i})));
@@ -125,11 +130,14 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
     });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(ran_in_time, kTasks) << "round " << round;
+    if (!awake) continue;  // the premise did not hold: the scheduler thread never got the CPU
+    ++awake_rounds;
     placed_rounds += r.stats.orchestrator_placement_steps > 0 ? 1 : 0;
   }
-  // Every round: the scheduler thread was awake on the orchestrator's CPU when the tasks became
-  // ready, so the orchestrator placed them (without the CPU check it left them to that thread).
-  EXPECT_EQ(placed_rounds, kRounds);
+  // Every round whose scheduler thread was awake on the orchestrator's CPU when the tasks became
+  // ready: the orchestrator placed them (without the CPU check it left them to that thread).
+  ASSERT_GE(awake_rounds, kRounds / 2) << "the scheduler thread rarely got the shared CPU";
+  EXPECT_EQ(placed_rounds, awake_rounds);
   // And they ran while the orchestrator kept its CPU: placed by the orchestrator, within the
   // core threads' wake-up on their own CPU (4-150 us here); left to the scheduler thread, at its
   // next turn (a tick, 3.3-3.9 ms here, or 420-530 ms: the kernel's share for SCHED_IDLE). The
