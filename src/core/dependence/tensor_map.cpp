@@ -501,21 +501,45 @@ bool TensorMap::refine_lines(BufferInfo* info, const Query& q) {
   const std::uint64_t high = used ? info->line_high * factor + first : 0;
   if (high > limit) return false;
   const std::uint64_t want = std::min(limit, std::max(std::bit_ceil(high), kFirstLines));
-  auto lines = std::make_unique<SlotLine[]>(want);
-  for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
-    SlotLine& line = old[s];
-    if (line.gen != info->line_gen) {
-      if (line.older != 0) free_block_list(line.older);  // (owned whatever its gen)
-      continue;
+  // Each live line becomes `factor` copies stamped with a new generation, which empties every
+  // other line at once. The table is cut in place when it is large enough: a buffer refines at
+  // each line-mode episode (its grid starts from the episode's first access), and a fresh table
+  // each time, grown again slot by slot, cost the stencil run fresh pages (session 38).
+  const std::uint32_t gen = info->line_gen + 1;
+  if (want <= info->line_capacity) {
+    // Old slot s goes to new slots >= s: from the top down, no copy overwrites a line not yet
+    // copied. An overwritten line is empty (live ones were copied already) but may still own
+    // reader blocks (owned whatever its gen).
+    for (std::uint64_t s = used ? info->line_high : 0; s-- > (used ? info->line_low : 0);) {
+      const SlotLine line = old[s];
+      if (line.gen != info->line_gen) continue;  // empty: stays empty under the new gen
+      for (std::uint64_t j = 0; j < factor; ++j) {
+        SlotLine& to = old[s * factor + first + j];
+        if (to.older != 0) free_block_list(to.older);
+        to = line;
+        to.gen = gen;
+      }
     }
-    for (std::uint64_t j = 0; j < factor; ++j)
-      lines[s * factor + first + j] = line;
+  } else {
+    auto lines = std::make_unique<SlotLine[]>(want);
+    for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
+      SlotLine& line = old[s];
+      if (line.gen != info->line_gen) {
+        if (line.older != 0) free_block_list(line.older);  // (owned whatever its gen)
+        continue;
+      }
+      for (std::uint64_t j = 0; j < factor; ++j) {
+        lines[s * factor + first + j] = line;
+        lines[s * factor + first + j].gen = gen;
+      }
+    }
+    line_table_lines_ += want;
+    line_table_lines_ -= info->line_capacity;
+    info->line_storage = std::move(lines);
+    info->lines = info->line_storage.get();
+    info->line_capacity = want;
   }
-  line_table_lines_ += want;
-  line_table_lines_ -= info->line_capacity;
-  info->line_storage = std::move(lines);
-  info->lines = info->line_storage.get();
-  info->line_capacity = want;
+  info->line_gen = gen;
   info->line_limit = limit;
   if (used) {
     info->line_low = info->line_low * factor + first;
