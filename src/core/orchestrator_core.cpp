@@ -843,10 +843,19 @@ template <OrchestratorCore::Steps kSteps>
 
   // A plain submit records its TensorMap entries during discovery (collect_and_record);
   // the usual end inline, finish_discovery (out of line) for the rest.
+  // The line path's usual success makes no Status (collect_lines_first); every other outcome
+  // takes collect_and_record's Status and the same tests.
   dependence_.begin();
-  const Status found = dependence_.collect_and_record(task, args, task.record->tensors);
-  const bool ok = (found.ok() && !fatal() && ring.dep_fits(dependence_.producers().size())) ||
-                  finish_discovery(ring, found);
+  const int lines = dependence_.collect_lines_first(task, args, task.record->tensors);
+  bool ok;
+  if (Dependence::lines_done(lines)) [[likely]] {
+    ok = (!fatal() && ring.dep_fits(dependence_.producers().size())) ||
+         finish_discovery(ring, Status{});
+  } else {
+    const Status found = dependence_.collect_rest(lines, task, args, task.record->tensors);
+    ok = (found.ok() && !fatal() && ring.dep_fits(dependence_.producers().size())) ||
+         finish_discovery(ring, found);
+  }
   if constexpr (!kPlain) loops_.submitted(task.id);
   if (ok && (kPlain || (!recording_ && !plan.inline_task))) [[likely]] {
     // A kernel task that found its producers: wired without the guard (wire_plain), so from the
@@ -1361,13 +1370,19 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
 
 OrchestratorCore::OutputLayout OrchestratorCore::layout_outputs(const Args& args) {
   OutputLayout layout;
+  // The sums in registers, stored once (the layout's address goes to check_fits, so each
+  // iteration stored them). An `out` placeholder's buffer_bytes is its elements times its
+  // element size (Args::out wraps the spec), so no product over the dimensions.
+  std::uint64_t total = 0;
+  int count = 0;
   for (std::uint32_t outs = args.out_mask(); outs != 0; outs &= outs - 1) {
     const int i = std::countr_zero(outs);
-    ++layout.count;
-    const Tensor& spec = args.tensor(i);
-    layout.offsets[i] = layout.total;
-    layout.total += align_up(spec.elements() * spec.element_size(), kOutputAlign);
+    ++count;
+    layout.offsets[i] = total;
+    total += align_up(args.tensor(i).buffer_bytes(), kOutputAlign);
   }
+  layout.total = total;
+  layout.count = count;
   return layout;
 }
 
@@ -1479,21 +1494,24 @@ inline void OrchestratorCore::materialise_outputs(TaskRecord& record, Ring& ring
                                                   const OutputLayout& layout, TaskId id,
                                                   TaskOutputs* outputs) {
   std::byte* const heap_base = static_cast<std::byte*>(ring.heap_at(heap_offset));
+  // The outputs' count in a register, stored once (as submit_wide: the stores through the
+  // record and the outputs may alias it, so outputs->count_++ was a load and a store an output).
+  std::size_t n = 0;
   for (std::uint32_t outs = args.out_mask(); outs != 0; outs &= outs - 1) {
     const int i = std::countr_zero(outs);
-    const Tensor& spec = args.tensor(i);
     std::byte* const data = heap_base + layout.offsets[i];
     // The record holds the placeholder already (copy_tensors, before every call): placed there
     // (place_in_record, as submit_wide), then copied once into the caller's outputs (building it
     // in the outputs and copying it back was one 104-byte copy more an output, ~15 instructions).
     Tensor& placed = record.tensors[i];
     place_in_record(placed, data, id);
-    ::new (&outputs->storage_[static_cast<std::size_t>(outputs->count_++)]) Tensor(placed);
-    if (args.initial_bits(i)) {  // (the size only then: ~10 instructions an output)
-      fill_pattern(data, spec.elements() * spec.element_size(), *args.initial_bits(i),
-                   spec.element_size());
+    ::new (&outputs->storage_[n++]) Tensor(placed);
+    if (args.initial_bits(i)) {  // (buffer_bytes: the elements times the element size)
+      const Tensor& spec = args.tensor(i);
+      fill_pattern(data, spec.buffer_bytes(), *args.initial_bits(i), spec.element_size());
     }
   }
+  outputs->count_ = static_cast<int>(n);
 }
 
 bool OrchestratorCore::discover_producers(Ring& ring, const Args& args, AccessRegion* regions) {

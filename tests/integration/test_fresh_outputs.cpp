@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -287,6 +288,90 @@ TEST_P(FreshOutputs, IndicesPastTheOutputsAreNamedErrors) {
   EXPECT_NE(messages[1].find("task output #-1 does not exist; the submit had 2 out arguments"),
             std::string::npos)
       << messages[1];
+}
+
+// Several outputs of odd sizes in one task (the plain submit's layout sums each placeholder's
+// buffer_bytes, 64-byte aligned): each output gets its own aligned range of exactly its size,
+// no two ranges of a task overlap, the filled ones hold their fill when the kernel starts, and
+// the kernel sees the tensors the submit returned.
+constexpr int kOddOutputs = 4;
+struct OddSpec {
+  Shape shape;
+  DType dtype;
+  std::uint64_t bytes;
+};
+const OddSpec kOdd[kOddOutputs] = {{Shape{3, 5}, DType::u8, 15},
+                                   {Shape{2, 3, 3}, DType::i32, 72},
+                                   {Shape{7}, DType::bf16, 14},
+                                   {Shape{65}, DType::f32, 260}};
+std::atomic<int> odd_mistakes{0};
+
+// Checks the fills (u8 1, i32 -5, f32 2.5) and writes every byte of every output.
+void fill_odd(const KernelArgs& a) {
+  const auto* u8 = a.tensor(1).data_as<std::uint8_t>();
+  for (int k = 0; k < 15; ++k)
+    if (u8[k] != 1) odd_mistakes.fetch_add(1);
+  const auto* i32 = a.tensor(2).data_as<std::int32_t>();
+  for (int k = 0; k < 18; ++k)
+    if (i32[k] != -5) odd_mistakes.fetch_add(1);
+  const auto* f32 = a.tensor(4).data_as<float>();
+  for (int k = 0; k < 65; ++k)
+    if (f32[k] != 2.5f) odd_mistakes.fetch_add(1);
+  for (int o = 1; o <= kOddOutputs; ++o) {
+    const Tensor& t = a.tensor(o);
+    if (t.shape() != kOdd[o - 1].shape || t.buffer_bytes() != kOdd[o - 1].bytes) {
+      odd_mistakes.fetch_add(1);
+    }
+    std::memset(t.buffer(), 0x5a, t.buffer_bytes());
+  }
+}
+
+TEST_P(FreshOutputs, OutputsOfOddSizesGetAlignedRangesOfTheirOwn) {
+  constexpr std::uint32_t kIterations = 10;
+  Runtime runtime(config_with(2));
+  const KernelId fill_id = runtime.kernels().add("fill_odd", CoreType::aiv, &fill_odd);
+  std::vector<float> x(kIterations);
+  odd_mistakes = 0;
+  int orchestrator_mistakes = 0;
+  const RunResult result = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor tx = Tensor::wrap(x.data(), {kIterations}, DType::f32);
+    const auto body = [&](Orchestrator& o, std::int64_t i) {
+      const TaskOutputs made = o.submit_aiv(
+          fill_id, Args()
+                       .in(tx.view({1}, {static_cast<std::uint32_t>(i)}))
+                       .out(TensorSpec(kOdd[0].shape, kOdd[0].dtype).fill(std::uint8_t{1}))
+                       .out(TensorSpec(kOdd[1].shape, kOdd[1].dtype).fill(std::int32_t{-5}))
+                       .out(TensorSpec(kOdd[2].shape, kOdd[2].dtype))
+                       .out(TensorSpec(kOdd[3].shape, kOdd[3].dtype).fill(2.5f)));
+      if (!made.valid() || made.size() != kOddOutputs) {
+        ++orchestrator_mistakes;
+        return;
+      }
+      for (int k = 0; k < kOddOutputs; ++k) {
+        const Tensor& t = made[k];
+        const auto at = reinterpret_cast<std::uintptr_t>(t.buffer());
+        if (t.shape() != kOdd[k].shape || t.dtype() != kOdd[k].dtype ||
+            t.buffer_bytes() != kOdd[k].bytes || t.producer() != made.task() || at % 64 != 0) {
+          ++orchestrator_mistakes;
+        }
+        for (int j = 0; j < k; ++j) {  // disjoint from every earlier output of the task
+          const auto other = reinterpret_cast<std::uintptr_t>(made[j].buffer());
+          if (at < other + made[j].buffer_bytes() && other < at + t.buffer_bytes()) {
+            ++orchestrator_mistakes;
+          }
+        }
+      }
+    };
+    if (GetParam().parallel_for) {
+      o.parallel_for(kIterations, body);
+    } else {
+      for (std::uint32_t i = 0; i < kIterations; ++i)
+        body(o, i);
+    }
+  });
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  EXPECT_EQ(orchestrator_mistakes, 0);
+  EXPECT_EQ(odd_mistakes.load(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, FreshOutputs,

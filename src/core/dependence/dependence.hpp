@@ -94,13 +94,22 @@ class Dependence {
   // a non-contiguous box), so a submit with such an argument pauses it (see line_retry_): a
   // program whose arguments keep missing their lines pays one compare here.
   Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
-    if (stamp_ < line_retry_) [[likely]]
-      return collect_by_regions(task, args, record_tensors);
-    // (The line path's result is a code, not a Status: an empty Status is a string's 40 bytes
-    // made and then destroyed, ~15 instructions a submit.)
-    const int lines = collect_on_lines(task, args, record_tensors);
-    if (lines == kLinesDone) [[likely]]
+    const int lines = collect_lines_first(task, args, record_tensors);
+    if (lines_done(lines)) [[likely]]
       return Status{};
+    return collect_rest(lines, task, args, record_tensors);
+  }
+  // collect_and_record in two steps, for a caller that needs a Status only when discovery did
+  // not pass on the line path (an empty Status is a string's 40 bytes made and then destroyed,
+  // ~10 instructions a submit): the line path's code (kLinesByRegions while it is paused), and
+  // for any code but lines_done() the Status collect_and_record returns.
+  [[gnu::always_inline]] int collect_lines_first(TaskSlot& task, const Args& args,
+                                                 const Tensor* record_tensors) {
+    if (stamp_ < line_retry_) return kLinesByRegions;
+    return collect_on_lines(task, args, record_tensors);
+  }
+  static bool lines_done(int lines) { return lines == kLinesDone; }
+  Status collect_rest(int lines, TaskSlot& task, const Args& args, const Tensor* record_tensors) {
     if (lines == kLinesByRegions) return collect_by_regions(task, args, record_tensors);
     return creator_error(args.tensor(lines), lines);
   }
