@@ -90,6 +90,9 @@ void OrchestratorCore::begin_run() {
   credit_ring_ = &ring(0);  // (rings were reset: no credit survives a run)
   revoke_room();
   room_grants_ = 0;
+  heap_credit_ring_ = nullptr;  // (rings were reset: no heap credit survives a run)
+  heap_credit_end_ = 0;
+  heap_grants_ = 0;
   ring_waits_ = {};
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
@@ -1245,16 +1248,29 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   if (scoped) {
     const std::uint64_t total = prepared.out_total;
     // `ring` is ring(ring_index): every caller passes the scope's (scope_ring_ and its index).
-    const bool fits = total <= ring.heap_capacity() &&
-                      open_scope_tasks_[ring_index] + 2 <= ring.window() &&
-                      open_scope_heap_[ring_index] + total <= ring.heap_capacity();
-    if (!fits && !check_fits(ring_index, layout_outputs(args), true)) return outputs;
-    // The window had room and no periodic sync was due (every caller tested both: submit_in_loop,
-    // dispatch, submit_new_kernels); the heap is tested here, else the generic wait.
-    if (ring.heap_fits(total, &heap_offset, &heap_consumed)) [[likely]] {
+    // The heap credit (heap_credit_end_) covers the heap tests of most wide submits: those of
+    // a loop's iterations after the first, until the heap wraps or its free room at the grant is
+    // used. The scope's task count is tested each time (another path may hold a task there
+    // without moving the heap top).
+    if (&ring == heap_credit_ring_ && ring.heap_top() + total <= heap_credit_end_ &&
+        open_scope_tasks_[ring_index] + 2 <= ring.window()) [[likely]] {
+      heap_offset = ring.heap_position();
+      heap_consumed = total;
       ++submits_since_sync_;
-    } else if (!wait_for_room(ring, total, &heap_offset, &heap_consumed)) {
-      return outputs;
+    } else {
+      const bool fits = total <= ring.heap_capacity() &&
+                        open_scope_tasks_[ring_index] + 2 <= ring.window() &&
+                        open_scope_heap_[ring_index] + total <= ring.heap_capacity();
+      if (!fits && !check_fits(ring_index, layout_outputs(args), true)) return outputs;
+      // The window had room and no periodic sync was due (every caller tested both:
+      // submit_in_loop, dispatch, submit_new_kernels); the heap is tested here, else the
+      // generic wait.
+      if (ring.heap_fits(total, &heap_offset, &heap_consumed)) [[likely]] {
+        ++submits_since_sync_;
+      } else if (!wait_for_room(ring, total, &heap_offset, &heap_consumed)) {
+        return outputs;
+      }
+      grant_heap(ring, ring_index, heap_offset + total, heap_consumed);
     }
   } else {
     ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window
