@@ -419,28 +419,16 @@ class OrchestratorCore {
   std::uint32_t credit_limit_ = 0;     // credited while submits_since_sync_ is below it
   std::uint64_t room_grants_ = 0;      // grants this run (tests: the batch path ran)
   // Heap credit (submit_wide): the fit and heap tests of a replayed task's outputs passed once
-  // for a run of wide submits (the iterations of a loop) instead of once a submit. A grant, after
-  // a wide submit's tests passed on `ring`, covers every later reservation on that ring that
-  // ends at or below heap_credit_end_ (a linear heap top): from the ring's heap top up to there
-  // the heap does not wrap (the buffer goes at heap_position(), no waste), is free (the tail
-  // only advances), and fits the open scopes' books (open_scope_heap_ + (end - top) <= capacity
-  // at the grant; every admit on the ring moves the top by what it consumed and adds at most
-  // that to the books, a scope's end only subtracts). An admit by another path that wrapped puts
-  // the top past the end, so its test fails. A credited reservation is thus one whose tests
-  // would have passed, at the same offset: no decision changes. Revoked at a run's start.
-  void grant_heap(const Ring& ring, int ring_index, std::uint64_t position_after,
-                  std::uint64_t consumed) {
-    const std::uint64_t capacity = ring.heap_capacity();
-    const auto left = [capacity](std::uint64_t used) {
-      return used < capacity ? capacity - used : std::uint64_t{0};
-    };
-    const std::uint64_t top = ring.heap_top() + consumed;  // after this submit's admit
-    const std::uint64_t room = std::min({left(position_after), left(top - ring.heap_tail()),
-                                         left(open_scope_heap_[ring_index] + consumed)});
-    heap_credit_ring_ = &ring;
-    heap_credit_end_ = top + room;
-    ++heap_grants_;
-  }
+  // for a run of wide submits (the iterations of a loop) instead of once a submit. A grant
+  // (heap_credit_end in the .cpp, out of line), after a wide submit's tests passed on `ring`,
+  // covers every later reservation on that ring that ends at or below heap_credit_end_ (a linear
+  // heap top): from the ring's heap top up to there the heap does not wrap (the buffer goes at
+  // heap_position(), no waste), is free (the tail only advances), and fits the open scopes' books
+  // (open_scope_heap_ + (end - top) <= capacity at the grant; every admit on the ring moves the top
+  // by what it consumed and adds at most that to the books, a scope's end only subtracts). An admit
+  // by another path that wrapped puts the top past the end, so its test fails. A credited
+  // reservation is thus one whose tests would have passed, at the same offset: no decision changes.
+  // Revoked at a run's start.
   const Ring* heap_credit_ring_ = nullptr;
   std::uint64_t heap_credit_end_ = 0;
   std::uint64_t heap_grants_ = 0;  // grants this run (tests: fewer than the wide submits)

@@ -1,5 +1,5 @@
-// (session 38, iter38) The wide replayed submit's heap credit (OrchestratorCore::grant_heap): the
-// fit and heap tests of a loop's fresh outputs are passed once for a run of wide submits. A
+// (session 38, iter38) The wide replayed submit's heap credit (OrchestratorCore::heap_credit_end_):
+// the fit and heap tests of a loop's fresh outputs are passed once for a run of wide submits. A
 // credited reservation must be exactly the one the tests would have made: every buffer is its
 // own while its task lives (values of whole buffers checked through a chain of consumers), a full
 // heap still blocks and helps (tiny heaps, iteration scopes), another path's admit in the middle
