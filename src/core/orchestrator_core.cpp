@@ -90,6 +90,9 @@ void OrchestratorCore::begin_run() {
   credit_ring_ = &ring(0);  // (rings were reset: no credit survives a run)
   revoke_room();
   room_grants_ = 0;
+  heap_credit_ring_ = nullptr;  // (rings were reset: no heap credit survives a run)
+  heap_credit_end_ = 0;
+  heap_grants_ = 0;
   ring_waits_ = {};
   task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
@@ -1210,6 +1213,21 @@ namespace {
   std::memcpy(bytes + at.owner, &owner, sizeof(TaskId));
 }
 
+// The heap credit's end (OrchestratorCore::heap_credit_end_ (docs/design.md, "Heap credits"), for
+// submit_wide: the top after this submit's admit plus the least of the bytes before the heap's end,
+// the free bytes and the scope books' room.
+[[gnu::noinline]] std::uint64_t heap_credit_end(const Ring& ring, std::uint64_t open_scope_heap,
+                                                std::uint64_t position_after,
+                                                std::uint64_t consumed) {
+  const std::uint64_t capacity = ring.heap_capacity();
+  const auto left = [capacity](std::uint64_t used) {
+    return used < capacity ? capacity - used : std::uint64_t{0};
+  };
+  const std::uint64_t top = ring.heap_top() + consumed;
+  return top + std::min({left(position_after), left(top - ring.heap_tail()),
+                         left(open_scope_heap + consumed)});
+}
+
 }  // namespace
 
 TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, int ring_index,
@@ -1254,16 +1272,34 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   if (scoped) {
     const std::uint64_t total = prepared.out_total;
     // `ring` is ring(ring_index): every caller passes the scope's (scope_ring_ and its index).
-    const bool fits = total <= ring.heap_capacity() &&
-                      open_scope_tasks_[ring_index] + 2 <= ring.window() &&
-                      open_scope_heap_[ring_index] + total <= ring.heap_capacity();
-    if (!fits && !check_fits(ring_index, layout_outputs(args), true)) return outputs;
-    // The window had room and no periodic sync was due (every caller tested both: submit_in_loop,
-    // dispatch, submit_new_kernels); the heap is tested here, else the generic wait.
-    if (ring.heap_fits(total, &heap_offset, &heap_consumed)) [[likely]] {
+    // The heap credit (heap_credit_end_) covers the heap tests of most wide submits: those of
+    // a loop's iterations after the first, until the heap wraps or its free room at the grant is
+    // used. The scope's task count is tested each time (another path may hold a task there
+    // without moving the heap top).
+    if (&ring == heap_credit_ring_ && ring.heap_top() + total <= heap_credit_end_ &&
+        open_scope_tasks_[ring_index] + 2 <= ring.window()) [[likely]] {
+      heap_offset = ring.heap_position();
+      heap_consumed = total;
       ++submits_since_sync_;
-    } else if (!wait_for_room(ring, total, &heap_offset, &heap_consumed)) {
-      return outputs;
+    } else {
+      const bool fits = total <= ring.heap_capacity() &&
+                        open_scope_tasks_[ring_index] + 2 <= ring.window() &&
+                        open_scope_heap_[ring_index] + total <= ring.heap_capacity();
+      if (!fits && !check_fits(ring_index, layout_outputs(args), true)) return outputs;
+      // The window had room and no periodic sync was due (every caller tested both:
+      // submit_in_loop, dispatch, submit_new_kernels); the heap is tested here, else the
+      // generic wait.
+      if (ring.heap_fits(total, &heap_offset, &heap_consumed)) [[likely]] {
+        ++submits_since_sync_;
+      } else if (!wait_for_room(ring, total, &heap_offset, &heap_consumed)) {
+        return outputs;
+      }
+      // (Out of line: the grant's arithmetic inline here cost submit_wide a register for
+      // `this`, reloaded from the stack 44 times.)
+      heap_credit_end_ =
+          heap_credit_end(ring, open_scope_heap_[ring_index], heap_offset + total, heap_consumed);
+      heap_credit_ring_ = &ring;
+      ++heap_grants_;
     }
   } else {
     ++submits_since_sync_;  // room_at_once's count: the caller tested it with the window

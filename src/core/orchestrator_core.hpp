@@ -5,6 +5,7 @@
 // It sees the rest of the engine only through the narrow interfaces of seams.hpp.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -148,6 +149,9 @@ class OrchestratorCore {
   // How many room credits replaying submits took this run (grant_room): far fewer than the
   // loop's submits when the batch path runs.
   std::uint64_t room_grants() const { return room_grants_; }
+  // Heap credits granted this run (submit_wide's heap credit): a wide submit with outputs that
+  // did not grant one took the credit.
+  std::uint64_t heap_grants() const { return heap_grants_; }
   std::vector<TaskEvent>& task_events() { return task_events_; }
   const TensorMap& tensor_map() const { return dependence_.map(); }
   const LoopDriver& loops() const { return loops_; }
@@ -414,6 +418,20 @@ class OrchestratorCore {
   const Ring* credit_ring_ = nullptr;  // the ring of the last grant (never null in a run)
   std::uint32_t credit_limit_ = 0;     // credited while submits_since_sync_ is below it
   std::uint64_t room_grants_ = 0;      // grants this run (tests: the batch path ran)
+  // Heap credit (submit_wide): the fit and heap tests of a replayed task's outputs passed once
+  // for a run of wide submits (the iterations of a loop) instead of once a submit. A grant
+  // (heap_credit_end in the .cpp, out of line), after a wide submit's tests passed on `ring`,
+  // covers every later reservation on that ring that ends at or below heap_credit_end_ (a linear
+  // heap top): from the ring's heap top up to there the heap does not wrap (the buffer goes at
+  // heap_position(), no waste), is free (the tail only advances), and fits the open scopes' books
+  // (open_scope_heap_ + (end - top) <= capacity at the grant; every admit on the ring moves the top
+  // by what it consumed and adds at most that to the books, a scope's end only subtracts). An admit
+  // by another path that wrapped puts the top past the end, so its test fails. A credited
+  // reservation is thus one whose tests would have passed, at the same offset: no decision changes.
+  // Revoked at a run's start.
+  const Ring* heap_credit_ring_ = nullptr;
+  std::uint64_t heap_credit_end_ = 0;
+  std::uint64_t heap_grants_ = 0;  // grants this run (tests: fewer than the wide submits)
   bool wait_for_dep_nodes(Ring& ring, std::uint64_t nodes);
   // Blocks until `ready()`; diagnoses a deadlock when nothing can move. False on error.
   template <class Ready, class Describe>

@@ -181,6 +181,11 @@ class Ring {
     return true;
   }
   std::uint64_t heap_used() const { return heap_top_ - heap_tail_; }
+  // The heap's linear top and tail, and where the next buffer goes when it does not wrap
+  // (heap_top_ % heap_bytes_): the orchestrator's heap credit (submit_wide) is stated in them.
+  std::uint64_t heap_top() const { return heap_top_; }
+  std::uint64_t heap_tail() const { return heap_tail_; }
+  std::uint64_t heap_position() const { return heap_position_; }
   bool dep_fits(std::uint64_t nodes) const { return dep_top_ + nodes - dep_tail_ <= dep_capacity_; }
   std::uint64_t dep_used() const { return dep_top_ - dep_tail_; }
   // Commits a task at the head: `consumed` heap bytes (from heap_fits) and `dep_nodes`
