@@ -21,7 +21,7 @@ struct SimCostModel {
   // The same for an analysed submit the wide replayed path covers (fresh outputs, buffers its own
   // iteration made, closed free reads: paged attention's positions), measured on paged attention
   // itself (docs/sim.md).
-  double wide_submit_ratio = 0.75;
+  double wide_submit_ratio = 0.82;
   // The same for a pattern loop's trusted submit (parallel_for(n, TaskPattern) at a verified
   // position: no replay compare), measured on the threads platform (docs/sim.md).
   double pattern_submit_ratio = 0.28;
