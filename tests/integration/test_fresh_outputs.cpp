@@ -70,6 +70,16 @@ class FreshOutputs : public ::testing::TestWithParam<Case> {
     config.parallel_for_analysis = true;
     return config;
   }
+  // `body` for each of `n` iterations: parallel_for, or an ordinary loop for the plain case.
+  template <class Body>
+  static void iterate(Orchestrator& o, std::uint32_t n, const Body& body) {
+    if (GetParam().parallel_for) {
+      o.parallel_for(n, body);
+    } else {
+      for (std::uint32_t i = 0; i < n; ++i)
+        body(o, i);
+    }
+  }
 };
 
 TEST_P(FreshOutputs, ArePlacedWithTheirSpecAndTheirTask) {
@@ -110,12 +120,7 @@ TEST_P(FreshOutputs, ArePlacedWithTheirSpecAndTheirTask) {
       o.submit_aiv(consume_id,
                    Args().in(grid).out_existing(tcopies.view({1, kRows * kCols}, {row, 0})));
     };
-    if (GetParam().parallel_for) {
-      o.parallel_for(kIterations, body);
-    } else {
-      for (std::uint32_t i = 0; i < kIterations; ++i)
-        body(o, i);
-    }
+    iterate(o, kIterations, body);
   });
   ASSERT_TRUE(result.ok()) << result.status.to_string();
   EXPECT_EQ(orchestrator_mistakes, 0);
@@ -362,12 +367,7 @@ TEST_P(FreshOutputs, OutputsOfOddSizesGetAlignedRangesOfTheirOwn) {
         }
       }
     };
-    if (GetParam().parallel_for) {
-      o.parallel_for(kIterations, body);
-    } else {
-      for (std::uint32_t i = 0; i < kIterations; ++i)
-        body(o, i);
-    }
+    iterate(o, kIterations, body);
   });
   ASSERT_TRUE(result.ok()) << result.status.to_string();
   EXPECT_EQ(orchestrator_mistakes, 0);

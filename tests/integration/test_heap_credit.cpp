@@ -46,10 +46,7 @@ float spread_sum(float s, std::uint32_t n) {
   return r;
 }
 
-struct Param {
-  PlatformKind platform;
-  bool analysed;
-};
+using Param = PlatformAndAnalysis;
 
 class HeapCredit : public ::testing::TestWithParam<Param> {
  protected:
@@ -259,13 +256,8 @@ TEST_P(HeapCredit, ErrorInTheMiddleOfAnIterationIsNamed) {
   EXPECT_TRUE(healthy.ok()) << healthy.status.to_string();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Platforms, HeapCredit,
-    ::testing::Values(Param{PlatformKind::threads, false}, Param{PlatformKind::threads, true},
-                      Param{PlatformKind::sim, false}, Param{PlatformKind::sim, true}),
-    [](const ::testing::TestParamInfo<Param>& info) {
-      return platform_suffix(info.param.platform) + (info.param.analysed ? "_analysed" : "_plain");
-    });
+INSTANTIATE_TEST_SUITE_P(Platforms, HeapCredit, both_platforms_both_analyses(),
+                         platform_and_analysis_name);
 
 }  // namespace
 }  // namespace tmr::testing

@@ -25,10 +25,7 @@ void copy_one(const KernelArgs& a) {
   a.tensor(1).data_as<float>()[0] = a.tensor(0).data_as<float>()[0];
 }
 
-struct Param {
-  PlatformKind platform;
-  bool analysed;
-};
+using Param = PlatformAndAnalysis;
 
 class IterationScope : public ::testing::TestWithParam<Param> {
  protected:
@@ -145,13 +142,8 @@ TEST_P(IterationScope, ABodyThatLeavesAScopeOpenMovesTheLaterIterationsDown) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Platforms, IterationScope,
-    ::testing::Values(Param{PlatformKind::threads, false}, Param{PlatformKind::threads, true},
-                      Param{PlatformKind::sim, false}, Param{PlatformKind::sim, true}),
-    [](const ::testing::TestParamInfo<Param>& info) {
-      return platform_suffix(info.param.platform) + (info.param.analysed ? "_analysed" : "_plain");
-    });
+INSTANTIATE_TEST_SUITE_P(Platforms, IterationScope, both_platforms_both_analyses(),
+                         platform_and_analysis_name);
 
 }  // namespace
 }  // namespace tmr::testing

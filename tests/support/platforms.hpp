@@ -23,4 +23,23 @@ inline std::string platform_name(const ::testing::TestParamInfo<PlatformKind>& i
   return platform_suffix(info.param);
 }
 
+// A platform and whether parallel_for analyses the loop: suites run all four ways.
+struct PlatformAndAnalysis {
+  PlatformKind platform;
+  bool analysed;
+};
+
+inline auto both_platforms_both_analyses() {
+  return ::testing::Values(PlatformAndAnalysis{PlatformKind::threads, false},
+                           PlatformAndAnalysis{PlatformKind::threads, true},
+                           PlatformAndAnalysis{PlatformKind::sim, false},
+                           PlatformAndAnalysis{PlatformKind::sim, true});
+}
+
+// The test-name suffix of such a suite: ".../threads_plain", ".../sim_analysed", ...
+inline std::string platform_and_analysis_name(
+    const ::testing::TestParamInfo<PlatformAndAnalysis>& info) {
+  return platform_suffix(info.param.platform) + (info.param.analysed ? "_analysed" : "_plain");
+}
+
 }  // namespace tmr::testing
