@@ -51,12 +51,7 @@ using Param = PlatformAndAnalysis;
 class HeapCredit : public ::testing::TestWithParam<Param> {
  protected:
   static RuntimeConfig config(std::uint32_t window, std::uint64_t heap_bytes) {
-    RuntimeConfig config;
-    config.platform = GetParam().platform;
-    config.clusters = 2;
-    config.scheduler_threads = 1;
-    config.stall_timeout_s = 30;
-    config.parallel_for_analysis = GetParam().analysed;
+    RuntimeConfig config = two_cluster_config(GetParam());
     config.ring.task_window = window;
     config.ring.heap_bytes = heap_bytes;
     return config;

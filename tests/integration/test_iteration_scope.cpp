@@ -29,15 +29,7 @@ using Param = PlatformAndAnalysis;
 
 class IterationScope : public ::testing::TestWithParam<Param> {
  protected:
-  static RuntimeConfig config() {
-    RuntimeConfig config;
-    config.platform = GetParam().platform;
-    config.clusters = 2;
-    config.scheduler_threads = 1;
-    config.stall_timeout_s = 30;
-    config.parallel_for_analysis = GetParam().analysed;
-    return config;
-  }
+  static RuntimeConfig config() { return two_cluster_config(GetParam()); }
 };
 
 // Iteration i: t = in[i] + 1 (a fresh output in the iteration's scope), out[i] = t. The ring of

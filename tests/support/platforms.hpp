@@ -42,4 +42,15 @@ inline std::string platform_and_analysis_name(
   return platform_suffix(info.param.platform) + (info.param.analysed ? "_analysed" : "_plain");
 }
 
+// Two clusters, one scheduler thread, a 30 s stall timeout: the parameter's platform and analysis.
+inline RuntimeConfig two_cluster_config(const PlatformAndAnalysis& param) {
+  RuntimeConfig config;
+  config.platform = param.platform;
+  config.clusters = 2;
+  config.scheduler_threads = 1;
+  config.stall_timeout_s = 30;
+  config.parallel_for_analysis = param.analysed;
+  return config;
+}
+
 }  // namespace tmr::testing
