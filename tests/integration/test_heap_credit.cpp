@@ -177,16 +177,23 @@ TEST_P(HeapCredit, OpenScopeOutgrowingTheHeapIsNamedAtTheSameSubmit) {
   RunArgs args;
   args.input(x.data(), {64}, DType::f32);
   std::int64_t failed_at = -1;
-  const RunResult r = runtime.run(
-      [&](Orchestrator& o, const OrchestrationArgs& a) {
-        o.parallel_for(64, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
-          o.submit_aiv(spread_k,
-                       Args().in(a.tensor(0).view({1}, {k})).out(TensorSpec({256}, DType::f32)));
-          if (o.fatal() && failed_at < 0) failed_at = i;
-        });
-      },
-      args);
+  // 64 iterations, each one spread of `elements` outputs in the loop's one scope; failed_at is
+  // the first iteration whose submit found the run failed.
+  const auto spread_all = [&](Runtime& rt, KernelId kernel, std::uint32_t elements) {
+    failed_at = -1;
+    return rt.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          o.parallel_for(64, [&](Orchestrator& o, std::int64_t i) {
+            const auto k = static_cast<std::uint32_t>(i);
+            o.submit_aiv(
+                kernel,
+                Args().in(a.tensor(0).view({1}, {k})).out(TensorSpec({elements}, DType::f32)));
+            if (o.fatal() && failed_at < 0) failed_at = i;
+          });
+        },
+        args);
+  };
+  const RunResult r = spread_all(runtime, spread_k, 256);
   EXPECT_EQ(r.status.code, ErrorCode::scope_deadlock) << r.status.to_string();
   EXPECT_NE(r.status.message.find("heap bytes"), std::string::npos) << r.status.to_string();
   EXPECT_EQ(failed_at, 16);
@@ -194,17 +201,7 @@ TEST_P(HeapCredit, OpenScopeOutgrowingTheHeapIsNamedAtTheSameSubmit) {
   // that finds 15 open-scope tasks (iteration 15) is refused.
   Runtime small(config(16, 1u << 20));
   const KernelId spread_s = small.kernels().add("spread", CoreType::aiv, &spread);
-  failed_at = -1;
-  const RunResult tasks = small.run(
-      [&](Orchestrator& o, const OrchestrationArgs& a) {
-        o.parallel_for(64, [&](Orchestrator& o, std::int64_t i) {
-          const auto k = static_cast<std::uint32_t>(i);
-          o.submit_aiv(spread_s,
-                       Args().in(a.tensor(0).view({1}, {k})).out(TensorSpec({16}, DType::f32)));
-          if (o.fatal() && failed_at < 0) failed_at = i;
-        });
-      },
-      args);
+  const RunResult tasks = spread_all(small, spread_s, 16);
   EXPECT_EQ(tasks.status.code, ErrorCode::scope_deadlock) << tasks.status.to_string();
   EXPECT_NE(tasks.status.message.find("tasks"), std::string::npos) << tasks.status.to_string();
   EXPECT_EQ(failed_at, 15);
