@@ -1862,7 +1862,7 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
     // (Made by an analysed iteration, so their entries are deferred: below.)
     if (loop.iteration < loop.tmpl.base_iteration() - 1 || loop.iteration < loop.first_analysed)
       return nullptr;
-    // made_ is left as it was (wide_made() writes it for the steps that read it): its stores
+    // made_ is left as it was (wide_state() writes it for the steps that read it): its stores
     // here made the table's row, the rings and the iteration reloads for every argument.
     const loops::LoopTasks& table = *loop.table;
     const std::uint64_t* const row =
