@@ -1308,8 +1308,12 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   const int scalars = args.scalar_count();
   // The record names the plan's kept functions (Plan::kept: one store, not a 72-byte copy). A
   // kernel task (replay_wide compared its kernels with the position's): no inline_task test.
-  TaskSlot& task =
-      admit_slot(ring, ring_index, heap_consumed, plan, args, 0, false, plan.kept, false);
+  // A task that creates buffers is admitted retained (retain_creator's store on the state line
+  // the admit writes; nothing reads the task's own retention before its hold below, and the
+  // other branch clears it first). Every wiring below writes the slot's dep_end
+  // (wire_unguarded_list, wire_direct, wire_producers): the admit does not.
+  TaskSlot& task = admit_slot(ring, ring_index, heap_consumed, plan, args, 0, false, plan.kept,
+                              false, false, scoped);
   TaskRecord& record = *task.record;  // its tensors: replay_wide's copy
   if (ready) [[likely]] {
     std::memcpy(static_cast<void*>(&record), prepared.header, sizeof(prepared.header));
@@ -1359,11 +1363,15 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     const std::int32_t wired_resolved =
         wire_unguarded_list(ring, task, direct, direct_count, scoped);
     // From here on the task may be running: only the orchestrator's own books.
-    if (scoped) hold_in_scope_inline(task, ring_index, heap_consumed);
+    if (scoped) hold_retained_inline(task, ring_index, heap_consumed);
     ring.publish_batched(task.id.local());
-    release_replayed(task, wired_resolved, direct_count);
+    release_untraced(task, wired_resolved, direct_count);  // release_replayed: not recording
     return outputs;
   }
+  // The admit's retention undone: this branch's steps see the task as every other path does
+  // until enter_scope holds it (a wait's description of it, for one).
+  if (scoped) dependence_.release_creator(task.id);
+  loops_.wide_state();  // direct_producers, collect() and record() read it
   if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal()) {
     loops_.submitted_covered(task.id);
     resolved = wire_direct(ring, task, direct, direct_count);
@@ -1493,7 +1501,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
 [[gnu::always_inline]] inline TaskSlot& OrchestratorCore::admit_slot(
     Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan, const Args& args,
     std::uint64_t dep_nodes, bool replayed, const KernelFn* kept_fns, bool may_be_inline,
-    bool set_dep_end) {
+    bool set_dep_end, bool retained) {
   // Read before the stores below (see admit_task).
   const int tensor_count = args.tensor_count();
   const int scalar_count = args.scalar_count();
@@ -1520,7 +1528,7 @@ bool OrchestratorCore::check_fits(int ring_index, const OutputLayout& layout, bo
   if (replayed) {
     dependence_.admitted_without_state(slot);  // nothing to set up (submit_replayed)
   } else {
-    dependence_.admitted(slot);
+    dependence_.admitted(slot, retained);
   }
   return slot;
 }

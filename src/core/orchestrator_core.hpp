@@ -264,7 +264,7 @@ class OrchestratorCore {
   TaskSlot& admit_slot(Ring& ring, int ring_index, std::uint64_t heap_consumed, const Plan& plan,
                        const Args& args, std::uint64_t dep_nodes = 0, bool replayed = false,
                        const KernelFn* kept_fns = nullptr, bool may_be_inline = true,
-                       bool set_dep_end = true);
+                       bool set_dep_end = true, bool retained = false);
   // admit_task's fresh outputs: materialised in the heap at `heap_offset`, into the record and
   // `outputs`. The record's tensors must hold the arguments' already (copy_tensors).
   static void materialise_outputs(TaskRecord& record, Ring& ring, std::uint64_t heap_offset,
@@ -335,6 +335,14 @@ class OrchestratorCore {
   [[gnu::always_inline]] void hold_in_scope_inline(TaskSlot& task, int ring_index,
                                                    std::uint64_t heap_consumed) {
     dependence_.retain_creator(task.id);
+    ++open_scope_tasks_[ring_index];
+    open_scope_heap_[ring_index] += heap_consumed;
+    scope_tasks_.push_back(&task);
+  }
+  // hold_in_scope_inline for a task admitted retained (admit_slot's `retained`): the scope's
+  // books alone.
+  [[gnu::always_inline]] void hold_retained_inline(TaskSlot& task, int ring_index,
+                                                   std::uint64_t heap_consumed) {
     ++open_scope_tasks_[ring_index];
     open_scope_heap_[ring_index] += heap_consumed;
     scope_tasks_.push_back(&task);

@@ -181,12 +181,14 @@ class Dependence {
     return s.retained && s.local == id.local();
   }
   // A task was admitted into its slot (task.id set): forget what the slot's previous task left.
-  void admitted(TaskSlot& task) {
+  // `retained`: retain_creator's store too, on the line admitted() writes anyway
+  // (OrchestratorCore::submit_wide, for a task that creates buffers).
+  void admitted(TaskSlot& task, bool retained = false) {
     admitted_[task.id.ring()] = task.id.local() + 1;
     SlotState& s = state(task.id);
     s.entries = nullptr;
     s.local = task.id.local();
-    s.retained = false;
+    s.retained = retained;
     // The next task's state (cold with a large window), like Ring::admit's prefetch.
     __builtin_prefetch(&states_[task.id.ring()][(task.id.local() + 1) & window_mask_], 1);
   }

@@ -41,6 +41,8 @@ class TaskList {
   bool empty() const { return size_ == 0; }
   void clear() { size_ = 0; }
   TaskId operator[](std::size_t i) const { return TaskId::from_value(data_[i]); }
+  // The TaskId values, valid until the next push_back (a reader's local copy of the pointer).
+  const std::uint64_t* values() const { return data_.get(); }
 
  private:
   void grow();

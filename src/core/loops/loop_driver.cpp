@@ -262,26 +262,19 @@ template <int kCount>
   return _mm256_testz_si256(v, v) != 0 && (halves[0] | halves[1]) == 0;
 }
 
+template <int kCount>
 bool LoopDriver::masked_wide(AccessPlan* plans, const Args& args, int count, Tensor* out,
                              std::uint32_t imaged, std::uint32_t stepped) {
+  return masked_wide_n<kCount>(plans, args, count, out, imaged, stepped);
+}
+
+LoopDriver::MaskedWide LoopDriver::masked_wide_for(std::uint32_t count) {
   // Unrolled for the usual argument counts (the loop's own steps cost ~7 instructions an
   // argument); the rest looped.
-  switch (count) {
-    case 2:
-      return masked_wide_n<2>(plans, args, count, out, imaged, stepped);
-    case 3:
-      return masked_wide_n<3>(plans, args, count, out, imaged, stepped);
-    case 4:
-      return masked_wide_n<4>(plans, args, count, out, imaged, stepped);
-    case 5:
-      return masked_wide_n<5>(plans, args, count, out, imaged, stepped);
-    case 6:
-      return masked_wide_n<6>(plans, args, count, out, imaged, stepped);
-    case 7:
-      return masked_wide_n<7>(plans, args, count, out, imaged, stepped);
-    default:
-      return masked_wide_n<0>(plans, args, count, out, imaged, stepped);
-  }
+  static constexpr MaskedWide kFor[8] = {&masked_wide<0>, &masked_wide<0>, &masked_wide<2>,
+                                         &masked_wide<3>, &masked_wide<4>, &masked_wide<5>,
+                                         &masked_wide<6>, &masked_wide<7>};
+  return kFor[count <= 7 ? count : 0];
 }
 
 // After exact_wide_n's definition, so it inlines here.
@@ -308,8 +301,8 @@ LoopDriver::ExactWide LoopDriver::exact_wide_for(std::uint32_t count, bool narro
 LoopDriver::ExactWide LoopDriver::exact_wide_for(std::uint32_t, bool) {
   return nullptr;  // never called through: set_wide_compare(true) needs x86-64
 }
-bool LoopDriver::masked_wide(AccessPlan*, const Args&, int, Tensor*, std::uint32_t, std::uint32_t) {
-  return false;  // never called: set_wide_compare(true) needs x86-64
+LoopDriver::MaskedWide LoopDriver::masked_wide_for(std::uint32_t) {
+  return nullptr;  // never called through: set_wide_compare(true) needs x86-64
 }
 #endif
 
@@ -1623,6 +1616,7 @@ void LoopDriver::narrow_images(const Loop& loop, TaskPlan& task) {
   const auto every = static_cast<std::uint32_t>((std::uint64_t{1} << task.access_count) - 1);
   task.outer_only = task.narrow && task.outer_tracked == every;
   task.exact_compare = exact_wide_for(task.access_count, task.narrow);
+  task.masked_compare = masked_wide_for(task.access_count);
 }
 
 void LoopDriver::list_families(const Loop& loop, TaskPlan& task) {
@@ -1835,7 +1829,7 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
   const std::uint32_t imaged = task.outer_tracked | task.fresh_tracked | task.outs;
   if (wide_compare_) {
     // The same compare in 32-byte words, out of line.
-    if (!masked_wide(plans, args, count, tensors, imaged, task.stepped)) return nullptr;
+    if (!task.masked_compare(plans, args, count, tensors, imaged, task.stepped)) return nullptr;
   } else {
     Word diff = {};
     for (int k = 0; k < count; ++k) {
@@ -1868,27 +1862,30 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
     // (Made by an analysed iteration, so their entries are deferred: below.)
     if (loop.iteration < loop.tmpl.base_iteration() - 1 || loop.iteration < loop.first_analysed)
       return nullptr;
+    // made_ is left as it was (wide_state() writes it for the steps that read it): its stores
+    // here made the table's row, the rings and the iteration reloads for every argument.
     const loops::LoopTasks& table = *loop.table;
-    const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(loop.iteration)];
+    const std::uint64_t* const row =
+        table.tasks.values() + table.iteration_start[static_cast<std::size_t>(loop.iteration)];
+    Ring* const* const rings = rings_.data();
     TaskId last;
     const TaskRecord* record = nullptr;  // of `last`, once one is looked up
     for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1) {
       const int k = std::countr_zero(todo);
       const AccessPlan& plan = plans[k];  // plan.task < loop.position (fresh_here)
-      const TaskId creator = table.tasks[row + plan.task];
+      const TaskId creator = TaskId::from_value(row[plan.task]);
       const Tensor& t = tensors[k];
       if (t.producer() != creator) return nullptr;
       if (record == nullptr || creator != last) {
-        Ring& creators = *rings_[creator.ring()];  // (one load of the ring for both)
+        Ring& creators = *rings[creator.ring()];  // (one load of the ring for both)
         if (creators.is_retired(creator)) return nullptr;
         last = creator;
         record = &creators.record(creator.local());
       }
       if (record->tensors[plan.arg].buffer() != t.buffer()) return nullptr;
-      made_[k] = loop.iteration;
     }
   }
-  // Each was made by this iteration (fresh_here: made_[k] is loop.iteration), an analysed one
+  // Each was made by this iteration (fresh_here: made_[k] would be loop.iteration), an analysed one
   // (tested above), so each entry is deferred. With TaskPlan::wide (every outer tracked access in
   // its family) and a position's tracked accesses split among outer_tracked, fresh_tracked and
   // deferred_reads (build_plans, plan_analysed), every tracked access now goes into a family or
@@ -1897,12 +1894,10 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
   const std::uint32_t deferred_mask = task.deferred_reads | task.fresh_tracked;
   task.image_iteration = loop.iteration;
   family_mask_ = task.family;
-  quiet_mask_ = task.family & task.quiet;
   deferred_mask_ = deferred_mask;
-  tracked_mask_ = task.tracked;
-  fresh_mask_ = task.fresh_tracked;
   covered_ = &task;  // analysed: submitted_covered counts it
   ++tasks_wide_;
+  // quiet_mask_, tracked_mask_, fresh_mask_ and made_: wide_state(), for the steps that read them.
   return &task;
 }
 

@@ -334,9 +334,10 @@ class LoopDriver {
   // replay_into for a TaskPlan::wide position (out of line): the same tests and copy, and also
   // fresh outputs (their specs byte for byte the template's), buffers the same iteration made
   // (their creator by the loop's table, as wide_fresh_view) and closed free reads (buffer,
-  // version, dtype, as replays<true>). On true it has set what replays sets for the submit
-  // (masks, made_, covered_): direct_producers, collect() and record() then take it as any
-  // covered submit (its fresh buffers' and closed reads' entries deferred). On false as
+  // version, dtype, as replays<true>). On true it has set what the wide path reads (family_mask_,
+  // deferred_mask_, covered_); after wide_state(), which sets the rest replays sets (the other
+  // masks, made_), direct_producers, collect() and record() take it as any covered submit (its
+  // fresh buffers' and closed reads' entries deferred). On false as
   // replay_into: plan_submit decides as if this had not run. Returns the position's plan
   // (covered_), which the caller then holds in a register, or null on a miss. Hidden: its one
   // caller (OrchestratorCore::submit_wide) is in the library, which then calls it directly, not
@@ -431,7 +432,21 @@ class LoopDriver {
   // an argument is the list's task of its position. -1 as direct_producers. Fills no region
   // (none is read: a wide position's accesses all go into families or are deferred).
   [[gnu::always_inline]] int wide_producers(const Args& args, TaskSlot** out, int capacity,
-                                            AccessRegion* regions) const;
+                                            AccessRegion* regions);
+  // After a replay_wide that passed, before any step other than the wide path's own that reads
+  // the covered submit's state (direct_producers, collect, record): what replay_wide leaves
+  // unwritten, since OrchestratorCore::submit_wide's usual steps read none of it. quiet_mask_,
+  // tracked_mask_ and fresh_mask_ from the position's plan, and made_[k] of each fresh argument,
+  // the iteration, as replay_wide proved (its stores there cost its loop ~3 reloads an
+  // argument).
+  void wide_state() {
+    const TaskPlan& task = *covered_;
+    quiet_mask_ = task.family & task.quiet;
+    tracked_mask_ = task.tracked;
+    fresh_mask_ = task.fresh_tracked;
+    for (std::uint32_t todo = task.fresh_tracked; todo != 0; todo &= todo - 1)
+      made_[std::countr_zero(todo)] = owner_->iteration;
+  }
   // direct_producers out of line (wide_producers for a position without a wide list).
   [[gnu::noinline]] int direct_producers_call(const Args& args, TaskSlot** out, int capacity,
                                               AccessRegion* regions) const;
@@ -605,6 +620,9 @@ class LoopDriver {
   // (bit k: argument k), so a submit's masks are read, not rebuilt argument by argument.
   // An exact_wide instance (exact_wide_for).
   using ExactWide = bool (*)(AccessPlan* plans, const Args& args, int count);
+  // A masked_wide instance (masked_wide_for).
+  using MaskedWide = bool (*)(AccessPlan* plans, const Args& args, int count, Tensor* out,
+                              std::uint32_t imaged, std::uint32_t stepped);
   struct TaskPlan {
     KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
     bool inline_task = false;
@@ -708,6 +726,9 @@ class LoopDriver {
     // The exact_wide instance for access_count and narrow (set with narrow, narrow_images):
     // replay_into's exact compare on a CPU with AVX2.
     ExactWide exact_compare = nullptr;
+    // The masked_wide instance for access_count (set with exact_compare, narrow_images):
+    // replay_wide's one call, no switch on the count (~6 instructions a wide submit).
+    MaskedWide masked_compare = nullptr;
     // The arguments whose image has a nonzero step (narrow_images): masked_wide moves only these.
     std::uint32_t stepped = 0;
     // narrow, and every argument is an outer tracked one (outer_tracked holds all access_count
@@ -916,9 +937,14 @@ class LoopDriver {
   // mirror; word kWords - 2's mask leaves out the bytes the last word covers) and the last 16-byte
   // word under its mask. The same bytes under the same masks: true when every imaged argument
   // matched. Only the `stepped` ones (TaskPlan::stepped) are moved: moving the others adds zero.
+  // One function per argument count (`kCount`: 0 looped, for `count`), which a position names
+  // (TaskPlan::masked_compare, masked_wide_for), as exact_wide's.
+  template <int kCount>
   TMR_WIDE_TARGET [[gnu::noinline, gnu::visibility("hidden")]] static bool masked_wide(
       AccessPlan* plans, const Args& args, int count, Tensor* out, std::uint32_t imaged,
       std::uint32_t stepped);
+  // The masked_wide instance for `count` arguments.
+  static MaskedWide masked_wide_for(std::uint32_t count);
   // masked_wide for `kCount` arguments (0: `count`, looped).
   template <int kCount>
   TMR_WIDE_TARGET static bool masked_wide_n(AccessPlan* plans, const Args& args, int count,
@@ -1504,9 +1530,10 @@ inline int LoopDriver::direct_producers(const Args& args, TaskSlot** out, int ca
 }
 
 inline int LoopDriver::wide_producers(const Args& args, TaskSlot** out, int capacity,
-                                      AccessRegion* regions) const {
+                                      AccessRegion* regions) {
   const TaskPlan& task = *covered_;
   if (!task.wide_listed) [[unlikely]] {
+    wide_state();  // direct_producers reads it
     return direct_producers_call(args, out, capacity, regions);
   }
   // created_producers' condition, every tracked access goes into a family or is deferred, holds
