@@ -89,7 +89,7 @@ struct Harness {
   // of lookups and inserts (collect_and_record) whose entries and slot lines point at the record.
   std::vector<std::uint32_t> submit_plain(const Args& args, TaskSlot** out = nullptr,
                                           Status* status = nullptr) {
-    TaskSlot& slot = admit_on_ring0();
+    TaskSlot& slot = admit_on_ring0(true);
     const Status found = dependence->collect_and_record(slot, args, fill_record(slot, args));
     if (status != nullptr) *status = found;
     if (!found.ok()) dependence->discard_entries(slot.id);
@@ -105,7 +105,7 @@ struct Harness {
     TaskSlot& slot = testing::admit_pending_task(*rings[static_cast<std::size_t>(ring)]);
     slot.id = TaskId(static_cast<std::uint32_t>(ring), slot.id.local());
     dependence->admitted(slot);
-    dependence->begin();
+    dependence->begin_for(slot);
     EXPECT_TRUE(dependence->collect_and_record(slot, args, fill_record(slot, args)).ok());
     const std::vector<TaskSlot*> producers(dependence->producers().begin(),
                                            dependence->producers().end());
@@ -120,11 +120,16 @@ struct Harness {
       slot.record->tensors[i] = args.tensor(i);
     return slot.record->tensors;
   }
-  // Admits a pending task on ring 0 and opens its discovery (what both submit paths start with).
-  TaskSlot& admit_on_ring0() {
+  // Admits a pending task on ring 0 and opens its discovery (what both submit paths start with;
+  // `plain`: the plain path's, begin_for, with the task as its own first dedup entry).
+  TaskSlot& admit_on_ring0(bool plain = false) {
     TaskSlot& slot = testing::admit_pending_task(*rings[0]);
     dependence->admitted(slot);
-    dependence->begin();
+    if (plain) {
+      dependence->begin_for(slot);
+    } else {
+      dependence->begin();
+    }
     return slot;
   }
   // Retires ring 0's tasks below `end` (they finished in order) and frees their entries.
@@ -556,6 +561,38 @@ TEST(Dependence, EachProducerOnceWhenLocalIdsShareAFilterBitAndPastTheShortList)
       expected.push_back(t == 37 ? 101 : t);
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(all, expected);
+  }
+}
+
+// The plain path lists the task itself before its creators (Dependence::begin_for): a creator
+// whose local id shares the task's filter bit takes the task's place in by_bit_, and the task's
+// own entries met again are still its own (listed()), the creator listed once.
+TEST(Dependence, PlainPathListsItselfBeforeACreatorThatSharesItsFilterBit) {
+  std::vector<float> data(64 * 4);
+  std::vector<float> made(16);
+  const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool slots_first : {false, true}) {
+    SCOPED_TRACE(slots_first ? "plain path, slots first" : "plain path");
+    Harness h(256);
+    if (slots_first) h.slot_first();
+    TaskSlot* creator = nullptr;
+    ASSERT_EQ(h.submit_plain(Args().inout(row(0)), &creator), Producers{});  // task 0
+    const Tensor created = Tensor::make_owned(made.data(), 64, {16}, DType::f32, creator->id);
+    h.dependence->retain_creator(creator->id);
+    for (std::uint32_t r = 1; r < 64; ++r)
+      ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});  // task r writes row r
+    // Task 64 shares filter bit 0 with its creator, task 0: the creator first, then the task's
+    // own write of row 5 read back, its creator's row written, the created buffer read twice.
+    TaskSlot* self = nullptr;
+    Producers p = h.submit_plain(
+        Args().in(created).inout(row(5)).in(row(5)).inout(row(0)).in(created).in(row(5)), &self);
+    ASSERT_EQ(self->id.local(), 64u);
+    std::sort(p.begin(), p.end());
+    EXPECT_EQ(p, (Producers{0, 5}));
+    // The next task finds task 64 as the writer of rows 0 and 5, once each.
+    p = h.submit_plain(Args().in(row(0)).in(row(5)).inout(row(0)));
+    EXPECT_EQ(p, (Producers{64}));
   }
 }
 

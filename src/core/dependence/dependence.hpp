@@ -12,6 +12,7 @@
 // submit asks of dependence discovery.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -74,6 +75,18 @@ class Dependence {
     filter_ = 0;
     map_.snapshot_retired(retired_);
   }
+  // begin() for the discovery of the admitted task `task` (collect_and_record's): the task is
+  // its own dedup entry from the start (its earlier arguments' entries dedup away like a producer
+  // already listed), set here where its id is in a register, not by the line path's walk.
+  void begin_for(TaskSlot& task) {
+    ++stamp_;
+    producers_.clear();
+    const TaskId id = task.id;
+    self_ = &task;
+    filter_ = std::uint64_t{1} << (id.local() & 63);
+    by_bit_[id.local() & 63] = id;
+    map_.snapshot_retired(retired_);
+  }
   // Adds the producers of a submit's tensor arguments: creators of every non-out argument, then
   // conflicting earlier accesses of every argument that takes part in dependence tracking
   // (`regions[i]` is filled for those). A non-ok Status names a tensor whose creator's scope has
@@ -93,6 +106,7 @@ class Dependence {
   // has its line and costs more than that for one that misses it (a first access, another rank,
   // a non-contiguous box), so a submit with such an argument pauses it (see line_retry_): a
   // program whose arguments keep missing their lines pays one compare here.
+  // Begun by begin_for(task).
   Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
     const int lines = collect_lines_first(task, args, record_tensors);
     if (lines_done(lines)) [[likely]]
@@ -105,6 +119,7 @@ class Dependence {
   // for any code but lines_done() the Status collect_and_record returns.
   [[gnu::always_inline]] int collect_lines_first(TaskSlot& task, const Args& args,
                                                  const Tensor* record_tensors) {
+    assert(self_ == &task && "begun by begin_for(task)");
     if (stamp_ < line_retry_) return kLinesByRegions;
     return collect_on_lines(task, args, record_tensors);
   }

@@ -47,14 +47,10 @@ int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t 
     const int i = std::countr_zero(created);
     if (!add_creator_fast(args.tensor(i))) return i;
   }
-  // The task's own entries (earlier arguments) dedup away like a producer already listed. (A
-  // listed creator it displaces from by_bit_ is still found by listed().)
-  const TaskId id = task.id;  // (a local: the stores below cannot change it)
-  self_ = &task;
-  filter_ |= std::uint64_t{1} << (id.local() & 63);
-  by_bit_[id.local() & 63] = id;
-  // Without creators nothing was listed since begin(): no stamps yet.
-  if (created_mask != 0 && producers_.size() >= kScanProducers) stamp(id) = stamp_;
+  // The task itself is listed already (begin_for: its own entries dedup away; a creator that
+  // displaced it from by_bit_ leaves it found by listed()). Without creators nothing was listed
+  // since begin_for(): no stamps yet.
+  if (created_mask != 0 && producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   return -1;
 }
 
@@ -112,8 +108,13 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   maybe_drain_completions();  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   // (Before the accesses change the lines' states.)
+  // (Every tracked argument's place was set by the first loop; GCC cannot see that the probe
+  // reads only those, and an array filled first would cost the usual walk its stores.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
   if (probe) [[unlikely]]
     probe_last_line(args, lines, infos, fresh_reads, task.id);
+#pragma GCC diagnostic pop
   if (fresh_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, fresh_reads, record_tensors);
     if (kept != fresh_reads) {
