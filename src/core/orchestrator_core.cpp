@@ -848,7 +848,7 @@ template <OrchestratorCore::Steps kSteps>
   // the usual end inline, finish_discovery (out of line) for the rest.
   // The line path's usual success makes no Status (collect_lines_first); every other outcome
   // takes collect_and_record's Status and the same tests.
-  dependence_.begin_for(task);
+  dependence_.begin();
   const int lines = dependence_.collect_lines_first(task, args, task.record->tensors);
   bool ok;
   if (Dependence::lines_done(lines)) [[likely]] {

@@ -89,7 +89,7 @@ struct Harness {
   // of lookups and inserts (collect_and_record) whose entries and slot lines point at the record.
   std::vector<std::uint32_t> submit_plain(const Args& args, TaskSlot** out = nullptr,
                                           Status* status = nullptr) {
-    TaskSlot& slot = admit_on_ring0(true);
+    TaskSlot& slot = admit_on_ring0();
     const Status found = dependence->collect_and_record(slot, args, fill_record(slot, args));
     if (status != nullptr) *status = found;
     if (!found.ok()) dependence->discard_entries(slot.id);
@@ -105,7 +105,7 @@ struct Harness {
     TaskSlot& slot = testing::admit_pending_task(*rings[static_cast<std::size_t>(ring)]);
     slot.id = TaskId(static_cast<std::uint32_t>(ring), slot.id.local());
     dependence->admitted(slot);
-    dependence->begin_for(slot);
+    dependence->begin();
     EXPECT_TRUE(dependence->collect_and_record(slot, args, fill_record(slot, args)).ok());
     const std::vector<TaskSlot*> producers(dependence->producers().begin(),
                                            dependence->producers().end());
@@ -120,16 +120,11 @@ struct Harness {
       slot.record->tensors[i] = args.tensor(i);
     return slot.record->tensors;
   }
-  // Admits a pending task on ring 0 and opens its discovery (what both submit paths start with;
-  // `plain`: the plain path's, begin_for, with the task as its own first dedup entry).
-  TaskSlot& admit_on_ring0(bool plain = false) {
+  // Admits a pending task on ring 0 and opens its discovery (what both submit paths start with).
+  TaskSlot& admit_on_ring0() {
     TaskSlot& slot = testing::admit_pending_task(*rings[0]);
     dependence->admitted(slot);
-    if (plain) {
-      dependence->begin_for(slot);
-    } else {
-      dependence->begin();
-    }
+    dependence->begin();
     return slot;
   }
   // Retires ring 0's tasks below `end` (they finished in order) and frees their entries.
@@ -564,7 +559,7 @@ TEST(Dependence, EachProducerOnceWhenLocalIdsShareAFilterBitAndPastTheShortList)
   }
 }
 
-// The plain path lists the task itself before its creators (Dependence::begin_for): a creator
+// The plain path lists the task itself before its creators (Dependence::list_self): a creator
 // whose local id shares the task's filter bit takes the task's place in by_bit_, and the task's
 // own entries met again are still its own (listed()), the creator listed once.
 TEST(Dependence, PlainPathListsItselfBeforeACreatorThatSharesItsFilterBit) {

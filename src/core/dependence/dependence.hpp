@@ -12,7 +12,6 @@
 // submit asks of dependence discovery.
 #pragma once
 
-#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -75,18 +74,6 @@ class Dependence {
     filter_ = 0;
     map_.snapshot_retired(retired_);
   }
-  // begin() for the discovery of the admitted task `task` (collect_and_record's): the task is
-  // its own dedup entry from the start (its earlier arguments' entries dedup away like a producer
-  // already listed), set here where its id is in a register, not by the line path's walk.
-  void begin_for(TaskSlot& task) {
-    ++stamp_;
-    producers_.clear();
-    const TaskId id = task.id;
-    self_ = &task;
-    filter_ = std::uint64_t{1} << (id.local() & 63);
-    by_bit_[id.local() & 63] = id;
-    map_.snapshot_retired(retired_);
-  }
   // Adds the producers of a submit's tensor arguments: creators of every non-out argument, then
   // conflicting earlier accesses of every argument that takes part in dependence tracking
   // (`regions[i]` is filled for those). A non-ok Status names a tensor whose creator's scope has
@@ -106,7 +93,6 @@ class Dependence {
   // has its line and costs more than that for one that misses it (a first access, another rank,
   // a non-contiguous box), so a submit with such an argument pauses it (see line_retry_): a
   // program whose arguments keep missing their lines pays one compare here.
-  // Begun by begin_for(task).
   Status collect_and_record(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
     const int lines = collect_lines_first(task, args, record_tensors);
     if (lines_done(lines)) [[likely]]
@@ -119,7 +105,6 @@ class Dependence {
   // for any code but lines_done() the Status collect_and_record returns.
   [[gnu::always_inline]] int collect_lines_first(TaskSlot& task, const Args& args,
                                                  const Tensor* record_tensors) {
-    assert(self_ == &task && "begun by begin_for(task)");
     if (stamp_ < line_retry_) return kLinesByRegions;
     return collect_on_lines(task, args, record_tensors);
   }
@@ -454,8 +439,18 @@ class Dependence {
   [[gnu::noinline]] void probe_last_line(const Args& args, SlotLine* const* lines,
                                          BufferInfo* const* infos, std::uint32_t skipped,
                                          TaskId id);
-  // The line path's start of a task's recording: creators checked (the index of the argument
-  // whose creator cannot be named, or -1) and the task made its own dedup entry.
+  // The line path's first step (collect_on_lines, before it picks a walk): the task whose
+  // discovery runs is its own first dedup entry (its earlier arguments' entries dedup away like a
+  // producer already listed; nothing was listed since begin(), so the filter is stored, not
+  // merged). Once for every walk, not inside each walk's copy: fewer spills in the warm walk.
+  void list_self(TaskSlot& task) {
+    const TaskId id = task.id;
+    self_ = &task;
+    filter_ = std::uint64_t{1} << (id.local() & 63);
+    by_bit_[id.local() & 63] = id;
+  }
+  // The line path's start of a task's recording (after list_self): creators checked (the index
+  // of the argument whose creator cannot be named, or -1).
   [[gnu::always_inline]] inline int begin_recording(TaskSlot& task, const Args& args,
                                                     std::uint32_t created_mask);
   // The line path's reads of created buffers (`reads`, bit i for argument i): each kept with its

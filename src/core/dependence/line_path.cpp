@@ -47,9 +47,8 @@ int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t 
     const int i = std::countr_zero(created);
     if (!add_creator_fast(args.tensor(i))) return i;
   }
-  // The task itself is listed already (begin_for: its own entries dedup away; a creator that
-  // displaced it from by_bit_ leaves it found by listed()). Without creators nothing was listed
-  // since begin_for(): no stamps yet.
+  // The task itself is listed already (list_self; a creator that displaced it from by_bit_
+  // leaves it found by listed()). Without creators nothing was listed since: no stamps yet.
   if (created_mask != 0 && producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   return -1;
 }
@@ -107,9 +106,9 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   }
   maybe_drain_completions();  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
-  // (Before the accesses change the lines' states.)
-  // (Every tracked argument's place was set by the first loop; GCC cannot see that the probe
-  // reads only those, and an array filled first would cost the usual walk its stores.)
+    // (Before the accesses change the lines' states.)
+    // (Every tracked argument's place was set by the first loop; GCC cannot see that the probe
+    // reads only those, and an array filled first would cost the usual walk its stores.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
   if (probe) [[unlikely]]
@@ -140,6 +139,7 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
 }
 
 int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
+  list_self(task);
   // Arguments an analysis stands for (affine families live) are looked up by region.
   if (families_ != nullptr && families_->live()) [[unlikely]] {
     pause_lines();
