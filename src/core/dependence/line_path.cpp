@@ -81,6 +81,11 @@ int Dependence::collect_on_warm_lines(TaskSlot& task, const Args& args,
   return kLinesDone;
 }
 
+// (The probe reads `lines` and `infos` only at the tracked arguments' places, which the first
+// loop set; GCC does not see that once the task's own dedup entry left begin_recording, and
+// filling the arrays first would cost every cold walk its stores.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors, std::uint32_t created,
                                       bool probe) {
@@ -106,14 +111,9 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   }
   maybe_drain_completions();  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
-    // (Before the accesses change the lines' states.)
-    // (Every tracked argument's place was set by the first loop; GCC cannot see that the probe
-    // reads only those, and an array filled first would cost the usual walk its stores.)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+  // (Before the accesses change the lines' states.)
   if (probe) [[unlikely]]
     probe_last_line(args, lines, infos, fresh_reads, task.id);
-#pragma GCC diagnostic pop
   if (fresh_reads != 0) [[unlikely]] {
     const std::uint32_t kept = keep_fresh_reads(task, fresh_reads, record_tensors);
     if (kept != fresh_reads) {
@@ -137,6 +137,8 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   }
   return kLinesDone;
 }
+
+#pragma GCC diagnostic pop
 
 int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors) {
   list_self(task);
