@@ -559,6 +559,38 @@ TEST(Dependence, EachProducerOnceWhenLocalIdsShareAFilterBitAndPastTheShortList)
   }
 }
 
+// The plain path lists the task itself before its creators (Dependence::list_self): a creator
+// whose local id shares the task's filter bit takes the task's place in by_bit_, and the task's
+// own entries met again are still its own (listed()), the creator listed once.
+TEST(Dependence, PlainPathListsItselfBeforeACreatorThatSharesItsFilterBit) {
+  std::vector<float> data(64 * 4);
+  std::vector<float> made(16);
+  const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool slots_first : {false, true}) {
+    SCOPED_TRACE(slots_first ? "plain path, slots first" : "plain path");
+    Harness h(256);
+    if (slots_first) h.slot_first();
+    TaskSlot* creator = nullptr;
+    ASSERT_EQ(h.submit_plain(Args().inout(row(0)), &creator), Producers{});  // task 0
+    const Tensor created = Tensor::make_owned(made.data(), 64, {16}, DType::f32, creator->id);
+    h.dependence->retain_creator(creator->id);
+    for (std::uint32_t r = 1; r < 64; ++r)
+      ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});  // task r writes row r
+    // Task 64 shares filter bit 0 with its creator, task 0: the creator first, then the task's
+    // own write of row 5 read back, its creator's row written, the created buffer read twice.
+    TaskSlot* self = nullptr;
+    Producers p = h.submit_plain(
+        Args().in(created).inout(row(5)).in(row(5)).inout(row(0)).in(created).in(row(5)), &self);
+    ASSERT_EQ(self->id.local(), 64u);
+    std::sort(p.begin(), p.end());
+    EXPECT_EQ(p, (Producers{0, 5}));
+    // The next task finds task 64 as the writer of rows 0 and 5, once each.
+    p = h.submit_plain(Args().in(row(0)).in(row(5)).inout(row(0)));
+    EXPECT_EQ(p, (Producers{64}));
+  }
+}
+
 // The plain path finds every argument's buffer and grid slot before the first lookup
 // (TensorMap::find_slot). An earlier argument of the same task may re-index the buffer (an
 // off-grid insert) or start a new grid on it: a later argument's slot found before that is

@@ -441,8 +441,18 @@ class Dependence {
   [[gnu::noinline]] void probe_last_line(const Args& args, SlotLine* const* lines,
                                          BufferInfo* const* infos, std::uint32_t skipped,
                                          TaskId id);
-  // The line path's start of a task's recording: creators checked (the index of the argument
-  // whose creator cannot be named, or -1) and the task made its own dedup entry.
+  // The line path's first step (collect_on_lines, before it picks a walk): the task whose
+  // discovery runs is its own first dedup entry (its earlier arguments' entries dedup away like a
+  // producer already listed; nothing was listed since begin(), so the filter is stored, not
+  // merged). Once for every walk, not inside each walk's copy: fewer spills in the warm walk.
+  void list_self(TaskSlot& task) {
+    const TaskId id = task.id;
+    self_ = &task;
+    filter_ = std::uint64_t{1} << (id.local() & 63);
+    by_bit_[id.local() & 63] = id;
+  }
+  // The line path's start of a task's recording (after list_self): creators checked (the index
+  // of the argument whose creator cannot be named, or -1).
   [[gnu::always_inline]] inline int begin_recording(TaskSlot& task, const Args& args,
                                                     std::uint32_t created_mask);
   // The line path's reads of created buffers (`reads`, bit i for argument i): each kept with its

@@ -574,7 +574,8 @@ class TensorMap {
       if (slot < info->line_low) info->line_low = slot;
       if (slot >= info->line_high) info->line_high = slot + 1;
     }
-    const bool writer = line.writer.valid() && !dead(line.writer, retired);
+    // (The writer's liveness is read where it is used: a write with a live reader needs none.)
+    const auto writer_live = [&] { return line.writer.valid() && !dead(line.writer, retired); };
     const bool reader = line.reader.valid() && !dead(line.reader, retired);
     if (!is_write) {
       if (reader && (line.reader.ring() != id.ring() || line.reader.local() > id.local()))
@@ -582,7 +583,7 @@ class TensorMap {
         leave_lines(info);
         return false;
       }
-      if (writer) visit(line.writer);
+      if (writer_live()) visit(line.writer);
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
         line.reader = id;
@@ -605,15 +606,16 @@ class TensorMap {
       // was ordered after it when recorded (or the writer had retired), so a write waits for
       // the writer through its readers and needs no edge of its own (one report, one wiring
       // CAS and one dependency node fewer).
+      // (The line's reused writes count the writes that took a live writer's place directly.)
       if (reader) {
         visit(line.reader);
         if (line.older != 0) {
           for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
         }
-      } else if (writer) {
+      } else if (writer_live()) {
         visit(line.writer);
+        ++stats_.reused_writes;
       }
-      if (writer) ++stats_.reused_writes;
       if (line.older != 0) free_block_list(line.older);
       line.reader = TaskId();
       line.writer = id;
