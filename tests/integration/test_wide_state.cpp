@@ -74,6 +74,24 @@ void iteration(Orchestrator& o, const Kernels& k, const Tensor& in, const Tensor
   o.submit_aiv(k.combine, Args().in(t[0]).in(ml[0]).in(ml[1]).out_existing(out.view({1}, {i})));
 }
 
+// A loop of `iteration` over in[0, n) into out, each iteration its own scope; iteration
+// `close_at` (if in range) ends t's scope early.
+RunResult run_iterations(Runtime& runtime, const Kernels& k, std::vector<float>& in,
+                         std::vector<float>& out, std::uint32_t close_at = ~0u) {
+  const auto n = static_cast<std::uint32_t>(in.size());
+  return runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    const Tensor a = Tensor::wrap(in.data(), {n}, DType::f32);
+    const Tensor b = Tensor::wrap(out.data(), {n}, DType::f32);
+    o.parallel_for(
+        n,
+        [&](Orchestrator& o, std::int64_t i) {
+          const auto cell = static_cast<std::uint32_t>(i);
+          iteration(o, k, a, b, cell, cell == close_at);
+        },
+        LoopOptions{.scope_per_iteration = true});
+  });
+}
+
 // Events recorded: every wide submit takes submit_wide's general branch (record_event). Each
 // consumer lists its iteration's creators among its producers (retained while the iteration's
 // scope is open, so live), which needs the state wide_state() sets.
@@ -87,16 +105,7 @@ TEST_P(WideState, RecordedRunsListEachIterationsCreators) {
   for (std::uint32_t i = 0; i < kIterations; ++i)
     in[i] = static_cast<float>(i) * 0.5f;
   std::vector<float> out(kIterations, -1.0f);
-  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-    const Tensor a = Tensor::wrap(in.data(), {kIterations}, DType::f32);
-    const Tensor b = Tensor::wrap(out.data(), {kIterations}, DType::f32);
-    o.parallel_for(
-        kIterations,
-        [&](Orchestrator& o, std::int64_t i) {
-          iteration(o, k, a, b, static_cast<std::uint32_t>(i), false);
-        },
-        LoopOptions{.scope_per_iteration = true});
-  });
+  const RunResult r = run_iterations(runtime, k, in, out);
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   for (std::uint32_t i = 0; i < kIterations; ++i)
     ASSERT_EQ(out[i], expected(in[i])) << i;
@@ -129,16 +138,7 @@ TEST_P(WideState, ATinyDependencyPoolMixesBothBranches) {
     in[i] = static_cast<float>(i % 17) - 4.0f;
   for (int run = 0; run < 2; ++run) {
     std::vector<float> out(kIterations, -1.0f);
-    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-      const Tensor a = Tensor::wrap(in.data(), {kIterations}, DType::f32);
-      const Tensor b = Tensor::wrap(out.data(), {kIterations}, DType::f32);
-      o.parallel_for(
-          kIterations,
-          [&](Orchestrator& o, std::int64_t i) {
-            iteration(o, k, a, b, static_cast<std::uint32_t>(i), false);
-          },
-          LoopOptions{.scope_per_iteration = true});
-    });
+    const RunResult r = run_iterations(runtime, k, in, out);
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     for (std::uint32_t i = 0; i < kIterations; ++i)
       ASSERT_EQ(out[i], expected(in[i])) << "run " << run << " iteration " << i;
@@ -157,17 +157,7 @@ TEST_P(WideState, ACreatorWhoseScopeEndedIsNamedAsWithoutAnalysis) {
   for (std::uint32_t i = 0; i < kIterations; ++i)
     in[i] = static_cast<float>(i) + 0.25f;
   std::vector<float> out(kIterations, -1.0f);
-  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-    const Tensor a = Tensor::wrap(in.data(), {kIterations}, DType::f32);
-    const Tensor b = Tensor::wrap(out.data(), {kIterations}, DType::f32);
-    o.parallel_for(
-        kIterations,
-        [&](Orchestrator& o, std::int64_t i) {
-          const auto cell = static_cast<std::uint32_t>(i);
-          iteration(o, k, a, b, cell, cell == kClosed);
-        },
-        LoopOptions{.scope_per_iteration = true});
-  });
+  const RunResult r = run_iterations(runtime, k, in, out, kClosed);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status.code, ErrorCode::invalid_args) << r.status.to_string();
   EXPECT_NE(r.status.to_string().find("tensor argument 0 was created by task"), std::string::npos)
