@@ -335,9 +335,7 @@ class OrchestratorCore {
   [[gnu::always_inline]] void hold_in_scope_inline(TaskSlot& task, int ring_index,
                                                    std::uint64_t heap_consumed) {
     dependence_.retain_creator(task.id);
-    ++open_scope_tasks_[ring_index];
-    open_scope_heap_[ring_index] += heap_consumed;
-    scope_tasks_.push_back(&task);
+    hold_retained_inline(task, ring_index, heap_consumed);
   }
   // hold_in_scope_inline for a task admitted retained (admit_slot's `retained`): the scope's
   // books alone.
