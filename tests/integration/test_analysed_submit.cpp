@@ -102,15 +102,6 @@ void scale_or_shift(const KernelArgs& a) {
   }
 }
 
-// The rings of a test that holds at most a few hundred tasks at once: a runtime's per-slot
-// arrays are written when it is built, which under TSan costs ~1 s for the default 16,384-slot
-// window and a fifth of that for this one.
-RingConfig few_tasks_ring() {
-  RingConfig ring;
-  ring.task_window = 1024;
-  return ring;
-}
-
 struct Fixture {
   Fixture(PlatformKind platform, bool record, RingConfig ring = few_tasks_ring())
       : runtime([&] {

@@ -35,6 +35,7 @@ RuntimeConfig config_for(PlatformKind platform, int clusters, int threads) {
   c.scheduler_threads = threads;
   c.record_events = true;
   c.stall_timeout_s = 30;
+  c.ring = testing::few_tasks_ring();  // a few hundred tasks a run at most
   return c;
 }
 

@@ -22,6 +22,7 @@ RuntimeConfig oracle_config() {
   config.scheduler_threads = 2;
   config.record_events = true;
   config.stall_timeout_s = 30;
+  config.ring = few_tasks_ring();  // 445 tasks a run at most (the large map sets its own window)
   return config;
 }
 

@@ -38,6 +38,7 @@ RuntimeConfig config_for(PlatformKind platform, int clusters, int threads, DualS
   c.record_events = true;
   c.stall_timeout_s = 30;
   c.dual_slot = policy;
+  c.ring = testing::few_tasks_ring();  // a few hundred tasks a run at most
   // Sim durations: the busy kernels' scalar is the threads duration; the sim uses these.
   c.sim.costs.kernel_ns["long_aic"] = 40'000;
   c.sim.costs.kernel_ns["long_aiv"] = 40'000;

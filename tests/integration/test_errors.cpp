@@ -48,6 +48,7 @@ struct Fixture : ::testing::Test {
     RuntimeConfig c;
     c.clusters = 2;
     c.scheduler_threads = 1;
+    c.ring = testing::few_tasks_ring();  // 300 tasks a run at most
     return c;
   }
   void SetUp() override {

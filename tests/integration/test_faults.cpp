@@ -50,6 +50,7 @@ class Faults : public ::testing::TestWithParam<PlatformKind> {
     c.clusters = 2;
     c.scheduler_threads = 1;
     c.stall_timeout_s = 30;
+    c.ring = testing::few_tasks_ring();  // a few hundred tasks a run at most
     return c;
   }
   void SetUp() override {
@@ -97,6 +98,7 @@ void expect_stuck_kernel_handled(PlatformKind platform, ErrorCode code,
   c.scheduler_threads = 1;
   c.stall_timeout_s = 1.0;
   c.tensor_wait_timeout_s = tensor_wait_timeout_s;
+  c.ring = testing::few_tasks_ring();  // two tasks
   auto runtime = std::make_unique<Runtime>(c);
   const KernelId stuck = runtime->kernels().add("stuck", CoreType::aiv, &stuck_kernel);
   const KernelId thrower = runtime->kernels().add("thrower", CoreType::aiv, &throwing_kernel);

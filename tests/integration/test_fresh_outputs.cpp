@@ -68,6 +68,9 @@ class FreshOutputs : public ::testing::TestWithParam<Case> {
     config.scheduler_threads = 1;
     config.stall_timeout_s = 30;
     config.parallel_for_analysis = true;
+    // At most 109 tasks a run (those that wait for heap too: fewer than an eighth of this window,
+    // so a wait resumes when every task has finished, as at the default).
+    config.ring = few_tasks_ring();
     return config;
   }
   // `body` for each of `n` iterations: parallel_for, or an ordinary loop for the plain case.

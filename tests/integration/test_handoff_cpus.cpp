@@ -111,6 +111,7 @@ TEST_P(HandoffCpus, LeftoversKeptOffAnIdleCoreStillRunWhileTheOrchestratorHoldsI
   config.platform = GetParam();
   config.clusters = 1;  // 3 core threads, 1 scheduler and the orchestrator on 2 CPUs
   config.scheduler_threads = 1;
+  config.ring = testing::few_tasks_ring();  // 3 tasks
   Runtime runtime(config);
   const KernelId p = runtime.kernels().add("producer", CoreType::aiv, &producer);
   const KernelId c = runtime.kernels().add("consumer", CoreType::aiv, &consumer);

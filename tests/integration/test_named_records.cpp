@@ -93,7 +93,8 @@ class NamedRecords : public ::testing::TestWithParam<Param> {
 };
 
 struct Fixture {
-  explicit Fixture(PlatformKind platform, std::uint32_t window = 16384)
+  // (A run here holds 600 tasks at most: the large window is few_tasks_ring's, unwrapped.)
+  explicit Fixture(PlatformKind platform, std::uint32_t window = kFewTasksWindow)
       : runtime([&] {
           RuntimeConfig c = loop_config(platform);
           c.record_events = false;  // a pin (the replayed path's) is never taken while recording
@@ -157,7 +158,7 @@ std::jthread held_briefly() {
 // the written row) and one of two, on a window of 16 slots: records are reused many times over
 // while each position's image stands. Every kernel sees the body's tensors, every row its sum.
 TEST_P(NamedRecords, SliceWritesSeeTheBodysTensorsOnATinyRing) {
-  for (const std::uint32_t window : {16u, 16384u}) {
+  for (const std::uint32_t window : {16u, kFewTasksWindow}) {
     SCOPED_TRACE("window " + std::to_string(window));
     Fixture f(GetParam().platform, window);
     constexpr std::uint32_t kRows = 300;
@@ -478,7 +479,7 @@ TEST_P(NamedRecords, EveryArgumentCountAndRankIsComparedWhole) {
   constexpr std::uint32_t kRows = 64;
   constexpr std::uint32_t kMissOut = 40;
   constexpr std::uint32_t kMissIn = 50;
-  for (const std::uint32_t window : {16u, 16384u}) {
+  for (const std::uint32_t window : {16u, kFewTasksWindow}) {
     // One runtime a window, run once a rank and count (a runtime's set-up is most of this test's
     // time under the sanitizers; each run learns its loop afresh: its shape is not the last's).
     Fixture f(GetParam().platform, window);

@@ -118,12 +118,9 @@ void throw_kernel(const KernelArgs&) {
   throw std::runtime_error("kernel failed on purpose");
 }
 
-// The directed loops hold a few hundred tasks at most: a 1,024-task window (a runtime's
-// per-slot arrays are written when it is built, ~1 s under TSan at the default 16,384).
+// The directed loops hold a few hundred tasks at most: loop_config's 1,024-task window.
 RuntimeConfig directed_config(PlatformKind platform, bool analysis) {
-  RuntimeConfig config = loop_config(platform, analysis);
-  config.ring.task_window = 1024;
-  return config;
+  return loop_config(platform, analysis);
 }
 
 struct Directed {

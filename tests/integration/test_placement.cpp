@@ -51,6 +51,7 @@ class Placement : public ::testing::TestWithParam<PlatformKind> {
     c.clusters = 1;
     c.scheduler_threads = 1;
     c.placement = placement;
+    c.ring = testing::few_tasks_ring();  // a few tasks a run
     return c;
   }
   // Whether a placement mode takes effect here (HostPlacement's rule).

@@ -53,7 +53,8 @@ struct NotingCluster {
     c.platform = platform;
     c.clusters = 1;
     c.scheduler_threads = 1;
-    c.record_events = true;  // dual-slot staging of AIC and AIV: the default
+    c.record_events = true;              // dual-slot staging of AIC and AIV: the default
+    c.ring = testing::few_tasks_ring();  // 603 tasks a run at most
     return c;
   }
   explicit NotingCluster(PlatformKind platform) : runtime(config(platform)) {}

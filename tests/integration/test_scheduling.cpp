@@ -53,6 +53,7 @@ RuntimeConfig small(int clusters, int threads) {
   c.clusters = clusters;
   c.scheduler_threads = threads;
   c.record_events = true;
+  c.ring = testing::few_tasks_ring();  // 67 tasks a run at most
   return c;
 }
 
@@ -390,6 +391,7 @@ TEST(Scheduling, SubmittedTasksRunWhileTheOrchestratorWaitsOutsideTmr) {
   config.platform = PlatformKind::threads;
   config.clusters = 1;
   config.scheduler_threads = 1;
+  config.ring = testing::few_tasks_ring();  // 67 tasks
   Runtime runtime(config);
   const KernelId p = runtime.kernels().add("producer", CoreType::aiv, &held_producer);
   const KernelId c = runtime.kernels().add("consumer", CoreType::aiv, &counted_consumer);

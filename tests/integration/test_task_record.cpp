@@ -14,6 +14,7 @@
 
 #include "core/task.hpp"
 #include "support/platforms.hpp"
+#include "support/task_window.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -146,13 +147,14 @@ void run_shapes(PlatformKind platform, std::uint32_t window, const std::vector<S
 class TaskRecordArgs : public ::testing::TestWithParam<PlatformKind> {};
 
 TEST_P(TaskRecordArgs, EveryBoundaryShapeSeesItsArguments) {
-  // Each shape alone (a fresh ring: each record first used by it), then all of them mixed.
+  // Each shape alone (a fresh ring: each record first used by it), then all of them mixed; at
+  // most 400 tasks, so the few-tasks window never wraps.
   for (const Shape2& shape : boundary_shapes()) {
     SCOPED_TRACE(std::to_string(shape.tensors) + " tensors, " + std::to_string(shape.scalars) +
                  " scalars");
-    run_shapes(GetParam(), 16384, {shape}, 40);
+    run_shapes(GetParam(), kFewTasksWindow, {shape}, 40);
   }
-  run_shapes(GetParam(), 16384, boundary_shapes(), 400);
+  run_shapes(GetParam(), kFewTasksWindow, boundary_shapes(), 400);
 }
 
 // A ring of 8 slots and a cycle of 13 shapes: as the ring wraps, each slot's tasks go from
@@ -241,8 +243,9 @@ LoopRun run_loop(PlatformKind platform, std::uint32_t window, int scalars, std::
 
 TEST_P(TaskRecordArgs, ReplayedLoopTasksWithSpilledArguments) {
   // Inline (3 inputs + output), tensors spilled (5 + 1, 15 + 1), scalars spilled, both; a large
-  // ring and a tiny one (the replayed copy goes into a slot the ring just reclaimed).
-  for (const std::uint32_t window : {16384u, 8u}) {
+  // ring (64 tasks a run: never wraps) and a tiny one (the replayed copy goes into a slot the
+  // ring just reclaimed).
+  for (const std::uint32_t window : {kFewTasksWindow, 8u}) {
     SCOPED_TRACE("window " + std::to_string(window));
     const LoopRun inline_run = run_loop<3>(GetParam(), window, 2, -1, 64);
     EXPECT_GT(inline_run.stats.loop_tasks_analysed, 0u);
@@ -262,7 +265,7 @@ TEST_P(TaskRecordArgs, ReplayMismatchWithSpilledArguments) {
   // the next admit fills, then rejects the task (its last input is another row); the generic path
   // submits it with its own arguments (that read leaves its family: no fall-back, later
   // iterations are analysed without the replayed path for it).
-  for (const std::uint32_t window : {16384u, 8u}) {
+  for (const std::uint32_t window : {kFewTasksWindow, 8u}) {
     SCOPED_TRACE("window " + std::to_string(window));
     const LoopRun wide = run_loop<5>(GetParam(), window, kInlineScalarArgs + 2, 40, 64);
     EXPECT_GT(wide.stats.loop_tasks_analysed, 40u);

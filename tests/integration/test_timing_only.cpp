@@ -65,6 +65,7 @@ TEST_P(TimingOnly, RunsEveryTaskInDependencyOrderAndCallsKernelsOnlyWhenOff) {
   config.scheduler_threads = 1;
   config.stall_timeout_s = 30;
   config.record_events = true;
+  config.ring = few_tasks_ring();  // a few hundred tasks a run at most
   (param.sim_alias ? config.sim.timing_only : config.timing_only) = param.timing_only;
   Runtime runtime(config);
   const KernelId bump_aiv = runtime.kernels().add("bump_aiv", CoreType::aiv, &bump);

@@ -62,8 +62,9 @@ class WideKeptPosition : public ::testing::TestWithParam<Param> {
 // position's template, so the kept layout (64 bytes) must not place it (128 bytes); its row of y
 // is then 2 x 2(x + 1) instead of 2(x + 1). A heap of 1,024 bytes (16 outputs) wraps and waits
 // many times over the 160 iterations, and the iterations after kOdd go on with the template.
-// `window`: the ring's task window (0: the default); 16 holds five iterations' tasks, so the
-// submits wait for room as well as for heap.
+// `window`: the ring's task window (0: the default, not loop_config's: a heap wait resumes after
+// an eighth of the window completes, all 480 tasks at the default); 16 holds five iterations'
+// tasks, so the submits wait for room as well as for heap.
 void run_mid_loop_shape_change(const Param& param, std::uint32_t window) {
   constexpr std::uint32_t kRows = 160;
   constexpr std::uint32_t kCols = 16;  // 64 bytes an output
@@ -71,7 +72,7 @@ void run_mid_loop_shape_change(const Param& param, std::uint32_t window) {
   RuntimeConfig config = loop_config(param.platform);
   config.record_events = param.record;
   config.ring.heap_bytes = 1024;
-  if (window != 0) config.ring.task_window = window;
+  config.ring.task_window = window != 0 ? window : RingConfig{}.task_window;
   Runtime runtime(config);
   const KernelId inc = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
   const KernelId add = runtime.kernels().add("add_wrapped", CoreType::aiv, &add_wrapped);

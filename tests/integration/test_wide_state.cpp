@@ -131,6 +131,9 @@ TEST_P(WideState, ATinyDependencyPoolMixesBothBranches) {
   constexpr std::uint32_t kIterations = 300;
   RuntimeConfig c = config();
   c.ring.dep_pool = 16;
+  // The default window: 900 tasks a run would nearly fill few_tasks_ring's, and a full pool's
+  // wait resumes after an eighth of the window completes (every task, at the default).
+  c.ring.task_window = RingConfig{}.task_window;
   Runtime runtime(c);
   const Kernels k(runtime);
   std::vector<float> in(kIterations);

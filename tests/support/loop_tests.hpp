@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <thread>
 
+#include "support/task_window.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr::testing {
@@ -37,9 +38,12 @@ inline void accumulate(const KernelArgs& a) {
     acc.data_as<float>()[k * acc.stride(0)] += in.data_as<float>()[k * in.stride(0)];
 }
 
-// Four clusters, two scheduler threads, events recorded (the oracle reads starts and ends).
+// Four clusters, two scheduler threads, events recorded (the oracle reads starts and ends), and
+// a 1,024-task window (few_tasks_ring: the loop tests hold a few hundred tasks at most; a test that
+// needs more sets its window).
 inline RuntimeConfig loop_config(PlatformKind platform, bool analysis = true) {
   RuntimeConfig config;
+  config.ring = few_tasks_ring();
   config.platform = platform;
   config.clusters = 4;
   config.scheduler_threads = 2;

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "support/task_window.hpp"
 #include "tmr/config.hpp"
 
 namespace tmr::testing {
@@ -42,9 +43,11 @@ inline std::string platform_and_analysis_name(
   return platform_suffix(info.param.platform) + (info.param.analysed ? "_analysed" : "_plain");
 }
 
-// Two clusters, one scheduler thread, a 30 s stall timeout: the parameter's platform and analysis.
+// Two clusters, one scheduler thread, a 30 s stall timeout, a 1,024-task window (few_tasks_ring):
+// the parameter's platform and analysis.
 inline RuntimeConfig two_cluster_config(const PlatformAndAnalysis& param) {
   RuntimeConfig config;
+  config.ring = few_tasks_ring();
   config.platform = param.platform;
   config.clusters = 2;
   config.scheduler_threads = 1;
