@@ -7,6 +7,15 @@
 
 namespace tmr {
 
+// The submit ratios that are re-fitted from threads-platform measurements (docs/sim.md, the
+// re-fit rule). Their values live in src/platform/sim/calibration.cpp, so a re-fit rebuilds that
+// one file rather than every unit that includes this header.
+namespace sim_calibration {
+extern const double analysed_submit_ratio;
+extern const double wide_submit_ratio;
+extern const double pattern_submit_ratio;
+}  // namespace sim_calibration
+
 // Modelled costs in nanoseconds (rates in GFLOP/s and GB/s). Defaults model an a2a3 chip
 // (Ascend 910B/C class); docs/sim.md cites the source of every figure. submit_ns,
 // submit_per_tensor_ns, kernel_start_ns, tile_ns and memory_gbps are fitted to the reference's
@@ -17,14 +26,14 @@ struct SimCostModel {
   double submit_per_tensor_ns = 40;  // per tensor argument (TensorMap lookup + insert)
   // A submit covered by a parallel_for template, as a share of an ordinary submit's cost: the
   // ratio of orchestrator CPU time per task measured on the threads platform (docs/sim.md).
-  double analysed_submit_ratio = 0.39;
+  double analysed_submit_ratio = sim_calibration::analysed_submit_ratio;
   // The same for an analysed submit the wide replayed path covers (fresh outputs, buffers its own
   // iteration made, closed free reads: paged attention's positions), measured on paged attention
   // itself (docs/sim.md).
-  double wide_submit_ratio = 0.82;
+  double wide_submit_ratio = sim_calibration::wide_submit_ratio;
   // The same for a pattern loop's trusted submit (parallel_for(n, TaskPattern) at a verified
   // position: no replay compare), measured on the threads platform (docs/sim.md).
-  double pattern_submit_ratio = 0.28;
+  double pattern_submit_ratio = sim_calibration::pattern_submit_ratio;
   // A loop's learning comparison, proof and analysis set-up, once per analysed loop of T template
   // tasks: loop_setup_ratio times what its template iteration's submits cost as ordinary submits,
   // plus (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits (fitted to
