@@ -119,13 +119,9 @@ void throw_kernel(const KernelArgs&) {
 }
 
 // The directed loops hold a few hundred tasks at most: loop_config's 1,024-task window.
-RuntimeConfig directed_config(PlatformKind platform, bool analysis) {
-  return loop_config(platform, analysis);
-}
-
 struct Directed {
   explicit Directed(PlatformKind platform, bool analysis = true)
-      : runtime(directed_config(platform, analysis)) {
+      : runtime(loop_config(platform, analysis)) {
     add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
     acc = runtime.kernels().add("accumulate", CoreType::aiv, &accumulate);
     boom = runtime.kernels().add("boom", CoreType::aiv, &throw_kernel);

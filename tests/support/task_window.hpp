@@ -22,9 +22,4 @@ inline RingConfig few_tasks_ring() {
   return ring;
 }
 
-inline RuntimeConfig with_few_tasks_window(RuntimeConfig config) {
-  config.ring.task_window = kFewTasksWindow;
-  return config;
-}
-
 }  // namespace tmr::testing
