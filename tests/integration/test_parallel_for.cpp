@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iostream>
+#include <list>
 #include <map>
 #include <string>
 #include <vector>
@@ -1863,6 +1864,169 @@ TEST_P(ParallelFor, KeptTemplateServesLaterRunsFromTheirFirstIteration) {
         if (e.sequence == 1 || e.sequence == 3) {
           EXPECT_EQ(e.producers, std::vector<std::uint64_t>{0}) << e.sequence;
         }
+      }
+    }
+  }
+}
+
+// Repeated runs of one loop on one runtime, as LLM decoding repeats its orchestration, where the
+// kept template serves the run from its first iteration (try_kept_from_start) with its kept plans
+// (reuse_plans, which keeps a position's routes while the template's edges, its families and its
+// fixed external producers are the same): between runs nothing changes, or the arguments are new
+// buffers (renamed), or a held writer before the loop of the bias every iteration reads (a fixed
+// external producer, in two runs in a row, the second with another task id: its routes must name
+// its own writer) or
+// of the whole source appears and goes, or the trip count changes, or the body changes. Each run:
+// the buffers as a sequential run leaves them, every producer a conflicting task, every
+// conflicting pair ordered, a held writer named by every task that conflicts with it, and the
+// reuse counters.
+TEST_P(ParallelFor, KeptStartFollowsWhatChangesBetweenRuns) {
+  Directed d(GetParam());
+  const KernelId held = held_accumulate_on_threads(d, GetParam());
+  const bool threads = GetParam() == PlatformKind::threads;
+  constexpr std::uint32_t kRows = 48;
+  constexpr std::uint32_t kCols = 4;
+  enum Writer { none, of_bias, of_source };
+  struct Run {
+    const char* what;
+    std::uint32_t iterations;
+    bool new_buffers;
+    Writer writer;
+    bool reads_fresh;  // the body's accumulate adds the iteration's fresh row, not the bias
+    bool shifted;      // an unrelated task before the writer (which then has another task id)
+    std::uint64_t reused, plans_reused, rejected, analysed;
+  };
+  const Run runs[] = {
+      {"first", kRows, false, none, false, false, 0, 0, 0, kRows - 2},
+      {"again", kRows, false, none, false, false, 1, 1, 0, kRows},
+      {"new buffers", kRows, true, none, false, false, 1, 1, 0, kRows},
+      {"writer of the bias", kRows, true, of_bias, false, false, 1, 0, 0, kRows},
+      {"writer of the bias again, new buffers", kRows, true, of_bias, false, true, 1, 1, 0, kRows},
+      {"writer gone", kRows, false, none, false, false, 1, 0, 0, kRows},
+      {"writer of the source", kRows, true, of_source, false, false, 1, 0, 0, kRows},
+      {"writer of the source again", kRows, false, of_source, false, false, 1, 1, 0, kRows},
+      {"shorter", kRows - 8, true, none, false, false, 1, 0, 0, kRows - 8 - 1},
+      {"shorter again", kRows - 8, false, none, false, false, 1, 1, 0, kRows - 8},
+      {"body changes", kRows - 8, true, none, true, false, 0, 1, 1, kRows - 8 - 3},
+      {"body back", kRows - 8, true, none, false, false, 0, 0, 1, kRows - 8 - 2},
+      {"and again", kRows - 8, true, none, false, false, 1, 1, 0, kRows - 8}};
+  struct Buffers {
+    std::vector<float> src, aux, dst, bias;
+  };
+  std::list<Buffers> sets;  // every set lives to the end: new buffers have new addresses
+  sets.emplace_back();
+  for (const Run& run : runs) {
+    SCOPED_TRACE(run.what);
+    if (run.new_buffers) sets.emplace_back();
+    Buffers& b = sets.back();
+    b.src.assign(kRows * kCols, 0.0f);
+    b.aux.assign(kRows * kCols, 0.0f);
+    b.dst.assign(kRows * kCols, -1.0f);
+    b.bias.assign(kCols, 0.5f);
+    for (std::size_t k = 0; k < b.src.size(); ++k) {
+      b.src[k] = static_cast<float>(k % 13);
+      b.aux[k] = static_cast<float>(k % 7 + 1);
+    }
+    // Sequential: the writer adds aux into the source (or aux's row 0 into the bias); iteration i
+    // writes fresh row i = source row i + 1, dst row i = fresh row i + 1, and adds the bias (or
+    // the fresh row) into dst row i.
+    std::vector<float> expect_src = b.src, expect_dst = b.dst, expect_bias = b.bias;
+    if (run.writer == of_source) {
+      for (std::size_t k = 0; k < expect_src.size(); ++k)
+        expect_src[k] += b.aux[k];
+    }
+    if (run.writer == of_bias) {
+      for (std::uint32_t c = 0; c < kCols; ++c)
+        expect_bias[c] += b.aux[c];
+    }
+    for (std::uint32_t i = 0; i < run.iterations; ++i) {
+      for (std::uint32_t c = 0; c < kCols; ++c) {
+        const float s = expect_src[i * kCols + c];
+        expect_dst[i * kCols + c] = s + 2.0f + (run.reads_fresh ? s + 1.0f : expect_bias[c]);
+      }
+    }
+    RunArgs args;
+    args.inout(b.src.data(), {kRows, kCols}, DType::f32);
+    args.input(b.aux.data(), {kRows, kCols}, DType::f32);
+    args.inout(b.dst.data(), {kRows, kCols}, DType::f32);
+    args.inout(b.bias.data(), {kCols}, DType::f32);
+    gate_open = !threads;
+    const RunResult r = d.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          if (run.shifted) {
+            o.submit_aiv(d.add, Args()
+                                    .in(a.tensor(1).view({1, kCols}, {1, 0}).reshape({kCols}))
+                                    .out(TensorSpec(Shape{kCols}, DType::f32)));
+          }
+          if (run.writer == of_source) {
+            o.submit_aiv(held, Args()
+                                   .in(a.tensor(1).reshape({kRows * kCols}))
+                                   .inout(a.tensor(0).reshape({kRows * kCols})));
+          } else if (run.writer == of_bias) {
+            o.submit_aiv(held, Args()
+                                   .in(a.tensor(1).view({1, kCols}, {0, 0}).reshape({kCols}))
+                                   .inout(a.tensor(3)));
+          }
+          o.parallel_for(run.iterations, [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            const Tensor in = a.tensor(0).view({1, kCols}, {row, 0}).reshape({kCols});
+            const TaskOutputs t =
+                o.submit_aiv(d.add, Args().in(in).out(TensorSpec(Shape{kCols}, DType::f32)));
+            o.submit_aiv(d.add, Args().in(t[0]).out_existing(
+                                    a.tensor(2).view({1, kCols}, {row, 0}).reshape({kCols})));
+            o.submit_aiv(d.acc,
+                         Args()
+                             .in(run.reads_fresh ? t[0] : a.tensor(3))
+                             .inout(a.tensor(2).view({1, kCols}, {row, 0}).reshape({kCols})));
+          });
+          gate_open = true;
+        },
+        args);
+    gate_open = true;
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(b.src, expect_src);
+    EXPECT_EQ(b.dst, expect_dst);
+    EXPECT_EQ(b.bias, expect_bias);
+    EXPECT_EQ(r.stats.loop_templates_reused, run.reused);
+    EXPECT_EQ(r.stats.loop_plans_reused, run.plans_reused);
+    EXPECT_EQ(r.stats.loop_templates_rejected, run.rejected) << rejections(r.stats);
+    EXPECT_EQ(r.stats.loop_iterations_analysed, run.analysed);
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u);
+    // Tasks: the unrelated task and the writer (sequence first - 1) when there are, then per
+    // iteration its reader of the
+    // source row (kind 0), its writer of the dst row (1) and its accumulate into it (2).
+    const std::uint64_t first = (run.writer == none ? 0 : 1) + (run.shifted ? 1 : 0);
+    const std::uint64_t writer = first - 1;
+    const auto kind = [&](std::uint64_t s) { return static_cast<int>((s - first) % 3); };
+    const auto iteration = [&](std::uint64_t s) { return (s - first) / 3; };
+    const auto conflict = [&](std::uint64_t j, std::uint64_t k) {
+      if (j < first || k < first) {
+        if ((j < first && j != writer) || (k < first && k != writer)) return false;  // unrelated
+        if (j < first && k < first) return false;
+        const int other = kind(j < first ? k : j);  // the writer and a loop task
+        if (run.writer == of_bias) return other == 2 && !run.reads_fresh;
+        return other == 0;  // the source's readers
+      }
+      if (iteration(j) != iteration(k)) return false;  // rows of their own; the bias only read
+      const int x = std::min(kind(j), kind(k));
+      const int y = std::max(kind(j), kind(k));
+      return (x == 0 && (y == 1 || (y == 2 && run.reads_fresh))) ||  // the fresh row
+             (x == 1 && y == 2);                                     // the dst row
+    };
+    const std::map<std::uint64_t, Span> when = spans(*r.trace);
+    ASSERT_EQ(r.trace->tasks.size(), first + 3 * run.iterations);
+    for (const TaskEvent& e : r.trace->tasks) {
+      for (const std::uint64_t p : e.producers)
+        EXPECT_TRUE(conflict(p, e.sequence)) << "edge " << p << "->" << e.sequence;
+      for (std::uint64_t j = 0; j < e.sequence; ++j) {
+        if (conflict(j, e.sequence)) {
+          EXPECT_LE(when.at(j).end, when.at(e.sequence).start) << j << " before " << e.sequence;
+        }
+      }
+      // Held until the orchestration ends: every task that conflicts with it names it.
+      if (threads && run.writer != none && e.sequence > writer && conflict(writer, e.sequence)) {
+        EXPECT_NE(std::find(e.producers.begin(), e.producers.end(), writer), e.producers.end())
+            << e.sequence;
       }
     }
   }

@@ -692,6 +692,7 @@ void LoopDriver::analyse_with_template(Loop& loop) {
     loop.task_plans = std::move(it->task_plans);
     loop.plans_kept = true;
     loop.kept_iterations = it->iterations;
+    loop.routes_deps = it->routes_deps;
   }
   kept_.erase(it);  // kept again when the loop ends
   analyse_with_template(loop);
@@ -722,21 +723,12 @@ void LoopDriver::analyse_with_template(Loop& loop) {
     if (run_buffers_[k] != address) renames.emplace_back(address, run_buffers_[k]);
   }
   if (!renames.empty()) {
-    // The kept buffers (each once), then their names in this run (renamed or their own): all
-    // distinct, or two kept buffers would become one.
+    // The kept buffers (each once: keep_template listed them), then their names in this run
+    // (renamed or their own): all distinct, or two kept buffers would become one.
     using Name = std::pair<std::uintptr_t, std::uint64_t>;
-    std::vector<Name> kept_names;
-    const loops::LoopTemplate& kept = it->tmpl;
-    for (std::uint32_t a = 0; a < kept.access_count(); ++a) {
-      const loops::BufferRef& b = kept.access(a).buffer;
-      const Name name{b.address, b.owner};
-      if (b.kind == loops::BufferRef::Kind::outer &&
-          std::find(kept_names.begin(), kept_names.end(), name) == kept_names.end()) {
-        kept_names.push_back(name);
-      }
-    }
     std::vector<Name> names;
-    for (Name name : kept_names) {
+    names.reserve(it->outer_names.size());
+    for (Name name : it->outer_names) {
       if (!TaskId::from_value(name.second).valid()) {
         const auto renamed = std::find_if(renames.begin(), renames.end(),
                                           [&](const auto& r) { return r.first == name.first; });
@@ -753,6 +745,7 @@ void LoopDriver::analyse_with_template(Loop& loop) {
   loop.task_plans = std::move(it->task_plans);
   loop.plans_kept = true;
   loop.kept_iterations = it->iterations;
+  loop.routes_deps = it->routes_deps;
   loop.from_start = true;
   kept_.erase(it);     // kept again when the loop ends
   loop.tmpl.reused();  // charged as a kept set-up unless the range is new (prove() clears it)
@@ -792,10 +785,20 @@ void LoopDriver::keep_template(Loop& loop) {
   kept.tmpl = std::move(loop.tmpl);
   kept.start_failed = loop.start_failed;
   if (kept.tmpl.base_iteration() == 0) {
-    // Which of its buffers were this run's arguments (try_kept_from_start renames them).
+    // Its outer buffers, each once, and which of them were this run's arguments
+    // (try_kept_from_start renames them). Accesses to one buffer mostly follow each other: the
+    // last one listed is asked first.
     for (std::uint32_t a = 0; a < kept.tmpl.access_count(); ++a) {
       const loops::BufferRef& b = kept.tmpl.access(a).buffer;
-      if (b.kind != loops::BufferRef::Kind::outer || TaskId::from_value(b.owner).valid()) continue;
+      if (b.kind != loops::BufferRef::Kind::outer) continue;
+      const std::pair<std::uintptr_t, std::uint64_t> name{b.address, b.owner};
+      auto& names = kept.outer_names;
+      if (!names.empty() &&
+          (names.back() == name || std::find(names.begin(), names.end(), name) != names.end())) {
+        continue;  // listed, and so asked below, at its first access
+      }
+      names.push_back(name);
+      if (TaskId::from_value(b.owner).valid()) continue;
       const auto k = std::find(run_buffers_.begin(), run_buffers_.end(), b.address);
       if (k == run_buffers_.end()) continue;
       const auto index = static_cast<std::uint32_t>(k - run_buffers_.begin());
@@ -811,6 +814,7 @@ void LoopDriver::keep_template(Loop& loop) {
     kept.plans = std::move(loop.plans);
     kept.task_plans = std::move(loop.task_plans);
     kept.iterations = loop.iterations;
+    kept.routes_deps = loop.routes_deps;
   }
   kept_.push_back(std::move(kept));
 }
@@ -897,6 +901,9 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     loop.task_plans.clear();  // build_plans adds to a position's masks: start from none
     return false;
   }
+  // The routes derived last (build_plans, or plan_analysed after a family closed) from these
+  // template edges: a position keeps them when its family mask is the same and routes_stand.
+  const bool same_edges = loop.routes_deps != 0 && loop.routes_deps == tmpl.deps_id();
   for (TaskPlan& task : loop.task_plans) {
     // build_plans closed these free reads' families (their images could not be built): so
     // does this run, on its own families.
@@ -908,6 +915,7 @@ bool LoopDriver::reuse_plans(Loop& loop) {
         loop.families[a] = nullptr;
       }
     }
+    const std::uint32_t routed_family = task.family;
     task.family = 0;
     for (std::uint32_t k = 0; k < task.access_count; ++k) {
       if (loop.families[task.first_access + k] != nullptr) task.family |= 1u << k;
@@ -921,13 +929,31 @@ bool LoopDriver::reuse_plans(Loop& loop) {
     // An earlier loop's record image (retired at its end; end_loop clears it already).
     task.record_image = nullptr;
     task.record_iteration = kStaleImages;
-    const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
-    set_edges(tmpl, task, position);
-    route_producers(loop, task);
+    if (!same_edges || task.family != routed_family || !routes_stand(loop, task)) {
+      const std::uint32_t position = static_cast<std::uint32_t>(&task - loop.task_plans.data());
+      set_edges(tmpl, task, position);
+      route_producers(loop, task);
+    }
     refresh_fast(task);
   }
+  loop.routes_deps = tmpl.deps_id();
   loop.plan_count = tmpl.task_count();
   ++plans_reused_;
+  return true;
+}
+
+bool LoopDriver::routes_stand(const Loop& loop, const TaskPlan& task) {
+  // route_producers took external producers only from fixed_external (into `producers` when
+  // direct, `steps` when created; a position that is neither kept none). A route that fell back
+  // to collect() at some argument did so by the flags alone, whatever the entries.
+  if (!task.producers.empty()) return false;
+  for (const TaskPlan::Step& step : task.steps) {
+    if (step.arg == TaskPlan::kExternalStep) return false;
+  }
+  for (std::uint32_t todo = task.collect; todo != 0; todo &= todo - 1) {
+    const std::uint32_t a = task.first_access + static_cast<std::uint32_t>(std::countr_zero(todo));
+    if (!loop.fixed_external[a].empty()) return false;
+  }
   return true;
 }
 
@@ -1391,6 +1417,7 @@ void LoopDriver::build_plans(Loop& loop) {
     route_producers(loop, task);
     refresh_fast(task);
   }
+  loop.routes_deps = tmpl.deps_id();
 }
 
 void LoopDriver::route_producers(const Loop& loop, TaskPlan& task) const {

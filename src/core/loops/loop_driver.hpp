@@ -815,6 +815,10 @@ class LoopDriver {
     // (reuse_plans) instead of build_plans when the loop's range and per-run routes match.
     bool plans_kept = false;
     std::int64_t kept_iterations = 0;
+    // The template edges (LoopTemplate::deps_id) the task plans' routes were derived from
+    // (set_edges, route_producers, route_wide): reuse_plans keeps a position's routes while they
+    // stand (0: none derived).
+    std::uint64_t routes_deps = 0;
     // place_images found an iteration outside the proven range (a position no longer
     // replayable): the plans are not kept. A free read's family that plan_analysed closed is
     // kept closed (TaskPlan::deferred_reads), as build_plans would start it.
@@ -839,10 +843,15 @@ class LoopDriver {
     std::vector<AccessPlan> plans;
     std::vector<TaskPlan> task_plans;
     std::int64_t iterations = 0;
-    bool start_failed = false;  // Loop::start_failed of the run that kept it
+    std::uint64_t routes_deps = 0;  // Loop::routes_deps of the plans
+    bool start_failed = false;      // Loop::start_failed of the run that kept it
     // A template based on iteration 0: its outer buffers without a creator that were the run's
     // argument k (address, k), each buffer once.
     std::vector<std::pair<std::uintptr_t, std::uint32_t>> arguments;
+    // A template based on iteration 0: its outer buffers (address, owner), each once, in the
+    // order of their first access (try_kept_from_start checks that renaming keeps them distinct,
+    // without a walk of every access).
+    std::vector<std::pair<std::uintptr_t, std::uint64_t>> outer_names;
   };
   // Whether `now` (this run's first iteration, before rebind) repeats `kept` (the kept template's
   // base) in everything build_plans reads but the names of outer buffers (rebind checks they are
@@ -863,6 +872,12 @@ class LoopDriver {
   // route_producers' last step: the position's wide list (TaskPlan::wide_external, wide_same,
   // wide_listed) from its route and the template's edges.
   static void route_wide(const Loop& loop, TaskPlan& task, std::uint32_t position);
+  // Whether a position's routes, last derived with the same template edges and family mask, hold
+  // for this run's start as they are: they listed no fixed external producer (a task of an earlier
+  // run) and none of its accesses meets one now. Every other input of route_producers (the plans'
+  // flags: tracked, outer, back, task, stationary, dense, fixed, quiet, whether the buffer has a
+  // creator) is the kept plans' by reuse_plans' checks.
+  static bool routes_stand(const Loop& loop, const TaskPlan& task);
 
   // Whether an argument is the template's record replayed for the current iteration: the same
   // buffer (outer by identity; a fresh one by the creator task id the loop's table predicts) and

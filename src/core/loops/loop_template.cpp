@@ -2,6 +2,7 @@
 #include "core/loops/loop_template.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <tuple>
@@ -32,6 +33,13 @@ bool same_buffer(const BufferRef& a, const BufferRef& b) {
   if (a.kind != b.kind) return false;
   if (a.kind == BufferRef::Kind::outer) return a.address == b.address && a.owner == b.owner;
   return a.task == b.task && a.arg == b.arg;  // which iteration is the caller's question
+}
+
+// deps_id()'s values: one counter for every template in the process, so that no two sets of
+// edges share one (templates move between loops and runs).
+std::uint64_t next_deps_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -243,6 +251,7 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, IterationRecord&& 
       out->task_of_access_[a] = p;
   }
   out->deps_.clear();
+  out->deps_id_ = next_deps_id();
   out->carries_ = false;
   out->proven_ = false;
   out->rebound_ = false;
@@ -350,6 +359,7 @@ bool LoopTemplate::rebase(IterationRecord& neighbour) {
       places_[a].offset[r] += steps * stride[static_cast<std::size_t>(r)];
   }
   deps_.clear();
+  deps_id_ = next_deps_id();
   carries_ = false;
   proven_ = false;
   rebound_ = false;
@@ -446,6 +456,7 @@ Fallback LoopTemplate::prove(std::int64_t first, std::int64_t last) {
   rebound_ = false;  // proved again: charged as a learned template (rebound())
   const auto accesses = static_cast<std::uint32_t>(base_.accesses.size());
   deps_.assign(base_.tasks.size(), TemplateTaskDeps{});
+  deps_id_ = next_deps_id();
   carries_ = false;
 
   // Only accesses of one buffer can conflict: sort the tracked ones by buffer (then position),

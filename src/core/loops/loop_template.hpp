@@ -205,6 +205,10 @@ class LoopTemplate {
     return strides_[access];
   }
   const TemplateTaskDeps& deps(std::uint32_t position) const { return deps_[position]; }
+  // Names the template's edges as they stand: a new value (unique in the process, never 0)
+  // whenever learn(), rebase() or prove() may have changed them. What was derived from deps() under
+  // one value (LoopDriver's routes) holds while it is the same.
+  std::uint64_t deps_id() const { return deps_id_; }
   // True when some pair of tasks in different iterations conflicts (the proof's verdict).
   bool carries_dependence() const { return carries_; }
   // True when the template was kept from an earlier run (its base from rebind(), or a kept one
@@ -277,6 +281,7 @@ class LoopTemplate {
   std::vector<bool> free_;
   std::vector<std::uint32_t> task_of_access_;
   std::vector<TemplateTaskDeps> deps_;
+  std::uint64_t deps_id_ = 0;  // deps_id()
   bool carries_ = false;
   bool proven_ = false;   // prove() succeeded for [first_, last_]
   bool rebound_ = false;  // see rebound()
