@@ -116,6 +116,8 @@ class OrchestratorCore {
   bool wait_table(const Tensor& rows);
   int scope_depth() const { return static_cast<int>(scope_starts_.size()) - 1; }
 
+  // `out` holds type.size zero bytes (Orchestrator::get_tensor_data's value-initialised T), which
+  // a read that fails leaves as they are.
   void read_element(const Tensor& tensor, const Shape& indices, void* out,
                     const ElementRequest& type);
   void write_element(const Tensor& tensor, const Shape& indices, const void* in,

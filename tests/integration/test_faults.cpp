@@ -377,6 +377,30 @@ TEST_P(Faults, ElementAccessWithAnotherElementTypeIsRefused) {
   ASSERT_TRUE(r.ok()) << r.status.to_string();
   EXPECT_EQ(read, 4.5f);
   EXPECT_EQ(host[2], 4.5f);
+
+  // Every element size reads its own bytes (1, 2 and 4: the read copies each inline), and a read
+  // after the run has failed gives the type's zero.
+  std::vector<std::uint8_t> bytes{0, 0xfe, 7};
+  std::vector<bf16> halves{bf16(0.0f), bf16(0.0f), bf16(-2.5f)};
+  std::vector<std::int32_t> words{0, -123456789};
+  std::uint8_t byte_read = 0;
+  float half_read = 0;
+  std::int32_t word_read = 0;
+  std::int32_t after_failure = -7;
+  r = runtime->run([&](Orchestrator& o, const OrchestrationArgs&) {
+    byte_read = o.get_tensor_data<std::uint8_t>(Tensor::wrap(bytes.data(), {3}, DType::u8), {1});
+    half_read = static_cast<float>(
+        o.get_tensor_data<bf16>(Tensor::wrap(halves.data(), {3}, DType::bf16), {2}));
+    word_read = o.get_tensor_data<std::int32_t>(Tensor::wrap(words.data(), {2}, DType::i32), {1});
+    o.report_fatal(ErrorCode::invalid_args, "stop here");
+    after_failure =
+        o.get_tensor_data<std::int32_t>(Tensor::wrap(words.data(), {2}, DType::i32), {1});
+  });
+  EXPECT_EQ(r.status.code, ErrorCode::invalid_args);
+  EXPECT_EQ(byte_read, 0xfe);
+  EXPECT_EQ(half_read, -2.5f);
+  EXPECT_EQ(word_read, -123456789);
+  EXPECT_EQ(after_failure, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, Faults, testing::both_platforms(), testing::platform_name);
