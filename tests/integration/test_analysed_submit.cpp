@@ -669,7 +669,7 @@ TEST_P(ParallelForAnalysedSubmit, FullWindowAndDependencyPoolMakeItWait) {
 // Fresh outputs held by the loop's open scope outgrow the ring heap in an analysed iteration:
 // check_fits names it (scope_deadlock) as for a plain submit.
 TEST_P(ParallelForAnalysedSubmit, OpenScopeOutgrowingTheHeapIsNamed) {
-  RingConfig ring;
+  RingConfig ring = few_tasks_ring();  // 16 tasks before the heap is full
   ring.heap_bytes = 16384;
   Fixture f(GetParam().platform, GetParam().record, ring);
   std::vector<float> x(64 * 256, 1.0f);

@@ -101,6 +101,10 @@ class PlainSubmitPool : public ::testing::TestWithParam<PlatformKind> {
     c.platform = GetParam();
     c.clusters = 1;
     c.scheduler_threads = 1;
+    // 300 tasks a run at most, ~17 of them live behind the 16-record pool: a wait for nodes
+    // resumes when every submitted task is done (min(done + window / 8, submitted)) at either
+    // window.
+    c.ring = few_tasks_ring();
     c.ring.dep_pool = 16;  // the smallest pool
     c.stall_timeout_s = 30;
     return c;

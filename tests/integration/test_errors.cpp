@@ -275,7 +275,7 @@ TEST(RingErrors, ImpossibleScopeFailsAtOnceAndLeavesNoThread) {
 }
 
 TEST(RingErrors, OutputLargerThanTheHeapFailsAtOnce) {
-  RuntimeConfig c = one_cluster();
+  RuntimeConfig c = one_cluster(testing::kFewTasksWindow);  // one task
   c.ring.heap_bytes = 4096;
   Runtime runtime(c);
   const KernelId k = runtime.kernels().add("noop", CoreType::aiv, &noop);

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "support/task_window.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr {
@@ -12,6 +13,7 @@ TEST(PluginRun, OrchestrationFromSharedLibraryComputesTheResult) {
   RuntimeConfig config;
   config.clusters = 2;
   config.scheduler_threads = 1;
+  config.ring = testing::few_tasks_ring();  // 32 tasks
   Runtime runtime(config);
   const Plugin plugin = Plugin::load(TMR_SCALE_PLUGIN);
   plugin.register_kernels(runtime.kernels());
@@ -36,6 +38,7 @@ TEST(KernelCallables, LambdaKernelSeesTagsInARun) {
     config.platform = platform;
     config.clusters = 1;
     config.scheduler_threads = 1;
+    config.ring = testing::few_tasks_ring();  // one task
     Runtime runtime(config);
     std::vector<std::vector<ArgTag>> seen_by_block(2);
     const KernelId id =

@@ -179,6 +179,7 @@ TEST_P(RunSide, NoQueuedTaskRunsAfterAnAbort) {
   c.platform = GetParam();
   c.clusters = 1;
   c.scheduler_threads = 1;
+  c.ring = testing::few_tasks_ring();  // 303 tasks a run, all live at once at most
   Runtime runtime(c);
   const KernelId throw_aiv = runtime.kernels().add("throw_aiv", CoreType::aiv, &hold_then_throw);
   const KernelId throw_aic = runtime.kernels().add("throw_aic", CoreType::aic, &hold_then_throw);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "support/cpu_mask.hpp"
+#include "support/task_window.hpp"
 #include "tmr/tmr.hpp"
 
 namespace tmr {
@@ -80,6 +81,7 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
   // Straight to the yield phase: the scheduler thread's one pass is a step and a yield, which
   // hands the shared CPU back to the orchestrator (outside the step's gate).
   config.spin_before_park = 1;
+  config.ring = testing::few_tasks_ring();  // 6 tasks a run
   Runtime runtime(config);
   const KernelId k = runtime.kernels().add("count_run", CoreType::aiv, &count_run);
   const std::vector<pid_t> scheduler = threads_named("tmr-sched-");

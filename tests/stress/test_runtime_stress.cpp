@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "support/random_program.hpp"
+#include "support/task_window.hpp"
 #include "support/test_scale.hpp"
 
 namespace tmr::testing {
@@ -74,6 +75,7 @@ TEST(RuntimeStress, ManyShortRunsOnOneRuntime) {
   RuntimeConfig config;
   config.clusters = 3;
   config.scheduler_threads = 3;
+  config.ring = few_tasks_ring();  // 12 operations a program
   Runtime runtime(config);
   register_program_kernels(runtime.kernels());
   ProgramShape shape;

@@ -15,6 +15,7 @@
 #include "core/scheduler/ready_queues.hpp"
 #include "core/scheduler/scheduler.hpp"
 #include "core/thread_sanitizer.hpp"
+#include "support/task_window.hpp"
 
 namespace tmr::detail {
 namespace {
@@ -1108,16 +1109,22 @@ TEST(PopsSerialised, OnlyOnTheThreadsPlatformWithOneSchedulerThread) {
     config.platform = platform;
     config.clusters = clusters;
     config.scheduler_threads = scheduler_threads;
+    // No run: the window does not matter, and a small one is quick to build (under TSan).
+    config.ring = testing::few_tasks_ring();
     Engine engine(config, KernelRegistry{});
     return Settings{engine.scheduler().pops_serialised(), engine.scheduler().orchestrator_lanes()};
   };
-  EXPECT_TRUE(settings(PlatformKind::threads, 1, 1).serial_pops);
+  // One engine a configuration, each setting read from it.
+  const Settings threads_1_1 = settings(PlatformKind::threads, 1, 1);
+  const Settings threads_2_2 = settings(PlatformKind::threads, 2, 2);
+  const Settings sim_1_1 = settings(PlatformKind::sim, 1, 1);
+  EXPECT_TRUE(threads_1_1.serial_pops);
   EXPECT_TRUE(settings(PlatformKind::threads, 2, 1).serial_pops);
-  EXPECT_FALSE(settings(PlatformKind::threads, 2, 2).serial_pops);
-  EXPECT_FALSE(settings(PlatformKind::sim, 1, 1).serial_pops);
-  EXPECT_TRUE(settings(PlatformKind::threads, 1, 1).lanes);
-  EXPECT_TRUE(settings(PlatformKind::threads, 2, 2).lanes);
-  EXPECT_FALSE(settings(PlatformKind::sim, 1, 1).lanes);
+  EXPECT_FALSE(threads_2_2.serial_pops);
+  EXPECT_FALSE(sim_1_1.serial_pops);
+  EXPECT_TRUE(threads_1_1.lanes);
+  EXPECT_TRUE(threads_2_2.lanes);
+  EXPECT_FALSE(sim_1_1.lanes);
 }
 
 }  // namespace
