@@ -1872,14 +1872,13 @@ TEST_P(ParallelFor, KeptTemplateServesLaterRunsFromTheirFirstIteration) {
 // Repeated runs of one loop on one runtime, as LLM decoding repeats its orchestration, where the
 // kept template serves the run from its first iteration (try_kept_from_start) with its kept plans
 // (reuse_plans, which keeps a position's routes while the template's edges, its families and its
-// fixed external producers are the same): between runs nothing changes, or the arguments are new
-// buffers (renamed), or a held writer before the loop of the bias every iteration reads (a fixed
-// external producer, in two runs in a row, the second with another task id: its routes must name
-// its own writer) or
-// of the whole source appears and goes, or the trip count changes, or the body changes. Each run:
-// the buffers as a sequential run leaves them, every producer a conflicting task, every
-// conflicting pair ordered, a held writer named by every task that conflicts with it, and the
-// reuse counters.
+// fixed external producers are the same). Between runs nothing changes; or the arguments are new
+// buffers (renamed); or a held writer before the loop appears and goes, of the bias every
+// iteration reads (a fixed external producer, in two runs in a row, the second with another task
+// id: its routes must name its own writer) or of the whole source; or the trip count changes; or
+// the body changes. Each run: the buffers as a sequential run leaves them, every producer a
+// conflicting task, every conflicting pair ordered, a held writer named by every task that
+// conflicts with it, and the reuse counters.
 TEST_P(ParallelFor, KeptStartFollowsWhatChangesBetweenRuns) {
   Directed d(GetParam());
   const KernelId held = held_accumulate_on_threads(d, GetParam());
