@@ -998,8 +998,8 @@ class LoopDriver {
   // Places a position's images one iteration before the current one (computed from the start),
   // when the last replays of the position was not the previous iteration's or did not pass.
   // False when the iteration is outside what build_image proved exact (the position is then no
-  // longer replayable).
-  static bool place_images(Loop& loop, TaskPlan& task);
+  // longer replayable). Out of line: once per position a run, not in the replay's own path.
+  [[gnu::noinline]] static bool place_images(Loop& loop, TaskPlan& task);
   // replay_into's naming, after its exact compare passed: the position's record image when it
   // still stands for this iteration (its last task was the previous iteration's, named the
   // same way), else name_record_slow.
@@ -1163,6 +1163,14 @@ class LoopDriver {
   std::span<Ring* const> rings_;
   Dependence& dependence_;
   loops::FamilyTable families_;
+  // The per-access vectors of the last analysed loop that ended, for the next start_analysis
+  // (which clears them): a loop's start makes them again no more.
+  struct SpareStarts {
+    std::vector<std::vector<MapEntry>> external;
+    std::vector<std::vector<MapEntry>> fixed_external;
+    std::vector<loops::Family*> families;
+  };
+  SpareStarts spare_starts_;
   // What TaskPlan::grow lists past a position's families (pad_grow): grown by grow_covered,
   // never looked up (it is in no table).
   loops::Family spare_family_;
