@@ -197,12 +197,11 @@ OrchestratorCore::IterationScope OrchestratorCore::iteration_scope() const {
 
 [[gnu::always_inline]] inline void OrchestratorCore::open_iteration_scope(IterationScope& scope) {
   if (scope_starts_.size() != scope.depth || scope.depth == 0) [[unlikely]] {
-    scope.noted = false;
+    scope.start = IterationScope::kNotNoted;
     scope_begin();
     return;
   }
   // scope_begin's steps at a depth known to be allowed, and scopes_changed's ring found once.
-  scope.noted = true;
   scope.start = scope_tasks_.size();
   scope.tasks = open_scope_tasks_[scope.inner_index];
   scope.heap = open_scope_heap_[scope.inner_index];
@@ -225,8 +224,8 @@ OrchestratorCore::IterationScope OrchestratorCore::iteration_scope() const {
   // are back at the noted values once they are released; else each task's own subtraction.
   const std::size_t count = scope_tasks_.size() - scope.start;
   const int inner = scope.inner_index;
-  if (scope.noted && scope_starts_.back() == scope.start &&
-      open_scope_tasks_[inner] - scope.tasks == count) [[likely]] {
+  if (scope_starts_.back() == scope.start && open_scope_tasks_[inner] - scope.tasks == count)
+      [[likely]] {
     TaskSlot* const* const first = scope_tasks_.data() + scope.start;
     TaskSlot* const* const last = first + count;
     charge(OrchestratorWork::scope_end, static_cast<std::uint32_t>(count));

@@ -462,13 +462,14 @@ class OrchestratorCore {
   // the fast close gives them back in one step when they grew by exactly the scope's tasks
   // (close_iteration_scope).
   struct IterationScope {
+    static constexpr std::size_t kNotNoted = ~std::size_t{0};  // no scope list starts there
     std::size_t depth = 0;  // scope_starts_.size() when the loop began; 0: never the fast steps
     Ring* outer_ring = nullptr;
     Ring* inner_ring = nullptr;
     int outer_index = 0;
     int inner_index = 0;
-    bool noted = false;       // this iteration's open took the fast steps and noted the books
-    std::size_t start = 0;    // scope_tasks_.size() at the open
+    // scope_tasks_.size() at the fast open (its list's start), kNotNoted after a slow one.
+    std::size_t start = kNotNoted;
     std::uint32_t tasks = 0;  // open_scope_tasks_[inner_index] at the open
     std::uint64_t heap = 0;   // open_scope_heap_[inner_index] at the open
   };

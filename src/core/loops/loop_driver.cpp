@@ -850,26 +850,19 @@ void LoopDriver::rename(AccessPlan& plan, const loops::AccessRecord& rec) {
   if (plan.address == rec.buffer.address && plan.owner == rec.buffer.owner) return;
   plan.address = rec.buffer.address;
   plan.owner = rec.buffer.owner;
-  // The identity bytes of the image (build_image covers them for an outer buffer), in every word
-  // that holds them, and in `start` for the step words; no step lane touches them.
+  // The identity bytes of the image (build_image covers them for an outer buffer): the base
+  // pointer in word 0 and the owner in word 1, which no other word (the last one starts past
+  // them) and no step word holds.
   constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
-  unsigned char bytes[sizeof(Tensor)];
-  std::memcpy(bytes, &rec.tensor, sizeof(Tensor));
-  const std::size_t ranges[2][2] = {{at.base, sizeof(void*)}, {at.owner, sizeof(TaskId)}};
-  for (const auto& [from, size] : ranges) {
-    for (int w = 0; w < kWords; ++w) {
-      const std::size_t lo = std::max(from, kWordAt[w]);
-      const std::size_t hi = std::min(from + size, kWordAt[w] + sizeof(Word));
-      if (lo >= hi) continue;
-      std::memcpy(reinterpret_cast<unsigned char*>(&plan.image[w]) + (lo - kWordAt[w]), bytes + lo,
-                  hi - lo);
-      if (w == kStepWord || w == kStepWord + 1) {
-        std::memcpy(
-            reinterpret_cast<unsigned char*>(&plan.start[w - kStepWord]) + (lo - kWordAt[w]),
-            bytes + lo, hi - lo);
-      }
-    }
-  }
+  static_assert(kWordAt[0] == 0 && at.base + sizeof(void*) <= kWordAt[1] &&
+                    at.owner >= kWordAt[1] && at.owner + sizeof(TaskId) <= kWordAt[2] &&
+                    kWordAt[kWords - 1] >= at.owner + sizeof(TaskId) && kStepWord >= 2,
+                "rename writes the identity into words 0 and 1 alone");
+  const auto* const bytes = reinterpret_cast<const unsigned char*>(&rec.tensor);
+  std::memcpy(reinterpret_cast<unsigned char*>(&plan.image[0]) + at.base, bytes + at.base,
+              sizeof(void*));
+  std::memcpy(reinterpret_cast<unsigned char*>(&plan.image[1]) + (at.owner - kWordAt[1]),
+              bytes + at.owner, sizeof(TaskId));
 }
 
 bool LoopDriver::reuse_plans(Loop& loop) {
