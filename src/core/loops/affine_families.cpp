@@ -57,7 +57,8 @@ Family* FamilyTable::add(Bucket bucket, AccessKind kind, const Tensor& view,
     free_.pop_back();
   } else {
     if (chunk_used_ == kChunk) {
-      chunks_.push_back(std::make_unique<Family[]>(kChunk));
+      // Default-initialised (each field set by add): no zeroing pass before the constructors.
+      chunks_.push_back(std::make_unique_for_overwrite<Family[]>(kChunk));
       chunk_used_ = 0;
     }
     family = &chunks_.back()[chunk_used_++];

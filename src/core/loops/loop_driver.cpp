@@ -554,6 +554,7 @@ void LoopDriver::end_loop() {
     spare_starts_.external = std::move(ended.external);
     spare_starts_.fixed_external = std::move(ended.fixed_external);
     spare_starts_.families = std::move(ended.families);  // cleared by close_families
+    spare_starts_.filled = std::move(ended.filled);
   }
   stack_.pop_back();
   top_ = stack_.empty() ? nullptr : stack_.back().get();
@@ -1062,6 +1063,7 @@ void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   loop.table = take_table(0);
   loop.external = {};
   loop.fixed_external = {};
+  loop.filled.clear();
   loop.element_reads = {};
   loop.previous = {};
   loop.current = {};
@@ -1090,6 +1092,7 @@ void LoopDriver::relearn(Loop& loop) {
   loop.learn_attempts = 0;
   loop.external = {};
   loop.fixed_external = {};
+  loop.filled.clear();
   loop.plans.clear();
   loop.task_plans.clear();  // build_plans adds to a position's masks: start from none
   loop.plan_count = 0;
@@ -1117,14 +1120,19 @@ void LoopDriver::start_analysis(Loop& loop) {
   const loops::LoopTemplate& tmpl = loop.tmpl;
   const std::uint32_t accesses = tmpl.access_count();
   // The per-access vectors of the last loop that ended (spare_starts_), cleared: not made again
-  // and freed each run (a request template has ~550 accesses).
-  if (loop.external.empty()) loop.external = std::move(spare_starts_.external);
-  if (loop.fixed_external.empty()) loop.fixed_external = std::move(spare_starts_.fixed_external);
+  // and freed each run (a request template has ~550 accesses). Only a start fills them, at the
+  // accesses it lists in `filled` (a fall-back or relearn empties them all).
+  if (loop.external.empty() && loop.fixed_external.empty()) {
+    loop.external = std::move(spare_starts_.external);
+    loop.fixed_external = std::move(spare_starts_.fixed_external);
+    loop.filled = std::move(spare_starts_.filled);
+  }
   if (loop.families.empty()) loop.families = std::move(spare_starts_.families);
-  for (std::vector<MapEntry>& v : loop.external)
-    v.clear();
-  for (std::vector<MapEntry>& v : loop.fixed_external)
-    v.clear();
+  for (const std::uint32_t a : loop.filled) {
+    loop.external[a].clear();
+    loop.fixed_external[a].clear();
+  }
+  loop.filled.clear();
   loop.external.resize(accesses);
   loop.fixed_external.resize(accesses);
   loop.dense.assign(accesses, false);
@@ -1187,6 +1195,7 @@ void LoopDriver::start_analysis(Loop& loop) {
         continue;
       }
     }
+    if (!external.empty()) loop.filled.push_back(a);  // (fixed_external: a part of external)
     // An access to the same box in every iteration meets the same external entries every time:
     // filter them once (a free read only while its view keeps that box, checked per task).
     if (o.fixed) {

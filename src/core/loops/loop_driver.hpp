@@ -792,10 +792,13 @@ class LoopDriver {
     std::vector<bool> dense;                      // per template access: look up per task
     std::vector<bool> fixed;  // per template access: the same box in every iteration
     std::vector<std::vector<MapEntry>> fixed_external;  // fixed: the external entries it meets
-    std::vector<loops::Family*> families;               // per template access, or nullptr
-    std::vector<AccessPlan> plans;                      // per template access
-    std::vector<TaskPlan> task_plans;                   // per template position
-    std::uint32_t plan_count = 0;                       // task_plans.size()
+    // The accesses whose external (and fixed_external) entries start_analysis filled: the only
+    // ones the next start clears.
+    std::vector<std::uint32_t> filled;
+    std::vector<loops::Family*> families;         // per template access, or nullptr
+    std::vector<AccessPlan> plans;                // per template access
+    std::vector<TaskPlan> task_plans;             // per template position
+    std::uint32_t plan_count = 0;                 // task_plans.size()
     std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
     std::vector<std::uintptr_t> quiet_reads;      // external buffers read with no live writer
     // The quiet read element_access found last, one of quiet_reads (0: none; a read buffer is
@@ -1169,6 +1172,7 @@ class LoopDriver {
     std::vector<std::vector<MapEntry>> external;
     std::vector<std::vector<MapEntry>> fixed_external;
     std::vector<loops::Family*> families;
+    std::vector<std::uint32_t> filled;  // Loop::filled of `external`
   };
   SpareStarts spare_starts_;
   // What TaskPlan::grow lists past a position's families (pad_grow): grown by grow_covered,
