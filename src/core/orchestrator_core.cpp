@@ -195,25 +195,51 @@ OrchestratorCore::IterationScope OrchestratorCore::iteration_scope() const {
   return scope;
 }
 
-[[gnu::always_inline]] inline void OrchestratorCore::open_iteration_scope(
-    const IterationScope& scope) {
+[[gnu::always_inline]] inline void OrchestratorCore::open_iteration_scope(IterationScope& scope) {
   if (scope_starts_.size() != scope.depth || scope.depth == 0) [[unlikely]] {
+    scope.start = IterationScope::kNotNoted;
     scope_begin();
     return;
   }
   // scope_begin's steps at a depth known to be allowed, and scopes_changed's ring found once.
-  scope_starts_.push_back(scope_tasks_.size());
+  scope.start = scope_tasks_.size();
+  scope.tasks = open_scope_tasks_[scope.inner_index];
+  scope.heap = open_scope_heap_[scope.inner_index];
+  scope_starts_.push_back(scope.start);
   scope_ring_ = scope.inner_ring;
   scope_ring_index_ = scope.inner_index;
 }
 
-[[gnu::always_inline]] inline void OrchestratorCore::close_iteration_scope(
-    const IterationScope& scope) {
+[[gnu::always_inline]] inline void OrchestratorCore::close_iteration_scope(IterationScope& scope) {
   if (scope_starts_.size() != scope.depth + 1 || scope.depth == 0) [[unlikely]] {
     scope_end();  // the body left scopes open or closed more than it opened
     return;
   }
-  close_innermost_scope();
+  // The scope's books in one step. Since the open noted them, every hold added one task and
+  // its heap bytes (what its ring's admit recorded as SlotInfo::heap_bytes) to its own ring's
+  // books and listed it in the innermost scope, and every scope the body closed took its own
+  // tasks back, all held since the note (a scope opened before it cannot have closed: the list
+  // would start elsewhere). So when the list starts where the open put it and the inner ring's
+  // count grew by exactly the scope's tasks, every one of them is on the inner ring and the books
+  // are back at the noted values once they are released; else each task's own subtraction.
+  const std::size_t count = scope_tasks_.size() - scope.start;
+  const int inner = scope.inner_index;
+  if (scope_starts_.back() == scope.start && open_scope_tasks_[inner] - scope.tasks == count)
+      [[likely]] {
+    TaskSlot* const* const first = scope_tasks_.data() + scope.start;
+    TaskSlot* const* const last = first + count;
+    charge(OrchestratorWork::scope_end, static_cast<std::uint32_t>(count));
+    for (TaskSlot* const* task = first; task != last; ++task) {
+      dependence_.release_creator((*task)->id);
+      if (graph::release(**task)) ports_.waker.notify_progress();
+    }
+    open_scope_tasks_[inner] = scope.tasks;
+    open_scope_heap_[inner] = scope.heap;
+    scope_tasks_.resize(scope.start);
+    scope_starts_.pop_back();
+  } else {
+    close_innermost_scope();
+  }
   scope_ring_ = scope.outer_ring;
   scope_ring_index_ = scope.outer_index;
   loops_.scope_ended();

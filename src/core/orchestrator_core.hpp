@@ -458,16 +458,24 @@ class OrchestratorCore {
   // ring and the loop's, found once for the loop, so an iteration whose body left the scopes
   // balanced opens and closes its scope without scope_begin's depth test and ring lookup or
   // scope_end's call (docs/design.md, "parallel_for"). Anything else takes scope_begin/scope_end.
+  // The fast open also notes the inner ring's scope books (and where the scope's list starts):
+  // the fast close gives them back in one step when they grew by exactly the scope's tasks
+  // (close_iteration_scope).
   struct IterationScope {
+    static constexpr std::size_t kNotNoted = ~std::size_t{0};  // no scope list starts there
     std::size_t depth = 0;  // scope_starts_.size() when the loop began; 0: never the fast steps
     Ring* outer_ring = nullptr;
     Ring* inner_ring = nullptr;
     int outer_index = 0;
     int inner_index = 0;
+    // scope_tasks_.size() at the fast open (its list's start), kNotNoted after a slow one.
+    std::size_t start = kNotNoted;
+    std::uint32_t tasks = 0;  // open_scope_tasks_[inner_index] at the open
+    std::uint64_t heap = 0;   // open_scope_heap_[inner_index] at the open
   };
   IterationScope iteration_scope() const;
-  [[gnu::always_inline]] void open_iteration_scope(const IterationScope& scope);
-  [[gnu::always_inline]] void close_iteration_scope(const IterationScope& scope);
+  [[gnu::always_inline]] void open_iteration_scope(IterationScope& scope);
+  [[gnu::always_inline]] void close_iteration_scope(IterationScope& scope);
   // Charges the set-up of a parallel_for analysis that just started (virtual-time platforms).
   void charge_loop_setup();
   // OrchestratorHost::charge, skipped on a platform that charges nothing (charges_).

@@ -7,6 +7,7 @@
 // platforms, analysed (the wide path makes the outputs) and not; every value checked.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -131,6 +132,61 @@ TEST_P(IterationScope, ABodyThatLeavesAScopeOpenMovesTheLaterIterationsDown) {
     const std::uint32_t depth =
         k < kOpened ? 1 : (k < kIterations ? 2 : (k == kIterations ? 1 : 0));
     EXPECT_EQ(rings[k], depth) << k;
+  }
+}
+
+// (session 42, kept42) The fast close gives the inner ring's scope books back in one step (to
+// what the open noted) when they grew by exactly the scope's tasks. A 1,024-byte heap (16
+// outputs of 64 bytes) and 300 iterations of three makers each, one of them in a scope the body
+// opens and closes: books that drifted by one output an iteration would run out of heap (or
+// wrap below zero) within a few iterations. At depth 1 (the iteration's scope on ring 2 apart
+// from the loop's) and at depth 4 (the loop's scope and the iteration's share ring 3; a task
+// held there through the loop would keep the ring's heap from being reclaimed past it, so the
+// run's own task is on ring 0). Every value and ring checked.
+TEST_P(IterationScope, EachIterationGivesItsScopeBooksBackInOneStep) {
+  constexpr std::uint32_t kIterations = 300;
+  constexpr std::uint32_t kPerIteration = 3;
+  constexpr std::uint32_t kCells = kIterations * kPerIteration + 1;
+  for (const int extra : {0, 3}) {
+    RuntimeConfig c = config();
+    c.ring.heap_bytes = 1024;
+    Runtime runtime(c);
+    const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+    const KernelId copy = runtime.kernels().add("copy_one", CoreType::aiv, &copy_one);
+    std::vector<float> in(kCells);
+    for (std::uint32_t k = 0; k < kCells; ++k)
+      in[k] = static_cast<float>(k);
+    std::vector<float> out(kCells, -1.0f);
+    std::vector<std::uint32_t> rings(kCells, 99);
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Steps steps{add, copy, Tensor::wrap(in.data(), {kCells}, DType::f32),
+                        Tensor::wrap(out.data(), {kCells}, DType::f32)};
+      rings[kCells - 1] = steps.make(o, kCells - 1);  // the run's scope (ring 0)
+      for (int d = 0; d < extra; ++d)
+        o.scope_begin();
+      o.parallel_for(
+          kIterations,
+          [&](Orchestrator& o, std::int64_t i) {
+            const auto cell = static_cast<std::uint32_t>(i) * kPerIteration;
+            rings[cell] = steps.make(o, cell);
+            o.scope_begin();
+            rings[cell + 1] = steps.make(o, cell + 1);
+            o.scope_end();
+            rings[cell + 2] = steps.make(o, cell + 2);
+          },
+          LoopOptions{.scope_per_iteration = true});
+      for (int d = 0; d < extra; ++d)
+        o.scope_end();
+    });
+    ASSERT_TRUE(r.ok()) << "depth " << extra + 1 << ": " << r.status.to_string();
+    const auto ring_at = [](int depth) { return static_cast<std::uint32_t>(std::min(depth, 3)); };
+    for (std::uint32_t k = 0; k + 1 < kCells; ++k) {
+      ASSERT_EQ(out[k], static_cast<float>(k) + 1.0f) << "depth " << extra + 1 << ", " << k;
+      const int depth = extra + 1 + (k % kPerIteration == 1 ? 1 : 0);
+      EXPECT_EQ(rings[k], ring_at(depth)) << "depth " << extra + 1 << ", " << k;
+    }
+    EXPECT_EQ(out[kCells - 1], static_cast<float>(kCells));
+    EXPECT_EQ(rings[kCells - 1], 0u);
   }
 }
 

@@ -476,6 +476,97 @@ TEST(LoopTemplate, RebasedOnIterationZeroPredictsAndProvesTheSame) {
   EXPECT_EQ(tmpl.base_iteration(), 1);
 }
 
+// What a start of analysis asks of a template's outer accesses (outer_accesses) is derived once
+// and kept with the template: it must follow every learn() into the same template object (a
+// relearned loop), stand through rename_outer() (a bijection of buffers) and match what a
+// template never asked before derives from the same accesses.
+void expect_same_outer(LoopTemplate& kept, LoopTemplate& fresh, int trial) {
+  const LoopTemplate::OuterAccesses& k = kept.outer_accesses();
+  const LoopTemplate::OuterAccesses& f = fresh.outer_accesses();
+  ASSERT_EQ(k.list.size(), f.list.size()) << "trial " << trial;
+  EXPECT_EQ(k.buffer_accesses, f.buffer_accesses) << "trial " << trial;
+  for (std::size_t i = 0; i < k.list.size(); ++i) {
+    EXPECT_EQ(k.list[i].access, f.list[i].access) << "trial " << trial;
+    EXPECT_EQ(k.list[i].leader, f.list[i].leader) << "trial " << trial;
+    EXPECT_EQ(k.list[i].buffer, f.list[i].buffer) << "trial " << trial;
+    EXPECT_EQ(k.list[i].fixed, f.list[i].fixed) << "trial " << trial;
+  }
+  // Against the definition: the tracked outer accesses in order, each led by the first one
+  // asking its question, buffers numbered by first access.
+  std::uint32_t next = 0;
+  std::vector<std::uintptr_t> buffers;
+  for (std::uint32_t a = 0; a < fresh.access_count(); ++a) {
+    const AccessRecord& rec = fresh.access(a);
+    if (!is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
+    ASSERT_LT(next, f.list.size()) << "trial " << trial;
+    const LoopTemplate::OuterAccess& o = f.list[next++];
+    EXPECT_EQ(o.access, a);
+    std::uint32_t leader = a;
+    for (std::uint32_t i = 0; i + 1 < next; ++i) {
+      const std::uint32_t b = f.list[i].access;
+      if (f.list[i].leader == b && fresh.same_external_query(a, b)) {
+        leader = b;
+        break;
+      }
+    }
+    EXPECT_EQ(o.leader, leader) << "trial " << trial << ", access " << a;
+    const auto named = std::find(buffers.begin(), buffers.end(), rec.buffer.address);
+    EXPECT_EQ(o.buffer, static_cast<std::uint32_t>(named - buffers.begin()));
+    if (named == buffers.end()) buffers.push_back(rec.buffer.address);
+    const auto& stride = fresh.stride(a);
+    EXPECT_EQ(o.fixed, std::all_of(stride.begin(), stride.end(), [](auto v) { return v == 0; }));
+  }
+  EXPECT_EQ(next, f.list.size()) << "trial " << trial;
+}
+
+TEST(LoopTemplate, OuterAccessesFollowEveryChangeOfTheTemplate) {
+  std::mt19937 rng(4242);
+  const int loops = tmr::testing::scaled(300, 40);
+  LoopTemplate kept;  // one object through every trial, as a loop's template is relearned
+  for (int trial = 0; trial < loops; ++trial) {
+    const GenLoop loop = random_loop(rng);
+    ASSERT_EQ(LoopTemplate::learn(record(loop, 0), record(loop, 1), &kept), Fallback::none);
+    LoopTemplate fresh;
+    ASSERT_EQ(LoopTemplate::learn(record(loop, 0), record(loop, 1), &fresh), Fallback::none);
+    expect_same_outer(kept, fresh, trial);
+    // Rebased on iteration 0, and rebound to a later iteration's record: derived afresh.
+    LoopTemplate rebased = fresh;  // asked already: the copy keeps what was derived
+    IterationRecord neighbour = record(loop, 0);
+    ASSERT_TRUE(rebased.rebase(neighbour));
+    LoopTemplate rebased_fresh;
+    ASSERT_EQ(LoopTemplate::learn(record(loop, 0), record(loop, 1), &rebased_fresh),
+              Fallback::none);
+    IterationRecord other = record(loop, 0);
+    ASSERT_TRUE(rebased_fresh.rebase(other));
+    expect_same_outer(rebased, rebased_fresh, trial);
+    IterationRecord later = record(loop, loop.iterations - 1);
+    LoopTemplate rebound = fresh;
+    if (rebound.rebind(later) == Rebind::fits) {
+      LoopTemplate rebound_fresh;
+      ASSERT_EQ(LoopTemplate::learn(record(loop, 0), record(loop, 1), &rebound_fresh),
+                Fallback::none);
+      IterationRecord again = record(loop, loop.iterations - 1);
+      ASSERT_EQ(rebound_fresh.rebind(again), Rebind::fits);
+      expect_same_outer(rebound, rebound_fresh, trial);
+    }
+    // Renamed by a bijection (buffer b to buffer b + 1, cyclically): kept as it was, and the same
+    // as the renamed template derives afresh.
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> renames;
+    for (int b = 0; b < kOuterBuffers; ++b) {
+      renames.emplace_back(reinterpret_cast<std::uintptr_t>(g_outer[b]),
+                           reinterpret_cast<std::uintptr_t>(g_outer[(b + 1) % kOuterBuffers]));
+    }
+    LoopTemplate renamed_copy = kept;
+    kept.rename_outer(renames);
+    LoopTemplate never_asked;
+    ASSERT_EQ(LoopTemplate::learn(record(loop, 0), record(loop, 1), &never_asked), Fallback::none);
+    never_asked.rename_outer(renames);
+    renamed_copy.rename_outer(renames);
+    expect_same_outer(kept, never_asked, trial);
+    expect_same_outer(renamed_copy, never_asked, trial);
+  }
+}
+
 // Families live in chunks; an erased family's storage is reused by the next add, as a fresh
 // family (open, nothing superseded), and does not keep its loop's task table alive.
 TEST(FamilyTable, ErasedFamiliesStorageIsReusedFreshWithoutTheirTaskTable) {

@@ -40,36 +40,44 @@ void FamilyTable::reset() {
   chunk_used_ = kChunk;
 }
 
-Family* FamilyTable::add(std::uintptr_t address, std::uint64_t owner, AccessKind kind,
-                         const Tensor& view, const std::array<std::int64_t, kMaxDims>& stride,
-                         std::int64_t base, std::uint32_t position,
-                         std::shared_ptr<const LoopTasks> tasks) {
+FamilyTable::Bucket FamilyTable::bucket(std::uintptr_t address, std::uint64_t owner,
+                                        std::size_t more) {
+  std::vector<Family*>& list = by_buffer_[Key{address, owner}];
+  if (list.capacity() - list.size() < more)
+    list.reserve(std::max(list.size() + more, 2 * list.size()));
+  return Bucket{&list, address, owner};
+}
+
+Family* FamilyTable::add(Bucket bucket, AccessKind kind, const Tensor& view,
+                         const std::array<std::int64_t, kMaxDims>& stride, std::int64_t base,
+                         std::uint32_t position, const std::shared_ptr<const LoopTasks>& tasks) {
   Family* family = nullptr;
   if (!free_.empty()) {
-    family = free_.back();
+    family = free_.back();  // erase() dropped its task table; every field is set below
     free_.pop_back();
-    *family = Family{};
   } else {
     if (chunk_used_ == kChunk) {
-      chunks_.push_back(std::make_unique<Family[]>(kChunk));
+      // Default-initialised (each field set by add): no zeroing pass before the constructors.
+      chunks_.push_back(std::make_unique_for_overwrite<Family[]>(kChunk));
       chunk_used_ = 0;
     }
     family = &chunks_.back()[chunk_used_++];
   }
-  family->address = address;
-  family->owner = owner;
+  family->address = bucket.address;
+  family->owner = bucket.owner;
   family->kind = kind;
   family->shape.first = view;
   family->shape.stride = stride;
   family->shape.count = 0;
   family->base = base;
   family->position = position;
-  family->tasks = std::move(tasks);
-  Family* const raw = family;
-  raw->slot = families_.size();
-  families_.push_back(raw);
-  by_buffer_[Key{address, owner}].push_back(raw);
-  return raw;
+  family->first_live = 0;
+  family->open = true;
+  family->tasks = tasks;
+  family->slot = families_.size();
+  families_.push_back(family);
+  bucket.list->push_back(family);
+  return family;
 }
 
 bool FamilyTable::retire_front(Family& f) const {

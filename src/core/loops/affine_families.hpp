@@ -88,7 +88,22 @@ class FamilyTable {
   // loop iteration `base` on. It starts empty; grow() adds iterations as their tasks are recorded.
   Family* add(std::uintptr_t address, std::uint64_t owner, AccessKind kind, const Tensor& view,
               const std::array<std::int64_t, kMaxDims>& stride, std::int64_t base,
-              std::uint32_t position, std::shared_ptr<const LoopTasks> tasks);
+              std::uint32_t position, std::shared_ptr<const LoopTasks> tasks) {
+    return add(bucket(address, owner, 1), kind, view, stride, base, position, tasks);
+  }
+  // The list of a buffer's families, with room for `more` adds: a loop's start adds many
+  // families to each of a few buffers with one lookup each (the list stays where it is until
+  // the buffer's last family goes).
+  struct Bucket {
+    std::vector<Family*>* list;
+    std::uintptr_t address;
+    std::uint64_t owner;
+  };
+  Bucket bucket(std::uintptr_t address, std::uint64_t owner, std::size_t more);
+  // add() to the buffer of `bucket` (from bucket(), no family erased since).
+  Family* add(Bucket bucket, AccessKind kind, const Tensor& view,
+              const std::array<std::int64_t, kMaxDims>& stride, std::int64_t base,
+              std::uint32_t position, const std::shared_ptr<const LoopTasks>& tasks);
   static void grow(Family* family) { ++family->shape.count; }
   static void close(Family* family) { family->open = false; }
 

@@ -69,20 +69,6 @@ bool footprint_overlaps(const Tensor& t, std::uint64_t rest, const loops::LoopTe
   return true;
 }
 
-// Whether start_analysis's external-producer question is the same for template accesses `a` and
-// `b` (both to outer buffers): the same buffer, both reads or both writes, and both free reads
-// (every write entry of the buffer, whatever the view) or neither with the same view in every
-// iteration (the same footprint, layout and version: footprint_overlaps gives the same answers).
-inline bool same_external_query(const loops::LoopTemplate& tmpl, std::uint32_t a, std::uint32_t b) {
-  const loops::AccessRecord& x = tmpl.access(a);
-  const loops::AccessRecord& y = tmpl.access(b);
-  if (x.buffer.address != y.buffer.address || x.buffer.owner != y.buffer.owner ||
-      loops::is_write(x.tag) != loops::is_write(y.tag) || tmpl.free_read(a) != tmpl.free_read(b)) {
-    return false;
-  }
-  return tmpl.free_read(a) || tmpl.same_view(a, b);
-}
-
 // start_analysis's external producers of template access `a` (to an outer buffer) over the
 // analysed range's box: the live map entries it may meet (a read meets only writes; a free read
 // every write, whatever its view), into `external`. True when there are more than
@@ -563,6 +549,13 @@ void LoopDriver::end_loop() {
   retire_images(*stack_.back());  // before keep_template: kept plans name no image
   if (stack_.back()->proven) keep_template(*stack_.back());
   recycle_table(std::move(stack_.back()->table));
+  Loop& ended = *stack_.back();
+  if (!ended.external.empty()) {
+    spare_starts_.external = std::move(ended.external);
+    spare_starts_.fixed_external = std::move(ended.fixed_external);
+    spare_starts_.families = std::move(ended.families);  // cleared by close_families
+    spare_starts_.filled = std::move(ended.filled);
+  }
   stack_.pop_back();
   top_ = stack_.empty() ? nullptr : stack_.back().get();
   update_owner();
@@ -858,26 +851,19 @@ void LoopDriver::rename(AccessPlan& plan, const loops::AccessRecord& rec) {
   if (plan.address == rec.buffer.address && plan.owner == rec.buffer.owner) return;
   plan.address = rec.buffer.address;
   plan.owner = rec.buffer.owner;
-  // The identity bytes of the image (build_image covers them for an outer buffer), in every word
-  // that holds them, and in `start` for the step words; no step lane touches them.
+  // The identity bytes of the image (build_image covers them for an outer buffer): the base
+  // pointer in word 0 and the owner in word 1, which no other word (the last one starts past
+  // them) and no step word holds.
   constexpr Tensor::FieldOffsets at = Tensor::field_offsets();
-  unsigned char bytes[sizeof(Tensor)];
-  std::memcpy(bytes, &rec.tensor, sizeof(Tensor));
-  const std::size_t ranges[2][2] = {{at.base, sizeof(void*)}, {at.owner, sizeof(TaskId)}};
-  for (const auto& [from, size] : ranges) {
-    for (int w = 0; w < kWords; ++w) {
-      const std::size_t lo = std::max(from, kWordAt[w]);
-      const std::size_t hi = std::min(from + size, kWordAt[w] + sizeof(Word));
-      if (lo >= hi) continue;
-      std::memcpy(reinterpret_cast<unsigned char*>(&plan.image[w]) + (lo - kWordAt[w]), bytes + lo,
-                  hi - lo);
-      if (w == kStepWord || w == kStepWord + 1) {
-        std::memcpy(
-            reinterpret_cast<unsigned char*>(&plan.start[w - kStepWord]) + (lo - kWordAt[w]),
-            bytes + lo, hi - lo);
-      }
-    }
-  }
+  static_assert(kWordAt[0] == 0 && at.base + sizeof(void*) <= kWordAt[1] &&
+                    at.owner >= kWordAt[1] && at.owner + sizeof(TaskId) <= kWordAt[2] &&
+                    kWordAt[kWords - 1] >= at.owner + sizeof(TaskId) && kStepWord >= 2,
+                "rename writes the identity into words 0 and 1 alone");
+  const auto* const bytes = reinterpret_cast<const unsigned char*>(&rec.tensor);
+  std::memcpy(reinterpret_cast<unsigned char*>(&plan.image[0]) + at.base, bytes + at.base,
+              sizeof(void*));
+  std::memcpy(reinterpret_cast<unsigned char*>(&plan.image[1]) + (at.owner - kWordAt[1]),
+              bytes + at.owner, sizeof(TaskId));
 }
 
 bool LoopDriver::reuse_plans(Loop& loop) {
@@ -887,13 +873,22 @@ bool LoopDriver::reuse_plans(Loop& loop) {
               loop.task_plans.size() == tmpl.task_count() &&
               loop.plans.size() == tmpl.access_count();
   // The per-run routes build_plans read from start_analysis' questions, after this run's names
-  // of the outer buffers (the rebound template's) replace the kept ones.
-  for (std::uint32_t a = 0; same && a < loop.plans.size(); ++a) {
+  // of the outer buffers (the rebound template's) replace the kept ones. Only the template's
+  // tracked outer accesses (outer_accesses) have any: build_plans set dense, fixed and quiet from
+  // start_analysis, which sets them for those alone, and nothing else sets them, so every other
+  // plan has all three false now as then (the kept plans are the template's: same tags and
+  // kinds).
+  for (const loops::LoopTemplate::OuterAccess& o : loop.tmpl.outer_accesses().list) {
+    if (!same) break;
+    const std::uint32_t a = o.access;
     AccessPlan& plan = loop.plans[a];
-    if (!plan.tracked) continue;
-    if (plan.outer) rename(plan, tmpl.access(a));
-    const bool quiet = plan.outer && !TaskId::from_value(plan.owner).valid() && !loop.dense[a] &&
-                       loop.external[a].empty();
+    if (!plan.tracked || !plan.outer) {
+      same = false;
+      break;
+    }
+    rename(plan, tmpl.access(a));
+    const bool quiet =
+        !TaskId::from_value(plan.owner).valid() && !loop.dense[a] && loop.external[a].empty();
     same = plan.dense == loop.dense[a] && plan.fixed == loop.fixed[a] && plan.quiet == quiet;
   }
   if (!same) {
@@ -1068,6 +1063,7 @@ void LoopDriver::fall_back(Loop& loop, Fallback reason) {
   loop.table = take_table(0);
   loop.external = {};
   loop.fixed_external = {};
+  loop.filled.clear();
   loop.element_reads = {};
   loop.previous = {};
   loop.current = {};
@@ -1096,6 +1092,7 @@ void LoopDriver::relearn(Loop& loop) {
   loop.learn_attempts = 0;
   loop.external = {};
   loop.fixed_external = {};
+  loop.filled.clear();
   loop.plans.clear();
   loop.task_plans.clear();  // build_plans adds to a position's masks: start from none
   loop.plan_count = 0;
@@ -1122,10 +1119,24 @@ void LoopDriver::start_analysis(Loop& loop) {
   loop.previous = {};
   const loops::LoopTemplate& tmpl = loop.tmpl;
   const std::uint32_t accesses = tmpl.access_count();
-  loop.external.assign(accesses, {});
+  // The per-access vectors of the last loop that ended (spare_starts_), cleared: not made again
+  // and freed each run (a request template has ~550 accesses). Only a start fills them, at the
+  // accesses it lists in `filled` (a fall-back or relearn empties them all).
+  if (loop.external.empty() && loop.fixed_external.empty()) {
+    loop.external = std::move(spare_starts_.external);
+    loop.fixed_external = std::move(spare_starts_.fixed_external);
+    loop.filled = std::move(spare_starts_.filled);
+  }
+  if (loop.families.empty()) loop.families = std::move(spare_starts_.families);
+  for (const std::uint32_t a : loop.filled) {
+    loop.external[a].clear();
+    loop.fixed_external[a].clear();
+  }
+  loop.filled.clear();
+  loop.external.resize(accesses);
+  loop.fixed_external.resize(accesses);
   loop.dense.assign(accesses, false);
   loop.fixed.assign(accesses, false);
-  loop.fixed_external.assign(accesses, {});
   // get_tensor_data while learning of a buffer the template writes: data-dependent iterations.
   for (const BufferRef& ref : loop.element_reads) {
     if (loop_writes(loop, ref)) {
@@ -1137,26 +1148,23 @@ void LoopDriver::start_analysis(Loop& loop) {
   // External producers: every live map entry that may meet an access anywhere in the analysed
   // range (iterations before the template's are in the map too). Each analysed task then keeps
   // only the entries its own box meets. Accesses that ask the same question get the same answer
-  // (same_external_query: one buffer, read or write, and unless a free read, which takes every
-  // write entry whatever its view, the same view in every iteration), so each distinct question
-  // visits its buffer's live entries once: a request-sized template asks one per buffer and view
-  // (4 for paged attention's: query, key and value cache, output), not one per access (each visit
-  // list grows with the learning iterations' entries, so that was about T x T visits).
-  std::uint32_t asked[64];  // the first access of each distinct question (up to 64 questions)
-  std::size_t asked_count = 0;
-  for (std::uint32_t a = 0; a < accesses; ++a) {
+  // (LoopTemplate::same_external_query: one buffer, read or write, and unless a free read, which
+  // takes every write entry whatever its view, the same view in every iteration), so each
+  // distinct question visits its buffer's live entries once: a request-sized template asks one
+  // per buffer and view (4 for paged attention's: query, key and value cache, output), not one
+  // per access (each visit list grows with the learning iterations' entries, so that was about
+  // T x T visits). Which access asks which question, and which are fixed, the template alone
+  // decides (outer_accesses: derived once, kept with the template across runs).
+  const loops::LoopTemplate::OuterAccesses& outer = loop.tmpl.outer_accesses();
+  for (const loops::LoopTemplate::OuterAccess& o : outer.list) {
+    const std::uint32_t a = o.access;
     const loops::AccessRecord& rec = tmpl.access(a);
-    if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
-    const bool write = loops::is_write(rec.tag);
     std::vector<MapEntry>& external = loop.external[a];
-    const std::uint32_t* const same =
-        std::find_if(asked, asked + asked_count,
-                     [&](std::uint32_t b) { return same_external_query(tmpl, a, b); });
     loops::LoopTemplate::Box box;
     bool have_box = false;
-    if (same != asked + asked_count) {
-      external = loop.external[*same];
-      loop.dense[a] = loop.dense[*same];
+    if (o.leader != a) {
+      external = loop.external[o.leader];
+      loop.dense[a] = loop.dense[o.leader];
       if (loop.dense[a]) continue;
     } else {
       box = tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
@@ -1168,7 +1176,7 @@ void LoopDriver::start_analysis(Loop& loop) {
       // lookups. No family can appear on the buffer while this analysis lasts but this loop's own
       // (added below, and covered by the template's edges): nested loops are part of its
       // iterations.
-      const AccessKind kind = write ? AccessKind::write : AccessKind::read;
+      const AccessKind kind = loops::is_write(rec.tag) ? AccessKind::write : AccessKind::read;
       // The families nested loops of the learning iterations left on the buffer count only
       // where they may meet the footprint (a free read's views may be anywhere).
       bool conflicting = false;
@@ -1184,14 +1192,13 @@ void LoopDriver::start_analysis(Loop& loop) {
       if (dense || conflicting) {
         external = {};
         loop.dense[a] = true;
+        continue;
       }
-      if (asked_count < std::size(asked)) asked[asked_count++] = a;
-      if (loop.dense[a]) continue;
     }
+    if (!external.empty()) loop.filled.push_back(a);  // (fixed_external: a part of external)
     // An access to the same box in every iteration meets the same external entries every time:
     // filter them once (a free read only while its view keeps that box, checked per task).
-    const auto& stride = tmpl.stride(a);
-    if (std::all_of(stride.begin(), stride.end(), [](std::int64_t v) { return v == 0; })) {
+    if (o.fixed) {
       loop.fixed[a] = true;
       if (external.empty()) continue;
       if (!have_box) box = tmpl.footprint(a, loop.first_analysed, loop.iterations - 1);
@@ -1203,15 +1210,23 @@ void LoopDriver::start_analysis(Loop& loop) {
   }
   // One family per access to an outer buffer whose box moves by a constant stride: analysed
   // iterations stop inserting it into the TensorMap. A free read may move arbitrarily: its family
-  // holds only while each view is the affine prediction (checked per task in record()).
+  // holds only while each view is the affine prediction (checked per task in record()). Each
+  // buffer's list is looked up once, at its first access (outer_accesses numbers the buffers in
+  // that order).
   loop.families.assign(accesses, nullptr);
-  for (std::uint32_t a = 0; a < accesses; ++a) {
-    const loops::AccessRecord& rec = tmpl.access(a);
-    if (!loops::is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
-    loop.families[a] =
-        families_.add(rec.buffer.address, rec.buffer.owner,
-                      loops::is_write(rec.tag) ? AccessKind::write : AccessKind::read, rec.tensor,
-                      tmpl.stride(a), loop.first_analysed, tmpl.task_of_access(a), loop.table);
+  const std::shared_ptr<const loops::LoopTasks> table = loop.table;
+  std::vector<loops::FamilyTable::Bucket> buckets;
+  buckets.reserve(outer.buffer_accesses.size());
+  for (const loops::LoopTemplate::OuterAccess& o : outer.list) {
+    const loops::AccessRecord& rec = tmpl.access(o.access);
+    if (o.buffer == buckets.size()) {
+      buckets.push_back(
+          families_.bucket(rec.buffer.address, rec.buffer.owner, outer.buffer_accesses[o.buffer]));
+    }
+    loop.families[o.access] = families_.add(
+        buckets[o.buffer], loops::is_write(rec.tag) ? AccessKind::write : AccessKind::read,
+        rec.tensor, tmpl.stride(o.access), loop.first_analysed, tmpl.task_of_access(o.access),
+        table);
   }
   if (!loop.plans_kept || !reuse_plans(loop)) build_plans(loop);
 }

@@ -792,10 +792,13 @@ class LoopDriver {
     std::vector<bool> dense;                      // per template access: look up per task
     std::vector<bool> fixed;  // per template access: the same box in every iteration
     std::vector<std::vector<MapEntry>> fixed_external;  // fixed: the external entries it meets
-    std::vector<loops::Family*> families;               // per template access, or nullptr
-    std::vector<AccessPlan> plans;                      // per template access
-    std::vector<TaskPlan> task_plans;                   // per template position
-    std::uint32_t plan_count = 0;                       // task_plans.size()
+    // The accesses whose external (and fixed_external) entries start_analysis filled: the only
+    // ones the next start clears.
+    std::vector<std::uint32_t> filled;
+    std::vector<loops::Family*> families;         // per template access, or nullptr
+    std::vector<AccessPlan> plans;                // per template access
+    std::vector<TaskPlan> task_plans;             // per template position
+    std::uint32_t plan_count = 0;                 // task_plans.size()
     std::vector<loops::BufferRef> element_reads;  // buffers read with get_tensor_data (learning)
     std::vector<std::uintptr_t> quiet_reads;      // external buffers read with no live writer
     // The quiet read element_access found last, one of quiet_reads (0: none; a read buffer is
@@ -998,8 +1001,8 @@ class LoopDriver {
   // Places a position's images one iteration before the current one (computed from the start),
   // when the last replays of the position was not the previous iteration's or did not pass.
   // False when the iteration is outside what build_image proved exact (the position is then no
-  // longer replayable).
-  static bool place_images(Loop& loop, TaskPlan& task);
+  // longer replayable). Out of line: once per position a run, not in the replay's own path.
+  [[gnu::noinline]] static bool place_images(Loop& loop, TaskPlan& task);
   // replay_into's naming, after its exact compare passed: the position's record image when it
   // still stands for this iteration (its last task was the previous iteration's, named the
   // same way), else name_record_slow.
@@ -1163,6 +1166,15 @@ class LoopDriver {
   std::span<Ring* const> rings_;
   Dependence& dependence_;
   loops::FamilyTable families_;
+  // The per-access vectors of the last analysed loop that ended, for the next start_analysis
+  // (which clears them): a loop's start makes them again no more.
+  struct SpareStarts {
+    std::vector<std::vector<MapEntry>> external;
+    std::vector<std::vector<MapEntry>> fixed_external;
+    std::vector<loops::Family*> families;
+    std::vector<std::uint32_t> filled;  // Loop::filled of `external`
+  };
+  SpareStarts spare_starts_;
   // What TaskPlan::grow lists past a position's families (pad_grow): grown by grow_covered,
   // never looked up (it is in no table).
   loops::Family spare_family_;

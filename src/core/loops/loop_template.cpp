@@ -250,6 +250,7 @@ Fallback LoopTemplate::learn(const IterationRecord& previous, IterationRecord&& 
     for (std::uint32_t a = t.first_access; a < t.first_access + t.access_count; ++a)
       out->task_of_access_[a] = p;
   }
+  out->outer_ready_ = false;
   out->deps_.clear();
   out->deps_id_ = next_deps_id();
   out->carries_ = false;
@@ -310,6 +311,7 @@ Rebind LoopTemplate::rebind(IterationRecord& current) {
   current.clear(current.index);  // moved from: empty, as the caller may reuse it
   for (std::size_t a = 0; a < base_.accesses.size(); ++a)
     places_[a] = placement(base_.accesses[a].tensor);
+  outer_ready_ = false;  // new views (predicted ones, but derived afresh all the same)
   rebound_ = true;
   return Rebind::fits;
 }
@@ -358,6 +360,7 @@ bool LoopTemplate::rebase(IterationRecord& neighbour) {
     for (int r = 0; r < base_.accesses[a].tensor.ndims(); ++r)
       places_[a].offset[r] += steps * stride[static_cast<std::size_t>(r)];
   }
+  outer_ready_ = false;
   deps_.clear();
   deps_id_ = next_deps_id();
   carries_ = false;
@@ -447,6 +450,45 @@ bool LoopTemplate::same_view(std::uint32_t x, std::uint32_t y) const {
     }
   }
   return true;
+}
+
+bool LoopTemplate::same_external_query(std::uint32_t a, std::uint32_t b) const {
+  const AccessRecord& x = base_.accesses[a];
+  const AccessRecord& y = base_.accesses[b];
+  if (x.buffer.address != y.buffer.address || x.buffer.owner != y.buffer.owner ||
+      is_write(x.tag) != is_write(y.tag) || free_[a] != free_[b]) {
+    return false;
+  }
+  return free_[a] || same_view(a, b);
+}
+
+void LoopTemplate::derive_outer() {
+  outer_.list.clear();
+  outer_.buffer_accesses.clear();
+  std::vector<std::uint32_t> leaders;  // the first access of each distinct question
+  std::vector<std::pair<std::uintptr_t, std::uint64_t>> buffers;
+  for (std::uint32_t a = 0; a < base_.accesses.size(); ++a) {
+    const AccessRecord& rec = base_.accesses[a];
+    if (!is_tracked(rec.tag) || rec.buffer.kind != BufferRef::Kind::outer) continue;
+    OuterAccess o;
+    o.access = a;
+    const auto same = std::find_if(leaders.begin(), leaders.end(),
+                                   [&](std::uint32_t b) { return same_external_query(a, b); });
+    o.leader = same != leaders.end() ? *same : a;
+    if (same == leaders.end()) leaders.push_back(a);
+    const std::pair<std::uintptr_t, std::uint64_t> name{rec.buffer.address, rec.buffer.owner};
+    const auto named = std::find(buffers.begin(), buffers.end(), name);
+    o.buffer = static_cast<std::uint32_t>(named - buffers.begin());
+    if (named == buffers.end()) {
+      buffers.push_back(name);
+      outer_.buffer_accesses.push_back(0);
+    }
+    ++outer_.buffer_accesses[o.buffer];
+    o.fixed =
+        std::all_of(strides_[a].begin(), strides_[a].end(), [](std::int64_t v) { return v == 0; });
+    outer_.list.push_back(o);
+  }
+  outer_ready_ = true;
 }
 
 Fallback LoopTemplate::prove(std::int64_t first, std::int64_t last) {

@@ -271,9 +271,38 @@ class LoopTemplate {
   // Two accesses of one buffer with the same view in every iteration.
   bool same_view(std::uint32_t x, std::uint32_t y) const;
 
+  // The tracked accesses to outer buffers, in access order, with what a start of analysis asks of
+  // each that the template alone decides (LoopDriver::start_analysis): which earlier access asks
+  // the same external-producer question, which buffer it names, whether its box is the same in
+  // every iteration. Derived once and kept with the template until learn(), rebind() or rebase()
+  // changes an access or a stride; rename_outer() keeps it (a bijection: no two buffers become
+  // one or one two, and no view or stride moves).
+  struct OuterAccess {
+    std::uint32_t access = 0;
+    // The first access whose question is the same (same_external_query): `access` itself when
+    // it asks its own.
+    std::uint32_t leader = 0;
+    std::uint32_t buffer = 0;  // index into OuterAccesses::buffer_accesses
+    bool fixed = false;        // every stride 0
+  };
+  struct OuterAccesses {
+    std::vector<OuterAccess> list;
+    std::vector<std::uint32_t> buffer_accesses;  // per distinct buffer: its accesses in `list`
+  };
+  const OuterAccesses& outer_accesses() {
+    if (!outer_ready_) derive_outer();
+    return outer_;
+  }
+  // Whether start_analysis's external-producer question is the same for accesses `a` and `b`
+  // (both tracked, to outer buffers): the same buffer, both reads or both writes, and both free
+  // reads (every write entry of the buffer, whatever the view) or neither with the same view in
+  // every iteration (the same footprint, layout and version: the same entries meet both).
+  bool same_external_query(std::uint32_t a, std::uint32_t b) const;
+
  private:
   // Drops the edges that other template edges imply (same reachability, fewer edges).
   void reduce_edges();
+  void derive_outer();  // outer_accesses()
 
   IterationRecord base_;
   std::vector<std::array<std::int64_t, kMaxDims>> strides_;
@@ -287,6 +316,8 @@ class LoopTemplate {
   bool rebound_ = false;  // see rebound()
   std::int64_t first_ = 0;
   std::int64_t last_ = kUnbounded / 4;
+  OuterAccesses outer_;       // outer_accesses(), when outer_ready_
+  bool outer_ready_ = false;  // cleared wherever an access or a stride may change
 };
 
 // All iterations of one template access after the loop: a later access finds exactly the
