@@ -1,17 +1,18 @@
-# GoogleTest binaries registered with CTest a group of tests per process (the sanitizer presets).
+# GoogleTest binaries registered with CTest a group of tests per process (the asan preset).
 #
-# Under ASan or TSan a test process costs ~0.4 s of wall before and after its test (the runtime
-# libraries' start-up, the first use of each allocator, exit-time checks), which is most of a
-# one-test process: ctest's one process a TEST spent most of those suites there. Grouped, each
-# CTest test runs up to TMR_TEST_GROUP_SIZE consecutive tests of one GoogleTest suite, named
-# exactly in --gtest_filter (every test still runs, each under every preset it ran under).
+# Under ASan+UBSan each test process costs wall outside its test (start-up, LeakSanitizer's exit
+# scan): ~0.075 s at load 4 and ~0.35 s at load 10 on the 2-CPU host. A TSan binary starts in
+# ~0.01 s and grouping gained nothing measurable there; release pays ~0.06 s a process
+# (docs/performance.md, session 42, ci42). Grouped, each CTest test runs up to
+# TMR_TEST_GROUP_SIZE consecutive tests of one GoogleTest suite, named exactly in --gtest_filter
+# (every test still runs, each under every preset it ran under).
 # A failure names its test in the output (GoogleTest's "[  FAILED  ]", or the last "[ RUN      ]"
 # line when a sanitizer aborts the process); the CTest name is "<prefix><Suite>.*", with
 # "[part/parts]" when the suite is split, so `ctest -R 'Suite\.'` selects the whole suite.
-if(TMR_SANITIZE STREQUAL "")
-  set(tmr_test_groups_default OFF)
-else()
+if(TMR_SANITIZE STREQUAL "address")
   set(tmr_test_groups_default ON)
+else()
+  set(tmr_test_groups_default OFF)
 endif()
 option(TMR_TEST_GROUPS "Register GoogleTest tests with CTest a group per process, not one each"
        ${tmr_test_groups_default})
