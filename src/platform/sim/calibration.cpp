@@ -5,7 +5,7 @@
 namespace tmr::sim_calibration {
 
 const double analysed_submit_ratio = 0.39;
-const double wide_submit_ratio = 0.82;
+const double wide_submit_ratio = 0.81;
 const double pattern_submit_ratio = 0.28;
 
 }  // namespace tmr::sim_calibration
