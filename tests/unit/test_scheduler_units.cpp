@@ -1093,6 +1093,37 @@ TEST_F(SchedulerSteps, CoreStepTakesTheFullStepForQueuedMixWork) {
   EXPECT_TRUE(s.idle(0));
 }
 
+// A core's latch looks for MIX work (mix_may_wait) before it takes its thread's gate, and steps
+// in full when it sees some; a MIX task queued after that look (or popped by another step then
+// and put back) waits when stage_after_latch runs. It must not stage single-core work into the
+// latching core's pending slot then ("Not starved", docs/design.md): it takes the full step,
+// which stages the MIX block on the cluster (AIC idle, both AIV cores stageable).
+TEST_F(SchedulerSteps, StageAfterLatchLeavesPendingSlotsToAWaitingMixTask) {
+  Scheduler s = make(DualSlotPolicy{false, true, true});
+  as_threads_platform(s);
+  TaskSlot* first = task(TaskShape::aiv, 2);
+  TaskSlot* second = task(TaskShape::aiv, 2);
+  s.push_ready_global(first);
+  s.push_ready_global(second);
+  s.step(0);
+  ASSERT_NE(s.core_slot(1).running.task, nullptr);
+  ASSERT_NE(s.core_slot(2).running.task, nullptr);
+  ack(1);
+  ack(2);
+  s.step(0);  // both ACKs seen: both AIV cores are stageable, the AIC core idle
+  ASSERT_TRUE(s.core_slot(1).stageable());
+  ASSERT_TRUE(s.core_slot(2).stageable());
+  TaskSlot* mix = task(TaskShape::mix, 0b111);
+  TaskSlot* stream = task(TaskShape::aiv, 2);
+  s.push_ready_global(mix);
+  s.push_ready_global(stream);
+  s.stage_after_latch(0, 1);
+  EXPECT_NE(s.core_slot(1).pending.task, stream) << "an AIV task staged while a MIX task waits";
+  EXPECT_EQ(s.core_slot(0).running.task, mix);
+  EXPECT_EQ(s.core_slot(1).pending.task, mix);
+  EXPECT_EQ(s.core_slot(2).pending.task, mix);
+}
+
 // The threads platform steps every scheduler thread under a gate of its own: with one scheduler
 // thread no two pops of the ready queues overlap, and its scheduler pops without the
 // compare-exchange (Scheduler::pops_serialised). With several gates pops race, and the sim,

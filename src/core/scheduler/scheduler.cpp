@@ -129,6 +129,11 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   ThreadState& me = threads_[thread];
   CoreSlot& c = cores_[core];
   if (c.running.task == nullptr) return false;
+  // The caller looked for MIX work (mix_may_wait) before it took the gate: a MIX task queued
+  // since, or popped by another step at that look and put back since, waits now. The full step
+  // the caller would then have taken places it first and stages no single-core work while it
+  // waits ("Not starved", docs/design.md).
+  if (mix_may_wait()) return step(thread);
   const std::uint64_t start = cycles();
   ++me.counters.polls;
   poll_core(thread, core);

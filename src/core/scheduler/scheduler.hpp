@@ -62,8 +62,11 @@ class Scheduler {
   // type on this thread or elsewhere could take it, and a task of that shape is queued, stages
   // one into this core's pending slot. O(1): a full step polls every core of the thread and runs
   // every pass, which per latch made the default policy cost 1.3-1.7x `aic` on threads.
-  // MIX work is not placed here (it needs a whole cluster: a full step does it). Serialised with
-  // the thread's other steps like step(). Returns true when it staged a task.
+  // MIX work is not placed here (it needs a whole cluster: a full step does it): when a MIX task
+  // may wait (mix_may_wait, looked at again under the gate: the caller's look before it can be
+  // stale), this is the full step, which stages no single-core work while one waits.
+  // Serialised with the thread's other steps like step(). Returns true when it staged a task
+  // (the full step: when it made progress).
   bool stage_after_latch(int thread, int core);
   // For platforms whose cores are threads that step for themselves (threads): AIC/AIV tasks are
   // pre-staged only by stage_after_latch, into the latching core's own pending slot, never by a
