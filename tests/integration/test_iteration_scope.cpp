@@ -49,6 +49,30 @@ struct Steps {
   }
 };
 
+// Each test's cells: in[k] = k, out[k] = -1 until its copy writes it, rings[k] = 99 until its t's
+// ring is noted; the two kernels registered on `runtime`.
+struct Cells {
+  Cells(Runtime& runtime, std::uint32_t n)
+      : add(runtime.kernels().add("add_one", CoreType::aiv, &add_one)),
+        copy(runtime.kernels().add("copy_one", CoreType::aiv, &copy_one)),
+        in(n),
+        out(n, -1.0f),
+        rings(n, 99) {
+    for (std::uint32_t k = 0; k < n; ++k)
+      in[k] = static_cast<float>(k);
+  }
+  Steps steps() {
+    const auto n = static_cast<std::uint32_t>(in.size());
+    return Steps{add, copy, Tensor::wrap(in.data(), {n}, DType::f32),
+                 Tensor::wrap(out.data(), {n}, DType::f32)};
+  }
+  KernelId add;
+  KernelId copy;
+  std::vector<float> in;
+  std::vector<float> out;
+  std::vector<std::uint32_t> rings;
+};
+
 // Balanced bodies: an outer scoped loop's tasks on ring 1, a nested scoped loop's on ring 2, and
 // the tasks after each loop back on their scope's ring (1 after the inner loop, 0 after the
 // outer one).
@@ -57,16 +81,11 @@ TEST_P(IterationScope, TasksGoToTheirScopesRingInNestedLoops) {
   constexpr std::uint32_t kInner = 10;
   constexpr std::uint32_t kCells = kOuter * (kInner + 2) + 1;
   Runtime runtime(config());
-  const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
-  const KernelId copy = runtime.kernels().add("copy_one", CoreType::aiv, &copy_one);
-  std::vector<float> in(kCells);
-  for (std::uint32_t k = 0; k < kCells; ++k)
-    in[k] = static_cast<float>(k);
-  std::vector<float> out(kCells, -1.0f);
-  std::vector<std::uint32_t> rings(kCells, 99);
+  Cells cells(runtime, kCells);
+  std::vector<float>& out = cells.out;
+  std::vector<std::uint32_t>& rings = cells.rings;
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-    const Steps steps{add, copy, Tensor::wrap(in.data(), {kCells}, DType::f32),
-                      Tensor::wrap(out.data(), {kCells}, DType::f32)};
+    const Steps steps = cells.steps();
     o.parallel_for(
         kOuter,
         [&](Orchestrator& o, std::int64_t i) {
@@ -104,16 +123,11 @@ TEST_P(IterationScope, ABodyThatLeavesAScopeOpenMovesTheLaterIterationsDown) {
   constexpr std::uint32_t kOpened = 3;
   constexpr std::uint32_t kCells = kIterations + 2;
   Runtime runtime(config());
-  const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
-  const KernelId copy = runtime.kernels().add("copy_one", CoreType::aiv, &copy_one);
-  std::vector<float> in(kCells);
-  for (std::uint32_t k = 0; k < kCells; ++k)
-    in[k] = static_cast<float>(k);
-  std::vector<float> out(kCells, -1.0f);
-  std::vector<std::uint32_t> rings(kCells, 99);
+  Cells cells(runtime, kCells);
+  std::vector<float>& out = cells.out;
+  std::vector<std::uint32_t>& rings = cells.rings;
   const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-    const Steps steps{add, copy, Tensor::wrap(in.data(), {kCells}, DType::f32),
-                      Tensor::wrap(out.data(), {kCells}, DType::f32)};
+    const Steps steps = cells.steps();
     o.parallel_for(
         kIterations,
         [&](Orchestrator& o, std::int64_t i) {
@@ -151,16 +165,11 @@ TEST_P(IterationScope, EachIterationGivesItsScopeBooksBackInOneStep) {
     RuntimeConfig c = config();
     c.ring.heap_bytes = 1024;
     Runtime runtime(c);
-    const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
-    const KernelId copy = runtime.kernels().add("copy_one", CoreType::aiv, &copy_one);
-    std::vector<float> in(kCells);
-    for (std::uint32_t k = 0; k < kCells; ++k)
-      in[k] = static_cast<float>(k);
-    std::vector<float> out(kCells, -1.0f);
-    std::vector<std::uint32_t> rings(kCells, 99);
+    Cells cells(runtime, kCells);
+    std::vector<float>& out = cells.out;
+    std::vector<std::uint32_t>& rings = cells.rings;
     const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-      const Steps steps{add, copy, Tensor::wrap(in.data(), {kCells}, DType::f32),
-                        Tensor::wrap(out.data(), {kCells}, DType::f32)};
+      const Steps steps = cells.steps();
       rings[kCells - 1] = steps.make(o, kCells - 1);  // the run's scope (ring 0)
       for (int d = 0; d < extra; ++d)
         o.scope_begin();
