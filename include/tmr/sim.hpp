@@ -14,6 +14,11 @@ namespace sim_calibration {
 extern const double analysed_submit_ratio;
 extern const double wide_submit_ratio;
 extern const double pattern_submit_ratio;
+extern const double kept_setup_ratio;
+extern const double kept_setup_base_ratio;
+extern const double loop_setup_ratio;
+extern const double loop_setup_fixed;
+extern const double loop_setup_square;
 }  // namespace sim_calibration
 
 // Modelled costs in nanoseconds (rates in GFLOP/s and GB/s). Defaults model an a2a3 chip
@@ -37,18 +42,18 @@ struct SimCostModel {
   // A loop's learning comparison, proof and analysis set-up, once per analysed loop of T template
   // tasks: loop_setup_ratio times what its template iteration's submits cost as ordinary submits,
   // plus (loop_setup_fixed + loop_setup_square * T^2) ordinary 4-tensor submits (fitted to
-  // instruction counts at T = 4, 129, 257, checked at 65: docs/sim.md).
-  double loop_setup_ratio = 1.11;
-  double loop_setup_fixed = 8.0;
-  double loop_setup_square = 0.000175;
+  // instruction counts at T = 4, 129, 257 in units of an ordinary submit: docs/sim.md).
+  double loop_setup_ratio = sim_calibration::loop_setup_ratio;
+  double loop_setup_fixed = sim_calibration::loop_setup_fixed;
+  double loop_setup_square = sim_calibration::loop_setup_square;
   // The same set-up for a template kept from an earlier run of the Runtime that serves this run
   // with its proof (from the loop's first iteration, or rebound after it; no learning comparison,
   // no proof; its plans reused where this run's routes match): kept_setup_ratio of the per-task
   // part and kept_setup_base_ratio of the per-loop part (fitted to instruction counts at T = 4
   // and 257, checked at 129: docs/sim.md). A kept template that is proved again is charged as a
   // learned one.
-  double kept_setup_ratio = 0.21;
-  double kept_setup_base_ratio = 0.68;
+  double kept_setup_ratio = sim_calibration::kept_setup_ratio;
+  double kept_setup_base_ratio = sim_calibration::kept_setup_base_ratio;
   double alloc_ns = 200;              // one hidden alloc task
   double alloc_per_output_ns = 30;    // per output of an alloc
   double wire_edge_ns = 20;           // per dependency edge wired
