@@ -145,12 +145,27 @@ LongShortMix add_long_short_mix(Runtime& runtime, KernelFn fn = &barrier_kernel)
           reg.add("short_mix_aic", CoreType::aic, fn), reg.add("short_mix_aiv", CoreType::aiv, fn)};
 }
 
-// A barrier kernel that counts its parts as they start running (threads: the test's orchestrator
-// waits for them to be latched, not for a guessed time).
+// For the take-back test on threads, where time is the host's: a barrier kernel that counts its
+// parts as they start (the orchestrator waits for them to be latched, not for a guessed time),
+// and, while `hold_long`, keeps the parts of tag 0 (the long task) running until the third
+// task's parts ran (at most 5 s), so that a loaded host cannot end the long task before the
+// short one and leave no take-back to do.
 std::atomic<int> parts_started{0};
+std::atomic<bool> hold_long{false};
+std::atomic<int> third_parts_done{0};
 void counted_barrier_kernel(const KernelArgs& args) {
   parts_started.fetch_add(1, std::memory_order_acq_rel);
   barrier_kernel(args);
+  if (!hold_long.load(std::memory_order_acquire) || args.scalar<std::uint32_t>(0) != 0) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (third_parts_done.load(std::memory_order_acquire) < 3 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+}
+void third_part_kernel(const KernelArgs& args) {
+  barrier_kernel(args);
+  third_parts_done.fetch_add(1, std::memory_order_acq_rel);
 }
 
 // MIX tasks with single-core work in between, then single-core work alone (while a MIX task
@@ -427,12 +442,23 @@ TEST_P(DualSlot, StagedMixBlockIsTakenBackWhenAnotherClusterFreesFirst) {
     policy.mix_take_back = v.take_back;
     RuntimeConfig config = config_for(GetParam(), 2, threads, policy);
     set_long_short_mix_costs(config, 400'000);
+    config.sim.costs.kernel_ns["third_mix_aic"] = 3'000;
+    config.sim.costs.kernel_ns["third_mix_aiv"] = 3'000;
     Runtime runtime(config);
-    const Kernels k = add_kernels(runtime);
     const auto [long_aic, long_aiv, short_aic, short_aiv] =
         add_long_short_mix(runtime, &counted_barrier_kernel);
+    const KernelId third_aic =
+        runtime.kernels().add("third_mix_aic", CoreType::aic, &third_part_kernel);
+    const KernelId third_aiv =
+        runtime.kernels().add("third_mix_aiv", CoreType::aiv, &third_part_kernel);
     reset_barriers();
     parts_started.store(0);
+    third_parts_done.store(0);
+    // Threads, with take-back: the long task ends only once the third one ran (at most 5 s), so
+    // its end is after the short task's whatever the load (with 400 ms alone, a loaded host once
+    // ran a part of the short task until the long one ended). Without take-back the block waits
+    // for the long task: no hold there.
+    hold_long.store(GetParam() == PlatformKind::threads && v.take_back);
     // Busy time after the barrier on threads; the sim's timeline comes from the costs above.
     auto real_us = [&](std::uint32_t us) { return GetParam() == PlatformKind::sim ? 0u : us; };
     const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
@@ -451,9 +477,10 @@ TEST_P(DualSlot, StagedMixBlockIsTakenBackWhenAnotherClusterFreesFirst) {
           std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
       }
-      o.submit(mix_kernels(k, 7),
+      o.submit({third_aic, third_aiv, third_aiv},
                Args().scalar(std::uint32_t{2}).scalar(std::uint32_t{3}).scalar(real_us(1'000)));
     });
+    hold_long.store(false);
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(barrier_failures(), 0);
     // Threads: the step that stages the block runs when a thread gets a CPU; on a loaded host it
