@@ -41,11 +41,28 @@ struct SubtaskEvent {
   bool early_handoff = false;
 };
 
+// A cluster held for a MIX task that a scheduler step could not place ("Reserved for MIX",
+// docs/design.md): from reserved_ns to released_ns the cores it names took no new AIC or AIV work
+// (a subtask dispatched there before reserved_ns runs to its end).
+struct MixReservationEvent {
+  static constexpr std::uint64_t kNoTask = ~std::uint64_t{0};
+  std::uint16_t cluster = 0;
+  std::uint16_t scheduler_thread = 0;
+  std::uint8_t active_mask = 0;  // the cores held: 1 AIC, 2 AIV0, 4 AIV1
+  std::uint64_t reserved_ns = 0;
+  std::uint64_t released_ns = 0;  // 0: still held when the run ended
+  // The MIX block whose placement on the cluster released it; kNoTask when it was released
+  // because no MIX task was left waiting (placed elsewhere), a cohort gathered or the run aborted.
+  std::uint64_t placed_sequence = kNoTask;
+  std::uint32_t placed_block = 0;
+};
+
 struct Trace {
   int clusters = 0;
   int scheduler_threads = 0;
-  std::vector<TaskEvent> tasks;        // indexed by sequence
-  std::vector<SubtaskEvent> subtasks;  // in completion order
+  std::vector<TaskEvent> tasks;                       // indexed by sequence
+  std::vector<SubtaskEvent> subtasks;                 // in completion order
+  std::vector<MixReservationEvent> mix_reservations;  // in reservation order per thread
 };
 
 }  // namespace tmr

@@ -288,6 +288,8 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
       }
       auto& events = scheduler_->subtask_events(t);
       trace->subtasks.insert(trace->subtasks.end(), events.begin(), events.end());
+      const auto& held = scheduler_->mix_reservations(t);
+      trace->mix_reservations.insert(trace->mix_reservations.end(), held.begin(), held.end());
     }
     std::sort(trace->subtasks.begin(), trace->subtasks.end(),
               [](const SubtaskEvent& a, const SubtaskEvent& b) { return a.end_ns < b.end_ns; });

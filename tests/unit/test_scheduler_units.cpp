@@ -1124,6 +1124,72 @@ TEST_F(SchedulerSteps, StageAfterLatchLeavesPendingSlotsToAWaitingMixTask) {
   EXPECT_EQ(s.core_slot(2).pending.task, mix);
 }
 
+// "Reserved for MIX" (docs/design.md): a MIX task over the whole cluster waits while both AIV
+// cores run a stream of AIV tasks (no MIX staging: it needs the three cores idle at once). The
+// first step that cannot place it only passes it over; the second holds the cluster for it. From
+// then on the AIV cores take no new AIV task, in their running or pending slots, though AIV tasks
+// are queued: each runs what it was given before (a task the chip model's full step staged
+// behind its running one at the first step included), and the MIX block is placed once both are
+// idle; the reservation ends with that placement. For the chip's model (full steps only) and for
+// the threads platform's settings (the finishing core's own step, core_step).
+TEST_F(SchedulerSteps, ClusterHeldForAWaitingMixTaskTakesNoSingleCoreWork) {
+  for (const bool threads : {false, true}) {
+    SCOPED_TRACE(threads ? "threads settings" : "full steps");
+    Scheduler s = make(DualSlotPolicy{false, true, false});
+    if (threads) as_threads_platform(s);
+    s.push_ready_global(task(TaskShape::aiv, 2));
+    s.push_ready_global(task(TaskShape::aiv, 2));
+    s.step(0);
+    ack(1);
+    ack(2);
+    s.step(0);  // both AIV cores run latched AIV tasks; the AIC core is idle
+    TaskSlot* mix = task(TaskShape::mix, 0b111);
+    s.push_ready_global(mix);
+    for (int i = 0; i < 6; ++i)
+      s.push_ready_global(task(TaskShape::aiv, 2));
+    s.step(0);
+    EXPECT_EQ(s.reserved_cluster(0), -1) << "passed over once: not held yet";
+    EXPECT_EQ(s.idle_cores(0, CoreType::aic), 1);
+    s.step(0);
+    ASSERT_EQ(s.reserved_cluster(0), 0) << "passed over twice: the cluster is held";
+    EXPECT_EQ(s.idle_cores(0, CoreType::aic), 0) << "a held core is not offered to AIC work";
+    // What the AIV cores were given before the reservation: all they may run before the block.
+    const TaskSlot* given[3][2] = {};
+    for (const int core : {1, 2}) {
+      given[core][0] = s.core_slot(core).running.task;
+      given[core][1] = s.core_slot(core).pending.task;
+    }
+    auto given_before = [&](int core, const TaskSlot* t) {
+      return t == nullptr || t == mix || t == given[core][0] || t == given[core][1];
+    };
+    if (threads) {
+      EXPECT_FALSE(s.stage_after_latch(0, 1)) << "a held core's pending slot takes no AIV task";
+    }
+    // Each AIV core finishes what it runs, in turn, until the block is placed.
+    for (int round = 0; round < 4 && s.core_slot(0).running.task != mix; ++round) {
+      for (const int core : {1, 2}) {
+        if (s.core_slot(core).running.task == nullptr) continue;
+        ack(core);
+        fin(core);
+        if (threads) {
+          s.core_step(0, core);
+        } else {
+          s.step(0);
+        }
+        EXPECT_TRUE(given_before(core, s.core_slot(core).running.task))
+            << "a held core took an AIV task into its running slot";
+        EXPECT_TRUE(given_before(core, s.core_slot(core).pending.task))
+            << "a held core took an AIV task into its pending slot";
+      }
+    }
+    EXPECT_EQ(s.core_slot(0).running.task, mix);
+    EXPECT_EQ(s.core_slot(1).running.task, mix);
+    EXPECT_EQ(s.core_slot(2).running.task, mix);
+    EXPECT_EQ(s.reserved_cluster(0), -1) << "the placement ends the reservation";
+    EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+  }
+}
+
 // The threads platform steps every scheduler thread under a gate of its own: with one scheduler
 // thread no two pops of the ready queues overlap, and its scheduler pops without the
 // compare-exchange (Scheduler::pops_serialised). With several gates pops race, and the sim,

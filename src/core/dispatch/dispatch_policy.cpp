@@ -31,8 +31,9 @@ std::span<const PlacementPass> DispatchPolicy::staging_order(int thread) const {
 
 namespace {
 
+// For a single-core (AIC or AIV) block: a core held for a waiting MIX task takes none.
 bool usable(const CoreSlot& core, SlotTarget target) {
-  return target == SlotTarget::idle ? core.idle() : core.stageable();
+  return target == SlotTarget::idle ? core.idle_for_single() : core.stageable_for_single();
 }
 
 // True when the (task, block) running on `core` has a part still waiting in a pending slot of
@@ -114,6 +115,36 @@ int DispatchPolicy::find_unit(const PlacementView& view, TaskShape shape, std::u
   return best;
 }
 
+int DispatchPolicy::reserve_unit(const PlacementView& view, std::uint8_t active_mask,
+                                 bool staging) {
+  const SlotTarget target = staging ? SlotTarget::pending : SlotTarget::idle;
+  int best = -1;
+  int best_usable = -1;
+  std::uint64_t best_frees = 0;
+  for (const int c : view.owned_clusters) {
+    const ClusterCores& cl = view.clusters[static_cast<std::size_t>(c)];
+    int usable_cores = 0;
+    bool held = false;        // a core held for a cohort: not this one
+    std::uint64_t frees = 0;  // the latest expected end of the busy cores it uses
+    for (int s = 0; s < 3; ++s) {
+      if (!(active_mask & (1 << s))) continue;
+      const int core = s == 0 ? cl.aic : cl.aiv[s - 1];
+      const CoreSlot& slot = view.cores[static_cast<std::size_t>(core)];
+      held |= slot.cohort_reserved;
+      usable_cores += mix_core_ok(view, cl, core, target);
+      if (!view.expected_end_ns.empty() && !slot.idle())
+        frees = std::max(frees, view.expected_end_ns[static_cast<std::size_t>(core)]);
+    }
+    if (held) continue;
+    if (usable_cores > best_usable || (usable_cores == best_usable && frees < best_frees)) {
+      best = c;
+      best_usable = usable_cores;
+      best_frees = frees;
+    }
+  }
+  return best;
+}
+
 bool DispatchPolicy::may_have_mix_room(const PlacementView& view) {
   for (const int c : view.owned_clusters) {
     const ClusterCores& cl = view.clusters[static_cast<std::size_t>(c)];
@@ -128,15 +159,18 @@ bool DispatchPolicy::may_have_mix_room(const PlacementView& view) {
 int DispatchPolicy::count_idle_units(const PlacementView& view, TaskShape shape,
                                      std::uint8_t active_mask) {
   auto idle = [&](int core) { return view.cores[static_cast<std::size_t>(core)].idle(); };
+  auto single = [&](int core) {
+    return view.cores[static_cast<std::size_t>(core)].idle_for_single();
+  };
   int count = 0;
   for (const int c : view.owned_clusters) {
     const ClusterCores& cl = view.clusters[static_cast<std::size_t>(c)];
     switch (shape) {
       case TaskShape::aic:
-        count += idle(cl.aic);
+        count += single(cl.aic);
         break;
       case TaskShape::aiv:
-        count += idle(cl.aiv[0]) + idle(cl.aiv[1]);
+        count += single(cl.aiv[0]) + single(cl.aiv[1]);
         break;
       case TaskShape::mix:
         count += (!(active_mask & 1) || idle(cl.aic)) && (!(active_mask & 2) || idle(cl.aiv[0])) &&

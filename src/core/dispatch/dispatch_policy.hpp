@@ -67,7 +67,8 @@ class DispatchPolicy {
   bool takes_back_mix() const { return take_back_mix_; }
 
   // A unit of the view with room for one block of a task of `shape` / `active_mask` in `target`
-  // slots: a cluster index (AIC, MIX) or an AIV core index; -1 when there is none. A MIX block
+  // slots: a cluster index (AIC, MIX) or an AIV core index; -1 when there is none. An AIC or AIV
+  // block takes no core held for a waiting MIX task (CoreSlot::mix_reserved). A MIX block
   // in a pending pass takes each core it uses that is idle, or stageable and not running a part
   // of a MIX task that still has a part pending (the deadlock rule, docs/design.md); among the
   // clusters that fit it takes the one expected to free first (the latest expected end of the
@@ -75,12 +76,18 @@ class DispatchPolicy {
   // estimates.
   static int find_unit(const PlacementView& view, TaskShape shape, std::uint8_t active_mask,
                        SlotTarget target);
+  // The cluster to hold for a MIX task of `active_mask` that could not be placed ("Reserved for
+  // MIX", docs/design.md): the one nearest to fitting, i.e. with the most of the cores it uses
+  // already usable (idle, or with `staging` stageable behind work that ends by itself), then the
+  // one whose busy cores it uses are expected to free first (with estimates), then first fit.
+  // -1 when every cluster has a core held for a cohort.
+  static int reserve_unit(const PlacementView& view, std::uint8_t active_mask, bool staging);
   // False when no cluster of the view has two cores a staged MIX part could use (every MIX task
   // has at least two parts): the staged MIX pass then pops nothing (a pop and push-back per step
   // is scheduler time for nothing, e.g. while the cores have not ACKed yet).
   static bool may_have_mix_room(const PlacementView& view);
   // How many blocks of such a task could start on idle units of the view right now. A MIX task
-  // needs only the cores its active_mask names.
+  // needs only the cores its active_mask names; an AIC or AIV task no core held for a MIX task.
   static int count_idle_units(const PlacementView& view, TaskShape shape, std::uint8_t active_mask);
 
  private:

@@ -30,6 +30,9 @@ struct CoreSlot {
   Subtask pending;               // pre-staged: the core starts it when `running` finishes
   bool awaiting_ack = false;     // the running subtask has not been latched by the core yet
   bool cohort_reserved = false;  // held for a start-together cohort
+  // Its cluster is held for a waiting MIX task ("Reserved for MIX", docs/design.md): no new
+  // single-core work goes to its running or pending slot; MIX blocks may still take it.
+  bool mix_reserved = false;
   // The core whose own step (Scheduler::core_step) put `running` here, or -1 (a full step of the
   // orchestrator or a scheduler thread): only that core takes it back (take_back_unlatched).
   std::int16_t placed_by = -1;
@@ -42,6 +45,9 @@ struct CoreSlot {
   bool stageable() const {
     return running.task != nullptr && !awaiting_ack && pending.task == nullptr && !cohort_reserved;
   }
+  // The same for an AIC or AIV task: a core held for a waiting MIX task takes none.
+  bool idle_for_single() const { return idle() && !mix_reserved; }
+  bool stageable_for_single() const { return stageable() && !mix_reserved; }
 };
 
 // What one status word meant for a core's slots.

@@ -52,7 +52,9 @@ void Scheduler::reset() {
     c.pending = Subtask{};
     c.awaiting_ack = false;
     c.cohort_reserved = false;
+    c.mix_reserved = false;
   }
+  mix_reservations_held_.store(0, std::memory_order_relaxed);
   ready_.clear();
   cohort_.reset();
   ReturnedBlock drained{};
@@ -71,6 +73,10 @@ void Scheduler::reset() {
     t.busy_cores = 0;
     t.deferred_idle_core = -1;
     t.staged_mix.clear();
+    t.mix_left = false;
+    t.mix_passed_over = false;
+    t.reserved_cluster = -1;
+    t.reservations.clear();
     t.free_cores[0].store(static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
     t.free_cores[1].store(2 * static_cast<int>(t.clusters.size()), std::memory_order_relaxed);
     t.busy_cycles = 0;
@@ -98,8 +104,13 @@ bool Scheduler::step(int thread) {
   // A cohort is finished even while aborting: its other threads may already have prepared
   // blocks that only the last thread to hand in releases.
   if (cohort_.waiting_for(me.cohort_done_generation)) {
+    // A cohort takes every idle unit it can: a cluster held for MIX would keep it from ever
+    // gathering enough.
+    release_mix_reservation(thread);
     progress |= cohort_step(thread);
-  } else if (!aborting()) {
+  } else if (aborting()) {
+    release_mix_reservation(thread);
+  } else {
     progress |= dispatch_ready(thread);
     // Room appeared here and nothing queued took it: a MIX block staged on another thread's
     // busy cluster may run here now. Its owner takes it back (take_back_stranded) once woken.
@@ -156,8 +167,8 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   // `looked`: core_step, in this same step, found the core stageable, no cohort gathering and no
   // abort. Those looks again (a virtual call among them) were ~20 instructions of every task on
   // the independent graph.
-  if ((!looked &&
-       (!c.stageable() || cohort_.waiting_for(me.cohort_done_generation) || aborting())) ||
+  if ((!looked && (!c.stageable_for_single() || cohort_.waiting_for(me.cohort_done_generation) ||
+                   aborting())) ||
       !single_may_wait(type) ||
       me.free_cores[type == CoreType::aic ? 0 : 1].load(std::memory_order_relaxed) != 0) {
     return false;
@@ -191,14 +202,14 @@ bool Scheduler::core_step(int thread, int core) {
     ~SelfCore() { slot = -1; }
   } self{me.self_core};
   me.self_core = core;
-  // MIX work (queued, staged or taken back), a gathering cohort and an abort need the policy's
-  // whole view: the full step. MIX work exists only after a MIX task was made ready in this run
-  // (mix_seen_, stored before it is queued or kept): one load skips the five looks at it in runs
-  // without MIX, such as every single-kernel graph.
+  // MIX work (queued, staged or taken back, or a cluster held for it), a gathering cohort and an
+  // abort need the policy's whole view: the full step. MIX work exists only after a MIX task was
+  // made ready in this run (mix_seen_, stored before it is queued or kept): one load skips the
+  // six looks at it in runs without MIX, such as every single-kernel graph.
   if ((mix_seen_.load(std::memory_order_relaxed) &&
        (ready_.may_have(TaskShape::mix) || me.local_count[static_cast<int>(TaskShape::mix)] != 0 ||
         !me.staged_mix.empty() || returned_count_.load(std::memory_order_relaxed) > 0 ||
-        takeable_blocks_.load(std::memory_order_relaxed) > 0)) ||
+        takeable_blocks_.load(std::memory_order_relaxed) > 0 || me.reserved_cluster >= 0)) ||
       cohort_.waiting_for(me.cohort_done_generation) || aborting()) {
     return step_after_finish(thread, core);
   }
@@ -460,8 +471,11 @@ void Scheduler::complete_task(int thread, int core, TaskSlot* task) {
 void Scheduler::core_became_busy(int thread, int core) {
   ThreadState& me = threads_[thread];
   ++me.busy_cores;
-  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(
-      1, std::memory_order_relaxed);
+  // A core held for MIX is not counted free (single-core work cannot go there).
+  if (!cores_[core].mix_reserved) {
+    me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(
+        1, std::memory_order_relaxed);
+  }
   refresh_idle_mask(cores_[core].mailbox->cluster);
 }
 
@@ -471,9 +485,12 @@ void Scheduler::core_became_idle(int thread, int core) {
   me.room_appeared = true;
   // seq_cst, before the caller's next pop (a seq_cst load of the queue's cell): pairs with
   // others_have_room's fence after a push, so a task pushed meanwhile is either seen by that pop
-  // or finds this core idle (and its pusher wakes or steps this thread).
-  me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(
-      1, std::memory_order_seq_cst);
+  // or finds this core idle (and its pusher wakes or steps this thread). A core held for MIX is
+  // counted when the reservation ends (release_mix_reservation, with the same pairing).
+  if (!cores_[core].mix_reserved) {
+    me.free_cores[cores_[core].mailbox->type == CoreType::aic ? 0 : 1].fetch_add(
+        1, std::memory_order_seq_cst);
+  }
   refresh_idle_mask(cores_[core].mailbox->cluster);
 }
 
@@ -645,8 +662,16 @@ PlacementView Scheduler::view(int thread) const {
 bool Scheduler::dispatch_ready(int thread) {
   bool progress = false;
   threads_[thread].mix_waiting = false;
+  threads_[thread].mix_left = false;
   if (!threads_[thread].staged_mix.empty()) progress |= take_back_stranded(thread);
+  bool reservation_updated = false;
   for (const PlacementPass& pass : policy_.staging_order(thread)) {
+    // The MIX passes come first: what they left decides the reservation before any single-core
+    // task is placed in this step.
+    if (!reservation_updated && pass.shape != TaskShape::mix) {
+      reservation_updated = true;
+      update_mix_reservation(thread);
+    }
     // A MIX task left waiting keeps single-core work out of pending slots: otherwise a stream
     // of AIV tasks refills every pending slot and the MIX task never finds its cores stageable
     // together (it would start only after the stream).
@@ -662,7 +687,83 @@ bool Scheduler::dispatch_ready(int thread) {
     }
     progress |= run_pass(thread, pass);
   }
+  if (!reservation_updated) update_mix_reservation(thread);
   return progress;
+}
+
+// ---------------------------------------------------------------- reserved for MIX
+
+void Scheduler::update_mix_reservation(int thread) {
+  ThreadState& me = threads_[thread];
+  if (!me.mix_left) {
+    me.mix_passed_over = false;
+    release_mix_reservation(thread);
+    return;
+  }
+  if (me.reserved_cluster >= 0) return;  // held until the block is placed or none waits
+  // Passed over once: a step that cannot place the task lets the cores it would use take their
+  // next single-core task (the block may well fit at the next step, when a core ACKs or frees).
+  // Passed over again: hold a cluster for it.
+  if (!me.mix_passed_over) {
+    me.mix_passed_over = true;
+    return;
+  }
+  reserve_for_mix(thread, me.mix_left_mask);
+}
+
+void Scheduler::reserve_for_mix(int thread, std::uint8_t mask) {
+  ThreadState& me = threads_[thread];
+  const int cluster = DispatchPolicy::reserve_unit(view(thread), mask, policy_.stages_mix());
+  if (cluster < 0) return;
+  int cores[3];
+  const int n = unit_cores(cluster, TaskShape::mix, mask, cores);
+  for (int i = 0; i < n; ++i) {
+    CoreSlot& c = cores_[static_cast<std::size_t>(cores[i])];
+    c.mix_reserved = true;
+    // Counted free no longer: other threads and the orchestrator stop sending it single-core work.
+    if (c.running.task == nullptr) {
+      me.free_cores[c.mailbox->type == CoreType::aic ? 0 : 1].fetch_sub(1,
+                                                                        std::memory_order_relaxed);
+    }
+  }
+  me.reserved_cluster = cluster;
+  me.reserved_mask = mask;
+  mix_reservations_held_.fetch_add(1, std::memory_order_relaxed);
+  if (recording_) {
+    MixReservationEvent e;
+    e.cluster = static_cast<std::uint16_t>(cluster);
+    e.scheduler_thread = static_cast<std::uint16_t>(thread);
+    e.active_mask = mask;
+    e.reserved_ns = clock_.now_ns();
+    me.reservations.push_back(e);
+  }
+}
+
+void Scheduler::release_mix_reservation(int thread, const TaskSlot* placed, std::uint32_t block) {
+  ThreadState& me = threads_[thread];
+  if (me.reserved_cluster < 0) return;
+  int cores[3];
+  const int n = unit_cores(me.reserved_cluster, TaskShape::mix, me.reserved_mask, cores);
+  for (int i = 0; i < n; ++i) {
+    CoreSlot& c = cores_[static_cast<std::size_t>(cores[i])];
+    c.mix_reserved = false;
+    if (c.running.task == nullptr) {
+      // As core_became_idle: seq_cst before this step's next pop, pairing with a pusher's fence.
+      me.free_cores[c.mailbox->type == CoreType::aic ? 0 : 1].fetch_add(1,
+                                                                        std::memory_order_seq_cst);
+      me.room_appeared = true;
+    }
+  }
+  me.reserved_cluster = -1;
+  mix_reservations_held_.fetch_sub(1, std::memory_order_relaxed);
+  if (recording_ && !me.reservations.empty()) {
+    MixReservationEvent& e = me.reservations.back();
+    e.released_ns = clock_.now_ns();
+    if (placed != nullptr) {
+      e.placed_sequence = placed->ring->sequence(placed->id.local());
+      e.placed_block = block;
+    }
+  }
 }
 
 // Places tasks of one shape until the queue is empty or no unit has room. The only
@@ -695,10 +796,13 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       return false;
     }
   }
+  // This pass looks at the MIX work: what it leaves unplaced is what the step leaves.
+  if (pass.shape == TaskShape::mix) threads_[thread].mix_left = false;
   if (pass.shape == TaskShape::mix && returned_count_.load(std::memory_order_acquire) > 0) {
     bool left = false;
     progress |= place_returned(thread, pass, &left);
     if (left) {
+      threads_[thread].mix_left = true;
       // Older blocks first: no fresh MIX task takes room a returned block could not.
       if (!idle_pass) threads_[thread].mix_waiting = true;
       return progress;
@@ -740,7 +844,11 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
       // first: once the task is back in the queue another thread may run it and reuse its slot.
       const TaskShape waiting = task->shape;
       const std::uint8_t mask = task->active_mask;
-      if (waiting == TaskShape::mix && policy_.stages_mix()) threads_[thread].mix_waiting = true;
+      if (waiting == TaskShape::mix) {
+        if (policy_.stages_mix()) threads_[thread].mix_waiting = true;
+        threads_[thread].mix_left = true;
+        threads_[thread].mix_left_mask = mask;
+      }
       push_back_global(task);
       if (idle_pass && (waiting == TaskShape::mix ? others_have_mix_room(thread, mask)
                                                   : others_have_room(thread, waiting))) {
@@ -776,7 +884,7 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
 
 int Scheduler::handoff_or_find_unit(int thread, const TaskSlot& task, SlotTarget target) const {
   const int core = threads_[thread].handoff_core;
-  if (core >= 0 && target == SlotTarget::idle && cores_[core].idle()) {
+  if (core >= 0 && target == SlotTarget::idle && cores_[core].idle_for_single()) {
     const Mailbox& m = *cores_[core].mailbox;
     // Single-core shapes only: a MIX or start-together task needs the policy's view of a cluster.
     if (task.shape == TaskShape::aiv && m.type == CoreType::aiv) return core;
@@ -843,6 +951,13 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
         threads_[thread].staged_mix.push_back(staged);
         takeable_blocks_.fetch_add(1, std::memory_order_acq_rel);
       }
+      ThreadState& me = threads_[thread];
+      // The cluster held for MIX work took its block: the reservation has done its job.
+      if (unit == me.reserved_cluster) release_mix_reservation(thread, task, block);
+      // Another thread holds a cluster for MIX work that may be this block: its next step
+      // releases it (its cores may all be idle, with nothing else to step it).
+      if (mix_reservations_held_.load(std::memory_order_relaxed) > (me.reserved_cluster >= 0))
+        waker_.notify_schedulers();
       return;
     }
   }
@@ -999,6 +1114,7 @@ bool Scheduler::place_returned(int thread, const PlacementPass& pass, bool* left
     const int unit = find_unit(thread, *block.task, pass.target);
     if (unit < 0 || (pass.target == SlotTarget::pending &&
                      others_have_mix_room(thread, block.task->active_mask))) {
+      threads_[thread].mix_left_mask = block.task->active_mask;  // (before another thread pops it)
       returned_.try_push(block);  // it was just popped: there is room
       ++threads_[thread].counters.pushes;
       *left = true;

@@ -208,6 +208,12 @@ class Scheduler {
   const StepCounters& counters(int thread) const { return threads_[thread].counters; }
   // Trace records gathered by each thread (when recording).
   std::vector<SubtaskEvent>& subtask_events(int thread) { return threads_[thread].subtask_events; }
+  // Clusters the thread held for a waiting MIX task (when recording).
+  const std::vector<MixReservationEvent>& mix_reservations(int thread) const {
+    return threads_[thread].reservations;
+  }
+  // The cluster `thread` holds for a waiting MIX task, or -1 (for tests and diagnostics).
+  int reserved_cluster(int thread) const { return threads_[thread].reserved_cluster; }
   struct Completion {
     std::uint64_t sequence;
     std::uint64_t ready_ns;
@@ -293,7 +299,17 @@ class Scheduler {
     KernelEstimate estimates[kEstimateSlots];
     std::vector<SubtaskEvent> subtask_events;
     std::vector<Completion> completions;
-    // Idle AIC / AIV cores of this thread, read by other threads deciding whether to wake it
+    // "Reserved for MIX" (docs/design.md). mix_left: this step's MIX passes left a MIX task (or a
+    // returned block) unplaced, of mask mix_left_mask; mix_passed_over: the previous full step
+    // did too; reserved_cluster / reserved_mask: the cores held for it (-1: none).
+    bool mix_left = false;
+    bool mix_passed_over = false;
+    std::uint8_t mix_left_mask = 0;
+    std::uint8_t reserved_mask = 0;
+    int reserved_cluster = -1;
+    std::vector<MixReservationEvent> reservations;  // when recording; the last may be open
+    // Idle AIC / AIV cores of this thread not held for a MIX task (single-core work may go
+    // there), read by other threads deciding whether to wake it
     // (the orchestrator, for every task it makes ready). On a line of its own, written only on
     // idle transitions: next to the counters a core updates per task, every read was a miss.
     alignas(64) std::atomic<int> free_cores[2] = {0, 0};
@@ -413,6 +429,15 @@ class Scheduler {
   }
   void publish_with_doorbell(Mailbox& mailbox, std::uint32_t token);
 
+  // ---- reserved for MIX (docs/design.md): a cluster held for a MIX task a step could not place
+  // After the MIX passes of a full step: reserves a cluster when this step and the previous one
+  // left a MIX task unplaced, releases the reservation when this one left none.
+  void update_mix_reservation(int thread);
+  void reserve_for_mix(int thread, std::uint8_t mask);
+  // `placed`: the MIX task whose block `block` was just placed on the reserved cluster (or null).
+  void release_mix_reservation(int thread, const TaskSlot* placed = nullptr,
+                               std::uint32_t block = 0);
+
   // ---- start-together cohorts
   bool cohort_step(int thread);
   void start_cohort(TaskSlot* task);
@@ -456,6 +481,7 @@ class Scheduler {
   MpmcQueue<ReturnedBlock> returned_;
   std::atomic<int> returned_count_{0};   // blocks in returned_, or reserved to be pushed there
   std::atomic<int> takeable_blocks_{0};  // StagedBlocks of all threads (a hint for wake-ups)
+  std::atomic<int> mix_reservations_held_{0};         // threads holding a cluster for MIX (a hint)
   std::vector<std::atomic<std::uint8_t>> idle_mask_;  // per cluster: bit s = core of slot s idle
   // Per core (written only by its thread): when its running subtask started and is expected to
   // end (clock_ ns; 0 = idle or unknown).
