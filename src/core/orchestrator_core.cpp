@@ -381,7 +381,21 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
   struct Context {
     const TaskPattern* pattern;
     loops::PatternLoop* built;
-  } context{&pattern, &built};
+    OrchestratorCore* core;
+    Orchestrator* api;
+    loops::PatternLoop::Submit submit;
+  } context{&pattern, &built, this, &orchestrator, nullptr};
+  if (route == loops::PatternRoute::compared) {
+    // The owner of the analysis: its verified positions may skip the compare.
+    context.submit = [](void* c, loops::PatternLoop& loop, int task, const MixKernels& kernels,
+                        const Args& args) {
+      return static_cast<Context*>(c)->core->submit_pattern_task(loop, task, kernels, args);
+    };
+  } else {
+    // Nested: the outer loop owns the positions, so nothing is trusted (the public submit).
+    context.submit = [](void* c, loops::PatternLoop&, int, const MixKernels& kernels,
+                        const Args& args) { return static_cast<Context*>(c)->api->submit(kernels, args); };
+  }
   if (!in_place) {
     // The plain loop's iterations, analysed as a lambda loop (nothing skipped).
     parallel_for(
@@ -398,7 +412,8 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
   parallel_for(
       n, scope_per_iteration,
       [](void* c, Orchestrator& o, std::int64_t i) {
-        static_cast<const Context*>(c)->built->iterate(o, i);
+        Context& ctx = *static_cast<Context*>(c);
+        ctx.built->iterate(o, i, ctx.submit, c);
       },
       &context, orchestrator);
 }
@@ -440,6 +455,31 @@ void OrchestratorCore::submit_pattern(loops::AffineLoop& loop, const TaskPattern
   }
   api_.submit(kernels, args);
   loop.checked(loops_.exact_pass());
+}
+
+TaskOutputs OrchestratorCore::submit_pattern_task(loops::PatternLoop& loop, int task,
+                                                  const MixKernels& kernels, const Args& args) {
+  // dispatch's room tests for a replaying submit (a room credit, or room at once with no
+  // periodic sync due), then the verified position's; anything else submits as the user would.
+  if (loop.trusted(task) && !fatal()) {
+    Ring* const ring = scope_ring_;
+    bool room = room_credited(ring);
+    if (!room && ring != nullptr && submits_since_sync_ + 1 < kSubmitsPerSync &&
+        ring->window_has_room()) {
+      grant_room(*ring);
+      room = true;
+    }
+    LoopDriver::ReplayPlan* position = nullptr;
+    if (room && loops_.trusted_wide(&position, loop.key(task))) {
+      loops_.note_trusted();
+      return submit_wide<true>(LoopDriver::prepared(*position).plan, args, scope_ring_index_,
+                               *ring);
+    }
+  }
+  loops_.clear_wide_pass();
+  TaskOutputs outputs = api_.submit(kernels, args);
+  loop.checked(task, loops_.wide_pass(loop.indexed_bits(task), loop.ref_bits(task)));
+  return outputs;
 }
 
 void OrchestratorCore::charge_loop_setup() {
@@ -1256,6 +1296,7 @@ namespace {
 
 }  // namespace
 
+template <bool kTrusted>
 TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, int ring_index,
                                           Ring& ring) {
   TaskOutputs outputs;  // every path returns it
@@ -1263,7 +1304,13 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   // Where replay_wide copies the tensors and the admit below points the record (bind_arguments:
   // the same place), kept in a register: the record's stores may alias record.tensors.
   Tensor* const tensors = ring.tensor_storage(ring.head(), count);
-  LoopDriver::ReplayPlan* const covered = loops_.replay_wide(plan.kernels, args, tensors);
+  LoopDriver::ReplayPlan* covered;
+  if constexpr (kTrusted) {
+    // submit_pattern_task's verified position (LoopDriver::trusted_wide): the copy alone.
+    covered = loops_.replay_wide_trusted(args, tensors);
+  } else {
+    covered = loops_.replay_wide(plan.kernels, args, tensors);
+  }
   if (covered == nullptr) [[unlikely]] {
     // `plan` may be the position's own (submit_checked), which a fall-back may rebuild.
     const Plan checked = plan;

@@ -18,6 +18,7 @@
 #include "core/dependence/dependence.hpp"
 #include "core/graph/fanout.hpp"
 #include "core/loops/loop_driver.hpp"
+#include "core/loops/pattern_loop.hpp"
 #include "core/ring.hpp"
 #include "core/seams.hpp"
 #include "tmr/kernel.hpp"
@@ -231,7 +232,17 @@ class OrchestratorCore {
   // own iteration made, closed free reads): LoopDriver::replay_wide first, then submit_analysed's
   // steps with the position's output layout prepared once (LoopDriver::PreparedTask) and its
   // producers from LoopDriver::wide_producers (the position's precomputed list).
+  // kTrusted (a pattern loop's verified wide position, submit_pattern_task): `plan` is the
+  // position's kept one and LoopDriver::replay_wide_trusted replaces replay_wide (no compare, no
+  // miss); every later step is the compared path's.
+  template <bool kTrusted = false>
   TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  // Task `task` of a several-task pattern loop's iteration (loops::PatternLoop::iterate): at a
+  // position the loop verified (PatternLoop::trusted, LoopDriver::trusted_wide) with room at
+  // once, submit_wide<true>; else the public submit, whose wide pass (LoopDriver::wide_pass)
+  // PatternLoop::checked counts.
+  TaskOutputs submit_pattern_task(loops::PatternLoop& loop, int task, const MixKernels& kernels,
+                                  const Args& args);
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
   // kept as the position's prepared copy) by its first analysed submit; and the plan's kernel
   // functions into the record's own (TaskRecord::own_fns).

@@ -1938,6 +1938,7 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
   family_mask_ = task.family;
   deferred_mask_ = deferred_mask;
   covered_ = &task;  // analysed: submitted_covered counts it
+  wide_passed_ = &task;
   ++tasks_wide_;
   // quiet_mask_, tracked_mask_, fresh_mask_ and made_: wide_state(), for the steps that read them.
   return &task;

@@ -264,6 +264,55 @@ class LoopDriver {
   // replay_into's exact branch without its compare, for a trusted_position: the images move one
   // iteration on (as the compare moves them) and the record names the position's image.
   void replay_trusted(ReplayPlan& task, const KernelFn fns[3], const Args& args, Ring& ring);
+  // ---- the compare-free wide submit (loops::PatternLoop, OrchestratorCore::submit_pattern_task)
+  // After a submit of the owner loop, with clear_wide_pass() before it: the plan of the position
+  // it took, when that submit's replay_wide compare passed (its images, fresh-output specs,
+  // creators and closed reads checked) and the position's routes are ones the pattern proves
+  // structurally: no argument in `indexed` (a view the pattern moves by a table entry, not by
+  // a step) compared by image, every buffer the iteration made (fresh_tracked) one of `refs` (a
+  // reference to an earlier task's output of the same iteration) and no reference an outer or
+  // closed read; a null plan otherwise.
+  void clear_wide_pass() { wide_passed_ = nullptr; }
+  loops::TrustKey wide_pass(std::uint32_t indexed, std::uint32_t refs) const {
+    if (wide_passed_ == nullptr || owner_ == nullptr || owner_ != top_ || !replaying_) return {};
+    const Loop& loop = *owner_;
+    if (loop.position == 0 || loop.position > loop.plan_count) return {};
+    const TaskPlan& task = loop.task_plans[loop.position - 1];
+    if (wide_passed_ != &task || task.fast || !task.wide) return {};
+    if (((task.outer_tracked | task.fresh_tracked) & indexed) != 0 ||
+        (task.fresh_tracked & ~refs) != 0 || ((task.outer_tracked | task.deferred_reads) & refs) != 0) {
+      return {};
+    }
+    return {&task, loop.first_analysed};
+  }
+  // The current position, when a pattern loop's submit may take the wide path without the
+  // compare: the owner is the pattern's loop, analysing with no recorder, and the position is
+  // the one `key` verified (two consecutive wide_pass()es of one analysis), still wide, with its
+  // plan, layout and header prepared (PreparedTask::wide_ready).
+  bool trusted_wide(ReplayPlan** out, const loops::TrustKey& key) {
+    if (!replaying_ || owner_ != top_) return false;
+    Loop& loop = *owner_;
+    if (loop.position >= loop.plan_count || loop.first_analysed != key.first_analysed) return false;
+    TaskPlan& task = loop.task_plans[loop.position];
+    if (&task != key.plan || task.fast || !task.wide || !task.prepared.wide_ready) return false;
+    *out = &task;
+    return true;
+  }
+  // replay_wide's outcome for a trusted_wide position, without its compare and checks: every
+  // argument copied to `tensors`, the position's images left stale (a later compare places them
+  // afresh), and what the wide path reads set as replay_wide sets it.
+  ReplayPlan* replay_wide_trusted(const Args& args, Tensor* tensors) {
+    Loop& loop = *owner_;
+    TaskPlan& task = loop.task_plans[loop.position];  // trusted_wide() held
+    std::memcpy(static_cast<void*>(tensors), &args.tensor(0),
+                sizeof(Tensor) * static_cast<std::size_t>(task.access_count));
+    task.image_iteration = kStaleImages;
+    family_mask_ = task.family;
+    deferred_mask_ = task.deferred_reads | task.fresh_tracked;
+    covered_ = &task;  // analysed: submitted_covered counts it
+    ++tasks_wide_;
+    return &task;
+  }
   // Counts a pattern loop's route (RunStats::pattern_loops, pattern_lambda_reasons).
   void note_pattern(loops::PatternRoute route) {
     ++patterns_;
@@ -1242,6 +1291,8 @@ class LoopDriver {
   std::uint64_t iterations_analysed_ = 0;
   std::uint64_t tasks_analysed_ = 0;
   std::uint64_t tasks_wide_ = 0;  // of those, covered by replay_wide
+  // The position whose replay_wide compare passed last (wide_pass(); cleared by clear_wide_pass).
+  const TaskPlan* wide_passed_ = nullptr;
   // Of those, the tasks whose records named an image (counted when the image retires).
   std::uint64_t tasks_named_ = 0;
   std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};

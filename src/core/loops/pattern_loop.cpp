@@ -101,6 +101,7 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
             ref.offsets[d] = static_cast<std::uint32_t>(a.offset[d]);
           }
           task.refs.push_back(ref);
+          task.ref_bits |= 1u << arg;
           break;
         }
         case Kind::view: {
@@ -160,6 +161,7 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
           ix.stride = a.table.stride(a.row_n);
           args.add(a.tag, room[0].tensor());
           task.indexed.push_back(ix);
+          task.indexed_bits |= 1u << arg;
           break;
         }
       }
@@ -170,7 +172,7 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   return PatternRoute::compared;
 }
 
-void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
+void PatternLoop::iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context) {
   const auto index = static_cast<std::uint32_t>(i);  // offsets move mod 2^32 (exact: in range)
   for (std::size_t t = 0; t < tasks_.size(); ++t) {
     Task& task = tasks_[t];
@@ -198,6 +200,7 @@ void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
     if (plain) [[unlikely]] {
       // The plain loop's arguments: its read sees the same entry and its view names the error.
       const int at = static_cast<int>(t);
+      task.passes = 0;  // not the moved arguments: verified again from the next iteration on
       ::new (&outputs_[t])
           TaskOutputs(o.submit(task.kernels, pattern_->args(i, at, outputs_.get(), o)));
       if (!outputs_[t].valid()) return;
@@ -219,7 +222,7 @@ void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
         args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
     }
     // Built in its place (no copy of the outputs).
-    ::new (&outputs_[t]) TaskOutputs(o.submit(task.kernels, args));
+    ::new (&outputs_[t]) TaskOutputs(submit(context, *this, static_cast<int>(t), task.kernels, args));
     if (!outputs_[t].valid()) return;
   }
 }

@@ -30,8 +30,36 @@ class PatternLoop {
   // before iteration 0: no task of the loop writes them (prepare), so every later read sees what
   // the plain loop's get_tensor_data would see.
   const std::vector<Tensor>& table_rows() const { return table_rows_; }
-  // Iteration i: what pattern.submit_iteration(o, i) submits.
-  void iterate(Orchestrator& o, std::int64_t i);
+  // How iteration i submits task `task` with its moved arguments (the public submit, or
+  // OrchestratorCore::submit_pattern_task, which may skip the compare at a verified position).
+  using Submit = TaskOutputs (*)(void* context, PatternLoop& loop, int task,
+                                 const MixKernels& kernels, const Args& args);
+  // Iteration i: what pattern.submit_iteration(o, i) submits, each moved task through `submit`.
+  // A task whose table entry puts its view out of range takes the plain loop's arguments and
+  // the public submit (which names the error), and its trust starts again.
+  void iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context);
+
+  // ---- trust, per task of the pattern (the compare-free wide submit, docs/design.md)
+  // Two consecutive iterations' submits of `task` passed the wide compare under one plan of one
+  // analysis (LoopDriver::wide_pass): its later iterations match by construction.
+  bool trusted(int task) const { return tasks_[static_cast<std::size_t>(task)].passes >= 2; }
+  const TrustKey& key(int task) const { return tasks_[static_cast<std::size_t>(task)].key; }
+  // After a submit of `task` that was not trusted: `key` is LoopDriver::wide_pass()'s answer.
+  void checked(int task, const TrustKey& key) {
+    Task& t = tasks_[static_cast<std::size_t>(task)];
+    if (key.plan == nullptr || !(key == t.key)) {
+      t.passes = key.plan == nullptr ? 0 : 1;
+      t.key = key;
+      return;
+    }
+    ++t.passes;
+  }
+  // The task's arguments the pattern moves by a table entry (in_indexed: not affine in i) and
+  // its references to an earlier task's output (in_output): wide_pass()'s structural routes.
+  std::uint32_t indexed_bits(int task) const {
+    return tasks_[static_cast<std::size_t>(task)].indexed_bits;
+  }
+  std::uint32_t ref_bits(int task) const { return tasks_[static_cast<std::size_t>(task)].ref_bits; }
 
  private:
   struct Step {  // a view moving with i: its raw box offsets are base + i * step (mod 2^32)
@@ -63,6 +91,10 @@ class PatternLoop {
     std::vector<Step> steps;
     std::vector<Indexed> indexed;
     std::vector<Ref> refs;
+    std::uint32_t indexed_bits = 0;
+    std::uint32_t ref_bits = 0;
+    TrustKey key;
+    int passes = 0;
   };
   static void write_offsets(Args& args, int arg, const std::uint32_t* lanes);
   const TaskPattern* pattern_ = nullptr;
