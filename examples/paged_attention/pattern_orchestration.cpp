@@ -156,10 +156,17 @@ void orchestrate_pattern(Orchestrator& o, const OrchestrationArgs& args) {
           const std::uint32_t rows = std::min(tile_rows, v.heads - head);
           const Shape tile{rows, v.head_dim};
           const Shape tile_at{b * v.heads + head, 0};
-          const Tile t{v,      qk,   softmax,
-                       pv,     update, b,
-                       *context, blocks, rows,
-                       v.query_rows.view(tile, tile_at), v.out_rows.view(tile, tile_at)};
+          const Tile t{v,
+                       qk,
+                       softmax,
+                       pv,
+                       update,
+                       b,
+                       *context,
+                       blocks,
+                       rows,
+                       v.query_rows.view(tile, tile_at),
+                       v.out_rows.view(tile, tile_at)};
           run_tile(o, t);
         },
         per_iteration);

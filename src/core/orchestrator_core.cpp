@@ -394,7 +394,9 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
   } else {
     // Nested: the outer loop owns the positions, so nothing is trusted (the public submit).
     context.submit = [](void* c, loops::PatternLoop&, int, const MixKernels& kernels,
-                        const Args& args) { return static_cast<Context*>(c)->api->submit(kernels, args); };
+                        const Args& args) {
+      return static_cast<Context*>(c)->api->submit(kernels, args);
+    };
   }
   if (!in_place) {
     // The plain loop's iterations, analysed as a lambda loop (nothing skipped).

@@ -280,7 +280,8 @@ class LoopDriver {
     const TaskPlan& task = loop.task_plans[loop.position - 1];
     if (wide_passed_ != &task || task.fast || !task.wide) return {};
     if (((task.outer_tracked | task.fresh_tracked) & indexed) != 0 ||
-        (task.fresh_tracked & ~refs) != 0 || ((task.outer_tracked | task.deferred_reads) & refs) != 0) {
+        (task.fresh_tracked & ~refs) != 0 ||
+        ((task.outer_tracked | task.deferred_reads) & refs) != 0) {
       return {};
     }
     return {&task, loop.first_analysed};

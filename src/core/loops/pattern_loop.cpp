@@ -222,7 +222,8 @@ void PatternLoop::iterate(Orchestrator& o, std::int64_t i, Submit submit, void* 
         args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
     }
     // Built in its place (no copy of the outputs).
-    ::new (&outputs_[t]) TaskOutputs(submit(context, *this, static_cast<int>(t), task.kernels, args));
+    ::new (&outputs_[t])
+        TaskOutputs(submit(context, *this, static_cast<int>(t), task.kernels, args));
     if (!outputs_[t].valid()) return;
   }
 }
