@@ -17,7 +17,7 @@ Example make_pattern_example() {
       "and update an iteration; K/V through the block table)";
   example.cases = attention_case_specs();
   example.register_kernels = register_kernels;
-  example.orchestration = orchestrate_pattern;
+  example.orchestration = paged_attention_pattern::orchestrate;
   example.make_problem = make_attention_problem_by_index;
   example.make_timing_problem = make_attention_timing_problem_by_index;
   example.make_param_case = attention_param_case;

@@ -1,13 +1,15 @@
-// Paged attention with each tile's full KV blocks stated as one TaskPattern (the block loop's
-// four tasks), measured against the lambda body of orchestration.cpp (docs/performance.md,
-// "Session 43, branch cf43"). Same arguments, tasks, dependences and errors as orchestrate().
+// Paged attention with each (request, head tile)'s full KV blocks stated as one TaskPattern (the
+// block loop's four tasks), the request and tile loops plain loops so each pattern loop owns its
+// analysis and its verified positions skip the replay compare. A measured prototype against
+// paged_attention's lambda body (docs/performance.md, "Session 43, branch cf43"): the same
+// arguments, tasks, results and errors as paged_attention::orchestrate.
 #pragma once
 
 #include "tmr/orchestrator.hpp"
 
-namespace tmr::examples::paged_attention {
+namespace tmr::examples::paged_attention_pattern {
 
-// Arguments as described in attention_cases.hpp.
-void orchestrate_pattern(Orchestrator& o, const OrchestrationArgs& args);
+// Arguments as described in paged_attention/attention_cases.hpp.
+void orchestrate(Orchestrator& o, const OrchestrationArgs& args);
 
-}  // namespace tmr::examples::paged_attention
+}  // namespace tmr::examples::paged_attention_pattern
