@@ -139,34 +139,42 @@ void orchestrate(Orchestrator& o, const OrchestrationArgs& args) {
   const KernelId softmax = o.kernel("pa_softmax_prepare");
   const KernelId pv = o.kernel("pa_pv");
   const KernelId update = o.kernel("pa_online_update");
-  // The request and tile loops are plain loops, so each tile's block pattern owns its loop's
-  // analysis and its verified positions skip the compare (docs/design.md, "A compare-free wide
-  // submit"); each tile is a scope of its own, as paged_attention::orchestrate's tile iterations.
-  for (std::uint32_t b = 0; b < v.batch && !o.fatal(); ++b) {
+  LoopOptions per_iteration;
+  per_iteration.scope_per_iteration = true;
+  // The request and tile loops as paged_attention::orchestrate's: the request loop owns the
+  // analysis when the requests repeat one shape, and each tile's block pattern is verified at its
+  // first two blocks and trusted from the third (a nested run: docs/design.md, "A compare-free
+  // wide submit"); otherwise each pattern loop analyses itself.
+  o.parallel_for(v.batch, [&](Orchestrator& o, std::int64_t request) {
+    const auto b = static_cast<std::uint32_t>(request);
     const std::optional<std::uint32_t> context = context_length(o, v, b);
     if (!context) return;
     const std::uint32_t blocks = (*context + v.block_size - 1) / v.block_size;
-    if (blocks == 0) continue;  // an empty request leaves its rows of `out` untouched
+    if (blocks == 0) return;  // an empty request leaves its rows of `out` untouched
     const std::uint32_t tile_rows = head_tile(v.heads);
-    for (std::uint32_t head = 0; head < v.heads && !o.fatal(); head += tile_rows) {
-      const std::uint32_t rows = std::min(tile_rows, v.heads - head);
-      const Shape tile{rows, v.head_dim};
-      const Shape tile_at{b * v.heads + head, 0};
-      const Tile t{v,
-                   qk,
-                   softmax,
-                   pv,
-                   update,
-                   b,
-                   *context,
-                   blocks,
-                   rows,
-                   v.query_rows.view(tile, tile_at),
-                   v.out_rows.view(tile, tile_at)};
-      const ScopeGuard scope(o);
-      run_tile(o, t);
-    }
-  }
+    const std::uint32_t tiles = (v.heads + tile_rows - 1) / tile_rows;
+    o.parallel_for(
+        tiles,
+        [&](Orchestrator& o, std::int64_t tile_index) {
+          const std::uint32_t head = static_cast<std::uint32_t>(tile_index) * tile_rows;
+          const std::uint32_t rows = std::min(tile_rows, v.heads - head);
+          const Shape tile{rows, v.head_dim};
+          const Shape tile_at{b * v.heads + head, 0};
+          const Tile t{v,
+                       qk,
+                       softmax,
+                       pv,
+                       update,
+                       b,
+                       *context,
+                       blocks,
+                       rows,
+                       v.query_rows.view(tile, tile_at),
+                       v.out_rows.view(tile, tile_at)};
+          run_tile(o, t);
+        },
+        per_iteration);
+  });
 }
 
 }  // namespace tmr::examples::paged_attention_pattern

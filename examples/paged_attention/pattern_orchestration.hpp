@@ -1,8 +1,8 @@
 // Paged attention with each (request, head tile)'s full KV blocks stated as one TaskPattern (the
-// block loop's four tasks), the request and tile loops plain loops so each pattern loop owns its
-// analysis and its verified positions skip the replay compare. A measured prototype against
-// paged_attention's lambda body (docs/performance.md, "Session 43, branch cf43"): the same
-// arguments, tasks, results and errors as paged_attention::orchestrate.
+// block loop's four tasks) inside paged_attention's request and tile loops, so a verified
+// pattern skips the replay compare at the owner's positions (a nested run). A measured
+// prototype against paged_attention's lambda body (docs/performance.md, "Session 43, branch
+// cf43"): the same arguments, tasks, results and errors as paged_attention::orchestrate.
 #pragma once
 
 #include "tmr/orchestrator.hpp"

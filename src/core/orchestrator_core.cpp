@@ -382,22 +382,7 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
     const TaskPattern* pattern;
     loops::PatternLoop* built;
     OrchestratorCore* core;
-    Orchestrator* api;
-    loops::PatternLoop::Submit submit;
-  } context{&pattern, &built, this, &orchestrator, nullptr};
-  if (route == loops::PatternRoute::compared) {
-    // The owner of the analysis: its verified positions may skip the compare.
-    context.submit = [](void* c, loops::PatternLoop& loop, int task, const MixKernels& kernels,
-                        const Args& args) {
-      return static_cast<Context*>(c)->core->submit_pattern_task(loop, task, kernels, args);
-    };
-  } else {
-    // Nested: the outer loop owns the positions, so nothing is trusted (the public submit).
-    context.submit = [](void* c, loops::PatternLoop&, int, const MixKernels& kernels,
-                        const Args& args) {
-      return static_cast<Context*>(c)->api->submit(kernels, args);
-    };
-  }
+  } context{&pattern, &built, this};
   if (!in_place) {
     // The plain loop's iterations, analysed as a lambda loop (nothing skipped).
     parallel_for(
@@ -415,7 +400,14 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
       n, scope_per_iteration,
       [](void* c, Orchestrator& o, std::int64_t i) {
         Context& ctx = *static_cast<Context*>(c);
-        ctx.built->iterate(o, i, ctx.submit, c);
+        ctx.built->iterate(
+            o, i,
+            [](void* core, loops::PatternLoop& loop, int task, std::int64_t at,
+               const MixKernels& kernels, const Args& args) {
+              return static_cast<OrchestratorCore*>(core)->submit_pattern_task(loop, task, at,
+                                                                               kernels, args);
+            },
+            ctx.core);
       },
       &context, orchestrator);
 }
@@ -460,7 +452,8 @@ void OrchestratorCore::submit_pattern(loops::AffineLoop& loop, const TaskPattern
 }
 
 TaskOutputs OrchestratorCore::submit_pattern_task(loops::PatternLoop& loop, int task,
-                                                  const MixKernels& kernels, const Args& args) {
+                                                  std::int64_t i, const MixKernels& kernels,
+                                                  const Args& args) {
   // dispatch's room tests for a replaying submit (a room credit, or room at once with no
   // periodic sync due), then the verified position's; anything else submits as the user would.
   if (loop.trusted(task) && !fatal()) {
@@ -472,7 +465,8 @@ TaskOutputs OrchestratorCore::submit_pattern_task(loops::PatternLoop& loop, int 
       room = true;
     }
     LoopDriver::ReplayPlan* position = nullptr;
-    if (room && loops_.trusted_wide(&position, loop.key(task))) {
+    if (room && loops_.trusted_wide(&position, loop.key(task), loop.owner_iteration(task, i),
+                                    loop.owner_position(task, i), loop.same_position(task))) {
       loops_.note_trusted();
       return submit_wide<true>(LoopDriver::prepared(*position).plan, args, scope_ring_index_,
                                *ring);
@@ -480,7 +474,11 @@ TaskOutputs OrchestratorCore::submit_pattern_task(loops::PatternLoop& loop, int 
   }
   loops_.clear_wide_pass();
   TaskOutputs outputs = api_.submit(kernels, args);
-  loop.checked(task, loops_.wide_pass(loop.indexed_bits(task), loop.ref_bits(task)));
+  if (loop.checked(task, i, loops_.wide_pass(loop.indexed_bits(task), loop.ref_bits(task)))) {
+    // A nested pattern's run: its positions proven once (LoopDriver::run_affine).
+    loop.set_run(task,
+                 loops_.run_affine(loop.run_first(task), loop.stride(), loop.run_count(task)));
+  }
   return outputs;
 }
 

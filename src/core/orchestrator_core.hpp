@@ -241,8 +241,8 @@ class OrchestratorCore {
   // position the loop verified (PatternLoop::trusted, LoopDriver::trusted_wide) with room at
   // once, submit_wide<true>; else the public submit, whose wide pass (LoopDriver::wide_pass)
   // PatternLoop::checked counts.
-  TaskOutputs submit_pattern_task(loops::PatternLoop& loop, int task, const MixKernels& kernels,
-                                  const Args& args);
+  TaskOutputs submit_pattern_task(loops::PatternLoop& loop, int task, std::int64_t i,
+                                  const MixKernels& kernels, const Args& args);
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
   // kept as the position's prepared copy) by its first analysed submit; and the plan's kernel
   // functions into the record's own (TaskRecord::own_fns).

@@ -58,6 +58,14 @@ struct TrustKey {
   friend bool operator==(const TrustKey&, const TrustKey&) = default;
 };
 
+// A wide submit whose compare passed (LoopDriver::wide_pass): its position's key, the owner's
+// iteration and the position's index in it (a null key.plan: no pass).
+struct WidePass {
+  TrustKey key;
+  std::int64_t iteration = 0;
+  std::uint32_t position = 0;
+};
+
 class AffineLoop {
  public:
   // Builds iterations 0, 1 and n - 1 and checks the steps; on `trusted` args() is iteration 0's.

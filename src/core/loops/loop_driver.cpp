@@ -1944,6 +1944,83 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
   return &task;
 }
 
+bool LoopDriver::run_affine(std::uint32_t first, std::uint32_t stride, std::uint32_t count) const {
+  if (owner_ == nullptr || count < 2 || stride == 0) return false;
+  const Loop& loop = *owner_;
+  const std::uint64_t last = first + std::uint64_t{stride} * (count - 1);
+  if (last >= loop.plan_count) return false;
+  const auto same_word = [](const Word& x, const Word& y) {
+    return std::memcmp(&x, &y, sizeof(Word)) == 0;
+  };
+  // x + j * (y - x), lane by lane (mod 2^32, as every image lane moves).
+  const auto affine_word = [&](const Word& x, const Word& y, const Word& z, std::uint32_t j) {
+    const Word at = {j, j, j, j};
+    return same_word(z, x + at * (y - x));
+  };
+  const TaskPlan& a = loop.task_plans[first];
+  const TaskPlan& b = loop.task_plans[first + stride];
+  const AccessPlan* const pa = loop.plans.data() + a.first_access;
+  const AccessPlan* const pb = loop.plans.data() + b.first_access;
+  const std::uint32_t imaged = a.outer_tracked | a.fresh_tracked;
+  for (std::uint32_t j = 1; j < count; ++j) {
+    const TaskPlan& c = loop.task_plans[first + stride * j];
+    if (c.inline_task || a.inline_task || c.access_count != a.access_count ||
+        !std::equal(c.kernels, c.kernels + 3, a.kernels) || c.tag_word[0] != a.tag_word[0] ||
+        c.tag_word[1] != a.tag_word[1] || c.tracked != a.tracked ||
+        c.outer_tracked != a.outer_tracked || c.fresh_tracked != a.fresh_tracked ||
+        c.deferred_reads != a.deferred_reads || c.outs != a.outs || !c.wide || c.fast) {
+      return false;
+    }
+    const AccessPlan* const pc = loop.plans.data() + c.first_access;
+    for (std::uint32_t k = 0; k < a.access_count; ++k) {
+      const std::uint32_t bit = 1u << k;
+      const AccessPlan& x = pa[k];
+      const AccessPlan& y = pb[k];
+      const AccessPlan& z = pc[k];
+      if (z.tag != x.tag || z.tracked != x.tracked || z.outer != x.outer) return false;
+      if ((imaged & bit) != 0) {
+        for (int w = 0; w < kWords; ++w) {
+          if (!same_word(z.mask[w], x.mask[w])) return false;
+          if (w == kStepWord || w == kStepWord + 1) continue;
+          if (!same_word(z.image[w] & z.mask[w], x.image[w] & x.mask[w])) return false;
+        }
+        for (int h = 0; h < 2; ++h) {
+          if (!affine_word(x.start[h] & x.mask[kStepWord + h], y.start[h] & y.mask[kStepWord + h],
+                           z.start[h] & z.mask[kStepWord + h], j) ||
+              !affine_word(x.step[h] & x.mask[kStepWord + h], y.step[h] & y.mask[kStepWord + h],
+                           z.step[h] & z.mask[kStepWord + h], j)) {
+            return false;
+          }
+        }
+      }
+      if ((a.fresh_tracked & bit) != 0) {
+        // The creator's position (fresh_here: this iteration's), affine in j: a reference to an
+        // earlier task of the same pattern iteration (slope `stride`) or a tensor of the owner's
+        // iteration made before the pattern loop (slope 0).
+        if (z.back != x.back || z.arg != x.arg ||
+            std::int64_t{z.task} !=
+                std::int64_t{x.task} +
+                    std::int64_t{j} * (std::int64_t{y.task} - std::int64_t{x.task})) {
+          return false;
+        }
+      }
+      if ((a.deferred_reads & bit) != 0 && (z.address != x.address || z.owner != x.owner ||
+                                            z.version != x.version || z.dtype != x.dtype)) {
+        return false;
+      }
+      if ((a.outs & bit) != 0) {
+        for (int w = 0; w < kWords; ++w) {
+          if (!same_word(z.image[w] & z.mask[w], x.image[w] & x.mask[w]) ||
+              !same_word(z.mask[w], x.mask[w])) {
+            return false;
+          }
+        }
+      }
+    }
+  }
+  return true;
+}
+
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,
                                const Args& args) {
   const int count = args.tensor_count();

@@ -265,37 +265,50 @@ class LoopDriver {
   // iteration on (as the compare moves them) and the record names the position's image.
   void replay_trusted(ReplayPlan& task, const KernelFn fns[3], const Args& args, Ring& ring);
   // ---- the compare-free wide submit (loops::PatternLoop, OrchestratorCore::submit_pattern_task)
-  // After a submit of the owner loop, with clear_wide_pass() before it: the plan of the position
-  // it took, when that submit's replay_wide compare passed (its images, fresh-output specs,
-  // creators and closed reads checked) and the position's routes are ones the pattern proves
-  // structurally: no argument in `indexed` (a view the pattern moves by a table entry, not by
-  // a step) compared by image, every buffer the iteration made (fresh_tracked) one of `refs` (a
-  // reference to an earlier task's output of the same iteration) and no reference an outer or
-  // closed read; a null plan otherwise.
+  // After a submit of the owner loop, with clear_wide_pass() before it: that submit's position,
+  // when its replay_wide compare passed (its images, fresh-output specs, creators and closed reads
+  // checked) and the position's routes are ones the pattern proves structurally: no argument in
+  // `indexed` (a view the pattern moves by a table entry, not by a step) compared by image, and
+  // no reference to an earlier task's output (`refs`) an outer or closed read. A null key
+  // otherwise.
   void clear_wide_pass() { wide_passed_ = nullptr; }
-  loops::TrustKey wide_pass(std::uint32_t indexed, std::uint32_t refs) const {
-    if (wide_passed_ == nullptr || owner_ == nullptr || owner_ != top_ || !replaying_) return {};
+  loops::WidePass wide_pass(std::uint32_t indexed, std::uint32_t refs) const {
+    if (wide_passed_ == nullptr || owner_ == nullptr || !replaying_) return {};
     const Loop& loop = *owner_;
     if (loop.position == 0 || loop.position > loop.plan_count) return {};
     const TaskPlan& task = loop.task_plans[loop.position - 1];
     if (wide_passed_ != &task || task.fast || !task.wide) return {};
     if (((task.outer_tracked | task.fresh_tracked) & indexed) != 0 ||
-        (task.fresh_tracked & ~refs) != 0 ||
         ((task.outer_tracked | task.deferred_reads) & refs) != 0) {
       return {};
     }
-    return {&task, loop.first_analysed};
+    return {{&task, loop.first_analysed}, loop.iteration, loop.position - 1};
   }
+  // Whether the template positions first + j * stride (j < count) repeat position `first` moved
+  // affinely in j: the same kernels, tags and routes (argument masks, wide and not fast); per
+  // compared argument the same mask, the same image bytes outside the box-offset words, and
+  // start and stride in those words, and (a buffer the iteration made) the creator's position,
+  // affine in j; per closed read the same buffer, creator, version and dtype; per fresh output
+  // the same spec. A nested pattern's tasks at one iteration of the owner (PatternLoop's runs).
+  bool run_affine(std::uint32_t first, std::uint32_t stride, std::uint32_t count) const;
   // The current position, when a pattern loop's submit may take the wide path without the
-  // compare: the owner is the pattern's loop, analysing with no recorder, and the position is
-  // the one `key` verified (two consecutive wide_pass()es of one analysis), still wide, with its
-  // plan, layout and header prepared (PreparedTask::wide_ready).
-  bool trusted_wide(ReplayPlan** out, const loops::TrustKey& key) {
-    if (!replaying_ || owner_ != top_) return false;
+  // compare: the owner analysing with no recorder, in iteration `iteration` at position
+  // `position` (what the pattern's verified task predicts for this submit), of the analysis of
+  // `key`; the position wide, not fast, with its plan, layout and header prepared
+  // (PreparedTask::wide_ready). `same`: the position `key` verified (a pattern loop that owns the
+  // analysis: one position a task, verified at consecutive iterations), else a position of a run
+  // run_affine proved (nested: verified at consecutive positions of one iteration).
+  bool trusted_wide(ReplayPlan** out, const loops::TrustKey& key, std::int64_t iteration,
+                    std::uint32_t position, bool same) {
+    if (!replaying_) return false;
     Loop& loop = *owner_;
-    if (loop.position >= loop.plan_count || loop.first_analysed != key.first_analysed) return false;
-    TaskPlan& task = loop.task_plans[loop.position];
-    if (&task != key.plan || task.fast || !task.wide || !task.prepared.wide_ready) return false;
+    if (loop.position != position || position >= loop.plan_count || loop.iteration != iteration ||
+        loop.first_analysed != key.first_analysed) {
+      return false;
+    }
+    TaskPlan& task = loop.task_plans[position];
+    if (task.fast || !task.wide || !task.prepared.wide_ready) return false;
+    if (same && (&task != key.plan || owner_ != top_)) return false;
     *out = &task;
     return true;
   }
