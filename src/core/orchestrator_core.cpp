@@ -468,8 +468,8 @@ TaskOutputs OrchestratorCore::submit_pattern_task(loops::PatternLoop& loop, int 
     if (room && loops_.trusted_wide(&position, loop.key(task), loop.owner_iteration(task, i),
                                     loop.owner_position(task, i), loop.same_position(task))) {
       loops_.note_trusted();
-      return submit_wide<true>(LoopDriver::prepared(*position).plan, args, scope_ring_index_,
-                               *ring);
+      trusted_wide_ = true;
+      return submit_wide(LoopDriver::prepared(*position).plan, args, scope_ring_index_, *ring);
     }
   }
   loops_.clear_wide_pass();
@@ -1296,7 +1296,6 @@ namespace {
 
 }  // namespace
 
-template <bool kTrusted>
 TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, int ring_index,
                                           Ring& ring) {
   TaskOutputs outputs;  // every path returns it
@@ -1305,8 +1304,9 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   // the same place), kept in a register: the record's stores may alias record.tensors.
   Tensor* const tensors = ring.tensor_storage(ring.head(), count);
   LoopDriver::ReplayPlan* covered;
-  if constexpr (kTrusted) {
+  if (trusted_wide_) [[unlikely]] {
     // submit_pattern_task's verified position (LoopDriver::trusted_wide): the copy alone.
+    trusted_wide_ = false;
     covered = loops_.replay_wide_trusted(args, tensors);
   } else {
     covered = loops_.replay_wide(plan.kernels, args, tensors);

@@ -232,11 +232,13 @@ class OrchestratorCore {
   // own iteration made, closed free reads): LoopDriver::replay_wide first, then submit_analysed's
   // steps with the position's output layout prepared once (LoopDriver::PreparedTask) and its
   // producers from LoopDriver::wide_producers (the position's precomputed list).
-  // kTrusted (a pattern loop's verified wide position, submit_pattern_task): `plan` is the
-  // position's kept one and LoopDriver::replay_wide_trusted replaces replay_wide (no compare, no
-  // miss); every later step is the compared path's.
-  template <bool kTrusted = false>
+  // With trusted_wide_ set (a pattern loop's verified wide position, submit_pattern_task, which
+  // passes the position's kept plan): LoopDriver::replay_wide_trusted replaces replay_wide (no
+  // compare, no miss); every later step is the compared path's. (A flag, not a second
+  // instance: two instances of this function left the scope list's push_back a call in both,
+  // +17 instructions a wide submit, measured.)
   TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  bool trusted_wide_ = false;
   // Task `task` of a several-task pattern loop's iteration (loops::PatternLoop::iterate): at a
   // position the loop verified (PatternLoop::trusted, LoopDriver::trusted_wide) with room at
   // once, submit_wide<true>; else the public submit, whose wide pass (LoopDriver::wide_pass)
