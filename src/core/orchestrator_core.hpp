@@ -241,8 +241,9 @@ class OrchestratorCore {
   bool trusted_wide_ = false;
   // Task `task` of a several-task pattern loop's iteration (loops::PatternLoop::iterate): at a
   // position the loop verified (PatternLoop::trusted, LoopDriver::trusted_wide) with room at
-  // once, submit_wide<true>; else the public submit, whose wide pass (LoopDriver::wide_pass)
-  // PatternLoop::checked counts.
+  // once, submit_wide with trusted_wide_ set; else the public submit, whose wide pass
+  // (LoopDriver::wide_pass) PatternLoop::checked counts (a nested run's positions then proven
+  // by LoopDriver::run_affine).
   TaskOutputs submit_pattern_task(loops::PatternLoop& loop, int task, std::int64_t i,
                                   const MixKernels& kernels, const Args& args);
   // The record's header: the position's prepared copy, or made from the plan and the tags (and

@@ -2,9 +2,11 @@
 // earlier task's outputs, views indexed by a host table or conditional scalars
 // (Orchestrator::parallel_for(n, TaskPattern), docs/design.md "The pattern form"): each task's
 // Args built once and moved in place per iteration, so no user body runs and no view is built
-// but the references' and the indexed ones'. The submits then take the public path (the loop's
-// replay compare decides what they cost); iteration i submits what TaskPattern::submit_iteration
-// would submit, in the same order, and throws what it would throw.
+// but the references' and the indexed ones'. Each submit goes through `submit`
+// (OrchestratorCore::submit_pattern_task): the public path with its replay compare until the
+// task is verified, then the compare-free wide submit (docs/design.md, "A compare-free wide
+// submit"); iteration i submits what TaskPattern::submit_iteration would submit, in the same
+// order, and throws what it would throw.
 #pragma once
 
 #include <cstdint>
