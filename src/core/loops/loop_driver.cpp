@@ -1047,6 +1047,7 @@ void LoopDriver::close_families(Loop& loop) {
 }
 
 void LoopDriver::fall_back(Loop& loop, Fallback reason) {
+  ++plans_epoch_;  // run_affine's answers
   if (loop.rebound && reason == Fallback::mismatch) {
     relearn(loop);
     return;
@@ -1109,6 +1110,7 @@ void LoopDriver::relearn(Loop& loop) {
 }
 
 void LoopDriver::start_analysis(Loop& loop) {
+  ++plans_epoch_;  // run_affine's answers
   // Nested loops of the learning iterations analysed themselves: what they deferred goes into
   // the map now, so the external producers below see it.
   flush_deferred();
@@ -1627,7 +1629,7 @@ bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
     task.closed_replayable = false;
     task.fast = false;
     task.wide = false;
-    loop.plans_changed = true;
+    loop.plans_changed = true;  // (trusted_wide tests wide and fast per submit)
     return false;
   }
   // One iteration before (same_image moves it on): modulo 2^32 like every lane.
@@ -1944,9 +1946,29 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
   return &task;
 }
 
-bool LoopDriver::run_affine(std::uint32_t first, std::uint32_t stride, std::uint32_t count) const {
+bool LoopDriver::run_affine(std::uint32_t first, std::uint32_t stride, std::uint32_t count) {
   if (owner_ == nullptr || count < 2 || stride == 0) return false;
   const Loop& loop = *owner_;
+  for (const RunProof& p : run_proofs_) {
+    if (p.loop == &loop && p.epoch == plans_epoch_ && p.first_analysed == loop.first_analysed &&
+        p.first == first && p.stride == stride && p.count == count) {
+      return p.ok;
+    }
+  }
+  RunProof& proof = run_proofs_[next_run_proof_];
+  next_run_proof_ = (next_run_proof_ + 1) % kRunProofs;
+  proof = {&loop,
+           loop.first_analysed,
+           plans_epoch_,
+           first,
+           stride,
+           count,
+           prove_run(loop, first, stride, count)};
+  return proof.ok;
+}
+
+bool LoopDriver::prove_run(const Loop& loop, std::uint32_t first, std::uint32_t stride,
+                           std::uint32_t count) const {
   const std::uint64_t last = first + std::uint64_t{stride} * (count - 1);
   if (last >= loop.plan_count) return false;
   const auto same_word = [](const Word& x, const Word& y) {
@@ -2088,6 +2110,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
       task.deferred_reads |= 1u << k;  // its entry waits until a lookup may want it
+      ++plans_epoch_;
       list_families(loop, task);
       // replays<true> checks it by buffer, version and dtype from now on, not by its image.
       task.outer_tracked &= ~(1u << k);
