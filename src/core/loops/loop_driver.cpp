@@ -1047,7 +1047,7 @@ void LoopDriver::close_families(Loop& loop) {
 }
 
 void LoopDriver::fall_back(Loop& loop, Fallback reason) {
-  ++plans_epoch_;  // run_affine's answers
+  forget_runs(loop);
   if (loop.rebound && reason == Fallback::mismatch) {
     relearn(loop);
     return;
@@ -1110,7 +1110,7 @@ void LoopDriver::relearn(Loop& loop) {
 }
 
 void LoopDriver::start_analysis(Loop& loop) {
-  ++plans_epoch_;  // run_affine's answers
+  forget_runs(loop);
   // Nested loops of the learning iterations analysed themselves: what they deferred goes into
   // the map now, so the external producers below see it.
   flush_deferred();
@@ -1950,20 +1950,14 @@ bool LoopDriver::run_affine(std::uint32_t first, std::uint32_t stride, std::uint
   if (owner_ == nullptr || count < 2 || stride == 0) return false;
   const Loop& loop = *owner_;
   for (const RunProof& p : run_proofs_) {
-    if (p.loop == &loop && p.epoch == plans_epoch_ && p.first_analysed == loop.first_analysed &&
-        p.first == first && p.stride == stride && p.count == count) {
+    if (p.loop == &loop && p.first_analysed == loop.first_analysed && p.first == first &&
+        p.stride == stride && p.count == count) {
       return p.ok;
     }
   }
   RunProof& proof = run_proofs_[next_run_proof_];
   next_run_proof_ = (next_run_proof_ + 1) % kRunProofs;
-  proof = {&loop,
-           loop.first_analysed,
-           plans_epoch_,
-           first,
-           stride,
-           count,
-           prove_run(loop, first, stride, count)};
+  proof = {&loop, loop.first_analysed, first, stride, count, prove_run(loop, first, stride, count)};
   return proof.ok;
 }
 
@@ -2110,7 +2104,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
       task.deferred_reads |= 1u << k;  // its entry waits until a lookup may want it
-      ++plans_epoch_;
+      forget_runs(loop);
       list_families(loop, task);
       // replays<true> checks it by buffer, version and dtype from now on, not by its image.
       task.outer_tracked &= ~(1u << k);

@@ -290,7 +290,7 @@ class LoopDriver {
   // start and stride in those words, and (a buffer the iteration made) the creator's position,
   // affine in j; per closed read the same buffer, creator, version and dtype; per fresh output
   // the same spec. A nested pattern's tasks at one iteration of the owner (PatternLoop's runs).
-  // Remembered (run_proofs_) until the plans may change (plans_epoch_): a nested pattern loop
+  // Remembered (run_proofs_) until the plans may change (forget_runs): a nested pattern loop
   // runs once per owner iteration over the same positions.
   bool run_affine(std::uint32_t first, std::uint32_t stride, std::uint32_t count);
   // The current position, when a pattern loop's submit may take the wide path without the
@@ -1309,15 +1309,15 @@ class LoopDriver {
   std::uint64_t tasks_wide_ = 0;  // of those, covered by replay_wide
   // The position whose replay_wide compare passed last (wide_pass(); cleared by clear_wide_pass).
   const TaskPlan* wide_passed_ = nullptr;
-  // run_affine's answers, each for a loop's analysis and the plans as they stood
-  // (plans_epoch_ moves wherever a position's routes, flags or images may change: an analysis
-  // starts or falls back, a free read's family closes, place_images leaves the proven range).
+  // run_affine's answers, each for a loop's analysis and the plans as they stood: forgotten
+  // (forget_runs) wherever that loop's positions' routes, flags or images may change (its
+  // analysis starts or falls back, a free read's family closes; place_images leaving the proven
+  // range clears `wide`, which trusted_wide tests per submit).
   bool prove_run(const Loop& loop, std::uint32_t first, std::uint32_t stride,
                  std::uint32_t count) const;
   struct RunProof {
     const Loop* loop = nullptr;
     std::int64_t first_analysed = 0;
-    std::uint64_t epoch = 0;
     std::uint32_t first = 0;
     std::uint32_t stride = 0;
     std::uint32_t count = 0;
@@ -1326,7 +1326,11 @@ class LoopDriver {
   static constexpr int kRunProofs = 4;
   RunProof run_proofs_[kRunProofs] = {};
   int next_run_proof_ = 0;
-  std::uint64_t plans_epoch_ = 1;
+  void forget_runs(const Loop& loop) {
+    for (RunProof& p : run_proofs_) {
+      if (p.loop == &loop) p.loop = nullptr;
+    }
+  }
   // Of those, the tasks whose records named an image (counted when the image retires).
   std::uint64_t tasks_named_ = 0;
   std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};
