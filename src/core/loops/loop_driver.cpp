@@ -1950,9 +1950,12 @@ bool LoopDriver::run_affine(std::uint32_t first, std::uint32_t stride, std::uint
   if (owner_ == nullptr || count < 2 || stride == 0) return false;
   const Loop& loop = *owner_;
   for (const RunProof& p : run_proofs_) {
-    if (p.loop == &loop && p.first_analysed == loop.first_analysed && p.first == first &&
-        p.stride == stride && p.count == count) {
-      return p.ok;
+    if (p.loop != &loop || p.first_analysed != loop.first_analysed || p.stride != stride) continue;
+    if (p.first == first && p.count == count) return p.ok;
+    // A proven run proves every run inside it (a task verified again later in the same loop).
+    if (p.ok && first >= p.first && (first - p.first) % stride == 0 &&
+        std::uint64_t{(first - p.first) / stride} + count <= p.count) {
+      return true;
     }
   }
   RunProof& proof = run_proofs_[next_run_proof_];

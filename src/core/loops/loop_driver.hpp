@@ -1323,7 +1323,7 @@ class LoopDriver {
     std::uint32_t count = 0;
     bool ok = false;
   };
-  static constexpr int kRunProofs = 4;
+  static constexpr int kRunProofs = 8;
   RunProof run_proofs_[kRunProofs] = {};
   int next_run_proof_ = 0;
   void forget_runs(const Loop& loop) {
