@@ -311,6 +311,10 @@ class LoopDriver {
     TaskPlan& task = loop.task_plans[position];
     if (task.fast || !task.wide || !task.prepared.wide_ready) return false;
     if (same && (&task != key.plan || owner_ != top_)) return false;
+    // A run: the verified position is one of this loop's (the same plans, not another owner's).
+    const auto plan = reinterpret_cast<std::uintptr_t>(key.plan);
+    const auto plans = reinterpret_cast<std::uintptr_t>(loop.task_plans.data());
+    if (plan < plans || plan >= plans + sizeof(TaskPlan) * loop.plan_count) return false;
     *out = &task;
     return true;
   }
