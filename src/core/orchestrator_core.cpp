@@ -381,7 +381,8 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
   struct Context {
     const TaskPattern* pattern;
     loops::PatternLoop* built;
-  } context{&pattern, &built};
+    OrchestratorCore* core;
+  } context{&pattern, &built, this};
   if (!in_place) {
     // The plain loop's iterations, analysed as a lambda loop (nothing skipped).
     parallel_for(
@@ -398,7 +399,15 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
   parallel_for(
       n, scope_per_iteration,
       [](void* c, Orchestrator& o, std::int64_t i) {
-        static_cast<const Context*>(c)->built->iterate(o, i);
+        Context& ctx = *static_cast<Context*>(c);
+        ctx.built->iterate(
+            o, i,
+            [](void* core, loops::PatternLoop& loop, int task, std::int64_t at,
+               const MixKernels& kernels, const Args& args) {
+              return static_cast<OrchestratorCore*>(core)->submit_pattern_task(loop, task, at,
+                                                                               kernels, args);
+            },
+            ctx.core);
       },
       &context, orchestrator);
 }
@@ -440,6 +449,37 @@ void OrchestratorCore::submit_pattern(loops::AffineLoop& loop, const TaskPattern
   }
   api_.submit(kernels, args);
   loop.checked(loops_.exact_pass());
+}
+
+TaskOutputs OrchestratorCore::submit_pattern_task(loops::PatternLoop& loop, int task,
+                                                  std::int64_t i, const MixKernels& kernels,
+                                                  const Args& args) {
+  // dispatch's room tests for a replaying submit (a room credit, or room at once with no
+  // periodic sync due), then the verified position's; anything else submits as the user would.
+  if (loop.trusted(task) && !fatal()) {
+    Ring* const ring = scope_ring_;
+    bool room = room_credited(ring);
+    if (!room && ring != nullptr && submits_since_sync_ + 1 < kSubmitsPerSync &&
+        ring->window_has_room()) {
+      grant_room(*ring);
+      room = true;
+    }
+    LoopDriver::ReplayPlan* position = nullptr;
+    if (room && loops_.trusted_wide(&position, loop.key(task), loop.owner_iteration(task, i),
+                                    loop.owner_position(task, i), loop.same_position(task))) {
+      loops_.note_trusted();
+      trusted_wide_ = true;
+      return submit_wide(LoopDriver::prepared(*position).plan, args, scope_ring_index_, *ring);
+    }
+  }
+  loops_.clear_wide_pass();
+  TaskOutputs outputs = api_.submit(kernels, args);
+  if (loop.checked(task, i, loops_.wide_pass(loop.indexed_bits(task), loop.ref_bits(task)))) {
+    // A nested pattern's run: its positions proven once (LoopDriver::run_affine).
+    loop.set_run(task,
+                 loops_.run_affine(loop.run_first(task), loop.stride(), loop.run_count(task)));
+  }
+  return outputs;
 }
 
 void OrchestratorCore::charge_loop_setup() {
@@ -1263,7 +1303,14 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   // Where replay_wide copies the tensors and the admit below points the record (bind_arguments:
   // the same place), kept in a register: the record's stores may alias record.tensors.
   Tensor* const tensors = ring.tensor_storage(ring.head(), count);
-  LoopDriver::ReplayPlan* const covered = loops_.replay_wide(plan.kernels, args, tensors);
+  LoopDriver::ReplayPlan* covered;
+  if (trusted_wide_) [[unlikely]] {
+    // submit_pattern_task's verified position (LoopDriver::trusted_wide): the copy alone.
+    trusted_wide_ = false;
+    covered = loops_.replay_wide_trusted(args, tensors);
+  } else {
+    covered = loops_.replay_wide(plan.kernels, args, tensors);
+  }
   if (covered == nullptr) [[unlikely]] {
     // `plan` may be the position's own (submit_checked), which a fall-back may rebuild.
     const Plan checked = plan;

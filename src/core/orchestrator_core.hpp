@@ -18,6 +18,7 @@
 #include "core/dependence/dependence.hpp"
 #include "core/graph/fanout.hpp"
 #include "core/loops/loop_driver.hpp"
+#include "core/loops/pattern_loop.hpp"
 #include "core/ring.hpp"
 #include "core/seams.hpp"
 #include "tmr/kernel.hpp"
@@ -231,7 +232,20 @@ class OrchestratorCore {
   // own iteration made, closed free reads): LoopDriver::replay_wide first, then submit_analysed's
   // steps with the position's output layout prepared once (LoopDriver::PreparedTask) and its
   // producers from LoopDriver::wide_producers (the position's precomputed list).
+  // With trusted_wide_ set (a pattern loop's verified wide position, submit_pattern_task, which
+  // passes the position's kept plan): LoopDriver::replay_wide_trusted replaces replay_wide (no
+  // compare, no miss); every later step is the compared path's. (A flag, not a second
+  // instance: two instances of this function left the scope list's push_back a call in both,
+  // +17 instructions a wide submit, measured.)
   TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  bool trusted_wide_ = false;
+  // Task `task` of a several-task pattern loop's iteration (loops::PatternLoop::iterate): at a
+  // position the loop verified (PatternLoop::trusted, LoopDriver::trusted_wide) with room at
+  // once, submit_wide with trusted_wide_ set; else the public submit, whose wide pass
+  // (LoopDriver::wide_pass) PatternLoop::checked counts (a nested run's positions then proven
+  // by LoopDriver::run_affine).
+  TaskOutputs submit_pattern_task(loops::PatternLoop& loop, int task, std::int64_t i,
+                                  const MixKernels& kernels, const Args& args);
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
   // kept as the position's prepared copy) by its first analysed submit; and the plan's kernel
   // functions into the record's own (TaskRecord::own_fns).

@@ -177,6 +177,36 @@ TEST(PagedAttention, BadContextLengthFailsTheRunAndLeavesTheOutputAlone) {
   EXPECT_EQ(problem.data<float>(5)[0], 7.0f) << "outputs must not be copied back after an error";
 }
 
+// paged_attention_pattern (each tile's full blocks one TaskPattern): a block table entry outside
+// the cache ends the run with the example's own message, the one paged_attention gives, with the
+// loop analysis on and off (the pattern loop's view error is not what the user sees).
+TEST(PagedAttentionPattern, BadBlockTableEntryIsTheExamplesError) {
+  for (const std::int32_t bad : {-1, 1 << 20}) {
+    for (const bool analysis : {true, false}) {
+      std::string message[2];
+      int k = 0;
+      for (const char* name : {"paged_attention", "paged_attention_pattern"}) {
+        const Example* example = find_example(name);
+        KernelRegistry kernels;
+        example->register_kernels(kernels);
+        RuntimeConfig config = small_config();
+        config.parallel_for_analysis = analysis;
+        Runtime runtime(config, std::move(kernels));
+        Problem problem = example->make_problem(0, 5);
+        problem.data<std::int32_t>(3)[1] = bad;  // block_table[0, 1]: a full block of request 0
+        const RunResult result = runtime.run(example->orchestration, problem.run_args());
+        EXPECT_EQ(result.status.code, ErrorCode::invalid_args) << name;
+        message[k++] = result.status.message;
+      }
+      EXPECT_NE(message[1].find("block_table[0, 1] = " + std::to_string(bad) +
+                                " is not a block of the cache"),
+                std::string::npos)
+          << message[1];
+      EXPECT_EQ(message[0], message[1]);
+    }
+  }
+}
+
 // A paged attention case built as `tmr run --param` builds it (base Case1: 16 heads, head_dim
 // 16, block size 16), run once on `platform` with parallel_for analysis on or off and events
 // recorded; the golden check's failures go to *failed.

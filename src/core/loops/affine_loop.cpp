@@ -21,7 +21,7 @@ const char* pattern_route_name(PatternRoute route) {
     case PatternRoute::not_affine:
       return "views not affine in their box offsets";
     case PatternRoute::compared:
-      return "several tasks or fresh outputs (compared)";
+      return "several tasks or fresh outputs (compared until verified)";
     case PatternRoute::table_written:
       return "an index table written in the loop";
     case PatternRoute::count:

@@ -33,7 +33,7 @@ enum class PatternRoute : std::uint8_t {
   out_of_range,  // iteration 0, 1 or n - 1 has no valid view (the lambda loop names the error)
   not_affine,    // a view's descriptor is not iteration 0's moved by a fixed box-offset step
   // A pattern of several tasks, fresh outputs, output references, indexed views or conditional
-  // scalars (loops::PatternLoop): built in place, submitted with the replay compare.
+  // scalars (loops::PatternLoop): built in place, compared until each task is verified.
   compared,
   table_written,  // a task of the loop writes an index table: the plain loop's reads
   count
@@ -56,6 +56,14 @@ struct TrustKey {
   const void* plan = nullptr;
   std::int64_t first_analysed = 0;
   friend bool operator==(const TrustKey&, const TrustKey&) = default;
+};
+
+// A wide submit whose compare passed (LoopDriver::wide_pass): its position's key, the owner's
+// iteration and the position's index in it (a null key.plan: no pass).
+struct WidePass {
+  TrustKey key;
+  std::int64_t iteration = 0;
+  std::uint32_t position = 0;
 };
 
 class AffineLoop {

@@ -1047,6 +1047,7 @@ void LoopDriver::close_families(Loop& loop) {
 }
 
 void LoopDriver::fall_back(Loop& loop, Fallback reason) {
+  forget_runs(loop);
   if (loop.rebound && reason == Fallback::mismatch) {
     relearn(loop);
     return;
@@ -1109,6 +1110,7 @@ void LoopDriver::relearn(Loop& loop) {
 }
 
 void LoopDriver::start_analysis(Loop& loop) {
+  forget_runs(loop);
   // Nested loops of the learning iterations analysed themselves: what they deferred goes into
   // the map now, so the external producers below see it.
   flush_deferred();
@@ -1627,7 +1629,7 @@ bool LoopDriver::place_images(Loop& loop, TaskPlan& task) {
     task.closed_replayable = false;
     task.fast = false;
     task.wide = false;
-    loop.plans_changed = true;
+    loop.plans_changed = true;  // (trusted_wide tests wide and fast per submit)
     return false;
   }
   // One iteration before (same_image moves it on): modulo 2^32 like every lane.
@@ -1938,9 +1940,104 @@ LoopDriver::ReplayPlan* LoopDriver::replay_wide(const KernelId kernels[3], const
   family_mask_ = task.family;
   deferred_mask_ = deferred_mask;
   covered_ = &task;  // analysed: submitted_covered counts it
+  wide_passed_ = &task;
   ++tasks_wide_;
   // quiet_mask_, tracked_mask_, fresh_mask_ and made_: wide_state(), for the steps that read them.
   return &task;
+}
+
+bool LoopDriver::run_affine(std::uint32_t first, std::uint32_t stride, std::uint32_t count) {
+  if (owner_ == nullptr || count < 2 || stride == 0) return false;
+  const Loop& loop = *owner_;
+  for (const RunProof& p : run_proofs_) {
+    if (p.loop != &loop || p.first_analysed != loop.first_analysed || p.stride != stride) continue;
+    if (p.first == first && p.count == count) return p.ok;
+    // A proven run proves every run inside it (a task verified again later in the same loop).
+    if (p.ok && first >= p.first && (first - p.first) % stride == 0 &&
+        std::uint64_t{(first - p.first) / stride} + count <= p.count) {
+      return true;
+    }
+  }
+  RunProof& proof = run_proofs_[next_run_proof_];
+  next_run_proof_ = (next_run_proof_ + 1) % kRunProofs;
+  proof = {&loop, loop.first_analysed, first, stride, count, prove_run(loop, first, stride, count)};
+  return proof.ok;
+}
+
+bool LoopDriver::prove_run(const Loop& loop, std::uint32_t first, std::uint32_t stride,
+                           std::uint32_t count) const {
+  const std::uint64_t last = first + std::uint64_t{stride} * (count - 1);
+  if (last >= loop.plan_count) return false;
+  const auto same_word = [](const Word& x, const Word& y) {
+    return std::memcmp(&x, &y, sizeof(Word)) == 0;
+  };
+  // x + j * (y - x), lane by lane (mod 2^32, as every image lane moves).
+  const auto affine_word = [&](const Word& x, const Word& y, const Word& z, std::uint32_t j) {
+    const Word at = {j, j, j, j};
+    return same_word(z, x + at * (y - x));
+  };
+  const TaskPlan& a = loop.task_plans[first];
+  const TaskPlan& b = loop.task_plans[first + stride];
+  const AccessPlan* const pa = loop.plans.data() + a.first_access;
+  const AccessPlan* const pb = loop.plans.data() + b.first_access;
+  const std::uint32_t imaged = a.outer_tracked | a.fresh_tracked;
+  for (std::uint32_t j = 1; j < count; ++j) {
+    const TaskPlan& c = loop.task_plans[first + stride * j];
+    if (c.inline_task || a.inline_task || c.access_count != a.access_count ||
+        !std::equal(c.kernels, c.kernels + 3, a.kernels) || c.tag_word[0] != a.tag_word[0] ||
+        c.tag_word[1] != a.tag_word[1] || c.tracked != a.tracked ||
+        c.outer_tracked != a.outer_tracked || c.fresh_tracked != a.fresh_tracked ||
+        c.deferred_reads != a.deferred_reads || c.outs != a.outs || !c.wide || c.fast) {
+      return false;
+    }
+    const AccessPlan* const pc = loop.plans.data() + c.first_access;
+    for (std::uint32_t k = 0; k < a.access_count; ++k) {
+      const std::uint32_t bit = 1u << k;
+      const AccessPlan& x = pa[k];
+      const AccessPlan& y = pb[k];
+      const AccessPlan& z = pc[k];
+      if (z.tag != x.tag || z.tracked != x.tracked || z.outer != x.outer) return false;
+      if ((imaged & bit) != 0) {
+        for (int w = 0; w < kWords; ++w) {
+          if (!same_word(z.mask[w], x.mask[w])) return false;
+          if (w == kStepWord || w == kStepWord + 1) continue;
+          if (!same_word(z.image[w] & z.mask[w], x.image[w] & x.mask[w])) return false;
+        }
+        for (int h = 0; h < 2; ++h) {
+          if (!affine_word(x.start[h] & x.mask[kStepWord + h], y.start[h] & y.mask[kStepWord + h],
+                           z.start[h] & z.mask[kStepWord + h], j) ||
+              !affine_word(x.step[h] & x.mask[kStepWord + h], y.step[h] & y.mask[kStepWord + h],
+                           z.step[h] & z.mask[kStepWord + h], j)) {
+            return false;
+          }
+        }
+      }
+      if ((a.fresh_tracked & bit) != 0) {
+        // The creator's position (fresh_here: this iteration's), affine in j: a reference to an
+        // earlier task of the same pattern iteration (slope `stride`) or a tensor of the owner's
+        // iteration made before the pattern loop (slope 0).
+        if (z.back != x.back || z.arg != x.arg ||
+            std::int64_t{z.task} !=
+                std::int64_t{x.task} +
+                    std::int64_t{j} * (std::int64_t{y.task} - std::int64_t{x.task})) {
+          return false;
+        }
+      }
+      if ((a.deferred_reads & bit) != 0 && (z.address != x.address || z.owner != x.owner ||
+                                            z.version != x.version || z.dtype != x.dtype)) {
+        return false;
+      }
+      if ((a.outs & bit) != 0) {
+        for (int w = 0; w < kWords; ++w) {
+          if (!same_word(z.image[w] & z.mask[w], x.image[w] & x.mask[w]) ||
+              !same_word(z.mask[w], x.mask[w])) {
+            return false;
+          }
+        }
+      }
+    }
+  }
+  return true;
 }
 
 bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inline_task,
@@ -2010,6 +2107,7 @@ bool LoopDriver::plan_analysed(Loop& loop, const KernelId kernels[3], bool inlin
       loop.families[a] = nullptr;
       task.family &= ~(1u << k);
       task.deferred_reads |= 1u << k;  // its entry waits until a lookup may want it
+      forget_runs(loop);
       list_families(loop, task);
       // replays<true> checks it by buffer, version and dtype from now on, not by its image.
       task.outer_tracked &= ~(1u << k);

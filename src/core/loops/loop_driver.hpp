@@ -264,6 +264,75 @@ class LoopDriver {
   // replay_into's exact branch without its compare, for a trusted_position: the images move one
   // iteration on (as the compare moves them) and the record names the position's image.
   void replay_trusted(ReplayPlan& task, const KernelFn fns[3], const Args& args, Ring& ring);
+  // ---- the compare-free wide submit (loops::PatternLoop, OrchestratorCore::submit_pattern_task)
+  // After a submit of the owner loop, with clear_wide_pass() before it: that submit's position,
+  // when its replay_wide compare passed (its images, fresh-output specs, creators and closed reads
+  // checked) and the position's routes are ones the pattern proves structurally: no argument in
+  // `indexed` (a view the pattern moves by a table entry, not by a step) compared by image, and
+  // no reference to an earlier task's output (`refs`) an outer or closed read. A null key
+  // otherwise.
+  void clear_wide_pass() { wide_passed_ = nullptr; }
+  loops::WidePass wide_pass(std::uint32_t indexed, std::uint32_t refs) const {
+    if (wide_passed_ == nullptr || owner_ == nullptr || !replaying_) return {};
+    const Loop& loop = *owner_;
+    if (loop.position == 0 || loop.position > loop.plan_count) return {};
+    const TaskPlan& task = loop.task_plans[loop.position - 1];
+    if (wide_passed_ != &task || task.fast || !task.wide) return {};
+    if (((task.outer_tracked | task.fresh_tracked) & indexed) != 0 ||
+        ((task.outer_tracked | task.deferred_reads) & refs) != 0) {
+      return {};
+    }
+    return {{&task, loop.first_analysed}, loop.iteration, loop.position - 1};
+  }
+  // Whether the template positions first + j * stride (j < count) repeat position `first` moved
+  // affinely in j: the same kernels, tags and routes (argument masks, wide and not fast); per
+  // compared argument the same mask, the same image bytes outside the box-offset words, and
+  // start and stride in those words, and (a buffer the iteration made) the creator's position,
+  // affine in j; per closed read the same buffer, creator, version and dtype; per fresh output
+  // the same spec. A nested pattern's tasks at one iteration of the owner (PatternLoop's runs).
+  // Remembered (run_proofs_) until the plans may change (forget_runs): a nested pattern loop
+  // runs once per owner iteration over the same positions.
+  bool run_affine(std::uint32_t first, std::uint32_t stride, std::uint32_t count);
+  // The current position, when a pattern loop's submit may take the wide path without the
+  // compare: the owner analysing with no recorder, in iteration `iteration` at position
+  // `position` (what the pattern's verified task predicts for this submit), of the analysis of
+  // `key`; the position wide, not fast, with its plan, layout and header prepared
+  // (PreparedTask::wide_ready). `same`: the position `key` verified (a pattern loop that owns the
+  // analysis: one position a task, verified at consecutive iterations), else a position of a run
+  // run_affine proved (nested: verified at consecutive positions of one iteration).
+  bool trusted_wide(ReplayPlan** out, const loops::TrustKey& key, std::int64_t iteration,
+                    std::uint32_t position, bool same) {
+    if (!replaying_) return false;
+    Loop& loop = *owner_;
+    if (loop.position != position || position >= loop.plan_count || loop.iteration != iteration ||
+        loop.first_analysed != key.first_analysed) {
+      return false;
+    }
+    TaskPlan& task = loop.task_plans[position];
+    if (task.fast || !task.wide || !task.prepared.wide_ready) return false;
+    if (same && (&task != key.plan || owner_ != top_)) return false;
+    // A run: the verified position is one of this loop's (the same plans, not another owner's).
+    const auto plan = reinterpret_cast<std::uintptr_t>(key.plan);
+    const auto plans = reinterpret_cast<std::uintptr_t>(loop.task_plans.data());
+    if (plan < plans || plan >= plans + sizeof(TaskPlan) * loop.plan_count) return false;
+    *out = &task;
+    return true;
+  }
+  // replay_wide's outcome for a trusted_wide position, without its compare and checks: every
+  // argument copied to `tensors`, the position's images left stale (a later compare places them
+  // afresh), and what the wide path reads set as replay_wide sets it.
+  ReplayPlan* replay_wide_trusted(const Args& args, Tensor* tensors) {
+    Loop& loop = *owner_;
+    TaskPlan& task = loop.task_plans[loop.position];  // trusted_wide() held
+    std::memcpy(static_cast<void*>(tensors), &args.tensor(0),
+                sizeof(Tensor) * static_cast<std::size_t>(task.access_count));
+    task.image_iteration = kStaleImages;
+    family_mask_ = task.family;
+    deferred_mask_ = task.deferred_reads | task.fresh_tracked;
+    covered_ = &task;  // analysed: submitted_covered counts it
+    ++tasks_wide_;
+    return &task;
+  }
   // Counts a pattern loop's route (RunStats::pattern_loops, pattern_lambda_reasons).
   void note_pattern(loops::PatternRoute route) {
     ++patterns_;
@@ -1242,6 +1311,30 @@ class LoopDriver {
   std::uint64_t iterations_analysed_ = 0;
   std::uint64_t tasks_analysed_ = 0;
   std::uint64_t tasks_wide_ = 0;  // of those, covered by replay_wide
+  // The position whose replay_wide compare passed last (wide_pass(); cleared by clear_wide_pass).
+  const TaskPlan* wide_passed_ = nullptr;
+  // run_affine's answers, each for a loop's analysis and the plans as they stood: forgotten
+  // (forget_runs) wherever that loop's positions' routes, flags or images may change (its
+  // analysis starts or falls back, a free read's family closes; place_images leaving the proven
+  // range clears `wide`, which trusted_wide tests per submit).
+  bool prove_run(const Loop& loop, std::uint32_t first, std::uint32_t stride,
+                 std::uint32_t count) const;
+  struct RunProof {
+    const Loop* loop = nullptr;
+    std::int64_t first_analysed = 0;
+    std::uint32_t first = 0;
+    std::uint32_t stride = 0;
+    std::uint32_t count = 0;
+    bool ok = false;
+  };
+  static constexpr int kRunProofs = 8;
+  RunProof run_proofs_[kRunProofs] = {};
+  int next_run_proof_ = 0;
+  void forget_runs(const Loop& loop) {
+    for (RunProof& p : run_proofs_) {
+      if (p.loop == &loop) p.loop = nullptr;
+    }
+  }
   // Of those, the tasks whose records named an image (counted when the image retires).
   std::uint64_t tasks_named_ = 0;
   std::uint64_t fallbacks_[static_cast<int>(loops::Fallback::count)] = {};

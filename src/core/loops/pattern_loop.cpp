@@ -42,6 +42,7 @@ void PatternLoop::write_offsets(Args& args, int arg, const std::uint32_t* lanes)
 PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   using Kind = TaskPattern::Kind;
   pattern_ = &pattern;
+  n_ = n;
   tasks_.clear();
   table_rows_.clear();
   outputs_.reset(new TaskOutputs[pattern.tasks_.size()]);
@@ -101,6 +102,7 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
             ref.offsets[d] = static_cast<std::uint32_t>(a.offset[d]);
           }
           task.refs.push_back(ref);
+          task.ref_bits |= 1u << arg;
           break;
         }
         case Kind::view: {
@@ -160,6 +162,7 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
           ix.stride = a.table.stride(a.row_n);
           args.add(a.tag, room[0].tensor());
           task.indexed.push_back(ix);
+          task.indexed_bits |= 1u << arg;
           break;
         }
       }
@@ -170,7 +173,38 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   return PatternRoute::compared;
 }
 
-void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
+bool PatternLoop::checked(int task, std::int64_t i, const WidePass& pass) {
+  Trust& t = tasks_[static_cast<std::size_t>(task)].trust;
+  if (pass.key.plan == nullptr) {
+    t.passes = 0;
+    return false;
+  }
+  // The next pattern iteration under the same analysis: at the same position in the owner's next
+  // iteration, or one iteration's tasks further in the same owner iteration.
+  const bool next =
+      t.passes > 0 && i == t.last_i + 1 && pass.key.first_analysed == t.last.key.first_analysed;
+  const bool same = next && pass.key.plan == t.last.key.plan &&
+                    pass.iteration == t.last.iteration + 1 && pass.position == t.last.position;
+  const bool run =
+      next && pass.iteration == t.last.iteration && pass.position == t.last.position + stride();
+  bool verified = false;
+  if ((same || run) && (t.passes == 1 || same == t.same)) {
+    if (t.passes == 1) {
+      t.same = same;
+      t.first = t.last.position;
+      t.run_ok = false;
+      verified = run;
+    }
+    ++t.passes;
+  } else {
+    t.passes = 1;
+  }
+  t.last = pass;
+  t.last_i = i;
+  return verified;
+}
+
+void PatternLoop::iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context) {
   const auto index = static_cast<std::uint32_t>(i);  // offsets move mod 2^32 (exact: in range)
   for (std::size_t t = 0; t < tasks_.size(); ++t) {
     Task& task = tasks_[t];
@@ -198,6 +232,7 @@ void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
     if (plain) [[unlikely]] {
       // The plain loop's arguments: its read sees the same entry and its view names the error.
       const int at = static_cast<int>(t);
+      task.trust.passes = 0;  // not the moved arguments: verified again from the next iteration
       ::new (&outputs_[t])
           TaskOutputs(o.submit(task.kernels, pattern_->args(i, at, outputs_.get(), o)));
       if (!outputs_[t].valid()) return;
@@ -219,7 +254,8 @@ void PatternLoop::iterate(Orchestrator& o, std::int64_t i) {
         args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
     }
     // Built in its place (no copy of the outputs).
-    ::new (&outputs_[t]) TaskOutputs(o.submit(task.kernels, args));
+    ::new (&outputs_[t])
+        TaskOutputs(submit(context, *this, static_cast<int>(t), i, task.kernels, args));
     if (!outputs_[t].valid()) return;
   }
 }

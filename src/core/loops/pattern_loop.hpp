@@ -2,9 +2,11 @@
 // earlier task's outputs, views indexed by a host table or conditional scalars
 // (Orchestrator::parallel_for(n, TaskPattern), docs/design.md "The pattern form"): each task's
 // Args built once and moved in place per iteration, so no user body runs and no view is built
-// but the references' and the indexed ones'. The submits then take the public path (the loop's
-// replay compare decides what they cost); iteration i submits what TaskPattern::submit_iteration
-// would submit, in the same order, and throws what it would throw.
+// but the references' and the indexed ones'. Each submit goes through `submit`
+// (OrchestratorCore::submit_pattern_task): the public path with its replay compare until the
+// task is verified, then the compare-free wide submit (docs/design.md, "A compare-free wide
+// submit"); iteration i submits what TaskPattern::submit_iteration would submit, in the same
+// order, and throws what it would throw.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +32,61 @@ class PatternLoop {
   // before iteration 0: no task of the loop writes them (prepare), so every later read sees what
   // the plain loop's get_tensor_data would see.
   const std::vector<Tensor>& table_rows() const { return table_rows_; }
-  // Iteration i: what pattern.submit_iteration(o, i) submits.
-  void iterate(Orchestrator& o, std::int64_t i);
+  // How iteration i submits task `task` with its moved arguments (the public submit, or
+  // OrchestratorCore::submit_pattern_task, which may skip the compare at a verified position).
+  using Submit = TaskOutputs (*)(void* context, PatternLoop& loop, int task, std::int64_t i,
+                                 const MixKernels& kernels, const Args& args);
+  // Iteration i: what pattern.submit_iteration(o, i) submits, each moved task through `submit`.
+  // A task whose table entry puts its view out of range takes the plain loop's arguments and
+  // the public submit (which names the error), and its trust starts again.
+  void iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context);
+
+  // ---- trust, per task of the pattern (the compare-free wide submit, docs/design.md)
+  // Two passes of the wide compare (LoopDriver::wide_pass) for `task` at consecutive pattern
+  // iterations, either at one position in consecutive iterations of the owner (the pattern loop
+  // owns the analysis: `same`) or at positions one iteration's task count apart in one iteration
+  // of the owner (nested: a run, which LoopDriver::run_affine must also prove: run_ok): its later
+  // iterations match by construction.
+  bool trusted(int task) const {
+    const Trust& t = tasks_[static_cast<std::size_t>(task)].trust;
+    return t.passes >= 2 && (t.same || t.run_ok);
+  }
+  const TrustKey& key(int task) const {
+    return tasks_[static_cast<std::size_t>(task)].trust.last.key;
+  }
+  // What a trusted `task` of pattern iteration i predicts: the owner's iteration and position.
+  std::int64_t owner_iteration(int task, std::int64_t i) const {
+    const Trust& t = tasks_[static_cast<std::size_t>(task)].trust;
+    return t.same ? t.last.iteration + (i - t.last_i) : t.last.iteration;
+  }
+  std::uint32_t owner_position(int task, std::int64_t i) const {
+    const Trust& t = tasks_[static_cast<std::size_t>(task)].trust;
+    if (t.same) return t.last.position;
+    return t.last.position +
+           static_cast<std::uint32_t>(tasks_.size()) * static_cast<std::uint32_t>(i - t.last_i);
+  }
+  bool same_position(int task) const { return tasks_[static_cast<std::size_t>(task)].trust.same; }
+  // After a submit of `task` in pattern iteration i that was not trusted: `pass` is
+  // LoopDriver::wide_pass()'s answer. Returns whether a run was just verified (two passes), whose
+  // positions the caller then proves with LoopDriver::run_affine (set_run).
+  bool checked(int task, std::int64_t i, const WidePass& pass);
+  // The run the second pass verified: its first position, the stride (the pattern's task count)
+  // and how many of the loop's iterations it covers from there.
+  std::uint32_t run_first(int task) const {
+    return tasks_[static_cast<std::size_t>(task)].trust.first;
+  }
+  std::uint32_t stride() const { return static_cast<std::uint32_t>(tasks_.size()); }
+  std::uint32_t run_count(int task) const {
+    const Trust& t = tasks_[static_cast<std::size_t>(task)].trust;
+    return static_cast<std::uint32_t>(n_ - (t.last_i - 1));
+  }
+  void set_run(int task, bool ok) { tasks_[static_cast<std::size_t>(task)].trust.run_ok = ok; }
+  // The task's arguments the pattern moves by a table entry (in_indexed: not affine in i) and
+  // its references to an earlier task's output (in_output): wide_pass()'s structural routes.
+  std::uint32_t indexed_bits(int task) const {
+    return tasks_[static_cast<std::size_t>(task)].indexed_bits;
+  }
+  std::uint32_t ref_bits(int task) const { return tasks_[static_cast<std::size_t>(task)].ref_bits; }
 
  private:
   struct Step {  // a view moving with i: its raw box offsets are base + i * step (mod 2^32)
@@ -57,18 +112,30 @@ class PatternLoop {
     std::uint32_t shape[kMaxDims] = {};
     std::uint32_t offsets[kMaxDims] = {};
   };
+  struct Trust {
+    WidePass last;            // the last pass
+    std::int64_t last_i = 0;  // its pattern iteration
+    int passes = 0;           // consecutive passes, `last` the latest
+    bool same = false;        // passes at one position (with passes >= 2)
+    std::uint32_t first = 0;  // a run's first verified position
+    bool run_ok = false;      // LoopDriver::run_affine proved the run
+  };
   struct Task {
     MixKernels kernels;
     Args args;
     std::vector<Step> steps;
     std::vector<Indexed> indexed;
     std::vector<Ref> refs;
+    std::uint32_t indexed_bits = 0;
+    std::uint32_t ref_bits = 0;
+    Trust trust;
   };
   static void write_offsets(Args& args, int arg, const std::uint32_t* lanes);
   const TaskPattern* pattern_ = nullptr;
   std::vector<Task> tasks_;
   std::unique_ptr<TaskOutputs[]> outputs_;  // default-initialised: nothing zeroed
   std::vector<Tensor> table_rows_;
+  std::int64_t n_ = 0;
 };
 
 }  // namespace tmr::detail::loops
