@@ -195,6 +195,7 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   // The long-running kernel last reported on stderr, and when to report it again.
   std::uint64_t reported_since_ns_ = 0;
   std::uint64_t next_report_ns_ = 0;
+  bool long_kernel_reported_ = false;  // reported_since_ns_'s kernel was reported at least once
   // Device copies of a run whose stuck kernel may still use them: kept while the engine lives.
   std::vector<std::unique_ptr<std::byte[]>> abandoned_buffers_;
 };

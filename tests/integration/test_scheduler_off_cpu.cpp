@@ -77,7 +77,7 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
   config.clusters = 1;
   config.scheduler_threads = 1;
   config.placement = ThreadPlacement::none;
-  config.record_events = false;
+  config.record_events = true;  // when each task was submitted and dispatched
   // Straight to the yield phase: the scheduler thread's one pass is a step and a yield, which
   // hands the shared CPU back to the orchestrator (outside the step's gate).
   config.spin_before_park = 1;
@@ -100,9 +100,10 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
   ASSERT_TRUE(pin(0, shared));
   constexpr int kTasks = 6;
   constexpr int kRounds = 6;
-  int placed_rounds = 0;         // rounds whose ready tasks the orchestrator placed itself
-  int awake_rounds = 0;          // rounds whose scheduler thread ran on the shared CPU first
-  std::vector<double> waits_ms;  // per round: from the last submit until every task ran
+  int placed_rounds = 0;   // rounds whose ready tasks the orchestrator placed itself
+  int started_rounds = 0;  // rounds whose first task was dispatched before the last submit
+  int awake_rounds = 0;    // rounds whose scheduler thread ran on the shared CPU first
+  std::string waits;       // per round: ms from the last submit until every task ran
   for (int round = 0; round < kRounds; ++round) {
     ran.store(0);
     std::vector<std::int32_t> cells(kTasks, 0);
@@ -127,26 +128,36 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
       while (ran.load(std::memory_order_acquire) < kTasks && Clock::now() < deadline) {
       }
       ran_in_time = ran.load(std::memory_order_acquire);
-      waits_ms.push_back(
-          std::chrono::duration<double, std::milli>(Clock::now() - submitted).count());
+      waits +=
+          " " + std::to_string(
+                    std::chrono::duration<double, std::milli>(Clock::now() - submitted).count());
     });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(ran_in_time, kTasks) << "round " << round;
     if (!awake) continue;  // the premise did not hold: the scheduler thread never got the CPU
     ++awake_rounds;
     placed_rounds += r.stats.orchestrator_placement_steps > 0 ? 1 : 0;
+    ASSERT_TRUE(r.trace != nullptr);
+    ASSERT_EQ(r.trace->tasks.size(), static_cast<std::size_t>(kTasks));
+    ASSERT_EQ(r.trace->subtasks.size(), static_cast<std::size_t>(kTasks));
+    std::uint64_t first_dispatch = ~std::uint64_t{0};
+    for (const SubtaskEvent& e : r.trace->subtasks)
+      first_dispatch = std::min(first_dispatch, e.dispatch_ns);
+    started_rounds += first_dispatch < r.trace->tasks.back().submit_ns ? 1 : 0;
   }
   // Every round whose scheduler thread was awake on the orchestrator's CPU when the tasks became
   // ready: the orchestrator placed them (without the CPU check it left them to that thread).
   ASSERT_GE(awake_rounds, kRounds / 2) << "the scheduler thread rarely got the shared CPU";
   EXPECT_EQ(placed_rounds, awake_rounds);
-  // And they ran while the orchestrator kept its CPU: placed by the orchestrator, within the
-  // core threads' wake-up on their own CPU (4-150 us here); left to the scheduler thread, at its
-  // next turn (a tick, 3.3-3.9 ms here, or 420-530 ms: the kernel's share for SCHED_IDLE). The
-  // median over the rounds, with room for another process on the cores' CPU.
-  std::sort(waits_ms.begin(), waits_ms.end());
-  ASSERT_EQ(waits_ms.size(), static_cast<std::size_t>(kRounds));
-  EXPECT_LT(waits_ms[kRounds / 2], 50.0) << "ms from the last submit until every task ran";
+  // And the work started while the orchestrator kept its CPU: placed by the orchestrator at its
+  // submits, the first task was dispatched before the last one was submitted; left to the
+  // scheduler thread, only at that thread's next turn (a tick, 3.3-3.9 ms here, or 420-530 ms:
+  // the kernel's share for SCHED_IDLE), after the submits. From the events, not from how soon
+  // the tasks ran: that also waits for the core threads' CPU, which a loaded host (and TSan)
+  // stretched to a 52-75 ms median where a quiet one takes 4-150 us (docs/performance.md,
+  // "Session 43, branch rel43").
+  EXPECT_EQ(started_rounds, awake_rounds)
+      << "ms from the last submit until every task ran, per round:" << waits;
 }
 
 }  // namespace
