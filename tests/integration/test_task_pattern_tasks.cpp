@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/loop_tests.hpp"
@@ -144,6 +145,18 @@ std::vector<std::vector<Access>> accesses(const Declared& d) {
   return out;
 }
 
+// The oracle's verdict on a run of these tasks' accesses (in submit order): "" when its trace
+// orders every conflicting pair and no other, else why not.
+std::string ordered_exactly(const RunResult& run, std::vector<std::vector<Access>> tasks) {
+  ProgramResult oracle;
+  oracle.accesses = std::move(tasks);
+  oracle.has_no_dep.assign(oracle.accesses.size(), false);
+  oracle.trace = run.trace;
+  if (run.trace->tasks.size() != oracle.accesses.size()) return "task count";
+  if (std::string why = check_trace_order(oracle); !why.empty()) return why;
+  return check_edges_exact(oracle);
+}
+
 struct Fixture {
   explicit Fixture(RuntimeConfig config) : runtime(config) {
     kernel = runtime.kernels().add("cells", CoreType::aiv, &cells_kernel);
@@ -206,13 +219,7 @@ std::string check_random(Fixture& f, Fixture& plain, int count, std::uint64_t se
     }
     if (!run.ok()) return where + run.status.to_string();
     if (!(got == want)) return where + "buffers differ from the plain loop's";
-    ProgramResult oracle;
-    oracle.accesses = accesses(d);
-    oracle.has_no_dep.assign(oracle.accesses.size(), false);
-    oracle.trace = run.trace;
-    if (run.trace->tasks.size() != oracle.accesses.size()) return where + "task count";
-    if (std::string why = check_trace_order(oracle); !why.empty()) return where + why;
-    if (std::string why = check_edges_exact(oracle); !why.empty()) return where + why;
+    if (std::string why = ordered_exactly(run, accesses(d)); !why.empty()) return where + why;
     if (run.stats.pattern_loops != 1) return where + "pattern_loops is not 1";
     if (route_reasons(run) != "several tasks or fresh outputs (compared until verified)=1;")
       return where + "route " + route_reasons(run);
@@ -417,13 +424,7 @@ std::string check_long(Fixture& f, Fixture& plain, Fixture& lambda, int count, s
     if (!lam.ok() || !(by_lambda == want)) return where + "the lambda loop differs";
     if (fallbacks(run) != fallbacks(lam))
       return where + "pattern " + fallbacks(run) + ", lambda " + fallbacks(lam);
-    ProgramResult oracle;
-    oracle.accesses = accesses(d);
-    oracle.has_no_dep.assign(oracle.accesses.size(), false);
-    oracle.trace = run.trace;
-    if (run.trace->tasks.size() != oracle.accesses.size()) return where + "task count";
-    if (std::string why = check_trace_order(oracle); !why.empty()) return where + why;
-    if (std::string why = check_edges_exact(oracle); !why.empty()) return where + why;
+    if (std::string why = ordered_exactly(run, accesses(d)); !why.empty()) return where + why;
     if (run.stats.pattern_tasks_trusted > 3 * static_cast<std::uint64_t>(d.n - 4))
       return where + "trusted " + std::to_string(run.stats.pattern_tasks_trusted);
     *trusted += run.stats.pattern_tasks_trusted;
@@ -479,13 +480,7 @@ TEST_P(TaskPatternTasks, KeptTemplateOfAnotherStepIsVerifiedAgain) {
     ASSERT_TRUE(run_declared(plain, d, &want, true).ok());
     EXPECT_EQ(got, want) << c_step;
     EXPECT_EQ(by_lambda, want) << c_step;
-    ProgramResult oracle;
-    oracle.accesses = accesses(d);
-    oracle.has_no_dep.assign(oracle.accesses.size(), false);
-    oracle.trace = run.trace;
-    ASSERT_EQ(run.trace->tasks.size(), oracle.accesses.size());
-    EXPECT_EQ(check_trace_order(oracle), "") << c_step;
-    EXPECT_EQ(check_edges_exact(oracle), "") << c_step;
+    EXPECT_EQ(ordered_exactly(run, accesses(d)), "") << c_step;
     if (c_step == 1) {
       EXPECT_EQ(run.stats.pattern_tasks_trusted, 30u);  // iterations 4-13
       EXPECT_EQ(analysed_books(run), analysed_books(lam));
@@ -572,20 +567,16 @@ TEST_P(TaskPatternTasks, NestedRandomPatternsSkipTheCompareExactly) {
     ASSERT_TRUE(r.ok()) << "seed " << seed << ": " << r.status.to_string();
     ASSERT_TRUE(run(plain, &want, false).ok()) << "seed " << seed;
     ASSERT_EQ(got, want) << "seed " << seed;
-    ProgramResult oracle;
+    std::vector<std::vector<Access>> tasks;
     for (int k = 0; k < outer; ++k) {
       for (std::vector<Access> task : accesses(d)) {
         for (Access& x : task) {
           if (x.buffer >= 10) x.buffer += 3 * static_cast<int>(d.n) * k;  // each iteration's own
         }
-        oracle.accesses.push_back(task);
+        tasks.push_back(task);
       }
     }
-    oracle.has_no_dep.assign(oracle.accesses.size(), false);
-    oracle.trace = r.trace;
-    ASSERT_EQ(r.trace->tasks.size(), oracle.accesses.size()) << "seed " << seed;
-    EXPECT_EQ(check_trace_order(oracle), "") << "seed " << seed;
-    EXPECT_EQ(check_edges_exact(oracle), "") << "seed " << seed;
+    EXPECT_EQ(ordered_exactly(r, std::move(tasks)), "") << "seed " << seed;
     // At most the pattern iterations past two of each pattern loop (verified at its first two
     // when the outer loop owns the analysis; past four when a pattern loop owns its own, while
     // the outer one learns).
