@@ -4,8 +4,10 @@
 // buffers a sequential execution leaves.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -146,6 +148,123 @@ TEST_P(PlainSubmitPool, NamesATaskWithMoreProducersThanThePoolHolds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, PlainSubmitPool, both_platforms(), platform_name);
+
+// The peers' random graph in small (bench/peers/graphs.hpp): tasks of 1-3 disjoint spans of 1-4
+// cells of rank-1 buffers, read, written or both, every task writing something. Spans of several
+// cells are recorded on the plain submit's slot lines in place (TensorMap::find_span,
+// access_span), one-cell accesses on their lines: the buffers must end as a sequential
+// execution leaves them, whatever order the cores ran the tasks in.
+struct CellSpan {
+  int buffer = 0;
+  std::uint32_t lo = 0, count = 1;
+  ArgTag tag = ArgTag::in;
+};
+// Scalar 0: the task's index. Mixes every cell it reads (in, inout) into one value, then writes
+// each cell of its written spans (inout, out_existing) from that value, the span and the cell:
+// a task that ran before a conflicting earlier one, or a read that saw a later write, leaves
+// other values.
+std::uint32_t span_mix(std::uint32_t value, std::int32_t cell) {
+  return value * 31u + static_cast<std::uint32_t>(cell);
+}
+void span_body(const KernelArgs& a) {
+  std::uint32_t value = static_cast<std::uint32_t>(a.scalar<std::int64_t>(0));
+  for (int i = 0; i < a.tensor_count(); ++i) {
+    if (a.tag(i) == ArgTag::out_existing) continue;
+    const std::int32_t* cells = a.tensor(i).data_as<std::int32_t>();
+    for (std::uint32_t c = 0; c < a.tensor(i).dim(0); ++c)
+      value = span_mix(value, cells[c]);
+  }
+  for (int i = 0; i < a.tensor_count(); ++i) {
+    if (a.tag(i) == ArgTag::in) continue;
+    std::int32_t* cells = a.tensor(i).data_as<std::int32_t>();
+    for (std::uint32_t c = 0; c < a.tensor(i).dim(0); ++c)
+      cells[c] = static_cast<std::int32_t>(value + 7u * c + 101u * static_cast<std::uint32_t>(i));
+  }
+}
+
+class CellSpans : public ::testing::TestWithParam<PlatformKind> {};
+
+TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
+  RuntimeConfig config;
+  config.platform = GetParam();
+  config.clusters = 2;
+  config.scheduler_threads = 1;
+  config.stall_timeout_s = 30;
+  config.ring = few_tasks_ring();
+  Runtime runtime(config);
+  const KernelId body = runtime.kernels().add("span_body", CoreType::aiv, &span_body);
+  constexpr std::uint32_t kCells = 96;
+  constexpr int kBuffers = 3;
+  const int programs = scaled(12, 3);
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(5100 + program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    std::vector<std::vector<CellSpan>> tasks;
+    for (int t = 0; t < 700; ++t) {
+      std::vector<CellSpan> spans;
+      const std::uint32_t wanted = t < kBuffers ? 1 : pick(1, 3);
+      for (std::uint32_t k = 0; k < wanted; ++k) {
+        CellSpan s;
+        s.buffer = t < kBuffers ? t : static_cast<int>(pick(0, kBuffers - 1));
+        s.count = t < kBuffers ? 1 : pick(1, 4);  // (a one-cell grid first: spans are whole)
+        s.lo = pick(0, kCells - s.count);
+        const std::uint32_t m = pick(0, 9);
+        s.tag = m < 5 ? ArgTag::in : m < 7 ? ArgTag::out_existing : ArgTag::inout;
+        const bool clash = std::any_of(spans.begin(), spans.end(), [&](const CellSpan& o) {
+          return o.buffer == s.buffer && o.lo < s.lo + s.count && s.lo < o.lo + o.count;
+        });
+        if (!clash) spans.push_back(s);
+      }
+      if (spans[0].tag == ArgTag::in) spans[0].tag = ArgTag::inout;  // every task writes
+      tasks.push_back(spans);
+    }
+    std::vector<std::vector<std::int32_t>> cells(kBuffers, std::vector<std::int32_t>(kCells));
+    for (int b = 0; b < kBuffers; ++b) {
+      for (std::uint32_t c = 0; c < kCells; ++c)
+        cells[b][c] = static_cast<std::int32_t>(c * 3 + static_cast<std::uint32_t>(b));
+    }
+    std::vector<std::vector<std::int32_t>> reference = cells;
+    for (std::size_t t = 0; t < tasks.size(); ++t) {
+      auto value = static_cast<std::uint32_t>(t);
+      for (const CellSpan& s : tasks[t]) {
+        if (s.tag == ArgTag::out_existing) continue;
+        for (std::uint32_t c = 0; c < s.count; ++c)
+          value = span_mix(value, reference[s.buffer][s.lo + c]);
+      }
+      for (std::size_t i = 0; i < tasks[t].size(); ++i) {
+        const CellSpan& s = tasks[t][i];
+        if (s.tag == ArgTag::in) continue;
+        for (std::uint32_t c = 0; c < s.count; ++c) {
+          reference[s.buffer][s.lo + c] =
+              static_cast<std::int32_t>(value + 7u * c + 101u * static_cast<std::uint32_t>(i));
+        }
+      }
+    }
+    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      std::vector<Tensor> buffers;
+      for (int b = 0; b < kBuffers; ++b)
+        buffers.push_back(Tensor::wrap(cells[b].data(), {kCells}, DType::i32));
+      for (std::size_t t = 0; t < tasks.size(); ++t) {
+        Args args;
+        for (const CellSpan& s : tasks[t]) {
+          const Tensor& whole = buffers[static_cast<std::size_t>(s.buffer)];
+          if (s.tag == ArgTag::in) args.in(whole, {s.count}, {s.lo});
+          if (s.tag == ArgTag::inout) args.inout(whole, {s.count}, {s.lo});
+          if (s.tag == ArgTag::out_existing) args.out_existing(whole, {s.count}, {s.lo});
+        }
+        o.submit_aiv(body, args.scalar(static_cast<std::int64_t>(t)));
+      }
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    ASSERT_EQ(r.stats.tasks_submitted, tasks.size());
+    for (int b = 0; b < kBuffers; ++b)
+      EXPECT_EQ(cells[b], reference[b]) << "program " << program << ", buffer " << b;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, CellSpans, both_platforms(), platform_name);
 
 // Completed producers left out on threads (Dependence::set_skip_completed; an untraced run): a
 // large map (8,192 rows of one buffer in slot lines) whose writers have all completed and none

@@ -1036,6 +1036,107 @@ TEST(Dependence, ALinePathThatPausesAndComesBackOrdersEveryConflict) {
   check_plain_path_against_oracle(true, 7800, true, true, {true, 0, 0}, true);
 }
 
+// Spans on the line path (find_line<kSpans>, access_span): rank-1 accesses of 1-4 cells of two
+// 40-cell buffers whose first access is one cell (a one-cell grid from the start, so every span
+// is whole slots and nothing is cut), 1-3 accesses a task (a repeat of the task's own region now
+// and then), runs of readers, tasks retiring in order meanwhile. Every conflict with a live task
+// is ordered and no edge is spurious (brute force), the producers are the two-pass path's but
+// the writers a line's readers stand for, no submit leaves the lines or goes by regions (past
+// the buffers' first accesses the line path never pauses: a span that missed its lines would
+// pause it), and spans were taken.
+// `slot_first`: the large map's walk (lines found first, then recorded).
+void check_line_spans_against_oracle(int seed_base, bool slot_first) {
+  struct Box {
+    int buffer;
+    std::uint32_t lo, count;
+    bool write;
+  };
+  auto conflict = [](const Box& a, const Box& b) {
+    return a.buffer == b.buffer && (a.write || b.write) && a.lo < b.lo + b.count &&
+           b.lo < a.lo + a.count;
+  };
+  constexpr std::uint32_t kCells = 40;
+  const int programs = tmr::testing::scaled(40, 6);
+  std::uint64_t spans = 0;
+  std::uint64_t left_out = 0;
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    std::vector<std::int32_t> cells[2] = {std::vector<std::int32_t>(kCells),
+                                          std::vector<std::int32_t>(kCells)};
+    const Tensor buffers[2] = {Tensor::wrap(cells[0].data(), {kCells}, DType::i32),
+                               Tensor::wrap(cells[1].data(), {kCells}, DType::i32)};
+    Harness plain(1024);
+    if (slot_first) plain.slot_first();
+    // Each buffer's first access makes it (by regions, a miss): the line path pauses for the next
+    // 2 submits, then never again.
+    plain.dependence->set_line_pauses(2, 2);
+    Harness two_pass(1024);
+    std::vector<std::vector<Box>> boxes;
+    std::vector<std::set<std::uint32_t>> edges;
+    std::vector<std::uint32_t> retired_at_submit;
+    const int tasks = 240;
+    for (int j = 0; j < tasks; ++j) {
+      if (j > 20 && pick(0, 6) == 0 &&
+          plain.rings[0]->retired() + 8 <= static_cast<std::uint32_t>(j)) {
+        const std::uint32_t end =
+            pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
+        plain.retire_below(end);
+        two_pass.retire_below(end);
+      }
+      retired_at_submit.push_back(plain.rings[0]->retired());
+      Args args;
+      std::vector<Box> mine;
+      const int count = j < 2 ? 1 : static_cast<int>(pick(j % 4 == 0 ? 2 : 1, 3));
+      for (int a = 0; a < count; ++a) {
+        Box b{};
+        if (j % 4 == 0 && a < 2) {
+          // Every fourth task reads a cell of each buffer: the last tasks, which never retire
+          // here, touch both, so neither buffer empties and starts a grid of another length.
+          b = Box{a, pick(0, kCells - 1), 1, false};
+        } else if (!mine.empty() && pick(0, 5) == 0) {
+          b = mine[pick(0, static_cast<std::uint32_t>(mine.size() - 1))];  // its own region again
+          b.write = pick(0, 1) == 0;
+        } else {
+          b.buffer = j < 2 ? j : static_cast<int>(pick(0, 1));
+          b.count = j < 2 ? 1 : pick(1, 4);  // (each buffer's first access: one cell)
+          b.lo = pick(0, kCells - b.count);
+          b.write = pick(0, 3) == 0;
+        }
+        add_access(args, buffers[b.buffer].view({b.count}, {b.lo}), b.write, pick(0, 1) == 0);
+        mine.push_back(b);
+      }
+      if (j >= 4) {
+        ASSERT_TRUE(plain.dependence->line_path_open())
+            << "program " << program << ", task " << j << ": the line path paused";
+      }
+      const Producers found = plain.submit_plain(args);
+      const Producers expected = two_pass.submit(args);
+      const std::set<std::uint32_t> set(found.begin(), found.end());
+      ASSERT_EQ(set.size(), found.size()) << "program " << program << ": a producer listed twice";
+      left_out += expect_same_or_reached(set, expected, edges, program, j);
+      edges.push_back(set);
+      boxes.push_back(mine);
+    }
+    const TensorMapStats& stats = plain.dependence->map().stats();
+    EXPECT_EQ(stats.line_exits, 0u) << "program " << program;
+    EXPECT_EQ(stats.line_refines, 0u) << "program " << program;
+    EXPECT_LE(plain.dependence->map().live_entries(), 2u)
+        << "program " << program << ": the two buffers' anchors, no entry";
+    spans += stats.span_accesses;
+    testing::expect_exact_live_edges(edges, retired_at_submit, boxes, conflict, program);
+  }
+  EXPECT_GT(spans, 0u) << "no access of several slots";
+  EXPECT_GT(left_out, 0u) << "no write after a line's readers left their writer out";
+}
+
+TEST(Dependence, LinePathRecordsSpansInPlaceAndOrdersEveryConflict) {
+  check_line_spans_against_oracle(8100, false);
+  check_line_spans_against_oracle(8200, true);  // large map: lines found first
+}
+
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
   check_plain_path_against_oracle(false, 7100);
   check_plain_path_against_oracle(false, 7100, true);          // slots found first (large-map path)

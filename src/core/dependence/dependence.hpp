@@ -432,9 +432,21 @@ class Dependence {
   [[gnu::always_inline]] inline int collect_on_warm_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
                                                           std::uint32_t created);
+  template <bool kSpans>
   [[gnu::always_inline]] inline int collect_on_cold_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
                                                           std::uint32_t created, bool probe);
+  // Spans on the line path (a rank-1 access of several whole slots: TensorMap::find_line's
+  // kSpans, access_span), each out of line so that the one-slot walks keep their registers.
+  // The warm walk's argument `arg` whose one-slot try failed: recorded on its lines if it is a
+  // span (each slot as access_line records it), else as record_off_lines records it.
+  [[gnu::noinline]] void record_span_or_off_lines(TaskSlot& task, const Args& args, int arg,
+                                                  const Tensor* record_tensors);
+  // The cold walk after an argument missed its one-slot line (nothing recorded yet): the walk
+  // again, finding spans too (collect_on_cold_lines<true>).
+  [[gnu::noinline]] int collect_on_cold_span_lines(TaskSlot& task, const Args& args,
+                                                   const Tensor* record_tensors,
+                                                   std::uint32_t created, bool probe);
   // The warm-run probe of a cold walk (see warm_until_): the state of its last line (`lines`,
   // `infos` by argument place; `skipped`: places without one), before its access. Out of line:
   // most cold walks do not probe, and theirs keeps its registers.

@@ -75,10 +75,25 @@ int Dependence::collect_on_warm_lines(TaskSlot& task, const Args& args,
     SlotLine* const line = map_.find_line<false>(*t, i, info);
     if (line == nullptr || !map_.access_line(*line, info, t, i, is_write(tag), retired_, id,
                                              Report<false>{this})) [[unlikely]] {
-      record_off_lines(task, args, 1u << i, record_tensors);
+      record_span_or_off_lines(task, args, i, record_tensors);
     }
   }
   return kLinesDone;
+}
+
+void Dependence::record_span_or_off_lines(TaskSlot& task, const Args& args, int arg,
+                                          const Tensor* record_tensors) {
+  // The one-slot try missed its line (find_line) or left line mode (access_line). A span finds
+  // its lines (find_line<kSpans>; after a left line mode it finds none: the phase is unset).
+  const Tensor* const t = &record_tensors[arg];
+  const bool write = is_write(static_cast<std::uint32_t>(args.tag(arg)));
+  BufferInfo* info;
+  std::uint64_t lines = 1;
+  SlotLine* const first = map_.find_line<false, true>(*t, arg, info, &lines);
+  if (first == nullptr || !map_.access_span(first, lines, info, t, arg, write, retired_, task.id,
+                                            Report<false>{this})) {
+    record_off_lines(task, args, 1u << arg, record_tensors);
+  }
 }
 
 // (The probe reads `lines` and `infos` only at the tracked arguments' places, which the first
@@ -86,6 +101,7 @@ int Dependence::collect_on_warm_lines(TaskSlot& task, const Args& args,
 // filling the arrays first would cost every cold walk its stores.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <bool kSpans>
 int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors, std::uint32_t created,
                                       bool probe) {
@@ -93,8 +109,11 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   // it (the misses overlap), keeping what it found by argument place; a second records the
   // accesses. With an argument off the lines, nothing has been done yet: the whole submit goes
   // by regions (the slot-first path, which prefetches the arguments' entries instead).
+  // kSpans (collect_on_cold_span_lines, out of line): the walk again after an argument missed
+  // its one-slot line, taking spans too (each argument's lines from lines[i]: spans[i]).
   SlotLine* lines[kMaxTensorArgs];
   BufferInfo* infos[kMaxTensorArgs];
+  [[maybe_unused]] std::uint64_t spans[kSpans ? kMaxTensorArgs : 1];
   // Reads of created buffers are tried with their creators (fresh buffers have no line).
   const std::uint32_t fresh_reads = created_reads(args, created);
   const int count = args.tensor_count();
@@ -103,8 +122,16 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   for (int i = 0; i < count; ++i) {
     if (!is_tracked(static_cast<std::uint32_t>(tags[i])) || ((fresh_reads >> i) & 1u) != 0)
       continue;
-    lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
+    if constexpr (kSpans) {
+      spans[i] = 1;
+      lines[i] = map_.find_line<true, true>(record_tensors[i], i, infos[i], &spans[i]);
+    } else {
+      lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
+    }
     if (lines[i] == nullptr) [[unlikely]] {  // (the later arguments' lines need not be found)
+      // (Nothing is done yet: the walk again, taking spans, out of line.)
+      if constexpr (!kSpans)
+        return collect_on_cold_span_lines(task, args, record_tensors, created, probe);
       pause_lines();
       return kLinesByRegions;
     }
@@ -127,8 +154,17 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   for (int i = 0; i < count; ++i, ++t) {
     const auto tag = static_cast<std::uint32_t>(tags[i]);
     if (!is_tracked(tag) || ((fresh_reads >> i) & 1u) != 0) continue;
-    if (!map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
-                          Report<true>{this})) [[unlikely]] {
+    bool done;
+    if constexpr (kSpans) {
+      done = spans[i] == 1 ? map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_,
+                                              id, Report<true>{this})
+                           : map_.access_span(lines[i], spans[i], infos[i], t, i, is_write(tag),
+                                              retired_, id, Report<true>{this});
+    } else {
+      done = map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
+                              Report<true>{this});
+    }
+    if (!done) [[unlikely]] {
       // The buffer left line mode (the lines found for later arguments may be stale): this
       // argument and the rest by region.
       record_off_lines(task, args, (~0u << i) & ~fresh_reads, record_tensors);
@@ -136,6 +172,12 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
     }
   }
   return kLinesDone;
+}
+
+int Dependence::collect_on_cold_span_lines(TaskSlot& task, const Args& args,
+                                           const Tensor* record_tensors, std::uint32_t created,
+                                           bool probe) {
+  return collect_on_cold_lines<true>(task, args, record_tensors, created, probe);
 }
 
 #pragma GCC diagnostic pop
@@ -157,14 +199,15 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
     if (!cold) [[likely]]
       return collect_on_warm_lines(task, args, record_tensors, 0);
     if (stamp_ < cold_mark_) [[likely]]
-      return collect_on_cold_lines(task, args, record_tensors, 0, false);
+      return collect_on_cold_lines<false>(task, args, record_tensors, 0, false);
     if (stamp_ < warm_until_) return collect_on_warm_lines(task, args, record_tensors, 0);
-    return collect_on_cold_lines(task, args, record_tensors, 0, true);
+    return collect_on_cold_lines<false>(task, args, record_tensors, 0, true);
   }
   if (!cold) return collect_on_warm_lines(task, args, record_tensors, created);
-  if (stamp_ < cold_mark_) return collect_on_cold_lines(task, args, record_tensors, created, false);
+  if (stamp_ < cold_mark_)
+    return collect_on_cold_lines<false>(task, args, record_tensors, created, false);
   if (stamp_ < warm_until_) return collect_on_warm_lines(task, args, record_tensors, created);
-  return collect_on_cold_lines(task, args, record_tensors, created, true);
+  return collect_on_cold_lines<false>(task, args, record_tensors, created, true);
 }
 
 void Dependence::probe_last_line(const Args& args, SlotLine* const* lines, BufferInfo* const* infos,

@@ -392,8 +392,12 @@ class TensorMap {
   // `info` is set to the buffer tried. A found line stays valid until an access of its buffer
   // other than access_line (which may leave line mode or grow the table). kPrefetch: the line is
   // asked from memory (a large map's; a small map's is in the caches).
-  template <bool kPrefetch = true>
-  [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info) {
+  // kSpans (the warm walk): a rank-1 access of 2 to kMaxSpanLines whole slots (span_access's
+  // case, on a grid that needs no cut) returns its first line and sets `*lines` to the slot
+  // count (left as it was for one slot); the caller records it line by line (access_line each).
+  template <bool kPrefetch = true, bool kSpans = false>
+  [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info,
+                                             std::uint64_t* lines = nullptr) {
     // (An argument index: no wrap of `arg` into the place table to compute.)
     assert(arg >= 0 && arg < kMaxTensorArgs);
     if (static_cast<unsigned>(arg) >= kMaxTensorArgs) __builtin_unreachable();
@@ -436,7 +440,20 @@ class TensorMap {
       return nullptr;
     }
     const std::uint64_t lo = (t.layout_offset() + first) * size;
-    if (count * size != guess->grid_length) return nullptr;
+    if (count * size != guess->grid_length) {
+      if constexpr (kSpans) {
+        SlotLine* const first = find_span(t, guess, lo, count * size, lines);
+        if constexpr (kPrefetch) {
+          if (first != nullptr) {
+            for (std::uint64_t k = 0; k < *lines; k += 2)  // (two lines to a cache line)
+              prefetch_for_write(first + k);
+            prefetch_for_write(first + *lines - 1);
+          }
+        }
+        return first;
+      }
+      return nullptr;
+    }
     if ((lo & guess->line_mask) != guess->line_phase) [[unlikely]] {
       // (The episode's first try sets the test up; off line mode the phase stays unset.)
       if (guess->line_phase != BufferInfo::kNoLinePhase || guess->lines == nullptr ||
@@ -451,6 +468,28 @@ class TensorMap {
     if (line == nullptr) __builtin_unreachable();
     if constexpr (kPrefetch) prefetch_for_write(line);
     return line;
+  }
+  // find_line's span case (kSpans): `t` (rank 1) is `bytes` at `lo` of line-mode buffer `info`,
+  // `bytes` not the grid's length. Its first line when the bytes are 2 to kMaxSpanLines whole
+  // slots of the power-of-two grid, all in the table (`*lines`: how many); null otherwise (a grid
+  // to cut finer, a table to grow, a longer or shorter access: span_access decides, by regions).
+  // Rank 1 only, as span_access. Out of line: the one-slot walk keeps its registers.
+  [[gnu::noinline]] static SlotLine* find_span(const Tensor& t, BufferInfo* info, std::uint64_t lo,
+                                               std::uint64_t bytes, std::uint64_t* lines) {
+    if (t.ndims() != 1 || bytes > kMaxSpanLines * info->grid_length) return nullptr;
+    if ((lo & info->line_mask) != info->line_phase) {
+      if (info->line_phase != BufferInfo::kNoLinePhase || info->lines == nullptr ||
+          !info->set_line_phase() || (lo & info->line_mask) != info->line_phase) {
+        return nullptr;
+      }
+    }
+    // (line_mask is the grid's length less one: a power of two, set with the phase.)
+    if ((bytes & info->line_mask) != 0) return nullptr;
+    const std::uint64_t slot = lo >> info->grid_shift;
+    const std::uint64_t count = bytes >> info->grid_shift;
+    if (slot + count > info->line_capacity) return nullptr;
+    *lines = count;
+    return &info->lines[slot];
   }
   // How recently `line` (of buffer `info`) was touched, for task `id`: 1 when a task of `id`'s
   // ring at most `span` tasks before `id` touched it last (likely in the caches), -1 when not
@@ -476,6 +515,21 @@ class TensorMap {
     Query q{};
     q.tensor = tensor;
     return line_access<true>(q, arg, is_write, info, retired, id, visit, &line);
+  }
+
+  // Records task `id`'s access of `tensor` (its record's tensor `arg`) that find_line<kSpans>
+  // found to span `lines` slots from `first`, line by line as span_access does: each line an
+  // access of exactly its slot (the visitor drops repeated reports). False when the buffer left
+  // line mode on the way (the slots recorded before are then entries of the task, which a lookup
+  // reports as the task's own): the caller records the access by regions.
+  template <class Visit>
+  bool access_span(SlotLine* first, std::uint64_t lines, BufferInfo* info, const Tensor* tensor,
+                   int arg, bool is_write, const std::uint32_t* retired, TaskId id, Visit&& visit) {
+    ++stats_.span_accesses;
+    for (std::uint64_t k = 0; k < lines; ++k) {
+      if (!access_line(first[k], info, tensor, arg, is_write, retired, id, visit)) return false;
+    }
+    return true;
   }
 
   void insert(const AccessRegion& region, AccessKind kind, TaskId id, MapEntry*& task_entries) {
