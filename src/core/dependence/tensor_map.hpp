@@ -392,9 +392,10 @@ class TensorMap {
   // `info` is set to the buffer tried. A found line stays valid until an access of its buffer
   // other than access_line (which may leave line mode or grow the table). kPrefetch: the line is
   // asked from memory (a large map's; a small map's is in the caches).
-  // kSpans (the warm walk): a rank-1 access of 2 to kMaxSpanLines whole slots (span_access's
-  // case, on a grid that needs no cut) returns its first line and sets `*lines` to the slot
-  // count (left as it was for one slot); the caller records it line by line (access_line each).
+  // kSpans (the walks' span tries): a rank-1 access of 2 to kMaxSpanLines whole slots
+  // (span_access's case, on a grid that needs no cut) returns its first line and sets `*lines`
+  // to the slot count (left as it was for one slot); the caller records it line by line
+  // (access_span).
   template <bool kPrefetch = true, bool kSpans = false>
   [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info,
                                              std::uint64_t* lines = nullptr) {
@@ -476,7 +477,7 @@ class TensorMap {
   // Rank 1 only, as span_access. Out of line: the one-slot walk keeps its registers.
   [[gnu::noinline]] static SlotLine* find_span(const Tensor& t, BufferInfo* info, std::uint64_t lo,
                                                std::uint64_t bytes, std::uint64_t* lines) {
-    if (t.ndims() != 1 || bytes > kMaxSpanLines * info->grid_length) return nullptr;
+    if (t.ndims() != 1 || bytes == 0 || bytes > kMaxSpanLines * info->grid_length) return nullptr;
     if ((lo & info->line_mask) != info->line_phase) {
       if (info->line_phase != BufferInfo::kNoLinePhase || info->lines == nullptr ||
           !info->set_line_phase() || (lo & info->line_mask) != info->line_phase) {
