@@ -2,10 +2,15 @@
 // back-pressure with tiny rings, and the two sanity checks of docs/sim.md.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "sim/sim_test_support.hpp"
+#include "support/pattern_cells.hpp"
 #include "support/random_program.hpp"
 #include "support/test_scale.hpp"
 #include "tmr/tmr.hpp"
@@ -71,6 +76,162 @@ TEST(SimDeterminism, KernelJitterIsFixedBySeedAndBounded) {
   for (const std::uint64_t ns : a) {
     EXPECT_GE(ns, 8'000u);
     EXPECT_LE(ns, 12'000u);
+  }
+}
+
+// The books of a run: what the loop analysis did (counts and reasons), what the submits and the
+// rings did, and the virtual times.
+std::string books(const RunStats& s) {
+  std::string out =
+      "tasks " + std::to_string(s.tasks_submitted) + " inline " + std::to_string(s.inline_tasks) +
+      " ring waits " + std::to_string(s.orchestrator_ring_waits) + " loops " +
+      std::to_string(s.loops) + "/" + std::to_string(s.loops_analysed) + " iterations " +
+      std::to_string(s.loop_iterations) + "/" + std::to_string(s.loop_iterations_analysed) +
+      " analysed " + std::to_string(s.loop_tasks_analysed) + " wide " +
+      std::to_string(s.loop_tasks_replayed_wide) + " named " + std::to_string(s.loop_tasks_named) +
+      " patterns " + std::to_string(s.pattern_loops) + " trusted " +
+      std::to_string(s.pattern_tasks_trusted) + " reused " +
+      std::to_string(s.loop_templates_reused) + " plans " + std::to_string(s.loop_plans_reused) +
+      " rejected " + std::to_string(s.loop_templates_rejected) + " us " +
+      std::to_string(s.wall_us) + " " + std::to_string(s.orchestration_us) + " " +
+      std::to_string(s.scheduler_us) + " " + std::to_string(s.orchestrator_blocked_us);
+  for (const auto* reasons :
+       {&s.loop_fallback_reasons, &s.pattern_lambda_reasons, &s.loop_template_rejections}) {
+    out += " |";
+    for (const auto& [why, n] : *reasons)
+      out += " " + why + "=" + std::to_string(n);
+  }
+  return out;
+}
+
+// Loops whose analysis keeps templates from run to run (a lambda loop of fresh rows with a
+// carried accumulator, a pattern loop, a nested pair), a run argument (the engine's device copy,
+// at a new address every run) and wrapped buffers, in tiny rings: run after run on one runtime,
+// the wrapped buffers elsewhere than the last run's in runs 1 and 3 and at its addresses in runs 2
+// and 4 (a kept template takes a buffer at the last run's address for the same one: docs/sim.md,
+// "Buffer addresses"). Repeated on fresh runtimes while a host thread keeps a CPU busy (the
+// kernels run on host threads and finish at host times): every repetition gives the same books,
+// the same trace (order, producers and virtual times) and the same values.
+TEST(SimDeterminism, LoopsWithKeptTemplatesInTinyRingsRepeatUnderABusyHost) {
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  constexpr int kRuns = 5;
+  struct Cells {
+    std::vector<std::int32_t> a, b, c;
+    bool operator==(const Cells&) const = default;
+  };
+  const auto cells = [&](std::int32_t k) {
+    Cells x;
+    for (std::uint32_t e = 0; e < kRows * kCols; ++e) {
+      x.a.push_back(static_cast<std::int32_t>(e) * 7 + k);
+      x.b.push_back(static_cast<std::int32_t>(e) * 3 + k);
+      x.c.push_back(static_cast<std::int32_t>(e) + k);
+    }
+    return x;
+  };
+  const Cells initial = cells(1);
+  Cells places[2] = {initial, initial};  // where the wrapped buffers lie, run by run
+  struct Repetition {
+    std::vector<std::string> books;
+    std::vector<RunStats> stats;
+    std::vector<std::shared_ptr<const Trace>> traces;
+    std::vector<Cells> values;
+  };
+  const auto repeat = [&] {
+    Repetition out;
+    RuntimeConfig config = with_tiny_rings(sim_config(), 8);
+    config.clusters = 4;
+    config.scheduler_threads = 2;
+    Runtime runtime(config);
+    const KernelId k = runtime.kernels().add("cells", CoreType::aiv, &cells_kernel);
+    const KernelId cube = runtime.kernels().add("cells_cube", CoreType::aic, &cells_kernel);
+    for (Cells& place : places)
+      place = initial;  // a copy: the storage stays
+    for (int run = 0; run < kRuns; ++run) {
+      Cells& place = places[(run + 1) / 2 % 2];
+      std::vector<std::int32_t> argument = cells(run).a;
+      RunArgs args;
+      args.inout(argument.data(), {kRows, kCols}, DType::i32);
+      const RunResult r = runtime.run(
+          [&](Orchestrator& o, const OrchestrationArgs& a) {
+            const Tensor arg = a.tensor(0);
+            const Tensor b = Tensor::wrap(place.b.data(), {kRows, kCols}, DType::i32);
+            const Tensor c = Tensor::wrap(place.c.data(), {kRows, kCols}, DType::i32);
+            const TensorSpec row(Shape{1, kCols}, DType::i32);
+            o.parallel_for(
+                12,
+                [&](Orchestrator& o, std::int64_t i) {
+                  const auto at = static_cast<std::uint32_t>(i);
+                  const TaskOutputs s =
+                      o.submit_aiv(k, Args().in(arg, {1, kCols}, {at, 0}).out(row));
+                  o.submit_aic(
+                      cube,
+                      Args().in(s[0]).inout(b, {1, kCols}, {at, 0}).inout(c, {1, kCols}, {0, 0}));
+                },
+                LoopOptions{true});
+            TaskPattern pattern({kNoKernel, k, kNoKernel});
+            pattern.in(b, {2, kCols}, {0, 0}, {1, 0}).out(TensorSpec(Shape{2, kCols}, DType::i32));
+            pattern.then({cube, kNoKernel, kNoKernel})
+                .in_output(0, 0)
+                .inout(arg, {1, kCols}, {1, 0}, {1, 0})
+                .out_existing(c, {1, kCols}, {2, 0}, {0, 0})
+                .scalar_bits(3, 1);
+            o.parallel_for(16, pattern, LoopOptions{true});
+            o.parallel_for(6, [&](Orchestrator& o, std::int64_t j) {
+              o.parallel_for(4, [&](Orchestrator& o, std::int64_t i) {
+                const auto at = static_cast<std::uint32_t>(i + 2 * j);
+                o.submit_aiv(k,
+                             Args().in(c, {1, kCols}, {at, 0}).inout(b, {1, kCols}, {at + 1, 0}));
+              });
+            });
+          },
+          args);
+      EXPECT_TRUE(r.ok()) << r.status.to_string();
+      out.books.push_back(books(r.stats));
+      out.stats.push_back(r.stats);
+      out.traces.push_back(r.trace);
+      out.values.push_back(Cells{argument, place.b, place.c});
+    }
+    return out;
+  };
+  std::atomic<bool> done{false};
+  std::thread busy([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+    }
+  });
+  struct Stop {
+    std::atomic<bool>& done;
+    std::thread& busy;
+    ~Stop() {
+      done.store(true);
+      busy.join();
+    }
+  } stop{done, busy};
+  const Repetition first = repeat();
+  // The program does what it is here for: templates kept and reused, trusted pattern submits,
+  // full rings waited for.
+  std::uint64_t reused = 0, plans = 0, trusted = 0, ring_waits = 0;
+  for (const RunStats& s : first.stats) {
+    EXPECT_GT(s.loop_tasks_analysed, 0u);
+    reused += s.loop_templates_reused;
+    plans += s.loop_plans_reused;
+    trusted += s.pattern_tasks_trusted;
+    ring_waits += s.orchestrator_ring_waits;
+  }
+  EXPECT_GT(reused, 0u);
+  EXPECT_GT(plans, 0u);
+  EXPECT_GT(trusted, 0u);
+  EXPECT_GT(ring_waits, 0u);
+  for (int repetition = 1; repetition < scaled(8, 3); ++repetition) {
+    const Repetition again = repeat();
+    for (int run = 0; run < kRuns; ++run) {
+      EXPECT_EQ(again.books[run], first.books[run])
+          << "repetition " << repetition << ", run " << run;
+      EXPECT_EQ(trace_difference(*again.traces[run], *first.traces[run]), "")
+          << "repetition " << repetition << ", run " << run;
+      EXPECT_TRUE(again.values[run] == first.values[run])
+          << "repetition " << repetition << ", run " << run;
+    }
   }
 }
 

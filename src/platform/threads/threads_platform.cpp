@@ -506,19 +506,32 @@ void ThreadsPlatform::scheduler_main(int thread) {
     if (shutdown_.load(std::memory_order_acquire)) return;
     seen = run_generation_.load(std::memory_order_acquire);
     Backoff backoff(spin_limit);
-    awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
     // Idle is read under the gate (other threads step this scheduler thread too): a held gate
     // means someone is stepping, so not idle yet; its holder rings the bell when it lets go.
     auto stopping = [&](const StepOutcome& o) {
       return stop_requested_.load(std::memory_order_seq_cst) &&
              ((o.stepped && o.idle) || abandon_run_.load(std::memory_order_seq_cst));
     };
+    // Counted awake only with its CPU noted: the CPU is noted before the count goes up and
+    // forgotten after it goes down. awake_scheduler_runs_elsewhere takes -1 for "elsewhere", so a
+    // thread preempted between a count and a note on the orchestrator's CPU was left new work it
+    // could not step. The count's seq_cst RMW publishes the note to the orchestrator's
+    // acquiring read of the count.
     std::atomic<int>& my_cpu = scheduler_cpus_[static_cast<std::size_t>(thread)].cpu;
     auto note_cpu = [&] {
       const int cpu = sched_getcpu();
       if (my_cpu.load(std::memory_order_relaxed) != cpu)
         my_cpu.store(cpu, std::memory_order_relaxed);
     };
+    auto count_awake = [&] {
+      note_cpu();
+      awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
+    };
+    auto count_asleep = [&] {
+      awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
+      my_cpu.store(-1, std::memory_order_relaxed);
+    };
+    count_awake();
     for (;;) {
       note_cpu();
       const StepOutcome outcome = step_scheduler(thread);
@@ -529,24 +542,22 @@ void ThreadsPlatform::scheduler_main(int thread) {
       if (stopping(outcome)) break;
       if (!backoff.idle_and_should_park()) continue;
       // Park. While parked this thread does not count as awake, so new work wakes it.
-      my_cpu.store(-1, std::memory_order_relaxed);
-      awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
+      count_asleep();
       const std::uint32_t key = scheduler_bell_.prepare_wait();
       const StepOutcome last_look = step_scheduler(thread);
       const bool stop = !last_look.progress && stopping(last_look);
       if (stop || last_look.progress) {
         scheduler_bell_.cancel_wait();
-        awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
+        count_awake();
         if (stop) break;
         backoff.reset();
         continue;
       }
       scheduler_bell_.wait(key, kParkTimeoutNs);
-      awake_schedulers_.fetch_add(1, std::memory_order_seq_cst);
+      count_awake();
       backoff.reset();
     }
-    my_cpu.store(-1, std::memory_order_relaxed);
-    awake_schedulers_.fetch_sub(1, std::memory_order_seq_cst);
+    count_asleep();
     stopped_schedulers_.fetch_add(1, std::memory_order_acq_rel);
     orchestrator_bell_.notify_all();
   }
