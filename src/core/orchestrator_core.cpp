@@ -457,7 +457,10 @@ void OrchestratorCore::submit_pattern_iteration(loops::PatternLoop& loop, Orches
           submit_wide(LoopDriver::prepared(*position).plan, loop.args(t), ring_index, ring));
       if (!outputs->valid()) return;
     }
-    if (t == count) return;
+    if (t == count) {
+      loops_.note_trusted_iteration();
+      return;
+    }
   }
   // The rest of the iteration (all of it, or from the task that could not) task by task.
   loop.iterate(
