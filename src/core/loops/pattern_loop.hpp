@@ -6,7 +6,9 @@
 // (OrchestratorCore::submit_pattern_task): the public path with its replay compare until the
 // task is verified, then the compare-free wide submit (docs/design.md, "A compare-free wide
 // submit"); iteration i submits what TaskPattern::submit_iteration would submit, in the same
-// order, and throws what it would throw.
+// order, and throws what it would throw. Once every task is verified, an iteration is one call
+// (OrchestratorCore::submit_pattern_iteration with move_trusted; docs/design.md, "A trusted
+// iteration in one call"), iterate taking over from the first task that cannot.
 #pragma once
 
 #include <cstdint>
