@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -165,10 +166,18 @@ void slow_cells_kernel(const KernelArgs& a) {
   cells_kernel(a);
 }
 
+// cells_kernel for task 1, whose first argument is task 0's output S (whole or a view): a
+// descriptor without its creator (Tensor::producer) throws, which ends the run.
+void creator_cells_kernel(const KernelArgs& a) {
+  if (!a.tensor(0).producer().valid()) throw std::runtime_error("S without its creator");
+  cells_kernel(a);
+}
+
 struct Fixture {
-  explicit Fixture(RuntimeConfig config, KernelFn fn = &cells_kernel) : runtime(config) {
+  explicit Fixture(RuntimeConfig config, KernelFn fn = &cells_kernel, KernelFn cube_fn = nullptr)
+      : runtime(config) {
     kernel = runtime.kernels().add("cells", CoreType::aiv, fn);
-    cube = runtime.kernels().add("cells_cube", CoreType::aic, fn);
+    cube = runtime.kernels().add("cells_cube", CoreType::aic, cube_fn != nullptr ? cube_fn : fn);
   }
   Runtime runtime;
   KernelId kernel = kNoKernel;
@@ -482,7 +491,8 @@ TEST_P(TaskPatternTasks, LongRandomPatternsUnderTinyRings) {
 // A trusted iteration in one call (docs/design.md, "A trusted iteration in one call"): a long
 // loop of independent iterations, each its own scope, whose three tasks are all trusted from
 // iteration 4 on. Every such iteration goes in one call (the rings are large), with the plain
-// loop's values, the oracle's order and the lambda loop's books.
+// loop's values, the oracle's order and the lambda loop's books; task 1's kernel sees S's view
+// with its creator, as the plain loop passes it.
 TEST_P(TaskPatternTasks, TrustedIterationsGoInOneCall) {
   Declared d;
   d.n = 20;
@@ -494,9 +504,9 @@ TEST_P(TaskPatternTasks, TrustedIterationsGoInOneCall) {
   d.c_at = 5;
   d.step = 3;
   d.scoped = true;
-  Fixture f(loop_config(GetParam()));
-  Fixture lambda(loop_config(GetParam()));
-  Fixture plain(loop_config(GetParam(), false));
+  Fixture f(loop_config(GetParam()), &cells_kernel, &creator_cells_kernel);
+  Fixture lambda(loop_config(GetParam()), &cells_kernel, &creator_cells_kernel);
+  Fixture plain(loop_config(GetParam(), false), &cells_kernel, &creator_cells_kernel);
   Buffers got, by_lambda, want;
   const RunResult run = run_declared(f, d, &got, false);
   const RunResult lam = run_declared(lambda, d, &by_lambda, false, true);
