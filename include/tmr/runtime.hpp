@@ -117,6 +117,10 @@ struct RunStats {
   // loop (no compare skipped), by reason.
   std::uint64_t pattern_loops = 0;
   std::uint64_t pattern_tasks_trusted = 0;
+  // Of those, the pattern iterations whose tasks were all submitted in one call (every task
+  // verified and the ring's room for the whole iteration at once; docs/design.md, "A trusted
+  // iteration in one call").
+  std::uint64_t pattern_iterations_trusted = 0;
   std::vector<std::pair<std::string, std::uint64_t>> pattern_lambda_reasons;
   std::uint64_t loop_templates_reused = 0;
   // Of those, the loops whose analysis also reused the per-access plans kept with the template

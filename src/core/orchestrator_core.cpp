@@ -367,7 +367,20 @@ void OrchestratorCore::parallel_for(std::int64_t n, const TaskPattern& pattern,
 
 void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pattern,
                                           bool scope_per_iteration, Orchestrator& orchestrator) {
-  loops::PatternLoop built;
+  // The kept PatternLoop (its storage reused), or one of this call's own if it is in use.
+  std::unique_ptr<loops::PatternLoop> own;
+  loops::PatternLoop* kept = &pattern_loop_;
+  if (pattern_loop_busy_) {
+    own = std::make_unique<loops::PatternLoop>();
+    kept = own.get();
+  }
+  struct Busy {
+    bool* flag;
+    bool was;
+    ~Busy() { *flag = was; }
+  } busy{&pattern_loop_busy_, pattern_loop_busy_};
+  pattern_loop_busy_ = true;
+  loops::PatternLoop& built = *kept;
   loops::PatternRoute route = loops::PatternRoute::off;
   if (loops_.enabled()) {
     // No iteration (a request shorter than one block): nothing to build or trust.
@@ -400,16 +413,64 @@ void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pat
       n, scope_per_iteration,
       [](void* c, Orchestrator& o, std::int64_t i) {
         Context& ctx = *static_cast<Context*>(c);
-        ctx.built->iterate(
-            o, i,
-            [](void* core, loops::PatternLoop& loop, int task, std::int64_t at,
-               const MixKernels& kernels, const Args& args) {
-              return static_cast<OrchestratorCore*>(core)->submit_pattern_task(loop, task, at,
-                                                                               kernels, args);
-            },
-            ctx.core);
+        ctx.core->submit_pattern_iteration(*ctx.built, o, i);
       },
       &context, orchestrator);
+}
+
+bool OrchestratorCore::room_for(int count) {
+  Ring* const ring = scope_ring_;
+  if (ring == nullptr) return false;
+  const auto wanted = static_cast<std::uint32_t>(count);
+  if (ring == credit_ring_ && submits_since_sync_ + wanted <= credit_limit_) return true;
+  // grant_room's tests for `count` submits: room in the window for all of them at once, and no
+  // periodic sync due before the last (credit_room then credits at least `count`).
+  if (submits_since_sync_ + wanted >= kSubmitsPerSync ||
+      ring->live_tasks() + wanted >= ring->window()) {
+    return false;
+  }
+  grant_room(*ring);
+  return submits_since_sync_ + wanted <= credit_limit_;
+}
+
+void OrchestratorCore::submit_pattern_iteration(loops::PatternLoop& loop, Orchestrator& o,
+                                                std::int64_t i) {
+  const int count = loop.task_count();
+  int t = 0;
+  if (loop.all_trusted() && !fatal() && room_for(count)) {
+    Ring& ring = *scope_ring_;
+    const int ring_index = scope_ring_index_;
+    for (; t < count; ++t) {
+      // submit_pattern_task's tests, in its order: no error, the credit (a heap wait inside an
+      // earlier submit_wide may have revoked it), the trusted position; then the moves.
+      if (fatal() || !room_credited(&ring)) break;
+      LoopDriver::ReplayPlan* position = nullptr;
+      if (!loops_.trusted_wide(&position, loop.key(t), loop.owner_iteration(t, i),
+                               loop.owner_position(t, i), loop.same_position(t)) ||
+          !loop.move_trusted(t, i)) {
+        break;
+      }
+      loops_.note_trusted();
+      trusted_wide_ = true;
+      TaskOutputs* const outputs = loop.output_slot(t);
+      ::new (outputs) TaskOutputs(
+          submit_wide(LoopDriver::prepared(*position).plan, loop.args(t), ring_index, ring));
+      if (!outputs->valid()) return;
+    }
+    if (t == count) {
+      loops_.note_trusted_iteration();
+      return;
+    }
+  }
+  // The rest of the iteration (all of it, or from the task that could not) task by task.
+  loop.iterate(
+      o, i,
+      [](void* core, loops::PatternLoop& pattern, int task, std::int64_t at,
+         const MixKernels& kernels, const Args& args) {
+        return static_cast<OrchestratorCore*>(core)->submit_pattern_task(pattern, task, at, kernels,
+                                                                         args);
+      },
+      this, t);
 }
 
 bool OrchestratorCore::wait_table(const Tensor& rows) {

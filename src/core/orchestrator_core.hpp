@@ -246,6 +246,22 @@ class OrchestratorCore {
   // by LoopDriver::run_affine).
   TaskOutputs submit_pattern_task(loops::PatternLoop& loop, int task, std::int64_t i,
                                   const MixKernels& kernels, const Args& args);
+  // Iteration `i` of a several-task pattern loop in one call. When every task is verified
+  // (PatternLoop::all_trusted), no error is latched and the scope's ring has room for the whole
+  // iteration at once (a room credit covering its task count, granted here if the window has the
+  // room and no periodic sync falls inside it), each task's moves are written
+  // (PatternLoop::move_trusted) and it goes straight to submit_wide with trusted_wide_ set, its
+  // position tested by LoopDriver::trusted_wide; the first task that cannot (a bad table entry,
+  // a position not predicted, the credit revoked by a heap wait, an error) and every later one go
+  // PatternLoop::iterate's way (submit_pattern_task), as does the whole iteration otherwise.
+  void submit_pattern_iteration(loops::PatternLoop& loop, Orchestrator& o, std::int64_t i);
+  // A room credit on the scope's ring for `count` submits at once (room_credited for each).
+  bool room_for(int count);
+  // The several-task pattern loops' PatternLoop, kept across loops (its storage reused: at most
+  // one pattern loop runs at a time, since a pattern's iterations run no body of the user's);
+  // pattern_loop_busy_ while one runs.
+  loops::PatternLoop pattern_loop_;
+  bool pattern_loop_busy_ = false;
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
   // kept as the position's prepared copy) by its first analysed submit; and the plan's kernel
   // functions into the record's own (TaskRecord::own_fns).

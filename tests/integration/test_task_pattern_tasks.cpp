@@ -7,9 +7,12 @@
 // cannot fit give the plain loop's named errors.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -157,10 +160,24 @@ std::string ordered_exactly(const RunResult& run, std::vector<std::vector<Access
   return check_edges_exact(oracle);
 }
 
+// cells_kernel after a pause (threads platform: the task stays running meanwhile).
+void slow_cells_kernel(const KernelArgs& a) {
+  std::this_thread::sleep_for(std::chrono::microseconds(300));
+  cells_kernel(a);
+}
+
+// cells_kernel for task 1, whose first argument is task 0's output S (whole or a view): a
+// descriptor without its creator (Tensor::producer) throws, which ends the run.
+void creator_cells_kernel(const KernelArgs& a) {
+  if (!a.tensor(0).producer().valid()) throw std::runtime_error("S without its creator");
+  cells_kernel(a);
+}
+
 struct Fixture {
-  explicit Fixture(RuntimeConfig config) : runtime(config) {
-    kernel = runtime.kernels().add("cells", CoreType::aiv, &cells_kernel);
-    cube = runtime.kernels().add("cells_cube", CoreType::aic, &cells_kernel);
+  explicit Fixture(RuntimeConfig config, KernelFn fn = &cells_kernel, KernelFn cube_fn = nullptr)
+      : runtime(config) {
+    kernel = runtime.kernels().add("cells", CoreType::aiv, fn);
+    cube = runtime.kernels().add("cells_cube", CoreType::aic, cube_fn != nullptr ? cube_fn : fn);
   }
   Runtime runtime;
   KernelId kernel = kNoKernel;
@@ -281,6 +298,8 @@ TEST_P(TaskPatternTasks, AnalysedAsTheLambdaLoopAndPlainWhenOff) {
   // Iterations 0 and 1 learn, 2 and 3 verify (the wide compare passes at each task's position),
   // 4 to 11 skip it: 8 iterations of 3 tasks.
   EXPECT_EQ(run.stats.pattern_tasks_trusted, 24u);
+  // Each of those iterations in one call (OrchestratorCore::submit_pattern_iteration).
+  EXPECT_EQ(run.stats.pattern_iterations_trusted, 8u);
   EXPECT_EQ(analysed_books(run), analysed_books(lambda));
   Fixture off(loop_config(GetParam(), false));
   Buffers plain_buffers;
@@ -403,8 +422,10 @@ TEST_P(TaskPatternTasks, FreshOutputThatCannotFitIsThePlainLoopsError) {
 // A kept template takes a buffer at the last run's address for the same buffer (docs/sim.md,
 // "Buffer addresses"), so both forms' buffers lie alike: an odd seed's are the last seed's, an
 // even seed's lie elsewhere.
+// Iterations submitted in one call (pattern_iterations_trusted) are counted in `whole`: each is
+// three trusted submits.
 std::string check_long(Fixture& f, Fixture& plain, Fixture& lambda, int count, std::uint64_t seed0,
-                       std::uint64_t* trusted, int* failed) {
+                       std::uint64_t* trusted, int* failed, std::uint64_t* whole = nullptr) {
   const bool sim = f.runtime.config().platform == PlatformKind::sim;
   const Buffers initial;
   Buffers places[2][2];  // [pattern, lambda][slot]
@@ -433,7 +454,10 @@ std::string check_long(Fixture& f, Fixture& plain, Fixture& lambda, int count, s
     if (std::string why = ordered_exactly(run, accesses(d)); !why.empty()) return where + why;
     if (run.stats.pattern_tasks_trusted > 3 * static_cast<std::uint64_t>(d.n - 4))
       return where + "trusted " + std::to_string(run.stats.pattern_tasks_trusted);
+    if (3 * run.stats.pattern_iterations_trusted > run.stats.pattern_tasks_trusted)
+      return where + "whole iterations " + std::to_string(run.stats.pattern_iterations_trusted);
     *trusted += run.stats.pattern_tasks_trusted;
+    if (whole != nullptr) *whole += run.stats.pattern_iterations_trusted;
   }
   return "";
 }
@@ -443,24 +467,131 @@ TEST_P(TaskPatternTasks, LongRandomPatternsSkipTheCompareExactly) {
   Fixture plain(loop_config(GetParam(), false));
   Fixture lambda(loop_config(GetParam()));
   std::uint64_t trusted = 0;
+  std::uint64_t whole = 0;
   int failed = 0;
-  EXPECT_EQ(check_long(f, plain, lambda, scaled(60, 10), 5000, &trusted, &failed), "");
+  EXPECT_EQ(check_long(f, plain, lambda, scaled(60, 10), 5000, &trusted, &failed, &whole), "");
   EXPECT_EQ(failed, 0);
   EXPECT_GT(trusted, 0u);
+  EXPECT_GT(whole, 0u);  // iterations in one call
 }
 
 // Tiny rings (an 8-task window): trusted submits meet full rings and heaps, and a loop whose
-// fresh outputs cannot fit fails as the plain loop fails, after the same tasks.
+// fresh outputs cannot fit fails as the plain loop fails, after the same tasks; an iteration
+// whose tasks do not fit at once goes task by task.
 TEST_P(TaskPatternTasks, LongRandomPatternsUnderTinyRings) {
   Fixture f(with_tiny_rings(loop_config(GetParam()), 8));
   Fixture plain(with_tiny_rings(loop_config(GetParam(), false), 8));
   Fixture lambda(with_tiny_rings(loop_config(GetParam()), 8));
   std::uint64_t trusted = 0;
+  std::uint64_t whole = 0;
   int failed = 0;
   const int count = scaled(40, 8);
-  EXPECT_EQ(check_long(f, plain, lambda, count, 9000, &trusted, &failed), "");
+  EXPECT_EQ(check_long(f, plain, lambda, count, 9000, &trusted, &failed, &whole), "");
   EXPECT_LT(failed, count);
   EXPECT_GT(trusted, 0u);
+  // The window seldom has room for a whole iteration at once: trusted submits go task by task
+  // (the iteration's fall-back before anything is submitted), with the same results.
+  EXPECT_GT(trusted, 3 * whole);
+}
+
+// A trusted iteration in one call (docs/design.md, "A trusted iteration in one call"): a long
+// loop of independent iterations, each its own scope, whose three tasks are all trusted from
+// iteration 4 on. Every such iteration goes in one call (the rings are large), with the plain
+// loop's values, the oracle's order and the lambda loop's books; task 1's kernel sees S's view
+// with its creator, as the plain loop passes it.
+TEST_P(TaskPatternTasks, TrustedIterationsGoInOneCall) {
+  Declared d;
+  d.n = 20;
+  d.s_view = true;
+  d.s_cols = 4;
+  d.s_col = 1;
+  d.flag_at = 7;
+  d.b_whole = false;
+  d.c_at = 5;
+  d.step = 3;
+  d.scoped = true;
+  Fixture f(loop_config(GetParam()), &cells_kernel, &creator_cells_kernel);
+  Fixture lambda(loop_config(GetParam()), &cells_kernel, &creator_cells_kernel);
+  Fixture plain(loop_config(GetParam(), false), &cells_kernel, &creator_cells_kernel);
+  Buffers got, by_lambda, want;
+  const RunResult run = run_declared(f, d, &got, false);
+  const RunResult lam = run_declared(lambda, d, &by_lambda, false, true);
+  ASSERT_TRUE(run.ok()) << run.status.to_string();
+  ASSERT_TRUE(lam.ok()) << lam.status.to_string();
+  ASSERT_TRUE(run_declared(plain, d, &want, true).ok());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(by_lambda, want);
+  EXPECT_EQ(ordered_exactly(run, accesses(d)), "");
+  EXPECT_EQ(analysed_books(run), analysed_books(lam));
+  EXPECT_EQ(run.stats.pattern_tasks_trusted, 48u);       // iterations 4-19
+  EXPECT_EQ(run.stats.pattern_iterations_trusted, 16u);  // each in one call
+}
+
+// Slow tasks under an 8-task window: the window stays full of running tasks, so an iteration
+// seldom has room for its three tasks at once (none did in the runs seen) and its trusted tasks
+// go task by task, each waiting for room. The plain loop's values and the oracle's order.
+TEST_P(TaskPatternTasks, SlowTasksUnderATinyWindowKeepTheWindow) {
+  Declared d;
+  d.n = 40;
+  d.s_view = true;
+  d.s_cols = 2;
+  d.s_col = 3;
+  d.flag_at = 9;
+  d.b_whole = false;
+  d.c_at = 4;
+  d.scoped = true;
+  Fixture f(with_tiny_rings(loop_config(GetParam()), 8), &slow_cells_kernel);
+  Fixture plain(with_tiny_rings(loop_config(GetParam(), false), 8), &slow_cells_kernel);
+  Buffers got, want;
+  const RunResult run = run_declared(f, d, &got, false);
+  ASSERT_TRUE(run.ok()) << run.status.to_string();
+  ASSERT_TRUE(run_declared(plain, d, &want, true).ok());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(ordered_exactly(run, accesses(d)), "");
+  // (Fewer than iterations 4-39's: a task that waited for room took the compared submit.)
+  EXPECT_GT(run.stats.pattern_tasks_trusted, 0u);
+  EXPECT_LE(3 * run.stats.pattern_iterations_trusted, run.stats.pattern_tasks_trusted);
+}
+
+// A bad table entry inside a trusted iteration: task 1 reads A's row table[i] (in_indexed) with
+// irregular entries, so its view's family closes and the task is trusted after task 0 (task 0
+// from iteration 4, task 1 from iteration 5); entry 12 lies outside A's 48 rows. Iterations 5-11
+// go in one call, iteration 12 begins in one call (task 0) and task 1 takes the plain loop's
+// arguments, whose view names the error: the plain loop's error after the same tasks.
+TEST_P(TaskPatternTasks, BadEntryInATrustedIterationIsThePlainLoops) {
+  std::vector<std::int32_t> table(16);
+  for (std::size_t i = 0; i < table.size(); ++i)
+    table[i] = static_cast<std::int32_t>((i * i * 7 + 3) % kRows);
+  table[12] = static_cast<std::int32_t>(kRows) + 3;
+  const auto run = [&](bool plain, bool analysed) {
+    Fixture f(loop_config(GetParam(), analysed));
+    Buffers buffers;
+    return f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor a = Tensor::wrap(buffers.a.data(), {kRows, kCols}, DType::i32);
+      TaskPattern p({kNoKernel, f.kernel, kNoKernel});
+      p.in(a, {1, kCols}, {0, 0}, {1, 0}).out(TensorSpec(Shape{2, kCols}, DType::i32));
+      p.then({kNoKernel, f.kernel, kNoKernel})
+          .in_output(0, 0)
+          .in_indexed(a, {1, kCols}, {0, 0}, 0, Tensor::wrap(table.data(), {1, 16}, DType::i32),
+                      {0}, 1)
+          .out(TensorSpec(Shape{1, kCols}, DType::i32));
+      if (plain) {
+        for (std::int64_t i = 0; i < 16; ++i)
+          p.submit_iteration(o, i);
+      } else {
+        o.parallel_for(16, p, LoopOptions{true});
+      }
+    });
+  };
+  const RunResult got = run(false, true);
+  const RunResult want = run(true, false);
+  ASSERT_FALSE(want.ok());
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status.to_string(), want.status.to_string());
+  EXPECT_EQ(got.trace->tasks.size(), want.trace->tasks.size());
+  EXPECT_EQ(got.trace->tasks.size(), 25u);  // iterations 0-11 and task 0 of iteration 12
+  EXPECT_EQ(got.stats.pattern_iterations_trusted, 7u);
+  EXPECT_EQ(got.stats.pattern_tasks_trusted, 16u);  // 4: task 0; 5-11: both; 12: task 0
 }
 
 // A template kept from a run whose C row moved by one each iteration, rebound by a run whose C

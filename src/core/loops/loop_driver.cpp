@@ -308,7 +308,7 @@ void LoopDriver::reset() {
   loops_ = loops_analysed_ = iterations_ = iterations_analysed_ = tasks_analysed_ = 0;
   tasks_wide_ = 0;
   tasks_named_ = 0;
-  patterns_ = tasks_trusted_ = 0;
+  patterns_ = tasks_trusted_ = iterations_trusted_ = 0;
   std::fill(std::begin(pattern_routes_), std::end(pattern_routes_), 0u);
   std::fill(std::begin(fallbacks_), std::end(fallbacks_), 0u);
   templates_reused_ = 0;
@@ -430,6 +430,7 @@ void LoopDriver::fill_stats(RunStats* stats) const {
   }
   stats->pattern_loops = patterns_;
   stats->pattern_tasks_trusted = tasks_trusted_;
+  stats->pattern_iterations_trusted = iterations_trusted_;
   stats->pattern_lambda_reasons.clear();
   for (int r = 1; r < static_cast<int>(loops::PatternRoute::count); ++r) {
     if (pattern_routes_[r] == 0) continue;

@@ -339,6 +339,7 @@ class LoopDriver {
     ++pattern_routes_[static_cast<int>(route)];
   }
   void note_trusted() { ++tasks_trusted_; }
+  void note_trusted_iteration() { ++iterations_trusted_; }
 
   // After replay_into returned true: the RecordImage base the submit's record names instead of
   // holding its tensors (TaskRecord::tensors), and how many iterations its tensors lie past that
@@ -1267,6 +1268,7 @@ class LoopDriver {
   std::uint64_t patterns_ = 0;
   std::uint64_t pattern_routes_[static_cast<int>(loops::PatternRoute::count)] = {};
   std::uint64_t tasks_trusted_ = 0;
+  std::uint64_t iterations_trusted_ = 0;  // of a pattern, in one call
   bool planned_analysed_ = false;
   // The plan of the position plan_submit covered last (set with planned_analysed_, by replays
   // and plan_analysed): what prepared(), direct_producers, routed_producers and grow_families

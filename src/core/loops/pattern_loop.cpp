@@ -43,10 +43,29 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   using Kind = TaskPattern::Kind;
   pattern_ = &pattern;
   n_ = n;
-  tasks_.clear();
+  // The storage of the loop before (OrchestratorCore keeps one PatternLoop a run): each task's
+  // lists keep their room, so a pattern that repeats (a tile of paged attention) allocates
+  // nothing here.
+  const std::size_t count = pattern.tasks_.size();
   table_rows_.clear();
-  outputs_.reset(new TaskOutputs[pattern.tasks_.size()]);
-  tasks_.reserve(pattern.tasks_.size());  // Task holds an Args: no regrowth copies
+  if (outputs_room_ < count) {
+    outputs_.reset(new TaskOutputs[count]);
+    outputs_room_ = count;
+  }
+  if (tasks_.size() > count)
+    tasks_.erase(tasks_.begin() + static_cast<std::ptrdiff_t>(count), tasks_.end());
+  tasks_.reserve(count);  // Task holds an Args: no regrowth copies
+  while (tasks_.size() < count)
+    tasks_.emplace_back();
+  for (Task& task : tasks_) {
+    task.args = Args();
+    task.steps.clear();
+    task.indexed.clear();
+    task.refs.clear();
+    task.indexed_bits = 0;
+    task.ref_bits = 0;
+    task.trust = Trust();
+  }
   // The tables: read-only in the loop, every entry the loop reads inside them.
   for (const TaskPattern::Task& task : pattern.tasks_) {
     for (const TaskPattern::Access& a : task.accesses) {
@@ -74,9 +93,9 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
       table_rows_.push_back(table.view(ones, at));
     }
   }
-  for (std::size_t t = 0; t < pattern.tasks_.size(); ++t) {
+  for (std::size_t t = 0; t < count; ++t) {
     const TaskPattern::Task& declared = pattern.tasks_[t];
-    Task& task = tasks_.emplace_back();
+    Task& task = tasks_[t];
     task.kernels = pattern.kernels(static_cast<int>(t));
     Args& args = task.args;
     for (std::size_t k = 0; k < declared.accesses.size(); ++k) {
@@ -170,7 +189,71 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
     for (std::size_t s = 0; s < declared.scalars.size(); ++s)
       args.scalar_bits(0);  // each iteration writes its value
   }
+  // The references' kept views: the view of the referenced output's placeholder (its spec), for
+  // move_trusted. A reference to a later task or a missing output is the pattern's recorded
+  // mistake (parallel_for refused it), so the output is there.
+  for (Task& task : tasks_) {
+    for (Ref& ref : task.refs) {
+      if (ref.ndims == 0) continue;
+      const Args& source = tasks_[static_cast<std::size_t>(ref.task)].args;
+      int seen = 0;
+      for (int k = 0; k < source.tensor_count(); ++k) {
+        if ((source.out_mask() >> k & 1u) == 0) continue;
+        if (seen++ != ref.output) continue;
+        ref.kept_valid =
+            source.tensor(k).view_into(ref.kept, ref.shape, ref.ndims, ref.offsets, ref.ndims);
+        break;
+      }
+    }
+  }
   return PatternRoute::compared;
+}
+
+bool PatternLoop::move_trusted(int at, std::int64_t i) {
+  Task& task = tasks_[static_cast<std::size_t>(at)];
+  Args& args = task.args;
+  const auto index = static_cast<std::uint32_t>(i);  // offsets move mod 2^32 (exact: in range)
+  for (const Step& s : task.steps) {
+    std::uint32_t lanes[kMaxDims];
+    for (int r = 0; r < kMaxDims; ++r)
+      lanes[r] = s.base[r] + index * s.step[r];
+    write_offsets(args, s.arg, lanes);
+  }
+  for (const Indexed& x : task.indexed) {
+    const std::int32_t entry = x.entries[i * x.stride];
+    const __int128 where = static_cast<__int128>(x.offset) + static_cast<__int128>(x.scale) * entry;
+    if (where < 0 || where > x.limit) [[unlikely]]
+      return false;  // iterate's plain route (it moves this task again)
+    std::uint32_t lanes[kMaxDims];
+    const auto units = static_cast<std::uint32_t>(where);
+    for (int r = 0; r < kMaxDims; ++r)
+      lanes[r] = x.base[r] + units * x.unit[r];
+    write_offsets(args, x.arg, lanes);
+  }
+  constexpr Tensor::FieldOffsets fields = Tensor::field_offsets();
+  for (const Ref& ref : task.refs) {
+    const Tensor& source = outputs_[static_cast<std::size_t>(ref.task)][ref.output];
+    auto* const slot =
+        reinterpret_cast<unsigned char*>(&args.tensor_storage_[static_cast<std::size_t>(ref.arg)]);
+    if (ref.ndims == 0) {
+      std::memcpy(slot, &source, sizeof(Tensor));
+    } else {
+      if (!ref.kept_valid) [[unlikely]]
+        return false;
+      // The kept view with the output's buffer and creator (Tensor::narrow writes only the box).
+      const void* const base = source.buffer();
+      const TaskId owner = source.producer();
+      std::memcpy(slot, ref.kept, sizeof(Tensor));
+      std::memcpy(slot + fields.base, &base, sizeof(base));
+      std::memcpy(slot + fields.owner, &owner, sizeof(owner));
+    }
+    args.created_[static_cast<std::size_t>(ref.arg)] = source.producer().valid();
+  }
+  const std::vector<TaskPattern::Scalar>& scalars =
+      pattern_->tasks_[static_cast<std::size_t>(at)].scalars;
+  for (std::size_t s = 0; s < scalars.size(); ++s)
+    args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
+  return true;
 }
 
 bool PatternLoop::checked(int task, std::int64_t i, const WidePass& pass) {
@@ -204,9 +287,9 @@ bool PatternLoop::checked(int task, std::int64_t i, const WidePass& pass) {
   return verified;
 }
 
-void PatternLoop::iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context) {
+void PatternLoop::iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context, int from) {
   const auto index = static_cast<std::uint32_t>(i);  // offsets move mod 2^32 (exact: in range)
-  for (std::size_t t = 0; t < tasks_.size(); ++t) {
+  for (auto t = static_cast<std::size_t>(from); t < tasks_.size(); ++t) {
     Task& task = tasks_[t];
     Args& args = task.args;
     for (const Step& s : task.steps) {

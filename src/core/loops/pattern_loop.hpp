@@ -6,7 +6,9 @@
 // (OrchestratorCore::submit_pattern_task): the public path with its replay compare until the
 // task is verified, then the compare-free wide submit (docs/design.md, "A compare-free wide
 // submit"); iteration i submits what TaskPattern::submit_iteration would submit, in the same
-// order, and throws what it would throw.
+// order, and throws what it would throw. Once every task is verified, an iteration is one call
+// (OrchestratorCore::submit_pattern_iteration with move_trusted; docs/design.md, "A trusted
+// iteration in one call"), iterate taking over from the first task that cannot.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +41,30 @@ class PatternLoop {
   // Iteration i: what pattern.submit_iteration(o, i) submits, each moved task through `submit`.
   // A task whose table entry puts its view out of range takes the plain loop's arguments and
   // the public submit (which names the error), and its trust starts again.
-  void iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context);
+  // From task `from` on (the earlier tasks of iteration i submitted: `from` > 0 continues an
+  // iteration OrchestratorCore::submit_pattern_iteration began).
+  void iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context, int from = 0);
+
+  // ---- a trusted iteration in one call (OrchestratorCore::submit_pattern_iteration)
+  int task_count() const { return static_cast<int>(tasks_.size()); }
+  // Every task of the pattern verified (trusted(task)): the iteration may go the lean way.
+  bool all_trusted() const {
+    for (const Task& task : tasks_) {
+      const Trust& t = task.trust;
+      if (t.passes < 2 || !(t.same || t.run_ok)) return false;
+    }
+    return true;
+  }
+  // Writes what iteration i moves into task `task`'s arguments, as iterate does, with each
+  // reference to an earlier task's output taken from that output (whole) or from its kept view
+  // (the view of the output's spec made once, its buffer and creator set: exact for an output a
+  // trusted wide submit placed, which is the spec with those two fields set). False, having
+  // submitted nothing, when a table entry puts a view out of range (iterate's plain route) or a
+  // reference has no kept view (its view does not fit: iterate's view names the error).
+  bool move_trusted(int task, std::int64_t i);
+  const Args& args(int task) const { return tasks_[static_cast<std::size_t>(task)].args; }
+  // Where task `task`'s outputs of this iteration go (references read them).
+  TaskOutputs* output_slot(int task) { return &outputs_[static_cast<std::size_t>(task)]; }
 
   // ---- trust, per task of the pattern (the compare-free wide submit, docs/design.md)
   // Two passes of the wide compare (LoopDriver::wide_pass) for `task` at consecutive pattern
@@ -111,6 +136,10 @@ class PatternLoop {
     int ndims = 0;  // 0: whole
     std::uint32_t shape[kMaxDims] = {};
     std::uint32_t offsets[kMaxDims] = {};
+    // A view (ndims > 0): the view of the output's spec (the placeholder Args::out built), valid
+    // when that view fits; move_trusted sets its buffer and creator.
+    bool kept_valid = false;
+    alignas(Tensor) unsigned char kept[sizeof(Tensor)] = {};
   };
   struct Trust {
     WidePass last;            // the last pass
@@ -134,6 +163,7 @@ class PatternLoop {
   const TaskPattern* pattern_ = nullptr;
   std::vector<Task> tasks_;
   std::unique_ptr<TaskOutputs[]> outputs_;  // default-initialised: nothing zeroed
+  std::size_t outputs_room_ = 0;            // outputs_'s length (kept across prepares)
   std::vector<Tensor> table_rows_;
   std::int64_t n_ = 0;
 };
