@@ -1264,13 +1264,16 @@ TEST(Dependence, FreshBufferRecordsOfARunAreForgottenByTheNextRun) {
       std::sort(w.begin(), w.end());
       EXPECT_EQ(w, (Producers{0, 1, 2, 3}));
       EXPECT_EQ(h.dependence->fresh_moves(), moves + 1);
-      // The run ends: everything retires, the rings and the unit start again from local id 0.
-      h.dependence->release_creator(creator->id);
+      // The run ends (a failed run's creator may still be retained): everything retires, the
+      // rings and the unit start again from local id 0, and no state of the run is left.
+      const TaskId created_by = creator->id;
       h.retire_below(h.rings[0]->head());
       EXPECT_EQ(h.dependence->map().live_entries(), 0u);
+      EXPECT_TRUE(h.dependence->creator_retained(created_by));
       for (const auto& ring : h.rings)
         ring->reset();
       h.dependence->reset();
+      EXPECT_FALSE(h.dependence->creator_retained(created_by));
     }
   }
 }
