@@ -3,9 +3,7 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 #include <string>
-#include <type_traits>
 
 namespace tmr::detail {
 namespace {
@@ -51,10 +49,7 @@ void Dependence::reset() {
       map_.drop_task(states_[r][local & window_mask_].entries);
     }
     const std::size_t used = std::min<std::size_t>(admitted_[r], states_[r].size());
-    // A cleared state is all zero bytes (no entries, local 0, not retained): one memset, not a
-    // loop of three stores a state (~4 instructions a task of the run, its states' share).
-    static_assert(std::is_trivially_copyable_v<SlotState>);
-    std::memset(static_cast<void*>(states_[r].data()), 0, used * sizeof(SlotState));
+    std::fill_n(states_[r].begin(), used, SlotState{});
     // (Local ids start again from 0.) A fresh record is its creator's only while `creator` names
     // it: every reader of a record tests that field first (keep_fresh_read, settle_fresh) and
     // rewrites the rest when it does not match, so the field alone is cleared (one store in
