@@ -377,6 +377,77 @@ TEST_P(FreshOutputs, OutputsOfOddSizesGetAlignedRangesOfTheirOwn) {
   EXPECT_EQ(odd_mistakes.load(), 0);
 }
 
+// Kernels of RunsOfOneRuntimeOrderEveryReadAndWrite: fill an i32 [4] output with v + k (v the
+// scalar), sum an i32 [4] into one external cell, double an i32 [4] in place.
+constexpr std::uint32_t kCells = 4;
+void fill_cells(const KernelArgs& a) {
+  auto* out = a.tensor(0).data_as<std::int32_t>();
+  const auto v = a.scalar<std::int32_t>(0);
+  for (std::uint32_t k = 0; k < kCells; ++k)
+    out[k] = v + static_cast<std::int32_t>(k);
+}
+void sum_cells(const KernelArgs& a) {
+  const auto* in = a.tensor(0).data_as<std::int32_t>();
+  std::int32_t sum = 0;
+  for (std::uint32_t k = 0; k < kCells; ++k)
+    sum += in[k];
+  *a.tensor(1).data_as<std::int32_t>() = sum;
+}
+void double_cells(const KernelArgs& a) {
+  auto* cells = a.tensor(0).data_as<std::int32_t>();
+  for (std::uint32_t k = 0; k < kCells; ++k)
+    cells[k] *= 2;
+}
+
+// Several runs of one runtime (the dependence unit's reset between them: local ids start again
+// from 0, and each creator slot's fresh-read record must be forgotten): in each iteration a task
+// creates a buffer, three tasks read it (kept with the creator), then either a write doubles it
+// and a fourth reader sees the doubled values, or (every other iteration, alternating by run, so
+// a run ends with records left full and unwritten) a fourth read moves the kept reads into the
+// map. Every read sees the values of exactly the writes before it.
+TEST_P(FreshOutputs, RunsOfOneRuntimeOrderEveryReadAndWrite) {
+  constexpr std::uint32_t kIterations = 12;
+  constexpr std::uint32_t kPerIteration = 4;  // the external cells an iteration writes
+  Runtime runtime(config_with(2));
+  const KernelId fill_id = runtime.kernels().add("fill_cells", CoreType::aiv, &fill_cells);
+  const KernelId sum_id = runtime.kernels().add("sum_cells", CoreType::aiv, &sum_cells);
+  const KernelId double_id = runtime.kernels().add("double_cells", CoreType::aiv, &double_cells);
+  for (std::int32_t run = 0; run < 4; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run));
+    std::vector<std::int32_t> sums(std::size_t{kIterations} * kPerIteration, -1);
+    int orchestrator_mistakes = 0;
+    const RunResult result = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tsums = Tensor::wrap(sums.data(), {kIterations * kPerIteration}, DType::i32);
+      const auto body = [&](Orchestrator& o, std::int64_t i) {
+        const auto it = static_cast<std::uint32_t>(i);
+        const TaskOutputs made = o.submit_aiv(
+            fill_id, Args().out(TensorSpec({kCells}, DType::i32)).scalar(100 * run + 10 * it));
+        if (!made.valid() || made.size() != 1) {
+          ++orchestrator_mistakes;
+          return;
+        }
+        const Tensor buf = made[0];
+        for (std::uint32_t k = 0; k < 3; ++k)
+          o.submit_aiv(sum_id, Args().in(buf).out_existing(tsums, {1}, {it * kPerIteration + k}));
+        if ((it + static_cast<std::uint32_t>(run)) % 2 == 0) {
+          o.submit_aiv(double_id, Args().inout(buf));
+        }
+        o.submit_aiv(sum_id, Args().in(buf).out_existing(tsums, {1}, {it * kPerIteration + 3}));
+      };
+      iterate(o, kIterations, body);
+    });
+    ASSERT_TRUE(result.ok()) << result.status.to_string();
+    EXPECT_EQ(orchestrator_mistakes, 0);
+    for (std::uint32_t it = 0; it < kIterations; ++it) {
+      const std::int32_t sum = 4 * (100 * run + 10 * static_cast<std::int32_t>(it)) + 6;
+      const bool doubled = (it + static_cast<std::uint32_t>(run)) % 2 == 0;
+      for (std::uint32_t k = 0; k < 3; ++k)
+        EXPECT_EQ(sums[it * kPerIteration + k], sum) << "iteration " << it << ", reader " << k;
+      EXPECT_EQ(sums[it * kPerIteration + 3], doubled ? 2 * sum : sum) << "iteration " << it;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, FreshOutputs,
                          ::testing::Values(Case{PlatformKind::threads, false},
                                            Case{PlatformKind::threads, true},

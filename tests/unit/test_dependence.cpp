@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -1228,6 +1229,52 @@ TEST(Dependence, FreshBufferReadsStayWithTheCreatorUntilAWrite) {
     std::sort(w.begin(), w.end());
     EXPECT_EQ(w, (Producers{0, 1, 3, 4, 5}));
     EXPECT_EQ(h.dependence->fresh_reads(), 2u);
+  }
+}
+
+// A run's fresh records are forgotten by the next one (Dependence::reset clears each record's
+// `creator`, which every reader tests first): local ids start again from 0, so a record left with
+// the previous run's creator id, readers and regions would otherwise read as the new creator's.
+TEST(Dependence, FreshBufferRecordsOfARunAreForgottenByTheNextRun) {
+  for (const int path : {0, 1, 2}) {
+    SCOPED_TRACE(path == 0 ? "plain" : path == 1 ? "plain, slots first" : "plain, lines always");
+    Harness h(64);
+    if (path == 1) h.slot_first();
+    if (path == 2) h.lines_always();
+    std::vector<float> data(32);
+    std::vector<float> other(32);
+    const Tensor ext = Tensor::wrap(other.data(), {32}, DType::f32);
+    for (int run = 0; run < 3; ++run) {
+      SCOPED_TRACE("run " + std::to_string(run));
+      TaskSlot* creator = nullptr;
+      h.submit_plain(Args().inout(ext), &creator);  // task 0 creates the buffer
+      ASSERT_EQ(creator->id.local(), 0u);
+      h.dependence->retain_creator(creator->id);
+      const Tensor out = Tensor::make_owned(data.data(), 128, {32}, DType::f32, creator->id);
+      const std::uint64_t reads = h.dependence->fresh_reads();
+      const std::uint64_t moves = h.dependence->fresh_moves();
+      // Tasks 1-3 read it: kept with the creator, the record full (kFreshReaders), no map entry.
+      for (std::uint32_t i = 1; i <= 3; ++i)
+        EXPECT_EQ(h.submit_plain(Args().in(out)), (Producers{0})) << "task " << i;
+      EXPECT_EQ(h.dependence->fresh_reads(), reads + 3);
+      EXPECT_EQ(h.dependence->fresh_moves(), moves) << "the record is this run's creator's";
+      EXPECT_EQ(h.dependence->map().buffer_count(), 1u) << "only the external buffer";
+      // A write waits for the creator and exactly the three readers.
+      Producers w = h.submit_plain(Args().inout(out));  // task 4
+      std::sort(w.begin(), w.end());
+      EXPECT_EQ(w, (Producers{0, 1, 2, 3}));
+      EXPECT_EQ(h.dependence->fresh_moves(), moves + 1);
+      // The run ends (a failed run's creator may still be retained): everything retires, the
+      // rings and the unit start again from local id 0, and no state of the run is left.
+      const TaskId created_by = creator->id;
+      h.retire_below(h.rings[0]->head());
+      EXPECT_EQ(h.dependence->map().live_entries(), 0u);
+      EXPECT_TRUE(h.dependence->creator_retained(created_by));
+      for (const auto& ring : h.rings)
+        ring->reset();
+      h.dependence->reset();
+      EXPECT_FALSE(h.dependence->creator_retained(created_by));
+    }
   }
 }
 

@@ -50,7 +50,12 @@ void Dependence::reset() {
     }
     const std::size_t used = std::min<std::size_t>(admitted_[r], states_[r].size());
     std::fill_n(states_[r].begin(), used, SlotState{});
-    std::fill_n(fresh_[r].begin(), used, FreshBuffer{});  // (local ids start again from 0)
+    // (Local ids start again from 0.) A fresh record is its creator's only while `creator` names
+    // it: every reader of a record tests that field first (keep_fresh_read, settle_fresh) and
+    // rewrites the rest when it does not match, so the field alone is cleared (one store in
+    // each record's 64-byte line, not the whole line).
+    for (std::size_t i = 0; i < used; ++i)
+      fresh_[r][i].creator = kNoCreator;
     cleaned_[r] = 0;
     admitted_[r] = 0;
   }
