@@ -367,20 +367,9 @@ void OrchestratorCore::parallel_for(std::int64_t n, const TaskPattern& pattern,
 
 void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pattern,
                                           bool scope_per_iteration, Orchestrator& orchestrator) {
-  // The kept PatternLoop (its storage reused), or one of this call's own if it is in use.
-  std::unique_ptr<loops::PatternLoop> own;
-  loops::PatternLoop* kept = &pattern_loop_;
-  if (pattern_loop_busy_) {
-    own = std::make_unique<loops::PatternLoop>();
-    kept = own.get();
-  }
-  struct Busy {
-    bool* flag;
-    bool was;
-    ~Busy() { *flag = was; }
-  } busy{&pattern_loop_busy_, pattern_loop_busy_};
-  pattern_loop_busy_ = true;
-  loops::PatternLoop& built = *kept;
+  // The kept PatternLoop (its storage reused): no other pattern loop can begin before this one
+  // returns (pattern_loop_).
+  loops::PatternLoop& built = pattern_loop_;
   loops::PatternRoute route = loops::PatternRoute::off;
   if (loops_.enabled()) {
     // No iteration (a request shorter than one block): nothing to build or trust.

@@ -257,11 +257,11 @@ class OrchestratorCore {
   void submit_pattern_iteration(loops::PatternLoop& loop, Orchestrator& o, std::int64_t i);
   // A room credit on the scope's ring for `count` submits at once (room_credited for each).
   bool room_for(int count);
-  // The several-task pattern loops' PatternLoop, kept across loops (its storage reused: at most
-  // one pattern loop runs at a time, since a pattern's iterations run no body of the user's);
-  // pattern_loop_busy_ while one runs.
+  // The several-task pattern loops' PatternLoop, kept across loops (its storage reused). One
+  // pattern loop at a time: the orchestration is one thread, and while a pattern loop runs no
+  // code of the user's does (a TaskPattern holds no callable: its iterations' arguments are
+  // data, its kernels run on the cores), so nothing can begin a second one until it returns.
   loops::PatternLoop pattern_loop_;
-  bool pattern_loop_busy_ = false;
   // The record's header: the position's prepared copy, or made from the plan and the tags (and
   // kept as the position's prepared copy) by its first analysed submit; and the plan's kernel
   // functions into the record's own (TaskRecord::own_fns).

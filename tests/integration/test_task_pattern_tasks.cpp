@@ -7,6 +7,7 @@
 // cannot fit give the plain loop's named errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -551,6 +552,104 @@ TEST_P(TaskPatternTasks, SlowTasksUnderATinyWindowKeepTheWindow) {
   // (Fewer than iterations 4-39's: a task that waited for room took the compared submit.)
   EXPECT_GT(run.stats.pattern_tasks_trusted, 0u);
   EXPECT_LE(3 * run.stats.pattern_iterations_trusted, run.stats.pattern_tasks_trusted);
+}
+
+// How full a ring's window was, from a run's trace. A task's slot is free again only once the
+// task is consumed: its own completion, its scope's and each consumer's releases done
+// (docs/design.md, "Tasks and their references"), and a consumer releases its producers when
+// it completes. So no slot frees before its task's complete_ns and each consumer's (a task whose
+// trace lists it among its producers), and the ring's watermark passes a slot only after every
+// earlier one of its ring freed. An admit (submit_ns is taken after it) needs fewer than
+// window - 1 live tasks (Ring::window_has_room): at most window - 2 before it that are not
+// provably retired by then. `most`: the largest such count at an admit; `overrun`: the first
+// admit with more than `limit`.
+struct WindowUse {
+  std::uint32_t most = 0;
+  std::string overrun;  // "" when none exceeded the limit
+};
+
+WindowUse window_use(const Trace& trace, std::uint32_t limit) {
+  // Per task (by sequence): the earliest its slot could have been free.
+  std::vector<std::uint64_t> freed(trace.tasks.size(), 0);
+  for (const TaskEvent& task : trace.tasks) {
+    freed[task.sequence] = std::max(freed[task.sequence], task.complete_ns);
+    for (const std::uint64_t producer : task.producers)
+      freed[producer] = std::max(freed[producer], task.complete_ns);
+  }
+  WindowUse use;
+  for (const TaskEvent& task : trace.tasks) {
+    // The earlier tasks of its ring in ring order, and the latest free time of each prefix: the
+    // watermark is past task j only once every task up to j freed.
+    std::vector<const TaskEvent*> earlier;
+    for (const TaskEvent& e : trace.tasks) {
+      if (e.id.ring() == task.id.ring() && e.id.local() < task.id.local()) earlier.push_back(&e);
+    }
+    std::sort(earlier.begin(), earlier.end(),
+              [](const TaskEvent* x, const TaskEvent* y) { return x->id.local() < y->id.local(); });
+    std::uint64_t prefix = 0;
+    std::size_t retired = 0;  // earlier tasks provably behind the watermark at the admit
+    for (std::size_t j = 0; j < earlier.size(); ++j) {
+      prefix = std::max(prefix, freed[earlier[j]->sequence]);
+      if (prefix <= task.submit_ns) retired = j + 1;
+    }
+    const auto live = static_cast<std::uint32_t>(earlier.size() - retired);
+    use.most = std::max(use.most, live);
+    if (live > limit && use.overrun.empty()) {
+      use.overrun = "task " + std::to_string(task.sequence) + " admitted at " +
+                    std::to_string(task.submit_ns) + " ns with " + std::to_string(live) +
+                    " earlier tasks of its ring not provably retired";
+    }
+  }
+  return use;
+}
+
+// A trusted stretch under a small window genuinely full of running tasks: long kernels (threads:
+// a pause in the kernel; sim: a modelled 20 us each) keep every admitted task running or waiting
+// while the orchestrator runs ahead, so the window is full at admits, and an iteration's room
+// test in one call (OrchestratorCore::room_for: a room credit for its three submits, or room for
+// three at once) meets credits of one or two slots left by the task-by-task waits. From the
+// trace (window_use): no admit ever found more than window - 2 earlier tasks of its ring not
+// provably retired (the window was kept) and some found exactly that many (it was full), some
+// iterations went in one call, and the plain loop's values and the oracle's order.
+TEST_P(TaskPatternTasks, TrustedIterationsKeepAWindowFullOfRunningTasks) {
+  Declared d;
+  d.n = 40;
+  d.s_view = true;
+  d.s_cols = 2;
+  d.s_col = 3;
+  d.flag_at = 9;
+  d.b_whole = false;
+  d.c_at = 4;
+  d.scoped = true;
+  const bool sim = GetParam() == PlatformKind::sim;
+  const KernelFn fn = sim ? KernelFn(&cells_kernel) : KernelFn(&slow_cells_kernel);
+  std::uint64_t whole = 0;  // iterations submitted in one call, both windows
+  for (const std::uint32_t window : {16u, 32u}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    Fixture f(with_tiny_rings(loop_config(GetParam()), window), fn);
+    Fixture plain(with_tiny_rings(loop_config(GetParam(), false), window), fn);
+    if (sim) {
+      for (Fixture* x : {&f, &plain}) {
+        x->runtime.kernels().set_cost(x->kernel, KernelCost{20000});
+        x->runtime.kernels().set_cost(x->cube, KernelCost{20000});
+      }
+    }
+    Buffers got, want;
+    const RunResult run = run_declared(f, d, &got, false);
+    ASSERT_NE(run.trace, nullptr) << run.status.to_string();
+    // (Before the status: an overrun may also end the run, e.g. as a flow_control_deadlock.)
+    const WindowUse use = window_use(*run.trace, window - 2);
+    EXPECT_EQ(use.overrun, "");
+    ASSERT_TRUE(run.ok()) << run.status.to_string();
+    EXPECT_EQ(use.most, window - 2);
+    ASSERT_TRUE(run_declared(plain, d, &want, true).ok());
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(ordered_exactly(run, accesses(d)), "");
+    EXPECT_GT(run.stats.pattern_tasks_trusted, 0u);
+    EXPECT_LE(3 * run.stats.pattern_iterations_trusted, run.stats.pattern_tasks_trusted);
+    whole += run.stats.pattern_iterations_trusted;
+  }
+  EXPECT_GT(whole, 0u);
 }
 
 // A bad table entry inside a trusted iteration: task 1 reads A's row table[i] (in_indexed) with
