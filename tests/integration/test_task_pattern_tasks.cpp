@@ -528,10 +528,8 @@ TEST_P(TaskPatternTasks, TrustedIterationsGoInOneCall) {
   EXPECT_EQ(run.stats.pattern_iterations_trusted, 16u);  // each in one call
 }
 
-// Slow tasks under an 8-task window: the window stays full of running tasks, so an iteration
-// seldom has room for its three tasks at once (none did in the runs seen) and its trusted tasks
-// go task by task, each waiting for room. The plain loop's values and the oracle's order.
-TEST_P(TaskPatternTasks, SlowTasksUnderATinyWindowKeepTheWindow) {
+// The loop both window tests run: 40 scoped iterations of S (a view), a flag read and C.
+Declared long_scoped_loop() {
   Declared d;
   d.n = 40;
   d.s_view = true;
@@ -541,6 +539,14 @@ TEST_P(TaskPatternTasks, SlowTasksUnderATinyWindowKeepTheWindow) {
   d.b_whole = false;
   d.c_at = 4;
   d.scoped = true;
+  return d;
+}
+
+// Slow tasks under an 8-task window: the window stays full of running tasks, so an iteration
+// seldom has room for its three tasks at once (none did in the runs seen) and its trusted tasks
+// go task by task, each waiting for room. The plain loop's values and the oracle's order.
+TEST_P(TaskPatternTasks, SlowTasksUnderATinyWindowKeepTheWindow) {
+  const Declared d = long_scoped_loop();
   Fixture f(with_tiny_rings(loop_config(GetParam()), 8), &slow_cells_kernel);
   Fixture plain(with_tiny_rings(loop_config(GetParam(), false), 8), &slow_cells_kernel);
   Buffers got, want;
@@ -612,15 +618,7 @@ WindowUse window_use(const Trace& trace, std::uint32_t limit) {
 // provably retired (the window was kept) and some found exactly that many (it was full), some
 // iterations went in one call, and the plain loop's values and the oracle's order.
 TEST_P(TaskPatternTasks, TrustedIterationsKeepAWindowFullOfRunningTasks) {
-  Declared d;
-  d.n = 40;
-  d.s_view = true;
-  d.s_cols = 2;
-  d.s_col = 3;
-  d.flag_at = 9;
-  d.b_whole = false;
-  d.c_at = 4;
-  d.scoped = true;
+  const Declared d = long_scoped_loop();
   const bool sim = GetParam() == PlatformKind::sim;
   const KernelFn fn = sim ? KernelFn(&cells_kernel) : KernelFn(&slow_cells_kernel);
   std::uint64_t whole = 0;  // iterations submitted in one call, both windows
