@@ -24,6 +24,10 @@
 namespace tmr::detail {
 namespace {
 
+const char* plain_walk_name(int path) {
+  return path == 0 ? "plain" : path == 1 ? "plain, slots first" : "plain, lines always";
+}
+
 struct Harness {
   explicit Harness(std::uint32_t window = 64) {
     RingConfig config;
@@ -51,6 +55,13 @@ struct Harness {
   // Plain submits try the slot lines every time (no pause after a miss).
   Harness& lines_always() {
     dependence->set_line_pauses(0, 0);
+    return *this;
+  }
+  // The plain submit's three walks the fresh-buffer tests run: 0 the default, 1 slots first,
+  // 2 the lines tried every time (plain_walk_name).
+  Harness& plain_walk(int path) {
+    if (path == 1) slot_first();
+    if (path == 2) lines_always();
     return *this;
   }
   // Warm-run tests: every map large, warm runs of `run` submits after probes every `probe_every`
@@ -1198,10 +1209,9 @@ TEST(Dependence, MergedReaderEntryOutlivesItsFirstReader) {
 // write then finds every live reader (and the creator), and the buffer goes by the map.
 TEST(Dependence, FreshBufferReadsStayWithTheCreatorUntilAWrite) {
   for (const int path : {0, 1, 2}) {
-    SCOPED_TRACE(path == 0 ? "plain" : path == 1 ? "plain, slots first" : "plain, lines always");
+    SCOPED_TRACE(plain_walk_name(path));
     Harness h(64);
-    if (path == 1) h.slot_first();
-    if (path == 2) h.lines_always();
+    h.plain_walk(path);
     std::vector<float> data(32);
     std::vector<float> other(32);
     const Tensor ext = Tensor::wrap(other.data(), {32}, DType::f32);
@@ -1237,10 +1247,9 @@ TEST(Dependence, FreshBufferReadsStayWithTheCreatorUntilAWrite) {
 // the previous run's creator id, readers and regions would otherwise read as the new creator's.
 TEST(Dependence, FreshBufferRecordsOfARunAreForgottenByTheNextRun) {
   for (const int path : {0, 1, 2}) {
-    SCOPED_TRACE(path == 0 ? "plain" : path == 1 ? "plain, slots first" : "plain, lines always");
+    SCOPED_TRACE(plain_walk_name(path));
     Harness h(64);
-    if (path == 1) h.slot_first();
-    if (path == 2) h.lines_always();
+    h.plain_walk(path);
     std::vector<float> data(32);
     std::vector<float> other(32);
     const Tensor ext = Tensor::wrap(other.data(), {32}, DType::f32);
@@ -1283,10 +1292,9 @@ TEST(Dependence, FreshBufferRecordsOfARunAreForgottenByTheNextRun) {
 // map moves every kept read there, so a writer of either buffer still finds exactly its readers.
 TEST(Dependence, FreshBufferReadsOfEveryOutputOfACreatorStayUntilAWrite) {
   for (const int path : {0, 1, 2}) {
-    SCOPED_TRACE(path == 0 ? "plain" : path == 1 ? "plain, slots first" : "plain, lines always");
+    SCOPED_TRACE(plain_walk_name(path));
     Harness h(64);
-    if (path == 1) h.slot_first();
-    if (path == 2) h.lines_always();
+    h.plain_walk(path);
     std::vector<float> a_data(32);
     std::vector<float> b_data(32);
     std::vector<float> other(32);
