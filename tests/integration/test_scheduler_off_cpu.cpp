@@ -146,13 +146,14 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
     started_rounds += first_dispatch < r.trace->tasks.back().submit_ns ? 1 : 0;
   }
   // Every round whose scheduler thread was awake on the orchestrator's CPU when the tasks became
-  // ready: the orchestrator placed them (without the CPU check it left them to that thread). One
-  // case stays outside the premise, which the test cannot see: a thread preempted inside its step
-  // holds its gate, and only it may step its cores, so such a round fails (in 840 TSan rounds two
-  // placements found the gate held, and a later submit placed; docs/performance.md, "Session 44,
-  // branch det44").
+  // ready: the orchestrator placed them (without the CPU check it left them to that thread, and
+  // none of the rounds is placed). One case stays outside the premise, which the test cannot see:
+  // a thread preempted inside its step holds its gate, and only it may step its cores, so such a
+  // round is not placed (in 840 TSan rounds two placements found the gate held, and a later
+  // submit placed; docs/performance.md, "Session 44, branch det44"; an ASan suite at load 5 had
+  // one such round in six). One round in a run may be that case; two would be rare past chance.
   ASSERT_GE(awake_rounds, kRounds / 2) << "the scheduler thread rarely got the shared CPU";
-  EXPECT_EQ(placed_rounds, awake_rounds);
+  EXPECT_GE(placed_rounds, awake_rounds - 1);
   // And the work started while the orchestrator kept its CPU: placed by the orchestrator at its
   // submits, the first task was dispatched before the last one was submitted; left to the
   // scheduler thread, only at that thread's next turn (a tick, 3.3-3.9 ms here, or 420-530 ms:
@@ -160,7 +161,8 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
   // the tasks ran: that also waits for the core threads' CPU, which a loaded host (and TSan)
   // stretched to a 52-75 ms median where a quiet one takes 4-150 us (docs/performance.md,
   // "Session 43, branch rel43").
-  EXPECT_EQ(started_rounds, awake_rounds)
+  // (The same one round outside the premise may start late.)
+  EXPECT_GE(started_rounds, awake_rounds - 1)
       << "ms from the last submit until every task ran, per round:" << waits;
 }
 
