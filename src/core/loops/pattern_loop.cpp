@@ -209,8 +209,10 @@ PatternRoute PatternLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   return PatternRoute::compared;
 }
 
-bool PatternLoop::move_trusted(int at, std::int64_t i) {
-  Task& task = tasks_[static_cast<std::size_t>(at)];
+// Iteration i's offsets of `task`: its steps, then its table entries; false at the first entry
+// that puts its view out of range (the task then takes the plain loop's arguments). Inline in
+// both callers (iterate, move_trusted), as each had it written out.
+[[gnu::always_inline]] inline bool PatternLoop::move_offsets(Task& task, std::int64_t i) {
   Args& args = task.args;
   const auto index = static_cast<std::uint32_t>(i);  // offsets move mod 2^32 (exact: in range)
   for (const Step& s : task.steps) {
@@ -221,15 +223,32 @@ bool PatternLoop::move_trusted(int at, std::int64_t i) {
   }
   for (const Indexed& x : task.indexed) {
     const std::int32_t entry = x.entries[i * x.stride];
-    const __int128 where = static_cast<__int128>(x.offset) + static_cast<__int128>(x.scale) * entry;
-    if (where < 0 || where > x.limit) [[unlikely]]
-      return false;  // iterate's plain route (it moves this task again)
+    const __int128 at = static_cast<__int128>(x.offset) + static_cast<__int128>(x.scale) * entry;
+    if (at < 0 || at > x.limit) [[unlikely]]
+      return false;
     std::uint32_t lanes[kMaxDims];
-    const auto units = static_cast<std::uint32_t>(where);
+    const auto units = static_cast<std::uint32_t>(at);
     for (int r = 0; r < kMaxDims; ++r)
       lanes[r] = x.base[r] + units * x.unit[r];
     write_offsets(args, x.arg, lanes);
   }
+  return true;
+}
+
+// Iteration i's scalars of task `at`.
+[[gnu::always_inline]] inline void PatternLoop::move_scalars(int at, std::int64_t i) {
+  const std::vector<TaskPattern::Scalar>& scalars =
+      pattern_->tasks_[static_cast<std::size_t>(at)].scalars;
+  Args& args = tasks_[static_cast<std::size_t>(at)].args;
+  for (std::size_t s = 0; s < scalars.size(); ++s)
+    args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
+}
+
+bool PatternLoop::move_trusted(int at, std::int64_t i) {
+  Task& task = tasks_[static_cast<std::size_t>(at)];
+  Args& args = task.args;
+  if (!move_offsets(task, i)) [[unlikely]]
+    return false;  // iterate's plain route (it moves this task again)
   constexpr Tensor::FieldOffsets fields = Tensor::field_offsets();
   for (const Ref& ref : task.refs) {
     const Tensor& source = outputs_[static_cast<std::size_t>(ref.task)][ref.output];
@@ -249,10 +268,7 @@ bool PatternLoop::move_trusted(int at, std::int64_t i) {
     }
     args.created_[static_cast<std::size_t>(ref.arg)] = source.producer().valid();
   }
-  const std::vector<TaskPattern::Scalar>& scalars =
-      pattern_->tasks_[static_cast<std::size_t>(at)].scalars;
-  for (std::size_t s = 0; s < scalars.size(); ++s)
-    args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
+  move_scalars(at, i);
   return true;
 }
 
@@ -288,31 +304,10 @@ bool PatternLoop::checked(int task, std::int64_t i, const WidePass& pass) {
 }
 
 void PatternLoop::iterate(Orchestrator& o, std::int64_t i, Submit submit, void* context, int from) {
-  const auto index = static_cast<std::uint32_t>(i);  // offsets move mod 2^32 (exact: in range)
   for (auto t = static_cast<std::size_t>(from); t < tasks_.size(); ++t) {
     Task& task = tasks_[t];
     Args& args = task.args;
-    for (const Step& s : task.steps) {
-      std::uint32_t lanes[kMaxDims];
-      for (int r = 0; r < kMaxDims; ++r)
-        lanes[r] = s.base[r] + index * s.step[r];
-      write_offsets(args, s.arg, lanes);
-    }
-    bool plain = false;
-    for (const Indexed& x : task.indexed) {
-      const std::int32_t entry = x.entries[i * x.stride];
-      const __int128 at = static_cast<__int128>(x.offset) + static_cast<__int128>(x.scale) * entry;
-      if (at < 0 || at > x.limit) [[unlikely]] {
-        plain = true;
-        break;
-      }
-      std::uint32_t lanes[kMaxDims];
-      const auto units = static_cast<std::uint32_t>(at);
-      for (int r = 0; r < kMaxDims; ++r)
-        lanes[r] = x.base[r] + units * x.unit[r];
-      write_offsets(args, x.arg, lanes);
-    }
-    if (plain) [[unlikely]] {
+    if (!move_offsets(task, i)) [[unlikely]] {
       // The plain loop's arguments: its read sees the same entry and its view names the error.
       const int at = static_cast<int>(t);
       task.trust.passes = 0;  // not the moved arguments: verified again from the next iteration
@@ -331,11 +326,7 @@ void PatternLoop::iterate(Orchestrator& o, std::int64_t i, Submit submit, void* 
       }
       args.created_[static_cast<std::size_t>(ref.arg)] = source.producer().valid();
     }
-    {
-      const std::vector<TaskPattern::Scalar>& scalars = pattern_->tasks_[t].scalars;
-      for (std::size_t s = 0; s < scalars.size(); ++s)
-        args.scalars_[s] = TaskPattern::scalar_at(scalars[s], i);
-    }
+    move_scalars(static_cast<int>(t), i);
     // Built in its place (no copy of the outputs).
     ::new (&outputs_[t])
         TaskOutputs(submit(context, *this, static_cast<int>(t), i, task.kernels, args));

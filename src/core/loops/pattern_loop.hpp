@@ -160,6 +160,11 @@ class PatternLoop {
     Trust trust;
   };
   static void write_offsets(Args& args, int arg, const std::uint32_t* lanes);
+  // What iterate and move_trusted both write: the offsets (false: an entry out of range) and the
+  // scalars of iteration i.
+  bool move_offsets(Task& task, std::int64_t i);
+  void move_scalars(int task, std::int64_t i);
+
   const TaskPattern* pattern_ = nullptr;
   std::vector<Task> tasks_;
   std::unique_ptr<TaskOutputs[]> outputs_;  // default-initialised: nothing zeroed
