@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Usage: scripts/measure/ab_timing_only.sh N BASE_BUILD NEW_BUILD [CASE=B16_ctx4096] [EXAMPLE=paged_attention]
-# N interleaved rounds of `tmr run EXAMPLE --case CASE --platform threads --timing-only --rounds 3
-# --parallel-for on|off` on each build (no kernel body runs, so the orchestrator does not share
+# N interleaved rounds of `tmr run EXAMPLE --case CASE --platform threads --timing-only --rounds R
+# --parallel-for on|off` on each build (R = $RUN_ROUNDS, default 12) (no kernel body runs, so the orchestrator does not share
 # the CPUs with the kernels). Each run's figure is the orchestrator thread's CPU ns a task
-# ("orchestrator CPU ... ns per task") of round 3, the steady one: on 448faa4 round 2 of `off` still
-# takes 75-134 minor faults (its tables grow) and 750-1,200 ns a task, round 3 4-8 faults and
-# ~300 ns. The four runs of a round (base on, base off, new on, new off) go in an order rotated
+# ("orchestrator CPU ... ns per task") of the steady rounds: the median of rounds 3..R and their
+# largest minor-fault count (on 448faa4 round 2 of `off` still takes 75-134 minor faults (its
+# tables grow) and 750-1,200 ns a task, round 3 4-8 faults and ~300 ns). A B16 round is ~2 ms, so
+# one round alone spread 6x between runs on the 2-vCPU host of session 44; with RUN_ROUNDS=3 the
+# figure is round 3 alone, as before session 45. The four runs of a round (base on, base off, new on, new off) go in an order rotated
 # each round. Prints one line per run ("round build pf ns faults"), then timing_sum.py's per-round
 # on / off and medians: the measurement behind the sim's wide_submit_ratio (docs/sim.md).
 # BASE_BUILD may equal NEW_BUILD (a noise run).
@@ -19,6 +21,9 @@ base=$2
 new=$3
 case_name=${4:-B16_ctx4096}
 example=${5:-paged_attention}
+run_rounds=${RUN_ROUNDS:-12}
+need_count RUN_ROUNDS "$run_rounds"
+((run_rounds >= 3)) || usage_error "RUN_ROUNDS must be at least 3 (rounds 1-2 are not steady), got $run_rounds"
 need_build "$base"
 need_build "$new"
 need_tool python3 "the summary"
@@ -29,7 +34,7 @@ grep -q "^$example - " <<<"$examples" ||
   usage_error "'$new_tmr list' has no example '$example'"
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
-echo "# $example --case $case_name --timing-only --rounds 3, orchestrator CPU ns a task of round 3, its minor faults"
+echo "# $example --case $case_name --timing-only --rounds $run_rounds, orchestrator CPU ns a task: median of rounds 3-$run_rounds, their most minor faults"
 echo "# base $base, new $new; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 labels=(base base new new)
 dirs=("$base" "$base" "$new" "$new")
@@ -39,13 +44,17 @@ for r in $(seq 1 "$rounds"); do
   for k in 0 1 2 3; do
     i=$(((k + r - 1) % 4))
     log=$(LD_LIBRARY_PATH=${dirs[$i]} "${bins[$i]}" run "$example" --case "$case_name" \
-      --platform threads --timing-only --rounds 3 --parallel-for "${pfs[$i]}" 2>&1) ||
+      --platform threads --timing-only --rounds "$run_rounds" --parallel-for "${pfs[$i]}" 2>&1) ||
       die "tmr run $example --case $case_name (${labels[$i]}, ${pfs[$i]}) failed: $(tail -3 <<<"$log")"
-    # Round 3's figure and its minor faults (round 2 is not steady: see the header).
-    fig=$(awk '/orchestrator CPU .* ns per task/ {if (++n == 3) ns = $(NF-3)}
-               /orchestrator thread: .* minor faults/ {if (++m == 3) f = $3}
-               END {if (ns != "") printf "%.1f %d", ns, f}' <<<"$log")
-    [[ -n $fig ]] || die "no round-3 'orchestrator CPU ... ns per task' in tmr run's report"
+    # The median of the steady rounds 3..R and their largest minor-fault count.
+    fig=$(awk '/orchestrator CPU .* ns per task/ {if (++n >= 3) ns[n - 2] = $(NF-3)}
+               /orchestrator thread: .* minor faults/ {if (++m >= 3 && $3 > f) f = $3}
+               END {k = n - 2; if (k < 1) exit
+                    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++)
+                      if (ns[j] + 0 < ns[i] + 0) {t = ns[i]; ns[i] = ns[j]; ns[j] = t}
+                    med = k % 2 ? ns[(k + 1) / 2] : (ns[k / 2] + ns[k / 2 + 1]) / 2
+                    printf "%.1f %d", med, f}' <<<"$log")
+    [[ -n $fig ]] || die "no steady round's 'orchestrator CPU ... ns per task' in tmr run's report"
     echo "$r ${labels[$i]} ${pfs[$i]} $fig" | tee -a "$raw"
   done
 done
