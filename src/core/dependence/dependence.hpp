@@ -284,7 +284,8 @@ class Dependence {
     const Tensor* region[kFreshReaders] = {};  // each reader's record tensor (live with it)
   };
   static_assert(sizeof(FreshBuffer) == 64, "one line per creator slot");
-  FreshBuffer& fresh(TaskId creator) {
+  // (always_inline: the line path's walks are large enough that GCC would call it.)
+  [[gnu::always_inline]] FreshBuffer& fresh(TaskId creator) {
     return fresh_[creator.ring()][creator.local() & window_mask_];
   }
   // A plain submit's read of created tensor `t` (the reader's record copy; its creator already
@@ -471,6 +472,14 @@ class Dependence {
   // creator if its buffer is fresh (keep_fresh_read); returns those kept.
   [[gnu::always_inline]] inline std::uint32_t keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
                                                                const Tensor* record_tensors);
+  // The warm walk's begin_recording and keep_fresh_reads in one step: the index of the argument
+  // whose creator cannot be named, or -1 with `kept` set to the created reads kept with their
+  // creators. A submit naming one created tensor (attention's softmax, PV and update tasks) checks
+  // that creator and keeps its read from the record's copy at once: no loop over the masks.
+  [[gnu::always_inline]] inline int begin_with_fresh_reads(TaskSlot& task, const Args& args,
+                                                           const Tensor* record_tensors,
+                                                           std::uint32_t created,
+                                                           std::uint32_t& kept);
   // A submit on the line path had an argument off the lines: the next submits go by regions
   // (line_pause_ of them), and the one after tries the lines again. Once a submit.
   [[gnu::noinline]] void pause_lines();

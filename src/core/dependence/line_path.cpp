@@ -53,16 +53,38 @@ int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t 
   return -1;
 }
 
+int Dependence::begin_with_fresh_reads(TaskSlot& task, const Args& args,
+                                       const Tensor* record_tensors, std::uint32_t created,
+                                       std::uint32_t& kept) {
+  kept = 0;
+  if (created == 0) return -1;
+  if ((created & (created - 1)) == 0) [[likely]] {
+    // One created argument: begin_recording's check (on the record's copy, the same bytes as
+    // args.tensor(i): a created argument is no `out`), then keep_fresh_read if it is a read.
+    const int i = std::countr_zero(created);
+    const Tensor& t = record_tensors[i];
+    if (!add_creator_fast(t)) return i;
+    if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
+    if (args.tag(i) == ArgTag::in && keep_fresh_read(&t, task.id)) kept = created;
+    return -1;
+  }
+  if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
+  kept = keep_fresh_reads(task, created_reads(args, created), record_tensors);
+  return -1;
+}
+
 int Dependence::collect_on_warm_lines(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors, std::uint32_t created) {
-  if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
+  // Creators are checked first (a named error leaves everything as it was).
   // A small map: its lines are in the caches; each argument's line is found just before it is
   // used (so no earlier argument can have moved it). An argument without a line (another kind of
   // buffer, a first access) is recorded by region, in its place, and pauses the line path.
   // A fresh buffer's read is kept with its creator (no line, no miss): first, as it changes
   // nothing another argument's access depends on (a later argument that writes the buffer moves
   // the read into the map before its own access).
-  const std::uint32_t kept = keep_fresh_reads(task, created_reads(args, created), record_tensors);
+  std::uint32_t kept;
+  if (const int bad = begin_with_fresh_reads(task, args, record_tensors, created, kept); bad >= 0)
+    return bad;
   const int count = args.tensor_count();
   if (count > kMaxTensorArgs) __builtin_unreachable();
   const ArgTag* const tags = args.tags();
