@@ -106,6 +106,11 @@ class Dependence {
   [[gnu::always_inline]] int collect_lines_first(TaskSlot& task, const Args& args,
                                                  const Tensor* record_tensors) {
     if (stamp_ < line_retry_) return kLinesByRegions;
+    // A submit naming created tensors takes the walks' instances with creator checks and fresh
+    // reads, out of line (collect_on_created_lines), so the usual submit's keep their registers.
+    const std::uint32_t created = args.created_mask();
+    if (created != 0) [[unlikely]]
+      return collect_on_created_lines(task, args, record_tensors, created);
     return collect_on_lines(task, args, record_tensors);
   }
   static bool lines_done(int lines) { return lines == kLinesDone; }
@@ -417,6 +422,12 @@ class Dependence {
   static constexpr int kLinesDone = -1;
   static constexpr int kLinesByRegions = -2;
   int collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors);
+  // collect_on_lines for a submit naming created tensors (`created`: args.created_mask(), not 0;
+  // collect_on_lines itself takes those naming none): the walks' instances with creator checks
+  // and fresh reads in a function of their own, so the usual submit's keep their registers.
+  [[gnu::noinline]] int collect_on_created_lines(TaskSlot& task, const Args& args,
+                                                 const Tensor* record_tensors,
+                                                 std::uint32_t created);
   Status collect_by_regions(TaskSlot& task, const Args& args, const Tensor* record_tensors);
   // collect_by_regions on a map above slot_first_above_ (`entries`: the task's list): in
   // line_path.cpp, out of line, so that the path by regions compiles as it did without the
