@@ -1242,6 +1242,66 @@ TEST(Dependence, FreshBufferReadsStayWithTheCreatorUntilAWrite) {
   }
 }
 
+// A plain submit naming exactly one created tensor checks that creator and keeps the tensor's
+// read with it in one step (Dependence::begin_with_fresh_reads); with two created tensors the
+// loops do. Either way: the creator is a producer whatever the tag, only an `in` is kept (a write
+// of the buffer, and a no_dep, are not reads to keep), and a creator whose scope has ended is the
+// error of the argument that names it, with the map and the kept reads left as they were.
+TEST(Dependence, OneCreatedTensorIsCheckedAndKeptAsItsTagSays) {
+  for (const int path : {0, 1, 2}) {
+    SCOPED_TRACE(plain_walk_name(path));
+    Harness h(64);
+    h.plain_walk(path);
+    std::vector<float> data(64);
+    std::vector<float> other(32);
+    const Tensor ext = Tensor::wrap(other.data(), {32}, DType::f32);
+    TaskSlot* creator = nullptr;
+    h.submit_plain(Args().inout(ext.view({8}, {0})), &creator);  // task 0 creates two buffers
+    h.dependence->retain_creator(creator->id);
+    const Tensor a = Tensor::make_owned(data.data(), 128, {32}, DType::f32, creator->id);
+    const Tensor b = Tensor::make_owned(data.data() + 32, 128, {32}, DType::f32, creator->id);
+    // One created read after an external one: kept (no map buffer for it), its creator listed.
+    EXPECT_EQ(h.submit_plain(Args().in(ext.view({8}, {8})).in(a)), (Producers{0}));  // 1
+    EXPECT_EQ(h.dependence->fresh_reads(), 1u);
+    // no_dep of a created tensor: its creator listed, nothing kept and nothing recorded.
+    EXPECT_EQ(h.submit_plain(Args().in(ext.view({8}, {16})).no_dep(b)), (Producers{0}));  // 2
+    EXPECT_EQ(h.dependence->fresh_reads(), 1u);
+    EXPECT_EQ(h.dependence->fresh_moves(), 0u);
+    // One created tensor written (inout): not a read to keep. The write finds the creator and the
+    // kept reader of `a` (the creator's buffers go by the map from now on).
+    Producers w = h.submit_plain(Args().in(ext.view({8}, {24})).inout(a));  // 3
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{0, 1}));
+    EXPECT_EQ(h.dependence->fresh_reads(), 1u);
+    EXPECT_EQ(h.dependence->fresh_moves(), 1u);
+    // out_existing of `b`, the creator's other buffer, now by the map: the creator only.
+    EXPECT_EQ(h.submit_plain(Args().out_existing(b)), (Producers{0}));  // 4
+    // A read of `a` waits for its writer.
+    w = h.submit_plain(Args().in(a));  // 5
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{0, 3}));
+    const std::size_t buffers = h.dependence->map().buffer_count();
+    // The creator's scope ends: the one created argument is the error, under its own index, with
+    // one or two created arguments, and nothing is recorded.
+    h.dependence->release_creator(creator->id);
+    for (const int created : {1, 2}) {
+      SCOPED_TRACE(created);
+      Args args;
+      args.in(ext.view({8}, {0})).in(ext.view({8}, {8}));
+      if (created == 2) args.in(a);
+      args.in(b);
+      Status status;
+      h.submit_plain(args, nullptr, &status);
+      EXPECT_EQ(status.code, ErrorCode::invalid_args);
+      // (Two created: `a`, argument 2, is checked first; one created: `b`, argument 2.)
+      EXPECT_NE(status.message.find("tensor argument 2 "), std::string::npos) << status.message;
+      EXPECT_NE(status.message.find("whose scope has ended"), std::string::npos) << status.message;
+      EXPECT_EQ(h.dependence->map().buffer_count(), buffers);
+      EXPECT_EQ(h.dependence->fresh_reads(), 1u);
+    }
+  }
+}
+
 // A run's fresh records are forgotten by the next one (Dependence::reset clears each record's
 // `creator`, which every reader tests first): local ids start again from 0, so a record left with
 // the previous run's creator id, readers and regions would otherwise read as the new creator's.

@@ -106,6 +106,11 @@ class Dependence {
   [[gnu::always_inline]] int collect_lines_first(TaskSlot& task, const Args& args,
                                                  const Tensor* record_tensors) {
     if (stamp_ < line_retry_) return kLinesByRegions;
+    // A submit naming created tensors takes the walks' instances with creator checks and fresh
+    // reads, out of line (collect_on_created_lines), so the usual submit's keep their registers.
+    const std::uint32_t created = args.created_mask();
+    if (created != 0) [[unlikely]]
+      return collect_on_created_lines(task, args, record_tensors, created);
     return collect_on_lines(task, args, record_tensors);
   }
   static bool lines_done(int lines) { return lines == kLinesDone; }
@@ -284,7 +289,8 @@ class Dependence {
     const Tensor* region[kFreshReaders] = {};  // each reader's record tensor (live with it)
   };
   static_assert(sizeof(FreshBuffer) == 64, "one line per creator slot");
-  FreshBuffer& fresh(TaskId creator) {
+  // (always_inline: the line path's walks are large enough that GCC would call it.)
+  [[gnu::always_inline]] FreshBuffer& fresh(TaskId creator) {
     return fresh_[creator.ring()][creator.local() & window_mask_];
   }
   // A plain submit's read of created tensor `t` (the reader's record copy; its creator already
@@ -416,6 +422,12 @@ class Dependence {
   static constexpr int kLinesDone = -1;
   static constexpr int kLinesByRegions = -2;
   int collect_on_lines(TaskSlot& task, const Args& args, const Tensor* record_tensors);
+  // collect_on_lines for a submit naming created tensors (`created`: args.created_mask(), not 0;
+  // collect_on_lines itself takes those naming none): the walks' instances with creator checks
+  // and fresh reads in a function of their own, so the usual submit's keep their registers.
+  [[gnu::noinline]] int collect_on_created_lines(TaskSlot& task, const Args& args,
+                                                 const Tensor* record_tensors,
+                                                 std::uint32_t created);
   Status collect_by_regions(TaskSlot& task, const Args& args, const Tensor* record_tensors);
   // collect_by_regions on a map above slot_first_above_ (`entries`: the task's list): in
   // line_path.cpp, out of line, so that the path by regions compiles as it did without the
@@ -471,6 +483,14 @@ class Dependence {
   // creator if its buffer is fresh (keep_fresh_read); returns those kept.
   [[gnu::always_inline]] inline std::uint32_t keep_fresh_reads(TaskSlot& task, std::uint32_t reads,
                                                                const Tensor* record_tensors);
+  // The warm walk's begin_recording and keep_fresh_reads in one step: the index of the argument
+  // whose creator cannot be named, or -1 with `kept` set to the created reads kept with their
+  // creators. A submit naming one created tensor (attention's softmax, PV and update tasks) checks
+  // that creator and keeps its read from the record's copy at once: no loop over the masks.
+  [[gnu::always_inline]] inline int begin_with_fresh_reads(TaskSlot& task, const Args& args,
+                                                           const Tensor* record_tensors,
+                                                           std::uint32_t created,
+                                                           std::uint32_t& kept);
   // A submit on the line path had an argument off the lines: the next submits go by regions
   // (line_pause_ of them), and the one after tries the lines again. Once a submit.
   [[gnu::noinline]] void pause_lines();

@@ -53,16 +53,38 @@ int Dependence::begin_recording(TaskSlot& task, const Args& args, std::uint32_t 
   return -1;
 }
 
+int Dependence::begin_with_fresh_reads(TaskSlot& task, const Args& args,
+                                       const Tensor* record_tensors, std::uint32_t created,
+                                       std::uint32_t& kept) {
+  kept = 0;
+  if (created == 0) return -1;
+  if ((created & (created - 1)) == 0) [[likely]] {
+    // One created argument: begin_recording's check (on the record's copy, the same bytes as
+    // args.tensor(i): a created argument is no `out`), then keep_fresh_read if it is a read.
+    const int i = std::countr_zero(created);
+    const Tensor& t = record_tensors[i];
+    if (!add_creator_fast(t)) return i;
+    if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
+    if (args.tag(i) == ArgTag::in && keep_fresh_read(&t, task.id)) kept = 1u << i;
+    return -1;
+  }
+  if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
+  kept = keep_fresh_reads(task, created_reads(args, created), record_tensors);
+  return -1;
+}
+
 int Dependence::collect_on_warm_lines(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors, std::uint32_t created) {
-  if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
+  // Creators are checked first (a named error leaves everything as it was).
   // A small map: its lines are in the caches; each argument's line is found just before it is
   // used (so no earlier argument can have moved it). An argument without a line (another kind of
   // buffer, a first access) is recorded by region, in its place, and pauses the line path.
   // A fresh buffer's read is kept with its creator (no line, no miss): first, as it changes
   // nothing another argument's access depends on (a later argument that writes the buffer moves
   // the read into the map before its own access).
-  const std::uint32_t kept = keep_fresh_reads(task, created_reads(args, created), record_tensors);
+  std::uint32_t kept;
+  if (const int bad = begin_with_fresh_reads(task, args, record_tensors, created, kept); bad >= 0)
+    return bad;
   const int count = args.tensor_count();
   if (count > kMaxTensorArgs) __builtin_unreachable();
   const ArgTag* const tags = args.tags();
@@ -189,20 +211,28 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
     pause_lines();
     return kLinesByRegions;
   }
-  const std::uint32_t created = args.created_mask();
+  // The usual submit names no created buffer (collect_lines_first sends the others to
+  // collect_on_created_lines): the walks' creator checks and fresh reads fold away where
+  // `created` is the constant 0 (each walk is inline at each call). A large map's cold walk tests
+  // one mark (cold_mark_): past it, the submit is in a warm run (its lines were walked in the
+  // order of the submits, see warm_until_) or the walk probes.
   const bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
-  // The usual submit names no created buffer: the walks' creator checks and fresh reads fold
-  // away where `created` is the constant 0 (each walk is inline at each call). A large map's
-  // cold walk tests one mark (cold_mark_): past it, the submit is in a warm run (its lines were
-  // walked in the order of the submits, see warm_until_) or the walk probes.
-  if (created == 0) [[likely]] {
-    if (!cold) [[likely]]
-      return collect_on_warm_lines(task, args, record_tensors, 0);
-    if (stamp_ < cold_mark_) [[likely]]
-      return collect_on_cold_lines<false>(task, args, record_tensors, 0, false);
-    if (stamp_ < warm_until_) return collect_on_warm_lines(task, args, record_tensors, 0);
-    return collect_on_cold_lines<false>(task, args, record_tensors, 0, true);
+  if (!cold) [[likely]]
+    return collect_on_warm_lines(task, args, record_tensors, 0);
+  if (stamp_ < cold_mark_) [[likely]]
+    return collect_on_cold_lines<false>(task, args, record_tensors, 0, false);
+  if (stamp_ < warm_until_) return collect_on_warm_lines(task, args, record_tensors, 0);
+  return collect_on_cold_lines<false>(task, args, record_tensors, 0, true);
+}
+
+int Dependence::collect_on_created_lines(TaskSlot& task, const Args& args,
+                                         const Tensor* record_tensors, std::uint32_t created) {
+  list_self(task);
+  if (families_ != nullptr && families_->live()) [[unlikely]] {
+    pause_lines();
+    return kLinesByRegions;
   }
+  const bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
   if (!cold) return collect_on_warm_lines(task, args, record_tensors, created);
   if (stamp_ < cold_mark_)
     return collect_on_cold_lines<false>(task, args, record_tensors, created, false);
