@@ -179,16 +179,16 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
 }
 
 // A placement that finds the gate held is counted (threads), and the sim, whose steps take no
-// gate (its scheduler steps run one at a time on the simulation's thread), counts none. Here the
-// holders are the core threads: after each FIN a core steps its scheduler thread under the gate
-// (the early hand-off) while the orchestrator submits the next tasks, and with that scheduler
-// thread parked (spin_before_park = 1) each submit that finds an idle core places the task itself.
-// The overlap is a matter of timing, so runs repeat until one placement found the gate held
-// (on two CPUs the core threads' steps and the orchestrator's placements run side by side; on
-// one, a core thread preempted inside its step holds the gate while the orchestrator runs).
+// gate (its scheduler steps run one at a time on the simulation's thread), counts none. The
+// holders here are the core threads: after its FIN a core steps its scheduler thread under the
+// gate (the early hand-off: it retires the task and, finding no work, counts itself idle). The
+// orchestrator submits each task as soon as the last one's kernel returned, so its placement
+// (another core is idle) often meets that step. The scheduler thread shares the orchestrator's
+// CPU, so it is never awake elsewhere and every such submit places its task. The overlap is a
+// matter of timing, so runs repeat until a placement found the gate held.
 std::atomic<int> emptied{0};
 void count_empty(const KernelArgs&) {
-  emptied.fetch_add(1, std::memory_order_relaxed);
+  emptied.fetch_add(1, std::memory_order_acq_rel);
 }
 
 class OrchestratorPlacement : public ::testing::TestWithParam<PlatformKind> {};
@@ -203,7 +203,19 @@ TEST_P(OrchestratorPlacement, PlacementsThatFindTheGateHeldAreCountedWhereThereI
   config.ring = testing::few_tasks_ring();
   Runtime runtime(config);
   const KernelId k = runtime.kernels().add("count_empty", CoreType::aiv, &count_empty);
-  constexpr int kTasks = 800;  // independent, within the few-tasks window
+  struct CallerMask {  // the caller's mask back, also when an assertion ends the test
+    cpu_set_t set;
+    ~CallerMask() { sched_setaffinity(0, sizeof(set), &set); }
+  } caller;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(caller.set), &caller.set), 0);
+  if (config.platform == PlatformKind::threads) {
+    const std::vector<pid_t> scheduler = threads_named("tmr-sched-");
+    ASSERT_EQ(scheduler.size(), 1u);
+    const int shared = my_cpus().front();
+    ASSERT_TRUE(pin(scheduler[0], shared));
+    ASSERT_TRUE(pin(0, shared));
+  }
+  constexpr int kTasks = 200;  // independent, within the few-tasks window
   std::vector<std::int32_t> cells(kTasks, 0);
   std::uint64_t gate_held = 0, placed = 0;
   int runs = 0;
@@ -212,19 +224,31 @@ TEST_P(OrchestratorPlacement, PlacementsThatFindTheGateHeldAreCountedWhereThereI
   while (config.platform == PlatformKind::sim ? runs < 3
                                               : gate_held == 0 && Clock::now() < give_up) {
     emptied.store(0);
+    bool in_time = true;
     const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
       const Tensor all = Tensor::wrap(cells.data(), {kTasks}, DType::i32);
-      for (std::uint32_t i = 0; i < kTasks; ++i)
+      for (std::uint32_t i = 0; i < kTasks && in_time; ++i) {
         o.submit_aiv(k, Args().out_existing(all.view({1}, {i})));
+        // Until its kernel returned: its core then takes the step after the FIN (threads). The
+        // sim runs kernels when its orchestration waits or ends: it is not waited for there.
+        if (config.platform == PlatformKind::sim) continue;
+        const auto deadline = Clock::now() + std::chrono::seconds(10);
+        while (emptied.load(std::memory_order_acquire) <= static_cast<int>(i) &&
+               (in_time = Clock::now() < deadline)) {
+        }
+      }
     });
     ASSERT_TRUE(r.ok()) << r.status.to_string();
+    ASSERT_TRUE(in_time) << "a task did not run within 10 s";
     ASSERT_EQ(emptied.load(), kTasks);
     ASSERT_EQ(r.stats.subtasks_executed, static_cast<std::uint64_t>(kTasks));
-    // Each submit makes one task ready (Scheduler::push_ready_global) and tries one placement at
-    // most (one scheduler thread): it stepped, found the gate held, or left the task (no idle
-    // core, or the scheduler thread awake elsewhere).
-    EXPECT_LE(r.stats.orchestrator_placement_steps + r.stats.orchestrator_placements_gate_held,
-              static_cast<std::uint64_t>(kTasks));
+    // Threads: each submit makes one task ready (Scheduler::push_ready_global) while three AIV
+    // cores are idle and the one scheduler thread is not awake elsewhere, so each tries one
+    // placement: it either stepped or found the gate held (with 20-55 of 200 held at load 8).
+    if (config.platform == PlatformKind::threads) {
+      EXPECT_EQ(r.stats.orchestrator_placement_steps + r.stats.orchestrator_placements_gate_held,
+                static_cast<std::uint64_t>(kTasks));
+    }
     gate_held += r.stats.orchestrator_placements_gate_held;
     placed += r.stats.orchestrator_placement_steps;
     ++runs;
