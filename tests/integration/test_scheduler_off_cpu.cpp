@@ -171,6 +171,9 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
       first_dispatch = std::min(first_dispatch, e.dispatch_ns);
     EXPECT_LT(first_dispatch, r.trace->tasks.back().submit_ns) << "round " << round;
   }
+  // How many rounds were checked and dropped (in the XML report: --gtest_output=xml).
+  RecordProperty("awake_rounds", awake_rounds);
+  RecordProperty("checked_rounds", checked_rounds);
   ASSERT_GE(awake_rounds, kRounds / 2) << "the scheduler thread rarely got the shared CPU";
   // A dropped round is rare (above): most awake rounds are checked.
   EXPECT_GE(checked_rounds, kRounds / 2)
