@@ -100,12 +100,15 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
   ASSERT_EQ(sched_getaffinity(0, sizeof(caller.set), &caller.set), 0);
   ASSERT_TRUE(pin(0, shared));
   constexpr int kTasks = 6;
-  constexpr int kRounds = 6;
-  int awake_rounds = 0;    // rounds whose scheduler thread ran on the shared CPU first
-  int checked_rounds = 0;  // of those, the rounds no placement found the gate held
-  std::string waits;       // per round: ms from the last submit until every task ran
-  std::string held;        // per dropped round: its placements that found the gate held
-  for (int round = 0; round < kRounds; ++round) {
+  constexpr int kRounds = 6;      // rounds checked, when no round is dropped
+  constexpr int kMaxRounds = 18;  // rounds run at most, to check kRounds
+  int awake_rounds = 0;           // rounds whose scheduler thread ran on the shared CPU first
+  int checked_rounds = 0;         // of those, the rounds no placement found the gate held
+  std::string waits;              // per round: ms from the last submit until every task ran
+  std::string held;               // per dropped round: its placements that found the gate held
+  // Dropped rounds are made up for (a loaded TSan host dropped 25 of 120: below).
+  int round = 0;
+  for (; round < kMaxRounds && checked_rounds < kRounds; ++round) {
     ran.store(0);
     std::vector<std::int32_t> cells(kTasks, 0);
     int ran_in_time = 0;
@@ -141,8 +144,8 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
     // preempted inside its step on the shared CPU holds its gate, and only the holder steps its
     // cores, so the orchestrator's placement leaves a request and starts nothing (that thread
     // serves it at its next turn). RunStats counts such placements: exactly those rounds are
-    // dropped (in 840 TSan rounds two placements found the gate held; an ASan suite at load 5
-    // had one such round in six: docs/performance.md, "Session 44, branch det44").
+    // dropped (25 of 120 TSan rounds and 6 of 180 ASan rounds at load 8-15, none of 180 in
+    // release: docs/performance.md, "Session 45, branch gate45").
     if (r.stats.orchestrator_placements_gate_held != 0) {
       held += " round " + std::to_string(round) + ": " +
               std::to_string(r.stats.orchestrator_placements_gate_held) + " of " +
@@ -171,14 +174,15 @@ TEST(SchedulerOffCpu, TheOrchestratorPlacesReadyWorkWhileTheAwakeSchedulerThread
       first_dispatch = std::min(first_dispatch, e.dispatch_ns);
     EXPECT_LT(first_dispatch, r.trace->tasks.back().submit_ns) << "round " << round;
   }
-  // How many rounds were checked and dropped (in the XML report: --gtest_output=xml).
+  // How many rounds ran, were awake and were checked (in the XML report: --gtest_output=xml).
+  RecordProperty("rounds", round);
   RecordProperty("awake_rounds", awake_rounds);
   RecordProperty("checked_rounds", checked_rounds);
-  ASSERT_GE(awake_rounds, kRounds / 2) << "the scheduler thread rarely got the shared CPU";
-  // A dropped round is rare (above): most awake rounds are checked.
   EXPECT_GE(checked_rounds, kRounds / 2)
-      << "rounds with a placement that found the gate held:" << held
-      << " ms from the last submit until every task ran, per round:" << waits;
+      << "of " << round << " rounds, " << awake_rounds
+      << " had the scheduler thread awake on the shared CPU; rounds with a placement that found "
+         "the gate held:"
+      << held << " ms from the last submit until every task ran, per round:" << waits;
 }
 
 // A placement that finds the gate held is counted (threads), and the sim, whose steps take no
