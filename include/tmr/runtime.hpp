@@ -85,6 +85,11 @@ struct RunStats {
   std::uint64_t orchestrator_wait_steps = 0;
   std::uint64_t orchestrator_wait_steps_progress = 0;
   std::uint64_t orchestrator_placement_steps = 0;
+  // Of the orchestrator's placements, those that found a scheduler thread's step gate held by
+  // another thread (a core's step after its FIN, the scheduler thread's own step, possibly
+  // preempted): it left a request there, which that holder serves with one more step before it
+  // lets go, and took no step itself (threads platform; 0 on the sim, whose steps take no gate).
+  std::uint64_t orchestrator_placements_gate_held = 0;
   // MIX blocks taken back from pending slots before their cores latched them, to run on a
   // cluster that was idle (TMR_DUAL_SLOT with mix; docs/design.md, "Stranding").
   std::uint64_t mix_blocks_taken_back = 0;

@@ -390,6 +390,8 @@ PYBIND11_MODULE(_tmr, m) {
       .def_readonly("orchestrator_wait_steps", &RunStats::orchestrator_wait_steps)
       .def_readonly("orchestrator_wait_steps_progress", &RunStats::orchestrator_wait_steps_progress)
       .def_readonly("orchestrator_placement_steps", &RunStats::orchestrator_placement_steps)
+      .def_readonly("orchestrator_placements_gate_held",
+                    &RunStats::orchestrator_placements_gate_held)
       .def_readonly("mix_blocks_taken_back", &RunStats::mix_blocks_taken_back)
       .def_readonly("unlatched_taken_back", &RunStats::unlatched_taken_back)
       .def_readonly("loops", &RunStats::loops)

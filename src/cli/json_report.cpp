@@ -45,7 +45,8 @@ json case_json(const CaseResult& r) {
          {"orchestrator_ring_wait_cpu_us", t.stats.orchestrator_ring_wait_cpu_us},
          {"orchestrator_wait_steps", t.stats.orchestrator_wait_steps},
          {"orchestrator_wait_steps_progress", t.stats.orchestrator_wait_steps_progress},
-         {"orchestrator_placement_steps", t.stats.orchestrator_placement_steps}});
+         {"orchestrator_placement_steps", t.stats.orchestrator_placement_steps},
+         {"orchestrator_placements_gate_held", t.stats.orchestrator_placements_gate_held}});
   }
   json checks = json::array();
   for (const examples::OutputCheck& c : r.checks) {

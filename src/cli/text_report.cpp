@@ -100,7 +100,8 @@ void print_orchestrator_waits(std::ostream& out, const RoundTiming& timing) {
       << st.orchestrator_ring_wait_us << " us (CPU " << st.orchestrator_ring_wait_cpu_us
       << " us); scheduler steps: " << st.orchestrator_wait_steps << " while waiting ("
       << st.orchestrator_wait_steps_progress << " with progress), "
-      << st.orchestrator_placement_steps << " placing work\n";
+      << st.orchestrator_placement_steps << " placing work ("
+      << st.orchestrator_placements_gate_held << " placements found the gate held)\n";
 }
 
 void print_round(std::ostream& out, int round, const RoundTiming& timing) {

@@ -270,6 +270,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
   stats.orchestrator_wait_steps = steps.wait;
   stats.orchestrator_wait_steps_progress = steps.wait_progress;
   stats.orchestrator_placement_steps = steps.placement;
+  stats.orchestrator_placements_gate_held = steps.placement_gate_held;
   orchestrator_->loops().fill_stats(&stats);
   for (int t = 0; t < scheduler_->thread_count(); ++t) {
     const double platform_busy = platform_->scheduler_busy_ns(t);

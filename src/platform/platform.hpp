@@ -71,6 +71,8 @@ class Platform {
     std::uint64_t wait = 0;           // in wait_until (helping before it parks)
     std::uint64_t wait_progress = 0;  // of those, steps that did something
     std::uint64_t placement = 0;      // in notify_new_work (no scheduler thread awake)
+    // notify_new_work's placements that found the gate held (a request left instead of a step)
+    std::uint64_t placement_gate_held = 0;
   };
   virtual OrchestratorSteps orchestrator_steps() const { return {}; }
 };

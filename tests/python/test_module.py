@@ -120,6 +120,11 @@ def test_plugin_run_writes_numpy_output(platform, scale_plugin):
     if stats.orchestrator_ring_waits == 0:
         assert stats.orchestrator_ring_wait_us == 0 and stats.orchestrator_ring_wait_cpu_us == 0
     assert stats.orchestrator_wait_steps_progress <= stats.orchestrator_wait_steps
+    # Placements that found a scheduler thread's step gate held: the sim's steps take no gate.
+    assert stats.orchestrator_placements_gate_held >= 0
+    if platform == "sim":
+        assert stats.orchestrator_placements_gate_held == 0
+        assert stats.orchestrator_placement_steps == 0
     # The plugin submits no parallel_for: every loop counter is zero, the reason lists empty.
     assert (stats.loops, stats.loop_iterations, stats.loop_tasks_analysed, stats.loop_fallbacks) == (
         0, 0, 0, 0)

@@ -309,8 +309,14 @@ void ThreadsPlatform::place_new_work() {
   const bool orchestrator = std::this_thread::get_id() == orchestrator_thread_;
   for (int t = 0; t < static_cast<int>(gates_.size()); ++t) {
     if (scheduler.has_idle_core(t) || scheduler.mix_may_wait()) {
+      // Not stepped: the gate's first RMW found it held, and the request it raised is the
+      // holder's to serve (StepGate::step); the placement itself took no step.
       const bool stepped = step_scheduler(t).stepped;
-      if (orchestrator && stepped) ++orchestrator_steps_.placement;
+      if (orchestrator && stepped) {
+        ++orchestrator_steps_.placement;
+      } else if (orchestrator) {
+        ++orchestrator_steps_.placement_gate_held;
+      }
     }
   }
 }

@@ -1,0 +1,26 @@
+# Runs COMMAND with ARGS ('|'-separated), which must exit 0 and write the JSON report JSON, and
+# passes only when every member named in FIELDS ('|'-separated) of the first case's every round is
+# a number. Used by the CLI tests of what the --json report carries.
+string(REPLACE "|" ";" arguments "${ARGS}")
+string(REPLACE "|" ";" fields "${FIELDS}")
+file(REMOVE "${JSON}")
+execute_process(COMMAND ${COMMAND} ${arguments} RESULT_VARIABLE status OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 120)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "expected exit 0, got ${status}. Output:\n${out}${err}")
+endif()
+file(READ "${JSON}" report)
+string(JSON rounds LENGTH "${report}" cases 0 rounds)
+if(rounds EQUAL 0)
+  message(FATAL_ERROR "the report's first case has no rounds:\n${report}")
+endif()
+math(EXPR last "${rounds} - 1")
+foreach(round RANGE ${last})
+  foreach(field IN LISTS fields)
+    string(JSON kind ERROR_VARIABLE problem TYPE "${report}" cases 0 rounds ${round} ${field})
+    if(NOT kind STREQUAL "NUMBER")
+      message(FATAL_ERROR "round ${round}: '${field}' is not a number (${kind} ${problem})")
+    endif()
+  endforeach()
+endforeach()
+message(STATUS "${rounds} rounds carry: ${fields}")
