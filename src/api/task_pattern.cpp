@@ -40,6 +40,7 @@ std::string shape_mismatch(const Shape& shape, const Shape& offsets) {
 }  // namespace
 
 TaskPattern::TaskPattern(const MixKernels& kernels) {
+  tasks_.reserve(4);  // one allocation for up to four tasks (paged attention's block loop)
   then(kernels);
 }
 
@@ -92,19 +93,22 @@ TaskPattern& TaskPattern::add(ArgTag tag, const Tensor& t, const Shape* shape, c
     set_error(what() + " is a null tensor");
     return *this;
   }
-  Access access;
-  access.tag = tag;
-  access.tensor = t;
   if (shape != nullptr) {
     if (step.size() != static_cast<std::size_t>(offsets.size())) {
       set_error(what() + " has " + std::to_string(offsets.size()) + " offsets but " +
                 std::to_string(step.size()) + " steps; give one step per offset");
       return *this;
     }
-    if (const std::string mismatch = shape_mismatch(*shape, offsets); !mismatch.empty()) {
-      set_error(what() + mismatch);
+    if (shape->size() != offsets.size()) {
+      set_error(what() + shape_mismatch(*shape, offsets));
       return *this;
     }
+  }
+  // Built in place (no Access copied and destroyed: a pattern declared per tile pays this).
+  Access& access = tasks_.back().accesses.emplace_back();
+  access.tag = tag;
+  access.tensor = t;
+  if (shape != nullptr) {
     access.kind = Kind::view;
     access.ndims = shape->size();
     int d = 0;
@@ -115,18 +119,16 @@ TaskPattern& TaskPattern::add(ArgTag tag, const Tensor& t, const Shape* shape, c
       ++d;
     }
   }
-  tasks_.back().accesses.push_back(access);
   return *this;
 }
 
 TaskPattern& TaskPattern::out(const TensorSpec& spec) {
   if (has_error()) return *this;
   if (!tensor_room("out")) return *this;
-  Access access;
+  Access& access = tasks_.back().accesses.emplace_back();
   access.kind = Kind::out;
   access.tag = ArgTag::out;
   access.spec = spec;
-  tasks_.back().accesses.push_back(access);
   ++tasks_.back().outs;
   single_ = false;
   return *this;
@@ -151,22 +153,21 @@ TaskPattern& TaskPattern::add_output(int task, int output, const Shape* shape,
               std::to_string(task) + ", which has " + std::to_string(outs));
     return *this;
   }
-  Access access;
+  if (shape != nullptr && shape->size() != offsets.size()) {
+    set_error(what() + shape_mismatch(*shape, offsets));
+    return *this;
+  }
+  Access& access = tasks_.back().accesses.emplace_back();
   access.kind = shape == nullptr ? Kind::output : Kind::output_view;
   access.task = task;
   access.output = output;
   if (shape != nullptr) {
-    if (const std::string mismatch = shape_mismatch(*shape, offsets); !mismatch.empty()) {
-      set_error(what() + mismatch);
-      return *this;
-    }
     access.ndims = shape->size();
     for (int d = 0; d < access.ndims; ++d) {
       access.shape[d] = (*shape)[d];
       access.offset[d] = offsets[d];
     }
   }
-  tasks_.back().accesses.push_back(access);
   single_ = false;
   return *this;
 }
@@ -197,7 +198,7 @@ TaskPattern& TaskPattern::in_indexed(const Tensor& t, const Shape& shape, const 
               std::to_string(kMaxDims - 1));
     return *this;
   }
-  Access access;
+  Access& access = tasks_.back().accesses.emplace_back();
   access.kind = Kind::indexed;
   access.tag = ArgTag::in;
   access.tensor = t;
@@ -212,7 +213,6 @@ TaskPattern& TaskPattern::in_indexed(const Tensor& t, const Shape& shape, const 
   for (int d = 0; d < access.row_n; ++d)
     access.row[d] = row[d];
   access.scale = scale;
-  tasks_.back().accesses.push_back(access);
   single_ = false;
   return *this;
 }

@@ -1969,22 +1969,67 @@ bool LoopDriver::prove_run(const Loop& loop, std::uint32_t first, std::uint32_t 
                            std::uint32_t count) const {
   const std::uint64_t last = first + std::uint64_t{stride} * (count - 1);
   if (last >= loop.plan_count) return false;
-  const auto same_word = [](const Word& x, const Word& y) {
-    return std::memcmp(&x, &y, sizeof(Word)) == 0;
-  };
-  // x + j * (y - x), lane by lane (mod 2^32, as every image lane moves).
-  const auto affine_word = [&](const Word& x, const Word& y, const Word& z, std::uint32_t j) {
-    const Word at = {j, j, j, j};
-    return same_word(z, x + at * (y - x));
-  };
   const TaskPlan& a = loop.task_plans[first];
+  if (a.inline_task || a.access_count > static_cast<std::uint32_t>(kMaxTensorArgs)) return false;
   const TaskPlan& b = loop.task_plans[first + stride];
   const AccessPlan* const pa = loop.plans.data() + a.first_access;
   const AccessPlan* const pb = loop.plans.data() + b.first_access;
   const std::uint32_t imaged = a.outer_tracked | a.fresh_tracked;
+  // What position first + stride * j must hold, per argument, set up once from positions `first`
+  // (x) and `first + stride` (y), so the walk over j compares and adds only. The same checks as
+  // comparing each position with x (and x + j * (y - x)) field by field: per word, the image
+  // bytes under `look` (the mask's bytes of the words compared by image: every word of a fresh
+  // output, every word but the box-offset ones of a compared argument) equal x's, the mask
+  // equals x's, and the box-offset words' start and step, under x's mask, equal x's moved j
+  // times by y's less x's (lane by lane, mod 2^32, as every image lane moves). A mask that
+  // differs from x's fails its own compare, so comparing the image under x's mask (look) is
+  // comparing it under the position's own. The creator's position of a fresh input moves the
+  // same way in 64 bits.
+  struct Expect {
+    Word look[kWords];
+    Word image[kWords];  // x.image & look
+    Word mask[kWords];
+    Word start[2];  // x's, then moved by d_start per position
+    Word step[2];
+    Word d_start[2];
+    Word d_step[2];
+    std::int64_t task = 0;  // fresh input: the creator's position, then moved by d_task
+    std::int64_t d_task = 0;
+    bool masked = false;  // compared by mask and image (imaged or a fresh output)
+  };
+  Expect expect[kMaxTensorArgs];
+  const Word zero = {0, 0, 0, 0};
+  for (std::uint32_t k = 0; k < a.access_count; ++k) {
+    const std::uint32_t bit = 1u << k;
+    const AccessPlan& x = pa[k];
+    const AccessPlan& y = pb[k];
+    Expect& e = expect[k];
+    e.masked = ((imaged | a.outs) & bit) != 0;
+    if (e.masked) {
+      for (int w = 0; w < kWords; ++w) {
+        const bool step_word = w == kStepWord || w == kStepWord + 1;
+        e.look[w] = step_word && (a.outs & bit) == 0 ? zero : x.mask[w];
+        e.image[w] = x.image[w] & e.look[w];
+        e.mask[w] = x.mask[w];
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      if ((imaged & bit) != 0) {
+        const Word m = x.mask[kStepWord + h];
+        e.start[h] = x.start[h] & m;
+        e.step[h] = x.step[h] & m;
+        e.d_start[h] = (y.start[h] & y.mask[kStepWord + h]) - e.start[h];
+        e.d_step[h] = (y.step[h] & y.mask[kStepWord + h]) - e.step[h];
+      } else {
+        e.start[h] = e.step[h] = e.d_start[h] = e.d_step[h] = zero;
+      }
+    }
+    e.task = std::int64_t{x.task};
+    e.d_task = std::int64_t{y.task} - std::int64_t{x.task};
+  }
   for (std::uint32_t j = 1; j < count; ++j) {
     const TaskPlan& c = loop.task_plans[first + stride * j];
-    if (c.inline_task || a.inline_task || c.access_count != a.access_count ||
+    if (c.inline_task || c.access_count != a.access_count ||
         !std::equal(c.kernels, c.kernels + 3, a.kernels) || c.tag_word[0] != a.tag_word[0] ||
         c.tag_word[1] != a.tag_word[1] || c.tracked != a.tracked ||
         c.outer_tracked != a.outer_tracked || c.fresh_tracked != a.fresh_tracked ||
@@ -1995,46 +2040,34 @@ bool LoopDriver::prove_run(const Loop& loop, std::uint32_t first, std::uint32_t 
     for (std::uint32_t k = 0; k < a.access_count; ++k) {
       const std::uint32_t bit = 1u << k;
       const AccessPlan& x = pa[k];
-      const AccessPlan& y = pb[k];
       const AccessPlan& z = pc[k];
+      Expect& e = expect[k];
       if (z.tag != x.tag || z.tracked != x.tracked || z.outer != x.outer) return false;
-      if ((imaged & bit) != 0) {
+      if (e.masked) {
+        Word differ = zero;
         for (int w = 0; w < kWords; ++w) {
-          if (!same_word(z.mask[w], x.mask[w])) return false;
-          if (w == kStepWord || w == kStepWord + 1) continue;
-          if (!same_word(z.image[w] & z.mask[w], x.image[w] & x.mask[w])) return false;
+          differ |= (z.mask[w] ^ e.mask[w]) | ((z.image[w] & e.look[w]) ^ e.image[w]);
         }
-        for (int h = 0; h < 2; ++h) {
-          if (!affine_word(x.start[h] & x.mask[kStepWord + h], y.start[h] & y.mask[kStepWord + h],
-                           z.start[h] & z.mask[kStepWord + h], j) ||
-              !affine_word(x.step[h] & x.mask[kStepWord + h], y.step[h] & y.mask[kStepWord + h],
-                           z.step[h] & z.mask[kStepWord + h], j)) {
-            return false;
+        if ((imaged & bit) != 0) {
+          for (int h = 0; h < 2; ++h) {
+            const Word m = e.mask[kStepWord + h];
+            e.start[h] += e.d_start[h];
+            e.step[h] += e.d_step[h];
+            differ |= ((z.start[h] & m) ^ e.start[h]) | ((z.step[h] & m) ^ e.step[h]);
           }
         }
+        if ((differ[0] | differ[1] | differ[2] | differ[3]) != 0) return false;
       }
       if ((a.fresh_tracked & bit) != 0) {
         // The creator's position (fresh_here: this iteration's), affine in j: a reference to an
         // earlier task of the same pattern iteration (slope `stride`) or a tensor of the owner's
         // iteration made before the pattern loop (slope 0).
-        if (z.back != x.back || z.arg != x.arg ||
-            std::int64_t{z.task} !=
-                std::int64_t{x.task} +
-                    std::int64_t{j} * (std::int64_t{y.task} - std::int64_t{x.task})) {
-          return false;
-        }
+        e.task += e.d_task;
+        if (z.back != x.back || z.arg != x.arg || std::int64_t{z.task} != e.task) return false;
       }
       if ((a.deferred_reads & bit) != 0 && (z.address != x.address || z.owner != x.owner ||
                                             z.version != x.version || z.dtype != x.dtype)) {
         return false;
-      }
-      if ((a.outs & bit) != 0) {
-        for (int w = 0; w < kWords; ++w) {
-          if (!same_word(z.image[w] & z.mask[w], x.image[w] & x.mask[w]) ||
-              !same_word(z.mask[w], x.mask[w])) {
-            return false;
-          }
-        }
       }
     }
   }
