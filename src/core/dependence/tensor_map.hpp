@@ -42,7 +42,6 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -524,31 +523,12 @@ class TensorMap {
   // access of exactly its slot (the visitor drops repeated reports). False when the buffer left
   // line mode on the way (the slots recorded before are then entries of the task, which a lookup
   // reports as the task's own): the caller records the access by regions.
-  // A line whose state before the access is the previous line's state before it (the same
-  // writer, reader, places and generation, no earlier readers; the usual case where one earlier
-  // access covered both slots) takes the access as that line did: access_line is a function of
-  // the line's state, the access and `retired` (all the same here), its reports are repeats the
-  // visitor drops, and its counts are the previous line's. So it gets the previous line's new
-  // state and counts, unless that line now has earlier readers (blocks are a line's own).
   template <class Visit>
   bool access_span(SlotLine* first, std::uint64_t lines, BufferInfo* info, const Tensor* tensor,
                    int arg, bool is_write, const std::uint32_t* retired, TaskId id, Visit&& visit) {
     ++stats_.span_accesses;
-    LineState before = line_state(first[0]);
-    std::uint64_t reused = stats_.reused_writes;
-    if (!access_line(first[0], info, tensor, arg, is_write, retired, id, visit)) return false;
-    reused = stats_.reused_writes - reused;  // (0 or 1: the line's reused write)
-    for (std::uint64_t k = 1; k < lines; ++k) {
-      const LineState state = line_state(first[k]);
-      if (state == before && before.older_free() && first[k - 1].older == 0) {
-        first[k] = first[k - 1];
-        stats_.reused_writes += reused;
-        continue;
-      }
-      before = state;
-      reused = stats_.reused_writes;
+    for (std::uint64_t k = 0; k < lines; ++k) {
       if (!access_line(first[k], info, tensor, arg, is_write, retired, id, visit)) return false;
-      reused = stats_.reused_writes - reused;
     }
     return true;
   }
@@ -743,22 +723,6 @@ class TensorMap {
   [[gnu::noinline]] void replace_lines(BufferInfo* info, std::uint64_t want);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
-  // A line's state as it decides an access (access_span): its 26 bytes, the padding left out.
-  struct LineState {
-    std::uint64_t word[4];
-    bool operator==(const LineState&) const = default;
-    bool older_free() const { return static_cast<std::uint32_t>(word[2]) == 0; }  // older == 0
-  };
-  static LineState line_state(const SlotLine& line) {
-    static_assert(std::endian::native == std::endian::little &&
-                      offsetof(SlotLine, older) == 16 && offsetof(SlotLine, gen) == 20 &&
-                      offsetof(SlotLine, writer_arg) == 24 && offsetof(SlotLine, reader_arg) == 25,
-                  "LineState reads a line's fields as these words");
-    LineState s;
-    std::memcpy(&s, &line, sizeof s);
-    s.word[3] &= 0xFFFF;  // (writer_arg, reader_arg; the rest is padding)
-    return s;
-  }
   static void clear_line(SlotLine& line, std::uint32_t gen) {
     line.gen = gen;
     line.writer = TaskId();
