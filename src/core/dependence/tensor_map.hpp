@@ -396,7 +396,10 @@ class TensorMap {
   // (span_access's case, on a grid that needs no cut) returns its first line and sets `*lines`
   // to the slot count (left as it was for one slot); the caller records it line by line
   // (access_span).
-  template <bool kPrefetch = true, bool kSpans = false>
+  // kMarkSpans (the warm walk's one-slot try): an access of another length than the grid's
+  // keeps its buffer, first byte and length (null as before) for take_marked_span: the walk's
+  // miss then tries the span without finding the buffer again.
+  template <bool kPrefetch = true, bool kSpans = false, bool kMarkSpans = false>
   [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info,
                                              std::uint64_t* lines = nullptr) {
     // (An argument index: no wrap of `arg` into the place table to compute.)
@@ -453,6 +456,9 @@ class TensorMap {
         }
         return first;
       }
+      if constexpr (kMarkSpans) {
+        marked_ = {guess, lo, count * size};
+      }
       return nullptr;
     }
     if ((lo & guess->line_mask) != guess->line_phase) [[unlikely]] {
@@ -491,6 +497,17 @@ class TensorMap {
     if (slot + count > info->line_capacity) return nullptr;
     *lines = count;
     return &info->lines[slot];
+  }
+  // find_span of the access find_line<.., kMarkSpans> marked (`t`, the same tensor; `info` set to
+  // its buffer), the mark then cleared; null when the last find_line marked none (it missed for
+  // another reason, or found its line): such a miss is no span either (find_line<kSpans> would
+  // miss as the one-slot try did: the same guess, version, rank and length, or a phase unset
+  // after access_line left line mode).
+  SlotLine* take_marked_span(const Tensor& t, BufferInfo*& info, std::uint64_t* lines) {
+    info = marked_.info;
+    if (info == nullptr) return nullptr;
+    marked_.info = nullptr;
+    return find_span(t, info, marked_.lo, marked_.bytes, lines);
   }
   // How recently `line` (of buffer `info`) was touched, for task `id`: 1 when a task of `id`'s
   // ring at most `span` tasks before `id` touched it last (likely in the caches), -1 when not
@@ -1064,6 +1081,14 @@ class TensorMap {
   BufferInfo* by_arg_[kMaxTensorArgs] = {};
   // find_line's guess each place had before its last retarget (task kinds that take turns).
   BufferInfo* by_arg_before_[kMaxTensorArgs] = {};
+  // The access find_line<.., kMarkSpans> marked (take_marked_span; info null when none: every
+  // mark is taken by the miss that follows it).
+  struct MarkedSpan {
+    BufferInfo* info;
+    std::uint64_t lo;
+    std::uint64_t bytes;
+  };
+  MarkedSpan marked_{nullptr, 0, 0};
   std::vector<BufferInfo*> buffer_table_;
   std::uint64_t buffer_count_ = 0;
   std::vector<std::unique_ptr<BufferInfo[]>> buffer_chunks_;
