@@ -483,6 +483,12 @@ class TensorMap {
   // Rank 1 only, as span_access. Out of line: the one-slot walk keeps its registers.
   [[gnu::noinline]] static SlotLine* find_span(const Tensor& t, BufferInfo* info, std::uint64_t lo,
                                                std::uint64_t bytes, std::uint64_t* lines) {
+    return span_lines(t, info, lo, bytes, lines);
+  }
+  // find_span's body (inline in take_marked_span, which the warm walk calls out of line).
+  [[gnu::always_inline]] static SlotLine* span_lines(const Tensor& t, BufferInfo* info,
+                                                     std::uint64_t lo, std::uint64_t bytes,
+                                                     std::uint64_t* lines) {
     if (t.ndims() != 1 || bytes == 0 || bytes > kMaxSpanLines * info->grid_length) return nullptr;
     if ((lo & info->line_mask) != info->line_phase) {
       if (info->line_phase != BufferInfo::kNoLinePhase || info->lines == nullptr ||
@@ -507,7 +513,7 @@ class TensorMap {
     info = marked_.info;
     if (info == nullptr) return nullptr;
     marked_.info = nullptr;
-    return find_span(t, info, marked_.lo, marked_.bytes, lines);
+    return span_lines(t, info, marked_.lo, marked_.bytes, lines);
   }
   // How recently `line` (of buffer `info`) was touched, for task `id`: 1 when a task of `id`'s
   // ring at most `span` tasks before `id` touched it last (likely in the caches), -1 when not
