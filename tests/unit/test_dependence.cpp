@@ -1149,6 +1149,38 @@ TEST(Dependence, LinePathRecordsSpansInPlaceAndOrdersEveryConflict) {
   check_line_spans_against_oracle(8200, true);  // large map: lines found first
 }
 
+// The warm walk's span try takes what the one-slot try kept of a span (its buffer, first byte and
+// length: TensorMap::take_marked_span) once: a later argument that misses its line for another
+// reason (a buffer the map does not know, a rank-3 view) is no span of the earlier buffer, and a
+// span of another argument place or buffer finds its own lines.
+TEST(Dependence, WarmSpanTryTakesOnlyItsOwnArgumentsSpan) {
+  for (const int path : {0, 2}) {
+    SCOPED_TRACE(plain_walk_name(path));
+    Harness h(64);
+    h.plain_walk(path);
+    std::vector<float> xs(64);
+    std::vector<float> ys(64);
+    std::vector<float> zs(64);
+    const Tensor x = Tensor::wrap(xs.data(), {64}, DType::f32);
+    const Tensor y = Tensor::wrap(ys.data(), {64}, DType::f32);
+    const Tensor z = Tensor::wrap(zs.data(), {4, 4, 4}, DType::f32);
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({1}, {0})).inout(y.view({1}, {0}))),
+              Producers{});                                                          // task 0
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({4}, {4}))), Producers{});          // 1: a span
+    EXPECT_EQ(h.submit_plain(Args().inout(z)), Producers{});                         // 2: rank 3
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({1}, {6}))), (Producers{1}));          // 3
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({2}, {8}))), Producers{});             // 4: a span
+    EXPECT_EQ(h.submit_plain(Args().inout(z.view({1, 1, 4}, {0, 0, 0}))), (Producers{2}));  // 5
+    // Spans in both places of one submit, each on its own buffer's lines.
+    Producers both = h.submit_plain(Args().inout(x.view({3}, {5})).inout(y.view({2}, {0})));  // 6
+    std::sort(both.begin(), both.end());
+    EXPECT_EQ(both, (Producers{0, 1, 3}));
+    EXPECT_EQ(h.submit_plain(Args().in(y.view({1}, {1}))), (Producers{6}));  // 7
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({1}, {8}))), Producers{});    // 8: 4 read it
+    EXPECT_GE(h.dependence->map().stats().span_accesses, 3u);
+  }
+}
+
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
   check_plain_path_against_oracle(false, 7100);
   check_plain_path_against_oracle(false, 7100, true);          // slots found first (large-map path)
