@@ -112,10 +112,9 @@ void Dependence::record_span_or_off_lines(TaskSlot& task, const Args& args, int 
   std::uint64_t lines = 1;
   BufferInfo* info;
   SlotLine* const first = map_.take_marked_span(*t, info, &lines);
-  if (first == nullptr ||
-      !map_.access_span(first, lines, info, t, arg,
-                        is_write(static_cast<std::uint32_t>(args.tag(arg))), retired_, task.id,
-                        Report<false>{this})) {
+  if (first == nullptr || !map_.access_span(first, lines, info, t, arg,
+                                            is_write(static_cast<std::uint32_t>(args.tag(arg))),
+                                            retired_, task.id, Report<false>{this})) {
     record_off_lines(task, args, 1u << arg, record_tensors);
   }
 }
