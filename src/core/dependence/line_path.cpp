@@ -179,10 +179,11 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
     if (!is_tracked(tag) || ((fresh_reads >> i) & 1u) != 0) continue;
     bool done;
     if constexpr (kSpans) {
-      done = spans[i] == 1 ? map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_,
-                                              id, Report<true>{this})
-                           : map_.access_span(lines[i], spans[i], infos[i], t, i, is_write(tag),
-                                              retired_, id, Report<true>{this});
+      done = spans[i] == 1
+                 ? map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
+                                    Report<true>{this})
+                 : map_.access_span<false>(lines[i], spans[i], infos[i], t, i, is_write(tag),
+                                           retired_, id, Report<true>{this});
     } else {
       done = map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
                               Report<true>{this});

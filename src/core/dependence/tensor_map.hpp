@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "core/dependence/retirement_view.hpp"
@@ -532,13 +533,14 @@ class TensorMap {
   // for it (`info` its buffer), reporting the live tasks it conflicts with, as lookup_insert
   // would. False when the buffer left line mode instead (live readers of another ring): then
   // lookup_insert.
-  template <class Visit>
+  // kNoteLast false (access_span): the buffer's line_last is left to the caller.
+  template <bool kNoteLast = true, class Visit>
   [[gnu::always_inline]] bool access_line(SlotLine& line, BufferInfo* info, const Tensor* tensor,
                                           int arg, bool is_write, const std::uint32_t* retired,
                                           TaskId id, Visit&& visit) {
     Query q{};
     q.tensor = tensor;
-    return line_access<true>(q, arg, is_write, info, retired, id, visit, &line);
+    return line_access<true, kNoteLast>(q, arg, is_write, info, retired, id, visit, &line);
   }
 
   // Records task `id`'s access of `tensor` (its record's tensor `arg`) that find_line<kSpans>
@@ -546,13 +548,29 @@ class TensorMap {
   // access of exactly its slot (the visitor drops repeated reports). False when the buffer left
   // line mode on the way (the slots recorded before are then entries of the task, which a lookup
   // reports as the task's own): the caller records the access by regions.
-  template <class Visit>
+  // kByKind (the warm walk's out-of-line span try): a loop for writes and one for reads, and the
+  // buffer's line_last, the same for every line, set once (a buffer that left line mode on the
+  // way has no use for it, see line_holder). Without (the cold walk's spans instance, where two
+  // loops did not stay inline): one loop, each line as access_line records it.
+  template <bool kByKind = true, class Visit>
   bool access_span(SlotLine* first, std::uint64_t lines, BufferInfo* info, const Tensor* tensor,
                    int arg, bool is_write, const std::uint32_t* retired, TaskId id, Visit&& visit) {
     ++stats_.span_accesses;
-    for (std::uint64_t k = 0; k < lines; ++k) {
-      if (!access_line(first[k], info, tensor, arg, is_write, retired, id, visit)) return false;
+    if constexpr (!kByKind) {
+      for (std::uint64_t k = 0; k < lines; ++k) {
+        if (!access_line(first[k], info, tensor, arg, is_write, retired, id, visit)) return false;
+      }
+      return true;
     }
+    const auto each_line = [&](auto write) {
+      for (std::uint64_t k = 0; k < lines; ++k) {
+        if (!access_line<false>(first[k], info, tensor, arg, write, retired, id, visit))
+          return false;
+      }
+      return true;
+    };
+    if (!(is_write ? each_line(std::true_type{}) : each_line(std::false_type{}))) return false;
+    info->line_last[id.ring()] = id.local() + 1;
     return true;
   }
 
@@ -625,7 +643,7 @@ class TensorMap {
   // tensor. `arg`: q's place in its task record (see SlotLine). (One body for both, not a helper
   // function: with a helper GCC compiled the path by regions differently, ~+60K instructions over
   // paged attention's three rounds.)
-  template <bool kLineFound = false, class Visit>
+  template <bool kLineFound = false, bool kNoteLast = true, class Visit>
   [[gnu::always_inline]] bool line_access(const Query& q, int arg, bool is_write, BufferInfo* info,
                                           const std::uint32_t* retired, TaskId id, Visit& visit,
                                           SlotLine* found = nullptr) {
@@ -699,7 +717,7 @@ class TensorMap {
       line.writer = id;
       line.writer_arg = static_cast<std::uint8_t>(arg);
     }
-    info->line_last[id.ring()] = id.local() + 1;
+    if constexpr (kNoteLast) info->line_last[id.ring()] = id.local() + 1;
     return true;
   }
   // Spans: a contiguous access of another length than the grid's,
