@@ -1185,6 +1185,30 @@ TEST(Dependence, WarmSpanTryTakesOnlyItsOwnArgumentsSpan) {
   }
 }
 
+// A buffer's line mode ends when the newest task in its lines retires (TensorMap::line_holder,
+// from line_last): a span recorded by the warm walk's span try (line_last set once for all its
+// lines) keeps the lines while its task is live, past the retirement of the task that started them.
+TEST(Dependence, SpanKeepsTheLinesWhileItsTaskIsLive) {
+  for (const int path : {0, 2}) {
+    SCOPED_TRACE(plain_walk_name(path));
+    Harness h(64);
+    h.plain_walk(path);
+    std::vector<float> xs(64);
+    const Tensor x = Tensor::wrap(xs.data(), {64}, DType::f32);
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({1}, {0}))), Producers{});  // task 0: lines
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({4}, {4}))), Producers{});  // 1: a span write
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({3}, {1}))), Producers{});     // 2: a span read
+    h.retire_below(1);  // task 0 retires: 1 and 2 are the lines' live tasks
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({1}, {5}))), (Producers{1}));     // 3
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({2}, {2}))), (Producers{2}));  // 4
+    h.retire_below(2);  // task 1 retires: 2, 3 and 4 are live
+    Producers w = h.submit_plain(Args().inout(x.view({4}, {2})));  // 5: x[2..6)
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{3, 4}));
+    EXPECT_GE(h.dependence->map().stats().span_accesses, path == 2 ? 4u : 0u);
+  }
+}
+
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
   check_plain_path_against_oracle(false, 7100);
   check_plain_path_against_oracle(false, 7100, true);          // slots found first (large-map path)
