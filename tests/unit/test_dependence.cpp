@@ -1149,6 +1149,66 @@ TEST(Dependence, LinePathRecordsSpansInPlaceAndOrdersEveryConflict) {
   check_line_spans_against_oracle(8200, true);  // large map: lines found first
 }
 
+// The warm walk's span try takes what the one-slot try kept of a span (its buffer, first byte and
+// length: TensorMap::take_marked_span) once: a later argument that misses its line for another
+// reason (a buffer the map does not know, a rank-3 view) is no span of the earlier buffer, and a
+// span of another argument place or buffer finds its own lines. (The plain walk pauses its lines
+// after task 0's first accesses and goes by regions here; lines always keeps them.)
+TEST(Dependence, WarmSpanTryTakesOnlyItsOwnArgumentsSpan) {
+  for (const int path : {0, 2}) {
+    SCOPED_TRACE(plain_walk_name(path));
+    Harness h(64);
+    h.plain_walk(path);
+    std::vector<float> xs(64);
+    std::vector<float> ys(64);
+    std::vector<float> ws(64);
+    std::vector<float> zs(64);
+    const Tensor x = Tensor::wrap(xs.data(), {64}, DType::f32);
+    const Tensor y = Tensor::wrap(ys.data(), {64}, DType::f32);
+    const Tensor w = Tensor::wrap(ws.data(), {64}, DType::f32);
+    const Tensor z = Tensor::wrap(zs.data(), {4, 4, 4}, DType::f32);
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({1}, {0})).inout(y.view({1}, {0}))),
+              Producers{});                                                  // task 0
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({4}, {4}))), Producers{});  // 1: a span
+    EXPECT_EQ(h.submit_plain(Args().inout(w.view({4}, {4}))), Producers{});  // 2: new
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({1}, {6}))), (Producers{1}));  // 3
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({2}, {8}))), Producers{});     // 4: a span
+    EXPECT_EQ(h.submit_plain(Args().inout(z)), Producers{});                 // 5: rank 3
+    EXPECT_EQ(h.submit_plain(Args().in(w.view({1}, {5}))), (Producers{2}));  // 6
+    // Spans in both places of one submit, each on its own buffer's lines.
+    Producers both = h.submit_plain(Args().inout(x.view({3}, {5})).inout(y.view({2}, {0})));  // 7
+    std::sort(both.begin(), both.end());
+    EXPECT_EQ(both, (Producers{0, 1, 3}));
+    EXPECT_EQ(h.submit_plain(Args().in(y.view({1}, {1}))), (Producers{7}));  // 8
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({1}, {8}))), Producers{});     // 9: 4 read it
+    EXPECT_GE(h.dependence->map().stats().span_accesses, 3u);
+  }
+}
+
+// A buffer's line mode ends when the newest task in its lines retires (TensorMap::line_holder,
+// from line_last): a span recorded by the warm walk's span try (line_last set once for all its
+// lines) keeps the lines while its task is live, past the retirement of the task that started them.
+TEST(Dependence, SpanKeepsTheLinesWhileItsTaskIsLive) {
+  for (const int path : {0, 2}) {
+    SCOPED_TRACE(plain_walk_name(path));
+    Harness h(64);
+    h.plain_walk(path);
+    std::vector<float> xs(64);
+    const Tensor x = Tensor::wrap(xs.data(), {64}, DType::f32);
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({1}, {0}))), Producers{});  // task 0: lines
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({4}, {4}))), Producers{});  // 1: a span write
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({3}, {1}))), Producers{});     // 2: a span read
+    h.retire_below(1);  // task 0 retires: 1 and 2 are the lines' live tasks
+    EXPECT_EQ(h.submit_plain(Args().in(x.view({1}, {5}))), (Producers{1}));     // 3
+    EXPECT_EQ(h.submit_plain(Args().inout(x.view({2}, {2}))), (Producers{2}));  // 4
+    h.retire_below(2);  // task 1 retires: 2, 3 and 4 are live
+    Producers w = h.submit_plain(Args().inout(x.view({4}, {2})));  // 5: x[2..6)
+    std::sort(w.begin(), w.end());
+    EXPECT_EQ(w, (Producers{3, 4}));
+    EXPECT_GE(h.dependence->map().stats().span_accesses, path == 2 ? 4u : 0u);
+  }
+}
+
 TEST(Dependence, PlainSubmitPathOrdersEveryConflictAndMatchesTheTwoPassPath) {
   check_plain_path_against_oracle(false, 7100);
   check_plain_path_against_oracle(false, 7100, true);          // slots found first (large-map path)

@@ -94,7 +94,7 @@ int Dependence::collect_on_warm_lines(TaskSlot& task, const Args& args,
     const auto tag = static_cast<std::uint32_t>(tags[i]);
     if (!is_tracked(tag) || ((kept >> i) & 1u) != 0) continue;  // out, no_dep, a kept read
     BufferInfo* info;
-    SlotLine* const line = map_.find_line<false>(*t, i, info);
+    SlotLine* const line = map_.find_line<false, false, true>(*t, i, info);
     if (line == nullptr || !map_.access_line(*line, info, t, i, is_write(tag), retired_, id,
                                              Report<false>{this})) [[unlikely]] {
       record_span_or_off_lines(task, args, i, record_tensors);
@@ -105,15 +105,16 @@ int Dependence::collect_on_warm_lines(TaskSlot& task, const Args& args,
 
 void Dependence::record_span_or_off_lines(TaskSlot& task, const Args& args, int arg,
                                           const Tensor* record_tensors) {
-  // The one-slot try missed its line (find_line) or left line mode (access_line). A span finds
-  // its lines (find_line<kSpans>; after a left line mode it finds none: the phase is unset).
+  // The one-slot try missed its line (find_line) or left line mode (access_line). Only an access
+  // of another length than the grid's (find_line's mark) can be a span, whose lines
+  // take_marked_span finds from what find_line kept (its buffer, first byte and length).
   const Tensor* const t = &record_tensors[arg];
-  const bool write = is_write(static_cast<std::uint32_t>(args.tag(arg)));
-  BufferInfo* info;
   std::uint64_t lines = 1;
-  SlotLine* const first = map_.find_line<false, true>(*t, arg, info, &lines);
-  if (first == nullptr || !map_.access_span(first, lines, info, t, arg, write, retired_, task.id,
-                                            Report<false>{this})) {
+  BufferInfo* info;
+  SlotLine* const first = map_.take_marked_span(*t, info, &lines);
+  if (first == nullptr || !map_.access_span(first, lines, info, t, arg,
+                                            is_write(static_cast<std::uint32_t>(args.tag(arg))),
+                                            retired_, task.id, Report<false>{this})) {
     record_off_lines(task, args, 1u << arg, record_tensors);
   }
 }
@@ -178,10 +179,11 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
     if (!is_tracked(tag) || ((fresh_reads >> i) & 1u) != 0) continue;
     bool done;
     if constexpr (kSpans) {
-      done = spans[i] == 1 ? map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_,
-                                              id, Report<true>{this})
-                           : map_.access_span(lines[i], spans[i], infos[i], t, i, is_write(tag),
-                                              retired_, id, Report<true>{this});
+      done = spans[i] == 1
+                 ? map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
+                                    Report<true>{this})
+                 : map_.access_span<false>(lines[i], spans[i], infos[i], t, i, is_write(tag),
+                                           retired_, id, Report<true>{this});
     } else {
       done = map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
                               Report<true>{this});

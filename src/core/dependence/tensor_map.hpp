@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "core/dependence/retirement_view.hpp"
@@ -396,7 +397,10 @@ class TensorMap {
   // (span_access's case, on a grid that needs no cut) returns its first line and sets `*lines`
   // to the slot count (left as it was for one slot); the caller records it line by line
   // (access_span).
-  template <bool kPrefetch = true, bool kSpans = false>
+  // kMarkSpans (the warm walk's one-slot try): an access of another length than the grid's
+  // keeps its buffer, first byte and length (null as before) for take_marked_span: the walk's
+  // miss then tries the span without finding the buffer again.
+  template <bool kPrefetch = true, bool kSpans = false, bool kMarkSpans = false>
   [[gnu::always_inline]] SlotLine* find_line(const Tensor& t, int arg, BufferInfo*& info,
                                              std::uint64_t* lines = nullptr) {
     // (An argument index: no wrap of `arg` into the place table to compute.)
@@ -453,6 +457,9 @@ class TensorMap {
         }
         return first;
       }
+      if constexpr (kMarkSpans) {
+        marked_ = {guess, lo, count * size};
+      }
       return nullptr;
     }
     if ((lo & guess->line_mask) != guess->line_phase) [[unlikely]] {
@@ -477,6 +484,12 @@ class TensorMap {
   // Rank 1 only, as span_access. Out of line: the one-slot walk keeps its registers.
   [[gnu::noinline]] static SlotLine* find_span(const Tensor& t, BufferInfo* info, std::uint64_t lo,
                                                std::uint64_t bytes, std::uint64_t* lines) {
+    return span_lines(t, info, lo, bytes, lines);
+  }
+  // find_span's body (inline in take_marked_span, which the warm walk calls out of line).
+  [[gnu::always_inline]] static SlotLine* span_lines(const Tensor& t, BufferInfo* info,
+                                                     std::uint64_t lo, std::uint64_t bytes,
+                                                     std::uint64_t* lines) {
     if (t.ndims() != 1 || bytes == 0 || bytes > kMaxSpanLines * info->grid_length) return nullptr;
     if ((lo & info->line_mask) != info->line_phase) {
       if (info->line_phase != BufferInfo::kNoLinePhase || info->lines == nullptr ||
@@ -491,6 +504,17 @@ class TensorMap {
     if (slot + count > info->line_capacity) return nullptr;
     *lines = count;
     return &info->lines[slot];
+  }
+  // find_span of the access find_line<.., kMarkSpans> marked (`t`, the same tensor; `info` set to
+  // its buffer), the mark then cleared; null when the last find_line marked none (it missed for
+  // another reason, or found its line): such a miss is no span either (find_line<kSpans> would
+  // miss as the one-slot try did: the same guess, version, rank and length, or a phase unset
+  // after access_line left line mode).
+  SlotLine* take_marked_span(const Tensor& t, BufferInfo*& info, std::uint64_t* lines) {
+    info = marked_.info;
+    if (info == nullptr) return nullptr;
+    marked_.info = nullptr;
+    return span_lines(t, info, marked_.lo, marked_.bytes, lines);
   }
   // How recently `line` (of buffer `info`) was touched, for task `id`: 1 when a task of `id`'s
   // ring at most `span` tasks before `id` touched it last (likely in the caches), -1 when not
@@ -509,13 +533,14 @@ class TensorMap {
   // for it (`info` its buffer), reporting the live tasks it conflicts with, as lookup_insert
   // would. False when the buffer left line mode instead (live readers of another ring): then
   // lookup_insert.
-  template <class Visit>
+  // kNoteLast false (access_span): the buffer's line_last is left to the caller.
+  template <bool kNoteLast = true, class Visit>
   [[gnu::always_inline]] bool access_line(SlotLine& line, BufferInfo* info, const Tensor* tensor,
                                           int arg, bool is_write, const std::uint32_t* retired,
                                           TaskId id, Visit&& visit) {
     Query q{};
     q.tensor = tensor;
-    return line_access<true>(q, arg, is_write, info, retired, id, visit, &line);
+    return line_access<true, kNoteLast>(q, arg, is_write, info, retired, id, visit, &line);
   }
 
   // Records task `id`'s access of `tensor` (its record's tensor `arg`) that find_line<kSpans>
@@ -523,13 +548,29 @@ class TensorMap {
   // access of exactly its slot (the visitor drops repeated reports). False when the buffer left
   // line mode on the way (the slots recorded before are then entries of the task, which a lookup
   // reports as the task's own): the caller records the access by regions.
-  template <class Visit>
+  // kByKind (the warm walk's out-of-line span try): a loop for writes and one for reads, and the
+  // buffer's line_last, the same for every line, set once (a buffer that left line mode on the
+  // way has no use for it, see line_holder). Without (the cold walk's spans instance, where two
+  // loops did not stay inline): one loop, each line as access_line records it.
+  template <bool kByKind = true, class Visit>
   bool access_span(SlotLine* first, std::uint64_t lines, BufferInfo* info, const Tensor* tensor,
                    int arg, bool is_write, const std::uint32_t* retired, TaskId id, Visit&& visit) {
     ++stats_.span_accesses;
-    for (std::uint64_t k = 0; k < lines; ++k) {
-      if (!access_line(first[k], info, tensor, arg, is_write, retired, id, visit)) return false;
+    if constexpr (!kByKind) {
+      for (std::uint64_t k = 0; k < lines; ++k) {
+        if (!access_line(first[k], info, tensor, arg, is_write, retired, id, visit)) return false;
+      }
+      return true;
     }
+    const auto each_line = [&](auto write) {
+      for (std::uint64_t k = 0; k < lines; ++k) {
+        if (!access_line<false>(first[k], info, tensor, arg, write, retired, id, visit))
+          return false;
+      }
+      return true;
+    };
+    if (!(is_write ? each_line(std::true_type{}) : each_line(std::false_type{}))) return false;
+    info->line_last[id.ring()] = id.local() + 1;
     return true;
   }
 
@@ -602,7 +643,7 @@ class TensorMap {
   // tensor. `arg`: q's place in its task record (see SlotLine). (One body for both, not a helper
   // function: with a helper GCC compiled the path by regions differently, ~+60K instructions over
   // paged attention's three rounds.)
-  template <bool kLineFound = false, class Visit>
+  template <bool kLineFound = false, bool kNoteLast = true, class Visit>
   [[gnu::always_inline]] bool line_access(const Query& q, int arg, bool is_write, BufferInfo* info,
                                           const std::uint32_t* retired, TaskId id, Visit& visit,
                                           SlotLine* found = nullptr) {
@@ -676,7 +717,7 @@ class TensorMap {
       line.writer = id;
       line.writer_arg = static_cast<std::uint8_t>(arg);
     }
-    info->line_last[id.ring()] = id.local() + 1;
+    if constexpr (kNoteLast) info->line_last[id.ring()] = id.local() + 1;
     return true;
   }
   // Spans: a contiguous access of another length than the grid's,
@@ -1064,6 +1105,14 @@ class TensorMap {
   BufferInfo* by_arg_[kMaxTensorArgs] = {};
   // find_line's guess each place had before its last retarget (task kinds that take turns).
   BufferInfo* by_arg_before_[kMaxTensorArgs] = {};
+  // The access find_line<.., kMarkSpans> marked (take_marked_span; info null when none: every
+  // mark is taken by the miss that follows it).
+  struct MarkedSpan {
+    BufferInfo* info;
+    std::uint64_t lo;
+    std::uint64_t bytes;
+  };
+  MarkedSpan marked_{nullptr, 0, 0};
   std::vector<BufferInfo*> buffer_table_;
   std::uint64_t buffer_count_ = 0;
   std::vector<std::unique_ptr<BufferInfo[]>> buffer_chunks_;
