@@ -1057,6 +1057,127 @@ TEST_F(SchedulerSteps, AnIdleCoreTakesBackATaskAnotherCoreHasNotLatched) {
   EXPECT_EQ(sink_.completed, 2 + 2 * 3) << "every task ran and completed once";
 }
 
+// A core that finishes and finds nothing to run takes a single-core task staged in the other
+// core's pending slot behind the kernel that core still runs (cores_take_back_staged), racing
+// that core's latch after its FIN: exactly one of them runs it. Round 0: core 2 finishes first
+// and takes it (core 1's word goes back to its running token, latched, so core 1 reads "nothing
+// new" and can no longer claim the pending token; the next dispatch to core 1 keeps the parity
+// opposite to its running token). Round 1: core 1 latched it first: it stays there.
+TEST_F(SchedulerSteps, AnIdleCoreTakesATaskStagedBehindAnotherCoresKernel) {
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  as_threads_platform(s);
+  s.cores_take_back_unlatched(true);
+  s.cores_take_back_staged(true);
+  auto ack_token = [&](int core) { mailboxes_[core].status.store(dispatched(core) & kTokenMask); };
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    const bool latched_in_time = round == 1;
+    TaskSlot* a = task(TaskShape::aiv, 2);
+    TaskSlot* b = task(TaskShape::aiv, 2);
+    s.push_ready_global(a);
+    s.push_ready_global(b);
+    s.step(0);  // a full step: a on core 1, b on core 2
+    ASSERT_EQ(s.core_slot(1).running.task, a);
+    ASSERT_EQ(s.core_slot(2).running.task, b);
+    ack_token(1);
+    ack_token(2);
+    s.step(0);  // sees both ACKs
+    const std::uint32_t a_token = s.core_slot(1).running.token;
+    // Both cores busy: core 1's latch step stages the queued task c behind a, unlatched.
+    TaskSlot* c = task(TaskShape::aiv, 2);
+    s.push_ready_global(c);
+    ASSERT_TRUE(s.stage_after_latch(0, 1));
+    ASSERT_EQ(s.core_slot(1).pending.task, c);
+    const std::uint32_t c_token = s.core_slot(1).pending.token;
+    EXPECT_EQ(dispatched(1), c_token) << "published unlatched: another core may take it back";
+    const std::uint64_t taken_before = s.counters(0).staged_taken_back;
+    if (latched_in_time) {
+      // Core 1 finished a and latched c (its ACK) before core 2's step looked.
+      fin(1);
+      ASSERT_TRUE(latch_dispatch(mailboxes_[1], c_token).has_value());
+    }
+    // Core 2 finishes b and finds nothing queued.
+    fin(2);
+    EXPECT_TRUE(s.core_step(0, 2));
+    if (latched_in_time) {
+      EXPECT_EQ(s.counters(0).staged_taken_back, taken_before) << "latched: it runs there";
+      EXPECT_TRUE(s.core_slot(2).idle());
+      EXPECT_TRUE(s.core_step(0, 1));  // a finished, c moved up (already latched)
+      EXPECT_EQ(s.core_slot(1).running.task, c);
+      fin(1);
+      EXPECT_TRUE(s.core_step(0, 1));
+    } else {
+      EXPECT_EQ(s.counters(0).staged_taken_back, taken_before + 1);
+      EXPECT_EQ(s.core_slot(2).running.task, c);
+      EXPECT_TRUE(s.core_slot(2).running.early_handoff);
+      EXPECT_EQ(dispatched(2) & kLatchedBit, kLatchedBit) << "published latched for core 2";
+      EXPECT_EQ(s.core_slot(1).pending.task, nullptr);
+      EXPECT_EQ(s.core_slot(1).running.task, a) << "core 1 still runs a";
+      // Core 1's word: its running token, latched (nothing new); the pending token is gone.
+      EXPECT_EQ(dispatched(1), a_token | kLatchedBit);
+      EXPECT_FALSE(latch_dispatch(mailboxes_[1], c_token).has_value());
+      ack_token(2);
+      fin(2);
+      EXPECT_TRUE(s.core_step(0, 2));  // c finished on core 2
+      fin(1);
+      EXPECT_TRUE(s.core_step(0, 1));  // a finished: core 1 idle, nothing pending
+      EXPECT_TRUE(s.core_slot(1).idle());
+      // The next dispatch to core 1 uses the payload buffer a's FIN did not write.
+      TaskSlot* d = task(TaskShape::aiv, 2);
+      TaskSlot* e = task(TaskShape::aiv, 2);
+      s.push_ready_global(d);
+      s.push_ready_global(e);
+      s.step(0);
+      ASSERT_NE(s.core_slot(1).running.task, nullptr);
+      ASSERT_NE(s.core_slot(2).running.task, nullptr);
+      EXPECT_NE(s.core_slot(1).running.token & 1, a_token & 1);
+      for (const int core : {1, 2}) {
+        ack_token(core);
+        fin(core);
+        EXPECT_TRUE(s.core_step(0, core));
+      }
+    }
+    EXPECT_TRUE(s.idle(0));
+    EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
+  }
+  EXPECT_EQ(sink_.completed, 5 + 3) << "every task ran and completed once";
+}
+
+// Without cores_take_back_staged (the sim, and the default), a single-core task a core's own
+// step stages is published latched, and an idle core leaves it there.
+TEST_F(SchedulerSteps, WithoutTakeBackStagedAStagedTaskStaysLatched) {
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  as_threads_platform(s);
+  s.cores_take_back_unlatched(true);
+  auto ack_token = [&](int core) { mailboxes_[core].status.store(dispatched(core) & kTokenMask); };
+  TaskSlot* a = task(TaskShape::aiv, 2);
+  TaskSlot* b = task(TaskShape::aiv, 2);
+  s.push_ready_global(a);
+  s.push_ready_global(b);
+  s.step(0);
+  ack_token(1);
+  ack_token(2);
+  s.step(0);
+  TaskSlot* c = task(TaskShape::aiv, 2);
+  s.push_ready_global(c);
+  ASSERT_TRUE(s.stage_after_latch(0, 1));
+  const std::uint32_t c_token = s.core_slot(1).pending.token;
+  EXPECT_EQ(dispatched(1), c_token | kLatchedBit);
+  fin(2);
+  s.core_step(0, 2);
+  EXPECT_TRUE(s.core_slot(2).idle());
+  EXPECT_EQ(s.core_slot(1).pending.task, c);
+  EXPECT_EQ(s.counters(0).staged_taken_back, 0u);
+  fin(1);
+  s.core_step(0, 1);
+  EXPECT_EQ(s.core_slot(1).running.task, c);
+  ack_token(1);
+  fin(1);
+  s.core_step(0, 1);
+  EXPECT_TRUE(s.idle(0));
+  EXPECT_EQ(sink_.completed, 3);
+}
+
 // A finishing core's own step (core_step) hands MIX work to the full step: a MIX task queued
 // while the cluster was busy is placed on the whole cluster when its last busy core finishes,
 // not left in the queue by the single-core fast path. Before any MIX task in the run, the fast
