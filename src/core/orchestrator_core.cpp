@@ -429,21 +429,19 @@ void OrchestratorCore::submit_pattern_iteration(loops::PatternLoop& loop, Orches
   if (loop.all_trusted() && !fatal() && room_for(count)) {
     Ring& ring = *scope_ring_;
     const int ring_index = scope_ring_index_;
-    for (; t < count; ++t) {
-      // submit_pattern_task's tests, in its order: no error, the credit (a heap wait inside an
-      // earlier submit_wide may have revoked it), the trusted position; then the moves.
-      if (fatal() || !room_credited(&ring)) break;
-      LoopDriver::ReplayPlan* position = nullptr;
-      if (!loops_.trusted_wide(&position, loop.key(t), loop.owner_iteration(t, i),
-                               loop.owner_position(t, i), loop.same_position(t)) ||
-          !loop.move_trusted(t, i)) {
-        break;
-      }
+    // trusted_wide's tests for every task at once (what task t finds once the tasks before it
+    // are submitted: LoopDriver::trusted_tasks), then per task submit_pattern_task's other
+    // tests, in its order: no error, the credit (a heap wait inside an earlier submit_wide may
+    // have revoked it); then the moves.
+    LoopDriver::ReplayPlan* first = nullptr;
+    const int trusted = loops_.trusted_tasks(&first, loop, i);
+    for (; t < trusted; ++t) {
+      if (fatal() || !room_credited(&ring) || !loop.move_trusted(t, i)) break;
       loops_.note_trusted();
       trusted_wide_ = true;
       TaskOutputs* const outputs = loop.output_slot(t);
       ::new (outputs) TaskOutputs(
-          submit_wide(LoopDriver::prepared(*position).plan, loop.args(t), ring_index, ring));
+          submit_wide(LoopDriver::prepared(first[t]).plan, loop.args(t), ring_index, ring));
       if (!outputs->valid()) return;
     }
     if (t == count) {
@@ -1355,7 +1353,8 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   Tensor* const tensors = ring.tensor_storage(ring.head(), count);
   LoopDriver::ReplayPlan* covered;
   if (trusted_wide_) [[unlikely]] {
-    // submit_pattern_task's verified position (LoopDriver::trusted_wide): the copy alone.
+    // A pattern loop's verified position (LoopDriver::trusted_wide, trusted_tasks): the copy
+    // alone.
     trusted_wide_ = false;
     covered = loops_.replay_wide_trusted(args, tensors);
   } else {

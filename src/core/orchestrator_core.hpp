@@ -232,11 +232,11 @@ class OrchestratorCore {
   // own iteration made, closed free reads): LoopDriver::replay_wide first, then submit_analysed's
   // steps with the position's output layout prepared once (LoopDriver::PreparedTask) and its
   // producers from LoopDriver::wide_producers (the position's precomputed list).
-  // With trusted_wide_ set (a pattern loop's verified wide position, submit_pattern_task, which
-  // passes the position's kept plan): LoopDriver::replay_wide_trusted replaces replay_wide (no
-  // compare, no miss); every later step is the compared path's. (A flag, not a second
-  // instance: two instances of this function left the scope list's push_back a call in both,
-  // +17 instructions a wide submit, measured.)
+  // With trusted_wide_ set (a pattern loop's verified wide position, the current one, whose
+  // kept plan the caller passes: submit_pattern_task, submit_pattern_iteration):
+  // LoopDriver::replay_wide_trusted replaces replay_wide (no compare, no miss); every later step
+  // is the compared path's. (A flag, not a second instance: two instances of this function left
+  // the scope list's push_back a call in both, +17 instructions a wide submit, measured.)
   TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index, Ring& ring);
   bool trusted_wide_ = false;
   // Task `task` of a several-task pattern loop's iteration (loops::PatternLoop::iterate): at a
@@ -250,10 +250,12 @@ class OrchestratorCore {
   // (PatternLoop::all_trusted), no error is latched and the scope's ring has room for the whole
   // iteration at once (a room credit covering its task count, granted here if the window has the
   // room and no periodic sync falls inside it), each task's moves are written
-  // (PatternLoop::move_trusted) and it goes straight to submit_wide with trusted_wide_ set, its
-  // position tested by LoopDriver::trusted_wide; the first task that cannot (a bad table entry,
-  // a position not predicted, the credit revoked by a heap wait, an error) and every later one go
-  // PatternLoop::iterate's way (submit_pattern_task), as does the whole iteration otherwise.
+  // (PatternLoop::move_trusted) and it goes straight to submit_wide with trusted_wide_ set, the
+  // positions of all its tasks tested once before the first (LoopDriver::trusted_tasks:
+  // trusted_wide's tests, which no trusted wide submit can change the outcome of); the first
+  // task that cannot (a bad table entry, a position not predicted, the credit revoked by a heap
+  // wait, an error) and every later one go PatternLoop::iterate's way (submit_pattern_task), as
+  // does the whole iteration otherwise.
   void submit_pattern_iteration(loops::PatternLoop& loop, Orchestrator& o, std::int64_t i);
   // A room credit on the scope's ring for `count` submits at once (room_credited for each).
   bool room_for(int count);

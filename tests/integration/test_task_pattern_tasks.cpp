@@ -894,6 +894,108 @@ TEST_P(TaskPatternTasks, NestedRunThatIsNotAffineKeepsTheCompare) {
   EXPECT_EQ(r.stats.pattern_tasks_trusted, 12u);
 }
 
+// Nested as paged attention: every task of the pattern a wide position (fresh outputs, a view of
+// task 0's output, the outer iteration's accumulator and a fixed C row), so each pattern loop's
+// tasks are verified as runs at i = 0 and 1 and the whole iteration is trusted from i = 2. The
+// outer loop (5 iterations) learns from 0 and 1; in iteration 2, its first analysed, the
+// positions past i = 1 are not prepared yet (PreparedTask::wide_ready: a position's first wide
+// submit prepares it), so LoopDriver::trusted_tasks refuses those iterations, which go the
+// checked way (submit_pattern_task, the public submit's compare); iterations 3 and 4 go in one
+// call from i = 2. Equal to the plain loop, ordered as the oracle says, with the lambda loop's
+// books.
+TEST_P(TaskPatternTasks, NestedRunAtUnpreparedPositionsIsCompared) {
+  constexpr int kOuter = 5;
+  constexpr std::int64_t kInner = 8;
+  const TensorSpec acc_spec(Shape{2, kCols}, DType::i32);
+  const TensorSpec s_spec(Shape{2, kCols}, DType::i32);
+  const TensorSpec p_spec(Shape{1, kCols}, DType::i32);
+  const auto pattern_of = [&](const Fixture& fx, const Tensor& a, const Tensor& acc,
+                              const Tensor& c, std::int64_t r) {
+    const auto row = static_cast<std::uint32_t>(r);
+    TaskPattern p({kNoKernel, fx.kernel, kNoKernel});
+    p.in(a, {1, kCols}, {row, 0}, {1, 0}).out(s_spec);
+    p.then({fx.cube, kNoKernel, kNoKernel})
+        .in_output(0, 0, {1, kCols}, {1, 0})
+        .out(p_spec)
+        .scalar_if(0, 5, 9);
+    p.then({kNoKernel, fx.kernel, kNoKernel})
+        .in_output(1, 0)
+        .inout(acc)
+        .out_existing(c, {1, kCols}, {row, 0}, {0, 0})
+        .scalar_if(kInner - 1, 1, 0);
+    return p;
+  };
+  const auto run = [&](Fixture& fx, Buffers* buffers, int form) {  // 0 pattern, 1 lambda, 2 plain
+    return fx.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor a = Tensor::wrap(buffers->a.data(), {kRows, kCols}, DType::i32);
+      const Tensor c = Tensor::wrap(buffers->c.data(), {kRows, kCols}, DType::i32);
+      const auto body = [&](Orchestrator& o, std::int64_t r) {
+        const TaskOutputs acc =
+            o.submit_aiv(fx.kernel, Args().out(acc_spec).scalar(static_cast<std::int32_t>(r)));
+        if (!acc.valid()) return;
+        const TaskPattern pattern = pattern_of(fx, a, acc[0], c, r);
+        if (form == 0) {
+          o.parallel_for(kInner, pattern, LoopOptions{true});
+        } else if (form == 1) {
+          o.parallel_for(
+              kInner, [&](Orchestrator& o, std::int64_t i) { pattern.submit_iteration(o, i); },
+              LoopOptions{true});
+        } else {
+          run_pattern_loop(o, pattern, kInner, true, true);
+        }
+      };
+      if (form == 2) {
+        for (int r = 0; r < kOuter; ++r) {
+          TMR_SCOPE(o);
+          body(o, r);
+        }
+      } else {
+        o.parallel_for(kOuter, body, LoopOptions{true});
+      }
+    });
+  };
+  Fixture f(loop_config(GetParam()));
+  Fixture lambda(loop_config(GetParam()));
+  Fixture plain(loop_config(GetParam(), false));
+  Buffers got, by_lambda, want;
+  const RunResult r = run(f, &got, 0);
+  const RunResult l = run(lambda, &by_lambda, 1);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  ASSERT_TRUE(l.ok()) << l.status.to_string();
+  ASSERT_TRUE(run(plain, &want, 2).ok());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(by_lambda, want);
+  // The oracle's rows: A = 0, C = 2, outer iteration r's accumulator 100 + r, its pattern
+  // iteration i's fresh S and P 10 + 2 (r kInner + i) + 0, 1.
+  const auto box = [](int buffer, bool write, std::uint32_t r0, std::uint32_t rows) {
+    Access x;
+    x.buffer = buffer;
+    x.write = write;
+    x.r0 = r0;
+    x.rows = rows;
+    x.c0 = 0;
+    x.cols = kCols;
+    return x;
+  };
+  std::vector<std::vector<Access>> tasks;
+  for (int k = 0; k < kOuter; ++k) {
+    const auto row = static_cast<std::uint32_t>(k);
+    tasks.push_back({box(100 + k, true, 0, 2)});
+    for (std::int64_t i = 0; i < kInner; ++i) {
+      const int fresh = 10 + 2 * (k * static_cast<int>(kInner) + static_cast<int>(i));
+      tasks.push_back(
+          {box(0, false, row + static_cast<std::uint32_t>(i), 1), box(fresh, true, 0, 2)});
+      tasks.push_back({box(fresh, false, 1, 1), box(fresh + 1, true, 0, 1)});
+      tasks.push_back(
+          {box(fresh + 1, false, 0, 1), box(100 + k, true, 0, 2), box(2, true, row, 1)});
+    }
+  }
+  EXPECT_EQ(ordered_exactly(r, std::move(tasks)), "");
+  EXPECT_EQ(analysed_books(r), analysed_books(l));
+  EXPECT_EQ(r.stats.pattern_tasks_trusted, 36u);       // i = 2-7 of outer iterations 3 and 4
+  EXPECT_EQ(r.stats.pattern_iterations_trusted, 12u);  // each in one call
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, TaskPatternTasks, both_platforms(), platform_name);
 
 }  // namespace

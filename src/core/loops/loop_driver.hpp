@@ -318,12 +318,53 @@ class LoopDriver {
     *out = &task;
     return true;
   }
+  // trusted_wide for the tasks of one pattern iteration at once (OrchestratorCore::
+  // submit_pattern_iteration), before any of them is submitted: how many leading tasks t of
+  // `loop` (a loops::PatternLoop: key, owner_iteration, owner_position, same_position) pass
+  // trusted_wide's tests at the position `t` on from the current one, which is where task t
+  // stands once the t before it took the trusted wide submit (each counts one position:
+  // submitted_covered). Nothing such a submit does changes what the tests read (replaying_, the
+  // owner's iteration, first_analysed, plan_count, a position's fast, wide and wide_ready, the
+  // plans' storage: only a fall-back, a new analysis, build_plans, place_images and
+  // plan_analysed write them, none of which the trusted wide path reaches), so task t would
+  // pass trusted_wide after those submits exactly when it passes here. `*first`: the current
+  // position's plan (task t's is first[t]); set when the count is not zero.
+  template <class Pattern>
+  int trusted_tasks(ReplayPlan** first, const Pattern& loop, std::int64_t i) const {
+    if (!replaying_) return 0;
+    Loop& owner = *owner_;
+    const std::uint32_t start = owner.position;
+    const std::int64_t iteration = owner.iteration;
+    const std::int64_t analysed = owner.first_analysed;
+    const std::uint32_t plan_count = owner.plan_count;
+    TaskPlan* const plans = owner.task_plans.data();
+    const auto lowest = reinterpret_cast<std::uintptr_t>(plans);
+    const std::uintptr_t end = lowest + sizeof(TaskPlan) * plan_count;
+    const bool innermost = owner_ == top_;
+    const int count = loop.task_count();
+    int t = 0;
+    for (; t < count; ++t) {
+      const std::uint32_t position = start + static_cast<std::uint32_t>(t);
+      const loops::TrustKey& key = loop.key(t);
+      if (loop.owner_position(t, i) != position || position >= plan_count ||
+          loop.owner_iteration(t, i) != iteration || key.first_analysed != analysed) {
+        break;
+      }
+      const TaskPlan& task = plans[position];
+      if (task.fast || !task.wide || !task.prepared.wide_ready) break;
+      if (loop.same_position(t) && (&task != key.plan || !innermost)) break;
+      const auto plan = reinterpret_cast<std::uintptr_t>(key.plan);
+      if (plan < lowest || plan >= end) break;
+    }
+    if (t > 0) *first = plans + start;
+    return t;
+  }
   // replay_wide's outcome for a trusted_wide position, without its compare and checks: every
   // argument copied to `tensors`, the position's images left stale (a later compare places them
   // afresh), and what the wide path reads set as replay_wide sets it.
   ReplayPlan* replay_wide_trusted(const Args& args, Tensor* tensors) {
     Loop& loop = *owner_;
-    TaskPlan& task = loop.task_plans[loop.position];  // trusted_wide() held
+    TaskPlan& task = loop.task_plans[loop.position];  // trusted_wide() or trusted_tasks() held
     std::memcpy(static_cast<void*>(tensors), &args.tensor(0),
                 sizeof(Tensor) * static_cast<std::size_t>(task.access_count));
     task.image_iteration = kStaleImages;

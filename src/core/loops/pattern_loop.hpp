@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -172,5 +173,80 @@ class PatternLoop {
   std::vector<Tensor> table_rows_;
   std::int64_t n_ = 0;
 };
+
+inline void PatternLoop::write_offsets(Args& args, int arg, const std::uint32_t* lanes) {
+  std::memcpy(
+      reinterpret_cast<unsigned char*>(args.tensor_storage_[static_cast<std::size_t>(arg)].bytes) +
+          Tensor::field_offsets().offsets,
+      lanes, sizeof(std::uint32_t) * kMaxDims);
+}
+
+// Iteration i's offsets of `task`: its steps, then its table entries; false at the first entry
+// that puts its view out of range (the task then takes the plain loop's arguments). Inline in
+// both callers (iterate, move_trusted), as each had it written out (here: move_trusted is
+// inlined into OrchestratorCore::submit_pattern_iteration).
+[[gnu::always_inline]] inline bool PatternLoop::move_offsets(Task& task, std::int64_t i) {
+  Args& args = task.args;
+  const auto index = static_cast<std::uint32_t>(i);  // offsets move mod 2^32 (exact: in range)
+  for (const Step& s : task.steps) {
+    std::uint32_t lanes[kMaxDims];
+    for (int r = 0; r < kMaxDims; ++r)
+      lanes[r] = s.base[r] + index * s.step[r];
+    write_offsets(args, s.arg, lanes);
+  }
+  for (const Indexed& x : task.indexed) {
+    const std::int32_t entry = x.entries[i * x.stride];
+    const __int128 at = static_cast<__int128>(x.offset) + static_cast<__int128>(x.scale) * entry;
+    if (at < 0 || at > x.limit) [[unlikely]]
+      return false;
+    std::uint32_t lanes[kMaxDims];
+    const auto units = static_cast<std::uint32_t>(at);
+    for (int r = 0; r < kMaxDims; ++r)
+      lanes[r] = x.base[r] + units * x.unit[r];
+    write_offsets(args, x.arg, lanes);
+  }
+  return true;
+}
+
+// Iteration i's scalars of task `at`.
+[[gnu::always_inline]] inline void PatternLoop::move_scalars(int at, std::int64_t i) {
+  const std::vector<TaskPattern::Scalar>& scalars =
+      pattern_->tasks_[static_cast<std::size_t>(at)].scalars;
+  Args& args = tasks_[static_cast<std::size_t>(at)].args;
+  // A walk to the list's end, not to its size() (a division by the 40-byte element).
+  std::size_t k = 0;
+  for (const TaskPattern::Scalar& scalar : scalars)
+    args.scalars_[k++] = TaskPattern::scalar_at(scalar, i);
+}
+
+// Inline in its one caller (OrchestratorCore::submit_pattern_iteration): a call and its frame a
+// trusted task less.
+[[gnu::always_inline]] inline bool PatternLoop::move_trusted(int at, std::int64_t i) {
+  Task& task = tasks_[static_cast<std::size_t>(at)];
+  Args& args = task.args;
+  if (!move_offsets(task, i)) [[unlikely]]
+    return false;  // iterate's plain route (it moves this task again)
+  constexpr Tensor::FieldOffsets fields = Tensor::field_offsets();
+  for (const Ref& ref : task.refs) {
+    const Tensor& source = outputs_[static_cast<std::size_t>(ref.task)][ref.output];
+    auto* const slot =
+        reinterpret_cast<unsigned char*>(&args.tensor_storage_[static_cast<std::size_t>(ref.arg)]);
+    if (ref.ndims == 0) {
+      std::memcpy(slot, &source, sizeof(Tensor));
+    } else {
+      if (!ref.kept_valid) [[unlikely]]
+        return false;
+      // The kept view with the output's buffer and creator (Tensor::narrow writes only the box).
+      const void* const base = source.buffer();
+      const TaskId owner = source.producer();
+      std::memcpy(slot, ref.kept, sizeof(Tensor));
+      std::memcpy(slot + fields.base, &base, sizeof(base));
+      std::memcpy(slot + fields.owner, &owner, sizeof(owner));
+    }
+    args.created_[static_cast<std::size_t>(ref.arg)] = source.producer().valid();
+  }
+  move_scalars(at, i);
+  return true;
+}
 
 }  // namespace tmr::detail::loops
