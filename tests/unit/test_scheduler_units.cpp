@@ -900,6 +900,110 @@ TEST_F(SchedulerSteps, CoreStepPlacesLeftoversOnAnIdleCoreWithoutAFullStep) {
   EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
 }
 
+// A completion that makes single-core tasks ready while every core of their type is busy (the
+// threads platform: cores take queued work): the finishing core takes one and the rest is queued
+// without a bell for the scheduler thread, whose step could place nothing; the next core to
+// finish takes it. Before, that flush rang on every such completion and kept the scheduler
+// thread runnable through the peers' runs. (The sim's full step queues such leftovers in its
+// dispatch pass, without a bell, as before.)
+TEST_F(SchedulerSteps, LeftoversWithEveryCoreBusyRingNoBell) {
+  Scheduler s = make(DualSlotPolicy{false, false, false});  // no pending slots
+  as_threads_platform(s);
+  TaskSlot* producer = task(TaskShape::aiv, 2);
+  TaskSlot* blocker = task(TaskShape::aiv, 2);
+  consumer_of(*producer);
+  consumer_of(*producer);
+  consumer_of(*producer);
+  s.push_ready_global(producer);
+  s.push_ready_global(blocker);
+  s.step(0);
+  const int core = s.core_slot(1).running.task == producer ? 1 : 2;
+  const int other = 3 - core;
+  ASSERT_EQ(s.core_slot(core).running.task, producer);
+  ASSERT_EQ(s.core_slot(other).running.task, blocker);
+  ASSERT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+
+  ack(core);
+  ack(other);
+  fin(core);
+  const int bells = waker_.bells;
+  EXPECT_TRUE(s.core_step(0, core));
+  EXPECT_EQ(waker_.bells, bells) << "no idle AIV core: the next FINs take the leftovers";
+  EXPECT_TRUE(s.core_slot(core).running.early_handoff);
+  EXPECT_EQ(s.core_slot(other).running.task, blocker);
+
+  // The other core finishes and takes a queued consumer, then the first core the last one.
+  fin(other);
+  EXPECT_TRUE(s.core_step(0, other));
+  EXPECT_TRUE(s.core_slot(other).running.early_handoff);
+  ack(core);
+  fin(core);
+  EXPECT_TRUE(s.core_step(0, core));
+  EXPECT_TRUE(s.core_slot(core).running.early_handoff);
+  EXPECT_EQ(waker_.bells, bells);
+  for (const int c : {core, other}) {
+    ack(c);
+    fin(c);
+    s.core_step(0, c);
+  }
+  EXPECT_TRUE(s.idle(0));
+  EXPECT_EQ(sink_.completed, 5);
+  EXPECT_EQ(waker_.bells, bells);
+}
+
+// The same completion while another scheduler thread has an idle core of the type: the flush's
+// room check after the pushes sees it and rings, so that thread's step takes a leftover now.
+TEST_F(SchedulerSteps, LeftoversRingWhenAnotherThreadHasAnIdleCore) {
+  topology_ = Topology{2, 2};  // cluster c is thread c's: AIV cores 2, 3 (thread 0), 4, 5
+  mailboxes_ = std::vector<Mailbox>(6);
+  for (int c = 0; c < topology_.clusters; ++c) {
+    const int cores[3] = {topology_.aic_core(c), topology_.aiv_core(c, 0),
+                          topology_.aiv_core(c, 1)};
+    for (int k = 0; k < 3; ++k) {
+      mailboxes_[cores[k]].core = static_cast<std::uint16_t>(cores[k]);
+      mailboxes_[cores[k]].cluster = static_cast<std::uint16_t>(c);
+      mailboxes_[cores[k]].type = k == 0 ? CoreType::aic : CoreType::aiv;
+      mailboxes_[cores[k]].sub_block = static_cast<std::uint8_t>(k == 0 ? 0 : k - 1);
+    }
+  }
+  Scheduler s = make(DualSlotPolicy{false, false, false});
+  as_threads_platform(s);
+  TaskSlot* producer = task(TaskShape::aiv, 2);
+  TaskSlot* blocker = task(TaskShape::aiv, 2);
+  for (int i = 0; i < 3; ++i)
+    consumer_of(*producer);
+  s.push_ready_global(producer);
+  s.push_ready_global(blocker);
+  s.step(0);
+  const int core = s.core_slot(2).running.task == producer ? 2 : 3;
+  const int other = 5 - core;
+  ASSERT_EQ(s.core_slot(core).running.task, producer);
+  ASSERT_EQ(s.core_slot(other).running.task, blocker);
+  ASSERT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+  ASSERT_EQ(s.idle_cores(1, CoreType::aiv), 2);
+
+  ack(core);
+  ack(other);
+  fin(core);
+  const int bells = waker_.bells;
+  EXPECT_TRUE(s.core_step(0, core));
+  EXPECT_GT(waker_.bells, bells) << "thread 1 has idle AIV cores for the leftovers";
+  s.step(1);
+  EXPECT_NE(s.core_slot(4).running.task, nullptr);
+  EXPECT_NE(s.core_slot(5).running.task, nullptr);
+  for (int round = 0; round < 2; ++round) {
+    for (const int c : {core, other, 4, 5}) {
+      if (s.core_slot(c).idle()) continue;
+      if (s.core_slot(c).awaiting_ack) ack(c);
+      fin(c);
+      s.core_step(c < 4 ? 0 : 1, c);
+    }
+  }
+  EXPECT_TRUE(s.idle(0));
+  EXPECT_TRUE(s.idle(1));
+  EXPECT_EQ(sink_.completed, 5);
+}
+
 // limit_handoffs_to_cpus (threads on a host with fewer CPUs than runtime threads): a finishing
 // core's leftovers go to an idle core only while a CPU is free for it. With 2 CPUs and another
 // runtime thread on one (a submitting orchestrator), the finishing core's own next task fills

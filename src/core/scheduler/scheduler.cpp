@@ -681,14 +681,26 @@ void Scheduler::flush_local(int thread) {
   for (const int count : me.local_count)
     left |= count;
   if (left == 0) return;  // after most core steps: the completion made nothing ready here
-  bool pushed = false;
+  // With cores that take queued work (threads), a single-core task that no idle core anywhere
+  // can take waits in the queue for the next core of its type to finish (core_step pops it), as
+  // push_ready_global leaves the orchestrator's: no scheduler thread is woken for it. Ringing
+  // on every such flush kept the scheduler thread runnable through the peers' runs, woken for
+  // steps that found nothing (docs/performance.md, "Session 46, branch sched46"). Anything else
+  // (MIX, SPMD, start-together, an abort, an idle core somewhere) rings as before. The room
+  // check after the pushes is others_have_room's fenced one: a core that goes idle meanwhile
+  // either pops what was pushed or is seen idle here.
+  bool ring = !cores_take_queued_work_ || aborting();
   for (int s = 0; s < kShapeCount; ++s) {
-    for (int i = 0; i < me.local_count[s]; ++i)
-      push_back_global(me.local[s].tasks[i]);
-    pushed |= me.local_count[s] > 0;
+    if (me.local_count[s] == 0) continue;
+    for (int i = 0; i < me.local_count[s]; ++i) {
+      TaskSlot* const task = me.local[s].tasks[i];
+      ring = ring || task->shape == TaskShape::mix || task->block_count > 1 || task->sync_start;
+      push_back_global(task);  // the task is not read after its push: it may run and retire
+    }
     me.local_count[s] = 0;
+    ring = ring || others_have_room(-1, static_cast<TaskShape>(s));
   }
-  if (pushed) waker_.notify_schedulers();
+  if (ring) waker_.notify_schedulers();
 }
 
 // ---------------------------------------------------------------- dispatch
