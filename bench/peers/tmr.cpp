@@ -320,12 +320,10 @@ class TmrSystem final : public System {
                    "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
                    "%.0f us, orchestrator CPU %.0f us, orchestrator waiting for a CPU %.0f us, "
                    "scheduler busy %.0f us, taken back from a core that had not latched %llu, "
-                   "taken from another core's pending slot %llu, "
                    "orchestrator steps placing work %llu, waiting %llu\n",
                    s.wall_us, s.orchestration_us, s.orchestrator_blocked_us,
                    orchestrator_cpu_ns / 1e3, orchestrator_delay_ns / 1e3, s.scheduler_us,
                    static_cast<unsigned long long>(s.unlatched_taken_back),
-                   static_cast<unsigned long long>(s.staged_taken_back),
                    static_cast<unsigned long long>(s.orchestrator_placement_steps),
                    static_cast<unsigned long long>(s.orchestrator_wait_steps));
       const std::int64_t first = g_first_start_ns.load(std::memory_order_relaxed);

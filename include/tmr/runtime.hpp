@@ -97,10 +97,6 @@ struct RunStats {
   // its scheduler thread went idle, which took them back and ran them (a core thread without a
   // CPU; docs/performance.md, "Run side, session 23").
   std::uint64_t unlatched_taken_back = 0;
-  // Threads platform: single-core tasks staged in a core's pending slot, behind the kernel it ran,
-  // that another core of its scheduler thread took when it went idle and ran at once (docs/
-  // performance.md, "Session 46, branch metg46"; 0 on the sim).
-  std::uint64_t staged_taken_back = 0;
   // parallel_for (docs/design.md, "parallel_for"): loops run (loops nested in an analysed loop are
   // part of its iterations and count here too), loops with at least one analysed iteration,
   // iterations of loops that did their own analysis, how many of those used the template, the

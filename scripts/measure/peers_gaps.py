@@ -22,7 +22,7 @@ was doing meanwhile:
                             the rest of its own step, or a parked core's wake)
 
 The first run-up (before the core's first kernel) and the tail after its last are reported apart.
-A task taken back from another core (RunStats::unlatched_taken_back, staged_taken_back) carries
+A task taken back from another core (RunStats::unlatched_taken_back) carries
 its last dispatch only: the time it spent placed on the core that did not run it counts as
 "unplaced" here (the stats line of PEERS_TMR_STATS gives how many were taken back).
 """

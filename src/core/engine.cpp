@@ -280,7 +280,6 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
     stats.subtasks_executed += scheduler_->subtasks_done(t);
     stats.mix_blocks_taken_back += scheduler_->counters(t).taken_back;
     stats.unlatched_taken_back += scheduler_->counters(t).unlatched_taken_back;
-    stats.staged_taken_back += scheduler_->counters(t).staged_taken_back;
   }
 
   if (recording()) {

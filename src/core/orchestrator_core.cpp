@@ -1746,21 +1746,8 @@ std::int32_t OrchestratorCore::wire_producers(Ring& ring, TaskSlot& task, bool o
                                                                         bool may_charge,
                                                                         Ring::SlotInfo& info) {
   const auto& producers = dependence_.producers();
-  const auto count = static_cast<int>(producers.size());
-  // The dependency nodes a plain submit kNodeSubmitsAhead submits on will take if it has as many
-  // producers (the pool is taken in order): the lines of that span's first and last node, asked
-  // for now. Nothing else prefetched them: each was last read on a worker's CPU (its producer's
-  // and its consumer's completions, one pool wrap or one run ago), and the node stores come right
-  // before the first push, whose locked instruction waits until every store of the submit has
-  // drained. A 4-argument submit takes 3 nodes (72 bytes, never more than 2 lines). Measured:
-  // without it BM_Submit 4/16 ran at ~200 ns in about half of the processes, with it at 80-100 ns
-  // in all (docs/performance.md, "Session 46, branch lock46").
-  constexpr std::uint64_t kNodeSubmitsAhead = 8;
-  const std::uint64_t ahead =
-      ring.dep_top() + kNodeSubmitsAhead * static_cast<std::uint64_t>(count);
-  ring.prefetch_dep_node(ahead);
-  ring.prefetch_dep_node(ahead + static_cast<std::uint64_t>(count) - 1);
-  return wire_unguarded_list(ring, task, producers.begin(), count, scoped, may_charge, &info);
+  return wire_unguarded_list(ring, task, producers.begin(), static_cast<int>(producers.size()),
+                             scoped, may_charge, &info);
 }
 
 void OrchestratorCore::enter_scope(TaskSlot& task, int ring_index, std::uint64_t heap_consumed,

@@ -211,9 +211,22 @@ class Ring {
     return local;
   }
   void* heap_at(std::uint64_t offset) { return heap_ + offset; }
+  // Also asks for the first and last node of the span a wiring kNodeSubmitsAhead wirings on
+  // will take if it takes as many (the pool is taken in order). Nothing else asks for those
+  // lines: each was last read on a worker's CPU (its producer's and its consumer's completions,
+  // one pool wrap or one run ago), and the node stores come right before the first push, whose
+  // locked instruction waits until every store of the submit has drained. A 4-argument submit
+  // takes 3 nodes (72 bytes, never more than 2 lines). Measured: without it BM_Submit 4/16 ran at
+  // ~200 ns in about half of the processes, with it at 80-100 ns in all (docs/performance.md,
+  // "Session 46, branch lock46", where the plain wiring alone asked; here every wiring that takes
+  // nodes does: plain, replayed, wide and guarded. A pinned task's node comes with its admit.)
   std::uint64_t take_dep_nodes(std::uint64_t nodes) {
+    constexpr std::uint64_t kNodeSubmitsAhead = 8;
     const std::uint64_t first = dep_top_;
     dep_top_ += nodes;
+    const std::uint64_t ahead = first + kNodeSubmitsAhead * nodes;
+    prefetch_dep_node(ahead);
+    prefetch_dep_node(ahead + nodes - 1);
     return first;
   }
   std::uint64_t dep_top() const { return dep_top_; }

@@ -276,8 +276,7 @@ template <bool Timed>
         me.deferred_idle_core = -1;
         progress = true;
       }
-    } else if ((take_back_unlatched_ && take_back_unlatched(thread, core)) ||
-               (take_back_staged_ && take_back_staged(thread, core))) {
+    } else if (take_back_unlatched_ && take_back_unlatched(thread, core)) {
       progress = true;
     }
   } else if (!full && single_core_staging_at_latch_ && c.stageable()) {
@@ -380,44 +379,6 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
     core_became_idle(thread, other);
     if (timing()) running_changed(thread, other, clock_.now_ns());
     ++me.counters.unlatched_taken_back;
-    me.handoff_core = core;
-    dispatch_subtask(thread, core, s.task, s.slot, s.block,
-                     type == CoreType::aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
-                     SlotTarget::idle, Release::now);
-    me.handoff_core = -1;
-    return true;
-  }
-  return false;
-}
-
-bool Scheduler::take_back_staged(int thread, int core) {
-  ThreadState& me = threads_[thread];
-  CoreSlot& c = cores_[core];
-  if (c.mix_reserved) return false;
-  const CoreType type = c.mailbox->type;
-  for (const int other : me.cores) {
-    CoreSlot& o = cores_[other];
-    const Subtask s = o.pending;
-    // A single-core task of this core's type waiting behind the kernel `other` runs. A staged MIX
-    // part is not taken (its block is taken back whole: take_back_stranded).
-    if (other == core || s.task == nullptr || o.mailbox->type != type ||
-        s.task->shape == TaskShape::mix || s.task->block_count != 1 || s.task->sync_start) {
-      continue;
-    }
-    // The running subtask's token, latched, is what `other` reads as "nothing new" after its FIN
-    // (core_main), as after cancel_block; its latch of the pending token compare-exchanges the
-    // same word, so exactly one of the two runs the task.
-    std::uint32_t expected = s.token;
-    ++me.counters.dispatches;  // a write to the core's dispatch word
-    if (!o.mailbox->dispatch.compare_exchange_strong(expected, o.running.token | kLatchedBit,
-                                                     std::memory_order_acq_rel)) {
-      continue;  // the core latched it meanwhile: it runs there
-    }
-    o.pending = Subtask{};
-    // Skip a token, as cancel_block: the next dispatch keeps the parity opposite to the running
-    // subtask's (its payload buffer gets the running subtask's times at FIN).
-    o.token = next_token(o.token);
-    ++me.counters.staged_taken_back;
     me.handoff_core = core;
     dispatch_subtask(thread, core, s.task, s.slot, s.block,
                      type == CoreType::aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
@@ -1065,13 +1026,12 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   if (release == Release::now) {
     const bool own = own_core_needs_no_doorbell_ && core == me.self_core;
     // Latched for the core: its running slot (the early hand-off), and its pending slot for a
-    // single-core shape unless another core may take it back (take_back_staged): the core takes
-    // it after its FIN with the ACK alone, where the compare-exchange of an unlatched word was a
-    // locked instruction a task on every steadily staged graph. A staged MIX part stays unlatched
-    // (cancel_block races it), and so does a single-core one under cores_take_back_staged.
+    // single-core shape, which nothing takes back (cancel_block takes staged MIX parts only,
+    // take_back_unlatched running-slot dispatches only): the core takes it after its FIN with the
+    // ACK alone, where the compare-exchange of an unlatched word was a locked instruction a task
+    // on every steadily staged graph. A staged MIX part stays unlatched (cancel_block races it).
     publish(*c.mailbox, c.token, own,
-            own && own_core_latches_handoff_ &&
-                (target == SlotTarget::idle || (single_core && !take_back_staged_)));
+            own && own_core_latches_handoff_ && (target == SlotTarget::idle || single_core));
   }
 }
 

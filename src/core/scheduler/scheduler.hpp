@@ -108,16 +108,6 @@ class Scheduler {
   // the two workers alternately, never at once, each waiting for the other to go idle;
   // docs/performance.md, "Run side, session 23"). Only while no thread steps.
   void cores_take_back_unlatched(bool on) { take_back_unlatched_ = on; }
-  // For the same platforms: a core whose completion step finds nothing to run (nothing ready,
-  // nothing to take back unlatched) also takes a single-core task staged in another core's
-  // pending slot of its thread, while that core still runs the kernel before it, and runs it
-  // itself (take_back_staged). A staged task otherwise waits for that kernel's end and that
-  // core's step while this core idles: on the peers' stencil a row's last ready task was staged
-  // behind its neighbour's kernel (docs/performance.md, "Session 46, branch metg46"). Such a
-  // pending dispatch is then published unlatched, even by the core's own step (the core claims
-  // it with latch_dispatch's compare-exchange, which races the take-back), where
-  // own_core_latches_handoff alone publishes it latched. Only while no thread steps.
-  void cores_take_back_staged(bool on) { take_back_staged_ = on; }
   // For platforms that serialise every step of a thread under a gate of their own (threads): a
   // completed task is not counted through the sink (CompletionSink::kernel_task_completed_on);
   // the platform counts a step's completions (counters(thread).tasks_completed before and after)
@@ -214,7 +204,6 @@ class Scheduler {
     std::uint64_t staged[kShapeCount] = {};  // subtasks dispatched into a pending slot, by shape
     std::uint64_t taken_back = 0;  // staged MIX blocks taken back to run on an idle cluster
     std::uint64_t unlatched_taken_back = 0;  // take_back_unlatched: run by the finishing core
-    std::uint64_t staged_taken_back = 0;     // take_back_staged: run by the finishing core
   };
   const StepCounters& counters(int thread) const { return threads_[thread].counters; }
   // Trace records gathered by each thread (when recording).
@@ -393,9 +382,6 @@ class Scheduler {
   // cores_take_back_unlatched: from another idle core of `thread` onto `core` (idle, after its
   // FIN). True when one was taken back and placed on `core`.
   bool take_back_unlatched(int thread, int core);
-  // cores_take_back_staged: from another core's pending slot of `thread` onto `core` (idle, after
-  // its FIN). True when one was taken back and placed on `core`.
-  bool take_back_staged(int thread, int core);
 
   // ---- stranding (issue 12): take staged MIX blocks back when a cluster could run them now
   bool take_back_stranded(int thread);
@@ -469,7 +455,6 @@ class Scheduler {
   bool own_core_needs_no_doorbell_ = false;
   bool own_core_latches_handoff_ = false;
   bool take_back_unlatched_ = false;
-  bool take_back_staged_ = false;
   bool platform_counts_completions_ = false;
   bool pops_serialised_ = false;
   bool orchestrator_lanes_ = false;

@@ -79,7 +79,6 @@ ThreadsPlatform::ThreadsPlatform(Engine& engine)
   engine.scheduler().own_core_needs_no_doorbell(true);
   engine.scheduler().own_core_latches_handoff(true);
   engine.scheduler().cores_take_back_unlatched(true);
-  engine.scheduler().cores_take_back_staged(true);
   engine.scheduler().platform_counts_completions(true);  // every step is under a gate
   // One gate for every step: the queues' pops never overlap.
   engine.scheduler().pops_serialised(gates_.size() == 1);
