@@ -10,6 +10,15 @@
 
 namespace tmr::detail {
 
+namespace {
+// A task one core of its type runs alone (not MIX, one block, not start-together): on platforms
+// whose cores take queued work, such a task queued while no core of its type is idle is popped
+// by the next one to finish, with no scheduler step (push_ready_global, flush_local).
+bool runs_on_one_core(const TaskSlot& task) {
+  return task.shape != TaskShape::mix && task.block_count == 1 && !task.sync_start;
+}
+}  // namespace
+
 Scheduler::Scheduler(const Topology& topology, std::span<Mailbox> mailboxes,
                      const DualSlotPolicy& dual_slot, std::size_t queue_capacity,
                      const RunClock& clock, Waker& waker, CompletionSink& sink)
@@ -594,8 +603,7 @@ void Scheduler::push_ready_global(TaskSlot* task) {
   if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
     mix_seen_.store(true, std::memory_order_relaxed);
   // Read before the push: once queued, the task may run, finish and its slot be reused.
-  const bool single_core =
-      task->shape != TaskShape::mix && task->block_count == 1 && !task->sync_start;
+  const bool single_core = runs_on_one_core(*task);
   const TaskShape shape = task->shape;
   if (orchestrator_lanes_) {
     ready_.push_lane(task);
@@ -655,7 +663,7 @@ void Scheduler::flush_local(int thread) {
     if (me.local_count[s] == 0) continue;
     for (int i = 0; i < me.local_count[s]; ++i) {
       TaskSlot* const task = me.local[s].tasks[i];
-      ring = ring || task->shape == TaskShape::mix || task->block_count > 1 || task->sync_start;
+      ring = ring || !runs_on_one_core(*task);
       push_back_global(task);  // the task is not read after its push: it may run and retire
     }
     me.local_count[s] = 0;
