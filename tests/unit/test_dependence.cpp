@@ -430,6 +430,72 @@ TEST(Dependence, PlainSubmitsLeaveOutOnlyProducersTheLogsNameCompleted) {
   }
 }
 
+// The completion marks (one bit a slot, cleared a block of slots at a time) name a slot's own
+// task only: a task admitted into the slot of a completed task is live however the slot's last
+// task ended (the first admit of the slots' block clears their marks: task W here, and task W + 1
+// is not its block's first), and a completion the orchestrator drains only once its slot's next
+// block has begun marks nothing (the slot may hold a newer task already). Windows of 64 slots (a
+// block a window's word) and of 16 (one block, all of the window's slots); slot lines and map
+// entries alike.
+TEST(Dependence, CompletionMarksNameTheirSlotsOwnTaskOnly) {
+  for (const std::uint32_t window : {64u, 16u}) {
+    for (const bool drained_late : {false, true}) {
+      for (const bool lines : {true, false}) {
+        SCOPED_TRACE("window " + std::to_string(window) +
+                     (drained_late ? ", drained after retiring" : ", drained while live") +
+                     (lines ? ", lines" : ", entries"));
+        std::vector<float> data(std::size_t{256} * 16);
+        const Tensor x = Tensor::wrap(data.data(), {256, 16}, DType::f32);
+        auto row = [&](std::uint32_t r) { return x.view({1, 16}, {r, 0}); };
+        Harness h(window);
+        if (!lines) h.entries_only();
+        h.lines_always().slot_first();
+        CompletionLogs logs(1);
+        h.dependence->read_completions_from(&logs);
+        h.dependence->set_skip_completed(true);
+        // Tasks 0 and 1 write rows 0 and 1.
+        ASSERT_EQ(h.submit_plain(Args().inout(row(0))), Producers{});
+        ASSERT_EQ(h.submit_plain(Args().inout(row(1))), Producers{});
+        auto log_completed = [&](std::uint32_t a, std::uint32_t b) {
+          for (std::uint64_t i = 0; i < CompletionLogs::kLineEntries; ++i)
+            logs.record(0, TaskId(0, i % 2 == 0 ? a : b));
+        };
+        std::uint32_t next = 2;
+        if (!drained_late) {
+          // Drained while both are live: task 2's reads of rows 0 and 1 leave them out.
+          log_completed(0, 1);
+          h.dependence->drain_completions();
+          EXPECT_EQ(h.submit_plain(Args().in(row(0)).in(row(1))), Producers{});
+          EXPECT_EQ(h.dependence->left_out(), 2u);
+          next = 3;
+        }
+        for (; next < window; ++next)  // (the window full)
+          ASSERT_EQ(h.submit_plain(Args().inout(row(next))), Producers{}) << "task " << next;
+        if (drained_late) log_completed(0, 1);  // (drained from task `window`'s admit on)
+        h.retire_below(window);
+        // Tasks W and W + 1 take the slots of tasks 0 and 1, writing rows 200 and 201.
+        TaskSlot* a = nullptr;
+        TaskSlot* b = nullptr;
+        ASSERT_EQ(h.submit_plain(Args().inout(row(200)), &a), Producers{});
+        ASSERT_EQ(h.submit_plain(Args().inout(row(201)), &b), Producers{});
+        ASSERT_EQ(a->id.local(), window);
+        ASSERT_EQ(b->id.local(), window + 1);
+        h.dependence->drain_completions();
+        // Both live and not completed: a read of their rows keeps them.
+        const std::uint64_t before = h.dependence->left_out();
+        EXPECT_EQ(h.submit_plain(Args().in(row(200)).in(row(201))),
+                  (Producers{window, window + 1}));
+        EXPECT_EQ(h.dependence->left_out(), before);
+        // Once the log names task W + 1 itself (drained while it is live), it is left out.
+        log_completed(window + 1, window + 1);
+        h.dependence->drain_completions();
+        EXPECT_EQ(h.submit_plain(Args().in(row(200)).in(row(201))), (Producers{window}));
+        EXPECT_EQ(h.dependence->left_out(), before + 1);
+      }
+    }
+  }
+}
+
 // Warm runs (Dependence::set_warm_run, here a probe on every cold walk): a large map's cold walk
 // (it leaves out producers the logs named completed) reads its last line's state first; four probes
 // in a row whose line a task at most 64 tasks before touched start a run of submits that walk warm

@@ -189,13 +189,15 @@ class Dependence {
   // `retained`: retain_creator's store too, on the line admitted() writes anyway
   // (OrchestratorCore::submit_wide, for a task that creates buffers).
   void admitted(TaskSlot& task, bool retained = false) {
-    admitted_[task.id.ring()] = task.id.local() + 1;
-    SlotState& s = state(task.id);
+    const TaskId id = task.id;  // (a local: the stores below cannot change it)
+    admitted_[id.ring()] = id.local() + 1;
+    SlotState& s = state(id);
     s.entries = nullptr;
-    s.local = task.id.local();
+    s.local = id.local();
     s.retained = retained;
     // The next task's state (cold with a large window), like Ring::admit's prefetch.
-    __builtin_prefetch(&states_[task.id.ring()][(task.id.local() + 1) & window_mask_], 1);
+    __builtin_prefetch(&states_[id.ring()][(id.local() + 1) & window_mask_], 1);
+    clear_completed(id);
   }
   // admitted() for a task that will never have dependence state: no TensorMap entries (an
   // affine family stands for each of its accesses), no buffer it creates (no creator retention),
@@ -205,8 +207,8 @@ class Dependence {
   // entries were released (the list emptied) before the slot could be reused (forget_retired
   // runs at every ring refresh, the only place the ring's room grows), and its `local` is not
   // this task's, so creator_retained() is false for both. admitted_ is not advanced (reset()
-  // starts past the retired tasks).
-  void admitted_without_state(const TaskSlot&) {}
+  // starts past the retired tasks). Its slot's completion marks are cleared as admitted() does.
+  void admitted_without_state(const TaskSlot& task) { clear_completed(task.id); }
   // Frees the TensorMap entries of ring `ring`'s tasks that retired since the last call, up to
   // local id `retired` (what the ring's owner has seen retire).
   void forget_retired(int ring, std::uint32_t retired);
@@ -392,8 +394,7 @@ class Dependence {
   // (add_creator_fast) are always added: their edge keeps the buffer the task reads alive.
   template <bool kLeaveOutCompleted>
   [[gnu::always_inline]] void add_reported(TaskId id) {
-    if (kLeaveOutCompleted && skip_completed_ &&
-        completed_[id.ring()][id.local() & window_mask_] == id.local() + 1) {
+    if (kLeaveOutCompleted && skip_completed_ && completed(id)) {
       ++left_out_;
       return;
     }
@@ -575,12 +576,25 @@ class Dependence {
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
   CompletionLogs* completions_ = nullptr;
   bool skip_completed_ = false;
-  // Per slot, the local id + 1 of the newest of its tasks a completion log named (0: none this
-  // run): the orchestrator's own marks, 4 bytes a slot (16,384 live tasks in 64 KiB), allocated
-  // when skipping is first turned on. completed_top_: one past the highest local id marked (what
-  // reset() clears).
-  std::vector<std::uint32_t> completed_[kRingCount];
-  std::uint32_t completed_top_[kRingCount] = {};
+  // The orchestrator's completion marks: per ring one bit a slot, set only for the slot's own
+  // task (16,384 live tasks in 2 KiB, lines the L1 keeps; a 4-byte mark a slot, 64 KiB, took a
+  // cold line a reported producer, BM_Submit 4/16,384). The slots come in blocks of
+  // min(64, window) (one word, or all of a smaller window's slots): the admit of a block's first
+  // slot clears the block's bits (clear_completed), before any of its slots takes a new task; a
+  // drain sets a task's bit only while its slot's next block has not begun (drain_completions),
+  // so a bit set is never left to the slot's next task. Clearing marks more than needed only
+  // keeps a completed producer (an edge to a finished task), never the other way.
+  std::vector<std::uint64_t> completed_[kRingCount];
+  std::uint32_t completed_block_mask_ = 0;  // min(64, window) - 1
+  bool completed(TaskId id) const {
+    const std::uint32_t slot = id.local() & window_mask_;
+    return ((completed_[id.ring()][slot >> 6] >> (slot & 63)) & 1u) != 0;
+  }
+  void clear_completed(TaskId id) {
+    if ((id.local() & completed_block_mask_) != 0) [[likely]]
+      return;
+    completed_[id.ring()][(id.local() & window_mask_) >> 6] = 0;
+  }
   std::uint64_t next_drain_ = 0;  // the discovery (stamp_) from which the logs are read again
   std::uint64_t left_out_ = 0;
 };
