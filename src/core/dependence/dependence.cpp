@@ -27,6 +27,8 @@ Dependence::Dependence(RetirementView rings, std::uint32_t window)
   for (int r = 0; r < rings_.ring_count(); ++r) {
     states_[r].assign(window, SlotState{});
     stamps_[r].assign(window, 0);
+    completed_[r].assign((window + 63) / 64, 0);
+    completed_block_mask_ = std::min<std::uint32_t>(window, 64) - 1;
     fresh_[r].assign(window, FreshBuffer{});
   }
   set_slot_lines(true);
@@ -61,35 +63,36 @@ void Dependence::reset() {
   }
   map_.reset();
   producers_.clear();
-  for (int r = 0; r < kRingCount; ++r) {
-    const std::size_t used = std::min<std::size_t>(completed_top_[r], completed_[r].size());
-    std::fill_n(completed_[r].begin(), used, 0);  // (local ids start again from 0)
-    completed_top_[r] = 0;
-  }
+  for (std::vector<std::uint64_t>& bits : completed_)
+    std::fill(bits.begin(), bits.end(), 0);  // (local ids start again from 0)
   next_drain_ = 0;
   left_out_ = 0;
 }
 
 void Dependence::set_skip_completed(bool on) {
   skip_completed_ = on;
-  if (!on || !completed_[0].empty()) return;
-  for (std::vector<std::uint32_t>& marks : completed_)
-    marks.assign(window_mask_ + std::size_t{1}, 0);
 }
 
 void Dependence::drain_completions() {
   next_drain_ = stamp_ + kDrainEvery;
   if (completions_ == nullptr) return;
-  if (completed_[0].empty()) return;  // (skipping was never on)
-  completions_->drain([this](TaskId id) {
+  // A task's bit is set only while the block of its slot's next task has not begun (the
+  // ring's next admit is at most that block's first slot, whose admit clears the block): later,
+  // the slot may hold a newer task already, or the block's clear has passed (see completed_).
+  // Only this thread admits, so the heads read here hold until the drain returns.
+  const int rings = rings_.ring_count();
+  std::uint32_t heads[kRingCount] = {};
+  for (int r = 0; r < rings; ++r)
+    heads[r] = rings_.head(r);
+  const std::uint32_t next_block = window_mask_ + 1;
+  completions_->drain([&](TaskId id) {
     const std::uint32_t ring = id.ring();
-    if (ring >= kRingCount) [[unlikely]]
+    if (ring >= static_cast<std::uint32_t>(rings)) [[unlikely]]
       return;
-    // A stale id (a newer task of the slot marked already) leaves the newer mark.
-    std::uint32_t& mark = completed_[ring][id.local() & window_mask_];
-    const std::uint32_t named = id.local() + 1;
-    if (mark < named) mark = named;
-    if (completed_top_[ring] < named) completed_top_[ring] = named;
+    const std::uint32_t block = (id.local() + next_block) & ~completed_block_mask_;
+    if (static_cast<std::int32_t>(block - heads[ring]) < 0) return;
+    const std::uint32_t slot = id.local() & window_mask_;
+    completed_[ring][slot >> 6] |= std::uint64_t{1} << (slot & 63);
   });
 }
 

@@ -111,8 +111,27 @@ class Dependence {
     const std::uint32_t created = args.created_mask();
     if (created != 0) [[unlikely]]
       return collect_on_created_lines(task, args, record_tensors, created);
+    // The cold walk whose first pass find_lines_ahead took (before this task's admit).
+    if (lines_ahead_at_ == stamp_) return collect_on_cold_lines_ahead(task, args, record_tensors);
     return collect_on_lines(task, args, record_tensors);
   }
+  // The cold walk's first pass ahead of the task's admit (issue 13: a large map's lines are
+  // cold; found here, from the submit's own Args, they are on their way while the admit copies
+  // the record, instead of from the discovery's start). Only for the discovery begin() opens
+  // next when it takes the plain cold walk (line path open, no created tensor, no family live,
+  // a large map, no probe due): the walk then takes the lines found here (lines_ahead_) instead
+  // of finding them (nothing between, the admit, changes the map). Anything else (or an
+  // argument without its line) leaves the walk to find them itself.
+  [[gnu::always_inline]] void find_lines_ahead(const Args& args) {
+    const std::uint64_t next = stamp_ + 1;  // (the discovery begin() opens next)
+    if (next >= cold_mark_ || next < line_retry_) [[likely]]
+      return;  // (a small map never sets cold_mark_: this is its whole cost)
+    if (!cold_map() || args.created_mask() != 0 || (families_ != nullptr && families_->live()))
+      return;
+    find_lines_ahead_of(args);
+  }
+  // Tests: whether the last discovery's cold walk took the lines find_lines_ahead found.
+  bool lines_were_ahead() const { return lines_ahead_at_ == stamp_; }
   static bool lines_done(int lines) { return lines == kLinesDone; }
   Status collect_rest(int lines, TaskSlot& task, const Args& args, const Tensor* record_tensors) {
     if (lines == kLinesByRegions) return collect_by_regions(task, args, record_tensors);
@@ -189,13 +208,15 @@ class Dependence {
   // `retained`: retain_creator's store too, on the line admitted() writes anyway
   // (OrchestratorCore::submit_wide, for a task that creates buffers).
   void admitted(TaskSlot& task, bool retained = false) {
-    admitted_[task.id.ring()] = task.id.local() + 1;
-    SlotState& s = state(task.id);
+    const TaskId id = task.id;  // (a local: the stores below cannot change it)
+    admitted_[id.ring()] = id.local() + 1;
+    SlotState& s = state(id);
     s.entries = nullptr;
-    s.local = task.id.local();
+    s.local = id.local();
     s.retained = retained;
     // The next task's state (cold with a large window), like Ring::admit's prefetch.
-    __builtin_prefetch(&states_[task.id.ring()][(task.id.local() + 1) & window_mask_], 1);
+    __builtin_prefetch(&states_[id.ring()][(id.local() + 1) & window_mask_], 1);
+    clear_completed(id);
   }
   // admitted() for a task that will never have dependence state: no TensorMap entries (an
   // affine family stands for each of its accesses), no buffer it creates (no creator retention),
@@ -205,8 +226,8 @@ class Dependence {
   // entries were released (the list emptied) before the slot could be reused (forget_retired
   // runs at every ring refresh, the only place the ring's room grows), and its `local` is not
   // this task's, so creator_retained() is false for both. admitted_ is not advanced (reset()
-  // starts past the retired tasks).
-  void admitted_without_state(const TaskSlot&) {}
+  // starts past the retired tasks). Its slot's completion marks are cleared as admitted() does.
+  void admitted_without_state(const TaskSlot& task) { clear_completed(task.id); }
   // Frees the TensorMap entries of ring `ring`'s tasks that retired since the last call, up to
   // local id `retired` (what the ring's owner has seen retire).
   void forget_retired(int ring, std::uint32_t retired);
@@ -392,8 +413,7 @@ class Dependence {
   // (add_creator_fast) are always added: their edge keeps the buffer the task reads alive.
   template <bool kLeaveOutCompleted>
   [[gnu::always_inline]] void add_reported(TaskId id) {
-    if (kLeaveOutCompleted && skip_completed_ &&
-        completed_[id.ring()][id.local() & window_mask_] == id.local() + 1) {
+    if (kLeaveOutCompleted && skip_completed_ && completed(id)) {
       ++left_out_;
       return;
     }
@@ -444,7 +464,7 @@ class Dependence {
   [[gnu::always_inline]] inline int collect_on_warm_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
                                                           std::uint32_t created);
-  template <bool kSpans>
+  template <bool kSpans, bool kAhead = false>
   [[gnu::always_inline]] inline int collect_on_cold_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
                                                           std::uint32_t created, bool probe);
@@ -459,6 +479,15 @@ class Dependence {
   [[gnu::noinline]] int collect_on_cold_span_lines(TaskSlot& task, const Args& args,
                                                    const Tensor* record_tensors,
                                                    std::uint32_t created, bool probe);
+  // find_lines_ahead's pass (out of line: the admit keeps its registers), and the cold walk that
+  // takes its lines (out of line: collect_on_lines' walks compile as without it).
+  [[gnu::noinline]] void find_lines_ahead_of(const Args& args);
+  [[gnu::noinline]] int collect_on_cold_lines_ahead(TaskSlot& task, const Args& args,
+                                                    const Tensor* record_tensors);
+  // Whether the map is large enough for the cold walks (see slot_first_above_).
+  bool cold_map() const {
+    return map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
+  }
   // The warm-run probe of a cold walk (see warm_until_): the state of its last line (`lines`,
   // `infos` by argument place; `skipped`: places without one), before its access. Out of line:
   // most cold walks do not probe, and theirs keeps its registers.
@@ -538,6 +567,11 @@ class Dependence {
   std::uint64_t filter_ = 0;  // bit (local id mod 64) of every listed producer and of self_
   TaskId by_bit_[64];         // the task last listed under each bit set in filter_
   std::uint64_t stamp_ = 0;
+  // find_lines_ahead's lines and their buffers by argument place, for discovery lines_ahead_at_
+  // (0: none; stamps start at 1).
+  std::uint64_t lines_ahead_at_ = 0;
+  SlotLine* lines_ahead_[kMaxTensorArgs];
+  BufferInfo* infos_ahead_[kMaxTensorArgs];
   std::uint64_t slot_first_above_ = kColdMapEntries;
   // The line path's gate: plain submits take it from discovery (stamp_) line_retry_ on. A miss
   // sets it line_pause_ discoveries ahead; the pause doubles (up to line_last_pause_) while the
@@ -575,12 +609,25 @@ class Dependence {
   std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
   CompletionLogs* completions_ = nullptr;
   bool skip_completed_ = false;
-  // Per slot, the local id + 1 of the newest of its tasks a completion log named (0: none this
-  // run): the orchestrator's own marks, 4 bytes a slot (16,384 live tasks in 64 KiB), allocated
-  // when skipping is first turned on. completed_top_: one past the highest local id marked (what
-  // reset() clears).
-  std::vector<std::uint32_t> completed_[kRingCount];
-  std::uint32_t completed_top_[kRingCount] = {};
+  // The orchestrator's completion marks: per ring one bit a slot, set only for the slot's own
+  // task (16,384 live tasks in 2 KiB, lines the L1 keeps; a 4-byte mark a slot, 64 KiB, took a
+  // cold line a reported producer, BM_Submit 4/16,384). The slots come in blocks of
+  // min(64, window) (one word, or all of a smaller window's slots): the admit of a block's first
+  // slot clears the block's bits (clear_completed), before any of its slots takes a new task; a
+  // drain sets a task's bit only while its slot's next block has not begun (drain_completions),
+  // so a bit set is never left to the slot's next task. Clearing marks more than needed only
+  // keeps a completed producer (an edge to a finished task), never the other way.
+  std::vector<std::uint64_t> completed_[kRingCount];
+  std::uint32_t completed_block_mask_ = 0;  // min(64, window) - 1
+  bool completed(TaskId id) const {
+    const std::uint32_t slot = id.local() & window_mask_;
+    return ((completed_[id.ring()][slot >> 6] >> (slot & 63)) & 1u) != 0;
+  }
+  void clear_completed(TaskId id) {
+    if ((id.local() & completed_block_mask_) != 0) [[likely]]
+      return;
+    completed_[id.ring()][(id.local() & window_mask_) >> 6] = 0;
+  }
   std::uint64_t next_drain_ = 0;  // the discovery (stamp_) from which the logs are read again
   std::uint64_t left_out_ = 0;
 };
