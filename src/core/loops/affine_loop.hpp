@@ -96,12 +96,15 @@ class AffineLoop {
  private:
   void advance() {
     for (const Step& s : steps_) {
+      // Each lane loaded, moved and stored in place (the lanes need not be aligned): no copy
+      // of the five lanes through the stack and back.
       unsigned char* const at = tensor_bytes(s.arg) + Tensor::field_offsets().offsets;
-      std::uint32_t lanes[kMaxDims];
-      std::memcpy(lanes, at, sizeof(lanes));
-      for (int r = 0; r < kMaxDims; ++r)
-        lanes[r] += s.lanes[r];
-      std::memcpy(at, lanes, sizeof(lanes));
+      for (int r = 0; r < kMaxDims; ++r) {
+        std::uint32_t lane;
+        std::memcpy(&lane, at + sizeof(lane) * static_cast<std::size_t>(r), sizeof(lane));
+        lane += s.lanes[r];
+        std::memcpy(at + sizeof(lane) * static_cast<std::size_t>(r), &lane, sizeof(lane));
+      }
     }
     for (const ScalarStep& s : scalar_steps_)
       scalar_slot(s.index) += s.step;

@@ -249,7 +249,7 @@ class LoopDriver {
   // owner is the pattern's loop and analysing, the position is the one `key` verified
   // (loops::AffineLoop::trusted), still fast and exact, and its images and record image stand for
   // the previous iteration.
-  bool trusted_position(ReplayPlan** out, const loops::TrustKey& key) {
+  [[gnu::always_inline]] bool trusted_position(ReplayPlan** out, const loops::TrustKey& key) {
     if (!replaying_ || owner_ != top_) return false;
     Loop& loop = *owner_;
     if (loop.position >= loop.plan_count || loop.first_analysed != key.first_analysed) return false;
