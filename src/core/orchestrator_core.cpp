@@ -591,7 +591,8 @@ bool OrchestratorCore::wait_table(const Tensor& rows) {
       room = true;
     }
     LoopDriver::ReplayPlan* position = nullptr;
-    if (room && loops_.trusted_position(&position, loop.key())) {
+    if (room && (settled ? loops_.trusted_again(&position, loop.key())
+                         : loops_.trusted_position(&position, loop.key()))) {
       loops_.note_trusted();
       submit_replayed<true>(planned_, args, *ring, *position);
       return true;
