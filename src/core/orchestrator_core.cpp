@@ -354,12 +354,12 @@ template <class Body>
     std::uint64_t steps = 0;
     ~Steady() { loops.count_steady(steps, steps); }
   };
-  // One loop per scope mode: the mode is no register held across the body's call, so `body`,
-  // `context` and `orchestrator` stay in registers (not reloaded every iteration).
+  // One loop per scope mode, as parallel_for's.
   const auto iterate = [&](auto scoped) {
     IterationScope scope;
     if constexpr (scoped) scope = iteration_scope();
-    // Inline in both places (a copy outlined as its own function is one more call a task).
+    // Inline in both places (a copy outlined as its own function, as GCC made it without the
+    // attribute, is one more call a task).
     // `after_steady`: begun by the steady stretch right after the last iteration ended
     // (Body::steady).
     const auto run_body = [&](std::int64_t i, auto after_steady) __attribute__((always_inline)) {
