@@ -322,6 +322,92 @@ void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, Lo
   }
 }
 
+// parallel_for's loop above, around a body known here (the trusted pattern loop's): the same
+// steps, with the body inline and told which iterations the steady stretch began (Body::steady).
+template <class Body>
+[[gnu::always_inline]] inline void OrchestratorCore::run_loop(std::int64_t n,
+                                                              bool scope_per_iteration, Body body,
+                                                              Orchestrator& orchestrator) {
+  if (fatal()) return;
+  if (n < 0) {
+    fail(ErrorCode::invalid_args,
+         "parallel_for over " + std::to_string(n) + " iterations; the count must be zero or more");
+    return;
+  }
+  // Balanced even when the body throws (the run then reports the exception).
+  struct Unwind {
+    OrchestratorCore& core;
+    bool scope_open = false;
+    ~Unwind() {
+      if (scope_open) core.scope_end();
+      core.loops_.end_loop();
+      core.plain_ready_ = false;  // the loop's deferred entries
+    }
+  } unwind{*this};
+  loops_.begin_loop(n, sequence_);
+  // Counts a steady stretch's iterations (LoopDriver::count_steady) when it ends, also by an
+  // exception from the body.
+  // Each step ends an iteration and begins the next; the stretch's last iteration, when the loop
+  // ends with it, is counted apart.
+  struct Steady {
+    LoopDriver& loops;
+    std::uint64_t steps = 0;
+    ~Steady() { loops.count_steady(steps, steps); }
+  };
+  // One loop per scope mode, as parallel_for's.
+  const auto iterate = [&](auto scoped) {
+    IterationScope scope;
+    if constexpr (scoped) scope = iteration_scope();
+    // Inline in both places (a copy outlined as its own function, as GCC made it without the
+    // attribute, is one more call a task).
+    // `after_steady`: begun by the steady stretch right after the last iteration ended
+    // (Body::steady).
+    const auto run_body = [&](std::int64_t i, auto after_steady) __attribute__((always_inline)) {
+      plain_ready_ = false;  // the loop may be active now (the body's first submit asks again)
+      if constexpr (scoped) {
+        open_iteration_scope(scope);
+        unwind.scope_open = true;
+      }
+      if constexpr (after_steady) {
+        body.steady(orchestrator, i);
+      } else {
+        body(orchestrator, i);
+      }
+      if constexpr (scoped) {
+        unwind.scope_open = false;
+        close_iteration_scope(scope);
+      }
+    };
+    Steady steady{loops_};
+    for (std::int64_t i = 0; i < n && !fatal(); ++i) {
+      // A kept template analysing from iteration 0: its set-up is charged (only a slow path
+      // starts one).
+      if (loops_.begin_iteration(i) && loops_.started()) charge_loop_setup();
+      run_body(i, std::false_type{});
+      // A steady analysed loop: each iteration's end and the next one's begin inline, counted
+      // once for the loop (no slow path runs there, so none starts an analysis to charge).
+      while (loops_.end_steady()) {
+        if (i + 1 >= n || fatal()) {  // every iteration ran, or an error stops the loop
+          loops_.count_steady(1, 0);
+          return;
+        }
+        ++i;
+        loops_.begin_steady(i);
+        ++steady.steps;
+        run_body(i, std::true_type{});
+      }
+      // Not steady: the slow path ends it (a template it starts is charged).
+      loops_.end_iteration();
+      if (loops_.started()) charge_loop_setup();
+    }
+  };
+  if (scope_per_iteration) {
+    iterate(std::true_type{});
+  } else {
+    iterate(std::false_type{});
+  }
+}
+
 void OrchestratorCore::parallel_for(std::int64_t n, const TaskPattern& pattern,
                                     bool scope_per_iteration, Orchestrator& orchestrator) {
   if (fatal()) return;
@@ -356,13 +442,24 @@ void OrchestratorCore::parallel_for(std::int64_t n, const TaskPattern& pattern,
         &context, orchestrator);
     return;
   }
-  parallel_for(
-      n, scope_per_iteration,
-      [](void* c, Orchestrator&, std::int64_t i) {
-        const Context& ctx = *static_cast<const Context*>(c);
-        ctx.core->submit_pattern(*ctx.affine, *ctx.pattern, ctx.kernels, i);
-      },
-      &context, orchestrator);
+  // The verified loop's body inline in the loop (run_loop): no call through a pointer, and
+  // submit_pattern's tests and moves in the loop's frame.
+  struct Trusted {
+    OrchestratorCore* core;
+    const TaskPattern* pattern;
+    loops::AffineLoop* affine;
+    MixKernels kernels;
+    bool trusted = false;  // the last iteration's task took the trusted submit
+    [[gnu::always_inline]] void operator()(Orchestrator&, std::int64_t i) {
+      trusted = core->submit_pattern(*affine, *pattern, kernels, i, false);
+    }
+    // An iteration the steady stretch began right after the last one ended.
+    [[gnu::always_inline]] void steady(Orchestrator&, std::int64_t i) {
+      trusted = core->submit_pattern(*affine, *pattern, kernels, i, trusted);
+    }
+  };
+  run_loop(n, scope_per_iteration, Trusted{this, &pattern, &affine, pattern.kernels()},
+           orchestrator);
 }
 
 void OrchestratorCore::parallel_for_tasks(std::int64_t n, const TaskPattern& pattern,
@@ -473,14 +570,19 @@ bool OrchestratorCore::wait_table(const Tensor& rows) {
   return !fatal();
 }
 
-void OrchestratorCore::submit_pattern(loops::AffineLoop& loop, const TaskPattern& pattern,
-                                      const MixKernels& kernels, std::int64_t i) {
+[[gnu::always_inline]] inline bool OrchestratorCore::submit_pattern(loops::AffineLoop& loop,
+                                                                    const TaskPattern& pattern,
+                                                                    const MixKernels& kernels,
+                                                                    std::int64_t i, bool settled) {
   const Args& args = loop.at(pattern, i);
   // dispatch's tests for a replaying submit (the plan of the kernels, a room credit or room at
   // once with no periodic sync due), then the verified position's; anything else submits as
-  // the user would.
-  if (loop.trusted() && planned_valid_ && kernels.aic == planned_kernels_.aic &&
-      kernels.aiv0 == planned_kernels_.aiv0 && kernels.aiv1 == planned_kernels_.aiv1 && !fatal()) {
+  // the user would. `settled` (the steady stretch's iteration after a trusted one): the pattern's
+  // trust, the dispatcher's plan and the error test are the previous iteration's (docs/design.md,
+  // "A verified single-task pattern in the loop").
+  if (settled || (loop.trusted() && planned_valid_ && kernels.aic == planned_kernels_.aic &&
+                  kernels.aiv0 == planned_kernels_.aiv0 && kernels.aiv1 == planned_kernels_.aiv1 &&
+                  !fatal())) {
     Ring* const ring = scope_ring_;
     bool room = room_credited(ring);
     if (!room && ring != nullptr && submits_since_sync_ + 1 < kSubmitsPerSync &&
@@ -489,14 +591,16 @@ void OrchestratorCore::submit_pattern(loops::AffineLoop& loop, const TaskPattern
       room = true;
     }
     LoopDriver::ReplayPlan* position = nullptr;
-    if (room && loops_.trusted_position(&position, loop.key())) {
+    if (room && (settled ? loops_.trusted_again(&position, loop.key())
+                         : loops_.trusted_position(&position, loop.key()))) {
       loops_.note_trusted();
       submit_replayed<true>(planned_, args, *ring, *position);
-      return;
+      return true;
     }
   }
   api_.submit(kernels, args);
   loop.checked(loops_.exact_pass());
+  return false;
 }
 
 TaskOutputs OrchestratorCore::submit_pattern_task(loops::PatternLoop& loop, int task,

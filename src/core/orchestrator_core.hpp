@@ -226,8 +226,10 @@ class OrchestratorCore {
   // A pattern loop's iteration `i` (AffineLoop::at): submit_replayed<true> at a trusted position
   // with room at once, else the public submit (whose exact pass, if any, AffineLoop::checked
   // counts).
-  void submit_pattern(loops::AffineLoop& loop, const TaskPattern& pattern,
-                      const MixKernels& kernels, std::int64_t i);
+  // `settled`: the pattern's trust, the plan's kernels and the error test known to pass (the
+  // steady stretch's iteration after a trusted one). True when the task took the trusted submit.
+  bool submit_pattern(loops::AffineLoop& loop, const TaskPattern& pattern,
+                      const MixKernels& kernels, std::int64_t i, bool settled);
   // submit_replayed for a position LoopDriver::wide_position() allows (fresh outputs, buffers its
   // own iteration made, closed free reads): LoopDriver::replay_wide first, then submit_analysed's
   // steps with the position's output layout prepared once (LoopDriver::PreparedTask) and its
@@ -506,6 +508,11 @@ class OrchestratorCore {
     std::uint64_t heap = 0;   // open_scope_heap_[inner_index] at the open
   };
   IterationScope iteration_scope() const;
+  // parallel_for's loop (analysis, steady stretches, scopes) around `body(orchestrator, i)`, and
+  // `body.steady(orchestrator, i)` for the iterations a steady stretch begins: the trusted
+  // pattern loop's, with submit_pattern inline (orchestrator_core.cpp only).
+  template <class Body>
+  void run_loop(std::int64_t n, bool scope_per_iteration, Body body, Orchestrator& orchestrator);
   [[gnu::always_inline]] void open_iteration_scope(IterationScope& scope);
   [[gnu::always_inline]] void close_iteration_scope(IterationScope& scope);
   // Charges the set-up of a parallel_for analysis that just started (virtual-time platforms).

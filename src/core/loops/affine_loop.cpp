@@ -77,6 +77,7 @@ PatternRoute AffineLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
   }
   const int count = first.tensor_count();
   steps_.clear();
+  moves_.clear();
   for (int k = 0; k < count; ++k) {
     const Tensor& t0 = first.tensor(k);
     const Tensor& t1 = second.tensor(k);
@@ -88,6 +89,14 @@ PatternRoute AffineLoop::prepare(const TaskPattern& pattern, std::int64_t n) {
     for (const std::uint32_t lane : step.lanes)
       moves |= lane != 0;
     if (moves) steps_.push_back(step);
+  }
+  for (const Step& step : steps_) {
+    Move move;
+    move.offset = static_cast<std::size_t>(tensor_bytes(step.arg) - tensor_bytes(0)) +
+                  Tensor::field_offsets().offsets;
+    std::memcpy(&move.low, step.lanes, sizeof(move.low));
+    move.last = step.lanes[kMaxDims - 1];
+    moves_.push_back(move);
   }
   scalar_steps_.clear();
   for (int s = 0; s < first.scalar_count(); ++s) {

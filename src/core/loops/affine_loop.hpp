@@ -95,13 +95,19 @@ class AffineLoop {
 
  private:
   void advance() {
-    for (const Step& s : steps_) {
-      unsigned char* const at = tensor_bytes(s.arg) + Tensor::field_offsets().offsets;
-      std::uint32_t lanes[kMaxDims];
-      std::memcpy(lanes, at, sizeof(lanes));
-      for (int r = 0; r < kMaxDims; ++r)
-        lanes[r] += s.lanes[r];
-      std::memcpy(at, lanes, sizeof(lanes));
+    // Four lanes in one vector add, the fifth apart, each argument's lanes found by their offset
+    // from the first tensor's bytes (no index arithmetic, no copy through the stack).
+    unsigned char* const base = tensor_bytes(0);
+    for (const Move& m : moves_) {
+      unsigned char* const at = base + m.offset;
+      Lanes4 low;
+      std::memcpy(&low, at, sizeof(low));
+      low += m.low;
+      std::memcpy(at, &low, sizeof(low));
+      std::uint32_t last;
+      std::memcpy(&last, at + sizeof(low), sizeof(last));
+      last += m.last;
+      std::memcpy(at + sizeof(low), &last, sizeof(last));
     }
     for (const ScalarStep& s : scalar_steps_)
       scalar_slot(s.index) += s.step;
@@ -119,6 +125,15 @@ class AffineLoop {
     int arg = 0;
     std::uint32_t lanes[kMaxDims] = {};  // added to the raw box offsets (mod 2^32)
   };
+  // A Step as advance() applies it: the byte offset of the argument's box-offset lanes from
+  // tensor_bytes(0), its first four lanes' steps as one vector and the fifth's.
+  using Lanes4 = std::uint32_t __attribute__((vector_size(16)));
+  static_assert(kMaxDims == 5 && sizeof(Lanes4) == 4 * sizeof(std::uint32_t));
+  struct Move {
+    std::size_t offset = 0;
+    Lanes4 low = {};
+    std::uint32_t last = 0;
+  };
   struct ScalarStep {
     int index = 0;
     std::uint64_t step = 0;
@@ -126,6 +141,7 @@ class AffineLoop {
   Args current_;
   std::int64_t index_ = 0;
   std::vector<Step> steps_;  // the arguments with a nonzero step
+  std::vector<Move> moves_;  // steps_ as advance() applies them
   std::vector<ScalarStep> scalar_steps_;
   TrustKey key_;
   int passes_ = 0;

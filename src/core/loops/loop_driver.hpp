@@ -249,13 +249,29 @@ class LoopDriver {
   // owner is the pattern's loop and analysing, the position is the one `key` verified
   // (loops::AffineLoop::trusted), still fast and exact, and its images and record image stand for
   // the previous iteration.
-  bool trusted_position(ReplayPlan** out, const loops::TrustKey& key) {
+  [[gnu::always_inline]] bool trusted_position(ReplayPlan** out, const loops::TrustKey& key) {
     if (!replaying_ || owner_ != top_) return false;
     Loop& loop = *owner_;
     if (loop.position >= loop.plan_count || loop.first_analysed != key.first_analysed) return false;
     TaskPlan& task = loop.task_plans[loop.position];
     if (&task != key.plan || !task.fast || !task.exact ||
         task.image_iteration + 1 != loop.iteration || task.record_iteration + 1 != loop.iteration) {
+      return false;
+    }
+    *out = &task;
+    return true;
+  }
+  // trusted_position for an iteration that a steady stretch began right after the same loop's
+  // trusted submit of `key`'s position in the iteration before (OrchestratorCore::run_loop's
+  // trusted pattern loop, docs/design.md "A verified single-task pattern in the loop"): the
+  // owner, its analysis, the position and the key are that submit's (each changes only where
+  // the loop stops being steady), so only the position's own state is tested again: `fast`,
+  // and the image and the record named one iteration back.
+  [[gnu::always_inline]] bool trusted_again(ReplayPlan** out, const loops::TrustKey& key) {
+    const Loop& loop = *owner_;
+    TaskPlan& task = *const_cast<TaskPlan*>(static_cast<const TaskPlan*>(key.plan));
+    if (!task.fast || task.image_iteration + 1 != loop.iteration ||
+        task.record_iteration + 1 != loop.iteration) {
       return false;
     }
     *out = &task;
@@ -1584,10 +1600,12 @@ template <bool narrow>
                                                               const KernelFn fns[3],
                                                               const Args& args, Ring& ring) {
   Loop& loop = *owner_;
-  AccessPlan* const plans = loop.plans.data() + task.first_access;
-  for (std::uint32_t k = 0; k < task.access_count; ++k) {
-    plans[k].image[kStepWord] += plans[k].step[0];
-    plans[k].image[kStepWord + 1] += plans[k].step[1];  // zero for a narrow position
+  // The plans walked by pointer to an end read once (the image stores may alias the count).
+  AccessPlan* plan = loop.plans.data() + task.first_access;
+  AccessPlan* const end = plan + task.access_count;
+  for (; plan != end; ++plan) {
+    plan->image[kStepWord] += plan->step[0];
+    plan->image[kStepWord + 1] += plan->step[1];  // zero for a narrow position
   }
   task.image_iteration = loop.iteration;
   covered_ = &task;  // analysed: submitted_covered counts it
