@@ -247,83 +247,9 @@ OrchestratorCore::IterationScope OrchestratorCore::iteration_scope() const {
 
 // ---------------------------------------------------------------- parallel_for
 
-void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, LoopBody body,
-                                    void* context, Orchestrator& orchestrator) {
-  if (fatal()) return;
-  if (n < 0) {
-    fail(ErrorCode::invalid_args,
-         "parallel_for over " + std::to_string(n) + " iterations; the count must be zero or more");
-    return;
-  }
-  // Balanced even when the body throws (the run then reports the exception).
-  struct Unwind {
-    OrchestratorCore& core;
-    bool scope_open = false;
-    ~Unwind() {
-      if (scope_open) core.scope_end();
-      core.loops_.end_loop();
-      core.plain_ready_ = false;  // the loop's deferred entries
-    }
-  } unwind{*this};
-  loops_.begin_loop(n, sequence_);
-  // Counts a steady stretch's iterations (LoopDriver::count_steady) when it ends, also by an
-  // exception from the body.
-  // Each step ends an iteration and begins the next; the stretch's last iteration, when the loop
-  // ends with it, is counted apart.
-  struct Steady {
-    LoopDriver& loops;
-    std::uint64_t steps = 0;
-    ~Steady() { loops.count_steady(steps, steps); }
-  };
-  // One loop per scope mode: the mode is no register held across the body's call, so `body`,
-  // `context` and `orchestrator` stay in registers (not reloaded every iteration).
-  const auto iterate = [&](auto scoped) {
-    IterationScope scope;
-    if constexpr (scoped) scope = iteration_scope();
-    const auto run_body = [&](std::int64_t i) {
-      plain_ready_ = false;  // the loop may be active now (the body's first submit asks again)
-      if constexpr (scoped) {
-        open_iteration_scope(scope);
-        unwind.scope_open = true;
-      }
-      body(context, orchestrator, i);
-      if constexpr (scoped) {
-        unwind.scope_open = false;
-        close_iteration_scope(scope);
-      }
-    };
-    Steady steady{loops_};
-    for (std::int64_t i = 0; i < n && !fatal(); ++i) {
-      // A kept template analysing from iteration 0: its set-up is charged (only a slow path
-      // starts one).
-      if (loops_.begin_iteration(i) && loops_.started()) charge_loop_setup();
-      run_body(i);
-      // A steady analysed loop: each iteration's end and the next one's begin inline, counted
-      // once for the loop (no slow path runs there, so none starts an analysis to charge).
-      while (loops_.end_steady()) {
-        if (i + 1 >= n || fatal()) {  // every iteration ran, or an error stops the loop
-          loops_.count_steady(1, 0);
-          return;
-        }
-        ++i;
-        loops_.begin_steady(i);
-        ++steady.steps;
-        run_body(i);
-      }
-      // Not steady: the slow path ends it (a template it starts is charged).
-      loops_.end_iteration();
-      if (loops_.started()) charge_loop_setup();
-    }
-  };
-  if (scope_per_iteration) {
-    iterate(std::true_type{});
-  } else {
-    iterate(std::false_type{});
-  }
-}
-
-// parallel_for's loop above, around a body known here (the trusted pattern loop's): the same
-// steps, with the body inline and told which iterations the steady stretch began (Body::steady).
+// parallel_for's loop around `body`, told which iterations a steady stretch began
+// (Body::steady): a function pointer's (the lambda loops) or a body known here (the trusted
+// pattern loop's, with submit_pattern inline).
 template <class Body>
 [[gnu::always_inline]] inline void OrchestratorCore::run_loop(std::int64_t n,
                                                               bool scope_per_iteration, Body body,
@@ -354,7 +280,8 @@ template <class Body>
     std::uint64_t steps = 0;
     ~Steady() { loops.count_steady(steps, steps); }
   };
-  // One loop per scope mode, as parallel_for's.
+  // One loop per scope mode: the mode is no register held across the body's call, so `body` and
+  // `orchestrator` stay in registers (not reloaded every iteration).
   const auto iterate = [&](auto scoped) {
     IterationScope scope;
     if constexpr (scoped) scope = iteration_scope();
@@ -406,6 +333,17 @@ template <class Body>
   } else {
     iterate(std::false_type{});
   }
+}
+
+void OrchestratorCore::parallel_for(std::int64_t n, bool scope_per_iteration, LoopBody body,
+                                    void* context, Orchestrator& orchestrator) {
+  struct Call {
+    LoopBody body;
+    void* context;
+    void operator()(Orchestrator& o, std::int64_t i) const { body(context, o, i); }
+    void steady(Orchestrator& o, std::int64_t i) const { body(context, o, i); }
+  };
+  run_loop(n, scope_per_iteration, Call{body, context}, orchestrator);
 }
 
 void OrchestratorCore::parallel_for(std::int64_t n, const TaskPattern& pattern,

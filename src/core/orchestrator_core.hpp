@@ -509,8 +509,8 @@ class OrchestratorCore {
   };
   IterationScope iteration_scope() const;
   // parallel_for's loop (analysis, steady stretches, scopes) around `body(orchestrator, i)`, and
-  // `body.steady(orchestrator, i)` for the iterations a steady stretch begins: the trusted
-  // pattern loop's, with submit_pattern inline (orchestrator_core.cpp only).
+  // `body.steady(orchestrator, i)` for the iterations a steady stretch begins: both parallel_for
+  // forms' (the trusted pattern loop's with submit_pattern inline; orchestrator_core.cpp only).
   template <class Body>
   void run_loop(std::int64_t n, bool scope_per_iteration, Body body, Orchestrator& orchestrator);
   [[gnu::always_inline]] void open_iteration_scope(IterationScope& scope);
