@@ -395,7 +395,7 @@ TEST(Dependence, ColdWalksTakeTheLinesFoundAheadAndReportTheSame) {
     h.lines_ahead = lines_ahead;
     auto& seen = reports[lines_ahead ? 1 : 0];
     seen.push_back(h.submit_plain(Args().inout(gate)));  // task 0
-    for (std::uint32_t r = 0; r < kRows; ++r)            // tasks 1-128: each row's first access
+    for (std::uint32_t r = 0; r < kRows; ++r)  // tasks 1-128: each row's first access
       seen.push_back(h.submit_plain(Args().in(gate).inout(row(r))));
     // Tasks 129-628: rows far apart, so that a probe mostly meets a line long untouched.
     for (std::uint32_t t = kRows + 1; t <= kRows + 500; ++t) {
@@ -426,6 +426,7 @@ TEST(Dependence, ColdWalksTakeTheLinesFoundAheadAndReportTheSame) {
   // (written by task 38), and writes row (129 * 53 + 11) % 128 = 64 (written by task 65).
   EXPECT_EQ(reports[0][kRows + 1], (Producers{0, 38, 65}));
 }
+
 
 // Completed producers left out (Dependence::set_skip_completed, read_completions_from): a large
 // map's plain discovery (slot_first: the threshold at 0) leaves out a producer the completion
