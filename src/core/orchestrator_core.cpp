@@ -989,9 +989,6 @@ template <OrchestratorCore::Steps kSteps>
              !wait_for_room(ring, layout.total, &heap_offset, &heap_consumed)) {
     return outputs;
   }
-  // A large map's cold lines asked for before the admit (Dependence::find_lines_ahead): nothing
-  // between here and the discovery changes the map (the room is made above).
-  if constexpr (kNoOutputs) dependence_.find_lines_ahead(args);
   // The plain instances: planned_, a kernel task, whose functions the record names (kept_fns,
   // never null with planned_: replan sets both, so the record's own-functions test goes).
   const KernelFn* const kept = kPlain ? planned_fns_ : nullptr;

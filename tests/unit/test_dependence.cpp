@@ -101,8 +101,6 @@ struct Harness {
   // of lookups and inserts (collect_and_record) whose entries and slot lines point at the record.
   std::vector<std::uint32_t> submit_plain(const Args& args, TaskSlot** out = nullptr,
                                           Status* status = nullptr) {
-    // (The runtime's plain submit asks for a large map's lines before the admit.)
-    if (lines_ahead) dependence->find_lines_ahead(args);
     TaskSlot& slot = admit_on_ring0();
     const Status found = dependence->collect_and_record(slot, args, fill_record(slot, args));
     if (status != nullptr) *status = found;
@@ -153,7 +151,6 @@ struct Harness {
   std::vector<std::unique_ptr<Ring>> rings;
   Ring* pointers[kRingCount] = {};
   std::unique_ptr<Dependence> dependence;
-  bool lines_ahead = false;  // submit_plain: Dependence::find_lines_ahead first
   std::deque<Args> kept;
 };
 
@@ -375,58 +372,6 @@ TEST(CompletionLogs, AReaderSeesEachPublishedIdOnceAndOnlyFullLines) {
   logs.reset();
   EXPECT_EQ(drain(), 0u);
 }
-// A large map's cold walk with its first pass taken before the admit (find_lines_ahead, as the
-// runtime's plain submit does): the walks that follow a probe take the lines found ahead, and
-// report what the walk finding its own lines reports (read after write, write after reads, a
-// gate read by every task); an argument without its line yet (a row's first access) or a probe
-// due leaves the walk to find its lines itself.
-TEST(Dependence, ColdWalksTakeTheLinesFoundAheadAndReportTheSame) {
-  constexpr std::uint32_t kRows = 128;
-  std::vector<float> data(kRows * 16);
-  const Tensor x = Tensor::wrap(data.data(), {kRows, 16}, DType::f32);
-  auto row = [&](std::uint32_t r) { return x.view({1, 16}, {r, 0}); };
-  std::vector<float> cell(1);
-  const Tensor gate = Tensor::wrap(cell.data(), {1}, DType::f32);
-  std::vector<std::vector<std::uint32_t>> reports[2];
-  std::vector<bool> ahead;
-  for (const bool lines_ahead : {false, true}) {
-    Harness h(1024);
-    h.slot_first();  // (a large map, probes every 31 cold walks, no warm runs)
-    h.lines_ahead = lines_ahead;
-    auto& seen = reports[lines_ahead ? 1 : 0];
-    seen.push_back(h.submit_plain(Args().inout(gate)));  // task 0
-    for (std::uint32_t r = 0; r < kRows; ++r)  // tasks 1-128: each row's first access
-      seen.push_back(h.submit_plain(Args().in(gate).inout(row(r))));
-    // Tasks 129-628: rows far apart, so that a probe mostly meets a line long untouched.
-    for (std::uint32_t t = kRows + 1; t <= kRows + 500; ++t) {
-      const std::uint32_t a = (t * 37) % kRows;
-      const std::uint32_t b = (t * 53 + 11) % kRows;
-      Args args;
-      args.in(gate).in(row(a));
-      if (b != a) args.inout(row(b));
-      seen.push_back(h.submit_plain(args));
-      if (lines_ahead) ahead.push_back(h.dependence->lines_were_ahead());
-      std::sort(seen.back().begin(), seen.back().end());
-    }
-    // A row's first access: no line yet, the walk on its own.
-    const Tensor other = Tensor::wrap(data.data() + 16, {1, 16}, DType::f32);
-    seen.push_back(h.submit_plain(Args().in(gate).inout(other)));
-    if (lines_ahead) {
-      EXPECT_FALSE(h.dependence->lines_were_ahead());
-    }
-  }
-  ASSERT_EQ(reports[0].size(), reports[1].size());
-  for (std::size_t k = 0; k < reports[0].size(); ++k)
-    EXPECT_EQ(reports[1][k], reports[0][k]) << "task " << k;
-  // Most walks took their lines ahead; the probes did not.
-  const auto taken = static_cast<std::size_t>(std::count(ahead.begin(), ahead.end(), true));
-  EXPECT_GE(taken, ahead.size() * 3 / 4);
-  EXPECT_LT(taken, ahead.size());
-  // The reports themselves: task 129 reads the gate (task 0) and row 129 * 37 % 128 = 37
-  // (written by task 38), and writes row (129 * 53 + 11) % 128 = 64 (written by task 65).
-  EXPECT_EQ(reports[0][kRows + 1], (Producers{0, 38, 65}));
-}
-
 
 // Completed producers left out (Dependence::set_skip_completed, read_completions_from): a large
 // map's plain discovery (slot_first: the threshold at 0) leaves out a producer the completion

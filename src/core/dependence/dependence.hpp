@@ -111,27 +111,8 @@ class Dependence {
     const std::uint32_t created = args.created_mask();
     if (created != 0) [[unlikely]]
       return collect_on_created_lines(task, args, record_tensors, created);
-    // The cold walk whose first pass find_lines_ahead took (before this task's admit).
-    if (lines_ahead_at_ == stamp_) return collect_on_cold_lines_ahead(task, args, record_tensors);
     return collect_on_lines(task, args, record_tensors);
   }
-  // The cold walk's first pass ahead of the task's admit (issue 13: a large map's lines are
-  // cold; found here, from the submit's own Args, they are on their way while the admit copies
-  // the record, instead of from the discovery's start). Only for the discovery begin() opens
-  // next when it takes the plain cold walk (line path open, no created tensor, no family live,
-  // a large map, no probe due): the walk then takes the lines found here (lines_ahead_) instead
-  // of finding them (nothing between, the admit, changes the map). Anything else (or an
-  // argument without its line) leaves the walk to find them itself.
-  [[gnu::always_inline]] void find_lines_ahead(const Args& args) {
-    const std::uint64_t next = stamp_ + 1;  // (the discovery begin() opens next)
-    if (next >= cold_mark_ || next < line_retry_) [[likely]]
-      return;  // (a small map never sets cold_mark_: this is its whole cost)
-    if (!cold_map() || args.created_mask() != 0 || (families_ != nullptr && families_->live()))
-      return;
-    find_lines_ahead_of(args);
-  }
-  // Tests: whether the last discovery's cold walk took the lines find_lines_ahead found.
-  bool lines_were_ahead() const { return lines_ahead_at_ == stamp_; }
   static bool lines_done(int lines) { return lines == kLinesDone; }
   Status collect_rest(int lines, TaskSlot& task, const Args& args, const Tensor* record_tensors) {
     if (lines == kLinesByRegions) return collect_by_regions(task, args, record_tensors);
@@ -464,7 +445,7 @@ class Dependence {
   [[gnu::always_inline]] inline int collect_on_warm_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
                                                           std::uint32_t created);
-  template <bool kSpans, bool kAhead = false>
+  template <bool kSpans>
   [[gnu::always_inline]] inline int collect_on_cold_lines(TaskSlot& task, const Args& args,
                                                           const Tensor* record_tensors,
                                                           std::uint32_t created, bool probe);
@@ -479,15 +460,6 @@ class Dependence {
   [[gnu::noinline]] int collect_on_cold_span_lines(TaskSlot& task, const Args& args,
                                                    const Tensor* record_tensors,
                                                    std::uint32_t created, bool probe);
-  // find_lines_ahead's pass (out of line: the admit keeps its registers), and the cold walk that
-  // takes its lines (out of line: collect_on_lines' walks compile as without it).
-  [[gnu::noinline]] void find_lines_ahead_of(const Args& args);
-  [[gnu::noinline]] int collect_on_cold_lines_ahead(TaskSlot& task, const Args& args,
-                                                    const Tensor* record_tensors);
-  // Whether the map is large enough for the cold walks (see slot_first_above_).
-  bool cold_map() const {
-    return map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
-  }
   // The warm-run probe of a cold walk (see warm_until_): the state of its last line (`lines`,
   // `infos` by argument place; `skipped`: places without one), before its access. Out of line:
   // most cold walks do not probe, and theirs keeps its registers.
@@ -567,11 +539,6 @@ class Dependence {
   std::uint64_t filter_ = 0;  // bit (local id mod 64) of every listed producer and of self_
   TaskId by_bit_[64];         // the task last listed under each bit set in filter_
   std::uint64_t stamp_ = 0;
-  // find_lines_ahead's lines and their buffers by argument place, for discovery lines_ahead_at_
-  // (0: none; stamps start at 1).
-  std::uint64_t lines_ahead_at_ = 0;
-  SlotLine* lines_ahead_[kMaxTensorArgs];
-  BufferInfo* infos_ahead_[kMaxTensorArgs];
   std::uint64_t slot_first_above_ = kColdMapEntries;
   // The line path's gate: plain submits take it from discovery (stamp_) line_retry_ on. A miss
   // sets it line_pause_ discoveries ahead; the pause doubles (up to line_last_pause_) while the

@@ -124,7 +124,7 @@ void Dependence::record_span_or_off_lines(TaskSlot& task, const Args& args, int 
 // filling the arrays first would cost every cold walk its stores.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-template <bool kSpans, bool kAhead>
+template <bool kSpans>
 int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
                                       const Tensor* record_tensors, std::uint32_t created,
                                       bool probe) {
@@ -134,19 +134,15 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
   // by regions (the slot-first path, which prefetches the arguments' entries instead).
   // kSpans (collect_on_cold_span_lines, out of line): the walk again after an argument missed
   // its one-slot line, taking spans too (each argument's lines from lines[i]: spans[i]).
-  // kAhead (collect_on_cold_lines_ahead): the first pass was taken before the admit
-  // (find_lines_ahead), every line found: its lines and buffers instead.
-  [[maybe_unused]] SlotLine* found_lines[kAhead ? 1 : kMaxTensorArgs];
-  [[maybe_unused]] BufferInfo* found_infos[kAhead ? 1 : kMaxTensorArgs];
-  SlotLine** const lines = kAhead ? lines_ahead_ : found_lines;
-  BufferInfo** const infos = kAhead ? infos_ahead_ : found_infos;
+  SlotLine* lines[kMaxTensorArgs];
+  BufferInfo* infos[kMaxTensorArgs];
   [[maybe_unused]] std::uint64_t spans[kSpans ? kMaxTensorArgs : 1];
   // Reads of created buffers are tried with their creators (fresh buffers have no line).
   const std::uint32_t fresh_reads = created_reads(args, created);
   const int count = args.tensor_count();
   if (count > kMaxTensorArgs) __builtin_unreachable();
   const ArgTag* const tags = args.tags();
-  for (int i = 0; !kAhead && i < count; ++i) {
+  for (int i = 0; i < count; ++i) {
     if (!is_tracked(static_cast<std::uint32_t>(tags[i])) || ((fresh_reads >> i) & 1u) != 0)
       continue;
     if constexpr (kSpans) {
@@ -200,28 +196,6 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
     }
   }
   return kLinesDone;
-}
-
-int Dependence::collect_on_cold_lines_ahead(TaskSlot& task, const Args& args,
-                                            const Tensor* record_tensors) {
-  // (What collect_on_lines tests before its cold walk held at find_lines_ahead, and the admit
-  // between changed none of it.)
-  list_self(task);
-  return collect_on_cold_lines<false, true>(task, args, record_tensors, 0, false);
-}
-
-void Dependence::find_lines_ahead_of(const Args& args) {
-  // collect_on_cold_lines' first pass (created is 0: no fresh reads), on the Args' tensors (the
-  // same values the record's copies will hold: find_line reads nothing of where they are).
-  const int count = args.tensor_count();
-  if (count > kMaxTensorArgs) __builtin_unreachable();
-  const ArgTag* const tags = args.tags();
-  for (int i = 0; i < count; ++i) {
-    if (!is_tracked(static_cast<std::uint32_t>(tags[i]))) continue;
-    lines_ahead_[i] = map_.find_line(args.tensor(i), i, infos_ahead_[i]);
-    if (lines_ahead_[i] == nullptr) return;  // (the walk finds spans, or goes by regions)
-  }
-  lines_ahead_at_ = stamp_ + 1;
 }
 
 int Dependence::collect_on_cold_span_lines(TaskSlot& task, const Args& args,
