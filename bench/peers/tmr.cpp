@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <sys/resource.h>
 #include <time.h>
 
 #include "harness.hpp"
@@ -80,6 +81,18 @@ double thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return 1e9 * static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec);
+}
+
+// Page faults of the calling thread so far (minor: a first touch of fresh memory; Linux
+// RUSAGE_THREAD, 0 elsewhere), to tell the first touch of the rings from the submits' own work.
+double thread_page_faults() {
+#ifdef RUSAGE_THREAD
+  rusage usage{};
+  if (getrusage(RUSAGE_THREAD, &usage) != 0) return 0;
+  return static_cast<double>(usage.ru_minflt + usage.ru_majflt);
+#else
+  return 0;
+#endif
 }
 
 // Time the calling thread spent runnable but waiting for a CPU (Linux schedstat; 0 elsewhere).
@@ -234,6 +247,15 @@ class TmrSystem final : public System {
   explicit TmrSystem(bool loops)
       : runtime_(two_core_config()), name_(loops ? "tmr-pf" : "tmr"), loops_(loops) {
     kernel_ = runtime_.kernels().add("body", tmr::CoreType::aiv, &body_kernel);
+    // Recording takes the orchestrator off its plain submit path (submit_plain) and stamps every
+    // task on every thread: session 47 measured 2-3x the orchestrator's CPU a task at a 1 us spin
+    // on attention, and a far lower efficiency. Say so where the figures are printed.
+    if (two_core_config().record_events) {
+      std::fprintf(stderr,
+                   "tmr: recording events (PEERS_TMR_DUMP or PEERS_TMR_TRACE): submits take the "
+                   "recording path, so tmr's times and efficiencies are not those of a plain "
+                   "run\n");
+    }
   }
 
   std::string name() const override { return name_; }
@@ -251,6 +273,7 @@ class TmrSystem final : public System {
     g_graph = &graph;
     double orchestrator_cpu_ns = 0;
     double orchestrator_delay_ns = 0;
+    double orchestrator_faults = 0;
     std::int64_t orchestration_start_ns = 0;
     std::int64_t orchestration_end_ns = 0;
     g_watch_first_start = show_stats_;
@@ -262,13 +285,16 @@ class TmrSystem final : public System {
           struct CpuTimer {  // also when a submit throws
             double* cpu;
             double* delay;
+            double* faults;
             double cpu_start = thread_cpu_ns();
             double delay_start = thread_run_delay_ns();
+            double faults_start = thread_page_faults();
             ~CpuTimer() {
               *cpu = thread_cpu_ns() - cpu_start;
               *delay = thread_run_delay_ns() - delay_start;
+              *faults = thread_page_faults() - faults_start;
             }
-          } timer{&orchestrator_cpu_ns, &orchestrator_delay_ns};
+          } timer{&orchestrator_cpu_ns, &orchestrator_delay_ns, &orchestrator_faults};
           orchestration_start_ns = steady_ns();
           struct EndStamp {  // also when a submit throws
             std::int64_t* end;
@@ -320,12 +346,13 @@ class TmrSystem final : public System {
                    "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
                    "%.0f us, orchestrator CPU %.0f us, orchestrator waiting for a CPU %.0f us, "
                    "scheduler busy %.0f us, taken back from a core that had not latched %llu, "
-                   "orchestrator steps placing work %llu, waiting %llu\n",
+                   "orchestrator steps placing work %llu, waiting %llu, orchestrator page "
+                   "faults %.0f\n",
                    s.wall_us, s.orchestration_us, s.orchestrator_blocked_us,
                    orchestrator_cpu_ns / 1e3, orchestrator_delay_ns / 1e3, s.scheduler_us,
                    static_cast<unsigned long long>(s.unlatched_taken_back),
                    static_cast<unsigned long long>(s.orchestrator_placement_steps),
-                   static_cast<unsigned long long>(s.orchestrator_wait_steps));
+                   static_cast<unsigned long long>(s.orchestrator_wait_steps), orchestrator_faults);
       const std::int64_t first = g_first_start_ns.load(std::memory_order_relaxed);
       std::fprintf(stderr,
                    "    tmr first kernel started %.1f us into the orchestration, which took "
