@@ -287,10 +287,11 @@ TEST_P(TaskPatterns, RandomPatternsUnderTinyRings) {
 
 // 20 iterations each writing its own row from its own input row: no edge at all, every
 // iteration from the third on submitted without the compare (two verify the template).
-TEST_P(TaskPatterns, IndependentSliceWritesAreTrustedWithoutEdges) {
-  Fixture f(loop_config(GetParam()));
+// `n` iterations, iteration i reading row i of buffer 0 and writing row i of buffer 1, its scalar
+// i * scalar_step.
+RandomPattern slice_writes(std::int64_t n, std::uint64_t scalar_step) {
   RandomPattern p;
-  p.n = 20;
+  p.n = n;
   p.buffers = 2;
   PatternAccess in;
   in.buffer = 0;
@@ -301,7 +302,12 @@ TEST_P(TaskPatterns, IndependentSliceWritesAreTrustedWithoutEdges) {
   out.buffer = 1;
   out.tag = ArgTag::out_existing;
   p.accesses = {in, out};
-  p.scalar_step = 3;
+  p.scalar_step = scalar_step;
+  return p;
+}
+TEST_P(TaskPatterns, IndependentSliceWritesAreTrustedWithoutEdges) {
+  Fixture f(loop_config(GetParam()));
+  const RandomPattern p = slice_writes(20, 3);
   Cells got = initial_cells(2);
   const PatternRun run = run_pattern(f.runtime, f.kernel, f.whole, p, &got, false);
   ASSERT_TRUE(run.result.ok()) << run.result.status.to_string();
@@ -325,18 +331,7 @@ void throw_at_twelve(const KernelArgs& a) {
   pattern_kernel(a);
 }
 TEST_P(TaskPatterns, SteadyTrustedStretchKeepsRoomOrderAndErrors) {
-  RandomPattern p;
-  p.n = 24;
-  p.buffers = 2;
-  PatternAccess in;
-  in.buffer = 0;
-  in.shape[0] = 1;
-  in.step[0] = 1;
-  PatternAccess out = in;
-  out.buffer = 1;
-  out.tag = ArgTag::out_existing;
-  p.accesses = {in, out};
-  p.scalar_step = 1;
+  const RandomPattern p = slice_writes(24, 1);
   for (const std::uint32_t window : {0u, 8u}) {
     RuntimeConfig config = loop_config(GetParam());
     if (window != 0) config = with_tiny_rings(config, window);
