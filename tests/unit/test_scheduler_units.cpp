@@ -216,7 +216,11 @@ void nop_kernel(const KernelArgs&) {}
 
 class SchedulerSteps : public ::testing::Test {
  protected:
-  SchedulerSteps() : ring_(0, small_ring()) {
+  SchedulerSteps() : ring_(0, small_ring()) { use_topology(Topology{1, 1}); }
+  // The chip the next make() builds: one mailbox a core, named by its cluster, type and sub-block.
+  void use_topology(Topology topology) {
+    topology_ = topology;
+    mailboxes_ = std::vector<Mailbox>(static_cast<std::size_t>(3 * topology.clusters));
     for (int c = 0; c < topology_.clusters; ++c) {
       const int cores[3] = {topology_.aic_core(c), topology_.aiv_core(c, 0),
                             topology_.aiv_core(c, 1)};
@@ -289,9 +293,30 @@ class SchedulerSteps : public ::testing::Test {
   std::uint32_t dispatched(int core) { return mailboxes_[core].dispatch.load(); }
   void ack(int core) { mailboxes_[core].status.store(dispatched(core)); }
   void fin(int core) { mailboxes_[core].status.store(mailboxes_[core].status.load() | kFinBit); }
+  // The flush tests' start: an AIV producer with three waiting consumers and an AIV blocker run on
+  // thread 0's two AIV cores (the first is `first_aiv`), both latched, and the producer's core
+  // finished (its step not yet taken). Returns the producer's core and the blocker's.
+  std::pair<int, int> producer_finished_beside_blocker(Scheduler& s, int first_aiv) {
+    TaskSlot* producer = task(TaskShape::aiv, 2);
+    TaskSlot* blocker = task(TaskShape::aiv, 2);
+    for (int i = 0; i < 3; ++i)
+      consumer_of(*producer);
+    s.push_ready_global(producer);
+    s.push_ready_global(blocker);
+    s.step(0);
+    const int core = s.core_slot(first_aiv).running.task == producer ? first_aiv : first_aiv + 1;
+    const int other = 2 * first_aiv + 1 - core;
+    EXPECT_EQ(s.core_slot(core).running.task, producer);
+    EXPECT_EQ(s.core_slot(other).running.task, blocker);
+    EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+    ack(core);
+    ack(other);
+    fin(core);
+    return {core, other};
+  }
 
-  Topology topology_{1, 1};
-  std::vector<Mailbox> mailboxes_ = std::vector<Mailbox>(3);
+  Topology topology_;
+  std::vector<Mailbox> mailboxes_;
   Ring ring_;
   FakeClock clock_;
   FakeWaker waker_;
@@ -909,23 +934,9 @@ TEST_F(SchedulerSteps, CoreStepPlacesLeftoversOnAnIdleCoreWithoutAFullStep) {
 TEST_F(SchedulerSteps, LeftoversWithEveryCoreBusyRingNoBell) {
   Scheduler s = make(DualSlotPolicy{false, false, false});  // no pending slots
   as_threads_platform(s);
-  TaskSlot* producer = task(TaskShape::aiv, 2);
-  TaskSlot* blocker = task(TaskShape::aiv, 2);
-  consumer_of(*producer);
-  consumer_of(*producer);
-  consumer_of(*producer);
-  s.push_ready_global(producer);
-  s.push_ready_global(blocker);
-  s.step(0);
-  const int core = s.core_slot(1).running.task == producer ? 1 : 2;
-  const int other = 3 - core;
-  ASSERT_EQ(s.core_slot(core).running.task, producer);
-  ASSERT_EQ(s.core_slot(other).running.task, blocker);
-  ASSERT_EQ(s.idle_cores(0, CoreType::aiv), 0);
-
-  ack(core);
-  ack(other);
-  fin(core);
+  const auto [core, other] = producer_finished_beside_blocker(s, 1);
+  ASSERT_FALSE(HasFailure());
+  TaskSlot* const blocker = s.core_slot(other).running.task;
   const int bells = waker_.bells;
   EXPECT_TRUE(s.core_step(0, core));
   EXPECT_EQ(waker_.bells, bells) << "no idle AIV core: the next FINs take the leftovers";
@@ -954,37 +965,12 @@ TEST_F(SchedulerSteps, LeftoversWithEveryCoreBusyRingNoBell) {
 // The same completion while another scheduler thread has an idle core of the type: the flush's
 // room check after the pushes sees it and rings, so that thread's step takes a leftover now.
 TEST_F(SchedulerSteps, LeftoversRingWhenAnotherThreadHasAnIdleCore) {
-  topology_ = Topology{2, 2};  // cluster c is thread c's: AIV cores 2, 3 (thread 0), 4, 5
-  mailboxes_ = std::vector<Mailbox>(6);
-  for (int c = 0; c < topology_.clusters; ++c) {
-    const int cores[3] = {topology_.aic_core(c), topology_.aiv_core(c, 0),
-                          topology_.aiv_core(c, 1)};
-    for (int k = 0; k < 3; ++k) {
-      mailboxes_[cores[k]].core = static_cast<std::uint16_t>(cores[k]);
-      mailboxes_[cores[k]].cluster = static_cast<std::uint16_t>(c);
-      mailboxes_[cores[k]].type = k == 0 ? CoreType::aic : CoreType::aiv;
-      mailboxes_[cores[k]].sub_block = static_cast<std::uint8_t>(k == 0 ? 0 : k - 1);
-    }
-  }
+  use_topology(Topology{2, 2});  // cluster c is thread c's: AIV cores 2, 3 (thread 0), 4, 5
   Scheduler s = make(DualSlotPolicy{false, false, false});
   as_threads_platform(s);
-  TaskSlot* producer = task(TaskShape::aiv, 2);
-  TaskSlot* blocker = task(TaskShape::aiv, 2);
-  for (int i = 0; i < 3; ++i)
-    consumer_of(*producer);
-  s.push_ready_global(producer);
-  s.push_ready_global(blocker);
-  s.step(0);
-  const int core = s.core_slot(2).running.task == producer ? 2 : 3;
-  const int other = 5 - core;
-  ASSERT_EQ(s.core_slot(core).running.task, producer);
-  ASSERT_EQ(s.core_slot(other).running.task, blocker);
-  ASSERT_EQ(s.idle_cores(0, CoreType::aiv), 0);
+  const auto [core, other] = producer_finished_beside_blocker(s, 2);
+  ASSERT_FALSE(HasFailure());
   ASSERT_EQ(s.idle_cores(1, CoreType::aiv), 2);
-
-  ack(core);
-  ack(other);
-  fin(core);
   const int bells = waker_.bells;
   EXPECT_TRUE(s.core_step(0, core));
   EXPECT_GT(waker_.bells, bells) << "thread 1 has idle AIV cores for the leftovers";
