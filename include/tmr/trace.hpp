@@ -1,7 +1,10 @@
 // Per-task and per-subtask event records of one run (when RuntimeConfig::record_events is set).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "tmr/kernel.hpp"
@@ -9,16 +12,48 @@
 
 namespace tmr {
 
+// The sequences of the tasks one task waited for: a view of its trace's producer storage (one
+// flat array a run, shared by the trace's copies: a recording submit allocates nothing of its
+// own). Valid while the trace (or a copy of it) lives; compares and converts like the
+// std::vector it reads as.
+class ProducerList {
+ public:
+  using value_type = std::uint64_t;
+  using const_iterator = const std::uint64_t*;
+  using iterator = const_iterator;
+
+  ProducerList() = default;
+  ProducerList(const std::uint64_t* first, std::uint32_t count) : first_(first), count_(count) {}
+
+  const_iterator begin() const { return first_; }
+  const_iterator end() const { return first_ + count_; }
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  std::uint64_t operator[](std::size_t i) const { return first_[i]; }
+  operator std::vector<std::uint64_t>() const { return {begin(), end()}; }
+
+  friend bool operator==(const ProducerList& a, const ProducerList& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+  friend bool operator==(const ProducerList& a, const std::vector<std::uint64_t>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+
+ private:
+  const std::uint64_t* first_ = nullptr;
+  std::uint32_t count_ = 0;
+};
+
 struct TaskEvent {
   TaskId id;
   std::uint64_t sequence = 0;  // submission order, 0-based, across rings
   KernelId kernels[3] = {kNoKernel, kNoKernel, kNoKernel};
   std::uint32_t block_count = 1;
-  bool inline_task = false;              // hidden alloc task
-  std::uint64_t submit_ns = 0;           // times relative to the run start
-  std::uint64_t ready_ns = 0;            // last producer finished (or submit, with none)
-  std::uint64_t complete_ns = 0;         // last subtask finished
-  std::vector<std::uint64_t> producers;  // sequences of the tasks it waited for
+  bool inline_task = false;       // hidden alloc task
+  std::uint64_t submit_ns = 0;    // times relative to the run start
+  std::uint64_t ready_ns = 0;     // last producer finished (or submit, with none)
+  std::uint64_t complete_ns = 0;  // last subtask finished
+  ProducerList producers;         // sequences of the tasks it waited for
 };
 
 struct SubtaskEvent {
@@ -63,6 +98,17 @@ struct Trace {
   std::vector<TaskEvent> tasks;                       // indexed by sequence
   std::vector<SubtaskEvent> subtasks;                 // in completion order
   std::vector<MixReservationEvent> mix_reservations;  // in reservation order per thread
+  // What the tasks' ProducerLists point into (immutable, shared by the trace's copies): a run's
+  // recording is one array; set_producers adds one a call.
+  std::vector<std::shared_ptr<const std::vector<std::uint64_t>>> producer_storage;
+
+  // Makes `producers` the producers of `task` (one of `tasks`, or to be added): how a trace is
+  // built by hand (tests, tools).
+  void set_producers(TaskEvent& task, std::vector<std::uint64_t> producers) {
+    auto stored = std::make_shared<const std::vector<std::uint64_t>>(std::move(producers));
+    task.producers = ProducerList(stored->data(), static_cast<std::uint32_t>(stored->size()));
+    producer_storage.push_back(std::move(stored));
+  }
 };
 
 }  // namespace tmr

@@ -286,7 +286,7 @@ RunResult Engine::run(const Orchestration& orchestration, const RunArgs& args) {
     auto trace = std::make_shared<Trace>();
     trace->clusters = cluster_count();
     trace->scheduler_threads = config_.scheduler_threads;
-    trace->tasks = std::move(orchestrator_->task_events());
+    orchestrator_->take_events(trace.get());
     for (int t = 0; t < scheduler_->thread_count(); ++t) {
       for (const Scheduler::Completion& c : scheduler_->completions(t)) {
         TaskEvent& e = trace->tasks[c.sequence];

@@ -94,13 +94,19 @@ void OrchestratorCore::begin_run() {
   heap_credit_end_ = 0;
   heap_grants_ = 0;
   ring_waits_ = {};
-  task_events_.clear();
   planned_valid_ = false;  // the kernel registry may have changed between runs
   recent_plan_count_ = recent_plan_next_ = 0;
   pin_ = Pin{};  // end_orchestration dropped the last run's pin
   charges_ = ports_.host.charges_work();
   recording_ = ports_.clock.recording();
   plain_run_ = !charges_ && !recording_;
+  plain_recorded_ = !charges_ && recording_;
+  task_events_.clear();  // (empty unless the last run's events were not taken)
+  producer_sequences_.clear();
+  if (recording_) {
+    task_events_.reserve(events_to_reserve_);
+    producer_sequences_.reserve(producers_to_reserve_);
+  }
   dependence_.set_skip_completed(plain_run_);
   plain_ready_ = false;  // planned_valid_ is false: the first plain submit sets it
 #if TMR_WIDE_REPLAY
@@ -718,10 +724,17 @@ TaskOutputs OrchestratorCore::submit_in_loop_slow(const Plan& plan, const Args& 
       // them (the plain instances do not flush); from here on plain_ready() holds until
       // something clears it.
       loops_.flush_deferred();
-      plain_ready_ = true;
+      plain_ready_ = kPlainReady;
       if (args.out_mask() == 0) [[likely]]
         return submit_plain(args);
       return submit_plain_outputs(args);
+    }
+    if (plain_recorded_) {
+      loops_.flush_deferred();  // (as above, and recorded_ready() from here on)
+      plain_ready_ = kRecordedReady;
+      if (args.out_mask() == 0) [[likely]]
+        return submit_plain_recorded(args);
+      return submit_plain_outputs_recorded(args);
     }
     return submit_planned(planned_, args);
   }
@@ -900,7 +913,7 @@ TaskOutputs OrchestratorCore::alloc(const Args& args) {
 template <class Producers>
 void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, const Args& args,
                                     const Producers& producers) {
-  TaskEvent event;
+  TaskEvent& event = task_events_.emplace_back();  // (reserved at the run's start)
   event.id = task.id;
   event.sequence = task.ring->sequence(task.id.local());
   task.ring->set_ready_ns(task.id.local(), 0);  // before the wiring guard drops: not ready yet
@@ -910,10 +923,29 @@ void OrchestratorCore::record_event(const TaskSlot& task, const Plan& plan, cons
   event.inline_task = plan.inline_task;
   event.submit_ns = ports_.clock.now_ns();
   if (plan.inline_task) event.ready_ns = event.complete_ns = event.submit_ns;
-  event.producers.reserve(producers.size());
+  // Its producers follow the earlier events' in producer_sequences_; take_events points the
+  // list at them once the run's array is final.
+  event.producers = tmr::ProducerList(nullptr, static_cast<std::uint32_t>(producers.size()));
   for (TaskSlot* p : producers)
-    event.producers.push_back(p->ring->sequence(p->id.local()));
-  task_events_.push_back(std::move(event));
+    producer_sequences_.push_back(p->ring->sequence(p->id.local()));
+}
+
+void OrchestratorCore::take_events(Trace* trace) {
+  events_to_reserve_ = std::max(events_to_reserve_, task_events_.size());
+  producers_to_reserve_ = std::max(producers_to_reserve_, producer_sequences_.size());
+  // The array becomes the trace's storage as it is (a move, no copy); each event's list is
+  // pointed at its part, in recording order.
+  auto storage = std::make_shared<const std::vector<std::uint64_t>>(std::move(producer_sequences_));
+  const std::uint64_t* next = storage->data();
+  for (TaskEvent& event : task_events_) {
+    const auto count = static_cast<std::uint32_t>(event.producers.size());
+    event.producers = tmr::ProducerList(next, count);
+    next += count;
+  }
+  trace->producer_storage.push_back(std::move(storage));
+  trace->tasks = std::move(task_events_);
+  task_events_.clear();  // (moved from: valid, unspecified)
+  producer_sequences_.clear();
 }
 
 // A submit, step by step: reserve ring memory, fill the task, discover its producers, wire it
@@ -928,7 +960,9 @@ template <OrchestratorCore::Steps kSteps>
 [[gnu::always_inline]] inline TaskOutputs OrchestratorCore::submit_planned_as(const Plan& plan,
                                                                               const Args& args) {
   constexpr bool kPlain = kSteps != Steps::generic;
-  constexpr bool kNoOutputs = kSteps == Steps::plain;
+  constexpr bool kNoOutputs = kSteps == Steps::plain || kSteps == Steps::plain_recorded;
+  constexpr bool kRecorded =
+      kSteps == Steps::plain_recorded || kSteps == Steps::plain_outputs_recorded;
   // Every path returns `outputs`, so it is built in the caller's storage (a copy of a
   // TaskOutputs is a memcpy call, ~25 instructions a submit).
   TaskOutputs outputs;
@@ -1018,9 +1052,11 @@ template <OrchestratorCore::Steps kSteps>
   if constexpr (!kPlain) loops_.submitted(task.id);
   if (ok && (kPlain || (!recording_ && !plan.inline_task))) [[likely]] {
     // A kernel task that found its producers: wired without the guard (wire_plain), so from the
-    // last push on it may run; what follows is the orchestrator's own books.
+    // last push on it may run; what follows is the orchestrator's own books. Recorded before
+    // that (its ready time cleared, its producers' sequences read while no slot can change).
+    if constexpr (kRecorded) record_event(task, plan, args, dependence_.producers());
     const std::int32_t resolved = wire_plain(ring, task, scoped, !kPlain, info);
-    if constexpr (kSteps == Steps::plain_outputs) {
+    if constexpr (kSteps == Steps::plain_outputs || kSteps == Steps::plain_outputs_recorded) {
       hold_in_scope_inline(task, ring_index, heap_consumed);  // its one instance: no call
     } else if (scoped) {
       hold_in_scope(task, ring_index, heap_consumed);
@@ -1028,7 +1064,11 @@ template <OrchestratorCore::Steps kSteps>
     ring.publish_batched(local);
     ++kernel_tasks_;
     const auto edges = static_cast<std::uint32_t>(dependence_.producers().size());
-    if (graph::finish_unguarded(task, edges, resolved)) ports_.host.push_ready(&task);
+    if (graph::finish_unguarded(task, edges, resolved)) {
+      // (Stamped as release_kernel_task does: after the wiring, as the generic steps did.)
+      if constexpr (kRecorded) task.ring->set_ready_ns(local, ports_.clock.now_ns());
+      ports_.host.push_ready(&task);
+    }
     return outputs;
   }
   const std::int32_t resolved = wire_producers(ring, task, ok);
@@ -1051,6 +1091,14 @@ TaskOutputs OrchestratorCore::submit_plain(const Args& args) {
 
 TaskOutputs OrchestratorCore::submit_plain_outputs(const Args& args) {
   return submit_planned_as<Steps::plain_outputs>(planned_, args);
+}
+
+TaskOutputs OrchestratorCore::submit_plain_recorded(const Args& args) {
+  return submit_planned_as<Steps::plain_recorded>(planned_, args);
+}
+
+TaskOutputs OrchestratorCore::submit_plain_outputs_recorded(const Args& args) {
+  return submit_planned_as<Steps::plain_outputs_recorded>(planned_, args);
 }
 
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_direct(Ring& ring, TaskSlot& task,
@@ -2131,6 +2179,11 @@ TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
     return core.submit_plain_outputs(args);
   }
   if (core.loop_ready()) return core.submit_looped(kernels, args);
+  if (core.recorded_ready(kernels, args)) {
+    if (args.out_mask() == 0) [[likely]]
+      return core.submit_plain_recorded(args);
+    return core.submit_plain_outputs_recorded(args);
+  }
   return core.submit(kernels, args);
 }
 

@@ -81,9 +81,17 @@ class OrchestratorCore {
   // submit() would take submit_plain or submit_plain_outputs straight away (plain_ready_, the
   // kernels of the submit before, plain_args, no error latched).
   [[gnu::always_inline]] bool plain_ready(const MixKernels& kernels, const Args& args) const {
-    return plain_ready_ && kernels.aic == planned_kernels_.aic &&
-           kernels.aiv0 == planned_kernels_.aiv0 && kernels.aiv1 == planned_kernels_.aiv1 &&
-           plain_args(args) && !fatal();
+    return plain_ready_ == kPlainReady && same_plan(kernels, args);
+  }
+  // Orchestrator::submit's third test, after loop_ready(): plain_ready() for a run that records
+  // (submit_plain_recorded or submit_plain_outputs_recorded straight away). Third, so that
+  // neither a plain submit nor a loop's pays for it.
+  [[gnu::always_inline]] bool recorded_ready(const MixKernels& kernels, const Args& args) const {
+    return plain_ready_ == kRecordedReady && same_plan(kernels, args);
+  }
+  [[gnu::always_inline]] bool same_plan(const MixKernels& kernels, const Args& args) const {
+    return kernels.aic == planned_kernels_.aic && kernels.aiv0 == planned_kernels_.aiv0 &&
+           kernels.aiv1 == planned_kernels_.aiv1 && plain_args(args) && !fatal();
   }
   // Orchestrator::submit's second test, when plain_ready() failed: a parallel_for's owner is
   // analysing and no learning loop records its submits (LoopDriver::replaying()), so
@@ -155,7 +163,9 @@ class OrchestratorCore {
   // Heap credits granted this run (submit_wide's heap credit): a wide submit with outputs that
   // did not grant one took the credit.
   std::uint64_t heap_grants() const { return heap_grants_; }
-  std::vector<TaskEvent>& task_events() { return task_events_; }
+  // Moves the run's recorded events (TaskEvent, one a submit, in submission order) and their
+  // producers into `trace`; the next run reserves as many of each as this one recorded.
+  void take_events(Trace* trace);
   const TensorMap& tensor_map() const { return dependence_.map(); }
   const LoopDriver& loops() const { return loops_; }
 
@@ -178,9 +188,17 @@ class OrchestratorCore {
   // submit_plain for a submit with out(...) arguments: the layout, fit, heap and scope hold
   // stay (the task is scoped), the charge, recording, inline-task and loop tests go.
   TaskOutputs submit_plain_outputs(const Args& args);
+  // submit_plain and submit_plain_outputs in a run that records events and charges no work
+  // (plain_recorded_, threads with RuntimeConfig::record_events): the same straight line with
+  // record_event before the wiring (a plain task may run from its last edge's push) and the
+  // ready time stamped when the submit itself makes the task ready. dispatch's second branch
+  // (Orchestrator::submit's plain_ready() stays false in such a run: no test a plain submit).
+  TaskOutputs submit_plain_recorded(const Args& args);
+  TaskOutputs submit_plain_outputs_recorded(const Args& args);
   // Which instance of submit_planned's body: the generic steps, or one of dispatch's straight
-  // lines (plain_run_, no parallel_for active, a kernel task) without or with fresh outputs.
-  enum class Steps { generic, plain, plain_outputs };
+  // lines (plain_run_ or plain_recorded_, no parallel_for active, a kernel task) without or with
+  // fresh outputs.
+  enum class Steps { generic, plain, plain_outputs, plain_recorded, plain_outputs_recorded };
   template <Steps kSteps>
   TaskOutputs submit_planned_as(const Plan& plan, const Args& args);
   // submit() and alloc() while a parallel_for runs (LoopDriver::active()).
@@ -524,12 +542,19 @@ class OrchestratorCore {
   bool charges_ = true;     // OrchestratorHost::charges_work(), asked at every run's start
   bool recording_ = false;  // RunClock::recording(), asked at every run's start (fixed per run)
   bool plain_run_ = false;  // !charges_ && !recording_: dispatch may take submit_plain
+  // !charges_ && recording_: dispatch may take submit_plain_recorded (completed producers are
+  // kept then: a trace names every producer found, as the generic path's recording did).
+  bool plain_recorded_ = false;
   // in_run_ && planned_valid_ && plain_run_ && no parallel_for active && no deferred loop
   // entries: one byte for Orchestrator::submit to test (plain_ready) instead of five. Set by
   // dispatch's plain branch (where all five hold), cleared wherever one may stop holding
   // (begin_run, end_orchestration, parallel_for around every loop call); a clear flag only
-  // sends a submit the long way, through submit().
-  bool plain_ready_ = false;
+  // sends a submit the long way, through submit(). kRecordedReady: the same with
+  // plain_recorded_ for plain_run_ (recorded_ready), set by dispatch's recorded branch. (A
+  // byte compared with a constant: the plain test costs what the flag's did.)
+  static constexpr std::uint8_t kPlainReady = 1;
+  static constexpr std::uint8_t kRecordedReady = 2;
+  std::uint8_t plain_ready_ = 0;  // 0 (false): neither
   std::string describe_ring(Ring& ring) const;
   std::string describe_task(TaskSlot& task) const;
   Ring& ring(int index) const { return *ports_.rings[static_cast<std::size_t>(index)]; }
@@ -589,7 +614,15 @@ class OrchestratorCore {
   std::uint64_t inline_tasks_ = 0;
   std::uint64_t blocked_ns_ = 0;
   RingWaits ring_waits_;
+  // A recording run's events and, flat, their producers' sequences (TaskEvent::first_producer
+  // indexes producer_sequences_): reserved at the run's start for as many as the largest run so
+  // far recorded (take_events moves both into the run's Trace), so that a recording submit
+  // appends to them without an allocation of its own.
   std::vector<TaskEvent> task_events_;
+  std::vector<std::uint64_t> producer_sequences_;
+  std::size_t events_to_reserve_ = kFirstRunEvents;
+  std::size_t producers_to_reserve_ = kFirstRunEvents;
+  static constexpr std::size_t kFirstRunEvents = 4096;
 };
 
 }  // namespace tmr::detail

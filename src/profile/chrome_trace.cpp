@@ -83,7 +83,7 @@ void write_chrome_trace(std::ostream& out, const Trace& trace, const KernelRegis
                        {{"sequence", task.sequence},
                         {"kind", task_kind_name(task_kind(task, kernels))},
                         {"blocks", task.block_count},
-                        {"producers", task.producers}}}});
+                        {"producers", std::vector<std::uint64_t>(task.producers)}}}});
   }
 
   // Cores and schedulers. A kernel task's arrows leave its last-ending subtask and enter its

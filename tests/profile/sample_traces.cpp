@@ -8,9 +8,10 @@ namespace {
 
 void no_op(const KernelArgs&) {}
 
-TaskEvent task(std::uint64_t sequence, KernelId aic, KernelId aiv0, KernelId aiv1,
-               std::uint32_t blocks, std::uint64_t submit, std::uint64_t ready,
-               std::uint64_t complete, std::vector<std::uint64_t> producers) {
+// Appends task `sequence` with its producers to `trace`; returns it.
+TaskEvent& add_task(Trace& trace, std::uint64_t sequence, KernelId aic, KernelId aiv0,
+                    KernelId aiv1, std::uint32_t blocks, std::uint64_t submit, std::uint64_t ready,
+                    std::uint64_t complete, const std::vector<std::uint64_t>& producers) {
   TaskEvent t;
   t.id = TaskId(0, static_cast<std::uint32_t>(sequence));
   t.sequence = sequence;
@@ -21,8 +22,9 @@ TaskEvent task(std::uint64_t sequence, KernelId aic, KernelId aiv0, KernelId aiv
   t.submit_ns = submit;
   t.ready_ns = ready;
   t.complete_ns = complete;
-  t.producers = std::move(producers);
-  return t;
+  trace.tasks.push_back(t);
+  trace.set_producers(trace.tasks.back(), producers);
+  return trace.tasks.back();
 }
 
 // Cores as the engine numbers them with one cluster: 0 AIC, 1 AIV0, 2 AIV1.
@@ -56,13 +58,11 @@ Trace small_sample_trace() {
   Trace trace;
   trace.clusters = 1;
   trace.scheduler_threads = 1;
-  TaskEvent alloc = task(0, kNoKernel, kNoKernel, kNoKernel, 1, 0, 0, 0, {});
-  alloc.inline_task = true;
-  trace.tasks.push_back(alloc);
-  trace.tasks.push_back(task(1, kMatmul, kNoKernel, kNoKernel, 1, 10, 10, 140, {0}));
-  trace.tasks.push_back(task(2, kNoKernel, kVadd, kNoKernel, 2, 15, 140, 250, {1}));
-  trace.tasks.push_back(task(3, kNoKernel, kVadd, kNoKernel, 1, 20, 20, 80, {}));
-  trace.tasks.push_back(task(4, kMatmul, kVmix, kVmix, 1, 25, 250, 390, {2, 3}));
+  add_task(trace, 0, kNoKernel, kNoKernel, kNoKernel, 1, 0, 0, 0, {}).inline_task = true;
+  add_task(trace, 1, kMatmul, kNoKernel, kNoKernel, 1, 10, 10, 140, {0});
+  add_task(trace, 2, kNoKernel, kVadd, kNoKernel, 2, 15, 140, 250, {1});
+  add_task(trace, 3, kNoKernel, kVadd, kNoKernel, 1, 20, 20, 80, {});
+  add_task(trace, 4, kMatmul, kVmix, kVmix, 1, 25, 250, 390, {2, 3});
   //                              seq block slot core dispatch start end retire
   trace.subtasks.push_back(subtask(3, 0, 1, 1, 30, 40, 70, 80));
   trace.subtasks.push_back(subtask(1, 0, 0, 0, 20, 30, 130, 140));
@@ -94,8 +94,8 @@ Trace large_sample_trace(int tasks, int clusters, std::uint64_t seed) {
     const std::uint64_t start = ready + 40;
     const std::uint64_t end = start + duration(random);
     core_free[static_cast<std::size_t>(core)] = end + 30;
-    trace.tasks.push_back(task(seq, aic ? kernel : kNoKernel, aic ? kNoKernel : kernel, kNoKernel,
-                               1, seq * 20, ready, end + 20, std::move(producers)));
+    add_task(trace, seq, aic ? kernel : kNoKernel, aic ? kNoKernel : kernel, kNoKernel, 1, seq * 20,
+             ready, end + 20, producers);
     SubtaskEvent s;
     s.task_sequence = seq;
     s.slot = aic ? 0 : 1;
