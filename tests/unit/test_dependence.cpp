@@ -430,13 +430,12 @@ TEST(Dependence, PlainSubmitsLeaveOutOnlyProducersTheLogsNameCompleted) {
   }
 }
 
-// The completion marks (one bit a slot, cleared a block of slots at a time) name a slot's own
-// task only: a task admitted into the slot of a completed task is live however the slot's last
-// task ended (the first admit of the slots' block clears their marks: task W here, and task W + 1
-// is not its block's first), and a completion the orchestrator drains only once its slot's next
-// block has begun marks nothing (the slot may hold a newer task already). Windows of 64 slots (a
-// block a window's word) and of 16 (one block, all of the window's slots); slot lines and map
-// entries alike.
+// The completion marks (one bit a slot) name a slot's own task only: a task admitted into the
+// slot of a completed task is live however the slot's last task ended (the refresh that saw that
+// task retire cleared its mark, forget_retired: tasks W and W + 1 here), and a completion the
+// orchestrator drains only after a refresh saw its task retire marks nothing (the slot may hold
+// a newer task already). Windows of 64 slots (a word) and of 16 (a word's low bits); slot lines
+// and map entries alike.
 TEST(Dependence, CompletionMarksNameTheirSlotsOwnTaskOnly) {
   for (const std::uint32_t window : {64u, 16u}) {
     for (const bool drained_late : {false, true}) {

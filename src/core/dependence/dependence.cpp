@@ -28,7 +28,6 @@ Dependence::Dependence(RetirementView rings, std::uint32_t window)
     states_[r].assign(window, SlotState{});
     stamps_[r].assign(window, 0);
     completed_[r].assign((window + 63) / 64, 0);
-    completed_block_mask_ = std::min<std::uint32_t>(window, 64) - 1;
     fresh_[r].assign(window, FreshBuffer{});
   }
   set_slot_lines(true);
@@ -76,21 +75,14 @@ void Dependence::set_skip_completed(bool on) {
 void Dependence::drain_completions() {
   next_drain_ = stamp_ + kDrainEvery;
   if (completions_ == nullptr) return;
-  // A task's bit is set only while the block of its slot's next task has not begun (the
-  // ring's next admit is at most that block's first slot, whose admit clears the block): later,
-  // the slot may hold a newer task already, or the block's clear has passed (see completed_).
-  // Only this thread admits, so the heads read here hold until the drain returns.
+  // A task's bit is set only while it has not retired as this thread (the only one that
+  // refreshes) last saw: its slot's clear is still to come (see completed_).
   const int rings = rings_.ring_count();
-  std::uint32_t heads[kRingCount] = {};
-  for (int r = 0; r < rings; ++r)
-    heads[r] = rings_.head(r);
-  const std::uint32_t next_block = window_mask_ + 1;
   completions_->drain([&](TaskId id) {
     const std::uint32_t ring = id.ring();
     if (ring >= static_cast<std::uint32_t>(rings)) [[unlikely]]
       return;
-    const std::uint32_t block = (id.local() + next_block) & ~completed_block_mask_;
-    if (static_cast<std::int32_t>(block - heads[ring]) < 0) return;
+    if (static_cast<std::int32_t>(id.local() - cleaned_[ring]) < 0) return;
     const std::uint32_t slot = id.local() & window_mask_;
     completed_[ring][slot >> 6] |= std::uint64_t{1} << (slot & 63);
   });
@@ -298,6 +290,17 @@ void Dependence::add_family_accessors(const AccessRegion& region, AccessKind kin
 void Dependence::forget_retired(int ring, std::uint32_t retired) {
   for (std::uint32_t local = cleaned_[ring]; local != retired; ++local)
     release_entries(TaskId(static_cast<std::uint32_t>(ring), local));
+  // Their slots' completion marks, a word at a time (a window under 64 slots is one word's
+  // low bits; a larger one is whole words, so a run of slots never wraps inside a word).
+  std::vector<std::uint64_t>& bits = completed_[ring];
+  for (std::uint32_t local = cleaned_[ring]; local != retired;) {
+    const std::uint32_t slot = local & window_mask_;
+    const std::uint32_t first = slot & 63;
+    const std::uint32_t count = std::min({64 - first, window_mask_ + 1 - slot, retired - local});
+    const std::uint64_t run = count == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
+    bits[slot >> 6] &= ~(run << first);
+    local += count;
+  }
   cleaned_[ring] = retired;
 }
 

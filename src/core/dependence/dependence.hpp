@@ -197,7 +197,6 @@ class Dependence {
     s.retained = retained;
     // The next task's state (cold with a large window), like Ring::admit's prefetch.
     __builtin_prefetch(&states_[id.ring()][(id.local() + 1) & window_mask_], 1);
-    clear_completed(id);
   }
   // admitted() for a task that will never have dependence state: no TensorMap entries (an
   // affine family stands for each of its accesses), no buffer it creates (no creator retention),
@@ -207,10 +206,12 @@ class Dependence {
   // entries were released (the list emptied) before the slot could be reused (forget_retired
   // runs at every ring refresh, the only place the ring's room grows), and its `local` is not
   // this task's, so creator_retained() is false for both. admitted_ is not advanced (reset()
-  // starts past the retired tasks). Its slot's completion marks are cleared as admitted() does.
-  void admitted_without_state(const TaskSlot& task) { clear_completed(task.id); }
+  // starts past the retired tasks). (Its slot's completion mark was cleared when the slot's
+  // last task retired: forget_retired.)
+  void admitted_without_state(const TaskSlot&) {}
   // Frees the TensorMap entries of ring `ring`'s tasks that retired since the last call, up to
-  // local id `retired` (what the ring's owner has seen retire).
+  // local id `retired` (what the ring's owner has seen retire), and clears their slots'
+  // completion marks (a refresh is the only place the ring's room grows: see completed_).
   void forget_retired(int ring, std::uint32_t retired);
 
   const TensorMap& map() const { return map_; }
@@ -578,22 +579,16 @@ class Dependence {
   bool skip_completed_ = false;
   // The orchestrator's completion marks: per ring one bit a slot, set only for the slot's own
   // task (16,384 live tasks in 2 KiB, lines the L1 keeps; a 4-byte mark a slot, 64 KiB, took a
-  // cold line a reported producer, BM_Submit 4/16,384). The slots come in blocks of
-  // min(64, window) (one word, or all of a smaller window's slots): the admit of a block's first
-  // slot clears the block's bits (clear_completed), before any of its slots takes a new task; a
-  // drain sets a task's bit only while its slot's next block has not begun (drain_completions),
-  // so a bit set is never left to the slot's next task. Clearing marks more than needed only
-  // keeps a completed producer (an edge to a finished task), never the other way.
+  // cold line a reported producer, BM_Submit 4/16,384). The marks of the tasks that retired since
+  // the last refresh are cleared by it (forget_retired, a word at a time: the slots of local ids
+  // cleaned_ to the new watermark), before the room it gives lets any of those slots take a new
+  // task, so an admit tests nothing; a drain sets a task's bit only while the task is at or past
+  // cleaned_ (not yet retired as the orchestrator last saw), so a bit set is always cleared
+  // before its slot's next task. No live task's mark is ever cleared.
   std::vector<std::uint64_t> completed_[kRingCount];
-  std::uint32_t completed_block_mask_ = 0;  // min(64, window) - 1
   bool completed(TaskId id) const {
     const std::uint32_t slot = id.local() & window_mask_;
     return ((completed_[id.ring()][slot >> 6] >> (slot & 63)) & 1u) != 0;
-  }
-  void clear_completed(TaskId id) {
-    if ((id.local() & completed_block_mask_) != 0) [[likely]]
-      return;
-    completed_[id.ring()][(id.local() & window_mask_) >> 6] = 0;
   }
   std::uint64_t next_drain_ = 0;  // the discovery (stamp_) from which the logs are read again
   std::uint64_t left_out_ = 0;

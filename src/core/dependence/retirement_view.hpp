@@ -37,8 +37,6 @@ class RetirementView {
     retired[3] = watermarks_[3]->load(std::memory_order_acquire);
   }
   bool is_retired(TaskId id) const { return rings_[id.ring()]->is_retired(id); }
-  // The local id ring `ring`'s next admit takes (its owner's, the orchestrator's, to read).
-  std::uint32_t head(int ring) const { return rings_[ring] != nullptr ? rings_[ring]->head() : 0; }
   // The slot of task `id` (address arithmetic only: nothing of the slot, nor of its ring, is
   // read; a slot line's reports find their tasks' slots this way).
   TaskSlot* slot(TaskId id) const {
