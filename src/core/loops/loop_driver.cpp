@@ -263,22 +263,6 @@ LoopDriver::MaskedWide LoopDriver::masked_wide_for(std::uint32_t count) {
   return kFor[count <= 7 ? count : 0];
 }
 
-void LoopDriver::copy_tensors_wide(Tensor* to, const Tensor* from, std::uint32_t count) {
-  static_assert(sizeof(Tensor) == 104 && std::is_trivially_copyable_v<Tensor>,
-                "three 32-byte words and 8 bytes cover the Tensor");
-  auto* out = reinterpret_cast<unsigned char*>(to);
-  const auto* in = reinterpret_cast<const unsigned char*>(from);
-  const unsigned char* const end = in + sizeof(Tensor) * count;
-  for (; in != end; in += sizeof(Tensor), out += sizeof(Tensor)) {
-    WideWord words[3];
-    std::uint64_t last;
-    std::memcpy(words, in, sizeof(words));
-    std::memcpy(&last, in + sizeof(words), sizeof(last));
-    std::memcpy(out, words, sizeof(words));
-    std::memcpy(out + sizeof(words), &last, sizeof(last));
-  }
-}
-
 // After exact_wide_n's definition, so it inlines here.
 template <bool narrow, int kCount>
 bool LoopDriver::exact_wide(AccessPlan* plans, const Args& args, int count) {
@@ -305,10 +289,6 @@ LoopDriver::ExactWide LoopDriver::exact_wide_for(std::uint32_t, bool) {
 }
 LoopDriver::MaskedWide LoopDriver::masked_wide_for(std::uint32_t) {
   return nullptr;  // never called through: set_wide_compare(true) needs x86-64
-}
-void LoopDriver::copy_tensors_wide(Tensor* to, const Tensor* from, std::uint32_t count) {
-  // Never called (set_wide_compare(true) needs x86-64); the plain copy all the same.
-  std::memcpy(static_cast<void*>(to), from, sizeof(Tensor) * count);
 }
 #endif
 

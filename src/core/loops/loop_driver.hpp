@@ -381,12 +381,8 @@ class LoopDriver {
   ReplayPlan* replay_wide_trusted(const Args& args, Tensor* tensors) {
     Loop& loop = *owner_;
     TaskPlan& task = loop.task_plans[loop.position];  // trusted_wide() or trusted_tasks() held
-    if (wide_compare_) {
-      copy_tensors_wide(tensors, &args.tensor(0), task.access_count);
-    } else {
-      std::memcpy(static_cast<void*>(tensors), &args.tensor(0),
-                  sizeof(Tensor) * static_cast<std::size_t>(task.access_count));
-    }
+    std::memcpy(static_cast<void*>(tensors), &args.tensor(0),
+                sizeof(Tensor) * static_cast<std::size_t>(task.access_count));
     task.image_iteration = kStaleImages;
     family_mask_ = task.family;
     deferred_mask_ = task.deferred_reads | task.fresh_tracked;
@@ -1094,12 +1090,6 @@ class LoopDriver {
       std::uint32_t stepped);
   // The masked_wide instance for `count` arguments.
   static MaskedWide masked_wide_for(std::uint32_t count);
-  // replay_wide_trusted's copy of `count` tensors from `from` to `to` on a CPU with AVX2
-  // (wide_compare_): each Tensor as three 32-byte words and its last 8 bytes, no size tests (libc's
-  // memcpy of the whole run measured ~66 instructions a trusted task). Out of line, compiled for
-  // AVX2, as masked_wide.
-  TMR_WIDE_TARGET [[gnu::noinline, gnu::visibility("hidden")]] static void copy_tensors_wide(
-      Tensor* to, const Tensor* from, std::uint32_t count);
   // masked_wide for `kCount` arguments (0: `count`, looped).
   template <int kCount>
   TMR_WIDE_TARGET static bool masked_wide_n(AccessPlan* plans, const Args& args, int count,
