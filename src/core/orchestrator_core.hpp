@@ -330,7 +330,7 @@ class OrchestratorCore {
   // `info`: the task's Ring::SlotInfo when the caller has it (else found by the task's id).
   std::int32_t wire_unguarded_list(Ring& ring, TaskSlot& task, TaskSlot* const* producers,
                                    int count, bool scoped, bool may_charge = true,
-                                   Ring::SlotInfo* info = nullptr);
+                                   Ring::SlotInfo* info = nullptr, bool inline_nodes = false);
   // release_kernel_task after wire_replayed (`count`: its producers).
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
   // release_replayed's unguarded release when not recording (the pinned path, which tested
