@@ -462,13 +462,9 @@ INSTANTIATE_TEST_SUITE_P(Platforms, UntracedFreshOutputs, both_platforms(), plat
 class RecordedRuns : public ::testing::TestWithParam<PlatformKind> {
  protected:
   RuntimeConfig config() const {
-    RuntimeConfig c;
-    c.platform = GetParam();
-    c.clusters = 2;
-    c.scheduler_threads = 1;
+    // A 1,024-task window (few_tasks_ring): the longer runs below wrap it several times.
+    RuntimeConfig c = two_cluster_config(GetParam());
     c.record_events = true;
-    c.ring = few_tasks_ring();  // 1,024 tasks: the longer runs below wrap it several times
-    c.stall_timeout_s = 30;
     return c;
   }
 };

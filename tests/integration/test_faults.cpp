@@ -52,15 +52,8 @@ bool contains(const std::string& text, const std::string& part) {
 
 class Faults : public ::testing::TestWithParam<PlatformKind> {
  protected:
-  RuntimeConfig config() const {
-    RuntimeConfig c;
-    c.platform = GetParam();
-    c.clusters = 2;
-    c.scheduler_threads = 1;
-    c.stall_timeout_s = 30;
-    c.ring = testing::few_tasks_ring();  // a few hundred tasks a run at most
-    return c;
-  }
+  // A few hundred tasks a run at most: the 1,024-task window is enough.
+  RuntimeConfig config() const { return testing::two_cluster_config(GetParam()); }
   void SetUp() override {
     runtime = std::make_unique<Runtime>(config());
     increment = runtime->kernels().add("increment", CoreType::aiv, &increment_kernel);

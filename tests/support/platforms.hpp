@@ -43,15 +43,21 @@ inline std::string platform_and_analysis_name(
   return platform_suffix(info.param.platform) + (info.param.analysed ? "_analysed" : "_plain");
 }
 
-// Two clusters, one scheduler thread, a 30 s stall timeout, a 1,024-task window (few_tasks_ring):
-// the parameter's platform and analysis.
-inline RuntimeConfig two_cluster_config(const PlatformAndAnalysis& param) {
+// Two clusters, one scheduler thread, a 30 s stall timeout, a 1,024-task window (few_tasks_ring)
+// on the given platform.
+inline RuntimeConfig two_cluster_config(PlatformKind platform) {
   RuntimeConfig config;
   config.ring = few_tasks_ring();
-  config.platform = param.platform;
+  config.platform = platform;
   config.clusters = 2;
   config.scheduler_threads = 1;
   config.stall_timeout_s = 30;
+  return config;
+}
+
+// The same, with the parameter's platform and analysis.
+inline RuntimeConfig two_cluster_config(const PlatformAndAnalysis& param) {
+  RuntimeConfig config = two_cluster_config(param.platform);
   config.parallel_for_analysis = param.analysed;
   return config;
 }
