@@ -1120,10 +1120,8 @@ TaskOutputs OrchestratorCore::submit_plain_outputs_recorded(const Args& args) {
 
 [[gnu::always_inline]] inline std::int32_t OrchestratorCore::wire_unguarded_list(
     Ring& ring, TaskSlot& task, TaskSlot* const* producers, int count, bool scoped, bool may_charge,
-    Ring::SlotInfo* info, bool inline_nodes) {
-  const auto nodes = static_cast<std::uint64_t>(count);
-  const std::uint64_t first_node =
-      inline_nodes ? ring.take_dep_nodes_inline(nodes) : ring.take_dep_nodes(nodes);
+    Ring::SlotInfo* info) {
+  const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(count));
   task.state.store(TaskState::pending, std::memory_order_relaxed);
   // The task's completion reference, and its scope's when it creates buffers.
   task.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
@@ -1575,7 +1573,7 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     // replay_wide that passed, so it is not tested here).
     loops_.record_unmapped(task, args);
     const std::int32_t wired_resolved =
-        wire_unguarded_list(ring, task, direct, direct_count, scoped, true, nullptr, true);
+        wire_unguarded_list(ring, task, direct, direct_count, scoped);
     // From here on the task may be running: only the orchestrator's own books.
     if (scoped) hold_retained_inline(task, ring_index, heap_consumed);
     ring.publish_batched(task.id.local());

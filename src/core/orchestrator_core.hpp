@@ -346,10 +346,9 @@ class OrchestratorCore {
   // reads of the task is written before the call; from its first push the task may run.
   // `may_charge` false: a caller whose run charges nothing (the plain instances) drops the test.
   // `info`: the task's Ring::SlotInfo when the caller has it (else found by the task's id).
-  // `inline_nodes` (submit_wide): the nodes taken by Ring::take_dep_nodes_inline, not a call.
   std::int32_t wire_unguarded_list(Ring& ring, TaskSlot& task, TaskSlot* const* producers,
                                    int count, bool scoped, bool may_charge = true,
-                                   Ring::SlotInfo* info = nullptr, bool inline_nodes = false);
+                                   Ring::SlotInfo* info = nullptr);
   // release_kernel_task after wire_replayed (`count`: its producers).
   void release_replayed(TaskSlot& task, std::int32_t resolved, int count);
   // release_replayed's unguarded release when not recording (the pinned path, which tested
