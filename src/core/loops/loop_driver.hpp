@@ -1727,34 +1727,25 @@ inline int LoopDriver::wide_producers(const Args& args, TaskSlot** out, int capa
   if (capacity < static_cast<int>(TaskPlan::kWideExternal + TaskPlan::kWideSame)) [[unlikely]] {
     return -1;
   }
-  // The rings, the dependence books and the iteration's row of the table in locals: each
-  // `out` store (a pointer) may alias the members that hold them, so GCC reloaded all three
-  // for every entry (docs/performance.md, "Session 49, branch wide49").
-  Ring* const* const rings = rings_.data();
-  const Dependence& dependence = dependence_;
   int n = 0;
-  const std::uint32_t external_count = task.wide_external_count;  // (also reloaded)
-  for (std::uint32_t k = 0; k < external_count; ++k) {
+  for (std::uint32_t k = 0; k < task.wide_external_count; ++k) {
     const TaskId id = task.wide_external[k];
-    Ring& ring = *rings[id.ring()];
-    if (!ring.is_retired(id)) out[n++] = &ring.slot(id.local());
+    if (live(id)) out[n++] = &rings_[id.ring()]->slot(id.local());
   }
-  const std::uint64_t* const row =
-      table.tasks.values() + table.iteration_start[static_cast<std::size_t>(i)];
+  const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(i)];
   for (std::uint32_t k = 0; k < task.wide_same_count; ++k) {
     const TaskPlan::WideSame same = task.wide_same[k];
-    const TaskId id = TaskId::from_value(row[same.position]);
-    Ring& ring = *rings[id.ring()];
+    const TaskId id = table.tasks[row + same.position];
     if (same.creator) {
       // A creator (replay_wide: the argument's producer is this task) must be retained, its
       // scope open, else collect() decides (it names the error). Retained implies live: its
       // scope's reference keeps it from being consumed until release_scope_task, which ends the
       // retention first.
-      if (!dependence.creator_retained(id)) return -1;
-    } else if (ring.is_retired(id)) {
+      if (!dependence_.creator_retained(id)) return -1;
+    } else if (!live(id)) {
       continue;  // an edge alone only while its producer lives
     }
-    out[n++] = &ring.slot(id.local());
+    out[n++] = &rings_[id.ring()]->slot(id.local());
   }
   const std::int64_t analysed = i - loop.first_analysed;
   for (std::uint32_t k = 0; k < task.wide_carried_count; ++k) {
@@ -1762,10 +1753,9 @@ inline int LoopDriver::wide_producers(const Args& args, TaskSlot** out, int capa
     const std::int64_t last = std::min(e.max_distance, analysed);
     for (std::int64_t d = e.min_distance; d <= last; ++d) {
       const TaskId id = table.at(i - d, e.producer);
-      Ring& ring = *rings[id.ring()];
-      if (ring.is_retired(id)) continue;
+      if (!live(id)) continue;
       if (n == capacity) return -1;
-      out[n++] = &ring.slot(id.local());
+      out[n++] = &rings_[id.ring()]->slot(id.local());
     }
   }
   return n;
