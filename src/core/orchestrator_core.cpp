@@ -1560,9 +1560,7 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
   }
   AccessRegion regions[kMaxTensorArgs];  // record() reads none: families and deferral take all
   TaskSlot* direct[kDirectProducers];
-  int direct_count = loops_.wide_producers(args, direct, kDirectProducers, regions);
-  bool ok = true;
-  std::int32_t resolved = 0;
+  const int direct_count = loops_.wide_producers(args, direct, kDirectProducers, regions);
   if (direct_count >= 0 && ring.dep_fits(static_cast<std::uint64_t>(direct_count)) && !fatal() &&
       !recording_) [[likely]] {
     // Wired without the guard (wire_unguarded_list, the scope's reference in the first count):
@@ -1580,6 +1578,23 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     release_untraced(task, wired_resolved, direct_count);  // release_replayed: not recording
     return outputs;
   }
+  // Every other case (a producer list that does not fit or names no list, too few dependency
+  // nodes, an error latched, a recording run): the generic steps, out of line, so that the
+  // common path above keeps its registers (docs/performance.md, "Session 49, branch wide49").
+  submit_wide_generic(outputs, task, plan, args, ring_index, ring, heap_consumed, scoped, direct,
+                      direct_count, regions);
+  return outputs;
+}
+
+void OrchestratorCore::submit_wide_generic(TaskOutputs& outputs, TaskSlot& task, const Plan& plan,
+                                           const Args& args, int ring_index, Ring& ring,
+                                           std::uint64_t heap_consumed, bool scoped,
+                                           TaskSlot** direct, int direct_count,
+                                           AccessRegion* regions) {
+  const int count = args.tensor_count();
+  TaskRecord& record = *task.record;
+  bool ok = true;
+  std::int32_t resolved = 0;
   // The admit's retention undone: this branch's steps see the task as every other path does
   // until enter_scope holds it (a wait's description of it, for one).
   if (scoped) dependence_.release_creator(task.id);
@@ -1621,7 +1636,6 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     outputs.count_ = 0;
     outputs.task_ = TaskId();
   }
-  return outputs;
 }
 
 OrchestratorCore::OutputLayout OrchestratorCore::layout_outputs(const Args& args) {

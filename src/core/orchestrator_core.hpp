@@ -258,6 +258,16 @@ class OrchestratorCore {
   // is the compared path's. (A flag, not a second instance: two instances of this function left
   // the scope list's push_back a call in both, +17 instructions a wide submit, measured.)
   TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  // submit_wide's steps after the admit when its unguarded wiring does not apply (wide_producers
+  // gave no list, the dependency pool is short, an error is latched, or a run records): the
+  // producers wired with the guard (wire_direct) or discovered (discover_producers), record(),
+  // the scope, the publish, record_event and the release. Out of line and cold.
+  [[gnu::noinline, gnu::cold]] void submit_wide_generic(TaskOutputs& outputs, TaskSlot& task,
+                                                        const Plan& plan, const Args& args,
+                                                        int ring_index, Ring& ring,
+                                                        std::uint64_t heap_consumed, bool scoped,
+                                                        TaskSlot** direct, int direct_count,
+                                                        AccessRegion* regions);
   bool trusted_wide_ = false;
   // Task `task` of a several-task pattern loop's iteration (loops::PatternLoop::iterate): at a
   // position the loop verified (PatternLoop::trusted, LoopDriver::trusted_wide) with room at
