@@ -118,7 +118,8 @@ class OrchestratorHost {
   // Some core is running a kernel now: the run is making progress even if no task completes.
   virtual bool kernel_running() const = 0;
   // How far the orchestrator may run ahead of the cores (OrchestratorCore::wait_run_ahead), the
-  // platform's choice (Platform::run_ahead), read once a run.
+  // platform's choice (Platform::run_ahead_limit, Platform::run_ahead_short_task_ns), read
+  // once a run.
   struct RunAhead {
     // Submitted kernel tasks not yet finished past which the orchestrator waits for half of
     // them; 0: only the rings bound it.
