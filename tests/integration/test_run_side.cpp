@@ -6,6 +6,7 @@
 // scheduler places every task, the same facts hold for what it ran.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/orchestrator_core.hpp"
 #include "support/platforms.hpp"
 #include "support/test_scale.hpp"
 #include "tmr/tmr.hpp"
@@ -273,6 +275,204 @@ TEST_P(RunSide, EverySubtaskIsRecordedOnceWithWhatItWasDispatchedWith) {
   }
   if (threads) {
     EXPECT_GT(staged, 0);
+  }
+}
+
+// The orchestrator's run-ahead limit (session 48, issue 13): on threads, at its periodic ring
+// sync (every 64 submits), once OrchestratorHost::run_ahead_limit kernel tasks it submitted have
+// not finished while tasks do finish, it waits until half of the limit is left, so the records a
+// worker reads were written a few hundred tasks before, not a whole task window. Every kernel
+// spins 20 us, so tasks finish steadily and the orchestrator, far faster, keeps meeting the
+// limit: the tasks submitted and not yet run never pass the limit by more than a sync's 64
+// submits (a sync's more for each wait that gave up or sync that did not wait, when a loaded
+// host stopped both workers for 100 us), far below the 3,000 submitted. The sim keeps the chip's
+// orchestrator, bound by its rings only: no limit and no such wait, every task submitted and run.
+std::atomic<bool> released{false};
+std::atomic<int> ran{0};
+using OrchestratorCoreWaits = detail::OrchestratorCore::RunAheadWaits;
+void hold_until_released(const KernelArgs& a) {
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!released.load() && Clock::now() < deadline)
+    std::this_thread::yield();
+  a.tensor(0).data_as<std::int32_t>()[0] += 1;
+  ran.fetch_add(1);
+}
+void spin_then_count(const KernelArgs& a) {
+  const auto until = Clock::now() + std::chrono::microseconds(20);
+  while (Clock::now() < until) {
+  }
+  a.tensor(0).data_as<std::int32_t>()[0] += 1;
+  ran.fetch_add(1);
+}
+void just_count(const KernelArgs& a) {
+  a.tensor(0).data_as<std::int32_t>()[0] += 1;
+  ran.fetch_add(1);
+}
+
+// Submits `tasks` tasks of `kernel`, each on a cell of its own (no edges), and reports the run's
+// limit, its waits, and the most tasks submitted and not yet run after any submit.
+struct RunAheadRun {
+  std::uint64_t limit = 0;
+  std::uint64_t short_task_ns = 0;
+  OrchestratorCoreWaits waits;
+  int most_unrun = 0;
+};
+RunAheadRun run_independent(PlatformKind platform, KernelFn fn, int tasks, bool in_loop = false) {
+  RuntimeConfig c;
+  c.platform = platform;
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  Runtime runtime(c);
+  const KernelId kernel = runtime.kernels().add("k", CoreType::aiv, fn);
+  std::vector<std::int32_t> cells(static_cast<std::size_t>(tasks), 0);
+  RunArgs args;
+  args.inout(cells.data(), {static_cast<std::uint32_t>(tasks)}, DType::i32);
+  ran.store(0);
+  RunAheadRun out;
+  const RunResult r = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        out.limit = detail::OrchestratorCore::of(o).run_ahead_limit();
+        const Tensor& all = a.tensor(0);
+        auto submit = [&](Orchestrator& o, std::int64_t i) {
+          o.submit_aiv(kernel, Args().inout(all.view({1}, {static_cast<std::uint32_t>(i)})));
+          out.most_unrun = std::max(out.most_unrun, static_cast<int>(i) + 1 - ran.load());
+        };
+        if (in_loop) {
+          o.parallel_for(tasks, submit);  // the loop's own submit paths and periodic sync
+        } else {
+          for (int i = 0; i < tasks; ++i)
+            submit(o, i);
+        }
+        out.waits = detail::OrchestratorCore::of(o).run_ahead_waits();
+      },
+      args);
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(ran.load(), tasks);
+  for (int i = 0; i < tasks; ++i)
+    EXPECT_EQ(cells[static_cast<std::size_t>(i)], 1) << "task " << i;
+  return out;
+}
+
+// Short tasks: on threads the tasks submitted and not yet run never pass the limit by more than
+// a sync's 64 submits (plus 64 for each sync past it that did not wait, and each wait that gave
+// up: tasks that looked long on a loaded host), and it got past the limit; on the sim there is
+// no limit.
+void expect_within_run_ahead(PlatformKind platform, bool in_loop) {
+  constexpr int kTasks = 20000;
+  const RunAheadRun run = run_independent(platform, &just_count, kTasks, in_loop);
+  const OrchestratorCoreWaits& waits = run.waits;
+  if (platform == PlatformKind::threads) {
+    ASSERT_GT(run.limit, 0u);
+    ASSERT_LT(run.limit + 64, static_cast<std::uint64_t>(kTasks) / 2);
+    EXPECT_GE(waits.count + waits.skipped, 1u) << "never got past the limit";
+    // A task counts as finished a little after its kernel counted it (the FIN, the step): a
+    // few more for that.
+    EXPECT_LE(static_cast<std::uint64_t>(run.most_unrun),
+              run.limit + 64 * (1 + waits.stalled + waits.skipped) + 8)
+        << "ran past the limit (" << waits.count << " waits, " << waits.stalled << " gave up, "
+        << waits.skipped << " syncs did not wait)";
+  } else {
+    EXPECT_EQ(run.limit, 0u);
+    EXPECT_EQ(waits.count + waits.skipped, 0u);
+  }
+}
+TEST_P(RunSide, OrchestratorStaysWithinThePlatformsRunAheadOnShortTasks) {
+  expect_within_run_ahead(GetParam(), false);
+}
+// The same inside a parallel_for (its analysed submits and their periodic sync).
+TEST_P(RunSide, ParallelForStaysWithinThePlatformsRunAheadOnShortTasks) {
+  expect_within_run_ahead(GetParam(), true);
+}
+
+// Long tasks (20 us each, over the platform's short-task bound): the limit does not hold, the
+// orchestrator runs ahead as far as the rings let it and never waits, so that the cores keep
+// the whole window's ready tasks to choose from.
+TEST_P(RunSide, RunAheadLimitHoldsOnlyWhileTasksAreShort) {
+  constexpr int kTasks = 3000;
+  const RunAheadRun run = run_independent(GetParam(), &spin_then_count, kTasks);
+  EXPECT_EQ(run.waits.count, 0u);
+  EXPECT_EQ(run.waits.sleeps, 0u);
+  if (GetParam() == PlatformKind::threads) {
+    ASSERT_GT(run.limit, 0u);
+    EXPECT_GT(static_cast<std::uint64_t>(run.most_unrun), run.limit + 64 + 8);
+    EXPECT_GE(run.waits.skipped, 1u);
+  } else {
+    EXPECT_EQ(run.limit, 0u);
+    EXPECT_EQ(run.waits.skipped, 0u);
+  }
+}
+
+// The rate the waits use: a sample ends after kSampleTasks finished or kSampleNs passed; one in
+// which none finished makes the rate unknown (not short); the sleeps are sized from the rate.
+TEST(RunAheadRate, SamplesTheFinishingRateAndSizesSleeps) {
+  detail::RunAheadRate rate;
+  rate.reset();
+  EXPECT_EQ(rate.task_ns(), detail::RunAheadRate::kUnknown);
+  EXPECT_FALSE(rate.short_tasks(1000));
+  rate.see(100, 1'000'000);  // starts a sample
+  rate.see(200, 1'020'000);  // 100 tasks, 20 us: not a whole sample yet
+  EXPECT_EQ(rate.task_ns(), detail::RunAheadRate::kUnknown);
+  rate.see(100 + 256, 1'000'000 + 76'800);  // 256 tasks in 76.8 us: 300 ns each
+  EXPECT_EQ(rate.task_ns(), 300u);
+  EXPECT_TRUE(rate.short_tasks(600));
+  EXPECT_FALSE(rate.short_tasks(300));
+  EXPECT_EQ(rate.sleep_ns(100), 30'000u);
+  EXPECT_EQ(rate.sleep_ns(1), detail::RunAheadRate::kMinSleepNs);
+  EXPECT_EQ(rate.sleep_ns(1'000'000), detail::RunAheadRate::kMaxSleepNs);
+  // 50 tasks in 100 us: a whole sample by time, 2 us each (long).
+  rate.see(356 + 50, 1'076'800 + 100'000);
+  EXPECT_EQ(rate.task_ns(), 2000u);
+  EXPECT_FALSE(rate.short_tasks(600));
+  // None finished for 100 us: unknown again.
+  rate.see(406, 1'176'800 + 100'000);
+  EXPECT_EQ(rate.task_ns(), detail::RunAheadRate::kUnknown);
+  EXPECT_FALSE(rate.short_tasks(600));
+  EXPECT_EQ(rate.sleep_ns(100), detail::RunAheadRate::kMinSleepNs);
+}
+
+// The limit is soft: kernels that wait for something the orchestration does after its submits
+// (here a flag it sets once all are submitted, past the limit) still run as they did with the
+// window alone: the orchestrator does not wait while no task finishes (and a wait gives up once
+// none did for a 100 us sample), so the run ends at once, not when the kernels' own 5 s deadline
+// passes.
+TEST_P(RunSide, RunAheadGivesWayToKernelsWaitingForTheOrchestration) {
+  RuntimeConfig c;
+  c.platform = GetParam();
+  c.clusters = 1;
+  c.scheduler_threads = 1;
+  Runtime runtime(c);
+  const KernelId hold = runtime.kernels().add("hold", CoreType::aiv, &hold_until_released);
+  constexpr int kTasks = 3000;
+  const bool threads = GetParam() == PlatformKind::threads;
+  std::vector<std::int32_t> cells(kTasks, 0);
+  RunArgs args;
+  args.inout(cells.data(), {static_cast<std::uint32_t>(kTasks)}, DType::i32);
+  released.store(!threads);
+  ran.store(0);
+  std::uint64_t limit = 0;
+  OrchestratorCoreWaits waits;
+  const auto start = Clock::now();
+  const RunResult r = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        limit = detail::OrchestratorCore::of(o).run_ahead_limit();
+        const Tensor& all = a.tensor(0);
+        for (int i = 0; i < kTasks; ++i)
+          o.submit_aiv(hold, Args().inout(all.view({1}, {static_cast<std::uint32_t>(i)})));
+        waits = detail::OrchestratorCore::of(o).run_ahead_waits();
+        released.store(true);
+      },
+      args);
+  const auto took = Clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(ran.load(), kTasks);
+  for (int i = 0; i < kTasks; ++i)
+    ASSERT_EQ(cells[static_cast<std::size_t>(i)], 1) << "task " << i;
+  EXPECT_LT(took, std::chrono::seconds(3)) << "the orchestrator waited for kernels waiting on it";
+  if (threads) {
+    ASSERT_GT(limit, 0u);
+  } else {
+    EXPECT_EQ(limit, 0u);
+    EXPECT_EQ(waits.count, 0u);
   }
 }
 
