@@ -1742,6 +1742,84 @@ void check_fresh_buffers_against_oracle(int seed_base, int variant) {
   }
 }
 
+// A slot line keeps a task as its 32-bit local id and a tag byte (ring and argument place): a
+// line's writer of ring 3 at argument place 15 and its reader of ring 2 at place 14 are reported
+// as those tasks while the buffer is in line mode, and, once an off-grid read makes it leave line
+// mode, the entries made from the line (their boxes read at the kept places) report them again.
+TEST(Dependence, SlotLinesKeepEachTasksRingAndArgumentPlace) {
+  std::vector<float> data(16 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {16, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    h.lines_always();
+    if (slot_first) h.slot_first();
+    // `place` untracked arguments (no_dep: row 15, the same layout, so an entry that read its
+    // box at a wrong place would miss a partial overlap of row 5) before `t` put it at argument
+    // place `place`.
+    auto at_place = [&](int place, const Tensor& t, bool write) {
+      Args args;
+      for (int i = 0; i < place; ++i)
+        args.no_dep(row(15));
+      return write ? args.inout(t) : args.in(t);
+    };
+    TaskSlot* w;
+    TaskSlot* r;
+    TaskSlot* z;
+    TaskSlot* v;
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(0)), &z).empty());  // line mode
+    EXPECT_TRUE(h.submit_plain_on(3, at_place(15, row(5), true), &w).empty());
+    ASSERT_EQ(w->id.ring(), 3u);
+    EXPECT_EQ(h.submit_plain_on(2, at_place(14, row(5), false), &r), std::vector<TaskSlot*>{w});
+    ASSERT_EQ(h.dependence->map().stats().line_exits, 0u) << "still in line mode";
+    EXPECT_EQ(h.submit_plain_on(2, Args().in(row(5)), &v), std::vector<TaskSlot*>{w});
+    // An off-grid read (column 1 of rows 4-7: its bytes overlap row 5's partly, so the box of
+    // w's entry, read at w's place, decides) leaves line mode: the entries made from row 5's line
+    // keep w's write (ring 3, place 15) and the reads of ring 2 (places 14 and 0).
+    TaskSlot* p;
+    EXPECT_EQ(h.submit_plain_on(0, Args().in(x.view({4, 1}, {4, 1})), &p),
+              std::vector<TaskSlot*>{w});
+    EXPECT_EQ(h.dependence->map().stats().line_exits, 1u);
+    std::vector<TaskSlot*> readers = h.submit_plain_on(0, Args().inout(row(5)), &z);
+    std::sort(readers.begin(), readers.end());
+    std::vector<TaskSlot*> want{w, r, v, p};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(readers, want);
+  }
+}
+
+// A line's gen is 16 bits and its buffer's line_gen moves on at every end of line mode and every
+// reset: before it wraps, the table's lines are renumbered, so a line last written many runs ago
+// (its task id a live task's again, since every run starts from local id 0) stays empty. Run 0
+// writes rows 1 and 2 and leaves them; the later runs touch row 0 only, and run 32,768 writes
+// row 1 and run 65,536 row 2: no producer (without the renumbering one of them finds run 0's
+// task 0, live again, as its writer).
+TEST(Dependence, SlotLinesOfAnOldRunStayEmptyWhenTheLineGenerationWraps) {
+  std::vector<float> data(16 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {16, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  Harness h;
+  h.lines_always();
+  const std::uint32_t last = 65536 + 2;
+  for (std::uint32_t run = 0; run <= last; ++run) {
+    Producers first = h.submit_plain(Args().inout(row(run == 0 ? 1 : 0)));  // task 0
+    const std::uint32_t next = run == 0 ? 2 : run == 32768 ? 1 : run == 65536 ? 2 : 0;
+    Producers second = h.submit_plain(Args().inout(row(next)));  // task 1
+    const Producers want = next == 0 ? Producers{0} : Producers{};
+    if (!first.empty() || second != want) {
+      ADD_FAILURE() << "run " << run << ": task 0 found " << first.size() << " producers, task 1 "
+                    << second.size();
+      break;
+    }
+    h.retire_below(h.rings[0]->head());
+    ASSERT_EQ(h.dependence->map().live_entries(), 0u);
+    for (const auto& ring : h.rings)
+      ring->reset();
+    h.dependence->reset();
+  }
+}
+
 TEST(Dependence, FreshBuffersOrderEveryConflictAndMatchTheTwoPassPath) {
   check_fresh_buffers_against_oracle(11000, 0);
   check_fresh_buffers_against_oracle(12000, 1);  // slots found first (large-map path)

@@ -52,7 +52,7 @@ void TensorMap::reset() {
       BufferInfo& info = chunk[i];
       for (std::uint64_t l = 0; l < info.line_capacity; ++l)
         info.line_storage[l].older = 0;
-      ++info.line_gen;
+      info.line_gen = next_line_gen(&info);
       info.lines = nullptr;
       info.line_phase = BufferInfo::kNoLinePhase;
       info.anchor = nullptr;
@@ -81,7 +81,7 @@ void TensorMap::reset() {
       // (The line table stays, its lines empty: see above.)
       std::unique_ptr<SlotLine[]> lines = std::move(chunk[i].line_storage);
       const std::uint64_t line_capacity = chunk[i].line_capacity;
-      const std::uint32_t line_gen = chunk[i].line_gen;
+      const std::uint16_t line_gen = chunk[i].line_gen;
       chunk[i] = BufferInfo{};
       chunk[i].line_storage = std::move(lines);
       chunk[i].line_capacity = line_capacity;
@@ -505,7 +505,7 @@ bool TensorMap::refine_lines(BufferInfo* info, const Query& q) {
   // other line at once. The table is cut in place when it is large enough: a buffer refines at
   // each line-mode episode (its grid starts from the episode's first access), and a fresh table
   // each time, grown again slot by slot, cost the stencil run fresh pages (session 38).
-  const std::uint32_t gen = info->line_gen + 1;
+  const std::uint16_t gen = next_line_gen(info);
   if (want <= info->line_capacity) {
     // Old slot s goes to new slots >= s: from the top down, no copy overwrites a line not yet
     // copied. An overwritten line is empty (live ones were copied already) but may still own
@@ -578,20 +578,30 @@ void TensorMap::leave_lines(BufferInfo* info) {
         info->grid_phase;
     AccessRegion region{nullptr,     info->address,      info->owner, lo,
                         lo + length, info->line_version, true};
-    if (line.writer.valid() && !dead(line.writer, retired)) {
-      region.tensor = rings_.tensor(line.writer, line.writer_arg);
-      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer, 0);
+    if (line.has_writer() && !dead(line.writer_id(), retired)) {
+      region.tensor = rings_.tensor(line.writer_id(), line.writer_arg());
+      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::write), line.writer_id(),
+                 0);
     }
-    if (line.reader.valid() && !dead(line.reader, retired)) {
-      region.tensor = rings_.tensor(line.reader, line.reader_arg);
-      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader,
+    if (line.has_reader() && !dead(line.reader_id(), retired)) {
+      region.tensor = rings_.tensor(line.reader_id(), line.reader_arg());
+      line_entry(info, s, region, static_cast<std::uint8_t>(AccessKind::read), line.reader_id(),
                  line.older);
       line.older = 0;  // (the entry's now)
     } else if (line.older != 0) {
       free_block_list(line.older);
     }
   }
-  ++info->line_gen;
+  info->line_gen = next_line_gen(info);
+}
+
+void TensorMap::renumber_lines(BufferInfo* info) {
+  // (The table is line_storage's, whether or not the buffer is in line mode now.)
+  for (std::uint64_t s = 0; s < info->line_capacity; ++s) {
+    SlotLine& line = info->line_storage[s];
+    line.gen = line.gen == info->line_gen ? 1 : 0;
+  }
+  info->line_gen = 1;
 }
 
 void TensorMap::line_entry(BufferInfo* info, std::uint64_t slot, const AccessRegion& region,
@@ -609,7 +619,7 @@ void TensorMap::end_lines(BufferInfo* info) {
   info->lines = nullptr;
   info->line_phase = BufferInfo::kNoLinePhase;
   info->anchor = nullptr;
-  ++info->line_gen;
+  info->line_gen = next_line_gen(info);
   ++layout_epoch_;
   erase_buffer_if_empty(info);
 }

@@ -26,7 +26,7 @@
 // every entry of a retired task through the task's own entry list.
 //
 // Slot lines (plain submits, lookup_insert): a buffer whose first access is contiguous keeps its
-// grid slots' state in a table of 32-byte lines instead of entries (see SlotLine): lookup and
+// grid slots' state in a table of 16-byte lines instead of entries (see SlotLine): lookup and
 // insert of an access that is exactly one slot touch that line only. What the lines cannot
 // express (off-grid or non-contiguous accesses, another version, readers of two rings, and every
 // lookup()/insert()/for_each_live_entry()) first turns the buffer's live line state into entries
@@ -111,27 +111,54 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
               "a chain walk reads one line of an entry (see MapEntry)");
 
 // Slot lines (see the top of this file): the state of one grid slot of a buffer in line mode,
-// instead of map entries. `writer` is the newest write of the slot, `reader` the newest read of
-// the current version since it, and `older` (ReaderBlocks, `reader`'s ring) the earlier readers
-// since it. 32 bytes, two to a cache line (a 16,384-slot table in 512 KiB, not 1 MiB): a task's
-// slot and its access's tensor are not kept but found from its id (RetirementView::slot, and
-// `*_arg`, the access's argument place in the task's record: RetirementView::tensor, read only
-// when the buffer leaves line mode). So every access put in a line must be its task record's
-// tensor `arg` (lookup_insert's and access_line's contract).
-// A line is empty unless `gen` is its buffer's `line_gen`; a task in it is dead once its ring's
+// instead of map entries. The writer is the newest write of the slot, the reader the newest read
+// of the current version since it, and `older` (ReaderBlocks, the reader's ring) the earlier
+// readers since it. 16 bytes, four to a cache line (a 16,384-slot table in 256 KiB, not 512): a
+// task is kept as its 32-bit local id and a tag byte (its ring and the access's argument place,
+// or kNone), and neither its slot nor its access's tensor is kept but found from its id
+// (RetirementView::slot, and the argument place in the task's record: RetirementView::tensor,
+// read only when the buffer leaves line mode). So every access put in a line must be its task
+// record's tensor `arg` (lookup_insert's and access_line's contract).
+// A line is empty unless `gen` is its buffer's `line_gen` (16 bits: next_line_gen renumbers the
+// table's lines before the buffer's gen would wrap); a task in it is dead once its ring's
 // retirement watermark passes it, so dead state is overwritten in place. Every access recorded in
 // a line is contiguous, exactly the line's slot (the same bytes) and of its buffer's line_version
 // (versions of one buffer are ordered whatever their regions: another version leaves the lines).
-struct alignas(32) SlotLine {
-  TaskId writer;
-  TaskId reader;
+struct alignas(16) SlotLine {
+  static constexpr std::uint8_t kNone = 0xFF;  // no task (a tag no ring and place make)
+  std::uint32_t writer_local = 0;
+  std::uint32_t reader_local = 0;
   std::uint32_t older = 0;  // first ReaderBlock of the earlier readers, or 0 (owned whatever `gen`)
-  std::uint32_t gen = 0;
-  std::uint8_t writer_arg = 0;
-  std::uint8_t reader_arg = 0;
+  std::uint16_t gen = 0;
+  std::uint8_t writer_tag = kNone;  // arg << 2 | ring, or kNone
+  std::uint8_t reader_tag = kNone;
+  static std::uint8_t tag(TaskId id, int arg) {
+    return static_cast<std::uint8_t>((static_cast<std::uint32_t>(arg) << 2) | id.ring());
+  }
+  static TaskId id_of(std::uint8_t tag, std::uint32_t local) { return TaskId(tag & 3u, local); }
+  bool has_writer() const { return writer_tag != kNone; }
+  bool has_reader() const { return reader_tag != kNone; }
+  // The tasks (valid only with has_writer() / has_reader()), and their argument places.
+  TaskId writer_id() const { return id_of(writer_tag, writer_local); }
+  TaskId reader_id() const { return id_of(reader_tag, reader_local); }
+  std::uint32_t reader_ring() const { return reader_tag & 3u; }
+  int writer_arg() const { return writer_tag >> 2; }
+  int reader_arg() const { return reader_tag >> 2; }
+  // The same, an invalid TaskId for none.
+  TaskId writer() const { return has_writer() ? writer_id() : TaskId(); }
+  TaskId reader() const { return has_reader() ? reader_id() : TaskId(); }
+  void set_writer(TaskId id, int arg) {
+    writer_local = id.local();
+    writer_tag = tag(id, arg);
+  }
+  void set_reader(TaskId id, int arg) {
+    reader_local = id.local();
+    reader_tag = tag(id, arg);
+  }
 };
-static_assert(sizeof(SlotLine) == 32, "two lines per cache line");
-static_assert(kMaxTensorArgs <= 256, "an argument place fits a line's byte");
+static_assert(sizeof(SlotLine) == 16, "four lines per cache line");
+static_assert(kRingCount <= 4 && kMaxTensorArgs <= 63,
+              "a ring and an argument place fit a tag byte, and none is kNone");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -174,7 +201,7 @@ struct BufferInfo {
   std::unique_ptr<SlotLine[]> line_storage;  // kept with the BufferInfo, like table_storage
   std::uint64_t line_capacity = 0;
   std::uint64_t line_limit = 0;  // the most lines this grid's table may grow to
-  std::uint32_t line_gen = 1;    // bumped when line mode ends: every line is empty again
+  std::uint16_t line_gen = 1;    // next_line_gen when line mode ends: every line is empty again
   std::uint64_t line_low = 0;    // the lines used since line mode began are in [low, high)
   std::uint64_t line_high = 0;
   std::uint32_t line_version = 0;  // the version of every access in the lines
@@ -450,7 +477,7 @@ class TensorMap {
         SlotLine* const first = find_span(t, guess, lo, count * size, lines);
         if constexpr (kPrefetch) {
           if (first != nullptr) {
-            for (std::uint64_t k = 0; k < *lines; k += 2)  // (two lines to a cache line)
+            for (std::uint64_t k = 0; k < *lines; k += 4)  // (four lines to a cache line)
               prefetch_for_write(first + k);
             prefetch_for_write(first + *lines - 1);
           }
@@ -526,7 +553,7 @@ class TensorMap {
     // (An invalid id, ~0, is one past every id: id - ~0 = id + 1, recent only at the first
     // `span` ids of ring 0, where nothing is cold yet.)
     const bool recent =
-        id.value() - line.writer.value() <= span || id.value() - line.reader.value() <= span;
+        id.value() - line.writer().value() <= span || id.value() - line.reader().value() <= span;
     return recent ? 1 : -1;
   }
   // Records task `id`'s access of `tensor` (its record's tensor `arg`) in the line find_line found
@@ -605,7 +632,7 @@ class TensorMap {
   // and that a grid entry is hashed only past its buffer's table (counts those into `hashed`).
   bool chains_consistent(std::uint64_t* linked = nullptr, std::uint64_t* hashed = nullptr) const;
   std::uint64_t live_entries() const { return stats_.live_entries; }
-  // Lines in the tables of buffers in line mode (a 32-byte line each): with live_entries(), how
+  // Lines in the tables of buffers in line mode (a 16-byte line each): with live_entries(), how
   // much of the map a lookup may find cold.
   std::uint64_t line_table_lines() const { return line_table_lines_; }
   // Tests: buffers the map knows (with entries, or in line mode).
@@ -671,31 +698,30 @@ class TensorMap {
       if (slot >= info->line_high) info->line_high = slot + 1;
     }
     // (The writer's liveness is read where it is used: a write with a live reader needs none.)
-    const auto writer_live = [&] { return line.writer.valid() && !dead(line.writer, retired); };
-    const bool reader = line.reader.valid() && !dead(line.reader, retired);
+    const auto writer_live = [&] {
+      return line.has_writer() && line.writer_local >= retired[line.writer_tag & 3u];
+    };
+    const bool reader = line.has_reader() && line.reader_local >= retired[line.reader_ring()];
     if (!is_write) {
-      if (reader && (line.reader.ring() != id.ring() || line.reader.local() > id.local()))
+      if (reader && (line.reader_ring() != id.ring() || line.reader_local > id.local()))
           [[unlikely]] {
         leave_lines(info);
         return false;
       }
-      if (writer_live()) visit(line.writer);
+      if (writer_live()) visit(line.writer_id());
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
-        line.reader = id;
-        line.reader_arg = static_cast<std::uint8_t>(arg);
-      } else if (line.reader != id) {
+        line.set_reader(id, arg);
+      } else if (line.reader_local != id.local()) {  // (a live reader is of id's ring)
         ++stats_.merged_reads;
         // (Block 0, never used, has `last` 0: with no blocks `last` is block 0, not read.)
         ReaderBlock* const last = &blocks_[blocks_[line.older].last];
         if (line.older != 0 && last->count < ReaderBlock::kCapacity) {
-          last->local[last->count++] =
-              line.reader.local();  // the usual case: room in the last block
+          last->local[last->count++] = line.reader_local;  // the usual case: room in the last block
         } else {
-          push_older(line.older, line.reader.local(), retired[id.ring()]);
+          push_older(line.older, line.reader_local, retired[id.ring()]);
         }
-        line.reader = id;
-        line.reader_arg = static_cast<std::uint8_t>(arg);  // (the same bytes)
+        line.set_reader(id, arg);  // (the same bytes)
       }
     } else {
       // A live reader stands for the writer: every read in the line came after the writer and
@@ -704,18 +730,17 @@ class TensorMap {
       // CAS and one dependency node fewer).
       // (The line's reused writes count the writes that took a live writer's place directly.)
       if (reader) {
-        visit(line.reader);
+        visit(line.reader_id());
         if (line.older != 0) {
-          for_each_older_reader(line.reader.ring(), line.older, retired, Visit(visit));
+          for_each_older_reader(line.reader_ring(), line.older, retired, Visit(visit));
         }
       } else if (writer_live()) {
-        visit(line.writer);
+        visit(line.writer_id());
         ++stats_.reused_writes;
       }
       if (line.older != 0) free_block_list(line.older);
-      line.reader = TaskId();
-      line.writer = id;
-      line.writer_arg = static_cast<std::uint8_t>(arg);
+      line.reader_tag = SlotLine::kNone;
+      line.set_writer(id, arg);
     }
     if constexpr (kNoteLast) info->line_last[id.ring()] = id.local() + 1;
     return true;
@@ -764,11 +789,22 @@ class TensorMap {
   [[gnu::noinline]] void replace_lines(BufferInfo* info, std::uint64_t want);
   // Makes the line table cover `slot` if the grid allows (line_limit); else leaves line mode.
   [[gnu::noinline]] bool grow_lines(BufferInfo* info, std::uint64_t slot);
-  static void clear_line(SlotLine& line, std::uint32_t gen) {
+  static void clear_line(SlotLine& line, std::uint16_t gen) {
     line.gen = gen;
-    line.writer = TaskId();
-    line.reader = TaskId();
+    line.writer_tag = SlotLine::kNone;
+    line.reader_tag = SlotLine::kNone;
   }
+  // The generation that follows `info`'s line_gen (the caller makes it line_gen): a line's gen is
+  // 16 bits, so before line_gen would wrap back to a gen that a stale line of the table may still
+  // hold, every line is renumbered (renumber_lines): lines of the current gen to 1, every other
+  // line to 0 (empty under every gen), and line_gen to 1.
+  static std::uint16_t next_line_gen(BufferInfo* info) {
+    if (info->line_gen == kLastLineGen) [[unlikely]]
+      renumber_lines(info);
+    return static_cast<std::uint16_t>(info->line_gen + 1);
+  }
+  static constexpr std::uint16_t kLastLineGen = 0xFFFF;
+  [[gnu::noinline]] static void renumber_lines(BufferInfo* info);
   // Converts a line-mode buffer's live line state into entries (each in its task's list) and ends
   // line mode; its anchor is left to be freed when released.
   [[gnu::noinline]] void leave_lines(BufferInfo* info);
