@@ -9,8 +9,6 @@
 // ready on itself (early hand-off); the scheduler thread is mostly parked.
 #include <tmr/tmr.hpp>
 
-#include "core/orchestrator_core.hpp"  // the run-ahead waits (PEERS_TMR_STATS)
-
 #include <dirent.h>
 #include <algorithm>
 #include <atomic>
@@ -282,8 +280,6 @@ class TmrSystem final : public System {
     g_first_start_ns.store(0, std::memory_order_relaxed);
     const std::map<std::string, ThreadCpu> threads_before =
         show_threads_ ? threads_cpu() : std::map<std::string, ThreadCpu>{};
-    tmr::detail::OrchestratorCore::RunAheadWaits run_ahead_waits{};
-    std::uint64_t run_ahead_task_ns = 0;
     const tmr::RunResult result =
         runtime_.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
           struct CpuTimer {  // also when a submit throws
@@ -304,15 +300,6 @@ class TmrSystem final : public System {
             std::int64_t* end;
             ~EndStamp() { *end = steady_ns(); }
           } end_stamp{&orchestration_end_ns};
-          struct RunAheadStamp {  // the run-ahead waits (PEERS_TMR_STATS), also on a throw
-            const tmr::Orchestrator& o;
-            tmr::detail::OrchestratorCore::RunAheadWaits* waits;
-            std::uint64_t* task_ns;
-            ~RunAheadStamp() {
-              *waits = tmr::detail::OrchestratorCore::of(o).run_ahead_waits();
-              *task_ns = tmr::detail::OrchestratorCore::of(o).run_ahead_task_ns();
-            }
-          } run_ahead_stamp{o, &run_ahead_waits, &run_ahead_task_ns};
           std::vector<tmr::Tensor> buffers;
           for (std::size_t b = 0; b < graph.buffers.size(); ++b) {
             buffers.push_back(
@@ -366,17 +353,6 @@ class TmrSystem final : public System {
                    static_cast<unsigned long long>(s.unlatched_taken_back),
                    static_cast<unsigned long long>(s.orchestrator_placement_steps),
                    static_cast<unsigned long long>(s.orchestrator_wait_steps), orchestrator_faults);
-      std::fprintf(stderr,
-                   "    tmr run-ahead: %llu waits (%llu sleeps, %llu gave up, %.0f us), %llu syncs "
-                   "past the limit did not wait, last sample %lld ns a finished task\n",
-                   static_cast<unsigned long long>(run_ahead_waits.count),
-                   static_cast<unsigned long long>(run_ahead_waits.sleeps),
-                   static_cast<unsigned long long>(run_ahead_waits.stalled),
-                   static_cast<double>(run_ahead_waits.ns) / 1e3,
-                   static_cast<unsigned long long>(run_ahead_waits.skipped),
-                   run_ahead_task_ns == tmr::detail::RunAheadRate::kUnknown
-                       ? -1LL
-                       : static_cast<long long>(run_ahead_task_ns));
       const std::int64_t first = g_first_start_ns.load(std::memory_order_relaxed);
       std::fprintf(stderr,
                    "    tmr first kernel started %.1f us into the orchestration, which took "

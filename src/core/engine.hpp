@@ -147,9 +147,6 @@ class Engine final : public RunClock, public Waker, public CompletionSink, publi
   bool kernel_running() const override {
     return kernel_watch_.longest(KernelWatch::now_ns()).has_value();
   }
-  RunAhead run_ahead() const override {
-    return {platform_->run_ahead_limit(), platform_->run_ahead_short_task_ns()};
-  }
 
   // Platforms call this when a kernel throws.
   void report_kernel_exception(KernelId kernel, TaskId task, std::uint32_t block,

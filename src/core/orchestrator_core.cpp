@@ -84,9 +84,6 @@ void OrchestratorCore::begin_run() {
   std::fill(std::begin(open_scope_tasks_), std::end(open_scope_tasks_), 0u);
   std::fill(std::begin(open_scope_heap_), std::end(open_scope_heap_), 0u);
   sequence_ = kernel_tasks_ = inline_tasks_ = blocked_ns_ = 0;
-  run_ahead_ = ports_.host.run_ahead();
-  run_ahead_rate_.reset();  // no task seen finishing yet
-  run_ahead_waits_ = {};
   // The reclaiming cadence restarts with the run: when a look at the rings falls decides what a
   // discovery finds retired, and a sim run must not depend on the run before it.
   submits_since_sync_ = 0;
@@ -703,7 +700,6 @@ bool OrchestratorCore::validate_args(const Args& args, const Plan& plan) {
     submits_since_sync_ = 0;
     revoke_room();  // the count restarts (room_credited)
     sync_rings();
-    if (run_ahead_.limit != 0 && !wait_run_ahead()) return {};  // (latched error)
   }
   if (ring.window_has_room()) {
     LoopDriver::ReplayPlan* position = nullptr;
@@ -1947,7 +1943,6 @@ bool OrchestratorCore::wait_for_room(Ring& ring, std::uint64_t bytes, std::uint6
     submits_since_sync_ = 0;
     revoke_room();  // the count restarts (room_credited)
     sync_rings();
-    if (run_ahead_.limit != 0 && !wait_run_ahead()) return false;
   }
   auto fits = [&] { return ring.window_has_room() && ring.heap_fits(bytes, offset, consumed); };
   if (fits()) return true;
@@ -1979,44 +1974,6 @@ bool OrchestratorCore::wait_for_room(Ring& ring, std::uint64_t bytes, std::uint6
   ring_waits_.ns += blocked_ns_ - blocked;
   ring_waits_.cpu_ns += thread_cpu_ns() - cpu;
   return ok;
-}
-
-bool OrchestratorCore::wait_run_ahead() {
-  OrchestratorHost& host = ports_.host;
-  std::uint64_t completed = host.kernel_tasks_completed();
-  run_ahead_rate_.see(completed, host.wait_clock_ns());
-  if (kernel_tasks_ < run_ahead_.limit + completed) return true;
-  // Only while tasks are short: a long task hides its record's first reads, and a narrower window
-  // of unfinished tasks leaves the cores fewer ready ones (1-4 us tasks lost 6-11 points of
-  // efficiency to the limit). A rate not known (no task seen finishing in the last sample, as
-  // when kernels wait for something the orchestration does after its submits) is not short.
-  if (!run_ahead_rate_.short_tasks(run_ahead_.short_task_ns)) {
-    ++run_ahead_waits_.skipped;
-    return true;
-  }
-  // Resume at half the limit: one wait per half-limit of tasks, not per task.
-  const std::uint64_t resume_at = kernel_tasks_ - run_ahead_.limit / 2;
-  auto ready = [&] { return fatal() || host.kernel_tasks_completed() >= resume_at; };
-  ++run_ahead_waits_.count;
-  const std::uint64_t start = host.wait_clock_ns();
-  // Timed sleeps on the platform's wait, each as long as the cores should take to reach
-  // resume_at at the rate seen: no CPU taken from them (a yield loop took it at 1-4 us tasks) and
-  // no wake-up call asked of them (wake_orchestrator_at stays kNotWaiting; a futex wake every
-  // 512 tasks cost chain's empty tasks ~1.2x): docs/performance.md, "Session 49, branch att49".
-  while (completed < resume_at && !fatal()) {
-    if (host.wait_until(ready, run_ahead_rate_.sleep_ns(resume_at - completed))) break;
-    ++run_ahead_waits_.sleeps;
-    completed = host.kernel_tasks_completed();
-    run_ahead_rate_.see(completed, host.wait_clock_ns());
-    if (!run_ahead_rate_.short_tasks(run_ahead_.short_task_ns)) {
-      ++run_ahead_waits_.stalled;  // stopped finishing, or slowed: no limit from here
-      break;
-    }
-  }
-  const std::uint64_t waited = host.wait_clock_ns() - start;
-  blocked_ns_ += waited;
-  run_ahead_waits_.ns += waited;
-  return !fatal();
 }
 
 bool OrchestratorCore::wait_for_dep_nodes(Ring& ring, std::uint64_t nodes) {

@@ -20,7 +20,6 @@
 #include "core/loops/loop_driver.hpp"
 #include "core/loops/pattern_loop.hpp"
 #include "core/ring.hpp"
-#include "core/run_ahead.hpp"
 #include "core/seams.hpp"
 #include "tmr/kernel.hpp"
 #include "tmr/orchestrator.hpp"
@@ -158,21 +157,6 @@ class OrchestratorCore {
     std::uint64_t cpu_ns = 0;
   };
   const RingWaits& ring_waits() const { return ring_waits_; }
-  // This run's run-ahead limit and its waits (wait_run_ahead): all of them, the timed sleeps
-  // they took, those that gave up (the tasks stopped finishing, or slowed past the short-task
-  // bound), the syncs past the limit that did not wait (tasks long or none seen finishing), and
-  // the waits' wall time.
-  struct RunAheadWaits {
-    std::uint64_t count = 0;
-    std::uint64_t sleeps = 0;
-    std::uint64_t stalled = 0;
-    std::uint64_t skipped = 0;
-    std::uint64_t ns = 0;
-  };
-  std::uint64_t run_ahead_limit() const { return run_ahead_.limit; }
-  // The wall ns a finished task the last sample saw (RunAheadRate::kUnknown: none).
-  std::uint64_t run_ahead_task_ns() const { return run_ahead_rate_.task_ns(); }
-  const RunAheadWaits& run_ahead_waits() const { return run_ahead_waits_; }
   // How many room credits replaying submits took this run (grant_room): far fewer than the
   // loop's submits when the batch path runs.
   std::uint64_t room_grants() const { return room_grants_; }
@@ -455,12 +439,6 @@ class OrchestratorCore {
   }
   // Refreshes every ring's watermark and frees dependence entries of retired tasks.
   void sync_rings();
-  // At a periodic ring sync: once run_ahead_.limit submitted kernel tasks have not finished and
-  // the cores finish a task in less than run_ahead_.short_task_ns (the platform's choice,
-  // OrchestratorHost::run_ahead; limit 0: no limit), sleeps until half of the limit is left:
-  // timed sleeps sized from the finishing rate, no wake-up asked of the cores. Gives up once the
-  // tasks stop finishing or slow past the bound. False on error (latched).
-  bool wait_run_ahead();
   // Waits until `ring` has a task slot and `bytes` of heap. False on error (latched).
   bool wait_for_room(Ring& ring, std::uint64_t bytes, std::uint64_t* offset,
                      std::uint64_t* consumed);
@@ -646,9 +624,6 @@ class OrchestratorCore {
   std::uint64_t inline_tasks_ = 0;
   std::uint64_t blocked_ns_ = 0;
   RingWaits ring_waits_;
-  OrchestratorHost::RunAhead run_ahead_;  // read at begin_run
-  RunAheadRate run_ahead_rate_;
-  RunAheadWaits run_ahead_waits_;
   // A recording run's events and, flat, their producers' sequences (TaskEvent::first_producer
   // indexes producer_sequences_): reserved at the run's start for as many as the largest run so
   // far recorded (take_events moves both into the run's Trace), so that a recording submit

@@ -117,19 +117,6 @@ class OrchestratorHost {
   virtual bool watch_kernels() = 0;
   // Some core is running a kernel now: the run is making progress even if no task completes.
   virtual bool kernel_running() const = 0;
-  // How far the orchestrator may run ahead of the cores (OrchestratorCore::wait_run_ahead), the
-  // platform's choice (Platform::run_ahead_limit, Platform::run_ahead_short_task_ns), read
-  // once a run.
-  struct RunAhead {
-    // Submitted kernel tasks not yet finished past which the orchestrator waits for half of
-    // them; 0: only the rings bound it.
-    std::uint64_t limit = 0;
-    // The limit holds only while the cores finish a task in less than this (wall ns a finished
-    // task, the rate its syncs see): longer tasks hide a stale record's first reads, and a
-    // narrower window of unfinished tasks would leave the cores fewer ready ones.
-    std::uint64_t short_task_ns = 0;
-  };
-  virtual RunAhead run_ahead() const { return {}; }
 };
 
 }  // namespace tmr::detail

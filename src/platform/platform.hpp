@@ -47,13 +47,6 @@ class Platform {
   // Whether it counts the cores' completions that way (then the engine's counts for the cores
   // stay 0 and are not summed). Fixed once the platform is built.
   virtual bool counts_kernel_tasks() const { return false; }
-  // How far the orchestrator may run ahead of the cores, in submitted kernel tasks not yet
-  // finished (OrchestratorHost::RunAhead::limit); 0: no limit but the rings' (the sim: the chip's
-  // AICPU orchestrator is bound by its rings only).
-  virtual std::uint64_t run_ahead_limit() const { return 0; }
-  // The wall ns a finished task below which that limit holds (OrchestratorHost::RunAhead::
-  // short_task_ns); only read where run_ahead_limit is not 0.
-  virtual std::uint64_t run_ahead_short_task_ns() const { return 0; }
   // Ready work appeared: wakes parked scheduler threads.
   virtual void notify_schedulers() = 0;
   // The orchestrator published ready work: wakes schedulers only if none is awake (an awake one

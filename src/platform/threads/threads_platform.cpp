@@ -2,9 +2,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <algorithm>
 #include <chrono>
@@ -136,12 +133,6 @@ void ThreadsPlatform::begin_run() {
   placement_.begin_run();
   orchestrator_steps_ = {};
   orchestrator_thread_ = std::this_thread::get_id();  // Engine::run calls it on that thread
-  // kOrchestratorTimerSlackNs for the run (the caller's thread's slack again at end_run).
-#ifdef __linux__
-  const int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-  if (slack >= 0 && prctl(PR_SET_TIMERSLACK, kOrchestratorTimerSlackNs, 0, 0, 0) == 0)
-    orchestrator_timer_slack_ = slack;
-#endif
   stopped_schedulers_.store(0, std::memory_order_relaxed);
   orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
   // Nobody steps between runs (end_run waited for that): the counts stand still.
@@ -171,16 +162,6 @@ std::uint64_t ThreadsPlatform::kernel_tasks_counted() const {
   }
 }
 
-std::uint64_t ThreadsPlatform::run_ahead_limit() const {
-  return std::max<std::uint64_t>(
-      kRunAheadTasks, kRunAheadPerCore * static_cast<std::uint64_t>(engine_.core_count()));
-}
-
-std::uint64_t ThreadsPlatform::run_ahead_short_task_ns() const {
-  const int parallel = std::max(1, std::min(engine_.core_count(), placement_.cpus()));
-  return kRunAheadShortTaskCpuNs / static_cast<std::uint64_t>(parallel);
-}
-
 bool ThreadsPlatform::any_core_stepping() const {
   for (int core = 0; core < engine_.core_count(); ++core) {
     if (stepping_[static_cast<std::size_t>(core)].on.load(std::memory_order_seq_cst) != 0)
@@ -190,12 +171,6 @@ bool ThreadsPlatform::any_core_stepping() const {
 }
 
 void ThreadsPlatform::end_run(const std::function<bool()>& give_up) {
-#ifdef __linux__
-  if (orchestrator_timer_slack_ >= 0) {  // the run-ahead waits are over
-    (void)prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(orchestrator_timer_slack_), 0, 0, 0);
-    orchestrator_timer_slack_ = -1;
-  }
-#endif
   orchestrator_on_cpu_.store(0, std::memory_order_relaxed);
   placement_.end_run();
   stop_requested_.store(true, std::memory_order_seq_cst);

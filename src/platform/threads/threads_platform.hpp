@@ -49,23 +49,6 @@ class ThreadsPlatform final : public Platform {
   OrchestratorSteps orchestrator_steps() const override { return orchestrator_steps_; }
   std::uint64_t kernel_tasks_counted() const override;
   bool counts_kernel_tasks() const override { return true; }
-  // The orchestrator stays within this many unfinished tasks of the cores (kRunAheadTasks, or
-  // kRunAheadPerCore a core on larger topologies): a worker then reads a record the orchestrator
-  // wrote a few hundred tasks ago, in cache, not one written a whole task window (16,384 records
-  // of 640 bytes) earlier (docs/performance.md, "Session 48, branch att48").
-  std::uint64_t run_ahead_limit() const override;
-  static constexpr std::uint64_t kRunAheadTasks = 1024;
-  static constexpr std::uint64_t kRunAheadPerCore = 16;
-  // ... while a finished task takes less than kRunAheadShortTaskCpuNs of a CPU: the wall ns a
-  // finished task is that over the CPUs that can run tasks at once (the cores, at most the
-  // process's CPUs). A 1 us task never counts as short (docs/performance.md, "Session 49, branch
-  // att49": the limit cost 1-4 us tasks 6-11 points of efficiency).
-  std::uint64_t run_ahead_short_task_ns() const override;
-  static constexpr std::uint64_t kRunAheadShortTaskCpuNs = 1200;
-  // The orchestrator's timer slack while it runs a run (prctl PR_SET_TIMERSLACK, restored at the
-  // run's end): the run-ahead wait's timed sleeps of tens of microseconds would otherwise last
-  // 50 us longer (the kernel's default slack).
-  static constexpr unsigned long kOrchestratorTimerSlackNs = 1000;
 
  private:
   // After a gate's release counted completions: `gate_total` is that gate's count after it.
@@ -96,7 +79,6 @@ class ThreadsPlatform final : public Platform {
   // Counted by the orchestrator's thread only (begin_run names it): RunStats' figures.
   OrchestratorSteps orchestrator_steps_;
   std::thread::id orchestrator_thread_;
-  int orchestrator_timer_slack_ = -1;  // its timer slack before begin_run; -1: not changed
   EventCount scheduler_bell_;
   EventCount orchestrator_bell_;
   std::atomic<std::uint32_t> run_generation_{0};
