@@ -712,6 +712,19 @@ TEST(Dependence, ArgumentsFoundBeforeAnEarlierArgumentReindexedTheBufferStillFin
   EXPECT_EQ(found, (Producers{14}));
 }
 
+// Runs `body` on a fresh Harness in line mode, once on each line path: the small map's and the
+// large map's (slot_first), under a trace that names the path.
+template <typename Body>
+void on_each_line_path(Body&& body) {
+  for (const bool slot_first : {false, true}) {
+    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
+    Harness h;
+    h.lines_always();
+    if (slot_first) h.slot_first();
+    body(h);
+  }
+}
+
 // The line path of a plain submit (collect_and_record) finds every argument's slot line before
 // recording any. An earlier argument recorded the general way may take the buffer out of line
 // mode (an off-grid access) or grow its line table (a row past it): the lines found for later
@@ -720,11 +733,7 @@ TEST(Dependence, LinesFoundBeforeAnEarlierArgumentMovedTheirBufferAreNotWritten)
   std::vector<float> data(256 * 4);
   const Tensor x = Tensor::wrap(data.data(), {256, 4}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
-  for (const bool slot_first : {false, true}) {
-    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
-    Harness h;
-    h.lines_always();
-    if (slot_first) h.slot_first();
+  on_each_line_path([&](Harness& h) {
     for (std::uint32_t r = 0; r < 8; ++r)
       ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});  // tasks 0-7: line mode
     const std::uint64_t exits = h.dependence->map().stats().line_exits;
@@ -738,12 +747,8 @@ TEST(Dependence, LinesFoundBeforeAnEarlierArgumentMovedTheirBufferAreNotWritten)
     found = h.submit_plain(Args().in(row(1)));  // (task 8 wrote part of row 1)
     std::sort(found.begin(), found.end());
     EXPECT_EQ(found, (Producers{1, 8}));
-  }
-  for (const bool slot_first : {false, true}) {
-    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
-    Harness h;
-    h.lines_always();
-    if (slot_first) h.slot_first();
+  });
+  on_each_line_path([&](Harness& h) {
     for (std::uint32_t r = 0; r < 4; ++r)
       ASSERT_EQ(h.submit_plain(Args().inout(row(r))), Producers{});  // a table of 64 lines
     // Task 4: argument 0 (row 200, past the table) grows it; argument 1's line (row 1) was found
@@ -752,7 +757,7 @@ TEST(Dependence, LinesFoundBeforeAnEarlierArgumentMovedTheirBufferAreNotWritten)
     EXPECT_EQ(h.dependence->map().stats().line_exits, 0u);
     EXPECT_EQ(h.submit_plain(Args().in(row(1))), (Producers{4}));
     EXPECT_EQ(h.submit_plain(Args().in(row(200))), (Producers{4}));
-  }
+  });
 }
 
 // A read of a slot whose live readers are of another ring leaves line mode in the middle of a
@@ -874,11 +879,7 @@ TEST(Dependence, LinePathsRecordEachArgumentAsItsTagSays) {
   const Tensor x = Tensor::wrap(data.data(), {64, 4}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
   const TensorSpec fresh({4}, DType::f32);
-  for (const bool slot_first : {false, true}) {
-    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
-    Harness h;
-    h.lines_always();
-    if (slot_first) h.slot_first();
+  on_each_line_path([&](Harness& h) {
     auto submit = [&](int ring, const Args& args) {
       TaskSlot* slot;
       std::vector<TaskSlot*> found = h.submit_plain_on(ring, args, &slot);
@@ -914,7 +915,7 @@ TEST(Dependence, LinePathsRecordEachArgumentAsItsTagSays) {
     Slots readers_of_5{r, g};
     std::sort(readers_of_5.begin(), readers_of_5.end());
     EXPECT_EQ(submit(0, Args().inout(row(5))).second, readers_of_5);
-  }
+  });
 }
 
 // The plain submit path (collect_and_record) against a brute-force oracle and against the
@@ -1750,11 +1751,7 @@ TEST(Dependence, SlotLinesKeepEachTasksRingAndArgumentPlace) {
   std::vector<float> data(16 * 4);
   const Tensor x = Tensor::wrap(data.data(), {16, 4}, DType::f32);
   auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
-  for (const bool slot_first : {false, true}) {
-    SCOPED_TRACE(slot_first ? "large-map path" : "small-map path");
-    Harness h;
-    h.lines_always();
-    if (slot_first) h.slot_first();
+  on_each_line_path([&](Harness& h) {
     // `place` untracked arguments (no_dep: row 15, the same layout, so an entry that read its
     // box at a wrong place would miss a partial overlap of row 5) before `t` put it at argument
     // place `place`.
@@ -1786,7 +1783,7 @@ TEST(Dependence, SlotLinesKeepEachTasksRingAndArgumentPlace) {
     std::vector<TaskSlot*> want{w, r, v, p};
     std::sort(want.begin(), want.end());
     EXPECT_EQ(readers, want);
-  }
+  });
 }
 
 // A line's gen is 16 bits and its buffer's line_gen moves on at every end of line mode and every
