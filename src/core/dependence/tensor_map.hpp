@@ -135,13 +135,15 @@ struct alignas(16) SlotLine {
   static std::uint8_t tag(TaskId id, int arg) {
     return static_cast<std::uint8_t>((static_cast<std::uint32_t>(arg) << 2) | id.ring());
   }
-  static TaskId id_of(std::uint8_t tag, std::uint32_t local) { return TaskId(tag & 3u, local); }
+  static std::uint32_t ring_of(std::uint8_t tag) { return tag & 3u; }
+  static TaskId id_of(std::uint8_t tag, std::uint32_t local) { return TaskId(ring_of(tag), local); }
   bool has_writer() const { return writer_tag != kNone; }
   bool has_reader() const { return reader_tag != kNone; }
   // The tasks (valid only with has_writer() / has_reader()), and their argument places.
   TaskId writer_id() const { return id_of(writer_tag, writer_local); }
   TaskId reader_id() const { return id_of(reader_tag, reader_local); }
-  std::uint32_t reader_ring() const { return reader_tag & 3u; }
+  std::uint32_t writer_ring() const { return ring_of(writer_tag); }
+  std::uint32_t reader_ring() const { return ring_of(reader_tag); }
   int writer_arg() const { return writer_tag >> 2; }
   int reader_arg() const { return reader_tag >> 2; }
   // The same, an invalid TaskId for none.
@@ -699,7 +701,7 @@ class TensorMap {
     }
     // (The writer's liveness is read where it is used: a write with a live reader needs none.)
     const auto writer_live = [&] {
-      return line.has_writer() && line.writer_local >= retired[line.writer_tag & 3u];
+      return line.has_writer() && line.writer_local >= retired[line.writer_ring()];
     };
     const bool reader = line.has_reader() && line.reader_local >= retired[line.reader_ring()];
     if (!is_write) {
