@@ -563,8 +563,7 @@ void LoopDriver::end_loop() {
 }
 
 void LoopDriver::begin_iteration_slow(std::int64_t index) {
-  Loop& loop = *stack_.back();
-  if (loop.transparent) return;
+  Loop& loop = *stack_.back();  // not transparent (begin_iteration)
   ++iterations_;
   if (loop.state == Loop::State::fallback) return;
   loop.iteration = index;
@@ -577,8 +576,8 @@ void LoopDriver::begin_iteration_slow(std::int64_t index) {
 }
 
 void LoopDriver::end_iteration_slow() {
-  Loop& loop = *stack_.back();
-  if (loop.transparent || loop.state == Loop::State::fallback) return;
+  Loop& loop = *stack_.back();  // not transparent (end_iteration)
+  if (loop.state == Loop::State::fallback) return;
   if (loop.state == Loop::State::analysing) {
     if (loop.position != loop.tmpl.task_count()) {
       fall_back(loop, Fallback::mismatch);  // fewer tasks than the template
