@@ -1786,6 +1786,33 @@ TEST(Dependence, SlotLinesKeepEachTasksRingAndArgumentPlace) {
   });
 }
 
+// A line's empty writer or reader place keeps the tag kNone and a stale local id (a new line's
+// 0, or the id of a reader a write cleared): its liveness is read from the watermark snapshot at
+// kNone's ring bits, which no local id reaches, so with nothing retired (every watermark 0) such
+// a place reports no task and keeps the buffer in line mode.
+TEST(Dependence, SlotLinePlacesWithoutATaskAreNeverLiveWhateverTheirStaleIds) {
+  std::vector<float> data(16 * 4);
+  const Tensor x = Tensor::wrap(data.data(), {16, 4}, DType::f32);
+  auto row = [&](std::uint32_t r) { return x.view({1, 4}, {r, 0}); };
+  on_each_line_path([&](Harness& h) {
+    TaskSlot* a;
+    TaskSlot* b;
+    TaskSlot* c;
+    TaskSlot* d;
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(0)), &a).empty());  // line mode
+    // Row 1's new line: no writer, no reader (local ids 0, as task a's).
+    EXPECT_TRUE(h.submit_plain_on(2, Args().in(row(1)), &b).empty());
+    // The write reports its reader only, then clears the reader place (b's local id stays).
+    EXPECT_EQ(h.submit_plain_on(2, Args().inout(row(1)), &c), std::vector<TaskSlot*>{b});
+    // A read of ring 0 finds no reader (a live reader of ring 2 would make the buffer leave line
+    // mode) and its writer c; a write of row 2's new line finds nobody.
+    EXPECT_EQ(h.submit_plain_on(0, Args().in(row(1)), &d), std::vector<TaskSlot*>{c});
+    EXPECT_TRUE(h.submit_plain_on(0, Args().inout(row(2)), &d).empty());
+    EXPECT_EQ(h.submit_plain_on(1, Args().inout(row(0)), &d), std::vector<TaskSlot*>{a});
+    EXPECT_EQ(h.dependence->map().stats().line_exits, 0u) << "still in line mode";
+  });
+}
+
 // A line's gen is 16 bits and its buffer's line_gen moves on at every end of line mode and every
 // reset: before it wraps, the table's lines are renumbered, so a line last written many runs ago
 // (its task id a live task's again, since every run starts from local id 0) stays empty. Run 0

@@ -55,7 +55,7 @@ struct MapHarness {
       const std::vector<std::pair<Tensor, AccessKind>>& accesses, bool slots_first) {
     TaskSlot& slot = admit();
     std::set<std::uint32_t> producers;
-    std::uint32_t retired[kRingCount];
+    std::uint32_t retired[TensorMap::kRetiredSlots];
     map->snapshot_retired(retired);
     std::vector<AccessRegion> regions;
     std::vector<TensorMap::SlotHint> hints;
@@ -436,7 +436,7 @@ TEST(TensorMap, ARecycledAddressWithAnotherOwnerIsAnotherBufferInEveryArgumentPl
     TaskSlot& slot = testing::admit_pending_task(*h.rings[0]);
     AccessRegion region = make_region(whole);
     region.owner = owner;
-    std::uint32_t retired[kRingCount];
+    std::uint32_t retired[TensorMap::kRetiredSlots];
     h.map->snapshot_retired(retired);
     std::set<std::uint32_t> producers;
     h.map->lookup_insert(region, kind, retired, slot.id, h.entries[slot.id.local()],
@@ -712,7 +712,7 @@ TEST(TensorMap, SlotLinesOfRetiredTasksAreOverwrittenAndFreeTheirBufferWithTheLa
     TaskSlot& slot = testing::admit_pending_task(*h.rings[0]);
     AccessRegion region = make_region(h.record_tensors(slot, 1)[0] = other);
     region.owner = owner;
-    std::uint32_t retired[kRingCount];
+    std::uint32_t retired[TensorMap::kRetiredSlots];
     h.map->snapshot_retired(retired);
     std::set<std::uint32_t> producers;
     h.map->lookup_insert(region, kind, retired, slot.id, h.entries[slot.id.local()],

@@ -30,6 +30,7 @@ Dependence::Dependence(RetirementView rings, std::uint32_t window)
     completed_[r].assign((window + 63) / 64, 0);
     fresh_[r].assign(window, FreshBuffer{});
   }
+  map_.snapshot_retired(retired_);  // (begin() refreshes the rings' entries only)
   set_slot_lines(true);
 }
 
@@ -139,7 +140,7 @@ Status Dependence::collect_by_regions(TaskSlot& task, const Args& args,
   self_ = &task;
   if ((filter_ >> (task.id.local() & 63) & 1) == 0) {
     filter_ |= std::uint64_t{1} << (task.id.local() & 63);
-    by_bit_[task.id.local() & 63] = task.id;
+    by_bit_[task.id.local() & 63] = &task;
   }
   if (producers_.size() >= kScanProducers) stamp(task.id) = stamp_;
   const bool families = families_ != nullptr && families_->live();
@@ -263,7 +264,7 @@ bool Dependence::drop_dead_fresh_readers(FreshBuffer& f) {
 void Dependence::move_fresh_to_map(FreshBuffer& f) {
   // Oldest first, as the map would have recorded them (a newer reader merges into an older
   // one's entry, not the other way round). A retired reader is no longer needed.
-  std::uint32_t retired[kRingCount];
+  std::uint32_t retired[TensorMap::kRetiredSlots];
   map_.snapshot_retired(retired);
   for (std::uint32_t k = 0; k < f.count; ++k) {
     const TaskId reader = f.reader[k];

@@ -72,7 +72,7 @@ class Dependence {
     producers_.clear();
     self_ = nullptr;
     filter_ = 0;
-    map_.snapshot_retired(retired_);
+    map_.refresh_retired(retired_);
   }
   // Adds the producers of a submit's tensor arguments: creators of every non-out argument, then
   // conflicting earlier accesses of every argument that takes part in dependence tracking
@@ -126,23 +126,26 @@ class Dependence {
   Status collect_creators(const Args& args, AccessRegion* regions);
   // Adds a live task as a producer, once a discovery (see listed() below): every report, creator
   // and task found by other means (a loop template) comes here.
-  [[gnu::always_inline]] void add_producer(TaskId id) {
+  [[gnu::always_inline]] void add_producer(TaskId id) { add_producer(id.ring(), id.local()); }
+  // The same for task (ring, local): a slot line's report, whose task id is never built. (The
+  // ring a size_t: an index, as a line's tag gives it, with no zero-extension.)
+  [[gnu::always_inline]] void add_producer(std::size_t ring, std::uint32_t local) {
     if (producers_.size() < kScanProducers) {
-      const std::uint32_t b = id.local() & 63;
+      TaskSlot* const slot = rings_.slot(ring, local);
+      const std::uint32_t b = local & 63;
       const std::uint64_t bit = std::uint64_t{1} << b;
-      if ((filter_ & bit) != 0 && (by_bit_[b] == id || listed(rings_.slot(id)))) return;
+      if ((filter_ & bit) != 0 && (by_bit_[b] == slot || listed(slot))) return;
       filter_ |= bit;
-      by_bit_[b] = id;
-      TaskSlot* const slot = rings_.slot(id);
+      by_bit_[b] = slot;
       prefetch_for_write(slot);
       producers_.push_back_short(slot);  // (size() < kScanProducers < its first capacity)
       if (producers_.size() == kScanProducers) stamp_listed();
       return;
     }
-    std::uint64_t& s = stamp(id);
+    std::uint64_t& s = stamps_[ring][local & window_mask_];
     if (s == stamp_) return;
     s = stamp_;
-    TaskSlot* const slot = rings_.slot(id);
+    TaskSlot* const slot = rings_.slot(ring, local);
     prefetch_for_write(slot);
     producers_.push_back(slot);
   }
@@ -385,7 +388,11 @@ class Dependence {
   struct Report {
     Dependence* self;
     [[gnu::always_inline]] void operator()(TaskId id) const {
-      self->add_reported<kLeaveOutCompleted>(id);
+      self->add_reported<kLeaveOutCompleted>(id.ring(), id.local());
+    }
+    // A slot line's report (TensorMap::report): ring and local id as the line keeps them.
+    [[gnu::always_inline]] void operator()(std::size_t ring, std::uint32_t local) const {
+      self->add_reported<kLeaveOutCompleted>(ring, local);
     }
   };
   // A producer the map reported: left out when it is known to have completed (its writes are
@@ -394,12 +401,12 @@ class Dependence {
   // local id + 1 once a log named it, and an older task's (smaller) before. Creators
   // (add_creator_fast) are always added: their edge keeps the buffer the task reads alive.
   template <bool kLeaveOutCompleted>
-  [[gnu::always_inline]] void add_reported(TaskId id) {
-    if (kLeaveOutCompleted && skip_completed_ && completed(id)) {
+  [[gnu::always_inline]] void add_reported(std::size_t ring, std::uint32_t local) {
+    if (kLeaveOutCompleted && skip_completed_ && completed(ring, local)) {
       ++left_out_;
       return;
     }
-    add_producer(id);
+    add_producer(ring, local);
   }
   // drain_completions when skipping is on and kDrainEvery discoveries have passed since the last.
   [[gnu::always_inline]] void maybe_drain_completions() {
@@ -475,7 +482,7 @@ class Dependence {
     const TaskId id = task.id;
     self_ = &task;
     filter_ = std::uint64_t{1} << (id.local() & 63);
-    by_bit_[id.local() & 63] = id;
+    by_bit_[id.local() & 63] = &task;
   }
   // The line path's start of a task's recording (after list_self): creators checked (the index
   // of the argument whose creator cannot be named, or -1).
@@ -538,7 +545,9 @@ class Dependence {
   // The task whose discovery runs (collect_and_record): never its own producer.
   TaskSlot* self_ = nullptr;
   std::uint64_t filter_ = 0;  // bit (local id mod 64) of every listed producer and of self_
-  TaskId by_bit_[64];         // the task last listed under each bit set in filter_
+  // The slot of the task last listed under each bit set in filter_ (a slot names one live task:
+  // a report needs no TaskId built to compare).
+  const TaskSlot* by_bit_[64];
   std::uint64_t stamp_ = 0;
   std::uint64_t slot_first_above_ = kColdMapEntries;
   // The line path's gate: plain submits take it from discovery (stamp_) line_retry_ on. A miss
@@ -574,7 +583,9 @@ class Dependence {
   std::uint32_t recent_probes_ = 0;  // probes in a row that met a recent line
   std::uint64_t warm_run_ = kWarmRun;
   std::uint64_t probe_every_ = kProbeEvery;
-  std::uint32_t retired_[kRingCount] = {};  // the rings' watermarks when the discovery began
+  // The rings' watermarks when the discovery began (TensorMap::snapshot_retired's layout; the
+  // entries past the rings' are set once, in the constructor).
+  std::uint32_t retired_[TensorMap::kRetiredSlots] = {};
   CompletionLogs* completions_ = nullptr;
   bool skip_completed_ = false;
   // The orchestrator's completion marks: per ring one bit a slot, set only for the slot's own
@@ -586,9 +597,10 @@ class Dependence {
   // cleaned_ (not yet retired as the orchestrator last saw), so a bit set is always cleared
   // before its slot's next task. No live task's mark is ever cleared.
   std::vector<std::uint64_t> completed_[kRingCount];
-  bool completed(TaskId id) const {
-    const std::uint32_t slot = id.local() & window_mask_;
-    return ((completed_[id.ring()][slot >> 6] >> (slot & 63)) & 1u) != 0;
+  bool completed(TaskId id) const { return completed(id.ring(), id.local()); }
+  bool completed(std::size_t ring, std::uint32_t local) const {
+    const std::uint32_t slot = local & window_mask_;
+    return ((completed_[ring][slot >> 6] >> (slot & 63)) & 1u) != 0;
   }
   std::uint64_t next_drain_ = 0;  // the discovery (stamp_) from which the logs are read again
   std::uint64_t left_out_ = 0;

@@ -39,8 +39,9 @@ class RetirementView {
   bool is_retired(TaskId id) const { return rings_[id.ring()]->is_retired(id); }
   // The slot of task `id` (address arithmetic only: nothing of the slot, nor of its ring, is
   // read; a slot line's reports find their tasks' slots this way).
-  TaskSlot* slot(TaskId id) const {
-    return slots_[id.ring()] + (id.local() & slot_masks_[id.ring()]);
+  TaskSlot* slot(TaskId id) const { return slot(id.ring(), id.local()); }
+  TaskSlot* slot(std::size_t ring, std::uint32_t local) const {
+    return slots_[ring] + (local & slot_masks_[ring]);
   }
   // Tensor argument `arg` of task `id`'s record (valid while the task is live): where a slot line
   // finds the tensor of an access it keeps (TensorMap's SlotLine). A task with map entries holds

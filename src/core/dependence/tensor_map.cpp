@@ -556,7 +556,7 @@ bool TensorMap::refine_lines(BufferInfo* info, const Query& q) {
 }
 
 void TensorMap::leave_lines(BufferInfo* info) {
-  std::uint32_t retired[kRingCount];
+  std::uint32_t retired[TensorMap::kRetiredSlots];
   snapshot_retired(retired);
   SlotLine* const lines = info->lines;
   info->lines = nullptr;

@@ -114,8 +114,10 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 // instead of map entries. The writer is the newest write of the slot, the reader the newest read
 // of the current version since it, and `older` (ReaderBlocks, the reader's ring) the earlier
 // readers since it. 16 bytes, four to a cache line (a 16,384-slot table in 256 KiB, not 512): a
-// task is kept as its 32-bit local id and a tag byte (its ring and the access's argument place,
-// or kNone), and neither its slot nor its access's tensor is kept but found from its id
+// task is kept as its 32-bit local id and a tag byte (arg << 3 | ring, or kNone, whose ring bits
+// are kNoRing: a line's liveness test indexes a watermark snapshot with those bits, and the
+// snapshot's kNoRing entry calls no local id live, so "no task" needs no test of its own), and
+// neither its slot nor its access's tensor is kept but found from its id
 // (RetirementView::slot, and the argument place in the task's record: RetirementView::tensor,
 // read only when the buffer leaves line mode). So every access put in a line must be its task
 // record's tensor `arg` (lookup_insert's and access_line's contract).
@@ -125,27 +127,37 @@ static_assert(offsetof(MapEntry, chain_prev) == 64 && sizeof(MapEntry) == 128,
 // a line is contiguous, exactly the line's slot (the same bytes) and of its buffer's line_version
 // (versions of one buffer are ordered whatever their regions: another version leaves the lines).
 struct alignas(16) SlotLine {
-  static constexpr std::uint8_t kNone = 0xFF;  // no task (a tag no ring and place make)
+  static constexpr std::uint8_t kNone = 0xFF;           // no task (a tag no ring and place make)
+  static constexpr std::uint32_t kNoRing = kNone & 7u;  // the ring bits of kNone
   std::uint32_t writer_local = 0;
   std::uint32_t reader_local = 0;
   std::uint32_t older = 0;  // first ReaderBlock of the earlier readers, or 0 (owned whatever `gen`)
   std::uint16_t gen = 0;
-  std::uint8_t writer_tag = kNone;  // arg << 2 | ring, or kNone
+  std::uint8_t writer_tag = kNone;  // arg << 3 | ring, or kNone
   std::uint8_t reader_tag = kNone;
   static std::uint8_t tag(TaskId id, int arg) {
-    return static_cast<std::uint8_t>((static_cast<std::uint32_t>(arg) << 2) | id.ring());
+    return static_cast<std::uint8_t>((static_cast<std::uint32_t>(arg) << 3) | id.ring());
   }
-  static std::uint32_t ring_of(std::uint8_t tag) { return tag & 3u; }
-  static TaskId id_of(std::uint8_t tag, std::uint32_t local) { return TaskId(ring_of(tag), local); }
+  // A tag's ring, or kNoRing for kNone. Opaque to the compiler once masked: GCC otherwise kept
+  // the masked byte twice, a 64-bit index and an 8-bit value that each report zero-extended
+  // again (+3 instructions a report).
+  static std::size_t ring_of(std::uint8_t tag) {
+    std::size_t ring = tag & 7u;
+    asm("" : "+r"(ring));
+    return ring;
+  }
+  static TaskId id_of(std::uint8_t tag, std::uint32_t local) {
+    return TaskId(static_cast<std::uint32_t>(ring_of(tag)), local);
+  }
   bool has_writer() const { return writer_tag != kNone; }
   bool has_reader() const { return reader_tag != kNone; }
   // The tasks (valid only with has_writer() / has_reader()), and their argument places.
   TaskId writer_id() const { return id_of(writer_tag, writer_local); }
   TaskId reader_id() const { return id_of(reader_tag, reader_local); }
-  std::uint32_t writer_ring() const { return ring_of(writer_tag); }
-  std::uint32_t reader_ring() const { return ring_of(reader_tag); }
-  int writer_arg() const { return writer_tag >> 2; }
-  int reader_arg() const { return reader_tag >> 2; }
+  std::size_t writer_ring() const { return ring_of(writer_tag); }
+  std::size_t reader_ring() const { return ring_of(reader_tag); }
+  int writer_arg() const { return writer_tag >> 3; }
+  int reader_arg() const { return reader_tag >> 3; }
   // The same, an invalid TaskId for none.
   TaskId writer() const { return has_writer() ? writer_id() : TaskId(); }
   TaskId reader() const { return has_reader() ? reader_id() : TaskId(); }
@@ -159,8 +171,9 @@ struct alignas(16) SlotLine {
   }
 };
 static_assert(sizeof(SlotLine) == 16, "four lines per cache line");
-static_assert(kRingCount <= 4 && kMaxTensorArgs <= 63,
-              "a ring and an argument place fit a tag byte, and none is kNone");
+static_assert(
+    kRingCount <= SlotLine::kNoRing && kMaxTensorArgs <= 31,
+    "a ring and an argument place fit a tag byte, and none is kNone or has its ring bits");
 
 struct BufferInfo {
   std::uintptr_t address = 0;
@@ -356,7 +369,7 @@ class TensorMap {
   // is ordered after them, so later accesses still get ordered through it.
   template <class Visit>
   void lookup(const AccessRegion& region, AccessKind kind, Visit&& visit) {
-    std::uint32_t retired[kRingCount];
+    std::uint32_t retired[kRetiredSlots];
     snapshot_retired(retired);
     lookup(region, kind, retired, visit);
   }
@@ -380,7 +393,9 @@ class TensorMap {
   // tensor `arg` of task `id`'s record (RetirementView::tensor; a line keeps the place, see
   // SlotLine). `hint`: find_slot(region), taken before this submit's first lookup_insert. `arg`:
   // the access's argument index in its submit (the buffer the same argument of the previous
-  // submit named is tried first). `visit` is called with each reported task's id.
+  // submit named is tried first). `visit` is called with each reported task's id (or with its
+  // ring and local id, where it takes those: see report). `retired`: a snapshot_retired snapshot
+  // (kRetiredSlots entries), as for access_line and access_span.
   template <class Visit>
   void lookup_insert(const AccessRegion& region, AccessKind kind, const std::uint32_t* retired,
                      TaskId id, MapEntry*& task_entries, const SlotHint& hint, int arg,
@@ -412,7 +427,19 @@ class TensorMap {
     if (const MapEntry* e = hint.heads.at[0]) prefetch_for_read(e);
     if (const MapEntry* e = hint.heads.at[1]) prefetch_for_read(e);
   }
-  void snapshot_retired(std::uint32_t* retired) const { rings_.snapshot(retired); }
+  // A snapshot of the rings' watermarks for lookups and slot lines: kRingCount watermarks, then
+  // kNeverLive up to kRetiredSlots, so that a slot line's tag indexes it directly (SlotLine's
+  // kNoRing: no local id is at or past kNeverLive, every run's ids stay below it).
+  static constexpr int kRetiredSlots = 8;
+  static constexpr std::uint32_t kNeverLive = ~std::uint32_t{0};
+  static_assert(SlotLine::kNoRing < kRetiredSlots);
+  void snapshot_retired(std::uint32_t (&retired)[kRetiredSlots]) const {
+    for (int r = kRingCount; r < kRetiredSlots; ++r)
+      retired[r] = kNeverLive;
+    refresh_retired(retired);
+  }
+  // The watermarks again, into a snapshot that snapshot_retired filled before (the rest stays).
+  void refresh_retired(std::uint32_t (&retired)[kRetiredSlots]) const { rings_.snapshot(retired); }
 
   // A plain submit's argument in two steps, for the usual case: a rank-1 or rank-2 contiguous
   // access to exactly one slot of a line-mode buffer that the same argument place named last.
@@ -609,7 +636,7 @@ class TensorMap {
     SlotHeads heads = kNoHeads;
     if (kind == AccessKind::read && info->grid && info->total[0] != 0 &&
         info->on_grid(region.lo, region.hi)) {
-      std::uint32_t retired[kRingCount];
+      std::uint32_t retired[kRetiredSlots];
       snapshot_retired(retired);
       heads = insert_heads(info, info->slot_of(region.lo));
       if (merge_reader(region, info, heads, id, retired)) return;
@@ -664,6 +691,17 @@ class TensorMap {
  private:
   using Query = AccessRegion;
   // ---- slot lines
+  // Reports task (ring, local) of a line to `visit`: as the line keeps it, where the visitor
+  // takes ring and local id apart (Dependence::Report: no TaskId built and split again), else as
+  // a TaskId.
+  template <class Visit>
+  [[gnu::always_inline]] static void report(Visit& visit, std::size_t ring, std::uint32_t local) {
+    if constexpr (std::is_invocable_v<Visit&, std::size_t, std::uint32_t>) {
+      visit(ring, local);
+    } else {
+      visit(TaskId(static_cast<std::uint32_t>(ring), local));
+    }
+  }
   // Records an access of `q` (contiguous) in its slot's line of line-mode buffer `info`, reporting
   // the live tasks it conflicts with. False when the access does not fit the lines (off the grid
   // or past the table, another version live in the slot, live readers of another ring): the
@@ -700,17 +738,18 @@ class TensorMap {
       if (slot >= info->line_high) info->line_high = slot + 1;
     }
     // (The writer's liveness is read where it is used: a write with a live reader needs none.)
-    const auto writer_live = [&] {
-      return line.has_writer() && line.writer_local >= retired[line.writer_ring()];
-    };
-    const bool reader = line.has_reader() && line.reader_local >= retired[line.reader_ring()];
+    // (No task: its ring bits index kNeverLive in `retired`, see SlotLine.)
+    // (Each ring once, in a local: GCC masked a tag again for each use of its ring.)
+    const auto writer_live = [&](std::size_t ring) { return line.writer_local >= retired[ring]; };
+    const std::size_t reader_ring = line.reader_ring();
+    const bool reader = line.reader_local >= retired[reader_ring];
     if (!is_write) {
-      if (reader && (line.reader_ring() != id.ring() || line.reader_local > id.local()))
-          [[unlikely]] {
+      if (reader && (reader_ring != id.ring() || line.reader_local > id.local())) [[unlikely]] {
         leave_lines(info);
         return false;
       }
-      if (writer_live()) visit(line.writer_id());
+      const std::size_t writer_ring = line.writer_ring();
+      if (writer_live(writer_ring)) report(visit, writer_ring, line.writer_local);
       if (!reader) {
         if (line.older != 0) free_block_list(line.older);
         line.set_reader(id, arg);
@@ -732,12 +771,12 @@ class TensorMap {
       // CAS and one dependency node fewer).
       // (The line's reused writes count the writes that took a live writer's place directly.)
       if (reader) {
-        visit(line.reader_id());
+        report(visit, reader_ring, line.reader_local);
         if (line.older != 0) {
-          for_each_older_reader(line.reader_ring(), line.older, retired, Visit(visit));
+          for_each_older_reader(reader_ring, line.older, retired, Visit(visit));
         }
-      } else if (writer_live()) {
-        visit(line.writer_id());
+      } else if (const std::size_t writer_ring = line.writer_ring(); writer_live(writer_ring)) {
+        report(visit, writer_ring, line.writer_local);
         ++stats_.reused_writes;
       }
       if (line.older != 0) free_block_list(line.older);
@@ -1275,7 +1314,7 @@ void TensorMap::for_each_older_reader(std::uint32_t ring, std::uint32_t older,
     // Readers are in submission order and a ring retires in order: skip retired blocks whole.
     if (block.local[block.count - 1] < floor) continue;
     for (std::uint32_t i = 0; i < block.count; ++i) {
-      if (block.local[i] >= floor) visit(TaskId(ring, block.local[i]));
+      if (block.local[i] >= floor) report(visit, ring, block.local[i]);
     }
   }
 }
