@@ -20,17 +20,17 @@ inline constexpr std::size_t kRecordLineBytes = 64;
 // scalars reads past the header, when the record holds them (TaskRecord::tensors and scalars
 // point at its inline arrays, the common task): its tensors' lines, and the first scalar's line.
 // Calls `line(byte offset in the record)` for each, in order. Only lines the task uses: asking
-// for a 4-tensor record's lines on every task made the peers' chain graph (one tensor) 1.09x
-// slower a task, where the hardware prefetchers already follow its records.
+// for three tensors' lines on every task cost the peers' chain graph (one tensor, whose records
+// the hardware prefetchers follow) 1.08-1.15x its CPU a task.
 // Read from the header at dispatch, which reads that line anyway. For a task whose tensors or
 // scalars are elsewhere (spilled, or named from an image) these lines are asked for in vain:
 // those tasks are rare or read their image, which stays in cache.
 template <class Line>
 [[gnu::always_inline]] inline void for_each_start_line(int tensor_count, int scalar_count,
                                                        Line&& line) {
-  // Written out (a jump and one call a line), not a loop over the count: the loop was ~35
-  // instructions a task on the peers' chain graph, this ~10. Tensor k spans bytes
-  // [64 + 104 k, 168 + 104 k): lines 1-2, 2-4, 4-5 and 5-7.
+  // Written out (a jump and one call a line), not a loop over the count: a loop over the lines
+  // took a worker's instructions a task on the peers' chain graph from 690 to 728, this to 712.
+  // Tensor k spans bytes [64 + 104 k, 168 + 104 k): lines 1-2, 2-4, 4-5 and 5-7.
   static_assert(offsetof(TaskRecord, inline_tensors) == kRecordLineBytes && sizeof(Tensor) == 104 &&
                     kInlineTensorArgs == 4,
                 "the lines below are the inline tensors' (see the comment)");
