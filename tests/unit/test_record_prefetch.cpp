@@ -1,10 +1,11 @@
 // The record lines a worker asks for when it dispatches a task to itself (record_prefetch.hpp):
 // exactly the lines a kernel start reads of a record that holds its own arguments, by the task's
-// tensor and scalar counts, and none for tensors spilled out of the record.
+// tensor and scalar counts, and none for arguments the record does not hold.
 #include <gtest/gtest.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <vector>
 
@@ -53,6 +54,30 @@ TEST(RecordPrefetch, AsksForNoRecordTensorLinesWhenTheTensorsAreSpilled) {
   EXPECT_EQ(asked(kMaxTensorArgs, 1),
             std::vector<std::size_t>{offsetof(TaskRecord, inline_scalars) / kRecordLineBytes *
                                      kRecordLineBytes});
+}
+
+TEST(RecordPrefetch, AsksOnlyForArgumentsTheRecordHoldsItself) {
+  auto record = std::make_unique<TaskRecord>();
+  record->tensor_count = 2;
+  record->scalar_count = 3;
+  record->tensors = record->inline_tensors;
+  record->scalars = record->inline_scalars;
+  auto named = [&] {
+    std::vector<std::size_t> lines;
+    for_each_start_line(*record, [&](std::size_t offset) { lines.push_back(offset); });
+    return lines;
+  };
+  EXPECT_EQ(named(), asked(2, 3));
+  // Tensors elsewhere (an image the record names, or the slot's spill area): their stale record
+  // lines are not asked for; the scalars' line still is.
+  Tensor elsewhere[2];
+  record->tensors = elsewhere;
+  EXPECT_EQ(named(), asked(0, 3));
+  std::uint64_t scalars[3] = {};
+  record->scalars = scalars;
+  EXPECT_TRUE(named().empty());
+  record->tensors = record->inline_tensors;
+  EXPECT_EQ(named(), asked(2, 0));
 }
 
 }  // namespace

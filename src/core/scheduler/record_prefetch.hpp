@@ -22,9 +22,7 @@ inline constexpr std::size_t kRecordLineBytes = 64;
 // Calls `line(byte offset in the record)` for each, in order. Only lines the task uses: asking
 // for three tensors' lines on every task cost the peers' chain graph (one tensor, whose records
 // the hardware prefetchers follow) 1.08-1.15x its CPU a task.
-// Read from the header at dispatch, which reads that line anyway. For a task whose tensors or
-// scalars are elsewhere (spilled, or named from an image) these lines are asked for in vain:
-// those tasks are rare or read their image, which stays in cache.
+// Read from the header at dispatch, which reads that line anyway.
 template <class Line>
 [[gnu::always_inline]] inline void for_each_start_line(int tensor_count, int scalar_count,
                                                        Line&& line) {
@@ -64,19 +62,28 @@ template <class Line>
       line(at(6));
       line(at(7));
       break;
-    default:  // spilled (Ring::tensor_storage): not the record's lines
+    default:  // spilled (Ring::tensor_storage): not the record's lines (nor asked for above)
       break;
   }
   if (scalar_count > 0)
     line(offsetof(TaskRecord, inline_scalars) / kRecordLineBytes * kRecordLineBytes);
 }
 
+// for_each_start_line for `record`, from its header: its own lines only where its tensors and
+// scalars are its inline ones. A record that names its image (a replayed task writes its first
+// line alone) or whose arguments spilled to its slot's storage keeps stale bytes there: asking for
+// those lines would be the unused reads that cost chain above.
+template <class Line>
+[[gnu::always_inline]] inline void for_each_start_line(const TaskRecord& record, Line&& line) {
+  for_each_start_line(record.tensors == record.inline_tensors ? record.tensor_count : 0,
+                      record.scalars == record.inline_scalars ? record.scalar_count : 0, line);
+}
+
 // Asks for the lines a start of `record`'s task reads (for_each_start_line), for the core that is
 // about to run it. Reads the record's header.
 [[gnu::always_inline]] inline void prefetch_record_start(const TaskRecord& record) {
   const auto* const at = reinterpret_cast<const unsigned char*>(&record);
-  for_each_start_line(record.tensor_count, record.scalar_count,
-                      [at](std::size_t offset) { prefetch_for_read(at + offset); });
+  for_each_start_line(record, [at](std::size_t offset) { prefetch_for_read(at + offset); });
 }
 
 }  // namespace tmr::detail
