@@ -6,6 +6,7 @@
 
 #include "core/cycle_clock.hpp"
 #include "core/graph/fanout.hpp"
+#include "core/scheduler/record_prefetch.hpp"
 #include "core/thread_sanitizer.hpp"
 
 namespace tmr::detail {
@@ -586,6 +587,9 @@ void Scheduler::running_changed(int thread, int core, std::uint64_t now) {
 
 inline void Scheduler::make_ready(int thread, TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
+  // Its record's header, which its dispatch reads (most likely this core's, next): the slot's
+  // line is here already, the record's was written long ago (record_prefetch.hpp).
+  prefetch_for_read(task->record);
   if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
     mix_seen_.store(true, std::memory_order_relaxed);
   if (recording_) task->ring->set_ready_ns(task->id.local(), clock_.now_ns());
@@ -1000,6 +1004,9 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   p.fn = task->record->fns[slot];
   p.record = task->record;
   p.kernel = task->record->kernels[slot];
+  // A task this core's own step places on it runs here next: the lines its kernel reads are
+  // asked for now, together, not one miss after another once it starts (record_prefetch.hpp).
+  if (core == threads_[thread].self_core) prefetch_record_start(*task->record);
   p.task = task->id;
   p.block_index = block;
   p.block_count = task->block_count;

@@ -12,6 +12,7 @@
 #include "core/cpu_relax.hpp"
 #include "core/engine.hpp"
 #include "core/mailbox.hpp"
+#include "core/scheduler/record_prefetch.hpp"
 #include "platform/threads/core_doorbell.hpp"
 
 namespace tmr::detail {
@@ -423,6 +424,9 @@ void ThreadsPlatform::core_main(int core) {
       backoff.reset();
       next = latch_dispatch_in_place(m, token);
       if (next == nullptr) continue;  // the scheduler took it back (issue 12): look again
+      // Placed by another thread: the lines its kernel reads are asked for here, together
+      // (record_prefetch.hpp).
+      prefetch_record_start(*next->record);
       after_latch();
     }
     // Used in place; not read from the FIN on (the buffer is the scheduler's again).
