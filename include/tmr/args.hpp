@@ -143,6 +143,8 @@ class Args {
     if (((filled_ >> i) & 1u) == 0) return std::nullopt;
     return fill_bits_[static_cast<std::size_t>(i)];
   }
+  // Bit i set: `out` argument i has a fill pattern (initial_bits(i)): one test for all outputs.
+  std::uint32_t filled_mask() const { return filled_; }
   // Bit i set: tensor i is an `out` argument. Every tensor an Args holds is valid (add() and
   // out() reject null ones), so a submit needs no per-tensor validity pass.
   std::uint32_t out_mask() const { return out_mask_; }

@@ -1553,17 +1553,25 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     for (std::uint32_t todo = outs; todo != 0; todo &= todo - 1) {
       const int i = std::countr_zero(todo);
       std::byte* const data = heap_base + prepared.out_at[i];
-      // replay_wide copied the spec into the record: placed() there is its base and owner set
-      // (two stores instead of a second copy of the Tensor).
+      // replay_wide copied the spec into the record: placed() is its base and owner set, there
+      // and in the caller's copy, which is taken first (its 16-byte loads then read what
+      // replay_wide's wide stores wrote, not the 8-byte stores of the placement).
+      std::memcpy(&outputs.storage_[n], &tensors[i], sizeof(Tensor));
+      place_in_record(*std::launder(reinterpret_cast<Tensor*>(&outputs.storage_[n++])), data,
+                      task.id);
       place_in_record(tensors[i], data, task.id);
-      if (args.initial_bits(i)) {
-        const Tensor& spec = args.tensor(i);
-        fill_pattern(data, spec.elements() * spec.element_size(), *args.initial_bits(i),
-                     spec.element_size());
-      }
-      std::memcpy(&outputs.storage_[n++], &tensors[i], sizeof(Tensor));
     }
     outputs.count_ = static_cast<int>(n);
+    // Fill patterns, rare: one test for every output, not one each (and the loop above keeps
+    // no register for `args`).
+    if (args.filled_mask() != 0) [[unlikely]] {
+      for (std::uint32_t todo = args.filled_mask() & outs; todo != 0; todo &= todo - 1) {
+        const int i = std::countr_zero(todo);
+        const Tensor& spec = args.tensor(i);
+        fill_pattern(heap_base + prepared.out_at[i], spec.elements() * spec.element_size(),
+                     *args.initial_bits(i), spec.element_size());
+      }
+    }
   }
   AccessRegion regions[kMaxTensorArgs];  // record() reads none: families and deferral take all
   TaskSlot* direct[kDirectProducers];

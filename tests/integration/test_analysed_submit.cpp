@@ -1695,6 +1695,58 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayDepartsOnAnotherCreatorFillOrSpec) {
   }
 }
 
+// out 0 = in + 1; the task's other outputs are left as their fill made them.
+void first_out_plus_one(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& out = a.tensor(1);
+  for (std::uint32_t k = 0; k < in.dim(0); ++k) {
+    out.data_as<float>()[k * out.stride(0)] = in.data_as<float>()[k * in.stride(0)] + 1.0f;
+  }
+}
+
+// A wide position whose task makes three outputs, the first without a fill and the others with
+// one that changes each iteration (OrchestratorCore::submit_wide fills after placing every
+// output, one test for all): each filled output holds its own iteration's fill when its reader
+// runs, and the unfilled one what its maker wrote.
+TEST_P(ParallelForAnalysedSubmit, WideReplayFillsEachFilledOutputWithItsIterationsFill) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 24;
+  constexpr std::uint32_t kCols = 4;
+  std::vector<float> x(kRows * kCols), y(kRows * kCols, 0.0f), z(kRows * kCols, 0.0f);
+  RunArgs args = input_and_output(x, y, 5);
+  args.output(z.data(), {kRows * kCols}, DType::f32);
+  const auto row = [](const Tensor& t, std::uint32_t k) { return t.view({kCols}, {k * kCols}); };
+  const KernelId maker =
+      f.runtime.kernels().add("first_out_plus_one", CoreType::aiv, &first_out_plus_one);
+  const KernelId add_rows =
+      f.runtime.kernels().add("add_two_to_row", CoreType::aiv, &add_two_to_row);
+  const RunResult r = f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+          const auto k = static_cast<std::uint32_t>(i);
+          const TaskOutputs made = o.submit_aiv(
+              maker, Args()
+                         .in(row(a.tensor(0), k))
+                         .out(TensorSpec({kCols}, DType::f32))
+                         .out(TensorSpec({kCols}, DType::f32).fill(static_cast<float>(k)))
+                         .out(TensorSpec({kCols}, DType::f32).fill(100.0f)));
+          if (!made.valid()) return;
+          o.submit_aiv(add_rows, Args().in(made[1]).in(made[2]).out_existing(row(a.tensor(1), k)));
+          o.submit_aiv(f.inc, Args().in(made[0]).out_existing(row(a.tensor(2), k)));
+        });
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  // The three tasks of every iteration after the first two took the wide path.
+  EXPECT_GE(r.stats.loop_tasks_replayed_wide, 3u * (kRows - 2));
+  for (std::uint32_t k = 0; k < kRows; ++k) {
+    for (std::uint32_t c = 0; c < kCols; ++c) {
+      ASSERT_EQ(y[k * kCols + c], static_cast<float>(k) + 100.0f) << "row " << k << " col " << c;
+      ASSERT_EQ(z[k * kCols + c], x[k * kCols + c] + 2.0f) << "row " << k << " col " << c;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, ParallelForAnalysedSubmit,
                          ::testing::Values(Param{PlatformKind::threads, false},
                                            Param{PlatformKind::threads, true},
