@@ -1553,13 +1553,10 @@ TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, in
     for (std::uint32_t todo = outs; todo != 0; todo &= todo - 1) {
       const int i = std::countr_zero(todo);
       std::byte* const data = heap_base + prepared.out_at[i];
-      // replay_wide copied the spec into the record: placed() is its base and owner set, there
-      // and in the caller's copy, which is taken first (its 16-byte loads then read what
-      // replay_wide's wide stores wrote, not the 8-byte stores of the placement).
-      std::memcpy(&outputs.storage_[n], &tensors[i], sizeof(Tensor));
-      place_in_record(*std::launder(reinterpret_cast<Tensor*>(&outputs.storage_[n++])), data,
-                      task.id);
+      // replay_wide copied the spec into the record: placed() there is its base and owner set
+      // (two stores instead of a second copy of the Tensor).
       place_in_record(tensors[i], data, task.id);
+      std::memcpy(&outputs.storage_[n++], &tensors[i], sizeof(Tensor));
     }
     outputs.count_ = static_cast<int>(n);
     // Fill patterns, rare: one test for every output, not one each (and the loop above keeps
