@@ -19,8 +19,10 @@
 #include <stdexcept>
 #include <string>
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.hpp"
 
@@ -152,6 +154,37 @@ std::map<std::string, ThreadCpu> threads_cpu() {
   return out;
 }
 
+// PEERS_TMR_THREADS: each CPU this process may run on, as /proc/stat counts it (ns, from
+// USER_HZ ticks: 10 ms on Linux), to tell a CPU that sat idle during a run (tmr's threads waiting
+// on each other) from one other processes held (a loaded host).
+struct CpuTime {
+  double idle_ns = 0;  // idle and iowait
+  double busy_ns = 0;  // user, nice, system, irq, softirq, steal
+};
+std::map<int, CpuTime> allowed_cpus_time() {
+  std::map<int, CpuTime> out;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return out;
+  const double tick_ns = 1e9 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) return out;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    int cpu = -1;
+    unsigned long long v[8] = {};  // user nice system idle iowait irq softirq steal
+    if (std::sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0], &v[1],
+                    &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 9 ||
+        cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
+      continue;
+    }
+    out[cpu] = {static_cast<double>(v[3] + v[4]) * tick_ns,
+                static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * tick_ns};
+  }
+  std::fclose(f);
+  return out;
+}
+
 double quantile_of(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
@@ -280,6 +313,8 @@ class TmrSystem final : public System {
     g_first_start_ns.store(0, std::memory_order_relaxed);
     const std::map<std::string, ThreadCpu> threads_before =
         show_threads_ ? threads_cpu() : std::map<std::string, ThreadCpu>{};
+    const std::map<int, CpuTime> cpus_before =
+        show_threads_ ? allowed_cpus_time() : std::map<int, CpuTime>{};
     const tmr::RunResult result =
         runtime_.run([&](tmr::Orchestrator& o, const tmr::OrchestrationArgs&) {
           struct CpuTimer {  // also when a submit throws
@@ -331,14 +366,27 @@ class TmrSystem final : public System {
       std::fprintf(stderr,
                    "    tmr threads (CPU ns / waiting for a CPU ns / switches / of which sleeps, "
                    "per task):");
+      double process_cpu_ns = 0;
       for (const auto& [comm, after] : threads_cpu()) {
         const auto before = threads_before.find(comm);
         const ThreadCpu b = before == threads_before.end() ? ThreadCpu{} : before->second;
+        process_cpu_ns += after.cpu_ns - b.cpu_ns;
         std::fprintf(stderr, " %s %.0f / %.0f / %.3f / %.3f", comm.c_str(),
                      (after.cpu_ns - b.cpu_ns) / n, (after.run_delay_ns - b.run_delay_ns) / n,
                      (after.switches - b.switches) / n, (after.parks - b.parks) / n);
       }
       std::fprintf(stderr, "\n");
+      // Whole ticks: a run shorter than a few hundred ms gives a coarse split.
+      double busy_ns = 0;
+      std::fprintf(stderr, "    tmr CPUs (ns a task, /proc/stat ticks): idle");
+      for (const auto& [cpu, after] : allowed_cpus_time()) {
+        const auto before = cpus_before.find(cpu);
+        const CpuTime b = before == cpus_before.end() ? CpuTime{} : before->second;
+        busy_ns += after.busy_ns - b.busy_ns;
+        std::fprintf(stderr, " cpu%d %.0f", cpu, (after.idle_ns - b.idle_ns) / n);
+      }
+      std::fprintf(stderr, ", busy with other processes %.0f\n",
+                   std::max(0.0, busy_ns - process_cpu_ns) / n);
     }
     if (show_stats_) {
       const tmr::RunStats& s = result.stats;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "core/task.hpp"
@@ -27,6 +28,8 @@ inline std::uint32_t next_token(std::uint32_t token) {
   return next >= kReservedTokens ? 2u : next;
 }
 
+// The fields up to `cluster` (what a dispatch writes and a core reads to start the kernel) fill
+// exactly one cache line; the timestamps the core writes at FIN follow on the next.
 struct DispatchPayload {
   KernelFn fn = nullptr;
   const TaskRecord* record = nullptr;
@@ -41,17 +44,38 @@ struct DispatchPayload {
   std::uint64_t end_ns = 0;
 };
 
+// The two payload buffers of a mailbox, picked by token parity (`payload[token & 1]`), each on
+// lines of its own. Packed (80 bytes each), the second buffer's first line held the first's FIN
+// timestamps: a thread writing the next dispatch there while the core finished the current one
+// pulled one line back and forth between two CPUs, and a dispatch of odd parity spanned two lines.
+class PayloadBuffers {
+ public:
+  DispatchPayload& operator[](std::uint32_t parity) { return buffers_[parity].payload; }
+  const DispatchPayload& operator[](std::uint32_t parity) const { return buffers_[parity].payload; }
+
+ private:
+  struct alignas(64) Buffer {
+    DispatchPayload payload;
+  };
+  Buffer buffers_[2];
+};
+
 struct Mailbox {
   alignas(64) std::atomic<std::uint32_t> dispatch{kIdleToken};
   std::atomic<std::uint32_t> core_parked{0};
   alignas(64) std::atomic<std::uint32_t> status{kFinBit | kIdleToken};
-  alignas(64) DispatchPayload payload[2];
-  // Identity (fixed at start-up).
+  alignas(64) PayloadBuffers payload;
+  // Identity (fixed at start-up). Read by steps: after the buffers' whole lines, it shares none
+  // with the timestamps the core writes at FIN.
   std::uint16_t core = 0;
   std::uint16_t cluster = 0;
   std::uint16_t scheduler_thread = 0;
   CoreType type = CoreType::aic;
   std::uint8_t sub_block = 0;
 };
+
+// What a dispatch writes (up to `cluster`) fills one line, the timestamps come after it (the
+// buffers' placement is tests/unit/test_mailbox.cpp's).
+static_assert(offsetof(DispatchPayload, start_ns) == 64);
 
 }  // namespace tmr::detail
