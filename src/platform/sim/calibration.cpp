@@ -6,8 +6,8 @@
 namespace tmr::sim_calibration {
 
 const double analysed_submit_ratio = 0.60;
-const double wide_submit_ratio = 0.75;
-const double pattern_submit_ratio = 0.30;
+const double wide_submit_ratio = 0.79;
+const double pattern_submit_ratio = 0.29;
 const double loop_setup_ratio = 4.31;
 const double loop_setup_fixed = 23.2;
 const double loop_setup_square = 0.000844;
