@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -167,21 +168,19 @@ std::map<int, CpuTime> allowed_cpus_time() {
   CPU_ZERO(&allowed);
   if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return out;
   const double tick_ns = 1e9 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  std::FILE* f = std::fopen("/proc/stat", "r");
-  if (f == nullptr) return out;
-  char line[256];
-  while (std::fgets(line, sizeof line, f) != nullptr) {
+  std::ifstream stat("/proc/stat");
+  std::string line;
+  while (std::getline(stat, line)) {
     int cpu = -1;
     unsigned long long v[8] = {};  // user nice system idle iowait irq softirq steal
-    if (std::sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0], &v[1],
-                    &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 9 ||
+    if (std::sscanf(line.c_str(), "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0],
+                    &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 9 ||
         cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
       continue;
     }
     out[cpu] = {static_cast<double>(v[3] + v[4]) * tick_ns,
                 static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * tick_ns};
   }
-  std::fclose(f);
   return out;
 }
 
