@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <stdexcept>
@@ -41,6 +42,23 @@ const Graph* g_graph = nullptr;  // kernels are plain functions; the graph gives
 bool g_watch_first_start = false;
 std::atomic<std::int64_t> g_first_start_ns{0};
 
+// PEERS_TMR_LAG: how far the workers trail the orchestrator (plain submits only, not tmr-pf).
+// Each worker stores the index of the task it last ran, and its CPU, into a line of its own; the
+// orchestrator reads those lines every kLagEvery submits (a line transfer each, hundreds of tasks
+// apart) and keeps submitted - latest done. Session 52 (att52): in the runs where the
+// orchestrator had a CPU to itself, its CPU a task followed this lag, ~400 ns at a lag under 10
+// tasks against ~155 ns at a lag over 1,000 (docs/performance.md, "Session 52, branch att52").
+constexpr std::uint32_t kLagEvery = 256;
+constexpr int kLagSlots = 8;
+struct alignas(64) LastDone {
+  std::atomic<std::uint32_t> task{0};
+  std::atomic<bool> used{false};
+  std::atomic<int> cpu{-1};  // where its last task ran
+};
+LastDone g_last_done[kLagSlots];
+std::atomic<int> g_lag_slots{0};
+bool g_watch_lag = false;
+
 std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -54,6 +72,12 @@ void body_kernel(const tmr::KernelArgs& args) {
     g_first_start_ns.compare_exchange_strong(none, steady_ns(), std::memory_order_relaxed);
   }
   const auto t = args.scalar<std::uint32_t>(0);
+  if (g_watch_lag) {
+    thread_local const int slot = g_lag_slots.fetch_add(1, std::memory_order_relaxed) % kLagSlots;
+    g_last_done[slot].task.store(t, std::memory_order_relaxed);
+    g_last_done[slot].used.store(true, std::memory_order_relaxed);
+    g_last_done[slot].cpu.store(sched_getcpu(), std::memory_order_relaxed);
+  }
   const Task& task = g_graph->tasks[t];
   CellRef cells[kMaxCells];
   int n = 0;
@@ -116,6 +140,9 @@ struct ThreadCpu {
   double run_delay_ns = 0;  // runnable, waiting for a CPU (schedstat's second field)
   double switches = 0;
   double parks = 0;  // voluntary context switches (a futex wait that slept)
+  int threads = 0;
+  int last_cpu = -1;      // the CPU it last ran on (/proc stat field 39); -2: several threads
+  double migrations = 0;  // se.nr_migrations (/proc sched, where the kernel has it)
 };
 std::map<std::string, ThreadCpu> threads_cpu() {
   std::map<std::string, ThreadCpu> out;
@@ -143,6 +170,35 @@ std::map<std::string, ThreadCpu> threads_cpu() {
       char line[128];
       while (std::fgets(line, sizeof line, f) != nullptr) {
         if (std::sscanf(line, "voluntary_ctxt_switches: %llu", &voluntary) == 1) break;
+      }
+      std::fclose(f);
+    }
+    if (std::FILE* f = std::fopen((base + "/stat").c_str(), "r")) {
+      char buf[1024];
+      const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+      buf[n] = 0;
+      // Fields after the command's closing parenthesis: state is field 3, processor field 39.
+      if (const char* p = std::strrchr(buf, ')')) {
+        int field = 2, cpu = -1;
+        for (const char* q = p + 1; *q != 0; ++q) {
+          if (*q == ' ' && ++field == 39) {
+            cpu = std::atoi(q + 1);
+            break;
+          }
+        }
+        ThreadCpu& t = out[comm];
+        t.last_cpu = ++t.threads == 1 ? cpu : -2;
+      }
+      std::fclose(f);
+    }
+    if (std::FILE* f = std::fopen((base + "/sched").c_str(), "r")) {
+      char line[160];
+      while (std::fgets(line, sizeof line, f) != nullptr) {
+        double m = 0;
+        if (std::sscanf(line, "se.nr_migrations : %lf", &m) == 1) {
+          out[comm].migrations += m;
+          break;
+        }
       }
       std::fclose(f);
     }
@@ -278,6 +334,7 @@ class TmrSystem final : public System {
   // runtime still infers every edge, from a proven loop template instead of per-task lookups.
   explicit TmrSystem(bool loops)
       : runtime_(two_core_config()), name_(loops ? "tmr-pf" : "tmr"), loops_(loops) {
+    g_watch_lag = std::getenv("PEERS_TMR_LAG") != nullptr;
     kernel_ = runtime_.kernels().add("body", tmr::CoreType::aiv, &body_kernel);
     // Recording takes the orchestrator off its plain submit path (submit_plain) and stamps every
     // task on every thread: session 47 measured 2-3x the orchestrator's CPU a task at a 1 us spin
@@ -348,11 +405,14 @@ class TmrSystem final : public System {
           for (std::uint32_t first = 0; first < graph.size(); first += kScopeTasks) {
             TMR_SCOPE(o);
             const std::uint32_t last = std::min<std::uint32_t>(graph.size(), first + kScopeTasks);
-            for (std::uint32_t t = first; t < last; ++t)
+            for (std::uint32_t t = first; t < last; ++t) {
               submit(o, graph, buffers, t, spin_ns);
+              if (g_watch_lag && t % kLagEvery == 0) sample_lag(t);
+            }
           }
         });
     if (!result.ok()) throw std::runtime_error("tmr run failed: " + result.status.to_string());
+    if (g_watch_lag) print_lag(graph.size(), orchestrator_cpu_ns);
     last_submit_ns_ = 1e3 * (result.stats.orchestration_us - result.stats.orchestrator_blocked_us);
     const double runnable_ns = orchestrator_cpu_ns + orchestrator_delay_ns;
     last_wait_share_ = runnable_ns > 0 ? orchestrator_delay_ns / runnable_ns : -1;
@@ -374,6 +434,13 @@ class TmrSystem final : public System {
                      (after.cpu_ns - b.cpu_ns) / n, (after.run_delay_ns - b.run_delay_ns) / n,
                      (after.switches - b.switches) / n, (after.parks - b.parks) / n);
       }
+      std::fprintf(stderr, "\n    tmr threads' last CPU (migrations in the run):");
+      for (const auto& [comm, after] : threads_cpu()) {
+        const auto before = threads_before.find(comm);
+        const double m0 = before == threads_before.end() ? 0 : before->second.migrations;
+        std::fprintf(stderr, " %s cpu%d (%.0f)", comm.c_str(), after.last_cpu,
+                     after.migrations - m0);
+      }
       std::fprintf(stderr, "\n");
       // Whole ticks: a run shorter than a few hundred ms gives a coarse split.
       double busy_ns = 0;
@@ -389,17 +456,19 @@ class TmrSystem final : public System {
     }
     if (show_stats_) {
       const tmr::RunStats& s = result.stats;
-      std::fprintf(stderr,
-                   "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
-                   "%.0f us, orchestrator CPU %.0f us, orchestrator waiting for a CPU %.0f us, "
-                   "scheduler busy %.0f us, taken back from a core that had not latched %llu, "
-                   "orchestrator steps placing work %llu, waiting %llu, orchestrator page "
-                   "faults %.0f\n",
-                   s.wall_us, s.orchestration_us, s.orchestrator_blocked_us,
-                   orchestrator_cpu_ns / 1e3, orchestrator_delay_ns / 1e3, s.scheduler_us,
-                   static_cast<unsigned long long>(s.unlatched_taken_back),
-                   static_cast<unsigned long long>(s.orchestrator_placement_steps),
-                   static_cast<unsigned long long>(s.orchestrator_wait_steps), orchestrator_faults);
+      std::fprintf(
+          stderr,
+          "    tmr stats: wall %.0f us, orchestration %.0f us, orchestrator blocked "
+          "%.0f us, orchestrator CPU %.0f us, orchestrator waiting for a CPU %.0f us, "
+          "scheduler busy %.0f us, taken back from a core that had not latched %llu, "
+          "orchestrator steps placing work %llu (gate held %llu), waiting %llu, orchestrator page "
+          "faults %.0f\n",
+          s.wall_us, s.orchestration_us, s.orchestrator_blocked_us, orchestrator_cpu_ns / 1e3,
+          orchestrator_delay_ns / 1e3, s.scheduler_us,
+          static_cast<unsigned long long>(s.unlatched_taken_back),
+          static_cast<unsigned long long>(s.orchestrator_placement_steps),
+          static_cast<unsigned long long>(s.orchestrator_placements_gate_held),
+          static_cast<unsigned long long>(s.orchestrator_wait_steps), orchestrator_faults);
       const std::int64_t first = g_first_start_ns.load(std::memory_order_relaxed);
       std::fprintf(stderr,
                    "    tmr first kernel started %.1f us into the orchestration, which took "
@@ -425,6 +494,58 @@ class TmrSystem final : public System {
   }
 
  private:
+  // PEERS_TMR_LAG: submitted - the latest task any worker finished (graph order), at submit t.
+  void sample_lag(std::uint32_t t) {
+    std::uint32_t done = 0;
+    bool any = false;
+    const int mine = sched_getcpu();
+    for (int k = 0; k < kLagSlots; ++k) {
+      const LastDone& d = g_last_done[k];
+      if (!d.used.load(std::memory_order_relaxed)) continue;
+      any = true;
+      if (d.cpu.load(std::memory_order_relaxed) == mine) ++same_cpu_[k];
+      ++seen_[k];
+      done = std::max(done, d.task.load(std::memory_order_relaxed));
+    }
+    lags_.push_back(any && done <= t ? static_cast<double>(t - done) : static_cast<double>(t));
+  }
+  void print_lag(std::size_t tasks, double orchestrator_cpu_ns) {
+    std::fprintf(stderr,
+                 "    tmr lag (tasks submitted ahead of the latest finished one, %zu samples): "
+                 "p10 %.0f median %.0f p90 %.0f; orchestrator CPU %.0f ns a task\n",
+                 lags_.size(), quantile_of(lags_, 0.1), median_of(lags_), quantile_of(lags_, 0.9),
+                 orchestrator_cpu_ns / static_cast<double>(tasks));
+    std::fprintf(stderr,
+                 "    tmr workers' last task on the orchestrator's CPU (share of samples):");
+    for (int k = 0; k < kLagSlots; ++k) {
+      if (seen_[k] != 0) std::fprintf(stderr, " w%d %.2f", k, same_cpu_[k] / seen_[k]);
+      same_cpu_[k] = seen_[k] = 0;
+    }
+    std::fprintf(stderr, "\n");
+    // Transparent huge pages backing this process's anonymous memory now (the rings' records
+    // ask for them: Ring::Ring), and its mappings that have any.
+    if (std::FILE* f = std::fopen("/proc/self/smaps", "r")) {
+      char line[256], range[64] = {};
+      unsigned long long total_kb = 0, kb = 0;
+      std::fprintf(stderr, "    tmr huge pages:");
+      while (std::fgets(line, sizeof line, f) != nullptr) {
+        if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+          std::sscanf(line, "%63s", range);
+        } else if (std::sscanf(line, "AnonHugePages: %llu kB", &kb) == 1 && kb != 0) {
+          total_kb += kb;
+          std::fprintf(stderr, " %s %llu kB", range, kb);
+        }
+      }
+      std::fclose(f);
+      std::fprintf(stderr, "; total %llu kB\n", total_kb);
+    }
+    lags_.clear();
+    for (LastDone& d : g_last_done) {
+      d.used.store(false, std::memory_order_relaxed);
+      d.task.store(0, std::memory_order_relaxed);
+    }
+  }
+
   // The graph's loop nest with its `iterations` loop as a parallel_for. One scope per outer
   // iteration holds that iteration's fresh outputs (the attention intermediates); graphs without
   // fresh outputs need no scope, their tasks retire as soon as they and their consumers are done.
@@ -489,6 +610,9 @@ class TmrSystem final : public System {
   double last_wait_share_ = -1;
   const bool show_stats_ = std::getenv("PEERS_TMR_STATS") != nullptr;      // per-run RunStats
   const bool show_threads_ = std::getenv("PEERS_TMR_THREADS") != nullptr;  // per-thread CPU
+  std::vector<double> lags_;
+  double same_cpu_[kLagSlots] = {};
+  double seen_[kLagSlots] = {};
   tmr::KernelId kernel_ = tmr::kNoKernel;
   // The ring-allocated tensor holding each cell of a transient buffer, once written.
   std::vector<std::vector<tmr::Tensor>> transient_;
