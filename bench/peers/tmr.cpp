@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -58,6 +59,15 @@ struct alignas(64) LastDone {
 LastDone g_last_done[kLagSlots];
 std::atomic<int> g_lag_slots{0};
 bool g_watch_lag = false;
+
+// A C stdio file closed when it goes out of scope (the /proc readers parse with fscanf).
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+File open_file(const std::string& path, const char* mode) {
+  return File(std::fopen(path.c_str(), mode));
+}
 
 std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -124,11 +134,10 @@ double thread_page_faults() {
 
 // Time the calling thread spent runnable but waiting for a CPU (Linux schedstat; 0 elsewhere).
 double thread_run_delay_ns() {
-  std::FILE* f = std::fopen("/proc/thread-self/schedstat", "r");
+  const File f = open_file("/proc/thread-self/schedstat", "r");
   if (f == nullptr) return 0;
   unsigned long long on_cpu = 0, waiting = 0;
-  const int n = std::fscanf(f, "%llu %llu", &on_cpu, &waiting);
-  std::fclose(f);
+  const int n = std::fscanf(f.get(), "%llu %llu", &on_cpu, &waiting);
   return n == 2 ? static_cast<double>(waiting) : 0;
 }
 
@@ -146,36 +155,33 @@ struct ThreadCpu {
 };
 std::map<std::string, ThreadCpu> threads_cpu() {
   std::map<std::string, ThreadCpu> out;
-  DIR* dir = opendir("/proc/self/task");
+  const std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/proc/self/task"), &closedir);
   if (dir == nullptr) return out;
-  while (const dirent* e = readdir(dir)) {
+  while (const dirent* e = readdir(dir.get())) {
     if (e->d_name[0] == '.') continue;
     const std::string base = std::string("/proc/self/task/") + e->d_name;
     char name[64] = {};
-    if (std::FILE* f = std::fopen((base + "/comm").c_str(), "r")) {
-      if (std::fgets(name, sizeof name, f) == nullptr) name[0] = 0;
-      std::fclose(f);
+    if (const File f = open_file(base + "/comm", "r")) {
+      if (std::fgets(name, sizeof name, f.get()) == nullptr) name[0] = 0;
     }
     std::string comm(name);
     while (!comm.empty() && comm.back() == '\n')
       comm.pop_back();
     unsigned long long on_cpu = 0, waiting = 0, slices = 0;
-    if (std::FILE* f = std::fopen((base + "/schedstat").c_str(), "r")) {
-      if (std::fscanf(f, "%llu %llu %llu", &on_cpu, &waiting, &slices) != 3)
+    if (const File f = open_file(base + "/schedstat", "r")) {
+      if (std::fscanf(f.get(), "%llu %llu %llu", &on_cpu, &waiting, &slices) != 3)
         on_cpu = waiting = slices = 0;
-      std::fclose(f);
     }
     unsigned long long voluntary = 0;
-    if (std::FILE* f = std::fopen((base + "/status").c_str(), "r")) {
+    if (const File f = open_file(base + "/status", "r")) {
       char line[128];
-      while (std::fgets(line, sizeof line, f) != nullptr) {
+      while (std::fgets(line, sizeof line, f.get()) != nullptr) {
         if (std::sscanf(line, "voluntary_ctxt_switches: %llu", &voluntary) == 1) break;
       }
-      std::fclose(f);
     }
-    if (std::FILE* f = std::fopen((base + "/stat").c_str(), "r")) {
+    if (const File f = open_file(base + "/stat", "r")) {
       char buf[1024];
-      const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+      const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f.get());
       buf[n] = 0;
       // Fields after the command's closing parenthesis: state is field 3, processor field 39.
       if (const char* p = std::strrchr(buf, ')')) {
@@ -189,25 +195,22 @@ std::map<std::string, ThreadCpu> threads_cpu() {
         ThreadCpu& t = out[comm];
         t.last_cpu = ++t.threads == 1 ? cpu : -2;
       }
-      std::fclose(f);
     }
-    if (std::FILE* f = std::fopen((base + "/sched").c_str(), "r")) {
+    if (const File f = open_file(base + "/sched", "r")) {
       char line[160];
-      while (std::fgets(line, sizeof line, f) != nullptr) {
+      while (std::fgets(line, sizeof line, f.get()) != nullptr) {
         double m = 0;
         if (std::sscanf(line, "se.nr_migrations : %lf", &m) == 1) {
           out[comm].migrations += m;
           break;
         }
       }
-      std::fclose(f);
     }
     out[comm].cpu_ns += static_cast<double>(on_cpu);
     out[comm].run_delay_ns += static_cast<double>(waiting);
     out[comm].switches += static_cast<double>(slices);
     out[comm].parks += static_cast<double>(voluntary);
   }
-  closedir(dir);
   return out;
 }
 
@@ -306,26 +309,26 @@ void print_latencies(const tmr::Trace& trace) {
 // PEERS_TMR_DUMP=PATH: every subtask of the last run as CSV, for offline
 // analysis of the schedule (who ran what when, and how it got there).
 void dump_trace(const tmr::Trace& trace, const char* path) {
-  std::FILE* f = std::fopen(path, "w");
+  const File f = open_file(path, "w");
   if (f == nullptr) {
     throw std::runtime_error(std::string("PEERS_TMR_DUMP: cannot write ") + path +
                              "; give a path in a writable folder");
   }
-  std::fprintf(f, "task,core,submit,ready,dispatch,start,end,retire,early,staged,producers\n");
+  std::fprintf(f.get(),
+               "task,core,submit,ready,dispatch,start,end,retire,early,staged,producers\n");
   for (const tmr::SubtaskEvent& s : trace.subtasks) {
     const tmr::TaskEvent& t = trace.tasks[s.task_sequence];
     std::string producers;
     for (const std::uint64_t p : t.producers)
       producers += (producers.empty() ? "" : " ") + std::to_string(p);
     std::fprintf(
-        f, "%llu,%u,%llu,%llu,%llu,%llu,%llu,%llu,%d,%d,%s\n",
+        f.get(), "%llu,%u,%llu,%llu,%llu,%llu,%llu,%llu,%d,%d,%s\n",
         static_cast<unsigned long long>(s.task_sequence), unsigned{s.core},
         static_cast<unsigned long long>(t.submit_ns), static_cast<unsigned long long>(t.ready_ns),
         static_cast<unsigned long long>(s.dispatch_ns), static_cast<unsigned long long>(s.start_ns),
         static_cast<unsigned long long>(s.end_ns), static_cast<unsigned long long>(s.retire_ns),
         int{s.early_handoff}, int{s.staged}, producers.c_str());
   }
-  std::fclose(f);
 }
 
 class TmrSystem final : public System {
@@ -524,11 +527,11 @@ class TmrSystem final : public System {
     std::fprintf(stderr, "\n");
     // Transparent huge pages backing this process's anonymous memory now (the rings' records
     // ask for them: Ring::Ring), and its mappings that have any.
-    if (std::FILE* f = std::fopen("/proc/self/smaps", "r")) {
+    if (const File f = open_file("/proc/self/smaps", "r")) {
       char line[256], range[64] = {};
       unsigned long long total_kb = 0, kb = 0;
       std::fprintf(stderr, "    tmr huge pages:");
-      while (std::fgets(line, sizeof line, f) != nullptr) {
+      while (std::fgets(line, sizeof line, f.get()) != nullptr) {
         if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
           std::sscanf(line, "%63s", range);
         } else if (std::sscanf(line, "AnonHugePages: %llu kB", &kb) == 1 && kb != 0) {
@@ -536,7 +539,6 @@ class TmrSystem final : public System {
           std::fprintf(stderr, " %s %llu kB", range, kb);
         }
       }
-      std::fclose(f);
       std::fprintf(stderr, "; total %llu kB\n", total_kb);
     }
     lags_.clear();
