@@ -520,11 +520,14 @@ class TmrSystem final : public System {
                  orchestrator_cpu_ns / static_cast<double>(tasks));
     std::fprintf(stderr,
                  "    tmr workers' last task on the orchestrator's CPU (share of samples):");
+    bool any_worker = false;
     for (int k = 0; k < kLagSlots; ++k) {
       if (seen_[k] != 0) std::fprintf(stderr, " w%d %.2f", k, same_cpu_[k] / seen_[k]);
+      any_worker = any_worker || seen_[k] != 0;
       same_cpu_[k] = seen_[k] = 0;
     }
-    std::fprintf(stderr, "\n");
+    // A short run on a busy host can reach every sample before any worker finished a task.
+    std::fprintf(stderr, "%s\n", any_worker ? "" : " none (no worker had finished a task)");
     // Transparent huge pages backing this process's anonymous memory now (the rings' records
     // ask for them: Ring::Ring), and its mappings that have any.
     if (const File f = open_file("/proc/self/smaps", "r")) {
