@@ -401,6 +401,7 @@ class TmrSystem final : public System {
                     ? tmr::Tensor()
                     : tmr::Tensor::wrap(data.buffer(b), {graph.buffers[b].cells}, tmr::DType::i32));
           }
+          if (g_watch_lag) lags_.reserve(graph.size() / kLagEvery + 1);  // no growth while timed
           if (loops_ && graph.loops.iterations > 0) {
             submit_loops(o, graph, buffers, spin_ns);
             return;
@@ -513,6 +514,12 @@ class TmrSystem final : public System {
     lags_.push_back(any && done <= t ? static_cast<double>(t - done) : static_cast<double>(t));
   }
   void print_lag(std::size_t tasks, double orchestrator_cpu_ns) {
+    // tmr-pf submits through parallel_for, which this loop does not sample: say so rather than
+    // print a lag of 0, which would read as lockstep.
+    if (lags_.empty()) {
+      std::fprintf(stderr, "    tmr lag: not sampled (only tmr's plain submits are)\n");
+      return;
+    }
     std::fprintf(stderr,
                  "    tmr lag (tasks submitted ahead of the latest finished one, %zu samples): "
                  "p10 %.0f median %.0f p90 %.0f; orchestrator CPU %.0f ns a task\n",
