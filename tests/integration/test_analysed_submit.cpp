@@ -1266,6 +1266,67 @@ TEST(ParallelForPinned, TasksOfEarlierIterationsRunWhileTheBodyWaitsOutsideTmr) 
   }
 }
 
+// A body that waits outside tmr for a task its own iteration submitted sees it run before its
+// next submit (the same promise within an iteration: nothing a verified iteration submits is held
+// back until the iteration's end). Iteration 20 of a wide replayed loop (a fresh output, read by
+// the next position, one scope an iteration) waits after its first submit until that task has
+// run, then submits the second. A design that admitted a verified iteration's tasks as one image
+// at its end (docs/design.md, "An iteration admitted as one image: not built") would leave the
+// task unsubmitted here: the body would wait its full 10 s. Threads: the wait needs cores that run
+// by themselves.
+std::atomic<std::uint32_t> firsts_ran{0};
+
+void plus_one_and_count(const KernelArgs& a) {
+  plus_one(a);
+  firsts_ran.fetch_add(1, std::memory_order_release);
+}
+
+TEST(ParallelForWide, ATaskOfTheBodysOwnIterationRunsWhileTheBodyWaitsOutsideTmr) {
+  for (const bool record : {false, true}) {
+    Fixture f(PlatformKind::threads, record);
+    const KernelId first =
+        f.runtime.kernels().add("plus_one_and_count", CoreType::aiv, &plus_one_and_count);
+    firsts_ran = 0;
+    constexpr std::uint32_t kRows = 30;
+    constexpr std::uint32_t kWaitAt = 20;
+    std::vector<float> x(kRows), z(kRows, 0.0f);
+    for (std::uint32_t k = 0; k < kRows; ++k)
+      x[k] = static_cast<float>(k);
+    std::uint32_t ran_in_time = 0;
+    LoopOptions per_iteration;
+    per_iteration.scope_per_iteration = true;
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows}, DType::f32);
+      const Tensor tz = Tensor::wrap(z.data(), {kRows}, DType::f32);
+      o.parallel_for(
+          kRows,
+          [&](Orchestrator& o, std::int64_t i) {
+            const auto k = static_cast<std::uint32_t>(i);
+            const TaskOutputs made = o.submit_aiv(
+                first, Args().in(tx.view({1}, {k})).out(TensorSpec(Shape{1}, DType::f32)));
+            if (!made.valid()) return;
+            if (k == kWaitAt) {
+              const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+              while (firsts_ran.load(std::memory_order_acquire) <= kWaitAt &&
+                     std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::yield();
+              }
+              ran_in_time = firsts_ran.load(std::memory_order_acquire);
+            }
+            o.submit_aiv(f.inc, Args().in(made[0]).out_existing(tz.view({1}, {k})));
+          },
+          per_iteration);
+    });
+    EXPECT_EQ(ran_in_time, kWaitAt + 1)
+        << (record ? "traced" : "untraced")
+        << ": iteration 20's first task (and every earlier one) ran while the body waited";
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    for (std::uint32_t k = 0; k < kRows; ++k)
+      ASSERT_EQ(z[k], static_cast<float>(k) + 2.0f) << "row " << k;
+    // The waiting iteration was a verified one on the wide replayed path.
+    EXPECT_GE(r.stats.loop_tasks_replayed_wide, 2 * (kRows - 3));
+  }
+}
 // Replayed tasks of two to six arguments, every one in an affine family (the replayed submit
 // grows up to four families unrolled, more in a loop), behind a held writer of their first
 // argument (the pinned producer: each task takes its one dependency node with its admit). After
