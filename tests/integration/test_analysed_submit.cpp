@@ -1913,6 +1913,67 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayChecksEveryBufferOfACreatorsRunOfArg
   }
 }
 
+// (session 53, cmp53) A wide replayed reader of a buffer its iteration's earlier position made
+// must check that buffer's identity (base and owner), whichever part of the replay compares it.
+// Each iteration splits its row of x into x + 1 and x + 2 (position 0) and writes y = x + 2 from
+// the first (position 1). At iteration kDepart position 1 reads instead the previous iteration's
+// first output (another owner and base: how 1) or this iteration's second one (the same owner,
+// another base: how 2): neither is the template's buffer, so the loop falls back there once, and
+// every row is right.
+void plus_one_and_two(const KernelArgs& a) {
+  const Tensor& in = a.tensor(0);
+  const Tensor& one = a.tensor(1);
+  const Tensor& two = a.tensor(2);
+  for (std::uint32_t k = 0; k < in.dim(0); ++k) {
+    const float v = in.data_as<float>()[k * in.stride(0)];
+    one.data_as<float>()[k * one.stride(0)] = v + 1.0f;
+    two.data_as<float>()[k * two.stride(0)] = v + 2.0f;
+  }
+}
+TEST_P(ParallelForAnalysedSubmit, WideReplayComparesAFreshInputsOwnerAndBuffer) {
+  constexpr std::uint32_t kRows = 16;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kDepart = 9;
+  for (const int how : {0, 1, 2}) {
+    Fixture f(GetParam().platform, GetParam().record);
+    const KernelId split =
+        f.runtime.kernels().add("plus_one_and_two", CoreType::aiv, &plus_one_and_two);
+    std::vector<float> x(kRows * kCols), y(kRows * kCols, -1.0f);
+    RunArgs args = input_and_output(x, y, 7);
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          std::optional<Tensor> previous;  // the last iteration's first output
+          o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+            const auto row = static_cast<std::uint32_t>(i);
+            const TaskOutputs s =
+                o.submit_aiv(split, Args()
+                                        .in(a.tensor(0).view({kCols}, {row * kCols}))
+                                        .out(TensorSpec({kCols}, DType::f32))
+                                        .out(TensorSpec({kCols}, DType::f32)));
+            if (!s.valid()) return;
+            const Tensor& read = row != kDepart || how == 0 ? s[0] : how == 1 ? *previous : s[1];
+            o.submit_aiv(f.inc,
+                         Args().in(read).out_existing(a.tensor(1).view({kCols}, {row * kCols})));
+            previous = s[0];
+          });
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    for (std::uint32_t k = 0; k < kRows * kCols; ++k) {
+      const std::uint32_t row = k / kCols;
+      const float want = row != kDepart || how == 0 ? x[k] + 2.0f
+                         : how == 1                 ? x[k - kCols] + 2.0f
+                                                    : x[k] + 3.0f;
+      ASSERT_EQ(y[k], want) << "how " << how << " element " << k;
+    }
+    const bool departs = how != 0;
+    EXPECT_EQ(r.stats.loop_fallbacks, departs ? 1u : 0u) << "how " << how;
+    // Iterations 2 on are analysed, up to the departing reader.
+    const std::uint64_t wide = departs ? 2 * (kDepart - 2) + 1 : 2 * (kRows - 2);
+    EXPECT_EQ(r.stats.loop_tasks_replayed_wide, wide) << "how " << how;
+  }
+}
+
 // (session 22, pa26) The deferred entries of wide replayed readers (OrchestratorCore::submit_wide
 // records them inline, LoopDriver::record_unmapped): each iteration makes F = x + 1 and a held
 // reader writes y = F + 1; after the loop, a plain accumulate per row writes F += x, which must
