@@ -1222,6 +1222,17 @@ TEST_P(ParallelForAnalysedSubmit, PinnedEdgesReachTheProducerBeforeEveryWait) {
 // needs cores that run by themselves: the threads platform.
 std::atomic<std::uint32_t> rows_written{0};
 
+// The body's own wait, no tmr call: until `count` reaches `at_least` or 10 s passed (a test never
+// hangs); returns the count then.
+std::uint32_t wait_outside_tmr(const std::atomic<std::uint32_t>& count, std::uint32_t at_least) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (count.load(std::memory_order_acquire) < at_least &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  return count.load(std::memory_order_acquire);
+}
+
 void sum_and_count(const KernelArgs& a) {
   sum_all(a);
   rows_written.fetch_add(1, std::memory_order_release);
@@ -1246,12 +1257,7 @@ TEST(ParallelForPinned, TasksOfEarlierIterationsRunWhileTheBodyWaitsOutsideTmr) 
         const auto k = static_cast<std::uint32_t>(i);
         if (k == kWaitAt) {
           released = true;
-          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-          while (rows_written.load(std::memory_order_acquire) < kWaitAt &&
-                 std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-          }
-          ran_in_time = rows_written.load(std::memory_order_acquire);
+          ran_in_time = wait_outside_tmr(rows_written, kWaitAt);
         }
         o.submit_aiv(sum, Args().in(tx.view({1}, {k})).in(tg).out_existing(tz.view({1}, {k})));
       });
@@ -1306,12 +1312,7 @@ TEST(ParallelForWide, ATaskOfTheBodysOwnIterationRunsWhileTheBodyWaitsOutsideTmr
                 first, Args().in(tx.view({1}, {k})).out(TensorSpec(Shape{1}, DType::f32)));
             if (!made.valid()) return;
             if (k == kWaitAt) {
-              const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-              while (firsts_ran.load(std::memory_order_acquire) <= kWaitAt &&
-                     std::chrono::steady_clock::now() < deadline) {
-                std::this_thread::yield();
-              }
-              ran_in_time = firsts_ran.load(std::memory_order_acquire);
+              ran_in_time = wait_outside_tmr(firsts_ran, kWaitAt + 1);
             }
             o.submit_aiv(f.inc, Args().in(made[0]).out_existing(tz.view({1}, {k})));
           },
