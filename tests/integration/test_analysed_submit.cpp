@@ -1328,6 +1328,7 @@ TEST(ParallelForWide, ATaskOfTheBodysOwnIterationRunsWhileTheBodyWaitsOutsideTmr
     EXPECT_GE(r.stats.loop_tasks_replayed_wide, 2 * (kRows - 3));
   }
 }
+
 // Replayed tasks of two to six arguments, every one in an affine family (the replayed submit
 // grows up to four families unrolled, more in a loop), behind a held writer of their first
 // argument (the pinned producer: each task takes its one dependency node with its admit). After
