@@ -152,7 +152,7 @@ inline void mark_finished(TaskSlot& task, std::memory_order order = std::memory_
 // the acquire load takes the other decrements' releases (a release sequence of RMWs). Every
 // task of a chain has one producer: its fan-in costs no locked instruction.
 template <class OnReady>
-std::uint32_t resolve_listed(FanoutNode* node, OnReady& on_ready) {
+[[gnu::always_inline]] inline std::uint32_t resolve_listed(FanoutNode* node, OnReady& on_ready) {
   std::uint32_t edges = 0;
   while (node != nullptr) {
     FanoutNode* const next = node->next;  // read first: the node dies with its consumer
@@ -216,18 +216,21 @@ inline void release_producers(TaskSlot& consumer) {
 // dependency nodes) may then be reused, so nothing of `producer` is read after the first
 // consumer's fan-in decrement.
 template <class OnReady>
-std::uint32_t complete_and_release(TaskSlot& producer, OnReady&& on_ready,
-                                   Advance advance = Advance::each) {
+[[gnu::always_inline]] inline std::uint32_t complete_and_release(TaskSlot& producer,
+                                                                 OnReady&& on_ready,
+                                                                 Advance advance = Advance::each) {
   producer.state.store(TaskState::completed, std::memory_order_release);
   FanoutNode* node = producer.fanout_head.exchange(closed_fanout(), std::memory_order_acq_rel);
   if (node == nullptr) {
     release(producer, advance);
     return 0;
   }
-  std::int32_t listed = 0;
-  for (const FanoutNode* n = node; n != nullptr; n = n->next)
-    ++listed;
-  if (listed > 1) producer.release_remaining.fetch_add(listed - 1, std::memory_order_relaxed);
+  if (node->next != nullptr) {  // one consumer (a chain's every task) needs no count at all
+    std::int32_t more = 0;
+    for (const FanoutNode* n = node->next; n != nullptr; n = n->next)
+      ++more;
+    producer.release_remaining.fetch_add(more, std::memory_order_relaxed);
+  }
   return resolve_listed(node, on_ready);
 }
 

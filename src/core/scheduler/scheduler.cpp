@@ -42,6 +42,8 @@ Scheduler::Scheduler(const Topology& topology, std::span<Mailbox> mailboxes,
         ClusterCores{topology.aic_core(c), {topology.aiv_core(c, 0), topology.aiv_core(c, 1)}};
     threads_[topology.scheduler_of_cluster(c)].clusters.push_back(c);
   }
+  for (std::size_t t = 0; t < threads_.size(); ++t)
+    threads_[t].index = static_cast<int>(t);
   for (ThreadState& t : threads_) {
     for (int c : t.clusters)
       t.cores.push_back(clusters_[c].aic);
@@ -109,7 +111,7 @@ bool Scheduler::step(int thread) {
   for (int core : me.cores) {
     if (cores_[core].running.task == nullptr) continue;
     ++me.counters.polls;
-    progress |= poll_core(thread, core);
+    progress |= poll_core(me, core);
   }
   // A cohort is finished even while aborting: its other threads may already have prepared
   // blocks that only the last thread to hand in releases.
@@ -157,7 +159,7 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   if (mix_may_wait()) return step(thread);
   const std::uint64_t start = cycles();
   ++me.counters.polls;
-  poll_core(thread, core);
+  poll_core(me, core);
   me.self_core = core;
   const bool staged = stage_into_own_pending(thread, core);
   me.self_core = -1;
@@ -184,7 +186,7 @@ bool Scheduler::stage_after_latch(int thread, int core) {
     return false;
   }
   TaskSlot* task = nullptr;
-  if (!pop_ready(thread, shape, &task)) return false;
+  if (!pop_ready(me, shape, &task)) return false;
   if (!policy_.may_prestage(*task) || others_report_room(thread, shape)) {
     push_back_global(task);
     waker_.notify_schedulers();
@@ -194,7 +196,7 @@ bool Scheduler::stage_after_latch(int thread, int core) {
   // hand-off): this core is its cluster's AIC core, or an AIV core that runs its own sub-block.
   // On the independent graph every task passes here once (~37 instructions of the call).
   const bool aic = type == CoreType::aic;
-  dispatch_subtask_inline(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
+  dispatch_subtask_inline(me, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
                           aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
                           SlotTarget::pending, Release::now, /*single_core=*/true);
   if (task->next_block < task->block_count) {
@@ -251,18 +253,18 @@ template <bool Timed>
   bool idle_deferred = false;
   if (c.running.task != nullptr) {
     ++me.counters.polls;
-    progress = poll_core(thread, core, &idle_deferred);
+    progress = poll_core(me, core, &idle_deferred);
   }
   const CoreType type = c.mailbox->type;
   const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
   bool full = me.local_count[static_cast<int>(TaskShape::mix)] != 0;  // the completion made one
   if (!full && c.idle()) {
     TaskSlot* task = nullptr;
-    bool found = pop_ready(thread, shape, &task);
+    bool found = pop_ready(me, shape, &task);
     if (!found && idle_deferred) {
       idle_deferred = false;
       core_became_idle(thread, core);
-      found = pop_ready(thread, shape, &task);
+      found = pop_ready(me, shape, &task);
     }
     if (found) {
       if (task->block_count > 1 || task->sync_start) {
@@ -279,7 +281,7 @@ template <bool Timed>
         // of the hand-off's instructions went to it): this core is its cluster's AIC core, or
         // an AIV core that runs its own sub-block.
         const bool aic = type == CoreType::aic;
-        dispatch_subtask_inline(thread, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
+        dispatch_subtask_inline(me, core, task, aic ? kSlotAic : kSlotAiv0, task->next_block++,
                                 aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
                                 SlotTarget::idle, Release::now, /*single_core=*/true);
         me.handoff_core = -1;
@@ -299,9 +301,9 @@ template <bool Timed>
   // single-core shape goes straight to an idle unit (place_left_on_idle); MIX work, SPMD and
   // start-together tasks need the policy's whole view: the full step. After most core steps the
   // completion left nothing in the local stacks: one look at the counts skips this and the flush.
-  int left = 0;
-  for (const int count : me.local_count)
-    left |= count;
+  // Spelled out: the loop over the counts compiled to a loop (~12 instructions a step).
+  static_assert(kShapeCount == 3);
+  const int left = me.local_count[0] | me.local_count[1] | me.local_count[2];
   for (int s = 0; left != 0 && s < kShapeCount && !full; ++s) {
     if (me.local_count[s] == 0) continue;
     const auto local_shape = static_cast<TaskShape>(s);
@@ -401,7 +403,9 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
 
 // ---------------------------------------------------------------- completion
 
-[[gnu::always_inline]] inline bool Scheduler::poll_core(int thread, int core, bool* idle_deferred) {
+[[gnu::always_inline]] inline bool Scheduler::poll_core(ThreadState& me, int core,
+                                                        bool* idle_deferred) {
+  const int thread = me.index;
   CoreSlot& c = cores_[core];
   const SlotChange change = apply_status(c, c.mailbox->status.load(std::memory_order_acquire));
   if (change.finished_count > 0 && timing()) {
@@ -419,14 +423,13 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
     }
   }
   // Unrolled (at most two): constant indices let the inlined table's copies stay in registers.
-  if (change.finished_count > 0) finish_subtask(thread, core, change.finished[0]);
-  if (change.finished_count > 1) finish_subtask(thread, core, change.finished[1]);
+  if (change.finished_count > 0) finish_subtask(me, core, change.finished[0]);
+  if (change.finished_count > 1) finish_subtask(me, core, change.finished[1]);
   return change.progress();
 }
 
-[[gnu::always_inline]] inline void Scheduler::finish_subtask(int thread, int core,
+[[gnu::always_inline]] inline void Scheduler::finish_subtask(ThreadState& me, int core,
                                                              const Subtask& subtask) {
-  ThreadState& me = threads_[thread];
   ++me.subtasks_done;
   ++me.counters.completions;
   TaskSlot* const task = subtask.task;
@@ -440,7 +443,7 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
     e.core = m.core;
     e.cluster = m.cluster;
     e.core_type = m.type;
-    e.scheduler_thread = static_cast<std::uint16_t>(thread);
+    e.scheduler_thread = static_cast<std::uint16_t>(me.index);
     e.dispatch_ns = subtask.dispatch_ns;
     e.start_ns = p.start_ns;
     e.end_ns = p.end_ns;
@@ -455,23 +458,23 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
   // which is every task of the peers' graphs, never pays the locked instruction.
   if (task->subtasks_remaining.load(std::memory_order_acquire) == 1 ||
       task->subtasks_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    complete_task(thread, core, task);
+    complete_task(me, core, task);
   }
 }
 
-void Scheduler::complete_task(int thread, int core, TaskSlot* task) {
+[[gnu::always_inline]] inline void Scheduler::complete_task(ThreadState& me, int core,
+                                                            TaskSlot* task) {
   if (recording_) {
-    threads_[thread].completions.push_back({task->ring->sequence(task->id.local()),
-                                            task->ring->ready_ns(task->id.local()),
-                                            clock_.now_ns()});
+    me.completions.push_back({task->ring->sequence(task->id.local()),
+                              task->ring->ready_ns(task->id.local()), clock_.now_ns()});
   }
-  ++threads_[thread].counters.tasks_completed;
+  ++me.counters.tasks_completed;
   const TaskId id = task->id;  // (before the completion: the slot may be reused after it)
   // The producers first: the completion hands the task's own reference to its consumers, after
   // which it may be consumed (and its slot reused) as soon as one of them has run.
   graph::release_held_producers(*task, graph::Advance::in_groups);
-  threads_[thread].counters.edges += graph::complete_and_release(
-      *task, [&](TaskSlot* consumer) { make_ready(thread, consumer); }, graph::Advance::in_groups);
+  me.counters.edges += graph::complete_and_release(
+      *task, [&](TaskSlot* consumer) { make_ready(me, consumer); }, graph::Advance::in_groups);
   // Completed: its id to the core's own log (a line of its own, not the slot's).
   if (completion_logs_ != nullptr) completion_logs_->record(core, id);
   // After the releases: a woken orchestrator sees them.
@@ -585,7 +588,7 @@ void Scheduler::running_changed(int thread, int core, std::uint64_t now) {
 
 // ---------------------------------------------------------------- ready queues
 
-inline void Scheduler::make_ready(int thread, TaskSlot* task) {
+inline void Scheduler::make_ready(ThreadState& me, TaskSlot* task) {
   task->state.store(TaskState::ready, std::memory_order_relaxed);
   // Its record's header, which its dispatch reads (most likely this core's, next): the slot's
   // line is here already, the record's was written long ago (record_prefetch.hpp).
@@ -593,7 +596,6 @@ inline void Scheduler::make_ready(int thread, TaskSlot* task) {
   if (task->shape == TaskShape::mix && !mix_seen_.load(std::memory_order_relaxed))
     mix_seen_.store(true, std::memory_order_relaxed);
   if (recording_) task->ring->set_ready_ns(task->id.local(), clock_.now_ns());
-  ThreadState& me = threads_[thread];
   const int s = static_cast<int>(task->shape);
   if (me.local_count[s] < kLocalCapacity) {
     me.local[s].tasks[me.local_count[s]++] = task;
@@ -634,8 +636,7 @@ void Scheduler::push_back_global(TaskSlot* task) {
   ready_.push(task);
 }
 
-inline bool Scheduler::pop_ready(int thread, TaskShape shape, TaskSlot** task) {
-  ThreadState& me = threads_[thread];
+inline bool Scheduler::pop_ready(ThreadState& me, TaskShape shape, TaskSlot** task) {
   const int s = static_cast<int>(shape);
   if (me.local_count[s] > 0) {
     *task = me.local[s].tasks[--me.local_count[s]];
@@ -834,7 +835,7 @@ bool Scheduler::run_pass(int thread, const PlacementPass& pass) {
   }
   for (;;) {
     TaskSlot* task = nullptr;
-    if (!pop_ready(thread, pass.shape, &task)) return progress;
+    if (!pop_ready(threads_[thread], pass.shape, &task)) return progress;
     if (!idle_pass) {
       if (!policy_.may_prestage(*task)) {
         push_back_global(task);  // it waits for an idle core
@@ -990,15 +991,15 @@ void Scheduler::dispatch_block(int thread, int unit, TaskSlot* task, std::uint32
 void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint8_t slot,
                                  std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
                                  Release release) {
-  dispatch_subtask_inline(thread, core, task, slot, block, sub_block, target, release,
+  dispatch_subtask_inline(threads_[thread], core, task, slot, block, sub_block, target, release,
                           task->shape != TaskShape::mix);
 }
 
 [[gnu::always_inline]] inline void Scheduler::dispatch_subtask_inline(
-    int thread, int core, TaskSlot* task, std::uint8_t slot, std::uint32_t block,
+    ThreadState& me, int core, TaskSlot* task, std::uint8_t slot, std::uint32_t block,
     std::uint32_t sub_block, SlotTarget target, Release release, bool single_core) {
   CoreSlot& c = cores_[core];
-  ++threads_[thread].counters.dispatches;
+  ++me.counters.dispatches;
   c.token = next_token(c.token);
   DispatchPayload& p = c.mailbox->payload[c.token & 1];
   p.fn = task->record->fns[slot];
@@ -1006,13 +1007,12 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
   p.kernel = task->record->kernels[slot];
   // A task this core's own step places on it runs here next: the lines its kernel reads are
   // asked for now, together, not one miss after another once it starts (record_prefetch.hpp).
-  if (core == threads_[thread].self_core) prefetch_record_start(*task->record);
+  if (core == me.self_core) prefetch_record_start(*task->record);
   p.task = task->id;
   p.block_index = block;
   p.block_count = task->block_count;
   p.sub_block = sub_block;
   p.cluster = c.mailbox->cluster;
-  ThreadState& me = threads_[thread];
   const bool handoff = core == me.handoff_core && target == SlotTarget::idle;
   if (handoff) me.handoff_core = -1;  // one hand-off per finish: the core is busy now
   const Subtask s{.task = task,
@@ -1023,7 +1023,7 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
                   .early_handoff = handoff,
                   .dispatch_ns = recording_ ? clock_.now_ns() : 0};
   if (target == SlotTarget::pending) {
-    ++threads_[thread].counters.staged[static_cast<int>(task->shape)];
+    ++me.counters.staged[static_cast<int>(task->shape)];
     c.pending = s;
   } else {
     c.running = s;
@@ -1034,9 +1034,9 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
       // once per early hand-off, where the call was ~10 instructions.
       me.deferred_idle_core = -1;
     } else {
-      core_became_busy(thread, core);
+      core_became_busy(me.index, core);
     }
-    if (timing()) running_changed(thread, core, clock_.now_ns());
+    if (timing()) running_changed(me.index, core, clock_.now_ns());
   }
   if (release == Release::now) {
     const bool own = own_core_needs_no_doorbell_ && core == me.self_core;

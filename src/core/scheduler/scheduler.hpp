@@ -159,11 +159,12 @@ class Scheduler {
   // single_may_wait, and no scheduler thread reports an idle core of `type` (an idle core takes
   // a queued task before a pending slot does): whether stage_after_latch is worth taking the gate
   // for. Relaxed looks only, so a core of a mostly idle chip (72 cores on a small host) pays
-  // nothing.
+  // nothing. The idle count first: one load, where the queues' looks are ~15 instructions (a
+  // chain's every latch finds the other core idle).
   bool may_stage_at_latch(int thread, CoreType type) const {
     const int kind = type == CoreType::aic ? 0 : 1;
-    return single_may_wait(type) &&
-           threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
+    return threads_[thread].free_cores[kind].load(std::memory_order_relaxed) == 0 &&
+           single_may_wait(type) &&
            !others_report_room(thread, type == CoreType::aic ? TaskShape::aic : TaskShape::aiv);
   }
   // For a sink whose aborting() is this flag's acquire load (Engine): the steps read it directly.
@@ -287,6 +288,7 @@ class Scheduler {
     int deferred_idle_core = -1;
     // core_step / stage_after_latch: the core whose own thread takes this step (-1 otherwise).
     int self_core = -1;
+    int index = 0;                 // this thread's index in threads_ (fixed)
     std::uint32_t core_steps = 0;  // core_step calls: one in kCoreStepSample is timed
     std::uint64_t busy_cycles = 0;
     std::uint64_t subtasks_done = 0;
@@ -321,10 +323,14 @@ class Scheduler {
   // poll_core, finish_subtask and stage_into_own_pending are always inlined (scheduler.cpp): a
   // worker's completion step (core_step) runs each once per task, and their calls' register
   // saves and restores were ~60 of its instructions a task on the peers' independent graph.
-  bool poll_core(int thread, int core, bool* idle_deferred = nullptr);
-  void finish_subtask(int thread, int core, const Subtask& subtask);
-  // `core`: where the task's last subtask finished (its completion is counted there).
-  void complete_task(int thread, int core, TaskSlot* task);
+  // They take the thread's state, not its index: inlined into one step, `threads_[thread]` was
+  // computed again after every atomic access (a load of the vector and a multiply each time).
+  bool poll_core(ThreadState& me, int core, bool* idle_deferred = nullptr);
+  void finish_subtask(ThreadState& me, int core, const Subtask& subtask);
+  // `core`: where the task's last subtask finished (its completion is counted there). Inlined
+  // into finish_subtask: a worker's completion step runs it once per task, and its call (six
+  // saved registers, the frame, the arguments) was ~20 of the step's instructions.
+  void complete_task(ThreadState& me, int core, TaskSlot* task);
   // Not for a core whose idle transition core_step deferred (dispatch_subtask_inline skips it).
   void core_became_busy(int thread, int core);
   void core_became_idle(int thread, int core);
@@ -356,8 +362,8 @@ class Scheduler {
   // ---- ready queues
   // Inlined: once per completion and once per hand-off on the workers' path, where the calls
   // were a visible share of the instructions.
-  [[gnu::always_inline]] inline void make_ready(int thread, TaskSlot* task);
-  [[gnu::always_inline]] inline bool pop_ready(int thread, TaskShape shape, TaskSlot** task);
+  [[gnu::always_inline]] inline void make_ready(ThreadState& me, TaskSlot* task);
+  [[gnu::always_inline]] inline bool pop_ready(ThreadState& me, TaskShape shape, TaskSlot** task);
   void push_back_global(TaskSlot* task);
   void flush_local(int thread);
   // True when another thread reports idle cores that could run `task` (thread -1: any thread).
@@ -410,7 +416,7 @@ class Scheduler {
   // dispatch_subtask's body, inlined where a worker's own step dispatches to its own core once
   // per task (core_step's hand-off, stage_into_own_pending); other callers keep the call.
   // `single_core`: the task's shape is AIC or AIV (those callers know it: no load of the shape).
-  void dispatch_subtask_inline(int thread, int core, TaskSlot* task, std::uint8_t slot,
+  void dispatch_subtask_inline(ThreadState& me, int core, TaskSlot* task, std::uint8_t slot,
                                std::uint32_t block, std::uint32_t sub_block, SlotTarget target,
                                Release release, bool single_core);
   // `own`: the stepping core's own slot (see own_core_needs_no_doorbell); `latched`: its running

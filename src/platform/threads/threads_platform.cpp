@@ -445,7 +445,11 @@ void ThreadsPlatform::core_main(int core) {
     // stop). The clear below stays seq_cst: it pairs with end_run's store of stop_requested_.
     // Already set when this kernel was a hand-off the flag stayed set through (below).
     stepping.store(1, std::memory_order_release);
-    finish_dispatch(m, token, start, timestamps ? engine_.now_ns() : 0);
+    if (timestamps) {
+      finish_dispatch(m, token, start, engine_.now_ns());
+    } else {
+      finish_dispatch_untimed(m, token);
+    }
     last = token;
     if (!shutdown_.load(std::memory_order_seq_cst)) {
       // A dispatch already waiting in the pending slot is latched before the step: the one step
