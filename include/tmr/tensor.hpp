@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -128,7 +129,10 @@ class Tensor {
     // table). Logical dimension d is raw dimension d unless the view was transposed (its
     // permutation, all kMaxDims entries, then differs from the identity: one compare of bytes).
     std::uint64_t flat = 0;
-    if (std::memcmp(perm_, kIdentityPerm, sizeof(perm_)) == 0) [[likely]] {
+    // (Four bytes and one, not memcmp: GCC may call the library for five.)
+    std::uint32_t first_four = 0;
+    std::memcpy(&first_four, perm_, sizeof(first_four));
+    if (first_four == kIdentityFirstFour && perm_[4] == 4) [[likely]] {
       for (int r = 0; r < n; ++r) {
         if (indices[r] >= extents_[r]) return nullptr;
         flat = flat * raw_shape_[r] + offsets_[r] + indices[r];
@@ -335,8 +339,11 @@ class Tensor {
   // Throws the Error that names what is wrong with view(shape, offsets).
   [[noreturn]] void view_error(const Shape& shape, const Shape& offsets) const;
 
-  // perm_ when no dimension is permuted.
-  static constexpr std::uint8_t kIdentityPerm[kMaxDims] = {0, 1, 2, 3, 4};
+  // perm_'s first four entries when no dimension is permuted, as one integer (in the host's byte
+  // order); the fifth is 4.
+  static constexpr std::uint32_t kIdentityFirstFour =
+      std::bit_cast<std::uint32_t>(std::array<std::uint8_t, 4>{0, 1, 2, 3});
+  static_assert(kMaxDims == 5, "the identity test reads four entries and the fifth");
 
   void* base_ = nullptr;
   std::uint64_t buffer_bytes_ = 0;

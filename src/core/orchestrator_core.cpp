@@ -2139,10 +2139,13 @@ namespace {
 
 [[gnu::always_inline]] inline bool OrchestratorCore::read_quiet_element(
     const Tensor& tensor, const Shape& indices, void* out, const ElementRequest& type) {
-  // read_element's tests in its order, each failure leaving the steps to it.
+  // read_element's tests, each failure leaving the steps to it (nothing changes before the
+  // charge, so their order is free): the loop's first, so that a read outside an analysed loop
+  // (every read with parallel_for off) leaves after one test.
+  if (!loops_.repeats_quiet_read(tensor)) return false;
   if (fatal() || !type.is_element_type || type.dtype != tensor.dtype()) return false;
   const void* const address = tensor.element_address_or_null(indices);  // null: not valid too
-  if (address == nullptr || !loops_.repeats_quiet_read(tensor)) return false;
+  if (address == nullptr) return false;
   charge(OrchestratorWork::element_read_quiet, 1);
   copy_element(out, address, type.size);
   return true;
