@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -37,23 +38,20 @@ inline constexpr std::uint64_t kMaxBufferBytes = std::uint64_t{1} << 62;
 // The byte size of a buffer laid out row-major with `shape` and `dtype`, into `bytes`; false when
 // no tensor may describe it (not 1..kMaxDims dimensions, a zero dimension, more than 2^62 bytes).
 // Inline (Args::out checks every fresh output's shape with it). Per dimension only the zero test
-// and one widening multiply (its high half gathered): the size limit is tested once at the end,
-// which is the same test as after each step because with no zero dimension and no overflow the
-// running product never shrinks.
+// and one multiply whose overflow flag ends it (no 128-bit product kept): the size limit is
+// tested once at the end, which is the same test as after each step because with no zero
+// dimension and no overflow the running product never shrinks.
 inline bool shape_bytes(const Shape& shape, DType dtype, std::uint64_t& bytes) {
   const int n = shape.size();
   // One unsigned compare for 1..kMaxDims; it also bounds the loop for the compiler.
   if (static_cast<unsigned>(n - 1) >= static_cast<unsigned>(kMaxDims)) return false;
   std::uint64_t product = kElementSizes[static_cast<std::uint8_t>(dtype)];  // dtype_size
-  std::uint64_t high = 0;  // nonzero once a product overflowed 64 bits
   for (int d = 0; d < n; ++d) {
-    if (shape[d] == 0) return false;
-    const unsigned __int128 wide = static_cast<unsigned __int128>(product) * shape[d];
-    high |= static_cast<std::uint64_t>(wide >> 64);
-    product = static_cast<std::uint64_t>(wide);
+    const std::uint64_t extent = shape[d];
+    if (extent == 0 || __builtin_mul_overflow(product, extent, &product)) return false;
   }
   bytes = product;
-  return high == 0 && product <= kMaxBufferBytes;
+  return product <= kMaxBufferBytes;
 }
 
 // Calls use(shape, n, offsets, m) with a view's two lists copied into this frame first (when they
@@ -121,6 +119,37 @@ class Tensor {
   }
   // Address of the element at logical indices (bounds-checked; throws Error on misuse).
   void* element_address(const Shape& indices) const;
+  // Internal: element_address's address, or null where it would throw (a null tensor, a wrong
+  // index count, an index out of bounds). Inline: the orchestrator's quiet element read (a block
+  // table read per iteration) takes it without a call; element_address names the mistake.
+  void* element_address_or_null(const Shape& indices) const {
+    const int n = ndims_;
+    if (!valid() || indices.size() != n) return nullptr;
+    // One pass from the outermost raw dimension, a multiply-add each (Horner's rule: no stride
+    // table). Logical dimension d is raw dimension d unless the view was transposed (its
+    // permutation, all kMaxDims entries, then differs from the identity: one compare of bytes).
+    std::uint64_t flat = 0;
+    // (Four bytes and one, not memcmp: GCC may call the library for five.)
+    std::uint32_t first_four = 0;
+    std::memcpy(&first_four, perm_, sizeof(first_four));
+    if (first_four == kIdentityFirstFour && perm_[4] == 4) [[likely]] {
+      for (int r = 0; r < n; ++r) {
+        if (indices[r] >= extents_[r]) return nullptr;
+        flat = flat * raw_shape_[r] + offsets_[r] + indices[r];
+      }
+    } else {
+      // Each index put at its raw dimension first.
+      std::uint32_t raw_index[kMaxDims] = {};
+      for (int d = 0; d < n; ++d) {
+        const int r = perm_[d];
+        if (indices[d] >= extents_[r]) return nullptr;
+        raw_index[r] = indices[d];
+      }
+      for (int r = 0; r < n; ++r)
+        flat = flat * raw_shape_[r] + offsets_[r] + raw_index[r];
+    }
+    return static_cast<std::byte*>(base_) + (layout_offset_ + flat) * element_size();
+  }
 
   // A sub-box of this view: `offsets` are relative to this view's logical dimensions (none: all
   // zero). Throws Error(invalid_args) when the box does not fit.
@@ -309,6 +338,12 @@ class Tensor {
   }
   // Throws the Error that names what is wrong with view(shape, offsets).
   [[noreturn]] void view_error(const Shape& shape, const Shape& offsets) const;
+
+  // perm_'s first four entries when no dimension is permuted, as one integer (in the host's byte
+  // order); the fifth is 4.
+  static constexpr std::uint32_t kIdentityFirstFour =
+      std::bit_cast<std::uint32_t>(std::array<std::uint8_t, 4>{0, 1, 2, 3});
+  static_assert(kMaxDims == 5, "the identity test reads four entries and the fifth");
 
   void* base_ = nullptr;
   std::uint64_t buffer_bytes_ = 0;

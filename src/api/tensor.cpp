@@ -96,21 +96,15 @@ bool Tensor::is_contiguous() const {
 }
 
 void* Tensor::element_address(const Shape& indices) const {
+  void* const address = element_address_or_null(indices);
+  if (address != nullptr) [[likely]]
+    return address;
+  // Which mistake: the first bad index in logical order is named.
   if (!valid() || indices.size() != ndims_) element_address_error(indices, -1);
-  // Each index is checked in logical order (the first bad one is named) and put at its raw
-  // dimension; then one pass from the outermost raw dimension, a multiply-add each (Horner's
-  // rule: no stride table; the orchestrator reads an element per get_tensor_data).
-  const int n = ndims_;
-  std::uint32_t raw_index[kMaxDims] = {};
-  for (int d = 0; d < n; ++d) {
-    const int r = perm_[d];
-    if (indices[d] >= extents_[r]) element_address_error(indices, d);
-    raw_index[r] = indices[d];
-  }
-  std::uint64_t flat = 0;
-  for (int r = 0; r < n; ++r)
-    flat = flat * raw_shape_[r] + offsets_[r] + raw_index[r];
-  return static_cast<std::byte*>(base_) + (layout_offset_ + flat) * element_size();
+  int d = 0;
+  while (indices[d] < extents_[perm_[d]])
+    ++d;
+  element_address_error(indices, d);
 }
 
 void Tensor::element_address_error(const Shape& indices, int d) const {

@@ -2137,6 +2137,20 @@ namespace {
 
 }  // namespace
 
+[[gnu::always_inline]] inline bool OrchestratorCore::read_quiet_element(
+    const Tensor& tensor, const Shape& indices, void* out, const ElementRequest& type) {
+  // read_element's tests, each failure leaving the steps to it (nothing changes before the
+  // charge, so their order is free): the loop's first, so that a read outside an analysed loop
+  // (every read with parallel_for off) leaves after one test.
+  if (!loops_.repeats_quiet_read(tensor)) return false;
+  if (fatal() || !type.is_element_type || type.dtype != tensor.dtype()) return false;
+  const void* const address = tensor.element_address_or_null(indices);  // null: not valid too
+  if (address == nullptr) return false;
+  charge(OrchestratorWork::element_read_quiet, 1);
+  copy_element(out, address, type.size);
+  return true;
+}
+
 void OrchestratorCore::read_element(const Tensor& tensor, const Shape& indices, void* out,
                                     const ElementRequest& type) {
   // `out` is its caller's value-initialised T (Orchestrator::get_tensor_data): every early return
@@ -2211,6 +2225,33 @@ TaskOutputs Orchestrator::submit(const MixKernels& kernels, const Args& args) {
     return core.submit_plain_outputs_recorded(args);
   }
   return core.submit(kernels, args);
+}
+
+namespace {
+
+// Orchestrator::read_element past its quiet case, out of line (the quiet case then saves no
+// registers): live_core's test, then the core's steps, an Error latched as the run's.
+[[gnu::noinline]] void read_element_steps(detail::OrchestratorCore& core, const Tensor& tensor,
+                                          const Shape& indices, void* out,
+                                          const detail::ElementRequest& type) {
+  if (!core.in_run()) detail::throw_run_ended();
+  try {
+    core.read_element(tensor, indices, out, type);
+  } catch (const Error& e) {
+    core.fail(e.code(), e.what());
+  }
+}
+
+}  // namespace
+
+// The public element read, beside the core's (as submit): its quiet case inline, a leaf; anything
+// else read_element_steps.
+void Orchestrator::read_element(const Tensor& tensor, const Shape& indices, void* out,
+                                const detail::ElementRequest& type) {
+  detail::OrchestratorCore& core = *core_;
+  if (core.in_run() && core.read_quiet_element(tensor, indices, out, type)) [[likely]]
+    return;
+  read_element_steps(core, tensor, indices, out, type);
 }
 
 }  // namespace tmr

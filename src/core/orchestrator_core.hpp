@@ -129,6 +129,11 @@ class OrchestratorCore {
   // a read that fails leaves as they are.
   void read_element(const Tensor& tensor, const Shape& indices, void* out,
                     const ElementRequest& type);
+  // read_element's quiet case (an analysed loop's repeated read of an external buffer that no
+  // task writes, the block table read per iteration), inline in Orchestrator::read_element: true
+  // when it read the element; false, having changed nothing, for read_element to take the steps.
+  [[gnu::always_inline]] bool read_quiet_element(const Tensor& tensor, const Shape& indices,
+                                                 void* out, const ElementRequest& type);
   void write_element(const Tensor& tensor, const Shape& indices, const void* in,
                      const ElementRequest& type);
   void wait_for(const Tensor& tensor);

@@ -219,15 +219,7 @@ KernelId Orchestrator::kernel(std::string_view name) {
     return kNoKernel;
   }
 }
-void Orchestrator::read_element(const Tensor& tensor, const Shape& indices, void* out,
-                                const detail::ElementRequest& type) {
-  detail::OrchestratorCore& core = live_core();
-  try {
-    core.read_element(tensor, indices, out, type);
-  } catch (const Error& e) {
-    core.fail(e.code(), e.what());
-  }
-}
+// Orchestrator::read_element: beside OrchestratorCore::read_element (orchestrator_core.cpp).
 void Orchestrator::write_element(const Tensor& tensor, const Shape& indices, const void* in,
                                  const detail::ElementRequest& type) {
   detail::OrchestratorCore& core = live_core();

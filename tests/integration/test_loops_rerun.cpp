@@ -430,6 +430,71 @@ TEST_P(LoopsRerun, QuietReadIsAskedAgainAfterTheLoopRelearnsATemplateThatWritesI
   EXPECT_EQ(y, y_before);
 }
 
+// The quiet read's inline case (Orchestrator::read_element, Tensor::element_address_or_null)
+// reads the same element as the full steps, a transposed view's included, and leaves every
+// mistake to them: an index out of bounds and a wrong element type in an iteration whose reads
+// of the buffer are quiet latch the errors the full steps name, with nothing read.
+TEST_P(LoopsRerun, QuietReadsInlineReadTheElementAndLeaveMistakesToTheFullSteps) {
+  Runtime runtime(loop_config(GetParam(), true));
+  const KernelId add = runtime.kernels().add("add_one", CoreType::aiv, &add_one);
+  constexpr std::uint32_t kN = 12;
+  constexpr std::uint32_t kW = 4;
+  std::vector<float> x(std::size_t{kN} * kW, 1.0f);
+  std::vector<float> table(std::size_t{kN} * kW);
+  for (std::size_t k = 0; k < table.size(); ++k)
+    table[k] = 100.0f + static_cast<float>(k);
+  enum class Mistake { none, out_of_bounds, wrong_type };
+  const auto run = [&](Mistake mistake, std::vector<float>* read, std::vector<float>* transposed) {
+    read->assign(kN, -1.0f);
+    transposed->assign(kN, -1.0f);
+    std::vector<float> y(std::size_t{kN} * kW, 0.0f);
+    RunArgs args;
+    args.input(x.data(), {kN, kW}, DType::f32);
+    args.inout(y.data(), {kN, kW}, DType::f32);
+    args.input(table.data(), {kN, kW}, DType::f32);
+    return runtime.run(
+        [&](Orchestrator& orch, const OrchestrationArgs& a) {
+          orch.parallel_for(kN, [&](Orchestrator& orch, std::int64_t i) {
+            const auto r = static_cast<std::uint32_t>(i);
+            const Tensor& t = a.tensor(2);
+            (*read)[r] = orch.get_tensor_data<float>(t, {r, 1});
+            (*transposed)[r] = orch.get_tensor_data<float>(t.transpose(0, 1), {2, r});
+            if (i == 8 && mistake == Mistake::out_of_bounds) {
+              (*read)[r] = orch.get_tensor_data<float>(t, {r, kW});
+            }
+            if (i == 8 && mistake == Mistake::wrong_type) {
+              (*read)[r] = static_cast<float>(orch.get_tensor_data<std::int32_t>(t, {r, 1}));
+            }
+            orch.submit_aiv(add, Args()
+                                     .in(a.tensor(0).view({1, kW}, {r, 0}))
+                                     .out_existing(a.tensor(1).view({1, kW}, {r, 0})));
+          });
+        },
+        args);
+  };
+  std::vector<float> read;
+  std::vector<float> transposed;
+  const RunResult good = run(Mistake::none, &read, &transposed);
+  ASSERT_TRUE(good.ok()) << good.status.to_string();
+  EXPECT_GT(good.stats.loop_iterations_analysed, 0u);
+  EXPECT_EQ(reasons(good.stats.loop_fallback_reasons), "");
+  for (std::uint32_t i = 0; i < kN; ++i) {
+    EXPECT_EQ(read[i], 100.0f + static_cast<float>(i * kW + 1)) << "row " << i;
+    EXPECT_EQ(transposed[i], 100.0f + static_cast<float>(i * kW + 2)) << "row " << i;
+  }
+  const RunResult bounds = run(Mistake::out_of_bounds, &read, &transposed);
+  EXPECT_EQ(bounds.status.code, ErrorCode::invalid_args) << bounds.status.to_string();
+  EXPECT_NE(bounds.status.message.find("index 4 is out of bounds for dimension 1"),
+            std::string::npos)
+      << bounds.status.to_string();
+  EXPECT_EQ(read[8], 0.0f);  // a failed read returns T{}
+  const RunResult type = run(Mistake::wrong_type, &read, &transposed);
+  EXPECT_EQ(type.status.code, ErrorCode::invalid_args) << type.status.to_string();
+  EXPECT_NE(type.status.message.find("get_tensor_data asked for a i32 element"), std::string::npos)
+      << type.status.to_string();
+  EXPECT_EQ(read[8], 0.0f);
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, LoopsRerun, testing::both_platforms(), testing::platform_name);
 
 }  // namespace

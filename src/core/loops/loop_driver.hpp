@@ -177,15 +177,17 @@ class LoopDriver {
   // Inline for the read that repeats the loop's last quiet one (the block table read once per
   // iteration): the slow path's tests in the same order, its search as one compare.
   bool element_access(bool write, const Tensor& tensor) {
-    if (!write && owner_ != nullptr && recorders_.empty()) {
-      const Loop& loop = *owner_;
-      if (loop.state == Loop::State::analysing &&
-          reinterpret_cast<std::uintptr_t>(tensor.buffer()) == loop.last_quiet &&
-          !tensor.producer().valid()) {
-        return true;
-      }
-    }
+    if (!write && repeats_quiet_read(tensor)) return true;
     return element_access_slow(write, tensor);
+  }
+  // element_access(false, tensor)'s inline case alone, changing nothing: also the orchestrator's
+  // quiet element read (OrchestratorCore::read_quiet_element).
+  bool repeats_quiet_read(const Tensor& tensor) const {
+    if (owner_ == nullptr || !recorders_.empty()) return false;
+    const Loop& loop = *owner_;
+    return loop.state == Loop::State::analysing &&
+           reinterpret_cast<std::uintptr_t>(tensor.buffer()) == loop.last_quiet &&
+           !tensor.producer().valid();
   }
   [[gnu::noinline]] bool element_access_slow(bool write, const Tensor& tensor);
 
