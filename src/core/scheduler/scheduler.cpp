@@ -259,17 +259,26 @@ template <bool Timed>
     // or timed): the completion keeps the newest consumer it makes ready out of the local stack,
     // and when that one is the only ready task here and fits this core, it is dispatched here at
     // once (handoff_single). Anything else takes poll_core's generic way.
+    // The same completion serves a core that latched its pending subtask before this step (the
+    // threads core loop does, before it steps): the running one finished, the pending one runs.
     TaskSlot* const finished = c.running.task;
     const std::uint32_t status = c.mailbox->status.load(std::memory_order_acquire);
-    if (status == (c.running.token | kFinBit) && c.pending.task == nullptr && !recording_ &&
-        !timing() && finished->subtasks_remaining.load(std::memory_order_acquire) == 1) {
-      clear_subtask(c.running);
+    const bool fin_alone = c.pending.task == nullptr && status == (c.running.token | kFinBit);
+    const bool moved_up = c.pending.task != nullptr && status == c.pending.token;
+    if ((fin_alone || moved_up) && !recording_ && !timing() &&
+        finished->subtasks_remaining.load(std::memory_order_acquire) == 1) {
+      if (fin_alone) {
+        clear_subtask(c.running);
+      } else {
+        c.running = c.pending;
+        clear_subtask(c.pending);
+      }
       c.awaiting_ack = false;
       ++me.subtasks_done;
       ++me.counters.completions;
       TaskSlot* const held = complete_holding_newest(me, core, finished);
       if (held != nullptr) {
-        if ((me.local_count[0] | me.local_count[1] | me.local_count[2]) == 0 &&
+        if (fin_alone && (me.local_count[0] | me.local_count[1] | me.local_count[2]) == 0 &&
             held->shape == shape && held->block_count == 1 && !held->sync_start &&
             !c.cohort_reserved) {
           handoff_single(me, core, held, type);
@@ -278,7 +287,7 @@ template <bool Timed>
         }
         make_ready(me, held);  // the generic way from here, as if the completion had pushed it
       }
-      idle_deferred = true;
+      idle_deferred = fin_alone;
       progress = true;
     } else {
       progress = poll_core(me, core, &idle_deferred);
