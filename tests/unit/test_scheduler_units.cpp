@@ -4,6 +4,10 @@
 // claim/take-back race of a pending dispatch (issue 12).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "core/core_runner.hpp"
@@ -184,8 +188,9 @@ TEST(DispatchPolicy, IdleBeforePendingAndNoMixOrSyncStartStaging) {
 
 struct FakeClock final : RunClock {
   std::uint64_t now = 0;
+  bool record = false;  // read by the scheduler when it is made (and reset)
   std::uint64_t now_ns() const override { return now; }
-  bool recording() const override { return false; }
+  bool recording() const override { return record; }
 };
 struct FakeWaker final : Waker {
   std::vector<int> doorbells;
@@ -1066,6 +1071,132 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
   EXPECT_TRUE(s.idle(0));
 }
 
+// core_step's single-task hand-off (threads): a finished task whose completion makes exactly one
+// consumer ready, of this core's shape, hands it straight to the finishing core (its payload and
+// running slot written once, published latched, the core never shown idle); the counters say so.
+// Two consumers, or one of the other core type, go the generic way: the newest one made ready
+// runs here (as the local stack's pop took it), the other on the thread's idle core.
+TEST_F(SchedulerSteps, ASingleConsumerIsHandedStraightToItsProducersCore) {
+  Scheduler s = make(DualSlotPolicy{});
+  as_threads_platform(s);
+  TaskSlot* first = task(TaskShape::aiv, 2);
+  TaskSlot* second = consumer_of(*first);
+  TaskSlot* third = consumer_of(*second);
+  s.push_ready_global(first);
+  s.step(0);
+  const int core = s.core_slot(1).running.task == first ? 1 : 2;
+  ASSERT_EQ(s.core_slot(core).running.task, first);
+  ASSERT_EQ(s.idle_cores(0, CoreType::aiv), 1);
+  std::uint32_t token = dispatched(core);
+  for (TaskSlot* next : {second, third}) {
+    mailboxes_[core].status.store(token & kTokenMask);  // the ACK
+    fin(core);
+    const Scheduler::StepCounters before = s.counters(0);
+    ASSERT_TRUE(s.core_step(0, core));
+    const Scheduler::StepCounters& after = s.counters(0);
+    EXPECT_EQ(after.single_handoffs - before.single_handoffs, 1u);
+    EXPECT_EQ(after.pops - before.pops, 1u);
+    EXPECT_EQ(after.dispatches - before.dispatches, 1u);
+    EXPECT_EQ(after.tasks_completed - before.tasks_completed, 1u);
+    EXPECT_EQ(after.edges - before.edges, 1u);
+    const Subtask& running = s.core_slot(core).running;
+    ASSERT_EQ(running.task, next) << "on the core that finished its producer";
+    EXPECT_TRUE(running.early_handoff);
+    EXPECT_FALSE(running.staged);
+    EXPECT_TRUE(s.core_slot(core).awaiting_ack);
+    EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 1) << "never shown idle: the other core alone";
+    EXPECT_EQ(next->state.load(), TaskState::ready);
+    EXPECT_NE(running.token, token & kTokenMask);
+    token = running.token;
+    ASSERT_EQ(dispatched(core), token | kLatchedBit) << "published latched, for its own core";
+    const DispatchPayload& p = take_own_dispatch(mailboxes_[core], token);
+    EXPECT_EQ(p.task, next->id);
+    EXPECT_EQ(p.record, next->record);
+    EXPECT_EQ(p.fn, next->record->fns[kSlotAiv0]);
+    EXPECT_EQ(p.block_index, 0u);
+    EXPECT_EQ(p.block_count, 1u);
+    EXPECT_EQ(p.sub_block, static_cast<std::uint32_t>(core - 1));
+    EXPECT_EQ(p.cluster, 0u);
+  }
+  fin(core);
+  EXPECT_TRUE(s.core_step(0, core));
+  EXPECT_EQ(s.counters(0).single_handoffs, 2u);
+  EXPECT_EQ(sink_.completed, 3);
+  EXPECT_TRUE(s.idle(0));
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
+}
+
+TEST_F(SchedulerSteps, TwoConsumersOrOneOfTheOtherTypeGoTheGenericWay) {
+  Scheduler s = make(DualSlotPolicy{});
+  as_threads_platform(s);
+  TaskSlot* producer = task(TaskShape::aiv, 2);
+  TaskSlot* older = consumer_of(*producer);  // wired first: made ready last (the list is LIFO)
+  TaskSlot* newer = consumer_of(*producer);
+  s.push_ready_global(producer);
+  s.step(0);
+  const int core = s.core_slot(1).running.task == producer ? 1 : 2;
+  const int other = 3 - core;
+  ack(core);
+  fin(core);
+  ASSERT_TRUE(s.core_step(0, core));
+  EXPECT_EQ(s.counters(0).single_handoffs, 0u);
+  EXPECT_EQ(s.core_slot(core).running.task, older) << "the newest made ready, as pop_ready";
+  EXPECT_TRUE(s.core_slot(core).running.early_handoff);
+  EXPECT_EQ(s.core_slot(other).running.task, newer) << "the other on the idle core";
+  for (const int c : {core, other}) {
+    ack(c);
+    fin(c);
+    s.core_step(0, c);
+  }
+  EXPECT_EQ(sink_.completed, 3);
+  ASSERT_TRUE(s.idle(0));
+
+  // An AIC consumer of an AIV producer: made ready, not run on the AIV core.
+  TaskSlot* aiv = task(TaskShape::aiv, 2);
+  TaskSlot* aic = task(TaskShape::aic, 1);
+  graph::begin_wiring(*aic, 1);
+  const std::uint64_t node = ring_.take_dep_nodes(1);
+  ASSERT_EQ(graph::wire(*aic, *aiv, ring_.dep_node(node)), graph::Edge::wired);
+  aic->dep_begin = node;
+  aic->dep_count = 1;
+  ASSERT_FALSE(graph::finish_wiring(*aic, 0));
+  s.push_ready_global(aiv);
+  s.step(0);
+  const int aiv_core = s.core_slot(1).running.task == aiv ? 1 : 2;
+  ack(aiv_core);
+  fin(aiv_core);
+  ASSERT_TRUE(s.core_step(0, aiv_core));
+  EXPECT_EQ(s.counters(0).single_handoffs, 0u);
+  EXPECT_TRUE(s.core_slot(aiv_core).idle());
+  EXPECT_EQ(s.core_slot(0).running.task, aic) << "placed on the idle AIC core";
+  ack(0);
+  fin(0);
+  s.core_step(0, 0);
+  EXPECT_EQ(sink_.completed, 5);
+  EXPECT_TRUE(s.idle(0));
+  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 2);
+  EXPECT_EQ(s.idle_cores(0, CoreType::aic), 1);
+}
+
+// A recorded run keeps the generic way (its events need the slot table's times).
+TEST_F(SchedulerSteps, ARecordingSchedulerTakesNoSingleHandoff) {
+  clock_.record = true;
+  Scheduler s = make(DualSlotPolicy{});
+  as_threads_platform(s);
+  TaskSlot* first = task(TaskShape::aiv, 2);
+  TaskSlot* second = consumer_of(*first);
+  s.push_ready_global(first);
+  s.step(0);
+  const int core = s.core_slot(1).running.task == first ? 1 : 2;
+  ack(core);
+  fin(core);
+  ASSERT_TRUE(s.core_step(0, core));
+  EXPECT_EQ(s.core_slot(core).running.task, second);
+  EXPECT_EQ(s.counters(0).single_handoffs, 0u);
+  ASSERT_EQ(s.subtask_events(0).size(), 1u);
+  EXPECT_EQ(s.completions(0).size(), 1u);
+}
+
 // cores_take_back_unlatched (threads): a core whose completion step finds nothing to run takes
 // back a task its own earlier step placed on another idle core that has not latched it yet (that
 // core's thread had no CPU since) and runs it itself; the other core cannot latch it afterwards
@@ -1313,6 +1444,73 @@ TEST(PopsSerialised, OnlyOnTheThreadsPlatformWithOneSchedulerThread) {
   EXPECT_TRUE(threads_2_2.lanes);
   EXPECT_FALSE(sim_1_1.lanes);
 }
+
+// The single-task hand-off in a whole run, both platforms: a chain whose every consumer is wired
+// before its producer finishes (the first task waits for the orchestration to return) runs on
+// the threads platform each task on the core that ran its producer, every one after the first
+// through core_step's hand-off. The sim's cores do not step the scheduler (its steps model the
+// chip's): it takes none, and runs the same chain in order.
+std::atomic<bool> chain_submitted{false};
+// Row 0: [tasks run, -]; row 1 + i: [sub-block, cluster] of chain task i.
+void chain_link(const KernelArgs& a) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!chain_submitted.load() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  std::int32_t* t = a.tensor(0).data_as<std::int32_t>();
+  const std::int32_t i = t[0]++;
+  t[2 + 2 * i] = static_cast<std::int32_t>(a.sub_block_id());
+  t[3 + 2 * i] = static_cast<std::int32_t>(a.cluster());
+}
+
+class SingleHandoffRun : public ::testing::TestWithParam<PlatformKind> {};
+
+TEST_P(SingleHandoffRun, AChainRunsEachTaskOnItsProducersCore) {
+  const bool threads = GetParam() == PlatformKind::threads;
+  RuntimeConfig config;
+  config.platform = GetParam();
+  config.clusters = 1;
+  config.scheduler_threads = 1;
+  config.record_events = false;
+  config.ring = testing::few_tasks_ring();
+  Engine engine(config, KernelRegistry{});
+  const KernelId link = engine.kernels().add("chain_link", CoreType::aiv, &chain_link);
+  constexpr int kTasks = 200;
+  std::vector<std::int32_t> rows(2 * (kTasks + 1), -1);
+  rows[0] = 0;
+  chain_submitted.store(!threads);
+  RunArgs args;
+  args.inout(rows.data(), {kTasks + 1, 2}, DType::i32);
+  const RunResult r = engine.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        for (int i = 0; i < kTasks; ++i)
+          o.submit_aiv(link, Args().inout(a.tensor(0)));
+        chain_submitted.store(true);
+      },
+      args);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  ASSERT_EQ(rows[0], kTasks);
+  const Scheduler::StepCounters& counters = engine.scheduler().counters(0);
+  EXPECT_EQ(counters.tasks_completed, static_cast<std::uint64_t>(kTasks));
+  if (threads) {
+    EXPECT_EQ(counters.single_handoffs, static_cast<std::uint64_t>(kTasks - 1));
+    for (int i = 1; i < kTasks; ++i)
+      ASSERT_EQ(rows[2 + 2 * i], rows[2]) << "task " << i << " ran beside its producer";
+  } else {
+    EXPECT_EQ(counters.single_handoffs, 0u);
+  }
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_GE(rows[2 + 2 * i], 0) << "task " << i;
+    ASSERT_LE(rows[2 + 2 * i], 1) << "task " << i;
+    ASSERT_EQ(rows[3 + 2 * i], 0) << "task " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, SingleHandoffRun,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         [](const auto& info) {
+                           return std::string(info.param == PlatformKind::threads ? "threads"
+                                                                                  : "sim");
+                         });
 
 }  // namespace
 }  // namespace tmr::detail

@@ -251,12 +251,48 @@ template <bool Timed>
   // ready) are skipped. Only when the first look finds nothing is it published as idle, and the
   // queue looked at again after that RMW, as push_ready_global's pairing requires.
   bool idle_deferred = false;
-  if (c.running.task != nullptr) {
-    ++me.counters.polls;
-    progress = poll_core(me, core, &idle_deferred);
-  }
   const CoreType type = c.mailbox->type;
   const TaskShape shape = type == CoreType::aic ? TaskShape::aic : TaskShape::aiv;
+  if (c.running.task != nullptr) {
+    ++me.counters.polls;
+    // The single-task hand-off (FIN, nothing pending, the task's last subtask, nothing recorded
+    // or timed): the completion keeps the newest consumer it makes ready out of the local stack,
+    // and when that one is the only ready task here and fits this core, it is dispatched here at
+    // once (handoff_single). Anything else takes poll_core's generic way.
+    // The same completion serves a core that latched its pending subtask before this step (the
+    // threads core loop does, before it steps): the running one finished, the pending one runs.
+    TaskSlot* const finished = c.running.task;
+    const std::uint32_t status = c.mailbox->status.load(std::memory_order_acquire);
+    const bool fin_alone = c.pending.task == nullptr && status == (c.running.token | kFinBit);
+    const bool moved_up = c.pending.task != nullptr && status == c.pending.token;
+    if ((fin_alone || moved_up) && !recording_ && !timing() &&
+        finished->subtasks_remaining.load(std::memory_order_acquire) == 1) {
+      if (fin_alone) {
+        clear_subtask(c.running);
+      } else {
+        c.running = c.pending;
+        clear_subtask(c.pending);
+      }
+      c.awaiting_ack = false;
+      ++me.subtasks_done;
+      ++me.counters.completions;
+      TaskSlot* const held = complete_holding_newest(me, core, finished);
+      if (held != nullptr) {
+        if (fin_alone && (me.local_count[0] | me.local_count[1] | me.local_count[2]) == 0 &&
+            held->shape == shape && held->block_count == 1 && !held->sync_start &&
+            !c.cohort_reserved) {
+          handoff_single(me, core, held, type);
+          if constexpr (Timed) account();
+          return true;
+        }
+        make_ready(me, held);  // the generic way from here, as if the completion had pushed it
+      }
+      idle_deferred = fin_alone;
+      progress = true;
+    } else {
+      progress = poll_core(me, core, &idle_deferred);
+    }
+  }
   bool full = me.local_count[static_cast<int>(TaskShape::mix)] != 0;  // the completion made one
   if (!full && c.idle()) {
     TaskSlot* task = nullptr;
@@ -479,6 +515,65 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
   if (completion_logs_ != nullptr) completion_logs_->record(core, id);
   // After the releases: a woken orchestrator sees them.
   if (!platform_counts_completions_) sink_.kernel_task_completed_on(core);
+}
+
+[[gnu::always_inline]] inline TaskSlot* Scheduler::complete_holding_newest(ThreadState& me,
+                                                                           int core,
+                                                                           TaskSlot* task) {
+  ++me.counters.tasks_completed;
+  const TaskId id = task->id;  // (before the completion: the slot may be reused after it)
+  graph::release_held_producers(*task, graph::Advance::in_groups);
+  // Each consumer made ready goes to the local stack as complete_task pushes it, except the
+  // newest, which stays here: the generic step would pop that one first.
+  TaskSlot* held = nullptr;
+  me.counters.edges += graph::complete_and_release(
+      *task,
+      [&](TaskSlot* consumer) {
+        if (held != nullptr) make_ready(me, held);
+        held = consumer;
+      },
+      graph::Advance::in_groups);
+  if (completion_logs_ != nullptr) completion_logs_->record(core, id);
+  if (!platform_counts_completions_) sink_.kernel_task_completed_on(core);
+  return held;
+}
+
+[[gnu::always_inline]] inline void Scheduler::handoff_single(ThreadState& me, int core,
+                                                             TaskSlot* task, CoreType type) {
+  // What make_ready, pop_ready and dispatch_subtask_inline do for this case (a single-block,
+  // single-core task into its finishing core's running slot, which never showed as idle),
+  // without their tests for the cases excluded here.
+  task->state.store(TaskState::ready, std::memory_order_relaxed);
+  ++me.counters.pops;
+  ++me.counters.dispatches;
+  ++me.counters.single_handoffs;
+  CoreSlot& c = cores_[core];
+  const bool aic = type == CoreType::aic;
+  const std::uint8_t slot = aic ? kSlotAic : kSlotAiv0;
+  const std::uint32_t block = task->next_block++;
+  c.token = next_token(c.token);
+  const TaskRecord* const record = task->record;
+  DispatchPayload& p = c.mailbox->payload[c.token & 1];
+  p.fn = record->fns[slot];
+  p.record = record;
+  p.kernel = record->kernels[slot];
+  prefetch_record_start(*record);
+  p.task = task->id;
+  p.block_index = block;
+  p.block_count = 1;
+  p.sub_block = aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block);
+  p.cluster = c.mailbox->cluster;
+  c.running.task = task;
+  c.running.token = c.token;
+  c.running.block = block;
+  c.running.slot = slot;
+  c.running.staged = false;
+  c.running.early_handoff = true;
+  c.running.dispatch_ns = 0;
+  c.awaiting_ack = true;
+  c.placed_by = static_cast<std::int16_t>(core);
+  const bool own = own_core_needs_no_doorbell_;
+  publish(*c.mailbox, c.token, own, own && own_core_latches_handoff_);
 }
 
 void Scheduler::core_became_busy(int thread, int core) {

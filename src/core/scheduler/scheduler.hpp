@@ -205,6 +205,9 @@ class Scheduler {
     std::uint64_t staged[kShapeCount] = {};  // subtasks dispatched into a pending slot, by shape
     std::uint64_t taken_back = 0;  // staged MIX blocks taken back to run on an idle cluster
     std::uint64_t unlatched_taken_back = 0;  // take_back_unlatched: run by the finishing core
+    // core_step's single-task hand-off: a task made ready by the finishing core's completion,
+    // alone, dispatched straight to that core (handoff_single)
+    std::uint64_t single_handoffs = 0;
   };
   const StepCounters& counters(int thread) const { return threads_[thread].counters; }
   // Trace records gathered by each thread (when recording).
@@ -331,6 +334,14 @@ class Scheduler {
   // into finish_subtask: a worker's completion step runs it once per task, and its call (six
   // saved registers, the frame, the arguments) was ~20 of the step's instructions.
   void complete_task(ThreadState& me, int core, TaskSlot* task);
+  // complete_task for core_step's single-task hand-off: the same, except that the newest
+  // consumer made ready is returned (or null), not pushed on the local stack.
+  [[gnu::always_inline]] inline TaskSlot* complete_holding_newest(ThreadState& me, int core,
+                                                                  TaskSlot* task);
+  // Dispatches `task` (ready, one block, of `core`'s type) into `core`'s running slot, which its
+  // own step just emptied without publishing it idle: an early hand-off.
+  [[gnu::always_inline]] inline void handoff_single(ThreadState& me, int core, TaskSlot* task,
+                                                    CoreType type);
   // Not for a core whose idle transition core_step deferred (dispatch_subtask_inline skips it).
   void core_became_busy(int thread, int core);
   void core_became_idle(int thread, int core);
