@@ -437,6 +437,31 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
   return false;
 }
 
+namespace {
+
+// A dispatch's next token and its payload (the generic dispatch and the single-task hand-off
+// both write it): which kernel, record, block and sub-block the core runs next. `prefetch` asks
+// for the record's first lines now, for a task that runs on the calling thread's own core.
+[[gnu::always_inline]] inline void write_dispatch(CoreSlot& c, const TaskSlot& task,
+                                                  std::uint8_t slot, std::uint32_t block,
+                                                  std::uint32_t block_count,
+                                                  std::uint32_t sub_block, bool prefetch) {
+  c.token = next_token(c.token);
+  const TaskRecord* const record = task.record;
+  DispatchPayload& p = c.mailbox->payload[c.token & 1];
+  p.fn = record->fns[slot];
+  p.record = record;
+  p.kernel = record->kernels[slot];
+  if (prefetch) prefetch_record_start(*record);
+  p.task = task.id;
+  p.block_index = block;
+  p.block_count = block_count;
+  p.sub_block = sub_block;
+  p.cluster = c.mailbox->cluster;
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- completion
 
 [[gnu::always_inline]] inline bool Scheduler::poll_core(ThreadState& me, int core,
@@ -551,18 +576,9 @@ bool Scheduler::take_back_unlatched(int thread, int core) {
   const bool aic = type == CoreType::aic;
   const std::uint8_t slot = aic ? kSlotAic : kSlotAiv0;
   const std::uint32_t block = task->next_block++;
-  c.token = next_token(c.token);
-  const TaskRecord* const record = task->record;
-  DispatchPayload& p = c.mailbox->payload[c.token & 1];
-  p.fn = record->fns[slot];
-  p.record = record;
-  p.kernel = record->kernels[slot];
-  prefetch_record_start(*record);
-  p.task = task->id;
-  p.block_index = block;
-  p.block_count = 1;
-  p.sub_block = aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block);
-  p.cluster = c.mailbox->cluster;
+  write_dispatch(c, *task, slot, block, 1,
+                 aic ? 0u : static_cast<std::uint32_t>(c.mailbox->sub_block),
+                 /*prefetch=*/true);
   c.running.task = task;
   c.running.token = c.token;
   c.running.block = block;
@@ -1095,19 +1111,9 @@ void Scheduler::dispatch_subtask(int thread, int core, TaskSlot* task, std::uint
     std::uint32_t sub_block, SlotTarget target, Release release, bool single_core) {
   CoreSlot& c = cores_[core];
   ++me.counters.dispatches;
-  c.token = next_token(c.token);
-  DispatchPayload& p = c.mailbox->payload[c.token & 1];
-  p.fn = task->record->fns[slot];
-  p.record = task->record;
-  p.kernel = task->record->kernels[slot];
   // A task this core's own step places on it runs here next: the lines its kernel reads are
   // asked for now, together, not one miss after another once it starts (record_prefetch.hpp).
-  if (core == me.self_core) prefetch_record_start(*task->record);
-  p.task = task->id;
-  p.block_index = block;
-  p.block_count = task->block_count;
-  p.sub_block = sub_block;
-  p.cluster = c.mailbox->cluster;
+  write_dispatch(c, *task, slot, block, task->block_count, sub_block, core == me.self_core);
   const bool handoff = core == me.handoff_core && target == SlotTarget::idle;
   if (handoff) me.handoff_core = -1;  // one hand-off per finish: the core is busy now
   const Subtask s{.task = task,
