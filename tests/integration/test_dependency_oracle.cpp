@@ -203,6 +203,49 @@ void span_body(const KernelArgs& a) {
   }
 }
 
+// Runs `tasks` (each task's spans, scalar 0 its index, span_body its kernel) on rank-1 i32
+// buffers holding `cells` and expects them to end as a sequential execution leaves them.
+void expect_spans_match_sequential(Runtime& runtime, KernelId body,
+                                   const std::vector<std::vector<CellSpan>>& tasks,
+                                   std::vector<std::vector<std::int32_t>>& cells, int program) {
+  std::vector<std::vector<std::int32_t>> reference = cells;
+  for (std::size_t t = 0; t < tasks.size(); ++t) {
+    auto value = static_cast<std::uint32_t>(t);
+    for (const CellSpan& s : tasks[t]) {
+      if (s.tag == ArgTag::out_existing) continue;
+      for (std::uint32_t c = 0; c < s.count; ++c)
+        value = span_mix(value, reference[s.buffer][s.lo + c]);
+    }
+    for (std::size_t i = 0; i < tasks[t].size(); ++i) {
+      const CellSpan& s = tasks[t][i];
+      if (s.tag == ArgTag::in) continue;
+      for (std::uint32_t c = 0; c < s.count; ++c) {
+        reference[s.buffer][s.lo + c] =
+            static_cast<std::int32_t>(value + 7u * c + 101u * static_cast<std::uint32_t>(i));
+      }
+    }
+  }
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    std::vector<Tensor> buffers;
+    for (std::vector<std::int32_t>& b : cells)
+      buffers.push_back(Tensor::wrap(b.data(), {static_cast<std::uint32_t>(b.size())}, DType::i32));
+    for (std::size_t t = 0; t < tasks.size(); ++t) {
+      Args args;
+      for (const CellSpan& s : tasks[t]) {
+        const Tensor& whole = buffers[static_cast<std::size_t>(s.buffer)];
+        if (s.tag == ArgTag::in) args.in(whole, {s.count}, {s.lo});
+        if (s.tag == ArgTag::inout) args.inout(whole, {s.count}, {s.lo});
+        if (s.tag == ArgTag::out_existing) args.out_existing(whole, {s.count}, {s.lo});
+      }
+      o.submit_aiv(body, args.scalar(static_cast<std::int64_t>(t)));
+    }
+  });
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  ASSERT_EQ(r.stats.tasks_submitted, tasks.size());
+  for (std::size_t b = 0; b < cells.size(); ++b)
+    EXPECT_EQ(cells[b], reference[b]) << "program " << program << ", buffer " << b;
+}
+
 class CellSpans : public ::testing::TestWithParam<PlatformKind> {};
 
 TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
@@ -246,42 +289,56 @@ TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
       for (std::uint32_t c = 0; c < kCells; ++c)
         cells[b][c] = static_cast<std::int32_t>(c * 3 + static_cast<std::uint32_t>(b));
     }
-    std::vector<std::vector<std::int32_t>> reference = cells;
-    for (std::size_t t = 0; t < tasks.size(); ++t) {
-      auto value = static_cast<std::uint32_t>(t);
-      for (const CellSpan& s : tasks[t]) {
-        if (s.tag == ArgTag::out_existing) continue;
-        for (std::uint32_t c = 0; c < s.count; ++c)
-          value = span_mix(value, reference[s.buffer][s.lo + c]);
-      }
-      for (std::size_t i = 0; i < tasks[t].size(); ++i) {
-        const CellSpan& s = tasks[t][i];
-        if (s.tag == ArgTag::in) continue;
-        for (std::uint32_t c = 0; c < s.count; ++c) {
-          reference[s.buffer][s.lo + c] =
-              static_cast<std::int32_t>(value + 7u * c + 101u * static_cast<std::uint32_t>(i));
+    expect_spans_match_sequential(runtime, body, tasks, cells, program);
+  }
+}
+
+// The peers' stencil in small, past the end of a line table: one buffer of `width` x `rows`
+// cells written forward, row after row; task (r, i) reads 1-3 cells of row r - 1 around i (now
+// and then writes them) and writes cell i of row r, or cells i and i + 1. A line table starts at
+// 64 lines and doubles: each access past its end grows it on the plain submit's line path
+// (TensorMap::grow_lines_for). The buffer must end as a sequential execution leaves it.
+TEST_P(CellSpans, ForwardRowsPastTheLineTableMatchSequentialExecution) {
+  RuntimeConfig config;
+  config.platform = GetParam();
+  config.clusters = 2;
+  config.scheduler_threads = 1;
+  config.stall_timeout_s = 30;
+  config.ring = few_tasks_ring();
+  Runtime runtime(config);
+  const KernelId body = runtime.kernels().add("span_body", CoreType::aiv, &span_body);
+  const int programs = scaled(4, 2);
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(5300 + program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    const std::uint32_t width = pick(3, 8);
+    const std::uint32_t rows = 2400 / width;
+    std::vector<std::vector<CellSpan>> tasks;
+    for (std::uint32_t r = 0; r < rows; ++r) {
+      for (std::uint32_t i = 0; i < width; ++i) {
+        std::vector<CellSpan> spans;
+        CellSpan write;
+        write.lo = r * width + i;
+        write.count = r > 0 && i + 1 < width && pick(0, 4) == 0 ? 2 : 1;
+        write.tag = ArgTag::out_existing;
+        if (r > 0) {  // (the first row only written: a one-cell grid from the first task)
+          CellSpan read;
+          const std::uint32_t lo = i == 0 ? 0 : pick(i - 1, i);
+          read.lo = (r - 1) * width + lo;
+          read.count = std::min(pick(1, 3), width - lo);
+          read.tag = pick(0, 5) == 0 ? ArgTag::inout : ArgTag::in;
+          spans.push_back(read);
         }
+        spans.push_back(write);
+        tasks.push_back(spans);
       }
     }
-    const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-      std::vector<Tensor> buffers;
-      for (int b = 0; b < kBuffers; ++b)
-        buffers.push_back(Tensor::wrap(cells[b].data(), {kCells}, DType::i32));
-      for (std::size_t t = 0; t < tasks.size(); ++t) {
-        Args args;
-        for (const CellSpan& s : tasks[t]) {
-          const Tensor& whole = buffers[static_cast<std::size_t>(s.buffer)];
-          if (s.tag == ArgTag::in) args.in(whole, {s.count}, {s.lo});
-          if (s.tag == ArgTag::inout) args.inout(whole, {s.count}, {s.lo});
-          if (s.tag == ArgTag::out_existing) args.out_existing(whole, {s.count}, {s.lo});
-        }
-        o.submit_aiv(body, args.scalar(static_cast<std::int64_t>(t)));
-      }
-    });
-    ASSERT_TRUE(r.ok()) << r.status.to_string();
-    ASSERT_EQ(r.stats.tasks_submitted, tasks.size());
-    for (int b = 0; b < kBuffers; ++b)
-      EXPECT_EQ(cells[b], reference[b]) << "program " << program << ", buffer " << b;
+    std::vector<std::vector<std::int32_t>> cells(1, std::vector<std::int32_t>(width * rows));
+    for (std::uint32_t c = 0; c < width * rows; ++c)
+      cells[0][c] = static_cast<std::int32_t>(c * 5 + 1);
+    expect_spans_match_sequential(runtime, body, tasks, cells, program);
   }
 }
 

@@ -1215,6 +1215,99 @@ TEST(Dependence, LinePathRecordsSpansInPlaceAndOrdersEveryConflict) {
   check_line_spans_against_oracle(8200, true);  // large map: lines found first
 }
 
+// A buffer written forward, row after row, past the end of its line table (the peers' stencil:
+// each task reads 1-3 cells of the row before, now and then writes them, and writes a cell, or
+// two, of its own row): a
+// line table starts at 64 lines and doubles, and an access past its end grows it on the line
+// path (TensorMap::grow_lines_for; the cold walk finds its lines again after), where it used to
+// miss and pause the lines. Tasks retire in order, the last few always live (the buffer never
+// empties). Every conflict with a live task is ordered and no edge is spurious (brute force),
+// the producers are the two-pass path's but the writers a line's readers stand for, the line
+// path never pauses past the first access, no submit leaves the lines, and the table grew.
+// `path`: the warm walk (0) or the large map's (1: lines found first, then recorded).
+void check_growing_lines_against_oracle(int seed_base, int path) {
+  struct Box {
+    std::uint32_t lo, count;
+    bool write;
+  };
+  auto conflict = [](const Box& a, const Box& b) {
+    return (a.write || b.write) && a.lo < b.lo + b.count && b.lo < a.lo + a.count;
+  };
+  const int programs = tmr::testing::scaled(6, 2);
+  for (int program = 0; program < programs; ++program) {
+    std::mt19937 rng(static_cast<std::uint32_t>(seed_base + program));
+    auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
+      return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
+    };
+    const std::uint32_t width = pick(3, 8);
+    const std::uint32_t rows = 1200 / width;
+    std::vector<std::int32_t> cells(std::size_t{width} * rows);
+    const Tensor buffer =
+        Tensor::wrap(cells.data(), {static_cast<std::uint32_t>(cells.size())}, DType::i32);
+    Harness plain(1024);
+    if (path == 1) plain.slot_first();
+    // The buffer's first access makes it (by regions, a miss): a pause of 2 submits, then none.
+    plain.dependence->set_line_pauses(2, 2);
+    Harness two_pass(1024);
+    std::vector<std::vector<Box>> boxes;
+    std::vector<std::set<std::uint32_t>> edges;
+    std::vector<std::uint32_t> retired_at_submit;
+    int j = 0;
+    for (std::uint32_t row = 0; row < rows; ++row) {
+      for (std::uint32_t i = 0; i < width; ++i, ++j) {
+        if (j > 20 && pick(0, 5) == 0 &&
+            plain.rings[0]->retired() + 8 <= static_cast<std::uint32_t>(j)) {
+          const std::uint32_t end =
+              pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
+          plain.retire_below(end);
+          two_pass.retire_below(end);
+        }
+        retired_at_submit.push_back(plain.rings[0]->retired());
+        Args args;
+        std::vector<Box> mine;
+        if (row > 0) {  // (the first row is only written: a one-cell grid from the first task)
+          const std::uint32_t lo = i == 0 ? 0 : pick(i - 1, i);
+          const std::uint32_t count = std::min(pick(1, 3), width - lo);
+          // (Now and then a write: a read recorded in a table that then moved would lose it.)
+          mine.push_back(Box{(row - 1) * width + lo, count, pick(0, 5) == 0});
+        }
+        const std::uint32_t written = row > 0 && i + 1 < width && pick(0, 4) == 0 ? 2 : 1;
+        mine.push_back(Box{row * width + i, written, true});
+        for (const Box& b : mine) {
+          const Tensor view = buffer.view({b.count}, {b.lo});
+          if (b.write) {
+            args.out_existing(view);
+          } else {
+            args.in(view);
+          }
+        }
+        if (j >= 2) {
+          ASSERT_TRUE(plain.dependence->line_path_open())
+              << "program " << program << ", task " << j << ": the line path paused";
+        }
+        const Producers found = plain.submit_plain(args);
+        const Producers expected = two_pass.submit(args);
+        const std::set<std::uint32_t> set(found.begin(), found.end());
+        ASSERT_EQ(set.size(), found.size()) << "program " << program << ": a producer listed twice";
+        expect_same_or_reached(set, expected, edges, program, j);
+        edges.push_back(set);
+        boxes.push_back(mine);
+      }
+    }
+    const TensorMapStats& stats = plain.dependence->map().stats();
+    EXPECT_EQ(stats.line_exits, 0u) << "program " << program;
+    EXPECT_GT(stats.span_accesses, 0u) << "program " << program;
+    EXPECT_GE(plain.dependence->map().line_table_lines(), 1024u)
+        << "program " << program << ": the table did not grow";
+    testing::expect_exact_live_edges(edges, retired_at_submit, boxes, conflict, program);
+  }
+}
+
+TEST(Dependence, LinePathGrowsItsTableForABufferWrittenForward) {
+  check_growing_lines_against_oracle(8300, 0);
+  check_growing_lines_against_oracle(8400, 1);  // large map: lines found first
+}
+
 // The warm walk's span try takes what the one-slot try kept of a span (its buffer, first byte and
 // length: TensorMap::take_marked_span) once: a later argument that misses its line for another
 // reason (a buffer the map does not know, a rank-3 view) is no span of the earlier buffer, and a

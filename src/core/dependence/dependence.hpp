@@ -237,6 +237,7 @@ class Dependence {
     probe_every_ = probe_every;
     warm_until_ = 0;
     cold_mark_ = 0;
+    cold_spans_ = false;
     recent_probes_ = 0;
   }
   // Whether the next plain submit takes the line path (tests).
@@ -460,11 +461,12 @@ class Dependence {
   // Spans on the line path (a rank-1 access of several whole slots: TensorMap::find_line's
   // kSpans, access_span), each out of line so that the one-slot walks keep their registers.
   // The warm walk's argument `arg` whose one-slot try failed: recorded on its lines if it is a
-  // span (each slot as access_line records it), else as record_off_lines records it.
+  // span (each slot as access_line records it) or an access past the end of its buffer's line
+  // table (the table grown first: TensorMap::grow_lines_for), else as record_off_lines records it.
   [[gnu::noinline]] void record_span_or_off_lines(TaskSlot& task, const Args& args, int arg,
                                                   const Tensor* record_tensors);
   // The cold walk after an argument missed its one-slot line (nothing recorded yet): the walk
-  // again, finding spans too (collect_on_cold_lines<true>).
+  // again, finding spans too (collect_on_cold_lines<true>), and again after a line table grew.
   [[gnu::noinline]] int collect_on_cold_span_lines(TaskSlot& task, const Args& args,
                                                    const Tensor* record_tensors,
                                                    std::uint32_t created, bool probe);
@@ -581,6 +583,11 @@ class Dependence {
   std::uint64_t cold_mark_ = 0;      // cold walks from discovery (stamp_) cold_mark_ probe
   std::uint64_t warm_until_ = 0;     // ... or walk warm while stamp_ < warm_until_
   std::uint32_t recent_probes_ = 0;  // probes in a row that met a recent line
+  // Whether the last cold walk that found every argument's lines took a span: the next cold walk
+  // then starts as the spans instance (collect_on_cold_span_lines), not after the one-slot
+  // instance has missed its first span (the stencil's reads, every submit: ~30 instructions).
+  // A spans walk that takes none clears it (the one-slot instance is the cheaper walk).
+  bool cold_spans_ = false;
   std::uint64_t warm_run_ = kWarmRun;
   std::uint64_t probe_every_ = kProbeEvery;
   // The rings' watermarks when the discovery began (TensorMap::snapshot_retired's layout; the

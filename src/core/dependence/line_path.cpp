@@ -108,10 +108,14 @@ void Dependence::record_span_or_off_lines(TaskSlot& task, const Args& args, int 
   // The one-slot try missed its line (find_line) or left line mode (access_line). Only an access
   // of another length than the grid's (find_line's mark) can be a span, whose lines
   // take_marked_span finds from what find_line kept (its buffer, first byte and length).
+  // A table too short for the access grows first (grow_lines_for), and the lines are found
+  // again (its one slot, or its span).
   const Tensor* const t = &record_tensors[arg];
   std::uint64_t lines = 1;
   BufferInfo* info;
-  SlotLine* const first = map_.take_marked_span(*t, info, &lines);
+  SlotLine* first = map_.take_marked_span(*t, info, &lines);
+  if (first == nullptr && map_.grow_lines_for(*t, arg))
+    first = map_.find_line<false, true>(*t, arg, info, &lines);
   if (first == nullptr || !map_.access_span(first, lines, info, t, arg,
                                             is_write(static_cast<std::uint32_t>(args.tag(arg))),
                                             retired_, task.id, Report<false>{this})) {
@@ -152,14 +156,18 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
       lines[i] = map_.find_line(record_tensors[i], i, infos[i]);
     }
     if (lines[i] == nullptr) [[unlikely]] {  // (the later arguments' lines need not be found)
-      // (Nothing is done yet: the walk again, taking spans, out of line.)
+      // (Nothing is done yet: the walk again, taking spans, out of line; again after a table
+      // grew for this argument, as the lines found before it moved with it.)
       if constexpr (!kSpans)
+        return collect_on_cold_span_lines(task, args, record_tensors, created, probe);
+      if (map_.grow_lines_for(record_tensors[i], i))
         return collect_on_cold_span_lines(task, args, record_tensors, created, probe);
       pause_lines();
       return kLinesByRegions;
     }
   }
-  maybe_drain_completions();  // (while the lines are on their way)
+  if constexpr (kSpans) cold_spans_ = false;  // (until a span is recorded below)
+  maybe_drain_completions();                  // (while the lines are on their way)
   if (const int bad = begin_recording(task, args, created); bad >= 0) return bad;
   // (Before the accesses change the lines' states.)
   if (probe) [[unlikely]]
@@ -179,11 +187,14 @@ int Dependence::collect_on_cold_lines(TaskSlot& task, const Args& args,
     if (!is_tracked(tag) || ((fresh_reads >> i) & 1u) != 0) continue;
     bool done;
     if constexpr (kSpans) {
-      done = spans[i] == 1
-                 ? map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
-                                    Report<true>{this})
-                 : map_.access_span<false>(lines[i], spans[i], infos[i], t, i, is_write(tag),
-                                           retired_, id, Report<true>{this});
+      if (spans[i] == 1) {
+        done = map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
+                                Report<true>{this});
+      } else {
+        cold_spans_ = true;
+        done = map_.access_span<false>(lines[i], spans[i], infos[i], t, i, is_write(tag), retired_,
+                                       id, Report<true>{this});
+      }
     } else {
       done = map_.access_line(*lines[i], infos[i], t, i, is_write(tag), retired_, id,
                               Report<true>{this});
@@ -221,8 +232,10 @@ int Dependence::collect_on_lines(TaskSlot& task, const Args& args, const Tensor*
   const bool cold = map_.live_entries() + map_.line_table_lines() / 2 > slot_first_above_;
   if (!cold) [[likely]]
     return collect_on_warm_lines(task, args, record_tensors, 0);
-  if (stamp_ < cold_mark_) [[likely]]
+  if (stamp_ < cold_mark_) [[likely]] {
+    if (cold_spans_) return collect_on_cold_span_lines(task, args, record_tensors, 0, false);
     return collect_on_cold_lines<false>(task, args, record_tensors, 0, false);
+  }
   if (stamp_ < warm_until_) return collect_on_warm_lines(task, args, record_tensors, 0);
   return collect_on_cold_lines<false>(task, args, record_tensors, 0, true);
 }

@@ -480,6 +480,31 @@ bool TensorMap::grow_lines(BufferInfo* info, std::uint64_t slot) {
   return true;
 }
 
+bool TensorMap::grow_lines_for(const Tensor& t, int arg) {
+  // find_line's tests again, up to its table test: the same buffer (the place's guess, which
+  // find_line retargeted), version, line mode with its phase set, and a box of whole slots on
+  // the phase (one slot, or a rank-1 span of at most kMaxSpanLines).
+  BufferInfo* const info = by_arg_[static_cast<unsigned>(arg) % kMaxTensorArgs];
+  if (info->address != reinterpret_cast<std::uintptr_t>(t.buffer()) ||
+      info->owner != t.producer().value() || info->lines == nullptr ||
+      info->line_phase == BufferInfo::kNoLinePhase || info->line_version != t.version()) {
+    return false;
+  }
+  std::uint64_t size;
+  std::uint64_t count;
+  std::uint64_t lo;
+  if (!line_interval(t, size, count, lo)) return false;
+  const std::uint64_t bytes = count * size;
+  if (bytes != info->grid_length &&
+      (t.ndims() != 1 || bytes == 0 || bytes > kMaxSpanLines * info->grid_length)) {
+    return false;
+  }
+  if ((lo & info->line_mask) != info->line_phase || (bytes & info->line_mask) != 0) return false;
+  const std::uint64_t last = (lo >> info->grid_shift) + (bytes >> info->grid_shift) - 1;
+  if (last < info->line_capacity || last >= info->line_limit) return false;
+  return grow_lines(info, last);
+}
+
 bool TensorMap::refine_lines(BufferInfo* info, const Query& q) {
   const std::uint64_t length = info->grid_length;
   const std::uint64_t phase = info->grid_phase;

@@ -441,6 +441,38 @@ class TensorMap {
   // The watermarks again, into a snapshot that snapshot_retired filled before (the rest stays).
   void refresh_retired(std::uint32_t (&retired)[kRetiredSlots]) const { rings_.snapshot(retired); }
 
+  // The byte interval [lo, lo + count * size) of a contiguous box of rank 1 or 2 (`size` its
+  // element's bytes); false for any other box (make_region's general walk for the rest: the
+  // caller's lookup_insert).
+  [[gnu::always_inline]] static bool line_interval(const Tensor& t, std::uint64_t& size,
+                                                   std::uint64_t& count, std::uint64_t& lo) {
+    size = detail::kElementSizes[static_cast<std::uint8_t>(t.dtype())];
+    std::uint64_t first;
+    if (t.ndims() == 2) {
+      const std::uint64_t rows = t.box_extent(0);
+      const std::uint64_t columns = t.box_extent(1);
+      const std::uint64_t width = t.raw_dim(1);
+      if (rows != 1 && columns != width) return false;  // gaps between rows
+      first = std::uint64_t{t.box_offset(0)} * width + t.box_offset(1);
+      count = rows * columns;
+    } else if (t.ndims() == 1) {
+      first = t.box_offset(0);
+      count = t.box_extent(0);
+    } else {
+      return false;
+    }
+    lo = (t.layout_offset() + first) * size;
+    return true;
+  }
+  // A line-path miss (find_line null) whose only cause is that the buffer's line table ends
+  // before the access's slots (a buffer written forward: stencil rows, each past the last):
+  // grows the table to cover them, as the access by regions would (line_access, grow_lines),
+  // and returns true; the walk then finds the lines again (the table moved: no line found
+  // before is valid). False, with nothing changed, for any other miss (or a slot past the
+  // grid's line_limit, where the access by regions leaves line mode). Without it such a miss
+  // paused the line path, and a table that doubles as often as the pause did kept the stencil's
+  // first 4,096 submits of each run by regions. Out of line: misses are rare.
+  [[gnu::noinline]] bool grow_lines_for(const Tensor& t, int arg);
   // A plain submit's argument in two steps, for the usual case: a rank-1 or rank-2 contiguous
   // access to exactly one slot of a line-mode buffer that the same argument place named last.
   // find_line reads what it needs of the tensor once (no AccessRegion), finds the slot's line by
@@ -482,25 +514,10 @@ class TensorMap {
     // the phase kNoLinePhase (see line_phase), which no interval matches.
     assert(guess->lines != nullptr || guess->line_phase == BufferInfo::kNoLinePhase);
     if (guess->line_version != t.version()) return nullptr;
-    // The byte interval [lo, lo + bytes) of a contiguous box of rank 1 or 2 (make_region's
-    // general walk for the rest: the caller's lookup_insert).
-    const std::uint64_t size = detail::kElementSizes[static_cast<std::uint8_t>(t.dtype())];
-    std::uint64_t first;
+    std::uint64_t size;
     std::uint64_t count;
-    if (t.ndims() == 2) {
-      const std::uint64_t rows = t.box_extent(0);
-      const std::uint64_t columns = t.box_extent(1);
-      const std::uint64_t width = t.raw_dim(1);
-      if (rows != 1 && columns != width) return nullptr;  // gaps between rows
-      first = std::uint64_t{t.box_offset(0)} * width + t.box_offset(1);
-      count = rows * columns;
-    } else if (t.ndims() == 1) {
-      first = t.box_offset(0);
-      count = t.box_extent(0);
-    } else {
-      return nullptr;
-    }
-    const std::uint64_t lo = (t.layout_offset() + first) * size;
+    std::uint64_t lo;
+    if (!line_interval(t, size, count, lo)) return nullptr;
     if (count * size != guess->grid_length) {
       if constexpr (kSpans) {
         SlotLine* const first = find_span(t, guess, lo, count * size, lines);
