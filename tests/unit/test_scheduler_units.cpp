@@ -19,6 +19,8 @@
 #include "core/scheduler/ready_queues.hpp"
 #include "core/scheduler/scheduler.hpp"
 #include "core/thread_sanitizer.hpp"
+#include "platform/threads/kernel_timer.hpp"
+#include "support/cpu_mask.hpp"
 #include "support/task_window.hpp"
 
 namespace tmr::detail {
@@ -1071,6 +1073,80 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
   EXPECT_TRUE(s.idle(0));
 }
 
+// note_short_kernels (threads, with limit_handoffs_to_cpus): while the finishing core's kernels
+// are short, its leftovers stay off an idle core even with a CPU free for it (the orchestrator
+// parked): they are queued without a doorbell or a bell, and the finishing core takes them after
+// its next FIN. With long kernels the idle core gets its share, as without the note.
+TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOfShortKernelsOffAnIdleCore) {
+  std::atomic<int> others_on_cpu{0};  // a CPU is free for the idle core
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  s.cores_take_queued_work(true);
+  s.stage_single_core_at_latch_only(true);
+  s.own_core_needs_no_doorbell(true);
+  s.own_core_latches_handoff(true);
+  s.limit_handoffs_to_cpus(2, &others_on_cpu);
+  EXPECT_FALSE(s.short_kernels(1)) << "long until a core says otherwise";
+  TaskSlot* producers[2];
+  for (int p = 0; p < 2; ++p) {
+    producers[p] = task(TaskShape::aiv, 2);
+    consumer_of(*producers[p]);
+    consumer_of(*producers[p]);
+  }
+  s.push_ready_global(producers[0]);
+  s.step(0);
+  ASSERT_EQ(s.core_slot(1).running.task, producers[0]);
+  ASSERT_TRUE(s.core_slot(2).idle());
+  waker_.doorbells.clear();
+
+  s.note_short_kernels(1, true);
+  EXPECT_TRUE(s.short_kernels(1));
+  EXPECT_FALSE(s.short_kernels(2));
+  ack(1);
+  fin(1);
+  const int bells = waker_.bells;
+  EXPECT_TRUE(s.core_step(0, 1));
+  TaskSlot* const here = s.core_slot(1).running.task;
+  ASSERT_NE(here, nullptr);
+  EXPECT_TRUE(s.core_slot(2).idle()) << "short kernels: the leftover stays off the idle core";
+  EXPECT_TRUE(waker_.doorbells.empty());
+  EXPECT_EQ(waker_.bells, bells);
+  ack(1);
+  fin(1);
+  EXPECT_TRUE(s.core_step(0, 1));
+  TaskSlot* const next = s.core_slot(1).running.task;
+  ASSERT_NE(next, nullptr);
+  EXPECT_NE(next, here);
+  EXPECT_TRUE(s.core_slot(2).idle());
+  ack(1);
+  fin(1);
+  s.core_step(0, 1);
+  EXPECT_EQ(sink_.completed, 3);
+  ASSERT_TRUE(s.idle(0));
+
+  // Long kernels again: the idle core gets the second producer's leftover.
+  s.note_short_kernels(1, false);
+  s.note_short_kernels(2, false);
+  s.push_ready_global(producers[1]);
+  s.step(0);
+  const int core = s.core_slot(1).running.task == producers[1] ? 1 : 2;
+  const int other = 3 - core;
+  ASSERT_EQ(s.core_slot(core).running.task, producers[1]);
+  waker_.doorbells.clear();
+  ack(core);
+  fin(core);
+  EXPECT_TRUE(s.core_step(0, core));
+  ASSERT_NE(s.core_slot(core).running.task, nullptr);
+  ASSERT_NE(s.core_slot(other).running.task, nullptr);
+  EXPECT_EQ(waker_.doorbells, (std::vector<int>{other}));
+  for (int c = 1; c <= 2; ++c) {
+    ack(c);
+    fin(c);
+    s.core_step(0, c);
+  }
+  EXPECT_EQ(sink_.completed, 6);
+  EXPECT_TRUE(s.idle(0));
+}
+
 // core_step's single-task hand-off (threads): a finished task whose completion makes exactly one
 // consumer ready, of this core's shape, hands it straight to the finishing core (its payload and
 // running slot written once, published latched, the core never shown idle); the counters say so.
@@ -1514,6 +1590,142 @@ TEST_P(SingleHandoffRun, AChainRunsEachTaskOnItsProducersCore) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, SingleHandoffRun,
+                         ::testing::Values(PlatformKind::threads, PlatformKind::sim),
+                         [](const auto& info) {
+                           return std::string(info.param == PlatformKind::threads ? "threads"
+                                                                                  : "sim");
+                         });
+
+// A core thread's kernel estimate (threads): short after a few quick samples, long again after a
+// few slow ones; one sample, however long (a kernel preempted while it ran), moves it no further
+// than the cap, which leaves a short estimate short.
+TEST(KernelTimer, ShortAfterQuickSamplesLongAfterSlowOnesOneOutlierChangesNothing) {
+  KernelTimer timer;
+  EXPECT_FALSE(timer.is_short()) << "long until timed";
+  int due = 0;
+  for (std::uint32_t k = 0; k < 4 * kKernelSample; ++k)
+    due += timer.due() ? 1 : 0;
+  EXPECT_EQ(due, 4) << "one kernel in kKernelSample";
+  int samples = 0;
+  while (!timer.is_short()) {
+    const bool changed = timer.add(100);
+    ASSERT_LT(++samples, 10);
+    EXPECT_EQ(changed, timer.is_short());
+  }
+  EXPECT_EQ(samples, 3);  // 1000 -> 775 -> 607 -> 482 ns
+  for (int k = 0; k < 20; ++k)
+    timer.add(100);
+  EXPECT_FALSE(timer.add(50'000'000)) << "one preempted kernel keeps it short";
+  EXPECT_TRUE(timer.is_short());
+  EXPECT_LE(timer.estimate_ns(), 110 + (kKernelSampleCapNs - 110) / 4);  // the cap's quarter
+  samples = 0;
+  while (timer.is_short()) {
+    timer.add(4000);
+    ASSERT_LT(++samples, 10);
+  }
+  EXPECT_EQ(samples, 2);
+  EXPECT_GE(timer.estimate_ns(), kShortKernelNs);
+}
+
+// note_short_kernels in whole runs, both platforms, pinned to 2 CPUs (3 core threads, a scheduler
+// thread and the orchestrator: limit_handoffs_to_cpus applies on threads). On threads the core
+// threads time their kernels: a stencil of rows of 4 cells with empty kernels leaves each core
+// that ran a few dozen of them noted short, and the next run of it gives no leftover to the idle
+// core (none taken back unlatched: only a core's own placements on another core are); kernels of
+// 20 us leave every core that ran a few dozen of them long. The sim times nothing: no core is
+// ever noted short, whatever its kernels.
+std::atomic<int> short_cell_runs[2];
+void short_cell(const KernelArgs& a) {
+  const Tensor in = a.tensor(0);
+  const auto* cells = static_cast<const std::int32_t*>(in.data());
+  std::int32_t sum = 1;
+  for (std::uint32_t i = 0; i < in.shape()[0]; ++i)
+    sum += cells[i];
+  *static_cast<std::int32_t*>(a.tensor(1).data()) = sum % 1000;
+  if (a.scalar<std::int32_t>(0) != 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  }
+  short_cell_runs[a.sub_block_id() & 1].fetch_add(1, std::memory_order_relaxed);
+}
+
+class ShortKernelsRun : public ::testing::TestWithParam<PlatformKind> {};
+
+TEST_P(ShortKernelsRun, EmptyKernelsAreNotedShortAndKeepTheirLeftoversLongOnesNot) {
+  const testing::TwoCpus pin;
+  ASSERT_TRUE(pin.ok()) << "this host has fewer than 2 CPUs in the affinity mask";
+  const bool threads = GetParam() == PlatformKind::threads;
+  RuntimeConfig config;
+  config.platform = GetParam();
+  config.clusters = 1;
+  config.scheduler_threads = 1;
+  config.record_events = false;
+  Engine engine(config, KernelRegistry{});
+  const KernelId cell = engine.kernels().add("short_cell", CoreType::aiv, &short_cell);
+  ASSERT_EQ(engine.scheduler().limits_handoffs(), threads);
+  constexpr std::uint32_t kWidth = 4;
+  const Topology topology = engine.topology();
+  const int aiv[2] = {topology.aiv_core(0, 0), topology.aiv_core(0, 1)};
+  // Returns the run's stats; short_cell_runs counts each AIV core's kernels.
+  auto run = [&](std::uint32_t rows, bool spin) {
+    std::vector<std::int32_t> cells(kWidth * (rows + 1), 1);
+    for (std::atomic<int>& n : short_cell_runs)
+      n.store(0);
+    RunArgs args;
+    args.inout(cells.data(), {static_cast<std::uint32_t>(cells.size())}, DType::i32);
+    const RunResult r = engine.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          for (std::uint32_t row = 1; row <= rows; ++row) {
+            for (std::uint32_t i = 0; i < kWidth; ++i) {
+              const std::uint32_t lo = i == 0 ? 0 : i - 1;
+              const std::uint32_t hi = std::min(kWidth - 1, i + 1);
+              o.submit_aiv(cell, Args()
+                                     .in(a.tensor(0), {hi - lo + 1}, {(row - 1) * kWidth + lo})
+                                     .out_existing(a.tensor(0), {1}, {row * kWidth + i})
+                                     .scalar(std::int32_t{spin}));
+            }
+          }
+        },
+        args);
+    EXPECT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(short_cell_runs[0].load() + short_cell_runs[1].load(),
+              static_cast<int>(kWidth * rows));
+    return r.stats;
+  };
+  // Enough kernels on a core for four samples: its estimate has then left where it was.
+  constexpr int kTimed = 4 * static_cast<int>(kKernelSample);
+
+  run(400, false);
+  int timed = 0;
+  for (int k = 0; k < 2; ++k) {
+    if (short_cell_runs[k].load() < kTimed) continue;
+    ++timed;
+    // A sanitizer build's kernels may take longer than kShortKernelNs: only the release build's
+    // are sure to be short.
+    if (threads && !kThreadSanitizer) {
+      EXPECT_TRUE(engine.scheduler().short_kernels(aiv[k])) << "AIV core " << k;
+    } else if (!threads) {
+      EXPECT_FALSE(engine.scheduler().short_kernels(aiv[k])) << "AIV core " << k;
+    }
+  }
+  EXPECT_GE(timed, 1);
+  if (threads && !kThreadSanitizer && engine.scheduler().short_kernels(aiv[0]) &&
+      engine.scheduler().short_kernels(aiv[1])) {
+    EXPECT_EQ(run(400, false).unlatched_taken_back, 0u);
+  }
+
+  run(160, true);
+  timed = 0;
+  for (int k = 0; k < 2; ++k) {
+    if (short_cell_runs[k].load() < kTimed) continue;
+    ++timed;
+    EXPECT_FALSE(engine.scheduler().short_kernels(aiv[k])) << "AIV core " << k;
+  }
+  EXPECT_GE(timed, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, ShortKernelsRun,
                          ::testing::Values(PlatformKind::threads, PlatformKind::sim),
                          [](const auto& info) {
                            return std::string(info.param == PlatformKind::threads ? "threads"

@@ -36,7 +36,8 @@ Scheduler::Scheduler(const Topology& topology, std::span<Mailbox> mailboxes,
       returned_(static_cast<std::size_t>(topology.core_count())),
       idle_mask_(static_cast<std::size_t>(topology.clusters)),
       core_since_ns_(static_cast<std::size_t>(topology.core_count())),
-      core_end_ns_(static_cast<std::size_t>(topology.core_count())) {
+      core_end_ns_(static_cast<std::size_t>(topology.core_count())),
+      short_kernels_(static_cast<std::size_t>(topology.core_count())) {
   for (int c = 0; c < topology.clusters; ++c) {
     clusters_[c] =
         ClusterCores{topology.aic_core(c), {topology.aiv_core(c, 0), topology.aiv_core(c, 1)}};
@@ -363,9 +364,12 @@ bool Scheduler::place_left_on_idle(int thread, TaskShape shape, bool* progress) 
   const int s = static_cast<int>(shape);
   std::atomic<int>& free = me.free_cores[shape == TaskShape::aic ? 0 : 1];
   bool placed = false;
-  bool no_cpu = false;  // limit_handoffs_to_cpus: an idle core here but no CPU for it
+  // limit_handoffs_to_cpus: an idle core here but no CPU for it, or the finishing core's kernels
+  // too short for a second core (note_short_kernels; self_core is the finishing core).
+  bool no_cpu = false;
+  const bool keep_here = handoff_cpus_ != 0 && me.self_core >= 0 && short_kernels(me.self_core);
   while (me.local_count[s] > 0 && free.load(std::memory_order_relaxed) > 0) {
-    if (!cpu_free_for_idle_core(thread)) {
+    if (keep_here || !cpu_free_for_idle_core(thread)) {
       no_cpu = true;
       break;
     }

@@ -149,6 +149,21 @@ class Scheduler {
     handoff_cpus_ = cpus;
     others_on_cpu_ = others_on_cpu;
   }
+  // With limit_handoffs_to_cpus, for platforms whose core threads time their own kernels
+  // (threads): core `core`'s recent kernels are short, too short to gain from a second core.
+  // While they are, its completion step places no leftovers on an idle core even with a CPU free
+  // for it: they go on the queue, as with no CPU free, and this core pops them after its next
+  // FIN. Both cores of a thread step under one gate, so kernels shorter than a step run no faster
+  // on two cores, and there each hand-off crosses CPUs: on the peers' stencil (empty kernels, 2
+  // CPUs) a run whose core threads the OS had put on different CPUs took ~1 us a task against
+  // ~0.25 us on one (docs/performance.md, "Session 55, branch mode55"). Written by that core's
+  // own thread (a relaxed store when it changes), read by its own steps. Off (false) by default.
+  void note_short_kernels(int core, bool short_kernels) {
+    short_kernels_[static_cast<std::size_t>(core)].store(short_kernels, std::memory_order_relaxed);
+  }
+  bool short_kernels(int core) const {
+    return short_kernels_[static_cast<std::size_t>(core)].load(std::memory_order_relaxed);
+  }
   // Whether a step after a latch of a core of `type` could stage anything into its pending slot
   // without a MIX task waiting: the policy stages the core's shape and such a task is queued.
   // Two relaxed looks, no write.
@@ -504,7 +519,8 @@ class Scheduler {
   // end (clock_ ns; 0 = idle or unknown).
   std::vector<std::uint64_t> core_since_ns_;
   std::vector<std::uint64_t> core_end_ns_;
-  std::atomic<bool> mix_seen_{false};  // a MIX task was made ready in this run
+  std::vector<std::atomic<bool>> short_kernels_;  // per core: note_short_kernels
+  std::atomic<bool> mix_seen_{false};             // a MIX task was made ready in this run
 };
 
 }  // namespace tmr::detail

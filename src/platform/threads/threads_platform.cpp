@@ -14,6 +14,7 @@
 #include "core/mailbox.hpp"
 #include "core/scheduler/record_prefetch.hpp"
 #include "platform/threads/core_doorbell.hpp"
+#include "platform/threads/kernel_timer.hpp"
 
 namespace tmr::detail {
 namespace {
@@ -392,6 +393,9 @@ void ThreadsPlatform::core_main(int core) {
   const bool timing_only = engine_.config().runs_timing_only();
   KernelWatch& watch = engine_.kernel_watch();
   Backoff backoff(engine_.config().spin_before_park);
+  // Kernels are timed only where the scheduler uses it (note_short_kernels).
+  const bool time_kernels = engine_scheduler_->limits_handoffs();
+  KernelTimer kernel_timer;
   // The latched dispatch that runs next, in place in its payload buffer (latch_dispatch_in_place,
   // take_own_dispatch): one latched right after the previous FIN (it was waiting in the pending
   // slot) or an early hand-off (below) runs without another look at the dispatch word.
@@ -433,8 +437,12 @@ void ThreadsPlatform::core_main(int core) {
     const DispatchPayload& job = *next;
     const std::uint64_t start = timestamps ? engine_.now_ns() : 0;
     watch.started(core, job.kernel, job.task, job.block_index, KernelWatch::now_ns());
+    const bool timed = time_kernels && kernel_timer.due();
+    const std::uint64_t kernel_start = timed ? now_ns() : 0;
     // Timing only: the task goes through every step as usual except its kernel body.
     const std::optional<std::string> error = timing_only ? std::nullopt : run_kernel(job);
+    if (timed && kernel_timer.add(now_ns() - kernel_start))
+      engine_scheduler_->note_short_kernels(core, kernel_timer.is_short());
     watch.finished(core);
     if (error) engine_.report_kernel_exception(job.kernel, job.task, job.block_index, *error);
     next = nullptr;  // `job` is not read after this
