@@ -887,6 +887,87 @@ TEST_P(ParallelForAnalysedSubmit, RankThreeViewsDepartInTheWordRankTwoSkips) {
   }
 }
 
+// out (1-D) = in 0 (1-D) + the sum of every element of tensor 1 (a rank-3 view), which is then
+// incremented element by element.
+void row_plus_sum_3d(const KernelArgs& a) {
+  const Tensor& x = a.tensor(0);
+  const Tensor& w = a.tensor(1);
+  const Tensor& out = a.tensor(2);
+  float sum = 0.0f;
+  for (std::uint32_t p = 0; p < w.dim(0); ++p) {
+    for (std::uint32_t q = 0; q < w.dim(1); ++q) {
+      for (std::uint32_t r = 0; r < w.dim(2); ++r) {
+        float& e = w.data_as<float>()[p * w.stride(0) + q * w.stride(1) + r * w.stride(2)];
+        sum += e;
+        e += 1.0f;
+      }
+    }
+  }
+  for (std::uint32_t k = 0; k < x.dim(0); ++k)
+    out.data_as<float>()[k * out.stride(0)] = x.data_as<float>()[k * x.stride(0)] + sum;
+}
+
+// A wide position (a fresh output) reading a rank-1 view and updating a rank-3 one: each access
+// is compared under its own rank's mask (LoopDriver::AccessImage::mask, one copy of each mask per
+// driver), so when the rank-3 view's last extent shrinks from iteration kSwitch on (bytes the
+// rank-1 mask does not cover, in words whose first bytes both masks cover alike) the wide
+// compare misses and the loop falls back, with every result as the plain path's.
+TEST_P(ParallelForAnalysedSubmit, WideReplayComparesEachAccessUnderItsOwnRanksMask) {
+  constexpr std::uint32_t kRows = 20;
+  constexpr std::uint32_t kCols = 4;
+  constexpr std::uint32_t kMid = 2;
+  constexpr std::uint32_t kInner = 4;
+  constexpr std::uint32_t kSwitch = 10;
+  for (const bool depart : {true, false}) {
+    SCOPED_TRACE(depart ? "departure" : "none");
+    Fixture f(GetParam().platform, GetParam().record);
+    const KernelId sum3 =
+        f.runtime.kernels().add("row_plus_sum_3d", CoreType::aiv, &row_plus_sum_3d);
+    std::vector<float> x(kRows * kCols), w(kRows * kMid * kInner), y(kRows * kCols, 0.0f);
+    for (std::size_t k = 0; k < x.size(); ++k)
+      x[k] = static_cast<float>(k);
+    for (std::size_t k = 0; k < w.size(); ++k)
+      w[k] = static_cast<float>(k % 7);
+    std::vector<float> want(y.size());
+    std::vector<float> want_w = w;
+    const RunResult r = f.runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+      const Tensor tx = Tensor::wrap(x.data(), {kRows * kCols}, DType::f32);
+      const Tensor tw = Tensor::wrap(w.data(), {kRows, kMid, kInner}, DType::f32);
+      const Tensor ty = Tensor::wrap(y.data(), {kRows * kCols}, DType::f32);
+      o.parallel_for(kRows, [&](Orchestrator& o, std::int64_t i) {
+        const auto row = static_cast<std::uint32_t>(i);
+        const std::uint32_t inner = depart && row >= kSwitch ? kInner - 1 : kInner;
+        const TaskOutputs made =
+            o.submit_aiv(sum3, Args()
+                                   .in(tx.view({kCols}, {row * kCols}))
+                                   .inout(tw.view({1, kMid, inner}, {row, 0, 0}))
+                                   .out(TensorSpec({kCols}, DType::f32)));
+        if (!made.valid()) return;
+        o.submit_aiv(f.inc, Args().in(made[0]).out_existing(ty.view({kCols}, {row * kCols})));
+        float sum = 0.0f;
+        for (std::uint32_t m = 0; m < kMid; ++m) {
+          for (std::uint32_t c = 0; c < inner; ++c) {
+            sum += want_w[(row * kMid + m) * kInner + c];
+            want_w[(row * kMid + m) * kInner + c] += 1.0f;
+          }
+        }
+        for (std::uint32_t c = 0; c < kCols; ++c)
+          want[row * kCols + c] = x[row * kCols + c] + sum + 1.0f;
+      });
+    });
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, depart ? 1u : 0u);
+    // Both positions of every analysed iteration took the wide path, up to the departure.
+    const std::uint32_t wide_rows = depart ? kSwitch : kRows;
+    EXPECT_GE(r.stats.loop_tasks_replayed_wide, 2u * (wide_rows - 2));
+    EXPECT_LE(r.stats.loop_tasks_replayed_wide, 2u * wide_rows);
+    for (std::size_t k = 0; k < y.size(); ++k)
+      ASSERT_EQ(y[k], want[k]) << "element " << k;
+    for (std::size_t k = 0; k < w.size(); ++k)
+      ASSERT_EQ(w[k], want_w[k]) << "w element " << k;
+  }
+}
+
 // out = in + scalar 0 (a float) over 1-D views.
 void plus_scalar(const KernelArgs& a) {
   const Tensor& in = a.tensor(0);
