@@ -296,6 +296,76 @@ class SchedulerSteps : public ::testing::Test {
     EXPECT_FALSE(graph::finish_wiring(*consumer, 0));
     return consumer;
   }
+  // limit_handoffs_to_cpus's tests: a threads scheduler on 2 CPUs whose other runtime threads
+  // `others_on_cpu` counts (`s` made with make's DualSlotPolicy{false, true, false}), and two AIV
+  // producers with two consumers each (each completion leaves one leftover), the first running on
+  // core 1 with core 2 idle.
+  void limit_to_two_cpus(Scheduler& s, std::atomic<int>& others_on_cpu, TaskSlot* (&producers)[2]) {
+    s.cores_take_queued_work(true);
+    s.stage_single_core_at_latch_only(true);
+    s.own_core_needs_no_doorbell(true);
+    s.own_core_latches_handoff(true);
+    s.limit_handoffs_to_cpus(2, &others_on_cpu);
+    for (int p = 0; p < 2; ++p) {
+      producers[p] = task(TaskShape::aiv, 2);
+      consumer_of(*producers[p]);
+      consumer_of(*producers[p]);
+    }
+    s.push_ready_global(producers[0]);
+    s.step(0);
+    EXPECT_EQ(s.core_slot(1).running.task, producers[0]);
+    EXPECT_TRUE(s.core_slot(2).idle());
+    waker_.doorbells.clear();
+  }
+  // Core 1 finishes the first producer and keeps its leftover off idle core 2 (`why`): queued
+  // without a doorbell or a bell, and taken by core 1 after its next FIN.
+  void expect_leftover_kept_on_core_1(Scheduler& s, const char* why) {
+    ack(1);
+    fin(1);
+    const int bells = waker_.bells;
+    EXPECT_TRUE(s.core_step(0, 1));
+    TaskSlot* const here = s.core_slot(1).running.task;
+    ASSERT_NE(here, nullptr);
+    EXPECT_TRUE(s.core_slot(1).running.early_handoff);
+    EXPECT_TRUE(s.core_slot(2).idle()) << why;
+    EXPECT_TRUE(waker_.doorbells.empty());
+    EXPECT_EQ(waker_.bells, bells) << "nobody else could take the queued consumer now";
+    EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 1);
+    ack(1);
+    fin(1);
+    EXPECT_TRUE(s.core_step(0, 1));
+    TaskSlot* const next = s.core_slot(1).running.task;
+    ASSERT_NE(next, nullptr);
+    EXPECT_NE(next, here);
+    EXPECT_TRUE(s.core_slot(2).idle());
+    ack(1);
+    fin(1);
+    s.core_step(0, 1);
+    EXPECT_EQ(sink_.completed, 3);
+    EXPECT_TRUE(s.idle(0));
+  }
+  // The second producer's completion gives the idle core its leftover, with a doorbell.
+  void expect_idle_core_gets_leftover(Scheduler& s, TaskSlot* producer) {
+    s.push_ready_global(producer);
+    s.step(0);
+    const int core = s.core_slot(1).running.task == producer ? 1 : 2;
+    const int other = 3 - core;
+    ASSERT_EQ(s.core_slot(core).running.task, producer);
+    waker_.doorbells.clear();
+    ack(core);
+    fin(core);
+    EXPECT_TRUE(s.core_step(0, core));
+    ASSERT_NE(s.core_slot(core).running.task, nullptr);
+    ASSERT_NE(s.core_slot(other).running.task, nullptr);
+    EXPECT_EQ(waker_.doorbells, (std::vector<int>{other}));
+    for (int c = 1; c <= 2; ++c) {
+      ack(c);
+      fin(c);
+      s.core_step(0, c);
+    }
+    EXPECT_EQ(sink_.completed, 6);
+    EXPECT_TRUE(s.idle(0));
+  }
   // What a core does: latch its dispatch word (ACK), and finish (FIN).
   std::uint32_t dispatched(int core) { return mailboxes_[core].dispatch.load(); }
   void ack(int core) { mailboxes_[core].status.store(dispatched(core)); }
@@ -1004,73 +1074,14 @@ TEST_F(SchedulerSteps, LeftoversRingWhenAnotherThreadHasAnIdleCore) {
 // after its next FIN. With that CPU free again, the idle core gets its share as before.
 TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
   std::atomic<int> others_on_cpu{1};
-  Scheduler s = make(DualSlotPolicy{false, true, false});
-  s.cores_take_queued_work(true);
-  s.stage_single_core_at_latch_only(true);
-  s.own_core_needs_no_doorbell(true);
-  s.own_core_latches_handoff(true);
-  s.limit_handoffs_to_cpus(2, &others_on_cpu);
-  ASSERT_TRUE(s.limits_handoffs());
-  // Two producers, each with two consumers.
   TaskSlot* producers[2];
-  for (int p = 0; p < 2; ++p) {
-    producers[p] = task(TaskShape::aiv, 2);
-    consumer_of(*producers[p]);
-    consumer_of(*producers[p]);
-  }
-  s.push_ready_global(producers[0]);
-  s.step(0);
-  ASSERT_EQ(s.core_slot(1).running.task, producers[0]);
-  ASSERT_TRUE(s.core_slot(2).idle());
-  waker_.doorbells.clear();
-
-  ack(1);
-  fin(1);
-  const int bells = waker_.bells;
-  EXPECT_TRUE(s.core_step(0, 1));
-  TaskSlot* const here = s.core_slot(1).running.task;
-  ASSERT_NE(here, nullptr);
-  EXPECT_TRUE(s.core_slot(1).running.early_handoff);
-  EXPECT_TRUE(s.core_slot(2).idle()) << "no CPU for the idle core: the leftover stays off it";
-  EXPECT_TRUE(waker_.doorbells.empty());
-  EXPECT_EQ(waker_.bells, bells) << "nobody else could take the queued consumer now";
-  EXPECT_EQ(s.idle_cores(0, CoreType::aiv), 1);
-
-  // The finishing core takes the queued consumer after its next FIN.
-  ack(1);
-  fin(1);
-  EXPECT_TRUE(s.core_step(0, 1));
-  TaskSlot* const next = s.core_slot(1).running.task;
-  ASSERT_NE(next, nullptr);
-  EXPECT_NE(next, here);
-  EXPECT_TRUE(s.core_slot(2).idle());
-  ack(1);
-  fin(1);
-  s.core_step(0, 1);
-  EXPECT_EQ(sink_.completed, 3);
-  ASSERT_TRUE(s.idle(0));
-
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  limit_to_two_cpus(s, others_on_cpu, producers);
+  ASSERT_TRUE(s.limits_handoffs());
+  expect_leftover_kept_on_core_1(s, "no CPU for the idle core: the leftover stays off it");
   // The orchestrator parked: a CPU is free for the idle core, which gets the second leftover.
   others_on_cpu.store(0);
-  s.push_ready_global(producers[1]);
-  s.step(0);
-  const int core = s.core_slot(1).running.task == producers[1] ? 1 : 2;
-  const int other = 3 - core;
-  ASSERT_EQ(s.core_slot(core).running.task, producers[1]);
-  waker_.doorbells.clear();
-  ack(core);
-  fin(core);
-  EXPECT_TRUE(s.core_step(0, core));
-  ASSERT_NE(s.core_slot(core).running.task, nullptr);
-  ASSERT_NE(s.core_slot(other).running.task, nullptr);
-  EXPECT_EQ(waker_.doorbells, (std::vector<int>{other}));
-  for (int c = 1; c <= 2; ++c) {
-    ack(c);
-    fin(c);
-    s.core_step(0, c);
-  }
-  EXPECT_EQ(sink_.completed, 6);
-  EXPECT_TRUE(s.idle(0));
+  expect_idle_core_gets_leftover(s, producers[1]);
 }
 
 // note_short_kernels (threads, with limit_handoffs_to_cpus): while the finishing core's kernels
@@ -1079,72 +1090,18 @@ TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOffAnIdleCoreWithNoCpuForIt) {
 // its next FIN. With long kernels the idle core gets its share, as without the note.
 TEST_F(SchedulerSteps, CoreStepKeepsLeftoversOfShortKernelsOffAnIdleCore) {
   std::atomic<int> others_on_cpu{0};  // a CPU is free for the idle core
-  Scheduler s = make(DualSlotPolicy{false, true, false});
-  s.cores_take_queued_work(true);
-  s.stage_single_core_at_latch_only(true);
-  s.own_core_needs_no_doorbell(true);
-  s.own_core_latches_handoff(true);
-  s.limit_handoffs_to_cpus(2, &others_on_cpu);
-  EXPECT_FALSE(s.short_kernels(1)) << "long until a core says otherwise";
   TaskSlot* producers[2];
-  for (int p = 0; p < 2; ++p) {
-    producers[p] = task(TaskShape::aiv, 2);
-    consumer_of(*producers[p]);
-    consumer_of(*producers[p]);
-  }
-  s.push_ready_global(producers[0]);
-  s.step(0);
-  ASSERT_EQ(s.core_slot(1).running.task, producers[0]);
-  ASSERT_TRUE(s.core_slot(2).idle());
-  waker_.doorbells.clear();
-
+  Scheduler s = make(DualSlotPolicy{false, true, false});
+  limit_to_two_cpus(s, others_on_cpu, producers);
+  EXPECT_FALSE(s.short_kernels(1)) << "long until a core says otherwise";
   s.note_short_kernels(1, true);
   EXPECT_TRUE(s.short_kernels(1));
   EXPECT_FALSE(s.short_kernels(2));
-  ack(1);
-  fin(1);
-  const int bells = waker_.bells;
-  EXPECT_TRUE(s.core_step(0, 1));
-  TaskSlot* const here = s.core_slot(1).running.task;
-  ASSERT_NE(here, nullptr);
-  EXPECT_TRUE(s.core_slot(2).idle()) << "short kernels: the leftover stays off the idle core";
-  EXPECT_TRUE(waker_.doorbells.empty());
-  EXPECT_EQ(waker_.bells, bells);
-  ack(1);
-  fin(1);
-  EXPECT_TRUE(s.core_step(0, 1));
-  TaskSlot* const next = s.core_slot(1).running.task;
-  ASSERT_NE(next, nullptr);
-  EXPECT_NE(next, here);
-  EXPECT_TRUE(s.core_slot(2).idle());
-  ack(1);
-  fin(1);
-  s.core_step(0, 1);
-  EXPECT_EQ(sink_.completed, 3);
-  ASSERT_TRUE(s.idle(0));
-
+  expect_leftover_kept_on_core_1(s, "short kernels: the leftover stays off the idle core");
   // Long kernels again: the idle core gets the second producer's leftover.
   s.note_short_kernels(1, false);
   s.note_short_kernels(2, false);
-  s.push_ready_global(producers[1]);
-  s.step(0);
-  const int core = s.core_slot(1).running.task == producers[1] ? 1 : 2;
-  const int other = 3 - core;
-  ASSERT_EQ(s.core_slot(core).running.task, producers[1]);
-  waker_.doorbells.clear();
-  ack(core);
-  fin(core);
-  EXPECT_TRUE(s.core_step(0, core));
-  ASSERT_NE(s.core_slot(core).running.task, nullptr);
-  ASSERT_NE(s.core_slot(other).running.task, nullptr);
-  EXPECT_EQ(waker_.doorbells, (std::vector<int>{other}));
-  for (int c = 1; c <= 2; ++c) {
-    ack(c);
-    fin(c);
-    s.core_step(0, c);
-  }
-  EXPECT_EQ(sink_.completed, 6);
-  EXPECT_TRUE(s.idle(0));
+  expect_idle_core_gets_leftover(s, producers[1]);
 }
 
 // core_step's single-task hand-off (threads): a finished task whose completion makes exactly one
