@@ -967,6 +967,21 @@ std::size_t expect_same_or_reached(const std::set<std::uint32_t>& found, const P
   return left_out;
 }
 
+// Submits `args` on `plain` and on the oracle `two_pass`, checks the producers `plain` found (each
+// once, every one the oracle's or reached through them: expect_same_or_reached) and appends them
+// to `edges`. Returns how many of the oracle's producers `plain` left out as reached.
+std::size_t submit_against_oracle(Harness& plain, Harness& two_pass, const Args& args,
+                                  std::vector<std::set<std::uint32_t>>& edges, int program,
+                                  int task) {
+  const Producers found = plain.submit_plain(args);
+  const Producers expected = two_pass.submit(args);
+  std::set<std::uint32_t> set(found.begin(), found.end());
+  EXPECT_EQ(set.size(), found.size()) << "program " << program << ": a producer listed twice";
+  const std::size_t left_out = expect_same_or_reached(set, expected, edges, program, task);
+  edges.push_back(std::move(set));
+  return left_out;
+}
+
 struct LineGate {
   bool set = false;
   std::uint64_t first = 0, last = 0;
@@ -1070,12 +1085,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
       const bool open = plain.dependence->line_path_open();
       (line_phase ? (open ? open_in_line_phase : paused_in_line_phase)
                   : (open ? open_in_miss_phase : paused_in_miss_phase))++;
-      const Producers found = plain.submit_plain(args);
-      Producers expected = two_pass.submit(args);
-      const std::set<std::uint32_t> set(found.begin(), found.end());
-      ASSERT_EQ(set.size(), found.size()) << "program " << program << ": a producer listed twice";
-      left_out += expect_same_or_reached(set, expected, edges, program, j);
-      edges.push_back(set);
+      left_out += submit_against_oracle(plain, two_pass, args, edges, program, j);
       boxes.push_back(mine);
       if (j % 16 != 15) continue;  // (a check walks every bucket)
       std::uint64_t linked = 0;
@@ -1190,12 +1200,7 @@ void check_line_spans_against_oracle(int seed_base, bool slot_first) {
         ASSERT_TRUE(plain.dependence->line_path_open())
             << "program " << program << ", task " << j << ": the line path paused";
       }
-      const Producers found = plain.submit_plain(args);
-      const Producers expected = two_pass.submit(args);
-      const std::set<std::uint32_t> set(found.begin(), found.end());
-      ASSERT_EQ(set.size(), found.size()) << "program " << program << ": a producer listed twice";
-      left_out += expect_same_or_reached(set, expected, edges, program, j);
-      edges.push_back(set);
+      left_out += submit_against_oracle(plain, two_pass, args, edges, program, j);
       boxes.push_back(mine);
     }
     const TensorMapStats& stats = plain.dependence->map().stats();
@@ -1285,12 +1290,7 @@ void check_growing_lines_against_oracle(int seed_base, int path) {
           ASSERT_TRUE(plain.dependence->line_path_open())
               << "program " << program << ", task " << j << ": the line path paused";
         }
-        const Producers found = plain.submit_plain(args);
-        const Producers expected = two_pass.submit(args);
-        const std::set<std::uint32_t> set(found.begin(), found.end());
-        ASSERT_EQ(set.size(), found.size()) << "program " << program << ": a producer listed twice";
-        expect_same_or_reached(set, expected, edges, program, j);
-        edges.push_back(set);
+        submit_against_oracle(plain, two_pass, args, edges, program, j);
         boxes.push_back(mine);
       }
     }
