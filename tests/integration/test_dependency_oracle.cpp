@@ -246,16 +246,22 @@ void expect_spans_match_sequential(Runtime& runtime, KernelId body,
     EXPECT_EQ(cells[b], reference[b]) << "program " << program << ", buffer " << b;
 }
 
-class CellSpans : public ::testing::TestWithParam<PlatformKind> {};
+class CellSpans : public ::testing::TestWithParam<PlatformKind> {
+ protected:
+  // Two clusters, one scheduler thread, a ring of few tasks (the window wraps often).
+  static RuntimeConfig config_for(PlatformKind platform) {
+    RuntimeConfig config;
+    config.platform = platform;
+    config.clusters = 2;
+    config.scheduler_threads = 1;
+    config.stall_timeout_s = 30;
+    config.ring = few_tasks_ring();
+    return config;
+  }
+};
 
 TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
-  RuntimeConfig config;
-  config.platform = GetParam();
-  config.clusters = 2;
-  config.scheduler_threads = 1;
-  config.stall_timeout_s = 30;
-  config.ring = few_tasks_ring();
-  Runtime runtime(config);
+  Runtime runtime(config_for(GetParam()));
   const KernelId body = runtime.kernels().add("span_body", CoreType::aiv, &span_body);
   constexpr std::uint32_t kCells = 96;
   constexpr int kBuffers = 3;
@@ -299,13 +305,7 @@ TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
 // 64 lines and doubles: each access past its end grows it on the plain submit's line path
 // (TensorMap::grow_lines_for). The buffer must end as a sequential execution leaves it.
 TEST_P(CellSpans, ForwardRowsPastTheLineTableMatchSequentialExecution) {
-  RuntimeConfig config;
-  config.platform = GetParam();
-  config.clusters = 2;
-  config.scheduler_threads = 1;
-  config.stall_timeout_s = 30;
-  config.ring = few_tasks_ring();
-  Runtime runtime(config);
+  Runtime runtime(config_for(GetParam()));
   const KernelId body = runtime.kernels().add("span_body", CoreType::aiv, &span_body);
   const int programs = scaled(4, 2);
   for (int program = 0; program < programs; ++program) {

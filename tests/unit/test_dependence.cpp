@@ -967,6 +967,18 @@ std::size_t expect_same_or_reached(const std::set<std::uint32_t>& found, const P
   return left_out;
 }
 
+// Tasks finish in order: after the first 20 submits, now and then (`pick(0, odds) == 0`) both
+// harnesses retire a prefix of the `j` tasks submitted, never the last 8.
+template <class Pick>
+void maybe_retire_prefix(Harness& plain, Harness& two_pass, int j, std::uint32_t odds, Pick& pick) {
+  if (j > 20 && pick(0, odds) == 0 &&
+      plain.rings[0]->retired() + 8 <= static_cast<std::uint32_t>(j)) {
+    const std::uint32_t end = pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
+    plain.retire_below(end);
+    two_pass.retire_below(end);
+  }
+}
+
 // Submits `args` on `plain` and on the oracle `two_pass`, checks the producers `plain` found (each
 // once, every one the oracle's or reached through them: expect_same_or_reached) and appends them
 // to `edges`. Returns how many of the oracle's producers `plain` left out as reached.
@@ -1031,14 +1043,7 @@ void check_plain_path_against_oracle(bool readers, int seed_base, bool slot_firs
     std::vector<std::uint32_t> retired_at_submit;
     const std::uint32_t partial_odds = pick(0, 1) == 0 ? 4 : 40;
     for (int j = 0; j < tasks; ++j) {
-      if (j > 20 && pick(0, readers ? 4 : 9) == 0 &&
-          plain.rings[0]->retired() + 8 <= static_cast<std::uint32_t>(j)) {
-        // Tasks finish in order: retire a prefix, never the last few.
-        const std::uint32_t end =
-            pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
-        plain.retire_below(end);
-        two_pass.retire_below(end);
-      }
+      maybe_retire_prefix(plain, two_pass, j, readers ? 4 : 9, pick);
       const bool line_phase = phases && (j / 48) % 2 == 1;
       if (line_phase && j % 48 == 0) {
         // Everything earlier retires: the grid buffer empties and starts lines again.
@@ -1167,13 +1172,7 @@ void check_line_spans_against_oracle(int seed_base, bool slot_first) {
     std::vector<std::uint32_t> retired_at_submit;
     const int tasks = 240;
     for (int j = 0; j < tasks; ++j) {
-      if (j > 20 && pick(0, 6) == 0 &&
-          plain.rings[0]->retired() + 8 <= static_cast<std::uint32_t>(j)) {
-        const std::uint32_t end =
-            pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
-        plain.retire_below(end);
-        two_pass.retire_below(end);
-      }
+      maybe_retire_prefix(plain, two_pass, j, 6, pick);
       retired_at_submit.push_back(plain.rings[0]->retired());
       Args args;
       std::vector<Box> mine;
@@ -1260,13 +1259,7 @@ void check_growing_lines_against_oracle(int seed_base, int path) {
     int j = 0;
     for (std::uint32_t row = 0; row < rows; ++row) {
       for (std::uint32_t i = 0; i < width; ++i, ++j) {
-        if (j > 20 && pick(0, 5) == 0 &&
-            plain.rings[0]->retired() + 8 <= static_cast<std::uint32_t>(j)) {
-          const std::uint32_t end =
-              pick(plain.rings[0]->retired(), static_cast<std::uint32_t>(j - 8));
-          plain.retire_below(end);
-          two_pass.retire_below(end);
-        }
+        maybe_retire_prefix(plain, two_pass, j, 5, pick);
         retired_at_submit.push_back(plain.rings[0]->retired());
         Args args;
         std::vector<Box> mine;
