@@ -1768,6 +1768,86 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayCoversFreshOutputsTheirReadersAndClo
   }
 }
 
+// (session 56, pack56) replay_wide checks a closed read by the position's own copies of its
+// buffer, version and dtype and a read of a buffer the iteration made by its copy of the creator's
+// position and output (TaskPlan::closed, fresh_from), not by the AccessPlan: those copies must
+// follow the plans wherever they change. A position with two closed reads of two run arguments
+// and one that reads its iteration's fresh output twice, three runs: the second reuses the kept
+// template and plans under the same buffers, the third under other buffers (the template's
+// outer buffers renamed, reuse_plans): every run's results hold, and the third replays as many
+// tasks wide as the second (a stale copy would send the closed reads' position to the analysed
+// path in every iteration).
+TEST_P(ParallelForAnalysedSubmit, WideReplayChecksClosedReadsByTheRunsOwnBuffers) {
+  Fixture f(GetParam().platform, GetParam().record);
+  constexpr std::uint32_t kRows = 32;
+  constexpr std::uint32_t kCols = 4;
+  const auto p = [](std::uint32_t i) { return (i * 5) % kRows; };
+  const auto q = [](std::uint32_t i) { return (i * 7 + 3) % kRows; };
+  std::vector<float> x[2], z[2];
+  for (int set = 0; set < 2; ++set) {
+    x[set].resize(kRows * kCols);
+    z[set].resize(kRows * kCols);
+    for (std::size_t k = 0; k < x[set].size(); ++k) {
+      x[set][k] = static_cast<float>(k % 11 + 1 + 20 * set);
+      z[set][k] = static_cast<float>(k % 7 + 100 + 40 * set);
+    }
+  }
+  std::vector<float> y(kRows * kCols);
+  std::uint64_t wide[3] = {};
+  for (int run = 0; run < 3; ++run) {
+    const int set = run < 2 ? 0 : 1;  // the third run's inputs are other buffers
+    std::fill(y.begin(), y.end(), 0.0f);
+    RunArgs args;
+    args.input(x[set].data(), {kRows * kCols}, DType::f32);
+    args.input(z[set].data(), {kRows * kCols}, DType::f32);
+    args.output(y.data(), {kRows * kCols}, DType::f32);
+    const RunResult r = f.runtime.run(
+        [&](Orchestrator& o, const OrchestrationArgs& a) {
+          LoopOptions options;
+          options.scope_per_iteration = true;
+          o.parallel_for(
+              kRows,
+              [&](Orchestrator& o, std::int64_t i) {
+                const auto row = static_cast<std::uint32_t>(i);
+                const TaskOutputs acc =
+                    o.alloc(Args().out(TensorSpec({kCols}, DType::f32).fill(0.0f)));
+                if (!acc.valid()) return;
+                // t = x[p] + z[q] (two closed reads, a fresh output)
+                const TaskOutputs t =
+                    o.submit_aiv(f.add, Args()
+                                            .in(a.tensor(0).view({kCols}, {p(row) * kCols}))
+                                            .in(a.tensor(1).view({kCols}, {q(row) * kCols}))
+                                            .out(TensorSpec({kCols}, DType::f32)));
+                if (!t.valid()) return;
+                // u = t + t (two reads of a buffer the iteration made, a fresh output)
+                const TaskOutputs u = o.submit_aiv(
+                    f.add, Args().in(t[0]).in(t[0]).out(TensorSpec({kCols}, DType::f32)));
+                if (!u.valid()) return;
+                o.submit_aiv(f.accum, Args().in(u[0]).inout(acc[0]));  // acc = u
+                o.submit_aiv(f.inc, Args().in(acc[0]).out_existing(
+                                        a.tensor(2).view({kCols}, {row * kCols})));
+              },
+              options);
+        },
+        args);
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.stats.loop_fallbacks, 0u) << "run " << run;
+    wide[run] = r.stats.loop_tasks_replayed_wide;
+    for (std::uint32_t row = 0; row < kRows; ++row) {
+      for (std::uint32_t c = 0; c < kCols; ++c) {
+        const float t = x[set][p(row) * kCols + c] + z[set][q(row) * kCols + c];
+        ASSERT_EQ(y[row * kCols + c], 2.0f * t + 1.0f)
+            << "run " << run << " row " << row << " column " << c;
+      }
+    }
+  }
+  // Every kernel position of the analysed iterations but those before the closed reads' families
+  // closed, in each run; the renamed run as the one before it.
+  EXPECT_GE(wide[0], 4u * (kRows - 8));
+  EXPECT_GE(wide[1], 4u * (kRows - 8));
+  EXPECT_EQ(wide[2], wide[1]);
+}
+
 // A wide position's submit that departs from the template leaves it to the analysed path, with
 // the same results: from iteration kSwitch on, (a) the consumer reads the fresh row the previous
 // iteration's maker made (another creator: the loop falls back), (b) the maker's output spec
