@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -260,14 +261,18 @@ class CellSpans : public ::testing::TestWithParam<PlatformKind> {
   }
 };
 
-TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
-  Runtime runtime(config_for(GetParam()));
+// The random spans programs' run: `programs` programs of 700 tasks over three 96-cell buffers,
+// each buffer's first access `first_counts[b]` cells (its line grid's first length), then 1-3
+// disjoint spans of 1-4 cells anywhere.
+void run_random_span_programs(const RuntimeConfig& config,
+                              const std::array<std::uint32_t, 3>& first_counts, int seed) {
+  Runtime runtime(config);
   const KernelId body = runtime.kernels().add("span_body", CoreType::aiv, &span_body);
   constexpr std::uint32_t kCells = 96;
   constexpr int kBuffers = 3;
   const int programs = scaled(12, 3);
   for (int program = 0; program < programs; ++program) {
-    std::mt19937 rng(static_cast<std::uint32_t>(5100 + program));
+    std::mt19937 rng(static_cast<std::uint32_t>(seed + program));
     auto pick = [&](std::uint32_t lo, std::uint32_t hi) {
       return std::uniform_int_distribution<std::uint32_t>(lo, hi)(rng);
     };
@@ -278,7 +283,7 @@ TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
       for (std::uint32_t k = 0; k < wanted; ++k) {
         CellSpan s;
         s.buffer = t < kBuffers ? t : static_cast<int>(pick(0, kBuffers - 1));
-        s.count = t < kBuffers ? 1 : pick(1, 4);  // (a one-cell grid first: spans are whole)
+        s.count = t < kBuffers ? first_counts[static_cast<std::size_t>(t)] : pick(1, 4);
         s.lo = pick(0, kCells - s.count);
         const std::uint32_t m = pick(0, 9);
         s.tag = m < 5 ? ArgTag::in : m < 7 ? ArgTag::out_existing : ArgTag::inout;
@@ -297,6 +302,18 @@ TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
     }
     expect_spans_match_sequential(runtime, body, tasks, cells, program);
   }
+}
+
+TEST_P(CellSpans, RandomSpansOfCellsMatchSequentialExecution) {
+  // (A one-cell grid first: every later span is whole slots.)
+  run_random_span_programs(config_for(GetParam()), {1, 1, 1}, 5100);
+}
+
+// The same on coarse first grids (four, three and two cells, as the peers' random graph starts
+// them): later accesses of the grid's length off its phase are spans of a finer grid
+// (TensorMap::span_access cuts it), and the others cut it too.
+TEST_P(CellSpans, RandomSpansOnCoarseFirstGridsMatchSequentialExecution) {
+  run_random_span_programs(config_for(GetParam()), {4, 3, 2}, 5200);
 }
 
 // The peers' stencil in small, past the end of a line table: one buffer of `width` x `rows`

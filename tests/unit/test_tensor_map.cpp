@@ -893,6 +893,38 @@ TEST(TensorMap, SlotLinesRecordSpansAndCutTheirGridFiner) {
   EXPECT_EQ(h.map->live_entries(), 0u);
 }
 
+// An access of the grid's length off the grid's phase (the peers' random graph: 1-4 cells
+// anywhere) is a span of the grid cut finer, not one slot: taken as one slot, it found none and
+// the buffer left its lines (every later access then went by entries until the buffer emptied).
+// Here a four-cell grid on cells 0.. takes a four-cell read of cells 2..5 (cut to two-cell slots)
+// and a four-cell write of cells 1..4 (cut to one-cell slots), each reporting exactly the tasks
+// that share a cell with it; the buffer never leaves its lines.
+TEST(TensorMap, SlotLinesTakeAnAccessOfTheGridsLengthOffItsPhaseAsASpan) {
+  std::vector<std::int32_t> data(64);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor cells = Tensor::wrap(data.data(), {64}, DType::i32);
+  auto at = [&](std::uint32_t first, std::uint32_t count) { return cells.view({count}, {first}); };
+  EXPECT_TRUE(h.submit_combined({{at(0, 4), AccessKind::write}}, false).empty());  // task 0
+  EXPECT_TRUE(h.submit_combined({{at(4, 4), AccessKind::write}}, false).empty());  // task 1
+  EXPECT_EQ(h.submit_combined({{at(2, 4), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{0, 1}));  // task 2
+  EXPECT_EQ(h.map->stats().line_refines, 1u);
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+  // Cells 1..4: task 0's write of cell 1 (no reader since), task 2's reads of cells 2..4 (which
+  // stand for the writers 0 and 1 behind them).
+  EXPECT_EQ(h.submit_combined({{at(1, 4), AccessKind::write}}, true),
+            (std::set<std::uint32_t>{0, 2}));  // task 3
+  EXPECT_EQ(h.map->stats().line_refines, 2u);
+  // Cell 5: task 2's read; cells 6..7: task 1's write.
+  EXPECT_EQ(h.submit_combined({{at(5, 3), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{1, 2}));  // task 4
+  EXPECT_EQ(h.submit_combined({{at(0, 4), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{0, 3}));  // task 5
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+}
+
 // A buffer's line table stays with it from one line-mode episode to the next, and a cut to a finer
 // grid (refine_lines) reuses it when it is large enough instead of a fresh, smaller table that
 // would grow again (fresh pages at every episode: the peers' stencil). The cut in place moves

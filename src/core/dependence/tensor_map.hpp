@@ -1389,10 +1389,12 @@ template <class Visit>
     fresh = true;
   }
   if (info->lines != nullptr) {
-    // Line mode: the slot's line is the whole state (see SlotLine).
-    if (q.contiguous && (q.hi - q.lo == info->grid_length
-                             ? line_access(q, arg, is_write, info, retired, id, visit)
-                             : span_access(q, arg, is_write, info, retired, id, visit))) {
+    // Line mode: the slot's line is the whole state (see SlotLine). An access of the grid's
+    // length off its phase is a span too (span_access cuts the grid finer): taken as one slot,
+    // it had no slot and left line mode.
+    if (q.contiguous &&
+        (info->on_grid(q.lo, q.hi) ? line_access(q, arg, is_write, info, retired, id, visit)
+                                   : span_access(q, arg, is_write, info, retired, id, visit))) {
       return;
     }
     if (info->lines != nullptr) leave_lines(info);  // (a non-contiguous access)
