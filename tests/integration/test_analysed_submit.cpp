@@ -1686,6 +1686,22 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedCopyOfADepartingTaskIsRewritten) {
   }
 }
 
+// One iteration of the wide replay tests' fresh-output chain over rows of `cols` floats: acc =
+// zeros (alloc), t = `first`(reads) (a fresh output), u = t + t (two reads of a buffer the
+// iteration made, a fresh output), acc = u, out = acc + 1.
+void submit_fresh_chain(Orchestrator& o, const Fixture& f, std::uint32_t cols, KernelId first,
+                        Args reads, const Tensor& out) {
+  const TensorSpec row_spec({cols}, DType::f32);
+  const TaskOutputs acc = o.alloc(Args().out(TensorSpec({cols}, DType::f32).fill(0.0f)));
+  if (!acc.valid()) return;
+  const TaskOutputs t = o.submit_aiv(first, reads.out(row_spec));
+  if (!t.valid()) return;
+  const TaskOutputs u = o.submit_aiv(f.add, Args().in(t[0]).in(t[0]).out(row_spec));
+  if (!u.valid()) return;
+  o.submit_aiv(f.accum, Args().in(u[0]).inout(acc[0]));  // acc = u
+  o.submit_aiv(f.inc, Args().in(acc[0]).out_existing(out));
+}
+
 // The wide replayed path (OrchestratorCore::submit_wide, LoopDriver::replay_wide): positions
 // that make fresh outputs, read buffers their own iteration made, or read through a permutation
 // (a free read whose family closed) are covered like slice writes (RunStats::
@@ -1709,22 +1725,10 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayCoversFreshOutputsTheirReadersAndClo
               kRows,
               [&](Orchestrator& o, std::int64_t i) {
                 const auto row = static_cast<std::uint32_t>(i);
-                const TaskOutputs acc =
-                    o.alloc(Args().out(TensorSpec({kCols}, DType::f32).fill(0.0f)));
-                if (!acc.valid()) return;
-                // t = x[perm] + 1 (a closed read, a fresh output)
-                const TaskOutputs t =
-                    o.submit_aiv(f.inc, Args()
-                                            .in(a.tensor(0).view({kCols}, {permuted(row) * kCols}))
-                                            .out(TensorSpec({kCols}, DType::f32)));
-                if (!t.valid()) return;
-                // u = t + t (two reads of a buffer the iteration made, a fresh output)
-                const TaskOutputs u = o.submit_aiv(
-                    f.add, Args().in(t[0]).in(t[0]).out(TensorSpec({kCols}, DType::f32)));
-                if (!u.valid()) return;
-                o.submit_aiv(f.accum, Args().in(u[0]).inout(acc[0]));  // acc = u
-                o.submit_aiv(f.inc, Args().in(acc[0]).out_existing(
-                                        a.tensor(1).view({kCols}, {row * kCols})));
+                // t = x[perm] + 1: a closed read
+                submit_fresh_chain(o, f, kCols, f.inc,
+                                   Args().in(a.tensor(0).view({kCols}, {permuted(row) * kCols})),
+                                   a.tensor(1).view({kCols}, {row * kCols}));
               },
               options);
         },
@@ -1809,23 +1813,12 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayChecksClosedReadsByTheRunsOwnBuffers
               kRows,
               [&](Orchestrator& o, std::int64_t i) {
                 const auto row = static_cast<std::uint32_t>(i);
-                const TaskOutputs acc =
-                    o.alloc(Args().out(TensorSpec({kCols}, DType::f32).fill(0.0f)));
-                if (!acc.valid()) return;
-                // t = x[p] + z[q] (two closed reads, a fresh output)
-                const TaskOutputs t =
-                    o.submit_aiv(f.add, Args()
-                                            .in(a.tensor(0).view({kCols}, {p(row) * kCols}))
-                                            .in(a.tensor(1).view({kCols}, {q(row) * kCols}))
-                                            .out(TensorSpec({kCols}, DType::f32)));
-                if (!t.valid()) return;
-                // u = t + t (two reads of a buffer the iteration made, a fresh output)
-                const TaskOutputs u = o.submit_aiv(
-                    f.add, Args().in(t[0]).in(t[0]).out(TensorSpec({kCols}, DType::f32)));
-                if (!u.valid()) return;
-                o.submit_aiv(f.accum, Args().in(u[0]).inout(acc[0]));  // acc = u
-                o.submit_aiv(f.inc, Args().in(acc[0]).out_existing(
-                                        a.tensor(2).view({kCols}, {row * kCols})));
+                // t = x[p] + z[q]: two closed reads
+                submit_fresh_chain(o, f, kCols, f.add,
+                                   Args()
+                                       .in(a.tensor(0).view({kCols}, {p(row) * kCols}))
+                                       .in(a.tensor(1).view({kCols}, {q(row) * kCols})),
+                                   a.tensor(2).view({kCols}, {row * kCols}));
               },
               options);
         },
