@@ -926,8 +926,9 @@ TEST(TensorMap, SlotLinesTakeAnAccessOfTheGridsLengthOffItsPhaseAsASpan) {
 }
 
 // The reader-block pool holds a ring window's readers from the start: lines that each keep a
-// block of earlier readers (paged attention's KV lines, 8,192 a run) take blocks from it without
-// the pool growing (each doubling copied the whole pool), and every line still reports its readers.
+// block of earlier readers (the peers' attention graph's KV lines, 8,192 a run) take blocks from it
+// without the pool growing (each doubling copied the whole pool), and every line still reports its
+// readers.
 TEST(TensorMap, ReaderBlocksForAWindowOfReadersAreReservedUpFront) {
   constexpr std::uint32_t kWindow = 1u << 12;
   constexpr std::uint32_t kLines = 1000;
