@@ -925,6 +925,40 @@ TEST(TensorMap, SlotLinesTakeAnAccessOfTheGridsLengthOffItsPhaseAsASpan) {
   EXPECT_EQ(h.map->live_entries(), 0u);
 }
 
+// The reader-block pool holds a ring window's readers from the start: lines that each keep a
+// block of earlier readers (the peers' attention graph's KV lines, 8,192 a run) take blocks from it
+// without the pool growing (each doubling copied the whole pool), and every line still reports its
+// readers.
+TEST(TensorMap, ReaderBlocksForAWindowOfReadersAreReservedUpFront) {
+  constexpr std::uint32_t kWindow = 1u << 12;
+  constexpr std::uint32_t kLines = 1000;
+  std::vector<std::int32_t> data(kLines);
+  MapHarness h(17, kWindow);
+  h.enable_lines();
+  EXPECT_EQ(h.map->reader_blocks(), 0u);
+  const std::size_t capacity = h.map->reader_block_capacity();
+  EXPECT_GE(capacity, kWindow);
+  const Tensor cells = Tensor::wrap(data.data(), {kLines}, DType::i32);
+  auto at = [&](std::uint32_t cell) { return cells.view({1}, {cell}); };
+  // Tasks 0..999 write one cell each; tasks 1,000..2,999 read each cell twice, so every line
+  // keeps its first reader in a block of its own.
+  for (std::uint32_t c = 0; c < kLines; ++c)
+    ASSERT_TRUE(h.submit_combined({{at(c), AccessKind::write}}, false).empty());
+  for (std::uint32_t c = 0; c < kLines; ++c) {
+    ASSERT_EQ(h.submit_combined({{at(c), AccessKind::read}}, false), (std::set<std::uint32_t>{c}));
+    ASSERT_EQ(h.submit_combined({{at(c), AccessKind::read}}, false), (std::set<std::uint32_t>{c}));
+  }
+  EXPECT_EQ(h.map->reader_blocks(), kLines);
+  EXPECT_EQ(h.map->reader_block_capacity(), capacity);
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+  // A write of each cell waits for both of its readers (the block's and the line's).
+  for (std::uint32_t c = 0; c < kLines; ++c) {
+    ASSERT_EQ(h.submit_combined({{at(c), AccessKind::write}}, false),
+              (std::set<std::uint32_t>{kLines + 2 * c, kLines + 2 * c + 1}));
+  }
+  EXPECT_EQ(h.map->reader_block_capacity(), capacity);
+}
+
 // A buffer's line table stays with it from one line-mode episode to the next, and a cut to a finer
 // grid (refine_lines) reuses it when it is large enough instead of a fresh, smaller table that
 // would grow again (fresh pages at every episode: the peers' stencil). The cut in place moves

@@ -3,6 +3,7 @@
 // ring memory.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstdint>
@@ -25,6 +26,14 @@ class RetirementView {
     }
   }
   int ring_count() const { return ring_count_; }
+  // The largest task window of the rings there (0 without rings).
+  std::uint32_t largest_window() const {
+    std::uint32_t most = 0;
+    for (int r = 0; r < ring_count_; ++r) {
+      if (rings_[r] != nullptr) most = std::max(most, slot_masks_[r] + 1);
+    }
+    return most;
+  }
   // Tasks of ring `ring` with a local id below this have retired (their slots may be reused).
   std::uint32_t retired(int ring) const { return rings_[ring]->retired(); }
   // Every ring's watermark into `retired[0..kRingCount)` (0 for rings the runtime lacks: they

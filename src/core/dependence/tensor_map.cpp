@@ -31,6 +31,11 @@ TensorMap::TensorMap(RetirementView rings, std::uint32_t bucket_bits)
       buckets_(std::size_t{1} << bucket_bits, nullptr),
       buffer_table_(1024, nullptr),
       blocks_(1) {
+  // Reader blocks for a ring window's readers up front: a run whose lines each keep a block
+  // (the peers' attention graph: its KV lines, 8,192 a run) grew the pool by doubling, ~10
+  // instructions a task of copies in a process's first run. Untouched capacity costs address space
+  // only.
+  blocks_.reserve(std::size_t{1} + rings.largest_window());
   std::fill(std::begin(by_arg_), std::end(by_arg_), &no_buffer_);
   std::fill(std::begin(by_arg_before_), std::end(by_arg_before_), &no_buffer_);
 }

@@ -681,6 +681,9 @@ class TensorMap {
   // Lines in the tables of buffers in line mode (a 16-byte line each): with live_entries(), how
   // much of the map a lookup may find cold.
   std::uint64_t line_table_lines() const { return line_table_lines_; }
+  // Tests: reader blocks taken from the pool so far (free or not) and the pool's capacity.
+  std::size_t reader_blocks() const { return blocks_.size() - 1; }
+  std::size_t reader_block_capacity() const { return blocks_.capacity() - 1; }
   // Tests: buffers the map knows (with entries, or in line mode).
   std::uint64_t buffer_count() const { return buffer_count_; }
   // Tests: the most slots a new grid's table is sized for from its buffer's bytes (small: tables
