@@ -1686,20 +1686,36 @@ TEST_P(ParallelForAnalysedSubmit, ReplayedCopyOfADepartingTaskIsRewritten) {
   }
 }
 
-// One iteration of the wide replay tests' fresh-output chain over rows of `cols` floats: acc =
-// zeros (alloc), t = `first`(reads) (a fresh output), u = t + t (two reads of a buffer the
-// iteration made, a fresh output), acc = u, out = acc + 1.
-void submit_fresh_chain(Orchestrator& o, const Fixture& f, std::uint32_t cols, KernelId first,
-                        Args reads, const Tensor& out) {
-  const TensorSpec row_spec({cols}, DType::f32);
-  const TaskOutputs acc = o.alloc(Args().out(TensorSpec({cols}, DType::f32).fill(0.0f)));
-  if (!acc.valid()) return;
-  const TaskOutputs t = o.submit_aiv(first, reads.out(row_spec));
-  if (!t.valid()) return;
-  const TaskOutputs u = o.submit_aiv(f.add, Args().in(t[0]).in(t[0]).out(row_spec));
-  if (!u.valid()) return;
-  o.submit_aiv(f.accum, Args().in(u[0]).inout(acc[0]));  // acc = u
-  o.submit_aiv(f.inc, Args().in(acc[0]).out_existing(out));
+// The wide replay tests' loop: `rows` iterations, each its own scope, each a fresh-output chain
+// over its row of `cols` floats: acc = zeros (alloc), t = `first`(reads(row)) (a fresh output),
+// u = t + t (two reads of a buffer the iteration made, a fresh output), acc = u, then row `row`
+// of the run's tensor `out` = acc + 1.
+template <class Reads>
+RunResult run_fresh_chains(Fixture& f, const RunArgs& args, std::uint32_t rows, std::uint32_t cols,
+                           KernelId first, const Reads& reads, std::size_t out) {
+  return f.runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        LoopOptions options;
+        options.scope_per_iteration = true;
+        o.parallel_for(
+            rows,
+            [&](Orchestrator& o, std::int64_t i) {
+              const auto row = static_cast<std::uint32_t>(i);
+              const TensorSpec row_spec({cols}, DType::f32);
+              const TaskOutputs acc =
+                  o.alloc(Args().out(TensorSpec({cols}, DType::f32).fill(0.0f)));
+              if (!acc.valid()) return;
+              const TaskOutputs t = o.submit_aiv(first, reads(a, row).out(row_spec));
+              if (!t.valid()) return;
+              const TaskOutputs u = o.submit_aiv(f.add, Args().in(t[0]).in(t[0]).out(row_spec));
+              if (!u.valid()) return;
+              o.submit_aiv(f.accum, Args().in(u[0]).inout(acc[0]));  // acc = u
+              o.submit_aiv(
+                  f.inc, Args().in(acc[0]).out_existing(a.tensor(out).view({cols}, {row * cols})));
+            },
+            options);
+      },
+      args);
 }
 
 // The wide replayed path (OrchestratorCore::submit_wide, LoopDriver::replay_wide): positions
@@ -1717,22 +1733,13 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayCoversFreshOutputsTheirReadersAndClo
   RunArgs args = input_and_output(x, y, 7);
   for (int run = 0; run < 2; ++run) {  // the second run reuses the kept template and plans
     std::fill(y.begin(), y.end(), 0.0f);
-    const RunResult r = f.runtime.run(
-        [&](Orchestrator& o, const OrchestrationArgs& a) {
-          LoopOptions options;
-          options.scope_per_iteration = true;
-          o.parallel_for(
-              kRows,
-              [&](Orchestrator& o, std::int64_t i) {
-                const auto row = static_cast<std::uint32_t>(i);
-                // t = x[perm] + 1: a closed read
-                submit_fresh_chain(o, f, kCols, f.inc,
-                                   Args().in(a.tensor(0).view({kCols}, {permuted(row) * kCols})),
-                                   a.tensor(1).view({kCols}, {row * kCols}));
-              },
-              options);
+    // t = x[perm] + 1: a closed read
+    const RunResult r = run_fresh_chains(
+        f, args, kRows, kCols, f.inc,
+        [&](const OrchestrationArgs& a, std::uint32_t row) {
+          return Args().in(a.tensor(0).view({kCols}, {permuted(row) * kCols}));
         },
-        args);
+        1);
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(r.stats.loop_fallbacks, 0u);
     // Every kernel position of the analysed iterations but those before the permuted read's
@@ -1805,24 +1812,15 @@ TEST_P(ParallelForAnalysedSubmit, WideReplayChecksClosedReadsByTheRunsOwnBuffers
     args.input(x[set].data(), {kRows * kCols}, DType::f32);
     args.input(z[set].data(), {kRows * kCols}, DType::f32);
     args.output(y.data(), {kRows * kCols}, DType::f32);
-    const RunResult r = f.runtime.run(
-        [&](Orchestrator& o, const OrchestrationArgs& a) {
-          LoopOptions options;
-          options.scope_per_iteration = true;
-          o.parallel_for(
-              kRows,
-              [&](Orchestrator& o, std::int64_t i) {
-                const auto row = static_cast<std::uint32_t>(i);
-                // t = x[p] + z[q]: two closed reads
-                submit_fresh_chain(o, f, kCols, f.add,
-                                   Args()
-                                       .in(a.tensor(0).view({kCols}, {p(row) * kCols}))
-                                       .in(a.tensor(1).view({kCols}, {q(row) * kCols})),
-                                   a.tensor(2).view({kCols}, {row * kCols}));
-              },
-              options);
+    // t = x[p] + z[q]: two closed reads
+    const RunResult r = run_fresh_chains(
+        f, args, kRows, kCols, f.add,
+        [&](const OrchestrationArgs& a, std::uint32_t row) {
+          return Args()
+              .in(a.tensor(0).view({kCols}, {p(row) * kCols}))
+              .in(a.tensor(1).view({kCols}, {q(row) * kCols}));
         },
-        args);
+        2);
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(r.stats.loop_fallbacks, 0u) << "run " << run;
     wide[run] = r.stats.loop_tasks_replayed_wide;
