@@ -443,6 +443,75 @@ class LoopDriver {
     *task = &plan;
     return plan.fast;
   }
+  // Gated admission (OrchestratorCore::gate_iteration): the owner's position, iteration and the
+  // number of positions left in its template when every one of them, from the current on, is a
+  // wide position (not fast, not an inline task) with a wide list and its first wide submit
+  // prepared (PreparedTask::wide_ready); false otherwise.
+  bool gate_positions(std::uint32_t* first, std::uint32_t* count, std::int64_t* iteration) const {
+    const Loop& loop = *owner_;
+    if (loop.state != Loop::State::analysing || !recorders_.empty() ||
+        loop.position >= loop.plan_count) {
+      return false;
+    }
+    for (std::uint32_t q = loop.position; q < loop.plan_count; ++q) {
+      const TaskPlan& task = loop.task_plans[q];
+      if (!task.wide || task.fast || task.inline_task || !task.wide_listed ||
+          !task.prepared.wide_ready) {
+        return false;
+      }
+    }
+    *first = loop.position;
+    *count = loop.plan_count - loop.position;
+    *iteration = loop.iteration;
+    return true;
+  }
+  // The owner's position and iteration (a gated submit's check that it is the one expected).
+  std::uint32_t owner_position() const { return owner_->position; }
+  std::int64_t owner_iteration() const { return owner_->iteration; }
+  const TaskPlan& owner_plan(std::uint32_t q) const { return owner_->task_plans[q]; }
+  // wide_producers for position `q` of the current iteration before it is submitted: positions
+  // from `first` on are predicted (gated, admitted at `first_local` on, in order, on ring
+  // `ring_index`); earlier ones come from the table as in wide_producers. -1 as there.
+  int gated_producers(std::uint32_t q, std::uint32_t first, std::uint32_t first_local,
+                      std::uint32_t ring_index, TaskSlot** out, int capacity) const {
+    const Loop& loop = *owner_;
+    const TaskPlan& task = loop.task_plans[q];
+    const std::int64_t i = loop.iteration;
+    const loops::LoopTasks& table = *loop.table;
+    if (capacity < static_cast<int>(TaskPlan::kWideExternal + TaskPlan::kWideSame)) return -1;
+    int n = 0;
+    for (std::uint32_t k = 0; k < task.wide_external_count; ++k) {
+      const TaskId id = task.wide_external[k];
+      if (live(id)) out[n++] = &rings_[id.ring()]->slot(id.local());
+    }
+    const std::uint64_t row = table.iteration_start[static_cast<std::size_t>(i)];
+    for (std::uint32_t k = 0; k < task.wide_same_count; ++k) {
+      const TaskPlan::WideSame same = task.wide_same[k];
+      if (same.position >= first) {
+        out[n++] = &rings_[ring_index]->slot(first_local + (same.position - first));
+        continue;
+      }
+      const TaskId id = table.tasks[row + same.position];
+      if (same.creator) {
+        if (!dependence_.creator_retained(id)) return -1;
+      } else if (!live(id)) {
+        continue;
+      }
+      out[n++] = &rings_[id.ring()]->slot(id.local());
+    }
+    const std::int64_t analysed = i - loop.first_analysed;
+    for (std::uint32_t k = 0; k < task.wide_carried_count; ++k) {
+      const loops::CarriedEdge& e = task.wide_carried[k];
+      const std::int64_t last = std::min(e.max_distance, analysed);
+      for (std::int64_t d = e.min_distance; d <= last; ++d) {
+        const TaskId id = table.at(i - d, e.producer);
+        if (!live(id)) continue;
+        if (n == capacity) return -1;
+        out[n++] = &rings_[id.ring()]->slot(id.local());
+      }
+    }
+    return n;
+  }
   // The wide replayed path's position test (OrchestratorCore::submit_wide), after
   // fast_position() said no: TaskPlan::wide.
   bool wide_position() const {
