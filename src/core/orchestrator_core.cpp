@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <sstream>
@@ -102,10 +100,6 @@ void OrchestratorCore::begin_run() {
   heap_credit_ring_ = nullptr;  // (rings were reset: no heap credit survives a run)
   heap_credit_end_ = 0;
   heap_grants_ = 0;
-  gate_.count = 0;
-  gate_.refused = gate_.iteration = -1;
-  gate_plans_ = nullptr;
-  gate_enabled_ = std::getenv("TMR_GATE") == nullptr || std::getenv("TMR_GATE")[0] != '0';
   ring_waits_ = {};
   planned_valid_ = false;  // the kernel registry may have changed between runs
   recent_plan_count_ = recent_plan_next_ = 0;
@@ -1447,8 +1441,8 @@ namespace {
 
 }  // namespace
 
-TaskOutputs OrchestratorCore::submit_wide_body(const Plan& plan, const Args& args, int ring_index,
-                                               Ring& ring) {
+TaskOutputs OrchestratorCore::submit_wide(const Plan& plan, const Args& args, int ring_index,
+                                          Ring& ring) {
   TaskOutputs outputs;  // every path returns it
   const int count = args.tensor_count();
   // Where replay_wide copies the tensors and the admit below points the record (bind_arguments:
@@ -1468,10 +1462,6 @@ TaskOutputs OrchestratorCore::submit_wide_body(const Plan& plan, const Args& arg
     const Plan checked = plan;
     outputs = submit_in_loop_slow(checked, args, ring_index, ring);
     return outputs;
-  }
-  if (gate_enabled_ && loops_.owner_iteration() != gate_.refused && !recording_) [[unlikely]] {
-    if (gate_iteration(ring, ring_index))
-      return gated_first(*covered, plan, args, ring_index, ring);
   }
   charge(OrchestratorWork::submit_wide, static_cast<std::uint32_t>(count));
   LoopDriver::PreparedTask& prepared = LoopDriver::prepared(*covered);
@@ -1606,174 +1596,6 @@ TaskOutputs OrchestratorCore::submit_wide_body(const Plan& plan, const Args& arg
   submit_wide_generic(outputs, task, plan, args, ring_index, ring, heap_consumed, scoped, direct,
                       direct_count, regions);
   return outputs;
-}
-
-bool OrchestratorCore::gate_iteration(Ring& ring, int ring_index) {
-  gate_.refused = loops_.owner_iteration();  // once an iteration, gated or not
-  if (fatal()) return false;
-  std::uint32_t first = loops_.owner_position();
-  std::uint32_t count = 0;
-  std::uint64_t total = 0;
-  const void* const plans = &loops_.owner_plan(0);
-  if (plans == gate_plans_ && first == gate_cached_first_) [[likely]] {
-    count = gate_cached_count_;
-    total = gate_cached_total_;
-  } else {
-    std::int64_t iteration = 0;
-    if (!loops_.gate_positions(&first, &count, &iteration) || count < 2) return false;
-    for (std::uint32_t k = 0; k < count; ++k) {
-      const LoopDriver::ReplayPlan& task = loops_.owner_plan(first + k);
-      if (task.outs != 0) total += task.prepared.out_total;
-    }
-    gate_plans_ = plans;
-    gate_cached_first_ = first;
-    gate_cached_count_ = count;
-    gate_cached_total_ = total;
-  }
-  const std::uint32_t window = ring.window();
-  if (ring.live_tasks() + count + 1 >= window ||
-      open_scope_tasks_[ring_index] + count + 2 > window) {
-    return false;
-  }
-  const std::uint64_t capacity = ring.heap_capacity();
-  const std::uint64_t position = ring.heap_position();
-  if (position + total > capacity || ring.heap_top() + total - ring.heap_tail() > capacity ||
-      open_scope_heap_[ring_index] + total > capacity) {
-    return false;
-  }
-  if (!ring.dep_fits(std::uint64_t{count} * kDirectProducers)) return false;
-  const std::uint32_t first_local = ring.head();
-  gate_.offset.resize(count);
-  gate_.consumed.resize(count);
-  std::uint64_t offset = position;
-  for (std::uint32_t k = 0; k < count; ++k) {
-    const LoopDriver::ReplayPlan& task = loops_.owner_plan(first + k);
-    TaskSlot* producers[kDirectProducers];
-    const int n =
-        loops_.gated_producers(first + k, first, first_local,
-                               static_cast<std::uint32_t>(ring_index), producers, kDirectProducers);
-    if (n < 0) {
-      std::fprintf(stderr, "gate prototype: a list failed inside the gate\n");
-      std::abort();
-    }
-    const bool scoped = task.outs != 0;
-    const std::uint64_t bytes = scoped ? task.prepared.out_total : 0;
-    gate_.offset[k] = offset;
-    gate_.consumed[k] = bytes;
-    offset += bytes;
-    const std::uint32_t local = ring.admit(bytes, 0, false);
-    TaskSlot& slot = ring.slot(local);
-    slot.id = TaskId(static_cast<std::uint32_t>(ring_index), local);
-    ring.info(local).sequence = sequence_++;
-    const Plan& plan = task.prepared.plan;
-    slot.active_mask = plan.mask;
-    slot.shape = plan.shape;
-    slot.next_block = 0;
-    dependence_.admitted(slot, scoped);
-    // Wired with its guard, which its own submit drops (submit_gated).
-    const std::uint64_t first_node = ring.take_dep_nodes(static_cast<std::uint64_t>(n));
-    slot.state.store(TaskState::pending, std::memory_order_relaxed);
-    slot.release_remaining.store(scoped ? 2 : 1, std::memory_order_relaxed);
-    graph::begin_wiring(slot, static_cast<std::uint32_t>(n));
-    graph::WiringTally tally;
-    for (int e = 0; e < n; ++e)
-      tally.add(graph::wire(slot, *producers[e], ring.dep_node(first_node + tally.held)));
-    slot.dep_begin = static_cast<std::uint32_t>(first_node);
-    slot.dep_count = tally.held;
-    if (tally.held != 0) charge(OrchestratorWork::wire, tally.held);
-    ring.info(local).dep_end = first_node + static_cast<std::uint64_t>(n);
-    if (tally.resolved != 0)
-      slot.fanin_remaining.fetch_sub(tally.resolved, std::memory_order_acq_rel);
-  }
-  gate_.ring = &ring;
-  gate_.iteration = loops_.owner_iteration();
-  gate_.first_position = first;
-  gate_.first_local = first_local;
-  gate_.count = count;
-  gate_.next = 0;
-  return true;
-}
-
-TaskOutputs OrchestratorCore::gated_first(LoopDriver::ReplayPlan& covered, const Plan& plan,
-                                          const Args& args, int ring_index, Ring& ring) {
-  return gated_steps(covered, plan, args, ring_index, ring);
-}
-
-[[gnu::always_inline]] inline TaskOutputs OrchestratorCore::gated_steps(
-    LoopDriver::ReplayPlan& covered, const Plan& plan, const Args& args, int ring_index,
-    Ring& ring) {
-  TaskOutputs outputs;
-  const std::uint32_t k = gate_.next;
-  const std::uint32_t local = gate_.first_local + k;
-  TaskSlot& task = ring.slot(local);
-  const int count = args.tensor_count();
-  const int scalars = args.scalar_count();
-  charge(OrchestratorWork::submit_wide, static_cast<std::uint32_t>(count));
-  LoopDriver::PreparedTask& prepared = LoopDriver::prepared(covered);
-  const std::uint32_t outs = LoopDriver::covered_outs(covered);
-  const bool scoped = outs != 0;
-  ++submits_since_sync_;
-  ring.bind_arguments(local, count, scalars, plan.kept);
-  TaskRecord& record = *task.record;
-  std::memcpy(static_cast<void*>(&record), prepared.header, sizeof(prepared.header));
-  if (plan.kept == nullptr) std::memcpy(record.own_fns, plan.fns, sizeof(record.own_fns));
-  record.scalar_count = scalars;
-  copy_scalars(record.scalars, args.scalars(), scalars);
-  const std::uint32_t blocks = args.block_count();
-  task.block_count = blocks;
-  task.sync_start = args.is_sync_start();
-  task.subtasks_remaining.store(blocks * plan.active, std::memory_order_relaxed);
-  outputs.task_ = task.id;
-  if (scoped) {
-    Tensor* const tensors = record.tensors;
-    std::byte* const heap_base = static_cast<std::byte*>(ring.heap_at(gate_.offset[k]));
-    std::size_t n = 0;
-    for (std::uint32_t todo = outs; todo != 0; todo &= todo - 1) {
-      const int i = std::countr_zero(todo);
-      place_in_record(tensors[i], heap_base + prepared.out_at[i], task.id);
-      std::memcpy(&outputs.storage_[n++], &tensors[i], sizeof(Tensor));
-    }
-    outputs.count_ = static_cast<int>(n);
-    if (args.filled_mask() != 0) [[unlikely]] {
-      for (std::uint32_t todo = args.filled_mask() & outs; todo != 0; todo &= todo - 1) {
-        const int i = std::countr_zero(todo);
-        const Tensor& spec = args.tensor(i);
-        fill_pattern(heap_base + prepared.out_at[i], spec.elements() * spec.element_size(),
-                     *args.initial_bits(i), spec.element_size());
-      }
-    }
-  }
-  loops_.submitted_covered(task.id);
-  loops_.record_unmapped(task, args);
-  if (scoped) hold_retained_inline(task, ring_index, gate_.consumed[k]);
-  ring.publish_batched(local);
-  ++kernel_tasks_;
-  if (++gate_.next == gate_.count) gate_.count = 0;
-  if (task.fanin_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
-    ports_.host.push_ready(&task);
-  return outputs;
-}
-
-TaskOutputs OrchestratorCore::submit_gated(const Plan& plan, const Args& args, int ring_index,
-                                           Ring& ring) {
-  const std::uint32_t k = gate_.next;
-  if (loops_.owner_position() != gate_.first_position + k) [[unlikely]] {
-    std::fprintf(stderr, "gate prototype: left the gated iteration\n");
-    std::abort();
-  }
-  Tensor* const tensors = ring.tensor_storage(gate_.first_local + k, args.tensor_count());
-  LoopDriver::ReplayPlan* covered;
-  if (trusted_wide_) {
-    trusted_wide_ = false;
-    covered = loops_.replay_wide_trusted(args, tensors);
-  } else {
-    covered = loops_.replay_wide(plan.kernels, args, tensors);
-  }
-  if (covered == nullptr) {
-    std::fprintf(stderr, "gate prototype: a miss at a gated position\n");
-    std::abort();
-  }
-  return gated_steps(*covered, plan, args, ring_index, ring);
 }
 
 void OrchestratorCore::submit_wide_generic(TaskOutputs& outputs, TaskSlot& task, const Plan& plan,

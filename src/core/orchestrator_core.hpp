@@ -262,13 +262,7 @@ class OrchestratorCore {
   // LoopDriver::replay_wide_trusted replaces replay_wide (no compare, no miss); every later step
   // is the compared path's. (A flag, not a second instance: two instances of this function left
   // the scope list's push_back a call in both, +17 instructions a wide submit, measured.)
-  [[gnu::always_inline]] TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index,
-                                                 Ring& ring) {
-    if (gate_.count != 0) [[unlikely]]
-      return submit_gated(plan, args, ring_index, ring);
-    return submit_wide_body(plan, args, ring_index, ring);
-  }
-  TaskOutputs submit_wide_body(const Plan& plan, const Args& args, int ring_index, Ring& ring);
+  TaskOutputs submit_wide(const Plan& plan, const Args& args, int ring_index, Ring& ring);
   // submit_wide's steps after the admit when its unguarded wiring does not apply (wide_producers
   // gave no list, the dependency pool is short, an error is latched, or a run records): the
   // producers wired with the guard (wire_direct) or discovered (discover_producers), record(),
@@ -280,39 +274,6 @@ class OrchestratorCore {
                                                         TaskSlot** direct, int direct_count,
                                                         AccessRegion* regions);
   bool trusted_wide_ = false;
-  // Gated admission (docs/design.md, "Gated admission"): at the first verified wide submit of an
-  // iteration whose remaining positions are all wide, every one of them is admitted and wired at
-  // once, each holding its wiring guard; each later submit compares, writes what is not compared
-  // and drops its guard (submit_gated).
-  struct Gate {
-    Ring* ring = nullptr;
-    std::int64_t iteration = -1;
-    std::int64_t refused = -1;  // the owner iteration the gate was refused at
-    std::uint32_t first_position = 0;
-    std::uint32_t first_local = 0;
-    std::uint32_t count = 0;              // positions admitted; 0: no gate open
-    std::uint32_t next = 0;               // the next position's index in the gate
-    std::vector<std::uint64_t> offset;    // each position's heap offset
-    std::vector<std::uint64_t> consumed;  // and bytes
-  };
-  Gate gate_;
-  // The last gate's eligible positions (prototype cache: the owner's plans, first, count, heap).
-  const void* gate_plans_ = nullptr;
-  std::uint32_t gate_cached_first_ = 0;
-  std::uint32_t gate_cached_count_ = 0;
-  std::uint64_t gate_cached_total_ = 0;
-  bool gate_enabled_ = true;
-  // Admits and wires the owner iteration's positions from the current one on; false (nothing
-  // done) when a condition fails (window, heap without a wrap, dependency nodes, lists).
-  bool gate_iteration(Ring& ring, int ring_index);
-  // A submit at a gated position: the compare into its admitted record, then gated_steps.
-  [[gnu::noinline]] TaskOutputs submit_gated(const Plan& plan, const Args& args, int ring_index,
-                                             Ring& ring);
-  // A gated position's steps after its compare passed.
-  [[gnu::noinline]] TaskOutputs gated_first(LoopDriver::ReplayPlan& covered, const Plan& plan,
-                                            const Args& args, int ring_index, Ring& ring);
-  [[gnu::always_inline]] TaskOutputs gated_steps(LoopDriver::ReplayPlan& covered, const Plan& plan,
-                                                 const Args& args, int ring_index, Ring& ring);
   // Task `task` of a several-task pattern loop's iteration (loops::PatternLoop::iterate): at a
   // position the loop verified (PatternLoop::trusted, LoopDriver::trusted_wide) with room at
   // once, submit_wide with trusted_wide_ set; else the public submit, whose wide pass
