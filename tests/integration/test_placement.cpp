@@ -1,8 +1,9 @@
 // Thread placement (RuntimeConfig::placement) on the threads platform: `split` keeps the first
 // CPU of the process's mask for the orchestrator while it submits and the rest for the core
 // threads, and gives the caller its own mask back after the run; `nice` runs the core threads at
-// a lower priority than the orchestrator. Each applies only with at least 2 CPUs and more runtime
-// threads than CPUs; the sim, which has no host threads of its own to place, ignores both.
+// a lower priority than the orchestrator; `adaptive` is `split` while the core threads' kernels
+// are short and `none` while they are long. Each applies only with at least 2 CPUs and more
+// runtime threads than CPUs; the sim, which has no host threads of its own to place, ignores them.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -12,9 +13,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "core/thread_sanitizer.hpp"
 #include "support/cpu_mask.hpp"
 #include "support/platforms.hpp"
 #include "tmr/tmr.hpp"
@@ -40,6 +43,14 @@ void look_around(const KernelArgs&) {
   kernel_cpus = my_cpus();
   kernel_nice = my_nice();
   kernel_done.store(true, std::memory_order_release);
+}
+
+// Kernels for adaptive placement's estimate: an empty one (short) and one of 20 us (long).
+void empty_kernel(const KernelArgs&) {}
+void long_kernel(const KernelArgs&) {
+  const auto until = Clock::now() + std::chrono::microseconds(20);
+  while (Clock::now() < until) {
+  }
 }
 
 class Placement : public ::testing::TestWithParam<PlatformKind> {
@@ -123,6 +134,71 @@ TEST_P(Placement, NoneLeavesEveryThreadAlone) {
   if (GetParam() == PlatformKind::threads) {
     EXPECT_EQ(kernel_cpus, my_cpus());
     EXPECT_EQ(kernel_nice, nice);
+  }
+}
+
+// Submits `count` independent AIV tasks of `kernel` (enough for every AIV core to time a few:
+// one kernel in 64 is timed) and returns the CPUs the orchestrator may use after the last submit.
+std::vector<int> run_many(Runtime& runtime, KernelId k, int count) {
+  std::vector<int> after;
+  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
+    for (int i = 0; i < count; ++i)
+      o.submit_aiv(k, Args());
+    after = testing::my_cpus();
+  });
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+  return after;
+}
+
+TEST_P(Placement, AdaptiveSplitsWhileTheKernelsAreShortAndLeavesEveryThreadAloneWhileLong) {
+  // Two CPUs: more runtime threads than CPUs, so the cores time their kernels and the mode applies.
+  const testing::TwoCpus pin;
+  ASSERT_TRUE(pin.ok()) << "this host has fewer than 2 CPUs in the affinity mask";
+  const std::vector<int> before = my_cpus();
+  ASSERT_EQ(before.size(), 2u);
+  RuntimeConfig c = config(ThreadPlacement::adaptive);
+  c.ring.task_window = 64;  // the orchestrator waits for room, and resumes, many times a run
+  Runtime runtime(c);
+  const bool threads = GetParam() == PlatformKind::threads;
+  // `split`: whether the run must be split; unset: either (a sanitizer build's empty kernels).
+  auto check = [&](std::optional<bool> split, const char* when) {
+    std::vector<int> orchestrator;
+    int nice = 0;
+    run_one(runtime, &orchestrator, &nice);
+    if (!split) {
+      EXPECT_TRUE(orchestrator == before || orchestrator == std::vector<int>{before.front()})
+          << when;
+    } else if (*split) {
+      EXPECT_EQ(orchestrator, std::vector<int>{before.front()}) << when;
+      EXPECT_EQ(kernel_cpus, std::vector<int>{before.back()}) << when;
+    } else {
+      EXPECT_EQ(orchestrator, before) << when;
+      if (threads) {
+        EXPECT_EQ(kernel_cpus, before) << when;
+      }
+    }
+    EXPECT_EQ(my_cpus(), before) << "the caller's mask is restored after the run, " << when;
+    EXPECT_EQ(nice, my_nice()) << when;
+  };
+  // Nothing timed yet: a core's estimate starts long.
+  check(false, "before any kernel was timed");
+  const KernelId empty = runtime.kernels().add("empty", CoreType::aiv, &empty_kernel);
+  const KernelId slow = runtime.kernels().add("long", CoreType::aiv, &long_kernel);
+  // A sanitizer build's empty kernels may take longer than the short bound: only the release
+  // build's are sure to be short.
+  const bool shorts = threads && !detail::kThreadSanitizer;
+  run_many(runtime, empty, 4000);
+  check(threads && detail::kThreadSanitizer ? std::nullopt : std::optional<bool>(shorts),
+        "after empty kernels");
+  // The run starts split (the last kernels were short); once the cores have timed the long
+  // kernels, the orchestrator's next resume after a wait for ring room gives it its mask back.
+  const std::vector<int> resumed = run_many(runtime, slow, 2000);
+  EXPECT_EQ(resumed, before) << "long kernels: the orchestrator is not pinned";
+  EXPECT_EQ(my_cpus(), before);
+  check(false, "after long kernels");
+  if (shorts) {
+    run_many(runtime, empty, 4000);
+    check(true, "after empty kernels again");
   }
 }
 
