@@ -82,10 +82,10 @@ enum class ThreadPlacement : std::uint8_t {
   // host with fewer CPUs than busy threads the orchestrator's CPU share does not shrink while
   // the workers have nothing to do but poll; when it waits, they take every CPU.
   nice,
-  // `split` while the core threads' kernels are short (their own timing: a kernel shorter than
-  // a scheduler step gains nothing from a second CPU), `none` otherwise. Decided when a run
-  // starts and each time the orchestrator goes back to submitting after a wait; with long
-  // kernels no thread is pinned. Same conditions as `split`, and only where the core threads
+  // A run starts as `none`; each time the orchestrator goes back to submitting after a wait
+  // (the cores were behind), it becomes `split` while the core threads' kernels are short (their
+  // own timing: a kernel shorter than a scheduler step gains nothing from a second CPU) and
+  // `none` while they are long. Same conditions as `split`, and only where the core threads
   // time their kernels (one scheduler thread); elsewhere it is `none`.
   adaptive,
 };

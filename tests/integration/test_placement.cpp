@@ -13,7 +13,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -137,68 +136,100 @@ TEST_P(Placement, NoneLeavesEveryThreadAlone) {
   }
 }
 
-// Submits `count` independent AIV tasks of `kernel` (enough for every AIV core to time a few:
-// one kernel in 64 is timed) and returns the CPUs the orchestrator may use after the last submit.
-std::vector<int> run_many(Runtime& runtime, KernelId k, int count) {
+// A kernel the orchestrator waits for (Orchestrator::wait_for): long enough that it parks.
+void nap_kernel(const KernelArgs& a) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  *static_cast<std::int32_t*>(a.tensor(0).data()) = 1;
+}
+
+// One run: `count` independent AIV tasks of `k` (enough for every AIV core to time a few: one
+// kernel in 64 is timed; a small task window makes the orchestrator wait for room meanwhile),
+// then a nap the orchestrator waits for (it parks, and resumes), then look_around while it spins.
+// Returns the CPUs the orchestrator may use after that resume; kernel_cpus is look_around's.
+std::vector<int> run_and_look(Runtime& runtime, KernelId k, int count) {
+  const KernelId nap = runtime.kernels().id("nap");
+  const KernelId look = runtime.kernels().id("look_around");
+  std::int32_t cell = 0;
+  RunArgs args;
+  args.inout(&cell, {1}, DType::i32);
   std::vector<int> after;
-  const RunResult r = runtime.run([&](Orchestrator& o, const OrchestrationArgs&) {
-    for (int i = 0; i < count; ++i)
-      o.submit_aiv(k, Args());
-    after = testing::my_cpus();
-  });
+  kernel_done.store(false);
+  kernel_cpus.clear();
+  const RunResult r = runtime.run(
+      [&](Orchestrator& o, const OrchestrationArgs& a) {
+        for (int i = 0; i < count; ++i)
+          o.submit_aiv(k, Args());
+        o.submit_aiv(nap, Args().out_existing(a.tensor(0), {1}, {0}));
+        o.wait_for(a.tensor(0));
+        after = testing::my_cpus();
+        o.submit_aiv(look, Args());
+        const auto deadline = Clock::now() + std::chrono::seconds(10);
+        while (runtime.config().platform == PlatformKind::threads &&
+               !kernel_done.load(std::memory_order_acquire) && Clock::now() < deadline) {
+          std::this_thread::yield();
+        }
+      },
+      args);
   EXPECT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(cell, 1);
+  EXPECT_TRUE(kernel_done.load());
   return after;
 }
 
-TEST_P(Placement, AdaptiveSplitsWhileTheKernelsAreShortAndLeavesEveryThreadAloneWhileLong) {
+TEST_P(Placement, AdaptiveSplitsAfterAWaitWhileTheKernelsAreShortAndNeverWhileLong) {
   // Two CPUs: more runtime threads than CPUs, so the cores time their kernels and the mode applies.
   const testing::TwoCpus pin;
   ASSERT_TRUE(pin.ok()) << "this host has fewer than 2 CPUs in the affinity mask";
   const std::vector<int> before = my_cpus();
   ASSERT_EQ(before.size(), 2u);
   RuntimeConfig c = config(ThreadPlacement::adaptive);
-  c.ring.task_window = 64;  // the orchestrator waits for room, and resumes, many times a run
+  c.ring.task_window = 64;
   Runtime runtime(c);
   const bool threads = GetParam() == PlatformKind::threads;
-  // `split`: whether the run must be split; unset: either (a sanitizer build's empty kernels).
-  auto check = [&](std::optional<bool> split, const char* when) {
-    std::vector<int> orchestrator;
-    int nice = 0;
-    run_one(runtime, &orchestrator, &nice);
-    if (!split) {
-      EXPECT_TRUE(orchestrator == before || orchestrator == std::vector<int>{before.front()})
-          << when;
-    } else if (*split) {
-      EXPECT_EQ(orchestrator, std::vector<int>{before.front()}) << when;
-      EXPECT_EQ(kernel_cpus, std::vector<int>{before.back()}) << when;
-    } else {
-      EXPECT_EQ(orchestrator, before) << when;
-      if (threads) {
-        EXPECT_EQ(kernel_cpus, before) << when;
-      }
-    }
-    EXPECT_EQ(my_cpus(), before) << "the caller's mask is restored after the run, " << when;
-    EXPECT_EQ(nice, my_nice()) << when;
-  };
-  // Nothing timed yet: a core's estimate starts long.
-  check(false, "before any kernel was timed");
+  const std::vector<int> orchestrator_cpu{before.front()};
+  const std::vector<int> worker_cpu{before.back()};
+  // Nothing timed yet (a core's estimate starts long): a run that never waits is `none`.
+  std::vector<int> orchestrator;
+  int nice = 0;
+  run_one(runtime, &orchestrator, &nice);
+  EXPECT_EQ(orchestrator, before);
+  if (threads) {
+    EXPECT_EQ(kernel_cpus, before);
+  }
   const KernelId empty = runtime.kernels().add("empty", CoreType::aiv, &empty_kernel);
   const KernelId slow = runtime.kernels().add("long", CoreType::aiv, &long_kernel);
+  runtime.kernels().add("nap", CoreType::aiv, &nap_kernel);
   // A sanitizer build's empty kernels may take longer than the short bound: only the release
   // build's are sure to be short.
   const bool shorts = threads && !detail::kThreadSanitizer;
-  run_many(runtime, empty, 4000);
-  check(threads && detail::kThreadSanitizer ? std::nullopt : std::optional<bool>(shorts),
-        "after empty kernels");
-  // The run starts split (the last kernels were short); once the cores have timed the long
-  // kernels, the orchestrator's next resume after a wait for ring room gives it its mask back.
-  const std::vector<int> resumed = run_many(runtime, slow, 2000);
-  EXPECT_EQ(resumed, before) << "long kernels: the orchestrator is not pinned";
-  EXPECT_EQ(my_cpus(), before);
-  check(false, "after long kernels");
+  // Empty kernels: once the orchestrator has waited, it resumes split.
+  std::vector<int> after = run_and_look(runtime, empty, 4000);
   if (shorts) {
-    run_many(runtime, empty, 4000);
-    check(true, "after empty kernels again");
+    EXPECT_EQ(after, orchestrator_cpu) << "short kernels: split after a wait";
+    EXPECT_EQ(kernel_cpus, worker_cpu);
+  } else if (!threads) {
+    EXPECT_EQ(after, before) << "the sim places nothing";
+  }
+  EXPECT_EQ(my_cpus(), before) << "the caller's mask is restored after the run";
+  // The next run starts as `none` (a run that never waits is the orchestrator's alone).
+  run_one(runtime, &orchestrator, &nice);
+  EXPECT_EQ(orchestrator, before) << "a run starts unpinned";
+  if (threads) {
+    EXPECT_EQ(kernel_cpus, before);
+  }
+  EXPECT_EQ(nice, my_nice());
+  // Long kernels: once the cores have timed them, a resume gives the orchestrator its mask back.
+  after = run_and_look(runtime, slow, 2000);
+  EXPECT_EQ(after, before) << "long kernels: nothing pinned after a wait";
+  if (threads) {
+    EXPECT_EQ(kernel_cpus, before);
+  }
+  EXPECT_EQ(my_cpus(), before);
+  if (shorts) {
+    after = run_and_look(runtime, empty, 4000);
+    EXPECT_EQ(after, orchestrator_cpu) << "short kernels again";
+    EXPECT_EQ(kernel_cpus, worker_cpu);
+    EXPECT_EQ(my_cpus(), before);
   }
 }
 

@@ -109,11 +109,8 @@ void HostPlacement::release_caller() {
 #endif
 }
 
-void HostPlacement::begin_run(bool short_kernels) {
-  if (active_ == ThreadPlacement::split ||
-      (active_ == ThreadPlacement::adaptive && short_kernels)) {
-    narrow();
-  }
+void HostPlacement::begin_run() {
+  if (active_ == ThreadPlacement::split) narrow();
 }
 
 void HostPlacement::orchestrator_parks() {

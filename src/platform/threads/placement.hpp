@@ -39,22 +39,22 @@ class HostPlacement {
   void wait_until_entered() const;
 
   // ---- called on the orchestrator's thread only
-  // `short_kernels`: whether the core threads' recent kernels are short (their own timing,
-  // Scheduler::short_kernels); only `adaptive` reads it.
-  // A run starts: split (adaptive with short kernels) pins the caller to the orchestrator's CPU
-  // (saving its own mask) and keeps the workers off it.
-  void begin_run(bool short_kernels);
+  // A run starts: split pins the caller to the orchestrator's CPU (saving its own mask) and
+  // keeps the workers off it. Adaptive starts as none: a run whose orchestrator never waits is
+  // the orchestrator's alone, and pinning it there measured slower (independent, session 57).
+  void begin_run();
   // The orchestrator is about to park (full ring, wait for a tensor, end of run): split and
   // adaptive let the workers use its CPU while it waits. Idempotent.
   void orchestrator_parks();
-  // The orchestrator goes back to submitting: split keeps the workers off its CPU again;
-  // adaptive does so with short kernels, and with long ones gives the caller its own mask back
-  // (every thread where the OS likes, as `none`).
+  // The orchestrator goes back to submitting after a wait: split keeps the workers off its CPU
+  // again; adaptive pins it and keeps them off with short kernels (the cores were behind, and
+  // short kernels run no faster on two CPUs), and with long ones gives the caller its own mask
+  // back (every thread where the OS likes, as `none`).
+  // `short_kernels`: whether the core threads' recent kernels are short (their own timing,
+  // Scheduler::short_kernels); only `adaptive` reads it.
   void orchestrator_resumes(bool short_kernels);
   // The run ended: the workers may use every CPU and the caller gets its own mask back.
   void end_run();
-  // For tests: whether the orchestrator is pinned to its CPU now (split, adaptive).
-  bool orchestrator_pinned() const { return caller_pinned_; }
 
   // For tests: the CPUs thread `index` may run on now, and the caller's (empty off Linux).
   std::vector<int> worker_cpus(int index) const;

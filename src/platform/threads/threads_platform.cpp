@@ -142,7 +142,7 @@ std::uint64_t ThreadsPlatform::now_ns() const {
 }
 
 void ThreadsPlatform::begin_run() {
-  placement_.begin_run(kernels_short(placement_, *engine_scheduler_, engine_.core_count()));
+  placement_.begin_run();
   orchestrator_steps_ = {};
   orchestrator_thread_ = std::this_thread::get_id();  // Engine::run calls it on that thread
   stopped_schedulers_.store(0, std::memory_order_relaxed);
