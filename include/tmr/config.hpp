@@ -69,7 +69,7 @@ struct HostTopology {
 HostTopology host_topology();
 
 // Where the threads platform runs its threads on the host's CPUs (the sim ignores it). Linux
-// only; elsewhere every value behaves as `none`. TMR_PLACEMENT=none|split|nice.
+// only; elsewhere every value behaves as `none`. TMR_PLACEMENT=none|split|nice|adaptive.
 enum class ThreadPlacement : std::uint8_t {
   // The OS places every thread where it likes.
   none,
@@ -82,9 +82,15 @@ enum class ThreadPlacement : std::uint8_t {
   // host with fewer CPUs than busy threads the orchestrator's CPU share does not shrink while
   // the workers have nothing to do but poll; when it waits, they take every CPU.
   nice,
+  // A run starts as `none`; each time the orchestrator goes back to submitting after a wait
+  // (the cores were behind), it becomes `split` while the core threads' kernels are short (their
+  // own timing: a kernel shorter than a scheduler step gains nothing from a second CPU) and
+  // `none` while they are long. Same conditions as `split`, and only where the core threads
+  // time their kernels (one scheduler thread); elsewhere it is `none`.
+  adaptive,
 };
 
-// "none", "split", "nice" and back; nothing for another text.
+// "none", "split", "nice", "adaptive" and back; nothing for another text.
 std::optional<ThreadPlacement> parse_placement(std::string_view text);
 const char* placement_name(ThreadPlacement placement);
 
@@ -133,7 +139,7 @@ struct RuntimeConfig {
   // TMR_PLATFORM ("threads" or "sim"), TMR_SIM_COST_MODEL (a JSON file, see docs/sim.md) and
   // TMR_TIMING_ONLY (0 or 1; TMR_SIM_TIMING_ONLY, 0 or 1, is its older alias and sets
   // sim.timing_only; both set to different values is an error), TMR_PARALLEL_FOR (on or off),
-  // TMR_MIX_TAKE_BACK (on or off), TMR_PLACEMENT (none, split or nice). Throws
+  // TMR_MIX_TAKE_BACK (on or off), TMR_PLACEMENT (none, split, nice or adaptive). Throws
   // Error(invalid_config) naming the variable and the accepted values.
   RuntimeConfig& apply_env();
   // Sets clusters and scheduler_threads to host_topology()'s (at least `min_clusters`).

@@ -168,6 +168,7 @@ std::optional<ThreadPlacement> parse_placement(std::string_view text) {
   if (text == "none") return ThreadPlacement::none;
   if (text == "split") return ThreadPlacement::split;
   if (text == "nice") return ThreadPlacement::nice;
+  if (text == "adaptive") return ThreadPlacement::adaptive;
   return std::nullopt;
 }
 
@@ -179,6 +180,8 @@ const char* placement_name(ThreadPlacement placement) {
       return "split";
     case ThreadPlacement::nice:
       return "nice";
+    case ThreadPlacement::adaptive:
+      return "adaptive";
   }
   return "none";
 }
@@ -226,7 +229,7 @@ RuntimeConfig& RuntimeConfig::apply_env() {
   }
   if (const auto text = env_value("TMR_PLACEMENT")) {
     const std::optional<ThreadPlacement> placement = parse_placement(trim(*text));
-    if (!placement) bad_env("TMR_PLACEMENT", *text, "none, split or nice");
+    if (!placement) bad_env("TMR_PLACEMENT", *text, "none, split, nice or adaptive");
     next.placement = *placement;
   }
   if (const auto text = env_value("TMR_PLATFORM")) {

@@ -87,9 +87,10 @@ int main(int argc, char** argv) {
                   "parallel_for loop analysis: on or off (default: TMR_PARALLEL_FOR, else on)")
       ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--placement", options.placement,
-                  "Thread placement on the host's CPUs (threads platform): none, split or nice "
-                  "(default: TMR_PLACEMENT, else none; docs/design.md \"Thread placement\")")
-      ->check(CLI::IsMember({"none", "split", "nice"}));
+                  "Thread placement on the host's CPUs (threads platform): none, split, nice or "
+                  "adaptive (default: TMR_PLACEMENT, else none; docs/design.md \"Thread "
+                  "placement\")")
+      ->check(CLI::IsMember({"none", "split", "nice", "adaptive"}));
   // A test hook: proves that a wrong output is reported as FAIL with a non-zero exit.
   run->add_flag("--corrupt-output", options.corrupt_output)->group("");
 

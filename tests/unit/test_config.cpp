@@ -269,8 +269,8 @@ TEST_F(ConfigEnv, MixTakeBackIsOnByDefaultAndCanBeTurnedOff) {
 TEST_F(ConfigEnv, PlacementIsNoneByDefaultAndEveryModeIsAccepted) {
   RuntimeConfig config;
   EXPECT_EQ(config.placement, ThreadPlacement::none);
-  for (const ThreadPlacement mode :
-       {ThreadPlacement::split, ThreadPlacement::nice, ThreadPlacement::none}) {
+  for (const ThreadPlacement mode : {ThreadPlacement::split, ThreadPlacement::nice,
+                                     ThreadPlacement::adaptive, ThreadPlacement::none}) {
     set("TMR_PLACEMENT", (std::string(" ") + placement_name(mode) + " ").c_str());
     config.apply_env();
     EXPECT_EQ(config.placement, mode);
@@ -278,8 +278,9 @@ TEST_F(ConfigEnv, PlacementIsNoneByDefaultAndEveryModeIsAccepted) {
   }
   EXPECT_FALSE(parse_placement("pinned").has_value());
   set("TMR_PLACEMENT", "pinned");
-  EXPECT_TRUE(throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
-                           "TMR_PLACEMENT='pinned' is not valid; expected none, split or nice"));
+  EXPECT_TRUE(
+      throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config,
+                   "TMR_PLACEMENT='pinned' is not valid; expected none, split, nice or adaptive"));
   EXPECT_EQ(config.placement, ThreadPlacement::none) << "a failed apply changes nothing";
 }
 

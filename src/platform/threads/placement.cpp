@@ -79,35 +79,26 @@ void HostPlacement::set_workers(bool wide) {
 #endif
 }
 
-void HostPlacement::begin_run() {
-  if (active_ != ThreadPlacement::split) return;
+void HostPlacement::narrow() {
 #ifdef __linux__
-  cpu_set_t mine;
-  CPU_ZERO(&mine);
-  if (sched_getaffinity(0, sizeof(mine), &mine) == 0 && CPU_ISSET(cpus_[0], &mine)) {
-    caller_mask_.assign(reinterpret_cast<const unsigned char*>(&mine),
-                        reinterpret_cast<const unsigned char*>(&mine) + sizeof(mine));
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpus_[0], &one);
-    caller_pinned_ = sched_setaffinity(0, sizeof(one), &one) == 0;
+  if (!caller_pinned_) {
+    cpu_set_t mine;
+    CPU_ZERO(&mine);
+    if (sched_getaffinity(0, sizeof(mine), &mine) == 0 && CPU_ISSET(cpus_[0], &mine)) {
+      caller_mask_.assign(reinterpret_cast<const unsigned char*>(&mine),
+                          reinterpret_cast<const unsigned char*>(&mine) + sizeof(mine));
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpus_[0], &one);
+      caller_pinned_ = sched_setaffinity(0, sizeof(one), &one) == 0;
+    }
   }
 #endif
   // A caller that may not run on the orchestrator's CPU keeps its mask, and the workers theirs.
   if (caller_pinned_) set_workers(false);
 }
 
-void HostPlacement::orchestrator_parks() {
-  if (active_ == ThreadPlacement::split) set_workers(true);
-}
-
-void HostPlacement::orchestrator_resumes() {
-  if (active_ == ThreadPlacement::split && caller_pinned_) set_workers(false);
-}
-
-void HostPlacement::end_run() {
-  if (active_ != ThreadPlacement::split) return;
-  set_workers(true);
+void HostPlacement::release_caller() {
 #ifdef __linux__
   if (caller_pinned_) {
     cpu_set_t mine;
@@ -116,6 +107,33 @@ void HostPlacement::end_run() {
     caller_pinned_ = false;
   }
 #endif
+}
+
+void HostPlacement::begin_run() {
+  if (active_ == ThreadPlacement::split) narrow();
+}
+
+void HostPlacement::orchestrator_parks() {
+  if (active_ == ThreadPlacement::split || active_ == ThreadPlacement::adaptive) set_workers(true);
+}
+
+void HostPlacement::orchestrator_resumes(bool short_kernels) {
+  if (active_ == ThreadPlacement::split) {
+    if (caller_pinned_) set_workers(false);
+  } else if (active_ == ThreadPlacement::adaptive) {
+    // The workers are wide here (the park widened them): with long kernels they stay so.
+    if (short_kernels) {
+      narrow();
+    } else {
+      release_caller();
+    }
+  }
+}
+
+void HostPlacement::end_run() {
+  if (active_ != ThreadPlacement::split && active_ != ThreadPlacement::adaptive) return;
+  set_workers(true);
+  release_caller();
 }
 
 std::vector<int> HostPlacement::worker_cpus(int index) const {

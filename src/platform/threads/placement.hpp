@@ -5,7 +5,8 @@
 // runnable, and the workers, polling for work the orchestrator has not submitted yet, take CPU
 // time from the orchestrator that would submit it. `split` keeps a CPU for the orchestrator while
 // it submits and gives it back to the workers while it waits; `nice` lowers the workers'
-// priority instead. Linux only: elsewhere every mode is `none`.
+// priority instead; `adaptive` is `split` while the workers' kernels are short and `none`
+// otherwise. Linux only: elsewhere every mode is `none`.
 #pragma once
 
 #include <atomic>
@@ -39,13 +40,19 @@ class HostPlacement {
 
   // ---- called on the orchestrator's thread only
   // A run starts: split pins the caller to the orchestrator's CPU (saving its own mask) and
-  // keeps the workers off it.
+  // keeps the workers off it. Adaptive starts as none: a run whose orchestrator never waits is
+  // the orchestrator's alone, and pinning it there measured slower (independent, session 57).
   void begin_run();
-  // The orchestrator is about to park (full ring, wait for a tensor, end of run): split lets the
-  // workers use its CPU while it waits. Idempotent.
+  // The orchestrator is about to park (full ring, wait for a tensor, end of run): split and
+  // adaptive let the workers use its CPU while it waits. Idempotent.
   void orchestrator_parks();
-  // The orchestrator goes back to submitting: split keeps the workers off its CPU again.
-  void orchestrator_resumes();
+  // The orchestrator goes back to submitting after a wait: split keeps the workers off its CPU
+  // again; adaptive pins it and keeps them off with short kernels (the cores were behind, and
+  // short kernels run no faster on two CPUs), and with long ones gives the caller its own mask
+  // back (every thread where the OS likes, as `none`).
+  // `short_kernels`: whether the core threads' recent kernels are short (their own timing,
+  // Scheduler::short_kernels); only `adaptive` reads it.
+  void orchestrator_resumes(bool short_kernels);
   // The run ended: the workers may use every CPU and the caller gets its own mask back.
   void end_run();
 
@@ -57,6 +64,10 @@ class HostPlacement {
 
  private:
   void set_workers(bool wide);
+  // The caller on the orchestrator's CPU and the workers off it (split's submitting state).
+  void narrow();
+  // The caller's own mask back, if it was pinned.
+  void release_caller();
 
   ThreadPlacement active_ = ThreadPlacement::none;
   std::vector<int> cpus_;         // the process's CPUs at construction, ascending

@@ -28,6 +28,16 @@ void name_thread(std::thread& thread, const std::string& name) {
   pthread_setname_np(thread.native_handle(), name.substr(0, 15).c_str());
 }
 
+// Whether any core thread's recent kernels are short (KernelTimer; timed only where the
+// scheduler limits hand-offs): adaptive placement keeps the cores on one CPU while they are.
+bool kernels_short(const HostPlacement& placement, const Scheduler& scheduler, int cores) {
+  if (placement.active() != ThreadPlacement::adaptive) return false;
+  for (int core = 0; core < cores; ++core) {
+    if (scheduler.short_kernels(core)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 class ThreadsPlatform::Backoff {
@@ -256,7 +266,9 @@ bool ThreadsPlatform::wait_until(const std::function<bool()>& ready, std::uint64
       if (in_run) orchestrator_on_cpu_.store(1, std::memory_order_relaxed);
     }
   }();
-  if (parked && !stop_requested_.load(std::memory_order_relaxed)) placement_.orchestrator_resumes();
+  if (parked && !stop_requested_.load(std::memory_order_relaxed))
+    placement_.orchestrator_resumes(
+        kernels_short(placement_, *engine_scheduler_, engine_.core_count()));
   return result;
 }
 
