@@ -925,6 +925,41 @@ TEST(TensorMap, SlotLinesTakeAnAccessOfTheGridsLengthOffItsPhaseAsASpan) {
   EXPECT_EQ(h.map->live_entries(), 0u);
 }
 
+// A grid whose length is no power of two (three i32 cells, 12 bytes) off byte 0 (its first slot
+// is cells 1..3): each line access by regions is given its slot by its caller (the first access's
+// start of lines, a one-slot access, each slot of a span in turn), not found again by a modulo and
+// a division. Every access reports exactly the tasks that share a cell with it and the buffer
+// keeps its lines, uncut.
+TEST(TensorMap, SlotLinesOfAGridNotAPowerOfTwoRecordEachAccessInItsOwnSlot) {
+  std::vector<std::int32_t> data(64);
+  MapHarness h;
+  h.enable_lines();
+  const Tensor cells = Tensor::wrap(data.data(), {64}, DType::i32);
+  auto at = [&](std::uint32_t first, std::uint32_t count) { return cells.view({count}, {first}); };
+  EXPECT_TRUE(h.submit_combined({{at(1, 3), AccessKind::write}}, false).empty());  // task 0: slot 0
+  EXPECT_TRUE(h.submit_combined({{at(4, 3), AccessKind::write}}, false).empty());  // task 1: slot 1
+  EXPECT_TRUE(h.submit_combined({{at(7, 3), AccessKind::write}}, true).empty());   // task 2: slot 2
+  // A span of slots 1 and 2.
+  EXPECT_EQ(h.submit_combined({{at(4, 6), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{1, 2}));  // task 3
+  // Slot 2's reader stands for its writer; slot 0 holds task 0's write only.
+  EXPECT_EQ(h.submit_combined({{at(7, 3), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{3}));  // task 4
+  EXPECT_EQ(h.submit_combined({{at(1, 3), AccessKind::read}}, true),
+            (std::set<std::uint32_t>{0}));  // task 5
+  EXPECT_EQ(h.submit_combined({{at(4, 3), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{3}));  // task 6
+  // Slots 0..2: task 5's read, task 6's write, task 4's write.
+  EXPECT_EQ(h.submit_combined({{at(1, 9), AccessKind::write}}, false),
+            (std::set<std::uint32_t>{4, 5, 6}));  // task 7
+  EXPECT_EQ(h.submit_combined({{at(4, 3), AccessKind::read}}, false),
+            (std::set<std::uint32_t>{7}));  // task 8
+  EXPECT_EQ(h.map->stats().span_accesses, 2u);
+  EXPECT_EQ(h.map->stats().line_refines, 0u);
+  EXPECT_EQ(h.map->stats().line_exits, 0u);
+  EXPECT_EQ(h.map->live_entries(), 0u);
+}
+
 // The reader-block pool holds a ring window's readers from the start: lines that each keep a
 // block of earlier readers (the peers' attention graph's KV lines, 8,192 a run) take blocks from it
 // without the pool growing (each doubling copied the whole pool), and every line still reports its

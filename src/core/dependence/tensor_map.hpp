@@ -613,7 +613,7 @@ class TensorMap {
                                           TaskId id, Visit&& visit) {
     Query q{};
     q.tensor = tensor;
-    return line_access<true, kNoteLast>(q, arg, is_write, info, retired, id, visit, &line);
+    return line_access<true, kNoteLast>(q, arg, is_write, info, retired, id, visit, 0, &line);
   }
 
   // Records task `id`'s access of `tensor` (its record's tensor `arg`) that find_line<kSpans>
@@ -726,17 +726,18 @@ class TensorMap {
   // the live tasks it conflicts with. False when the access does not fit the lines (off the grid
   // or past the table, another version live in the slot, live readers of another ring): the
   // buffer has then left line mode (leave_lines) and the caller records the access in entries.
-  // kLineFound (access_line): `found` is q's line, found by find_line, and q holds only the
-  // tensor. `arg`: q's place in its task record (see SlotLine). (One body for both, not a helper
-  // function: with a helper GCC compiled the path by regions differently, ~+60K instructions over
-  // paged attention's three rounds.)
+  // `slot`: q's grid slot (the caller found q on the grid: each caller knows it without a
+  // second grid_slot, whose modulo and division a grid of a length not a power of two pays).
+  // kLineFound (access_line): `found` is q's line, found by find_line (`slot` unused), and q
+  // holds only the tensor. `arg`: q's place in its task record (see SlotLine). (One body for
+  // both, not a helper function: with a helper GCC compiled the path by regions differently,
+  // ~+60K instructions over paged attention's three rounds.)
   template <bool kLineFound = false, bool kNoteLast = true, class Visit>
   [[gnu::always_inline]] bool line_access(const Query& q, int arg, bool is_write, BufferInfo* info,
                                           const std::uint32_t* retired, TaskId id, Visit& visit,
-                                          SlotLine* found = nullptr) {
+                                          std::uint64_t slot, SlotLine* found = nullptr) {
     // (q.tensor is task `id`'s record tensor `arg`: a line keeps the place, not the pointer.)
     assert(task_list_of_ == nullptr || q.tensor == rings_.tensor(id, arg));
-    std::uint64_t slot;
     if constexpr (kLineFound) {
       slot = static_cast<std::uint64_t>(found - info->lines);
     } else {
@@ -745,7 +746,7 @@ class TensorMap {
         leave_lines(info);
         return false;
       }
-      slot = info->grid_slot(q.lo, q.hi);  // (kOffGrid is past any table)
+      assert(slot == info->grid_slot(q.lo, q.hi) && slot != BufferInfo::kOffGrid);
       if (slot >= info->line_capacity) [[unlikely]] {
         if (!grow_lines(info, slot)) return false;
       }
@@ -830,9 +831,11 @@ class TensorMap {
     if (q.hi - q.lo > kMaxSpanLines * length) return false;
     ++stats_.span_accesses;
     Query part = q;
-    for (part.lo = q.lo; part.lo < q.hi; part.lo += length) {
+    // (On the grid now: q.lo's slot by one shift or division, the next ones by an increment.)
+    std::uint64_t slot = info->slot_of(q.lo);
+    for (part.lo = q.lo; part.lo < q.hi; part.lo += length, ++slot) {
       part.hi = part.lo + length;
-      if (!line_access(part, arg, is_write, info, retired, id, visit)) return false;
+      if (!line_access(part, arg, is_write, info, retired, id, visit, slot)) return false;
     }
     return true;
   }
@@ -1395,10 +1398,13 @@ template <class Visit>
     // Line mode: the slot's line is the whole state (see SlotLine). An access of the grid's
     // length off its phase is a span too (span_access cuts the grid finer): taken as one slot,
     // it had no slot and left line mode.
-    if (q.contiguous &&
-        (info->on_grid(q.lo, q.hi) ? line_access(q, arg, is_write, info, retired, id, visit)
-                                   : span_access(q, arg, is_write, info, retired, id, visit))) {
-      return;
+    if (q.contiguous) {
+      const std::uint64_t slot = info->grid_slot(q.lo, q.hi);
+      if (slot != BufferInfo::kOffGrid
+              ? line_access(q, arg, is_write, info, retired, id, visit, slot)
+              : span_access(q, arg, is_write, info, retired, id, visit)) {
+        return;
+      }
     }
     if (info->lines != nullptr) leave_lines(info);  // (a non-contiguous access)
     heads = kNoHeads;
@@ -1406,7 +1412,8 @@ template <class Visit>
   } else if (q.contiguous && task_list_of_ != nullptr && info->total[0] == 0 &&
              info->total[1] == 0) {
     if (start_lines(q, info, id, task_entries)) {
-      line_access(q, arg, is_write, info, retired, id, visit);
+      // (The grid starts at q: its slot is q.lo's, no phase to test.)
+      line_access(q, arg, is_write, info, retired, id, visit, info->slot_of(q.lo));
       return;
     }
     heads = kNoHeads;
