@@ -106,8 +106,8 @@ struct RuntimeConfig {
   // Short on purpose: on a host with fewer CPUs than runtime threads, spinning steals the CPU
   // from the thread that would hand over the work (measured: 30-40x slower at 256).
   std::uint32_t spin_before_park = 16;
-  // Thread placement on the host's CPUs (threads platform). TMR_PLACEMENT.
-  ThreadPlacement placement = ThreadPlacement::none;
+  // Thread placement on the host's CPUs (threads platform). TMR_PLACEMENT; adaptive unless set.
+  ThreadPlacement placement = ThreadPlacement::adaptive;
   // get/set_tensor_data and wait_for give up after this long (TENSOR_WAIT_TIMEOUT).
   double tensor_wait_timeout_s = 60.0;
   // A kernel that runs longer than this fails the run (scheduler_timeout, naming the kernel, task,

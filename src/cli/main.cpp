@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--placement", options.placement,
                   "Thread placement on the host's CPUs (threads platform): none, split, nice or "
-                  "adaptive (default: TMR_PLACEMENT, else none; docs/design.md \"Thread "
+                  "adaptive (default: TMR_PLACEMENT, else adaptive; docs/design.md \"Thread "
                   "placement\")")
       ->check(CLI::IsMember({"none", "split", "nice", "adaptive"}));
   // A test hook: proves that a wrong output is reported as FAIL with a non-zero exit.

@@ -53,7 +53,7 @@ void print_run_header(std::ostream& out, const RunOptions& options, const Runtim
       << (options.skip_golden ? ", golden check skipped" : "")
       << (options.timing_only ? ", timing only" : "")
       << (config.parallel_for_analysis ? "" : ", parallel_for analysis off")
-      << (config.placement == ThreadPlacement::none || config.platform != PlatformKind::threads
+      << (config.placement == ThreadPlacement::adaptive || config.platform != PlatformKind::threads
               ? ""
               : std::string(", placement ") + placement_name(config.placement))
       << "\n";

@@ -266,9 +266,9 @@ TEST_F(ConfigEnv, MixTakeBackIsOnByDefaultAndCanBeTurnedOff) {
       throws_error([&] { config.apply_env(); }, ErrorCode::invalid_config, "TMR_MIX_TAKE_BACK"));
 }
 
-TEST_F(ConfigEnv, PlacementIsNoneByDefaultAndEveryModeIsAccepted) {
+TEST_F(ConfigEnv, PlacementIsAdaptiveByDefaultAndEveryModeIsAccepted) {
   RuntimeConfig config;
-  EXPECT_EQ(config.placement, ThreadPlacement::none);
+  EXPECT_EQ(config.placement, ThreadPlacement::adaptive);
   for (const ThreadPlacement mode : {ThreadPlacement::split, ThreadPlacement::nice,
                                      ThreadPlacement::adaptive, ThreadPlacement::none}) {
     set("TMR_PLACEMENT", (std::string(" ") + placement_name(mode) + " ").c_str());
